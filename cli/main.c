@@ -1,0 +1,146 @@
+/*
+ * kmsprep: prepare Windows images for KMS volume activation, offline.
+ * This file only dispatches "kmsprep GROUP COMMAND ..." to a command.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef KMSPREP_VERSION
+#define KMSPREP_VERSION "unknown"
+#endif
+
+struct cmd {
+	const char *name;
+	int (*fn)(struct cli *c, int argc, char **argv);
+	const struct cmd *sub;
+	const char *summary;
+};
+
+static const struct cmd hive_cmds[] = {
+	{ "show", cmd_hive_show, NULL,
+	  "KMS settings, Windows version and state of a SOFTWARE hive" },
+	{ "set", cmd_hive_set, NULL, "set KMS settings in a SOFTWARE hive" },
+	{ "new", cmd_hive_new, NULL, "create an empty hive" },
+	{ "export", cmd_hive_export, NULL, "print a key as .reg text" },
+	{ "import", cmd_hive_import, NULL, "merge a .reg file into a hive" },
+	{ "recover", cmd_hive_recover, NULL,
+	  "replay transaction logs into a clean hive" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const struct cmd top[] = {
+	{ "hive", NULL, hive_cmds, "registry hive files" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static void
+usage(FILE *f, const char *group, const struct cmd *cmds)
+{
+	const struct cmd *c, *s;
+
+	if (group) {
+		fprintf(f, "usage: kmsprep %s COMMAND [ARGS]\n\n", group);
+		for (c = cmds; c->name; c++)
+			fprintf(f, "  %-10s %s\n", c->name, c->summary);
+		fprintf(f, "\nSee 'kmsprep %s COMMAND --help'.\n", group);
+		return;
+	}
+	fputs("usage: kmsprep [--version] [--help] GROUP COMMAND [ARGS]\n\n"
+	      "Prepare Windows images for KMS volume activation, offline.\n\n",
+	      f);
+	for (c = top; c->name; c++) {
+		fprintf(f, "%s: %s\n", c->name, c->summary);
+		for (s = c->sub; s && s->name; s++)
+			fprintf(f, "  kmsprep %s %-9s %s\n", c->name, s->name,
+				s->summary);
+	}
+	fputs("\nSee 'kmsprep GROUP COMMAND --help' for the options of a "
+	      "command.\n\nExit codes:\n"
+	      "  0  success\n"
+	      "  1  the operation failed\n"
+	      "  2  usage error (bad option or option value)\n"
+	      "  3  bad, corrupt or missing input\n"
+	      "  4  refused to protect data (dirty hive, hibernated volume, "
+	      "image in use)\n"
+	      "  5  environment unavailable (appliance, DNS server)\n", f);
+}
+
+static const struct cmd *
+find(const struct cmd *cmds, const char *name)
+{
+	for (; cmds->name; cmds++)
+		if (strcmp(cmds->name, name) == 0)
+			return cmds;
+	return NULL;
+}
+
+/* Run ARGV[0..] as "GROUP COMMAND ARGS" or a GROUP alone. */
+static int
+dispatch(int argc, char **argv)
+{
+	const struct cmd *g, *c;
+	char name[64];
+	struct cli cli = { name, false };
+
+	g = find(top, argv[0]);
+	if (g == NULL) {
+		fprintf(stderr, "kmsprep: '%s' is not a command; see "
+			"'kmsprep --help'\n", argv[0]);
+		return 2;
+	}
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout, g->name, g->sub);
+		return argc < 2 ? 2 : 0;
+	}
+	c = find(g->sub, argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "kmsprep: '%s %s' is not a command; see "
+			"'kmsprep %s --help'\n", g->name, argv[1], g->name);
+		return 2;
+	}
+	snprintf(name, sizeof(name), "%s %s", g->name, c->name);
+	return c->fn(&cli, argc - 1, argv + 1);
+}
+
+int
+main(int argc, char **argv)
+{
+	int code;
+
+	if (argc < 2) {
+		usage(stderr, NULL, NULL);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout, NULL, NULL);
+		code = 0;
+	} else if (strcmp(argv[1], "--version") == 0) {
+		printf("kmsprep %s\n", KMSPREP_VERSION);
+		code = 0;
+	} else if (strcmp(argv[1], "help") == 0) {
+		char *args[4] = { NULL, NULL, (char *)"--help", NULL };
+
+		if (argc < 3) {
+			usage(stdout, NULL, NULL);
+			code = 0;
+		} else {
+			args[0] = argv[2];
+			args[1] = argc > 3 ? argv[3] : (char *)"--help";
+			code = dispatch(argc > 3 ? 3 : 2, args);
+		}
+	} else {
+		code = dispatch(argc - 1, argv + 1);
+	}
+	/* Output that did not reach its destination is a failure. */
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "kmsprep: cannot write to standard output: %s\n",
+			strerror(errno ? errno : EIO));
+		return code ? code : 1;
+	}
+	return code;
+}

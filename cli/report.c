@@ -1,0 +1,387 @@
+/* Text and JSON rendering of hive reports and changes. */
+#include <string.h>
+
+#include "hive/regf.h"
+#include "hive/regval.h"
+#include "report.h"
+
+json_t *
+report_value_json(uint32_t type, const unsigned char *d, size_t len)
+{
+	struct buf s = BUF_INIT;
+	char **list;
+	uint32_t dw;
+	size_t n, i;
+	json_t *j = NULL;
+
+	switch (type) {
+	case REGT_SZ:
+	case REGT_EXPAND_SZ:
+		if (regval_get_sz(d, len, &s) == 0)
+			j = json_string(buf_str(&s));
+		buf_release(&s);
+		break;
+	case REGT_DWORD:
+		if (regval_get_dword(d, len, &dw) == 0)
+			j = json_integer(dw);
+		break;
+	case REGT_MULTI_SZ:
+		if (regval_get_multi_sz(d, len, &list, &n) == 0) {
+			j = json_array();
+			for (i = 0; i < n && j; i++)
+				json_array_append_new(j, json_string(list[i]));
+			regval_free_list(list);
+		}
+		break;
+	default:
+		break;
+	}
+	if (j == NULL) {
+		for (i = 0; i < len; i++)
+			buf_addf(&s, "%02x", d[i]);
+		j = json_string(buf_str(&s));
+		buf_release(&s);
+	}
+	return j;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *
+items_json(const struct spp_item *items, size_t n)
+{
+	json_t *a = json_array();
+	char tn[32];
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		const struct spp_item *it = &items[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string(it->name));
+		if (it->def && it->def->subkey)
+			json_object_set_new(o, "subkey",
+					    json_string(it->def->subkey));
+		json_object_set_new(o, "type", json_string(regval_type_name(
+					    it->type, tn, sizeof(tn))));
+		if (it->secret) {
+			json_object_set_new(o, "secret", json_true());
+			json_array_append_new(a, o);
+			continue;
+		}
+		json_object_set_new(o, "value", report_value_json(it->type,
+								  it->data,
+								  it->len));
+		if (it->def && it->def->type != it->type)
+			json_object_set_new(o, "unexpected_type", json_true());
+		if (it->def && it->type == REGT_MULTI_SZ &&
+		    strcmp(it->name, "DnsDomainPublishList") == 0) {
+			json_t *entries = json_array();
+			char **list;
+			size_t m;
+
+			if (regval_get_multi_sz(it->data, it->len, &list,
+						&m) == 0) {
+				for (k = 0; k < m; k++) {
+					struct spp_publish p;
+					json_t *e = json_object();
+
+					if (spp_parse_publish(list[k], &p,
+							      NULL) < 0) {
+						json_object_set_new(e, "invalid",
+							json_string(list[k]));
+					} else {
+						json_object_set_new(e, "domain",
+							json_string(p.domain));
+						json_object_set_new(e, "priority",
+							json_integer(p.priority));
+						json_object_set_new(e, "weight",
+							json_integer(p.weight));
+					}
+					json_array_append_new(entries, e);
+				}
+				regval_free_list(list);
+			}
+			json_object_set_new(o, "entries", entries);
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static const char *
+format_name(unsigned f)
+{
+	return f == 6 ? "new" : f == 1 ? "old" : "unknown";
+}
+
+static json_t *
+logs_json(const struct hive_state *st)
+{
+	json_t *o = json_object();
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		const struct logrec_log *L = &st->logs.log[i];
+		json_t *l = json_object();
+
+		json_object_set_new(l, "present", json_boolean(L->present));
+		if (L->present) {
+			json_object_set_new(l, "valid", json_boolean(L->valid));
+			if (L->valid) {
+				json_object_set_new(l, "format", json_string(
+						    format_name(L->format)));
+				json_object_set_new(l, "sequence",
+						    json_integer(L->seq));
+			}
+			json_object_set_new(l, "applied",
+					    json_integer((json_int_t)L->applied));
+			if (L->why[0])
+				json_object_set_new(l, "note",
+						    json_string(L->why));
+		}
+		json_object_set_new(o, i ? "LOG2" : "LOG1", l);
+	}
+	return o;
+}
+
+json_t *
+report_hive_json(const struct hive_report *r)
+{
+	json_t *o = json_object(), *w, *prods;
+	const struct hive_state *st = r->st;
+	size_t i;
+
+	json_object_set_new(o, "hive", json_string(r->label));
+	json_object_set_new(o, "dirty", json_boolean(st->dirty));
+	json_object_set_new(o, "sequence",
+			    json_pack("[ii]", st->hdr.seq1, st->hdr.seq2));
+	json_object_set_new(o, "checksum_ok",
+			    json_boolean(st->hdr.checksum_ok));
+	json_object_set_new(o, "recovered_from_logs",
+			    json_boolean(st->recovered));
+	if (st->recovered)
+		json_object_set_new(o, "log_entries_applied",
+				    json_integer((json_int_t)st->logs.applied));
+	else if (st->dirty)
+		json_object_set_new(o, "logs_unusable_because",
+				    json_string(st->logs.why));
+	json_object_set_new(o, "logs", logs_json(st));
+	if (r->ver && r->ver->present) {
+		w = json_object();
+		json_object_set_new(w, "ProductName",
+				    str_or_null(r->ver->product));
+		json_object_set_new(w, "CurrentBuildNumber",
+				    str_or_null(r->ver->build));
+		json_object_set_new(w, "EditionID",
+				    str_or_null(r->ver->edition));
+		json_object_set_new(w, "InstallationType",
+				    str_or_null(r->ver->install_type));
+		json_object_set_new(w, "CurrentVersion",
+				    str_or_null(r->ver->version));
+		json_object_set_new(w, "major", json_integer(r->ver->major));
+		json_object_set_new(w, "minor", json_integer(r->ver->minor));
+		json_object_set_new(o, "windows", w);
+	} else {
+		json_object_set_new(o, "windows", json_null());
+	}
+	if (r->spp) {
+		json_object_set_new(o, "spp_key", json_string(r->spp->root));
+		json_object_set_new(o, "spp_key_present",
+				    json_boolean(r->spp->root_present));
+		json_object_set_new(o, "settings",
+				    items_json(r->spp->items, r->spp->n));
+		prods = json_array();
+		for (i = 0; i < r->spp->nproducts; i++) {
+			const struct spp_product *p = &r->spp->products[i];
+
+			json_array_append_new(prods, json_pack(
+				"{s:s, s:o, s:o}", "application", p->app,
+				"activation_id",
+				p->act[0] ? json_string(p->act) : json_null(),
+				"settings", items_json(p->items, p->n)));
+		}
+		json_object_set_new(o, "products", prods);
+	}
+	return o;
+}
+
+static void
+items_text(FILE *f, const struct spp_item *items, size_t n, const char *ind)
+{
+	struct buf s = BUF_INIT;
+	char tn[32], name[80];
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		const struct spp_item *it = &items[i];
+
+		snprintf(name, sizeof(name), "%s%s%s",
+			 it->def && it->def->subkey ? it->def->subkey : "",
+			 it->def && it->def->subkey ? "\\" : "", it->name);
+		fprintf(f, "%s  %-39s %-13s ", ind, name,
+			regval_type_name(it->type, tn, sizeof(tn)));
+		if (it->secret) {
+			fputs("(present; holds a product key, not shown)\n", f);
+			continue;
+		}
+		buf_reset(&s);
+		regval_format(it->type, it->data, it->len, &s);
+		fprintf(f, "%s\n", buf_str(&s));
+		if (strcmp(it->name, "DnsDomainPublishList") == 0 &&
+		    it->type == REGT_MULTI_SZ) {
+			char **list;
+			size_t m;
+
+			if (regval_get_multi_sz(it->data, it->len, &list,
+						&m) < 0)
+				continue;
+			for (k = 0; k < m; k++) {
+				struct spp_publish p;
+
+				if (spp_parse_publish(list[k], &p, NULL) < 0)
+					fprintf(f, "%s      (not a valid entry: "
+						"\"%s\")\n", ind, list[k]);
+				else
+					fprintf(f, "%s      %s priority %u "
+						"weight %u\n", ind, p.domain,
+						p.priority, p.weight);
+			}
+			regval_free_list(list);
+		}
+	}
+	buf_release(&s);
+}
+
+void
+report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
+{
+	const struct hive_state *st = r->st;
+	const struct winver *v = r->ver;
+	size_t i;
+	int l;
+
+	fprintf(f, "%shive: %s\n", ind, r->label);
+	if (!st->dirty)
+		fprintf(f, "%sstate: clean (sequence %u/%u)\n", ind,
+			st->hdr.seq1, st->hdr.seq2);
+	else if (st->recovered)
+		fprintf(f, "%sstate: dirty (sequence %u/%u); %zu log %s "
+			"replayed in memory, values below include them\n", ind,
+			st->hdr.seq1, st->hdr.seq2, st->logs.applied,
+			st->logs.format == 6 ? "entries" : "pages");
+	else
+		fprintf(f, "%sstate: dirty (sequence %u/%u%s); logs not usable: "
+			"%s; values below are the primary file's\n", ind,
+			st->hdr.seq1, st->hdr.seq2,
+			st->hdr.checksum_ok ? "" : ", bad checksum",
+			st->logs.why);
+	for (l = 0; l < 2; l++) {
+		const struct logrec_log *L = &st->logs.log[l];
+
+		if (!L->present)
+			continue;
+		fprintf(f, "%slog%d: %s%s%s", ind, l + 1,
+			L->valid ? format_name(L->format) : "invalid",
+			L->valid ? " format" : "", L->why[0] ? ": " : "");
+		if (L->why[0])
+			fputs(L->why, f);
+		if (L->valid)
+			fprintf(f, " (sequence %u)", L->seq);
+		if (L->applied)
+			fprintf(f, ", %zu applied", L->applied);
+		fputc('\n', f);
+	}
+	if (v && v->present)
+		fprintf(f, "%swindows: %s; build %s; edition %s; type %s; "
+			"version %u.%u\n", ind,
+			v->product ? v->product : "(no ProductName)",
+			v->build ? v->build : "?",
+			v->edition ? v->edition : "?",
+			v->install_type ? v->install_type : "?", v->major,
+			v->minor);
+	if (r->spp == NULL)
+		return;
+	if (!r->spp->root_present) {
+		fprintf(f, "%ssettings: %s not present (Windows defaults "
+			"apply)\n", ind, r->spp->root);
+		return;
+	}
+	fprintf(f, "%ssettings: %s\n", ind, r->spp->root);
+	if (r->spp->n == 0)
+		fprintf(f, "%s  (no KMS settings set)\n", ind);
+	items_text(f, r->spp->items, r->spp->n, ind);
+	for (i = 0; i < r->spp->nproducts; i++) {
+		const struct spp_product *p = &r->spp->products[i];
+
+		fprintf(f, "%sproduct %s%s%s:\n", ind, p->app,
+			p->act[0] ? "\\" : "", p->act);
+		items_text(f, p->items, p->n, ind);
+	}
+}
+
+void
+report_changes_text(FILE *f, const struct hive_changes *c, const char *ind)
+{
+	struct buf s = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		buf_reset(&s);
+		hive_change_describe(&c->v[i], &s);
+		fprintf(f, "%s%s\n", ind, buf_str(&s));
+	}
+	buf_release(&s);
+}
+
+static json_t *
+side_json(bool present, bool secret, uint32_t type, const unsigned char *d,
+	  size_t len)
+{
+	char tn[32];
+
+	if (!present)
+		return json_null();
+	if (secret)
+		return json_pack("{s:s, s:b}", "type",
+				 regval_type_name(type, tn, sizeof(tn)),
+				 "secret", 1);
+	return json_pack("{s:s, s:o}", "type",
+			 regval_type_name(type, tn, sizeof(tn)), "value",
+			 report_value_json(type, d, len));
+}
+
+json_t *
+report_changes_json(const struct hive_changes *c)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		const struct hive_change *ch = &c->v[i];
+		json_t *o = json_object();
+
+		if (ch->hive)
+			json_object_set_new(o, "hive", json_string(ch->hive));
+		json_object_set_new(o, "key", json_string(ch->key));
+		if (ch->op == HC_VALUE) {
+			json_object_set_new(o, "op", json_string(
+				ch->will ? "set" : "delete"));
+			json_object_set_new(o, "name", json_string(ch->name));
+			json_object_set_new(o, "before", side_json(ch->had,
+				ch->secret, ch->old_type, ch->old, ch->old_len));
+			json_object_set_new(o, "after", side_json(ch->will,
+				ch->secret, ch->new_type, ch->new, ch->new_len));
+		} else {
+			json_object_set_new(o, "op", json_string(
+				ch->op == HC_KEY_CREATE ? "create-key" :
+							  "delete-key"));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}

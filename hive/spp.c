@@ -1,0 +1,945 @@
+/* SoftwareProtectionPlatform settings: definitions, options, apply, read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "regf.h"
+#include "regval.h"
+#include "spp.h"
+
+const struct spp_value_def spp_values[SPP_NVALUES] = {
+	[SPP_KMS_NAME] = { "KeyManagementServiceName", NULL, REGT_SZ,
+			   SPP_CLIENT, true },
+	[SPP_KMS_PORT] = { "KeyManagementServicePort", NULL, REGT_SZ,
+			   SPP_CLIENT, true },
+	[SPP_LOOKUP_DOMAIN] = { "KeyManagementServiceLookupDomain", NULL,
+				REGT_SZ, SPP_CLIENT, true },
+	[SPP_HOST_CACHING] = { "DisableKeyManagementServiceHostCaching", NULL,
+			       REGT_DWORD, SPP_CLIENT, false },
+	[SPP_ACT_TYPE] = { "VLActivationType", NULL, REGT_DWORD, SPP_CLIENT,
+			   true },
+	[SPP_DNS_PUBLISHING] = { "DisableDnsPublishing", NULL, REGT_DWORD,
+				 SPP_HOST, false },
+	[SPP_PUBLISH_LIST] = { "DnsDomainPublishList", NULL, REGT_MULTI_SZ,
+			       SPP_HOST, false },
+	[SPP_LOW_PRIORITY] = { "EnableKmsLowPriority", NULL, REGT_DWORD,
+			       SPP_HOST, false },
+	[SPP_LISTEN_PORT] = { "KeyManagementServiceListeningPort", NULL,
+			      REGT_SZ, SPP_HOST, false },
+	[SPP_ACT_INTERVAL] = { "VLActivationInterval", NULL, REGT_DWORD,
+			       SPP_HOST, false },
+	[SPP_RENEW_INTERVAL] = { "VLRenewalInterval", NULL, REGT_DWORD,
+				 SPP_HOST, false },
+	[SPP_SKIP_REARM] = { "SkipRearm", NULL, REGT_DWORD, SPP_GENERAL,
+			     false },
+	[SPP_USER_OPS] = { "UserOperations", NULL, REGT_DWORD, SPP_GENERAL,
+			   false },
+	[SPP_MANUAL] = { "Manual", "Activation", REGT_DWORD, SPP_GENERAL,
+			 false },
+};
+
+enum opt_id {
+	O_KMS_HOST, O_CLEAR_KMS_HOST, O_LOOKUP, O_CLEAR_LOOKUP, O_CACHING,
+	O_ACT_TYPE, O_DNS_PUB, O_PUB_DOMAIN, O_CLEAR_PUB, O_LOW_PRIO,
+	O_LISTEN_PORT, O_ACT_INTERVAL, O_RENEW_INTERVAL, O_SKIP_REARM,
+	O_ACT_ID, O_APP,
+};
+
+const struct spp_option spp_options[] = {
+	[O_KMS_HOST] = { "kms-host", "NAME[:PORT]",
+		"KMS host for this client, as slmgr /skms: NAME, NAME:PORT, "
+		"[IPV6]:PORT, or :PORT to change the port only; a name "
+		"without a port clears the port" },
+	[O_CLEAR_KMS_HOST] = { "clear-kms-host", NULL,
+		"remove the KMS host and port, as slmgr /ckms (the client "
+		"finds a host through DNS again)" },
+	[O_LOOKUP] = { "lookup-domain", "FQDN",
+		"DNS domain in which the client looks for KMS SRV records, "
+		"as slmgr /skms-domain" },
+	[O_CLEAR_LOOKUP] = { "clear-lookup-domain", NULL,
+		"remove the lookup domain, as slmgr /ckms-domain" },
+	[O_CACHING] = { "host-caching", "on|off",
+		"KMS host caching (DisableKeyManagementServiceHostCaching "
+		"0/1), as slmgr /skhc and /ckhc" },
+	[O_ACT_TYPE] = { "activation-type", "all|ad|kms|token",
+		"volume activation type (VLActivationType), as slmgr "
+		"/act-type; all removes the value" },
+	[O_DNS_PUB] = { "dns-publishing", "on|off",
+		"KMS host: publish its SRV records in DNS "
+		"(DisableDnsPublishing 0/1), as slmgr /sdns and /cdns" },
+	[O_PUB_DOMAIN] = { "publish-domain", "DOMAIN[,PRIORITY[,WEIGHT]]",
+		"KMS host: a DNS domain to publish SRV records in; repeat "
+		"it: the options given become the whole "
+		"DnsDomainPublishList" },
+	[O_CLEAR_PUB] = { "clear-publish-domains", NULL,
+		"KMS host: remove DnsDomainPublishList" },
+	[O_LOW_PRIO] = { "low-priority", "on|off",
+		"KMS host: run at low priority (EnableKmsLowPriority), as "
+		"slmgr /spri and /cpri" },
+	[O_LISTEN_PORT] = { "listen-port", "PORT",
+		"KMS host: TCP port to listen on "
+		"(KeyManagementServiceListeningPort), as slmgr /sprt" },
+	[O_ACT_INTERVAL] = { "activation-interval", "MINUTES",
+		"minutes between activation attempts, 15 to 43200 "
+		"(VLActivationInterval), as slmgr /sai" },
+	[O_RENEW_INTERVAL] = { "renewal-interval", "MINUTES",
+		"minutes between activation renewals, 15 to 43200 "
+		"(VLRenewalInterval), as slmgr /sri" },
+	[O_SKIP_REARM] = { "skip-rearm", "on|off",
+		"SkipRearm: on keeps the licensing state (and the client "
+		"machine ID) through sysprep /generalize" },
+	[O_ACT_ID] = { "activation-id", "GUID",
+		"apply the per-product settings (KMS host, lookup domain, "
+		"activation type) to this Activation ID only, as slmgr's "
+		"optional Activation ID" },
+	[O_APP] = { "application", "windows|office|GUID",
+		"application ID for per-product settings: windows (the "
+		"default), office (Office 2013 and later on Windows 8 and "
+		"later) or a GUID" },
+};
+
+const size_t spp_noptions = sizeof(spp_options) / sizeof(spp_options[0]);
+
+void
+spp_settings_init(struct spp_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+edit_clear(struct spp_edit *e)
+{
+	size_t i;
+
+	free(e->sz);
+	for (i = 0; i < e->nlist; i++)
+		free(e->list[i]);
+	free(e->list);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+spp_settings_release(struct spp_settings *s)
+{
+	size_t i;
+
+	for (i = 0; i < SPP_NVALUES; i++)
+		edit_clear(&s->edit[i]);
+	for (i = 0; i < s->ngiven; i++)
+		free(s->given[i].arg);
+	free(s->given);
+	memset(s, 0, sizeof(*s));
+}
+
+bool
+spp_is_option(const char *opt)
+{
+	size_t i;
+
+	for (i = 0; i < spp_noptions; i++)
+		if (strcmp(spp_options[i].name, opt) == 0)
+			return true;
+	return false;
+}
+
+/* Claim value ID for option OPT; an option may not fight another. */
+static struct spp_edit *
+touch(struct spp_settings *s, enum spp_id id, const char *opt,
+      struct kp_error *err)
+{
+	struct spp_edit *e = &s->edit[id];
+
+	if (s->touched[id]) {
+		if (strcmp(e->option, opt) == 0)
+			kp_fail(err, KP_EXIT_USAGE, "--%s given twice", opt);
+		else
+			kp_fail(err, KP_EXIT_USAGE,
+				"--%s conflicts with --%s (both change %s)",
+				opt, e->option, spp_values[id].name);
+		return NULL;
+	}
+	s->touched[id] = true;
+	e->option = opt;
+	return e;
+}
+
+static int
+set_sz(struct spp_settings *s, enum spp_id id, const char *opt,
+       const char *val, struct kp_error *err)
+{
+	struct spp_edit *e = touch(s, id, opt, err);
+
+	if (e == NULL)
+		return -1;
+	e->set = true;
+	e->sz = strdup(val);
+	return e->sz ? 0 : kp_fail_oom(err);
+}
+
+static int
+set_dword(struct spp_settings *s, enum spp_id id, const char *opt,
+	  uint32_t val, struct kp_error *err)
+{
+	struct spp_edit *e = touch(s, id, opt, err);
+
+	if (e == NULL)
+		return -1;
+	e->set = true;
+	e->dword = val;
+	return 0;
+}
+
+static int
+delete(struct spp_settings *s, enum spp_id id, const char *opt,
+       struct kp_error *err)
+{
+	return touch(s, id, opt, err) ? 0 : -1;
+}
+
+/* NAME, NAME:PORT, [IPV6], [IPV6]:PORT or :PORT, as slmgr /skms. */
+static int
+kms_host(struct spp_settings *s, const char *opt, const char *arg,
+	 struct kp_error *err)
+{
+	char what[64], host[KP_HOSTNAME_MAX + 3], q[96], port[8];
+	const char *colon, *portstr = NULL;
+	unsigned long p;
+	size_t n;
+
+	snprintf(what, sizeof(what), "--%s", opt);
+	if (kp_check_safe(what, arg, err) < 0)
+		return -1;
+	if (arg[0] == '[') {
+		const char *close = strchr(arg, ']');
+
+		n = close ? (size_t)(close - arg) - 1 : 0;
+		if (close == NULL || n == 0 || n >= sizeof(host) - 2)
+			goto bad;
+		memcpy(host, arg + 1, n);
+		host[n] = '\0';
+		if (!kp_is_ipv6(host))
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: '%s': not an IPv6 address", what,
+				       kp_quote(host, q, sizeof(q)));
+		/* slmgr keeps the brackets in the name it stores. */
+		snprintf(host, sizeof(host), "[%.*s]", (int)n, arg + 1);
+		if (close[1] == ':')
+			portstr = close + 2;
+		else if (close[1] != '\0')
+			goto bad;
+	} else {
+		colon = strchr(arg, ':');
+		if (colon && strchr(colon + 1, ':'))
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: '%s': an IPv6 address needs "
+				       "brackets: [ADDRESS]:PORT", what,
+				       kp_quote(arg, q, sizeof(q)));
+		n = colon ? (size_t)(colon - arg) : strlen(arg);
+		if (n >= sizeof(host))
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: host name longer than %d "
+				       "characters", what, KP_HOSTNAME_MAX);
+		memcpy(host, arg, n);
+		host[n] = '\0';
+		if (colon)
+			portstr = colon + 1;
+		if (n && kp_check_host(what, host, err) < 0)
+			return -1;
+		if (n == 0 && colon == NULL)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: empty host name", what);
+	}
+	if (portstr) {
+		if (kp_parse_uint(what, portstr, 1, 65535, &p, err) < 0)
+			return -1;
+		snprintf(port, sizeof(port), "%lu", p);
+	}
+	if (host[0] && set_sz(s, SPP_KMS_NAME, opt, host, err) < 0)
+		return -1;
+	if (portstr)
+		return set_sz(s, SPP_KMS_PORT, opt, port, err);
+	/* A name without a port clears the port, as slmgr does. */
+	return delete(s, SPP_KMS_PORT, opt, err);
+bad:
+	return kp_fail(err, KP_EXIT_USAGE,
+		       "%s: '%s': expected [IPV6] or [IPV6]:PORT", what,
+		       kp_quote(arg, q, sizeof(q)));
+}
+
+int
+spp_parse_publish(const char *s, struct spp_publish *p, struct kp_error *err)
+{
+	char field[3][KP_HOSTNAME_MAX + 2], q[96];
+	unsigned long v;
+	size_t nf = 0, i;
+	const char *c = s;
+
+	memset(p, 0, sizeof(*p));
+	while (nf < 3) {
+		const char *comma = strchr(c, ',');
+		size_t n = comma ? (size_t)(comma - c) : strlen(c);
+
+		while (n && (*c == ' ' || *c == '\t')) {
+			c++;
+			n--;
+		}
+		while (n && (c[n - 1] == ' ' || c[n - 1] == '\t'))
+			n--;
+		if (n >= sizeof(field[0]))
+			goto bad;
+		memcpy(field[nf], c, n);
+		field[nf++][n] = '\0';
+		if (comma == NULL)
+			break;
+		c = comma + 1;
+		if (nf == 3)
+			goto bad;
+	}
+	if (!kp_is_hostname(field[0], true))
+		return kp_fail(err, KP_EXIT_USAGE,
+			       "publish domain '%s': not a valid DNS domain",
+			       kp_quote(field[0], q, sizeof(q)));
+	snprintf(p->domain, sizeof(p->domain), "%s", field[0]);
+	for (i = 1; i < nf; i++) {
+		if (kp_parse_uint(i == 1 ? "publish domain priority" :
+					   "publish domain weight",
+				  field[i], 0, 65535, &v, err) < 0)
+			return -1;
+		if (i == 1) {
+			p->priority = (unsigned)v;
+			p->has_priority = true;
+		} else {
+			p->weight = (unsigned)v;
+			p->has_weight = true;
+		}
+	}
+	return 0;
+bad:
+	return kp_fail(err, KP_EXIT_USAGE,
+		       "publish domain '%s': expected DOMAIN[,PRIORITY[,WEIGHT]]",
+		       kp_quote(s, q, sizeof(q)));
+}
+
+static int
+publish_domain(struct spp_settings *s, const char *opt, const char *arg,
+	       char **norm, struct kp_error *err)
+{
+	struct spp_edit *e = &s->edit[SPP_PUBLISH_LIST];
+	struct spp_publish p;
+	char buf[KP_HOSTNAME_MAX + 32], **list;
+	size_t i;
+
+	if (kp_check_safe("--publish-domain", arg, err) < 0 ||
+	    spp_parse_publish(arg, &p, err) < 0) {
+		kp_error_prefix(err, "--%s", opt);
+		return -1;
+	}
+	if (s->touched[SPP_PUBLISH_LIST] && strcmp(e->option, opt) != 0)
+		return touch(s, SPP_PUBLISH_LIST, opt, err) ? 0 : -1;
+	/* The format of an entry: "domain, priority, weight" (REGDOC). */
+	if (p.has_weight)
+		snprintf(buf, sizeof(buf), "%s, %u, %u", p.domain, p.priority,
+			 p.weight);
+	else if (p.has_priority)
+		snprintf(buf, sizeof(buf), "%s, %u", p.domain, p.priority);
+	else
+		snprintf(buf, sizeof(buf), "%s", p.domain);
+	for (i = 0; i < e->nlist; i++) {
+		struct spp_publish o;
+
+		spp_parse_publish(e->list[i], &o, NULL);
+		if (strcasecmp(o.domain, p.domain) == 0)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "--%s: domain '%s' given twice", opt,
+				       p.domain);
+	}
+	s->touched[SPP_PUBLISH_LIST] = true;
+	e->option = opt;
+	e->set = true;
+	list = realloc(e->list, (e->nlist + 1) * sizeof(*list));
+	if (list == NULL)
+		return kp_fail_oom(err);
+	e->list = list;
+	e->list[e->nlist] = strdup(buf);
+	if (e->list[e->nlist] == NULL)
+		return kp_fail_oom(err);
+	e->nlist++;
+	*norm = strdup(buf);
+	return *norm ? 0 : kp_fail_oom(err);
+}
+
+static int
+remember(struct spp_settings *s, const char *opt, const char *arg,
+	 struct kp_error *err)
+{
+	struct spp_given *g = realloc(s->given,
+				      (s->ngiven + 1) * sizeof(*g));
+
+	if (g == NULL)
+		return kp_fail_oom(err);
+	s->given = g;
+	g[s->ngiven].opt = (char *)opt;
+	g[s->ngiven].arg = arg ? strdup(arg) : NULL;
+	if (arg && g[s->ngiven].arg == NULL)
+		return kp_fail_oom(err);
+	s->ngiven++;
+	return 0;
+}
+
+int
+spp_settings_option(struct spp_settings *s, const char *opt_in,
+		    const char *arg, struct kp_error *err)
+{
+	static const char *const act_types[] = { "all", "ad", "kms", "token" };
+	char what[64], q[96], *norm = NULL;
+	const char *opt = NULL;
+	enum opt_id id = 0;
+	unsigned long n;
+	bool on;
+	size_t i;
+	int r;
+
+	for (i = 0; i < spp_noptions; i++) {
+		if (strcmp(spp_options[i].name, opt_in) == 0) {
+			opt = spp_options[i].name;
+			id = (enum opt_id)i;
+		}
+	}
+	if (opt == NULL)
+		return kp_fail(err, KP_EXIT_USAGE, "unknown setting '--%s'",
+			       kp_quote(opt_in, q, sizeof(q)));
+	if ((spp_options[id].arg != NULL) != (arg != NULL))
+		return kp_fail(err, KP_EXIT_USAGE, arg ?
+			       "--%s takes no argument" :
+			       "--%s needs an argument", opt);
+	snprintf(what, sizeof(what), "--%s", opt);
+	switch (id) {
+	case O_KMS_HOST:
+		r = kms_host(s, opt, arg, err);
+		break;
+	case O_CLEAR_KMS_HOST:
+		r = delete(s, SPP_KMS_NAME, opt, err) < 0 ||
+		    delete(s, SPP_KMS_PORT, opt, err) < 0 ? -1 : 0;
+		break;
+	case O_LOOKUP:
+		if (kp_check_safe(what, arg, err) < 0)
+			return -1;
+		if (!kp_is_hostname(arg, false))
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: '%s': not a valid DNS domain",
+				       what, kp_quote(arg, q, sizeof(q)));
+		r = set_sz(s, SPP_LOOKUP_DOMAIN, opt, arg, err);
+		break;
+	case O_CLEAR_LOOKUP:
+		r = delete(s, SPP_LOOKUP_DOMAIN, opt, err);
+		break;
+	case O_CACHING:
+		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
+		    set_dword(s, SPP_HOST_CACHING, opt, !on, err);
+		break;
+	case O_ACT_TYPE:
+		for (i = 0; i < 4; i++)
+			if (strcasecmp(arg, act_types[i]) == 0)
+				break;
+		if (i == 4)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: '%s': expected all, ad, kms or "
+				       "token", what,
+				       kp_quote(arg, q, sizeof(q)));
+		r = i == 0 ? delete(s, SPP_ACT_TYPE, opt, err) :
+			     set_dword(s, SPP_ACT_TYPE, opt, (uint32_t)i, err);
+		break;
+	case O_DNS_PUB:
+		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
+		    set_dword(s, SPP_DNS_PUBLISHING, opt, !on, err);
+		break;
+	case O_PUB_DOMAIN:
+		r = publish_domain(s, opt, arg, &norm, err);
+		break;
+	case O_CLEAR_PUB:
+		r = delete(s, SPP_PUBLISH_LIST, opt, err);
+		break;
+	case O_LOW_PRIO:
+		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
+		    set_dword(s, SPP_LOW_PRIORITY, opt, on, err);
+		break;
+	case O_LISTEN_PORT: {
+		char port[8];
+
+		if (kp_parse_uint(what, arg, 1, 65535, &n, err) < 0)
+			return -1;
+		snprintf(port, sizeof(port), "%lu", n);
+		r = set_sz(s, SPP_LISTEN_PORT, opt, port, err);
+		break;
+	}
+	case O_ACT_INTERVAL:
+	case O_RENEW_INTERVAL:
+		if (kp_parse_uint(what, arg, 15, 43200, &n, err) < 0)
+			return -1;
+		r = set_dword(s, id == O_ACT_INTERVAL ? SPP_ACT_INTERVAL :
+					 SPP_RENEW_INTERVAL,
+			      opt, (uint32_t)n, err);
+		break;
+	case O_SKIP_REARM:
+		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
+		    set_dword(s, SPP_SKIP_REARM, opt, on, err);
+		break;
+	case O_ACT_ID:
+		if (s->act[0])
+			return kp_fail(err, KP_EXIT_USAGE, "%s given twice",
+				       what);
+		r = kp_parse_guid(what, arg, s->act, err);
+		break;
+	case O_APP:
+		if (s->app[0])
+			return kp_fail(err, KP_EXIT_USAGE, "%s given twice",
+				       what);
+		if (strcasecmp(arg, "windows") == 0) {
+			snprintf(s->app, sizeof(s->app), "%s", SPP_APP_WINDOWS);
+			r = 0;
+		} else if (strcasecmp(arg, "office") == 0) {
+			snprintf(s->app, sizeof(s->app), "%s", SPP_APP_OFFICE);
+			r = 0;
+		} else {
+			r = kp_parse_guid(what, arg, s->app, err);
+		}
+		break;
+	default:
+		r = kp_fail(err, KP_EXIT_USAGE, "unknown setting");
+		break;
+	}
+	if (r == 0)
+		r = remember(s, opt, norm ? norm : arg, err);
+	free(norm);
+	return r;
+}
+
+int
+spp_settings_check(const struct spp_settings *s, struct kp_error *err)
+{
+	size_t i;
+
+	if (!s->app[0] && !s->act[0])
+		return 0;
+	for (i = 0; i < SPP_NVALUES; i++) {
+		if (s->touched[i] && !spp_values[i].per_product)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "--%s applies to the whole service; it "
+				       "cannot be combined with "
+				       "--activation-id or --application",
+				       s->edit[i].option);
+	}
+	return 0;
+}
+
+bool
+spp_settings_empty(const struct spp_settings *s)
+{
+	size_t i;
+
+	for (i = 0; i < SPP_NVALUES; i++)
+		if (s->touched[i])
+			return false;
+	return true;
+}
+
+/*
+ * Windows version.
+ */
+
+static int
+read_sz(struct hive *h, hive_key k, const char *name, char **out,
+	struct kp_error *err)
+{
+	struct hive_value v;
+	struct buf s = BUF_INIT;
+	int r = hive_get(h, k, name, &v, err);
+
+	*out = NULL;
+	if (r <= 0)
+		return r;
+	if ((v.type == REGT_SZ || v.type == REGT_EXPAND_SZ) &&
+	    regval_get_sz(v.data, v.len, &s) == 0)
+		*out = buf_detach(&s, NULL);
+	buf_release(&s);
+	hive_value_release(&v);
+	return 0;
+}
+
+static int
+read_dword(struct hive *h, hive_key k, const char *name, uint32_t *out,
+	   struct kp_error *err)
+{
+	struct hive_value v;
+	int r = hive_get(h, k, name, &v, err);
+
+	if (r <= 0)
+		return r;
+	r = v.type == REGT_DWORD && regval_get_dword(v.data, v.len, out) == 0;
+	hive_value_release(&v);
+	return r;
+}
+
+int
+winver_read(struct hive *h, struct winver *v, struct kp_error *err)
+{
+	uint32_t major, minor;
+	hive_key k;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	r = hive_find(h, WINVER_KEY, &k, err);
+	if (r <= 0)
+		return r;
+	v->present = true;
+	if (read_sz(h, k, "ProductName", &v->product, err) < 0 ||
+	    read_sz(h, k, "CurrentBuildNumber", &v->build, err) < 0 ||
+	    (!v->build && read_sz(h, k, "CurrentBuild", &v->build, err) < 0) ||
+	    read_sz(h, k, "EditionID", &v->edition, err) < 0 ||
+	    read_sz(h, k, "InstallationType", &v->install_type, err) < 0 ||
+	    read_sz(h, k, "CurrentVersion", &v->version, err) < 0)
+		goto fail;
+	r = read_dword(h, k, "CurrentMajorVersionNumber", &major, err);
+	if (r < 0)
+		goto fail;
+	if (r == 1) {
+		/* Windows 10 and later: CurrentVersion stays at 6.3. */
+		r = read_dword(h, k, "CurrentMinorVersionNumber", &minor, err);
+		if (r < 0)
+			goto fail;
+		v->major = major;
+		v->minor = r == 1 ? minor : 0;
+	} else if (v->version) {
+		sscanf(v->version, "%u.%u", &v->major, &v->minor);
+	}
+	return 0;
+fail:
+	winver_release(v);
+	return -1;
+}
+
+void
+winver_release(struct winver *v)
+{
+	free(v->product);
+	free(v->build);
+	free(v->edition);
+	free(v->install_type);
+	free(v->version);
+	memset(v, 0, sizeof(*v));
+}
+
+const char *
+spp_root(const struct winver *v)
+{
+	/* Vista and Server 2008 kept these values under ...\SL. */
+	if (v && v->major == 6 && v->minor == 0)
+		return SPP_KEY_VISTA;
+	return SPP_KEY;
+}
+
+int
+spp_check_hive(struct hive *h, const struct winver *v, bool writing,
+	       bool force, struct kp_error *err)
+{
+	enum hive_kind kind;
+
+	if (v->present || force)
+		return 0;
+	kind = hive_kind(h);
+	if (kind == HIVE_KIND_EMPTY)
+		return 0;
+	return kp_fail(err, KP_EXIT_INPUT,
+		       "'%s': not a SOFTWARE hive: it has keys but no %s%s%s",
+		       hive_path(h), WINVER_KEY,
+		       kind == HIVE_KIND_SYSTEM ? "; it looks like a SYSTEM "
+						  "hive" : "",
+		       writing ? " (--force writes anyway)" : "");
+}
+
+/*
+ * Applying.
+ */
+
+static char *
+key_for(const struct spp_settings *s, const struct spp_value_def *d,
+	const char *root)
+{
+	const char *app = s->app[0] ? s->app : s->act[0] ? SPP_APP_WINDOWS : "";
+	size_t len = strlen(root) + 2 * (KP_GUID_LEN + 2) + 16;
+	char *k = malloc(len);
+
+	if (k == NULL)
+		return NULL;
+	if (d->subkey)
+		snprintf(k, len, "%s\\%s", root, d->subkey);
+	else if (d->per_product && app[0] && s->act[0])
+		snprintf(k, len, "%s\\%s\\%s", root, app, s->act);
+	else if (d->per_product && app[0])
+		snprintf(k, len, "%s\\%s", root, app);
+	else
+		snprintf(k, len, "%s", root);
+	return k;
+}
+
+int
+spp_apply(const struct spp_settings *s, struct hive *h, const struct winver *v,
+	  struct hive_changes *c, struct kp_error *err)
+{
+	const char *root = spp_root(v);
+	struct buf data = BUF_INIT;
+	size_t i, j;
+	int r = -1;
+
+	if (spp_settings_check(s, err) < 0)
+		return -1;
+	for (i = 0; i < SPP_NVALUES; i++) {
+		const struct spp_value_def *d = &spp_values[i];
+		const struct spp_edit *e = &s->edit[i];
+		unsigned char dw[4];
+		const void *p = NULL;
+		size_t len = 0;
+		char *key;
+
+		if (!s->touched[i])
+			continue;
+		if (e->set && d->type == REGT_DWORD) {
+			regval_dword(e->dword, dw);
+			p = dw;
+			len = 4;
+		} else if (e->set && d->type == REGT_SZ) {
+			if (regval_sz(e->sz, &data) < 0)
+				goto oom;
+			p = data.data;
+			len = data.len;
+		} else if (e->set) {
+			if (strcmp(root, SPP_KEY_VISTA) == 0) {
+				for (j = 0; j < e->nlist; j++) {
+					if (!strchr(e->list[j], ','))
+						continue;
+					kp_fail(err, KP_EXIT_USAGE,
+						"--%s: Windows Vista and Server "
+						"2008 take domains only in "
+						"DnsDomainPublishList, without "
+						"priority or weight", e->option);
+					goto out;
+				}
+			}
+			if (regval_multi_sz(e->list, e->nlist, &data) < 0)
+				goto oom;
+			p = data.data;
+			len = data.len;
+		}
+		key = key_for(s, d, root);
+		if (key == NULL)
+			goto oom;
+		r = hive_apply_value(h, c, key, d->name, e->set, d->type, p,
+				     len, err);
+		free(key);
+		if (r < 0)
+			goto out;
+	}
+	r = 0;
+	goto out;
+oom:
+	r = kp_fail_oom(err);
+out:
+	buf_release(&data);
+	return r;
+}
+
+/*
+ * Reading for `show`.
+ */
+
+static int
+add_item(struct spp_item **items, size_t *n, const struct spp_value_def *def,
+	 const char *name, const struct hive_value *v, struct kp_error *err)
+{
+	struct spp_item *it = realloc(*items, (*n + 1) * sizeof(*it));
+
+	if (it == NULL)
+		return kp_fail_oom(err);
+	*items = it;
+	it += *n;
+	memset(it, 0, sizeof(*it));
+	it->def = def;
+	it->name = strdup(name);
+	it->type = v->type;
+	it->secret = hive_value_is_secret(name);
+	if (!it->secret && v->len) {
+		it->data = malloc(v->len);
+		if (it->data)
+			memcpy(it->data, v->data, v->len);
+	}
+	it->len = it->secret ? 0 : v->len;
+	if (it->name == NULL || (!it->secret && v->len && it->data == NULL))
+		return kp_fail_oom(err);
+	(*n)++;
+	return 0;
+}
+
+/* Known values of key PATH (per-product ones only if PRODUCT). */
+static int
+read_known(struct hive *h, const char *path, bool product,
+	   struct spp_item **items, size_t *n, struct kp_error *err)
+{
+	char sub[sizeof(SPP_KEY) + 32];
+	size_t i;
+
+	for (i = 0; i < SPP_NVALUES; i++) {
+		const struct spp_value_def *d = &spp_values[i];
+		struct hive_value v;
+		hive_key k;
+		int r;
+
+		if (product && (!d->per_product || d->subkey))
+			continue;
+		if (d->subkey)
+			snprintf(sub, sizeof(sub), "%s\\%s", path, d->subkey);
+		r = hive_find(h, d->subkey ? sub : path, &k, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		r = hive_get(h, k, d->name, &v, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		r = add_item(items, n, d, d->name, &v, err);
+		hive_value_release(&v);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+add_product(struct spp_report *r, const char *app, const char *act,
+	    struct spp_item *items, size_t n, struct kp_error *err)
+{
+	struct spp_product *p;
+
+	p = realloc(r->products, (r->nproducts + 1) * sizeof(*p));
+	if (p == NULL)
+		return kp_fail_oom(err);
+	r->products = p;
+	p += r->nproducts++;
+	snprintf(p->app, sizeof(p->app), "%s", app);
+	snprintf(p->act, sizeof(p->act), "%s", act);
+	p->items = items;
+	p->n = n;
+	return 0;
+}
+
+static void
+items_free(struct spp_item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(items[i].name);
+		free(items[i].data);
+	}
+	free(items);
+}
+
+/* Subkeys of K whose names are GUIDs, as (key, GUID) pairs. */
+static int
+guid_subkeys(struct hive *h, hive_key k, const char *path, const char *app,
+	     struct spp_report *r, struct kp_error *err)
+{
+	hive_key *sub = NULL;
+	size_t n, i;
+	int ret = -1;
+
+	if (hive_subkeys(h, k, &sub, &n, err) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct spp_item *items = NULL;
+		size_t nitems = 0, len;
+		char guid[KP_GUID_LEN + 1], *name, *p;
+
+		name = hive_key_name(h, sub[i], err);
+		if (name == NULL)
+			goto out;
+		if (kp_parse_guid("", name, guid, NULL) < 0) {
+			free(name);
+			continue;
+		}
+		len = strlen(path) + strlen(name) + 2;
+		p = malloc(len);
+		if (p == NULL) {
+			free(name);
+			kp_fail_oom(err);
+			goto out;
+		}
+		snprintf(p, len, "%s\\%s", path, name);
+		free(name);
+		if (read_known(h, p, true, &items, &nitems, err) < 0 ||
+		    (nitems && add_product(r, app ? app : guid,
+					   app ? guid : "", items, nitems,
+					   err) < 0) ||
+		    (!app && guid_subkeys(h, sub[i], p, guid, r, err) < 0)) {
+			items_free(items, nitems);
+			free(p);
+			goto out;
+		}
+		if (!nitems)
+			items_free(items, 0);
+		free(p);
+	}
+	ret = 0;
+out:
+	free(sub);
+	return ret;
+}
+
+int
+spp_read(struct hive *h, const struct winver *v, struct spp_report *r,
+	 struct kp_error *err)
+{
+	struct hive_value *vals = NULL;
+	size_t nvals = 0, i;
+	hive_key k;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->root = spp_root(v);
+	rc = hive_find(h, r->root, &k, err);
+	if (rc <= 0)
+		return rc;
+	r->root_present = true;
+	if (read_known(h, r->root, false, &r->items, &r->n, err) < 0)
+		goto fail;
+	if (hive_values(h, k, &vals, &nvals, err) < 0)
+		goto fail;
+	for (i = 0; i < nvals; i++)
+		if (hive_value_is_secret(vals[i].name) &&
+		    add_item(&r->items, &r->n, NULL, vals[i].name, &vals[i],
+			     err) < 0)
+			goto fail;
+	hive_values_free(vals, nvals);
+	vals = NULL;
+	if (guid_subkeys(h, k, r->root, NULL, r, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	hive_values_free(vals, nvals);
+	spp_report_release(r);
+	return -1;
+}
+
+void
+spp_report_release(struct spp_report *r)
+{
+	size_t i;
+
+	items_free(r->items, r->n);
+	for (i = 0; i < r->nproducts; i++)
+		items_free(r->products[i].items, r->products[i].n);
+	free(r->products);
+	memset(r, 0, sizeof(*r));
+}

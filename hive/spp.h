@@ -1,0 +1,180 @@
+/*
+ * The SoftwareProtectionPlatform (SPP) settings: what Windows reads for KMS
+ * activation, where and in which type, and the one model of changes to them
+ * that `hive set`, `image set` and host kits share.
+ *
+ * Settings come in as option/argument pairs ("kms-host", "kms:1688"),
+ * validated here, and are applied to an open SOFTWARE hive under
+ * Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform (\SL on
+ * Windows Vista / Server 2008), or under <AppID>\<ActivationID> for one
+ * product.  Facts: ../shared/reference/spp-facts.md.
+ */
+#ifndef KP_SPP_H
+#define KP_SPP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "change.h"
+#include "hive.h"
+#include "lib/valid.h"
+
+#define SPP_APP_WINDOWS "55c92734-d682-4d71-983e-d6ec3f16059f"
+#define SPP_APP_OFFICE "0ff1ce15-a989-479d-af46-f275c6370663"
+#define SPP_KEY "Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform"
+#define SPP_KEY_VISTA "Microsoft\\Windows NT\\CurrentVersion\\SL"
+#define WINVER_KEY "Microsoft\\Windows NT\\CurrentVersion"
+
+enum spp_id {
+	SPP_KMS_NAME,
+	SPP_KMS_PORT,
+	SPP_LOOKUP_DOMAIN,
+	SPP_HOST_CACHING,
+	SPP_ACT_TYPE,
+	SPP_DNS_PUBLISHING,
+	SPP_PUBLISH_LIST,
+	SPP_LOW_PRIORITY,
+	SPP_LISTEN_PORT,
+	SPP_ACT_INTERVAL,
+	SPP_RENEW_INTERVAL,
+	SPP_SKIP_REARM,
+	SPP_USER_OPS,
+	SPP_MANUAL,
+	SPP_NVALUES
+};
+
+enum spp_role { SPP_CLIENT, SPP_HOST, SPP_GENERAL };
+
+struct spp_value_def {
+	const char *name;	/* registry value name */
+	const char *subkey;	/* NULL, or "Activation" */
+	uint32_t type;
+	enum spp_role role;
+	bool per_product;	/* may live under <AppID>\<ActivationID> */
+};
+
+/* The known values, indexed by enum spp_id. */
+extern const struct spp_value_def spp_values[SPP_NVALUES];
+
+/* The setting options, shared by every command that takes them. */
+struct spp_option {
+	const char *name;	/* long option, without dashes */
+	const char *arg;	/* argument syntax, NULL for a flag */
+	const char *help;
+};
+extern const struct spp_option spp_options[];
+extern const size_t spp_noptions;
+
+/* A change to one value: set it to DATA, or delete it. */
+struct spp_edit {
+	bool set;
+	uint32_t dword;
+	char *sz;
+	char **list;		/* REG_MULTI_SZ strings */
+	size_t nlist;
+	const char *option;	/* who asked, for conflict messages */
+};
+
+/* The option/argument pairs as given, normalized, for kits. */
+struct spp_given {
+	char *opt;
+	char *arg;		/* NULL for flags */
+};
+
+struct spp_settings {
+	char app[KP_GUID_LEN + 1];	/* "" unless a product is targeted */
+	char act[KP_GUID_LEN + 1];
+	struct spp_edit edit[SPP_NVALUES];
+	bool touched[SPP_NVALUES];
+	struct spp_given *given;
+	size_t ngiven;
+};
+
+void spp_settings_init(struct spp_settings *s);
+void spp_settings_release(struct spp_settings *s);
+
+/* Is OPT one of spp_options? */
+bool spp_is_option(const char *opt);
+
+/* Take one option and its argument (NULL for flags); invalid values and
+ * conflicting options fail with KP_EXIT_USAGE naming the option. */
+int spp_settings_option(struct spp_settings *s, const char *opt,
+			const char *arg, struct kp_error *err);
+
+/* Checks across options, once all are in (product targeting). */
+int spp_settings_check(const struct spp_settings *s, struct kp_error *err);
+
+/* Nothing to change? */
+bool spp_settings_empty(const struct spp_settings *s);
+
+/* The Windows version recorded in Microsoft\Windows NT\CurrentVersion. */
+struct winver {
+	bool present;		/* the key exists */
+	char *product;		/* ProductName */
+	char *build;		/* CurrentBuildNumber (or CurrentBuild) */
+	char *edition;		/* EditionID */
+	char *install_type;	/* InstallationType */
+	char *version;		/* CurrentVersion, e.g. "6.1" */
+	unsigned major, minor;	/* 0.0 if not known */
+};
+
+int winver_read(struct hive *h, struct winver *v, struct kp_error *err);
+void winver_release(struct winver *v);
+
+/* Key of the SPP settings for this Windows (SL for Vista / 2008). */
+const char *spp_root(const struct winver *v);
+
+/* Check that H is a SOFTWARE hive (or an empty one), KP_EXIT_INPUT if not;
+ * when WRITING, FORCE accepts any hive. */
+int spp_check_hive(struct hive *h, const struct winver *v, bool writing,
+		   bool force, struct kp_error *err);
+
+/* Apply the settings to H, recording each change in C. */
+int spp_apply(const struct spp_settings *s, struct hive *h,
+	      const struct winver *v, struct hive_changes *c,
+	      struct kp_error *err);
+
+/* One DnsDomainPublishList entry: "domain[, priority[, weight]]". */
+struct spp_publish {
+	char domain[KP_HOSTNAME_MAX + 2];
+	unsigned priority, weight;
+	bool has_priority, has_weight;
+};
+
+/* Parse an entry as the registry holds it (spaces allowed after commas). */
+int spp_parse_publish(const char *s, struct spp_publish *p,
+		      struct kp_error *err);
+
+/* A value found in the SPP key for `show`. */
+struct spp_item {
+	const struct spp_value_def *def;	/* NULL for secret values */
+	char *name;
+	uint32_t type;
+	unsigned char *data;	/* NULL for secret values */
+	size_t len;
+	bool secret;
+};
+
+struct spp_product {
+	char app[KP_GUID_LEN + 1];
+	char act[KP_GUID_LEN + 1];	/* "" for AppID-level values */
+	struct spp_item *items;
+	size_t n;
+};
+
+struct spp_report {
+	const char *root;	/* key path read */
+	bool root_present;
+	struct spp_item *items;
+	size_t n;
+	struct spp_product *products;
+	size_t nproducts;
+};
+
+/* Read every known SPP value, secrets as "present" only. */
+int spp_read(struct hive *h, const struct winver *v, struct spp_report *r,
+	     struct kp_error *err);
+void spp_report_release(struct spp_report *r);
+
+#endif

@@ -1,0 +1,387 @@
+/* Bounded file input and atomic (temporary file + rename) output. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fileio.h"
+
+int
+kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err)
+{
+	struct stat st;
+	int fd, flags;
+
+	/* O_NONBLOCK: opening a FIFO must not hang waiting for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+				     "'%s': cannot open", path);
+	if (fstat(fd, &st) < 0) {
+		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s': cannot stat",
+			      path);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': is a directory", path);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not a regular file", path);
+		goto fail;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	if (st_ret)
+		*st_ret = st;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int
+read_fd(int fd, const char *name, size_t max, struct buf *out,
+	struct kp_error *err)
+{
+	size_t start = out->len;
+
+	for (;;) {
+		ssize_t n;
+
+		if (buf_grow(out, 65536) < 0)
+			return kp_fail_oom(err);
+		n = read(fd, out->data + out->len, 65536);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+					     "'%s': cannot read", name);
+		}
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+		if (out->len - start > max)
+			return kp_fail(err, KP_EXIT_INPUT,
+				       "'%s': larger than the limit of %zu bytes",
+				       name, max);
+	}
+	return 0;
+}
+
+int
+kp_read_file(const char *path, size_t max, struct buf *out,
+	     struct kp_error *err)
+{
+	struct stat st;
+	int fd, r;
+
+	if (strcmp(path, "-") == 0)
+		return read_fd(STDIN_FILENO, "standard input", max, out, err);
+	fd = kp_open_input(path, &st, err);
+	if (fd < 0)
+		return -1;
+	if ((unsigned long long)st.st_size > max) {
+		close(fd);
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': larger than the limit of %zu bytes", path,
+			       max);
+	}
+	r = read_fd(fd, path, max, out, err);
+	close(fd);
+	return r;
+}
+
+int
+kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
+	    struct kp_error *err)
+{
+	void *p;
+	int fd;
+
+	fd = kp_open_input(path, &m->st, err);
+	if (fd < 0)
+		return -1;
+	if ((unsigned long long)m->st.st_size < min) {
+		close(fd);
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': too small (%lld bytes)", path,
+			       (long long)m->st.st_size);
+	}
+	if ((unsigned long long)m->st.st_size > max) {
+		close(fd);
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': larger than the limit of %zu bytes", path,
+			       max);
+	}
+	p = mmap(NULL, (size_t)m->st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+				     "'%s': cannot map", path);
+	m->data = p;
+	m->len = (size_t)m->st.st_size;
+	return 0;
+}
+
+void
+kp_unmap(struct kp_map *m)
+{
+	if (m->data)
+		munmap((void *)m->data, m->len);
+	m->data = NULL;
+	m->len = 0;
+}
+
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int
+kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
+{
+	const char *base = strrchr(dest, '/');
+	char *dir = dir_of(dest);
+	int n;
+
+	base = base ? base + 1 : dest;
+	t->fd = -1;
+	t->path = NULL;
+	t->dest = strdup(dest);
+	if (dir == NULL || t->dest == NULL)
+		goto oom;
+	n = snprintf(NULL, 0, "%s/.%s.kmsprep-XXXXXX", dir, base);
+	t->path = malloc((size_t)n + 1);
+	if (t->path == NULL)
+		goto oom;
+	snprintf(t->path, (size_t)n + 1, "%s/.%s.kmsprep-XXXXXX", dir, base);
+	t->fd = mkostemp(t->path, O_CLOEXEC);
+	if (t->fd < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+			      "'%s': cannot create a temporary file in '%s'",
+			      dest, dir);
+		free(t->path);
+		t->path = NULL;
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+oom:
+	free(dir);
+	return kp_fail_oom(err);
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char *dir = dir_of(path);
+	int fd, r;
+
+	if (dir == NULL)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+static int
+copy_file(const char *from, const char *to)
+{
+	char block[65536];
+	int in, out;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, block, sizeof(block))) > 0)
+		if (kp_write_all(out, block, (size_t)n) < 0)
+			break;
+	if (n != 0 || fsync(out) < 0) {
+		close(in);
+		close(out);
+		unlink(to);
+		return -1;
+	}
+	close(in);
+	return close(out);
+}
+
+int
+kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
+		  struct kp_error *err)
+{
+	static const struct kp_commit_opts none = { NULL, 0600, false, NULL };
+
+	if (o == NULL)
+		o = &none;
+	if (o->like) {
+		if (fchmod(t->fd, o->like->st_mode & 07777) < 0)
+			goto sys;
+		/* Keep the owner too; only root can give files away. */
+		if (geteuid() == 0 &&
+		    fchown(t->fd, o->like->st_uid, o->like->st_gid) < 0)
+			goto sys;
+	} else if (fchmod(t->fd, o->mode) < 0) {
+		goto sys;
+	}
+	if (fsync(t->fd) < 0)
+		goto sys;
+	if (close(t->fd) < 0) {
+		t->fd = -1;
+		goto sys;
+	}
+	t->fd = -1;
+	if (o->backup) {
+		/* A hard link keeps the old inode as the backup for free. */
+		if (link(t->dest, o->backup) < 0 &&
+		    copy_file(t->dest, o->backup) < 0)
+			return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+					     "'%s': cannot keep a backup as '%s'",
+					     t->dest, o->backup);
+	}
+	if (o->no_replace) {
+		if (renameat2(AT_FDCWD, t->path, AT_FDCWD, t->dest,
+			      RENAME_NOREPLACE) < 0) {
+			int e = errno;
+
+			/* Some filesystems lack RENAME_NOREPLACE; link() is
+			 * just as exclusive. */
+			if (e != EINVAL && e != ENOSYS)
+				return kp_fail_errno(err, KP_EXIT_FAIL, e,
+						     "'%s': cannot create",
+						     t->dest);
+			if (link(t->path, t->dest) < 0)
+				return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+						     "'%s': cannot create",
+						     t->dest);
+			unlink(t->path);
+		}
+	} else if (rename(t->path, t->dest) < 0) {
+		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				     "'%s': cannot replace", t->dest);
+	}
+	free(t->path);
+	t->path = NULL;
+	if (fsync_dir_of(t->dest) < 0)
+		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				     "'%s': cannot sync its directory",
+				     t->dest);
+	return 0;
+sys:
+	return kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+			     t->path);
+}
+
+void
+kp_tmpfile_discard(struct kp_tmpfile *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->path) {
+		unlink(t->path);
+		free(t->path);
+	}
+	free(t->dest);
+	t->fd = -1;
+	t->path = NULL;
+	t->dest = NULL;
+}
+
+int
+kp_write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+
+	while (len) {
+		ssize_t n = write(fd, c, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+kp_write_file_atomic(const char *dest, const void *data, size_t len,
+		     const struct kp_commit_opts *o, struct kp_error *err)
+{
+	struct kp_tmpfile t = KP_TMPFILE_INIT;
+	int r = -1;
+
+	if (kp_tmpfile_open(&t, dest, err) < 0)
+		return -1;
+	if (kp_write_all(t.fd, data, len) < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+			      t.path);
+		goto out;
+	}
+	r = kp_tmpfile_commit(&t, o, err);
+out:
+	kp_tmpfile_discard(&t);
+	return r;
+}
+
+char *
+kp_backup_name(const char *path, struct kp_error *err)
+{
+	struct stat st;
+	size_t cap = strlen(path) + 32;
+	char *name = malloc(cap);
+	unsigned i;
+
+	if (name == NULL) {
+		kp_fail_oom(err);
+		return NULL;
+	}
+	snprintf(name, cap, "%s.bak", path);
+	for (i = 1; lstat(name, &st) == 0; i++) {
+		if (i > 9999) {
+			kp_fail(err, KP_EXIT_FAIL,
+				"'%s': too many backups already", path);
+			free(name);
+			return NULL;
+		}
+		snprintf(name, cap, "%s.bak.%u", path, i);
+	}
+	return name;
+}
+
+char *
+kp_realpath_for_write(const char *path, struct kp_error *err)
+{
+	char *r = realpath(path, NULL);
+
+	if (r == NULL)
+		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	return r;
+}

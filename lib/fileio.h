@@ -1,0 +1,87 @@
+/*
+ * File input and atomic file output.
+ *
+ * Inputs are opened without blocking on FIFOs, must be regular files and are
+ * bounded in size.  Outputs are never written in place: kp_tmpfile creates a
+ * temporary file in the destination's directory; kp_tmpfile_commit fsyncs
+ * it, gives it the destination's mode and owner, renames it over the
+ * destination and fsyncs the directory.  Until the rename the destination is
+ * untouched, so any failure leaves the old file as it was.
+ */
+#ifndef KP_FILEIO_H
+#define KP_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "error.h"
+
+/* Open PATH for reading as a regular file; returns an fd or -1.  A missing,
+ * unreadable or non-regular file is KP_EXIT_INPUT.  ST_RET may be NULL. */
+int kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err);
+
+/* Read a whole regular file ("-" is standard input) of at most MAX bytes,
+ * appending to OUT. */
+int kp_read_file(const char *path, size_t max, struct buf *out,
+		 struct kp_error *err);
+
+/* A read-only mapping of a whole regular file. */
+struct kp_map {
+	const unsigned char *data;
+	size_t len;
+	struct stat st;
+};
+
+#define KP_MAP_INIT { NULL, 0, { 0 } }
+
+/* Map PATH read-only; its size must lie within [MIN, MAX]. */
+int kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
+		struct kp_error *err);
+void kp_unmap(struct kp_map *m);
+
+/* A temporary file next to DEST, to be renamed over it. */
+struct kp_tmpfile {
+	char *path;		/* the temporary file, NULL once committed */
+	char *dest;		/* the final name */
+	int fd;			/* open read-write on path */
+};
+
+#define KP_TMPFILE_INIT { NULL, NULL, -1 }
+
+/* Create the temporary file (mode 0600) in DEST's directory. */
+int kp_tmpfile_open(struct kp_tmpfile *t, const char *dest,
+		    struct kp_error *err);
+
+/* Options for committing a temporary file. */
+struct kp_commit_opts {
+	const struct stat *like;	/* copy mode and owner from this */
+	mode_t mode;			/* mode when LIKE is NULL */
+	bool no_replace;		/* fail if DEST exists */
+	const char *backup;		/* keep the old DEST under this name */
+};
+
+/* fsync, set mode/owner, rename over DEST (keeping a backup if asked) and
+ * fsync the directory.  On failure the temporary file is removed. */
+int kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
+		      struct kp_error *err);
+
+/* Remove the temporary file if it still exists and free the record. */
+void kp_tmpfile_discard(struct kp_tmpfile *t);
+
+/* Write LEN bytes at the current position, retrying short writes. */
+int kp_write_all(int fd, const void *p, size_t len);
+
+/* Write DATA to DEST atomically (temporary file, fsync, rename). */
+int kp_write_file_atomic(const char *dest, const void *data, size_t len,
+			 const struct kp_commit_opts *o, struct kp_error *err);
+
+/* Pick a backup name "PATH.bak", or "PATH.bak.N" if that exists.  The
+ * caller frees the result. */
+char *kp_backup_name(const char *path, struct kp_error *err);
+
+/* Resolve symbolic links in PATH so that writes replace the real file. */
+char *kp_realpath_for_write(const char *path, struct kp_error *err);
+
+#endif

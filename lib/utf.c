@@ -1,0 +1,166 @@
+/* Strict UTF-8 <-> UTF-16LE conversion. */
+#include <errno.h>
+#include <stdint.h>
+
+#include "utf.h"
+
+/* Decode one code point at S (at most LEN bytes); returns its length or 0. */
+static size_t
+utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	uint32_t c;
+	size_t n, i;
+
+	if (len == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	} else if ((c & 0xe0) == 0xc0) {
+		n = 2;
+		c &= 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3;
+		c &= 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 4;
+		c &= 0x07;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+bool
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+
+	while (len) {
+		size_t n = utf8_decode(p, len, &cp);
+
+		if (n == 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
+static int
+put16(struct buf *out, uint32_t u)
+{
+	unsigned char b[2] = { (unsigned char)(u & 0xff),
+			       (unsigned char)(u >> 8) };
+
+	return buf_add(out, b, 2);
+}
+
+int
+utf8_to_utf16le(const char *s, size_t len, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+
+	while (len) {
+		size_t n = utf8_decode(p, len, &cp);
+
+		if (n == 0) {
+			errno = EILSEQ;
+			return -1;
+		}
+		if (cp >= 0x10000) {
+			cp -= 0x10000;
+			if (put16(out, 0xd800 | (cp >> 10)) < 0 ||
+			    put16(out, 0xdc00 | (cp & 0x3ff)) < 0)
+				return -1;
+		} else if (put16(out, cp) < 0) {
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out)
+{
+	size_t i;
+
+	if (len % 2) {
+		errno = EILSEQ;
+		return -1;
+	}
+	for (i = 0; i < len; i += 2) {
+		uint32_t c = p[i] | (uint32_t)p[i + 1] << 8;
+		unsigned char u[4];
+		size_t n;
+
+		if (c >= 0xd800 && c <= 0xdbff) {
+			uint32_t lo;
+
+			if (i + 3 >= len) {
+				errno = EILSEQ;
+				return -1;
+			}
+			lo = p[i + 2] | (uint32_t)p[i + 3] << 8;
+			if (lo < 0xdc00 || lo > 0xdfff) {
+				errno = EILSEQ;
+				return -1;
+			}
+			c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+			i += 2;
+		} else if (c >= 0xdc00 && c <= 0xdfff) {
+			errno = EILSEQ;
+			return -1;
+		}
+		if (c < 0x80) {
+			u[0] = (unsigned char)c;
+			n = 1;
+		} else if (c < 0x800) {
+			u[0] = (unsigned char)(0xc0 | (c >> 6));
+			u[1] = (unsigned char)(0x80 | (c & 0x3f));
+			n = 2;
+		} else if (c < 0x10000) {
+			u[0] = (unsigned char)(0xe0 | (c >> 12));
+			u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+			u[2] = (unsigned char)(0x80 | (c & 0x3f));
+			n = 3;
+		} else {
+			u[0] = (unsigned char)(0xf0 | (c >> 18));
+			u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
+			u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+			u[3] = (unsigned char)(0x80 | (c & 0x3f));
+			n = 4;
+		}
+		if (buf_add(out, u, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+unsigned
+utf16_upper(unsigned c)
+{
+	if (c >= 'a' && c <= 'z')
+		return c - 32;
+	/* Latin-1 lowercase letters, except the division sign and y-umlaut. */
+	if (c >= 0xe0 && c <= 0xfe && c != 0xf7)
+		return c - 32;
+	return c;
+}

@@ -1,0 +1,29 @@
+/*
+ * UTF-8 <-> UTF-16LE conversion, strict both ways.  Written here rather than
+ * through iconv because registry data needs exact control: unpaired
+ * surrogates, overlong forms and odd lengths must be rejected, never
+ * replaced or passed through, and iconv's handling of them varies.
+ */
+#ifndef KP_UTF_H
+#define KP_UTF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+/* True if S[0..LEN) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s, size_t len);
+
+/* Append the UTF-16LE form of UTF-8 text; -1 with errno EILSEQ if invalid. */
+int utf8_to_utf16le(const char *s, size_t len, struct buf *out);
+
+/* Append the UTF-8 form of UTF-16LE data; -1 with errno EILSEQ on an odd
+ * length or an unpaired surrogate. */
+int utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out);
+
+/* Simple uppercase of a UTF-16 code unit, as registry name comparison
+ * needs it (ASCII and Latin-1; other units are compared as they are). */
+unsigned utf16_upper(unsigned c);
+
+#endif

@@ -1,0 +1,229 @@
+/* Validation of host names, addresses, numbers, GUIDs and flags. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "utf.h"
+#include "valid.h"
+
+const char *
+kp_quote(const char *s, char *out, size_t outsz)
+{
+	size_t o = 0, i;
+
+	if (outsz < 8) {
+		if (outsz)
+			out[0] = '\0';
+		return out;
+	}
+	for (i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (o + 8 >= outsz) {
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		if (c < 0x20 || c >= 0x7f)
+			o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int
+kp_check_safe(const char *what, const char *s, struct kp_error *err)
+{
+	static const char bad[] = "\"'%&|^<>`";
+	char q[96];
+	size_t i;
+
+	if (!utf8_valid(s, strlen(s)))
+		return kp_fail(err, KP_EXIT_USAGE, "%s: '%s': not valid UTF-8",
+			       what, kp_quote(s, q, sizeof(q)));
+	for (i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: '%s': control characters are not allowed",
+				       what, kp_quote(s, q, sizeof(q)));
+		if (strchr(bad, c))
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "%s: '%s': the character '%c' is not allowed "
+				       "(it would break a script or .reg file)",
+				       what, kp_quote(s, q, sizeof(q)), c);
+	}
+	return 0;
+}
+
+static bool
+is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9');
+}
+
+bool
+kp_is_hostname(const char *s, bool allow_dot)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (allow_dot && len > 1 && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len > KP_HOSTNAME_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!is_alnum(c) && c != '-')
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+bool
+kp_is_ipv4(const char *s)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+bool
+kp_is_ipv6(const char *s)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET6, s, &a) == 1;
+}
+
+int
+kp_check_host(const char *what, const char *s, struct kp_error *err)
+{
+	char q[96];
+
+	if (kp_check_safe(what, s, err) < 0)
+		return -1;
+	if (*s == '\0')
+		return kp_fail(err, KP_EXIT_USAGE, "%s: empty host name", what);
+	if (kp_is_ipv4(s) || kp_is_hostname(s, false))
+		return 0;
+	if (strlen(s) > KP_HOSTNAME_MAX)
+		return kp_fail(err, KP_EXIT_USAGE,
+			       "%s: '%s': host name longer than %d characters",
+			       what, kp_quote(s, q, sizeof(q)), KP_HOSTNAME_MAX);
+	return kp_fail(err, KP_EXIT_USAGE,
+		       "%s: '%s': not a valid host name (RFC 1123: labels of "
+		       "letters, digits and hyphens, 63 characters at most) or "
+		       "IPv4 address",
+		       what, kp_quote(s, q, sizeof(q)));
+}
+
+int
+kp_parse_uint(const char *what, const char *s, unsigned long min,
+	      unsigned long max, unsigned long *out, struct kp_error *err)
+{
+	unsigned long v = 0;
+	char q[96];
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 10)
+			goto bad;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0)
+		goto bad;
+	if (v < min || v > max)
+		return kp_fail(err, KP_EXIT_USAGE,
+			       "%s: '%s': out of range (%lu to %lu)", what,
+			       kp_quote(s, q, sizeof(q)), min, max);
+	*out = v;
+	return 0;
+bad:
+	return kp_fail(err, KP_EXIT_USAGE,
+		       "%s: '%s': not a number (expected %lu to %lu)", what,
+		       kp_quote(s, q, sizeof(q)), min, max);
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+kp_parse_guid(const char *what, const char *s, char out[KP_GUID_LEN + 1],
+	      struct kp_error *err)
+{
+	size_t len = strlen(s), i;
+	const char *p = s;
+	char q[96];
+
+	if (len == KP_GUID_LEN + 2 && s[0] == '{' && s[len - 1] == '}') {
+		p = s + 1;
+		len -= 2;
+	}
+	if (len != KP_GUID_LEN)
+		goto bad;
+	for (i = 0; i < KP_GUID_LEN; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (p[i] != '-')
+				goto bad;
+			out[i] = '-';
+			continue;
+		}
+		if (hexval(p[i]) < 0)
+			goto bad;
+		out[i] = (char)(p[i] >= 'A' && p[i] <= 'F' ? p[i] + 32 : p[i]);
+	}
+	out[KP_GUID_LEN] = '\0';
+	return 0;
+bad:
+	return kp_fail(err, KP_EXIT_USAGE,
+		       "%s: '%s': not a GUID "
+		       "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+		       what, kp_quote(s, q, sizeof(q)));
+}
+
+int
+kp_parse_onoff(const char *what, const char *s, bool *out,
+	       struct kp_error *err)
+{
+	static const char *const on[] = { "on", "yes", "true", "1" };
+	static const char *const off[] = { "off", "no", "false", "0" };
+	char q[96];
+	size_t i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strcasecmp(s, on[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, off[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return kp_fail(err, KP_EXIT_USAGE, "%s: '%s': expected on or off",
+		       what, kp_quote(s, q, sizeof(q)));
+}
