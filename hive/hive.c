@@ -387,10 +387,14 @@ int
 hive_find(struct hive *h, const char *path, hive_key *k,
 	  struct kp_error *err)
 {
-	hive_key cur = hivex_root(h->hx);
+	hive_key cur;
 	const char *p = path;
 	char part[KEY_NAME_MAX * 4 + 1];
 
+	if (h->hx == NULL)
+		return kp_fail(err, KP_EXIT_FAIL,
+			       "'%s': already committed", h->path);
+	cur = hivex_root(h->hx);
 	while (*p) {
 		const char *bs = strchr(p, '\\');
 		size_t n = bs ? (size_t)(bs - p) : strlen(p);
@@ -422,6 +426,8 @@ hive_kind(struct hive *h)
 		return HIVE_KIND_SOFTWARE;
 	if (hive_find(h, "Select", &k, &ignored) == 1)
 		return HIVE_KIND_SYSTEM;
+	if (h->hx == NULL)
+		return HIVE_KIND_OTHER;
 	if (hivex_node_nr_children(h->hx, hivex_root(h->hx)) == 0)
 		return HIVE_KIND_EMPTY;
 	return HIVE_KIND_OTHER;
@@ -884,7 +890,8 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 		return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
 				     "cannot read back the written hive");
 	seq = regf_le32(base + 4);
-	if (h->st.logs.max_seq >= seq)
+	if (h->st.logs.max_seq &&
+	    !logrec_seq_before(h->st.logs.max_seq, seq))
 		seq = h->st.logs.max_seq + 1;
 	if (seq == 0)
 		seq = 1;
@@ -929,6 +936,11 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 			      "'%s': cannot write", t.path);
 		goto out;
 	}
+	/* hivex's copy of the hive is no longer needed: free it before the
+	 * written file is mapped, so that the two are never both in memory. */
+	hivex_close(h->hx);
+	h->hx = NULL;
+	h->poisoned = true;
 	if (finish_header(h, t.fd, &res->seq, err) < 0)
 		goto out;
 	if (fstat(t.fd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
@@ -957,7 +969,6 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	if (kp_tmpfile_commit(&t, &co, err) < 0)
 		goto out;
 	res->written = true;
-	h->nedits = 0;
 	r = 0;
 out:
 	if (map != MAP_FAILED)

@@ -125,7 +125,9 @@ struct hive_commit_result {
 };
 
 /* Write atomically and verify (see above).  Without edits and without
- * FORCE nothing is written.  Free RES->backup when done. */
+ * FORCE nothing is written.  Once this has run (whatever the result), the
+ * hive can only be closed: its in-memory copy is freed to halve the peak
+ * memory of the verification.  Free RES->backup when done. */
 int hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		struct hive_commit_result *res, struct kp_error *err);
 

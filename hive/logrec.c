@@ -15,9 +15,8 @@
 #define LOG_BASE 512u
 #define ENTRY_HDR 40u
 
-/* Serial-number order of sequence numbers: A comes before B. */
-static bool
-seq_before(uint32_t a, uint32_t b)
+bool
+logrec_seq_before(uint32_t a, uint32_t b)
 {
 	uint32_t d = b - a;
 
@@ -223,8 +222,9 @@ check_header(const struct logrec_input *in, struct logrec_log *L)
 	L->valid = true;
 }
 
-/* The highest sequence number Windows could meet in this log: its base block
- * and every entry header on the chain of sizes from 0x200, stale ones too. */
+/* The latest sequence number Windows could meet in this log: its base block
+ * and every entry header on the chain of sizes from 0x200, stale ones too,
+ * compared as serial numbers so that a wild value cannot wrap ours. */
 static void
 scan_entries(const struct logrec_input *in, struct logrec_log *L)
 {
@@ -237,7 +237,7 @@ scan_entries(const struct logrec_input *in, struct logrec_log *L)
 		uint32_t size = regf_le32(in->data + off + 4);
 		uint32_t seq = regf_le32(in->data + off + 12);
 
-		if (seq > L->max_seq)
+		if (logrec_seq_before(L->max_seq, seq))
 			L->max_seq = seq;
 		if (size < LOG_BASE || size % LOG_BASE || size > in->len - off)
 			break;
@@ -254,7 +254,9 @@ logrec_scan(const struct logrec_input in[2], struct logrec_result *res)
 	for (i = 0; i < 2; i++) {
 		check_header(&in[i], &res->log[i]);
 		scan_entries(&in[i], &res->log[i]);
-		if (res->log[i].present && res->log[i].max_seq > res->max_seq)
+		if (res->log[i].valid &&
+		    (res->max_seq == 0 ||
+		     logrec_seq_before(res->max_seq, res->log[i].max_seq)))
 			res->max_seq = res->log[i].max_seq;
 	}
 }
@@ -299,7 +301,7 @@ recover_new(const unsigned char *primary, size_t len,
 	for (i = 0; i < 2; i++)
 		if (res->log[i].valid && res->log[i].format == 6)
 			order[n++] = i;
-	if (n == 2 && seq_before(res->log[order[1]].seq,
+	if (n == 2 && logrec_seq_before(res->log[order[1]].seq,
 				 res->log[order[0]].seq)) {
 		/* *Multiple transaction log files › New format*: LOG1 does
 		 * not necessarily hold the earlier entries. */
@@ -314,7 +316,7 @@ recover_new(const unsigned char *primary, size_t len,
 		/* *Notes* 5, 7: the first entry applied must not be older
 		 * than the primary's secondary sequence number. */
 		for (i = 0; i < n && first < 0; i++)
-			if (!seq_before(res->log[order[i]].seq, P->seq2))
+			if (!logrec_seq_before(res->log[order[i]].seq, P->seq2))
 				first = i;
 		if (first < 0) {
 			why(res->why, sizeof(res->why),

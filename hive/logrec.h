@@ -32,7 +32,7 @@ struct logrec_log {
 	unsigned format;		/* 1 old, 6 new, 0 not known */
 	uint32_t seq;			/* sequence number of its base block */
 	uint64_t timestamp;
-	uint32_t max_seq;		/* highest sequence number anywhere */
+	uint32_t max_seq;		/* latest sequence number anywhere */
 	size_t applied;			/* entries (new) or pages (old) used */
 	char why[160];			/* why it is invalid or was not used */
 };
@@ -43,9 +43,12 @@ struct logrec_result {
 	unsigned format;		/* format that was applied */
 	uint32_t first_seq, last_seq;	/* entries applied (new format) */
 	size_t applied;			/* entries or pages applied in all */
-	uint32_t max_seq;		/* highest sequence number in any log */
+	uint32_t max_seq;		/* latest sequence number in any log */
 	char why[256];			/* why recovery is not possible */
 };
+
+/* Sequence numbers compare as serial numbers (they wrap): is A before B? */
+bool logrec_seq_before(uint32_t a, uint32_t b);
 
 /* Look at both logs (base blocks and every entry header) without applying
  * anything: fills RES->log[] and RES->max_seq. */

@@ -65,6 +65,9 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 			path++;
 		return normalize(path, path, out, err);
 	}
+	if (map->allow_relative && strncasecmp(path, "HKEY_", 5) != 0 &&
+	    strncasecmp(path, "HKLM\\", 5) != 0)
+		return normalize(path, path, out, err);
 	if (map->prefix) {
 		rest = strip(path, map->prefix);
 		if (rest == NULL)
@@ -94,8 +97,6 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 			       kp_quote(path, q, sizeof(q)),
 			       other + sizeof(HKLM),
 			       mine + sizeof(HKLM));
-	if (map->allow_relative && strncasecmp(path, "HKEY_", 5) != 0)
-		return normalize(path, path, out, err);
 	return kp_fail(err, KP_EXIT_INPUT,
 		       "key '%s' is not in this hive (expected %s\\..., a "
 		       "path starting with '\\', or --prefix)",
@@ -271,7 +272,7 @@ static int
 value_line(struct parser *p, const char *s, size_t n)
 {
 	const char *end = s + n, *c = s;
-	struct buf name = BUF_INIT, data = BUF_INIT;
+	struct buf name = BUF_INIT, data = BUF_INIT, text = BUF_INIT;
 	struct regop *op = NULL;
 	uint32_t type = 0;
 	int r = -1;
@@ -298,20 +299,14 @@ value_line(struct parser *p, const char *s, size_t n)
 	if (c < end && *c == '-' && end - c == 1) {
 		op = op_add(p, REGOP_DELETE_VALUE, p->key);
 	} else if (c < end && *c == '"') {
-		struct buf text = BUF_INIT;
-
 		if (quoted(p, &c, end, &text) < 0)
 			goto out;
 		if (c != end) {
-			buf_release(&text);
 			perr(p, "unexpected text after the string", NULL);
 			goto out;
 		}
-		if (regval_sz(buf_str(&text), &data) < 0) {
-			buf_release(&text);
+		if (regval_sz(buf_str(&text), &data) < 0)
 			goto oom;
-		}
-		buf_release(&text);
 		type = REGT_SZ;
 		op = op_add(p, REGOP_SET, p->key);
 	} else if ((size_t)(end - c) > 6 && strncasecmp(c, "dword:", 6) == 0) {
@@ -385,6 +380,7 @@ oom:
 out:
 	buf_release(&name);
 	buf_release(&data);
+	buf_release(&text);
 	return r;
 }
 

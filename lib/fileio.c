@@ -120,7 +120,8 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 			       "'%s': larger than the limit of %zu bytes", path,
 			       max);
 	}
-	p = mmap(NULL, (size_t)m->st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	p = mmap(NULL, (size_t)m->st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+		 fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return kp_fail_errno(err, KP_EXIT_INPUT, errno,

@@ -1,0 +1,115 @@
+# Shell test library, sourced by each tests/tNNNN-*.sh script.
+#
+#   t "what it checks" function   run FUNCTION in a subshell under set -e
+#   expect_code N cmd...          run cmd, require exit status N
+#   expect_grep PATTERN FILE      require a line matching PATTERN
+#   expect_no_grep PATTERN FILE   require no such line
+#   skip_all "reason"             skip the whole script (exit 77)
+#
+# Each test runs in a fresh directory of its own, removed at the end.
+# $KMSPREP is the binary under test, $TEST_TOOL the test helper, $SHARED
+# the ../shared directory with the reference test data.
+
+set -u
+TESTS_DIR=$(cd "$(dirname "$0")" && pwd)
+SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
+: "${KMSPREP:=$SRC_DIR/build/kmsprep}"
+: "${TEST_TOOL:=$SRC_DIR/build/kmsprep-test-tool}"
+: "${SHARED:=$(cd "$SRC_DIR/.." && pwd)/shared}"
+TESTDATA=$SHARED/testdata/hives
+export KMSPREP TEST_TOOL SHARED
+# Tests never wait on a KVM that cannot start (see README).
+export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS-force_tcg}"
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/kmsprep-test.XXXXXX")
+trap 'cd /; rm -rf "$SCRATCH"' EXIT
+cd "$SCRATCH" || exit 1
+
+_n=0
+_failed=0
+
+t() {
+	local title=$1
+	shift
+	_n=$((_n + 1))
+	mkdir "$SCRATCH/$_n"
+	# Not inside "if": bash would then ignore set -e in the test body.
+	(
+		cd "$SCRATCH/$_n" || exit 1
+		set -eE
+		trap 'echo "failed: $BASH_COMMAND (line $LINENO)" >&2' ERR
+		"$@"
+	) >"$SCRATCH/.out" 2>&1
+	if [ $? -eq 0 ]; then
+		echo "ok $_n - $title"
+	else
+		echo "not ok $_n - $title"
+		sed 's/^/#   /' "$SCRATCH/.out" | tail -n 40
+		_failed=$((_failed + 1))
+	fi
+}
+
+# kp ARGS...: run kmsprep (under $VG, e.g. "valgrind -q", if set).
+kp() {
+	${VG:-} "$KMSPREP" "$@"
+}
+
+expect_code() {
+	local want=$1 got=0
+	shift
+	# "||" keeps set -e and the ERR trap out of an expected failure.
+	"$@" || got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "expected exit $want, got $got: $*" >&2
+		return 1
+	fi
+}
+
+expect_grep() {
+	if ! grep -q -e "$1" "$2"; then
+		echo "no line matching '$1' in $2:" >&2
+		sed 's/^/  | /' "$2" >&2
+		return 1
+	fi
+}
+
+expect_no_grep() {
+	if grep -q -e "$1" "$2"; then
+		echo "unexpected line matching '$1' in $2:" >&2
+		grep -e "$1" "$2" | sed 's/^/  | /' >&2
+		return 1
+	fi
+}
+
+expect_same() {
+	if ! cmp -s "$1" "$2"; then
+		echo "files differ: $1 $2" >&2
+		diff -u "$1" "$2" | head -40 >&2
+		return 1
+	fi
+}
+
+skip_all() {
+	echo "1..0 # SKIP $1"
+	exit 77
+}
+
+# testdata NAME: decompress a reference hive into the scratch directory.
+testdata() {
+	local src
+	src=$(find "$TESTDATA" -name "$1.xz" | head -n 1)
+	[ -n "$src" ] || { echo "no test data $1" >&2; return 1; }
+	xz -dc "$src" >"$1"
+}
+
+# sample_hive FILE client|server: a SOFTWARE hive built from tests/data.
+sample_hive() {
+	"$KMSPREP" hive new "$1" >/dev/null &&
+		"$KMSPREP" hive import "$1" "$SRC_DIR/tests/data/software-$2.reg" \
+			>/dev/null
+}
+
+done_testing() {
+	echo "1..$_n"
+	[ "$_failed" -eq 0 ]
+}

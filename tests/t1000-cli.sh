@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The command line: help, version, dispatch, usage errors and exit codes.
+. "$(dirname "$0")/lib.sh"
+
+help_everywhere() {
+	kp --help >out
+	expect_grep '^usage: kmsprep' out
+	expect_grep 'Exit codes' out
+	expect_grep '4  refused to protect data' out
+	for c in "hive show" "hive set" "hive new" "hive export" \
+		 "hive import" "hive recover"; do
+		# shellcheck disable=SC2086
+		kp $c --help >out
+		expect_grep "^usage: kmsprep $c" out
+		# shellcheck disable=SC2086
+		kp help $c >out2
+		expect_same out out2
+	done
+	kp hive set --help >out
+	expect_grep '--kms-host NAME\[:PORT\]' out
+	expect_grep '--publish-domain' out
+	expect_grep 'Exit codes: 0 success' out
+}
+t "--help answers for every command" help_everywhere
+
+version() {
+	kp --version >out
+	expect_grep '^kmsprep [0-9]' out
+}
+t "--version" version
+
+usage_errors() {
+	expect_code 2 kp 2>err
+	expect_grep '^usage:' err
+	expect_code 2 kp frobnicate 2>err
+	expect_grep "'frobnicate' is not a command" err
+	expect_code 2 kp hive 2>err
+	expect_code 2 kp hive frob 2>err
+	expect_grep "'hive frob' is not a command" err
+	expect_code 2 kp hive show 2>err
+	expect_grep '^kmsprep: hive show: expected one FILE' err
+	expect_code 2 kp hive show --bogus x 2>err
+	expect_grep "kmsprep: hive show: unknown option '--bogus'" err
+	expect_code 2 kp hive set f --kms-host 2>err
+	expect_grep "missing argument" err
+	expect_code 2 kp hive set f 2>err
+	expect_grep 'no setting given' err
+	expect_code 2 kp hive set f --kms-host 'a b' 2>err
+	expect_grep "kmsprep: hive set: --kms-host: 'a b': not a valid host name" err
+	# One line per error, nothing on stdout.
+	expect_code 2 kp hive set f --renewal-interval 5 >out 2>err
+	[ ! -s out ]
+	expect_grep "out of range (15 to 43200)" err
+}
+t "usage errors exit 2 with one clear line" usage_errors
+
+stdout_errors() {
+	sample_hive s.hive server
+	[ -w /dev/full ] || return 0
+	expect_code 1 kp hive show s.hive >/dev/full 2>err
+	expect_grep 'cannot write to standard output' err
+}
+t "a full standard output is an error" stdout_errors
+
+done_testing

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# hive new, export and import: .reg as regedit writes it, all-or-nothing.
+. "$(dirname "$0")/lib.sh"
+
+new_hive() {
+	kp hive new n.hive >out
+	expect_grep "created 'n.hive'" out
+	"$TEST_TOOL" regf-check n.hive >/dev/null
+	reglookup n.hive >rl
+	expect_grep '^/,KEY,' rl
+	hivexregedit --export n.hive '\' >h.reg
+	expect_grep '^\[\\\]' h.reg
+	expect_code 1 kp hive new n.hive 2>err
+	expect_grep 'File exists' err
+	kp hive new --force n.hive >/dev/null
+	# hivex can add keys to it (it needs a valid security record).
+	printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\A]\n"v"="x"\n' >a.reg
+	hivexregedit --merge n.hive --prefix 'HKEY_LOCAL_MACHINE\SOFTWARE' a.reg
+	reglookup n.hive >rl
+	expect_grep '^/A/v,SZ,x,' rl
+}
+t "hive new writes a hive reglookup, hivex and hivexregedit accept" new_hive
+
+regedit_formats() {
+	kp hive new n.hive >/dev/null
+	# UTF-16LE with a BOM and CRLF, spaces around '=', short dword:,
+	# continuation lines, a default value, HKLM abbreviation.
+	printf 'Windows Registry Editor Version 5.00\r\n\r\n[HKLM\\SOFTWARE\\Vendor\\App]\r\n@="default"\r\n"Path" = "C:\\\\Program Files\\\\App"\r\n"Count"=dword:2a\r\n"Blob"=hex:00,01,02,03,04,05,06,07,08,09,0a,0b,0c,0d,0e,0f,10,11,12,13,14,15,16,\\\r\n  17,18,19\r\n"List"=hex(7):61,00,00,00,62,00,00,00,00,00\r\n"Exp"=hex(2):25,00,57,00,00,00\r\n"Q"=hex(b):01,00,00,00,00,00,00,00\r\n' |
+		iconv -f UTF-8 -t UTF-16LE >body
+	printf '\377\376' | cat - body >u16.reg
+	kp hive import n.hive u16.reg >out
+	reglookup -p /Vendor/App n.hive >rl
+	expect_grep '^/Vendor/App/,SZ,default,' rl
+	expect_grep '^/Vendor/App/Path,SZ,C:\\Program Files\\App,' rl
+	expect_grep '^/Vendor/App/Count,DWORD,0x0000002A,' rl
+	expect_grep '^/Vendor/App/Blob,BINARY,' rl
+	expect_grep '^/Vendor/App/List,MULTI_SZ,a|b,' rl
+	expect_grep '^/Vendor/App/Exp,EXPAND_SZ,%25W,' rl
+	expect_grep '^/Vendor/App/Q,QWORD,' rl
+}
+t "import reads UTF-16LE+BOM, CRLF, dword:, hex(N):, continuations" regedit_formats
+
+round_trip() {
+	testdata nt4sp3-SOFTWARE
+	kp hive export nt4sp3-SOFTWARE >full.reg
+	kp hive new copy.hive >/dev/null
+	kp hive import copy.hive full.reg >/dev/null
+	kp hive export copy.hive >again.reg
+	expect_same full.reg again.reg
+	# Every value of the original, byte for byte, by an independent reader.
+	reglookup nt4sp3-SOFTWARE 2>/dev/null | grep -v ',KEY,' | sort >a
+	reglookup copy.hive 2>/dev/null | grep -v ',KEY,' | sort >b
+	expect_same a b
+	kp hive export --utf16 -o w.reg copy.hive 'Microsoft\Windows NT'
+	head -c 2 w.reg | od -An -tx1 | grep -q 'ff fe'
+	kp hive new w.hive >/dev/null
+	kp hive import w.hive w.reg >/dev/null
+}
+t "export then import reproduces every value of a real hive" round_trip
+
+deletions() {
+	sample_hive s.hive server
+	printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform]\n"SkipRearm"=-\n"Nope"=-\n\n[-HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup]\n[-HKEY_LOCAL_MACHINE\\SOFTWARE\\NotThere]\n' >d.reg
+	kp hive import s.hive d.reg >out
+	expect_grep 'SkipRearm: 0 (0x0) REG_DWORD -> (absent)' out
+	expect_grep 'delete key Microsoft\\Windows\\CurrentVersion\\Setup' out
+	reglookup s.hive >rl
+	expect_no_grep 'SkipRearm' rl
+	expect_no_grep '/Setup' rl
+	expect_grep 'SoftwareProtectionPlatform/VLRenewalInterval' rl
+	expect_grep '/Microsoft/Windows/CurrentVersion/ProgramFilesDir' rl
+	kp hive import s.hive d.reg >out
+	expect_grep '^no change' out
+}
+t "\"name\"=- and [-key] deletions" deletions
+
+all_or_nothing() {
+	sample_hive s.hive server
+	cp s.hive orig
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Good]\n"a"="1"\n"b"=dword:zz\n' >bad.reg
+	expect_code 3 kp hive import s.hive bad.reg 2>err
+	expect_grep "'bad.reg' line 5: bad dword" err
+	expect_same orig s.hive
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Good]\n"a"="1"\n[HKEY_LOCAL_MACHINE\\SYSTEM\\X]\n' >wrong.reg
+	expect_code 3 kp hive import s.hive wrong.reg 2>err
+	expect_grep 'belongs in the SYSTEM hive, and this is a SOFTWARE hive' err
+	expect_same orig s.hive
+	printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\OFFLINE\\Good]\n"a"="1"\n' >p.reg
+	expect_code 3 kp hive import s.hive p.reg 2>/dev/null
+	kp hive import --prefix 'HKEY_LOCAL_MACHINE\OFFLINE' s.hive p.reg >out
+	expect_grep 'Good\\a: (absent) -> "1" REG_SZ' out
+	kp hive import --dry-run s.hive - <p.reg >/dev/null 2>&1 || true
+}
+t "import is all-or-nothing and maps roots" all_or_nothing
+
+export_errors() {
+	sample_hive s.hive server
+	expect_code 3 kp hive export s.hive 'No\Such' 2>err
+	expect_grep "no key 'No\\\\Such'" err
+	kp hive export s.hive 'HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion' >o
+	expect_grep '^\[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\]' o
+	kp hive export --prefix 'HKEY_LOCAL_MACHINE\OFFLINE' s.hive 'Microsoft\Windows' >o
+	expect_grep '^\[HKEY_LOCAL_MACHINE\\OFFLINE\\Microsoft\\Windows\]' o
+}
+t "export of one key, other prefixes, missing keys" export_errors
+
+done_testing

@@ -1,0 +1,146 @@
+/* Validation of host names, addresses, numbers, GUIDs, flags. */
+#include "lib/valid.h"
+#include "unit.h"
+
+static void
+hostnames(void)
+{
+	char long_label[70], long_name[300];
+
+	CHECK(kp_is_hostname("kms", false));
+	CHECK(kp_is_hostname("kms.contoso.com", false));
+	CHECK(kp_is_hostname("a-b.c1", false));
+	CHECK(kp_is_hostname("1688.example", false));
+	CHECK(!kp_is_hostname("", false));
+	CHECK(!kp_is_hostname("-kms.contoso.com", false));
+	CHECK(!kp_is_hostname("kms-.contoso.com", false));
+	CHECK(!kp_is_hostname("kms..contoso.com", false));
+	CHECK(!kp_is_hostname("kms.contoso.com.", false));
+	CHECK(kp_is_hostname("kms.contoso.com.", true));
+	CHECK(!kp_is_hostname(".", true));
+	CHECK(!kp_is_hostname("kms_1.contoso.com", false));
+	CHECK(!kp_is_hostname("kms contoso", false));
+	memset(long_label, 'a', 64);
+	long_label[64] = '\0';
+	CHECK(!kp_is_hostname(long_label, false));
+	long_label[63] = '\0';
+	CHECK(kp_is_hostname(long_label, false));
+	/* 254 characters is one too many. */
+	memset(long_name, 'a', 254);
+	for (size_t i = 50; i < 254; i += 50)
+		long_name[i] = '.';
+	long_name[254] = '\0';
+	CHECK(!kp_is_hostname(long_name, false));
+	long_name[253] = '\0';
+	CHECK(kp_is_hostname(long_name, false));
+}
+
+static void
+addresses(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+
+	CHECK(kp_is_ipv4("10.0.0.1"));
+	CHECK(!kp_is_ipv4("10.0.0.256"));
+	CHECK(kp_is_ipv6("2001:db8::1"));
+	CHECK(kp_is_ipv6("::1"));
+	CHECK(!kp_is_ipv6("2001:db8::g"));
+	CHECK(kp_check_host("--x", "10.1.2.3", &err) == 0);
+	CHECK(kp_check_host("--x", "kms.contoso.com", &err) == 0);
+	CHECK(kp_check_host("--x", "kms contoso", &err) < 0);
+	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK(strstr(err.msg, "--x: 'kms contoso'") != NULL);
+}
+
+static void
+unsafe_characters(void)
+{
+	static const char *const bad[] = {
+		"a\"b", "a'b", "100%", "a&b", "a|b", "a^b", "a<b", "a>b",
+		"a\nb", "a\rb", "a\tb", "a\x01", "a`b", "\xff\xfe",
+	};
+	struct kp_error err = KP_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(kp_check_safe("--v", bad[i], &err) < 0);
+		CHECK_EQ(err.code, KP_EXIT_USAGE);
+	}
+	CHECK(kp_check_safe("--v", "kms.contoso.com:1688", &err) == 0);
+	CHECK(kp_check_safe("--v", "C:\\Windows", &err) == 0);
+}
+
+static void
+quoting(void)
+{
+	char q[16], big[200];
+
+	CHECK_STR(kp_quote("a\nb", q, sizeof(q)), "a\\x0ab");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	kp_quote(big, q, sizeof(q));
+	CHECK(strlen(q) < sizeof(q));
+	CHECK(strstr(q, "...") != NULL);
+}
+
+static void
+numbers(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	unsigned long v = 0;
+
+	CHECK(kp_parse_uint("--p", "1688", 1, 65535, &v, &err) == 0);
+	CHECK_EQ(v, 1688);
+	CHECK(kp_parse_uint("--p", "0", 1, 65535, &v, &err) < 0);
+	CHECK(strstr(err.msg, "out of range (1 to 65535)") != NULL);
+	CHECK(kp_parse_uint("--p", "65536", 1, 65535, &v, &err) < 0);
+	CHECK(kp_parse_uint("--p", "", 1, 65535, &v, &err) < 0);
+	CHECK(kp_parse_uint("--p", "-1", 1, 65535, &v, &err) < 0);
+	CHECK(kp_parse_uint("--p", "+1", 1, 65535, &v, &err) < 0);
+	CHECK(kp_parse_uint("--p", " 1", 1, 65535, &v, &err) < 0);
+	CHECK(kp_parse_uint("--p", "1x", 1, 65535, &v, &err) < 0);
+	CHECK(kp_parse_uint("--p", "99999999999999999999", 1, 65535, &v,
+			    &err) < 0);
+	CHECK(kp_parse_uint("--i", "15", 15, 43200, &v, &err) == 0);
+	CHECK(kp_parse_uint("--i", "43201", 15, 43200, &v, &err) < 0);
+}
+
+static void
+guids(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	char g[KP_GUID_LEN + 1];
+
+	CHECK(kp_parse_guid("--g", "{55C92734-D682-4D71-983E-D6EC3F16059F}",
+			    g, &err) == 0);
+	CHECK_STR(g, "55c92734-d682-4d71-983e-d6ec3f16059f");
+	CHECK(kp_parse_guid("--g", "0ff1ce15-a989-479d-af46-f275c6370663", g,
+			    &err) == 0);
+	CHECK(kp_parse_guid("--g", "0ff1ce15-a989-479d-af46-f275c637066", g,
+			    &err) < 0);
+	CHECK(kp_parse_guid("--g", "0ff1ce15xa989-479d-af46-f275c6370663", g,
+			    &err) < 0);
+	CHECK(kp_parse_guid("--g", "{0ff1ce15-a989-479d-af46-f275c6370663", g,
+			    &err) < 0);
+	CHECK(kp_parse_guid("--g", "zff1ce15-a989-479d-af46-f275c6370663", g,
+			    &err) < 0);
+}
+
+static void
+onoff(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	bool b = false;
+
+	CHECK(kp_parse_onoff("--f", "on", &b, &err) == 0 && b);
+	CHECK(kp_parse_onoff("--f", "OFF", &b, &err) == 0 && !b);
+	CHECK(kp_parse_onoff("--f", "maybe", &b, &err) < 0);
+	CHECK_EQ(err.code, KP_EXIT_USAGE);
+}
+
+static const struct unit_test tests[] = {
+	TEST(hostnames), TEST(addresses), TEST(unsafe_characters),
+	TEST(quoting), TEST(numbers), TEST(guids), TEST(onoff),
+};
+
+UNIT_MAIN(tests)
