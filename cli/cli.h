@@ -73,5 +73,7 @@ int cmd_hive_new(struct cli *c, int argc, char **argv);
 int cmd_hive_export(struct cli *c, int argc, char **argv);
 int cmd_hive_import(struct cli *c, int argc, char **argv);
 int cmd_hive_recover(struct cli *c, int argc, char **argv);
+int cmd_image_show(struct cli *c, int argc, char **argv);
+int cmd_image_set(struct cli *c, int argc, char **argv);
 
 #endif

@@ -32,8 +32,16 @@ static const struct cmd hive_cmds[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
+static const struct cmd image_cmds[] = {
+	{ "show", cmd_image_show, NULL,
+	  "Windows installations, KMS settings and state of disk images" },
+	{ "set", cmd_image_set, NULL, "set KMS settings inside disk images" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const struct cmd top[] = {
 	{ "hive", NULL, hive_cmds, "registry hive files" },
+	{ "image", NULL, image_cmds, "Windows disk images (raw, qcow2, vmdk, vhdx)" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -12,6 +12,7 @@
 
 #include "hive.h"
 #include "lib/fileio.h"
+#include "lib/utf.h"
 
 /* Windows limits key names to 255 characters and value names to 16383. */
 #define KEY_NAME_MAX 255
@@ -34,6 +35,7 @@ struct hive {
 	struct hive_state st;
 	struct stat fst;
 	int memfd;		/* holds a recovered image, or -1 */
+	uint32_t minor;		/* version of what hivex edits */
 	bool writable;
 	bool poisoned;		/* an edit failed half-way: never commit */
 	struct expect *exp;
@@ -109,8 +111,11 @@ expect(struct hive *h, const char *path, const char *name, bool present,
 	}
 	e->len = len;
 	if (e->path == NULL || (name && e->name == NULL) ||
-	    (len && e->data == NULL))
+	    (len && e->data == NULL)) {
+		expect_free(e);
+		*e = h->exp[--h->nexp];
 		return kp_fail_oom(err);
+	}
 	return 0;
 }
 
@@ -158,7 +163,9 @@ load_log(const char *given, const char *primary, int n,
 		*path = given ? strdup(given) : malloc(len);
 		if (*path == NULL)
 			return;
-		if (!given)
+		if (!given && n == 0)
+			snprintf(*path, len, i ? "%s.log" : "%s.LOG", primary);
+		else if (!given)
 			snprintf(*path, len, i ? "%s.log%d" : "%s.LOG%d",
 				 primary, n);
 		if (access(*path, F_OK) == 0) {
@@ -208,7 +215,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	const unsigned char *data;
 	size_t len;
 	struct hive *h;
-	const char *src = path;
+	const char *src = fdname;
 	int i;
 
 	if (o == NULL)
@@ -232,6 +239,8 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (kp_map_file(path, 0, REGF_MAX_FILE, &m, err) < 0)
 		goto fail;
 	h->fst = m.st;
+	/* hivex opens exactly the file that is checked below. */
+	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", m.fd);
 	data = m.data;
 	len = m.len;
 	if (len < 512 || regf_header_parse(data, len, &h->st.hdr, err) < 0) {
@@ -245,8 +254,17 @@ hive_open(const char *path, const struct hive_open_opts *o,
 
 	memset(logs, 0, sizeof(logs));
 	if (!(o->flags & HIVE_NO_LOGS)) {
-		load_log(o->log1, path, 1, &logs[0], &lm[0], &logpath[0]);
-		load_log(o->log2, path, 2, &logs[1], &lm[1], &logpath[1]);
+		/* The logs sit beside the real file, not beside a link. */
+		char *real = realpath(path, NULL);
+		const char *base = real ? real : path;
+
+		load_log(o->log1, base, 1, &logs[0], &lm[0], &logpath[0]);
+		load_log(o->log2, base, 2, &logs[1], &lm[1], &logpath[1]);
+		/* A hive with a single log keeps it as FILE.LOG. */
+		if (!o->log1 && !o->log2 && !logs[0].present &&
+		    !logs[1].present)
+			load_log(NULL, base, 0, &logs[0], &lm[0], &logpath[0]);
+		free(real);
 	}
 	logrec_scan(logs, &h->st.logs);
 
@@ -262,7 +280,6 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			h->st.recovered = true;
 			data = (const unsigned char *)img.data;
 			len = img.len;
-			src = fdname;
 		} else if (!h->st.logs.why[0]) {
 			snprintf(h->st.logs.why, sizeof(h->st.logs.why),
 				 "no transaction logs found");
@@ -290,16 +307,22 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		}
 	}
 	if (regf_validate(data, len, &h->st.stats, err) < 0) {
-		kp_error_prefix(err, "'%s'", path);
+		if (h->st.dirty && !h->st.recovered)
+			kp_error_prefix(err, "'%s' (dirty, logs not used: %s)",
+					path, h->st.logs.why);
+		else
+			kp_error_prefix(err, "'%s'", path);
 		goto fail;
 	}
+	/* After recovery the version is the log's, not the primary's. */
+	h->minor = regf_le32(data + 0x18);
 	for (i = 0; i < 2; i++)
 		input_release(&logs[i], &lm[i], &logpath[i]);
-	kp_unmap(&m);
 	buf_release(&img);
 
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
+	kp_unmap(&m);
 	if (h->hx == NULL) {
 		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
@@ -365,22 +388,93 @@ hx_fail(struct hive *h, const char *what, const char *path,
 			     "'%s': %s '%s'", h->path, what, path);
 }
 
-/* Child NAME of K: 1 found, 0 absent, -1 error. */
+static bool
+is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* Child NAME of K: 1 found, 0 absent, -1 error.  hivex compares names in
+ * ASCII only; Windows folds every UTF-16 unit, so a key "Ä" must be found
+ * as "ä".  Names are scanned here whenever hivex's answer could differ. */
 static int
 child(struct hive *h, hive_key k, const char *name, hive_key *out,
       const char *path, struct kp_error *err)
 {
-	hive_node_h c;
+	hive_node_h c, *kids;
+	size_t i;
+	int r = 0;
 
 	errno = 0;
 	c = hivex_node_get_child(h->hx, k, name);
-	if (c == 0) {
-		if (errno)
-			return hx_fail(h, "cannot list subkeys of", path, err);
-		return 0;
+	if (c) {
+		*out = c;
+		return 1;
 	}
-	*out = c;
-	return 1;
+	if (errno)
+		return hx_fail(h, "cannot list subkeys of", path, err);
+	kids = hivex_node_children(h->hx, k);
+	if (kids == NULL)
+		return hx_fail(h, "cannot list subkeys of", path, err);
+	for (i = 0; kids[i] && r == 0; i++) {
+		char *n = hivex_node_name(h->hx, kids[i]);
+
+		if (n == NULL) {
+			r = hx_fail(h, "cannot read a subkey name of", path,
+				    err);
+			break;
+		}
+		if ((!is_ascii(n) || !is_ascii(name)) &&
+		    utf8_casecmp(n, name) == 0) {
+			*out = kids[i];
+			r = 1;
+		}
+		free(n);
+	}
+	free(kids);
+	return r;
+}
+
+/* hivex inserts a subkey where strcasecmp puts it; Windows wants the order
+ * of uppercase UTF-16 units, which differs for [\]^_` and most non-ASCII
+ * letters.  A list out of Windows' order breaks lookups in Windows, so
+ * check the list around a new key with such a name. */
+static int
+check_order(struct hive *h, hive_key parent, const char *name,
+	    const char *path, struct kp_error *err)
+{
+	hive_node_h *kids;
+	char *prev = NULL;
+	size_t i;
+	int r = 0;
+
+	if (is_ascii(name) && !strpbrk(name, "[\\]^_`"))
+		return 0;
+	kids = hivex_node_children(h->hx, parent);
+	if (kids == NULL)
+		return hx_fail(h, "cannot list subkeys of", path, err);
+	for (i = 0; kids[i] && r == 0; i++) {
+		char *n = hivex_node_name(h->hx, kids[i]);
+
+		if (n == NULL)
+			r = hx_fail(h, "cannot read a subkey name of", path,
+				    err);
+		else if (prev && utf8_casecmp(prev, n) >= 0)
+			r = kp_fail(err, KP_EXIT_FAIL,
+				    "key path '%s': hivex would store key "
+				    "'%s' out of the order Windows looks keys "
+				    "up in; not written", path, name);
+		free(prev);
+		prev = n;
+	}
+	free(prev);
+	free(kids);
+	if (r < 0)
+		h->poisoned = true;
+	return r;
 }
 
 int
@@ -620,6 +714,8 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 			if (next == 0)
 				return edit_failed(h, "create key", path, err);
 			h->nedits++;
+			if (check_order(h, cur, part, path, err) < 0)
+				return -1;
 		}
 		cur = next;
 		p += n + (bs != NULL);
@@ -642,7 +738,7 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 	size_t i;
 	int r = 0;
 
-	if (h->st.hdr.minor < 4)
+	if (h->minor < 4)
 		return 0;
 	errno = 0;
 	list = hivex_node_values(h->hx, k);
@@ -908,6 +1004,25 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 	return 0;
 }
 
+/* Last writer must not win silently: refuse if the hive on disk is no
+ * longer the file that was opened. */
+static bool
+changed_since_open(struct hive *h, struct kp_error *err)
+{
+	struct stat st;
+
+	if (stat(h->real, &st) < 0 || st.st_dev != h->fst.st_dev ||
+	    st.st_ino != h->fst.st_ino || st.st_size != h->fst.st_size ||
+	    st.st_mtim.tv_sec != h->fst.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != h->fst.st_mtim.tv_nsec) {
+		kp_fail(err, KP_EXIT_FAIL,
+			"'%s' changed while kmsprep was editing it; nothing "
+			"written", h->path);
+		return true;
+	}
+	return false;
+}
+
 int
 hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	    struct hive_commit_result *res, struct kp_error *err)
@@ -963,20 +1078,30 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		if (res->backup == NULL)
 			goto out;
 	}
+	if (dest == h->real && changed_since_open(h, err))
+		goto out;
 	co.like = &h->fst;
 	co.no_replace = o->no_replace;
 	co.backup = res->backup;
-	if (kp_tmpfile_commit(&t, &co, err) < 0)
+	r = kp_tmpfile_commit(&t, &co, err);
+	if (r > 0) {
+		/* Replaced, but not known to be durable: say both. */
+		res->written = true;
+		r = -1;
+		goto keep_backup;
+	}
+	if (r < 0)
 		goto out;
 	res->written = true;
 	r = 0;
 out:
-	if (map != MAP_FAILED)
-		munmap(map, (size_t)st.st_size);
-	kp_tmpfile_discard(&t);
 	if (r < 0) {
 		free(res->backup);
 		res->backup = NULL;
 	}
+keep_backup:
+	if (map != MAP_FAILED)
+		munmap(map, (size_t)st.st_size);
+	kp_tmpfile_discard(&t);
 	return r;
 }

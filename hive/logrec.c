@@ -47,10 +47,11 @@ struct entry {
  * checks of our own: every size, count and reference must fit. */
 static int
 entry_check(const unsigned char *log, size_t len, size_t off,
-	    uint32_t expected, struct entry *e, char *w, size_t wsz)
+	    uint32_t expected, uint32_t cur_hbins, struct entry *e, char *w,
+	    size_t wsz)
 {
 	const unsigned char *p = log + off;
-	uint64_t data = 0, i;
+	uint64_t data = 0, end, i;
 
 	if (off > len || len - off < ENTRY_HDR) {
 		why(w, wsz, "entry at 0x%zx: truncated", off);
@@ -96,6 +97,7 @@ entry_check(const unsigned char *log, size_t len, size_t off,
 		return -1;
 	}
 	e->refs = p + ENTRY_HDR;
+	end = 0;
 	for (i = 0; i < e->npages; i++) {
 		uint32_t o = regf_le32(e->refs + i * 8);
 		uint32_t s = regf_le32(e->refs + i * 8 + 4);
@@ -106,7 +108,16 @@ entry_check(const unsigned char *log, size_t len, size_t off,
 			    "outside the hive bins", off, o, s);
 			return -1;
 		}
+		if ((uint64_t)o + s > end)
+			end = (uint64_t)o + s;
 		data += s;
+	}
+	/* A hive grows only by bins that are written, so they are in the
+	 * entry: a larger size would only make us allocate for nothing. */
+	if (e->hbins > cur_hbins && e->hbins > ((end + 4095) & ~4095ull)) {
+		why(w, wsz, "entry at 0x%zx: hive bins size 0x%x beyond "
+		    "anything it holds", off, e->hbins);
+		return -1;
 	}
 	if (data > e->size - ENTRY_HDR - (uint64_t)e->npages * 8) {
 		why(w, wsz, "entry at 0x%zx: page data exceeds the entry", off);
@@ -177,7 +188,6 @@ check_header(const struct logrec_input *in, struct logrec_log *L)
 		    "(no 'regf' base block)");
 		return;
 	}
-	L->seq = L->max_seq = h.seq1;
 	L->timestamp = h.timestamp;
 	if (!h.checksum_ok) {
 		why(L->why, sizeof(L->why), "base block checksum mismatch");
@@ -219,6 +229,9 @@ check_header(const struct logrec_input *in, struct logrec_log *L)
 			return;
 		}
 	}
+	/* Only a valid base block's number counts; a damaged one could
+	 * say anything. */
+	L->seq = L->max_seq = h.seq1;
 	L->valid = true;
 }
 
@@ -230,7 +243,7 @@ scan_entries(const struct logrec_input *in, struct logrec_log *L)
 {
 	size_t off = LOG_BASE;
 
-	if (!L->valid || L->format != 6)
+	if (!in->present || in->len < LOG_BASE || (L->valid && L->format != 6))
 		return;
 	while (off <= in->len && in->len - off >= ENTRY_HDR &&
 	       memcmp(in->data + off, "HvLE", 4) == 0) {
@@ -254,7 +267,7 @@ logrec_scan(const struct logrec_input in[2], struct logrec_result *res)
 	for (i = 0; i < 2; i++) {
 		check_header(&in[i], &res->log[i]);
 		scan_entries(&in[i], &res->log[i]);
-		if (res->log[i].valid &&
+		if (res->log[i].max_seq &&
 		    (res->max_seq == 0 ||
 		     logrec_seq_before(res->max_seq, res->log[i].max_seq)))
 			res->max_seq = res->log[i].max_seq;
@@ -272,8 +285,11 @@ apply_log(struct buf *img, const struct logrec_input *in,
 	struct entry e;
 
 	while (off < in->len) {
-		if (entry_check(in->data, in->len, off, expected, &e, L->why,
-				sizeof(L->why)) < 0)
+		uint32_t cur = img->len > REGF_BASE_SIZE ?
+			(uint32_t)(img->len - REGF_BASE_SIZE) : 0;
+
+		if (entry_check(in->data, in->len, off, expected, cur, &e,
+				L->why, sizeof(L->why)) < 0)
 			break;
 		if (entry_apply(img, &e) < 0)
 			return -1;
@@ -408,6 +424,20 @@ recover_old(const unsigned char *primary, size_t len,
 	}
 	hb = regf_le32(src->data + 0x28);
 	nbits = hb / 512;
+	/* As for new logs: growth beyond the primary must be in dirty pages. */
+	if ((size_t)hb > (len > REGF_BASE_SIZE ? len - REGF_BASE_SIZE : 0)) {
+		const unsigned char *bm = src->data + LOG_BASE + 4;
+		uint32_t last = 0;
+
+		for (i = 0; i < nbits; i++)
+			if (bm[i >> 3] & (1u << (i & 7)))
+				last = i + 1;
+		if ((uint64_t)last * 512 + 4095 < hb) {
+			why(res->why, sizeof(res->why), "LOG%d: hive bins size "
+			    "0x%x beyond its dirty pages", L == L1 ? 1 : 2, hb);
+			return 1;
+		}
+	}
 	/* Dirty pages start at the sector after the bitmap, which is not
 	 * always 0x400 (*Dirty pages*). */
 	page = (LOG_BASE + 4 + (size_t)hb / 4096 + LOG_BASE - 1) &

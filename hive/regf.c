@@ -128,6 +128,7 @@ struct vctx {
 	uint32_t root;
 	unsigned char *alloc;		/* allocated cell starts, 1 bit/4 B */
 	unsigned char *seen;		/* keys already reached */
+	unsigned char *owned;		/* other cells already claimed */
 	struct stack_ent *stack;
 	size_t depth, cap;
 	struct regf_stats *st;
@@ -159,7 +160,7 @@ vcell(struct vctx *v, uint32_t off, uint32_t need, const char *sig,
 		return NULL;
 	}
 	c = v->hb + off;
-	cap = (uint32_t)-(int32_t)regf_le32(c) - 4;
+	cap = 0u - regf_le32(c) - 4;
 	if (cap < need) {
 		corrupt(v, off, what, "cell too small");
 		return NULL;
@@ -171,6 +172,19 @@ vcell(struct vctx *v, uint32_t off, uint32_t need, const char *sig,
 	if (cap_ret)
 		*cap_ret = cap;
 	return c + 4;
+}
+
+/* Claim a list, value or data cell for one record.  Windows never shares
+ * them (only security records are shared); a second claim is corruption,
+ * and refusing it keeps the work linear in the number of cells. */
+static int
+claim(struct vctx *v, uint32_t off, const char *what)
+{
+	if (BIT(v->owned, off))
+		return corrupt(v, off, what,
+			       "referenced twice (a loop or a shared record)");
+	SETBIT(v->owned, off);
+	return 0;
 }
 
 static int
@@ -192,8 +206,9 @@ check_bins(struct vctx *v)
 			return corrupt(v, off, "hive bin", "bad size");
 		v->st->bins++;
 		for (c = off + 32; c < off + size;) {
-			int32_t raw = (int32_t)regf_le32(v->hb + c);
-			uint32_t clen = raw < 0 ? (uint32_t)-raw : (uint32_t)raw;
+			uint32_t rawu = regf_le32(v->hb + c);
+			int32_t raw = (int32_t)rawu;
+			uint32_t clen = raw < 0 ? 0u - rawu : rawu;
 
 			if (raw == INT32_MIN || clen < 8 || clen % 4 ||
 			    clen > off + size - c)
@@ -244,7 +259,7 @@ walk_leaf(struct vctx *v, uint32_t list, uint32_t parent, uint32_t depth,
 	uint32_t cap, count, step, i;
 
 	c = vcell(v, list, 4, NULL, "subkey list", &cap);
-	if (c == NULL)
+	if (c == NULL || claim(v, list, "subkey list") < 0)
 		return -1;
 	count = regf_le16(c + 2);
 	if (memcmp(c, "lf", 2) == 0 || memcmp(c, "lh", 2) == 0)
@@ -277,6 +292,8 @@ walk_subkeys(struct vctx *v, uint32_t key, const unsigned char *nk,
 	if (c == NULL)
 		return -1;
 	if (memcmp(c, "ri", 2) == 0) {
+		if (claim(v, list, "index root") < 0)
+			return -1;
 		count = regf_le16(c + 2);
 		if ((uint64_t)count * 4 > cap - 4)
 			return corrupt(v, list, "index root", "count exceeds cell");
@@ -317,7 +334,7 @@ check_data(struct vctx *v, uint32_t vk_off, const unsigned char *vk)
 	if (len == 0)
 		return 0;
 	c = vcell(v, off, 0, NULL, "value data", &cap);
-	if (c == NULL)
+	if (c == NULL || claim(v, off, "value data") < 0)
 		return -1;
 	if (len > REGF_BIG_DATA && v->minor >= 4 && cap >= 8 &&
 	    memcmp(c, "db", 2) == 0) {
@@ -327,15 +344,18 @@ check_data(struct vctx *v, uint32_t vk_off, const unsigned char *vk)
 		uint32_t lcap;
 
 		l = vcell(v, list, 0, NULL, "big data list", &lcap);
-		if (l == NULL)
+		if (l == NULL || claim(v, list, "big data list") < 0)
 			return -1;
 		if (nseg == 0 || (uint64_t)nseg * 4 > lcap)
 			return corrupt(v, off, "big data", "bad segment count");
 		for (i = 0; i < nseg; i++) {
 			uint32_t scap;
 
-			if (vcell(v, regf_le32(l + i * 4), 0, NULL,
-				  "big data segment", &scap) == NULL)
+			uint32_t seg = regf_le32(l + i * 4);
+
+			if (vcell(v, seg, 0, NULL, "big data segment",
+				  &scap) == NULL ||
+			    claim(v, seg, "big data segment") < 0)
 				return -1;
 			total += scap < REGF_BIG_DATA ? scap : REGF_BIG_DATA;
 		}
@@ -358,7 +378,7 @@ walk_values(struct vctx *v, uint32_t key, const unsigned char *nk)
 	if (nval == 0)
 		return 0;
 	l = vcell(v, list, 0, NULL, "value list", &cap);
-	if (l == NULL)
+	if (l == NULL || claim(v, list, "value list") < 0)
 		return -1;
 	if ((uint64_t)nval * 4 > cap)
 		return corrupt(v, key, "key", "value count exceeds its list");
@@ -367,7 +387,7 @@ walk_values(struct vctx *v, uint32_t key, const unsigned char *nk)
 		const unsigned char *vk;
 
 		vk = vcell(v, off, VK_FIXED, "vk", "value", &vcap);
-		if (vk == NULL)
+		if (vk == NULL || claim(v, off, "value") < 0)
 			return -1;
 		if (regf_le16(vk + 2) > vcap - VK_FIXED)
 			return corrupt(v, off, "value", "name exceeds cell");
@@ -375,6 +395,32 @@ walk_values(struct vctx *v, uint32_t key, const unsigned char *nk)
 			return -1;
 		v->st->values++;
 	}
+	return 0;
+}
+
+/* A security record and its list links: hivex follows the links without
+ * bounds checks when a key is deleted, so they must be sound. */
+static int
+check_sk(struct vctx *v, uint32_t off)
+{
+	const unsigned char *sk;
+	uint32_t cap, i;
+
+	sk = vcell(v, off, SK_FIXED, "sk", "security record", &cap);
+	if (sk == NULL)
+		return -1;
+	if (BIT(v->owned, off))
+		return 0;	/* shared by design, checked once */
+	SETBIT(v->owned, off);
+	if (regf_le32(sk + 12) == 0)
+		return corrupt(v, off, "security record", "reference count 0");
+	if (regf_le32(sk + 16) > cap - SK_FIXED)
+		return corrupt(v, off, "security record",
+			       "descriptor exceeds cell");
+	for (i = 4; i <= 8; i += 4)
+		if (vcell(v, regf_le32(sk + i), SK_FIXED, "sk",
+			  "security record link", NULL) == NULL)
+			return -1;
 	return 0;
 }
 
@@ -393,13 +439,13 @@ check_key(struct vctx *v, const struct stack_ent *e)
 	if (e->key != v->root && regf_le32(nk + 16) != e->parent)
 		return corrupt(v, e->key, "key",
 			       "parent field does not match the listing key");
-	if (vcell(v, regf_le32(nk + 44), SK_FIXED, "sk", "security record",
-		  NULL) == NULL)
+	if (check_sk(v, regf_le32(nk + 44)) < 0)
 		return -1;
 	class_off = regf_le32(nk + 48);
 	class_len = regf_le16(nk + 74);
 	if (class_off != REGF_NONE && class_len &&
-	    vcell(v, class_off, class_len, NULL, "class name", NULL) == NULL)
+	    (vcell(v, class_off, class_len, NULL, "class name", NULL) == NULL ||
+	     claim(v, class_off, "class name") < 0))
 		return -1;
 	v->st->keys++;
 	if (walk_values(v, e->key, nk) < 0)
@@ -430,7 +476,8 @@ regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 	mapsz = (size_t)h.hbins_size / 32 + 1;
 	v.alloc = calloc(1, mapsz);
 	v.seen = calloc(1, mapsz);
-	if (v.alloc == NULL || v.seen == NULL) {
+	v.owned = calloc(1, mapsz);
+	if (v.alloc == NULL || v.seen == NULL || v.owned == NULL) {
 		kp_fail_oom(err);
 		goto out;
 	}
@@ -448,6 +495,7 @@ regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 out:
 	free(v.alloc);
 	free(v.seen);
+	free(v.owned);
 	free(v.stack);
 	return r;
 }
@@ -486,7 +534,7 @@ rcell(const struct regf *r, uint32_t off, uint32_t need, const char *sig,
 	raw = (int32_t)regf_le32(c);
 	if (raw >= 0 || raw == INT32_MIN)
 		return NULL;
-	cap = (uint32_t)-raw;
+	cap = 0u - (uint32_t)raw;
 	if (cap < 8 || cap > r->end - off)
 		return NULL;
 	cap -= 4;

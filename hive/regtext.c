@@ -58,7 +58,8 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 		 struct kp_error *err)
 {
 	const char *rest, *mine, *other;
-	char buf[1024], q[96];
+	char *full = NULL, q[96];
+	int r;
 
 	if (path[0] == '\\') {
 		while (*path == '\\')
@@ -78,8 +79,11 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 		return normalize(rest, path, out, err);
 	}
 	if (strncasecmp(path, "HKLM\\", 5) == 0) {
-		snprintf(buf, sizeof(buf), HKLM "%s", path + 4);
-		path = buf;
+		if (asprintf(&full, HKLM "%s", path + 4) < 0)
+			return kp_fail_oom(err);
+		r = regtext_map_path(full, map, out, err);
+		free(full);
+		return r;
 	}
 	mine = regtext_default_prefix(map->kind);
 	other = map->kind == HIVE_KIND_SYSTEM ? HKLM "\\SOFTWARE" :
@@ -109,6 +113,7 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 
 struct parser {
 	const char *name;
+	bool regedit4;		/* old ANSI format */
 	const struct regtext_map *map;
 	struct regops *ops;
 	struct kp_error *err;
@@ -355,6 +360,22 @@ value_line(struct parser *p, const char *s, size_t n)
 		}
 		if (hex_bytes(p, c, end, &data) < 0)
 			goto out;
+		/* REGEDIT4 writes expandable and multi strings as ANSI bytes;
+		 * Windows stores them as UTF-16LE (Latin-1 assumed here). */
+		if (p->regedit4 && (type == REGT_EXPAND_SZ ||
+				    type == REGT_MULTI_SZ)) {
+			struct buf wide = BUF_INIT;
+			size_t k;
+
+			for (k = 0; k < data.len; k++)
+				if (buf_addch(&wide, data.data[k]) < 0 ||
+				    buf_addch(&wide, 0) < 0) {
+					buf_release(&wide);
+					goto oom;
+				}
+			buf_release(&data);
+			data = wide;
+		}
 		op = op_add(p, REGOP_SET, p->key);
 	} else {
 		perr(p, "unknown value data (expected \"text\", dword:, hex: "
@@ -420,7 +441,7 @@ regtext_parse(const char *text, size_t len, const char *name,
 	      const struct regtext_map *map, struct regops *ops,
 	      struct kp_error *err)
 {
-	struct parser p = { name, map, ops, err, NULL, 0 };
+	struct parser p = { name, false, map, ops, err, NULL, 0 };
 	struct buf utf8 = BUF_INIT, logical = BUF_INIT;
 	bool header = false;
 	char *s, *end;
@@ -447,6 +468,7 @@ regtext_parse(const char *text, size_t len, const char *name,
 					"Version 5.00", 36) == 0) ||
 			    (n == 8 && strncmp(line, "REGEDIT4", 8) == 0)) {
 				header = true;
+				p.regedit4 = n == 8;
 				continue;
 			}
 			perr(&p, "not a .reg file (expected 'Windows Registry "
@@ -670,10 +692,24 @@ export_key(struct hive *h, hive_key k, const char *path, struct buf *out,
 		goto out;
 	for (i = 0; i < nsub; i++) {
 		char *name = hive_key_name(h, sub[i], err), *child;
-		size_t len;
+		size_t len, j;
 
 		if (name == NULL)
 			goto out;
+		/* A newline in a name would let it forge lines of the file. */
+		for (j = 0; name[j]; j++) {
+			if ((unsigned char)name[j] < 0x20 || name[j] == '\\') {
+				char q[96];
+
+				kp_fail(err, KP_EXIT_FAIL,
+					"key '%s\\%s': a name with control "
+					"characters or backslashes cannot be "
+					"written as .reg text", path,
+					kp_quote(name, q, sizeof(q)));
+				free(name);
+				goto out;
+			}
+		}
 		len = strlen(path) + strlen(name) + 2;
 		child = malloc(len);
 		if (child == NULL) {

@@ -774,8 +774,11 @@ add_item(struct spp_item **items, size_t *n, const struct spp_value_def *def,
 			memcpy(it->data, v->data, v->len);
 	}
 	it->len = it->secret ? 0 : v->len;
-	if (it->name == NULL || (!it->secret && v->len && it->data == NULL))
+	if (it->name == NULL || (!it->secret && v->len && it->data == NULL)) {
+		free(it->name);
+		free(it->data);
 		return kp_fail_oom(err);
+	}
 	(*n)++;
 	return 0;
 }
@@ -878,18 +881,24 @@ guid_subkeys(struct hive *h, hive_key k, const char *path, const char *app,
 		}
 		snprintf(p, len, "%s\\%s", path, name);
 		free(name);
-		if (read_known(h, p, true, &items, &nitems, err) < 0 ||
-		    (nitems && add_product(r, app ? app : guid,
-					   app ? guid : "", items, nitems,
-					   err) < 0) ||
-		    (!app && guid_subkeys(h, sub[i], p, guid, r, err) < 0)) {
-			items_free(items, nitems);
-			free(p);
-			goto out;
+		if (read_known(h, p, true, &items, &nitems, err) < 0)
+			goto fail;
+		if (nitems) {
+			if (add_product(r, app ? app : guid, app ? guid : "",
+					items, nitems, err) < 0)
+				goto fail;
+			items = NULL;	/* the report owns them now */
+			nitems = 0;
 		}
-		if (!nitems)
-			items_free(items, 0);
+		if (!app && guid_subkeys(h, sub[i], p, guid, r, err) < 0)
+			goto fail;
+		items_free(items, nitems);
 		free(p);
+		continue;
+fail:
+		items_free(items, nitems);
+		free(p);
+		goto out;
 	}
 	ret = 0;
 out:

@@ -27,16 +27,19 @@ int kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err);
 int kp_read_file(const char *path, size_t max, struct buf *out,
 		 struct kp_error *err);
 
-/* A read-only mapping of a whole regular file. */
+/* A read-only mapping of a whole regular file, with the file kept open so
+ * that others can be handed exactly this file (/proc/self/fd/FD). */
 struct kp_map {
 	const unsigned char *data;
 	size_t len;
 	struct stat st;
+	int fd;
 };
 
-#define KP_MAP_INIT { NULL, 0, { 0 } }
+#define KP_MAP_INIT { NULL, 0, { 0 }, -1 }
 
-/* Map PATH read-only; its size must lie within [MIN, MAX]. */
+/* Map PATH read-only; its size must lie within [MIN, MAX].  An empty file
+ * gives LEN 0 and a DATA pointer that must not be read. */
 int kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		struct kp_error *err);
 void kp_unmap(struct kp_map *m);
@@ -63,7 +66,9 @@ struct kp_commit_opts {
 };
 
 /* fsync, set mode/owner, rename over DEST (keeping a backup if asked) and
- * fsync the directory.  On failure the temporary file is removed. */
+ * fsync the directory.  On failure the temporary file is removed.  Returns
+ * 0, -1 if DEST is unchanged, or 1 (with ERR set) if DEST was replaced but
+ * its directory could not be synced. */
 int kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 		      struct kp_error *err);
 

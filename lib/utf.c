@@ -1,6 +1,10 @@
 /* Strict UTF-8 <-> UTF-16LE conversion. */
 #include <errno.h>
+#include <locale.h>
 #include <stdint.h>
+#include <wctype.h>
+
+#include <string.h>
 
 #include "utf.h"
 
@@ -157,10 +161,56 @@ utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out)
 unsigned
 utf16_upper(unsigned c)
 {
-	if (c >= 'a' && c <= 'z')
-		return c - 32;
+	static locale_t loc;
+	static int tried;
+
+	if (c < 0x80)
+		return c >= 'a' && c <= 'z' ? c - 32 : c;
+	/* Windows compares names by the simple uppercase of each UTF-16
+	 * unit; C.UTF-8's towupper is that mapping, without touching the
+	 * process locale. */
+	if (!tried) {
+		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+		tried = 1;
+	}
+	if (c >= 0xd800 && c <= 0xdfff)
+		return c;
+	if (loc) {
+		unsigned u = (unsigned)towupper_l((wint_t)c, loc);
+
+		return u <= 0xffff ? u : c;
+	}
 	/* Latin-1 lowercase letters, except the division sign and y-umlaut. */
 	if (c >= 0xe0 && c <= 0xfe && c != 0xf7)
 		return c - 32;
 	return c;
+}
+
+int
+utf8_casecmp(const char *a, const char *b)
+{
+	struct buf ua = BUF_INIT, ub = BUF_INIT;
+	size_t i, n;
+	int r = 0;
+
+	if (utf8_to_utf16le(a, strlen(a), &ua) < 0 ||
+	    utf8_to_utf16le(b, strlen(b), &ub) < 0) {
+		r = strcmp(a, b);
+		goto out;
+	}
+	n = ua.len < ub.len ? ua.len : ub.len;
+	for (i = 0; i + 1 < n && r == 0; i += 2) {
+		unsigned x = utf16_upper((unsigned char)ua.data[i] |
+					 (unsigned)(unsigned char)ua.data[i + 1] << 8);
+		unsigned y = utf16_upper((unsigned char)ub.data[i] |
+					 (unsigned)(unsigned char)ub.data[i + 1] << 8);
+
+		r = x < y ? -1 : x > y;
+	}
+	if (r == 0)
+		r = ua.len < ub.len ? -1 : ua.len > ub.len;
+out:
+	buf_release(&ua);
+	buf_release(&ub);
+	return r;
 }

@@ -22,8 +22,12 @@ int utf8_to_utf16le(const char *s, size_t len, struct buf *out);
  * length or an unpaired surrogate. */
 int utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out);
 
-/* Simple uppercase of a UTF-16 code unit, as registry name comparison
- * needs it (ASCII and Latin-1; other units are compared as they are). */
+/* Simple uppercase of a UTF-16 code unit, as Windows compares registry
+ * names (surrogates are left as they are). */
 unsigned utf16_upper(unsigned c);
+
+/* Compare two UTF-8 names as Windows orders registry keys: by the
+ * uppercase of each UTF-16 unit, as numbers.  <0, 0 or >0. */
+int utf8_casecmp(const char *a, const char *b);
 
 #endif

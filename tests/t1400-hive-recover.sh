@@ -40,6 +40,15 @@ show_dirty() {
 }
 t "logs found beside the hive are replayed; no logs, no recovery" show_dirty
 
+through_a_link() {
+	dirty
+	mkdir l
+	ln -s ../win10-1709-dirty-SYSTEM l/SYSTEM
+	kp hive export l/SYSTEM 'Select' >/dev/null 2>err
+	expect_grep 'was dirty: replayed 24' err
+}
+t "the logs of a linked hive are found beside the real file" through_a_link
+
 set_then_reread() {
 	dirty
 	kp hive recover win10-1709-dirty-SYSTEM -o rec >/dev/null

@@ -5,11 +5,11 @@
 
 declare -A want=(
 	[bad-hbin-signature]="hive bin at offset 0x2000: bad signature"
-	[bad-header-checksum]="corrupt base block (checksum mismatch)"
+	[bad-header-checksum]="corrupt base block \\(checksum mismatch\\)"
 	[bad-subkey-list]="not an allocated cell"
 	[not-a-hive]="not a registry hive"
-	[subkey-list-loop]="reached twice (subkey list loop or shared subkey)"
-	[trailing-garbage]="corrupt base block (checksum mismatch)"
+	[subkey-list-loop]="twice (.*loop or (shared subkey|a shared record))"
+	[trailing-garbage]="corrupt base block \\(checksum mismatch\\)"
 	[truncated]="truncated hive"
 	[zeroed-pages-SYSTEM]="hive bin at offset 0x1a000: bad signature"
 )
@@ -29,7 +29,7 @@ malformed() {
 			expect_code 3 timeout 20 "$KMSPREP" "$@" "$f" 2>err
 		fi
 		[ "$(wc -l <err)" -eq 1 ] || { cat err; return 1; }
-		expect_grep "^kmsprep: $1 $2: '$f': .*${want[$f]}" err
+		grep -Eq "^kmsprep: $1 $2: '$f': .*${want[$f]}" err || { cat err; return 1; }
 		expect_same orig "$f"
 		[ ! -e out ]
 	done

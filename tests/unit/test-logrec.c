@@ -215,6 +215,16 @@ entry_sanity(void)
 	CHECK(recover(&p, &log, NULL, &out, &res, &err) < 0);
 	CHECK(strstr(err.msg, "outside the hive bins") != NULL);
 
+	/* A hive bins size far beyond the pages the entry carries: refused
+	 * before anything is allocated for it. */
+	log_base(&log, &B, REGF_LOG_NEW, N);
+	log_entry(&log, &B, N);
+	e = (unsigned char *)log.data + 512;
+	regf_put32(e + 16, 0x7ffff000);
+	regf_put64(e + 32, marvin32(e, 32, MARVIN32_REGISTRY_SEED));
+	CHECK(recover(&p, &log, NULL, &out, &res, &err) < 0);
+	CHECK(strstr(err.msg, "beyond anything it holds") != NULL);
+
 	/* No dirty pages at all. */
 	log_base(&log, &B, REGF_LOG_NEW, N);
 	log_entry(&log, &B, N);

@@ -110,6 +110,20 @@ corruptions(void)
 	fix(&b);
 	CHECK(validate(&b, "truncated"));
 
+	/* A cell size of INT32_MIN (no undefined negation). */
+	regf_new_empty(&b, 1, &err);
+	regf_put32((unsigned char *)b.data + 0x1120, 0x80000000u);
+	CHECK(validate(&b, "bad cell size"));
+
+	/* A security record whose list link points nowhere: hivex would
+	 * write through it when a key is deleted. */
+	regf_new_empty(&b, 1, &err);
+	regf_put32((unsigned char *)b.data + 0x1078 + 4 + 4, 0x40000000);
+	CHECK(validate(&b, "security record link"));
+	regf_new_empty(&b, 1, &err);
+	regf_put32((unsigned char *)b.data + 0x1078 + 4 + 12, 0);
+	CHECK(validate(&b, "reference count 0"));
+
 	/* A transaction log is not a hive. */
 	regf_new_empty(&b, 1, &err);
 	regf_put32((unsigned char *)b.data + 0x1c, 6);
@@ -149,9 +163,32 @@ reader(void)
 	buf_release(&d);
 }
 
+/* Two keys sharing one value list: refused, which also keeps validation
+ * linear however many keys point at a list. */
+static void
+shared_value_list(void)
+{
+	static const char *const keys[] = { "A", "B", NULL };
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf b = BUF_INIT;
+	struct regf r;
+	uint32_t a, bk;
+	unsigned char *na, *nb;
+
+	CHECK(hb_make(hb_path("shared"), keys, &b) == 0);
+	regf_open(&r, b.data, b.len, &err);
+	CHECK_EQ(regf_lookup(&r, "A", &a), 1);
+	CHECK_EQ(regf_lookup(&r, "B", &bk), 1);
+	na = (unsigned char *)b.data + 0x1000 + a + 4;
+	nb = (unsigned char *)b.data + 0x1000 + bk + 4;
+	memcpy(nb + 36, na + 36, 8);	/* count and list of A */
+	CHECK(validate(&b, "referenced twice"));
+	buf_release(&b);
+}
+
 static const struct unit_test tests[] = {
 	TEST(empty_hive), TEST(checksum_rules), TEST(corruptions),
-	TEST(reader),
+	TEST(reader), TEST(shared_value_list),
 };
 
 UNIT_MAIN(tests)

@@ -153,8 +153,47 @@ mapping(void)
 	free(out);
 }
 
+/* HKLM\ paths of any length map whole: a truncated path would name (and
+ * delete) a parent key. */
+static void
+long_paths(void)
+{
+	struct regtext_map m = { HIVE_KIND_SOFTWARE, NULL, false };
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf p = BUF_INIT;
+	char *out = NULL;
+	int i;
+
+	buf_addstr(&p, "HKLM\\SOFTWARE");
+	for (i = 0; i < 40; i++)
+		buf_addf(&p, "\\k%02dxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i);
+	buf_addstr(&p, "\\Target");
+	CHECK(regtext_map_path(p.data, &m, &out, &err) == 0);
+	CHECK(out && strlen(out) == p.len - strlen("HKLM\\SOFTWARE\\"));
+	CHECK(out && strcmp(out + strlen(out) - 6, "Target") == 0);
+	free(out);
+	buf_release(&p);
+}
+
+/* REGEDIT4 stores hex(2) and hex(7) data as ANSI; Windows wants UTF-16. */
+static void
+regedit4_strings(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct regops ops = REGOPS_INIT;
+
+	CHECK(parse("REGEDIT4\n[\\K]\n\"m\"=hex(7):61,00,62,00,00\n"
+		    "\"b\"=hex:61,00\n", &ops, &err) == 0);
+	CHECK_EQ(ops.n, 3);
+	CHECK_EQ(ops.v[1].len, 10);
+	CHECK_MEM(ops.v[1].data, "a\0\0\0b\0\0\0\0\0", 10);
+	CHECK_EQ(ops.v[2].len, 2);
+	regops_release(&ops);
+}
+
 static const struct unit_test tests[] = {
 	TEST(basic), TEST(utf16_bom), TEST(errors), TEST(mapping),
+	TEST(long_paths), TEST(regedit4_strings),
 };
 
 UNIT_MAIN(tests)

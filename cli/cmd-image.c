@@ -1,0 +1,550 @@
+/* kmsprep image show|set */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "hive/spp.h"
+#include "hive/system.h"
+#include "prep/image.h"
+#include "prep/winhive.h"
+#include "report.h"
+
+struct image_args {
+	bool json, dry_run, clear_search;
+	const char *format, *overlay, *bitlocker, *search;
+	char *search_norm;
+	const char **roots;
+	size_t nroots;
+	struct spp_settings settings;
+	struct cli *cli;
+};
+
+static int
+image_opt(struct cli *c, void *ud, const char *name, const char *arg,
+	  struct kp_error *err)
+{
+	struct image_args *a = ud;
+
+	if (strcmp(name, "json") == 0) {
+		a->json = true;
+	} else if (strcmp(name, "dry-run") == 0) {
+		a->dry_run = true;
+	} else if (strcmp(name, "quiet") == 0) {
+		c->quiet = true;
+	} else if (strcmp(name, "format") == 0) {
+		a->format = arg;
+	} else if (strcmp(name, "overlay") == 0) {
+		a->overlay = arg;
+	} else if (strcmp(name, "bitlocker-key-file") == 0) {
+		a->bitlocker = arg;
+	} else if (strcmp(name, "root") == 0) {
+		const char **r = realloc(a->roots,
+					 (a->nroots + 1) * sizeof(*r));
+
+		if (r == NULL)
+			return kp_fail_oom(err);
+		a->roots = r;
+		r[a->nroots++] = arg;
+	} else if (strcmp(name, "dns-search-list") == 0) {
+		if (a->search || a->clear_search)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "--dns-search-list given twice or with "
+				       "--clear-dns-search-list");
+		a->search = arg;
+		return sys_parse_search_list(arg, &a->search_norm, err);
+	} else if (strcmp(name, "clear-dns-search-list") == 0) {
+		if (a->search)
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "--clear-dns-search-list conflicts with "
+				       "--dns-search-list");
+		a->clear_search = true;
+	} else {
+		return spp_settings_option(&a->settings, name, arg, err);
+	}
+	return 0;
+}
+
+static void
+notice(void *ud, const char *msg)
+{
+	struct cli *c = ud;
+
+	if (!c->quiet)
+		cli_note(c, "%s", msg);
+}
+
+#define IMAGE_COMMON_OPTS \
+	{ "format", 0, "raw|qcow2|vmdk|vhdx", \
+	  "the format of every IMAGE (default: detected)" }, \
+	{ "root", 0, "DEVICE", \
+	  "the Windows installation to use on an image that holds several " \
+	  "(as listed by image show, e.g. /dev/sda2); repeatable" }, \
+	{ "bitlocker-key-file", 0, "FILE", \
+	  "unlock BitLocker volumes with the recovery password in FILE" }, \
+	{ "quiet", 'q', NULL, "no progress messages on standard error" }
+
+static void
+args_release(struct image_args *a)
+{
+	spp_settings_release(&a->settings);
+	free(a->search_norm);
+	free(a->roots);
+}
+
+/* Open the images and find Windows; prints its own errors. */
+static int
+open_images(struct cli *c, struct image_args *a, char **pos, int npos,
+	    bool readonly, struct img_session **s)
+{
+	struct img_opts o = { 0 };
+	struct kp_error err = KP_ERROR_INIT;
+
+	o.format = a->format;
+	o.readonly = readonly;
+	o.overlay = a->overlay;
+	o.bitlocker_key_file = a->bitlocker;
+	o.notice = notice;
+	o.ud = c;
+	if (img_open(pos, (size_t)npos, &o, s, &err) < 0 ||
+	    img_find_windows(*s, &err) < 0) {
+		img_close(*s, false, NULL);
+		*s = NULL;
+		return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+						   cli_error(c, &err);
+	}
+	return 0;
+}
+
+/*
+ * show
+ */
+
+static const struct cli_opt show_opts[] = {
+	{ "json", 0, NULL, "print JSON instead of text" },
+	IMAGE_COMMON_OPTS,
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct cli_help show_help = {
+	"image show IMAGE... [--json]",
+	"For each image and each Windows installation on it: the Windows "
+	"version and edition, every KMS setting (as 'hive show'), whether the "
+	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
+	"volume can be written (hibernation, Fast Startup, BitLocker). The "
+	"images are opened read-only, all in one appliance.",
+	show_opts, false, NULL,
+};
+
+/* Everything shown about one installation. */
+static int
+show_root(struct cli *c, struct img_session *s, const struct img_root *r,
+	  bool json, json_t *out)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct winhive sw = { 0 }, sy = { 0 };
+	struct spp_report spp = { 0 };
+	struct winver ver = { 0 };
+	struct hive_report rep;
+	const char *why = img_root_unwritable(r);
+	char *search = NULL, cs[32] = "";
+	json_t *j;
+	int code = 0;
+
+	if (winhive_open(s, r, "SOFTWARE", 0, &sw, &err) < 0 ||
+	    winver_read(sw.h, &ver, &err) < 0 ||
+	    spp_read(sw.h, &ver, &spp, &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (winhive_open(s, r, "SYSTEM", 0, &sy, &err) == 0 &&
+	    sys_control_set(sy.h, cs, sizeof(cs), &err) == 0)
+		sys_read_search_list(sy.h, &search, &err);
+	rep.label = sw.guest + strlen(r->mnt);
+	rep.st = hive_state(sw.h);
+	rep.ver = &ver;
+	rep.spp = &spp;
+	if (json) {
+		j = json_object();
+		json_object_set_new(j, "device", json_string(r->device));
+		json_object_set_new(j, "systemroot",
+				    json_string(r->systemroot + strlen(r->mnt)));
+		json_object_set_new(j, "writable", json_boolean(why == NULL));
+		if (why)
+			json_object_set_new(j, "not_writable_because",
+					    json_string(why));
+		json_object_set_new(j, "bitlocker", json_boolean(r->bitlocker));
+		json_object_set_new(j, "control_set",
+				    cs[0] ? json_string(cs) : json_null());
+		json_object_set_new(j, "dns_search_list",
+				    search ? json_string(search) : json_null());
+		json_object_set_new(j, "software", report_hive_json(&rep));
+		json_array_append_new(out, j);
+	} else {
+		printf("  windows: %s %s\n", r->device,
+		       r->systemroot + strlen(r->mnt));
+		printf("    writable: %s%s\n", why ? "no: " : "yes",
+		       why ? why : "");
+		if (r->bitlocker)
+			printf("    bitlocker: unlocked with the key file\n");
+		report_hive_text(stdout, &rep, "    ");
+		printf("    dns search list (%s): %s\n", cs[0] ? cs : "?",
+		       search ? search : "(not set)");
+	}
+out:
+	free(search);
+	spp_report_release(&spp);
+	winver_release(&ver);
+	winhive_close(&sw);
+	winhive_close(&sy);
+	return code;
+}
+
+int
+cmd_image_show(struct cli *c, int argc, char **argv)
+{
+	struct image_args a = { 0 };
+	struct img_session *s = NULL;
+	const struct img_root *roots;
+	const struct img_locked *locked;
+	json_t *out = NULL, *img, *wins;
+	size_t nroots, nlocked, i, k, found;
+	char **pos;
+	int npos, code = 0, rc;
+
+	spp_settings_init(&a.settings);
+	if (cli_parse(c, argc, argv, &show_help, image_opt, &a, &pos, &npos,
+		      &code))
+		goto done;
+	if (npos < 1) {
+		code = cli_usage(c, "expected at least one IMAGE");
+		goto done;
+	}
+	code = open_images(c, &a, pos, npos, true, &s);
+	if (code)
+		goto done;
+	roots = img_roots(s, &nroots);
+	locked = img_locked(s, &nlocked);
+	if (a.json)
+		out = json_array();
+	for (i = 0; i < (size_t)npos; i++) {
+		if (a.json) {
+			img = json_pack("{s:s, s:s}", "image", img_name(s, i),
+					"format", img_format(s, i));
+			wins = json_array();
+		} else {
+			printf("image: %s (%s)\n", img_name(s, i),
+			       img_format(s, i));
+			img = wins = NULL;
+		}
+		found = 0;
+		for (k = 0; k < nroots; k++) {
+			if (roots[k].image != i)
+				continue;
+			found++;
+			rc = show_root(c, s, &roots[k], a.json, wins);
+			if (rc && !code)
+				code = rc;
+		}
+		for (k = 0; k < nlocked; k++) {
+			if (locked[k].image != i)
+				continue;
+			if (a.json)
+				json_array_append_new(wins, json_pack(
+					"{s:s, s:s}", "device",
+					locked[k].device, "unreadable",
+					locked[k].why));
+			else
+				printf("  %s: %s\n", locked[k].device,
+				       locked[k].why);
+		}
+		if (found == 0 && !a.json)
+			printf("  no Windows installation found\n");
+		if (found == 0 && !code)
+			code = KP_EXIT_INPUT;
+		if (a.json) {
+			json_object_set_new(img, "windows", wins);
+			json_array_append_new(out, img);
+		}
+	}
+	if (img_close(s, true, NULL) < 0 && !code)
+		code = KP_EXIT_FAIL;
+	s = NULL;
+	if (a.json && cli_print_json(c, json_pack("{s:o}", "images", out)) < 0)
+		code = KP_EXIT_FAIL;
+done:
+	img_close(s, false, NULL);
+	args_release(&a);
+	return code;
+}
+
+/*
+ * set
+ */
+
+static const struct cli_opt set_opts[] = {
+	{ "dry-run", 'n', NULL,
+	  "print the changes (before -> after) and write nothing; the images "
+	  "are opened read-only" },
+	{ "overlay", 0, "OUT.qcow2",
+	  "leave IMAGE unmodified and write the changes to a new qcow2 "
+	  "overlay backed by it (one IMAGE only)" },
+	{ "dns-search-list", 0, "SUFFIX[,SUFFIX...]",
+	  "DNS suffix search list of the client (SYSTEM hive, current control "
+	  "set, Services\\Tcpip\\Parameters\\SearchList), so that it finds "
+	  "KMS SRV records published in other domains" },
+	{ "clear-dns-search-list", 0, NULL, "remove the DNS suffix search list" },
+	{ "json", 0, NULL, "print JSON instead of text" },
+	IMAGE_COMMON_OPTS,
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct cli_help set_help = {
+	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] SETTINGS...",
+	"Set KMS settings in the Windows installation of every IMAGE, in one "
+	"appliance launch. Every image is checked and its hives prepared "
+	"before any is written: a hibernated or Fast Startup volume, a locked "
+	"BitLocker volume, an image in use by a running VM or a dirty hive "
+	"whose logs cannot be replayed is refused (exit 4) and no image is "
+	"changed. Each hive is replaced atomically inside the image (temporary "
+	"name, rename) keeping its NTFS security, and read back.",
+	set_opts, true, NULL,
+};
+
+struct target {
+	const struct img_root *root;
+	struct winhive sw, sy;
+	struct hive_changes changes;
+};
+
+/* The one Windows installation of image I, or an error. */
+static int
+choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
+	    size_t i, const struct img_root **out)
+{
+	const struct img_root *roots;
+	const struct img_locked *locked;
+	struct buf list = BUF_INIT;
+	size_t n, nl, k, found = 0, match = 0;
+	struct kp_error err = KP_ERROR_INIT;
+	int code;
+
+	roots = img_roots(s, &n);
+	locked = img_locked(s, &nl);
+	*out = NULL;
+	for (k = 0; k < n; k++) {
+		size_t j;
+
+		if (roots[k].image != i)
+			continue;
+		found++;
+		buf_addf(&list, "%s%s", found > 1 ? ", " : "", roots[k].device);
+		for (j = 0; j < a->nroots; j++) {
+			if (strcmp(a->roots[j], roots[k].device) == 0) {
+				*out = &roots[k];
+				match++;
+			}
+		}
+		if (found == 1 && a->nroots == 0)
+			*out = &roots[k];
+	}
+	if (found == 0) {
+		for (k = 0; k < nl; k++) {
+			if (locked[k].image == i) {
+				err.code = strstr(locked[k].why, "BitLocker") ?
+						   KP_EXIT_REFUSED :
+						   KP_EXIT_INPUT;
+				snprintf(err.msg, sizeof(err.msg),
+					 "'%s': %s: %s", img_name(s, i),
+					 locked[k].device, locked[k].why);
+				return cli_error(c, &err);
+			}
+		}
+		err.code = KP_EXIT_INPUT;
+		snprintf(err.msg, sizeof(err.msg),
+			 "'%s': no Windows installation found (no NTFS "
+			 "filesystem with \\Windows\\System32\\config\\SOFTWARE)",
+			 img_name(s, i));
+		return cli_error(c, &err);
+	}
+	if (found > 1 && match != 1) {
+		code = cli_usage(c, "'%s' holds %zu Windows installations (%s); "
+				 "choose one with --root DEVICE",
+				 img_name(s, i), found, buf_str(&list));
+		buf_release(&list);
+		return code;
+	}
+	buf_release(&list);
+	return 0;
+}
+
+static int
+prepare(struct cli *c, struct img_session *s, const struct image_args *a,
+	size_t i, struct target *t)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct winver ver = { 0 };
+	char label[512];
+	size_t from;
+	int r = -1;
+
+	if (!spp_settings_empty(&a->settings)) {
+		from = t->changes.n;
+		if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
+				 &err) < 0 ||
+		    winver_read(t->sw.h, &ver, &err) < 0 ||
+		    spp_check_hive(t->sw.h, &ver, true, false, &err) < 0 ||
+		    spp_apply(&a->settings, t->sw.h, &ver, &t->changes,
+			      &err) < 0)
+			goto fail;
+		snprintf(label, sizeof(label), "%s: SOFTWARE", img_name(s, i));
+		hive_changes_label(&t->changes, from, label);
+		if (!a->dry_run && winhive_commit(&t->sw, &err) < 0)
+			goto fail;
+	}
+	if (a->search || a->clear_search) {
+		from = t->changes.n;
+		if (winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy,
+				 &err) < 0 ||
+		    sys_apply_search_list(t->sy.h, a->search_norm, &t->changes,
+					  &err) < 0)
+			goto fail;
+		snprintf(label, sizeof(label), "%s: SYSTEM", img_name(s, i));
+		hive_changes_label(&t->changes, from, label);
+		if (!a->dry_run && winhive_commit(&t->sy, &err) < 0)
+			goto fail;
+	}
+	r = 0;
+	goto out;
+fail:
+	kp_error_prefix(&err, "'%s'", img_name(s, i));
+	r = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+					cli_error(c, &err);
+out:
+	winver_release(&ver);
+	return r;
+}
+
+int
+cmd_image_set(struct cli *c, int argc, char **argv)
+{
+	struct image_args a = { 0 };
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_session *s = NULL;
+	struct target *t = NULL;
+	json_t *out = NULL;
+	size_t i, n = 0, nchanges = 0;
+	bool ok = false;
+	char **pos;
+	int npos, code = 0;
+
+	spp_settings_init(&a.settings);
+	if (cli_parse(c, argc, argv, &set_help, image_opt, &a, &pos, &npos,
+		      &code))
+		goto done;
+	if (npos < 1) {
+		code = cli_usage(c, "expected at least one IMAGE");
+		goto done;
+	}
+	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search) {
+		code = cli_usage(c, "no setting given");
+		goto done;
+	}
+	if (spp_settings_check(&a.settings, &err) < 0) {
+		code = cli_usage(c, "%s", err.msg);
+		goto done;
+	}
+	if (a.overlay && npos != 1) {
+		code = cli_usage(c, "--overlay takes a single IMAGE");
+		goto done;
+	}
+	code = open_images(c, &a, pos, npos, a.dry_run, &s);
+	if (code)
+		goto done;
+	n = (size_t)npos;
+	t = calloc(n, sizeof(*t));
+	if (t == NULL) {
+		code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+							"out of memory" });
+		goto done;
+	}
+	/* Refuse anything before changing anything. */
+	for (i = 0; i < n; i++) {
+		const char *why;
+
+		code = choose_root(c, s, &a, i, &t[i].root);
+		if (code)
+			goto done;
+		why = img_root_unwritable(t[i].root);
+		if (why && !a.dry_run) {
+			err.code = KP_EXIT_REFUSED;
+			snprintf(err.msg, sizeof(err.msg),
+				 "'%s': %s: %s; no image was changed",
+				 img_name(s, i), t[i].root->device, why);
+			code = cli_error(c, &err);
+			goto done;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		code = prepare(c, s, &a, i, &t[i]);
+		if (code)
+			goto done;
+		nchanges += t[i].changes.n;
+	}
+	for (i = 0; i < n && !a.dry_run; i++) {
+		if (winhive_upload(s, &t[i].sw, &err) < 0 ||
+		    winhive_upload(s, &t[i].sy, &err) < 0) {
+			kp_error_prefix(&err, "'%s'%s", img_name(s, i),
+					i ? " (the images before it were "
+					    "written)" : "");
+			code = cli_error(c, &err);
+			goto done;
+		}
+		if (t[i].changes.n && !c->quiet)
+			cli_note(c, "%s: written and verified", img_name(s, i));
+	}
+	ok = true;
+	if (img_close(s, true, &err) < 0) {
+		s = NULL;
+		code = cli_error(c, &err);
+		goto done;
+	}
+	s = NULL;
+	if (a.json) {
+		out = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(out, json_pack(
+				"{s:s, s:s, s:b, s:o}", "image", pos[i],
+				"device", t[i].root->device, "written",
+				!a.dry_run && t[i].changes.n > 0, "changes",
+				report_changes_json(&t[i].changes)));
+		if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run",
+						a.dry_run, "images", out)) < 0)
+			code = KP_EXIT_FAIL;
+	} else {
+		for (i = 0; i < n; i++) {
+			report_changes_text(stdout, &t[i].changes, "");
+			if (t[i].changes.n == 0)
+				printf("%s: no change\n", pos[i]);
+			else if (!a.dry_run)
+				printf("%s: written and verified (%zu "
+				       "change%s)%s%s\n", pos[i],
+				       t[i].changes.n,
+				       t[i].changes.n == 1 ? "" : "s",
+				       a.overlay ? " in overlay " : "",
+				       a.overlay ? a.overlay : "");
+		}
+		if (a.dry_run)
+			printf("dry run: %zu change%s, nothing written\n",
+			       nchanges, nchanges == 1 ? "" : "s");
+	}
+done:
+	for (i = 0; t && i < n; i++) {
+		winhive_close(&t[i].sw);
+		winhive_close(&t[i].sy);
+		hive_changes_release(&t[i].changes);
+	}
+	free(t);
+	img_close(s, ok, NULL);
+	args_release(&a);
+	return code;
+}

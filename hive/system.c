@@ -1,0 +1,151 @@
+/* SYSTEM hive settings: control set and DNS suffix search list. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/valid.h"
+#include "regf.h"
+#include "regval.h"
+#include "system.h"
+
+#define TCPIP "Services\\Tcpip\\Parameters"
+
+int
+sys_control_set(struct hive *h, char *out, size_t outsz, struct kp_error *err)
+{
+	struct hive_value v;
+	uint32_t cur;
+	hive_key k;
+	int r;
+
+	r = hive_find(h, "Select", &k, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': not a SYSTEM hive (no Select key)",
+			       hive_path(h));
+	r = hive_get(h, k, "Current", &v, err);
+	if (r < 0)
+		return -1;
+	if (r == 0 || v.type != REGT_DWORD ||
+	    regval_get_dword(v.data, v.len, &cur) < 0 || cur == 0 ||
+	    cur > 999) {
+		if (r == 1)
+			hive_value_release(&v);
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': Select\\Current is missing or not a "
+			       "control set number", hive_path(h));
+	}
+	hive_value_release(&v);
+	snprintf(out, outsz, "ControlSet%03u", cur);
+	r = hive_find(h, out, &k, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': Select\\Current names %s, which does not "
+			       "exist", hive_path(h), out);
+	return 0;
+}
+
+int
+sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
+{
+	struct buf out = BUF_INIT;
+	const char *p = arg;
+	char q[96];
+
+	if (kp_check_safe("--dns-search-list", arg, err) < 0)
+		return -1;
+	if (strlen(arg) > SYS_SEARCH_LIST_MAX)
+		return kp_fail(err, KP_EXIT_USAGE,
+			       "--dns-search-list: longer than %d characters",
+			       SYS_SEARCH_LIST_MAX);
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char d[KP_HOSTNAME_MAX + 2];
+
+		while (n && *p == ' ') {
+			p++;
+			n--;
+		}
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (n == 0 || n >= sizeof(d))
+			goto bad;
+		memcpy(d, p, n);
+		d[n] = '\0';
+		if (!kp_is_hostname(d, false)) {
+			buf_release(&out);
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "--dns-search-list: '%s': not a valid "
+				       "DNS suffix", kp_quote(d, q, sizeof(q)));
+		}
+		if ((out.len && buf_addch(&out, ',') < 0) ||
+		    buf_addstr(&out, d) < 0) {
+			buf_release(&out);
+			return kp_fail_oom(err);
+		}
+		p += n + (comma != NULL);
+		while (*p == ' ')
+			p++;
+		if (comma && *p == '\0')
+			goto bad;
+	}
+	if (out.len == 0)
+		goto bad;
+	*norm = buf_detach(&out, NULL);
+	return *norm ? 0 : kp_fail_oom(err);
+bad:
+	buf_release(&out);
+	return kp_fail(err, KP_EXIT_USAGE,
+		       "--dns-search-list: '%s': expected SUFFIX[,SUFFIX...]",
+		       kp_quote(arg, q, sizeof(q)));
+}
+
+int
+sys_apply_search_list(struct hive *h, const char *list,
+		      struct hive_changes *c, struct kp_error *err)
+{
+	struct buf data = BUF_INIT;
+	char cs[32], key[64];
+	int r;
+
+	if (sys_control_set(h, cs, sizeof(cs), err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s\\" TCPIP, cs);
+	if (list && regval_sz(list, &data) < 0)
+		return kp_fail_oom(err);
+	r = hive_apply_value(h, c, key, "SearchList", list != NULL, REGT_SZ,
+			     data.data, data.len, err);
+	buf_release(&data);
+	return r;
+}
+
+int
+sys_read_search_list(struct hive *h, char **list, struct kp_error *err)
+{
+	struct hive_value v;
+	struct buf s = BUF_INIT;
+	char cs[32], key[64];
+	hive_key k;
+	int r;
+
+	*list = NULL;
+	if (sys_control_set(h, cs, sizeof(cs), err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s\\" TCPIP, cs);
+	r = hive_find(h, key, &k, err);
+	if (r <= 0)
+		return r;
+	r = hive_get(h, k, "SearchList", &v, err);
+	if (r <= 0)
+		return r;
+	if (regval_get_sz(v.data, v.len, &s) == 0)
+		*list = buf_detach(&s, NULL);
+	buf_release(&s);
+	hive_value_release(&v);
+	return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * Settings in a SYSTEM hive: the current control set (Select\Current) and,
+ * under it, the DNS suffix search list that lets a client find KMS SRV
+ * records in domains other than its own.
+ */
+#ifndef KP_SYSTEM_H
+#define KP_SYSTEM_H
+
+#include <stddef.h>
+
+#include "change.h"
+#include "hive.h"
+
+#define SYS_SEARCH_LIST_MAX 1024
+
+/* "ControlSet001" etc. from Select\Current; KP_EXIT_INPUT if the hive has
+ * no usable Select key. */
+int sys_control_set(struct hive *h, char *out, size_t outsz,
+		    struct kp_error *err);
+
+/* Check a comma-separated list of DNS suffixes; *NORM receives it without
+ * spaces (caller frees). */
+int sys_parse_search_list(const char *arg, char **norm, struct kp_error *err);
+
+/* Set Services\Tcpip\Parameters\SearchList (REG_SZ) of the current control
+ * set to LIST, or delete it if LIST is NULL. */
+int sys_apply_search_list(struct hive *h, const char *list,
+			  struct hive_changes *c, struct kp_error *err);
+
+/* The current SearchList, or NULL if not set (caller frees). */
+int sys_read_search_list(struct hive *h, char **list, struct kp_error *err);
+
+#endif

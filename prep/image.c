@@ -1,0 +1,948 @@
+/* Windows disk images through one libguestfs appliance. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <guestfs.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "image.h"
+#include "lib/buf.h"
+#include "lib/fileio.h"
+
+/* libguestfs numbers at most 255 drives. */
+#define MAX_IMAGES 200
+/* ntfs-3g's exit codes (ntfs-3g.probe). */
+#define NTFS_CORRUPT 13
+#define NTFS_HIBERNATED 14
+#define NTFS_UNCLEAN 15
+
+struct img_session {
+	guestfs_h *g;
+	struct img_opts o;
+	char **images;		/* as given */
+	char **drives;		/* what is attached: the image or an overlay */
+	char **formats;
+	size_t n;
+	struct img_root *roots;
+	size_t nroots;
+	struct img_locked *locked;
+	size_t nlocked;
+	char *tmpdir;		/* local scratch, mode 0700 */
+	bool overlay_made;
+	unsigned seq;		/* for unique local file names */
+	char why[256];		/* qemu's complaint when the launch failed */
+};
+
+static void
+note(struct img_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
+
+static void
+note(struct img_session *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (s->o.notice == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->o.notice(s->o.ud, msg);
+}
+
+/* The first line of libguestfs' last error. */
+static const char *
+gmsg(struct img_session *s, char *buf, size_t sz)
+{
+	const char *m = s->g ? guestfs_last_error(s->g) : NULL;
+	const char *nl;
+
+	if (m == NULL)
+		m = "unknown error";
+	nl = strchr(m, '\n');
+	snprintf(buf, sz, "%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
+	return buf;
+}
+
+static int
+gfail(struct img_session *s, struct kp_error *err, int code, const char *fmt,
+      ...) KP_PRINTF(4, 5);
+
+static int
+gfail(struct img_session *s, struct kp_error *err, int code, const char *fmt,
+      ...)
+{
+	char what[512], why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return kp_fail(err, code, "%s: %s", what, gmsg(s, why, sizeof(why)));
+}
+
+/*
+ * Before the launch.
+ */
+
+/* Does a running qemu hold IMAGE?  qemu takes OFD byte-range locks at
+ * offsets 100 and up on every image it opens; any lock there conflicts
+ * with a write lock. */
+static bool
+in_use(const char *image)
+{
+	struct flock fl = { 0 };
+	int fd = open(image, O_RDONLY | O_CLOEXEC);
+	bool used;
+
+	if (fd < 0)
+		return false;
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 100;
+	fl.l_len = 200;
+	used = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	close(fd);
+	return used;
+}
+
+static int
+check_image(const char *image, bool write, struct kp_error *err)
+{
+	struct stat st;
+
+	if (stat(image, &st) < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+				     "'%s': cannot open", image);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': not a disk image (not a regular file or "
+			       "block device)", image);
+	if (access(image, R_OK) < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+				     "'%s': cannot read", image);
+	if (write && (access(image, W_OK) < 0 || !(st.st_mode & 0222)))
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': the image is read-only; give --overlay "
+			       "OUT.qcow2 to write changes to a new overlay, or "
+			       "--dry-run", image);
+	if (in_use(image))
+		return kp_fail(err, KP_EXIT_REFUSED,
+			       "'%s': the image is in use by a running virtual "
+			       "machine (qemu holds its lock); shut the VM down "
+			       "first", image);
+	return 0;
+}
+
+static int
+known_format(const char *f)
+{
+	return strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0 ||
+	       strcmp(f, "vmdk") == 0 || strcmp(f, "vhdx") == 0;
+}
+
+/* Keep the line in which qemu says why it stopped: libguestfs' own error
+ * says only that the launch failed. */
+static void
+capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
+	const char *buf, size_t len, const uint64_t *array, size_t n)
+{
+	struct img_session *s = opaque;
+	const char *p, *end = buf + len;
+
+	(void)g;
+	(void)event;
+	(void)handle;
+	(void)flags;
+	(void)array;
+	(void)n;
+	if (s->why[0])
+		return;
+	for (p = buf; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (l > 12 && memmem(p, l, "qemu-system", 11) &&
+		    memmem(p, l, "rror", 4)) {
+			snprintf(s->why, sizeof(s->why), "%.*s", (int)l, p);
+			return;
+		}
+		p += l + 1;
+	}
+}
+
+/* A handle with every drive attached; TCG forces software emulation. */
+static int
+new_handle(struct img_session *s, bool tcg, struct kp_error *err)
+{
+	char *tcg_settings[] = { (char *)"force_tcg", NULL };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
+
+	s->g = guestfs_create();
+	if (s->g == NULL)
+		return kp_fail_errno(err, KP_EXIT_ENV, errno ? errno : EINVAL,
+				     "cannot create a libguestfs handle");
+	guestfs_set_error_handler(s->g, NULL, NULL);
+	/* Verbose only to see qemu's own message should it not start. */
+	if (!tcg && guestfs_set_event_callback(s->g, capture,
+					       GUESTFS_EVENT_APPLIANCE |
+						       GUESTFS_EVENT_LIBRARY |
+						       GUESTFS_EVENT_WARNING, 0,
+					       s) >= 0)
+		guestfs_set_verbose(s->g, 1);
+	if (tcg && guestfs_set_backend_settings(s->g, tcg_settings) < 0)
+		return gfail(s, err, KP_EXIT_ENV, "cannot select TCG");
+	/* Two vCPUs cut the time per image by about a quarter. */
+	if (cpus > 1 && guestfs_set_smp(s->g, cpus > 2 ? 2 : (int)cpus) < 0)
+		return gfail(s, err, KP_EXIT_ENV, "cannot set vCPUs");
+	for (i = 0; i < s->n; i++) {
+		bool ro = s->o.readonly;
+
+		if (guestfs_add_drive_opts(s->g, s->drives[i],
+					   GUESTFS_ADD_DRIVE_OPTS_FORMAT,
+					   s->formats[i],
+					   GUESTFS_ADD_DRIVE_OPTS_READONLY, ro,
+					   -1) < 0)
+			return gfail(s, err, KP_EXIT_INPUT, "'%s'",
+				     s->images[i]);
+	}
+	return 0;
+}
+
+static int
+launch(struct img_session *s, struct kp_error *err)
+{
+	char first[512];
+
+	note(s, "starting the appliance for %zu image%s", s->n,
+	     s->n == 1 ? "" : "s");
+	if (guestfs_launch(s->g) == 0) {
+		guestfs_set_verbose(s->g, 0);
+		return 0;
+	}
+	if (s->why[0])
+		snprintf(first, sizeof(first), "%s", s->why);
+	else
+		gmsg(s, first, sizeof(first));
+	/* A setting the user chose is honoured, not second-guessed. */
+	if (getenv("LIBGUESTFS_BACKEND_SETTINGS"))
+		return kp_fail(err, KP_EXIT_ENV,
+			       "the libguestfs appliance did not start: %s",
+			       first);
+	note(s, "the appliance did not start (%s); retrying once with TCG "
+	     "(software emulation, slower)", first);
+	guestfs_close(s->g);
+	s->g = NULL;
+	if (new_handle(s, true, err) < 0)
+		return -1;
+	if (guestfs_launch(s->g) < 0)
+		return gfail(s, err, KP_EXIT_ENV,
+			     "the libguestfs appliance did not start, with "
+			     "KVM (%s) nor with TCG", first);
+	return 0;
+}
+
+int
+img_open(char *const *images, size_t n, const struct img_opts *o,
+	 struct img_session **s_ret, struct kp_error *err)
+{
+	struct img_session *s;
+	char tmpl[] = "/tmp/kmsprep-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	size_t i;
+
+	*s_ret = NULL;
+	if (n == 0 || n > MAX_IMAGES)
+		return kp_fail(err, KP_EXIT_USAGE, "between 1 and %d images",
+			       MAX_IMAGES);
+	if (o->format && !known_format(o->format))
+		return kp_fail(err, KP_EXIT_USAGE,
+			       "--format: '%s': expected raw, qcow2, vmdk or "
+			       "vhdx", o->format);
+	if (o->overlay && n != 1)
+		return kp_fail(err, KP_EXIT_USAGE,
+			       "--overlay takes a single image");
+	for (i = 0; i < n; i++)
+		if (check_image(images[i], !o->readonly && !o->overlay,
+				err) < 0)
+			return -1;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return kp_fail_oom(err);
+	*s_ret = s;
+	s->o = *o;
+	s->n = n;
+	s->images = calloc(n, sizeof(char *));
+	s->drives = calloc(n, sizeof(char *));
+	s->formats = calloc(n, sizeof(char *));
+	if (tmp && *tmp) {
+		if (asprintf(&s->tmpdir, "%s/kmsprep-XXXXXX", tmp) < 0)
+			s->tmpdir = NULL;
+	} else {
+		s->tmpdir = strdup(tmpl);
+	}
+	if (s->images == NULL || s->drives == NULL || s->formats == NULL ||
+	    s->tmpdir == NULL)
+		return kp_fail_oom(err);
+	if (mkdtemp(s->tmpdir) == NULL) {
+		free(s->tmpdir);
+		s->tmpdir = NULL;
+		return kp_fail_errno(err, KP_EXIT_ENV, errno,
+				     "cannot create a temporary directory");
+	}
+	/* A probe-only handle: disk_format and disk_create need no launch. */
+	s->g = guestfs_create();
+	if (s->g == NULL)
+		return kp_fail_errno(err, KP_EXIT_ENV, errno ? errno : EINVAL,
+				     "cannot create a libguestfs handle");
+	guestfs_set_error_handler(s->g, NULL, NULL);
+	for (i = 0; i < n; i++) {
+		s->images[i] = strdup(images[i]);
+		if (s->images[i] == NULL)
+			return kp_fail_oom(err);
+		if (o->format) {
+			s->formats[i] = strdup(o->format);
+		} else {
+			s->formats[i] = guestfs_disk_format(s->g, images[i]);
+			if (s->formats[i] == NULL)
+				return gfail(s, err, KP_EXIT_INPUT, "'%s'",
+					     images[i]);
+			if (!known_format(s->formats[i]))
+				return kp_fail(err, KP_EXIT_INPUT,
+					       "'%s': unsupported image format "
+					       "'%s' (raw, qcow2, vmdk and vhdx "
+					       "are)", images[i], s->formats[i]);
+		}
+		if (s->formats[i] == NULL)
+			return kp_fail_oom(err);
+		s->drives[i] = strdup(images[i]);
+		if (s->drives[i] == NULL)
+			return kp_fail_oom(err);
+	}
+	if (o->overlay) {
+		char *base = kp_realpath_for_write(images[0], err);
+
+		if (base == NULL)
+			return -1;
+		if (access(o->overlay, F_OK) == 0) {
+			free(base);
+			return kp_fail(err, KP_EXIT_FAIL,
+				       "'%s': exists already; the overlay must "
+				       "be a new file", o->overlay);
+		}
+		if (guestfs_disk_create(s->g, o->overlay, "qcow2", -1,
+					GUESTFS_DISK_CREATE_BACKINGFILE, base,
+					GUESTFS_DISK_CREATE_BACKINGFORMAT,
+					s->formats[0], -1) < 0) {
+			free(base);
+			return gfail(s, err, KP_EXIT_FAIL,
+				     "'%s': cannot create the overlay",
+				     o->overlay);
+		}
+		free(base);
+		s->overlay_made = true;
+		free(s->drives[0]);
+		free(s->formats[0]);
+		s->drives[0] = strdup(o->overlay);
+		s->formats[0] = strdup("qcow2");
+		if (s->drives[0] == NULL || s->formats[0] == NULL)
+			return kp_fail_oom(err);
+	}
+	guestfs_close(s->g);
+	s->g = NULL;
+	if (new_handle(s, false, err) < 0)
+		return -1;
+	return launch(s, err);
+}
+
+/*
+ * Finding Windows.
+ */
+
+static long
+image_of(struct img_session *s, const char *dev)
+{
+	char *whole = guestfs_part_to_dev(s->g, dev);
+	int i = guestfs_device_index(s->g, whole ? whole : dev);
+
+	free(whole);
+	return i;
+}
+
+static int
+add_locked(struct img_session *s, size_t image, const char *dev,
+	   const char *why, struct kp_error *err)
+{
+	struct img_locked *l = realloc(s->locked,
+				       (s->nlocked + 1) * sizeof(*l));
+
+	if (l == NULL)
+		return kp_fail_oom(err);
+	s->locked = l;
+	l += s->nlocked++;
+	l->image = image;
+	l->device = strdup(dev);
+	l->why = strdup(why);
+	return l->device && l->why ? 0 : kp_fail_oom(err);
+}
+
+/* Open a BitLocker volume with the recovery password from the key file;
+ * returns the mapper device or NULL (with a reason in WHY). */
+static char *
+unlock(struct img_session *s, const char *dev, unsigned n, char *why,
+       size_t whysz, struct kp_error *err)
+{
+	struct buf key = BUF_INIT;
+	char map[32], *out = NULL;
+	size_t len;
+	int r;
+
+	if (kp_read_file(s->o.bitlocker_key_file, 4096, &key, err) < 0)
+		return NULL;
+	len = key.len;
+	while (len && (key.data[len - 1] == '\n' || key.data[len - 1] == '\r' ||
+		       key.data[len - 1] == ' '))
+		key.data[--len] = '\0';
+	snprintf(map, sizeof(map), "kmsprepbl%u", n);
+	r = guestfs_cryptsetup_open(s->g, dev, buf_str(&key), map,
+				    GUESTFS_CRYPTSETUP_OPEN_CRYPTTYPE, "bitlk",
+				    -1);
+	buf_wipe(&key);
+	if (r < 0) {
+		char m[256];
+
+		snprintf(why, whysz, "BitLocker volume: the key file does not "
+			 "unlock it (%s)", gmsg(s, m, sizeof(m)));
+		return NULL;
+	}
+	if (asprintf(&out, "/dev/mapper/%s", map) < 0)
+		out = NULL;
+	return out;
+}
+
+static int
+add_root(struct img_session *s, size_t image, const char *dev, int probe,
+	 bool bitlocker, struct kp_error *err)
+{
+	struct img_root r = { 0 }, *v;
+	char mnt[32], *sw = NULL, *full = NULL;
+	int found = 0;
+
+	snprintf(mnt, sizeof(mnt), "/r%zu", s->nroots + s->nlocked);
+	if (guestfs_mkmountpoint(s->g, mnt) < 0)
+		return gfail(s, err, KP_EXIT_ENV, "cannot make %s", mnt);
+	r.rw = !s->o.readonly && probe == 0;
+	if ((r.rw ? guestfs_mount(s->g, dev, mnt) :
+		    guestfs_mount_ro(s->g, dev, mnt)) < 0) {
+		char m[256], why[400];
+
+		snprintf(why, sizeof(why), "cannot mount: %s",
+			 gmsg(s, m, sizeof(m)));
+		return add_locked(s, image, dev, why, err);
+	}
+	if (asprintf(&full, "%s/windows/system32/config/software", mnt) >= 0)
+		sw = guestfs_case_sensitive_path(s->g, full);
+	free(full);
+	if (sw)
+		found = guestfs_is_file(s->g, sw) == 1;
+	free(sw);
+	if (!found) {
+		guestfs_umount(s->g, mnt);
+		return 0;
+	}
+	r.image = image;
+	r.probe = probe;
+	r.bitlocker = bitlocker;
+	r.device = strdup(dev);
+	r.mnt = strdup(mnt);
+	if (asprintf(&full, "%s/windows", mnt) >= 0) {
+		r.systemroot = guestfs_case_sensitive_path(s->g, full);
+		free(full);
+	}
+	v = realloc(s->roots, (s->nroots + 1) * sizeof(*v));
+	if (v)
+		s->roots = v;
+	if (v == NULL || r.device == NULL || r.mnt == NULL ||
+	    r.systemroot == NULL) {
+		free(r.device);
+		free(r.mnt);
+		free(r.systemroot);
+		return kp_fail_oom(err);
+	}
+	s->roots[s->nroots++] = r;
+	return 0;
+}
+
+int
+img_find_windows(struct img_session *s, struct kp_error *err)
+{
+	char **fs;
+	size_t i;
+	unsigned bl = 0;
+	int r = 0;
+
+	fs = guestfs_list_filesystems(s->g);
+	if (fs == NULL)
+		return gfail(s, err, KP_EXIT_INPUT, "cannot list filesystems");
+	for (i = 0; fs[i] && fs[i + 1] && r == 0; i += 2) {
+		const char *dev = fs[i], *type = fs[i + 1];
+		long image = image_of(s, dev);
+		char why[400], *mapped;
+		int probe;
+
+		if (image < 0 || (size_t)image >= s->n)
+			continue;
+		if (strcasestr(type, "bitlocker")) {
+			if (s->o.bitlocker_key_file == NULL) {
+				r = add_locked(s, (size_t)image, dev,
+					       "BitLocker volume: give "
+					       "--bitlocker-key-file with its "
+					       "recovery password", err);
+				continue;
+			}
+			mapped = unlock(s, dev, bl++, why, sizeof(why), err);
+			if (mapped == NULL) {
+				r = err->code ? -1 :
+				    add_locked(s, (size_t)image, dev, why, err);
+				continue;
+			}
+			probe = guestfs_ntfs_3g_probe(s->g, 1, mapped);
+			r = add_root(s, (size_t)image, mapped, probe, true,
+				     err);
+			free(mapped);
+			continue;
+		}
+		if (strcmp(type, "ntfs") != 0)
+			continue;
+		/* ntfs-3g falls back to a read-only mount by itself when
+		 * Windows is hibernated: ask first, so that a write is
+		 * refused up front instead of failing half-way. */
+		probe = guestfs_ntfs_3g_probe(s->g, 1, dev);
+		r = add_root(s, (size_t)image, dev, probe, false, err);
+	}
+	for (i = 0; fs[i]; i++)
+		free(fs[i]);
+	free(fs);
+	return r;
+}
+
+const struct img_root *
+img_roots(const struct img_session *s, size_t *n)
+{
+	*n = s->nroots;
+	return s->roots;
+}
+
+const struct img_locked *
+img_locked(const struct img_session *s, size_t *n)
+{
+	*n = s->nlocked;
+	return s->locked;
+}
+
+const char *
+img_name(const struct img_session *s, size_t i)
+{
+	return s->images[i];
+}
+
+const char *
+img_format(const struct img_session *s, size_t i)
+{
+	return s->formats[i];
+}
+
+const char *
+img_root_unwritable(const struct img_root *r)
+{
+	switch (r->probe) {
+	case 0:
+		return NULL;
+	case NTFS_HIBERNATED:
+		return "Windows is hibernated or was shut down with Fast "
+		       "Startup on, and ntfs-3g will not write to it: start "
+		       "that Windows and shut it down fully (shutdown /s /t 0, "
+		       "or turn Fast Startup off), then try again";
+	case NTFS_UNCLEAN:
+		return "the volume was not unmounted cleanly (a crash, or Fast "
+		       "Startup): start that Windows and shut it down fully, "
+		       "then try again";
+	case NTFS_CORRUPT:
+		return "the NTFS volume is damaged (run chkdsk in Windows)";
+	default:
+		return "ntfs-3g cannot mount the volume read-write";
+	}
+}
+
+/*
+ * Files.
+ */
+
+char *
+img_path(struct img_session *s, const struct img_root *r, const char *path,
+	 bool *exists, struct kp_error *err)
+{
+	char *full = NULL, *p;
+	int e;
+
+	if (asprintf(&full, "%s/%s", r->mnt, path) < 0) {
+		kp_fail_oom(err);
+		return NULL;
+	}
+	p = guestfs_case_sensitive_path(s->g, full);
+	free(full);
+	if (p == NULL) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot resolve '%s'", path);
+		return NULL;
+	}
+	e = guestfs_exists(s->g, p);
+	if (e < 0) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot look at '%s'", p);
+		free(p);
+		return NULL;
+	}
+	if (exists)
+		*exists = e == 1;
+	return p;
+}
+
+int
+img_download(struct img_session *s, const char *guest, const char *local,
+	     struct kp_error *err)
+{
+	if (guestfs_download(s->g, guest, local) < 0)
+		return gfail(s, err, KP_EXIT_FAIL, "cannot read '%s'", guest);
+	return 0;
+}
+
+void
+img_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	size_t i;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Run a shell command in the appliance; OUT (if not NULL) gets its
+ * output, which the caller frees. */
+static int
+appliance_sh(struct img_session *s, const char *cmd, char **out,
+	     struct kp_error *err)
+{
+	char *args[] = { (char *)cmd, NULL };
+	char *o = guestfs_debug(s->g, "sh", args);
+
+	if (o == NULL)
+		return gfail(s, err, KP_EXIT_FAIL, "appliance command failed");
+	if (out)
+		*out = o;
+	else
+		free(o);
+	return 0;
+}
+
+/* Quote a guest path for the appliance shell, under /sysroot. */
+static char *
+sh_path(const char *guest)
+{
+	char *q = NULL;
+
+	if (strchr(guest, '\'') || asprintf(&q, "'/sysroot%s'", guest) < 0)
+		return NULL;
+	return q;
+}
+
+static const char *const ntfs_xattrs[] = { "system.ntfs_acl",
+					   "system.ntfs_attrib" };
+
+/*
+ * Give TO the NTFS security descriptor and attributes of FROM.
+ *
+ * guestfs_setxattr sends its value as a string, so a binary value is cut
+ * at its first NUL: the descriptor cannot go through it.  setfattr in the
+ * appliance takes the value in hex instead.  The result is read back with
+ * guestfs_getxattr (binary-safe) and compared.
+ */
+static int
+copy_ntfs_security(struct img_session *s, const char *from, const char *to,
+		   struct kp_error *err)
+{
+	char *qf = sh_path(from), *qt = sh_path(to), *cmd = NULL, *out = NULL;
+	size_t i;
+	int r = -1;
+
+	if (qf == NULL || qt == NULL) {
+		kp_fail(err, KP_EXIT_FAIL, "unexpected quote in '%s'", to);
+		goto out;
+	}
+	if (asprintf(&cmd,
+		     "for a in system.ntfs_acl system.ntfs_attrib; do "
+		     "v=$(getfattr -h -e hex -n $a %s 2>/dev/null | "
+		     "sed -n \"s/^$a=//p\"); "
+		     "if [ -n \"$v\" ]; then setfattr -h -n $a -v \"$v\" %s "
+		     "|| exit 1; fi; done; echo copied", qf, qt) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (appliance_sh(s, cmd, &out, err) < 0)
+		goto out;
+	if (strstr(out, "copied") == NULL) {
+		kp_fail(err, KP_EXIT_FAIL,
+			"'%s': cannot give it the security of the file it "
+			"replaces", to);
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		size_t la = 0, lb = 0;
+		char *a = guestfs_getxattr(s->g, from, ntfs_xattrs[i], &la);
+		char *b = a ? guestfs_getxattr(s->g, to, ntfs_xattrs[i], &lb) :
+			      NULL;
+		bool same = a && b && la == lb && memcmp(a, b, la) == 0;
+
+		free(b);
+		if (a && !same) {
+			free(a);
+			kp_fail(err, KP_EXIT_FAIL,
+				"'%s': its %s differs from the original's", to,
+				ntfs_xattrs[i]);
+			goto out;
+		}
+		free(a);
+	}
+	r = 0;
+out:
+	free(qf);
+	free(qt);
+	free(cmd);
+	free(out);
+	return r;
+}
+
+int
+img_replace(struct img_session *s, const char *guest, const char *local,
+	    struct kp_error *err)
+{
+	struct buf data = BUF_INIT;
+	const char *slash = strrchr(guest, '/');
+	char *tmp = NULL, *sum = NULL, want[65];
+	int had, r = -1;
+
+	if (slash == NULL)
+		return kp_fail(err, KP_EXIT_FAIL, "bad guest path '%s'", guest);
+	if (kp_read_file(local, (size_t)1 << 31, &data, err) < 0)
+		return -1;
+	img_sha256_hex(data.data, data.len, want);
+	buf_release(&data);
+	if (asprintf(&tmp, "%.*s/.kmsprep-%s.tmp", (int)(slash - guest), guest,
+		     slash + 1) < 0)
+		return kp_fail_oom(err);
+	guestfs_rm_f(s->g, tmp);
+	if (guestfs_upload(s->g, local, tmp) < 0) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot write '%s'", tmp);
+		goto out;
+	}
+	had = guestfs_exists(s->g, guest);
+	if (had < 0) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot look at '%s'", guest);
+		goto out;
+	}
+	/* A new NTFS file would get Everyone: Full Control from ntfs-3g;
+	 * the replacement keeps the original's ACL and attributes. */
+	if (had == 1 && copy_ntfs_security(s, guest, tmp, err) < 0)
+		goto out;
+	if (guestfs_mv(s->g, tmp, guest) < 0) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot replace '%s'", guest);
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (guestfs_sync(s->g) < 0) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot flush '%s'", guest);
+		goto out;
+	}
+	sum = guestfs_checksum(s->g, "sha256", guest);
+	if (sum == NULL) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot read back '%s'", guest);
+		goto out;
+	}
+	if (strcmp(sum, want) != 0) {
+		kp_fail(err, KP_EXIT_FAIL,
+			"'%s': verification failed: the file read back is not "
+			"the one written", guest);
+		goto out;
+	}
+	r = 0;
+out:
+	if (tmp)
+		guestfs_rm_f(s->g, tmp);
+	free(tmp);
+	free(sum);
+	return r;
+}
+
+int
+img_replace_data(struct img_session *s, const char *guest, const void *data,
+		 size_t len, struct kp_error *err)
+{
+	struct kp_commit_opts co = { NULL, 0600, false, NULL };
+	char *local = NULL;
+	int r;
+
+	if (asprintf(&local, "%s/data-%u", s->tmpdir, s->seq++) < 0)
+		return kp_fail_oom(err);
+	r = kp_write_file_atomic(local, data, len, &co, err);
+	if (r == 0)
+		r = img_replace(s, guest, local, err);
+	unlink(local);
+	free(local);
+	return r;
+}
+
+char *
+img_read(struct img_session *s, const char *guest, size_t max, size_t *len,
+	 struct kp_error *err)
+{
+	int64_t size = guestfs_filesize(s->g, guest);
+	char *d;
+
+	if (size < 0) {
+		gfail(s, err, KP_EXIT_FAIL, "cannot read '%s'", guest);
+		return NULL;
+	}
+	if ((uint64_t)size > max) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': larger than %zu bytes",
+			guest, max);
+		return NULL;
+	}
+	d = guestfs_read_file(s->g, guest, len);
+	if (d == NULL)
+		gfail(s, err, KP_EXIT_FAIL, "cannot read '%s'", guest);
+	return d;
+}
+
+int
+img_mkdir(struct img_session *s, const char *guest, struct kp_error *err)
+{
+	if (guestfs_mkdir_p(s->g, guest) < 0)
+		return gfail(s, err, KP_EXIT_FAIL, "cannot create '%s'", guest);
+	return 0;
+}
+
+int
+img_restrict(struct img_session *s, const char *guest, struct kp_error *err)
+{
+	/* Owner Administrators, group SYSTEM; a protected DACL granting
+	 * full control to SYSTEM and Administrators and nothing else. */
+	static const char sd[] =
+		"0x010004901400000024000000000000003000000001020000000000052000"
+		"0000200200000101000000000005120000000200340002000000000014"
+		"00ff011f0001010000000000051200000000001800ff011f000102000000"
+		"0000052000000020020000";
+	char *q = sh_path(guest), *cmd = NULL, *out = NULL;
+	int r = -1;
+
+	if (q == NULL)
+		return kp_fail(err, KP_EXIT_FAIL, "unexpected quote in '%s'",
+			       guest);
+	if (asprintf(&cmd, "setfattr -h -n system.ntfs_acl -v %s %s && "
+		     "echo restricted", sd, q) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (appliance_sh(s, cmd, &out, err) < 0)
+		goto out;
+	if (strstr(out, "restricted") == NULL) {
+		kp_fail(err, KP_EXIT_FAIL, "cannot restrict access to '%s'",
+			guest);
+		goto out;
+	}
+	r = 0;
+out:
+	free(q);
+	free(cmd);
+	free(out);
+	return r;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+int
+img_close(struct img_session *s, bool ok, struct kp_error *err)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	size_t i;
+	int r = 0;
+
+	if (s == NULL)
+		return 0;
+	if (err == NULL)
+		err = &ignored;
+	if (s->g) {
+		if (guestfs_umount_all(s->g) < 0 && ok)
+			r = gfail(s, err, KP_EXIT_FAIL, "cannot unmount");
+		/* A failed shutdown can mean the disk was not written out. */
+		if (guestfs_shutdown(s->g) < 0 && ok && r == 0)
+			r = gfail(s, err, KP_EXIT_FAIL,
+				  "the appliance did not shut down cleanly; "
+				  "changes may not have reached the image");
+		guestfs_close(s->g);
+	}
+	if ((!ok || r < 0) && s->overlay_made)
+		unlink(s->o.overlay);
+	if (s->tmpdir) {
+		nftw(s->tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		free(s->tmpdir);
+	}
+	for (i = 0; i < s->n; i++) {
+		free(s->images[i]);
+		free(s->drives[i]);
+		free(s->formats[i]);
+	}
+	for (i = 0; i < s->nroots; i++) {
+		free(s->roots[i].device);
+		free(s->roots[i].mnt);
+		free(s->roots[i].systemroot);
+	}
+	for (i = 0; i < s->nlocked; i++) {
+		free(s->locked[i].device);
+		free(s->locked[i].why);
+	}
+	free(s->roots);
+	free(s->locked);
+	free(s->images);
+	free(s->drives);
+	free(s->formats);
+	free(s);
+	return r;
+}
+
+char *
+img_local_path(struct img_session *s, const char *name)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%u-%s", s->tmpdir, s->seq++, name) < 0)
+		return NULL;
+	return p;
+}

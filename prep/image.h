@@ -1,0 +1,119 @@
+/*
+ * Windows disk images through one libguestfs appliance.
+ *
+ * All images of a command are drives of a single handle, so the appliance
+ * starts once (10-15 s under TCG) however many images there are.  Before the
+ * launch each image is checked: it must exist, be writable when it will be
+ * written, and not be held by a running qemu (its image locks).  If the
+ * appliance does not start and the user did not choose backend settings,
+ * it is started again once with TCG (software emulation).
+ *
+ * Windows is located directly, without full inspection: every NTFS
+ * filesystem is probed for read-write use (hibernation, Fast Startup,
+ * unclean shutdown), mounted at its own mount point (/r0, /r1, ...) and
+ * searched for \Windows\System32\config\SOFTWARE, case-insensitively.
+ */
+#ifndef KP_IMAGE_H
+#define KP_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/error.h"
+
+/* Progress and notes for the user; the library never prints. */
+typedef void img_notice_fn(void *ud, const char *msg);
+
+struct img_opts {
+	const char *format;		/* raw|qcow2|vmdk|vhdx, NULL to probe */
+	bool readonly;			/* drives are never written */
+	const char *overlay;		/* write to a new qcow2 overlay */
+	const char *bitlocker_key_file;	/* recovery password for BitLocker */
+	img_notice_fn *notice;
+	void *ud;
+};
+
+/* A filesystem holding a Windows installation. */
+struct img_root {
+	size_t image;		/* index of its image */
+	char *device;		/* /dev/sda1, or /dev/mapper/... */
+	char *mnt;		/* where it is mounted in the appliance */
+	char *systemroot;	/* guest path of \Windows, in its real case */
+	int probe;		/* ntfs-3g read-write probe: 0 = writable */
+	bool bitlocker;		/* on a BitLocker volume */
+	bool rw;		/* mounted read-write */
+};
+
+/* A filesystem that could not be looked into (e.g. BitLocker). */
+struct img_locked {
+	size_t image;
+	char *device;
+	char *why;
+};
+
+struct img_session;
+
+/* Check the images, add them as drives and start the appliance. */
+int img_open(char *const *images, size_t n, const struct img_opts *o,
+	     struct img_session **s_ret, struct kp_error *err);
+
+/* Find every Windows installation (see above). */
+int img_find_windows(struct img_session *s, struct kp_error *err);
+
+/* The installations found, and the volumes that could not be opened. */
+const struct img_root *img_roots(const struct img_session *s, size_t *n);
+const struct img_locked *img_locked(const struct img_session *s, size_t *n);
+
+/* The image paths and detected formats, by index. */
+const char *img_name(const struct img_session *s, size_t i);
+const char *img_format(const struct img_session *s, size_t i);
+
+/* Why ROOT cannot be written (hibernated, ...) or NULL if it can. */
+const char *img_root_unwritable(const struct img_root *r);
+
+/* Resolve PATH (relative to ROOT's mount point, any case) to the guest
+ * path in its real case; *EXISTS tells whether it is there.  The caller
+ * frees the result. */
+char *img_path(struct img_session *s, const struct img_root *r,
+	       const char *path, bool *exists, struct kp_error *err);
+
+/* Copy a guest file to a local file. */
+int img_download(struct img_session *s, const char *guest, const char *local,
+		 struct kp_error *err);
+
+/* Replace (or create) guest file GUEST with local file LOCAL, atomically:
+ * upload to a temporary name in the same directory, give it the old file's
+ * NTFS security descriptor and attributes, rename it over the original and
+ * check the result's SHA-256 against LOCAL.  On failure the original is
+ * unchanged. */
+int img_replace(struct img_session *s, const char *guest, const char *local,
+		struct kp_error *err);
+
+/* As img_replace, from memory. */
+int img_replace_data(struct img_session *s, const char *guest,
+		     const void *data, size_t len, struct kp_error *err);
+
+/* Read a whole guest file of at most MAX bytes (caller frees). */
+char *img_read(struct img_session *s, const char *guest, size_t max,
+	       size_t *len, struct kp_error *err);
+
+/* Create directory GUEST and its parents. */
+int img_mkdir(struct img_session *s, const char *guest, struct kp_error *err);
+
+/* Give GUEST a restrictive NTFS security descriptor: SYSTEM and
+ * Administrators only (for files holding secrets). */
+int img_restrict(struct img_session *s, const char *guest,
+		 struct kp_error *err);
+
+/* A path for scratch file NAME in the session's private local directory
+ * (mode 0700, removed by img_close); the caller frees it. */
+char *img_local_path(struct img_session *s, const char *name);
+
+/* Unmount, flush and stop the appliance, checking that everything was
+ * written.  If OK is false, a new overlay is removed again. */
+int img_close(struct img_session *s, bool ok, struct kp_error *err);
+
+/* Give back the SHA-256 of LEN bytes as 64 hex digits. */
+void img_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif
