@@ -311,7 +311,7 @@ static const struct cli_help set_help = {
 };
 
 struct target {
-	const struct img_root *root;
+	struct img_root *root;
 	struct winhive sw, sy;
 	struct hive_changes changes;
 };
@@ -319,14 +319,16 @@ struct target {
 /* The one Windows installation of image I, or an error. */
 static int
 choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
-	    size_t i, const struct img_root **out)
+	    size_t i, struct img_root **out)
 {
-	const struct img_root *roots;
+	struct img_root *roots;
 	const struct img_locked *locked;
 	struct buf list = BUF_INIT;
 	size_t n, nl, k, found = 0, match = 0;
 	struct kp_error err = KP_ERROR_INIT;
 	int code;
+
+	struct img_root *only = NULL, *chosen = NULL;
 
 	roots = img_roots(s, &n);
 	locked = img_locked(s, &nl);
@@ -337,16 +339,17 @@ choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
 		if (roots[k].image != i)
 			continue;
 		found++;
+		only = &roots[k];
 		buf_addf(&list, "%s%s", found > 1 ? ", " : "", roots[k].device);
 		for (j = 0; j < a->nroots; j++) {
 			if (strcmp(a->roots[j], roots[k].device) == 0) {
-				*out = &roots[k];
+				chosen = &roots[k];
 				match++;
 			}
 		}
-		if (found == 1 && a->nroots == 0)
-			*out = &roots[k];
 	}
+	/* --root only picks among the installations of one image. */
+	*out = found == 1 ? only : match == 1 ? chosen : NULL;
 	if (found == 0) {
 		for (k = 0; k < nl; k++) {
 			if (locked[k].image == i) {
@@ -491,7 +494,10 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 		nchanges += t[i].changes.n;
 	}
 	for (i = 0; i < n && !a.dry_run; i++) {
-		if (winhive_upload(s, &t[i].sw, &err) < 0 ||
+		if (t[i].changes.n == 0)
+			continue;
+		if (img_make_writable(s, t[i].root, &err) < 0 ||
+		    winhive_upload(s, &t[i].sw, &err) < 0 ||
 		    winhive_upload(s, &t[i].sy, &err) < 0) {
 			kp_error_prefix(&err, "'%s'%s", img_name(s, i),
 					i ? " (the images before it were "

@@ -441,9 +441,9 @@ add_root(struct img_session *s, size_t image, const char *dev, int probe,
 	snprintf(mnt, sizeof(mnt), "/r%zu", s->nroots + s->nlocked);
 	if (guestfs_mkmountpoint(s->g, mnt) < 0)
 		return gfail(s, err, KP_EXIT_ENV, "cannot make %s", mnt);
-	r.rw = !s->o.readonly && probe == 0;
-	if ((r.rw ? guestfs_mount(s->g, dev, mnt) :
-		    guestfs_mount_ro(s->g, dev, mnt)) < 0) {
+	/* Read-only until a command decides to write: even an unused
+	 * read-write NTFS mount changes bytes on the disk. */
+	if (guestfs_mount_ro(s->g, dev, mnt) < 0) {
 		char m[256], why[400];
 
 		snprintf(why, sizeof(why), "cannot mount: %s",
@@ -536,7 +536,7 @@ img_find_windows(struct img_session *s, struct kp_error *err)
 	return r;
 }
 
-const struct img_root *
+struct img_root *
 img_roots(const struct img_session *s, size_t *n)
 {
 	*n = s->nroots;
@@ -560,6 +560,27 @@ const char *
 img_format(const struct img_session *s, size_t i)
 {
 	return s->formats[i];
+}
+
+int
+img_make_writable(struct img_session *s, struct img_root *r,
+		  struct kp_error *err)
+{
+	const char *why = img_root_unwritable(r);
+
+	if (r->rw)
+		return 0;
+	if (s->o.readonly)
+		return kp_fail(err, KP_EXIT_FAIL, "%s: opened read-only",
+			       r->device);
+	if (why)
+		return kp_fail(err, KP_EXIT_REFUSED, "%s: %s", r->device, why);
+	if (guestfs_umount(s->g, r->mnt) < 0 ||
+	    guestfs_mount(s->g, r->device, r->mnt) < 0)
+		return gfail(s, err, KP_EXIT_FAIL,
+			     "%s: cannot mount read-write", r->device);
+	r->rw = true;
+	return 0;
 }
 
 const char *

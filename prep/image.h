@@ -10,8 +10,9 @@
  *
  * Windows is located directly, without full inspection: every NTFS
  * filesystem is probed for read-write use (hibernation, Fast Startup,
- * unclean shutdown), mounted at its own mount point (/r0, /r1, ...) and
- * searched for \Windows\System32\config\SOFTWARE, case-insensitively.
+ * unclean shutdown), mounted read-only at its own mount point (/r0, /r1,
+ * ...) and searched for \Windows\System32\config\SOFTWARE,
+ * case-insensitively.
  */
 #ifndef KP_IMAGE_H
 #define KP_IMAGE_H
@@ -61,7 +62,7 @@ int img_open(char *const *images, size_t n, const struct img_opts *o,
 int img_find_windows(struct img_session *s, struct kp_error *err);
 
 /* The installations found, and the volumes that could not be opened. */
-const struct img_root *img_roots(const struct img_session *s, size_t *n);
+struct img_root *img_roots(const struct img_session *s, size_t *n);
 const struct img_locked *img_locked(const struct img_session *s, size_t *n);
 
 /* The image paths and detected formats, by index. */
@@ -70,6 +71,11 @@ const char *img_format(const struct img_session *s, size_t i);
 
 /* Why ROOT cannot be written (hibernated, ...) or NULL if it can. */
 const char *img_root_unwritable(const struct img_root *r);
+
+/* Every installation is found mounted read-only; remount R read-write
+ * once the command has checked everything it must before writing. */
+int img_make_writable(struct img_session *s, struct img_root *r,
+		      struct kp_error *err);
 
 /* Resolve PATH (relative to ROOT's mount point, any case) to the guest
  * path in its real case; *EXISTS tells whether it is there.  The caller

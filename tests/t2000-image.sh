@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# image show / image set on sample images (client and server; raw and
+# qcow2), checked with an independent reader (hives downloaded with guestfish
+# and read by reglookup) and libguestfs inspection.  Appliance launches cost
+# 10-15 s each under TCG, so the fixtures are made in one launch and shared,
+# and each test launches at most one.
+. "$(dirname "$0")/lib.sh"
+
+command -v guestfish >/dev/null || skip_all "libguestfs tools not installed"
+[ -e /boot/vmlinuz-* ] 2>/dev/null || ls /boot/vmlinuz-* >/dev/null 2>&1 ||
+	skip_all "no kernel in /boot for the libguestfs appliance"
+
+IMG=$SCRATCH/images
+mkdir -p "$IMG"
+"$SRC_DIR/scripts/make-sample-image" "$IMG/client.img" client \
+	"$IMG/server.img" server "$IMG/hib.img" hibernated \
+	"$IMG/dual.img" dual "$IMG/empty.img" empty >/dev/null 2>&1 ||
+	skip_all "cannot make sample images (libguestfs appliance broken?)"
+qemu-img convert -f raw -O qcow2 "$IMG/server.img" "$IMG/server.qcow2"
+
+# The ACL the sample hives carry (Windows': SYSTEM and Administrators).
+ACL=0x0100049014000000240000000000000030000000010200000000000520000000200200000101000000000005120000000200340002000000000014
+ACL=${ACL}00ff011f0001010000000000051200000000001800ff011f0001020000000000052000000020020000
+
+show_all() {
+	cp "$IMG/client.img" "$IMG/server.qcow2" "$IMG/hib.img" "$IMG/empty.img" \
+		"$IMG/dual.img" .
+	sha256sum ./*.img ./*.qcow2 >sums
+	# A qemu that fails with KVM as qemu 7.2 does here: kmsprep must
+	# retry with TCG by itself, and say so.
+	expect_code 3 env -u LIBGUESTFS_BACKEND_SETTINGS \
+		LIBGUESTFS_HV="$SRC_DIR/tests/helper/qemu-kvm-fails" \
+		"$KMSPREP" image show client.img server.qcow2 hib.img \
+		dual.img empty.img >out 2>err
+	expect_grep 'the appliance did not start (qemu-system-x86_64: error: failed to set MSR 0x10a' err
+	expect_grep 'retrying once with TCG' err
+	expect_grep '^image: client.img (raw)' out
+	expect_grep '^image: server.qcow2 (qcow2)' out
+	expect_grep 'windows: Windows 10 Enterprise; build 19045; edition Enterprise; type Client' out
+	expect_grep 'windows: Windows Server 2022 Datacenter; build 20348; edition ServerDatacenter; type Server' out
+	expect_grep 'writable: no: Windows is hibernated or was shut down with Fast Startup' out
+	expect_grep 'dns search list (ControlSet002)' out
+	[ "$(grep -c 'windows: /dev/sdd[12] /Windows' out)" -eq 2 ]
+	sed -n '/^image: empty.img/,$p' out | grep -q 'no Windows installation found'
+	expect_grep 'BackupProductKeyDefault .*present; holds a product key, not shown' out
+	expect_no_grep 'FAKE0' out
+	# show opens the images read-only: not one byte changes.
+	sha256sum -c --quiet sums
+}
+t "show: every image and installation, read-only; TCG fallback" show_all
+
+dry_run() {
+	cp "$IMG/client.img" "$IMG/server.qcow2" .
+	sha256sum ./*.img ./*.qcow2 >sums
+	kp image set -q --dry-run client.img server.qcow2 \
+		--kms-host kms.contoso.com:1688 \
+		--dns-search-list corp.contoso.com,contoso.com >out
+	expect_grep '^client.img: SOFTWARE: .*KeyManagementServiceName: (absent) -> "kms.contoso.com" REG_SZ' out
+	expect_grep '^server.qcow2: SYSTEM: ControlSet002\\Services\\Tcpip\\Parameters\\SearchList: (absent) -> "corp.contoso.com,contoso.com" REG_SZ' out
+	expect_grep '^dry run: 6 changes, nothing written' out
+	sha256sum -c --quiet sums
+}
+t "--dry-run leaves the images byte-identical" dry_run
+
+# The written images, read back by an independent reader in one launch.
+write_and_check() {
+	cp "$IMG/client.img" "$IMG/server.qcow2" "$IMG/dual.img" .
+	cp client.img base.img
+	kp image set -q client.img server.qcow2 dual.img --root /dev/sdc2 \
+		--kms-host kms.contoso.com:1688 --publish-domain contoso.com,10,50 \
+		--dns-search-list corp.contoso.com,contoso.com >out
+	expect_grep '^client.img: written and verified (4 changes)' out
+	expect_grep '^server.qcow2: written and verified (4 changes)' out
+	expect_grep '^dual.img: written and verified (4 changes)' out
+	kp image set -q client.img --kms-host kms.contoso.com:1688 >out
+	expect_grep '^client.img: no change' out
+	# The overlay: the image stays as it was, the overlay holds the change.
+	sha256sum base.img >sums
+	kp image set -q base.img --overlay ov.qcow2 --kms-host kms2.contoso.com >out
+	expect_grep 'written and verified (1 change) in overlay ov.qcow2' out
+	sha256sum -c --quiet sums
+	qemu-img info ov.qcow2 | grep -q 'backing file: .*base.img'
+
+	guestfish --ro -a client.img -a server.qcow2 -a dual.img -a ov.qcow2 >gf 2>&1 <<'GF'
+run
+inspect-os
+mount-ro /dev/sda1 /
+download /Windows/System32/config/SOFTWARE c-SOFTWARE
+download /Windows/System32/config/SYSTEM c-SYSTEM
+getxattr /Windows/System32/config/SOFTWARE system.ntfs_acl | od -An -tx1 -v
+umount /
+mount-ro /dev/sdb1 /
+download /Windows/System32/config/SOFTWARE s-SOFTWARE
+download /Windows/System32/config/SYSTEM s-SYSTEM
+umount /
+mount-ro /dev/sdc1 /
+download /Windows/System32/config/SOFTWARE d1-SOFTWARE
+umount /
+mount-ro /dev/sdc2 /
+download /Windows/System32/config/SOFTWARE d2-SOFTWARE
+umount /
+mount-ro /dev/sdd1 /
+download /Windows/System32/config/SOFTWARE o-SOFTWARE
+umount /
+GF
+	# Still recognised as the same Windows by libguestfs inspection.
+	[ "$(grep -c '^/dev/sd' gf)" -eq 5 ] || { cat gf; return 1; }
+	spp='/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform'
+	for f in c-SOFTWARE s-SOFTWARE d2-SOFTWARE; do
+		reglookup -p "$spp" "$f" >rl
+		expect_grep 'KeyManagementServiceName,SZ,kms.contoso.com,' rl
+		expect_grep 'KeyManagementServicePort,SZ,1688,' rl
+		expect_grep 'DnsDomainPublishList,MULTI_SZ,contoso.com%2C 10%2C 50,' rl
+	done
+	reglookup -p "$spp" d1-SOFTWARE >rl
+	expect_no_grep 'KeyManagementServiceName' rl
+	reglookup -p "$spp" o-SOFTWARE >rl
+	expect_grep 'KeyManagementServiceName,SZ,kms2.contoso.com,' rl
+	reglookup -p /ControlSet001/Services/Tcpip/Parameters c-SYSTEM >rl
+	expect_grep 'SearchList,SZ,corp.contoso.com%2Ccontoso.com,' rl
+	reglookup -p /ControlSet002/Services/Tcpip/Parameters s-SYSTEM >rl
+	expect_grep 'SearchList,SZ,corp.contoso.com%2Ccontoso.com,' rl
+	# The replaced hive keeps the NTFS security of the original.
+	acl=$(grep -A20 '^ 01 00 04' gf | tr -d ' \n' | head -c $(( ${#ACL} - 2 )))
+	[ "0x$acl" = "$ACL" ] || { echo "ACL 0x$acl"; return 1; }
+	# Only the SPP values changed in the hive.
+	testdata=$SRC_DIR/tests/data
+	"$KMSPREP" hive new ref >/dev/null
+	"$KMSPREP" hive import ref "$testdata/software-client.reg" >/dev/null
+	reglookup ref | grep -v ',KEY,' | sort >a
+	reglookup c-SOFTWARE | grep -v ',KEY,' | sort >b
+	diff a b | grep '^[<>]' | grep -v "^> $spp/" >unexpected || true
+	[ ! -s unexpected ] || { cat unexpected; return 1; }
+}
+t "set on raw, qcow2 and a chosen root; overlay; independent check" write_and_check
+
+refusals() {
+	cp "$IMG/client.img" "$IMG/hib.img" "$IMG/dual.img" .
+	sha256sum client.img hib.img dual.img >sums
+	# A hibernated volume in a batch: exit 4 before anything changes.
+	expect_code 4 kp image set -q client.img hib.img --kms-host kms 2>err
+	expect_grep "'hib.img': /dev/sdb1: Windows is hibernated or was shut down with Fast Startup on" err
+	expect_grep 'shut it down fully' err
+	expect_grep 'no image was changed' err
+	sha256sum -c --quiet sums
+	# Two installations and no --root.
+	expect_code 2 kp image set -q --dry-run dual.img --kms-host kms 2>err
+	expect_grep "'dual.img' holds 2 Windows installations (/dev/sda1, /dev/sda2); choose one with --root DEVICE" err
+}
+t "hibernated volume refused (4), nothing changed; several roots need --root" refusals
+
+no_windows() {
+	cp "$IMG/empty.img" .
+	expect_code 3 kp image set -q empty.img --kms-host kms 2>err
+	expect_grep "'empty.img': no Windows installation found" err
+}
+t "an image without Windows: exit 3" no_windows
+
+before_launch() {
+	cp "$IMG/client.img" .
+	expect_code 3 kp image set -q missing.img --kms-host kms 2>err
+	expect_grep "'missing.img': cannot open: No such file or directory" err
+	cp client.img ro.img
+	chmod 0444 ro.img
+	expect_code 3 kp image set -q ro.img --kms-host kms 2>err
+	expect_grep "'ro.img': the image is read-only; give --overlay" err
+	expect_code 2 kp image set -q client.img --format vdi --kms-host k 2>err
+	expect_grep "expected raw, qcow2, vmdk or vhdx" err
+	expect_code 2 kp image set -q client.img client.img --overlay o.qcow2 \
+		--kms-host k 2>err
+	expect_code 2 kp image set -q client.img 2>err
+	expect_grep 'no setting given' err
+	expect_code 2 kp image set -q client.img --dns-search-list 'a b' 2>err
+	# An image held by a running qemu: refused before any launch.
+	qemu-system-x86_64 -machine none -nodefaults -display none -S \
+		-drive file=client.img,format=raw,if=none,id=d0 &
+	qpid=$!
+	for _ in $(seq 50); do
+		ls -l /proc/$qpid/fd 2>/dev/null | grep -q client.img && break
+		sleep 0.1
+	done
+	sha256sum client.img >sums
+	rc=0
+	kp image set -q client.img --kms-host kms 2>err || rc=$?
+	kill $qpid
+	wait $qpid 2>/dev/null || true
+	[ $rc -eq 4 ] || { cat err; return 1; }
+	expect_grep 'in use by a running virtual machine' err
+	sha256sum -c --quiet sums
+}
+t "missing, read-only and in-use images, bad options: no launch" before_launch
+
+done_testing
