@@ -75,5 +75,6 @@ int cmd_hive_import(struct cli *c, int argc, char **argv);
 int cmd_hive_recover(struct cli *c, int argc, char **argv);
 int cmd_image_show(struct cli *c, int argc, char **argv);
 int cmd_image_set(struct cli *c, int argc, char **argv);
+int cmd_image_generalize(struct cli *c, int argc, char **argv);
 
 #endif

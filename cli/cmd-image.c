@@ -5,12 +5,14 @@
 #include "cli.h"
 #include "hive/spp.h"
 #include "hive/system.h"
+#include "prep/generalize.h"
 #include "prep/image.h"
 #include "prep/winhive.h"
 #include "report.h"
 
 struct image_args {
-	bool json, dry_run, clear_search;
+	bool json, dry_run, clear_search, activate;
+	enum gen_mode mode;
 	const char *format, *overlay, *bitlocker, *search;
 	char *search_norm;
 	const char **roots;
@@ -35,6 +37,17 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->format = arg;
 	} else if (strcmp(name, "overlay") == 0) {
 		a->overlay = arg;
+	} else if (strcmp(name, "activate") == 0) {
+		a->activate = true;
+	} else if (strcmp(name, "mode") == 0) {
+		if (strcmp(arg, "sysprep") == 0)
+			a->mode = GEN_SYSPREP;
+		else if (strcmp(arg, "clone") == 0)
+			a->mode = GEN_CLONE;
+		else
+			return kp_fail(err, KP_EXIT_USAGE,
+				       "--mode: '%s': expected sysprep or clone",
+				       arg);
 	} else if (strcmp(name, "bitlocker-key-file") == 0) {
 		a->bitlocker = arg;
 	} else if (strcmp(name, "root") == 0) {
@@ -135,6 +148,69 @@ static const struct cli_help show_help = {
 	show_opts, false, NULL,
 };
 
+static json_t *
+gen_json(const struct gen_plan *g)
+{
+	json_t *o = json_object(), *files = json_array();
+	size_t i;
+
+	json_object_set_new(o, "image_state", g->image_state ?
+			    json_string(g->image_state) : json_null());
+	json_object_set_new(o, "skip_rearm", g->skip_rearm < 0 ? json_null() :
+			    json_integer(g->skip_rearm));
+	for (i = 0; i < g->nfiles; i++) {
+		const struct gen_file *f = &g->files[i];
+
+		json_array_append_new(files, json_pack(
+			"{s:s, s:s, s:b, s:o}", "file", f->label, "path",
+			f->guest, "generalize_pass", f->info.generalize,
+			"skip_rearm", f->info.skip_rearm < 0 ? json_null() :
+			json_integer(f->info.skip_rearm)));
+	}
+	json_object_set_new(o, "answer_files", files);
+	json_object_set_new(o, "first_boot", g->setup.cmdline &&
+			    g->setup.cmdline[0] ?
+			    json_pack("{s:s, s:i, s:b}", "cmdline",
+				      g->setup.cmdline, "setup_type",
+				      (int)g->setup.setup_type, "kmsprep",
+				      g->setup.ours) : json_null());
+	return o;
+}
+
+static void
+gen_text(const struct gen_plan *g)
+{
+	size_t i;
+
+	printf("    image state: %s\n",
+	       g->image_state ? g->image_state : "(not recorded)");
+	printf("    SkipRearm (registry): %s\n",
+	       g->skip_rearm < 0 ? "not set (0)" :
+	       g->skip_rearm ? "1: sysprep /generalize and slmgr /rearm "
+			       "would not reset the client machine ID" : "0");
+	if (g->nfiles == 0)
+		printf("    answer files: none\n");
+	for (i = 0; i < g->nfiles; i++) {
+		const struct gen_file *f = &g->files[i];
+
+		printf("    answer file %s: ", f->label);
+		if (!f->info.generalize)
+			printf("no generalize pass\n");
+		else if (f->info.skip_rearm < 0)
+			printf("generalize pass, SkipRearm not set (0)\n");
+		else
+			printf("generalize pass, SkipRearm %d\n",
+			       f->info.skip_rearm);
+	}
+	if (g->setup.cmdline && g->setup.cmdline[0])
+		printf("    first boot: %s (SetupType %u): %s\n",
+		       g->setup.ours ? "kmsprep script staged" :
+				       "runs at the next boot",
+		       g->setup.setup_type, g->setup.cmdline);
+	else
+		printf("    first boot: nothing staged\n");
+}
+
 /* Everything shown about one installation. */
 static int
 show_root(struct cli *c, struct img_session *s, const struct img_root *r,
@@ -144,6 +220,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	struct winhive sw = { 0 }, sy = { 0 };
 	struct spp_report spp = { 0 };
 	struct winver ver = { 0 };
+	struct gen_plan gen = { 0 };
 	struct hive_report rep;
 	const char *why = img_root_unwritable(r);
 	char *search = NULL, cs[32] = "";
@@ -156,8 +233,12 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		code = cli_error(c, &err);
 		goto out;
 	}
-	if (winhive_open(s, r, "SYSTEM", 0, &sy, &err) == 0 &&
-	    sys_control_set(sy.h, cs, sizeof(cs), &err) == 0)
+	if (winhive_open(s, r, "SYSTEM", 0, &sy, &err) < 0 ||
+	    gen_inspect(s, r, sw.h, sy.h, &gen, &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (sys_control_set(sy.h, cs, sizeof(cs), &err) == 0)
 		sys_read_search_list(sy.h, &search, &err);
 	rep.label = sw.guest + strlen(r->mnt);
 	rep.st = hive_state(sw.h);
@@ -178,6 +259,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		json_object_set_new(j, "dns_search_list",
 				    search ? json_string(search) : json_null());
 		json_object_set_new(j, "software", report_hive_json(&rep));
+		json_object_set_new(j, "generalization", gen_json(&gen));
 		json_array_append_new(out, j);
 	} else {
 		printf("  windows: %s %s\n", r->device,
@@ -189,8 +271,10 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		report_hive_text(stdout, &rep, "    ");
 		printf("    dns search list (%s): %s\n", cs[0] ? cs : "?",
 		       search ? search : "(not set)");
+		gen_text(&gen);
 	}
 out:
+	gen_plan_release(&gen);
 	free(search);
 	spp_report_release(&spp);
 	winver_release(&ver);
@@ -314,7 +398,11 @@ struct target {
 	struct img_root *root;
 	struct winhive sw, sy;
 	struct hive_changes changes;
+	struct gen_plan plan;
 };
+
+typedef int prepare_fn(struct cli *c, struct img_session *s,
+		       const struct image_args *a, size_t i, struct target *t);
 
 /* The one Windows installation of image I, or an error. */
 static int
@@ -381,7 +469,7 @@ choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
 }
 
 static int
-prepare(struct cli *c, struct img_session *s, const struct image_args *a,
+prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 	size_t i, struct target *t)
 {
 	struct kp_error err = KP_ERROR_INIT;
@@ -427,16 +515,164 @@ out:
 	return r;
 }
 
+/* Put a file change in the JSON and text reports. */
+static json_t *
+files_json(const struct gen_plan *p)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < p->nfiles; i++)
+		if (p->files[i].write)
+			json_array_append_new(a, json_pack(
+				"{s:s, s:s, s:s}", "file", p->files[i].label,
+				"path", p->files[i].guest, "op",
+				p->files[i].exists ? "update" : "create"));
+	return a;
+}
+
+static json_t *
+notes_json(const struct gen_plan *p)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < p->nnotes; i++)
+		json_array_append_new(a, json_string(p->notes[i]));
+	return a;
+}
+
+/*
+ * The flow every writing image command shares: open all images in one
+ * appliance, choose one installation per image, refuse what must be
+ * refused before anything changes, prepare every image (hives edited and
+ * committed locally, files planned), and only then write them all.
+ */
+static int
+run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
+	  prepare_fn *prepare)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_session *s = NULL;
+	struct target *t = NULL;
+	json_t *out = NULL;
+	size_t i, k, n = (size_t)npos, nchanges = 0;
+	bool ok = false;
+	int code;
+
+	code = open_images(c, a, pos, npos, a->dry_run, &s);
+	if (code)
+		goto done;
+	t = calloc(n, sizeof(*t));
+	if (t == NULL) {
+		code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+							"out of memory" });
+		goto done;
+	}
+	/* Refuse anything before changing anything. */
+	for (i = 0; i < n; i++) {
+		const char *why;
+
+		code = choose_root(c, s, a, i, &t[i].root);
+		if (code)
+			goto done;
+		why = img_root_unwritable(t[i].root);
+		if (why && !a->dry_run) {
+			err.code = KP_EXIT_REFUSED;
+			snprintf(err.msg, sizeof(err.msg),
+				 "'%s': %s: %s; no image was changed",
+				 img_name(s, i), t[i].root->device, why);
+			code = cli_error(c, &err);
+			goto done;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		code = prepare(c, s, a, i, &t[i]);
+		if (code)
+			goto done;
+		nchanges += t[i].changes.n + gen_nwrites(&t[i].plan);
+	}
+	for (i = 0; i < n && !a->dry_run; i++) {
+		if (t[i].changes.n == 0 && gen_nwrites(&t[i].plan) == 0)
+			continue;
+		if (img_make_writable(s, t[i].root, &err) < 0 ||
+		    winhive_upload(s, &t[i].sw, &err) < 0 ||
+		    winhive_upload(s, &t[i].sy, &err) < 0 ||
+		    gen_write(s, &t[i].plan, &err) < 0) {
+			kp_error_prefix(&err, "'%s'%s", img_name(s, i),
+					i ? " (the images before it were "
+					    "written)" : "");
+			code = cli_error(c, &err);
+			goto done;
+		}
+		if (!c->quiet)
+			cli_note(c, "%s: written and verified", img_name(s, i));
+	}
+	ok = true;
+	if (img_close(s, true, &err) < 0) {
+		s = NULL;
+		code = cli_error(c, &err);
+		goto done;
+	}
+	s = NULL;
+	if (a->json) {
+		out = json_array();
+		for (i = 0; i < n; i++) {
+			size_t w = t[i].changes.n + gen_nwrites(&t[i].plan);
+
+			json_array_append_new(out, json_pack(
+				"{s:s, s:s, s:b, s:o, s:o, s:o}", "image",
+				pos[i], "device", t[i].root->device, "written",
+				!a->dry_run && w > 0, "changes",
+				report_changes_json(&t[i].changes), "files",
+				files_json(&t[i].plan), "notes",
+				notes_json(&t[i].plan)));
+		}
+		if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run",
+						a->dry_run, "images", out)) < 0)
+			code = KP_EXIT_FAIL;
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		size_t w = t[i].changes.n + gen_nwrites(&t[i].plan);
+
+		for (k = 0; k < t[i].plan.nnotes; k++)
+			printf("%s: note: %s\n", pos[i], t[i].plan.notes[k]);
+		report_changes_text(stdout, &t[i].changes, "");
+		for (k = 0; k < t[i].plan.nfiles; k++)
+			if (t[i].plan.files[k].write)
+				printf("%s: %s %s\n", pos[i],
+				       t[i].plan.files[k].exists ? "update" :
+								   "create",
+				       t[i].plan.files[k].label);
+		if (w == 0)
+			printf("%s: no change\n", pos[i]);
+		else if (!a->dry_run)
+			printf("%s: written and verified (%zu change%s)%s%s\n",
+			       pos[i], w, w == 1 ? "" : "s",
+			       a->overlay ? " in overlay " : "",
+			       a->overlay ? a->overlay : "");
+	}
+	if (a->dry_run)
+		printf("dry run: %zu change%s, nothing written\n", nchanges,
+		       nchanges == 1 ? "" : "s");
+done:
+	for (i = 0; t && i < n; i++) {
+		winhive_close(&t[i].sw);
+		winhive_close(&t[i].sy);
+		hive_changes_release(&t[i].changes);
+		gen_plan_release(&t[i].plan);
+	}
+	free(t);
+	img_close(s, ok, NULL);
+	return code;
+}
+
 int
 cmd_image_set(struct cli *c, int argc, char **argv)
 {
 	struct image_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
-	struct img_session *s = NULL;
-	struct target *t = NULL;
-	json_t *out = NULL;
-	size_t i, n = 0, nchanges = 0;
-	bool ok = false;
 	char **pos;
 	int npos, code = 0;
 
@@ -460,97 +696,100 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "--overlay takes a single IMAGE");
 		goto done;
 	}
-	code = open_images(c, &a, pos, npos, a.dry_run, &s);
-	if (code)
-		goto done;
-	n = (size_t)npos;
-	t = calloc(n, sizeof(*t));
-	if (t == NULL) {
-		code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
-							"out of memory" });
-		goto done;
-	}
-	/* Refuse anything before changing anything. */
-	for (i = 0; i < n; i++) {
-		const char *why;
-
-		code = choose_root(c, s, &a, i, &t[i].root);
-		if (code)
-			goto done;
-		why = img_root_unwritable(t[i].root);
-		if (why && !a.dry_run) {
-			err.code = KP_EXIT_REFUSED;
-			snprintf(err.msg, sizeof(err.msg),
-				 "'%s': %s: %s; no image was changed",
-				 img_name(s, i), t[i].root->device, why);
-			code = cli_error(c, &err);
-			goto done;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		code = prepare(c, s, &a, i, &t[i]);
-		if (code)
-			goto done;
-		nchanges += t[i].changes.n;
-	}
-	for (i = 0; i < n && !a.dry_run; i++) {
-		if (t[i].changes.n == 0)
-			continue;
-		if (img_make_writable(s, t[i].root, &err) < 0 ||
-		    winhive_upload(s, &t[i].sw, &err) < 0 ||
-		    winhive_upload(s, &t[i].sy, &err) < 0) {
-			kp_error_prefix(&err, "'%s'%s", img_name(s, i),
-					i ? " (the images before it were "
-					    "written)" : "");
-			code = cli_error(c, &err);
-			goto done;
-		}
-		if (t[i].changes.n && !c->quiet)
-			cli_note(c, "%s: written and verified", img_name(s, i));
-	}
-	ok = true;
-	if (img_close(s, true, &err) < 0) {
-		s = NULL;
-		code = cli_error(c, &err);
-		goto done;
-	}
-	s = NULL;
-	if (a.json) {
-		out = json_array();
-		for (i = 0; i < n; i++)
-			json_array_append_new(out, json_pack(
-				"{s:s, s:s, s:b, s:o}", "image", pos[i],
-				"device", t[i].root->device, "written",
-				!a.dry_run && t[i].changes.n > 0, "changes",
-				report_changes_json(&t[i].changes)));
-		if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run",
-						a.dry_run, "images", out)) < 0)
-			code = KP_EXIT_FAIL;
-	} else {
-		for (i = 0; i < n; i++) {
-			report_changes_text(stdout, &t[i].changes, "");
-			if (t[i].changes.n == 0)
-				printf("%s: no change\n", pos[i]);
-			else if (!a.dry_run)
-				printf("%s: written and verified (%zu "
-				       "change%s)%s%s\n", pos[i],
-				       t[i].changes.n,
-				       t[i].changes.n == 1 ? "" : "s",
-				       a.overlay ? " in overlay " : "",
-				       a.overlay ? a.overlay : "");
-		}
-		if (a.dry_run)
-			printf("dry run: %zu change%s, nothing written\n",
-			       nchanges, nchanges == 1 ? "" : "s");
-	}
+	code = run_batch(c, &a, pos, npos, prepare_set);
 done:
-	for (i = 0; t && i < n; i++) {
-		winhive_close(&t[i].sw);
-		winhive_close(&t[i].sy);
-		hive_changes_release(&t[i].changes);
+	args_release(&a);
+	return code;
+}
+
+/*
+ * generalize
+ */
+
+static const struct cli_opt gen_opts[] = {
+	{ "mode", 0, "sysprep|clone",
+	  "sysprep (the default): the image will be sealed with sysprep "
+	  "/generalize; make sure that run rearms.  clone: the image is "
+	  "copied as it is; stage a rearm at the first boot of each copy" },
+	{ "activate", 0, NULL,
+	  "clone mode: activate (slmgr /ato) right after the restart that "
+	  "follows the rearm, instead of at the next two-hourly attempt" },
+	{ "dry-run", 'n', NULL, "print what would change and write nothing" },
+	{ "overlay", 0, "OUT.qcow2",
+	  "leave IMAGE unmodified and write to a new qcow2 overlay" },
+	{ "json", 0, NULL, "print JSON instead of text" },
+	IMAGE_COMMON_OPTS,
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct cli_help gen_help = {
+	"image generalize IMAGE... [--mode sysprep|clone] [--activate] "
+	"[--dry-run]",
+	"Stage activation generalization, so that every copy of the image "
+	"gets its own KMS client machine ID (without one, the KMS host counts "
+	"all copies as one machine and never reaches its threshold). "
+	"sysprep mode sets SkipRearm 0 in the registry and in the generalize "
+	"pass of the answer file sysprep will use (following Windows' search "
+	"order, including SYSTEM\\Setup\\UnattendFile), editing it with "
+	"libxml2 so that everything else in it is kept, or creating "
+	"%WINDIR%\\System32\\Sysprep\\Unattend.xml. clone mode stages a script "
+	"that Windows runs once as SYSTEM at the next boot, before anyone logs "
+	"on (SYSTEM\\Setup CmdLine): it rearms, puts the KMS settings back, "
+	"restarts once and logs to %WINDIR%\\kmsprep\\firstboot.log. Running it "
+	"again changes nothing.",
+	gen_opts, false, NULL,
+};
+
+static int
+prepare_generalize(struct cli *c, struct img_session *s,
+		   const struct image_args *a, size_t i, struct target *t)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	char label[512];
+
+	if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
+			 &err) < 0 ||
+	    winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
+	    gen_plan(s, t->root, t->sw.h, t->sy.h, a->mode, a->activate,
+		     &t->changes, &t->plan, &err) < 0)
+		goto fail;
+	snprintf(label, sizeof(label), "%s", img_name(s, i));
+	hive_changes_label(&t->changes, 0, label);
+	if (!a->dry_run && (winhive_commit(&t->sw, &err) < 0 ||
+			    winhive_commit(&t->sy, &err) < 0))
+		goto fail;
+	return 0;
+fail:
+	kp_error_prefix(&err, "'%s'", img_name(s, i));
+	return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+					   cli_error(c, &err);
+}
+
+int
+cmd_image_generalize(struct cli *c, int argc, char **argv)
+{
+	struct image_args a = { 0 };
+	char **pos;
+	int npos, code = 0;
+
+	spp_settings_init(&a.settings);
+	if (cli_parse(c, argc, argv, &gen_help, image_opt, &a, &pos, &npos,
+		      &code))
+		goto done;
+	if (npos < 1) {
+		code = cli_usage(c, "expected at least one IMAGE");
+		goto done;
 	}
-	free(t);
-	img_close(s, ok, NULL);
+	if (a.activate && a.mode != GEN_CLONE) {
+		code = cli_usage(c, "--activate goes with --mode clone");
+		goto done;
+	}
+	if (a.overlay && npos != 1) {
+		code = cli_usage(c, "--overlay takes a single IMAGE");
+		goto done;
+	}
+	code = run_batch(c, &a, pos, npos, prepare_generalize);
+done:
 	args_release(&a);
 	return code;
 }

@@ -36,6 +36,8 @@ static const struct cmd image_cmds[] = {
 	{ "show", cmd_image_show, NULL,
 	  "Windows installations, KMS settings and state of disk images" },
 	{ "set", cmd_image_set, NULL, "set KMS settings inside disk images" },
+	{ "generalize", cmd_image_generalize, NULL,
+	  "stage the rearm that gives each clone its own machine ID" },
 	{ NULL, NULL, NULL, NULL },
 };
 

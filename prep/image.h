@@ -83,6 +83,10 @@ int img_make_writable(struct img_session *s, struct img_root *r,
 char *img_path(struct img_session *s, const struct img_root *r,
 	       const char *path, bool *exists, struct kp_error *err);
 
+/* The names in guest directory GUEST, NULL-terminated (caller frees each
+ * and the array). */
+char **img_ls(struct img_session *s, const char *guest, struct kp_error *err);
+
 /* Copy a guest file to a local file. */
 int img_download(struct img_session *s, const char *guest, const char *local,
 		 struct kp_error *err);

@@ -2,8 +2,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "winhive.h"
+
+static void
+free_names(char **names)
+{
+	size_t i;
+
+	for (i = 0; names[i]; i++)
+		free(names[i]);
+	free(names);
+}
 
 int
 winhive_open(struct img_session *s, const struct img_root *r,
@@ -11,7 +22,7 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	     struct kp_error *err)
 {
 	static const char *const logs[] = { ".LOG1", ".LOG2" };
-	char rel[64];
+	char rel[64], *dir, **names;
 	bool exists;
 	size_t i;
 
@@ -28,22 +39,39 @@ winhive_open(struct img_session *s, const struct img_root *r,
 		return kp_fail_oom(err);
 	if (img_download(s, wh->guest, wh->local, err) < 0)
 		return -1;
+	/* The logs, found in one listing of the directory. */
+	dir = strndup(wh->guest, (size_t)(strrchr(wh->guest, '/') - wh->guest));
+	names = dir ? img_ls(s, dir, err) : NULL;
+	if (names == NULL) {
+		free(dir);
+		return dir ? -1 : kp_fail_oom(err);
+	}
 	for (i = 0; i < 2; i++) {
-		char lrel[80], *guest, *local = NULL;
+		char want[40], *guest = NULL, *local = NULL;
+		size_t k;
+		int rc = 0;
 
-		snprintf(lrel, sizeof(lrel), "%s%s", rel, logs[i]);
-		guest = img_path(s, r, lrel, &exists, err);
-		if (guest == NULL)
-			return -1;
-		if (exists && asprintf(&local, "%s%s", wh->local, logs[i]) >= 0 &&
-		    img_download(s, guest, local, err) < 0) {
-			free(guest);
-			free(local);
-			return -1;
+		snprintf(want, sizeof(want), "%s%s", name, logs[i]);
+		for (k = 0; names[k]; k++) {
+			if (strcasecmp(names[k], want) != 0)
+				continue;
+			if (asprintf(&guest, "%s/%s", dir, names[k]) < 0 ||
+			    asprintf(&local, "%s%s", wh->local, logs[i]) < 0)
+				rc = kp_fail_oom(err);
+			else
+				rc = img_download(s, guest, local, err);
+			break;
 		}
 		free(guest);
 		free(local);
+		if (rc < 0) {
+			free(dir);
+			free_names(names);
+			return -1;
+		}
 	}
+	free(dir);
+	free_names(names);
 	if (hive_open(wh->local, &(struct hive_open_opts){ flags, NULL, NULL },
 		      &wh->h, err) < 0) {
 		/* Name the hive as the user knows it, not our copy. */

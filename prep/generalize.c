@@ -1,0 +1,541 @@
+/* Activation generalization: answer files (sysprep) or first-boot rearm. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "generalize.h"
+#include "hive/regf.h"
+#include "hive/regval.h"
+#include "hive/spp.h"
+#include "hive/system.h"
+
+#define STATE_KEY "Microsoft\\Windows\\CurrentVersion\\Setup\\State"
+#define SYSPREP_FILE "windows/system32/sysprep/unattend.xml"
+
+/* The answer file search order; UnattendFile comes first. */
+static const struct {
+	const char *rel, *label;
+} places[] = {
+	{ "windows/panther/unattend/unattend.xml",
+	  "%WINDIR%\\Panther\\Unattend\\Unattend.xml" },
+	{ "windows/panther/unattend/autounattend.xml",
+	  "%WINDIR%\\Panther\\Unattend\\Autounattend.xml" },
+	{ "windows/panther/unattend.xml", "%WINDIR%\\Panther\\Unattend.xml" },
+	{ SYSPREP_FILE, "%WINDIR%\\System32\\Sysprep\\Unattend.xml" },
+	{ "unattend.xml", "%SYSTEMDRIVE%\\Unattend.xml" },
+	{ "autounattend.xml", "%SYSTEMDRIVE%\\Autounattend.xml" },
+};
+
+static int
+note(struct gen_plan *p, const char *fmt, ...) KP_PRINTF(2, 3);
+
+static int
+note(struct gen_plan *p, const char *fmt, ...)
+{
+	char **n = realloc(p->notes, (p->nnotes + 1) * sizeof(*n));
+	va_list ap;
+	int r;
+
+	if (n == NULL)
+		return -1;
+	p->notes = n;
+	va_start(ap, fmt);
+	r = vasprintf(&n[p->nnotes], fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -1;
+	p->nnotes++;
+	return 0;
+}
+
+static struct gen_file *
+add_file(struct gen_plan *p)
+{
+	struct gen_file *f = realloc(p->files, (p->nfiles + 1) * sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	p->files = f;
+	f += p->nfiles++;
+	memset(f, 0, sizeof(*f));
+	return f;
+}
+
+static char *
+read_sz(struct hive *h, const char *key, const char *name,
+	struct kp_error *err)
+{
+	struct hive_value v;
+	struct buf s = BUF_INIT;
+	char *out = NULL;
+	hive_key k;
+
+	if (hive_find(h, key, &k, err) != 1 || hive_get(h, k, name, &v, err) != 1)
+		return NULL;
+	if ((v.type == REGT_SZ || v.type == REGT_EXPAND_SZ) &&
+	    regval_get_sz(v.data, v.len, &s) == 0)
+		out = buf_detach(&s, NULL);
+	buf_release(&s);
+	hive_value_release(&v);
+	return out;
+}
+
+/* processorArchitecture for the answer file, from the environment of the
+ * current control set. */
+static void
+read_arch(struct hive *system, char *out, size_t sz)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	char cs[32], key[128], *a;
+
+	snprintf(out, sz, "amd64");
+	if (sys_control_set(system, cs, sizeof(cs), &ignored) < 0)
+		return;
+	snprintf(key, sizeof(key), "%s\\Control\\Session Manager\\Environment",
+		 cs);
+	a = read_sz(system, key, "PROCESSOR_ARCHITECTURE", &ignored);
+	if (a && strcasecmp(a, "x86") == 0)
+		snprintf(out, sz, "x86");
+	else if (a && strcasecmp(a, "ARM64") == 0)
+		snprintf(out, sz, "arm64");
+	free(a);
+}
+
+static int
+read_skip_rearm(struct hive *software, struct kp_error *err)
+{
+	struct winver v;
+	struct hive_value val;
+	hive_key k;
+	uint32_t dw = 0;
+	int r;
+
+	if (winver_read(software, &v, err) < 0)
+		return -2;
+	r = hive_find(software, spp_root(&v), &k, err);
+	winver_release(&v);
+	if (r <= 0)
+		return r < 0 ? -2 : -1;
+	r = hive_get(software, k, "SkipRearm", &val, err);
+	if (r <= 0)
+		return r < 0 ? -2 : -1;
+	regval_get_dword(val.data, val.len, &dw);
+	hive_value_release(&val);
+	return dw ? 1 : 0;
+}
+
+/* SYSTEM\Setup\UnattendFile as a path relative to the Windows volume, or
+ * NULL (with a note) when it points somewhere kmsprep cannot follow. */
+static char *
+unattend_pointer(struct hive *system, struct gen_plan *p,
+		 struct kp_error *err)
+{
+	char *v = read_sz(system, "Setup", "UnattendFile", err), *rel, *c;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	if (v == NULL || v[0] == '\0') {
+		free(v);
+		return NULL;
+	}
+	/* Environment variables Windows would expand. */
+	for (s = v; *s;) {
+		if (strncasecmp(s, "%WINDIR%", 8) == 0 ||
+		    strncasecmp(s, "%SystemRoot%", 12) == 0) {
+			buf_addstr(&b, "C:\\Windows");
+			s += s[1] == 'W' || s[1] == 'w' ? 8 : 12;
+		} else if (strncasecmp(s, "%SystemDrive%", 13) == 0) {
+			buf_addstr(&b, "C:");
+			s += 13;
+		} else {
+			buf_addch(&b, *s++);
+		}
+	}
+	s = buf_str(&b);
+	if (strncasecmp(s, "C:\\", 3) == 0)
+		s += 3;
+	else if (s[0] == '\\')
+		s += 1;
+	else
+		s = NULL;
+	if (s == NULL || strstr(s, "..") || strchr(s, '%')) {
+		note(p, "SYSTEM\\Setup\\UnattendFile points to '%s', outside "
+		     "the Windows volume; it was not examined", v);
+		free(v);
+		buf_release(&b);
+		return NULL;
+	}
+	rel = strdup(s);
+	for (c = rel; c && *c; c++)
+		if (*c == '\\')
+			*c = '/';
+	free(v);
+	buf_release(&b);
+	return rel;
+}
+
+/* Look at one candidate answer file (kept in P if it exists). */
+static int
+look(struct img_session *s, const struct img_root *r, const char *rel,
+     const char *label, bool keep_missing, struct gen_plan *p,
+     struct kp_error *err)
+{
+	struct gen_file *f;
+	char *guest, *data;
+	bool exists;
+	size_t len, i;
+
+	guest = img_path(s, r, rel, &exists, err);
+	if (guest == NULL)
+		return -1;
+	for (i = 0; i < p->nfiles; i++) {
+		if (strcmp(p->files[i].guest, guest) == 0) {
+			free(guest);
+			return 0;	/* named twice, looked at once */
+		}
+	}
+	if (!exists && !keep_missing) {
+		free(guest);
+		return 0;
+	}
+	f = add_file(p);
+	if (f == NULL) {
+		free(guest);
+		return kp_fail_oom(err);
+	}
+	f->guest = guest;
+	f->label = strdup(label);
+	f->answer = true;
+	f->exists = exists;
+	f->info.skip_rearm = -1;
+	if (f->label == NULL)
+		return kp_fail_oom(err);
+	if (!exists)
+		return 0;
+	data = img_read(s, guest, UNATTEND_MAX, &len, err);
+	if (data == NULL)
+		return -1;
+	if (unattend_inspect(data, len, label, &f->info, err) < 0 ||
+	    buf_add(&f->content, data, len) < 0) {
+		free(data);
+		if (err->code == 0)
+			kp_fail_oom(err);
+		kp_error_prefix(err, "sysprep would fail on it too");
+		return -1;
+	}
+	free(data);
+	return 0;
+}
+
+static int
+find_answer_files(struct img_session *s, const struct img_root *r,
+		  struct hive *system, struct gen_plan *p,
+		  struct kp_error *err)
+{
+	char *ptr = unattend_pointer(system, p, err);
+	size_t i;
+	int rc = 0;
+
+	if (ptr)
+		rc = look(s, r, ptr, "SYSTEM\\Setup\\UnattendFile", false, p,
+			  err);
+	free(ptr);
+	for (i = 0; rc == 0 && i < sizeof(places) / sizeof(places[0]); i++)
+		rc = look(s, r, places[i].rel, places[i].label, false, p, err);
+	return rc;
+}
+
+int
+gen_inspect(struct img_session *s, const struct img_root *r,
+	    struct hive *software, struct hive *system, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	memset(p, 0, sizeof(*p));
+	read_arch(system, p->arch, sizeof(p->arch));
+	p->image_state = read_sz(software, STATE_KEY, "ImageState", err);
+	p->skip_rearm = read_skip_rearm(software, err);
+	if (p->skip_rearm < -1 || setup_read(system, &p->setup, err) < 0)
+		return -1;
+	return find_answer_files(s, r, system, p, err);
+}
+
+static const char skip_rearm_effect[] =
+	"sysprep /generalize would have kept the licensing state, so every "
+	"clone would share one client machine ID and the KMS host would count "
+	"them as one machine";
+
+static int
+plan_sysprep(struct img_session *s, const struct img_root *r,
+	     struct hive *system, struct gen_plan *p, struct kp_error *err)
+{
+	struct gen_file *target = NULL;
+	size_t i;
+
+	if (find_answer_files(s, r, system, p, err) < 0)
+		return -1;
+	/* The first file with a generalize pass is the one Windows uses. */
+	for (i = 0; i < p->nfiles && target == NULL; i++)
+		if (p->files[i].info.generalize)
+			target = &p->files[i];
+	if (target == NULL) {
+		for (i = 0; i < p->nfiles && target == NULL; i++)
+			if (strcasestr(p->files[i].guest,
+				       "/System32/Sysprep/unattend.xml"))
+				target = &p->files[i];
+	}
+	if (target == NULL) {
+		if (look(s, r, SYSPREP_FILE, places[3].label, true, p,
+			 err) < 0)
+			return -1;
+		target = &p->files[p->nfiles - 1];
+	}
+	for (i = 0; i < p->nfiles; i++) {
+		struct gen_file *f = &p->files[i];
+		struct buf out = BUF_INIT;
+		bool changed = false;
+		int rc;
+
+		if (f->info.skip_rearm == 1 &&
+		    note(p, "%s had SkipRearm 1 in its generalize pass: %s; "
+			 "set to 0", f->label, skip_rearm_effect) < 0)
+			return kp_fail_oom(err);
+		/* The file Windows will use, and any other that says 1. */
+		if (f != target && f->info.skip_rearm != 1)
+			continue;
+		if (f->exists)
+			rc = unattend_set_skip_rearm0(f->content.data,
+						      f->content.len, f->label,
+						      p->arch, &out, &changed,
+						      err);
+		else
+			rc = unattend_new(p->arch, &out, err);
+		if (rc < 0) {
+			buf_release(&out);
+			return -1;
+		}
+		if (f->exists && !changed) {
+			buf_release(&out);
+			continue;
+		}
+		buf_release(&f->content);
+		f->content = out;
+		f->write = true;
+	}
+	return 0;
+}
+
+/* A script file in the kmsprep directory, written only if it differs. */
+static int
+plan_script(struct img_session *s, const struct img_root *r,
+	    const char *name, struct buf *text, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	struct gen_file *f = add_file(p);
+	char rel[128], *old;
+	size_t len;
+
+	if (f == NULL)
+		return kp_fail_oom(err);
+	snprintf(rel, sizeof(rel), "windows/" FIRSTBOOT_DIR "/%s", name);
+	f->guest = img_path(s, r, rel, &f->exists, err);
+	if (f->guest == NULL)
+		return -1;
+	if (asprintf(&f->label, "%%WINDIR%%\\" FIRSTBOOT_DIR "\\%s", name) < 0)
+		return kp_fail_oom(err);
+	f->content = *text;
+	*text = (struct buf)BUF_INIT;
+	f->write = true;
+	if (f->exists) {
+		old = img_read(s, f->guest, (size_t)1 << 20, &len, err);
+		if (old == NULL)
+			return -1;
+		f->write = len != f->content.len ||
+			   memcmp(old, f->content.data, len) != 0;
+		free(old);
+	}
+	return 0;
+}
+
+static const char clear_hook[] =
+	"reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t REG_DWORD /d 0 /f>nul";
+static const char clear_cmd[] =
+	"reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t REG_SZ /d \"\" /f>nul";
+
+static int
+plan_clone(struct img_session *s, const struct img_root *r,
+	   struct hive *software, struct hive *system, bool activate,
+	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+{
+	struct buf one = BUF_INIT, two = BUF_INIT;
+	struct spp_report rep = { 0 };
+	struct winver v = { 0 };
+	int rc = -1;
+
+	if (p->image_state && strstr(p->image_state, "IMAGE_STATE_COMPLETE") ==
+				      NULL &&
+	    strstr(p->image_state, "UNDEPLOYABLE") == NULL)
+		return kp_fail(err, KP_EXIT_REFUSED,
+			       "the image is generalized (%s): Windows Setup "
+			       "will give it a new client machine ID; use "
+			       "--mode sysprep", p->image_state);
+	if (winver_read(software, &v, err) < 0 ||
+	    spp_read(software, &v, &rep, err) < 0)
+		goto out;
+	cmd_line(&one, "@echo off");
+	cmd_line(&one, "rem Written by kmsprep (image generalize --mode clone). "
+		 "It runs once, as");
+	cmd_line(&one, "rem SYSTEM, at the first boot of a copy of this image: "
+		 "a rearm gives the");
+	cmd_line(&one, "rem copy its own KMS client machine ID, the KMS "
+		 "settings are put back");
+	cmd_line(&one, "rem (a rearm restores the defaults) and Windows "
+		 "restarts once.");
+	cmd_line(&one, "setlocal");
+	cmd_line(&one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+		 "\\firstboot.log\"");
+	cmd_line(&one, "rem First of all: never run again, whatever happens.");
+	cmd_line(&one, "%s", clear_hook);
+	cmd_line(&one, "%s", clear_cmd);
+	cmd_line(&one, "echo %%DATE%% %%TIME%% kmsprep first boot>>\"%%LOG%%\"");
+	cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
+		 "/rearm>>\"%%LOG%%\" 2>&1");
+	cmd_line(&one, "echo rearm: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	if (cmd_spp_values(&one, &rep, err) < 0)
+		goto out;
+	if (activate) {
+		cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
+			 "REG_SZ /d \"cmd.exe /c \\\"%%SystemRoot%%\\"
+			 FIRSTBOOT_DIR "\\firstboot-activate.cmd\\\"\" /f>nul");
+		cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
+			 "REG_DWORD /d 2 /f>nul");
+		cmd_line(&two, "@echo off");
+		cmd_line(&two, "rem Written by kmsprep: runs once after the "
+			 "restart that follows the rearm,");
+		cmd_line(&two, "rem and activates now instead of at the next "
+			 "two-hourly attempt.");
+		cmd_line(&two, "setlocal");
+		cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+			 "\\firstboot.log\"");
+		cmd_line(&two, "%s", clear_hook);
+		cmd_line(&two, "%s", clear_cmd);
+		cmd_line(&two, "echo %%DATE%% %%TIME%% kmsprep after the "
+			 "restart: activate>>\"%%LOG%%\"");
+		cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+			 "slmgr.vbs\" /ato>>\"%%LOG%%\" 2>&1");
+		cmd_line(&two, "echo ato: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+		cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+			 "slmgr.vbs\" /dlv>>\"%%LOG%%\" 2>&1");
+		cmd_line(&two, "exit /b 0");
+	}
+	cmd_line(&one, "echo restarting once>>\"%%LOG%%\"");
+	cmd_line(&one, "shutdown /r /t 5 /c \"kmsprep: restarting after the "
+		 "rearm\">>\"%%LOG%%\" 2>&1");
+	cmd_line(&one, "exit /b 0");
+	if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
+	    (activate && plan_script(s, r, "firstboot-activate.cmd", &two, p,
+				     err) < 0))
+		goto out;
+	rc = setup_stage(system, "cmd.exe /c \"%SystemRoot%\\" FIRSTBOOT_DIR
+			 "\\firstboot.cmd\"", c, err);
+out:
+	buf_release(&one);
+	buf_release(&two);
+	spp_report_release(&rep);
+	winver_release(&v);
+	return rc;
+}
+
+int
+gen_plan(struct img_session *s, const struct img_root *r,
+	 struct hive *software, struct hive *system, enum gen_mode mode,
+	 bool activate, struct hive_changes *c, struct gen_plan *p,
+	 struct kp_error *err)
+{
+	struct spp_settings set;
+	struct winver v = { 0 };
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	read_arch(system, p->arch, sizeof(p->arch));
+	p->image_state = read_sz(software, STATE_KEY, "ImageState", err);
+	p->skip_rearm = read_skip_rearm(software, err);
+	if (p->skip_rearm < -1)
+		return -1;
+	if (p->skip_rearm == 1 &&
+	    note(p, "SkipRearm was 1 in the registry: %s (and slmgr /rearm "
+		 "would do nothing); set to 0", skip_rearm_effect) < 0)
+		return kp_fail_oom(err);
+	/* SkipRearm 0 in both modes: with 1, the rearm does nothing. */
+	spp_settings_init(&set);
+	rc = spp_settings_option(&set, "skip-rearm", "off", err);
+	if (rc == 0)
+		rc = winver_read(software, &v, err);
+	if (rc == 0)
+		rc = spp_apply(&set, software, &v, c, err);
+	spp_settings_release(&set);
+	winver_release(&v);
+	if (rc < 0)
+		return -1;
+	if (mode == GEN_SYSPREP)
+		return plan_sysprep(s, r, system, p, err);
+	if (setup_read(system, &p->setup, err) < 0)
+		return -1;
+	return plan_clone(s, r, software, system, activate, c, p, err);
+}
+
+size_t
+gen_nwrites(const struct gen_plan *p)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->nfiles; i++)
+		n += p->files[i].write;
+	return n;
+}
+
+int
+gen_write(struct img_session *s, const struct gen_plan *p,
+	  struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < p->nfiles; i++) {
+		const struct gen_file *f = &p->files[i];
+		char *dir;
+		int rc;
+
+		if (!f->write)
+			continue;
+		dir = strndup(f->guest, (size_t)(strrchr(f->guest, '/') -
+						 f->guest));
+		if (dir == NULL)
+			return kp_fail_oom(err);
+		rc = img_mkdir(s, dir, err);
+		free(dir);
+		if (rc < 0 || img_replace_data(s, f->guest, f->content.data,
+					       f->content.len, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+gen_plan_release(struct gen_plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nfiles; i++) {
+		free(p->files[i].guest);
+		free(p->files[i].label);
+		buf_release(&p->files[i].content);
+	}
+	for (i = 0; i < p->nnotes; i++)
+		free(p->notes[i]);
+	free(p->files);
+	free(p->notes);
+	free(p->image_state);
+	setup_release(&p->setup);
+	memset(p, 0, sizeof(*p));
+}

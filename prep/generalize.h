@@ -1,0 +1,74 @@
+/*
+ * Activation generalization, staged offline.  A clone gets its own KMS
+ * client machine ID only from a rearm, which needs a running Windows:
+ *
+ *  sysprep mode - the image will be sealed with sysprep /generalize: make
+ *    sure that run rearms.  SkipRearm 0 in the registry, and in the
+ *    generalize pass of the answer file Windows will use, found in the
+ *    documented search order (../shared/reference/spp-facts.md, "Where
+ *    unattend files are found"): the file named by SYSTEM\Setup\UnattendFile,
+ *    %WINDIR%\Panther\Unattend, %WINDIR%\Panther, %WINDIR%\System32\Sysprep,
+ *    the root of the system drive.  The first that has a generalize pass is
+ *    the one used; if none has, %WINDIR%\System32\Sysprep\Unattend.xml gets
+ *    one.
+ *
+ *  clone mode - the image is copied as it is: stage a script that runs once
+ *    at the first boot of each copy (see firstboot.h): rearm, put the KMS
+ *    settings back, restart once, and with --activate activate after it.
+ */
+#ifndef KP_GENERALIZE_H
+#define KP_GENERALIZE_H
+
+#include <stdbool.h>
+
+#include "firstboot.h"
+#include "hive/change.h"
+#include "image.h"
+#include "unattend.h"
+
+enum gen_mode { GEN_SYSPREP, GEN_CLONE };
+
+/* A file looked at or to be written: an answer file or a script. */
+struct gen_file {
+	char *guest;		/* guest path, in its real case if it exists */
+	char *label;		/* where Windows knows it, for messages */
+	bool exists;
+	bool answer;		/* an answer file (else a script) */
+	struct unattend_info info;
+	struct buf content;	/* what it will hold */
+	bool write;		/* CONTENT differs from the file */
+};
+
+struct gen_plan {
+	char arch[16];		/* amd64, x86, arm64 */
+	char *image_state;	/* Setup\State\ImageState, or NULL */
+	int skip_rearm;		/* registry value before: -1 absent, 0, 1 */
+	struct setup_state setup;	/* SYSTEM\Setup as found */
+	struct gen_file *files;
+	size_t nfiles;
+	char **notes;		/* warnings for the user */
+	size_t nnotes;
+};
+
+/* The generalization state of an installation (for `image show`). */
+int gen_inspect(struct img_session *s, const struct img_root *r,
+		struct hive *software, struct hive *system,
+		struct gen_plan *p, struct kp_error *err);
+
+/* Decide everything for MODE: registry changes are made in SOFTWARE and
+ * SYSTEM (in memory, recorded in C) and files to write are put in P. */
+int gen_plan(struct img_session *s, const struct img_root *r,
+	     struct hive *software, struct hive *system, enum gen_mode mode,
+	     bool activate, struct hive_changes *c, struct gen_plan *p,
+	     struct kp_error *err);
+
+/* Number of files the plan writes. */
+size_t gen_nwrites(const struct gen_plan *p);
+
+/* Write the planned files into the image (it must be writable). */
+int gen_write(struct img_session *s, const struct gen_plan *p,
+	      struct kp_error *err);
+
+void gen_plan_release(struct gen_plan *p);
+
+#endif

@@ -1,0 +1,334 @@
+/* Answer files: SkipRearm in the generalize pass, through libxml2. */
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+
+#include "lib/utf.h"
+#include "unattend.h"
+
+#define NS_UNATTEND "urn:schemas-microsoft-com:unattend"
+#define NS_WCM "http://schemas.microsoft.com/WMIConfig/2002/State"
+#define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+#define SPP_COMPONENT "Microsoft-Windows-Security-SPP"
+
+#define X(s) ((const xmlChar *)(s))
+
+static bool
+is_elem(const xmlNode *n, const char *name)
+{
+	return n && n->type == XML_ELEMENT_NODE &&
+	       xmlStrcmp(n->name, X(name)) == 0 &&
+	       (n->ns == NULL || xmlStrcmp(n->ns->href, X(NS_UNATTEND)) == 0);
+}
+
+static bool
+attr_is(xmlNode *n, const char *attr, const char *value)
+{
+	xmlChar *v = xmlGetProp(n, X(attr));
+	bool r = v && xmlStrcasecmp(v, X(value)) == 0;
+
+	xmlFree(v);
+	return r;
+}
+
+static int
+parse(const char *data, size_t len, const char *name, xmlDoc **doc_ret,
+      struct kp_error *err)
+{
+	const xmlError *e;
+	xmlDoc *doc;
+	xmlNode *root;
+
+	*doc_ret = NULL;
+	if (len > UNATTEND_MAX)
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': answer file larger than %zu bytes", name,
+			       UNATTEND_MAX);
+	/* No network, no DTD loading, no entity substitution. */
+	xmlResetLastError();
+	doc = xmlReadMemory(data, (int)len, name, NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR |
+				    XML_PARSE_NOWARNING);
+	if (doc == NULL) {
+		e = xmlGetLastError();
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': not a valid answer file: line %d: %s",
+			       name, e ? e->line : 0,
+			       e && e->message ? e->message : "invalid XML\n");
+	}
+	if (doc->intSubset || doc->extSubset) {
+		xmlFreeDoc(doc);
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': answer files have no DOCTYPE; refused",
+			       name);
+	}
+	root = xmlDocGetRootElement(doc);
+	if (!is_elem(root, "unattend")) {
+		xmlFreeDoc(doc);
+		return kp_fail(err, KP_EXIT_INPUT,
+			       "'%s': not an answer file (the root element is "
+			       "not <unattend>)", name);
+	}
+	*doc_ret = doc;
+	return 0;
+}
+
+static xmlNode *
+generalize_pass(xmlNode *root)
+{
+	xmlNode *n;
+
+	for (n = root->children; n; n = n->next)
+		if (is_elem(n, "settings") && attr_is(n, "pass", "generalize"))
+			return n;
+	return NULL;
+}
+
+/* The SPP component of the pass: for ARCH if given, else the first. */
+static xmlNode *
+spp_component(xmlNode *pass, const char *arch)
+{
+	xmlNode *n;
+
+	for (n = pass ? pass->children : NULL; n; n = n->next)
+		if (is_elem(n, "component") &&
+		    attr_is(n, "name", SPP_COMPONENT) &&
+		    (arch == NULL || attr_is(n, "processorArchitecture", arch)))
+			return n;
+	return NULL;
+}
+
+static xmlNode *
+child(xmlNode *n, const char *name)
+{
+	for (n = n ? n->children : NULL; n; n = n->next)
+		if (is_elem(n, name))
+			return n;
+	return NULL;
+}
+
+int
+unattend_inspect(const char *data, size_t len, const char *name,
+		 struct unattend_info *info, struct kp_error *err)
+{
+	xmlNode *pass, *comp, *skip;
+	xmlDoc *doc;
+
+	memset(info, 0, sizeof(*info));
+	info->skip_rearm = -1;
+	if (parse(data, len, name, &doc, err) < 0)
+		return -1;
+	pass = generalize_pass(xmlDocGetRootElement(doc));
+	info->generalize = pass != NULL;
+	comp = spp_component(pass, NULL);
+	skip = child(comp, "SkipRearm");
+	if (skip) {
+		xmlChar *v = xmlNodeGetContent(skip);
+		xmlChar *a = xmlGetProp(comp, X("processorArchitecture"));
+
+		info->skip_rearm = v && xmlStrstr(v, X("1")) ? 1 : 0;
+		if (a)
+			snprintf(info->arch, sizeof(info->arch), "%s",
+				 (const char *)a);
+		xmlFree(v);
+		xmlFree(a);
+	}
+	xmlFreeDoc(doc);
+	return 0;
+}
+
+/* Whitespace before N on its line (its indentation), or DEF. */
+static const char *
+indent_of(xmlNode *n, char *buf, size_t sz, const char *def)
+{
+	xmlNode *p = n ? n->prev : NULL;
+	const char *nl;
+
+	if (p && p->type == XML_TEXT_NODE && p->content &&
+	    (nl = strrchr((const char *)p->content, '\n'))) {
+		snprintf(buf, sz, "%s", nl + 1);
+		return buf;
+	}
+	return def;
+}
+
+/* Append ELEM to PARENT on a line of its own, indented by IND, keeping the
+ * parent's closing tag where it was. */
+static void
+append_indented(xmlNode *parent, xmlNode *elem, const char *ind,
+		const char *closing_ind)
+{
+	char text[80];
+	xmlNode *last = parent->last;
+
+	snprintf(text, sizeof(text), "\n%s", ind);
+	if (last && last->type == XML_TEXT_NODE && xmlIsBlankNode(last)) {
+		/* Element first: libxml2 merges adjacent text nodes, so the
+		 * indentation must go before the element, not the blank. */
+		xmlAddPrevSibling(last, elem);
+		xmlAddPrevSibling(elem, xmlNewText(X(text)));
+	} else {
+		xmlAddChild(parent, xmlNewText(X(text)));
+		xmlAddChild(parent, elem);
+		snprintf(text, sizeof(text), "\n%s", closing_ind);
+		xmlAddChild(parent, xmlNewText(X(text)));
+	}
+}
+
+static xmlNode *
+new_component(xmlDoc *doc, xmlNs *ns, const char *arch)
+{
+	xmlNode *c = xmlNewDocNode(doc, ns, X("component"), NULL);
+
+	xmlSetProp(c, X("name"), X(SPP_COMPONENT));
+	xmlSetProp(c, X("processorArchitecture"), X(arch));
+	xmlSetProp(c, X("publicKeyToken"), X("31bf3856ad364e35"));
+	xmlSetProp(c, X("language"), X("neutral"));
+	xmlSetProp(c, X("versionScope"), X("nonSxS"));
+	xmlNewNs(c, X(NS_WCM), X("wcm"));
+	xmlNewNs(c, X(NS_XSI), X("xsi"));
+	return c;
+}
+
+/* Serialize DOC as the original was: encoding, CRLF, byte order mark. */
+static int
+dump(xmlDoc *doc, const char *orig, size_t len, struct buf *out,
+     struct kp_error *err)
+{
+	bool crlf = memmem(orig, len, "\r\n", 2) != NULL;
+	bool utf16 = len >= 2 && (unsigned char)orig[0] == 0xff &&
+		     (unsigned char)orig[1] == 0xfe;
+	bool bom8 = len >= 3 && memcmp(orig, "\xef\xbb\xbf", 3) == 0;
+	xmlChar *mem = NULL;
+	struct buf u8 = BUF_INIT;
+	int size = 0, i, r = -1;
+
+	/* Always out as UTF-8 first; UTF-16 is made from it below. */
+	xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 0);
+	if (mem == NULL)
+		return kp_fail(err, KP_EXIT_FAIL, "cannot write the answer file");
+	if (utf16) {
+		/* The declaration must name the encoding the bytes are in. */
+		const char *d = strstr((const char *)mem, "encoding=\"UTF-8\"");
+
+		if (d && d - (const char *)mem < 80) {
+			if (buf_add(&u8, mem, (size_t)(d - (const char *)mem)) < 0 ||
+			    buf_addstr(&u8, "encoding=\"UTF-16\"") < 0 ||
+			    buf_addstr(&u8, d + 16) < 0)
+				goto oom;
+		} else if (buf_add(&u8, mem, (size_t)size) < 0) {
+			goto oom;
+		}
+	} else {
+		if (bom8 && buf_add(&u8, "\xef\xbb\xbf", 3) < 0)
+			goto oom;
+		if (buf_add(&u8, mem, (size_t)size) < 0)
+			goto oom;
+	}
+	buf_reset(out);
+	if (utf16 && buf_add(out, "\xff\xfe", 2) < 0)
+		goto oom;
+	for (i = 0; (size_t)i < u8.len; i++) {
+		if (u8.data[i] == '\n' && crlf) {
+			if (utf16 ? utf8_to_utf16le("\r", 1, out) < 0 :
+				    buf_addch(out, '\r') < 0)
+				goto oom;
+		}
+		if (!utf16 && buf_addch(out, u8.data[i]) < 0)
+			goto oom;
+		if (utf16) {
+			/* Find the end of this UTF-8 sequence. */
+			int n = 1;
+
+			while ((size_t)(i + n) < u8.len &&
+			       ((unsigned char)u8.data[i + n] & 0xc0) == 0x80)
+				n++;
+			if (utf8_to_utf16le(u8.data + i, (size_t)n, out) < 0)
+				goto oom;
+			i += n - 1;
+		}
+	}
+	r = 0;
+	goto out;
+oom:
+	kp_fail_oom(err);
+out:
+	xmlFree(mem);
+	buf_release(&u8);
+	return r;
+}
+
+int
+unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
+			 const char *arch, struct buf *out, bool *changed,
+			 struct kp_error *err)
+{
+	xmlNode *root, *pass, *comp, *skip;
+	char b1[64], b2[64], b3[96], ind[80];
+	const char *i1, *i2, *i3;
+	xmlDoc *doc;
+	int r;
+
+	*changed = false;
+	buf_reset(out);
+	if (parse(data, len, name, &doc, err) < 0)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	pass = generalize_pass(root);
+	comp = spp_component(pass, arch);
+	skip = child(comp, "SkipRearm");
+	if (skip) {
+		xmlChar *v = xmlNodeGetContent(skip);
+		bool zero = v && xmlStrcmp(v, X("0")) == 0;
+
+		xmlFree(v);
+		if (zero) {
+			xmlFreeDoc(doc);
+			return 0;
+		}
+		xmlNodeSetContent(skip, X("0"));
+	} else {
+		/* Indentation as the file has it: pass, component, setting. */
+		i1 = indent_of(pass, b1, sizeof(b1), "    ");
+		if (pass == NULL) {
+			xmlNode *first = root->children;
+
+			while (first && first->type != XML_ELEMENT_NODE)
+				first = first->next;
+			i1 = indent_of(first, b1, sizeof(b1), "  ");
+			pass = xmlNewDocNode(doc, root->ns, X("settings"), NULL);
+			xmlSetProp(pass, X("pass"), X("generalize"));
+			append_indented(root, pass, i1, "");
+		}
+		snprintf(ind, sizeof(ind), "%s  ", i1);
+		i2 = comp ? indent_of(comp, b2, sizeof(b2), ind) : ind;
+		if (comp == NULL) {
+			comp = new_component(doc, root->ns, arch);
+			append_indented(pass, comp, i2, i1);
+		}
+		snprintf(b3, sizeof(b3), "%s  ", i2);
+		i3 = b3;
+		skip = xmlNewDocNode(doc, root->ns, X("SkipRearm"), X("0"));
+		append_indented(comp, skip, i3, i2);
+	}
+	r = dump(doc, data, len, out, err);
+	xmlFreeDoc(doc);
+	if (r == 0)
+		*changed = true;
+	return r;
+}
+
+int
+unattend_new(const char *arch, struct buf *out, struct kp_error *err)
+{
+	static const char tmpl[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n"
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
+		"</unattend>\r\n";
+	bool changed;
+
+	return unattend_set_skip_rearm0(tmpl, sizeof(tmpl) - 1, "new file",
+					arch, out, &changed, err);
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# image generalize on sample images: sysprep mode (answer files found in
+# Windows' search order, edited with everything else kept, or created) and
+# clone mode (first-boot scripts); idempotence and dry runs.
+. "$(dirname "$0")/lib.sh"
+
+command -v guestfish >/dev/null || skip_all "libguestfs tools not installed"
+
+IMG=$SCRATCH/images
+mkdir -p "$IMG"
+"$SRC_DIR/scripts/make-sample-image" "$IMG/plain.img" client \
+	"$IMG/panther.img" client "$IMG/pointer.img" client \
+	"$IMG/clone.img" server "$IMG/sealed.img" client >/dev/null 2>&1 ||
+	skip_all "cannot make sample images (libguestfs appliance broken?)"
+
+# An answer file as Windows SIM writes it: CRLF, a comment, SkipRearm 1 and
+# another pass that must survive.
+cat >"$SCRATCH/lab.xml" <<'EOF'
+<?xml version="1.0" encoding="utf-8"?>
+<unattend xmlns="urn:schemas-microsoft-com:unattend">
+  <!-- lab answer file -->
+  <settings pass="generalize">
+    <component name="Microsoft-Windows-Security-SPP" processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS" xmlns:wcm="http://schemas.microsoft.com/WMIConfig/2002/State" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+      <SkipRearm>1</SkipRearm>
+    </component>
+  </settings>
+  <settings pass="oobeSystem">
+    <component name="Microsoft-Windows-Shell-Setup" processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS">
+      <TimeZone>UTC</TimeZone>
+    </component>
+  </settings>
+</unattend>
+EOF
+sed -i 's/$/\r/' "$SCRATCH/lab.xml"
+# The pointer image: SYSTEM\Setup\UnattendFile names C:\custom\my.xml (with
+# a generalize pass) and Sysprep\unattend.xml has none: the pointer wins.
+sed 's/SkipRearm>1</SkipRearm>1</' "$SCRATCH/lab.xml" >"$SCRATCH/my.xml"
+printf '<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="specialize"/></unattend>\r\n' \
+	>"$SCRATCH/sysprep.xml"
+# The sealed image: generalized, Windows' own OOBE staged.
+printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\Setup]\n"UnattendFile"="C:\\\\custom\\\\my.xml"\n' >"$SCRATCH/ptr.reg"
+guestfish --rw -a "$IMG/panther.img" -a "$IMG/pointer.img" \
+	-a "$IMG/sealed.img" >/dev/null 2>&1 <<EOF
+run
+mount /dev/sda1 /
+upload $SCRATCH/lab.xml /Windows/Panther/unattend.xml
+umount /
+mount /dev/sdb1 /
+mkdir /custom
+upload $SCRATCH/my.xml /custom/my.xml
+upload $SCRATCH/sysprep.xml /Windows/System32/Sysprep/unattend.xml
+download /Windows/System32/config/SYSTEM $SCRATCH/SYSTEM
+! "$KMSPREP" hive import $SCRATCH/SYSTEM $SCRATCH/ptr.reg
+upload $SCRATCH/SYSTEM /Windows/System32/config/SYSTEM
+umount /
+EOF
+printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State]\n"ImageState"="IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"\n' >"$SCRATCH/sealed.reg"
+printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\Setup]\n"CmdLine"="oobe\\\\windeploy.exe"\n"SetupType"=dword:00000002\n' >"$SCRATCH/oobe.reg"
+guestfish --rw -a "$IMG/sealed.img" >/dev/null 2>&1 <<EOF
+run
+mount /dev/sda1 /
+download /Windows/System32/config/SOFTWARE $SCRATCH/SW
+download /Windows/System32/config/SYSTEM $SCRATCH/SY
+! "$KMSPREP" hive import $SCRATCH/SW $SCRATCH/sealed.reg
+! "$KMSPREP" hive import $SCRATCH/SY $SCRATCH/oobe.reg
+upload $SCRATCH/SW /Windows/System32/config/SOFTWARE
+upload $SCRATCH/SY /Windows/System32/config/SYSTEM
+umount /
+EOF
+
+dry_run() {
+	cp "$IMG/plain.img" "$IMG/panther.img" .
+	sha256sum ./*.img >sums
+	kp image generalize -q --dry-run plain.img panther.img >out
+	expect_grep '^plain.img: create %WINDIR%\\System32\\Sysprep\\Unattend.xml' out
+	expect_grep '^panther.img: update %WINDIR%\\Panther\\Unattend.xml' out
+	expect_grep '^dry run:' out
+	sha256sum -c --quiet sums
+}
+t "--dry-run writes nothing" dry_run
+
+sysprep_mode() {
+	cp "$IMG/plain.img" "$IMG/panther.img" "$IMG/pointer.img" .
+	kp image generalize -q plain.img panther.img pointer.img >out
+	expect_grep '^plain.img: create %WINDIR%\\System32\\Sysprep\\Unattend.xml' out
+	expect_grep '^panther.img: note: %WINDIR%\\Panther\\Unattend.xml had SkipRearm 1 in its generalize pass: sysprep /generalize would have kept the licensing state, so every clone would share one client machine ID' out
+	expect_grep '^panther.img: update %WINDIR%\\Panther\\Unattend.xml' out
+	expect_grep '^pointer.img: update SYSTEM\\Setup\\UnattendFile' out
+	expect_no_grep '^pointer.img: .*Sysprep' out
+	# A second run changes nothing, not a byte of the images.
+	sha256sum ./*.img >sums
+	kp image generalize -q plain.img panther.img pointer.img >out
+	[ "$(grep -c ': no change$' out)" -eq 3 ] || { cat out; return 1; }
+	sha256sum -c --quiet sums
+	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a plain.img \
+		-a panther.img -a pointer.img >/dev/null <<'EOF'
+run
+mount-ro /dev/sda1 /
+download /Windows/System32/Sysprep/unattend.xml plain.xml
+download /Windows/System32/config/SOFTWARE plain.sw
+umount /
+mount-ro /dev/sdb1 /
+download /Windows/Panther/unattend.xml panther.xml
+umount /
+mount-ro /dev/sdc1 /
+download /custom/my.xml pointer.xml
+download /Windows/System32/Sysprep/unattend.xml sysprep.xml
+EOF
+	for f in plain.xml panther.xml pointer.xml; do
+		xmllint --noout "$f"
+		[ "$(xmllint --xpath "string(//*[local-name()='settings'][@pass='generalize']/*[local-name()='component'][@name='Microsoft-Windows-Security-SPP']/*[local-name()='SkipRearm'])" "$f")" = 0 ]
+	done
+	# Everything else in the edited file is kept, with its CRLF.
+	expect_grep '<!-- lab answer file -->' panther.xml
+	expect_grep '<TimeZone>UTC</TimeZone>' panther.xml
+	[ "$(grep -c $'\r$' panther.xml)" -eq "$(wc -l <panther.xml)" ]
+	# The lower-precedence file without a generalize pass is untouched.
+	cmp sysprep.xml "$SCRATCH/sysprep.xml"
+	reglookup -p '/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform/SkipRearm' plain.sw >rl
+	expect_grep 'SkipRearm,DWORD,0x00000000' rl
+}
+t "sysprep mode: the answer file Windows uses says SkipRearm 0" sysprep_mode
+
+clone_mode() {
+	cp "$IMG/clone.img" "$IMG/sealed.img" .
+	kp image generalize -q --mode clone --activate clone.img >out
+	expect_grep '^clone.img: Setup\\CmdLine: "" REG_SZ -> "cmd.exe /c \\"%SystemRoot%\\\\kmsprep\\\\firstboot.cmd\\"" REG_SZ' out
+	expect_grep '^clone.img: Setup\\SetupType: 0 (0x0) REG_DWORD -> 2 (0x2) REG_DWORD' out
+	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot.cmd' out
+	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot-activate.cmd' out
+	sha256sum clone.img >sums
+	kp image generalize -q --mode clone --activate clone.img >out
+	expect_grep '^clone.img: no change$' out
+	sha256sum -c --quiet sums
+	# A generalized image gets a new ID from Windows Setup itself; its
+	# CmdLine (oobe\windeploy.exe) must not be replaced.
+	cp sealed.img sealed.orig
+	expect_code 4 kp image generalize -q --mode clone sealed.img 2>err
+	expect_grep 'the image is generalized (IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE)' err
+	cmp sealed.img sealed.orig
+	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 >/dev/null <<'EOF'
+download /Windows/kmsprep/firstboot.cmd fb.cmd
+download /Windows/kmsprep/firstboot-activate.cmd fb2.cmd
+download /Windows/System32/config/SYSTEM sy
+EOF
+	for f in fb.cmd fb2.cmd; do
+		# CRLF on every line, and the hook cleared before anything else.
+		[ "$(grep -c $'\r$' "$f")" -eq "$(wc -l <"$f")" ]
+		[ "$(grep -n 'SetupType /t REG_DWORD /d 0' "$f" | cut -d: -f1)" -lt \
+		  "$(grep -n 'slmgr' "$f" | head -n 1 | cut -d: -f1)" ]
+	done
+	expect_grep 'slmgr.vbs" /rearm' fb.cmd
+	expect_grep 'shutdown /r' fb.cmd
+	expect_grep 'slmgr.vbs" /ato' fb2.cmd
+	expect_grep 'VLActivationInterval" /t REG_DWORD /d 120' fb.cmd
+	expect_no_grep 'FAKE0' fb.cmd
+	reglookup -p /Setup sy >rl
+	expect_grep 'SetupType,DWORD,0x00000002' rl
+}
+t "clone mode: first-boot scripts and hook; a generalized image refused" clone_mode
+
+show_state() {
+	cp "$IMG/panther.img" "$IMG/sealed.img" .
+	kp image show -q panther.img sealed.img >out
+	expect_grep 'answer file %WINDIR%\\Panther\\Unattend.xml: generalize pass, SkipRearm 1' out
+	expect_grep 'image state: IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE' out
+	expect_grep 'first boot: runs at the next boot (SetupType 2): oobe\\windeploy.exe' out
+	kp image show -q --json sealed.img >j
+	python3 -c 'import json,sys; g=json.load(open("j"))["images"][0]["windows"][0]["generalization"]; assert g["first_boot"]["cmdline"]=="oobe\\windeploy.exe" and not g["first_boot"]["kmsprep"], g'
+}
+t "image show reports the generalization state" show_state
+
+done_testing

@@ -1,0 +1,193 @@
+/* Answer files: reading and setting SkipRearm with everything else kept. */
+#include <stdlib.h>
+
+#include "lib/utf.h"
+#include "prep/unattend.h"
+#include "unit.h"
+
+/* The form Windows SIM writes, CRLF, with SkipRearm 1 and another pass. */
+static const char sim[] =
+	"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n"
+	"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
+	"  <!-- built for the lab -->\r\n"
+	"  <settings pass=\"generalize\">\r\n"
+	"    <component name=\"Microsoft-Windows-Security-SPP\" "
+	"processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" "
+	"language=\"neutral\" versionScope=\"nonSxS\" "
+	"xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" "
+	"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+	"      <SkipRearm>1</SkipRearm>\r\n"
+	"    </component>\r\n"
+	"  </settings>\r\n"
+	"  <settings pass=\"specialize\">\r\n"
+	"    <component name=\"Microsoft-Windows-Security-SPP-UX\" "
+	"processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" "
+	"language=\"neutral\" versionScope=\"nonSxS\">\r\n"
+	"      <SkipAutoActivation>true</SkipAutoActivation>\r\n"
+	"    </component>\r\n"
+	"  </settings>\r\n"
+	"</unattend>\r\n";
+
+static void
+inspect(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+
+	CHECK(unattend_inspect(sim, sizeof(sim) - 1, "u.xml", &i, &err) == 0);
+	CHECK(i.generalize);
+	CHECK_EQ(i.skip_rearm, 1);
+	CHECK_STR(i.arch, "amd64");
+}
+
+static void
+set_existing(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+	struct buf out = BUF_INIT, again = BUF_INIT;
+	bool changed;
+
+	CHECK(unattend_set_skip_rearm0(sim, sizeof(sim) - 1, "u.xml", "amd64",
+				       &out, &changed, &err) == 0);
+	CHECK(changed);
+	CHECK(strstr(out.data, "<SkipRearm>0</SkipRearm>") != NULL);
+	CHECK(strstr(out.data, "<!-- built for the lab -->") != NULL);
+	CHECK(strstr(out.data, "<SkipAutoActivation>true</SkipAutoActivation>")
+	      != NULL);
+	CHECK(strstr(out.data, "xmlns:wcm=\"http://schemas.microsoft.com/"
+			       "WMIConfig/2002/State\"") != NULL);
+	/* Every line still ends in CRLF. */
+	for (size_t k = 0; k < out.len; k++)
+		if (out.data[k] == '\n')
+			CHECK(k > 0 && out.data[k - 1] == '\r');
+	CHECK(unattend_inspect(out.data, out.len, "u.xml", &i, &err) == 0);
+	CHECK_EQ(i.skip_rearm, 0);
+	/* A second pass changes nothing. */
+	CHECK(unattend_set_skip_rearm0(out.data, out.len, "u.xml", "amd64",
+				       &again, &changed, &err) == 0);
+	CHECK(!changed);
+	buf_release(&out);
+	buf_release(&again);
+}
+
+static void
+add_component_and_pass(void)
+{
+	static const char other[] =
+		"<?xml version=\"1.0\"?>\n"
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n"
+		"  <settings pass=\"oobeSystem\">\n"
+		"    <component name=\"Microsoft-Windows-Shell-Setup\" "
+		"processorArchitecture=\"amd64\"><TimeZone>UTC</TimeZone>"
+		"</component>\n"
+		"  </settings>\n"
+		"</unattend>\n";
+	static const char gen_only_other[] =
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">"
+		"<settings pass=\"generalize\"><component "
+		"name=\"Microsoft-Windows-PnpSysprep\" processorArchitecture="
+		"\"x86\"><PersistAllDeviceInstalls>true</PersistAllDeviceInstalls>"
+		"</component></settings></unattend>";
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+	struct buf out = BUF_INIT;
+	bool changed;
+
+	CHECK(unattend_set_skip_rearm0(other, sizeof(other) - 1, "o.xml",
+				       "amd64", &out, &changed, &err) == 0);
+	CHECK(changed);
+	CHECK(strstr(out.data, "<TimeZone>UTC</TimeZone>") != NULL);
+	CHECK(strstr(out.data, "\r\n") == NULL);
+	CHECK(unattend_inspect(out.data, out.len, "o.xml", &i, &err) == 0);
+	CHECK(i.generalize);
+	CHECK_EQ(i.skip_rearm, 0);
+	CHECK_STR(i.arch, "amd64");
+
+	CHECK(unattend_set_skip_rearm0(gen_only_other,
+				       sizeof(gen_only_other) - 1, "g.xml",
+				       "x86", &out, &changed, &err) == 0);
+	CHECK(strstr(out.data, "PersistAllDeviceInstalls") != NULL);
+	CHECK(unattend_inspect(out.data, out.len, "g.xml", &i, &err) == 0);
+	CHECK_EQ(i.skip_rearm, 0);
+	CHECK_STR(i.arch, "x86");
+	buf_release(&out);
+}
+
+static void
+new_file(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+	struct buf out = BUF_INIT;
+
+	CHECK(unattend_new("arm64", &out, &err) == 0);
+	CHECK(unattend_inspect(out.data, out.len, "n.xml", &i, &err) == 0);
+	CHECK(i.generalize);
+	CHECK_EQ(i.skip_rearm, 0);
+	CHECK_STR(i.arch, "arm64");
+	CHECK(strncmp(out.data, "<?xml", 5) == 0);
+	buf_release(&out);
+}
+
+static void
+encodings(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+	struct buf u16 = BUF_INIT, out = BUF_INIT, bom = BUF_INIT;
+	bool changed;
+
+	/* UTF-16LE with a byte order mark stays UTF-16LE. */
+	buf_add(&u16, "\xff\xfe", 2);
+	utf8_to_utf16le(sim, sizeof(sim) - 1, &u16);
+	CHECK(unattend_set_skip_rearm0(u16.data, u16.len, "w.xml", "amd64",
+				       &out, &changed, &err) == 0);
+	CHECK(out.len > 2 && (unsigned char)out.data[0] == 0xff &&
+	      (unsigned char)out.data[1] == 0xfe);
+	CHECK(unattend_inspect(out.data, out.len, "w.xml", &i, &err) == 0);
+	CHECK_EQ(i.skip_rearm, 0);
+	/* A UTF-8 byte order mark is kept, absent ones are not added. */
+	buf_add(&bom, "\xef\xbb\xbf", 3);
+	buf_add(&bom, sim, sizeof(sim) - 1);
+	CHECK(unattend_set_skip_rearm0(bom.data, bom.len, "b.xml", "amd64",
+				       &out, &changed, &err) == 0);
+	CHECK(memcmp(out.data, "\xef\xbb\xbf<?xml", 8) == 0);
+	CHECK(unattend_set_skip_rearm0(sim, sizeof(sim) - 1, "s.xml", "amd64",
+				       &out, &changed, &err) == 0);
+	CHECK(strncmp(out.data, "<?xml", 5) == 0);
+	buf_release(&u16);
+	buf_release(&out);
+	buf_release(&bom);
+}
+
+static void
+hostile(void)
+{
+	static const char *const bad[] = {
+		"",
+		"<unattend",
+		"<notunattend/>",
+		"<?xml version=\"1.0\"?><!DOCTYPE unattend [<!ENTITY a \"aaaa\">"
+		"<!ENTITY b \"&a;&a;&a;&a;\">]><unattend>&b;</unattend>",
+		"<!DOCTYPE unattend SYSTEM \"http://example.com/x.dtd\">"
+		"<unattend/>",
+	};
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+	size_t k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		err.code = 0;
+		CHECK(unattend_inspect(bad[k], strlen(bad[k]), "h.xml", &i,
+				       &err) < 0);
+		CHECK_EQ(err.code, KP_EXIT_INPUT);
+	}
+}
+
+static const struct unit_test tests[] = {
+	TEST(inspect), TEST(set_existing), TEST(add_component_and_pass),
+	TEST(new_file), TEST(encodings), TEST(hostile),
+};
+
+UNIT_MAIN(tests)
