@@ -41,9 +41,20 @@ static const struct cmd image_cmds[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
+static const struct cmd kms_cmds[] = {
+	{ "records", cmd_kms_records, NULL,
+	  "print the DNS SRV records clients use to find a KMS host" },
+	{ "publish", cmd_kms_publish, NULL,
+	  "publish them with a TSIG-signed dynamic update" },
+	{ "discover", cmd_kms_discover, NULL,
+	  "find a KMS host in a domain as a Windows client does" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const struct cmd top[] = {
 	{ "hive", NULL, hive_cmds, "registry hive files" },
 	{ "image", NULL, image_cmds, "Windows disk images (raw, qcow2, vmdk, vhdx)" },
+	{ "kms", NULL, kms_cmds, "KMS hosts: DNS records and host kits" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -1,0 +1,66 @@
+/*
+ * A small DNS client over ldns: queries (to a given server or the system's
+ * resolvers), RFC 2136 dynamic updates signed with TSIG, and BIND key files
+ * as tsig-keygen writes them.  The wire format, TSIG and update messages
+ * are ldns's; this module only moves packets and names errors.
+ */
+#ifndef KP_DNS_H
+#define KP_DNS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ldns/ldns.h>
+
+#include "lib/error.h"
+
+/* A DNS server to talk to: HOST[:PORT] or [IPV6]:PORT. */
+struct dns_server {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	char label[300];
+	unsigned timeout_ms;
+};
+
+/* A TSIG key from a BIND key file.  The secret is wiped on release. */
+struct tsig_key {
+	char name[256];		/* with the trailing dot */
+	char algorithm[32];	/* e.g. "hmac-sha256." */
+	char *secret;		/* base64 */
+};
+
+/* Parse HOST[:PORT] (port 53 by default); a host name is resolved now. */
+int dns_server_parse(const char *arg, unsigned timeout_ms,
+		     struct dns_server *s, struct kp_error *err);
+
+/* Read a key file ("key NAME { algorithm ALG; secret "..."; };"). HMAC-SHA256,
+ * -384 and -512 are accepted; MD5 and SHA-1 are refused. */
+int tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err);
+void tsig_key_release(struct tsig_key *k);
+
+/* Ask SERVER (NULL: the system's resolvers) for NAME's records of TYPE.
+ * 0 with *ANSWER set whatever the rcode; -1 with KP_EXIT_ENV if no server
+ * answered. */
+int dns_query(const struct dns_server *server, const char *name,
+	      ldns_rr_type type, unsigned timeout_ms, ldns_pkt **answer,
+	      struct kp_error *err);
+
+/* The result of an update. */
+struct dns_update_result {
+	int rcode;		/* DNS rcode of the answer */
+	int tsig_error;		/* TSIG error field (BADSIG, ...), 0 if none */
+	bool signed_ok;		/* the answer carried a valid TSIG */
+};
+
+/* Send an UPDATE for ZONE holding UPDATES (RFC 2136 update section), signed
+ * with KEY if given, over TCP.  0 once an answer came back, whatever it
+ * says; -1 with KP_EXIT_ENV if the server cannot be reached. */
+int dns_update(const struct dns_server *server, const char *zone,
+	       const ldns_rr_list *updates, const struct tsig_key *key,
+	       struct dns_update_result *res, struct kp_error *err);
+
+/* Name of an rcode or TSIG error ("REFUSED", "BADSIG", ...). */
+const char *dns_rcode_name(int rcode, char *buf, size_t sz);
+
+#endif

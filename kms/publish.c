@@ -1,0 +1,555 @@
+/* Publishing KMS SRV records and discovering a KMS host. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "publish.h"
+
+static bool
+same_target(const ldns_rdf *a, const char *name)
+{
+	ldns_rdf *b = ldns_dname_new_frm_str(name);
+	bool r = b && ldns_dname_compare(a, b) == 0;
+
+	ldns_rdf_deep_free(b);
+	return r;
+}
+
+/* Does RR (an SRV answer) hold record R? */
+static bool
+rr_is(const ldns_rr *rr, const struct srv_rec *r)
+{
+	return ldns_rr_rd_count(rr) == 4 &&
+	       ldns_rdf2native_int16(ldns_rr_rdf(rr, 0)) == r->priority &&
+	       ldns_rdf2native_int16(ldns_rr_rdf(rr, 1)) == r->weight &&
+	       ldns_rdf2native_int16(ldns_rr_rdf(rr, 2)) == r->port &&
+	       same_target(ldns_rr_rdf(rr, 3), r->target);
+}
+
+/* The SRV records now at OWNER, or NULL with *KNOWN false if the server
+ * will not say. */
+static ldns_rr_list *
+current(const struct dns_server *s, const char *owner, bool *known,
+	struct kp_error *err)
+{
+	ldns_pkt *a = NULL;
+	ldns_rr_list *l = NULL;
+	int rc;
+
+	*known = false;
+	if (dns_query(s, owner, LDNS_RR_TYPE_SRV, s->timeout_ms, &a, err) < 0)
+		return NULL;
+	rc = ldns_pkt_get_rcode(a);
+	if (rc == LDNS_RCODE_NOERROR || rc == LDNS_RCODE_NXDOMAIN) {
+		*known = true;
+		l = ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SRV,
+					     LDNS_SECTION_ANSWER);
+		if (l == NULL)
+			l = ldns_rr_list_new();
+	}
+	ldns_pkt_free(a);
+	return l;
+}
+
+static int
+change(struct publish_result *res, ldns_rr_list *up, bool add,
+       const char *owner, const ldns_rr *have, const struct srv_rec *r,
+       struct kp_error *err)
+{
+	struct publish_change *c;
+	ldns_rr *rr = NULL;
+	char *s;
+
+	if (have) {
+		rr = ldns_rr_clone(have);
+	} else {
+		char line[600];
+
+		snprintf(line, sizeof(line), "%s %u IN SRV %u %u %u %s.",
+			 owner, r->ttl, r->priority, r->weight, r->port,
+			 r->target);
+		if (ldns_rr_new_frm_str(&rr, line, 0, NULL, NULL) !=
+		    LDNS_STATUS_OK)
+			rr = NULL;
+	}
+	if (rr == NULL)
+		return kp_fail_oom(err);
+	c = realloc(res->v, (res->n + 1) * sizeof(*c));
+	if (c == NULL) {
+		ldns_rr_free(rr);
+		return kp_fail_oom(err);
+	}
+	res->v = c;
+	c += res->n++;
+	c->add = add;
+	s = ldns_rr2str(rr);
+	snprintf(c->text, sizeof(c->text), "%s", s ? s : "?");
+	c->text[strcspn(c->text, "\n")] = '\0';
+	free(s);
+	if (!add) {
+		/* RFC 2136 2.5.4: delete one RR: class NONE, TTL 0. */
+		ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
+		ldns_rr_set_ttl(rr, 0);
+	}
+	if (!ldns_rr_list_push_rr(up, rr)) {
+		ldns_rr_free(rr);
+		return kp_fail_oom(err);
+	}
+	return 0;
+}
+
+/* The differences for one owner name. */
+static int
+diff_owner(const struct srv_set *want, const char *owner, const char *domain,
+	   const ldns_rr_list *have, enum publish_mode mode, bool all,
+	   ldns_rr_list *up, struct publish_result *res, struct kp_error *err)
+{
+	size_t i, j, nh = have ? ldns_rr_list_rr_count(have) : 0;
+
+	for (i = 0; i < want->n; i++) {
+		const struct srv_rec *r = &want->v[i];
+		bool present = false;
+
+		if (strcasecmp(r->domain, domain) != 0)
+			continue;
+		for (j = 0; j < nh; j++)
+			present |= rr_is(ldns_rr_list_rr(have, j), r);
+		if (mode != PUBLISH_DELETE && !present &&
+		    change(res, up, true, owner, NULL, r, err) < 0)
+			return -1;
+		if (mode == PUBLISH_DELETE && present && !all &&
+		    change(res, up, false, owner, NULL, r, err) < 0)
+			return -1;
+	}
+	for (j = 0; j < nh; j++) {
+		const ldns_rr *rr = ldns_rr_list_rr(have, j);
+		bool wanted = false;
+
+		for (i = 0; i < want->n; i++)
+			wanted |= strcasecmp(want->v[i].domain, domain) == 0 &&
+				  rr_is(rr, &want->v[i]);
+		if (((mode == PUBLISH_REPLACE && !wanted) ||
+		     (mode == PUBLISH_DELETE && all)) &&
+		    change(res, up, false, owner, rr, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Read every name back: what was sent must now be there (or gone). */
+static int
+check(const struct dns_server *server, const struct srv_set *want,
+      enum publish_mode mode, bool all, struct kp_error *err)
+{
+	size_t i, j;
+
+	for (i = 0; i < want->n; i++) {
+		const struct srv_rec *r = &want->v[i];
+		char owner[300];
+		bool known, present = false;
+		ldns_rr_list *have;
+
+		srv_owner(r, owner, sizeof(owner));
+		have = current(server, owner, &known, err);
+		if (have == NULL && known)
+			return -1;
+		if (have == NULL) {	/* the server will not say */
+			kp_error_clear(err);
+			return 0;
+		}
+		for (j = 0; j < ldns_rr_list_rr_count(have); j++)
+			present |= rr_is(ldns_rr_list_rr(have, j), r);
+		if (mode == PUBLISH_DELETE && all)
+			present = ldns_rr_list_rr_count(have) > 0;
+		ldns_rr_list_deep_free(have);
+		if (present != (mode != PUBLISH_DELETE))
+			return kp_fail(err, KP_EXIT_FAIL,
+				       "the server accepted the update, but "
+				       "%s %s", owner, present ? "still holds "
+				       "the records" : "does not hold them");
+	}
+	return 0;
+}
+
+int
+kms_publish(const struct dns_server *server, const char *zone,
+	    const struct srv_set *want, const struct publish_opts *o,
+	    struct publish_result *res, struct kp_error *err)
+{
+	struct dns_update_result u;
+	ldns_rr_list *up = ldns_rr_list_new();
+	char owner[300], b1[16], b2[16];
+	size_t i, j;
+	int r = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (up == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < want->n; i++) {
+		bool known, seen = false;
+		ldns_rr_list *have;
+
+		if (!srv_in_zone(want->v[i].domain, zone)) {
+			kp_fail(err, KP_EXIT_USAGE, "domain '%s' is not in "
+				"zone '%s'", want->v[i].domain, zone);
+			goto out;
+		}
+		for (j = 0; j < i; j++)
+			seen |= strcasecmp(want->v[j].domain,
+					   want->v[i].domain) == 0;
+		if (seen)
+			continue;
+		srv_owner(&want->v[i], owner, sizeof(owner));
+		have = current(server, owner, &known, err);
+		if (!known && err->code == KP_EXIT_ENV)
+			goto out;
+		/* A server that will not answer queries gets the whole
+		 * change; adding what is there already is harmless. */
+		r = diff_owner(want, owner, want->v[i].domain, have, o->mode,
+			       o->all, up, res, err);
+		ldns_rr_list_deep_free(have);
+		if (r < 0)
+			goto out;
+		r = -1;
+	}
+	if (ldns_rr_list_rr_count(up) == 0 || o->dry_run) {
+		r = 0;
+		goto out;
+	}
+	if (dns_update(server, zone, up, o->key, &u, err) < 0)
+		goto out;
+	if (u.rcode != LDNS_RCODE_NOERROR) {
+		if (u.tsig_error)
+			kp_fail(err, KP_EXIT_FAIL,
+				"DNS server %s refused the update: %s (TSIG "
+				"error %s)", server->label,
+				dns_rcode_name(u.rcode, b1, sizeof(b1)),
+				dns_rcode_name(u.tsig_error, b2, sizeof(b2)));
+		else
+			kp_fail(err, KP_EXIT_FAIL,
+				"DNS server %s refused the update: %s",
+				server->label,
+				dns_rcode_name(u.rcode, b1, sizeof(b1)));
+		goto out;
+	}
+	if (o->key && !u.signed_ok) {
+		kp_fail(err, KP_EXIT_FAIL, "DNS server %s answered without a "
+			"valid TSIG signature", server->label);
+		goto out;
+	}
+	res->sent = true;
+	r = check(server, want, o->mode, o->all, err);
+out:
+	ldns_rr_list_deep_free(up);
+	return r;
+}
+
+void
+publish_result_release(struct publish_result *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Discovery.
+ */
+
+/* splitmix64: a small PRNG whose sequence only depends on the seed. */
+static uint64_t
+next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Priority first; within one, weight 0 first (RFC 2782), then by name so
+ * that the order does not depend on the order the server sent. */
+static int
+cmp(const struct disc_host *x, const struct disc_host *y)
+{
+	int c;
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	if ((x->weight == 0) != (y->weight == 0))
+		return x->weight == 0 ? -1 : 1;
+	c = strcasecmp(x->target, y->target);
+	if (c)
+		return c;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+void
+srv_order(const struct disc_host *v, size_t n, uint64_t seed, size_t *order)
+{
+	size_t i, start, end, k;
+	uint64_t st = seed;
+
+	/* Insertion sort: a DNS answer holds few records, and it keeps
+	 * the comparison free of global state. */
+	for (i = 0; i < n; i++) {
+		for (k = i; k > 0 && cmp(&v[order[k - 1]], &v[i]) > 0; k--)
+			order[k] = order[k - 1];
+		order[k] = i;
+	}
+	/* Within each priority, pick by weight: a random number in
+	 * [0, sum of weights]; the first record whose running sum reaches
+	 * it is next. */
+	for (start = 0; start < n; start = end) {
+		for (end = start; end < n &&
+		     v[order[end]].priority == v[order[start]].priority; end++)
+			;
+		for (k = start; k + 1 < end; k++) {
+			uint64_t sum = 0, pick, run = 0;
+			size_t j, chosen = k;
+
+			for (j = k; j < end; j++)
+				sum += v[order[j]].weight;
+			pick = next(&st) % (sum + 1);
+			for (j = k; j < end; j++) {
+				run += v[order[j]].weight;
+				if (run >= pick) {
+					chosen = j;
+					break;
+				}
+			}
+			j = order[chosen];
+			memmove(&order[k + 1], &order[k],
+				(chosen - k) * sizeof(*order));
+			order[k] = j;
+		}
+	}
+}
+
+/* Try a TCP connection within TIMEOUT_MS; 0 if it connected. */
+static int
+try_connect(const struct sockaddr *sa, socklen_t len, unsigned timeout_ms,
+	    char *why, size_t sz)
+{
+	struct pollfd p;
+	int fd, e = 0, r;
+	socklen_t el = sizeof(e);
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		snprintf(why, sz, "%s", strerror(errno));
+		return -1;
+	}
+	r = connect(fd, sa, len);
+	if (r < 0 && errno == EINPROGRESS) {
+		p.fd = fd;
+		p.events = POLLOUT;
+		r = poll(&p, 1, (int)timeout_ms);
+		if (r == 0) {
+			snprintf(why, sz, "no answer within %u ms", timeout_ms);
+			close(fd);
+			return -1;
+		}
+		if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0)
+			r = e ? -1 : 0;
+		else
+			e = errno;
+		errno = e;
+	}
+	if (r < 0)
+		snprintf(why, sz, "%s", strerror(errno));
+	close(fd);
+	return r < 0 ? -1 : 0;
+}
+
+/* Addresses of TARGET: from the additional section of A, else queried. */
+static int
+addresses(const struct dns_server *server, const char *target,
+	  ldns_pkt *answer, unsigned timeout_ms, ldns_rr_list **out,
+	  struct kp_error *err)
+{
+	static const ldns_rr_type types[] = { LDNS_RR_TYPE_A,
+					      LDNS_RR_TYPE_AAAA };
+	ldns_rdf *name = ldns_dname_new_frm_str(target);
+	size_t t;
+
+	*out = ldns_rr_list_new();
+	if (name == NULL || *out == NULL) {
+		ldns_rdf_deep_free(name);
+		return kp_fail_oom(err);
+	}
+	for (t = 0; t < 2; t++) {
+		ldns_rr_list *l = ldns_pkt_rr_list_by_name_and_type(
+			answer, name, types[t], LDNS_SECTION_ADDITIONAL);
+		ldns_pkt *a = NULL;
+
+		if (l == NULL &&
+		    dns_query(server, target, types[t], timeout_ms, &a,
+			      err) == 0) {
+			l = ldns_pkt_rr_list_by_type(a, types[t],
+						     LDNS_SECTION_ANSWER);
+			ldns_pkt_free(a);
+		}
+		if (l) {
+			ldns_rr_list_cat(*out, l);
+			ldns_rr_list_free(l);
+		}
+	}
+	ldns_rdf_deep_free(name);
+	kp_error_clear(err);
+	return 0;
+}
+
+/* Try the addresses of host H; fills H->state and H->detail. */
+static void
+probe(const struct dns_server *server, ldns_pkt *answer, struct disc_host *h,
+      unsigned timeout_ms, struct kp_error *err)
+{
+	ldns_rr_list *addrs = NULL;
+	size_t i;
+	char why[120] = "";
+
+	h->state = DISC_FAILED;
+	if (strcmp(h->target, ".") == 0) {
+		snprintf(h->detail, sizeof(h->detail),
+			 "target '.': the domain says there is no KMS here");
+		return;
+	}
+	if (addresses(server, h->target, answer, timeout_ms, &addrs, err) < 0)
+		return;
+	if (ldns_rr_list_rr_count(addrs) == 0)
+		snprintf(h->detail, sizeof(h->detail),
+			 "no address for the host name");
+	for (i = 0; i < ldns_rr_list_rr_count(addrs); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(addrs, i);
+		const ldns_rdf *a = ldns_rr_rdf(rr, 0);
+		struct sockaddr_storage ss = { 0 };
+		char text[INET6_ADDRSTRLEN];
+		socklen_t len;
+
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_A &&
+		    ldns_rdf_size(a) == 4) {
+			struct sockaddr_in *in = (void *)&ss;
+
+			in->sin_family = AF_INET;
+			in->sin_port = htons(h->port);
+			memcpy(&in->sin_addr, ldns_rdf_data(a), 4);
+			len = sizeof(*in);
+			inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+		} else if (ldns_rdf_size(a) == 16) {
+			struct sockaddr_in6 *in6 = (void *)&ss;
+
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons(h->port);
+			memcpy(&in6->sin6_addr, ldns_rdf_data(a), 16);
+			len = sizeof(*in6);
+			inet_ntop(AF_INET6, &in6->sin6_addr, text,
+				  sizeof(text));
+		} else {
+			continue;
+		}
+		if (try_connect((struct sockaddr *)&ss, len, timeout_ms, why,
+				sizeof(why)) == 0) {
+			h->state = DISC_USED;
+			snprintf(h->detail, sizeof(h->detail), "%s port %u", text,
+				 h->port);
+			break;
+		}
+		snprintf(h->detail, sizeof(h->detail), "%s port %u: %s", text,
+			 h->port, why);
+	}
+	ldns_rr_list_deep_free(addrs);
+}
+
+int
+kms_discover(const struct dns_server *server, const char *domain,
+	     uint64_t seed, unsigned timeout_ms, struct discover_result *res,
+	     struct kp_error *err)
+{
+	ldns_pkt *a = NULL, *soa = NULL;
+	ldns_rr_list *srv = NULL;
+	struct disc_host *hosts = NULL;
+	size_t *order = NULL, n, i;
+	char name[300], b[16];
+	bool found = false;
+	int rc, r = -1;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(name, sizeof(name), KMS_SRV_LABEL ".%s", domain);
+	if (dns_query(server, name, LDNS_RR_TYPE_SRV, timeout_ms, &a, err) < 0)
+		return -1;
+	rc = ldns_pkt_get_rcode(a);
+	if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
+		kp_fail(err, KP_EXIT_ENV, "the DNS server answered %s for %s",
+			dns_rcode_name(rc, b, sizeof(b)), name);
+		goto out;
+	}
+	srv = ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SRV, LDNS_SECTION_ANSWER);
+	n = srv ? ldns_rr_list_rr_count(srv) : 0;
+	if (n == 0) {
+		/* Is it the domain that is missing, or only the records? */
+		if (dns_query(server, domain, LDNS_RR_TYPE_SOA, timeout_ms,
+			      &soa, err) < 0)
+			goto out;
+		res->outcome = ldns_pkt_get_rcode(soa) == LDNS_RCODE_NXDOMAIN ?
+				       DISC_NO_DOMAIN : DISC_NO_RECORDS;
+		r = 0;
+		goto out;
+	}
+	hosts = calloc(n, sizeof(*hosts));
+	order = calloc(n, sizeof(*order));
+	res->v = calloc(n, sizeof(*res->v));
+	if (hosts == NULL || order == NULL || res->v == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(srv, i);
+		char *t;
+
+		if (ldns_rr_rd_count(rr) != 4)
+			continue;
+		hosts[i].priority = ldns_rdf2native_int16(ldns_rr_rdf(rr, 0));
+		hosts[i].weight = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
+		hosts[i].port = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
+		t = ldns_rdf2str(ldns_rr_rdf(rr, 3));
+		snprintf(hosts[i].target, sizeof(hosts[i].target), "%s",
+			 t ? t : ".");
+		free(t);
+	}
+	srv_order(hosts, n, seed, order);
+	for (i = 0; i < n; i++) {
+		res->v[i] = hosts[order[i]];
+		if (found) {
+			res->v[i].state = DISC_NOT_TRIED;
+			snprintf(res->v[i].detail, sizeof(res->v[i].detail),
+				 "an earlier host answered");
+			continue;
+		}
+		probe(server, a, &res->v[i], timeout_ms, err);
+		found = res->v[i].state == DISC_USED;
+	}
+	res->n = n;
+	res->outcome = found ? DISC_FOUND : DISC_NONE_REACHABLE;
+	r = 0;
+out:
+	ldns_rr_list_deep_free(srv);
+	ldns_pkt_free(a);
+	ldns_pkt_free(soa);
+	free(hosts);
+	free(order);
+	return r;
+}
+
+void
+discover_result_release(struct discover_result *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,238 @@
+/* The DNS side of the kms layer: RFC 2782 ordering, zones, key files and
+ * server arguments. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "kms/publish.h"
+#include "unit.h"
+
+static struct disc_host
+host(const char *t, unsigned prio, unsigned weight)
+{
+	struct disc_host h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.target, sizeof(h.target), "%s", t);
+	h.priority = (uint16_t)prio;
+	h.weight = (uint16_t)weight;
+	h.port = 1688;
+	return h;
+}
+
+static void
+order_by_priority(void)
+{
+	struct disc_host v[4] = { host("c.", 20, 5), host("a.", 0, 0),
+				  host("d.", 65535, 1), host("b.", 10, 100) };
+	size_t o[4];
+	uint64_t seed;
+
+	for (seed = 0; seed < 50; seed++) {
+		srv_order(v, 4, seed, o);
+		CHECK_EQ(o[0], 1);
+		CHECK_EQ(o[1], 3);
+		CHECK_EQ(o[2], 0);
+		CHECK_EQ(o[3], 2);
+	}
+}
+
+/* Within one priority the first pick follows the weights (RFC 2782). */
+static void
+order_by_weight(void)
+{
+	struct disc_host v[4] = { host("x.", 1, 60), host("y.", 1, 30),
+				  host("z.", 1, 10), host("w.", 1, 0) };
+	unsigned first[4] = { 0 };
+	size_t o[4], i, j;
+	uint64_t seed;
+	const unsigned n = 20000;
+
+	for (seed = 0; seed < n; seed++) {
+		srv_order(v, 4, seed, o);
+		first[o[0]]++;
+		/* Each index exactly once. */
+		for (i = 0; i < 4; i++)
+			for (j = i + 1; j < 4; j++)
+				CHECK(o[i] != o[j]);
+	}
+	/* Expected shares 60/101, 30/101, 10/101 and 1/101 (weight 0 goes
+	 * first in the list, and is picked when the draw is 0). */
+	CHECK(first[0] > n * 56 / 101 && first[0] < n * 64 / 101);
+	CHECK(first[1] > n * 27 / 101 && first[1] < n * 33 / 101);
+	CHECK(first[2] > n * 8 / 101 && first[2] < n * 12 / 101);
+	CHECK(first[3] > 0 && first[3] < n * 3 / 101);
+}
+
+static void
+order_is_repeatable(void)
+{
+	struct disc_host v[5] = { host("a.", 0, 10), host("b.", 0, 10),
+				  host("c.", 0, 10), host("d.", 0, 10),
+				  host("e.", 0, 10) };
+	/* The same records in another order, as another server may send. */
+	struct disc_host w[5] = { v[3], v[1], v[4], v[0], v[2] };
+	size_t o1[5], o2[5], i;
+	bool differs = false;
+
+	srv_order(v, 5, 1234, o1);
+	srv_order(w, 5, 1234, o2);
+	for (i = 0; i < 5; i++)
+		CHECK_STR(v[o1[i]].target, w[o2[i]].target);
+	srv_order(v, 5, 1235, o2);
+	for (i = 0; i < 5; i++)
+		differs |= o1[i] != o2[i];
+	CHECK(differs);
+	srv_order(v, 0, 1, o1);	/* no records: nothing to do */
+	srv_order(v, 1, 1, o1);
+	CHECK_EQ(o1[0], 0);
+}
+
+static void
+zones(void)
+{
+	struct srv_set s = { NULL, 0 };
+	struct kp_error err = KP_ERROR_INIT;
+
+	CHECK(srv_in_zone("example.test", "example.test"));
+	CHECK(srv_in_zone("Lab.Example.Test.", "example.test"));
+	CHECK(srv_in_zone("lab.example.test", "example.test."));
+	CHECK(!srv_in_zone("badexample.test", "example.test"));
+	CHECK(!srv_in_zone("example.test", "lab.example.test"));
+	CHECK(!srv_in_zone("test", "example.test"));
+
+	CHECK(srv_common_zone(&s) == NULL);
+	CHECK_EQ(srv_add(&s, "lab.example.test", "kms.example.test", 0, 0,
+			 1688, 60, &err), 0);
+	CHECK_EQ(srv_add(&s, "example.test.", "kms.example.test", 0, 0, 1688,
+			 60, &err), 0);
+	/* The same record again (case, trailing dot) is not added twice. */
+	CHECK_EQ(srv_add(&s, "EXAMPLE.test", "kms.example.test.", 0, 0, 1688,
+			 60, &err), 0);
+	CHECK_EQ(s.n, 2);
+	CHECK_STR(srv_common_zone(&s), "example.test");
+	CHECK_EQ(srv_add(&s, "other.test", "kms.example.test", 0, 0, 1688, 60,
+			 &err), 0);
+	CHECK(srv_common_zone(&s) == NULL);
+	CHECK_EQ(srv_add(&s, "x.test", "kms", 0, 0, 0, 60, &err), -1);
+	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK_EQ(srv_add(&s, "x.test", "k'ms", 0, 0, 1688, 60, &err), -1);
+	CHECK_EQ(srv_add(&s, "x.test", "kms", 70000, 0, 1688, 60, &err), -1);
+	srv_set_release(&s);
+}
+
+/* Write TEXT to a temporary file; returns its path (static). */
+static const char *
+keyfile(const char *text)
+{
+	static char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/kmsprep-unit-key.%d", getpid());
+	f = fopen(path, "w");
+	if (f == NULL)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void
+key_files(void)
+{
+	static const struct {
+		const char *text;
+		int ok;
+	} cases[] = {
+		{ "key \"lab-key\" {\n\talgorithm hmac-sha256;\n\tsecret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\";\n};\n", 1 },
+		{ "# comment\nkey lab-key { algorithm HMAC-SHA512; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 1 },
+		{ "key \"k\" { algorithm hmac-md5; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "key \"k\" { algorithm hmac-sha1; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "key \"k\" { algorithm hmac-sha256; secret \"c2hvcnQ=\"; };",
+		  0 },
+		{ "key \"k\" { algorithm hmac-sha256; secret \"not base64!\"; };",
+		  0 },
+		{ "key \"k\" { algorithm hmac-sha256; secret \"unterminated",
+		  0 },
+		{ "key \"k\" { algorithm hmac-sha256; }; /* no secret", 0 },
+		{ "key \"bad name\" { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "zone \"x\" { };", 0 },
+		{ "", 0 },
+	};
+	struct tsig_key k;
+	struct kp_error err = KP_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = tsig_key_read(keyfile(cases[i].text), &k, &err);
+
+		if ((r == 0) != cases[i].ok)
+			printf("# case %zu: %s\n", i, err.msg);
+		CHECK_EQ(r == 0, cases[i].ok);
+		if (r == 0) {
+			CHECK_STR(k.name, "lab-key.");
+			CHECK(strncmp(k.algorithm, "hmac-sha", 8) == 0);
+			CHECK_STR(k.secret,
+				  "qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=");
+		} else {
+			CHECK_EQ(err.code, KP_EXIT_INPUT);
+			/* The message never carries the secret. */
+			CHECK(strstr(err.msg, "qFXF") == NULL);
+		}
+		tsig_key_release(&k);
+		CHECK(k.secret == NULL);
+	}
+	unlink(keyfile(""));
+}
+
+static void
+servers(void)
+{
+	struct dns_server s;
+	struct kp_error err = KP_ERROR_INIT;
+	const struct sockaddr_in *in = (const void *)&s.addr;
+	const struct sockaddr_in6 *in6 = (const void *)&s.addr;
+
+	CHECK_EQ(dns_server_parse("127.0.0.1", 100, &s, &err), 0);
+	CHECK_EQ(ntohs(in->sin_port), 53);
+	CHECK_EQ(dns_server_parse("127.0.0.1:5353", 100, &s, &err), 0);
+	CHECK_EQ(ntohs(in->sin_port), 5353);
+	CHECK_EQ(dns_server_parse("[::1]:5300", 100, &s, &err), 0);
+	CHECK_EQ(s.addr.ss_family, AF_INET6);
+	CHECK_EQ(ntohs(in6->sin6_port), 5300);
+	CHECK_EQ(dns_server_parse("::1", 100, &s, &err), 0);
+	CHECK_EQ(ntohs(in6->sin6_port), 53);
+	CHECK_EQ(dns_server_parse("127.0.0.1:0", 100, &s, &err), -1);
+	CHECK_EQ(dns_server_parse("127.0.0.1:65536", 100, &s, &err), -1);
+	CHECK_EQ(dns_server_parse(":53", 100, &s, &err), -1);
+	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK_EQ(dns_server_parse("[::1", 100, &s, &err), -1);
+	CHECK_EQ(dns_server_parse("[::1]x", 100, &s, &err), -1);
+	CHECK_EQ(dns_server_parse("a'b", 100, &s, &err), -1);
+}
+
+static void
+rcode_names(void)
+{
+	char b[16];
+
+	CHECK_STR(dns_rcode_name(5, b, sizeof(b)), "REFUSED");
+	CHECK_STR(dns_rcode_name(9, b, sizeof(b)), "NOTAUTH");
+	CHECK_STR(dns_rcode_name(16, b, sizeof(b)), "BADSIG");
+	CHECK_STR(dns_rcode_name(17, b, sizeof(b)), "BADKEY");
+	CHECK_STR(dns_rcode_name(4000, b, sizeof(b)), "RCODE4000");
+}
+
+static const struct unit_test tests[] = {
+	TEST(order_by_priority), TEST(order_by_weight),
+	TEST(order_is_repeatable), TEST(zones),
+	TEST(key_files), TEST(servers),
+	TEST(rcode_names),
+};
+
+UNIT_MAIN(tests)
