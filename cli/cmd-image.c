@@ -468,6 +468,12 @@ choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
 	return 0;
 }
 
+static unsigned
+need_system(const struct image_args *a)
+{
+	return a->search || a->clear_search ? HIVE_WRITE : 0;
+}
+
 static int
 prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 	size_t i, struct target *t)
@@ -479,6 +485,9 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 	int r = -1;
 
 	if (!spp_settings_empty(&a->settings)) {
+		char *script;
+		bool staged;
+
 		from = t->changes.n;
 		if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
 				 &err) < 0 ||
@@ -489,13 +498,28 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 			goto fail;
 		snprintf(label, sizeof(label), "%s: SOFTWARE", img_name(s, i));
 		hive_changes_label(&t->changes, from, label);
+		/* A clone-mode first boot puts the values it was written with
+		 * back after the rearm: it must carry the new ones. */
+		script = img_path(s, t->root, "windows/" FIRSTBOOT_DIR
+				  "/firstboot.cmd", &staged, &err);
+		free(script);
+		if (script == NULL)
+			goto fail;
+		if (staged && t->changes.n > from &&
+		    (winhive_open(s, t->root, "SYSTEM", need_system(a), &t->sy,
+				  &err) < 0 ||
+		     gen_refresh(s, t->root, t->sw.h, t->sy.h, &t->plan,
+				 &err) < 0 ||
+		     gen_check_dirs(s, &t->plan, &err) < 0))
+			goto fail;
 		if (!a->dry_run && winhive_commit(&t->sw, &err) < 0)
 			goto fail;
 	}
 	if (a->search || a->clear_search) {
 		from = t->changes.n;
-		if (winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy,
-				 &err) < 0 ||
+		if ((t->sy.h == NULL &&
+		     winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy,
+				  &err) < 0) ||
 		    sys_apply_search_list(t->sy.h, a->search_norm, &t->changes,
 					  &err) < 0)
 			goto fail;
@@ -540,6 +564,63 @@ notes_json(const struct gen_plan *p)
 	for (i = 0; i < p->nnotes; i++)
 		json_array_append_new(a, json_string(p->notes[i]));
 	return a;
+}
+
+/*
+ * Write image I of the batch: files first, then SOFTWARE, then SYSTEM, so
+ * that a first-boot hook (in SYSTEM) never points at a script that is not
+ * there.  Each step replaces one file atomically; if one fails, the message
+ * says exactly what was written before it.
+ */
+static int
+write_target(struct cli *c, struct img_session *s, const struct image_args *a,
+	     struct target *t, size_t i)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf done = BUF_INIT;
+	size_t k;
+	int r;
+
+	r = img_make_writable(s, t[i].root, &err);
+	for (k = 0; r == 0 && k < t[i].plan.nfiles; k++) {
+		const struct gen_file *f = &t[i].plan.files[k];
+		struct gen_plan one = { .files = (struct gen_file *)f,
+					.nfiles = 1 };
+
+		if (!f->write)
+			continue;
+		r = gen_write(s, &one, &err);
+		if (r == 0)
+			buf_addf(&done, "%s%s", done.len ? ", " : "", f->label);
+	}
+	if (r == 0 && (r = winhive_upload(s, &t[i].sw, &err)) == 0 &&
+	    t[i].sw.committed)
+		buf_addf(&done, "%sSOFTWARE hive", done.len ? ", " : "");
+	if (r == 0)
+		r = winhive_upload(s, &t[i].sy, &err);
+	if (r == 0) {
+		buf_release(&done);
+		return 0;
+	}
+	kp_error_prefix(&err, "'%s'", img_name(s, i));
+	if (done.len)
+		buf_addf(&done, " in '%s'", img_name(s, i));
+	for (k = 0; k < i; k++)
+		if (t[k].changes.n || gen_nwrites(&t[k].plan))
+			buf_addf(&done, "%s'%s'", done.len ? ", " : "",
+				 img_name(s, k));
+	r = cli_error(c, &err);
+	if (a->overlay) {
+		cli_note(c, "the overlay '%s' was removed; '%s' is unchanged",
+			 a->overlay, img_name(s, 0));
+	} else if (done.len) {
+		cli_note(c, "already written, each file whole and verified: %s",
+			 buf_str(&done));
+	} else {
+		cli_note(c, "no image was changed");
+	}
+	buf_release(&done);
+	return r;
 }
 
 /*
@@ -595,14 +676,14 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	for (i = 0; i < n && !a->dry_run; i++) {
 		if (t[i].changes.n == 0 && gen_nwrites(&t[i].plan) == 0)
 			continue;
-		if (img_make_writable(s, t[i].root, &err) < 0 ||
-		    winhive_upload(s, &t[i].sw, &err) < 0 ||
-		    winhive_upload(s, &t[i].sy, &err) < 0 ||
-		    gen_write(s, &t[i].plan, &err) < 0) {
-			kp_error_prefix(&err, "'%s'%s", img_name(s, i),
-					i ? " (the images before it were "
-					    "written)" : "");
-			code = cli_error(c, &err);
+		code = write_target(c, s, a, t, i);
+		if (code) {
+			/* With an overlay, dropping it undoes everything;
+			 * else what was written must reach the disk. */
+			if (!a->overlay && img_close(s, true, &err) < 0)
+				cli_error(c, &err);
+			if (!a->overlay)
+				s = NULL;
 			goto done;
 		}
 		if (!c->quiet)

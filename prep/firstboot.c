@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "firstboot.h"
 #include "hive/regf.h"
@@ -21,14 +22,29 @@ cmd_line(struct buf *f, const char *fmt, ...)
 	return r < 0 ? -1 : buf_add(f, "\r\n", 2);
 }
 
+/* Can S go between double quotes in a reg.exe command line?  cmd reads
+ * a batch file in the OEM code page, so only ASCII survives the trip; a
+ * trailing backslash would escape the closing quote; cmd's line limit is
+ * 8191 characters. */
 static int
 safe(const char *what, const char *s, struct kp_error *err)
 {
+	const unsigned char *p;
+	size_t n = strlen(s);
+
 	if (kp_check_safe(what, s, err) < 0) {
 		err->code = KP_EXIT_INPUT;
 		kp_error_prefix(err, "cannot put it into a script");
 		return -1;
 	}
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p > 0x7e)
+			return kp_fail(err, KP_EXIT_INPUT, "%s: only ASCII can "
+				       "go into a script", what);
+	if ((n && s[n - 1] == '\\') || n > 4096)
+		return kp_fail(err, KP_EXIT_INPUT, "%s: %s cannot go into a "
+			       "script", what, n > 4096 ? "a value this long" :
+			       "a trailing backslash");
 	return 0;
 }
 
@@ -175,8 +191,20 @@ setup_read(struct hive *system, struct setup_state *st, struct kp_error *err)
 		buf_release(&s);
 		hive_value_release(&v);
 	}
-	st->ours = st->cmdline && strstr(st->cmdline, FIRSTBOOT_MARK);
+	st->ours = setup_is_ours(st->cmdline);
 	return 0;
+}
+
+bool
+setup_is_ours(const char *cmdline)
+{
+	static const char prefix[] = FIRSTBOOT_CMD_PREFIX;
+	size_t n = cmdline ? strlen(cmdline) : 0;
+
+	return n >= sizeof(prefix) + 5 &&
+	       strncasecmp(cmdline, prefix, sizeof(prefix) - 1) == 0 &&
+	       strcasecmp(cmdline + n - 5, ".cmd\"") == 0 &&
+	       strpbrk(cmdline + sizeof(prefix) - 1, "\\/") == NULL;
 }
 
 void

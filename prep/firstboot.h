@@ -33,7 +33,12 @@
 
 /* Where kmsprep keeps its scripts and log, below the system root. */
 #define FIRSTBOOT_DIR "kmsprep"
-#define FIRSTBOOT_MARK "kmsprep"
+
+/* How every CmdLine kmsprep stages starts: a script of its directory. */
+#define FIRSTBOOT_CMD_PREFIX "cmd.exe /c \"%SystemRoot%\\" FIRSTBOOT_DIR "\\"
+
+/* The CmdLine that runs script NAME (a string literal) of that directory. */
+#define FIRSTBOOT_CMDLINE(name) FIRSTBOOT_CMD_PREFIX name "\""
 
 /* Append one line and CRLF to a script. */
 int cmd_line(struct buf *f, const char *fmt, ...) KP_PRINTF(2, 3);
@@ -59,6 +64,9 @@ struct setup_state {
 
 int setup_read(struct hive *system, struct setup_state *st,
 	       struct kp_error *err);
+
+/* Is CMDLINE one kmsprep staged (FIRSTBOOT_CMDLINE of some script)? */
+bool setup_is_ours(const char *cmdline);
 void setup_release(struct setup_state *st);
 
 /* Make Winlogon run CMDLINE at the next boot (SetupType 2).  Refuses

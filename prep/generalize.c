@@ -363,23 +363,18 @@ static const char clear_hook[] =
 static const char clear_cmd[] =
 	"reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t REG_SZ /d \"\" /f>nul";
 
+/* The first-boot scripts of clone mode, with the SPP values SOFTWARE holds
+ * now (planned in P; written only if they differ from what is there). */
 static int
-plan_clone(struct img_session *s, const struct img_root *r,
-	   struct hive *software, struct hive *system, bool activate,
-	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+clone_scripts(struct img_session *s, const struct img_root *r,
+	      struct hive *software, bool activate, struct gen_plan *p,
+	      struct kp_error *err)
 {
 	struct buf one = BUF_INIT, two = BUF_INIT;
 	struct spp_report rep = { 0 };
 	struct winver v = { 0 };
 	int rc = -1;
 
-	if (p->image_state && strstr(p->image_state, "IMAGE_STATE_COMPLETE") ==
-				      NULL &&
-	    strstr(p->image_state, "UNDEPLOYABLE") == NULL)
-		return kp_fail(err, KP_EXIT_REFUSED,
-			       "the image is generalized (%s): Windows Setup "
-			       "will give it a new client machine ID; use "
-			       "--mode sysprep", p->image_state);
 	if (winver_read(software, &v, err) < 0 ||
 	    spp_read(software, &v, &rep, err) < 0)
 		goto out;
@@ -437,14 +432,62 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	    (activate && plan_script(s, r, "firstboot-activate.cmd", &two, p,
 				     err) < 0))
 		goto out;
-	rc = setup_stage(system, "cmd.exe /c \"%SystemRoot%\\" FIRSTBOOT_DIR
-			 "\\firstboot.cmd\"", c, err);
+	rc = 0;
 out:
 	buf_release(&one);
 	buf_release(&two);
 	spp_report_release(&rep);
 	winver_release(&v);
 	return rc;
+}
+
+/* Refuse an image whose generalize pass has run already. */
+static int
+not_generalized(const struct gen_plan *p, struct kp_error *err)
+{
+	if (p->image_state == NULL ||
+	    strstr(p->image_state, "IMAGE_STATE_COMPLETE") ||
+	    strstr(p->image_state, "UNDEPLOYABLE"))
+		return 0;
+	return kp_fail(err, KP_EXIT_REFUSED,
+		       "the image is generalized already (%s): sysprep "
+		       "/generalize has run, and whether it rearmed was "
+		       "decided then; there is nothing left to stage (start "
+		       "it and generalize it again to change that)",
+		       p->image_state);
+}
+
+static int
+plan_clone(struct img_session *s, const struct img_root *r,
+	   struct hive *software, struct hive *system, bool activate,
+	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+{
+	if (clone_scripts(s, r, software, activate, p, err) < 0)
+		return -1;
+	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);
+}
+
+int
+gen_refresh(struct img_session *s, const struct img_root *r,
+	    struct hive *software, struct hive *system, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	char *act;
+	bool activate;
+
+	memset(p, 0, sizeof(*p));
+	if (setup_read(system, &p->setup, err) < 0)
+		return -1;
+	if (!p->setup.ours || p->setup.setup_type == 0 ||
+	    strcasecmp(p->setup.cmdline,
+		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
+		return 0;
+	act = img_path(s, r, "windows/" FIRSTBOOT_DIR "/firstboot-activate.cmd",
+		       &activate, err);
+	free(act);
+	if (act == NULL)
+		return -1;
+	return clone_scripts(s, r, software, activate, p, err);
 }
 
 int
@@ -478,11 +521,40 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	winver_release(&v);
 	if (rc < 0)
 		return -1;
-	if (mode == GEN_SYSPREP)
-		return plan_sysprep(s, r, system, p, err);
-	if (setup_read(system, &p->setup, err) < 0)
+	if (not_generalized(p, err) < 0)
 		return -1;
-	return plan_clone(s, r, software, system, activate, c, p, err);
+	if (mode == GEN_SYSPREP)
+		rc = plan_sysprep(s, r, system, p, err);
+	else if (setup_read(system, &p->setup, err) < 0)
+		rc = -1;
+	else
+		rc = plan_clone(s, r, software, system, activate, c, p, err);
+	return rc < 0 ? -1 : gen_check_dirs(s, p, err);
+}
+
+int
+gen_check_dirs(struct img_session *s, const struct gen_plan *p,
+	       struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < p->nfiles; i++) {
+		const struct gen_file *f = &p->files[i];
+		char *dir;
+		int rc;
+
+		if (!f->write)
+			continue;
+		dir = strndup(f->guest, (size_t)(strrchr(f->guest, '/') -
+						 f->guest));
+		if (dir == NULL)
+			return kp_fail_oom(err);
+		rc = img_mkdir(s, dir, true, err);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
 }
 
 size_t
@@ -512,10 +584,10 @@ gen_write(struct img_session *s, const struct gen_plan *p,
 						 f->guest));
 		if (dir == NULL)
 			return kp_fail_oom(err);
-		rc = img_mkdir(s, dir, err);
+		rc = img_mkdir(s, dir, false, err);
 		free(dir);
 		if (rc < 0 || img_replace_data(s, f->guest, f->content.data,
-					       f->content.len, err) < 0)
+					       f->content.len, 0, err) < 0)
 			return -1;
 	}
 	return 0;

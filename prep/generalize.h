@@ -62,6 +62,18 @@ int gen_plan(struct img_session *s, const struct img_root *r,
 	     bool activate, struct hive_changes *c, struct gen_plan *p,
 	     struct kp_error *err);
 
+/* For `image set`: when a clone-mode first boot is staged, the scripts
+ * again with the SPP values SOFTWARE holds now (planned in P), so that the
+ * first boot does not put older values back. */
+int gen_refresh(struct img_session *s, const struct img_root *r,
+		struct hive *software, struct hive *system, struct gen_plan *p,
+		struct kp_error *err);
+
+/* Check that the directories of every file P writes can be made (no file
+ * or link in the way), before anything is written. */
+int gen_check_dirs(struct img_session *s, const struct gen_plan *p,
+		   struct kp_error *err);
+
 /* Number of files the plan writes. */
 size_t gen_nwrites(const struct gen_plan *p);
 

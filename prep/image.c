@@ -40,6 +40,7 @@ struct img_session {
 	char *tmpdir;		/* local scratch, mode 0700 */
 	bool overlay_made;
 	unsigned seq;		/* for unique local file names */
+	unsigned nmnt;		/* mount points made: /r0, /r1, ... */
 	char why[256];		/* qemu's complaint when the launch failed */
 };
 
@@ -282,10 +283,11 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		return kp_fail_oom(err);
 	*s_ret = s;
 	s->o = *o;
-	s->n = n;
 	s->images = calloc(n, sizeof(char *));
 	s->drives = calloc(n, sizeof(char *));
 	s->formats = calloc(n, sizeof(char *));
+	if (s->images && s->drives && s->formats)
+		s->n = n;	/* img_close frees N of each */
 	if (tmp && *tmp) {
 		if (asprintf(&s->tmpdir, "%s/kmsprep-XXXXXX", tmp) < 0)
 			s->tmpdir = NULL;
@@ -330,17 +332,16 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		if (s->drives[i] == NULL)
 			return kp_fail_oom(err);
 	}
-	if (o->overlay) {
+	/* A dry run reads the image itself: the overlay is only made when
+	 * something will be written to it. */
+	if (o->overlay && access(o->overlay, F_OK) == 0)
+		return kp_fail(err, KP_EXIT_FAIL, "'%s': exists already; the "
+			       "overlay must be a new file", o->overlay);
+	if (o->overlay && !o->readonly) {
 		char *base = kp_realpath_for_write(images[0], err);
 
 		if (base == NULL)
 			return -1;
-		if (access(o->overlay, F_OK) == 0) {
-			free(base);
-			return kp_fail(err, KP_EXIT_FAIL,
-				       "'%s': exists already; the overlay must "
-				       "be a new file", o->overlay);
-		}
 		if (guestfs_disk_create(s->g, o->overlay, "qcow2", -1,
 					GUESTFS_DISK_CREATE_BACKINGFILE, base,
 					GUESTFS_DISK_CREATE_BACKINGFORMAT,
@@ -446,7 +447,9 @@ add_root(struct img_session *s, size_t image, const char *dev, int probe,
 	char mnt[32], *sw = NULL, *full = NULL;
 	int found = 0;
 
-	snprintf(mnt, sizeof(mnt), "/r%zu", s->nroots + s->nlocked);
+	/* A count of its own: a volume looked at and found not to be Windows
+	 * leaves its mount point behind. */
+	snprintf(mnt, sizeof(mnt), "/r%u", s->nmnt++);
 	if (guestfs_mkmountpoint(s->g, mnt) < 0)
 		return gfail(s, err, KP_EXIT_ENV, "cannot make %s", mnt);
 	/* Read-only until a command decides to write: even an unused
@@ -531,8 +534,10 @@ candidates(struct img_session *s, struct kp_error *err)
 		size_t l = strlen(devs[i]);
 		bool has = false;
 
+		/* /dev/sda1 is on /dev/sda; /dev/sdaa1 is not. */
 		for (j = 0; j < np && !has; j++)
-			has = strncmp(parts[j], devs[i], l) == 0;
+			has = strncmp(parts[j], devs[i], l) == 0 &&
+			      parts[j][l] >= '0' && parts[j][l] <= '9';
 		if (!has)
 			out[n++] = strdup(devs[i]);
 	}
@@ -792,70 +797,143 @@ sh_path(const char *guest)
 }
 
 /*
- * Put TMP in place of GUEST, inside the appliance, in one shell command
- * (each call into the appliance costs tens of milliseconds under TCG):
- *  - give TMP the NTFS security descriptor and attributes of GUEST, if
- *    GUEST exists: a new NTFS file would get Everyone: Full Control from
- *    ntfs-3g.  guestfs_setxattr sends its value as a string, cut at the
- *    first NUL, so the binary descriptor goes through setfattr in hex;
- *  - check that both now read the same;
- *  - rename TMP over GUEST and print its SHA-256.
- * Returns the checksum (caller frees) or NULL.
+ * Security descriptors for what kmsprep creates.  ntfs-3g gives a new file
+ * or directory "Everyone: Full Control", which on a master image would let
+ * any user edit what Setup later runs as SYSTEM.  Built here in the
+ * self-relative binary form that ntfs-3g keeps in system.ntfs_acl: owner
+ * Administrators, group SYSTEM, a protected DACL granting SYSTEM and
+ * Administrators full control and, unless the file holds a secret, Users
+ * read and execute.  Directories pass the same entries on to what is
+ * created in them.
  */
-static char *
-swap_in(struct img_session *s, const char *tmp, const char *guest,
-	struct kp_error *err)
-{
-	char *qf = sh_path(guest), *qt = sh_path(tmp), *cmd = NULL;
-	char *out = NULL, *sum = NULL;
+static const unsigned char sid_system[] = { 1, 1, 0, 0, 0, 0, 0, 5,
+					     18, 0, 0, 0 };
+static const unsigned char sid_admins[] = { 1, 2, 0, 0, 0, 0, 0, 5,
+					     32, 0, 0, 0, 0x20, 2, 0, 0 };
+static const unsigned char sid_users[] = { 1, 2, 0, 0, 0, 0, 0, 5,
+					    32, 0, 0, 0, 0x21, 2, 0, 0 };
 
-	if (qf == NULL || qt == NULL) {
-		kp_fail(err, KP_EXIT_FAIL, "unexpected quote in '%s'", guest);
-		goto out;
-	}
-	if (asprintf(&cmd,
-		     "f=%s; t=%s; "
-		     "if [ -e \"$f\" ]; then "
-		     "for a in system.ntfs_acl system.ntfs_attrib; do "
-		     "v=$(getfattr -h -e hex -n $a \"$f\" 2>/dev/null | "
-		     "sed -n \"s/^$a=//p\"); [ -n \"$v\" ] || continue; "
-		     "setfattr -h -n $a -v \"$v\" \"$t\" || exit 1; "
-		     "w=$(getfattr -h -e hex -n $a \"$t\" 2>/dev/null | "
-		     "sed -n \"s/^$a=//p\"); [ \"$v\" = \"$w\" ] || exit 1; "
-		     "done; fi; "
-		     "mv -f -- \"$t\" \"$f\" && sha256sum -- \"$f\"",
-		     qf, qt) < 0) {
-		kp_fail_oom(err);
-		goto out;
-	}
-	if (appliance_sh(s, cmd, &out, err) < 0) {
-		kp_error_prefix(err, "'%s': cannot put the new file in place "
-				"with the original's security", guest);
-		goto out;
-	}
-	if (strlen(out) < 64 || strspn(out, "0123456789abcdef") != 64) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot read back the new "
-			"file", guest);
-		goto out;
-	}
-	sum = strndup(out, 64);
-	if (sum == NULL)
-		kp_fail_oom(err);
-out:
-	free(qf);
-	free(qt);
-	free(cmd);
-	free(out);
-	return sum;
+static size_t
+put_le(unsigned char *p, uint32_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+	return n;
 }
 
+static size_t
+put_ace(unsigned char *p, unsigned flags, uint32_t mask,
+	const unsigned char *sid, size_t sidlen)
+{
+	p[0] = 0;			/* ACCESS_ALLOWED_ACE_TYPE */
+	p[1] = (unsigned char)flags;
+	put_le(p + 2, (uint32_t)(8 + sidlen), 2);
+	put_le(p + 4, mask, 4);
+	memcpy(p + 8, sid, sidlen);
+	return 8 + sidlen;
+}
+
+/* "0x" and the descriptor in hex, for setfattr. */
+static void
+sd_hex(bool secret, bool dir, char out[256])
+{
+	enum { FULL = 0x001f01ff, READ_EXEC = 0x001200a9, OI_CI = 0x03 };
+	unsigned char b[120];
+	unsigned flags = dir ? OI_CI : 0;
+	size_t n = 20, acl, i;
+
+	b[0] = 1;
+	b[1] = 0;
+	/* SELF_RELATIVE | DACL_PROTECTED | DACL_PRESENT */
+	put_le(b + 2, 0x9004, 2);
+	put_le(b + 4, (uint32_t)n, 4);			/* owner */
+	memcpy(b + n, sid_admins, sizeof(sid_admins));
+	n += sizeof(sid_admins);
+	put_le(b + 8, (uint32_t)n, 4);			/* group */
+	memcpy(b + n, sid_system, sizeof(sid_system));
+	n += sizeof(sid_system);
+	put_le(b + 12, 0, 4);				/* no SACL */
+	put_le(b + 16, (uint32_t)n, 4);			/* DACL */
+	acl = n;
+	n += 8;
+	n += put_ace(b + n, flags, FULL, sid_system, sizeof(sid_system));
+	n += put_ace(b + n, flags, FULL, sid_admins, sizeof(sid_admins));
+	if (!secret)
+		n += put_ace(b + n, flags, READ_EXEC, sid_users,
+			     sizeof(sid_users));
+	b[acl] = 2;					/* ACL_REVISION */
+	b[acl + 1] = 0;
+	put_le(b + acl + 2, (uint32_t)(n - acl), 2);
+	put_le(b + acl + 4, secret ? 2 : 3, 2);
+	put_le(b + acl + 6, 0, 2);
+	strcpy(out, "0x");
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Run SCRIPT (a printf format) in the appliance; it must print OK. */
+static int
+appliance_run(struct img_session *s, const char *ok, char **out,
+	      struct kp_error *err, const char *fmt, ...) KP_PRINTF(5, 6);
+
+static int
+appliance_run(struct img_session *s, const char *ok, char **out,
+	      struct kp_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd = NULL, *o = NULL;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return kp_fail_oom(err);
+	r = appliance_sh(s, cmd, &o, err);
+	free(cmd);
+	if (r == 0 && strstr(o, ok) == NULL)
+		r = kp_fail(err, KP_EXIT_FAIL, "%.*s", (int)strcspn(o, "\n"),
+			    o);
+	if (r == 0 && out)
+		*out = o;
+	else
+		free(o);
+	return r;
+}
+
+/* Shell: copy attribute $a from "$f" to "$t" and check it. */
+#define SH_COPY_XATTRS                                                      \
+	"for a in system.ntfs_acl system.ntfs_attrib; do "                  \
+	"v=$(getfattr -h -e hex -n $a \"$f\" 2>/dev/null | "                \
+	"sed -n \"s/^$a=//p\"); [ -n \"$v\" ] || continue; "                \
+	"setfattr -h -n $a -v \"$v\" \"$t\" || exit 1; "                      \
+	"w=$(getfattr -h -e hex -n $a \"$t\" 2>/dev/null | "                \
+	"sed -n \"s/^$a=//p\"); "                                            \
+	"[ \"$v\" = \"$w\" ] || { echo \"cannot copy $a\"; exit 1; }; done; "
+
+/*
+ * Replace GUEST with LOCAL.  Each call into the appliance costs tens of
+ * milliseconds under TCG, so the steps are two shell commands around the
+ * upload:
+ *  1. create the temporary file empty and give it its security before any
+ *     content arrives: the original's descriptor and attributes (read with
+ *     getfattr in hex: guestfs_setxattr cuts binary values at the first
+ *     NUL), or for a new file or a secret, the descriptor above;
+ *  2. upload the content into it;
+ *  3. check its SHA-256, and only then rename it over GUEST and read that
+ *     back.  The original is untouched until the content is known good.
+ */
 int
 img_replace(struct img_session *s, const char *guest, const char *local,
-	    struct kp_error *err)
+	    unsigned flags, struct kp_error *err)
 {
 	struct buf data = BUF_INIT;
 	const char *slash = strrchr(guest, '/');
-	char *tmp = NULL, *sum = NULL, want[65];
+	char *tmp = NULL, *qf = NULL, *qt = NULL, *out = NULL, want[65];
+	char sd[256];
+	bool secret = flags & IMG_SECRET;
 	int r = -1;
 
 	if (slash == NULL)
@@ -863,40 +941,55 @@ img_replace(struct img_session *s, const char *guest, const char *local,
 	if (kp_read_file(local, (size_t)1 << 31, &data, err) < 0)
 		return -1;
 	img_sha256_hex(data.data, data.len, want);
-	buf_release(&data);
+	buf_wipe(&data);
+	sd_hex(secret, false, sd);
 	if (asprintf(&tmp, "%.*s/.kmsprep-%s.tmp", (int)(slash - guest), guest,
 		     slash + 1) < 0)
 		return kp_fail_oom(err);
-	guestfs_rm_f(s->g, tmp);
+	qf = sh_path(guest);
+	qt = sh_path(tmp);
+	if (qf == NULL || qt == NULL) {
+		kp_fail(err, KP_EXIT_FAIL, "'%s': a quote in the path", guest);
+		goto out;
+	}
+	if (appliance_run(s, "prepared", NULL, err,
+			  "f=%s; t=%s; rm -f -- \"$t\"; : >\"$t\" || exit 1; "
+			  "if [ -e \"$f\" ] && [ %d = 0 ]; then "
+			  SH_COPY_XATTRS
+			  "else setfattr -h -n system.ntfs_acl -v %s \"$t\" || "
+			  "exit 1; fi; echo prepared", qf, qt, secret, sd) < 0) {
+		kp_error_prefix(err, "'%s': cannot prepare the new file", guest);
+		goto out;
+	}
 	if (guestfs_upload(s->g, local, tmp) < 0) {
 		gfail(s, err, KP_EXIT_FAIL, "cannot write '%s'", tmp);
 		goto out;
 	}
 	/* Flushing is left to img_close, whose unmount and shutdown are
 	 * checked: a sync per file cost half a second each. */
-	sum = swap_in(s, tmp, guest, err);
-	if (sum == NULL)
-		goto out;
-	free(tmp);
-	tmp = NULL;
-	if (strcmp(sum, want) != 0) {
-		kp_fail(err, KP_EXIT_FAIL,
-			"'%s': verification failed: the file read back is not "
-			"the one written", guest);
+	if (appliance_run(s, want, &out, err,
+			  "f=%s; t=%s; w=%s; "
+			  "[ \"$(sha256sum <\"$t\" | cut -c1-64)\" = \"$w\" ] || "
+			  "{ echo 'the uploaded file does not match'; exit 1; }; "
+			  "mv -f -- \"$t\" \"$f\" && sha256sum <\"$f\"",
+			  qf, qt, want) < 0) {
+		kp_error_prefix(err, "'%s': verification failed", guest);
 		goto out;
 	}
 	r = 0;
 out:
-	if (tmp)
+	if (r < 0 && tmp)
 		guestfs_rm_f(s->g, tmp);
+	free(out);
+	free(qf);
+	free(qt);
 	free(tmp);
-	free(sum);
 	return r;
 }
 
 int
 img_replace_data(struct img_session *s, const char *guest, const void *data,
-		 size_t len, struct kp_error *err)
+		 size_t len, unsigned flags, struct kp_error *err)
 {
 	struct kp_commit_opts co = { NULL, 0600, false, NULL };
 	char *local = NULL;
@@ -906,7 +999,7 @@ img_replace_data(struct img_session *s, const char *guest, const void *data,
 		return kp_fail_oom(err);
 	r = kp_write_file_atomic(local, data, len, &co, err);
 	if (r == 0)
-		r = img_replace(s, guest, local, err);
+		r = img_replace(s, guest, local, flags, err);
 	unlink(local);
 	free(local);
 	return r;
@@ -935,46 +1028,32 @@ img_read(struct img_session *s, const char *guest, size_t max, size_t *len,
 }
 
 int
-img_mkdir(struct img_session *s, const char *guest, struct kp_error *err)
+img_mkdir(struct img_session *s, const char *guest, bool check_only,
+	  struct kp_error *err)
 {
-	if (guestfs_mkdir_p(s->g, guest) < 0)
-		return gfail(s, err, KP_EXIT_FAIL, "cannot create '%s'", guest);
-	return 0;
-}
-
-int
-img_restrict(struct img_session *s, const char *guest, struct kp_error *err)
-{
-	/* Owner Administrators, group SYSTEM; a protected DACL granting
-	 * full control to SYSTEM and Administrators and nothing else. */
-	static const char sd[] =
-		"0x010004901400000024000000000000003000000001020000000000052000"
-		"0000200200000101000000000005120000000200340002000000000014"
-		"00ff011f0001010000000000051200000000001800ff011f000102000000"
-		"0000052000000020020000";
-	char *q = sh_path(guest), *cmd = NULL, *out = NULL;
-	int r = -1;
+	char *q = sh_path(guest), sd[256];
+	int r;
 
 	if (q == NULL)
-		return kp_fail(err, KP_EXIT_FAIL, "unexpected quote in '%s'",
+		return kp_fail(err, KP_EXIT_FAIL, "'%s': a quote in the path",
 			       guest);
-	if (asprintf(&cmd, "setfattr -h -n system.ntfs_acl -v %s %s && "
-		     "echo restricted", sd, q) < 0) {
-		kp_fail_oom(err);
-		goto out;
-	}
-	if (appliance_sh(s, cmd, &out, err) < 0)
-		goto out;
-	if (strstr(out, "restricted") == NULL) {
-		kp_fail(err, KP_EXIT_FAIL, "cannot restrict access to '%s'",
-			guest);
-		goto out;
-	}
-	r = 0;
-out:
+	sd_hex(false, true, sd);
+	/* Walk down from the mount point; a link or a file on the way is
+	 * refused rather than followed (a hostile image could point into
+	 * another image of the session). */
+	r = appliance_run(s, "made", NULL, err,
+			  "p=%s; d=/sysroot; IFS=/; set -f; "
+			  "for c in ${p#/sysroot/}; do d=\"$d/$c\"; "
+			  "if [ -L \"$d\" ]; then echo \"$d is a link\"; exit 1; "
+			  "elif [ ! -e \"$d\" ]; then [ %d = 1 ] && break; "
+			  "mkdir -- \"$d\" && "
+			  "setfattr -h -n system.ntfs_acl -v %s \"$d\" || exit 1; "
+			  "elif [ ! -d \"$d\" ]; then "
+			  "echo \"$d is not a directory\"; exit 1; fi; done; "
+			  "echo made", q, check_only, sd);
 	free(q);
-	free(cmd);
-	free(out);
+	if (r < 0)
+		kp_error_prefix(err, "cannot create '%s'", guest);
 	return r;
 }
 

@@ -91,29 +91,32 @@ char **img_ls(struct img_session *s, const char *guest, struct kp_error *err);
 int img_download(struct img_session *s, const char *guest, const char *local,
 		 struct kp_error *err);
 
-/* Replace (or create) guest file GUEST with local file LOCAL, atomically:
- * upload to a temporary name in the same directory, give it the old file's
- * NTFS security descriptor and attributes, rename it over the original and
- * check the result's SHA-256 against LOCAL.  On failure the original is
- * unchanged. */
+/* img_replace flags. */
+#define IMG_SECRET 1u	/* SYSTEM and Administrators only, even if the old
+			 * file allowed more */
+
+/* Replace (or create) guest file GUEST with local file LOCAL: a temporary
+ * file in the same directory gets the old file's NTFS security descriptor
+ * and attributes (a new file: SYSTEM and Administrators full control, Users
+ * read) before any content, then the content; its SHA-256 is checked, and
+ * only then is it renamed over GUEST.  On failure GUEST is unchanged. */
 int img_replace(struct img_session *s, const char *guest, const char *local,
-		struct kp_error *err);
+		unsigned flags, struct kp_error *err);
 
 /* As img_replace, from memory. */
 int img_replace_data(struct img_session *s, const char *guest,
-		     const void *data, size_t len, struct kp_error *err);
+		     const void *data, size_t len, unsigned flags,
+		     struct kp_error *err);
 
 /* Read a whole guest file of at most MAX bytes (caller frees). */
 char *img_read(struct img_session *s, const char *guest, size_t max,
 	       size_t *len, struct kp_error *err);
 
-/* Create directory GUEST and its parents. */
-int img_mkdir(struct img_session *s, const char *guest, struct kp_error *err);
-
-/* Give GUEST a restrictive NTFS security descriptor: SYSTEM and
- * Administrators only (for files holding secrets). */
-int img_restrict(struct img_session *s, const char *guest,
-		 struct kp_error *err);
+/* Create directory GUEST and its missing parents, with the descriptor
+ * that img_replace gives new files; a link or a file on the way fails.
+ * CHECK_ONLY: only check that it could be done. */
+int img_mkdir(struct img_session *s, const char *guest, bool check_only,
+	      struct kp_error *err);
 
 /* A path for scratch file NAME in the session's private local directory
  * (mode 0700, removed by img_close); the caller frees it. */

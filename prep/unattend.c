@@ -75,27 +75,41 @@ parse(const char *data, size_t len, const char *name, xmlDoc **doc_ret,
 	return 0;
 }
 
+/* A generalize pass Windows would still run: a pass already processed
+ * (annotated by Setup in the cached file) is skipped, and Setup goes on to
+ * the next answer file. */
+static bool
+live_generalize(xmlNode *n)
+{
+	return is_elem(n, "settings") && attr_is(n, "pass", "generalize") &&
+	       !attr_is(n, "wasPassProcessed", "true");
+}
+
 static xmlNode *
 generalize_pass(xmlNode *root)
 {
 	xmlNode *n;
 
 	for (n = root->children; n; n = n->next)
-		if (is_elem(n, "settings") && attr_is(n, "pass", "generalize"))
+		if (live_generalize(n))
 			return n;
 	return NULL;
 }
 
-/* The SPP component of the pass: for ARCH if given, else the first. */
+static bool
+is_spp(xmlNode *n)
+{
+	return is_elem(n, "component") && attr_is(n, "name", SPP_COMPONENT);
+}
+
+/* The SPP component of the pass for ARCH. */
 static xmlNode *
 spp_component(xmlNode *pass, const char *arch)
 {
 	xmlNode *n;
 
 	for (n = pass ? pass->children : NULL; n; n = n->next)
-		if (is_elem(n, "component") &&
-		    attr_is(n, "name", SPP_COMPONENT) &&
-		    (arch == NULL || attr_is(n, "processorArchitecture", arch)))
+		if (is_spp(n) && attr_is(n, "processorArchitecture", arch))
 			return n;
 	return NULL;
 }
@@ -109,32 +123,75 @@ child(xmlNode *n, const char *name)
 	return NULL;
 }
 
+/* SkipRearm's value: anything but 0 counts as 1, the way that keeps the
+ * licensing state. */
+static int
+skip_value(xmlNode *skip)
+{
+	xmlChar *v = xmlNodeGetContent(skip);
+	const char *p = (const char *)v;
+	size_t n;
+	int r;
+
+	while (p && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	n = p ? strcspn(p, " \t\r\n") : 0;
+	r = n == 1 && p[0] == '0' && p[1 + strspn(p + 1, " \t\r\n")] == '\0' ?
+		    0 : 1;
+	xmlFree(v);
+	return r;
+}
+
+/* Calls FN on every SkipRearm of every SPP component in every live
+ * generalize pass. */
+static void
+each_skip(xmlNode *root, void (*fn)(xmlNode *comp, xmlNode *skip, void *ud),
+	  void *ud)
+{
+	xmlNode *pass, *comp, *skip;
+
+	for (pass = root->children; pass; pass = pass->next) {
+		if (!live_generalize(pass))
+			continue;
+		for (comp = pass->children; comp; comp = comp->next) {
+			if (!is_spp(comp))
+				continue;
+			for (skip = comp->children; skip; skip = skip->next)
+				if (is_elem(skip, "SkipRearm"))
+					fn(comp, skip, ud);
+		}
+	}
+}
+
+static void
+inspect_one(xmlNode *comp, xmlNode *skip, void *ud)
+{
+	struct unattend_info *info = ud;
+	int v = skip_value(skip);
+
+	/* A 1 anywhere wins: it is the value that does harm. */
+	if (v > info->skip_rearm) {
+		xmlChar *a = xmlGetProp(comp, X("processorArchitecture"));
+
+		info->skip_rearm = v;
+		snprintf(info->arch, sizeof(info->arch), "%s",
+			 a ? (const char *)a : "");
+		xmlFree(a);
+	}
+}
+
 int
 unattend_inspect(const char *data, size_t len, const char *name,
 		 struct unattend_info *info, struct kp_error *err)
 {
-	xmlNode *pass, *comp, *skip;
 	xmlDoc *doc;
 
 	memset(info, 0, sizeof(*info));
 	info->skip_rearm = -1;
 	if (parse(data, len, name, &doc, err) < 0)
 		return -1;
-	pass = generalize_pass(xmlDocGetRootElement(doc));
-	info->generalize = pass != NULL;
-	comp = spp_component(pass, NULL);
-	skip = child(comp, "SkipRearm");
-	if (skip) {
-		xmlChar *v = xmlNodeGetContent(skip);
-		xmlChar *a = xmlGetProp(comp, X("processorArchitecture"));
-
-		info->skip_rearm = v && xmlStrstr(v, X("1")) ? 1 : 0;
-		if (a)
-			snprintf(info->arch, sizeof(info->arch), "%s",
-				 (const char *)a);
-		xmlFree(v);
-		xmlFree(a);
-	}
+	info->generalize = generalize_pass(xmlDocGetRootElement(doc)) != NULL;
+	each_skip(xmlDocGetRootElement(doc), inspect_one, info);
 	xmlFreeDoc(doc);
 	return 0;
 }
@@ -197,9 +254,10 @@ static int
 dump(xmlDoc *doc, const char *orig, size_t len, struct buf *out,
      struct kp_error *err)
 {
-	bool crlf = memmem(orig, len, "\r\n", 2) != NULL;
 	bool utf16 = len >= 2 && (unsigned char)orig[0] == 0xff &&
 		     (unsigned char)orig[1] == 0xfe;
+	bool crlf = utf16 ? memmem(orig, len, "\r\0\n\0", 4) != NULL :
+			    memmem(orig, len, "\r\n", 2) != NULL;
 	bool bom8 = len >= 3 && memcmp(orig, "\xef\xbb\xbf", 3) == 0;
 	xmlChar *mem = NULL;
 	struct buf u8 = BUF_INIT;
@@ -260,14 +318,27 @@ out:
 	return r;
 }
 
+static void
+set_zero(xmlNode *comp, xmlNode *skip, void *ud)
+{
+	bool *changed = ud;
+
+	(void)comp;
+	if (skip_value(skip) != 0) {
+		xmlNodeSetContent(skip, X("0"));
+		*changed = true;
+	}
+}
+
 int
 unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			 const char *arch, struct buf *out, bool *changed,
 			 struct kp_error *err)
 {
-	xmlNode *root, *pass, *comp, *skip;
+	struct unattend_info check;
+	xmlNode *root, *pass, *comp;
 	char b1[64], b2[64], b3[96], ind[80];
-	const char *i1, *i2, *i3;
+	const char *i1, *i2;
 	xmlDoc *doc;
 	int r;
 
@@ -276,20 +347,12 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 	if (parse(data, len, name, &doc, err) < 0)
 		return -1;
 	root = xmlDocGetRootElement(doc);
+	/* Every SkipRearm of every live generalize pass, whatever its
+	 * architecture, then the image's own in the first pass. */
+	each_skip(root, set_zero, changed);
 	pass = generalize_pass(root);
 	comp = spp_component(pass, arch);
-	skip = child(comp, "SkipRearm");
-	if (skip) {
-		xmlChar *v = xmlNodeGetContent(skip);
-		bool zero = v && xmlStrcmp(v, X("0")) == 0;
-
-		xmlFree(v);
-		if (zero) {
-			xmlFreeDoc(doc);
-			return 0;
-		}
-		xmlNodeSetContent(skip, X("0"));
-	} else {
+	if (child(comp, "SkipRearm") == NULL) {
 		/* Indentation as the file has it: pass, component, setting. */
 		i1 = indent_of(pass, b1, sizeof(b1), "    ");
 		if (pass == NULL) {
@@ -309,15 +372,22 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			append_indented(pass, comp, i2, i1);
 		}
 		snprintf(b3, sizeof(b3), "%s  ", i2);
-		i3 = b3;
-		skip = xmlNewDocNode(doc, root->ns, X("SkipRearm"), X("0"));
-		append_indented(comp, skip, i3, i2);
-	}
-	r = dump(doc, data, len, out, err);
-	xmlFreeDoc(doc);
-	if (r == 0)
+		append_indented(comp, xmlNewDocNode(doc, root->ns,
+						    X("SkipRearm"), X("0")),
+				b3, i2);
 		*changed = true;
-	return r;
+	}
+	r = *changed ? dump(doc, data, len, out, err) : 0;
+	xmlFreeDoc(doc);
+	if (r < 0 || !*changed)
+		return r;
+	/* What was written must say 0 everywhere, for ARCH too. */
+	if (unattend_inspect(out->data, out->len, name, &check, err) < 0 ||
+	    check.skip_rearm != 0 || !check.generalize)
+		return kp_fail(err, KP_EXIT_FAIL, "'%s': the edited answer "
+			       "file does not read back with SkipRearm 0",
+			       name);
+	return 0;
 }
 
 int

@@ -110,7 +110,7 @@ winhive_upload(struct img_session *s, struct winhive *wh,
 {
 	if (!wh->committed)
 		return 0;
-	return img_replace(s, wh->guest, wh->local, err);
+	return img_replace(s, wh->guest, wh->local, 0, err);
 }
 
 void

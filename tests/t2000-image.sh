@@ -30,8 +30,8 @@ show_all() {
 	# retry with TCG by itself, and say so.
 	expect_code 3 env -u LIBGUESTFS_BACKEND_SETTINGS \
 		LIBGUESTFS_HV="$SRC_DIR/tests/helper/qemu-kvm-fails" \
-		"$KMSPREP" image show client.img server.qcow2 hib.img \
-		dual.img empty.img >out 2>err
+		"$KMSPREP" image show empty.img client.img server.qcow2 \
+		hib.img dual.img >out 2>err
 	expect_grep 'the appliance did not start (qemu-system-x86_64: error: failed to set MSR 0x10a' err
 	expect_grep 'retrying once with TCG' err
 	expect_grep '^image: client.img (raw)' out
@@ -40,7 +40,9 @@ show_all() {
 	expect_grep 'windows: Windows Server 2022 Datacenter; build 20348; edition ServerDatacenter; type Server' out
 	expect_grep 'writable: no: Windows is hibernated or was shut down with Fast Startup' out
 	expect_grep 'dns search list (ControlSet002)' out
-	[ "$(grep -c 'windows: /dev/sdd[12] /Windows' out)" -eq 2 ]
+	# An NTFS volume without Windows first (as System Reserved is) does
+	# not get in the way of those after it.
+	[ "$(grep -c 'windows: /dev/sde[12] /Windows' out)" -eq 2 ]
 	sed -n '/^image: empty.img/,$p' out | grep -q 'no Windows installation found'
 	expect_grep 'BackupProductKeyDefault .*present; holds a product key, not shown' out
 	expect_no_grep 'FAKE0' out
@@ -59,6 +61,10 @@ dry_run() {
 	expect_grep '^server.qcow2: SYSTEM: ControlSet002\\Services\\Tcpip\\Parameters\\SearchList: (absent) -> "corp.contoso.com,contoso.com" REG_SZ' out
 	expect_grep '^dry run: 6 changes, nothing written' out
 	sha256sum -c --quiet sums
+	# A dry run makes no overlay either.
+	kp image set -q --dry-run client.img --overlay ov.qcow2 \
+		--kms-host kms.contoso.com >out
+	[ ! -e ov.qcow2 ]
 }
 t "--dry-run leaves the images byte-identical" dry_run
 

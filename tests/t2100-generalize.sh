@@ -10,7 +10,8 @@ IMG=$SCRATCH/images
 mkdir -p "$IMG"
 "$SRC_DIR/scripts/make-sample-image" "$IMG/plain.img" client \
 	"$IMG/panther.img" client "$IMG/pointer.img" client \
-	"$IMG/clone.img" server "$IMG/sealed.img" client >/dev/null 2>&1 ||
+	"$IMG/clone.img" server "$IMG/sealed.img" client \
+	"$IMG/blocked.img" client >/dev/null 2>&1 ||
 	skip_all "cannot make sample images (libguestfs appliance broken?)"
 
 # An answer file as Windows SIM writes it: CRLF, a comment, SkipRearm 1 and
@@ -56,8 +57,11 @@ umount /
 EOF
 printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State]\n"ImageState"="IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"\n' >"$SCRATCH/sealed.reg"
 printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\Setup]\n"CmdLine"="oobe\\\\windeploy.exe"\n"SetupType"=dword:00000002\n' >"$SCRATCH/oobe.reg"
-guestfish --rw -a "$IMG/sealed.img" >/dev/null 2>&1 <<EOF
+guestfish --rw -a "$IMG/sealed.img" -a "$IMG/blocked.img" >/dev/null 2>&1 <<EOF
 run
+mount /dev/sdb1 /
+write /Windows/kmsprep "a file where kmsprep wants its directory"
+umount /
 mount /dev/sda1 /
 download /Windows/System32/config/SOFTWARE $SCRATCH/SW
 download /Windows/System32/config/SYSTEM $SCRATCH/SY
@@ -136,13 +140,22 @@ clone_mode() {
 	# CmdLine (oobe\windeploy.exe) must not be replaced.
 	cp sealed.img sealed.orig
 	expect_code 4 kp image generalize -q --mode clone sealed.img 2>err
-	expect_grep 'the image is generalized (IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE)' err
+	expect_grep 'the image is generalized already (IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE)' err
 	cmp sealed.img sealed.orig
-	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 >/dev/null <<'EOF'
+	# A later image set changes the values the first boot puts back.
+	kp image set -q clone.img --kms-host kms9.example.com >out
+	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd' out
+	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 >gf <<'EOF'
 download /Windows/kmsprep/firstboot.cmd fb.cmd
 download /Windows/kmsprep/firstboot-activate.cmd fb2.cmd
 download /Windows/System32/config/SYSTEM sy
+debug sh "getfattr -h -e hex -n system.ntfs_acl /sysroot/Windows/kmsprep /sysroot/Windows/kmsprep/firstboot.cmd"
 EOF
+	expect_grep 'KeyManagementServiceName" /t REG_SZ /d "kms9.example.com"' fb.cmd
+	# What kmsprep creates is not writable by everyone (ntfs-3g's
+	# default): SYSTEM and Administrators full control, Users read.
+	[ "$(grep -c '=0x01000490.*a9001200010200000000000520000000210200' gf)" -eq 2 ]
+	expect_no_grep '010100000000000100000000' gf
 	for f in fb.cmd fb2.cmd; do
 		# CRLF on every line, and the hook cleared before anything else.
 		[ "$(grep -c $'\r$' "$f")" -eq "$(wc -l <"$f")" ]
@@ -158,6 +171,20 @@ EOF
 	expect_grep 'SetupType,DWORD,0x00000002' rl
 }
 t "clone mode: first-boot scripts and hook; a generalized image refused" clone_mode
+
+refusals() {
+	cp "$IMG/sealed.img" "$IMG/blocked.img" .
+	sha256sum ./*.img >sums
+	# Sysprep has run on a generalized image: nothing to stage.
+	expect_code 4 kp image generalize -q sealed.img 2>err
+	expect_grep 'generalized already' err
+	# A file where the script directory goes: found before any write,
+	# so the hook never points at a script that is not there.
+	expect_code 1 kp image generalize -q --mode clone blocked.img 2>err
+	expect_grep "blocked.img.*/Windows/kmsprep is not a directory" err
+	sha256sum -c --quiet sums
+}
+t "generalized image and blocked directory refused, nothing written" refusals
 
 show_state() {
 	cp "$IMG/panther.img" "$IMG/sealed.img" .
