@@ -36,6 +36,7 @@ struct cli_help {
 	const struct cli_opt *opts;
 	bool settings;		/* also lists the SPP setting options */
 	const char *more;	/* text after the options, or NULL */
+	bool (*settings_only)(const char *opt);	/* of those, only these */
 };
 
 /* Called for each option in command-line order. */
@@ -79,5 +80,8 @@ int cmd_image_generalize(struct cli *c, int argc, char **argv);
 int cmd_kms_records(struct cli *c, int argc, char **argv);
 int cmd_kms_publish(struct cli *c, int argc, char **argv);
 int cmd_kms_discover(struct cli *c, int argc, char **argv);
+int cmd_kms_kit_build(struct cli *c, int argc, char **argv);
+int cmd_kms_kit_verify(struct cli *c, int argc, char **argv);
+int cmd_kms_kit_apply(struct cli *c, int argc, char **argv);
 
 #endif

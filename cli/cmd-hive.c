@@ -146,7 +146,7 @@ static const struct cli_help show_help = {
 	"for a SOFTWARE hive file. Values holding product keys are reported "
 	"as present, never shown. A dirty hive with usable transaction logs "
 	"is shown as Windows would see it after replaying them.",
-	show_opts, false, NULL,
+	show_opts, false, NULL, NULL,
 };
 
 int
@@ -215,7 +215,7 @@ static const struct cli_help set_help = {
 	"(temporary file, fsync, rename) after the new file has been read "
 	"back and checked; on any error the original is left as it was. A "
 	"dirty hive is first brought up to date from its transaction logs.",
-	set_opts, true, NULL,
+	set_opts, true, NULL, NULL,
 };
 
 int
@@ -277,7 +277,7 @@ static const struct cli_help new_help = {
 	"hive new FILE [--force]",
 	"Create an empty, valid hive: a root key with a default security "
 	"descriptor and nothing else. FILE must not exist unless --force.",
-	new_opts, false, NULL,
+	new_opts, false, NULL, NULL,
 };
 
 int
@@ -332,7 +332,7 @@ static const struct cli_help export_help = {
 	"bytes. KEY is a path below the hive root, or starts with the root "
 	"regedit shows (HKEY_LOCAL_MACHINE\\SOFTWARE\\...). Values holding "
 	"product keys are left out, with a comment.",
-	export_opts, false, NULL,
+	export_opts, false, NULL, NULL,
 };
 
 int
@@ -409,7 +409,7 @@ static const struct cli_help import_help = {
 	"deletions) into a hive. Missing keys are created, parents included. "
 	"All or nothing: the whole file is checked and applied before the "
 	"hive is replaced. REGFILE may be - for standard input.",
-	import_opts, false, NULL,
+	import_opts, false, NULL, NULL,
 };
 
 int
@@ -472,7 +472,7 @@ static const struct cli_help recover_help = {
 	"and its logs are not modified. The new hive's sequence number is "
 	"above every one in the logs, so Windows can never replay them over "
 	"it.",
-	recover_opts, false, NULL,
+	recover_opts, false, NULL, NULL,
 };
 
 int

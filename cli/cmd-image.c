@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "hive/spp.h"
 #include "hive/system.h"
+#include "kms/kit-apply.h"
 #include "prep/generalize.h"
 #include "prep/image.h"
 #include "prep/winhive.h"
@@ -19,6 +20,8 @@ struct image_args {
 	size_t nroots;
 	struct spp_settings settings;
 	struct cli *cli;
+	const char *pubkey;	/* kms kit apply */
+	struct kit kit;
 };
 
 static int
@@ -48,6 +51,8 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 			return kp_fail(err, KP_EXIT_USAGE,
 				       "--mode: '%s': expected sysprep or clone",
 				       arg);
+	} else if (strcmp(name, "pubkey") == 0) {
+		a->pubkey = arg;
 	} else if (strcmp(name, "bitlocker-key-file") == 0) {
 		a->bitlocker = arg;
 	} else if (strcmp(name, "root") == 0) {
@@ -99,6 +104,7 @@ notice(void *ud, const char *msg)
 static void
 args_release(struct image_args *a)
 {
+	kit_release(&a->kit);
 	spp_settings_release(&a->settings);
 	free(a->search_norm);
 	free(a->roots);
@@ -145,7 +151,7 @@ static const struct cli_help show_help = {
 	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
 	"images are opened read-only, all in one appliance.",
-	show_opts, false, NULL,
+	show_opts, false, NULL, NULL,
 };
 
 static json_t *
@@ -391,11 +397,12 @@ static const struct cli_help set_help = {
 	"whose logs cannot be replayed is refused (exit 4) and no image is "
 	"changed. Each hive is replaced atomically inside the image (temporary "
 	"name, rename) keeping its NTFS security, and read back.",
-	set_opts, true, NULL,
+	set_opts, true, NULL, NULL,
 };
 
 struct target {
-	struct img_root *root;
+	struct img_root *root;	/* gone once the session is closed */
+	char device[64];	/* the root's, for the report */
 	struct winhive sw, sy;
 	struct hive_changes changes;
 	struct gen_plan plan;
@@ -657,6 +664,8 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		code = choose_root(c, s, a, i, &t[i].root);
 		if (code)
 			goto done;
+		snprintf(t[i].device, sizeof(t[i].device), "%s",
+			 t[i].root->device);
 		why = img_root_unwritable(t[i].root);
 		if (why && !a->dry_run) {
 			err.code = KP_EXIT_REFUSED;
@@ -703,7 +712,7 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 
 			json_array_append_new(out, json_pack(
 				"{s:s, s:s, s:b, s:o, s:o, s:o}", "image",
-				pos[i], "device", t[i].root->device, "written",
+				pos[i], "device", t[i].device, "written",
 				!a->dry_run && w > 0, "changes",
 				report_changes_json(&t[i].changes), "files",
 				files_json(&t[i].plan), "notes",
@@ -818,7 +827,7 @@ static const struct cli_help gen_help = {
 	"on (SYSTEM\\Setup CmdLine): it rearms, puts the KMS settings back, "
 	"restarts once and logs to %WINDIR%\\kmsprep\\firstboot.log. Running it "
 	"again changes nothing.",
-	gen_opts, false, NULL,
+	gen_opts, false, NULL, NULL,
 };
 
 static int
@@ -871,6 +880,98 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 	}
 	code = run_batch(c, &a, pos, npos, prepare_generalize);
 done:
+	args_release(&a);
+	return code;
+}
+
+/*
+ * kms kit apply: an image command, sharing the batch above.
+ */
+
+static int
+prepare_kit(struct cli *c, struct img_session *s, const struct image_args *a,
+	    size_t i, struct target *t)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	char label[512];
+
+	if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
+			 &err) < 0 ||
+	    winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
+	    kit_plan(s, t->root, &a->kit, t->sw.h, t->sy.h, &t->changes,
+		     &t->plan, &err) < 0)
+		goto fail;
+	snprintf(label, sizeof(label), "%s", img_name(s, i));
+	hive_changes_label(&t->changes, 0, label);
+	if (!a->dry_run && (winhive_commit(&t->sw, &err) < 0 ||
+			    winhive_commit(&t->sy, &err) < 0))
+		goto fail;
+	return 0;
+fail:
+	kp_error_prefix(&err, "'%s'", img_name(s, i));
+	return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+					   cli_error(c, &err);
+}
+
+static const struct cli_opt kit_apply_opts[] = {
+	{ "pubkey", 0, "PUBLIC.pem",
+	  "require the kit's signature to be valid for this Ed25519 key" },
+	{ "dry-run", 'n', NULL, "print what would change and write nothing" },
+	{ "overlay", 0, "OUT.qcow2",
+	  "leave IMAGE unmodified and write to a new qcow2 overlay" },
+	{ "json", 0, NULL, "print JSON instead of text" },
+	IMAGE_COMMON_OPTS,
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct cli_help kit_apply_help = {
+	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--dry-run]",
+	"Verify KIT (as 'kms kit verify' does) and apply it to the Windows "
+	"Server installation in SERVER-IMAGE, in one appliance launch: the "
+	"KMS host settings into the SOFTWARE hive, an inbound allow rule for "
+	"the KMS port into the SYSTEM hive's firewall rules (current control "
+	"set), and the kit's first-boot script, with the key readable by "
+	"SYSTEM and Administrators only, into %WINDIR%\\kmsprep\\kit. The "
+	"script runs from SetupComplete.cmd on a generalized image (existing "
+	"commands kept), else from the SYSTEM\\Setup first-boot command. "
+	"Files are written before the hives, each atomically and read back. "
+	"Applying a kit twice changes nothing.",
+	kit_apply_opts, false, NULL, NULL,
+};
+
+int
+cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
+{
+	struct image_args a = { 0 };
+	struct kp_error err = KP_ERROR_INIT;
+	struct spp_settings check;
+	char **pos;
+	int npos, code = 0;
+
+	spp_settings_init(&a.settings);
+	spp_settings_init(&check);
+	if (cli_parse(c, argc, argv, &kit_apply_help, image_opt, &a, &pos,
+		      &npos, &code))
+		goto done;
+	if (npos != 2) {
+		code = cli_usage(c, "expected KIT and one SERVER-IMAGE");
+		goto done;
+	}
+	/* The whole kit is checked before the appliance starts. */
+	if (kit_read(pos[0], a.pubkey, &a.kit, &err) < 0 ||
+	    kit_settings(&a.kit, &check, &err) < 0) {
+		code = cli_error(c, &err);
+		goto done;
+	}
+	if (!c->quiet)
+		cli_note(c, "kit '%s' verified (%s)", pos[0],
+			 a.kit.sig_checked ? "signature checked" :
+			 a.kit.is_signed ? "signed; give --pubkey to check "
+					   "the signature" :
+					   "unsigned");
+	code = run_batch(c, &a, pos + 1, 1, prepare_kit);
+done:
+	spp_settings_release(&check);
 	args_release(&a);
 	return code;
 }

@@ -171,6 +171,7 @@ static const struct cli_help records_help = {
 	"Example:\n"
 	"  kmsprep kms records -d corp.example -H kms1.corp.example\n"
 	"  _vlmcs._tcp.corp.example. 3600 IN SRV 0 0 1688 kms1.corp.example.\n",
+	NULL,
 };
 
 int
@@ -244,6 +245,7 @@ static const struct cli_help publish_help = {
 	publish_opts, false,
 	"Exit codes: 1 when the server refused the update, 5 when it could "
 	"not be reached.\n",
+	NULL,
 };
 
 static json_t *
@@ -372,6 +374,7 @@ static const struct cli_help discover_help = {
 	"  1  the domain exists but has no KMS SRV records\n"
 	"  3  no such domain (NXDOMAIN)\n"
 	"  5  records, but no host answered (or no DNS server answered)\n",
+	NULL,
 };
 
 static const char *const outcome_names[] = { "found", "no-domain",

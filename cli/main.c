@@ -41,6 +41,16 @@ static const struct cmd image_cmds[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
+static const struct cmd kit_cmds[] = {
+	{ "build", cmd_kms_kit_build, NULL,
+	  "build a signed kit that makes a server a KMS host at first boot" },
+	{ "verify", cmd_kms_kit_verify, NULL,
+	  "check a kit's digests and signature" },
+	{ "apply", cmd_kms_kit_apply, NULL,
+	  "verify a kit and apply it to a Windows Server image" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const struct cmd kms_cmds[] = {
 	{ "records", cmd_kms_records, NULL,
 	  "print the DNS SRV records clients use to find a KMS host" },
@@ -48,6 +58,7 @@ static const struct cmd kms_cmds[] = {
 	  "publish them with a TSIG-signed dynamic update" },
 	{ "discover", cmd_kms_discover, NULL,
 	  "find a KMS host in a domain as a Windows client does" },
+	{ "kit", NULL, kit_cmds, "lab KMS host kits: build, verify, apply" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -75,9 +86,16 @@ usage(FILE *f, const char *group, const struct cmd *cmds)
 	      f);
 	for (c = top; c->name; c++) {
 		fprintf(f, "%s: %s\n", c->name, c->summary);
-		for (s = c->sub; s && s->name; s++)
-			fprintf(f, "  kmsprep %s %-9s %s\n", c->name, s->name,
-				s->summary);
+		for (s = c->sub; s && s->name; s++) {
+			const struct cmd *t;
+
+			if (s->fn)
+				fprintf(f, "  kmsprep %s %-9s %s\n", c->name,
+					s->name, s->summary);
+			for (t = s->sub; t && t->name; t++)
+				fprintf(f, "  kmsprep %s %s %-6s %s\n",
+					c->name, s->name, t->name, t->summary);
+		}
 	}
 	fputs("\nSee 'kmsprep GROUP COMMAND --help' for the options of a "
 	      "command.\n\nExit codes:\n"
@@ -99,33 +117,32 @@ find(const struct cmd *cmds, const char *name)
 	return NULL;
 }
 
-/* Run ARGV[0..] as "GROUP COMMAND ARGS" or a GROUP alone. */
+/* Run ARGV[0..] as "GROUP [GROUP...] COMMAND ARGS" or a GROUP alone;
+ * PREFIX is the groups already passed ("kms", "kms kit"). */
 static int
-dispatch(int argc, char **argv)
+dispatch(const struct cmd *cmds, const char *prefix, int argc, char **argv)
 {
-	const struct cmd *g, *c;
+	const struct cmd *g;
 	char name[64];
 	struct cli cli = { name, false };
 
-	g = find(top, argv[0]);
+	g = find(cmds, argv[0]);
 	if (g == NULL) {
-		fprintf(stderr, "kmsprep: '%s' is not a command; see "
-			"'kmsprep --help'\n", argv[0]);
+		fprintf(stderr, "kmsprep: '%s%s%s' is not a command; see "
+			"'kmsprep %s%s--help'\n", prefix, *prefix ? " " : "",
+			argv[0], prefix, *prefix ? " " : "");
 		return 2;
 	}
+	snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? " " : "",
+		 g->name);
+	if (g->fn)
+		return g->fn(&cli, argc, argv);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0) {
-		usage(argc < 2 ? stderr : stdout, g->name, g->sub);
+		usage(argc < 2 ? stderr : stdout, name, g->sub);
 		return argc < 2 ? 2 : 0;
 	}
-	c = find(g->sub, argv[1]);
-	if (c == NULL) {
-		fprintf(stderr, "kmsprep: '%s %s' is not a command; see "
-			"'kmsprep %s --help'\n", g->name, argv[1], g->name);
-		return 2;
-	}
-	snprintf(name, sizeof(name), "%s %s", g->name, c->name);
-	return c->fn(&cli, argc - 1, argv + 1);
+	return dispatch(g->sub, name, argc - 1, argv + 1);
 }
 
 int
@@ -144,18 +161,23 @@ main(int argc, char **argv)
 		printf("kmsprep %s\n", KMSPREP_VERSION);
 		code = 0;
 	} else if (strcmp(argv[1], "help") == 0) {
-		char *args[4] = { NULL, NULL, (char *)"--help", NULL };
+		/* "kmsprep help kms kit build" is "kmsprep kms kit build
+		 * --help". */
+		char *args[8];
+		int n = argc - 2 < 6 ? argc - 2 : 6, i;
 
-		if (argc < 3) {
+		for (i = 0; i < n; i++)
+			args[i] = argv[2 + i];
+		args[n] = (char *)"--help";
+		args[n + 1] = NULL;
+		if (n == 0) {
 			usage(stdout, NULL, NULL);
 			code = 0;
 		} else {
-			args[0] = argv[2];
-			args[1] = argc > 3 ? argv[3] : (char *)"--help";
-			code = dispatch(argc > 3 ? 3 : 2, args);
+			code = dispatch(top, "", n + 1, args);
 		}
 	} else {
-		code = dispatch(argc - 1, argv + 1);
+		code = dispatch(top, "", argc - 1, argv + 1);
 	}
 	/* Output that did not reach its destination is a failure. */
 	if (fflush(stdout) == EOF || ferror(stdout)) {

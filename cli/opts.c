@@ -110,8 +110,11 @@ cli_print_help(FILE *f, const struct cli_help *h)
 		fputs("\nSettings (the same for hive set, image set and kits):\n",
 		      f);
 		for (i = 0; i < spp_noptions; i++)
-			print_opt(f, spp_options[i].name, 0,
-				  spp_options[i].arg, spp_options[i].help);
+			if (!h->settings_only ||
+			    h->settings_only(spp_options[i].name))
+				print_opt(f, spp_options[i].name, 0,
+					  spp_options[i].arg,
+					  spp_options[i].help);
 	}
 	if (h->more) {
 		fputc('\n', f);
@@ -159,7 +162,9 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	}
 	if (help->settings)
 		for (j = 0; j < spp_noptions; j++)
-			lo[i++] = (struct option){ spp_options[j].name,
+			if (!help->settings_only ||
+			    help->settings_only(spp_options[j].name))
+				lo[i++] = (struct option){ spp_options[j].name,
 						   spp_options[j].arg ?
 							   required_argument :
 							   no_argument,

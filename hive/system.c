@@ -149,3 +149,45 @@ sys_read_search_list(struct hive *h, char **list, struct kp_error *err)
 	hive_value_release(&v);
 	return 0;
 }
+
+char *
+sys_firewall_rule(unsigned port, const char *name, const char *desc)
+{
+	char *r = NULL;
+
+	/* No Profile field: the rule applies to every profile.  No App or
+	 * Svc: the service binary differs between Windows versions
+	 * (sppsvc.exe, sppextcomobj.exe), the port does not. */
+	if (asprintf(&r, "v2.10|Action=Allow|Active=TRUE|Dir=In|Protocol=6|"
+		     "LPort=%u|Name=%s|Desc=%s|", port, name, desc) < 0)
+		return NULL;
+	return r;
+}
+
+int
+sys_firewall_allow_tcp(struct hive *h, const char *id, unsigned port,
+		       const char *name, const char *desc,
+		       struct hive_changes *c, struct kp_error *err)
+{
+	struct buf data = BUF_INIT;
+	char cs[32], key[128], *rule;
+	int r;
+
+	if (port == 0 || port > 65535 || strchr(name, '|') ||
+	    strchr(desc, '|') || strchr(id, '|'))
+		return kp_fail(err, KP_EXIT_USAGE, "invalid firewall rule");
+	if (sys_control_set(h, cs, sizeof(cs), err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s\\" SYS_FIREWALL_RULES, cs);
+	rule = sys_firewall_rule(port, name, desc);
+	if (rule == NULL || regval_sz(rule, &data) < 0) {
+		free(rule);
+		buf_release(&data);
+		return kp_fail_oom(err);
+	}
+	r = hive_apply_value(h, c, key, id, true, REGT_SZ, data.data, data.len,
+			     err);
+	free(rule);
+	buf_release(&data);
+	return r;
+}

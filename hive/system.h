@@ -30,4 +30,19 @@ int sys_apply_search_list(struct hive *h, const char *list,
 /* The current SearchList, or NULL if not set (caller frees). */
 int sys_read_search_list(struct hive *h, char **list, struct kp_error *err);
 
+#define SYS_FIREWALL_RULES \
+	"Services\\SharedAccess\\Parameters\\FirewallPolicy\\FirewallRules"
+
+/* Add (or update) inbound allow rule ID for TCP PORT on every profile in
+ * the local rule store of the current control set, where netsh and the
+ * Windows Firewall console keep theirs.  NAME and DESC are free text
+ * without '|'.  The rule is written in the v2.10 grammar, which Windows 7
+ * and every later Windows reads. */
+int sys_firewall_allow_tcp(struct hive *h, const char *id, unsigned port,
+			   const char *name, const char *desc,
+			   struct hive_changes *c, struct kp_error *err);
+
+/* The rule string sys_firewall_allow_tcp writes (caller frees). */
+char *sys_firewall_rule(unsigned port, const char *name, const char *desc);
+
 #endif

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "generalize.h"
 #include "hive/regf.h"
 #include "hive/regval.h"
@@ -28,11 +30,8 @@ static const struct {
 	{ "autounattend.xml", "%SYSTEMDRIVE%\\Autounattend.xml" },
 };
 
-static int
-note(struct gen_plan *p, const char *fmt, ...) KP_PRINTF(2, 3);
-
-static int
-note(struct gen_plan *p, const char *fmt, ...)
+int
+gen_note(struct gen_plan *p, const char *fmt, ...)
 {
 	char **n = realloc(p->notes, (p->nnotes + 1) * sizeof(*n));
 	va_list ap;
@@ -161,7 +160,7 @@ unattend_pointer(struct hive *system, struct gen_plan *p,
 	else
 		s = NULL;
 	if (s == NULL || strstr(s, "..") || strchr(s, '%')) {
-		note(p, "SYSTEM\\Setup\\UnattendFile points to '%s', outside "
+		gen_note(p, "SYSTEM\\Setup\\UnattendFile points to '%s', outside "
 		     "the Windows volume; it was not examined", v);
 		free(v);
 		buf_release(&b);
@@ -247,6 +246,19 @@ find_answer_files(struct img_session *s, const struct img_root *r,
 	return rc;
 }
 
+char *
+gen_image_state(struct hive *software, struct kp_error *err)
+{
+	return read_sz(software, STATE_KEY, "ImageState", err);
+}
+
+bool
+gen_is_generalized(const char *image_state)
+{
+	return image_state && !strstr(image_state, "IMAGE_STATE_COMPLETE") &&
+	       !strstr(image_state, "UNDEPLOYABLE");
+}
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct gen_plan *p,
@@ -298,7 +310,7 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 		int rc;
 
 		if (f->info.skip_rearm == 1 &&
-		    note(p, "%s had SkipRearm 1 in its generalize pass: %s; "
+		    gen_note(p, "%s had SkipRearm 1 in its generalize pass: %s; "
 			 "set to 0", f->label, skip_rearm_effect) < 0)
 			return kp_fail_oom(err);
 		/* The file Windows will use, and any other that says 1. */
@@ -326,26 +338,26 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 	return 0;
 }
 
-/* A script file in the kmsprep directory, written only if it differs. */
-static int
-plan_script(struct img_session *s, const struct img_root *r,
-	    const char *name, struct buf *text, struct gen_plan *p,
-	    struct kp_error *err)
+int
+gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
+	     const char *label, struct buf *text, bool secret,
+	     struct gen_plan *p, struct kp_error *err)
 {
 	struct gen_file *f = add_file(p);
-	char rel[128], *old;
+	char *old;
 	size_t len;
 
 	if (f == NULL)
 		return kp_fail_oom(err);
-	snprintf(rel, sizeof(rel), "windows/" FIRSTBOOT_DIR "/%s", name);
+	f->secret = secret;
+	f->content = *text;
+	*text = (struct buf)BUF_INIT;
 	f->guest = img_path(s, r, rel, &f->exists, err);
 	if (f->guest == NULL)
 		return -1;
-	if (asprintf(&f->label, "%%WINDIR%%\\" FIRSTBOOT_DIR "\\%s", name) < 0)
+	f->label = strdup(label);
+	if (f->label == NULL)
 		return kp_fail_oom(err);
-	f->content = *text;
-	*text = (struct buf)BUF_INIT;
 	f->write = true;
 	if (f->exists) {
 		old = img_read(s, f->guest, (size_t)1 << 20, &len, err);
@@ -353,9 +365,24 @@ plan_script(struct img_session *s, const struct img_root *r,
 			return -1;
 		f->write = len != f->content.len ||
 			   memcmp(old, f->content.data, len) != 0;
+		OPENSSL_cleanse(old, len);
 		free(old);
 	}
 	return 0;
+}
+
+/* A script file in the kmsprep directory, written only if it differs. */
+static int
+plan_script(struct img_session *s, const struct img_root *r,
+	    const char *name, struct buf *text, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	char rel[128], label[128];
+
+	snprintf(rel, sizeof(rel), "windows/" FIRSTBOOT_DIR "/%s", name);
+	snprintf(label, sizeof(label), "%%WINDIR%%\\" FIRSTBOOT_DIR "\\%s",
+		 name);
+	return gen_add_file(s, r, rel, label, text, false, p, err);
 }
 
 static const char clear_hook[] =
@@ -445,9 +472,7 @@ out:
 static int
 not_generalized(const struct gen_plan *p, struct kp_error *err)
 {
-	if (p->image_state == NULL ||
-	    strstr(p->image_state, "IMAGE_STATE_COMPLETE") ||
-	    strstr(p->image_state, "UNDEPLOYABLE"))
+	if (!gen_is_generalized(p->image_state))
 		return 0;
 	return kp_fail(err, KP_EXIT_REFUSED,
 		       "the image is generalized already (%s): sysprep "
@@ -462,6 +487,14 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	   struct hive *software, struct hive *system, bool activate,
 	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
 {
+	/* Another kmsprep first boot (a host kit's) must run first: the hook
+	 * holds one command. */
+	if (p->setup.ours && p->setup.setup_type &&
+	    strcasecmp(p->setup.cmdline,
+		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
+		return kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
+			       "boot is staged (%s); it would be replaced",
+			       p->setup.cmdline);
 	if (clone_scripts(s, r, software, activate, p, err) < 0)
 		return -1;
 	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);
@@ -507,7 +540,7 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	if (p->skip_rearm < -1)
 		return -1;
 	if (p->skip_rearm == 1 &&
-	    note(p, "SkipRearm was 1 in the registry: %s (and slmgr /rearm "
+	    gen_note(p, "SkipRearm was 1 in the registry: %s (and slmgr /rearm "
 		 "would do nothing); set to 0", skip_rearm_effect) < 0)
 		return kp_fail_oom(err);
 	/* SkipRearm 0 in both modes: with 1, the rearm does nothing. */
@@ -587,7 +620,9 @@ gen_write(struct img_session *s, const struct gen_plan *p,
 		rc = img_mkdir(s, dir, false, err);
 		free(dir);
 		if (rc < 0 || img_replace_data(s, f->guest, f->content.data,
-					       f->content.len, 0, err) < 0)
+					       f->content.len,
+					       f->secret ? IMG_SECRET : 0,
+					       err) < 0)
 			return -1;
 	}
 	return 0;
@@ -601,7 +636,7 @@ gen_plan_release(struct gen_plan *p)
 	for (i = 0; i < p->nfiles; i++) {
 		free(p->files[i].guest);
 		free(p->files[i].label);
-		buf_release(&p->files[i].content);
+		buf_wipe(&p->files[i].content);
 	}
 	for (i = 0; i < p->nnotes; i++)
 		free(p->notes[i]);

@@ -37,6 +37,7 @@ struct gen_file {
 	struct unattend_info info;
 	struct buf content;	/* what it will hold */
 	bool write;		/* CONTENT differs from the file */
+	bool secret;		/* SYSTEM and Administrators only */
 };
 
 struct gen_plan {
@@ -73,6 +74,23 @@ int gen_refresh(struct img_session *s, const struct img_root *r,
  * or link in the way), before anything is written. */
 int gen_check_dirs(struct img_session *s, const struct gen_plan *p,
 		   struct kp_error *err);
+
+/* Plan guest file REL (below the volume root, any case) to hold TEXT
+ * (taken over), known to the user as LABEL; written only if it differs
+ * from what is there.  SECRET files get a descriptor that only SYSTEM and
+ * Administrators pass. */
+int gen_add_file(struct img_session *s, const struct img_root *r,
+		 const char *rel, const char *label, struct buf *text,
+		 bool secret, struct gen_plan *p, struct kp_error *err);
+
+/* Add a note for the user to P; -1 when out of memory. */
+int gen_note(struct gen_plan *p, const char *fmt, ...) KP_PRINTF(2, 3);
+
+/* SOFTWARE's Setup\State\ImageState, or NULL (caller frees). */
+char *gen_image_state(struct hive *software, struct kp_error *err);
+
+/* Has sysprep /generalize run on an image in this state? */
+bool gen_is_generalized(const char *image_state);
 
 /* Number of files the plan writes. */
 size_t gen_nwrites(const struct gen_plan *p);

@@ -837,10 +837,10 @@ put_ace(unsigned char *p, unsigned flags, uint32_t mask,
 
 /* "0x" and the descriptor in hex, for setfattr. */
 static void
-sd_hex(bool secret, bool dir, char out[256])
+sd_hex(bool secret, bool dir, char out[400])
 {
 	enum { FULL = 0x001f01ff, READ_EXEC = 0x001200a9, OI_CI = 0x03 };
-	unsigned char b[120];
+	unsigned char b[160];
 	unsigned flags = dir ? OI_CI : 0;
 	size_t n = 20, acl, i;
 
@@ -932,7 +932,7 @@ img_replace(struct img_session *s, const char *guest, const char *local,
 	struct buf data = BUF_INIT;
 	const char *slash = strrchr(guest, '/');
 	char *tmp = NULL, *qf = NULL, *qt = NULL, *out = NULL, want[65];
-	char sd[256];
+	char sd[400];
 	bool secret = flags & IMG_SECRET;
 	int r = -1;
 
@@ -1031,7 +1031,7 @@ int
 img_mkdir(struct img_session *s, const char *guest, bool check_only,
 	  struct kp_error *err)
 {
-	char *q = sh_path(guest), sd[256];
+	char *q = sh_path(guest), sd[400];
 	int r;
 
 	if (q == NULL)

@@ -1,0 +1,249 @@
+/* kmsprep kms kit build|verify (apply is an image command: cmd-image.c) */
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "kms/kit.h"
+
+struct kit_args {
+	const char *output, *host_name, *key_file, *sign, *pubkey;
+	bool force, json;
+	struct spp_settings settings;
+};
+
+static int
+kit_opt(struct cli *c, void *ud, const char *name, const char *arg,
+	struct kp_error *err)
+{
+	struct kit_args *a = ud;
+
+	if (strcmp(name, "output") == 0)
+		a->output = arg;
+	else if (strcmp(name, "host-name") == 0)
+		a->host_name = arg;
+	else if (strcmp(name, "key-file") == 0)
+		a->key_file = arg;
+	else if (strcmp(name, "sign") == 0)
+		a->sign = arg;
+	else if (strcmp(name, "pubkey") == 0)
+		a->pubkey = arg;
+	else if (strcmp(name, "force") == 0)
+		a->force = true;
+	else if (strcmp(name, "json") == 0)
+		a->json = true;
+	else if (strcmp(name, "quiet") == 0)
+		c->quiet = true;
+	else
+		return spp_settings_option(&a->settings, name, arg, err);
+	return 0;
+}
+
+/* What a kit holds, for both commands. */
+static int
+report(struct cli *c, const char *path, const struct kit *k,
+       const char *pubkey, bool json)
+{
+	size_t i;
+
+	if (json) {
+		json_t *files = json_array(), *set = json_array();
+
+		for (i = 0; i < k->n; i++)
+			json_array_append_new(files, json_pack(
+				"{s:s, s:I, s:s}", "name", k->files[i].name,
+				"size", (json_int_t)k->files[i].len, "mode",
+				strcmp(k->files[i].name, KIT_KEY) == 0 ?
+					"0600" : "0644"));
+		for (i = 0; i < k->nsettings; i++)
+			json_array_append_new(set, json_pack(
+				"{s:s, s:s?}", "option", k->settings[i].opt,
+				"value", k->settings[i].arg));
+		return cli_print_json(c, json_pack(
+			       "{s:s, s:s, s:i, s:b, s:b, s:b, s:o, s:o}",
+			       "kit", path, "host_name", k->host_name, "port",
+			       (int)k->port, "key_included", k->has_key,
+			       "signed", k->is_signed, "signature_verified",
+			       k->sig_checked, "settings", set, "files",
+			       files)) < 0 ? KP_EXIT_FAIL : 0;
+	}
+	printf("kit '%s': host %s, port %u\n", path, k->host_name, k->port);
+	for (i = 0; i < k->n; i++)
+		printf("  ok  %-18s %6zu bytes%s\n", k->files[i].name,
+		       k->files[i].len,
+		       strcmp(k->files[i].name, KIT_KEY) == 0 ?
+			       ", mode 0600 (the key: not shown)" : "");
+	printf("settings:");
+	for (i = 0; i < k->nsettings; i++)
+		printf("%s %s%s%s%s", i ? "," : "", k->settings[i].opt,
+		       k->settings[i].arg ? " '" : "",
+		       k->settings[i].arg ? k->settings[i].arg : "",
+		       k->settings[i].arg ? "'" : "");
+	printf("%s\n", k->nsettings ? "" : " (none)");
+	printf("key: %s\n", k->has_key ? "included" :
+			    "not included: the administrator installs it");
+	if (k->sig_checked)
+		printf("signature: Ed25519, verified with '%s'\n", pubkey);
+	else if (k->is_signed)
+		printf("signature: present, not checked (give --pubkey)\n");
+	else
+		printf("signature: none (the digests detect damage, not "
+		       "tampering; build with --sign)\n");
+	printf("kit intact: %zu files, every size and SHA-256 as the manifest "
+	       "says\n", k->n);
+	return 0;
+}
+
+/*
+ * build
+ */
+
+static const struct cli_opt build_opts[] = {
+	{ "output", 'o', "KIT.tar.gz", "where to write the kit" },
+	{ "host-name", 0, "FQDN",
+	  "the KMS host's fully qualified name (for the SRV records)" },
+	{ "key-file", 0, "FILE|-",
+	  "the organization's KMS host key, from FILE or standard input (never "
+	  "from the command line); without it the administrator installs the "
+	  "key at the host" },
+	{ "sign", 0, "PRIVATE.pem",
+	  "sign the manifest with this Ed25519 key (openssl genpkey "
+	  "-algorithm ed25519 -out PRIVATE.pem)" },
+	{ "force", 0, NULL, "replace KIT.tar.gz if it exists" },
+	{ "json", 0, NULL, "print JSON instead of text" },
+	{ "quiet", 'q', NULL, "no progress messages on standard error" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct cli_help build_help = {
+	"kms kit build -o KIT.tar.gz --host-name FQDN [--key-file FILE|-] "
+	"[--sign PRIVATE.pem] [SETTINGS...]",
+	"Build a lab KMS host kit: a tar.gz with a manifest (settings, and "
+	"every file's size and SHA-256), the first-boot script that installs "
+	"the key, activates the host, restarts the Software Protection "
+	"service and logs slmgr.vbs /dlv, the SRV records for the lab DNS and "
+	"a README. 'kms kit apply' puts it into a Windows Server image. The "
+	"key is the organization's own; it is never printed, and the kit that "
+	"holds it is written with mode 0600.",
+	build_opts, true, NULL, kit_option_allowed,
+};
+
+int
+cmd_kms_kit_build(struct cli *c, int argc, char **argv)
+{
+	struct kit_args a = { 0 };
+	struct kp_error err = KP_ERROR_INIT;
+	struct kit_spec spec = { 0 };
+	struct kit k = { 0 };
+	char key[30];
+	char **pos;
+	int npos, code = 0;
+
+	spp_settings_init(&a.settings);
+	memset(key, 0, sizeof(key));
+	if (cli_parse(c, argc, argv, &build_help, kit_opt, &a, &pos, &npos,
+		      &code))
+		goto out;
+	if (npos != 0) {
+		/* Not echoed: it may well be the key. */
+		code = cli_usage(c, "unexpected argument (the key is read "
+				 "from --key-file, never the command line)");
+		goto out;
+	}
+	if (a.output == NULL || a.host_name == NULL) {
+		code = cli_usage(c, "-o KIT.tar.gz and --host-name are needed");
+		goto out;
+	}
+	if (spp_settings_check(&a.settings, &err) < 0) {
+		code = cli_usage(c, "%s", err.msg);
+		goto out;
+	}
+	if (!a.force && access(a.output, F_OK) == 0) {
+		err.code = KP_EXIT_FAIL;
+		snprintf(err.msg, sizeof(err.msg), "'%s' exists; give --force "
+			 "to replace it", a.output);
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (a.key_file && kit_read_key(a.key_file, key, &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	spec.host_name = a.host_name;
+	spec.settings = &a.settings;
+	spec.key = a.key_file ? key : NULL;
+	spec.sign_key = a.sign;
+	if (kit_build(&spec, a.output, &err) < 0 ||
+	    kit_read(a.output, NULL, &k, &err) < 0) {
+		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+						   cli_error(c, &err);
+		goto out;
+	}
+	if (!a.json && !c->quiet)
+		cli_note(c, "wrote '%s' and read it back", a.output);
+	code = report(c, a.output, &k, NULL, a.json);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	kit_release(&k);
+	spp_settings_release(&a.settings);
+	return code;
+}
+
+/*
+ * verify
+ */
+
+static const struct cli_opt verify_opts[] = {
+	{ "pubkey", 0, "PUBLIC.pem",
+	  "require a valid Ed25519 signature by this key (openssl pkey "
+	  "-in PRIVATE.pem -pubout -out PUBLIC.pem)" },
+	{ "json", 0, NULL, "print JSON instead of text" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct cli_help verify_help = {
+	"kms kit verify KIT [--pubkey PUBLIC.pem] [--json]",
+	"Check a kit as 'kms kit apply' does before it writes anything: every "
+	"member a plain regular file named in the manifest (no links, "
+	"devices, paths, duplicates or oversized members), every size and "
+	"SHA-256 as the manifest says, no file missing or extra, the settings "
+	"valid, and with --pubkey the manifest's signature. Nothing is "
+	"extracted to disk.",
+	verify_opts, false,
+	"Exit codes: 0 the kit is intact; 3 it is not (the reason is "
+	"given).\n",
+	NULL,
+};
+
+int
+cmd_kms_kit_verify(struct cli *c, int argc, char **argv)
+{
+	struct kit_args a = { 0 };
+	struct kp_error err = KP_ERROR_INIT;
+	struct spp_settings set;
+	struct kit k = { 0 };
+	char **pos;
+	int npos, code = 0;
+
+	spp_settings_init(&a.settings);
+	spp_settings_init(&set);
+	if (cli_parse(c, argc, argv, &verify_help, kit_opt, &a, &pos, &npos,
+		      &code))
+		goto out;
+	if (npos != 1) {
+		code = cli_usage(c, "expected one KIT");
+		goto out;
+	}
+	if (kit_read(pos[0], a.pubkey, &k, &err) < 0 ||
+	    kit_settings(&k, &set, &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	code = report(c, pos[0], &k, a.pubkey, a.json);
+out:
+	kit_release(&k);
+	spp_settings_release(&set);
+	spp_settings_release(&a.settings);
+	return code;
+}

@@ -1,0 +1,180 @@
+/* Applying a lab KMS host kit to a Windows installation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hive/system.h"
+#include "kit-apply.h"
+
+#define KIT_REL "windows/" FIRSTBOOT_DIR "/kit/"
+#define KIT_LABEL "%WINDIR%\\" KIT_DIR "\\"
+#define SETUPCOMPLETE_REL "windows/setup/scripts/setupcomplete.cmd"
+#define SETUPCOMPLETE_LABEL "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd"
+#define WRAPPER "kit-firstboot.cmd"
+
+/* The line that runs the kit's script. */
+static const char call_line[] =
+	"call \"%SystemRoot%\\" KIT_DIR "\\" KIT_SCRIPT "\"";
+
+/* gen_add_file with the kit's directory and file NAME. */
+static int
+kit_file(struct img_session *s, const struct img_root *r,
+	 const struct kit *k, const char *name, bool secret,
+	 struct gen_plan *p, struct kp_error *err)
+{
+	const struct kit_file *f = kit_find(k, name);
+	struct buf text = BUF_INIT;
+	char rel[128], label[128];
+
+	if (f == NULL)
+		return 0;
+	if (buf_add(&text, f->data, f->len) < 0)
+		return kp_fail_oom(err);
+	snprintf(rel, sizeof(rel), KIT_REL "%s", name);
+	snprintf(label, sizeof(label), "%s%s", KIT_LABEL, name);
+	return gen_add_file(s, r, rel, label, &text, secret, p, err);
+}
+
+/* SetupComplete.cmd with a call to the kit's script: an existing file
+ * keeps every command it has. */
+static int
+setup_complete(struct img_session *s, const struct img_root *r,
+	       struct gen_plan *p, struct kp_error *err)
+{
+	struct buf text = BUF_INIT;
+	char *guest, *old = NULL;
+	bool exists;
+	size_t len = 0;
+	int rc = -1;
+
+	guest = img_path(s, r, SETUPCOMPLETE_REL, &exists, err);
+	if (guest == NULL)
+		return -1;
+	if (exists) {
+		old = img_read(s, guest, (size_t)1 << 20, &len, err);
+		if (old == NULL)
+			goto out;
+		if (memmem(old, len, call_line, sizeof(call_line) - 1)) {
+			rc = 0;		/* there already */
+			goto out;
+		}
+		if (buf_add(&text, old, len) < 0 ||
+		    (len && old[len - 1] != '\n' && buf_add(&text, "\r\n", 2) < 0))
+			goto oom;
+	} else if (buf_addstr(&text, "@echo off\r\n") < 0) {
+		goto oom;
+	}
+	if (buf_addf(&text, "rem Added by kmsprep: the lab KMS host kit.\r\n"
+		     "%s\r\n", call_line) < 0)
+		goto oom;
+	rc = gen_add_file(s, r, SETUPCOMPLETE_REL, SETUPCOMPLETE_LABEL, &text,
+			  false, p, err);
+	goto out;
+oom:
+	kp_fail_oom(err);
+out:
+	buf_release(&text);
+	free(guest);
+	free(old);
+	return rc;
+}
+
+/* The first-boot hook of an image that is not generalized: a wrapper that
+ * clears the hook first, then runs the kit's script. */
+static int
+first_boot(struct img_session *s, const struct img_root *r,
+	   struct hive *system, struct hive_changes *c, struct gen_plan *p,
+	   struct kp_error *err)
+{
+	struct buf w = BUF_INIT;
+	int rc;
+
+	rc = cmd_line(&w, "@echo off");
+	rc |= cmd_line(&w, "rem Written by kmsprep (kms kit apply): runs once "
+		       "as SYSTEM at the next boot.");
+	rc |= cmd_line(&w, "rem First of all: never run again, whatever "
+		       "happens.");
+	rc |= cmd_line(&w, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
+		       "REG_DWORD /d 0 /f>nul");
+	rc |= cmd_line(&w, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
+		       "REG_SZ /d \"\" /f>nul");
+	rc |= cmd_line(&w, "%s", call_line);
+	rc |= cmd_line(&w, "exit /b 0");
+	if (rc) {
+		buf_release(&w);
+		return kp_fail_oom(err);
+	}
+	if (gen_add_file(s, r, "windows/" FIRSTBOOT_DIR "/" WRAPPER,
+			 "%WINDIR%\\" FIRSTBOOT_DIR "\\" WRAPPER, &w, false, p,
+			 err) < 0)
+		return -1;
+	return setup_stage(system, FIRSTBOOT_CMDLINE(WRAPPER), c, err);
+}
+
+int
+kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
+	 struct hive *software, struct hive *system, struct hive_changes *c,
+	 struct gen_plan *p, struct kp_error *err)
+{
+	struct spp_settings set;
+	struct winver v = { 0 };
+	struct setup_state st = { 0 };
+	char *state = NULL, name[160];
+	int rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	spp_settings_init(&set);
+	if (kit_settings(k, &set, err) < 0 || winver_read(software, &v, err) < 0 ||
+	    spp_check_hive(software, &v, true, false, err) < 0)
+		goto out;
+	if (v.install_type && strncasecmp(v.install_type, "Server", 6) != 0 &&
+	    gen_note(p, "this is not Windows Server (InstallationType %s): "
+		     "only a KMS host key for client editions installs here",
+		     v.install_type) < 0)
+		goto oom;
+	if (!k->has_key &&
+	    gen_note(p, "the kit holds no key: install it at the host with "
+		     "slmgr.vbs /ipk, then slmgr.vbs /ato") < 0)
+		goto oom;
+	if (spp_apply(&set, software, &v, c, err) < 0)
+		goto out;
+	snprintf(name, sizeof(name), "Key Management Service (kmsprep, TCP "
+		 "%u)", k->port);
+	if (sys_firewall_allow_tcp(system, KIT_FIREWALL_ID, k->port, name,
+				   "Inbound rule for the lab KMS host: clients "
+				   "activate over this port",
+				   c, err) < 0)
+		goto out;
+	if (kit_file(s, r, k, KIT_SCRIPT, false, p, err) < 0 ||
+	    kit_file(s, r, k, KIT_KEY, true, p, err) < 0)
+		goto out;
+	state = gen_image_state(software, err);
+	if (gen_is_generalized(state)) {
+		rc = setup_complete(s, r, p, err);
+	} else {
+		/* One hook, one command: a clone-mode first boot that is
+		 * staged must not be replaced. */
+		if (setup_read(system, &st, err) < 0)
+			goto out;
+		if (st.ours && st.setup_type &&
+		    strcasecmp(st.cmdline, FIRSTBOOT_CMDLINE(WRAPPER)) != 0) {
+			kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
+				"boot is staged (%s); it would be replaced",
+				st.cmdline);
+			goto out;
+		}
+		rc = first_boot(s, r, system, c, p, err);
+	}
+	if (rc == 0)
+		rc = gen_check_dirs(s, p, err);
+	goto out;
+oom:
+	kp_fail_oom(err);
+out:
+	setup_release(&st);
+	free(state);
+	winver_release(&v);
+	spp_settings_release(&set);
+	return rc;
+}

@@ -1,0 +1,882 @@
+/* Lab KMS host kits: build, read and check. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "kit.h"
+#include "lib/buf.h"
+#include "lib/fileio.h"
+#include "lib/valid.h"
+#include "srv.h"
+
+/* The SPP options that describe a KMS host; nothing else goes in a kit. */
+static const char *const host_options[] = {
+	"dns-publishing", "publish-domain", "clear-publish-domains",
+	"low-priority", "listen-port", "activation-interval",
+	"renewal-interval",
+};
+
+bool
+kit_option_allowed(const char *opt)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(host_options) / sizeof(host_options[0]); i++)
+		if (strcmp(opt, host_options[i]) == 0)
+			return true;
+	return false;
+}
+
+int
+kit_read_key(const char *path, char key[30], struct kp_error *err)
+{
+	struct buf raw = BUF_INIT;
+	size_t i, n = 0;
+	int r = -1;
+
+	if (kp_read_file(path, 4096, &raw, err) < 0)
+		return -1;
+	/* Letters and digits in five groups of five; surrounding space and
+	 * a final newline are fine, anything else is not a key. */
+	for (i = 0; i < raw.len; i++) {
+		unsigned char c = (unsigned char)raw.data[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			if (n && n < 29)
+				goto bad;
+			continue;
+		}
+		if (n >= 29)
+			goto bad;
+		if (n % 6 == 5) {
+			if (c != '-')
+				goto bad;
+		} else if (c >= 'a' && c <= 'z') {
+			c = (unsigned char)(c - 'a' + 'A');
+		} else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+			goto bad;
+		}
+		key[n++] = (char)c;
+	}
+	if (n != 29)
+		goto bad;
+	key[n] = '\0';
+	r = 0;
+	goto out;
+bad:
+	OPENSSL_cleanse(key, 30);
+	kp_fail(err, KP_EXIT_INPUT, "'%s': not a product key (five groups "
+		"of five letters or digits, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX)",
+		strcmp(path, "-") == 0 ? "standard input" : path);
+out:
+	buf_wipe(&raw);
+	return r;
+}
+
+/*
+ * Building.
+ */
+
+static int
+line(struct buf *b, const char *fmt, ...) KP_PRINTF(2, 3);
+
+static int
+line(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = buf_vaddf(b, fmt, ap);
+	va_end(ap);
+	return r < 0 ? -1 : buf_add(b, "\r\n", 2);
+}
+
+/* The first-boot script.  It runs as SYSTEM from the kit's directory in
+ * the image.  The key goes to Software Protection through WMI from a
+ * PowerShell one-liner that reads the file, so that it is on no command
+ * line; the file is deleted as soon as the key is installed. */
+static int
+provision_script(const struct kit_spec *spec, struct buf *b)
+{
+	int r = 0;
+
+	r |= line(b, "@echo off");
+	r |= line(b, "rem kmsprep lab KMS host kit for %s.", spec->host_name);
+	r |= line(b, "rem Runs once as SYSTEM at first boot: installs the "
+		  "organization's KMS host key");
+	r |= line(b, "rem from " KIT_KEY " beside it and deletes that file, "
+		  "activates the host,");
+	r |= line(b, "rem restarts the Software Protection service and records "
+		  "the license state");
+	r |= line(b, "rem and every exit code in provision.log.");
+	r |= line(b, "setlocal");
+	r |= line(b, "set \"LOG=%%~dp0provision.log\"");
+	r |= line(b, "set \"KEYFILE=%%~dp0" KIT_KEY "\"");
+	r |= line(b, "set \"SLMGR=%%SystemRoot%%\\System32\\slmgr.vbs\"");
+	r |= line(b, "echo %%DATE%% %%TIME%% kmsprep kit: provisioning %s"
+		  ">>\"%%LOG%%\"", spec->host_name);
+	r |= line(b, "if not exist \"%%KEYFILE%%\" goto nokey");
+	r |= line(b, "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy "
+		  "Bypass -Command \"try { $k = (Get-Content -LiteralPath "
+		  "$env:KEYFILE -TotalCount 1).Trim(); $s = Get-WmiObject "
+		  "-Query 'SELECT * FROM SoftwareLicensingService'; $null = "
+		  "$s.InstallProductKey($k); $null = $s.RefreshLicenseStatus(); "
+		  "exit 0 } catch { Write-Output $_.Exception.Message; exit 1 "
+		  "}\">>\"%%LOG%%\" 2>&1");
+	r |= line(b, "echo install key: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= line(b, "del /f /q \"%%KEYFILE%%\">>\"%%LOG%%\" 2>&1");
+	r |= line(b, "if exist \"%%KEYFILE%%\" echo the key file could not be "
+		  "deleted: delete %%KEYFILE%%>>\"%%LOG%%\"");
+	r |= line(b, "cscript //nologo \"%%SLMGR%%\" /ato>>\"%%LOG%%\" 2>&1");
+	r |= line(b, "echo activate: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= line(b, "goto restart");
+	r |= line(b, ":nokey");
+	r |= line(b, "echo no key in the kit: install it with slmgr.vbs /ipk, "
+		  "then slmgr.vbs /ato>>\"%%LOG%%\"");
+	r |= line(b, ":restart");
+	r |= line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
+	r |= line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
+	r |= line(b, "echo restart sppsvc: exit code %%ERRORLEVEL%%"
+		  ">>\"%%LOG%%\"");
+	r |= line(b, "cscript //nologo \"%%SLMGR%%\" /dlv>>\"%%LOG%%\" 2>&1");
+	r |= line(b, "echo dlv: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= line(b, "exit /b 0");
+	return r ? -1 : 0;
+}
+
+/* The SRV records: every publish domain, else the host's own domain. */
+static int
+records(const struct kit_spec *spec, unsigned port, struct buf *b,
+	struct kp_error *err)
+{
+	const struct spp_edit *e = &spec->settings->edit[SPP_PUBLISH_LIST];
+	struct srv_set set = { NULL, 0 };
+	const char *dot = strchr(spec->host_name, '.');
+	size_t i;
+	int r = 0;
+
+	if (e->set && e->nlist) {
+		for (i = 0; i < e->nlist && r == 0; i++) {
+			struct spp_publish p;
+
+			r = spp_parse_publish(e->list[i], &p, err);
+			if (r == 0)
+				r = srv_add(&set, p.domain, spec->host_name,
+					    p.priority, p.weight, port,
+					    KMS_TTL, err);
+		}
+	} else if (dot && dot[1]) {
+		r = srv_add(&set, dot + 1, spec->host_name, 0, 0, port, KMS_TTL,
+			    err);
+	}
+	if (r == 0 && buf_addstr(b, "; KMS SRV records for the lab DNS "
+				 "(kmsprep kms publish can send them)\n") < 0)
+		r = kp_fail_oom(err);
+	if (r == 0)
+		r = srv_format(&set, SRV_ZONE, b, err);
+	srv_set_release(&set);
+	return r;
+}
+
+static int
+readme(const struct kit_spec *spec, unsigned port, struct buf *b)
+{
+	return buf_addf(b,
+		"kmsprep lab KMS host kit for %s\n"
+		"\n"
+		"Apply it to a Windows Server image:\n"
+		"  kmsprep kms kit apply KIT.tar.gz SERVER-IMAGE\n"
+		"kmsprep verifies the kit, then writes the KMS host settings "
+		"(SOFTWARE hive),\n"
+		"an inbound firewall rule for TCP %u (SYSTEM hive) and "
+		"provision.cmd, which\n"
+		"runs once at first boot (SetupComplete.cmd on a generalized "
+		"image, else\n"
+		"the SYSTEM\\Setup first-boot command).\n"
+		"\n"
+		"At first boot provision.cmd installs the KMS host key%s, "
+		"activates it,\n"
+		"restarts the Software Protection service and records slmgr.vbs "
+		"/dlv in\n"
+		"%%SystemRoot%%\\kmsprep\\kit\\provision.log.\n"
+		"\n"
+		"Clients find the host through the records in " KIT_RECORDS
+		": add them to\n"
+		"the lab zone, or send them with 'kmsprep kms publish'. Check "
+		"the host with\n"
+		"'slmgr.vbs /dli' (the count grows as clients activate) and "
+		"event 12290 in\n"
+		"the Key Management Service log; 'kmsprep kms discover DOMAIN' "
+		"finds it as a\n"
+		"client would.\n"
+		"\n"
+		"kmsprep does not implement KMS: the host is Windows' own "
+		"Software Protection\n"
+		"service, activated with your organization's key.\n",
+		spec->host_name, port,
+		spec->key ? " from " KIT_KEY " (then deletes that file)" :
+			    " (none is in this kit: install it by hand with\n"
+			    "slmgr.vbs /ipk, then slmgr.vbs /ato)") < 0 ?
+		       -1 : 0;
+}
+
+static void
+sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	size_t i;
+
+	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+	for (i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Refuse to prompt for a passphrase: kmsprep never reads the terminal. */
+static int
+no_passphrase(char *buf, int size, int rw, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rw;
+	(void)u;
+	return -1;
+}
+
+/* Read a PEM key file: private (PRIV) or public, Ed25519 only. */
+static EVP_PKEY *
+read_pem(const char *path, bool priv, struct kp_error *err)
+{
+	struct buf pem = BUF_INIT;
+	EVP_PKEY *k = NULL;
+	BIO *bio;
+
+	if (kp_read_file(path, 65536, &pem, err) < 0)
+		return NULL;
+	bio = BIO_new_mem_buf(pem.data, (int)pem.len);
+	if (bio)
+		k = priv ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
+						   NULL) :
+			   PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	buf_wipe(&pem);
+	if (k == NULL) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not a%s PEM %s key%s", path,
+			priv ? "n unencrypted" : "", priv ? "private" :
+							     "public",
+			priv ? " (openssl genpkey -algorithm ed25519)" : "");
+		return NULL;
+	}
+	if (EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(k);
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not an Ed25519 key", path);
+		return NULL;
+	}
+	return k;
+}
+
+static int
+sign(const char *keypath, const char *msg, size_t len, struct buf *out,
+     struct kp_error *err)
+{
+	EVP_PKEY *k = read_pem(keypath, true, err);
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char sig[64];
+	size_t siglen = sizeof(sig);
+	char b64[100];
+	int r = -1;
+
+	if (k == NULL)
+		return -1;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) != 1 ||
+	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg,
+			   len) != 1 || siglen != 64) {
+		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot sign", keypath);
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, sig, 64);
+	r = buf_addf(out, "%s\n", b64) < 0 ? kp_fail_oom(err) : 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+struct entry {
+	const char *name;
+	struct buf data;
+	unsigned mode;
+};
+
+static json_t *
+manifest(const struct kit_spec *spec, unsigned port, const struct entry *e,
+	 size_t n)
+{
+	json_t *files = json_array(), *set = json_array();
+	const struct spp_settings *s = spec->settings;
+	char sum[65];
+	size_t i;
+
+	for (i = 0; i < s->ngiven; i++)
+		json_array_append_new(set, json_pack(
+			"{s:s, s:s?}", "option", s->given[i].opt, "value",
+			s->given[i].arg));
+	for (i = 0; i < n; i++) {
+		char mode[8];
+
+		sha256_hex(e[i].data.data, e[i].data.len, sum);
+		snprintf(mode, sizeof(mode), "%04o", e[i].mode);
+		json_array_append_new(files, json_pack(
+			"{s:s, s:I, s:s, s:s}", "name", e[i].name, "size",
+			(json_int_t)e[i].data.len, "mode", mode, "sha256", sum));
+	}
+	return json_pack("{s:s, s:i, s:s, s:i, s:b, s:o, s:o}", "format",
+			 KIT_FORMAT, "version", KIT_VERSION, "host_name",
+			 spec->host_name, "port", (int)port, "key_included",
+			 spec->key != NULL, "settings", set, "files", files);
+}
+
+static int
+add_entry(struct archive *a, const char *name, const void *data, size_t len,
+	  unsigned mode, struct kp_error *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	int r = -1;
+
+	if (e == NULL)
+		return kp_fail_oom(err);
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, mode);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_mtime(e, time(NULL), 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
+		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+			archive_error_string(a));
+	else
+		r = 0;
+	archive_entry_free(e);
+	return r;
+}
+
+int
+kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
+{
+	const struct spp_edit *lp = &spec->settings->edit[SPP_LISTEN_PORT];
+	struct entry e[4] = {
+		{ KIT_SCRIPT, BUF_INIT, 0644 },
+		{ KIT_RECORDS, BUF_INIT, 0644 },
+		{ KIT_README, BUF_INIT, 0644 },
+		{ KIT_KEY, BUF_INIT, 0600 },
+	};
+	struct kp_tmpfile t = KP_TMPFILE_INIT;
+	struct kp_commit_opts co = { NULL, spec->key ? 0600 : 0644, false,
+				     NULL };
+	struct archive *a = NULL;
+	struct buf sig = BUF_INIT;
+	size_t n = spec->key ? 4 : 3, i;
+	unsigned long port = KMS_PORT;
+	char *mtext = NULL;
+	json_t *m;
+	int r = -1;
+
+	if (!kp_is_hostname(spec->host_name, false) ||
+	    strchr(spec->host_name, '.') == NULL)
+		return kp_fail(err, KP_EXIT_USAGE, "--host-name: '%s': expected "
+			       "the host's fully qualified name",
+			       spec->host_name);
+	for (i = 0; i < spec->settings->ngiven; i++)
+		if (!kit_option_allowed(spec->settings->given[i].opt))
+			return kp_fail(err, KP_EXIT_USAGE, "--%s is not a KMS "
+				       "host setting; a kit cannot carry it",
+				       spec->settings->given[i].opt);
+	if (lp->set && lp->sz &&
+	    kp_parse_uint("--listen-port", lp->sz, 1, 65535, &port, err) < 0)
+		return -1;
+	if (provision_script(spec, &e[0].data) < 0 ||
+	    readme(spec, (unsigned)port, &e[2].data) < 0 ||
+	    (spec->key && (buf_addstr(&e[3].data, spec->key) < 0 ||
+			   buf_add(&e[3].data, "\r\n", 2) < 0))) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (records(spec, (unsigned)port, &e[1].data, err) < 0)
+		goto out;
+	m = manifest(spec, (unsigned)port, e, n);
+	mtext = m ? json_dumps(m, JSON_INDENT(2)) : NULL;
+	json_decref(m);
+	if (mtext == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (spec->sign_key &&
+	    sign(spec->sign_key, mtext, strlen(mtext), &sig, err) < 0)
+		goto out;
+	if (kp_tmpfile_open(&t, path, err) < 0)
+		goto out;
+	a = archive_write_new();
+	if (a == NULL || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_open_fd(a, t.fd) != ARCHIVE_OK) {
+		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+			a ? archive_error_string(a) : "out of memory");
+		goto out;
+	}
+	if (add_entry(a, KIT_MANIFEST, mtext, strlen(mtext), 0644, err) < 0 ||
+	    (sig.len && add_entry(a, KIT_SIGNATURE, sig.data, sig.len, 0644,
+				  err) < 0))
+		goto out;
+	for (i = 0; i < n; i++)
+		if (add_entry(a, e[i].name, e[i].data.data, e[i].data.len,
+			      e[i].mode, err) < 0)
+			goto out;
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+			archive_error_string(a));
+		goto out;
+	}
+	r = kp_tmpfile_commit(&t, &co, err) < 0 ? -1 : 0;
+out:
+	if (a)
+		archive_write_free(a);
+	kp_tmpfile_discard(&t);
+	for (i = 0; i < 4; i++)
+		buf_wipe(&e[i].data);
+	buf_release(&sig);
+	free(mtext);
+	return r;
+}
+
+/*
+ * Reading.
+ */
+
+/* A kit member's name: plain, no path, no surprises. */
+static bool
+plain_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789._-") == n;
+}
+
+static int
+bad(struct kp_error *err, const char *path, const char *fmt, ...)
+	KP_PRINTF(3, 4);
+
+static int
+bad(struct kp_error *err, const char *path, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kp_fail(err, KP_EXIT_INPUT, "'%s': %s", path, msg);
+}
+
+/* Every member of the archive, checked, into F (manifest and signature
+ * included). */
+static int
+read_members(const char *path, struct kit_file **f, size_t *n,
+	     struct kp_error *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	struct stat st;
+	size_t total = 0, i;
+	int fd, rc, r = -1;
+	char q[96];
+
+	*f = NULL;
+	*n = 0;
+	if (a == NULL)
+		return kp_fail_oom(err);
+	fd = kp_open_input(path, &st, err);
+	if (fd < 0)
+		goto out;
+	if ((uint64_t)st.st_size > KIT_MAX_ARCHIVE) {
+		bad(err, path, "larger than %zu bytes: not a kit",
+		    KIT_MAX_ARCHIVE);
+		goto out;
+	}
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_fd(a, fd, 16384) != ARCHIVE_OK) {
+		bad(err, path, "not a kit (a gzip'd tar): %s",
+		    archive_error_string(a));
+		goto out;
+	}
+	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		struct kit_file *v;
+		la_int64_t size = archive_entry_size(e);
+		la_ssize_t got;
+
+		name = name ? name : "";
+		kp_quote(name, q, sizeof(q));
+		if (archive_entry_hardlink(e) || archive_entry_symlink(e) ||
+		    archive_entry_filetype(e) != AE_IFREG) {
+			bad(err, path, "'%s' is not a regular file (a link, "
+			    "directory or device): refused", q);
+			goto out;
+		}
+		if (!plain_name(name)) {
+			bad(err, path, "member name '%s' refused (absolute, "
+			    "'..', a directory or an unusual character)", q);
+			goto out;
+		}
+		for (i = 0; i < *n; i++)
+			if (strcmp((*f)[i].name, name) == 0) {
+				bad(err, path, "'%s' is in the kit twice", q);
+				goto out;
+			}
+		if (*n == KIT_MAX_ENTRIES) {
+			bad(err, path, "more than %d members", KIT_MAX_ENTRIES);
+			goto out;
+		}
+		if (size < 0 || (uint64_t)size > KIT_MAX_ENTRY ||
+		    total + (size_t)size > KIT_MAX_ARCHIVE) {
+			bad(err, path, "'%s' is too large for a kit", q);
+			goto out;
+		}
+		v = realloc(*f, (*n + 1) * sizeof(*v));
+		if (v == NULL) {
+			kp_fail_oom(err);
+			goto out;
+		}
+		*f = v;
+		v += (*n)++;
+		memset(v, 0, sizeof(*v));
+		v->name = strdup(name);
+		v->data = malloc((size_t)size + 1);
+		v->mode = archive_entry_perm(e) & 07777;
+		if (v->name == NULL || v->data == NULL) {
+			kp_fail_oom(err);
+			goto out;
+		}
+		/* Read no more than the header promised, and all of it. */
+		got = size ? archive_read_data(a, v->data, (size_t)size) : 0;
+		if (got != size) {
+			bad(err, path, "'%s' is truncated or damaged", q);
+			goto out;
+		}
+		v->len = (size_t)size;
+		v->data[v->len] = '\0';
+		total += v->len;
+	}
+	if (rc != ARCHIVE_EOF) {
+		bad(err, path, "damaged archive: %s", archive_error_string(a));
+		goto out;
+	}
+	r = 0;
+out:
+	archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int
+verify_sig(const char *pubkey, const struct kit_file *sig, const char *msg,
+	   size_t len, const char *path, struct kp_error *err)
+{
+	EVP_PKEY *k = read_pem(pubkey, false, err);
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char raw[100];
+	size_t n = sig->len;
+	int r = -1, dec;
+
+	if (k == NULL)
+		return -1;
+	while (n && (sig->data[n - 1] == '\n' || sig->data[n - 1] == '\r'))
+		n--;
+	dec = n == 88 ? EVP_DecodeBlock(raw, sig->data, 88) : -1;
+	ctx = EVP_MD_CTX_new();
+	if (dec != 66 || ctx == NULL ||
+	    EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) != 1 ||
+	    EVP_DigestVerify(ctx, raw, 64, (const unsigned char *)msg, len) !=
+		    1) {
+		bad(err, path, "the signature does not match the manifest and "
+		    "the key '%s': the kit was changed or signed by another "
+		    "key", pubkey);
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+static void
+free_file(struct kit_file *f)
+{
+	if (f->data)
+		OPENSSL_cleanse(f->data, f->len);
+	free(f->data);
+	free(f->name);
+}
+
+/* Check the members against the parsed manifest M; move the listed files
+ * into K in manifest order. */
+static int
+check_files(const char *path, json_t *m, struct kit_file *f, size_t n,
+	    struct kit *k, struct kp_error *err)
+{
+	json_t *files = json_object_get(m, "files"), *it;
+	bool *listed = calloc(n + 1, sizeof(bool));
+	size_t *order = calloc(KIT_MAX_ENTRIES + 1, sizeof(size_t));
+	size_t i, j;
+	int r = -1;
+
+	if (listed == NULL || order == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (!json_is_array(files) || json_array_size(files) > KIT_MAX_ENTRIES) {
+		bad(err, path, "the manifest has no list of files");
+		goto out;
+	}
+	k->files = calloc(json_array_size(files) + 1, sizeof(*k->files));
+	if (k->files == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	json_array_foreach(files, i, it) {
+		const char *name = NULL, *sum = NULL, *mode = "0644";
+		json_int_t size = -1;
+		char got[65];
+
+		if (json_unpack(it, "{s:s, s:I, s:s, s?:s}", "name", &name,
+				"size", &size, "sha256", &sum, "mode",
+				&mode) < 0 || !plain_name(name) ||
+		    strcmp(name, KIT_MANIFEST) == 0 ||
+		    strcmp(name, KIT_SIGNATURE) == 0) {
+			bad(err, path, "manifest entry %zu is malformed", i + 1);
+			goto out;
+		}
+		for (j = 0; j < n && strcmp(f[j].name, name) != 0; j++)
+			;
+		if (j == n) {
+			bad(err, path, "'%s' is in the manifest but not in the "
+			    "kit", name);
+			goto out;
+		}
+		if (listed[j]) {
+			bad(err, path, "'%s' is listed twice", name);
+			goto out;
+		}
+		listed[j] = true;
+		if (size < 0 || (size_t)size != f[j].len) {
+			bad(err, path, "'%s' has %zu bytes, the manifest says "
+			    "%lld", name, f[j].len, (long long)size);
+			goto out;
+		}
+		sha256_hex(f[j].data, f[j].len, got);
+		if (strcmp(got, sum) != 0) {
+			bad(err, path, "'%s' does not match its SHA-256 in the "
+			    "manifest: it was changed", name);
+			goto out;
+		}
+		if (strcmp(name, KIT_KEY) == 0 &&
+		    ((f[j].mode & 077) || strcmp(mode, "0600") != 0)) {
+			bad(err, path, "'%s' is readable by others (mode %04o)",
+			    name, f[j].mode);
+			goto out;
+		}
+		order[i] = j;
+	}
+	for (j = 0; j < n; j++) {
+		if (listed[j] ||
+		    strcmp(f[j].name, KIT_MANIFEST) == 0 ||
+		    strcmp(f[j].name, KIT_SIGNATURE) == 0)
+			continue;
+		bad(err, path, "'%s' is in the kit but not in the manifest",
+		    f[j].name);
+		goto out;
+	}
+	/* All good: the files move into K, in manifest order. */
+	for (i = 0; i < json_array_size(files); i++) {
+		k->files[k->n++] = f[order[i]];
+		memset(&f[order[i]], 0, sizeof(f[order[i]]));
+	}
+	r = 0;
+out:
+	free(order);
+	free(listed);
+	return r;
+}
+
+static int
+parse_manifest(const char *path, json_t *m, struct kit *k,
+	       struct kp_error *err)
+{
+	const char *format = NULL, *host = NULL;
+	json_t *set = NULL, *it;
+	json_int_t version = 0, port = 0;
+	int key = 0;
+	size_t i;
+
+	if (json_unpack(m, "{s:s, s:I, s:s, s:I, s:b, s:o}", "format", &format,
+			"version", &version, "host_name", &host, "port", &port,
+			"key_included", &key, "settings", &set) < 0 ||
+	    strcmp(format, KIT_FORMAT) != 0)
+		return bad(err, path, "not a kmsprep kit manifest");
+	if (version != KIT_VERSION)
+		return bad(err, path, "kit format version %lld; this kmsprep "
+			   "reads version %d", (long long)version, KIT_VERSION);
+	if (!kp_is_hostname(host, false) || port < 1 || port > 65535 ||
+	    !json_is_array(set) || json_array_size(set) > 32)
+		return bad(err, path, "the manifest's host name, port or "
+			   "settings are invalid");
+	k->host_name = strdup(host);
+	k->port = (unsigned)port;
+	k->has_key = key;
+	k->settings = calloc(json_array_size(set) + 1, sizeof(*k->settings));
+	if (k->host_name == NULL || k->settings == NULL)
+		return kp_fail_oom(err);
+	json_array_foreach(set, i, it) {
+		const char *opt = NULL, *val = NULL;
+
+		if (json_unpack(it, "{s:s, s?:s}", "option", &opt, "value",
+				&val) < 0 || !kit_option_allowed(opt))
+			return bad(err, path, "manifest setting %zu is not a "
+				   "KMS host setting", i + 1);
+		k->settings[i].opt = strdup(opt);
+		k->settings[i].arg = val ? strdup(val) : NULL;
+		k->nsettings++;
+		if (k->settings[i].opt == NULL || (val && !k->settings[i].arg))
+			return kp_fail_oom(err);
+	}
+	if (key != (kit_find(k, KIT_KEY) != NULL))
+		return bad(err, path, "the manifest and the files disagree on "
+			   "whether a key is included");
+	if (kit_find(k, KIT_SCRIPT) == NULL)
+		return bad(err, path, "no " KIT_SCRIPT " in the kit");
+	return 0;
+}
+
+int
+kit_read(const char *path, const char *pubkey, struct kit *k,
+	 struct kp_error *err)
+{
+	struct kit_file *f = NULL, *man = NULL, *sig = NULL;
+	json_error_t je;
+	json_t *m = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	memset(k, 0, sizeof(*k));
+	if (read_members(path, &f, &n, err) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (strcmp(f[i].name, KIT_MANIFEST) == 0)
+			man = &f[i];
+		else if (strcmp(f[i].name, KIT_SIGNATURE) == 0)
+			sig = &f[i];
+	}
+	if (man == NULL) {
+		bad(err, path, "no " KIT_MANIFEST ": not a kmsprep kit");
+		goto out;
+	}
+	k->is_signed = sig != NULL;
+	/* The signature first: nothing in an unsigned manifest is trusted
+	 * when a key was given. */
+	if (pubkey && sig == NULL) {
+		bad(err, path, "the kit is not signed, and --pubkey asks for "
+		    "a signature");
+		goto out;
+	}
+	if (pubkey && verify_sig(pubkey, sig, (const char *)man->data,
+				 man->len, path, err) < 0)
+		goto out;
+	k->sig_checked = pubkey != NULL;
+	m = json_loadb((const char *)man->data, man->len,
+		       JSON_REJECT_DUPLICATES, &je);
+	if (m == NULL) {
+		bad(err, path, KIT_MANIFEST " is not valid JSON: line %d: %s",
+		    je.line, je.text);
+		goto out;
+	}
+	k->manifest = (char *)man->data;
+	k->manifest_len = man->len;
+	man->data = NULL;
+	if (check_files(path, m, f, n, k, err) < 0 ||
+	    parse_manifest(path, m, k, err) < 0)
+		goto out;
+	r = 0;
+out:
+	json_decref(m);
+	for (i = 0; i < n; i++)
+		free_file(&f[i]);
+	free(f);
+	if (r < 0)
+		kit_release(k);
+	return r;
+}
+
+const struct kit_file *
+kit_find(const struct kit *k, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (strcmp(k->files[i].name, name) == 0)
+			return &k->files[i];
+	return NULL;
+}
+
+int
+kit_settings(const struct kit *k, struct spp_settings *s,
+	     struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < k->nsettings; i++) {
+		if (spp_settings_option(s, k->settings[i].opt,
+					k->settings[i].arg, err) < 0) {
+			err->code = KP_EXIT_INPUT;
+			kp_error_prefix(err, "the kit's settings");
+			return -1;
+		}
+	}
+	return spp_settings_check(s, err);
+}
+
+void
+kit_release(struct kit *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free_file(&k->files[i]);
+	for (i = 0; i < k->nsettings; i++) {
+		free(k->settings[i].opt);
+		free(k->settings[i].arg);
+	}
+	free(k->files);
+	free(k->settings);
+	free(k->manifest);
+	free(k->host_name);
+	memset(k, 0, sizeof(*k));
+}

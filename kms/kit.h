@@ -1,0 +1,103 @@
+/*
+ * Lab KMS host kits: a gzip'd tar (libarchive) that makes a Windows Server
+ * image configure itself as a KMS host at first boot, with the
+ * organization's own key.  kmsprep implements no part of the KMS protocol:
+ * the kit only drives Windows' own Software Protection service.
+ *
+ * A kit holds, flat (no directories):
+ *   manifest.json     format, version, host name, port, the SPP settings as
+ *                     option/value pairs, and every other file with its
+ *                     size, mode and SHA-256;
+ *   manifest.sig      optional: base64 Ed25519 signature of manifest.json;
+ *   provision.cmd     the first-boot script (CRLF);
+ *   kms-host-key.txt  optional, mode 0600: the KMS host key;
+ *   srv-records.zone  the _vlmcs._tcp SRV records for the lab DNS;
+ *   README.txt        what the kit does, for the administrator.
+ *
+ * Reading treats the archive as hostile: only regular files with plain
+ * names, no duplicates, bounded sizes and counts, nothing that the manifest
+ * does not name; nothing is written to disk.
+ */
+#ifndef KP_KIT_H
+#define KP_KIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hive/spp.h"
+#include "lib/error.h"
+
+#define KIT_FORMAT "kmsprep-kit"
+#define KIT_VERSION 1
+#define KIT_MANIFEST "manifest.json"
+#define KIT_SIGNATURE "manifest.sig"
+#define KIT_SCRIPT "provision.cmd"
+#define KIT_KEY "kms-host-key.txt"
+#define KIT_RECORDS "srv-records.zone"
+#define KIT_README "README.txt"
+
+#define KIT_MAX_ENTRIES 16
+#define KIT_MAX_ENTRY ((size_t)1 << 20)
+#define KIT_MAX_ARCHIVE ((size_t)8 << 20)
+
+/* What a kit is built from. */
+struct kit_spec {
+	const char *host_name;		/* FQDN of the KMS host */
+	const struct spp_settings *settings;	/* host settings */
+	const char *key;		/* the KMS host key, or NULL */
+	const char *sign_key;		/* Ed25519 private key (PEM file) */
+};
+
+/* Is OPT an SPP option a kit may carry (the KMS host's settings)? */
+bool kit_option_allowed(const char *opt);
+
+/* Read a KMS host key from PATH ("-": standard input) into KEY (26 bytes,
+ * NUL-terminated): five groups of five letters or digits.  The file's
+ * bytes are wiped from memory; the key is never part of a message. */
+int kit_read_key(const char *path, char key[30], struct kp_error *err);
+
+/* Build the kit and write it atomically to PATH (mode 0600 when it holds
+ * a key). */
+int kit_build(const struct kit_spec *spec, const char *path,
+	      struct kp_error *err);
+
+struct kit_file {
+	char *name;
+	unsigned char *data;
+	size_t len;
+	unsigned mode;
+};
+
+/* A kit read and checked against its manifest. */
+struct kit {
+	struct kit_file *files;		/* every file but the manifest and
+					 * signature, in manifest order */
+	size_t n;
+	char *manifest;			/* its bytes, as signed */
+	size_t manifest_len;
+	bool is_signed;
+	bool sig_checked;		/* verified against a public key */
+	char *host_name;
+	unsigned port;
+	struct spp_given *settings;
+	size_t nsettings;
+	bool has_key;
+};
+
+/* Read the kit at PATH, check every name, size and digest against the
+ * manifest and, with PUBKEY (PEM), the signature.  A kit that fails any
+ * check is KP_EXIT_INPUT with the reason. */
+int kit_read(const char *path, const char *pubkey, struct kit *k,
+	     struct kp_error *err);
+
+/* The file NAME of K, or NULL. */
+const struct kit_file *kit_find(const struct kit *k, const char *name);
+
+/* The kit's settings as a settings model (for hive and image edits). */
+int kit_settings(const struct kit *k, struct spp_settings *s,
+		 struct kp_error *err);
+
+/* Free K, wiping the key. */
+void kit_release(struct kit *k);
+
+#endif
