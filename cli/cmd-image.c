@@ -6,6 +6,7 @@
 #include "hive/spp.h"
 #include "hive/system.h"
 #include "kms/kit-apply.h"
+#include "lib/valid.h"
 #include "prep/generalize.h"
 #include "prep/image.h"
 #include "prep/winhive.h"
@@ -186,10 +187,14 @@ gen_json(const struct gen_plan *g)
 static void
 gen_text(const struct gen_plan *g)
 {
+	char q[512];
 	size_t i;
 
+	/* Registry text from the image is shown through kp_quote: it may
+	 * hold control characters. */
 	printf("    image state: %s\n",
-	       g->image_state ? g->image_state : "(not recorded)");
+	       g->image_state ? kp_quote(g->image_state, q, sizeof(q)) :
+				"(not recorded)");
 	printf("    SkipRearm (registry): %s\n",
 	       g->skip_rearm < 0 ? "not set (0)" :
 	       g->skip_rearm ? "1: sysprep /generalize and slmgr /rearm "
@@ -212,7 +217,8 @@ gen_text(const struct gen_plan *g)
 		printf("    first boot: %s (SetupType %u): %s\n",
 		       g->setup.ours ? "kmsprep script staged" :
 				       "runs at the next boot",
-		       g->setup.setup_type, g->setup.cmdline);
+		       g->setup.setup_type,
+		       kp_quote(g->setup.cmdline, q, sizeof(q)));
 	else
 		printf("    first boot: nothing staged\n");
 }

@@ -83,7 +83,8 @@ struct lexer {
 };
 
 /* Next token: a word, a quoted string (quotes removed) or one of {};.
- * Returns its length, 0 at the end, -1 on an unterminated string. */
+ * Returns its length, 0 at the end, -1 on an unterminated string or a
+ * token that does not fit. */
 static int
 token(struct lexer *l, char *out, size_t sz)
 {
@@ -116,10 +117,14 @@ token(struct lexer *l, char *out, size_t sz)
 		out[1] = '\0';
 		return 1;
 	}
+	/* A token longer than OUT is an error, not silently cut: a cut
+	 * secret would only show up later as BADSIG. */
 	if (*l->p == '"') {
 		for (l->p++; l->p < l->end && *l->p != '"'; l->p++)
 			if (n + 1 < sz)
 				out[n++] = *l->p;
+			else
+				return -1;
 		if (l->p >= l->end)
 			return -1;
 		l->p++;
@@ -128,7 +133,7 @@ token(struct lexer *l, char *out, size_t sz)
 			if (n + 1 < sz)
 				out[n++] = *l->p++;
 			else
-				l->p++;
+				return -1;
 	}
 	out[n] = '\0';
 	return n ? (int)n : 1;
@@ -262,10 +267,11 @@ addr_rdf(const struct dns_server *s, uint16_t *port)
 	}
 }
 
-int
-dns_query(const struct dns_server *server, const char *name,
-	  ldns_rr_type type, unsigned timeout_ms, ldns_pkt **answer,
-	  struct kp_error *err)
+/* A query through ldns's resolver: UDP with TCP fallback, to SERVER or
+ * the system's resolvers. */
+static int
+resolve(const struct dns_server *server, const char *name, ldns_rr_type type,
+	unsigned timeout_ms, ldns_pkt **answer, struct kp_error *err)
 {
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	ldns_resolver *res = NULL;
@@ -317,19 +323,22 @@ out:
 }
 
 /*
- * Updates.
+ * Signed exchanges: updates, and queries to a server that wants them
+ * signed.  ldns's resolver drops an answer whose signature does not verify,
+ * and with it the rcode and TSIG error that say why; this sends over TCP
+ * itself and keeps both.
  */
 
-int
-dns_update(const struct dns_server *server, const char *zone,
-	   const ldns_rr_list *updates, const struct tsig_key *key,
-	   struct dns_update_result *res, struct kp_error *err)
+static int
+exchange(const struct dns_server *server, ldns_pkt *q,
+	 const struct tsig_key *key, ldns_pkt **answer,
+	 struct dns_update_result *res, struct kp_error *err)
 {
 	struct timeval tv = { server->timeout_ms / 1000,
 			      (server->timeout_ms % 1000) * 1000 };
 	ldns_buffer *qb = NULL;
-	ldns_pkt *q = NULL, *a = NULL;
-	ldns_rdf *zrdf, *mac = NULL;
+	ldns_pkt *a = NULL;
+	ldns_rdf *mac = NULL;
 	ldns_rr *tsig;
 	uint8_t *wire = NULL;
 	size_t wlen = 0;
@@ -337,25 +346,15 @@ dns_update(const struct dns_server *server, const char *zone,
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
-	zrdf = ldns_dname_new_frm_str(zone);
-	if (zrdf == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a zone name",
-			       zone);
-	q = ldns_update_pkt_new(zrdf, LDNS_RR_CLASS_IN, NULL, updates, NULL);
-	if (q == NULL) {
-		ldns_rdf_deep_free(zrdf);
-		return kp_fail_oom(err);
-	}
+	*answer = NULL;
 	ldns_pkt_set_random_id(q);
-	ldns_pkt_set_rd(q, false);
 	if (key) {
 		st = ldns_pkt_tsig_sign(q, key->name, key->secret, 300,
 					key->algorithm, NULL);
-		if (st != LDNS_STATUS_OK) {
-			kp_fail(err, KP_EXIT_FAIL, "cannot sign the update: %s",
-				ldns_get_errorstr_by_id(st));
-			goto out;
-		}
+		if (st != LDNS_STATUS_OK)
+			return kp_fail(err, KP_EXIT_FAIL, "cannot sign the "
+				       "message: %s",
+				       ldns_get_errorstr_by_id(st));
 		tsig = ldns_pkt_tsig(q);
 		mac = tsig ? ldns_rdf_clone(ldns_rr_rdf(tsig, 3)) : NULL;
 	}
@@ -370,7 +369,8 @@ dns_update(const struct dns_server *server, const char *zone,
 			server->label, ldns_get_errorstr_by_id(st));
 		goto out;
 	}
-	if (ldns_wire2pkt(&a, wire, wlen) != LDNS_STATUS_OK) {
+	if (ldns_wire2pkt(&a, wire, wlen) != LDNS_STATUS_OK ||
+	    ldns_pkt_id(a) != ldns_pkt_id(q)) {
 		kp_fail(err, KP_EXIT_FAIL, "DNS server %s sent a malformed "
 			"answer", server->label);
 		goto out;
@@ -379,17 +379,106 @@ dns_update(const struct dns_server *server, const char *zone,
 	tsig = ldns_pkt_tsig(a);
 	if (tsig && ldns_rr_rd_count(tsig) > 5)
 		res->tsig_error = ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5));
-	if (key && tsig)
+	if (key && tsig && mac)
 		res->signed_ok = ldns_pkt_tsig_verify(a, wire, wlen, key->name,
 						      key->secret, mac);
+	*answer = a;
+	a = NULL;
 	r = 0;
 out:
 	free(wire);
 	ldns_buffer_free(qb);
-	ldns_pkt_free(q);
 	ldns_pkt_free(a);
 	ldns_rdf_deep_free(mac);
 	return r;
+}
+
+/* The reason a signed exchange failed, or NULL if it did not. */
+static const char *
+refusal(const struct dns_update_result *u, const struct tsig_key *key,
+	char *buf, size_t sz)
+{
+	char b1[16], b2[16];
+
+	if (u->rcode == LDNS_RCODE_NOERROR && (!key || u->signed_ok))
+		return NULL;
+	if (u->tsig_error)
+		snprintf(buf, sz, "%s (TSIG error %s)",
+			 dns_rcode_name(u->rcode, b1, sizeof(b1)),
+			 dns_rcode_name(u->tsig_error, b2, sizeof(b2)));
+	else if (u->rcode != LDNS_RCODE_NOERROR)
+		snprintf(buf, sz, "%s", dns_rcode_name(u->rcode, b1,
+						       sizeof(b1)));
+	else
+		snprintf(buf, sz, "an answer without a valid TSIG signature");
+	return buf;
+}
+
+int
+dns_query(const struct dns_server *server, const char *name,
+	  ldns_rr_type type, unsigned timeout_ms, const struct tsig_key *key,
+	  ldns_pkt **answer, struct kp_error *err)
+{
+	struct dns_update_result u;
+	ldns_pkt *q = NULL;
+	char why[80];
+	const char *no;
+	int r;
+
+	if (key == NULL || server == NULL)
+		return resolve(server, name, type, timeout_ms, answer, err);
+	*answer = NULL;
+	if (ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, 0) !=
+	    LDNS_STATUS_OK)
+		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name",
+			       name);
+	r = exchange(server, q, key, answer, &u, err);
+	ldns_pkt_free(q);
+	if (r < 0)
+		return -1;
+	/* NXDOMAIN is an answer; a refusal with a TSIG error is not. */
+	no = u.rcode == LDNS_RCODE_NXDOMAIN && u.signed_ok ? NULL :
+	     refusal(&u, key, why, sizeof(why));
+	if (no && (u.tsig_error || !u.signed_ok)) {
+		ldns_pkt_free(*answer);
+		*answer = NULL;
+		return kp_fail(err, KP_EXIT_FAIL, "DNS server %s refused the "
+			       "signed query for %s: %s", server->label, name,
+			       no);
+	}
+	return 0;
+}
+
+int
+dns_update(const struct dns_server *server, const char *zone,
+	   const ldns_rr_list *updates, const struct tsig_key *key,
+	   struct dns_update_result *res, struct kp_error *err)
+{
+	ldns_pkt *q, *a = NULL;
+	ldns_rdf *zrdf;
+	int r;
+
+	zrdf = ldns_dname_new_frm_str(zone);
+	if (zrdf == NULL)
+		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a zone name",
+			       zone);
+	q = ldns_update_pkt_new(zrdf, LDNS_RR_CLASS_IN, NULL, updates, NULL);
+	if (q == NULL) {
+		ldns_rdf_deep_free(zrdf);
+		return kp_fail_oom(err);
+	}
+	ldns_pkt_set_rd(q, false);
+	r = exchange(server, q, key, &a, res, err);
+	ldns_pkt_free(q);
+	ldns_pkt_free(a);
+	return r;
+}
+
+const char *
+dns_update_refusal(const struct dns_update_result *u,
+		   const struct tsig_key *key, char *buf, size_t sz)
+{
+	return refusal(u, key, buf, sz);
 }
 
 const char *

@@ -39,11 +39,13 @@ int dns_server_parse(const char *arg, unsigned timeout_ms,
 int tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err);
 void tsig_key_release(struct tsig_key *k);
 
-/* Ask SERVER (NULL: the system's resolvers) for NAME's records of TYPE.
- * 0 with *ANSWER set whatever the rcode; -1 with KP_EXIT_ENV if no server
- * answered. */
+/* Ask SERVER (NULL: the system's resolvers) for NAME's records of TYPE,
+ * signing the query with KEY if given (a server may answer only signed
+ * queries; the answer's signature is then checked).  0 with *ANSWER set
+ * whatever the rcode; -1 with KP_EXIT_ENV if no server answered. */
 int dns_query(const struct dns_server *server, const char *name,
-	      ldns_rr_type type, unsigned timeout_ms, ldns_pkt **answer,
+	      ldns_rr_type type, unsigned timeout_ms,
+	      const struct tsig_key *key, ldns_pkt **answer,
 	      struct kp_error *err);
 
 /* The result of an update. */
@@ -59,6 +61,12 @@ struct dns_update_result {
 int dns_update(const struct dns_server *server, const char *zone,
 	       const ldns_rr_list *updates, const struct tsig_key *key,
 	       struct dns_update_result *res, struct kp_error *err);
+
+/* Why an update was refused ("NOTAUTH (TSIG error BADSIG)", "REFUSED",
+ * an unsigned answer to a signed update), or NULL if it was not. */
+const char *dns_update_refusal(const struct dns_update_result *u,
+			       const struct tsig_key *key, char *buf,
+			       size_t sz);
 
 /* Name of an rcode or TSIG error ("REFUSED", "BADSIG", ...). */
 const char *dns_rcode_name(int rcode, char *buf, size_t sz);

@@ -6,6 +6,7 @@
 
 #include "hive/system.h"
 #include "kit-apply.h"
+#include "lib/valid.h"
 
 #define KIT_REL "windows/" FIRSTBOOT_DIR "/kit/"
 #define KIT_LABEL "%WINDIR%\\" KIT_DIR "\\"
@@ -120,7 +121,7 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 	struct spp_settings set;
 	struct winver v = { 0 };
 	struct setup_state st = { 0 };
-	char *state = NULL, name[160];
+	char *state = NULL, name[160], q[300];
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
@@ -161,7 +162,7 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 		    strcasecmp(st.cmdline, FIRSTBOOT_CMDLINE(WRAPPER)) != 0) {
 			kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
 				"boot is staged (%s); it would be replaced",
-				st.cmdline);
+				kp_quote(st.cmdline, q, sizeof(q)));
 			goto out;
 		}
 		rc = first_boot(s, r, system, c, p, err);

@@ -32,31 +32,67 @@ rr_is(const ldns_rr *rr, const struct srv_rec *r)
 	       same_target(ldns_rr_rdf(rr, 3), r->target);
 }
 
-/* The SRV records now at OWNER, or NULL with *KNOWN false if the server
- * will not say. */
+/* The SRV records now at OWNER, asked with KEY (a hidden primary may
+ * answer only signed queries).  A server that will not say fails: without
+ * knowing what is there, neither the difference nor the read-back can be
+ * right. */
 static ldns_rr_list *
-current(const struct dns_server *s, const char *owner, bool *known,
-	struct kp_error *err)
+current(const struct dns_server *s, const char *owner,
+	const struct tsig_key *key, struct kp_error *err)
 {
 	ldns_pkt *a = NULL;
 	ldns_rr_list *l = NULL;
+	char b[16];
 	int rc;
 
-	*known = false;
-	if (dns_query(s, owner, LDNS_RR_TYPE_SRV, s->timeout_ms, &a, err) < 0)
+	if (dns_query(s, owner, LDNS_RR_TYPE_SRV, s->timeout_ms, key, &a,
+		      err) < 0)
 		return NULL;
 	rc = ldns_pkt_get_rcode(a);
 	if (rc == LDNS_RCODE_NOERROR || rc == LDNS_RCODE_NXDOMAIN) {
-		*known = true;
 		l = ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SRV,
 					     LDNS_SECTION_ANSWER);
 		if (l == NULL)
 			l = ldns_rr_list_new();
+		if (l == NULL)
+			kp_fail_oom(err);
+	} else {
+		kp_fail(err, KP_EXIT_FAIL, "DNS server %s will not tell what "
+			"%s holds: %s%s", s->label, owner,
+			dns_rcode_name(rc, b, sizeof(b)),
+			key ? "" : " (if it answers signed queries only, give "
+				   "--tsig-key)");
 	}
 	ldns_pkt_free(a);
 	return l;
 }
 
+/* RFC 2136 2.5.2: delete the whole SRV RRset at OWNER (class ANY, TTL 0,
+ * no data), added to UP. */
+static int
+delete_rrset(ldns_rr_list *up, const char *owner, struct kp_error *err)
+{
+	ldns_rr *rr = ldns_rr_new();
+	ldns_rdf *name = ldns_dname_new_frm_str(owner);
+
+	if (rr == NULL || name == NULL) {
+		ldns_rr_free(rr);
+		ldns_rdf_deep_free(name);
+		return kp_fail_oom(err);
+	}
+	ldns_rr_set_owner(rr, name);
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_SRV);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
+	ldns_rr_set_ttl(rr, 0);
+	if (!ldns_rr_list_push_rr(up, rr)) {
+		ldns_rr_free(rr);
+		return kp_fail_oom(err);
+	}
+	return 0;
+}
+
+/* Record one change in RES for the report and put it in the update UP
+ * (a deletion as RFC 2136 2.5.4: class NONE, TTL 0); either may be NULL. */
 static int
 change(struct publish_result *res, ldns_rr_list *up, bool add,
        const char *owner, const ldns_rr *have, const struct srv_rec *r,
@@ -80,20 +116,25 @@ change(struct publish_result *res, ldns_rr_list *up, bool add,
 	}
 	if (rr == NULL)
 		return kp_fail_oom(err);
-	c = realloc(res->v, (res->n + 1) * sizeof(*c));
-	if (c == NULL) {
-		ldns_rr_free(rr);
-		return kp_fail_oom(err);
+	if (res) {
+		c = realloc(res->v, (res->n + 1) * sizeof(*c));
+		if (c == NULL) {
+			ldns_rr_free(rr);
+			return kp_fail_oom(err);
+		}
+		res->v = c;
+		c += res->n++;
+		c->add = add;
+		s = ldns_rr2str(rr);
+		snprintf(c->text, sizeof(c->text), "%s", s ? s : "?");
+		c->text[strcspn(c->text, "\n")] = '\0';
+		free(s);
 	}
-	res->v = c;
-	c += res->n++;
-	c->add = add;
-	s = ldns_rr2str(rr);
-	snprintf(c->text, sizeof(c->text), "%s", s ? s : "?");
-	c->text[strcspn(c->text, "\n")] = '\0';
-	free(s);
+	if (up == NULL) {
+		ldns_rr_free(rr);
+		return 0;
+	}
 	if (!add) {
-		/* RFC 2136 2.5.4: delete one RR: class NONE, TTL 0. */
 		ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
 		ldns_rr_set_ttl(rr, 0);
 	}
@@ -104,13 +145,19 @@ change(struct publish_result *res, ldns_rr_list *up, bool add,
 	return 0;
 }
 
-/* The differences for one owner name. */
+/* The differences for one owner name.  Adding and deleting single
+ * records go out as such; a replacement, or deleting everything, deletes
+ * the whole RRset and adds the wanted records in the same update, which
+ * the server applies at once whatever changed in the meantime. */
 static int
 diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 	   const ldns_rr_list *have, enum publish_mode mode, bool all,
 	   ldns_rr_list *up, struct publish_result *res, struct kp_error *err)
 {
 	size_t i, j, nh = have ? ldns_rr_list_rr_count(have) : 0;
+	size_t before = res->n;
+	bool whole = mode == PUBLISH_REPLACE || (mode == PUBLISH_DELETE && all);
+	ldns_rr_list *direct = whole ? NULL : up;
 
 	for (i = 0; i < want->n; i++) {
 		const struct srv_rec *r = &want->v[i];
@@ -121,10 +168,10 @@ diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 		for (j = 0; j < nh; j++)
 			present |= rr_is(ldns_rr_list_rr(have, j), r);
 		if (mode != PUBLISH_DELETE && !present &&
-		    change(res, up, true, owner, NULL, r, err) < 0)
+		    change(res, direct, true, owner, NULL, r, err) < 0)
 			return -1;
 		if (mode == PUBLISH_DELETE && present && !all &&
-		    change(res, up, false, owner, NULL, r, err) < 0)
+		    change(res, direct, false, owner, NULL, r, err) < 0)
 			return -1;
 	}
 	for (j = 0; j < nh; j++) {
@@ -136,32 +183,41 @@ diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 				  rr_is(rr, &want->v[i]);
 		if (((mode == PUBLISH_REPLACE && !wanted) ||
 		     (mode == PUBLISH_DELETE && all)) &&
-		    change(res, up, false, owner, rr, NULL, err) < 0)
+		    change(res, NULL, false, owner, rr, NULL, err) < 0)
 			return -1;
 	}
+	if (!whole || res->n == before)
+		return 0;
+	if (delete_rrset(up, owner, err) < 0)
+		return -1;
+	for (i = 0; mode == PUBLISH_REPLACE && i < want->n; i++)
+		if (strcasecmp(want->v[i].domain, domain) == 0 &&
+		    change(NULL, up, true, owner, NULL, &want->v[i], err) < 0)
+			return -1;
 	return 0;
 }
 
 /* Read every name back: what was sent must now be there (or gone). */
 static int
 check(const struct dns_server *server, const struct srv_set *want,
-      enum publish_mode mode, bool all, struct kp_error *err)
+      const struct publish_opts *o, struct kp_error *err)
 {
+	enum publish_mode mode = o->mode;
+	bool all = o->all;
 	size_t i, j;
 
 	for (i = 0; i < want->n; i++) {
 		const struct srv_rec *r = &want->v[i];
 		char owner[300];
-		bool known, present = false;
+		bool present = false;
 		ldns_rr_list *have;
 
 		srv_owner(r, owner, sizeof(owner));
-		have = current(server, owner, &known, err);
-		if (have == NULL && known)
+		have = current(server, owner, o->key, err);
+		if (have == NULL) {
+			kp_error_prefix(err, "the server accepted the update, "
+					"but it cannot be read back");
 			return -1;
-		if (have == NULL) {	/* the server will not say */
-			kp_error_clear(err);
-			return 0;
 		}
 		for (j = 0; j < ldns_rr_list_rr_count(have); j++)
 			present |= rr_is(ldns_rr_list_rr(have, j), r);
@@ -184,7 +240,7 @@ kms_publish(const struct dns_server *server, const char *zone,
 {
 	struct dns_update_result u;
 	ldns_rr_list *up = ldns_rr_list_new();
-	char owner[300], b1[16], b2[16];
+	char owner[300], why[80];
 	size_t i, j;
 	int r = -1;
 
@@ -192,7 +248,7 @@ kms_publish(const struct dns_server *server, const char *zone,
 	if (up == NULL)
 		return kp_fail_oom(err);
 	for (i = 0; i < want->n; i++) {
-		bool known, seen = false;
+		bool seen = false;
 		ldns_rr_list *have;
 
 		if (!srv_in_zone(want->v[i].domain, zone)) {
@@ -206,11 +262,9 @@ kms_publish(const struct dns_server *server, const char *zone,
 		if (seen)
 			continue;
 		srv_owner(&want->v[i], owner, sizeof(owner));
-		have = current(server, owner, &known, err);
-		if (!known && err->code == KP_EXIT_ENV)
+		have = current(server, owner, o->key, err);
+		if (have == NULL)
 			goto out;
-		/* A server that will not answer queries gets the whole
-		 * change; adding what is there already is harmless. */
 		r = diff_owner(want, owner, want->v[i].domain, have, o->mode,
 			       o->all, up, res, err);
 		ldns_rr_list_deep_free(have);
@@ -224,27 +278,19 @@ kms_publish(const struct dns_server *server, const char *zone,
 	}
 	if (dns_update(server, zone, up, o->key, &u, err) < 0)
 		goto out;
-	if (u.rcode != LDNS_RCODE_NOERROR) {
-		if (u.tsig_error)
-			kp_fail(err, KP_EXIT_FAIL,
-				"DNS server %s refused the update: %s (TSIG "
-				"error %s)", server->label,
-				dns_rcode_name(u.rcode, b1, sizeof(b1)),
-				dns_rcode_name(u.tsig_error, b2, sizeof(b2)));
-		else
-			kp_fail(err, KP_EXIT_FAIL,
-				"DNS server %s refused the update: %s",
-				server->label,
-				dns_rcode_name(u.rcode, b1, sizeof(b1)));
+	if (u.rcode == LDNS_RCODE_NOERROR && o->key && !u.signed_ok) {
+		kp_fail(err, KP_EXIT_FAIL, "DNS server %s answered the update "
+			"without a valid TSIG signature: the answer cannot be "
+			"trusted; check the zone", server->label);
 		goto out;
 	}
-	if (o->key && !u.signed_ok) {
-		kp_fail(err, KP_EXIT_FAIL, "DNS server %s answered without a "
-			"valid TSIG signature", server->label);
+	if (dns_update_refusal(&u, o->key, why, sizeof(why))) {
+		kp_fail(err, KP_EXIT_FAIL, "DNS server %s refused the update: "
+			"%s", server->label, why);
 		goto out;
 	}
 	res->sent = true;
-	r = check(server, want, o->mode, o->all, err);
+	r = check(server, want, o, err);
 out:
 	ldns_rr_list_deep_free(up);
 	return r;
@@ -390,7 +436,7 @@ addresses(const struct dns_server *server, const char *target,
 		ldns_pkt *a = NULL;
 
 		if (l == NULL &&
-		    dns_query(server, target, types[t], timeout_ms, &a,
+		    dns_query(server, target, types[t], timeout_ms, NULL, &a,
 			      err) == 0) {
 			l = ldns_pkt_rr_list_by_type(a, types[t],
 						     LDNS_SECTION_ANSWER);
@@ -468,21 +514,79 @@ probe(const struct dns_server *server, ldns_pkt *answer, struct disc_host *h,
 }
 
 int
+disc_hosts(const ldns_pkt *a, const char *owner, uint64_t seed,
+	   struct disc_host **out, size_t *nout, struct kp_error *err)
+{
+	ldns_rr_list *srv = ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SRV,
+						     LDNS_SECTION_ANSWER);
+	ldns_rdf *name = ldns_dname_new_frm_str(owner);
+	struct disc_host *hosts = NULL;
+	size_t *order = NULL, n = srv ? ldns_rr_list_rr_count(srv) : 0, i, k;
+	int r = -1;
+
+	*out = NULL;
+	*nout = 0;
+	if (name == NULL) {
+		kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name", owner);
+		goto done;
+	}
+	hosts = calloc(n + 1, sizeof(*hosts));
+	order = calloc(n + 1, sizeof(*order));
+	*out = calloc(n + 1, sizeof(**out));
+	if (hosts == NULL || order == NULL || *out == NULL) {
+		kp_fail_oom(err);
+		goto done;
+	}
+	/* Only well-formed records for the name asked: a server may put
+	 * anything in its answer. */
+	for (i = 0, k = 0; i < n; i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(srv, i);
+		char *t;
+
+		if (ldns_rr_rd_count(rr) != 4 ||
+		    ldns_dname_compare(ldns_rr_owner(rr), name) != 0)
+			continue;
+		hosts[k].priority = ldns_rdf2native_int16(ldns_rr_rdf(rr, 0));
+		hosts[k].weight = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
+		hosts[k].port = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
+		t = ldns_rdf2str(ldns_rr_rdf(rr, 3));
+		snprintf(hosts[k].target, sizeof(hosts[k].target), "%s",
+			 t ? t : ".");
+		free(t);
+		k++;
+	}
+	srv_order(hosts, k, seed, order);
+	for (i = 0; i < k; i++)
+		(*out)[i] = hosts[order[i]];
+	*nout = k;
+	r = 0;
+done:
+	if (r < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	ldns_rr_list_deep_free(srv);
+	ldns_rdf_deep_free(name);
+	free(hosts);
+	free(order);
+	return r;
+}
+
+int
 kms_discover(const struct dns_server *server, const char *domain,
 	     uint64_t seed, unsigned timeout_ms, struct discover_result *res,
 	     struct kp_error *err)
 {
 	ldns_pkt *a = NULL, *soa = NULL;
-	ldns_rr_list *srv = NULL;
-	struct disc_host *hosts = NULL;
-	size_t *order = NULL, n, i;
 	char name[300], b[16];
 	bool found = false;
+	size_t i;
 	int rc, r = -1;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(name, sizeof(name), KMS_SRV_LABEL ".%s", domain);
-	if (dns_query(server, name, LDNS_RR_TYPE_SRV, timeout_ms, &a, err) < 0)
+	if (dns_query(server, name, LDNS_RR_TYPE_SRV, timeout_ms, NULL, &a,
+		      err) < 0)
 		return -1;
 	rc = ldns_pkt_get_rcode(a);
 	if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
@@ -490,42 +594,19 @@ kms_discover(const struct dns_server *server, const char *domain,
 			dns_rcode_name(rc, b, sizeof(b)), name);
 		goto out;
 	}
-	srv = ldns_pkt_rr_list_by_type(a, LDNS_RR_TYPE_SRV, LDNS_SECTION_ANSWER);
-	n = srv ? ldns_rr_list_rr_count(srv) : 0;
-	if (n == 0) {
+	if (disc_hosts(a, name, seed, &res->v, &res->n, err) < 0)
+		goto out;
+	if (res->n == 0) {
 		/* Is it the domain that is missing, or only the records? */
 		if (dns_query(server, domain, LDNS_RR_TYPE_SOA, timeout_ms,
-			      &soa, err) < 0)
+			      NULL, &soa, err) < 0)
 			goto out;
 		res->outcome = ldns_pkt_get_rcode(soa) == LDNS_RCODE_NXDOMAIN ?
 				       DISC_NO_DOMAIN : DISC_NO_RECORDS;
 		r = 0;
 		goto out;
 	}
-	hosts = calloc(n, sizeof(*hosts));
-	order = calloc(n, sizeof(*order));
-	res->v = calloc(n, sizeof(*res->v));
-	if (hosts == NULL || order == NULL || res->v == NULL) {
-		kp_fail_oom(err);
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(srv, i);
-		char *t;
-
-		if (ldns_rr_rd_count(rr) != 4)
-			continue;
-		hosts[i].priority = ldns_rdf2native_int16(ldns_rr_rdf(rr, 0));
-		hosts[i].weight = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
-		hosts[i].port = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
-		t = ldns_rdf2str(ldns_rr_rdf(rr, 3));
-		snprintf(hosts[i].target, sizeof(hosts[i].target), "%s",
-			 t ? t : ".");
-		free(t);
-	}
-	srv_order(hosts, n, seed, order);
-	for (i = 0; i < n; i++) {
-		res->v[i] = hosts[order[i]];
+	for (i = 0; i < res->n; i++) {
 		if (found) {
 			res->v[i].state = DISC_NOT_TRIED;
 			snprintf(res->v[i].detail, sizeof(res->v[i].detail),
@@ -535,15 +616,11 @@ kms_discover(const struct dns_server *server, const char *domain,
 		probe(server, a, &res->v[i], timeout_ms, err);
 		found = res->v[i].state == DISC_USED;
 	}
-	res->n = n;
 	res->outcome = found ? DISC_FOUND : DISC_NONE_REACHABLE;
 	r = 0;
 out:
-	ldns_rr_list_deep_free(srv);
 	ldns_pkt_free(a);
 	ldns_pkt_free(soa);
-	free(hosts);
-	free(order);
 	return r;
 }
 

@@ -76,6 +76,11 @@ int kms_discover(const struct dns_server *server, const char *domain,
 		 struct discover_result *res, struct kp_error *err);
 void discover_result_release(struct discover_result *r);
 
+/* The well-formed SRV records for OWNER in answer A, in the order a client
+ * tries them (*OUT, *N; the caller frees *OUT).  Exposed for tests. */
+int disc_hosts(const ldns_pkt *a, const char *owner, uint64_t seed,
+	       struct disc_host **out, size_t *n, struct kp_error *err);
+
 /* RFC 2782 order of N records (priority, then weighted random choice);
  * ORDER receives indexes into V.  Exposed for tests. */
 void srv_order(const struct disc_host *v, size_t n, uint64_t seed,

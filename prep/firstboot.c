@@ -188,8 +188,14 @@ setup_read(struct hive *system, struct setup_state *st, struct kp_error *err)
 		if ((v.type == REGT_SZ || v.type == REGT_EXPAND_SZ) &&
 		    regval_get_sz(v.data, v.len, &s) == 0)
 			st->cmdline = buf_detach(&s, NULL);
+		else if (asprintf(&st->cmdline, "(a value of type %u that "
+				  "kmsprep cannot read)", v.type) < 0)
+			st->cmdline = NULL;
 		buf_release(&s);
 		hive_value_release(&v);
+		/* Whatever it holds, it is not ours to replace. */
+		if (st->cmdline == NULL)
+			return kp_fail_oom(err);
 	}
 	st->ours = setup_is_ours(st->cmdline);
 	return 0;
@@ -221,6 +227,7 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
 	struct setup_state st;
 	struct buf sz = BUF_INIT;
 	unsigned char two[4];
+	char q[300];
 	int r;
 
 	if (setup_read(system, &st, err) < 0)
@@ -229,7 +236,7 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
 		kp_fail(err, KP_EXIT_REFUSED,
 			"SYSTEM\\Setup\\CmdLine already runs '%s' at the next "
 			"boot (Windows' own setup, or another tool); it is not "
-			"replaced", st.cmdline);
+			"replaced", kp_quote(st.cmdline, q, sizeof(q)));
 		setup_release(&st);
 		return -1;
 	}

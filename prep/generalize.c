@@ -12,6 +12,7 @@
 #include "hive/regval.h"
 #include "hive/spp.h"
 #include "hive/system.h"
+#include "lib/valid.h"
 
 #define STATE_KEY "Microsoft\\Windows\\CurrentVersion\\Setup\\State"
 #define SYSPREP_FILE "windows/system32/sysprep/unattend.xml"
@@ -134,23 +135,30 @@ unattend_pointer(struct hive *system, struct gen_plan *p,
 	char *v = read_sz(system, "Setup", "UnattendFile", err), *rel, *c;
 	struct buf b = BUF_INIT;
 	const char *s;
+	int ok = 0;
 
 	if (v == NULL || v[0] == '\0') {
 		free(v);
 		return NULL;
 	}
 	/* Environment variables Windows would expand. */
-	for (s = v; *s;) {
+	for (s = v; *s && ok == 0;) {
 		if (strncasecmp(s, "%WINDIR%", 8) == 0 ||
 		    strncasecmp(s, "%SystemRoot%", 12) == 0) {
-			buf_addstr(&b, "C:\\Windows");
+			ok = buf_addstr(&b, "C:\\Windows");
 			s += s[1] == 'W' || s[1] == 'w' ? 8 : 12;
 		} else if (strncasecmp(s, "%SystemDrive%", 13) == 0) {
-			buf_addstr(&b, "C:");
+			ok = buf_addstr(&b, "C:");
 			s += 13;
 		} else {
-			buf_addch(&b, *s++);
+			ok = buf_addch(&b, *s++);
 		}
+	}
+	if (ok < 0) {
+		free(v);
+		buf_release(&b);
+		kp_fail_oom(err);
+		return NULL;
 	}
 	s = buf_str(&b);
 	if (strncasecmp(s, "C:\\", 3) == 0)
@@ -160,8 +168,11 @@ unattend_pointer(struct hive *system, struct gen_plan *p,
 	else
 		s = NULL;
 	if (s == NULL || strstr(s, "..") || strchr(s, '%')) {
+		char q[300];
+
 		gen_note(p, "SYSTEM\\Setup\\UnattendFile points to '%s', outside "
-		     "the Windows volume; it was not examined", v);
+			 "the Windows volume; it was not examined",
+			 kp_quote(v, q, sizeof(q)));
 		free(v);
 		buf_release(&b);
 		return NULL;
@@ -400,61 +411,65 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 	struct buf one = BUF_INIT, two = BUF_INIT;
 	struct spp_report rep = { 0 };
 	struct winver v = { 0 };
-	int rc = -1;
+	int rc = -1, bad = 0;
 
 	if (winver_read(software, &v, err) < 0 ||
 	    spp_read(software, &v, &rep, err) < 0)
 		goto out;
-	cmd_line(&one, "@echo off");
-	cmd_line(&one, "rem Written by kmsprep (image generalize --mode clone). "
+	bad |= cmd_line(&one, "@echo off");
+	bad |= cmd_line(&one, "rem Written by kmsprep (image generalize --mode clone). "
 		 "It runs once, as");
-	cmd_line(&one, "rem SYSTEM, at the first boot of a copy of this image: "
+	bad |= cmd_line(&one, "rem SYSTEM, at the first boot of a copy of this image: "
 		 "a rearm gives the");
-	cmd_line(&one, "rem copy its own KMS client machine ID, the KMS "
+	bad |= cmd_line(&one, "rem copy its own KMS client machine ID, the KMS "
 		 "settings are put back");
-	cmd_line(&one, "rem (a rearm restores the defaults) and Windows "
+	bad |= cmd_line(&one, "rem (a rearm restores the defaults) and Windows "
 		 "restarts once.");
-	cmd_line(&one, "setlocal");
-	cmd_line(&one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+	bad |= cmd_line(&one, "setlocal");
+	bad |= cmd_line(&one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 		 "\\firstboot.log\"");
-	cmd_line(&one, "rem First of all: never run again, whatever happens.");
-	cmd_line(&one, "%s", clear_hook);
-	cmd_line(&one, "%s", clear_cmd);
-	cmd_line(&one, "echo %%DATE%% %%TIME%% kmsprep first boot>>\"%%LOG%%\"");
-	cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
+	bad |= cmd_line(&one, "rem First of all: never run again, whatever happens.");
+	bad |= cmd_line(&one, "%s", clear_hook);
+	bad |= cmd_line(&one, "%s", clear_cmd);
+	bad |= cmd_line(&one, "echo %%DATE%% %%TIME%% kmsprep first boot>>\"%%LOG%%\"");
+	bad |= cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
 		 "/rearm>>\"%%LOG%%\" 2>&1");
-	cmd_line(&one, "echo rearm: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	bad |= cmd_line(&one, "echo rearm: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
 	if (cmd_spp_values(&one, &rep, err) < 0)
 		goto out;
 	if (activate) {
-		cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
+		bad |= cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
 			 "REG_SZ /d \"cmd.exe /c \\\"%%SystemRoot%%\\"
 			 FIRSTBOOT_DIR "\\firstboot-activate.cmd\\\"\" /f>nul");
-		cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
+		bad |= cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
 			 "REG_DWORD /d 2 /f>nul");
-		cmd_line(&two, "@echo off");
-		cmd_line(&two, "rem Written by kmsprep: runs once after the "
+		bad |= cmd_line(&two, "@echo off");
+		bad |= cmd_line(&two, "rem Written by kmsprep: runs once after the "
 			 "restart that follows the rearm,");
-		cmd_line(&two, "rem and activates now instead of at the next "
+		bad |= cmd_line(&two, "rem and activates now instead of at the next "
 			 "two-hourly attempt.");
-		cmd_line(&two, "setlocal");
-		cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+		bad |= cmd_line(&two, "setlocal");
+		bad |= cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 			 "\\firstboot.log\"");
-		cmd_line(&two, "%s", clear_hook);
-		cmd_line(&two, "%s", clear_cmd);
-		cmd_line(&two, "echo %%DATE%% %%TIME%% kmsprep after the "
+		bad |= cmd_line(&two, "%s", clear_hook);
+		bad |= cmd_line(&two, "%s", clear_cmd);
+		bad |= cmd_line(&two, "echo %%DATE%% %%TIME%% kmsprep after the "
 			 "restart: activate>>\"%%LOG%%\"");
-		cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
 			 "slmgr.vbs\" /ato>>\"%%LOG%%\" 2>&1");
-		cmd_line(&two, "echo ato: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
-		cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+		bad |= cmd_line(&two, "echo ato: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
 			 "slmgr.vbs\" /dlv>>\"%%LOG%%\" 2>&1");
-		cmd_line(&two, "exit /b 0");
+		bad |= cmd_line(&two, "exit /b 0");
 	}
-	cmd_line(&one, "echo restarting once>>\"%%LOG%%\"");
-	cmd_line(&one, "shutdown /r /t 5 /c \"kmsprep: restarting after the "
+	bad |= cmd_line(&one, "echo restarting once>>\"%%LOG%%\"");
+	bad |= cmd_line(&one, "shutdown /r /t 5 /c \"kmsprep: restarting after the "
 		 "rearm\">>\"%%LOG%%\" 2>&1");
-	cmd_line(&one, "exit /b 0");
+	bad |= cmd_line(&one, "exit /b 0");
+	if (bad) {
+		kp_fail_oom(err);
+		goto out;
+	}
 	if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
 	    (activate && plan_script(s, r, "firstboot-activate.cmd", &two, p,
 				     err) < 0))
@@ -472,6 +487,8 @@ out:
 static int
 not_generalized(const struct gen_plan *p, struct kp_error *err)
 {
+	char q[200];
+
 	if (!gen_is_generalized(p->image_state))
 		return 0;
 	return kp_fail(err, KP_EXIT_REFUSED,
@@ -479,7 +496,7 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
 		       "/generalize has run, and whether it rearmed was "
 		       "decided then; there is nothing left to stage (start "
 		       "it and generalize it again to change that)",
-		       p->image_state);
+		       kp_quote(p->image_state, q, sizeof(q)));
 }
 
 static int
@@ -487,6 +504,8 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	   struct hive *software, struct hive *system, bool activate,
 	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
 {
+	char q[300];
+
 	/* Another kmsprep first boot (a host kit's) must run first: the hook
 	 * holds one command. */
 	if (p->setup.ours && p->setup.setup_type &&
@@ -494,7 +513,7 @@ plan_clone(struct img_session *s, const struct img_root *r,
 		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
 		return kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
 			       "boot is staged (%s); it would be replaced",
-			       p->setup.cmdline);
+			       kp_quote(p->setup.cmdline, q, sizeof(q)));
 	if (clone_scripts(s, r, software, activate, p, err) < 0)
 		return -1;
 	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);

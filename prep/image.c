@@ -434,8 +434,10 @@ unlock(struct img_session *s, const char *dev, unsigned n, char *why,
 			 "unlock it (%s)", gmsg(s, m, sizeof(m)));
 		return NULL;
 	}
-	if (asprintf(&out, "/dev/mapper/%s", map) < 0)
-		out = NULL;
+	if (asprintf(&out, "/dev/mapper/%s", map) < 0) {
+		kp_fail_oom(err);
+		return NULL;
+	}
 	return out;
 }
 

@@ -43,6 +43,13 @@ kms3	IN A 127.0.0.1
 kms4	IN A 127.0.0.1
 noaddr	IN TXT "a name without an address"
 EOF
+# A hidden primary: it answers only signed queries.
+cat >"$NS/hidden.test.zone" <<'EOF'
+$TTL 300
+@	IN SOA ns.hidden.test. admin.hidden.test. 1 3600 600 86400 300
+@	IN NS ns.hidden.test.
+ns	IN A 127.0.0.1
+EOF
 cat >"$NS/named.conf" <<EOF
 include "$NS/good.key";
 options {
@@ -58,6 +65,12 @@ controls { };
 zone "example.test" {
 	type primary;
 	file "$NS/example.test.zone";
+	allow-update { key "kmsprep-test"; };
+};
+zone "hidden.test" {
+	type primary;
+	file "$NS/hidden.test.zone";
+	allow-query { key "kmsprep-test"; };
 	allow-update { key "kmsprep-test"; };
 };
 EOF
@@ -182,10 +195,10 @@ test_publish_refused() {
 	s1=$(serial)
 	expect_code 1 kp kms publish --server $SRV --tsig-key $NS/wrong.key \
 		-d example.test -H kms4.example.test 2>err
-	expect_grep 'refused the update: NOTAUTH (TSIG error BADSIG)' err
+	expect_grep 'refused the signed query for _vlmcs._tcp.example.test.: NOTAUTH (TSIG error BADSIG)' err
 	expect_code 1 kp kms publish --server $SRV --tsig-key $NS/stranger.key \
 		-d example.test -H kms4.example.test 2>err
-	expect_grep 'refused the update: NOTAUTH (TSIG error BADKEY)' err
+	expect_grep 'refused the signed query for _vlmcs._tcp.example.test.: NOTAUTH (TSIG error BADKEY)' err
 	expect_code 1 kp kms publish --server $SRV -d example.test \
 		-H kms4.example.test 2>err
 	expect_grep 'refused the update: REFUSED' err
@@ -226,6 +239,26 @@ test_publish_errors() {
 	expect_grep 'give --zone' err
 	expect_code 2 kp kms publish --server 'x:99999' -d example.test \
 		-H kms1.example.test
+}
+
+test_publish_hidden() {
+	local H="-d hidden.test --zone hidden.test"
+	Qk="$Q -k $NS/good.key"
+	kp kms publish $KEY $H -H kms1.hidden.test -H kms2.hidden.test >out
+	expect_grep 'updated zone .hidden.test.* 2 changes, read back' out
+	kp kms publish $KEY $H -H kms1.hidden.test -H kms2.hidden.test >out
+	expect_grep '^no change' out
+	# --replace: the RRset is replaced in one update.
+	kp kms publish $KEY $H -H kms3.hidden.test --replace >out
+	[ "$($Qk _vlmcs._tcp.hidden.test SRV)" = "0 0 1688 kms3.hidden.test." ]
+	[ "$(grep -c '^- ' out)" -eq 2 ] && [ "$(grep -c '^+ ' out)" -eq 1 ]
+	# Unsigned, the server will not say what it holds: no guessing.
+	expect_code 1 kp kms publish --server $SRV $H -H kms1.hidden.test \
+		--delete --all 2>err
+	expect_grep 'will not tell what _vlmcs._tcp.hidden.test. holds: REFUSED (if it answers signed queries only, give --tsig-key)' err
+	kp kms publish $KEY $H --delete --all >out
+	expect_grep '^- .*kms3.hidden.test.$' out
+	[ -z "$($Qk _vlmcs._tcp.hidden.test SRV)" ]
 }
 
 # set_srv LINE...: make the SRV set of _vlmcs._tcp.d.example.test exactly
@@ -312,6 +345,7 @@ t "records --from-hive: DnsDomainPublishList and listening port" test_records_fr
 t "publish: signed update, idempotent, --replace, --delete" test_publish
 t "publish: wrong or no key is refused, nothing changes" test_publish_refused
 t "publish: unreachable server, bad keys, usage errors" test_publish_errors
+t "publish: a primary that answers signed queries only" test_publish_hidden
 t "discover: priority order and the TCP probe" test_discover_priority
 t "discover: weighted choice, repeatable with --seed" test_discover_weights
 t "discover: no domain, no records, none reachable" test_discover_failures

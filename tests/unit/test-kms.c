@@ -166,7 +166,18 @@ key_files(void)
 	};
 	struct tsig_key k;
 	struct kp_error err = KP_ERROR_INIT;
+	char longkey[800];
 	size_t i;
+
+	/* A secret too long for the reader is refused, not cut short (it
+	 * would only fail later as BADSIG). */
+	memset(longkey, 0, sizeof(longkey));
+	strcpy(longkey, "key k { algorithm hmac-sha256; secret \"");
+	memset(longkey + strlen(longkey), 'A', 600);
+	strcat(longkey, "\"; };");
+	CHECK_EQ(tsig_key_read(keyfile(longkey), &k, &err), -1);
+	CHECK_EQ(err.code, KP_EXIT_INPUT);
+	tsig_key_release(&k);
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int r = tsig_key_read(keyfile(cases[i].text), &k, &err);
