@@ -33,7 +33,7 @@ int buf_addch(struct buf *b, int c);
 
 /* Append formatted text. */
 int buf_addf(struct buf *b, const char *fmt, ...) KP_PRINTF(2, 3);
-int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap) KP_PRINTF(2, 0);
 
 /* Drop the contents but keep the allocation. */
 void buf_reset(struct buf *b);

@@ -8,6 +8,10 @@
 
 static void
 vset(struct kp_error *err, int code, const char *fmt, va_list ap)
+	KP_PRINTF(3, 0);
+
+static void
+vset(struct kp_error *err, int code, const char *fmt, va_list ap)
 {
 	if (err == NULL)
 		return;
