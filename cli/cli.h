@@ -43,8 +43,12 @@ struct cli_help {
 typedef int cli_opt_fn(struct cli *c, void *ud, const char *name,
 		       const char *arg, struct kp_error *err);
 
+/* The longest option value or argument accepted (PATH_MAX). */
+#define CLI_ARG_MAX 4096
+
 /* Parse ARGV (ARGV[0] is the command) with the options of HELP; FN gets
- * each option; POS and NPOS receive the positional arguments.  Returns 0, -1
+ * each option; POS and NPOS receive the positional arguments.  Empty
+ * arguments and ones longer than CLI_ARG_MAX are usage errors.  Returns 0, -1
  * after an error (already printed, *CODE set) or 1 after printing --help. */
 int cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	      cli_opt_fn *fn, void *ud, char ***pos, int *npos, int *code);

@@ -11,10 +11,40 @@
 #include "lib/fileio.h"
 #include "lib/valid.h"
 
+/* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
+ * from the user or from images, so control characters are shown as \xNN
+ * rather than breaking the line or driving the terminal. */
+static void
+say(const struct cli *c, const char *msg)
+{
+	const unsigned char *p;
+
+	fprintf(stderr, "kmsprep: %s: ", c->name);
+	for (p = (const unsigned char *)msg; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
+	fputc('\n', stderr);
+}
+
+static void
+vsay(const struct cli *c, const char *fmt, va_list ap) KP_PRINTF(2, 0);
+
+static void
+vsay(const struct cli *c, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	say(c, msg);
+}
+
 int
 cli_error(const struct cli *c, const struct kp_error *err)
 {
-	fprintf(stderr, "kmsprep: %s: %s\n", c->name, err->msg);
+	say(c, err->msg);
 	return err->code ? err->code : KP_EXIT_FAIL;
 }
 
@@ -23,11 +53,10 @@ cli_usage(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "kmsprep: %s: ", c->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(c, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n(see 'kmsprep %s --help')\n", c->name);
+	fprintf(stderr, "(see 'kmsprep %s --help')\n", c->name);
 	return KP_EXIT_USAGE;
 }
 
@@ -36,11 +65,9 @@ cli_note(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "kmsprep: %s: ", c->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(c, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Print TEXT wrapped to 79 columns, continuation lines indented by IND. */
@@ -205,6 +232,15 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 				if (o->short_name == ch)
 					name = o->name;
 		}
+		/* No option takes an empty value, and none a longer one than
+		 * a path can be: refused here, once, for every command. */
+		if (name && optarg &&
+		    (optarg[0] == '\0' || strlen(optarg) > CLI_ARG_MAX)) {
+			*code = cli_usage(c, "--%s: %s", name, optarg[0] ?
+					  "value longer than 4096 bytes" :
+					  "empty value");
+			goto out;
+		}
 		if (name == NULL || fn(c, ud, name, optarg, &err) < 0) {
 			if (err.code == KP_EXIT_USAGE)
 				*code = cli_usage(c, "%s", err.msg);
@@ -215,6 +251,14 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	}
 	*pos = argv + optind;
 	*npos = argc - optind;
+	for (j = 0; j < (size_t)*npos; j++) {
+		if ((*pos)[j][0] == '\0' || strlen((*pos)[j]) > CLI_ARG_MAX) {
+			*code = cli_usage(c, "argument %zu: %s", j + 1,
+					  (*pos)[j][0] ? "longer than 4096 bytes" :
+							 "empty");
+			goto out;
+		}
+	}
 	ret = 0;
 out:
 	free(lo);

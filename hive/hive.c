@@ -148,24 +148,38 @@ input_release(struct logrec_input *in, struct kp_map *m, char **path)
 	memset(in, 0, sizeof(*in));
 }
 
-/* Load a log: the explicit name, or PRIMARY.LOGn / PRIMARY.logn. */
-static void
+/* Load a log: the explicit name, or PRIMARY.LOGn / PRIMARY.logn.  A log
+ * named by the user must be a readable file, dirty hive or not. */
+static int
 load_log(const char *given, const char *primary, int n,
-	 struct logrec_input *in, struct kp_map *m, char **path)
+	 struct logrec_input *in, struct kp_map *m, char **path,
+	 struct kp_error *err)
 {
 	struct kp_error ignored = KP_ERROR_INIT;
 	int i;
 
 	memset(in, 0, sizeof(*in));
-	for (i = 0; i < (given ? 1 : 2); i++) {
+	if (given) {
+		if (kp_map_file(given, 0, REGF_MAX_FILE, m, err) < 0) {
+			kp_error_prefix(err, "transaction log %d", n);
+			return -1;
+		}
+		*path = strdup(given);
+		in->path = *path;
+		in->present = true;
+		in->data = m->data;
+		in->len = m->len;
+		return *path ? 0 : kp_fail_oom(err);
+	}
+	for (i = 0; i < 2; i++) {
 		size_t len = strlen(primary) + 8;
 
-		*path = given ? strdup(given) : malloc(len);
+		*path = malloc(len);
 		if (*path == NULL)
-			return;
-		if (!given && n == 0)
+			return kp_fail_oom(err);
+		if (n == 0)
 			snprintf(*path, len, i ? "%s.log" : "%s.LOG", primary);
-		else if (!given)
+		else
 			snprintf(*path, len, i ? "%s.log%d" : "%s.LOG%d",
 				 primary, n);
 		if (access(*path, F_OK) == 0) {
@@ -176,11 +190,12 @@ load_log(const char *given, const char *primary, int n,
 				in->data = m->data;
 				in->len = m->len;
 			}
-			return;
+			return 0;
 		}
 		free(*path);
 		*path = NULL;
 	}
+	return 0;
 }
 
 /* Hand a recovered image to hivex through an anonymous memory file. */
@@ -258,13 +273,20 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		char *real = realpath(path, NULL);
 		const char *base = real ? real : path;
 
-		load_log(o->log1, base, 1, &logs[0], &lm[0], &logpath[0]);
-		load_log(o->log2, base, 2, &logs[1], &lm[1], &logpath[1]);
+		int r = load_log(o->log1, base, 1, &logs[0], &lm[0],
+				 &logpath[0], err);
+
+		if (r == 0)
+			r = load_log(o->log2, base, 2, &logs[1], &lm[1],
+				     &logpath[1], err);
 		/* A hive with a single log keeps it as FILE.LOG. */
-		if (!o->log1 && !o->log2 && !logs[0].present &&
+		if (r == 0 && !o->log1 && !o->log2 && !logs[0].present &&
 		    !logs[1].present)
-			load_log(NULL, base, 0, &logs[0], &lm[0], &logpath[0]);
+			r = load_log(NULL, base, 0, &logs[0], &lm[0],
+				     &logpath[0], err);
 		free(real);
+		if (r < 0)
+			goto fail;
 	}
 	logrec_scan(logs, &h->st.logs);
 

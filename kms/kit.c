@@ -367,7 +367,8 @@ add_entry(struct archive *a, const char *name, const void *data, size_t len,
 	if (archive_write_header(a, e) != ARCHIVE_OK ||
 	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
 		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
-			archive_error_string(a));
+			archive_errno(a) > 0 ? strerror(archive_errno(a)) :
+					       archive_error_string(a));
 	else
 		r = 0;
 	archive_entry_free(e);
@@ -446,8 +447,10 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 			      e[i].mode, err) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
-			archive_error_string(a));
+		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot write the kit: %s",
+			path, archive_errno(a) > 0 ?
+				      strerror(archive_errno(a)) :
+				      archive_error_string(a));
 		goto out;
 	}
 	r = kp_tmpfile_commit(&t, &co, err) < 0 ? -1 : 0;

@@ -168,13 +168,35 @@ dir_of(const char *path)
 int
 kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 {
-	const char *base = strrchr(dest, '/');
-	char *dir = dir_of(dest);
+	const char *base;
+	char *dir = NULL, *real = NULL;
+	struct stat st;
 	int n;
 
-	base = base ? base + 1 : dest;
 	t->fd = -1;
 	t->path = NULL;
+	t->dest = NULL;
+	/* A link is followed, so that the file it names is replaced, not
+	 * the link; one that leads nowhere is refused. */
+	if (lstat(dest, &st) == 0 && S_ISLNK(st.st_mode)) {
+		real = realpath(dest, NULL);
+		if (real == NULL)
+			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+					     "'%s': a symbolic link that cannot "
+					     "be followed", dest);
+		dest = real;
+	}
+	/* The rename would put a regular file in place of a device, a FIFO
+	 * or a directory (as root, even /dev/null). */
+	if (stat(dest, &st) == 0 && !S_ISREG(st.st_mode)) {
+		kp_fail(err, KP_EXIT_REFUSED, "'%s' exists and is not a regular "
+			"file (a directory, device or FIFO); it is not replaced",
+			dest);
+		goto fail;
+	}
+	base = strrchr(dest, '/');
+	base = base ? base + 1 : dest;
+	dir = dir_of(dest);
 	t->dest = strdup(dest);
 	if (dir == NULL || t->dest == NULL)
 		goto oom;
@@ -191,11 +213,13 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 		goto fail;
 	}
 	free(dir);
+	free(real);
 	return 0;
 oom:
 	kp_fail_oom(err);
 fail:
 	free(dir);
+	free(real);
 	free(t->path);
 	free(t->dest);
 	t->path = t->dest = NULL;

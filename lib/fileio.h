@@ -53,7 +53,9 @@ struct kp_tmpfile {
 
 #define KP_TMPFILE_INIT { NULL, NULL, -1 }
 
-/* Create the temporary file (mode 0600) in DEST's directory. */
+/* Create the temporary file (mode 0600) in DEST's directory.  A link DEST
+ * is followed (one that leads nowhere is refused); a DEST that exists and
+ * is not a regular file is refused (KP_EXIT_REFUSED). */
 int kp_tmpfile_open(struct kp_tmpfile *t, const char *dest,
 		    struct kp_error *err);
 

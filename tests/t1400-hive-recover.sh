@@ -87,8 +87,12 @@ damaged_logs() {
 	# Wrong signature.
 	cp win10-1709-dirty-SYSTEM.LOG1 s1
 	printf 'xxxx' | dd of=s1 bs=1 seek=0 conv=notrunc 2>/dev/null
-	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log1 s1 --log2 /dev/null -o x 2>err
+	: >empty
+	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log1 s1 --log2 empty -o x 2>err
 	expect_grep "no 'regf' base block" err
+	# A log that is not a file at all is refused before anything else.
+	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log1 s1 --log2 /dev/null -o x 2>err
+	expect_grep "transaction log 2: '/dev/null': not a regular file" err
 	# Logs from another hive (the Windows 7 one has none; use the hive
 	# itself and an unrelated file).
 	testdata win7sp1-SYSTEM

@@ -24,9 +24,9 @@ malformed() {
 		# shellcheck disable=SC2086
 		set -- $cmd
 		if [ "$2" = import ]; then
-			expect_code 3 timeout 20 "$KMSPREP" "$@" "$f" k.reg 2>err
+			expect_code 3 timeout 120 ${VG:-} "$KMSPREP" "$@" "$f" k.reg 2>err
 		else
-			expect_code 3 timeout 20 "$KMSPREP" "$@" "$f" 2>err
+			expect_code 3 timeout 120 ${VG:-} "$KMSPREP" "$@" "$f" 2>err
 		fi
 		[ "$(wc -l <err)" -eq 1 ] || { cat err; return 1; }
 		grep -Eq "^kmsprep: $1 $2: '$f': .*${want[$f]}" err || { cat err; return 1; }
