@@ -102,6 +102,17 @@ notice(void *ud, const char *msg)
 	  "unlock BitLocker volumes with the recovery password in FILE" }, \
 	{ "quiet", 'q', NULL, "no progress messages on standard error" }
 
+/* The options of every command that writes images. */
+#define IMAGE_WRITE_OPTS \
+	{ "dry-run", 'n', NULL, \
+	  "print the changes (before -> after) and write nothing; the images " \
+	  "are opened read-only" }, \
+	{ "overlay", 0, "OUT.qcow2", \
+	  "leave IMAGE unmodified and write the changes to a new qcow2 " \
+	  "overlay backed by it (one IMAGE only)" }, \
+	{ "json", 0, NULL, "print JSON instead of text" }, \
+	IMAGE_COMMON_OPTS
+
 static void
 args_release(struct image_args *a)
 {
@@ -378,19 +389,12 @@ done:
  */
 
 static const struct cli_opt set_opts[] = {
-	{ "dry-run", 'n', NULL,
-	  "print the changes (before -> after) and write nothing; the images "
-	  "are opened read-only" },
-	{ "overlay", 0, "OUT.qcow2",
-	  "leave IMAGE unmodified and write the changes to a new qcow2 "
-	  "overlay backed by it (one IMAGE only)" },
+	IMAGE_WRITE_OPTS,
 	{ "dns-search-list", 0, "SUFFIX[,SUFFIX...]",
 	  "DNS suffix search list of the client (SYSTEM hive, current control "
 	  "set, Services\\Tcpip\\Parameters\\SearchList), so that it finds "
 	  "KMS SRV records published in other domains" },
 	{ "clear-dns-search-list", 0, NULL, "remove the DNS suffix search list" },
-	{ "json", 0, NULL, "print JSON instead of text" },
-	IMAGE_COMMON_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -810,11 +814,7 @@ static const struct cli_opt gen_opts[] = {
 	{ "activate", 0, NULL,
 	  "clone mode: activate (slmgr /ato) right after the restart that "
 	  "follows the rearm, instead of at the next two-hourly attempt" },
-	{ "dry-run", 'n', NULL, "print what would change and write nothing" },
-	{ "overlay", 0, "OUT.qcow2",
-	  "leave IMAGE unmodified and write to a new qcow2 overlay" },
-	{ "json", 0, NULL, "print JSON instead of text" },
-	IMAGE_COMMON_OPTS,
+	IMAGE_WRITE_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -836,21 +836,24 @@ static const struct cli_help gen_help = {
 	gen_opts, false, NULL, NULL,
 };
 
+/* Plan one installation whose SOFTWARE and SYSTEM hives are open. */
+typedef int plan_fn(struct img_session *s, const struct image_args *a,
+		    struct target *t, struct kp_error *err);
+
+/* Open both hives of T for writing, plan with PLAN, and commit them
+ * locally (not in a dry run); shared by generalize and kit apply. */
 static int
-prepare_generalize(struct cli *c, struct img_session *s,
-		   const struct image_args *a, size_t i, struct target *t)
+prepare_both(struct cli *c, struct img_session *s, const struct image_args *a,
+	     size_t i, struct target *t, plan_fn *plan)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	char label[512];
 
 	if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
 			 &err) < 0 ||
 	    winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
-	    gen_plan(s, t->root, t->sw.h, t->sy.h, a->mode, a->activate,
-		     &t->changes, &t->plan, &err) < 0)
+	    plan(s, a, t, &err) < 0)
 		goto fail;
-	snprintf(label, sizeof(label), "%s", img_name(s, i));
-	hive_changes_label(&t->changes, 0, label);
+	hive_changes_label(&t->changes, 0, img_name(s, i));
 	if (!a->dry_run && (winhive_commit(&t->sw, &err) < 0 ||
 			    winhive_commit(&t->sy, &err) < 0))
 		goto fail;
@@ -859,6 +862,21 @@ fail:
 	kp_error_prefix(&err, "'%s'", img_name(s, i));
 	return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
 					   cli_error(c, &err);
+}
+
+static int
+plan_generalize(struct img_session *s, const struct image_args *a,
+		struct target *t, struct kp_error *err)
+{
+	return gen_plan(s, t->root, t->sw.h, t->sy.h, a->mode, a->activate,
+			&t->changes, &t->plan, err);
+}
+
+static int
+prepare_generalize(struct cli *c, struct img_session *s,
+		   const struct image_args *a, size_t i, struct target *t)
+{
+	return prepare_both(c, s, a, i, t, plan_generalize);
 }
 
 int
@@ -895,38 +913,24 @@ done:
  */
 
 static int
+plan_kit(struct img_session *s, const struct image_args *a, struct target *t,
+	 struct kp_error *err)
+{
+	return kit_plan(s, t->root, &a->kit, t->sw.h, t->sy.h, &t->changes,
+			&t->plan, err);
+}
+
+static int
 prepare_kit(struct cli *c, struct img_session *s, const struct image_args *a,
 	    size_t i, struct target *t)
 {
-	struct kp_error err = KP_ERROR_INIT;
-	char label[512];
-
-	if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
-			 &err) < 0 ||
-	    winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
-	    kit_plan(s, t->root, &a->kit, t->sw.h, t->sy.h, &t->changes,
-		     &t->plan, &err) < 0)
-		goto fail;
-	snprintf(label, sizeof(label), "%s", img_name(s, i));
-	hive_changes_label(&t->changes, 0, label);
-	if (!a->dry_run && (winhive_commit(&t->sw, &err) < 0 ||
-			    winhive_commit(&t->sy, &err) < 0))
-		goto fail;
-	return 0;
-fail:
-	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
-					   cli_error(c, &err);
+	return prepare_both(c, s, a, i, t, plan_kit);
 }
 
 static const struct cli_opt kit_apply_opts[] = {
 	{ "pubkey", 0, "PUBLIC.pem",
 	  "require the kit's signature to be valid for this Ed25519 key" },
-	{ "dry-run", 'n', NULL, "print what would change and write nothing" },
-	{ "overlay", 0, "OUT.qcow2",
-	  "leave IMAGE unmodified and write to a new qcow2 overlay" },
-	{ "json", 0, NULL, "print JSON instead of text" },
-	IMAGE_COMMON_OPTS,
+	IMAGE_WRITE_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 

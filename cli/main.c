@@ -88,13 +88,16 @@ usage(FILE *f, const char *group, const struct cmd *cmds)
 		fprintf(f, "%s: %s\n", c->name, c->summary);
 		for (s = c->sub; s && s->name; s++) {
 			const struct cmd *t;
+			char name[64];
 
+			snprintf(name, sizeof(name), "%s %s", c->name, s->name);
 			if (s->fn)
-				fprintf(f, "  kmsprep %s %-9s %s\n", c->name,
-					s->name, s->summary);
-			for (t = s->sub; t && t->name; t++)
-				fprintf(f, "  kmsprep %s %s %-6s %s\n",
-					c->name, s->name, t->name, t->summary);
+				fprintf(f, "  %-17s %s\n", name, s->summary);
+			for (t = s->sub; t && t->name; t++) {
+				snprintf(name, sizeof(name), "%s %s %s",
+					 c->name, s->name, t->name);
+				fprintf(f, "  %-17s %s\n", name, t->summary);
+			}
 		}
 	}
 	fputs("\nSee 'kmsprep GROUP COMMAND --help' for the options of a "

@@ -96,10 +96,7 @@ first_boot(struct img_session *s, const struct img_root *r,
 		       "as SYSTEM at the next boot.");
 	rc |= cmd_line(&w, "rem First of all: never run again, whatever "
 		       "happens.");
-	rc |= cmd_line(&w, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
-		       "REG_DWORD /d 0 /f>nul");
-	rc |= cmd_line(&w, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
-		       "REG_SZ /d \"\" /f>nul");
+	rc |= cmd_clear_hook(&w);
 	rc |= cmd_line(&w, "%s", call_line);
 	rc |= cmd_line(&w, "exit /b 0");
 	if (rc) {

@@ -16,7 +16,9 @@
 #include <openssl/pem.h>
 
 #include "kit.h"
+#include "prep/firstboot.h"
 #include "lib/buf.h"
+#include "lib/digest.h"
 #include "lib/fileio.h"
 #include "lib/valid.h"
 #include "srv.h"
@@ -89,21 +91,6 @@ out:
  * Building.
  */
 
-static int
-line(struct buf *b, const char *fmt, ...) KP_PRINTF(2, 3);
-
-static int
-line(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = buf_vaddf(b, fmt, ap);
-	va_end(ap);
-	return r < 0 ? -1 : buf_add(b, "\r\n", 2);
-}
-
 /* The first-boot script.  It runs as SYSTEM from the kit's directory in
  * the image.  The key goes to Software Protection through WMI from a
  * PowerShell one-liner that reads the file, so that it is on no command
@@ -113,47 +100,47 @@ provision_script(const struct kit_spec *spec, struct buf *b)
 {
 	int r = 0;
 
-	r |= line(b, "@echo off");
-	r |= line(b, "rem kmsprep lab KMS host kit for %s.", spec->host_name);
-	r |= line(b, "rem Runs once as SYSTEM at first boot: installs the "
+	r |= cmd_line(b, "@echo off");
+	r |= cmd_line(b, "rem kmsprep lab KMS host kit for %s.", spec->host_name);
+	r |= cmd_line(b, "rem Runs once as SYSTEM at first boot: installs the "
 		  "organization's KMS host key");
-	r |= line(b, "rem from " KIT_KEY " beside it and deletes that file, "
+	r |= cmd_line(b, "rem from " KIT_KEY " beside it and deletes that file, "
 		  "activates the host,");
-	r |= line(b, "rem restarts the Software Protection service and records "
+	r |= cmd_line(b, "rem restarts the Software Protection service and records "
 		  "the license state");
-	r |= line(b, "rem and every exit code in provision.log.");
-	r |= line(b, "setlocal");
-	r |= line(b, "set \"LOG=%%~dp0provision.log\"");
-	r |= line(b, "set \"KEYFILE=%%~dp0" KIT_KEY "\"");
-	r |= line(b, "set \"SLMGR=%%SystemRoot%%\\System32\\slmgr.vbs\"");
-	r |= line(b, "echo %%DATE%% %%TIME%% kmsprep kit: provisioning %s"
+	r |= cmd_line(b, "rem and every exit code in provision.log.");
+	r |= cmd_line(b, "setlocal");
+	r |= cmd_line(b, "set \"LOG=%%~dp0provision.log\"");
+	r |= cmd_line(b, "set \"KEYFILE=%%~dp0" KIT_KEY "\"");
+	r |= cmd_line(b, "set \"SLMGR=%%SystemRoot%%\\System32\\slmgr.vbs\"");
+	r |= cmd_line(b, "echo %%DATE%% %%TIME%% kmsprep kit: provisioning %s"
 		  ">>\"%%LOG%%\"", spec->host_name);
-	r |= line(b, "if not exist \"%%KEYFILE%%\" goto nokey");
-	r |= line(b, "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy "
+	r |= cmd_line(b, "if not exist \"%%KEYFILE%%\" goto nokey");
+	r |= cmd_line(b, "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy "
 		  "Bypass -Command \"try { $k = (Get-Content -LiteralPath "
 		  "$env:KEYFILE -TotalCount 1).Trim(); $s = Get-WmiObject "
 		  "-Query 'SELECT * FROM SoftwareLicensingService'; $null = "
 		  "$s.InstallProductKey($k); $null = $s.RefreshLicenseStatus(); "
 		  "exit 0 } catch { Write-Output $_.Exception.Message; exit 1 "
 		  "}\">>\"%%LOG%%\" 2>&1");
-	r |= line(b, "echo install key: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
-	r |= line(b, "del /f /q \"%%KEYFILE%%\">>\"%%LOG%%\" 2>&1");
-	r |= line(b, "if exist \"%%KEYFILE%%\" echo the key file could not be "
+	r |= cmd_line(b, "echo install key: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, "del /f /q \"%%KEYFILE%%\">>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "if exist \"%%KEYFILE%%\" echo the key file could not be "
 		  "deleted: delete %%KEYFILE%%>>\"%%LOG%%\"");
-	r |= line(b, "cscript //nologo \"%%SLMGR%%\" /ato>>\"%%LOG%%\" 2>&1");
-	r |= line(b, "echo activate: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
-	r |= line(b, "goto restart");
-	r |= line(b, ":nokey");
-	r |= line(b, "echo no key in the kit: install it with slmgr.vbs /ipk, "
+	r |= cmd_line(b, "cscript //nologo \"%%SLMGR%%\" /ato>>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "echo activate: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, "goto restart");
+	r |= cmd_line(b, ":nokey");
+	r |= cmd_line(b, "echo no key in the kit: install it with slmgr.vbs /ipk, "
 		  "then slmgr.vbs /ato>>\"%%LOG%%\"");
-	r |= line(b, ":restart");
-	r |= line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
-	r |= line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
-	r |= line(b, "echo restart sppsvc: exit code %%ERRORLEVEL%%"
+	r |= cmd_line(b, ":restart");
+	r |= cmd_line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "echo restart sppsvc: exit code %%ERRORLEVEL%%"
 		  ">>\"%%LOG%%\"");
-	r |= line(b, "cscript //nologo \"%%SLMGR%%\" /dlv>>\"%%LOG%%\" 2>&1");
-	r |= line(b, "echo dlv: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
-	r |= line(b, "exit /b 0");
+	r |= cmd_line(b, "cscript //nologo \"%%SLMGR%%\" /dlv>>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "echo dlv: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, "exit /b 0");
 	return r ? -1 : 0;
 }
 
@@ -231,18 +218,6 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 			    " (none is in this kit: install it by hand with\n"
 			    "slmgr.vbs /ipk, then slmgr.vbs /ato)") < 0 ?
 		       -1 : 0;
-}
-
-static void
-sha256_hex(const void *p, size_t n, char out[65])
-{
-	unsigned char md[32];
-	unsigned int len = 0;
-	size_t i;
-
-	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* Refuse to prompt for a passphrase: kmsprep never reads the terminal. */
@@ -338,7 +313,7 @@ manifest(const struct kit_spec *spec, unsigned port, const struct entry *e,
 	for (i = 0; i < n; i++) {
 		char mode[8];
 
-		sha256_hex(e[i].data.data, e[i].data.len, sum);
+		kp_sha256_hex(e[i].data.data, e[i].data.len, sum);
 		snprintf(mode, sizeof(mode), "%04o", e[i].mode);
 		json_array_append_new(files, json_pack(
 			"{s:s, s:I, s:s, s:s}", "name", e[i].name, "size",
@@ -695,7 +670,7 @@ check_files(const char *path, json_t *m, struct kit_file *f, size_t n,
 			    "%lld", name, f[j].len, (long long)size);
 			goto out;
 		}
-		sha256_hex(f[j].data, f[j].len, got);
+		kp_sha256_hex(f[j].data, f[j].len, got);
 		if (strcmp(got, sum) != 0) {
 			bad(err, path, "'%s' does not match its SHA-256 in the "
 			    "manifest: it was changed", name);

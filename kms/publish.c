@@ -67,6 +67,17 @@ current(const struct dns_server *s, const char *owner,
 	return l;
 }
 
+/* Add RR to the update UP, which takes it over. */
+static int
+push(ldns_rr_list *up, ldns_rr *rr, struct kp_error *err)
+{
+	if (!ldns_rr_list_push_rr(up, rr)) {
+		ldns_rr_free(rr);
+		return kp_fail_oom(err);
+	}
+	return 0;
+}
+
 /* RFC 2136 2.5.2: delete the whole SRV RRset at OWNER (class ANY, TTL 0,
  * no data), added to UP. */
 static int
@@ -84,11 +95,7 @@ delete_rrset(ldns_rr_list *up, const char *owner, struct kp_error *err)
 	ldns_rr_set_type(rr, LDNS_RR_TYPE_SRV);
 	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
 	ldns_rr_set_ttl(rr, 0);
-	if (!ldns_rr_list_push_rr(up, rr)) {
-		ldns_rr_free(rr);
-		return kp_fail_oom(err);
-	}
-	return 0;
+	return push(up, rr, err);
 }
 
 /* Record one change in RES for the report and put it in the update UP
@@ -138,11 +145,7 @@ change(struct publish_result *res, ldns_rr_list *up, bool add,
 		ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
 		ldns_rr_set_ttl(rr, 0);
 	}
-	if (!ldns_rr_list_push_rr(up, rr)) {
-		ldns_rr_free(rr);
-		return kp_fail_oom(err);
-	}
-	return 0;
+	return push(up, rr, err);
 }
 
 /* The differences for one owner name.  Adding and deleting single

@@ -118,6 +118,16 @@ out:
 	return r;
 }
 
+int
+cmd_clear_hook(struct buf *f)
+{
+	return cmd_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
+			"REG_DWORD /d 0 /f>nul") < 0 ||
+			       cmd_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v "
+					"CmdLine /t REG_SZ /d \"\" /f>nul") < 0 ?
+		       -1 : 0;
+}
+
 static int
 items(struct buf *f, const char *key, const struct spp_item *it, size_t n,
       struct kp_error *err)

@@ -50,6 +50,10 @@ int cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 	    uint32_t type, const unsigned char *data, size_t len,
 	    struct kp_error *err);
 
+/* The two lines that clear the SYSTEM\Setup hook: every script kmsprep
+ * stages runs them first, so that it can never run again. */
+int cmd_clear_hook(struct buf *f);
+
 /* Lines re-applying every known SPP value in REP (not SkipRearm, never a
  * secret): after a rearm, Windows has its defaults back. */
 int cmd_spp_values(struct buf *f, const struct spp_report *rep,

@@ -396,11 +396,6 @@ plan_script(struct img_session *s, const struct img_root *r,
 	return gen_add_file(s, r, rel, label, text, false, p, err);
 }
 
-static const char clear_hook[] =
-	"reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t REG_DWORD /d 0 /f>nul";
-static const char clear_cmd[] =
-	"reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t REG_SZ /d \"\" /f>nul";
-
 /* The first-boot scripts of clone mode, with the SPP values SOFTWARE holds
  * now (planned in P; written only if they differ from what is there). */
 static int
@@ -429,8 +424,7 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 	bad |= cmd_line(&one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 		 "\\firstboot.log\"");
 	bad |= cmd_line(&one, "rem First of all: never run again, whatever happens.");
-	bad |= cmd_line(&one, "%s", clear_hook);
-	bad |= cmd_line(&one, "%s", clear_cmd);
+	bad |= cmd_clear_hook(&one);
 	bad |= cmd_line(&one, "echo %%DATE%% %%TIME%% kmsprep first boot>>\"%%LOG%%\"");
 	bad |= cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
 		 "/rearm>>\"%%LOG%%\" 2>&1");
@@ -451,8 +445,7 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 		bad |= cmd_line(&two, "setlocal");
 		bad |= cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 			 "\\firstboot.log\"");
-		bad |= cmd_line(&two, "%s", clear_hook);
-		bad |= cmd_line(&two, "%s", clear_cmd);
+		bad |= cmd_clear_hook(&two);
 		bad |= cmd_line(&two, "echo %%DATE%% %%TIME%% kmsprep after the "
 			 "restart: activate>>\"%%LOG%%\"");
 		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
@@ -584,31 +577,6 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	return rc < 0 ? -1 : gen_check_dirs(s, p, err);
 }
 
-int
-gen_check_dirs(struct img_session *s, const struct gen_plan *p,
-	       struct kp_error *err)
-{
-	size_t i;
-
-	for (i = 0; i < p->nfiles; i++) {
-		const struct gen_file *f = &p->files[i];
-		char *dir;
-		int rc;
-
-		if (!f->write)
-			continue;
-		dir = strndup(f->guest, (size_t)(strrchr(f->guest, '/') -
-						 f->guest));
-		if (dir == NULL)
-			return kp_fail_oom(err);
-		rc = img_mkdir(s, dir, true, err);
-		free(dir);
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
 size_t
 gen_nwrites(const struct gen_plan *p)
 {
@@ -619,9 +587,11 @@ gen_nwrites(const struct gen_plan *p)
 	return n;
 }
 
-int
-gen_write(struct img_session *s, const struct gen_plan *p,
-	  struct kp_error *err)
+/* Every file P writes: its directory checked (CHECK_ONLY) or made, and
+ * the file written. */
+static int
+files(struct img_session *s, const struct gen_plan *p, bool check_only,
+      struct kp_error *err)
 {
 	size_t i;
 
@@ -636,15 +606,31 @@ gen_write(struct img_session *s, const struct gen_plan *p,
 						 f->guest));
 		if (dir == NULL)
 			return kp_fail_oom(err);
-		rc = img_mkdir(s, dir, false, err);
+		rc = img_mkdir(s, dir, check_only, err);
 		free(dir);
-		if (rc < 0 || img_replace_data(s, f->guest, f->content.data,
-					       f->content.len,
-					       f->secret ? IMG_SECRET : 0,
-					       err) < 0)
+		if (rc < 0)
+			return -1;
+		if (!check_only &&
+		    img_replace_data(s, f->guest, f->content.data,
+				     f->content.len, f->secret ? IMG_SECRET : 0,
+				     err) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+int
+gen_check_dirs(struct img_session *s, const struct gen_plan *p,
+	       struct kp_error *err)
+{
+	return files(s, p, true, err);
+}
+
+int
+gen_write(struct img_session *s, const struct gen_plan *p,
+	  struct kp_error *err)
+{
+	return files(s, p, false, err);
 }
 
 void

@@ -11,11 +11,10 @@
 #include <unistd.h>
 
 #include <guestfs.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "image.h"
 #include "lib/buf.h"
+#include "lib/digest.h"
 #include "lib/fileio.h"
 
 /* libguestfs numbers at most 255 drives. */
@@ -757,18 +756,6 @@ img_download(struct img_session *s, const char *guest, const char *local,
 	return 0;
 }
 
-void
-img_sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	size_t i;
-
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* Run a shell command in the appliance; OUT (if not NULL) gets its
  * output, which the caller frees. */
 static int
@@ -942,7 +929,7 @@ img_replace(struct img_session *s, const char *guest, const char *local,
 		return kp_fail(err, KP_EXIT_FAIL, "bad guest path '%s'", guest);
 	if (kp_read_file(local, (size_t)1 << 31, &data, err) < 0)
 		return -1;
-	img_sha256_hex(data.data, data.len, want);
+	kp_sha256_hex(data.data, data.len, want);
 	buf_wipe(&data);
 	sd_hex(secret, false, sd);
 	if (asprintf(&tmp, "%.*s/.kmsprep-%s.tmp", (int)(slash - guest), guest,

@@ -126,7 +126,4 @@ char *img_local_path(struct img_session *s, const char *name);
  * written.  If OK is false, a new overlay is removed again. */
 int img_close(struct img_session *s, bool ok, struct kp_error *err);
 
-/* Give back the SHA-256 of LEN bytes as 64 hex digits. */
-void img_sha256_hex(const void *data, size_t len, char out[65]);
-
 #endif
