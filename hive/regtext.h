@@ -66,7 +66,7 @@ int regtext_apply(struct hive *h, const struct regops *ops,
 const char *regtext_default_prefix(enum hive_kind kind);
 
 /* Export KEY and everything below it as .reg text (UTF-8, LF), with key
- * paths under PREFIX.  Values holding product keys are left out, with a
+ * paths under PREFIX (not NULL; see regtext_default_prefix).  Values holding product keys are left out, with a
  * comment saying so. */
 int regtext_export(struct hive *h, const char *key, const char *prefix,
 		   struct buf *out, struct kp_error *err);
