@@ -296,6 +296,8 @@ mkhive(const char *out, unsigned groups, unsigned keys, unsigned values,
 	for (k = 0; k < 5; k++)
 		regval_sz(cv_data[k], &data[k]);
 	set_values(&b, cv, cv_names, data, 5);
+	for (k = 0; k < 5; k++)
+		buf_release(&data[k]);
 	spp = mk_key(&b, "SoftwareProtectionPlatform", cv, 0);
 	one[0] = (char *)"SoftwareProtectionPlatform";
 	set_subkeys(&b, cv, &spp, one, 1);
@@ -339,6 +341,14 @@ mkhive(const char *out, unsigned groups, unsigned keys, unsigned values,
 		return die(err.msg);
 	printf("%s: %llu keys, %zu bytes\n", out, (unsigned long long)b.keys,
 	       b.f.len);
+	for (k = 0; k < values; k++)
+		buf_release(&data[k]);
+	buf_release(&text);
+	buf_release(&b.f);
+	free(names);
+	free(pool);
+	free(kids);
+	free(grp);
 	return 0;
 }
 
