@@ -1,5 +1,6 @@
 /* kmsprep hive show|set|new|export|import|recover */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "hive/regtext.h"
@@ -79,11 +80,30 @@ open_hive(struct cli *c, const char *path, const struct hive_args *a,
 		cli_note(c, "'%s' was dirty: replayed %zu transaction log %s "
 			 "in memory first", path, st->logs.applied,
 			 st->logs.format == 6 ? "entries" : "pages");
+	if (st->recovered && st->logs.damage[0])
+		cli_note(c, "'%s': damaged log (%s): the changes after it "
+			 "cannot be replayed", path, st->logs.damage);
 	else if (st->dirty && (flags & HIVE_WRITE))
 		cli_note(c, "'%s' is dirty and its logs cannot be replayed "
 			 "(%s); writing anyway (--force-dirty)", path,
 			 st->logs.why);
 	return 0;
+}
+
+/* A new file (hive new, recover -o, export -o) never replaces one that
+ * exists unless --force: 4, before any work.  (The write itself is
+ * exclusive too, for the race.) */
+static int
+refuse_existing(struct cli *c, const char *path, bool force)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct stat st;
+
+	if (force || lstat(path, &st) < 0)
+		return 0;
+	kp_fail(&err, KP_EXIT_REFUSED, "'%s' exists: --force replaces it",
+		path);
+	return cli_error(c, &err);
 }
 
 /* Print changes, then commit unless it is a dry run. */
@@ -136,11 +156,13 @@ static const struct cli_opt show_opts[] = {
 	OPT_JSON,
 	OPT_LOG1,
 	OPT_LOG2,
+	{ "force", 0, NULL, "show a hive that is not a SOFTWARE hive (its "
+	  "state and logs; it holds no KMS settings)" },
 	OPT_END,
 };
 
 static const struct cli_help show_help = {
-	"hive show FILE [--json]",
+	"hive show FILE [--json] [--force]",
 	"Show the KMS settings (SoftwareProtectionPlatform values, with their "
 	"registry types), the Windows version and whether the hive is dirty, "
 	"for a SOFTWARE hive file. Values holding product keys are reported "
@@ -170,7 +192,7 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	if (code)
 		return code;
 	if (winver_read(h, &ver, &err) < 0 ||
-	    spp_check_hive(h, &ver, false, false, &err) < 0 ||
+	    spp_check_hive(h, &ver, false, a.force, &err) < 0 ||
 	    spp_read(h, &ver, &spp, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
@@ -270,11 +292,12 @@ out:
 
 static const struct cli_opt new_opts[] = {
 	{ "force", 0, NULL, "replace FILE if it exists" },
+	OPT_DRY_RUN,
 	OPT_END,
 };
 
 static const struct cli_help new_help = {
-	"hive new FILE [--force]",
+	"hive new FILE [--force] [--dry-run]",
 	"Create an empty, valid hive: a root key with a default security "
 	"descriptor and nothing else. FILE must not exist unless --force.",
 	new_opts, false, NULL, NULL,
@@ -296,10 +319,20 @@ cmd_hive_new(struct cli *c, int argc, char **argv)
 		return code;
 	if (npos != 1)
 		return cli_usage(c, "expected one FILE");
+	if ((code = refuse_existing(c, pos[0], a.force)) != 0)
+		return code;
 	co.mode = 0644;
 	co.no_replace = !a.force;
-	if (regf_new_empty(&img, regf_filetime_now(), &err) < 0 ||
-	    kp_write_file_atomic(pos[0], img.data, img.len, &co, &err) < 0 ||
+	if (regf_new_empty(&img, regf_filetime_now(), &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (a.dry_run) {
+		printf("would create '%s' (empty hive, %zu bytes); dry run, "
+		       "nothing written\n", pos[0], img.len);
+		goto out;
+	}
+	if (kp_write_file_atomic(pos[0], img.data, img.len, &co, &err) < 0 ||
 	    hive_open(pos[0], NULL, &h, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
@@ -321,17 +354,21 @@ static const struct cli_opt export_opts[] = {
 	{ "utf16", 0, NULL, "write UTF-16LE with a byte order mark and CRLF, "
 	  "as regedit does (default UTF-8, LF)" },
 	{ "output", 'o', "OUT", "write to OUT (atomically) instead of "
-	  "standard output" },
+	  "standard output; OUT must not exist unless --force" },
+	{ "force", 0, NULL, "replace OUT if it exists" },
+	OPT_DRY_RUN,
 	OPT_END,
 };
 
 static const struct cli_help export_help = {
-	"hive export FILE [KEY] [--prefix ROOT] [--utf16] [-o OUT]",
+	"hive export FILE [KEY] [--prefix ROOT] [--utf16] [-o OUT [--force]] "
+	"[--dry-run]",
 	"Print KEY (default the whole hive) and everything below it as .reg "
 	"text that regedit and 'kmsprep hive import' read back to the same "
 	"bytes. KEY is a path below the hive root, or starts with the root "
 	"regedit shows (HKEY_LOCAL_MACHINE\\SOFTWARE\\...). Values holding "
-	"product keys are left out, with a comment.",
+	"product keys are left out, with a comment. Import cannot write values "
+	"over 16344 bytes (the few big-data values of a hive).",
 	export_opts, false, NULL, NULL,
 };
 
@@ -351,6 +388,11 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 		return code;
 	if (npos < 1 || npos > 2)
 		return cli_usage(c, "expected FILE and an optional KEY");
+	if (a.dry_run && !a.output)
+		return cli_usage(c, "--dry-run needs -o OUT (export without "
+				 "-o writes nothing anyway)");
+	if (a.output && (code = refuse_existing(c, a.output, a.force)) != 0)
+		return code;
 	code = open_hive(c, pos[0], &a, 0, &h);
 	if (code)
 		return code;
@@ -372,8 +414,12 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 		struct kp_commit_opts co = { NULL, 0644, false, NULL };
 		const struct buf *b = a.utf16 ? &u16 : &out;
 
-		if (kp_write_file_atomic(a.output, b->data, b->len, &co,
-					 &err) < 0)
+		co.no_replace = !a.force;
+		if (a.dry_run)
+			printf("would write '%s' (%zu bytes); dry run, nothing "
+			       "written\n", a.output, b->len);
+		else if (kp_write_file_atomic(a.output, b->data, b->len, &co,
+					      &err) < 0)
 			code = cli_error(c, &err);
 	} else if (cli_write_stdout(c, a.utf16 ? &u16 : &out) < 0) {
 		code = KP_EXIT_FAIL;
@@ -460,12 +506,17 @@ static const struct cli_opt recover_opts[] = {
 	OPT_LOG1,
 	OPT_LOG2,
 	{ "force", 0, NULL, "replace OUT if it exists" },
+	{ "force-dirty", 0, NULL, "when a log is damaged part way, replay the "
+	  "entries before the damage (as Windows would) and write; the later "
+	  "changes are lost" },
+	OPT_DRY_RUN,
 	OPT_JSON,
 	OPT_END,
 };
 
 static const struct cli_help recover_help = {
-	"hive recover FILE [--log1 LOG] [--log2 LOG] -o OUT",
+	"hive recover FILE [--log1 LOG] [--log2 LOG] -o OUT [--force] "
+	"[--force-dirty] [--dry-run]",
 	"Replay the transaction logs of a dirty hive (both formats: the old "
 	"dirty-page logs of Vista and 7, the HvLE entries of 8.1 and later) "
 	"onto a copy of FILE and write a clean, consistent hive to OUT. FILE "
@@ -486,6 +537,7 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 	struct hive *h = NULL;
 	char **pos;
 	int npos, code = 0;
+	bool partial;
 	json_t *j;
 
 	if (cli_parse(c, argc, argv, &recover_help, hive_opt, &a, &pos, &npos,
@@ -495,7 +547,10 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		return cli_usage(c, "expected one FILE");
 	if (a.output == NULL)
 		return cli_usage(c, "-o OUT is required");
-	a.force_dirty = true;
+	if ((code = refuse_existing(c, a.output, a.force)) != 0)
+		return code;
+	partial = a.force_dirty;
+	a.force_dirty = true;	/* failures are reported below, as 3 */
 	c->quiet = true;
 	code = open_hive(c, pos[0], &a, HIVE_WRITE, &h);
 	if (code)
@@ -509,6 +564,26 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		code = cli_error(c, &err);
 		goto out;
 	}
+	if (st->logs.damage[0] && !partial) {
+		kp_fail(&err, KP_EXIT_INPUT, "'%s': damaged transaction log "
+			"(%s): only the changes before it can be replayed; "
+			"nothing written (--force-dirty writes them)", pos[0],
+			st->logs.damage);
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (a.dry_run) {
+		if (!st->dirty)
+			printf("'%s' is clean: nothing to replay", pos[0]);
+		else
+			printf("would recover '%s' -> '%s': %s-format log, "
+			       "%zu %s", pos[0], a.output,
+			       st->logs.format == 6 ? "new" : "old",
+			       st->logs.applied, st->logs.format == 6 ?
+			       "entries" : "pages");
+		printf("; dry run, nothing written\n");
+		goto out;
+	}
 	co.dest = a.output;
 	co.no_replace = !a.force;
 	co.force = true;
@@ -517,12 +592,13 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (a.json) {
-		j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i}", "file",
-			      pos[0], "output", a.output, "was_dirty",
+		j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:s?}",
+			      "file", pos[0], "output", a.output, "was_dirty",
 			      st->dirty, "log_format", st->logs.format,
 			      "applied", (int)st->logs.applied, "first_sequence",
 			      (int)st->logs.first_seq, "sequence",
-			      (int)res.seq);
+			      (int)res.seq, "damage", st->logs.damage[0] ?
+			      st->logs.damage : NULL);
 		code = cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
 	} else if (!st->dirty) {
 		printf("'%s' is clean (sequence %u/%u): nothing to replay; "
@@ -537,6 +613,10 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 			printf(" (sequence %u to %u)", st->logs.first_seq,
 			       st->logs.last_seq);
 		printf("; new sequence %u\n", res.seq);
+		if (st->logs.damage[0])
+			printf("warning: damaged log (%s): later changes were "
+			       "not replayed (--force-dirty)\n",
+			       st->logs.damage);
 	}
 out:
 	free(res.backup);

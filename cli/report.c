@@ -164,10 +164,12 @@ report_hive_json(const struct hive_report *r)
 			    json_boolean(st->hdr.checksum_ok));
 	json_object_set_new(o, "recovered_from_logs",
 			    json_boolean(st->recovered));
-	if (st->recovered)
+	if (st->recovered) {
 		json_object_set_new(o, "log_entries_applied",
 				    json_integer((json_int_t)st->logs.applied));
-	else if (st->dirty)
+		json_object_set_new(o, "log_damage", st->logs.damage[0] ?
+				    json_string(st->logs.damage) : json_null());
+	} else if (st->dirty)
 		json_object_set_new(o, "logs_unusable_because",
 				    json_string(st->logs.why));
 	json_object_set_new(o, "logs", logs_json(st));
@@ -296,6 +298,9 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 			fprintf(f, ", %zu applied", L->applied);
 		fputc('\n', f);
 	}
+	if (st->recovered && st->logs.damage[0])
+		fprintf(f, "%slog damage: %s; the changes after it cannot be "
+			"replayed\n", ind, st->logs.damage);
 	if (v && v->present)
 		fprintf(f, "%swindows: %s; build %s; edition %s; type %s; "
 			"version %u.%u\n", ind,

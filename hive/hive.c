@@ -302,6 +302,16 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			h->st.recovered = true;
 			data = (const unsigned char *)img.data;
 			len = img.len;
+			if (h->st.logs.damage[0] && h->writable &&
+			    !(o->flags & HIVE_FORCE_DIRTY)) {
+				kp_fail(err, KP_EXIT_INPUT,
+					"'%s': damaged transaction log (%s): "
+					"only the changes before it can be "
+					"replayed, the later ones would be "
+					"lost (--force-dirty accepts that)",
+					path, h->st.logs.damage);
+				goto fail;
+			}
 		} else if (!h->st.logs.why[0]) {
 			snprintf(h->st.logs.why, sizeof(h->st.logs.why),
 				 "no transaction logs found");

@@ -66,7 +66,12 @@ entry_check(const unsigned char *log, size_t len, size_t off,
 	e->seq = regf_le32(p + 12);
 	e->hbins = regf_le32(p + 16);
 	e->npages = regf_le32(p + 20);
-	if (e->size < LOG_BASE || e->size % LOG_BASE || e->size > len - off) {
+	if (e->size > len - off) {
+		why(w, wsz, "entry at 0x%zx (sequence %u): 0x%x bytes, past "
+		    "the end of the log (truncated)", off, e->seq, e->size);
+		return -1;
+	}
+	if (e->size < LOG_BASE || e->size % LOG_BASE) {
 		why(w, wsz, "entry at 0x%zx: bad size 0x%x", off, e->size);
 		return -1;
 	}
@@ -274,10 +279,13 @@ logrec_scan(const struct logrec_input in[2], struct logrec_result *res)
 	}
 }
 
-/* Apply the entries of one log from 0x200 while they chain from EXPECTED
- * (*Notes* 7, 8: stop at the first entry that fails). */
+/* Apply the entries of log N from 0x200 while they chain from EXPECTED
+ * (*Notes* 7, 8: stop at the first entry that fails).  Windows stops there
+ * silently; we also record it as damage when the failing entry carries the
+ * signature and the very sequence number that was expected: the log meant
+ * to continue, so the entries from there on are lost, not stale. */
 static int
-apply_log(struct buf *img, const struct logrec_input *in,
+apply_log(struct buf *img, const struct logrec_input *in, int n,
 	  struct logrec_log *L, uint32_t expected, uint32_t *last,
 	  struct logrec_result *res)
 {
@@ -289,8 +297,15 @@ apply_log(struct buf *img, const struct logrec_input *in,
 			(uint32_t)(img->len - REGF_BASE_SIZE) : 0;
 
 		if (entry_check(in->data, in->len, off, expected, cur, &e,
-				L->why, sizeof(L->why)) < 0)
+				L->why, sizeof(L->why)) < 0) {
+			if (in->len - off >= 16 &&
+			    memcmp(in->data + off, "HvLE", 4) == 0 &&
+			    regf_le32(in->data + off + 12) == expected &&
+			    !res->damage[0])
+				why(res->damage, sizeof(res->damage),
+				    "LOG%d: %s", n + 1, L->why);
 			break;
+		}
 		if (entry_apply(img, &e) < 0)
 			return -1;
 		if (res->applied == 0)
@@ -354,7 +369,7 @@ recover_new(const unsigned char *primary, size_t len,
 		regf_put32((unsigned char *)img->data + 0x1c, REGF_PRIMARY);
 	}
 	i = order[first];
-	if (apply_log(img, &in[i], &res->log[i], res->log[i].seq, &last,
+	if (apply_log(img, &in[i], i, &res->log[i], res->log[i].seq, &last,
 		      res) < 0)
 		return -1;
 	if (res->applied == 0) {
@@ -365,10 +380,18 @@ recover_new(const unsigned char *primary, size_t len,
 	/* Continue into the other log only if it chains on exactly. */
 	if (P->checksum_ok && first == 0 && n == 2) {
 		i = order[1];
-		if (res->log[i].seq == last + 1 &&
-		    apply_log(img, &in[i], &res->log[i], last + 1, &last,
-			      res) < 0)
-			return -1;
+		if (res->log[i].seq == last + 1) {
+			if (apply_log(img, &in[i], i, &res->log[i], last + 1,
+				      &last, res) < 0)
+				return -1;
+		} else if (logrec_seq_before(last + 1, res->log[i].seq) &&
+			   !res->damage[0]) {
+			/* Newer entries exist, but not the ones between. */
+			why(res->damage, sizeof(res->damage), "LOG%d starts at "
+			    "sequence %u, but the entries end at %u: %u "
+			    "missing", i + 1, res->log[i].seq, last,
+			    res->log[i].seq - last - 1);
+		}
 	}
 	res->last_seq = last;
 	regf_put32((unsigned char *)img->data + 4, last);
@@ -490,6 +513,18 @@ logrec_recover(const unsigned char *primary, size_t len,
 	if (len < REGF_BASE_SIZE)
 		return kp_fail(err, KP_EXIT_INPUT,
 			       "truncated hive (%zu bytes)", len);
+	/* A log is a copy of its own hive's base block, GUIDs included
+	 * (*Base block*: RmId, LogId, TmId): other GUIDs mean the log belongs
+	 * to another hive. */
+	for (i = 0; i < 2 && P.checksum_ok; i++) {
+		if (!res->log[i].valid ||
+		    (memcmp(primary + 0x70, in[i].data + 0x70, 0x20) == 0 &&
+		     memcmp(primary + 0x94, in[i].data + 0x94, 0x14) == 0))
+			continue;
+		res->log[i].valid = false;
+		why(res->log[i].why, sizeof(res->log[i].why), "belongs to "
+		    "another hive (its GUIDs differ from the hive's)");
+	}
 	any_new = any_old = false;
 	for (i = 0; i < 2; i++) {
 		any_new |= res->log[i].valid && res->log[i].format == 6;

@@ -45,6 +45,9 @@ struct logrec_result {
 	size_t applied;			/* entries or pages applied in all */
 	uint32_t max_seq;		/* latest sequence number in any log */
 	char why[256];			/* why recovery is not possible */
+	char damage[200];		/* set when entries were cut off by a
+					 * damaged entry or a gap: the hive is
+					 * recovered only up to there */
 };
 
 /* Sequence numbers compare as serial numbers (they wrap): is A before B? */
@@ -56,7 +59,7 @@ void logrec_scan(const struct logrec_input in[2], struct logrec_result *res);
 
 /* Replay the logs onto the dirty PRIMARY (LEN bytes).  On success OUT holds
  * the recovered image, clean (sequence numbers equal, checksum valid), and 0
- * is returned.  If no log applies, -1 with KP_EXIT_REFUSED and RES->why. */
+ * is returned; RES->damage says if later entries could not be used.  If no log applies, -1 with KP_EXIT_REFUSED and RES->why. */
 int logrec_recover(const unsigned char *primary, size_t len,
 		   const struct logrec_input in[2], struct buf *out,
 		   struct logrec_result *res, struct kp_error *err);

@@ -24,6 +24,9 @@ strip(const char *path, const char *prefix)
 {
 	size_t n = strlen(prefix);
 
+	/* A trailing backslash is no part of the root. */
+	while (n > 0 && prefix[n - 1] == '\\')
+		n--;
 	if (strncasecmp(path, prefix, n) != 0)
 		return NULL;
 	if (path[n] == '\0')
@@ -260,8 +263,12 @@ hex_bytes(struct parser *p, const char *s, const char *end, struct buf *out)
 		}
 		if (digits == 0 || digits > 2)
 			return perr(p, "bad hex byte", NULL);
+		/* hivex writes no big-data (db) records. */
 		if (out->len >= REGF_BIG_DATA)
-			return perr(p, "value data too large", NULL);
+			return kp_fail(p->err, KP_EXIT_FAIL, "'%s' line %u: "
+				       "value data over %u bytes: kmsprep "
+				       "cannot write values this large",
+				       p->name, p->line, REGF_BIG_DATA);
 		if (buf_addch(out, v) < 0)
 			return kp_fail_oom(p->err);
 		while (s < end && (*s == ' ' || *s == '\t'))

@@ -655,7 +655,8 @@ spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 		       hive_path(h), WINVER_KEY,
 		       kind == HIVE_KIND_SYSTEM ? "; it looks like a SYSTEM "
 						  "hive" : "",
-		       writing ? " (--force writes anyway)" : "");
+		       writing ? " (--force writes anyway)" :
+				 " (--force shows its state)");
 }
 
 /*
@@ -718,7 +719,7 @@ spp_apply(const struct spp_settings *s, struct hive *h, const struct winver *v,
 				for (j = 0; j < e->nlist; j++) {
 					if (!strchr(e->list[j], ','))
 						continue;
-					kp_fail(err, KP_EXIT_USAGE,
+					r = kp_fail(err, KP_EXIT_USAGE,
 						"--%s: Windows Vista and Server "
 						"2008 take domains only in "
 						"DnsDomainPublishList, without "

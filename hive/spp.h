@@ -126,7 +126,7 @@ void winver_release(struct winver *v);
 const char *spp_root(const struct winver *v);
 
 /* Check that H is a SOFTWARE hive (or an empty one), KP_EXIT_INPUT if not;
- * when WRITING, FORCE accepts any hive. */
+ * FORCE accepts any hive (WRITING only changes the hint). */
 int spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 		   bool force, struct kp_error *err);
 

@@ -113,8 +113,8 @@ provision_script(const struct kit_spec *spec, struct buf *b)
 	r |= cmd_line(b, "set \"LOG=%%~dp0provision.log\"");
 	r |= cmd_line(b, "set \"KEYFILE=%%~dp0" KIT_KEY "\"");
 	r |= cmd_line(b, "set \"SLMGR=%%SystemRoot%%\\System32\\slmgr.vbs\"");
-	r |= cmd_line(b, "echo %%DATE%% %%TIME%% kmsprep kit: provisioning %s"
-		  ">>\"%%LOG%%\"", spec->host_name);
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep kit: "
+		  "provisioning %s", spec->host_name);
 	r |= cmd_line(b, "if not exist \"%%KEYFILE%%\" goto nokey");
 	r |= cmd_line(b, "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy "
 		  "Bypass -Command \"try { $k = (Get-Content -LiteralPath "
@@ -123,23 +123,23 @@ provision_script(const struct kit_spec *spec, struct buf *b)
 		  "$s.InstallProductKey($k); $null = $s.RefreshLicenseStatus(); "
 		  "exit 0 } catch { Write-Output $_.Exception.Message; exit 1 "
 		  "}\">>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "echo install key: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo install key: exit code %%ERRORLEVEL%%");
 	r |= cmd_line(b, "del /f /q \"%%KEYFILE%%\">>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "if exist \"%%KEYFILE%%\" echo the key file could not be "
-		  "deleted: delete %%KEYFILE%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, "if exist \"%%KEYFILE%%\" >>\"%%LOG%%\" echo the key file "
+		  "could not be deleted: delete %%KEYFILE%%");
 	r |= cmd_line(b, "cscript //nologo \"%%SLMGR%%\" /ato>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "echo activate: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo activate: exit code %%ERRORLEVEL%%");
 	r |= cmd_line(b, "goto restart");
 	r |= cmd_line(b, ":nokey");
-	r |= cmd_line(b, "echo no key in the kit: install it with slmgr.vbs /ipk, "
-		  "then slmgr.vbs /ato>>\"%%LOG%%\"");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo no key in the kit: install it with "
+		  "slmgr.vbs /ipk, then slmgr.vbs /ato");
 	r |= cmd_line(b, ":restart");
 	r |= cmd_line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
 	r |= cmd_line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "echo restart sppsvc: exit code %%ERRORLEVEL%%"
-		  ">>\"%%LOG%%\"");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo restart sppsvc: exit code "
+		  "%%ERRORLEVEL%%");
 	r |= cmd_line(b, "cscript //nologo \"%%SLMGR%%\" /dlv>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "echo dlv: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo dlv: exit code %%ERRORLEVEL%%");
 	r |= cmd_line(b, "exit /b 0");
 	return r ? -1 : 0;
 }

@@ -312,17 +312,25 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 			/* Some filesystems lack RENAME_NOREPLACE; link() is
 			 * just as exclusive. */
 			if (e != EINVAL && e != ENOSYS)
-				return kp_fail_errno(err, KP_EXIT_FAIL, e,
+				return kp_fail_errno(err, e == EEXIST ?
+						     KP_EXIT_REFUSED :
+						     KP_EXIT_FAIL, e,
 						     "'%s': cannot create",
 						     t->dest);
 			if (link(t->path, t->dest) < 0)
-				return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				return kp_fail_errno(err, errno == EEXIST ?
+						     KP_EXIT_REFUSED :
+						     KP_EXIT_FAIL, errno,
 						     "'%s': cannot create",
 						     t->dest);
 			unlink(t->path);
 		}
 	} else if (rename(t->path, t->dest) < 0) {
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		int e = errno;
+
+		if (o->backup)	/* the original stays: no backup needed */
+			unlink(o->backup);
+		return kp_fail_errno(err, KP_EXIT_FAIL, e,
 				     "'%s': cannot replace", t->dest);
 	}
 	free(t->path);

@@ -66,10 +66,13 @@ is_alnum(int c)
 	       (c >= '0' && c <= '9');
 }
 
+/* RFC 1123 labels; the last one may not be all digits (RFC 1123 2.1,
+ * RFC 3696 2), so that 1.2.3 or 999.1.1.1 is never taken for a name. */
 bool
 kp_is_hostname(const char *s, bool allow_dot)
 {
 	size_t len = strlen(s), label = 0, i;
+	bool digits = true;
 
 	if (allow_dot && len > 1 && s[len - 1] == '.')
 		len--;
@@ -82,16 +85,19 @@ kp_is_hostname(const char *s, bool allow_dot)
 			if (label == 0 || s[i - 1] == '-')
 				return false;
 			label = 0;
+			digits = true;
 			continue;
 		}
 		if (!is_alnum(c) && c != '-')
 			return false;
+		if (c < '0' || c > '9')
+			digits = false;
 		if (c == '-' && label == 0)
 			return false;
 		if (++label > 63)
 			return false;
 	}
-	return label > 0 && s[len - 1] != '-';
+	return label > 0 && s[len - 1] != '-' && !digits;
 }
 
 bool

@@ -103,7 +103,7 @@ cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 	}
 log:
 	if (r == 0)
-		r = cmd_line(f, "echo %s: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"",
+		r = cmd_line(f, ">>\"%%LOG%%\" echo %s: exit code %%ERRORLEVEL%%",
 			     name);
 	goto out;
 bad:

@@ -40,7 +40,9 @@
 /* The CmdLine that runs script NAME (a string literal) of that directory. */
 #define FIRSTBOOT_CMDLINE(name) FIRSTBOOT_CMD_PREFIX name "\""
 
-/* Append one line and CRLF to a script. */
+/* Append one line and CRLF to a script.  Log lines put the redirection
+ * first (>>"%LOG%" echo code %ERRORLEVEL%): cmd reads " 0>>" at the end of
+ * a line as a redirection of handle 0, and the line would be lost. */
 int cmd_line(struct buf *f, const char *fmt, ...) KP_PRINTF(2, 3);
 
 /* Lines that set (or delete) one registry value with reg.exe and log the

@@ -425,10 +425,10 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 		 "\\firstboot.log\"");
 	bad |= cmd_line(&one, "rem First of all: never run again, whatever happens.");
 	bad |= cmd_clear_hook(&one);
-	bad |= cmd_line(&one, "echo %%DATE%% %%TIME%% kmsprep first boot>>\"%%LOG%%\"");
+	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep first boot");
 	bad |= cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
 		 "/rearm>>\"%%LOG%%\" 2>&1");
-	bad |= cmd_line(&one, "echo rearm: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo rearm: exit code %%ERRORLEVEL%%");
 	if (cmd_spp_values(&one, &rep, err) < 0)
 		goto out;
 	if (activate) {
@@ -446,16 +446,16 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 		bad |= cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 			 "\\firstboot.log\"");
 		bad |= cmd_clear_hook(&two);
-		bad |= cmd_line(&two, "echo %%DATE%% %%TIME%% kmsprep after the "
-			 "restart: activate>>\"%%LOG%%\"");
+		bad |= cmd_line(&two, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
+			 "after the restart: activate");
 		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
 			 "slmgr.vbs\" /ato>>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(&two, "echo ato: exit code %%ERRORLEVEL%%>>\"%%LOG%%\"");
+		bad |= cmd_line(&two, ">>\"%%LOG%%\" echo ato: exit code %%ERRORLEVEL%%");
 		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
 			 "slmgr.vbs\" /dlv>>\"%%LOG%%\" 2>&1");
 		bad |= cmd_line(&two, "exit /b 0");
 	}
-	bad |= cmd_line(&one, "echo restarting once>>\"%%LOG%%\"");
+	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo restarting once");
 	bad |= cmd_line(&one, "shutdown /r /t 5 /c \"kmsprep: restarting after the "
 		 "rearm\">>\"%%LOG%%\" 2>&1");
 	bad |= cmd_line(&one, "exit /b 0");

@@ -96,6 +96,12 @@ old_windows() {
 	expect_grep '^settings: .*CurrentVersion\\SL$' out
 	expect_code 2 kp hive set v.hive --publish-domain a.example,1,2 2>err
 	expect_grep 'Vista and Server 2008 take domains only' err
+	# Refused also after a setting that came first, and nothing written.
+	cp v.hive v.before
+	expect_code 2 kp hive set v.hive --kms-host k.example \
+		--publish-domain a.example,5 2>err
+	expect_grep 'Vista and Server 2008 take domains only' err
+	cmp v.hive v.before
 }
 t "NT 4 and Vista hives" old_windows
 
@@ -103,7 +109,9 @@ not_software() {
 	testdata win7sp1-SYSTEM
 	expect_code 3 kp hive show win7sp1-SYSTEM 2>err
 	expect_grep "not a SOFTWARE hive.*looks like a SYSTEM hive" err
-	expect_no_grep '--force' err
+	expect_grep '(--force shows its state)$' err
+	kp hive show --force win7sp1-SYSTEM >out
+	expect_grep '^state: clean' out
 	kp hive new e.hive >/dev/null
 	kp hive show e.hive >out
 	expect_grep 'not present' out

@@ -10,8 +10,8 @@ new_hive() {
 	expect_grep '^/,KEY,' rl
 	hivexregedit --export n.hive '\' >h.reg
 	expect_grep '^\[\\\]' h.reg
-	expect_code 1 kp hive new n.hive 2>err
-	expect_grep 'File exists' err
+	expect_code 4 kp hive new n.hive 2>err
+	expect_grep "'n.hive' exists: --force replaces it" err
 	kp hive new --force n.hive >/dev/null
 	# hivex can add keys to it (it needs a valid security record).
 	printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\A]\n"v"="x"\n' >a.reg

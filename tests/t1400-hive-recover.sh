@@ -33,7 +33,12 @@ show_dirty() {
 	kp hive export win10-1709-dirty-SYSTEM 'Select' >/dev/null 2>err
 	expect_grep 'was dirty: replayed 24 transaction log entries' err
 	mkdir nologs && cp win10-1709-dirty-SYSTEM nologs/
-	kp hive show --force nologs/win10-1709-dirty-SYSTEM >/dev/null 2>&1 || true
+	expect_code 3 kp hive show nologs/win10-1709-dirty-SYSTEM 2>err
+	expect_grep 'not a SOFTWARE hive.*--force shows its state' err
+	kp hive show --force nologs/win10-1709-dirty-SYSTEM >out
+	expect_grep 'logs not usable: no transaction logs found' out
+	kp hive show --force --json win10-1709-dirty-SYSTEM >out
+	expect_grep '"log_entries_applied": 24' out
 	expect_code 3 kp hive recover nologs/win10-1709-dirty-SYSTEM -o x 2>err
 	expect_grep 'cannot recover: no transaction logs found' err
 	[ ! -e x ]
@@ -64,7 +69,8 @@ set_then_reread() {
 	expect_grep 'KeyManagementServiceName,SZ,kms.contoso.com' added
 	# Sequence above every log entry: Windows will not replay them.
 	od -An -tu4 -j4 -N8 win10-1709-dirty-SYSTEM | awk '{ exit !($1 == $2 && $1 > 2130) }'
-	kp hive show --force win10-1709-dirty-SYSTEM >/dev/null 2>&1 || true
+	kp hive show --force win10-1709-dirty-SYSTEM >out
+	expect_grep '^state: clean' out
 }
 t "set on a dirty hive keeps every recovered key and value" set_then_reread
 
@@ -93,11 +99,25 @@ damaged_logs() {
 	# A log that is not a file at all is refused before anything else.
 	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log1 s1 --log2 /dev/null -o x 2>err
 	expect_grep "transaction log 2: '/dev/null': not a regular file" err
-	# Logs from another hive (the Windows 7 one has none; use the hive
-	# itself and an unrelated file).
+	# A hive given as a log.
 	testdata win7sp1-SYSTEM
 	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log1 win7sp1-SYSTEM --log2 t2 -o x 2>err
 	expect_grep 'this is a hive, not a log' err
+	[ ! -e x ]
+	# The real logs offered to another hive: the same file with the
+	# Windows 7 hive's GUIDs (0x70-0xa8) and a fixed checksum.
+	python3 - <<'EOF'
+import struct
+d = bytearray(open("win10-1709-dirty-SYSTEM", "rb").read())
+d[0x70:0xa8] = open("win7sp1-SYSTEM", "rb").read()[0x70:0xa8]
+x = 0
+for i in range(0, 0x1fc, 4):
+    x ^= struct.unpack_from("<I", d, i)[0]
+struct.pack_into("<I", d, 0x1fc, {0: 1, 0xffffffff: 0xfffffffe}.get(x, x))
+open("other", "wb").write(d)
+EOF
+	expect_code 3 kp hive recover other --log1 win10-1709-dirty-SYSTEM.LOG1 --log2 win10-1709-dirty-SYSTEM.LOG2 -o x 2>err
+	expect_grep 'LOG1: belongs to another hive' err
 	[ ! -e x ]
 	expect_same orig win10-1709-dirty-SYSTEM
 	# Writing with unusable logs is refused (4), unless --force-dirty.
@@ -106,6 +126,51 @@ damaged_logs() {
 	expect_same orig win10-1709-dirty-SYSTEM
 }
 t "damaged logs are refused with a reason, nothing written" damaged_logs
+
+damaged_midway() {
+	dirty
+	cp win10-1709-dirty-SYSTEM orig
+	# Entry 2113, the first of LOG2, which continues LOG1's 2107-2112.
+	cp win10-1709-dirty-SYSTEM.LOG2 l2
+	printf '\x55' | dd of=l2 bs=1 seek=353160 conv=notrunc 2>/dev/null
+	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log2 l2 -o x 2>err
+	expect_grep 'damaged transaction log (LOG2: entry at 0x55000 (sequence 2113): hash mismatch)' err
+	[ ! -e x ]
+	expect_code 3 kp hive set --force --log2 l2 win10-1709-dirty-SYSTEM --kms-host k 2>err
+	expect_grep 'damaged transaction log' err
+	expect_same orig win10-1709-dirty-SYSTEM
+	# LOG1 cut inside its second entry.
+	head -c 20000 win10-1709-dirty-SYSTEM.LOG1 >l1
+	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log1 l1 -o x 2>err
+	expect_grep 'past the end of the log (truncated)' err
+	[ ! -e x ]
+	# --force-dirty replays what is intact, as Windows would, and says so.
+	kp hive recover --force-dirty win10-1709-dirty-SYSTEM --log2 l2 -o x >out
+	expect_grep '6 entries applied (sequence 2107 to 2112)' out
+	expect_grep '^warning: damaged log' out
+	expect_same orig win10-1709-dirty-SYSTEM
+}
+t "a log damaged part way is refused: later changes would be lost" damaged_midway
+
+outputs() {
+	dirty
+	: >exists
+	expect_code 4 kp hive recover win10-1709-dirty-SYSTEM -o exists 2>err
+	expect_grep "'exists' exists: --force replaces it" err
+	[ ! -s exists ]
+	expect_code 4 kp hive new exists 2>err
+	expect_code 4 kp hive export win10-1709-dirty-SYSTEM Select -o exists 2>err
+	[ ! -s exists ]
+	kp hive recover --dry-run win10-1709-dirty-SYSTEM -o rec >out
+	expect_grep 'would recover .* 24 entries; dry run, nothing written' out
+	kp hive new --dry-run h >out
+	kp hive export --dry-run win10-1709-dirty-SYSTEM Select -o e.reg >out 2>/dev/null
+	expect_grep 'dry run, nothing written' out
+	[ ! -e rec ] && [ ! -e h ] && [ ! -e e.reg ]
+	kp hive export --force win10-1709-dirty-SYSTEM Select -o exists 2>/dev/null
+	expect_grep '^\[HKEY_LOCAL_MACHINE\\SYSTEM\\Select\]' exists
+}
+t "existing outputs are refused (4) unless --force; --dry-run writes nothing" outputs
 
 force_dirty() {
 	dirty

@@ -160,7 +160,7 @@ damaged_logs(void)
 	log_entry(&log, &B, N);
 	log.len = 512 + 600;
 	CHECK(recover(&p, &log, NULL, &out, &res, &err) < 0);
-	CHECK(strstr(err.msg, "bad size") != NULL);
+	CHECK(strstr(err.msg, "past the end of the log") != NULL);
 
 	/* Truncated inside the base block; an empty log. */
 	log.len = 300;

@@ -20,6 +20,11 @@ hostnames(void)
 	CHECK(!kp_is_hostname(".", true));
 	CHECK(!kp_is_hostname("kms_1.contoso.com", false));
 	CHECK(!kp_is_hostname("kms contoso", false));
+	/* An all-digit last label would pass for an address. */
+	CHECK(!kp_is_hostname("1.2.3", false));
+	CHECK(!kp_is_hostname("999.1.1.1", false));
+	CHECK(!kp_is_hostname("1.2.3.4", true));
+	CHECK(kp_is_hostname("1.2.3.example", false));
 	memset(long_label, 'a', 64);
 	long_label[64] = '\0';
 	CHECK(!kp_is_hostname(long_label, false));
