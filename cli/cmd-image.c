@@ -92,6 +92,13 @@ notice(void *ud, const char *msg)
 		cli_note(c, "%s", msg);
 }
 
+/* Said even with --quiet. */
+static void
+warning(void *ud, const char *msg)
+{
+	cli_note(ud, "%s", msg);
+}
+
 #define IMAGE_COMMON_OPTS \
 	{ "format", 0, "raw|qcow2|vmdk|vhdx", \
 	  "the format of every IMAGE (default: detected)" }, \
@@ -135,6 +142,7 @@ open_images(struct cli *c, struct image_args *a, char **pos, int npos,
 	o.overlay = a->overlay;
 	o.bitlocker_key_file = a->bitlocker;
 	o.notice = notice;
+	o.warn = warning;
 	o.ud = c;
 	if (img_open(pos, (size_t)npos, &o, s, &err) < 0 ||
 	    img_find_windows(*s, &err) < 0) {
@@ -167,6 +175,17 @@ static const struct cli_help show_help = {
 };
 
 static json_t *
+notes_json(const struct gen_plan *p)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < p->nnotes; i++)
+		json_array_append_new(a, json_string(p->notes[i]));
+	return a;
+}
+
+static json_t *
 gen_json(const struct gen_plan *g)
 {
 	json_t *o = json_object(), *files = json_array();
@@ -186,6 +205,7 @@ gen_json(const struct gen_plan *g)
 			json_integer(f->info.skip_rearm)));
 	}
 	json_object_set_new(o, "answer_files", files);
+	json_object_set_new(o, "notes", notes_json(g));
 	json_object_set_new(o, "first_boot", g->setup.cmdline &&
 			    g->setup.cmdline[0] ?
 			    json_pack("{s:s, s:i, s:b}", "cmdline",
@@ -210,6 +230,8 @@ gen_text(const struct gen_plan *g)
 	       g->skip_rearm < 0 ? "not set (0)" :
 	       g->skip_rearm ? "1: sysprep /generalize and slmgr /rearm "
 			       "would not reset the client machine ID" : "0");
+	for (i = 0; i < g->nnotes; i++)
+		printf("    note: %s\n", kp_quote(g->notes[i], q, sizeof(q)));
 	if (g->nfiles == 0)
 		printf("    answer files: none\n");
 	for (i = 0; i < g->nfiles; i++) {
@@ -519,9 +541,9 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 		 * back after the rearm: it must carry the new ones. */
 		script = img_path(s, t->root, "windows/" FIRSTBOOT_DIR
 				  "/firstboot.cmd", &staged, &err);
-		free(script);
 		if (script == NULL)
 			goto fail;
+		free(script);
 		if (staged && t->changes.n > from &&
 		    (winhive_open(s, t->root, "SYSTEM", need_system(a), &t->sy,
 				  &err) < 0 ||
@@ -557,6 +579,12 @@ out:
 }
 
 /* Put a file change in the JSON and text reports. */
+static const char *
+file_op(const struct gen_file *f)
+{
+	return f->remove ? "remove" : f->exists ? "update" : "create";
+}
+
 static json_t *
 files_json(const struct gen_plan *p)
 {
@@ -568,18 +596,7 @@ files_json(const struct gen_plan *p)
 			json_array_append_new(a, json_pack(
 				"{s:s, s:s, s:s}", "file", p->files[i].label,
 				"path", p->files[i].guest, "op",
-				p->files[i].exists ? "update" : "create"));
-	return a;
-}
-
-static json_t *
-notes_json(const struct gen_plan *p)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i < p->nnotes; i++)
-		json_array_append_new(a, json_string(p->notes[i]));
+				file_op(&p->files[i])));
 	return a;
 }
 
@@ -655,7 +672,7 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	struct target *t = NULL;
 	json_t *out = NULL;
 	size_t i, k, n = (size_t)npos, nchanges = 0;
-	bool ok = false;
+	bool ok = false, dry_refused = false;
 	int code;
 
 	code = open_images(c, a, pos, npos, a->dry_run, &s);
@@ -677,7 +694,13 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		snprintf(t[i].device, sizeof(t[i].device), "%s",
 			 t[i].root->device);
 		why = img_root_unwritable(t[i].root);
-		if (why && !a->dry_run) {
+		if (why && a->dry_run) {
+			/* A dry run shows the plan, and ends as the real run
+			 * would: refused. */
+			cli_note(c, "'%s': %s: %s; a real run would be refused",
+				 img_name(s, i), t[i].root->device, why);
+			dry_refused = true;
+		} else if (why) {
 			err.code = KP_EXIT_REFUSED;
 			snprintf(err.msg, sizeof(err.msg),
 				 "'%s': %s: %s; no image was changed",
@@ -731,6 +754,8 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run",
 						a->dry_run, "images", out)) < 0)
 			code = KP_EXIT_FAIL;
+		else if (dry_refused)
+			code = KP_EXIT_REFUSED;
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
@@ -742,8 +767,7 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		for (k = 0; k < t[i].plan.nfiles; k++)
 			if (t[i].plan.files[k].write)
 				printf("%s: %s %s\n", pos[i],
-				       t[i].plan.files[k].exists ? "update" :
-								   "create",
+				       file_op(&t[i].plan.files[k]),
 				       t[i].plan.files[k].label);
 		if (w == 0)
 			printf("%s: no change\n", pos[i]);
@@ -756,6 +780,8 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	if (a->dry_run)
 		printf("dry run: %zu change%s, nothing written\n", nchanges,
 		       nchanges == 1 ? "" : "s");
+	if (dry_refused)
+		code = KP_EXIT_REFUSED;
 done:
 	for (i = 0; t && i < n; i++) {
 		winhive_close(&t[i].sw);
@@ -942,8 +968,11 @@ static const struct cli_help kit_apply_help = {
 	"the KMS port into the SYSTEM hive's firewall rules (current control "
 	"set), and the kit's first-boot script, with the key readable by "
 	"SYSTEM and Administrators only, into %WINDIR%\\kmsprep\\kit. The "
-	"script runs from SetupComplete.cmd on a generalized image (existing "
-	"commands kept), else from the SYSTEM\\Setup first-boot command. "
+	"script runs from SetupComplete.cmd on an image sealed with sysprep "
+	"(ImageState *_RESEAL_TO_*; called first, existing commands kept), "
+	"else from the SYSTEM\\Setup first-boot command. A key left by an "
+	"earlier kit is removed when the new kit has none. A signed kit needs "
+	"--pubkey. "
 	"Files are written before the hives, each atomically and read back. "
 	"Applying a kit twice changes nothing.",
 	kit_apply_opts, false, NULL, NULL,
@@ -969,6 +998,7 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 	}
 	/* The whole kit is checked before the appliance starts. */
 	if (kit_read(pos[0], a.pubkey, &a.kit, &err) < 0 ||
+	    kit_trusted(&a.kit, pos[0], &err) < 0 ||
 	    kit_settings(&a.kit, &check, &err) < 0) {
 		code = cli_error(c, &err);
 		goto done;
@@ -976,9 +1006,7 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 	if (!c->quiet)
 		cli_note(c, "kit '%s' verified (%s)", pos[0],
 			 a.kit.sig_checked ? "signature checked" :
-			 a.kit.is_signed ? "signed; give --pubkey to check "
-					   "the signature" :
-					   "unsigned");
+					     "unsigned");
 	code = run_batch(c, &a, pos + 1, 1, prepare_kit);
 done:
 	spp_settings_release(&check);

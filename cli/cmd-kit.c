@@ -86,7 +86,7 @@ report(struct cli *c, const char *path, const struct kit *k,
 	if (k->sig_checked)
 		printf("signature: Ed25519, verified with '%s'\n", pubkey);
 	else if (k->is_signed)
-		printf("signature: present, not checked (give --pubkey)\n");
+		printf("signature: Ed25519 (made by kit build)\n");
 	else
 		printf("signature: none (the digests detect damage, not "
 		       "tampering; build with --sign)\n");
@@ -208,11 +208,12 @@ static const struct cli_help verify_help = {
 	"member a plain regular file named in the manifest (no links, "
 	"devices, paths, duplicates or oversized members), every size and "
 	"SHA-256 as the manifest says, no file missing or extra, the settings "
-	"valid, and with --pubkey the manifest's signature. Nothing is "
-	"extracted to disk.",
+	"valid, and with --pubkey the manifest's signature. A signed kit "
+	"needs --pubkey: its digests alone prove nothing once someone could "
+	"rewrite the manifest. Nothing is extracted to disk.",
 	verify_opts, false,
 	"Exit codes: 0 the kit is intact; 3 it is not (the reason is "
-	"given).\n",
+	"given); 4 a signed kit without --pubkey.\n",
 	NULL,
 };
 
@@ -236,6 +237,7 @@ cmd_kms_kit_verify(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (kit_read(pos[0], a.pubkey, &k, &err) < 0 ||
+	    kit_trusted(&k, pos[0], &err) < 0 ||
 	    kit_settings(&k, &set, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;

@@ -371,7 +371,8 @@ static const struct cli_help discover_help = {
 	discover_opts, false,
 	"Outcomes and exit codes:\n"
 	"  0  a host answered: it is the one a client would use\n"
-	"  1  the domain exists but has no KMS SRV records\n"
+	"  1  the domain exists but has no KMS SRV records, or the DNS server\n"
+	"     refused the query (REFUSED, SERVFAIL, ...)\n"
 	"  3  no such domain (NXDOMAIN)\n"
 	"  5  records, but no host answered (or no DNS server answered)\n",
 	NULL,

@@ -488,7 +488,8 @@ dns_rcode_name(int rcode, char *buf, size_t sz)
 		int id;
 		const char *name;
 	} tsig[] = { { 16, "BADSIG" }, { 17, "BADKEY" }, { 18, "BADTIME" },
-		     { 22, "BADTRUNC" } };
+		     { 19, "BADMODE" }, { 20, "BADNAME" }, { 21, "BADALG" },
+		     { 22, "BADTRUNC" }, { 23, "BADCOOKIE" } };
 	ldns_lookup_table *t;
 	size_t i;
 

@@ -37,8 +37,8 @@ kit_file(struct img_session *s, const struct img_root *r,
 	return gen_add_file(s, r, rel, label, &text, secret, p, err);
 }
 
-/* SetupComplete.cmd with a call to the kit's script: an existing file
- * keeps every command it has. */
+/* SetupComplete.cmd with a call to the kit's script, put first: an
+ * existing file keeps every command it has, after it. */
 static int
 setup_complete(struct img_session *s, const struct img_root *r,
 	       struct gen_plan *p, struct kp_error *err)
@@ -46,7 +46,7 @@ setup_complete(struct img_session *s, const struct img_root *r,
 	struct buf text = BUF_INIT;
 	char *guest, *old = NULL;
 	bool exists;
-	size_t len = 0;
+	size_t len = 0, head = 0;
 	int rc = -1;
 
 	guest = img_path(s, r, SETUPCOMPLETE_REL, &exists, err);
@@ -60,14 +60,24 @@ setup_complete(struct img_session *s, const struct img_root *r,
 			rc = 0;		/* there already */
 			goto out;
 		}
-		if (buf_add(&text, old, len) < 0 ||
-		    (len && old[len - 1] != '\n' && buf_add(&text, "\r\n", 2) < 0))
+		/* First, after a leading "@echo off": a script that ends
+		 * with exit or del %0 would never reach a line at its end. */
+		head = 0;
+		if (len >= 9 && strncasecmp(old, "@echo off", 9) == 0) {
+			const char *nl = memchr(old, '\n', len);
+
+			head = nl ? (size_t)(nl - old) + 1 : len;
+		}
+		if (buf_add(&text, old, head) < 0 ||
+		    (head && old[head - 1] != '\n' &&
+		     buf_add(&text, "\r\n", 2) < 0))
 			goto oom;
 	} else if (buf_addstr(&text, "@echo off\r\n") < 0) {
 		goto oom;
 	}
 	if (buf_addf(&text, "rem Added by kmsprep: the lab KMS host kit.\r\n"
-		     "%s\r\n", call_line) < 0)
+		     "%s\r\n", call_line) < 0 ||
+	    (old && buf_add(&text, old + head, len - head) < 0))
 		goto oom;
 	rc = gen_add_file(s, r, SETUPCOMPLETE_REL, SETUPCOMPLETE_LABEL, &text,
 			  false, p, err);
@@ -147,8 +157,14 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 	if (kit_file(s, r, k, KIT_SCRIPT, false, p, err) < 0 ||
 	    kit_file(s, r, k, KIT_KEY, true, p, err) < 0)
 		goto out;
+	/* A key left by an earlier kit would be installed by this kit's
+	 * script, which finds it beside itself. */
+	if (!k->has_key &&
+	    gen_remove_file(s, r, KIT_REL KIT_KEY, KIT_LABEL KIT_KEY, p,
+			    err) < 0)
+		goto out;
 	state = gen_image_state(software, err);
-	if (gen_is_generalized(state)) {
+	if (gen_setup_pending(state)) {
 		rc = setup_complete(s, r, p, err);
 	} else {
 		/* One hook, one command: a clone-mode first boot that is

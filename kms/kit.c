@@ -45,9 +45,17 @@ int
 kit_read_key(const char *path, char key[30], struct kp_error *err)
 {
 	struct buf raw = BUF_INIT;
-	size_t i, n = 0;
+	size_t i, n = 0, len = strlen(path);
 	int r = -1;
 
+	/* A key given where its file belongs must not come back in a
+	 * message ("'KEY': cannot open"): it is not repeated. */
+	if (len == 29 && path[5] == '-' && path[11] == '-' &&
+	    path[17] == '-' && path[23] == '-')
+		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
+			       "like a product key: put the key in a file, or "
+			       "give - and pipe it in (a command line is "
+			       "visible to every user)");
 	if (kp_read_file(path, 4096, &raw, err) < 0)
 		return -1;
 	/* Letters and digits in five groups of five; surrounding space and
@@ -190,8 +198,8 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 		"(SOFTWARE hive),\n"
 		"an inbound firewall rule for TCP %u (SYSTEM hive) and "
 		"provision.cmd, which\n"
-		"runs once at first boot (SetupComplete.cmd on a generalized "
-		"image, else\n"
+		"runs once at first boot (SetupComplete.cmd on an image sealed "
+		"with sysprep, else\n"
 		"the SYSTEM\\Setup first-boot command).\n"
 		"\n"
 		"At first boot provision.cmd installs the KMS host key%s, "
@@ -713,6 +721,7 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	json_t *set = NULL, *it;
 	json_int_t version = 0, port = 0;
 	int key = 0;
+	unsigned long listen = KMS_PORT;
 	size_t i;
 
 	if (json_unpack(m, "{s:s, s:I, s:s, s:I, s:b, s:o}", "format", &format,
@@ -749,8 +758,30 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	if (key != (kit_find(k, KIT_KEY) != NULL))
 		return bad(err, path, "the manifest and the files disagree on "
 			   "whether a key is included");
+	/* The firewall rule opens the port; the host listens where its
+	 * setting says: they must be one. */
+	for (i = 0; i < k->nsettings; i++)
+		if (strcmp(k->settings[i].opt, "listen-port") == 0 &&
+		    k->settings[i].arg)
+			listen = strtoul(k->settings[i].arg, NULL, 10);
+	if (listen != k->port)
+		return bad(err, path, "the manifest's port %u is not the "
+			   "listen-port setting's %lu", k->port, listen);
 	if (kit_find(k, KIT_SCRIPT) == NULL)
 		return bad(err, path, "no " KIT_SCRIPT " in the kit");
+	return 0;
+}
+
+int
+kit_trusted(const struct kit *k, const char *path, struct kp_error *err)
+{
+	/* A manifest rewritten beside a stale signature passes its own
+	 * digests: a signed kit counts only once its signature is checked. */
+	if (k->is_signed && !k->sig_checked)
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': the kit is signed; "
+			       "its signature is checked only with the "
+			       "signer's public key (--pubkey PUBLIC.pem)",
+			       path);
 	return 0;
 }
 

@@ -90,6 +90,10 @@ struct kit {
 int kit_read(const char *path, const char *pubkey, struct kit *k,
 	     struct kp_error *err);
 
+/* Refuse (KP_EXIT_REFUSED) a signed kit K whose signature was not checked:
+ * verify and apply take a kit only on a checked signature or none. */
+int kit_trusted(const struct kit *k, const char *path, struct kp_error *err);
+
 /* The file NAME of K, or NULL. */
 const struct kit_file *kit_find(const struct kit *k, const char *name);
 

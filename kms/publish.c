@@ -21,11 +21,13 @@ same_target(const ldns_rdf *a, const char *name)
 	return r;
 }
 
-/* Does RR (an SRV answer) hold record R? */
+/* Does RR (an SRV answer) hold record R (and, with TTL, R's TTL)?  A
+ * record whose TTL changed is published again, so --ttl takes effect. */
 static bool
-rr_is(const ldns_rr *rr, const struct srv_rec *r)
+rr_is(const ldns_rr *rr, const struct srv_rec *r, bool ttl)
 {
 	return ldns_rr_rd_count(rr) == 4 &&
+	       (!ttl || ldns_rr_ttl(rr) == r->ttl) &&
 	       ldns_rdf2native_int16(ldns_rr_rdf(rr, 0)) == r->priority &&
 	       ldns_rdf2native_int16(ldns_rr_rdf(rr, 1)) == r->weight &&
 	       ldns_rdf2native_int16(ldns_rr_rdf(rr, 2)) == r->port &&
@@ -169,7 +171,8 @@ diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 		if (strcasecmp(r->domain, domain) != 0)
 			continue;
 		for (j = 0; j < nh; j++)
-			present |= rr_is(ldns_rr_list_rr(have, j), r);
+			present |= rr_is(ldns_rr_list_rr(have, j), r,
+					 mode != PUBLISH_DELETE);
 		if (mode != PUBLISH_DELETE && !present &&
 		    change(res, direct, true, owner, NULL, r, err) < 0)
 			return -1;
@@ -183,7 +186,7 @@ diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 
 		for (i = 0; i < want->n; i++)
 			wanted |= strcasecmp(want->v[i].domain, domain) == 0 &&
-				  rr_is(rr, &want->v[i]);
+				  rr_is(rr, &want->v[i], true);
 		if (((mode == PUBLISH_REPLACE && !wanted) ||
 		     (mode == PUBLISH_DELETE && all)) &&
 		    change(res, NULL, false, owner, rr, NULL, err) < 0)
@@ -223,7 +226,8 @@ check(const struct dns_server *server, const struct srv_set *want,
 			return -1;
 		}
 		for (j = 0; j < ldns_rr_list_rr_count(have); j++)
-			present |= rr_is(ldns_rr_list_rr(have, j), r);
+			present |= rr_is(ldns_rr_list_rr(have, j), r,
+					 mode != PUBLISH_DELETE);
 		if (mode == PUBLISH_DELETE && all)
 			present = ldns_rr_list_rr_count(have) > 0;
 		ldns_rr_list_deep_free(have);
@@ -591,9 +595,11 @@ kms_discover(const struct dns_server *server, const char *domain,
 	if (dns_query(server, name, LDNS_RR_TYPE_SRV, timeout_ms, NULL, &a,
 		      err) < 0)
 		return -1;
+	/* The server answered: a refusal is its decision (1), not an
+	 * unreachable environment (5). */
 	rc = ldns_pkt_get_rcode(a);
 	if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
-		kp_fail(err, KP_EXIT_ENV, "the DNS server answered %s for %s",
+		kp_fail(err, KP_EXIT_FAIL, "the DNS server answered %s for %s",
 			dns_rcode_name(rc, b, sizeof(b)), name);
 		goto out;
 	}
@@ -604,8 +610,16 @@ kms_discover(const struct dns_server *server, const char *domain,
 		if (dns_query(server, domain, LDNS_RR_TYPE_SOA, timeout_ms,
 			      NULL, &soa, err) < 0)
 			goto out;
-		res->outcome = ldns_pkt_get_rcode(soa) == LDNS_RCODE_NXDOMAIN ?
-				       DISC_NO_DOMAIN : DISC_NO_RECORDS;
+		rc = ldns_pkt_get_rcode(soa);
+		if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
+			kp_fail(err, KP_EXIT_FAIL, "no KMS records at %s, and "
+				"the DNS server answered %s when asked whether "
+				"%s exists", name,
+				dns_rcode_name(rc, b, sizeof(b)), domain);
+			goto out;
+		}
+		res->outcome = rc == LDNS_RCODE_NXDOMAIN ? DISC_NO_DOMAIN :
+							   DISC_NO_RECORDS;
 		r = 0;
 		goto out;
 	}

@@ -233,7 +233,17 @@ look(struct img_session *s, const struct img_root *r, const char *rel,
 		if (err->code == 0)
 			kp_fail_oom(err);
 		kp_error_prefix(err, "sysprep would fail on it too");
-		return -1;
+		if (!p->lenient || err->code == KP_EXIT_FAIL)
+			return -1;
+		/* `image show` still reports the rest of the installation. */
+		free(f->guest);
+		free(f->label);
+		buf_release(&f->content);
+		p->nfiles--;
+		if (gen_note(p, "%s", err->msg) < 0)
+			return kp_fail_oom(err);
+		*err = (struct kp_error)KP_ERROR_INIT;
+		return 0;
 	}
 	free(data);
 	return 0;
@@ -266,8 +276,15 @@ gen_image_state(struct hive *software, struct kp_error *err)
 bool
 gen_is_generalized(const char *image_state)
 {
-	return image_state && !strstr(image_state, "IMAGE_STATE_COMPLETE") &&
-	       !strstr(image_state, "UNDEPLOYABLE");
+	/* Only the GENERALIZE_RESEAL states: a SPECIALIZE_RESEAL image
+	 * (sysprep /oobe or /audit without /generalize) is not. */
+	return image_state && strstr(image_state, "_GENERALIZE_RESEAL_");
+}
+
+bool
+gen_setup_pending(const char *image_state)
+{
+	return image_state && strstr(image_state, "_RESEAL_TO_");
 }
 
 int
@@ -276,6 +293,7 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct kp_error *err)
 {
 	memset(p, 0, sizeof(*p));
+	p->lenient = true;
 	read_arch(system, p->arch, sizeof(p->arch));
 	p->image_state = read_sz(software, STATE_KEY, "ImageState", err);
 	p->skip_rearm = read_skip_rearm(software, err);
@@ -382,6 +400,31 @@ gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
 	return 0;
 }
 
+int
+gen_remove_file(struct img_session *s, const struct img_root *r,
+		const char *rel, const char *label, struct gen_plan *p,
+		struct kp_error *err)
+{
+	struct gen_file f = { 0 };
+
+	f.guest = img_path(s, r, rel, &f.exists, err);
+	if (f.guest == NULL)
+		return -1;
+	if (!f.exists) {
+		free(f.guest);
+		return 0;
+	}
+	f.label = strdup(label);
+	if (f.label == NULL || add_file(p) == NULL) {
+		free(f.guest);
+		free(f.label);
+		return kp_fail_oom(err);
+	}
+	f.write = f.remove = true;
+	p->files[p->nfiles - 1] = f;
+	return 0;
+}
+
 /* A script file in the kmsprep directory, written only if it differs. */
 static int
 plan_script(struct img_session *s, const struct img_root *r,
@@ -463,9 +506,15 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 		kp_fail_oom(err);
 		goto out;
 	}
+	/* Without --activate an older activation script goes: gen_refresh
+	 * takes its presence as the choice. */
 	if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
-	    (activate && plan_script(s, r, "firstboot-activate.cmd", &two, p,
-				     err) < 0))
+	    (activate ? plan_script(s, r, "firstboot-activate.cmd", &two, p,
+				    err) :
+			gen_remove_file(s, r, "windows/" FIRSTBOOT_DIR
+					"/firstboot-activate.cmd",
+					"%WINDIR%\\" FIRSTBOOT_DIR
+					"\\firstboot-activate.cmd", p, err)) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -529,9 +578,9 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 		return 0;
 	act = img_path(s, r, "windows/" FIRSTBOOT_DIR "/firstboot-activate.cmd",
 		       &activate, err);
-	free(act);
 	if (act == NULL)
 		return -1;
+	free(act);
 	return clone_scripts(s, r, software, activate, p, err);
 }
 
@@ -602,6 +651,11 @@ files(struct img_session *s, const struct gen_plan *p, bool check_only,
 
 		if (!f->write)
 			continue;
+		if (f->remove) {
+			if (!check_only && img_remove(s, f->guest, err) < 0)
+				return -1;
+			continue;
+		}
 		dir = strndup(f->guest, (size_t)(strrchr(f->guest, '/') -
 						 f->guest));
 		if (dir == NULL)

@@ -38,6 +38,7 @@ struct gen_file {
 	struct buf content;	/* what it will hold */
 	bool write;		/* CONTENT differs from the file */
 	bool secret;		/* SYSTEM and Administrators only */
+	bool remove;		/* delete the file (with WRITE) */
 };
 
 struct gen_plan {
@@ -49,6 +50,7 @@ struct gen_plan {
 	size_t nfiles;
 	char **notes;		/* warnings for the user */
 	size_t nnotes;
+	bool lenient;		/* inspecting: a bad answer file is a note */
 };
 
 /* The generalization state of an installation (for `image show`). */
@@ -83,6 +85,12 @@ int gen_add_file(struct img_session *s, const struct img_root *r,
 		 const char *rel, const char *label, struct buf *text,
 		 bool secret, struct gen_plan *p, struct kp_error *err);
 
+/* Plan the removal of guest file REL (below the volume root, any case),
+ * known to the user as LABEL, if it exists. */
+int gen_remove_file(struct img_session *s, const struct img_root *r,
+		    const char *rel, const char *label, struct gen_plan *p,
+		    struct kp_error *err);
+
 /* Add a note for the user to P; -1 when out of memory. */
 int gen_note(struct gen_plan *p, const char *fmt, ...) KP_PRINTF(2, 3);
 
@@ -91,6 +99,10 @@ char *gen_image_state(struct hive *software, struct kp_error *err);
 
 /* Has sysprep /generalize run on an image in this state? */
 bool gen_is_generalized(const char *image_state);
+
+/* Will Windows Setup run at a next boot (a sysprep reseal state), so that
+ * SetupComplete.cmd runs? */
+bool gen_setup_pending(const char *image_state);
 
 /* Number of files the plan writes. */
 size_t gen_nwrites(const struct gen_plan *p);

@@ -60,6 +60,15 @@ note(struct img_session *s, const char *fmt, ...)
 	s->o.notice(s->o.ud, msg);
 }
 
+static void
+warn(struct img_session *s, const char *msg)
+{
+	img_notice_fn *fn = s->o.warn ? s->o.warn : s->o.notice;
+
+	if (fn)
+		fn(s->o.ud, msg);
+}
+
 /* The first line of libguestfs' last error. */
 static const char *
 gmsg(struct img_session *s, char *buf, size_t sz)
@@ -235,13 +244,21 @@ launch(struct img_session *s, struct kp_error *err)
 		snprintf(first, sizeof(first), "%s", s->why);
 	else
 		gmsg(s, first, sizeof(first));
-	/* A setting the user chose is honoured, not second-guessed. */
-	if (getenv("LIBGUESTFS_BACKEND_SETTINGS"))
+	/* A setting the user chose is honoured, not second-guessed; without
+	 * /dev/kvm libguestfs used TCG already, and a lock is no KVM fault. */
+	if (getenv("LIBGUESTFS_BACKEND_SETTINGS") ||
+	    access("/dev/kvm", R_OK | W_OK) < 0 || strstr(first, " lock"))
 		return kp_fail(err, KP_EXIT_ENV,
 			       "the libguestfs appliance did not start: %s",
 			       first);
-	note(s, "the appliance did not start (%s); retrying once with TCG "
-	     "(software emulation, slower)", first);
+	{
+		char msg[700];
+
+		snprintf(msg, sizeof(msg), "the appliance did not start with "
+			 "KVM (%s); retrying once with TCG (software "
+			 "emulation, slower)", first);
+		warn(s, msg);
+	}
 	guestfs_close(s->g);
 	s->g = NULL;
 	if (new_handle(s, true, err) < 0)
@@ -976,6 +993,28 @@ out:
 	return r;
 }
 
+/* Overwrite a scratch copy of a secret with zeros before it is unlinked:
+ * its blocks are then not left holding the key on the host. */
+static void
+wipe_file(const char *path, size_t len)
+{
+	static const char zero[4096];
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	while (len > 0) {
+		ssize_t w = write(fd, zero, len < sizeof(zero) ? len :
+							    sizeof(zero));
+
+		if (w <= 0)
+			break;
+		len -= (size_t)w;
+	}
+	fsync(fd);
+	close(fd);
+}
+
 int
 img_replace_data(struct img_session *s, const char *guest, const void *data,
 		 size_t len, unsigned flags, struct kp_error *err)
@@ -989,9 +1028,19 @@ img_replace_data(struct img_session *s, const char *guest, const void *data,
 	r = kp_write_file_atomic(local, data, len, &co, err);
 	if (r == 0)
 		r = img_replace(s, guest, local, flags, err);
+	if (flags & IMG_SECRET)
+		wipe_file(local, len);
 	unlink(local);
 	free(local);
 	return r;
+}
+
+int
+img_remove(struct img_session *s, const char *guest, struct kp_error *err)
+{
+	if (guestfs_rm(s->g, guest) < 0)
+		return gfail(s, err, KP_EXIT_FAIL, "cannot remove '%s'", guest);
+	return 0;
 }
 
 char *

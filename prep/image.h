@@ -30,7 +30,8 @@ struct img_opts {
 	bool readonly;			/* drives are never written */
 	const char *overlay;		/* write to a new qcow2 overlay */
 	const char *bitlocker_key_file;	/* recovery password for BitLocker */
-	img_notice_fn *notice;
+	img_notice_fn *notice;		/* progress (a CLI may silence it) */
+	img_notice_fn *warn;		/* what the user must hear (TCG) */
 	void *ud;
 };
 
@@ -107,6 +108,10 @@ int img_replace(struct img_session *s, const char *guest, const char *local,
 int img_replace_data(struct img_session *s, const char *guest,
 		     const void *data, size_t len, unsigned flags,
 		     struct kp_error *err);
+
+/* Remove guest file GUEST (a file or a link, never a directory). */
+int img_remove(struct img_session *s, const char *guest,
+	       struct kp_error *err);
 
 /* Read a whole guest file of at most MAX bytes (caller frees). */
 char *img_read(struct img_session *s, const char *guest, size_t max,

@@ -234,6 +234,44 @@ append_indented(xmlNode *parent, xmlNode *elem, const char *ind,
 	}
 }
 
+/* Put a new generalize pass where the schema has it: before the later
+ * passes and before anything that is not a pass (cpi:offlineImage). */
+static void
+insert_pass(xmlNode *root, xmlNode *pass, const char *ind)
+{
+	static const char *const later[] = { "specialize", "auditSystem",
+					     "auditUser", "oobeSystem" };
+	char text[80];
+	xmlNode *n;
+	size_t i;
+
+	for (n = root->children; n; n = n->next) {
+		xmlChar *p;
+		bool after = false;
+
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (!xmlStrEqual(n->name, X("settings"))) {
+			if (xmlStrEqual(n->name, X("servicing")))
+				continue;
+			break;
+		}
+		p = xmlGetProp(n, X("pass"));
+		for (i = 0; p && i < sizeof(later) / sizeof(later[0]); i++)
+			after |= xmlStrEqual(p, X(later[i]));
+		xmlFree(p);
+		if (after)
+			break;
+	}
+	if (n == NULL) {
+		append_indented(root, pass, ind, "");
+		return;
+	}
+	snprintf(text, sizeof(text), "\n%s", ind);
+	xmlAddPrevSibling(n, pass);
+	xmlAddPrevSibling(n, xmlNewText(X(text)));
+}
+
 static xmlNode *
 new_component(xmlDoc *doc, xmlNs *ns, const char *arch)
 {
@@ -363,7 +401,7 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			i1 = indent_of(first, b1, sizeof(b1), "  ");
 			pass = xmlNewDocNode(doc, root->ns, X("settings"), NULL);
 			xmlSetProp(pass, X("pass"), X("generalize"));
-			append_indented(root, pass, i1, "");
+			insert_pass(root, pass, i1);
 		}
 		snprintf(ind, sizeof(ind), "%s  ", i1);
 		i2 = comp ? indent_of(comp, b2, sizeof(b2), ind) : ind;

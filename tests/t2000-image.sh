@@ -32,7 +32,7 @@ show_all() {
 		LIBGUESTFS_HV="$SRC_DIR/tests/helper/qemu-kvm-fails" \
 		"$KMSPREP" image show empty.img client.img server.qcow2 \
 		hib.img dual.img >out 2>err
-	expect_grep 'the appliance did not start (qemu-system-x86_64: error: failed to set MSR 0x10a' err
+	expect_grep 'the appliance did not start with KVM (qemu-system-x86_64: error: failed to set MSR 0x10a' err
 	expect_grep 'retrying once with TCG' err
 	expect_grep '^image: client.img (raw)' out
 	expect_grep '^image: server.qcow2 (qcow2)' out
@@ -148,6 +148,11 @@ refusals() {
 	expect_grep "'hib.img': /dev/sdb1: Windows is hibernated or was shut down with Fast Startup on" err
 	expect_grep 'shut it down fully' err
 	expect_grep 'no image was changed' err
+	sha256sum -c --quiet sums
+	# A dry run shows the plan and ends as the real run would.
+	expect_code 4 kp image set -q --dry-run hib.img --kms-host kms >out 2>err
+	expect_grep "'hib.img': /dev/sda1: Windows is hibernated.*a real run would be refused" err
+	expect_grep 'KeyManagementServiceName' out
 	sha256sum -c --quiet sums
 	# Two installations and no --root.
 	expect_code 2 kp image set -q --dry-run dual.img --kms-host kms 2>err

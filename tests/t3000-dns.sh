@@ -164,6 +164,15 @@ test_publish() {
 		-H kms1.example.test --priority 0 --weight 10 >out
 	expect_grep '^no change' out
 	[ "$(serial)" = "$s1" ]
+	# Only the TTL differs: published again, with the new TTL.
+	kp kms publish $KEY -d example.test -H kms1.example.test \
+		-H kms2.example.test --priority 0 --weight 10 --ttl 120 >out
+	expect_grep 'updated zone .example.test.* 2 changes, read back' out
+	[ "$(dig @127.0.0.1 -p $PORT +norecurse +noall +answer \
+		_vlmcs._tcp.example.test SRV | awk '{ print $2 }' | sort -u)" = 120 ]
+	kp kms publish $KEY -d example.test -H kms1.example.test \
+		-H kms2.example.test --priority 0 --weight 10 --ttl 120 >out
+	expect_grep '^no change' out
 	# Adding keeps what is there; --replace leaves exactly the set.
 	kp kms publish $KEY -d example.test -H kms3.example.test --priority 5 >out
 	[ "$(srv_now example.test | wc -l)" -eq 3 ]
@@ -323,6 +332,9 @@ test_discover_failures() {
 	expect_grep 'no such domain' err
 	expect_code 1 kp kms discover ns.example.test --server $SRV 2>err
 	expect_grep 'no KMS records' err
+	# A server that refuses is its answer, not an outage.
+	expect_code 1 kp kms discover hidden.test --server $SRV 2>err
+	expect_grep 'the DNS server answered REFUSED for _vlmcs._tcp.hidden.test' err
 	set_srv "0 0 $down kms1.example.test." "0 0 $down noaddr.example.test." \
 		"1 0 $down ."
 	expect_code 5 kp kms discover d.example.test --server $SRV --json \

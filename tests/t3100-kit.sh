@@ -35,8 +35,9 @@ build_and_verify() {
 	kp kms kit verify signed.tar.gz --pubkey "$SCRATCH/pub.pem" >v1
 	expect_grep "signature: Ed25519, verified with" v1
 	expect_grep '^kit intact: 4 files' v1
-	kp kms kit verify signed.tar.gz >v2
-	expect_grep 'signature: present, not checked' v2
+	# Signed, it is checked only with the signer's key: without it, 4.
+	expect_code 4 kp kms kit verify signed.tar.gz >v2 2>err
+	expect_grep 'the kit is signed; its signature is checked only with' err
 	# The members, as an independent reader (tar) sees them.
 	tar tvzf signed.tar.gz >list
 	expect_grep '^-rw------- .* kms-host-key.txt$' list
@@ -46,6 +47,10 @@ build_and_verify() {
 	expect_grep 'slmgr.vbs' provision.cmd
 	expect_grep '/dlv' provision.cmd
 	expect_grep 'del /f /q "%KEYFILE%"' provision.cmd
+	# Exit codes reach the log: the redirection comes first, since cmd
+	# would read " 0>>" at a line's end as a redirection of handle 0.
+	expect_grep '^>>"%LOG%" echo activate: exit code %ERRORLEVEL%' provision.cmd
+	expect_no_grep '%ERRORLEVEL%>' provision.cmd
 	expect_grep '^_vlmcs._tcp.corp.example. 3600 IN SRV 10 50 1700 kms1.corp.example.$' srv-records.zone
 	expect_grep '^_vlmcs._tcp.lab.example. 3600 IN SRV 0 0 1700 kms1.corp.example.$' srv-records.zone
 	python3 -c 'import json; m=json.load(open("manifest.json")); assert m["format"]=="kmsprep-kit" and m["key_included"] and len(m["files"])==4, m'
@@ -60,9 +65,9 @@ build_and_verify() {
 	expect_grep '^key: included' out
 	no_key ./*out* v1 v2 v3 err list manifest.json srv-records.zone \
 		provision.cmd
-	kp kms kit verify --json signed.tar.gz >j
+	kp kms kit verify --json signed.tar.gz --pubkey "$SCRATCH/pub.pem" >j
 	no_key j
-	python3 -c 'import json; j=json.load(open("j")); assert j["key_included"] and j["signed"] and not j["signature_verified"], j'
+	python3 -c 'import json; j=json.load(open("j")); assert j["key_included"] and j["signed"] and j["signature_verified"], j'
 }
 
 bad_builds() {
@@ -80,6 +85,11 @@ bad_builds() {
 		--kms-host other.example 2>err
 	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
 		"$KEY" 2>err
+	no_key err
+	# The key given where its file's name belongs is not echoed back.
+	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
+		--key "$KEY" 2>err
+	expect_grep "the key file's name looks like a product key" err
 	no_key err
 	expect_code 3 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
 		--sign "$SCRATCH/pub.pem" 2>err
@@ -114,6 +124,11 @@ tampering() {
 		rename provision.cmd setup.cmd
 	damaged "the signature does not match" edit-manifest 1700 1701
 	damaged "the kit is not signed" remove manifest.sig
+	# A manifest rewritten beside the old signature: without --pubkey it
+	# is refused, not taken on its own digests.
+	$TAMPER "$SCRATCH/good.tar.gz" bad.tar.gz edit-manifest 1700 1701
+	expect_code 4 kp kms kit verify bad.tar.gz 2>err
+	expect_grep 'the kit is signed' err
 	damaged "no manifest.json" remove manifest.json
 	# Another key's signature.
 	expect_code 3 kp kms kit verify "$SCRATCH/good.tar.gz" \
@@ -130,6 +145,11 @@ tampering() {
 		'"publish-domain"' '"kms-host"'
 	expect_code 3 kp kms kit verify bad.tar.gz 2>err
 	expect_grep 'not a KMS host setting' err
+	# The port the firewall opens must be the one the host listens on.
+	$TAMPER "$SCRATCH/unsigned.tar.gz" bad.tar.gz edit-manifest \
+		'"port": 1700' '"port": 1688'
+	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_grep "the manifest's port 1688 is not the listen-port setting's 1700" err
 	# Not a kit at all.
 	echo 'hello' >junk.tar.gz
 	expect_code 3 kp kms kit verify junk.tar.gz 2>err
@@ -141,10 +161,14 @@ tampering() {
 hostile() {
 	local kind before after
 	build_kit "$SCRATCH/good.tar.gz" --force >/dev/null
-	before=$(find /tmp "$SCRATCH" -maxdepth 1 2>/dev/null | sort | md5sum)
+	# Only our own directories are compared: other processes may well
+	# write to /tmp meanwhile.
+	mkdir tmpd
+	before=$(find "$SCRATCH" -maxdepth 1 2>/dev/null | sort | md5sum)
 	for kind in abs dotdot symlink hardlink device fifo dir huge dup; do
 		$TAMPER "$SCRATCH/good.tar.gz" "h-$kind.tar.gz" hostile $kind
-		expect_code 3 kp kms kit verify "h-$kind.tar.gz" 2>"err-$kind"
+		TMPDIR=$PWD/tmpd expect_code 3 kp kms kit verify \
+			"h-$kind.tar.gz" 2>"err-$kind"
 		echo "$kind: $(cat "err-$kind")"
 	done
 	expect_grep "member name '/tmp/kmsprep-kit-evil' refused" err-abs
@@ -158,8 +182,9 @@ hostile() {
 	expect_grep "'provision.cmd' is in the kit twice" err-dup
 	# Nothing was written anywhere: not the target, not a stray file.
 	[ ! -e /tmp/kmsprep-kit-evil ] && [ ! -e ../kmsprep-kit-evil ]
-	after=$(find /tmp "$SCRATCH" -maxdepth 1 2>/dev/null | sort | md5sum)
+	after=$(find "$SCRATCH" -maxdepth 1 2>/dev/null | sort | md5sum)
 	[ "$before" = "$after" ]
+	rmdir tmpd
 	[ "$(ls)" = "$(ls h-*.tar.gz err-* | sort | tr '\n' '\n')" ]
 }
 
@@ -184,7 +209,7 @@ if ! "$SRC_DIR/scripts/make-sample-image" "$IMG/host.img" server \
 fi
 # sealed.img: generalized, with a SetupComplete.cmd of its own.
 printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State]\n"ImageState"="IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"\n' >"$SCRATCH/sealed.reg"
-printf '@echo off\r\necho site setup>C:\\site.txt\r\n' >"$SCRATCH/sc.cmd"
+printf '@echo off\r\necho site setup>C:\\site.txt\r\nexit\r\n' >"$SCRATCH/sc.cmd"
 guestfish --rw -a "$IMG/sealed.img" >/dev/null 2>&1 <<EOF
 run
 mount /dev/sda1 /
@@ -204,7 +229,8 @@ apply() {
 	sha256sum -c --quiet sums
 	kp kms kit apply kit.tar.gz host.img --pubkey "$SCRATCH/pub.pem" \
 		>out 2>err
-	kp kms kit apply kit.tar.gz sealed.img --json >sj 2>serr
+	kp kms kit apply kit.tar.gz sealed.img --pubkey "$SCRATCH/pub.pem" \
+		--json >sj 2>serr
 	expect_grep "kit 'kit.tar.gz' verified (signature checked)" err
 	expect_grep 'DnsDomainPublishList' out
 	expect_grep 'kmsprep-KMS-In-TCP' out
@@ -214,8 +240,14 @@ apply() {
 	python3 -c 'import json; j=json.load(open("sj")); f=[x["file"] for x in j["images"][0]["files"]]; assert "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd" in f, f'
 	no_key dry out err sj serr
 	# Twice: nothing to do.
-	kp kms kit apply -q kit.tar.gz host.img >again
+	kp kms kit apply -q kit.tar.gz host.img --pubkey "$SCRATCH/pub.pem" \
+		>again
 	expect_grep '^host.img: no change$' again
+	# A kit without a key removes the key an earlier kit left.
+	kp kms kit build -q -o nokey.tar.gz --host-name kms1.corp.example \
+		--listen-port 1700 >/dev/null
+	kp kms kit apply -q nokey.tar.gz sealed.img >nk
+	expect_grep '^sealed.img: remove %WINDIR%\\kmsprep\\kit\\kms-host-key.txt$' nk
 	# Read back with independent readers.
 	guestfish --ro -a host.img -a sealed.img >gf 2>&1 <<'EOF'
 run
@@ -230,6 +262,7 @@ umount /
 mount-ro /dev/sdb1 /
 download /Windows/Setup/Scripts/SetupComplete.cmd s.sc
 download /Windows/System32/config/SYSTEM s.sy
+is-file /Windows/kmsprep/kit/kms-host-key.txt
 EOF
 	reglookup -p '/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform' h.sw >rl
 	expect_grep 'DnsDomainPublishList,MULTI_SZ,corp.example%2C 10%2C 50|lab.example,' rl
@@ -258,6 +291,12 @@ EOF
 	# the kit; no first-boot hook is set there.
 	expect_grep 'echo site setup' s.sc
 	expect_grep 'call "%SystemRoot%\\kmsprep\\kit\\provision.cmd"' s.sc
+	# Called first (after @echo off): the script's own exit comes later.
+	[ "$(sed -n 1p s.sc)" = $'@echo off\r' ]
+	[ "$(grep -n 'provision.cmd' s.sc | cut -d: -f1)" -lt \
+	  "$(grep -n '^exit' s.sc | cut -d: -f1)" ]
+	# The keyless kit removed the key on the sealed image.
+	[ "$(tail -n 1 gf)" = false ]
 	reglookup -p /Setup s.sy >ssetup
 	expect_no_grep 'kit-firstboot' ssetup
 	no_key gf rl fw setup

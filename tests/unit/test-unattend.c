@@ -103,6 +103,13 @@ add_component_and_pass(void)
 	CHECK(i.generalize);
 	CHECK_EQ(i.skip_rearm, 0);
 	CHECK_STR(i.arch, "amd64");
+	/* The new pass goes before oobeSystem, as the schema orders them,
+	 * and on a line of its own. */
+	CHECK(strstr(out.data, "pass=\"generalize\"") != NULL &&
+	      strstr(out.data, "pass=\"generalize\"") <
+		      strstr(out.data, "pass=\"oobeSystem\""));
+	CHECK(strstr(out.data, "</settings>\n  <settings pass=\"oobeSystem\"")
+	      != NULL);
 
 	CHECK(unattend_set_skip_rearm0(gen_only_other,
 				       sizeof(gen_only_other) - 1, "g.xml",
