@@ -52,11 +52,16 @@ parse(const char *data, size_t len, const char *name, xmlDoc **doc_ret,
 			    XML_PARSE_NONET | XML_PARSE_NOERROR |
 				    XML_PARSE_NOWARNING);
 	if (doc == NULL) {
+		const char *m;
+		int n;
+
 		e = xmlGetLastError();
+		m = e && e->message ? e->message : "invalid XML";
+		/* libxml2 ends its messages with a newline. */
+		n = (int)strcspn(m, "\n");
 		return kp_fail(err, KP_EXIT_INPUT,
-			       "'%s': not a valid answer file: line %d: %s",
-			       name, e ? e->line : 0,
-			       e && e->message ? e->message : "invalid XML\n");
+			       "'%s': not a valid answer file: line %d: %.*s",
+			       name, e ? e->line : 0, n, m);
 	}
 	if (doc->intSubset || doc->extSubset) {
 		xmlFreeDoc(doc);

@@ -35,13 +35,17 @@ EOF
 sed -i 's/$/\r/' "$SCRATCH/lab.xml"
 # The pointer image: SYSTEM\Setup\UnattendFile names C:\custom\my.xml (with
 # a generalize pass) and Sysprep\unattend.xml has none: the pointer wins.
-sed 's/SkipRearm>1</SkipRearm>1</' "$SCRATCH/lab.xml" >"$SCRATCH/my.xml"
+sed 's/lab answer file/the answer file SYSTEM points at/' "$SCRATCH/lab.xml" \
+	>"$SCRATCH/my.xml"
 printf '<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="specialize"/></unattend>\r\n' \
 	>"$SCRATCH/sysprep.xml"
 # The sealed image: generalized, Windows' own OOBE staged.
 printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\Setup]\n"UnattendFile"="C:\\\\custom\\\\my.xml"\n' >"$SCRATCH/ptr.reg"
+# The plain image was resealed to audit mode without /generalize: it is
+# not generalized, and sysprep mode must still stage the rearm.
+printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State]\n"ImageState"="IMAGE_STATE_SPECIALIZE_RESEAL_TO_AUDIT"\n' >"$SCRATCH/audit.reg"
 guestfish --rw -a "$IMG/panther.img" -a "$IMG/pointer.img" \
-	-a "$IMG/sealed.img" >/dev/null 2>&1 <<EOF
+	-a "$IMG/plain.img" >/dev/null 2>&1 <<EOF
 run
 mount /dev/sda1 /
 upload $SCRATCH/lab.xml /Windows/Panther/unattend.xml
@@ -54,6 +58,11 @@ download /Windows/System32/config/SYSTEM $SCRATCH/SYSTEM
 ! "$KMSPREP" hive import $SCRATCH/SYSTEM $SCRATCH/ptr.reg
 upload $SCRATCH/SYSTEM /Windows/System32/config/SYSTEM
 umount /
+mount /dev/sdc1 /
+download /Windows/System32/config/SOFTWARE $SCRATCH/PSW
+! "$KMSPREP" hive import $SCRATCH/PSW $SCRATCH/audit.reg
+upload $SCRATCH/PSW /Windows/System32/config/SOFTWARE
+umount /
 EOF
 printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Setup\\State]\n"ImageState"="IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"\n' >"$SCRATCH/sealed.reg"
 printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\Setup]\n"CmdLine"="oobe\\\\windeploy.exe"\n"SetupType"=dword:00000002\n' >"$SCRATCH/oobe.reg"
@@ -61,6 +70,8 @@ guestfish --rw -a "$IMG/sealed.img" -a "$IMG/blocked.img" >/dev/null 2>&1 <<EOF
 run
 mount /dev/sdb1 /
 write /Windows/kmsprep "a file where kmsprep wants its directory"
+mkdir-p /Windows/Panther
+write /Windows/Panther/unattend.xml "<unattend><settings"
 umount /
 mount /dev/sda1 /
 download /Windows/System32/config/SOFTWARE $SCRATCH/SW
@@ -122,6 +133,8 @@ EOF
 	cmp sysprep.xml "$SCRATCH/sysprep.xml"
 	reglookup -p '/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform/SkipRearm' plain.sw >rl
 	expect_grep 'SkipRearm,DWORD,0x00000000' rl
+	reglookup -p /Microsoft/Windows/CurrentVersion/Setup/State plain.sw >rl
+	expect_grep 'ImageState,SZ,IMAGE_STATE_SPECIALIZE_RESEAL_TO_AUDIT' rl
 }
 t "sysprep mode: the answer file Windows uses says SkipRearm 0" sysprep_mode
 
@@ -169,6 +182,11 @@ EOF
 	expect_no_grep 'FAKE0' fb.cmd
 	reglookup -p /Setup sy >rl
 	expect_grep 'SetupType,DWORD,0x00000002' rl
+	# Without --activate now: the activation script goes, or a later
+	# image set would bring activation back.
+	kp image generalize -q --mode clone clone.img >out
+	expect_grep '^clone.img: remove %WINDIR%\\kmsprep\\firstboot-activate.cmd$' out
+	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
 }
 t "clone mode: first-boot scripts and hook; a generalized image refused" clone_mode
 
@@ -187,8 +205,12 @@ refusals() {
 t "generalized image and blocked directory refused, nothing written" refusals
 
 show_state() {
-	cp "$IMG/panther.img" "$IMG/sealed.img" .
-	kp image show -q panther.img sealed.img >out
+	cp "$IMG/panther.img" "$IMG/sealed.img" "$IMG/blocked.img" .
+	kp image show -q panther.img sealed.img blocked.img >out
+	# A broken answer file is a note; the rest is still shown.
+	sed -n '/^image: blocked.img/,$p' out >b
+	expect_grep "note: sysprep would fail on it too: '%WINDIR%\\\\Panther\\\\Unattend.xml': not a valid answer file: line 1: Premature end of data in tag unattend line 1$" b
+	expect_grep 'windows: Windows 10' b
 	expect_grep 'answer file %WINDIR%\\Panther\\Unattend.xml: generalize pass, SkipRearm 1' out
 	expect_grep 'image state: IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE' out
 	expect_grep 'first boot: runs at the next boot (SetupType 2): oobe\\windeploy.exe' out
