@@ -83,7 +83,7 @@ open_hive(struct cli *c, const char *path, const struct hive_args *a,
 	if (st->recovered && st->logs.damage[0])
 		cli_note(c, "'%s': damaged log (%s): the changes after it "
 			 "cannot be replayed", path, st->logs.damage);
-	else if (st->dirty && (flags & HIVE_WRITE))
+	else if (!st->recovered && st->dirty && (flags & HIVE_WRITE))
 		cli_note(c, "'%s' is dirty and its logs cannot be replayed "
 			 "(%s); writing anyway (--force-dirty)", path,
 			 st->logs.why);
@@ -570,6 +570,16 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 			"nothing written (--force-dirty writes them)", pos[0],
 			st->logs.damage);
 		code = cli_error(c, &err);
+		goto out;
+	}
+	if (a.dry_run && a.json) {
+		j = json_pack("{s:s, s:s, s:b, s:b, s:i, s:i, s:s?}", "file",
+			      pos[0], "output", a.output, "dry_run", 1,
+			      "was_dirty", st->dirty, "log_format",
+			      st->logs.format, "applied",
+			      (int)st->logs.applied, "damage",
+			      st->logs.damage[0] ? st->logs.damage : NULL);
+		code = cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
 		goto out;
 	}
 	if (a.dry_run) {

@@ -174,6 +174,28 @@ static const struct cli_help show_help = {
 	show_opts, false, NULL, NULL,
 };
 
+/* The SYSTEM hive's state: image set writes it too (--dns-search-list,
+ * first-boot hooks), so its dirty state matters as SOFTWARE's does. */
+static json_t *
+state_json(const struct hive_state *st)
+{
+	return json_pack("{s:b, s:b, s:s?}", "dirty", st->dirty,
+			 "recovered_from_logs", st->recovered,
+			 "logs_unusable_because",
+			 st->dirty && !st->recovered ? st->logs.why : NULL);
+}
+
+static void
+state_text(const struct hive_state *st)
+{
+	printf("    system hive: %s", !st->dirty ? "clean" :
+	       st->recovered ? "dirty; its logs replay" : "dirty; logs not "
+							  "usable: ");
+	if (st->dirty && !st->recovered)
+		fputs(st->logs.why, stdout);
+	putchar('\n');
+}
+
 static json_t *
 notes_json(const struct gen_plan *p)
 {
@@ -304,6 +326,8 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		json_object_set_new(j, "dns_search_list",
 				    search ? json_string(search) : json_null());
 		json_object_set_new(j, "software", report_hive_json(&rep));
+		json_object_set_new(j, "system_hive",
+				    state_json(hive_state(sy.h)));
 		json_object_set_new(j, "generalization", gen_json(&gen));
 		json_array_append_new(out, j);
 	} else {
@@ -316,6 +340,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		report_hive_text(stdout, &rep, "    ");
 		printf("    dns search list (%s): %s\n", cs[0] ? cs : "?",
 		       search ? search : "(not set)");
+		state_text(hive_state(sy.h));
 		gen_text(&gen);
 	}
 out:

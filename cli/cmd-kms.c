@@ -15,7 +15,7 @@ struct kms_args {
 	size_t ndomains, nhosts;
 	unsigned long port, priority, weight, ttl, timeout;
 	const char *from_hive, *format, *server, *zone, *tsig_key, *seed;
-	bool replace, del, all, dry_run, json;
+	bool replace, del, all, dry_run, json, ttl_given;
 };
 
 static int
@@ -48,8 +48,10 @@ kms_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		return kp_parse_uint(what, arg, 0, 65535, &a->priority, err);
 	if (strcmp(name, "weight") == 0)
 		return kp_parse_uint(what, arg, 0, 65535, &a->weight, err);
-	if (strcmp(name, "ttl") == 0)
+	if (strcmp(name, "ttl") == 0) {
+		a->ttl_given = true;
 		return kp_parse_uint(what, arg, 0, 2147483647, &a->ttl, err);
+	}
 	if (strcmp(name, "timeout") == 0)
 		return kp_parse_uint(what, arg, 1, 600000, &a->timeout, err);
 	if (strcmp(name, "from-hive") == 0)
@@ -271,7 +273,7 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 	struct srv_set set = { NULL, 0 };
 	struct kp_error err = KP_ERROR_INIT;
 	struct publish_result res = { NULL, 0, false };
-	struct publish_opts o = { PUBLISH_ADD, false, false, NULL };
+	struct publish_opts o = { PUBLISH_ADD, false, false, NULL, false };
 	struct tsig_key key = { "", "", NULL };
 	struct dns_server server;
 	const char *zone;
@@ -295,6 +297,7 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 						      PUBLISH_ADD;
 	o.all = a.all;
 	o.dry_run = a.dry_run;
+	o.ttl = a.ttl_given;
 	code = build_set(c, &a, !a.all, &set);
 	if (code)
 		goto out;

@@ -282,8 +282,8 @@ logrec_scan(const struct logrec_input in[2], struct logrec_result *res)
 /* Apply the entries of log N from 0x200 while they chain from EXPECTED
  * (*Notes* 7, 8: stop at the first entry that fails).  Windows stops there
  * silently; we also record it as damage when the failing entry carries the
- * signature and the very sequence number that was expected: the log meant
- * to continue, so the entries from there on are lost, not stale. */
+ * signature and the very sequence number that was expected and a later
+ * entry exists in either log: those changes would be lost. */
 static int
 apply_log(struct buf *img, const struct logrec_input *in, int n,
 	  struct logrec_log *L, uint32_t expected, uint32_t *last,
@@ -298,9 +298,12 @@ apply_log(struct buf *img, const struct logrec_input *in, int n,
 
 		if (entry_check(in->data, in->len, off, expected, cur, &e,
 				L->why, sizeof(L->why)) < 0) {
+			/* A torn last entry (a crash while it was written) is
+			 * not damage: nothing newer exists anywhere. */
 			if (in->len - off >= 16 &&
 			    memcmp(in->data + off, "HvLE", 4) == 0 &&
 			    regf_le32(in->data + off + 12) == expected &&
+			    logrec_seq_before(expected, res->max_seq) &&
 			    !res->damage[0])
 				why(res->damage, sizeof(res->damage),
 				    "LOG%d: %s", n + 1, L->why);

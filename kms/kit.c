@@ -45,13 +45,22 @@ int
 kit_read_key(const char *path, char key[30], struct kp_error *err)
 {
 	struct buf raw = BUF_INIT;
-	size_t i, n = 0, len = strlen(path);
+	size_t i, n = 0, alnum = 0, other = 0;
 	int r = -1;
 
 	/* A key given where its file belongs must not come back in a
-	 * message ("'KEY': cannot open"): it is not repeated. */
-	if (len == 29 && path[5] == '-' && path[11] == '-' &&
-	    path[17] == '-' && path[23] == '-')
+	 * message ("'KEY': cannot open"): 25 letters or digits, with dashes
+	 * or spaces at most, are never repeated. */
+	for (i = 0; path[i]; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9'))
+			alnum++;
+		else if (c != '-' && c != ' ' && c != '\t')
+			other++;
+	}
+	if (alnum == 25 && other == 0)
 		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
 			       "like a product key: put the key in a file, or "
 			       "give - and pipe it in (a command line is "

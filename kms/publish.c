@@ -21,8 +21,9 @@ same_target(const ldns_rdf *a, const char *name)
 	return r;
 }
 
-/* Does RR (an SRV answer) hold record R (and, with TTL, R's TTL)?  A
- * record whose TTL changed is published again, so --ttl takes effect. */
+/* Does RR (an SRV answer) hold record R (and, with TTL, R's TTL)?  With
+ * --ttl a record whose TTL differs is published again; without it the
+ * TTL the zone has is left alone. */
 static bool
 rr_is(const ldns_rr *rr, const struct srv_rec *r, bool ttl)
 {
@@ -156,11 +157,13 @@ change(struct publish_result *res, ldns_rr_list *up, bool add,
  * the server applies at once whatever changed in the meantime. */
 static int
 diff_owner(const struct srv_set *want, const char *owner, const char *domain,
-	   const ldns_rr_list *have, enum publish_mode mode, bool all,
+	   const ldns_rr_list *have, const struct publish_opts *o,
 	   ldns_rr_list *up, struct publish_result *res, struct kp_error *err)
 {
 	size_t i, j, nh = have ? ldns_rr_list_rr_count(have) : 0;
 	size_t before = res->n;
+	enum publish_mode mode = o->mode;
+	bool all = o->all;
 	bool whole = mode == PUBLISH_REPLACE || (mode == PUBLISH_DELETE && all);
 	ldns_rr_list *direct = whole ? NULL : up;
 
@@ -172,7 +175,7 @@ diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 			continue;
 		for (j = 0; j < nh; j++)
 			present |= rr_is(ldns_rr_list_rr(have, j), r,
-					 mode != PUBLISH_DELETE);
+					 o->ttl && mode != PUBLISH_DELETE);
 		if (mode != PUBLISH_DELETE && !present &&
 		    change(res, direct, true, owner, NULL, r, err) < 0)
 			return -1;
@@ -186,7 +189,7 @@ diff_owner(const struct srv_set *want, const char *owner, const char *domain,
 
 		for (i = 0; i < want->n; i++)
 			wanted |= strcasecmp(want->v[i].domain, domain) == 0 &&
-				  rr_is(rr, &want->v[i], true);
+				  rr_is(rr, &want->v[i], o->ttl);
 		if (((mode == PUBLISH_REPLACE && !wanted) ||
 		     (mode == PUBLISH_DELETE && all)) &&
 		    change(res, NULL, false, owner, rr, NULL, err) < 0)
@@ -227,7 +230,7 @@ check(const struct dns_server *server, const struct srv_set *want,
 		}
 		for (j = 0; j < ldns_rr_list_rr_count(have); j++)
 			present |= rr_is(ldns_rr_list_rr(have, j), r,
-					 mode != PUBLISH_DELETE);
+					 o->ttl && mode != PUBLISH_DELETE);
 		if (mode == PUBLISH_DELETE && all)
 			present = ldns_rr_list_rr_count(have) > 0;
 		ldns_rr_list_deep_free(have);
@@ -272,8 +275,8 @@ kms_publish(const struct dns_server *server, const char *zone,
 		have = current(server, owner, o->key, err);
 		if (have == NULL)
 			goto out;
-		r = diff_owner(want, owner, want->v[i].domain, have, o->mode,
-			       o->all, up, res, err);
+		r = diff_owner(want, owner, want->v[i].domain, have, o, up,
+			       res, err);
 		ldns_rr_list_deep_free(have);
 		if (r < 0)
 			goto out;

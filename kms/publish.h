@@ -33,6 +33,8 @@ struct publish_opts {
 	bool all;			/* PUBLISH_DELETE: every SRV at the name */
 	bool dry_run;			/* work out the changes, send nothing */
 	const struct tsig_key *key;	/* sign with it, or NULL */
+	bool ttl;			/* --ttl given: a TTL that differs
+					 * is a change */
 };
 
 /* Bring the records at each _vlmcs._tcp name of WANT to what O->MODE asks,

@@ -60,6 +60,7 @@ set_then_reread() {
 	# Editing the dirty hive in place replays its logs first.
 	kp hive set --force win10-1709-dirty-SYSTEM --kms-host kms.contoso.com >out 2>err
 	expect_grep 'was dirty: replayed 24' err
+	expect_no_grep 'cannot be replayed' err
 	reglookup rec 2>/dev/null | sort >a
 	reglookup win10-1709-dirty-SYSTEM 2>/dev/null | sort >b
 	comm -23 a b | grep -v ',KEY,' >lost || true
@@ -130,7 +131,7 @@ t "damaged logs are refused with a reason, nothing written" damaged_logs
 damaged_midway() {
 	dirty
 	cp win10-1709-dirty-SYSTEM orig
-	# Entry 2113, the first of LOG2, which continues LOG1's 2107-2112.
+	# Entry 2113 in LOG2, with later entries after it.
 	cp win10-1709-dirty-SYSTEM.LOG2 l2
 	printf '\x55' | dd of=l2 bs=1 seek=353160 conv=notrunc 2>/dev/null
 	expect_code 3 kp hive recover win10-1709-dirty-SYSTEM --log2 l2 -o x 2>err
@@ -149,6 +150,26 @@ damaged_midway() {
 	expect_grep '6 entries applied (sequence 2107 to 2112)' out
 	expect_grep '^warning: damaged log' out
 	expect_same orig win10-1709-dirty-SYSTEM
+	kp hive recover --dry-run --json --force-dirty win10-1709-dirty-SYSTEM --log2 l2 -o y >j
+	python3 -c 'import json; j=json.load(open("j")); assert j["dry_run"] and j["damage"].startswith("LOG2: entry at 0x55000"), j'
+	[ ! -e y ]
+	# A torn last entry (a crash while it was written) is what Windows
+	# drops too: nothing newer exists, so it is no damage.
+	python3 - <<'EOF'
+import struct
+d = bytearray(open("win10-1709-dirty-SYSTEM.LOG2", "rb").read())
+off, last = 0x200, None
+while d[off:off + 4] == b"HvLE":
+    size, seq = struct.unpack_from("<I", d, off + 4)[0], struct.unpack_from("<I", d, off + 12)[0]
+    if seq == 2130:
+        last = off
+    off += size
+d[last + 0x300] ^= 0x55
+open("torn2", "wb").write(d)
+EOF
+	kp hive recover win10-1709-dirty-SYSTEM --log2 torn2 -o t >out
+	expect_grep '23 entries applied (sequence 2107 to 2129)' out
+	expect_no_grep 'warning' out
 }
 t "a log damaged part way is refused: later changes would be lost" damaged_midway
 

@@ -32,14 +32,19 @@ show_all() {
 		LIBGUESTFS_HV="$SRC_DIR/tests/helper/qemu-kvm-fails" \
 		"$KMSPREP" image show empty.img client.img server.qcow2 \
 		hib.img dual.img >out 2>err
-	expect_grep 'the appliance did not start with KVM (qemu-system-x86_64: error: failed to set MSR 0x10a' err
-	expect_grep 'retrying once with TCG' err
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		expect_grep 'the appliance did not start with KVM (qemu-system-x86_64: error: failed to set MSR 0x10a' err
+		expect_grep 'retrying once with TCG' err
+	else	# libguestfs used TCG from the start: nothing to retry
+		expect_no_grep 'retrying' err
+	fi
 	expect_grep '^image: client.img (raw)' out
 	expect_grep '^image: server.qcow2 (qcow2)' out
 	expect_grep 'windows: Windows 10 Enterprise; build 19045; edition Enterprise; type Client' out
 	expect_grep 'windows: Windows Server 2022 Datacenter; build 20348; edition ServerDatacenter; type Server' out
 	expect_grep 'writable: no: Windows is hibernated or was shut down with Fast Startup' out
 	expect_grep 'dns search list (ControlSet002)' out
+	[ "$(grep -c '^    system hive: clean$' out)" -ge 4 ]
 	# An NTFS volume without Windows first (as System Reserved is) does
 	# not get in the way of those after it.
 	[ "$(grep -c 'windows: /dev/sde[12] /Windows' out)" -eq 2 ]

@@ -173,6 +173,10 @@ test_publish() {
 	kp kms publish $KEY -d example.test -H kms1.example.test \
 		-H kms2.example.test --priority 0 --weight 10 --ttl 120 >out
 	expect_grep '^no change' out
+	# Without --ttl the TTL the zone has is left alone.
+	kp kms publish $KEY -d example.test -H kms1.example.test \
+		-H kms2.example.test --priority 0 --weight 10 >out
+	expect_grep '^no change' out
 	# Adding keeps what is there; --replace leaves exactly the set.
 	kp kms publish $KEY -d example.test -H kms3.example.test --priority 5 >out
 	[ "$(srv_now example.test | wc -l)" -eq 3 ]

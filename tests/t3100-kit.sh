@@ -159,12 +159,11 @@ tampering() {
 }
 
 hostile() {
-	local kind before after
+	local kind
 	build_kit "$SCRATCH/good.tar.gz" --force >/dev/null
-	# Only our own directories are compared: other processes may well
-	# write to /tmp meanwhile.
+	# Nothing may appear in TMPDIR or here (other processes may well
+	# write to /tmp meanwhile, so /tmp itself is not compared).
 	mkdir tmpd
-	before=$(find "$SCRATCH" -maxdepth 1 2>/dev/null | sort | md5sum)
 	for kind in abs dotdot symlink hardlink device fifo dir huge dup; do
 		$TAMPER "$SCRATCH/good.tar.gz" "h-$kind.tar.gz" hostile $kind
 		TMPDIR=$PWD/tmpd expect_code 3 kp kms kit verify \
@@ -182,8 +181,6 @@ hostile() {
 	expect_grep "'provision.cmd' is in the kit twice" err-dup
 	# Nothing was written anywhere: not the target, not a stray file.
 	[ ! -e /tmp/kmsprep-kit-evil ] && [ ! -e ../kmsprep-kit-evil ]
-	after=$(find "$SCRATCH" -maxdepth 1 2>/dev/null | sort | md5sum)
-	[ "$before" = "$after" ]
 	rmdir tmpd
 	[ "$(ls)" = "$(ls h-*.tar.gz err-* | sort | tr '\n' '\n')" ]
 }
