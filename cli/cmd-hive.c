@@ -1,4 +1,5 @@
 /* kmsprep hive show|set|new|export|import|recover */
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -67,26 +68,14 @@ open_hive(struct cli *c, const char *path, const struct hive_args *a,
 {
 	struct hive_open_opts o = { flags, a->log1, a->log2 };
 	struct kp_error err = KP_ERROR_INIT;
-	const struct hive_state *st;
+	char label[PATH_MAX + 2];
 
 	if (a->force_dirty)
 		o.flags |= HIVE_FORCE_DIRTY;
 	if (hive_open(path, &o, h, &err) < 0)
 		return cli_error(c, &err);
-	st = hive_state(*h);
-	if (c->quiet)
-		return 0;
-	if (st->recovered)
-		cli_note(c, "'%s' was dirty: replayed %zu transaction log %s "
-			 "in memory first", path, st->logs.applied,
-			 st->logs.format == 6 ? "entries" : "pages");
-	if (st->recovered && st->logs.damage[0])
-		cli_note(c, "'%s': damaged log (%s): the changes after it "
-			 "cannot be replayed", path, st->logs.damage);
-	else if (!st->recovered && st->dirty && (flags & HIVE_WRITE))
-		cli_note(c, "'%s' is dirty and its logs cannot be replayed "
-			 "(%s); writing anyway (--force-dirty)", path,
-			 st->logs.why);
+	snprintf(label, sizeof(label), "'%s'", path);
+	report_hive_notes(c, label, hive_state(*h), flags & HIVE_WRITE);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 
 struct image_args {
 	bool json, dry_run, clear_search, activate;
+	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
 	const char *format, *overlay, *bitlocker, *search;
 	char *search_norm;
@@ -35,6 +36,8 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->json = true;
 	} else if (strcmp(name, "dry-run") == 0) {
 		a->dry_run = true;
+	} else if (strcmp(name, "force-dirty") == 0) {
+		a->hive_flags |= HIVE_FORCE_DIRTY;
 	} else if (strcmp(name, "quiet") == 0) {
 		c->quiet = true;
 	} else if (strcmp(name, "format") == 0) {
@@ -117,6 +120,9 @@ warning(void *ud, const char *msg)
 	{ "overlay", 0, "OUT.qcow2", \
 	  "leave IMAGE unmodified and write the changes to a new qcow2 " \
 	  "overlay backed by it (one IMAGE only)" }, \
+	{ "force-dirty", 0, NULL, \
+	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
+	  "Windows' pending changes in them are lost" }, \
 	{ "json", 0, NULL, "print JSON instead of text" }, \
 	IMAGE_COMMON_OPTS
 
@@ -451,8 +457,9 @@ static const struct cli_help set_help = {
 	"appliance launch. Every image is checked and its hives prepared "
 	"before any is written: a hibernated or Fast Startup volume, a locked "
 	"BitLocker volume, an image in use by a running VM or a dirty hive "
-	"whose logs cannot be replayed is refused (exit 4) and no image is "
-	"changed. Each hive is replaced atomically inside the image (temporary "
+	"whose logs cannot be replayed is refused (exit 4, unless "
+	"--force-dirty) and no image is changed; a dirty hive whose logs "
+	"replay is written with their changes. Each hive is replaced atomically inside the image (temporary "
 	"name, rename) keeping its NTFS security, and read back.",
 	set_opts, true, NULL, NULL,
 };
@@ -467,6 +474,25 @@ struct target {
 
 typedef int prepare_fn(struct cli *c, struct img_session *s,
 		       const struct image_args *a, size_t i, struct target *t);
+
+/* Open hive NAME of T (image I) with FLAGS and --force-dirty, and say when
+ * its logs were replayed or set aside. */
+static int
+open_hive(struct cli *c, struct img_session *s, const struct image_args *a,
+	  size_t i, struct target *t, const char *name, unsigned flags,
+	  struct winhive *wh, struct kp_error *err)
+{
+	char label[512];
+
+	if (winhive_open(s, t->root, name, flags | a->hive_flags, wh,
+			 err) < 0)
+		return -1;
+	snprintf(label, sizeof(label), "'%s': %s: %s", img_name(s, i),
+		 t->root->device, name);
+	report_hive_notes(c, label, hive_state(wh->h),
+			  (flags & HIVE_WRITE) && !a->dry_run);
+	return 0;
+}
 
 /* The one Windows installation of image I, or an error. */
 static int
@@ -553,8 +579,8 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 		bool staged;
 
 		from = t->changes.n;
-		if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
-				 &err) < 0 ||
+		if (open_hive(c, s, a, i, t, "SOFTWARE", HIVE_WRITE, &t->sw,
+			      &err) < 0 ||
 		    winver_read(t->sw.h, &ver, &err) < 0 ||
 		    spp_check_hive(t->sw.h, &ver, true, false, &err) < 0 ||
 		    spp_apply(&a->settings, t->sw.h, &ver, &t->changes,
@@ -570,8 +596,8 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 			goto fail;
 		free(script);
 		if (staged && t->changes.n > from &&
-		    (winhive_open(s, t->root, "SYSTEM", need_system(a), &t->sy,
-				  &err) < 0 ||
+		    (open_hive(c, s, a, i, t, "SYSTEM", need_system(a), &t->sy,
+			       &err) < 0 ||
 		     gen_refresh(s, t->root, t->sw.h, t->sy.h, &t->plan,
 				 &err) < 0 ||
 		     gen_check_dirs(s, &t->plan, &err) < 0))
@@ -582,8 +608,8 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 	if (a->search || a->clear_search) {
 		from = t->changes.n;
 		if ((t->sy.h == NULL &&
-		     winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy,
-				  &err) < 0) ||
+		     open_hive(c, s, a, i, t, "SYSTEM", HIVE_WRITE, &t->sy,
+			       &err) < 0) ||
 		    sys_apply_search_list(t->sy.h, a->search_norm, &t->changes,
 					  &err) < 0)
 			goto fail;
@@ -899,9 +925,9 @@ prepare_both(struct cli *c, struct img_session *s, const struct image_args *a,
 {
 	struct kp_error err = KP_ERROR_INIT;
 
-	if (winhive_open(s, t->root, "SOFTWARE", HIVE_WRITE, &t->sw,
-			 &err) < 0 ||
-	    winhive_open(s, t->root, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
+	if (open_hive(c, s, a, i, t, "SOFTWARE", HIVE_WRITE, &t->sw,
+		      &err) < 0 ||
+	    open_hive(c, s, a, i, t, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
 	    plan(s, a, t, &err) < 0)
 		goto fail;
 	hive_changes_label(&t->changes, 0, img_name(s, i));

@@ -3,6 +3,7 @@
 
 #include "hive/regf.h"
 #include "hive/regval.h"
+#include "cli.h"
 #include "report.h"
 
 json_t *
@@ -389,4 +390,23 @@ report_changes_json(const struct hive_changes *c)
 		json_array_append_new(a, o);
 	}
 	return a;
+}
+
+void
+report_hive_notes(const struct cli *c, const char *label,
+		  const struct hive_state *st, bool writing)
+{
+	if (c->quiet)
+		return;
+	if (st->recovered)
+		cli_note(c, "%s was dirty: replayed %zu transaction log %s "
+			 "in memory first", label, st->logs.applied,
+			 st->logs.format == 6 ? "entries" : "pages");
+	if (st->recovered && st->logs.damage[0])
+		cli_note(c, "%s: damaged log (%s): the changes after it "
+			 "cannot be replayed", label, st->logs.damage);
+	else if (!st->recovered && st->dirty && writing)
+		cli_note(c, "%s is dirty and its logs cannot be replayed "
+			 "(%s); writing anyway (--force-dirty)", label,
+			 st->logs.why);
 }

@@ -13,6 +13,8 @@
 #include "hive/hive.h"
 #include "hive/spp.h"
 
+struct cli;
+
 /* Everything `show` reports about one SOFTWARE hive. */
 struct hive_report {
 	const char *label;		/* file name or guest path */
@@ -29,6 +31,11 @@ void report_hive_text(FILE *f, const struct hive_report *r,
 void report_changes_text(FILE *f, const struct hive_changes *c,
 			 const char *indent);
 json_t *report_changes_json(const struct hive_changes *c);
+
+/* Notes on stderr (not with --quiet) about the dirty state of the hive
+ * LABEL: logs replayed, a damaged log, or a dirty hive WRITING anyway. */
+void report_hive_notes(const struct cli *c, const char *label,
+		       const struct hive_state *st, bool writing);
 
 /* A registry value as JSON: strings, numbers, string arrays or hex. */
 json_t *report_value_json(uint32_t type, const unsigned char *d, size_t len);

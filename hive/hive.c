@@ -308,8 +308,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 					"'%s': damaged transaction log (%s): "
 					"only the changes before it can be "
 					"replayed, the later ones would be "
-					"lost (hive commands: --force-dirty "
-					"accepts that)",
+					"lost (--force-dirty accepts that)",
 					path, h->st.logs.damage);
 				goto fail;
 			}

@@ -74,17 +74,20 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	free_names(names);
 	if (hive_open(wh->local, &(struct hive_open_opts){ flags, NULL, NULL },
 		      &wh->h, err) < 0) {
-		/* Name the hive as the user knows it, not our copy. */
+		/* Name the hive as the user knows it: its device and path,
+		 * not our copy or the appliance's mount point. */
 		char *p = strstr(err->msg, wh->local);
 
 		if (p) {
 			char msg[sizeof(err->msg)];
 
 			snprintf(msg, sizeof(msg), "%.*s%s%s",
-				 (int)(p - err->msg), err->msg, wh->guest,
+				 (int)(p - err->msg), err->msg,
+				 wh->guest + strlen(r->mnt),
 				 p + strlen(wh->local));
 			memcpy(err->msg, msg, sizeof(msg));
 		}
+		kp_error_prefix(err, "%s", r->device);
 		return -1;
 	}
 	return 0;

@@ -12,9 +12,16 @@ command -v guestfish >/dev/null || skip_all "libguestfs tools not installed"
 
 IMG=$SCRATCH/images
 mkdir -p "$IMG"
+# dirty.img: SOFTWARE dirty with no logs; SYSTEM a real dirty hive with its
+# logs.
+(cd "$IMG" && testdata win10-1709-dirty-SYSTEM &&
+	testdata win10-1709-dirty-SYSTEM.LOG1 &&
+	testdata win10-1709-dirty-SYSTEM.LOG2) || exit 1
+SAMPLE_DIRTY_SYSTEM=$IMG/win10-1709-dirty-SYSTEM \
 "$SRC_DIR/scripts/make-sample-image" "$IMG/client.img" client \
 	"$IMG/server.img" server "$IMG/hib.img" hibernated \
-	"$IMG/dual.img" dual "$IMG/empty.img" empty >/dev/null 2>&1 ||
+	"$IMG/dual.img" dual "$IMG/empty.img" empty \
+	"$IMG/dirty.img" dirty >/dev/null 2>&1 ||
 	skip_all "cannot make sample images (libguestfs appliance broken?)"
 qemu-img convert -f raw -O qcow2 "$IMG/server.img" "$IMG/server.qcow2"
 
@@ -24,14 +31,14 @@ ACL=${ACL}00ff011f0001010000000000051200000000001800ff011f0001020000000000052000
 
 show_all() {
 	cp "$IMG/client.img" "$IMG/server.qcow2" "$IMG/hib.img" "$IMG/empty.img" \
-		"$IMG/dual.img" .
+		"$IMG/dual.img" "$IMG/dirty.img" .
 	sha256sum ./*.img ./*.qcow2 >sums
 	# A qemu that fails with KVM as qemu 7.2 does here: kmsprep must
 	# retry with TCG by itself, and say so.
 	expect_code 3 env -u LIBGUESTFS_BACKEND_SETTINGS \
 		LIBGUESTFS_HV="$SRC_DIR/tests/helper/qemu-kvm-fails" \
 		"$KMSPREP" image show empty.img client.img server.qcow2 \
-		hib.img dual.img >out 2>err
+		hib.img dual.img dirty.img >out 2>err
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		expect_grep 'the appliance did not start with KVM (qemu-system-x86_64: error: failed to set MSR 0x10a' err
 		expect_grep 'retrying once with TCG' err
@@ -45,6 +52,9 @@ show_all() {
 	expect_grep 'writable: no: Windows is hibernated or was shut down with Fast Startup' out
 	expect_grep 'dns search list (ControlSet002)' out
 	[ "$(grep -c '^    system hive: clean$' out)" -ge 4 ]
+	sed -n '/^image: dirty.img/,$p' out >dirty
+	expect_grep 'state: dirty (sequence [0-9]*/[0-9]*); logs not usable: no transaction logs found' dirty
+	expect_grep 'system hive: dirty; its logs replay' dirty
 	# An NTFS volume without Windows first (as System Reserved is) does
 	# not get in the way of those after it.
 	[ "$(grep -c 'windows: /dev/sde[12] /Windows' out)" -eq 2 ]
@@ -164,6 +174,40 @@ refusals() {
 	expect_grep "'dual.img' holds 2 Windows installations (/dev/sda1, /dev/sda2); choose one with --root DEVICE" err
 }
 t "hibernated volume refused (4), nothing changed; several roots need --root" refusals
+
+# A dirty hive: refused with nothing changed, unless --force-dirty; the logs
+# of one that has them are replayed into what is written.
+dirty_hives() {
+	cp "$IMG/client.img" "$IMG/dirty.img" .
+	sha256sum client.img dirty.img >sums
+	expect_code 4 kp image set -q client.img dirty.img --kms-host kms 2>err
+	expect_grep "'dirty.img': /dev/sdb1: '/Windows/System32/config/SOFTWARE': hive is dirty (sequence numbers [0-9]*/[0-9]*)" err
+	expect_grep 'none can be replayed (no transaction logs found).*--force-dirty writes anyway' err
+	sha256sum -c --quiet sums
+	kp image set dirty.img --force-dirty --kms-host kms.contoso.com \
+		--dns-search-list corp.contoso.com >out 2>err
+	expect_grep "'dirty.img': /dev/sda1: SOFTWARE is dirty and its logs cannot be replayed (no transaction logs found); writing anyway (--force-dirty)" err
+	expect_grep "'dirty.img': /dev/sda1: SYSTEM was dirty: replayed 24 transaction log entries in memory first" err
+	expect_grep '^dirty.img: written and verified (2 changes)' out
+	guestfish --ro -a dirty.img >gf 2>&1 <<'GF'
+run
+mount-ro /dev/sda1 /
+download /Windows/System32/config/SOFTWARE SOFTWARE
+download /Windows/System32/config/SYSTEM SYSTEM
+GF
+	# Both written clean, SYSTEM with what only its logs held.
+	for h in SOFTWARE SYSTEM; do
+		od -An -tu4 -j4 -N8 $h | awk '{ exit !($1 == $2) }'
+		"$TEST_TOOL" regf-check $h >/dev/null
+	done
+	od -An -tu4 -j4 -N8 SYSTEM | awk '{ exit !($1 > 2130) }'
+	reglookup SYSTEM >rl 2>/dev/null
+	expect_grep '^/ControlSet001/Control/Class/{4d36e967-e325-11ce-bfc1-08002be10318}/0003/DriverDesc,SZ,Disk drive,' rl
+	expect_grep '^/ControlSet001/Services/Tcpip/Parameters/SearchList,SZ,corp.contoso.com,' rl
+	reglookup -p '/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform' SOFTWARE >rl
+	expect_grep 'KeyManagementServiceName,SZ,kms.contoso.com,' rl
+}
+t "dirty hives: refused (4) unless --force-dirty; logs replayed into the write" dirty_hives
 
 no_windows() {
 	cp "$IMG/empty.img" .

@@ -7,6 +7,9 @@
  *                                a SOFTWARE-like hive with GROUPS x KEYS
  *                                keys under Classes, VALUES values each
  *   regf-check FILE              run the structural validator (exit 0/3)
+ *   dirty FILE                   mark a hive dirty in place (primary
+ *                                sequence number + 1, valid checksum), as
+ *                                Windows leaves it with changes in its logs
  */
 #include <errno.h>
 #include <stdio.h>
@@ -371,6 +374,39 @@ regf_check(const char *path)
 	return 0;
 }
 
+/*
+ * dirty
+ */
+
+static int
+dirty(const char *path)
+{
+	unsigned char base[REGF_BASE_SIZE];
+	uint32_t seq;
+	FILE *f = fopen(path, "r+b");
+	int ok;
+
+	if (f == NULL)
+		return die(strerror(errno));
+	ok = fread(base, 1, sizeof(base), f) == sizeof(base) &&
+	     memcmp(base, "regf", 4) == 0;
+	if (ok) {
+		seq = (uint32_t)base[4] | (uint32_t)base[5] << 8 |
+		      (uint32_t)base[6] << 16 | (uint32_t)base[7] << 24;
+		seq++;
+		base[4] = (unsigned char)seq;
+		base[5] = (unsigned char)(seq >> 8);
+		base[6] = (unsigned char)(seq >> 16);
+		base[7] = (unsigned char)(seq >> 24);
+		regf_set_checksum(base);
+		ok = fseek(f, 0, SEEK_SET) == 0 &&
+		     fwrite(base, 1, sizeof(base), f) == sizeof(base);
+	}
+	if (fclose(f) != 0 || !ok)
+		return die("dirty: not a hive, or cannot rewrite its base block");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -382,8 +418,11 @@ main(int argc, char **argv)
 			      argc > 6 ? (unsigned)atoi(argv[6]) : 40);
 	if (argc == 3 && strcmp(argv[1], "regf-check") == 0)
 		return regf_check(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "dirty") == 0)
+		return dirty(argv[2]);
 	fprintf(stderr, "usage: kmsprep-test-tool mkpe OUT [amd64|x86|arm64]\n"
 		"       kmsprep-test-tool mkhive OUT GROUPS KEYS VALUES [DATA]\n"
-		"       kmsprep-test-tool regf-check FILE\n");
+		"       kmsprep-test-tool regf-check FILE\n"
+		"       kmsprep-test-tool dirty FILE\n");
 	return 2;
 }
