@@ -561,17 +561,28 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		code = cli_error(c, &err);
 		goto out;
 	}
-	if (a.dry_run && a.json) {
+	co.dest = a.output;
+	co.no_replace = !a.force;
+	co.force = true;
+	if (!a.dry_run && hive_commit(h, &co, &res, &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (a.json) {
 		j = json_pack("{s:s, s:s, s:b, s:b, s:i, s:i, s:s?}", "file",
-			      pos[0], "output", a.output, "dry_run", 1,
+			      pos[0], "output", a.output, "dry_run", a.dry_run,
 			      "was_dirty", st->dirty, "log_format",
 			      st->logs.format, "applied",
 			      (int)st->logs.applied, "damage",
 			      st->logs.damage[0] ? st->logs.damage : NULL);
+		if (j && !a.dry_run) {
+			json_object_set_new(j, "first_sequence",
+					    json_integer(st->logs.first_seq));
+			json_object_set_new(j, "sequence",
+					    json_integer(res.seq));
+		}
 		code = cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
-		goto out;
-	}
-	if (a.dry_run) {
+	} else if (a.dry_run) {
 		if (!st->dirty)
 			printf("'%s' is clean: nothing to replay", pos[0]);
 		else
@@ -581,24 +592,6 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 			       st->logs.applied, st->logs.format == 6 ?
 			       "entries" : "pages");
 		printf("; dry run, nothing written\n");
-		goto out;
-	}
-	co.dest = a.output;
-	co.no_replace = !a.force;
-	co.force = true;
-	if (hive_commit(h, &co, &res, &err) < 0) {
-		code = cli_error(c, &err);
-		goto out;
-	}
-	if (a.json) {
-		j = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:s?}",
-			      "file", pos[0], "output", a.output, "was_dirty",
-			      st->dirty, "log_format", st->logs.format,
-			      "applied", (int)st->logs.applied, "first_sequence",
-			      (int)st->logs.first_seq, "sequence",
-			      (int)res.seq, "damage", st->logs.damage[0] ?
-			      st->logs.damage : NULL);
-		code = cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
 	} else if (!st->dirty) {
 		printf("'%s' is clean (sequence %u/%u): nothing to replay; "
 		       "wrote a checked copy to '%s'\n", pos[0],

@@ -43,30 +43,41 @@ struct img_session {
 	char why[256];		/* qemu's complaint when the launch failed */
 };
 
+/* Format a message for the CLI's callback FN (progress or warning). */
 static void
-note(struct img_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
+say(struct img_session *s, img_notice_fn *fn, const char *fmt, va_list ap)
+{
+	char msg[700];
 
+	if (fn == NULL)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fn(s->o.ud, msg);
+}
+
+static void note(struct img_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
+static void warn(struct img_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
+
+/* Progress, which the CLI may silence. */
 static void
 note(struct img_session *s, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
-	if (s->o.notice == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	say(s, s->o.notice, fmt, ap);
 	va_end(ap);
-	s->o.notice(s->o.ud, msg);
 }
 
+/* What the user must hear even when progress is off. */
 static void
-warn(struct img_session *s, const char *msg)
+warn(struct img_session *s, const char *fmt, ...)
 {
-	img_notice_fn *fn = s->o.warn ? s->o.warn : s->o.notice;
+	va_list ap;
 
-	if (fn)
-		fn(s->o.ud, msg);
+	va_start(ap, fmt);
+	say(s, s->o.warn ? s->o.warn : s->o.notice, fmt, ap);
+	va_end(ap);
 }
 
 /* The first line of libguestfs' last error. */
@@ -251,14 +262,8 @@ launch(struct img_session *s, struct kp_error *err)
 		return kp_fail(err, KP_EXIT_ENV,
 			       "the libguestfs appliance did not start: %s",
 			       first);
-	{
-		char msg[700];
-
-		snprintf(msg, sizeof(msg), "the appliance did not start with "
-			 "KVM (%s); retrying once with TCG (software "
-			 "emulation, slower)", first);
-		warn(s, msg);
-	}
+	warn(s, "the appliance did not start with KVM (%s); retrying once "
+	     "with TCG (software emulation, slower)", first);
 	guestfs_close(s->g);
 	s->g = NULL;
 	if (new_handle(s, true, err) < 0)

@@ -382,7 +382,6 @@ static int
 dirty(const char *path)
 {
 	unsigned char base[REGF_BASE_SIZE];
-	uint32_t seq;
 	FILE *f = fopen(path, "r+b");
 	int ok;
 
@@ -391,13 +390,7 @@ dirty(const char *path)
 	ok = fread(base, 1, sizeof(base), f) == sizeof(base) &&
 	     memcmp(base, "regf", 4) == 0;
 	if (ok) {
-		seq = (uint32_t)base[4] | (uint32_t)base[5] << 8 |
-		      (uint32_t)base[6] << 16 | (uint32_t)base[7] << 24;
-		seq++;
-		base[4] = (unsigned char)seq;
-		base[5] = (unsigned char)(seq >> 8);
-		base[6] = (unsigned char)(seq >> 16);
-		base[7] = (unsigned char)(seq >> 24);
+		regf_put32(base + 4, regf_le32(base + 4) + 1);
 		regf_set_checksum(base);
 		ok = fseek(f, 0, SEEK_SET) == 0 &&
 		     fwrite(base, 1, sizeof(base), f) == sizeof(base);
