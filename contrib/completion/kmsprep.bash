@@ -31,7 +31,7 @@ _kmsprep_options()
 _kmsprep()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} bin=${COMP_WORDS[0]}
-	local prev= cmd= i w words=() cmds opts line meta= vals="" s l m
+	local prev='' cmd='' i w words=() cmds opts line meta='' vals='' s l m
 
 	COMPREPLY=()
 	[ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -65,7 +65,7 @@ _kmsprep()
 		local pre=${words[*]} next
 		case $pre in help | help\ *) pre=${pre#help}; pre=${pre# } ;; esac
 		if [ "${#words[@]}" -eq 0 ] && [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
+			mapfile -t COMPREPLY < <(compgen -W "--help --version" -- "$cur")
 			return 0
 		fi
 		next=$(printf '%s\n' "$cmds" | while read -r line; do
@@ -77,13 +77,15 @@ _kmsprep()
 			fi
 		done | sort -u)
 		[ "${#words[@]}" -eq 0 ] && next="$next help version"
-		COMPREPLY=($(compgen -W "$next" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "$next" -- "$cur")
 		return 0
 	fi
 
 	# An option's value: its metavariable in the help ("--mode
 	# sysprep|clone", "-f, --format zone|nsupdate|json").
 	if [[ $prev == -* ]]; then
+		# $cmd is lowercase words ("kms kit build"): split on purpose.
+		# shellcheck disable=SC2086
 		meta=$(_kmsprep_options "$bin" $cmd | while read -r s l m; do
 			if [ "$s" = "$prev" ] || [ "$l" = "$prev" ]; then
 				[ "$m" != - ] && echo "$m"
@@ -97,14 +99,14 @@ _kmsprep()
 					[[ $w =~ ^[a-z0-9]+$ ]] && vals="$vals $w"
 				done
 				if [ -n "$vals" ]; then
-					COMPREPLY=($(compgen -W "$vals" -- "$cur"))
+					mapfile -t COMPREPLY < <(compgen -W "$vals" -- "$cur")
 					return 0
 				fi
 				;;
 			esac
 			case $meta in
 			FILE* | SOFTWARE | OUT* | KIT* | *.pem | *.qcow2)
-				COMPREPLY=($(compgen -f -- "$cur"))
+				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 				;;
 			esac
 			return 0
@@ -112,16 +114,17 @@ _kmsprep()
 	fi
 
 	if [[ $cur == -* ]]; then
+		# shellcheck disable=SC2086
 		opts=$(_kmsprep_options "$bin" $cmd | while read -r s l m; do
 			echo "$l"
 		done)
-		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 		return 0
 	fi
 	# Positional arguments: hives, images, .reg files and kits are files.
 	case $cmd in
 	"kms records" | "kms publish" | "kms discover" | "kms kit build") ;;
-	*) COMPREPLY=($(compgen -f -- "$cur")) ;;
+	*) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
 	esac
 	return 0
 }
