@@ -4,7 +4,8 @@
 #   expect_code N cmd...          run cmd, require exit status N
 #   expect_grep PATTERN FILE      require a line matching PATTERN
 #   expect_no_grep PATTERN FILE   require no such line
-#   skip_all "reason"             skip the whole script (exit 77)
+#   skip_all "reason"             skip the whole script (exit 77; a failure
+#                                 under TESTS_STRICT=1)
 #   skip "reason"                 inside a test: skip that test (exit 77)
 #
 # Each test runs in a fresh directory of its own, removed at the end.
@@ -93,7 +94,13 @@ expect_same() {
 	fi
 }
 
+# With TESTS_STRICT=1 (CI, where scripts/install-deps put everything in
+# place) a whole script that cannot run is a failure, not a skip.
 skip_all() {
+	if [ "${TESTS_STRICT:-0}" = 1 ]; then
+		echo "not ok - cannot run (TESTS_STRICT=1): $1"
+		exit 1
+	fi
 	echo "1..0 # SKIP $1"
 	exit 77
 }
