@@ -23,6 +23,7 @@ struct image_args {
 	struct spp_settings settings;
 	struct cli *cli;
 	const char *pubkey;	/* kms kit apply */
+	bool allow_unsigned;	/* kms kit apply */
 	struct kit kit;
 };
 
@@ -57,6 +58,8 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 				       arg);
 	} else if (strcmp(name, "pubkey") == 0) {
 		a->pubkey = arg;
+	} else if (strcmp(name, "allow-unsigned") == 0) {
+		a->allow_unsigned = true;
 	} else if (strcmp(name, "bitlocker-key-file") == 0) {
 		a->bitlocker = arg;
 	} else if (strcmp(name, "root") == 0) {
@@ -1007,12 +1010,15 @@ prepare_kit(struct cli *c, struct img_session *s, const struct image_args *a,
 static const struct cli_opt kit_apply_opts[] = {
 	{ "pubkey", 0, "PUBLIC.pem",
 	  "require the kit's signature to be valid for this Ed25519 key" },
+	{ "allow-unsigned", 0, NULL, "accept an unsigned kit although trusted "
+	  "keys are installed" },
 	IMAGE_WRITE_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct cli_help kit_apply_help = {
-	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--dry-run]",
+	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--allow-unsigned] "
+	"[--dry-run]",
 	"Verify KIT (as 'kms kit verify' does) and apply it to the Windows "
 	"Server installation in SERVER-IMAGE, in one appliance launch: the "
 	"KMS host settings into the SOFTWARE hive, an inbound allow rule for "
@@ -1022,8 +1028,9 @@ static const struct cli_help kit_apply_help = {
 	"script runs from SetupComplete.cmd on an image sealed with sysprep "
 	"(ImageState *_RESEAL_TO_*; called first, existing commands kept), "
 	"else from the SYSTEM\\Setup first-boot command. A key left by an "
-	"earlier kit is removed when the new kit has none. A signed kit needs "
-	"--pubkey. "
+	"earlier kit is removed when the new kit has none. Signatures are "
+	"checked as 'kms kit verify' does: a signed kit needs --pubkey or a "
+	"trusted key, and trusted keys make a signature mandatory. "
 	"Files are written before the hives, each atomically and read back. "
 	"Applying a kit twice changes nothing.",
 	kit_apply_opts, false, NULL, NULL,
@@ -1048,8 +1055,8 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 		goto done;
 	}
 	/* The whole kit is checked before the appliance starts. */
-	if (kit_read(pos[0], a.pubkey, &a.kit, &err) < 0 ||
-	    kit_trusted(&a.kit, pos[0], &err) < 0 ||
+	if (kit_open(pos[0], &(struct kit_trust){ a.pubkey, a.allow_unsigned },
+		     &a.kit, &err) < 0 ||
 	    kit_settings(&a.kit, &check, &err) < 0) {
 		code = cli_error(c, &err);
 		goto done;
