@@ -51,22 +51,12 @@ int
 kit_read_key(const char *path, char key[30], struct kp_error *err)
 {
 	struct buf raw = BUF_INIT;
-	size_t i, n = 0, alnum = 0, other = 0;
+	size_t i, n = 0;
 	int r = -1;
 
 	/* A key given where its file belongs must not come back in a
-	 * message ("'KEY': cannot open"): 25 letters or digits, with dashes
-	 * or spaces at most, are never repeated. */
-	for (i = 0; path[i]; i++) {
-		unsigned char c = (unsigned char)path[i];
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9'))
-			alnum++;
-		else if (c != '-' && c != ' ' && c != '\t')
-			other++;
-	}
-	if (alnum == 25 && other == 0)
+	 * message ("'KEY': cannot open"), nor one in a name like KEY.txt. */
+	if (kp_find_key_shape(path, &i, &n))
 		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
 			       "like a product key: put the key in a file, or "
 			       "give - and pipe it in (a command line is "
@@ -388,7 +378,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 				     NULL };
 	struct archive *a = NULL;
 	struct buf sig = BUF_INIT;
-	size_t n = spec->key ? 4 : 3, i;
+	size_t n = spec->key ? 4 : 3, i, ko, kl;
 	unsigned long port = KMS_PORT;
 	char *mtext = NULL;
 	json_t *m;
@@ -399,6 +389,21 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 		return kp_fail(err, KP_EXIT_USAGE, "--host-name: '%s': expected "
 			       "the host's fully qualified name",
 			       spec->host_name);
+	/* A key pasted into a name would be written into the kit's
+	 * manifest, script and README. */
+	if (kp_find_key_shape(spec->host_name, &i, &kl))
+		return kp_fail(err, KP_EXIT_USAGE, "--host-name: the value "
+			       "holds what looks like a product key; it is not "
+			       "shown or written into the kit (a key belongs "
+			       "in --key-file)");
+	for (i = 0; i < spec->settings->ngiven; i++)
+		if (spec->settings->given[i].arg &&
+		    kp_find_key_shape(spec->settings->given[i].arg, &ko, &kl))
+			return kp_fail(err, KP_EXIT_USAGE, "--%s: the value "
+				       "holds what looks like a product key; "
+				       "it is not shown or written into the "
+				       "kit (a key belongs in --key-file)",
+				       spec->settings->given[i].opt);
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (!kit_option_allowed(spec->settings->given[i].opt))
 			return kp_fail(err, KP_EXIT_USAGE, "--%s is not a KMS "
@@ -759,7 +764,7 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	json_int_t version = 0, port = 0;
 	int key = 0;
 	unsigned long listen = KMS_PORT;
-	size_t i;
+	size_t i, ko, kl;
 
 	if (json_unpack(m, "{s:s, s:I, s:s, s:I, s:b, s:o}", "format", &format,
 			"version", &version, "host_name", &host, "port", &port,
@@ -769,7 +774,10 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	if (version != KIT_VERSION)
 		return bad(err, path, "kit format version %lld; this kmsprep "
 			   "reads version %d", (long long)version, KIT_VERSION);
-	if (!kp_is_hostname(host, false) || port < 1 || port > 65535 ||
+	/* As kit build asks: a fully qualified name, and no key in it. */
+	if (!kp_is_hostname(host, false) || strchr(host, '.') == NULL ||
+	    kp_find_key_shape(host, &ko, &kl) ||
+	    port < 1 || port > 65535 ||
 	    !json_is_array(set) || json_array_size(set) > 32)
 		return bad(err, path, "the manifest's host name, port or "
 			   "settings are invalid");
@@ -783,7 +791,8 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 		const char *opt = NULL, *val = NULL;
 
 		if (json_unpack(it, "{s:s, s?:s}", "option", &opt, "value",
-				&val) < 0 || !kit_option_allowed(opt))
+				&val) < 0 || !kit_option_allowed(opt) ||
+		    (val && kp_find_key_shape(val, &ko, &kl)))
 			return bad(err, path, "manifest setting %zu is not a "
 				   "KMS host setting", i + 1);
 		k->settings[i].opt = strdup(opt);
