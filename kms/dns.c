@@ -173,6 +173,13 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	memset(k, 0, sizeof(*k));
 	if (kp_read_file(path, 65536, &text, err) < 0)
 		return -1;
+	/* A NUL would end the text early for some readers and not others:
+	 * which key is meant must not depend on the reader. */
+	if (memchr(text.data, '\0', text.len)) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not a key file (a NUL byte)",
+			path);
+		goto out;
+	}
 	l.p = buf_str(&text);
 	l.end = l.p + text.len;
 	if (token(&l, tok, sizeof(tok)) <= 0 || strcmp(tok, "key") != 0 ||
@@ -185,11 +192,13 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 			goto bad;
 		if (strcmp(tok, "}") == 0)
 			break;
+		/* Each once: with two, BIND and this reader might not pick
+		 * the same one. */
 		if (strcmp(tok, "algorithm") == 0) {
-			if (token(&l, alg, sizeof(alg)) <= 0)
+			if (alg[0] || token(&l, alg, sizeof(alg)) <= 0)
 				goto bad;
 		} else if (strcmp(tok, "secret") == 0) {
-			if (token(&l, secret, sizeof(secret)) <= 0)
+			if (secret[0] || token(&l, secret, sizeof(secret)) <= 0)
 				goto bad;
 		} else {
 			goto bad;
@@ -197,6 +206,12 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 		if (token(&l, tok, sizeof(tok)) <= 0 || strcmp(tok, ";") != 0)
 			goto bad;
 	}
+	/* One key per file: a second key block would be ignored silently. */
+	n = token(&l, tok, sizeof(tok));
+	if (n > 0 && strcmp(tok, ";") == 0)
+		n = token(&l, tok, sizeof(tok));
+	if (n != 0)
+		goto bad;
 	if (!kp_is_hostname(name, true)) {
 		kp_fail(err, KP_EXIT_INPUT, "'%s': bad key name", path);
 		goto out;
@@ -226,8 +241,8 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	goto out;
 bad:
 	kp_fail(err, KP_EXIT_INPUT,
-		"'%s': not a key file (expected: key NAME { algorithm ALG; "
-		"secret \"BASE64\"; };)", path);
+		"'%s': not a key file (expected one key NAME { algorithm ALG; "
+		"secret \"BASE64\"; }; with each field once)", path);
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(tok, sizeof(tok));

@@ -162,6 +162,17 @@ key_files(void)
 		{ "key \"bad name\" { algorithm hmac-sha256; secret "
 		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
 		{ "zone \"x\" { };", 0 },
+		/* One key, each field once (issue 16). */
+		{ "key a { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };\n"
+		  "key b { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };\n", 0 },
+		{ "key a { algorithm hmac-sha256; secret \"c2hvcnQ=\"; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "key a { algorithm hmac-sha256; algorithm hmac-sha512; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "key a { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; }; junk", 0 },
 		{ "", 0 },
 	};
 	struct tsig_key k;
@@ -197,6 +208,20 @@ key_files(void)
 		}
 		tsig_key_release(&k);
 		CHECK(k.secret == NULL);
+	}
+	/* A NUL byte: C string readers would stop at it. */
+	{
+		static const char nul[] = "key a { algorithm hmac-sha256; "
+			"secret \"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0="
+			"\"; };\0key b { };";
+		const char *path = keyfile("");
+		FILE *f = fopen(path, "w");
+
+		CHECK(f != NULL);
+		fwrite(nul, 1, sizeof(nul) - 1, f);
+		fclose(f);
+		CHECK_EQ(tsig_key_read(path, &k, &err), -1);
+		tsig_key_release(&k);
 	}
 	unlink(keyfile(""));
 }
