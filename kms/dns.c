@@ -171,6 +171,7 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	int n, r = -1;
 
 	memset(k, 0, sizeof(*k));
+	kp_secrets_in_memory();
 	if (kp_read_file(path, 65536, &text, err) < 0)
 		return -1;
 	/* A NUL would end the text early for some readers and not others:

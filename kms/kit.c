@@ -56,6 +56,7 @@ kit_read_key(const char *path, char key[30], struct kp_error *err)
 
 	/* A key given where its file belongs must not come back in a
 	 * message ("'KEY': cannot open"), nor one in a name like KEY.txt. */
+	kp_secrets_in_memory();
 	if (kp_find_key_shape(path, &i, &n))
 		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
 			       "like a product key: put the key in a file, or "
@@ -252,6 +253,8 @@ read_pem(const char *path, bool priv, struct kp_error *err)
 	EVP_PKEY *k = NULL;
 	BIO *bio;
 
+	if (priv)
+		kp_secrets_in_memory();
 	if (kp_read_file(path, 65536, &pem, err) < 0)
 		return NULL;
 	bio = BIO_new_mem_buf(pem.data, (int)pem.len);
@@ -850,6 +853,7 @@ read_kit(const char *path, char *const *keys, size_t nkeys,
 	int r = -1;
 
 	memset(k, 0, sizeof(*k));
+	kp_secrets_in_memory();		/* a kit may hold a key */
 	if (read_members(path, &f, &n, err) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {

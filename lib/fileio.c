@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -436,4 +437,11 @@ kp_realpath_for_write(const char *path, struct kp_error *err)
 	if (r == NULL)
 		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
 	return r;
+}
+
+void
+kp_secrets_in_memory(void)
+{
+	/* Cannot fail for the calling process with these arguments. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -88,6 +88,12 @@ int kp_write_file_atomic(const char *dest, const void *data, size_t len,
  * caller frees the result. */
 char *kp_backup_name(const char *path, struct kp_error *err);
 
+/* A secret (product key, TSIG secret, signing key) is about to be read:
+ * from now on the process is not dumpable (prctl PR_SET_DUMPABLE 0), so a
+ * crash leaves no core file holding it and other users cannot ptrace it.
+ * The buffers are still wiped after use. */
+void kp_secrets_in_memory(void);
+
 /* Resolve symbolic links in PATH so that writes replace the real file. */
 char *kp_realpath_for_write(const char *path, struct kp_error *err);
 
