@@ -6,6 +6,7 @@
 #include "hive/spp.h"
 #include "hive/system.h"
 #include "kms/kit-apply.h"
+#include "lib/escape.h"
 #include "lib/valid.h"
 #include "prep/generalize.h"
 #include "prep/image.h"
@@ -200,8 +201,12 @@ state_text(const struct hive_state *st)
 	printf("    system hive: %s", !st->dirty ? "clean" :
 	       st->recovered ? "dirty; its logs replay" : "dirty; logs not "
 							  "usable: ");
-	if (st->dirty && !st->recovered)
-		fputs(st->logs.why, stdout);
+	if (st->dirty && !st->recovered) {
+		struct buf e = BUF_INIT;
+
+		fputs(kp_escape_str(&e, st->logs.why), stdout);
+		buf_release(&e);
+	}
 	putchar('\n');
 }
 
@@ -268,7 +273,7 @@ gen_text(const struct gen_plan *g)
 	for (i = 0; i < g->nfiles; i++) {
 		const struct gen_file *f = &g->files[i];
 
-		printf("    answer file %s: ", f->label);
+		printf("    answer file %s: ", kp_quote(f->label, q, sizeof(q)));
 		if (!f->info.generalize)
 			printf("no generalize pass\n");
 		else if (f->info.skip_rearm < 0)
@@ -340,15 +345,21 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		json_object_set_new(j, "generalization", gen_json(&gen));
 		json_array_append_new(out, j);
 	} else {
+		struct buf e[2] = { BUF_INIT, BUF_INIT };
+
+		/* The image's own text, escaped (lib/escape.h). */
 		printf("  windows: %s %s\n", r->device,
-		       r->systemroot + strlen(r->mnt));
+		       kp_escape_str(&e[0], r->systemroot + strlen(r->mnt)));
 		printf("    writable: %s%s\n", why ? "no: " : "yes",
 		       why ? why : "");
 		if (r->bitlocker)
 			printf("    bitlocker: unlocked with the key file\n");
 		report_hive_text(stdout, &rep, "    ");
-		printf("    dns search list (%s): %s\n", cs[0] ? cs : "?",
-		       search ? search : "(not set)");
+		printf("    dns search list (%s): %s\n",
+		       cs[0] ? kp_escape_str(&e[0], cs) : "?",
+		       search ? kp_escape_str(&e[1], search) : "(not set)");
+		buf_release(&e[0]);
+		buf_release(&e[1]);
 		state_text(hive_state(sy.h));
 		gen_text(&gen);
 	}
