@@ -63,12 +63,12 @@ report(struct cli *c, const char *path, const struct kit *k,
 				"{s:s, s:s?}", "option", k->settings[i].opt,
 				"value", k->settings[i].arg));
 		return cli_print_json(c, json_pack(
-			       "{s:s, s:s, s:i, s:b, s:b, s:b, s:o, s:o}",
+			       "{s:s, s:s, s:i, s:b, s:b, s:b, s:s?, s:o, s:o}",
 			       "kit", path, "host_name", k->host_name, "port",
 			       (int)k->port, "key_included", k->has_key,
 			       "signed", k->is_signed, "signature_verified",
-			       k->sig_checked, "settings", set, "files",
-			       files)) < 0 ? KP_EXIT_FAIL : 0;
+			       k->sig_checked, "signer", k->signer, "settings",
+			       set, "files", files)) < 0 ? KP_EXIT_FAIL : 0;
 	}
 	printf("kit '%s': host %s, port %u\n", path, k->host_name, k->port);
 	for (i = 0; i < k->n; i++)

@@ -54,6 +54,8 @@ user_keys() {
 	# The signed kit is checked against the trusted key, no --pubkey.
 	kp kms kit verify "$SCRATCH/signed.tar.gz" >out
 	expect_grep "signature: Ed25519, verified with '.*cfg/kmsprep/trusted-keys/pub.pem'" out
+	kp kms kit verify --json "$SCRATCH/signed.tar.gz" >j
+	python3 -c 'import json; j=json.load(open("j")); assert j["signature_verified"] and j["signer"].endswith("trusted-keys/pub.pem"), j'
 	# Knowingly accepting an unsigned kit.
 	kp kms kit verify --allow-unsigned "$SCRATCH/plain.tar.gz" >out
 	expect_grep '^signature: none' out
