@@ -22,7 +22,13 @@ fake() {
 		sleep 0.2
 	done
 	PORT=$(cat port)
-	trap 'kill $FAKE_PID' EXIT
+	trap 'kill $FAKE_PID 2>/dev/null || :' EXIT
+}
+
+# unfake: stop the server started last.
+unfake() {
+	kill $FAKE_PID 2>/dev/null || :
+	wait $FAKE_PID 2>/dev/null || :
 }
 
 answered() {
@@ -39,7 +45,7 @@ not_matching() {
 			--server 127.0.0.1:$PORT --timeout 1000 >out 2>err
 		expect_no_grep 'a client would use' out
 		expect_grep 'did not match the query were ignored' err
-		kill $FAKE_PID
+		unfake
 	done
 }
 
