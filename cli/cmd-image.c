@@ -6,6 +6,7 @@
 #include "hive/spp.h"
 #include "hive/system.h"
 #include "kms/kit-apply.h"
+#include "lib/escape.h"
 #include "lib/valid.h"
 #include "prep/generalize.h"
 #include "prep/image.h"
@@ -23,6 +24,7 @@ struct image_args {
 	struct spp_settings settings;
 	struct cli *cli;
 	const char *pubkey;	/* kms kit apply */
+	bool allow_unsigned;	/* kms kit apply */
 	struct kit kit;
 };
 
@@ -57,6 +59,8 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 				       arg);
 	} else if (strcmp(name, "pubkey") == 0) {
 		a->pubkey = arg;
+	} else if (strcmp(name, "allow-unsigned") == 0) {
+		a->allow_unsigned = true;
 	} else if (strcmp(name, "bitlocker-key-file") == 0) {
 		a->bitlocker = arg;
 	} else if (strcmp(name, "root") == 0) {
@@ -197,8 +201,12 @@ state_text(const struct hive_state *st)
 	printf("    system hive: %s", !st->dirty ? "clean" :
 	       st->recovered ? "dirty; its logs replay" : "dirty; logs not "
 							  "usable: ");
-	if (st->dirty && !st->recovered)
-		fputs(st->logs.why, stdout);
+	if (st->dirty && !st->recovered) {
+		struct buf e = BUF_INIT;
+
+		fputs(kp_escape_str(&e, st->logs.why), stdout);
+		buf_release(&e);
+	}
 	putchar('\n');
 }
 
@@ -265,7 +273,7 @@ gen_text(const struct gen_plan *g)
 	for (i = 0; i < g->nfiles; i++) {
 		const struct gen_file *f = &g->files[i];
 
-		printf("    answer file %s: ", f->label);
+		printf("    answer file %s: ", kp_quote(f->label, q, sizeof(q)));
 		if (!f->info.generalize)
 			printf("no generalize pass\n");
 		else if (f->info.skip_rearm < 0)
@@ -337,15 +345,21 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		json_object_set_new(j, "generalization", gen_json(&gen));
 		json_array_append_new(out, j);
 	} else {
+		struct buf e[2] = { BUF_INIT, BUF_INIT };
+
+		/* The image's own text, escaped (lib/escape.h). */
 		printf("  windows: %s %s\n", r->device,
-		       r->systemroot + strlen(r->mnt));
+		       kp_escape_str(&e[0], r->systemroot + strlen(r->mnt)));
 		printf("    writable: %s%s\n", why ? "no: " : "yes",
 		       why ? why : "");
 		if (r->bitlocker)
 			printf("    bitlocker: unlocked with the key file\n");
 		report_hive_text(stdout, &rep, "    ");
-		printf("    dns search list (%s): %s\n", cs[0] ? cs : "?",
-		       search ? search : "(not set)");
+		printf("    dns search list (%s): %s\n",
+		       cs[0] ? kp_escape_str(&e[0], cs) : "?",
+		       search ? kp_escape_str(&e[1], search) : "(not set)");
+		buf_release(&e[0]);
+		buf_release(&e[1]);
 		state_text(hive_state(sy.h));
 		gen_text(&gen);
 	}
@@ -1007,12 +1021,15 @@ prepare_kit(struct cli *c, struct img_session *s, const struct image_args *a,
 static const struct cli_opt kit_apply_opts[] = {
 	{ "pubkey", 0, "PUBLIC.pem",
 	  "require the kit's signature to be valid for this Ed25519 key" },
+	{ "allow-unsigned", 0, NULL, "accept an unsigned kit although trusted "
+	  "keys are installed" },
 	IMAGE_WRITE_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct cli_help kit_apply_help = {
-	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--dry-run]",
+	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--allow-unsigned] "
+	"[--dry-run]",
 	"Verify KIT (as 'kms kit verify' does) and apply it to the Windows "
 	"Server installation in SERVER-IMAGE, in one appliance launch: the "
 	"KMS host settings into the SOFTWARE hive, an inbound allow rule for "
@@ -1022,8 +1039,9 @@ static const struct cli_help kit_apply_help = {
 	"script runs from SetupComplete.cmd on an image sealed with sysprep "
 	"(ImageState *_RESEAL_TO_*; called first, existing commands kept), "
 	"else from the SYSTEM\\Setup first-boot command. A key left by an "
-	"earlier kit is removed when the new kit has none. A signed kit needs "
-	"--pubkey. "
+	"earlier kit is removed when the new kit has none. Signatures are "
+	"checked as 'kms kit verify' does: a signed kit needs --pubkey or a "
+	"trusted key, and trusted keys make a signature mandatory. "
 	"Files are written before the hives, each atomically and read back. "
 	"Applying a kit twice changes nothing.",
 	kit_apply_opts, false, NULL, NULL,
@@ -1048,8 +1066,8 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 		goto done;
 	}
 	/* The whole kit is checked before the appliance starts. */
-	if (kit_read(pos[0], a.pubkey, &a.kit, &err) < 0 ||
-	    kit_trusted(&a.kit, pos[0], &err) < 0 ||
+	if (kit_open(pos[0], &(struct kit_trust){ a.pubkey, a.allow_unsigned },
+		     &a.kit, &err) < 0 ||
 	    kit_settings(&a.kit, &check, &err) < 0) {
 		code = cli_error(c, &err);
 		goto done;

@@ -9,7 +9,7 @@
 
 struct kit_args {
 	const char *output, *host_name, *key_file, *sign, *pubkey;
-	bool force, json;
+	bool force, json, allow_unsigned;
 	struct spp_settings settings;
 };
 
@@ -33,6 +33,8 @@ kit_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->force = true;
 	else if (strcmp(name, "json") == 0)
 		a->json = true;
+	else if (strcmp(name, "allow-unsigned") == 0)
+		a->allow_unsigned = true;
 	else if (strcmp(name, "quiet") == 0)
 		c->quiet = true;
 	else
@@ -61,12 +63,12 @@ report(struct cli *c, const char *path, const struct kit *k,
 				"{s:s, s:s?}", "option", k->settings[i].opt,
 				"value", k->settings[i].arg));
 		return cli_print_json(c, json_pack(
-			       "{s:s, s:s, s:i, s:b, s:b, s:b, s:o, s:o}",
+			       "{s:s, s:s, s:i, s:b, s:b, s:b, s:s?, s:o, s:o}",
 			       "kit", path, "host_name", k->host_name, "port",
 			       (int)k->port, "key_included", k->has_key,
 			       "signed", k->is_signed, "signature_verified",
-			       k->sig_checked, "settings", set, "files",
-			       files)) < 0 ? KP_EXIT_FAIL : 0;
+			       k->sig_checked, "signer", k->signer, "settings",
+			       set, "files", files)) < 0 ? KP_EXIT_FAIL : 0;
 	}
 	printf("kit '%s': host %s, port %u\n", path, k->host_name, k->port);
 	for (i = 0; i < k->n; i++)
@@ -84,7 +86,8 @@ report(struct cli *c, const char *path, const struct kit *k,
 	printf("key: %s\n", k->has_key ? "included" :
 			    "not included: the administrator installs it");
 	if (k->sig_checked)
-		printf("signature: Ed25519, verified with '%s'\n", pubkey);
+		printf("signature: Ed25519, verified with '%s'\n",
+		       k->signer ? k->signer : pubkey);
 	else if (k->is_signed)
 		printf("signature: Ed25519 (made by kit build)\n");
 	else
@@ -198,22 +201,28 @@ static const struct cli_opt verify_opts[] = {
 	{ "pubkey", 0, "PUBLIC.pem",
 	  "require a valid Ed25519 signature by this key (openssl pkey "
 	  "-in PRIVATE.pem -pubout -out PUBLIC.pem)" },
+	{ "allow-unsigned", 0, NULL, "accept an unsigned kit although trusted "
+	  "keys are installed" },
 	{ "json", 0, NULL, "print JSON instead of text" },
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct cli_help verify_help = {
-	"kms kit verify KIT [--pubkey PUBLIC.pem] [--json]",
+	"kms kit verify KIT [--pubkey PUBLIC.pem] [--allow-unsigned] [--json]",
 	"Check a kit as 'kms kit apply' does before it writes anything: every "
 	"member a plain regular file named in the manifest (no links, "
 	"devices, paths, duplicates or oversized members), every size and "
 	"SHA-256 as the manifest says, no file missing or extra, the settings "
-	"valid, and with --pubkey the manifest's signature. A signed kit "
-	"needs --pubkey: its digests alone prove nothing once someone could "
-	"rewrite the manifest. Nothing is extracted to disk.",
+	"valid, and the manifest's signature: by the --pubkey key, else by a "
+	"trusted key (*.pem or *.pub in /etc/kmsprep/trusted-keys or "
+	"~/.config/kmsprep/trusted-keys). With a trusted key installed an "
+	"unsigned kit is refused unless --allow-unsigned; without one, a "
+	"signed kit needs --pubkey: its digests alone prove nothing once "
+	"someone could rewrite the manifest. Nothing is extracted to disk.",
 	verify_opts, false,
 	"Exit codes: 0 the kit is intact; 3 it is not (the reason is "
-	"given); 4 a signed kit without --pubkey.\n",
+	"given); 4 a signed kit without --pubkey or a trusted key, or an "
+	"unsigned kit where trusted keys are installed.\n",
 	NULL,
 };
 
@@ -236,8 +245,8 @@ cmd_kms_kit_verify(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "expected one KIT");
 		goto out;
 	}
-	if (kit_read(pos[0], a.pubkey, &k, &err) < 0 ||
-	    kit_trusted(&k, pos[0], &err) < 0 ||
+	if (kit_open(pos[0], &(struct kit_trust){ a.pubkey, a.allow_unsigned },
+		     &k, &err) < 0 ||
 	    kit_settings(&k, &set, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;

@@ -107,7 +107,8 @@ args_init(struct kms_args *a)
 #define OPT_SERVER { "server", 's', "HOST[:PORT]", \
 	"DNS server to ask (port 53 by default; [IPV6]:PORT)" }
 #define OPT_TIMEOUT { "timeout", 0, "MS", \
-	"give up on a server or host after MS milliseconds (5000)" }
+	"give up on a DNS exchange (sending, waiting and receiving) after " \
+	"MS milliseconds in all (5000)" }
 #define OPT_JSON { "json", 0, NULL, "print JSON instead of text" }
 
 /* The records the options name. */
@@ -358,8 +359,9 @@ out:
 static const struct cli_opt discover_opts[] = {
 	OPT_SERVER,
 	{ "timeout", 0, "MS",
-	  "wait this long for the DNS answer and for each TCP connection "
-	  "(5000)" },
+	  "wait this long in all for each DNS exchange and each TCP "
+	  "connection (5000); the whole discovery stops after ten times "
+	  "this, and hosts not tried by then say so" },
 	{ "seed", 0, "N",
 	  "seed for the weighted random choice, to make the order "
 	  "repeatable (default: random; the seed used is reported)" },

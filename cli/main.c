@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "lib/valid.h"
 
 #ifndef KMSPREP_VERSION
 #define KMSPREP_VERSION "unknown"
@@ -131,9 +132,14 @@ dispatch(const struct cmd *cmds, const char *prefix, int argc, char **argv)
 
 	g = find(cmds, argv[0]);
 	if (g == NULL) {
+		char q[96];
+
+		/* Shown escaped, and never if it holds a product key. */
+		kp_quote(argv[0], q, sizeof(q));
+		kp_redact_keys(q);
 		fprintf(stderr, "kmsprep: '%s%s%s' is not a command; see "
 			"'kmsprep %s%s--help'\n", prefix, *prefix ? " " : "",
-			argv[0], prefix, *prefix ? " " : "");
+			q, prefix, *prefix ? " " : "");
 		return 2;
 	}
 	snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? " " : "",

@@ -15,10 +15,14 @@
  * from the user or from images, so control characters are shown as \xNN
  * rather than breaking the line or driving the terminal. */
 static void
-say(const struct cli *c, const char *msg)
+say(const struct cli *c, const char *text)
 {
+	char msg[KP_ERROR_MSG_MAX];
 	const unsigned char *p;
 
+	/* A product key typed where a name belongs is never repeated. */
+	snprintf(msg, sizeof(msg), "%s", text);
+	kp_redact_keys(msg);
 	fprintf(stderr, "kmsprep: %s: ", c->name);
 	for (p = (const unsigned char *)msg; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f)

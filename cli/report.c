@@ -4,7 +4,12 @@
 #include "hive/regf.h"
 #include "hive/regval.h"
 #include "cli.h"
+#include "lib/escape.h"
 #include "report.h"
+
+/* Text from a hive, a log or the command line is shown with its control
+ * characters escaped (lib/escape.h): ESC [ 2 J in a ProductName must not
+ * clear the terminal.  JSON is escaped by jansson. */
 
 json_t *
 report_value_json(uint32_t type, const unsigned char *d, size_t len)
@@ -216,7 +221,7 @@ report_hive_json(const struct hive_report *r)
 static void
 items_text(FILE *f, const struct spp_item *items, size_t n, const char *ind)
 {
-	struct buf s = BUF_INIT;
+	struct buf s = BUF_INIT, e = BUF_INIT, e2 = BUF_INIT;
 	char tn[32], name[80];
 	size_t i, k;
 
@@ -226,7 +231,7 @@ items_text(FILE *f, const struct spp_item *items, size_t n, const char *ind)
 		snprintf(name, sizeof(name), "%s%s%s",
 			 it->def && it->def->subkey ? it->def->subkey : "",
 			 it->def && it->def->subkey ? "\\" : "", it->name);
-		fprintf(f, "%s  %-39s %-13s ", ind, name,
+		fprintf(f, "%s  %-39s %-13s ", ind, kp_escape_str(&e, name),
 			regval_type_name(it->type, tn, sizeof(tn)));
 		if (it->secret) {
 			fputs("(present; holds a product key, not shown)\n", f);
@@ -234,7 +239,7 @@ items_text(FILE *f, const struct spp_item *items, size_t n, const char *ind)
 		}
 		buf_reset(&s);
 		regval_format(it->type, it->data, it->len, &s);
-		fprintf(f, "%s\n", buf_str(&s));
+		fprintf(f, "%s\n", kp_escape_str(&e, buf_str(&s)));
 		if (strcmp(it->name, "DnsDomainPublishList") == 0 &&
 		    it->type == REGT_MULTI_SZ) {
 			char **list;
@@ -248,16 +253,20 @@ items_text(FILE *f, const struct spp_item *items, size_t n, const char *ind)
 
 				if (spp_parse_publish(list[k], &p, NULL) < 0)
 					fprintf(f, "%s      (not a valid entry: "
-						"\"%s\")\n", ind, list[k]);
+						"\"%s\")\n", ind,
+						kp_escape_str(&e, list[k]));
 				else
 					fprintf(f, "%s      %s priority %u "
-						"weight %u\n", ind, p.domain,
+						"weight %u\n", ind,
+						kp_escape_str(&e2, p.domain),
 						p.priority, p.weight);
 			}
 			regval_free_list(list);
 		}
 	}
 	buf_release(&s);
+	buf_release(&e);
+	buf_release(&e2);
 }
 
 void
@@ -265,10 +274,11 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 {
 	const struct hive_state *st = r->st;
 	const struct winver *v = r->ver;
+	struct buf e[4] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
 	size_t i;
 	int l;
 
-	fprintf(f, "%shive: %s\n", ind, r->label);
+	fprintf(f, "%shive: %s\n", ind, kp_escape_str(&e[0], r->label));
 	if (!st->dirty)
 		fprintf(f, "%sstate: clean (sequence %u/%u)\n", ind,
 			st->hdr.seq1, st->hdr.seq2);
@@ -282,7 +292,7 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 			"%s; values below are the primary file's\n", ind,
 			st->hdr.seq1, st->hdr.seq2,
 			st->hdr.checksum_ok ? "" : ", bad checksum",
-			st->logs.why);
+			kp_escape_str(&e[0], st->logs.why));
 	for (l = 0; l < 2; l++) {
 		const struct logrec_log *L = &st->logs.log[l];
 
@@ -292,7 +302,7 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 			L->valid ? format_name(L->format) : "invalid",
 			L->valid ? " format" : "", L->why[0] ? ": " : "");
 		if (L->why[0])
-			fputs(L->why, f);
+			fputs(kp_escape_str(&e[0], L->why), f);
 		if (L->valid)
 			fprintf(f, " (sequence %u)", L->seq);
 		if (L->applied)
@@ -301,21 +311,23 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 	}
 	if (st->recovered && st->logs.damage[0])
 		fprintf(f, "%slog damage: %s; the changes after it cannot be "
-			"replayed\n", ind, st->logs.damage);
+			"replayed\n", ind, kp_escape_str(&e[0], st->logs.damage));
 	if (v && v->present)
 		fprintf(f, "%swindows: %s; build %s; edition %s; type %s; "
 			"version %u.%u\n", ind,
-			v->product ? v->product : "(no ProductName)",
-			v->build ? v->build : "?",
-			v->edition ? v->edition : "?",
-			v->install_type ? v->install_type : "?", v->major,
-			v->minor);
+			v->product ? kp_escape_str(&e[0], v->product) :
+				     "(no ProductName)",
+			kp_escape_str(&e[1], v->build ? v->build : "?"),
+			kp_escape_str(&e[2], v->edition ? v->edition : "?"),
+			kp_escape_str(&e[3], v->install_type ?
+						     v->install_type : "?"),
+			v->major, v->minor);
 	if (r->spp == NULL)
-		return;
+		goto out;
 	if (!r->spp->root_present) {
 		fprintf(f, "%ssettings: %s not present (Windows defaults "
 			"apply)\n", ind, r->spp->root);
-		return;
+		goto out;
 	}
 	fprintf(f, "%ssettings: %s\n", ind, r->spp->root);
 	if (r->spp->n == 0)
@@ -324,24 +336,29 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 	for (i = 0; i < r->spp->nproducts; i++) {
 		const struct spp_product *p = &r->spp->products[i];
 
-		fprintf(f, "%sproduct %s%s%s:\n", ind, p->app,
-			p->act[0] ? "\\" : "", p->act);
+		fprintf(f, "%sproduct %s%s%s:\n", ind,
+			kp_escape_str(&e[0], p->app), p->act[0] ? "\\" : "",
+			kp_escape_str(&e[1], p->act));
 		items_text(f, p->items, p->n, ind);
 	}
+out:
+	for (l = 0; l < 4; l++)
+		buf_release(&e[l]);
 }
 
 void
 report_changes_text(FILE *f, const struct hive_changes *c, const char *ind)
 {
-	struct buf s = BUF_INIT;
+	struct buf s = BUF_INIT, e = BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < c->n; i++) {
 		buf_reset(&s);
 		hive_change_describe(&c->v[i], &s);
-		fprintf(f, "%s%s\n", ind, buf_str(&s));
+		fprintf(f, "%s%s\n", ind, kp_escape_str(&e, buf_str(&s)));
 	}
 	buf_release(&s);
+	buf_release(&e);
 }
 
 static json_t *

@@ -1,11 +1,15 @@
 /* DNS queries and TSIG-signed dynamic updates over ldns. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -171,8 +175,16 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	int n, r = -1;
 
 	memset(k, 0, sizeof(*k));
+	kp_secrets_in_memory();
 	if (kp_read_file(path, 65536, &text, err) < 0)
 		return -1;
+	/* A NUL would end the text early for some readers and not others:
+	 * which key is meant must not depend on the reader. */
+	if (memchr(text.data, '\0', text.len)) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not a key file (a NUL byte)",
+			path);
+		goto out;
+	}
 	l.p = buf_str(&text);
 	l.end = l.p + text.len;
 	if (token(&l, tok, sizeof(tok)) <= 0 || strcmp(tok, "key") != 0 ||
@@ -185,11 +197,13 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 			goto bad;
 		if (strcmp(tok, "}") == 0)
 			break;
+		/* Each once: with two, BIND and this reader might not pick
+		 * the same one. */
 		if (strcmp(tok, "algorithm") == 0) {
-			if (token(&l, alg, sizeof(alg)) <= 0)
+			if (alg[0] || token(&l, alg, sizeof(alg)) <= 0)
 				goto bad;
 		} else if (strcmp(tok, "secret") == 0) {
-			if (token(&l, secret, sizeof(secret)) <= 0)
+			if (secret[0] || token(&l, secret, sizeof(secret)) <= 0)
 				goto bad;
 		} else {
 			goto bad;
@@ -197,6 +211,12 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 		if (token(&l, tok, sizeof(tok)) <= 0 || strcmp(tok, ";") != 0)
 			goto bad;
 	}
+	/* One key per file: a second key block would be ignored silently. */
+	n = token(&l, tok, sizeof(tok));
+	if (n > 0 && strcmp(tok, ";") == 0)
+		n = token(&l, tok, sizeof(tok));
+	if (n != 0)
+		goto bad;
 	if (!kp_is_hostname(name, true)) {
 		kp_fail(err, KP_EXIT_INPUT, "'%s': bad key name", path);
 		goto out;
@@ -226,8 +246,8 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	goto out;
 bad:
 	kp_fail(err, KP_EXIT_INPUT,
-		"'%s': not a key file (expected: key NAME { algorithm ALG; "
-		"secret \"BASE64\"; };)", path);
+		"'%s': not a key file (expected one key NAME { algorithm ALG; "
+		"secret \"BASE64\"; }; with each field once)", path);
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(tok, sizeof(tok));
@@ -249,74 +269,401 @@ tsig_key_release(struct tsig_key *k)
  * Queries.
  */
 
-static ldns_rdf *
-addr_rdf(const struct dns_server *s, uint16_t *port)
+/*
+ * Transport.  Written here rather than through ldns_resolver_send and
+ * ldns_tcp_send: their time limit applies to each read, so a server that
+ * sends a byte at a time keeps them waiting forever, and the resolver
+ * takes any datagram as the answer.  Here the time limit covers the whole
+ * exchange (a CLOCK_MONOTONIC deadline; every poll waits only for what is
+ * left), and an answer counts only if it comes from the server asked and
+ * matches the query: ID, QR, opcode and question, as resolvers check
+ * (RFC 5452 section 9.1).  Datagrams that do not match are dropped and
+ * the wait goes on.
+ */
+
+static void
+deadline_in(struct timespec *d, unsigned ms)
 {
-	if (s->addr.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)&s->addr;
-
-		*port = ntohs(in->sin_port);
-		return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4,
-					     &in->sin_addr);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)&s->addr;
-
-		*port = ntohs(in6->sin6_port);
-		return ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16,
-					     &in6->sin6_addr);
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (d->tv_nsec >= 1000000000L) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000L;
 	}
 }
 
-/* A query through ldns's resolver: UDP with TCP fallback, to SERVER or
- * the system's resolvers. */
+/* Milliseconds left until D, 0 once it has passed. */
+static int
+ms_left(const struct timespec *d)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(d->tv_sec - now.tv_sec) * 1000 +
+	     (d->tv_nsec - now.tv_nsec) / 1000000;
+	return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Wait for EVENTS on FD until D; 0 when ready, -1 (errno ETIMEDOUT) when
+ * the time is up. */
+static int
+wait_fd(int fd, short events, const struct timespec *d)
+{
+	struct pollfd p = { fd, events, 0 };
+	int r, left;
+
+	for (;;) {
+		left = ms_left(d);
+		if (left == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		r = poll(&p, 1, left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static bool
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a,
+					  *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
+/* Is A the answer to Q: same ID, QR set, same opcode, the same question
+ * (name in any case, type, class)?  A server may leave the question out
+ * of a FORMERR. */
+static bool
+answers(const ldns_pkt *q, const ldns_pkt *a)
+{
+	const ldns_rr_list *qq = ldns_pkt_question(q), *aq;
+	size_t i, n = ldns_rr_list_rr_count(qq);
+
+	if (ldns_pkt_id(a) != ldns_pkt_id(q) || !ldns_pkt_qr(a) ||
+	    ldns_pkt_get_opcode(a) != ldns_pkt_get_opcode(q))
+		return false;
+	aq = ldns_pkt_question(a);
+	if (ldns_rr_list_rr_count(aq) == 0 &&
+	    ldns_pkt_get_rcode(a) == LDNS_RCODE_FORMERR)
+		return true;
+	if (ldns_rr_list_rr_count(aq) != n)
+		return false;
+	for (i = 0; i < n; i++) {
+		const ldns_rr *x = ldns_rr_list_rr(qq, i),
+			      *y = ldns_rr_list_rr(aq, i);
+
+		if (ldns_dname_compare(ldns_rr_owner(x), ldns_rr_owner(y)) ||
+		    ldns_rr_get_type(x) != ldns_rr_get_type(y) ||
+		    ldns_rr_get_class(x) != ldns_rr_get_class(y))
+			return false;
+	}
+	return true;
+}
+
+/* Read exactly LEN bytes before D. */
+static int
+read_full(int fd, uint8_t *p, size_t len, const struct timespec *d)
+{
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n == 0) {
+			errno = ECONNRESET;
+			return -1;
+		} else if (errno == EAGAIN || errno == EINTR) {
+			if (errno == EAGAIN && wait_fd(fd, POLLIN, d) < 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+write_full(int fd, const uint8_t *p, size_t len, const struct timespec *d)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (errno == EAGAIN && wait_fd(fd, POLLOUT, d) < 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One exchange over TCP (RFC 1035 4.2.2: two-byte length, then the
+ * message).  *WIRE is malloc'd. */
+static int
+tcp_exchange(const struct sockaddr_storage *sa, socklen_t salen,
+	     const uint8_t *q, size_t qlen, const struct timespec *d,
+	     uint8_t **wire, size_t *wlen)
+{
+	uint8_t hdr[2] = { (uint8_t)(qlen >> 8), (uint8_t)qlen };
+	socklen_t el = sizeof(int);
+	int fd, e = 0, r = -1;
+
+	*wire = NULL;
+	fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)sa, salen) < 0) {
+		if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, d) < 0)
+			goto out;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e) {
+			errno = e ? e : errno;
+			goto out;
+		}
+	}
+	if (write_full(fd, hdr, 2, d) < 0 || write_full(fd, q, qlen, d) < 0 ||
+	    read_full(fd, hdr, 2, d) < 0)
+		goto out;
+	*wlen = (size_t)hdr[0] << 8 | hdr[1];
+	*wire = malloc(*wlen ? *wlen : 1);
+	if (*wire == NULL || read_full(fd, *wire, *wlen, d) < 0)
+		goto out;
+	r = 0;
+out:
+	e = errno;
+	if (r < 0) {
+		free(*wire);
+		*wire = NULL;
+	}
+	close(fd);
+	errno = e;
+	return r;
+}
+
+/* Send Q to SA over UDP and wait until D for a datagram from SA that
+ * answers it; others are counted in *IGNORED and dropped.  1 if the
+ * answer was truncated (retry over TCP). */
+static int
+udp_exchange(const struct sockaddr_storage *sa, socklen_t salen,
+	     const ldns_pkt *qp, const uint8_t *q, size_t qlen,
+	     const struct timespec *d, ldns_pkt **answer, unsigned *ignored)
+{
+	uint8_t buf[65536];
+	int fd, r = -1, e;
+
+	fd = socket(sa->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (sendto(fd, q, qlen, 0, (const struct sockaddr *)sa, salen) < 0)
+		goto out;
+	for (;;) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ldns_pkt *a = NULL;
+		ssize_t n;
+
+		if (wait_fd(fd, POLLIN, d) < 0)
+			goto out;
+		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+			     &fl);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			/* ICMP port unreachable on Linux */
+			goto out;
+		}
+		if (!same_addr(&from, sa) ||
+		    ldns_wire2pkt(&a, buf, (size_t)n) != LDNS_STATUS_OK ||
+		    !answers(qp, a)) {
+			ldns_pkt_free(a);
+			(*ignored)++;
+			continue;
+		}
+		if (ldns_pkt_tc(a)) {
+			ldns_pkt_free(a);
+			r = 1;
+			goto out;
+		}
+		*answer = a;
+		r = 0;
+		goto out;
+	}
+out:
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+/* Ask SA (named LABEL in messages) with the query Q, all before D: over
+ * UDP unless TCP_ONLY, over TCP after a truncated answer.  *ANSWER and,
+ * over TCP, its wire form (for TSIG) are the caller's. */
+static int
+transfer(const struct sockaddr_storage *sa, socklen_t salen,
+	 const char *label, const ldns_pkt *qp, bool tcp_only,
+	 const struct timespec *d, unsigned budget_ms, ldns_pkt **answer,
+	 uint8_t **wire_ret, size_t *wlen_ret, struct kp_error *err)
+{
+	ldns_buffer *qb = ldns_buffer_new(LDNS_MAX_PACKETLEN);
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	unsigned ignored = 0;
+	int r = -1, u = 1;
+
+	*answer = NULL;
+	if (qb == NULL || ldns_pkt2buffer_wire(qb, qp) != LDNS_STATUS_OK) {
+		ldns_buffer_free(qb);
+		return kp_fail_oom(err);
+	}
+	if (!tcp_only)
+		u = udp_exchange(sa, salen, qp, ldns_buffer_begin(qb),
+				 ldns_buffer_position(qb), d, answer, &ignored);
+	if (u == 0) {
+		r = 0;
+		goto out;
+	}
+	if (u > 0) {
+		if (tcp_exchange(sa, salen, ldns_buffer_begin(qb),
+				 ldns_buffer_position(qb), d, &wire, &wlen) < 0)
+			goto fail;
+		if (ldns_wire2pkt(answer, wire, wlen) != LDNS_STATUS_OK ||
+		    !answers(qp, *answer)) {
+			ldns_pkt_free(*answer);
+			*answer = NULL;
+			kp_fail(err, KP_EXIT_FAIL, "DNS server %s sent an answer "
+				"that is malformed or does not match the query",
+				label);
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
+fail:
+	if (errno == ETIMEDOUT)
+		kp_fail(err, KP_EXIT_ENV, "no answer from DNS server %s within "
+			"%u ms%s", label, budget_ms,
+			ignored ? " (answers that did not match the query were "
+				  "ignored)" : "");
+	else
+		kp_fail_errno(err, KP_EXIT_ENV, errno,
+			      "cannot reach DNS server %s", label);
+out:
+	if (r == 0 && wire_ret) {
+		*wire_ret = wire;
+		*wlen_ret = wlen;
+		wire = NULL;
+	}
+	free(wire);
+	ldns_buffer_free(qb);
+	return r;
+}
+
+/* SA for a name server address from resolv.conf. */
+static bool
+rdf_addr(const ldns_rdf *a, uint16_t port, struct sockaddr_storage *ss,
+	 socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ldns_rdf_get_type(a) == LDNS_RDF_TYPE_A && ldns_rdf_size(a) == 4) {
+		struct sockaddr_in *in = (void *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		memcpy(&in->sin_addr, ldns_rdf_data(a), 4);
+		*len = sizeof(*in);
+		return true;
+	}
+	if (ldns_rdf_get_type(a) == LDNS_RDF_TYPE_AAAA &&
+	    ldns_rdf_size(a) == 16) {
+		struct sockaddr_in6 *in6 = (void *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		memcpy(&in6->sin6_addr, ldns_rdf_data(a), 16);
+		*len = sizeof(*in6);
+		return true;
+	}
+	return false;
+}
+
+/* An unsigned query, UDP with TCP fallback, to SERVER or the system's
+ * resolvers in turn; TIMEOUT_MS bounds the whole of it. */
 static int
 resolve(const struct dns_server *server, const char *name, ldns_rr_type type,
 	unsigned timeout_ms, ldns_pkt **answer, struct kp_error *err)
 {
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	ldns_resolver *res = NULL;
-	ldns_rdf *dname = NULL, *ns;
+	ldns_pkt *q = NULL;
+	struct timespec d;
 	ldns_status st;
-	uint16_t port;
+	size_t i, n;
 	int r = -1;
 
 	*answer = NULL;
+	deadline_in(&d, timeout_ms);
+	if (ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN,
+				       LDNS_RD) != LDNS_STATUS_OK)
+		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name",
+			       name);
+	ldns_pkt_set_random_id(q);
 	if (server) {
-		res = ldns_resolver_new();
-		ns = res ? addr_rdf(server, &port) : NULL;
-		if (ns == NULL || ldns_resolver_push_nameserver(res, ns) !=
-					  LDNS_STATUS_OK) {
-			ldns_rdf_deep_free(ns);
-			kp_fail_oom(err);
-			goto out;
-		}
-		ldns_rdf_deep_free(ns);
-		ldns_resolver_set_port(res, port);
-	} else if ((st = ldns_resolver_new_frm_file(&res, NULL)) !=
-		   LDNS_STATUS_OK) {
+		r = transfer(&server->addr, server->len, server->label, q,
+			     false, &d, timeout_ms, answer, NULL, NULL, err);
+		goto out;
+	}
+	if ((st = ldns_resolver_new_frm_file(&res, NULL)) != LDNS_STATUS_OK) {
 		kp_fail(err, KP_EXIT_ENV, "no DNS resolver configured: %s",
 			ldns_get_errorstr_by_id(st));
 		goto out;
 	}
-	ldns_resolver_set_timeout(res, tv);
-	ldns_resolver_set_retry(res, 1);
-	ldns_resolver_set_recursive(res, true);
-	dname = ldns_dname_new_frm_str(name);
-	if (dname == NULL) {
-		kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name", name);
-		goto out;
+	n = ldns_resolver_nameserver_count(res);
+	kp_fail(err, KP_EXIT_ENV, "no DNS resolver configured");
+	for (i = 0; i < n && r < 0; i++) {
+		struct sockaddr_storage ss;
+		struct timespec di;
+		socklen_t len;
+		char label[INET6_ADDRSTRLEN + 8];
+		unsigned share = (unsigned)ms_left(&d) / (unsigned)(n - i);
+
+		if (!rdf_addr(ldns_resolver_nameservers(res)[i],
+			      ldns_resolver_port(res), &ss, &len))
+			continue;
+		/* Each resolver gets its share of what is left, so that
+		 * one that never answers does not use up the others' time. */
+		deadline_in(&di, i + 1 == n ? (unsigned)ms_left(&d) : share);
+		inet_ntop(ss.ss_family, ss.ss_family == AF_INET ?
+			  (void *)&((struct sockaddr_in *)&ss)->sin_addr :
+			  (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+			  label, sizeof(label));
+		r = transfer(&ss, len, label, q, false, &di, timeout_ms, answer,
+			     NULL, NULL, err);
 	}
-	st = ldns_resolver_send(answer, res, dname, type, LDNS_RR_CLASS_IN,
-				LDNS_RD);
-	if (st != LDNS_STATUS_OK || *answer == NULL) {
-		kp_fail(err, KP_EXIT_ENV, "no answer from %s: %s",
-			server ? server->label : "the system's DNS resolvers",
-			ldns_get_errorstr_by_id(st));
-		goto out;
-	}
-	r = 0;
 out:
-	ldns_rdf_deep_free(dname);
+	ldns_pkt_free(q);
 	if (res)
 		ldns_resolver_deep_free(res);
 	return r;
@@ -325,8 +672,7 @@ out:
 /*
  * Signed exchanges: updates, and queries to a server that wants them
  * signed.  ldns's resolver drops an answer whose signature does not verify,
- * and with it the rcode and TSIG error that say why; this sends over TCP
- * itself and keeps both.
+ * and with it the rcode and TSIG error that say why; this keeps both.
  */
 
 static int
@@ -334,19 +680,18 @@ exchange(const struct dns_server *server, ldns_pkt *q,
 	 const struct tsig_key *key, ldns_pkt **answer,
 	 struct dns_update_result *res, struct kp_error *err)
 {
-	struct timeval tv = { server->timeout_ms / 1000,
-			      (server->timeout_ms % 1000) * 1000 };
-	ldns_buffer *qb = NULL;
 	ldns_pkt *a = NULL;
 	ldns_rdf *mac = NULL;
 	ldns_rr *tsig;
 	uint8_t *wire = NULL;
 	size_t wlen = 0;
+	struct timespec d;
 	ldns_status st;
 	int r = -1;
 
 	memset(res, 0, sizeof(*res));
 	*answer = NULL;
+	deadline_in(&d, server->timeout_ms);
 	ldns_pkt_set_random_id(q);
 	if (key) {
 		st = ldns_pkt_tsig_sign(q, key->name, key->secret, 300,
@@ -358,23 +703,9 @@ exchange(const struct dns_server *server, ldns_pkt *q,
 		tsig = ldns_pkt_tsig(q);
 		mac = tsig ? ldns_rdf_clone(ldns_rr_rdf(tsig, 3)) : NULL;
 	}
-	qb = ldns_buffer_new(LDNS_MAX_PACKETLEN);
-	if (qb == NULL || ldns_pkt2buffer_wire(qb, q) != LDNS_STATUS_OK) {
-		kp_fail_oom(err);
+	if (transfer(&server->addr, server->len, server->label, q, true, &d,
+		     server->timeout_ms, &a, &wire, &wlen, err) < 0)
 		goto out;
-	}
-	st = ldns_tcp_send(&wire, qb, &server->addr, server->len, tv, &wlen);
-	if (st != LDNS_STATUS_OK || wire == NULL) {
-		kp_fail(err, KP_EXIT_ENV, "cannot reach DNS server %s: %s",
-			server->label, ldns_get_errorstr_by_id(st));
-		goto out;
-	}
-	if (ldns_wire2pkt(&a, wire, wlen) != LDNS_STATUS_OK ||
-	    ldns_pkt_id(a) != ldns_pkt_id(q)) {
-		kp_fail(err, KP_EXIT_FAIL, "DNS server %s sent a malformed "
-			"answer", server->label);
-		goto out;
-	}
 	res->rcode = ldns_pkt_get_rcode(a);
 	tsig = ldns_pkt_tsig(a);
 	if (tsig && ldns_rr_rd_count(tsig) > 5)
@@ -387,7 +718,6 @@ exchange(const struct dns_server *server, ldns_pkt *q,
 	r = 0;
 out:
 	free(wire);
-	ldns_buffer_free(qb);
 	ldns_pkt_free(a);
 	ldns_rdf_deep_free(mac);
 	return r;

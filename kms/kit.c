@@ -1,4 +1,5 @@
 /* Lab KMS host kits: build, read and check. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,6 +24,11 @@
 #include "lib/valid.h"
 #include "srv.h"
 
+/* Where the system-wide trusted-keys directory lives (make SYSCONFDIR=). */
+#ifndef KP_SYSCONFDIR
+#define KP_SYSCONFDIR "/etc"
+#endif
+
 /* The SPP options that describe a KMS host; nothing else goes in a kit. */
 static const char *const host_options[] = {
 	"dns-publishing", "publish-domain", "clear-publish-domains",
@@ -45,22 +51,13 @@ int
 kit_read_key(const char *path, char key[30], struct kp_error *err)
 {
 	struct buf raw = BUF_INIT;
-	size_t i, n = 0, alnum = 0, other = 0;
+	size_t i, n = 0;
 	int r = -1;
 
 	/* A key given where its file belongs must not come back in a
-	 * message ("'KEY': cannot open"): 25 letters or digits, with dashes
-	 * or spaces at most, are never repeated. */
-	for (i = 0; path[i]; i++) {
-		unsigned char c = (unsigned char)path[i];
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9'))
-			alnum++;
-		else if (c != '-' && c != ' ' && c != '\t')
-			other++;
-	}
-	if (alnum == 25 && other == 0)
+	 * message ("'KEY': cannot open"), nor one in a name like KEY.txt. */
+	kp_secrets_in_memory();
+	if (kp_find_key_shape(path, &i, &n))
 		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
 			       "like a product key: put the key in a file, or "
 			       "give - and pipe it in (a command line is "
@@ -256,6 +253,8 @@ read_pem(const char *path, bool priv, struct kp_error *err)
 	EVP_PKEY *k = NULL;
 	BIO *bio;
 
+	if (priv)
+		kp_secrets_in_memory();
 	if (kp_read_file(path, 65536, &pem, err) < 0)
 		return NULL;
 	bio = BIO_new_mem_buf(pem.data, (int)pem.len);
@@ -382,7 +381,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 				     NULL };
 	struct archive *a = NULL;
 	struct buf sig = BUF_INIT;
-	size_t n = spec->key ? 4 : 3, i;
+	size_t n = spec->key ? 4 : 3, i, ko, kl;
 	unsigned long port = KMS_PORT;
 	char *mtext = NULL;
 	json_t *m;
@@ -393,6 +392,21 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 		return kp_fail(err, KP_EXIT_USAGE, "--host-name: '%s': expected "
 			       "the host's fully qualified name",
 			       spec->host_name);
+	/* A key pasted into a name would be written into the kit's
+	 * manifest, script and README. */
+	if (kp_find_key_shape(spec->host_name, &i, &kl))
+		return kp_fail(err, KP_EXIT_USAGE, "--host-name: the value "
+			       "holds what looks like a product key; it is not "
+			       "shown or written into the kit (a key belongs "
+			       "in --key-file)");
+	for (i = 0; i < spec->settings->ngiven; i++)
+		if (spec->settings->given[i].arg &&
+		    kp_find_key_shape(spec->settings->given[i].arg, &ko, &kl))
+			return kp_fail(err, KP_EXIT_USAGE, "--%s: the value "
+				       "holds what looks like a product key; "
+				       "it is not shown or written into the "
+				       "kit (a key belongs in --key-file)",
+				       spec->settings->given[i].opt);
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (!kit_option_allowed(spec->settings->given[i].opt))
 			return kp_fail(err, KP_EXIT_USAGE, "--%s is not a KMS "
@@ -591,36 +605,58 @@ out:
 	return r;
 }
 
-static int
-verify_sig(const char *pubkey, const struct kit_file *sig, const char *msg,
-	   size_t len, const char *path, struct kp_error *err)
+/* Does SIG (base64 Ed25519, as kit build writes it) sign MSG with K? */
+static bool
+sig_matches(EVP_PKEY *k, const struct kit_file *sig, const char *msg,
+	    size_t len)
 {
-	EVP_PKEY *k = read_pem(pubkey, false, err);
 	EVP_MD_CTX *ctx = NULL;
 	unsigned char raw[100];
 	size_t n = sig->len;
-	int r = -1, dec;
+	bool ok;
+	int dec;
 
-	if (k == NULL)
-		return -1;
 	while (n && (sig->data[n - 1] == '\n' || sig->data[n - 1] == '\r'))
 		n--;
 	dec = n == 88 ? EVP_DecodeBlock(raw, sig->data, 88) : -1;
 	ctx = EVP_MD_CTX_new();
-	if (dec != 66 || ctx == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) != 1 ||
-	    EVP_DigestVerify(ctx, raw, 64, (const unsigned char *)msg, len) !=
-		    1) {
-		bad(err, path, "the signature does not match the manifest and "
-		    "the key '%s': the kit was changed or signed by another "
-		    "key", pubkey);
-		goto out;
-	}
-	r = 0;
-out:
+	ok = dec == 66 && ctx != NULL &&
+	     EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
+	     EVP_DigestVerify(ctx, raw, 64, (const unsigned char *)msg,
+			      len) == 1;
 	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(k);
-	return r;
+	return ok;
+}
+
+/* Check SIG against each of the NKEYS public key files KEYS in turn;
+ * *SIGNER is the one that matches.  A key file that is not an Ed25519
+ * public key is an error, not skipped: a broken trust store must show. */
+static int
+verify_sig(char *const *keys, size_t nkeys, const struct kit_file *sig,
+	   const char *msg, size_t len, const char *path, const char **signer,
+	   struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++) {
+		EVP_PKEY *k = read_pem(keys[i], false, err);
+		bool ok;
+
+		if (k == NULL)
+			return -1;
+		ok = sig_matches(k, sig, msg, len);
+		EVP_PKEY_free(k);
+		if (ok) {
+			*signer = keys[i];
+			return 0;
+		}
+	}
+	if (nkeys == 1)
+		return bad(err, path, "the signature does not match the "
+			   "manifest and the key '%s': the kit was changed or "
+			   "signed by another key", keys[0]);
+	return bad(err, path, "the signature matches none of the %zu trusted "
+		   "keys: the kit was changed or signed by another key", nkeys);
 }
 
 static void
@@ -731,7 +767,7 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	json_int_t version = 0, port = 0;
 	int key = 0;
 	unsigned long listen = KMS_PORT;
-	size_t i;
+	size_t i, ko, kl;
 
 	if (json_unpack(m, "{s:s, s:I, s:s, s:I, s:b, s:o}", "format", &format,
 			"version", &version, "host_name", &host, "port", &port,
@@ -741,7 +777,10 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	if (version != KIT_VERSION)
 		return bad(err, path, "kit format version %lld; this kmsprep "
 			   "reads version %d", (long long)version, KIT_VERSION);
-	if (!kp_is_hostname(host, false) || port < 1 || port > 65535 ||
+	/* As kit build asks: a fully qualified name, and no key in it. */
+	if (!kp_is_hostname(host, false) || strchr(host, '.') == NULL ||
+	    kp_find_key_shape(host, &ko, &kl) ||
+	    port < 1 || port > 65535 ||
 	    !json_is_array(set) || json_array_size(set) > 32)
 		return bad(err, path, "the manifest's host name, port or "
 			   "settings are invalid");
@@ -755,7 +794,8 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 		const char *opt = NULL, *val = NULL;
 
 		if (json_unpack(it, "{s:s, s?:s}", "option", &opt, "value",
-				&val) < 0 || !kit_option_allowed(opt))
+				&val) < 0 || !kit_option_allowed(opt) ||
+		    (val && kp_find_key_shape(val, &ko, &kl)))
 			return bad(err, path, "manifest setting %zu is not a "
 				   "KMS host setting", i + 1);
 		k->settings[i].opt = strdup(opt);
@@ -794,17 +834,26 @@ kit_trusted(const struct kit *k, const char *path, struct kp_error *err)
 	return 0;
 }
 
-int
-kit_read(const char *path, const char *pubkey, struct kit *k,
-	 struct kp_error *err)
+/* How read_kit treats a missing signature. */
+enum sig_need {
+	SIG_OPTIONAL,		/* checked against KEYS if there is one */
+	SIG_PUBKEY,		/* --pubkey asks for one */
+	SIG_TRUSTED,		/* trusted keys exist: unsigned is refused */
+};
+
+static int
+read_kit(const char *path, char *const *keys, size_t nkeys,
+	 enum sig_need need, struct kit *k, struct kp_error *err)
 {
 	struct kit_file *f = NULL, *man = NULL, *sig = NULL;
+	const char *signer = NULL;
 	json_error_t je;
 	json_t *m = NULL;
 	size_t n = 0, i;
 	int r = -1;
 
 	memset(k, 0, sizeof(*k));
+	kp_secrets_in_memory();		/* a kit may hold a key */
 	if (read_members(path, &f, &n, err) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -820,15 +869,29 @@ kit_read(const char *path, const char *pubkey, struct kit *k,
 	k->is_signed = sig != NULL;
 	/* The signature first: nothing in an unsigned manifest is trusted
 	 * when a key was given. */
-	if (pubkey && sig == NULL) {
+	if (need == SIG_PUBKEY && sig == NULL) {
 		bad(err, path, "the kit is not signed, and --pubkey asks for "
 		    "a signature");
 		goto out;
 	}
-	if (pubkey && verify_sig(pubkey, sig, (const char *)man->data,
-				 man->len, path, err) < 0)
+	/* Deleting manifest.sig must not turn a signed kit into a valid
+	 * unsigned one where the user has said which signers to trust. */
+	if (need == SIG_TRUSTED && sig == NULL) {
+		kp_fail(err, KP_EXIT_REFUSED, "'%s': the kit is not signed, "
+			"and trusted keys are installed, so a signature is "
+			"required (--allow-unsigned accepts it knowingly)",
+			path);
 		goto out;
-	k->sig_checked = pubkey != NULL;
+	}
+	if (sig && nkeys && verify_sig(keys, nkeys, sig,
+				       (const char *)man->data, man->len, path,
+				       &signer, err) < 0)
+		goto out;
+	k->sig_checked = signer != NULL;
+	if (signer && (k->signer = strdup(signer)) == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
 	m = json_loadb((const char *)man->data, man->len,
 		       JSON_REJECT_DUPLICATES, &je);
 	if (m == NULL) {
@@ -850,6 +913,122 @@ out:
 	free(f);
 	if (r < 0)
 		kit_release(k);
+	return r;
+}
+
+int
+kit_read(const char *path, const char *pubkey, struct kit *k,
+	 struct kp_error *err)
+{
+	char *keys[1] = { (char *)pubkey };
+
+	return read_kit(path, keys, pubkey ? 1 : 0,
+			pubkey ? SIG_PUBKEY : SIG_OPTIONAL, k, err);
+}
+
+/* DIR/kmsprep/trusted-keys, or NULL when DIR is unset or relative (the
+ * XDG base directory specification ignores relative paths). */
+static char *
+trust_dir(const char *dir, const char *sub)
+{
+	char *p;
+
+	if (dir == NULL || dir[0] != '/')
+		return NULL;
+	return asprintf(&p, "%s%s/kmsprep/trusted-keys", dir, sub) < 0 ?
+		       NULL : p;
+}
+
+int
+kit_trust_dirs(char *dirs[2])
+{
+	const char *sys = getenv("KMSPREP_SYSCONFDIR");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+
+	dirs[0] = trust_dir(sys && sys[0] ? sys : KP_SYSCONFDIR, "");
+	if (xdg && xdg[0] == '/')
+		dirs[1] = trust_dir(xdg, "");
+	else
+		dirs[1] = trust_dir(getenv("HOME"), "/.config");
+	return dirs[0] ? 0 : -1;
+}
+
+static int
+key_name(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 4 &&
+	       (strcmp(d->d_name + n - 4, ".pem") == 0 ||
+		strcmp(d->d_name + n - 4, ".pub") == 0);
+}
+
+/* Append DIR's *.pem and *.pub files, by name, to *KEYS. */
+static int
+add_trusted(const char *dir, char ***keys, size_t *n, struct kp_error *err)
+{
+	struct dirent **ents = NULL;
+	int i, m;
+	int r = 0;
+
+	m = scandir(dir, &ents, key_name, alphasort);
+	if (m < 0) {
+		if (errno == ENOENT)
+			return 0;
+		/* Fail closed: an unreadable trust store is not an empty one. */
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+				     "trusted keys '%s': cannot read", dir);
+	}
+	for (i = 0; i < m; i++) {
+		char **v = r ? NULL : realloc(*keys, (*n + 1) * sizeof(*v));
+
+		if (r == 0 && v == NULL)
+			r = kp_fail_oom(err);
+		if (r == 0) {
+			*keys = v;
+			if (asprintf(&v[*n], "%s/%s", dir, ents[i]->d_name) < 0)
+				r = kp_fail_oom(err);
+			else
+				(*n)++;
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return r;
+}
+
+int
+kit_open(const char *path, const struct kit_trust *t, struct kit *k,
+	 struct kp_error *err)
+{
+	char *dirs[2] = { NULL, NULL }, **keys = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	memset(k, 0, sizeof(*k));
+	if (t->pubkey)
+		return kit_read(path, t->pubkey, k, err);
+	if (kit_trust_dirs(dirs) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	for (i = 0; i < 2; i++)
+		if (dirs[i] && add_trusted(dirs[i], &keys, &n, err) < 0)
+			goto out;
+	if (n == 0) {
+		r = kit_read(path, NULL, k, err);
+		if (r == 0 && (r = kit_trusted(k, path, err)) < 0)
+			kit_release(k);
+		goto out;
+	}
+	r = read_kit(path, keys, n, t->allow_unsigned ? SIG_OPTIONAL :
+						       SIG_TRUSTED, k, err);
+out:
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(dirs[0]);
+	free(dirs[1]);
 	return r;
 }
 
@@ -896,5 +1075,6 @@ kit_release(struct kit *k)
 	free(k->settings);
 	free(k->manifest);
 	free(k->host_name);
+	free(k->signer);
 	memset(k, 0, sizeof(*k));
 }

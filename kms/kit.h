@@ -77,6 +77,7 @@ struct kit {
 	size_t manifest_len;
 	bool is_signed;
 	bool sig_checked;		/* verified against a public key */
+	char *signer;			/* the key file that verified it */
 	char *host_name;
 	unsigned port;
 	struct spp_given *settings;
@@ -93,6 +94,29 @@ int kit_read(const char *path, const char *pubkey, struct kit *k,
 /* Refuse (KP_EXIT_REFUSED) a signed kit K whose signature was not checked:
  * verify and apply take a kit only on a checked signature or none. */
 int kit_trusted(const struct kit *k, const char *path, struct kp_error *err);
+
+/* Which signers to trust when a kit is verified or applied. */
+struct kit_trust {
+	const char *pubkey;	/* --pubkey: exactly this key, else the
+				 * trusted-keys directories */
+	bool allow_unsigned;	/* accept an unsigned kit even when trusted
+				 * keys are installed */
+};
+
+/* The trusted-keys directories: [0] $KMSPREP_SYSCONFDIR (default the
+ * build's SYSCONFDIR, /etc) + /kmsprep/trusted-keys; [1]
+ * $XDG_CONFIG_HOME (default ~/.config) + /kmsprep/trusted-keys, or NULL.
+ * The caller frees both.  -1 when out of memory. */
+int kit_trust_dirs(char *dirs[2]);
+
+/* Read and check the kit at PATH as kit_read does, then decide whether to
+ * trust it: with T->PUBKEY, only a signature by that key; else when any
+ * *.pem or *.pub Ed25519 public key is in a trusted-keys directory, a
+ * signature by one of them, and an unsigned kit is refused
+ * (KP_EXIT_REFUSED) unless T->ALLOW_UNSIGNED; with no trusted keys, an
+ * unsigned kit, and a signed one is refused as kit_trusted says. */
+int kit_open(const char *path, const struct kit_trust *t, struct kit *k,
+	     struct kp_error *err);
 
 /* The file NAME of K, or NULL. */
 const struct kit_file *kit_find(const struct kit *k, const char *name);

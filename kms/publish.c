@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "publish.h"
@@ -387,6 +388,30 @@ srv_order(const struct disc_host *v, size_t n, uint64_t seed, size_t *order)
 	}
 }
 
+/* Discovery's time: each DNS exchange and connection gets at most EACH
+ * milliseconds, and all of them together TOTAL, so that hundreds of
+ * unanswered hosts cannot keep it going for minutes. */
+struct budget {
+	struct timespec t0;
+	unsigned each, total;
+};
+
+/* The time the next step may take: EACH, or what is left if less. */
+static unsigned
+step_ms(const struct budget *b)
+{
+	struct timespec now;
+	long long used;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	used = (long long)(now.tv_sec - b->t0.tv_sec) * 1000 +
+	       (now.tv_nsec - b->t0.tv_nsec) / 1000000;
+	if (used >= (long long)b->total)
+		return 0;
+	return (unsigned)((long long)b->total - used) < b->each ?
+		       (unsigned)((long long)b->total - used) : b->each;
+}
+
 /* Try a TCP connection within TIMEOUT_MS; 0 if it connected. */
 static int
 try_connect(const struct sockaddr *sa, socklen_t len, unsigned timeout_ms,
@@ -427,7 +452,7 @@ try_connect(const struct sockaddr *sa, socklen_t len, unsigned timeout_ms,
 /* Addresses of TARGET: from the additional section of A, else queried. */
 static int
 addresses(const struct dns_server *server, const char *target,
-	  ldns_pkt *answer, unsigned timeout_ms, ldns_rr_list **out,
+	  ldns_pkt *answer, const struct budget *b, ldns_rr_list **out,
 	  struct kp_error *err)
 {
 	static const ldns_rr_type types[] = { LDNS_RR_TYPE_A,
@@ -435,8 +460,12 @@ addresses(const struct dns_server *server, const char *target,
 	ldns_rdf *name = ldns_dname_new_frm_str(target);
 	size_t t;
 
+	*out = NULL;
+	if (name == NULL)
+		return kp_fail(err, KP_EXIT_INPUT, "the target is not a "
+			       "usable host name");
 	*out = ldns_rr_list_new();
-	if (name == NULL || *out == NULL) {
+	if (*out == NULL) {
 		ldns_rdf_deep_free(name);
 		return kp_fail_oom(err);
 	}
@@ -444,9 +473,10 @@ addresses(const struct dns_server *server, const char *target,
 		ldns_rr_list *l = ldns_pkt_rr_list_by_name_and_type(
 			answer, name, types[t], LDNS_SECTION_ADDITIONAL);
 		ldns_pkt *a = NULL;
+		unsigned ms = step_ms(b);
 
-		if (l == NULL &&
-		    dns_query(server, target, types[t], timeout_ms, NULL, &a,
+		if (l == NULL && ms &&
+		    dns_query(server, target, types[t], ms, NULL, &a,
 			      err) == 0) {
 			l = ldns_pkt_rr_list_by_type(a, types[t],
 						     LDNS_SECTION_ANSWER);
@@ -465,23 +495,34 @@ addresses(const struct dns_server *server, const char *target,
 /* Try the addresses of host H; fills H->state and H->detail. */
 static void
 probe(const struct dns_server *server, ldns_pkt *answer, struct disc_host *h,
-      unsigned timeout_ms, struct kp_error *err)
+      const struct budget *b, struct kp_error *err)
 {
 	ldns_rr_list *addrs = NULL;
 	size_t i;
 	char why[120] = "";
 
 	h->state = DISC_FAILED;
+	h->detail[0] = '\0';
 	if (strcmp(h->target, ".") == 0) {
 		snprintf(h->detail, sizeof(h->detail),
 			 "target '.': the domain says there is no KMS here");
 		return;
 	}
-	if (addresses(server, h->target, answer, timeout_ms, &addrs, err) < 0)
+	if (h->cut) {
+		snprintf(h->detail, sizeof(h->detail), "the target name is "
+			 "too long to use");
 		return;
+	}
+	if (addresses(server, h->target, answer, b, &addrs, err) < 0) {
+		snprintf(h->detail, sizeof(h->detail), "%.150s", err->msg);
+		kp_error_clear(err);
+		ldns_rr_list_deep_free(addrs);
+		return;
+	}
 	if (ldns_rr_list_rr_count(addrs) == 0)
-		snprintf(h->detail, sizeof(h->detail),
-			 "no address for the host name");
+		snprintf(h->detail, sizeof(h->detail), step_ms(b) ?
+			 "no address for the host name" :
+			 "no address found before discovery's time ran out");
 	for (i = 0; i < ldns_rr_list_rr_count(addrs); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(addrs, i);
 		const ldns_rdf *a = ldns_rr_rdf(rr, 0);
@@ -510,7 +551,13 @@ probe(const struct dns_server *server, ldns_pkt *answer, struct disc_host *h,
 		} else {
 			continue;
 		}
-		if (try_connect((struct sockaddr *)&ss, len, timeout_ms, why,
+		if (step_ms(b) == 0) {
+			snprintf(h->detail, sizeof(h->detail), "%s port %u: "
+				 "not tried, discovery's time ran out", text,
+				 h->port);
+			break;
+		}
+		if (try_connect((struct sockaddr *)&ss, len, step_ms(b), why,
 				sizeof(why)) == 0) {
 			h->state = DISC_USED;
 			snprintf(h->detail, sizeof(h->detail), "%s port %u", text,
@@ -520,6 +567,9 @@ probe(const struct dns_server *server, ldns_pkt *answer, struct disc_host *h,
 		snprintf(h->detail, sizeof(h->detail), "%s port %u: %s", text,
 			 h->port, why);
 	}
+	/* Every address was of a kind that cannot be used. */
+	if (h->detail[0] == '\0')
+		snprintf(h->detail, sizeof(h->detail), "no usable address");
 	ldns_rr_list_deep_free(addrs);
 }
 
@@ -560,8 +610,11 @@ disc_hosts(const ldns_pkt *a, const char *owner, uint64_t seed,
 		hosts[k].weight = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
 		hosts[k].port = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
 		t = ldns_rdf2str(ldns_rr_rdf(rr, 3));
-		snprintf(hosts[k].target, sizeof(hosts[k].target), "%s",
-			 t ? t : ".");
+		/* Escaped bytes (\\DDD) can make a valid name longer than
+		 * the field: never use a name cut short. */
+		if (snprintf(hosts[k].target, sizeof(hosts[k].target), "%s",
+			     t ? t : ".") >= (int)sizeof(hosts[k].target))
+			hosts[k].cut = true;
 		free(t);
 		k++;
 	}
@@ -589,11 +642,15 @@ kms_discover(const struct dns_server *server, const char *domain,
 {
 	ldns_pkt *a = NULL, *soa = NULL;
 	char name[300], b[16];
+	struct budget bud;
 	bool found = false;
 	size_t i;
 	int rc, r = -1;
 
 	memset(res, 0, sizeof(*res));
+	clock_gettime(CLOCK_MONOTONIC, &bud.t0);
+	bud.each = timeout_ms;
+	bud.total = timeout_ms * DISC_BUDGET;
 	snprintf(name, sizeof(name), KMS_SRV_LABEL ".%s", domain);
 	if (dns_query(server, name, LDNS_RR_TYPE_SRV, timeout_ms, NULL, &a,
 		      err) < 0)
@@ -610,8 +667,9 @@ kms_discover(const struct dns_server *server, const char *domain,
 		goto out;
 	if (res->n == 0) {
 		/* Is it the domain that is missing, or only the records? */
-		if (dns_query(server, domain, LDNS_RR_TYPE_SOA, timeout_ms,
-			      NULL, &soa, err) < 0)
+		if (dns_query(server, domain, LDNS_RR_TYPE_SOA,
+			      step_ms(&bud) ? step_ms(&bud) : 1, NULL, &soa,
+			      err) < 0)
 			goto out;
 		rc = ldns_pkt_get_rcode(soa);
 		if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
@@ -627,13 +685,15 @@ kms_discover(const struct dns_server *server, const char *domain,
 		goto out;
 	}
 	for (i = 0; i < res->n; i++) {
-		if (found) {
+		if (found || step_ms(&bud) == 0) {
 			res->v[i].state = DISC_NOT_TRIED;
 			snprintf(res->v[i].detail, sizeof(res->v[i].detail),
-				 "an earlier host answered");
+				 found ? "an earlier host answered" :
+					 "discovery's time ran out (%u x "
+					 "--timeout)", DISC_BUDGET);
 			continue;
 		}
-		probe(server, a, &res->v[i], timeout_ms, err);
+		probe(server, a, &res->v[i], &bud, err);
 		found = res->v[i].state == DISC_USED;
 	}
 	res->outcome = found ? DISC_FOUND : DISC_NONE_REACHABLE;

@@ -47,12 +47,16 @@ int kms_publish(const struct dns_server *server, const char *zone,
 		struct publish_result *res, struct kp_error *err);
 void publish_result_release(struct publish_result *r);
 
+/* Discovery as a whole takes at most this many times its timeout. */
+#define DISC_BUDGET 10
+
 enum disc_state { DISC_USED, DISC_FAILED, DISC_NOT_TRIED };
 
 struct disc_host {
 	char target[KP_HOSTNAME_MAX + 2];
 	uint16_t priority, weight, port;
 	enum disc_state state;
+	bool cut;		/* the target did not fit: not used */
 	char detail[160];	/* address used, or why not */
 };
 
@@ -72,7 +76,9 @@ struct discover_result {
 /* Query _vlmcs._tcp.DOMAIN (at SERVER, or the system's resolvers), order
  * the records by priority and then by weighted random choice (RFC 2782,
  * with a PRNG seeded by SEED), and try a TCP connection to each in turn
- * until one answers. */
+ * until one answers.  Each DNS exchange and connection takes at most
+ * TIMEOUT_MS, and all of them together DISC_BUDGET times that; hosts not
+ * reached by then are DISC_NOT_TRIED. */
 int kms_discover(const struct dns_server *server, const char *domain,
 		 uint64_t seed, unsigned timeout_ms,
 		 struct discover_result *res, struct kp_error *err);

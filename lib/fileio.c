@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -165,95 +167,124 @@ dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+/* Is NAME in DIRFD something a write may replace?  Absent or a regular
+ * file: 0.  A link, device, FIFO or directory: -1, KP_EXIT_REFUSED. */
+static int
+replaceable(int dirfd, const char *name, const char *dest,
+	    struct kp_error *err)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 :
+		       kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				     "'%s': cannot stat", dest);
+	/* A link another user planted (say in /tmp) would have its target
+	 * replaced: root passes fs.protected_symlinks.  Name the file. */
+	if (S_ISLNK(st.st_mode))
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s' is a symbolic link; "
+			       "kmsprep does not write through a link (give "
+			       "the path of the file it points to)", dest);
+	/* The rename would put a regular file in place of a device, a FIFO
+	 * or a directory (as root, even /dev/null). */
+	if (!S_ISREG(st.st_mode))
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s' exists and is not a "
+			       "regular file (a directory, device or FIFO); it "
+			       "is not replaced", dest);
+	return 0;
+}
+
 int
 kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 {
+	static const char az[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	const char *base;
-	char *dir = NULL, *real = NULL;
-	struct stat st;
-	int n;
+	char *dir = NULL;
+	unsigned char rnd[8];
+	int i, k, n;
 
 	t->fd = -1;
-	t->path = NULL;
-	t->dest = NULL;
-	/* A link is followed, so that the file it names is replaced, not
-	 * the link; one that leads nowhere is refused. */
-	if (lstat(dest, &st) == 0 && S_ISLNK(st.st_mode)) {
-		real = realpath(dest, NULL);
-		if (real == NULL)
-			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
-					     "'%s': a symbolic link that cannot "
-					     "be followed", dest);
-		dest = real;
-	}
-	/* The rename would put a regular file in place of a device, a FIFO
-	 * or a directory (as root, even /dev/null). */
-	if (stat(dest, &st) == 0 && !S_ISREG(st.st_mode)) {
-		kp_fail(err, KP_EXIT_REFUSED, "'%s' exists and is not a regular "
-			"file (a directory, device or FIFO); it is not replaced",
-			dest);
-		goto fail;
-	}
+	t->dirfd = -1;
+	t->path = t->dest = t->base = t->tmpbase = NULL;
 	base = strrchr(dest, '/');
 	base = base ? base + 1 : dest;
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s' is a directory; it is "
+			       "not replaced", dest);
 	dir = dir_of(dest);
 	t->dest = strdup(dest);
-	if (dir == NULL || t->dest == NULL)
+	t->base = strdup(base);
+	if (dir == NULL || t->dest == NULL || t->base == NULL)
 		goto oom;
-	n = snprintf(NULL, 0, "%s/.%s.kmsprep-XXXXXX", dir, base);
-	t->path = malloc((size_t)n + 1);
-	if (t->path == NULL)
+	/* Everything below is relative to the directory, so that it cannot
+	 * be swapped for another between the checks and the rename. */
+	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot open the "
+			      "directory '%s'", dest, dir);
+		goto fail;
+	}
+	if (replaceable(t->dirfd, t->base, dest, err) < 0)
+		goto fail;
+	n = snprintf(NULL, 0, ".%s.kmsprep-XXXXXX", base);
+	t->tmpbase = malloc((size_t)n + 1);
+	if (t->tmpbase == NULL ||
+	    asprintf(&t->path, "%s/.%s.kmsprep-XXXXXX", dir, base) < 0) {
+		t->path = NULL;
 		goto oom;
-	snprintf(t->path, (size_t)n + 1, "%s/.%s.kmsprep-XXXXXX", dir, base);
-	t->fd = mkostemp(t->path, O_CLOEXEC);
+	}
+	/* mkostemp with a directory fd: O_EXCL and O_NOFOLLOW on a random
+	 * name, as mkostemp does with a path. */
+	for (i = 0; i < 100 && t->fd < 0; i++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			for (k = 0; k < 8; k++)
+				rnd[k] = (unsigned char)rand();
+		snprintf(t->tmpbase, (size_t)n + 1, ".%s.kmsprep-", base);
+		for (k = 0; k < 6; k++)
+			t->tmpbase[n - 6 + k] = az[rnd[k] % (sizeof(az) - 1)];
+		t->tmpbase[n] = '\0';
+		t->fd = openat(t->dirfd, t->tmpbase, O_RDWR | O_CREAT | O_EXCL |
+			       O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (t->fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (t->fd < 0) {
 		kp_fail_errno(err, KP_EXIT_FAIL, errno,
 			      "'%s': cannot create a temporary file in '%s'",
 			      dest, dir);
 		goto fail;
 	}
+	memcpy(t->path + strlen(t->path) - 6, t->tmpbase + n - 6, 6);
 	free(dir);
-	free(real);
 	return 0;
 oom:
 	kp_fail_oom(err);
 fail:
 	free(dir);
-	free(real);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	t->dirfd = -1;
 	free(t->path);
 	free(t->dest);
-	t->path = t->dest = NULL;
+	free(t->base);
+	free(t->tmpbase);
+	t->path = t->dest = t->base = t->tmpbase = NULL;
 	return -1;
 }
 
+/* Copy NAME to BACKUP, both in DIRFD (a hard link was not possible). */
 static int
-fsync_dir_of(const char *path)
-{
-	char *dir = dir_of(path);
-	int fd, r;
-
-	if (dir == NULL)
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
-static int
-copy_file(const char *from, const char *to)
+copy_file(int dirfd, const char *name, const char *backup)
 {
 	char block[65536];
 	int in, out;
 	ssize_t n;
 
-	in = open(from, O_RDONLY | O_CLOEXEC);
+	in = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
 		return -1;
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	out = openat(dirfd, backup, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		     O_CLOEXEC, 0600);
 	if (out < 0) {
 		close(in);
 		return -1;
@@ -264,7 +295,7 @@ copy_file(const char *from, const char *to)
 	if (n != 0 || fsync(out) < 0) {
 		close(in);
 		close(out);
-		unlink(to);
+		unlinkat(dirfd, backup, 0);
 		return -1;
 	}
 	close(in);
@@ -276,6 +307,7 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 		  struct kp_error *err)
 {
 	static const struct kp_commit_opts none = { NULL, 0600, false, NULL };
+	const char *bbase = NULL;
 
 	if (o == NULL)
 		o = &none;
@@ -296,16 +328,22 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 		goto sys;
 	}
 	t->fd = -1;
+	/* Checked again: the name may have changed since it was opened. */
+	if (replaceable(t->dirfd, t->base, t->dest, err) < 0)
+		return -1;
 	if (o->backup) {
+		/* The backup sits beside the file (kp_backup_name). */
+		bbase = strrchr(o->backup, '/');
+		bbase = bbase ? bbase + 1 : o->backup;
 		/* A hard link keeps the old inode as the backup for free. */
-		if (link(t->dest, o->backup) < 0 &&
-		    copy_file(t->dest, o->backup) < 0)
+		if (linkat(t->dirfd, t->base, t->dirfd, bbase, 0) < 0 &&
+		    copy_file(t->dirfd, t->base, bbase) < 0)
 			return kp_fail_errno(err, KP_EXIT_FAIL, errno,
 					     "'%s': cannot keep a backup as '%s'",
 					     t->dest, o->backup);
 	}
 	if (o->no_replace) {
-		if (renameat2(AT_FDCWD, t->path, AT_FDCWD, t->dest,
+		if (renameat2(t->dirfd, t->tmpbase, t->dirfd, t->base,
 			      RENAME_NOREPLACE) < 0) {
 			int e = errno;
 
@@ -317,26 +355,27 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 						     KP_EXIT_FAIL, e,
 						     "'%s': cannot create",
 						     t->dest);
-			if (link(t->path, t->dest) < 0)
+			if (linkat(t->dirfd, t->tmpbase, t->dirfd, t->base,
+				   0) < 0)
 				return kp_fail_errno(err, errno == EEXIST ?
 						     KP_EXIT_REFUSED :
 						     KP_EXIT_FAIL, errno,
 						     "'%s': cannot create",
 						     t->dest);
-			unlink(t->path);
+			unlinkat(t->dirfd, t->tmpbase, 0);
 		}
-	} else if (rename(t->path, t->dest) < 0) {
+	} else if (renameat(t->dirfd, t->tmpbase, t->dirfd, t->base) < 0) {
 		int e = errno;
 
-		if (o->backup)	/* the original stays: no backup needed */
-			unlink(o->backup);
+		if (bbase)	/* the original stays: no backup needed */
+			unlinkat(t->dirfd, bbase, 0);
 		return kp_fail_errno(err, KP_EXIT_FAIL, e,
 				     "'%s': cannot replace", t->dest);
 	}
 	free(t->path);
 	t->path = NULL;
 	/* Some filesystems cannot fsync a directory (EINVAL): nothing to do. */
-	if (fsync_dir_of(t->dest) < 0 && errno != EINVAL) {
+	if (fsync(t->dirfd) < 0 && errno != EINVAL) {
 		kp_fail_errno(err, KP_EXIT_FAIL, errno,
 			      "'%s' was replaced, but its directory could not "
 			      "be synced, so the change may not survive a crash",
@@ -355,13 +394,17 @@ kp_tmpfile_discard(struct kp_tmpfile *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	if (t->path) {
-		unlink(t->path);
+		if (t->dirfd >= 0 && t->tmpbase)
+			unlinkat(t->dirfd, t->tmpbase, 0);
 		free(t->path);
 	}
+	if (t->dirfd >= 0)
+		close(t->dirfd);
 	free(t->dest);
-	t->fd = -1;
-	t->path = NULL;
-	t->dest = NULL;
+	free(t->base);
+	free(t->tmpbase);
+	t->fd = t->dirfd = -1;
+	t->path = t->dest = t->base = t->tmpbase = NULL;
 }
 
 int
@@ -436,4 +479,11 @@ kp_realpath_for_write(const char *path, struct kp_error *err)
 	if (r == NULL)
 		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
 	return r;
+}
+
+void
+kp_secrets_in_memory(void)
+{
+	/* Cannot fail for the calling process with these arguments. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

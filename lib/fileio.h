@@ -44,18 +44,23 @@ int kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		struct kp_error *err);
 void kp_unmap(struct kp_map *m);
 
-/* A temporary file next to DEST, to be renamed over it. */
+/* A temporary file next to DEST, to be renamed over it.  Both are named
+ * relative to their directory, opened once. */
 struct kp_tmpfile {
 	char *path;		/* the temporary file, NULL once committed */
 	char *dest;		/* the final name */
 	int fd;			/* open read-write on path */
+	int dirfd;		/* DEST's directory */
+	char *base, *tmpbase;	/* DEST's and the temporary file's names in it */
 };
 
-#define KP_TMPFILE_INIT { NULL, NULL, -1 }
+#define KP_TMPFILE_INIT { NULL, NULL, -1, -1, NULL, NULL }
 
-/* Create the temporary file (mode 0600) in DEST's directory.  A link DEST
- * is followed (one that leads nowhere is refused); a DEST that exists and
- * is not a regular file is refused (KP_EXIT_REFUSED). */
+/* Create the temporary file (mode 0600) in DEST's directory.  A DEST that
+ * is a symbolic link, or exists and is not a regular file, is refused
+ * (KP_EXIT_REFUSED), here and again at the rename: a link is never
+ * followed, so a link planted in a shared directory cannot redirect the
+ * write.  (hive_open resolves the hive a user edits in place first.) */
 int kp_tmpfile_open(struct kp_tmpfile *t, const char *dest,
 		    struct kp_error *err);
 
@@ -88,7 +93,14 @@ int kp_write_file_atomic(const char *dest, const void *data, size_t len,
  * caller frees the result. */
 char *kp_backup_name(const char *path, struct kp_error *err);
 
-/* Resolve symbolic links in PATH so that writes replace the real file. */
+/* A secret (product key, TSIG secret, signing key) is about to be read:
+ * from now on the process is not dumpable (prctl PR_SET_DUMPABLE 0), so a
+ * crash leaves no core file holding it and other users cannot ptrace it.
+ * The buffers are still wiped after use. */
+void kp_secrets_in_memory(void);
+
+/* Resolve symbolic links in PATH so that an in-place edit of a file named
+ * through a link replaces the file read, not the link. */
 char *kp_realpath_for_write(const char *path, struct kp_error *err);
 
 #endif

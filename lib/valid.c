@@ -233,3 +233,83 @@ kp_parse_onoff(const char *what, const char *s, bool *out,
 	return kp_fail(err, KP_EXIT_USAGE, "%s: '%s': expected on or off",
 		       what, kp_quote(s, q, sizeof(q)));
 }
+
+static bool
+is_key_sep(unsigned char c)
+{
+	return c == '-' || c == ' ' || c == '\t';
+}
+
+/* Length of a key shape starting at S, or 0: five groups of five letters
+ * or digits, each pair of groups split by one to three of "- \t". */
+static size_t
+key_shape_at(const unsigned char *s)
+{
+	size_t i = 0, g, k, sep;
+
+	for (g = 0; g < 5; g++) {
+		if (g) {
+			for (sep = 0; sep < 3 && is_key_sep(s[i]); sep++)
+				i++;
+			if (sep == 0)
+				return 0;
+		}
+		for (k = 0; k < 5; k++, i++)
+			if (!is_alnum(s[i]))
+				return 0;
+	}
+	return i;
+}
+
+bool
+kp_find_key_shape(const char *s, size_t *off, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, n, alnum = 0, other = 0;
+
+	for (i = 0; p[i]; i++) {
+		n = is_alnum(p[i]) ? key_shape_at(p + i) : 0;
+		/* A run of exactly 25 letters and digits is a key without
+		 * its dashes (digests and GUIDs are longer). */
+		if (n == 0 && is_alnum(p[i]) && (i == 0 || !is_alnum(p[i - 1]))) {
+			for (n = 0; is_alnum(p[i + n]); n++)
+				;
+			if (n != 25)
+				n = 0;
+		}
+		if (n) {
+			*off = i;
+			*len = n;
+			return true;
+		}
+	}
+	/* The 25 characters with no dashes, alone or spaced any way. */
+	for (i = 0; p[i]; i++) {
+		if (is_alnum(p[i]))
+			alnum++;
+		else if (!is_key_sep(p[i]))
+			other++;
+	}
+	if (alnum == 25 && other == 0) {
+		*off = 0;
+		*len = i;
+		return true;
+	}
+	return false;
+}
+
+bool
+kp_redact_keys(char *s)
+{
+	size_t off, len, i, base = 0;
+	bool any = false;
+
+	while (kp_find_key_shape(s + base, &off, &len)) {
+		for (i = 0; i < len; i++)
+			if (is_alnum((unsigned char)s[base + off + i]))
+				s[base + off + i] = '*';
+		base += off + len;
+		any = true;
+	}
+	return any;
+}

@@ -46,4 +46,14 @@ int kp_parse_guid(const char *what, const char *s, char out[KP_GUID_LEN + 1],
 int kp_parse_onoff(const char *what, const char *s, bool *out,
 		   struct kp_error *err);
 
+/* Find the first product-key shape in S: five groups of five letters or
+ * digits (any case) split by dashes, spaces or tabs, anywhere in S (a
+ * host name or file name may hold one), or 25 letters and digits that are
+ * all of S.  OFF and LEN give where it is. */
+bool kp_find_key_shape(const char *s, size_t *off, size_t *len);
+
+/* Replace the letters and digits of every key shape in S with '*', in
+ * place, so that a message never repeats a key.  True if any. */
+bool kp_redact_keys(char *s);
+
 #endif

@@ -440,6 +440,7 @@ unlock(struct img_session *s, const char *dev, unsigned n, char *why,
 	size_t len;
 	int r;
 
+	kp_secrets_in_memory();
 	if (kp_read_file(s->o.bitlocker_key_file, 4096, &key, err) < 0)
 		return NULL;
 	len = key.len;

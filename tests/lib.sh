@@ -25,6 +25,8 @@ export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS-force_tcg}"
 
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/kmsprep-test.XXXXXX")
 trap 'cd /; rm -rf "$SCRATCH"' EXIT
+# Kit trust comes from the tests, not the machine's or user's keys.
+export KMSPREP_SYSCONFDIR="$SCRATCH/.etc" XDG_CONFIG_HOME="$SCRATCH/.config"
 cd "$SCRATCH" || exit 1
 
 _n=0

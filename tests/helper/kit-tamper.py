@@ -7,10 +7,14 @@ usage: kit-tamper.py IN OUT OP [ARG...]
   remove NAME        leave member NAME out
   rename OLD NEW     store member OLD as NEW
   edit-manifest A B  replace text A by B in manifest.json
+  strip NAME TEXT    append TEXT to member NAME, recompute the manifest's
+                     digests and leave the signature out (a downgrade)
   hostile KIND       add a hostile member: abs, dotdot, symlink, hardlink,
                      device, fifo, dir, huge, dup
 """
+import hashlib
 import io
+import json
 import sys
 import tarfile
 
@@ -30,8 +34,27 @@ def add(out, name, data, mode=0o644, **kw):
     out.addfile(info, io.BytesIO(data) if info.isreg() else None)
 
 
+def strip(src, dst, name, text):
+    files = dict((m.name, (m, data)) for m, data in members(src))
+    files.pop("manifest.sig", None)
+    m, data = files[name]
+    files[name] = (m, data + text.encode())
+    man = json.loads(files["manifest.json"][1])
+    for f in man["files"]:
+        d = files[f["name"]][1]
+        f["size"] = len(d)
+        f["sha256"] = hashlib.sha256(d).hexdigest()
+    files["manifest.json"] = (files["manifest.json"][0],
+                              json.dumps(man, indent=2).encode())
+    with tarfile.open(dst, "w:gz", format=tarfile.PAX_FORMAT) as out:
+        for n, (m, d) in files.items():
+            add(out, n, d, m.mode)
+
+
 def main():
     src, dst, op, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    if op == "strip":
+        return strip(src, dst, args[0], args[1])
     with tarfile.open(dst, "w:gz", format=tarfile.PAX_FORMAT) as out:
         for m, data in members(src):
             name = m.name

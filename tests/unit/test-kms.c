@@ -2,8 +2,11 @@
  * server arguments. */
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "kms/kit.h"
 #include "kms/publish.h"
 #include "unit.h"
 
@@ -162,6 +165,17 @@ key_files(void)
 		{ "key \"bad name\" { algorithm hmac-sha256; secret "
 		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
 		{ "zone \"x\" { };", 0 },
+		/* One key, each field once (issue 16). */
+		{ "key a { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };\n"
+		  "key b { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };\n", 0 },
+		{ "key a { algorithm hmac-sha256; secret \"c2hvcnQ=\"; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "key a { algorithm hmac-sha256; algorithm hmac-sha512; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; };", 0 },
+		{ "key a { algorithm hmac-sha256; secret "
+		  "\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=\"; }; junk", 0 },
 		{ "", 0 },
 	};
 	struct tsig_key k;
@@ -198,6 +212,58 @@ key_files(void)
 		tsig_key_release(&k);
 		CHECK(k.secret == NULL);
 	}
+	/* A NUL byte: C string readers would stop at it. */
+	{
+		static const char nul[] = "key a { algorithm hmac-sha256; "
+			"secret \"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0="
+			"\"; };\0key b { };";
+		const char *path = keyfile("");
+		FILE *f = fopen(path, "w");
+
+		CHECK(f != NULL);
+		fwrite(nul, 1, sizeof(nul) - 1, f);
+		fclose(f);
+		CHECK_EQ(tsig_key_read(path, &k, &err), -1);
+		tsig_key_release(&k);
+	}
+	unlink(keyfile(""));
+}
+
+/* In a child (the flag is for life): is the process still dumpable after
+ * reading a KMS host key, or a TSIG key? */
+static int
+dumpable_after(int which)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct tsig_key k;
+	char key[30];
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/* Earlier tests in this process may have read keys. */
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_GET_DUMPABLE) != 1)
+			_exit(2);
+		if (which == 0)
+			kit_read_key(keyfile("QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN\n"),
+				     key, &err);
+		else if (tsig_key_read(keyfile("key a { algorithm "
+				"hmac-sha256; secret \"qFXFtnOa0pgBlGXsjVU+0J1v"
+				"23u11JKDZf7LJCQ9aw0=\"; };"), &k, &err) == 0)
+			tsig_key_release(&k);
+		_exit(prctl(PR_GET_DUMPABLE));
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static void
+no_core_dumps(void)
+{
+	CHECK_EQ(dumpable_after(0), 0);
+	CHECK_EQ(dumpable_after(1), 0);
 	unlink(keyfile(""));
 }
 
@@ -242,7 +308,7 @@ rcode_names(void)
 static const struct unit_test tests[] = {
 	TEST(order_by_priority), TEST(order_by_weight),
 	TEST(order_is_repeatable), TEST(zones),
-	TEST(key_files), TEST(servers),
+	TEST(key_files), TEST(servers), TEST(no_core_dumps),
 	TEST(rcode_names),
 };
 

@@ -1,4 +1,5 @@
 /* Validation of host names, addresses, numbers, GUIDs, flags. */
+#include "lib/escape.h"
 #include "lib/valid.h"
 #include "unit.h"
 
@@ -143,9 +144,79 @@ onoff(void)
 	CHECK_EQ(err.code, KP_EXIT_USAGE);
 }
 
+static void
+key_shapes(void)
+{
+	static const struct {
+		const char *s;
+		size_t off, len;	/* len 0: no key */
+	} cases[] = {
+		{ "QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN", 0, 29 },
+		{ "qxr7b-9hj3k-m4pwt-y6d2v-cf8gn", 0, 29 },
+		{ "QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN.txt", 0, 29 },
+		{ "/keys/QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN.txt", 6, 29 },
+		{ "kmsQXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN.lab", 3, 29 },
+		{ "QXR7B 9HJ3K M4PWT Y6D2V CF8GN", 0, 29 },
+		{ "QXR7B--9HJ3K-M4PWT-Y6D2V-CF8GN", 0, 30 },
+		{ "QXR7B9HJ3KM4PWTY6D2VCF8GN", 0, 25 },
+		{ "'QXR7B9HJ3KM4PWTY6D2VCF8GN': x", 1, 25 },
+		{ "Q X R 7 B 9 H J 3 K M 4 P W T Y 6 D 2 V C F 8 G N", 0, 49 },
+		{ "kms1.corp.example", 0, 0 },
+		{ "QXR7B-9HJ3K-M4PWT-Y6D2V", 0, 0 },
+		{ "QXR7-9HJ3K-M4PWT-Y6D2V-CF8GN", 0, 0 },
+		/* digests and GUIDs are not keys */
+		{ "475174ffb606d22ab240865ad19d9c5efcc097258c09299abde61966e39d8632",
+		  0, 0 },
+		{ "0ff1ce15-a989-479d-af46-f275c6370663", 0, 0 },
+		{ "", 0, 0 },
+	};
+	char msg[128];
+	size_t i, off, len;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool found = kp_find_key_shape(cases[i].s, &off, &len);
+
+		if (found != (cases[i].len != 0))
+			printf("# case %zu: %s\n", i, cases[i].s);
+		CHECK_EQ(found, cases[i].len != 0);
+		if (found && cases[i].len) {
+			CHECK_EQ(off, cases[i].off);
+			CHECK_EQ(len, cases[i].len);
+		}
+	}
+	snprintf(msg, sizeof(msg), "'a QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN b "
+		 "qxr7b 9hj3k m4pwt y6d2v cf8gn': cannot open");
+	CHECK(kp_redact_keys(msg));
+	CHECK_STR(msg, "'a *****-*****-*****-*****-***** b "
+		  "***** ***** ***** ***** *****': cannot open");
+	snprintf(msg, sizeof(msg), "kms1.corp.example");
+	CHECK(!kp_redact_keys(msg));
+}
+
+static void
+escapes(void)
+{
+	struct buf b = BUF_INIT;
+
+	CHECK_STR(kp_escape_str(&b, "Windows 10 Pro"), "Windows 10 Pro");
+	CHECK_STR(kp_escape_str(&b, "W\x1b[2J\a\r\n\x7f"),
+		  "W\\x1b[2J\\x07\\x0d\\x0a\\x7f");
+	/* Non-ASCII text stays; C1 controls and bidi overrides do not. */
+	CHECK_STR(kp_escape_str(&b, "Entreprise \xc3\xa9"),
+		  "Entreprise \xc3\xa9");
+	CHECK_STR(kp_escape_str(&b, "\xc2\x9b" "31m \xe2\x80\xae"),
+		  "\\u009B31m \\u202E");
+	/* Bytes that are not UTF-8 one by one. */
+	CHECK_STR(kp_escape_str(&b, "\xff\xc3(\xe2\x80"),
+		  "\\xff\\xc3(\\xe2\\x80");
+	CHECK_STR(kp_escape_str(&b, NULL), "");
+	buf_release(&b);
+}
+
 static const struct unit_test tests[] = {
 	TEST(hostnames), TEST(addresses), TEST(unsafe_characters),
 	TEST(quoting), TEST(numbers), TEST(guids), TEST(onoff),
+	TEST(key_shapes), TEST(escapes),
 };
 
 UNIT_MAIN(tests)
