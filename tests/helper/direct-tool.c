@@ -1,0 +1,264 @@
+/*
+ * kmsprep-test-tool direct: drive the direct image backend (prep/direct.h)
+ * from the tests and benchmarks, and build sample images with it.
+ *
+ *   kmsprep-test-tool direct [-r] [-n] [-f FMT] [-o OVERLAY] [-p PART]
+ *                            IMAGE OP [ARGS] [OP [ARGS]]...
+ *
+ *   -r read-only   -n through qemu-nbd even if raw   -f image format
+ *   -o write to a new qcow2 overlay   -p use NTFS partition PART (0: whole
+ *   disk) as the root, Windows or not; otherwise the first Windows root
+ *
+ * OPs, applied in order (a write makes the root writable first):
+ *   roots               print the table, the roots and the locked volumes
+ *   read PATH OUT       copy a file out
+ *   put PATH FILE       replace (or create) a file from FILE
+ *   secret PATH FILE    the same, SYSTEM and Administrators only
+ *   mkdir PATH          make a directory and its parents
+ *   rm PATH             remove a file
+ *   ls PATH             list a directory, one name a line
+ *   sd PATH OUT         write the security descriptor's bytes to OUT and
+ *                       print the attributes ("attrib 0x...")
+ *   set PATH KEY NAME DATA
+ *                       in the hive PATH, set string value NAME of KEY
+ *                       (through the hive layer) and replace the hive
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hive/hive.h"
+#include "hive/regval.h"
+#include "lib/fileio.h"
+#include "prep/direct.h"
+
+int direct_main(int argc, char **argv);
+
+static int
+fail(struct kp_error *err)
+{
+	fprintf(stderr, "kmsprep-test-tool: direct: %s\n", err->msg);
+	return err->code ? err->code : 1;
+}
+
+static int
+writable(struct dr_session *s, size_t root, struct kp_error *err)
+{
+	return dr_make_writable(s, root, err);
+}
+
+static int
+op_roots(struct dr_session *s)
+{
+	const struct dr_root *r;
+	const struct dr_locked *l;
+	size_t n, i;
+
+	printf("table %s\n", dr_table(s) ? dr_table(s) : "?");
+	r = dr_roots(s, &n);
+	for (i = 0; i < n; i++) {
+		const char *why = dr_root_unwritable(&r[i]);
+
+		printf("root %zu part %u start %llu size %llu systemroot %s "
+		       "state %d%s%s\n", i, r[i].part,
+		       (unsigned long long)r[i].start,
+		       (unsigned long long)r[i].size, r[i].systemroot,
+		       (int)r[i].state, why ? " unwritable: " : "",
+		       why ? why : "");
+	}
+	l = dr_locked(s, &n);
+	for (i = 0; i < n; i++)
+		printf("locked part %u%s: %s\n", l[i].part,
+		       l[i].bitlocker ? " bitlocker" : "", l[i].why);
+	return 0;
+}
+
+/* Set one string value in the hive at PATH, through the hive layer, and
+ * replace the hive: what `image set` does to SOFTWARE. */
+static int
+op_set(struct dr_session *s, size_t root, char **a, struct kp_error *err)
+{
+	struct buf data = BUF_INIT, sz = BUF_INIT;
+	struct hive_open_opts ho = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_commit_opts hc = { NULL, false, false, false };
+	struct hive_commit_result res = { false, 0, NULL };
+	char tmp[] = "/tmp/kmsprep-direct-XXXXXX";
+	struct hive *h = NULL;
+	int fd, r = -1;
+
+	if (dr_read(s, root, a[0], (size_t)1 << 30, &data, err) < 0)
+		return -1;
+	fd = mkstemp(tmp);
+	if (fd < 0 || kp_write_all(fd, data.data, data.len) < 0) {
+		kp_fail(err, 1, "cannot write %s", tmp);
+		goto out;
+	}
+	buf_release(&data);
+	if (regval_sz(a[3], &sz) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (hive_open(tmp, &ho, &h, err) < 0 ||
+	    hive_set(h, a[1], a[2], 1 /* REG_SZ */, sz.data, sz.len,
+		     err) < 0 ||
+	    hive_commit(h, &hc, &res, err) < 0)
+		goto out;
+	free(res.backup);
+	hive_close(h);
+	h = NULL;
+	if (kp_read_file(tmp, (size_t)1 << 30, &data, err) < 0 ||
+	    writable(s, root, err) < 0 ||
+	    dr_replace(s, root, a[0], data.data, data.len, 0, err) < 0)
+		goto out;
+	r = 0;
+out:
+	if (h)
+		hive_close(h);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	buf_release(&data);
+	buf_release(&sz);
+	return r;
+}
+
+static int
+run_op(struct dr_session *s, size_t root, const char *op, char **a, int na,
+       int *used, struct kp_error *err)
+{
+	struct buf b = BUF_INIT;
+	struct kp_commit_opts co = { NULL, 0644, false, NULL };
+	int r = -1;
+
+#define NEED(k)                                                         \
+	do {                                                            \
+		if (na < (k))                                           \
+			return kp_fail(err, 2, "%s: needs %d arguments", \
+				       op, (k));                        \
+		*used = (k);                                            \
+	} while (0)
+	*used = 0;
+	if (strcmp(op, "roots") == 0)
+		return op_roots(s);
+	if (strcmp(op, "read") == 0) {
+		NEED(2);
+		if (dr_read(s, root, a[0], (size_t)1 << 30, &b, err) == 0 &&
+		    kp_write_file_atomic(a[1], b.data ? b.data : "", b.len, &co,
+					 err) == 0)
+			r = 0;
+	} else if (strcmp(op, "put") == 0 || strcmp(op, "secret") == 0) {
+		NEED(2);
+		if (kp_read_file(a[1], (size_t)1 << 30, &b, err) == 0 &&
+		    writable(s, root, err) == 0 &&
+		    dr_replace(s, root, a[0], b.data ? b.data : "", b.len,
+			       op[0] == 's' ? DR_SECRET : 0, err) == 0)
+			r = 0;
+	} else if (strcmp(op, "mkdir") == 0) {
+		NEED(1);
+		if (writable(s, root, err) == 0 &&
+		    dr_mkdir(s, root, a[0], err) == 0)
+			r = 0;
+	} else if (strcmp(op, "rm") == 0) {
+		NEED(1);
+		if (writable(s, root, err) == 0 &&
+		    dr_remove(s, root, a[0], err) == 0)
+			r = 0;
+	} else if (strcmp(op, "ls") == 0) {
+		char **v;
+		size_t i;
+
+		NEED(1);
+		v = dr_ls(s, root, a[0], err);
+		if (v) {
+			for (i = 0; v[i]; i++) {
+				printf("%s\n", v[i]);
+				free(v[i]);
+			}
+			free(v);
+			r = 0;
+		}
+	} else if (strcmp(op, "sd") == 0) {
+		uint32_t attrib = 0;
+
+		NEED(2);
+		if (dr_get_sd(s, root, a[0], &b, &attrib, err) == 0 &&
+		    kp_write_file_atomic(a[1], b.data, b.len, &co, err) == 0) {
+			printf("attrib 0x%08x\n", attrib);
+			r = 0;
+		}
+	} else if (strcmp(op, "set") == 0) {
+		NEED(4);
+		r = op_set(s, root, a, err);
+	} else {
+		return kp_fail(err, 2, "unknown operation '%s'", op);
+	}
+#undef NEED
+	buf_release(&b);
+	return r;
+}
+
+int
+direct_main(int argc, char **argv)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct dr_opts o = { NULL, false, NULL, false };
+	struct dr_session *s = NULL;
+	size_t root = 0, n;
+	long part = -1;
+	int c, i, used;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "+rnf:o:p:")) != -1) {
+		switch (c) {
+		case 'r':
+			o.readonly = true;
+			break;
+		case 'n':
+			o.force_nbd = true;
+			break;
+		case 'f':
+			o.format = optarg;
+			break;
+		case 'o':
+			o.overlay = optarg;
+			break;
+		case 'p':
+			part = atol(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: kmsprep-test-tool direct [-r] [-n] "
+			"[-f FMT] [-o OVERLAY] [-p PART] IMAGE OP...\n");
+		return 2;
+	}
+	if (dr_open(argv[optind], &o, &s, &err) < 0)
+		return fail(&err);
+	if (part >= 0) {
+		if (dr_open_volume(s, (unsigned)part, &root, &err) < 0)
+			goto bad;
+	} else if (dr_find_windows(s, &err) < 0) {
+		goto bad;
+	}
+	for (i = optind + 1; i < argc; i += 1 + used) {
+		if (dr_roots(s, &n) == NULL && strcmp(argv[i], "roots") != 0) {
+			kp_fail(&err, 3, "no Windows found");
+			goto bad;
+		}
+		if (run_op(s, root, argv[i], argv + i + 1, argc - i - 1, &used,
+			   &err) < 0)
+			goto bad;
+	}
+	if (dr_close(s, true, &err) < 0)
+		return fail(&err);
+	return 0;
+bad:
+	c = fail(&err);
+	dr_close(s, false, &err);
+	return c;
+}
