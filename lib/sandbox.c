@@ -23,8 +23,9 @@ struct sb_worker {
 };
 
 /* The system calls a worker may make: memory, I/O on descriptors it
- * already holds (the image file or nbd socket, its own socket), time and
- * exit.  Nothing that opens, creates, executes or signals. */
+ * already holds (the image file or nbd socket, its own socket), an
+ * anonymous memory file, time and exit.  Nothing that opens a path,
+ * creates a socket, executes or signals. */
 static const int allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv),
@@ -32,7 +33,9 @@ static const int allowed[] = {
 	SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
 	SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
 	SCMP_SYS(sendmsg), SCMP_SYS(poll), SCMP_SYS(ppoll),
-	SCMP_SYS(close),
+	SCMP_SYS(close), SCMP_SYS(fadvise64),
+	/* libblkid reads an nbd image's partition table from a memfd. */
+	SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
 	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
 	SCMP_SYS(mprotect), SCMP_SYS(madvise),
 	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),

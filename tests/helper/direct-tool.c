@@ -6,6 +6,7 @@
  *                            IMAGE OP [ARGS] [OP [ARGS]]...
  *
  *   -r read-only   -n through qemu-nbd even if raw   -f image format
+ *   -s in a sandboxed worker (prep/drworker.h)
  *   -o write to a new qcow2 overlay   -p use NTFS partition PART (0: whole
  *   disk) as the root, Windows or not; otherwise the first Windows root
  *
@@ -22,6 +23,8 @@
  *   set PATH KEY NAME DATA
  *                       in the hive PATH, set string value NAME of KEY
  *                       (through the hive layer) and replace the hive
+ *   forbidden           (-s, KMSPREP_SANDBOX_SELFTEST=1) make the worker
+ *                       call socket()
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -33,8 +36,18 @@
 #include "hive/regval.h"
 #include "lib/fileio.h"
 #include "prep/direct.h"
+#include "prep/drworker.h"
 
 int direct_main(int argc, char **argv);
+
+/* One session, in process or in a sandboxed worker: the same calls. */
+struct sess {
+	struct dr_session *d;
+	struct dw_session *w;
+};
+
+#define CALL(s, fn, ...) ((s)->w ? dw_##fn((s)->w, __VA_ARGS__) : \
+			  dr_##fn((s)->d, __VA_ARGS__))
 
 static int
 fail(struct kp_error *err)
@@ -44,20 +57,22 @@ fail(struct kp_error *err)
 }
 
 static int
-writable(struct dr_session *s, size_t root, struct kp_error *err)
+writable(struct sess *s, size_t root, struct kp_error *err)
 {
-	return dr_make_writable(s, root, err);
+	return CALL(s, make_writable, root, err);
 }
 
 static int
-op_roots(struct dr_session *s)
+op_roots(struct sess *s)
 {
 	const struct dr_root *r;
 	const struct dr_locked *l;
 	size_t n, i;
 
-	printf("table %s\n", dr_table(s) ? dr_table(s) : "?");
-	r = dr_roots(s, &n);
+	const char *t = s->w ? dw_table(s->w) : dr_table(s->d);
+
+	printf("table %s\n", t ? t : "?");
+	r = s->w ? dw_roots(s->w, &n) : dr_roots(s->d, &n);
 	for (i = 0; i < n; i++) {
 		const char *why = dr_root_unwritable(&r[i]);
 
@@ -68,7 +83,7 @@ op_roots(struct dr_session *s)
 		       (int)r[i].state, why ? " unwritable: " : "",
 		       why ? why : "");
 	}
-	l = dr_locked(s, &n);
+	l = s->w ? dw_locked(s->w, &n) : dr_locked(s->d, &n);
 	for (i = 0; i < n; i++)
 		printf("locked part %u%s: %s\n", l[i].part,
 		       l[i].bitlocker ? " bitlocker" : "", l[i].why);
@@ -78,7 +93,7 @@ op_roots(struct dr_session *s)
 /* Set one string value in the hive at PATH, through the hive layer, and
  * replace the hive: what `image set` does to SOFTWARE. */
 static int
-op_set(struct dr_session *s, size_t root, char **a, struct kp_error *err)
+op_set(struct sess *s, size_t root, char **a, struct kp_error *err)
 {
 	struct buf data = BUF_INIT, sz = BUF_INIT;
 	struct hive_open_opts ho = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
@@ -88,7 +103,7 @@ op_set(struct dr_session *s, size_t root, char **a, struct kp_error *err)
 	struct hive *h = NULL;
 	int fd, r = -1;
 
-	if (dr_read(s, root, a[0], (size_t)1 << 30, &data, err) < 0)
+	if (CALL(s, read, root, a[0], (size_t)1 << 30, &data, err) < 0)
 		return -1;
 	fd = mkstemp(tmp);
 	if (fd < 0 || kp_write_all(fd, data.data, data.len) < 0) {
@@ -110,7 +125,7 @@ op_set(struct dr_session *s, size_t root, char **a, struct kp_error *err)
 	h = NULL;
 	if (kp_read_file(tmp, (size_t)1 << 30, &data, err) < 0 ||
 	    writable(s, root, err) < 0 ||
-	    dr_replace(s, root, a[0], data.data, data.len, 0, err) < 0)
+	    CALL(s, replace, root, a[0], data.data, data.len, 0, err) < 0)
 		goto out;
 	r = 0;
 out:
@@ -126,7 +141,7 @@ out:
 }
 
 static int
-run_op(struct dr_session *s, size_t root, const char *op, char **a, int na,
+run_op(struct sess *s, size_t root, const char *op, char **a, int na,
        int *used, struct kp_error *err)
 {
 	struct buf b = BUF_INIT;
@@ -145,7 +160,7 @@ run_op(struct dr_session *s, size_t root, const char *op, char **a, int na,
 		return op_roots(s);
 	if (strcmp(op, "read") == 0) {
 		NEED(2);
-		if (dr_read(s, root, a[0], (size_t)1 << 30, &b, err) == 0 &&
+		if (CALL(s, read, root, a[0], (size_t)1 << 30, &b, err) == 0 &&
 		    kp_write_file_atomic(a[1], b.data ? b.data : "", b.len, &co,
 					 err) == 0)
 			r = 0;
@@ -153,25 +168,25 @@ run_op(struct dr_session *s, size_t root, const char *op, char **a, int na,
 		NEED(2);
 		if (kp_read_file(a[1], (size_t)1 << 30, &b, err) == 0 &&
 		    writable(s, root, err) == 0 &&
-		    dr_replace(s, root, a[0], b.data ? b.data : "", b.len,
+		    CALL(s, replace, root, a[0], b.data ? b.data : "", b.len,
 			       op[0] == 's' ? DR_SECRET : 0, err) == 0)
 			r = 0;
 	} else if (strcmp(op, "mkdir") == 0) {
 		NEED(1);
 		if (writable(s, root, err) == 0 &&
-		    dr_mkdir(s, root, a[0], err) == 0)
+		    CALL(s, mkdir, root, a[0], err) == 0)
 			r = 0;
 	} else if (strcmp(op, "rm") == 0) {
 		NEED(1);
 		if (writable(s, root, err) == 0 &&
-		    dr_remove(s, root, a[0], err) == 0)
+		    CALL(s, remove, root, a[0], err) == 0)
 			r = 0;
 	} else if (strcmp(op, "ls") == 0) {
 		char **v;
 		size_t i;
 
 		NEED(1);
-		v = dr_ls(s, root, a[0], err);
+		v = CALL(s, ls, root, a[0], err);
 		if (v) {
 			for (i = 0; v[i]; i++) {
 				printf("%s\n", v[i]);
@@ -184,11 +199,15 @@ run_op(struct dr_session *s, size_t root, const char *op, char **a, int na,
 		uint32_t attrib = 0;
 
 		NEED(2);
-		if (dr_get_sd(s, root, a[0], &b, &attrib, err) == 0 &&
+		if (CALL(s, get_sd, root, a[0], &b, &attrib, err) == 0 &&
 		    kp_write_file_atomic(a[1], b.data, b.len, &co, err) == 0) {
 			printf("attrib 0x%08x\n", attrib);
 			r = 0;
 		}
+	} else if (strcmp(op, "forbidden") == 0) {
+		if (s->w == NULL)
+			return kp_fail(err, 2, "forbidden: needs -s");
+		r = dw_selftest_forbidden(s->w, err);
 	} else if (strcmp(op, "set") == 0) {
 		NEED(4);
 		r = op_set(s, root, a, err);
@@ -205,19 +224,23 @@ direct_main(int argc, char **argv)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct dr_opts o = { NULL, false, NULL, false };
-	struct dr_session *s = NULL;
+	struct sess ss = { NULL, NULL }, *s = &ss;
+	bool sandbox = false;
 	size_t root = 0, n;
 	long part = -1;
 	int c, i, used;
 
 	optind = 1;
-	while ((c = getopt(argc, argv, "+rnf:o:p:")) != -1) {
+	while ((c = getopt(argc, argv, "+rnsf:o:p:")) != -1) {
 		switch (c) {
 		case 'r':
 			o.readonly = true;
 			break;
 		case 'n':
 			o.force_nbd = true;
+			break;
+		case 's':
+			sandbox = true;
 			break;
 		case 'f':
 			o.format = optarg;
@@ -237,16 +260,23 @@ direct_main(int argc, char **argv)
 			"[-f FMT] [-o OVERLAY] [-p PART] IMAGE OP...\n");
 		return 2;
 	}
-	if (dr_open(argv[optind], &o, &s, &err) < 0)
+	if (sandbox ? dw_open(argv[optind], &o, 0, &s->w, &err) :
+	    dr_open(argv[optind], &o, &s->d, &err))
 		return fail(&err);
 	if (part >= 0) {
-		if (dr_open_volume(s, (unsigned)part, &root, &err) < 0)
+		if (CALL(s, open_volume, (unsigned)part, &root, &err) < 0)
 			goto bad;
-	} else if (dr_find_windows(s, &err) < 0) {
+	} else if ((s->w ? dw_find_windows(s->w, &err) :
+		    dr_find_windows(s->d, &err)) < 0) {
 		goto bad;
 	}
 	for (i = optind + 1; i < argc; i += 1 + used) {
-		if (dr_roots(s, &n) == NULL && strcmp(argv[i], "roots") != 0) {
+		if (s->w)
+			dw_roots(s->w, &n);
+		else
+			dr_roots(s->d, &n);
+		if (n == 0 && strcmp(argv[i], "roots") != 0 &&
+		    strcmp(argv[i], "forbidden") != 0) {
 			kp_fail(&err, 3, "no Windows found");
 			goto bad;
 		}
@@ -254,11 +284,11 @@ direct_main(int argc, char **argv)
 			   &err) < 0)
 			goto bad;
 	}
-	if (dr_close(s, true, &err) < 0)
+	if (CALL(s, close, true, &err) < 0)
 		return fail(&err);
 	return 0;
 bad:
 	c = fail(&err);
-	dr_close(s, false, &err);
+	CALL(s, close, false, &err);
 	return c;
 }
