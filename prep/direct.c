@@ -42,6 +42,11 @@ static char ntfs_last[256];
 static int
 ntfs_capture(const char *function, const char *file, int line, u32 level,
 	     void *data, const char *format, va_list args)
+	__attribute__((format(printf, 6, 0)));
+
+static int
+ntfs_capture(const char *function, const char *file, int line, u32 level,
+	     void *data, const char *format, va_list args)
 {
 	size_t n;
 

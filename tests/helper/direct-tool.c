@@ -25,6 +25,10 @@
  *                       (through the hive layer) and replace the hive
  *   forbidden           (-s, KMSPREP_SANDBOX_SELFTEST=1) make the worker
  *                       call socket()
+ *
+ *   kmsprep-test-tool direct-dirty IMAGE PART
+ *                       set the dirty flag of NTFS partition PART, as a
+ *                       crash leaves it (through libntfs-3g directly)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -37,8 +41,13 @@
 #include "lib/fileio.h"
 #include "prep/direct.h"
 #include "prep/drworker.h"
+#include "prep/imgio.h"
+#include "prep/ntfs3g.h"
+#include "prep/ntfsdev.h"
+#include "prep/partition.h"
 
 int direct_main(int argc, char **argv);
+int direct_dirty_main(int argc, char **argv);
 
 /* One session, in process or in a sandboxed worker: the same calls. */
 struct sess {
@@ -291,4 +300,47 @@ bad:
 	c = fail(&err);
 	CALL(s, close, false, &err);
 	return c;
+}
+
+int
+direct_dirty_main(int argc, char **argv)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct imgio_opts io = { NULL, false, NULL, false };
+	struct imgio *ch = NULL;
+	struct part *parts = NULL;
+	const char *table;
+	ntfs_volume *vol = NULL;
+	size_t n, i;
+	int r = 1;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: kmsprep-test-tool direct-dirty IMAGE "
+			"PART\n");
+		return 2;
+	}
+	if (imgio_open(argv[1], &io, &ch, &err) < 0 ||
+	    part_list(ch, &parts, &n, &table, &err) < 0) {
+		fail(&err);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (parts[i].number == (unsigned)atoi(argv[2]))
+			break;
+	if (i < n)
+		vol = ntfsdev_mount(ch, parts[i].start, parts[i].size, "dirty",
+				    NTFS_MNT_RECOVER);
+	if (vol == NULL) {
+		fprintf(stderr, "kmsprep-test-tool: cannot mount\n");
+		goto out;
+	}
+	if (ntfs_volume_write_flags(vol, vol->flags | VOLUME_IS_DIRTY) == 0)
+		r = 0;
+	if (ntfsdev_umount(vol) < 0)
+		r = 1;
+out:
+	free(parts);
+	if (imgio_close(ch, true, &err) < 0)
+		r = 1;
+	return r;
 }
