@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,13 +82,18 @@ write_full(int fd, const void *p, size_t n)
 }
 
 static int
-send_msg(int fd, const void *p, size_t n)
+send_msgv(int fd, const struct iovec *iov, int niov)
 {
 	unsigned char h[4];
+	size_t n = 0;
+	int i;
 
-	if (n > SB_MSG_MAX) {
-		errno = EMSGSIZE;
-		return -1;
+	for (i = 0; i < niov; i++) {
+		if (iov[i].iov_len > SB_MSG_MAX - n) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		n += iov[i].iov_len;
 	}
 	h[0] = (unsigned char)n;
 	h[1] = (unsigned char)(n >> 8);
@@ -95,7 +101,18 @@ send_msg(int fd, const void *p, size_t n)
 	h[3] = (unsigned char)(n >> 24);
 	if (write_full(fd, h, 4) < 0)
 		return -1;
-	return write_full(fd, p, n);
+	for (i = 0; i < niov; i++)
+		if (write_full(fd, iov[i].iov_base, iov[i].iov_len) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+send_msg(int fd, const void *p, size_t n)
+{
+	struct iovec v = { (void *)p, n };
+
+	return send_msgv(fd, &v, 1);
 }
 
 /* Receive one message of at most MAX bytes into OUT: 1, 0 at EOF before
@@ -309,11 +326,20 @@ int
 sb_call(struct sb_worker *w, const void *req, size_t len, size_t max,
 	struct buf *resp, struct kp_error *err)
 {
+	struct iovec v = { (void *)req, len };
+
+	return sb_callv(w, &v, 1, max, resp, err);
+}
+
+int
+sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
+	 struct buf *resp, struct kp_error *err)
+{
 	int r;
 
 	if (w->reaped)
 		return died(w, err);
-	if (send_msg(w->sock, req, len) < 0) {
+	if (send_msgv(w->sock, iov, n) < 0) {
 		if (errno == EMSGSIZE)
 			return kp_fail(err, KP_EXIT_FAIL, "request too large");
 		return died(w, err);

@@ -50,6 +50,11 @@ int sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
 int sb_call(struct sb_worker *w, const void *req, size_t len, size_t max,
 	    struct buf *resp, struct kp_error *err);
 
+/* As sb_call, with the request in pieces (no copy of a large payload). */
+struct iovec;
+int sb_callv(struct sb_worker *w, const struct iovec *iov, int n,
+	     size_t max, struct buf *resp, struct kp_error *err);
+
 /* The worker's process id. */
 int sb_pid(const struct sb_worker *w);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "lib/sandbox.h"
 #include "prep/drworker.h"
@@ -200,9 +201,8 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 		rc = dr_make_writable(ws->s, root, &err);
 		break;
 	case OP_READ:
-		rc = dr_read(ws->s, root, path, (size_t)max, &out, &err);
-		if (rc == 0)
-			rc = buf_add(resp, out.data ? out.data : "", out.len);
+		/* Straight into the answer: one copy of the file. */
+		rc = dr_read(ws->s, root, path, (size_t)max, resp, &err);
 		break;
 	case OP_REPLACE:
 		rc = dr_replace(ws->s, root, path, r.p, r.left, arg, &err);
@@ -278,6 +278,7 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
      const void *data, size_t len, struct buf *resp, struct kp_error *err)
 {
 	struct buf req = BUF_INIT;
+	struct iovec iov[2];
 	size_t plen = path ? strlen(path) : 0;
 	int r;
 
@@ -287,7 +288,7 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 	if (plen > 4096 || sdlen > 65536 || len > SB_MSG_MAX - 8192 ||
 	    root > UINT32_MAX)
 		return kp_fail(err, KP_EXIT_FAIL, "request too large");
-	if (buf_grow(&req, HDR + 8 + plen + sdlen + len) < 0)
+	if (buf_grow(&req, HDR + 8 + plen + sdlen) < 0)
 		return kp_fail_oom(err);
 	buf_addch(&req, op);
 	put32(&req, (uint32_t)root);
@@ -297,10 +298,13 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 	buf_add(&req, path ? path : "", plen);
 	put32(&req, (uint32_t)sdlen);
 	buf_add(&req, sd ? sd : "", sdlen);
-	buf_add(&req, data ? data : "", len);
-	r = sb_call(s->w, req.data, req.len, (max < SB_MSG_MAX - 8192 ?
-					       (size_t)max : SB_MSG_MAX - 8192)
-		    + 8192, resp, err);
+	/* The file's data goes from where it is: no copy. */
+	iov[0].iov_base = req.data;
+	iov[0].iov_len = req.len;
+	iov[1].iov_base = (void *)(data ? data : "");
+	iov[1].iov_len = len;
+	r = sb_callv(s->w, iov, 2, (max < SB_MSG_MAX - 8192 ? (size_t)max :
+				    SB_MSG_MAX - 8192) + 8192, resp, err);
 	buf_release(&req);
 	if (r < 0) {
 		s->dead = true;
@@ -525,6 +529,13 @@ dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
 	if (rc == 0 && resp.len - 1 > max)
 		rc = kp_fail(err, KP_EXIT_FAIL, "malformed answer from the "
 			     "worker");
+	if (rc == 0 && out->data == NULL) {
+		/* Hand the answer over rather than copy a large file. */
+		memmove(resp.data, resp.data + 1, resp.len - 1);
+		resp.data[--resp.len] = '\0';
+		*out = resp;
+		return 0;
+	}
 	if (rc == 0 && buf_add(out, resp.data + 1, resp.len - 1) < 0)
 		rc = kp_fail_oom(err);
 	buf_release(&resp);

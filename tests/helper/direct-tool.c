@@ -108,10 +108,14 @@ op_set(struct sess *s, size_t root, char **a, struct kp_error *err)
 	struct hive_open_opts ho = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
 	struct hive_commit_opts hc = { NULL, false, false, false };
 	struct hive_commit_result res = { false, 0, NULL };
-	char tmp[] = "/tmp/kmsprep-direct-XXXXXX";
+	char tmp[64];
 	struct hive *h = NULL;
 	int fd, r = -1;
 
+	/* A scratch copy: in memory (tmpfs) where there is one, so that the
+	 * hive layer's fsync of it costs nothing. */
+	snprintf(tmp, sizeof(tmp), "%s/kmsprep-direct-XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (CALL(s, read, root, a[0], (size_t)1 << 30, &data, err) < 0)
 		return -1;
 	fd = mkstemp(tmp);
