@@ -12,6 +12,10 @@
  * message is a 4-byte little-endian length and at most SB_MSG_MAX bytes.
  * A worker that dies (a forbidden call, a crash, the memory limit) makes
  * sb_call fail cleanly, saying why.
+ *
+ * The worker is a fork, not a new program: it starts with a copy of the
+ * parent's memory.  Start it before reading secrets (product keys, TSIG
+ * keys), so that a subverted worker has none to write into the image.
  */
 #ifndef KP_SANDBOX_H
 #define KP_SANDBOX_H

@@ -731,8 +731,7 @@ open_parent(ntfs_volume *vol, const char *path, const char **leaf,
 	char *dir;
 	ntfs_inode *ni;
 
-	if (!path_ok(path) || path[strlen(path) - 1] == '/' ||
-	    strlen(path) == 0) {
+	if (*path == '\0' || !path_ok(path) || path[strlen(path) - 1] == '/') {
 		kp_fail(err, KP_EXIT_FAIL, "bad path '%s'", path);
 		return NULL;
 	}
@@ -776,6 +775,22 @@ open_child(ntfs_inode *dir, const char *name)
 	return ntfs_inode_open(dir->vol, MREF(ino));
 }
 
+/* NAME in NTFS's UTF-16 (caller frees *U): its length, or -1 if it does
+ * not convert or is longer than the 255 units a name may have. */
+static int
+uname(const char *name, ntfschar **u)
+{
+	int n = ntfs_mbstoucs(name, u);
+
+	if (n > 255) {
+		free(*u);
+		*u = NULL;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return n > 0 ? n : -1;
+}
+
 /*
  * ntfs_delete closes both the inode and the directory it is given, and an
  * inode must not be open twice at once; so each step below opens the
@@ -794,7 +809,7 @@ delete_name(ntfs_volume *vol, u64 dir_no, ntfs_inode *ni, const char *name)
 		errno = e;
 		return -1;
 	}
-	n = ntfs_mbstoucs(name, &u);
+	n = uname(name, &u);
 	if (n <= 0) {
 		e = errno;
 		ntfs_inode_close(ni);
@@ -848,7 +863,7 @@ link_child(ntfs_volume *vol, u64 dir_no, ntfs_inode *ni, const char *name)
 
 	if (dir == NULL)
 		return -1;
-	n = ntfs_mbstoucs(name, &u);
+	n = uname(name, &u);
 	if (n > 0)
 		r = ntfs_link(ni, dir, u, (u8)n);
 	e = errno;
@@ -868,7 +883,7 @@ create_child(ntfs_volume *vol, u64 dir_no, const char *name, mode_t type)
 
 	if (dir == NULL)
 		return NULL;
-	n = ntfs_mbstoucs(name, &u);
+	n = uname(name, &u);
 	if (n > 0)
 		ni = ntfs_create(dir, const_cpu_to_le32(0), u, (u8)n, type);
 	e = errno;
@@ -1016,6 +1031,7 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 	struct buf osd = BUF_INIT;
 	le32 attrib = 0;
 	bool have_attrib = false;
+	u64 new_no = 0;
 	int n, r = -1;
 
 	n = real_name_no(vol, dir_no, leaf, &real);
@@ -1105,6 +1121,7 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 		      "file is kept as %s)", path, bak);
 		goto out;
 	}
+	new_no = ni->mft_no;
 	n = delete_name(vol, dir_no, ni, tmp);
 	ni = NULL;
 	if (n < 0) {
@@ -1117,10 +1134,12 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 		      "file", path);
 		goto out;
 	}
-	/* Read the file back under its own name. */
+	/* The name now leads to the file whose content was read back above
+	 * (reading all of it again would find the same clusters). */
 	ni = open_child_no(vol, dir_no, real);
-	if (ni == NULL || same_data(ni, data, len) < 0) {
-		nfail(err, KP_EXIT_FAIL, ni ? errno : ENOENT, "'%s': "
+	if (ni == NULL || ni->mft_no != new_no ||
+	    ni->data_size != (s64)len) {
+		nfail(err, KP_EXIT_FAIL, ni ? EIO : errno, "'%s': "
 		      "verification failed after the rename", path);
 		goto out;
 	}
@@ -1342,7 +1361,7 @@ dr_mkdir(struct dr_session *s, size_t root, const char *path,
 			}
 		} else {
 			ntfschar *u = NULL;
-			int ul = ntfs_mbstoucs(name, &u);
+			int ul = uname(name, &u);
 
 			ni = ul > 0 ? ntfs_create(dir, const_cpu_to_le32(0), u,
 						  (u8)ul, S_IFDIR) : NULL;
