@@ -568,6 +568,56 @@ dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
 	return r;
 }
 
+int
+dr_supported(const char *path, const struct dr_opts *o, bool bitlocker_key,
+	     char *why, size_t whysz, struct kp_error *err)
+{
+	struct dr_opts ro = { o->format, true, NULL, o->force_nbd };
+	struct kp_error e2 = KP_ERROR_INIT;
+	struct dr_session *s = NULL;
+	struct part *parts = NULL;
+	const char *table, *what;
+	size_t n, i;
+	int r = -1;
+
+	if (dr_open(path, &ro, &s, err) < 0)
+		return -1;
+	if (part_list(s->io, &parts, &n, &table, err) < 0)
+		goto out;
+	r = 1;
+	for (i = 0; i < n && r == 1; i++) {
+		const struct part *p = &parts[i];
+
+		if ((what = part_container(p)) != NULL) {
+			snprintf(why, whysz, "partition %u is %s", p->number,
+				 what);
+			r = 0;
+		} else if (p->kind == PART_UNKNOWN) {
+			snprintf(why, whysz, "partition %u: %s", p->number,
+				 p->why);
+			r = 0;
+		} else if (p->kind == PART_BITLOCKER && bitlocker_key) {
+			snprintf(why, whysz, "partition %u is BitLocker "
+				 "(unlocked by the appliance)", p->number);
+			r = 0;
+		}
+	}
+	if (r == 1) {
+		if (dr_find_windows(s, err) < 0) {
+			r = -1;
+		} else if (s->nroots == 0) {
+			snprintf(why, whysz, "no Windows on a plain NTFS "
+				 "partition");
+			r = 0;
+		}
+	}
+out:
+	free(parts);
+	if (dr_close(s, true, r < 0 ? &e2 : err) < 0 && r >= 0)
+		r = -1;
+	return r;
+}
+
 const struct dr_root *
 dr_roots(const struct dr_session *s, size_t *n)
 {

@@ -78,6 +78,16 @@ struct dr_session;
 int dr_open(const char *path, const struct dr_opts *o,
 	    struct dr_session **s_ret, struct kp_error *err);
 
+/* Can the direct backend do the work on PATH, or must the appliance?  1:
+ * every volume is plain NTFS on MBR/GPT (or a filesystem on the whole
+ * disk) and Windows was found; 0: not, with the reason on one line in WHY
+ * (LVM, a dynamic disk, Storage Spaces, a BitLocker volume when
+ * BITLOCKER_KEY, a logical partition behind nbd, no Windows); -1 error.
+ * Reads only. */
+int dr_supported(const char *path, const struct dr_opts *o,
+		 bool bitlocker_key, char *why, size_t whysz,
+		 struct kp_error *err);
+
 /* Open a session over a channel already open (the caller keeps IO and
  * closes it after dr_close): what a sandboxed worker does. */
 int dr_open_io(struct imgio *io, struct dr_session **s_ret,

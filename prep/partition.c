@@ -148,6 +148,19 @@ part_list(struct imgio *io, struct part **parts, size_t *n,
 				(unsigned)blkid_partition_get_partno(p),
 				(uint64_t)s * 512, (uint64_t)z * 512, err) < 0)
 				goto out;
+			if (blkid_partition_get_type_string(p)) {
+				char *c = (*parts)[*n - 1].type;
+
+				snprintf(c, sizeof((*parts)[*n - 1].type), "%s",
+					 blkid_partition_get_type_string(p));
+				for (; *c; c++)
+					if (*c >= 'A' && *c <= 'Z')
+						*c = (char)(*c - 'A' + 'a');
+			} else {
+				snprintf((*parts)[*n - 1].type,
+					 sizeof((*parts)[*n - 1].type), "0x%02x",
+					 blkid_partition_get_type(p) & 0xff);
+			}
 			if (shadow && blkid_partition_is_logical(p)) {
 				(*parts)[*n - 1].kind = PART_UNKNOWN;
 				snprintf((*parts)[*n - 1].why,
@@ -182,4 +195,29 @@ out:
 		*n = 0;
 	}
 	return r;
+}
+
+const char *
+part_container(const struct part *p)
+{
+	/* MBR types and GPT type GUIDs of volume managers (the UEFI
+	 * specification's and Microsoft's published partition types). */
+	static const struct {
+		const char *type, *what;
+	} c[] = {
+		{ "0x8e", "LVM" },
+		{ "e6d6d379-f507-44c2-a23c-238f2a3df928", "LVM" },
+		{ "0x42", "a dynamic disk (LDM)" },
+		{ "5808c8aa-7e8f-42e0-85d2-e1e90434cfb3", "a dynamic disk (LDM)" },
+		{ "af9b60a0-1431-4f62-bc68-3311714a69ad", "a dynamic disk (LDM)" },
+		{ "e75caf8f-f680-4cee-afa3-b001e56efc2d", "Storage Spaces" },
+		{ "0xfd", "Linux RAID" },
+		{ "a19d880f-05fc-4d3b-a006-743f0f84911e", "Linux RAID" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (strcmp(p->type, c[i].type) == 0)
+			return c[i].what;
+	return NULL;
 }

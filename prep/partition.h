@@ -27,8 +27,14 @@ struct part {
 	uint64_t start;		/* bytes from the start of the disk */
 	uint64_t size;		/* bytes */
 	enum part_kind kind;
+	char type[40];		/* MBR "0x07" or the GPT type GUID, lower
+				 * case; "" for a whole disk */
 	char why[96];		/* for PART_UNKNOWN: why */
 };
+
+/* What a partition type says is not a plain filesystem the direct backend
+ * can read: "LVM", "a dynamic disk (LDM)", "Storage Spaces", or NULL. */
+const char *part_container(const struct part *p);
 
 /* List the partitions of IO into a new array *PARTS of *N entries (caller
  * frees).  A disk with no partition table gives one entry for the whole

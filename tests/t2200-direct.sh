@@ -188,6 +188,31 @@ sandbox_kill() {
 }
 t "a forbidden system call kills the worker: clean error, nothing written" sandbox_kill
 
+supported() {
+	"$TEST_TOOL" direct-supported "$SCRATCH/mbr.img" >out
+	expect_grep '^yes$' out
+	"$TEST_TOOL" direct-supported "$SCRATCH/gpt.img" >out
+	expect_grep '^yes$' out
+	cp "$SCRATCH/mbr.img" lvm.img
+	printf 'label: dos\nstart=2048, size=100000, type=7\nstart=102048, size=20000, type=8e\n' |
+		sfdisk -q lvm.img 2>/dev/null
+	"$TEST_TOOL" direct-supported lvm.img >out
+	expect_grep '^no: partition 2 is LVM$' out
+	cp "$SCRATCH/gpt.img" ss.img
+	printf 'label: gpt\nstart=2048, size=100000, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\nstart=102400, size=20000, type=E75CAF8F-F680-4CEE-AFA3-B001E56EFC2D\n' |
+		sfdisk -q ss.img 2>/dev/null
+	"$TEST_TOOL" direct-supported ss.img >out
+	expect_grep '^no: partition 2 is Storage Spaces$' out
+	cp "$SCRATCH/mbr.img" bl.img
+	printf -- '-FVE-FS-' | dd of=bl.img bs=1 seek=$((1048576 + 3)) \
+		conv=notrunc status=none
+	"$TEST_TOOL" direct-supported -k bl.img >out
+	expect_grep '^no: partition 1 is BitLocker' out
+	"$TEST_TOOL" direct-supported bl.img >out
+	expect_grep '^no: no Windows' out
+}
+t "automatic choice: why the appliance is needed, on one line" supported
+
 if command -v qemu-nbd >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1; then
 	qcow2() {
 		qemu-img convert -O qcow2 "$SCRATCH/mbr.img" d.qcow2

@@ -26,6 +26,10 @@
  *   forbidden           (-s, KMSPREP_SANDBOX_SELFTEST=1) make the worker
  *                       call socket()
  *
+ *   kmsprep-test-tool direct-supported [-k] IMAGE
+ *                       can the direct backend do it: "yes" or "no: WHY"
+ *                       (-k: a BitLocker key was given)
+ *
  *   kmsprep-test-tool direct-dirty IMAGE PART
  *                       set the dirty flag of NTFS partition PART, as a
  *                       crash leaves it (through libntfs-3g directly)
@@ -48,6 +52,7 @@
 
 int direct_main(int argc, char **argv);
 int direct_dirty_main(int argc, char **argv);
+int direct_supported_main(int argc, char **argv);
 
 /* One session, in process or in a sandboxed worker: the same calls. */
 struct sess {
@@ -347,4 +352,28 @@ out:
 	if (imgio_close(ch, true, &err) < 0)
 		r = 1;
 	return r;
+}
+
+int
+direct_supported_main(int argc, char **argv)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct dr_opts o = { NULL, true, NULL, false };
+	bool key = argc == 3 && strcmp(argv[1], "-k") == 0;
+	char why[256] = "";
+	int r;
+
+	if (argc != 2 + key) {
+		fprintf(stderr, "usage: kmsprep-test-tool direct-supported "
+			"[-k] IMAGE\n");
+		return 2;
+	}
+	r = dr_supported(argv[1 + key], &o, key, why, sizeof(why), &err);
+	if (r < 0)
+		return fail(&err);
+	if (r == 1)
+		printf("yes\n");
+	else
+		printf("no: %s\n", why);
+	return 0;
 }
