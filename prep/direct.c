@@ -1470,6 +1470,27 @@ dr_get_sd(struct dr_session *s, size_t root, const char *path,
 }
 
 int
+dr_set_attrib(struct dr_session *s, size_t root, const char *path,
+	      uint32_t attrib, struct kp_error *err)
+{
+	le32 a = cpu_to_le32(attrib);
+	ntfs_volume *vol;
+	ntfs_inode *ni;
+	int r = 0;
+
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	ni = lookup(vol, path);
+	if (ni == NULL)
+		return nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	if (ntfs_set_ntfs_attrib(ni, (const char *)&a, sizeof(a), 0) < 0)
+		r = nfail(err, KP_EXIT_FAIL, errno, "'%s': attributes", path);
+	if (ntfs_inode_close(ni) < 0 && r == 0)
+		r = nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+	return r;
+}
+
+int
 dr_close(struct dr_session *s, bool ok, struct kp_error *err)
 {
 	struct kp_error e2 = KP_ERROR_INIT;

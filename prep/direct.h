@@ -159,6 +159,11 @@ int dr_mkdir(struct dr_session *s, size_t root, const char *path,
 int dr_get_sd(struct dr_session *s, size_t root, const char *path,
 	      struct buf *out, uint32_t *attrib, struct kp_error *err);
 
+/* Set PATH's attributes (FILE_ATTRIBUTE_* such as HIDDEN 0x2, SYSTEM 0x4,
+ * ARCHIVE 0x20; libntfs-3g keeps only those a user may set). */
+int dr_set_attrib(struct dr_session *s, size_t root, const char *path,
+		  uint32_t attrib, struct kp_error *err);
+
 /* Unmount everything (flushing what libntfs-3g holds) and close the image.
  * OK false removes a new overlay.  Returns -1 if anything could not be
  * written. */

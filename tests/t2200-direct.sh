@@ -52,7 +52,9 @@ t "GPT: Windows found, directories listed" find_gpt
 
 replace_keeps_sd() {
 	cp "$SCRATCH/mbr.img" d.img
-	dt -r d.img sd $SW before.sd >a1
+	# Hidden, system, archive: attributes a new file would not have.
+	dt d.img attrib $SW 26 sd $SW before.sd >a1
+	expect_grep '^attrib 0x00000026$' a1
 	dt d.img set $SW "$SPP" KeyManagementServiceName kms.example.com \
 		sd $SW after.sd >a2
 	expect_same before.sd after.sd

@@ -20,6 +20,7 @@
  *   ls PATH             list a directory, one name a line
  *   sd PATH OUT         write the security descriptor's bytes to OUT and
  *                       print the attributes ("attrib 0x...")
+ *   attrib PATH HEX     set a file's attributes (in process only)
  *   set PATH KEY NAME DATA
  *                       in the hive PATH, set string value NAME of KEY
  *                       (through the hive layer) and replace the hive
@@ -222,6 +223,14 @@ run_op(struct sess *s, size_t root, const char *op, char **a, int na,
 			printf("attrib 0x%08x\n", attrib);
 			r = 0;
 		}
+	} else if (strcmp(op, "attrib") == 0) {
+		NEED(2);
+		if (s->w)
+			return kp_fail(err, 2, "attrib: not with -s");
+		if (writable(s, root, err) == 0 &&
+		    dr_set_attrib(s->d, root, a[0],
+				  (uint32_t)strtoul(a[1], NULL, 16), err) == 0)
+			r = 0;
 	} else if (strcmp(op, "forbidden") == 0) {
 		if (s->w == NULL)
 			return kp_fail(err, 2, "forbidden: needs -s");
