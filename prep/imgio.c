@@ -149,6 +149,18 @@ open_nbd(struct imgio *io, const char *path, struct kp_error *err)
 	size_t n = 0;
 	int64_t size;
 
+	/* qemu-nbd would refuse a locked image too, but only after printing
+	 * to our stderr, and libnbd then reports a reset connection. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	bool used;
+
+	if (fd < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	used = held_by_qemu(fd);
+	close(fd);
+	if (used)
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use by a running "
+			       "virtual machine (qemu holds its lock)", path);
 	io->nbd = nbd_create();
 	if (io->nbd == NULL)
 		return nbd_fail(err, "cannot create an NBD handle", path);

@@ -190,6 +190,31 @@ sandbox_kill() {
 }
 t "a forbidden system call kills the worker: clean error, nothing written" sandbox_kill
 
+in_use() {
+	command -v python3 >/dev/null 2>&1 || return 0
+	cp "$SCRATCH/mbr.img" d.img
+	# A byte-range lock where qemu takes its own (offset 100).
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "rb+")
+fcntl.lockf(f, fcntl.LOCK_SH, 1, 100)
+print("locked", flush=True)
+time.sleep(120)' d.img >lk &
+	pid=$!
+	trap 'kill $pid 2>/dev/null || :' EXIT
+	for i in $(seq 100); do grep -q locked lk && break; sleep 0.1; done
+	sum=$(sha256sum <d.img)
+	expect_code 4 dt d.img put $SW "$SCRATCH/soft" 2>err
+	expect_grep 'in use by a running virtual machine' err
+	expect_code 4 dt -r d.img roots 2>err
+	if command -v qemu-nbd >/dev/null 2>&1; then
+		expect_code 4 dt -n -r d.img roots 2>err
+		expect_grep 'in use by a running virtual machine' err
+	fi
+	kill $pid
+	[ "$(sha256sum <d.img)" = "$sum" ]
+}
+t "an image in use by a virtual machine is refused, nothing written" in_use
+
 supported() {
 	"$TEST_TOOL" direct-supported "$SCRATCH/mbr.img" >out
 	expect_grep '^yes$' out
