@@ -10,6 +10,7 @@
  *   dirty FILE                   mark a hive dirty in place (primary
  *                                sequence number + 1, valid checksum), as
  *                                Windows leaves it with changes in its logs
+ *   direct ...                   the direct image backend (direct-tool.c)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -400,9 +401,19 @@ dirty(const char *path)
 	return 0;
 }
 
+int direct_main(int argc, char **argv);	/* direct-tool.c */
+int direct_dirty_main(int argc, char **argv);
+int direct_supported_main(int argc, char **argv);
+
 int
 main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "direct") == 0)
+		return direct_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "direct-dirty") == 0)
+		return direct_dirty_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "direct-supported") == 0)
+		return direct_supported_main(argc - 1, argv + 1);
 	if (argc >= 3 && strcmp(argv[1], "mkpe") == 0)
 		return mkpe(argv[2], argc > 3 ? argv[3] : "amd64");
 	if (argc >= 6 && strcmp(argv[1], "mkhive") == 0)

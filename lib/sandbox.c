@@ -1,0 +1,379 @@
+/*
+ * Sandboxed worker processes (see sandbox.h).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+struct sb_worker {
+	pid_t pid;
+	int sock;
+	int status;		/* wait status once reaped */
+	bool reaped;
+};
+
+/* The system calls a worker may make: memory, I/O on descriptors it
+ * already holds (the image file or nbd socket, its own socket), an
+ * anonymous memory file, time and exit.  Nothing that opens a path,
+ * creates a socket, executes or signals. */
+static const int allowed[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv),
+	SCMP_SYS(pwritev), SCMP_SYS(lseek), SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
+	SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
+	SCMP_SYS(sendmsg), SCMP_SYS(poll), SCMP_SYS(ppoll),
+	SCMP_SYS(close), SCMP_SYS(fadvise64),
+	/* libblkid reads an nbd image's partition table from a memfd. */
+	SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
+	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
+	SCMP_SYS(mprotect), SCMP_SYS(madvise),
+	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),
+	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom),
+	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(restart_syscall), SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
+static int
+read_full(int fd, void *p, size_t n)
+{
+	unsigned char *b = p;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r == 0 ? 0 : -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+static int
+write_full(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n) {
+		ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int
+send_msgv(int fd, const struct iovec *iov, int niov)
+{
+	unsigned char h[4];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < niov; i++) {
+		if (iov[i].iov_len > SB_MSG_MAX - n) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		n += iov[i].iov_len;
+	}
+	h[0] = (unsigned char)n;
+	h[1] = (unsigned char)(n >> 8);
+	h[2] = (unsigned char)(n >> 16);
+	h[3] = (unsigned char)(n >> 24);
+	if (write_full(fd, h, 4) < 0)
+		return -1;
+	for (i = 0; i < niov; i++)
+		if (write_full(fd, iov[i].iov_base, iov[i].iov_len) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+send_msg(int fd, const void *p, size_t n)
+{
+	struct iovec v = { (void *)p, n };
+
+	return send_msgv(fd, &v, 1);
+}
+
+/* Receive one message of at most MAX bytes into OUT: 1, 0 at EOF before
+ * a message, -1 on error (EMSGSIZE if too long). */
+static int
+recv_msg(int fd, size_t max, struct buf *out)
+{
+	unsigned char h[4];
+	size_t n;
+	int r = read_full(fd, h, 4);
+
+	if (r <= 0)
+		return r;
+	n = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 |
+	    (size_t)h[3] << 24;
+	if (n > max || n > SB_MSG_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (buf_grow(out, n + 1) < 0)
+		return -1;
+	r = read_full(fd, out->data + out->len, n);
+	if (r <= 0) {
+		if (r == 0)
+			errno = EPIPE;
+		return -1;
+	}
+	out->len += n;
+	out->data[out->len] = '\0';
+	return 1;
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Close every descriptor but KEEP[0..N). */
+static int
+close_others(int *keep, size_t n)
+{
+	unsigned lo = 0;
+	size_t i;
+
+	qsort(keep, n, sizeof(*keep), cmp_int);
+	for (i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < lo)
+			continue;
+		if ((unsigned)keep[i] > lo &&
+		    close_range(lo, (unsigned)keep[i] - 1, 0) < 0)
+			return -1;
+		lo = (unsigned)keep[i] + 1;
+	}
+	return close_range(lo, ~0u, 0);
+}
+
+static int
+confine(const struct sb_opts *o, int sock)
+{
+	struct rlimit rl;
+	scmp_filter_ctx ctx;
+	int *keep, maxfd = sock;
+	size_t i;
+
+	keep = calloc(o->nkeep + 1, sizeof(*keep));
+	if (keep == NULL)
+		return -1;
+	for (i = 0; i < o->nkeep; i++) {
+		keep[i] = o->keep[i];
+		if (keep[i] > maxfd)
+			maxfd = keep[i];
+	}
+	keep[o->nkeep] = sock;
+	if (close_others(keep, o->nkeep + 1) < 0) {
+		free(keep);
+		return -1;
+	}
+	free(keep);
+	/* No network: a namespace of its own needs CAP_SYS_ADMIN; without
+	 * it the seccomp filter still forbids socket() and connect(). */
+	if (unshare(CLONE_NEWNET) < 0 && errno != EPERM && errno != EINVAL &&
+	    errno != ENOSYS)
+		return -1;
+	rl.rlim_cur = rl.rlim_max = o->mem_max ? o->mem_max :
+				    (rlim_t)4 << 30;
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		return -1;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	rl.rlim_cur = rl.rlim_max = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
+	    setrlimit(RLIMIT_NPROC, &rl) < 0)
+		return -1;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	if (o->no_seccomp)
+		return 0;
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (ctx == NULL)
+		return -1;
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
+			goto fail;
+	if (seccomp_load(ctx) < 0)
+		goto fail;
+	seccomp_release(ctx);
+	return 0;
+fail:
+	seccomp_release(ctx);
+	return -1;
+}
+
+static void
+serve_loop(int sock, sb_serve_fn *serve, void *ud)
+{
+	struct buf req = BUF_INIT, resp = BUF_INIT;
+
+	for (;;) {
+		int r;
+
+		buf_reset(&req);
+		buf_reset(&resp);
+		r = recv_msg(sock, SB_MSG_MAX, &req);
+		if (r <= 0)
+			_exit(r == 0 ? 0 : 3);
+		if (serve(ud, (const unsigned char *)req.data, req.len,
+			  &resp) < 0)
+			_exit(4);
+		if (send_msg(sock, resp.data ? resp.data : "", resp.len) < 0)
+			_exit(3);
+	}
+}
+
+int
+sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
+	 struct sb_worker **w_ret, struct kp_error *err)
+{
+	struct sb_worker *w;
+	int sv[2];
+	pid_t parent = getpid();
+
+	*w_ret = NULL;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return kp_fail_oom(err);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(w);
+		return kp_fail_errno(err, KP_EXIT_ENV, errno, "socketpair");
+	}
+	w->pid = fork();
+	if (w->pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		free(w);
+		return kp_fail_errno(err, KP_EXIT_ENV, errno, "fork");
+	}
+	if (w->pid == 0) {
+		/* The worker: never returns. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+		    getppid() != parent)
+			_exit(5);
+		if (confine(o, sv[1]) < 0)
+			_exit(6);
+		serve_loop(sv[1], serve, ud);
+		_exit(0);
+	}
+	close(sv[1]);
+	w->sock = sv[0];
+	*w_ret = w;
+	return 0;
+}
+
+int
+sb_pid(const struct sb_worker *w)
+{
+	return w->pid;
+}
+
+/* Reap the worker and describe how it ended. */
+static int
+died(struct sb_worker *w, struct kp_error *err)
+{
+	if (!w->reaped) {
+		while (waitpid(w->pid, &w->status, 0) < 0)
+			if (errno != EINTR)
+				return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+						     "worker");
+		w->reaped = true;
+	}
+	if (WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGSYS)
+		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker made a "
+			       "forbidden system call and was stopped");
+	if (WIFSIGNALED(w->status))
+		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker was "
+			       "killed by signal %d (%s)", WTERMSIG(w->status),
+			       strsignal(WTERMSIG(w->status)));
+	if (WIFEXITED(w->status) && WEXITSTATUS(w->status) == 6)
+		return kp_fail(err, KP_EXIT_ENV, "the worker could not be "
+			       "sandboxed (seccomp, limits)");
+	return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker ended "
+		       "(status %d)", WIFEXITED(w->status) ?
+		       WEXITSTATUS(w->status) : -1);
+}
+
+int
+sb_call(struct sb_worker *w, const void *req, size_t len, size_t max,
+	struct buf *resp, struct kp_error *err)
+{
+	struct iovec v = { (void *)req, len };
+
+	return sb_callv(w, &v, 1, max, resp, err);
+}
+
+int
+sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
+	 struct buf *resp, struct kp_error *err)
+{
+	int r;
+
+	if (w->reaped)
+		return died(w, err);
+	if (send_msgv(w->sock, iov, n) < 0) {
+		if (errno == EMSGSIZE)
+			return kp_fail(err, KP_EXIT_FAIL, "request too large");
+		return died(w, err);
+	}
+	r = recv_msg(w->sock, max, resp);
+	if (r > 0)
+		return 0;
+	if (r < 0 && errno == EMSGSIZE) {
+		/* The worker is not to be trusted: stop it. */
+		kill(w->pid, SIGKILL);
+		died(w, err);
+		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker sent "
+			       "an oversized answer");
+	}
+	return died(w, err);
+}
+
+int
+sb_stop(struct sb_worker *w, struct kp_error *err)
+{
+	int r = 0;
+
+	if (w == NULL)
+		return 0;
+	close(w->sock);
+	if (!w->reaped) {
+		while (waitpid(w->pid, &w->status, 0) < 0) {
+			if (errno != EINTR)
+				break;
+		}
+		w->reaped = true;
+	}
+	if (!WIFEXITED(w->status) || WEXITSTATUS(w->status) != 0)
+		r = died(w, err);
+	free(w);
+	return r;
+}

@@ -1,0 +1,69 @@
+/*
+ * A sandboxed worker process for parsing untrusted data (NTFS volumes and
+ * hives of an image someone else made).
+ *
+ * sb_start forks a worker that keeps only the file descriptors it is given
+ * (the image's channel) and a socket to the parent, then, before it reads
+ * a byte of the image: a new network namespace where the kernel allows it,
+ * resource limits (address space, open files, no core dumps),
+ * PR_SET_NO_NEW_PRIVS and a seccomp allow-list (libseccomp) that kills
+ * the worker on any other system call: no open, no exec, no socket, no
+ * fork.  The worker then answers requests with the serve function; each
+ * message is a 4-byte little-endian length and at most SB_MSG_MAX bytes.
+ * A worker that dies (a forbidden call, a crash, the memory limit) makes
+ * sb_call fail cleanly, saying why.
+ *
+ * The worker is a fork, not a new program: it starts with a copy of the
+ * parent's memory.  Start it before reading secrets (product keys, TSIG
+ * keys), so that a subverted worker has none to write into the image.
+ */
+#ifndef KP_SANDBOX_H
+#define KP_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "error.h"
+
+/* The largest request or response: a 1 GiB file and its header. */
+#define SB_MSG_MAX (((size_t)1 << 30) + 4096)
+
+/* Runs in the worker: answer request REQ of LEN bytes by appending to
+ * RESP.  Returning -1 stops the worker (the parent sees it end). */
+typedef int sb_serve_fn(void *ud, const unsigned char *req, size_t len,
+			struct buf *resp);
+
+struct sb_opts {
+	const int *keep;	/* descriptors the worker keeps */
+	size_t nkeep;
+	uint64_t mem_max;	/* RLIMIT_AS of the worker, 0: 4 GiB */
+	bool no_seccomp;	/* for debugging only */
+};
+
+struct sb_worker;
+
+/* Fork the worker.  The child calls SERVE(UD, ...) for every request; it
+ * never returns from sb_start. */
+int sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
+	     struct sb_worker **w_ret, struct kp_error *err);
+
+/* Send REQ and wait for the response, appended to RESP (at most MAX
+ * bytes).  A dead worker is an error (KP_EXIT_FAIL) saying how it died. */
+int sb_call(struct sb_worker *w, const void *req, size_t len, size_t max,
+	    struct buf *resp, struct kp_error *err);
+
+/* As sb_call, with the request in pieces (no copy of a large payload). */
+struct iovec;
+int sb_callv(struct sb_worker *w, const struct iovec *iov, int n,
+	     size_t max, struct buf *resp, struct kp_error *err);
+
+/* The worker's process id. */
+int sb_pid(const struct sb_worker *w);
+
+/* Close the socket, wait for the worker and free.  -1 if it did not end
+ * normally. */
+int sb_stop(struct sb_worker *w, struct kp_error *err);
+
+#endif

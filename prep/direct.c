@@ -1,0 +1,1519 @@
+/*
+ * The direct image backend (see direct.h): libntfs-3g on an image channel.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "prep/direct.h"
+#include "prep/imgio.h"
+#include "prep/ntfs3g.h"
+#include "prep/ntfsdev.h"
+#include "prep/partition.h"
+
+/* Files larger than this are not read or written whole (a SOFTWARE hive
+ * of a real system is 60-120 MB). */
+#define DR_FILE_MAX ((size_t)1 << 30)
+/* Reads and writes through libntfs-3g, and comparisons, in pieces. */
+#define CHUNK ((size_t)4 << 20)
+
+struct dr_session {
+	struct imgio *io;
+	bool own_io;
+	bool readonly;
+	const char *table;
+	struct dr_root *roots;
+	ntfs_volume **vols;		/* by root; NULL once unmounted */
+	size_t nroots;
+	struct dr_locked *locked;
+	size_t nlocked;
+};
+
+/*
+ * libntfs-3g reports through its logging functions, to stderr by default;
+ * a library must not print.  The last error it logged is kept and added to
+ * our own message.
+ */
+static char ntfs_last[256];
+
+static int
+ntfs_capture(const char *function, const char *file, int line, u32 level,
+	     void *data, const char *format, va_list args)
+	__attribute__((format(printf, 6, 0)));
+
+static int
+ntfs_capture(const char *function, const char *file, int line, u32 level,
+	     void *data, const char *format, va_list args)
+{
+	size_t n;
+
+	(void)function;
+	(void)file;
+	(void)line;
+	(void)data;
+	if (!(level & (NTFS_LOG_LEVEL_ERROR | NTFS_LOG_LEVEL_PERROR |
+		       NTFS_LOG_LEVEL_CRITICAL)))
+		return 0;
+	vsnprintf(ntfs_last, sizeof(ntfs_last), format, args);
+	n = strlen(ntfs_last);
+	while (n && (ntfs_last[n - 1] == '\n' || ntfs_last[n - 1] == '.'))
+		ntfs_last[--n] = '\0';
+	return 0;
+}
+
+static int
+nfail(struct kp_error *err, int code, int errnum, const char *fmt, ...)
+	KP_PRINTF(4, 5);
+
+/* Fail with FMT, strerror(ERRNUM) and what libntfs-3g logged last. */
+static int
+nfail(struct kp_error *err, int code, int errnum, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (ntfs_last[0])
+		kp_fail(err, code, "%s: %s (%s)", what, strerror(errnum),
+			ntfs_last);
+	else
+		kp_fail(err, code, "%s: %s", what, strerror(errnum));
+	ntfs_last[0] = '\0';
+	return -1;
+}
+
+/*
+ * Security descriptors for what kmsprep creates.  ntfs-3g gives a new file
+ * "Everyone: Full Control", which on a master image would let any user edit
+ * what Setup later runs as SYSTEM.  The same bytes as the appliance backend
+ * writes with setfattr (prep/image.c).
+ */
+static const unsigned char sid_system[] = { 1, 1, 0, 0, 0, 0, 0, 5,
+					     18, 0, 0, 0 };
+static const unsigned char sid_admins[] = { 1, 2, 0, 0, 0, 0, 0, 5,
+					     32, 0, 0, 0, 0x20, 2, 0, 0 };
+static const unsigned char sid_users[] = { 1, 2, 0, 0, 0, 0, 0, 5,
+					    32, 0, 0, 0, 0x21, 2, 0, 0 };
+
+static void
+put_le(unsigned char *p, uint32_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static size_t
+put_ace(unsigned char *p, unsigned flags, uint32_t mask,
+	const unsigned char *sid, size_t sidlen)
+{
+	p[0] = 0;			/* ACCESS_ALLOWED_ACE_TYPE */
+	p[1] = (unsigned char)flags;
+	put_le(p + 2, (uint32_t)(8 + sidlen), 2);
+	put_le(p + 4, mask, 4);
+	memcpy(p + 8, sid, sidlen);
+	return 8 + sidlen;
+}
+
+size_t
+dr_default_sd(bool secret, bool dir, unsigned char b[160])
+{
+	enum { FULL = 0x001f01ff, READ_EXEC = 0x001200a9, OI_CI = 0x03 };
+	unsigned flags = dir ? OI_CI : 0;
+	size_t n = 20, acl;
+
+	b[0] = 1;
+	b[1] = 0;
+	/* SELF_RELATIVE | DACL_PROTECTED | DACL_PRESENT */
+	put_le(b + 2, 0x9004, 2);
+	put_le(b + 4, (uint32_t)n, 4);			/* owner */
+	memcpy(b + n, sid_admins, sizeof(sid_admins));
+	n += sizeof(sid_admins);
+	put_le(b + 8, (uint32_t)n, 4);			/* group */
+	memcpy(b + n, sid_system, sizeof(sid_system));
+	n += sizeof(sid_system);
+	put_le(b + 12, 0, 4);				/* no SACL */
+	put_le(b + 16, (uint32_t)n, 4);			/* DACL */
+	acl = n;
+	n += 8;
+	n += put_ace(b + n, flags, FULL, sid_system, sizeof(sid_system));
+	n += put_ace(b + n, flags, FULL, sid_admins, sizeof(sid_admins));
+	if (!secret)
+		n += put_ace(b + n, flags, READ_EXEC, sid_users,
+			     sizeof(sid_users));
+	b[acl] = 2;					/* ACL_REVISION */
+	b[acl + 1] = 0;
+	put_le(b + acl + 2, (uint32_t)(n - acl), 2);
+	put_le(b + acl + 4, secret ? 2 : 3, 2);
+	put_le(b + acl + 6, 0, 2);
+	return n;
+}
+
+/*
+ * Sessions.
+ */
+
+int
+dr_open_io(struct imgio *io, struct dr_session **s_ret, struct kp_error *err)
+{
+	struct dr_session *s = calloc(1, sizeof(*s));
+
+	*s_ret = NULL;
+	if (s == NULL)
+		return kp_fail_oom(err);
+	ntfs_log_set_handler(ntfs_capture);
+	s->io = io;
+	s->readonly = imgio_readonly(io);
+	*s_ret = s;
+	return 0;
+}
+
+int
+dr_open(const char *path, const struct dr_opts *o, struct dr_session **s_ret,
+	struct kp_error *err)
+{
+	struct imgio_opts io = { o->format, o->readonly, o->overlay,
+				 o->force_nbd };
+	struct imgio *ch;
+
+	*s_ret = NULL;
+	if (imgio_open(path, &io, &ch, err) < 0) {
+		imgio_close(ch, false, NULL);
+		return -1;
+	}
+	if (dr_open_io(ch, s_ret, err) < 0) {
+		imgio_close(ch, false, NULL);
+		return -1;
+	}
+	(*s_ret)->own_io = true;
+	return 0;
+}
+
+static int
+add_locked(struct dr_session *s, unsigned part, bool bitlocker,
+	   struct kp_error *err, const char *fmt, ...) KP_PRINTF(5, 6);
+
+static int
+add_locked(struct dr_session *s, unsigned part, bool bitlocker,
+	   struct kp_error *err, const char *fmt, ...)
+{
+	struct dr_locked *l = realloc(s->locked,
+				      (s->nlocked + 1) * sizeof(*l));
+	va_list ap;
+	int r;
+
+	if (l == NULL)
+		return kp_fail_oom(err);
+	s->locked = l;
+	l += s->nlocked;
+	l->part = part;
+	l->bitlocker = bitlocker;
+	va_start(ap, fmt);
+	r = vasprintf(&l->why, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return kp_fail_oom(err);
+	s->nlocked++;
+	ntfs_last[0] = '\0';
+	return 0;
+}
+
+/* The real name of the entry of DIR matching NAME in any case. */
+struct find {
+	ntfs_volume *vol;
+	ntfschar *want;
+	int wlen;
+	char *found;
+	MFT_REF mref;
+	unsigned dt;
+};
+
+static int
+find_fill(void *d, const ntfschar *name, const int len, const int type,
+	  const s64 pos, const MFT_REF mref, const unsigned dt)
+{
+	struct find *f = d;
+
+	(void)pos;
+	if (type == FILE_NAME_DOS || len != f->wlen ||
+	    !ntfs_names_are_equal(name, (size_t)len, f->want, (size_t)f->wlen,
+				  IGNORE_CASE, f->vol->upcase,
+				  f->vol->upcase_len))
+		return 0;
+	if (ntfs_ucstombs(name, len, &f->found, 0) < 0)
+		f->found = NULL;
+	f->mref = mref;
+	f->dt = dt;
+	return 1;		/* stop */
+}
+
+/* Look NAME up in DIR in any case: 1 and its real name (caller frees) if
+ * it is there, 0 if not, -1 on error. */
+static int
+real_name(ntfs_inode *dir, const char *name, char **real, unsigned *dt)
+{
+	struct find f = { dir->vol, NULL, 0, NULL, 0, 0 };
+	s64 pos = 0;
+	int r;
+
+	*real = NULL;
+	f.wlen = ntfs_mbstoucs(name, &f.want);
+	if (f.wlen <= 0)
+		return -1;
+	r = ntfs_readdir(dir, &pos, &f, find_fill);
+	free(f.want);
+	if (r < 0 && f.found == NULL)
+		return -1;
+	if (f.found == NULL)
+		return 0;
+	*real = f.found;
+	if (dt)
+		*dt = f.dt;
+	return 1;
+}
+
+/* A path inside a volume must be relative and plain. */
+static bool
+path_ok(const char *path)
+{
+	const char *p = path;
+
+	if (*p == '/')
+		p++;
+	if (*p == '\0')
+		return true;
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (p[n] == '\0')
+			return true;
+		p += n + 1;
+	}
+}
+
+static ntfs_inode *open_child(ntfs_inode *dir, const char *name);
+
+/*
+ * Open PATH, matching each name in any case.  libntfs-3g's own
+ * case-insensitive mode (ntfs_set_ignore_case) would also turn every name
+ * it lists to lower case, so each directory is searched here instead.
+ */
+static ntfs_inode *
+lookup(ntfs_volume *vol, const char *path)
+{
+	ntfs_inode *dir;
+	const char *p = path;
+
+	if (!path_ok(path)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	dir = ntfs_inode_open(vol, FILE_root);
+	while (dir && *p) {
+		size_t len;
+		char *name, *real = NULL;
+		ntfs_inode *ni = NULL;
+		int r, e;
+
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		len = strcspn(p, "/");
+		name = strndup(p, len);
+		if (name == NULL) {
+			ntfs_inode_close(dir);
+			errno = ENOMEM;
+			return NULL;
+		}
+		r = real_name(dir, name, &real, NULL);
+		e = r == 0 ? ENOENT : errno;
+		if (r == 1) {
+			ni = open_child(dir, real);
+			e = errno;
+		}
+		free(name);
+		free(real);
+		ntfs_inode_close(dir);
+		dir = ni;
+		errno = e;
+		p += len;
+	}
+	return dir;
+}
+
+static bool
+is_dir(const ntfs_inode *ni)
+{
+	return (ni->mrec->flags & MFT_RECORD_IS_DIRECTORY) != 0;
+}
+
+/* The first bytes of hiberfil.sys in the root directory.  ntfs-3g refuses
+ * "hibr" and "HIBR" (hibernated, or shut down with Fast Startup); "RSTR"
+ * is a resume that was under way.  "WAKE" (resumed) and zeroes are
+ * clean. */
+static int
+probe_hiberfile(ntfs_volume *vol, enum dr_state *st)
+{
+	ntfs_inode *ni = lookup(vol, "hiberfil.sys");
+	ntfs_attr *na;
+	char h[4] = { 0 };
+	s64 n;
+
+	if (ni == NULL)
+		return errno == ENOENT ? 0 : -1;
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (na == NULL) {
+		ntfs_inode_close(ni);
+		return -1;
+	}
+	n = ntfs_attr_pread(na, 0, sizeof(h), h);
+	ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	if (n < 0)
+		return -1;
+	if (memcmp(h, "hibr", 4) == 0 || memcmp(h, "HIBR", 4) == 0 ||
+	    memcmp(h, "rstr", 4) == 0 || memcmp(h, "RSTR", 4) == 0)
+		*st = DR_HIBERNATED;
+	return 0;
+}
+
+/* The checks ntfs-3g makes of $LogFile before a read-write mount
+ * (ntfs_volume_check_logfile, not exported), on a read-only mount so that
+ * nothing is written to find out. */
+static int
+probe_logfile(ntfs_volume *vol, enum dr_state *st)
+{
+	ntfs_inode *ni = ntfs_inode_open(vol, FILE_LogFile);
+	RESTART_PAGE_HEADER *rp = NULL;
+	ntfs_attr *na;
+
+	if (ni == NULL)
+		return -1;
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (na == NULL) {
+		ntfs_inode_close(ni);
+		return -1;
+	}
+	if (!ntfs_check_logfile(na, &rp) || !ntfs_is_logfile_clean(na, rp))
+		*st = DR_UNCLEAN;
+	/* Version 2.0 restart pages: Windows kept metadata cached for a
+	 * fast restart (ntfs-3g refuses these with EPERM). */
+	if (rp && rp->major_ver == const_cpu_to_le16(2) &&
+	    rp->minor_ver == const_cpu_to_le16(0))
+		*st = DR_FAST_STARTUP;
+	free(rp);
+	ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	return 0;
+}
+
+static int
+probe_state(ntfs_volume *vol, enum dr_state *st)
+{
+	*st = DR_CLEAN;
+	if (vol->flags & VOLUME_IS_DIRTY)
+		*st = DR_UNCLEAN;
+	if (probe_logfile(vol, st) < 0)
+		return -1;
+	return probe_hiberfile(vol, st);
+}
+
+static ntfs_volume *
+mount_part(struct dr_session *s, const struct part *p, bool rw)
+{
+	char name[48];
+	ntfs_volume *vol;
+
+	snprintf(name, sizeof(name), "partition %u", p->number);
+	ntfs_last[0] = '\0';
+	vol = ntfsdev_mount(s->io, p->start, p->size, name,
+			    rw ? 0 : NTFS_MNT_RDONLY);
+	return vol;
+}
+
+static int
+add_root(struct dr_session *s, const struct part *p, ntfs_volume *vol,
+	 struct kp_error *err)
+{
+	struct dr_root *r = realloc(s->roots, (s->nroots + 1) * sizeof(*r));
+	ntfs_volume **v;
+	ntfs_inode *root;
+	char *real = NULL;
+
+	if (r == NULL)
+		return kp_fail_oom(err);
+	s->roots = r;
+	v = realloc(s->vols, (s->nroots + 1) * sizeof(*v));
+	if (v == NULL)
+		return kp_fail_oom(err);
+	s->vols = v;
+	r += s->nroots;
+	memset(r, 0, sizeof(*r));
+	r->part = p->number;
+	r->start = p->start;
+	r->size = p->size;
+	if (probe_state(vol, &r->state) < 0)
+		return nfail(err, KP_EXIT_INPUT, errno, "partition %u: cannot "
+			     "probe the volume's state", p->number);
+	root = ntfs_inode_open(vol, FILE_root);
+	if (root == NULL || real_name(root, "windows", &real, NULL) < 0) {
+		if (root)
+			ntfs_inode_close(root);
+		return nfail(err, KP_EXIT_INPUT, errno ? errno : ENOENT,
+			     "partition %u: cannot read the root directory",
+			     p->number);
+	}
+	ntfs_inode_close(root);
+	if (asprintf(&r->systemroot, "/%s", real ? real : "Windows") < 0) {
+		free(real);
+		return kp_fail_oom(err);
+	}
+	free(real);
+	s->vols[s->nroots++] = vol;
+	return 0;
+}
+
+int
+dr_find_windows(struct dr_session *s, struct kp_error *err)
+{
+	struct part *parts = NULL;
+	size_t n, i;
+	int r = -1;
+
+	if (part_list(s->io, &parts, &n, &s->table, err) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const struct part *p = &parts[i];
+		ntfs_volume *vol;
+		ntfs_inode *sw;
+
+		if (p->kind == PART_BITLOCKER) {
+			if (add_locked(s, p->number, true, err,
+				       "BitLocker volume") < 0)
+				goto out;
+			continue;
+		}
+		if (p->kind == PART_UNKNOWN) {
+			if (add_locked(s, p->number, false, err, "%s",
+				       p->why) < 0)
+				goto out;
+			continue;
+		}
+		if (p->kind != PART_NTFS)
+			continue;
+		vol = mount_part(s, p, false);
+		if (vol == NULL) {
+			if (add_locked(s, p->number, false, err,
+				       "cannot mount: %s%s%s", strerror(errno),
+				       ntfs_last[0] ? ": " : "", ntfs_last) < 0)
+				goto out;
+			continue;
+		}
+		sw = lookup(vol, "Windows/System32/config/SOFTWARE");
+		if (sw == NULL || is_dir(sw)) {
+			if (sw)
+				ntfs_inode_close(sw);
+			ntfsdev_umount(vol);
+			continue;
+		}
+		ntfs_inode_close(sw);
+		if (add_root(s, p, vol, err) < 0) {
+			ntfsdev_umount(vol);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	free(parts);
+	return r;
+}
+
+int
+dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
+	       struct kp_error *err)
+{
+	struct part *parts = NULL;
+	size_t n, i;
+	ntfs_volume *vol;
+	int r = -1;
+
+	if (part_list(s->io, &parts, &n, &s->table, err) < 0)
+		return -1;
+	for (i = 0; i < n && parts[i].number != part; i++)
+		;
+	if (i == n) {
+		kp_fail(err, KP_EXIT_INPUT, "no partition %u", part);
+	} else if (parts[i].kind != PART_NTFS) {
+		kp_fail(err, KP_EXIT_INPUT, "partition %u is not NTFS", part);
+	} else if ((vol = mount_part(s, &parts[i], false)) == NULL) {
+		nfail(err, KP_EXIT_INPUT, errno, "partition %u: cannot mount",
+		      part);
+	} else if (add_root(s, &parts[i], vol, err) < 0) {
+		ntfsdev_umount(vol);
+	} else {
+		*root = s->nroots - 1;
+		r = 0;
+	}
+	free(parts);
+	return r;
+}
+
+int
+dr_supported(const char *path, const struct dr_opts *o, bool bitlocker_key,
+	     char *why, size_t whysz, struct kp_error *err)
+{
+	struct dr_opts ro = { o->format, true, NULL, o->force_nbd };
+	struct kp_error e2 = KP_ERROR_INIT;
+	struct dr_session *s = NULL;
+	struct part *parts = NULL;
+	const char *table, *what;
+	size_t n, i;
+	int r = -1;
+
+	if (dr_open(path, &ro, &s, err) < 0)
+		return -1;
+	if (part_list(s->io, &parts, &n, &table, err) < 0)
+		goto out;
+	r = 1;
+	for (i = 0; i < n && r == 1; i++) {
+		const struct part *p = &parts[i];
+
+		if ((what = part_container(p)) != NULL) {
+			snprintf(why, whysz, "partition %u is %s", p->number,
+				 what);
+			r = 0;
+		} else if (p->kind == PART_UNKNOWN) {
+			snprintf(why, whysz, "partition %u: %s", p->number,
+				 p->why);
+			r = 0;
+		} else if (p->kind == PART_BITLOCKER && bitlocker_key) {
+			snprintf(why, whysz, "partition %u is BitLocker "
+				 "(unlocked by the appliance)", p->number);
+			r = 0;
+		}
+	}
+	if (r == 1) {
+		if (dr_find_windows(s, err) < 0) {
+			r = -1;
+		} else if (s->nroots == 0) {
+			snprintf(why, whysz, "no Windows on a plain NTFS "
+				 "partition");
+			r = 0;
+		}
+	}
+out:
+	free(parts);
+	if (dr_close(s, true, r < 0 ? &e2 : err) < 0 && r >= 0)
+		r = -1;
+	return r;
+}
+
+const struct dr_root *
+dr_roots(const struct dr_session *s, size_t *n)
+{
+	*n = s->nroots;
+	return s->roots;
+}
+
+const struct dr_locked *
+dr_locked(const struct dr_session *s, size_t *n)
+{
+	*n = s->nlocked;
+	return s->locked;
+}
+
+const char *
+dr_table(const struct dr_session *s)
+{
+	return s->table;
+}
+
+const char *
+dr_root_unwritable(const struct dr_root *r)
+{
+	switch (r->state) {
+	case DR_HIBERNATED:
+		return "Windows is hibernated or was shut down with Fast "
+		       "Startup (hiberfil.sys)";
+	case DR_FAST_STARTUP:
+		return "Windows kept this volume's metadata cached for Fast "
+		       "Startup ($LogFile)";
+	case DR_UNCLEAN:
+		return "the volume was not shut down cleanly";
+	case DR_CLEAN:
+		break;
+	}
+	return NULL;
+}
+
+static int
+get_vol(struct dr_session *s, size_t root, bool write, ntfs_volume **vol,
+	struct kp_error *err)
+{
+	if (root >= s->nroots || s->vols[root] == NULL)
+		return kp_fail(err, KP_EXIT_FAIL, "no Windows volume %zu", root);
+	if (write && !s->roots[root].rw)
+		return kp_fail(err, KP_EXIT_FAIL, "partition %u is mounted "
+			       "read-only", s->roots[root].part);
+	*vol = s->vols[root];
+	return 0;
+}
+
+int
+dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err)
+{
+	struct dr_root *r;
+	struct part p;
+	const char *why;
+	ntfs_volume *vol;
+	int e;
+
+	if (root >= s->nroots || s->vols[root] == NULL)
+		return kp_fail(err, KP_EXIT_FAIL, "no Windows volume %zu", root);
+	r = &s->roots[root];
+	if (r->rw)
+		return 0;
+	if (s->readonly)
+		return kp_fail(err, KP_EXIT_FAIL, "the image is open read-only");
+	why = dr_root_unwritable(r);
+	if (why)
+		return kp_fail(err, KP_EXIT_REFUSED, "partition %u: %s",
+			       r->part, why);
+	if (ntfsdev_umount(s->vols[root]) < 0) {
+		s->vols[root] = NULL;
+		return nfail(err, KP_EXIT_FAIL, errno, "partition %u: cannot "
+			     "unmount", r->part);
+	}
+	s->vols[root] = NULL;
+	memset(&p, 0, sizeof(p));
+	p.number = r->part;
+	p.start = r->start;
+	p.size = r->size;
+	/* No NTFS_MNT_RECOVER and no NTFS_MNT_IGNORE_HIBERFILE: libntfs-3g
+	 * refuses what the probe may have missed, before writing. */
+	vol = mount_part(s, &p, true);
+	if (vol == NULL) {
+		e = errno;
+		return nfail(err, e == EPERM || e == EOPNOTSUPP ?
+			     KP_EXIT_REFUSED : KP_EXIT_FAIL, e,
+			     "partition %u: cannot mount read-write", r->part);
+	}
+	s->vols[root] = vol;
+	r->rw = true;
+	return 0;
+}
+
+int
+dr_read(struct dr_session *s, size_t root, const char *path, size_t max,
+	struct buf *out, struct kp_error *err)
+{
+	ntfs_volume *vol;
+	ntfs_inode *ni;
+	ntfs_attr *na = NULL;
+	size_t size, off = 0;
+	int r = -1;
+
+	if (get_vol(s, root, false, &vol, err) < 0)
+		return -1;
+	ni = lookup(vol, path);
+	if (ni == NULL)
+		return nfail(err, errno == ENOENT ? KP_EXIT_INPUT : KP_EXIT_FAIL,
+			     errno, "'%s'", path);
+	if (is_dir(ni) || (ni->flags & (FILE_ATTR_REPARSE_POINT |
+					 FILE_ATTR_ENCRYPTED))) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not a plain file", path);
+		goto out;
+	}
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (na == NULL) {
+		nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		goto out;
+	}
+	if (na->data_size < 0 || (uint64_t)na->data_size > max ||
+	    (uint64_t)na->data_size > DR_FILE_MAX) {
+		kp_fail(err, KP_EXIT_INPUT, "'%s': larger than %zu bytes", path,
+			max);
+		goto out;
+	}
+	size = (size_t)na->data_size;
+	if (buf_grow(out, size + 1) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	while (off < size) {
+		size_t want = size - off < CHUNK ? size - off : CHUNK;
+		s64 got = ntfs_attr_pread(na, (s64)off, (s64)want,
+					  out->data + out->len + off);
+
+		if (got <= 0) {
+			nfail(err, KP_EXIT_INPUT, got < 0 ? errno : EIO,
+			      "cannot read '%s'", path);
+			goto out;
+		}
+		off += (size_t)got;
+	}
+	out->len += size;
+	out->data[out->len] = '\0';
+	r = 0;
+out:
+	if (na)
+		ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	return r;
+}
+
+/* Split PATH into its directory (inode, opened) and last name. */
+static ntfs_inode *
+open_parent(ntfs_volume *vol, const char *path, const char **leaf,
+	    struct kp_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	ntfs_inode *ni;
+
+	if (*path == '\0' || !path_ok(path) || path[strlen(path) - 1] == '/') {
+		kp_fail(err, KP_EXIT_FAIL, "bad path '%s'", path);
+		return NULL;
+	}
+	*leaf = slash ? slash + 1 : path;
+	if (strlen(*leaf) > 200) {
+		kp_fail(err, KP_EXIT_FAIL, "'%s': name too long", path);
+		return NULL;
+	}
+	dir = strndup(path, slash ? (size_t)(slash - path) : 0);
+	if (dir == NULL) {
+		kp_fail_oom(err);
+		return NULL;
+	}
+	ni = lookup(vol, dir);
+	if (ni == NULL)
+		nfail(err, KP_EXIT_FAIL, errno, "'%s'", *dir ? dir : "/");
+	else if (!is_dir(ni)) {
+		kp_fail(err, KP_EXIT_FAIL, "'%s': not a directory", dir);
+		ntfs_inode_close(ni);
+		ni = NULL;
+	}
+	free(dir);
+	return ni;
+}
+
+/* Open entry NAME (its real name) of DIR; NULL with errno ENOENT if it is
+ * not there. */
+static ntfs_inode *
+open_child(ntfs_inode *dir, const char *name)
+{
+	ntfschar *u = NULL;
+	int n = ntfs_mbstoucs(name, &u);
+	u64 ino;
+
+	if (n <= 0)
+		return NULL;
+	ino = ntfs_inode_lookup_by_name(dir, u, n);
+	free(u);
+	if (ino == (u64)-1)
+		return NULL;
+	return ntfs_inode_open(dir->vol, MREF(ino));
+}
+
+/* NAME in NTFS's UTF-16 (caller frees *U): its length, or -1 if it does
+ * not convert or is longer than the 255 units a name may have. */
+static int
+uname(const char *name, ntfschar **u)
+{
+	int n = ntfs_mbstoucs(name, u);
+
+	if (n > 255) {
+		free(*u);
+		*u = NULL;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return n > 0 ? n : -1;
+}
+
+/*
+ * ntfs_delete closes both the inode and the directory it is given, and an
+ * inode must not be open twice at once; so each step below opens the
+ * directory by its number for itself.
+ */
+static int
+delete_name(ntfs_volume *vol, u64 dir_no, ntfs_inode *ni, const char *name)
+{
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no);
+	ntfschar *u = NULL;
+	int n, e;
+
+	if (dir == NULL) {
+		e = errno;
+		ntfs_inode_close(ni);
+		errno = e;
+		return -1;
+	}
+	n = uname(name, &u);
+	if (n <= 0) {
+		e = errno;
+		ntfs_inode_close(ni);
+		ntfs_inode_close(dir);
+		errno = e;
+		return -1;
+	}
+	n = ntfs_delete(vol, NULL, ni, dir, u, (u8)n);
+	free(u);
+	return n;
+}
+
+/* Open entry NAME (its real name) of directory DIR_NO. */
+static ntfs_inode *
+open_child_no(ntfs_volume *vol, u64 dir_no, const char *name)
+{
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no), *ni;
+	int e;
+
+	if (dir == NULL)
+		return NULL;
+	ni = open_child(dir, name);
+	e = errno;
+	ntfs_inode_close(dir);
+	errno = e;
+	return ni;
+}
+
+/* Delete file NAME of directory DIR_NO if it is there. */
+static int
+delete_child(ntfs_volume *vol, u64 dir_no, const char *name)
+{
+	ntfs_inode *ni = open_child_no(vol, dir_no, name);
+
+	if (ni == NULL)
+		return errno == ENOENT ? 0 : -1;
+	if (is_dir(ni)) {
+		ntfs_inode_close(ni);
+		errno = EISDIR;
+		return -1;
+	}
+	return delete_name(vol, dir_no, ni, name);
+}
+
+static int
+link_child(ntfs_volume *vol, u64 dir_no, ntfs_inode *ni, const char *name)
+{
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no);
+	ntfschar *u = NULL;
+	int n, r = -1, e;
+
+	if (dir == NULL)
+		return -1;
+	n = uname(name, &u);
+	if (n > 0)
+		r = ntfs_link(ni, dir, u, (u8)n);
+	e = errno;
+	free(u);
+	if (ntfs_inode_close(dir) < 0 && r == 0)
+		return -1;
+	errno = e;
+	return r;
+}
+
+static ntfs_inode *
+create_child(ntfs_volume *vol, u64 dir_no, const char *name, mode_t type)
+{
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no), *ni = NULL;
+	ntfschar *u = NULL;
+	int n, e;
+
+	if (dir == NULL)
+		return NULL;
+	n = uname(name, &u);
+	if (n > 0)
+		ni = ntfs_create(dir, const_cpu_to_le32(0), u, (u8)n, type);
+	e = errno;
+	free(u);
+	ntfs_inode_close(dir);
+	errno = e;
+	return ni;
+}
+
+/* The real name of NAME in directory DIR_NO (see real_name). */
+static int
+real_name_no(ntfs_volume *vol, u64 dir_no, const char *name, char **real)
+{
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no);
+	int r, e;
+
+	*real = NULL;
+	if (dir == NULL)
+		return -1;
+	r = real_name(dir, name, real, NULL);
+	e = errno;
+	ntfs_inode_close(dir);
+	errno = e;
+	return r;
+}
+
+static int
+write_data(ntfs_inode *ni, const void *data, size_t len)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	const char *p = data;
+	size_t off = 0;
+
+	if (na == NULL)
+		return -1;
+	if (ntfs_attr_truncate(na, 0) < 0)
+		goto fail;
+	while (off < len) {
+		size_t n = len - off < CHUNK ? len - off : CHUNK;
+		s64 w = ntfs_attr_pwrite(na, (s64)off, (s64)n, p + off);
+
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	ntfs_attr_close(na);
+	return ntfs_inode_sync(ni);
+fail:
+	ntfs_attr_close(na);
+	return -1;
+}
+
+/* Does NI hold exactly LEN bytes at DATA?  Read back in pieces. */
+static int
+same_data(ntfs_inode *ni, const void *data, size_t len)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	const char *p = data;
+	char *b;
+	size_t off = 0;
+	int r = -1;
+
+	if (na == NULL)
+		return -1;
+	b = malloc(len < CHUNK ? len + 1 : CHUNK);
+	if (b == NULL)
+		goto out;
+	if (na->data_size != (s64)len) {
+		errno = EIO;
+		goto out;
+	}
+	while (off < len) {
+		size_t n = len - off < CHUNK ? len - off : CHUNK;
+		s64 got = ntfs_attr_pread(na, (s64)off, (s64)n, b);
+
+		if (got != (s64)n || memcmp(b, p + off, n) != 0) {
+			if (got >= 0)
+				errno = EIO;
+			goto out;
+		}
+		off += n;
+	}
+	r = 0;
+out:
+	free(b);
+	ntfs_attr_close(na);
+	return r;
+}
+
+static int
+set_sd(ntfs_inode *ni, const void *sd, size_t len)
+{
+	struct SECURITY_CONTEXT scx;
+
+	memset(&scx, 0, sizeof(scx));
+	scx.vol = ni->vol;
+	return ntfs_set_ntfs_acl(&scx, ni, sd, len, 0);
+}
+
+/* The security descriptor of NI into OUT. */
+static int
+get_sd(ntfs_inode *ni, struct buf *out)
+{
+	struct SECURITY_CONTEXT scx;
+	int n, m;
+
+	memset(&scx, 0, sizeof(scx));
+	scx.vol = ni->vol;
+	n = ntfs_get_ntfs_acl(&scx, ni, NULL, 0);
+	if (n <= 0) {
+		errno = n < 0 ? -n : ENODATA;
+		return -1;
+	}
+	if (buf_grow(out, (size_t)n + 1) < 0)
+		return -1;
+	m = ntfs_get_ntfs_acl(&scx, ni, out->data + out->len, (size_t)n);
+	if (m != n) {
+		errno = EIO;
+		return -1;
+	}
+	out->len += (size_t)n;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+/*
+ * Replace LEAF in directory DIR_NO.  The steps are those of ntfs-3g's own
+ * rename over an existing file, so that at every moment one complete copy
+ * has a name: the new file is made as ".kmsprep-LEAF.tmp" with its
+ * descriptor and attributes before any content, filled and compared; then
+ * the old file gets a second name ".kmsprep-LEAF.old", loses LEAF, the new
+ * file gets LEAF and loses its temporary name, and the old file is
+ * deleted.
+ */
+static int
+replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
+	   const void *data, size_t len, const void *sd, size_t sdlen,
+	   bool keep_old_sd, struct kp_error *err)
+{
+	ntfs_inode *old = NULL, *ni = NULL;
+	char *real = NULL, *tmp = NULL, *bak = NULL;
+	struct buf osd = BUF_INIT;
+	le32 attrib = 0;
+	bool have_attrib = false;
+	u64 new_no = 0;
+	int n, r = -1;
+
+	n = real_name_no(vol, dir_no, leaf, &real);
+	if (n < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		goto out;
+	}
+	if (n == 0 && (real = strdup(leaf)) == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (asprintf(&tmp, ".kmsprep-%s.tmp", real) < 0 ||
+	    asprintf(&bak, ".kmsprep-%s.old", real) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (n == 1) {
+		old = open_child_no(vol, dir_no, real);
+		if (old == NULL) {
+			nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+			goto out;
+		}
+		if (is_dir(old) || (old->flags & FILE_ATTR_REPARSE_POINT)) {
+			kp_fail(err, KP_EXIT_FAIL, "'%s': not a plain file",
+				path);
+			goto out;
+		}
+		if (keep_old_sd) {
+			if (get_sd(old, &osd) < 0) {
+				nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+				      "read its security descriptor", path);
+				goto out;
+			}
+			sd = osd.data;
+			sdlen = osd.len;
+			if (ntfs_get_ntfs_attrib(old, (char *)&attrib,
+						 sizeof(attrib)) ==
+			    (int)sizeof(attrib))
+				have_attrib = true;
+		}
+	}
+	/* Leftovers of an interrupted run are ours to remove. */
+	if (delete_child(vol, dir_no, tmp) < 0 ||
+	    delete_child(vol, dir_no, bak) < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot remove an old "
+		      "temporary file", path);
+		goto out;
+	}
+	ni = create_child(vol, dir_no, tmp, S_IFREG);
+	if (ni == NULL) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot create the new "
+		      "file", path);
+		goto out;
+	}
+	if (set_sd(ni, sd, sdlen) < 0 ||
+	    (have_attrib && ntfs_set_ntfs_attrib(ni, (const char *)&attrib,
+						 sizeof(attrib), 0) < 0)) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot set the security "
+		      "of the new file", path);
+		goto undo;
+	}
+	if (write_data(ni, data, len) < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "cannot write '%s'", path);
+		goto undo;
+	}
+	if (same_data(ni, data, len) < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': verification failed: "
+		      "the new file does not read back as written", path);
+		goto undo;
+	}
+	if (old) {
+		if (link_child(vol, dir_no, old, bak) < 0) {
+			nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot rename",
+			      path);
+			goto undo;
+		}
+		n = delete_name(vol, dir_no, old, real);
+		old = NULL;	/* closed by ntfs_delete */
+		if (n < 0) {
+			nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot rename "
+			      "(the old file is kept as %s)", path, bak);
+			goto undo;
+		}
+	}
+	if (link_child(vol, dir_no, ni, real) < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot rename (the old "
+		      "file is kept as %s)", path, bak);
+		goto out;
+	}
+	new_no = ni->mft_no;
+	n = delete_name(vol, dir_no, ni, tmp);
+	ni = NULL;
+	if (n < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot remove the "
+		      "temporary name", path);
+		goto out;
+	}
+	if (delete_child(vol, dir_no, bak) < 0) {
+		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot remove the old "
+		      "file", path);
+		goto out;
+	}
+	/* The name now leads to the file whose content was read back above
+	 * (reading all of it again would find the same clusters). */
+	ni = open_child_no(vol, dir_no, real);
+	if (ni == NULL || ni->mft_no != new_no ||
+	    ni->data_size != (s64)len) {
+		nfail(err, KP_EXIT_FAIL, ni ? EIO : errno, "'%s': "
+		      "verification failed after the rename", path);
+		goto out;
+	}
+	r = 0;
+	goto out;
+undo:
+	if (ni) {
+		ntfs_inode_close(ni);
+		ni = NULL;
+	}
+	delete_child(vol, dir_no, tmp);
+out:
+	if (ni)
+		ntfs_inode_close(ni);
+	if (old)
+		ntfs_inode_close(old);
+	buf_release(&osd);
+	free(real);
+	free(tmp);
+	free(bak);
+	return r;
+}
+
+static int
+replace(struct dr_session *s, size_t root, const char *path,
+	const void *data, size_t len, const void *sd, size_t sdlen,
+	bool keep_old_sd, struct kp_error *err)
+{
+	ntfs_volume *vol;
+	ntfs_inode *dir;
+	const char *leaf;
+	u64 dir_no;
+
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	if (len > DR_FILE_MAX)
+		return kp_fail(err, KP_EXIT_FAIL, "'%s': too large", path);
+	dir = open_parent(vol, path, &leaf, err);
+	if (dir == NULL)
+		return -1;
+	dir_no = dir->mft_no;
+	if (ntfs_inode_close(dir) < 0)
+		return nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+	return replace_in(vol, dir_no, path, leaf, data, len, sd, sdlen,
+			  keep_old_sd, err);
+}
+
+int
+dr_replace(struct dr_session *s, size_t root, const char *path,
+	   const void *data, size_t len, unsigned flags, struct kp_error *err)
+{
+	unsigned char sd[160];
+	size_t n = dr_default_sd(flags & DR_SECRET, false, sd);
+
+	return replace(s, root, path, data, len, sd, n, !(flags & DR_SECRET),
+		       err);
+}
+
+int
+dr_create_sd(struct dr_session *s, size_t root, const char *path,
+	     const void *data, size_t len, const void *sd, size_t sdlen,
+	     struct kp_error *err)
+{
+	return replace(s, root, path, data, len, sd, sdlen, false, err);
+}
+
+int
+dr_remove(struct dr_session *s, size_t root, const char *path,
+	  struct kp_error *err)
+{
+	ntfs_volume *vol;
+	ntfs_inode *dir;
+	const char *leaf;
+	char *real = NULL;
+	u64 dir_no;
+	int r = -1, n;
+
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	dir = open_parent(vol, path, &leaf, err);
+	if (dir == NULL)
+		return -1;
+	dir_no = dir->mft_no;
+	if (ntfs_inode_close(dir) < 0)
+		return nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+	n = real_name_no(vol, dir_no, leaf, &real);
+	if (n < 0)
+		nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+	else if (n == 0)
+		kp_fail(err, KP_EXIT_INPUT, "'%s': no such file", path);
+	else if (delete_child(vol, dir_no, real) < 0)
+		nfail(err, KP_EXIT_FAIL, errno, "cannot remove '%s'", path);
+	else
+		r = 0;
+	free(real);
+	return r;
+}
+
+struct names {
+	char **v;
+	size_t n;
+	int err;
+};
+
+static int
+ls_fill(void *d, const ntfschar *name, const int len, const int type,
+	const s64 pos, const MFT_REF mref, const unsigned dt)
+{
+	struct names *l = d;
+	char *s = NULL, **v;
+
+	(void)pos;
+	(void)dt;
+	/* The DOS alias of a long name, and the metadata files ($MFT...). */
+	if (type == FILE_NAME_DOS || MREF(mref) < FILE_first_user)
+		return 0;
+	if (ntfs_ucstombs(name, len, &s, 0) < 0) {
+		l->err = errno;
+		return -1;
+	}
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+		free(s);
+		return 0;
+	}
+	v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (v == NULL) {
+		free(s);
+		l->err = ENOMEM;
+		return -1;
+	}
+	l->v = v;
+	v[l->n++] = s;
+	v[l->n] = NULL;
+	return 0;
+}
+
+char **
+dr_ls(struct dr_session *s, size_t root, const char *path,
+      struct kp_error *err)
+{
+	struct names l = { NULL, 0, 0 };
+	ntfs_volume *vol;
+	ntfs_inode *ni;
+	s64 pos = 0;
+	int r;
+	size_t i;
+
+	if (get_vol(s, root, false, &vol, err) < 0)
+		return NULL;
+	ni = lookup(vol, path);
+	if (ni == NULL) {
+		nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		return NULL;
+	}
+	if (!is_dir(ni)) {
+		ntfs_inode_close(ni);
+		kp_fail(err, KP_EXIT_INPUT, "'%s': not a directory", path);
+		return NULL;
+	}
+	r = ntfs_readdir(ni, &pos, &l, ls_fill);
+	ntfs_inode_close(ni);
+	if (r < 0 || l.err) {
+		nfail(err, KP_EXIT_FAIL, l.err ? l.err : errno, "'%s'", path);
+		for (i = 0; i < l.n; i++)
+			free(l.v[i]);
+		free(l.v);
+		return NULL;
+	}
+	if (l.v == NULL && (l.v = calloc(1, sizeof(*l.v))) == NULL)
+		kp_fail_oom(err);
+	return l.v;
+}
+
+int
+dr_mkdir(struct dr_session *s, size_t root, const char *path,
+	 struct kp_error *err)
+{
+	unsigned char sd[160];
+	size_t sdlen = dr_default_sd(false, true, sd);
+	ntfs_volume *vol;
+	ntfs_inode *dir, *ni;
+	const char *p = path;
+	char *real = NULL;
+	int r = -1;
+
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	if (!path_ok(path))
+		return kp_fail(err, KP_EXIT_FAIL, "bad path '%s'", path);
+	dir = ntfs_inode_open(vol, FILE_root);
+	if (dir == NULL)
+		return nfail(err, KP_EXIT_FAIL, errno, "root directory");
+	while (*p == '/')
+		p++;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+		char *name = strndup(p, len);
+		unsigned dt = 0;
+		int n;
+
+		if (name == NULL) {
+			kp_fail_oom(err);
+			goto out;
+		}
+		n = real_name(dir, name, &real, &dt);
+		if (n < 0) {
+			free(name);
+			nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+			goto out;
+		}
+		if (n == 1) {
+			ni = open_child(dir, real);
+			free(real);
+			real = NULL;
+			if (ni && !is_dir(ni)) {
+				ntfs_inode_close(ni);
+				ni = NULL;
+				errno = ENOTDIR;
+			}
+		} else {
+			ntfschar *u = NULL;
+			int ul = uname(name, &u);
+
+			ni = ul > 0 ? ntfs_create(dir, const_cpu_to_le32(0), u,
+						  (u8)ul, S_IFDIR) : NULL;
+			free(u);
+			if (ni && set_sd(ni, sd, sdlen) < 0) {
+				ntfs_inode_close(ni);
+				ni = NULL;
+			}
+		}
+		free(name);
+		if (ni == NULL) {
+			nfail(err, KP_EXIT_FAIL, errno, "cannot make '%s'",
+			      path);
+			goto out;
+		}
+		ntfs_inode_close(dir);
+		dir = ni;
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	r = 0;
+out:
+	if (ntfs_inode_close(dir) < 0 && r == 0)
+		r = nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+	return r;
+}
+
+int
+dr_get_sd(struct dr_session *s, size_t root, const char *path,
+	  struct buf *out, uint32_t *attrib, struct kp_error *err)
+{
+	ntfs_volume *vol;
+	ntfs_inode *ni;
+	int r = 0;
+
+	if (get_vol(s, root, false, &vol, err) < 0)
+		return -1;
+	ni = lookup(vol, path);
+	if (ni == NULL)
+		return nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	if (get_sd(ni, out) < 0)
+		r = nfail(err, KP_EXIT_FAIL, errno, "'%s': security descriptor",
+			  path);
+	if (r == 0 && attrib) {
+		le32 a = 0;
+
+		if (ntfs_get_ntfs_attrib(ni, (char *)&a, sizeof(a)) !=
+		    (int)sizeof(a))
+			r = nfail(err, KP_EXIT_FAIL, errno, "'%s': attributes",
+				  path);
+		*attrib = le32_to_cpu(a);
+	}
+	ntfs_inode_close(ni);
+	return r;
+}
+
+int
+dr_set_attrib(struct dr_session *s, size_t root, const char *path,
+	      uint32_t attrib, struct kp_error *err)
+{
+	le32 a = cpu_to_le32(attrib);
+	ntfs_volume *vol;
+	ntfs_inode *ni;
+	int r = 0;
+
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	ni = lookup(vol, path);
+	if (ni == NULL)
+		return nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	if (ntfs_set_ntfs_attrib(ni, (const char *)&a, sizeof(a), 0) < 0)
+		r = nfail(err, KP_EXIT_FAIL, errno, "'%s': attributes", path);
+	if (ntfs_inode_close(ni) < 0 && r == 0)
+		r = nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+	return r;
+}
+
+int
+dr_close(struct dr_session *s, bool ok, struct kp_error *err)
+{
+	struct kp_error e2 = KP_ERROR_INIT;
+	size_t i;
+	int r = 0;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < s->nroots; i++) {
+		if (s->vols[i] && ntfsdev_umount(s->vols[i]) < 0 && r == 0 &&
+		    s->roots[i].rw)
+			r = nfail(err, KP_EXIT_FAIL, errno, "partition %u: "
+				  "cannot write everything back",
+				  s->roots[i].part);
+		free(s->roots[i].systemroot);
+	}
+	for (i = 0; i < s->nlocked; i++)
+		free(s->locked[i].why);
+	if (s->own_io && imgio_close(s->io, ok, r == 0 ? err : &e2) < 0)
+		r = -1;
+	free(s->roots);
+	free(s->vols);
+	free(s->locked);
+	free(s);
+	return r;
+}

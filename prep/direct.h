@@ -1,0 +1,178 @@
+/*
+ * The direct image backend: Windows images edited in this process with
+ * libntfs-3g, without an appliance (issue 14).  One session is one image.
+ *
+ * Its calls map one to one onto the image layer's backend operations:
+ *   open images          dr_open
+ *   find Windows roots   dr_find_windows, dr_roots, dr_locked
+ *   probe hibernation/BitLocker/unclean
+ *                        dr_find_windows fills dr_root.state;
+ *                        dr_root_unwritable says why not
+ *   read a file          dr_read
+ *   replace a file keeping its security descriptor and attributes
+ *                        dr_replace
+ *   create a file with an ACL
+ *                        dr_replace with DR_SECRET, or dr_create_sd
+ *   remove               dr_remove
+ *   list                 dr_ls
+ *   close                dr_close
+ * plus dr_make_writable (remount one root read-write), dr_mkdir and
+ * dr_get_sd (a file's security descriptor, for checks).
+ *
+ * Every volume is mounted read-only until dr_make_writable: a read-only
+ * session, or one that writes nothing, leaves the image byte-identical.
+ * A read-write mount is refused by libntfs-3g itself on a hibernated,
+ * Fast Startup or unclean volume, and dr_make_writable refuses it first.
+ *
+ * Paths inside a root are "/"-separated, relative to the volume's root
+ * directory ("Windows/System32/config/SOFTWARE"), matched in any case as
+ * Windows does.
+ */
+#ifndef KP_DIRECT_H
+#define KP_DIRECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/error.h"
+
+struct imgio;
+
+struct dr_opts {
+	const char *format;	/* raw|qcow2|vmdk|vhdx, NULL to probe */
+	bool readonly;		/* never written */
+	const char *overlay;	/* write to this new qcow2 overlay */
+	bool force_nbd;		/* raw through qemu-nbd as well (tests) */
+};
+
+/* Why a volume may not be written. */
+enum dr_state {
+	DR_CLEAN = 0,
+	DR_HIBERNATED,		/* hiberfil.sys starts "HIBR"/"hibr"/"RSTR" */
+	DR_FAST_STARTUP,	/* $LogFile kept for Windows' fast restart */
+	DR_UNCLEAN,		/* $LogFile not clean, or the dirty flag */
+};
+
+/* A volume holding Windows (Windows/System32/config/SOFTWARE). */
+struct dr_root {
+	unsigned part;		/* partition number, 0 for a whole disk */
+	uint64_t start;		/* byte offset of the volume in the disk */
+	uint64_t size;
+	char *systemroot;	/* "/Windows" in its real case */
+	enum dr_state state;
+	bool rw;		/* mounted read-write */
+};
+
+/* A volume that could not be looked into. */
+struct dr_locked {
+	unsigned part;
+	bool bitlocker;
+	char *why;
+};
+
+struct dr_session;
+
+/* Open image PATH (nothing is mounted yet). */
+int dr_open(const char *path, const struct dr_opts *o,
+	    struct dr_session **s_ret, struct kp_error *err);
+
+/* Can the direct backend do the work on PATH, or must the appliance?  1:
+ * every volume is plain NTFS on MBR/GPT (or a filesystem on the whole
+ * disk) and Windows was found; 0: not, with the reason on one line in WHY
+ * (LVM, a dynamic disk, Storage Spaces, a BitLocker volume when
+ * BITLOCKER_KEY, a logical partition behind nbd, no Windows); -1 error.
+ * Reads only. */
+int dr_supported(const char *path, const struct dr_opts *o,
+		 bool bitlocker_key, char *why, size_t whysz,
+		 struct kp_error *err);
+
+/* Open a session over a channel already open (the caller keeps IO and
+ * closes it after dr_close): what a sandboxed worker does. */
+int dr_open_io(struct imgio *io, struct dr_session **s_ret,
+	       struct kp_error *err);
+
+/* Read the partition table, mount every NTFS volume read-only, keep those
+ * that hold Windows and probe their state.  BitLocker and volumes that
+ * cannot be opened are listed by dr_locked. */
+int dr_find_windows(struct dr_session *s, struct kp_error *err);
+
+/* Mount NTFS partition PART (0: a filesystem on the whole disk)
+ * read-only as a root even if it holds no Windows (to build test images,
+ * or to reach a data volume); its index goes to *ROOT. */
+int dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
+		   struct kp_error *err);
+
+const struct dr_root *dr_roots(const struct dr_session *s, size_t *n);
+const struct dr_locked *dr_locked(const struct dr_session *s, size_t *n);
+/* The partition table seen: "dos", "gpt", "none" (before dr_find_windows:
+ * NULL). */
+const char *dr_table(const struct dr_session *s);
+
+/* Why root R cannot be written, or NULL. */
+const char *dr_root_unwritable(const struct dr_root *r);
+
+/* Remount root ROOT read-write; refused (KP_EXIT_REFUSED) unless its
+ * state is DR_CLEAN and the session may write. */
+int dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err);
+
+/* Read the whole file PATH of at most MAX bytes into OUT. */
+int dr_read(struct dr_session *s, size_t root, const char *path, size_t max,
+	    struct buf *out, struct kp_error *err);
+
+/* dr_replace flags. */
+#define DR_SECRET 1u	/* SYSTEM and Administrators only */
+
+/* Replace (or create) PATH with LEN bytes at DATA: a temporary file in the
+ * same directory gets the old file's security descriptor and attributes
+ * (a new file or DR_SECRET: SYSTEM and Administrators full control, Users
+ * read unless secret) before any content, then the content; it is read
+ * back and compared, renamed over PATH, and read back again.  On failure
+ * before the rename PATH is unchanged. */
+int dr_replace(struct dr_session *s, size_t root, const char *path,
+	       const void *data, size_t len, unsigned flags,
+	       struct kp_error *err);
+
+/* As dr_replace for a new file, with security descriptor SD (self-relative
+ * binary form) instead of the default one. */
+int dr_create_sd(struct dr_session *s, size_t root, const char *path,
+		 const void *data, size_t len, const void *sd, size_t sdlen,
+		 struct kp_error *err);
+
+/* Remove file PATH (never a directory). */
+int dr_remove(struct dr_session *s, size_t root, const char *path,
+	      struct kp_error *err);
+
+/* The names in directory PATH, without "." and "..", NULL-terminated
+ * (caller frees each and the array). */
+char **dr_ls(struct dr_session *s, size_t root, const char *path,
+	     struct kp_error *err);
+
+/* Create directory PATH and its missing parents, with the default
+ * descriptor (inherited by what is created in them). */
+int dr_mkdir(struct dr_session *s, size_t root, const char *path,
+	     struct kp_error *err);
+
+/* PATH's security descriptor (self-relative, as stored) into OUT, and its
+ * attributes (FILE_ATTRIBUTE_*) into *ATTRIB if not NULL. */
+int dr_get_sd(struct dr_session *s, size_t root, const char *path,
+	      struct buf *out, uint32_t *attrib, struct kp_error *err);
+
+/* Set PATH's attributes (FILE_ATTRIBUTE_* such as HIDDEN 0x2, SYSTEM 0x4,
+ * ARCHIVE 0x20; libntfs-3g keeps only those a user may set). */
+int dr_set_attrib(struct dr_session *s, size_t root, const char *path,
+		  uint32_t attrib, struct kp_error *err);
+
+/* Unmount everything (flushing what libntfs-3g holds) and close the image.
+ * OK false removes a new overlay.  Returns -1 if anything could not be
+ * written. */
+int dr_close(struct dr_session *s, bool ok, struct kp_error *err);
+
+/* The descriptor given to what kmsprep creates: owner Administrators,
+ * group SYSTEM, a protected DACL with SYSTEM and Administrators full
+ * control and, unless SECRET, Users read and execute; DIR makes the
+ * entries inherited.  Writes at most 160 bytes; returns the length. */
+size_t dr_default_sd(bool secret, bool dir, unsigned char out[160]);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * Byte access to a disk image: raw files directly, everything else through
+ * qemu-nbd under libnbd (see imgio.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libnbd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/fileio.h"
+#include "prep/imgio.h"
+
+extern char **environ;
+
+/* libnbd refuses requests larger than the server's maximum block size;
+ * qemu-nbd advertises 32 MiB. */
+#define NBD_CHUNK ((size_t)4 << 20)
+
+struct imgio {
+	int fd;			/* raw */
+	struct nbd_handle *nbd;	/* everything else */
+	uint64_t size;
+	bool readonly;
+	bool written;
+	char *format;
+	char *overlay;		/* made by us: removed on failure */
+};
+
+int
+imgio_probe_format(const char *path, const char **fmt, struct kp_error *err)
+{
+	unsigned char h[512];
+	ssize_t n;
+	int fd = kp_open_input(path, NULL, err);
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	/* The magic numbers of qemu's own probes (block/qcow2.c,
+	 * block/vmdk.c, block/vhdx.c, block/vdi.c, block/vpc.c). */
+	if (n >= 4 && memcmp(h, "QFI\xfb", 4) == 0)
+		*fmt = "qcow2";
+	else if (n >= 4 && (memcmp(h, "KDMV", 4) == 0 ||
+			    memcmp(h, "# Disk DescriptorFile", 4) == 0))
+		*fmt = "vmdk";
+	else if (n >= 8 && memcmp(h, "vhdxfile", 8) == 0)
+		*fmt = "vhdx";
+	else if (n >= 68 && memcmp(h + 64, "\x7f\x10\xda\xbe", 4) == 0)
+		*fmt = "vdi";
+	else if (n >= 8 && memcmp(h, "conectix", 8) == 0)
+		*fmt = "vpc";
+	else
+		*fmt = "raw";
+	return 0;
+}
+
+/* Run ARGV and wait for it; stdout and stderr go to /dev/null. */
+static int
+run(char *const *argv, struct kp_error *err)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int r, st;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return kp_fail_errno(err, KP_EXIT_ENV, r, "cannot run %s",
+				     argv[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return kp_fail_errno(err, KP_EXIT_ENV, errno, "%s",
+					     argv[0]);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return kp_fail(err, KP_EXIT_FAIL, "%s failed", argv[0]);
+	return 0;
+}
+
+/* Does a running qemu hold the image?  qemu takes OFD byte-range locks at
+ * offsets 100 and up on every image it opens. */
+static bool
+held_by_qemu(int fd)
+{
+	struct flock fl = { 0 };
+
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+static int
+open_raw(struct imgio *io, const char *path, struct kp_error *err)
+{
+	struct stat st;
+	struct flock fl = { 0 };
+
+	io->fd = open(path, (io->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		      O_NOCTTY | O_NONBLOCK);
+	if (io->fd < 0)
+		return kp_fail_errno(err, errno == EACCES || errno == EROFS ?
+				     KP_EXIT_REFUSED : KP_EXIT_INPUT, errno,
+				     "'%s'", path);
+	if (fstat(io->fd, &st) < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	if (!S_ISREG(st.st_mode))
+		return kp_fail(err, KP_EXIT_INPUT, "'%s': not a regular file",
+			       path);
+	if (held_by_qemu(io->fd))
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use by a running "
+			       "virtual machine (qemu holds its lock)", path);
+	/* Hold a lock of our own while we work, so that a qemu started
+	 * meanwhile refuses the image instead of sharing it. */
+	fl.l_type = io->readonly ? F_RDLCK : F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(io->fd, F_OFD_SETLK, &fl) < 0)
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use (locked)",
+			       path);
+	io->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int
+nbd_fail(struct kp_error *err, const char *what, const char *path)
+{
+	const char *m = nbd_get_error();
+
+	return kp_fail(err, KP_EXIT_ENV, "'%s': %s: %s", path, what,
+		       m ? m : "unknown error");
+}
+
+static int
+open_nbd(struct imgio *io, const char *path, struct kp_error *err)
+{
+	char *argv[12];
+	size_t n = 0;
+	int64_t size;
+
+	/* qemu-nbd would refuse a locked image too, but only after printing
+	 * to our stderr, and libnbd then reports a reset connection. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	bool used;
+
+	if (fd < 0)
+		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+	used = held_by_qemu(fd);
+	close(fd);
+	if (used)
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use by a running "
+			       "virtual machine (qemu holds its lock)", path);
+	io->nbd = nbd_create();
+	if (io->nbd == NULL)
+		return nbd_fail(err, "cannot create an NBD handle", path);
+	argv[n++] = (char *)"qemu-nbd";
+	argv[n++] = (char *)"-f";
+	argv[n++] = io->format;
+	if (io->readonly)
+		argv[n++] = (char *)"--read-only";
+	/* The guest's data is flushed by imgio_flush; no host cache games. */
+	argv[n++] = (char *)"--cache=writeback";
+	argv[n++] = (char *)"--";
+	argv[n++] = (char *)path;
+	argv[n] = NULL;
+	if (nbd_connect_systemd_socket_activation(io->nbd, argv) < 0)
+		return nbd_fail(err, "cannot start qemu-nbd", path);
+	size = nbd_get_size(io->nbd);
+	if (size < 0)
+		return nbd_fail(err, "cannot read the size", path);
+	if (!io->readonly && nbd_is_read_only(io->nbd) == 1)
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': served read-only",
+			       path);
+	io->size = (uint64_t)size;
+	return 0;
+}
+
+int
+imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
+	   struct kp_error *err)
+{
+	struct imgio *io;
+	const char *fmt = o->format;
+	const char *serve = path;
+	int r;
+
+	*io_ret = NULL;
+	if (fmt == NULL && imgio_probe_format(path, &fmt, err) < 0)
+		return -1;
+	io = calloc(1, sizeof(*io));
+	if (io == NULL)
+		return kp_fail_oom(err);
+	io->fd = -1;
+	io->readonly = o->readonly;
+	io->format = strdup(fmt);
+	if (io->format == NULL) {
+		free(io);
+		return kp_fail_oom(err);
+	}
+	*io_ret = io;
+	if (o->overlay && !o->readonly) {
+		char *base = kp_realpath_for_write(path, err);
+		char *argv[] = { (char *)"qemu-img", (char *)"create",
+			(char *)"-q", (char *)"-f", (char *)"qcow2",
+			(char *)"-b", base, (char *)"-F", io->format,
+			(char *)o->overlay, NULL };
+
+		if (base == NULL)
+			return -1;
+		if (access(o->overlay, F_OK) == 0) {
+			free(base);
+			return kp_fail(err, KP_EXIT_FAIL, "'%s': exists already; "
+				       "the overlay must be a new file",
+				       o->overlay);
+		}
+		r = run(argv, err);
+		free(base);
+		if (r < 0) {
+			kp_error_prefix(err, "'%s': cannot create the overlay",
+					o->overlay);
+			return -1;
+		}
+		io->overlay = strdup(o->overlay);
+		free(io->format);
+		io->format = strdup("qcow2");
+		if (io->overlay == NULL || io->format == NULL)
+			return kp_fail_oom(err);
+		serve = o->overlay;
+	}
+	if (strcmp(io->format, "raw") == 0 && !o->force_nbd)
+		return open_raw(io, serve, err);
+	return open_nbd(io, serve, err);
+}
+
+int
+imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *p = buf;
+
+	if (off > io->size || len > io->size - off) {
+		errno = EINVAL;
+		return -1;
+	}
+	while (len) {
+		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
+
+		if (io->nbd) {
+			if (nbd_pread(io->nbd, p, n, off, 0) < 0) {
+				errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+				return -1;
+			}
+		} else {
+			ssize_t r = pread(io->fd, p, n, (off_t)off);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				if (r == 0)
+					errno = EIO;
+				return -1;
+			}
+			n = (size_t)r;
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	if (io->readonly) {
+		errno = EROFS;
+		return -1;
+	}
+	if (off > io->size || len > io->size - off) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len)
+		io->written = true;
+	while (len) {
+		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
+
+		if (io->nbd) {
+			if (nbd_pwrite(io->nbd, p, n, off, 0) < 0) {
+				errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+				return -1;
+			}
+		} else {
+			ssize_t r = pwrite(io->fd, p, n, (off_t)off);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				if (r == 0)
+					errno = EIO;
+				return -1;
+			}
+			n = (size_t)r;
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+imgio_flush(struct imgio *io)
+{
+	if (io->readonly || !io->written)
+		return 0;
+	if (io->nbd) {
+		if (nbd_flush(io->nbd, 0) < 0) {
+			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+			return -1;
+		}
+		return 0;
+	}
+	return fsync(io->fd);
+}
+
+uint64_t
+imgio_size(const struct imgio *io)
+{
+	return io->size;
+}
+
+bool
+imgio_readonly(const struct imgio *io)
+{
+	return io->readonly;
+}
+
+const char *
+imgio_format(const struct imgio *io)
+{
+	return io->format;
+}
+
+int
+imgio_fd(const struct imgio *io)
+{
+	return io->nbd ? -1 : io->fd;
+}
+
+int
+imgio_sock(const struct imgio *io)
+{
+	return io->nbd ? (int)nbd_aio_get_fd(io->nbd) : -1;
+}
+
+bool
+imgio_written(const struct imgio *io)
+{
+	return io->written;
+}
+
+int
+imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err)
+{
+	int r = 0;
+
+	if (io == NULL)
+		return 0;
+	/* A worker may have written through a copy of this channel: flush
+	 * whenever the channel could have been written. */
+	if (!io->readonly) {
+		io->written = true;
+		if (imgio_flush(io) < 0)
+			r = kp_fail_errno(err, KP_EXIT_FAIL, errno,
+					  "cannot flush the image");
+	}
+	if (io->nbd) {
+		if (nbd_shutdown(io->nbd, 0) < 0 && r == 0 && !io->readonly)
+			r = kp_fail(err, KP_EXIT_FAIL, "qemu-nbd: %s",
+				    nbd_get_error());
+		/* nbd_close waits for qemu-nbd to exit. */
+		nbd_close(io->nbd);
+	}
+	if (io->fd >= 0 && close(io->fd) < 0 && r == 0 && !io->readonly)
+		r = kp_fail_errno(err, KP_EXIT_FAIL, errno, "close");
+	if (io->overlay && !keep_overlay)
+		unlink(io->overlay);
+	free(io->overlay);
+	free(io->format);
+	free(io);
+	return r;
+}

@@ -1,0 +1,66 @@
+/*
+ * Byte access to a disk image without an appliance.
+ *
+ * A raw image is read and written with pread/pwrite on its file.  Any
+ * other format qemu reads (qcow2, vmdk, vhdx, ...) is served by a private
+ * qemu-nbd that libnbd starts with systemd socket activation: there is no
+ * socket path, no nbd kernel module and no root needed.  A read-only
+ * channel refuses every write (EROFS), so a read-only command cannot
+ * change a byte.
+ *
+ * The channel survives fork(): a sandboxed worker (lib/sandbox.h) keeps
+ * using it while the parent waits; only the parent may close it.
+ */
+#ifndef KP_IMGIO_H
+#define KP_IMGIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/error.h"
+
+struct imgio;
+
+struct imgio_opts {
+	const char *format;	/* raw|qcow2|vmdk|vhdx|..., NULL to probe */
+	bool readonly;		/* never written */
+	const char *overlay;	/* create this qcow2 overlay and serve it */
+	bool force_nbd;		/* serve a raw image through qemu-nbd too */
+};
+
+/* Open PATH.  A raw image held by a running qemu (its OFD locks) is
+ * refused (KP_EXIT_REFUSED); qemu-nbd checks the same locks itself. */
+int imgio_open(const char *path, const struct imgio_opts *o,
+	       struct imgio **io_ret, struct kp_error *err);
+
+/* Read or write exactly LEN bytes at OFF; -1 with errno set on failure
+ * (EROFS for a write to a read-only channel, EINVAL past the end). */
+int imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off);
+int imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off);
+
+/* Flush written data to stable storage (fsync, or NBD_CMD_FLUSH). */
+int imgio_flush(struct imgio *io);
+
+uint64_t imgio_size(const struct imgio *io);
+bool imgio_readonly(const struct imgio *io);
+/* The format served ("raw", "qcow2", ...). */
+const char *imgio_format(const struct imgio *io);
+/* The file descriptor of a raw channel, -1 for nbd (libblkid reads a raw
+ * image through it). */
+int imgio_fd(const struct imgio *io);
+/* The socket of an nbd channel, -1 for raw (the sandbox keeps it open). */
+int imgio_sock(const struct imgio *io);
+/* Have the bytes been written through this channel? */
+bool imgio_written(const struct imgio *io);
+
+/* Flush, stop qemu-nbd and free.  A new overlay is removed again unless
+ * KEEP_OVERLAY.  Returns -1 if the flush failed. */
+int imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err);
+
+/* The image format of PATH from its first bytes: qcow2, vmdk, vhdx, vdi,
+ * vpc or raw.  Like qemu, a file that matches no header is raw. */
+int imgio_probe_format(const char *path, const char **fmt,
+		       struct kp_error *err);
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * Partition tables through libblkid.
+ *
+ * libblkid reads from a file descriptor.  A raw image has one.  An image
+ * behind qemu-nbd has none, so its first and last MiB (the MBR, the GPT
+ * header and entries, and the backup GPT) are copied into a sparse memfd of
+ * the disk's size and libblkid reads that: the table is still parsed by
+ * libblkid, not by hand.  The one thing this misses is an MBR extended
+ * partition, whose chain of EBRs may lie anywhere in the disk: its logical
+ * partitions are reported PART_UNKNOWN, so the appliance handles them.
+ */
+#include <blkid.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "prep/partition.h"
+
+#define EDGE ((uint64_t)1 << 20)
+
+enum part_kind
+part_classify(const unsigned char *boot, size_t len)
+{
+	if (len < 11)
+		return PART_OTHER;
+	if (memcmp(boot + 3, "NTFS    ", 8) == 0)
+		return PART_NTFS;
+	if (memcmp(boot + 3, "-FVE-FS-", 8) == 0)
+		return PART_BITLOCKER;
+	return PART_OTHER;
+}
+
+/* Copy LEN bytes at OFF from the image into FD at the same offset. */
+static int
+copy_edge(struct imgio *io, int fd, uint64_t off, uint64_t len)
+{
+	unsigned char *b = malloc((size_t)len);
+	int r = -1;
+
+	if (b == NULL)
+		return -1;
+	if (imgio_pread(io, b, (size_t)len, off) == 0 &&
+	    pwrite(fd, b, (size_t)len, (off_t)off) == (ssize_t)len)
+		r = 0;
+	free(b);
+	return r;
+}
+
+static int
+shadow_fd(struct imgio *io, struct kp_error *err)
+{
+	uint64_t size = imgio_size(io);
+	uint64_t head = size < EDGE ? size : EDGE;
+	int fd = memfd_create("kmsprep-ptable", MFD_CLOEXEC);
+	uint64_t tail = size - head < EDGE ? size - head : EDGE;
+
+	if (fd < 0)
+		return kp_fail_errno(err, KP_EXIT_ENV, errno, "memfd_create");
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    copy_edge(io, fd, 0, head) < 0 ||
+	    (tail && copy_edge(io, fd, size - tail, tail) < 0)) {
+		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EIO,
+			      "cannot read the partition table");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+add(struct part **v, size_t *n, unsigned number, uint64_t start,
+    uint64_t size, struct kp_error *err)
+{
+	struct part *p = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (p == NULL)
+		return kp_fail_oom(err);
+	*v = p;
+	p += (*n)++;
+	memset(p, 0, sizeof(*p));
+	p->number = number;
+	p->start = start;
+	p->size = size;
+	p->kind = PART_OTHER;
+	return 0;
+}
+
+int
+part_list(struct imgio *io, struct part **parts, size_t *n,
+	  const char **table, struct kp_error *err)
+{
+	uint64_t disk = imgio_size(io);
+	blkid_probe pr = NULL;
+	blkid_partlist ls;
+	blkid_parttable tab;
+	int fd = imgio_fd(io), own = -1, i, np, r = -1;
+	bool shadow = fd < 0;
+	size_t k;
+
+	*parts = NULL;
+	*n = 0;
+	*table = "none";
+	if (shadow) {
+		own = fd = shadow_fd(io, err);
+		if (fd < 0)
+			return -1;
+	}
+	pr = blkid_new_probe();
+	if (pr == NULL) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)disk) < 0) {
+		kp_fail(err, KP_EXIT_INPUT, "libblkid cannot read the image");
+		goto out;
+	}
+	blkid_probe_enable_superblocks(pr, 0);
+	blkid_probe_enable_partitions(pr, 1);
+	ls = blkid_probe_get_partitions(pr);
+	tab = ls ? blkid_partlist_get_table(ls) : NULL;
+	np = ls ? blkid_partlist_numof_partitions(ls) : 0;
+	if (tab == NULL || np <= 0) {
+		/* No table: a filesystem on the whole disk, or nothing. */
+		if (add(parts, n, 0, 0, disk, err) < 0)
+			goto out;
+	} else {
+		const char *t = blkid_parttable_get_type(tab);
+
+		*table = t && strcmp(t, "gpt") == 0 ? "gpt" :
+			 t && strcmp(t, "dos") == 0 ? "dos" : "other";
+		for (i = 0; i < np; i++) {
+			blkid_partition p = blkid_partlist_get_partition(ls, i);
+			blkid_loff_t s, z;
+
+			if (p == NULL || blkid_partition_is_extended(p))
+				continue;
+			s = blkid_partition_get_start(p);
+			z = blkid_partition_get_size(p);
+			/* libblkid counts 512-byte sectors; a partition
+			 * outside the disk is hostile, not ours. */
+			if (s < 0 || z <= 0 || (uint64_t)s > disk / 512 ||
+			    (uint64_t)z > disk / 512 - (uint64_t)s)
+				continue;
+			if (add(parts, n,
+				(unsigned)blkid_partition_get_partno(p),
+				(uint64_t)s * 512, (uint64_t)z * 512, err) < 0)
+				goto out;
+			if (blkid_partition_get_type_string(p)) {
+				char *c = (*parts)[*n - 1].type;
+
+				snprintf(c, sizeof((*parts)[*n - 1].type), "%s",
+					 blkid_partition_get_type_string(p));
+				for (; *c; c++)
+					if (*c >= 'A' && *c <= 'Z')
+						*c = (char)(*c - 'A' + 'a');
+			} else {
+				snprintf((*parts)[*n - 1].type,
+					 sizeof((*parts)[*n - 1].type), "0x%02x",
+					 blkid_partition_get_type(p) & 0xff);
+			}
+			if (shadow && blkid_partition_is_logical(p)) {
+				(*parts)[*n - 1].kind = PART_UNKNOWN;
+				snprintf((*parts)[*n - 1].why,
+					 sizeof((*parts)[*n - 1].why),
+					 "logical partition of an extended "
+					 "partition (not read through nbd)");
+			}
+		}
+	}
+	for (k = 0; k < *n; k++) {
+		unsigned char boot[512];
+		struct part *p = &(*parts)[k];
+
+		if (p->kind == PART_UNKNOWN || p->size < sizeof(boot))
+			continue;
+		if (imgio_pread(io, boot, sizeof(boot), p->start) < 0) {
+			kp_fail_errno(err, KP_EXIT_INPUT, errno, "cannot read "
+				      "partition %u", p->number);
+			goto out;
+		}
+		p->kind = part_classify(boot, sizeof(boot));
+	}
+	r = 0;
+out:
+	if (pr)
+		blkid_free_probe(pr);
+	if (own >= 0)
+		close(own);
+	if (r < 0) {
+		free(*parts);
+		*parts = NULL;
+		*n = 0;
+	}
+	return r;
+}
+
+const char *
+part_container(const struct part *p)
+{
+	/* MBR types and GPT type GUIDs of volume managers (the UEFI
+	 * specification's and Microsoft's published partition types). */
+	static const struct {
+		const char *type, *what;
+	} c[] = {
+		{ "0x8e", "LVM" },
+		{ "e6d6d379-f507-44c2-a23c-238f2a3df928", "LVM" },
+		{ "0x42", "a dynamic disk (LDM)" },
+		{ "5808c8aa-7e8f-42e0-85d2-e1e90434cfb3", "a dynamic disk (LDM)" },
+		{ "af9b60a0-1431-4f62-bc68-3311714a69ad", "a dynamic disk (LDM)" },
+		{ "e75caf8f-f680-4cee-afa3-b001e56efc2d", "Storage Spaces" },
+		{ "0xfd", "Linux RAID" },
+		{ "a19d880f-05fc-4d3b-a006-743f0f84911e", "Linux RAID" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (strcmp(p->type, c[i].type) == 0)
+			return c[i].what;
+	return NULL;
+}

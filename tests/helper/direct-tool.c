@@ -1,0 +1,388 @@
+/*
+ * kmsprep-test-tool direct: drive the direct image backend (prep/direct.h)
+ * from the tests and benchmarks, and build sample images with it.
+ *
+ *   kmsprep-test-tool direct [-r] [-n] [-f FMT] [-o OVERLAY] [-p PART]
+ *                            IMAGE OP [ARGS] [OP [ARGS]]...
+ *
+ *   -r read-only   -n through qemu-nbd even if raw   -f image format
+ *   -s in a sandboxed worker (prep/drworker.h)
+ *   -o write to a new qcow2 overlay   -p use NTFS partition PART (0: whole
+ *   disk) as the root, Windows or not; otherwise the first Windows root
+ *
+ * OPs, applied in order (a write makes the root writable first):
+ *   roots               print the table, the roots and the locked volumes
+ *   read PATH OUT       copy a file out
+ *   put PATH FILE       replace (or create) a file from FILE
+ *   secret PATH FILE    the same, SYSTEM and Administrators only
+ *   mkdir PATH          make a directory and its parents
+ *   rm PATH             remove a file
+ *   ls PATH             list a directory, one name a line
+ *   sd PATH OUT         write the security descriptor's bytes to OUT and
+ *                       print the attributes ("attrib 0x...")
+ *   attrib PATH HEX     set a file's attributes (in process only)
+ *   set PATH KEY NAME DATA
+ *                       in the hive PATH, set string value NAME of KEY
+ *                       (through the hive layer) and replace the hive
+ *   forbidden           (-s, KMSPREP_SANDBOX_SELFTEST=1) make the worker
+ *                       call socket()
+ *
+ *   kmsprep-test-tool direct-supported [-k] IMAGE
+ *                       can the direct backend do it: "yes" or "no: WHY"
+ *                       (-k: a BitLocker key was given)
+ *
+ *   kmsprep-test-tool direct-dirty IMAGE PART
+ *                       set the dirty flag of NTFS partition PART, as a
+ *                       crash leaves it (through libntfs-3g directly)
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hive/hive.h"
+#include "hive/regval.h"
+#include "lib/fileio.h"
+#include "prep/direct.h"
+#include "prep/drworker.h"
+#include "prep/imgio.h"
+#include "prep/ntfs3g.h"
+#include "prep/ntfsdev.h"
+#include "prep/partition.h"
+
+int direct_main(int argc, char **argv);
+int direct_dirty_main(int argc, char **argv);
+int direct_supported_main(int argc, char **argv);
+
+/* One session, in process or in a sandboxed worker: the same calls. */
+struct sess {
+	struct dr_session *d;
+	struct dw_session *w;
+};
+
+#define CALL(s, fn, ...) ((s)->w ? dw_##fn((s)->w, __VA_ARGS__) : \
+			  dr_##fn((s)->d, __VA_ARGS__))
+
+static int
+fail(struct kp_error *err)
+{
+	fprintf(stderr, "kmsprep-test-tool: direct: %s\n", err->msg);
+	return err->code ? err->code : 1;
+}
+
+static int
+writable(struct sess *s, size_t root, struct kp_error *err)
+{
+	return CALL(s, make_writable, root, err);
+}
+
+static int
+op_roots(struct sess *s)
+{
+	const struct dr_root *r;
+	const struct dr_locked *l;
+	size_t n, i;
+
+	const char *t = s->w ? dw_table(s->w) : dr_table(s->d);
+
+	printf("table %s\n", t ? t : "?");
+	r = s->w ? dw_roots(s->w, &n) : dr_roots(s->d, &n);
+	for (i = 0; i < n; i++) {
+		const char *why = dr_root_unwritable(&r[i]);
+
+		printf("root %zu part %u start %llu size %llu systemroot %s "
+		       "state %d%s%s\n", i, r[i].part,
+		       (unsigned long long)r[i].start,
+		       (unsigned long long)r[i].size, r[i].systemroot,
+		       (int)r[i].state, why ? " unwritable: " : "",
+		       why ? why : "");
+	}
+	l = s->w ? dw_locked(s->w, &n) : dr_locked(s->d, &n);
+	for (i = 0; i < n; i++)
+		printf("locked part %u%s: %s\n", l[i].part,
+		       l[i].bitlocker ? " bitlocker" : "", l[i].why);
+	return 0;
+}
+
+/* Set one string value in the hive at PATH, through the hive layer, and
+ * replace the hive: what `image set` does to SOFTWARE. */
+static int
+op_set(struct sess *s, size_t root, char **a, struct kp_error *err)
+{
+	struct buf data = BUF_INIT, sz = BUF_INIT;
+	struct hive_open_opts ho = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_commit_opts hc = { NULL, false, false, false };
+	struct hive_commit_result res = { false, 0, NULL };
+	char tmp[64];
+	struct hive *h = NULL;
+	int fd, r = -1;
+
+	/* A scratch copy: in memory (tmpfs) where there is one, so that the
+	 * hive layer's fsync of it costs nothing. */
+	snprintf(tmp, sizeof(tmp), "%s/kmsprep-direct-XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	if (CALL(s, read, root, a[0], (size_t)1 << 30, &data, err) < 0)
+		return -1;
+	fd = mkstemp(tmp);
+	if (fd < 0 || kp_write_all(fd, data.data, data.len) < 0) {
+		kp_fail(err, 1, "cannot write %s", tmp);
+		goto out;
+	}
+	buf_release(&data);
+	if (regval_sz(a[3], &sz) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (hive_open(tmp, &ho, &h, err) < 0 ||
+	    hive_set(h, a[1], a[2], 1 /* REG_SZ */, sz.data, sz.len,
+		     err) < 0 ||
+	    hive_commit(h, &hc, &res, err) < 0)
+		goto out;
+	free(res.backup);
+	hive_close(h);
+	h = NULL;
+	if (kp_read_file(tmp, (size_t)1 << 30, &data, err) < 0 ||
+	    writable(s, root, err) < 0 ||
+	    CALL(s, replace, root, a[0], data.data, data.len, 0, err) < 0)
+		goto out;
+	r = 0;
+out:
+	if (h)
+		hive_close(h);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	buf_release(&data);
+	buf_release(&sz);
+	return r;
+}
+
+static int
+run_op(struct sess *s, size_t root, const char *op, char **a, int na,
+       int *used, struct kp_error *err)
+{
+	struct buf b = BUF_INIT;
+	struct kp_commit_opts co = { NULL, 0644, false, NULL };
+	int r = -1;
+
+#define NEED(k)                                                         \
+	do {                                                            \
+		if (na < (k))                                           \
+			return kp_fail(err, 2, "%s: needs %d arguments", \
+				       op, (k));                        \
+		*used = (k);                                            \
+	} while (0)
+	*used = 0;
+	if (strcmp(op, "roots") == 0)
+		return op_roots(s);
+	if (strcmp(op, "read") == 0) {
+		NEED(2);
+		if (CALL(s, read, root, a[0], (size_t)1 << 30, &b, err) == 0 &&
+		    kp_write_file_atomic(a[1], b.data ? b.data : "", b.len, &co,
+					 err) == 0)
+			r = 0;
+	} else if (strcmp(op, "put") == 0 || strcmp(op, "secret") == 0) {
+		NEED(2);
+		if (kp_read_file(a[1], (size_t)1 << 30, &b, err) == 0 &&
+		    writable(s, root, err) == 0 &&
+		    CALL(s, replace, root, a[0], b.data ? b.data : "", b.len,
+			       op[0] == 's' ? DR_SECRET : 0, err) == 0)
+			r = 0;
+	} else if (strcmp(op, "mkdir") == 0) {
+		NEED(1);
+		if (writable(s, root, err) == 0 &&
+		    CALL(s, mkdir, root, a[0], err) == 0)
+			r = 0;
+	} else if (strcmp(op, "rm") == 0) {
+		NEED(1);
+		if (writable(s, root, err) == 0 &&
+		    CALL(s, remove, root, a[0], err) == 0)
+			r = 0;
+	} else if (strcmp(op, "ls") == 0) {
+		char **v;
+		size_t i;
+
+		NEED(1);
+		v = CALL(s, ls, root, a[0], err);
+		if (v) {
+			for (i = 0; v[i]; i++) {
+				printf("%s\n", v[i]);
+				free(v[i]);
+			}
+			free(v);
+			r = 0;
+		}
+	} else if (strcmp(op, "sd") == 0) {
+		uint32_t attrib = 0;
+
+		NEED(2);
+		if (CALL(s, get_sd, root, a[0], &b, &attrib, err) == 0 &&
+		    kp_write_file_atomic(a[1], b.data, b.len, &co, err) == 0) {
+			printf("attrib 0x%08x\n", attrib);
+			r = 0;
+		}
+	} else if (strcmp(op, "attrib") == 0) {
+		NEED(2);
+		if (s->w)
+			return kp_fail(err, 2, "attrib: not with -s");
+		if (writable(s, root, err) == 0 &&
+		    dr_set_attrib(s->d, root, a[0],
+				  (uint32_t)strtoul(a[1], NULL, 16), err) == 0)
+			r = 0;
+	} else if (strcmp(op, "forbidden") == 0) {
+		if (s->w == NULL)
+			return kp_fail(err, 2, "forbidden: needs -s");
+		r = dw_selftest_forbidden(s->w, err);
+	} else if (strcmp(op, "set") == 0) {
+		NEED(4);
+		r = op_set(s, root, a, err);
+	} else {
+		return kp_fail(err, 2, "unknown operation '%s'", op);
+	}
+#undef NEED
+	buf_release(&b);
+	return r;
+}
+
+int
+direct_main(int argc, char **argv)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct dr_opts o = { NULL, false, NULL, false };
+	struct sess ss = { NULL, NULL }, *s = &ss;
+	bool sandbox = false;
+	size_t root = 0, n;
+	long part = -1;
+	int c, i, used;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "+rnsf:o:p:")) != -1) {
+		switch (c) {
+		case 'r':
+			o.readonly = true;
+			break;
+		case 'n':
+			o.force_nbd = true;
+			break;
+		case 's':
+			sandbox = true;
+			break;
+		case 'f':
+			o.format = optarg;
+			break;
+		case 'o':
+			o.overlay = optarg;
+			break;
+		case 'p':
+			part = atol(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: kmsprep-test-tool direct [-r] [-n] "
+			"[-f FMT] [-o OVERLAY] [-p PART] IMAGE OP...\n");
+		return 2;
+	}
+	if (sandbox ? dw_open(argv[optind], &o, 0, &s->w, &err) :
+	    dr_open(argv[optind], &o, &s->d, &err))
+		return fail(&err);
+	if (part >= 0) {
+		if (CALL(s, open_volume, (unsigned)part, &root, &err) < 0)
+			goto bad;
+	} else if ((s->w ? dw_find_windows(s->w, &err) :
+		    dr_find_windows(s->d, &err)) < 0) {
+		goto bad;
+	}
+	for (i = optind + 1; i < argc; i += 1 + used) {
+		if (s->w)
+			dw_roots(s->w, &n);
+		else
+			dr_roots(s->d, &n);
+		if (n == 0 && strcmp(argv[i], "roots") != 0 &&
+		    strcmp(argv[i], "forbidden") != 0) {
+			kp_fail(&err, 3, "no Windows found");
+			goto bad;
+		}
+		if (run_op(s, root, argv[i], argv + i + 1, argc - i - 1, &used,
+			   &err) < 0)
+			goto bad;
+	}
+	if (CALL(s, close, true, &err) < 0)
+		return fail(&err);
+	return 0;
+bad:
+	c = fail(&err);
+	CALL(s, close, false, &err);
+	return c;
+}
+
+int
+direct_dirty_main(int argc, char **argv)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct imgio_opts io = { NULL, false, NULL, false };
+	struct imgio *ch = NULL;
+	struct part *parts = NULL;
+	const char *table;
+	ntfs_volume *vol = NULL;
+	size_t n, i;
+	int r = 1;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: kmsprep-test-tool direct-dirty IMAGE "
+			"PART\n");
+		return 2;
+	}
+	if (imgio_open(argv[1], &io, &ch, &err) < 0 ||
+	    part_list(ch, &parts, &n, &table, &err) < 0) {
+		fail(&err);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (parts[i].number == (unsigned)atoi(argv[2]))
+			break;
+	if (i < n)
+		vol = ntfsdev_mount(ch, parts[i].start, parts[i].size, "dirty",
+				    NTFS_MNT_RECOVER);
+	if (vol == NULL) {
+		fprintf(stderr, "kmsprep-test-tool: cannot mount\n");
+		goto out;
+	}
+	if (ntfs_volume_write_flags(vol, vol->flags | VOLUME_IS_DIRTY) == 0)
+		r = 0;
+	if (ntfsdev_umount(vol) < 0)
+		r = 1;
+out:
+	free(parts);
+	if (imgio_close(ch, true, &err) < 0)
+		r = 1;
+	return r;
+}
+
+int
+direct_supported_main(int argc, char **argv)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct dr_opts o = { NULL, true, NULL, false };
+	bool key = argc == 3 && strcmp(argv[1], "-k") == 0;
+	char why[256] = "";
+	int r;
+
+	if (argc != 2 + key) {
+		fprintf(stderr, "usage: kmsprep-test-tool direct-supported "
+			"[-k] IMAGE\n");
+		return 2;
+	}
+	r = dr_supported(argv[1 + key], &o, key, why, sizeof(why), &err);
+	if (r < 0)
+		return fail(&err);
+	if (r == 1)
+		printf("yes\n");
+	else
+		printf("no: %s\n", why);
+	return 0;
+}

@@ -1,0 +1,195 @@
+/*
+ * The sandboxed worker (lib/sandbox.h): it answers requests, keeps only
+ * the descriptors it is given, and a forbidden system call kills it with a
+ * clean error for the caller and nothing written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/sandbox.h"
+#include "unit.h"
+
+static int image_fd = -1;	/* kept by the worker */
+static int other_fd = -1;	/* not kept */
+
+/* Requests: "echo ...", "socket", "open", "exec", "other", "big",
+ * "write", "huge". */
+static int
+serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
+{
+	(void)ud;
+	if (len >= 5 && memcmp(req, "echo ", 5) == 0)
+		return buf_add(resp, req + 5, len - 5);
+	if (len == 6 && memcmp(req, "socket", 6) == 0) {
+		/* Forbidden: the worker dies here, before the write. */
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (pwrite(image_fd, "written", 7, 0) != 7 || s < 0)
+			return buf_addstr(resp, "not killed");
+		return buf_addstr(resp, "not killed");
+	}
+	if (len == 4 && memcmp(req, "open", 4) == 0) {
+		int fd = open("/etc/hostname", O_RDONLY);
+
+		return buf_addf(resp, "not killed %d", fd);
+	}
+	if (len == 4 && memcmp(req, "exec", 4) == 0) {
+		char *argv[] = { (char *)"/bin/true", NULL };
+
+		execv(argv[0], argv);
+		return buf_addstr(resp, "not killed");
+	}
+	if (len == 5 && memcmp(req, "other", 5) == 0) {
+		ssize_t n = write(other_fd, "x", 1);
+
+		return buf_addf(resp, "%zd %d", n, n < 0 ? errno : 0);
+	}
+	if (len == 5 && memcmp(req, "write", 5) == 0) {
+		ssize_t n = pwrite(image_fd, "ok", 2, 0);
+
+		return buf_addf(resp, "%zd", n);
+	}
+	if (len == 4 && memcmp(req, "huge", 4) == 0) {
+		/* Beyond the address-space limit. */
+		void *p = malloc((size_t)3 << 30);
+
+		buf_addstr(resp, p ? "allocated" : "ENOMEM");
+		free(p);
+		return 0;
+	}
+	if (len == 3 && memcmp(req, "big", 3) == 0) {
+		static char b[4096];
+
+		return buf_add(resp, b, sizeof(b));
+	}
+	return -1;
+}
+
+struct fixture {
+	char path[64];
+	struct sb_worker *w;
+};
+
+static int
+start(struct fixture *f, struct kp_error *err)
+{
+	struct sb_opts o = { NULL, 0, (uint64_t)1 << 30, false };
+	int keep[1];
+
+	strcpy(f->path, "/tmp/kmsprep-sandbox-XXXXXX");
+	image_fd = mkstemp(f->path);
+	other_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	keep[0] = image_fd;
+	o.keep = keep;
+	o.nkeep = 1;
+	return sb_start(&o, serve, NULL, &f->w, err);
+}
+
+static void
+finish(struct fixture *f)
+{
+	struct kp_error err = KP_ERROR_INIT;
+
+	sb_stop(f->w, &err);
+	close(image_fd);
+	close(other_fd);
+	unlink(f->path);
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static void
+test_echo(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "echo hello", 10, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "hello");
+	buf_reset(&r);
+	/* The kept descriptor works, one not given is closed. */
+	CHECK(sb_call(f.w, "write", 5, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "2");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "other", 5, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "-1 9");	/* EBADF */
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "huge", 4, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "ENOMEM");
+	buf_release(&r);
+	finish(&f);
+}
+
+/* A forbidden call: the worker is killed, the caller gets an error that
+ * says so, and nothing was written to the image. */
+static void
+forbidden(const char *req)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, req, strlen(req), 100, &r, &err) == -1);
+	CHECK(strstr(err.msg, "forbidden system call") != NULL);
+	CHECK_EQ(err.code, KP_EXIT_FAIL);
+	CHECK_EQ(file_size(f.path), 0);
+	/* The dead worker stays dead. */
+	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == -1);
+	buf_release(&r);
+	finish(&f);
+}
+
+static void
+test_socket_kills(void)
+{
+	forbidden("socket");
+}
+
+static void
+test_open_kills(void)
+{
+	forbidden("open");
+}
+
+static void
+test_exec_kills(void)
+{
+	forbidden("exec");
+}
+
+static void
+test_oversized_answer(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "big", 3, 100, &r, &err) == -1);
+	CHECK(strstr(err.msg, "oversized") != NULL);
+	buf_release(&r);
+	finish(&f);
+}
+
+static const struct unit_test tests[] = {
+	TEST(test_echo),
+	TEST(test_socket_kills),
+	TEST(test_open_kills),
+	TEST(test_exec_kills),
+	TEST(test_oversized_answer),
+};
+
+UNIT_MAIN(tests)
