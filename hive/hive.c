@@ -41,6 +41,15 @@ struct hive {
 	struct expect *exp;
 	size_t nexp, capexp;
 	size_t nedits;
+	/* The checked file (or recovered image) as it was opened, read with
+	 * kmsprep's own reader where hivex cannot: names that are not valid
+	 * UTF-16 and tombstone values.  hivex never moves or reuses the
+	 * cells of existing keys and values (it allocates new cells past the
+	 * end of the file), so a handle below RAW.end + 0x1000 is a record
+	 * of this copy, and its name and type never change. */
+	struct kp_map raw_map;
+	struct buf raw_img;
+	struct regf raw;
 };
 
 static void
@@ -240,6 +249,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (h == NULL)
 		return kp_fail_oom(err);
 	h->memfd = -1;
+	h->raw_map.fd = -1;
 	h->writable = o->flags & HIVE_WRITE;
 	h->path = strdup(path);
 	if (h->path == NULL) {
@@ -346,15 +356,19 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			kp_error_prefix(err, "'%s'", path);
 		goto fail;
 	}
+	if (regf_open(&h->raw, data, len, err) < 0)
+		goto fail;
 	/* After recovery the version is the log's, not the primary's. */
 	h->minor = regf_le32(data + 0x18);
 	for (i = 0; i < 2; i++)
 		input_release(&logs[i], &lm[i], &logpath[i]);
-	buf_release(&img);
+	h->raw_img = img;	/* RAW points into it after recovery */
+	img = (struct buf)BUF_INIT;
 
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
-	kp_unmap(&m);
+	h->raw_map = m;		/* or into the mapped file */
+	m = (struct kp_map)KP_MAP_INIT;
 	if (h->hx == NULL) {
 		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
@@ -382,6 +396,8 @@ hive_close(struct hive *h)
 		hivex_close(h->hx);
 	if (h->memfd >= 0)
 		close(h->memfd);
+	kp_unmap(&h->raw_map);
+	buf_release(&h->raw_img);
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
 	free(h->exp);
@@ -429,38 +445,52 @@ is_ascii(const char *s)
 	return true;
 }
 
+/* The regf offset of hivex handle HANDLE if it is a record of the file as
+ * opened (see struct hive), else REGF_NONE. */
+static uint32_t
+raw_off(const struct hive *h, size_t handle)
+{
+	if (h->raw.p == NULL || handle < REGF_BASE_SIZE ||
+	    handle - REGF_BASE_SIZE >= h->raw.end)
+		return REGF_NONE;
+	return (uint32_t)(handle - REGF_BASE_SIZE);
+}
+
 /* Child NAME of K: 1 found, 0 absent, -1 error.  hivex compares names in
- * ASCII only; Windows folds every UTF-16 unit, so a key "Ä" must be found
- * as "ä".  Names are scanned here whenever hivex's answer could differ. */
+ * ASCII only (Windows folds every UTF-16 unit, so a key "Ä" must be found
+ * as "ä"), and fails outright when any sibling's name holds an unpaired
+ * surrogate; names are scanned here whenever hivex's answer could differ.
+ * *ODD (if not NULL) tells whether a sibling has such a name. */
 static int
 child(struct hive *h, hive_key k, const char *name, hive_key *out,
-      const char *path, struct kp_error *err)
+      bool *odd, const char *path, struct kp_error *err)
 {
 	hive_node_h c, *kids;
 	size_t i;
 	int r = 0;
 
+	if (odd)
+		*odd = false;
 	errno = 0;
 	c = hivex_node_get_child(h->hx, k, name);
 	if (c) {
 		*out = c;
 		return 1;
 	}
-	if (errno)
-		return hx_fail(h, "cannot list subkeys of", path, err);
 	kids = hivex_node_children(h->hx, k);
 	if (kids == NULL)
 		return hx_fail(h, "cannot list subkeys of", path, err);
 	for (i = 0; kids[i] && r == 0; i++) {
-		char *n = hivex_node_name(h->hx, kids[i]);
+		char *n = hive_key_name(h, kids[i], err);
 
 		if (n == NULL) {
-			r = hx_fail(h, "cannot read a subkey name of", path,
-				    err);
+			kp_error_prefix(err, "key path '%s'", path);
+			r = -1;
 			break;
 		}
-		if ((!is_ascii(n) || !is_ascii(name)) &&
-		    utf8_casecmp(n, name) == 0) {
+		if (odd && !utf8_valid(n, strlen(n)))
+			*odd = true;
+		if (utf8_casecmp(n, name) == 0) {
 			*out = kids[i];
 			r = 1;
 		}
@@ -489,11 +519,10 @@ check_order(struct hive *h, hive_key parent, const char *name,
 	if (kids == NULL)
 		return hx_fail(h, "cannot list subkeys of", path, err);
 	for (i = 0; kids[i] && r == 0; i++) {
-		char *n = hivex_node_name(h->hx, kids[i]);
+		char *n = hive_key_name(h, kids[i], err);
 
 		if (n == NULL)
-			r = hx_fail(h, "cannot read a subkey name of", path,
-				    err);
+			r = -1;
 		else if (prev && utf8_casecmp(prev, n) >= 0)
 			r = kp_fail(err, KP_EXIT_FAIL,
 				    "key path '%s': hivex would store key "
@@ -531,7 +560,7 @@ hive_find(struct hive *h, const char *path, hive_key *k,
 		if (n) {
 			memcpy(part, p, n);
 			part[n] = '\0';
-			r = child(h, cur, part, &cur, path, err);
+			r = child(h, cur, part, &cur, NULL, path, err);
 			if (r <= 0)
 				return r;
 		}
@@ -581,8 +610,15 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 char *
 hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 {
+	uint32_t off = raw_off(h, k);
+	struct buf b = BUF_INIT;
 	char *s;
 
+	if (off != REGF_NONE) {
+		if (regf_key_name(&h->raw, off, &b) == 0)
+			return buf_detach(&b, NULL);
+		buf_release(&b);
+	}
 	errno = 0;
 	s = hivex_node_name(h->hx, k);
 	if (s == NULL)
@@ -595,15 +631,30 @@ static int
 read_value(struct hive *h, hive_value_h v, struct hive_value *out,
 	   struct kp_error *err)
 {
+	uint32_t off = raw_off(h, v);
+	struct buf b = BUF_INIT;
 	hive_type t;
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
+	if (off != REGF_NONE && regf_value_name(&h->raw, off, &b) == 0)
+		out->name = buf_detach(&b, NULL);
+	buf_release(&b);
 	errno = 0;
-	out->name = hivex_value_key(h->hx, v);
 	if (out->name == NULL)
+		out->name = hivex_value_key(h->hx, v);
+	if (out->name == NULL || hivex_value_type(h->hx, v, &t, &len) < 0)
 		goto fail;
-	out->data = (unsigned char *)hivex_value_value(h->hx, v, &t, &len);
+	if (len == 0) {
+		/* No data is no data: hivex refuses the data offset -1 of a
+		 * layered key's tombstone ("Bad address"). */
+		out->data = malloc(1);
+		out->tombstone = off != REGF_NONE &&
+				 regf_value_tombstone(&h->raw, off) == 1;
+	} else {
+		out->data = (unsigned char *)hivex_value_value(h->hx, v, &t,
+							       &len);
+	}
 	if (out->data == NULL)
 		goto fail;
 	out->type = (uint32_t)t;
@@ -725,6 +776,7 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 		const char *bs = strchr(p, '\\');
 		size_t n = bs ? (size_t)(bs - p) : strlen(p);
 		hive_key next = 0;
+		bool odd;
 		int r;
 
 		if (n == 0)
@@ -737,9 +789,25 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 				       KEY_NAME_MAX);
 		memcpy(part, p, n);
 		part[n] = '\0';
-		r = child(h, cur, part, &next, path, err);
+		r = child(h, cur, part, &next, &odd, path, err);
 		if (r < 0)
 			return -1;
+		if (r == 0 && (odd || !utf8_valid(part, n))) {
+			/* hivex converts names through iconv, which refuses
+			 * unpaired surrogates; it then cannot name the new
+			 * key, or place it among its siblings. */
+			struct buf shown = BUF_INIT;
+
+			h->poisoned = true;
+			wtf8_escape(path, &shown);
+			kp_fail(err, KP_EXIT_FAIL, "key path '%s': hivex "
+				"cannot create a key %s a name holding an "
+				"unpaired UTF-16 surrogate; not written",
+				buf_str(&shown),
+				odd ? "beside a key with" : "with");
+			buf_release(&shown);
+			return -1;
+		}
 		if (r == 0) {
 			errno = 0;
 			next = hivex_node_add_child(h->hx, cur, part);
@@ -767,22 +835,43 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		 struct kp_error *err)
 {
 	hive_value_h *list;
+	struct buf vname = BUF_INIT, shown = BUF_INIT;
 	size_t i;
 	int r = 0;
 
-	if (h->minor < 4)
-		return 0;
 	errno = 0;
 	list = hivex_node_values(h->hx, k);
 	if (list == NULL)
 		return hx_fail(h, "cannot list values of", path, err);
 	for (i = 0; list[i] && r == 0; i++) {
+		uint32_t off = raw_off(h, list[i]);
 		hive_type t;
 		size_t len;
 
-		if (hivex_value_type(h->hx, list[i], &t, &len) < 0) {
+		/* hivex rewrites a tombstone as an ordinary empty value, and
+		 * cannot convert a name with an unpaired surrogate back. */
+		if (off != REGF_NONE &&
+		    regf_value_tombstone(&h->raw, off) == 1) {
+			regf_value_name(&h->raw, off, &vname);
+			wtf8_escape(buf_str(&vname), &shown);
+			r = kp_fail(err, KP_EXIT_FAIL,
+				    "'%s': key '%s' holds a tombstone for "
+				    "value '%s' (a layered key's mark for a "
+				    "deleted value), which hivex would turn "
+				    "into an ordinary empty value; not "
+				    "written", h->path, path, buf_str(&shown));
+		} else if (off != REGF_NONE &&
+			   regf_value_name(&h->raw, off, &vname) == 0 &&
+			   !utf8_valid(buf_str(&vname), vname.len)) {
+			wtf8_escape(buf_str(&vname), &shown);
+			r = kp_fail(err, KP_EXIT_FAIL,
+				    "'%s': key '%s' holds value '%s', whose "
+				    "name has an unpaired UTF-16 surrogate "
+				    "that hivex cannot write back; not "
+				    "written", h->path, path, buf_str(&shown));
+		} else if (hivex_value_type(h->hx, list[i], &t, &len) < 0) {
 			r = hx_fail(h, "cannot read values of", path, err);
-		} else if (len > REGF_BIG_DATA) {
+		} else if (len > REGF_BIG_DATA && h->minor >= 4) {
 			char *name = hivex_value_key(h->hx, list[i]);
 
 			r = kp_fail(err, KP_EXIT_FAIL,
@@ -795,6 +884,8 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		}
 	}
 	free(list);
+	buf_release(&vname);
+	buf_release(&shown);
 	return r;
 }
 
@@ -817,6 +908,10 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
 		return -1;
+	if (!utf8_valid(name, strlen(name)))
+		return kp_fail(err, KP_EXIT_FAIL,
+			       "value name with an unpaired UTF-16 surrogate: "
+			       "hivex cannot write it");
 	if (len > REGF_BIG_DATA)
 		return kp_fail(err, KP_EXIT_FAIL,
 			       "value '%s' of key '%s': %zu bytes is more than "

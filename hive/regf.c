@@ -619,7 +619,7 @@ regf_subkey(const struct regf *r, uint32_t key, const char *name,
 	if (regf_le32(nk + 20) == 0)
 		return 0;
 	list = regf_le32(nk + 28);
-	if (utf8_to_utf16le(name, strlen(name), &q) < 0)
+	if (wtf8_to_utf16le(name, strlen(name), &q) < 0)
 		goto out;
 	c = rcell(r, list, 4, NULL, &cap);
 	if (c == NULL)
@@ -732,7 +732,7 @@ regf_value(const struct regf *r, uint32_t key, const char *name,
 	l = rcell(r, regf_le32(nk + 40), 0, NULL, &cap);
 	if (l == NULL || (uint64_t)nval * 4 > cap)
 		return -1;
-	if (utf8_to_utf16le(name, strlen(name), &q) < 0)
+	if (wtf8_to_utf16le(name, strlen(name), &q) < 0)
 		goto out;
 	ret = 0;
 	for (i = 0; i < nval; i++) {
@@ -759,6 +759,81 @@ regf_value(const struct regf *r, uint32_t key, const char *name,
 out:
 	buf_release(&q);
 	return ret;
+}
+
+/* A stored name as WTF-8 (Latin-1 if COMP, else UTF-16LE). */
+static int
+name_to_wtf8(const unsigned char *name, uint32_t len, bool comp,
+	     struct buf *out)
+{
+	uint32_t i;
+
+	buf_reset(out);
+	if (buf_grow(out, 0) < 0)
+		return -1;
+	if (!comp)
+		return utf16le_to_wtf8(name, len, out);
+	for (i = 0; i < len; i++) {
+		unsigned char u[2] = { (unsigned char)(0xc0 | name[i] >> 6),
+				       (unsigned char)(0x80 | (name[i] & 0x3f)) };
+
+		if (name[i] < 0x80 ? buf_addch(out, name[i]) < 0 :
+				     buf_add(out, u, 2) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+regf_key_name(const struct regf *r, uint32_t key, struct buf *out)
+{
+	uint32_t cap, nlen;
+	const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", &cap);
+
+	if (nk == NULL)
+		return -1;
+	nlen = regf_le16(nk + 72);
+	if (nlen > cap - NK_FIXED)
+		return -1;
+	return name_to_wtf8(nk + NK_FIXED, nlen,
+			    regf_le16(nk + 2) & KEY_COMP_NAME, out);
+}
+
+int
+regf_value_name(const struct regf *r, uint32_t vk_off, struct buf *out)
+{
+	uint32_t cap, nlen;
+	const unsigned char *vk = rcell(r, vk_off, VK_FIXED, "vk", &cap);
+
+	if (vk == NULL)
+		return -1;
+	nlen = regf_le16(vk + 2);
+	if (nlen > cap - VK_FIXED)
+		return -1;
+	return name_to_wtf8(vk + VK_FIXED, nlen,
+			    regf_le16(vk + 16) & VALUE_COMP_NAME, out);
+}
+
+int
+regf_value_tombstone(const struct regf *r, uint32_t vk_off)
+{
+	const unsigned char *vk = rcell(r, vk_off, VK_FIXED, "vk", NULL);
+
+	if (vk == NULL)
+		return -1;
+	return regf_le32(vk + 4) == 0 && regf_le32(vk + 8) == REGF_NONE &&
+	       regf_le32(vk + 12) == REGT_NONE;
+}
+
+int
+regf_key_timestamp(const struct regf *r, uint32_t key, uint64_t *ts)
+{
+	const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", NULL);
+
+	if (nk == NULL)
+		return -1;
+	*ts = regf_le64(nk + 4);
+	return 0;
 }
 
 long

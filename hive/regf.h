@@ -119,6 +119,20 @@ int regf_lookup(const struct regf *r, const char *path, uint32_t *key);
 int regf_value(const struct regf *r, uint32_t key, const char *name,
 	       uint32_t *type, struct buf *data);
 
+/* The name of the key at KEY, or of the value record at VK, as WTF-8 (see
+ * lib/utf.h: an unpaired surrogate survives), replacing OUT's contents.
+ * -1 if there is no such record or its name does not fit its cell. */
+int regf_key_name(const struct regf *r, uint32_t key, struct buf *out);
+int regf_value_name(const struct regf *r, uint32_t vk, struct buf *out);
+
+/* Is the value record at VK a tombstone (type 0, no data, data offset
+ * 0xFFFFFFFF), the mark a layered key keeps for a value deleted in a
+ * lower layer?  1 yes, 0 no, -1 not a value record. */
+int regf_value_tombstone(const struct regf *r, uint32_t vk);
+
+/* The LastWriteTime (FILETIME) of the key at KEY; -1 if not a key. */
+int regf_key_timestamp(const struct regf *r, uint32_t key, uint64_t *ts);
+
 /* Number of subkeys and values of KEY, or -1 if it is not a key. */
 long regf_nr_subkeys(const struct regf *r, uint32_t key);
 long regf_nr_values(const struct regf *r, uint32_t key);
