@@ -268,7 +268,8 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", m.fd);
 	data = m.data;
 	len = m.len;
-	if (len < 512 || regf_header_parse(data, len, &h->st.hdr, err) < 0) {
+	if (len < 512 ||
+	    regf_header_parse_primary(data, len, &h->st.hdr, err) < 0) {
 		if (len < 512)
 			kp_fail(err, KP_EXIT_INPUT,
 				"not a registry hive (%zu bytes)", len);
@@ -329,9 +330,10 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		if (!h->st.recovered && h->st.hdr.type == REGF_PRIMARY &&
 		    !h->st.hdr.checksum_ok) {
 			kp_fail(err, KP_EXIT_INPUT,
-				"'%s': corrupt base block (checksum mismatch) "
-				"and no usable transaction log (%s)",
-				path, h->st.logs.why);
+				"'%s': corrupt base block (%s) and no "
+				"usable transaction log (%s)", path,
+				memcmp(data, "regf", 4) ? "no 'regf' signature"
+				: "checksum mismatch", h->st.logs.why);
 			goto fail;
 		}
 		if (!h->st.recovered && h->writable &&

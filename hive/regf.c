@@ -62,6 +62,26 @@ regf_header_parse(const unsigned char *p, size_t len, struct regf_header *h,
 	return 0;
 }
 
+int
+regf_header_parse_primary(const unsigned char *p, size_t len,
+			  struct regf_header *h, struct kp_error *err)
+{
+	if (len >= REGF_BASE_SIZE + REGF_HBIN_SIZE && memcmp(p, "regf", 4) &&
+	    memcmp(p + REGF_BASE_SIZE, "hbin", 4) == 0 &&
+	    regf_le32(p + REGF_BASE_SIZE + 4) == 0) {
+		/* A torn or zeroed base block: the fields are taken as they
+		 * are, and none is trusted, as with a wrong checksum. */
+		memset(h, 0, sizeof(*h));
+		h->seq1 = regf_le32(p + 0x04);
+		h->seq2 = regf_le32(p + 0x08);
+		h->type = REGF_PRIMARY;
+		h->checksum = regf_le32(p + 0x1fc);
+		h->checksum_ok = false;
+		return 0;
+	}
+	return regf_header_parse(p, len, h, err);
+}
+
 bool
 regf_header_dirty(const struct regf_header *h)
 {

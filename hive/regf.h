@@ -71,6 +71,13 @@ void regf_set_checksum(unsigned char *base);
 int regf_header_parse(const unsigned char *p, size_t len,
 		      struct regf_header *h, struct kp_error *err);
 
+/* The same for a primary file, whose base block Windows replaces with a
+ * log's copy when it is invalid (*Dirty state of a hive*; *Transaction log
+ * files*): without the "regf" signature, a file whose first hive bin is in
+ * place is still a hive, with an invalid base block (checksum_ok false). */
+int regf_header_parse_primary(const unsigned char *p, size_t len,
+			      struct regf_header *h, struct kp_error *err);
+
 /* Dirty: the checksum is wrong or the sequence numbers differ. */
 bool regf_header_dirty(const struct regf_header *h);
 
