@@ -50,6 +50,9 @@ struct hive {
 	struct kp_map raw_map;
 	struct buf raw_img;
 	struct regf raw;
+	/* Keys whose LastWriteTime the edits change (see stamp_keys). */
+	hive_key *touched;
+	size_t ntouched, captouched;
 };
 
 static void
@@ -400,6 +403,7 @@ hive_close(struct hive *h)
 		close(h->memfd);
 	kp_unmap(&h->raw_map);
 	buf_release(&h->raw_img);
+	free(h->touched);
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
 	free(h->exp);
@@ -742,6 +746,79 @@ hive_values_free(struct hive_value *vals, size_t n)
  * Editing.
  */
 
+/* Windows sets a key's LastWriteTime when its values or its list of
+ * subkeys change, and a new key's to its creation time.  hivex gives a new
+ * key its parent's time and changes no time at all, and has no call to set
+ * one, so the keys are recorded here and stamped in the written file. */
+static int
+touch(struct hive *h, hive_key k, struct kp_error *err)
+{
+	if (h->ntouched == h->captouched) {
+		size_t cap = h->captouched ? h->captouched * 2 : 16;
+		hive_key *n = realloc(h->touched, cap * sizeof(*n));
+
+		if (n == NULL) {
+			h->poisoned = true;
+			return kp_fail_oom(err);
+		}
+		h->touched = n;
+		h->captouched = cap;
+	}
+	h->touched[h->ntouched++] = k;
+	return 0;
+}
+
+/* The time of this edit: SOURCE_DATE_EPOCH (seconds since 1970, for
+ * reproducible output, https://reproducible-builds.org/specs/
+ * source-date-epoch/) when it is set to a number, else now. */
+static uint64_t
+edit_time(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	unsigned long long v = 0;
+	const char *p;
+
+	if (e == NULL || *e == '\0')
+		return regf_filetime_now();
+	for (p = e; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 253402300799ull)
+			return regf_filetime_now();
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (v > 253402300799ull)	/* after 9999-12-31 */
+		return regf_filetime_now();
+	return (v + 11644473600ull) * 10000000ull;
+}
+
+/* Write the edit time into every touched key of the file hivex wrote at
+ * FD.  hivex writes its handles' cells at their offsets; a key deleted
+ * since it was touched is a free cell now and is skipped. */
+static int
+stamp_keys(struct hive *h, int fd, struct kp_error *err)
+{
+	unsigned char ts[8], c[8];
+	uint64_t now = edit_time();
+	size_t i;
+
+	regf_put64(ts, now);
+	for (i = 0; i < h->ntouched; i++) {
+		off_t at = (off_t)h->touched[i];
+
+		if (pread(fd, c, sizeof(c), at) != (ssize_t)sizeof(c))
+			return kp_fail_errno(err, KP_EXIT_FAIL,
+					     errno ? errno : EIO,
+					     "cannot read back the written "
+					     "hive");
+		if ((int32_t)regf_le32(c) >= 0 || memcmp(c + 4, "nk", 2))
+			continue;
+		if (pwrite(fd, ts, sizeof(ts), at + 8) != (ssize_t)sizeof(ts))
+			return kp_fail_errno(err, KP_EXIT_FAIL,
+					     errno ? errno : EIO,
+					     "cannot write a key's time");
+	}
+	return 0;
+}
+
 static int
 need_writable(struct hive *h, struct kp_error *err)
 {
@@ -816,6 +893,8 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 			if (next == 0)
 				return edit_failed(h, "create key", path, err);
 			h->nedits++;
+			if (touch(h, cur, err) < 0 || touch(h, next, err) < 0)
+				return -1;
 			if (check_order(h, cur, part, path, err) < 0)
 				return -1;
 		}
@@ -931,6 +1010,8 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	if (hivex_node_set_value(h->hx, k, &v, 0) < 0)
 		return edit_failed(h, "set a value in key", path, err);
 	h->nedits++;
+	if (touch(h, k, err) < 0)
+		return -1;
 	return expect(h, path, name, true, type, data, len, err);
 }
 
@@ -983,6 +1064,8 @@ hive_unset(struct hive *h, const char *path, const char *name,
 		goto out;
 	}
 	h->nedits++;
+	if (touch(h, k, err) < 0)
+		goto out;
 	r = expect(h, path, name, false, 0, NULL, 0, err);
 out:
 	free(keep);
@@ -993,7 +1076,7 @@ out:
 int
 hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 {
-	hive_key k;
+	hive_key k, parent;
 	int r;
 
 	if (need_writable(h, err) < 0)
@@ -1004,10 +1087,13 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	if (k == hivex_root(h->hx))
 		return kp_fail(err, KP_EXIT_USAGE,
 			       "the root key of a hive cannot be deleted");
+	parent = hivex_node_parent(h->hx, k);
 	errno = 0;
-	if (hivex_node_delete_child(h->hx, k) < 0)
+	if (parent == 0 || hivex_node_delete_child(h->hx, k) < 0)
 		return edit_failed(h, "delete key", path, err);
 	h->nedits++;
+	if (touch(h, parent, err) < 0)
+		return -1;
 	expect_forget_under(h, path);
 	return expect(h, path, NULL, false, 0, NULL, 0, err);
 }
@@ -1185,7 +1271,8 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	hivex_close(h->hx);
 	h->hx = NULL;
 	h->poisoned = true;
-	if (finish_header(h, t.fd, &res->seq, err) < 0)
+	if (stamp_keys(h, t.fd, err) < 0 ||
+	    finish_header(h, t.fd, &res->seq, err) < 0)
 		goto out;
 	if (fstat(t.fd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
 		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
