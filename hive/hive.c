@@ -230,6 +230,24 @@ image_to_memfd(const struct buf *img, int *fd_ret, char *name, size_t namesz,
 	return 0;
 }
 
+/* Fill st.dup_key and st.dup_name for the report. */
+static void
+describe_dup(struct hive *h)
+{
+	struct buf raw = BUF_INIT, shown = BUF_INIT;
+
+	if (regf_key_path(&h->raw, h->st.stats.dup_parent, &raw) == 0 &&
+	    wtf8_escape(buf_str(&raw), &shown) == 0)
+		snprintf(h->st.dup_key, sizeof(h->st.dup_key), "%s",
+			 buf_str(&shown));
+	if (regf_key_name(&h->raw, h->st.stats.dup_child, &raw) == 0 &&
+	    wtf8_escape(buf_str(&raw), &shown) == 0)
+		snprintf(h->st.dup_name, sizeof(h->st.dup_name), "%s",
+			 buf_str(&shown));
+	buf_release(&raw);
+	buf_release(&shown);
+}
+
 int
 hive_open(const char *path, const struct hive_open_opts *o,
 	  struct hive **h_ret, struct kp_error *err)
@@ -363,6 +381,8 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	}
 	if (regf_open(&h->raw, data, len, err) < 0)
 		goto fail;
+	if (h->st.stats.dup_keys)
+		describe_dup(h);
 	/* After recovery the version is the log's, not the primary's. */
 	h->minor = regf_le32(data + 0x18);
 	for (i = 0; i < 2; i++)
@@ -832,6 +852,110 @@ need_writable(struct hive *h, struct kp_error *err)
 }
 
 static int
+cmp_names(const void *a, const void *b)
+{
+	return utf8_casecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Does K have two subkeys of one name?  1 yes (*NAME set, caller frees),
+ * 0 no, -1 error. */
+static int
+dup_child(struct hive *h, hive_key k, char **name, struct kp_error *err)
+{
+	hive_node_h *kids;
+	char **names;
+	size_t n, i;
+	int r = 0;
+
+	kids = hivex_node_children(h->hx, k);
+	if (kids == NULL)
+		return hx_fail(h, "cannot list subkeys of", "?", err);
+	for (n = 0; kids[n]; n++)
+		;
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (names == NULL) {
+		free(kids);
+		return kp_fail_oom(err);
+	}
+	for (i = 0; i < n && r == 0; i++)
+		if ((names[i] = hive_key_name(h, kids[i], err)) == NULL)
+			r = -1;
+	if (r == 0) {
+		qsort(names, n, sizeof(*names), cmp_names);
+		for (i = 1; i < n && r == 0; i++) {
+			if (cmp_names(&names[i - 1], &names[i]) == 0) {
+				*name = names[i];
+				names[i] = NULL;
+				r = 1;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(kids);
+	return r;
+}
+
+/* Refuse an edit at or under a key with two subkeys of one name: the
+ * format forbids them, which one Windows finds depends on its lookup, and
+ * hivex would insert among them by a guess.  Only hives where validation
+ * found such a key pay for the walk. */
+static int
+check_dups(struct hive *h, const char *path, struct kp_error *err)
+{
+	hive_key cur;
+	const char *p = path;
+	char part[KEY_NAME_MAX * 4 + 1];
+
+	if (h->st.stats.dup_keys == 0)
+		return 0;
+	cur = hivex_root(h->hx);
+	for (;;) {
+		const char *bs;
+		char *name = NULL;
+		size_t n;
+		int r = dup_child(h, cur, &name, err);
+
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			struct buf key = BUF_INIT, k = BUF_INIT, s = BUF_INIT;
+
+			buf_add(&key, path, (size_t)(p - path));
+			while (key.len && key.data[key.len - 1] == '\\')
+				key.len--;
+			wtf8_escape(buf_str(&key), &k);
+			wtf8_escape(name, &s);
+			kp_fail(err, KP_EXIT_INPUT, "'%s': key '%s' has two "
+				"subkeys named '%s', which the registry format "
+				"forbids; nothing is written under it",
+				h->path, k.len ? buf_str(&k) : "\\",
+				buf_str(&s));
+			buf_release(&key);
+			buf_release(&k);
+			buf_release(&s);
+			free(name);
+			return -1;
+		}
+		while (*p == '\\')
+			p++;
+		if (*p == '\0')
+			return 0;
+		bs = strchr(p, '\\');
+		n = bs ? (size_t)(bs - p) : strlen(p);
+		if (n >= sizeof(part))
+			return 0;
+		memcpy(part, p, n);
+		part[n] = '\0';
+		r = child(h, cur, part, &cur, NULL, path, err);
+		if (r <= 0)
+			return r;
+		p += n;
+	}
+}
+
+static int
 edit_failed(struct hive *h, const char *what, const char *path,
 	    struct kp_error *err)
 {
@@ -848,7 +972,7 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 	const char *p = path;
 	char part[KEY_NAME_MAX * 4 + 1];
 
-	if (need_writable(h, err) < 0)
+	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	cur = hivex_root(h->hx);
 	while (*p) {
@@ -1026,7 +1150,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	hive_key k;
 	int r;
 
-	if (need_writable(h, err) < 0)
+	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	r = hive_find(h, path, &k, err);
 	if (r <= 0)
@@ -1079,7 +1203,7 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	hive_key k, parent;
 	int r;
 
-	if (need_writable(h, err) < 0)
+	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	r = hive_find(h, path, &k, err);
 	if (r <= 0)

@@ -46,6 +46,11 @@ struct hive_state {
 	bool recovered;			/* logs were replayed in memory */
 	struct logrec_result logs;	/* what the log search found */
 	struct regf_stats stats;
+	/* With stats.dup_keys: the first key with two subkeys of one name,
+	 * and that name, escaped for display (wtf8_escape).  Edits at or
+	 * under such a key are refused (KP_EXIT_INPUT). */
+	char dup_key[512];
+	char dup_name[256];
 };
 
 /* What kind of hive the contents say this is. */

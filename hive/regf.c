@@ -141,6 +141,14 @@ struct stack_ent {
 	uint32_t depth;
 };
 
+/* A key's stored name, for comparing siblings. */
+struct kname {
+	const unsigned char *p;
+	uint32_t len;
+	bool comp;
+	uint32_t off;
+};
+
 struct vctx {
 	const unsigned char *hb;	/* start of hive bins data */
 	uint32_t end;			/* hive bins size */
@@ -151,6 +159,8 @@ struct vctx {
 	unsigned char *owned;		/* other cells already claimed */
 	struct stack_ent *stack;
 	size_t depth, cap;
+	struct kname *names;		/* scratch for check_dup_names */
+	size_t ncap;
 	struct regf_stats *st;
 	struct kp_error *err;
 };
@@ -297,6 +307,87 @@ walk_leaf(struct vctx *v, uint32_t list, uint32_t parent, uint32_t depth,
 	return 0;
 }
 
+static uint32_t
+kname_units(const struct kname *k)
+{
+	return k->comp ? k->len : k->len / 2;
+}
+
+static unsigned
+kname_unit(const struct kname *k, uint32_t i)
+{
+	return utf16_upper(k->comp ? k->p[i] : regf_le16(k->p + 2 * i));
+}
+
+/* Windows' order of key names: uppercase UTF-16 units as numbers. */
+static int
+kname_cmp(const void *a, const void *b)
+{
+	const struct kname *x = a, *y = b;
+	uint32_t nx = kname_units(x), ny = kname_units(y), i;
+
+	for (i = 0; i < nx && i < ny; i++) {
+		unsigned u = kname_unit(x, i), w = kname_unit(y, i);
+
+		if (u != w)
+			return u < w ? -1 : 1;
+	}
+	return (nx > ny) - (nx < ny);
+}
+
+/* Subkey lists are sorted with no two equal names (*Subkeys list*), and
+ * stricter parsers reject a hive with two subkeys of one name; count it,
+ * so that it is reported and nothing is written under such a key.  The
+ * N subkeys of KEY are the top N entries of the stack.  Windows writes
+ * sorted lists, so one linear pass usually settles it. */
+static int
+check_dup_names(struct vctx *v, uint32_t key, size_t n)
+{
+	size_t i;
+	bool sorted = true;
+
+	if (n < 2)
+		return 0;
+	if (n > v->ncap) {
+		struct kname *k = realloc(v->names, n * sizeof(*k));
+
+		if (k == NULL)
+			return kp_fail_oom(v->err);
+		v->names = k;
+		v->ncap = n;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t off = v->stack[v->depth - n + i].key, cap, nlen;
+		const unsigned char *nk;
+
+		nk = vcell(v, off, NK_FIXED, "nk", "key", &cap);
+		if (nk == NULL)
+			return -1;
+		nlen = regf_le16(nk + 72);
+		if (nlen > cap - NK_FIXED)
+			return corrupt(v, off, "key", "name exceeds cell");
+		v->names[i].p = nk + NK_FIXED;
+		v->names[i].len = nlen;
+		v->names[i].comp = regf_le16(nk + 2) & KEY_COMP_NAME;
+		v->names[i].off = off;
+		if (i && sorted && kname_cmp(&v->names[i - 1], &v->names[i]) >= 0)
+			sorted = false;
+	}
+	if (sorted)
+		return 0;
+	qsort(v->names, n, sizeof(*v->names), kname_cmp);
+	for (i = 1; i < n; i++) {
+		if (kname_cmp(&v->names[i - 1], &v->names[i]) == 0) {
+			if (v->st->dup_keys++ == 0) {
+				v->st->dup_parent = key;
+				v->st->dup_child = v->names[i].off;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
 static int
 walk_subkeys(struct vctx *v, uint32_t key, const unsigned char *nk,
 	     uint32_t depth)
@@ -336,7 +427,7 @@ walk_subkeys(struct vctx *v, uint32_t key, const unsigned char *nk,
 	if (n != nsub)
 		return corrupt(v, key, "key",
 			       "subkey count does not match its lists");
-	return 0;
+	return check_dup_names(v, key, (size_t)n);
 }
 
 static int
@@ -517,6 +608,7 @@ out:
 	free(v.seen);
 	free(v.owned);
 	free(v.stack);
+	free(v.names);
 	return r;
 }
 
@@ -832,6 +924,37 @@ regf_value_name(const struct regf *r, uint32_t vk_off, struct buf *out)
 		return -1;
 	return name_to_wtf8(vk + VK_FIXED, nlen,
 			    regf_le16(vk + 16) & VALUE_COMP_NAME, out);
+}
+
+int
+regf_key_path(const struct regf *r, uint32_t key, struct buf *out)
+{
+	uint32_t chain[REGF_MAX_DEPTH + 1];
+	struct buf name = BUF_INIT;
+	size_t n = 0;
+	int ret = -1;
+
+	while (key != r->root) {
+		const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", NULL);
+
+		if (nk == NULL || n == REGF_MAX_DEPTH + 1)
+			return -1;
+		chain[n++] = key;
+		key = regf_le32(nk + 16);
+	}
+	buf_reset(out);
+	if (buf_grow(out, 0) < 0)
+		return -1;
+	while (n--) {
+		if (regf_key_name(r, chain[n], &name) < 0 ||
+		    (out->len && buf_addch(out, '\\') < 0) ||
+		    buf_add(out, name.data, name.len) < 0)
+			goto done;
+	}
+	ret = 0;
+done:
+	buf_release(&name);
+	return ret;
 }
 
 int

@@ -90,12 +90,18 @@ int regf_check_primary(const unsigned char *p, size_t len,
 /* What a validation pass counted. */
 struct regf_stats {
 	size_t bins, cells, keys, values;
+	/* Keys with two subkeys of one name (as Windows compares names),
+	 * which the format forbids; the first such key and one of the two. */
+	size_t dup_keys;
+	uint32_t dup_parent, dup_child;
 };
 
 /* Check the whole structure: every hive bin and cell, then every key, list,
  * value, data and security cell reachable from the root, once.  A key
  * reached twice (a loop or a shared subkey), a cell outside the bins, a
- * wrong signature or a count that does not fit is corrupt (KP_EXIT_INPUT). */
+ * wrong signature or a count that does not fit is corrupt (KP_EXIT_INPUT).
+ * Two subkeys of one name are counted in ST, not refused: Windows itself
+ * loads such hives, and reading them is harmless. */
 int regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 		  struct kp_error *err);
 
@@ -131,6 +137,10 @@ int regf_value(const struct regf *r, uint32_t key, const char *name,
  * -1 if there is no such record or its name does not fit its cell. */
 int regf_key_name(const struct regf *r, uint32_t key, struct buf *out);
 int regf_value_name(const struct regf *r, uint32_t vk, struct buf *out);
+
+/* The backslash-separated path of KEY from the root (WTF-8), following
+ * parent links; -1 if a link is broken or loops. */
+int regf_key_path(const struct regf *r, uint32_t key, struct buf *out);
 
 /* Is the value record at VK a tombstone (type 0, no data, data offset
  * 0xFFFFFFFF), the mark a layered key keeps for a value deleted in a
