@@ -47,8 +47,7 @@ struct hive {
 	 * cells of existing keys and values (it allocates new cells past the
 	 * end of the file), so a handle below RAW.end + 0x1000 is a record
 	 * of this copy, and its name and type never change. */
-	struct kp_map raw_map;
-	struct buf raw_img;
+	struct kp_map raw_map;	/* the file, or the memory file */
 	struct regf raw;
 	/* Keys whose LastWriteTime the edits change (see stamp_keys). */
 	hive_key *touched;
@@ -379,7 +378,12 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			kp_error_prefix(err, "'%s'", path);
 		goto fail;
 	}
-	if (regf_open(&h->raw, data, len, err) < 0)
+	/* After recovery, RAW maps the memory file: no third copy. */
+	if (h->st.recovered &&
+	    kp_map_file(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+		goto fail;
+	if (regf_open(&h->raw, h->st.recovered ? h->raw_map.data : data, len,
+		      err) < 0)
 		goto fail;
 	if (h->st.stats.dup_keys)
 		describe_dup(h);
@@ -387,13 +391,16 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	h->minor = regf_le32(data + 0x18);
 	for (i = 0; i < 2; i++)
 		input_release(&logs[i], &lm[i], &logpath[i]);
-	h->raw_img = img;	/* RAW points into it after recovery */
-	img = (struct buf)BUF_INIT;
+	buf_release(&img);
 
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
-	h->raw_map = m;		/* or into the mapped file */
-	m = (struct kp_map)KP_MAP_INIT;
+	if (h->st.recovered) {
+		kp_unmap(&m);
+	} else {
+		h->raw_map = m;
+		m = (struct kp_map)KP_MAP_INIT;
+	}
 	if (h->hx == NULL) {
 		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
@@ -422,7 +429,6 @@ hive_close(struct hive *h)
 	if (h->memfd >= 0)
 		close(h->memfd);
 	kp_unmap(&h->raw_map);
-	buf_release(&h->raw_img);
 	free(h->touched);
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
