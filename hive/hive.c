@@ -863,10 +863,11 @@ cmp_names(const void *a, const void *b)
 	return utf8_casecmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Does K have two subkeys of one name?  1 yes (*NAME set, caller frees),
- * 0 no, -1 error. */
+/* Does K (on PATH) have two subkeys of one name?  1 yes (*NAME set,
+ * caller frees), 0 no, -1 error. */
 static int
-dup_child(struct hive *h, hive_key k, char **name, struct kp_error *err)
+dup_child(struct hive *h, hive_key k, const char *path, char **name,
+	  struct kp_error *err)
 {
 	hive_node_h *kids;
 	char **names;
@@ -875,7 +876,7 @@ dup_child(struct hive *h, hive_key k, char **name, struct kp_error *err)
 
 	kids = hivex_node_children(h->hx, k);
 	if (kids == NULL)
-		return hx_fail(h, "cannot list subkeys of", "?", err);
+		return hx_fail(h, "cannot list subkeys on", path, err);
 	for (n = 0; kids[n]; n++)
 		;
 	names = calloc(n ? n : 1, sizeof(*names));
@@ -921,7 +922,7 @@ check_dups(struct hive *h, const char *path, struct kp_error *err)
 		const char *bs;
 		char *name = NULL;
 		size_t n;
-		int r = dup_child(h, cur, &name, err);
+		int r = dup_child(h, cur, path, &name, err);
 
 		if (r < 0)
 			return -1;
