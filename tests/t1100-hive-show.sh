@@ -149,6 +149,13 @@ twin_subkeys() {
 	printf 'Windows Registry Editor Version 5.00\n\n[\\Q]\n' >q.reg
 	expect_code 3 kp hive import r.hive q.reg 2>err
 	expect_grep "key '\\\\' has two subkeys named 'X[Yy]'" err
+	# Twins that are not next to each other in the list are found too.
+	kp hive new u.hive >/dev/null
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Aa]\n[\\Bb]\n[\\Cc]\n' >u.reg
+	kp hive import u.hive u.reg >/dev/null
+	"$TEST_TOOL" patch u.hive Cc key-name 6161
+	kp hive show --force u.hive >out
+	expect_grep "^note: key '\\\\' has two subkeys named '[Aa]a'" out
 }
 t "twin subkeys: reported by show, no write under them" twin_subkeys
 
