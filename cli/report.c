@@ -179,6 +179,11 @@ report_hive_json(const struct hive_report *r)
 		json_object_set_new(o, "logs_unusable_because",
 				    json_string(st->logs.why));
 	json_object_set_new(o, "logs", logs_json(st));
+	json_object_set_new(o, "duplicate_subkeys", !st->stats.dup_keys ?
+			    json_null() :
+			    json_pack("{s:i, s:s, s:s}", "keys",
+				      (json_int_t)st->stats.dup_keys, "first_key",
+				      st->dup_key, "name", st->dup_name));
 	if (r->ver && r->ver->present) {
 		w = json_object();
 		json_object_set_new(w, "ProductName",
@@ -312,6 +317,14 @@ report_hive_text(FILE *f, const struct hive_report *r, const char *ind)
 	if (st->recovered && st->logs.damage[0])
 		fprintf(f, "%slog damage: %s; the changes after it cannot be "
 			"replayed\n", ind, kp_escape_str(&e[0], st->logs.damage));
+	if (st->stats.dup_keys)
+		fprintf(f, "%snote: key '%s' has two subkeys named '%s' (%zu "
+			"key%s with such twins): the registry format forbids "
+			"them and stricter readers reject the hive; nothing is "
+			"written under such a key\n", ind,
+			st->dup_key[0] ? kp_escape_str(&e[0], st->dup_key) : "\\",
+			kp_escape_str(&e[1], st->dup_name),
+			st->stats.dup_keys, st->stats.dup_keys == 1 ? "" : "s");
 	if (v && v->present)
 		fprintf(f, "%swindows: %s; build %s; edition %s; type %s; "
 			"version %u.%u\n", ind,

@@ -41,6 +41,17 @@ struct hive {
 	struct expect *exp;
 	size_t nexp, capexp;
 	size_t nedits;
+	/* The checked file (or recovered image) as it was opened, read with
+	 * kmsprep's own reader where hivex cannot: names that are not valid
+	 * UTF-16 and tombstone values.  hivex never moves or reuses the
+	 * cells of existing keys and values (it allocates new cells past the
+	 * end of the file), so a handle below RAW.end + 0x1000 is a record
+	 * of this copy, and its name and type never change. */
+	struct kp_map raw_map;	/* the file, or the memory file */
+	struct regf raw;
+	/* Keys whose LastWriteTime the edits change (see stamp_keys). */
+	hive_key *touched;
+	size_t ntouched, captouched;
 };
 
 static void
@@ -218,6 +229,24 @@ image_to_memfd(const struct buf *img, int *fd_ret, char *name, size_t namesz,
 	return 0;
 }
 
+/* Fill st.dup_key and st.dup_name for the report. */
+static void
+describe_dup(struct hive *h)
+{
+	struct buf raw = BUF_INIT, shown = BUF_INIT;
+
+	if (regf_key_path(&h->raw, h->st.stats.dup_parent, &raw) == 0 &&
+	    wtf8_escape(buf_str(&raw), &shown) == 0)
+		snprintf(h->st.dup_key, sizeof(h->st.dup_key), "%s",
+			 buf_str(&shown));
+	if (regf_key_name(&h->raw, h->st.stats.dup_child, &raw) == 0 &&
+	    wtf8_escape(buf_str(&raw), &shown) == 0)
+		snprintf(h->st.dup_name, sizeof(h->st.dup_name), "%s",
+			 buf_str(&shown));
+	buf_release(&raw);
+	buf_release(&shown);
+}
+
 int
 hive_open(const char *path, const struct hive_open_opts *o,
 	  struct hive **h_ret, struct kp_error *err)
@@ -240,6 +269,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (h == NULL)
 		return kp_fail_oom(err);
 	h->memfd = -1;
+	h->raw_map.fd = -1;
 	h->writable = o->flags & HIVE_WRITE;
 	h->path = strdup(path);
 	if (h->path == NULL) {
@@ -258,7 +288,8 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", m.fd);
 	data = m.data;
 	len = m.len;
-	if (len < 512 || regf_header_parse(data, len, &h->st.hdr, err) < 0) {
+	if (len < 512 ||
+	    regf_header_parse_primary(data, len, &h->st.hdr, err) < 0) {
 		if (len < 512)
 			kp_fail(err, KP_EXIT_INPUT,
 				"not a registry hive (%zu bytes)", len);
@@ -319,9 +350,10 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		if (!h->st.recovered && h->st.hdr.type == REGF_PRIMARY &&
 		    !h->st.hdr.checksum_ok) {
 			kp_fail(err, KP_EXIT_INPUT,
-				"'%s': corrupt base block (checksum mismatch) "
-				"and no usable transaction log (%s)",
-				path, h->st.logs.why);
+				"'%s': corrupt base block (%s) and no "
+				"usable transaction log (%s)", path,
+				memcmp(data, "regf", 4) ? "no 'regf' signature"
+				: "checksum mismatch", h->st.logs.why);
 			goto fail;
 		}
 		if (!h->st.recovered && h->writable &&
@@ -346,6 +378,15 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			kp_error_prefix(err, "'%s'", path);
 		goto fail;
 	}
+	/* After recovery, RAW maps the memory file: no third copy. */
+	if (h->st.recovered &&
+	    kp_map_file(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+		goto fail;
+	if (regf_open(&h->raw, h->st.recovered ? h->raw_map.data : data, len,
+		      err) < 0)
+		goto fail;
+	if (h->st.stats.dup_keys)
+		describe_dup(h);
 	/* After recovery the version is the log's, not the primary's. */
 	h->minor = regf_le32(data + 0x18);
 	for (i = 0; i < 2; i++)
@@ -354,7 +395,12 @@ hive_open(const char *path, const struct hive_open_opts *o,
 
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
-	kp_unmap(&m);
+	if (h->st.recovered) {
+		kp_unmap(&m);
+	} else {
+		h->raw_map = m;
+		m = (struct kp_map)KP_MAP_INIT;
+	}
 	if (h->hx == NULL) {
 		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
@@ -382,6 +428,8 @@ hive_close(struct hive *h)
 		hivex_close(h->hx);
 	if (h->memfd >= 0)
 		close(h->memfd);
+	kp_unmap(&h->raw_map);
+	free(h->touched);
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
 	free(h->exp);
@@ -429,38 +477,52 @@ is_ascii(const char *s)
 	return true;
 }
 
+/* The regf offset of hivex handle HANDLE if it is a record of the file as
+ * opened (see struct hive), else REGF_NONE. */
+static uint32_t
+raw_off(const struct hive *h, size_t handle)
+{
+	if (h->raw.p == NULL || handle < REGF_BASE_SIZE ||
+	    handle - REGF_BASE_SIZE >= h->raw.end)
+		return REGF_NONE;
+	return (uint32_t)(handle - REGF_BASE_SIZE);
+}
+
 /* Child NAME of K: 1 found, 0 absent, -1 error.  hivex compares names in
- * ASCII only; Windows folds every UTF-16 unit, so a key "Ä" must be found
- * as "ä".  Names are scanned here whenever hivex's answer could differ. */
+ * ASCII only (Windows folds every UTF-16 unit, so a key "Ä" must be found
+ * as "ä"), and fails outright when any sibling's name holds an unpaired
+ * surrogate; names are scanned here whenever hivex's answer could differ.
+ * *ODD (if not NULL) tells whether a sibling has such a name. */
 static int
 child(struct hive *h, hive_key k, const char *name, hive_key *out,
-      const char *path, struct kp_error *err)
+      bool *odd, const char *path, struct kp_error *err)
 {
 	hive_node_h c, *kids;
 	size_t i;
 	int r = 0;
 
+	if (odd)
+		*odd = false;
 	errno = 0;
 	c = hivex_node_get_child(h->hx, k, name);
 	if (c) {
 		*out = c;
 		return 1;
 	}
-	if (errno)
-		return hx_fail(h, "cannot list subkeys of", path, err);
 	kids = hivex_node_children(h->hx, k);
 	if (kids == NULL)
 		return hx_fail(h, "cannot list subkeys of", path, err);
 	for (i = 0; kids[i] && r == 0; i++) {
-		char *n = hivex_node_name(h->hx, kids[i]);
+		char *n = hive_key_name(h, kids[i], err);
 
 		if (n == NULL) {
-			r = hx_fail(h, "cannot read a subkey name of", path,
-				    err);
+			kp_error_prefix(err, "key path '%s'", path);
+			r = -1;
 			break;
 		}
-		if ((!is_ascii(n) || !is_ascii(name)) &&
-		    utf8_casecmp(n, name) == 0) {
+		if (odd && !utf8_valid(n, strlen(n)))
+			*odd = true;
+		if (utf8_casecmp(n, name) == 0) {
 			*out = kids[i];
 			r = 1;
 		}
@@ -489,11 +551,10 @@ check_order(struct hive *h, hive_key parent, const char *name,
 	if (kids == NULL)
 		return hx_fail(h, "cannot list subkeys of", path, err);
 	for (i = 0; kids[i] && r == 0; i++) {
-		char *n = hivex_node_name(h->hx, kids[i]);
+		char *n = hive_key_name(h, kids[i], err);
 
 		if (n == NULL)
-			r = hx_fail(h, "cannot read a subkey name of", path,
-				    err);
+			r = -1;
 		else if (prev && utf8_casecmp(prev, n) >= 0)
 			r = kp_fail(err, KP_EXIT_FAIL,
 				    "key path '%s': hivex would store key "
@@ -531,7 +592,7 @@ hive_find(struct hive *h, const char *path, hive_key *k,
 		if (n) {
 			memcpy(part, p, n);
 			part[n] = '\0';
-			r = child(h, cur, part, &cur, path, err);
+			r = child(h, cur, part, &cur, NULL, path, err);
 			if (r <= 0)
 				return r;
 		}
@@ -581,8 +642,15 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 char *
 hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 {
+	uint32_t off = raw_off(h, k);
+	struct buf b = BUF_INIT;
 	char *s;
 
+	if (off != REGF_NONE) {
+		if (regf_key_name(&h->raw, off, &b) == 0)
+			return buf_detach(&b, NULL);
+		buf_release(&b);
+	}
 	errno = 0;
 	s = hivex_node_name(h->hx, k);
 	if (s == NULL)
@@ -595,15 +663,30 @@ static int
 read_value(struct hive *h, hive_value_h v, struct hive_value *out,
 	   struct kp_error *err)
 {
+	uint32_t off = raw_off(h, v);
+	struct buf b = BUF_INIT;
 	hive_type t;
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
+	if (off != REGF_NONE && regf_value_name(&h->raw, off, &b) == 0)
+		out->name = buf_detach(&b, NULL);
+	buf_release(&b);
 	errno = 0;
-	out->name = hivex_value_key(h->hx, v);
 	if (out->name == NULL)
+		out->name = hivex_value_key(h->hx, v);
+	if (out->name == NULL || hivex_value_type(h->hx, v, &t, &len) < 0)
 		goto fail;
-	out->data = (unsigned char *)hivex_value_value(h->hx, v, &t, &len);
+	if (len == 0) {
+		/* No data is no data: hivex refuses the data offset -1 of a
+		 * layered key's tombstone ("Bad address"). */
+		out->data = malloc(1);
+		out->tombstone = off != REGF_NONE &&
+				 regf_value_tombstone(&h->raw, off) == 1;
+	} else {
+		out->data = (unsigned char *)hivex_value_value(h->hx, v, &t,
+							       &len);
+	}
 	if (out->data == NULL)
 		goto fail;
 	out->type = (uint32_t)t;
@@ -689,6 +772,79 @@ hive_values_free(struct hive_value *vals, size_t n)
  * Editing.
  */
 
+/* Windows sets a key's LastWriteTime when its values or its list of
+ * subkeys change, and a new key's to its creation time.  hivex gives a new
+ * key its parent's time and changes no time at all, and has no call to set
+ * one, so the keys are recorded here and stamped in the written file. */
+static int
+touch(struct hive *h, hive_key k, struct kp_error *err)
+{
+	if (h->ntouched == h->captouched) {
+		size_t cap = h->captouched ? h->captouched * 2 : 16;
+		hive_key *n = realloc(h->touched, cap * sizeof(*n));
+
+		if (n == NULL) {
+			h->poisoned = true;
+			return kp_fail_oom(err);
+		}
+		h->touched = n;
+		h->captouched = cap;
+	}
+	h->touched[h->ntouched++] = k;
+	return 0;
+}
+
+/* The time of this edit: SOURCE_DATE_EPOCH (seconds since 1970, for
+ * reproducible output, https://reproducible-builds.org/specs/
+ * source-date-epoch/) when it is set to a number, else now. */
+static uint64_t
+edit_time(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	unsigned long long v = 0;
+	const char *p;
+
+	if (e == NULL || *e == '\0')
+		return regf_filetime_now();
+	for (p = e; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 253402300799ull)
+			return regf_filetime_now();
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	if (v > 253402300799ull)	/* after 9999-12-31 */
+		return regf_filetime_now();
+	return (v + 11644473600ull) * 10000000ull;
+}
+
+/* Write the edit time into every touched key of the file hivex wrote at
+ * FD.  hivex writes its handles' cells at their offsets; a key deleted
+ * since it was touched is a free cell now and is skipped. */
+static int
+stamp_keys(struct hive *h, int fd, struct kp_error *err)
+{
+	unsigned char ts[8], c[8];
+	uint64_t now = edit_time();
+	size_t i;
+
+	regf_put64(ts, now);
+	for (i = 0; i < h->ntouched; i++) {
+		off_t at = (off_t)h->touched[i];
+
+		if (pread(fd, c, sizeof(c), at) != (ssize_t)sizeof(c))
+			return kp_fail_errno(err, KP_EXIT_FAIL,
+					     errno ? errno : EIO,
+					     "cannot read back the written "
+					     "hive");
+		if ((int32_t)regf_le32(c) >= 0 || memcmp(c + 4, "nk", 2))
+			continue;
+		if (pwrite(fd, ts, sizeof(ts), at + 8) != (ssize_t)sizeof(ts))
+			return kp_fail_errno(err, KP_EXIT_FAIL,
+					     errno ? errno : EIO,
+					     "cannot write a key's time");
+	}
+	return 0;
+}
+
 static int
 need_writable(struct hive *h, struct kp_error *err)
 {
@@ -699,6 +855,111 @@ need_writable(struct hive *h, struct kp_error *err)
 		return kp_fail(err, KP_EXIT_FAIL,
 			       "'%s': an earlier edit failed", h->path);
 	return 0;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return utf8_casecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Does K (on PATH) have two subkeys of one name?  1 yes (*NAME set,
+ * caller frees), 0 no, -1 error. */
+static int
+dup_child(struct hive *h, hive_key k, const char *path, char **name,
+	  struct kp_error *err)
+{
+	hive_node_h *kids;
+	char **names;
+	size_t n, i;
+	int r = 0;
+
+	kids = hivex_node_children(h->hx, k);
+	if (kids == NULL)
+		return hx_fail(h, "cannot list subkeys on", path, err);
+	for (n = 0; kids[n]; n++)
+		;
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (names == NULL) {
+		free(kids);
+		return kp_fail_oom(err);
+	}
+	for (i = 0; i < n && r == 0; i++)
+		if ((names[i] = hive_key_name(h, kids[i], err)) == NULL)
+			r = -1;
+	if (r == 0) {
+		qsort(names, n, sizeof(*names), cmp_names);
+		for (i = 1; i < n && r == 0; i++) {
+			if (cmp_names(&names[i - 1], &names[i]) == 0) {
+				*name = names[i];
+				names[i] = NULL;
+				r = 1;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(kids);
+	return r;
+}
+
+/* Refuse an edit at or under a key with two subkeys of one name: the
+ * format forbids them, which one Windows finds depends on its lookup, and
+ * hivex would insert among them by a guess.  Only hives where validation
+ * found such a key pay for the walk. */
+static int
+check_dups(struct hive *h, const char *path, struct kp_error *err)
+{
+	hive_key cur;
+	const char *p = path;
+	char part[KEY_NAME_MAX * 4 + 1];
+
+	if (h->st.stats.dup_keys == 0)
+		return 0;
+	cur = hivex_root(h->hx);
+	for (;;) {
+		const char *bs;
+		char *name = NULL;
+		size_t n;
+		int r = dup_child(h, cur, path, &name, err);
+
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			struct buf key = BUF_INIT, k = BUF_INIT, s = BUF_INIT;
+
+			buf_add(&key, path, (size_t)(p - path));
+			while (key.len && key.data[key.len - 1] == '\\')
+				key.len--;
+			wtf8_escape(buf_str(&key), &k);
+			wtf8_escape(name, &s);
+			kp_fail(err, KP_EXIT_INPUT, "'%s': key '%s' has two "
+				"subkeys named '%s', which the registry format "
+				"forbids; nothing is written under it",
+				h->path, k.len ? buf_str(&k) : "\\",
+				buf_str(&s));
+			buf_release(&key);
+			buf_release(&k);
+			buf_release(&s);
+			free(name);
+			return -1;
+		}
+		while (*p == '\\')
+			p++;
+		if (*p == '\0')
+			return 0;
+		bs = strchr(p, '\\');
+		n = bs ? (size_t)(bs - p) : strlen(p);
+		if (n >= sizeof(part))
+			return 0;
+		memcpy(part, p, n);
+		part[n] = '\0';
+		r = child(h, cur, part, &cur, NULL, path, err);
+		if (r <= 0)
+			return r;
+		p += n;
+	}
 }
 
 static int
@@ -718,13 +979,14 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 	const char *p = path;
 	char part[KEY_NAME_MAX * 4 + 1];
 
-	if (need_writable(h, err) < 0)
+	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	cur = hivex_root(h->hx);
 	while (*p) {
 		const char *bs = strchr(p, '\\');
 		size_t n = bs ? (size_t)(bs - p) : strlen(p);
 		hive_key next = 0;
+		bool odd;
 		int r;
 
 		if (n == 0)
@@ -737,15 +999,33 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 				       KEY_NAME_MAX);
 		memcpy(part, p, n);
 		part[n] = '\0';
-		r = child(h, cur, part, &next, path, err);
+		r = child(h, cur, part, &next, &odd, path, err);
 		if (r < 0)
 			return -1;
+		if (r == 0 && (odd || !utf8_valid(part, n))) {
+			/* hivex converts names through iconv, which refuses
+			 * unpaired surrogates; it then cannot name the new
+			 * key, or place it among its siblings. */
+			struct buf shown = BUF_INIT;
+
+			h->poisoned = true;
+			wtf8_escape(path, &shown);
+			kp_fail(err, KP_EXIT_FAIL, "key path '%s': hivex "
+				"cannot create a key %s a name holding an "
+				"unpaired UTF-16 surrogate; not written",
+				buf_str(&shown),
+				odd ? "beside a key with" : "with");
+			buf_release(&shown);
+			return -1;
+		}
 		if (r == 0) {
 			errno = 0;
 			next = hivex_node_add_child(h->hx, cur, part);
 			if (next == 0)
 				return edit_failed(h, "create key", path, err);
 			h->nedits++;
+			if (touch(h, cur, err) < 0 || touch(h, next, err) < 0)
+				return -1;
 			if (check_order(h, cur, part, path, err) < 0)
 				return -1;
 		}
@@ -767,22 +1047,43 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		 struct kp_error *err)
 {
 	hive_value_h *list;
+	struct buf vname = BUF_INIT, shown = BUF_INIT;
 	size_t i;
 	int r = 0;
 
-	if (h->minor < 4)
-		return 0;
 	errno = 0;
 	list = hivex_node_values(h->hx, k);
 	if (list == NULL)
 		return hx_fail(h, "cannot list values of", path, err);
 	for (i = 0; list[i] && r == 0; i++) {
+		uint32_t off = raw_off(h, list[i]);
 		hive_type t;
 		size_t len;
 
-		if (hivex_value_type(h->hx, list[i], &t, &len) < 0) {
+		/* hivex rewrites a tombstone as an ordinary empty value, and
+		 * cannot convert a name with an unpaired surrogate back. */
+		if (off != REGF_NONE &&
+		    regf_value_tombstone(&h->raw, off) == 1) {
+			regf_value_name(&h->raw, off, &vname);
+			wtf8_escape(buf_str(&vname), &shown);
+			r = kp_fail(err, KP_EXIT_FAIL,
+				    "'%s': key '%s' holds a tombstone for "
+				    "value '%s' (a layered key's mark for a "
+				    "deleted value), which hivex would turn "
+				    "into an ordinary empty value; not "
+				    "written", h->path, path, buf_str(&shown));
+		} else if (off != REGF_NONE &&
+			   regf_value_name(&h->raw, off, &vname) == 0 &&
+			   !utf8_valid(buf_str(&vname), vname.len)) {
+			wtf8_escape(buf_str(&vname), &shown);
+			r = kp_fail(err, KP_EXIT_FAIL,
+				    "'%s': key '%s' holds value '%s', whose "
+				    "name has an unpaired UTF-16 surrogate "
+				    "that hivex cannot write back; not "
+				    "written", h->path, path, buf_str(&shown));
+		} else if (hivex_value_type(h->hx, list[i], &t, &len) < 0) {
 			r = hx_fail(h, "cannot read values of", path, err);
-		} else if (len > REGF_BIG_DATA) {
+		} else if (len > REGF_BIG_DATA && h->minor >= 4) {
 			char *name = hivex_value_key(h->hx, list[i]);
 
 			r = kp_fail(err, KP_EXIT_FAIL,
@@ -795,6 +1096,8 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		}
 	}
 	free(list);
+	buf_release(&vname);
+	buf_release(&shown);
 	return r;
 }
 
@@ -817,6 +1120,10 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
 		return -1;
+	if (!utf8_valid(name, strlen(name)))
+		return kp_fail(err, KP_EXIT_FAIL,
+			       "value name with an unpaired UTF-16 surrogate: "
+			       "hivex cannot write it");
 	if (len > REGF_BIG_DATA)
 		return kp_fail(err, KP_EXIT_FAIL,
 			       "value '%s' of key '%s': %zu bytes is more than "
@@ -834,6 +1141,8 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	if (hivex_node_set_value(h->hx, k, &v, 0) < 0)
 		return edit_failed(h, "set a value in key", path, err);
 	h->nedits++;
+	if (touch(h, k, err) < 0)
+		return -1;
 	return expect(h, path, name, true, type, data, len, err);
 }
 
@@ -848,7 +1157,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	hive_key k;
 	int r;
 
-	if (need_writable(h, err) < 0)
+	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	r = hive_find(h, path, &k, err);
 	if (r <= 0)
@@ -886,6 +1195,8 @@ hive_unset(struct hive *h, const char *path, const char *name,
 		goto out;
 	}
 	h->nedits++;
+	if (touch(h, k, err) < 0)
+		goto out;
 	r = expect(h, path, name, false, 0, NULL, 0, err);
 out:
 	free(keep);
@@ -896,10 +1207,10 @@ out:
 int
 hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 {
-	hive_key k;
+	hive_key k, parent;
 	int r;
 
-	if (need_writable(h, err) < 0)
+	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	r = hive_find(h, path, &k, err);
 	if (r <= 0)
@@ -907,10 +1218,13 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	if (k == hivex_root(h->hx))
 		return kp_fail(err, KP_EXIT_USAGE,
 			       "the root key of a hive cannot be deleted");
+	parent = hivex_node_parent(h->hx, k);
 	errno = 0;
-	if (hivex_node_delete_child(h->hx, k) < 0)
+	if (parent == 0 || hivex_node_delete_child(h->hx, k) < 0)
 		return edit_failed(h, "delete key", path, err);
 	h->nedits++;
+	if (touch(h, parent, err) < 0)
+		return -1;
 	expect_forget_under(h, path);
 	return expect(h, path, NULL, false, 0, NULL, 0, err);
 }
@@ -1088,7 +1402,8 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	hivex_close(h->hx);
 	h->hx = NULL;
 	h->poisoned = true;
-	if (finish_header(h, t.fd, &res->seq, err) < 0)
+	if (stamp_keys(h, t.fd, err) < 0 ||
+	    finish_header(h, t.fd, &res->seq, err) < 0)
 		goto out;
 	if (fstat(t.fd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
 		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,

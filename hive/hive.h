@@ -46,6 +46,11 @@ struct hive_state {
 	bool recovered;			/* logs were replayed in memory */
 	struct logrec_result logs;	/* what the log search found */
 	struct regf_stats stats;
+	/* With stats.dup_keys: the first key with two subkeys of one name,
+	 * and that name, escaped for display (wtf8_escape).  Edits at or
+	 * under such a key are refused (KP_EXIT_INPUT). */
+	char dup_key[512];
+	char dup_name[256];
 };
 
 /* What kind of hive the contents say this is. */
@@ -58,10 +63,11 @@ enum hive_kind {
 
 /* One value, owned by the caller once returned (hive_value_release). */
 struct hive_value {
-	char *name;
+	char *name;		/* WTF-8 (lib/utf.h) */
 	uint32_t type;
 	unsigned char *data;
 	size_t len;
+	bool tombstone;		/* a layered key's deleted-value mark */
 };
 
 /* Open and check PATH.  Corrupt or non-hive files fail with KP_EXIT_INPUT,
@@ -80,8 +86,9 @@ enum hive_kind hive_kind(struct hive *h);
 int hive_find(struct hive *h, const char *path, hive_key *k,
 	      struct kp_error *err);
 
-/* Subkeys of K (caller frees *LIST) and the UTF-8 name of a key (caller
- * frees). */
+/* Subkeys of K (caller frees *LIST) and the name of a key (caller frees),
+ * as WTF-8: UTF-8 unless the stored UTF-16 name holds an unpaired
+ * surrogate (see lib/utf.h). */
 int hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 		 struct kp_error *err);
 char *hive_key_name(struct hive *h, hive_key k, struct kp_error *err);

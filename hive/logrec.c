@@ -511,7 +511,7 @@ logrec_recover(const unsigned char *primary, size_t len,
 
 	logrec_scan(in, res);
 	buf_reset(out);
-	if (regf_header_parse(primary, len, &P, err) < 0)
+	if (regf_header_parse_primary(primary, len, &P, err) < 0)
 		return -1;
 	if (len < REGF_BASE_SIZE)
 		return kp_fail(err, KP_EXIT_INPUT,

@@ -62,6 +62,26 @@ regf_header_parse(const unsigned char *p, size_t len, struct regf_header *h,
 	return 0;
 }
 
+int
+regf_header_parse_primary(const unsigned char *p, size_t len,
+			  struct regf_header *h, struct kp_error *err)
+{
+	if (len >= REGF_BASE_SIZE + REGF_HBIN_SIZE && memcmp(p, "regf", 4) &&
+	    memcmp(p + REGF_BASE_SIZE, "hbin", 4) == 0 &&
+	    regf_le32(p + REGF_BASE_SIZE + 4) == 0) {
+		/* A torn or zeroed base block: the fields are taken as they
+		 * are, and none is trusted, as with a wrong checksum. */
+		memset(h, 0, sizeof(*h));
+		h->seq1 = regf_le32(p + 0x04);
+		h->seq2 = regf_le32(p + 0x08);
+		h->type = REGF_PRIMARY;
+		h->checksum = regf_le32(p + 0x1fc);
+		h->checksum_ok = false;
+		return 0;
+	}
+	return regf_header_parse(p, len, h, err);
+}
+
 bool
 regf_header_dirty(const struct regf_header *h)
 {
@@ -121,6 +141,14 @@ struct stack_ent {
 	uint32_t depth;
 };
 
+/* A key's stored name, for comparing siblings. */
+struct kname {
+	const unsigned char *p;
+	uint32_t len;
+	bool comp;
+	uint32_t off;
+};
+
 struct vctx {
 	const unsigned char *hb;	/* start of hive bins data */
 	uint32_t end;			/* hive bins size */
@@ -131,6 +159,8 @@ struct vctx {
 	unsigned char *owned;		/* other cells already claimed */
 	struct stack_ent *stack;
 	size_t depth, cap;
+	struct kname *names;		/* scratch for check_dup_names */
+	size_t ncap;
 	struct regf_stats *st;
 	struct kp_error *err;
 };
@@ -277,6 +307,87 @@ walk_leaf(struct vctx *v, uint32_t list, uint32_t parent, uint32_t depth,
 	return 0;
 }
 
+static uint32_t
+kname_units(const struct kname *k)
+{
+	return k->comp ? k->len : k->len / 2;
+}
+
+static unsigned
+kname_unit(const struct kname *k, uint32_t i)
+{
+	return utf16_upper(k->comp ? k->p[i] : regf_le16(k->p + 2 * i));
+}
+
+/* Windows' order of key names: uppercase UTF-16 units as numbers. */
+static int
+kname_cmp(const void *a, const void *b)
+{
+	const struct kname *x = a, *y = b;
+	uint32_t nx = kname_units(x), ny = kname_units(y), i;
+
+	for (i = 0; i < nx && i < ny; i++) {
+		unsigned u = kname_unit(x, i), w = kname_unit(y, i);
+
+		if (u != w)
+			return u < w ? -1 : 1;
+	}
+	return (nx > ny) - (nx < ny);
+}
+
+/* Subkey lists are sorted with no two equal names (*Subkeys list*), and
+ * stricter parsers reject a hive with two subkeys of one name; count it,
+ * so that it is reported and nothing is written under such a key.  The
+ * N subkeys of KEY are the top N entries of the stack.  Windows writes
+ * sorted lists, so one linear pass usually settles it. */
+static int
+check_dup_names(struct vctx *v, uint32_t key, size_t n)
+{
+	size_t i;
+	bool sorted = true;
+
+	if (n < 2)
+		return 0;
+	if (n > v->ncap) {
+		struct kname *k = realloc(v->names, n * sizeof(*k));
+
+		if (k == NULL)
+			return kp_fail_oom(v->err);
+		v->names = k;
+		v->ncap = n;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t off = v->stack[v->depth - n + i].key, cap, nlen;
+		const unsigned char *nk;
+
+		nk = vcell(v, off, NK_FIXED, "nk", "key", &cap);
+		if (nk == NULL)
+			return -1;
+		nlen = regf_le16(nk + 72);
+		if (nlen > cap - NK_FIXED)
+			return corrupt(v, off, "key", "name exceeds cell");
+		v->names[i].p = nk + NK_FIXED;
+		v->names[i].len = nlen;
+		v->names[i].comp = regf_le16(nk + 2) & KEY_COMP_NAME;
+		v->names[i].off = off;
+		if (i && sorted && kname_cmp(&v->names[i - 1], &v->names[i]) >= 0)
+			sorted = false;
+	}
+	if (sorted)
+		return 0;
+	qsort(v->names, n, sizeof(*v->names), kname_cmp);
+	for (i = 1; i < n; i++) {
+		if (kname_cmp(&v->names[i - 1], &v->names[i]) == 0) {
+			if (v->st->dup_keys++ == 0) {
+				v->st->dup_parent = key;
+				v->st->dup_child = v->names[i].off;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
 static int
 walk_subkeys(struct vctx *v, uint32_t key, const unsigned char *nk,
 	     uint32_t depth)
@@ -316,7 +427,7 @@ walk_subkeys(struct vctx *v, uint32_t key, const unsigned char *nk,
 	if (n != nsub)
 		return corrupt(v, key, "key",
 			       "subkey count does not match its lists");
-	return 0;
+	return check_dup_names(v, key, (size_t)n);
 }
 
 static int
@@ -497,6 +608,7 @@ out:
 	free(v.seen);
 	free(v.owned);
 	free(v.stack);
+	free(v.names);
 	return r;
 }
 
@@ -619,7 +731,7 @@ regf_subkey(const struct regf *r, uint32_t key, const char *name,
 	if (regf_le32(nk + 20) == 0)
 		return 0;
 	list = regf_le32(nk + 28);
-	if (utf8_to_utf16le(name, strlen(name), &q) < 0)
+	if (wtf8_to_utf16le(name, strlen(name), &q) < 0)
 		goto out;
 	c = rcell(r, list, 4, NULL, &cap);
 	if (c == NULL)
@@ -732,7 +844,7 @@ regf_value(const struct regf *r, uint32_t key, const char *name,
 	l = rcell(r, regf_le32(nk + 40), 0, NULL, &cap);
 	if (l == NULL || (uint64_t)nval * 4 > cap)
 		return -1;
-	if (utf8_to_utf16le(name, strlen(name), &q) < 0)
+	if (wtf8_to_utf16le(name, strlen(name), &q) < 0)
 		goto out;
 	ret = 0;
 	for (i = 0; i < nval; i++) {
@@ -759,6 +871,112 @@ regf_value(const struct regf *r, uint32_t key, const char *name,
 out:
 	buf_release(&q);
 	return ret;
+}
+
+/* A stored name as WTF-8 (Latin-1 if COMP, else UTF-16LE). */
+static int
+name_to_wtf8(const unsigned char *name, uint32_t len, bool comp,
+	     struct buf *out)
+{
+	uint32_t i;
+
+	buf_reset(out);
+	if (buf_grow(out, 0) < 0)
+		return -1;
+	if (!comp)
+		return utf16le_to_wtf8(name, len, out);
+	for (i = 0; i < len; i++) {
+		unsigned char u[2] = { (unsigned char)(0xc0 | name[i] >> 6),
+				       (unsigned char)(0x80 | (name[i] & 0x3f)) };
+
+		if (name[i] < 0x80 ? buf_addch(out, name[i]) < 0 :
+				     buf_add(out, u, 2) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+regf_key_name(const struct regf *r, uint32_t key, struct buf *out)
+{
+	uint32_t cap, nlen;
+	const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", &cap);
+
+	if (nk == NULL)
+		return -1;
+	nlen = regf_le16(nk + 72);
+	if (nlen > cap - NK_FIXED)
+		return -1;
+	return name_to_wtf8(nk + NK_FIXED, nlen,
+			    regf_le16(nk + 2) & KEY_COMP_NAME, out);
+}
+
+int
+regf_value_name(const struct regf *r, uint32_t vk_off, struct buf *out)
+{
+	uint32_t cap, nlen;
+	const unsigned char *vk = rcell(r, vk_off, VK_FIXED, "vk", &cap);
+
+	if (vk == NULL)
+		return -1;
+	nlen = regf_le16(vk + 2);
+	if (nlen > cap - VK_FIXED)
+		return -1;
+	return name_to_wtf8(vk + VK_FIXED, nlen,
+			    regf_le16(vk + 16) & VALUE_COMP_NAME, out);
+}
+
+int
+regf_key_path(const struct regf *r, uint32_t key, struct buf *out)
+{
+	uint32_t chain[REGF_MAX_DEPTH + 1];
+	struct buf name = BUF_INIT;
+	size_t n = 0;
+	int ret = -1;
+
+	while (key != r->root) {
+		const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", NULL);
+
+		if (nk == NULL || n == REGF_MAX_DEPTH + 1)
+			return -1;
+		chain[n++] = key;
+		key = regf_le32(nk + 16);
+	}
+	buf_reset(out);
+	if (buf_grow(out, 0) < 0)
+		return -1;
+	while (n--) {
+		if (regf_key_name(r, chain[n], &name) < 0 ||
+		    (out->len && buf_addch(out, '\\') < 0) ||
+		    buf_add(out, name.data, name.len) < 0)
+			goto done;
+	}
+	ret = 0;
+done:
+	buf_release(&name);
+	return ret;
+}
+
+int
+regf_value_tombstone(const struct regf *r, uint32_t vk_off)
+{
+	const unsigned char *vk = rcell(r, vk_off, VK_FIXED, "vk", NULL);
+
+	if (vk == NULL)
+		return -1;
+	return regf_le32(vk + 4) == 0 && regf_le32(vk + 8) == REGF_NONE &&
+	       regf_le32(vk + 12) == REGT_NONE;
+}
+
+int
+regf_key_timestamp(const struct regf *r, uint32_t key, uint64_t *ts)
+{
+	const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", NULL);
+
+	if (nk == NULL)
+		return -1;
+	*ts = regf_le64(nk + 4);
+	return 0;
 }
 
 long

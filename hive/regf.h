@@ -71,6 +71,13 @@ void regf_set_checksum(unsigned char *base);
 int regf_header_parse(const unsigned char *p, size_t len,
 		      struct regf_header *h, struct kp_error *err);
 
+/* The same for a primary file, whose base block Windows replaces with a
+ * log's copy when it is invalid (*Dirty state of a hive*; *Transaction log
+ * files*): without the "regf" signature, a file whose first hive bin is in
+ * place is still a hive, with an invalid base block (checksum_ok false). */
+int regf_header_parse_primary(const unsigned char *p, size_t len,
+			      struct regf_header *h, struct kp_error *err);
+
 /* Dirty: the checksum is wrong or the sequence numbers differ. */
 bool regf_header_dirty(const struct regf_header *h);
 
@@ -83,12 +90,18 @@ int regf_check_primary(const unsigned char *p, size_t len,
 /* What a validation pass counted. */
 struct regf_stats {
 	size_t bins, cells, keys, values;
+	/* Keys with two subkeys of one name (as Windows compares names),
+	 * which the format forbids; the first such key and one of the two. */
+	size_t dup_keys;
+	uint32_t dup_parent, dup_child;
 };
 
 /* Check the whole structure: every hive bin and cell, then every key, list,
  * value, data and security cell reachable from the root, once.  A key
  * reached twice (a loop or a shared subkey), a cell outside the bins, a
- * wrong signature or a count that does not fit is corrupt (KP_EXIT_INPUT). */
+ * wrong signature or a count that does not fit is corrupt (KP_EXIT_INPUT).
+ * Two subkeys of one name are counted in ST, not refused: Windows itself
+ * loads such hives, and reading them is harmless. */
 int regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 		  struct kp_error *err);
 
@@ -118,6 +131,24 @@ int regf_lookup(const struct regf *r, const char *path, uint32_t *key);
  * contents) and its type into TYPE; 1 found, 0 not found, -1 corrupt. */
 int regf_value(const struct regf *r, uint32_t key, const char *name,
 	       uint32_t *type, struct buf *data);
+
+/* The name of the key at KEY, or of the value record at VK, as WTF-8 (see
+ * lib/utf.h: an unpaired surrogate survives), replacing OUT's contents.
+ * -1 if there is no such record or its name does not fit its cell. */
+int regf_key_name(const struct regf *r, uint32_t key, struct buf *out);
+int regf_value_name(const struct regf *r, uint32_t vk, struct buf *out);
+
+/* The backslash-separated path of KEY from the root (WTF-8), following
+ * parent links; -1 if a link is broken or loops. */
+int regf_key_path(const struct regf *r, uint32_t key, struct buf *out);
+
+/* Is the value record at VK a tombstone (type 0, no data, data offset
+ * 0xFFFFFFFF), the mark a layered key keeps for a value deleted in a
+ * lower layer?  1 yes, 0 no, -1 not a value record. */
+int regf_value_tombstone(const struct regf *r, uint32_t vk);
+
+/* The LastWriteTime (FILETIME) of the key at KEY; -1 if not a key. */
+int regf_key_timestamp(const struct regf *r, uint32_t key, uint64_t *ts);
 
 /* Number of subkeys and values of KEY, or -1 if it is not a key. */
 long regf_nr_subkeys(const struct regf *r, uint32_t key);

@@ -317,7 +317,9 @@ value_line(struct parser *p, const char *s, size_t n)
 			perr(p, "unexpected text after the string", NULL);
 			goto out;
 		}
-		if (regval_sz(buf_str(&text), &data) < 0)
+		/* WTF-8 text keeps an unpaired surrogate (see decode). */
+		if (wtf8_to_utf16le(text.data, text.len, &data) < 0 ||
+		    buf_add(&data, "\0\0", 2) < 0)
 			goto oom;
 		type = REGT_SZ;
 		op = op_add(p, REGOP_SET, p->key);
@@ -412,7 +414,10 @@ out:
 	return r;
 }
 
-/* Decode the file to UTF-8: UTF-16LE if it has a BOM, else UTF-8. */
+/* Decode the file to UTF-8: UTF-16LE if it has a BOM, else UTF-8.
+ * Unpaired surrogates are kept, as WTF-8 (lib/utf.h): regedit writes a
+ * name holding one as it is into its UTF-16 files, and kmsprep's UTF-8
+ * export spells it in WTF-8, so both read back to the same name. */
 static int
 decode(const char *text, size_t len, const char *name, struct buf *out,
        struct kp_error *err)
@@ -420,7 +425,7 @@ decode(const char *text, size_t len, const char *name, struct buf *out,
 	const unsigned char *u = (const unsigned char *)text;
 
 	if (len >= 2 && u[0] == 0xff && u[1] == 0xfe) {
-		if (utf16le_to_utf8(u + 2, len - 2, out) < 0)
+		if (utf16le_to_wtf8(u + 2, len - 2, out) < 0)
 			return kp_fail(err, KP_EXIT_INPUT,
 				       "'%s': not valid UTF-16LE text", name);
 	} else {
@@ -428,7 +433,7 @@ decode(const char *text, size_t len, const char *name, struct buf *out,
 			text += 3;
 			len -= 3;
 		}
-		if (!utf8_valid(text, len))
+		if (!wtf8_valid(text, len))
 			return kp_fail(err, KP_EXIT_INPUT,
 				       "'%s': not UTF-8 or UTF-16LE text "
 				       "with a byte order mark", name);
@@ -648,6 +653,12 @@ export_value(struct buf *out, const struct hive_value *v,
 			return kp_fail(err, KP_EXIT_FAIL,
 				       "value name with control characters "
 				       "cannot be written as .reg text");
+	/* A layered key's tombstone goes out as the empty REG_NONE value it
+	 * looks like, with a comment: regedit has no form for it. */
+	if (v->tombstone && buf_addf(out, "; the next value is a tombstone "
+				     "(a layered key's mark for a deleted "
+				     "value)\n") < 0)
+		return kp_fail_oom(err);
 	if (hive_value_is_secret(v->name))
 		return buf_addf(out, "; \"%s\" (%s) is not exported: it holds "
 				"a product key\n", v->name,
@@ -779,7 +790,7 @@ regtext_to_utf16(const struct buf *in, struct buf *out)
 			goto out;
 	}
 	if (buf_add(out, "\xff\xfe", 2) < 0 ||
-	    utf8_to_utf16le(buf_str(&crlf), crlf.len, out) < 0)
+	    wtf8_to_utf16le(buf_str(&crlf), crlf.len, out) < 0)
 		goto out;
 	r = 0;
 out:

@@ -8,9 +8,10 @@
 
 #include "utf.h"
 
-/* Decode one code point at S (at most LEN bytes); returns its length or 0. */
+/* Decode one code point at S (at most LEN bytes); returns its length or 0.
+ * With WTF8, a three-byte surrogate (D800-DFFF) is accepted too. */
 static size_t
-utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+decode(const unsigned char *s, size_t len, uint32_t *cp, bool wtf8)
 {
 	uint32_t c;
 	size_t n, i;
@@ -42,9 +43,31 @@ utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 	}
 	if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) ||
 	    (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
+	    (!wtf8 && c >= 0xd800 && c <= 0xdfff))
 		return 0;
 	*cp = c;
+	return n;
+}
+
+static size_t
+utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	return decode(s, len, cp, false);
+}
+
+/* One WTF-8 code point; a high surrogate directly followed by a low one is
+ * refused (that pair has its four-byte form), so each UTF-16 string has
+ * exactly one WTF-8 spelling. */
+static size_t
+wtf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	size_t n = decode(s, len, cp, true);
+	uint32_t next;
+
+	if (n == 3 && *cp >= 0xd800 && *cp <= 0xdbff &&
+	    decode(s + 3, len - 3, &next, true) == 3 &&
+	    next >= 0xdc00 && next <= 0xdfff)
+		return 0;
 	return n;
 }
 
@@ -74,14 +97,32 @@ put16(struct buf *out, uint32_t u)
 	return buf_add(out, b, 2);
 }
 
-int
-utf8_to_utf16le(const char *s, size_t len, struct buf *out)
+bool
+wtf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	uint32_t cp;
 
 	while (len) {
-		size_t n = utf8_decode(p, len, &cp);
+		size_t n = wtf8_decode(p, len, &cp);
+
+		if (n == 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
+static int
+to_utf16le(const char *s, size_t len, struct buf *out, bool wtf8)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+
+	while (len) {
+		size_t n = wtf8 ? wtf8_decode(p, len, &cp) :
+				  utf8_decode(p, len, &cp);
 
 		if (n == 0) {
 			errno = EILSEQ;
@@ -102,7 +143,19 @@ utf8_to_utf16le(const char *s, size_t len, struct buf *out)
 }
 
 int
-utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out)
+utf8_to_utf16le(const char *s, size_t len, struct buf *out)
+{
+	return to_utf16le(s, len, out, false);
+}
+
+int
+wtf8_to_utf16le(const char *s, size_t len, struct buf *out)
+{
+	return to_utf16le(s, len, out, true);
+}
+
+static int
+from_utf16le(const unsigned char *p, size_t len, struct buf *out, bool wtf8)
 {
 	size_t i;
 
@@ -116,20 +169,18 @@ utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out)
 		size_t n;
 
 		if (c >= 0xd800 && c <= 0xdbff) {
-			uint32_t lo;
+			uint32_t lo = i + 3 < len ?
+				p[i + 2] | (uint32_t)p[i + 3] << 8 : 0;
 
-			if (i + 3 >= len) {
+			if (lo >= 0xdc00 && lo <= 0xdfff) {
+				c = 0x10000 + ((c - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				i += 2;
+			} else if (!wtf8) {
 				errno = EILSEQ;
 				return -1;
 			}
-			lo = p[i + 2] | (uint32_t)p[i + 3] << 8;
-			if (lo < 0xdc00 || lo > 0xdfff) {
-				errno = EILSEQ;
-				return -1;
-			}
-			c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-			i += 2;
-		} else if (c >= 0xdc00 && c <= 0xdfff) {
+		} else if (c >= 0xdc00 && c <= 0xdfff && !wtf8) {
 			errno = EILSEQ;
 			return -1;
 		}
@@ -156,6 +207,18 @@ utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out)
 			return -1;
 	}
 	return 0;
+}
+
+int
+utf16le_to_utf8(const unsigned char *p, size_t len, struct buf *out)
+{
+	return from_utf16le(p, len, out, false);
+}
+
+int
+utf16le_to_wtf8(const unsigned char *p, size_t len, struct buf *out)
+{
+	return from_utf16le(p, len, out, true);
 }
 
 unsigned
@@ -193,8 +256,8 @@ utf8_casecmp(const char *a, const char *b)
 	size_t i, n;
 	int r = 0;
 
-	if (utf8_to_utf16le(a, strlen(a), &ua) < 0 ||
-	    utf8_to_utf16le(b, strlen(b), &ub) < 0) {
+	if (wtf8_to_utf16le(a, strlen(a), &ua) < 0 ||
+	    wtf8_to_utf16le(b, strlen(b), &ub) < 0) {
 		r = strcmp(a, b);
 		goto out;
 	}
@@ -213,4 +276,27 @@ out:
 	buf_release(&ua);
 	buf_release(&ub);
 	return r;
+}
+
+int
+wtf8_escape(const char *s, struct buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	buf_reset(out);
+	if (buf_grow(out, 0) < 0)
+		return -1;
+	while (*p) {
+		uint32_t cp;
+		size_t n = wtf8_decode(p, strlen((const char *)p), &cp);
+
+		if (n == 3 && cp >= 0xd800 && cp <= 0xdfff) {
+			if (buf_addf(out, "\\u%04X", (unsigned)cp) < 0)
+				return -1;
+		} else if (buf_add(out, p, n ? n : 1) < 0) {
+			return -1;
+		}
+		p += n ? n : 1;
+	}
+	return 0;
 }

@@ -118,4 +118,45 @@ not_software() {
 }
 t "other hives" not_software
 
+# Two subkeys of one key with one name (as Windows compares names): show
+# reports it (text and JSON); edits at or under that key are refused.
+twin_subkeys() {
+	sample_hive s.hive client
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Dup\\Aa]\n"v"=dword:1\n[\\Dup\\Bb]\n"v"=dword:2\n' >d.reg
+	kp hive import s.hive d.reg >/dev/null
+	kp hive show s.hive >out
+	expect_no_grep 'twins' out
+	"$TEST_TOOL" patch s.hive 'Dup\Bb' key-name 4141
+	"$TEST_TOOL" regf-check s.hive >/dev/null
+	kp hive show s.hive >out
+	expect_grep "^note: key 'Dup' has two subkeys named 'A[Aa]' (1 key with such twins)" out
+	kp hive show --json s.hive >j
+	python3 -c 'import json; d=json.load(open("j"))["duplicate_subkeys"]; assert d["keys"]==1 and d["first_key"]=="Dup" and d["name"].upper()=="AA", d'
+	cp s.hive before
+	for k in '[\\Dup\\Aa\\New]' '[\\Dup]\n"z"=dword:1' '[-\\Dup\\Aa]' '[\\Dup\\Cc]'; do
+		printf "Windows Registry Editor Version 5.00\n\n$k\n" >x.reg
+		expect_code 3 kp hive import s.hive x.reg 2>err
+		expect_grep "key 'Dup' has two subkeys named 'A[Aa]', which the registry format forbids; nothing is written under it" err
+		expect_same before s.hive
+	done
+	# Elsewhere in the hive, writes go on.
+	kp hive set s.hive --kms-host kms.example.com >/dev/null
+	# Twins at the root: nothing can be written at all.
+	kp hive new r.hive >/dev/null
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Xy]\n[\\Zz]\n' >r.reg
+	kp hive import r.hive r.reg >/dev/null
+	"$TEST_TOOL" patch r.hive Zz key-name 5859
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Q]\n' >q.reg
+	expect_code 3 kp hive import r.hive q.reg 2>err
+	expect_grep "key '\\\\' has two subkeys named 'X[Yy]'" err
+	# Twins that are not next to each other in the list are found too.
+	kp hive new u.hive >/dev/null
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Aa]\n[\\Bb]\n[\\Cc]\n' >u.reg
+	kp hive import u.hive u.reg >/dev/null
+	"$TEST_TOOL" patch u.hive Cc key-name 6161
+	kp hive show --force u.hive >out
+	expect_grep "^note: key '\\\\' has two subkeys named '[Aa]a'" out
+}
+t "twin subkeys: reported by show, no write under them" twin_subkeys
+
 done_testing

@@ -98,6 +98,20 @@ dry_run_and_idempotence() {
 }
 t "--dry-run writes nothing; a second run changes nothing" dry_run_and_idempotence
 
+# A key whose values change, or that is created, gets the time of the
+# change, as in Windows; SOURCE_DATE_EPOCH fixes it.  reglookup reads it.
+key_times() {
+	sample_hive s.hive client
+	SOURCE_DATE_EPOCH=1700000000 kp hive set s.hive --kms-host kms \
+		--activation-id 55c92734-d682-4d71-983e-d6ec3f16059f >/dev/null
+	reglookup -i -t KEY s.hive >rl
+	spp='/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform'
+	expect_grep "^$spp,KEY,,2023-11-14 22:13:20\$" rl
+	expect_grep "^$spp/55c92734-d682-4d71-983e-d6ec3f16059f,KEY,,2023-11-14 22:13:20\$" rl
+	expect_no_grep "^/Microsoft/Windows NT/CurrentVersion,KEY,,2023-11-14" rl
+}
+t "changed and new keys get the time of the change" key_times
+
 atomic_write() {
 	sample_hive s.hive client
 	chmod 0640 s.hive
@@ -184,9 +198,10 @@ real_hive_diff() {
 	reglookup orig 2>/dev/null | sort >a
 	reglookup "$f" 2>/dev/null | sort >b
 	diff a b | grep '^[<>]' >d || true
-	# New keys on the way to the SPP key are intended too.
+	# New keys on the way to the SPP key are intended too, and so is the
+	# new time of each key that gained a subkey (the root's included).
 	grep -v '^> /Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform' d |
-		grep -Ev '^[<>] /Microsoft(/Windows NT(/CurrentVersion)?)?,KEY' \
+		grep -Ev '^[<>] /(Microsoft(/Windows NT(/CurrentVersion)?)?)?,KEY' \
 		>unexpected || true
 	[ ! -s unexpected ] || { cat unexpected; return 1; }
 	grep -q '^> .*SoftwareProtectionPlatform/KeyManagementServiceName,SZ,kms.contoso.com,' d

@@ -104,4 +104,73 @@ export_errors() {
 }
 t "export of one key, other prefixes, missing keys" export_errors
 
+# A key named by one unpaired UTF-16 surrogate (U+D800), as Windows can
+# store it: show, export and set work around it and export spells it in
+# WTF-8 (ED A0 80), or as the raw unit in UTF-16 output, as regedit does.
+lone_surrogate() {
+	sample_hive s.hive client
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Ab]\n"v"=dword:00000001\n' >a.reg
+	kp hive import s.hive a.reg >/dev/null
+	"$TEST_TOOL" patch s.hive Ab key-name 00d8 utf16
+	"$TEST_TOOL" regf-check s.hive >/dev/null
+	kp hive show s.hive >out
+	kp hive export s.hive >e.reg
+	printf '[HKEY_LOCAL_MACHINE\\SOFTWARE\\\355\240\200]\n"v"=dword:00000001\n' >want
+	grep -a -A1 -F "$(head -n 1 want)" e.reg >got
+	expect_same want got
+	# Imported back, it names the same key: nothing to change.
+	kp hive import s.hive e.reg >out
+	expect_grep 'no change' out
+	kp hive export --utf16 -o u.reg s.hive
+	od -An -tx1 -v u.reg | tr -d ' \n' | grep -q '5c0000d85d00'
+	kp hive import s.hive u.reg >out
+	expect_grep 'no change' out
+	# A value written into it goes to that key, read back without hivex.
+	printf 'Windows Registry Editor Version 5.00\n\n[\\\355\240\200]\n"w"=dword:00000002\n' >w.reg
+	kp hive import s.hive w.reg >/dev/null
+	kp hive export s.hive >e2.reg
+	grep -a -A2 -F "$(head -n 1 want)" e2.reg | grep -q '^"w"=dword:00000002'
+	kp hive set s.hive --kms-host kms.example.com >/dev/null
+	kp hive export s.hive >e3.reg
+	grep -a -q -F "$(head -n 1 want)" e3.reg
+	# hivex can neither name such a key nor place one beside it.
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Microsoft\\\355\260\200]\n' >n.reg
+	cp s.hive before
+	expect_code 1 kp hive import s.hive n.reg 2>err
+	expect_grep "'Microsoft\\\\\\\\uDC00': hivex cannot create a key with a name holding an unpaired UTF-16 surrogate" err
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Zz]\n' >z.reg
+	expect_code 1 kp hive import s.hive z.reg 2>err
+	expect_grep "hivex cannot create a key beside a key with" err
+	expect_same before s.hive
+	# A surrogate pair spelled as two three-byte forms is not WTF-8.
+	printf 'Windows Registry Editor Version 5.00\n\n[\\\355\240\200\355\260\200]\n' >bad.reg
+	expect_code 3 kp hive import s.hive bad.reg 2>/dev/null
+}
+t "a key named by a lone surrogate: show, export, import and set" lone_surrogate
+
+# Layered keys keep a deleted value as a tombstone: type 0, no data, data
+# offset 0xFFFFFFFF.  Export writes it as an empty REG_NONE value with a
+# comment; an edit of its key is refused, as hivex would make it ordinary.
+tombstone() {
+	sample_hive s.hive client
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Layered]\n"t"=dword:00000001\n"v"=dword:00000002\n' >a.reg
+	kp hive import s.hive a.reg >/dev/null
+	"$TEST_TOOL" patch s.hive Layered tombstone t
+	"$TEST_TOOL" regf-check s.hive >/dev/null
+	kp hive export s.hive Layered >e.reg 2>err
+	expect_grep '^; the next value is a tombstone' e.reg
+	expect_grep '^"t"=hex(0):$' e.reg
+	expect_grep '^"v"=dword:00000002$' e.reg
+	kp hive export s.hive >/dev/null
+	kp hive show s.hive >/dev/null
+	kp hive set s.hive --kms-host kms.example.com >/dev/null
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Layered]\n"v"=dword:00000003\n' >b.reg
+	cp s.hive before
+	expect_code 1 kp hive import s.hive b.reg 2>err
+	expect_grep "key 'Layered' holds a tombstone for value 't'" err
+	expect_no_grep 'Bad address' err
+	expect_same before s.hive
+}
+t "tombstone values: exported as empty values, their key not edited" tombstone
+
 done_testing

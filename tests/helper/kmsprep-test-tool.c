@@ -11,6 +11,14 @@
  *                                sequence number + 1, valid checksum), as
  *                                Windows leaves it with changes in its logs
  *   direct ...                   the direct image backend (direct-tool.c)
+ *   patch FILE KEY key-name HEX [utf16]
+ *                                store the raw bytes HEX as the name of KEY
+ *                                (UTF-16LE with utf16, else Latin-1), as
+ *                                Windows can: a lone surrogate, or a name
+ *                                equal to a sibling's
+ *   patch FILE KEY tombstone VALUE
+ *                                make VALUE of KEY a layered key's tombstone
+ *                                (type 0, size 0, data offset 0xFFFFFFFF)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -404,6 +412,72 @@ dirty(const char *path)
 int direct_main(int argc, char **argv);	/* direct-tool.c */
 int direct_dirty_main(int argc, char **argv);
 int direct_supported_main(int argc, char **argv);
+/*
+ * patch: edits in place that hivex and kmsprep would never write.
+ */
+
+static int
+patch(const char *path, const char *key, const char *what, const char *arg,
+      bool utf16)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct kp_commit_opts co = { NULL, 0644, false, NULL };
+	struct buf f = BUF_INIT;
+	struct regf r;
+	uint32_t off, cap;
+	unsigned char *nk;
+
+	if (kp_read_file(path, REGF_MAX_FILE, &f, &err) < 0 ||
+	    regf_open(&r, f.data, f.len, &err) < 0)
+		return die(err.msg);
+	if (regf_lookup(&r, key, &off) != 1)
+		return die("patch: no such key");
+	nk = (unsigned char *)f.data + REGF_BASE_SIZE + off;
+	cap = 0u - regf_le32(nk) - 4;
+	nk += 4;
+	if (strcmp(what, "key-name") == 0) {
+		size_t n = strlen(arg) / 2, i;
+
+		if (strlen(arg) % 2 || n == 0 || n > cap - 76)
+			return die("patch: the name must be whole bytes that "
+				   "fit the key's cell");
+		for (i = 0; i < n; i++) {
+			unsigned v;
+
+			if (sscanf(arg + 2 * i, "%2x", &v) != 1)
+				return die("patch: bad hex");
+			nk[76 + i] = (unsigned char)v;
+		}
+		nk[72] = (unsigned char)n;
+		nk[73] = (unsigned char)(n >> 8);
+		nk[2] = (unsigned char)(utf16 ? nk[2] & ~0x20 : nk[2] | 0x20);
+	} else if (strcmp(what, "tombstone") == 0) {
+		uint32_t nval = regf_le32(nk + 36), i;
+		const unsigned char *l = (unsigned char *)f.data +
+			REGF_BASE_SIZE + regf_le32(nk + 40) + 4;
+		unsigned char *vk = NULL;
+
+		for (i = 0; i < nval && vk == NULL; i++) {
+			unsigned char *v = (unsigned char *)f.data +
+				REGF_BASE_SIZE + regf_le32(l + 4 * i) + 4;
+
+			if (regf_le16(v + 2) == strlen(arg) &&
+			    memcmp(v + 20, arg, strlen(arg)) == 0)
+				vk = v;
+		}
+		if (vk == NULL)
+			return die("patch: no such value (Latin-1 name)");
+		regf_put32(vk + 4, 0);
+		regf_put32(vk + 8, REGF_NONE);
+		regf_put32(vk + 12, REGT_NONE);
+	} else {
+		return die("patch: key-name or tombstone");
+	}
+	if (kp_write_file_atomic(path, f.data, f.len, &co, &err) < 0)
+		return die(err.msg);
+	buf_release(&f);
+	return 0;
+}
 
 int
 main(int argc, char **argv)
@@ -424,9 +498,14 @@ main(int argc, char **argv)
 		return regf_check(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "dirty") == 0)
 		return dirty(argv[2]);
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "patch") == 0)
+		return patch(argv[2], argv[3], argv[4], argv[5],
+			     argc == 7 && strcmp(argv[6], "utf16") == 0);
 	fprintf(stderr, "usage: kmsprep-test-tool mkpe OUT [amd64|x86|arm64]\n"
 		"       kmsprep-test-tool mkhive OUT GROUPS KEYS VALUES [DATA]\n"
 		"       kmsprep-test-tool regf-check FILE\n"
-		"       kmsprep-test-tool dirty FILE\n");
+		"       kmsprep-test-tool dirty FILE\n"
+		"       kmsprep-test-tool patch FILE KEY key-name HEX [utf16]\n"
+		"       kmsprep-test-tool patch FILE KEY tombstone VALUE\n");
 	return 2;
 }

@@ -277,10 +277,67 @@ windows_key_order(void)
 	buf_release(&b);
 }
 
+static uint64_t
+key_time(const struct buf *b, const char *path)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct regf r;
+	uint32_t k;
+	uint64_t ts = 0;
+
+	if (regf_open(&r, b->data, b->len, &err) < 0 ||
+	    regf_lookup(&r, path, &k) != 1 || regf_key_timestamp(&r, k, &ts) < 0)
+		return 0;
+	return ts;
+}
+
+/* As in Windows: a new key and the keys whose values or subkeys change get
+ * the time of the change (SOURCE_DATE_EPOCH here); other keys keep theirs. */
+static void
+key_times(void)
+{
+	static const char *const keys[] = { "A", "A\\Old", "B", "C\\D", NULL };
+	const uint64_t epoch = 1700000000ull;
+	const uint64_t want = (epoch + 11644473600ull) * 10000000ull;
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_commit_result res;
+	struct buf b = BUF_INIT;
+	uint64_t old_b, old_old, old_root;
+	struct hive *h;
+
+	unsetenv("SOURCE_DATE_EPOCH");
+	CHECK(hb_make(hb_path("times"), keys, &b) == 0);
+	old_b = key_time(&b, "B");
+	old_old = key_time(&b, "A\\Old");
+	old_root = key_time(&b, "");
+	CHECK(old_b != 0 && old_b != want);
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	CHECK(hive_open(hb_path("times"), &o, &h, &err) == 0);
+	if (h == NULL)
+		return;
+	CHECK(hive_set(h, "A\\New\\Leaf", "v", REGT_DWORD, "\1\0\0\0", 4,
+		       &err) == 0);
+	CHECK(hive_set(h, "B", "w", REGT_DWORD, "\2\0\0\0", 4, &err) == 0);
+	CHECK(hive_delete_key(h, "C\\D", &err) == 0);
+	CHECK(hive_commit(h, NULL, &res, &err) == 0);
+	hive_close(h);
+	unsetenv("SOURCE_DATE_EPOCH");
+	CHECK(hb_load(hb_path("times"), &b) == 0);
+	CHECK_EQ(key_time(&b, "A\\New\\Leaf"), want);	/* created */
+	CHECK_EQ(key_time(&b, "A\\New"), want);		/* created */
+	CHECK_EQ(key_time(&b, "A"), want);		/* got a subkey */
+	CHECK_EQ(key_time(&b, "B"), want);		/* got a value */
+	CHECK_EQ(key_time(&b, "C"), want);		/* lost a subkey */
+	CHECK_EQ(key_time(&b, "A\\Old"), old_old);	/* untouched */
+	CHECK_EQ(key_time(&b, ""), old_root);
+	buf_release(&b);
+}
+
 static const struct unit_test tests[] = {
 	TEST(big_data_kept_intact), TEST(recovered_version_counts),
 	TEST(changed_under_edit), TEST(export_refuses_forged_lines),
-	TEST(unicode_names_fold), TEST(windows_key_order),
+	TEST(unicode_names_fold), TEST(windows_key_order), TEST(key_times),
 };
 
 UNIT_MAIN(tests)

@@ -380,6 +380,61 @@ inconsistent_result(void)
 	buf_release(&bad);
 }
 
+/* A primary whose base block is torn (zeroed, signature gone): the log's
+ * copy replaces it, as Windows does, in logrec and in hive_open. */
+static void
+torn_base_block(void)
+{
+	struct buf p = BUF_INIT, log = BUF_INIT, out = BUF_INIT;
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_open_opts o = { 0, NULL, NULL };
+	struct logrec_result res;
+	struct hive *h;
+	char lpath[300];
+	hive_key k;
+
+	setup();
+	dirty_primary(&p);
+	memset(p.data, 0, 512);
+	log_base(&log, &B, REGF_LOG_NEW, N);
+	log_entry(&log, &B, N);
+	CHECK(recover(&p, &log, NULL, &out, &res, &err) == 0);
+	CHECK_EQ(hb_has_key(&out, "B1"), 1);
+	CHECK_EQ(hb_has_key(&out, "A1"), 1);
+
+	/* Only the signature lost, checksum recomputed: still invalid. */
+	dirty_primary(&p);
+	memcpy(p.data, "rxgf", 4);
+	regf_set_checksum((unsigned char *)p.data);
+	CHECK(recover(&p, &log, NULL, &out, &res, &err) == 0);
+	CHECK_EQ(hb_has_key(&out, "B1"), 1);
+
+	/* Opened as a file, with the log beside it. */
+	memset(p.data, 0, 512);
+	CHECK(hb_save(hb_path("torn"), &p) == 0);
+	snprintf(lpath, sizeof(lpath), "%s.LOG1", hb_path("torn"));
+	CHECK(hb_save(lpath, &log) == 0);
+	CHECK(hive_open(hb_path("torn"), &o, &h, &err) == 0);
+	if (h) {
+		CHECK(hive_state(h)->recovered);
+		CHECK_EQ(hive_find(h, "B1", &k, &err), 1);
+		hive_close(h);
+	}
+	unlink(lpath);
+
+	/* Without a log there is nothing to take a base block from. */
+	CHECK(hive_open(hb_path("torn"), &o, &h, &err) < 0);
+	CHECK_EQ(err.code, KP_EXIT_INPUT);
+
+	/* Not a hive at all: no hive bin where the first one belongs. */
+	memset(p.data + 0x1000, 0, 4);
+	CHECK(recover(&p, &log, NULL, &out, &res, &err) < 0);
+	CHECK(strstr(err.msg, "regf") != NULL);
+	buf_release(&p);
+	buf_release(&log);
+	buf_release(&out);
+}
+
 static void
 serial_numbers(void)
 {
@@ -393,6 +448,7 @@ serial_numbers(void)
 static const struct unit_test tests[] = {
 	TEST(serial_numbers), TEST(new_format), TEST(damaged_logs), TEST(entry_sanity),
 	TEST(two_logs), TEST(old_format), TEST(inconsistent_result),
+	TEST(torn_base_block),
 };
 
 UNIT_MAIN(tests)

@@ -120,8 +120,41 @@ utf(void)
 	buf_release(&b);
 }
 
+/* WTF-8: unpaired surrogates survive both ways; nothing else changes. */
+static void
+wtf8(void)
+{
+	struct buf b = BUF_INIT;
+
+	/* A lone high surrogate between letters, then a lone low one. */
+	CHECK(utf16le_to_wtf8((const unsigned char *)"a\0\x00\xd8" "b\0\x00\xdc",
+			      8, &b) == 0);
+	CHECK_EQ(b.len, 8);
+	CHECK_MEM(b.data, "a\xed\xa0\x80" "b\xed\xb0\x80", 8);
+	CHECK(wtf8_valid(b.data, b.len));
+	CHECK(!utf8_valid(b.data, b.len));
+	buf_reset(&b);
+	CHECK(wtf8_to_utf16le("a\xed\xa0\x80" "b\xed\xb0\x80", 8, &b) == 0);
+	CHECK_MEM(b.data, "a\0\x00\xd8" "b\0\x00\xdc", 8);
+	/* A pair is a pair: four bytes, never two three-byte halves. */
+	buf_reset(&b);
+	CHECK(utf16le_to_wtf8((const unsigned char *)"\x3d\xd8\x00\xde", 4,
+			      &b) == 0);
+	CHECK_MEM(b.data, "\xf0\x9f\x98\x80", 4);
+	CHECK(!wtf8_valid("\xed\xa0\xbd\xed\xb8\x80", 6));
+	CHECK(wtf8_to_utf16le("\xed\xa0\xbd\xed\xb8\x80", 6, &b) < 0);
+	CHECK(!wtf8_valid("\xc0\xaf", 2));
+	/* Shown to people as \uXXXX. */
+	CHECK(wtf8_escape("x\xed\xa0\x80y", &b) == 0);
+	CHECK_STR(b.data, "x\\uD800y");
+	CHECK_EQ(utf8_casecmp("\xed\xa0\x80", "\xed\xa0\x80"), 0);
+	CHECK(utf8_casecmp("a", "\xed\xa0\x80") < 0);
+	buf_release(&b);
+}
+
 static const struct unit_test tests[] = {
 	TEST(sz), TEST(multi_sz), TEST(dword), TEST(format), TEST(utf),
+	TEST(wtf8),
 };
 
 UNIT_MAIN(tests)
