@@ -43,6 +43,10 @@ static const int allowed[] = {
 	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom),
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
 	SCMP_SYS(restart_syscall), SCMP_SYS(exit), SCMP_SYS(exit_group),
+#if SB_ASAN
+	/* The sanitizer runtime sets up and tears down its signal stack. */
+	SCMP_SYS(sigaltstack),
+#endif
 };
 
 static int
@@ -201,7 +205,7 @@ confine(const struct sb_opts *o, int sock)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = o->mem_max ? o->mem_max :
 				    (rlim_t)4 << 30;
-	if (setrlimit(RLIMIT_AS, &rl) < 0)
+	if (!SB_ASAN && setrlimit(RLIMIT_AS, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)

@@ -27,6 +27,20 @@
 #include "buf.h"
 #include "error.h"
 
+/* AddressSanitizer reserves terabytes of address space for its shadow
+ * memory: under it an address-space limit would kill every worker, so a
+ * sanitizer build goes without one (SB_ASAN is 1 there). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SB_ASAN 1
+#endif
+#endif
+#ifndef SB_ASAN
+#define SB_ASAN 0
+#endif
+
 /* The largest request or response: a 1 GiB file and its header. */
 #define SB_MSG_MAX (((size_t)1 << 30) + 4096)
 
