@@ -8,7 +8,9 @@
  * with a sequence number above any in its logs, fsyncs it, re-reads it with
  * the independent regf reader to check every recorded edit, and only then
  * renames it over the original.  Nothing touches the original before that
- * rename, so every failure leaves it as it was.
+ * rename, so every failure leaves it as it was.  Asked to, it instead
+ * checks the new hive the same way in memory and writes only its changed
+ * pages, through the transaction log (journal.h).
  *
  * Key paths are backslash-separated and relative to the hive root ("" is
  * the root); names compare case-insensitively, as in Windows.
