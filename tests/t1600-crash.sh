@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Crash consistency: `hive set` on a large hive is killed with SIGKILL at
-# many moments, from its start to after its end.  After every kill the
+# Crash consistency: `hive set --rewrite` on a large hive is killed with
+# SIGKILL at many moments, from its start to after its end.  After every kill the
 # hive must open and hold either exactly the old content or exactly the
 # new one (read by reglookup, an independent parser), nothing else.
 . "$(dirname "$0")/lib.sh"
 
 command -v reglookup >/dev/null || skip_all "reglookup not installed"
 N=${CRASH_ITERATIONS:-60}
-SET="--force --kms-host kms-new.example.com:1700 --activation-interval 45"
+# The whole-file rewrite; journaled writes are killed in t1650-journal.sh.
+SET="--force --rewrite --kms-host kms-new.example.com:1700 --activation-interval 45"
 
 # content FILE: every key and value, without key timestamps.
 content() {
