@@ -51,8 +51,10 @@ for _ in $(seq "$runs"); do
 		--prefix 'HKEY_LOCAL_MACHINE\SOFTWARE' "$dir/change.reg"
 	run kmsprep "$KMSPREP" hive set "$dir/work.hive" \
 		--kms-host kms.contoso.com
-	changed=$(cmp -l "$dir/base.hive" "$dir/work.hive" 2>/dev/null |
-		awk '{ print int(($1 - 1) / 4096) }' | uniq | wc -l)
+	# Pages that differ, and pages appended past the old end.
+	changed=$({ cmp -l "$dir/base.hive" "$dir/work.hive" 2>/dev/null ||
+		true; } | awk '{ print int(($1 - 1) / 4096) }' | uniq | wc -l)
+	changed=$((changed + ($(stat -c %s "$dir/work.hive") - size) / 4096))
 	logged=$(stat -c %s "$dir/work.hive.LOG1")
 	run rewrite "$KMSPREP" hive set --rewrite "$dir/work.hive" \
 		--kms-host kms.contoso.com
