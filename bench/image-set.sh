@@ -3,7 +3,8 @@
 #
 #   bench/image-set.sh
 #
-# Makes 8 sample client images (raw), then times, in one run:
+# Makes 8 sample client images (raw) whose SOFTWARE hive is HIVE_MB (80)
+# MB, then times, in one run:
 #   virt-win-reg --merge of the same one-value .reg change, once per image
 #   kmsprep image set on 1 image, and on all 8 images (one appliance)
 # and prints the ratios.  Both tools run under TCG
@@ -15,7 +16,17 @@ export KMSPREP LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS-force_
 dir=$(mktemp -d "${TMPDIR:-/tmp}/kmsprep-bench.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
-scripts/make-sample-image "$dir/t.img" client
+# SOFTWARE hives of a real size (HIVE_MB, default 80; 0 for the 16 KiB
+# sample hive), in a disk large enough to hold them.
+hive_mb=${HIVE_MB:-80}
+if [ "$hive_mb" -gt 0 ]; then
+	SAMPLE_SOFTWARE_MB=$hive_mb SAMPLE_DISK_MB=$((hive_mb * 3 + 64)) \
+		scripts/make-sample-image "$dir/t.img" client
+else
+	scripts/make-sample-image "$dir/t.img" client
+fi
+echo "SOFTWARE hive: $(guestfish --ro -a "$dir/t.img" -i \
+	filesize /Windows/System32/config/SOFTWARE) bytes"
 for i in $(seq 8); do cp "$dir/t.img" "$dir/k$i.img"; cp "$dir/t.img" "$dir/v$i.img"; done
 printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform]\n"KeyManagementServiceName"="kms.contoso.com"\n' >"$dir/change.reg"
 

@@ -216,7 +216,8 @@ cmd_kms_records(struct cli *c, int argc, char **argv)
 static const struct cli_opt publish_opts[] = {
 	OPT_SERVER,
 	{ "zone", 'z', "ZONE",
-	  "the zone to update (default: the domain, when there is one)" },
+	  "the zone to update (default: the domain, when there is one); "
+	  "without --domain or --from-hive, the records go in ZONE" },
 	{ "tsig-key", 'k', "FILE",
 	  "sign the update with this TSIG key, a file as tsig-keygen writes "
 	  "it (hmac-sha256, -384 or -512)" },
@@ -298,6 +299,9 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 	o.all = a.all;
 	o.dry_run = a.dry_run;
 	o.ttl = a.ttl_given;
+	/* The zone is the usual domain, as the domain is the usual zone. */
+	if (a.zone && a.ndomains == 0 && a.from_hive == NULL)
+		a.domains[a.ndomains++] = a.zone;
 	code = build_set(c, &a, !a.all, &set);
 	if (code)
 		goto out;

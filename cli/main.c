@@ -160,7 +160,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout, NULL, NULL);
 		code = 0;
-	} else if (strcmp(argv[1], "--version") == 0) {
+	} else if (strcmp(argv[1], "--version") == 0 ||
+		   strcmp(argv[1], "version") == 0) {
 		printf("kmsprep %s\n", KMSPREP_VERSION);
 		code = 0;
 	} else if (strcmp(argv[1], "help") == 0) {

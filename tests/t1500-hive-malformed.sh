@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The malformed hives: every command gives one clear line and exit 3, never
-# a crash, a hang or a write.
+# a crash, a hang or a write.  Each kind twice: made here from a sample hive
+# (tests/helper/malform.py), and the real damaged hive of that kind from
+# ../shared/testdata when it is there.
 . "$(dirname "$0")/lib.sh"
 
 declare -A want=(
@@ -12,11 +14,25 @@ declare -A want=(
 	[trailing-garbage]="corrupt base block \\(checksum mismatch\\)"
 	[truncated]="truncated hive"
 	[zeroed-pages-SYSTEM]="hive bin at offset 0x1a000: bad signature"
+	[made-truncated]="truncated hive"
+	[made-bad-header-checksum]="corrupt base block \\(checksum mismatch\\)"
+	[made-bad-hbin-signature]="hive bin at offset 0x2000: bad signature"
+	[made-bad-subkey-list]="subkey list at offset 0x1010: not an allocated cell"
+	[made-subkey-list-loop]="subkey list at offset 0x[0-9a-f]*: referenced twice \\(a loop or a shared record\\)"
+	[made-zeroed-pages]="hive bin at offset 0x2000: bad signature"
+	[made-trailing-garbage]="corrupt base block \\(checksum mismatch\\)"
+	[made-not-a-hive]="not a registry hive"
 )
 
 malformed() {
 	local f=$1
-	testdata "$f"
+	case $f in
+	made-*)
+		sample_hive good client
+		python3 "$SRC_DIR/tests/helper/malform.py" "${f#made-}" good "$f"
+		rm good ;;
+	*) testdata "$f" ;;
+	esac
 	cp "$f" orig
 	printf 'Windows Registry Editor Version 5.00\n[\\K]\n"v"="x"\n' >k.reg
 	for cmd in "hive show" "hive set --force --kms-host kms" \
@@ -36,7 +52,7 @@ malformed() {
 	[ -z "$(ls -A | grep kmsprep)" ]
 }
 
-for f in "${!want[@]}"; do
+for f in $(printf '%s\n' "${!want[@]}" | sort); do
 	t "$f: exit 3, one line, file unchanged" malformed "$f"
 done
 

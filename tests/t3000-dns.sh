@@ -274,6 +274,25 @@ test_publish_hidden() {
 	[ -z "$($Qk _vlmcs._tcp.hidden.test SRV)" ]
 }
 
+test_publish_zone_only() {
+	# --zone without --domain: the zone is the domain.
+	kp kms publish $KEY -d example.test --delete --all >/dev/null
+	kp kms publish $KEY --zone example.test -H kms4.example.test >out
+	expect_grep "^+ _vlmcs._tcp.example.test.	3600	IN	SRV	0 0 1688 kms4.example.test.$" out
+	expect_grep "updated zone 'example.test' .* 1 change, read back" out
+	[ "$(srv_now example.test)" = "0 0 1688 kms4.example.test." ]
+	kp kms publish $KEY -z example.test --delete --all >out
+	[ -z "$(srv_now example.test)" ]
+	# With --domain the zone stays only the zone.
+	kp kms publish $KEY -z example.test -d lab.example.test \
+		-H kms4.example.test >out
+	[ -z "$(srv_now example.test)" ]
+	[ -n "$(srv_now lab.example.test)" ]
+	kp kms publish $KEY -z example.test -d lab.example.test --delete --all >out
+	expect_code 2 kp kms publish $KEY -H kms4.example.test 2>err
+	expect_grep 'no --domain or --from-hive given' err
+}
+
 # set_srv LINE...: make the SRV set of _vlmcs._tcp.d.example.test exactly
 # "PRIORITY WEIGHT PORT TARGET" for each LINE (with nsupdate, independently).
 set_srv() {
@@ -362,6 +381,7 @@ t "publish: signed update, idempotent, --replace, --delete" test_publish
 t "publish: wrong or no key is refused, nothing changes" test_publish_refused
 t "publish: unreachable server, bad keys, usage errors" test_publish_errors
 t "publish: a primary that answers signed queries only" test_publish_hidden
+t "publish: --zone without --domain publishes in the zone" test_publish_zone_only
 t "discover: priority order and the TCP probe" test_discover_priority
 t "discover: weighted choice, repeatable with --seed" test_discover_weights
 t "discover: no domain, no records, none reachable" test_discover_failures
