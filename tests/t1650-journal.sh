@@ -144,11 +144,18 @@ kills() {
 	kp hive set ref $SET >/dev/null
 	end=$(date +%s%N)
 	content ref >new.txt
+	# Half the kills from 0 to 1.3 times one run; half in its last 20 %,
+	# where the four steps are.
 	span=$(((end - start) * 13 / 10))
 	for i in $(seq 0 $((N - 1))); do
 		rm -f h h.LOG1 h.LOG2 r
 		cp base.hive h
-		delay=$(printf '0.%09d' $((span * i / N)))
+		if [ $i -lt $((N / 2)) ]; then
+			delay=$((span * 2 * i / N))
+		else
+			delay=$(((end - start) * (80 + 25 * (i - N / 2) / (N - N / 2)) / 100))
+		fi
+		delay=$(printf '%d.%09d' $((delay / 1000000000)) $((delay % 1000000000)))
 		kp hive set h $SET >/dev/null 2>&1 &
 		pid=$!
 		sleep "$delay"
