@@ -435,6 +435,17 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 	journal_test_crash("2");
 
 	/* 3. The pages, in place; writing past the end grows the file. */
+	if (getenv("KMSPREP_TEST_CRASH_AT")) {
+		/* Half a run of pages, as a crash would leave it. */
+		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + d.runs[0].off,
+			       d.runs[0].len / 2,
+			       (off_t)REGF_BASE_SIZE + d.runs[0].off) < 0) {
+			kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+				      "write", o->path);
+			goto logged;
+		}
+		journal_test_crash("3h");
+	}
 	for (i = 0; i < d.n; i++) {
 		const struct journal_run *run = &d.runs[i];
 
@@ -446,8 +457,6 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 		}
 		if (run->len > max)
 			max = run->len;
-		if (i == d.n / 2)
-			journal_test_crash("3h");
 	}
 	if (fsync(o->fd) < 0) {
 		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",

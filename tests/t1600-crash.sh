@@ -33,7 +33,10 @@ kills() {
 	span=$(((end - start) * 13 / 10))
 	for i in $(seq 0 $((N - 1))); do
 		cp base.hive h
-		delay=$(printf '0.%09d' $((span * i / N)))
+		delay=$((span * i / N))
+		# Seconds too: a run takes more than one on a busy machine.
+		delay=$(printf '%d.%09d' $((delay / 1000000000)) \
+			$((delay % 1000000000)))
 		kp hive set h $SET >/dev/null 2>&1 &
 		pid=$!
 		sleep "$delay"

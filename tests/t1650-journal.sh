@@ -155,7 +155,8 @@ kills() {
 		else
 			delay=$(((end - start) * (80 + 25 * (i - N / 2) / (N - N / 2)) / 100))
 		fi
-		delay=$(printf '%d.%09d' $((delay / 1000000000)) $((delay % 1000000000)))
+		delay=$(printf '%d.%09d' $((delay / 1000000000)) \
+			$((delay % 1000000000)))
 		kp hive set h $SET >/dev/null 2>&1 &
 		pid=$!
 		sleep "$delay"
