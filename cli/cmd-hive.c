@@ -11,7 +11,7 @@
 
 /* Options several hive commands share. */
 struct hive_args {
-	bool json, dry_run, backup, force, force_dirty, utf16;
+	bool json, dry_run, backup, force, force_dirty, utf16, rewrite;
 	const char *log1, *log2, *prefix, *output;
 	struct spp_settings settings;
 };
@@ -35,6 +35,8 @@ hive_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->force_dirty = true;
 	else if (strcmp(name, "utf16") == 0)
 		a->utf16 = true;
+	else if (strcmp(name, "rewrite") == 0)
+		a->rewrite = true;
 	else if (strcmp(name, "log1") == 0)
 		a->log1 = arg;
 	else if (strcmp(name, "log2") == 0)
@@ -60,6 +62,9 @@ hive_opt(struct cli *c, void *ud, const char *name, const char *arg,
 	"FILE.LOG1 beside the hive)" }
 #define OPT_LOG2 { "log2", 0, "FILE", "second transaction log (default " \
 	"FILE.LOG2 beside the hive)" }
+#define OPT_REWRITE { "rewrite", 0, NULL, "replace the whole file " \
+	"atomically instead of writing the changed pages in place through " \
+	"the transaction log" }
 #define OPT_END { NULL, 0, NULL, NULL }
 
 static int
@@ -108,6 +113,7 @@ finish(struct cli *c, struct hive *h, const struct hive_args *a,
 		struct hive_commit_opts co = { 0 };
 
 		co.backup = a->backup;
+		co.journal = !a->rewrite;
 		if (hive_commit(h, &co, &res, &err) < 0)
 			return cli_error(c, &err);
 	}
@@ -215,6 +221,7 @@ static const struct cli_opt set_opts[] = {
 	OPT_FORCE_DIRTY,
 	OPT_LOG1,
 	OPT_LOG2,
+	OPT_REWRITE,
 	OPT_END,
 };
 
@@ -222,10 +229,13 @@ static const struct cli_help set_help = {
 	"hive set FILE [--dry-run] [--backup] [--activation-id GUID] "
 	"SETTINGS...",
 	"Set KMS settings in a SOFTWARE hive file. Only the values named are "
-	"touched; missing keys are created. The file is replaced atomically "
-	"(temporary file, fsync, rename) after the new file has been read "
-	"back and checked; on any error the original is left as it was. A "
-	"dirty hive is first brought up to date from its transaction logs.",
+	"touched; missing keys are created. The new hive is checked whole, then "
+	"only the changed pages are written, first to the transaction log "
+	"(FILE.LOG1 or .LOG2), then in place, as Windows 8.1 and later do: a "
+	"crash leaves the old or, once the log is replayed, the new hive. "
+	"With --rewrite (and for older hives, dirty ones, or --backup) the "
+	"file is replaced atomically (temporary file, fsync, rename) instead. "
+	"A dirty hive is first brought up to date from its transaction logs.",
 	set_opts, true, NULL, NULL,
 };
 
@@ -434,6 +444,7 @@ static const struct cli_opt import_opts[] = {
 	OPT_FORCE_DIRTY,
 	OPT_LOG1,
 	OPT_LOG2,
+	OPT_REWRITE,
 	OPT_END,
 };
 

@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <hivex.h>
 
 #include "hive.h"
+#include "journal.h"
 #include "lib/fileio.h"
 #include "lib/utf.h"
 
@@ -38,6 +40,9 @@ struct hive {
 	uint32_t minor;		/* version of what hivex edits */
 	bool writable;
 	bool poisoned;		/* an edit failed half-way: never commit */
+	char *logpath[2];	/* LOG1, LOG2 as found, or where to create */
+	bool single_log;	/* only FILE.LOG was found */
+	bool no_logs;		/* opened with HIVE_NO_LOGS */
 	struct expect *exp;
 	size_t nexp, capexp;
 	size_t nedits;
@@ -159,15 +164,17 @@ input_release(struct logrec_input *in, struct kp_map *m, char **path)
 	memset(in, 0, sizeof(*in));
 }
 
-/* Load a log: the explicit name, or PRIMARY.LOGn / PRIMARY.logn.  A log
- * named by the user must be a readable file, dirty hive or not. */
+/* Load a log: the explicit name, or PRIMARY.LOGn in any letter case
+ * (Windows names are case-insensitive: ntuser.dat.log1 is NTUSER.DAT's).
+ * A log named by the user must be a readable file, dirty hive or not. */
 static int
 load_log(const char *given, const char *primary, int n,
 	 struct logrec_input *in, struct kp_map *m, char **path,
 	 struct kp_error *err)
 {
 	struct kp_error ignored = KP_ERROR_INIT;
-	int i;
+	size_t len = strlen(primary) + 8;
+	char *name;
 
 	memset(in, 0, sizeof(*in));
 	if (given) {
@@ -182,29 +189,22 @@ load_log(const char *given, const char *primary, int n,
 		in->len = m->len;
 		return *path ? 0 : kp_fail_oom(err);
 	}
-	for (i = 0; i < 2; i++) {
-		size_t len = strlen(primary) + 8;
-
-		*path = malloc(len);
-		if (*path == NULL)
-			return kp_fail_oom(err);
-		if (n == 0)
-			snprintf(*path, len, i ? "%s.log" : "%s.LOG", primary);
-		else
-			snprintf(*path, len, i ? "%s.log%d" : "%s.LOG%d",
-				 primary, n);
-		if (access(*path, F_OK) == 0) {
-			in->path = *path;
-			in->present = true;
-			if (kp_map_file(*path, 0, REGF_MAX_FILE, m,
-					&ignored) == 0) {
-				in->data = m->data;
-				in->len = m->len;
-			}
-			return 0;
+	name = malloc(len);
+	if (name == NULL)
+		return kp_fail_oom(err);
+	if (n == 0)
+		snprintf(name, len, "%s.LOG", primary);
+	else
+		snprintf(name, len, "%s.LOG%d", primary, n);
+	*path = journal_find_nocase(name);
+	free(name);
+	if (*path) {
+		in->path = *path;
+		in->present = true;
+		if (kp_map_file(*path, 0, REGF_MAX_FILE, m, &ignored) == 0) {
+			in->data = m->data;
+			in->len = m->len;
 		}
-		free(*path);
-		*path = NULL;
 	}
 	return 0;
 }
@@ -310,14 +310,29 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		if (r == 0)
 			r = load_log(o->log2, base, 2, &logs[1], &lm[1],
 				     &logpath[1], err);
+		/* Where a journaled commit writes: the logs found or
+		 * given, else FILE.LOG1 and FILE.LOG2 to be created. */
+		for (i = 0; r == 0 && i < 2; i++) {
+			if (logpath[i])
+				h->logpath[i] = strdup(logpath[i]);
+			else if (asprintf(&h->logpath[i], "%s.LOG%d", base,
+					  i + 1) < 0)
+				h->logpath[i] = NULL;
+			if (h->logpath[i] == NULL)
+				r = kp_fail_oom(err);
+		}
 		/* A hive with a single log keeps it as FILE.LOG. */
 		if (r == 0 && !o->log1 && !o->log2 && !logs[0].present &&
-		    !logs[1].present)
+		    !logs[1].present) {
 			r = load_log(NULL, base, 0, &logs[0], &lm[0],
 				     &logpath[0], err);
+			h->single_log = logs[0].present;
+		}
 		free(real);
 		if (r < 0)
 			goto fail;
+	} else {
+		h->no_logs = true;
 	}
 	logrec_scan(logs, &h->st.logs);
 
@@ -393,6 +408,14 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		input_release(&logs[i], &lm[i], &logpath[i]);
 	buf_release(&img);
 
+	/* hivex reads its own copy of the file for writing: drop our
+	 * mapping first (keeping the descriptor it opens) so that the two are
+	 * never both in memory. */
+	if (m.len) {
+		munmap((void *)m.data, m.len);
+		m.data = NULL;
+		m.len = 0;
+	}
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
 	if (h->st.recovered) {
@@ -433,6 +456,8 @@ hive_close(struct hive *h)
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
 	free(h->exp);
+	free(h->logpath[0]);
+	free(h->logpath[1]);
 	free(h->path);
 	free(h->real);
 	free(h);
@@ -1369,6 +1394,117 @@ changed_since_open(struct hive *h, struct kp_error *err)
 	return false;
 }
 
+/* Why a commit cannot go through the logs in place, or NULL if it can. */
+static const char *
+no_journal(const struct hive *h, const struct hive_commit_opts *o)
+{
+	const struct logrec_result *L = &h->st.logs;
+
+	if (!o->journal)
+		return "not asked for";
+	if (o->dest || o->backup)
+		return "a new file is written";
+	/* Its logs still hold Windows' pending entries: a new cycle must not
+	 * overwrite them before they are in the primary. */
+	if (h->st.dirty)
+		return "the hive is dirty";
+	if (h->no_logs || h->single_log)
+		return "the hive's logs are not LOG1 and LOG2";
+	/* Vista, 7 and 8.0 write old-format logs and cannot replay HvLE
+	 * entries; XP-era hives (1.3) predate them.  Their hives keep the
+	 * whole-file atomic rewrite. */
+	if ((L->log[0].valid && L->log[0].format != 6) ||
+	    (L->log[1].valid && L->log[1].format != 6))
+		return "its logs are in the old format (Windows Vista to 8.0)";
+	if (h->st.hdr.minor < 5 || h->st.hdr.cluster != 1)
+		return "an old hive format version";
+	return NULL;
+}
+
+/* hive_commit through the transaction logs (journal.h).  hivex writes its
+ * result into a memory file, never to disk; only the pages that differ
+ * from the file are then written. */
+static int
+commit_journal(struct hive *h, struct hive_commit_result *res,
+	       struct kp_error *err)
+{
+	struct journal_opts jo = { 0 };
+	struct journal_result jr;
+	char name[64];
+	struct stat st;
+	void *map = MAP_FAILED;
+	int mfd, fd = -1, r = -1;
+
+	mfd = memfd_create("kmsprep-new-hive", MFD_CLOEXEC);
+	if (mfd < 0)
+		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				     "cannot create a memory file");
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", mfd);
+	errno = 0;
+	if (hivex_commit(h->hx, name, 0) < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+			      "'%s': hivex cannot write the new hive",
+			      h->path);
+		goto out;
+	}
+	/* As in the rewrite: hivex's copy goes before the result is read. */
+	hivex_close(h->hx);
+	h->hx = NULL;
+	h->poisoned = true;
+	if (fstat(mfd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+			      "cannot read the new hive");
+		goto out;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, mfd, 0);
+	if (map == MAP_FAILED) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+			      "cannot map the new hive");
+		goto out;
+	}
+	/* The whole new hive is checked before anything is written. */
+	if (verify(h, map, (size_t)st.st_size, err) < 0) {
+		kp_error_prefix(err, "'%s'", h->path);
+		goto out;
+	}
+	fd = open(h->real, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot open for "
+			      "writing", h->path);
+		goto out;
+	}
+	/* Two writers in place would interleave their pages. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot lock "
+			      "(another kmsprep writing it?)", h->path);
+		goto out;
+	}
+	if (changed_since_open(h, err))
+		goto out;
+	jo.fd = fd;
+	jo.path = h->path;
+	jo.like = &h->fst;
+	jo.log[0] = h->logpath[0];
+	jo.log[1] = h->logpath[1];
+	jo.logs = &h->st.logs;
+	jo.img = map;
+	jo.len = (size_t)st.st_size;
+	if (journal_commit(&jo, &jr, err) < 0)
+		goto out;
+	res->written = jr.pages > 0;
+	res->journaled = true;
+	res->pages = jr.pages;
+	res->seq = jr.seq;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (map != MAP_FAILED)
+		munmap(map, (size_t)st.st_size);
+	close(mfd);
+	return r;
+}
+
 int
 hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	    struct hive_commit_result *res, struct kp_error *err)
@@ -1388,6 +1524,8 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		return -1;
 	if (h->nedits == 0 && !o->force)
 		return 0;
+	if (no_journal(h, o) == NULL)
+		return commit_journal(h, res, err);
 	dest = o->dest ? o->dest : h->real;
 	if (kp_tmpfile_open(&t, dest, err) < 0)
 		return -1;

@@ -8,7 +8,9 @@
  * with a sequence number above any in its logs, fsyncs it, re-reads it with
  * the independent regf reader to check every recorded edit, and only then
  * renames it over the original.  Nothing touches the original before that
- * rename, so every failure leaves it as it was.
+ * rename, so every failure leaves it as it was.  Asked to, it instead
+ * checks the new hive the same way in memory and writes only its changed
+ * pages, through the transaction log (journal.h).
  *
  * Key paths are backslash-separated and relative to the hive root ("" is
  * the root); names compare case-insensitively, as in Windows.
@@ -123,16 +125,23 @@ struct hive_commit_opts {
 	bool no_replace;	/* DEST must not exist yet */
 	bool backup;		/* keep the old file as FILE.bak[.N] */
 	bool force;		/* write even without recorded edits */
+	bool journal;		/* in place through the logs, if it can */
 };
 
 struct hive_commit_result {
 	bool written;
 	uint32_t seq;		/* sequence number of the new file */
 	char *backup;		/* name of the backup, or NULL */
+	bool journaled;		/* written in place through a log */
+	uint32_t pages;		/* 4 KiB pages it wrote then */
 };
 
-/* Write atomically and verify (see above).  Without edits and without
- * FORCE nothing is written.  Once this has run (whatever the result), the
+/* Write atomically and verify (see above).  With JOURNAL, a clean hive of
+ * Windows 8.1 or later (new-format or no logs, version 1.5 or later) that is
+ * written over itself goes instead through its transaction logs and only
+ * its changed pages are written in place (journal.h), after the whole new
+ * hive has been checked; any other falls back to the rewrite.  Without
+ * edits and without FORCE nothing is written.  Once this has run (whatever the result), the
  * hive can only be closed: its in-memory copy is freed to halve the peak
  * memory of the verification.  Free RES->backup when done. */
 int hive_commit(struct hive *h, const struct hive_commit_opts *o,

@@ -148,6 +148,16 @@ read_only_dir() {
 	else
 		expect_code 1 kp hive set ro/s.hive --kms-host kms 2>err
 	fi
+	# In place, the log cannot be created; with --rewrite, the temporary
+	# file.
+	expect_grep 'cannot open the transaction log' err
+	expect_same orig ro/s.hive
+	if [ "$(id -u)" -eq 0 ]; then
+		expect_code 1 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+			"$KMSPREP" hive set ro/s.hive --rewrite --kms-host kms 2>err
+	else
+		expect_code 1 kp hive set ro/s.hive --rewrite --kms-host kms 2>err
+	fi
 	expect_grep 'cannot create a temporary file' err
 	expect_same orig ro/s.hive
 }

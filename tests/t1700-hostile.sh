@@ -50,8 +50,9 @@ full_disk() {
 	expect_code 1 kp kms kit build -o $d/kit.tar.gz \
 		--host-name kms.example.test 2>err
 	expect_grep 'No space left on device' err
-	# Nothing half-written is left: only the hive and the filler.
-	[ "$(ls -A $d | tr '\n' ' ')" = "filler sw.hive " ]
+	# Nothing half-written is left: the hive, the log its import wrote,
+	# the filler.
+	[ "$(ls -A $d | tr '\n' ' ')" = "filler sw.hive sw.hive.LOG1 " ]
 }
 
 t "every option and file argument with hostile values" table

@@ -1,0 +1,525 @@
+/*
+ * Journaled in-place hive commits (see journal.h).  Section names in
+ * comments refer to the Windows registry file format specification by
+ * Maxim Suhanov (CC BY 4.0), https://github.com/msuhanov/regf.
+ *
+ * The changed pages come from comparing hivex's result with the file page
+ * by page, not from an append-only cell writer of our own: hivex already
+ * edits in place where cells fit and appends bins only when they do not,
+ * so a one-value change touches a handful of pages either way, and one
+ * writer of cells (hivex's) is less to get wrong than two.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "marvin32.h"
+#include "regf.h"
+
+#define LOG_BASE 512u
+#define ENTRY_HDR 40u
+
+void
+journal_test_crash(const char *point)
+{
+	/* Read in this one place, and only to kill the process: the crash
+	 * tests (tests/t1650-journal.sh) stop a commit between its steps. */
+	const char *at = getenv("KMSPREP_TEST_CRASH_AT");
+
+	if (at && strcmp(at, point) == 0)
+		raise(SIGKILL);
+}
+
+char *
+journal_find_nocase(const char *path)
+{
+	const char *slash = strrchr(path, '/'), *base;
+	size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+	char *dir, *best = NULL, *r = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	if (access(path, F_OK) == 0)
+		return strdup(path);
+	base = path + dlen;
+	/* DIR keeps its trailing slash: "a/b/" or "/"; "." without one. */
+	dir = dlen ? strndup(path, dlen) : strdup(".");
+	if (dir == NULL)
+		return NULL;
+	d = opendir(dir);
+	while (d && (de = readdir(d)) != NULL) {
+		if (strcasecmp(de->d_name, base) != 0 ||
+		    (best && strcmp(de->d_name, best) >= 0))
+			continue;
+		free(best);
+		best = strdup(de->d_name);
+		if (best == NULL)
+			break;
+	}
+	if (d)
+		closedir(d);
+	if (best && asprintf(&r, "%s%s", dlen ? dir : "", best) < 0)
+		r = NULL;
+	free(best);
+	free(dir);
+	return r;
+}
+
+static int
+add_run(struct journal_diff *d, uint32_t off, size_t *cap)
+{
+	struct journal_run *r;
+
+	/* Adjacent pages merge into one reference, as Windows writes them. */
+	if (d->n && d->runs[d->n - 1].off + d->runs[d->n - 1].len == off) {
+		d->runs[d->n - 1].len += JOURNAL_PAGE;
+		d->pages++;
+		return 0;
+	}
+	if (d->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+
+		r = realloc(d->runs, nc * sizeof(*r));
+		if (r == NULL)
+			return -1;
+		d->runs = r;
+		*cap = nc;
+	}
+	d->runs[d->n].off = off;
+	d->runs[d->n].len = JOURNAL_PAGE;
+	d->n++;
+	d->pages++;
+	return 0;
+}
+
+int
+journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
+	     struct journal_diff *d, struct kp_error *err)
+{
+	/* Read in chunks: mapping the file would put it in our memory too. */
+	enum { CHUNK = 1 << 20 };
+	unsigned char *buf;
+	size_t cap = 0, pos, have;
+	uint32_t hbins;
+
+	memset(d, 0, sizeof(*d));
+	if (len < REGF_BASE_SIZE)
+		return kp_fail(err, KP_EXIT_FAIL, "new hive too short");
+	hbins = regf_le32(img + 0x28);
+	if (hbins == 0 || hbins % JOURNAL_PAGE ||
+	    hbins > len - REGF_BASE_SIZE)
+		return kp_fail(err, KP_EXIT_FAIL, "new hive: bad hive bins size "
+			       "0x%x", hbins);
+	d->hbins = hbins;
+	buf = malloc(CHUNK);
+	if (buf == NULL)
+		return kp_fail_oom(err);
+	for (pos = 0; pos < hbins; pos += CHUNK) {
+		size_t want = hbins - pos < CHUNK ? hbins - pos : CHUNK, p;
+		off_t at = (off_t)(REGF_BASE_SIZE + pos);
+		ssize_t n = 0;
+
+		have = 0;
+		while (have < want && (size_t)at + have < flen) {
+			n = pread(fd, buf + have, want - have,
+				  at + (off_t)have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+		}
+		if (n < 0) {
+			free(buf);
+			free(d->runs);
+			d->runs = NULL;
+			return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+					     "cannot read the hive");
+		}
+		for (p = 0; p < want; p += JOURNAL_PAGE) {
+			const unsigned char *new = img + REGF_BASE_SIZE + pos + p;
+
+			if (p + JOURNAL_PAGE <= have &&
+			    memcmp(buf + p, new, JOURNAL_PAGE) == 0)
+				continue;
+			if (add_run(d, (uint32_t)(pos + p), &cap) < 0) {
+				free(buf);
+				free(d->runs);
+				d->runs = NULL;
+				return kp_fail_oom(err);
+			}
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+int
+journal_entry(const unsigned char *img, const struct journal_diff *d,
+	      uint32_t seq, size_t at, struct buf *out)
+{
+	uint64_t size = ENTRY_HDR + (uint64_t)d->n * 8 +
+			(uint64_t)d->pages * JOURNAL_PAGE;
+	unsigned char *e, *p;
+	size_t i;
+
+	/* *Log entries*: sizes are multiples of 512; Windows pads each entry
+	 * to end on a 4 KiB boundary of the log file. */
+	size = ((at + size + JOURNAL_PAGE - 1) & ~(uint64_t)(JOURNAL_PAGE - 1))
+	       - at;
+	if (size > UINT32_MAX || size % LOG_BASE)
+		return -1;
+	buf_reset(out);
+	if (buf_grow(out, (size_t)size) < 0)
+		return -1;
+	e = (unsigned char *)out->data;
+	memset(e, 0, (size_t)size);
+	out->len = (size_t)size;
+	memcpy(e, "HvLE", 4);
+	regf_put32(e + 4, (uint32_t)size);
+	/* *Notes* 11: only flag bit 0 travels in an entry. */
+	regf_put32(e + 8, regf_le32(img + 0x90) & 1);
+	regf_put32(e + 12, seq);
+	regf_put32(e + 16, d->hbins);
+	regf_put32(e + 20, (uint32_t)d->n);
+	p = e + ENTRY_HDR;
+	for (i = 0; i < d->n; i++) {
+		regf_put32(p, d->runs[i].off);
+		regf_put32(p + 4, d->runs[i].len);
+		p += 8;
+	}
+	for (i = 0; i < d->n; i++) {
+		memcpy(p, img + REGF_BASE_SIZE + d->runs[i].off,
+		       d->runs[i].len);
+		p += d->runs[i].len;
+	}
+	/* *Notes* 1-3: Hash-1 over everything after the header, padding
+	 * included; Hash-2 over the first 32 bytes, Hash-1 included. */
+	regf_put64(e + 24, marvin32(e + ENTRY_HDR, (size_t)size - ENTRY_HDR,
+				    MARVIN32_REGISTRY_SEED));
+	regf_put64(e + 32, marvin32(e, 32, MARVIN32_REGISTRY_SEED));
+	return 0;
+}
+
+void
+journal_log_base(const unsigned char *img, uint32_t seq,
+		 unsigned char out[512])
+{
+	memcpy(out, img, LOG_BASE);
+	regf_put32(out + 4, seq);
+	regf_put32(out + 8, seq);
+	regf_put32(out + 0x1c, REGF_LOG_NEW);
+	regf_set_checksum(out);
+}
+
+int
+journal_pick_log(const struct logrec_result *logs)
+{
+	const struct logrec_log *a = &logs->log[0], *b = &logs->log[1];
+	bool va = a->valid && a->format == 6, vb = b->valid && b->format == 6;
+
+	/* *Multiple transaction log files › New format*: the writer swaps
+	 * logs, so the next cycle goes to the log without the latest
+	 * entries, which stay readable in the other one. */
+	if (va && vb)
+		return logrec_seq_before(a->seq, b->seq) ? 0 : 1;
+	if (va)
+		return 1;
+	return 0;
+}
+
+static int
+pwrite_all(int fd, const void *p, size_t len, off_t at)
+{
+	const unsigned char *c = p;
+
+	while (len) {
+		ssize_t n = pwrite(fd, c, len, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+		at += n;
+	}
+	return 0;
+}
+
+static int
+pread_all(int fd, void *p, size_t len, off_t at)
+{
+	unsigned char *c = p;
+
+	while (len) {
+		ssize_t n = pread(fd, c, len, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+		at += n;
+	}
+	return 0;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path +
+						    (slash == path)))
+			  : strdup(".");
+	int fd, r;
+
+	if (dir == NULL)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	/* Some filesystems cannot sync a directory: nothing more to do. */
+	return r < 0 && errno != EINVAL ? -1 : 0;
+}
+
+/* Step 1: the log base block and the entry, alone in the log. */
+static int
+write_log(const struct journal_opts *o, int n, const unsigned char *lb,
+	  const struct buf *entry, struct kp_error *err)
+{
+	const char *path = o->log[n];
+	bool created = false;
+	struct stat st;
+	int fd, e;
+
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+			  O_NOFOLLOW, 0600);
+		created = fd >= 0;
+	}
+	if (fd < 0)
+		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				     "'%s': cannot open the transaction log",
+				     path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return kp_fail(err, KP_EXIT_REFUSED, "'%s': the transaction log "
+			       "is not a regular file", path);
+	}
+	/* A created log gets the hive's mode and owner. */
+	if (created && o->like &&
+	    (fchmod(fd, o->like->st_mode & 0777) < 0 ||
+	     (geteuid() == 0 &&
+	      fchown(fd, o->like->st_uid, o->like->st_gid) < 0)))
+		goto sys;
+	if (pwrite_all(fd, lb, LOG_BASE, 0) < 0)
+		goto sys;
+	if (getenv("KMSPREP_TEST_CRASH_AT")) {
+		/* Half an entry, on disk as a crash would leave it. */
+		if (pwrite_all(fd, entry->data, entry->len / 2, LOG_BASE) < 0)
+			goto sys;
+		journal_test_crash("1h");
+	}
+	if (pwrite_all(fd, entry->data, entry->len, LOG_BASE) < 0)
+		goto sys;
+	/* Later bytes are entries of earlier cycles: cut them off, so that
+	 * none can ever chain on from ours (*Log entries › Notes* 7). */
+	if (ftruncate(fd, (off_t)(LOG_BASE + entry->len)) < 0 || fsync(fd) < 0)
+		goto sys;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto sys;
+	}
+	/* The primary must not point at a log whose name is not durable. */
+	if (created && fsync_dir_of(path) < 0) {
+		fd = -1;
+		goto sys;
+	}
+	return 0;
+sys:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlink(path);
+	return kp_fail_errno(err, KP_EXIT_FAIL, e, "'%s': cannot write the "
+			     "transaction log", path);
+}
+
+int
+journal_commit(const struct journal_opts *o, struct journal_result *res,
+	       struct kp_error *err)
+{
+	unsigned char base[REGF_BASE_SIZE], lb[LOG_BASE], *back = NULL;
+	struct journal_diff d = { 0 };
+	struct regf_header h;
+	struct buf entry = BUF_INIT;
+	struct stat st;
+	uint32_t seq;
+	size_t i, max = 0;
+	int n = 0, r = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (fstat(o->fd, &st) < 0 ||
+	    pread_all(o->fd, base, sizeof(base), 0) < 0)
+		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				     "'%s': cannot read", o->path);
+	if (regf_header_parse(base, sizeof(base), &h, err) < 0)
+		return -1;
+	if (regf_header_dirty(&h) || h.type != REGF_PRIMARY)
+		return kp_fail(err, KP_EXIT_FAIL, "'%s': not a clean primary "
+			       "hive; nothing written", o->path);
+	if (journal_diff(o->fd, (size_t)st.st_size, o->img, o->len, &d,
+			 err) < 0)
+		return -1;
+	if (d.hbins < h.hbins_size) {
+		kp_fail(err, KP_EXIT_FAIL, "'%s': the new hive is smaller than "
+			"the old one; nothing written", o->path);
+		goto out;
+	}
+	res->seq = h.seq2;
+	if (d.n == 0) {
+		r = 0;
+		goto out;
+	}
+	/* The cycle starts at the primary's number, or past every number in
+	 * either log, so that no stale entry or log base block can chain on
+	 * (*Log entries › Notes* 5, 7; *Multiple transaction log files ›
+	 * New format*). */
+	seq = h.seq2;
+	if (o->logs->max_seq && !logrec_seq_before(o->logs->max_seq, seq))
+		seq = o->logs->max_seq + 1;
+	n = journal_pick_log(o->logs);
+	res->log = n;
+	journal_log_base(o->img, seq, lb);
+	if (journal_entry(o->img, &d, seq, LOG_BASE, &entry) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+
+	/* 1. The log. */
+	if (write_log(o, n, lb, &entry, err) < 0)
+		goto out;
+	buf_release(&entry);
+	journal_test_crash("1");
+
+	/* 2. The primary dirty: seq1 = seq2 + 1 as Windows marks it, and
+	 * seq2 = the log's first entry, which then is the first applied. */
+	regf_put32(base + 4, seq + 1);
+	regf_put32(base + 8, seq);
+	regf_set_checksum(base);
+	if (pwrite_all(o->fd, base, sizeof(base), 0) < 0 || fsync(o->fd) < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot mark the "
+			      "hive dirty", o->path);
+		goto logged;
+	}
+	journal_test_crash("2");
+
+	/* 3. The pages, in place; writing past the end grows the file. */
+	if (getenv("KMSPREP_TEST_CRASH_AT")) {
+		/* Half a run of pages, as a crash would leave it. */
+		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + d.runs[0].off,
+			       d.runs[0].len / 2,
+			       (off_t)REGF_BASE_SIZE + d.runs[0].off) < 0) {
+			kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+				      "write", o->path);
+			goto logged;
+		}
+		journal_test_crash("3h");
+	}
+	for (i = 0; i < d.n; i++) {
+		const struct journal_run *run = &d.runs[i];
+
+		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + run->off,
+			       run->len, (off_t)REGF_BASE_SIZE + run->off) < 0) {
+			kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+				      "write", o->path);
+			goto logged;
+		}
+		if (run->len > max)
+			max = run->len;
+	}
+	if (fsync(o->fd) < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+			      o->path);
+		goto logged;
+	}
+	journal_test_crash("3");
+	back = malloc(max > REGF_BASE_SIZE ? max : REGF_BASE_SIZE);
+	if (back == NULL) {
+		kp_fail_oom(err);
+		goto logged;
+	}
+	for (i = 0; i < d.n; i++) {
+		const struct journal_run *run = &d.runs[i];
+
+		if (pread_all(o->fd, back, run->len,
+			      (off_t)REGF_BASE_SIZE + run->off) < 0 ||
+		    memcmp(back, o->img + REGF_BASE_SIZE + run->off,
+			   run->len) != 0) {
+			kp_fail(err, KP_EXIT_FAIL, "'%s': verification failed: "
+				"the pages written at 0x%x do not read back",
+				o->path, REGF_BASE_SIZE + run->off);
+			goto logged;
+		}
+	}
+
+	/* 4. The base block clean: the new image's (hive bins size, flags),
+	 * numbered past the entry as Windows does after a reconcile.  Its
+	 * timestamp stays as it was: Windows 8.1 and later no longer update
+	 * it (*Base block › Notes* 9), and the first bin's copy would be one
+	 * more page to log. */
+	memcpy(base, o->img, sizeof(base));
+	regf_put32(base + 4, seq + 1);
+	regf_put32(base + 8, seq + 1);
+	regf_put32(base + 0x1c, REGF_PRIMARY);
+	regf_set_checksum(base);
+	if (pwrite_all(o->fd, base, sizeof(base), 0) < 0 || fsync(o->fd) < 0) {
+		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write "
+			      "the base block", o->path);
+		goto logged;
+	}
+	journal_test_crash("4");
+	if (pread_all(o->fd, back, sizeof(base), 0) < 0 ||
+	    memcmp(back, base, sizeof(base)) != 0) {
+		kp_fail(err, KP_EXIT_FAIL, "'%s': verification failed: the "
+			"base block does not read back", o->path);
+		goto logged;
+	}
+	res->seq = seq + 1;
+	res->pages = d.pages;
+	r = 0;
+	goto out;
+logged:
+	/* After step 1 the log holds the change: say so after the cause. */
+	i = err ? strlen(err->msg) : 0;
+	if (err)
+		snprintf(err->msg + i, sizeof(err->msg) - i, " (the change "
+			 "is in '%s': if the hive is left dirty, replaying "
+			 "that log, by 'kmsprep hive recover' or by Windows, "
+			 "completes it)", o->log[n]);
+out:
+	free(back);
+	buf_release(&entry);
+	free(d.runs);
+	return r;
+}
