@@ -397,11 +397,12 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (h->st.recovered &&
 	    kp_map_file(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
 		goto fail;
-	if (regf_open(&h->raw, h->st.recovered ? h->raw_map.data : data, len,
-		      err) < 0)
-		goto fail;
-	if (h->st.stats.dup_keys)
+	if (h->st.stats.dup_keys) {
+		if (regf_open(&h->raw, h->st.recovered ? h->raw_map.data :
+			      data, len, err) < 0)
+			goto fail;
 		describe_dup(h);
+	}
 	/* After recovery the version is the log's, not the primary's. */
 	h->minor = regf_le32(data + 0x18);
 	for (i = 0; i < 2; i++)
@@ -410,7 +411,8 @@ hive_open(const char *path, const struct hive_open_opts *o,
 
 	/* hivex reads its own copy of the file for writing: drop our
 	 * mapping first (keeping the descriptor it opens) so that the two are
-	 * never both in memory. */
+	 * never both in memory.  Names are then read (regf_key_name) from a
+	 * new mapping, of which only the pages read come into memory. */
 	if (m.len) {
 		munmap((void *)m.data, m.len);
 		m.data = NULL;
@@ -418,17 +420,17 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	}
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
-	if (h->st.recovered) {
-		kp_unmap(&m);
-	} else {
-		h->raw_map = m;
-		m = (struct kp_map)KP_MAP_INIT;
-	}
 	if (h->hx == NULL) {
 		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
 		goto fail;
 	}
+	if (!h->st.recovered &&
+	    kp_map_file(src, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+		goto fail;
+	kp_unmap(&m);
+	if (regf_open(&h->raw, h->raw_map.data, h->raw_map.len, err) < 0)
+		goto fail;
 	*h_ret = h;
 	return 0;
 fail:
@@ -1451,6 +1453,8 @@ commit_journal(struct hive *h, struct hive_commit_result *res,
 	hivex_close(h->hx);
 	h->hx = NULL;
 	h->poisoned = true;
+	if (stamp_keys(h, mfd, err) < 0)
+		goto out;
 	if (fstat(mfd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
 		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
 			      "cannot read the new hive");

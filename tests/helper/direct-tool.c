@@ -112,8 +112,8 @@ op_set(struct sess *s, size_t root, char **a, struct kp_error *err)
 {
 	struct buf data = BUF_INIT, sz = BUF_INIT;
 	struct hive_open_opts ho = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
-	struct hive_commit_opts hc = { NULL, false, false, false };
-	struct hive_commit_result res = { false, 0, NULL };
+	struct hive_commit_opts hc = { 0 };
+	struct hive_commit_result res = { 0 };
 	char tmp[64];
 	struct hive *h = NULL;
 	int fd, r = -1;
