@@ -264,3 +264,208 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
 	buf_release(&sz);
 	return r;
 }
+
+/*
+ * Licensing actions.  slmgr.vbs is a VBScript front end to the Software
+ * Licensing WMI classes, and VBScript is an optional feature on its way out
+ * (Windows 11 24H2, Server 2025); Windows PowerShell (2.0 on Windows 7 SP1,
+ * 5.1 since) is always there and calls the same classes, so it goes first.
+ * The script is static: the values an action needs (the key file's path)
+ * come from environment variables, so nothing a user typed is ever parsed
+ * as PowerShell.  WMI methods used, as documented at
+ * https://learn.microsoft.com/en-us/previous-versions/windows/desktop/sppwmi/
+ *   softwarelicensingservice: ReArmWindows (rearmwindows-softwarelicensingservice),
+ *     InstallProductKey (installproductkey-softwarelicensingservice),
+ *     RefreshLicenseStatus (refreshlicensestatus-softwarelicensingservice);
+ *   softwarelicensingproduct: Activate (activate-softwarelicensingproduct).
+ * Get-WmiObject is in Windows PowerShell 2.0 to 5.1:
+ * https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.management/get-wmiobject?view=powershell-5.1
+ */
+static const char *const licensing_ps1[] = {
+	"# Written by kmsprep: one licensing action through the Software Licensing",
+	"# WMI classes (the ones slmgr.vbs calls), named by the first argument:",
+	"# rearm, ipk (the key is read from the file $env:KMSPREP_KEYFILE), ato,",
+	"# dlv.  Exit code 0, or the HRESULT of the failure (0xC004F074: no KMS",
+	"# host could be contacted).  Windows PowerShell 2.0 to 5.1.",
+	"$ErrorActionPreference = 'Stop'",
+	"function Fail($e) {",
+	"\twhile ($e.InnerException) { $e = $e.InnerException }",
+	"\t$hr = [System.Runtime.InteropServices.Marshal]::GetHRForException($e)",
+	"\tif ($hr -eq 0) { $hr = 1 }",
+	"\t'{0}: error 0x{1:X8}: {2}' -f $args[0], $hr, $e.Message",
+	"\texit $hr",
+	"}",
+	"$action = [string]$args[0]",
+	"try {",
+	"\t$svc = Get-WmiObject -Query 'SELECT * FROM SoftwareLicensingService'",
+	"\t# Windows' own products (its application ID) that hold a key.",
+	"\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ApplicationID = \" +",
+	"\t\t\"'55c92734-d682-4d71-983e-d6ec3f16059f' AND PartialProductKey IS NOT NULL\"",
+	"\tswitch ($action) {",
+	"\t'rearm' {",
+	"\t\t$null = $svc.ReArmWindows()",
+	"\t\t'rearm: done; a restart completes it'",
+	"\t}",
+	"\t'ipk' {",
+	"\t\t$k = (Get-Content -LiteralPath $env:KMSPREP_KEYFILE -TotalCount 1).Trim()",
+	"\t\t$null = $svc.InstallProductKey($k)",
+	"\t\t$k = $null",
+	"\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t'ipk: key installed'",
+	"\t}",
+	"\t'ato' {",
+	"\t\t$p = @(Get-WmiObject -Query $q)",
+	"\t\tif ($p.Count -eq 0) { 'ato: no Windows product holds a key'; exit 1 }",
+	"\t\tforeach ($x in $p) { $null = $x.Activate() }",
+	"\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t'ato: activated'",
+	"\t}",
+	"\t'dlv' {",
+	"\t\t'dlv: ClientMachineID=' + $svc.ClientMachineID",
+	"\t\t'dlv: RemainingWindowsReArmCount=' + $svc.RemainingWindowsReArmCount",
+	"\t\tforeach ($x in @(Get-WmiObject -Query $q)) {",
+	"\t\t\t'dlv: Name=' + $x.Name",
+	"\t\t\t'dlv: Description=' + $x.Description",
+	"\t\t\t'dlv: PartialProductKey=' + $x.PartialProductKey",
+	"\t\t\t'dlv: LicenseStatus=' + $x.LicenseStatus",
+	"\t\t\t'dlv: LicenseStatusReason=0x{0:X8}' -f $x.LicenseStatusReason",
+	"\t\t\t'dlv: GracePeriodRemaining=' + $x.GracePeriodRemaining",
+	"\t\t\t'dlv: KeyManagementServiceMachine=' + $x.KeyManagementServiceMachine",
+	"\t\t\t'dlv: DiscoveredKeyManagementServiceMachineName=' +",
+	"\t\t\t\t$x.DiscoveredKeyManagementServiceMachineName",
+	"\t\t\t'dlv: VLActivationInterval=' + $x.VLActivationInterval",
+	"\t\t}",
+	"\t}",
+	"\tdefault { \"unknown action '$action'\"; exit 2 }",
+	"\t}",
+	"} catch {",
+	"\tFail $_.Exception $action",
+	"}",
+	"exit 0",
+};
+
+int
+cmd_licensing_ps1(struct buf *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(licensing_ps1) / sizeof(*licensing_ps1); i++)
+		if (cmd_line(f, "%s", licensing_ps1[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int
+cmd_sl_setup(struct buf *f)
+{
+	return cmd_line(f, "set \"PS=%%SystemRoot%%\\System32\\WindowsPowerShell"
+			"\\v1.0\\powershell.exe\"") < 0 ||
+	       cmd_line(f, "set \"PS1=%%SystemRoot%%\\" FIRSTBOOT_DIR "\\"
+			FIRSTBOOT_PS1 "\"") < 0 ? -1 : 0;
+}
+
+/* ERRORLEVEL goes to RC on the line after the call: %ERRORLEVEL% is
+ * expanded when a line is read, and "set" in a .cmd file resets it. */
+int
+cmd_sl(struct buf *f, const char *action, const char *label)
+{
+	return cmd_line(f, "call :sl %s>>\"%%LOG%%\" 2>&1", action) < 0 ||
+	       cmd_line(f, "set \"RC=%%ERRORLEVEL%%\"") < 0 ||
+	       cmd_line(f, ">>\"%%LOG%%\" echo %s: exit code %%RC%%", label) < 0 ?
+		-1 : 0;
+}
+
+/* Its output goes where the call's goes (the log), so it never opens the
+ * log a second time. */
+int
+cmd_sl_sub(struct buf *f)
+{
+	int r = 0;
+
+	r |= cmd_line(f, ":sl");
+	r |= cmd_line(f, "if exist \"%%PS%%\" goto sl_ps");
+	r |= cmd_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
+		      "instead");
+	r |= cmd_line(f, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+		      "slmgr.vbs\" /%%1");
+	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
+	r |= cmd_line(f, ":sl_ps");
+	r |= cmd_line(f, "\"%%PS%%\" -NoProfile -NonInteractive -ExecutionPolicy "
+		      "Bypass -File \"%%PS1%%\" %%1");
+	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
+	return r ? -1 : 0;
+}
+
+int
+cmd_clone_scripts(const struct spp_report *rep, bool activate,
+		  struct buf *one, struct buf *two, struct kp_error *err)
+{
+	int bad = 0;
+
+	bad |= cmd_line(one, "@echo off");
+	bad |= cmd_line(one, "rem Written by kmsprep (image generalize --mode "
+			"clone). It runs once, as");
+	bad |= cmd_line(one, "rem SYSTEM, at the first boot of a copy of this "
+			"image: a rearm gives the");
+	bad |= cmd_line(one, "rem copy its own KMS client machine ID, the KMS "
+			"settings are put back");
+	bad |= cmd_line(one, "rem (a rearm restores the defaults) and Windows "
+			"restarts once (not if the");
+	bad |= cmd_line(one, "rem rearm failed: the restart only completes it).");
+	bad |= cmd_line(one, "setlocal");
+	bad |= cmd_line(one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+			"\\firstboot.log\"");
+	bad |= cmd_line(one, "rem First of all: never run again, whatever "
+			"happens.");
+	bad |= cmd_clear_hook(one);
+	bad |= cmd_line(one, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
+			"first boot");
+	bad |= cmd_sl_setup(one);
+	bad |= cmd_sl(one, "rearm", "rearm");
+	bad |= cmd_line(one, "set \"REARM=%%RC%%\"");
+	if (bad)
+		return kp_fail_oom(err);
+	if (cmd_spp_values(one, rep, err) < 0)
+		return -1;
+	if (activate) {
+		/* %% in a batch file is a literal %: the hook must hold
+		 * %SystemRoot% itself to be recognized as kmsprep's
+		 * (setup_is_ours); cmd.exe /c expands it at the boot. */
+		bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine "
+				"/t REG_SZ /d \"cmd.exe /c \\\"%%%%SystemRoot%%%%\\"
+				FIRSTBOOT_DIR "\\firstboot-activate.cmd\\\"\" "
+				"/f>nul");
+		bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" /v "
+				"SetupType /t REG_DWORD /d 2 /f>nul");
+		bad |= cmd_line(two, "@echo off");
+		bad |= cmd_line(two, "rem Written by kmsprep: runs once after "
+				"the restart that follows the rearm,");
+		bad |= cmd_line(two, "rem and activates now instead of at the "
+				"next two-hourly attempt.");
+		bad |= cmd_line(two, "setlocal");
+		bad |= cmd_line(two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+				"\\firstboot.log\"");
+		bad |= cmd_clear_hook(two);
+		bad |= cmd_line(two, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% "
+				"kmsprep after the restart: activate");
+		bad |= cmd_sl_setup(two);
+		bad |= cmd_sl(two, "ato", "activate");
+		bad |= cmd_sl(two, "dlv", "license state");
+		bad |= cmd_line(two, "exit /b 0");
+		bad |= cmd_sl_sub(two);
+	}
+	bad |= cmd_line(one, "if not \"%%REARM%%\"==\"0\" goto norestart");
+	bad |= cmd_line(one, ">>\"%%LOG%%\" echo restarting once");
+	bad |= cmd_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting after "
+			"the rearm\">>\"%%LOG%%\" 2>&1");
+	bad |= cmd_line(one, ">>\"%%LOG%%\" echo restart: exit code "
+			"%%ERRORLEVEL%%");
+	bad |= cmd_line(one, "exit /b 0");
+	bad |= cmd_line(one, ":norestart");
+	bad |= cmd_line(one, ">>\"%%LOG%%\" echo the rearm failed: this copy "
+			"keeps the image's machine ID; no restart%s",
+			activate ? ", activation at the next boot" : "");
+	bad |= cmd_line(one, "exit /b 1");
+	bad |= cmd_sl_sub(one);
+	return bad ? kp_fail_oom(err) : 0;
+}

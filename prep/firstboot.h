@@ -61,6 +61,31 @@ int cmd_clear_hook(struct buf *f);
 int cmd_spp_values(struct buf *f, const struct spp_report *rep,
 		   struct kp_error *err);
 
+/* The PowerShell script that does one licensing action through the
+ * Software Licensing WMI classes, written beside the first-boot scripts. */
+#define FIRSTBOOT_PS1 "licensing.ps1"
+
+/* The text of FIRSTBOOT_PS1 (static: no value of the user's is in it). */
+int cmd_licensing_ps1(struct buf *f);
+
+/* The lines that set PS (Windows PowerShell's path) and PS1 (the script
+ * above); every script that calls cmd_sl runs them first. */
+int cmd_sl_setup(struct buf *f);
+
+/* The lines that run licensing ACTION (rearm, ato, dlv, ipk) through
+ * PowerShell and WMI, or through slmgr.vbs where Windows PowerShell is
+ * absent, and log its exit code under LABEL. */
+int cmd_sl(struct buf *f, const char *action, const char *label);
+
+/* The :sl subroutine cmd_sl calls; it goes after the script's exit. */
+int cmd_sl_sub(struct buf *f);
+
+/* Clone mode's first-boot scripts (see generalize.h): ONE runs at the first
+ * boot, TWO (only with ACTIVATE) after the restart that follows the rearm.
+ * REP holds the SPP values to put back after the rearm. */
+int cmd_clone_scripts(const struct spp_report *rep, bool activate,
+		      struct buf *one, struct buf *two, struct kp_error *err);
+
 /* The state of HKLM\SYSTEM\Setup. */
 struct setup_state {
 	uint32_t setup_type;

@@ -446,69 +446,24 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 	      struct hive *software, bool activate, struct gen_plan *p,
 	      struct kp_error *err)
 {
-	struct buf one = BUF_INIT, two = BUF_INIT;
+	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct spp_report rep = { 0 };
 	struct winver v = { 0 };
-	int rc = -1, bad = 0;
+	int rc = -1;
 
 	if (winver_read(software, &v, err) < 0 ||
 	    spp_read(software, &v, &rep, err) < 0)
 		goto out;
-	bad |= cmd_line(&one, "@echo off");
-	bad |= cmd_line(&one, "rem Written by kmsprep (image generalize --mode clone). "
-		 "It runs once, as");
-	bad |= cmd_line(&one, "rem SYSTEM, at the first boot of a copy of this image: "
-		 "a rearm gives the");
-	bad |= cmd_line(&one, "rem copy its own KMS client machine ID, the KMS "
-		 "settings are put back");
-	bad |= cmd_line(&one, "rem (a rearm restores the defaults) and Windows "
-		 "restarts once.");
-	bad |= cmd_line(&one, "setlocal");
-	bad |= cmd_line(&one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
-		 "\\firstboot.log\"");
-	bad |= cmd_line(&one, "rem First of all: never run again, whatever happens.");
-	bad |= cmd_clear_hook(&one);
-	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep first boot");
-	bad |= cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
-		 "/rearm>>\"%%LOG%%\" 2>&1");
-	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo rearm: exit code %%ERRORLEVEL%%");
-	if (cmd_spp_values(&one, &rep, err) < 0)
-		goto out;
-	if (activate) {
-		bad |= cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
-			 "REG_SZ /d \"cmd.exe /c \\\"%%SystemRoot%%\\"
-			 FIRSTBOOT_DIR "\\firstboot-activate.cmd\\\"\" /f>nul");
-		bad |= cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
-			 "REG_DWORD /d 2 /f>nul");
-		bad |= cmd_line(&two, "@echo off");
-		bad |= cmd_line(&two, "rem Written by kmsprep: runs once after the "
-			 "restart that follows the rearm,");
-		bad |= cmd_line(&two, "rem and activates now instead of at the next "
-			 "two-hourly attempt.");
-		bad |= cmd_line(&two, "setlocal");
-		bad |= cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
-			 "\\firstboot.log\"");
-		bad |= cmd_clear_hook(&two);
-		bad |= cmd_line(&two, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
-			 "after the restart: activate");
-		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
-			 "slmgr.vbs\" /ato>>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(&two, ">>\"%%LOG%%\" echo ato: exit code %%ERRORLEVEL%%");
-		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
-			 "slmgr.vbs\" /dlv>>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(&two, "exit /b 0");
-	}
-	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo restarting once");
-	bad |= cmd_line(&one, "shutdown /r /t 5 /c \"kmsprep: restarting after the "
-		 "rearm\">>\"%%LOG%%\" 2>&1");
-	bad |= cmd_line(&one, "exit /b 0");
-	if (bad) {
-		kp_fail_oom(err);
+	if (cmd_clone_scripts(&rep, activate, &one, &two, err) < 0 ||
+	    cmd_licensing_ps1(&ps1) < 0) {
+		if (err->code == 0)
+			kp_fail_oom(err);
 		goto out;
 	}
 	/* Without --activate an older activation script goes: gen_refresh
 	 * takes its presence as the choice. */
 	if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
+	    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
 	    (activate ? plan_script(s, r, "firstboot-activate.cmd", &two, p,
 				    err) :
 			gen_remove_file(s, r, "windows/" FIRSTBOOT_DIR
@@ -520,6 +475,7 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 out:
 	buf_release(&one);
 	buf_release(&two);
+	buf_release(&ps1);
 	spp_report_release(&rep);
 	winver_release(&v);
 	return rc;

@@ -144,6 +144,7 @@ clone_mode() {
 	expect_grep '^clone.img: Setup\\CmdLine: "" REG_SZ -> "cmd.exe /c \\"%SystemRoot%\\\\kmsprep\\\\firstboot.cmd\\"" REG_SZ' out
 	expect_grep '^clone.img: Setup\\SetupType: 0 (0x0) REG_DWORD -> 2 (0x2) REG_DWORD' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot.cmd' out
+	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\licensing.ps1' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot-activate.cmd' out
 	sha256sum clone.img >sums
 	kp image generalize -q --mode clone --activate clone.img >out
@@ -173,11 +174,11 @@ EOF
 		# CRLF on every line, and the hook cleared before anything else.
 		[ "$(grep -c $'\r$' "$f")" -eq "$(wc -l <"$f")" ]
 		[ "$(grep -n 'SetupType /t REG_DWORD /d 0' "$f" | cut -d: -f1)" -lt \
-		  "$(grep -n 'slmgr' "$f" | head -n 1 | cut -d: -f1)" ]
+		  "$(grep -n 'call :sl' "$f" | head -n 1 | cut -d: -f1)" ]
 	done
-	expect_grep 'slmgr.vbs" /rearm' fb.cmd
+	expect_grep '^call :sl rearm' fb.cmd
 	expect_grep 'shutdown /r' fb.cmd
-	expect_grep 'slmgr.vbs" /ato' fb2.cmd
+	expect_grep '^call :sl ato' fb2.cmd
 	expect_grep 'VLActivationInterval" /t REG_DWORD /d 120' fb.cmd
 	expect_no_grep 'FAKE0' fb.cmd
 	reglookup -p /Setup sy >rl

@@ -10,13 +10,24 @@
  *   dirty FILE                   mark a hive dirty in place (primary
  *                                sequence number + 1, valid checksum), as
  *                                Windows leaves it with changes in its logs
+ *   scripts DIR                  write every first-boot script kmsprep
+ *                                generates into DIR, as an image would get
+ *                                them (tests/t2300 runs them under Wine):
+ *                                clone/ (generalize --mode clone
+ *                                --activate, KMS host kms.example.com:1688),
+ *                                kit/ (a host kit's provision.cmd and the
+ *                                wrapper), each with licensing.ps1
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hive/regf.h"
+#include "hive/spp.h"
+#include "kms/kit-apply.h"
+#include "prep/firstboot.h"
 #include "hive/regval.h"
 #include "lib/fileio.h"
 #include "lib/utf.h"
@@ -400,9 +411,82 @@ dirty(const char *path)
 	return 0;
 }
 
+/*
+ * scripts
+ */
+
+static int
+put(const char *dir, const char *name, struct buf *b)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct kp_commit_opts co = { NULL, 0644, false, NULL };
+	char path[4096];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	r = kp_write_file_atomic(path, b->data, b->len, &co, &err);
+	buf_release(b);
+	if (r < 0)
+		fprintf(stderr, "kmsprep-test-tool: %s\n", err.msg);
+	return r;
+}
+
+static int
+scripts(const char *dir)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
+	struct buf v = BUF_INIT, port = BUF_INIT;
+	struct spp_settings set;
+	struct kit_spec spec = { "kms.example.com", &set, NULL, NULL };
+	struct spp_item items[2];
+	struct spp_report rep = { "Microsoft\\Windows NT\\CurrentVersion\\"
+				  "SoftwareProtectionPlatform", true, items, 2,
+				  NULL, 0 };
+	char sub[4096];
+
+	/* What spp_read reports for an image with a KMS host set. */
+	regval_sz("kms.example.com", &v);
+	regval_sz("1688", &port);
+	items[0] = (struct spp_item){ &spp_values[SPP_KMS_NAME],
+				      (char *)"KeyManagementServiceName",
+				      REGT_SZ, (unsigned char *)v.data, v.len,
+				      false };
+	items[1] = (struct spp_item){ &spp_values[SPP_KMS_PORT],
+				      (char *)"KeyManagementServicePort",
+				      REGT_SZ, (unsigned char *)port.data,
+				      port.len, false };
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	snprintf(sub, sizeof(sub), "%s/clone", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, true, &one, &two, &err) < 0)
+		return die(err.msg);
+	buf_release(&v);
+	buf_release(&port);
+	if (cmd_licensing_ps1(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
+	    put(sub, "firstboot-activate.cmd", &two) < 0 ||
+	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	snprintf(sub, sizeof(sub), "%s/kit", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	spp_settings_init(&set);
+	if (kit_provision_script(&spec, &one) < 0 || kit_wrapper_script(&two) < 0 ||
+	    cmd_licensing_ps1(&ps1) < 0 || put(sub, KIT_SCRIPT, &one) < 0 ||
+	    put(sub, "kit-firstboot.cmd", &two) < 0 ||
+	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	spp_settings_release(&set);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "scripts") == 0)
+		return scripts(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "mkpe") == 0)
 		return mkpe(argv[2], argc > 3 ? argv[3] : "amd64");
 	if (argc >= 6 && strcmp(argv[1], "mkhive") == 0)
@@ -416,6 +500,7 @@ main(int argc, char **argv)
 	fprintf(stderr, "usage: kmsprep-test-tool mkpe OUT [amd64|x86|arm64]\n"
 		"       kmsprep-test-tool mkhive OUT GROUPS KEYS VALUES [DATA]\n"
 		"       kmsprep-test-tool regf-check FILE\n"
-		"       kmsprep-test-tool dirty FILE\n");
+		"       kmsprep-test-tool dirty FILE\n"
+		"       kmsprep-test-tool scripts DIR\n");
 	return 2;
 }
