@@ -84,6 +84,7 @@ int cmd_image_generalize(struct cli *c, int argc, char **argv);
 int cmd_kms_records(struct cli *c, int argc, char **argv);
 int cmd_kms_publish(struct cli *c, int argc, char **argv);
 int cmd_kms_discover(struct cli *c, int argc, char **argv);
+int cmd_kms_gvlk(struct cli *c, int argc, char **argv);
 int cmd_kms_kit_build(struct cli *c, int argc, char **argv);
 int cmd_kms_kit_verify(struct cli *c, int argc, char **argv);
 int cmd_kms_kit_apply(struct cli *c, int argc, char **argv);

@@ -8,7 +8,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "gvlk.h"
+#include "hive/hive.h"
+#include "hive/regf.h"
+#include "hive/regval.h"
+#include "lib/buf.h"
 
 const char gvlk_source[] =
 	"https://learn.microsoft.com/en-us/windows-server/get-started/"
@@ -242,7 +248,14 @@ gvlk_find(const char *edition, unsigned build, struct kp_error *err)
 	}
 	if (best)
 		return best;
-	if (build)
+	n = strlen(edition);
+	if (n > 4 && strcasecmp(edition + n - 4, "Eval") == 0)
+		kp_fail(err, KP_EXIT_REFUSED, "edition %s is evaluation "
+			"media's: it has no KMS client setup key until it is "
+			"converted to a full edition (DISM /Set-Edition, "
+			"https://learn.microsoft.com/en-us/windows-server/get-started/upgrade-conversion-options)",
+			edition);
+	else if (build)
 		kp_fail(err, KP_EXIT_REFUSED, "edition %s (build %u) has no KMS "
 			"client setup key in Microsoft's table (%s): it cannot "
 			"be a KMS client", edition, build, gvlk_source);
@@ -262,4 +275,97 @@ gvlk_is_known(const char *key)
 		if (strcasecmp(table[i].key, key) == 0)
 			return true;
 	return false;
+}
+
+/* The channel string in DigitalProductId4, found by its known prefixes
+ * rather than at a fixed offset, whose layout Microsoft does not document:
+ * UTF-16LE "Volume:", "Retail" or "OEM:", up to a NUL, printable ASCII. */
+static void
+channel(const unsigned char *d, size_t len, char *out, size_t size)
+{
+	static const char *const prefix[] = { "Volume:", "Retail", "OEM:" };
+	size_t i, j, k, n;
+
+	out[0] = '\0';
+	for (i = 0; i + 1 < len; i += 2) {
+		for (k = 0; k < 3; k++) {
+			n = strlen(prefix[k]);
+			if (len - i < 2 * n)
+				continue;
+			for (j = 0; j < n; j++)
+				if (d[i + 2 * j] != (unsigned char)prefix[k][j] ||
+				    d[i + 2 * j + 1] != 0)
+					break;
+			if (j == n)
+				break;
+		}
+		if (k == 3)
+			continue;
+		for (j = 0; j + 1 < size && i + 2 * j + 1 < len; j++) {
+			unsigned char c = d[i + 2 * j];
+
+			if (d[i + 2 * j + 1] != 0 || c < 0x21 || c > 0x7e)
+				break;
+			out[j] = (char)c;
+		}
+		out[j] = '\0';
+		return;
+	}
+}
+
+int
+gvlk_state_read(struct hive *software, struct gvlk_state *st,
+		struct kp_error *err)
+{
+	struct hive_value v;
+	struct buf key = BUF_INIT;
+	hive_key k;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	r = hive_find(software, "Microsoft\\Windows NT\\CurrentVersion", &k,
+		      err);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		r = hive_get(software, k, "DigitalProductId4", &v, err);
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			if (v.type == REGT_BINARY)
+				channel(v.data, v.len, st->channel,
+					sizeof(st->channel));
+			hive_value_release(&v);
+		}
+	}
+	r = hive_find(software, "Microsoft\\Windows NT\\CurrentVersion\\"
+		      "SoftwareProtectionPlatform", &k, err);
+	if (r <= 0)
+		return r;
+	r = hive_get(software, k, "BackupProductKeyDefault", &v, err);
+	if (r <= 0)
+		return r;
+	st->has_key = true;
+	if ((v.type == REGT_SZ || v.type == REGT_EXPAND_SZ) &&
+	    regval_get_sz(v.data, v.len, &key) == 0) {
+		size_t i;
+
+		for (i = 0; i < sizeof(table) / sizeof(*table); i++)
+			if (strcasecmp(table[i].key, buf_str(&key)) == 0) {
+				st->installed = &table[i];
+				break;
+			}
+	}
+	/* The key may be an organization's: wiped, never kept. */
+	buf_wipe(&key);
+	OPENSSL_cleanse(v.data, v.len);
+	hive_value_release(&v);
+	return 0;
+}
+
+bool
+gvlk_state_volume(const struct gvlk_state *st)
+{
+	return st->installed ||
+	       strncasecmp(st->channel, "Volume:", 7) == 0;
 }

@@ -35,4 +35,24 @@ bool gvlk_is_known(const char *key);
 /* Every entry, for listing: N set to their number. */
 const struct gvlk *gvlk_table(unsigned *n);
 
+struct hive;
+
+/* What an installation's SOFTWARE hive says about its product key. */
+struct gvlk_state {
+	const struct gvlk *installed;	/* BackupProductKeyDefault is this
+					 * GVLK (a KMS client), or NULL */
+	bool has_key;			/* BackupProductKeyDefault is set */
+	char channel[32];		/* DigitalProductId4's channel
+					 * ("Volume:GVLK", "Volume:MAK",
+					 * "Retail", "OEM:DM"...), or "" */
+};
+
+/* Read ST from SOFTWARE.  The key itself is only compared with the table,
+ * never copied out: an organization's key is a secret. */
+int gvlk_state_read(struct hive *software, struct gvlk_state *st,
+		    struct kp_error *err);
+
+/* Does ST show a volume license key (a GVLK or a MAK) already? */
+bool gvlk_state_volume(const struct gvlk_state *st);
+
 #endif
