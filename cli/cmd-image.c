@@ -16,7 +16,7 @@ struct image_args {
 	bool json, dry_run, clear_search, activate;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
-	const char *format, *overlay, *bitlocker, *search;
+	const char *format, *overlay, *bitlocker, *search, *gvlk;
 	char *search_norm;
 	const char **roots;
 	size_t nroots;
@@ -46,6 +46,8 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->overlay = arg;
 	} else if (strcmp(name, "activate") == 0) {
 		a->activate = true;
+	} else if (strcmp(name, "gvlk") == 0) {
+		a->gvlk = arg;
 	} else if (strcmp(name, "mode") == 0) {
 		if (strcmp(arg, "sysprep") == 0)
 			a->mode = GEN_SYSPREP;
@@ -213,6 +215,8 @@ notes_json(const struct gen_plan *p)
 	return a;
 }
 
+static json_t *log_json(const struct fb_outcome *l);
+
 static json_t *
 gen_json(const struct gen_plan *g)
 {
@@ -240,7 +244,82 @@ gen_json(const struct gen_plan *g)
 				      g->setup.cmdline, "setup_type",
 				      (int)g->setup.setup_type, "kmsprep",
 				      g->setup.ours) : json_null());
+	json_object_set_new(o, "guestfs_firstboot", json_pack(
+		"{s:b, s:[s*,s*]}", "installed", g->guestfs, "kmsprep_scripts",
+		g->guestfs_one ? GUESTFS_ONE : NULL,
+		g->guestfs_two ? GUESTFS_TWO : NULL));
+	json_object_set_new(o, "first_boot_log", g->has_log ?
+			    log_json(&g->log) : json_null());
 	return o;
+}
+
+/* A step's exit code as cmd showed it, and as an HRESULT when it is one. */
+static const char *
+step_text(const struct fb_step *st, char *out, size_t size)
+{
+	unsigned long u = (unsigned long)st->code & 0xffffffffUL;
+	const char *what = sl_error_text(u);
+
+	if (st->code == 0)
+		snprintf(out, size, "ok");
+	else if (st->code < 0 || u >= 0x80000000UL)
+		snprintf(out, size, "failed, 0x%08lX%s%s%s", u,
+			 what ? " (" : "", what ? what : "", what ? ")" : "");
+	else
+		snprintf(out, size, "failed, exit code %ld", st->code);
+	return out;
+}
+
+static json_t *
+log_json(const struct fb_outcome *l)
+{
+	json_t *steps = json_array();
+	char hex[16];
+	size_t i;
+
+	for (i = 0; i < l->nsteps; i++) {
+		unsigned long u = (unsigned long)l->steps[i].code &
+				  0xffffffffUL;
+		const char *what = sl_error_text(u);
+
+		snprintf(hex, sizeof(hex), "0x%08lX", u);
+		json_array_append_new(steps, json_pack(
+			"{s:s, s:I, s:s, s:o}", "step", l->steps[i].label,
+			"exit_code", (json_int_t)l->steps[i].code, "hex", hex,
+			"meaning", what ? json_string(what) : json_null()));
+	}
+	return json_pack("{s:i, s:s, s:o, s:o, s:o}", "runs", (int)l->runs,
+			 "last_started", l->started, "steps", steps,
+			 "client_machine_id", l->cmid[0] ?
+			 json_string(l->cmid) : json_null(), "license_status",
+			 l->license_status < 0 ? json_null() :
+			 json_integer(l->license_status));
+}
+
+static void
+log_text(const struct fb_outcome *l)
+{
+	char q[128], t[160];
+	size_t i;
+	int rearm = -1;
+
+	printf("    first-boot log (%%WINDIR%%\\" FIRSTBOOT_DIR "\\firstboot.log): "
+	       "%u run%s, the last started %s\n", l->runs,
+	       l->runs == 1 ? "" : "s", kp_quote(l->started, q, sizeof(q)));
+	for (i = 0; i < l->nsteps; i++) {
+		if (strcmp(l->steps[i].label, "rearm") == 0)
+			rearm = l->steps[i].code == 0;
+		printf("      %s: %s\n", kp_quote(l->steps[i].label, q,
+						     sizeof(q)),
+		       step_text(&l->steps[i], t, sizeof(t)));
+	}
+	if (rearm >= 0)
+		printf("      client machine ID: %s\n", rearm ?
+		       "reset (the rearm succeeded)" :
+		       "not reset: this copy shares the image's");
+	if (l->license_status >= 0)
+		printf("      license status %ld%s\n", l->license_status,
+		       l->license_status == 1 ? " (licensed)" : "");
 }
 
 static void
@@ -282,6 +361,18 @@ gen_text(const struct gen_plan *g)
 		       kp_quote(g->setup.cmdline, q, sizeof(q)));
 	else
 		printf("    first boot: nothing staged\n");
+	/* virt-customize and virt-v2v install a service of their own. */
+	if (g->guestfs || g->guestfs_one || g->guestfs_two)
+		printf("    libguestfs firstboot service: %s; kmsprep's scripts "
+		       "there: %s%s%s\n", g->guestfs ? "installed, runs "
+		       GUESTFS_LABEL "*.bat in name order, one per boot" :
+		       "not installed (its scripts will not run)",
+		       g->guestfs_one ? GUESTFS_ONE : "",
+		       g->guestfs_one && g->guestfs_two ? ", " : "",
+		       g->guestfs_two ? GUESTFS_TWO :
+		       g->guestfs_one ? "" : "none");
+	if (g->has_log)
+		log_text(&g->log);
 }
 
 /* Everything shown about one installation. */
@@ -891,13 +982,18 @@ static const struct cli_opt gen_opts[] = {
 	{ "activate", 0, NULL,
 	  "clone mode: activate (slmgr /ato) right after the restart that "
 	  "follows the rearm, instead of at the next two-hourly attempt" },
+	{ "gvlk", 0, "auto|KEY|none",
+	  "clone mode: install a KMS client setup key at the first boot, "
+	  "before the rearm: auto picks the one of the image's edition and "
+	  "build (kmsprep kms gvlk) unless it holds a volume license key "
+	  "already; KEY must be one of Microsoft's table (none: the default)" },
 	IMAGE_WRITE_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct cli_help gen_help = {
 	"image generalize IMAGE... [--mode sysprep|clone] [--activate] "
-	"[--dry-run]",
+	"[--gvlk auto|KEY|none] [--dry-run]",
 	"Stage activation generalization, so that every copy of the image "
 	"gets its own KMS client machine ID (without one, the KMS host counts "
 	"all copies as one machine and never reaches its threshold). "
@@ -946,7 +1042,7 @@ plan_generalize(struct img_session *s, const struct image_args *a,
 		struct target *t, struct kp_error *err)
 {
 	return gen_plan(s, t->root, t->sw.h, t->sy.h, a->mode, a->activate,
-			&t->changes, &t->plan, err);
+			a->gvlk, &t->changes, &t->plan, err);
 }
 
 static int
@@ -973,6 +1069,10 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 	}
 	if (a.activate && a.mode != GEN_CLONE) {
 		code = cli_usage(c, "--activate goes with --mode clone");
+		goto done;
+	}
+	if (a.gvlk && a.mode != GEN_CLONE && strcmp(a.gvlk, "none") != 0) {
+		code = cli_usage(c, "--gvlk goes with --mode clone");
 		goto done;
 	}
 	if (a.overlay && npos != 1) {

@@ -284,8 +284,8 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
 static const char *const licensing_ps1[] = {
 	"# Written by kmsprep: one licensing action through the Software Licensing",
 	"# WMI classes (the ones slmgr.vbs calls), named by the first argument:",
-	"# rearm, ipk (the key is read from the file $env:KMSPREP_KEYFILE), ato,",
-	"# dlv.  Exit code 0, or the HRESULT of the failure (0xC004F074: no KMS",
+	"# rearm, ipk (the key from the file $env:KMSPREP_KEYFILE, else the public",
+	"# KMS client setup key $env:KMSPREP_GVLK), ato, dlv.  Exit code 0, or the HRESULT of the failure (0xC004F074: no KMS",
 	"# host could be contacted).  Windows PowerShell 2.0 to 5.1.",
 	"$ErrorActionPreference = 'Stop'",
 	"function Fail($e) {",
@@ -307,7 +307,11 @@ static const char *const licensing_ps1[] = {
 	"\t\t'rearm: done; a restart completes it'",
 	"\t}",
 	"\t'ipk' {",
-	"\t\t$k = (Get-Content -LiteralPath $env:KMSPREP_KEYFILE -TotalCount 1).Trim()",
+	"\t\tif ($env:KMSPREP_KEYFILE) {",
+	"\t\t\t$k = (Get-Content -LiteralPath $env:KMSPREP_KEYFILE -TotalCount 1).Trim()",
+	"\t\t} else {",
+	"\t\t\t$k = [string]$env:KMSPREP_GVLK",
+	"\t\t}",
 	"\t\t$null = $svc.InstallProductKey($k)",
 	"\t\t$k = $null",
 	"\t\t$null = $svc.RefreshLicenseStatus()",
@@ -387,7 +391,7 @@ cmd_sl_sub(struct buf *f)
 	r |= cmd_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
 		      "instead");
 	r |= cmd_line(f, "cscript //nologo \"%%SystemRoot%%\\System32\\"
-		      "slmgr.vbs\" /%%1");
+		      "slmgr.vbs\" /%%1 %%~2");
 	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
 	r |= cmd_line(f, ":sl_ps");
 	r |= cmd_line(f, "\"%%PS%%\" -NoProfile -NonInteractive -ExecutionPolicy "
@@ -396,31 +400,77 @@ cmd_sl_sub(struct buf *f)
 	return r ? -1 : 0;
 }
 
-int
-cmd_clone_scripts(const struct spp_report *rep, bool activate,
-		  struct buf *one, struct buf *two, struct kp_error *err)
+/* The head of a clone-mode script: comments, LOG, PS and PS1. */
+static int
+clone_head(struct buf *f, const char *const *about, bool clear_hook,
+	   const char *start)
 {
 	int bad = 0;
 
-	bad |= cmd_line(one, "@echo off");
-	bad |= cmd_line(one, "rem Written by kmsprep (image generalize --mode "
-			"clone). It runs once, as");
-	bad |= cmd_line(one, "rem SYSTEM, at the first boot of a copy of this "
-			"image: a rearm gives the");
-	bad |= cmd_line(one, "rem copy its own KMS client machine ID, the KMS "
-			"settings are put back");
-	bad |= cmd_line(one, "rem (a rearm restores the defaults) and Windows "
-			"restarts once (not if the");
-	bad |= cmd_line(one, "rem rearm failed: the restart only completes it).");
-	bad |= cmd_line(one, "setlocal");
-	bad |= cmd_line(one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+	bad |= cmd_line(f, "@echo off");
+	for (; *about; about++)
+		bad |= cmd_line(f, "rem %s", *about);
+	bad |= cmd_line(f, "setlocal");
+	bad |= cmd_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 			"\\firstboot.log\"");
-	bad |= cmd_line(one, "rem First of all: never run again, whatever "
-			"happens.");
-	bad |= cmd_clear_hook(one);
-	bad |= cmd_line(one, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
-			"first boot");
-	bad |= cmd_sl_setup(one);
+	if (clear_hook) {
+		bad |= cmd_line(f, "rem First of all: never run again, whatever "
+				"happens.");
+		bad |= cmd_clear_hook(f);
+	}
+	bad |= cmd_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep %s",
+			start);
+	bad |= cmd_sl_setup(f);
+	return bad ? -1 : 0;
+}
+
+int
+cmd_clone_scripts(const struct spp_report *rep, bool activate,
+		  const char *gvlk, bool guestfs, struct buf *one,
+		  struct buf *two, struct kp_error *err)
+{
+	static const char *const hook_one[] = {
+		"Written by kmsprep (image generalize --mode clone). It runs "
+		"once, as",
+		"SYSTEM, at the first boot of a copy of this image: a rearm "
+		"gives the",
+		"copy its own KMS client machine ID, the KMS settings are put "
+		"back",
+		"(a rearm restores the defaults) and Windows restarts once (not "
+		"if the",
+		"rearm failed: the restart only completes it).", NULL,
+	};
+	static const char *const guestfs_one[] = {
+		"Written by kmsprep (image generalize --mode clone). libguestfs'",
+		"firstboot service runs it once, as SYSTEM, at the first boot "
+		"of a copy",
+		"of this image, then restarts Windows: a rearm gives the copy "
+		"its own KMS",
+		"client machine ID, the KMS settings are put back (a rearm "
+		"restores the",
+		"defaults).  Exit code 0, or 1 if the rearm failed (never 249, "
+		"which",
+		"would make the service run it again at every boot).", NULL,
+	};
+	static const char *const two_about[] = {
+		"Written by kmsprep: runs once after the restart that follows "
+		"the rearm,",
+		"and activates now instead of at the next two-hourly attempt.",
+		NULL,
+	};
+	int bad = 0;
+
+	bad |= clone_head(one, guestfs ? guestfs_one : hook_one, !guestfs,
+			  "first boot");
+	if (gvlk) {
+		/* Public, checked against the table: it may be seen.  Quoted,
+		 * since a digit before >> would be read as a handle. */
+		if (safe("KMS client setup key", gvlk, err) < 0)
+			return -1;
+		bad |= cmd_line(one, "set \"KMSPREP_GVLK=%s\"", gvlk);
+		bad |= cmd_sl(one, "ipk \"%KMSPREP_GVLK%\"",
+			      "install KMS client setup key");
+	}
 	bad |= cmd_sl(one, "rearm", "rearm");
 	bad |= cmd_line(one, "set \"REARM=%%RC%%\"");
 	if (bad)
@@ -430,42 +480,156 @@ cmd_clone_scripts(const struct spp_report *rep, bool activate,
 	if (activate) {
 		/* %% in a batch file is a literal %: the hook must hold
 		 * %SystemRoot% itself to be recognized as kmsprep's
-		 * (setup_is_ours); cmd.exe /c expands it at the boot. */
-		bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine "
-				"/t REG_SZ /d \"cmd.exe /c \\\"%%%%SystemRoot%%%%\\"
-				FIRSTBOOT_DIR "\\firstboot-activate.cmd\\\"\" "
-				"/f>nul");
-		bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" /v "
-				"SetupType /t REG_DWORD /d 2 /f>nul");
-		bad |= cmd_line(two, "@echo off");
-		bad |= cmd_line(two, "rem Written by kmsprep: runs once after "
-				"the restart that follows the rearm,");
-		bad |= cmd_line(two, "rem and activates now instead of at the "
-				"next two-hourly attempt.");
-		bad |= cmd_line(two, "setlocal");
-		bad |= cmd_line(two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
-				"\\firstboot.log\"");
-		bad |= cmd_clear_hook(two);
-		bad |= cmd_line(two, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% "
-				"kmsprep after the restart: activate");
-		bad |= cmd_sl_setup(two);
+		 * (setup_is_ours); cmd.exe /c expands it at the boot.  The
+		 * firstboot service runs the next script by itself. */
+		if (!guestfs) {
+			bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
+					"/v CmdLine /t REG_SZ /d \"cmd.exe /c "
+					"\\\"%%%%SystemRoot%%%%\\" FIRSTBOOT_DIR
+					"\\firstboot-activate.cmd\\\"\" /f>nul");
+			bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
+					"/v SetupType /t REG_DWORD /d 2 /f>nul");
+		}
+		bad |= clone_head(two, two_about, !guestfs,
+				  "after the restart: activate");
 		bad |= cmd_sl(two, "ato", "activate");
 		bad |= cmd_sl(two, "dlv", "license state");
 		bad |= cmd_line(two, "exit /b 0");
 		bad |= cmd_sl_sub(two);
 	}
 	bad |= cmd_line(one, "if not \"%%REARM%%\"==\"0\" goto norestart");
-	bad |= cmd_line(one, ">>\"%%LOG%%\" echo restarting once");
-	bad |= cmd_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting after "
-			"the rearm\">>\"%%LOG%%\" 2>&1");
-	bad |= cmd_line(one, ">>\"%%LOG%%\" echo restart: exit code "
-			"%%ERRORLEVEL%%");
+	if (guestfs) {
+		bad |= cmd_line(one, ">>\"%%LOG%%\" echo the firstboot service "
+				"restarts Windows now");
+	} else {
+		bad |= cmd_line(one, ">>\"%%LOG%%\" echo restarting once");
+		bad |= cmd_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting "
+				"after the rearm\">>\"%%LOG%%\" 2>&1");
+		bad |= cmd_line(one, ">>\"%%LOG%%\" echo restart: exit code "
+				"%%ERRORLEVEL%%");
+	}
 	bad |= cmd_line(one, "exit /b 0");
 	bad |= cmd_line(one, ":norestart");
 	bad |= cmd_line(one, ">>\"%%LOG%%\" echo the rearm failed: this copy "
-			"keeps the image's machine ID; no restart%s",
-			activate ? ", activation at the next boot" : "");
+			"keeps the image's machine ID%s%s",
+			guestfs ? "" : "; no restart",
+			activate ? (guestfs ? "; activation follows" :
+				    ", activation at the next boot") : "");
 	bad |= cmd_line(one, "exit /b 1");
 	bad |= cmd_sl_sub(one);
 	return bad ? kp_fail_oom(err) : 0;
+}
+
+/*
+ * Reading the log back.
+ */
+
+/* The codes a first boot meets most, in our words; what they mean:
+ * https://learn.microsoft.com/en-us/windows-server/get-started/activation-error-codes
+ * (0xC004D307, the rearm limit, is slmgr.vbs /rearm's own). */
+static const struct {
+	unsigned long code;
+	const char *text;
+} sl_errors[] = {
+	{ 0xC004C003, "the activation server says the key is blocked" },
+	{ 0xC004C008, "the KMS host key has reached its activation limit" },
+	{ 0xC004D307, "no rearm left (the rearm count is exhausted)" },
+	{ 0xC004F009, "the grace period has expired" },
+	{ 0xC004F014, "no product key is installed" },
+	{ 0xC004F035, "volume activation needs a qualifying OEM marker in "
+		      "the firmware (or a MAK)" },
+	{ 0xC004F038, "the KMS host's count is too low (25 clients or 5 "
+		      "servers needed)" },
+	{ 0xC004F039, "the KMS host did not answer (is TCP 1688 open?)" },
+	{ 0xC004F041, "the KMS host is not activated" },
+	{ 0xC004F042, "this KMS host cannot activate this product" },
+	{ 0xC004F050, "the product key is not valid" },
+	{ 0xC004F051, "the product key is blocked" },
+	{ 0xC004F06C, "the KMS host and this machine disagree on the time" },
+	{ 0xC004F074, "no KMS host could be contacted" },
+	{ 0x80070005, "access denied" },
+	{ 0x8007232A, "DNS server failure" },
+	{ 0x8007232B, "no KMS SRV record: the DNS name does not exist" },
+	{ 0x8007251D, "no KMS SRV record found in DNS" },
+	{ 0x800706BA, "the RPC server is unavailable" },
+};
+
+const char *
+sl_error_text(unsigned long code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sl_errors) / sizeof(*sl_errors); i++)
+		if (sl_errors[i].code == (code & 0xffffffffUL))
+			return sl_errors[i].text;
+	return NULL;
+}
+
+/* Copy at most SIZE - 1 printable ASCII bytes of [P, E) to OUT. */
+static void
+copy_text(const char *p, const char *e, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; p < e && n + 1 < size; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	out[n] = '\0';
+}
+
+static bool
+starts(const char *p, const char *e, const char *word)
+{
+	size_t n = strlen(word);
+
+	return (size_t)(e - p) >= n && memcmp(p, word, n) == 0;
+}
+
+void
+fb_log_parse(const char *log, size_t len, struct fb_outcome *o)
+{
+	const char *p = log, *end = log + len;
+
+	memset(o, 0, sizeof(*o));
+	o->license_status = -1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end, *k, *c;
+
+		if (e > p && e[-1] == '\r')
+			e--;
+		k = memmem(p, (size_t)(e - p), " kmsprep ", 9);
+		c = memmem(p, (size_t)(e - p), ": exit code ", 12);
+		if (k && !starts(p, e, "rem ")) {
+			o->runs++;
+			copy_text(p, k, o->started, sizeof(o->started));
+			/* A new first boot starts the record again. */
+			if (memmem(k, (size_t)(e - k), "first boot", 10))
+				o->nsteps = 0;
+		} else if (c && o->nsteps < FB_MAX_STEPS &&
+			   (size_t)(c - p) < sizeof(o->steps[0].label)) {
+			struct fb_step *st = &o->steps[o->nsteps];
+			char num[24];
+			char *x;
+
+			copy_text(c + 12, e, num, sizeof(num));
+			st->code = strtol(num, &x, 10);
+			if (x != num && *x == '\0') {
+				copy_text(p, c, st->label, sizeof(st->label));
+				o->nsteps++;
+			}
+		} else if (starts(p, e, "dlv: ClientMachineID=")) {
+			copy_text(p + 21, e, o->cmid, sizeof(o->cmid));
+		} else if (starts(p, e, "dlv: LicenseStatus=")) {
+			char num[16];
+
+			copy_text(p + 19, e, num, sizeof(num));
+			o->license_status = strtol(num, NULL, 10);
+		} else if (starts(p, e, "dlv: LicenseStatusReason=")) {
+			char num[16];
+
+			copy_text(p + 25, e, num, sizeof(num));
+			o->reason = strtoul(num, NULL, 16);
+		}
+		p = nl ? nl + 1 : end;
+	}
 }

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "generalize.h"
+#include "gvlk.h"
 #include "hive/regf.h"
 #include "hive/regval.h"
 #include "hive/spp.h"
@@ -287,6 +288,9 @@ gen_setup_pending(const char *image_state)
 	return image_state && strstr(image_state, "_RESEAL_TO_");
 }
 
+static int guestfs_service(struct img_session *s, const struct img_root *r,
+			   struct hive *system, struct kp_error *err);
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct gen_plan *p,
@@ -297,8 +301,42 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	read_arch(system, p->arch, sizeof(p->arch));
 	p->image_state = read_sz(software, STATE_KEY, "ImageState", err);
 	p->skip_rearm = read_skip_rearm(software, err);
+	char *path;
+	int rc;
+
 	if (p->skip_rearm < -1 || setup_read(system, &p->setup, err) < 0)
 		return -1;
+	rc = guestfs_service(s, r, system, err);
+	if (rc < 0)
+		return -1;
+	p->guestfs = rc == 1;
+	path = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE,
+			&p->guestfs_one, err);
+	if (path == NULL)
+		return -1;
+	free(path);
+	path = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_TWO,
+			&p->guestfs_two, err);
+	if (path == NULL)
+		return -1;
+	free(path);
+	/* What the first boot of this copy did, if it has booted. */
+	path = img_path(s, r, "windows/" FIRSTBOOT_DIR "/firstboot.log",
+			&p->has_log, err);
+	if (path == NULL)
+		return -1;
+	if (p->has_log) {
+		size_t len;
+		char *text = img_read(s, path, (size_t)1 << 20, &len, err);
+
+		if (text == NULL) {
+			free(path);
+			return -1;
+		}
+		fb_log_parse(text, len, &p->log);
+		free(text);
+	}
+	free(path);
 	return find_answer_files(s, r, system, p, err);
 }
 
@@ -443,8 +481,8 @@ plan_script(struct img_session *s, const struct img_root *r,
  * now (planned in P; written only if they differ from what is there). */
 static int
 clone_scripts(struct img_session *s, const struct img_root *r,
-	      struct hive *software, bool activate, struct gen_plan *p,
-	      struct kp_error *err)
+	      struct hive *software, bool activate, const char *gvlk,
+	      bool guestfs, struct gen_plan *p, struct kp_error *err)
 {
 	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct spp_report rep = { 0 };
@@ -454,7 +492,8 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 	if (winver_read(software, &v, err) < 0 ||
 	    spp_read(software, &v, &rep, err) < 0)
 		goto out;
-	if (cmd_clone_scripts(&rep, activate, &one, &two, err) < 0 ||
+	if (cmd_clone_scripts(&rep, activate, gvlk, guestfs, &one, &two,
+			      err) < 0 ||
 	    cmd_licensing_ps1(&ps1) < 0) {
 		if (err->code == 0)
 			kp_fail_oom(err);
@@ -462,7 +501,19 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 	}
 	/* Without --activate an older activation script goes: gen_refresh
 	 * takes its presence as the choice. */
-	if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
+	if (guestfs) {
+		if (gen_add_file(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE,
+				 GUESTFS_LABEL GUESTFS_ONE, &one, false, p,
+				 err) < 0 ||
+		    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+		    (activate ? gen_add_file(s, r, GUESTFS_DIR "/scripts/"
+					     GUESTFS_TWO, GUESTFS_LABEL
+					     GUESTFS_TWO, &two, false, p, err) :
+				gen_remove_file(s, r, GUESTFS_DIR "/scripts/"
+						GUESTFS_TWO, GUESTFS_LABEL
+						GUESTFS_TWO, p, err)) < 0)
+			goto out;
+	} else if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
 	    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
 	    (activate ? plan_script(s, r, "firstboot-activate.cmd", &two, p,
 				    err) :
@@ -497,12 +548,137 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
 		       kp_quote(p->image_state, q, sizeof(q)));
 }
 
+/*
+ * The KMS client setup key for --gvlk OPT (NULL or "none": none) in *KEY,
+ * a string of the table.  "auto" picks it by edition and build, and leaves
+ * an image that holds a volume license key already (a GVLK, or a MAK by
+ * DigitalProductId4's channel) alone; a key given is used as asked, but
+ * only one of the table: an organization's key never goes into a script.
+ * Installing a GVLK converts a retail, OEM or MAK installation into a KMS
+ * client: https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys
+ */
+static int
+choose_gvlk(struct hive *software, const char *opt, const char **key,
+	    struct gen_plan *p, struct kp_error *err)
+{
+	struct winver v = { 0 };
+	struct gvlk_state st;
+	const struct gvlk *g;
+	int rc = -1;
+
+	*key = NULL;
+	if (opt == NULL || strcmp(opt, "none") == 0)
+		return 0;
+	if (winver_read(software, &v, err) < 0 ||
+	    gvlk_state_read(software, &st, err) < 0)
+		goto out;
+	if (strcmp(opt, "auto") != 0) {
+		g = gvlk_by_key(opt);
+		if (g == NULL) {
+			kp_fail(err, KP_EXIT_USAGE, "--gvlk: not a KMS client "
+				"setup key of Microsoft's table (kmsprep kms "
+				"gvlk --list); an organization's key never "
+				"goes into a first-boot script");
+			goto out;
+		}
+		if (v.edition && strcasecmp(g->edition, v.edition) != 0 &&
+		    gen_note(p, "--gvlk: %s is the key of %s, and this is "
+			     "edition %s", g->key, g->product, v.edition) < 0)
+			goto oom;
+	} else if (gvlk_state_volume(&st)) {
+		if (gen_note(p, "--gvlk auto: the image holds a volume license "
+			     "key already (%s): left as it is; give the key "
+			     "with --gvlk KEY to replace it",
+			     st.installed ? "a KMS client setup key" :
+					    st.channel) < 0)
+			goto oom;
+		rc = 0;
+		goto out;
+	} else {
+		g = gvlk_find(v.edition, v.build ? (unsigned)strtoul(v.build,
+				NULL, 10) : 0, err);
+		if (g == NULL) {
+			kp_error_prefix(err, "--gvlk auto");
+			goto out;
+		}
+	}
+	*key = g->key;
+	if (gen_note(p, "the first boot installs the KMS client setup key of "
+		     "%s (%s)", g->product, g->key) < 0)
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	kp_fail_oom(err);
+out:
+	winver_release(&v);
+	return rc;
+}
+
+/* The GVLK the staged script REL installs, or NULL. */
+static const char *
+staged_gvlk(struct img_session *s, const struct img_root *r, const char *rel,
+	    struct kp_error *err)
+{
+	static const char mark[] = "set \"KMSPREP_GVLK=";
+	const struct gvlk *g = NULL;
+	char *path, *text, *at, key[30];
+	bool exists;
+	size_t len;
+
+	path = img_path(s, r, rel, &exists, err);
+	if (path == NULL || !exists) {
+		free(path);
+		return NULL;
+	}
+	text = img_read(s, path, (size_t)1 << 20, &len, err);
+	free(path);
+	if (text == NULL)
+		return NULL;
+	at = memmem(text, len, mark, sizeof(mark) - 1);
+	if (at && (size_t)(at - text) + sizeof(mark) - 1 + 29 <= len) {
+		memcpy(key, at + sizeof(mark) - 1, 29);
+		key[29] = '\0';
+		g = gvlk_by_key(key);
+	}
+	free(text);
+	return g ? g->key : NULL;
+}
+
+/* Will libguestfs' firstboot service run at the next boot?  Its scripts
+ * folder, and its service still registered (it removes itself once every
+ * script has run). */
+static int
+guestfs_service(struct img_session *s, const struct img_root *r,
+		struct hive *system, struct kp_error *err)
+{
+	char cs[32], key[96], *path;
+	hive_key k;
+	bool exists;
+	int rc;
+
+	path = img_path(s, r, GUESTFS_DIR "/scripts", &exists, err);
+	if (path == NULL)
+		return -1;
+	free(path);
+	if (!exists)
+		return 0;
+	if (sys_control_set(system, cs, sizeof(cs), err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s\\Services\\firstboot", cs);
+	rc = hive_find(system, key, &k, err);
+	return rc < 0 ? -1 : rc == 1;
+}
+
 static int
 plan_clone(struct img_session *s, const struct img_root *r,
 	   struct hive *software, struct hive *system, bool activate,
-	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+	   const char *gvlk_opt, struct hive_changes *c, struct gen_plan *p,
+	   struct kp_error *err)
 {
+	const char *gvlk;
 	char q[300];
+	int guestfs;
 
 	/* Another kmsprep first boot (a host kit's) must run first: the hook
 	 * holds one command. */
@@ -512,8 +688,18 @@ plan_clone(struct img_session *s, const struct img_root *r,
 		return kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
 			       "boot is staged (%s); it would be replaced",
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
-	if (clone_scripts(s, r, software, activate, p, err) < 0)
+	guestfs = guestfs_service(s, r, system, err);
+	if (guestfs < 0 ||
+	    choose_gvlk(software, gvlk_opt, &gvlk, p, err) < 0 ||
+	    clone_scripts(s, r, software, activate, gvlk, guestfs == 1, p,
+			  err) < 0)
 		return -1;
+	/* One mechanism: the service's folder, not a hook of its own. */
+	if (guestfs == 1)
+		return gen_note(p, "libguestfs' firstboot service is installed "
+				"(virt-customize, virt-v2v): it runs the "
+				"scripts, in its order") < 0 ? kp_fail_oom(err) :
+							       0;
 	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);
 }
 
@@ -523,11 +709,26 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 	    struct kp_error *err)
 {
 	char *act;
-	bool activate;
+	bool activate, one;
 
 	memset(p, 0, sizeof(*p));
 	if (setup_read(system, &p->setup, err) < 0)
 		return -1;
+	act = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE, &one, err);
+	if (act == NULL)
+		return -1;
+	free(act);
+	if (one) {
+		act = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_TWO,
+			       &activate, err);
+		if (act == NULL)
+			return -1;
+		free(act);
+		return clone_scripts(s, r, software, activate,
+				     staged_gvlk(s, r, GUESTFS_DIR "/scripts/"
+						 GUESTFS_ONE, err), true, p,
+				     err);
+	}
 	if (!p->setup.ours || p->setup.setup_type == 0 ||
 	    strcasecmp(p->setup.cmdline,
 		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
@@ -537,14 +738,16 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 	if (act == NULL)
 		return -1;
 	free(act);
-	return clone_scripts(s, r, software, activate, p, err);
+	return clone_scripts(s, r, software, activate,
+			     staged_gvlk(s, r, "windows/" FIRSTBOOT_DIR
+					 "/firstboot.cmd", err), false, p, err);
 }
 
 int
 gen_plan(struct img_session *s, const struct img_root *r,
 	 struct hive *software, struct hive *system, enum gen_mode mode,
-	 bool activate, struct hive_changes *c, struct gen_plan *p,
-	 struct kp_error *err)
+	 bool activate, const char *gvlk, struct hive_changes *c,
+	 struct gen_plan *p, struct kp_error *err)
 {
 	struct spp_settings set;
 	struct winver v = { 0 };
@@ -578,7 +781,8 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	else if (setup_read(system, &p->setup, err) < 0)
 		rc = -1;
 	else
-		rc = plan_clone(s, r, software, system, activate, c, p, err);
+		rc = plan_clone(s, r, software, system, activate, gvlk, c, p,
+				err);
 	return rc < 0 ? -1 : gen_check_dirs(s, p, err);
 }
 

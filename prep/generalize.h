@@ -51,6 +51,12 @@ struct gen_plan {
 	char **notes;		/* warnings for the user */
 	size_t nnotes;
 	bool lenient;		/* inspecting: a bad answer file is a note */
+	/* gen_inspect: libguestfs' firstboot service is installed, and
+	 * kmsprep's scripts are in its folder (GUESTFS_ONE, GUESTFS_TWO). */
+	bool guestfs, guestfs_one, guestfs_two;
+	/* gen_inspect: %WINDIR%\kmsprep\firstboot.log, read back. */
+	bool has_log;
+	struct fb_outcome log;
 };
 
 /* The generalization state of an installation (for `image show`). */
@@ -58,12 +64,13 @@ int gen_inspect(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system,
 		struct gen_plan *p, struct kp_error *err);
 
-/* Decide everything for MODE: registry changes are made in SOFTWARE and
+/* Decide everything for MODE (clone mode: with GVLK, NULL, "none", "auto"
+ * or a key of gvlk.h's table, installed at the first boot): registry changes are made in SOFTWARE and
  * SYSTEM (in memory, recorded in C) and files to write are put in P. */
 int gen_plan(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, enum gen_mode mode,
-	     bool activate, struct hive_changes *c, struct gen_plan *p,
-	     struct kp_error *err);
+	     bool activate, const char *gvlk, struct hive_changes *c,
+	     struct gen_plan *p, struct kp_error *err);
 
 /* For `image set`: when a clone-mode first boot is staged, the scripts
  * again with the SPP values SOFTWARE holds now (planned in P), so that the

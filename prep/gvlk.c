@@ -266,15 +266,15 @@ gvlk_find(const char *edition, unsigned build, struct kp_error *err)
 	return NULL;
 }
 
-bool
-gvlk_is_known(const char *key)
+const struct gvlk *
+gvlk_by_key(const char *key)
 {
 	size_t i;
 
 	for (i = 0; key && i < NTABLE; i++)
 		if (strcasecmp(table[i].key, key) == 0)
-			return true;
-	return false;
+			return &table[i];
+	return NULL;
 }
 
 /* The channel string in DigitalProductId4, found by its known prefixes
@@ -347,15 +347,8 @@ gvlk_state_read(struct hive *software, struct gvlk_state *st,
 		return r;
 	st->has_key = true;
 	if ((v.type == REGT_SZ || v.type == REGT_EXPAND_SZ) &&
-	    regval_get_sz(v.data, v.len, &key) == 0) {
-		size_t i;
-
-		for (i = 0; i < sizeof(table) / sizeof(*table); i++)
-			if (strcasecmp(table[i].key, buf_str(&key)) == 0) {
-				st->installed = &table[i];
-				break;
-			}
-	}
+	    regval_get_sz(v.data, v.len, &key) == 0)
+		st->installed = gvlk_by_key(buf_str(&key));
 	/* The key may be an organization's: wiped, never kept. */
 	buf_wipe(&key);
 	OPENSSL_cleanse(v.data, v.len);

@@ -29,8 +29,8 @@ extern const char gvlk_date[];
 const struct gvlk *gvlk_find(const char *edition, unsigned build,
 			     struct kp_error *err);
 
-/* Is KEY one of the table's GVLKs? */
-bool gvlk_is_known(const char *key);
+/* The table's row whose key is KEY (any case), or NULL. */
+const struct gvlk *gvlk_by_key(const char *key);
 
 /* Every entry, for listing: N set to their number. */
 const struct gvlk *gvlk_table(unsigned *n);

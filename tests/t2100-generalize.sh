@@ -188,8 +188,62 @@ EOF
 	kp image generalize -q --mode clone clone.img >out
 	expect_grep '^clone.img: remove %WINDIR%\\kmsprep\\firstboot-activate.cmd$' out
 	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
+	# --gvlk auto: the key of the image's edition and build, installed
+	# before the rearm; a later image set keeps it in the script.
+	kp image generalize -q --mode clone --gvlk auto clone.img >out
+	expect_grep '^clone.img: note: the first boot installs the KMS client setup key of Windows Server 2022 Datacenter (WX4NM-KYWYW-QJJR4-XV3QB-6VM33)$' out
+	kp image set -q clone.img --kms-host kms8.example.com >out
+	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
+	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 \
+		download /Windows/kmsprep/firstboot.cmd fb3.cmd
+	expect_grep '^set "KMSPREP_GVLK=WX4NM-KYWYW-QJJR4-XV3QB-6VM33"' fb3.cmd
+	expect_grep 'kms8.example.com' fb3.cmd
+	[ "$(grep -n '^call :sl ipk' fb3.cmd | cut -d: -f1)" -lt \
+	  "$(grep -n '^call :sl rearm' fb3.cmd | cut -d: -f1)" ]
+	# Only a key of Microsoft's table goes into a script.
+	expect_code 2 kp image generalize -q --mode clone \
+		--gvlk QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN clone.img 2>err
+	expect_grep 'not a KMS client setup key' err
+	expect_no_grep 'QXR7B' err
+	expect_code 2 kp image generalize -q --gvlk auto clone.img 2>err
 }
 t "clone mode: first-boot scripts and hook; a generalized image refused" clone_mode
+
+# libguestfs' firstboot service (as virt-customize or virt-v2v leave it):
+# kmsprep's scripts go into its folder, and no hook of kmsprep's is staged.
+guestfs_service() {
+	cp "$IMG/clone.img" gfs.img
+	printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\firstboot]\n"Start"=dword:00000002\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Services\\firstboot]\n"Start"=dword:00000002\n' >svc.reg
+	guestfish --rw -a gfs.img -m /dev/sda1 >/dev/null <<EOF
+mkdir-p "/Program Files/Guestfs/Firstboot/scripts"
+download /Windows/System32/config/SYSTEM sys.hiv
+! "$KMSPREP" hive import sys.hiv svc.reg
+upload sys.hiv /Windows/System32/config/SYSTEM
+EOF
+	kp image generalize -q --mode clone --activate gfs.img >out
+	expect_grep '^gfs.img: create C:\\Program Files\\Guestfs\\Firstboot\\scripts\\9900-0001-kmsprep-rearm.bat$' out
+	expect_grep '^gfs.img: create C:\\Program Files\\Guestfs\\Firstboot\\scripts\\9900-0002-kmsprep-activate.bat$' out
+	expect_grep "^gfs.img: note: libguestfs' firstboot service is installed" out
+	expect_no_grep 'CmdLine' out
+	expect_no_grep 'firstboot.cmd' out
+	kp image show gfs.img >show
+	expect_grep '^    libguestfs firstboot service: installed, runs .*; kmsprep.s scripts there: 9900-0001-kmsprep-rearm.bat, 9900-0002-kmsprep-activate.bat$' show
+	expect_grep '^    first boot: nothing staged$' show
+	# The outcome, read back after a boot: each step, the error decoded.
+	printf '%s\r\n' "Sun 11/29/2026 21:00:01.50 kmsprep first boot" \
+		"rearm: exit code 0" "restart: exit code 0" \
+		"Sun 11/29/2026 21:01:10.00 kmsprep after the restart: activate" \
+		"activate: exit code -1073418124" "license state: exit code 0" >fb.log
+	guestfish --rw -a gfs.img -m /dev/sda1 \
+		upload fb.log /Windows/kmsprep/firstboot.log
+	kp image show gfs.img >show
+	expect_grep '^    first-boot log (%WINDIR%\\kmsprep\\firstboot.log): 2 runs, the last started ' show
+	expect_grep '^      activate: failed, 0xC004F074 (no KMS host could be contacted)$' show
+	expect_grep '^      client machine ID: reset (the rearm succeeded)$' show
+	kp image show --json gfs.img >j
+	python3 -c 'import json; j=json.load(open("j")); s=json.dumps(j); assert "0xC004F074" in s and "kmsprep_scripts" in s, s'
+}
+t "libguestfs firstboot service; the outcome read back from the log" guestfs_service
 
 refusals() {
 	cp "$IMG/sealed.img" "$IMG/blocked.img" .

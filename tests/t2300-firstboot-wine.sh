@@ -49,16 +49,20 @@ PSARGS="powershell|-NoProfile|-NonInteractive|-ExecutionPolicy|Bypass|-File|$PS1
 SLMGR='cscript|//nologo|C:\windows\System32\slmgr.vbs'
 SPP='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 
-# image clone|kit with|without-powershell [RC-LINES...]: a fresh image in
+# image clone|clone-gvlk|clone-guestfs|kit with|without-powershell [RC-LINES...]: a fresh image in
 # the prefix: the scripts, the hook staged, the stubs' exit codes.
 image() {
 	local kind=$1 ps=$2 hook
 	shift 2
-	rm -rf "$SYS/kmsprep" "$STUBS/calls.log" "$STUBS/rc.txt"
+	rm -rf "$SYS/kmsprep" "$STUBS/calls.log" "$STUBS/rc.txt" "$GFS"
 	mkdir -p "$SYS/kmsprep"
 	cp "$SCRATCH/gen/clone/licensing.ps1" "$SYS/kmsprep/"
-	if [ "$kind" = clone ]; then
-		cp "$SCRATCH/gen/clone/"*.cmd "$SYS/kmsprep/"
+	if [ "$kind" = clone-guestfs ]; then
+		mkdir -p "$GFS/scripts"
+		cp "$SCRATCH/gen/$kind/"*.bat "$GFS/scripts/"
+		hook=""
+	elif [ "$kind" != kit ]; then
+		cp "$SCRATCH/gen/$kind/"*.cmd "$SYS/kmsprep/"
 		hook=firstboot.cmd
 	else
 		mkdir "$SYS/kmsprep/kit"
@@ -76,10 +80,40 @@ image() {
 	[ $# -eq 0 ] || printf '%s\n' "$@" >"$STUBS/rc.txt"
 	wine reg delete "$SPP" /v KeyManagementServiceName /f >/dev/null 2>&1 ||
 		true
+	if [ -z "$hook" ]; then
+		wine reg add 'HKLM\SYSTEM\Setup' /v CmdLine /t REG_SZ /d "" \
+			/f >/dev/null
+		wine reg add 'HKLM\SYSTEM\Setup' /v SetupType /t REG_DWORD \
+			/d 0 /f >/dev/null
+		return 0
+	fi
 	wine reg add 'HKLM\SYSTEM\Setup' /v CmdLine /t REG_SZ /d \
 		"cmd.exe /c \"%SystemRoot%\\kmsprep\\$hook\"" /f >/dev/null
 	wine reg add 'HKLM\SYSTEM\Setup' /v SetupType /t REG_DWORD /d 2 \
 		/f >/dev/null
+}
+
+# boot_guestfs: what libguestfs' firstboot service does at a boot (as its
+# firstboot.bat is documented to): the first .bat of its scripts folder in
+# name order, run from there; exit code 249 keeps it for the next boot,
+# any other moves it to scripts-done; then a restart.
+GFS="$WINEPREFIX/drive_c/Program Files/Guestfs/Firstboot"
+boot_guestfs() {
+	local next rc=0
+	next=$(cd "$GFS/scripts" && LC_ALL=C ls | grep -i '\.bat$' | head -n 1)
+	if [ -z "$next" ]; then
+		echo "nothing to run" >>boots
+		return 0
+	fi
+	echo "service runs $next" >>boots
+	(cd "$GFS/scripts" && WINEPATH=$STUB_DIR wine cmd.exe /c \
+		"C:\\Program Files\\Guestfs\\Firstboot\\scripts\\$next") \
+		>>boots 2>&1 || rc=$?
+	echo "exit $rc" >>boots
+	if [ $rc -ne 249 ]; then
+		mkdir -p "$GFS/scripts-done"
+		mv "$GFS/scripts/$next" "$GFS/scripts-done/"
+	fi
 }
 
 # setup NAME: a value of HKLM\SYSTEM\Setup as reg.exe shows it.
@@ -263,6 +297,59 @@ kit_without_powershell() {
 t "clone: rearm, settings back, restart, activate, then nothing" clone_ok
 t "clone: a failed rearm, activation and record are logged with their codes" clone_failures
 t "clone: slmgr.vbs where Windows PowerShell is absent" clone_without_powershell
+clone_gvlk() {
+	local gvlk=NPPR9-FWDCX-D2C8J-H872K-2YT43
+	export STUB_ENV=KMSPREP_GVLK
+	image clone-gvlk with-powershell "powershell ipk 0xC004F050"
+	boot
+	boot
+	# The key reaches PowerShell in the environment, before the rearm;
+	# its failure is logged and the rearm still runs.
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|ipk|KMSPREP_GVLK=$gvlk|rc=-1073418160" \
+		"$PSARGS|rearm|KMSPREP_GVLK=$gvlk|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_GVLK=$gvlk|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^install KMS client setup key: exit code -1073418160$' l
+	expect_grep '^rearm: exit code 0$' l
+	hook_cleared
+	[ "$(tail -n 1 boots)" = "nothing to run" ]
+	# slmgr.vbs gets the key (public) on its command line, whole.
+	image clone-gvlk without-powershell
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$SLMGR|/ipk|$gvlk|KMSPREP_GVLK=$gvlk|rc=0" \
+		"$SLMGR|/rearm|KMSPREP_GVLK=$gvlk|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_GVLK=$gvlk|rc=0"
+}
+
+t "clone --gvlk: the key installed before the rearm, by WMI or slmgr.vbs" clone_gvlk
+clone_guestfs() {
+	image clone-guestfs with-powershell "powershell ato 0xC004F074"
+	boot_guestfs
+	boot_guestfs
+	boot_guestfs
+	# One script per boot, the restarts are the service's; kmsprep's
+	# hook is never used.
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=|rc=-1073418124" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=0"
+	expect_lines boots "service runs 9900-0001-kmsprep-rearm.bat" \
+		"exit 0" "service runs 9900-0002-kmsprep-activate.bat" \
+		"exit 0" "nothing to run"
+	[ "$(setup SetupType)" = 0x0 ] && [ -z "$(setup CmdLine)" ]
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^the firstboot service restarts Windows now$' l
+	expect_grep '^activate: exit code -1073418124$' l
+	# A failed rearm is 1, not 249 (which would run it at every boot).
+	image clone-guestfs with-powershell "powershell rearm 0xC004D307"
+	boot_guestfs
+	expect_grep '^exit 1$' boots
+	[ -e "$GFS/scripts-done/9900-0001-kmsprep-rearm.bat" ]
+}
+
+t "libguestfs firstboot service: rearm, then activate at the next boot" clone_guestfs
 t "kit: key installed from its file, file deleted, hook cleared" kit_ok
 t "kit: a failed key install is logged, the key file still goes" kit_ipk_fails
 t "kit: no PowerShell, the key is kept and not put on a command line" kit_without_powershell

@@ -15,6 +15,9 @@
  *                                them (tests/t2300 runs them under Wine):
  *                                clone/ (generalize --mode clone
  *                                --activate, KMS host kms.example.com:1688),
+ *                                clone-gvlk/ (--gvlk, no --activate),
+ *                                clone-guestfs/ (libguestfs' firstboot
+ *                                service's scripts, --activate),
  *                                kit/ (a host kit's provision.cmd and the
  *                                wrapper), each with licensing.ps1
  */
@@ -461,14 +464,32 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, true, &one, &two, &err) < 0)
+	if (cmd_clone_scripts(&rep, true, NULL, false, &one, &two, &err) < 0)
 		return die(err.msg);
-	buf_release(&v);
-	buf_release(&port);
 	if (cmd_licensing_ps1(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
 	    put(sub, "firstboot-activate.cmd", &two) < 0 ||
 	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
 		return 1;
+	/* Without --activate, with --gvlk (Windows 10/11 Enterprise's). */
+	snprintf(sub, sizeof(sub), "%s/clone-gvlk", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, false, "NPPR9-FWDCX-D2C8J-H872K-2YT43",
+			      false, &one, &two, &err) < 0)
+		return die(err.msg);
+	buf_release(&two);
+	if (put(sub, "firstboot.cmd", &one) < 0)
+		return 1;
+	/* For libguestfs' firstboot service, with --activate. */
+	snprintf(sub, sizeof(sub), "%s/clone-guestfs", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, true, NULL, true, &one, &two, &err) < 0)
+		return die(err.msg);
+	if (put(sub, GUESTFS_ONE, &one) < 0 || put(sub, GUESTFS_TWO, &two) < 0)
+		return 1;
+	buf_release(&v);
+	buf_release(&port);
 	snprintf(sub, sizeof(sub), "%s/kit", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
