@@ -16,7 +16,7 @@ struct image_args {
 	bool json, dry_run, clear_search, activate;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
-	const char *format, *overlay, *bitlocker, *search, *gvlk;
+	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
 	char *search_norm;
 	const char **roots;
 	size_t nroots;
@@ -48,6 +48,8 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->activate = true;
 	} else if (strcmp(name, "gvlk") == 0) {
 		a->gvlk = arg;
+	} else if (strcmp(name, "cloudbase-init") == 0) {
+		a->cloudbase = arg;
 	} else if (strcmp(name, "mode") == 0) {
 		if (strcmp(arg, "sysprep") == 0)
 			a->mode = GEN_SYSPREP;
@@ -216,6 +218,7 @@ notes_json(const struct gen_plan *p)
 }
 
 static json_t *log_json(const struct fb_outcome *l);
+static json_t *cbi_json(const struct gen_plan *g);
 
 static json_t *
 gen_json(const struct gen_plan *g)
@@ -250,6 +253,7 @@ gen_json(const struct gen_plan *g)
 		g->guestfs_two ? GUESTFS_TWO : NULL));
 	json_object_set_new(o, "first_boot_log", g->has_log ?
 			    log_json(&g->log) : json_null());
+	json_object_set_new(o, "cloudbase_init", cbi_json(g));
 	return o;
 }
 
@@ -322,6 +326,87 @@ log_text(const struct fb_outcome *l)
 		       l->license_status == 1 ? " (licensed)" : "");
 }
 
+static const char *const cbi_names[] = { CBI_CONF, CBI_UNATTEND };
+
+static json_t *
+tri_json(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
+/* Does cloudbase-init's kms_host differ from the registry's host? */
+static bool
+cbi_conflict(const struct gen_plan *g, const struct cbi_conf *c)
+{
+	return c->plugin && c->kms_host[0] &&
+	       strcasecmp(c->kms_host, g->kms_host) != 0;
+}
+
+static json_t *
+cbi_json(const struct gen_plan *g)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		const struct cbi_conf *c = &g->cbi[i];
+
+		if (!g->has_cbi[i])
+			continue;
+		json_array_append_new(a, json_pack(
+			"{s:s, s:b, s:o, s:o, s:o, s:o, s:b}", "file",
+			cbi_names[i], "licensing_plugin", c->plugin,
+			"activate_windows", tri_json(c->activate_windows),
+			"set_kms_product_key", tri_json(c->set_kms_product_key),
+			"set_avma_product_key",
+			tri_json(c->set_avma_product_key), "kms_host",
+			c->kms_host[0] ? json_string(c->kms_host) : json_null(),
+			"conflicts_with_registry", cbi_conflict(g, c)));
+	}
+	return a;
+}
+
+static const char *
+tri(int v)
+{
+	return v < 0 ? "not set (off)" : v ? "on" : "off";
+}
+
+static void
+cbi_text(const struct gen_plan *g)
+{
+	char q[300], h[300];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		const struct cbi_conf *c = &g->cbi[i];
+
+		if (!g->has_cbi[i])
+			continue;
+		printf("    cloudbase-init (%s): licensing plugin %s", cbi_names[i],
+		       c->plugin ? "runs" : "not in plugins=");
+		if (c->plugin)
+			printf("; activate_windows %s, set_kms_product_key %s, "
+			       "set_avma_product_key %s, kms_host %s",
+			       tri(c->activate_windows),
+			       tri(c->set_kms_product_key),
+			       tri(c->set_avma_product_key), c->kms_host[0] ?
+			       kp_quote(c->kms_host, q, sizeof(q)) : "not set");
+		printf("\n");
+		if (cbi_conflict(g, c))
+			printf("    note: cloudbase-init sets KMS host %s at "
+			       "every boot, over the registry's %s (image set "
+			       "--cloudbase-init host makes them agree)\n",
+			       kp_quote(c->kms_host, q, sizeof(q)),
+			       g->kms_host[0] ? kp_quote(g->kms_host, h,
+							 sizeof(h)) :
+						"(none: DNS discovery)");
+		if (c->plugin)
+			printf("    note: a cloud's metadata service may also "
+			       "give cloudbase-init a KMS host at boot\n");
+	}
+}
+
 static void
 gen_text(const struct gen_plan *g)
 {
@@ -373,6 +458,7 @@ gen_text(const struct gen_plan *g)
 		       g->guestfs_one ? "" : "none");
 	if (g->has_log)
 		log_text(&g->log);
+	cbi_text(g);
 }
 
 /* Everything shown about one installation. */
@@ -539,6 +625,11 @@ static const struct cli_opt set_opts[] = {
 	  "set, Services\\Tcpip\\Parameters\\SearchList), so that it finds "
 	  "KMS SRV records published in other domains" },
 	{ "clear-dns-search-list", 0, NULL, "remove the DNS suffix search list" },
+	{ "cloudbase-init", 0, "host|activate|off",
+	  "also write the KMS host into cloudbase-init's configuration "
+	  "(kms_host; its licensing plugin sets it at every boot), keeping "
+	  "the rest of the file; activate also turns activate_windows and "
+	  "set_kms_product_key on, off turns them off" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -686,11 +777,24 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 		if (script == NULL)
 			goto fail;
 		free(script);
+		if (!staged) {
+			script = img_path(s, t->root, GUESTFS_DIR "/scripts/"
+					  GUESTFS_ONE, &staged, &err);
+			if (script == NULL)
+				goto fail;
+			free(script);
+		}
 		if (staged && t->changes.n > from &&
 		    (open_hive(c, s, a, i, t, "SYSTEM", need_system(a), &t->sy,
 			       &err) < 0 ||
 		     gen_refresh(s, t->root, t->sw.h, t->sy.h, &t->plan,
 				 &err) < 0 ||
+		     gen_check_dirs(s, &t->plan, &err) < 0))
+			goto fail;
+		/* After gen_refresh, which starts the plan afresh. */
+		if (a->cloudbase &&
+		    (gen_cloudbase(s, t->root, t->sw.h, a->cloudbase,
+				   &t->plan, &err) < 0 ||
 		     gen_check_dirs(s, &t->plan, &err) < 0))
 			goto fail;
 		if (!a->dry_run && winhive_commit(&t->sw, &err) < 0)
@@ -954,6 +1058,11 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	}
 	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search) {
 		code = cli_usage(c, "no setting given");
+		goto done;
+	}
+	if (a.cloudbase && spp_settings_empty(&a.settings)) {
+		code = cli_usage(c, "--cloudbase-init goes with a KMS setting "
+				 "(such as --kms-host)");
 		goto done;
 	}
 	if (spp_settings_check(&a.settings, &err) < 0) {

@@ -291,6 +291,101 @@ gen_setup_pending(const char *image_state)
 static int guestfs_service(struct img_session *s, const struct img_root *r,
 			   struct hive *system, struct kp_error *err);
 
+/* The KMS host the registry names, as cloudbase-init's kms_host writes
+ * it (host[:port]), into OUT ("" if none). */
+static void
+registry_kms_host(struct hive *software, char *out, size_t size)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	char *host = read_sz(software, SPP_KEY, "KeyManagementServiceName",
+			     &ignored);
+	char *port = read_sz(software, SPP_KEY, "KeyManagementServicePort",
+			     &ignored);
+
+	snprintf(out, size, "%s%s%s", host ? host : "", host && port ? ":" : "",
+		 host && port ? port : "");
+	free(host);
+	free(port);
+}
+
+/* Read cloudbase-init's configuration file NAME into *C (*HAS set). */
+static int
+cbi_read(struct img_session *s, const struct img_root *r, const char *name,
+	 bool *has, struct cbi_conf *c, char **guest, char **text,
+	 size_t *len, struct kp_error *err)
+{
+	char rel[160];
+
+	snprintf(rel, sizeof(rel), CBI_DIR "/%s", name);
+	*guest = img_path(s, r, rel, has, err);
+	*text = NULL;
+	if (*guest == NULL)
+		return -1;
+	if (!*has)
+		return 0;
+	*text = img_read(s, *guest, (size_t)1 << 20, len, err);
+	if (*text == NULL)
+		return -1;
+	cbi_parse(*text, *len, c);
+	return 0;
+}
+
+int
+gen_cloudbase(struct img_session *s, const struct img_root *r,
+	      struct hive *software, const char *mode, struct gen_plan *p,
+	      struct kp_error *err)
+{
+	static const char *const names[] = { CBI_CONF, CBI_UNATTEND };
+	struct cbi_set set = { NULL, -1, -1 };
+	char host[300], rel[160], label[200];
+	size_t i, found = 0;
+
+	registry_kms_host(software, host, sizeof(host));
+	set.kms_host = host;
+	if (strcmp(mode, "activate") == 0)
+		set.activate_windows = set.set_kms_product_key = 1;
+	else if (strcmp(mode, "off") == 0)
+		set.activate_windows = set.set_kms_product_key = 0;
+	else if (strcmp(mode, "host") != 0)
+		return kp_fail(err, KP_EXIT_USAGE, "--cloudbase-init: '%s': "
+			       "expected host, activate or off", mode);
+	for (i = 0; i < 2; i++) {
+		struct cbi_conf c;
+		struct buf out = BUF_INIT;
+		char *guest, *text;
+		size_t len = 0;
+		bool has;
+		int rc;
+
+		if (cbi_read(s, r, names[i], &has, &c, &guest, &text, &len,
+			     err) < 0) {
+			free(guest);
+			return -1;
+		}
+		free(guest);
+		if (!has)
+			continue;
+		found++;
+		rc = cbi_edit(text, len, &set, &out, err);
+		free(text);
+		snprintf(rel, sizeof(rel), CBI_DIR "/%s", names[i]);
+		snprintf(label, sizeof(label), "C:\\Program Files\\Cloudbase "
+			 "Solutions\\Cloudbase-Init\\conf\\%s", names[i]);
+		if (rc < 0 ||
+		    gen_add_file(s, r, rel, label, &out, false, p, err) < 0) {
+			buf_release(&out);
+			return -1;
+		}
+		buf_release(&out);
+	}
+	if (found == 0)
+		return kp_fail(err, KP_EXIT_REFUSED, "--cloudbase-init: "
+			       "cloudbase-init is not installed (no %s)",
+			       "C:\\Program Files\\Cloudbase Solutions\\"
+			       "Cloudbase-Init\\conf\\" CBI_CONF);
+	return 0;
+}
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct gen_plan *p,
@@ -320,6 +415,26 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	if (path == NULL)
 		return -1;
 	free(path);
+	/* cloudbase-init's licensing options, and the host to compare. */
+	registry_kms_host(software, p->kms_host, sizeof(p->kms_host));
+	{
+		static const char *const names[] = { CBI_CONF, CBI_UNATTEND };
+		size_t i;
+
+		for (i = 0; i < 2; i++) {
+			char *guest, *text;
+			size_t len = 0;
+
+			if (cbi_read(s, r, names[i], &p->has_cbi[i],
+				     &p->cbi[i], &guest, &text, &len,
+				     err) < 0) {
+				free(guest);
+				return -1;
+			}
+			free(guest);
+			free(text);
+		}
+	}
 	/* What the first boot of this copy did, if it has booted. */
 	path = img_path(s, r, "windows/" FIRSTBOOT_DIR "/firstboot.log",
 			&p->has_log, err);

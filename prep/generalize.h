@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 
+#include "cloudbase.h"
 #include "firstboot.h"
 #include "hive/change.h"
 #include "image.h"
@@ -57,6 +58,12 @@ struct gen_plan {
 	/* gen_inspect: %WINDIR%\kmsprep\firstboot.log, read back. */
 	bool has_log;
 	struct fb_outcome log;
+	/* gen_inspect: cloudbase-init's two configuration files (CBI_CONF,
+	 * CBI_UNATTEND), and the KMS host the registry names (host[:port],
+	 * "" if none) to compare with. */
+	bool has_cbi[2];
+	struct cbi_conf cbi[2];
+	char kms_host[300];
 };
 
 /* The generalization state of an installation (for `image show`). */
@@ -78,6 +85,15 @@ int gen_plan(struct img_session *s, const struct img_root *r,
 int gen_refresh(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system, struct gen_plan *p,
 		struct kp_error *err);
+
+/* For `image set --cloudbase-init MODE` (host, activate or off): plan in P
+ * cloudbase-init's configuration files with kms_host set to the KMS host
+ * SOFTWARE names now (and with activate: activate_windows and
+ * set_kms_product_key on; off: both off), keeping the rest of each file.
+ * KP_EXIT_REFUSED when cloudbase-init is not installed. */
+int gen_cloudbase(struct img_session *s, const struct img_root *r,
+		  struct hive *software, const char *mode, struct gen_plan *p,
+		  struct kp_error *err);
 
 /* Check that the directories of every file P writes can be made (no file
  * or link in the way), before anything is written. */
