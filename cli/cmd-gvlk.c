@@ -6,10 +6,11 @@
 #include "hive/spp.h"
 #include "lib/valid.h"
 #include "prep/gvlk.h"
+#include "prep/winhive.h"
 
 struct gvlk_args {
 	unsigned long build;
-	const char *from_hive;
+	const char *from_hive, *image;
 	bool list, json;
 };
 
@@ -24,6 +25,8 @@ gvlk_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		return kp_parse_uint("--build", arg, 1, 99999, &a->build, err);
 	if (strcmp(name, "from-hive") == 0)
 		a->from_hive = arg;
+	else if (strcmp(name, "image") == 0)
+		a->image = arg;
 	else if (strcmp(name, "list") == 0)
 		a->list = true;
 	else if (strcmp(name, "json") == 0)
@@ -38,14 +41,17 @@ static const struct cli_opt gvlk_opts[] = {
 	{ "from-hive", 0, "SOFTWARE",
 	  "take the edition and build from this SOFTWARE hive, and say "
 	  "whether it holds a volume license key already" },
+	{ "image", 0, "IMAGE",
+	  "take them from the Windows installation in this disk image "
+	  "(read only; libguestfs appliance)" },
 	{ "list", 0, NULL, "print the whole table" },
 	{ "json", 0, NULL, "print JSON instead of text" },
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct cli_help gvlk_help = {
-	"kms gvlk [EDITION] [--build N] [--from-hive SOFTWARE] [--list] "
-	"[--json]",
+	"kms gvlk [EDITION | --from-hive SOFTWARE | --image IMAGE] [--build N] "
+	"[--list] [--json]",
 	"Print the KMS client setup key (GVLK) that makes an edition of "
 	"Windows a KMS client, from Microsoft's published table, which "
 	"kmsprep carries. EDITION is the registry's EditionID "
@@ -91,10 +97,35 @@ list(struct cli *c, bool json)
 	return 0;
 }
 
+/* The SOFTWARE hive of the one Windows installation in IMAGE, read only. */
+static int
+open_image(const char *image, struct img_session **s, struct winhive *wh,
+	   struct kp_error *err)
+{
+	struct img_opts o = { 0 };
+	char *const images[] = { (char *)image };
+	struct img_root *roots;
+	size_t n;
+
+	o.readonly = true;
+	if (img_open(images, 1, &o, s, err) < 0 ||
+	    img_find_windows(*s, err) < 0)
+		return -1;
+	roots = img_roots(*s, &n);
+	if (n != 1)
+		return kp_fail(err, KP_EXIT_INPUT, "'%s': %s", image, n ?
+			       "more than one Windows installation: use "
+			       "--from-hive with the one you mean" :
+			       "no Windows installation found");
+	return winhive_open(*s, &roots[0], "SOFTWARE", 0, wh, err);
+}
+
 int
 cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 {
-	struct gvlk_args a = { 0, NULL, false, false };
+	struct gvlk_args a = { 0, NULL, NULL, false, false };
+	struct winhive wh = { NULL, NULL, NULL, false };
+	struct img_session *s = NULL;
 	struct kp_error err = KP_ERROR_INIT;
 	struct winver v = { 0 };
 	struct gvlk_state st = { NULL, false, "" };
@@ -109,11 +140,13 @@ cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 		      &code))
 		return code;
 	if (a.list)
-		return npos || a.from_hive ? cli_usage(c, "--list takes no "
-						       "EDITION or hive") :
-					     list(c, a.json);
-	if (npos > 1 || (npos == 1) == (a.from_hive != NULL))
-		return cli_usage(c, "expected one EDITION or --from-hive");
+		return npos || a.from_hive || a.image ?
+			       cli_usage(c, "--list takes no EDITION, hive or "
+					 "image") :
+			       list(c, a.json);
+	if (npos > 1 || npos + (a.from_hive != NULL) + (a.image != NULL) != 1)
+		return cli_usage(c, "expected one EDITION, --from-hive or "
+				 "--image");
 	build = (unsigned)a.build;
 	if (npos == 1) {
 		edition = pos[0];
@@ -122,8 +155,17 @@ cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 	} else {
 		struct hive_open_opts o = { 0, NULL, NULL };
 
-		if (hive_open(a.from_hive, &o, &h, &err) < 0 ||
-		    winver_read(h, &v, &err) < 0 ||
+		if (a.image && open_image(a.image, &s, &wh, &err) < 0) {
+			code = cli_error(c, &err);
+			goto out;
+		}
+		if (a.image)
+			h = wh.h;
+		else if (hive_open(a.from_hive, &o, &h, &err) < 0) {
+			code = cli_error(c, &err);
+			goto out;
+		}
+		if (winver_read(h, &v, &err) < 0 ||
 		    gvlk_state_read(h, &st, &err) < 0) {
 			code = cli_error(c, &err);
 			goto out;
@@ -166,6 +208,12 @@ cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 			 st.channel);
 out:
 	winver_release(&v);
-	hive_close(h);
+	if (a.image) {
+		winhive_close(&wh);
+		if (s)
+			img_close(s, false, NULL);
+	} else {
+		hive_close(h);
+	}
 	return code;
 }
