@@ -245,6 +245,44 @@ EOF
 }
 t "libguestfs firstboot service; the outcome read back from the log" guestfs_service
 
+# cloudbase-init's licensing plugin: reported, and made to agree.
+cloudbase() {
+	local conf="/Program Files/Cloudbase Solutions/Cloudbase-Init/conf/cloudbase-init.conf"
+	cp "$IMG/clone.img" cb.img
+	printf '%s\r\n' '# written by the installer' '[DEFAULT]' \
+		'username=Admin' 'activate_windows=true' \
+		'kms_host=old.example.com' '' '[openstack]' 'x=1' >cb.conf
+	guestfish --rw -a cb.img -m /dev/sda1 >/dev/null <<EOF
+mkdir-p "/Program Files/Cloudbase Solutions/Cloudbase-Init/conf"
+upload cb.conf "$conf"
+EOF
+	kp image show cb.img >show
+	expect_grep '^    cloudbase-init (cloudbase-init.conf): licensing plugin runs; activate_windows on, set_kms_product_key not set (off), set_avma_product_key not set (off), kms_host old.example.com$' show
+	expect_grep '^    note: cloudbase-init sets KMS host old.example.com at every boot, over the registry' show
+	kp image set -q cb.img --kms-host kms7.example.com --cloudbase-init off >out
+	expect_grep '^cb.img: update C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\conf\\cloudbase-init.conf$' out
+	guestfish --ro -a cb.img -m /dev/sda1 download "$conf" new.conf
+	# Only the lines it must: the rest of the file byte for byte.
+	printf '%s\r\n' '# written by the installer' '[DEFAULT]' \
+		'username=Admin' 'activate_windows=false' \
+		'kms_host=kms7.example.com' '' 'set_kms_product_key=false' \
+		'[openstack]' 'x=1' >want.conf
+	expect_same want.conf new.conf
+	kp image show --json cb.img >j
+	python3 -c 'import json; j=json.load(open("j")); s=json.dumps(j); assert "\"conflicts_with_registry\": false" in s, s'
+	# kms gvlk reads the edition and build from the image itself.
+	kp kms gvlk --image "$IMG/clone.img" >o 2>/dev/null
+	expect_grep '^WX4NM-KYWYW-QJJR4-XV3QB-6VM33	Windows Server 2022 Datacenter$' o
+	# Without cloudbase-init: refused, nothing written.
+	cp "$IMG/clone.img" plain.img
+	sha256sum plain.img >sums
+	expect_code 4 kp image set -q plain.img --kms-host k.example.com \
+		--cloudbase-init host 2>err
+	expect_grep 'cloudbase-init is not installed' err
+	sha256sum -c --quiet sums
+}
+t "cloudbase-init: licensing options reported; kms_host written, the rest kept" cloudbase
+
 refusals() {
 	cp "$IMG/sealed.img" "$IMG/blocked.img" .
 	sha256sum ./*.img >sums
