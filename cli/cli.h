@@ -71,6 +71,13 @@ int cli_print_json(const struct cli *c, json_t *j);
 /* Write BUF to stdout. */
 int cli_write_stdout(const struct cli *c, const struct buf *b);
 
+struct gen_plan;
+
+/* image show's first-boot report (cli/fb-report.c): libguestfs' service,
+ * the first-boot log read back, cloudbase-init; into O, or printed. */
+void fb_report_json(const struct gen_plan *g, json_t *o);
+void fb_report_text(const struct gen_plan *g);
+
 /* The commands. */
 int cmd_hive_show(struct cli *c, int argc, char **argv);
 int cmd_hive_set(struct cli *c, int argc, char **argv);
@@ -84,6 +91,7 @@ int cmd_image_generalize(struct cli *c, int argc, char **argv);
 int cmd_kms_records(struct cli *c, int argc, char **argv);
 int cmd_kms_publish(struct cli *c, int argc, char **argv);
 int cmd_kms_discover(struct cli *c, int argc, char **argv);
+int cmd_kms_gvlk(struct cli *c, int argc, char **argv);
 int cmd_kms_kit_build(struct cli *c, int argc, char **argv);
 int cmd_kms_kit_verify(struct cli *c, int argc, char **argv);
 int cmd_kms_kit_apply(struct cli *c, int argc, char **argv);

@@ -17,7 +17,7 @@ struct image_args {
 	bool json, dry_run, clear_search, activate;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
-	const char *format, *overlay, *bitlocker, *search;
+	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
 	char *search_norm;
 	const char **roots;
 	size_t nroots;
@@ -48,6 +48,10 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		a->overlay = arg;
 	} else if (strcmp(name, "activate") == 0) {
 		a->activate = true;
+	} else if (strcmp(name, "gvlk") == 0) {
+		a->gvlk = arg;
+	} else if (strcmp(name, "cloudbase-init") == 0) {
+		a->cloudbase = arg;
 	} else if (strcmp(name, "mode") == 0) {
 		if (strcmp(arg, "sysprep") == 0)
 			a->mode = GEN_SYSPREP;
@@ -221,6 +225,7 @@ notes_json(const struct gen_plan *p)
 	return a;
 }
 
+
 static json_t *
 gen_json(const struct gen_plan *g)
 {
@@ -248,6 +253,7 @@ gen_json(const struct gen_plan *g)
 				      g->setup.cmdline, "setup_type",
 				      (int)g->setup.setup_type, "kmsprep",
 				      g->setup.ours) : json_null());
+	fb_report_json(g, o);
 	return o;
 }
 
@@ -290,6 +296,7 @@ gen_text(const struct gen_plan *g)
 		       kp_quote(g->setup.cmdline, q, sizeof(q)));
 	else
 		printf("    first boot: nothing staged\n");
+	fb_report_text(g);
 }
 
 /* Everything shown about one installation. */
@@ -462,6 +469,11 @@ static const struct cli_opt set_opts[] = {
 	  "set, Services\\Tcpip\\Parameters\\SearchList), so that it finds "
 	  "KMS SRV records published in other domains" },
 	{ "clear-dns-search-list", 0, NULL, "remove the DNS suffix search list" },
+	{ "cloudbase-init", 0, "host|activate|off",
+	  "also write the KMS host into cloudbase-init's configuration "
+	  "(kms_host; its licensing plugin sets it at every boot), keeping "
+	  "the rest of the file; activate also turns activate_windows and "
+	  "set_kms_product_key on, off turns them off" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -609,11 +621,24 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 		if (script == NULL)
 			goto fail;
 		free(script);
+		if (!staged) {
+			script = img_path(s, t->root, GUESTFS_DIR "/scripts/"
+					  GUESTFS_ONE, &staged, &err);
+			if (script == NULL)
+				goto fail;
+			free(script);
+		}
 		if (staged && t->changes.n > from &&
 		    (open_hive(c, s, a, i, t, "SYSTEM", need_system(a), &t->sy,
 			       &err) < 0 ||
 		     gen_refresh(s, t->root, t->sw.h, t->sy.h, &t->plan,
 				 &err) < 0 ||
+		     gen_check_dirs(s, &t->plan, &err) < 0))
+			goto fail;
+		/* After gen_refresh, which starts the plan afresh. */
+		if (a->cloudbase &&
+		    (gen_cloudbase(s, t->root, t->sw.h, a->cloudbase,
+				   &t->plan, &err) < 0 ||
 		     gen_check_dirs(s, &t->plan, &err) < 0))
 			goto fail;
 		if (!a->dry_run && winhive_commit(&t->sw, &err) < 0)
@@ -879,6 +904,11 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "no setting given");
 		goto done;
 	}
+	if (a.cloudbase && spp_settings_empty(&a.settings)) {
+		code = cli_usage(c, "--cloudbase-init goes with a KMS setting "
+				 "(such as --kms-host)");
+		goto done;
+	}
 	if (spp_settings_check(&a.settings, &err) < 0) {
 		code = cli_usage(c, "%s", err.msg);
 		goto done;
@@ -905,13 +935,18 @@ static const struct cli_opt gen_opts[] = {
 	{ "activate", 0, NULL,
 	  "clone mode: activate (slmgr /ato) right after the restart that "
 	  "follows the rearm, instead of at the next two-hourly attempt" },
+	{ "gvlk", 0, "auto|KEY|none",
+	  "clone mode: install a KMS client setup key at the first boot, "
+	  "before the rearm: auto picks the one of the image's edition and "
+	  "build (kmsprep kms gvlk) unless it holds a volume license key "
+	  "already; KEY must be one of Microsoft's table (none: the default)" },
 	IMAGE_WRITE_OPTS,
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct cli_help gen_help = {
 	"image generalize IMAGE... [--mode sysprep|clone] [--activate] "
-	"[--dry-run]",
+	"[--gvlk auto|KEY|none] [--dry-run]",
 	"Stage activation generalization, so that every copy of the image "
 	"gets its own KMS client machine ID (without one, the KMS host counts "
 	"all copies as one machine and never reaches its threshold). "
@@ -922,8 +957,10 @@ static const struct cli_help gen_help = {
 	"%WINDIR%\\System32\\Sysprep\\Unattend.xml. clone mode stages a script "
 	"that Windows runs once as SYSTEM at the next boot, before anyone logs "
 	"on (SYSTEM\\Setup CmdLine): it rearms, puts the KMS settings back, "
-	"restarts once and logs to %WINDIR%\\kmsprep\\firstboot.log. Running it "
-	"again changes nothing.",
+	"restarts once and logs to %WINDIR%\\kmsprep\\firstboot.log; where "
+	"libguestfs' firstboot service is installed (virt-v2v, "
+	"virt-customize), its scripts go into that service's folder instead. "
+	"Running it again changes nothing.",
 	gen_opts, false, NULL, NULL,
 };
 
@@ -960,7 +997,7 @@ plan_generalize(struct img_session *s, const struct image_args *a,
 		struct target *t, struct kp_error *err)
 {
 	return gen_plan(s, t->root, t->sw.h, t->sy.h, a->mode, a->activate,
-			&t->changes, &t->plan, err);
+			a->gvlk, &t->changes, &t->plan, err);
 }
 
 static int
@@ -987,6 +1024,10 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 	}
 	if (a.activate && a.mode != GEN_CLONE) {
 		code = cli_usage(c, "--activate goes with --mode clone");
+		goto done;
+	}
+	if (a.gvlk && a.mode != GEN_CLONE && strcmp(a.gvlk, "none") != 0) {
+		code = cli_usage(c, "--gvlk goes with --mode clone");
 		goto done;
 	}
 	if (a.overlay && npos != 1) {

@@ -59,6 +59,8 @@ static const struct cmd kms_cmds[] = {
 	  "publish them with a TSIG-signed dynamic update" },
 	{ "discover", cmd_kms_discover, NULL,
 	  "find a KMS host in a domain as a Windows client does" },
+	{ "gvlk", cmd_kms_gvlk, NULL,
+	  "print the KMS client setup key (GVLK) for an edition" },
 	{ "kit", NULL, kit_cmds, "lab KMS host kits: build, verify, apply" },
 	{ NULL, NULL, NULL, NULL },
 };

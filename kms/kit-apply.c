@@ -93,23 +93,30 @@ out:
 
 /* The first-boot hook of an image that is not generalized: a wrapper that
  * clears the hook first, then runs the kit's script. */
+int
+kit_wrapper_script(struct buf *w)
+{
+	int rc;
+
+	rc = cmd_line(w, "@echo off");
+	rc |= cmd_line(w, "rem Written by kmsprep (kms kit apply): runs once "
+		       "as SYSTEM at the next boot.");
+	rc |= cmd_line(w, "rem First of all: never run again, whatever "
+		       "happens.");
+	rc |= cmd_clear_hook(w);
+	rc |= cmd_line(w, "%s", call_line);
+	rc |= cmd_line(w, "exit /b 0");
+	return rc ? -1 : 0;
+}
+
 static int
 first_boot(struct img_session *s, const struct img_root *r,
 	   struct hive *system, struct hive_changes *c, struct gen_plan *p,
 	   struct kp_error *err)
 {
 	struct buf w = BUF_INIT;
-	int rc;
 
-	rc = cmd_line(&w, "@echo off");
-	rc |= cmd_line(&w, "rem Written by kmsprep (kms kit apply): runs once "
-		       "as SYSTEM at the next boot.");
-	rc |= cmd_line(&w, "rem First of all: never run again, whatever "
-		       "happens.");
-	rc |= cmd_clear_hook(&w);
-	rc |= cmd_line(&w, "%s", call_line);
-	rc |= cmd_line(&w, "exit /b 0");
-	if (rc) {
+	if (kit_wrapper_script(&w) < 0) {
 		buf_release(&w);
 		return kp_fail_oom(err);
 	}
@@ -128,6 +135,7 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 	struct spp_settings set;
 	struct winver v = { 0 };
 	struct setup_state st = { 0 };
+	struct buf ps1 = BUF_INIT;
 	char *state = NULL, name[160], q[300];
 	int rc = -1;
 
@@ -154,7 +162,12 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 				   "activate over this port",
 				   c, err) < 0)
 		goto out;
+	if (cmd_licensing_ps1(&ps1) < 0)
+		goto oom;
 	if (kit_file(s, r, k, KIT_SCRIPT, false, p, err) < 0 ||
+	    gen_add_file(s, r, "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_PS1,
+			 "%WINDIR%\\" FIRSTBOOT_DIR "\\" FIRSTBOOT_PS1, &ps1,
+			 false, p, err) < 0 ||
 	    kit_file(s, r, k, KIT_KEY, true, p, err) < 0)
 		goto out;
 	/* A key left by an earlier kit would be installed by this kit's
@@ -187,6 +200,7 @@ oom:
 	kp_fail_oom(err);
 out:
 	setup_release(&st);
+	buf_release(&ps1);
 	free(state);
 	winver_release(&v);
 	spp_settings_release(&set);

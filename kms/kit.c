@@ -106,11 +106,13 @@ out:
  */
 
 /* The first-boot script.  It runs as SYSTEM from the kit's directory in
- * the image.  The key goes to Software Protection through WMI from a
- * PowerShell one-liner that reads the file, so that it is on no command
- * line; the file is deleted as soon as the key is installed. */
-static int
-provision_script(const struct kit_spec *spec, struct buf *b)
+ * the image.  The key goes to Software Protection through WMI from
+ * PowerShell (FIRSTBOOT_PS1), which reads it from the file named by an
+ * environment variable, so that it is on no command line; the file is
+ * deleted as soon as the call returns.  Without Windows PowerShell the key
+ * is not installed (slmgr.vbs would need it on its command line). */
+int
+kit_provision_script(const struct kit_spec *spec, struct buf *b)
 {
 	int r = 0;
 
@@ -125,24 +127,23 @@ provision_script(const struct kit_spec *spec, struct buf *b)
 	r |= cmd_line(b, "rem and every exit code in provision.log.");
 	r |= cmd_line(b, "setlocal");
 	r |= cmd_line(b, "set \"LOG=%%~dp0provision.log\"");
-	r |= cmd_line(b, "set \"KEYFILE=%%~dp0" KIT_KEY "\"");
-	r |= cmd_line(b, "set \"SLMGR=%%SystemRoot%%\\System32\\slmgr.vbs\"");
+	r |= cmd_line(b, "set \"KMSPREP_KEYFILE=%%~dp0" KIT_KEY "\"");
 	r |= cmd_line(b, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep kit: "
 		  "provisioning %s", spec->host_name);
-	r |= cmd_line(b, "if not exist \"%%KEYFILE%%\" goto nokey");
-	r |= cmd_line(b, "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy "
-		  "Bypass -Command \"try { $k = (Get-Content -LiteralPath "
-		  "$env:KEYFILE -TotalCount 1).Trim(); $s = Get-WmiObject "
-		  "-Query 'SELECT * FROM SoftwareLicensingService'; $null = "
-		  "$s.InstallProductKey($k); $null = $s.RefreshLicenseStatus(); "
-		  "exit 0 } catch { Write-Output $_.Exception.Message; exit 1 "
-		  "}\">>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo install key: exit code %%ERRORLEVEL%%");
-	r |= cmd_line(b, "del /f /q \"%%KEYFILE%%\">>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "if exist \"%%KEYFILE%%\" >>\"%%LOG%%\" echo the key file "
-		  "could not be deleted: delete %%KEYFILE%%");
-	r |= cmd_line(b, "cscript //nologo \"%%SLMGR%%\" /ato>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo activate: exit code %%ERRORLEVEL%%");
+	r |= cmd_sl_setup(b);
+	r |= cmd_line(b, "if not exist \"%%KMSPREP_KEYFILE%%\" goto nokey");
+	r |= cmd_line(b, "if not exist \"%%PS%%\" goto nops");
+	r |= cmd_sl(b, "ipk", "install key");
+	r |= cmd_line(b, "del /f /q \"%%KMSPREP_KEYFILE%%\">>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "if exist \"%%KMSPREP_KEYFILE%%\" >>\"%%LOG%%\" echo the "
+		  "key file could not be deleted: delete %%KMSPREP_KEYFILE%%");
+	r |= cmd_sl(b, "ato", "activate");
+	r |= cmd_line(b, "goto restart");
+	r |= cmd_line(b, ":nops");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo Windows PowerShell is absent: the "
+		  "key is not installed (it never goes on a command line);");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo install it with slmgr.vbs /ipk and "
+		  "/ato, then delete %%KMSPREP_KEYFILE%%");
 	r |= cmd_line(b, "goto restart");
 	r |= cmd_line(b, ":nokey");
 	r |= cmd_line(b, ">>\"%%LOG%%\" echo no key in the kit: install it with "
@@ -152,9 +153,9 @@ provision_script(const struct kit_spec *spec, struct buf *b)
 	r |= cmd_line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
 	r |= cmd_line(b, ">>\"%%LOG%%\" echo restart sppsvc: exit code "
 		  "%%ERRORLEVEL%%");
-	r |= cmd_line(b, "cscript //nologo \"%%SLMGR%%\" /dlv>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo dlv: exit code %%ERRORLEVEL%%");
+	r |= cmd_sl(b, "dlv", "license state");
 	r |= cmd_line(b, "exit /b 0");
+	r |= cmd_sl_sub(b);
 	return r ? -1 : 0;
 }
 
@@ -415,7 +416,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 	if (lp->set && lp->sz &&
 	    kp_parse_uint("--listen-port", lp->sz, 1, 65535, &port, err) < 0)
 		return -1;
-	if (provision_script(spec, &e[0].data) < 0 ||
+	if (kit_provision_script(spec, &e[0].data) < 0 ||
 	    readme(spec, (unsigned)port, &e[2].data) < 0 ||
 	    (spec->key && (buf_addstr(&e[3].data, spec->key) < 0 ||
 			   buf_add(&e[3].data, "\r\n", 2) < 0))) {

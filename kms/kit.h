@@ -48,6 +48,9 @@ struct kit_spec {
 	const char *sign_key;		/* Ed25519 private key (PEM file) */
 };
 
+/* Append the kit's first-boot script (KIT_SCRIPT) for SPEC to B. */
+int kit_provision_script(const struct kit_spec *spec, struct buf *b);
+
 /* Is OPT an SPP option a kit may carry (the KMS host's settings)? */
 bool kit_option_allowed(const char *opt);
 

@@ -264,3 +264,372 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
 	buf_release(&sz);
 	return r;
 }
+
+/*
+ * Licensing actions.  slmgr.vbs is a VBScript front end to the Software
+ * Licensing WMI classes, and VBScript is an optional feature on its way out
+ * (Windows 11 24H2, Server 2025); Windows PowerShell (2.0 on Windows 7 SP1,
+ * 5.1 since) is always there and calls the same classes, so it goes first.
+ * The script is static: the values an action needs (the key file's path)
+ * come from environment variables, so nothing a user typed is ever parsed
+ * as PowerShell.  WMI methods used, as documented at
+ * https://learn.microsoft.com/en-us/previous-versions/windows/desktop/sppwmi/
+ *   softwarelicensingservice: ReArmWindows (rearmwindows-softwarelicensingservice),
+ *     InstallProductKey (installproductkey-softwarelicensingservice),
+ *     RefreshLicenseStatus (refreshlicensestatus-softwarelicensingservice);
+ *   softwarelicensingproduct: Activate (activate-softwarelicensingproduct).
+ * Get-WmiObject is in Windows PowerShell 2.0 to 5.1:
+ * https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.management/get-wmiobject?view=powershell-5.1
+ */
+static const char *const licensing_ps1[] = {
+	"# Written by kmsprep: one licensing action through the Software Licensing",
+	"# WMI classes (the ones slmgr.vbs calls), named by the first argument:",
+	"# rearm, ipk (the key from the file $env:KMSPREP_KEYFILE, else the public",
+	"# KMS client setup key $env:KMSPREP_GVLK), ato, dlv.  Exit code 0, or the HRESULT of the failure (0xC004F074: no KMS",
+	"# host could be contacted).  Windows PowerShell 2.0 to 5.1.",
+	"$ErrorActionPreference = 'Stop'",
+	"function Fail($e) {",
+	"\twhile ($e.InnerException) { $e = $e.InnerException }",
+	"\t$hr = [System.Runtime.InteropServices.Marshal]::GetHRForException($e)",
+	"\tif ($hr -eq 0) { $hr = 1 }",
+	"\t'{0}: error 0x{1:X8}: {2}' -f $args[0], $hr, $e.Message",
+	"\texit $hr",
+	"}",
+	"$action = [string]$args[0]",
+	"try {",
+	"\t$svc = Get-WmiObject -Query 'SELECT * FROM SoftwareLicensingService'",
+	"\t# Windows' own products (its application ID) that hold a key.",
+	"\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ApplicationID = \" +",
+	"\t\t\"'55c92734-d682-4d71-983e-d6ec3f16059f' AND PartialProductKey IS NOT NULL\"",
+	"\tswitch ($action) {",
+	"\t'rearm' {",
+	"\t\t$null = $svc.ReArmWindows()",
+	"\t\t'rearm: done; a restart completes it'",
+	"\t}",
+	"\t'ipk' {",
+	"\t\tif ($env:KMSPREP_KEYFILE) {",
+	"\t\t\t$k = (Get-Content -LiteralPath $env:KMSPREP_KEYFILE -TotalCount 1).Trim()",
+	"\t\t} else {",
+	"\t\t\t$k = [string]$env:KMSPREP_GVLK",
+	"\t\t}",
+	"\t\t$null = $svc.InstallProductKey($k)",
+	"\t\t$k = $null",
+	"\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t'ipk: key installed'",
+	"\t}",
+	"\t'ato' {",
+	"\t\t$p = @(Get-WmiObject -Query $q)",
+	"\t\tif ($p.Count -eq 0) { 'ato: no Windows product holds a key'; exit 1 }",
+	"\t\tforeach ($x in $p) { $null = $x.Activate() }",
+	"\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t'ato: activated'",
+	"\t}",
+	"\t'dlv' {",
+	"\t\t'dlv: ClientMachineID=' + $svc.ClientMachineID",
+	"\t\t'dlv: RemainingWindowsReArmCount=' + $svc.RemainingWindowsReArmCount",
+	"\t\tforeach ($x in @(Get-WmiObject -Query $q)) {",
+	"\t\t\t'dlv: Name=' + $x.Name",
+	"\t\t\t'dlv: Description=' + $x.Description",
+	"\t\t\t'dlv: PartialProductKey=' + $x.PartialProductKey",
+	"\t\t\t'dlv: LicenseStatus=' + $x.LicenseStatus",
+	"\t\t\t'dlv: LicenseStatusReason=0x{0:X8}' -f $x.LicenseStatusReason",
+	"\t\t\t'dlv: GracePeriodRemaining=' + $x.GracePeriodRemaining",
+	"\t\t\t'dlv: KeyManagementServiceMachine=' + $x.KeyManagementServiceMachine",
+	"\t\t\t'dlv: DiscoveredKeyManagementServiceMachineName=' +",
+	"\t\t\t\t$x.DiscoveredKeyManagementServiceMachineName",
+	"\t\t\t'dlv: VLActivationInterval=' + $x.VLActivationInterval",
+	"\t\t}",
+	"\t}",
+	"\tdefault { \"unknown action '$action'\"; exit 2 }",
+	"\t}",
+	"} catch {",
+	"\tFail $_.Exception $action",
+	"}",
+	"exit 0",
+};
+
+int
+cmd_licensing_ps1(struct buf *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(licensing_ps1) / sizeof(*licensing_ps1); i++)
+		if (cmd_line(f, "%s", licensing_ps1[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int
+cmd_sl_setup(struct buf *f)
+{
+	return cmd_line(f, "set \"PS=%%SystemRoot%%\\System32\\WindowsPowerShell"
+			"\\v1.0\\powershell.exe\"") < 0 ||
+	       cmd_line(f, "set \"PS1=%%SystemRoot%%\\" FIRSTBOOT_DIR "\\"
+			FIRSTBOOT_PS1 "\"") < 0 ? -1 : 0;
+}
+
+/* ERRORLEVEL goes to RC on the line after the call: %ERRORLEVEL% is
+ * expanded when a line is read, and "set" in a .cmd file resets it. */
+int
+cmd_sl(struct buf *f, const char *action, const char *label)
+{
+	return cmd_line(f, "call :sl %s>>\"%%LOG%%\" 2>&1", action) < 0 ||
+	       cmd_line(f, "set \"RC=%%ERRORLEVEL%%\"") < 0 ||
+	       cmd_line(f, ">>\"%%LOG%%\" echo %s: exit code %%RC%%", label) < 0 ?
+		-1 : 0;
+}
+
+/* Its output goes where the call's goes (the log), so it never opens the
+ * log a second time. */
+int
+cmd_sl_sub(struct buf *f)
+{
+	int r = 0;
+
+	r |= cmd_line(f, ":sl");
+	r |= cmd_line(f, "if exist \"%%PS%%\" goto sl_ps");
+	r |= cmd_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
+		      "instead");
+	r |= cmd_line(f, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+		      "slmgr.vbs\" /%%1 %%~2");
+	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
+	r |= cmd_line(f, ":sl_ps");
+	r |= cmd_line(f, "\"%%PS%%\" -NoProfile -NonInteractive -ExecutionPolicy "
+		      "Bypass -File \"%%PS1%%\" %%1");
+	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
+	return r ? -1 : 0;
+}
+
+/* The head of a clone-mode script: comments, LOG, PS and PS1. */
+static int
+clone_head(struct buf *f, const char *const *about, bool clear_hook,
+	   const char *start)
+{
+	int bad = 0;
+
+	bad |= cmd_line(f, "@echo off");
+	for (; *about; about++)
+		bad |= cmd_line(f, "rem %s", *about);
+	bad |= cmd_line(f, "setlocal");
+	bad |= cmd_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+			"\\firstboot.log\"");
+	if (clear_hook) {
+		bad |= cmd_line(f, "rem First of all: never run again, whatever "
+				"happens.");
+		bad |= cmd_clear_hook(f);
+	}
+	bad |= cmd_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep %s",
+			start);
+	bad |= cmd_sl_setup(f);
+	return bad ? -1 : 0;
+}
+
+int
+cmd_clone_scripts(const struct spp_report *rep, bool activate,
+		  const char *gvlk, bool guestfs, struct buf *one,
+		  struct buf *two, struct kp_error *err)
+{
+	static const char *const hook_one[] = {
+		"Written by kmsprep (image generalize --mode clone). It runs "
+		"once, as",
+		"SYSTEM, at the first boot of a copy of this image: a rearm "
+		"gives the",
+		"copy its own KMS client machine ID, the KMS settings are put "
+		"back",
+		"(a rearm restores the defaults) and Windows restarts once (not "
+		"if the",
+		"rearm failed: the restart only completes it).", NULL,
+	};
+	static const char *const guestfs_one[] = {
+		"Written by kmsprep (image generalize --mode clone). libguestfs'",
+		"firstboot service runs it once, as SYSTEM, at the first boot "
+		"of a copy",
+		"of this image, then restarts Windows: a rearm gives the copy "
+		"its own KMS",
+		"client machine ID, the KMS settings are put back (a rearm "
+		"restores the",
+		"defaults).  Exit code 0, or 1 if the rearm failed (never 249, "
+		"which",
+		"would make the service run it again at every boot).", NULL,
+	};
+	static const char *const two_about[] = {
+		"Written by kmsprep: runs once after the restart that follows "
+		"the rearm,",
+		"and activates now instead of at the next two-hourly attempt.",
+		NULL,
+	};
+	int bad = 0;
+
+	bad |= clone_head(one, guestfs ? guestfs_one : hook_one, !guestfs,
+			  "first boot");
+	if (gvlk) {
+		/* Public, checked against the table: it may be seen.  Quoted,
+		 * since a digit before >> would be read as a handle. */
+		if (safe("KMS client setup key", gvlk, err) < 0)
+			return -1;
+		bad |= cmd_line(one, "set \"KMSPREP_GVLK=%s\"", gvlk);
+		bad |= cmd_sl(one, "ipk \"%KMSPREP_GVLK%\"",
+			      "install KMS client setup key");
+	}
+	bad |= cmd_sl(one, "rearm", "rearm");
+	bad |= cmd_line(one, "set \"REARM=%%RC%%\"");
+	if (bad)
+		return kp_fail_oom(err);
+	if (cmd_spp_values(one, rep, err) < 0)
+		return -1;
+	if (activate) {
+		/* %% in a batch file is a literal %: the hook must hold
+		 * %SystemRoot% itself to be recognized as kmsprep's
+		 * (setup_is_ours); cmd.exe /c expands it at the boot.  The
+		 * firstboot service runs the next script by itself. */
+		if (!guestfs) {
+			bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
+					"/v CmdLine /t REG_SZ /d \"cmd.exe /c "
+					"\\\"%%%%SystemRoot%%%%\\" FIRSTBOOT_DIR
+					"\\firstboot-activate.cmd\\\"\" /f>nul");
+			bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
+					"/v SetupType /t REG_DWORD /d 2 /f>nul");
+		}
+		bad |= clone_head(two, two_about, !guestfs,
+				  "after the restart: activate");
+		bad |= cmd_sl(two, "ato", "activate");
+		bad |= cmd_sl(two, "dlv", "license state");
+		bad |= cmd_line(two, "exit /b 0");
+		bad |= cmd_sl_sub(two);
+	}
+	bad |= cmd_line(one, "if not \"%%REARM%%\"==\"0\" goto norestart");
+	if (guestfs) {
+		bad |= cmd_line(one, ">>\"%%LOG%%\" echo the firstboot service "
+				"restarts Windows now");
+	} else {
+		bad |= cmd_line(one, ">>\"%%LOG%%\" echo restarting once");
+		bad |= cmd_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting "
+				"after the rearm\">>\"%%LOG%%\" 2>&1");
+		bad |= cmd_line(one, ">>\"%%LOG%%\" echo restart: exit code "
+				"%%ERRORLEVEL%%");
+	}
+	bad |= cmd_line(one, "exit /b 0");
+	bad |= cmd_line(one, ":norestart");
+	bad |= cmd_line(one, ">>\"%%LOG%%\" echo the rearm failed: this copy "
+			"keeps the image's machine ID%s%s",
+			guestfs ? "" : "; no restart",
+			activate ? (guestfs ? "; activation follows" :
+				    ", activation at the next boot") : "");
+	bad |= cmd_line(one, "exit /b 1");
+	bad |= cmd_sl_sub(one);
+	return bad ? kp_fail_oom(err) : 0;
+}
+
+/*
+ * Reading the log back.
+ */
+
+/* The codes a first boot meets most, in our words; what they mean:
+ * https://learn.microsoft.com/en-us/windows-server/get-started/activation-error-codes
+ * (0xC004D307, the rearm limit, is slmgr.vbs /rearm's own). */
+static const struct {
+	unsigned long code;
+	const char *text;
+} sl_errors[] = {
+	{ 0xC004C003, "the activation server says the key is blocked" },
+	{ 0xC004C008, "the KMS host key has reached its activation limit" },
+	{ 0xC004D307, "no rearm left (the rearm count is exhausted)" },
+	{ 0xC004F009, "the grace period has expired" },
+	{ 0xC004F014, "no product key is installed" },
+	{ 0xC004F035, "volume activation needs a qualifying OEM marker in "
+		      "the firmware (or a MAK)" },
+	{ 0xC004F038, "the KMS host's count is too low (25 clients or 5 "
+		      "servers needed)" },
+	{ 0xC004F039, "the KMS host did not answer (is TCP 1688 open?)" },
+	{ 0xC004F041, "the KMS host is not activated" },
+	{ 0xC004F042, "this KMS host cannot activate this product" },
+	{ 0xC004F050, "the product key is not valid" },
+	{ 0xC004F051, "the product key is blocked" },
+	{ 0xC004F06C, "the KMS host and this machine disagree on the time" },
+	{ 0xC004F074, "no KMS host could be contacted" },
+	{ 0x80070005, "access denied" },
+	{ 0x8007232A, "DNS server failure" },
+	{ 0x8007232B, "no KMS SRV record: the DNS name does not exist" },
+	{ 0x8007251D, "no KMS SRV record found in DNS" },
+	{ 0x800706BA, "the RPC server is unavailable" },
+};
+
+const char *
+sl_error_text(unsigned long code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sl_errors) / sizeof(*sl_errors); i++)
+		if (sl_errors[i].code == (code & 0xffffffffUL))
+			return sl_errors[i].text;
+	return NULL;
+}
+
+/* Copy at most SIZE - 1 printable ASCII bytes of [P, E) to OUT. */
+static void
+copy_text(const char *p, const char *e, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; p < e && n + 1 < size; p++)
+		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	out[n] = '\0';
+}
+
+static bool
+starts(const char *p, const char *e, const char *word)
+{
+	size_t n = strlen(word);
+
+	return (size_t)(e - p) >= n && memcmp(p, word, n) == 0;
+}
+
+void
+fb_log_parse(const char *log, size_t len, struct fb_outcome *o)
+{
+	const char *p = log, *end = log + len;
+
+	memset(o, 0, sizeof(*o));
+	o->license_status = -1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end, *k, *c;
+
+		if (e > p && e[-1] == '\r')
+			e--;
+		k = memmem(p, (size_t)(e - p), " kmsprep ", 9);
+		c = memmem(p, (size_t)(e - p), ": exit code ", 12);
+		if (k && !starts(p, e, "rem ")) {
+			o->runs++;
+			copy_text(p, k, o->started, sizeof(o->started));
+			/* A new first boot starts the record again. */
+			if (memmem(k, (size_t)(e - k), "first boot", 10))
+				o->nsteps = 0;
+		} else if (c && o->nsteps < FB_MAX_STEPS &&
+			   (size_t)(c - p) < sizeof(o->steps[0].label)) {
+			struct fb_step *st = &o->steps[o->nsteps];
+			char num[24];
+			char *x;
+
+			copy_text(c + 12, e, num, sizeof(num));
+			st->code = strtol(num, &x, 10);
+			if (x != num && *x == '\0') {
+				copy_text(p, c, st->label, sizeof(st->label));
+				o->nsteps++;
+			}
+		} else if (starts(p, e, "dlv: ClientMachineID=")) {
+			copy_text(p + 21, e, o->cmid, sizeof(o->cmid));
+		} else if (starts(p, e, "dlv: LicenseStatus=")) {
+			char num[16];
+
+			copy_text(p + 19, e, num, sizeof(num));
+			o->license_status = strtol(num, NULL, 10);
+		} else if (starts(p, e, "dlv: LicenseStatusReason=")) {
+			char num[16];
+
+			copy_text(p + 25, e, num, sizeof(num));
+			o->reason = strtoul(num, NULL, 16);
+		}
+		p = nl ? nl + 1 : end;
+	}
+}

@@ -61,6 +61,78 @@ int cmd_clear_hook(struct buf *f);
 int cmd_spp_values(struct buf *f, const struct spp_report *rep,
 		   struct kp_error *err);
 
+/* libguestfs' firstboot service (virt-customize, virt-v2v): a service
+ * that runs the .bat files of its scripts folder in name order, one per
+ * boot, restarting Windows after each; exit code 249 means "run again at
+ * the next boot", anything else moves the script to scripts-done.  See
+ * https://github.com/libguestfs/libguestfs-common/blob/master/mlcustomize/firstboot.ml
+ * Below the system drive's root, and the names kmsprep's scripts get there
+ * (late in the order: after the drivers and settings of virt-v2v). */
+#define GUESTFS_DIR "program files/guestfs/firstboot"
+#define GUESTFS_LABEL "C:\\Program Files\\Guestfs\\Firstboot\\scripts\\"
+#define GUESTFS_ONE "9900-0001-kmsprep-rearm.bat"
+#define GUESTFS_TWO "9900-0002-kmsprep-activate.bat"
+
+/* The PowerShell script that does one licensing action through the
+ * Software Licensing WMI classes, written beside the first-boot scripts. */
+#define FIRSTBOOT_PS1 "licensing.ps1"
+
+/* The text of FIRSTBOOT_PS1 (static: no value of the user's is in it). */
+int cmd_licensing_ps1(struct buf *f);
+
+/* The lines that set PS (Windows PowerShell's path) and PS1 (the script
+ * above); every script that calls cmd_sl runs them first. */
+int cmd_sl_setup(struct buf *f);
+
+/* The lines that run licensing ACTION (rearm, ato, dlv, ipk; a second
+ * word, quoted, goes to slmgr.vbs only) through
+ * PowerShell and WMI, or through slmgr.vbs where Windows PowerShell is
+ * absent, and log its exit code under LABEL. */
+int cmd_sl(struct buf *f, const char *action, const char *label);
+
+/* The :sl subroutine cmd_sl calls; it goes after the script's exit. */
+int cmd_sl_sub(struct buf *f);
+
+/* Clone mode's first-boot scripts (see generalize.h): ONE runs at the first
+ * boot, TWO (only with ACTIVATE) after the restart that follows the rearm.
+ * REP holds the SPP values to put back after the rearm; GVLK, a KMS client
+ * setup key from the table (gvlk.h) or NULL, is installed before it.
+ * GUESTFS: for libguestfs' firstboot service (GUESTFS_DIR), which runs
+ * one script per boot and restarts after each, so neither stages a hook
+ * nor restarts. */
+int cmd_clone_scripts(const struct spp_report *rep, bool activate,
+		      const char *gvlk, bool guestfs, struct buf *one,
+		      struct buf *two, struct kp_error *err);
+
+/*
+ * The outcome, read back offline from a first-boot log (firstboot.log or a
+ * kit's provision.log) after the image has booted.
+ */
+#define FB_MAX_STEPS 32
+
+struct fb_step {
+	char label[48];		/* "rearm", "activate", ... */
+	long code;		/* as cmd shows %ERRORLEVEL% (signed) */
+};
+
+struct fb_outcome {
+	unsigned runs;		/* "kmsprep ..." start lines */
+	char started[64];	/* %DATE% %TIME% of the last run's start */
+	struct fb_step steps[FB_MAX_STEPS];	/* of the last first boot */
+	size_t nsteps;
+	char cmid[40];		/* ClientMachineID from the dlv record */
+	long license_status;	/* LicenseStatus from it, -1 if none */
+	unsigned long reason;	/* LicenseStatusReason from it */
+};
+
+/* Parse LOG (LEN bytes, any text) into O: the last first boot (from its
+ * "first boot" line on, with the runs that follow it). */
+void fb_log_parse(const char *log, size_t len, struct fb_outcome *o);
+
+/* What a Software Licensing error code (an HRESULT, e.g. 0xC004F074)
+ * means, in a few words, or NULL if kmsprep does not know it. */
+const char *sl_error_text(unsigned long code);
+
 /* The state of HKLM\SYSTEM\Setup. */
 struct setup_state {
 	uint32_t setup_type;

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "generalize.h"
+#include "gvlk.h"
 #include "hive/regf.h"
 #include "hive/regval.h"
 #include "hive/spp.h"
@@ -287,6 +288,104 @@ gen_setup_pending(const char *image_state)
 	return image_state && strstr(image_state, "_RESEAL_TO_");
 }
 
+static int guestfs_service(struct img_session *s, const struct img_root *r,
+			   struct hive *system, struct kp_error *err);
+
+/* The KMS host the registry names, as cloudbase-init's kms_host writes
+ * it (host[:port]), into OUT ("" if none). */
+static void
+registry_kms_host(struct hive *software, char *out, size_t size)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	char *host = read_sz(software, SPP_KEY, "KeyManagementServiceName",
+			     &ignored);
+	char *port = read_sz(software, SPP_KEY, "KeyManagementServicePort",
+			     &ignored);
+
+	snprintf(out, size, "%s%s%s", host ? host : "", host && port ? ":" : "",
+		 host && port ? port : "");
+	free(host);
+	free(port);
+}
+
+/* Read cloudbase-init's configuration file NAME into *C (*HAS set). */
+static int
+cbi_read(struct img_session *s, const struct img_root *r, const char *name,
+	 bool *has, struct cbi_conf *c, char **guest, char **text,
+	 size_t *len, struct kp_error *err)
+{
+	char rel[160];
+
+	snprintf(rel, sizeof(rel), CBI_DIR "/%s", name);
+	*guest = img_path(s, r, rel, has, err);
+	*text = NULL;
+	if (*guest == NULL)
+		return -1;
+	if (!*has)
+		return 0;
+	*text = img_read(s, *guest, (size_t)1 << 20, len, err);
+	if (*text == NULL)
+		return -1;
+	cbi_parse(*text, *len, c);
+	return 0;
+}
+
+int
+gen_cloudbase(struct img_session *s, const struct img_root *r,
+	      struct hive *software, const char *mode, struct gen_plan *p,
+	      struct kp_error *err)
+{
+	static const char *const names[] = { CBI_CONF, CBI_UNATTEND };
+	struct cbi_set set = { NULL, -1, -1 };
+	char host[300], rel[160], label[200];
+	size_t i, found = 0;
+
+	registry_kms_host(software, host, sizeof(host));
+	set.kms_host = host;
+	if (strcmp(mode, "activate") == 0)
+		set.activate_windows = set.set_kms_product_key = 1;
+	else if (strcmp(mode, "off") == 0)
+		set.activate_windows = set.set_kms_product_key = 0;
+	else if (strcmp(mode, "host") != 0)
+		return kp_fail(err, KP_EXIT_USAGE, "--cloudbase-init: '%s': "
+			       "expected host, activate or off", mode);
+	for (i = 0; i < 2; i++) {
+		struct cbi_conf c;
+		struct buf out = BUF_INIT;
+		char *guest, *text;
+		size_t len = 0;
+		bool has;
+		int rc;
+
+		if (cbi_read(s, r, names[i], &has, &c, &guest, &text, &len,
+			     err) < 0) {
+			free(guest);
+			return -1;
+		}
+		free(guest);
+		if (!has)
+			continue;
+		found++;
+		rc = cbi_edit(text, len, &set, &out, err);
+		free(text);
+		snprintf(rel, sizeof(rel), CBI_DIR "/%s", names[i]);
+		snprintf(label, sizeof(label), "C:\\Program Files\\Cloudbase "
+			 "Solutions\\Cloudbase-Init\\conf\\%s", names[i]);
+		if (rc < 0 ||
+		    gen_add_file(s, r, rel, label, &out, false, p, err) < 0) {
+			buf_release(&out);
+			return -1;
+		}
+		buf_release(&out);
+	}
+	if (found == 0)
+		return kp_fail(err, KP_EXIT_REFUSED, "--cloudbase-init: "
+			       "cloudbase-init is not installed (no %s)",
+			       "C:\\Program Files\\Cloudbase Solutions\\"
+			       "Cloudbase-Init\\conf\\" CBI_CONF);
+	return 0;
+}
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct gen_plan *p,
@@ -297,8 +396,62 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	read_arch(system, p->arch, sizeof(p->arch));
 	p->image_state = read_sz(software, STATE_KEY, "ImageState", err);
 	p->skip_rearm = read_skip_rearm(software, err);
+	char *path;
+	int rc;
+
 	if (p->skip_rearm < -1 || setup_read(system, &p->setup, err) < 0)
 		return -1;
+	rc = guestfs_service(s, r, system, err);
+	if (rc < 0)
+		return -1;
+	p->guestfs = rc == 1;
+	path = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE,
+			&p->guestfs_one, err);
+	if (path == NULL)
+		return -1;
+	free(path);
+	path = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_TWO,
+			&p->guestfs_two, err);
+	if (path == NULL)
+		return -1;
+	free(path);
+	/* cloudbase-init's licensing options, and the host to compare. */
+	registry_kms_host(software, p->kms_host, sizeof(p->kms_host));
+	{
+		static const char *const names[] = { CBI_CONF, CBI_UNATTEND };
+		size_t i;
+
+		for (i = 0; i < 2; i++) {
+			char *guest, *text;
+			size_t len = 0;
+
+			if (cbi_read(s, r, names[i], &p->has_cbi[i],
+				     &p->cbi[i], &guest, &text, &len,
+				     err) < 0) {
+				free(guest);
+				return -1;
+			}
+			free(guest);
+			free(text);
+		}
+	}
+	/* What the first boot of this copy did, if it has booted. */
+	path = img_path(s, r, "windows/" FIRSTBOOT_DIR "/firstboot.log",
+			&p->has_log, err);
+	if (path == NULL)
+		return -1;
+	if (p->has_log) {
+		size_t len;
+		char *text = img_read(s, path, (size_t)1 << 20, &len, err);
+
+		if (text == NULL) {
+			free(path);
+			return -1;
+		}
+		fb_log_parse(text, len, &p->log);
+		free(text);
+	}
+	free(path);
 	return find_answer_files(s, r, system, p, err);
 }
 
@@ -443,72 +596,40 @@ plan_script(struct img_session *s, const struct img_root *r,
  * now (planned in P; written only if they differ from what is there). */
 static int
 clone_scripts(struct img_session *s, const struct img_root *r,
-	      struct hive *software, bool activate, struct gen_plan *p,
-	      struct kp_error *err)
+	      struct hive *software, bool activate, const char *gvlk,
+	      bool guestfs, struct gen_plan *p, struct kp_error *err)
 {
-	struct buf one = BUF_INIT, two = BUF_INIT;
+	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct spp_report rep = { 0 };
 	struct winver v = { 0 };
-	int rc = -1, bad = 0;
+	int rc = -1;
 
 	if (winver_read(software, &v, err) < 0 ||
 	    spp_read(software, &v, &rep, err) < 0)
 		goto out;
-	bad |= cmd_line(&one, "@echo off");
-	bad |= cmd_line(&one, "rem Written by kmsprep (image generalize --mode clone). "
-		 "It runs once, as");
-	bad |= cmd_line(&one, "rem SYSTEM, at the first boot of a copy of this image: "
-		 "a rearm gives the");
-	bad |= cmd_line(&one, "rem copy its own KMS client machine ID, the KMS "
-		 "settings are put back");
-	bad |= cmd_line(&one, "rem (a rearm restores the defaults) and Windows "
-		 "restarts once.");
-	bad |= cmd_line(&one, "setlocal");
-	bad |= cmd_line(&one, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
-		 "\\firstboot.log\"");
-	bad |= cmd_line(&one, "rem First of all: never run again, whatever happens.");
-	bad |= cmd_clear_hook(&one);
-	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep first boot");
-	bad |= cmd_line(&one, "cscript //nologo \"%%SystemRoot%%\\System32\\slmgr.vbs\" "
-		 "/rearm>>\"%%LOG%%\" 2>&1");
-	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo rearm: exit code %%ERRORLEVEL%%");
-	if (cmd_spp_values(&one, &rep, err) < 0)
-		goto out;
-	if (activate) {
-		bad |= cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v CmdLine /t "
-			 "REG_SZ /d \"cmd.exe /c \\\"%%SystemRoot%%\\"
-			 FIRSTBOOT_DIR "\\firstboot-activate.cmd\\\"\" /f>nul");
-		bad |= cmd_line(&one, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
-			 "REG_DWORD /d 2 /f>nul");
-		bad |= cmd_line(&two, "@echo off");
-		bad |= cmd_line(&two, "rem Written by kmsprep: runs once after the "
-			 "restart that follows the rearm,");
-		bad |= cmd_line(&two, "rem and activates now instead of at the next "
-			 "two-hourly attempt.");
-		bad |= cmd_line(&two, "setlocal");
-		bad |= cmd_line(&two, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
-			 "\\firstboot.log\"");
-		bad |= cmd_clear_hook(&two);
-		bad |= cmd_line(&two, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
-			 "after the restart: activate");
-		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
-			 "slmgr.vbs\" /ato>>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(&two, ">>\"%%LOG%%\" echo ato: exit code %%ERRORLEVEL%%");
-		bad |= cmd_line(&two, "cscript //nologo \"%%SystemRoot%%\\System32\\"
-			 "slmgr.vbs\" /dlv>>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(&two, "exit /b 0");
-	}
-	bad |= cmd_line(&one, ">>\"%%LOG%%\" echo restarting once");
-	bad |= cmd_line(&one, "shutdown /r /t 5 /c \"kmsprep: restarting after the "
-		 "rearm\">>\"%%LOG%%\" 2>&1");
-	bad |= cmd_line(&one, "exit /b 0");
-	if (bad) {
-		kp_fail_oom(err);
+	if (cmd_clone_scripts(&rep, activate, gvlk, guestfs, &one, &two,
+			      err) < 0 ||
+	    cmd_licensing_ps1(&ps1) < 0) {
+		if (err->code == 0)
+			kp_fail_oom(err);
 		goto out;
 	}
 	/* Without --activate an older activation script goes: gen_refresh
 	 * takes its presence as the choice. */
-	if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
+	if (guestfs) {
+		if (gen_add_file(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE,
+				 GUESTFS_LABEL GUESTFS_ONE, &one, false, p,
+				 err) < 0 ||
+		    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+		    (activate ? gen_add_file(s, r, GUESTFS_DIR "/scripts/"
+					     GUESTFS_TWO, GUESTFS_LABEL
+					     GUESTFS_TWO, &two, false, p, err) :
+				gen_remove_file(s, r, GUESTFS_DIR "/scripts/"
+						GUESTFS_TWO, GUESTFS_LABEL
+						GUESTFS_TWO, p, err)) < 0)
+			goto out;
+	} else if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
+	    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
 	    (activate ? plan_script(s, r, "firstboot-activate.cmd", &two, p,
 				    err) :
 			gen_remove_file(s, r, "windows/" FIRSTBOOT_DIR
@@ -520,6 +641,7 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 out:
 	buf_release(&one);
 	buf_release(&two);
+	buf_release(&ps1);
 	spp_report_release(&rep);
 	winver_release(&v);
 	return rc;
@@ -541,12 +663,137 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
 		       kp_quote(p->image_state, q, sizeof(q)));
 }
 
+/*
+ * The KMS client setup key for --gvlk OPT (NULL or "none": none) in *KEY,
+ * a string of the table.  "auto" picks it by edition and build, and leaves
+ * an image that holds a volume license key already (a GVLK, or a MAK by
+ * DigitalProductId4's channel) alone; a key given is used as asked, but
+ * only one of the table: an organization's key never goes into a script.
+ * Installing a GVLK converts a retail, OEM or MAK installation into a KMS
+ * client: https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys
+ */
+static int
+choose_gvlk(struct hive *software, const char *opt, const char **key,
+	    struct gen_plan *p, struct kp_error *err)
+{
+	struct winver v = { 0 };
+	struct gvlk_state st;
+	const struct gvlk *g;
+	int rc = -1;
+
+	*key = NULL;
+	if (opt == NULL || strcmp(opt, "none") == 0)
+		return 0;
+	if (winver_read(software, &v, err) < 0 ||
+	    gvlk_state_read(software, &st, err) < 0)
+		goto out;
+	if (strcmp(opt, "auto") != 0) {
+		g = gvlk_by_key(opt);
+		if (g == NULL) {
+			kp_fail(err, KP_EXIT_USAGE, "--gvlk: not a KMS client "
+				"setup key of Microsoft's table (kmsprep kms "
+				"gvlk --list); an organization's key never "
+				"goes into a first-boot script");
+			goto out;
+		}
+		if (v.edition && strcasecmp(g->edition, v.edition) != 0 &&
+		    gen_note(p, "--gvlk: %s is the key of %s, and this is "
+			     "edition %s", g->key, g->product, v.edition) < 0)
+			goto oom;
+	} else if (gvlk_state_volume(&st)) {
+		if (gen_note(p, "--gvlk auto: the image holds a volume license "
+			     "key already (%s): left as it is; give the key "
+			     "with --gvlk KEY to replace it",
+			     st.installed ? "a KMS client setup key" :
+					    st.channel) < 0)
+			goto oom;
+		rc = 0;
+		goto out;
+	} else {
+		g = gvlk_find(v.edition, v.build ? (unsigned)strtoul(v.build,
+				NULL, 10) : 0, err);
+		if (g == NULL) {
+			kp_error_prefix(err, "--gvlk auto");
+			goto out;
+		}
+	}
+	*key = g->key;
+	if (gen_note(p, "the first boot installs the KMS client setup key of "
+		     "%s (%s)", g->product, g->key) < 0)
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	kp_fail_oom(err);
+out:
+	winver_release(&v);
+	return rc;
+}
+
+/* The GVLK the staged script REL installs, or NULL. */
+static const char *
+staged_gvlk(struct img_session *s, const struct img_root *r, const char *rel,
+	    struct kp_error *err)
+{
+	static const char mark[] = "set \"KMSPREP_GVLK=";
+	const struct gvlk *g = NULL;
+	char *path, *text, *at, key[30];
+	bool exists;
+	size_t len;
+
+	path = img_path(s, r, rel, &exists, err);
+	if (path == NULL || !exists) {
+		free(path);
+		return NULL;
+	}
+	text = img_read(s, path, (size_t)1 << 20, &len, err);
+	free(path);
+	if (text == NULL)
+		return NULL;
+	at = memmem(text, len, mark, sizeof(mark) - 1);
+	if (at && (size_t)(at - text) + sizeof(mark) - 1 + 29 <= len) {
+		memcpy(key, at + sizeof(mark) - 1, 29);
+		key[29] = '\0';
+		g = gvlk_by_key(key);
+	}
+	free(text);
+	return g ? g->key : NULL;
+}
+
+/* Will libguestfs' firstboot service run at the next boot?  Its scripts
+ * folder, and its service still registered (it removes itself once every
+ * script has run). */
+static int
+guestfs_service(struct img_session *s, const struct img_root *r,
+		struct hive *system, struct kp_error *err)
+{
+	char cs[32], key[96], *path;
+	hive_key k;
+	bool exists;
+	int rc;
+
+	path = img_path(s, r, GUESTFS_DIR "/scripts", &exists, err);
+	if (path == NULL)
+		return -1;
+	free(path);
+	if (!exists)
+		return 0;
+	if (sys_control_set(system, cs, sizeof(cs), err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s\\Services\\firstboot", cs);
+	rc = hive_find(system, key, &k, err);
+	return rc < 0 ? -1 : rc == 1;
+}
+
 static int
 plan_clone(struct img_session *s, const struct img_root *r,
 	   struct hive *software, struct hive *system, bool activate,
-	   struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+	   const char *gvlk_opt, struct hive_changes *c, struct gen_plan *p,
+	   struct kp_error *err)
 {
+	const char *gvlk;
 	char q[300];
+	int guestfs;
 
 	/* Another kmsprep first boot (a host kit's) must run first: the hook
 	 * holds one command. */
@@ -556,8 +803,18 @@ plan_clone(struct img_session *s, const struct img_root *r,
 		return kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
 			       "boot is staged (%s); it would be replaced",
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
-	if (clone_scripts(s, r, software, activate, p, err) < 0)
+	guestfs = guestfs_service(s, r, system, err);
+	if (guestfs < 0 ||
+	    choose_gvlk(software, gvlk_opt, &gvlk, p, err) < 0 ||
+	    clone_scripts(s, r, software, activate, gvlk, guestfs == 1, p,
+			  err) < 0)
 		return -1;
+	/* One mechanism: the service's folder, not a hook of its own. */
+	if (guestfs == 1)
+		return gen_note(p, "libguestfs' firstboot service is installed "
+				"(virt-customize, virt-v2v): it runs the "
+				"scripts, in its order") < 0 ? kp_fail_oom(err) :
+							       0;
 	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);
 }
 
@@ -567,11 +824,26 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 	    struct kp_error *err)
 {
 	char *act;
-	bool activate;
+	bool activate, one;
 
 	memset(p, 0, sizeof(*p));
 	if (setup_read(system, &p->setup, err) < 0)
 		return -1;
+	act = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE, &one, err);
+	if (act == NULL)
+		return -1;
+	free(act);
+	if (one) {
+		act = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_TWO,
+			       &activate, err);
+		if (act == NULL)
+			return -1;
+		free(act);
+		return clone_scripts(s, r, software, activate,
+				     staged_gvlk(s, r, GUESTFS_DIR "/scripts/"
+						 GUESTFS_ONE, err), true, p,
+				     err);
+	}
 	if (!p->setup.ours || p->setup.setup_type == 0 ||
 	    strcasecmp(p->setup.cmdline,
 		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
@@ -581,14 +853,16 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 	if (act == NULL)
 		return -1;
 	free(act);
-	return clone_scripts(s, r, software, activate, p, err);
+	return clone_scripts(s, r, software, activate,
+			     staged_gvlk(s, r, "windows/" FIRSTBOOT_DIR
+					 "/firstboot.cmd", err), false, p, err);
 }
 
 int
 gen_plan(struct img_session *s, const struct img_root *r,
 	 struct hive *software, struct hive *system, enum gen_mode mode,
-	 bool activate, struct hive_changes *c, struct gen_plan *p,
-	 struct kp_error *err)
+	 bool activate, const char *gvlk, struct hive_changes *c,
+	 struct gen_plan *p, struct kp_error *err)
 {
 	struct spp_settings set;
 	struct winver v = { 0 };
@@ -622,7 +896,8 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	else if (setup_read(system, &p->setup, err) < 0)
 		rc = -1;
 	else
-		rc = plan_clone(s, r, software, system, activate, c, p, err);
+		rc = plan_clone(s, r, software, system, activate, gvlk, c, p,
+				err);
 	return rc < 0 ? -1 : gen_check_dirs(s, p, err);
 }
 

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 
+#include "cloudbase.h"
 #include "firstboot.h"
 #include "hive/change.h"
 #include "image.h"
@@ -51,6 +52,18 @@ struct gen_plan {
 	char **notes;		/* warnings for the user */
 	size_t nnotes;
 	bool lenient;		/* inspecting: a bad answer file is a note */
+	/* gen_inspect: libguestfs' firstboot service is installed, and
+	 * kmsprep's scripts are in its folder (GUESTFS_ONE, GUESTFS_TWO). */
+	bool guestfs, guestfs_one, guestfs_two;
+	/* gen_inspect: %WINDIR%\kmsprep\firstboot.log, read back. */
+	bool has_log;
+	struct fb_outcome log;
+	/* gen_inspect: cloudbase-init's two configuration files (CBI_CONF,
+	 * CBI_UNATTEND), and the KMS host the registry names (host[:port],
+	 * "" if none) to compare with. */
+	bool has_cbi[2];
+	struct cbi_conf cbi[2];
+	char kms_host[300];
 };
 
 /* The generalization state of an installation (for `image show`). */
@@ -58,12 +71,13 @@ int gen_inspect(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system,
 		struct gen_plan *p, struct kp_error *err);
 
-/* Decide everything for MODE: registry changes are made in SOFTWARE and
+/* Decide everything for MODE (clone mode: with GVLK, NULL, "none", "auto"
+ * or a key of gvlk.h's table, installed at the first boot): registry changes are made in SOFTWARE and
  * SYSTEM (in memory, recorded in C) and files to write are put in P. */
 int gen_plan(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, enum gen_mode mode,
-	     bool activate, struct hive_changes *c, struct gen_plan *p,
-	     struct kp_error *err);
+	     bool activate, const char *gvlk, struct hive_changes *c,
+	     struct gen_plan *p, struct kp_error *err);
 
 /* For `image set`: when a clone-mode first boot is staged, the scripts
  * again with the SPP values SOFTWARE holds now (planned in P), so that the
@@ -71,6 +85,15 @@ int gen_plan(struct img_session *s, const struct img_root *r,
 int gen_refresh(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system, struct gen_plan *p,
 		struct kp_error *err);
+
+/* For `image set --cloudbase-init MODE` (host, activate or off): plan in P
+ * cloudbase-init's configuration files with kms_host set to the KMS host
+ * SOFTWARE names now (and with activate: activate_windows and
+ * set_kms_product_key on; off: both off), keeping the rest of each file.
+ * KP_EXIT_REFUSED when cloudbase-init is not installed. */
+int gen_cloudbase(struct img_session *s, const struct img_root *r,
+		  struct hive *software, const char *mode, struct gen_plan *p,
+		  struct kp_error *err);
 
 /* Check that the directories of every file P writes can be made (no file
  * or link in the way), before anything is written. */

@@ -361,6 +361,201 @@ out:
 	return r;
 }
 
+/*
+ * Keeping the text.  libxml2 rewrites what it serializes: the XML
+ * declaration, namespace declarations moved first in each start tag,
+ * "<X />" as "<X/>".  A file kept in version control would then show a
+ * diff on lines nobody changed.  So the original's lines are kept where
+ * libxml2's output of the edited document (B) equals its output of the
+ * unedited one (A), line for line, and only B's changed and added lines
+ * are taken.  Done by hand (no diff library in Debian's C stack that fits
+ * a few hundred lines); checked by parsing the result back.
+ */
+struct lines {
+	const char **p;
+	size_t *n;		/* length without the line ending */
+	size_t count;
+};
+
+static int
+split(const char *t, size_t len, struct lines *l)
+{
+	size_t i, start = 0, cap = 0;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i <= len; i++) {
+		size_t n;
+
+		if (i < len && t[i] != '\n')
+			continue;
+		if (i == len && start == len)
+			break;
+		if (l->count == cap) {
+			size_t c2 = cap ? cap * 2 : 64;
+			const char **p2 = realloc(l->p, c2 * sizeof(*p2));
+			size_t *n2;
+
+			if (p2 == NULL)
+				return -1;
+			l->p = p2;
+			n2 = realloc(l->n, c2 * sizeof(*n2));
+			if (n2 == NULL)
+				return -1;
+			l->n = n2;
+			cap = c2;
+		}
+		n = i - start;
+		if (n && t[start + n - 1] == '\r')
+			n--;
+		l->p[l->count] = t + start;
+		l->n[l->count++] = n;
+		start = i + 1;
+	}
+	return 0;
+}
+
+static void
+lines_free(struct lines *l)
+{
+	free(l->p);
+	free(l->n);
+}
+
+static bool
+line_eq(const struct lines *a, size_t i, const struct lines *b, size_t j)
+{
+	return a->n[i] == b->n[j] && memcmp(a->p[i], b->p[j], a->n[i]) == 0;
+}
+
+/* Original line I of O, with its own line ending (if it has one). */
+static int
+emit_orig(const char *o, size_t olen, const struct lines *ol, size_t i,
+	  struct buf *out)
+{
+	const char *end = i + 1 < ol->count ? ol->p[i + 1] : o + olen;
+
+	return buf_add(out, ol->p[i], (size_t)(end - ol->p[i]));
+}
+
+static int
+emit_new(const struct lines *b, size_t j, bool crlf, struct buf *out)
+{
+	return buf_add(out, b->p[j], b->n[j]) < 0 ||
+	       buf_addstr(out, crlf ? "\r\n" : "\n") < 0 ? -1 : 0;
+}
+
+/* OUT = the original O (UTF-8) with B's changes from A.  -1 when the lines
+ * do not correspond (the caller then writes B as it is). */
+static int
+keep_text(const char *o, size_t olen, const char *a, size_t alen,
+	  const char *b, size_t blen, struct buf *out)
+{
+	struct lines ol, al, bl;
+	size_t i, j, k, off = 0;
+	bool crlf = memmem(o, olen, "\r\n", 2) != NULL;
+	int r = -1;
+
+	if (split(o, olen, &ol) < 0 || split(a, alen, &al) < 0 ||
+	    split(b, blen, &bl) < 0)
+		goto out;
+	/* libxml2 adds a declaration a file may not have. */
+	if (al.count == ol.count + 1 && al.count && al.n[0] >= 5 &&
+	    memcmp(al.p[0], "<?xml", 5) == 0)
+		off = 1;
+	if (al.count != ol.count + off || bl.count < al.count)
+		goto out;
+	for (i = 0; i < off; i++)
+		if (!line_eq(&al, i, &bl, i))
+			goto out;
+	buf_reset(out);
+	for (i = j = off; i < al.count && j < bl.count;) {
+		if (line_eq(&al, i, &bl, j)) {
+			if (emit_orig(o, olen, &ol, i - off, out) < 0)
+				goto out;
+			i++;
+			j++;
+			continue;
+		}
+		/* Lines added before this one, or this one changed. */
+		for (k = j + 1; k < bl.count && k < j + 256; k++)
+			if (line_eq(&al, i, &bl, k))
+				break;
+		if (k < bl.count && k < j + 256) {
+			for (; j < k; j++)
+				if (emit_new(&bl, j, crlf, out) < 0)
+					goto out;
+			continue;
+		}
+		if (emit_new(&bl, j, crlf, out) < 0)
+			goto out;
+		i++;
+		j++;
+	}
+	if (i < al.count)
+		goto out;
+	/* The original's last line may have had no line ending. */
+	for (; j < bl.count; j++)
+		if (emit_new(&bl, j, crlf, out) < 0)
+			goto out;
+	r = 0;
+out:
+	lines_free(&ol);
+	lines_free(&al);
+	lines_free(&bl);
+	return r;
+}
+
+/* libxml2's UTF-8 serialization of DOC into OUT. */
+static int
+dump_utf8(xmlDoc *doc, struct buf *out)
+{
+	xmlChar *mem = NULL;
+	int size = 0, r;
+
+	xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 0);
+	if (mem == NULL)
+		return -1;
+	buf_reset(out);
+	r = buf_add(out, mem, (size_t)size);
+	xmlFree(mem);
+	return r;
+}
+
+/* The edited document DOC written as ORIG with only the lines it must
+ * changed (BEFORE: libxml2's output of ORIG unedited), if ORIG is UTF-8
+ * and the result reads back as DOC; else libxml2's own output. */
+static int
+write_back(xmlDoc *doc, const struct buf *before, const char *orig,
+	   size_t len, const char *name, struct buf *out,
+	   struct kp_error *err)
+{
+	struct buf after = BUF_INIT, merged = BUF_INIT, check = BUF_INIT;
+	xmlDoc *back = NULL;
+	struct kp_error ignored = KP_ERROR_INIT;
+	bool utf16 = len >= 2 && (unsigned char)orig[0] == 0xff &&
+		     (unsigned char)orig[1] == 0xfe;
+	int r;
+
+	if (!utf16 && before->len && dump_utf8(doc, &after) == 0 &&
+	    keep_text(orig, len, before->data, before->len, after.data,
+		      after.len, &merged) == 0 &&
+	    parse(merged.data, merged.len, name, &back, &ignored) == 0 &&
+	    dump_utf8(back, &check) == 0 && check.len == after.len &&
+	    memcmp(check.data, after.data, after.len) == 0) {
+		buf_reset(out);
+		r = buf_add(out, merged.data, merged.len) < 0 ?
+			    kp_fail_oom(err) : 0;
+	} else {
+		r = dump(doc, orig, len, out, err);
+	}
+	if (back)
+		xmlFreeDoc(back);
+	buf_release(&after);
+	buf_release(&merged);
+	buf_release(&check);
+	return r;
+}
+
 static void
 set_zero(xmlNode *comp, xmlNode *skip, void *ud)
 {
@@ -379,6 +574,7 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			 struct kp_error *err)
 {
 	struct unattend_info check;
+	struct buf before = BUF_INIT;
 	xmlNode *root, *pass, *comp;
 	char b1[64], b2[64], b3[96], ind[80];
 	const char *i1, *i2;
@@ -389,6 +585,8 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 	buf_reset(out);
 	if (parse(data, len, name, &doc, err) < 0)
 		return -1;
+	if (dump_utf8(doc, &before) < 0)
+		buf_reset(&before);	/* libxml2's own output, then */
 	root = xmlDocGetRootElement(doc);
 	/* Every SkipRearm of every live generalize pass, whatever its
 	 * architecture, then the image's own in the first pass. */
@@ -420,8 +618,9 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 				b3, i2);
 		*changed = true;
 	}
-	r = *changed ? dump(doc, data, len, out, err) : 0;
+	r = *changed ? write_back(doc, &before, data, len, name, out, err) : 0;
 	xmlFreeDoc(doc);
+	buf_release(&before);
 	if (r < 0 || !*changed)
 		return r;
 	/* What was written must say 0 everywhere, for ARCH too. */

@@ -144,6 +144,7 @@ clone_mode() {
 	expect_grep '^clone.img: Setup\\CmdLine: "" REG_SZ -> "cmd.exe /c \\"%SystemRoot%\\\\kmsprep\\\\firstboot.cmd\\"" REG_SZ' out
 	expect_grep '^clone.img: Setup\\SetupType: 0 (0x0) REG_DWORD -> 2 (0x2) REG_DWORD' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot.cmd' out
+	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\licensing.ps1' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot-activate.cmd' out
 	sha256sum clone.img >sums
 	kp image generalize -q --mode clone --activate clone.img >out
@@ -173,11 +174,11 @@ EOF
 		# CRLF on every line, and the hook cleared before anything else.
 		[ "$(grep -c $'\r$' "$f")" -eq "$(wc -l <"$f")" ]
 		[ "$(grep -n 'SetupType /t REG_DWORD /d 0' "$f" | cut -d: -f1)" -lt \
-		  "$(grep -n 'slmgr' "$f" | head -n 1 | cut -d: -f1)" ]
+		  "$(grep -n 'call :sl' "$f" | head -n 1 | cut -d: -f1)" ]
 	done
-	expect_grep 'slmgr.vbs" /rearm' fb.cmd
+	expect_grep '^call :sl rearm' fb.cmd
 	expect_grep 'shutdown /r' fb.cmd
-	expect_grep 'slmgr.vbs" /ato' fb2.cmd
+	expect_grep '^call :sl ato' fb2.cmd
 	expect_grep 'VLActivationInterval" /t REG_DWORD /d 120' fb.cmd
 	expect_no_grep 'FAKE0' fb.cmd
 	reglookup -p /Setup sy >rl
@@ -187,8 +188,100 @@ EOF
 	kp image generalize -q --mode clone clone.img >out
 	expect_grep '^clone.img: remove %WINDIR%\\kmsprep\\firstboot-activate.cmd$' out
 	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
+	# --gvlk auto: the key of the image's edition and build, installed
+	# before the rearm; a later image set keeps it in the script.
+	kp image generalize -q --mode clone --gvlk auto clone.img >out
+	expect_grep '^clone.img: note: the first boot installs the KMS client setup key of Windows Server 2022 Datacenter (WX4NM-KYWYW-QJJR4-XV3QB-6VM33)$' out
+	kp image set -q clone.img --kms-host kms8.example.com >out
+	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
+	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 \
+		download /Windows/kmsprep/firstboot.cmd fb3.cmd
+	expect_grep '^set "KMSPREP_GVLK=WX4NM-KYWYW-QJJR4-XV3QB-6VM33"' fb3.cmd
+	expect_grep 'kms8.example.com' fb3.cmd
+	[ "$(grep -n '^call :sl ipk' fb3.cmd | cut -d: -f1)" -lt \
+	  "$(grep -n '^call :sl rearm' fb3.cmd | cut -d: -f1)" ]
+	# Only a key of Microsoft's table goes into a script.
+	expect_code 2 kp image generalize -q --mode clone \
+		--gvlk QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN clone.img 2>err
+	expect_grep 'not a KMS client setup key' err
+	expect_no_grep 'QXR7B' err
+	expect_code 2 kp image generalize -q --gvlk auto clone.img 2>err
 }
 t "clone mode: first-boot scripts and hook; a generalized image refused" clone_mode
+
+# libguestfs' firstboot service (as virt-customize or virt-v2v leave it):
+# kmsprep's scripts go into its folder, and no hook of kmsprep's is staged.
+guestfs_service() {
+	cp "$IMG/clone.img" gfs.img
+	printf 'Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Services\\firstboot]\n"Start"=dword:00000002\n[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet002\\Services\\firstboot]\n"Start"=dword:00000002\n' >svc.reg
+	guestfish --rw -a gfs.img -m /dev/sda1 >/dev/null <<EOF
+mkdir-p "/Program Files/Guestfs/Firstboot/scripts"
+download /Windows/System32/config/SYSTEM sys.hiv
+! "$KMSPREP" hive import sys.hiv svc.reg
+upload sys.hiv /Windows/System32/config/SYSTEM
+EOF
+	kp image generalize -q --mode clone --activate gfs.img >out
+	expect_grep '^gfs.img: create C:\\Program Files\\Guestfs\\Firstboot\\scripts\\9900-0001-kmsprep-rearm.bat$' out
+	expect_grep '^gfs.img: create C:\\Program Files\\Guestfs\\Firstboot\\scripts\\9900-0002-kmsprep-activate.bat$' out
+	expect_grep "^gfs.img: note: libguestfs' firstboot service is installed" out
+	expect_no_grep 'CmdLine' out
+	expect_no_grep 'firstboot.cmd' out
+	kp image show gfs.img >show
+	expect_grep '^    libguestfs firstboot service: installed, runs .*; kmsprep.s scripts there: 9900-0001-kmsprep-rearm.bat, 9900-0002-kmsprep-activate.bat$' show
+	expect_grep '^    first boot: nothing staged$' show
+	# The outcome, read back after a boot: each step, the error decoded.
+	printf '%s\r\n' "Sun 11/29/2026 21:00:01.50 kmsprep first boot" \
+		"rearm: exit code 0" "restart: exit code 0" \
+		"Sun 11/29/2026 21:01:10.00 kmsprep after the restart: activate" \
+		"activate: exit code -1073418124" "license state: exit code 0" >fb.log
+	guestfish --rw -a gfs.img -m /dev/sda1 \
+		upload fb.log /Windows/kmsprep/firstboot.log
+	kp image show gfs.img >show
+	expect_grep '^    first-boot log (%WINDIR%\\kmsprep\\firstboot.log): 2 runs, the last started ' show
+	expect_grep '^      activate: failed, 0xC004F074 (no KMS host could be contacted)$' show
+	expect_grep '^      client machine ID: reset (the rearm succeeded)$' show
+	kp image show --json gfs.img >j
+	python3 -c 'import json; j=json.load(open("j")); s=json.dumps(j); assert "0xC004F074" in s and "kmsprep_scripts" in s, s'
+}
+t "libguestfs firstboot service; the outcome read back from the log" guestfs_service
+
+# cloudbase-init's licensing plugin: reported, and made to agree.
+cloudbase() {
+	local conf="/Program Files/Cloudbase Solutions/Cloudbase-Init/conf/cloudbase-init.conf"
+	cp "$IMG/clone.img" cb.img
+	printf '%s\r\n' '# written by the installer' '[DEFAULT]' \
+		'username=Admin' 'activate_windows=true' \
+		'kms_host=old.example.com' '' '[openstack]' 'x=1' >cb.conf
+	guestfish --rw -a cb.img -m /dev/sda1 >/dev/null <<EOF
+mkdir-p "/Program Files/Cloudbase Solutions/Cloudbase-Init/conf"
+upload cb.conf "$conf"
+EOF
+	kp image show cb.img >show
+	expect_grep '^    cloudbase-init (cloudbase-init.conf): licensing plugin runs; activate_windows on, set_kms_product_key not set (off), set_avma_product_key not set (off), kms_host old.example.com$' show
+	expect_grep '^    note: cloudbase-init sets KMS host old.example.com at every boot, over the registry' show
+	kp image set -q cb.img --kms-host kms7.example.com --cloudbase-init off >out
+	expect_grep '^cb.img: update C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\conf\\cloudbase-init.conf$' out
+	guestfish --ro -a cb.img -m /dev/sda1 download "$conf" new.conf
+	# Only the lines it must: the rest of the file byte for byte.
+	printf '%s\r\n' '# written by the installer' '[DEFAULT]' \
+		'username=Admin' 'activate_windows=false' \
+		'kms_host=kms7.example.com' '' 'set_kms_product_key=false' \
+		'[openstack]' 'x=1' >want.conf
+	expect_same want.conf new.conf
+	kp image show --json cb.img >j
+	python3 -c 'import json; j=json.load(open("j")); s=json.dumps(j); assert "\"conflicts_with_registry\": false" in s, s'
+	# kms gvlk reads the edition and build from the image itself.
+	kp kms gvlk --image "$IMG/clone.img" >o 2>/dev/null
+	expect_grep '^WX4NM-KYWYW-QJJR4-XV3QB-6VM33	Windows Server 2022 Datacenter$' o
+	# Without cloudbase-init: refused, nothing written.
+	cp "$IMG/clone.img" plain.img
+	sha256sum plain.img >sums
+	expect_code 4 kp image set -q plain.img --kms-host k.example.com \
+		--cloudbase-init host 2>err
+	expect_grep 'cloudbase-init is not installed' err
+	sha256sum -c --quiet sums
+}
+t "cloudbase-init: licensing options reported; kms_host written, the rest kept" cloudbase
 
 refusals() {
 	cp "$IMG/sealed.img" "$IMG/blocked.img" .

@@ -44,12 +44,15 @@ build_and_verify() {
 	[ "$(wc -l <list)" -eq 6 ]
 	tar xzf signed.tar.gz provision.cmd srv-records.zone manifest.json
 	[ "$(grep -c $'\r$' provision.cmd)" -eq "$(wc -l <provision.cmd)" ]
+	# WMI from PowerShell first, slmgr.vbs only without it (t2300 runs
+	# the script under Wine).
+	expect_grep 'powershell.exe' provision.cmd
 	expect_grep 'slmgr.vbs' provision.cmd
-	expect_grep '/dlv' provision.cmd
-	expect_grep 'del /f /q "%KEYFILE%"' provision.cmd
+	expect_grep '^call :sl dlv' provision.cmd
+	expect_grep 'del /f /q "%KMSPREP_KEYFILE%"' provision.cmd
 	# Exit codes reach the log: the redirection comes first, since cmd
 	# would read " 0>>" at a line's end as a redirection of handle 0.
-	expect_grep '^>>"%LOG%" echo activate: exit code %ERRORLEVEL%' provision.cmd
+	expect_grep '^>>"%LOG%" echo activate: exit code %RC%' provision.cmd
 	expect_no_grep '%ERRORLEVEL%>' provision.cmd
 	expect_grep '^_vlmcs._tcp.corp.example. 3600 IN SRV 10 50 1700 kms1.corp.example.$' srv-records.zone
 	expect_grep '^_vlmcs._tcp.lab.example. 3600 IN SRV 0 0 1700 kms1.corp.example.$' srv-records.zone

@@ -19,13 +19,27 @@
  *   patch FILE KEY tombstone VALUE
  *                                make VALUE of KEY a layered key's tombstone
  *                                (type 0, size 0, data offset 0xFFFFFFFF)
+ *   scripts DIR                  write every first-boot script kmsprep
+ *                                generates into DIR, as an image would get
+ *                                them (tests/t2300 runs them under Wine):
+ *                                clone/ (generalize --mode clone
+ *                                --activate, KMS host kms.example.com:1688),
+ *                                clone-gvlk/ (--gvlk, no --activate),
+ *                                clone-guestfs/ (libguestfs' firstboot
+ *                                service's scripts, --activate),
+ *                                kit/ (a host kit's provision.cmd and the
+ *                                wrapper), each with licensing.ps1
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hive/regf.h"
+#include "hive/spp.h"
+#include "kms/kit-apply.h"
+#include "prep/firstboot.h"
 #include "hive/regval.h"
 #include "lib/fileio.h"
 #include "lib/utf.h"
@@ -476,6 +490,92 @@ patch(const char *path, const char *key, const char *what, const char *arg,
 	if (kp_write_file_atomic(path, f.data, f.len, &co, &err) < 0)
 		return die(err.msg);
 	buf_release(&f);
+/*
+ * scripts
+ */
+
+static int
+put(const char *dir, const char *name, struct buf *b)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct kp_commit_opts co = { NULL, 0644, false, NULL };
+	char path[4096];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	r = kp_write_file_atomic(path, b->data, b->len, &co, &err);
+	buf_release(b);
+	if (r < 0)
+		fprintf(stderr, "kmsprep-test-tool: %s\n", err.msg);
+	return r;
+}
+
+static int
+scripts(const char *dir)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
+	struct buf v = BUF_INIT, port = BUF_INIT;
+	struct spp_settings set;
+	struct kit_spec spec = { "kms.example.com", &set, NULL, NULL };
+	struct spp_item items[2];
+	struct spp_report rep = { "Microsoft\\Windows NT\\CurrentVersion\\"
+				  "SoftwareProtectionPlatform", true, items, 2,
+				  NULL, 0 };
+	char sub[4096];
+
+	/* What spp_read reports for an image with a KMS host set. */
+	regval_sz("kms.example.com", &v);
+	regval_sz("1688", &port);
+	items[0] = (struct spp_item){ &spp_values[SPP_KMS_NAME],
+				      (char *)"KeyManagementServiceName",
+				      REGT_SZ, (unsigned char *)v.data, v.len,
+				      false };
+	items[1] = (struct spp_item){ &spp_values[SPP_KMS_PORT],
+				      (char *)"KeyManagementServicePort",
+				      REGT_SZ, (unsigned char *)port.data,
+				      port.len, false };
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	snprintf(sub, sizeof(sub), "%s/clone", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, true, NULL, false, &one, &two, &err) < 0)
+		return die(err.msg);
+	if (cmd_licensing_ps1(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
+	    put(sub, "firstboot-activate.cmd", &two) < 0 ||
+	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	/* Without --activate, with --gvlk (Windows 10/11 Enterprise's). */
+	snprintf(sub, sizeof(sub), "%s/clone-gvlk", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, false, "NPPR9-FWDCX-D2C8J-H872K-2YT43",
+			      false, &one, &two, &err) < 0)
+		return die(err.msg);
+	buf_release(&two);
+	if (put(sub, "firstboot.cmd", &one) < 0)
+		return 1;
+	/* For libguestfs' firstboot service, with --activate. */
+	snprintf(sub, sizeof(sub), "%s/clone-guestfs", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, true, NULL, true, &one, &two, &err) < 0)
+		return die(err.msg);
+	if (put(sub, GUESTFS_ONE, &one) < 0 || put(sub, GUESTFS_TWO, &two) < 0)
+		return 1;
+	buf_release(&v);
+	buf_release(&port);
+	snprintf(sub, sizeof(sub), "%s/kit", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	spp_settings_init(&set);
+	if (kit_provision_script(&spec, &one) < 0 || kit_wrapper_script(&two) < 0 ||
+	    cmd_licensing_ps1(&ps1) < 0 || put(sub, KIT_SCRIPT, &one) < 0 ||
+	    put(sub, "kit-firstboot.cmd", &two) < 0 ||
+	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	spp_settings_release(&set);
 	return 0;
 }
 
@@ -488,6 +588,8 @@ main(int argc, char **argv)
 		return direct_dirty_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "direct-supported") == 0)
 		return direct_supported_main(argc - 1, argv + 1);
+	if (argc == 3 && strcmp(argv[1], "scripts") == 0)
+		return scripts(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "mkpe") == 0)
 		return mkpe(argv[2], argc > 3 ? argv[3] : "amd64");
 	if (argc >= 6 && strcmp(argv[1], "mkhive") == 0)
@@ -506,6 +608,7 @@ main(int argc, char **argv)
 		"       kmsprep-test-tool regf-check FILE\n"
 		"       kmsprep-test-tool dirty FILE\n"
 		"       kmsprep-test-tool patch FILE KEY key-name HEX [utf16]\n"
-		"       kmsprep-test-tool patch FILE KEY tombstone VALUE\n");
+		"       kmsprep-test-tool patch FILE KEY tombstone VALUE\n"
+		"       kmsprep-test-tool scripts DIR\n");
 	return 2;
 }

@@ -71,9 +71,56 @@ hook_is_ours(void)
 	CHECK(!setup_is_ours("cmd.exe /c \"%SystemRoot%\\kmsprep\\x.exe\""));
 }
 
+/* A log as the scripts write it (t2300 runs them), read back. */
+static void
+log_read_back(void)
+{
+	static const char log[] =
+		"Sat 11/28/2026  9:00:00.01 kmsprep first boot\r\n"
+		"rearm: exit code 1\r\n"
+		"Sun 11/29/2026 21:00:01.50 kmsprep first boot\r\n"
+		"stub powershell -File C:\\windows\\kmsprep\\licensing.ps1 rearm\r\n"
+		"rearm: exit code 0\r\n"
+		"KeyManagementServiceName: exit code 0\r\n"
+		"restart: exit code 0\r\n"
+		"Sun 11/29/2026 21:01:10.00 kmsprep after the restart: activate\r\n"
+		"ato: error 0xC004F074: no KMS\r\n"
+		"activate: exit code -1073418124\r\n"
+		"dlv: ClientMachineID=6f1c2a8e-0000-4000-8000-000000000001\r\n"
+		"dlv: LicenseStatus=5\r\n"
+		"dlv: LicenseStatusReason=0xC004F074\r\n"
+		"license state: exit code 0\r\n"
+		"code: exit code x\r\n"
+		"truncated: exit co";
+	struct fb_outcome o;
+
+	fb_log_parse(log, sizeof(log) - 1, &o);
+	CHECK_EQ(o.runs, 3);
+	CHECK_STR(o.started, "Sun 11/29/2026 21:01:10.00");
+	/* The earlier boot's failed rearm is not this one's. */
+	CHECK_EQ(o.nsteps, 5);
+	CHECK_STR(o.steps[0].label, "rearm");
+	CHECK_EQ(o.steps[0].code, 0);
+	CHECK_STR(o.steps[3].label, "activate");
+	CHECK_EQ((unsigned long)o.steps[3].code & 0xffffffffUL, 0xC004F074UL);
+	CHECK_STR(o.cmid, "6f1c2a8e-0000-4000-8000-000000000001");
+	CHECK_EQ(o.license_status, 5);
+	CHECK_EQ(o.reason, 0xC004F074UL);
+	CHECK_STR(sl_error_text((unsigned long)o.steps[3].code),
+		  "no KMS host could be contacted");
+	CHECK(sl_error_text(0x12345678) == NULL);
+	/* Any bytes at all: no crash, nothing made up. */
+	fb_log_parse("\0\xff: exit code 5\n", 17, &o);
+	CHECK_EQ(o.runs, 0);
+	fb_log_parse("", 0, &o);
+	CHECK_EQ(o.nsteps, 0);
+	CHECK_EQ(o.license_status, -1);
+}
+
 static const struct unit_test tests[] = {
 	TEST(values),
 	TEST(hook_is_ours),
+	TEST(log_read_back),
 };
 
 UNIT_MAIN(tests)

@@ -257,10 +257,113 @@ every_pass_and_component(void)
 	buf_release(&out);
 }
 
+/* Count the lines of OUT that are not ORIG's lines in order (ORIG's must
+ * all be there, byte for byte, CRLF included); -1 if one is missing. */
+static int
+added_lines(const char *orig, const struct buf *out)
+{
+	const char *o = orig, *p = out->data, *end = out->data + out->len;
+	int added = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		const char *onl = strchr(o, '\n');
+		size_t on = onl ? (size_t)(onl - o) + 1 : strlen(o);
+
+		if (*o && on == n && memcmp(o, p, n) == 0)
+			o += on;
+		else
+			added++;
+		p += n;
+	}
+	return *o ? -1 : added;
+}
+
+/* Shaped like Packer's Windows Server 2016 Autounattend.xml: the forms
+ * libxml2 would rewrite (namespace declarations after other attributes,
+ * "<X />", a lower-case encoding name) must come out as they went in. */
+static void
+keeps_text(void)
+{
+	static const char packer[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n"
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
+		"    <!-- Server 2016 Datacenter, evaluation media -->\r\n"
+		"    <settings pass=\"windowsPE\">\r\n"
+		"        <component name=\"Microsoft-Windows-International-Core-WinPE\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+		"            <SetupUILanguage>\r\n"
+		"                <UILanguage>en-US</UILanguage>\r\n"
+		"            </SetupUILanguage>\r\n"
+		"            <InputLocale>en-US</InputLocale>\r\n"
+		"        </component>\r\n"
+		"        <component name=\"Microsoft-Windows-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+		"            <UserData>\r\n"
+		"                <ProductKey>\r\n"
+		"                    <WillShowUI>OnError</WillShowUI>\r\n"
+		"                    <Key />\r\n"
+		"                </ProductKey>\r\n"
+		"                <AcceptEula>true</AcceptEula>\r\n"
+		"            </UserData>\r\n"
+		"        </component>\r\n"
+		"    </settings>\r\n"
+		"    <settings pass=\"specialize\">\r\n"
+		"        <component name=\"Microsoft-Windows-Security-SPP-UX\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+		"            <SkipAutoActivation>true</SkipAutoActivation>\r\n"
+		"        </component>\r\n"
+		"    </settings>\r\n"
+		"    <settings pass=\"oobeSystem\">\r\n"
+		"        <component name=\"Microsoft-Windows-Shell-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+		"            <TimeZone>UTC</TimeZone>\r\n"
+		"        </component>\r\n"
+		"    </settings>\r\n"
+		"</unattend>\r\n";
+	static const char sysprep[] =
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n"
+		"  <settings pass=\"generalize\">\n"
+		"    <component name=\"Microsoft-Windows-Security-SPP\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\">\n"
+		"      <SkipRearm>1</SkipRearm>\n"
+		"    </component>\n"
+		"  </settings>\n"
+		"  <settings pass=\"oobeSystem\" />\n"
+		"</unattend>";
+	struct kp_error err = KP_ERROR_INIT;
+	struct unattend_info i;
+	struct buf out = BUF_INIT;
+	bool changed;
+	const char *g, *sp;
+
+	CHECK_EQ(unattend_set_skip_rearm0(packer, sizeof(packer) - 1,
+					  "Autounattend.xml", "amd64", &out,
+					  &changed, &err), 0);
+	CHECK(changed);
+	/* Every line kept; the five of the new pass added, in CRLF. */
+	CHECK_EQ(added_lines(packer, &out), 5);
+	CHECK(strstr(buf_str(&out), "<Key />\r\n") != NULL);
+	g = strstr(buf_str(&out), "    <settings pass=\"generalize\">\r\n");
+	sp = strstr(buf_str(&out), "<settings pass=\"specialize\">");
+	CHECK(g != NULL && sp != NULL && g < sp);
+	CHECK(strstr(buf_str(&out), "        <SkipRearm>0</SkipRearm>\r\n"));
+	CHECK_EQ(unattend_inspect(out.data, out.len, "a", &i, &err), 0);
+	CHECK_EQ(i.skip_rearm, 0);
+
+	/* A sysprep file with SkipRearm 1: that one line changes. */
+	CHECK_EQ(unattend_set_skip_rearm0(sysprep, sizeof(sysprep) - 1,
+					  "unattend.xml", "amd64", &out,
+					  &changed, &err), 0);
+	CHECK(changed);
+	CHECK_EQ(out.len, sizeof(sysprep) - 1);
+	CHECK(memcmp(out.data, sysprep, 230) == 0);
+	CHECK(strstr(buf_str(&out), "      <SkipRearm>0</SkipRearm>\n"));
+	CHECK(strstr(buf_str(&out), "<settings pass=\"oobeSystem\" />\n"));
+	CHECK(out.data[out.len - 1] == '>');
+	buf_release(&out);
+}
+
 static const struct unit_test tests[] = {
 	TEST(inspect), TEST(set_existing), TEST(add_component_and_pass),
 	TEST(new_file), TEST(encodings), TEST(hostile),
-	TEST(every_pass_and_component),
+	TEST(every_pass_and_component), TEST(keeps_text),
 };
 
 UNIT_MAIN(tests)

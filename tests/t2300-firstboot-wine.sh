@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# The first-boot scripts kmsprep generates (clone mode's firstboot.cmd and
+# firstboot-activate.cmd, a host kit's wrapper and provision.cmd), run under
+# Wine's cmd.exe with its real reg.exe and registry, and with stub
+# powershell.exe, cscript.exe, shutdown.exe and net.exe (tests/helper/wine/
+# stub.c) that record their arguments and return scripted exit codes.
+# A "boot" runs what HKLM\SYSTEM\Setup holds, as Winlogon would.  What this
+# proves and what it cannot: README, "First-boot scripts under Wine".
+. "$(dirname "$0")/lib.sh"
+
+command -v wine >/dev/null 2>&1 ||
+	skip_all "wine is not installed (scripts/install-deps installs it)"
+MINGW=x86_64-w64-mingw32-gcc
+command -v $MINGW >/dev/null 2>&1 ||
+	skip_all "$MINGW is not installed (scripts/install-deps installs it)"
+
+# One fresh prefix for this script's tests; no Mono or Gecko prompts.
+export WINEPREFIX=$SCRATCH/pfx WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY WAYLAND_DISPLAY
+# The prefix goes with the scratch directory, once Wine has let go of it.
+trap 'wineserver -k >/dev/null 2>&1; cd /; rm -rf "$SCRATCH"' EXIT
+timeout 300 wineboot -i >/dev/null 2>&1 ||
+	skip_all "Wine cannot start here (wineboot -i failed)"
+SYS=$WINEPREFIX/drive_c/windows
+PSEXE=$SYS/system32/WindowsPowerShell/v1.0/powershell.exe
+[ -f "$PSEXE" ] || skip_all "this Wine has no powershell.exe to stand in for"
+
+STUBS=$SCRATCH/stubs
+mkdir "$STUBS"
+$MINGW -O2 -Wall -Wextra -Werror -o "$STUBS/stub.exe" \
+	"$SRC_DIR/tests/helper/wine/stub.c"
+for n in cscript shutdown net; do
+	cp "$STUBS/stub.exe" "$STUBS/$n.exe"
+done
+"$TEST_TOOL" scripts "$SCRATCH/gen" || {
+	echo "not ok - kmsprep-test-tool scripts failed"
+	exit 1
+}
+
+# winpath UNIXPATH: the same file for a Windows program under Wine.
+winpath() {
+	printf 'Z:%s' "$1" | tr / '\\'
+}
+export STUB_DIR STUB_ENV=KMSPREP_KEYFILE
+STUB_DIR=$(winpath "$STUBS")
+KEY=QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN	# a made-up key in the right form
+PS1='C:\windows\kmsprep\licensing.ps1'
+PSARGS="powershell|-NoProfile|-NonInteractive|-ExecutionPolicy|Bypass|-File|$PS1"
+SLMGR='cscript|//nologo|C:\windows\System32\slmgr.vbs'
+SPP='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+
+# image clone|clone-gvlk|clone-guestfs|kit with|without-powershell [RC-LINES...]: a fresh image in
+# the prefix: the scripts, the hook staged, the stubs' exit codes.
+image() {
+	local kind=$1 ps=$2 hook
+	shift 2
+	rm -rf "$SYS/kmsprep" "$STUBS/calls.log" "$STUBS/rc.txt" "$GFS"
+	mkdir -p "$SYS/kmsprep"
+	cp "$SCRATCH/gen/clone/licensing.ps1" "$SYS/kmsprep/"
+	if [ "$kind" = clone-guestfs ]; then
+		mkdir -p "$GFS/scripts"
+		cp "$SCRATCH/gen/$kind/"*.bat "$GFS/scripts/"
+		hook=""
+	elif [ "$kind" != kit ]; then
+		cp "$SCRATCH/gen/$kind/"*.cmd "$SYS/kmsprep/"
+		hook=firstboot.cmd
+	else
+		mkdir "$SYS/kmsprep/kit"
+		cp "$SCRATCH/gen/kit/provision.cmd" "$SYS/kmsprep/kit/"
+		cp "$SCRATCH/gen/kit/kit-firstboot.cmd" "$SYS/kmsprep/"
+		printf '%s\r\n' "$KEY" >"$SYS/kmsprep/kit/kms-host-key.txt"
+		hook=kit-firstboot.cmd
+	fi
+	if [ "$ps" = with-powershell ]; then
+		cp "$STUBS/stub.exe" "$PSEXE"
+	else
+		rm -f "$PSEXE"
+	fi
+	: >"$STUBS/calls.log"
+	[ $# -eq 0 ] || printf '%s\n' "$@" >"$STUBS/rc.txt"
+	wine reg delete "$SPP" /v KeyManagementServiceName /f >/dev/null 2>&1 ||
+		true
+	if [ -z "$hook" ]; then
+		wine reg add 'HKLM\SYSTEM\Setup' /v CmdLine /t REG_SZ /d "" \
+			/f >/dev/null
+		wine reg add 'HKLM\SYSTEM\Setup' /v SetupType /t REG_DWORD \
+			/d 0 /f >/dev/null
+		return 0
+	fi
+	wine reg add 'HKLM\SYSTEM\Setup' /v CmdLine /t REG_SZ /d \
+		"cmd.exe /c \"%SystemRoot%\\kmsprep\\$hook\"" /f >/dev/null
+	wine reg add 'HKLM\SYSTEM\Setup' /v SetupType /t REG_DWORD /d 2 \
+		/f >/dev/null
+}
+
+# boot_guestfs: what libguestfs' firstboot service does at a boot (as its
+# firstboot.bat is documented to): the first .bat of its scripts folder in
+# name order, run from there; exit code 249 keeps it for the next boot,
+# any other moves it to scripts-done; then a restart.
+GFS="$WINEPREFIX/drive_c/Program Files/Guestfs/Firstboot"
+boot_guestfs() {
+	local next rc=0
+	next=$(cd "$GFS/scripts" && LC_ALL=C ls | grep -i '\.bat$' | head -n 1)
+	if [ -z "$next" ]; then
+		echo "nothing to run" >>boots
+		return 0
+	fi
+	echo "service runs $next" >>boots
+	(cd "$GFS/scripts" && WINEPATH=$STUB_DIR wine cmd.exe /c \
+		"C:\\Program Files\\Guestfs\\Firstboot\\scripts\\$next") \
+		>>boots 2>&1 || rc=$?
+	echo "exit $rc" >>boots
+	if [ $rc -ne 249 ]; then
+		mkdir -p "$GFS/scripts-done"
+		mv "$GFS/scripts/$next" "$GFS/scripts-done/"
+	fi
+}
+
+# setup NAME: a value of HKLM\SYSTEM\Setup as reg.exe shows it.
+setup() {
+	wine reg query 'HKLM\SYSTEM\Setup' /v "$1" 2>/dev/null | tr -d '\r' |
+		sed -n "s/^ *$1 *REG_[A-Z_]* *//p"
+}
+
+# boot: what Winlogon does with SYSTEM\Setup: with SetupType 2, run
+# CmdLine (cmd.exe /c "SCRIPT") as it is, from a directory of stubs.
+boot() {
+	local cmd
+	if [ "$(setup SetupType)" != 0x2 ]; then
+		echo "nothing to run" >>boots
+		return 0
+	fi
+	cmd=$(setup CmdLine)
+	case $cmd in
+	'cmd.exe /c "'*'"') ;;
+	*) echo "boot: unexpected CmdLine: $cmd" >&2; return 1 ;;
+	esac
+	cmd=${cmd#cmd.exe /c \"}
+	echo "run ${cmd%\"}" >>boots
+	(cd "$STUBS" && WINEPATH=$STUB_DIR wine cmd.exe /c "${cmd%\"}") \
+		>>boots 2>&1 || echo "script exit $?" >>boots
+}
+
+# log FILE: a first-boot log, without CRs and dates.
+log() {
+	tr -d '\r' <"$1" | sed 's/^.* kmsprep /kmsprep /'
+}
+
+# expect_lines FILE LINE...: FILE is exactly LINES.
+expect_lines() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" >want
+	tr -d '\r' <"$f" >got
+	expect_same want got
+}
+
+hook_cleared() {
+	[ "$(setup SetupType)" = 0x0 ] && [ -z "$(setup CmdLine)" ]
+}
+
+clone_ok() {
+	image clone with-powershell
+	boot
+	log "$SYS/kmsprep/firstboot.log" >l1
+	expect_lines l1 "kmsprep first boot" \
+		"stub powershell -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $PS1 rearm" \
+		"rearm: exit code 0" \
+		"reg: The operation completed successfully" \
+		"KeyManagementServiceName: exit code 0" \
+		"reg: The operation completed successfully" \
+		"KeyManagementServicePort: exit code 0" \
+		"restarting once" \
+		"stub shutdown /r /t 5 /c kmsprep: restarting after the rearm" \
+		"restart: exit code 0"
+	# reg.exe put the values back for real; the next hook is staged.
+	wine reg query "$SPP" /v KeyManagementServiceName | tr -d '\r' >v
+	expect_grep 'REG_SZ *kms.example.com$' v
+	[ "$(setup SetupType)" = 0x2 ]
+	[ "$(setup CmdLine)" = \
+	  'cmd.exe /c "%SystemRoot%\kmsprep\firstboot-activate.cmd"' ]
+	boot
+	hook_cleared
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=|rc=0" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l2
+	expect_grep '^kmsprep after the restart: activate$' l2
+	expect_grep '^activate: exit code 0$' l2
+	expect_grep '^license state: exit code 0$' l2
+	# The third boot ran nothing.
+	[ "$(tail -n 1 boots)" = "nothing to run" ]
+}
+
+clone_failures() {
+	image clone with-powershell "powershell rearm 1" \
+		"powershell ato 0xC004F074" "powershell dlv 2"
+	boot
+	log "$SYS/kmsprep/firstboot.log" >l1
+	expect_grep '^rearm: exit code 1$' l1
+	# The settings go back all the same; no restart without a rearm.
+	expect_grep '^KeyManagementServicePort: exit code 0$' l1
+	expect_grep "^the rearm failed: this copy keeps the image's machine ID; no restart, activation at the next boot$" l1
+	expect_no_grep 'shutdown' l1
+	expect_grep '^script exit 1$' boots
+	setup CmdLine
+	[ "$(setup CmdLine)" = \
+	  'cmd.exe /c "%SystemRoot%\kmsprep\firstboot-activate.cmd"' ]
+	boot
+	log "$SYS/kmsprep/firstboot.log" >l2
+	# 0xC004F074 (no KMS host could be contacted), as cmd shows it.
+	expect_grep '^activate: exit code -1073418124$' l2
+	expect_grep '^license state: exit code 2$' l2
+	hook_cleared
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=1" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=|rc=-1073418124" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=2"
+}
+
+clone_without_powershell() {
+	image clone without-powershell "cscript /rearm 0" "cscript /ato 1"
+	boot
+	boot
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$SLMGR|/rearm|KMSPREP_KEYFILE=|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$SLMGR|/ato|KMSPREP_KEYFILE=|rc=1" \
+		"$SLMGR|/dlv|KMSPREP_KEYFILE=|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^rearm: Windows PowerShell is absent, slmgr.vbs instead$' l
+	expect_grep '^activate: exit code 1$' l
+	hook_cleared
+	[ "$(tail -n 1 boots)" = "nothing to run" ]
+}
+
+kit_ok() {
+	local keyfile='C:\windows\kmsprep\kit\kms-host-key.txt'
+	image kit with-powershell "net stop 2"
+	boot
+	[ ! -e "$SYS/kmsprep/kit/kms-host-key.txt" ]
+	hook_cleared
+	boot
+	[ "$(tail -n 1 boots)" = "nothing to run" ]
+	# The key went to PowerShell in a file named by the environment, and
+	# was deleted after; it is on no command line, nor in the log.
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|ipk|KMSPREP_KEYFILE=$keyfile(file)|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=$keyfile|rc=0" \
+		"net|stop|sppsvc|KMSPREP_KEYFILE=$keyfile|rc=2" \
+		"net|start|sppsvc|KMSPREP_KEYFILE=$keyfile|rc=0" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=$keyfile|rc=0"
+	log "$SYS/kmsprep/kit/provision.log" >l
+	expect_lines l "kmsprep kit: provisioning kms.example.com" \
+		"stub powershell -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $PS1 ipk" \
+		"install key: exit code 0" \
+		"stub powershell -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $PS1 ato" \
+		"activate: exit code 0" \
+		"stub net stop sppsvc" \
+		"stub net start sppsvc" \
+		"restart sppsvc: exit code 0" \
+		"stub powershell -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $PS1 dlv" \
+		"license state: exit code 0"
+	! grep -r -q -F "$KEY" "$STUBS/calls.log" "$SYS/kmsprep" boots
+}
+
+kit_ipk_fails() {
+	image kit with-powershell "powershell ipk 0xC004F050"
+	boot
+	# The key file goes all the same; activation is still tried.
+	[ ! -e "$SYS/kmsprep/kit/kms-host-key.txt" ]
+	log "$SYS/kmsprep/kit/provision.log" >l
+	expect_grep '^install key: exit code -1073418160$' l
+	expect_grep '^activate: exit code 0$' l
+	hook_cleared
+}
+
+kit_without_powershell() {
+	image kit without-powershell
+	boot
+	# slmgr.vbs would need the key on its command line: it stays, said.
+	[ -e "$SYS/kmsprep/kit/kms-host-key.txt" ]
+	log "$SYS/kmsprep/kit/provision.log" >l
+	expect_grep '^Windows PowerShell is absent: the key is not installed' l
+	expect_lines "$STUBS/calls.log" \
+		"net|stop|sppsvc|KMSPREP_KEYFILE=C:\\windows\\kmsprep\\kit\\kms-host-key.txt(file)|rc=0" \
+		"net|start|sppsvc|KMSPREP_KEYFILE=C:\\windows\\kmsprep\\kit\\kms-host-key.txt(file)|rc=0" \
+		"$SLMGR|/dlv|KMSPREP_KEYFILE=C:\\windows\\kmsprep\\kit\\kms-host-key.txt(file)|rc=0"
+	hook_cleared
+}
+
+t "clone: rearm, settings back, restart, activate, then nothing" clone_ok
+t "clone: a failed rearm, activation and record are logged with their codes" clone_failures
+t "clone: slmgr.vbs where Windows PowerShell is absent" clone_without_powershell
+clone_gvlk() {
+	local gvlk=NPPR9-FWDCX-D2C8J-H872K-2YT43
+	export STUB_ENV=KMSPREP_GVLK
+	image clone-gvlk with-powershell "powershell ipk 0xC004F050"
+	boot
+	boot
+	# The key reaches PowerShell in the environment, before the rearm;
+	# its failure is logged and the rearm still runs.
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|ipk|KMSPREP_GVLK=$gvlk|rc=-1073418160" \
+		"$PSARGS|rearm|KMSPREP_GVLK=$gvlk|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_GVLK=$gvlk|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^install KMS client setup key: exit code -1073418160$' l
+	expect_grep '^rearm: exit code 0$' l
+	hook_cleared
+	[ "$(tail -n 1 boots)" = "nothing to run" ]
+	# slmgr.vbs gets the key (public) on its command line, whole.
+	image clone-gvlk without-powershell
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$SLMGR|/ipk|$gvlk|KMSPREP_GVLK=$gvlk|rc=0" \
+		"$SLMGR|/rearm|KMSPREP_GVLK=$gvlk|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_GVLK=$gvlk|rc=0"
+}
+
+t "clone --gvlk: the key installed before the rearm, by WMI or slmgr.vbs" clone_gvlk
+clone_guestfs() {
+	image clone-guestfs with-powershell "powershell ato 0xC004F074"
+	boot_guestfs
+	boot_guestfs
+	boot_guestfs
+	# One script per boot, the restarts are the service's; kmsprep's
+	# hook is never used.
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=|rc=-1073418124" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=0"
+	expect_lines boots "service runs 9900-0001-kmsprep-rearm.bat" \
+		"exit 0" "service runs 9900-0002-kmsprep-activate.bat" \
+		"exit 0" "nothing to run"
+	[ "$(setup SetupType)" = 0x0 ] && [ -z "$(setup CmdLine)" ]
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^the firstboot service restarts Windows now$' l
+	expect_grep '^activate: exit code -1073418124$' l
+	# A failed rearm is 1, not 249 (which would run it at every boot).
+	image clone-guestfs with-powershell "powershell rearm 0xC004D307"
+	boot_guestfs
+	expect_grep '^exit 1$' boots
+	[ -e "$GFS/scripts-done/9900-0001-kmsprep-rearm.bat" ]
+}
+
+t "libguestfs firstboot service: rearm, then activate at the next boot" clone_guestfs
+t "kit: key installed from its file, file deleted, hook cleared" kit_ok
+t "kit: a failed key install is logged, the key file still goes" kit_ipk_fails
+t "kit: no PowerShell, the key is kept and not put on a command line" kit_without_powershell
+done_testing

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# kms gvlk: KMS client setup keys by edition and build from Microsoft's
+# table, refusals for editions without one, and what a SOFTWARE hive says
+# about the key it holds.
+. "$(dirname "$0")/lib.sh"
+
+# hive_with FILE [REG-LINES...]: the sample client hive plus these lines
+# under CurrentVersion (.reg syntax).
+hive_with() {
+	local f=$1
+	shift
+	sample_hive "$f" client
+	{
+		printf 'Windows Registry Editor Version 5.00\n\n'
+		printf '[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion]\n'
+		printf '%s\n' "$@"
+	} >extra.reg
+	kp hive import "$f" extra.reg >/dev/null
+}
+
+# utf16hex TEXT: TEXT as .reg hex bytes of UTF-16LE, with a NUL.
+utf16hex() {
+	printf '%s' "$1" | iconv -f ascii -t utf-16le | od -An -v -tx1 |
+		tr -s ' \n' ',,' | sed 's/^,//; s/,$/,00,00/'
+}
+
+by_edition() {
+	kp kms gvlk Enterprise >o
+	expect_grep '^NPPR9-FWDCX-D2C8J-H872K-2YT43	Windows 11 Enterprise' o
+	kp kms gvlk ServerDatacenter --build 20348 >o
+	expect_grep '^WX4NM-KYWYW-QJJR4-XV3QB-6VM33	' o
+	# Server Core editions carry a suffix; 1809's Semi-Annual Server
+	# Core shares 2019's build but not its key.
+	kp kms gvlk ServerDatacenterCor --build 20348 >o
+	expect_grep '^WX4NM-KYWYW-QJJR4-XV3QB-6VM33	' o
+	kp kms gvlk ServerStandardACor --build 17763 >o
+	expect_grep '^N2KJX-J94YW-TQVFB-DG9YT-724CC	' o
+	kp kms gvlk ServerStandard --build 17763 >o
+	expect_grep '^N69G4-B89J2-4G8F4-WWYCC-J464C	Windows Server 2019 Standard' o
+	kp kms gvlk ServerTurbine --build 26100 >o
+	expect_grep '^XGN3F-F394H-FD2MY-PP6FD-8MCRC	' o
+	kp kms gvlk EnterpriseSN --build 19044 >o
+	expect_grep '^92NFX-8DJQP-P6BBQ-THF9C-7CG2H	' o
+	kp kms gvlk EnterpriseS --build 14393 >o
+	expect_grep '^DCPHK-NFMTC-H88MJ-PFHPY-QJ4BJ	' o
+	kp kms gvlk ProfessionalN --build 7601 >o
+	expect_grep '^MRPKT-YTG23-K7D7T-X2JMM-QY7MG	Windows 7 Professional N' o
+	kp kms gvlk Professional --build 9600 >o
+	expect_grep '^GCRJD-8NW9H-F2CDX-CCM8D-9D6T9	Windows 8.1 Pro' o
+	kp kms gvlk ServerStandard >o
+	expect_grep '^TVRH6-WHNXV-R9WG3-9XRFY-MY832	Windows Server 2025' o
+}
+
+refusals() {
+	expect_code 4 kp kms gvlk Core 2>e
+	expect_grep 'edition Core has no KMS client setup key' e
+	expect_code 4 kp kms gvlk ServerDatacenterEval --build 20348 2>e
+	expect_grep 'evaluation media' e
+	# Windows Server 2022 has no Essentials GVLK.
+	expect_code 4 kp kms gvlk ServerSolution --build 20348 2>e
+	expect_grep 'ServerSolution (build 20348)' e
+	expect_code 2 kp kms gvlk 2>e
+	expect_code 2 kp kms gvlk Enterprise --build x 2>e
+}
+
+table() {
+	kp kms gvlk --list >l
+	expect_grep '^# https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys' l
+	[ "$(tail -n +2 l | cut -f1 | sort -u | wc -l)" -eq 65 ]
+	# Every key in the form of a product key, in its alphabet.
+	! tail -n +2 l | cut -f1 |
+		grep -v -x '[BCDFGHJKMNPQRTVWXY2346789]\{5\}\(-[BCDFGHJKMNPQRTVWXY2346789]\{5\}\)\{4\}'
+	kp kms gvlk --list --json >j
+	python3 -c 'import json; j=json.load(open("j")); assert j["date"]=="2024-10-01" and len(j["keys"])==72, len(j["keys"])'
+}
+
+from_hive() {
+	# The sample's key is not a GVLK, nor is its channel known.
+	sample_hive sw client
+	kp kms gvlk --from-hive sw >o 2>e
+	expect_grep '^NPPR9-FWDCX-D2C8J-H872K-2YT43	' o
+	[ ! -s e ]
+	kp kms gvlk --from-hive sw --json >j
+	python3 -c 'import json; j=json.load(open("j")); assert j["image_key"]=="other" and j["volume_key"] is False, j'
+	# A hive whose key is the GVLK already: a KMS client.
+	sample_hive kc client
+	printf 'Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform]\n"BackupProductKeyDefault"="NPPR9-FWDCX-D2C8J-H872K-2YT43"\n' >g.reg
+	kp hive import kc g.reg >/dev/null
+	kp kms gvlk --from-hive kc >o 2>e
+	expect_grep 'is a GVLK already (NPPR9-FWDCX-D2C8J-H872K-2YT43): it is a KMS client' e
+	# A MAK, seen from DigitalProductId4's channel.
+	hive_with mak "\"DigitalProductId4\"=hex:f8,04,00,00,04,00,00,00,$(utf16hex Volume:MAK),41,00"
+	kp kms gvlk --from-hive mak --json >j
+	python3 -c 'import json; j=json.load(open("j")); assert j["image_channel"]=="Volume:MAK" and j["volume_key"] is True, j'
+	kp kms gvlk --from-hive mak >o 2>e
+	expect_grep 'holds a volume license key (Volume:MAK)' e
+	hive_with retail "\"DigitalProductId4\"=hex:00,00,$(utf16hex Retail)"
+	kp kms gvlk --from-hive retail --json >j
+	python3 -c 'import json; j=json.load(open("j")); assert j["image_channel"]=="Retail" and j["volume_key"] is False, j'
+}
+
+t "a key by edition and build" by_edition
+t "editions without a GVLK are refused, naming the edition" refusals
+t "the table: source, date, every key well formed" table
+t "from a SOFTWARE hive: edition, build, and the key it holds" from_hive
+done_testing
