@@ -490,6 +490,9 @@ patch(const char *path, const char *key, const char *what, const char *arg,
 	if (kp_write_file_atomic(path, f.data, f.len, &co, &err) < 0)
 		return die(err.msg);
 	buf_release(&f);
+	return 0;
+}
+
 /*
  * scripts
  */
