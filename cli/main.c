@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prep/gvlk.h"
 #include "cli.h"
 #include "lib/valid.h"
 
@@ -138,7 +139,7 @@ dispatch(const struct cmd *cmds, const char *prefix, int argc, char **argv)
 
 		/* Shown escaped, and never if it holds a product key. */
 		kp_quote(argv[0], q, sizeof(q));
-		kp_redact_keys(q);
+		kp_redact_keys(q, gvlk_is_public);
 		fprintf(stderr, "kmsprep: '%s%s%s' is not a command; see "
 			"'kmsprep %s%s--help'\n", prefix, *prefix ? " " : "",
 			q, prefix, *prefix ? " " : "");

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prep/gvlk.h"
 #include "cli.h"
 #include "hive/spp.h"
 #include "lib/fileio.h"
@@ -22,7 +23,7 @@ say(const struct cli *c, const char *text)
 
 	/* A product key typed where a name belongs is never repeated. */
 	snprintf(msg, sizeof(msg), "%s", text);
-	kp_redact_keys(msg);
+	kp_redact_keys(msg, gvlk_is_public);
 	fprintf(stderr, "kmsprep: %s: ", c->name);
 	for (p = (const unsigned char *)msg; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f)

@@ -1,4 +1,5 @@
 /* Validation of host names, addresses, numbers, GUIDs and flags. */
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,16 +300,25 @@ kp_find_key_shape(const char *s, size_t *off, size_t *len)
 }
 
 bool
-kp_redact_keys(char *s)
+kp_redact_keys(char *s, kp_key_public_fn *public_key)
 {
-	size_t off, len, i, base = 0;
+	size_t off, len, i, n, base = 0;
 	bool any = false;
+	char k[26];
 
 	while (kp_find_key_shape(s + base, &off, &len)) {
-		for (i = 0; i < len; i++)
-			if (is_alnum((unsigned char)s[base + off + i]))
-				s[base + off + i] = '*';
+		char *at = s + base + off;
+
+		for (i = n = 0; i < len && n < 25; i++)
+			if (is_alnum((unsigned char)at[i]))
+				k[n++] = (char)toupper((unsigned char)at[i]);
+		k[n] = '\0';
 		base += off + len;
+		if (public_key && public_key(k))
+			continue;
+		for (i = 0; i < len; i++)
+			if (is_alnum((unsigned char)at[i]))
+				at[i] = '*';
 		any = true;
 	}
 	return any;

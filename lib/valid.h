@@ -52,8 +52,13 @@ int kp_parse_onoff(const char *what, const char *s, bool *out,
  * all of S.  OFF and LEN give where it is. */
 bool kp_find_key_shape(const char *s, size_t *off, size_t *len);
 
+/* Called with a key shape's 25 letters and digits (upper case, no
+ * separators): true if it may be shown (a public setup key). */
+typedef bool kp_key_public_fn(const char *alnum25);
+
 /* Replace the letters and digits of every key shape in S with '*', in
- * place, so that a message never repeats a key.  True if any. */
-bool kp_redact_keys(char *s);
+ * place, so that a message never repeats a key; shapes PUBLIC (if not NULL)
+ * accepts are left.  True if any was replaced. */
+bool kp_redact_keys(char *s, kp_key_public_fn *public_key);
 
 #endif

@@ -277,6 +277,23 @@ gvlk_by_key(const char *key)
 	return NULL;
 }
 
+bool
+gvlk_is_public(const char *alnum25)
+{
+	char key[30];
+	size_t i, n = 0;
+
+	if (strlen(alnum25) != 25)
+		return false;
+	for (i = 0; i < 25; i++) {
+		if (i && i % 5 == 0)
+			key[n++] = '-';
+		key[n++] = alnum25[i];
+	}
+	key[n] = '\0';
+	return gvlk_by_key(key) != NULL;
+}
+
 /* The channel string in DigitalProductId4, found by its known prefixes
  * rather than at a fixed offset, whose layout Microsoft does not document:
  * UTF-16LE "Volume:", "Retail" or "OEM:", up to a NUL, printable ASCII. */

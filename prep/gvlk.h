@@ -32,6 +32,10 @@ const struct gvlk *gvlk_find(const char *edition, unsigned build,
 /* The table's row whose key is KEY (any case), or NULL. */
 const struct gvlk *gvlk_by_key(const char *key);
 
+/* Whether ALNUM25 (a key's 25 letters and digits, no dashes) is a GVLK:
+ * public, so messages may show it (kp_redact_keys' kp_key_public_fn). */
+bool gvlk_is_public(const char *alnum25);
+
 /* Every entry, for listing: N set to their number. */
 const struct gvlk *gvlk_table(unsigned *n);
 

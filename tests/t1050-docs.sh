@@ -201,7 +201,7 @@ test_completion() {
 	# shellcheck source=/dev/null
 	. "$COMPLETION"
 	[ "$(complete_words kmsprep hi)" = hive ]
-	[ "$(complete_words kmsprep kms '' | sort | tr '\n' ' ')" = "discover kit publish records " ]
+	[ "$(complete_words kmsprep kms '' | sort | tr '\n' ' ')" = "discover gvlk kit publish records " ]
 	[ "$(complete_words kmsprep kms kit b)" = build ]
 	[ "$(complete_words kmsprep help image g)" = generalize ]
 	complete_words kmsprep hive set SOFTWARE --kms >out

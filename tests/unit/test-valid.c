@@ -144,6 +144,12 @@ onoff(void)
 	CHECK_EQ(err.code, KP_EXIT_USAGE);
 }
 
+static bool
+only_nppr9(const char *k)
+{
+	return strcmp(k, "NPPR9FWDCXD2C8JH872K2YT43") == 0;
+}
+
 static void
 key_shapes(void)
 {
@@ -186,11 +192,17 @@ key_shapes(void)
 	}
 	snprintf(msg, sizeof(msg), "'a QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN b "
 		 "qxr7b 9hj3k m4pwt y6d2v cf8gn': cannot open");
-	CHECK(kp_redact_keys(msg));
+	CHECK(kp_redact_keys(msg, NULL));
 	CHECK_STR(msg, "'a *****-*****-*****-*****-***** b "
 		  "***** ***** ***** ***** *****': cannot open");
 	snprintf(msg, sizeof(msg), "kms1.corp.example");
-	CHECK(!kp_redact_keys(msg));
+	CHECK(!kp_redact_keys(msg, NULL));
+	/* A public key (a GVLK) may be shown; the other is still hidden. */
+	snprintf(msg, sizeof(msg), "qxr7b-9hj3k-m4pwt-y6d2v-cf8gn and "
+		 "NPPR9-FWDCX-D2C8J-H872K-2YT43");
+	CHECK(kp_redact_keys(msg, only_nppr9));
+	CHECK_STR(msg, "*****-*****-*****-*****-***** and "
+		  "NPPR9-FWDCX-D2C8J-H872K-2YT43");
 }
 
 static void
