@@ -135,11 +135,15 @@ dispatch(const struct cmd *cmds, const char *prefix, int argc, char **argv)
 
 	g = find(cmds, argv[0]);
 	if (g == NULL) {
-		char q[96];
+		char q[96], *a = strdup(argv[0]);
 
-		/* Shown escaped, and never if it holds a product key. */
-		kp_quote(argv[0], q, sizeof(q));
-		kp_redact_keys(q, gvlk_is_public);
+		/* Shown escaped, and never if it holds a product key: the
+		 * key is hidden before quoting or cutting could split it. */
+		if (a == NULL)
+			return 1;
+		kp_redact_keys(a, gvlk_is_public);
+		kp_quote(a, q, sizeof(q));
+		free(a);
 		fprintf(stderr, "kmsprep: '%s%s%s' is not a command; see "
 			"'kmsprep %s%s--help'\n", prefix, *prefix ? " " : "",
 			q, prefix, *prefix ? " " : "");

@@ -181,7 +181,7 @@ report_hive_json(const struct hive_report *r)
 	json_object_set_new(o, "logs", logs_json(st));
 	json_object_set_new(o, "duplicate_subkeys", !st->stats.dup_keys ?
 			    json_null() :
-			    json_pack("{s:i, s:s, s:s}", "keys",
+			    json_pack("{s:I, s:s, s:s}", "keys",
 				      (json_int_t)st->stats.dup_keys, "first_key",
 				      st->dup_key, "name", st->dup_name));
 	if (r->ver && r->ver->present) {

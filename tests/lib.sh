@@ -4,6 +4,7 @@
 #   expect_code N cmd...          run cmd, require exit status N
 #   expect_grep PATTERN FILE      require a line matching PATTERN
 #   expect_no_grep PATTERN FILE   require no such line
+#   fails cmd...                  require cmd to fail
 #   skip_all "reason"             skip the whole script (exit 77; a failure
 #                                 under TESTS_STRICT=1)
 #   skip "reason"                 inside a test: skip that test (exit 77)
@@ -76,6 +77,15 @@ expect_grep() {
 	if ! grep -q -e "$1" "$2"; then
 		echo "no line matching '$1' in $2:" >&2
 		sed 's/^/  | /' "$2" >&2
+		return 1
+	fi
+}
+
+# fails CMD...: CMD must fail.  (A "! CMD" line does not stop a test that
+# runs under set -e: bash exempts it.)
+fails() {
+	if "$@"; then
+		echo "expected a failure: $*" >&2
 		return 1
 	fi
 }

@@ -28,7 +28,7 @@ kills() {
 	kp hive set ref.hive $SET >/dev/null
 	end=$(now_ns)
 	content ref.hive >new.txt
-	! cmp -s old.txt new.txt
+	fails cmp -s old.txt new.txt
 	# Kill points from 0 to 1.3 times one run's duration.
 	span=$(((end - start) * 13 / 10))
 	for i in $(seq 0 $((N - 1))); do

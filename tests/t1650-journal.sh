@@ -102,7 +102,7 @@ hook_steps() {
 	cp base.hive ref
 	kp hive set ref $SET >/dev/null
 	content ref >new.txt
-	! cmp -s old.txt new.txt
+	fails cmp -s old.txt new.txt
 	for p in 1h 1 2 3h 3 4; do
 		rm -f h h.LOG1 h.LOG2 r
 		cp base.hive h
@@ -215,7 +215,6 @@ nocase() {
 t "logs in another letter case are found, read and written" nocase
 
 nocase_real() {
-	[ -d "$TESTDATA" ] || { echo "no $TESTDATA: skipped"; return 0; }
 	testdata win10-1709-dirty-SYSTEM
 	testdata win10-1709-dirty-SYSTEM.LOG1
 	testdata win10-1709-dirty-SYSTEM.LOG2
