@@ -1,7 +1,7 @@
 /*
  * The command layer: parses arguments, calls the libraries, prints.  Every
  * command is a function taking its own argv (argv[0] is the command name)
- * and returning an exit code from lib/exitcodes.h.
+ * and returning an exit code from cli/exitcodes.h.
  */
 #ifndef KP_CLI_H
 #define KP_CLI_H
@@ -14,6 +14,7 @@
 
 #include "lib/buf.h"
 #include "lib/error.h"
+#include "exitcodes.h"
 
 /* Where a command runs: its full name for messages ("hive set"). */
 struct cli {
@@ -52,6 +53,9 @@ typedef int cli_opt_fn(struct cli *c, void *ud, const char *name,
  * after an error (already printed, *CODE set) or 1 after printing --help. */
 int cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	      cli_opt_fn *fn, void *ud, char ***pos, int *npos, int *code);
+
+/* The exit code for a library status: the one place they are mapped. */
+int cli_exit_code(enum kp_status status);
 
 /* Print "kmsprep: NAME: MSG" for ERR and return its exit code. */
 int cli_error(const struct cli *c, const struct kp_error *err);

@@ -90,7 +90,7 @@ refuse_existing(struct cli *c, const char *path, bool force)
 
 	if (force || lstat(path, &st) < 0)
 		return 0;
-	kp_fail(&err, KP_EXIT_REFUSED, "'%s' exists: --force replaces it",
+	kp_fail(&err, KP_ERR_REFUSED, "'%s' exists: --force replaces it",
 		path);
 	return cli_error(c, &err);
 }
@@ -262,7 +262,7 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 	if (winver_read(h, &ver, &err) < 0 ||
 	    spp_check_hive(h, &ver, true, a.force, &err) < 0 ||
 	    spp_apply(&a.settings, h, &ver, &ch, &err) < 0) {
-		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+		code = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 						   cli_error(c, &err);
 		goto out;
 	}
@@ -395,7 +395,7 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (a.utf16 && regtext_to_utf16(&out, &u16) < 0) {
-		code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							"out of memory" });
 		goto out;
 	}
@@ -546,7 +546,7 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		return code;
 	st = hive_state(h);
 	if (st->dirty && !st->recovered) {
-		err.code = KP_EXIT_INPUT;
+		err.status = KP_ERR_INPUT;
 		snprintf(err.msg, sizeof(err.msg),
 			 "'%s': cannot recover: %s; nothing written", pos[0],
 			 st->logs.why);
@@ -554,7 +554,7 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (st->logs.damage[0] && !partial) {
-		kp_fail(&err, KP_EXIT_INPUT, "'%s': damaged transaction log "
+		kp_fail(&err, KP_ERR_INPUT, "'%s': damaged transaction log "
 			"(%s): only the changes before it can be replayed; "
 			"nothing written (--force-dirty writes them)", pos[0],
 			st->logs.damage);

@@ -52,7 +52,7 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		else if (strcmp(arg, "clone") == 0)
 			a->mode = GEN_CLONE;
 		else
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--mode: '%s': expected sysprep or clone",
 				       arg);
 	} else if (strcmp(name, "pubkey") == 0) {
@@ -69,14 +69,14 @@ image_opt(struct cli *c, void *ud, const char *name, const char *arg,
 		r[a->nroots++] = arg;
 	} else if (strcmp(name, "dns-search-list") == 0) {
 		if (a->search || a->clear_search)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--dns-search-list given twice or with "
 				       "--clear-dns-search-list");
 		a->search = arg;
 		return sys_parse_search_list(arg, &a->search_norm, err);
 	} else if (strcmp(name, "clear-dns-search-list") == 0) {
 		if (a->search)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--clear-dns-search-list conflicts with "
 				       "--dns-search-list");
 		a->clear_search = true;
@@ -154,7 +154,7 @@ open_images(struct cli *c, struct image_args *a, char **pos, int npos,
 	    img_find_windows(*s, &err) < 0) {
 		img_close(*s, false, NULL);
 		*s = NULL;
-		return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+		return err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 						   cli_error(c, &err);
 	}
 	return 0;
@@ -531,16 +531,16 @@ choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
 	if (found == 0) {
 		for (k = 0; k < nl; k++) {
 			if (locked[k].image == i) {
-				err.code = strstr(locked[k].why, "BitLocker") ?
-						   KP_EXIT_REFUSED :
-						   KP_EXIT_INPUT;
+				err.status = strstr(locked[k].why, "BitLocker") ?
+						   KP_ERR_REFUSED :
+						   KP_ERR_INPUT;
 				snprintf(err.msg, sizeof(err.msg),
 					 "'%s': %s: %s", img_name(s, i),
 					 locked[k].device, locked[k].why);
 				return cli_error(c, &err);
 			}
 		}
-		err.code = KP_EXIT_INPUT;
+		err.status = KP_ERR_INPUT;
 		snprintf(err.msg, sizeof(err.msg),
 			 "'%s': no Windows installation found (no NTFS "
 			 "filesystem with \\Windows\\System32\\config\\SOFTWARE)",
@@ -622,7 +622,7 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 	goto out;
 fail:
 	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	r = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+	r = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 					cli_error(c, &err);
 out:
 	winver_release(&ver);
@@ -731,7 +731,7 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		goto done;
 	t = calloc(n, sizeof(*t));
 	if (t == NULL) {
-		code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							"out of memory" });
 		goto done;
 	}
@@ -752,7 +752,7 @@ run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 				 img_name(s, i), t[i].root->device, why);
 			dry_refused = true;
 		} else if (why) {
-			err.code = KP_EXIT_REFUSED;
+			err.status = KP_ERR_REFUSED;
 			snprintf(err.msg, sizeof(err.msg),
 				 "'%s': %s: %s; no image was changed",
 				 img_name(s, i), t[i].root->device, why);
@@ -937,7 +937,7 @@ prepare_both(struct cli *c, struct img_session *s, const struct image_args *a,
 	return 0;
 fail:
 	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+	return err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 					   cli_error(c, &err);
 }
 

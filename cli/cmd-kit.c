@@ -160,7 +160,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (!a.force && access(a.output, F_OK) == 0) {
-		err.code = KP_EXIT_FAIL;
+		err.status = KP_ERR_FAIL;
 		snprintf(err.msg, sizeof(err.msg), "'%s' exists; give --force "
 			 "to replace it", a.output);
 		code = cli_error(c, &err);
@@ -176,7 +176,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 	spec.sign_key = a.sign;
 	if (kit_build(&spec, a.output, &err) < 0 ||
 	    kit_read(a.output, NULL, &k, &err) < 0) {
-		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+		code = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 						   cli_error(c, &err);
 		goto out;
 	}

@@ -23,7 +23,7 @@ add_name(const char **v, size_t *n, const char *opt, const char *arg,
 	 struct kp_error *err)
 {
 	if (*n == MAX_NAMES)
-		return kp_fail(err, KP_EXIT_USAGE, "--%s: at most %d", opt,
+		return kp_fail(err, KP_ERR_INVALID, "--%s: at most %d", opt,
 			       MAX_NAMES);
 	v[(*n)++] = arg;
 	return 0;
@@ -144,7 +144,7 @@ build_set(struct cli *c, const struct kms_args *a, bool need_host,
 		hive_close(h);
 	}
 	if (r < 0)
-		return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+		return err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 						   cli_error(c, &err);
 	return 0;
 }
@@ -320,7 +320,7 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 	}
 	if (dns_server_parse(a.server, (unsigned)a.timeout, &server, &err) < 0 ||
 	    kms_publish(&server, zone, &set, &o, &res, &err) < 0) {
-		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
+		code = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
 						   cli_error(c, &err);
 		goto out;
 	}

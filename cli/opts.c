@@ -42,10 +42,33 @@ vsay(const struct cli *c, const char *fmt, va_list ap)
 }
 
 int
+cli_exit_code(enum kp_status status)
+{
+	/* The numbers are the interface (cli/exitcodes.h); the statuses
+	 * may be refined without changing them. */
+	switch (status) {
+	case KP_OK:
+		return KP_EXIT_OK;
+	case KP_ERR_INVALID:
+		return KP_EXIT_USAGE;
+	case KP_ERR_INPUT:
+		return KP_EXIT_INPUT;
+	case KP_ERR_REFUSED:
+		return KP_EXIT_REFUSED;
+	case KP_ERR_UNAVAILABLE:
+		return KP_EXIT_ENV;
+	case KP_ERR_FAIL:
+	case KP_NSTATUS:
+		break;
+	}
+	return KP_EXIT_FAIL;
+}
+
+int
 cli_error(const struct cli *c, const struct kp_error *err)
 {
 	say(c, err->msg);
-	return err->code ? err->code : KP_EXIT_FAIL;
+	return err->status ? cli_exit_code(err->status) : KP_EXIT_FAIL;
 }
 
 int
@@ -169,7 +192,7 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 		n += spp_noptions;
 	lo = calloc(n + 1, sizeof(*lo));
 	if (lo == NULL) {
-		*code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+		*code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							 "out of memory" });
 		return -1;
 	}
@@ -242,7 +265,7 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 			goto out;
 		}
 		if (name == NULL || fn(c, ud, name, optarg, &err) < 0) {
-			if (err.code == KP_EXIT_USAGE)
+			if (err.status == KP_ERR_INVALID)
 				*code = cli_usage(c, "%s", err.msg);
 			else
 				*code = cli_error(c, &err);
@@ -271,7 +294,7 @@ cli_print_json(const struct cli *c, json_t *j)
 	int r = 0;
 
 	if (j == NULL) {
-		struct kp_error err = { KP_EXIT_FAIL, "out of memory" };
+		struct kp_error err = { KP_ERR_FAIL, "out of memory" };
 
 		cli_error(c, &err);
 		return -1;

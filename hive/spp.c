@@ -152,9 +152,9 @@ touch(struct spp_settings *s, enum spp_id id, const char *opt,
 
 	if (s->touched[id]) {
 		if (strcmp(e->option, opt) == 0)
-			kp_fail(err, KP_EXIT_USAGE, "--%s given twice", opt);
+			kp_fail(err, KP_ERR_INVALID, "--%s given twice", opt);
 		else
-			kp_fail(err, KP_EXIT_USAGE,
+			kp_fail(err, KP_ERR_INVALID,
 				"--%s conflicts with --%s (both change %s)",
 				opt, e->option, spp_values[id].name);
 		return NULL;
@@ -219,7 +219,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 		memcpy(host, arg + 1, n);
 		host[n] = '\0';
 		if (!kp_is_ipv6(host))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': not an IPv6 address", what,
 				       kp_quote(host, q, sizeof(q)));
 		/* slmgr keeps the brackets in the name it stores. */
@@ -231,13 +231,13 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 	} else {
 		colon = strchr(arg, ':');
 		if (colon && strchr(colon + 1, ':'))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': an IPv6 address needs "
 				       "brackets: [ADDRESS]:PORT", what,
 				       kp_quote(arg, q, sizeof(q)));
 		n = colon ? (size_t)(colon - arg) : strlen(arg);
 		if (n >= sizeof(host))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: host name longer than %d "
 				       "characters", what, KP_HOSTNAME_MAX);
 		memcpy(host, arg, n);
@@ -247,7 +247,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 		if (n && kp_check_host(what, host, err) < 0)
 			return -1;
 		if (n == 0 && colon == NULL)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: empty host name", what);
 	}
 	if (portstr) {
@@ -262,7 +262,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 	/* A name without a port clears the port, as slmgr does. */
 	return delete(s, SPP_KMS_PORT, opt, err);
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "%s: '%s': expected [IPV6] or [IPV6]:PORT", what,
 		       kp_quote(arg, q, sizeof(q)));
 }
@@ -297,7 +297,7 @@ spp_parse_publish(const char *s, struct spp_publish *p, struct kp_error *err)
 			goto bad;
 	}
 	if (!kp_is_hostname(field[0], true))
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "publish domain '%s': not a valid DNS domain",
 			       kp_quote(field[0], q, sizeof(q)));
 	snprintf(p->domain, sizeof(p->domain), "%s", field[0]);
@@ -316,7 +316,7 @@ spp_parse_publish(const char *s, struct spp_publish *p, struct kp_error *err)
 	}
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "publish domain '%s': expected DOMAIN[,PRIORITY[,WEIGHT]]",
 		       kp_quote(s, q, sizeof(q)));
 }
@@ -350,7 +350,7 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 
 		spp_parse_publish(e->list[i], &o, NULL);
 		if (strcasecmp(o.domain, p.domain) == 0)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--%s: domain '%s' given twice", opt,
 				       p.domain);
 	}
@@ -407,10 +407,10 @@ spp_settings_option(struct spp_settings *s, const char *opt_in,
 		}
 	}
 	if (opt == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "unknown setting '--%s'",
+		return kp_fail(err, KP_ERR_INVALID, "unknown setting '--%s'",
 			       kp_quote(opt_in, q, sizeof(q)));
 	if ((spp_options[id].arg != NULL) != (arg != NULL))
-		return kp_fail(err, KP_EXIT_USAGE, arg ?
+		return kp_fail(err, KP_ERR_INVALID, arg ?
 			       "--%s takes no argument" :
 			       "--%s needs an argument", opt);
 	snprintf(what, sizeof(what), "--%s", opt);
@@ -426,7 +426,7 @@ spp_settings_option(struct spp_settings *s, const char *opt_in,
 		if (kp_check_safe(what, arg, err) < 0)
 			return -1;
 		if (!kp_is_hostname(arg, false))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': not a valid DNS domain",
 				       what, kp_quote(arg, q, sizeof(q)));
 		r = set_sz(s, SPP_LOOKUP_DOMAIN, opt, arg, err);
@@ -443,7 +443,7 @@ spp_settings_option(struct spp_settings *s, const char *opt_in,
 			if (strcasecmp(arg, act_types[i]) == 0)
 				break;
 		if (i == 4)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': expected all, ad, kms or "
 				       "token", what,
 				       kp_quote(arg, q, sizeof(q)));
@@ -487,13 +487,13 @@ spp_settings_option(struct spp_settings *s, const char *opt_in,
 		break;
 	case O_ACT_ID:
 		if (s->act[0])
-			return kp_fail(err, KP_EXIT_USAGE, "%s given twice",
+			return kp_fail(err, KP_ERR_INVALID, "%s given twice",
 				       what);
 		r = kp_parse_guid(what, arg, s->act, err);
 		break;
 	case O_APP:
 		if (s->app[0])
-			return kp_fail(err, KP_EXIT_USAGE, "%s given twice",
+			return kp_fail(err, KP_ERR_INVALID, "%s given twice",
 				       what);
 		if (strcasecmp(arg, "windows") == 0) {
 			snprintf(s->app, sizeof(s->app), "%s", SPP_APP_WINDOWS);
@@ -506,7 +506,7 @@ spp_settings_option(struct spp_settings *s, const char *opt_in,
 		}
 		break;
 	default:
-		r = kp_fail(err, KP_EXIT_USAGE, "unknown setting");
+		r = kp_fail(err, KP_ERR_INVALID, "unknown setting");
 		break;
 	}
 	if (r == 0)
@@ -524,7 +524,7 @@ spp_settings_check(const struct spp_settings *s, struct kp_error *err)
 		return 0;
 	for (i = 0; i < SPP_NVALUES; i++) {
 		if (s->touched[i] && !spp_values[i].per_product)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--%s applies to the whole service; it "
 				       "cannot be combined with "
 				       "--activation-id or --application",
@@ -650,7 +650,7 @@ spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 	kind = hive_kind(h);
 	if (kind == HIVE_KIND_EMPTY)
 		return 0;
-	return kp_fail(err, KP_EXIT_INPUT,
+	return kp_fail(err, KP_ERR_INPUT,
 		       "'%s': not a SOFTWARE hive: it has keys but no %s%s%s",
 		       hive_path(h), WINVER_KEY,
 		       kind == HIVE_KIND_SYSTEM ? "; it looks like a SYSTEM "
@@ -719,7 +719,7 @@ spp_apply(const struct spp_settings *s, struct hive *h, const struct winver *v,
 				for (j = 0; j < e->nlist; j++) {
 					if (!strchr(e->list[j], ','))
 						continue;
-					r = kp_fail(err, KP_EXIT_USAGE,
+					r = kp_fail(err, KP_ERR_INVALID,
 						"--%s: Windows Vista and Server "
 						"2008 take domains only in "
 						"DnsDomainPublishList, without "

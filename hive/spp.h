@@ -98,7 +98,7 @@ void spp_settings_release(struct spp_settings *s);
 bool spp_is_option(const char *opt);
 
 /* Take one option and its argument (NULL for flags); invalid values and
- * conflicting options fail with KP_EXIT_USAGE naming the option. */
+ * conflicting options fail with KP_ERR_INVALID naming the option. */
 int spp_settings_option(struct spp_settings *s, const char *opt,
 			const char *arg, struct kp_error *err);
 
@@ -125,7 +125,7 @@ void winver_release(struct winver *v);
 /* Key of the SPP settings for this Windows (SL for Vista / 2008). */
 const char *spp_root(const struct winver *v);
 
-/* Check that H is a SOFTWARE hive (or an empty one), KP_EXIT_INPUT if not;
+/* Check that H is a SOFTWARE hive (or an empty one), KP_ERR_INPUT if not;
  * FORCE accepts any hive (WRITING only changes the hint). */
 int spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 		   bool force, struct kp_error *err);

@@ -61,7 +61,7 @@ kit_read_key(const char *path, char key[30], struct kp_error *err)
 			other++;
 	}
 	if (alnum == 25 && other == 0)
-		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
+		return kp_fail(err, KP_ERR_INVALID, "the key file's name looks "
 			       "like a product key: put the key in a file, or "
 			       "give - and pipe it in (a command line is "
 			       "visible to every user)");
@@ -96,7 +96,7 @@ kit_read_key(const char *path, char key[30], struct kp_error *err)
 	goto out;
 bad:
 	OPENSSL_cleanse(key, 30);
-	kp_fail(err, KP_EXIT_INPUT, "'%s': not a product key (five groups "
+	kp_fail(err, KP_ERR_INPUT, "'%s': not a product key (five groups "
 		"of five letters or digits, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX)",
 		strcmp(path, "-") == 0 ? "standard input" : path);
 out:
@@ -266,7 +266,7 @@ read_pem(const char *path, bool priv, struct kp_error *err)
 	BIO_free(bio);
 	buf_wipe(&pem);
 	if (k == NULL) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a%s PEM %s key%s", path,
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a%s PEM %s key%s", path,
 			priv ? "n unencrypted" : "", priv ? "private" :
 							     "public",
 			priv ? " (openssl genpkey -algorithm ed25519)" : "");
@@ -274,7 +274,7 @@ read_pem(const char *path, bool priv, struct kp_error *err)
 	}
 	if (EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not an Ed25519 key", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': not an Ed25519 key", path);
 		return NULL;
 	}
 	return k;
@@ -297,7 +297,7 @@ sign(const char *keypath, const char *msg, size_t len, struct buf *out,
 	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) != 1 ||
 	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg,
 			   len) != 1 || siglen != 64) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot sign", keypath);
+		kp_fail(err, KP_ERR_FAIL, "'%s': cannot sign", keypath);
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, sig, 64);
@@ -358,7 +358,7 @@ add_entry(struct archive *a, const char *name, const void *data, size_t len,
 	archive_entry_set_mtime(e, time(NULL), 0);
 	if (archive_write_header(a, e) != ARCHIVE_OK ||
 	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
-		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+		kp_fail(err, KP_ERR_FAIL, "cannot write the kit: %s",
 			archive_errno(a) > 0 ? strerror(archive_errno(a)) :
 					       archive_error_string(a));
 	else
@@ -390,12 +390,12 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 
 	if (!kp_is_hostname(spec->host_name, false) ||
 	    strchr(spec->host_name, '.') == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "--host-name: '%s': expected "
+		return kp_fail(err, KP_ERR_INVALID, "--host-name: '%s': expected "
 			       "the host's fully qualified name",
 			       spec->host_name);
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (!kit_option_allowed(spec->settings->given[i].opt))
-			return kp_fail(err, KP_EXIT_USAGE, "--%s is not a KMS "
+			return kp_fail(err, KP_ERR_INVALID, "--%s is not a KMS "
 				       "host setting; a kit cannot carry it",
 				       spec->settings->given[i].opt);
 	if (lp->set && lp->sz &&
@@ -426,7 +426,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 	if (a == NULL || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, t.fd) != ARCHIVE_OK) {
-		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+		kp_fail(err, KP_ERR_FAIL, "cannot write the kit: %s",
 			a ? archive_error_string(a) : "out of memory");
 		goto out;
 	}
@@ -439,7 +439,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 			      e[i].mode, err) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot write the kit: %s",
+		kp_fail(err, KP_ERR_FAIL, "'%s': cannot write the kit: %s",
 			path, archive_errno(a) > 0 ?
 				      strerror(archive_errno(a)) :
 				      archive_error_string(a));
@@ -486,7 +486,7 @@ bad(struct kp_error *err, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return kp_fail(err, KP_EXIT_INPUT, "'%s': %s", path, msg);
+	return kp_fail(err, KP_ERR_INPUT, "'%s': %s", path, msg);
 }
 
 /* Every member of the archive, checked, into F (manifest and signature
@@ -787,7 +787,7 @@ kit_trusted(const struct kit *k, const char *path, struct kp_error *err)
 	/* A manifest rewritten beside a stale signature passes its own
 	 * digests: a signed kit counts only once its signature is checked. */
 	if (k->is_signed && !k->sig_checked)
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': the kit is signed; "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is signed; "
 			       "its signature is checked only with the "
 			       "signer's public key (--pubkey PUBLIC.pem)",
 			       path);
@@ -873,7 +873,7 @@ kit_settings(const struct kit *k, struct spp_settings *s,
 	for (i = 0; i < k->nsettings; i++) {
 		if (spp_settings_option(s, k->settings[i].opt,
 					k->settings[i].arg, err) < 0) {
-			err->code = KP_EXIT_INPUT;
+			err->status = KP_ERR_INPUT;
 			kp_error_prefix(err, "the kit's settings");
 			return -1;
 		}
