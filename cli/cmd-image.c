@@ -26,63 +26,72 @@ struct image_args {
 	struct kit kit;
 };
 
+#define ARGS struct image_args
+
 static int
-image_opt(struct cli *c, void *ud, const char *name, const char *arg,
-	  struct kp_error *err)
+opt_mode(struct cli *c, void *ud, const char *name, const char *arg,
+	 struct kp_error *err)
 {
 	struct image_args *a = ud;
 
-	if (strcmp(name, "json") == 0) {
-		a->json = true;
-	} else if (strcmp(name, "dry-run") == 0) {
-		a->dry_run = true;
-	} else if (strcmp(name, "force-dirty") == 0) {
-		a->hive_flags |= HIVE_FORCE_DIRTY;
-	} else if (strcmp(name, "quiet") == 0) {
-		c->quiet = true;
-	} else if (strcmp(name, "format") == 0) {
-		a->format = arg;
-	} else if (strcmp(name, "overlay") == 0) {
-		a->overlay = arg;
-	} else if (strcmp(name, "activate") == 0) {
-		a->activate = true;
-	} else if (strcmp(name, "mode") == 0) {
-		if (strcmp(arg, "sysprep") == 0)
-			a->mode = GEN_SYSPREP;
-		else if (strcmp(arg, "clone") == 0)
-			a->mode = GEN_CLONE;
-		else
-			return kp_fail(err, KP_ERR_INVALID,
-				       "--mode: '%s': expected sysprep or clone",
-				       arg);
-	} else if (strcmp(name, "pubkey") == 0) {
-		a->pubkey = arg;
-	} else if (strcmp(name, "bitlocker-key-file") == 0) {
-		a->bitlocker = arg;
-	} else if (strcmp(name, "root") == 0) {
-		const char **r = realloc(a->roots,
-					 (a->nroots + 1) * sizeof(*r));
+	(void)c;
+	(void)name;
+	if (strcmp(arg, "sysprep") == 0)
+		a->mode = GEN_SYSPREP;
+	else if (strcmp(arg, "clone") == 0)
+		a->mode = GEN_CLONE;
+	else
+		return kp_fail(err, KP_ERR_INVALID,
+			       "--mode: '%s': expected sysprep or clone", arg);
+	return 0;
+}
 
-		if (r == NULL)
-			return kp_fail_oom(err);
-		a->roots = r;
-		r[a->nroots++] = arg;
-	} else if (strcmp(name, "dns-search-list") == 0) {
-		if (a->search || a->clear_search)
-			return kp_fail(err, KP_ERR_INVALID,
-				       "--dns-search-list given twice or with "
-				       "--clear-dns-search-list");
-		a->search = arg;
-		return sys_parse_search_list(arg, &a->search_norm, err);
-	} else if (strcmp(name, "clear-dns-search-list") == 0) {
-		if (a->search)
-			return kp_fail(err, KP_ERR_INVALID,
-				       "--clear-dns-search-list conflicts with "
-				       "--dns-search-list");
-		a->clear_search = true;
-	} else {
-		return spp_settings_option(&a->settings, name, arg, err);
-	}
+static int
+opt_root(struct cli *c, void *ud, const char *name, const char *arg,
+	 struct kp_error *err)
+{
+	struct image_args *a = ud;
+	const char **r = realloc(a->roots, (a->nroots + 1) * sizeof(*r));
+
+	(void)c;
+	(void)name;
+	if (r == NULL)
+		return kp_fail_oom(err);
+	a->roots = r;
+	r[a->nroots++] = arg;
+	return 0;
+}
+
+static int
+opt_search(struct cli *c, void *ud, const char *name, const char *arg,
+	   struct kp_error *err)
+{
+	struct image_args *a = ud;
+
+	(void)c;
+	(void)name;
+	if (a->search || a->clear_search)
+		return kp_fail(err, KP_ERR_INVALID,
+			       "--dns-search-list given twice or with "
+			       "--clear-dns-search-list");
+	a->search = arg;
+	return sys_parse_search_list(arg, &a->search_norm, err);
+}
+
+static int
+opt_clear_search(struct cli *c, void *ud, const char *name, const char *arg,
+		 struct kp_error *err)
+{
+	struct image_args *a = ud;
+
+	(void)c;
+	(void)name;
+	(void)arg;
+	if (a->search)
+		return kp_fail(err, KP_ERR_INVALID,
+			       "--clear-dns-search-list conflicts with "
+			       "--dns-search-list");
+	a->clear_search = true;
 	return 0;
 }
 
@@ -103,27 +112,27 @@ warning(void *ud, const char *msg)
 }
 
 #define IMAGE_COMMON_OPTS \
-	{ "format", 0, "raw|qcow2|vmdk|vhdx", \
-	  "the format of every IMAGE (default: detected)" }, \
-	{ "root", 0, "DEVICE", \
+	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx", ARGS, format, \
+	  "the format of every IMAGE (default: detected)"), \
+	OPT_FN("root", 0, "DEVICE", opt_root, \
 	  "the Windows installation to use on an image that holds several " \
-	  "(as listed by image show, e.g. /dev/sda2); repeatable" }, \
-	{ "bitlocker-key-file", 0, "FILE", \
-	  "unlock BitLocker volumes with the recovery password in FILE" }, \
-	{ "quiet", 'q', NULL, "no progress messages on standard error" }
+	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
+	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
+	  "unlock BitLocker volumes with the recovery password in FILE"), \
+	OPT_QUIET()
 
 /* The options of every command that writes images. */
 #define IMAGE_WRITE_OPTS \
-	{ "dry-run", 'n', NULL, \
+	OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
 	  "print the changes (before -> after) and write nothing; the images " \
-	  "are opened read-only" }, \
-	{ "overlay", 0, "OUT.qcow2", \
+	  "are opened read-only"), \
+	OPT_STRING("overlay", 0, "OUT.qcow2", ARGS, overlay, \
 	  "leave IMAGE unmodified and write the changes to a new qcow2 " \
-	  "overlay backed by it (one IMAGE only)" }, \
-	{ "force-dirty", 0, NULL, \
+	  "overlay backed by it (one IMAGE only)"), \
+	OPT_BIT("force-dirty", 0, ARGS, hive_flags, HIVE_FORCE_DIRTY, \
 	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
-	  "Windows' pending changes in them are lost" }, \
-	{ "json", 0, NULL, "print JSON instead of text" }, \
+	  "Windows' pending changes in them are lost"), \
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"), \
 	IMAGE_COMMON_OPTS
 
 static void
@@ -165,9 +174,9 @@ open_images(struct cli *c, struct image_args *a, char **pos, int npos,
  */
 
 static const struct cli_opt show_opts[] = {
-	{ "json", 0, NULL, "print JSON instead of text" },
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
 	IMAGE_COMMON_OPTS,
-	{ NULL, 0, NULL, NULL },
+	OPT_END(),
 };
 
 static const struct cli_help show_help = {
@@ -177,7 +186,7 @@ static const struct cli_help show_help = {
 	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
 	"images are opened read-only, all in one appliance.",
-	show_opts, false, NULL, NULL,
+	show_opts, NULL,
 };
 
 /* The SYSTEM hive's state: image set writes it too (--dns-search-list,
@@ -372,7 +381,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	int npos, code = 0, rc;
 
 	spp_settings_init(&a.settings);
-	if (cli_parse(c, argc, argv, &show_help, image_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &show_help, &a, &pos, &npos,
 		      &code))
 		goto done;
 	if (npos < 1) {
@@ -443,12 +452,14 @@ done:
 
 static const struct cli_opt set_opts[] = {
 	IMAGE_WRITE_OPTS,
-	{ "dns-search-list", 0, "SUFFIX[,SUFFIX...]",
+	OPT_FN("dns-search-list", 0, "SUFFIX[,SUFFIX...]", opt_search,
 	  "DNS suffix search list of the client (SYSTEM hive, current control "
 	  "set, Services\\Tcpip\\Parameters\\SearchList), so that it finds "
-	  "KMS SRV records published in other domains" },
-	{ "clear-dns-search-list", 0, NULL, "remove the DNS suffix search list" },
-	{ NULL, 0, NULL, NULL },
+	  "KMS SRV records published in other domains"),
+	OPT_FN("clear-dns-search-list", 0, NULL, opt_clear_search,
+	       "remove the DNS suffix search list"),
+	OPT_SETTINGS(ARGS, settings, NULL),
+	OPT_END(),
 };
 
 static const struct cli_help set_help = {
@@ -461,7 +472,7 @@ static const struct cli_help set_help = {
 	"--force-dirty) and no image is changed; a dirty hive whose logs "
 	"replay is written with their changes. Each hive is replaced atomically inside the image (temporary "
 	"name, rename) keeping its NTFS security, and read back.",
-	set_opts, true, NULL, NULL,
+	set_opts, NULL,
 };
 
 struct target {
@@ -854,7 +865,7 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	int npos, code = 0;
 
 	spp_settings_init(&a.settings);
-	if (cli_parse(c, argc, argv, &set_help, image_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &set_help, &a, &pos, &npos,
 		      &code))
 		goto done;
 	if (npos < 1) {
@@ -884,15 +895,15 @@ done:
  */
 
 static const struct cli_opt gen_opts[] = {
-	{ "mode", 0, "sysprep|clone",
+	OPT_FN("mode", 0, "sysprep|clone", opt_mode,
 	  "sysprep (the default): the image will be sealed with sysprep "
 	  "/generalize; make sure that run rearms.  clone: the image is "
-	  "copied as it is; stage a rearm at the first boot of each copy" },
-	{ "activate", 0, NULL,
+	  "copied as it is; stage a rearm at the first boot of each copy"),
+	OPT_BOOL("activate", 0, ARGS, activate,
 	  "clone mode: activate (slmgr /ato) right after the restart that "
-	  "follows the rearm, instead of at the next two-hourly attempt" },
+	  "follows the rearm, instead of at the next two-hourly attempt"),
 	IMAGE_WRITE_OPTS,
-	{ NULL, 0, NULL, NULL },
+	OPT_END(),
 };
 
 static const struct cli_help gen_help = {
@@ -910,7 +921,7 @@ static const struct cli_help gen_help = {
 	"on (SYSTEM\\Setup CmdLine): it rearms, puts the KMS settings back, "
 	"restarts once and logs to %WINDIR%\\kmsprep\\firstboot.log. Running it "
 	"again changes nothing.",
-	gen_opts, false, NULL, NULL,
+	gen_opts, NULL,
 };
 
 /* Plan one installation whose SOFTWARE and SYSTEM hives are open. */
@@ -964,7 +975,7 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 	int npos, code = 0;
 
 	spp_settings_init(&a.settings);
-	if (cli_parse(c, argc, argv, &gen_help, image_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &gen_help, &a, &pos, &npos,
 		      &code))
 		goto done;
 	if (npos < 1) {
@@ -1005,10 +1016,10 @@ prepare_kit(struct cli *c, struct img_session *s, const struct image_args *a,
 }
 
 static const struct cli_opt kit_apply_opts[] = {
-	{ "pubkey", 0, "PUBLIC.pem",
-	  "require the kit's signature to be valid for this Ed25519 key" },
+	OPT_STRING("pubkey", 0, "PUBLIC.pem", ARGS, pubkey,
+	  "require the kit's signature to be valid for this Ed25519 key"),
 	IMAGE_WRITE_OPTS,
-	{ NULL, 0, NULL, NULL },
+	OPT_END(),
 };
 
 static const struct cli_help kit_apply_help = {
@@ -1026,7 +1037,7 @@ static const struct cli_help kit_apply_help = {
 	"--pubkey. "
 	"Files are written before the hives, each atomically and read back. "
 	"Applying a kit twice changes nothing.",
-	kit_apply_opts, false, NULL, NULL,
+	kit_apply_opts, NULL,
 };
 
 int
@@ -1040,7 +1051,7 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 
 	spp_settings_init(&a.settings);
 	spp_settings_init(&check);
-	if (cli_parse(c, argc, argv, &kit_apply_help, image_opt, &a, &pos,
+	if (cli_parse(c, argc, argv, &kit_apply_help, &a, &pos,
 		      &npos, &code))
 		goto done;
 	if (npos != 2) {
