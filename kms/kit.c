@@ -23,22 +23,14 @@
 #include "lib/valid.h"
 #include "srv.h"
 
-/* The SPP options that describe a KMS host; nothing else goes in a kit. */
-static const char *const host_options[] = {
-	"dns-publishing", "publish-domain", "clear-publish-domains",
-	"low-priority", "listen-port", "activation-interval",
-	"renewal-interval",
-};
-
+/* The settings that describe a KMS host, and only they, have a manifest
+ * name (hive/spp.c's table); nothing else goes in a kit. */
 bool
 kit_option_allowed(const char *opt)
 {
-	size_t i;
+	const struct spp_option *d = spp_option_find(opt);
 
-	for (i = 0; i < sizeof(host_options) / sizeof(host_options[0]); i++)
-		if (strcmp(opt, host_options[i]) == 0)
-			return true;
-	return false;
+	return d && d->kit_name;
 }
 
 int
@@ -323,9 +315,11 @@ manifest(const struct kit_spec *spec, unsigned port, const struct entry *e,
 	char sum[65];
 	size_t i;
 
+	/* Settings by their manifest names (format 2), not option names. */
 	for (i = 0; i < s->ngiven; i++)
 		json_array_append_new(set, json_pack(
-			"{s:s, s:s?}", "option", s->given[i].opt, "value",
+			"{s:s, s:s?}", "setting",
+			spp_option_find(s->given[i].opt)->kit_name, "value",
 			s->given[i].arg));
 	for (i = 0; i < n; i++) {
 		char mode[8];
@@ -738,9 +732,12 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 			"key_included", &key, "settings", &set) < 0 ||
 	    strcmp(format, KIT_FORMAT) != 0)
 		return bad(err, path, "not a kmsprep kit manifest");
-	if (version != KIT_VERSION)
+	/* Version 1 named settings by their command-line options; kits
+	 * made then still verify and apply. */
+	if (version != KIT_VERSION && version != 1)
 		return bad(err, path, "kit format version %lld; this kmsprep "
-			   "reads version %d", (long long)version, KIT_VERSION);
+			   "reads versions 1 to %d", (long long)version,
+			   KIT_VERSION);
 	if (!kp_is_hostname(host, false) || port < 1 || port > 65535 ||
 	    !json_is_array(set) || json_array_size(set) > 32)
 		return bad(err, path, "the manifest's host name, port or "
@@ -753,11 +750,17 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 		return kp_fail_oom(err);
 	json_array_foreach(set, i, it) {
 		const char *opt = NULL, *val = NULL;
+		const struct spp_option *d = NULL;
 
-		if (json_unpack(it, "{s:s, s?:s}", "option", &opt, "value",
-				&val) < 0 || !kit_option_allowed(opt))
+		if (json_unpack(it, "{s:s, s?:s}",
+				version == 1 ? "option" : "setting", &opt,
+				"value", &val) == 0)
+			d = version == 1 ? spp_option_find(opt) :
+					   spp_option_by_kit_name(opt);
+		if (d == NULL || d->kit_name == NULL)
 			return bad(err, path, "manifest setting %zu is not a "
 				   "KMS host setting", i + 1);
+		opt = d->name;
 		k->settings[i].opt = strdup(opt);
 		k->settings[i].arg = val ? strdup(val) : NULL;
 		k->nsettings++;

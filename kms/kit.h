@@ -28,7 +28,7 @@
 #include "lib/error.h"
 
 #define KIT_FORMAT "kmsprep-kit"
-#define KIT_VERSION 1
+#define KIT_VERSION 2		/* 1: settings named by option */
 #define KIT_MANIFEST "manifest.json"
 #define KIT_SIGNATURE "manifest.sig"
 #define KIT_SCRIPT "provision.cmd"

@@ -606,7 +606,7 @@ gen_plan(struct img_session *s, const struct img_root *r,
 		return kp_fail_oom(err);
 	/* SkipRearm 0 in both modes: with 1, the rearm does nothing. */
 	spp_settings_init(&set);
-	rc = spp_settings_option(&set, "skip-rearm", "off", err);
+	rc = spp_set_onoff(&set, SPP_SKIP_REARM, false, err);
 	if (rc == 0)
 		rc = winver_read(software, &v, err);
 	if (rc == 0)

@@ -72,6 +72,19 @@ no_abbreviations() {
 }
 t "long options are never abbreviated" no_abbreviations
 
+readme_settings() {
+	# README's settings paragraph names every setting of the table
+	# (hive/spp.c), and nothing else.
+	sed -n '/^Settings, shared by/,/per-product values\./p' \
+		"$SRC_DIR/README.md" | grep -o -e '--[a-z][a-z-]*' |
+		grep -v -x -e '--help' | sort -u >readme
+	kp hive set --help | sed -n '/^Settings/,/^$/p' |
+		grep -o -e '^  --[a-z][a-z-]*' | sed 's/^  //' | sort -u >table
+	[ -s table ]
+	expect_same readme table
+}
+t "README lists the settings the table holds" readme_settings
+
 stdout_errors() {
 	sample_hive s.hive server
 	[ -w /dev/full ] || return 0
