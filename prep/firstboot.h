@@ -5,7 +5,8 @@
  * For an image that is copied as it is (not generalized), the hook is
  * HKLM\SYSTEM\Setup: SetupType 2 and CmdLine make Winlogon run the command
  * as SYSTEM at the next boot, before the logon screen, then go on to it.
- * Why this one (../shared/reference/windows-offline-facts.md, section 2):
+ * Why this one (Microsoft: "Add a custom script to Windows Setup",
+ * https://learn.microsoft.com/windows-hardware/manufacture/desktop/add-a-custom-script-to-windows-setup):
  * SetupComplete.cmd runs only at the end of Windows Setup, so never on a
  * clone that is not generalized; RunOnce waits for someone to log on; a
  * service needs a wrapper such as rhsrvany, which Debian does not ship, and
