@@ -7,6 +7,7 @@
 #include "hive/system.h"
 #include "kms/kit-apply.h"
 #include "lib/valid.h"
+#include "prep/batch.h"
 #include "prep/generalize.h"
 #include "prep/image.h"
 #include "prep/winhive.h"
@@ -505,70 +506,6 @@ open_hive(struct cli *c, struct img_session *s, const struct image_args *a,
 	return 0;
 }
 
-/* The one Windows installation of image I, or an error. */
-static int
-choose_root(struct cli *c, struct img_session *s, const struct image_args *a,
-	    size_t i, struct img_root **out)
-{
-	struct img_root *roots;
-	const struct img_locked *locked;
-	struct buf list = BUF_INIT;
-	size_t n, nl, k, found = 0, match = 0;
-	struct kp_error err = KP_ERROR_INIT;
-	int code;
-
-	struct img_root *only = NULL, *chosen = NULL;
-
-	roots = img_roots(s, &n);
-	locked = img_locked(s, &nl);
-	*out = NULL;
-	for (k = 0; k < n; k++) {
-		size_t j;
-
-		if (roots[k].image != i)
-			continue;
-		found++;
-		only = &roots[k];
-		buf_addf(&list, "%s%s", found > 1 ? ", " : "", roots[k].device);
-		for (j = 0; j < a->nroots; j++) {
-			if (strcmp(a->roots[j], roots[k].device) == 0) {
-				chosen = &roots[k];
-				match++;
-			}
-		}
-	}
-	/* --root only picks among the installations of one image. */
-	*out = found == 1 ? only : match == 1 ? chosen : NULL;
-	if (found == 0) {
-		for (k = 0; k < nl; k++) {
-			if (locked[k].image == i) {
-				err.status = strstr(locked[k].why, "BitLocker") ?
-						   KP_ERR_REFUSED :
-						   KP_ERR_INPUT;
-				snprintf(err.msg, sizeof(err.msg),
-					 "'%s': %s: %s", img_name(s, i),
-					 locked[k].device, locked[k].why);
-				return cli_error(c, &err);
-			}
-		}
-		err.status = KP_ERR_INPUT;
-		snprintf(err.msg, sizeof(err.msg),
-			 "'%s': no Windows installation found (no NTFS "
-			 "filesystem with \\Windows\\System32\\config\\SOFTWARE)",
-			 img_name(s, i));
-		return cli_error(c, &err);
-	}
-	if (found > 1 && match != 1) {
-		code = cli_usage(c, "'%s' holds %zu Windows installations (%s); "
-				 "choose one with --root DEVICE",
-				 img_name(s, i), found, buf_str(&list));
-		buf_release(&list);
-		return code;
-	}
-	buf_release(&list);
-	return 0;
-}
-
 static unsigned
 need_system(const struct image_args *a)
 {
@@ -663,135 +600,130 @@ files_json(const struct gen_plan *p)
 }
 
 /*
- * Write image I of the batch: files first, then SOFTWARE, then SYSTEM, so
- * that a first-boot hook (in SYSTEM) never points at a script that is not
- * there.  Each step replaces one file atomically; if one fails, the message
- * says exactly what was written before it.
- */
-static int
-write_target(struct cli *c, struct img_session *s, const struct image_args *a,
-	     struct target *t, size_t i)
-{
-	struct kp_error err = KP_ERROR_INIT;
-	struct buf done = BUF_INIT;
-	size_t k;
-	int r;
-
-	r = img_make_writable(s, t[i].root, &err);
-	for (k = 0; r == 0 && k < t[i].plan.nfiles; k++) {
-		const struct gen_file *f = &t[i].plan.files[k];
-		struct gen_plan one = { .files = (struct gen_file *)f,
-					.nfiles = 1 };
-
-		if (!f->write)
-			continue;
-		r = gen_write(s, &one, &err);
-		if (r == 0)
-			buf_addf(&done, "%s%s", done.len ? ", " : "", f->label);
-	}
-	if (r == 0 && (r = winhive_upload(s, &t[i].sw, &err)) == 0 &&
-	    t[i].sw.committed)
-		buf_addf(&done, "%sSOFTWARE hive", done.len ? ", " : "");
-	if (r == 0)
-		r = winhive_upload(s, &t[i].sy, &err);
-	if (r == 0) {
-		buf_release(&done);
-		return 0;
-	}
-	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	if (done.len)
-		buf_addf(&done, " in '%s'", img_name(s, i));
-	for (k = 0; k < i; k++)
-		if (t[k].changes.n || gen_nwrites(&t[k].plan))
-			buf_addf(&done, "%s'%s'", done.len ? ", " : "",
-				 img_name(s, k));
-	r = cli_error(c, &err);
-	if (a->overlay) {
-		cli_note(c, "the overlay '%s' was removed; '%s' is unchanged",
-			 a->overlay, img_name(s, 0));
-	} else if (done.len) {
-		cli_note(c, "already written, each file whole and verified: %s",
-			 buf_str(&done));
-	} else {
-		cli_note(c, "no image was changed");
-	}
-	buf_release(&done);
-	return r;
-}
-
-/*
  * The flow every writing image command shares: open all images in one
  * appliance, choose one installation per image, refuse what must be
  * refused before anything changes, prepare every image (hives edited and
  * committed locally, files planned), and only then write them all.
  */
+/* img_batch's prepare: the command's PREPARE, which prints its own
+ * errors; the exit code waits in the context. */
+struct prep_ctx {
+	struct cli *c;
+	struct img_session *s;
+	const struct image_args *a;
+	struct target *t;
+	prepare_fn *prepare;
+	int code;
+};
+
+static int
+batch_prepare(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
+{
+	struct prep_ctx *p = ud;
+	struct target *t = &p->t[i];
+	size_t k;
+
+	p->code = p->prepare(p->c, p->s, p->a, i, t);
+	if (p->code)
+		return kp_fail(err, KP_ERR_FAIL, "prepare failed");
+	/* An image with no change is not written at all. */
+	if (t->changes.n == 0 && gen_nwrites(&t->plan) == 0)
+		return 0;
+	for (k = 0; k < t->plan.nfiles; k++) {
+		const struct gen_file *f = &t->plan.files[k];
+
+		if (f->write &&
+		    img_batch_queue(b, i, IMG_PHASE_FILES, f->guest, f->label,
+				    f->content.data, f->content.len, NULL,
+				    f->remove, (f->secret ? IMG_SECRET : 0) |
+						       (f->remove ? 0 :
+							IMG_MKDIR_PARENT),
+				    err) < 0)
+			return -1;
+	}
+	if (t->sw.committed &&
+	    img_batch_queue(b, i, IMG_PHASE_SOFTWARE, t->sw.guest,
+			    "SOFTWARE hive", NULL, 0, t->sw.local, false, 0,
+			    err) < 0)
+		return -1;
+	if (t->sy.committed &&
+	    img_batch_queue(b, i, IMG_PHASE_SYSTEM, t->sy.guest, "SYSTEM hive",
+			    NULL, 0, t->sy.local, false, 0, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Said even with --quiet. */
+static void
+batch_warn(void *ud, const char *msg)
+{
+	cli_note(ud, "%s", msg);
+}
+
 static int
 run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	  prepare_fn *prepare)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct img_session *s = NULL;
+	struct img_batch b;
+	struct prep_ctx pc = { c, NULL, a, NULL, prepare, 0 };
 	struct target *t = NULL;
 	json_t *out = NULL;
 	size_t i, k, n = (size_t)npos, nchanges = 0;
 	bool ok = false, dry_refused = false;
 	int code;
 
+	img_batch_init(&b, &img_backend_guestfs, NULL, pos, n, a->dry_run);
 	code = open_images(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
-	t = calloc(n, sizeof(*t));
+	b.h = pc.s = s;
+	b.notice = notice;
+	b.warn = batch_warn;
+	b.ud = c;
+	t = pc.t = calloc(n, sizeof(*t));
 	if (t == NULL) {
 		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							"out of memory" });
 		goto done;
 	}
 	/* Refuse anything before changing anything. */
-	for (i = 0; i < n; i++) {
-		const char *why;
-
-		code = choose_root(c, s, a, i, &t[i].root);
-		if (code)
-			goto done;
-		snprintf(t[i].device, sizeof(t[i].device), "%s",
-			 t[i].root->device);
-		why = img_root_unwritable(t[i].root);
-		if (why && a->dry_run) {
-			/* A dry run shows the plan, and ends as the real run
-			 * would: refused. */
-			cli_note(c, "'%s': %s: %s; a real run would be refused",
-				 img_name(s, i), t[i].root->device, why);
-			dry_refused = true;
-		} else if (why) {
-			err.status = KP_ERR_REFUSED;
-			snprintf(err.msg, sizeof(err.msg),
-				 "'%s': %s: %s; no image was changed",
-				 img_name(s, i), t[i].root->device, why);
-			code = cli_error(c, &err);
-			goto done;
-		}
+	if (img_batch_select(&b, a->roots, a->nroots, &err) < 0) {
+		/* The library says "choose one"; the option is ours to name. */
+		code = err.status == KP_ERR_INVALID ?
+			       cli_usage(c, "%s with --root DEVICE", err.msg) :
+			       cli_error(c, &err);
+		goto done;
 	}
 	for (i = 0; i < n; i++) {
-		code = prepare(c, s, a, i, &t[i]);
-		if (code)
-			goto done;
+		t[i].root = b.t[i].root;
+		snprintf(t[i].device, sizeof(t[i].device), "%s", b.t[i].device);
+	}
+	dry_refused = b.dry_refused;
+	if (img_batch_prepare(&b, batch_prepare, &pc, &err) < 0) {
+		code = pc.code ? pc.code : cli_error(c, &err);
+		goto done;
+	}
+	for (i = 0; i < n; i++)
 		nchanges += t[i].changes.n + gen_nwrites(&t[i].plan);
-	}
-	for (i = 0; i < n && !a->dry_run; i++) {
-		if (t[i].changes.n == 0 && gen_nwrites(&t[i].plan) == 0)
-			continue;
-		code = write_target(c, s, a, t, i);
-		if (code) {
-			/* With an overlay, dropping it undoes everything;
-			 * else what was written must reach the disk. */
-			if (!a->overlay && img_close(s, true, &err) < 0)
-				cli_error(c, &err);
-			if (!a->overlay)
-				s = NULL;
-			goto done;
-		}
-		if (!c->quiet)
-			cli_note(c, "%s: written and verified", img_name(s, i));
+	if (img_batch_write(&b, &err) < 0) {
+		code = cli_error(c, &err);
+		if (a->overlay)
+			cli_note(c, "the overlay '%s' was removed; '%s' is "
+				 "unchanged", a->overlay, img_name(s, 0));
+		else if (b.done)
+			cli_note(c, "already written, each file whole and "
+				 "verified: %s", b.done);
+		else
+			cli_note(c, "no image was changed");
+		/* With an overlay, dropping it undoes everything; else what
+		 * was written must reach the disk. */
+		if (!a->overlay && img_close(s, true, &err) < 0)
+			cli_error(c, &err);
+		if (!a->overlay)
+			s = NULL;
+		goto done;
 	}
 	ok = true;
 	if (img_close(s, true, &err) < 0) {
@@ -852,6 +784,7 @@ done:
 		gen_plan_release(&t[i].plan);
 	}
 	free(t);
+	img_batch_release(&b);
 	img_close(s, ok, NULL);
 	return code;
 }

@@ -66,19 +66,18 @@ img_batch_queue(struct img_batch *b, size_t i, enum img_phase phase,
 	return 0;
 }
 
-int
-img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
-		 struct kp_error *err)
+/* Choose the installation of image I. */
+static int
+choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
+       struct kp_error *err)
 {
 	struct img_root *roots;
 	const struct img_locked *locked;
-	size_t n, nl, i, k, j;
+	size_t n, nl, k, j;
 
-	if (targets(b, err) < 0)
-		return -1;
 	roots = b->be->roots(b->h, &n);
 	locked = b->be->locked(b->h, &nl);
-	for (i = 0; i < b->n; i++) {
+	{
 		struct img_root *only = NULL, *chosen = NULL;
 		struct buf list = BUF_INIT;
 		size_t found = 0, match = 0;
@@ -128,30 +127,67 @@ img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
 	return 0;
 }
 
+/* Refuse image I if its chosen volume cannot be written. */
+static int
+check(struct img_batch *b, size_t i, struct kp_error *err)
+{
+	const char *why = b->be->unwritable(b->h, b->t[i].root);
+	char msg[512];
+
+	if (why == NULL)
+		return 0;
+	if (!b->dry_run)
+		return kp_fail(err, KP_ERR_REFUSED,
+			       "'%s': %s: %s; no image was changed",
+			       b->names[i], b->t[i].device, why);
+	/* A dry run shows the plan, and ends as the real run would:
+	 * refused. */
+	snprintf(msg, sizeof(msg), "'%s': %s: %s; a real run would be refused",
+		 b->names[i], b->t[i].device, why);
+	if (b->warn)
+		b->warn(b->ud, msg);
+	b->dry_refused = true;
+	return 0;
+}
+
+int
+img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
+		 struct kp_error *err)
+{
+	size_t i;
+
+	if (targets(b, err) < 0)
+		return -1;
+	for (i = 0; i < b->n; i++)
+		if (choose(b, i, want, nwant, err) < 0)
+			return -1;
+	return 0;
+}
+
 int
 img_batch_check(struct img_batch *b, struct kp_error *err)
 {
-	char msg[512];
 	size_t i;
 
-	for (i = 0; i < b->n; i++) {
-		const char *why = b->be->unwritable(b->h, b->t[i].root);
+	for (i = 0; i < b->n; i++)
+		if (check(b, i, err) < 0)
+			return -1;
+	return 0;
+}
 
-		if (why == NULL)
-			continue;
-		if (!b->dry_run)
-			return kp_fail(err, KP_ERR_REFUSED,
-				       "'%s': %s: %s; no image was changed",
-				       b->names[i], b->t[i].device, why);
-		/* A dry run shows the plan, and ends as the real run would:
-		 * refused. */
-		snprintf(msg, sizeof(msg),
-			 "'%s': %s: %s; a real run would be refused",
-			 b->names[i], b->t[i].device, why);
-		if (b->notice)
-			b->notice(b->ud, msg);
-		b->dry_refused = true;
-	}
+int
+img_batch_select(struct img_batch *b, const char *const *want, size_t nwant,
+		 struct kp_error *err)
+{
+	size_t i;
+
+	if (targets(b, err) < 0)
+		return -1;
+	/* Image by image, as the user reads the list: the first problem is
+	 * the one reported. */
+	for (i = 0; i < b->n; i++)
+		if (choose(b, i, want, nwant, err) < 0 || check(b, i, err) < 0)
+			return -1;
 	return 0;
 }
 
@@ -171,13 +207,27 @@ static int
 write_one(struct img_batch *b, const struct img_write *w,
 	  struct kp_error *err)
 {
+	unsigned flags = w->flags & ~IMG_MKDIR_PARENT;
+
 	if (w->remove)
 		return b->be->remove(b->h, w->guest, err);
+	if (w->flags & IMG_MKDIR_PARENT) {
+		const char *slash = strrchr(w->guest, '/');
+		char *dir = strndup(w->guest, slash ? (size_t)(slash - w->guest) :
+						      0);
+		int rc;
+
+		if (dir == NULL)
+			return kp_fail_oom(err);
+		rc = b->be->mkdir(b->h, dir, false, err);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
 	if (w->local)
-		return b->be->replace_file(b->h, w->guest, w->local, w->flags,
+		return b->be->replace_file(b->h, w->guest, w->local, flags,
 					   err);
-	return b->be->replace(b->h, w->guest, w->data, w->len, w->flags,
-			      err);
+	return b->be->replace(b->h, w->guest, w->data, w->len, flags, err);
 }
 
 /* Image I: make it writable, then every write in phase order. */
@@ -216,8 +266,14 @@ img_batch_write(struct img_batch *b, struct kp_error *err)
 		if (b->t[i].nwrites == 0)
 			continue;	/* unchanged images are not touched */
 		if (write_target(b, i, &done, err) == 0) {
+			char msg[512];
+
 			b->t[i].written = true;
 			buf_release(&done);
+			snprintf(msg, sizeof(msg), "%s: written and verified",
+				 b->names[i]);
+			if (b->notice)
+				b->notice(b->ud, msg);
 			continue;
 		}
 		kp_error_prefix(err, "'%s'", b->names[i]);
@@ -240,8 +296,7 @@ img_batch_run(struct img_batch *b, const char *const *want, size_t nwant,
 	      img_prepare_fn *prepare, void *ud, struct kp_error *err)
 {
 	if (b->be->find_windows(b->h, err) < 0 ||
-	    img_batch_choose(b, want, nwant, err) < 0 ||
-	    img_batch_check(b, err) < 0 ||
+	    img_batch_select(b, want, nwant, err) < 0 ||
 	    img_batch_prepare(b, prepare, ud, err) < 0)
 		return -1;
 	return img_batch_write(b, err);

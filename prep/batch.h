@@ -23,6 +23,10 @@
 
 #include "backend.h"
 
+/* img_batch_queue flag, beside IMG_SECRET: create GUEST's directory and
+ * its missing parents first (backend mkdir). */
+#define IMG_MKDIR_PARENT 0x100u
+
 /* The write order inside one image. */
 enum img_phase { IMG_PHASE_FILES, IMG_PHASE_SOFTWARE, IMG_PHASE_SYSTEM,
 		 IMG_NPHASES };
@@ -56,7 +60,8 @@ struct img_batch {
 	bool dry_run;
 	bool dry_refused;		/* a dry run a real run would refuse */
 	char *done;			/* after a failed write: what was */
-	img_notice_fn *notice;		/* notes for the user */
+	img_notice_fn *notice;		/* progress ("written and verified") */
+	img_notice_fn *warn;		/* what the user must hear */
 	void *ud;
 };
 
@@ -83,6 +88,10 @@ int img_batch_choose(struct img_batch *b, const char *const *want,
 /* Refuse (KP_ERR_REFUSED) if any chosen volume cannot be written. */
 int img_batch_check(struct img_batch *b, struct kp_error *err);
 
+/* Choose and check, image by image (the first problem is reported). */
+int img_batch_select(struct img_batch *b, const char *const *want,
+		     size_t nwant, struct kp_error *err);
+
 /* Prepare every image. */
 int img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare,
 		      void *ud, struct kp_error *err);
@@ -91,7 +100,7 @@ int img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare,
  * b->done says what had been written, or is NULL if nothing was. */
 int img_batch_write(struct img_batch *b, struct kp_error *err);
 
-/* choose, check, prepare and write. */
+/* find_windows, select, prepare and write. */
 int img_batch_run(struct img_batch *b, const char *const *want, size_t nwant,
 		  img_prepare_fn *prepare, void *ud, struct kp_error *err);
 
