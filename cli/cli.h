@@ -12,9 +12,8 @@
 
 #include <jansson.h>
 
-#include "lib/buf.h"
-#include "lib/error.h"
 #include "exitcodes.h"
+#include "include/kmsprep.h"
 
 /* Where a command runs: its full name for messages ("hive set"). */
 struct cli {

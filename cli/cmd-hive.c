@@ -4,9 +4,6 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "hive/regtext.h"
-#include "hive/spp.h"
-#include "lib/fileio.h"
 #include "report.h"
 
 /* Options several hive commands share. */

@@ -2,10 +2,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "cli.h"
-#include "kms/kit.h"
 
 struct kit_args {
 	const char *output, *host_name, *key_file, *sign, *pubkey;
@@ -161,7 +158,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 		cli_note(c, "wrote '%s' and read it back", a.output);
 	code = report(c, a.output, &k, NULL, a.json);
 out:
-	OPENSSL_cleanse(key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
 	kit_release(&k);
 	spp_settings_release(&a.settings);
 	return code;

@@ -4,8 +4,6 @@
 #include <sys/random.h>
 
 #include "cli.h"
-#include "kms/publish.h"
-#include "lib/valid.h"
 
 #define MAX_NAMES 64
 

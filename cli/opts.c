@@ -7,9 +7,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "hive/spp.h"
-#include "lib/fileio.h"
-#include "lib/valid.h"
 
 /* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
  * from the user or from images, so control characters are shown as \xNN
