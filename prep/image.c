@@ -44,6 +44,9 @@ struct img_session {
 };
 
 /* Format a message for the CLI's callback FN (progress or warning). */
+static void say(struct img_session *s, img_notice_fn *fn, const char *fmt,
+		va_list ap) KP_PRINTF(3, 0);
+
 static void
 say(struct img_session *s, img_notice_fn *fn, const char *fmt, va_list ap)
 {
