@@ -100,6 +100,10 @@ int cli_exit_code(enum kp_status status);
 /* Print "kmsprep: NAME: MSG" for ERR and return its exit code. */
 int cli_error(const struct cli *c, const struct kp_error *err);
 
+/* Print ERR and return its exit code, with the hint to --help when the
+ * status is KP_ERR_INVALID (a bad option value): the usual way to fail. */
+int cli_fail(const struct cli *c, const struct kp_error *err);
+
 /* Print a usage error with a hint to --help; returns KP_EXIT_USAGE. */
 int cli_usage(const struct cli *c, const char *fmt, ...) KP_PRINTF(2, 3);
 

@@ -232,8 +232,7 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 	if (winver_read(h, &ver, &err) < 0 ||
 	    spp_check_hive(h, &ver, true, a.force, &err) < 0 ||
 	    spp_apply(&a.settings, h, &ver, &ch, &err) < 0) {
-		code = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto out;
 	}
 	code = finish(c, h, &a, &ch, "these settings");

@@ -80,8 +80,7 @@ prepare_both(struct cli *c, struct img_session *s, const struct image_args *a,
 	return 0;
 fail:
 	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	return err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-					   cli_error(c, &err);
+	return cli_fail(c, &err);
 }
 
 static int

@@ -130,8 +130,7 @@ prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
 	goto out;
 fail:
 	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	r = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-					cli_error(c, &err);
+	r = cli_fail(c, &err);
 out:
 	winver_release(&ver);
 	return r;

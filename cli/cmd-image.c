@@ -64,8 +64,7 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 	    img_find_windows(*s, &err) < 0) {
 		img_close(*s, false, NULL);
 		*s = NULL;
-		return err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		return cli_fail(c, &err);
 	}
 	return 0;
 }

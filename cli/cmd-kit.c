@@ -150,8 +150,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 	spec.sign_key = a.sign;
 	if (kit_build(&spec, a.output, &err) < 0 ||
 	    kit_read(a.output, NULL, &k, &err) < 0) {
-		code = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto out;
 	}
 	if (!a.json && !c->quiet)

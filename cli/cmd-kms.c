@@ -128,8 +128,7 @@ build_set(struct cli *c, const struct kms_args *a, bool need_host,
 		hive_close(h);
 	}
 	if (r < 0)
-		return err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		return cli_fail(c, &err);
 	return 0;
 }
 
@@ -303,8 +302,7 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 	}
 	if (dns_server_parse(a.server, (unsigned)a.timeout, &server, &err) < 0 ||
 	    kms_publish(&server, zone, &set, &o, &res, &err) < 0) {
-		code = err.status == KP_ERR_INVALID ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto out;
 	}
 	if (a.json) {

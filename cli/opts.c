@@ -69,6 +69,14 @@ cli_error(const struct cli *c, const struct kp_error *err)
 }
 
 int
+cli_fail(const struct cli *c, const struct kp_error *err)
+{
+	if (err->status == KP_ERR_INVALID)
+		return cli_usage(c, "%s", err->msg);
+	return cli_error(c, err);
+}
+
+int
 cli_usage(const struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -377,10 +385,7 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 			goto out;
 		}
 		if (o == NULL || apply(c, o, ud, name, optarg, &err) < 0) {
-			if (err.status == KP_ERR_INVALID)
-				*code = cli_usage(c, "%s", err.msg);
-			else
-				*code = cli_error(c, &err);
+			*code = cli_fail(c, &err);
 			goto out;
 		}
 	}
