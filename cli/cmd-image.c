@@ -6,7 +6,7 @@
 
 int
 image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
-	 struct kp_error *err)
+	       struct kp_error *err)
 {
 	struct image_args *a = ud;
 	const char **r = realloc(a->roots, (a->nroots + 1) * sizeof(*r));
@@ -48,7 +48,7 @@ image_args_release(struct image_args *a)
 /* Open the images and find Windows; prints its own errors. */
 int
 image_open(struct cli *c, struct image_args *a, char **pos, int npos,
-	    bool readonly, struct img_session **s)
+	   bool readonly, struct img_session **s)
 {
 	struct img_opts o = { 0 };
 	struct kp_error err = KP_ERROR_INIT;

@@ -8,8 +8,9 @@
 /* Open hive NAME of T (image I) with FLAGS and --force-dirty, and say when
  * its logs were replayed or set aside. */
 int
-image_open_hive(struct cli *c, struct img_session *s, const struct image_args *a,
-	  size_t i, struct target *t, const char *name, unsigned flags,
+image_open_hive(struct cli *c, struct img_session *s,
+		const struct image_args *a, size_t i, struct target *t,
+		const char *name, unsigned flags,
 	  struct winhive *wh, struct kp_error *err)
 {
 	char label[512];
@@ -109,7 +110,7 @@ batch_warn(void *ud, const char *msg)
 
 int
 image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
-	  prepare_fn *prepare)
+		prepare_fn *prepare)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct img_session *s = NULL;
