@@ -10,8 +10,8 @@
 int
 image_open_hive(struct cli *c, struct img_session *s,
 		const struct image_args *a, size_t i, struct target *t,
-		const char *name, unsigned flags,
-	  struct winhive *wh, struct kp_error *err)
+		const char *name, unsigned flags, struct winhive *wh,
+		struct kp_error *err)
 {
 	char label[512];
 
