@@ -30,6 +30,17 @@ struct hive_args {
 	"second transaction log (default " \
 	"FILE.LOG2 beside the hive)")
 
+/* Append the option that overrides ERR (the library names none);
+ * always true, to sit in a condition after the failed call. */
+static bool
+with_hint(struct kp_error *err, const char *hint)
+{
+	size_t n = strlen(err->msg);
+
+	snprintf(err->msg + n, sizeof(err->msg) - n, "%s", hint);
+	return true;
+}
+
 static int
 open_hive(struct cli *c, const char *path, const struct hive_args *a,
 	  unsigned flags, struct hive **h)
@@ -150,7 +161,8 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	if (code)
 		return code;
 	if (winver_read(h, &ver, &err) < 0 ||
-	    spp_check_hive(h, &ver, false, a.force, &err) < 0 ||
+	    (spp_check_hive(h, &ver, false, a.force, &err) < 0 &&
+	     with_hint(&err, " (--force shows its state)")) ||
 	    spp_read(h, &ver, &spp, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
@@ -230,7 +242,8 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 	if (code)
 		goto out;
 	if (winver_read(h, &ver, &err) < 0 ||
-	    spp_check_hive(h, &ver, true, a.force, &err) < 0 ||
+	    (spp_check_hive(h, &ver, true, a.force, &err) < 0 &&
+	     with_hint(&err, " (--force writes anyway)")) ||
 	    spp_apply(&a.settings, h, &ver, &ch, &err) < 0) {
 		code = cli_fail(c, &err);
 		goto out;

@@ -742,13 +742,13 @@ spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 	kind = hive_kind(h);
 	if (kind == HIVE_KIND_EMPTY)
 		return 0;
+	/* What the user may do about it is the command's to say. */
+	(void)writing;
 	return kp_fail(err, KP_ERR_INPUT,
-		       "'%s': not a SOFTWARE hive: it has keys but no %s%s%s",
+		       "'%s': not a SOFTWARE hive: it has keys but no %s%s",
 		       hive_path(h), WINVER_KEY,
 		       kind == HIVE_KIND_SYSTEM ? "; it looks like a SYSTEM "
-						  "hive" : "",
-		       writing ? " (--force writes anyway)" :
-				 " (--force shows its state)");
+						  "hive" : "");
 }
 
 /*
