@@ -108,8 +108,7 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 			for (k = 0; k < nl; k++)
 				if (locked[k].image == i)
 					return kp_fail(err,
-						strstr(locked[k].why,
-						       "BitLocker") ?
+						locked[k].bitlocker ?
 							KP_ERR_REFUSED :
 							KP_ERR_INPUT,
 						"'%s': %s: %s", b->names[i],

@@ -414,7 +414,7 @@ image_of(struct img_session *s, const char *dev)
 
 static int
 add_locked(struct img_session *s, size_t image, const char *dev,
-	   const char *why, struct kp_error *err)
+	   bool bitlocker, const char *why, struct kp_error *err)
 {
 	struct img_locked *l = realloc(s->locked,
 				       (s->nlocked + 1) * sizeof(*l));
@@ -424,6 +424,7 @@ add_locked(struct img_session *s, size_t image, const char *dev,
 	s->locked = l;
 	l += s->nlocked++;
 	l->image = image;
+	l->bitlocker = bitlocker;
 	l->device = strdup(dev);
 	l->why = strdup(why);
 	return l->device && l->why ? 0 : kp_fail_oom(err);
@@ -485,7 +486,7 @@ add_root(struct img_session *s, size_t image, const char *dev, int probe,
 
 		snprintf(why, sizeof(why), "cannot mount: %s",
 			 gmsg(s, m, sizeof(m)));
-		return add_locked(s, image, dev, why, err);
+		return add_locked(s, image, dev, false, why, err);
 	}
 	if (asprintf(&full, "%s/windows/system32/config/software", mnt) >= 0)
 		sw = guestfs_case_sensitive_path(s->g, full);
@@ -616,7 +617,7 @@ img_find_windows(struct img_session *s, struct kp_error *err)
 		if (strcasestr(type, "bitlocker")) {
 			free(type);
 			if (s->o.bitlocker_key_file == NULL) {
-				r = add_locked(s, (size_t)image, dev,
+				r = add_locked(s, (size_t)image, dev, true,
 					       "BitLocker volume: give "
 					       "--bitlocker-key-file with its "
 					       "recovery password", err);
@@ -625,7 +626,8 @@ img_find_windows(struct img_session *s, struct kp_error *err)
 			mapped = unlock(s, dev, bl++, why, sizeof(why), err);
 			if (mapped == NULL) {
 				r = err->status ? -1 :
-				    add_locked(s, (size_t)image, dev, why, err);
+				    add_locked(s, (size_t)image, dev, true, why,
+					       err);
 				continue;
 			}
 			type = NULL;

@@ -246,7 +246,12 @@ choose_roots(void)
 	CHECK_EQ(err.status, KP_ERR_INPUT);
 	f.locked[0].image = 1;
 	f.locked[0].device = (char *)"/dev/sdb1";
-	f.locked[0].why = (char *)"locked by BitLocker";
+	f.locked[0].why = (char *)"cannot mount: bad superblock";
+	f.nlocked = 1;
+	CHECK(img_batch_choose(&b, want, 1, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
+	f.locked[0].why = (char *)"BitLocker volume: no key";
+	f.locked[0].bitlocker = true;
 	f.nlocked = 1;
 	CHECK(img_batch_choose(&b, want, 1, &err) < 0);
 	CHECK_EQ(err.status, KP_ERR_REFUSED);
