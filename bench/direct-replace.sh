@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark: set one value in an 80 MB SOFTWARE hive inside a disk image
 # with the direct backend (prep/direct.h), no appliance.
 #

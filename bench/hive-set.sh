@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark: set one value in a large SOFTWARE-like hive.
 #
 #   bench/hive-set.sh [RUNS]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark: set the KMS host in 1 and in 8 Windows images.
 #
 #   bench/image-set.sh

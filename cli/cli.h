@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The command layer: parses arguments, calls the libraries, prints.  Every
  * command is a function taking its own argv (argv[0] is the command name)

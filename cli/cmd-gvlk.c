@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* kmsprep kms gvlk: the KMS client setup key (GVLK) for an edition. */
 #include <string.h>
 

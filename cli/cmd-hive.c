@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* kmsprep hive show|set|new|export|import|recover */
 #include <limits.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* kmsprep kms kit build|verify (apply is an image command: cmd-image.c) */
 #include <string.h>
 #include <unistd.h>

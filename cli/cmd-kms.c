@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* kmsprep kms records|publish|discover */
 #include <string.h>
 #include <strings.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What image show says about first boot beyond SYSTEM\Setup: libguestfs'
  * firstboot service, the first-boot log read back, cloudbase-init. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * kmsprep: prepare Windows images for KMS volume activation, offline.
  * This file only dispatches "kmsprep GROUP COMMAND ..." to a command.

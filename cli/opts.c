@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Option parsing, help text and output helpers shared by all commands. */
 #include <errno.h>
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Text and JSON rendering of hive reports and changes. */
 #include <string.h>
 

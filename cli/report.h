@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Rendering of hive reports and change lists, as text or JSON, shared by
  * the hive and image commands.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Recorded hive edits with before/after state. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Edits applied to an open hive, each recorded with its before and after
  * state so that callers can print "before -> after" for a dry run and for

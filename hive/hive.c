@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Hive files over hivex: checked open, recorded edits, verified commit. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A registry hive file opened for reading or editing, over hivex.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Journaled in-place hive commits (see journal.h).  Section names in
  * comments refer to the Windows registry file format specification by

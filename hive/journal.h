@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Journaled in-place commits of a hive, as Windows 8.1 and later write them:
  * only the pages that changed go first into a new-format transaction log

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Replay of registry transaction logs (old "DIRT" and new "HvLE" formats).
  * Section names in comments refer to the Windows registry file format

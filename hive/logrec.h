@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Transaction-log recovery of a dirty hive, for both log formats:
  *  - old (Vista/7/8.0): a base block copy, a "DIRT" bitmap and dirty pages;

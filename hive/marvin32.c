@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Marvin32 hash (the algorithm of SymCrypt and .NET's System.Marvin). */
 #include "marvin32.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Marvin32, the hash that guards new-format registry log entries.  Written
  * here because no Debian library provides it; it is a dozen lines.

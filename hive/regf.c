@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Raw regf access: base block checks, full structural validation, a
  * bounds-checked reader and the empty-hive writer.  Written by hand because

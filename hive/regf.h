@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The raw registry hive format ("regf"), independent of hivex.
  *

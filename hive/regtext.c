@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* .reg text: parse, apply and export. */
 #include <stdio.h>
 #include <stdlib.h>

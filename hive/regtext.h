@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * .reg files as regedit writes them: "Windows Registry Editor Version 5.00"
  * (or REGEDIT4), UTF-16LE with a BOM or UTF-8, CRLF or LF, "name"="text",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Encoding and decoding of registry value data. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Registry value data as Windows stores it: REG_SZ as UTF-16LE with its
  * terminating NUL, REG_DWORD as 4 little-endian bytes, REG_MULTI_SZ as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SoftwareProtectionPlatform settings: definitions, options, apply, read. */
 #include <stdio.h>
 #include <stdlib.h>

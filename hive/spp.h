@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The SoftwareProtectionPlatform (SPP) settings: what Windows reads for KMS
  * activation, where and in which type, and the one model of changes to them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SYSTEM hive settings: control set and DNS suffix search list. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Settings in a SYSTEM hive: the current control set (Select\Current) and,
  * under it, the DNS suffix search list that lets a client find KMS SRV

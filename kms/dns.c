@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* DNS queries and TSIG-signed dynamic updates over ldns. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A small DNS client over ldns: queries (to a given server or the system's
  * resolvers), RFC 2136 dynamic updates signed with TSIG, and BIND key files

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Applying a lab KMS host kit to a Windows installation. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Applying a lab KMS host kit to a Windows installation in an image: the
  * host settings go into SOFTWARE through the shared settings model, an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Lab KMS host kits: build, read and check. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Lab KMS host kits: a gzip'd tar (libarchive) that makes a Windows Server
  * image configure itself as a KMS host at first boot, with the

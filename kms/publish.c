@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Publishing KMS SRV records and discovering a KMS host. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Publishing KMS SRV records with RFC 2136 dynamic updates, and finding a
  * KMS host the way a Windows 7+ client does.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* KMS SRV records: the set, from options or a hive, and its formats. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The DNS SRV records KMS clients look up: _vlmcs._tcp.<domain> IN SRV
  * <priority> <weight> <port> <host>.  A set of them, built from options or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Growable, always NUL-terminated byte buffer. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Growable byte buffer.  Invariant: data is either NULL (nothing added yet)
  * or NUL-terminated at data[len], so text can be used as a C string.  A

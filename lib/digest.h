@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SHA-256 digests (OpenSSL) as hex, for verifying what was written. */
 #ifndef KP_DIGEST_H
 #define KP_DIGEST_H

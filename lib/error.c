@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Error records passed from the libraries up to the CLI. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Error reporting between layers.  Library code never prints or exits: it
  * fills a struct kp_error with an exit class and a message of the form

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Text from hives, images, kits and the command line made safe for a
  * terminal: control characters must not move the cursor, clear the screen

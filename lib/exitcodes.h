@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Exit codes of kmsprep: the one place they are defined.  They are part of
  * the interface (scripts test them), so the numbers never change.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Bounded file input and atomic (temporary file + rename) output. */
 #include <errno.h>
 #include <fcntl.h>

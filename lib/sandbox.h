@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A sandboxed worker process for parsing untrusted data (NTFS volumes and
  * hives of an image someone else made).

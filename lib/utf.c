@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Strict UTF-8 <-> UTF-16LE conversion. */
 #include <errno.h>
 #include <locale.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * UTF-8 <-> UTF-16LE conversion, strict both ways.  Written here rather than
  * through iconv because registry data needs exact control: unpaired

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Validation of host names, addresses, numbers, GUIDs and flags. */
 #include <ctype.h>
 #include <arpa/inet.h>

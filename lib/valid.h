@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Validation of the small values users type: host names, addresses, ports,
  * numbers in a range, GUIDs, on/off.  Every check that fails fills ERR with

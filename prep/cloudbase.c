@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cloudbase-init's configuration: read its licensing options, change them
  * keeping the rest of the file.  Hand-written rather than with an INI
  * library: the edit must keep every other byte (comments, order, case,

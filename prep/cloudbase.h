@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * cloudbase-init, OpenStack's (and many clouds') Windows agent: its
  * licensing plugin (cloudbaseinit.plugins.windows.licensing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct image backend (see direct.h): libntfs-3g on an image channel.
  */

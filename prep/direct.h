@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct image backend: Windows images edited in this process with
  * libntfs-3g, without an appliance (issue 14).  One session is one image.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct backend behind a sandboxed worker (see drworker.h).
  *

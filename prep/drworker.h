@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct backend in a sandboxed worker (lib/sandbox.h): the parent
  * opens the image channel (the file, or qemu-nbd through libnbd), then a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* First-boot hook (SYSTEM\Setup) and .cmd script building. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * First-boot actions staged in a Windows image, and the .cmd scripts they
  * run.

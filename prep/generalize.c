@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Activation generalization: answer files (sysprep) or first-boot rearm. */
 #include <stdarg.h>
 #include <stdio.h>

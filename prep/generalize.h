@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Activation generalization, staged offline.  A clone gets its own KMS
  * client machine ID only from a rearm, which needs a running Windows:

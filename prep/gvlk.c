@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The GVLK table.  Data, not code: the keys and product names are copied
  * from Microsoft's page "Key Management Services (KMS) client activation
  * and product keys", https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys

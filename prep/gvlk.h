@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * KMS client setup keys (GVLKs) by edition and build, from Microsoft's
  * published table (see gvlk.c for its address and date).  GVLKs are public:

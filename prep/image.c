@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Windows disk images through one libguestfs appliance. */
 #include <errno.h>
 #include <fcntl.h>

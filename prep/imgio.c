@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Byte access to a disk image: raw files directly, everything else through
  * qemu-nbd under libnbd (see imgio.h).

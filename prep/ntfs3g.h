@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The libntfs-3g headers kmsprep uses, in one place (they need a few
  * definitions before them and include each other in a fixed order).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libntfs-3g device operations over an image channel (see ntfsdev.h), the
  * way wimlib and ntfsclone give libntfs-3g something other than a block

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A libntfs-3g device over a byte range of an image channel (imgio.h): the
  * partition holding an NTFS volume.  libntfs-3g then reads and writes the

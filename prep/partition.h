@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The partitions of a disk image (MBR or GPT) through libblkid, and what
  * each holds as far as the direct backend cares: NTFS, BitLocker, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Answer files: SkipRearm in the generalize pass, through libxml2. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Windows answer files (unattend.xml) and their SkipRearm setting, edited
  * with libxml2 so that every other component, setting, comment and

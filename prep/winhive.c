@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Hives of a Windows installation inside an image. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The registry hives of a Windows installation in an image, edited with the
  * hive layer.  A hive is downloaded with its transaction logs (so a dirty

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shell test library, sourced by each tests/tNNNN-*.sh script.
 #
 #   t "what it checks" function   run FUNCTION in a subshell under set -e

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The command line: help, version, dispatch, usage errors and exit codes.
 . "$(dirname "$0")/lib.sh"
 

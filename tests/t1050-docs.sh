@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The man page, bash completion, --version and make install: checked
 # against the binary's own --help so that they cannot drift from it.
 . "$(dirname "$0")/lib.sh"

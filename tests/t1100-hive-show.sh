@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # hive show: settings with types, Windows version, secrets, JSON.
 . "$(dirname "$0")/lib.sh"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # hive set: every setting, exact types, safety (atomic, verified, refusals).
 . "$(dirname "$0")/lib.sh"
 

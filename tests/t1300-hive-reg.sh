@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # hive new, export and import: .reg as regedit writes it, all-or-nothing.
 . "$(dirname "$0")/lib.sh"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Transaction-log recovery on the real dirty Windows 10 SYSTEM hive.
 . "$(dirname "$0")/lib.sh"
 [ -d "$TESTDATA" ] || skip_all "no reference hives in $TESTDATA (../shared)"

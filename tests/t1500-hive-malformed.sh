@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The malformed hives: every command gives one clear line and exit 3, never
 # a crash, a hang or a write.  Each kind twice: made here from a sample hive
 # (tests/helper/malform.py), and the real damaged hive of that kind from

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Crash consistency: `hive set --rewrite` on a large hive is killed with
 # SIGKILL at many moments, from its start to after its end.  After every kill the
 # hive must open and hold either exactly the old content or exactly the

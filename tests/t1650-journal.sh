@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Journaled in-place commits (hive/journal.c): only the changed pages are
 # written, first to a new-format log entry, then in place; a crash at any
 # moment leaves the old hive or, once its log is replayed, the new one.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Hostile input: every option and file argument of every command with
 # values meant to break it (tests/helper/hostile.py has the table), and a
 # disk that fills up.  Always a clear message, a documented exit code, and

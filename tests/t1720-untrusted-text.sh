@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Text that kmsprep did not write itself reaches the terminal escaped
 # (control characters from hives and the command line), and a product key
 # typed into any argument is never repeated nor written into a kit.

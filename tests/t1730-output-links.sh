@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Outputs are never written through a symbolic link: a link planted where
 # an output goes (say in a sticky /tmp, where root passes
 # fs.protected_symlinks) is refused and its target left as it was.

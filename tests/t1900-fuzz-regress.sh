@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The fuzz targets, built with the normal compiler (and, in the sanitizer
 # build, under ASan and UBSan), run on every kept input: the seeds and
 # every input that once crashed (tests/fuzz/corpus/NAME), the project's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # image show / image set on sample images (client and server; raw and
 # qcow2), checked with an independent reader (hives downloaded with guestfish
 # and read by reglookup) and libguestfs inspection.  Appliance launches cost

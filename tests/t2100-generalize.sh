@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # image generalize on sample images: sysprep mode (answer files found in
 # Windows' search order, edited with everything else kept, or created) and
 # clone mode (first-boot scripts); idempotence and dry runs.

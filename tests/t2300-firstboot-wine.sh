@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The first-boot scripts kmsprep generates (clone mode's firstboot.cmd and
 # firstboot-activate.cmd, a host kit's wrapper and provision.cmd), run under
 # Wine's cmd.exe with its real reg.exe and registry, and with stub

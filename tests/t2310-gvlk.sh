@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # kms gvlk: KMS client setup keys by edition and build from Microsoft's
 # table, refusals for editions without one, and what a SOFTWARE hive says
 # about the key it holds.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # kms records, publish and discover against a real BIND 9 on 127.0.0.1: a
 # zone that takes updates only with a TSIG key, TCP listeners opened here.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # kms discover and publish against a misbehaving DNS server on 127.0.0.1
 # (tests/helper/fake-dns.py): answers that do not match the query are
 # ignored, --timeout bounds a whole exchange even when the server sends a

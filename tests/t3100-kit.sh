@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # kms kit build, verify and apply: signed and unsigned kits, every kind of
 # damage and hostile archive, and a kit applied to sample server images
 # (one generalized, one not), checked with independent readers.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Kit trust without an image: trusted-keys directories make signatures
 # mandatory (a stripped signature is refused), --allow-unsigned, and a
 # signed kit checked against the trusted keys without --pubkey.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bash completion for kmsprep(1)
 #
 # Commands, options and option values are read at completion time from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* DNS answers as `kms discover` reads them: the wire format (ldns), then
  * the SRV records for the name asked and the order a client tries them. */
 #include "fuzz.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hive read path over hivex: open (structural check, then hivex),
  * show (version and SPP report), export of the whole hive. */
 #include "fuzz.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* TSIG key files, as tsig-keygen writes them, and KMS host key files. */
 #include "fuzz.h"
 #include "kms/dns.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Kits.  The first byte chooses: even, the rest is the kit file itself
  * (libarchive and every member check); odd, the rest is manifest.json in a
  * kit that also holds a fixed provision.cmd, whose SHA-256 the seed

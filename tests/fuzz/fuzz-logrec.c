@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Transaction-log recovery: a dirty primary and two logs, cut out of the
  * input at the offsets given by its first eight bytes. */
 #include "fuzz.h"

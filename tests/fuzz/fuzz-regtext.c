@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* .reg files, as `hive import` reads them (UTF-8 or UTF-16, REGEDIT4 or
  * 5), for every kind of target hive. */
 #include "fuzz.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Option values: KMS host[:port], publish-domain entries, GUIDs, numbers,
  * flags, DNS suffix lists, through the shared settings model.  Input:
  * records of one byte choosing the option, then its argument up to a NUL. */

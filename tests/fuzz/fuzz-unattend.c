@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Answer files: inspection and the SkipRearm edit (libxml2 with no DTD,
  * no network, no entities). */
 #include "fuzz.h"

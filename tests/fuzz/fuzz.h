@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Shared by the fuzz targets: each defines LLVMFuzzerTestOneInput.  Built
  * with clang and libFuzzer by `make fuzz`; built with the normal compiler

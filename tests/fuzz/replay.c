@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Runs a fuzz target's LLVMFuzzerTestOneInput on each file named on the
  * command line: the kept inputs become regression tests without clang. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * kmsprep-test-tool direct: drive the direct image backend (prep/direct.h)
  * from the tests and benchmarks, and build sample images with it.

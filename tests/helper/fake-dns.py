@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A misbehaving DNS server on 127.0.0.1, for the tests.
 
 usage: fake-dns.py PORTFILE MODE

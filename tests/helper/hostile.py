@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Hostile input table: every option of every command (read from its
 --help) with an empty, a 64 KiB, a non-UTF-8 and a shell-metacharacter
 value, and every file argument as /dev/null, a directory, a FIFO, a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Make damaged and hostile variants of a kmsprep kit, for the tests.
 
 usage: kit-tamper.py IN OUT OP [ARG...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * kmsprep-test-tool: fixtures for the tests and benchmarks, generated
  * rather than stored.

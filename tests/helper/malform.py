@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Make a malformed hive from a good one, the ways real hives break:
 
     malform.py KIND GOOD OUT

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Test helpers: build small hives through the hive layer. */
 #ifndef KP_HIVEBUILD_H
 #define KP_HIVEBUILD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cloudbase-init's configuration: its licensing options read, and changed
  * with every other byte of the file kept. */
 #include "prep/cloudbase.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The pieces of the direct backend that need no NTFS image (the rest is
  * tests/t2200-direct.sh): the image channel's bounds and read-only mode,

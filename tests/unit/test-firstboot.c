@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* First-boot scripts: what may go into a reg.exe line, and which
  * SYSTEM\Setup\CmdLine is kmsprep's. */
 #include "hive/regf.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The hive layer over hivex: edits that must be refused rather than damage
  * a value, dirty hives whose version comes from the log, files changed

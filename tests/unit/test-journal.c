@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Journaled commits: the HvLE entries written are checked field by field
  * against the format (hashes, sizes, sequence numbers), a commit is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The DNS side of the kms layer: RFC 2782 ordering, zones, key files and
  * server arguments. */
 #include <arpa/inet.h>

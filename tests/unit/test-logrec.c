@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Transaction-log recovery on logs built here byte by byte: both formats,
  * the ordering and chaining rules, and every way a log can be damaged.

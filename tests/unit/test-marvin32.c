@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Marvin32 against the published .NET, SymCrypt and registry-seed vectors. */
 #include <stdlib.h>
 

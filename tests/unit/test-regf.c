@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The regf validator, reader and empty-hive writer. */
 #include "hive/regf.h"
 #include "hivebuild.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* .reg parsing and key path mapping. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Value encodings, exactly as Windows stores them, and UTF conversion. */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The sandboxed worker (lib/sandbox.h): it answers requests, keeps only
  * the descriptors it is given, and a forbidden system call kills it with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The SPP settings model: option parsing, normalization, conflicts. */
 #include "hive/regf.h"
 #include "hive/spp.h"

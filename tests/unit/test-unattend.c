@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Answer files: reading and setting SkipRearm with everything else kept. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A small harness for the C unit tests: CHECK macros that report the
  * failing expression and carry on, and TEST() registration by listing.

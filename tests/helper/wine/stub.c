@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A stand-in for a Windows program (powershell.exe, cscript.exe,
  * shutdown.exe, net.exe) in the Wine tests of the first-boot scripts
