@@ -232,7 +232,24 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 			goto out;
 		}
 		if (ch == 0) {
+			/* getopt_long takes any unique prefix; kmsprep takes
+			 * only whole names, so that --force never quietly
+			 * means --force-dirty.  The option is the word before
+			 * its separate argument, if any. */
+			const char *w = argv[optind - (optarg &&
+				optarg == argv[optind - 1] ? 2 : 1)];
+			size_t len = strlen(lo[idx].name);
+
 			name = lo[idx].name;
+			if (strncmp(w, "--", 2) != 0 ||
+			    strncmp(w + 2, name, len) != 0 ||
+			    (w[2 + len] != '\0' && w[2 + len] != '=')) {
+				*code = cli_usage(c, "unknown option '%s' (did "
+						  "you mean '--%s'?)",
+						  kp_quote(w, q, sizeof(q)),
+						  name);
+				goto out;
+			}
 		} else {
 			for (o = help->opts; o && o->name; o++)
 				if (o->short_name == ch)

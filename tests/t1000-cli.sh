@@ -63,4 +63,23 @@ stdout_errors() {
 }
 t "a full standard output is an error" stdout_errors
 
+# getopt_long would take --force for --force-dirty (the only option it
+# starts) and --jso for --json: a write that drops log data, asked for as
+# an overwrite.  Only whole names are options.
+no_abbreviations() {
+	sample_hive sw.hive client
+	cp sw.hive orig
+	expect_code 2 kp image set missing.img --force --kms-host kms 2>err
+	expect_grep "unknown option '--force' (did you mean '--force-dirty'?)" err
+	expect_code 2 kp hive show sw.hive --jso 2>err
+	expect_grep "unknown option '--jso'" err
+	expect_code 2 kp hive set sw.hive --kms-h kms.example.com 2>err
+	expect_same orig sw.hive
+	kp hive set sw.hive --kms-host=kms.example.com --dry-run >out
+	expect_grep '^dry run: 1 change' out
+	kp hive set --dry-run sw.hive --kms-host kms.example.com >out
+	expect_grep '^dry run: 1 change' out
+}
+t "long options are never abbreviated" no_abbreviations
+
 done_testing
