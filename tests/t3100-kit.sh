@@ -92,8 +92,13 @@ bad_builds() {
 	no_key err
 	# The key given where its file's name belongs is not echoed back.
 	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
-		--key "$KEY" 2>err
+		--key-file "$KEY" 2>err
 	expect_grep "the key file's name looks like a product key" err
+	no_key err
+	# --key is no option (not even --key-file's prefix), and the key
+	# after it is not echoed either.
+	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
+		--key "$KEY" 2>err
 	no_key err
 	expect_code 3 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
 		--sign "$SCRATCH/pub.pem" 2>err
