@@ -1,8 +1,6 @@
 /* Text and JSON rendering of hive reports and changes. */
 #include <string.h>
 
-#include "hive/regf.h"
-#include "hive/regval.h"
 #include "cli.h"
 #include "report.h"
 

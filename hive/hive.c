@@ -206,11 +206,11 @@ image_to_memfd(const struct buf *img, int *fd_ret, char *name, size_t namesz,
 	int fd = memfd_create("kmsprep-recovered-hive", MFD_CLOEXEC);
 
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "cannot create a memory file");
 	if (kp_write_all(fd, img->data, img->len) < 0) {
 		close(fd);
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "cannot fill a memory file");
 	}
 	snprintf(name, namesz, "/proc/self/fd/%d", fd);
@@ -260,7 +260,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	len = m.len;
 	if (len < 512 || regf_header_parse(data, len, &h->st.hdr, err) < 0) {
 		if (len < 512)
-			kp_fail(err, KP_EXIT_INPUT,
+			kp_fail(err, KP_ERR_INPUT,
 				"not a registry hive (%zu bytes)", len);
 		kp_error_prefix(err, "'%s'", path);
 		goto fail;
@@ -304,7 +304,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			len = img.len;
 			if (h->st.logs.damage[0] && h->writable &&
 			    !(o->flags & HIVE_FORCE_DIRTY)) {
-				kp_fail(err, KP_EXIT_INPUT,
+				kp_fail(err, KP_ERR_INPUT,
 					"'%s': damaged transaction log (%s): "
 					"only the changes before it can be "
 					"replayed, the later ones would be "
@@ -318,7 +318,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		}
 		if (!h->st.recovered && h->st.hdr.type == REGF_PRIMARY &&
 		    !h->st.hdr.checksum_ok) {
-			kp_fail(err, KP_EXIT_INPUT,
+			kp_fail(err, KP_ERR_INPUT,
 				"'%s': corrupt base block (checksum mismatch) "
 				"and no usable transaction log (%s)",
 				path, h->st.logs.why);
@@ -327,7 +327,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		if (!h->st.recovered && h->writable &&
 		    !(o->flags & HIVE_FORCE_DIRTY) &&
 		    h->st.hdr.type == REGF_PRIMARY) {
-			kp_fail(err, KP_EXIT_REFUSED,
+			kp_fail(err, KP_ERR_REFUSED,
 				"'%s': hive is dirty (sequence numbers %u/%u): "
 				"Windows' pending changes are in its "
 				"transaction logs and none can be replayed "
@@ -356,7 +356,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
 	kp_unmap(&m);
 	if (h->hx == NULL) {
-		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
 		goto fail;
 	}
@@ -416,7 +416,7 @@ static int
 hx_fail(struct hive *h, const char *what, const char *path,
 	struct kp_error *err)
 {
-	return kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+	return kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			     "'%s': %s '%s'", h->path, what, path);
 }
 
@@ -495,7 +495,7 @@ check_order(struct hive *h, hive_key parent, const char *name,
 			r = hx_fail(h, "cannot read a subkey name of", path,
 				    err);
 		else if (prev && utf8_casecmp(prev, n) >= 0)
-			r = kp_fail(err, KP_EXIT_FAIL,
+			r = kp_fail(err, KP_ERR_FAIL,
 				    "key path '%s': hivex would store key "
 				    "'%s' out of the order Windows looks keys "
 				    "up in; not written", path, name);
@@ -518,7 +518,7 @@ hive_find(struct hive *h, const char *path, hive_key *k,
 	char part[KEY_NAME_MAX * 4 + 1];
 
 	if (h->hx == NULL)
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "'%s': already committed", h->path);
 	cur = hivex_root(h->hx);
 	while (*p) {
@@ -569,7 +569,7 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 	errno = 0;
 	c = hivex_node_children(h->hx, k);
 	if (c == NULL)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 				     "'%s': cannot list subkeys", h->path);
 	for (i = 0; c[i]; i++)
 		;
@@ -586,7 +586,7 @@ hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 	errno = 0;
 	s = hivex_node_name(h->hx, k);
 	if (s == NULL)
-		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			      "'%s': cannot read a key name", h->path);
 	return s;
 }
@@ -610,7 +610,7 @@ read_value(struct hive *h, hive_value_h v, struct hive_value *out,
 	out->len = len;
 	return 0;
 fail:
-	kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+	kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 		      "'%s': cannot read a value", h->path);
 	hive_value_release(out);
 	return -1;
@@ -626,7 +626,7 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 	val = hivex_node_get_value(h->hx, k, name);
 	if (val == 0) {
 		if (errno)
-			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+			return kp_fail_errno(err, KP_ERR_INPUT, errno,
 					     "'%s': cannot read value '%s'",
 					     h->path, name);
 		return 0;
@@ -645,7 +645,7 @@ hive_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
 	errno = 0;
 	list = hivex_node_values(h->hx, k);
 	if (list == NULL)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 				     "'%s': cannot list values", h->path);
 	for (count = 0; list[count]; count++)
 		;
@@ -693,10 +693,10 @@ static int
 need_writable(struct hive *h, struct kp_error *err)
 {
 	if (!h->writable)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': opened read-only",
+		return kp_fail(err, KP_ERR_FAIL, "'%s': opened read-only",
 			       h->path);
 	if (h->poisoned)
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "'%s': an earlier edit failed", h->path);
 	return 0;
 }
@@ -706,7 +706,7 @@ edit_failed(struct hive *h, const char *what, const char *path,
 	    struct kp_error *err)
 {
 	h->poisoned = true;
-	return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EINVAL,
+	return kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EINVAL,
 			     "'%s': cannot %s '%s'", h->path, what, path);
 }
 
@@ -728,10 +728,10 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 		int r;
 
 		if (n == 0)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "key path '%s': empty key name", path);
 		if (n >= sizeof(part))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "key path '%s': a key name is longer "
 				       "than %d characters", path,
 				       KEY_NAME_MAX);
@@ -785,7 +785,7 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		} else if (len > REGF_BIG_DATA) {
 			char *name = hivex_value_key(h->hx, list[i]);
 
-			r = kp_fail(err, KP_EXIT_FAIL,
+			r = kp_fail(err, KP_ERR_FAIL,
 				    "'%s': key '%s' holds value '%s' of %zu "
 				    "bytes; it cannot be kept intact while "
 				    "editing this key (hivex would store it "
@@ -802,7 +802,7 @@ static int
 check_value_name(const char *name, struct kp_error *err)
 {
 	if (strlen(name) > VALUE_NAME_MAX)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "value name longer than %d characters",
 			       VALUE_NAME_MAX);
 	return 0;
@@ -818,7 +818,7 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
 		return -1;
 	if (len > REGF_BIG_DATA)
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "value '%s' of key '%s': %zu bytes is more than "
 			       "%u, which hivex cannot store in a form Windows "
 			       "reads", name, path, len, REGF_BIG_DATA);
@@ -905,7 +905,7 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	if (r <= 0)
 		return r;
 	if (k == hivex_root(h->hx))
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "the root key of a hive cannot be deleted");
 	errno = 0;
 	if (hivex_node_delete_child(h->hx, k) < 0)
@@ -977,13 +977,13 @@ verify(struct hive *h, const unsigned char *p, size_t len,
 			goto mismatch;
 		continue;
 mismatch:
-		kp_fail(err, KP_EXIT_FAIL,
+		kp_fail(err, KP_ERR_FAIL,
 			"verification failed: key '%s'%s%s%s does not hold "
 			"what was written", e->path, e->name ? ", value '" : "",
 			e->name ? e->name : "", e->name ? "'" : "");
 		goto out;
 corrupt:
-		kp_fail(err, KP_EXIT_FAIL,
+		kp_fail(err, KP_ERR_FAIL,
 			"verification failed: cannot read key '%s' back",
 			e->path);
 		goto out;
@@ -1015,7 +1015,7 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 	uint32_t seq;
 
 	if (pread(fd, base, sizeof(base), 0) != (ssize_t)sizeof(base))
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 				     "cannot read back the written hive");
 	seq = regf_le32(base + 4);
 	if (h->st.logs.max_seq &&
@@ -1030,7 +1030,7 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 	/* The first bin keeps a backup copy of the timestamp. */
 	regf_put64(base + REGF_BASE_SIZE + 0x14, now);
 	if (pwrite(fd, base, sizeof(base), 0) != (ssize_t)sizeof(base))
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 				     "cannot write the hive header");
 	*seq_ret = seq;
 	return 0;
@@ -1047,7 +1047,7 @@ changed_since_open(struct hive *h, struct kp_error *err)
 	    st.st_ino != h->fst.st_ino || st.st_size != h->fst.st_size ||
 	    st.st_mtim.tv_sec != h->fst.st_mtim.tv_sec ||
 	    st.st_mtim.tv_nsec != h->fst.st_mtim.tv_nsec) {
-		kp_fail(err, KP_EXIT_FAIL,
+		kp_fail(err, KP_ERR_FAIL,
 			"'%s' changed while kmsprep was editing it; nothing "
 			"written", h->path);
 		return true;
@@ -1079,7 +1079,7 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		return -1;
 	errno = 0;
 	if (hivex_commit(h->hx, t.path, 0) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 			      "'%s': cannot write", t.path);
 		goto out;
 	}
@@ -1091,13 +1091,13 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	if (finish_header(h, t.fd, &res->seq, err) < 0)
 		goto out;
 	if (fstat(t.fd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 			      "'%s': cannot stat", t.path);
 		goto out;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, t.fd, 0);
 	if (map == MAP_FAILED) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot map",
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot map",
 			      t.path);
 		goto out;
 	}

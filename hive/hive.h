@@ -64,9 +64,9 @@ struct hive_value {
 	size_t len;
 };
 
-/* Open and check PATH.  Corrupt or non-hive files fail with KP_EXIT_INPUT,
+/* Open and check PATH.  Corrupt or non-hive files fail with KP_ERR_INPUT,
  * a dirty hive opened for writing without usable logs with
- * KP_EXIT_REFUSED. */
+ * KP_ERR_REFUSED. */
 int hive_open(const char *path, const struct hive_open_opts *o,
 	      struct hive **h_ret, struct kp_error *err);
 void hive_close(struct hive *h);

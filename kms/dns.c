@@ -61,14 +61,14 @@ dns_server_parse(const char *arg, unsigned timeout_ms, struct dns_server *s,
 	hints.ai_flags = AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0)
-		return kp_fail(err, KP_EXIT_ENV, "--server: '%s': %s",
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "--server: '%s': %s",
 			       kp_quote(host, q, sizeof(q)), gai_strerror(rc));
 	memcpy(&s->addr, ai->ai_addr, ai->ai_addrlen);
 	s->len = ai->ai_addrlen;
 	freeaddrinfo(ai);
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "--server: '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
 		       kp_quote(arg, q, sizeof(q)));
 }
@@ -198,19 +198,19 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 			goto bad;
 	}
 	if (!kp_is_hostname(name, true)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': bad key name", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': bad key name", path);
 		goto out;
 	}
 	if (strcasecmp(alg, "hmac-sha256") != 0 &&
 	    strcasecmp(alg, "hmac-sha384") != 0 &&
 	    strcasecmp(alg, "hmac-sha512") != 0) {
-		kp_fail(err, KP_EXIT_INPUT,
+		kp_fail(err, KP_ERR_INPUT,
 			"'%s': algorithm '%s' is not accepted (hmac-sha256, "
 			"hmac-sha384 or hmac-sha512)", path, alg);
 		goto out;
 	}
 	if (!valid_base64(secret, &dec) || dec < 16) {
-		kp_fail(err, KP_EXIT_INPUT,
+		kp_fail(err, KP_ERR_INPUT,
 			"'%s': the secret is not base64 of at least 16 bytes",
 			path);
 		goto out;
@@ -225,7 +225,7 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	r = k->secret ? 0 : kp_fail_oom(err);
 	goto out;
 bad:
-	kp_fail(err, KP_EXIT_INPUT,
+	kp_fail(err, KP_ERR_INPUT,
 		"'%s': not a key file (expected: key NAME { algorithm ALG; "
 		"secret \"BASE64\"; };)", path);
 out:
@@ -294,7 +294,7 @@ resolve(const struct dns_server *server, const char *name, ldns_rr_type type,
 		ldns_resolver_set_port(res, port);
 	} else if ((st = ldns_resolver_new_frm_file(&res, NULL)) !=
 		   LDNS_STATUS_OK) {
-		kp_fail(err, KP_EXIT_ENV, "no DNS resolver configured: %s",
+		kp_fail(err, KP_ERR_UNAVAILABLE, "no DNS resolver configured: %s",
 			ldns_get_errorstr_by_id(st));
 		goto out;
 	}
@@ -303,13 +303,13 @@ resolve(const struct dns_server *server, const char *name, ldns_rr_type type,
 	ldns_resolver_set_recursive(res, true);
 	dname = ldns_dname_new_frm_str(name);
 	if (dname == NULL) {
-		kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name", name);
+		kp_fail(err, KP_ERR_INVALID, "'%s': not a DNS name", name);
 		goto out;
 	}
 	st = ldns_resolver_send(answer, res, dname, type, LDNS_RR_CLASS_IN,
 				LDNS_RD);
 	if (st != LDNS_STATUS_OK || *answer == NULL) {
-		kp_fail(err, KP_EXIT_ENV, "no answer from %s: %s",
+		kp_fail(err, KP_ERR_UNAVAILABLE, "no answer from %s: %s",
 			server ? server->label : "the system's DNS resolvers",
 			ldns_get_errorstr_by_id(st));
 		goto out;
@@ -352,7 +352,7 @@ exchange(const struct dns_server *server, ldns_pkt *q,
 		st = ldns_pkt_tsig_sign(q, key->name, key->secret, 300,
 					key->algorithm, NULL);
 		if (st != LDNS_STATUS_OK)
-			return kp_fail(err, KP_EXIT_FAIL, "cannot sign the "
+			return kp_fail(err, KP_ERR_FAIL, "cannot sign the "
 				       "message: %s",
 				       ldns_get_errorstr_by_id(st));
 		tsig = ldns_pkt_tsig(q);
@@ -365,13 +365,13 @@ exchange(const struct dns_server *server, ldns_pkt *q,
 	}
 	st = ldns_tcp_send(&wire, qb, &server->addr, server->len, tv, &wlen);
 	if (st != LDNS_STATUS_OK || wire == NULL) {
-		kp_fail(err, KP_EXIT_ENV, "cannot reach DNS server %s: %s",
+		kp_fail(err, KP_ERR_UNAVAILABLE, "cannot reach DNS server %s: %s",
 			server->label, ldns_get_errorstr_by_id(st));
 		goto out;
 	}
 	if (ldns_wire2pkt(&a, wire, wlen) != LDNS_STATUS_OK ||
 	    ldns_pkt_id(a) != ldns_pkt_id(q)) {
-		kp_fail(err, KP_EXIT_FAIL, "DNS server %s sent a malformed "
+		kp_fail(err, KP_ERR_FAIL, "DNS server %s sent a malformed "
 			"answer", server->label);
 		goto out;
 	}
@@ -430,7 +430,7 @@ dns_query(const struct dns_server *server, const char *name,
 	*answer = NULL;
 	if (ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, 0) !=
 	    LDNS_STATUS_OK)
-		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name",
+		return kp_fail(err, KP_ERR_INVALID, "'%s': not a DNS name",
 			       name);
 	r = exchange(server, q, key, answer, &u, err);
 	ldns_pkt_free(q);
@@ -442,7 +442,7 @@ dns_query(const struct dns_server *server, const char *name,
 	if (no && (u.tsig_error || !u.signed_ok)) {
 		ldns_pkt_free(*answer);
 		*answer = NULL;
-		return kp_fail(err, KP_EXIT_FAIL, "DNS server %s refused the "
+		return kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the "
 			       "signed query for %s: %s", server->label, name,
 			       no);
 	}
@@ -460,7 +460,7 @@ dns_update(const struct dns_server *server, const char *zone,
 
 	zrdf = ldns_dname_new_frm_str(zone);
 	if (zrdf == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a zone name",
+		return kp_fail(err, KP_ERR_INVALID, "'%s': not a zone name",
 			       zone);
 	q = ldns_update_pkt_new(zrdf, LDNS_RR_CLASS_IN, NULL, updates, NULL);
 	if (q == NULL) {

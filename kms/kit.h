@@ -28,7 +28,7 @@
 #include "lib/error.h"
 
 #define KIT_FORMAT "kmsprep-kit"
-#define KIT_VERSION 1
+#define KIT_VERSION 2		/* 1: settings named by option */
 #define KIT_MANIFEST "manifest.json"
 #define KIT_SIGNATURE "manifest.sig"
 #define KIT_SCRIPT "provision.cmd"
@@ -86,11 +86,11 @@ struct kit {
 
 /* Read the kit at PATH, check every name, size and digest against the
  * manifest and, with PUBKEY (PEM), the signature.  A kit that fails any
- * check is KP_EXIT_INPUT with the reason. */
+ * check is KP_ERR_INPUT with the reason. */
 int kit_read(const char *path, const char *pubkey, struct kit *k,
 	     struct kp_error *err);
 
-/* Refuse (KP_EXIT_REFUSED) a signed kit K whose signature was not checked:
+/* Refuse (KP_ERR_REFUSED) a signed kit K whose signature was not checked:
  * verify and apply take a kit only on a checked signature or none. */
 int kit_trusted(const struct kit *k, const char *path, struct kp_error *err);
 

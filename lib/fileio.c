@@ -19,19 +19,19 @@ kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err)
 	/* O_NONBLOCK: opening a FIFO must not hang waiting for a writer. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot open", path);
 	if (fstat(fd, &st) < 0) {
-		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s': cannot stat",
+		kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s': cannot stat",
 			      path);
 		goto fail;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': is a directory", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': is a directory", path);
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a regular file", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a regular file", path);
 		goto fail;
 	}
 	flags = fcntl(fd, F_GETFL);
@@ -60,7 +60,7 @@ read_fd(int fd, const char *name, size_t max, struct buf *out,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+			return kp_fail_errno(err, KP_ERR_INPUT, errno,
 					     "'%s': cannot read", name);
 		}
 		if (n == 0)
@@ -68,7 +68,7 @@ read_fd(int fd, const char *name, size_t max, struct buf *out,
 		out->len += (size_t)n;
 		out->data[out->len] = '\0';
 		if (out->len - start > max)
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "'%s': larger than the limit of %zu bytes",
 				       name, max);
 	}
@@ -89,7 +89,7 @@ kp_read_file(const char *path, size_t max, struct buf *out,
 		return -1;
 	if ((unsigned long long)st.st_size > max) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': larger than the limit of %zu bytes", path,
 			       max);
 	}
@@ -112,13 +112,13 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		return -1;
 	if ((unsigned long long)m->st.st_size < min) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': too small (%lld bytes)", path,
 			       (long long)m->st.st_size);
 	}
 	if ((unsigned long long)m->st.st_size > max) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': larger than the limit of %zu bytes", path,
 			       max);
 	}
@@ -134,7 +134,7 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		close(fd);
 		m->fd = -1;
 		m->len = 0;
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot map", path);
 	}
 	m->data = p;
@@ -181,7 +181,7 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 	if (lstat(dest, &st) == 0 && S_ISLNK(st.st_mode)) {
 		real = realpath(dest, NULL);
 		if (real == NULL)
-			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+			return kp_fail_errno(err, KP_ERR_INPUT, errno,
 					     "'%s': a symbolic link that cannot "
 					     "be followed", dest);
 		dest = real;
@@ -189,7 +189,7 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 	/* The rename would put a regular file in place of a device, a FIFO
 	 * or a directory (as root, even /dev/null). */
 	if (stat(dest, &st) == 0 && !S_ISREG(st.st_mode)) {
-		kp_fail(err, KP_EXIT_REFUSED, "'%s' exists and is not a regular "
+		kp_fail(err, KP_ERR_REFUSED, "'%s' exists and is not a regular "
 			"file (a directory, device or FIFO); it is not replaced",
 			dest);
 		goto fail;
@@ -207,7 +207,7 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 	snprintf(t->path, (size_t)n + 1, "%s/.%s.kmsprep-XXXXXX", dir, base);
 	t->fd = mkostemp(t->path, O_CLOEXEC);
 	if (t->fd < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		kp_fail_errno(err, KP_ERR_FAIL, errno,
 			      "'%s': cannot create a temporary file in '%s'",
 			      dest, dir);
 		goto fail;
@@ -300,7 +300,7 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 		/* A hard link keeps the old inode as the backup for free. */
 		if (link(t->dest, o->backup) < 0 &&
 		    copy_file(t->dest, o->backup) < 0)
-			return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+			return kp_fail_errno(err, KP_ERR_FAIL, errno,
 					     "'%s': cannot keep a backup as '%s'",
 					     t->dest, o->backup);
 	}
@@ -313,14 +313,14 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 			 * just as exclusive. */
 			if (e != EINVAL && e != ENOSYS)
 				return kp_fail_errno(err, e == EEXIST ?
-						     KP_EXIT_REFUSED :
-						     KP_EXIT_FAIL, e,
+						     KP_ERR_REFUSED :
+						     KP_ERR_FAIL, e,
 						     "'%s': cannot create",
 						     t->dest);
 			if (link(t->path, t->dest) < 0)
 				return kp_fail_errno(err, errno == EEXIST ?
-						     KP_EXIT_REFUSED :
-						     KP_EXIT_FAIL, errno,
+						     KP_ERR_REFUSED :
+						     KP_ERR_FAIL, errno,
 						     "'%s': cannot create",
 						     t->dest);
 			unlink(t->path);
@@ -330,14 +330,14 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 
 		if (o->backup)	/* the original stays: no backup needed */
 			unlink(o->backup);
-		return kp_fail_errno(err, KP_EXIT_FAIL, e,
+		return kp_fail_errno(err, KP_ERR_FAIL, e,
 				     "'%s': cannot replace", t->dest);
 	}
 	free(t->path);
 	t->path = NULL;
 	/* Some filesystems cannot fsync a directory (EINVAL): nothing to do. */
 	if (fsync_dir_of(t->dest) < 0 && errno != EINVAL) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		kp_fail_errno(err, KP_ERR_FAIL, errno,
 			      "'%s' was replaced, but its directory could not "
 			      "be synced, so the change may not survive a crash",
 			      t->dest);
@@ -345,7 +345,7 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 	}
 	return 0;
 sys:
-	return kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+	return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
 			     t->path);
 }
 
@@ -393,7 +393,7 @@ kp_write_file_atomic(const char *dest, const void *data, size_t len,
 	if (kp_tmpfile_open(&t, dest, err) < 0)
 		return -1;
 	if (kp_write_all(t.fd, data, len) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
 			      t.path);
 		goto out;
 	}
@@ -418,7 +418,7 @@ kp_backup_name(const char *path, struct kp_error *err)
 	snprintf(name, cap, "%s.bak", path);
 	for (i = 1; lstat(name, &st) == 0; i++) {
 		if (i > 9999) {
-			kp_fail(err, KP_EXIT_FAIL,
+			kp_fail(err, KP_ERR_FAIL,
 				"'%s': too many backups already", path);
 			free(name);
 			return NULL;
@@ -434,6 +434,6 @@ kp_realpath_for_write(const char *path, struct kp_error *err)
 	char *r = realpath(path, NULL);
 
 	if (r == NULL)
-		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
 	return r;
 }

@@ -19,7 +19,7 @@
 #include "error.h"
 
 /* Open PATH for reading as a regular file; returns an fd or -1.  A missing,
- * unreadable or non-regular file is KP_EXIT_INPUT.  ST_RET may be NULL. */
+ * unreadable or non-regular file is KP_ERR_INPUT.  ST_RET may be NULL. */
 int kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err);
 
 /* Read a whole regular file ("-" is standard input) of at most MAX bytes,
@@ -55,7 +55,7 @@ struct kp_tmpfile {
 
 /* Create the temporary file (mode 0600) in DEST's directory.  A link DEST
  * is followed (one that leads nowhere is refused); a DEST that exists and
- * is not a regular file is refused (KP_EXIT_REFUSED). */
+ * is not a regular file is refused (KP_ERR_REFUSED). */
 int kp_tmpfile_open(struct kp_tmpfile *t, const char *dest,
 		    struct kp_error *err);
 

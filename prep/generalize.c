@@ -230,10 +230,10 @@ look(struct img_session *s, const struct img_root *r, const char *rel,
 	if (unattend_inspect(data, len, label, &f->info, err) < 0 ||
 	    buf_add(&f->content, data, len) < 0) {
 		free(data);
-		if (err->code == 0)
+		if (err->status == 0)
 			kp_fail_oom(err);
 		kp_error_prefix(err, "sysprep would fail on it too");
-		if (!p->lenient || err->code == KP_EXIT_FAIL)
+		if (!p->lenient || err->status == KP_ERR_FAIL)
 			return -1;
 		/* `image show` still reports the rest of the installation. */
 		free(f->guest);
@@ -533,7 +533,7 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
 
 	if (!gen_is_generalized(p->image_state))
 		return 0;
-	return kp_fail(err, KP_EXIT_REFUSED,
+	return kp_fail(err, KP_ERR_REFUSED,
 		       "the image is generalized already (%s): sysprep "
 		       "/generalize has run, and whether it rearmed was "
 		       "decided then; there is nothing left to stage (start "
@@ -553,7 +553,7 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	if (p->setup.ours && p->setup.setup_type &&
 	    strcasecmp(p->setup.cmdline,
 		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
-		return kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
+		return kp_fail(err, KP_ERR_REFUSED, "another kmsprep first "
 			       "boot is staged (%s); it would be replaced",
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
 	if (clone_scripts(s, r, software, activate, p, err) < 0)
@@ -606,7 +606,7 @@ gen_plan(struct img_session *s, const struct img_root *r,
 		return kp_fail_oom(err);
 	/* SkipRearm 0 in both modes: with 1, the rearm does nothing. */
 	spp_settings_init(&set);
-	rc = spp_settings_option(&set, "skip-rearm", "off", err);
+	rc = spp_set_onoff(&set, SPP_SKIP_REARM, false, err);
 	if (rc == 0)
 		rc = winver_read(software, &v, err);
 	if (rc == 0)

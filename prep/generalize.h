@@ -5,8 +5,10 @@
  *  sysprep mode - the image will be sealed with sysprep /generalize: make
  *    sure that run rearms.  SkipRearm 0 in the registry, and in the
  *    generalize pass of the answer file Windows will use, found in the
- *    documented search order (../shared/reference/spp-facts.md, "Where
- *    unattend files are found"): the file named by SYSTEM\Setup\UnattendFile,
+ *    documented search order (Microsoft: "Windows Setup Automation
+ *    Overview", implicit answer file search order,
+ *    https://learn.microsoft.com/windows-hardware/manufacture/desktop/windows-setup-automation-overview):
+ *    the file named by SYSTEM\Setup\UnattendFile,
  *    %WINDIR%\Panther\Unattend, %WINDIR%\Panther, %WINDIR%\System32\Sysprep,
  *    the root of the system drive.  The first that has a generalize pass is
  *    the one used; if none has, %WINDIR%\System32\Sysprep\Unattend.xml gets
