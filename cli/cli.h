@@ -2,7 +2,7 @@
 /*
  * The command layer: parses arguments, calls the libraries, prints.  Every
  * command is a function taking its own argv (argv[0] is the command name)
- * and returning an exit code from lib/exitcodes.h.
+ * and returning an exit code from cli/exitcodes.h.
  */
 #ifndef KP_CLI_H
 #define KP_CLI_H
@@ -13,8 +13,8 @@
 
 #include <jansson.h>
 
-#include "lib/buf.h"
-#include "lib/error.h"
+#include "exitcodes.h"
+#include "include/kmsprep.h"
 
 /* Where a command runs: its full name for messages ("hive set"). */
 struct cli {
@@ -22,40 +22,88 @@ struct cli {
 	bool quiet;		/* no progress on stderr */
 };
 
-/* An option of one command. */
+/* Called for an option bound to a function (CLI_OPT_FN); UD is the
+ * command's argument struct given to cli_parse. */
+typedef int cli_opt_fn(struct cli *c, void *ud, const char *name,
+		       const char *arg, struct kp_error *err);
+
+/* What an option does with its argument (after git's parse-options). */
+enum cli_opt_type {
+	CLI_OPT_END = 0,
+	CLI_OPT_BOOL,		/* bool at OFF becomes true */
+	CLI_OPT_BIT,		/* unsigned at OFF gets the bits in MAX */
+	CLI_OPT_STRING,		/* const char * at OFF becomes the argument */
+	CLI_OPT_UINT,		/* unsigned long at OFF, MIN to MAX */
+	CLI_OPT_QUIET,		/* struct cli's quiet */
+	CLI_OPT_FN,		/* FN is called */
+	CLI_OPT_SETTINGS,	/* every SPP setting option (hive/spp.h), into
+				 * the struct spp_settings at OFF; ONLY, if
+				 * set, picks which */
+};
+
+/* An option of one command, declared once: its name and help, and the
+ * field of the command's argument struct it sets. */
 struct cli_opt {
+	enum cli_opt_type type;
 	const char *name;	/* long name without dashes */
 	int short_name;		/* 0 if none */
 	const char *arg;	/* argument syntax, NULL for a flag */
 	const char *help;
+	size_t off;		/* offsetof the field in the argument struct */
+	unsigned long min, max;
+	cli_opt_fn *fn;
+	bool (*only)(const char *opt);
 };
+
+#define OPT_BOOL(l, s, T, f, h) \
+	{ CLI_OPT_BOOL, (l), (s), NULL, (h), offsetof(T, f), 0, 0, NULL, NULL }
+#define OPT_BIT(l, s, T, f, bit, h) \
+	{ CLI_OPT_BIT, (l), (s), NULL, (h), offsetof(T, f), 0, (bit), NULL, \
+	  NULL }
+#define OPT_STRING(l, s, a, T, f, h) \
+	{ CLI_OPT_STRING, (l), (s), (a), (h), offsetof(T, f), 0, 0, NULL, NULL }
+#define OPT_UINT(l, s, a, T, f, lo, hi, h) \
+	{ CLI_OPT_UINT, (l), (s), (a), (h), offsetof(T, f), (lo), (hi), NULL, \
+	  NULL }
+#define OPT_QUIET() \
+	{ CLI_OPT_QUIET, "quiet", 'q', NULL, \
+	  "no progress messages on standard error", 0, 0, 0, NULL, NULL }
+#define OPT_FN(l, s, a, fn, h) \
+	{ CLI_OPT_FN, (l), (s), (a), (h), 0, 0, 0, (fn), NULL }
+#define OPT_SETTINGS(T, f, only) \
+	{ CLI_OPT_SETTINGS, "", 0, NULL, NULL, offsetof(T, f), 0, 0, NULL, \
+	  (only) }
+#define OPT_END() { CLI_OPT_END, NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL }
 
 /* A command's help: usage line, description, options. */
 struct cli_help {
 	const char *usage;	/* after "usage: kmsprep " */
 	const char *about;
 	const struct cli_opt *opts;
-	bool settings;		/* also lists the SPP setting options */
 	const char *more;	/* text after the options, or NULL */
-	bool (*settings_only)(const char *opt);	/* of those, only these */
 };
-
-/* Called for each option in command-line order. */
-typedef int cli_opt_fn(struct cli *c, void *ud, const char *name,
-		       const char *arg, struct kp_error *err);
 
 /* The longest option value or argument accepted (PATH_MAX). */
 #define CLI_ARG_MAX 4096
 
-/* Parse ARGV (ARGV[0] is the command) with the options of HELP; FN gets
- * each option; POS and NPOS receive the positional arguments.  Empty
+/* Parse ARGV (ARGV[0] is the command) with the options of HELP, setting
+ * the fields of UD (the command's argument struct) they are bound to; POS
+ * and NPOS receive the positional arguments.  Long options are matched
+ * exactly (no abbreviations: --force never means --force-dirty).  Empty
  * arguments and ones longer than CLI_ARG_MAX are usage errors.  Returns 0, -1
  * after an error (already printed, *CODE set) or 1 after printing --help. */
 int cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
-	      cli_opt_fn *fn, void *ud, char ***pos, int *npos, int *code);
+	      void *ud, char ***pos, int *npos, int *code);
+
+/* The exit code for a library status: the one place they are mapped. */
+int cli_exit_code(enum kp_status status);
 
 /* Print "kmsprep: NAME: MSG" for ERR and return its exit code. */
 int cli_error(const struct cli *c, const struct kp_error *err);
+
+/* Print ERR and return its exit code, with the hint to --help when the
+ * status is KP_ERR_INVALID (a bad option value): the usual way to fail. */
+int cli_fail(const struct cli *c, const struct kp_error *err);
 
 /* Print a usage error with a hint to --help; returns KP_EXIT_USAGE. */
 int cli_usage(const struct cli *c, const char *fmt, ...) KP_PRINTF(2, 3);

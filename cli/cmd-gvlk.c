@@ -3,11 +3,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "hive/hive.h"
-#include "hive/spp.h"
-#include "lib/valid.h"
-#include "prep/gvlk.h"
-#include "prep/winhive.h"
 
 struct gvlk_args {
 	unsigned long build;
@@ -15,39 +10,20 @@ struct gvlk_args {
 	bool list, json;
 };
 
-static int
-gvlk_opt(struct cli *c, void *ud, const char *name, const char *arg,
-	 struct kp_error *err)
-{
-	struct gvlk_args *a = ud;
-
-	(void)c;
-	if (strcmp(name, "build") == 0)
-		return kp_parse_uint("--build", arg, 1, 99999, &a->build, err);
-	if (strcmp(name, "from-hive") == 0)
-		a->from_hive = arg;
-	else if (strcmp(name, "image") == 0)
-		a->image = arg;
-	else if (strcmp(name, "list") == 0)
-		a->list = true;
-	else if (strcmp(name, "json") == 0)
-		a->json = true;
-	return 0;
-}
-
+#define ARGS struct gvlk_args
 static const struct cli_opt gvlk_opts[] = {
-	{ "build", 0, "N",
+	OPT_UINT("build", 0, "N", ARGS, build, 1, 99999,
 	  "the Windows build (CurrentBuildNumber, e.g. 20348); without it, "
-	  "the newest release of the edition" },
-	{ "from-hive", 0, "SOFTWARE",
+	  "the newest release of the edition"),
+	OPT_STRING("from-hive", 0, "SOFTWARE", ARGS, from_hive,
 	  "take the edition and build from this SOFTWARE hive, and say "
-	  "whether it holds a volume license key already" },
-	{ "image", 0, "IMAGE",
+	  "whether it holds a volume license key already"),
+	OPT_STRING("image", 0, "IMAGE", ARGS, image,
 	  "take them from the Windows installation in this disk image "
-	  "(read only; libguestfs appliance)" },
-	{ "list", 0, NULL, "print the whole table" },
-	{ "json", 0, NULL, "print JSON instead of text" },
-	{ NULL, 0, NULL, NULL },
+	  "(read only; libguestfs appliance)"),
+	OPT_BOOL("list", 0, ARGS, list, "print the whole table"),
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
+	OPT_END(),
 };
 
 static const struct cli_help gvlk_help = {
@@ -58,10 +34,9 @@ static const struct cli_help gvlk_help = {
 	"kmsprep carries. EDITION is the registry's EditionID "
 	"(Professional, Enterprise, EnterpriseS, ServerDatacenter, "
 	"ServerStandardACor, ...). GVLKs are public; they are printed.",
-	gvlk_opts, false,
+	gvlk_opts,
 	"An edition without a GVLK (Core, the Home editions, evaluation\n"
 	"media's own editions) is refused with exit code 4.\n",
-	NULL,
 };
 
 static json_t *
@@ -114,7 +89,7 @@ open_image(const char *image, struct img_session **s, struct winhive *wh,
 		return -1;
 	roots = img_roots(*s, &n);
 	if (n != 1)
-		return kp_fail(err, KP_EXIT_INPUT, "'%s': %s", image, n ?
+		return kp_fail(err, KP_ERR_INPUT, "'%s': %s", image, n ?
 			       "more than one Windows installation: use "
 			       "--from-hive with the one you mean" :
 			       "no Windows installation found");
@@ -137,7 +112,7 @@ cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 	char **pos;
 	int npos, code = 0;
 
-	if (cli_parse(c, argc, argv, &gvlk_help, gvlk_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &gvlk_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (a.list)

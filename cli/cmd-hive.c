@@ -5,9 +5,6 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "hive/regtext.h"
-#include "hive/spp.h"
-#include "lib/fileio.h"
 #include "report.h"
 
 /* Options several hive commands share. */
@@ -17,56 +14,36 @@ struct hive_args {
 	struct spp_settings settings;
 };
 
-static int
-hive_opt(struct cli *c, void *ud, const char *name, const char *arg,
-	 struct kp_error *err)
-{
-	struct hive_args *a = ud;
+#define ARGS struct hive_args
 
-	(void)c;
-	if (strcmp(name, "json") == 0)
-		a->json = true;
-	else if (strcmp(name, "dry-run") == 0)
-		a->dry_run = true;
-	else if (strcmp(name, "backup") == 0)
-		a->backup = true;
-	else if (strcmp(name, "force") == 0)
-		a->force = true;
-	else if (strcmp(name, "force-dirty") == 0)
-		a->force_dirty = true;
-	else if (strcmp(name, "utf16") == 0)
-		a->utf16 = true;
-	else if (strcmp(name, "rewrite") == 0)
-		a->rewrite = true;
-	else if (strcmp(name, "log1") == 0)
-		a->log1 = arg;
-	else if (strcmp(name, "log2") == 0)
-		a->log2 = arg;
-	else if (strcmp(name, "prefix") == 0)
-		a->prefix = arg;
-	else if (strcmp(name, "output") == 0)
-		a->output = arg;
-	else
-		return spp_settings_option(&a->settings, name, arg, err);
-	return 0;
-}
-
-#define OPT_JSON { "json", 0, NULL, "print JSON instead of text" }
-#define OPT_DRY_RUN { "dry-run", 'n', NULL, \
-	"print the changes (before -> after) and write nothing" }
-#define OPT_BACKUP { "backup", 0, NULL, \
-	"keep the old file as FILE.bak (or FILE.bak.N)" }
-#define OPT_FORCE_DIRTY { "force-dirty", 0, NULL, \
+#define OPT_JSON OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text")
+#define OPT_DRY_RUN OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
+	"print the changes (before -> after) and write nothing")
+#define OPT_BACKUP OPT_BOOL("backup", 0, ARGS, backup, \
+	"keep the old file as FILE.bak (or FILE.bak.N)")
+#define OPT_FORCE_DIRTY OPT_BOOL("force-dirty", 0, ARGS, force_dirty, \
 	"write a dirty hive whose logs cannot be replayed; Windows' pending " \
-	"changes in them are lost" }
-#define OPT_LOG1 { "log1", 0, "FILE", "first transaction log (default " \
-	"FILE.LOG1 beside the hive)" }
-#define OPT_LOG2 { "log2", 0, "FILE", "second transaction log (default " \
-	"FILE.LOG2 beside the hive)" }
-#define OPT_REWRITE { "rewrite", 0, NULL, "replace the whole file " \
-	"atomically instead of writing the changed pages in place through " \
-	"the transaction log" }
-#define OPT_END { NULL, 0, NULL, NULL }
+	"changes in them are lost")
+#define OPT_LOG1 OPT_STRING("log1", 0, "FILE", ARGS, log1, \
+	"first transaction log (default " \
+	"FILE.LOG1 beside the hive)")
+#define OPT_LOG2 OPT_STRING("log2", 0, "FILE", ARGS, log2, \
+	"second transaction log (default " \
+	"FILE.LOG2 beside the hive)")
+#define OPT_REWRITE OPT_BOOL("rewrite", 0, ARGS, rewrite, \
+	"replace the whole file atomically instead of writing the changed " \
+	"pages in place through the transaction log")
+
+/* Append the option that overrides ERR (the library names none);
+ * always true, to sit in a condition after the failed call. */
+static bool
+with_hint(struct kp_error *err, const char *hint)
+{
+	size_t n = strlen(err->msg);
+
+	snprintf(err->msg + n, sizeof(err->msg) - n, "%s", hint);
+	return true;
+}
 
 static int
 open_hive(struct cli *c, const char *path, const struct hive_args *a,
@@ -96,7 +73,7 @@ refuse_existing(struct cli *c, const char *path, bool force)
 
 	if (force || lstat(path, &st) < 0)
 		return 0;
-	kp_fail(&err, KP_EXIT_REFUSED, "'%s' exists: --force replaces it",
+	kp_fail(&err, KP_ERR_REFUSED, "'%s' exists: --force replaces it",
 		path);
 	return cli_error(c, &err);
 }
@@ -152,9 +129,10 @@ static const struct cli_opt show_opts[] = {
 	OPT_JSON,
 	OPT_LOG1,
 	OPT_LOG2,
-	{ "force", 0, NULL, "show a hive that is not a SOFTWARE hive (its "
-	  "state and logs; it holds no KMS settings)" },
-	OPT_END,
+	OPT_BOOL("force", 0, ARGS, force,
+	"show a hive that is not a SOFTWARE hive (its "
+	  "state and logs; it holds no KMS settings)"),
+	OPT_END(),
 };
 
 static const struct cli_help show_help = {
@@ -164,7 +142,7 @@ static const struct cli_help show_help = {
 	"for a SOFTWARE hive file. Values holding product keys are reported "
 	"as present, never shown. A dirty hive with usable transaction logs "
 	"is shown as Windows would see it after replaying them.",
-	show_opts, false, NULL, NULL,
+	show_opts, NULL,
 };
 
 int
@@ -179,7 +157,7 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	char **pos;
 	int npos, code = 0;
 
-	if (cli_parse(c, argc, argv, &show_help, hive_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &show_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 1)
@@ -188,7 +166,8 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	if (code)
 		return code;
 	if (winver_read(h, &ver, &err) < 0 ||
-	    spp_check_hive(h, &ver, false, a.force, &err) < 0 ||
+	    (spp_check_hive(h, &ver, false, a.force, &err) < 0 &&
+	     with_hint(&err, " (--force shows its state)")) ||
 	    spp_read(h, &ver, &spp, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
@@ -217,13 +196,14 @@ static const struct cli_opt set_opts[] = {
 	OPT_DRY_RUN,
 	OPT_BACKUP,
 	OPT_JSON,
-	{ "force", 0, NULL,
-	  "write even if FILE does not look like a SOFTWARE hive" },
+	OPT_BOOL("force", 0, ARGS, force,
+	  "write even if FILE does not look like a SOFTWARE hive"),
 	OPT_FORCE_DIRTY,
 	OPT_LOG1,
 	OPT_LOG2,
 	OPT_REWRITE,
-	OPT_END,
+	OPT_SETTINGS(ARGS, settings, NULL),
+	OPT_END(),
 };
 
 static const struct cli_help set_help = {
@@ -237,7 +217,7 @@ static const struct cli_help set_help = {
 	"With --rewrite (and for older hives, dirty ones, or --backup) the "
 	"file is replaced atomically (temporary file, fsync, rename) instead. "
 	"A dirty hive is first brought up to date from its transaction logs.",
-	set_opts, true, NULL, NULL,
+	set_opts, NULL,
 };
 
 int
@@ -252,7 +232,7 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 	int npos, code = 0;
 
 	spp_settings_init(&a.settings);
-	if (cli_parse(c, argc, argv, &set_help, hive_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &set_help, &a, &pos, &npos,
 		      &code))
 		goto out;
 	if (npos != 1) {
@@ -271,10 +251,10 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 	if (code)
 		goto out;
 	if (winver_read(h, &ver, &err) < 0 ||
-	    spp_check_hive(h, &ver, true, a.force, &err) < 0 ||
+	    (spp_check_hive(h, &ver, true, a.force, &err) < 0 &&
+	     with_hint(&err, " (--force writes anyway)")) ||
 	    spp_apply(&a.settings, h, &ver, &ch, &err) < 0) {
-		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto out;
 	}
 	code = finish(c, h, &a, &ch, "these settings");
@@ -291,16 +271,16 @@ out:
  */
 
 static const struct cli_opt new_opts[] = {
-	{ "force", 0, NULL, "replace FILE if it exists" },
+	OPT_BOOL("force", 0, ARGS, force, "replace FILE if it exists"),
 	OPT_DRY_RUN,
-	OPT_END,
+	OPT_END(),
 };
 
 static const struct cli_help new_help = {
 	"hive new FILE [--force] [--dry-run]",
 	"Create an empty, valid hive: a root key with a default security "
 	"descriptor and nothing else. FILE must not exist unless --force.",
-	new_opts, false, NULL, NULL,
+	new_opts, NULL,
 };
 
 int
@@ -314,7 +294,7 @@ cmd_hive_new(struct cli *c, int argc, char **argv)
 	char **pos;
 	int npos, code = 0;
 
-	if (cli_parse(c, argc, argv, &new_help, hive_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &new_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 1)
@@ -349,15 +329,18 @@ out:
  */
 
 static const struct cli_opt export_opts[] = {
-	{ "prefix", 0, "ROOT", "key path prefix to write (default "
-	  "HKEY_LOCAL_MACHINE\\SOFTWARE or \\SYSTEM by the hive's contents)" },
-	{ "utf16", 0, NULL, "write UTF-16LE with a byte order mark and CRLF, "
-	  "as regedit does (default UTF-8, LF)" },
-	{ "output", 'o', "OUT", "write to OUT (atomically) instead of "
-	  "standard output; OUT must not exist unless --force" },
-	{ "force", 0, NULL, "replace OUT if it exists" },
+	OPT_STRING("prefix", 0, "ROOT", ARGS, prefix,
+	"key path prefix to write (default "
+	  "HKEY_LOCAL_MACHINE\\SOFTWARE or \\SYSTEM by the hive's contents)"),
+	OPT_BOOL("utf16", 0, ARGS, utf16,
+	"write UTF-16LE with a byte order mark and CRLF, "
+	  "as regedit does (default UTF-8, LF)"),
+	OPT_STRING("output", 'o', "OUT", ARGS, output,
+	"write to OUT (atomically) instead of "
+	  "standard output; OUT must not exist unless --force"),
+	OPT_BOOL("force", 0, ARGS, force, "replace OUT if it exists"),
 	OPT_DRY_RUN,
-	OPT_END,
+	OPT_END(),
 };
 
 static const struct cli_help export_help = {
@@ -369,7 +352,7 @@ static const struct cli_help export_help = {
 	"regedit shows (HKEY_LOCAL_MACHINE\\SOFTWARE\\...). Values holding "
 	"product keys are left out, with a comment. Import cannot write values "
 	"over 16344 bytes (the few big-data values of a hive).",
-	export_opts, false, NULL, NULL,
+	export_opts, NULL,
 };
 
 int
@@ -383,7 +366,7 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 	char **pos, *key = NULL;
 	int npos, code = 0;
 
-	if (cli_parse(c, argc, argv, &export_help, hive_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &export_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos < 1 || npos > 2)
@@ -406,7 +389,7 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (a.utf16 && regtext_to_utf16(&out, &u16) < 0) {
-		code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							"out of memory" });
 		goto out;
 	}
@@ -440,13 +423,14 @@ static const struct cli_opt import_opts[] = {
 	OPT_DRY_RUN,
 	OPT_BACKUP,
 	OPT_JSON,
-	{ "prefix", 0, "ROOT", "strip this prefix from the key paths "
-	  "instead of HKEY_LOCAL_MACHINE\\SOFTWARE or \\SYSTEM" },
+	OPT_STRING("prefix", 0, "ROOT", ARGS, prefix,
+	"strip this prefix from the key paths "
+	  "instead of HKEY_LOCAL_MACHINE\\SOFTWARE or \\SYSTEM"),
 	OPT_FORCE_DIRTY,
 	OPT_LOG1,
 	OPT_LOG2,
 	OPT_REWRITE,
-	OPT_END,
+	OPT_END(),
 };
 
 static const struct cli_help import_help = {
@@ -456,7 +440,7 @@ static const struct cli_help import_help = {
 	"deletions) into a hive. Missing keys are created, parents included. "
 	"All or nothing: the whole file is checked and applied before the "
 	"hive is replaced. REGFILE may be - for standard input.",
-	import_opts, false, NULL, NULL,
+	import_opts, NULL,
 };
 
 int
@@ -472,7 +456,7 @@ cmd_hive_import(struct cli *c, int argc, char **argv)
 	char **pos;
 	int npos, code = 0;
 
-	if (cli_parse(c, argc, argv, &import_help, hive_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &import_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 2)
@@ -503,16 +487,18 @@ out:
  */
 
 static const struct cli_opt recover_opts[] = {
-	{ "output", 'o', "OUT", "write the recovered hive here (required)" },
+	OPT_STRING("output", 'o', "OUT", ARGS, output,
+	"write the recovered hive here (required)"),
 	OPT_LOG1,
 	OPT_LOG2,
-	{ "force", 0, NULL, "replace OUT if it exists" },
-	{ "force-dirty", 0, NULL, "when a log is damaged part way, replay the "
+	OPT_BOOL("force", 0, ARGS, force, "replace OUT if it exists"),
+	OPT_BOOL("force-dirty", 0, ARGS, force_dirty,
+	"when a log is damaged part way, replay the "
 	  "entries before the damage (as Windows would) and write; the later "
-	  "changes are lost" },
+	  "changes are lost"),
 	OPT_DRY_RUN,
 	OPT_JSON,
-	OPT_END,
+	OPT_END(),
 };
 
 static const struct cli_help recover_help = {
@@ -524,7 +510,7 @@ static const struct cli_help recover_help = {
 	"and its logs are not modified. The new hive's sequence number is "
 	"above every one in the logs, so Windows can never replay them over "
 	"it.",
-	recover_opts, false, NULL, NULL,
+	recover_opts, NULL,
 };
 
 int
@@ -541,7 +527,7 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 	bool partial;
 	json_t *j;
 
-	if (cli_parse(c, argc, argv, &recover_help, hive_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &recover_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 1)
@@ -558,7 +544,7 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		return code;
 	st = hive_state(h);
 	if (st->dirty && !st->recovered) {
-		err.code = KP_EXIT_INPUT;
+		err.status = KP_ERR_INPUT;
 		snprintf(err.msg, sizeof(err.msg),
 			 "'%s': cannot recover: %s; nothing written", pos[0],
 			 st->logs.why);
@@ -566,7 +552,7 @@ cmd_hive_recover(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (st->logs.damage[0] && !partial) {
-		kp_fail(&err, KP_EXIT_INPUT, "'%s': damaged transaction log "
+		kp_fail(&err, KP_ERR_INPUT, "'%s': damaged transaction log "
 			"(%s): only the changes before it can be replayed; "
 			"nothing written (--force-dirty writes them)", pos[0],
 			st->logs.damage);

@@ -3,10 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "cli.h"
-#include "kms/kit.h"
 
 struct kit_args {
 	const char *output, *host_name, *key_file, *sign, *pubkey;
@@ -14,34 +11,7 @@ struct kit_args {
 	struct spp_settings settings;
 };
 
-static int
-kit_opt(struct cli *c, void *ud, const char *name, const char *arg,
-	struct kp_error *err)
-{
-	struct kit_args *a = ud;
-
-	if (strcmp(name, "output") == 0)
-		a->output = arg;
-	else if (strcmp(name, "host-name") == 0)
-		a->host_name = arg;
-	else if (strcmp(name, "key-file") == 0)
-		a->key_file = arg;
-	else if (strcmp(name, "sign") == 0)
-		a->sign = arg;
-	else if (strcmp(name, "pubkey") == 0)
-		a->pubkey = arg;
-	else if (strcmp(name, "force") == 0)
-		a->force = true;
-	else if (strcmp(name, "json") == 0)
-		a->json = true;
-	else if (strcmp(name, "allow-unsigned") == 0)
-		a->allow_unsigned = true;
-	else if (strcmp(name, "quiet") == 0)
-		c->quiet = true;
-	else
-		return spp_settings_option(&a->settings, name, arg, err);
-	return 0;
-}
+#define ARGS struct kit_args
 
 /* What a kit holds, for both commands. */
 static int
@@ -104,20 +74,22 @@ report(struct cli *c, const char *path, const struct kit *k,
  */
 
 static const struct cli_opt build_opts[] = {
-	{ "output", 'o', "KIT.tar.gz", "where to write the kit" },
-	{ "host-name", 0, "FQDN",
-	  "the KMS host's fully qualified name (for the SRV records)" },
-	{ "key-file", 0, "FILE|-",
+	OPT_STRING("output", 'o', "KIT.tar.gz", ARGS, output,
+	"where to write the kit"),
+	OPT_STRING("host-name", 0, "FQDN", ARGS, host_name,
+	  "the KMS host's fully qualified name (for the SRV records)"),
+	OPT_STRING("key-file", 0, "FILE|-", ARGS, key_file,
 	  "the organization's KMS host key, from FILE or standard input (never "
 	  "from the command line); without it the administrator installs the "
-	  "key at the host" },
-	{ "sign", 0, "PRIVATE.pem",
+	  "key at the host"),
+	OPT_STRING("sign", 0, "PRIVATE.pem", ARGS, sign,
 	  "sign the manifest with this Ed25519 key (openssl genpkey "
-	  "-algorithm ed25519 -out PRIVATE.pem)" },
-	{ "force", 0, NULL, "replace KIT.tar.gz if it exists" },
-	{ "json", 0, NULL, "print JSON instead of text" },
-	{ "quiet", 'q', NULL, "no progress messages on standard error" },
-	{ NULL, 0, NULL, NULL },
+	  "-algorithm ed25519 -out PRIVATE.pem)"),
+	OPT_BOOL("force", 0, ARGS, force, "replace KIT.tar.gz if it exists"),
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
+	OPT_QUIET(),
+	OPT_SETTINGS(ARGS, settings, kit_option_allowed),
+	OPT_END(),
 };
 
 static const struct cli_help build_help = {
@@ -130,7 +102,7 @@ static const struct cli_help build_help = {
 	"a README. 'kms kit apply' puts it into a Windows Server image. The "
 	"key is the organization's own; it is never printed, and the kit that "
 	"holds it is written with mode 0600.",
-	build_opts, true, NULL, kit_option_allowed,
+	build_opts, NULL,
 };
 
 int
@@ -146,7 +118,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 
 	spp_settings_init(&a.settings);
 	memset(key, 0, sizeof(key));
-	if (cli_parse(c, argc, argv, &build_help, kit_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &build_help, &a, &pos, &npos,
 		      &code))
 		goto out;
 	if (npos != 0) {
@@ -164,7 +136,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (!a.force && access(a.output, F_OK) == 0) {
-		err.code = KP_EXIT_FAIL;
+		err.status = KP_ERR_FAIL;
 		snprintf(err.msg, sizeof(err.msg), "'%s' exists; give --force "
 			 "to replace it", a.output);
 		code = cli_error(c, &err);
@@ -180,15 +152,14 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 	spec.sign_key = a.sign;
 	if (kit_build(&spec, a.output, &err) < 0 ||
 	    kit_read(a.output, NULL, &k, &err) < 0) {
-		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto out;
 	}
 	if (!a.json && !c->quiet)
 		cli_note(c, "wrote '%s' and read it back", a.output);
 	code = report(c, a.output, &k, NULL, a.json);
 out:
-	OPENSSL_cleanse(key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
 	kit_release(&k);
 	spp_settings_release(&a.settings);
 	return code;
@@ -199,13 +170,13 @@ out:
  */
 
 static const struct cli_opt verify_opts[] = {
-	{ "pubkey", 0, "PUBLIC.pem",
+	OPT_STRING("pubkey", 0, "PUBLIC.pem", ARGS, pubkey,
 	  "require a valid Ed25519 signature by this key (openssl pkey "
-	  "-in PRIVATE.pem -pubout -out PUBLIC.pem)" },
-	{ "allow-unsigned", 0, NULL, "accept an unsigned kit although trusted "
-	  "keys are installed" },
-	{ "json", 0, NULL, "print JSON instead of text" },
-	{ NULL, 0, NULL, NULL },
+	  "-in PRIVATE.pem -pubout -out PUBLIC.pem)"),
+	OPT_BOOL("allow-unsigned", 0, ARGS, allow_unsigned,
+	  "accept an unsigned kit although trusted keys are installed"),
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
+	OPT_END(),
 };
 
 static const struct cli_help verify_help = {
@@ -220,11 +191,10 @@ static const struct cli_help verify_help = {
 	"unsigned kit is refused unless --allow-unsigned; without one, a "
 	"signed kit needs --pubkey: its digests alone prove nothing once "
 	"someone could rewrite the manifest. Nothing is extracted to disk.",
-	verify_opts, false,
+	verify_opts,
 	"Exit codes: 0 the kit is intact; 3 it is not (the reason is "
 	"given); 4 a signed kit without --pubkey or a trusted key, or an "
 	"unsigned kit where trusted keys are installed.\n",
-	NULL,
 };
 
 int
@@ -239,7 +209,7 @@ cmd_kms_kit_verify(struct cli *c, int argc, char **argv)
 
 	spp_settings_init(&a.settings);
 	spp_settings_init(&set);
-	if (cli_parse(c, argc, argv, &verify_help, kit_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &verify_help, &a, &pos, &npos,
 		      &code))
 		goto out;
 	if (npos != 1) {

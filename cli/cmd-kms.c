@@ -5,8 +5,6 @@
 #include <sys/random.h>
 
 #include "cli.h"
-#include "kms/publish.h"
-#include "lib/valid.h"
 
 #define MAX_NAMES 64
 
@@ -24,60 +22,45 @@ add_name(const char **v, size_t *n, const char *opt, const char *arg,
 	 struct kp_error *err)
 {
 	if (*n == MAX_NAMES)
-		return kp_fail(err, KP_EXIT_USAGE, "--%s: at most %d", opt,
+		return kp_fail(err, KP_ERR_INVALID, "--%s: at most %d", opt,
 			       MAX_NAMES);
 	v[(*n)++] = arg;
 	return 0;
 }
 
+#define ARGS struct kms_args
+
 static int
-kms_opt(struct cli *c, void *ud, const char *name, const char *arg,
+opt_domain(struct cli *c, void *ud, const char *name, const char *arg,
+	   struct kp_error *err)
+{
+	struct kms_args *a = ud;
+
+	(void)c;
+	return add_name(a->domains, &a->ndomains, name, arg, err);
+}
+
+static int
+opt_host(struct cli *c, void *ud, const char *name, const char *arg,
+	 struct kp_error *err)
+{
+	struct kms_args *a = ud;
+
+	(void)c;
+	return add_name(a->hosts, &a->nhosts, name, arg, err);
+}
+
+/* --ttl given is a change to compare (publish), not only a value. */
+static int
+opt_ttl(struct cli *c, void *ud, const char *name, const char *arg,
 	struct kp_error *err)
 {
 	struct kms_args *a = ud;
-	char what[32];
 
 	(void)c;
-	snprintf(what, sizeof(what), "--%s", name);
-	if (strcmp(name, "domain") == 0)
-		return add_name(a->domains, &a->ndomains, name, arg, err);
-	if (strcmp(name, "host") == 0)
-		return add_name(a->hosts, &a->nhosts, name, arg, err);
-	if (strcmp(name, "port") == 0)
-		return kp_parse_uint(what, arg, 1, 65535, &a->port, err);
-	if (strcmp(name, "priority") == 0)
-		return kp_parse_uint(what, arg, 0, 65535, &a->priority, err);
-	if (strcmp(name, "weight") == 0)
-		return kp_parse_uint(what, arg, 0, 65535, &a->weight, err);
-	if (strcmp(name, "ttl") == 0) {
-		a->ttl_given = true;
-		return kp_parse_uint(what, arg, 0, 2147483647, &a->ttl, err);
-	}
-	if (strcmp(name, "timeout") == 0)
-		return kp_parse_uint(what, arg, 1, 600000, &a->timeout, err);
-	if (strcmp(name, "from-hive") == 0)
-		a->from_hive = arg;
-	else if (strcmp(name, "format") == 0)
-		a->format = arg;
-	else if (strcmp(name, "server") == 0)
-		a->server = arg;
-	else if (strcmp(name, "zone") == 0)
-		a->zone = arg;
-	else if (strcmp(name, "tsig-key") == 0)
-		a->tsig_key = arg;
-	else if (strcmp(name, "seed") == 0)
-		a->seed = arg;
-	else if (strcmp(name, "replace") == 0)
-		a->replace = true;
-	else if (strcmp(name, "delete") == 0)
-		a->del = true;
-	else if (strcmp(name, "all") == 0)
-		a->all = true;
-	else if (strcmp(name, "dry-run") == 0)
-		a->dry_run = true;
-	else if (strcmp(name, "json") == 0)
-		a->json = true;
-	return 0;
+	(void)name;
+	a->ttl_given = true;
+	return kp_parse_uint("--ttl", arg, 0, 2147483647, &a->ttl, err);
 }
 
 static void
@@ -90,27 +73,28 @@ args_init(struct kms_args *a)
 	a->timeout = 5000;
 }
 
-#define OPT_DOMAIN { "domain", 'd', "DOMAIN", \
-	"publish in DOMAIN: records named _vlmcs._tcp.DOMAIN (repeatable)" }
-#define OPT_HOST { "host", 'H', "FQDN", \
+#define OPT_DOMAIN OPT_FN("domain", 'd', "DOMAIN", opt_domain, \
+	"publish in DOMAIN: records named _vlmcs._tcp.DOMAIN (repeatable)")
+#define OPT_HOST OPT_FN("host", 'H', "FQDN", opt_host, \
 	"the KMS host clients should use (repeatable: every host in every " \
-	"domain)" }
-#define OPT_PORT { "port", 0, "PORT", "TCP port of the KMS host (1688)" }
-#define OPT_PRIORITY { "priority", 0, "N", \
-	"SRV priority, lower is tried first (0)" }
-#define OPT_WEIGHT { "weight", 0, "N", \
-	"SRV weight among hosts of one priority (0)" }
-#define OPT_TTL { "ttl", 0, "SECONDS", "record TTL (3600)" }
-#define OPT_FROM_HIVE { "from-hive", 0, "SOFTWARE", \
+	"domain)")
+#define OPT_PORT OPT_UINT("port", 0, "PORT", ARGS, port, 1, 65535, \
+	"TCP port of the KMS host (1688)")
+#define OPT_PRIORITY OPT_UINT("priority", 0, "N", ARGS, priority, 0, 65535, \
+	"SRV priority, lower is tried first (0)")
+#define OPT_WEIGHT OPT_UINT("weight", 0, "N", ARGS, weight, 0, 65535, \
+	"SRV weight among hosts of one priority (0)")
+#define OPT_TTL OPT_FN("ttl", 0, "SECONDS", opt_ttl, "record TTL (3600)")
+#define OPT_FROM_HIVE OPT_STRING("from-hive", 0, "SOFTWARE", ARGS, from_hive, \
 	"also every domain, with its priority and weight, of the " \
 	"DnsDomainPublishList in this KMS host's SOFTWARE hive (its " \
-	"KeyManagementServiceListeningPort, if set, is the port)" }
-#define OPT_SERVER { "server", 's', "HOST[:PORT]", \
-	"DNS server to ask (port 53 by default; [IPV6]:PORT)" }
-#define OPT_TIMEOUT { "timeout", 0, "MS", \
+	"KeyManagementServiceListeningPort, if set, is the port)")
+#define OPT_SERVER OPT_STRING("server", 's', "HOST[:PORT]", ARGS, server, \
+	"DNS server to ask (port 53 by default; [IPV6]:PORT)")
+#define OPT_TIMEOUT OPT_UINT("timeout", 0, "MS", ARGS, timeout, 1, 600000, \
 	"give up on a DNS exchange (sending, waiting and receiving) after " \
-	"MS milliseconds in all (5000)" }
-#define OPT_JSON { "json", 0, NULL, "print JSON instead of text" }
+	"MS milliseconds in all (5000)")
+#define OPT_JSON OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text")
 
 /* The records the options name. */
 static int
@@ -146,8 +130,7 @@ build_set(struct cli *c, const struct kms_args *a, bool need_host,
 		hive_close(h);
 	}
 	if (r < 0)
-		return err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		return cli_fail(c, &err);
 	return 0;
 }
 
@@ -158,10 +141,10 @@ build_set(struct cli *c, const struct kms_args *a, bool need_host,
 static const struct cli_opt records_opts[] = {
 	OPT_DOMAIN, OPT_HOST, OPT_PORT, OPT_PRIORITY, OPT_WEIGHT, OPT_TTL,
 	OPT_FROM_HIVE,
-	{ "format", 'f', "zone|nsupdate|json",
-	  "zone file lines (default), nsupdate commands or JSON" },
-	{ "json", 0, NULL, "same as --format json" },
-	{ NULL, 0, NULL, NULL },
+	OPT_STRING("format", 'f', "zone|nsupdate|json", ARGS, format,
+	  "zone file lines (default), nsupdate commands or JSON"),
+	OPT_BOOL("json", 0, ARGS, json, "same as --format json"),
+	OPT_END(),
 };
 
 static const struct cli_help records_help = {
@@ -171,11 +154,10 @@ static const struct cli_help records_help = {
 	"_vlmcs._tcp.DOMAIN SRV PRIORITY WEIGHT PORT HOST, one for each host "
 	"in each domain. Paste them into a zone file, feed them to nsupdate, "
 	"or use 'kms publish' to send them as a signed dynamic update.",
-	records_opts, false,
+	records_opts,
 	"Example:\n"
 	"  kmsprep kms records -d corp.example -H kms1.corp.example\n"
 	"  _vlmcs._tcp.corp.example. 3600 IN SRV 0 0 1688 kms1.corp.example.\n",
-	NULL,
 };
 
 int
@@ -190,7 +172,7 @@ cmd_kms_records(struct cli *c, int argc, char **argv)
 	int npos, code = 0;
 
 	args_init(&a);
-	if (cli_parse(c, argc, argv, &records_help, kms_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &records_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 0)
@@ -217,24 +199,25 @@ cmd_kms_records(struct cli *c, int argc, char **argv)
 
 static const struct cli_opt publish_opts[] = {
 	OPT_SERVER,
-	{ "zone", 'z', "ZONE",
+	OPT_STRING("zone", 'z', "ZONE", ARGS, zone,
 	  "the zone to update (default: the domain, when there is one); "
-	  "without --domain or --from-hive, the records go in ZONE" },
-	{ "tsig-key", 'k', "FILE",
+	  "without --domain or --from-hive, the records go in ZONE"),
+	OPT_STRING("tsig-key", 'k', "FILE", ARGS, tsig_key,
 	  "sign the update with this TSIG key, a file as tsig-keygen writes "
-	  "it (hmac-sha256, -384 or -512)" },
+	  "it (hmac-sha256, -384 or -512)"),
 	OPT_DOMAIN, OPT_HOST, OPT_PORT, OPT_PRIORITY, OPT_WEIGHT, OPT_TTL,
 	OPT_FROM_HIVE,
-	{ "replace", 0, NULL,
+	OPT_BOOL("replace", 0, ARGS, replace,
 	  "make these the only SRV records at each name (default: add the "
-	  "missing ones, keep others)" },
-	{ "delete", 0, NULL, "remove these records" },
-	{ "all", 0, NULL,
+	  "missing ones, keep others)"),
+	OPT_BOOL("delete", 0, ARGS, del, "remove these records"),
+	OPT_BOOL("all", 0, ARGS, all,
 	  "with --delete: remove every SRV record at each name (--host "
-	  "not needed)" },
-	{ "dry-run", 'n', NULL, "print the changes and send nothing" },
+	  "not needed)"),
+	OPT_BOOL("dry-run", 'n', ARGS, dry_run,
+	"print the changes and send nothing"),
 	OPT_TIMEOUT, OPT_JSON,
-	{ NULL, 0, NULL, NULL },
+	OPT_END(),
 };
 
 static const struct cli_help publish_help = {
@@ -247,10 +230,9 @@ static const struct cli_help publish_help = {
 	"nothing; afterwards it reads the records back. A refusal is reported "
 	"with the server's answer (REFUSED, NOTAUTH, BADSIG, BADKEY, ...). "
 	"The key file is read, never printed.",
-	publish_opts, false,
+	publish_opts,
 	"Exit codes: 1 when the server refused the update, 5 when it could "
 	"not be reached.\n",
-	NULL,
 };
 
 static json_t *
@@ -285,7 +267,7 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 	int npos, code = 0;
 
 	args_init(&a);
-	if (cli_parse(c, argc, argv, &publish_help, kms_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &publish_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 0)
@@ -326,8 +308,7 @@ cmd_kms_publish(struct cli *c, int argc, char **argv)
 	}
 	if (dns_server_parse(a.server, (unsigned)a.timeout, &server, &err) < 0 ||
 	    kms_publish(&server, zone, &set, &o, &res, &err) < 0) {
-		code = err.code == KP_EXIT_USAGE ? cli_usage(c, "%s", err.msg) :
-						   cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto out;
 	}
 	if (a.json) {
@@ -359,15 +340,15 @@ out:
 
 static const struct cli_opt discover_opts[] = {
 	OPT_SERVER,
-	{ "timeout", 0, "MS",
+	OPT_UINT("timeout", 0, "MS", ARGS, timeout, 1, 600000,
 	  "wait this long in all for each DNS exchange and each TCP "
 	  "connection (5000); the whole discovery stops after ten times "
-	  "this, and hosts not tried by then say so" },
-	{ "seed", 0, "N",
+	  "this, and hosts not tried by then say so"),
+	OPT_STRING("seed", 0, "N", ARGS, seed,
 	  "seed for the weighted random choice, to make the order "
-	  "repeatable (default: random; the seed used is reported)" },
+	  "repeatable (default: random; the seed used is reported)"),
 	OPT_JSON,
-	{ NULL, 0, NULL, NULL },
+	OPT_END(),
 };
 
 static const struct cli_help discover_help = {
@@ -378,14 +359,13 @@ static const struct cli_help discover_help = {
 	"within a priority, by weighted random choice (RFC 2782), then try a "
 	"TCP connection to each host and port in turn. Reports the host a "
 	"client would use and why each other one was not.",
-	discover_opts, false,
+	discover_opts,
 	"Outcomes and exit codes:\n"
 	"  0  a host answered: it is the one a client would use\n"
 	"  1  the domain exists but has no KMS SRV records, or the DNS server\n"
 	"     refused the query (REFUSED, SERVFAIL, ...)\n"
 	"  3  no such domain (NXDOMAIN)\n"
 	"  5  records, but no host answered (or no DNS server answered)\n",
-	NULL,
 };
 
 static const char *const outcome_names[] = { "found", "no-domain",
@@ -435,7 +415,7 @@ cmd_kms_discover(struct cli *c, int argc, char **argv)
 	int npos, code = 0;
 
 	args_init(&a);
-	if (cli_parse(c, argc, argv, &discover_help, kms_opt, &a, &pos, &npos,
+	if (cli_parse(c, argc, argv, &discover_help, &a, &pos, &npos,
 		      &code))
 		return code;
 	if (npos != 1)

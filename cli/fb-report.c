@@ -6,8 +6,6 @@
 #include <strings.h>
 
 #include "cli.h"
-#include "lib/valid.h"
-#include "prep/generalize.h"
 
 /* A step's exit code as cmd showed it, and as an HRESULT when it is one. */
 static const char *

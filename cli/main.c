@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prep/gvlk.h"
 #include "cli.h"
-#include "lib/valid.h"
 
 #ifndef KMSPREP_VERSION
 #define KMSPREP_VERSION "unknown"

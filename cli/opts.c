@@ -7,11 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "prep/gvlk.h"
 #include "cli.h"
-#include "hive/spp.h"
-#include "lib/fileio.h"
-#include "lib/valid.h"
 
 /* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
  * from the user or from images, so control characters are shown as \xNN
@@ -48,10 +44,41 @@ vsay(const struct cli *c, const char *fmt, va_list ap)
 }
 
 int
+cli_exit_code(enum kp_status status)
+{
+	/* The numbers are the interface (cli/exitcodes.h); the statuses
+	 * may be refined without changing them. */
+	switch (status) {
+	case KP_OK:
+		return KP_EXIT_OK;
+	case KP_ERR_INVALID:
+		return KP_EXIT_USAGE;
+	case KP_ERR_INPUT:
+		return KP_EXIT_INPUT;
+	case KP_ERR_REFUSED:
+		return KP_EXIT_REFUSED;
+	case KP_ERR_UNAVAILABLE:
+		return KP_EXIT_ENV;
+	case KP_ERR_FAIL:
+	case KP_NSTATUS:
+		break;
+	}
+	return KP_EXIT_FAIL;
+}
+
+int
 cli_error(const struct cli *c, const struct kp_error *err)
 {
 	say(c, err->msg);
-	return err->code ? err->code : KP_EXIT_FAIL;
+	return err->status ? cli_exit_code(err->status) : KP_EXIT_FAIL;
+}
+
+int
+cli_fail(const struct cli *c, const struct kp_error *err)
+{
+	if (err->status == KP_ERR_INVALID)
+		return cli_usage(c, "%s", err->msg);
+	return cli_error(c, err);
 }
 
 int
@@ -127,24 +154,36 @@ print_opt(FILE *f, const char *name, int short_name, const char *arg,
 	}
 }
 
+/* The settings entry of OPTS, or NULL. */
+static const struct cli_opt *
+settings_opt(const struct cli_opt *opts)
+{
+	const struct cli_opt *o;
+
+	for (o = opts; o && o->type != CLI_OPT_END; o++)
+		if (o->type == CLI_OPT_SETTINGS)
+			return o;
+	return NULL;
+}
+
 void
 cli_print_help(FILE *f, const struct cli_help *h)
 {
-	const struct cli_opt *o;
+	const struct cli_opt *o, *so = settings_opt(h->opts);
 	size_t i;
 
 	fprintf(f, "usage: kmsprep %s\n\n", h->usage);
 	wrap(f, h->about, 0, 0);
 	fputs("\nOptions:\n", f);
-	for (o = h->opts; o && o->name; o++)
-		print_opt(f, o->name, o->short_name, o->arg, o->help);
+	for (o = h->opts; o && o->type != CLI_OPT_END; o++)
+		if (o->type != CLI_OPT_SETTINGS)
+			print_opt(f, o->name, o->short_name, o->arg, o->help);
 	print_opt(f, "help", 'h', NULL, "show this help");
-	if (h->settings) {
+	if (so) {
 		fputs("\nSettings (the same for hive set, image set and kits):\n",
 		      f);
 		for (i = 0; i < spp_noptions; i++)
-			if (!h->settings_only ||
-			    h->settings_only(spp_options[i].name))
+			if (!so->only || so->only(spp_options[i].name))
 				print_opt(f, spp_options[i].name, 0,
 					  spp_options[i].arg,
 					  spp_options[i].help);
@@ -158,33 +197,156 @@ cli_print_help(FILE *f, const struct cli_help *h)
 	      "unavailable.\n", f);
 }
 
+/* Set the field O is bound to, in UD, from ARG. */
+static int
+apply(struct cli *c, const struct cli_opt *o, void *ud, const char *name,
+      const char *arg, struct kp_error *err)
+{
+	char *base = ud, what[80];
+
+	switch (o->type) {
+	case CLI_OPT_BOOL:
+		*(bool *)(base + o->off) = true;
+		return 0;
+	case CLI_OPT_BIT:
+		*(unsigned *)(base + o->off) |= (unsigned)o->max;
+		return 0;
+	case CLI_OPT_STRING:
+		*(const char **)(base + o->off) = arg;
+		return 0;
+	case CLI_OPT_UINT:
+		snprintf(what, sizeof(what), "--%s", name);
+		return kp_parse_uint(what, arg, o->min, o->max,
+				     (unsigned long *)(base + o->off), err);
+	case CLI_OPT_QUIET:
+		c->quiet = true;
+		return 0;
+	case CLI_OPT_FN:
+		return o->fn(c, ud, name, arg, err);
+	case CLI_OPT_SETTINGS:
+		return spp_settings_option(
+			(struct spp_settings *)(base + o->off), name, arg, err);
+	case CLI_OPT_END:
+		break;
+	}
+	return kp_fail(err, KP_ERR_FAIL, "--%s: unbound option", name);
+}
+
+/* The one option that long option A (e.g. "--force") is a prefix of, or
+ * NULL: what getopt would have taken it for, named in the refusal. */
+static const char *
+only_completion(const char *a, const struct option *lo)
+{
+	const char *found = NULL;
+	size_t n;
+
+	if (strncmp(a, "--", 2) != 0)
+		return NULL;
+	n = strcspn(a + 2, "=");
+	for (; lo->name; lo++)
+		if (strncmp(lo->name, a + 2, n) == 0) {
+			if (found)
+				return NULL;
+			found = lo->name;
+		}
+	return found;
+}
+
+/* getopt_long takes any unambiguous prefix of a long option: "--force"
+ * would be "--force-dirty" where there is no --force.  An option that
+ * says what may be lost must be spelled out, so every long option is
+ * checked to be exact first.  This walks ARGV as getopt will (options
+ * may follow positional arguments; "--" ends them).  Returns the index of
+ * the first inexact long option, or 0. */
+static int
+first_inexact(int argc, char **argv, const struct option *lo,
+	      const char *shorts)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *p;
+		const struct option *o;
+		size_t n;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (a[0] != '-' || a[1] == '\0')
+			continue;
+		if (a[1] != '-') {
+			/* A short option with an argument takes the rest of
+			 * the word, or else the next word. */
+			for (p = a + 1; *p; p++) {
+				const char *s = strchr(shorts + 1, *p);
+
+				if (*p != ':' && s && s[1] == ':') {
+					if (p[1] == '\0')
+						i++;
+					break;
+				}
+			}
+			continue;
+		}
+		n = strcspn(a + 2, "=");
+		for (o = lo; o->name; o++)
+			if (strlen(o->name) == n &&
+			    strncmp(o->name, a + 2, n) == 0)
+				break;
+		if (o->name == NULL)
+			return i;
+		if (o->has_arg == required_argument && a[2 + n] == '\0')
+			i++;
+	}
+	return 0;
+}
+
 int
 cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
-	  cli_opt_fn *fn, void *ud, char ***pos, int *npos, int *code)
+	  void *ud, char ***pos, int *npos, int *code)
 {
 	struct option *lo = NULL;
+	const struct cli_opt **bound = NULL;
 	struct kp_error err = KP_ERROR_INIT;
-	const struct cli_opt *o;
+	const struct cli_opt *o, *so = settings_opt(help->opts);
 	size_t n = 1, i = 0, j;
 	char shorts[64] = ":h";
-	int ch, idx, ret = -1;
+	char q[96];
+	int ch, idx, bad, ret = -1;
 
-	for (o = help->opts; o && o->name; o++)
+	for (o = help->opts; o && o->type != CLI_OPT_END; o++)
 		n++;
-	if (help->settings)
+	if (so)
 		n += spp_noptions;
 	lo = calloc(n + 1, sizeof(*lo));
-	if (lo == NULL) {
-		*code = cli_error(c, &(struct kp_error){ KP_EXIT_FAIL,
+	bound = calloc(n + 1, sizeof(*bound));
+	if (lo == NULL || bound == NULL) {
+		*code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							 "out of memory" });
-		return -1;
+		goto out;
 	}
 	lo[i++] = (struct option){ "help", no_argument, NULL, 'h' };
-	for (o = help->opts; o && o->name; o++) {
-		lo[i++] = (struct option){ o->name,
-					   o->arg ? required_argument :
-						    no_argument,
-					   NULL, 0 };
+	/* A long option returns 256 + its index in LO; BOUND[index] is
+	 * the option it sets. */
+	for (o = help->opts; o && o->type != CLI_OPT_END; o++) {
+		if (o->type == CLI_OPT_SETTINGS) {
+			for (j = 0; j < spp_noptions; j++) {
+				if (o->only && !o->only(spp_options[j].name))
+					continue;
+				bound[i] = o;
+				lo[i] = (struct option){ spp_options[j].name,
+						spp_options[j].arg ?
+							required_argument :
+							no_argument,
+						NULL, 256 + (int)i };
+				i++;
+			}
+			continue;
+		}
+		bound[i] = o;
+		lo[i] = (struct option){ o->name, o->arg ? required_argument :
+							   no_argument,
+					 NULL, 256 + (int)i };
+		i++;
 		if (o->short_name) {
 			size_t l = strlen(shorts);
 
@@ -193,22 +355,25 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 			shorts[l + 2] = '\0';
 		}
 	}
-	if (help->settings)
-		for (j = 0; j < spp_noptions; j++)
-			if (!help->settings_only ||
-			    help->settings_only(spp_options[j].name))
-				lo[i++] = (struct option){ spp_options[j].name,
-						   spp_options[j].arg ?
-							   required_argument :
-							   no_argument,
-						   NULL, 0 };
+	bad = first_inexact(argc, argv, lo, shorts);
+	if (bad) {
+		const char *near = only_completion(argv[bad], lo);
+
+		*code = near ? cli_usage(c, "unknown option '%s' (did you "
+					 "mean '--%s'?)",
+					 kp_quote(argv[bad], q, sizeof(q)),
+					 near) :
+			       cli_usage(c, "unknown option '%s'",
+					 kp_quote(argv[bad], q, sizeof(q)));
+		goto out;
+	}
 	/* Options may come after FILE: getopt permutes the arguments. */
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, shorts, lo, &idx)) != -1) {
 		const char *name = NULL;
-		char q[96];
 
+		o = NULL;
 		if (ch == 'h') {
 			cli_print_help(stdout, help);
 			ret = 1;
@@ -216,7 +381,7 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 			goto out;
 		}
 		if (ch == '?' || ch == ':') {
-			if (optopt && optopt != '?')
+			if (optopt > 0 && optopt < 256 && optopt != '?')
 				*code = cli_usage(c, ch == ':' ?
 						  "option '-%c' needs an "
 						  "argument" :
@@ -231,29 +396,15 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 							   sizeof(q)));
 			goto out;
 		}
-		if (ch == 0) {
-			/* getopt_long takes any unique prefix; kmsprep takes
-			 * only whole names, so that --force never quietly
-			 * means --force-dirty.  The option is the word before
-			 * its separate argument, if any. */
-			const char *w = argv[optind - (optarg &&
-				optarg == argv[optind - 1] ? 2 : 1)];
-			size_t len = strlen(lo[idx].name);
-
-			name = lo[idx].name;
-			if (strncmp(w, "--", 2) != 0 ||
-			    strncmp(w + 2, name, len) != 0 ||
-			    (w[2 + len] != '\0' && w[2 + len] != '=')) {
-				*code = cli_usage(c, "unknown option '%s' (did "
-						  "you mean '--%s'?)",
-						  kp_quote(w, q, sizeof(q)),
-						  name);
-				goto out;
-			}
+		if (ch >= 256 && (size_t)(ch - 256) < n) {
+			name = lo[ch - 256].name;
+			o = bound[ch - 256];
 		} else {
-			for (o = help->opts; o && o->name; o++)
-				if (o->short_name == ch)
-					name = o->name;
+			for (j = 1; j < n; j++)
+				if (bound[j] && bound[j]->short_name == ch) {
+					name = lo[j].name;
+					o = bound[j];
+				}
 		}
 		/* No option takes an empty value, and none a longer one than
 		 * a path can be: refused here, once, for every command. */
@@ -264,11 +415,8 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 					  "empty value");
 			goto out;
 		}
-		if (name == NULL || fn(c, ud, name, optarg, &err) < 0) {
-			if (err.code == KP_EXIT_USAGE)
-				*code = cli_usage(c, "%s", err.msg);
-			else
-				*code = cli_error(c, &err);
+		if (o == NULL || apply(c, o, ud, name, optarg, &err) < 0) {
+			*code = cli_fail(c, &err);
 			goto out;
 		}
 	}
@@ -284,6 +432,7 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	}
 	ret = 0;
 out:
+	free(bound);
 	free(lo);
 	return ret;
 }
@@ -294,7 +443,7 @@ cli_print_json(const struct cli *c, json_t *j)
 	int r = 0;
 
 	if (j == NULL) {
-		struct kp_error err = { KP_EXIT_FAIL, "out of memory" };
+		struct kp_error err = { KP_ERR_FAIL, "out of memory" };
 
 		cli_error(c, &err);
 		return -1;

@@ -2,10 +2,7 @@
 /* Text and JSON rendering of hive reports and changes. */
 #include <string.h>
 
-#include "hive/regf.h"
-#include "hive/regval.h"
 #include "cli.h"
-#include "lib/escape.h"
 #include "report.h"
 
 /* Text from a hive, a log or the command line is shown with its control

@@ -10,9 +10,7 @@
 
 #include <jansson.h>
 
-#include "hive/change.h"
-#include "hive/hive.h"
-#include "hive/spp.h"
+#include "include/kmsprep.h"
 
 struct cli;
 

@@ -218,11 +218,11 @@ image_to_memfd(const struct buf *img, int *fd_ret, char *name, size_t namesz,
 	int fd = memfd_create("kmsprep-recovered-hive", MFD_CLOEXEC);
 
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "cannot create a memory file");
 	if (kp_write_all(fd, img->data, img->len) < 0) {
 		close(fd);
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "cannot fill a memory file");
 	}
 	snprintf(name, namesz, "/proc/self/fd/%d", fd);
@@ -292,7 +292,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (len < 512 ||
 	    regf_header_parse_primary(data, len, &h->st.hdr, err) < 0) {
 		if (len < 512)
-			kp_fail(err, KP_EXIT_INPUT,
+			kp_fail(err, KP_ERR_INPUT,
 				"not a registry hive (%zu bytes)", len);
 		kp_error_prefix(err, "'%s'", path);
 		goto fail;
@@ -351,7 +351,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 			len = img.len;
 			if (h->st.logs.damage[0] && h->writable &&
 			    !(o->flags & HIVE_FORCE_DIRTY)) {
-				kp_fail(err, KP_EXIT_INPUT,
+				kp_fail(err, KP_ERR_INPUT,
 					"'%s': damaged transaction log (%s): "
 					"only the changes before it can be "
 					"replayed, the later ones would be "
@@ -365,7 +365,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		}
 		if (!h->st.recovered && h->st.hdr.type == REGF_PRIMARY &&
 		    !h->st.hdr.checksum_ok) {
-			kp_fail(err, KP_EXIT_INPUT,
+			kp_fail(err, KP_ERR_INPUT,
 				"'%s': corrupt base block (%s) and no "
 				"usable transaction log (%s)", path,
 				memcmp(data, "regf", 4) ? "no 'regf' signature"
@@ -375,7 +375,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		if (!h->st.recovered && h->writable &&
 		    !(o->flags & HIVE_FORCE_DIRTY) &&
 		    h->st.hdr.type == REGF_PRIMARY) {
-			kp_fail(err, KP_EXIT_REFUSED,
+			kp_fail(err, KP_ERR_REFUSED,
 				"'%s': hive is dirty (sequence numbers %u/%u): "
 				"Windows' pending changes are in its "
 				"transaction logs and none can be replayed "
@@ -422,7 +422,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	errno = 0;
 	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
 	if (h->hx == NULL) {
-		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
 		goto fail;
 	}
@@ -492,7 +492,7 @@ static int
 hx_fail(struct hive *h, const char *what, const char *path,
 	struct kp_error *err)
 {
-	return kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+	return kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			     "'%s': %s '%s'", h->path, what, path);
 }
 
@@ -584,7 +584,7 @@ check_order(struct hive *h, hive_key parent, const char *name,
 		if (n == NULL)
 			r = -1;
 		else if (prev && utf8_casecmp(prev, n) >= 0)
-			r = kp_fail(err, KP_EXIT_FAIL,
+			r = kp_fail(err, KP_ERR_FAIL,
 				    "key path '%s': hivex would store key "
 				    "'%s' out of the order Windows looks keys "
 				    "up in; not written", path, name);
@@ -607,7 +607,7 @@ hive_find(struct hive *h, const char *path, hive_key *k,
 	char part[KEY_NAME_MAX * 4 + 1];
 
 	if (h->hx == NULL)
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "'%s': already committed", h->path);
 	cur = hivex_root(h->hx);
 	while (*p) {
@@ -658,7 +658,7 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 	errno = 0;
 	c = hivex_node_children(h->hx, k);
 	if (c == NULL)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 				     "'%s': cannot list subkeys", h->path);
 	for (i = 0; c[i]; i++)
 		;
@@ -682,7 +682,7 @@ hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 	errno = 0;
 	s = hivex_node_name(h->hx, k);
 	if (s == NULL)
-		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			      "'%s': cannot read a key name", h->path);
 	return s;
 }
@@ -721,7 +721,7 @@ read_value(struct hive *h, hive_value_h v, struct hive_value *out,
 	out->len = len;
 	return 0;
 fail:
-	kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+	kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 		      "'%s': cannot read a value", h->path);
 	hive_value_release(out);
 	return -1;
@@ -737,7 +737,7 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 	val = hivex_node_get_value(h->hx, k, name);
 	if (val == 0) {
 		if (errno)
-			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+			return kp_fail_errno(err, KP_ERR_INPUT, errno,
 					     "'%s': cannot read value '%s'",
 					     h->path, name);
 		return 0;
@@ -756,7 +756,7 @@ hive_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
 	errno = 0;
 	list = hivex_node_values(h->hx, k);
 	if (list == NULL)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EINVAL,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 				     "'%s': cannot list values", h->path);
 	for (count = 0; list[count]; count++)
 		;
@@ -859,14 +859,14 @@ stamp_keys(struct hive *h, int fd, struct kp_error *err)
 		off_t at = (off_t)h->touched[i];
 
 		if (pread(fd, c, sizeof(c), at) != (ssize_t)sizeof(c))
-			return kp_fail_errno(err, KP_EXIT_FAIL,
+			return kp_fail_errno(err, KP_ERR_FAIL,
 					     errno ? errno : EIO,
 					     "cannot read back the written "
 					     "hive");
 		if ((int32_t)regf_le32(c) >= 0 || memcmp(c + 4, "nk", 2))
 			continue;
 		if (pwrite(fd, ts, sizeof(ts), at + 8) != (ssize_t)sizeof(ts))
-			return kp_fail_errno(err, KP_EXIT_FAIL,
+			return kp_fail_errno(err, KP_ERR_FAIL,
 					     errno ? errno : EIO,
 					     "cannot write a key's time");
 	}
@@ -877,10 +877,10 @@ static int
 need_writable(struct hive *h, struct kp_error *err)
 {
 	if (!h->writable)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': opened read-only",
+		return kp_fail(err, KP_ERR_FAIL, "'%s': opened read-only",
 			       h->path);
 	if (h->poisoned)
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "'%s': an earlier edit failed", h->path);
 	return 0;
 }
@@ -962,7 +962,7 @@ check_dups(struct hive *h, const char *path, struct kp_error *err)
 				key.len--;
 			wtf8_escape(buf_str(&key), &k);
 			wtf8_escape(name, &s);
-			kp_fail(err, KP_EXIT_INPUT, "'%s': key '%s' has two "
+			kp_fail(err, KP_ERR_INPUT, "'%s': key '%s' has two "
 				"subkeys named '%s', which the registry format "
 				"forbids; nothing is written under it",
 				h->path, k.len ? buf_str(&k) : "\\",
@@ -995,7 +995,7 @@ edit_failed(struct hive *h, const char *what, const char *path,
 	    struct kp_error *err)
 {
 	h->poisoned = true;
-	return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EINVAL,
+	return kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EINVAL,
 			     "'%s': cannot %s '%s'", h->path, what, path);
 }
 
@@ -1018,10 +1018,10 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 		int r;
 
 		if (n == 0)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "key path '%s': empty key name", path);
 		if (n >= sizeof(part))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "key path '%s': a key name is longer "
 				       "than %d characters", path,
 				       KEY_NAME_MAX);
@@ -1038,7 +1038,7 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 
 			h->poisoned = true;
 			wtf8_escape(path, &shown);
-			kp_fail(err, KP_EXIT_FAIL, "key path '%s': hivex "
+			kp_fail(err, KP_ERR_FAIL, "key path '%s': hivex "
 				"cannot create a key %s a name holding an "
 				"unpaired UTF-16 surrogate; not written",
 				buf_str(&shown),
@@ -1094,7 +1094,7 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		    regf_value_tombstone(&h->raw, off) == 1) {
 			regf_value_name(&h->raw, off, &vname);
 			wtf8_escape(buf_str(&vname), &shown);
-			r = kp_fail(err, KP_EXIT_FAIL,
+			r = kp_fail(err, KP_ERR_FAIL,
 				    "'%s': key '%s' holds a tombstone for "
 				    "value '%s' (a layered key's mark for a "
 				    "deleted value), which hivex would turn "
@@ -1104,7 +1104,7 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 			   regf_value_name(&h->raw, off, &vname) == 0 &&
 			   !utf8_valid(buf_str(&vname), vname.len)) {
 			wtf8_escape(buf_str(&vname), &shown);
-			r = kp_fail(err, KP_EXIT_FAIL,
+			r = kp_fail(err, KP_ERR_FAIL,
 				    "'%s': key '%s' holds value '%s', whose "
 				    "name has an unpaired UTF-16 surrogate "
 				    "that hivex cannot write back; not "
@@ -1114,7 +1114,7 @@ check_rewritable(struct hive *h, hive_key k, const char *path,
 		} else if (len > REGF_BIG_DATA && h->minor >= 4) {
 			char *name = hivex_value_key(h->hx, list[i]);
 
-			r = kp_fail(err, KP_EXIT_FAIL,
+			r = kp_fail(err, KP_ERR_FAIL,
 				    "'%s': key '%s' holds value '%s' of %zu "
 				    "bytes; it cannot be kept intact while "
 				    "editing this key (hivex would store it "
@@ -1133,7 +1133,7 @@ static int
 check_value_name(const char *name, struct kp_error *err)
 {
 	if (strlen(name) > VALUE_NAME_MAX)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "value name longer than %d characters",
 			       VALUE_NAME_MAX);
 	return 0;
@@ -1149,11 +1149,11 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
 		return -1;
 	if (!utf8_valid(name, strlen(name)))
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "value name with an unpaired UTF-16 surrogate: "
 			       "hivex cannot write it");
 	if (len > REGF_BIG_DATA)
-		return kp_fail(err, KP_EXIT_FAIL,
+		return kp_fail(err, KP_ERR_FAIL,
 			       "value '%s' of key '%s': %zu bytes is more than "
 			       "%u, which hivex cannot store in a form Windows "
 			       "reads", name, path, len, REGF_BIG_DATA);
@@ -1244,7 +1244,7 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	if (r <= 0)
 		return r;
 	if (k == hivex_root(h->hx))
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "the root key of a hive cannot be deleted");
 	parent = hivex_node_parent(h->hx, k);
 	errno = 0;
@@ -1319,13 +1319,13 @@ verify(struct hive *h, const unsigned char *p, size_t len,
 			goto mismatch;
 		continue;
 mismatch:
-		kp_fail(err, KP_EXIT_FAIL,
+		kp_fail(err, KP_ERR_FAIL,
 			"verification failed: key '%s'%s%s%s does not hold "
 			"what was written", e->path, e->name ? ", value '" : "",
 			e->name ? e->name : "", e->name ? "'" : "");
 		goto out;
 corrupt:
-		kp_fail(err, KP_EXIT_FAIL,
+		kp_fail(err, KP_ERR_FAIL,
 			"verification failed: cannot read key '%s' back",
 			e->path);
 		goto out;
@@ -1357,7 +1357,7 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 	uint32_t seq;
 
 	if (pread(fd, base, sizeof(base), 0) != (ssize_t)sizeof(base))
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 				     "cannot read back the written hive");
 	seq = regf_le32(base + 4);
 	if (h->st.logs.max_seq &&
@@ -1372,7 +1372,7 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 	/* The first bin keeps a backup copy of the timestamp. */
 	regf_put64(base + REGF_BASE_SIZE + 0x14, now);
 	if (pwrite(fd, base, sizeof(base), 0) != (ssize_t)sizeof(base))
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 				     "cannot write the hive header");
 	*seq_ret = seq;
 	return 0;
@@ -1389,7 +1389,7 @@ changed_since_open(struct hive *h, struct kp_error *err)
 	    st.st_ino != h->fst.st_ino || st.st_size != h->fst.st_size ||
 	    st.st_mtim.tv_sec != h->fst.st_mtim.tv_sec ||
 	    st.st_mtim.tv_nsec != h->fst.st_mtim.tv_nsec) {
-		kp_fail(err, KP_EXIT_FAIL,
+		kp_fail(err, KP_ERR_FAIL,
 			"'%s' changed while kmsprep was editing it; nothing "
 			"written", h->path);
 		return true;
@@ -1440,12 +1440,12 @@ commit_journal(struct hive *h, struct hive_commit_result *res,
 
 	mfd = memfd_create("kmsprep-new-hive", MFD_CLOEXEC);
 	if (mfd < 0)
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "cannot create a memory file");
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", mfd);
 	errno = 0;
 	if (hivex_commit(h->hx, name, 0) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 			      "'%s': hivex cannot write the new hive",
 			      h->path);
 		goto out;
@@ -1457,13 +1457,13 @@ commit_journal(struct hive *h, struct hive_commit_result *res,
 	if (stamp_keys(h, mfd, err) < 0)
 		goto out;
 	if (fstat(mfd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 			      "cannot read the new hive");
 		goto out;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, mfd, 0);
 	if (map == MAP_FAILED) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		kp_fail_errno(err, KP_ERR_FAIL, errno,
 			      "cannot map the new hive");
 		goto out;
 	}
@@ -1474,13 +1474,13 @@ commit_journal(struct hive *h, struct hive_commit_result *res,
 	}
 	fd = open(h->real, O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot open for "
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot open for "
 			      "writing", h->path);
 		goto out;
 	}
 	/* Two writers in place would interleave their pages. */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot lock "
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot lock "
 			      "(another kmsprep writing it?)", h->path);
 		goto out;
 	}
@@ -1536,7 +1536,7 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		return -1;
 	errno = 0;
 	if (hivex_commit(h->hx, t.path, 0) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 			      "'%s': cannot write", t.path);
 		goto out;
 	}
@@ -1549,13 +1549,13 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	    finish_header(h, t.fd, &res->seq, err) < 0)
 		goto out;
 	if (fstat(t.fd, &st) < 0 || st.st_size < (off_t)REGF_BASE_SIZE) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
 			      "'%s': cannot stat", t.path);
 		goto out;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, t.fd, 0);
 	if (map == MAP_FAILED) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot map",
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot map",
 			      t.path);
 		goto out;
 	}

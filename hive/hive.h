@@ -51,7 +51,7 @@ struct hive_state {
 	struct regf_stats stats;
 	/* With stats.dup_keys: the first key with two subkeys of one name,
 	 * and that name, escaped for display (wtf8_escape).  Edits at or
-	 * under such a key are refused (KP_EXIT_INPUT). */
+	 * under such a key are refused (KP_ERR_INPUT). */
 	char dup_key[512];
 	char dup_name[256];
 };
@@ -73,9 +73,9 @@ struct hive_value {
 	bool tombstone;		/* a layered key's deleted-value mark */
 };
 
-/* Open and check PATH.  Corrupt or non-hive files fail with KP_EXIT_INPUT,
+/* Open and check PATH.  Corrupt or non-hive files fail with KP_ERR_INPUT,
  * a dirty hive opened for writing without usable logs with
- * KP_EXIT_REFUSED. */
+ * KP_ERR_REFUSED. */
 int hive_open(const char *path, const struct hive_open_opts *o,
 	      struct hive **h_ret, struct kp_error *err);
 void hive_close(struct hive *h);

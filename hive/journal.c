@@ -112,11 +112,11 @@ journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
 
 	memset(d, 0, sizeof(*d));
 	if (len < REGF_BASE_SIZE)
-		return kp_fail(err, KP_EXIT_FAIL, "new hive too short");
+		return kp_fail(err, KP_ERR_FAIL, "new hive too short");
 	hbins = regf_le32(img + 0x28);
 	if (hbins == 0 || hbins % JOURNAL_PAGE ||
 	    hbins > len - REGF_BASE_SIZE)
-		return kp_fail(err, KP_EXIT_FAIL, "new hive: bad hive bins size "
+		return kp_fail(err, KP_ERR_FAIL, "new hive: bad hive bins size "
 			       "0x%x", hbins);
 	d->hbins = hbins;
 	buf = malloc(CHUNK);
@@ -141,7 +141,7 @@ journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
 			free(buf);
 			free(d->runs);
 			d->runs = NULL;
-			return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+			return kp_fail_errno(err, KP_ERR_FAIL, errno,
 					     "cannot read the hive");
 		}
 		for (p = 0; p < want; p += JOURNAL_PAGE) {
@@ -318,12 +318,12 @@ write_log(const struct journal_opts *o, int n, const unsigned char *lb,
 		created = fd >= 0;
 	}
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "'%s': cannot open the transaction log",
 				     path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': the transaction log "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': the transaction log "
 			       "is not a regular file", path);
 	}
 	/* A created log gets the hive's mode and owner. */
@@ -362,7 +362,7 @@ sys:
 		close(fd);
 	if (created)
 		unlink(path);
-	return kp_fail_errno(err, KP_EXIT_FAIL, e, "'%s': cannot write the "
+	return kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': cannot write the "
 			     "transaction log", path);
 }
 
@@ -382,18 +382,18 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 	memset(res, 0, sizeof(*res));
 	if (fstat(o->fd, &st) < 0 ||
 	    pread_all(o->fd, base, sizeof(base), 0) < 0)
-		return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "'%s': cannot read", o->path);
 	if (regf_header_parse(base, sizeof(base), &h, err) < 0)
 		return -1;
 	if (regf_header_dirty(&h) || h.type != REGF_PRIMARY)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': not a clean primary "
+		return kp_fail(err, KP_ERR_FAIL, "'%s': not a clean primary "
 			       "hive; nothing written", o->path);
 	if (journal_diff(o->fd, (size_t)st.st_size, o->img, o->len, &d,
 			 err) < 0)
 		return -1;
 	if (d.hbins < h.hbins_size) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': the new hive is smaller than "
+		kp_fail(err, KP_ERR_FAIL, "'%s': the new hive is smaller than "
 			"the old one; nothing written", o->path);
 		goto out;
 	}
@@ -429,7 +429,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 	regf_put32(base + 8, seq);
 	regf_set_checksum(base);
 	if (pwrite_all(o->fd, base, sizeof(base), 0) < 0 || fsync(o->fd) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot mark the "
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot mark the "
 			      "hive dirty", o->path);
 		goto logged;
 	}
@@ -441,7 +441,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + d.runs[0].off,
 			       d.runs[0].len / 2,
 			       (off_t)REGF_BASE_SIZE + d.runs[0].off) < 0) {
-			kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+			kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
 				      "write", o->path);
 			goto logged;
 		}
@@ -452,7 +452,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 
 		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + run->off,
 			       run->len, (off_t)REGF_BASE_SIZE + run->off) < 0) {
-			kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+			kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
 				      "write", o->path);
 			goto logged;
 		}
@@ -460,7 +460,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 			max = run->len;
 	}
 	if (fsync(o->fd) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
 			      o->path);
 		goto logged;
 	}
@@ -477,7 +477,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 			      (off_t)REGF_BASE_SIZE + run->off) < 0 ||
 		    memcmp(back, o->img + REGF_BASE_SIZE + run->off,
 			   run->len) != 0) {
-			kp_fail(err, KP_EXIT_FAIL, "'%s': verification failed: "
+			kp_fail(err, KP_ERR_FAIL, "'%s': verification failed: "
 				"the pages written at 0x%x do not read back",
 				o->path, REGF_BASE_SIZE + run->off);
 			goto logged;
@@ -495,14 +495,14 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 	regf_put32(base + 0x1c, REGF_PRIMARY);
 	regf_set_checksum(base);
 	if (pwrite_all(o->fd, base, sizeof(base), 0) < 0 || fsync(o->fd) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write "
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write "
 			      "the base block", o->path);
 		goto logged;
 	}
 	journal_test_crash("4");
 	if (pread_all(o->fd, back, sizeof(base), 0) < 0 ||
 	    memcmp(back, base, sizeof(base)) != 0) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': verification failed: the "
+		kp_fail(err, KP_ERR_FAIL, "'%s': verification failed: the "
 			"base block does not read back", o->path);
 		goto logged;
 	}

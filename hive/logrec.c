@@ -515,7 +515,7 @@ logrec_recover(const unsigned char *primary, size_t len,
 	if (regf_header_parse_primary(primary, len, &P, err) < 0)
 		return -1;
 	if (len < REGF_BASE_SIZE)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "truncated hive (%zu bytes)", len);
 	/* A log is a copy of its own hive's base block, GUIDs included
 	 * (*Base block*: RmId, LogId, TmId): other GUIDs mean the log belongs
@@ -537,7 +537,7 @@ logrec_recover(const unsigned char *primary, size_t len,
 	if (!any_new && !any_old) {
 		why(res->why, sizeof(res->why), "no usable transaction log "
 		    "(LOG1: %s; LOG2: %s)", res->log[0].why, res->log[1].why);
-		return kp_fail(err, KP_EXIT_INPUT, "%s", res->why);
+		return kp_fail(err, KP_ERR_INPUT, "%s", res->why);
 	}
 	if (any_new) {
 		res->format = 6;
@@ -549,7 +549,7 @@ logrec_recover(const unsigned char *primary, size_t len,
 	if (r < 0)
 		return kp_fail_oom(err);
 	if (r > 0)
-		return kp_fail(err, KP_EXIT_INPUT, "%s", res->why);
+		return kp_fail(err, KP_ERR_INPUT, "%s", res->why);
 	regf_put32((unsigned char *)out->data + 0x1c, REGF_PRIMARY);
 	regf_set_checksum((unsigned char *)out->data);
 	/* The result must be a consistent hive, or nothing is used. */
@@ -557,7 +557,7 @@ logrec_recover(const unsigned char *primary, size_t len,
 		why(res->why, sizeof(res->why), "replaying the logs gives an "
 		    "inconsistent hive: %s", verr.msg);
 		buf_reset(out);
-		return kp_fail(err, KP_EXIT_INPUT, "%s", res->why);
+		return kp_fail(err, KP_ERR_INPUT, "%s", res->why);
 	}
 	res->usable = true;
 	return 0;

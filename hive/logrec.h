@@ -61,7 +61,7 @@ void logrec_scan(const struct logrec_input in[2], struct logrec_result *res);
 /* Replay the logs onto the dirty PRIMARY (LEN bytes).  On success OUT holds
  * the recovered image, clean (sequence numbers equal, checksum valid), and 0
  * is returned; RES->damage says if later entries could not be used.  If
- * no log applies, -1 with KP_EXIT_REFUSED and RES->why. */
+ * no log applies, -1 with KP_ERR_REFUSED and RES->why. */
 int logrec_recover(const unsigned char *primary, size_t len,
 		   const struct logrec_input in[2], struct buf *out,
 		   struct logrec_result *res, struct kp_error *err);

@@ -45,7 +45,7 @@ regf_header_parse(const unsigned char *p, size_t len, struct regf_header *h,
 		  struct kp_error *err)
 {
 	if (len < 512 || memcmp(p, "regf", 4) != 0)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "not a registry hive (no 'regf' signature)");
 	h->seq1 = regf_le32(p + 0x04);
 	h->seq2 = regf_le32(p + 0x08);
@@ -95,10 +95,10 @@ regf_check_primary(const unsigned char *p, size_t len, struct regf_header *h,
 {
 	if (len < REGF_BASE_SIZE + REGF_HBIN_SIZE) {
 		if (len >= 4 && memcmp(p, "regf", 4) == 0)
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "truncated hive (%zu bytes; a hive has "
 				       "at least 8192)", len);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "not a registry hive (%zu bytes, no 'regf' "
 			       "signature)", len);
 	}
@@ -106,28 +106,28 @@ regf_check_primary(const unsigned char *p, size_t len, struct regf_header *h,
 		return -1;
 	if (h->type == REGF_LOG_OLD || h->type == REGF_LOG_OLD2 ||
 	    h->type == REGF_LOG_NEW)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "this is a transaction log (file type %u), not "
 			       "a hive", h->type);
 	if (h->major != 1 || h->minor < 3 || h->minor > 6)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "unsupported hive version %u.%u (1.3 to 1.6 are "
 			       "supported)", h->major, h->minor);
 	if (h->type != REGF_PRIMARY || h->format != 1)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "unsupported hive file type %u, format %u",
 			       h->type, h->format);
 	if (h->hbins_size == 0 || h->hbins_size % REGF_HBIN_SIZE)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "corrupt base block: hive bins size 0x%x is not "
 			       "a multiple of 4096", h->hbins_size);
 	if ((size_t)h->hbins_size > len - REGF_BASE_SIZE)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "truncated hive: the base block declares %zu "
 			       "bytes of data, the file holds %zu",
 			       (size_t)h->hbins_size, len - REGF_BASE_SIZE);
 	if (h->root >= h->hbins_size)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "corrupt base block: root offset 0x%x outside "
 			       "the hive bins", h->root);
 	return 0;
@@ -172,7 +172,7 @@ struct vctx {
 static int
 corrupt(struct vctx *v, uint32_t off, const char *what, const char *why)
 {
-	return kp_fail(v->err, KP_EXIT_INPUT,
+	return kp_fail(v->err, KP_ERR_INPUT,
 		       "corrupt hive: %s at offset 0x%x: %s", what,
 		       off + REGF_BASE_SIZE, why);
 }

@@ -68,7 +68,7 @@ uint32_t regf_checksum(const unsigned char *base);
 void regf_set_checksum(unsigned char *base);
 
 /* Decode the first 512 bytes of a base block (primary or log).  Fails with
- * KP_EXIT_INPUT when there is no "regf" signature. */
+ * KP_ERR_INPUT when there is no "regf" signature. */
 int regf_header_parse(const unsigned char *p, size_t len,
 		      struct regf_header *h, struct kp_error *err);
 
@@ -100,7 +100,7 @@ struct regf_stats {
 /* Check the whole structure: every hive bin and cell, then every key, list,
  * value, data and security cell reachable from the root, once.  A key
  * reached twice (a loop or a shared subkey), a cell outside the bins, a
- * wrong signature or a count that does not fit is corrupt (KP_EXIT_INPUT).
+ * wrong signature or a count that does not fit is corrupt (KP_ERR_INPUT).
  * Two subkeys of one name are counted in ST, not refused: Windows itself
  * loads such hives, and reading them is harmless. */
 int regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,

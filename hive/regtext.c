@@ -49,7 +49,7 @@ normalize(const char *rest, const char *orig, char **out,
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)rest[i] < 0x20 ||
 		    (rest[i] == '\\' && (i == 0 || rest[i - 1] == '\\')))
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "key '%s': empty key name or control "
 				       "character", kp_quote(orig, q, sizeof(q)));
 	}
@@ -76,7 +76,7 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 	if (map->prefix) {
 		rest = strip(path, map->prefix);
 		if (rest == NULL)
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "key '%s' is not under the prefix '%s'",
 				       kp_quote(path, q, sizeof(q)),
 				       map->prefix);
@@ -99,13 +99,13 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 	if (rest)
 		return normalize(rest, path, out, err);
 	if (strip(path, other))
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "key '%s' belongs in the %s hive, and this is a "
 			       "%s hive (--prefix maps other roots)",
 			       kp_quote(path, q, sizeof(q)),
 			       other + sizeof(HKLM),
 			       mine + sizeof(HKLM));
-	return kp_fail(err, KP_EXIT_INPUT,
+	return kp_fail(err, KP_ERR_INPUT,
 		       "key '%s' is not in this hive (expected %s\\..., a "
 		       "path starting with '\\', or --prefix)",
 		       kp_quote(path, q, sizeof(q)), mine);
@@ -130,7 +130,7 @@ perr(struct parser *p, const char *fmt, const char *detail)
 {
 	char q[96];
 
-	return kp_fail(p->err, KP_EXIT_INPUT, "'%s' line %u: %s%s%s%s",
+	return kp_fail(p->err, KP_ERR_INPUT, "'%s' line %u: %s%s%s%s",
 		       p->name, p->line, fmt, detail ? " '" : "",
 		       detail ? kp_quote(detail, q, sizeof(q)) : "",
 		       detail ? "'" : "");
@@ -266,7 +266,7 @@ hex_bytes(struct parser *p, const char *s, const char *end, struct buf *out)
 			return perr(p, "bad hex byte", NULL);
 		/* hivex writes no big-data (db) records. */
 		if (out->len >= REGF_BIG_DATA)
-			return kp_fail(p->err, KP_EXIT_FAIL, "'%s' line %u: "
+			return kp_fail(p->err, KP_ERR_FAIL, "'%s' line %u: "
 				       "value data over %u bytes: kmsprep "
 				       "cannot write values this large",
 				       p->name, p->line, REGF_BIG_DATA);
@@ -427,7 +427,7 @@ decode(const char *text, size_t len, const char *name, struct buf *out,
 
 	if (len >= 2 && u[0] == 0xff && u[1] == 0xfe) {
 		if (utf16le_to_wtf8(u + 2, len - 2, out) < 0)
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "'%s': not valid UTF-16LE text", name);
 	} else {
 		if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
@@ -435,7 +435,7 @@ decode(const char *text, size_t len, const char *name, struct buf *out,
 			len -= 3;
 		}
 		if (!wtf8_valid(text, len))
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "'%s': not UTF-8 or UTF-16LE text "
 				       "with a byte order mark", name);
 		if (buf_add(out, text, len) < 0)
@@ -444,7 +444,7 @@ decode(const char *text, size_t len, const char *name, struct buf *out,
 	if (buf_grow(out, 0) < 0)
 		return kp_fail_oom(err);
 	if (memchr(out->data, '\0', out->len))
-		return kp_fail(err, KP_EXIT_INPUT, "'%s': contains NUL bytes",
+		return kp_fail(err, KP_ERR_INPUT, "'%s': contains NUL bytes",
 			       name);
 	return 0;
 }
@@ -651,7 +651,7 @@ export_value(struct buf *out, const struct hive_value *v,
 
 	for (i = 0; v->name[i]; i++)
 		if ((unsigned char)v->name[i] < 0x20)
-			return kp_fail(err, KP_EXIT_FAIL,
+			return kp_fail(err, KP_ERR_FAIL,
 				       "value name with control characters "
 				       "cannot be written as .reg text");
 	/* A layered key's tombstone goes out as the empty REG_NONE value it
@@ -720,7 +720,7 @@ export_key(struct hive *h, hive_key k, const char *path, struct buf *out,
 			if ((unsigned char)name[j] < 0x20 || name[j] == '\\') {
 				char q[96];
 
-				kp_fail(err, KP_EXIT_FAIL,
+				kp_fail(err, KP_ERR_FAIL,
 					"key '%s\\%s': a name with control "
 					"characters or backslashes cannot be "
 					"written as .reg text", path,
@@ -763,7 +763,7 @@ regtext_export(struct hive *h, const char *key, const char *prefix,
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kp_fail(err, KP_EXIT_INPUT, "'%s': no key '%s'",
+		return kp_fail(err, KP_ERR_INPUT, "'%s': no key '%s'",
 			       hive_path(h), key);
 	if (buf_addstr(out, "Windows Registry Editor Version 5.00\n\n") < 0)
 		return kp_fail_oom(err);

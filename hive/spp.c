@@ -40,67 +40,6 @@ const struct spp_value_def spp_values[SPP_NVALUES] = {
 			 false },
 };
 
-enum opt_id {
-	O_KMS_HOST, O_CLEAR_KMS_HOST, O_LOOKUP, O_CLEAR_LOOKUP, O_CACHING,
-	O_ACT_TYPE, O_DNS_PUB, O_PUB_DOMAIN, O_CLEAR_PUB, O_LOW_PRIO,
-	O_LISTEN_PORT, O_ACT_INTERVAL, O_RENEW_INTERVAL, O_SKIP_REARM,
-	O_ACT_ID, O_APP,
-};
-
-const struct spp_option spp_options[] = {
-	[O_KMS_HOST] = { "kms-host", "NAME[:PORT]",
-		"KMS host for this client, as slmgr /skms: NAME, NAME:PORT, "
-		"[IPV6]:PORT, or :PORT to change the port only; a name "
-		"without a port clears the port" },
-	[O_CLEAR_KMS_HOST] = { "clear-kms-host", NULL,
-		"remove the KMS host and port, as slmgr /ckms (the client "
-		"finds a host through DNS again)" },
-	[O_LOOKUP] = { "lookup-domain", "FQDN",
-		"DNS domain in which the client looks for KMS SRV records, "
-		"as slmgr /skms-domain" },
-	[O_CLEAR_LOOKUP] = { "clear-lookup-domain", NULL,
-		"remove the lookup domain, as slmgr /ckms-domain" },
-	[O_CACHING] = { "host-caching", "on|off",
-		"KMS host caching (DisableKeyManagementServiceHostCaching "
-		"0/1), as slmgr /skhc and /ckhc" },
-	[O_ACT_TYPE] = { "activation-type", "all|ad|kms|token",
-		"volume activation type (VLActivationType), as slmgr "
-		"/act-type; all removes the value" },
-	[O_DNS_PUB] = { "dns-publishing", "on|off",
-		"KMS host: publish its SRV records in DNS "
-		"(DisableDnsPublishing 0/1), as slmgr /sdns and /cdns" },
-	[O_PUB_DOMAIN] = { "publish-domain", "DOMAIN[,PRIORITY[,WEIGHT]]",
-		"KMS host: a DNS domain to publish SRV records in; repeat "
-		"it: the options given become the whole "
-		"DnsDomainPublishList" },
-	[O_CLEAR_PUB] = { "clear-publish-domains", NULL,
-		"KMS host: remove DnsDomainPublishList" },
-	[O_LOW_PRIO] = { "low-priority", "on|off",
-		"KMS host: run at low priority (EnableKmsLowPriority), as "
-		"slmgr /spri and /cpri" },
-	[O_LISTEN_PORT] = { "listen-port", "PORT",
-		"KMS host: TCP port to listen on "
-		"(KeyManagementServiceListeningPort), as slmgr /sprt" },
-	[O_ACT_INTERVAL] = { "activation-interval", "MINUTES",
-		"minutes between activation attempts, 15 to 43200 "
-		"(VLActivationInterval), as slmgr /sai" },
-	[O_RENEW_INTERVAL] = { "renewal-interval", "MINUTES",
-		"minutes between activation renewals, 15 to 43200 "
-		"(VLRenewalInterval), as slmgr /sri" },
-	[O_SKIP_REARM] = { "skip-rearm", "on|off",
-		"SkipRearm: on keeps the licensing state (and the client "
-		"machine ID) through sysprep /generalize" },
-	[O_ACT_ID] = { "activation-id", "GUID",
-		"apply the per-product settings (KMS host, lookup domain, "
-		"activation type) to this Activation ID only, as slmgr's "
-		"optional Activation ID" },
-	[O_APP] = { "application", "windows|office|GUID",
-		"application ID for per-product settings: windows (the "
-		"default), office (Office 2013 and later on Windows 8 and "
-		"later) or a GUID" },
-};
-
-const size_t spp_noptions = sizeof(spp_options) / sizeof(spp_options[0]);
 
 void
 spp_settings_init(struct spp_settings *s)
@@ -153,9 +92,9 @@ touch(struct spp_settings *s, enum spp_id id, const char *opt,
 
 	if (s->touched[id]) {
 		if (strcmp(e->option, opt) == 0)
-			kp_fail(err, KP_EXIT_USAGE, "--%s given twice", opt);
+			kp_fail(err, KP_ERR_INVALID, "--%s given twice", opt);
 		else
-			kp_fail(err, KP_EXIT_USAGE,
+			kp_fail(err, KP_ERR_INVALID,
 				"--%s conflicts with --%s (both change %s)",
 				opt, e->option, spp_values[id].name);
 		return NULL;
@@ -220,7 +159,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 		memcpy(host, arg + 1, n);
 		host[n] = '\0';
 		if (!kp_is_ipv6(host))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': not an IPv6 address", what,
 				       kp_quote(host, q, sizeof(q)));
 		/* slmgr keeps the brackets in the name it stores. */
@@ -232,13 +171,13 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 	} else {
 		colon = strchr(arg, ':');
 		if (colon && strchr(colon + 1, ':'))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': an IPv6 address needs "
 				       "brackets: [ADDRESS]:PORT", what,
 				       kp_quote(arg, q, sizeof(q)));
 		n = colon ? (size_t)(colon - arg) : strlen(arg);
 		if (n >= sizeof(host))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: host name longer than %d "
 				       "characters", what, KP_HOSTNAME_MAX);
 		memcpy(host, arg, n);
@@ -248,7 +187,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 		if (n && kp_check_host(what, host, err) < 0)
 			return -1;
 		if (n == 0 && colon == NULL)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: empty host name", what);
 	}
 	if (portstr) {
@@ -263,7 +202,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 	/* A name without a port clears the port, as slmgr does. */
 	return delete(s, SPP_KMS_PORT, opt, err);
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "%s: '%s': expected [IPV6] or [IPV6]:PORT", what,
 		       kp_quote(arg, q, sizeof(q)));
 }
@@ -298,7 +237,7 @@ spp_parse_publish(const char *s, struct spp_publish *p, struct kp_error *err)
 			goto bad;
 	}
 	if (!kp_is_hostname(field[0], true))
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "publish domain '%s': not a valid DNS domain",
 			       kp_quote(field[0], q, sizeof(q)));
 	snprintf(p->domain, sizeof(p->domain), "%s", field[0]);
@@ -317,7 +256,7 @@ spp_parse_publish(const char *s, struct spp_publish *p, struct kp_error *err)
 	}
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "publish domain '%s': expected DOMAIN[,PRIORITY[,WEIGHT]]",
 		       kp_quote(s, q, sizeof(q)));
 }
@@ -351,7 +290,7 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 
 		spp_parse_publish(e->list[i], &o, NULL);
 		if (strcasecmp(o.domain, p.domain) == 0)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--%s: domain '%s' given twice", opt,
 				       p.domain);
 	}
@@ -388,132 +327,285 @@ remember(struct spp_settings *s, const char *opt, const char *arg,
 	return 0;
 }
 
-int
-spp_settings_option(struct spp_settings *s, const char *opt_in,
-		    const char *arg, struct kp_error *err)
+/* The parsers of the settings table: each validates ARG for setting D and
+ * records the change; NORM may receive ARG normalized (for kits). */
+
+static int
+p_kms_host(struct spp_settings *s, const struct spp_option *d,
+	   const char *arg, char **norm, struct kp_error *err)
+{
+	(void)norm;
+	return kms_host(s, d->name, arg, err);
+}
+
+static int
+p_clear_kms_host(struct spp_settings *s, const struct spp_option *d,
+		 const char *arg, char **norm, struct kp_error *err)
+{
+	(void)arg;
+	(void)norm;
+	return delete(s, SPP_KMS_NAME, d->name, err) < 0 ||
+	       delete(s, SPP_KMS_PORT, d->name, err) < 0 ? -1 : 0;
+}
+
+static int
+p_domain(struct spp_settings *s, const struct spp_option *d,
+	 const char *arg, char **norm, struct kp_error *err)
+{
+	char what[64], q[96];
+
+	(void)norm;
+	snprintf(what, sizeof(what), "--%s", d->name);
+	if (kp_check_safe(what, arg, err) < 0)
+		return -1;
+	if (!kp_is_hostname(arg, false))
+		return kp_fail(err, KP_ERR_INVALID,
+			       "%s: '%s': not a valid DNS domain", what,
+			       kp_quote(arg, q, sizeof(q)));
+	return set_sz(s, d->value, d->name, arg, err);
+}
+
+/* A flag that removes D's value. */
+static int
+p_delete(struct spp_settings *s, const struct spp_option *d,
+	 const char *arg, char **norm, struct kp_error *err)
+{
+	(void)arg;
+	(void)norm;
+	return delete(s, d->value, d->name, err);
+}
+
+/* on|off into a DWORD; the Disable... values store the opposite. */
+static int
+p_onoff(struct spp_settings *s, const struct spp_option *d,
+	const char *arg, char **norm, struct kp_error *err)
+{
+	char what[64];
+	bool on;
+
+	(void)norm;
+	snprintf(what, sizeof(what), "--%s", d->name);
+	if (kp_parse_onoff(what, arg, &on, err) < 0)
+		return -1;
+	return set_dword(s, d->value, d->name, d->inverse ? !on : on, err);
+}
+
+static int
+p_act_type(struct spp_settings *s, const struct spp_option *d,
+	   const char *arg, char **norm, struct kp_error *err)
 {
 	static const char *const act_types[] = { "all", "ad", "kms", "token" };
-	char what[64], q[96], *norm = NULL;
-	const char *opt = NULL;
-	enum opt_id id = 0;
-	unsigned long n;
-	bool on;
+	char q[96];
 	size_t i;
+
+	(void)norm;
+	for (i = 0; i < 4; i++)
+		if (strcasecmp(arg, act_types[i]) == 0)
+			break;
+	if (i == 4)
+		return kp_fail(err, KP_ERR_INVALID,
+			       "--%s: '%s': expected all, ad, kms or token",
+			       d->name, kp_quote(arg, q, sizeof(q)));
+	/* all is Windows' default: no value. */
+	return i == 0 ? delete(s, d->value, d->name, err) :
+			set_dword(s, d->value, d->name, (uint32_t)i, err);
+}
+
+static int
+p_publish(struct spp_settings *s, const struct spp_option *d,
+	  const char *arg, char **norm, struct kp_error *err)
+{
+	return publish_domain(s, d->name, arg, norm, err);
+}
+
+/* A TCP port, stored as a string (REG_SZ) as slmgr does. */
+static int
+p_port(struct spp_settings *s, const struct spp_option *d, const char *arg,
+       char **norm, struct kp_error *err)
+{
+	char what[64], port[8];
+	unsigned long n;
+
+	(void)norm;
+	snprintf(what, sizeof(what), "--%s", d->name);
+	if (kp_parse_uint(what, arg, 1, 65535, &n, err) < 0)
+		return -1;
+	snprintf(port, sizeof(port), "%lu", n);
+	return set_sz(s, d->value, d->name, port, err);
+}
+
+/* Minutes, 15 to 43200 (30 days), as slmgr /sai and /sri accept. */
+static int
+p_minutes(struct spp_settings *s, const struct spp_option *d,
+	  const char *arg, char **norm, struct kp_error *err)
+{
+	char what[64];
+	unsigned long n;
+
+	(void)norm;
+	snprintf(what, sizeof(what), "--%s", d->name);
+	if (kp_parse_uint(what, arg, 15, 43200, &n, err) < 0)
+		return -1;
+	return set_dword(s, d->value, d->name, (uint32_t)n, err);
+}
+
+static int
+p_act_id(struct spp_settings *s, const struct spp_option *d,
+	 const char *arg, char **norm, struct kp_error *err)
+{
+	char what[64];
+
+	(void)norm;
+	snprintf(what, sizeof(what), "--%s", d->name);
+	if (s->act[0])
+		return kp_fail(err, KP_ERR_INVALID, "%s given twice", what);
+	return kp_parse_guid(what, arg, s->act, err);
+}
+
+static int
+p_app(struct spp_settings *s, const struct spp_option *d, const char *arg,
+      char **norm, struct kp_error *err)
+{
+	char what[64];
+
+	(void)norm;
+	snprintf(what, sizeof(what), "--%s", d->name);
+	if (s->app[0])
+		return kp_fail(err, KP_ERR_INVALID, "%s given twice", what);
+	if (strcasecmp(arg, "windows") == 0)
+		snprintf(s->app, sizeof(s->app), "%s", SPP_APP_WINDOWS);
+	else if (strcasecmp(arg, "office") == 0)
+		snprintf(s->app, sizeof(s->app), "%s", SPP_APP_OFFICE);
+	else
+		return kp_parse_guid(what, arg, s->app, err);
+	return 0;
+}
+
+/*
+ * The settings: one row each.  Everything else comes from here: the
+ * command-line options and their --help (cli/), the JSON and kit
+ * manifests (kms/kit.c: KIT_NAME is the manifest's word for it, kept
+ * stable whatever the option is called; NULL when a kit cannot carry it),
+ * and README's list (tests/t1000 checks it).  To add a setting: a value
+ * in spp_values if it is a new one, and a row here.
+ */
+const struct spp_option spp_options[] = {
+	{ "kms-host", "NAME[:PORT]", SPP_KMS_NAME, p_kms_host, false, NULL,
+	  "KMS host for this client, as slmgr /skms: NAME, NAME:PORT, "
+	  "[IPV6]:PORT, or :PORT to change the port only; a name without a "
+	  "port clears the port" },
+	{ "clear-kms-host", NULL, SPP_KMS_NAME, p_clear_kms_host, false, NULL,
+	  "remove the KMS host and port, as slmgr /ckms (the client finds a "
+	  "host through DNS again)" },
+	{ "lookup-domain", "FQDN", SPP_LOOKUP_DOMAIN, p_domain, false, NULL,
+	  "DNS domain in which the client looks for KMS SRV records, as "
+	  "slmgr /skms-domain" },
+	{ "clear-lookup-domain", NULL, SPP_LOOKUP_DOMAIN, p_delete, false,
+	  NULL, "remove the lookup domain, as slmgr /ckms-domain" },
+	{ "host-caching", "on|off", SPP_HOST_CACHING, p_onoff, true, NULL,
+	  "KMS host caching (DisableKeyManagementServiceHostCaching 0/1), as "
+	  "slmgr /skhc and /ckhc" },
+	{ "activation-type", "all|ad|kms|token", SPP_ACT_TYPE, p_act_type,
+	  false, NULL,
+	  "volume activation type (VLActivationType), as slmgr /act-type; all "
+	  "removes the value" },
+	{ "dns-publishing", "on|off", SPP_DNS_PUBLISHING, p_onoff, true,
+	  "dns_publishing",
+	  "KMS host: publish its SRV records in DNS (DisableDnsPublishing "
+	  "0/1), as slmgr /sdns and /cdns" },
+	{ "publish-domain", "DOMAIN[,PRIORITY[,WEIGHT]]", SPP_PUBLISH_LIST,
+	  p_publish, false, "publish_domain",
+	  "KMS host: a DNS domain to publish SRV records in; repeat it: the "
+	  "options given become the whole DnsDomainPublishList" },
+	{ "clear-publish-domains", NULL, SPP_PUBLISH_LIST, p_delete, false,
+	  "clear_publish_domains", "KMS host: remove DnsDomainPublishList" },
+	{ "low-priority", "on|off", SPP_LOW_PRIORITY, p_onoff, false,
+	  "low_priority",
+	  "KMS host: run at low priority (EnableKmsLowPriority), as slmgr "
+	  "/spri and /cpri" },
+	{ "listen-port", "PORT", SPP_LISTEN_PORT, p_port, false, "listen_port",
+	  "KMS host: TCP port to listen on (KeyManagementServiceListeningPort), "
+	  "as slmgr /sprt" },
+	{ "activation-interval", "MINUTES", SPP_ACT_INTERVAL, p_minutes, false,
+	  "activation_interval",
+	  "minutes between activation attempts, 15 to 43200 "
+	  "(VLActivationInterval), as slmgr /sai" },
+	{ "renewal-interval", "MINUTES", SPP_RENEW_INTERVAL, p_minutes, false,
+	  "renewal_interval",
+	  "minutes between activation renewals, 15 to 43200 "
+	  "(VLRenewalInterval), as slmgr /sri" },
+	{ "skip-rearm", "on|off", SPP_SKIP_REARM, p_onoff, false, NULL,
+	  "SkipRearm: on keeps the licensing state (and the client machine ID) "
+	  "through sysprep /generalize" },
+	{ "activation-id", "GUID", SPP_NVALUES, p_act_id, false, NULL,
+	  "apply the per-product settings (KMS host, lookup domain, "
+	  "activation type) to this Activation ID only, as slmgr's optional "
+	  "Activation ID" },
+	{ "application", "windows|office|GUID", SPP_NVALUES, p_app, false, NULL,
+	  "application ID for per-product settings: windows (the default), "
+	  "office (Office 2013 and later on Windows 8 and later) or a GUID" },
+};
+
+const size_t spp_noptions = sizeof(spp_options) / sizeof(spp_options[0]);
+
+const struct spp_option *
+spp_option_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < spp_noptions; i++)
+		if (strcmp(spp_options[i].name, name) == 0)
+			return &spp_options[i];
+	return NULL;
+}
+
+const struct spp_option *
+spp_option_by_kit_name(const char *kit_name)
+{
+	size_t i;
+
+	for (i = 0; i < spp_noptions; i++)
+		if (spp_options[i].kit_name &&
+		    strcmp(spp_options[i].kit_name, kit_name) == 0)
+			return &spp_options[i];
+	return NULL;
+}
+
+int
+spp_settings_option(struct spp_settings *s, const char *opt,
+		    const char *arg, struct kp_error *err)
+{
+	const struct spp_option *d = spp_option_find(opt);
+	char q[96], *norm = NULL;
 	int r;
 
-	for (i = 0; i < spp_noptions; i++) {
-		if (strcmp(spp_options[i].name, opt_in) == 0) {
-			opt = spp_options[i].name;
-			id = (enum opt_id)i;
-		}
-	}
-	if (opt == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "unknown setting '--%s'",
-			       kp_quote(opt_in, q, sizeof(q)));
-	if ((spp_options[id].arg != NULL) != (arg != NULL))
-		return kp_fail(err, KP_EXIT_USAGE, arg ?
+	if (d == NULL)
+		return kp_fail(err, KP_ERR_INVALID, "unknown setting '--%s'",
+			       kp_quote(opt, q, sizeof(q)));
+	if ((d->arg != NULL) != (arg != NULL))
+		return kp_fail(err, KP_ERR_INVALID, arg ?
 			       "--%s takes no argument" :
-			       "--%s needs an argument", opt);
-	snprintf(what, sizeof(what), "--%s", opt);
-	switch (id) {
-	case O_KMS_HOST:
-		r = kms_host(s, opt, arg, err);
-		break;
-	case O_CLEAR_KMS_HOST:
-		r = delete(s, SPP_KMS_NAME, opt, err) < 0 ||
-		    delete(s, SPP_KMS_PORT, opt, err) < 0 ? -1 : 0;
-		break;
-	case O_LOOKUP:
-		if (kp_check_safe(what, arg, err) < 0)
-			return -1;
-		if (!kp_is_hostname(arg, false))
-			return kp_fail(err, KP_EXIT_USAGE,
-				       "%s: '%s': not a valid DNS domain",
-				       what, kp_quote(arg, q, sizeof(q)));
-		r = set_sz(s, SPP_LOOKUP_DOMAIN, opt, arg, err);
-		break;
-	case O_CLEAR_LOOKUP:
-		r = delete(s, SPP_LOOKUP_DOMAIN, opt, err);
-		break;
-	case O_CACHING:
-		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
-		    set_dword(s, SPP_HOST_CACHING, opt, !on, err);
-		break;
-	case O_ACT_TYPE:
-		for (i = 0; i < 4; i++)
-			if (strcasecmp(arg, act_types[i]) == 0)
-				break;
-		if (i == 4)
-			return kp_fail(err, KP_EXIT_USAGE,
-				       "%s: '%s': expected all, ad, kms or "
-				       "token", what,
-				       kp_quote(arg, q, sizeof(q)));
-		r = i == 0 ? delete(s, SPP_ACT_TYPE, opt, err) :
-			     set_dword(s, SPP_ACT_TYPE, opt, (uint32_t)i, err);
-		break;
-	case O_DNS_PUB:
-		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
-		    set_dword(s, SPP_DNS_PUBLISHING, opt, !on, err);
-		break;
-	case O_PUB_DOMAIN:
-		r = publish_domain(s, opt, arg, &norm, err);
-		break;
-	case O_CLEAR_PUB:
-		r = delete(s, SPP_PUBLISH_LIST, opt, err);
-		break;
-	case O_LOW_PRIO:
-		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
-		    set_dword(s, SPP_LOW_PRIORITY, opt, on, err);
-		break;
-	case O_LISTEN_PORT: {
-		char port[8];
-
-		if (kp_parse_uint(what, arg, 1, 65535, &n, err) < 0)
-			return -1;
-		snprintf(port, sizeof(port), "%lu", n);
-		r = set_sz(s, SPP_LISTEN_PORT, opt, port, err);
-		break;
-	}
-	case O_ACT_INTERVAL:
-	case O_RENEW_INTERVAL:
-		if (kp_parse_uint(what, arg, 15, 43200, &n, err) < 0)
-			return -1;
-		r = set_dword(s, id == O_ACT_INTERVAL ? SPP_ACT_INTERVAL :
-					 SPP_RENEW_INTERVAL,
-			      opt, (uint32_t)n, err);
-		break;
-	case O_SKIP_REARM:
-		r = kp_parse_onoff(what, arg, &on, err) < 0 ? -1 :
-		    set_dword(s, SPP_SKIP_REARM, opt, on, err);
-		break;
-	case O_ACT_ID:
-		if (s->act[0])
-			return kp_fail(err, KP_EXIT_USAGE, "%s given twice",
-				       what);
-		r = kp_parse_guid(what, arg, s->act, err);
-		break;
-	case O_APP:
-		if (s->app[0])
-			return kp_fail(err, KP_EXIT_USAGE, "%s given twice",
-				       what);
-		if (strcasecmp(arg, "windows") == 0) {
-			snprintf(s->app, sizeof(s->app), "%s", SPP_APP_WINDOWS);
-			r = 0;
-		} else if (strcasecmp(arg, "office") == 0) {
-			snprintf(s->app, sizeof(s->app), "%s", SPP_APP_OFFICE);
-			r = 0;
-		} else {
-			r = kp_parse_guid(what, arg, s->app, err);
-		}
-		break;
-	default:
-		r = kp_fail(err, KP_EXIT_USAGE, "unknown setting");
-		break;
-	}
+			       "--%s needs an argument", d->name);
+	r = d->parse(s, d, arg, &norm, err);
 	if (r == 0)
-		r = remember(s, opt, norm ? norm : arg, err);
+		r = remember(s, d->name, norm ? norm : arg, err);
 	free(norm);
 	return r;
+}
+
+int
+spp_set_onoff(struct spp_settings *s, enum spp_id id, bool on,
+	      struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < spp_noptions; i++)
+		if (spp_options[i].value == id &&
+		    spp_options[i].parse == p_onoff)
+			return spp_settings_option(s, spp_options[i].name,
+						   on ? "on" : "off", err);
+	return kp_fail(err, KP_ERR_INVALID, "%s is not an on/off setting",
+		       id < SPP_NVALUES ? spp_values[id].name : "?");
 }
 
 int
@@ -525,7 +617,7 @@ spp_settings_check(const struct spp_settings *s, struct kp_error *err)
 		return 0;
 	for (i = 0; i < SPP_NVALUES; i++) {
 		if (s->touched[i] && !spp_values[i].per_product)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--%s applies to the whole service; it "
 				       "cannot be combined with "
 				       "--activation-id or --application",
@@ -651,13 +743,13 @@ spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 	kind = hive_kind(h);
 	if (kind == HIVE_KIND_EMPTY)
 		return 0;
-	return kp_fail(err, KP_EXIT_INPUT,
-		       "'%s': not a SOFTWARE hive: it has keys but no %s%s%s",
+	/* What the user may do about it is the command's to say. */
+	(void)writing;
+	return kp_fail(err, KP_ERR_INPUT,
+		       "'%s': not a SOFTWARE hive: it has keys but no %s%s",
 		       hive_path(h), WINVER_KEY,
 		       kind == HIVE_KIND_SYSTEM ? "; it looks like a SYSTEM "
-						  "hive" : "",
-		       writing ? " (--force writes anyway)" :
-				 " (--force shows its state)");
+						  "hive" : "");
 }
 
 /*
@@ -720,7 +812,7 @@ spp_apply(const struct spp_settings *s, struct hive *h, const struct winver *v,
 				for (j = 0; j < e->nlist; j++) {
 					if (!strchr(e->list[j], ','))
 						continue;
-					r = kp_fail(err, KP_EXIT_USAGE,
+					r = kp_fail(err, KP_ERR_INVALID,
 						"--%s: Windows Vista and Server "
 						"2008 take domains only in "
 						"DnsDomainPublishList, without "

@@ -8,7 +8,10 @@
  * validated here, and are applied to an open SOFTWARE hive under
  * Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform (\SL on
  * Windows Vista / Server 2008), or under <AppID>\<ActivationID> for one
- * product.  Facts: ../shared/reference/spp-facts.md.
+ * product.  Facts: Microsoft's slmgr.vbs options
+ * (https://learn.microsoft.com/windows-server/get-started/activation-slmgr-vbs-options)
+ * and KMS client settings
+ * (https://learn.microsoft.com/windows-server/get-started/kms-client-activation-keys).
  */
 #ifndef KP_SPP_H
 #define KP_SPP_H
@@ -58,15 +61,6 @@ struct spp_value_def {
 /* The known values, indexed by enum spp_id. */
 extern const struct spp_value_def spp_values[SPP_NVALUES];
 
-/* The setting options, shared by every command that takes them. */
-struct spp_option {
-	const char *name;	/* long option, without dashes */
-	const char *arg;	/* argument syntax, NULL for a flag */
-	const char *help;
-};
-extern const struct spp_option spp_options[];
-extern const size_t spp_noptions;
-
 /* A change to one value: set it to DATA, or delete it. */
 struct spp_edit {
 	bool set;
@@ -92,6 +86,32 @@ struct spp_settings {
 	size_t ngiven;
 };
 
+struct spp_option;
+
+/* Parse ARG for the setting D into S; NORM may receive ARG normalized. */
+typedef int spp_parse_fn(struct spp_settings *s, const struct spp_option *d,
+			 const char *arg, char **norm, struct kp_error *err);
+
+/* A setting, one row of the table in spp.c: its option name (also its
+ * JSON name), argument syntax (NULL for a flag), the registry value it
+ * changes (SPP_NVALUES for the product-targeting ones), its parser, and
+ * its name in kit manifests (NULL: kits cannot carry it). */
+struct spp_option {
+	const char *name;
+	const char *arg;
+	enum spp_id value;
+	spp_parse_fn *parse;
+	bool inverse;		/* on|off stored inverted (Disable... values) */
+	const char *kit_name;
+	const char *help;
+};
+extern const struct spp_option spp_options[];
+extern const size_t spp_noptions;
+
+/* The row for option NAME, or for manifest name KIT_NAME; NULL if none. */
+const struct spp_option *spp_option_find(const char *name);
+const struct spp_option *spp_option_by_kit_name(const char *kit_name);
+
 void spp_settings_init(struct spp_settings *s);
 void spp_settings_release(struct spp_settings *s);
 
@@ -99,12 +119,17 @@ void spp_settings_release(struct spp_settings *s);
 bool spp_is_option(const char *opt);
 
 /* Take one option and its argument (NULL for flags); invalid values and
- * conflicting options fail with KP_EXIT_USAGE naming the option. */
+ * conflicting options fail with KP_ERR_INVALID naming the option. */
 int spp_settings_option(struct spp_settings *s, const char *opt,
 			const char *arg, struct kp_error *err);
 
 /* Checks across options, once all are in (product targeting). */
 int spp_settings_check(const struct spp_settings *s, struct kp_error *err);
+
+/* Typed setter for internal code: set the on|off setting of value ID
+ * (e.g. SPP_SKIP_REARM) as its option would. */
+int spp_set_onoff(struct spp_settings *s, enum spp_id id, bool on,
+		  struct kp_error *err);
 
 /* Nothing to change? */
 bool spp_settings_empty(const struct spp_settings *s);
@@ -126,7 +151,7 @@ void winver_release(struct winver *v);
 /* Key of the SPP settings for this Windows (SL for Vista / 2008). */
 const char *spp_root(const struct winver *v);
 
-/* Check that H is a SOFTWARE hive (or an empty one), KP_EXIT_INPUT if not;
+/* Check that H is a SOFTWARE hive (or an empty one), KP_ERR_INPUT if not;
  * FORCE accepts any hive (WRITING only changes the hint). */
 int spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 		   bool force, struct kp_error *err);

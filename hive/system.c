@@ -23,7 +23,7 @@ sys_control_set(struct hive *h, char *out, size_t outsz, struct kp_error *err)
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': not a SYSTEM hive (no Select key)",
 			       hive_path(h));
 	r = hive_get(h, k, "Current", &v, err);
@@ -34,7 +34,7 @@ sys_control_set(struct hive *h, char *out, size_t outsz, struct kp_error *err)
 	    cur > 999) {
 		if (r == 1)
 			hive_value_release(&v);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': Select\\Current is missing or not a "
 			       "control set number", hive_path(h));
 	}
@@ -44,7 +44,7 @@ sys_control_set(struct hive *h, char *out, size_t outsz, struct kp_error *err)
 	if (r < 0)
 		return -1;
 	if (r == 0)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': Select\\Current names %s, which does not "
 			       "exist", hive_path(h), out);
 	return 0;
@@ -60,7 +60,7 @@ sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
 	if (kp_check_safe("--dns-search-list", arg, err) < 0)
 		return -1;
 	if (strlen(arg) > SYS_SEARCH_LIST_MAX)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "--dns-search-list: longer than %d characters",
 			       SYS_SEARCH_LIST_MAX);
 	while (*p) {
@@ -80,7 +80,7 @@ sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
 		d[n] = '\0';
 		if (!kp_is_hostname(d, false)) {
 			buf_release(&out);
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "--dns-search-list: '%s': not a valid "
 				       "DNS suffix", kp_quote(d, q, sizeof(q)));
 		}
@@ -101,7 +101,7 @@ sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
 	return *norm ? 0 : kp_fail_oom(err);
 bad:
 	buf_release(&out);
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "--dns-search-list: '%s': expected SUFFIX[,SUFFIX...]",
 		       kp_quote(arg, q, sizeof(q)));
 }
@@ -176,7 +176,7 @@ sys_firewall_allow_tcp(struct hive *h, const char *id, unsigned port,
 
 	if (port == 0 || port > 65535 || strchr(name, '|') ||
 	    strchr(desc, '|') || strchr(id, '|'))
-		return kp_fail(err, KP_EXIT_USAGE, "invalid firewall rule");
+		return kp_fail(err, KP_ERR_INVALID, "invalid firewall rule");
 	if (sys_control_set(h, cs, sizeof(cs), err) < 0)
 		return -1;
 	snprintf(key, sizeof(key), "%s\\" SYS_FIREWALL_RULES, cs);

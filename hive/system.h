@@ -14,7 +14,7 @@
 
 #define SYS_SEARCH_LIST_MAX 1024
 
-/* "ControlSet001" etc. from Select\Current; KP_EXIT_INPUT if the hive has
+/* "ControlSet001" etc. from Select\Current; KP_ERR_INPUT if the hive has
  * no usable Select key. */
 int sys_control_set(struct hive *h, char *out, size_t outsz,
 		    struct kp_error *err);

@@ -66,14 +66,14 @@ dns_server_parse(const char *arg, unsigned timeout_ms, struct dns_server *s,
 	hints.ai_flags = AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0)
-		return kp_fail(err, KP_EXIT_ENV, "--server: '%s': %s",
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "--server: '%s': %s",
 			       kp_quote(host, q, sizeof(q)), gai_strerror(rc));
 	memcpy(&s->addr, ai->ai_addr, ai->ai_addrlen);
 	s->len = ai->ai_addrlen;
 	freeaddrinfo(ai);
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "--server: '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
 		       kp_quote(arg, q, sizeof(q)));
 }
@@ -182,7 +182,7 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	/* A NUL would end the text early for some readers and not others:
 	 * which key is meant must not depend on the reader. */
 	if (memchr(text.data, '\0', text.len)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a key file (a NUL byte)",
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a key file (a NUL byte)",
 			path);
 		goto out;
 	}
@@ -219,19 +219,19 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	if (n != 0)
 		goto bad;
 	if (!kp_is_hostname(name, true)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': bad key name", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': bad key name", path);
 		goto out;
 	}
 	if (strcasecmp(alg, "hmac-sha256") != 0 &&
 	    strcasecmp(alg, "hmac-sha384") != 0 &&
 	    strcasecmp(alg, "hmac-sha512") != 0) {
-		kp_fail(err, KP_EXIT_INPUT,
+		kp_fail(err, KP_ERR_INPUT,
 			"'%s': algorithm '%s' is not accepted (hmac-sha256, "
 			"hmac-sha384 or hmac-sha512)", path, alg);
 		goto out;
 	}
 	if (!valid_base64(secret, &dec) || dec < 16) {
-		kp_fail(err, KP_EXIT_INPUT,
+		kp_fail(err, KP_ERR_INPUT,
 			"'%s': the secret is not base64 of at least 16 bytes",
 			path);
 		goto out;
@@ -246,7 +246,7 @@ tsig_key_read(const char *path, struct tsig_key *k, struct kp_error *err)
 	r = k->secret ? 0 : kp_fail_oom(err);
 	goto out;
 bad:
-	kp_fail(err, KP_EXIT_INPUT,
+	kp_fail(err, KP_ERR_INPUT,
 		"'%s': not a key file (expected one key NAME { algorithm ALG; "
 		"secret \"BASE64\"; }; with each field once)", path);
 out:
@@ -555,7 +555,7 @@ transfer(const struct sockaddr_storage *sa, socklen_t salen,
 		    !answers(qp, *answer)) {
 			ldns_pkt_free(*answer);
 			*answer = NULL;
-			kp_fail(err, KP_EXIT_FAIL, "DNS server %s sent an answer "
+			kp_fail(err, KP_ERR_FAIL, "DNS server %s sent an answer "
 				"that is malformed or does not match the query",
 				label);
 			goto out;
@@ -565,12 +565,12 @@ transfer(const struct sockaddr_storage *sa, socklen_t salen,
 	}
 fail:
 	if (errno == ETIMEDOUT)
-		kp_fail(err, KP_EXIT_ENV, "no answer from DNS server %s within "
+		kp_fail(err, KP_ERR_UNAVAILABLE, "no answer from DNS server %s within "
 			"%u ms%s", label, budget_ms,
 			ignored ? " (answers that did not match the query were "
 				  "ignored)" : "");
 	else
-		kp_fail_errno(err, KP_EXIT_ENV, errno,
+		kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
 			      "cannot reach DNS server %s", label);
 out:
 	if (r == 0 && wire_ret) {
@@ -628,7 +628,7 @@ resolve(const struct dns_server *server, const char *name, ldns_rr_type type,
 	deadline_in(&d, timeout_ms);
 	if (ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN,
 				       LDNS_RD) != LDNS_STATUS_OK)
-		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name",
+		return kp_fail(err, KP_ERR_INVALID, "'%s': not a DNS name",
 			       name);
 	ldns_pkt_set_random_id(q);
 	if (server) {
@@ -637,12 +637,12 @@ resolve(const struct dns_server *server, const char *name, ldns_rr_type type,
 		goto out;
 	}
 	if ((st = ldns_resolver_new_frm_file(&res, NULL)) != LDNS_STATUS_OK) {
-		kp_fail(err, KP_EXIT_ENV, "no DNS resolver configured: %s",
+		kp_fail(err, KP_ERR_UNAVAILABLE, "no DNS resolver configured: %s",
 			ldns_get_errorstr_by_id(st));
 		goto out;
 	}
 	n = ldns_resolver_nameserver_count(res);
-	kp_fail(err, KP_EXIT_ENV, "no DNS resolver configured");
+	kp_fail(err, KP_ERR_UNAVAILABLE, "no DNS resolver configured");
 	for (i = 0; i < n && r < 0; i++) {
 		struct sockaddr_storage ss;
 		struct timespec di;
@@ -698,7 +698,7 @@ exchange(const struct dns_server *server, ldns_pkt *q,
 		st = ldns_pkt_tsig_sign(q, key->name, key->secret, 300,
 					key->algorithm, NULL);
 		if (st != LDNS_STATUS_OK)
-			return kp_fail(err, KP_EXIT_FAIL, "cannot sign the "
+			return kp_fail(err, KP_ERR_FAIL, "cannot sign the "
 				       "message: %s",
 				       ldns_get_errorstr_by_id(st));
 		tsig = ldns_pkt_tsig(q);
@@ -761,7 +761,7 @@ dns_query(const struct dns_server *server, const char *name,
 	*answer = NULL;
 	if (ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, 0) !=
 	    LDNS_STATUS_OK)
-		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name",
+		return kp_fail(err, KP_ERR_INVALID, "'%s': not a DNS name",
 			       name);
 	r = exchange(server, q, key, answer, &u, err);
 	ldns_pkt_free(q);
@@ -773,7 +773,7 @@ dns_query(const struct dns_server *server, const char *name,
 	if (no && (u.tsig_error || !u.signed_ok)) {
 		ldns_pkt_free(*answer);
 		*answer = NULL;
-		return kp_fail(err, KP_EXIT_FAIL, "DNS server %s refused the "
+		return kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the "
 			       "signed query for %s: %s", server->label, name,
 			       no);
 	}
@@ -791,7 +791,7 @@ dns_update(const struct dns_server *server, const char *zone,
 
 	zrdf = ldns_dname_new_frm_str(zone);
 	if (zrdf == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "'%s': not a zone name",
+		return kp_fail(err, KP_ERR_INVALID, "'%s': not a zone name",
 			       zone);
 	q = ldns_update_pkt_new(zrdf, LDNS_RR_CLASS_IN, NULL, updates, NULL);
 	if (q == NULL) {

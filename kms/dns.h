@@ -43,7 +43,7 @@ void tsig_key_release(struct tsig_key *k);
 /* Ask SERVER (NULL: the system's resolvers) for NAME's records of TYPE,
  * signing the query with KEY if given (a server may answer only signed
  * queries; the answer's signature is then checked).  0 with *ANSWER set
- * whatever the rcode; -1 with KP_EXIT_ENV if no server answered. */
+ * whatever the rcode; -1 with KP_ERR_UNAVAILABLE if no server answered. */
 int dns_query(const struct dns_server *server, const char *name,
 	      ldns_rr_type type, unsigned timeout_ms,
 	      const struct tsig_key *key, ldns_pkt **answer,
@@ -58,7 +58,7 @@ struct dns_update_result {
 
 /* Send an UPDATE for ZONE holding UPDATES (RFC 2136 update section), signed
  * with KEY if given, over TCP.  0 once an answer came back, whatever it
- * says; -1 with KP_EXIT_ENV if the server cannot be reached. */
+ * says; -1 with KP_ERR_UNAVAILABLE if the server cannot be reached. */
 int dns_update(const struct dns_server *server, const char *zone,
 	       const ldns_rr_list *updates, const struct tsig_key *key,
 	       struct dns_update_result *res, struct kp_error *err);

@@ -187,7 +187,7 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 			goto out;
 		if (st.ours && st.setup_type &&
 		    strcasecmp(st.cmdline, FIRSTBOOT_CMDLINE(WRAPPER)) != 0) {
-			kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
+			kp_fail(err, KP_ERR_REFUSED, "another kmsprep first "
 				"boot is staged (%s); it would be replaced",
 				kp_quote(st.cmdline, q, sizeof(q)));
 			goto out;

@@ -30,22 +30,14 @@
 #define KP_SYSCONFDIR "/etc"
 #endif
 
-/* The SPP options that describe a KMS host; nothing else goes in a kit. */
-static const char *const host_options[] = {
-	"dns-publishing", "publish-domain", "clear-publish-domains",
-	"low-priority", "listen-port", "activation-interval",
-	"renewal-interval",
-};
-
+/* The settings that describe a KMS host, and only they, have a manifest
+ * name (hive/spp.c's table); nothing else goes in a kit. */
 bool
 kit_option_allowed(const char *opt)
 {
-	size_t i;
+	const struct spp_option *d = spp_option_find(opt);
 
-	for (i = 0; i < sizeof(host_options) / sizeof(host_options[0]); i++)
-		if (strcmp(opt, host_options[i]) == 0)
-			return true;
-	return false;
+	return d && d->kit_name;
 }
 
 int
@@ -59,7 +51,7 @@ kit_read_key(const char *path, char key[30], struct kp_error *err)
 	 * message ("'KEY': cannot open"), nor one in a name like KEY.txt. */
 	kp_secrets_in_memory();
 	if (kp_find_key_shape(path, &i, &n))
-		return kp_fail(err, KP_EXIT_USAGE, "the key file's name looks "
+		return kp_fail(err, KP_ERR_INVALID, "the key file's name looks "
 			       "like a product key: put the key in a file, or "
 			       "give - and pipe it in (a command line is "
 			       "visible to every user)");
@@ -94,7 +86,7 @@ kit_read_key(const char *path, char key[30], struct kp_error *err)
 	goto out;
 bad:
 	OPENSSL_cleanse(key, 30);
-	kp_fail(err, KP_EXIT_INPUT, "'%s': not a product key (five groups "
+	kp_fail(err, KP_ERR_INPUT, "'%s': not a product key (five groups "
 		"of five letters or digits, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX)",
 		strcmp(path, "-") == 0 ? "standard input" : path);
 out:
@@ -267,7 +259,7 @@ read_pem(const char *path, bool priv, struct kp_error *err)
 	BIO_free(bio);
 	buf_wipe(&pem);
 	if (k == NULL) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a%s PEM %s key%s", path,
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a%s PEM %s key%s", path,
 			priv ? "n unencrypted" : "", priv ? "private" :
 							     "public",
 			priv ? " (openssl genpkey -algorithm ed25519)" : "");
@@ -275,7 +267,7 @@ read_pem(const char *path, bool priv, struct kp_error *err)
 	}
 	if (EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not an Ed25519 key", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': not an Ed25519 key", path);
 		return NULL;
 	}
 	return k;
@@ -298,7 +290,7 @@ sign(const char *keypath, const char *msg, size_t len, struct buf *out,
 	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) != 1 ||
 	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg,
 			   len) != 1 || siglen != 64) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot sign", keypath);
+		kp_fail(err, KP_ERR_FAIL, "'%s': cannot sign", keypath);
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, sig, 64);
@@ -324,9 +316,11 @@ manifest(const struct kit_spec *spec, unsigned port, const struct entry *e,
 	char sum[65];
 	size_t i;
 
+	/* Settings by their manifest names (format 2), not option names. */
 	for (i = 0; i < s->ngiven; i++)
 		json_array_append_new(set, json_pack(
-			"{s:s, s:s?}", "option", s->given[i].opt, "value",
+			"{s:s, s:s?}", "setting",
+			spp_option_find(s->given[i].opt)->kit_name, "value",
 			s->given[i].arg));
 	for (i = 0; i < n; i++) {
 		char mode[8];
@@ -359,7 +353,7 @@ add_entry(struct archive *a, const char *name, const void *data, size_t len,
 	archive_entry_set_mtime(e, time(NULL), 0);
 	if (archive_write_header(a, e) != ARCHIVE_OK ||
 	    (len && archive_write_data(a, data, len) != (la_ssize_t)len))
-		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+		kp_fail(err, KP_ERR_FAIL, "cannot write the kit: %s",
 			archive_errno(a) > 0 ? strerror(archive_errno(a)) :
 					       archive_error_string(a));
 	else
@@ -391,27 +385,27 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 
 	if (!kp_is_hostname(spec->host_name, false) ||
 	    strchr(spec->host_name, '.') == NULL)
-		return kp_fail(err, KP_EXIT_USAGE, "--host-name: '%s': expected "
+		return kp_fail(err, KP_ERR_INVALID, "--host-name: '%s': expected "
 			       "the host's fully qualified name",
 			       spec->host_name);
 	/* A key pasted into a name would be written into the kit's
 	 * manifest, script and README. */
 	if (kp_find_key_shape(spec->host_name, &i, &kl))
-		return kp_fail(err, KP_EXIT_USAGE, "--host-name: the value "
+		return kp_fail(err, KP_ERR_INVALID, "--host-name: the value "
 			       "holds what looks like a product key; it is not "
 			       "shown or written into the kit (a key belongs "
 			       "in --key-file)");
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (spec->settings->given[i].arg &&
 		    kp_find_key_shape(spec->settings->given[i].arg, &ko, &kl))
-			return kp_fail(err, KP_EXIT_USAGE, "--%s: the value "
+			return kp_fail(err, KP_ERR_INVALID, "--%s: the value "
 				       "holds what looks like a product key; "
 				       "it is not shown or written into the "
 				       "kit (a key belongs in --key-file)",
 				       spec->settings->given[i].opt);
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (!kit_option_allowed(spec->settings->given[i].opt))
-			return kp_fail(err, KP_EXIT_USAGE, "--%s is not a KMS "
+			return kp_fail(err, KP_ERR_INVALID, "--%s is not a KMS "
 				       "host setting; a kit cannot carry it",
 				       spec->settings->given[i].opt);
 	if (lp->set && lp->sz &&
@@ -442,7 +436,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 	if (a == NULL || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, t.fd) != ARCHIVE_OK) {
-		kp_fail(err, KP_EXIT_FAIL, "cannot write the kit: %s",
+		kp_fail(err, KP_ERR_FAIL, "cannot write the kit: %s",
 			a ? archive_error_string(a) : "out of memory");
 		goto out;
 	}
@@ -455,7 +449,7 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 			      e[i].mode, err) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': cannot write the kit: %s",
+		kp_fail(err, KP_ERR_FAIL, "'%s': cannot write the kit: %s",
 			path, archive_errno(a) > 0 ?
 				      strerror(archive_errno(a)) :
 				      archive_error_string(a));
@@ -502,7 +496,7 @@ bad(struct kp_error *err, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return kp_fail(err, KP_EXIT_INPUT, "'%s': %s", path, msg);
+	return kp_fail(err, KP_ERR_INPUT, "'%s': %s", path, msg);
 }
 
 /* Every member of the archive, checked, into F (manifest and signature
@@ -776,9 +770,12 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 			"key_included", &key, "settings", &set) < 0 ||
 	    strcmp(format, KIT_FORMAT) != 0)
 		return bad(err, path, "not a kmsprep kit manifest");
-	if (version != KIT_VERSION)
+	/* Version 1 named settings by their command-line options; kits
+	 * made then still verify and apply. */
+	if (version != KIT_VERSION && version != 1)
 		return bad(err, path, "kit format version %lld; this kmsprep "
-			   "reads version %d", (long long)version, KIT_VERSION);
+			   "reads versions 1 to %d", (long long)version,
+			   KIT_VERSION);
 	/* As kit build asks: a fully qualified name, and no key in it. */
 	if (!kp_is_hostname(host, false) || strchr(host, '.') == NULL ||
 	    kp_find_key_shape(host, &ko, &kl) ||
@@ -794,12 +791,18 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 		return kp_fail_oom(err);
 	json_array_foreach(set, i, it) {
 		const char *opt = NULL, *val = NULL;
+		const struct spp_option *d = NULL;
 
-		if (json_unpack(it, "{s:s, s?:s}", "option", &opt, "value",
-				&val) < 0 || !kit_option_allowed(opt) ||
+		if (json_unpack(it, "{s:s, s?:s}",
+				version == 1 ? "option" : "setting", &opt,
+				"value", &val) == 0)
+			d = version == 1 ? spp_option_find(opt) :
+					   spp_option_by_kit_name(opt);
+		if (d == NULL || d->kit_name == NULL ||
 		    (val && kp_find_key_shape(val, &ko, &kl)))
 			return bad(err, path, "manifest setting %zu is not a "
 				   "KMS host setting", i + 1);
+		opt = d->name;
 		k->settings[i].opt = strdup(opt);
 		k->settings[i].arg = val ? strdup(val) : NULL;
 		k->nsettings++;
@@ -829,7 +832,7 @@ kit_trusted(const struct kit *k, const char *path, struct kp_error *err)
 	/* A manifest rewritten beside a stale signature passes its own
 	 * digests: a signed kit counts only once its signature is checked. */
 	if (k->is_signed && !k->sig_checked)
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': the kit is signed; "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is signed; "
 			       "its signature is checked only with the "
 			       "signer's public key (--pubkey PUBLIC.pem)",
 			       path);
@@ -879,7 +882,7 @@ read_kit(const char *path, char *const *keys, size_t nkeys,
 	/* Deleting manifest.sig must not turn a signed kit into a valid
 	 * unsigned one where the user has said which signers to trust. */
 	if (need == SIG_TRUSTED && sig == NULL) {
-		kp_fail(err, KP_EXIT_REFUSED, "'%s': the kit is not signed, "
+		kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is not signed, "
 			"and trusted keys are installed, so a signature is "
 			"required (--allow-unsigned accepts it knowingly)",
 			path);
@@ -978,7 +981,7 @@ add_trusted(const char *dir, char ***keys, size_t *n, struct kp_error *err)
 		if (errno == ENOENT)
 			return 0;
 		/* Fail closed: an unreadable trust store is not an empty one. */
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "trusted keys '%s': cannot read", dir);
 	}
 	for (i = 0; i < m; i++) {
@@ -1054,7 +1057,7 @@ kit_settings(const struct kit *k, struct spp_settings *s,
 	for (i = 0; i < k->nsettings; i++) {
 		if (spp_settings_option(s, k->settings[i].opt,
 					k->settings[i].arg, err) < 0) {
-			err->code = KP_EXIT_INPUT;
+			err->status = KP_ERR_INPUT;
 			kp_error_prefix(err, "the kit's settings");
 			return -1;
 		}

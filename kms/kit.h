@@ -29,7 +29,7 @@
 #include "lib/error.h"
 
 #define KIT_FORMAT "kmsprep-kit"
-#define KIT_VERSION 1
+#define KIT_VERSION 2		/* 1: settings named by option */
 #define KIT_MANIFEST "manifest.json"
 #define KIT_SIGNATURE "manifest.sig"
 #define KIT_SCRIPT "provision.cmd"
@@ -91,11 +91,11 @@ struct kit {
 
 /* Read the kit at PATH, check every name, size and digest against the
  * manifest and, with PUBKEY (PEM), the signature.  A kit that fails any
- * check is KP_EXIT_INPUT with the reason. */
+ * check is KP_ERR_INPUT with the reason. */
 int kit_read(const char *path, const char *pubkey, struct kit *k,
 	     struct kp_error *err);
 
-/* Refuse (KP_EXIT_REFUSED) a signed kit K whose signature was not checked:
+/* Refuse (KP_ERR_REFUSED) a signed kit K whose signature was not checked:
  * verify and apply take a kit only on a checked signature or none. */
 int kit_trusted(const struct kit *k, const char *path, struct kp_error *err);
 
@@ -117,7 +117,7 @@ int kit_trust_dirs(char *dirs[2]);
  * trust it: with T->PUBKEY, only a signature by that key; else when any
  * *.pem or *.pub Ed25519 public key is in a trusted-keys directory, a
  * signature by one of them, and an unsigned kit is refused
- * (KP_EXIT_REFUSED) unless T->ALLOW_UNSIGNED; with no trusted keys, an
+ * (KP_ERR_REFUSED) unless T->ALLOW_UNSIGNED; with no trusted keys, an
  * unsigned kit, and a signed one is refused as kit_trusted says. */
 int kit_open(const char *path, const struct kit_trust *t, struct kit *k,
 	     struct kp_error *err);

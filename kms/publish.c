@@ -62,7 +62,7 @@ current(const struct dns_server *s, const char *owner,
 		if (l == NULL)
 			kp_fail_oom(err);
 	} else {
-		kp_fail(err, KP_EXIT_FAIL, "DNS server %s will not tell what "
+		kp_fail(err, KP_ERR_FAIL, "DNS server %s will not tell what "
 			"%s holds: %s%s", s->label, owner,
 			dns_rcode_name(rc, b, sizeof(b)),
 			key ? "" : " (if it answers signed queries only, give "
@@ -237,7 +237,7 @@ check(const struct dns_server *server, const struct srv_set *want,
 			present = ldns_rr_list_rr_count(have) > 0;
 		ldns_rr_list_deep_free(have);
 		if (present != (mode != PUBLISH_DELETE))
-			return kp_fail(err, KP_EXIT_FAIL,
+			return kp_fail(err, KP_ERR_FAIL,
 				       "the server accepted the update, but "
 				       "%s %s", owner, present ? "still holds "
 				       "the records" : "does not hold them");
@@ -264,7 +264,7 @@ kms_publish(const struct dns_server *server, const char *zone,
 		ldns_rr_list *have;
 
 		if (!srv_in_zone(want->v[i].domain, zone)) {
-			kp_fail(err, KP_EXIT_USAGE, "domain '%s' is not in "
+			kp_fail(err, KP_ERR_INVALID, "domain '%s' is not in "
 				"zone '%s'", want->v[i].domain, zone);
 			goto out;
 		}
@@ -291,13 +291,13 @@ kms_publish(const struct dns_server *server, const char *zone,
 	if (dns_update(server, zone, up, o->key, &u, err) < 0)
 		goto out;
 	if (u.rcode == LDNS_RCODE_NOERROR && o->key && !u.signed_ok) {
-		kp_fail(err, KP_EXIT_FAIL, "DNS server %s answered the update "
+		kp_fail(err, KP_ERR_FAIL, "DNS server %s answered the update "
 			"without a valid TSIG signature: the answer cannot be "
 			"trusted; check the zone", server->label);
 		goto out;
 	}
 	if (dns_update_refusal(&u, o->key, why, sizeof(why))) {
-		kp_fail(err, KP_EXIT_FAIL, "DNS server %s refused the update: "
+		kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the update: "
 			"%s", server->label, why);
 		goto out;
 	}
@@ -463,7 +463,7 @@ addresses(const struct dns_server *server, const char *target,
 
 	*out = NULL;
 	if (name == NULL)
-		return kp_fail(err, KP_EXIT_INPUT, "the target is not a "
+		return kp_fail(err, KP_ERR_INPUT, "the target is not a "
 			       "usable host name");
 	*out = ldns_rr_list_new();
 	if (*out == NULL) {
@@ -588,7 +588,7 @@ disc_hosts(const ldns_pkt *a, const char *owner, uint64_t seed,
 	*out = NULL;
 	*nout = 0;
 	if (name == NULL) {
-		kp_fail(err, KP_EXIT_USAGE, "'%s': not a DNS name", owner);
+		kp_fail(err, KP_ERR_INVALID, "'%s': not a DNS name", owner);
 		goto done;
 	}
 	hosts = calloc(n + 1, sizeof(*hosts));
@@ -660,7 +660,7 @@ kms_discover(const struct dns_server *server, const char *domain,
 	 * unreachable environment (5). */
 	rc = ldns_pkt_get_rcode(a);
 	if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
-		kp_fail(err, KP_EXIT_FAIL, "the DNS server answered %s for %s",
+		kp_fail(err, KP_ERR_FAIL, "the DNS server answered %s for %s",
 			dns_rcode_name(rc, b, sizeof(b)), name);
 		goto out;
 	}
@@ -674,7 +674,7 @@ kms_discover(const struct dns_server *server, const char *domain,
 			goto out;
 		rc = ldns_pkt_get_rcode(soa);
 		if (rc != LDNS_RCODE_NOERROR && rc != LDNS_RCODE_NXDOMAIN) {
-			kp_fail(err, KP_EXIT_FAIL, "no KMS records at %s, and "
+			kp_fail(err, KP_ERR_FAIL, "no KMS records at %s, and "
 				"the DNS server answered %s when asked whether "
 				"%s exists", name,
 				dns_rcode_name(rc, b, sizeof(b)), domain);

@@ -41,8 +41,8 @@ struct publish_opts {
 /* Bring the records at each _vlmcs._tcp name of WANT to what O->MODE asks,
  * in ZONE on SERVER: read what is there, send only the difference (nothing
  * if there is none, so publishing twice changes nothing), then read it back.
- * A refusal by the server fails with KP_EXIT_FAIL naming its answer
- * (REFUSED, NOTAUTH/BADSIG, ...); no server, KP_EXIT_ENV. */
+ * A refusal by the server fails with KP_ERR_FAIL naming its answer
+ * (REFUSED, NOTAUTH/BADSIG, ...); no server, KP_ERR_UNAVAILABLE. */
 int kms_publish(const struct dns_server *server, const char *zone,
 		const struct srv_set *want, const struct publish_opts *o,
 		struct publish_result *res, struct kp_error *err);

@@ -21,13 +21,13 @@ name_in(char *out, size_t sz, const char *what, const char *name,
 	if (kp_check_safe(what, name, err) < 0)
 		return -1;
 	if (!kp_is_hostname(name, true))
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "%s: '%s': not a valid DNS name", what,
 			       kp_quote(name, q, sizeof(q)));
 	if (n && name[n - 1] == '.')
 		n--;
 	if (n >= sz)
-		return kp_fail(err, KP_EXIT_USAGE, "%s: name too long", what);
+		return kp_fail(err, KP_ERR_INVALID, "%s: name too long", what);
 	memcpy(out, name, n);
 	out[n] = '\0';
 	return 0;
@@ -47,7 +47,7 @@ srv_add(struct srv_set *s, const char *domain, const char *target,
 			       err) < 0))
 		return -1;
 	if (priority > 65535 || weight > 65535 || port == 0 || port > 65535)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "priority, weight and port must be 0-65535 "
 			       "(port 1-65535)");
 	r.priority = (uint16_t)priority;
@@ -86,7 +86,7 @@ srv_from_hive(struct srv_set *s, struct hive *h, char *const *hosts,
 	if (winver_read(h, &v, err) < 0)
 		return -1;
 	if (hive_find(h, spp_root(&v), &k, err) != 1) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': no SoftwareProtectionPlatform "
+		kp_fail(err, KP_ERR_INPUT, "'%s': no SoftwareProtectionPlatform "
 			"key", hive_path(h));
 		goto out;
 	}
@@ -101,7 +101,7 @@ srv_from_hive(struct srv_set *s, struct hive *h, char *const *hosts,
 	have = hive_get(h, k, "DnsDomainPublishList", &val, err) == 1;
 	if (!have || regval_get_multi_sz(val.data, val.len, &list, &n) < 0 ||
 	    n == 0) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': no DnsDomainPublishList "
+		kp_fail(err, KP_ERR_INPUT, "'%s': no DnsDomainPublishList "
 			"(the host publishes only in its own domain; give "
 			"--domain)", hive_path(h));
 		goto out;
@@ -110,7 +110,7 @@ srv_from_hive(struct srv_set *s, struct hive *h, char *const *hosts,
 		struct spp_publish p;
 
 		if (spp_parse_publish(list[i], &p, err) < 0) {
-			err->code = KP_EXIT_INPUT;
+			err->status = KP_ERR_INPUT;
 			kp_error_prefix(err, "'%s': DnsDomainPublishList",
 					hive_path(h));
 			goto out;

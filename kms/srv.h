@@ -34,7 +34,7 @@ struct srv_set {
 
 enum srv_format { SRV_ZONE, SRV_NSUPDATE, SRV_JSON };
 
-/* Add one record; names are checked (KP_EXIT_USAGE) and compared without
+/* Add one record; names are checked (KP_ERR_INVALID) and compared without
  * case and trailing dot; an exact duplicate is not added twice.  A NULL
  * TARGET leaves it empty: "any host", for deleting every record at a name. */
 int srv_add(struct srv_set *s, const char *domain, const char *target,

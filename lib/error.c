@@ -7,32 +7,50 @@
 
 #include "error.h"
 
-static void
-vset(struct kp_error *err, int code, const char *fmt, va_list ap)
-	KP_PRINTF(3, 0);
+static const char *const status_str[KP_NSTATUS] = {
+	[KP_OK] = "success",
+	[KP_ERR_FAIL] = "the operation failed",
+	[KP_ERR_INVALID] = "invalid argument or value",
+	[KP_ERR_INPUT] = "bad, corrupt or missing input",
+	[KP_ERR_REFUSED] = "refused to protect data",
+	[KP_ERR_UNAVAILABLE] = "environment unavailable",
+};
+
+const char *
+kp_status_str(enum kp_status status)
+{
+	if ((unsigned)status >= KP_NSTATUS)
+		return "unknown status";
+	return status_str[status];
+}
 
 static void
-vset(struct kp_error *err, int code, const char *fmt, va_list ap)
+vset(struct kp_error *err, enum kp_status status, const char *fmt,
+     va_list ap) KP_PRINTF(3, 0);
+
+static void
+vset(struct kp_error *err, enum kp_status status, const char *fmt, va_list ap)
 {
 	if (err == NULL)
 		return;
-	err->code = code;
+	err->status = status ? status : KP_ERR_FAIL;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 
 int
-kp_fail(struct kp_error *err, int code, const char *fmt, ...)
+kp_fail(struct kp_error *err, enum kp_status status, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vset(err, code, fmt, ap);
+	vset(err, status, fmt, ap);
 	va_end(ap);
 	return -1;
 }
 
 int
-kp_fail_errno(struct kp_error *err, int code, int errnum, const char *fmt, ...)
+kp_fail_errno(struct kp_error *err, enum kp_status status, int errnum,
+	      const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
@@ -40,7 +58,7 @@ kp_fail_errno(struct kp_error *err, int code, int errnum, const char *fmt, ...)
 	if (err == NULL)
 		return -1;
 	va_start(ap, fmt);
-	vset(err, code, fmt, ap);
+	vset(err, status, fmt, ap);
 	va_end(ap);
 	n = strlen(err->msg);
 	snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", strerror(errnum));
@@ -50,7 +68,7 @@ kp_fail_errno(struct kp_error *err, int code, int errnum, const char *fmt, ...)
 int
 kp_fail_oom(struct kp_error *err)
 {
-	return kp_fail(err, KP_EXIT_FAIL, "out of memory");
+	return kp_fail(err, KP_ERR_FAIL, "out of memory");
 }
 
 void
@@ -76,6 +94,6 @@ kp_error_clear(struct kp_error *err)
 {
 	if (err == NULL)
 		return;
-	err->code = 0;
+	err->status = KP_OK;
 	err->msg[0] = '\0';
 }

@@ -1,34 +1,48 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Error reporting between layers.  Library code never prints or exits: it
- * fills a struct kp_error with an exit class and a message of the form
- * "<what>: <why>" and returns -1.  The CLI prints it once, as
- * "kmsprep: <command>: <what>: <why>".
+ * fills a struct kp_error with a status (enum kp_status) and a message of
+ * the form "<what>: <why>" and returns -1.  The CLI prints it once, as
+ * "kmsprep: <command>: <what>: <why>", and maps the status to an exit code
+ * (cli/exitcodes.h); the library knows nothing of exit codes or options.
  */
 #ifndef KP_ERROR_H
 #define KP_ERROR_H
 
 #include <stddef.h>
 
-#include "exitcodes.h"
+/* What went wrong, as a caller needs to know it (after wimlib's
+ * enum wimlib_error_code).  Never 0 in a set error. */
+enum kp_status {
+	KP_OK = 0,
+	KP_ERR_FAIL,		/* the operation failed (I/O, out of memory) */
+	KP_ERR_INVALID,		/* a value the caller passed is invalid */
+	KP_ERR_INPUT,		/* bad, corrupt or missing input data */
+	KP_ERR_REFUSED,		/* refused to protect data (dirty, in use) */
+	KP_ERR_UNAVAILABLE,	/* environment: appliance or server absent */
+	KP_NSTATUS
+};
+
+/* A short description of STATUS ("bad, corrupt or missing input"). */
+const char *kp_status_str(enum kp_status status);
 
 #define KP_ERROR_MSG_MAX 1024
 
 struct kp_error {
-	int code;			/* enum kp_exit; 0 until an error is set */
+	enum kp_status status;	/* KP_OK until an error is set */
 	char msg[KP_ERROR_MSG_MAX];
 };
 
-#define KP_ERROR_INIT { 0, "" }
+#define KP_ERROR_INIT { KP_OK, "" }
 
 #define KP_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
-/* Set an error of class CODE with a formatted message; always returns -1. */
-int kp_fail(struct kp_error *err, int code, const char *fmt, ...)
+/* Set an error of STATUS with a formatted message; always returns -1. */
+int kp_fail(struct kp_error *err, enum kp_status status, const char *fmt, ...)
 	KP_PRINTF(3, 4);
 
 /* As kp_fail, with ": " and strerror(ERRNUM) appended. */
-int kp_fail_errno(struct kp_error *err, int code, int errnum,
+int kp_fail_errno(struct kp_error *err, enum kp_status status, int errnum,
 		  const char *fmt, ...) KP_PRINTF(4, 5);
 
 /* Out of memory: the one message for every failed allocation. */

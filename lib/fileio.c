@@ -22,19 +22,19 @@ kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err)
 	/* O_NONBLOCK: opening a FIFO must not hang waiting for a writer. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot open", path);
 	if (fstat(fd, &st) < 0) {
-		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s': cannot stat",
+		kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s': cannot stat",
 			      path);
 		goto fail;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': is a directory", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': is a directory", path);
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a regular file", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a regular file", path);
 		goto fail;
 	}
 	flags = fcntl(fd, F_GETFL);
@@ -63,7 +63,7 @@ read_fd(int fd, const char *name, size_t max, struct buf *out,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+			return kp_fail_errno(err, KP_ERR_INPUT, errno,
 					     "'%s': cannot read", name);
 		}
 		if (n == 0)
@@ -71,7 +71,7 @@ read_fd(int fd, const char *name, size_t max, struct buf *out,
 		out->len += (size_t)n;
 		out->data[out->len] = '\0';
 		if (out->len - start > max)
-			return kp_fail(err, KP_EXIT_INPUT,
+			return kp_fail(err, KP_ERR_INPUT,
 				       "'%s': larger than the limit of %zu bytes",
 				       name, max);
 	}
@@ -92,7 +92,7 @@ kp_read_file(const char *path, size_t max, struct buf *out,
 		return -1;
 	if ((unsigned long long)st.st_size > max) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': larger than the limit of %zu bytes", path,
 			       max);
 	}
@@ -115,13 +115,13 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		return -1;
 	if ((unsigned long long)m->st.st_size < min) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': too small (%lld bytes)", path,
 			       (long long)m->st.st_size);
 	}
 	if ((unsigned long long)m->st.st_size > max) {
 		close(fd);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': larger than the limit of %zu bytes", path,
 			       max);
 	}
@@ -137,7 +137,7 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		close(fd);
 		m->fd = -1;
 		m->len = 0;
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot map", path);
 	}
 	m->data = p;
@@ -169,7 +169,7 @@ dir_of(const char *path)
 }
 
 /* Is NAME in DIRFD something a write may replace?  Absent or a regular
- * file: 0.  A link, device, FIFO or directory: -1, KP_EXIT_REFUSED. */
+ * file: 0.  A link, device, FIFO or directory: -1, KP_ERR_REFUSED. */
 static int
 replaceable(int dirfd, const char *name, const char *dest,
 	    struct kp_error *err)
@@ -178,18 +178,18 @@ replaceable(int dirfd, const char *name, const char *dest,
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 :
-		       kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		       kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "'%s': cannot stat", dest);
 	/* A link another user planted (say in /tmp) would have its target
 	 * replaced: root passes fs.protected_symlinks.  Name the file. */
 	if (S_ISLNK(st.st_mode))
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s' is a symbolic link; "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s' is a symbolic link; "
 			       "kmsprep does not write through a link (give "
 			       "the path of the file it points to)", dest);
 	/* The rename would put a regular file in place of a device, a FIFO
 	 * or a directory (as root, even /dev/null). */
 	if (!S_ISREG(st.st_mode))
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s' exists and is not a "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s' exists and is not a "
 			       "regular file (a directory, device or FIFO); it "
 			       "is not replaced", dest);
 	return 0;
@@ -210,7 +210,7 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 	base = strrchr(dest, '/');
 	base = base ? base + 1 : dest;
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s' is a directory; it is "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s' is a directory; it is "
 			       "not replaced", dest);
 	dir = dir_of(dest);
 	t->dest = strdup(dest);
@@ -221,7 +221,7 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 	 * be swapped for another between the checks and the rename. */
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot open the "
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot open the "
 			      "directory '%s'", dest, dir);
 		goto fail;
 	}
@@ -250,7 +250,7 @@ kp_tmpfile_open(struct kp_tmpfile *t, const char *dest, struct kp_error *err)
 			break;
 	}
 	if (t->fd < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		kp_fail_errno(err, KP_ERR_FAIL, errno,
 			      "'%s': cannot create a temporary file in '%s'",
 			      dest, dir);
 		goto fail;
@@ -339,7 +339,7 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 		/* A hard link keeps the old inode as the backup for free. */
 		if (linkat(t->dirfd, t->base, t->dirfd, bbase, 0) < 0 &&
 		    copy_file(t->dirfd, t->base, bbase) < 0)
-			return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+			return kp_fail_errno(err, KP_ERR_FAIL, errno,
 					     "'%s': cannot keep a backup as '%s'",
 					     t->dest, o->backup);
 	}
@@ -352,15 +352,15 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 			 * just as exclusive. */
 			if (e != EINVAL && e != ENOSYS)
 				return kp_fail_errno(err, e == EEXIST ?
-						     KP_EXIT_REFUSED :
-						     KP_EXIT_FAIL, e,
+						     KP_ERR_REFUSED :
+						     KP_ERR_FAIL, e,
 						     "'%s': cannot create",
 						     t->dest);
 			if (linkat(t->dirfd, t->tmpbase, t->dirfd, t->base,
 				   0) < 0)
 				return kp_fail_errno(err, errno == EEXIST ?
-						     KP_EXIT_REFUSED :
-						     KP_EXIT_FAIL, errno,
+						     KP_ERR_REFUSED :
+						     KP_ERR_FAIL, errno,
 						     "'%s': cannot create",
 						     t->dest);
 			unlinkat(t->dirfd, t->tmpbase, 0);
@@ -370,14 +370,14 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 
 		if (bbase)	/* the original stays: no backup needed */
 			unlinkat(t->dirfd, bbase, 0);
-		return kp_fail_errno(err, KP_EXIT_FAIL, e,
+		return kp_fail_errno(err, KP_ERR_FAIL, e,
 				     "'%s': cannot replace", t->dest);
 	}
 	free(t->path);
 	t->path = NULL;
 	/* Some filesystems cannot fsync a directory (EINVAL): nothing to do. */
 	if (fsync(t->dirfd) < 0 && errno != EINVAL) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno,
+		kp_fail_errno(err, KP_ERR_FAIL, errno,
 			      "'%s' was replaced, but its directory could not "
 			      "be synced, so the change may not survive a crash",
 			      t->dest);
@@ -385,7 +385,7 @@ kp_tmpfile_commit(struct kp_tmpfile *t, const struct kp_commit_opts *o,
 	}
 	return 0;
 sys:
-	return kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+	return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
 			     t->path);
 }
 
@@ -437,7 +437,7 @@ kp_write_file_atomic(const char *dest, const void *data, size_t len,
 	if (kp_tmpfile_open(&t, dest, err) < 0)
 		return -1;
 	if (kp_write_all(t.fd, data, len) < 0) {
-		kp_fail_errno(err, KP_EXIT_FAIL, errno, "'%s': cannot write",
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
 			      t.path);
 		goto out;
 	}
@@ -462,7 +462,7 @@ kp_backup_name(const char *path, struct kp_error *err)
 	snprintf(name, cap, "%s.bak", path);
 	for (i = 1; lstat(name, &st) == 0; i++) {
 		if (i > 9999) {
-			kp_fail(err, KP_EXIT_FAIL,
+			kp_fail(err, KP_ERR_FAIL,
 				"'%s': too many backups already", path);
 			free(name);
 			return NULL;
@@ -478,7 +478,7 @@ kp_realpath_for_write(const char *path, struct kp_error *err)
 	char *r = realpath(path, NULL);
 
 	if (r == NULL)
-		kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
 	return r;
 }
 

@@ -20,7 +20,7 @@
 #include "error.h"
 
 /* Open PATH for reading as a regular file; returns an fd or -1.  A missing,
- * unreadable or non-regular file is KP_EXIT_INPUT.  ST_RET may be NULL. */
+ * unreadable or non-regular file is KP_ERR_INPUT.  ST_RET may be NULL. */
 int kp_open_input(const char *path, struct stat *st_ret, struct kp_error *err);
 
 /* Read a whole regular file ("-" is standard input) of at most MAX bytes,
@@ -59,7 +59,7 @@ struct kp_tmpfile {
 
 /* Create the temporary file (mode 0600) in DEST's directory.  A DEST that
  * is a symbolic link, or exists and is not a regular file, is refused
- * (KP_EXIT_REFUSED), here and again at the rename: a link is never
+ * (KP_ERR_REFUSED), here and again at the rename: a link is never
  * followed, so a link planted in a shared directory cannot redirect the
  * write.  (hive_open resolves the hive a user edits in place first.) */
 int kp_tmpfile_open(struct kp_tmpfile *t, const char *dest,

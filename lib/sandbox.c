@@ -270,14 +270,14 @@ sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
 		return kp_fail_oom(err);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		free(w);
-		return kp_fail_errno(err, KP_EXIT_ENV, errno, "socketpair");
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno, "socketpair");
 	}
 	w->pid = fork();
 	if (w->pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		free(w);
-		return kp_fail_errno(err, KP_EXIT_ENV, errno, "fork");
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno, "fork");
 	}
 	if (w->pid == 0) {
 		/* The worker: never returns. */
@@ -308,21 +308,21 @@ died(struct sb_worker *w, struct kp_error *err)
 	if (!w->reaped) {
 		while (waitpid(w->pid, &w->status, 0) < 0)
 			if (errno != EINTR)
-				return kp_fail_errno(err, KP_EXIT_FAIL, errno,
+				return kp_fail_errno(err, KP_ERR_FAIL, errno,
 						     "worker");
 		w->reaped = true;
 	}
 	if (WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGSYS)
-		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker made a "
+		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker made a "
 			       "forbidden system call and was stopped");
 	if (WIFSIGNALED(w->status))
-		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker was "
+		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker was "
 			       "killed by signal %d (%s)", WTERMSIG(w->status),
 			       strsignal(WTERMSIG(w->status)));
 	if (WIFEXITED(w->status) && WEXITSTATUS(w->status) == 6)
-		return kp_fail(err, KP_EXIT_ENV, "the worker could not be "
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "the worker could not be "
 			       "sandboxed (seccomp, limits)");
-	return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker ended "
+	return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker ended "
 		       "(status %d)", WIFEXITED(w->status) ?
 		       WEXITSTATUS(w->status) : -1);
 }
@@ -346,7 +346,7 @@ sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 		return died(w, err);
 	if (send_msgv(w->sock, iov, n) < 0) {
 		if (errno == EMSGSIZE)
-			return kp_fail(err, KP_EXIT_FAIL, "request too large");
+			return kp_fail(err, KP_ERR_FAIL, "request too large");
 		return died(w, err);
 	}
 	r = recv_msg(w->sock, max, resp);
@@ -356,7 +356,7 @@ sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 		/* The worker is not to be trusted: stop it. */
 		kill(w->pid, SIGKILL);
 		died(w, err);
-		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker sent "
+		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker sent "
 			       "an oversized answer");
 	}
 	return died(w, err);

@@ -65,7 +65,7 @@ int sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
 	     struct sb_worker **w_ret, struct kp_error *err);
 
 /* Send REQ and wait for the response, appended to RESP (at most MAX
- * bytes).  A dead worker is an error (KP_EXIT_FAIL) saying how it died. */
+ * bytes).  A dead worker is an error (KP_ERR_FAIL) saying how it died. */
 int sb_call(struct sb_worker *w, const void *req, size_t len, size_t max,
 	    struct buf *resp, struct kp_error *err);
 

@@ -43,17 +43,17 @@ kp_check_safe(const char *what, const char *s, struct kp_error *err)
 	size_t i;
 
 	if (!utf8_valid(s, strlen(s)))
-		return kp_fail(err, KP_EXIT_USAGE, "%s: '%s': not valid UTF-8",
+		return kp_fail(err, KP_ERR_INVALID, "%s: '%s': not valid UTF-8",
 			       what, kp_quote(s, q, sizeof(q)));
 	for (i = 0; s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c == 0x7f)
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': control characters are not allowed",
 				       what, kp_quote(s, q, sizeof(q)));
 		if (strchr(bad, c))
-			return kp_fail(err, KP_EXIT_USAGE,
+			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: '%s': the character '%c' is not allowed "
 				       "(it would break a script or .reg file)",
 				       what, kp_quote(s, q, sizeof(q)), c);
@@ -126,14 +126,14 @@ kp_check_host(const char *what, const char *s, struct kp_error *err)
 	if (kp_check_safe(what, s, err) < 0)
 		return -1;
 	if (*s == '\0')
-		return kp_fail(err, KP_EXIT_USAGE, "%s: empty host name", what);
+		return kp_fail(err, KP_ERR_INVALID, "%s: empty host name", what);
 	if (kp_is_ipv4(s) || kp_is_hostname(s, false))
 		return 0;
 	if (strlen(s) > KP_HOSTNAME_MAX)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "%s: '%s': host name longer than %d characters",
 			       what, kp_quote(s, q, sizeof(q)), KP_HOSTNAME_MAX);
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "%s: '%s': not a valid host name (RFC 1123: labels of "
 		       "letters, digits and hyphens, 63 characters at most) or "
 		       "IPv4 address",
@@ -156,13 +156,13 @@ kp_parse_uint(const char *what, const char *s, unsigned long min,
 	if (i == 0)
 		goto bad;
 	if (v < min || v > max)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "%s: '%s': out of range (%lu to %lu)", what,
 			       kp_quote(s, q, sizeof(q)), min, max);
 	*out = v;
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "%s: '%s': not a number (expected %lu to %lu)", what,
 		       kp_quote(s, q, sizeof(q)), min, max);
 }
@@ -207,7 +207,7 @@ kp_parse_guid(const char *what, const char *s, char out[KP_GUID_LEN + 1],
 	out[KP_GUID_LEN] = '\0';
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_USAGE,
+	return kp_fail(err, KP_ERR_INVALID,
 		       "%s: '%s': not a GUID "
 		       "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
 		       what, kp_quote(s, q, sizeof(q)));
@@ -232,7 +232,7 @@ kp_parse_onoff(const char *what, const char *s, bool *out,
 			return 0;
 		}
 	}
-	return kp_fail(err, KP_EXIT_USAGE, "%s: '%s': expected on or off",
+	return kp_fail(err, KP_ERR_INVALID, "%s: '%s': expected on or off",
 		       what, kp_quote(s, q, sizeof(q)));
 }
 

@@ -3,7 +3,7 @@
  * Validation of the small values users type: host names, addresses, ports,
  * numbers in a range, GUIDs, on/off.  Every check that fails fills ERR with
  * a message naming the option (WHAT) and the bad value, as the user typed
- * it but quoted safely, with class KP_EXIT_USAGE.
+ * it but quoted safely, with class KP_ERR_INVALID.
  */
 #ifndef KP_VALID_H
 #define KP_VALID_H

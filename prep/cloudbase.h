@@ -44,7 +44,7 @@ struct cbi_set {
  * OUT: a line that sets an option has its value replaced, a missing
  * option is added at the end of the section (a missing section at the
  * start), and every other byte is kept; the file's line ending is used.
- * Values must pass kp_check_safe (KP_EXIT_INPUT otherwise). */
+ * Values must pass kp_check_safe (KP_ERR_INPUT otherwise). */
 int cbi_edit(const char *text, size_t len, const struct cbi_set *set,
 	     struct buf *out, struct kp_error *err);
 

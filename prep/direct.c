@@ -464,13 +464,13 @@ add_root(struct dr_session *s, const struct part *p, ntfs_volume *vol,
 	r->start = p->start;
 	r->size = p->size;
 	if (probe_state(vol, &r->state) < 0)
-		return nfail(err, KP_EXIT_INPUT, errno, "partition %u: cannot "
+		return nfail(err, KP_ERR_INPUT, errno, "partition %u: cannot "
 			     "probe the volume's state", p->number);
 	root = ntfs_inode_open(vol, FILE_root);
 	if (root == NULL || real_name(root, "windows", &real, NULL) < 0) {
 		if (root)
 			ntfs_inode_close(root);
-		return nfail(err, KP_EXIT_INPUT, errno ? errno : ENOENT,
+		return nfail(err, KP_ERR_INPUT, errno ? errno : ENOENT,
 			     "partition %u: cannot read the root directory",
 			     p->number);
 	}
@@ -553,11 +553,11 @@ dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
 	for (i = 0; i < n && parts[i].number != part; i++)
 		;
 	if (i == n) {
-		kp_fail(err, KP_EXIT_INPUT, "no partition %u", part);
+		kp_fail(err, KP_ERR_INPUT, "no partition %u", part);
 	} else if (parts[i].kind != PART_NTFS) {
-		kp_fail(err, KP_EXIT_INPUT, "partition %u is not NTFS", part);
+		kp_fail(err, KP_ERR_INPUT, "partition %u is not NTFS", part);
 	} else if ((vol = mount_part(s, &parts[i], false)) == NULL) {
-		nfail(err, KP_EXIT_INPUT, errno, "partition %u: cannot mount",
+		nfail(err, KP_ERR_INPUT, errno, "partition %u: cannot mount",
 		      part);
 	} else if (add_root(s, &parts[i], vol, err) < 0) {
 		ntfsdev_umount(vol);
@@ -662,9 +662,9 @@ get_vol(struct dr_session *s, size_t root, bool write, ntfs_volume **vol,
 	struct kp_error *err)
 {
 	if (root >= s->nroots || s->vols[root] == NULL)
-		return kp_fail(err, KP_EXIT_FAIL, "no Windows volume %zu", root);
+		return kp_fail(err, KP_ERR_FAIL, "no Windows volume %zu", root);
 	if (write && !s->roots[root].rw)
-		return kp_fail(err, KP_EXIT_FAIL, "partition %u is mounted "
+		return kp_fail(err, KP_ERR_FAIL, "partition %u is mounted "
 			       "read-only", s->roots[root].part);
 	*vol = s->vols[root];
 	return 0;
@@ -680,19 +680,19 @@ dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err)
 	int e;
 
 	if (root >= s->nroots || s->vols[root] == NULL)
-		return kp_fail(err, KP_EXIT_FAIL, "no Windows volume %zu", root);
+		return kp_fail(err, KP_ERR_FAIL, "no Windows volume %zu", root);
 	r = &s->roots[root];
 	if (r->rw)
 		return 0;
 	if (s->readonly)
-		return kp_fail(err, KP_EXIT_FAIL, "the image is open read-only");
+		return kp_fail(err, KP_ERR_FAIL, "the image is open read-only");
 	why = dr_root_unwritable(r);
 	if (why)
-		return kp_fail(err, KP_EXIT_REFUSED, "partition %u: %s",
+		return kp_fail(err, KP_ERR_REFUSED, "partition %u: %s",
 			       r->part, why);
 	if (ntfsdev_umount(s->vols[root]) < 0) {
 		s->vols[root] = NULL;
-		return nfail(err, KP_EXIT_FAIL, errno, "partition %u: cannot "
+		return nfail(err, KP_ERR_FAIL, errno, "partition %u: cannot "
 			     "unmount", r->part);
 	}
 	s->vols[root] = NULL;
@@ -706,7 +706,7 @@ dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err)
 	if (vol == NULL) {
 		e = errno;
 		return nfail(err, e == EPERM || e == EOPNOTSUPP ?
-			     KP_EXIT_REFUSED : KP_EXIT_FAIL, e,
+			     KP_ERR_REFUSED : KP_ERR_FAIL, e,
 			     "partition %u: cannot mount read-write", r->part);
 	}
 	s->vols[root] = vol;
@@ -728,21 +728,21 @@ dr_read(struct dr_session *s, size_t root, const char *path, size_t max,
 		return -1;
 	ni = lookup(vol, path);
 	if (ni == NULL)
-		return nfail(err, errno == ENOENT ? KP_EXIT_INPUT : KP_EXIT_FAIL,
+		return nfail(err, errno == ENOENT ? KP_ERR_INPUT : KP_ERR_FAIL,
 			     errno, "'%s'", path);
 	if (is_dir(ni) || (ni->flags & (FILE_ATTR_REPARSE_POINT |
 					 FILE_ATTR_ENCRYPTED))) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a plain file", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a plain file", path);
 		goto out;
 	}
 	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
 	if (na == NULL) {
-		nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		nfail(err, KP_ERR_INPUT, errno, "'%s'", path);
 		goto out;
 	}
 	if (na->data_size < 0 || (uint64_t)na->data_size > max ||
 	    (uint64_t)na->data_size > DR_FILE_MAX) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': larger than %zu bytes", path,
+		kp_fail(err, KP_ERR_INPUT, "'%s': larger than %zu bytes", path,
 			max);
 		goto out;
 	}
@@ -757,7 +757,7 @@ dr_read(struct dr_session *s, size_t root, const char *path, size_t max,
 					  out->data + out->len + off);
 
 		if (got <= 0) {
-			nfail(err, KP_EXIT_INPUT, got < 0 ? errno : EIO,
+			nfail(err, KP_ERR_INPUT, got < 0 ? errno : EIO,
 			      "cannot read '%s'", path);
 			goto out;
 		}
@@ -783,12 +783,12 @@ open_parent(ntfs_volume *vol, const char *path, const char **leaf,
 	ntfs_inode *ni;
 
 	if (*path == '\0' || !path_ok(path) || path[strlen(path) - 1] == '/') {
-		kp_fail(err, KP_EXIT_FAIL, "bad path '%s'", path);
+		kp_fail(err, KP_ERR_FAIL, "bad path '%s'", path);
 		return NULL;
 	}
 	*leaf = slash ? slash + 1 : path;
 	if (strlen(*leaf) > 200) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': name too long", path);
+		kp_fail(err, KP_ERR_FAIL, "'%s': name too long", path);
 		return NULL;
 	}
 	dir = strndup(path, slash ? (size_t)(slash - path) : 0);
@@ -798,9 +798,9 @@ open_parent(ntfs_volume *vol, const char *path, const char **leaf,
 	}
 	ni = lookup(vol, dir);
 	if (ni == NULL)
-		nfail(err, KP_EXIT_FAIL, errno, "'%s'", *dir ? dir : "/");
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", *dir ? dir : "/");
 	else if (!is_dir(ni)) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': not a directory", dir);
+		kp_fail(err, KP_ERR_FAIL, "'%s': not a directory", dir);
 		ntfs_inode_close(ni);
 		ni = NULL;
 	}
@@ -1087,7 +1087,7 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 
 	n = real_name_no(vol, dir_no, leaf, &real);
 	if (n < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 		goto out;
 	}
 	if (n == 0 && (real = strdup(leaf)) == NULL) {
@@ -1102,17 +1102,17 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 	if (n == 1) {
 		old = open_child_no(vol, dir_no, real);
 		if (old == NULL) {
-			nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+			nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 			goto out;
 		}
 		if (is_dir(old) || (old->flags & FILE_ATTR_REPARSE_POINT)) {
-			kp_fail(err, KP_EXIT_FAIL, "'%s': not a plain file",
+			kp_fail(err, KP_ERR_FAIL, "'%s': not a plain file",
 				path);
 			goto out;
 		}
 		if (keep_old_sd) {
 			if (get_sd(old, &osd) < 0) {
-				nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot "
+				nfail(err, KP_ERR_FAIL, errno, "'%s': cannot "
 				      "read its security descriptor", path);
 				goto out;
 			}
@@ -1127,48 +1127,48 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 	/* Leftovers of an interrupted run are ours to remove. */
 	if (delete_child(vol, dir_no, tmp) < 0 ||
 	    delete_child(vol, dir_no, bak) < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot remove an old "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot remove an old "
 		      "temporary file", path);
 		goto out;
 	}
 	ni = create_child(vol, dir_no, tmp, S_IFREG);
 	if (ni == NULL) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot create the new "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot create the new "
 		      "file", path);
 		goto out;
 	}
 	if (set_sd(ni, sd, sdlen) < 0 ||
 	    (have_attrib && ntfs_set_ntfs_attrib(ni, (const char *)&attrib,
 						 sizeof(attrib), 0) < 0)) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot set the security "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot set the security "
 		      "of the new file", path);
 		goto undo;
 	}
 	if (write_data(ni, data, len) < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "cannot write '%s'", path);
+		nfail(err, KP_ERR_FAIL, errno, "cannot write '%s'", path);
 		goto undo;
 	}
 	if (same_data(ni, data, len) < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': verification failed: "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': verification failed: "
 		      "the new file does not read back as written", path);
 		goto undo;
 	}
 	if (old) {
 		if (link_child(vol, dir_no, old, bak) < 0) {
-			nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot rename",
+			nfail(err, KP_ERR_FAIL, errno, "'%s': cannot rename",
 			      path);
 			goto undo;
 		}
 		n = delete_name(vol, dir_no, old, real);
 		old = NULL;	/* closed by ntfs_delete */
 		if (n < 0) {
-			nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot rename "
+			nfail(err, KP_ERR_FAIL, errno, "'%s': cannot rename "
 			      "(the old file is kept as %s)", path, bak);
 			goto undo;
 		}
 	}
 	if (link_child(vol, dir_no, ni, real) < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot rename (the old "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot rename (the old "
 		      "file is kept as %s)", path, bak);
 		goto out;
 	}
@@ -1176,12 +1176,12 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 	n = delete_name(vol, dir_no, ni, tmp);
 	ni = NULL;
 	if (n < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot remove the "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot remove the "
 		      "temporary name", path);
 		goto out;
 	}
 	if (delete_child(vol, dir_no, bak) < 0) {
-		nfail(err, KP_EXIT_FAIL, errno, "'%s': cannot remove the old "
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot remove the old "
 		      "file", path);
 		goto out;
 	}
@@ -1190,7 +1190,7 @@ replace_in(ntfs_volume *vol, u64 dir_no, const char *path, const char *leaf,
 	ni = open_child_no(vol, dir_no, real);
 	if (ni == NULL || ni->mft_no != new_no ||
 	    ni->data_size != (s64)len) {
-		nfail(err, KP_EXIT_FAIL, ni ? EIO : errno, "'%s': "
+		nfail(err, KP_ERR_FAIL, ni ? EIO : errno, "'%s': "
 		      "verification failed after the rename", path);
 		goto out;
 	}
@@ -1227,13 +1227,13 @@ replace(struct dr_session *s, size_t root, const char *path,
 	if (get_vol(s, root, true, &vol, err) < 0)
 		return -1;
 	if (len > DR_FILE_MAX)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': too large", path);
+		return kp_fail(err, KP_ERR_FAIL, "'%s': too large", path);
 	dir = open_parent(vol, path, &leaf, err);
 	if (dir == NULL)
 		return -1;
 	dir_no = dir->mft_no;
 	if (ntfs_inode_close(dir) < 0)
-		return nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		return nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 	return replace_in(vol, dir_no, path, leaf, data, len, sd, sdlen,
 			  keep_old_sd, err);
 }
@@ -1275,14 +1275,14 @@ dr_remove(struct dr_session *s, size_t root, const char *path,
 		return -1;
 	dir_no = dir->mft_no;
 	if (ntfs_inode_close(dir) < 0)
-		return nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		return nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 	n = real_name_no(vol, dir_no, leaf, &real);
 	if (n < 0)
-		nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 	else if (n == 0)
-		kp_fail(err, KP_EXIT_INPUT, "'%s': no such file", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': no such file", path);
 	else if (delete_child(vol, dir_no, real) < 0)
-		nfail(err, KP_EXIT_FAIL, errno, "cannot remove '%s'", path);
+		nfail(err, KP_ERR_FAIL, errno, "cannot remove '%s'", path);
 	else
 		r = 0;
 	free(real);
@@ -1342,18 +1342,18 @@ dr_ls(struct dr_session *s, size_t root, const char *path,
 		return NULL;
 	ni = lookup(vol, path);
 	if (ni == NULL) {
-		nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		nfail(err, KP_ERR_INPUT, errno, "'%s'", path);
 		return NULL;
 	}
 	if (!is_dir(ni)) {
 		ntfs_inode_close(ni);
-		kp_fail(err, KP_EXIT_INPUT, "'%s': not a directory", path);
+		kp_fail(err, KP_ERR_INPUT, "'%s': not a directory", path);
 		return NULL;
 	}
 	r = ntfs_readdir(ni, &pos, &l, ls_fill);
 	ntfs_inode_close(ni);
 	if (r < 0 || l.err) {
-		nfail(err, KP_EXIT_FAIL, l.err ? l.err : errno, "'%s'", path);
+		nfail(err, KP_ERR_FAIL, l.err ? l.err : errno, "'%s'", path);
 		for (i = 0; i < l.n; i++)
 			free(l.v[i]);
 		free(l.v);
@@ -1379,10 +1379,10 @@ dr_mkdir(struct dr_session *s, size_t root, const char *path,
 	if (get_vol(s, root, true, &vol, err) < 0)
 		return -1;
 	if (!path_ok(path))
-		return kp_fail(err, KP_EXIT_FAIL, "bad path '%s'", path);
+		return kp_fail(err, KP_ERR_FAIL, "bad path '%s'", path);
 	dir = ntfs_inode_open(vol, FILE_root);
 	if (dir == NULL)
-		return nfail(err, KP_EXIT_FAIL, errno, "root directory");
+		return nfail(err, KP_ERR_FAIL, errno, "root directory");
 	while (*p == '/')
 		p++;
 	while (*p) {
@@ -1398,7 +1398,7 @@ dr_mkdir(struct dr_session *s, size_t root, const char *path,
 		n = real_name(dir, name, &real, &dt);
 		if (n < 0) {
 			free(name);
-			nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+			nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 			goto out;
 		}
 		if (n == 1) {
@@ -1424,7 +1424,7 @@ dr_mkdir(struct dr_session *s, size_t root, const char *path,
 		}
 		free(name);
 		if (ni == NULL) {
-			nfail(err, KP_EXIT_FAIL, errno, "cannot make '%s'",
+			nfail(err, KP_ERR_FAIL, errno, "cannot make '%s'",
 			      path);
 			goto out;
 		}
@@ -1437,7 +1437,7 @@ dr_mkdir(struct dr_session *s, size_t root, const char *path,
 	r = 0;
 out:
 	if (ntfs_inode_close(dir) < 0 && r == 0)
-		r = nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 	return r;
 }
 
@@ -1453,16 +1453,16 @@ dr_get_sd(struct dr_session *s, size_t root, const char *path,
 		return -1;
 	ni = lookup(vol, path);
 	if (ni == NULL)
-		return nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		return nfail(err, KP_ERR_INPUT, errno, "'%s'", path);
 	if (get_sd(ni, out) < 0)
-		r = nfail(err, KP_EXIT_FAIL, errno, "'%s': security descriptor",
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s': security descriptor",
 			  path);
 	if (r == 0 && attrib) {
 		le32 a = 0;
 
 		if (ntfs_get_ntfs_attrib(ni, (char *)&a, sizeof(a)) !=
 		    (int)sizeof(a))
-			r = nfail(err, KP_EXIT_FAIL, errno, "'%s': attributes",
+			r = nfail(err, KP_ERR_FAIL, errno, "'%s': attributes",
 				  path);
 		*attrib = le32_to_cpu(a);
 	}
@@ -1483,11 +1483,11 @@ dr_set_attrib(struct dr_session *s, size_t root, const char *path,
 		return -1;
 	ni = lookup(vol, path);
 	if (ni == NULL)
-		return nfail(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		return nfail(err, KP_ERR_INPUT, errno, "'%s'", path);
 	if (ntfs_set_ntfs_attrib(ni, (const char *)&a, sizeof(a), 0) < 0)
-		r = nfail(err, KP_EXIT_FAIL, errno, "'%s': attributes", path);
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s': attributes", path);
 	if (ntfs_inode_close(ni) < 0 && r == 0)
-		r = nfail(err, KP_EXIT_FAIL, errno, "'%s'", path);
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
 	return r;
 }
 
@@ -1503,7 +1503,7 @@ dr_close(struct dr_session *s, bool ok, struct kp_error *err)
 	for (i = 0; i < s->nroots; i++) {
 		if (s->vols[i] && ntfsdev_umount(s->vols[i]) < 0 && r == 0 &&
 		    s->roots[i].rw)
-			r = nfail(err, KP_EXIT_FAIL, errno, "partition %u: "
+			r = nfail(err, KP_ERR_FAIL, errno, "partition %u: "
 				  "cannot write everything back",
 				  s->roots[i].part);
 		free(s->roots[i].systemroot);

@@ -114,7 +114,7 @@ const char *dr_table(const struct dr_session *s);
 /* Why root R cannot be written, or NULL. */
 const char *dr_root_unwritable(const struct dr_root *r);
 
-/* Remount root ROOT read-write; refused (KP_EXIT_REFUSED) unless its
+/* Remount root ROOT read-write; refused (KP_ERR_REFUSED) unless its
  * state is DR_CLEAN and the session may write. */
 int dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err);
 

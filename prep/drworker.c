@@ -122,7 +122,7 @@ static int
 answer_err(struct buf *resp, const struct kp_error *err)
 {
 	buf_reset(resp);
-	buf_addch(resp, err->code ? err->code : KP_EXIT_FAIL);
+	buf_addch(resp, err->status ? err->status : KP_ERR_FAIL);
 	return buf_addstr(resp, err->msg);
 }
 
@@ -254,11 +254,11 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 			buf_addch(resp, fd >= 0);
 			rc = 0;
 		} else {
-			rc = kp_fail(&err, KP_EXIT_FAIL, "no self-test");
+			rc = kp_fail(&err, KP_ERR_FAIL, "no self-test");
 		}
 		break;
 	default:
-		kp_fail(&err, KP_EXIT_FAIL, "unknown request");
+		kp_fail(&err, KP_ERR_FAIL, "unknown request");
 		break;
 	}
 out:
@@ -284,11 +284,11 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 	int r;
 
 	if (s->dead)
-		return kp_fail(err, KP_EXIT_FAIL, "the sandboxed worker has "
+		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker has "
 			       "stopped");
 	if (plen > 4096 || sdlen > 65536 || len > SB_MSG_MAX - 8192 ||
 	    root > UINT32_MAX)
-		return kp_fail(err, KP_EXIT_FAIL, "request too large");
+		return kp_fail(err, KP_ERR_FAIL, "request too large");
 	if (buf_grow(&req, HDR + 8 + plen + sdlen) < 0)
 		return kp_fail_oom(err);
 	buf_addch(&req, op);
@@ -312,13 +312,13 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 		return -1;
 	}
 	if (resp->len == 0)
-		return kp_fail(err, KP_EXIT_FAIL, "empty answer from the "
+		return kp_fail(err, KP_ERR_FAIL, "empty answer from the "
 			       "worker");
 	if (resp->data[0] != 0) {
 		int code = (unsigned char)resp->data[0];
 
-		if (code > KP_EXIT_ENV)
-			code = KP_EXIT_FAIL;
+		if (code > KP_ERR_UNAVAILABLE)
+			code = KP_ERR_FAIL;
 		return kp_fail(err, code, "%.*s", (int)(resp->len - 1 < 900 ?
 							resp->len - 1 : 900),
 			       resp->data + 1);
@@ -391,7 +391,7 @@ get_roots(struct dw_session *s, struct rd *r, struct kp_error *err)
 	}
 	return 0;
 bad:
-	return kp_fail(err, KP_EXIT_FAIL, "malformed answer from the worker");
+	return kp_fail(err, KP_ERR_FAIL, "malformed answer from the worker");
 }
 
 int
@@ -470,7 +470,7 @@ dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
 		*root = get32(&r);
 		rc = get_roots(s, &r, err);
 		if (rc == 0 && *root >= s->nroots)
-			rc = kp_fail(err, KP_EXIT_FAIL, "malformed answer from "
+			rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from "
 				     "the worker");
 	}
 	buf_release(&resp);
@@ -528,7 +528,7 @@ dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
 		      err);
 
 	if (rc == 0 && resp.len - 1 > max)
-		rc = kp_fail(err, KP_EXIT_FAIL, "malformed answer from the "
+		rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from the "
 			     "worker");
 	if (rc == 0 && out->data == NULL) {
 		/* Hand the answer over rather than copy a large file. */
@@ -634,7 +634,7 @@ dw_get_sd(struct dw_session *s, size_t root, const char *path,
 		uint32_t a = get32(&r);
 
 		if (r.bad)
-			rc = kp_fail(err, KP_EXIT_FAIL, "malformed answer from "
+			rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from "
 				     "the worker");
 		else if (buf_add(out, r.p, r.left) < 0)
 			rc = kp_fail_oom(err);

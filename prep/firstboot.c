@@ -34,16 +34,16 @@ safe(const char *what, const char *s, struct kp_error *err)
 	size_t n = strlen(s);
 
 	if (kp_check_safe(what, s, err) < 0) {
-		err->code = KP_EXIT_INPUT;
+		err->status = KP_ERR_INPUT;
 		kp_error_prefix(err, "cannot put it into a script");
 		return -1;
 	}
 	for (p = (const unsigned char *)s; *p; p++)
 		if (*p > 0x7e)
-			return kp_fail(err, KP_EXIT_INPUT, "%s: only ASCII can "
+			return kp_fail(err, KP_ERR_INPUT, "%s: only ASCII can "
 				       "go into a script", what);
 	if ((n && s[n - 1] == '\\') || n > 4096)
-		return kp_fail(err, KP_EXIT_INPUT, "%s: %s cannot go into a "
+		return kp_fail(err, KP_ERR_INPUT, "%s: %s cannot go into a "
 			       "script", what, n > 4096 ? "a value this long" :
 			       "a trailing backslash");
 	return 0;
@@ -108,8 +108,8 @@ log:
 			     name);
 	goto out;
 bad:
-	if (err->code == 0)
-		kp_fail(err, KP_EXIT_INPUT,
+	if (err->status == 0)
+		kp_fail(err, KP_ERR_INPUT,
 			"value '%s' of '%s' cannot be written into a script",
 			name, key);
 	r = -1;
@@ -244,7 +244,7 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
 	if (setup_read(system, &st, err) < 0)
 		return -1;
 	if (st.cmdline && st.cmdline[0] && !st.ours) {
-		kp_fail(err, KP_EXIT_REFUSED,
+		kp_fail(err, KP_ERR_REFUSED,
 			"SYSTEM\\Setup\\CmdLine already runs '%s' at the next "
 			"boot (Windows' own setup, or another tool); it is not "
 			"replaced", kp_quote(st.cmdline, q, sizeof(q)));

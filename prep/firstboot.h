@@ -6,7 +6,8 @@
  * For an image that is copied as it is (not generalized), the hook is
  * HKLM\SYSTEM\Setup: SetupType 2 and CmdLine make Winlogon run the command
  * as SYSTEM at the next boot, before the logon screen, then go on to it.
- * Why this one (../shared/reference/windows-offline-facts.md, section 2):
+ * Why this one (Microsoft: "Add a custom script to Windows Setup",
+ * https://learn.microsoft.com/windows-hardware/manufacture/desktop/add-a-custom-script-to-windows-setup):
  * SetupComplete.cmd runs only at the end of Windows Setup, so never on a
  * clone that is not generalized; RunOnce waits for someone to log on; a
  * service needs a wrapper such as rhsrvany, which Debian does not ship, and
@@ -48,7 +49,7 @@ int cmd_line(struct buf *f, const char *fmt, ...) KP_PRINTF(2, 3);
 
 /* Lines that set (or delete) one registry value with reg.exe and log the
  * exit code.  KEY is below HKLM ("SOFTWARE\..."); string data must pass
- * kp_check_safe (KP_EXIT_INPUT otherwise: the hive holds it). */
+ * kp_check_safe (KP_ERR_INPUT otherwise: the hive holds it). */
 int cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 	    uint32_t type, const unsigned char *data, size_t len,
 	    struct kp_error *err);
@@ -149,7 +150,7 @@ bool setup_is_ours(const char *cmdline);
 void setup_release(struct setup_state *st);
 
 /* Make Winlogon run CMDLINE at the next boot (SetupType 2).  Refuses
- * (KP_EXIT_REFUSED) to replace a CmdLine that is not kmsprep's, such as
+ * (KP_ERR_REFUSED) to replace a CmdLine that is not kmsprep's, such as
  * Windows' own oobe\windeploy.exe on a generalized image. */
 int setup_stage(struct hive *system, const char *cmdline,
 		struct hive_changes *c, struct kp_error *err);

@@ -232,10 +232,10 @@ look(struct img_session *s, const struct img_root *r, const char *rel,
 	if (unattend_inspect(data, len, label, &f->info, err) < 0 ||
 	    buf_add(&f->content, data, len) < 0) {
 		free(data);
-		if (err->code == 0)
+		if (err->status == 0)
 			kp_fail_oom(err);
 		kp_error_prefix(err, "sysprep would fail on it too");
-		if (!p->lenient || err->code == KP_EXIT_FAIL)
+		if (!p->lenient || err->status == KP_ERR_FAIL)
 			return -1;
 		/* `image show` still reports the rest of the installation. */
 		free(f->guest);
@@ -348,7 +348,7 @@ gen_cloudbase(struct img_session *s, const struct img_root *r,
 	else if (strcmp(mode, "off") == 0)
 		set.activate_windows = set.set_kms_product_key = 0;
 	else if (strcmp(mode, "host") != 0)
-		return kp_fail(err, KP_EXIT_USAGE, "--cloudbase-init: '%s': "
+		return kp_fail(err, KP_ERR_INVALID, "--cloudbase-init: '%s': "
 			       "expected host, activate or off", mode);
 	for (i = 0; i < 2; i++) {
 		struct cbi_conf c;
@@ -380,7 +380,7 @@ gen_cloudbase(struct img_session *s, const struct img_root *r,
 		buf_release(&out);
 	}
 	if (found == 0)
-		return kp_fail(err, KP_EXIT_REFUSED, "--cloudbase-init: "
+		return kp_fail(err, KP_ERR_REFUSED, "--cloudbase-init: "
 			       "cloudbase-init is not installed (no %s)",
 			       "C:\\Program Files\\Cloudbase Solutions\\"
 			       "Cloudbase-Init\\conf\\" CBI_CONF);
@@ -611,7 +611,7 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 	if (cmd_clone_scripts(&rep, activate, gvlk, guestfs, &one, &two,
 			      err) < 0 ||
 	    cmd_licensing_ps1(&ps1) < 0) {
-		if (err->code == 0)
+		if (err->status == 0)
 			kp_fail_oom(err);
 		goto out;
 	}
@@ -656,7 +656,7 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
 
 	if (!gen_is_generalized(p->image_state))
 		return 0;
-	return kp_fail(err, KP_EXIT_REFUSED,
+	return kp_fail(err, KP_ERR_REFUSED,
 		       "the image is generalized already (%s): sysprep "
 		       "/generalize has run, and whether it rearmed was "
 		       "decided then; there is nothing left to stage (start "
@@ -691,7 +691,7 @@ choose_gvlk(struct hive *software, const char *opt, const char **key,
 	if (strcmp(opt, "auto") != 0) {
 		g = gvlk_by_key(opt);
 		if (g == NULL) {
-			kp_fail(err, KP_EXIT_USAGE, "--gvlk: not a KMS client "
+			kp_fail(err, KP_ERR_INVALID, "--gvlk: not a KMS client "
 				"setup key of Microsoft's table (kmsprep kms "
 				"gvlk --list); an organization's key never "
 				"goes into a first-boot script");
@@ -801,7 +801,7 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	if (p->setup.ours && p->setup.setup_type &&
 	    strcasecmp(p->setup.cmdline,
 		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
-		return kp_fail(err, KP_EXIT_REFUSED, "another kmsprep first "
+		return kp_fail(err, KP_ERR_REFUSED, "another kmsprep first "
 			       "boot is staged (%s); it would be replaced",
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
 	guestfs = guestfs_service(s, r, system, err);
@@ -881,7 +881,7 @@ gen_plan(struct img_session *s, const struct img_root *r,
 		return kp_fail_oom(err);
 	/* SkipRearm 0 in both modes: with 1, the rearm does nothing. */
 	spp_settings_init(&set);
-	rc = spp_settings_option(&set, "skip-rearm", "off", err);
+	rc = spp_set_onoff(&set, SPP_SKIP_REARM, false, err);
 	if (rc == 0)
 		rc = winver_read(software, &v, err);
 	if (rc == 0)

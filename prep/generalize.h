@@ -6,8 +6,10 @@
  *  sysprep mode - the image will be sealed with sysprep /generalize: make
  *    sure that run rearms.  SkipRearm 0 in the registry, and in the
  *    generalize pass of the answer file Windows will use, found in the
- *    documented search order (../shared/reference/spp-facts.md, "Where
- *    unattend files are found"): the file named by SYSTEM\Setup\UnattendFile,
+ *    documented search order (Microsoft: "Windows Setup Automation
+ *    Overview", implicit answer file search order,
+ *    https://learn.microsoft.com/windows-hardware/manufacture/desktop/windows-setup-automation-overview):
+ *    the file named by SYSTEM\Setup\UnattendFile,
  *    %WINDIR%\Panther\Unattend, %WINDIR%\Panther, %WINDIR%\System32\Sysprep,
  *    the root of the system drive.  The first that has a generalize pass is
  *    the one used; if none has, %WINDIR%\System32\Sysprep\Unattend.xml gets
@@ -91,7 +93,7 @@ int gen_refresh(struct img_session *s, const struct img_root *r,
  * cloudbase-init's configuration files with kms_host set to the KMS host
  * SOFTWARE names now (and with activate: activate_windows and
  * set_kms_product_key on; off: both off), keeping the rest of each file.
- * KP_EXIT_REFUSED when cloudbase-init is not installed. */
+ * KP_ERR_REFUSED when cloudbase-init is not installed. */
 int gen_cloudbase(struct img_session *s, const struct img_root *r,
 		  struct hive *software, const char *mode, struct gen_plan *p,
 		  struct kp_error *err);

@@ -218,7 +218,7 @@ gvlk_find(const char *edition, unsigned build, struct kp_error *err)
 
 	n = edition ? strlen(edition) : 0;
 	if (n == 0 || n >= sizeof(ed)) {
-		kp_fail(err, KP_EXIT_REFUSED, "the edition is not known (no "
+		kp_fail(err, KP_ERR_REFUSED, "the edition is not known (no "
 			"EditionID): no KMS client setup key can be chosen");
 		return NULL;
 	}
@@ -251,17 +251,17 @@ gvlk_find(const char *edition, unsigned build, struct kp_error *err)
 		return best;
 	n = strlen(edition);
 	if (n > 4 && strcasecmp(edition + n - 4, "Eval") == 0)
-		kp_fail(err, KP_EXIT_REFUSED, "edition %s is evaluation "
+		kp_fail(err, KP_ERR_REFUSED, "edition %s is evaluation "
 			"media's: it has no KMS client setup key until it is "
 			"converted to a full edition (DISM /Set-Edition, "
 			"https://learn.microsoft.com/en-us/windows-server/get-started/upgrade-conversion-options)",
 			edition);
 	else if (build)
-		kp_fail(err, KP_EXIT_REFUSED, "edition %s (build %u) has no KMS "
+		kp_fail(err, KP_ERR_REFUSED, "edition %s (build %u) has no KMS "
 			"client setup key in Microsoft's table (%s): it cannot "
 			"be a KMS client", edition, build, gvlk_source);
 	else
-		kp_fail(err, KP_EXIT_REFUSED, "edition %s has no KMS client "
+		kp_fail(err, KP_ERR_REFUSED, "edition %s has no KMS client "
 			"setup key in Microsoft's table (%s): it cannot be a "
 			"KMS client", edition, gvlk_source);
 	return NULL;

@@ -26,7 +26,7 @@ extern const char gvlk_date[];
 
 /* The GVLK for EDITION (an EditionID, "ServerDatacenterCor" and
  * "ServerDatacenterACor" included) at BUILD (0: the newest entry for the
- * edition).  KP_EXIT_REFUSED naming the edition when it has none. */
+ * edition).  KP_ERR_REFUSED naming the edition when it has none. */
 const struct gvlk *gvlk_find(const char *edition, unsigned build,
 			     struct kp_error *err);
 

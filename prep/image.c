@@ -46,7 +46,7 @@ struct img_session {
 
 /* Format a message for the CLI's callback FN (progress or warning). */
 static void say(struct img_session *s, img_notice_fn *fn, const char *fmt,
-		va_list ap) __attribute__((format(printf, 3, 0)));
+		va_list ap) KP_PRINTF(3, 0);
 
 static void
 say(struct img_session *s, img_notice_fn *fn, const char *fmt, va_list ap)
@@ -146,22 +146,22 @@ check_image(const char *image, bool write, struct kp_error *err)
 	struct stat st;
 
 	if (stat(image, &st) < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot open", image);
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': not a disk image (not a regular file or "
 			       "block device)", image);
 	if (access(image, R_OK) < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno,
+		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot read", image);
 	if (write && (access(image, W_OK) < 0 || !(st.st_mode & 0222)))
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': the image is read-only; give --overlay "
 			       "OUT.qcow2 to write changes to a new overlay, or "
 			       "--dry-run", image);
 	if (in_use(image))
-		return kp_fail(err, KP_EXIT_REFUSED,
+		return kp_fail(err, KP_ERR_REFUSED,
 			       "'%s': the image is in use by a running virtual "
 			       "machine (qemu holds its lock); shut the VM down "
 			       "first", image);
@@ -215,7 +215,7 @@ new_handle(struct img_session *s, bool tcg, struct kp_error *err)
 
 	s->g = guestfs_create();
 	if (s->g == NULL)
-		return kp_fail_errno(err, KP_EXIT_ENV, errno ? errno : EINVAL,
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno ? errno : EINVAL,
 				     "cannot create a libguestfs handle");
 	guestfs_set_error_handler(s->g, NULL, NULL);
 	/* Verbose only to see qemu's own message should it not start. */
@@ -226,10 +226,10 @@ new_handle(struct img_session *s, bool tcg, struct kp_error *err)
 					       s) >= 0)
 		guestfs_set_verbose(s->g, 1);
 	if (tcg && guestfs_set_backend_settings(s->g, tcg_settings) < 0)
-		return gfail(s, err, KP_EXIT_ENV, "cannot select TCG");
+		return gfail(s, err, KP_ERR_UNAVAILABLE, "cannot select TCG");
 	/* Two vCPUs cut the time per image by about a quarter. */
 	if (cpus > 1 && guestfs_set_smp(s->g, cpus > 2 ? 2 : (int)cpus) < 0)
-		return gfail(s, err, KP_EXIT_ENV, "cannot set vCPUs");
+		return gfail(s, err, KP_ERR_UNAVAILABLE, "cannot set vCPUs");
 	for (i = 0; i < s->n; i++) {
 		bool ro = s->o.readonly;
 
@@ -238,7 +238,7 @@ new_handle(struct img_session *s, bool tcg, struct kp_error *err)
 					   s->formats[i],
 					   GUESTFS_ADD_DRIVE_OPTS_READONLY, ro,
 					   -1) < 0)
-			return gfail(s, err, KP_EXIT_INPUT, "'%s'",
+			return gfail(s, err, KP_ERR_INPUT, "'%s'",
 				     s->images[i]);
 	}
 	return 0;
@@ -263,7 +263,7 @@ launch(struct img_session *s, struct kp_error *err)
 	 * /dev/kvm libguestfs used TCG already, and a lock is no KVM fault. */
 	if (getenv("LIBGUESTFS_BACKEND_SETTINGS") ||
 	    access("/dev/kvm", R_OK | W_OK) < 0 || strstr(first, " lock"))
-		return kp_fail(err, KP_EXIT_ENV,
+		return kp_fail(err, KP_ERR_UNAVAILABLE,
 			       "the libguestfs appliance did not start: %s",
 			       first);
 	warn(s, "the appliance did not start with KVM (%s); retrying once "
@@ -273,7 +273,7 @@ launch(struct img_session *s, struct kp_error *err)
 	if (new_handle(s, true, err) < 0)
 		return -1;
 	if (guestfs_launch(s->g) < 0)
-		return gfail(s, err, KP_EXIT_ENV,
+		return gfail(s, err, KP_ERR_UNAVAILABLE,
 			     "the libguestfs appliance did not start, with "
 			     "KVM (%s) nor with TCG", first);
 	return 0;
@@ -290,14 +290,14 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 
 	*s_ret = NULL;
 	if (n == 0 || n > MAX_IMAGES)
-		return kp_fail(err, KP_EXIT_USAGE, "between 1 and %d images",
+		return kp_fail(err, KP_ERR_INVALID, "between 1 and %d images",
 			       MAX_IMAGES);
 	if (o->format && !known_format(o->format))
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "--format: '%s': expected raw, qcow2, vmdk or "
 			       "vhdx", o->format);
 	if (o->overlay && n != 1)
-		return kp_fail(err, KP_EXIT_USAGE,
+		return kp_fail(err, KP_ERR_INVALID,
 			       "--overlay takes a single image");
 	for (i = 0; i < n; i++)
 		if (check_image(images[i], !o->readonly && !o->overlay,
@@ -325,13 +325,13 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 	if (mkdtemp(s->tmpdir) == NULL) {
 		free(s->tmpdir);
 		s->tmpdir = NULL;
-		return kp_fail_errno(err, KP_EXIT_ENV, errno,
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
 				     "cannot create a temporary directory");
 	}
 	/* A probe-only handle: disk_format and disk_create need no launch. */
 	s->g = guestfs_create();
 	if (s->g == NULL)
-		return kp_fail_errno(err, KP_EXIT_ENV, errno ? errno : EINVAL,
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno ? errno : EINVAL,
 				     "cannot create a libguestfs handle");
 	guestfs_set_error_handler(s->g, NULL, NULL);
 	for (i = 0; i < n; i++) {
@@ -343,10 +343,10 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		} else {
 			s->formats[i] = guestfs_disk_format(s->g, images[i]);
 			if (s->formats[i] == NULL)
-				return gfail(s, err, KP_EXIT_INPUT, "'%s'",
+				return gfail(s, err, KP_ERR_INPUT, "'%s'",
 					     images[i]);
 			if (!known_format(s->formats[i]))
-				return kp_fail(err, KP_EXIT_INPUT,
+				return kp_fail(err, KP_ERR_INPUT,
 					       "'%s': unsupported image format "
 					       "'%s' (raw, qcow2, vmdk and vhdx "
 					       "are)", images[i], s->formats[i]);
@@ -360,7 +360,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 	/* A dry run reads the image itself: the overlay is only made when
 	 * something will be written to it. */
 	if (o->overlay && access(o->overlay, F_OK) == 0)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': exists already; the "
+		return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; the "
 			       "overlay must be a new file", o->overlay);
 	if (o->overlay && !o->readonly) {
 		char *base = kp_realpath_for_write(images[0], err);
@@ -372,7 +372,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 					GUESTFS_DISK_CREATE_BACKINGFORMAT,
 					s->formats[0], -1) < 0) {
 			free(base);
-			return gfail(s, err, KP_EXIT_FAIL,
+			return gfail(s, err, KP_ERR_FAIL,
 				     "'%s': cannot create the overlay",
 				     o->overlay);
 		}
@@ -415,7 +415,7 @@ image_of(struct img_session *s, const char *dev)
 
 static int
 add_locked(struct img_session *s, size_t image, const char *dev,
-	   const char *why, struct kp_error *err)
+	   bool bitlocker, const char *why, struct kp_error *err)
 {
 	struct img_locked *l = realloc(s->locked,
 				       (s->nlocked + 1) * sizeof(*l));
@@ -425,6 +425,7 @@ add_locked(struct img_session *s, size_t image, const char *dev,
 	s->locked = l;
 	l += s->nlocked++;
 	l->image = image;
+	l->bitlocker = bitlocker;
 	l->device = strdup(dev);
 	l->why = strdup(why);
 	return l->device && l->why ? 0 : kp_fail_oom(err);
@@ -479,7 +480,7 @@ add_root(struct img_session *s, size_t image, const char *dev, int probe,
 	 * leaves its mount point behind. */
 	snprintf(mnt, sizeof(mnt), "/r%u", s->nmnt++);
 	if (guestfs_mkmountpoint(s->g, mnt) < 0)
-		return gfail(s, err, KP_EXIT_ENV, "cannot make %s", mnt);
+		return gfail(s, err, KP_ERR_UNAVAILABLE, "cannot make %s", mnt);
 	/* Read-only until a command decides to write: even an unused
 	 * read-write NTFS mount changes bytes on the disk. */
 	if (guestfs_mount_ro(s->g, dev, mnt) < 0) {
@@ -487,7 +488,7 @@ add_root(struct img_session *s, size_t image, const char *dev, int probe,
 
 		snprintf(why, sizeof(why), "cannot mount: %s",
 			 gmsg(s, m, sizeof(m)));
-		return add_locked(s, image, dev, why, err);
+		return add_locked(s, image, dev, false, why, err);
 	}
 	if (asprintf(&full, "%s/windows/system32/config/software", mnt) >= 0)
 		sw = guestfs_case_sensitive_path(s->g, full);
@@ -544,7 +545,7 @@ candidates(struct img_session *s, struct kp_error *err)
 	size_t np = 0, nd, i, j, n = 0;
 
 	if (parts == NULL || devs == NULL) {
-		gfail(s, err, KP_EXIT_INPUT, "cannot list partitions");
+		gfail(s, err, KP_ERR_INPUT, "cannot list partitions");
 		goto done;
 	}
 	while (parts[np])
@@ -618,7 +619,7 @@ img_find_windows(struct img_session *s, struct kp_error *err)
 		if (strcasestr(type, "bitlocker")) {
 			free(type);
 			if (s->o.bitlocker_key_file == NULL) {
-				r = add_locked(s, (size_t)image, dev,
+				r = add_locked(s, (size_t)image, dev, true,
 					       "BitLocker volume: give "
 					       "--bitlocker-key-file with its "
 					       "recovery password", err);
@@ -626,8 +627,9 @@ img_find_windows(struct img_session *s, struct kp_error *err)
 			}
 			mapped = unlock(s, dev, bl++, why, sizeof(why), err);
 			if (mapped == NULL) {
-				r = err->code ? -1 :
-				    add_locked(s, (size_t)image, dev, why, err);
+				r = err->status ? -1 :
+				    add_locked(s, (size_t)image, dev, true, why,
+					       err);
 				continue;
 			}
 			type = NULL;
@@ -679,13 +681,13 @@ img_make_writable(struct img_session *s, struct img_root *r,
 	if (r->rw)
 		return 0;
 	if (s->o.readonly)
-		return kp_fail(err, KP_EXIT_FAIL, "%s: opened read-only",
+		return kp_fail(err, KP_ERR_FAIL, "%s: opened read-only",
 			       r->device);
 	if (why)
-		return kp_fail(err, KP_EXIT_REFUSED, "%s: %s", r->device, why);
+		return kp_fail(err, KP_ERR_REFUSED, "%s: %s", r->device, why);
 	if (guestfs_umount(s->g, r->mnt) < 0 ||
 	    guestfs_mount(s->g, r->device, r->mnt) < 0)
-		return gfail(s, err, KP_EXIT_FAIL,
+		return gfail(s, err, KP_ERR_FAIL,
 			     "%s: cannot mount read-write", r->device);
 	r->rw = true;
 	return 0;
@@ -750,12 +752,12 @@ img_path(struct img_session *s, const struct img_root *r, const char *path,
 		return p;
 	}
 	if (p == NULL) {
-		gfail(s, err, KP_EXIT_FAIL, "cannot resolve '%s'", path);
+		gfail(s, err, KP_ERR_FAIL, "cannot resolve '%s'", path);
 		return NULL;
 	}
 	e = guestfs_exists(s->g, p);
 	if (e < 0) {
-		gfail(s, err, KP_EXIT_FAIL, "cannot look at '%s'", p);
+		gfail(s, err, KP_ERR_FAIL, "cannot look at '%s'", p);
 		free(p);
 		return NULL;
 	}
@@ -770,7 +772,7 @@ img_ls(struct img_session *s, const char *guest, struct kp_error *err)
 	char **l = guestfs_ls(s->g, guest);
 
 	if (l == NULL)
-		gfail(s, err, KP_EXIT_FAIL, "cannot list '%s'", guest);
+		gfail(s, err, KP_ERR_FAIL, "cannot list '%s'", guest);
 	return l;
 }
 
@@ -779,7 +781,7 @@ img_download(struct img_session *s, const char *guest, const char *local,
 	     struct kp_error *err)
 {
 	if (guestfs_download(s->g, guest, local) < 0)
-		return gfail(s, err, KP_EXIT_FAIL, "cannot read '%s'", guest);
+		return gfail(s, err, KP_ERR_FAIL, "cannot read '%s'", guest);
 	return 0;
 }
 
@@ -793,7 +795,7 @@ appliance_sh(struct img_session *s, const char *cmd, char **out,
 	char *o = guestfs_debug(s->g, "sh", args);
 
 	if (o == NULL)
-		return gfail(s, err, KP_EXIT_FAIL, "appliance command failed");
+		return gfail(s, err, KP_ERR_FAIL, "appliance command failed");
 	if (out)
 		*out = o;
 	else
@@ -910,7 +912,7 @@ appliance_run(struct img_session *s, const char *ok, char **out,
 	r = appliance_sh(s, cmd, &o, err);
 	free(cmd);
 	if (r == 0 && strstr(o, ok) == NULL)
-		r = kp_fail(err, KP_EXIT_FAIL, "%.*s", (int)strcspn(o, "\n"),
+		r = kp_fail(err, KP_ERR_FAIL, "%.*s", (int)strcspn(o, "\n"),
 			    o);
 	if (r == 0 && out)
 		*out = o;
@@ -955,7 +957,7 @@ img_replace(struct img_session *s, const char *guest, const char *local,
 	int r = -1;
 
 	if (slash == NULL)
-		return kp_fail(err, KP_EXIT_FAIL, "bad guest path '%s'", guest);
+		return kp_fail(err, KP_ERR_FAIL, "bad guest path '%s'", guest);
 	if (kp_read_file(local, (size_t)1 << 31, &data, err) < 0)
 		return -1;
 	kp_sha256_hex(data.data, data.len, want);
@@ -967,7 +969,7 @@ img_replace(struct img_session *s, const char *guest, const char *local,
 	qf = sh_path(guest);
 	qt = sh_path(tmp);
 	if (qf == NULL || qt == NULL) {
-		kp_fail(err, KP_EXIT_FAIL, "'%s': a quote in the path", guest);
+		kp_fail(err, KP_ERR_FAIL, "'%s': a quote in the path", guest);
 		goto out;
 	}
 	if (appliance_run(s, "prepared", NULL, err,
@@ -980,7 +982,7 @@ img_replace(struct img_session *s, const char *guest, const char *local,
 		goto out;
 	}
 	if (guestfs_upload(s->g, local, tmp) < 0) {
-		gfail(s, err, KP_EXIT_FAIL, "cannot write '%s'", tmp);
+		gfail(s, err, KP_ERR_FAIL, "cannot write '%s'", tmp);
 		goto out;
 	}
 	/* Flushing is left to img_close, whose unmount and shutdown are
@@ -1051,7 +1053,7 @@ int
 img_remove(struct img_session *s, const char *guest, struct kp_error *err)
 {
 	if (guestfs_rm(s->g, guest) < 0)
-		return gfail(s, err, KP_EXIT_FAIL, "cannot remove '%s'", guest);
+		return gfail(s, err, KP_ERR_FAIL, "cannot remove '%s'", guest);
 	return 0;
 }
 
@@ -1063,17 +1065,17 @@ img_read(struct img_session *s, const char *guest, size_t max, size_t *len,
 	char *d;
 
 	if (size < 0) {
-		gfail(s, err, KP_EXIT_FAIL, "cannot read '%s'", guest);
+		gfail(s, err, KP_ERR_FAIL, "cannot read '%s'", guest);
 		return NULL;
 	}
 	if ((uint64_t)size > max) {
-		kp_fail(err, KP_EXIT_INPUT, "'%s': larger than %zu bytes",
+		kp_fail(err, KP_ERR_INPUT, "'%s': larger than %zu bytes",
 			guest, max);
 		return NULL;
 	}
 	d = guestfs_read_file(s->g, guest, len);
 	if (d == NULL)
-		gfail(s, err, KP_EXIT_FAIL, "cannot read '%s'", guest);
+		gfail(s, err, KP_ERR_FAIL, "cannot read '%s'", guest);
 	return d;
 }
 
@@ -1085,7 +1087,7 @@ img_mkdir(struct img_session *s, const char *guest, bool check_only,
 	int r;
 
 	if (q == NULL)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': a quote in the path",
+		return kp_fail(err, KP_ERR_FAIL, "'%s': a quote in the path",
 			       guest);
 	sd_hex(false, true, sd);
 	/* Walk down from the mount point; a link or a file on the way is
@@ -1129,10 +1131,10 @@ img_close(struct img_session *s, bool ok, struct kp_error *err)
 		err = &ignored;
 	if (s->g) {
 		if (guestfs_umount_all(s->g) < 0 && ok)
-			r = gfail(s, err, KP_EXIT_FAIL, "cannot unmount");
+			r = gfail(s, err, KP_ERR_FAIL, "cannot unmount");
 		/* A failed shutdown can mean the disk was not written out. */
 		if (guestfs_shutdown(s->g) < 0 && ok && r == 0)
-			r = gfail(s, err, KP_EXIT_FAIL,
+			r = gfail(s, err, KP_ERR_FAIL,
 				  "the appliance did not shut down cleanly; "
 				  "changes may not have reached the image");
 		guestfs_close(s->g);

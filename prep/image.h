@@ -52,6 +52,7 @@ struct img_locked {
 	size_t image;
 	char *device;
 	char *why;
+	bool bitlocker;		/* a BitLocker volume kept locked: a refusal */
 };
 
 struct img_session;

@@ -45,7 +45,7 @@ imgio_probe_format(const char *path, const char **fmt, struct kp_error *err)
 	n = pread(fd, h, sizeof(h), 0);
 	close(fd);
 	if (n < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
 	/* The magic numbers of qemu's own probes (block/qcow2.c,
 	 * block/vmdk.c, block/vhdx.c, block/vdi.c, block/vpc.c). */
 	if (n >= 4 && memcmp(h, "QFI\xfb", 4) == 0)
@@ -78,14 +78,14 @@ run(char *const *argv, struct kp_error *err)
 	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0)
-		return kp_fail_errno(err, KP_EXIT_ENV, r, "cannot run %s",
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, r, "cannot run %s",
 				     argv[0]);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
-			return kp_fail_errno(err, KP_EXIT_ENV, errno, "%s",
+			return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno, "%s",
 					     argv[0]);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return kp_fail(err, KP_EXIT_FAIL, "%s failed", argv[0]);
+		return kp_fail(err, KP_ERR_FAIL, "%s failed", argv[0]);
 	return 0;
 }
 
@@ -113,22 +113,22 @@ open_raw(struct imgio *io, const char *path, struct kp_error *err)
 		      O_NOCTTY | O_NONBLOCK);
 	if (io->fd < 0)
 		return kp_fail_errno(err, errno == EACCES || errno == EROFS ?
-				     KP_EXIT_REFUSED : KP_EXIT_INPUT, errno,
+				     KP_ERR_REFUSED : KP_ERR_INPUT, errno,
 				     "'%s'", path);
 	if (fstat(io->fd, &st) < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
 	if (!S_ISREG(st.st_mode))
-		return kp_fail(err, KP_EXIT_INPUT, "'%s': not a regular file",
+		return kp_fail(err, KP_ERR_INPUT, "'%s': not a regular file",
 			       path);
 	if (held_by_qemu(io->fd))
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use by a running "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': in use by a running "
 			       "virtual machine (qemu holds its lock)", path);
 	/* Hold a lock of our own while we work, so that a qemu started
 	 * meanwhile refuses the image instead of sharing it. */
 	fl.l_type = io->readonly ? F_RDLCK : F_WRLCK;
 	fl.l_whence = SEEK_SET;
 	if (fcntl(io->fd, F_OFD_SETLK, &fl) < 0)
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use (locked)",
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': in use (locked)",
 			       path);
 	io->size = (uint64_t)st.st_size;
 	return 0;
@@ -139,7 +139,7 @@ nbd_fail(struct kp_error *err, const char *what, const char *path)
 {
 	const char *m = nbd_get_error();
 
-	return kp_fail(err, KP_EXIT_ENV, "'%s': %s: %s", path, what,
+	return kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': %s: %s", path, what,
 		       m ? m : "unknown error");
 }
 
@@ -156,11 +156,11 @@ open_nbd(struct imgio *io, const char *path, struct kp_error *err)
 	bool used;
 
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_INPUT, errno, "'%s'", path);
+		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
 	used = held_by_qemu(fd);
 	close(fd);
 	if (used)
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': in use by a running "
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': in use by a running "
 			       "virtual machine (qemu holds its lock)", path);
 	io->nbd = nbd_create();
 	if (io->nbd == NULL)
@@ -181,7 +181,7 @@ open_nbd(struct imgio *io, const char *path, struct kp_error *err)
 	if (size < 0)
 		return nbd_fail(err, "cannot read the size", path);
 	if (!io->readonly && nbd_is_read_only(io->nbd) == 1)
-		return kp_fail(err, KP_EXIT_REFUSED, "'%s': served read-only",
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': served read-only",
 			       path);
 	io->size = (uint64_t)size;
 	return 0;
@@ -221,7 +221,7 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 			return -1;
 		if (access(o->overlay, F_OK) == 0) {
 			free(base);
-			return kp_fail(err, KP_EXIT_FAIL, "'%s': exists already; "
+			return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; "
 				       "the overlay must be a new file",
 				       o->overlay);
 		}
@@ -385,18 +385,18 @@ imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err)
 	if (!io->readonly) {
 		io->written = true;
 		if (imgio_flush(io) < 0)
-			r = kp_fail_errno(err, KP_EXIT_FAIL, errno,
+			r = kp_fail_errno(err, KP_ERR_FAIL, errno,
 					  "cannot flush the image");
 	}
 	if (io->nbd) {
 		if (nbd_shutdown(io->nbd, 0) < 0 && r == 0 && !io->readonly)
-			r = kp_fail(err, KP_EXIT_FAIL, "qemu-nbd: %s",
+			r = kp_fail(err, KP_ERR_FAIL, "qemu-nbd: %s",
 				    nbd_get_error());
 		/* nbd_close waits for qemu-nbd to exit. */
 		nbd_close(io->nbd);
 	}
 	if (io->fd >= 0 && close(io->fd) < 0 && r == 0 && !io->readonly)
-		r = kp_fail_errno(err, KP_EXIT_FAIL, errno, "close");
+		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "close");
 	if (io->overlay && !keep_overlay)
 		unlink(io->overlay);
 	free(io->overlay);

@@ -31,7 +31,7 @@ struct imgio_opts {
 };
 
 /* Open PATH.  A raw image held by a running qemu (its OFD locks) is
- * refused (KP_EXIT_REFUSED); qemu-nbd checks the same locks itself. */
+ * refused (KP_ERR_REFUSED); qemu-nbd checks the same locks itself. */
 int imgio_open(const char *path, const struct imgio_opts *o,
 	       struct imgio **io_ret, struct kp_error *err);
 

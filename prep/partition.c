@@ -59,11 +59,11 @@ shadow_fd(struct imgio *io, struct kp_error *err)
 	uint64_t tail = size - head < EDGE ? size - head : EDGE;
 
 	if (fd < 0)
-		return kp_fail_errno(err, KP_EXIT_ENV, errno, "memfd_create");
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno, "memfd_create");
 	if (ftruncate(fd, (off_t)size) < 0 ||
 	    copy_edge(io, fd, 0, head) < 0 ||
 	    (tail && copy_edge(io, fd, size - tail, tail) < 0)) {
-		kp_fail_errno(err, KP_EXIT_INPUT, errno ? errno : EIO,
+		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EIO,
 			      "cannot read the partition table");
 		close(fd);
 		return -1;
@@ -115,7 +115,7 @@ part_list(struct imgio *io, struct part **parts, size_t *n,
 		goto out;
 	}
 	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)disk) < 0) {
-		kp_fail(err, KP_EXIT_INPUT, "libblkid cannot read the image");
+		kp_fail(err, KP_ERR_INPUT, "libblkid cannot read the image");
 		goto out;
 	}
 	blkid_probe_enable_superblocks(pr, 0);
@@ -178,7 +178,7 @@ part_list(struct imgio *io, struct part **parts, size_t *n,
 		if (p->kind == PART_UNKNOWN || p->size < sizeof(boot))
 			continue;
 		if (imgio_pread(io, boot, sizeof(boot), p->start) < 0) {
-			kp_fail_errno(err, KP_EXIT_INPUT, errno, "cannot read "
+			kp_fail_errno(err, KP_ERR_INPUT, errno, "cannot read "
 				      "partition %u", p->number);
 			goto out;
 		}

@@ -44,7 +44,7 @@ parse(const char *data, size_t len, const char *name, xmlDoc **doc_ret,
 
 	*doc_ret = NULL;
 	if (len > UNATTEND_MAX)
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': answer file larger than %zu bytes", name,
 			       UNATTEND_MAX);
 	/* No network, no DTD loading, no entity substitution. */
@@ -60,20 +60,20 @@ parse(const char *data, size_t len, const char *name, xmlDoc **doc_ret,
 		m = e && e->message ? e->message : "invalid XML";
 		/* libxml2 ends its messages with a newline. */
 		n = (int)strcspn(m, "\n");
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': not a valid answer file: line %d: %.*s",
 			       name, e ? e->line : 0, n, m);
 	}
 	if (doc->intSubset || doc->extSubset) {
 		xmlFreeDoc(doc);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': answer files have no DOCTYPE; refused",
 			       name);
 	}
 	root = xmlDocGetRootElement(doc);
 	if (!is_elem(root, "unattend")) {
 		xmlFreeDoc(doc);
-		return kp_fail(err, KP_EXIT_INPUT,
+		return kp_fail(err, KP_ERR_INPUT,
 			       "'%s': not an answer file (the root element is "
 			       "not <unattend>)", name);
 	}
@@ -310,7 +310,7 @@ dump(xmlDoc *doc, const char *orig, size_t len, struct buf *out,
 	/* Always out as UTF-8 first; UTF-16 is made from it below. */
 	xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 0);
 	if (mem == NULL)
-		return kp_fail(err, KP_EXIT_FAIL, "cannot write the answer file");
+		return kp_fail(err, KP_ERR_FAIL, "cannot write the answer file");
 	if (utf16) {
 		/* The declaration must name the encoding the bytes are in. */
 		const char *d = strstr((const char *)mem, "encoding=\"UTF-8\"");
@@ -627,7 +627,7 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 	/* What was written must say 0 everywhere, for ARCH too. */
 	if (unattend_inspect(out->data, out->len, name, &check, err) < 0 ||
 	    check.skip_rearm != 0 || !check.generalize)
-		return kp_fail(err, KP_EXIT_FAIL, "'%s': the edited answer "
+		return kp_fail(err, KP_ERR_FAIL, "'%s': the edited answer "
 			       "file does not read back with SkipRearm 0",
 			       name);
 	return 0;

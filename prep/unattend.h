@@ -28,7 +28,7 @@ struct unattend_info {
 };
 
 /* Read DATA (an answer file named NAME) and fill INFO.  Invalid XML or a
- * root that is not <unattend> fails with KP_EXIT_INPUT. */
+ * root that is not <unattend> fails with KP_ERR_INPUT. */
 int unattend_inspect(const char *data, size_t len, const char *name,
 		     struct unattend_info *info, struct kp_error *err);
 

@@ -33,7 +33,7 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	if (wh->guest == NULL)
 		return -1;
 	if (!exists)
-		return kp_fail(err, KP_EXIT_INPUT, "%s: no %s hive",
+		return kp_fail(err, KP_ERR_INPUT, "%s: no %s hive",
 			       r->device, name);
 	wh->local = img_local_path(s, name);
 	if (wh->local == NULL)

@@ -55,6 +55,37 @@ usage_errors() {
 }
 t "usage errors exit 2 with one clear line" usage_errors
 
+no_abbreviations() {
+	# getopt would take a unique prefix: --force as --force-dirty (which
+	# drops log data), --js as --json.  Every long option must be exact.
+	sample_hive s.hive server
+	cp s.hive s.orig
+	expect_code 2 kp image set x.img --force --kms-host h.example 2>err
+	expect_grep "kmsprep: image set: unknown option '--force'" err
+	expect_code 2 kp hive show s.hive --js 2>err
+	expect_grep "unknown option '--js'" err
+	expect_code 2 kp hive set s.hive --kms-h=h.example 2>err
+	expect_grep "unknown option '--kms-h=h.example'" err
+	cmp s.hive s.orig
+	# An option's value may look like an option; it is not one.
+	expect_code 0 kp hive export s.hive --prefix --x >/dev/null
+	expect_code 0 kp hive show s.hive --json >/dev/null
+}
+t "long options are never abbreviated" no_abbreviations
+
+readme_settings() {
+	# README's settings paragraph names every setting of the table
+	# (hive/spp.c), and nothing else.
+	sed -n '/^Settings, shared by/,/per-product values\./p' \
+		"$SRC_DIR/README.md" | grep -o -e '--[a-z][a-z-]*' |
+		grep -v -x -e '--help' | sort -u >readme
+	kp hive set --help | sed -n '/^Settings/,/^$/p' |
+		grep -o -e '^  --[a-z][a-z-]*' | sed 's/^  //' | sort -u >table
+	[ -s table ]
+	expect_same readme table
+}
+t "README lists the settings the table holds" readme_settings
+
 stdout_errors() {
 	sample_hive s.hive server
 	[ -w /dev/full ] || return 0

@@ -95,10 +95,10 @@ bad_builds() {
 		--key-file "$KEY" 2>err
 	expect_grep "the key file's name looks like a product key" err
 	no_key err
-	# --key is no option (not even --key-file's prefix), and the key
-	# after it is not echoed either.
+	# --key is not --key-file (no abbreviations), and not echoed either.
 	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
 		--key "$KEY" 2>err
+	expect_grep "unknown option '--key'" err
 	no_key err
 	expect_code 3 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
 		--sign "$SCRATCH/pub.pem" 2>err
@@ -151,7 +151,16 @@ tampering() {
 	expect_code 3 kp kms kit verify bad.tar.gz 2>err
 	expect_grep "the kit's settings" err
 	$TAMPER "$SCRATCH/unsigned.tar.gz" bad.tar.gz edit-manifest \
+		'"publish_domain"' '"kms_host"'
+	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_grep 'not a KMS host setting' err
+	# In format 1 settings were option names: the same check holds.
+	$TAMPER "$SRC_DIR/tests/data/kit-v1.tar.gz" bad.tar.gz edit-manifest \
 		'"publish-domain"' '"kms-host"'
+	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_grep 'not a KMS host setting' err
+	$TAMPER "$SRC_DIR/tests/data/kit-v1.tar.gz" bad.tar.gz edit-manifest \
+		'"publish-domain"' '"publish_domain"'
 	expect_code 3 kp kms kit verify bad.tar.gz 2>err
 	expect_grep 'not a KMS host setting' err
 	# The port the firewall opens must be the one the host listens on.
@@ -194,7 +203,38 @@ hostile() {
 	[ "$(ls)" = "$(ls h-*.tar.gz err-* | sort | tr '\n' '\n')" ]
 }
 
+# tests/data/kit-v1.tar.gz was made by kmsprep 0.1.0 (manifest format 1:
+# settings named by their command-line options) with:
+#   kmsprep kms kit build -q -o kit-v1.tar.gz --host-name kms1.corp.example \
+#     --publish-domain corp.example,10,50 --publish-domain lab.example \
+#     --dns-publishing on --listen-port 1700 --low-priority on \
+#     --activation-interval 60
+old_format() {
+	local v1=$SRC_DIR/tests/data/kit-v1.tar.gz
+	kp kms kit build -q -o v2.tar.gz --host-name kms1.corp.example \
+		--publish-domain corp.example,10,50 --publish-domain lab.example \
+		--dns-publishing on --listen-port 1700 --low-priority on \
+		--activation-interval 60 >/dev/null
+	# Format 2 names settings in its own words, not option names.
+	tar -xzf v2.tar.gz -O manifest.json >m2
+	expect_grep '"version": 2' m2
+	expect_grep '"setting": "listen_port"' m2
+	fails grep -q '"option"' m2
+	# The old kit still verifies, with the same settings as a new one.
+	kp kms kit verify "$v1" >out
+	expect_grep "^settings: publish-domain 'corp.example, 10, 50', publish-domain 'lab.example', dns-publishing 'on', listen-port '1700', low-priority 'on', activation-interval '60'" out
+	expect_grep '^kit intact: 3 files' out
+	# The same settings; the scripts differ (this kmsprep writes newer ones).
+	kp kms kit verify --json "$v1" >j1
+	kp kms kit verify --json v2.tar.gz >j2
+	python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["settings"], indent=1))' j1 >s1
+	python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["settings"], indent=1))' j2 >s2
+	expect_grep listen-port s1
+	expect_same s1 s2
+}
+
 t "build and verify, signed and unsigned; the key never shown" build_and_verify
+t "kits of format 1 still verify, with the same settings" old_format
 t "bad keys, names, settings and signing keys refused" bad_builds
 t "flip, add, remove, rename, edit the manifest: verify fails" tampering
 t "hostile archives refused, nothing written" hostile

@@ -69,7 +69,7 @@ static int
 fail(struct kp_error *err)
 {
 	fprintf(stderr, "kmsprep-test-tool: direct: %s\n", err->msg);
-	return err->code ? err->code : 1;
+	return err->status ? err->status : 1;
 }
 
 static int

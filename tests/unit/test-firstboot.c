@@ -37,7 +37,7 @@ values(void)
 	/* A trailing backslash would escape the closing quote (review
 	 * finding); non-ASCII would be garbled by cmd's code page. */
 	CHECK_EQ(reg_sz("kms.example.com\\", &f, &err), -1);
-	CHECK_EQ(err.code, KP_EXIT_INPUT);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
 	CHECK_EQ(reg_sz("k\xc3\xa9ms.example.com", &f, &err), -1);
 	CHECK_EQ(reg_sz("a\" & calc", &f, &err), -1);
 	CHECK_EQ(reg_sz("%PATH%", &f, &err), -1);

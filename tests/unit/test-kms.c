@@ -119,7 +119,7 @@ zones(void)
 			 &err), 0);
 	CHECK(srv_common_zone(&s) == NULL);
 	CHECK_EQ(srv_add(&s, "x.test", "kms", 0, 0, 0, 60, &err), -1);
-	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK_EQ(err.status, KP_ERR_INVALID);
 	CHECK_EQ(srv_add(&s, "x.test", "k'ms", 0, 0, 1688, 60, &err), -1);
 	CHECK_EQ(srv_add(&s, "x.test", "kms", 70000, 0, 1688, 60, &err), -1);
 	srv_set_release(&s);
@@ -191,7 +191,7 @@ key_files(void)
 	memset(longkey + strlen(longkey), 'A', 600);
 	strcat(longkey, "\"; };");
 	CHECK_EQ(tsig_key_read(keyfile(longkey), &k, &err), -1);
-	CHECK_EQ(err.code, KP_EXIT_INPUT);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
 	tsig_key_release(&k);
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -206,7 +206,7 @@ key_files(void)
 			CHECK_STR(k.secret,
 				  "qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0=");
 		} else {
-			CHECK_EQ(err.code, KP_EXIT_INPUT);
+			CHECK_EQ(err.status, KP_ERR_INPUT);
 			/* The message never carries the secret. */
 			CHECK(strstr(err.msg, "qFXF") == NULL);
 		}
@@ -288,7 +288,7 @@ servers(void)
 	CHECK_EQ(dns_server_parse("127.0.0.1:0", 100, &s, &err), -1);
 	CHECK_EQ(dns_server_parse("127.0.0.1:65536", 100, &s, &err), -1);
 	CHECK_EQ(dns_server_parse(":53", 100, &s, &err), -1);
-	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK_EQ(err.status, KP_ERR_INVALID);
 	CHECK_EQ(dns_server_parse("[::1", 100, &s, &err), -1);
 	CHECK_EQ(dns_server_parse("[::1]x", 100, &s, &err), -1);
 	CHECK_EQ(dns_server_parse("a'b", 100, &s, &err), -1);

@@ -425,7 +425,7 @@ torn_base_block(void)
 
 	/* Without a log there is nothing to take a base block from. */
 	CHECK(hive_open(hb_path("torn"), &o, &h, &err) < 0);
-	CHECK_EQ(err.code, KP_EXIT_INPUT);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
 
 	/* Not a hive at all: no hive bin where the first one belongs. */
 	memset(p.data + 0x1000, 0, 4);

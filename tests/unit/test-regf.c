@@ -23,7 +23,7 @@ validate(const struct buf *b, const char *want)
 		printf("# wanted '%s', got '%s'\n", want, r ? err.msg : "ok");
 		return 0;
 	}
-	return err.code == KP_EXIT_INPUT;
+	return err.status == KP_ERR_INPUT;
 }
 
 static void

@@ -103,7 +103,7 @@ errors(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err.msg[0] = '\0';
 		CHECK(parse(bad[i].text, &ops, &err) < 0);
-		CHECK_EQ(err.code, KP_EXIT_INPUT);
+		CHECK_EQ(err.status, KP_ERR_INPUT);
 		if (strstr(err.msg, bad[i].msg) == NULL)
 			printf("# case %zu: '%s' lacks '%s'\n", i, err.msg,
 			       bad[i].msg);

@@ -147,7 +147,7 @@ forbidden(const char *req)
 	CHECK(start(&f, &err) == 0);
 	CHECK(sb_call(f.w, req, strlen(req), 100, &r, &err) == -1);
 	CHECK(strstr(err.msg, "forbidden system call") != NULL);
-	CHECK_EQ(err.code, KP_EXIT_FAIL);
+	CHECK_EQ(err.status, KP_ERR_FAIL);
 	CHECK_EQ(file_size(f.path), 0);
 	/* The dead worker stays dead. */
 	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == -1);

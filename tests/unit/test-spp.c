@@ -65,9 +65,9 @@ kms_host_errors(void)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		spp_settings_init(&s);
-		err.code = 0;
+		err.status = 0;
 		CHECK(opt(&s, "kms-host", bad[i], &err) < 0);
-		CHECK_EQ(err.code, KP_EXIT_USAGE);
+		CHECK_EQ(err.status, KP_ERR_INVALID);
 		CHECK(strstr(err.msg, "--kms-host") != NULL);
 		spp_settings_release(&s);
 	}

@@ -190,10 +190,10 @@ hostile(void)
 	size_t k;
 
 	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-		err.code = 0;
+		err.status = 0;
 		CHECK(unattend_inspect(bad[k], strlen(bad[k]), "h.xml", &i,
 				       &err) < 0);
-		CHECK_EQ(err.code, KP_EXIT_INPUT);
+		CHECK_EQ(err.status, KP_ERR_INPUT);
 	}
 }
 

@@ -55,7 +55,7 @@ addresses(void)
 	CHECK(kp_check_host("--x", "10.1.2.3", &err) == 0);
 	CHECK(kp_check_host("--x", "kms.contoso.com", &err) == 0);
 	CHECK(kp_check_host("--x", "kms contoso", &err) < 0);
-	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK_EQ(err.status, KP_ERR_INVALID);
 	CHECK(strstr(err.msg, "--x: 'kms contoso'") != NULL);
 }
 
@@ -71,7 +71,7 @@ unsafe_characters(void)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(kp_check_safe("--v", bad[i], &err) < 0);
-		CHECK_EQ(err.code, KP_EXIT_USAGE);
+		CHECK_EQ(err.status, KP_ERR_INVALID);
 	}
 	CHECK(kp_check_safe("--v", "kms.contoso.com:1688", &err) == 0);
 	CHECK(kp_check_safe("--v", "C:\\Windows", &err) == 0);
@@ -142,7 +142,7 @@ onoff(void)
 	CHECK(kp_parse_onoff("--f", "on", &b, &err) == 0 && b);
 	CHECK(kp_parse_onoff("--f", "OFF", &b, &err) == 0 && !b);
 	CHECK(kp_parse_onoff("--f", "maybe", &b, &err) < 0);
-	CHECK_EQ(err.code, KP_EXIT_USAGE);
+	CHECK_EQ(err.status, KP_ERR_INVALID);
 }
 
 static bool

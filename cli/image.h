@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The image commands' shared parts (cli/cmd-image*.c, image-batch.c). */
+#ifndef KP_CLI_IMAGE_H
+#define KP_CLI_IMAGE_H
+
+#include "cli.h"
+#include "report.h"
+
+struct image_args {
+	bool json, dry_run, clear_search, activate;
+	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
+	enum gen_mode mode;
+	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
+	char *search_norm;
+	const char **roots;
+	size_t nroots;
+	struct spp_settings settings;
+	struct cli *cli;
+	const char *pubkey;	/* kms kit apply */
+	bool allow_unsigned;	/* kms kit apply */
+	struct kit kit;
+};
+
+#define ARGS struct image_args
+
+struct target {
+	struct img_root *root;	/* gone once the session is closed */
+	char device[64];	/* the root's, for the report */
+	struct winhive sw, sy;
+	struct hive_changes changes;
+	struct gen_plan plan;
+};
+
+typedef int prepare_fn(struct cli *c, struct img_session *s,
+		       const struct image_args *a, size_t i, struct target *t);
+
+/* --root DEVICE (repeatable). */
+int image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
+		   struct kp_error *err);
+
+/* Progress (silenced by --quiet) and what is said even with --quiet. */
+void image_notice(void *ud, const char *msg);
+void image_warning(void *ud, const char *msg);
+
+void image_args_release(struct image_args *a);
+
+/* Open the images and find Windows; prints its own errors. */
+int image_open(struct cli *c, struct image_args *a, char **pos, int npos,
+	       bool readonly, struct img_session **s);
+
+/* A generalization plan's notes, as JSON. */
+json_t *image_notes_json(const struct gen_plan *p);
+
+/* Open hive NAME of T (image I) with FLAGS and --force-dirty, and say
+ * when its logs were replayed or set aside. */
+int image_open_hive(struct cli *c, struct img_session *s,
+		    const struct image_args *a, size_t i, struct target *t,
+		    const char *name, unsigned flags, struct winhive *wh,
+		    struct kp_error *err);
+
+/* The flow of every writing image command, on img_batch (prep/batch.h). */
+int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
+		    prepare_fn *prepare);
+
+#define IMAGE_COMMON_OPTS \
+	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx", ARGS, format, \
+	  "the format of every IMAGE (default: detected)"), \
+	OPT_FN("root", 0, "DEVICE", image_opt_root, \
+	  "the Windows installation to use on an image that holds several " \
+	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
+	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
+	  "unlock BitLocker volumes with the recovery password in FILE"), \
+	OPT_QUIET()
+
+/* The options of every command that writes images. */
+#define IMAGE_WRITE_OPTS \
+	OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
+	  "print the changes (before -> after) and write nothing; the images " \
+	  "are opened read-only"), \
+	OPT_STRING("overlay", 0, "OUT.qcow2", ARGS, overlay, \
+	  "leave IMAGE unmodified and write the changes to a new qcow2 " \
+	  "overlay backed by it (one IMAGE only)"), \
+	OPT_BIT("force-dirty", 0, ARGS, hive_flags, HIVE_FORCE_DIRTY, \
+	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
+	  "Windows' pending changes in them are lost"), \
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"), \
+	IMAGE_COMMON_OPTS
+
+#endif

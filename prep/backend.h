@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image backend interface: how prep/ reaches the files inside disk
+ * images, as a table of operations (after libarchive's format modules).
+ * The image batch (prep/batch.h) works only through it, so the refusal,
+ * ordering and verification rules live once, whatever opens the images.
+ *
+ * Backends: the libguestfs appliance (prep/image.c, wrapped in
+ * prep/backend-guestfs.c: img_backend_guestfs); a direct libntfs-3g
+ * backend can plug in by filling the same table; the unit tests use an
+ * in-memory fake (tests/unit/test-batch.c).
+ *
+ * Contract of every backend:
+ *  - Nothing is written until make_writable has been called for that root;
+ *    until then every root is opened read-only.
+ *  - Guest paths are absolute paths in the backend's namespace as returned
+ *    by find_windows and path (e.g. "/r0/Windows/System32/config/SOFTWARE"),
+ *    in their real letter case.
+ *  - replace is atomic and verified: the new content goes to a temporary
+ *    file in the same directory that already carries the old file's NTFS
+ *    security descriptor and attributes (a new file: SYSTEM and
+ *    Administrators full control, Users read; IMG_SECRET: SYSTEM and
+ *    Administrators only), is read back and checked (SHA-256), and only
+ *    then renamed over the old one.  On failure the old file is unchanged.
+ *    This is also how a file is created with a given ACL.
+ *  - Errors are reported as struct kp_error (lib/error.h) with a status:
+ *    KP_ERR_UNAVAILABLE when the backend itself cannot run, KP_ERR_INPUT
+ *    for images it cannot read, KP_ERR_REFUSED for volumes it must not
+ *    write (hibernated, BitLocker-locked, in use).  Backends never print;
+ *    progress goes to img_opts.notice.
+ */
+#ifndef KP_BACKEND_H
+#define KP_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "image.h"
+#include "lib/error.h"
+
+struct img_backend {
+	const char *name;	/* "guestfs", "ntfs-3g", "fake" */
+
+	/* Open IMAGES[0..N-1] (read-only if O->readonly), check that none is
+	 * in use; *H gets the backend's handle. */
+	int (*open)(char *const *images, size_t n, const struct img_opts *o,
+		    void **h, struct kp_error *err);
+
+	/* Find every Windows installation: an NTFS filesystem with
+	 * \Windows\System32\config\SOFTWARE (any case), probed for
+	 * hibernation, Fast Startup, unclean shutdown and BitLocker, and
+	 * mounted read-only.  Afterwards roots and locked list them. */
+	int (*find_windows)(void *h, struct kp_error *err);
+	struct img_root *(*roots)(void *h, size_t *n);
+	const struct img_locked *(*locked)(void *h, size_t *n);
+
+	/* Why ROOT must not be written (hibernated, Fast Startup, unclean,
+	 * BitLocker), or NULL: the probe's verdict. */
+	const char *(*unwritable)(void *h, const struct img_root *r);
+
+	/* Remount ROOT read-write; called only once everything was checked. */
+	int (*make_writable)(void *h, struct img_root *r,
+			     struct kp_error *err);
+
+	/* PATH relative to ROOT, any case, resolved to the guest path in its
+	 * real case (caller frees); *EXISTS tells whether it is there. */
+	char *(*path)(void *h, const struct img_root *r, const char *path,
+		      bool *exists, struct kp_error *err);
+
+	/* The names in directory GUEST, NULL-terminated (caller frees). */
+	char **(*list)(void *h, const char *guest, struct kp_error *err);
+
+	/* A whole file of at most MAX bytes (caller frees). */
+	char *(*read)(void *h, const char *guest, size_t max, size_t *len,
+		      struct kp_error *err);
+
+	/* Replace or create GUEST with DATA, keeping its security descriptor
+	 * and attributes (see the contract above); FLAGS: IMG_SECRET. */
+	int (*replace)(void *h, const char *guest, const void *data,
+		       size_t len, unsigned flags, struct kp_error *err);
+
+	/* As replace, from local file LOCAL (large files: hives). */
+	int (*replace_file)(void *h, const char *guest, const char *local,
+			    unsigned flags, struct kp_error *err);
+
+	/* Remove file GUEST (never a directory). */
+	int (*remove)(void *h, const char *guest, struct kp_error *err);
+
+	/* Create directory GUEST and missing parents with the new-file
+	 * descriptor; CHECK_ONLY only checks it could be done. */
+	int (*mkdir)(void *h, const char *guest, bool check_only,
+		     struct kp_error *err);
+
+	/* Flush and close, checking everything reached the images; OK false
+	 * drops what can be dropped (a new overlay).  H is freed. */
+	int (*close)(void *h, bool ok, struct kp_error *err);
+};
+
+/* The libguestfs appliance (prep/image.c). */
+extern const struct img_backend img_backend_guestfs;
+
+#endif

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The image batch: choose, check, prepare, write (see batch.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "lib/buf.h"
+
+void
+img_batch_init(struct img_batch *b, const struct img_backend *be, void *h,
+	       char *const *names, size_t n, bool dry_run)
+{
+	memset(b, 0, sizeof(*b));
+	b->be = be;
+	b->h = h;
+	b->names = names;
+	b->n = n;
+	b->dry_run = dry_run;
+}
+
+static int
+targets(struct img_batch *b, struct kp_error *err)
+{
+	if (b->t == NULL && b->n) {
+		b->t = calloc(b->n, sizeof(*b->t));
+		if (b->t == NULL)
+			return kp_fail_oom(err);
+	}
+	return 0;
+}
+
+int
+img_batch_queue(struct img_batch *b, size_t i, enum img_phase phase,
+		const char *guest, const char *label, const void *data,
+		size_t len, const char *local, bool remove, unsigned flags,
+		struct kp_error *err)
+{
+	struct img_target *t;
+	struct img_write *w;
+
+	if (targets(b, err) < 0)
+		return -1;
+	if (i >= b->n || phase >= IMG_NPHASES)
+		return kp_fail(err, KP_ERR_INVALID, "no such image or phase");
+	t = &b->t[i];
+	w = realloc(t->writes, (t->nwrites + 1) * sizeof(*w));
+	if (w == NULL)
+		return kp_fail_oom(err);
+	t->writes = w;
+	w = &w[t->nwrites];
+	memset(w, 0, sizeof(*w));
+	w->phase = phase;
+	w->remove = remove;
+	w->flags = flags;
+	w->len = len;
+	w->guest = strdup(guest);
+	w->label = strdup(label);
+	w->local = local ? strdup(local) : NULL;
+	w->data = data && len ? malloc(len) : NULL;
+	t->nwrites++;
+	if (w->guest == NULL || w->label == NULL || (local && !w->local) ||
+	    (data && len && w->data == NULL))
+		return kp_fail_oom(err);
+	if (w->data)
+		memcpy(w->data, data, len);
+	return 0;
+}
+
+/* Choose the installation of image I. */
+static int
+choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
+       struct kp_error *err)
+{
+	struct img_root *roots;
+	const struct img_locked *locked;
+	size_t n, nl, k, j;
+
+	roots = b->be->roots(b->h, &n);
+	locked = b->be->locked(b->h, &nl);
+	{
+		struct img_root *only = NULL, *chosen = NULL;
+		struct buf list = BUF_INIT;
+		size_t found = 0, match = 0;
+
+		for (k = 0; k < n; k++) {
+			if (roots[k].image != i)
+				continue;
+			found++;
+			only = &roots[k];
+			buf_addf(&list, "%s%s", found > 1 ? ", " : "",
+				 roots[k].device);
+			for (j = 0; j < nwant; j++)
+				if (strcmp(want[j], roots[k].device) == 0) {
+					chosen = &roots[k];
+					match++;
+				}
+		}
+		b->t[i].root = found == 1 ? only : match == 1 ? chosen : NULL;
+		if (found > 1 && match != 1) {
+			kp_fail(err, KP_ERR_INVALID, "'%s' holds %zu Windows "
+				"installations (%s); choose one", b->names[i],
+				found, buf_str(&list));
+			buf_release(&list);
+			return -1;
+		}
+		buf_release(&list);
+		if (found == 0) {
+			for (k = 0; k < nl; k++)
+				if (locked[k].image == i)
+					return kp_fail(err,
+						locked[k].bitlocker ?
+							KP_ERR_REFUSED :
+							KP_ERR_INPUT,
+						"'%s': %s: %s", b->names[i],
+						locked[k].device,
+						locked[k].why);
+			return kp_fail(err, KP_ERR_INPUT, "'%s': no Windows "
+				       "installation found (no NTFS "
+				       "filesystem with "
+				       "\\Windows\\System32\\config\\SOFTWARE)",
+				       b->names[i]);
+		}
+		snprintf(b->t[i].device, sizeof(b->t[i].device), "%s",
+			 b->t[i].root->device);
+	}
+	return 0;
+}
+
+/* Refuse image I if its chosen volume cannot be written. */
+static int
+check(struct img_batch *b, size_t i, struct kp_error *err)
+{
+	const char *why = b->be->unwritable(b->h, b->t[i].root);
+	char msg[512];
+
+	if (why == NULL)
+		return 0;
+	if (!b->dry_run)
+		return kp_fail(err, KP_ERR_REFUSED,
+			       "'%s': %s: %s; no image was changed",
+			       b->names[i], b->t[i].device, why);
+	/* A dry run shows the plan, and ends as the real run would:
+	 * refused. */
+	snprintf(msg, sizeof(msg), "'%s': %s: %s; a real run would be refused",
+		 b->names[i], b->t[i].device, why);
+	if (b->warn)
+		b->warn(b->ud, msg);
+	b->dry_refused = true;
+	return 0;
+}
+
+int
+img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
+		 struct kp_error *err)
+{
+	size_t i;
+
+	if (targets(b, err) < 0)
+		return -1;
+	for (i = 0; i < b->n; i++)
+		if (choose(b, i, want, nwant, err) < 0)
+			return -1;
+	return 0;
+}
+
+int
+img_batch_check(struct img_batch *b, struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (check(b, i, err) < 0)
+			return -1;
+	return 0;
+}
+
+int
+img_batch_select(struct img_batch *b, const char *const *want, size_t nwant,
+		 struct kp_error *err)
+{
+	size_t i;
+
+	if (targets(b, err) < 0)
+		return -1;
+	/* Image by image, as the user reads the list: the first problem is
+	 * the one reported. */
+	for (i = 0; i < b->n; i++)
+		if (choose(b, i, want, nwant, err) < 0 || check(b, i, err) < 0)
+			return -1;
+	return 0;
+}
+
+int
+img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare, void *ud,
+		  struct kp_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (prepare(b, i, ud, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+write_one(struct img_batch *b, const struct img_write *w,
+	  struct kp_error *err)
+{
+	unsigned flags = w->flags & ~IMG_MKDIR_PARENT;
+
+	if (w->remove)
+		return b->be->remove(b->h, w->guest, err);
+	if (w->flags & IMG_MKDIR_PARENT) {
+		const char *slash = strrchr(w->guest, '/');
+		char *dir = strndup(w->guest, slash ? (size_t)(slash - w->guest) :
+						      0);
+		int rc;
+
+		if (dir == NULL)
+			return kp_fail_oom(err);
+		rc = b->be->mkdir(b->h, dir, false, err);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
+	if (w->local)
+		return b->be->replace_file(b->h, w->guest, w->local, flags,
+					   err);
+	return b->be->replace(b->h, w->guest, w->data, w->len, flags, err);
+}
+
+/* Image I: make it writable, then every write in phase order. */
+static int
+write_target(struct img_batch *b, size_t i, struct buf *done,
+	     struct kp_error *err)
+{
+	struct img_target *t = &b->t[i];
+	unsigned ph;
+	size_t k;
+
+	if (b->be->make_writable(b->h, t->root, err) < 0)
+		return -1;
+	for (ph = 0; ph < IMG_NPHASES; ph++) {
+		for (k = 0; k < t->nwrites; k++) {
+			if (t->writes[k].phase != ph)
+				continue;
+			if (write_one(b, &t->writes[k], err) < 0)
+				return -1;
+			buf_addf(done, "%s%s", done->len ? ", " : "",
+				 t->writes[k].label);
+		}
+	}
+	return 0;
+}
+
+int
+img_batch_write(struct img_batch *b, struct kp_error *err)
+{
+	struct buf done = BUF_INIT;
+	size_t i, k;
+
+	free(b->done);
+	b->done = NULL;
+	for (i = 0; i < b->n && !b->dry_run; i++) {
+		if (b->t[i].nwrites == 0)
+			continue;	/* unchanged images are not touched */
+		if (write_target(b, i, &done, err) == 0) {
+			char msg[512];
+
+			b->t[i].written = true;
+			buf_release(&done);
+			snprintf(msg, sizeof(msg), "%s: written and verified",
+				 b->names[i]);
+			if (b->notice)
+				b->notice(b->ud, msg);
+			continue;
+		}
+		kp_error_prefix(err, "'%s'", b->names[i]);
+		if (done.len)
+			buf_addf(&done, " in '%s'", b->names[i]);
+		for (k = 0; k < i; k++)
+			if (b->t[k].written)
+				buf_addf(&done, "%s'%s'", done.len ? ", " : "",
+					 b->names[k]);
+		if (done.len)
+			b->done = buf_detach(&done, NULL);
+		buf_release(&done);
+		return -1;
+	}
+	return 0;
+}
+
+int
+img_batch_run(struct img_batch *b, const char *const *want, size_t nwant,
+	      img_prepare_fn *prepare, void *ud, struct kp_error *err)
+{
+	if (b->be->find_windows(b->h, err) < 0 ||
+	    img_batch_select(b, want, nwant, err) < 0 ||
+	    img_batch_prepare(b, prepare, ud, err) < 0)
+		return -1;
+	return img_batch_write(b, err);
+}
+
+void
+img_batch_release(struct img_batch *b)
+{
+	size_t i, k;
+
+	for (i = 0; b->t && i < b->n; i++) {
+		for (k = 0; k < b->t[i].nwrites; k++) {
+			free(b->t[i].writes[k].guest);
+			free(b->t[i].writes[k].label);
+			free(b->t[i].writes[k].data);
+			free(b->t[i].writes[k].local);
+		}
+		free(b->t[i].writes);
+	}
+	free(b->t);
+	free(b->done);
+	b->t = NULL;
+	b->done = NULL;
+}

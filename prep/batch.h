@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The image batch: the one flow every writing image command follows, with
+ * its safety rules in one place, over any image backend (prep/backend.h):
+ *
+ *   choose  one Windows installation per image (or refuse: none, several
+ *           and none chosen, locked by BitLocker);
+ *   check   every chosen volume can be written (not hibernated, no Fast
+ *           Startup, not BitLocker-locked): one refusal and no image is
+ *           changed (a dry run notes it and ends as the real run would);
+ *   prepare every image through the command's callback, which edits hives
+ *           locally and queues whole-file writes (nothing written yet);
+ *   write   image by image, only images with writes, each file replaced
+ *           atomically and verified by the backend, in the safety order:
+ *           files, then SOFTWARE, then SYSTEM, so that a first-boot hook
+ *           (in SYSTEM) never points at a script that is not there;
+ *   report  what was written, or after a failure exactly what was.
+ */
+#ifndef KP_BATCH_H
+#define KP_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend.h"
+
+/* img_batch_queue flag, beside IMG_SECRET: create GUEST's directory and
+ * its missing parents first (backend mkdir). */
+#define IMG_MKDIR_PARENT 0x100u
+
+/* The write order inside one image. */
+enum img_phase { IMG_PHASE_FILES, IMG_PHASE_SOFTWARE, IMG_PHASE_SYSTEM,
+		 IMG_NPHASES };
+
+/* One whole-file write queued by prepare. */
+struct img_write {
+	enum img_phase phase;
+	char *guest;		/* guest path */
+	char *label;		/* for reports ("SOFTWARE hive") */
+	void *data;		/* content (a copy), or */
+	size_t len;
+	char *local;		/* a local file to upload */
+	bool remove;		/* remove GUEST instead */
+	unsigned flags;		/* IMG_SECRET */
+};
+
+struct img_target {
+	struct img_root *root;	/* valid while the batch is open */
+	char device[64];	/* the root's device, for reports */
+	struct img_write *writes;
+	size_t nwrites;
+	bool written;
+};
+
+struct img_batch {
+	const struct img_backend *be;
+	void *h;			/* the backend's handle */
+	size_t n;			/* images */
+	char *const *names;		/* their paths */
+	struct img_target *t;		/* one per image */
+	bool dry_run;
+	bool dry_refused;		/* a dry run a real run would refuse */
+	char *done;			/* after a failed write: what was */
+	img_notice_fn *notice;		/* progress ("written and verified") */
+	img_notice_fn *warn;		/* what the user must hear */
+	void *ud;
+};
+
+/* The command's part: prepare image I (hives edited and committed
+ * locally, writes queued with img_batch_queue). */
+typedef int img_prepare_fn(struct img_batch *b, size_t i, void *ud,
+			   struct kp_error *err);
+
+/* A batch over the images already opened in backend handle H. */
+void img_batch_init(struct img_batch *b, const struct img_backend *be,
+		    void *h, char *const *names, size_t n, bool dry_run);
+
+/* Queue a write (DATA is copied; LOCAL names a file; REMOVE deletes). */
+int img_batch_queue(struct img_batch *b, size_t i, enum img_phase phase,
+		    const char *guest, const char *label, const void *data,
+		    size_t len, const char *local, bool remove,
+		    unsigned flags, struct kp_error *err);
+
+/* Choose one installation per image: the only one, or the one whose
+ * device is among WANT.  KP_ERR_INVALID when several and none chosen. */
+int img_batch_choose(struct img_batch *b, const char *const *want,
+		     size_t nwant, struct kp_error *err);
+
+/* Refuse (KP_ERR_REFUSED) if any chosen volume cannot be written. */
+int img_batch_check(struct img_batch *b, struct kp_error *err);
+
+/* Choose and check, image by image (the first problem is reported). */
+int img_batch_select(struct img_batch *b, const char *const *want,
+		     size_t nwant, struct kp_error *err);
+
+/* Prepare every image. */
+int img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare,
+		      void *ud, struct kp_error *err);
+
+/* Write every image that has writes (nothing in a dry run).  On failure,
+ * b->done says what had been written, or is NULL if nothing was. */
+int img_batch_write(struct img_batch *b, struct kp_error *err);
+
+/* find_windows, select, prepare and write. */
+int img_batch_run(struct img_batch *b, const char *const *want, size_t nwant,
+		  img_prepare_fn *prepare, void *ud, struct kp_error *err);
+
+/* Free the queued writes and reports (not the backend handle). */
+void img_batch_release(struct img_batch *b);
+
+#endif

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The image batch over an in-memory fake backend: refusal before any
+ * write, unchanged images untouched, write order, failure reports. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "prep/batch.h"
+#include "unit.h"
+
+/* Images 0..N-1 with one Windows root each, on /dev/sdX1 mounted at /rX;
+ * every operation is appended to LOG; the FAIL_AT-th write fails. */
+struct fake {
+	struct img_root roots[4];
+	struct img_locked locked[1];
+	size_t nroots, nlocked;
+	const char *why[4];	/* unwritable reason per root */
+	struct buf log;
+	int writes, fail_at;
+};
+
+static struct img_root *
+f_roots(void *h, size_t *n)
+{
+	struct fake *f = h;
+
+	*n = f->nroots;
+	return f->roots;
+}
+
+static const struct img_locked *
+f_locked(void *h, size_t *n)
+{
+	struct fake *f = h;
+
+	*n = f->nlocked;
+	return f->locked;
+}
+
+static const char *
+f_unwritable(void *h, const struct img_root *r)
+{
+	struct fake *f = h;
+
+	return f->why[r - f->roots];
+}
+
+static int
+f_find(void *h, struct kp_error *err)
+{
+	(void)h;
+	(void)err;
+	return 0;
+}
+
+static int
+f_writable(void *h, struct img_root *r, struct kp_error *err)
+{
+	struct fake *f = h;
+
+	(void)err;
+	r->rw = true;
+	buf_addf(&f->log, "rw %s;", r->mnt);
+	return 0;
+}
+
+static int
+f_write(struct fake *f, const char *op, const char *guest,
+	struct kp_error *err)
+{
+	if (++f->writes == f->fail_at)
+		return kp_fail(err, KP_ERR_FAIL, "cannot write '%s'", guest);
+	buf_addf(&f->log, "%s %s;", op, guest);
+	return 0;
+}
+
+static int
+f_replace(void *h, const char *guest, const void *data, size_t len,
+	  unsigned flags, struct kp_error *err)
+{
+	(void)data;
+	(void)len;
+	(void)flags;
+	return f_write(h, "put", guest, err);
+}
+
+static int
+f_replace_file(void *h, const char *guest, const char *local,
+	       unsigned flags, struct kp_error *err)
+{
+	(void)local;
+	(void)flags;
+	return f_write(h, "upload", guest, err);
+}
+
+static int
+f_remove(void *h, const char *guest, struct kp_error *err)
+{
+	return f_write(h, "rm", guest, err);
+}
+
+static const struct img_backend fake_backend = {
+	"fake", NULL, f_find, f_roots, f_locked, f_unwritable, f_writable,
+	NULL, NULL, NULL, f_replace, f_replace_file, f_remove, NULL, NULL,
+};
+
+static char *const names[] = { (char *)"a.img", (char *)"b.img",
+			       (char *)"c.img" };
+static char *const devs[] = { (char *)"/dev/sda1", (char *)"/dev/sdb1",
+			      (char *)"/dev/sdc1" };
+static char *const mnts[] = { (char *)"/r0", (char *)"/r1", (char *)"/r2" };
+
+static void
+fake_init(struct fake *f, size_t n)
+{
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	f->log = (struct buf)BUF_INIT;
+	for (i = 0; i < n; i++) {
+		f->roots[i].image = i;
+		f->roots[i].device = devs[i];
+		f->roots[i].mnt = mnts[i];
+	}
+	f->nroots = n;
+}
+
+static int prepared;
+
+/* Queue, in the wrong order on purpose, SYSTEM, a file and SOFTWARE for
+ * images a and c; b gets nothing. */
+static int
+prep_ac(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
+{
+	char p[64];
+
+	(void)ud;
+	prepared++;
+	if (i == 1)
+		return 0;
+	snprintf(p, sizeof(p), "/r%zu/SYSTEM", i);
+	if (img_batch_queue(b, i, IMG_PHASE_SYSTEM, p, "SYSTEM hive", NULL, 0,
+			    "/tmp/sy", false, 0, err) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "/r%zu/firstboot.cmd", i);
+	if (img_batch_queue(b, i, IMG_PHASE_FILES, p, "firstboot.cmd", "x", 1,
+			    NULL, false, 0, err) < 0)
+		return -1;
+	snprintf(p, sizeof(p), "/r%zu/SOFTWARE", i);
+	return img_batch_queue(b, i, IMG_PHASE_SOFTWARE, p, "SOFTWARE hive",
+			       NULL, 0, "/tmp/sw", false, 0, err);
+}
+
+static void
+order_and_untouched(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_batch b;
+	struct fake f;
+
+	fake_init(&f, 3);
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) == 0);
+	/* Files, then SOFTWARE, then SYSTEM; b.img never made writable. */
+	CHECK_STR(buf_str(&f.log),
+		  "rw /r0;put /r0/firstboot.cmd;upload /r0/SOFTWARE;"
+		  "upload /r0/SYSTEM;"
+		  "rw /r2;put /r2/firstboot.cmd;upload /r2/SOFTWARE;"
+		  "upload /r2/SYSTEM;");
+	CHECK(!f.roots[1].rw);
+	CHECK(b.t[0].written && !b.t[1].written && b.t[2].written);
+	img_batch_release(&b);
+	buf_release(&f.log);
+}
+
+static void
+refuse_before_write(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_batch b;
+	struct fake f;
+
+	fake_init(&f, 3);
+	f.why[2] = "hibernated";
+	prepared = 0;
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_REFUSED);
+	CHECK_STR(err.msg, "'c.img': /dev/sdc1: hibernated; no image was "
+		  "changed");
+	/* Nothing prepared, nothing written, not even a.img. */
+	CHECK_EQ(prepared, 0);
+	CHECK_EQ(f.log.len, 0);
+	img_batch_release(&b);
+
+	/* A dry run notes it, writes nothing, and ends refused. */
+	img_batch_init(&b, &fake_backend, &f, names, 3, true);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) == 0);
+	CHECK(b.dry_refused);
+	CHECK_EQ(prepared, 3);
+	CHECK_EQ(f.log.len, 0);
+	img_batch_release(&b);
+	buf_release(&f.log);
+}
+
+static void
+failure_says_what_was_written(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_batch b;
+	struct fake f;
+
+	fake_init(&f, 3);
+	f.fail_at = 5;		/* c.img's SOFTWARE */
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK_STR(err.msg, "'c.img': cannot write '/r2/SOFTWARE'");
+	CHECK_STR(b.done, "firstboot.cmd in 'c.img', 'a.img'");
+	/* SYSTEM (the hook) is not written after a failed SOFTWARE. */
+	CHECK(strstr(buf_str(&f.log), "/r2/SYSTEM") == NULL);
+	img_batch_release(&b);
+	buf_release(&f.log);
+}
+
+static void
+choose_roots(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	const char *want[] = { "/dev/sda2" };
+	struct img_batch b;
+	struct fake f;
+
+	/* a.img holds two installations: refused until one is chosen. */
+	fake_init(&f, 2);
+	f.roots[1].image = 0;
+	f.roots[1].device = (char *)"/dev/sda2";
+	img_batch_init(&b, &fake_backend, &f, names, 1, false);
+	CHECK(img_batch_choose(&b, NULL, 0, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_INVALID);
+	CHECK(img_batch_choose(&b, want, 1, &err) == 0);
+	CHECK(b.t[0].root == &f.roots[1]);
+	img_batch_release(&b);
+
+	/* b.img has none; a BitLocker-locked volume is a refusal. */
+	img_batch_init(&b, &fake_backend, &f, names, 2, false);
+	CHECK(img_batch_choose(&b, want, 1, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
+	f.locked[0].image = 1;
+	f.locked[0].device = (char *)"/dev/sdb1";
+	f.locked[0].why = (char *)"cannot mount: bad superblock";
+	f.nlocked = 1;
+	CHECK(img_batch_choose(&b, want, 1, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
+	f.locked[0].why = (char *)"BitLocker volume: no key";
+	f.locked[0].bitlocker = true;
+	f.nlocked = 1;
+	CHECK(img_batch_choose(&b, want, 1, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_REFUSED);
+	img_batch_release(&b);
+	buf_release(&f.log);
+}
+
+static const struct unit_test tests[] = {
+	TEST(order_and_untouched), TEST(refuse_before_write),
+	TEST(failure_says_what_was_written), TEST(choose_roots),
+};
+
+UNIT_MAIN(tests)
