@@ -1,43 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* kmsprep hive show|set|new|export|import|recover */
+/* kmsprep hive show|set|new, and what the hive commands share */
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-#include "report.h"
-
-/* Options several hive commands share. */
-struct hive_args {
-	bool json, dry_run, backup, force, force_dirty, utf16, rewrite;
-	const char *log1, *log2, *prefix, *output;
-	struct spp_settings settings;
-};
-
-#define ARGS struct hive_args
-
-#define OPT_JSON OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text")
-#define OPT_DRY_RUN OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
-	"print the changes (before -> after) and write nothing")
-#define OPT_BACKUP OPT_BOOL("backup", 0, ARGS, backup, \
-	"keep the old file as FILE.bak (or FILE.bak.N)")
-#define OPT_FORCE_DIRTY OPT_BOOL("force-dirty", 0, ARGS, force_dirty, \
-	"write a dirty hive whose logs cannot be replayed; Windows' pending " \
-	"changes in them are lost")
-#define OPT_LOG1 OPT_STRING("log1", 0, "FILE", ARGS, log1, \
-	"first transaction log (default " \
-	"FILE.LOG1 beside the hive)")
-#define OPT_LOG2 OPT_STRING("log2", 0, "FILE", ARGS, log2, \
-	"second transaction log (default " \
-	"FILE.LOG2 beside the hive)")
-#define OPT_REWRITE OPT_BOOL("rewrite", 0, ARGS, rewrite, \
-	"replace the whole file atomically instead of writing the changed " \
-	"pages in place through the transaction log")
+#include "hive.h"
 
 /* Append the option that overrides ERR (the library names none);
  * always true, to sit in a condition after the failed call. */
-static bool
-with_hint(struct kp_error *err, const char *hint)
+bool
+hive_cmd_hint(struct kp_error *err, const char *hint)
 {
 	size_t n = strlen(err->msg);
 
@@ -45,8 +17,8 @@ with_hint(struct kp_error *err, const char *hint)
 	return true;
 }
 
-static int
-open_hive(struct cli *c, const char *path, const struct hive_args *a,
+int
+hive_cmd_open(struct cli *c, const char *path, const struct hive_args *a,
 	  unsigned flags, struct hive **h)
 {
 	struct hive_open_opts o = { flags, a->log1, a->log2 };
@@ -65,8 +37,8 @@ open_hive(struct cli *c, const char *path, const struct hive_args *a,
 /* A new file (hive new, recover -o, export -o) never replaces one that
  * exists unless --force: 4, before any work.  (The write itself is
  * exclusive too, for the race.) */
-static int
-refuse_existing(struct cli *c, const char *path, bool force)
+int
+hive_cmd_refuse(struct cli *c, const char *path, bool force)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct stat st;
@@ -79,8 +51,8 @@ refuse_existing(struct cli *c, const char *path, bool force)
 }
 
 /* Print changes, then commit unless it is a dry run. */
-static int
-finish(struct cli *c, struct hive *h, const struct hive_args *a,
+int
+hive_cmd_finish(struct cli *c, struct hive *h, const struct hive_args *a,
        struct hive_changes *ch, const char *what)
 {
 	struct kp_error err = KP_ERROR_INIT;
@@ -162,12 +134,12 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 		return code;
 	if (npos != 1)
 		return cli_usage(c, "expected one FILE");
-	code = open_hive(c, pos[0], &a, 0, &h);
+	code = hive_cmd_open(c, pos[0], &a, 0, &h);
 	if (code)
 		return code;
 	if (winver_read(h, &ver, &err) < 0 ||
 	    (spp_check_hive(h, &ver, false, a.force, &err) < 0 &&
-	     with_hint(&err, " (--force shows its state)")) ||
+	     hive_cmd_hint(&err, " (--force shows its state)")) ||
 	    spp_read(h, &ver, &spp, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
@@ -247,17 +219,17 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "%s", err.msg);
 		goto out;
 	}
-	code = open_hive(c, pos[0], &a, HIVE_WRITE, &h);
+	code = hive_cmd_open(c, pos[0], &a, HIVE_WRITE, &h);
 	if (code)
 		goto out;
 	if (winver_read(h, &ver, &err) < 0 ||
 	    (spp_check_hive(h, &ver, true, a.force, &err) < 0 &&
-	     with_hint(&err, " (--force writes anyway)")) ||
+	     hive_cmd_hint(&err, " (--force writes anyway)")) ||
 	    spp_apply(&a.settings, h, &ver, &ch, &err) < 0) {
 		code = cli_fail(c, &err);
 		goto out;
 	}
-	code = finish(c, h, &a, &ch, "these settings");
+	code = hive_cmd_finish(c, h, &a, &ch, "these settings");
 out:
 	hive_changes_release(&ch);
 	winver_release(&ver);
@@ -299,7 +271,7 @@ cmd_hive_new(struct cli *c, int argc, char **argv)
 		return code;
 	if (npos != 1)
 		return cli_usage(c, "expected one FILE");
-	if ((code = refuse_existing(c, pos[0], a.force)) != 0)
+	if ((code = hive_cmd_refuse(c, pos[0], a.force)) != 0)
 		return code;
 	co.mode = 0644;
 	co.no_replace = !a.force;
@@ -324,292 +296,3 @@ out:
 	return code;
 }
 
-/*
- * export
- */
-
-static const struct cli_opt export_opts[] = {
-	OPT_STRING("prefix", 0, "ROOT", ARGS, prefix,
-	"key path prefix to write (default "
-	  "HKEY_LOCAL_MACHINE\\SOFTWARE or \\SYSTEM by the hive's contents)"),
-	OPT_BOOL("utf16", 0, ARGS, utf16,
-	"write UTF-16LE with a byte order mark and CRLF, "
-	  "as regedit does (default UTF-8, LF)"),
-	OPT_STRING("output", 'o', "OUT", ARGS, output,
-	"write to OUT (atomically) instead of "
-	  "standard output; OUT must not exist unless --force"),
-	OPT_BOOL("force", 0, ARGS, force, "replace OUT if it exists"),
-	OPT_DRY_RUN,
-	OPT_END(),
-};
-
-static const struct cli_help export_help = {
-	"hive export FILE [KEY] [--prefix ROOT] [--utf16] [-o OUT [--force]] "
-	"[--dry-run]",
-	"Print KEY (default the whole hive) and everything below it as .reg "
-	"text that regedit and 'kmsprep hive import' read back to the same "
-	"bytes. KEY is a path below the hive root, or starts with the root "
-	"regedit shows (HKEY_LOCAL_MACHINE\\SOFTWARE\\...). Values holding "
-	"product keys are left out, with a comment. Import cannot write values "
-	"over 16344 bytes (the few big-data values of a hive).",
-	export_opts, NULL,
-};
-
-int
-cmd_hive_export(struct cli *c, int argc, char **argv)
-{
-	struct hive_args a = { 0 };
-	struct kp_error err = KP_ERROR_INIT;
-	struct buf out = BUF_INIT, u16 = BUF_INIT;
-	struct regtext_map map = { 0 };
-	struct hive *h = NULL;
-	char **pos, *key = NULL;
-	int npos, code = 0;
-
-	if (cli_parse(c, argc, argv, &export_help, &a, &pos, &npos,
-		      &code))
-		return code;
-	if (npos < 1 || npos > 2)
-		return cli_usage(c, "expected FILE and an optional KEY");
-	if (a.dry_run && !a.output)
-		return cli_usage(c, "--dry-run needs -o OUT (export without "
-				 "-o writes nothing anyway)");
-	if (a.output && (code = refuse_existing(c, a.output, a.force)) != 0)
-		return code;
-	code = open_hive(c, pos[0], &a, 0, &h);
-	if (code)
-		return code;
-	map.kind = hive_kind(h);
-	map.prefix = a.prefix;
-	map.allow_relative = true;
-	if (regtext_map_path(npos > 1 ? pos[1] : "\\", &map, &key, &err) < 0 ||
-	    regtext_export(h, key, a.prefix ? a.prefix :
-			   regtext_default_prefix(map.kind), &out, &err) < 0) {
-		code = cli_error(c, &err);
-		goto out;
-	}
-	if (a.utf16 && regtext_to_utf16(&out, &u16) < 0) {
-		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
-							"out of memory" });
-		goto out;
-	}
-	if (a.output) {
-		struct kp_commit_opts co = { NULL, 0644, false, NULL };
-		const struct buf *b = a.utf16 ? &u16 : &out;
-
-		co.no_replace = !a.force;
-		if (a.dry_run)
-			printf("would write '%s' (%zu bytes); dry run, nothing "
-			       "written\n", a.output, b->len);
-		else if (kp_write_file_atomic(a.output, b->data, b->len, &co,
-					      &err) < 0)
-			code = cli_error(c, &err);
-	} else if (cli_write_stdout(c, a.utf16 ? &u16 : &out) < 0) {
-		code = KP_EXIT_FAIL;
-	}
-out:
-	free(key);
-	buf_release(&out);
-	buf_release(&u16);
-	hive_close(h);
-	return code;
-}
-
-/*
- * import
- */
-
-static const struct cli_opt import_opts[] = {
-	OPT_DRY_RUN,
-	OPT_BACKUP,
-	OPT_JSON,
-	OPT_STRING("prefix", 0, "ROOT", ARGS, prefix,
-	"strip this prefix from the key paths "
-	  "instead of HKEY_LOCAL_MACHINE\\SOFTWARE or \\SYSTEM"),
-	OPT_FORCE_DIRTY,
-	OPT_LOG1,
-	OPT_LOG2,
-	OPT_REWRITE,
-	OPT_END(),
-};
-
-static const struct cli_help import_help = {
-	"hive import FILE REGFILE [--prefix ROOT] [--dry-run] [--backup]",
-	"Merge a .reg file (as regedit writes it: UTF-16LE with a BOM or "
-	"UTF-8, CRLF or LF; dword:, hex:, hex(N):, \"name\"=- and [-key] "
-	"deletions) into a hive. Missing keys are created, parents included. "
-	"All or nothing: the whole file is checked and applied before the "
-	"hive is replaced. REGFILE may be - for standard input.",
-	import_opts, NULL,
-};
-
-int
-cmd_hive_import(struct cli *c, int argc, char **argv)
-{
-	struct hive_args a = { 0 };
-	struct kp_error err = KP_ERROR_INIT;
-	struct hive_changes ch = HIVE_CHANGES_INIT;
-	struct regtext_map map = { 0 };
-	struct regops ops = REGOPS_INIT;
-	struct buf text = BUF_INIT;
-	struct hive *h = NULL;
-	char **pos;
-	int npos, code = 0;
-
-	if (cli_parse(c, argc, argv, &import_help, &a, &pos, &npos,
-		      &code))
-		return code;
-	if (npos != 2)
-		return cli_usage(c, "expected FILE and REGFILE");
-	if (kp_read_file(pos[1], REGTEXT_MAX, &text, &err) < 0)
-		return cli_error(c, &err);
-	code = open_hive(c, pos[0], &a, HIVE_WRITE, &h);
-	if (code)
-		goto out;
-	map.kind = hive_kind(h);
-	map.prefix = a.prefix;
-	if (regtext_parse(text.data, text.len, pos[1], &map, &ops, &err) < 0 ||
-	    regtext_apply(h, &ops, &ch, &err) < 0) {
-		code = cli_error(c, &err);
-		goto out;
-	}
-	code = finish(c, h, &a, &ch, "everything in the .reg file");
-out:
-	regops_release(&ops);
-	hive_changes_release(&ch);
-	buf_release(&text);
-	hive_close(h);
-	return code;
-}
-
-/*
- * recover
- */
-
-static const struct cli_opt recover_opts[] = {
-	OPT_STRING("output", 'o', "OUT", ARGS, output,
-	"write the recovered hive here (required)"),
-	OPT_LOG1,
-	OPT_LOG2,
-	OPT_BOOL("force", 0, ARGS, force, "replace OUT if it exists"),
-	OPT_BOOL("force-dirty", 0, ARGS, force_dirty,
-	"when a log is damaged part way, replay the "
-	  "entries before the damage (as Windows would) and write; the later "
-	  "changes are lost"),
-	OPT_DRY_RUN,
-	OPT_JSON,
-	OPT_END(),
-};
-
-static const struct cli_help recover_help = {
-	"hive recover FILE [--log1 LOG] [--log2 LOG] -o OUT [--force] "
-	"[--force-dirty] [--dry-run]",
-	"Replay the transaction logs of a dirty hive (both formats: the old "
-	"dirty-page logs of Vista and 7, the HvLE entries of 8.1 and later) "
-	"onto a copy of FILE and write a clean, consistent hive to OUT. FILE "
-	"and its logs are not modified. The new hive's sequence number is "
-	"above every one in the logs, so Windows can never replay them over "
-	"it.",
-	recover_opts, NULL,
-};
-
-int
-cmd_hive_recover(struct cli *c, int argc, char **argv)
-{
-	struct hive_args a = { 0 };
-	struct kp_error err = KP_ERROR_INIT;
-	struct hive_commit_result res = { 0 };
-	struct hive_commit_opts co = { 0 };
-	const struct hive_state *st;
-	struct hive *h = NULL;
-	char **pos;
-	int npos, code = 0;
-	bool partial;
-	json_t *j;
-
-	if (cli_parse(c, argc, argv, &recover_help, &a, &pos, &npos,
-		      &code))
-		return code;
-	if (npos != 1)
-		return cli_usage(c, "expected one FILE");
-	if (a.output == NULL)
-		return cli_usage(c, "-o OUT is required");
-	if ((code = refuse_existing(c, a.output, a.force)) != 0)
-		return code;
-	partial = a.force_dirty;
-	a.force_dirty = true;	/* failures are reported below, as 3 */
-	c->quiet = true;
-	code = open_hive(c, pos[0], &a, HIVE_WRITE, &h);
-	if (code)
-		return code;
-	st = hive_state(h);
-	if (st->dirty && !st->recovered) {
-		err.status = KP_ERR_INPUT;
-		snprintf(err.msg, sizeof(err.msg),
-			 "'%s': cannot recover: %s; nothing written", pos[0],
-			 st->logs.why);
-		code = cli_error(c, &err);
-		goto out;
-	}
-	if (st->logs.damage[0] && !partial) {
-		kp_fail(&err, KP_ERR_INPUT, "'%s': damaged transaction log "
-			"(%s): only the changes before it can be replayed; "
-			"nothing written (--force-dirty writes them)", pos[0],
-			st->logs.damage);
-		code = cli_error(c, &err);
-		goto out;
-	}
-	co.dest = a.output;
-	co.no_replace = !a.force;
-	co.force = true;
-	if (!a.dry_run && hive_commit(h, &co, &res, &err) < 0) {
-		code = cli_error(c, &err);
-		goto out;
-	}
-	if (a.json) {
-		j = json_pack("{s:s, s:s, s:b, s:b, s:i, s:i, s:s?}", "file",
-			      pos[0], "output", a.output, "dry_run", a.dry_run,
-			      "was_dirty", st->dirty, "log_format",
-			      st->logs.format, "applied",
-			      (int)st->logs.applied, "damage",
-			      st->logs.damage[0] ? st->logs.damage : NULL);
-		if (j && !a.dry_run) {
-			json_object_set_new(j, "first_sequence",
-					    json_integer(st->logs.first_seq));
-			json_object_set_new(j, "sequence",
-					    json_integer(res.seq));
-		}
-		code = cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
-	} else if (a.dry_run) {
-		if (!st->dirty)
-			printf("'%s' is clean: nothing to replay", pos[0]);
-		else
-			printf("would recover '%s' -> '%s': %s-format log, "
-			       "%zu %s", pos[0], a.output,
-			       st->logs.format == 6 ? "new" : "old",
-			       st->logs.applied, st->logs.format == 6 ?
-			       "entries" : "pages");
-		printf("; dry run, nothing written\n");
-	} else if (!st->dirty) {
-		printf("'%s' is clean (sequence %u/%u): nothing to replay; "
-		       "wrote a checked copy to '%s'\n", pos[0],
-		       st->hdr.seq1, st->hdr.seq2, a.output);
-	} else {
-		printf("recovered '%s' -> '%s': %s-format log, %zu %s applied",
-		       pos[0], a.output, st->logs.format == 6 ? "new" : "old",
-		       st->logs.applied,
-		       st->logs.format == 6 ? "entries" : "pages");
-		if (st->logs.format == 6)
-			printf(" (sequence %u to %u)", st->logs.first_seq,
-			       st->logs.last_seq);
-		printf("; new sequence %u\n", res.seq);
-		if (st->logs.damage[0])
-			printf("warning: damaged log (%s): later changes were "
-			       "not replayed (--force-dirty)\n",
-			       st->logs.damage);
-	}
-out:
-	free(res.backup);
-	hive_close(h);
-	return code;
-}
