@@ -64,52 +64,11 @@ static const struct cli_help gen_help = {
 	gen_opts, NULL,
 };
 
-/* Plan one installation whose SOFTWARE and SYSTEM hives are open. */
-typedef int plan_fn(struct img_session *s, const struct image_args *a,
-		    struct target *t, struct kp_error *err);
-
-/* Open both hives of T for writing, plan with PLAN, and commit them
- * locally (not in a dry run); shared by generalize and kit apply. */
-static int
-prepare_both(struct cli *c, struct img_session *s, const struct image_args *a,
-	     size_t i, struct target *t, plan_fn *plan)
-{
-	struct kp_error err = KP_ERROR_INIT;
-
-	if (image_open_hive(c, s, a, i, t, "SOFTWARE", HIVE_WRITE, &t->sw,
-		      &err) < 0 ||
-	    image_open_hive(c, s, a, i, t, "SYSTEM", HIVE_WRITE, &t->sy, &err) < 0 ||
-	    plan(s, a, t, &err) < 0)
-		goto fail;
-	hive_changes_label(&t->changes, 0, img_name(s, i));
-	if (!a->dry_run && (winhive_commit(&t->sw, &err) < 0 ||
-			    winhive_commit(&t->sy, &err) < 0))
-		goto fail;
-	return 0;
-fail:
-	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	return cli_fail(c, &err);
-}
-
-static int
-plan_generalize(struct img_session *s, const struct image_args *a,
-		struct target *t, struct kp_error *err)
-{
-	return gen_plan(s, t->root, t->sw.h, t->sy.h, a->mode, a->activate,
-			a->gvlk, &t->changes, &t->plan, err);
-}
-
-static int
-prepare_generalize(struct cli *c, struct img_session *s,
-		   const struct image_args *a, size_t i, struct target *t)
-{
-	return prepare_both(c, s, a, i, t, plan_generalize);
-}
-
 int
 cmd_image_generalize(struct cli *c, int argc, char **argv)
 {
 	struct image_args a = { 0 };
+	struct img_plan plan;
 	char **pos;
 	int npos, code = 0;
 
@@ -133,7 +92,10 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "--overlay takes a single IMAGE");
 		goto done;
 	}
-	code = image_run_batch(c, &a, pos, npos, prepare_generalize);
+	plan = image_plan(c, &a);
+	plan.both = img_plan_generalize;
+	plan.both_ud = &(struct img_gen_opts){ a.mode, a.activate, a.gvlk };
+	code = image_run_batch(c, &a, pos, npos, &plan);
 done:
 	image_args_release(&a);
 	return code;
@@ -142,21 +104,6 @@ done:
 /*
  * kms kit apply: an image command, sharing the batch above.
  */
-
-static int
-plan_kit(struct img_session *s, const struct image_args *a, struct target *t,
-	 struct kp_error *err)
-{
-	return kit_plan(s, t->root, &a->kit, t->sw.h, t->sy.h, &t->changes,
-			&t->plan, err);
-}
-
-static int
-prepare_kit(struct cli *c, struct img_session *s, const struct image_args *a,
-	    size_t i, struct target *t)
-{
-	return prepare_both(c, s, a, i, t, plan_kit);
-}
 
 static const struct cli_opt kit_apply_opts[] = {
 	OPT_STRING("pubkey", 0, "PUBLIC.pem", ARGS, pubkey,
@@ -193,6 +140,7 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 	struct image_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
 	struct spp_settings check;
+	struct img_plan plan;
 	char **pos;
 	int npos, code = 0;
 
@@ -216,7 +164,10 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 		cli_note(c, "kit '%s' verified (%s)", pos[0],
 			 a.kit.sig_checked ? "signature checked" :
 					     "unsigned");
-	code = image_run_batch(c, &a, pos + 1, 1, prepare_kit);
+	plan = image_plan(c, &a);
+	plan.both = kit_plan_both;
+	plan.both_ud = &a.kit;
+	code = image_run_batch(c, &a, pos + 1, 1, &plan);
 done:
 	spp_settings_release(&check);
 	image_args_release(&a);

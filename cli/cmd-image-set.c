@@ -72,94 +72,12 @@ static const struct cli_help set_help = {
 	set_opts, NULL,
 };
 
-static unsigned
-need_system(const struct image_args *a)
-{
-	return a->search || a->clear_search ? HIVE_WRITE : 0;
-}
-
-static int
-prepare_set(struct cli *c, struct img_session *s, const struct image_args *a,
-	size_t i, struct target *t)
-{
-	struct kp_error err = KP_ERROR_INIT;
-	struct winver ver = { 0 };
-	char label[512];
-	size_t from;
-	int r = -1;
-
-	if (!spp_settings_empty(&a->settings)) {
-		char *script;
-		bool staged;
-
-		from = t->changes.n;
-		if (image_open_hive(c, s, a, i, t, "SOFTWARE", HIVE_WRITE, &t->sw,
-			      &err) < 0 ||
-		    winver_read(t->sw.h, &ver, &err) < 0 ||
-		    spp_check_hive(t->sw.h, &ver, true, false, &err) < 0 ||
-		    spp_apply(&a->settings, t->sw.h, &ver, &t->changes,
-			      &err) < 0)
-			goto fail;
-		snprintf(label, sizeof(label), "%s: SOFTWARE", img_name(s, i));
-		hive_changes_label(&t->changes, from, label);
-		/* A clone-mode first boot puts the values it was written with
-		 * back after the rearm: it must carry the new ones. */
-		script = img_path(s, t->root, "windows/" FIRSTBOOT_DIR
-				  "/firstboot.cmd", &staged, &err);
-		if (script == NULL)
-			goto fail;
-		free(script);
-		if (!staged) {
-			script = img_path(s, t->root, GUESTFS_DIR "/scripts/"
-					  GUESTFS_ONE, &staged, &err);
-			if (script == NULL)
-				goto fail;
-			free(script);
-		}
-		if (staged && t->changes.n > from &&
-		    (image_open_hive(c, s, a, i, t, "SYSTEM", need_system(a), &t->sy,
-			       &err) < 0 ||
-		     gen_refresh(s, t->root, t->sw.h, t->sy.h, &t->plan,
-				 &err) < 0 ||
-		     gen_check_dirs(s, &t->plan, &err) < 0))
-			goto fail;
-		/* After gen_refresh, which starts the plan afresh. */
-		if (a->cloudbase &&
-		    (gen_cloudbase(s, t->root, t->sw.h, a->cloudbase,
-				   &t->plan, &err) < 0 ||
-		     gen_check_dirs(s, &t->plan, &err) < 0))
-			goto fail;
-		if (!a->dry_run && winhive_commit(&t->sw, &err) < 0)
-			goto fail;
-	}
-	if (a->search || a->clear_search) {
-		from = t->changes.n;
-		if ((t->sy.h == NULL &&
-		     image_open_hive(c, s, a, i, t, "SYSTEM", HIVE_WRITE, &t->sy,
-			       &err) < 0) ||
-		    sys_apply_search_list(t->sy.h, a->search_norm, &t->changes,
-					  &err) < 0)
-			goto fail;
-		snprintf(label, sizeof(label), "%s: SYSTEM", img_name(s, i));
-		hive_changes_label(&t->changes, from, label);
-		if (!a->dry_run && winhive_commit(&t->sy, &err) < 0)
-			goto fail;
-	}
-	r = 0;
-	goto out;
-fail:
-	kp_error_prefix(&err, "'%s'", img_name(s, i));
-	r = cli_fail(c, &err);
-out:
-	winver_release(&ver);
-	return r;
-}
-
 int
 cmd_image_set(struct cli *c, int argc, char **argv)
 {
 	struct image_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
+	struct img_plan plan;
 	char **pos;
 	int npos, code = 0;
 
@@ -188,7 +106,12 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "--overlay takes a single IMAGE");
 		goto done;
 	}
-	code = image_run_batch(c, &a, pos, npos, prepare_set);
+	plan = image_plan(c, &a);
+	plan.settings = &a.settings;
+	plan.search = a.search_norm;
+	plan.clear_search = a.clear_search;
+	plan.cloudbase = a.cloudbase;
+	code = image_run_batch(c, &a, pos, npos, &plan);
 done:
 	image_args_release(&a);
 	return code;

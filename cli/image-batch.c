@@ -1,36 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The image batch as the commands use it: hives opened, writes queued,
- * results reported (the flow itself is prep/batch.c). */
+/* The image batch as the commands use it: the plan from the options, and
+ * the results reported (the work is prep/batch.c and prep/plan.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "image.h"
 
-/* Open hive NAME of T (image I) with FLAGS and --force-dirty, and say when
- * its logs were replayed or set aside. */
-int
-image_open_hive(struct cli *c, struct img_session *s,
-		const struct image_args *a, size_t i, struct target *t,
-		const char *name, unsigned flags, struct winhive *wh,
-		struct kp_error *err)
+/* The plan's hive listener: say when logs were replayed or set aside. */
+static void
+hive_opened(void *ud, const char *label, const struct hive_state *st,
+	    bool writing)
 {
-	char label[512];
-
-	if (winhive_open(s, t->root, name, flags | a->hive_flags, wh,
-			 err) < 0)
-		return -1;
-	snprintf(label, sizeof(label), "'%s': %s: %s", img_name(s, i),
-		 t->root->device, name);
-	report_hive_notes(c, label, hive_state(wh->h),
-			  (flags & HIVE_WRITE) && !a->dry_run);
-	return 0;
+	report_hive_notes(ud, label, st, writing);
 }
 
-/* Put a file change in the JSON and text reports. */
-static const char *
-file_op(const struct gen_file *f)
+struct img_plan
+image_plan(struct cli *c, const struct image_args *a)
 {
-	return f->remove ? "remove" : f->exists ? "update" : "create";
+	return (struct img_plan){ .hive_flags = a->hive_flags,
+				  .dry_run = a->dry_run,
+				  .hive_opened = hive_opened, .ud = c };
 }
 
 static json_t *
@@ -44,62 +33,8 @@ files_json(const struct gen_plan *p)
 			json_array_append_new(a, json_pack(
 				"{s:s, s:s, s:s}", "file", p->files[i].label,
 				"path", p->files[i].guest, "op",
-				file_op(&p->files[i])));
+				img_file_op(&p->files[i])));
 	return a;
-}
-
-/*
- * The flow every writing image command shares: open all images in one
- * appliance, choose one installation per image, refuse what must be
- * refused before anything changes, prepare every image (hives edited and
- * committed locally, files planned), and only then write them all.
- */
-/* img_batch's prepare: the command's PREPARE, which prints its own
- * errors; the exit code waits in the context. */
-struct prep_ctx {
-	struct cli *c;
-	struct img_session *s;
-	const struct image_args *a;
-	struct target *t;
-	prepare_fn *prepare;
-	int code;
-};
-
-static int
-batch_prepare(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
-{
-	struct prep_ctx *p = ud;
-	struct target *t = &p->t[i];
-	size_t k;
-
-	p->code = p->prepare(p->c, p->s, p->a, i, t);
-	if (p->code)
-		return kp_fail(err, KP_ERR_FAIL, "prepare failed");
-	/* An image with no change is not written at all. */
-	if (t->changes.n == 0 && gen_nwrites(&t->plan) == 0)
-		return 0;
-	for (k = 0; k < t->plan.nfiles; k++) {
-		const struct gen_file *f = &t->plan.files[k];
-
-		if (f->write &&
-		    img_batch_queue(b, i, IMG_PHASE_FILES, f->guest, f->label,
-				    f->content.data, f->content.len, NULL,
-				    f->remove, (f->secret ? IMG_SECRET : 0) |
-						       (f->remove ? 0 :
-							IMG_MKDIR_PARENT),
-				    err) < 0)
-			return -1;
-	}
-	if (t->sw.committed &&
-	    img_batch_queue(b, i, IMG_PHASE_SOFTWARE, t->sw.guest,
-			    "SOFTWARE hive", NULL, 0, t->sw.local, false, 0,
-			    err) < 0)
-		return -1;
-	if (t->sy.committed &&
-	    img_batch_queue(b, i, IMG_PHASE_SYSTEM, t->sy.guest, "SYSTEM hive",
-			    NULL, 0, t->sy.local, false, 0, err) < 0)
-		return -1;
-	return 0;
 }
 
 /* Said even with --quiet. */
@@ -111,13 +46,13 @@ batch_warn(void *ud, const char *msg)
 
 int
 image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
-		prepare_fn *prepare)
+		const struct img_plan *plan)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct img_session *s = NULL;
 	struct img_batch b;
-	struct prep_ctx pc = { c, NULL, a, NULL, prepare, 0 };
-	struct target *t = NULL;
+	struct img_plan_run run = { plan, NULL, NULL };
+	struct img_prepared *t = NULL;
 	json_t *out = NULL;
 	size_t i, k, n = (size_t)npos, nchanges = 0;
 	bool ok = false, dry_refused = false;
@@ -127,11 +62,11 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	code = image_open(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
-	b.h = pc.s = s;
+	b.h = run.s = s;
 	b.notice = image_notice;
 	b.warn = batch_warn;
 	b.ud = c;
-	t = pc.t = calloc(n, sizeof(*t));
+	t = run.t = calloc(n, sizeof(*t));
 	if (t == NULL) {
 		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
 							"out of memory" });
@@ -145,17 +80,13 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 			       cli_error(c, &err);
 		goto done;
 	}
-	for (i = 0; i < n; i++) {
-		t[i].root = b.t[i].root;
-		snprintf(t[i].device, sizeof(t[i].device), "%s", b.t[i].device);
-	}
 	dry_refused = b.dry_refused;
-	if (img_batch_prepare(&b, batch_prepare, &pc, &err) < 0) {
-		code = pc.code ? pc.code : cli_error(c, &err);
+	if (img_batch_prepare(&b, img_plan_prepare, &run, &err) < 0) {
+		code = cli_fail(c, &err);
 		goto done;
 	}
 	for (i = 0; i < n; i++)
-		nchanges += t[i].changes.n + gen_nwrites(&t[i].plan);
+		nchanges += img_prepared_nwrites(&t[i]);
 	if (img_batch_write(&b, &err) < 0) {
 		code = cli_error(c, &err);
 		if (a->overlay)
@@ -184,11 +115,11 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	if (a->json) {
 		out = json_array();
 		for (i = 0; i < n; i++) {
-			size_t w = t[i].changes.n + gen_nwrites(&t[i].plan);
+			size_t w = img_prepared_nwrites(&t[i]);
 
 			json_array_append_new(out, json_pack(
 				"{s:s, s:s, s:b, s:o, s:o, s:o}", "image",
-				pos[i], "device", t[i].device, "written",
+				pos[i], "device", b.t[i].device, "written",
 				!a->dry_run && w > 0, "changes",
 				report_changes_json(&t[i].changes), "files",
 				files_json(&t[i].plan), "notes",
@@ -202,7 +133,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
-		size_t w = t[i].changes.n + gen_nwrites(&t[i].plan);
+		size_t w = img_prepared_nwrites(&t[i]);
 
 		for (k = 0; k < t[i].plan.nnotes; k++)
 			printf("%s: note: %s\n", pos[i], t[i].plan.notes[k]);
@@ -210,7 +141,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		for (k = 0; k < t[i].plan.nfiles; k++)
 			if (t[i].plan.files[k].write)
 				printf("%s: %s %s\n", pos[i],
-				       file_op(&t[i].plan.files[k]),
+				       img_file_op(&t[i].plan.files[k]),
 				       t[i].plan.files[k].label);
 		if (w == 0)
 			printf("%s: no change\n", pos[i]);
@@ -226,12 +157,8 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	if (dry_refused)
 		code = KP_EXIT_REFUSED;
 done:
-	for (i = 0; t && i < n; i++) {
-		winhive_close(&t[i].sw);
-		winhive_close(&t[i].sy);
-		hive_changes_release(&t[i].changes);
-		gen_plan_release(&t[i].plan);
-	}
+	for (i = 0; t && i < n; i++)
+		img_prepared_release(&t[i]);
 	free(t);
 	img_batch_release(&b);
 	img_close(s, ok, NULL);

@@ -23,17 +23,6 @@ struct image_args {
 
 #define ARGS struct image_args
 
-struct target {
-	struct img_root *root;	/* gone once the session is closed */
-	char device[64];	/* the root's, for the report */
-	struct winhive sw, sy;
-	struct hive_changes changes;
-	struct gen_plan plan;
-};
-
-typedef int prepare_fn(struct cli *c, struct img_session *s,
-		       const struct image_args *a, size_t i, struct target *t);
-
 /* --root DEVICE (repeatable). */
 int image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
 		   struct kp_error *err);
@@ -51,16 +40,12 @@ int image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 /* A generalization plan's notes, as JSON. */
 json_t *image_notes_json(const struct gen_plan *p);
 
-/* Open hive NAME of T (image I) with FLAGS and --force-dirty, and say
- * when its logs were replayed or set aside. */
-int image_open_hive(struct cli *c, struct img_session *s,
-		    const struct image_args *a, size_t i, struct target *t,
-		    const char *name, unsigned flags, struct winhive *wh,
-		    struct kp_error *err);
-
 /* The flow of every writing image command, on img_batch (prep/batch.h). */
 int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
-		    prepare_fn *prepare);
+		    const struct img_plan *plan);
+
+/* The plan's common part (dry run, --force-dirty, hive notes) from A. */
+struct img_plan image_plan(struct cli *c, const struct image_args *a);
 
 #define IMAGE_COMMON_OPTS \
 	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx", ARGS, format, \

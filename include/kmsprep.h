@@ -27,6 +27,7 @@
 #include "prep/generalize.h"
 #include "prep/gvlk.h"
 #include "prep/image.h"
+#include "prep/plan.h"
 #include "prep/winhive.h"
 
 #include "kms/kit-apply.h"

@@ -207,3 +207,11 @@ out:
 	spp_settings_release(&set);
 	return rc;
 }
+
+int
+kit_plan_both(const void *ud, struct img_session *s, const struct img_root *r,
+	      struct hive *software, struct hive *system,
+	      struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+{
+	return kit_plan(s, r, ud, software, system, c, p, err);
+}
