@@ -27,6 +27,8 @@
 #define LOG_BASE 512u
 #define ENTRY_HDR 40u
 
+void (*journal_test_hook)(const char *point);
+
 void
 journal_test_crash(const char *point)
 {
@@ -34,6 +36,8 @@ journal_test_crash(const char *point)
 	 * tests (tests/t1650-journal.sh) stop a commit between its steps. */
 	const char *at = getenv("KMSPREP_TEST_CRASH_AT");
 
+	if (journal_test_hook)
+		journal_test_hook(point);
 	if (at && strcmp(at, point) == 0)
 		raise(SIGKILL);
 }

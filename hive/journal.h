@@ -102,4 +102,8 @@ int journal_commit(const struct journal_opts *o, struct journal_result *res,
  * process kills itself with SIGKILL there. */
 void journal_test_crash(const char *point);
 
+/* Test hook, for unit tests only: when set, journal_test_crash first calls
+ * it with POINT ("open": the primary opened, not yet locked or checked). */
+extern void (*journal_test_hook)(const char *point);
+
 #endif
