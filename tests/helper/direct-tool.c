@@ -26,7 +26,7 @@
  *                       in the hive PATH, set string value NAME of KEY
  *                       (through the hive layer) and replace the hive
  *   journal PATH KEY NAME DATA LOCAL
- *                       the same edit, journaled (in process only): the
+ *                       the same edit, journaled: the
  *                       hive is copied out to LOCAL and edited there by
  *                       the hive layer's journaled commit (as 'kmsprep
  *                       hive set' does); the same pages then go into the
@@ -191,8 +191,6 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 	int i, r = -1;
 
 	memset(&p, 0, sizeof(p));
-	if (s->w)
-		return kp_fail(err, 2, "journal: not with -s");
 	if (CALL(s, read, root, a[0], (size_t)1 << 30, &old, err) < 0 ||
 	    kp_write_file_atomic(a[4], old.data, old.len, &co, err) < 0)
 		goto out;
@@ -203,8 +201,8 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 			kp_fail_oom(err);
 			goto out;
 		}
-		if (dr_read(s->d, root, logp[i], (size_t)1 << 30, &lb[i],
-			    &e2) == 0) {
+		if (CALL(s, read, root, logp[i], (size_t)1 << 30, &lb[i],
+			 &e2) == 0) {
 			in[i].path = logp[i];
 			in[i].present = true;
 			in[i].data = (const unsigned char *)lb[i].data;
@@ -235,8 +233,8 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 			       (const unsigned char *)new.data, new.len, &p,
 			       err) < 0 ||
 	    writable(s, root, err) < 0 ||
-	    dr_journal(s->d, root, a[0], logp[p.log], NULL, 0, &p, &written,
-		       err) < 0)
+	    CALL(s, journal, root, a[0], logp[p.log], NULL, 0, &p, &written,
+		 err) < 0)
 		goto out;
 	printf("written %llu\npages %u\nlog %d\n", (unsigned long long)written,
 	       p.pages, p.log + 1);
