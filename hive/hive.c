@@ -492,7 +492,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	}
 	/* After recovery, RAW maps the memory file: no third copy. */
 	if (h->st.recovered &&
-	    kp_map_file(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+	    kp_map_file_lazy(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
 		goto fail;
 	if (h->st.stats.dup_keys) {
 		if (regf_open(&h->raw, h->st.recovered ? h->raw_map.data :
@@ -523,7 +523,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		goto fail;
 	}
 	if (!h->st.recovered &&
-	    kp_map_file(src, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+	    kp_map_file_lazy(src, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
 		goto fail;
 	kp_unmap(&m);
 	if (regf_open(&h->raw, h->raw_map.data, h->raw_map.len, err) < 0)
