@@ -89,6 +89,8 @@ hive_cmd_finish(struct cli *c, struct hive *h, const struct hive_args *a,
 		       hive_path(h), ch->n, ch->n == 1 ? "" : "s", res.seq,
 		       res.backup ? "; backup " : "",
 		       res.backup ? res.backup : "");
+	if (!a->dry_run && ch->n && res.rewrite_why)
+		printf("rewrote the whole file: %s\n", res.rewrite_why);
 	free(res.backup);
 	return 0;
 }

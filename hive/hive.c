@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hivex.h>
@@ -37,6 +39,7 @@ struct hive {
 	hive_h *hx;
 	struct hive_state st;
 	struct stat fst;
+	int lockfd;		/* holds LOCK_SH while a reader reads, or -1 */
 	int memfd;		/* holds a recovered image, or -1 */
 	uint32_t minor;		/* version of what hivex edits */
 	bool writable;
@@ -248,6 +251,77 @@ describe_dup(struct hive *h)
 	buf_release(&shown);
 }
 
+/* Who holds a flock on the file ST, from /proc/locks ("1: FLOCK  ADVISORY
+ * WRITE 4321 08:01:1234 0 EOF"; see proc(5)): "process 4321 (kmsprep)
+ * holds a write lock on it", or a plainer phrase when that cannot be told. */
+static void
+lock_holder(const struct stat *st, char *out, size_t outsz)
+{
+	char line[256], kind[16], mode[16], rw[16], comm[64] = "", path[64];
+	unsigned maj, min, pid;
+	unsigned long ino;
+	FILE *f = fopen("/proc/locks", "re"), *c;
+
+	snprintf(out, outsz, "another process holds a lock on it");
+	while (f && fgets(line, sizeof(line), f)) {
+		const char *p = strchr(line, ':');
+
+		/* Waiters ("1: -> FLOCK ...") do not parse: pid is not a
+		 * number there. */
+		if (p == NULL || sscanf(p + 1, " %15s %15s %15s %u %x:%x:%lu",
+					kind, mode, rw, &pid, &maj, &min,
+					&ino) != 7)
+			continue;
+		if (strcmp(kind, "FLOCK") != 0 || ino != st->st_ino ||
+		    makedev(maj, min) != st->st_dev ||
+		    pid == (unsigned)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+		c = fopen(path, "re");
+		if (c) {
+			if (fgets(comm, sizeof(comm), c))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(c);
+		}
+		snprintf(out, outsz, "process %u%s%s%s holds a %s lock on it",
+			 pid, comm[0] ? " (" : "", comm, comm[0] ? ")" : "",
+			 strcmp(rw, "WRITE") == 0 ? "write" : "read");
+		break;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* flock FD with OP (LOCK_SH or LOCK_EX), waiting up to about two seconds
+ * for a holder to finish: a journaled write takes well under that.  Fails
+ * naming the holder.  Filesystems without flock are not refused: the lock
+ * only keeps kmsprep's own readers and writers apart. */
+static int
+lock_wait(int fd, int op, const char *path, const char *doing,
+	  struct kp_error *err)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	char who[128];
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		if (flock(fd, op | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	if (fstat(fd, &st) == 0)
+		lock_holder(&st, who, sizeof(who));
+	else
+		snprintf(who, sizeof(who), "another process holds a lock on "
+			 "it");
+	return kp_fail(err, KP_ERR_REFUSED, "'%s': cannot %s it: %s "
+		       "(kmsprep writing it in place, or reading it); try "
+		       "again when it is done", path, doing, who);
+}
+
 int
 hive_open(const char *path, const struct hive_open_opts *o,
 	  struct hive **h_ret, struct kp_error *err)
@@ -270,6 +344,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (h == NULL)
 		return kp_fail_oom(err);
 	h->memfd = -1;
+	h->lockfd = -1;
 	h->raw_map.fd = -1;
 	h->writable = o->flags & HIVE_WRITE;
 	h->path = strdup(path);
@@ -282,9 +357,30 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		if (h->real == NULL)
 			goto fail;
 	}
+	/* A shared lock while the file is read: a journaled commit writes
+	 * in place under LOCK_EX, and nothing may read it half-written.
+	 * Readers keep it until hive_close (hivex reads their file lazily);
+	 * writers read it all here and drop it at the end of the open.
+	 * O_NONBLOCK: opening a FIFO must not hang (kp_map_file refuses
+	 * it). */
+	h->lockfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (h->lockfd >= 0 &&
+	    lock_wait(h->lockfd, LOCK_SH, path, "read", err) < 0)
+		goto fail;
 	if (kp_map_file(path, 0, REGF_MAX_FILE, &m, err) < 0)
 		goto fail;
 	h->fst = m.st;
+	{
+		struct stat ls;
+
+		if (h->lockfd >= 0 && (fstat(h->lockfd, &ls) < 0 ||
+				       ls.st_dev != m.st.st_dev ||
+				       ls.st_ino != m.st.st_ino)) {
+			kp_fail(err, KP_ERR_FAIL, "'%s' was replaced while "
+				"kmsprep opened it", path);
+			goto fail;
+		}
+	}
 	/* hivex opens exactly the file that is checked below. */
 	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", m.fd);
 	data = m.data;
@@ -396,7 +492,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	}
 	/* After recovery, RAW maps the memory file: no third copy. */
 	if (h->st.recovered &&
-	    kp_map_file(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+	    kp_map_file_lazy(fdname, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
 		goto fail;
 	if (h->st.stats.dup_keys) {
 		if (regf_open(&h->raw, h->st.recovered ? h->raw_map.data :
@@ -427,11 +523,15 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		goto fail;
 	}
 	if (!h->st.recovered &&
-	    kp_map_file(src, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
+	    kp_map_file_lazy(src, 0, REGF_MAX_FILE, &h->raw_map, err) < 0)
 		goto fail;
 	kp_unmap(&m);
 	if (regf_open(&h->raw, h->raw_map.data, h->raw_map.len, err) < 0)
 		goto fail;
+	if (h->writable && h->lockfd >= 0) {
+		close(h->lockfd);
+		h->lockfd = -1;
+	}
 	*h_ret = h;
 	return 0;
 fail:
@@ -454,6 +554,8 @@ hive_close(struct hive *h)
 		hivex_close(h->hx);
 	if (h->memfd >= 0)
 		close(h->memfd);
+	if (h->lockfd >= 0)
+		close(h->lockfd);
 	kp_unmap(&h->raw_map);
 	free(h->touched);
 	for (i = 0; i < h->nexp; i++)
@@ -1379,13 +1481,18 @@ finish_header(struct hive *h, int fd, uint32_t *seq_ret, struct kp_error *err)
 }
 
 /* Last writer must not win silently: refuse if the hive on disk is no
- * longer the file that was opened. */
+ * longer the file that was opened.  FD is the file about to be written (or
+ * locked for the rename): it must be the one opened, unchanged, and still
+ * the one at the path, so that the check and the write are about the same
+ * file whatever was renamed in between. */
 static bool
-changed_since_open(struct hive *h, struct kp_error *err)
+changed_since_open(struct hive *h, int fd, struct kp_error *err)
 {
-	struct stat st;
+	struct stat st, at;
 
-	if (stat(h->real, &st) < 0 || st.st_dev != h->fst.st_dev ||
+	if (fstat(fd, &st) < 0 || stat(h->real, &at) < 0 ||
+	    at.st_dev != st.st_dev || at.st_ino != st.st_ino ||
+	    st.st_dev != h->fst.st_dev ||
 	    st.st_ino != h->fst.st_ino || st.st_size != h->fst.st_size ||
 	    st.st_mtim.tv_sec != h->fst.st_mtim.tv_sec ||
 	    st.st_mtim.tv_nsec != h->fst.st_mtim.tv_nsec) {
@@ -1402,6 +1509,7 @@ static const char *
 no_journal(const struct hive *h, const struct hive_commit_opts *o)
 {
 	const struct logrec_result *L = &h->st.logs;
+	int i;
 
 	if (!o->journal)
 		return "not asked for";
@@ -1415,10 +1523,23 @@ no_journal(const struct hive *h, const struct hive_commit_opts *o)
 		return "the hive's logs are not LOG1 and LOG2";
 	/* Vista, 7 and 8.0 write old-format logs and cannot replay HvLE
 	 * entries; XP-era hives (1.3) predate them.  Their hives keep the
-	 * whole-file atomic rewrite. */
-	if ((L->log[0].valid && L->log[0].format != 6) ||
-	    (L->log[1].valid && L->log[1].format != 6))
-		return "its logs are in the old format (Windows Vista to 8.0)";
+	 * whole-file atomic rewrite.  A log that is there but is not a valid
+	 * new-format one (damaged, stale, or of a format we cannot tell) may
+	 * be such a system's too: Windows 7 writes version 1.5 hives, so the
+	 * version alone does not tell, and an HvLE log would be one it
+	 * cannot read.  Only empty or missing logs, or valid new-format
+	 * ones, say nothing against Windows 8.1 and later. */
+	for (i = 0; i < 2; i++) {
+		const struct logrec_log *l = &L->log[i];
+
+		if (l->valid && l->format != 6)
+			return "its logs are in the old format (Windows Vista "
+			       "to 8.0)";
+		if (l->present && !l->empty && !(l->valid && l->format == 6))
+			return "a log beside it is not a valid new-format log "
+			       "(it may be Windows Vista to 8.0's, which "
+			       "cannot read one)";
+	}
 	if (h->st.hdr.minor < 5 || h->st.hdr.cluster != 1)
 		return "an old hive format version";
 	return NULL;
@@ -1478,13 +1599,12 @@ commit_journal(struct hive *h, struct hive_commit_result *res,
 			      "writing", h->path);
 		goto out;
 	}
-	/* Two writers in place would interleave their pages. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot lock "
-			      "(another kmsprep writing it?)", h->path);
+	journal_test_crash("open");
+	/* Two writers in place would interleave their pages, and a reader
+	 * would see them half-written. */
+	if (lock_wait(fd, LOCK_EX, h->path, "write", err) < 0)
 		goto out;
-	}
-	if (changed_since_open(h, err))
+	if (changed_since_open(h, fd, err))
 		goto out;
 	jo.fd = fd;
 	jo.path = h->path;
@@ -1520,7 +1640,7 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	const char *dest;
 	struct stat st;
 	void *map = MAP_FAILED;
-	int r = -1;
+	int r = -1, lfd = -1;
 
 	if (o == NULL)
 		o = &defaults;
@@ -1529,8 +1649,11 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		return -1;
 	if (h->nedits == 0 && !o->force)
 		return 0;
-	if (no_journal(h, o) == NULL)
+	res->rewrite_why = no_journal(h, o);
+	if (res->rewrite_why == NULL)
 		return commit_journal(h, res, err);
+	if (!o->journal)
+		res->rewrite_why = NULL;
 	dest = o->dest ? o->dest : h->real;
 	if (kp_tmpfile_open(&t, dest, err) < 0)
 		return -1;
@@ -1568,8 +1691,20 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		if (res->backup == NULL)
 			goto out;
 	}
-	if (dest == h->real && changed_since_open(h, err))
-		goto out;
+	/* Over the hive: hold LOCK_EX on it from the check to the rename,
+	 * so that no journaled commit writes into it in between (its pages
+	 * would be lost with the old file). */
+	if (dest == h->real) {
+		lfd = open(h->real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (lfd < 0) {
+			kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
+				      "open", h->path);
+			goto out;
+		}
+		if (lock_wait(lfd, LOCK_EX, h->path, "replace", err) < 0 ||
+		    changed_since_open(h, lfd, err))
+			goto out;
+	}
 	co.like = &h->fst;
 	co.no_replace = o->no_replace;
 	co.backup = res->backup;
@@ -1590,6 +1725,8 @@ out:
 		res->backup = NULL;
 	}
 keep_backup:
+	if (lfd >= 0)
+		close(lfd);
 	if (map != MAP_FAILED)
 		munmap(map, (size_t)st.st_size);
 	kp_tmpfile_discard(&t);

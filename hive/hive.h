@@ -135,6 +135,7 @@ struct hive_commit_result {
 	char *backup;		/* name of the backup, or NULL */
 	bool journaled;		/* written in place through a log */
 	uint32_t pages;		/* 4 KiB pages it wrote then */
+	const char *rewrite_why; /* JOURNAL asked, rewritten instead: why */
 };
 
 /* Write atomically and verify (see above).  With JOURNAL, a clean hive of

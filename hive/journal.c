@@ -27,6 +27,8 @@
 #define LOG_BASE 512u
 #define ENTRY_HDR 40u
 
+void (*journal_test_hook)(const char *point);
+
 void
 journal_test_crash(const char *point)
 {
@@ -34,6 +36,8 @@ journal_test_crash(const char *point)
 	 * tests (tests/t1650-journal.sh) stop a commit between its steps. */
 	const char *at = getenv("KMSPREP_TEST_CRASH_AT");
 
+	if (journal_test_hook)
+		journal_test_hook(point);
 	if (at && strcmp(at, point) == 0)
 		raise(SIGKILL);
 }
@@ -159,6 +163,38 @@ journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
 		}
 	}
 	free(buf);
+	return 0;
+}
+
+int
+journal_diff_mem(const unsigned char *old, size_t oldlen,
+		 const unsigned char *img, size_t len, struct journal_diff *d,
+		 struct kp_error *err)
+{
+	size_t cap = 0, p;
+	uint32_t hbins;
+
+	memset(d, 0, sizeof(*d));
+	if (len < REGF_BASE_SIZE)
+		return kp_fail(err, KP_ERR_FAIL, "new hive too short");
+	hbins = regf_le32(img + 0x28);
+	if (hbins == 0 || hbins % JOURNAL_PAGE ||
+	    hbins > len - REGF_BASE_SIZE)
+		return kp_fail(err, KP_ERR_FAIL, "new hive: bad hive bins size "
+			       "0x%x", hbins);
+	d->hbins = hbins;
+	for (p = 0; p < hbins; p += JOURNAL_PAGE) {
+		size_t at = REGF_BASE_SIZE + p;
+
+		if (oldlen >= JOURNAL_PAGE && at <= oldlen - JOURNAL_PAGE &&
+		    memcmp(old + at, img + at, JOURNAL_PAGE) == 0)
+			continue;
+		if (add_run(d, (uint32_t)p, &cap) < 0) {
+			free(d->runs);
+			d->runs = NULL;
+			return kp_fail_oom(err);
+		}
+	}
 	return 0;
 }
 
@@ -301,21 +337,162 @@ fsync_dir_of(const char *path)
 	return r < 0 && errno != EINVAL ? -1 : 0;
 }
 
-/* Step 1: the log base block and the entry, alone in the log. */
 static int
-write_log(const struct journal_opts *o, int n, const unsigned char *lb,
-	  const struct buf *entry, struct kp_error *err)
+plan_add(struct journal_plan *p, size_t *cap, uint64_t off,
+	 const unsigned char *data, uint32_t len)
 {
-	const char *path = o->log[n];
-	bool created = false;
-	struct stat st;
-	int fd, e;
+	if (p->nw == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct journal_write *w = realloc(p->w, nc * sizeof(*w));
 
+		if (w == NULL)
+			return -1;
+		p->w = w;
+		*cap = nc;
+	}
+	p->w[p->nw].off = off;
+	p->w[p->nw].data = data;
+	p->w[p->nw].len = len;
+	p->nw++;
+	p->bytes += len;
+	return 0;
+}
+
+void
+journal_plan_release(struct journal_plan *p)
+{
+	free(p->w);
+	free(p->blocks);
+	buf_release(&p->entry);
+	free(p->d.runs);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
+		   const struct logrec_result *logs, const unsigned char *img,
+		   size_t len, struct journal_plan *p, struct kp_error *err)
+{
+	struct regf_header h;
+	unsigned char *lb, *dirty, *clean;
+	size_t cap = 0, i;
+	uint32_t seq;
+
+	memset(p, 0, sizeof(*p));
+	p->d = *d;
+	memset(d, 0, sizeof(*d));
+	if (regf_header_parse(old_base, REGF_BASE_SIZE, &h, err) < 0)
+		goto fail;
+	if (regf_header_dirty(&h) || h.type != REGF_PRIMARY) {
+		kp_fail(err, KP_ERR_FAIL, "not a clean primary hive; nothing "
+			"written");
+		goto fail;
+	}
+	if (len < REGF_BASE_SIZE || p->d.hbins < h.hbins_size) {
+		kp_fail(err, KP_ERR_FAIL, "the new hive is smaller than the "
+			"old one; nothing written");
+		goto fail;
+	}
+	p->seq = h.seq2;
+	if (p->d.n == 0)
+		return 0;
+	/* The cycle starts at the primary's number, or past every number in
+	 * either log, so that no stale entry or log base block can chain on
+	 * (*Log entries › Notes* 5, 7; *Multiple transaction log files ›
+	 * New format*). */
+	seq = h.seq2;
+	if (logs->max_seq && !logrec_seq_before(logs->max_seq, seq))
+		seq = logs->max_seq + 1;
+	p->log = journal_pick_log(logs);
+	p->blocks = malloc(LOG_BASE + 2 * REGF_BASE_SIZE);
+	if (p->blocks == NULL)
+		goto oom;
+	lb = p->blocks;
+	dirty = lb + LOG_BASE;
+	clean = dirty + REGF_BASE_SIZE;
+	journal_log_base(img, seq, lb);
+	if (journal_entry(img, &p->d, seq, LOG_BASE, &p->entry) < 0)
+		goto oom;
+
+	/* 1. The log: its base block and the entry, alone in it.  Later
+	 * bytes are entries of earlier cycles: the log is cut after ours,
+	 * so that none can ever chain on from it (*Log entries › Notes* 7). */
+	p->step[0].file = JOURNAL_LOG;
+	p->step[0].first = p->nw;
+	if (plan_add(p, &cap, 0, lb, LOG_BASE) < 0 ||
+	    plan_add(p, &cap, LOG_BASE, (unsigned char *)p->entry.data,
+		     (uint32_t)p->entry.len) < 0)
+		goto oom;
+	p->step[0].n = p->nw - p->step[0].first;
+	p->step[0].size = LOG_BASE + p->entry.len;
+
+	/* 2. The primary dirty: seq1 = seq2 + 1 as Windows marks it, and
+	 * seq2 = the log's first entry, which then is the first applied. */
+	memcpy(dirty, old_base, REGF_BASE_SIZE);
+	regf_put32(dirty + 4, seq + 1);
+	regf_put32(dirty + 8, seq);
+	regf_set_checksum(dirty);
+	p->step[1].file = JOURNAL_PRIMARY;
+	p->step[1].first = p->nw;
+	if (plan_add(p, &cap, 0, dirty, REGF_BASE_SIZE) < 0)
+		goto oom;
+	p->step[1].n = 1;
+
+	/* 3. The pages, in place; writing past the end grows the file. */
+	p->step[2].file = JOURNAL_PRIMARY;
+	p->step[2].first = p->nw;
+	p->step[2].verify = true;
+	for (i = 0; i < p->d.n; i++) {
+		const struct journal_run *run = &p->d.runs[i];
+
+		if (plan_add(p, &cap, (uint64_t)REGF_BASE_SIZE + run->off,
+			     img + REGF_BASE_SIZE + run->off, run->len) < 0)
+			goto oom;
+	}
+	p->step[2].n = p->nw - p->step[2].first;
+	p->step[2].size = (uint64_t)REGF_BASE_SIZE + p->d.hbins;
+
+	/* 4. The base block clean: the new image's (hive bins size, flags),
+	 * numbered past the entry as Windows does after a reconcile.  Its
+	 * timestamp stays as it was: Windows 8.1 and later no longer update
+	 * it (*Base block › Notes* 9), and the first bin's copy would be one
+	 * more page to log. */
+	memcpy(clean, img, REGF_BASE_SIZE);
+	regf_put32(clean + 4, seq + 1);
+	regf_put32(clean + 8, seq + 1);
+	regf_put32(clean + 0x1c, REGF_PRIMARY);
+	regf_set_checksum(clean);
+	p->step[3].file = JOURNAL_PRIMARY;
+	p->step[3].first = p->nw;
+	p->step[3].verify = true;
+	if (plan_add(p, &cap, 0, clean, REGF_BASE_SIZE) < 0)
+		goto oom;
+	p->step[3].n = 1;
+	p->seq = seq + 1;
+	p->pages = p->d.pages;
+	return 0;
+oom:
+	kp_fail_oom(err);
+fail:
+	journal_plan_release(p);
+	return -1;
+}
+
+/* Open the log for step 1, creating it (with O->like's mode and owner) if
+ * missing; *CREATED says so. */
+static int
+open_log(const struct journal_opts *o, const char *path, bool *created,
+	 struct kp_error *err)
+{
+	struct stat st;
+	int fd;
+
+	*created = false;
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0 && errno == ENOENT) {
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 			  O_NOFOLLOW, 0600);
-		created = fd >= 0;
+		*created = fd >= 0;
 	}
 	if (fd < 0)
 		return kp_fail_errno(err, KP_ERR_FAIL, errno,
@@ -323,193 +500,161 @@ write_log(const struct journal_opts *o, int n, const unsigned char *lb,
 				     path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
+		if (*created)
+			unlink(path);
 		return kp_fail(err, KP_ERR_REFUSED, "'%s': the transaction log "
 			       "is not a regular file", path);
 	}
-	/* A created log gets the hive's mode and owner. */
-	if (created && o->like &&
+	if (*created && o->like &&
 	    (fchmod(fd, o->like->st_mode & 0777) < 0 ||
 	     (geteuid() == 0 &&
-	      fchown(fd, o->like->st_uid, o->like->st_gid) < 0)))
-		goto sys;
-	if (pwrite_all(fd, lb, LOG_BASE, 0) < 0)
-		goto sys;
-	if (getenv("KMSPREP_TEST_CRASH_AT")) {
-		/* Half an entry, on disk as a crash would leave it. */
-		if (pwrite_all(fd, entry->data, entry->len / 2, LOG_BASE) < 0)
-			goto sys;
-		journal_test_crash("1h");
+	      fchown(fd, o->like->st_uid, o->like->st_gid) < 0))) {
+		int e = errno;
+
+		close(fd);
+		unlink(path);
+		return kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': cannot write "
+				     "the transaction log", path);
 	}
-	if (pwrite_all(fd, entry->data, entry->len, LOG_BASE) < 0)
-		goto sys;
-	/* Later bytes are entries of earlier cycles: cut them off, so that
-	 * none can ever chain on from ours (*Log entries › Notes* 7). */
-	if (ftruncate(fd, (off_t)(LOG_BASE + entry->len)) < 0 || fsync(fd) < 0)
-		goto sys;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto sys;
-	}
-	/* The primary must not point at a log whose name is not durable. */
-	if (created && fsync_dir_of(path) < 0) {
-		fd = -1;
-		goto sys;
+	return fd;
+}
+
+/* The writes of step S to FD; with HALF (the crash tests' "1h", "3h"),
+ * only the first half of its bytes, as a crash would leave them. */
+static int
+step_write(const struct journal_plan *p, const struct journal_step *s,
+	   int fd, bool half)
+{
+	uint64_t total = 0, left;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		total += p->w[s->first + i].len;
+	left = half ? total / 2 : total;
+	for (i = 0; i < s->n && left; i++) {
+		const struct journal_write *w = &p->w[s->first + i];
+		uint32_t n = w->len < left ? w->len : (uint32_t)left;
+
+		if (pwrite_all(fd, w->data, n, (off_t)w->off) < 0)
+			return -1;
+		left -= n;
 	}
 	return 0;
-sys:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(path);
-	return kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': cannot write the "
-			     "transaction log", path);
+}
+
+/* Read back the writes of step S from FD; the offset of the first that
+ * differs in *BAD, or -1 with errno. */
+static int
+step_verify(const struct journal_plan *p, const struct journal_step *s,
+	    int fd, uint64_t *bad)
+{
+	unsigned char *back = NULL;
+	size_t i, max = 0;
+	int r = 0;
+
+	for (i = 0; i < s->n; i++)
+		if (p->w[s->first + i].len > max)
+			max = p->w[s->first + i].len;
+	back = malloc(max ? max : 1);
+	if (back == NULL)
+		return -1;
+	for (i = 0; i < s->n && r == 0; i++) {
+		const struct journal_write *w = &p->w[s->first + i];
+
+		if (pread_all(fd, back, w->len, (off_t)w->off) < 0) {
+			r = -1;
+		} else if (memcmp(back, w->data, w->len) != 0) {
+			*bad = w->off;
+			r = 1;
+		}
+	}
+	free(back);
+	return r;
 }
 
 int
-journal_commit(const struct journal_opts *o, struct journal_result *res,
-	       struct kp_error *err)
+journal_plan_run_local(const struct journal_plan *p,
+		       const struct journal_opts *o, struct kp_error *err)
 {
-	unsigned char base[REGF_BASE_SIZE], lb[LOG_BASE], *back = NULL;
-	struct journal_diff d = { 0 };
-	struct regf_header h;
-	struct buf entry = BUF_INIT;
-	struct stat st;
-	uint32_t seq;
-	size_t i, max = 0;
-	int n = 0, r = -1;
+	static const char *const after[4] = { "1", "2", "3", "4" };
+	static const char *const what[4] = {
+		"write the transaction log", "mark the hive dirty",
+		"write", "write the base block",
+	};
+	const char *logpath = o->log[p->log];
+	bool created = false, crash = getenv("KMSPREP_TEST_CRASH_AT") != NULL;
+	int s, fd, lfd = -1, e, v;
+	uint64_t bad = 0;
+	size_t i;
 
-	memset(res, 0, sizeof(*res));
-	if (fstat(o->fd, &st) < 0 ||
-	    pread_all(o->fd, base, sizeof(base), 0) < 0)
-		return kp_fail_errno(err, KP_ERR_FAIL, errno,
-				     "'%s': cannot read", o->path);
-	if (regf_header_parse(base, sizeof(base), &h, err) < 0)
-		return -1;
-	if (regf_header_dirty(&h) || h.type != REGF_PRIMARY)
-		return kp_fail(err, KP_ERR_FAIL, "'%s': not a clean primary "
-			       "hive; nothing written", o->path);
-	if (journal_diff(o->fd, (size_t)st.st_size, o->img, o->len, &d,
-			 err) < 0)
-		return -1;
-	if (d.hbins < h.hbins_size) {
-		kp_fail(err, KP_ERR_FAIL, "'%s': the new hive is smaller than "
-			"the old one; nothing written", o->path);
-		goto out;
-	}
-	res->seq = h.seq2;
-	if (d.n == 0) {
-		r = 0;
-		goto out;
-	}
-	/* The cycle starts at the primary's number, or past every number in
-	 * either log, so that no stale entry or log base block can chain on
-	 * (*Log entries › Notes* 5, 7; *Multiple transaction log files ›
-	 * New format*). */
-	seq = h.seq2;
-	if (o->logs->max_seq && !logrec_seq_before(o->logs->max_seq, seq))
-		seq = o->logs->max_seq + 1;
-	n = journal_pick_log(o->logs);
-	res->log = n;
-	journal_log_base(o->img, seq, lb);
-	if (journal_entry(o->img, &d, seq, LOG_BASE, &entry) < 0) {
-		kp_fail_oom(err);
-		goto out;
-	}
+	if (p->pages == 0)
+		return 0;
+	for (s = 0; s < 4; s++) {
+		const struct journal_step *st = &p->step[s];
+		const char *path = o->path;
 
-	/* 1. The log. */
-	if (write_log(o, n, lb, &entry, err) < 0)
-		goto out;
-	buf_release(&entry);
-	journal_test_crash("1");
-
-	/* 2. The primary dirty: seq1 = seq2 + 1 as Windows marks it, and
-	 * seq2 = the log's first entry, which then is the first applied. */
-	regf_put32(base + 4, seq + 1);
-	regf_put32(base + 8, seq);
-	regf_set_checksum(base);
-	if (pwrite_all(o->fd, base, sizeof(base), 0) < 0 || fsync(o->fd) < 0) {
-		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot mark the "
-			      "hive dirty", o->path);
-		goto logged;
-	}
-	journal_test_crash("2");
-
-	/* 3. The pages, in place; writing past the end grows the file. */
-	if (getenv("KMSPREP_TEST_CRASH_AT")) {
-		/* Half a run of pages, as a crash would leave it. */
-		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + d.runs[0].off,
-			       d.runs[0].len / 2,
-			       (off_t)REGF_BASE_SIZE + d.runs[0].off) < 0) {
-			kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
-				      "write", o->path);
-			goto logged;
+		if (st->file == JOURNAL_LOG) {
+			lfd = open_log(o, logpath, &created, err);
+			if (lfd < 0)
+				return -1;
+			fd = lfd;
+			path = logpath;
+		} else {
+			fd = o->fd;
 		}
-		journal_test_crash("3h");
-	}
-	for (i = 0; i < d.n; i++) {
-		const struct journal_run *run = &d.runs[i];
-
-		if (pwrite_all(o->fd, o->img + REGF_BASE_SIZE + run->off,
-			       run->len, (off_t)REGF_BASE_SIZE + run->off) < 0) {
-			kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
-				      "write", o->path);
-			goto logged;
+		/* Half a step on disk, as a crash would leave it: the log's
+		 * base block and half its entry, half of the pages. */
+		if (crash && (s == 0 || s == 2)) {
+			if (step_write(p, st, fd, true) < 0)
+				goto sys;
+			journal_test_crash(s == 0 ? "1h" : "3h");
 		}
-		if (run->len > max)
-			max = run->len;
-	}
-	if (fsync(o->fd) < 0) {
-		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
-			      o->path);
-		goto logged;
-	}
-	journal_test_crash("3");
-	back = malloc(max > REGF_BASE_SIZE ? max : REGF_BASE_SIZE);
-	if (back == NULL) {
-		kp_fail_oom(err);
-		goto logged;
-	}
-	for (i = 0; i < d.n; i++) {
-		const struct journal_run *run = &d.runs[i];
-
-		if (pread_all(o->fd, back, run->len,
-			      (off_t)REGF_BASE_SIZE + run->off) < 0 ||
-		    memcmp(back, o->img + REGF_BASE_SIZE + run->off,
-			   run->len) != 0) {
-			kp_fail(err, KP_ERR_FAIL, "'%s': verification failed: "
-				"the pages written at 0x%x do not read back",
-				o->path, REGF_BASE_SIZE + run->off);
-			goto logged;
+		if (step_write(p, st, fd, false) < 0)
+			goto sys;
+		if (st->file == JOURNAL_LOG && st->size &&
+		    ftruncate(fd, (off_t)st->size) < 0)
+			goto sys;
+		if (fsync(fd) < 0)
+			goto sys;
+		if (st->file == JOURNAL_LOG) {
+			lfd = -1;
+			if (close(fd) < 0)
+				goto sys;
+			/* The primary must not point at a log whose name is
+			 * not durable. */
+			if (created && fsync_dir_of(logpath) < 0)
+				goto sys;
 		}
-	}
-
-	/* 4. The base block clean: the new image's (hive bins size, flags),
-	 * numbered past the entry as Windows does after a reconcile.  Its
-	 * timestamp stays as it was: Windows 8.1 and later no longer update
-	 * it (*Base block › Notes* 9), and the first bin's copy would be one
-	 * more page to log. */
-	memcpy(base, o->img, sizeof(base));
-	regf_put32(base + 4, seq + 1);
-	regf_put32(base + 8, seq + 1);
-	regf_put32(base + 0x1c, REGF_PRIMARY);
-	regf_set_checksum(base);
-	if (pwrite_all(o->fd, base, sizeof(base), 0) < 0 || fsync(o->fd) < 0) {
-		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write "
-			      "the base block", o->path);
+		journal_test_crash(after[s]);
+		if (st->verify) {
+			v = step_verify(p, st, fd, &bad);
+			if (v < 0)
+				goto sys;
+			if (v > 0) {
+				kp_fail(err, KP_ERR_FAIL, "'%s': verification "
+					"failed: what was written at 0x%llx "
+					"does not read back", path,
+					(unsigned long long)bad);
+				goto logged;
+			}
+		}
+		continue;
+sys:
+		e = errno;
+		if (lfd >= 0)
+			close(lfd);
+		if (s == 0) {
+			if (created)
+				unlink(logpath);
+			return kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': "
+					     "cannot write the transaction "
+					     "log", logpath);
+		}
+		kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': cannot %s", path,
+			      what[s]);
 		goto logged;
 	}
-	journal_test_crash("4");
-	if (pread_all(o->fd, back, sizeof(base), 0) < 0 ||
-	    memcmp(back, base, sizeof(base)) != 0) {
-		kp_fail(err, KP_ERR_FAIL, "'%s': verification failed: the "
-			"base block does not read back", o->path);
-		goto logged;
-	}
-	res->seq = seq + 1;
-	res->pages = d.pages;
-	r = 0;
-	goto out;
+	return 0;
 logged:
 	/* After step 1 the log holds the change: say so after the cause. */
 	i = err ? strlen(err->msg) : 0;
@@ -517,10 +662,39 @@ logged:
 		snprintf(err->msg + i, sizeof(err->msg) - i, " (the change "
 			 "is in '%s': if the hive is left dirty, replaying "
 			 "that log, by 'kmsprep hive recover' or by Windows, "
-			 "completes it)", o->log[n]);
-out:
-	free(back);
-	buf_release(&entry);
-	free(d.runs);
+			 "completes it)", logpath);
+	return -1;
+}
+
+int
+journal_commit(const struct journal_opts *o, struct journal_result *res,
+	       struct kp_error *err)
+{
+	unsigned char base[REGF_BASE_SIZE];
+	struct journal_diff d = { 0 };
+	struct journal_plan p;
+	struct stat st;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (fstat(o->fd, &st) < 0 ||
+	    pread_all(o->fd, base, sizeof(base), 0) < 0)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
+				     "'%s': cannot read", o->path);
+	if (journal_diff(o->fd, (size_t)st.st_size, o->img, o->len, &d,
+			 err) < 0)
+		return -1;
+	if (journal_plan_build(base, &d, o->logs, o->img, o->len, &p,
+			       err) < 0) {
+		kp_error_prefix(err, "'%s'", o->path);
+		return -1;
+	}
+	r = journal_plan_run_local(&p, o, err);
+	if (r == 0) {
+		res->seq = p.seq;
+		res->pages = p.pages;
+		res->log = p.log;
+	}
+	journal_plan_release(&p);
 	return r;
 }

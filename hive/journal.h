@@ -75,6 +75,63 @@ void journal_log_base(const unsigned char *img, uint32_t seq,
  * scan of both found: the one not holding the latest entries. */
 int journal_pick_log(const struct logrec_result *logs);
 
+/* The same, the old primary being OLD (OLDLEN bytes) in memory: for
+ * backends that read the file from elsewhere (an image). */
+int journal_diff_mem(const unsigned char *old, size_t oldlen,
+		     const unsigned char *img, size_t len,
+		     struct journal_diff *d, struct kp_error *err);
+
+/*
+ * A write plan: the four steps above as writes, so that whoever can write
+ * and flush the two files (this process on local files, a worker on files
+ * inside an image) carries out the same commit.
+ */
+enum journal_file { JOURNAL_LOG, JOURNAL_PRIMARY };
+
+/* LEN bytes from DATA at OFF of one file. */
+struct journal_write {
+	uint64_t off;
+	const unsigned char *data;	/* the plan's memory or the new hive's */
+	uint32_t len;
+};
+
+/* One step: its writes, in order, to one file, then a flush; then, if
+ * VERIFY, they are read back and compared. */
+struct journal_step {
+	enum journal_file file;
+	size_t first, n;		/* PLAN->w[first .. first + n) */
+	uint64_t size;			/* the file's size after: the log is
+					 * cut to it, the primary grown to at
+					 * least it; 0: left as it is */
+	bool verify;
+};
+
+struct journal_plan {
+	struct journal_step step[4];
+	struct journal_write *w;
+	size_t nw;
+	int log;			/* 0 LOG1, 1 LOG2 */
+	uint32_t seq;			/* the primary's sequence number after */
+	uint32_t pages;			/* 4 KiB pages; 0: nothing to write */
+	uint64_t bytes;			/* all writes together */
+	/* Owned: the log base block, the entry, the two base blocks. */
+	unsigned char *blocks;
+	struct buf entry;
+	struct journal_diff d;
+};
+
+/* Plan the commit of IMG (LEN bytes, the whole new hive) over the clean
+ * primary whose base block is OLD_BASE (4096 bytes), D being the pages
+ * that differ (journal_diff); LOGS is the scan of both logs.  The plan
+ * takes D over (zeroed here) and points into IMG, which must outlive it.
+ * P->pages == 0: nothing to write.  Free with journal_plan_release. */
+int journal_plan_build(const unsigned char *old_base,
+		       struct journal_diff *d,
+		       const struct logrec_result *logs,
+		       const unsigned char *img, size_t len,
+		       struct journal_plan *p, struct kp_error *err);
+void journal_plan_release(struct journal_plan *p);
+
 struct journal_opts {
 	int fd;				/* the primary, open read-write */
 	const char *path;		/* the primary, for messages */
@@ -91,15 +148,26 @@ struct journal_result {
 	int log;		/* 0 LOG1, 1 LOG2 */
 };
 
-/* Commit IMG over the clean primary O->fd in the four steps above.  On an
- * error before step 2 the primary is untouched (and a log created here is
- * removed); after it the message says that the log holds the change. */
+/* Commit IMG over the clean primary O->fd in the four steps above: plan
+ * it, then run the plan on the local files (journal_plan_run_local).  On
+ * an error before step 2 the primary is untouched (and a log created here
+ * is removed); after it the message says that the log holds the change. */
 int journal_commit(const struct journal_opts *o, struct journal_result *res,
 		   struct kp_error *err);
+
+/* Run plan P on local files: O->fd (the primary, locked by the caller)
+ * and O->log[P->log], created with O->like's mode and owner if missing.
+ * Each step is flushed (fsync) before the next one starts. */
+int journal_plan_run_local(const struct journal_plan *p,
+			   const struct journal_opts *o, struct kp_error *err);
 
 /* Test hook, for the crash tests only: if KMSPREP_TEST_CRASH_AT names
  * POINT ("1".."4": after that step; "1h", "3h": half way through it), the
  * process kills itself with SIGKILL there. */
 void journal_test_crash(const char *point);
+
+/* Test hook, for unit tests only: when set, journal_test_crash first calls
+ * it with POINT ("open": the primary opened, not yet locked or checked). */
+extern void (*journal_test_hook)(const char *point);
 
 #endif

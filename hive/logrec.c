@@ -185,6 +185,7 @@ check_header(const struct logrec_input *in, struct logrec_log *L)
 		return;
 	}
 	if (in->len == 0) {
+		L->empty = true;
 		why(L->why, sizeof(L->why), "empty");
 		return;
 	}

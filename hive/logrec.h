@@ -29,6 +29,7 @@ struct logrec_input {
 /* What was found in one log. */
 struct logrec_log {
 	bool present;
+	bool empty;			/* present, 0 bytes */
 	bool valid;			/* base block usable for recovery */
 	unsigned format;		/* 1 old, 6 new, 0 not known */
 	uint32_t seq;			/* sequence number of its base block */

@@ -155,7 +155,15 @@ struct vctx {
 	uint32_t end;			/* hive bins size */
 	uint32_t minor;
 	uint32_t root;
-	unsigned char *alloc;		/* allocated cell starts, 1 bit/4 B */
+	/* Bitmaps of cell starts, one bit per 1 << SHIFT bytes: 8 where
+	 * every cell starts 8-byte aligned (Windows and hivex round cell
+	 * sizes up to 8), 4 in a hive that has a cell size of 4 mod 8, which
+	 * this reader still accepts.  At most one cell starts in a slot
+	 * (cells are at least 8 bytes), and offsets off the slot grid are
+	 * refused before a bitmap is asked, so a bit always means one
+	 * offset. */
+	unsigned shift;
+	unsigned char *alloc;		/* allocated cell starts */
 	unsigned char *seen;		/* keys already reached */
 	unsigned char *owned;		/* other cells already claimed */
 	struct stack_ent *stack;
@@ -166,8 +174,11 @@ struct vctx {
 	struct kp_error *err;
 };
 
-#define BIT(map, off) ((map)[(off) >> 5] & (1u << (((off) >> 2) & 7)))
-#define SETBIT(map, off) ((map)[(off) >> 5] |= (unsigned char)(1u << (((off) >> 2) & 7)))
+#define SLOT(v, off) ((off) >> (v)->shift)
+#define OFFGRID(v, off) ((off) & ((1u << (v)->shift) - 1))
+#define BIT(map, off) ((map)[SLOT(v, off) >> 3] & (1u << (SLOT(v, off) & 7)))
+#define SETBIT(map, off) ((map)[SLOT(v, off) >> 3] |= \
+			  (unsigned char)(1u << (SLOT(v, off) & 7)))
 
 static int
 corrupt(struct vctx *v, uint32_t off, const char *what, const char *why)
@@ -186,7 +197,7 @@ vcell(struct vctx *v, uint32_t off, uint32_t need, const char *sig,
 	const unsigned char *c;
 	uint32_t cap;
 
-	if (off % 4 || off >= v->end || !BIT(v->alloc, off)) {
+	if (OFFGRID(v, off) || off >= v->end || !BIT(v->alloc, off)) {
 		corrupt(v, off, what, "not an allocated cell");
 		return NULL;
 	}
@@ -211,6 +222,8 @@ vcell(struct vctx *v, uint32_t off, uint32_t need, const char *sig,
 static int
 claim(struct vctx *v, uint32_t off, const char *what)
 {
+	if (OFFGRID(v, off) || off >= v->end)
+		return corrupt(v, off, what, "not an allocated cell");
 	if (BIT(v->owned, off))
 		return corrupt(v, off, what,
 			       "referenced twice (a loop or a shared record)");
@@ -244,6 +257,10 @@ check_bins(struct vctx *v)
 			if (raw == INT32_MIN || clen < 8 || clen % 4 ||
 			    clen > off + size - c)
 				return corrupt(v, c, "cell", "bad cell size");
+			/* Off the 8-byte grid: the caller starts again with
+			 * bitmaps of 1 bit per 4 bytes. */
+			if (OFFGRID(v, c))
+				return 1;
 			if (raw < 0)
 				SETBIT(v->alloc, c);
 			v->st->cells++;
@@ -257,7 +274,7 @@ check_bins(struct vctx *v)
 static int
 push_key(struct vctx *v, uint32_t key, uint32_t parent, uint32_t depth)
 {
-	if (key % 4 || key >= v->end)
+	if (OFFGRID(v, key) || key >= v->end)
 		return corrupt(v, key, "subkey list entry", "offset out of range");
 	if (BIT(v->seen, key))
 		return corrupt(v, key, "key",
@@ -585,16 +602,27 @@ regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 	v.st = st ? st : &dummy;
 	v.err = err;
 	memset(v.st, 0, sizeof(*v.st));
-	mapsz = (size_t)h.hbins_size / 32 + 1;
-	v.alloc = calloc(1, mapsz);
-	v.seen = calloc(1, mapsz);
-	v.owned = calloc(1, mapsz);
-	if (v.alloc == NULL || v.seen == NULL || v.owned == NULL) {
-		kp_fail_oom(err);
-		goto out;
+	for (v.shift = 3;; v.shift = 2) {
+		int rc;
+
+		mapsz = ((size_t)h.hbins_size >> (v.shift + 3)) + 1;
+		v.alloc = calloc(1, mapsz);
+		v.seen = calloc(1, mapsz);
+		v.owned = calloc(1, mapsz);
+		if (v.alloc == NULL || v.seen == NULL || v.owned == NULL) {
+			kp_fail_oom(err);
+			goto out;
+		}
+		rc = check_bins(&v);
+		if (rc < 0)
+			goto out;
+		if (rc == 0 || v.shift == 2)
+			break;
+		free(v.alloc);
+		free(v.seen);
+		free(v.owned);
+		memset(v.st, 0, sizeof(*v.st));
 	}
-	if (check_bins(&v) < 0)
-		goto out;
 	if (push_key(&v, h.root, REGF_NONE, 0) < 0)
 		goto out;
 	while (v.depth) {

@@ -101,9 +101,9 @@ kp_read_file(const char *path, size_t max, struct buf *out,
 	return r;
 }
 
-int
-kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
-	    struct kp_error *err)
+static int
+map_file(const char *path, size_t min, size_t max, struct kp_map *m,
+	 bool populate, struct kp_error *err)
 {
 	static const unsigned char empty[1];
 	void *p;
@@ -132,7 +132,8 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		return 0;
 	}
 	/* Prefaulting in one call is far cheaper than a fault per page. */
-	p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	p = mmap(NULL, m->len, PROT_READ,
+		 MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
 	if (p == MAP_FAILED) {
 		close(fd);
 		m->fd = -1;
@@ -142,6 +143,20 @@ kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 	}
 	m->data = p;
 	return 0;
+}
+
+int
+kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
+	    struct kp_error *err)
+{
+	return map_file(path, min, max, m, true, err);
+}
+
+int
+kp_map_file_lazy(const char *path, size_t min, size_t max, struct kp_map *m,
+		 struct kp_error *err)
+{
+	return map_file(path, min, max, m, false, err);
 }
 
 void

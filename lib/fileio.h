@@ -43,6 +43,10 @@ struct kp_map {
  * gives LEN 0 and a DATA pointer that must not be read. */
 int kp_map_file(const char *path, size_t min, size_t max, struct kp_map *m,
 		struct kp_error *err);
+/* The same without prefaulting: only the pages read come into memory (for
+ * a mapping kept open beside another copy of the file). */
+int kp_map_file_lazy(const char *path, size_t min, size_t max,
+		     struct kp_map *m, struct kp_error *err);
 void kp_unmap(struct kp_map *m);
 
 /* A temporary file next to DEST, to be renamed over it.  Both are named

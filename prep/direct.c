@@ -1518,3 +1518,255 @@ dr_close(struct dr_session *s, bool ok, struct kp_error *err)
 	free(s);
 	return r;
 }
+
+/*
+ * Journaled hive commits inside the volume (hive/journal.h): the plan's
+ * writes go in place into the existing files' $DATA, so only the changed
+ * pages of the hive and its log reach the image.
+ */
+
+/* Open PATH's unnamed $DATA for writing in place: a plain, uncompressed,
+ * unencrypted file. */
+static int
+open_inplace(ntfs_volume *vol, const char *path, ntfs_inode **ni_ret,
+	     ntfs_attr **na_ret, struct kp_error *err)
+{
+	ntfs_inode *ni = lookup(vol, path);
+	ntfs_attr *na;
+
+	if (ni == NULL)
+		return nfail(err, errno == ENOENT ? KP_ERR_INPUT : KP_ERR_FAIL,
+			     errno, "'%s'", path);
+	if (is_dir(ni) || (ni->flags & (FILE_ATTR_REPARSE_POINT |
+					 FILE_ATTR_ENCRYPTED))) {
+		ntfs_inode_close(ni);
+		return kp_fail(err, KP_ERR_FAIL, "'%s': not a plain file",
+			       path);
+	}
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (na == NULL) {
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
+		ntfs_inode_close(ni);
+		return -1;
+	}
+	/* Compressed data is rewritten a compression unit at a time and
+	 * sparse runs are allocated on write: neither is "in place". */
+	if (NAttrCompressed(na) || NAttrEncrypted(na) || NAttrSparse(na)) {
+		ntfs_attr_close(na);
+		ntfs_inode_close(ni);
+		return kp_fail(err, KP_ERR_FAIL, "'%s': compressed, encrypted "
+			       "or sparse: not written in place", path);
+	}
+	*ni_ret = ni;
+	*na_ret = na;
+	return 0;
+}
+
+/* Create the log PATH (missing) with security descriptor SD, or the
+ * hive's (PRIMARY) when SD is NULL, and hidden and system attributes as
+ * Windows gives the logs in System32\config. */
+static int
+create_log(ntfs_volume *vol, const char *path, ntfs_inode *primary,
+	   const void *sd, size_t sdlen, struct kp_error *err)
+{
+	struct buf psd = BUF_INIT;
+	le32 attrib = const_cpu_to_le32(FILE_ATTR_HIDDEN | FILE_ATTR_SYSTEM |
+					FILE_ATTR_ARCHIVE);
+	const char *leaf;
+	ntfs_inode *dir, *ni;
+	u64 dir_no;
+	int r = -1;
+
+	if (sd == NULL) {
+		if (get_sd(primary, &psd) < 0)
+			return nfail(err, KP_ERR_FAIL, errno, "'%s': cannot "
+				     "read the hive's security descriptor",
+				     path);
+		sd = psd.data;
+		sdlen = psd.len;
+	}
+	dir = open_parent(vol, path, &leaf, err);
+	if (dir == NULL)
+		goto out;
+	dir_no = dir->mft_no;
+	if (ntfs_inode_close(dir) < 0) {
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", path);
+		goto out;
+	}
+	ni = create_child(vol, dir_no, leaf, S_IFREG);
+	if (ni == NULL) {
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot create", path);
+		goto out;
+	}
+	if (set_sd(ni, sd, sdlen) < 0 ||
+	    ntfs_set_ntfs_attrib(ni, (const char *)&attrib, sizeof(attrib),
+				 0) < 0 || ntfs_inode_sync(ni) < 0) {
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot set the security "
+		      "of the new file", path);
+		ntfs_inode_close(ni);
+		delete_child(vol, dir_no, leaf);
+		goto out;
+	}
+	r = ntfs_inode_close(ni) < 0 ?
+	    nfail(err, KP_ERR_FAIL, errno, "'%s'", path) : 0;
+out:
+	buf_release(&psd);
+	return r;
+}
+
+/* Read back the writes of step ST from NA and compare; 0 same, 1 not
+ * (*BAD: where), -1 error. */
+static int
+plan_verify(const struct journal_plan *p, const struct journal_step *st,
+	    ntfs_attr *na, uint64_t *bad)
+{
+	unsigned char *b = NULL;
+	size_t i, max = 0;
+	int r = 0;
+
+	for (i = 0; i < st->n; i++)
+		if (p->w[st->first + i].len > max)
+			max = p->w[st->first + i].len;
+	b = malloc(max ? max : 1);
+	if (b == NULL)
+		return -1;
+	for (i = 0; i < st->n && r == 0; i++) {
+		const struct journal_write *w = &p->w[st->first + i];
+		uint32_t off = 0;
+
+		while (off < w->len) {
+			s64 got = ntfs_attr_pread(na, (s64)(w->off + off),
+						  (s64)(w->len - off), b + off);
+
+			if (got <= 0) {
+				if (got == 0)
+					errno = EIO;
+				r = -1;
+				break;
+			}
+			off += (uint32_t)got;
+		}
+		if (r == 0 && memcmp(b, w->data, w->len) != 0) {
+			*bad = w->off;
+			r = 1;
+		}
+	}
+	free(b);
+	return r;
+}
+
+int
+dr_journal(struct dr_session *s, size_t root, const char *primary,
+	   const char *log, const void *sd, size_t sdlen,
+	   const struct journal_plan *p, uint64_t *written,
+	   struct kp_error *err)
+{
+	static const char *const what[4] = {
+		"write the transaction log", "mark the hive dirty",
+		"write the changed pages", "write the base block",
+	};
+	ntfs_volume *vol;
+	ntfs_inode *ni[2] = { NULL, NULL };
+	ntfs_attr *na[2] = { NULL, NULL };
+	const char *path[2] = { log, primary };
+	uint64_t w0, bad = 0;
+	size_t i;
+	int f, st_i, r = -1, v;
+
+	*written = 0;
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	w0 = imgio_bytes_written(s->io);
+	if (p->pages == 0)
+		return 0;
+	if (open_inplace(vol, primary, &ni[JOURNAL_PRIMARY],
+			 &na[JOURNAL_PRIMARY], err) < 0)
+		return -1;
+	errno = 0;
+	ni[JOURNAL_LOG] = lookup(vol, log);
+	if (ni[JOURNAL_LOG] == NULL && errno != ENOENT) {
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+		goto out;
+	}
+	if (ni[JOURNAL_LOG]) {
+		ntfs_inode_close(ni[JOURNAL_LOG]);
+		ni[JOURNAL_LOG] = NULL;
+	} else if (create_log(vol, log, ni[JOURNAL_PRIMARY], sd, sdlen,
+			      err) < 0) {
+		goto out;
+	}
+	if (open_inplace(vol, log, &ni[JOURNAL_LOG], &na[JOURNAL_LOG],
+			 err) < 0)
+		goto out;
+	for (st_i = 0; st_i < 4; st_i++) {
+		const struct journal_step *st = &p->step[st_i];
+
+		f = st->file == JOURNAL_LOG ? JOURNAL_LOG : JOURNAL_PRIMARY;
+		for (i = 0; i < st->n; i++) {
+			const struct journal_write *w = &p->w[st->first + i];
+			uint32_t off = 0;
+
+			while (off < w->len) {
+				s64 n = ntfs_attr_pwrite(na[f],
+						(s64)(w->off + off),
+						(s64)(w->len - off),
+						w->data + off);
+
+				if (n <= 0) {
+					if (n == 0)
+						errno = EIO;
+					goto sys;
+				}
+				off += (uint32_t)n;
+			}
+		}
+		/* The log is cut after the entry (no stale entry may chain
+		 * on); the primary only ever grows. */
+		if (st->size && (f == JOURNAL_LOG ||
+				 na[f]->data_size < (s64)st->size) &&
+		    ntfs_attr_truncate(na[f], (s64)st->size) < 0)
+			goto sys;
+		/* The flush point: the file's record, then the image. */
+		if (ntfs_inode_sync(ni[f]) < 0 ||
+		    ntfs_device_sync(vol->dev) < 0)
+			goto sys;
+		if (st->verify || f == JOURNAL_LOG) {
+			v = plan_verify(p, st, na[f], &bad);
+			if (v < 0)
+				goto sys;
+			if (v > 0 || (st->size && na[f]->data_size <
+					      (s64)st->size)) {
+				kp_fail(err, KP_ERR_FAIL, "'%s': verification "
+					"failed: what was written at 0x%llx "
+					"does not read back", path[f],
+					(unsigned long long)bad);
+				goto logged;
+			}
+		}
+		continue;
+sys:
+		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot %s", path[f],
+		      what[st_i]);
+		if (st_i == 0)
+			goto out;
+		goto logged;
+	}
+	r = 0;
+	goto out;
+logged:
+	i = strlen(err->msg);
+	snprintf(err->msg + i, sizeof(err->msg) - i, " (the change is in '%s': "
+		 "if the hive is left dirty, replaying that log completes it)",
+		 log);
+out:
+	for (f = 0; f < 2; f++) {
+		if (na[f])
+			ntfs_attr_close(na[f]);
+		if (ni[f] && ntfs_inode_close(ni[f]) < 0 && r == 0)
+			r = nfail(err, KP_ERR_FAIL, errno, "'%s'", path[f]);
+	}
+	if (r == 0 && ntfs_device_sync(vol->dev) < 0)
+		r = nfail(err, KP_ERR_FAIL, errno, "cannot flush the image");
+	*written = imgio_bytes_written(s->io) - w0;
+	return r;
+}

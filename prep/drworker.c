@@ -21,7 +21,7 @@
 
 enum dw_op {
 	OP_FIND = 1, OP_VOLUME, OP_WRITABLE, OP_READ, OP_REPLACE, OP_CREATE,
-	OP_REMOVE, OP_LS, OP_MKDIR, OP_SD, OP_CLOSE, OP_SELFTEST,
+	OP_REMOVE, OP_LS, OP_MKDIR, OP_SD, OP_CLOSE, OP_SELFTEST, OP_JOURNAL,
 };
 
 #define HDR 17	/* op, root, arg, max */
@@ -156,6 +156,50 @@ put_roots(struct dr_session *s, struct buf *resp)
 	}
 }
 
+/* A journal plan from the request (see dw_journal for the layout), its
+ * writes pointing into the request; -1 if it does not parse.  Free P->w. */
+static int
+get_plan(struct rd *r, struct journal_plan *p, char **log)
+{
+	uint32_t i, nw;
+
+	memset(p, 0, sizeof(*p));
+	*log = getstr(r, 4096);
+	p->pages = get32(r);
+	for (i = 0; i < 4; i++) {
+		const unsigned char *f = take(r, 1), *v;
+		struct journal_step *st = &p->step[i];
+
+		st->first = get32(r);
+		st->n = get32(r);
+		st->size = get64(r);
+		v = take(r, 1);
+		if (f == NULL || v == NULL || *f > JOURNAL_PRIMARY)
+			return -1;
+		st->file = *f == JOURNAL_LOG ? JOURNAL_LOG : JOURNAL_PRIMARY;
+		st->verify = *v != 0;
+	}
+	nw = get32(r);
+	/* Each write takes 12 bytes of header: no count beyond that. */
+	if (r->bad || *log == NULL || nw > r->left / 12)
+		return -1;
+	for (i = 0; i < 4; i++)
+		if (p->step[i].first > nw || p->step[i].n > nw -
+		    p->step[i].first)
+			return -1;
+	p->w = calloc(nw ? nw : 1, sizeof(*p->w));
+	if (p->w == NULL)
+		return -1;
+	p->nw = nw;
+	for (i = 0; i < nw; i++) {
+		p->w[i].off = get64(r);
+		p->w[i].len = get32(r);
+	}
+	for (i = 0; i < nw; i++)
+		p->w[i].data = take(r, p->w[i].len);
+	return r->bad || r->left ? -1 : 0;
+}
+
 static int
 serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 {
@@ -240,6 +284,23 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 			put32(resp, a);
 			buf_add(resp, out.data, out.len);
 		}
+		break;
+	}
+	case OP_JOURNAL: {
+		struct journal_plan p;
+		char *log = NULL;
+		uint64_t written = 0;
+
+		if (get_plan(&r, &p, &log) < 0)
+			rc = kp_fail(&err, KP_ERR_FAIL, "bad journal plan");
+		else
+			rc = dr_journal(ws->s, root, path, log,
+					sdlen ? sd : NULL, sdlen, &p, &written,
+					&err);
+		if (rc == 0)
+			put64(resp, written);
+		free(p.w);
+		free(log);
 		break;
 	}
 	case OP_CLOSE:
@@ -551,6 +612,60 @@ dw_replace(struct dw_session *s, size_t root, const char *path,
 	int rc = call(s, OP_REPLACE, root, flags, 4096, path, NULL, 0, data,
 		      len, &resp, err);
 
+	buf_release(&resp);
+	return rc;
+}
+
+/* The plan crosses as: the log's path (4-byte length, bytes), pages (4),
+ * four steps of file (1), first (4), n (4), size (8), verify (1), the
+ * number of writes (4), each write's offset (8) and length (4), then the
+ * bytes of all writes in order. */
+int
+dw_journal(struct dw_session *s, size_t root, const char *primary,
+	   const char *log, const void *sd, size_t sdlen,
+	   const struct journal_plan *p, uint64_t *written,
+	   struct kp_error *err)
+{
+	struct buf req = BUF_INIT, resp = BUF_INIT;
+	size_t i, llen = strlen(log);
+	int rc;
+
+	*written = 0;
+	if (llen > 4096 || p->nw > UINT32_MAX)
+		return kp_fail(err, KP_ERR_FAIL, "request too large");
+	put32(&req, (uint32_t)llen);
+	buf_add(&req, log, llen);
+	put32(&req, p->pages);
+	for (i = 0; i < 4; i++) {
+		const struct journal_step *st = &p->step[i];
+
+		buf_addch(&req, (char)st->file);
+		put32(&req, (uint32_t)st->first);
+		put32(&req, (uint32_t)st->n);
+		put64(&req, st->size);
+		buf_addch(&req, st->verify);
+	}
+	put32(&req, (uint32_t)p->nw);
+	for (i = 0; i < p->nw; i++) {
+		put64(&req, p->w[i].off);
+		put32(&req, p->w[i].len);
+	}
+	for (i = 0; i < p->nw; i++)
+		buf_add(&req, p->w[i].data, p->w[i].len);
+	if (req.data == NULL)
+		return kp_fail_oom(err);
+	rc = call(s, OP_JOURNAL, root, 0, 64, primary, sd, sd ? sdlen : 0,
+		  req.data, req.len, &resp, err);
+	if (rc == 0) {
+		struct rd r = { (const unsigned char *)resp.data + 1,
+				resp.len - 1, false };
+
+		*written = get64(&r);
+		if (r.bad)
+			rc = kp_fail(err, KP_ERR_FAIL, "bad answer from the "
+				     "worker");
+	}
+	buf_release(&req);
 	buf_release(&resp);
 	return rc;
 }

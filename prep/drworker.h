@@ -36,6 +36,10 @@ int dw_replace(struct dw_session *s, size_t root, const char *path,
 int dw_create_sd(struct dw_session *s, size_t root, const char *path,
 		 const void *data, size_t len, const void *sd, size_t sdlen,
 		 struct kp_error *err);
+int dw_journal(struct dw_session *s, size_t root, const char *primary,
+	       const char *log, const void *sd, size_t sdlen,
+	       const struct journal_plan *p, uint64_t *written,
+	       struct kp_error *err);
 int dw_remove(struct dw_session *s, size_t root, const char *path,
 	      struct kp_error *err);
 char **dw_ls(struct dw_session *s, size_t root, const char *path,

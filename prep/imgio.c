@@ -29,6 +29,7 @@ struct imgio {
 	uint64_t size;
 	bool readonly;
 	bool written;
+	uint64_t wbytes;		/* bytes written through it */
 	char *format;
 	char *overlay;		/* made by us: removed on failure */
 };
@@ -295,6 +296,8 @@ imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off)
 	}
 	if (len)
 		io->written = true;
+	/* Counted before the writes: a failed write counts what it asked. */
+	io->wbytes += len;
 	while (len) {
 		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
 
@@ -365,6 +368,12 @@ int
 imgio_sock(const struct imgio *io)
 {
 	return io->nbd ? (int)nbd_aio_get_fd(io->nbd) : -1;
+}
+
+uint64_t
+imgio_bytes_written(const struct imgio *io)
+{
+	return io->wbytes;
 }
 
 bool

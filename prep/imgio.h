@@ -54,6 +54,9 @@ int imgio_fd(const struct imgio *io);
 int imgio_sock(const struct imgio *io);
 /* Have the bytes been written through this channel? */
 bool imgio_written(const struct imgio *io);
+/* Bytes written through this channel (in this process) so far: for tests
+ * and benchmarks of how much an edit writes to an image. */
+uint64_t imgio_bytes_written(const struct imgio *io);
 
 /* Flush, stop qemu-nbd and free.  A new overlay is removed again unless
  * KEEP_OVERLAY.  Returns -1 if the flush failed. */

@@ -282,4 +282,73 @@ EOF
 }
 t "old versions, old-format logs, --backup: the atomic rewrite; links" fallbacks
 
+# A journaled commit writes in place under LOCK_EX: readers take LOCK_SH
+# and so never read it half-written; --rewrite holds LOCK_EX from its check
+# to its rename.  flock(1) stands in for the other kmsprep.
+locks() {
+	"$TEST_TOOL" mkhive base.hive 20 20 2 >/dev/null
+	cp base.hive h
+	expect_code 4 flock -x h "$KMSPREP" hive show h >out 2>err
+	expect_grep "cannot read it: process [0-9]* (flock) holds a write lock on it" err
+	expect_code 4 flock -x h "$KMSPREP" hive export h >out 2>err
+	expect_grep "holds a write lock" err
+	# Readers together are fine.
+	flock -s h "$KMSPREP" hive show h >out
+	expect_grep 'state: clean' out
+	# No writer while a reader reads, journaled or whole-file.
+	expect_code 4 flock -s h "$KMSPREP" hive set h $SET >out 2>err
+	expect_grep "cannot write it: process [0-9]* (flock) holds a read lock" err
+	expect_same base.hive h
+	[ ! -e h.LOG1 ]
+	expect_code 4 flock -s h "$KMSPREP" hive set h --rewrite $SET \
+		>out 2>err
+	expect_grep "cannot replace it: process [0-9]* (flock) holds a read lock" err
+	expect_same base.hive h
+	kp hive set h --rewrite $SET >/dev/null
+	content h | grep -q 'kms-new.example.com'
+}
+t "readers take a shared lock; writers and --rewrite an exclusive one" locks
+
+# A hive whose log is there but is not a valid new-format log may be
+# Windows 7's (its hives are version 1.5 too): no HvLE log is written for
+# it, the whole file is rewritten, and the output says so.
+bad_logs() {
+	"$TEST_TOOL" mkhive base.hive 20 20 2 >/dev/null
+	for kind in garbage oldbad; do
+		rm -f x x.LOG1 x.LOG2
+		cp base.hive x
+		if [ $kind = garbage ]; then
+			head -c 8192 /dev/urandom >x.LOG1
+		else
+			# An old-format log header (type 1), no "DIRT" vector.
+			python3 -c '
+import struct, sys
+log = bytearray(open(sys.argv[1], "rb").read()[:512])
+struct.pack_into("<I", log, 0x1c, 1)
+c = 0
+for i in range(0, 508, 4):
+    c ^= struct.unpack_from("<I", log, i)[0]
+c = 1 if c == 0 else 0xfffffffe if c == 0xffffffff else c
+struct.pack_into("<I", log, 508, c)
+open(sys.argv[1] + ".LOG1", "wb").write(bytes(log) + bytes(4096))
+' x
+		fi
+		cp x.LOG1 keep.LOG1
+		ino=$(stat -c %i x)
+		kp hive set x $SET >out
+		expect_grep "rewrote the whole file: a log beside it is not a valid new-format log" out
+		[ "$(stat -c %i x)" != "$ino" ] && [ ! -e x.LOG2 ]
+		expect_same keep.LOG1 x.LOG1
+		content x | grep -q 'kms-new.example.com'
+	done
+	# An empty log says nothing against Windows 8.1: journaled.
+	rm -f x x.LOG1
+	cp base.hive x
+	: >x.LOG1
+	kp hive set x $SET >out
+	fails grep -q 'rewrote' out
+	[ -s x.LOG1 ] || [ -s x.LOG2 ]
+}
+t "a log that is not a valid new-format one: the whole-file rewrite" bad_logs
+
 done_testing

@@ -272,4 +272,47 @@ if command -v qemu-nbd >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1; t
 	t "overlay: the base image is untouched" overlay
 fi
 
+# A journaled hive commit inside the image (dr_journal, issue 15): only the
+# changed pages of a 10 MB SOFTWARE hive and its log are written to the
+# image, and the hive read back is byte for byte what 'kmsprep hive set'
+# makes of a local copy; a second change, through the sandboxed worker,
+# goes to LOG2.
+journal_in_place() {
+	local n=0 host written sb
+	"$TEST_TOOL" mkhive big 60 500 2 40 >/dev/null
+	[ "$(stat -c %s big)" -ge 8000000 ]
+	"$MK" big.img mbr big 96
+	cp big ref
+	export SOURCE_DATE_EPOCH=1700000000
+	for host in kms1.example.com kms2.example.com; do
+		n=$((n + 1))
+		sb=
+		[ $n = 2 ] && sb=-s
+		"$KMSPREP" hive set ref --kms-host $host >/dev/null
+		dt $sb big.img journal $SW "$SPP" KeyManagementServiceName \
+			$host local >out
+		expect_grep "^log $n$" out
+		written=$(sed -n 's/^written //p' out)
+		echo "change $n: $written bytes written to the image"
+		[ "$written" -gt 0 ] && [ "$written" -le 1048576 ]
+		dt -r big.img read $SW got read $SW.LOG$n gotlog \
+			sd $SW s1 sd $SW.LOG$n s2 >attr
+		expect_same ref got
+		expect_same ref.LOG$n gotlog
+		# The log has the hive's descriptor; hidden, system, archive.
+		expect_same s1 s2
+		expect_grep '^attrib 0x00000026$' attr
+	done
+	unset SOURCE_DATE_EPOCH
+	"$KMSPREP" hive show got >show
+	expect_grep 'state: clean' show
+	expect_grep 'kms2.example.com' show
+	if command -v ntfscat >/dev/null 2>&1; then
+		dd if=big.img of=p.img bs=1M skip=1 status=none
+		ntfscat p.img /$SW >cat
+		expect_same ref cat
+	fi
+}
+t "journaled commit in the image: under 1 MiB written, the same hive" journal_in_place
+
 done_testing

@@ -25,6 +25,14 @@
  *   set PATH KEY NAME DATA
  *                       in the hive PATH, set string value NAME of KEY
  *                       (through the hive layer) and replace the hive
+ *   journal PATH KEY NAME DATA LOCAL
+ *                       the same edit, journaled: the
+ *                       hive is copied out to LOCAL and edited there by
+ *                       the hive layer's journaled commit (as 'kmsprep
+ *                       hive set' does); the same pages then go into the
+ *                       image in place through PATH.LOG1/2 (dr_journal);
+ *                       prints "written BYTES" (bytes written to the
+ *                       image) and "pages N"
  *   forbidden           (-s, KMSPREP_SANDBOX_SELFTEST=1) make the worker
  *                       call socket()
  *
@@ -43,6 +51,8 @@
 #include <unistd.h>
 
 #include "hive/hive.h"
+#include "hive/journal.h"
+#include "hive/logrec.h"
 #include "hive/regval.h"
 #include "lib/fileio.h"
 #include "prep/direct.h"
@@ -160,6 +170,90 @@ out:
 	return r;
 }
 
+/* journal: see the usage above. */
+static int
+op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
+{
+	struct buf old = BUF_INIT, new = BUF_INIT, sz = BUF_INIT;
+	struct buf lb[2] = { BUF_INIT, BUF_INIT };
+	struct hive_open_opts ho = { HIVE_WRITE, NULL, NULL };
+	struct hive_commit_opts hc = { 0 };
+	struct hive_commit_result res = { 0 };
+	struct logrec_input in[2];
+	struct logrec_result scan;
+	struct journal_diff d;
+	struct journal_plan p;
+	struct kp_error e2 = KP_ERROR_INIT;
+	struct kp_commit_opts co = { NULL, 0644, false, NULL };
+	struct hive *h = NULL;
+	char *logp[2] = { NULL, NULL };
+	uint64_t written = 0;
+	int i, r = -1;
+
+	memset(&p, 0, sizeof(p));
+	if (CALL(s, read, root, a[0], (size_t)1 << 30, &old, err) < 0 ||
+	    kp_write_file_atomic(a[4], old.data, old.len, &co, err) < 0)
+		goto out;
+	/* The image's logs, as the hive layer scans those beside a file. */
+	memset(in, 0, sizeof(in));
+	for (i = 0; i < 2; i++) {
+		if (asprintf(&logp[i], "%s.LOG%d", a[0], i + 1) < 0) {
+			kp_fail_oom(err);
+			goto out;
+		}
+		if (CALL(s, read, root, logp[i], (size_t)1 << 30, &lb[i],
+			 &e2) == 0) {
+			in[i].path = logp[i];
+			in[i].present = true;
+			in[i].data = (const unsigned char *)lb[i].data;
+			in[i].len = lb[i].len;
+		}
+	}
+	logrec_scan(in, &scan);
+	if (regval_sz(a[3], &sz) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	hc.journal = true;
+	if (hive_open(a[4], &ho, &h, err) < 0 ||
+	    hive_set(h, a[1], a[2], 1 /* REG_SZ */, sz.data, sz.len,
+		     err) < 0 ||
+	    hive_commit(h, &hc, &res, err) < 0)
+		goto out;
+	if (!res.journaled) {
+		kp_fail(err, 1, "not journaled locally: %s", res.rewrite_why ?
+			res.rewrite_why : "?");
+		goto out;
+	}
+	if (kp_read_file(a[4], (size_t)1 << 30, &new, err) < 0 ||
+	    journal_diff_mem((const unsigned char *)old.data, old.len,
+			     (const unsigned char *)new.data, new.len, &d,
+			     err) < 0 ||
+	    journal_plan_build((const unsigned char *)old.data, &d, &scan,
+			       (const unsigned char *)new.data, new.len, &p,
+			       err) < 0 ||
+	    writable(s, root, err) < 0 ||
+	    CALL(s, journal, root, a[0], logp[p.log], NULL, 0, &p, &written,
+		 err) < 0)
+		goto out;
+	printf("written %llu\npages %u\nlog %d\n", (unsigned long long)written,
+	       p.pages, p.log + 1);
+	r = 0;
+out:
+	journal_plan_release(&p);
+	if (h)
+		hive_close(h);
+	free(res.backup);
+	for (i = 0; i < 2; i++) {
+		free(logp[i]);
+		buf_release(&lb[i]);
+	}
+	buf_release(&old);
+	buf_release(&new);
+	buf_release(&sz);
+	return r;
+}
+
 static int
 run_op(struct sess *s, size_t root, const char *op, char **a, int na,
        int *used, struct kp_error *err)
@@ -239,6 +333,9 @@ run_op(struct sess *s, size_t root, const char *op, char **a, int na,
 	} else if (strcmp(op, "set") == 0) {
 		NEED(4);
 		r = op_set(s, root, a, err);
+	} else if (strcmp(op, "journal") == 0) {
+		NEED(5);
+		r = op_journal(s, root, a, err);
 	} else {
 		return kp_fail(err, 2, "unknown operation '%s'", op);
 	}

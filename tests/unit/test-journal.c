@@ -380,10 +380,62 @@ find_nocase(void)
 	buf_release(&x);
 }
 
+/* The primary's path, and where the file opened with it was set aside. */
+static char swap_path[256], swap_keep[256];
+
+/* At "open" (the commit has opened the path, not yet checked it): put the
+ * file the hive was opened from back at the path. */
+static void
+swap_back(const char *point)
+{
+	if (strcmp(point, "open") == 0)
+		rename(swap_keep, swap_path);
+}
+
+/* The file a journaled commit writes must be the one opened, checked on
+ * its descriptor: here the path holds another file when the commit opens
+ * it and the opened one again when a check by path would look. */
+static void
+swapped_under(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_opts co = { 0 };
+	struct hive_commit_result res;
+	struct buf p = BUF_INIT;
+	struct hive *h = NULL;
+	uint32_t v = 7;
+
+	setup();
+	snprintf(swap_path, sizeof(swap_path), "%s", hb_path("sw"));
+	snprintf(swap_keep, sizeof(swap_keep), "%s", hb_path("sw.keep"));
+	unlink(hb_path("sw.LOG1"));
+	unlink(hb_path("sw.LOG2"));
+	hb_save(swap_path, &A);
+	CHECK(hive_open(swap_path, &(struct hive_open_opts){ HIVE_WRITE,
+		NULL, NULL }, &h, &err) == 0);
+	if (h == NULL)
+		return;
+	CHECK(hive_set(h, "A1", "v", 4, &v, 4, &err) == 0);
+	/* Set the opened file aside; an identical copy takes its place. */
+	CHECK(rename(swap_path, swap_keep) == 0);
+	hb_save(swap_path, &A);
+	journal_test_hook = swap_back;
+	co.journal = true;
+	CHECK(hive_commit(h, &co, &res, &err) < 0);
+	journal_test_hook = NULL;
+	CHECK(strstr(err.msg, "changed while kmsprep was editing") != NULL);
+	/* Nothing written: the hive is A, and no log was started. */
+	CHECK(hb_load(swap_path, &p) == 0);
+	CHECK(p.len == A.len && memcmp(p.data, A.data, A.len) == 0);
+	CHECK(access(hb_path("sw.LOG1"), F_OK) < 0);
+	hive_close(h);
+	buf_release(&p);
+}
+
 static const struct unit_test tests[] = {
 	TEST(entry_format), TEST(log_base_block), TEST(pick_log),
 	TEST(diff_pages), TEST(commit_and_replay), TEST(nothing_changed),
-	TEST(find_nocase),
+	TEST(find_nocase), TEST(swapped_under),
 };
 
 UNIT_MAIN(tests)

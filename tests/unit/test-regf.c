@@ -187,9 +187,35 @@ shared_value_list(void)
 	buf_release(&b);
 }
 
+/* Cell sizes of 4 mod 8 (Windows and hivex never write them, the format
+ * allows 4-byte multiples): still accepted, and checked with bitmaps fine
+ * enough that an offset between two cell starts is never taken for one. */
+static void
+odd_cells(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf b = BUF_INIT;
+	unsigned char *p;
+
+	/* The empty hive's free cell at 0x120 becomes a free cell of 20
+	 * bytes, an allocated one of 16 at 0x134 and a free rest. */
+	regf_new_empty(&b, 1, &err);
+	p = (unsigned char *)b.data;
+	CHECK_EQ(regf_le32(p + 0x1120), 0xee0);
+	regf_put32(p + 0x1120, 0x14);
+	regf_put32(p + 0x1134, (uint32_t)-0x10);
+	regf_put32(p + 0x1144, 0x1000 - 0x144);
+	CHECK(validate(&b, NULL));
+	/* 0x130 shares an 8-byte slot with that cell's start: not a cell. */
+	regf_put32(p + 0x1024 + 20, 1);
+	regf_put32(p + 0x1024 + 28, 0x130);
+	CHECK(validate(&b, "not an allocated cell"));
+	buf_release(&b);
+}
+
 static const struct unit_test tests[] = {
 	TEST(empty_hive), TEST(checksum_rules), TEST(corruptions),
-	TEST(reader), TEST(shared_value_list),
+	TEST(reader), TEST(shared_value_list), TEST(odd_cells),
 };
 
 UNIT_MAIN(tests)
