@@ -100,7 +100,7 @@ int
 cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 {
 	struct gvlk_args a = { 0, NULL, NULL, false, false };
-	struct winhive wh = { NULL, NULL, NULL, false };
+	struct winhive wh = { 0 };
 	struct img_session *s = NULL;
 	struct kp_error err = KP_ERROR_INIT;
 	struct winver v = { 0 };

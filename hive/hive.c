@@ -1548,9 +1548,75 @@ no_journal(const struct hive *h, const struct hive_commit_opts *o)
 /* hive_commit through the transaction logs (journal.h).  hivex writes its
  * result into a memory file, never to disk; only the pages that differ
  * from the file are then written. */
+/* The journaled commit of IMG over the file as it was opened, planned
+ * (RES->plan, which then owns IMG's mapping) and not carried out. */
 static int
-commit_journal(struct hive *h, struct hive_commit_result *res,
-	       struct kp_error *err)
+plan_journal(struct hive *h, void *img, size_t len,
+	     struct hive_commit_result *res, struct kp_error *err)
+{
+	unsigned char base[REGF_BASE_SIZE];
+	struct journal_diff d = { 0 };
+	struct hive_plan *hp;
+	struct stat st;
+	int fd, r = -1;
+
+	fd = open(h->real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
+				     "open", h->path);
+	if (changed_since_open(h, fd, err))
+		goto out;
+	if (fstat(fd, &st) < 0 ||
+	    pread(fd, base, sizeof(base), 0) != (ssize_t)sizeof(base)) {
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
+			      "'%s': cannot read", h->path);
+		goto out;
+	}
+	if (journal_diff(fd, (size_t)st.st_size, img, len, &d, err) < 0)
+		goto out;
+	hp = calloc(1, sizeof(*hp));
+	if (hp == NULL) {
+		free(d.runs);
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (journal_plan_build(base, &d, &h->st.logs, img, len, &hp->p,
+			       err) < 0) {
+		free(d.runs);
+		free(hp);
+		goto out;
+	}
+	res->written = hp->p.pages > 0;
+	res->journaled = true;
+	res->pages = hp->p.pages;
+	res->seq = hp->p.seq;
+	if (hp->p.pages == 0) {
+		hive_plan_free(hp);
+	} else {
+		hp->img = img;
+		hp->len = len;
+		res->plan = hp;
+	}
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+void
+hive_plan_free(struct hive_plan *hp)
+{
+	if (hp == NULL)
+		return;
+	journal_plan_release(&hp->p);
+	if (hp->img)
+		munmap(hp->img, hp->len);
+	free(hp);
+}
+
+static int
+commit_journal(struct hive *h, bool plan_only,
+	       struct hive_commit_result *res, struct kp_error *err)
 {
 	struct journal_opts jo = { 0 };
 	struct journal_result jr;
@@ -1591,6 +1657,12 @@ commit_journal(struct hive *h, struct hive_commit_result *res,
 	/* The whole new hive is checked before anything is written. */
 	if (verify(h, map, (size_t)st.st_size, err) < 0) {
 		kp_error_prefix(err, "'%s'", h->path);
+		goto out;
+	}
+	if (plan_only) {
+		r = plan_journal(h, map, (size_t)st.st_size, res, err);
+		if (res->plan)
+			map = MAP_FAILED;	/* the plan's now */
 		goto out;
 	}
 	fd = open(h->real, O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -1651,7 +1723,7 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		return 0;
 	res->rewrite_why = no_journal(h, o);
 	if (res->rewrite_why == NULL)
-		return commit_journal(h, res, err);
+		return commit_journal(h, o->plan_only, res, err);
 	if (!o->journal)
 		res->rewrite_why = NULL;
 	dest = o->dest ? o->dest : h->real;

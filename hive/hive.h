@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal.h"
 #include "lib/error.h"
 #include "logrec.h"
 #include "regf.h"
@@ -127,7 +128,10 @@ struct hive_commit_opts {
 	bool backup;		/* keep the old file as FILE.bak[.N] */
 	bool force;		/* write even without recorded edits */
 	bool journal;		/* in place through the logs, if it can */
+	bool plan_only;		/* with JOURNAL: plan the writes, make none */
 };
+
+struct hive_plan;
 
 struct hive_commit_result {
 	bool written;
@@ -136,14 +140,31 @@ struct hive_commit_result {
 	bool journaled;		/* written in place through a log */
 	uint32_t pages;		/* 4 KiB pages it wrote then */
 	const char *rewrite_why; /* JOURNAL asked, rewritten instead: why */
+	struct hive_plan *plan;	/* PLAN_ONLY: the journaled commit, or NULL
+				 * (nothing to write, or REWRITE_WHY says why
+				 * the file was rewritten instead) */
 };
+
+/* A journaled commit planned for someone else to carry out on the hive's
+ * files where they really are (an image backend): the writes and flushes
+ * of journal.h's four steps, and the new hive they point into. */
+struct hive_plan {
+	struct journal_plan p;
+	void *img;		/* the new hive, whole (mapped) */
+	size_t len;
+};
+
+/* Free a plan from hive_commit (NULL is fine). */
+void hive_plan_free(struct hive_plan *hp);
 
 /* Write atomically and verify (see above).  With JOURNAL, a clean hive of
  * Windows 8.1 or later (new-format or no logs, version 1.5 or later) that is
  * written over itself goes instead through its transaction logs and only
  * its changed pages are written in place (journal.h), after the whole new
  * hive has been checked; any other falls back to the rewrite.  Without
- * edits and without FORCE nothing is written.  Once this has run (whatever the result), the
+ * edits and without FORCE nothing is written.  With PLAN_ONLY, the
+ * journaled commit is only planned (RES->plan) and the file left as it is;
+ * a hive that cannot be journaled is still rewritten.  Once this has run (whatever the result), the
  * hive can only be closed: its in-memory copy is freed to halve the peak
  * memory of the verification.  Free RES->backup when done. */
 int hive_commit(struct hive *h, const struct hive_commit_opts *o,

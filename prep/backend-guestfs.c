@@ -81,6 +81,13 @@ g_replace_file(void *h, const char *guest, const char *local, unsigned flags,
 }
 
 static int
+g_journal(void *h, const char *guest, const char *guest_log,
+	  const struct journal_plan *p, struct kp_error *err)
+{
+	return img_journal(h, guest, guest_log, p, err);
+}
+
+static int
 g_remove(void *h, const char *guest, struct kp_error *err)
 {
 	return img_remove(h, guest, err);
@@ -101,5 +108,5 @@ g_close(void *h, bool ok, struct kp_error *err)
 const struct img_backend img_backend_guestfs = {
 	"guestfs", g_open, g_find_windows, g_roots, g_locked, g_unwritable,
 	g_make_writable, g_path, g_list, g_read, g_replace, g_replace_file,
-	g_remove, g_mkdir, g_close,
+	g_journal, g_remove, g_mkdir, g_close,
 };

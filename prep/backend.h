@@ -36,6 +36,7 @@
 #include <stddef.h>
 
 #include "image.h"
+#include "hive/journal.h"
 #include "lib/error.h"
 
 struct img_backend {
@@ -83,6 +84,13 @@ struct img_backend {
 	int (*replace_file)(void *h, const char *guest, const char *local,
 			    unsigned flags, struct kp_error *err);
 
+	/* Carry out the journaled commit P of hive GUEST in place (journal.h:
+	 * its writes in order, a flush after each step, the verified steps
+	 * read back), its log being GUEST_LOG, created if missing with
+	 * GUEST's security descriptor.  NULL if the backend cannot: the batch
+	 * then refuses before anything is written. */
+	int (*journal)(void *h, const char *guest, const char *guest_log,
+		       const struct journal_plan *p, struct kp_error *err);
 	/* Remove file GUEST (never a directory). */
 	int (*remove)(void *h, const char *guest, struct kp_error *err);
 

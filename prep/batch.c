@@ -67,6 +67,28 @@ img_batch_queue(struct img_batch *b, size_t i, enum img_phase phase,
 	return 0;
 }
 
+int
+img_batch_queue_plan(struct img_batch *b, size_t i, enum img_phase phase,
+		     const char *guest, const char *guest_log,
+		     const char *label, const struct journal_plan *plan,
+		     struct kp_error *err)
+{
+	struct img_write *w;
+
+	/* Refused while preparing, so before anything is written. */
+	if (b->be->journal == NULL)
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "%s: the %s backend "
+			       "cannot write a hive through its log", label,
+			       b->be->name);
+	if (img_batch_queue(b, i, phase, guest, label, NULL, 0, NULL, false,
+			    0, err) < 0)
+		return -1;
+	w = &b->t[i].writes[b->t[i].nwrites - 1];
+	w->plan = plan;
+	w->guest_log = strdup(guest_log);
+	return w->guest_log ? 0 : kp_fail_oom(err);
+}
+
 /* Choose the installation of image I. */
 static int
 choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
@@ -211,6 +233,9 @@ write_one(struct img_batch *b, const struct img_write *w,
 
 	if (w->remove)
 		return b->be->remove(b->h, w->guest, err);
+	if (w->plan)
+		return b->be->journal(b->h, w->guest, w->guest_log, w->plan,
+				      err);
 	if (w->flags & IMG_MKDIR_PARENT) {
 		const char *slash = strrchr(w->guest, '/');
 		char *dir = strndup(w->guest, slash ? (size_t)(slash - w->guest) :
@@ -313,6 +338,7 @@ img_batch_release(struct img_batch *b)
 			free(b->t[i].writes[k].label);
 			free(b->t[i].writes[k].data);
 			free(b->t[i].writes[k].local);
+			free(b->t[i].writes[k].guest_log);
 		}
 		free(b->t[i].writes);
 	}

@@ -1049,6 +1049,106 @@ img_replace_data(struct img_session *s, const char *guest, const void *data,
 	return r;
 }
 
+/* guestfs messages are limited to a few MiB: larger writes and reads go
+ * in pieces. */
+#define GUESTFS_CHUNK ((size_t)1 << 20)
+
+/* Write (or with CHECK, read back and compare) write W of PATH. */
+static int
+journal_io(struct img_session *s, const char *path,
+	   const struct journal_write *w, bool check, struct kp_error *err)
+{
+	size_t done = 0;
+
+	while (done < w->len) {
+		size_t want = w->len - done < GUESTFS_CHUNK ? w->len - done :
+							      GUESTFS_CHUNK;
+		int64_t off = (int64_t)(w->off + done);
+		size_t got = 0;
+		char *back;
+		int n;
+
+		if (!check) {
+			n = guestfs_pwrite(s->g, path,
+					   (const char *)w->data + done, want,
+					   off);
+			if (n <= 0)
+				return gfail(s, err, KP_ERR_FAIL, "cannot write "
+					     "'%s'", path);
+			done += (size_t)n;
+			continue;
+		}
+		back = guestfs_pread(s->g, path, (int)want, off, &got);
+		if (back == NULL)
+			return gfail(s, err, KP_ERR_FAIL, "cannot read back "
+				     "'%s'", path);
+		n = got == want && memcmp(back, w->data + done, want) == 0;
+		free(back);
+		if (!n)
+			return kp_fail(err, KP_ERR_FAIL, "'%s': what was written "
+				       "at offset %lld does not read back",
+				       path, (long long)off);
+		done += want;
+	}
+	return 0;
+}
+
+/*
+ * The journaled commit P of hive GUEST, step by step as journal.h lays it
+ * out: each step's writes with guestfs_pwrite (a few calls, where a
+ * replace uploads the whole hive through ntfs-3g in the emulated guest),
+ * its size, a sync, and the verified steps read back.  A missing log is
+ * created first with the hive's security descriptor and attributes, as
+ * Windows gives its logs.
+ */
+int
+img_journal(struct img_session *s, const char *guest, const char *guest_log,
+	    const struct journal_plan *p, struct kp_error *err)
+{
+	size_t k, i;
+
+	if (guestfs_exists(s->g, guest_log) == 0) {
+		char *qf = sh_path(guest), *qt = sh_path(guest_log);
+		int r = qf && qt ? appliance_run(s, "prepared", NULL, err,
+						 "f=%s; t=%s; : >\"$t\" || "
+						 "exit 1; " SH_COPY_XATTRS
+						 "echo prepared", qf, qt) :
+				   kp_fail(err, KP_ERR_FAIL, "'%s': a quote in "
+					   "the path", guest_log);
+
+		free(qf);
+		free(qt);
+		if (r < 0) {
+			kp_error_prefix(err, "'%s': cannot create the log",
+					guest_log);
+			return -1;
+		}
+	}
+	for (k = 0; k < 4; k++) {
+		const struct journal_step *st = &p->step[k];
+		const char *path = st->file == JOURNAL_LOG ? guest_log : guest;
+
+		for (i = st->first; i < st->first + st->n; i++)
+			if (journal_io(s, path, &p->w[i], false, err) < 0)
+				return -1;
+		/* The log is cut after the entry (no older entry may chain
+		 * on); the primary only ever grows. */
+		if (st->size && (st->file == JOURNAL_LOG ||
+				 guestfs_filesize(s->g, path) <
+					 (int64_t)st->size) &&
+		    guestfs_truncate_size(s->g, path, (int64_t)st->size) < 0)
+			return gfail(s, err, KP_ERR_FAIL, "cannot resize '%s'",
+				     path);
+		if (guestfs_sync(s->g) < 0)
+			return gfail(s, err, KP_ERR_FAIL, "cannot flush '%s'",
+				     path);
+		for (i = st->first; st->verify && i < st->first + st->n; i++)
+			if (journal_io(s, path, &p->w[i], true, err) < 0)
+				return -1;
+	}
+	return 0;
+}
+
 int
 img_remove(struct img_session *s, const char *guest, struct kp_error *err)
 {

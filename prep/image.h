@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hive/journal.h"
 #include "lib/error.h"
 
 /* Progress and notes for the user; the library never prints. */
@@ -110,6 +111,13 @@ int img_replace(struct img_session *s, const char *guest, const char *local,
 int img_replace_data(struct img_session *s, const char *guest,
 		     const void *data, size_t len, unsigned flags,
 		     struct kp_error *err);
+
+/* Carry out the journaled commit P of hive GUEST in place through its log
+ * GUEST_LOG (created if missing), flushing after each step and reading
+ * back the verified ones (backend.h's journal). */
+int img_journal(struct img_session *s, const char *guest,
+		const char *guest_log, const struct journal_plan *p,
+		struct kp_error *err);
 
 /* Remove guest file GUEST (a file or a link, never a directory). */
 int img_remove(struct img_session *s, const char *guest,

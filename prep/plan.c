@@ -135,6 +135,21 @@ prepare_both(const struct img_plan_run *run, size_t i,
 	       winhive_commit(&t->sy, err) < 0 ? -1 : 0;
 }
 
+/* A committed hive: its journaled commit, or its new file whole. */
+static int
+queue_hive(struct img_batch *b, size_t i, enum img_phase phase,
+	   const struct winhive *wh, const char *label, struct kp_error *err)
+{
+	if (wh->plan)
+		return img_batch_queue_plan(b, i, phase, wh->guest,
+					    wh->guest_log[wh->plan->p.log],
+					    label, &wh->plan->p, err);
+	if (!wh->committed)
+		return 0;
+	return img_batch_queue(b, i, phase, wh->guest, label, NULL, 0,
+			       wh->local, false, 0, err);
+}
+
 /* Queue T's files, then its hives: the batch writes them phase by
  * phase, so a first-boot hook in SYSTEM never names a missing script. */
 static int
@@ -155,14 +170,9 @@ queue(struct img_batch *b, size_t i, const struct img_prepared *t,
 				    f->remove, flags, err) < 0)
 			return -1;
 	}
-	if (t->sw.committed &&
-	    img_batch_queue(b, i, IMG_PHASE_SOFTWARE, t->sw.guest,
-			    "SOFTWARE hive", NULL, 0, t->sw.local, false, 0,
-			    err) < 0)
-		return -1;
-	if (t->sy.committed &&
-	    img_batch_queue(b, i, IMG_PHASE_SYSTEM, t->sy.guest, "SYSTEM hive",
-			    NULL, 0, t->sy.local, false, 0, err) < 0)
+	if (queue_hive(b, i, IMG_PHASE_SOFTWARE, &t->sw, "SOFTWARE hive",
+		       err) < 0 ||
+	    queue_hive(b, i, IMG_PHASE_SYSTEM, &t->sy, "SYSTEM hive", err) < 0)
 		return -1;
 	return 0;
 }

@@ -63,7 +63,11 @@ winhive_open(struct img_session *s, const struct img_root *r,
 				rc = img_download(s, guest, local, err);
 			break;
 		}
-		free(guest);
+		/* A missing log gets the name Windows gives it. */
+		if (rc == 0 && guest == NULL &&
+		    asprintf(&guest, "%s%s", wh->guest, logs[i]) < 0)
+			rc = kp_fail_oom(err);
+		wh->guest_log[i] = guest;
 		free(local);
 		if (rc < 0) {
 			free(dir);
@@ -97,30 +101,29 @@ winhive_open(struct img_session *s, const struct img_root *r,
 int
 winhive_commit(struct winhive *wh, struct kp_error *err)
 {
+	/* Only the changed pages go into the image, through the hive's log
+	 * as Windows writes them; a hive that cannot be journaled (dirty,
+	 * old-format logs) is rewritten whole and replaced. */
+	struct hive_commit_opts o = { .journal = true, .plan_only = true };
 	struct hive_commit_result res;
 
 	if (hive_nr_edits(wh->h) == 0)
 		return 0;
-	if (hive_commit(wh->h, NULL, &res, err) < 0)
+	if (hive_commit(wh->h, &o, &res, err) < 0)
 		return -1;
 	free(res.backup);
-	wh->committed = res.written;
+	wh->plan = res.plan;
+	wh->committed = res.written && res.plan == NULL;
 	return 0;
-}
-
-int
-winhive_upload(struct img_session *s, struct winhive *wh,
-	       struct kp_error *err)
-{
-	if (!wh->committed)
-		return 0;
-	return img_replace(s, wh->guest, wh->local, 0, err);
 }
 
 void
 winhive_close(struct winhive *wh)
 {
 	hive_close(wh->h);
+	hive_plan_free(wh->plan);
+	free(wh->guest_log[0]);
+	free(wh->guest_log[1]);
 	free(wh->guest);
 	free(wh->local);
 	memset(wh, 0, sizeof(*wh));

@@ -19,7 +19,10 @@ struct winhive {
 	char *guest;		/* guest path of the hive */
 	char *local;		/* local working copy */
 	struct hive *h;
-	bool committed;		/* the local copy holds changes */
+	bool committed;		/* the local copy holds changes, or */
+	struct hive_plan *plan;	/* the journaled commit to run in the image */
+	char *guest_log[2];	/* its .LOG1 and .LOG2 in the image (the names
+				 * they have, or will have if created) */
 };
 
 /* Download hive NAME ("SOFTWARE", "SYSTEM") of R with its .LOG1/.LOG2 and
@@ -31,9 +34,6 @@ int winhive_open(struct img_session *s, const struct img_root *r,
 /* Commit the edits to the local copy (nothing happens without edits). */
 int winhive_commit(struct winhive *wh, struct kp_error *err);
 
-/* Put a committed local copy back into the guest. */
-int winhive_upload(struct img_session *s, struct winhive *wh,
-		   struct kp_error *err);
 
 void winhive_close(struct winhive *wh);
 

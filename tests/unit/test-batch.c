@@ -94,6 +94,19 @@ f_replace_file(void *h, const char *guest, const char *local,
 }
 
 static int
+f_journal(void *h, const char *guest, const char *guest_log,
+	  const struct journal_plan *p, struct kp_error *err)
+{
+	struct fake *f = h;
+
+	if (++f->writes == f->fail_at)
+		return kp_fail(err, KP_ERR_FAIL, "cannot write '%s'", guest);
+	buf_addf(&f->log, "journal %s via %s (seq %u);", guest, guest_log,
+		 p->seq);
+	return 0;
+}
+
+static int
 f_remove(void *h, const char *guest, struct kp_error *err)
 {
 	return f_write(h, "rm", guest, err);
@@ -101,7 +114,8 @@ f_remove(void *h, const char *guest, struct kp_error *err)
 
 static const struct img_backend fake_backend = {
 	"fake", NULL, f_find, f_roots, f_locked, f_unwritable, f_writable,
-	NULL, NULL, NULL, f_replace, f_replace_file, f_remove, NULL, NULL,
+	NULL, NULL, NULL, f_replace, f_replace_file, f_journal, f_remove, NULL,
+	NULL,
 };
 
 static char *const names[] = { (char *)"a.img", (char *)"b.img",
@@ -126,6 +140,7 @@ fake_init(struct fake *f, size_t n)
 }
 
 static int prepared;
+static const struct journal_plan plan = { .seq = 7 };
 
 /* Queue, in the wrong order on purpose, SYSTEM, a file and SOFTWARE for
  * images a and c; b gets nothing. */
@@ -146,9 +161,11 @@ prep_ac(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
 	if (img_batch_queue(b, i, IMG_PHASE_FILES, p, "firstboot.cmd", "x", 1,
 			    NULL, false, 0, err) < 0)
 		return -1;
+	/* SOFTWARE through its log, as a journaled commit. */
 	snprintf(p, sizeof(p), "/r%zu/SOFTWARE", i);
-	return img_batch_queue(b, i, IMG_PHASE_SOFTWARE, p, "SOFTWARE hive",
-			       NULL, 0, "/tmp/sw", false, 0, err);
+	return img_batch_queue_plan(b, i, IMG_PHASE_SOFTWARE, p,
+				    "SOFTWARE.LOG2", "SOFTWARE hive", &plan,
+				    err);
 }
 
 static void
@@ -163,9 +180,11 @@ order_and_untouched(void)
 	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) == 0);
 	/* Files, then SOFTWARE, then SYSTEM; b.img never made writable. */
 	CHECK_STR(buf_str(&f.log),
-		  "rw /r0;put /r0/firstboot.cmd;upload /r0/SOFTWARE;"
+		  "rw /r0;put /r0/firstboot.cmd;"
+		  "journal /r0/SOFTWARE via SOFTWARE.LOG2 (seq 7);"
 		  "upload /r0/SYSTEM;"
-		  "rw /r2;put /r2/firstboot.cmd;upload /r2/SOFTWARE;"
+		  "rw /r2;put /r2/firstboot.cmd;"
+		  "journal /r2/SOFTWARE via SOFTWARE.LOG2 (seq 7);"
 		  "upload /r2/SYSTEM;");
 	CHECK(!f.roots[1].rw);
 	CHECK(b.t[0].written && !b.t[1].written && b.t[2].written);
@@ -222,6 +241,31 @@ failure_says_what_was_written(void)
 	buf_release(&f.log);
 }
 
+/* A backend that cannot write a hive through its log refuses the plan
+ * while preparing: nothing is written. */
+static const struct img_backend no_journal_backend = {
+	"nojournal", NULL, f_find, f_roots, f_locked, f_unwritable,
+	f_writable, NULL, NULL, NULL, f_replace, f_replace_file, NULL,
+	f_remove, NULL, NULL,
+};
+
+static void
+journal_unsupported(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_batch b;
+	struct fake f;
+
+	fake_init(&f, 3);
+	img_batch_init(&b, &no_journal_backend, &f, names, 3, false);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK_EQ(err.status, KP_ERR_UNAVAILABLE);
+	CHECK_STR(buf_str(&f.log), "");
+	CHECK(b.done == NULL);
+	img_batch_release(&b);
+	buf_release(&f.log);
+}
+
 static void
 choose_roots(void)
 {
@@ -262,7 +306,8 @@ choose_roots(void)
 
 static const struct unit_test tests[] = {
 	TEST(order_and_untouched), TEST(refuse_before_write),
-	TEST(failure_says_what_was_written), TEST(choose_roots),
+	TEST(failure_says_what_was_written), TEST(journal_unsupported),
+	TEST(choose_roots),
 };
 
 UNIT_MAIN(tests)
