@@ -148,6 +148,7 @@ inspect-os
 mount-ro /dev/sda1 /
 download /Windows/System32/config/SOFTWARE c-SOFTWARE
 download /Windows/System32/config/SYSTEM c-SYSTEM
+download /Windows/System32/config/SOFTWARE.LOG1 c-SOFTWARE.LOG1
 getxattr /Windows/System32/config/SOFTWARE system.ntfs_acl | od -An -tx1 -v
 umount /
 mount-ro /dev/sdb1 /
@@ -181,7 +182,13 @@ GF
 	expect_grep 'SearchList,SZ,corp.contoso.com%2Ccontoso.com,' rl
 	reglookup -p /ControlSet002/Services/Tcpip/Parameters s-SYSTEM >rl
 	expect_grep 'SearchList,SZ,corp.contoso.com%2Ccontoso.com,' rl
-	# The replaced hive keeps the NTFS security of the original.
+	# The hive was written in place through a log Windows replays (the
+	# sample hives have none: kmsprep made it), and left clean: its two
+	# sequence numbers equal.
+	[ "$(head -c 4 c-SOFTWARE.LOG1)" = regf ]
+	[ "$(tail -c +513 c-SOFTWARE.LOG1 | head -c 4)" = HvLE ]
+	[ "$(od -An -tx4 -j4 -N4 c-SOFTWARE)" = "$(od -An -tx4 -j8 -N4 c-SOFTWARE)" ]
+	# The written hive keeps the NTFS security of the original.
 	acl=$(grep -A20 '^ 01 00 04' gf | tr -d ' \n' | head -c $(( ${#ACL} - 2 )))
 	[ "0x$acl" = "$ACL" ] || { echo "ACL 0x$acl"; return 1; }
 	# Only the SPP values changed in the hive.
