@@ -123,11 +123,13 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	bool ok = false, dry_refused = false;
 	int code;
 
-	img_batch_init(&b, &img_backend_guestfs, NULL, pos, n, a->dry_run);
+	img_batch_init(&b, NULL, NULL, pos, n, a->dry_run);
 	code = image_open(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
-	b.h = pc.s = s;
+	b.be = img_session_backend(s);
+	b.h = img_session_handle(s);
+	pc.s = s;
 	b.notice = image_notice;
 	b.warn = batch_warn;
 	b.ud = c;

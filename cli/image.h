@@ -10,6 +10,7 @@ struct image_args {
 	bool json, dry_run, clear_search, activate;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
+	const char *backend;	/* --backend */
 	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
 	char *search_norm;
 	const char **roots;
@@ -63,6 +64,10 @@ int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		    prepare_fn *prepare);
 
 #define IMAGE_COMMON_OPTS \
+	OPT_STRING("backend", 0, "direct|appliance|auto", ARGS, backend, \
+	  "direct: libntfs-3g in a sandboxed worker per image, no appliance; " \
+	  "appliance: libguestfs; auto (default): direct when every image " \
+	  "holds Windows on plain NTFS, else the appliance, saying why"), \
 	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx", ARGS, format, \
 	  "the format of every IMAGE (default: detected)"), \
 	OPT_FN("root", 0, "DEVICE", image_opt_root, \
