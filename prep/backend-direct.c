@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "drworker.h"
 #include "imgio.h"
+#include "partition.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
 
@@ -568,10 +569,46 @@ const struct img_backend img_backend_direct = {
 	d_remove, d_mkdir, d_close, d_download, d_format,
 };
 
+/* A partition of image PATH that the direct backend cannot look into
+ * (LVM, a dynamic disk, Storage Spaces...), named in WHY: 1; 0 if none.
+ * The partition table is read here through libblkid, as dr_supported
+ * does; the NTFS volumes themselves only in the workers. */
+static int
+container(const char *path, const struct img_opts *o, char *why,
+	  size_t whysz)
+{
+	struct imgio_opts io = { o->format, true, NULL, false };
+	struct kp_error err = KP_ERROR_INIT;
+	struct imgio *ch = NULL;
+	struct part *parts = NULL;
+	const char *table, *what;
+	size_t n = 0, i;
+	int r = 0;
+
+	if (imgio_open(path, &io, &ch, &err) < 0 ||
+	    part_list(ch, &parts, &n, &table, &err) < 0) {
+		snprintf(why, whysz, "'%s': %s", path, err.msg);
+		r = 1;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		what = part_container(&parts[i]);
+		if (what == NULL && parts[i].kind == PART_UNKNOWN)
+			what = parts[i].why;
+		if (what == NULL)
+			continue;
+		snprintf(why, whysz, "'%s': partition %u is %s", path,
+			 parts[i].number, what);
+		r = 1;
+	}
+	free(parts);
+	imgio_close(ch, false, NULL);
+	return r;
+}
+
 /*
- * The automatic choice.  The images are opened read-only in sandboxed
- * workers and searched as a real run would, rather than with dr_supported,
- * which parses the NTFS volumes in this process.
+ * The automatic choice: dr_supported's verdict, but the images are opened
+ * read-only in sandboxed workers and searched as a real run would, rather
+ * than with dr_supported, which mounts the NTFS volumes in this process.
  */
 int
 img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
@@ -584,6 +621,9 @@ img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
 	size_t i, k;
 	int r = 1;
 
+	for (i = 0; i < n; i++)
+		if (container(images[i], o, why, whysz))
+			return 0;
 	ro.readonly = true;
 	ro.overlay = NULL;
 	if (d_open(images, n, &ro, &h, &err) < 0 ||

@@ -15,8 +15,13 @@ SW=Windows/System32/config/SOFTWARE
 SPP='Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 dt() { "$TEST_TOOL" direct "$@"; }
 
-# One sample image for the whole script; each test copies it.
+# One sample image for the whole script; each test copies it.  The SYSTEM
+# hive is what the kmsprep image commands need beside SOFTWARE.
 sample_hive "$SCRATCH/soft" client || exit 1
+"$KMSPREP" hive new "$SCRATCH/sys" >/dev/null &&
+	"$KMSPREP" hive import "$SCRATCH/sys" "$SRC_DIR/tests/data/system.reg" \
+		>/dev/null || exit 1
+export MKIMAGE_SYSTEM=$SCRATCH/sys
 "$MK" "$SCRATCH/mbr.img" mbr "$SCRATCH/soft" || exit 1
 "$MK" "$SCRATCH/gpt.img" gpt "$SCRATCH/soft" || exit 1
 
@@ -64,7 +69,7 @@ replace_keeps_sd() {
 	"$KMSPREP" hive show new >show
 	expect_grep 'KeyManagementServiceName .*"kms.example.com"' show
 	# Nothing left behind: no temporary or old copy.
-	[ "$(cat ls)" = SOFTWARE ]
+	[ "$(sort ls | tr '\n' ' ')" = "SOFTWARE SYSTEM " ]
 	# An independent reader (ntfs-3g's ntfscat) sees the same bytes.
 	if command -v ntfscat >/dev/null 2>&1; then
 		dd if=d.img of=p.img bs=1M skip=1 status=none
@@ -271,5 +276,167 @@ if command -v qemu-nbd >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1; t
 	}
 	t "overlay: the base image is untouched" overlay
 fi
+
+#
+# The same safety rules through the real CLI, kmsprep image ... --backend
+# direct, as t2000 checks them through the appliance.
+#
+KP_SPP='/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform'
+
+# reg_value IMAGE NAME: a SPP value of IMAGE's SOFTWARE hive, read back by
+# an independent reader (reglookup) from the hive the direct tool extracts.
+reg_value() {
+	dt -r "$1" read $SW "$1.sw"
+	reglookup -H -p "$KP_SPP/$2" "$1.sw" | cut -d, -f3
+}
+
+cli_set() {
+	command -v reglookup >/dev/null || skip "no reglookup"
+	cp "$SCRATCH/mbr.img" a.img
+	cp "$SCRATCH/gpt.img" b.img
+	dt -r a.img sd $SW before.sd >/dev/null
+	kp image set --backend direct a.img b.img \
+		--kms-host kms.example.com:1700 >out 2>err
+	expect_grep '^a.img: written and verified' out
+	expect_grep '^b.img: written and verified' out
+	[ "$(reg_value a.img KeyManagementServiceName)" = kms.example.com ]
+	[ "$(reg_value a.img KeyManagementServicePort)" = 1700 ]
+	[ "$(reg_value b.img KeyManagementServiceName)" = kms.example.com ]
+	# The replaced hive kept its own descriptor (SYSTEM and
+	# Administrators only), not the one new files get.
+	dt -r a.img sd $SW after.sd ls Windows/System32/config >ls
+	expect_same before.sd after.sd
+	[ "$(hexof after.sd)" != "$NEW_SD" ]
+	expect_no_grep -i 'kmsprep\|tmp' ls
+	kp image show --backend direct a.img >show
+	expect_grep '^image: a.img (raw, backend direct)' show
+	kp image show --json a.img >j
+	python3 -c 'import json,sys; j=json.load(open("j")); assert j["images"][0]["backend"] == "direct", j'
+	# Set again: nothing to do, and not one byte changes.
+	sum=$(sha256sum <a.img)
+	kp image set -q --backend direct a.img --kms-host kms.example.com:1700 >out
+	expect_grep '^a.img: no change$' out
+	[ "$(sha256sum <a.img)" = "$sum" ]
+}
+t "CLI, direct: image set writes, read back by reglookup; descriptor kept; no change is byte-identical" cli_set
+
+cli_dry_run() {
+	cp "$SCRATCH/mbr.img" a.img
+	sum=$(sha256sum <a.img)
+	kp image set -q --backend direct --dry-run a.img --kms-host kms.dry >out
+	expect_grep 'KeyManagementServiceName: (absent) -> "kms.dry"' out
+	expect_grep '^dry run: 1 change, nothing written' out
+	kp image generalize -q --backend direct --dry-run a.img >out
+	kp image show -q --backend direct a.img >/dev/null
+	[ "$(sha256sum <a.img)" = "$sum" ]
+	kp image set -q --backend direct --dry-run a.img --overlay ov.qcow2 \
+		--kms-host kms.dry >/dev/null
+	[ ! -e ov.qcow2 ]
+}
+t "CLI, direct: --dry-run and show write nothing" cli_dry_run
+
+# refused_batch IMAGE WHY: IMAGE beside a good one: exit 4, nothing
+# written to either.
+refused_batch() {
+	cp "$SCRATCH/mbr.img" good.img
+	sha256sum good.img "$1" >sums
+	expect_code 4 kp image set -q --backend direct good.img "$1" \
+		--kms-host kms.example.com 2>err
+	expect_grep "$2" err
+	sha256sum -c --quiet sums
+}
+
+cli_refusals() {
+	cp "$SCRATCH/mbr.img" hib.img
+	{ printf HIBR; head -c 8188 /dev/zero; } >hib
+	dt hib.img put hiberfil.sys hib
+	refused_batch hib.img "'hib.img': /dev/sdb1: Windows is hibernated"
+	expect_grep 'no image was changed' err
+	cp "$SCRATCH/mbr.img" unclean.img
+	"$TEST_TOOL" direct-dirty unclean.img 1
+	refused_batch unclean.img "'unclean.img': /dev/sdb1: the volume was not shut down cleanly"
+	cp "$SCRATCH/mbr.img" bl.img
+	printf -- '-FVE-FS-' | dd of=bl.img bs=1 seek=$((1048576 + 3)) \
+		conv=notrunc status=none
+	refused_batch bl.img "'bl.img': /dev/sdb1: BitLocker volume"
+	# A dirty hive: refused by the batch, both images unchanged.
+	cp "$SCRATCH/soft" dsoft
+	"$TEST_TOOL" dirty dsoft
+	cp "$SCRATCH/mbr.img" dirty.img
+	dt dirty.img put $SW dsoft
+	refused_batch dirty.img "'dirty.img': /dev/sdb1: .*hive is dirty"
+	# A dry run of a refused image says so and ends refused too.
+	sum=$(sha256sum <hib.img)
+	expect_code 4 kp image set -q --backend direct --dry-run hib.img \
+		--kms-host kms 2>err
+	expect_grep 'a real run would be refused' err
+	[ "$(sha256sum <hib.img)" = "$sum" ]
+}
+t "CLI, direct: hibernated, unclean, BitLocker, dirty refused in a batch; nothing written" cli_refusals
+
+cli_failures() {
+	cp "$SCRATCH/mbr.img" good.img
+	sha256sum good.img >sums
+	# No Windows, or no image at all: exit 3, the good one unchanged.
+	truncate -s 8M blank.img
+	expect_code 3 kp image set -q --backend direct good.img blank.img \
+		--kms-host kms 2>err
+	expect_code 3 kp image set -q --backend direct good.img missing.img \
+		--kms-host kms 2>err
+	sha256sum -c --quiet sums
+	expect_code 2 kp image set -q --backend bogus good.img --kms-host k \
+		2>err
+	expect_grep "expected direct, appliance or auto" err
+	chmod a-w good.img
+	if [ ! -w good.img ]; then
+		expect_code 3 kp image set -q --backend direct good.img \
+			--kms-host kms 2>err
+		expect_grep 'read-only; give --overlay' err
+	fi
+	chmod u+w good.img
+	sha256sum -c --quiet sums
+}
+t "CLI, direct: a failing image in a batch leaves all unchanged; bad options" cli_failures
+
+cli_generalize() {
+	cp "$SCRATCH/mbr.img" a.img
+	kp image generalize -q --backend direct a.img >out
+	expect_grep 'create' out
+	f=$(dt -r a.img ls Windows/System32/sysprep | head -1)
+	[ -n "$f" ]
+	dt -r a.img read "Windows/System32/sysprep/$f" ua sd "Windows/System32/sysprep/$f" ua.sd >/dev/null
+	grep -qi 'SkipRearm' ua
+	[ "$(hexof ua.sd)" = "$NEW_SD" ]
+}
+t "CLI, direct: generalize writes the answer file with the new-file descriptor" cli_generalize
+
+cli_overlay() {
+	command -v qemu-nbd >/dev/null 2>&1 || skip "no qemu-nbd"
+	cp "$SCRATCH/mbr.img" base.img
+	sum=$(sha256sum <base.img)
+	kp image set -q --backend direct base.img --overlay ov.qcow2 \
+		--kms-host kms.ov >out
+	[ "$(sha256sum <base.img)" = "$sum" ]
+	kp image show --backend direct ov.qcow2 >show
+	expect_grep '"kms.ov"' show
+}
+t "CLI, direct: --overlay leaves the image unchanged" cli_overlay
+
+cli_auto() {
+	cp "$SCRATCH/mbr.img" a.img
+	kp image show a.img >out 2>err
+	expect_grep '^image: a.img (raw, backend direct)' out
+	# Not plain NTFS: auto says why and takes the appliance (here one
+	# that cannot start: exit 5, nothing written).
+	cp "$SCRATCH/mbr.img" lvm.img
+	printf 'label: dos\nstart=2048, size=100000, type=7\nstart=102048, size=20000, type=8e\n' |
+		sfdisk -q lvm.img 2>/dev/null
+	sum=$(sha256sum <lvm.img)
+	LIBGUESTFS_HV=/bin/false expect_code 5 kp image set --backend auto \
+		lvm.img --kms-host kms 2>err
+	expect_grep "using the appliance: .lvm.img.: partition 2 is LVM" err
+	[ "$(sha256sum <lvm.img)" = "$sum" ]
+}
+t "CLI: auto picks direct for plain NTFS, else the appliance and says why" cli_auto
 
 done_testing
