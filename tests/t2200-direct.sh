@@ -439,4 +439,32 @@ cli_auto() {
 }
 t "CLI: auto picks direct for plain NTFS, else the appliance and says why" cli_auto
 
+cli_kit_apply() {
+	"$KMSPREP" hive new ssoft >/dev/null
+	"$KMSPREP" hive import ssoft "$SRC_DIR/tests/data/software-server.reg" \
+		>/dev/null
+	"$MK" srv.img mbr ssoft
+	# A made-up key in the right form, as t3100 uses.
+	printf '%s\n' QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN >key.txt
+	"$KMSPREP" kms kit build -q -o kit.tar.gz --host-name kms1.corp.example \
+		--key-file key.txt --listen-port 1700 >/dev/null
+	kp kms kit apply -q --backend direct kit.tar.gz srv.img \
+		--allow-unsigned >out
+	expect_grep '^srv.img: written and verified' out
+	expect_grep 'create %WINDIR%\\kmsprep\\kit\\kms-host-key.txt' out
+	dt -r srv.img sd Windows/kmsprep/kit/kms-host-key.txt k.sd \
+		read Windows/kmsprep/kit/kms-host-key.txt k >/dev/null
+	[ "$(tr -d '\r' <k)" = "$(cat key.txt)" ]
+	# The key: SYSTEM and Administrators only, no Users entry.
+	[ "$(hexof k.sd)" != "$NEW_SD" ]
+	sd=$(hexof k.sd)
+	[ "${sd#*01020000000000052000000021020000}" = "$sd" ]
+	sum=$(sha256sum <srv.img)
+	kp kms kit apply -q --backend direct kit.tar.gz srv.img \
+		--allow-unsigned >again
+	expect_grep '^srv.img: no change$' again
+	[ "$(sha256sum <srv.img)" = "$sum" ]
+}
+t "CLI, direct: kms kit apply; the key for SYSTEM and Administrators only; twice changes nothing" cli_kit_apply
+
 done_testing
