@@ -95,7 +95,7 @@ static const struct cli_help show_help = {
 	"version and edition, every KMS setting (as 'hive show'), whether the "
 	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
-	"images are opened read-only, all in one appliance.",
+	"images are opened read-only; the output says which backend ran.",
 	show_opts, NULL,
 };
 

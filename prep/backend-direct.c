@@ -313,8 +313,8 @@ d_path(void *h, const struct img_root *r, const char *path, bool *exists,
 	struct direct *d = h;
 	struct buf out = BUF_INIT;
 	const char *p = path;
+	size_t k = 0, mlen = strlen(r->mnt);
 	bool there = true;
-	size_t k = 0;
 
 	if (root_index(d, r, &k, err) < 0)
 		return NULL;
@@ -324,47 +324,30 @@ d_path(void *h, const struct img_root *r, const char *path, bool *exists,
 	while (*p) {
 		size_t len = strcspn(p, "/"), i;
 		const char *match = NULL;
-		char **names;
+		char **names = NULL;
 
-		if (!there) {
-			buf_addf(&out, "/%.*s", (int)len, p);
-		} else {
+		if (there) {
 			names = dw_ls(d->w[d->map[k].image], d->map[k].root,
-				      out.len > strlen(r->mnt) ?
-				      buf_str(&out) + strlen(r->mnt) + 1 : "",
-				      err);
-			if (names == NULL) {
-				buf_release(&out);
-				return NULL;
-			}
-			for (i = 0; names[i] && !match; i++)
-				if (strlen(names[i]) == len &&
-				    strncasecmp(names[i], p, len) == 0)
-					match = names[i];
-			if (match)
-				buf_addf(&out, "/%s", match);
-			else
-				buf_addf(&out, "/%.*s", (int)len, p);
-			there = match != NULL;
-			free_list(names);
+				      out.len > mlen ? buf_str(&out) + mlen + 1 :
+						       "", err);
+			/* Not a directory (or not readable as one): what
+			 * follows is missing. */
+			if (names == NULL)
+				kp_error_clear(err);
 		}
+		for (i = 0; names && names[i] && !match; i++)
+			if (strlen(names[i]) == len &&
+			    strncasecmp(names[i], p, len) == 0)
+				match = names[i];
+		if (match)
+			buf_addf(&out, "/%s", match);
+		else
+			buf_addf(&out, "/%.*s", (int)len, p);
+		there = match != NULL;
+		free_list(names);
 		p += len;
 		while (*p == '/')
 			p++;
-		/* A name that is not a directory cannot be listed: what
-		 * follows it is missing. */
-		if (*p && there) {
-			char **sub = dw_ls(d->w[d->map[k].image],
-					   d->map[k].root,
-					   buf_str(&out) + strlen(r->mnt) + 1,
-					   err);
-
-			if (sub == NULL) {
-				kp_error_clear(err);
-				there = false;
-			}
-			free_list(sub);
-		}
 	}
 	if (exists)
 		*exists = there;
