@@ -3,6 +3,7 @@
  * results reported (the flow itself is prep/batch.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "image.h"
 
@@ -129,6 +130,13 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		goto done;
 	b.be = img_session_backend(s);
 	b.h = img_session_handle(s);
+	if (a->jobs)
+		b.jobs = (unsigned)a->jobs;
+	else {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		b.jobs = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+	}
 	pc.s = s;
 	b.notice = image_notice;
 	b.warn = batch_warn;

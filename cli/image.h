@@ -11,6 +11,7 @@ struct image_args {
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
 	const char *backend;	/* --backend */
+	unsigned long jobs;	/* -j: images written at once */
 	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
 	char *search_norm;
 	const char **roots;
@@ -89,6 +90,9 @@ int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
 	  "Windows' pending changes in them are lost"), \
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"), \
+	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64, \
+	  "write up to N images at once, each by its own worker (direct " \
+	  "backend; default: the number of CPUs); results in the order given"), \
 	IMAGE_COMMON_OPTS
 
 #endif

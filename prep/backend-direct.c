@@ -549,7 +549,7 @@ d_close(void *h, bool ok, struct kp_error *err)
 const struct img_backend img_backend_direct = {
 	"direct", d_open, d_find_windows, d_roots, d_locked, d_unwritable,
 	d_make_writable, d_path, d_list, d_read, d_replace, d_replace_file,
-	d_remove, d_mkdir, d_close, d_download, d_format,
+	d_remove, d_mkdir, d_close, d_download, d_format, true,
 };
 
 /* A partition of image PATH that the direct backend cannot look into

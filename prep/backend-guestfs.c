@@ -114,5 +114,5 @@ g_close(void *h, bool ok, struct kp_error *err)
 const struct img_backend img_backend_guestfs = {
 	"appliance", g_open, g_find_windows, g_roots, g_locked, g_unwritable,
 	g_make_writable, g_path, g_list, g_read, g_replace, g_replace_file,
-	g_remove, g_mkdir, g_close, g_download, g_format,
+	g_remove, g_mkdir, g_close, g_download, g_format, false,
 };

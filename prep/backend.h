@@ -103,6 +103,10 @@ struct img_backend {
 
 	/* The format of image I as opened ("raw", "qcow2", ...). */
 	const char *(*format)(void *h, size_t i);
+
+	/* Different images may be made writable and written at once, from
+	 * several threads (each image has a worker of its own). */
+	bool parallel;
 };
 
 /* The libguestfs appliance (prep/image.c). */

@@ -59,6 +59,8 @@ struct img_batch {
 	char *const *names;		/* their paths */
 	struct img_target *t;		/* one per image */
 	bool dry_run;
+	unsigned jobs;			/* images written at once (0, 1: one
+					 * by one; more only if be->parallel) */
 	bool dry_refused;		/* a dry run a real run would refuse */
 	char *done;			/* after a failed write: what was */
 	img_notice_fn *notice;		/* progress ("written and verified") */
@@ -97,8 +99,11 @@ int img_batch_select(struct img_batch *b, const char *const *want,
 int img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare,
 		      void *ud, struct kp_error *err);
 
-/* Write every image that has writes (nothing in a dry run).  On failure,
- * b->done says what had been written, or is NULL if nothing was. */
+/* Write every image that has writes (nothing in a dry run), up to
+ * b->jobs at once; notices come in the images' order.  On failure, the
+ * first failed image's error (in that order), no image is started any
+ * more, and b->done says what had been written, or is NULL if nothing
+ * was. */
 int img_batch_write(struct img_batch *b, struct kp_error *err);
 
 /* find_windows, select, prepare and write. */

@@ -467,4 +467,23 @@ cli_kit_apply() {
 }
 t "CLI, direct: kms kit apply; the key for SYSTEM and Administrators only; twice changes nothing" cli_kit_apply
 
+cli_jobs() {
+	command -v reglookup >/dev/null || skip "no reglookup"
+	for n in 1 2 3; do cp "$SCRATCH/mbr.img" i$n.img; done
+	cp "$SCRATCH/gpt.img" i4.img
+	kp image set --backend direct -j 2 i1.img i2.img i3.img i4.img \
+		--kms-host kms.jobs.example >out 2>err
+	# Reported in the order given, whichever finished first.
+	[ "$(grep -o '^i[0-9].img: written' out | tr '\n' ' ')" = \
+		"i1.img: written i2.img: written i3.img: written i4.img: written " ]
+	[ "$(grep -o 'i[0-9].img: written and verified$' err | tr '\n' ' ')" = \
+		"i1.img: written and verified i2.img: written and verified i3.img: written and verified i4.img: written and verified " ]
+	for n in 1 2 3 4; do
+		[ "$(reg_value i$n.img KeyManagementServiceName)" = kms.jobs.example ]
+	done
+	expect_code 2 kp image set --backend direct -j 0 i1.img --kms-host k \
+		2>err
+}
+t "CLI, direct: -j 2 writes several images at once, reported in order" cli_jobs
+
 done_testing

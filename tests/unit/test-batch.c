@@ -102,7 +102,7 @@ f_remove(void *h, const char *guest, struct kp_error *err)
 static const struct img_backend fake_backend = {
 	"fake", NULL, f_find, f_roots, f_locked, f_unwritable, f_writable,
 	NULL, NULL, NULL, f_replace, f_replace_file, f_remove, NULL, NULL,
-	NULL, NULL,
+	NULL, NULL, false,
 };
 
 static char *const names[] = { (char *)"a.img", (char *)"b.img",
