@@ -294,7 +294,9 @@ cli_set() {
 	command -v reglookup >/dev/null || skip "no reglookup"
 	cp "$SCRATCH/mbr.img" a.img
 	cp "$SCRATCH/gpt.img" b.img
-	dt -r a.img sd $SW before.sd >/dev/null
+	# Hidden, system, archive, as the descriptor: kept by the replace.
+	dt a.img attrib $SW 26 sd $SW before.sd >a1
+	expect_grep '^attrib 0x00000026$' a1
 	kp image set --backend direct a.img b.img \
 		--kms-host kms.example.com:1700 >out 2>err
 	expect_grep '^a.img: written and verified' out
@@ -304,8 +306,11 @@ cli_set() {
 	[ "$(reg_value b.img KeyManagementServiceName)" = kms.example.com ]
 	# The replaced hive kept its own descriptor (SYSTEM and
 	# Administrators only), not the one new files get.
-	dt -r a.img sd $SW after.sd ls Windows/System32/config >ls
+	dt -r a.img sd $SW after.sd ls Windows/System32/config >ls.out
+	grep -v "^attrib" ls.out >ls
 	expect_same before.sd after.sd
+	dt -r a.img sd $SW after.sd >a2
+	expect_same a1 a2
 	[ "$(hexof after.sd)" != "$NEW_SD" ]
 	expect_no_grep -i 'kmsprep\|tmp' ls
 	kp image show --backend direct a.img >show
