@@ -10,7 +10,8 @@
  *           changed (a dry run notes it and ends as the real run would);
  *   prepare every image through the command's callback, which edits hives
  *           locally and queues whole-file writes (nothing written yet);
- *   write   image by image, only images with writes, each file replaced
+ *   write   image by image (or up to b->jobs at once when the backend
+ *           allows it), only images with writes, each file replaced
  *           atomically and verified by the backend, in the safety order:
  *           files, then SOFTWARE, then SYSTEM, so that a first-boot hook
  *           (in SYSTEM) never points at a script that is not there;
