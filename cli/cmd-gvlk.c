@@ -20,7 +20,7 @@ static const struct cli_opt gvlk_opts[] = {
 	  "whether it holds a volume license key already"),
 	OPT_STRING("image", 0, "IMAGE", ARGS, image,
 	  "take them from the Windows installation in this disk image "
-	  "(read only; libguestfs appliance)"),
+	  "(read only; the direct backend, or the appliance when needed)"),
 	OPT_BOOL("list", 0, ARGS, list, "print the whole table"),
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
 	OPT_END(),

@@ -118,7 +118,7 @@ static const struct cli_help kit_apply_help = {
 	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--allow-unsigned] "
 	"[--dry-run]",
 	"Verify KIT (as 'kms kit verify' does) and apply it to the Windows "
-	"Server installation in SERVER-IMAGE, in one appliance launch: the "
+	"Server installation in SERVER-IMAGE (see --backend): the "
 	"KMS host settings into the SOFTWARE hive, an inbound allow rule for "
 	"the KMS port into the SYSTEM hive's firewall rules (current control "
 	"set), and the kit's first-boot script, with the key readable by "

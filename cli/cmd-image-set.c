@@ -61,8 +61,9 @@ static const struct cli_opt set_opts[] = {
 
 static const struct cli_help set_help = {
 	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] SETTINGS...",
-	"Set KMS settings in the Windows installation of every IMAGE, in one "
-	"appliance launch. Every image is checked and its hives prepared "
+	"Set KMS settings in the Windows installation of every IMAGE (one "
+	"sandboxed worker per image, or one appliance launch for all: see "
+	"--backend). Every image is checked and its hives prepared "
 	"before any is written: a hibernated or Fast Startup volume, a locked "
 	"BitLocker volume, an image in use by a running VM or a dirty hive "
 	"whose logs cannot be replayed is refused (exit 4, unless "

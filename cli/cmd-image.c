@@ -54,6 +54,15 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 	struct img_opts o = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
 
+	if (a->backend == NULL || strcmp(a->backend, "auto") == 0)
+		o.backend = IMG_BACKEND_AUTO;
+	else if (strcmp(a->backend, "direct") == 0)
+		o.backend = IMG_BACKEND_DIRECT;
+	else if (strcmp(a->backend, "appliance") == 0)
+		o.backend = IMG_BACKEND_APPLIANCE;
+	else
+		return cli_usage(c, "--backend: '%s': expected direct, "
+				 "appliance or auto", a->backend);
 	o.format = a->format;
 	o.readonly = readonly;
 	o.overlay = a->overlay;
@@ -86,7 +95,7 @@ static const struct cli_help show_help = {
 	"version and edition, every KMS setting (as 'hive show'), whether the "
 	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
-	"images are opened read-only, all in one appliance.",
+	"images are opened read-only; the output says which backend ran.",
 	show_opts, NULL,
 };
 
@@ -211,7 +220,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	struct winver ver = { 0 };
 	struct gen_plan gen = { 0 };
 	struct hive_report rep;
-	const char *why = img_root_unwritable(r);
+	const char *why = img_unwritable(s, r);
 	char *search = NULL, cs[32] = "";
 	json_t *j;
 	int code = 0;
@@ -310,12 +319,15 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		out = json_array();
 	for (i = 0; i < (size_t)npos; i++) {
 		if (a.json) {
-			img = json_pack("{s:s, s:s}", "image", img_name(s, i),
-					"format", img_format(s, i));
+			img = json_pack("{s:s, s:s, s:s}", "image",
+					img_name(s, i), "format",
+					img_format(s, i), "backend",
+					img_backend_name(s));
 			wins = json_array();
 		} else {
-			printf("image: %s (%s)\n", img_name(s, i),
-			       img_format(s, i));
+			printf("image: %s (%s, backend %s)\n",
+			       img_name(s, i), img_format(s, i),
+			       img_backend_name(s));
 			img = wins = NULL;
 		}
 		found = 0;

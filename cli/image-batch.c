@@ -3,6 +3,7 @@
  * the results reported (the work is prep/batch.c and prep/plan.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "image.h"
 
@@ -58,11 +59,20 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	bool ok = false, dry_refused = false;
 	int code;
 
-	img_batch_init(&b, &img_backend_guestfs, NULL, pos, n, a->dry_run);
+	img_batch_init(&b, NULL, NULL, pos, n, a->dry_run);
 	code = image_open(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
-	b.h = run.s = s;
+	b.be = img_session_backend(s);
+	b.h = img_session_handle(s);
+	if (a->jobs)
+		b.jobs = (unsigned)a->jobs;
+	else {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		b.jobs = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+	}
+	run.s = s;
 	b.notice = image_notice;
 	b.warn = batch_warn;
 	b.ud = c;

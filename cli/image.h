@@ -10,6 +10,8 @@ struct image_args {
 	bool json, dry_run, clear_search, activate;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
+	const char *backend;	/* --backend */
+	unsigned long jobs;	/* -j: images written at once */
 	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
 	char *search_norm;
 	const char **roots;
@@ -48,6 +50,10 @@ int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 struct img_plan image_plan(struct cli *c, const struct image_args *a);
 
 #define IMAGE_COMMON_OPTS \
+	OPT_STRING("backend", 0, "direct|appliance|auto", ARGS, backend, \
+	  "direct: libntfs-3g in a sandboxed worker per image, no appliance; " \
+	  "appliance: libguestfs; auto (default): direct when every image " \
+	  "holds Windows on plain NTFS, else the appliance, saying why"), \
 	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx", ARGS, format, \
 	  "the format of every IMAGE (default: detected)"), \
 	OPT_FN("root", 0, "DEVICE", image_opt_root, \
@@ -69,6 +75,9 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
 	  "Windows' pending changes in them are lost"), \
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"), \
+	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64, \
+	  "write up to N images at once, each by its own worker (direct " \
+	  "backend; default: the number of CPUs); results in the order given"), \
 	IMAGE_COMMON_OPTS
 
 #endif

@@ -6,9 +6,11 @@
  * ordering and verification rules live once, whatever opens the images.
  *
  * Backends: the libguestfs appliance (prep/image.c, wrapped in
- * prep/backend-guestfs.c: img_backend_guestfs); a direct libntfs-3g
- * backend can plug in by filling the same table; the unit tests use an
- * in-memory fake (tests/unit/test-batch.c).
+ * prep/backend-guestfs.c: img_backend_guestfs); direct libntfs-3g in a
+ * sandboxed worker per image (prep/backend-direct.c: img_backend_direct);
+ * the unit tests use an in-memory fake (tests/unit/test-batch.c).  The
+ * public img_* calls of prep/image.h dispatch through the table of the
+ * backend img_open chose (prep/session.c).
  *
  * Contract of every backend:
  *  - Nothing is written until make_writable has been called for that root;
@@ -40,7 +42,7 @@
 #include "lib/error.h"
 
 struct img_backend {
-	const char *name;	/* "guestfs", "ntfs-3g", "fake" */
+	const char *name;	/* "appliance", "direct", "fake" */
 
 	/* Open IMAGES[0..N-1] (read-only if O->readonly), check that none is
 	 * in use; *H gets the backend's handle. */
@@ -102,9 +104,35 @@ struct img_backend {
 	/* Flush and close, checking everything reached the images; OK false
 	 * drops what can be dropped (a new overlay).  H is freed. */
 	int (*close)(void *h, bool ok, struct kp_error *err);
+
+	/* Copy GUEST to local file LOCAL (hives and their logs). */
+	int (*download)(void *h, const char *guest, const char *local,
+			struct kp_error *err);
+
+	/* The format of image I as opened ("raw", "qcow2", ...). */
+	const char *(*format)(void *h, size_t i);
+
+	/* Different images may be made writable and written at once, from
+	 * several threads (each image has a worker of its own). */
+	bool parallel;
 };
 
 /* The libguestfs appliance (prep/image.c). */
 extern const struct img_backend img_backend_guestfs;
+
+/* libntfs-3g on the image's bytes, each image in a sandboxed worker
+ * (prep/drworker.h, prep/backend-direct.c). */
+extern const struct img_backend img_backend_direct;
+
+/* Can the direct backend do the work on every one of IMAGES?  1 if each
+ * holds Windows on plain NTFS (MBR, GPT or a whole-disk filesystem) in a
+ * format it reads; 0 if not, with the reason on one line in WHY.  The
+ * images are looked at read-only, in sandboxed workers. */
+int img_direct_usable(char *const *images, size_t n,
+		      const struct img_opts *o, char *why, size_t whysz);
+
+/* The session's backend and its handle (for the batch, prep/batch.h). */
+const struct img_backend *img_session_backend(const struct img_session *s);
+void *img_session_handle(const struct img_session *s);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The image batch: choose, check, prepare, write (see batch.h). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,116 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 	return 0;
 }
 
+/* One image's outcome when images are written at once. */
+struct wres {
+	struct buf done;	/* labels written */
+	struct kp_error err;
+	int rc;
+	bool ran;
+};
+
+struct wpool {
+	struct img_batch *b;
+	struct wres *res;
+	pthread_mutex_t lock;
+	size_t next;
+	bool stop;		/* a write failed: start no other image */
+};
+
+static void *
+write_worker(void *p)
+{
+	struct wpool *w = p;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		while (w->next < w->b->n && w->b->t[w->next].nwrites == 0)
+			w->next++;
+		i = w->next++;
+		if (w->stop || i >= w->b->n) {
+			pthread_mutex_unlock(&w->lock);
+			return NULL;
+		}
+		w->res[i].ran = true;
+		pthread_mutex_unlock(&w->lock);
+		w->res[i].rc = write_target(w->b, i, &w->res[i].done,
+					    &w->res[i].err);
+		if (w->res[i].rc < 0) {
+			pthread_mutex_lock(&w->lock);
+			w->stop = true;
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+}
+
+/* Each image's writes as in the one-by-one case, several images at once
+ * (the backend gives each image a worker of its own); the outcome is
+ * then reported in the images' order. */
+static int
+write_parallel(struct img_batch *b, struct kp_error *err)
+{
+	struct wpool w = { b, NULL, PTHREAD_MUTEX_INITIALIZER, 0, false };
+	pthread_t th[64];
+	struct buf done = BUF_INIT;
+	size_t i, k, nth = b->jobs < b->n ? b->jobs : b->n, started = 0;
+	long failed = -1;
+	char msg[512];
+
+	if (nth > 64)
+		nth = 64;
+	w.res = calloc(b->n, sizeof(*w.res));
+	if (w.res == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < b->n; i++)
+		w.res[i].err = (struct kp_error)KP_ERROR_INIT;
+	for (k = 0; k < nth; k++)
+		if (pthread_create(&th[started], NULL, write_worker, &w) == 0)
+			started++;
+	if (started == 0)
+		write_worker(&w);	/* no thread: one by one, here */
+	for (k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	for (i = 0; i < b->n; i++) {
+		if (!w.res[i].ran)
+			continue;
+		if (w.res[i].rc == 0) {
+			b->t[i].written = true;
+			snprintf(msg, sizeof(msg), "%s: written and verified",
+				 b->names[i]);
+			if (b->notice)
+				b->notice(b->ud, msg);
+		} else if (failed < 0) {
+			failed = (long)i;
+		}
+	}
+	if (failed >= 0) {
+		i = (size_t)failed;
+		*err = w.res[i].err;
+		kp_error_prefix(err, "'%s'", b->names[i]);
+		if (w.res[i].done.len)
+			buf_addf(&done, "%s in '%s'", buf_str(&w.res[i].done),
+				 b->names[i]);
+		for (k = 0; k < b->n; k++) {
+			if (k != i && w.res[k].ran && w.res[k].rc < 0 &&
+			    w.res[k].done.len)
+				buf_addf(&done, "%s%s in '%s'",
+					 done.len ? ", " : "",
+					 buf_str(&w.res[k].done), b->names[k]);
+			else if (b->t[k].written)
+				buf_addf(&done, "%s'%s'", done.len ? ", " : "",
+					 b->names[k]);
+		}
+		if (done.len)
+			b->done = buf_detach(&done, NULL);
+	}
+	buf_release(&done);
+	for (i = 0; i < b->n; i++)
+		buf_release(&w.res[i].done);
+	free(w.res);
+	return failed >= 0 ? -1 : 0;
+}
+
 int
 img_batch_write(struct img_batch *b, struct kp_error *err)
 {
@@ -287,6 +398,8 @@ img_batch_write(struct img_batch *b, struct kp_error *err)
 
 	free(b->done);
 	b->done = NULL;
+	if (!b->dry_run && b->jobs > 1 && b->be->parallel && b->n > 1)
+		return write_parallel(b, err);
 	for (i = 0; i < b->n && !b->dry_run; i++) {
 		if (b->t[i].nwrites == 0)
 			continue;	/* unchanged images are not touched */

@@ -10,7 +10,8 @@
  *           changed (a dry run notes it and ends as the real run would);
  *   prepare every image through the command's callback, which edits hives
  *           locally and queues whole-file writes (nothing written yet);
- *   write   image by image, only images with writes, each file replaced
+ *   write   image by image (or up to b->jobs at once when the backend
+ *           allows it), only images with writes, each file replaced
  *           atomically and verified by the backend, in the safety order:
  *           files, then SOFTWARE, then SYSTEM, so that a first-boot hook
  *           (in SYSTEM) never points at a script that is not there;
@@ -62,6 +63,8 @@ struct img_batch {
 	char *const *names;		/* their paths */
 	struct img_target *t;		/* one per image */
 	bool dry_run;
+	unsigned jobs;			/* images written at once (0, 1: one
+					 * by one; more only if be->parallel) */
 	bool dry_refused;		/* a dry run a real run would refuse */
 	char *done;			/* after a failed write: what was */
 	img_notice_fn *notice;		/* progress ("written and verified") */
@@ -107,8 +110,11 @@ int img_batch_select(struct img_batch *b, const char *const *want,
 int img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare,
 		      void *ud, struct kp_error *err);
 
-/* Write every image that has writes (nothing in a dry run).  On failure,
- * b->done says what had been written, or is NULL if nothing was. */
+/* Write every image that has writes (nothing in a dry run), up to
+ * b->jobs at once; notices come in the images' order.  On failure, the
+ * first failed image's error (in that order), no image is started any
+ * more, and b->done says what had been written, or is NULL if nothing
+ * was. */
 int img_batch_write(struct img_batch *b, struct kp_error *err);
 
 /* find_windows, select, prepare and write. */

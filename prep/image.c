@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Windows disk images through one libguestfs appliance. */
+/* Windows disk images through one libguestfs appliance: the appliance
+ * backend's operations (gfs.h), behind the table in backend-guestfs.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -13,7 +14,7 @@
 
 #include <guestfs.h>
 
-#include "image.h"
+#include "gfs.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
 #include "lib/fileio.h"
@@ -26,7 +27,7 @@
 #define NTFS_HIBERNATED 14
 #define NTFS_UNCLEAN 15
 
-struct img_session {
+struct gfs_session {
 	guestfs_h *g;
 	struct img_opts o;
 	char **images;		/* as given */
@@ -45,11 +46,11 @@ struct img_session {
 };
 
 /* Format a message for the CLI's callback FN (progress or warning). */
-static void say(struct img_session *s, img_notice_fn *fn, const char *fmt,
+static void say(struct gfs_session *s, img_notice_fn *fn, const char *fmt,
 		va_list ap) KP_PRINTF(3, 0);
 
 static void
-say(struct img_session *s, img_notice_fn *fn, const char *fmt, va_list ap)
+say(struct gfs_session *s, img_notice_fn *fn, const char *fmt, va_list ap)
 {
 	char msg[700];
 
@@ -59,12 +60,12 @@ say(struct img_session *s, img_notice_fn *fn, const char *fmt, va_list ap)
 	fn(s->o.ud, msg);
 }
 
-static void note(struct img_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
-static void warn(struct img_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
+static void note(struct gfs_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
+static void warn(struct gfs_session *s, const char *fmt, ...) KP_PRINTF(2, 3);
 
 /* Progress, which the CLI may silence. */
 static void
-note(struct img_session *s, const char *fmt, ...)
+note(struct gfs_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,7 +76,7 @@ note(struct img_session *s, const char *fmt, ...)
 
 /* What the user must hear even when progress is off. */
 static void
-warn(struct img_session *s, const char *fmt, ...)
+warn(struct gfs_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -86,7 +87,7 @@ warn(struct img_session *s, const char *fmt, ...)
 
 /* The first line of libguestfs' last error. */
 static const char *
-gmsg(struct img_session *s, char *buf, size_t sz)
+gmsg(struct gfs_session *s, char *buf, size_t sz)
 {
 	const char *m = s->g ? guestfs_last_error(s->g) : NULL;
 	const char *nl;
@@ -99,11 +100,11 @@ gmsg(struct img_session *s, char *buf, size_t sz)
 }
 
 static int
-gfail(struct img_session *s, struct kp_error *err, int code, const char *fmt,
+gfail(struct gfs_session *s, struct kp_error *err, int code, const char *fmt,
       ...) KP_PRINTF(4, 5);
 
 static int
-gfail(struct img_session *s, struct kp_error *err, int code, const char *fmt,
+gfail(struct gfs_session *s, struct kp_error *err, int code, const char *fmt,
       ...)
 {
 	char what[512], why[512];
@@ -181,7 +182,7 @@ static void
 capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 	const char *buf, size_t len, const uint64_t *array, size_t n)
 {
-	struct img_session *s = opaque;
+	struct gfs_session *s = opaque;
 	const char *p, *end = buf + len;
 
 	(void)g;
@@ -207,7 +208,7 @@ capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 
 /* A handle with every drive attached; TCG forces software emulation. */
 static int
-new_handle(struct img_session *s, bool tcg, struct kp_error *err)
+new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 {
 	char *tcg_settings[] = { (char *)"force_tcg", NULL };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -245,7 +246,7 @@ new_handle(struct img_session *s, bool tcg, struct kp_error *err)
 }
 
 static int
-launch(struct img_session *s, struct kp_error *err)
+launch(struct gfs_session *s, struct kp_error *err)
 {
 	char first[512];
 
@@ -280,10 +281,10 @@ launch(struct img_session *s, struct kp_error *err)
 }
 
 int
-img_open(char *const *images, size_t n, const struct img_opts *o,
-	 struct img_session **s_ret, struct kp_error *err)
+gfs_open(char *const *images, size_t n, const struct img_opts *o,
+	 struct gfs_session **s_ret, struct kp_error *err)
 {
-	struct img_session *s;
+	struct gfs_session *s;
 	char tmpl[] = "/tmp/kmsprep-XXXXXX";
 	const char *tmp = getenv("TMPDIR");
 	size_t i;
@@ -399,7 +400,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 /* The drive index of a partition or disk: /dev/sdb2 is on /dev/sdb.  The
  * name is cut locally; a call into the appliance costs 60 ms under TCG. */
 static long
-image_of(struct img_session *s, const char *dev)
+image_of(struct gfs_session *s, const char *dev)
 {
 	char whole[64];
 	size_t n = strlen(dev);
@@ -414,7 +415,7 @@ image_of(struct img_session *s, const char *dev)
 }
 
 static int
-add_locked(struct img_session *s, size_t image, const char *dev,
+add_locked(struct gfs_session *s, size_t image, const char *dev,
 	   bool bitlocker, const char *why, struct kp_error *err)
 {
 	struct img_locked *l = realloc(s->locked,
@@ -434,7 +435,7 @@ add_locked(struct img_session *s, size_t image, const char *dev,
 /* Open a BitLocker volume with the recovery password from the key file;
  * returns the mapper device or NULL (with a reason in WHY). */
 static char *
-unlock(struct img_session *s, const char *dev, unsigned n, char *why,
+unlock(struct gfs_session *s, const char *dev, unsigned n, char *why,
        size_t whysz, struct kp_error *err)
 {
 	struct buf key = BUF_INIT;
@@ -469,7 +470,7 @@ unlock(struct img_session *s, const char *dev, unsigned n, char *why,
 }
 
 static int
-add_root(struct img_session *s, size_t image, const char *dev, int probe,
+add_root(struct gfs_session *s, size_t image, const char *dev, int probe,
 	 bool bitlocker, struct kp_error *err)
 {
 	struct img_root r = { 0 }, *v;
@@ -537,7 +538,7 @@ free_list(char **l)
  * plain partitions; guestfs_list_filesystems would also look for LVM, md
  * and btrfs everywhere, which took 10 of 37 seconds for 8 images. */
 static char **
-candidates(struct img_session *s, struct kp_error *err)
+candidates(struct gfs_session *s, struct kp_error *err)
 {
 	char **parts = guestfs_list_partitions(s->g);
 	char **devs = parts ? guestfs_list_devices(s->g) : NULL;
@@ -585,7 +586,7 @@ done:
 }
 
 int
-img_find_windows(struct img_session *s, struct kp_error *err)
+gfs_find_windows(struct gfs_session *s, struct kp_error *err)
 {
 	char **fs;
 	size_t i;
@@ -647,36 +648,36 @@ img_find_windows(struct img_session *s, struct kp_error *err)
 }
 
 struct img_root *
-img_roots(const struct img_session *s, size_t *n)
+gfs_roots(const struct gfs_session *s, size_t *n)
 {
 	*n = s->nroots;
 	return s->roots;
 }
 
 const struct img_locked *
-img_locked(const struct img_session *s, size_t *n)
+gfs_locked(const struct gfs_session *s, size_t *n)
 {
 	*n = s->nlocked;
 	return s->locked;
 }
 
 const char *
-img_name(const struct img_session *s, size_t i)
+gfs_name(const struct gfs_session *s, size_t i)
 {
 	return s->images[i];
 }
 
 const char *
-img_format(const struct img_session *s, size_t i)
+gfs_format(const struct gfs_session *s, size_t i)
 {
 	return s->formats[i];
 }
 
 int
-img_make_writable(struct img_session *s, struct img_root *r,
+gfs_make_writable(struct gfs_session *s, struct img_root *r,
 		  struct kp_error *err)
 {
-	const char *why = img_root_unwritable(r);
+	const char *why = gfs_root_unwritable(r);
 
 	if (r->rw)
 		return 0;
@@ -694,7 +695,7 @@ img_make_writable(struct img_session *s, struct img_root *r,
 }
 
 const char *
-img_root_unwritable(const struct img_root *r)
+gfs_root_unwritable(const struct img_root *r)
 {
 	switch (r->probe) {
 	case 0:
@@ -720,7 +721,7 @@ img_root_unwritable(const struct img_root *r)
  */
 
 char *
-img_path(struct img_session *s, const struct img_root *r, const char *path,
+gfs_path(struct gfs_session *s, const struct img_root *r, const char *path,
 	 bool *exists, struct kp_error *err)
 {
 	const char *slash = strrchr(path, '/');
@@ -738,7 +739,7 @@ img_path(struct img_session *s, const struct img_root *r, const char *path,
 		/* A missing directory on the way: resolve what exists and
 		 * keep the rest as given. */
 		parent = strndup(path, (size_t)(slash - path));
-		q = parent ? img_path(s, r, parent, &pe, err) : NULL;
+		q = parent ? gfs_path(s, r, parent, &pe, err) : NULL;
 		free(parent);
 		if (q == NULL)
 			return NULL;
@@ -767,7 +768,7 @@ img_path(struct img_session *s, const struct img_root *r, const char *path,
 }
 
 char **
-img_ls(struct img_session *s, const char *guest, struct kp_error *err)
+gfs_ls(struct gfs_session *s, const char *guest, struct kp_error *err)
 {
 	char **l = guestfs_ls(s->g, guest);
 
@@ -777,7 +778,7 @@ img_ls(struct img_session *s, const char *guest, struct kp_error *err)
 }
 
 int
-img_download(struct img_session *s, const char *guest, const char *local,
+gfs_download(struct gfs_session *s, const char *guest, const char *local,
 	     struct kp_error *err)
 {
 	if (guestfs_download(s->g, guest, local) < 0)
@@ -788,7 +789,7 @@ img_download(struct img_session *s, const char *guest, const char *local,
 /* Run a shell command in the appliance; OUT (if not NULL) gets its
  * output, which the caller frees. */
 static int
-appliance_sh(struct img_session *s, const char *cmd, char **out,
+appliance_sh(struct gfs_session *s, const char *cmd, char **out,
 	     struct kp_error *err)
 {
 	char *args[] = { (char *)cmd, NULL };
@@ -893,11 +894,11 @@ sd_hex(bool secret, bool dir, char out[400])
 
 /* Run SCRIPT (a printf format) in the appliance; it must print OK. */
 static int
-appliance_run(struct img_session *s, const char *ok, char **out,
+appliance_run(struct gfs_session *s, const char *ok, char **out,
 	      struct kp_error *err, const char *fmt, ...) KP_PRINTF(5, 6);
 
 static int
-appliance_run(struct img_session *s, const char *ok, char **out,
+appliance_run(struct gfs_session *s, const char *ok, char **out,
 	      struct kp_error *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -946,7 +947,7 @@ appliance_run(struct img_session *s, const char *ok, char **out,
  *     back.  The original is untouched until the content is known good.
  */
 int
-img_replace(struct img_session *s, const char *guest, const char *local,
+gfs_replace(struct gfs_session *s, const char *guest, const char *local,
 	    unsigned flags, struct kp_error *err)
 {
 	struct buf data = BUF_INIT;
@@ -1030,7 +1031,7 @@ wipe_file(const char *path, size_t len)
 }
 
 int
-img_replace_data(struct img_session *s, const char *guest, const void *data,
+gfs_replace_data(struct gfs_session *s, const char *guest, const void *data,
 		 size_t len, unsigned flags, struct kp_error *err)
 {
 	struct kp_commit_opts co = { NULL, 0600, false, NULL };
@@ -1041,7 +1042,7 @@ img_replace_data(struct img_session *s, const char *guest, const void *data,
 		return kp_fail_oom(err);
 	r = kp_write_file_atomic(local, data, len, &co, err);
 	if (r == 0)
-		r = img_replace(s, guest, local, flags, err);
+		r = gfs_replace(s, guest, local, flags, err);
 	if (flags & IMG_SECRET)
 		wipe_file(local, len);
 	unlink(local);
@@ -1055,7 +1056,7 @@ img_replace_data(struct img_session *s, const char *guest, const void *data,
 
 /* Write (or with CHECK, read back and compare) write W of PATH. */
 static int
-journal_io(struct img_session *s, const char *path,
+journal_io(struct gfs_session *s, const char *path,
 	   const struct journal_write *w, bool check, struct kp_error *err)
 {
 	size_t done = 0;
@@ -1102,7 +1103,7 @@ journal_io(struct img_session *s, const char *path,
  * Windows gives its logs.
  */
 int
-img_journal(struct img_session *s, const char *guest, const char *guest_log,
+gfs_journal(struct gfs_session *s, const char *guest, const char *guest_log,
 	    const struct journal_plan *p, struct kp_error *err)
 {
 	size_t k, i;
@@ -1150,7 +1151,7 @@ img_journal(struct img_session *s, const char *guest, const char *guest_log,
 }
 
 int
-img_remove(struct img_session *s, const char *guest, struct kp_error *err)
+gfs_remove(struct gfs_session *s, const char *guest, struct kp_error *err)
 {
 	if (guestfs_rm(s->g, guest) < 0)
 		return gfail(s, err, KP_ERR_FAIL, "cannot remove '%s'", guest);
@@ -1158,7 +1159,7 @@ img_remove(struct img_session *s, const char *guest, struct kp_error *err)
 }
 
 char *
-img_read(struct img_session *s, const char *guest, size_t max, size_t *len,
+gfs_read(struct gfs_session *s, const char *guest, size_t max, size_t *len,
 	 struct kp_error *err)
 {
 	int64_t size = guestfs_filesize(s->g, guest);
@@ -1180,7 +1181,7 @@ img_read(struct img_session *s, const char *guest, size_t max, size_t *len,
 }
 
 int
-img_mkdir(struct img_session *s, const char *guest, bool check_only,
+gfs_mkdir(struct gfs_session *s, const char *guest, bool check_only,
 	  struct kp_error *err)
 {
 	char *q = sh_path(guest), sd[400];
@@ -1219,7 +1220,7 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
 }
 
 int
-img_close(struct img_session *s, bool ok, struct kp_error *err)
+gfs_close(struct gfs_session *s, bool ok, struct kp_error *err)
 {
 	struct kp_error ignored = KP_ERROR_INIT;
 	size_t i;
@@ -1266,14 +1267,4 @@ img_close(struct img_session *s, bool ok, struct kp_error *err)
 	free(s->formats);
 	free(s);
 	return r;
-}
-
-char *
-img_local_path(struct img_session *s, const char *name)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/%u-%s", s->tmpdir, s->seq++, name) < 0)
-		return NULL;
-	return p;
 }

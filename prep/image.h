@@ -1,19 +1,28 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Windows disk images through one libguestfs appliance.
+ * Windows disk images, through one of two backends (prep/backend.h):
  *
- * All images of a command are drives of a single handle, so the appliance
- * starts once (10-15 s under TCG) however many images there are.  Before the
- * launch each image is checked: it must exist, be writable when it will be
- * written, and not be held by a running qemu (its image locks).  If the
- * appliance does not start and the user did not choose backend settings,
- * it is started again once with TCG (software emulation).
+ *  - direct: libntfs-3g on the image's bytes (raw read directly, other
+ *    formats through qemu-nbd), each image in a sandboxed worker process
+ *    (prep/drworker.h); no appliance, no kernel mount;
+ *  - appliance: one libguestfs appliance for all images of a command, so
+ *    it starts once (10-15 s under TCG).  If it does not start and the
+ *    user did not choose backend settings, it is started again once with
+ *    TCG (software emulation).  It also unlocks BitLocker with a key and
+ *    reads what the direct backend does not (LVM, dynamic disks, ...).
  *
- * Windows is located directly, without full inspection: every NTFS
- * filesystem is probed for read-write use (hibernation, Fast Startup,
- * unclean shutdown), mounted read-only at its own mount point (/r0, /r1,
- * ...) and searched for \Windows\System32\config\SOFTWARE,
- * case-insensitively.
+ * img_open chooses (img_opts.backend): auto takes the direct backend when
+ * every image holds Windows on plain NTFS on MBR, GPT or a whole-disk
+ * filesystem, and says on one line why not otherwise.  Every img_* call
+ * below dispatches through the chosen backend's table.
+ *
+ * Before anything is written each image is checked: it must exist, be
+ * writable when it will be written, and not be held by a running qemu
+ * (its image locks).  Windows is located directly, without full
+ * inspection: every NTFS filesystem is probed for read-write use
+ * (hibernation, Fast Startup, unclean shutdown), opened read-only at its
+ * own root (/r0, /r1, ...) and searched for
+ * \Windows\System32\config\SOFTWARE, case-insensitively.
  */
 #ifndef KP_IMAGE_H
 #define KP_IMAGE_H
@@ -27,7 +36,16 @@
 /* Progress and notes for the user; the library never prints. */
 typedef void img_notice_fn(void *ud, const char *msg);
 
+/* Which backend img_open uses. */
+enum img_backend_choice {
+	IMG_BACKEND_AUTO = 0,	/* direct if it can do the work, else the
+				 * appliance, saying why (notice) */
+	IMG_BACKEND_DIRECT,
+	IMG_BACKEND_APPLIANCE,
+};
+
 struct img_opts {
+	enum img_backend_choice backend;
 	const char *format;		/* raw|qcow2|vmdk|vhdx, NULL to probe */
 	bool readonly;			/* drives are never written */
 	const char *overlay;		/* write to a new qcow2 overlay */
@@ -41,9 +59,9 @@ struct img_opts {
 struct img_root {
 	size_t image;		/* index of its image */
 	char *device;		/* /dev/sda1, or /dev/mapper/... */
-	char *mnt;		/* where it is mounted in the appliance */
+	char *mnt;		/* its root in guest paths: /r0, /r1, ... */
 	char *systemroot;	/* guest path of \Windows, in its real case */
-	int probe;		/* ntfs-3g read-write probe: 0 = writable */
+	int probe;		/* the backend's verdict: 0 = writable */
 	bool bitlocker;		/* on a BitLocker volume */
 	bool rw;		/* mounted read-write */
 };
@@ -58,7 +76,8 @@ struct img_locked {
 
 struct img_session;
 
-/* Check the images, add them as drives and start the appliance. */
+/* Choose the backend, check the images and open them (the appliance:
+ * add them as drives and start it). */
 int img_open(char *const *images, size_t n, const struct img_opts *o,
 	     struct img_session **s_ret, struct kp_error *err);
 
@@ -73,8 +92,11 @@ const struct img_locked *img_locked(const struct img_session *s, size_t *n);
 const char *img_name(const struct img_session *s, size_t i);
 const char *img_format(const struct img_session *s, size_t i);
 
+/* The backend in use: "direct" or "appliance". */
+const char *img_backend_name(const struct img_session *s);
+
 /* Why ROOT cannot be written (hibernated, ...) or NULL if it can. */
-const char *img_root_unwritable(const struct img_root *r);
+const char *img_unwritable(struct img_session *s, const struct img_root *r);
 
 /* Every installation is found mounted read-only; remount R read-write
  * once the command has checked everything it must before writing. */
@@ -112,13 +134,6 @@ int img_replace_data(struct img_session *s, const char *guest,
 		     const void *data, size_t len, unsigned flags,
 		     struct kp_error *err);
 
-/* Carry out the journaled commit P of hive GUEST in place through its log
- * GUEST_LOG (created if missing), flushing after each step and reading
- * back the verified ones (backend.h's journal). */
-int img_journal(struct img_session *s, const char *guest,
-		const char *guest_log, const struct journal_plan *p,
-		struct kp_error *err);
-
 /* Remove guest file GUEST (a file or a link, never a directory). */
 int img_remove(struct img_session *s, const char *guest,
 	       struct kp_error *err);
@@ -137,8 +152,9 @@ int img_mkdir(struct img_session *s, const char *guest, bool check_only,
  * (mode 0700, removed by img_close); the caller frees it. */
 char *img_local_path(struct img_session *s, const char *name);
 
-/* Unmount, flush and stop the appliance, checking that everything was
- * written.  If OK is false, a new overlay is removed again. */
+/* Unmount, flush and stop the appliance or the workers, checking that
+ * everything was written.  If OK is false, a new overlay is removed
+ * again. */
 int img_close(struct img_session *s, bool ok, struct kp_error *err);
 
 #endif

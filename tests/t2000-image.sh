@@ -60,11 +60,11 @@ show_all() {
 		"$IMG/dual.img" "$IMG/dirty.img" .
 	sha256sum ./*.img ./*.qcow2 >sums
 	# A qemu that fails with KVM as qemu 7.2 does on some machines.
-	expect_code 3 kvm_fails "$KMSPREP" image show empty.img client.img \
+	expect_code 3 kvm_fails "$KMSPREP" image show --backend appliance empty.img client.img \
 		server.qcow2 hib.img dual.img dirty.img >out 2>err
 	expect_kvm_fallback err
-	expect_grep '^image: client.img (raw)' out
-	expect_grep '^image: server.qcow2 (qcow2)' out
+	expect_grep '^image: client.img (raw, backend appliance)' out
+	expect_grep '^image: server.qcow2 (qcow2, backend appliance)' out
 	expect_grep 'windows: Windows 10 Enterprise; build 19045; edition Enterprise; type Client' out
 	expect_grep 'windows: Windows Server 2022 Datacenter; build 20348; edition ServerDatacenter; type Server' out
 	expect_grep 'writable: no: Windows is hibernated or was shut down with Fast Startup' out
@@ -97,7 +97,7 @@ other_kvm() {
 	export SRC_DIR
 	export -f kvm_fails expect_kvm_fallback expect_grep expect_no_grep
 	"$SRC_DIR/tests/helper/with-kvm" $other bash -c '
-		kvm_fails "$KMSPREP" image show client.img >out 2>err ||
+		kvm_fails "$KMSPREP" image show --backend appliance client.img >out 2>err ||
 			{ cat err; exit 1; }
 		expect_kvm_fallback err' || rc=$?
 	[ $rc -ne 77 ] || skip "this machine cannot make a private /dev without (or with) kvm"
@@ -109,7 +109,7 @@ t "show with the KVM fault on the other kind of machine (with or without /dev/kv
 dry_run() {
 	cp "$IMG/client.img" "$IMG/server.qcow2" .
 	sha256sum ./*.img ./*.qcow2 >sums
-	kp image set -q --dry-run client.img server.qcow2 \
+	kp image set --backend appliance -q --dry-run client.img server.qcow2 \
 		--kms-host kms.contoso.com:1688 \
 		--dns-search-list corp.contoso.com,contoso.com >out
 	expect_grep '^client.img: SOFTWARE: .*KeyManagementServiceName: (absent) -> "kms.contoso.com" REG_SZ' out
@@ -117,7 +117,7 @@ dry_run() {
 	expect_grep '^dry run: 6 changes, nothing written' out
 	sha256sum -c --quiet sums
 	# A dry run makes no overlay either.
-	kp image set -q --dry-run client.img --overlay ov.qcow2 \
+	kp image set --backend appliance -q --dry-run client.img --overlay ov.qcow2 \
 		--kms-host kms.contoso.com >out
 	[ ! -e ov.qcow2 ]
 }
@@ -127,17 +127,17 @@ t "--dry-run leaves the images byte-identical" dry_run
 write_and_check() {
 	cp "$IMG/client.img" "$IMG/server.qcow2" "$IMG/dual.img" .
 	cp client.img base.img
-	kp image set -q client.img server.qcow2 dual.img --root /dev/sdc2 \
+	kp image set --backend appliance -q client.img server.qcow2 dual.img --root /dev/sdc2 \
 		--kms-host kms.contoso.com:1688 --publish-domain contoso.com,10,50 \
 		--dns-search-list corp.contoso.com,contoso.com >out
 	expect_grep '^client.img: written and verified (4 changes)' out
 	expect_grep '^server.qcow2: written and verified (4 changes)' out
 	expect_grep '^dual.img: written and verified (4 changes)' out
-	kp image set -q client.img --kms-host kms.contoso.com:1688 >out
+	kp image set --backend appliance -q client.img --kms-host kms.contoso.com:1688 >out
 	expect_grep '^client.img: no change' out
 	# The overlay: the image stays as it was, the overlay holds the change.
 	sha256sum base.img >sums
-	kp image set -q base.img --overlay ov.qcow2 --kms-host kms2.contoso.com >out
+	kp image set --backend appliance -q base.img --overlay ov.qcow2 --kms-host kms2.contoso.com >out
 	expect_grep 'written and verified (1 change) in overlay ov.qcow2' out
 	sha256sum -c --quiet sums
 	qemu-img info ov.qcow2 | grep -q 'backing file: .*base.img'
@@ -206,18 +206,18 @@ refusals() {
 	cp "$IMG/client.img" "$IMG/hib.img" "$IMG/dual.img" .
 	sha256sum client.img hib.img dual.img >sums
 	# A hibernated volume in a batch: exit 4 before anything changes.
-	expect_code 4 kp image set -q client.img hib.img --kms-host kms 2>err
+	expect_code 4 kp image set --backend appliance -q client.img hib.img --kms-host kms 2>err
 	expect_grep "'hib.img': /dev/sdb1: Windows is hibernated or was shut down with Fast Startup on" err
 	expect_grep 'shut it down fully' err
 	expect_grep 'no image was changed' err
 	sha256sum -c --quiet sums
 	# A dry run shows the plan and ends as the real run would.
-	expect_code 4 kp image set -q --dry-run hib.img --kms-host kms >out 2>err
+	expect_code 4 kp image set --backend appliance -q --dry-run hib.img --kms-host kms >out 2>err
 	expect_grep "'hib.img': /dev/sda1: Windows is hibernated.*a real run would be refused" err
 	expect_grep 'KeyManagementServiceName' out
 	sha256sum -c --quiet sums
 	# Two installations and no --root.
-	expect_code 2 kp image set -q --dry-run dual.img --kms-host kms 2>err
+	expect_code 2 kp image set --backend appliance -q --dry-run dual.img --kms-host kms 2>err
 	expect_grep "'dual.img' holds 2 Windows installations (/dev/sda1, /dev/sda2); choose one with --root DEVICE" err
 }
 t "hibernated volume refused (4), nothing changed; several roots need --root" refusals
@@ -227,11 +227,11 @@ t "hibernated volume refused (4), nothing changed; several roots need --root" re
 dirty_hives() {
 	cp "$IMG/client.img" "$IMG/dirty.img" .
 	sha256sum client.img dirty.img >sums
-	expect_code 4 kp image set -q client.img dirty.img --kms-host kms 2>err
+	expect_code 4 kp image set --backend appliance -q client.img dirty.img --kms-host kms 2>err
 	expect_grep "'dirty.img': /dev/sdb1: '/Windows/System32/config/SOFTWARE': hive is dirty (sequence numbers [0-9]*/[0-9]*)" err
 	expect_grep 'none can be replayed (no transaction logs found).*--force-dirty writes anyway' err
 	sha256sum -c --quiet sums
-	kp image set dirty.img --force-dirty --kms-host kms.contoso.com \
+	kp image set --backend appliance dirty.img --force-dirty --kms-host kms.contoso.com \
 		--dns-search-list corp.contoso.com >out 2>err
 	expect_grep "'dirty.img': /dev/sda1: SOFTWARE is dirty and its logs cannot be replayed (no transaction logs found); writing anyway (--force-dirty)" err
 	[ -z "$REAL_DIRTY" ] ||
@@ -261,26 +261,26 @@ t "dirty hives: refused (4) unless --force-dirty; logs replayed into the write" 
 
 no_windows() {
 	cp "$IMG/empty.img" .
-	expect_code 3 kp image set -q empty.img --kms-host kms 2>err
+	expect_code 3 kp image set --backend appliance -q empty.img --kms-host kms 2>err
 	expect_grep "'empty.img': no Windows installation found" err
 }
 t "an image without Windows: exit 3" no_windows
 
 before_launch() {
 	cp "$IMG/client.img" .
-	expect_code 3 kp image set -q missing.img --kms-host kms 2>err
+	expect_code 3 kp image set --backend appliance -q missing.img --kms-host kms 2>err
 	expect_grep "'missing.img': cannot open: No such file or directory" err
 	cp client.img ro.img
 	chmod 0444 ro.img
-	expect_code 3 kp image set -q ro.img --kms-host kms 2>err
+	expect_code 3 kp image set --backend appliance -q ro.img --kms-host kms 2>err
 	expect_grep "'ro.img': the image is read-only; give --overlay" err
-	expect_code 2 kp image set -q client.img --format vdi --kms-host k 2>err
+	expect_code 2 kp image set --backend appliance -q client.img --format vdi --kms-host k 2>err
 	expect_grep "expected raw, qcow2, vmdk or vhdx" err
-	expect_code 2 kp image set -q client.img client.img --overlay o.qcow2 \
+	expect_code 2 kp image set --backend appliance -q client.img client.img --overlay o.qcow2 \
 		--kms-host k 2>err
-	expect_code 2 kp image set -q client.img 2>err
+	expect_code 2 kp image set --backend appliance -q client.img 2>err
 	expect_grep 'no setting given' err
-	expect_code 2 kp image set -q client.img --dns-search-list 'a b' 2>err
+	expect_code 2 kp image set --backend appliance -q client.img --dns-search-list 'a b' 2>err
 	# An image held by a running qemu: refused before any launch.
 	qemu-system-x86_64 -machine none -nodefaults -display none -S \
 		-drive file=client.img,format=raw,if=none,id=d0 &
@@ -291,7 +291,7 @@ before_launch() {
 	done
 	sha256sum client.img >sums
 	rc=0
-	kp image set -q client.img --kms-host kms 2>err || rc=$?
+	kp image set --backend appliance -q client.img --kms-host kms 2>err || rc=$?
 	kill $qpid
 	wait $qpid 2>/dev/null || true
 	[ $rc -eq 4 ] || { cat err; return 1; }
@@ -299,5 +299,32 @@ before_launch() {
 	sha256sum -c --quiet sums
 }
 t "missing, read-only and in-use images, bad options: no launch" before_launch
+
+# The same sample images (made by the appliance) through the direct
+# backend, with no launch: the same installations, versions and refusals,
+# and auto takes it for them.  t2200 checks the direct backend's writes.
+direct_agrees() {
+	cp "$IMG/client.img" "$IMG/server.qcow2" "$IMG/hib.img" "$IMG/empty.img" \
+		"$IMG/dual.img" .
+	sha256sum ./*.img ./*.qcow2 >sums
+	expect_code 3 kp image show --backend direct empty.img client.img \
+		server.qcow2 hib.img dual.img >out 2>err
+	expect_grep '^image: client.img (raw, backend direct)' out
+	expect_grep '^image: server.qcow2 (qcow2, backend direct)' out
+	expect_grep 'windows: Windows 10 Enterprise; build 19045; edition Enterprise; type Client' out
+	expect_grep 'windows: Windows Server 2022 Datacenter; build 20348; edition ServerDatacenter; type Server' out
+	expect_grep 'writable: no: Windows is hibernated' out
+	[ "$(grep -c 'windows: /dev/sde[12] /Windows' out)" -eq 2 ]
+	sed -n '/^image: empty.img/,/^image:/p' out | grep -q 'no Windows installation found'
+	expect_code 4 kp image set -q --backend direct client.img hib.img \
+		--kms-host kms 2>err
+	expect_grep "'hib.img': /dev/sdb1: Windows is hibernated" err
+	expect_grep 'no image was changed' err
+	sha256sum -c --quiet sums
+	kp image show client.img >out 2>err
+	expect_grep '^image: client.img (raw, backend direct)' out
+	expect_no_grep 'using the appliance' err
+}
+t "the appliance's sample images through the direct backend; auto picks it" direct_agrees
 
 done_testing

@@ -87,7 +87,7 @@ EOF
 dry_run() {
 	cp "$IMG/plain.img" "$IMG/panther.img" .
 	sha256sum ./*.img >sums
-	kp image generalize -q --dry-run plain.img panther.img >out
+	kp image generalize --backend appliance -q --dry-run plain.img panther.img >out
 	expect_grep '^plain.img: create %WINDIR%\\System32\\Sysprep\\Unattend.xml' out
 	expect_grep '^panther.img: update %WINDIR%\\Panther\\Unattend.xml' out
 	expect_grep '^dry run:' out
@@ -97,7 +97,7 @@ t "--dry-run writes nothing" dry_run
 
 sysprep_mode() {
 	cp "$IMG/plain.img" "$IMG/panther.img" "$IMG/pointer.img" .
-	kp image generalize -q plain.img panther.img pointer.img >out
+	kp image generalize --backend appliance -q plain.img panther.img pointer.img >out
 	expect_grep '^plain.img: create %WINDIR%\\System32\\Sysprep\\Unattend.xml' out
 	expect_grep '^panther.img: note: %WINDIR%\\Panther\\Unattend.xml had SkipRearm 1 in its generalize pass: sysprep /generalize would have kept the licensing state, so every clone would share one client machine ID' out
 	expect_grep '^panther.img: update %WINDIR%\\Panther\\Unattend.xml' out
@@ -105,7 +105,7 @@ sysprep_mode() {
 	expect_no_grep '^pointer.img: .*Sysprep' out
 	# A second run changes nothing, not a byte of the images.
 	sha256sum ./*.img >sums
-	kp image generalize -q plain.img panther.img pointer.img >out
+	kp image generalize --backend appliance -q plain.img panther.img pointer.img >out
 	[ "$(grep -c ': no change$' out)" -eq 3 ] || { cat out; return 1; }
 	sha256sum -c --quiet sums
 	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a plain.img \
@@ -141,24 +141,24 @@ t "sysprep mode: the answer file Windows uses says SkipRearm 0" sysprep_mode
 
 clone_mode() {
 	cp "$IMG/clone.img" "$IMG/sealed.img" .
-	kp image generalize -q --mode clone --activate clone.img >out
+	kp image generalize --backend appliance -q --mode clone --activate clone.img >out
 	expect_grep '^clone.img: Setup\\CmdLine: "" REG_SZ -> "cmd.exe /c \\"%SystemRoot%\\\\kmsprep\\\\firstboot.cmd\\"" REG_SZ' out
 	expect_grep '^clone.img: Setup\\SetupType: 0 (0x0) REG_DWORD -> 2 (0x2) REG_DWORD' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot.cmd' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\licensing.ps1' out
 	expect_grep '^clone.img: create %WINDIR%\\kmsprep\\firstboot-activate.cmd' out
 	sha256sum clone.img >sums
-	kp image generalize -q --mode clone --activate clone.img >out
+	kp image generalize --backend appliance -q --mode clone --activate clone.img >out
 	expect_grep '^clone.img: no change$' out
 	sha256sum -c --quiet sums
 	# A generalized image gets a new ID from Windows Setup itself; its
 	# CmdLine (oobe\windeploy.exe) must not be replaced.
 	cp sealed.img sealed.orig
-	expect_code 4 kp image generalize -q --mode clone sealed.img 2>err
+	expect_code 4 kp image generalize --backend appliance -q --mode clone sealed.img 2>err
 	expect_grep 'the image is generalized already (IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE)' err
 	cmp sealed.img sealed.orig
 	# A later image set changes the values the first boot puts back.
-	kp image set -q clone.img --kms-host kms9.example.com >out
+	kp image set --backend appliance -q clone.img --kms-host kms9.example.com >out
 	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd' out
 	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 >gf <<'EOF'
 download /Windows/kmsprep/firstboot.cmd fb.cmd
@@ -186,14 +186,14 @@ EOF
 	expect_grep 'SetupType,DWORD,0x00000002' rl
 	# Without --activate now: the activation script goes, or a later
 	# image set would bring activation back.
-	kp image generalize -q --mode clone clone.img >out
+	kp image generalize --backend appliance -q --mode clone clone.img >out
 	expect_grep '^clone.img: remove %WINDIR%\\kmsprep\\firstboot-activate.cmd$' out
 	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
 	# --gvlk auto: the key of the image's edition and build, installed
 	# before the rearm; a later image set keeps it in the script.
-	kp image generalize -q --mode clone --gvlk auto clone.img >out
+	kp image generalize --backend appliance -q --mode clone --gvlk auto clone.img >out
 	expect_grep '^clone.img: note: the first boot installs the KMS client setup key of Windows Server 2022 Datacenter (WX4NM-KYWYW-QJJR4-XV3QB-6VM33)$' out
-	kp image set -q clone.img --kms-host kms8.example.com >out
+	kp image set --backend appliance -q clone.img --kms-host kms8.example.com >out
 	expect_grep '^clone.img: update %WINDIR%\\kmsprep\\firstboot.cmd$' out
 	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a clone.img -m /dev/sda1 \
 		download /Windows/kmsprep/firstboot.cmd fb3.cmd
@@ -202,11 +202,11 @@ EOF
 	[ "$(grep -n '^call :sl ipk' fb3.cmd | cut -d: -f1)" -lt \
 	  "$(grep -n '^call :sl rearm' fb3.cmd | cut -d: -f1)" ]
 	# Only a key of Microsoft's table goes into a script.
-	expect_code 2 kp image generalize -q --mode clone \
+	expect_code 2 kp image generalize --backend appliance -q --mode clone \
 		--gvlk QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN clone.img 2>err
 	expect_grep 'not a KMS client setup key' err
 	expect_no_grep 'QXR7B' err
-	expect_code 2 kp image generalize -q --gvlk auto clone.img 2>err
+	expect_code 2 kp image generalize --backend appliance -q --gvlk auto clone.img 2>err
 }
 t "clone mode: first-boot scripts and hook; a generalized image refused" clone_mode
 
@@ -221,13 +221,13 @@ download /Windows/System32/config/SYSTEM sys.hiv
 ! "$KMSPREP" hive import sys.hiv svc.reg
 upload sys.hiv /Windows/System32/config/SYSTEM
 EOF
-	kp image generalize -q --mode clone --activate gfs.img >out
+	kp image generalize --backend appliance -q --mode clone --activate gfs.img >out
 	expect_grep '^gfs.img: create C:\\Program Files\\Guestfs\\Firstboot\\scripts\\9900-0001-kmsprep-rearm.bat$' out
 	expect_grep '^gfs.img: create C:\\Program Files\\Guestfs\\Firstboot\\scripts\\9900-0002-kmsprep-activate.bat$' out
 	expect_grep "^gfs.img: note: libguestfs' firstboot service is installed" out
 	expect_no_grep 'CmdLine' out
 	expect_no_grep 'firstboot.cmd' out
-	kp image show gfs.img >show
+	kp image show --backend appliance gfs.img >show
 	expect_grep '^    libguestfs firstboot service: installed, runs .*; kmsprep.s scripts there: 9900-0001-kmsprep-rearm.bat, 9900-0002-kmsprep-activate.bat$' show
 	expect_grep '^    first boot: nothing staged$' show
 	# The outcome, read back after a boot: each step, the error decoded.
@@ -237,11 +237,11 @@ EOF
 		"activate: exit code -1073418124" "license state: exit code 0" >fb.log
 	guestfish --rw -a gfs.img -m /dev/sda1 \
 		upload fb.log /Windows/kmsprep/firstboot.log
-	kp image show gfs.img >show
+	kp image show --backend appliance gfs.img >show
 	expect_grep '^    first-boot log (%WINDIR%\\kmsprep\\firstboot.log): 2 runs, the last started ' show
 	expect_grep '^      activate: failed, 0xC004F074 (no KMS host could be contacted)$' show
 	expect_grep '^      client machine ID: reset (the rearm succeeded)$' show
-	kp image show --json gfs.img >j
+	kp image show --backend appliance --json gfs.img >j
 	python3 -c 'import json; j=json.load(open("j")); s=json.dumps(j); assert "0xC004F074" in s and "kmsprep_scripts" in s, s'
 }
 t "libguestfs firstboot service; the outcome read back from the log" guestfs_service
@@ -257,10 +257,10 @@ cloudbase() {
 mkdir-p "/Program Files/Cloudbase Solutions/Cloudbase-Init/conf"
 upload cb.conf "$conf"
 EOF
-	kp image show cb.img >show
+	kp image show --backend appliance cb.img >show
 	expect_grep '^    cloudbase-init (cloudbase-init.conf): licensing plugin runs; activate_windows on, set_kms_product_key not set (off), set_avma_product_key not set (off), kms_host old.example.com$' show
 	expect_grep '^    note: cloudbase-init sets KMS host old.example.com at every boot, over the registry' show
-	kp image set -q cb.img --kms-host kms7.example.com --cloudbase-init off >out
+	kp image set --backend appliance -q cb.img --kms-host kms7.example.com --cloudbase-init off >out
 	expect_grep '^cb.img: update C:\\Program Files\\Cloudbase Solutions\\Cloudbase-Init\\conf\\cloudbase-init.conf$' out
 	guestfish --ro -a cb.img -m /dev/sda1 download "$conf" new.conf
 	# Only the lines it must: the rest of the file byte for byte.
@@ -269,7 +269,7 @@ EOF
 		'kms_host=kms7.example.com' '' 'set_kms_product_key=false' \
 		'[openstack]' 'x=1' >want.conf
 	expect_same want.conf new.conf
-	kp image show --json cb.img >j
+	kp image show --backend appliance --json cb.img >j
 	python3 -c 'import json; j=json.load(open("j")); s=json.dumps(j); assert "\"conflicts_with_registry\": false" in s, s'
 	# kms gvlk reads the edition and build from the image itself.
 	kp kms gvlk --image "$IMG/clone.img" >o 2>/dev/null
@@ -277,7 +277,7 @@ EOF
 	# Without cloudbase-init: refused, nothing written.
 	cp "$IMG/clone.img" plain.img
 	sha256sum plain.img >sums
-	expect_code 4 kp image set -q plain.img --kms-host k.example.com \
+	expect_code 4 kp image set --backend appliance -q plain.img --kms-host k.example.com \
 		--cloudbase-init host 2>err
 	expect_grep 'cloudbase-init is not installed' err
 	sha256sum -c --quiet sums
@@ -288,11 +288,11 @@ refusals() {
 	cp "$IMG/sealed.img" "$IMG/blocked.img" .
 	sha256sum ./*.img >sums
 	# Sysprep has run on a generalized image: nothing to stage.
-	expect_code 4 kp image generalize -q sealed.img 2>err
+	expect_code 4 kp image generalize --backend appliance -q sealed.img 2>err
 	expect_grep 'generalized already' err
 	# A file where the script directory goes: found before any write,
 	# so the hook never points at a script that is not there.
-	expect_code 1 kp image generalize -q --mode clone blocked.img 2>err
+	expect_code 1 kp image generalize --backend appliance -q --mode clone blocked.img 2>err
 	expect_grep "blocked.img.*/Windows/kmsprep is not a directory" err
 	sha256sum -c --quiet sums
 }
@@ -300,7 +300,7 @@ t "generalized image and blocked directory refused, nothing written" refusals
 
 show_state() {
 	cp "$IMG/panther.img" "$IMG/sealed.img" "$IMG/blocked.img" .
-	kp image show -q panther.img sealed.img blocked.img >out
+	kp image show --backend appliance -q panther.img sealed.img blocked.img >out
 	# A broken answer file is a note; the rest is still shown.
 	sed -n '/^image: blocked.img/,$p' out >b
 	expect_grep "note: sysprep would fail on it too: '%WINDIR%\\\\Panther\\\\Unattend.xml': not a valid answer file: line 1: Premature end of data in tag unattend line 1$" b
@@ -308,7 +308,7 @@ show_state() {
 	expect_grep 'answer file %WINDIR%\\Panther\\Unattend.xml: generalize pass, SkipRearm 1' out
 	expect_grep 'image state: IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE' out
 	expect_grep 'first boot: runs at the next boot (SetupType 2): oobe\\windeploy.exe' out
-	kp image show -q --json sealed.img >j
+	kp image show --backend appliance -q --json sealed.img >j
 	python3 -c 'import json,sys; g=json.load(open("j"))["images"][0]["windows"][0]["generalization"]; assert g["first_boot"]["cmdline"]=="oobe\\windeploy.exe" and not g["first_boot"]["kmsprep"], g'
 }
 t "image show reports the generalization state" show_state

@@ -15,8 +15,13 @@ SW=Windows/System32/config/SOFTWARE
 SPP='Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 dt() { "$TEST_TOOL" direct "$@"; }
 
-# One sample image for the whole script; each test copies it.
+# One sample image for the whole script; each test copies it.  The SYSTEM
+# hive is what the kmsprep image commands need beside SOFTWARE.
 sample_hive "$SCRATCH/soft" client || exit 1
+"$KMSPREP" hive new "$SCRATCH/sys" >/dev/null &&
+	"$KMSPREP" hive import "$SCRATCH/sys" "$SRC_DIR/tests/data/system.reg" \
+		>/dev/null || exit 1
+export MKIMAGE_SYSTEM=$SCRATCH/sys
 "$MK" "$SCRATCH/mbr.img" mbr "$SCRATCH/soft" || exit 1
 "$MK" "$SCRATCH/gpt.img" gpt "$SCRATCH/soft" || exit 1
 
@@ -64,7 +69,7 @@ replace_keeps_sd() {
 	"$KMSPREP" hive show new >show
 	expect_grep 'KeyManagementServiceName .*"kms.example.com"' show
 	# Nothing left behind: no temporary or old copy.
-	[ "$(cat ls)" = SOFTWARE ]
+	[ "$(sort ls | tr '\n' ' ')" = "SOFTWARE SYSTEM " ]
 	# An independent reader (ntfs-3g's ntfscat) sees the same bytes.
 	if command -v ntfscat >/dev/null 2>&1; then
 		dd if=d.img of=p.img bs=1M skip=1 status=none
@@ -314,5 +319,219 @@ journal_in_place() {
 	fi
 }
 t "journaled commit in the image: under 1 MiB written, the same hive" journal_in_place
+
+#
+# The same safety rules through the real CLI, kmsprep image ... --backend
+# direct, as t2000 checks them through the appliance.
+#
+KP_SPP='/Microsoft/Windows NT/CurrentVersion/SoftwareProtectionPlatform'
+
+# reg_value IMAGE NAME: a SPP value of IMAGE's SOFTWARE hive, read back by
+# an independent reader (reglookup) from the hive the direct tool extracts.
+reg_value() {
+	dt -r "$1" read $SW "$1.sw"
+	reglookup -H -p "$KP_SPP/$2" "$1.sw" | cut -d, -f3
+}
+
+cli_set() {
+	command -v reglookup >/dev/null || skip "no reglookup"
+	cp "$SCRATCH/mbr.img" a.img
+	cp "$SCRATCH/gpt.img" b.img
+	# Hidden, system, archive, as the descriptor: kept by the replace.
+	dt a.img attrib $SW 26 sd $SW before.sd >a1
+	expect_grep '^attrib 0x00000026$' a1
+	kp image set --backend direct a.img b.img \
+		--kms-host kms.example.com:1700 >out 2>err
+	expect_grep '^a.img: written and verified' out
+	expect_grep '^b.img: written and verified' out
+	[ "$(reg_value a.img KeyManagementServiceName)" = kms.example.com ]
+	[ "$(reg_value a.img KeyManagementServicePort)" = 1700 ]
+	[ "$(reg_value b.img KeyManagementServiceName)" = kms.example.com ]
+	# The replaced hive kept its own descriptor (SYSTEM and
+	# Administrators only), not the one new files get.
+	dt -r a.img sd $SW after.sd ls Windows/System32/config >ls.out
+	grep -v "^attrib" ls.out >ls
+	expect_same before.sd after.sd
+	dt -r a.img sd $SW after.sd >a2
+	expect_same a1 a2
+	[ "$(hexof after.sd)" != "$NEW_SD" ]
+	expect_no_grep -i 'kmsprep\|tmp' ls
+	kp image show --backend direct a.img >show
+	expect_grep '^image: a.img (raw, backend direct)' show
+	kp image show --json a.img >j
+	python3 -c 'import json,sys; j=json.load(open("j")); assert j["images"][0]["backend"] == "direct", j'
+	# Set again: nothing to do, and not one byte changes.
+	sum=$(sha256sum <a.img)
+	kp image set -q --backend direct a.img --kms-host kms.example.com:1700 >out
+	expect_grep '^a.img: no change$' out
+	[ "$(sha256sum <a.img)" = "$sum" ]
+}
+t "CLI, direct: image set writes, read back by reglookup; descriptor kept; no change is byte-identical" cli_set
+
+cli_dry_run() {
+	cp "$SCRATCH/mbr.img" a.img
+	sum=$(sha256sum <a.img)
+	kp image set -q --backend direct --dry-run a.img --kms-host kms.dry >out
+	expect_grep 'KeyManagementServiceName: (absent) -> "kms.dry"' out
+	expect_grep '^dry run: 1 change, nothing written' out
+	kp image generalize -q --backend direct --dry-run a.img >out
+	kp image show -q --backend direct a.img >/dev/null
+	[ "$(sha256sum <a.img)" = "$sum" ]
+	kp image set -q --backend direct --dry-run a.img --overlay ov.qcow2 \
+		--kms-host kms.dry >/dev/null
+	[ ! -e ov.qcow2 ]
+}
+t "CLI, direct: --dry-run and show write nothing" cli_dry_run
+
+# refused_batch IMAGE WHY: IMAGE beside a good one: exit 4, nothing
+# written to either.
+refused_batch() {
+	cp "$SCRATCH/mbr.img" good.img
+	sha256sum good.img "$1" >sums
+	expect_code 4 kp image set -q --backend direct good.img "$1" \
+		--kms-host kms.example.com 2>err
+	expect_grep "$2" err
+	sha256sum -c --quiet sums
+}
+
+cli_refusals() {
+	cp "$SCRATCH/mbr.img" hib.img
+	{ printf HIBR; head -c 8188 /dev/zero; } >hib
+	dt hib.img put hiberfil.sys hib
+	refused_batch hib.img "'hib.img': /dev/sdb1: Windows is hibernated"
+	expect_grep 'no image was changed' err
+	cp "$SCRATCH/mbr.img" unclean.img
+	"$TEST_TOOL" direct-dirty unclean.img 1
+	refused_batch unclean.img "'unclean.img': /dev/sdb1: the volume was not shut down cleanly"
+	cp "$SCRATCH/mbr.img" bl.img
+	printf -- '-FVE-FS-' | dd of=bl.img bs=1 seek=$((1048576 + 3)) \
+		conv=notrunc status=none
+	refused_batch bl.img "'bl.img': /dev/sdb1: BitLocker volume"
+	# A dirty hive: refused by the batch, both images unchanged.
+	cp "$SCRATCH/soft" dsoft
+	"$TEST_TOOL" dirty dsoft
+	cp "$SCRATCH/mbr.img" dirty.img
+	dt dirty.img put $SW dsoft
+	refused_batch dirty.img "'dirty.img': /dev/sdb1: .*hive is dirty"
+	# A dry run of a refused image says so and ends refused too.
+	sum=$(sha256sum <hib.img)
+	expect_code 4 kp image set -q --backend direct --dry-run hib.img \
+		--kms-host kms 2>err
+	expect_grep 'a real run would be refused' err
+	[ "$(sha256sum <hib.img)" = "$sum" ]
+}
+t "CLI, direct: hibernated, unclean, BitLocker, dirty refused in a batch; nothing written" cli_refusals
+
+cli_failures() {
+	cp "$SCRATCH/mbr.img" good.img
+	sha256sum good.img >sums
+	# No Windows, or no image at all: exit 3, the good one unchanged.
+	truncate -s 8M blank.img
+	expect_code 3 kp image set -q --backend direct good.img blank.img \
+		--kms-host kms 2>err
+	expect_code 3 kp image set -q --backend direct good.img missing.img \
+		--kms-host kms 2>err
+	sha256sum -c --quiet sums
+	expect_code 2 kp image set -q --backend bogus good.img --kms-host k \
+		2>err
+	expect_grep "expected direct, appliance or auto" err
+	chmod a-w good.img
+	if [ ! -w good.img ]; then
+		expect_code 3 kp image set -q --backend direct good.img \
+			--kms-host kms 2>err
+		expect_grep 'read-only; give --overlay' err
+	fi
+	chmod u+w good.img
+	sha256sum -c --quiet sums
+}
+t "CLI, direct: a failing image in a batch leaves all unchanged; bad options" cli_failures
+
+cli_generalize() {
+	cp "$SCRATCH/mbr.img" a.img
+	kp image generalize -q --backend direct a.img >out
+	expect_grep 'create' out
+	f=$(dt -r a.img ls Windows/System32/sysprep | head -1)
+	[ -n "$f" ]
+	dt -r a.img read "Windows/System32/sysprep/$f" ua sd "Windows/System32/sysprep/$f" ua.sd >/dev/null
+	grep -qi 'SkipRearm' ua
+	[ "$(hexof ua.sd)" = "$NEW_SD" ]
+}
+t "CLI, direct: generalize writes the answer file with the new-file descriptor" cli_generalize
+
+cli_overlay() {
+	command -v qemu-nbd >/dev/null 2>&1 || skip "no qemu-nbd"
+	cp "$SCRATCH/mbr.img" base.img
+	sum=$(sha256sum <base.img)
+	kp image set -q --backend direct base.img --overlay ov.qcow2 \
+		--kms-host kms.ov >out
+	[ "$(sha256sum <base.img)" = "$sum" ]
+	kp image show --backend direct ov.qcow2 >show
+	expect_grep '"kms.ov"' show
+}
+t "CLI, direct: --overlay leaves the image unchanged" cli_overlay
+
+cli_auto() {
+	cp "$SCRATCH/mbr.img" a.img
+	kp image show a.img >out 2>err
+	expect_grep '^image: a.img (raw, backend direct)' out
+	# Not plain NTFS: auto says why and takes the appliance (here one
+	# that cannot start: exit 5, nothing written).
+	cp "$SCRATCH/mbr.img" lvm.img
+	printf 'label: dos\nstart=2048, size=100000, type=7\nstart=102048, size=20000, type=8e\n' |
+		sfdisk -q lvm.img 2>/dev/null
+	sum=$(sha256sum <lvm.img)
+	LIBGUESTFS_HV=/bin/false expect_code 5 kp image set --backend auto \
+		lvm.img --kms-host kms 2>err
+	expect_grep "using the appliance: .lvm.img.: partition 2 is LVM" err
+	[ "$(sha256sum <lvm.img)" = "$sum" ]
+}
+t "CLI: auto picks direct for plain NTFS, else the appliance and says why" cli_auto
+
+cli_kit_apply() {
+	"$KMSPREP" hive new ssoft >/dev/null
+	"$KMSPREP" hive import ssoft "$SRC_DIR/tests/data/software-server.reg" \
+		>/dev/null
+	"$MK" srv.img mbr ssoft
+	# A made-up key in the right form, as t3100 uses.
+	printf '%s\n' QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN >key.txt
+	"$KMSPREP" kms kit build -q -o kit.tar.gz --host-name kms1.corp.example \
+		--key-file key.txt --listen-port 1700 >/dev/null
+	kp kms kit apply -q --backend direct kit.tar.gz srv.img \
+		--allow-unsigned >out
+	expect_grep '^srv.img: written and verified' out
+	expect_grep 'create %WINDIR%\\kmsprep\\kit\\kms-host-key.txt' out
+	dt -r srv.img sd Windows/kmsprep/kit/kms-host-key.txt k.sd \
+		read Windows/kmsprep/kit/kms-host-key.txt k >/dev/null
+	[ "$(tr -d '\r' <k)" = "$(cat key.txt)" ]
+	# The key: SYSTEM and Administrators only, no Users entry.
+	[ "$(hexof k.sd)" != "$NEW_SD" ]
+	sd=$(hexof k.sd)
+	[ "${sd#*01020000000000052000000021020000}" = "$sd" ]
+	sum=$(sha256sum <srv.img)
+	kp kms kit apply -q --backend direct kit.tar.gz srv.img \
+		--allow-unsigned >again
+	expect_grep '^srv.img: no change$' again
+	[ "$(sha256sum <srv.img)" = "$sum" ]
+}
+t "CLI, direct: kms kit apply; the key for SYSTEM and Administrators only; twice changes nothing" cli_kit_apply
+
+cli_jobs() {
+	command -v reglookup >/dev/null || skip "no reglookup"
+	for n in 1 2 3; do cp "$SCRATCH/mbr.img" i$n.img; done
+	cp "$SCRATCH/gpt.img" i4.img
+	kp image set --backend direct -j 2 i1.img i2.img i3.img i4.img \
+		--kms-host kms.jobs.example >out 2>err
+	# Reported in the order given, whichever finished first.
+	[ "$(grep -o '^i[0-9].img: written' out | tr '\n' ' ')" = \
+		"i1.img: written i2.img: written i3.img: written i4.img: written " ]
+	[ "$(grep -o 'i[0-9].img: written and verified$' err | tr '\n' ' ')" = \
+		"i1.img: written and verified i2.img: written and verified i3.img: written and verified i4.img: written and verified " ]
+	for n in 1 2 3 4; do
+		[ "$(reg_value i$n.img KeyManagementServiceName)" = kms.jobs.example ]
+	done
+	expect_code 2 kp image set --backend direct -j 0 i1.img --kms-host k \
+		2>err
+}
+t "CLI, direct: -j 2 writes several images at once, reported in order" cli_jobs
 
 done_testing

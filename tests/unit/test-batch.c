@@ -115,7 +115,7 @@ f_remove(void *h, const char *guest, struct kp_error *err)
 static const struct img_backend fake_backend = {
 	"fake", NULL, f_find, f_roots, f_locked, f_unwritable, f_writable,
 	NULL, NULL, NULL, f_replace, f_replace_file, f_journal, f_remove, NULL,
-	NULL,
+	NULL, NULL, NULL, false,
 };
 
 static char *const names[] = { (char *)"a.img", (char *)"b.img",
@@ -246,7 +246,7 @@ failure_says_what_was_written(void)
 static const struct img_backend no_journal_backend = {
 	"nojournal", NULL, f_find, f_roots, f_locked, f_unwritable,
 	f_writable, NULL, NULL, NULL, f_replace, f_replace_file, NULL,
-	f_remove, NULL, NULL,
+	f_remove, NULL, NULL, NULL, NULL, false,
 };
 
 static void

@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The direct backend behind the table of backend.h: each image in its own
+ * sandboxed worker (drworker.h), which runs the dr_* calls of direct.h.
+ *
+ * Names are the appliance's, so that --root and reports read the same
+ * whichever backend ran: image I is /dev/sda, /dev/sdb, ... and its
+ * partition N /dev/sdaN (a filesystem on the whole disk: /dev/sda); the
+ * K-th installation found is rooted at /rK in guest paths, and
+ * "/rK/Windows/System32" is (that root, "Windows/System32") to the worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "drworker.h"
+#include "imgio.h"
+#include "partition.h"
+#include "lib/buf.h"
+#include "lib/fileio.h"
+
+/* The largest file read or written whole (a hive is at most a few hundred
+ * MB; the worker's messages stop at SB_MSG_MAX). */
+#define DIRECT_FILE_MAX ((size_t)1 << 30)
+
+struct dmap {
+	size_t image;		/* the worker */
+	size_t root;		/* the root's index in that worker */
+};
+
+struct direct {
+	struct img_opts o;
+	char *const *names;	/* the images, as the caller keeps them */
+	size_t n;
+	struct dw_session **w;	/* one worker per image */
+	char **formats;
+	struct img_root *roots;
+	struct dmap *map;	/* one per root */
+	size_t nroots;
+	struct img_locked *locked;
+	size_t nlocked;
+	bool found;
+};
+
+static int d_close(void *h, bool ok, struct kp_error *err);
+
+/* /dev/sda, ..., /dev/sdz, /dev/sdaa, ... as Linux and libguestfs name
+ * drives, with partition PART (0: none). */
+static void
+drive_name(size_t i, unsigned part, char *out, size_t sz)
+{
+	char letters[8];
+	size_t n = 0, k;
+	char tmp[8];
+
+	i++;
+	while (i && n < sizeof(tmp)) {
+		i--;
+		tmp[n++] = (char)('a' + i % 26);
+		i /= 26;
+	}
+	for (k = 0; k < n; k++)
+		letters[k] = tmp[n - 1 - k];
+	letters[n] = '\0';
+	if (part)
+		snprintf(out, sz, "/dev/sd%s%u", letters, part);
+	else
+		snprintf(out, sz, "/dev/sd%s", letters);
+}
+
+static int
+d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
+       struct kp_error *err)
+{
+	struct direct *d;
+	size_t i;
+
+	*h = NULL;
+	if (n == 0)
+		return kp_fail(err, KP_ERR_INVALID, "no image");
+	if (o->overlay && n != 1)
+		return kp_fail(err, KP_ERR_INVALID,
+			       "--overlay takes a single image");
+	if (o->overlay && access(o->overlay, F_OK) == 0)
+		return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; the "
+			       "overlay must be a new file", o->overlay);
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return kp_fail_oom(err);
+	*h = d;
+	d->o = *o;
+	d->names = images;
+	d->w = calloc(n, sizeof(*d->w));
+	d->formats = calloc(n, sizeof(*d->formats));
+	if (d->w == NULL || d->formats == NULL)
+		return kp_fail_oom(err);
+	d->n = n;
+	for (i = 0; i < n; i++) {
+		/* A dry run reads the image itself: the overlay is made only
+		 * when something will be written to it. */
+		struct dr_opts dro = { o->format, o->readonly,
+				       o->readonly ? NULL : o->overlay, false };
+		const char *fmt = o->format;
+
+		if (access(images[i], F_OK) < 0)
+			return kp_fail(err, KP_ERR_INPUT, "'%s': cannot open: "
+				       "no such file", images[i]);
+		if (!o->readonly && !o->overlay && access(images[i], W_OK) < 0)
+			return kp_fail(err, KP_ERR_INPUT,
+				       "'%s': the image is read-only; give "
+				       "--overlay OUT.qcow2 to write changes to "
+				       "a new overlay, or --dry-run", images[i]);
+		/* The format from the first bytes only, as qemu probes it. */
+		if (fmt == NULL && imgio_probe_format(images[i], &fmt, err) < 0)
+			return -1;
+		d->formats[i] = strdup(fmt);
+		if (d->formats[i] == NULL)
+			return kp_fail_oom(err);
+		if (dw_open(images[i], &dro, 0, &d->w[i], err) < 0) {
+			kp_error_prefix(err, "'%s'", images[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+add_locked(struct direct *d, size_t image, unsigned part, bool bitlocker,
+	   const char *why, struct kp_error *err)
+{
+	struct img_locked *l = realloc(d->locked,
+				       (d->nlocked + 1) * sizeof(*l));
+	char dev[32];
+
+	if (l == NULL)
+		return kp_fail_oom(err);
+	d->locked = l;
+	l += d->nlocked++;
+	drive_name(image, part, dev, sizeof(dev));
+	l->image = image;
+	l->bitlocker = bitlocker;
+	l->device = strdup(dev);
+	l->why = strdup(why);
+	return l->device && l->why ? 0 : kp_fail_oom(err);
+}
+
+static int
+d_find_windows(void *h, struct kp_error *err)
+{
+	struct direct *d = h;
+	size_t i, k, nr, nl, total = 0;
+
+	if (d->found)
+		return 0;
+	for (i = 0; i < d->n; i++) {
+		if (dw_find_windows(d->w[i], err) < 0) {
+			kp_error_prefix(err, "'%s'", d->names[i]);
+			return -1;
+		}
+		dw_roots(d->w[i], &nr);
+		total += nr;
+	}
+	d->roots = calloc(total ? total : 1, sizeof(*d->roots));
+	d->map = calloc(total ? total : 1, sizeof(*d->map));
+	if (d->roots == NULL || d->map == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < d->n; i++) {
+		const struct dr_root *r = dw_roots(d->w[i], &nr);
+		const struct dr_locked *l = dw_locked(d->w[i], &nl);
+
+		for (k = 0; k < nr; k++) {
+			struct img_root *v = &d->roots[d->nroots];
+			char dev[32], mnt[32];
+
+			drive_name(i, r[k].part, dev, sizeof(dev));
+			snprintf(mnt, sizeof(mnt), "/r%zu", d->nroots);
+			v->image = i;
+			v->probe = (int)r[k].state;
+			v->device = strdup(dev);
+			v->mnt = strdup(mnt);
+			if (asprintf(&v->systemroot, "%s%s%s", mnt,
+				     r[k].systemroot[0] == '/' ? "" : "/",
+				     r[k].systemroot) < 0)
+				v->systemroot = NULL;
+			d->map[d->nroots].image = i;
+			d->map[d->nroots].root = k;
+			d->nroots++;
+			if (v->device == NULL || v->mnt == NULL ||
+			    v->systemroot == NULL)
+				return kp_fail_oom(err);
+		}
+		for (k = 0; k < nl; k++) {
+			char why[400];
+
+			if (l[k].bitlocker)
+				snprintf(why, sizeof(why), "%s: %s", l[k].why,
+					 d->o.bitlocker_key_file ?
+					 "the direct backend cannot unlock it; "
+					 "use --backend appliance" :
+					 "give --bitlocker-key-file with its "
+					 "recovery password");
+			else
+				snprintf(why, sizeof(why), "%s", l[k].why);
+			if (add_locked(d, i, l[k].part, l[k].bitlocker, why,
+				       err) < 0)
+				return -1;
+		}
+	}
+	d->found = true;
+	return 0;
+}
+
+static struct img_root *
+d_roots(void *h, size_t *n)
+{
+	struct direct *d = h;
+
+	*n = d->nroots;
+	return d->roots;
+}
+
+static const struct img_locked *
+d_locked(void *h, size_t *n)
+{
+	struct direct *d = h;
+
+	*n = d->nlocked;
+	return d->locked;
+}
+
+static const char *
+d_unwritable(void *h, const struct img_root *r)
+{
+	struct dr_root dr = { 0 };
+
+	(void)h;
+	dr.state = (enum dr_state)r->probe;
+	return dr_root_unwritable(&dr);
+}
+
+static int
+root_index(struct direct *d, const struct img_root *r, size_t *k,
+	   struct kp_error *err)
+{
+	if (r < d->roots || r >= d->roots + d->nroots)
+		return kp_fail(err, KP_ERR_FAIL, "not a root of this session");
+	*k = (size_t)(r - d->roots);
+	return 0;
+}
+
+static int
+d_make_writable(void *h, struct img_root *r, struct kp_error *err)
+{
+	struct direct *d = h;
+	size_t k = 0;
+
+	if (root_index(d, r, &k, err) < 0)
+		return -1;
+	if (r->rw)
+		return 0;
+	if (dw_make_writable(d->w[d->map[k].image], d->map[k].root, err) < 0) {
+		kp_error_prefix(err, "%s", r->device);
+		return -1;
+	}
+	r->rw = true;
+	return 0;
+}
+
+/* Guest path "/rK/REST" to (root K, "REST"). */
+static int
+split(struct direct *d, const char *guest, size_t *k, const char **rel,
+      struct kp_error *err)
+{
+	char *end;
+	unsigned long v;
+
+	if (strncmp(guest, "/r", 2) != 0 || guest[2] < '0' || guest[2] > '9')
+		return kp_fail(err, KP_ERR_FAIL, "bad guest path '%s'", guest);
+	v = strtoul(guest + 2, &end, 10);
+	if ((*end != '/' && *end != '\0') || v >= d->nroots)
+		return kp_fail(err, KP_ERR_FAIL, "bad guest path '%s'", guest);
+	*k = v;
+	while (*end == '/')
+		end++;
+	*rel = end;
+	return 0;
+}
+
+static void
+free_list(char **l)
+{
+	size_t i;
+
+	for (i = 0; l && l[i]; i++)
+		free(l[i]);
+	free(l);
+}
+
+/*
+ * PATH under R in its real case, one directory listing per name: the
+ * worker matches names in any case but answers with what was asked, and
+ * reports must show the image's own names.  ASCII case folding only: a
+ * name that differs from the image's in a non-ASCII letter is taken as
+ * missing (what kmsprep looks for is all ASCII).
+ */
+static char *
+d_path(void *h, const struct img_root *r, const char *path, bool *exists,
+       struct kp_error *err)
+{
+	struct direct *d = h;
+	struct buf out = BUF_INIT;
+	const char *p = path;
+	size_t k = 0, mlen = strlen(r->mnt);
+	bool there = true;
+
+	if (root_index(d, r, &k, err) < 0)
+		return NULL;
+	buf_addf(&out, "%s", r->mnt);
+	while (*p == '/')
+		p++;
+	while (*p) {
+		size_t len = strcspn(p, "/"), i;
+		const char *match = NULL;
+		char **names = NULL;
+
+		if (there) {
+			names = dw_ls(d->w[d->map[k].image], d->map[k].root,
+				      out.len > mlen ? buf_str(&out) + mlen + 1 :
+						       "", err);
+			/* Not a directory (or not readable as one): what
+			 * follows is missing. */
+			if (names == NULL)
+				kp_error_clear(err);
+		}
+		for (i = 0; names && names[i] && !match; i++)
+			if (strlen(names[i]) == len &&
+			    strncasecmp(names[i], p, len) == 0)
+				match = names[i];
+		if (match)
+			buf_addf(&out, "/%s", match);
+		else
+			buf_addf(&out, "/%.*s", (int)len, p);
+		there = match != NULL;
+		free_list(names);
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	if (exists)
+		*exists = there;
+	return buf_detach(&out, NULL);
+}
+
+static char **
+d_list(void *h, const char *guest, struct kp_error *err)
+{
+	struct direct *d = h;
+	const char *rel;
+	size_t k = 0;
+
+	if (split(d, guest, &k, &rel, err) < 0)
+		return NULL;
+	return dw_ls(d->w[d->map[k].image], d->map[k].root, rel, err);
+}
+
+static char *
+d_read(void *h, const char *guest, size_t max, size_t *len,
+       struct kp_error *err)
+{
+	struct direct *d = h;
+	struct buf b = BUF_INIT;
+	const char *rel;
+	size_t k = 0;
+
+	if (split(d, guest, &k, &rel, err) < 0)
+		return NULL;
+	if (dw_read(d->w[d->map[k].image], d->map[k].root, rel, max, &b,
+		    err) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, len);
+}
+
+static int
+d_download(void *h, const char *guest, const char *local,
+	   struct kp_error *err)
+{
+	struct kp_commit_opts co = { NULL, 0600, false, NULL };
+	size_t len = 0;
+	char *data = d_read(h, guest, DIRECT_FILE_MAX, &len, err);
+	int r;
+
+	if (data == NULL)
+		return -1;
+	r = kp_write_file_atomic(local, data, len, &co, err);
+	free(data);
+	return r;
+}
+
+static int
+d_replace(void *h, const char *guest, const void *data, size_t len,
+	  unsigned flags, struct kp_error *err)
+{
+	struct direct *d = h;
+	const char *rel;
+	size_t k = 0;
+
+	if (split(d, guest, &k, &rel, err) < 0)
+		return -1;
+	if (dw_replace(d->w[d->map[k].image], d->map[k].root, rel, data, len,
+		       flags & IMG_SECRET ? DR_SECRET : 0, err) < 0) {
+		kp_error_prefix(err, "'%s'", guest);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+d_replace_file(void *h, const char *guest, const char *local, unsigned flags,
+	       struct kp_error *err)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (kp_read_file(local, DIRECT_FILE_MAX, &b, err) < 0)
+		return -1;
+	r = d_replace(h, guest, b.data, b.len, flags, err);
+	buf_wipe(&b);
+	return r;
+}
+
+/* The plan's writes go into the existing $DATA of the hive and its log,
+ * through the worker (dr_journal); a missing log gets the hive's
+ * descriptor. */
+static int
+d_journal(void *h, const char *guest, const char *guest_log,
+	  const struct journal_plan *p, struct kp_error *err)
+{
+	struct direct *d = h;
+	const char *rel, *rel_log;
+	size_t k = 0, kl = 0;
+	uint64_t written = 0;
+
+	if (split(d, guest, &k, &rel, err) < 0 ||
+	    split(d, guest_log, &kl, &rel_log, err) < 0)
+		return -1;
+	if (kl != k)
+		return kp_fail(err, KP_ERR_FAIL, "'%s': the log is on another "
+			       "volume", guest_log);
+	if (dw_journal(d->w[d->map[k].image], d->map[k].root, rel, rel_log,
+		       NULL, 0, p, &written, err) < 0) {
+		kp_error_prefix(err, "'%s'", guest);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+d_remove(void *h, const char *guest, struct kp_error *err)
+{
+	struct direct *d = h;
+	const char *rel;
+	size_t k = 0;
+
+	if (split(d, guest, &k, &rel, err) < 0)
+		return -1;
+	if (dw_remove(d->w[d->map[k].image], d->map[k].root, rel, err) < 0) {
+		kp_error_prefix(err, "cannot remove '%s'", guest);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
+{
+	struct direct *d = h;
+	struct buf at = BUF_INIT;
+	const char *rel, *p;
+	size_t k = 0;
+	int r = 0;
+
+	if (split(d, guest, &k, &rel, err) < 0)
+		return -1;
+	if (!check_only) {
+		r = dw_mkdir(d->w[d->map[k].image], d->map[k].root, rel, err);
+		if (r < 0)
+			kp_error_prefix(err, "cannot create '%s'", guest);
+		return r;
+	}
+	/* Each name that exists must be a directory (listable); the first
+	 * missing one ends the check. */
+	for (p = rel; *p && r == 0;) {
+		size_t len = strcspn(p, "/");
+		char **names, *want;
+		bool found = false;
+		size_t i;
+
+		names = dw_ls(d->w[d->map[k].image], d->map[k].root,
+			      buf_str(&at), err);
+		if (names == NULL) {
+			r = -1;
+			break;
+		}
+		for (i = 0; names[i] && !found; i++)
+			found = strlen(names[i]) == len &&
+				strncasecmp(names[i], p, len) == 0;
+		free_list(names);
+		if (!found)
+			break;
+		buf_addf(&at, "%s%.*s", at.len ? "/" : "", (int)len, p);
+		want = strdup(buf_str(&at));
+		names = want ? dw_ls(d->w[d->map[k].image], d->map[k].root,
+				     want, err) : NULL;
+		free(want);
+		if (names == NULL)
+			r = -1;
+		free_list(names);
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	buf_release(&at);
+	if (r < 0)
+		kp_error_prefix(err, "cannot create '%s'", guest);
+	return r;
+}
+
+static const char *
+d_format(void *h, size_t i)
+{
+	struct direct *d = h;
+
+	return i < d->n && d->formats[i] ? d->formats[i] : "?";
+}
+
+static int
+d_close(void *h, bool ok, struct kp_error *err)
+{
+	struct kp_error e2 = KP_ERROR_INIT;
+	struct direct *d = h;
+	size_t i;
+	int r = 0;
+
+	if (d == NULL)
+		return 0;
+	for (i = 0; i < d->n; i++) {
+		if (d->w[i] && dw_close(d->w[i], ok, r == 0 && err ? err :
+					&e2) < 0)
+			r = -1;
+		free(d->formats[i]);
+	}
+	for (i = 0; i < d->nroots; i++) {
+		free(d->roots[i].device);
+		free(d->roots[i].mnt);
+		free(d->roots[i].systemroot);
+	}
+	for (i = 0; i < d->nlocked; i++) {
+		free(d->locked[i].device);
+		free(d->locked[i].why);
+	}
+	free(d->roots);
+	free(d->map);
+	free(d->locked);
+	free(d->w);
+	free(d->formats);
+	free(d);
+	return r;
+}
+
+const struct img_backend img_backend_direct = {
+	"direct", d_open, d_find_windows, d_roots, d_locked, d_unwritable,
+	d_make_writable, d_path, d_list, d_read, d_replace, d_replace_file,
+	d_journal, d_remove, d_mkdir, d_close, d_download, d_format, true,
+};
+
+/* A partition of image PATH that the direct backend cannot look into
+ * (LVM, a dynamic disk, Storage Spaces...), named in WHY: 1; 0 if none.
+ * The partition table is read here through libblkid, as dr_supported
+ * does; the NTFS volumes themselves only in the workers. */
+static int
+container(const char *path, const struct img_opts *o, char *why,
+	  size_t whysz)
+{
+	struct imgio_opts io = { o->format, true, NULL, false };
+	struct kp_error err = KP_ERROR_INIT;
+	struct imgio *ch = NULL;
+	struct part *parts = NULL;
+	const char *table, *what;
+	size_t n = 0, i;
+	int r = 0;
+
+	if (imgio_open(path, &io, &ch, &err) < 0 ||
+	    part_list(ch, &parts, &n, &table, &err) < 0) {
+		snprintf(why, whysz, "'%s': %s", path, err.msg);
+		r = 1;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		what = part_container(&parts[i]);
+		if (what == NULL && parts[i].kind == PART_UNKNOWN)
+			what = parts[i].why;
+		if (what == NULL)
+			continue;
+		snprintf(why, whysz, "'%s': partition %u is %s", path,
+			 parts[i].number, what);
+		r = 1;
+	}
+	free(parts);
+	imgio_close(ch, false, NULL);
+	return r;
+}
+
+/*
+ * The automatic choice: dr_supported's verdict, but the images are opened
+ * read-only in sandboxed workers and searched as a real run would, rather
+ * than with dr_supported, which mounts the NTFS volumes in this process.
+ */
+int
+img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
+		  char *why, size_t whysz)
+{
+	struct img_opts ro = *o;
+	struct kp_error err = KP_ERROR_INIT;
+	struct direct *d = NULL;
+	void *h = NULL;
+	size_t i, k;
+	int r = 1;
+
+	for (i = 0; i < n; i++)
+		if (container(images[i], o, why, whysz))
+			return 0;
+	ro.readonly = true;
+	ro.overlay = NULL;
+	if (d_open(images, n, &ro, &h, &err) < 0 ||
+	    d_find_windows(h, &err) < 0) {
+		snprintf(why, whysz, "the direct backend cannot read the "
+			 "images: %s", err.msg);
+		d_close(h, false, NULL);
+		return 0;
+	}
+	d = h;
+	for (i = 0; i < n && r == 1; i++) {
+		bool found = false;
+
+		for (k = 0; k < d->nroots; k++)
+			found |= d->roots[k].image == i;
+		for (k = 0; k < d->nlocked && r == 1; k++) {
+			const struct img_locked *l = &d->locked[k];
+
+			if (l->image != i || (l->bitlocker &&
+					      !o->bitlocker_key_file))
+				continue;
+			snprintf(why, whysz, "'%s': %s: %s", images[i],
+				 l->device, l->bitlocker ? "BitLocker, to be "
+				 "unlocked with the key file" : l->why);
+			r = 0;
+		}
+		if (r == 1 && !found && !d->nlocked) {
+			snprintf(why, whysz, "'%s': no Windows on a plain NTFS "
+				 "volume", images[i]);
+			r = 0;
+		}
+	}
+	d_close(h, true, NULL);
+	return r;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The image session: the backend img_open chose, and every img_* call of
+ * image.h dispatched through its table (backend.h). */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+struct img_session {
+	const struct img_backend *be;
+	void *h;		/* the backend's handle */
+	char **names;		/* the images as given */
+	size_t n;
+	char *tmpdir;		/* local scratch (hives), mode 0700 */
+	unsigned seq;
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+static void
+release(struct img_session *s)
+{
+	size_t i;
+
+	if (s->tmpdir) {
+		nftw(s->tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		free(s->tmpdir);
+	}
+	for (i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s);
+}
+
+/* A private scratch directory under $TMPDIR (or /tmp). */
+static int
+make_tmpdir(struct img_session *s, struct kp_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (asprintf(&s->tmpdir, "%s/kmsprep-XXXXXX",
+		     tmp && *tmp ? tmp : "/tmp") < 0) {
+		s->tmpdir = NULL;
+		return kp_fail_oom(err);
+	}
+	if (mkdtemp(s->tmpdir) == NULL) {
+		free(s->tmpdir);
+		s->tmpdir = NULL;
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+				     "cannot create a temporary directory");
+	}
+	return 0;
+}
+
+/* auto: the direct backend when it can do the work; else the appliance,
+ * and the user hears why on one line. */
+static const struct img_backend *
+choose(char *const *images, size_t n, const struct img_opts *o)
+{
+	char why[512], msg[700];
+
+	if (o->backend == IMG_BACKEND_DIRECT)
+		return &img_backend_direct;
+	if (o->backend == IMG_BACKEND_APPLIANCE)
+		return &img_backend_guestfs;
+	if (img_direct_usable(images, n, o, why, sizeof(why)) == 1)
+		return &img_backend_direct;
+	if (o->notice) {
+		snprintf(msg, sizeof(msg), "using the appliance: %s", why);
+		o->notice(o->ud, msg);
+	}
+	return &img_backend_guestfs;
+}
+
+int
+img_open(char *const *images, size_t n, const struct img_opts *o,
+	 struct img_session **s_ret, struct kp_error *err)
+{
+	struct img_session *s;
+	size_t i;
+
+	*s_ret = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return kp_fail_oom(err);
+	s->names = calloc(n ? n : 1, sizeof(char *));
+	if (s->names == NULL) {
+		free(s);
+		return kp_fail_oom(err);
+	}
+	s->n = n;
+	for (i = 0; i < n; i++)
+		if ((s->names[i] = strdup(images[i])) == NULL) {
+			release(s);
+			return kp_fail_oom(err);
+		}
+	if (make_tmpdir(s, err) < 0) {
+		release(s);
+		return -1;
+	}
+	s->be = choose(images, n, o);
+	if (s->be->open(images, n, o, &s->h, err) < 0) {
+		s->be->close(s->h, false, NULL);
+		release(s);
+		return -1;
+	}
+	*s_ret = s;
+	return 0;
+}
+
+const struct img_backend *
+img_session_backend(const struct img_session *s)
+{
+	return s->be;
+}
+
+void *
+img_session_handle(const struct img_session *s)
+{
+	return s->h;
+}
+
+const char *
+img_backend_name(const struct img_session *s)
+{
+	return s->be->name;
+}
+
+int
+img_find_windows(struct img_session *s, struct kp_error *err)
+{
+	return s->be->find_windows(s->h, err);
+}
+
+struct img_root *
+img_roots(const struct img_session *s, size_t *n)
+{
+	return s->be->roots(s->h, n);
+}
+
+const struct img_locked *
+img_locked(const struct img_session *s, size_t *n)
+{
+	return s->be->locked(s->h, n);
+}
+
+const char *
+img_name(const struct img_session *s, size_t i)
+{
+	return i < s->n ? s->names[i] : "?";
+}
+
+const char *
+img_format(const struct img_session *s, size_t i)
+{
+	return s->be->format(s->h, i);
+}
+
+const char *
+img_unwritable(struct img_session *s, const struct img_root *r)
+{
+	return s->be->unwritable(s->h, r);
+}
+
+int
+img_make_writable(struct img_session *s, struct img_root *r,
+		  struct kp_error *err)
+{
+	return s->be->make_writable(s->h, r, err);
+}
+
+char *
+img_path(struct img_session *s, const struct img_root *r, const char *path,
+	 bool *exists, struct kp_error *err)
+{
+	return s->be->path(s->h, r, path, exists, err);
+}
+
+char **
+img_ls(struct img_session *s, const char *guest, struct kp_error *err)
+{
+	return s->be->list(s->h, guest, err);
+}
+
+int
+img_download(struct img_session *s, const char *guest, const char *local,
+	     struct kp_error *err)
+{
+	return s->be->download(s->h, guest, local, err);
+}
+
+int
+img_replace(struct img_session *s, const char *guest, const char *local,
+	    unsigned flags, struct kp_error *err)
+{
+	return s->be->replace_file(s->h, guest, local, flags, err);
+}
+
+int
+img_replace_data(struct img_session *s, const char *guest, const void *data,
+		 size_t len, unsigned flags, struct kp_error *err)
+{
+	return s->be->replace(s->h, guest, data, len, flags, err);
+}
+
+int
+img_remove(struct img_session *s, const char *guest, struct kp_error *err)
+{
+	return s->be->remove(s->h, guest, err);
+}
+
+char *
+img_read(struct img_session *s, const char *guest, size_t max, size_t *len,
+	 struct kp_error *err)
+{
+	return s->be->read(s->h, guest, max, len, err);
+}
+
+int
+img_mkdir(struct img_session *s, const char *guest, bool check_only,
+	  struct kp_error *err)
+{
+	return s->be->mkdir(s->h, guest, check_only, err);
+}
+
+char *
+img_local_path(struct img_session *s, const char *name)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%u-%s", s->tmpdir, s->seq++, name) < 0)
+		return NULL;
+	return p;
+}
+
+int
+img_close(struct img_session *s, bool ok, struct kp_error *err)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	int r;
+
+	if (s == NULL)
+		return 0;
+	r = s->be->close(s->h, ok, err ? err : &ignored);
+	release(s);
+	return r;
+}
