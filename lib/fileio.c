@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -502,4 +503,40 @@ kp_secrets_in_memory(void)
 {
 	/* Cannot fail for the calling process with these arguments. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+char *
+kp_mkdtemp(struct kp_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir;
+
+	if (asprintf(&dir, "%s/kmsprep-XXXXXX", tmp && *tmp ? tmp : "/tmp") <
+	    0) {
+		kp_fail_oom(err);
+		return NULL;
+	}
+	if (mkdtemp(dir) == NULL) {
+		kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+			      "cannot create a temporary directory");
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+void
+kp_rmtree(const char *dir)
+{
+	if (dir)
+		nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }

@@ -108,4 +108,11 @@ void kp_secrets_in_memory(void);
  * through a link replaces the file read, not the link. */
 char *kp_realpath_for_write(const char *path, struct kp_error *err);
 
+/* A new private scratch directory (mode 0700) under $TMPDIR or /tmp;
+ * caller frees the name and removes it with kp_rmtree. */
+char *kp_mkdtemp(struct kp_error *err);
+
+/* Remove DIR and everything below it, following no link. */
+void kp_rmtree(const char *dir);
+
 #endif

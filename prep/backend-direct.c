@@ -554,18 +554,9 @@ d_close(void *h, bool ok, struct kp_error *err)
 			r = -1;
 		free(d->formats[i]);
 	}
-	for (i = 0; i < d->nroots; i++) {
-		free(d->roots[i].device);
-		free(d->roots[i].mnt);
-		free(d->roots[i].systemroot);
-	}
-	for (i = 0; i < d->nlocked; i++) {
-		free(d->locked[i].device);
-		free(d->locked[i].why);
-	}
-	free(d->roots);
+	img_roots_free(d->roots, d->nroots);
+	img_locked_free(d->locked, d->nlocked);
 	free(d->map);
-	free(d->locked);
 	free(d->w);
 	free(d->formats);
 	free(d);

@@ -3,7 +3,6 @@
  * backend's operations (gfs.h), behind the table in backend-guestfs.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,8 +284,6 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 	 struct gfs_session **s_ret, struct kp_error *err)
 {
 	struct gfs_session *s;
-	char tmpl[] = "/tmp/kmsprep-XXXXXX";
-	const char *tmp = getenv("TMPDIR");
 	size_t i;
 
 	*s_ret = NULL;
@@ -314,21 +311,11 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 	s->formats = calloc(n, sizeof(char *));
 	if (s->images && s->drives && s->formats)
 		s->n = n;	/* img_close frees N of each */
-	if (tmp && *tmp) {
-		if (asprintf(&s->tmpdir, "%s/kmsprep-XXXXXX", tmp) < 0)
-			s->tmpdir = NULL;
-	} else {
-		s->tmpdir = strdup(tmpl);
-	}
-	if (s->images == NULL || s->drives == NULL || s->formats == NULL ||
-	    s->tmpdir == NULL)
+	if (s->images == NULL || s->drives == NULL || s->formats == NULL)
 		return kp_fail_oom(err);
-	if (mkdtemp(s->tmpdir) == NULL) {
-		free(s->tmpdir);
-		s->tmpdir = NULL;
-		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
-				     "cannot create a temporary directory");
-	}
+	s->tmpdir = kp_mkdtemp(err);
+	if (s->tmpdir == NULL)
+		return -1;
 	/* A probe-only handle: disk_format and disk_create need no launch. */
 	s->g = guestfs_create();
 	if (s->g == NULL)
@@ -1210,15 +1197,6 @@ gfs_mkdir(struct gfs_session *s, const char *guest, bool check_only,
 	return r;
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(path);
-}
-
 int
 gfs_close(struct gfs_session *s, bool ok, struct kp_error *err)
 {
@@ -1242,29 +1220,43 @@ gfs_close(struct gfs_session *s, bool ok, struct kp_error *err)
 	}
 	if ((!ok || r < 0) && s->overlay_made)
 		unlink(s->o.overlay);
-	if (s->tmpdir) {
-		nftw(s->tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-		free(s->tmpdir);
-	}
+	kp_rmtree(s->tmpdir);
+	free(s->tmpdir);
 	for (i = 0; i < s->n; i++) {
 		free(s->images[i]);
 		free(s->drives[i]);
 		free(s->formats[i]);
 	}
-	for (i = 0; i < s->nroots; i++) {
-		free(s->roots[i].device);
-		free(s->roots[i].mnt);
-		free(s->roots[i].systemroot);
-	}
-	for (i = 0; i < s->nlocked; i++) {
-		free(s->locked[i].device);
-		free(s->locked[i].why);
-	}
-	free(s->roots);
-	free(s->locked);
+	img_roots_free(s->roots, s->nroots);
+	img_locked_free(s->locked, s->nlocked);
 	free(s->images);
 	free(s->drives);
 	free(s->formats);
 	free(s);
 	return r;
+}
+
+void
+img_roots_free(struct img_root *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; r && i < n; i++) {
+		free(r[i].device);
+		free(r[i].mnt);
+		free(r[i].systemroot);
+	}
+	free(r);
+}
+
+void
+img_locked_free(struct img_locked *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; l && i < n; i++) {
+		free(l[i].device);
+		free(l[i].why);
+	}
+	free(l);
 }

@@ -152,6 +152,11 @@ int img_mkdir(struct img_session *s, const char *guest, bool check_only,
  * (mode 0700, removed by img_close); the caller frees it. */
 char *img_local_path(struct img_session *s, const char *name);
 
+/* Free N roots (or locked volumes) and what their fields hold: for
+ * backends, which fill them. */
+void img_roots_free(struct img_root *r, size_t n);
+void img_locked_free(struct img_locked *l, size_t n);
+
 /* Unmount, flush and stop the appliance or the workers, checking that
  * everything was written.  If OK is false, a new overlay is removed
  * again. */

@@ -2,7 +2,6 @@
 /* The image session: the backend img_open chose, and every img_* call of
  * image.h dispatched through its table (backend.h). */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "lib/fileio.h"
 
 struct img_session {
 	const struct img_backend *be;
@@ -20,48 +20,17 @@ struct img_session {
 	unsigned seq;
 };
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(path);
-}
-
 static void
 release(struct img_session *s)
 {
 	size_t i;
 
-	if (s->tmpdir) {
-		nftw(s->tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-		free(s->tmpdir);
-	}
+	kp_rmtree(s->tmpdir);
+	free(s->tmpdir);
 	for (i = 0; i < s->n; i++)
 		free(s->names[i]);
 	free(s->names);
 	free(s);
-}
-
-/* A private scratch directory under $TMPDIR (or /tmp). */
-static int
-make_tmpdir(struct img_session *s, struct kp_error *err)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	if (asprintf(&s->tmpdir, "%s/kmsprep-XXXXXX",
-		     tmp && *tmp ? tmp : "/tmp") < 0) {
-		s->tmpdir = NULL;
-		return kp_fail_oom(err);
-	}
-	if (mkdtemp(s->tmpdir) == NULL) {
-		free(s->tmpdir);
-		s->tmpdir = NULL;
-		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
-				     "cannot create a temporary directory");
-	}
-	return 0;
 }
 
 /* auto: the direct backend when it can do the work; else the appliance,
@@ -106,7 +75,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 			release(s);
 			return kp_fail_oom(err);
 		}
-	if (make_tmpdir(s, err) < 0) {
+	if ((s->tmpdir = kp_mkdtemp(err)) == NULL) {
 		release(s);
 		return -1;
 	}
