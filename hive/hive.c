@@ -1548,8 +1548,33 @@ no_journal(const struct hive *h, const struct hive_commit_opts *o)
 /* hive_commit through the transaction logs (journal.h).  hivex writes its
  * result into a memory file, never to disk; only the pages that differ
  * from the file are then written. */
+/* Copy the bytes of IMG that HP writes (the changed pages: a few KiB) into
+ * HP, so that a batch holding the plans of many images until it writes
+ * them does not hold every new hive whole. */
+static int
+keep_pages(struct hive_plan *hp, const unsigned char *img, size_t len)
+{
+	struct journal_plan *p = &hp->p;
+	size_t i, n = 0;
+
+	for (i = 0; i < p->nw; i++)
+		if (p->w[i].data >= img && p->w[i].data < img + len)
+			n += p->w[i].len;
+	hp->pages = malloc(n ? n : 1);
+	if (hp->pages == NULL)
+		return -1;
+	for (i = 0, n = 0; i < p->nw; i++) {
+		if (p->w[i].data < img || p->w[i].data >= img + len)
+			continue;
+		memcpy(hp->pages + n, p->w[i].data, p->w[i].len);
+		p->w[i].data = hp->pages + n;
+		n += p->w[i].len;
+	}
+	return 0;
+}
+
 /* The journaled commit of IMG over the file as it was opened, planned
- * (RES->plan, which then owns IMG's mapping) and not carried out. */
+ * (RES->plan) and not carried out. */
 static int
 plan_journal(struct hive *h, void *img, size_t len,
 	     struct hive_commit_result *res, struct kp_error *err)
@@ -1592,9 +1617,11 @@ plan_journal(struct hive *h, void *img, size_t len,
 	res->seq = hp->p.seq;
 	if (hp->p.pages == 0) {
 		hive_plan_free(hp);
+	} else if (keep_pages(hp, img, len) < 0) {
+		hive_plan_free(hp);
+		kp_fail_oom(err);
+		goto out;
 	} else {
-		hp->img = img;
-		hp->len = len;
 		res->plan = hp;
 	}
 	r = 0;
@@ -1609,8 +1636,7 @@ hive_plan_free(struct hive_plan *hp)
 	if (hp == NULL)
 		return;
 	journal_plan_release(&hp->p);
-	if (hp->img)
-		munmap(hp->img, hp->len);
+	free(hp->pages);
 	free(hp);
 }
 
@@ -1661,8 +1687,6 @@ commit_journal(struct hive *h, bool plan_only,
 	}
 	if (plan_only) {
 		r = plan_journal(h, map, (size_t)st.st_size, res, err);
-		if (res->plan)
-			map = MAP_FAILED;	/* the plan's now */
 		goto out;
 	}
 	fd = open(h->real, O_RDWR | O_CLOEXEC | O_NOCTTY);

@@ -147,11 +147,10 @@ struct hive_commit_result {
 
 /* A journaled commit planned for someone else to carry out on the hive's
  * files where they really are (an image backend): the writes and flushes
- * of journal.h's four steps, and the new hive they point into. */
+ * of journal.h's four steps, with their bytes. */
 struct hive_plan {
 	struct journal_plan p;
-	void *img;		/* the new hive, whole (mapped) */
-	size_t len;
+	unsigned char *pages;	/* the bytes it writes from the new hive */
 };
 
 /* Free a plan from hive_commit (NULL is fine). */
