@@ -456,19 +456,68 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	return find_answer_files(s, r, system, p, err);
 }
 
+static int choose_gvlk(struct hive *software, const char *opt,
+		       const char *how, const char **key, struct gen_plan *p,
+		       struct kp_error *err);
+
 static const char skip_rearm_effect[] =
 	"sysprep /generalize would have kept the licensing state, so every "
 	"clone would share one client machine ID and the KMS host would count "
 	"them as one machine";
 
+/* ProductKey KEY into the answer file F Windows will use (its content, or
+ * the new one OUT).  A key there already is replaced only when the user
+ * named one (REPLACE); with auto it stays, said. */
+static int
+sysprep_key(struct gen_file *f, const char *arch, const char *key,
+	    bool replace, struct buf *out, bool *changed, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	struct buf in = BUF_INIT, found = BUF_INIT;
+	const struct gvlk *old;
+	bool ch = false;
+	int rc;
+
+	if (*changed) {
+		in = *out;
+		*out = (struct buf)BUF_INIT;
+	} else if (buf_add(&in, f->content.data, f->content.len) < 0) {
+		return kp_fail_oom(err);
+	}
+	rc = unattend_set_product_key(in.data, in.len, f->label, arch, key,
+				      replace, out, &ch, &found, err);
+	if (rc == 0 && !ch && *changed)
+		rc = buf_add(out, in.data, in.len) < 0 ? kp_fail_oom(err) : 0;
+	*changed |= ch;
+	/* Only a key of the table is shown: another may be an
+	 * organization's. */
+	old = found.len ? gvlk_by_key(buf_str(&found)) : NULL;
+	if (rc == 0 && found.len && strcasecmp(buf_str(&found), key) != 0 &&
+	    gen_note(p, replace ? "%s: the ProductKey of its specialize pass "
+		     "(%s) is replaced by %s" : "--gvlk auto: %s gives "
+		     "ProductKey %s in its specialize pass already: left as "
+		     "it is; give the key with --gvlk KEY to replace it (%s "
+		     "would be auto's)", f->label, old ? old->key :
+		     "a key that is not a KMS client setup key, not shown",
+		     key) < 0)
+		rc = kp_fail_oom(err);
+	buf_wipe(&in);
+	buf_wipe(&found);
+	return rc;
+}
+
 static int
 plan_sysprep(struct img_session *s, const struct img_root *r,
-	     struct hive *system, struct gen_plan *p, struct kp_error *err)
+	     struct hive *software, struct hive *system, const char *gvlk_opt,
+	     struct gen_plan *p, struct kp_error *err)
 {
 	struct gen_file *target = NULL;
+	const char *key;
 	size_t i;
 
-	if (find_answer_files(s, r, system, p, err) < 0)
+	if (choose_gvlk(software, gvlk_opt, "Windows Setup installs (answer "
+			"file, specialize pass)", &key, p, err) < 0 ||
+	    find_answer_files(s, r, system, p, err) < 0)
 		return -1;
 	/* The first file with a generalize pass is the one Windows uses. */
 	for (i = 0; i < p->nfiles && target == NULL; i++)
@@ -506,6 +555,10 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 						      err);
 		else
 			rc = unattend_new(p->arch, &out, err);
+		changed |= !f->exists;
+		if (rc == 0 && key && f == target)
+			rc = sysprep_key(f, p->arch, key, strcmp(gvlk_opt,
+				"auto") != 0, &out, &changed, p, err);
 		if (rc < 0) {
 			buf_release(&out);
 			return -1;
@@ -674,8 +727,8 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
  * client: https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys
  */
 static int
-choose_gvlk(struct hive *software, const char *opt, const char **key,
-	    struct gen_plan *p, struct kp_error *err)
+choose_gvlk(struct hive *software, const char *opt, const char *how,
+	    const char **key, struct gen_plan *p, struct kp_error *err)
 {
 	struct winver v = { 0 };
 	struct gvlk_state st;
@@ -719,8 +772,8 @@ choose_gvlk(struct hive *software, const char *opt, const char **key,
 		}
 	}
 	*key = g->key;
-	if (gen_note(p, "the first boot installs the KMS client setup key of "
-		     "%s (%s)", g->product, g->key) < 0)
+	if (gen_note(p, "%s the KMS client setup key of %s (%s)", how,
+		     g->product, g->key) < 0)
 		goto oom;
 	rc = 0;
 	goto out;
@@ -806,7 +859,8 @@ plan_clone(struct img_session *s, const struct img_root *r,
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
 	guestfs = guestfs_service(s, r, system, err);
 	if (guestfs < 0 ||
-	    choose_gvlk(software, gvlk_opt, &gvlk, p, err) < 0 ||
+	    choose_gvlk(software, gvlk_opt, "the first boot installs", &gvlk,
+			p, err) < 0 ||
 	    clone_scripts(s, r, software, activate, gvlk, guestfs == 1, p,
 			  err) < 0)
 		return -1;
@@ -893,7 +947,7 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	if (not_generalized(p, err) < 0)
 		return -1;
 	if (mode == GEN_SYSPREP)
-		rc = plan_sysprep(s, r, system, p, err);
+		rc = plan_sysprep(s, r, software, system, gvlk, p, err);
 	else if (setup_read(system, &p->setup, err) < 0)
 		rc = -1;
 	else

@@ -74,9 +74,11 @@ int gen_inspect(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system,
 		struct gen_plan *p, struct kp_error *err);
 
-/* Decide everything for MODE (clone mode: with GVLK, NULL, "none", "auto"
- * or a key of gvlk.h's table, installed at the first boot): registry changes are made in SOFTWARE and
- * SYSTEM (in memory, recorded in C) and files to write are put in P. */
+/* Decide everything for MODE: registry changes are made in SOFTWARE and
+ * SYSTEM (in memory, recorded in C) and files to write are put in P.
+ * GVLK (NULL, "none", "auto" or a key of gvlk.h's table) is installed at
+ * the first boot in clone mode, and by Setup's specialize pass (the
+ * answer file's Shell-Setup ProductKey) in sysprep mode. */
 int gen_plan(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, enum gen_mode mode,
 	     bool activate, const char *gvlk, struct hive_changes *c,
