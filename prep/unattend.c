@@ -628,13 +628,18 @@ setting(xmlDoc *doc, const char *pass_name, const char *comp_name,
 		xmlSetProp(pass, X("pass"), X(pass_name));
 		insert_pass(root, pass, pass_name, i1);
 	}
-	snprintf(ind, sizeof(ind), "%s  ", i1);
-	i2 = comp ? indent_of(comp, b2, sizeof(b2), ind) : ind;
+	/* The pass's indentation is one step (two spaces if none). */
+	snprintf(ind, sizeof(ind), "%s%s", i1, i1[0] ? i1 : "  ");
+	/* A new component as the pass's others are indented. */
+	e = comp;
+	for (e = e ? e : pass->children; e && e->type != XML_ELEMENT_NODE;)
+		e = e->next;
+	i2 = indent_of(e, b2, sizeof(b2), ind);
 	if (comp == NULL) {
 		comp = new_component(doc, root->ns, comp_name, arch);
 		append_indented(pass, comp, i2, i1);
 	}
-	snprintf(b3, sizeof(b3), "%s  ", i2);
+	snprintf(b3, sizeof(b3), "%s%s", i2, i1[0] ? i1 : "  ");
 	e = xmlNewDocNode(doc, root->ns, X(elem), X(value));
 	append_indented(comp, e, b3, i2);
 	*made = true;
