@@ -55,12 +55,20 @@ static const struct cli_opt set_opts[] = {
 	  "(kms_host; its licensing plugin sets it at every boot), keeping "
 	  "the rest of the file; activate also turns activate_windows and "
 	  "set_kms_product_key on, off turns them off"),
+	OPT_STRING("gvlk", 0, "auto|KEY|none", ARGS, gvlk,
+	  "at the next boot, install a KMS client setup key, then activate "
+	  "with the KMS settings written (no rearm); into the clone-mode "
+	  "first boot instead if one is staged. auto picks the key of the "
+	  "image's edition and build unless it holds a volume license key "
+	  "already; KEY must be one of Microsoft's table; none removes what "
+	  "--gvlk staged"),
 	OPT_SETTINGS(ARGS, settings, NULL),
 	OPT_END(),
 };
 
 static const struct cli_help set_help = {
-	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] SETTINGS...",
+	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] [--gvlk "
+	"auto|KEY|none] SETTINGS...",
 	"Set KMS settings in the Windows installation of every IMAGE, in one "
 	"appliance launch. Every image is checked and its hives prepared "
 	"before any is written: a hibernated or Fast Startup volume, a locked "
@@ -89,7 +97,8 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "expected at least one IMAGE");
 		goto done;
 	}
-	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search) {
+	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search &&
+	    !a.gvlk) {
 		code = cli_usage(c, "no setting given");
 		goto done;
 	}
@@ -111,6 +120,7 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	plan.search = a.search_norm;
 	plan.clear_search = a.clear_search;
 	plan.cloudbase = a.cloudbase;
+	plan.gvlk = a.gvlk;
 	code = image_run_batch(c, &a, pos, npos, &plan);
 done:
 	image_args_release(&a);

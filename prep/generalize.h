@@ -91,6 +91,17 @@ int gen_refresh(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system, struct gen_plan *p,
 		struct kp_error *err);
 
+/* For `image set --gvlk OPT` (auto, a key of gvlk.h's table, or none):
+ * stage at the next boot the key's install, then an activation with the
+ * KMS settings the registry holds, without a rearm; it goes into a
+ * clone-mode first boot staged already (before its rearm) instead, which
+ * is refreshed as gen_refresh does.  none removes what image set staged.
+ * Registry changes in SYSTEM recorded in C, files in P. */
+int gen_set_gvlk(struct img_session *s, const struct img_root *r,
+		 struct hive *software, struct hive *system, const char *opt,
+		 struct hive_changes *c, struct gen_plan *p,
+		 struct kp_error *err);
+
 /* For `image set --cloudbase-init MODE` (host, activate or off): plan in P
  * cloudbase-init's configuration files with kms_host set to the KMS host
  * SOFTWARE names now (and with activate: activate_windows and
