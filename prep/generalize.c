@@ -387,6 +387,49 @@ gen_cloudbase(struct img_session *s, const struct img_root *r,
 	return 0;
 }
 
+static const char *staged_gvlk(struct img_session *s,
+			       const struct img_root *r, const char *rel,
+			       struct kp_error *err);
+
+/* The GVLK a kmsprep first boot still to run installs: a script the hook
+ * runs, or one in libguestfs' scripts folder (it moves those it ran). */
+static int
+inspect_gvlk(struct img_session *s, const struct img_root *r,
+	     struct gen_plan *p, struct kp_error *err)
+{
+	static const struct {
+		const char *rel, *label, *hook;
+	} where[] = {
+		{ "windows/" FIRSTBOOT_DIR "/firstboot.cmd",
+		  "%WINDIR%\\" FIRSTBOOT_DIR "\\firstboot.cmd",
+		  FIRSTBOOT_CMDLINE("firstboot.cmd") },
+		{ GUESTFS_DIR "/scripts/" GUESTFS_ONE, GUESTFS_LABEL GUESTFS_ONE,
+		  NULL },
+		{ "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_KEY,
+		  "%WINDIR%\\" FIRSTBOOT_DIR "\\" FIRSTBOOT_KEY,
+		  FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY) },
+		{ GUESTFS_DIR "/scripts/" GUESTFS_KEY, GUESTFS_LABEL GUESTFS_KEY,
+		  NULL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(where) / sizeof(*where); i++) {
+		if (where[i].hook &&
+		    !(p->setup.ours && p->setup.setup_type && p->setup.cmdline &&
+		      strcasecmp(p->setup.cmdline, where[i].hook) == 0))
+			continue;
+		p->staged_gvlk = staged_gvlk(s, r, where[i].rel, err);
+		if (err->status)
+			return -1;
+		if (p->staged_gvlk) {
+			p->gvlk_script = where[i].label;
+			p->gvlk_key_only = i >= 2;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct gen_plan *p,
@@ -416,6 +459,8 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	if (path == NULL)
 		return -1;
 	free(path);
+	if (inspect_gvlk(s, r, p, err) < 0)
+		return -1;
 	/* cloudbase-init's licensing options, and the host to compare. */
 	registry_kms_host(software, p->kms_host, sizeof(p->kms_host));
 	{

@@ -58,6 +58,12 @@ struct gen_plan {
 	/* gen_inspect: libguestfs' firstboot service is installed, and
 	 * kmsprep's scripts are in its folder (GUESTFS_ONE, GUESTFS_TWO). */
 	bool guestfs, guestfs_one, guestfs_two;
+	/* gen_inspect: the GVLK a kmsprep first boot still to run installs
+	 * (a string of gvlk.h's table), the script that does (as Windows
+	 * knows it), and whether that is image set's (then activation, no
+	 * rearm) rather than clone mode's (before its rearm); or NULL. */
+	const char *staged_gvlk, *gvlk_script;
+	bool gvlk_key_only;
 	/* gen_inspect: %WINDIR%\kmsprep\firstboot.log, read back. */
 	bool has_log;
 	struct fb_outcome log;
