@@ -36,10 +36,13 @@ static const struct cli_opt gen_opts[] = {
 	  "clone mode: activate (slmgr /ato) right after the restart that "
 	  "follows the rearm, instead of at the next two-hourly attempt"),
 	OPT_STRING("gvlk", 0, "auto|KEY|none", ARGS, gvlk,
-	  "clone mode: install a KMS client setup key at the first boot, "
-	  "before the rearm: auto picks the one of the image's edition and "
-	  "build (kmsprep kms gvlk) unless it holds a volume license key "
-	  "already; KEY must be one of Microsoft's table (none: the default)"),
+	  "install a KMS client setup key: clone mode at the first boot, "
+	  "before the rearm; sysprep mode as the ProductKey of "
+	  "Microsoft-Windows-Shell-Setup in the specialize pass of the answer "
+	  "file (a different one there is replaced only for a KEY given). "
+	  "auto picks the one of the image's edition and build (kmsprep kms "
+	  "gvlk) unless it holds a volume license key already; KEY must be "
+	  "one of Microsoft's table (none: the default)"),
 	IMAGE_WRITE_OPTS,
 	OPT_END(),
 };
@@ -82,10 +85,6 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 	}
 	if (a.activate && a.mode != GEN_CLONE) {
 		code = cli_usage(c, "--activate goes with --mode clone");
-		goto done;
-	}
-	if (a.gvlk && a.mode != GEN_CLONE && strcmp(a.gvlk, "none") != 0) {
-		code = cli_usage(c, "--gvlk goes with --mode clone");
 		goto done;
 	}
 	if (a.overlay && npos != 1) {

@@ -55,12 +55,20 @@ static const struct cli_opt set_opts[] = {
 	  "(kms_host; its licensing plugin sets it at every boot), keeping "
 	  "the rest of the file; activate also turns activate_windows and "
 	  "set_kms_product_key on, off turns them off"),
+	OPT_STRING("gvlk", 0, "auto|KEY|none", ARGS, gvlk,
+	  "at the next boot, install a KMS client setup key, then activate "
+	  "with the KMS settings written (no rearm); into the clone-mode "
+	  "first boot instead if one is staged. auto picks the key of the "
+	  "image's edition and build unless it holds a volume license key "
+	  "already; KEY must be one of Microsoft's table; none removes what "
+	  "--gvlk staged"),
 	OPT_SETTINGS(ARGS, settings, NULL),
 	OPT_END(),
 };
 
 static const struct cli_help set_help = {
-	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] SETTINGS...",
+	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] [--gvlk "
+	"auto|KEY|none] SETTINGS...",
 	"Set KMS settings in the Windows installation of every IMAGE (one "
 	"sandboxed worker per image, or one appliance launch for all: see "
 	"--backend). Every image is checked and its hives prepared "
@@ -68,8 +76,12 @@ static const struct cli_help set_help = {
 	"BitLocker volume, an image in use by a running VM or a dirty hive "
 	"whose logs cannot be replayed is refused (exit 4, unless "
 	"--force-dirty) and no image is changed; a dirty hive whose logs "
-	"replay is written with their changes. Each hive is replaced atomically inside the image (temporary "
-	"name, rename) keeping its NTFS security, and read back.",
+	"replay is written with their changes. Each hive is written as "
+	"Windows writes it: only the changed pages, first to its transaction "
+	"log (.LOG1 or .LOG2, made if missing), then in place, each step "
+	"flushed and read back; a dirty hive, or one with Windows Vista to "
+	"8.0's logs, is replaced whole (temporary name keeping its NTFS "
+	"security, SHA-256 check, rename).",
 	set_opts, NULL,
 };
 
@@ -90,7 +102,8 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "expected at least one IMAGE");
 		goto done;
 	}
-	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search) {
+	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search &&
+	    !a.gvlk) {
 		code = cli_usage(c, "no setting given");
 		goto done;
 	}
@@ -112,6 +125,7 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	plan.search = a.search_norm;
 	plan.clear_search = a.clear_search;
 	plan.cloudbase = a.cloudbase;
+	plan.gvlk = a.gvlk;
 	code = image_run_batch(c, &a, pos, npos, &plan);
 done:
 	image_args_release(&a);

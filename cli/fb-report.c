@@ -165,6 +165,10 @@ fb_report_json(const struct gen_plan *g, json_t *o)
 		"{s:b, s:[s*,s*]}", "installed", g->guestfs, "kmsprep_scripts",
 		g->guestfs_one ? GUESTFS_ONE : NULL,
 		g->guestfs_two ? GUESTFS_TWO : NULL));
+	json_object_set_new(o, "first_boot_gvlk", g->staged_gvlk ?
+			    json_pack("{s:s, s:s, s:b}", "key", g->staged_gvlk,
+				      "script", g->gvlk_script, "rearm",
+				      !g->gvlk_key_only) : json_null());
 	json_object_set_new(o, "first_boot_log", g->has_log ?
 			    log_json(&g->log) : json_null());
 	json_object_set_new(o, "cloudbase_init", cbi_json(g));
@@ -183,6 +187,12 @@ fb_report_text(const struct gen_plan *g)
 		       g->guestfs_one && g->guestfs_two ? ", " : "",
 		       g->guestfs_two ? GUESTFS_TWO :
 		       g->guestfs_one ? "" : "none");
+	/* GVLKs are public: shown. */
+	if (g->staged_gvlk)
+		printf("    first boot installs KMS client setup key %s (%s), "
+		       "%s\n", g->staged_gvlk, g->gvlk_script,
+		       g->gvlk_key_only ? "then activates; no rearm" :
+					  "before the rearm");
 	if (g->has_log)
 		log_text(&g->log);
 	cbi_text(g);

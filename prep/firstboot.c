@@ -425,6 +425,50 @@ clone_head(struct buf *f, const char *const *about, bool clear_hook,
 	return bad ? -1 : 0;
 }
 
+/* The lines that install GVLK (a key of the table): through the
+ * environment for PowerShell, on slmgr.vbs's command line where it is
+ * absent. */
+static int
+gvlk_lines(struct buf *f, const char *gvlk, struct kp_error *err)
+{
+	/* Public, checked against the table: it may be seen.  Quoted, since
+	 * a digit before >> would be read as a handle. */
+	if (safe("KMS client setup key", gvlk, err) < 0)
+		return -1;
+	if (cmd_line(f, "set \"KMSPREP_GVLK=%s\"", gvlk) < 0 ||
+	    cmd_sl(f, "ipk \"%KMSPREP_GVLK%\"",
+		   "install KMS client setup key") < 0)
+		return kp_fail_oom(err);
+	return 0;
+}
+
+int
+cmd_key_script(const char *gvlk, bool guestfs, struct buf *f,
+	       struct kp_error *err)
+{
+	static const char *const about[] = {
+		"Written by kmsprep (image set --gvlk). It runs once, as "
+		"SYSTEM, at the",
+		"next boot: it installs the KMS client setup key, which makes "
+		"this",
+		"Windows a KMS client, and activates with the KMS settings of "
+		"the",
+		"registry. No rearm: the client machine ID is kept.", NULL,
+	};
+	int bad = 0;
+
+	if (clone_head(f, about, !guestfs, "first boot: KMS client setup key")
+	    < 0 || gvlk_lines(f, gvlk, err) < 0)
+		return err->status ? -1 : kp_fail_oom(err);
+	bad |= cmd_sl(f, "ato", "activate");
+	bad |= cmd_sl(f, "dlv", "license state");
+	/* Never 249 for libguestfs' service: it would run it at every
+	 * boot. */
+	bad |= cmd_line(f, "exit /b 0");
+	bad |= cmd_sl_sub(f);
+	return bad ? kp_fail_oom(err) : 0;
+}
+
 int
 cmd_clone_scripts(const struct spp_report *rep, bool activate,
 		  const char *gvlk, bool guestfs, struct buf *one,
@@ -463,15 +507,8 @@ cmd_clone_scripts(const struct spp_report *rep, bool activate,
 
 	bad |= clone_head(one, guestfs ? guestfs_one : hook_one, !guestfs,
 			  "first boot");
-	if (gvlk) {
-		/* Public, checked against the table: it may be seen.  Quoted,
-		 * since a digit before >> would be read as a handle. */
-		if (safe("KMS client setup key", gvlk, err) < 0)
-			return -1;
-		bad |= cmd_line(one, "set \"KMSPREP_GVLK=%s\"", gvlk);
-		bad |= cmd_sl(one, "ipk \"%KMSPREP_GVLK%\"",
-			      "install KMS client setup key");
-	}
+	if (gvlk && gvlk_lines(one, gvlk, err) < 0)
+		return -1;
 	bad |= cmd_sl(one, "rearm", "rearm");
 	bad |= cmd_line(one, "set \"REARM=%%RC%%\"");
 	if (bad)

@@ -106,6 +106,14 @@ int cmd_clone_scripts(const struct spp_report *rep, bool activate,
 		      const char *gvlk, bool guestfs, struct buf *one,
 		      struct buf *two, struct kp_error *err);
 
+/* image set --gvlk's script, when no clone-mode first boot is staged:
+ * install GVLK (a key of the table), then activate with the KMS settings
+ * the registry holds; no rearm.  GUESTFS as above.  Its names: */
+#define FIRSTBOOT_KEY "firstboot-key.cmd"
+#define GUESTFS_KEY "9900-0000-kmsprep-gvlk.bat"
+int cmd_key_script(const char *gvlk, bool guestfs, struct buf *f,
+		   struct kp_error *err);
+
 /*
  * The outcome, read back offline from a first-boot log (firstboot.log or a
  * kit's provision.log) after the image has booted.

@@ -387,6 +387,49 @@ gen_cloudbase(struct img_session *s, const struct img_root *r,
 	return 0;
 }
 
+static const char *staged_gvlk(struct img_session *s,
+			       const struct img_root *r, const char *rel,
+			       struct kp_error *err);
+
+/* The GVLK a kmsprep first boot still to run installs: a script the hook
+ * runs, or one in libguestfs' scripts folder (it moves those it ran). */
+static int
+inspect_gvlk(struct img_session *s, const struct img_root *r,
+	     struct gen_plan *p, struct kp_error *err)
+{
+	static const struct {
+		const char *rel, *label, *hook;
+	} where[] = {
+		{ "windows/" FIRSTBOOT_DIR "/firstboot.cmd",
+		  "%WINDIR%\\" FIRSTBOOT_DIR "\\firstboot.cmd",
+		  FIRSTBOOT_CMDLINE("firstboot.cmd") },
+		{ GUESTFS_DIR "/scripts/" GUESTFS_ONE, GUESTFS_LABEL GUESTFS_ONE,
+		  NULL },
+		{ "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_KEY,
+		  "%WINDIR%\\" FIRSTBOOT_DIR "\\" FIRSTBOOT_KEY,
+		  FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY) },
+		{ GUESTFS_DIR "/scripts/" GUESTFS_KEY, GUESTFS_LABEL GUESTFS_KEY,
+		  NULL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(where) / sizeof(*where); i++) {
+		if (where[i].hook &&
+		    !(p->setup.ours && p->setup.setup_type && p->setup.cmdline &&
+		      strcasecmp(p->setup.cmdline, where[i].hook) == 0))
+			continue;
+		p->staged_gvlk = staged_gvlk(s, r, where[i].rel, err);
+		if (err->status)
+			return -1;
+		if (p->staged_gvlk) {
+			p->gvlk_script = where[i].label;
+			p->gvlk_key_only = i >= 2;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct gen_plan *p,
@@ -416,6 +459,8 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	if (path == NULL)
 		return -1;
 	free(path);
+	if (inspect_gvlk(s, r, p, err) < 0)
+		return -1;
 	/* cloudbase-init's licensing options, and the host to compare. */
 	registry_kms_host(software, p->kms_host, sizeof(p->kms_host));
 	{
@@ -456,19 +501,68 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	return find_answer_files(s, r, system, p, err);
 }
 
+static int choose_gvlk(struct hive *software, const char *opt,
+		       const char *how, const char **key, struct gen_plan *p,
+		       struct kp_error *err);
+
 static const char skip_rearm_effect[] =
 	"sysprep /generalize would have kept the licensing state, so every "
 	"clone would share one client machine ID and the KMS host would count "
 	"them as one machine";
 
+/* ProductKey KEY into the answer file F Windows will use (its content, or
+ * the new one OUT).  A key there already is replaced only when the user
+ * named one (REPLACE); with auto it stays, said. */
+static int
+sysprep_key(struct gen_file *f, const char *arch, const char *key,
+	    bool replace, struct buf *out, bool *changed, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	struct buf in = BUF_INIT, found = BUF_INIT;
+	const struct gvlk *old;
+	bool ch = false;
+	int rc;
+
+	if (*changed) {
+		in = *out;
+		*out = (struct buf)BUF_INIT;
+	} else if (buf_add(&in, f->content.data, f->content.len) < 0) {
+		return kp_fail_oom(err);
+	}
+	rc = unattend_set_product_key(in.data, in.len, f->label, arch, key,
+				      replace, out, &ch, &found, err);
+	if (rc == 0 && !ch && *changed)
+		rc = buf_add(out, in.data, in.len) < 0 ? kp_fail_oom(err) : 0;
+	*changed |= ch;
+	/* Only a key of the table is shown: another may be an
+	 * organization's. */
+	old = found.len ? gvlk_by_key(buf_str(&found)) : NULL;
+	if (rc == 0 && found.len && strcasecmp(buf_str(&found), key) != 0 &&
+	    gen_note(p, replace ? "%s: the ProductKey of its specialize pass "
+		     "(%s) is replaced by %s" : "--gvlk auto: %s gives "
+		     "ProductKey %s in its specialize pass already: left as "
+		     "it is; give the key with --gvlk KEY to replace it (%s "
+		     "would be auto's)", f->label, old ? old->key :
+		     "a key that is not a KMS client setup key, not shown",
+		     key) < 0)
+		rc = kp_fail_oom(err);
+	buf_wipe(&in);
+	buf_wipe(&found);
+	return rc;
+}
+
 static int
 plan_sysprep(struct img_session *s, const struct img_root *r,
-	     struct hive *system, struct gen_plan *p, struct kp_error *err)
+	     struct hive *software, struct hive *system, const char *gvlk_opt,
+	     struct gen_plan *p, struct kp_error *err)
 {
 	struct gen_file *target = NULL;
+	const char *key;
 	size_t i;
 
-	if (find_answer_files(s, r, system, p, err) < 0)
+	if (choose_gvlk(software, gvlk_opt, "Windows Setup installs (answer "
+			"file, specialize pass)", &key, p, err) < 0 ||
+	    find_answer_files(s, r, system, p, err) < 0)
 		return -1;
 	/* The first file with a generalize pass is the one Windows uses. */
 	for (i = 0; i < p->nfiles && target == NULL; i++)
@@ -506,6 +600,10 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 						      err);
 		else
 			rc = unattend_new(p->arch, &out, err);
+		changed |= !f->exists;
+		if (rc == 0 && key && f == target)
+			rc = sysprep_key(f, p->arch, key, strcmp(gvlk_opt,
+				"auto") != 0, &out, &changed, p, err);
 		if (rc < 0) {
 			buf_release(&out);
 			return -1;
@@ -674,8 +772,8 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
  * client: https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys
  */
 static int
-choose_gvlk(struct hive *software, const char *opt, const char **key,
-	    struct gen_plan *p, struct kp_error *err)
+choose_gvlk(struct hive *software, const char *opt, const char *how,
+	    const char **key, struct gen_plan *p, struct kp_error *err)
 {
 	struct winver v = { 0 };
 	struct gvlk_state st;
@@ -719,8 +817,8 @@ choose_gvlk(struct hive *software, const char *opt, const char **key,
 		}
 	}
 	*key = g->key;
-	if (gen_note(p, "the first boot installs the KMS client setup key of "
-		     "%s (%s)", g->product, g->key) < 0)
+	if (gen_note(p, "%s the KMS client setup key of %s (%s)", how,
+		     g->product, g->key) < 0)
 		goto oom;
 	rc = 0;
 	goto out;
@@ -786,6 +884,10 @@ guestfs_service(struct img_session *s, const struct img_root *r,
 	return rc < 0 ? -1 : rc == 1;
 }
 
+static int remove_key_scripts(struct img_session *s, const struct img_root *r,
+			      struct gen_plan *p, struct kp_error *err);
+static bool hook_is(const struct setup_state *st, const char *cmdline);
+
 static int
 plan_clone(struct img_session *s, const struct img_root *r,
 	   struct hive *software, struct hive *system, bool activate,
@@ -800,15 +902,26 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	 * holds one command. */
 	if (p->setup.ours && p->setup.setup_type &&
 	    strcasecmp(p->setup.cmdline,
-		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0)
+		       FIRSTBOOT_CMDLINE("firstboot.cmd")) != 0 &&
+	    !hook_is(&p->setup, FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY)))
 		return kp_fail(err, KP_ERR_REFUSED, "another kmsprep first "
 			       "boot is staged (%s); it would be replaced",
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
 	guestfs = guestfs_service(s, r, system, err);
 	if (guestfs < 0 ||
-	    choose_gvlk(software, gvlk_opt, &gvlk, p, err) < 0 ||
-	    clone_scripts(s, r, software, activate, gvlk, guestfs == 1, p,
-			  err) < 0)
+	    choose_gvlk(software, gvlk_opt, "the first boot installs", &gvlk,
+			p, err) < 0)
+		return -1;
+	/* image set --gvlk's script becomes part of this one. */
+	if (gvlk == NULL && gvlk_opt == NULL)
+		gvlk = staged_gvlk(s, r, "windows/" FIRSTBOOT_DIR "/"
+				   FIRSTBOOT_KEY, err);
+	if (gvlk == NULL && gvlk_opt == NULL)
+		gvlk = staged_gvlk(s, r, GUESTFS_DIR "/scripts/" GUESTFS_KEY,
+				   err);
+	if (clone_scripts(s, r, software, activate, gvlk, guestfs == 1, p,
+			  err) < 0 ||
+	    remove_key_scripts(s, r, p, err) < 0)
 		return -1;
 	/* One mechanism: the service's folder, not a hook of its own. */
 	if (guestfs == 1)
@@ -819,17 +932,17 @@ plan_clone(struct img_session *s, const struct img_root *r,
 	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);
 }
 
-int
-gen_refresh(struct img_session *s, const struct img_root *r,
-	    struct hive *software, struct hive *system, struct gen_plan *p,
-	    struct kp_error *err)
+/* Plan again the clone-mode scripts staged on R (P->setup read), with the
+ * SPP values SOFTWARE holds now and the GVLK they install: KEY with
+ * SET_KEY, else the one they install now.  1 if there are any. */
+static int
+refresh_staged(struct img_session *s, const struct img_root *r,
+	       struct hive *software, bool set_key, const char *key,
+	       struct gen_plan *p, struct kp_error *err)
 {
 	char *act;
 	bool activate, one;
 
-	memset(p, 0, sizeof(*p));
-	if (setup_read(system, &p->setup, err) < 0)
-		return -1;
 	act = img_path(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE, &one, err);
 	if (act == NULL)
 		return -1;
@@ -840,10 +953,11 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 		if (act == NULL)
 			return -1;
 		free(act);
-		return clone_scripts(s, r, software, activate,
-				     staged_gvlk(s, r, GUESTFS_DIR "/scripts/"
-						 GUESTFS_ONE, err), true, p,
-				     err);
+		if (!set_key)
+			key = staged_gvlk(s, r, GUESTFS_DIR "/scripts/"
+					  GUESTFS_ONE, err);
+		return clone_scripts(s, r, software, activate, key, true, p,
+				     err) < 0 ? -1 : 1;
 	}
 	if (!p->setup.ours || p->setup.setup_type == 0 ||
 	    strcasecmp(p->setup.cmdline,
@@ -854,9 +968,128 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 	if (act == NULL)
 		return -1;
 	free(act);
-	return clone_scripts(s, r, software, activate,
-			     staged_gvlk(s, r, "windows/" FIRSTBOOT_DIR
-					 "/firstboot.cmd", err), false, p, err);
+	if (!set_key)
+		key = staged_gvlk(s, r, "windows/" FIRSTBOOT_DIR
+				  "/firstboot.cmd", err);
+	return clone_scripts(s, r, software, activate, key, false, p, err) < 0 ?
+		       -1 : 1;
+}
+
+int
+gen_refresh(struct img_session *s, const struct img_root *r,
+	    struct hive *software, struct hive *system, struct gen_plan *p,
+	    struct kp_error *err)
+{
+	memset(p, 0, sizeof(*p));
+	if (setup_read(system, &p->setup, err) < 0)
+		return -1;
+	return refresh_staged(s, r, software, false, NULL, p, err) < 0 ? -1 : 0;
+}
+
+/* Remove image set --gvlk's script, in either place. */
+static int
+remove_key_scripts(struct img_session *s, const struct img_root *r,
+		   struct gen_plan *p, struct kp_error *err)
+{
+	return gen_remove_file(s, r, "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_KEY,
+			       "%WINDIR%\\" FIRSTBOOT_DIR "\\" FIRSTBOOT_KEY, p,
+			       err) < 0 ||
+	       gen_remove_file(s, r, GUESTFS_DIR "/scripts/" GUESTFS_KEY,
+			       GUESTFS_LABEL GUESTFS_KEY, p, err) < 0 ? -1 : 0;
+}
+
+static bool
+hook_is(const struct setup_state *st, const char *cmdline)
+{
+	return st->ours && st->setup_type && st->cmdline &&
+	       strcasecmp(st->cmdline, cmdline) == 0;
+}
+
+int
+gen_set_gvlk(struct img_session *s, const struct img_root *r,
+	     struct hive *software, struct hive *system, const char *opt,
+	     struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+{
+	struct buf f = BUF_INIT, ps1 = BUF_INIT;
+	bool none = strcmp(opt, "none") == 0;
+	const char *key = NULL;
+	unsigned char zero[4];
+	struct buf empty = BUF_INIT;
+	char q[300];
+	int rc, guestfs;
+
+	memset(p, 0, sizeof(*p));
+	if (setup_read(system, &p->setup, err) < 0 ||
+	    (!none && choose_gvlk(software, opt, "the next boot installs",
+				  &key, p, err) < 0))
+		return -1;
+	/* A staged clone first boot takes the key, before its rearm (auto
+	 * that left the image alone keeps what it installs). */
+	rc = refresh_staged(s, r, software, none || key, key, p, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : key && gen_note(p, "--gvlk: the key goes "
+			"into the clone-mode first boot staged already, "
+			"before its rearm") < 0 ? kp_fail_oom(err) :
+			gen_check_dirs(s, p, err);
+	guestfs = guestfs_service(s, r, system, err);
+	if (guestfs < 0)
+		return -1;
+	if (none) {
+		/* Unstage ours, and the hook if it runs it. */
+		if (remove_key_scripts(s, r, p, err) < 0)
+			return -1;
+		if (!hook_is(&p->setup, FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY)))
+			return 0;
+		regval_dword(0, zero);
+		rc = regval_sz("", &empty) < 0 ? kp_fail_oom(err) :
+		     hive_apply_value(system, c, "Setup", "SetupType", true,
+				      REGT_DWORD, zero, 4, err) < 0 ||
+		     hive_apply_value(system, c, "Setup", "CmdLine", true,
+				      REGT_SZ, empty.data, empty.len, err) < 0 ?
+			     -1 : 0;
+		buf_release(&empty);
+		return rc;
+	}
+	if (key == NULL)
+		return 0;
+	/* The hook holds one command: a host kit's must run first. */
+	if (guestfs != 1 && p->setup.ours && p->setup.setup_type &&
+	    !hook_is(&p->setup, FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY)))
+		return kp_fail(err, KP_ERR_REFUSED, "--gvlk: another kmsprep "
+			       "first boot is staged (%s); it would be "
+			       "replaced", kp_quote(p->setup.cmdline, q,
+						    sizeof(q)));
+	rc = -1;
+	if (cmd_key_script(key, guestfs == 1, &f, err) < 0)
+		goto out;
+	if (cmd_licensing_ps1(&ps1) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (guestfs == 1) {
+		if (gen_add_file(s, r, GUESTFS_DIR "/scripts/" GUESTFS_KEY,
+				 GUESTFS_LABEL GUESTFS_KEY, &f, false, p,
+				 err) < 0 ||
+		    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+		    gen_note(p, "libguestfs' firstboot service is installed "
+			     "(virt-customize, virt-v2v): it runs the script, "
+			     "in its order") < 0)
+			goto out;
+	} else if (plan_script(s, r, FIRSTBOOT_KEY, &f, p, err) < 0 ||
+		   plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+		   setup_stage(system, FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY), c,
+			       err) < 0) {
+		goto out;
+	}
+	rc = gen_note(p, "--gvlk: then it activates with the KMS settings "
+		      "of the registry; no rearm") < 0 ? kp_fail_oom(err) :
+		gen_check_dirs(s, p, err);
+out:
+	if (rc < 0 && err->status == 0)
+		kp_fail_oom(err);
+	buf_release(&f);
+	buf_release(&ps1);
+	return rc;
 }
 
 int
@@ -893,7 +1126,7 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	if (not_generalized(p, err) < 0)
 		return -1;
 	if (mode == GEN_SYSPREP)
-		rc = plan_sysprep(s, r, system, p, err);
+		rc = plan_sysprep(s, r, software, system, gvlk, p, err);
 	else if (setup_read(system, &p->setup, err) < 0)
 		rc = -1;
 	else

@@ -58,6 +58,12 @@ struct gen_plan {
 	/* gen_inspect: libguestfs' firstboot service is installed, and
 	 * kmsprep's scripts are in its folder (GUESTFS_ONE, GUESTFS_TWO). */
 	bool guestfs, guestfs_one, guestfs_two;
+	/* gen_inspect: the GVLK a kmsprep first boot still to run installs
+	 * (a string of gvlk.h's table), the script that does (as Windows
+	 * knows it), and whether that is image set's (then activation, no
+	 * rearm) rather than clone mode's (before its rearm); or NULL. */
+	const char *staged_gvlk, *gvlk_script;
+	bool gvlk_key_only;
 	/* gen_inspect: %WINDIR%\kmsprep\firstboot.log, read back. */
 	bool has_log;
 	struct fb_outcome log;
@@ -74,9 +80,11 @@ int gen_inspect(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system,
 		struct gen_plan *p, struct kp_error *err);
 
-/* Decide everything for MODE (clone mode: with GVLK, NULL, "none", "auto"
- * or a key of gvlk.h's table, installed at the first boot): registry changes are made in SOFTWARE and
- * SYSTEM (in memory, recorded in C) and files to write are put in P. */
+/* Decide everything for MODE: registry changes are made in SOFTWARE and
+ * SYSTEM (in memory, recorded in C) and files to write are put in P.
+ * GVLK (NULL, "none", "auto" or a key of gvlk.h's table) is installed at
+ * the first boot in clone mode, and by Setup's specialize pass (the
+ * answer file's Shell-Setup ProductKey) in sysprep mode. */
 int gen_plan(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, enum gen_mode mode,
 	     bool activate, const char *gvlk, struct hive_changes *c,
@@ -88,6 +96,17 @@ int gen_plan(struct img_session *s, const struct img_root *r,
 int gen_refresh(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system, struct gen_plan *p,
 		struct kp_error *err);
+
+/* For `image set --gvlk OPT` (auto, a key of gvlk.h's table, or none):
+ * stage at the next boot the key's install, then an activation with the
+ * KMS settings the registry holds, without a rearm; it goes into a
+ * clone-mode first boot staged already (before its rearm) instead, which
+ * is refreshed as gen_refresh does.  none removes what image set staged.
+ * Registry changes in SYSTEM recorded in C, files in P. */
+int gen_set_gvlk(struct img_session *s, const struct img_root *r,
+		 struct hive *software, struct hive *system, const char *opt,
+		 struct hive_changes *c, struct gen_plan *p,
+		 struct kp_error *err);
 
 /* For `image set --cloudbase-init MODE` (host, activate or off): plan in P
  * cloudbase-init's configuration files with kms_host set to the KMS host

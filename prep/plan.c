@@ -71,30 +71,40 @@ prepare_settings(const struct img_plan_run *run, size_t i,
 	const struct img_plan *p = run->p;
 	struct img_session *s = run->s;
 	struct winver ver = { 0 };
-	size_t from = t->changes.n;
+	size_t from = t->changes.n, mid;
 	bool staged;
 	int ret = -1;
 
 	if (open_hive(run, i, r, "SOFTWARE", HIVE_WRITE, &t->sw, err) < 0 ||
 	    winver_read(t->sw.h, &ver, err) < 0 ||
 	    spp_check_hive(t->sw.h, &ver, true, false, err) < 0 ||
-	    spp_apply(p->settings, t->sw.h, &ver, &t->changes, err) < 0)
+	    (p->settings &&
+	     spp_apply(p->settings, t->sw.h, &ver, &t->changes, err) < 0))
 		goto out;
 	label_changes(s, i, &t->changes, from, "SOFTWARE");
 	if (first_boot_staged(s, r, &staged, err) < 0)
 		goto out;
-	if (staged && t->changes.n > from &&
-	    (open_hive(run, i, r, "SYSTEM", p->search || p->clear_search ?
-					     HIVE_WRITE : 0, &t->sy, err) < 0 ||
-	     gen_refresh(s, r, t->sw.h, t->sy.h, &t->plan, err) < 0 ||
+	/* --gvlk stages its first boot, or goes into the one staged. */
+	mid = t->changes.n;
+	if (((staged && t->changes.n > from) || p->gvlk) &&
+	    (open_hive(run, i, r, "SYSTEM", p->search || p->clear_search ||
+					     p->gvlk ? HIVE_WRITE : 0, &t->sy,
+		       err) < 0 ||
+	     (p->gvlk ? gen_set_gvlk(s, r, t->sw.h, t->sy.h, p->gvlk,
+				     &t->changes, &t->plan, err) :
+			gen_refresh(s, r, t->sw.h, t->sy.h, &t->plan, err)) < 0 ||
 	     gen_check_dirs(s, &t->plan, err) < 0))
 		goto out;
+	label_changes(s, i, &t->changes, mid, "SYSTEM");
 	/* After gen_refresh, which starts the plan afresh. */
 	if (p->cloudbase &&
 	    (gen_cloudbase(s, r, t->sw.h, p->cloudbase, &t->plan, err) < 0 ||
 	     gen_check_dirs(s, &t->plan, err) < 0))
 		goto out;
-	ret = p->dry_run ? 0 : winhive_commit(&t->sw, err);
+	/* SYSTEM (the hook) now, unless the search list still edits it. */
+	ret = p->dry_run ? 0 : winhive_commit(&t->sw, err) < 0 ||
+		(!p->search && !p->clear_search && t->sy.h &&
+		 winhive_commit(&t->sy, err) < 0) ? -1 : 0;
 out:
 	winver_release(&ver);
 	return ret;
@@ -189,7 +199,8 @@ img_plan_prepare(struct img_batch *b, size_t i, void *ud,
 
 	if (p->both)
 		ret = prepare_both(run, i, r, t, err);
-	if (ret == 0 && p->settings && !spp_settings_empty(p->settings))
+	if (ret == 0 && ((p->settings && !spp_settings_empty(p->settings)) ||
+			 p->gvlk))
 		ret = prepare_settings(run, i, r, t, err);
 	if (ret == 0 && (p->search || p->clear_search))
 		ret = prepare_search(run, i, r, t, err);

@@ -38,6 +38,7 @@ struct img_plan {
 	const char *search;	/* normalized DNS suffix list for SYSTEM */
 	bool clear_search;	/* or remove it */
 	const char *cloudbase;	/* cloudbase-init: host|activate|off */
+	const char *gvlk;	/* GVLK at first boot: auto|KEY|none, or NULL */
 	img_both_fn *both;	/* or: a plan over both hives */
 	const void *both_ud;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */

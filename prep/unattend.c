@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Answer files: SkipRearm in the generalize pass, through libxml2. */
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -13,6 +14,9 @@
 #define NS_WCM "http://schemas.microsoft.com/WMIConfig/2002/State"
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
 #define SPP_COMPONENT "Microsoft-Windows-Security-SPP"
+/* Its ProductKey (specialize pass) is the key Setup installs for
+ * activation: https://learn.microsoft.com/windows-hardware/customize/desktop/unattend/microsoft-windows-shell-setup-productkey */
+#define SHELL_COMPONENT "Microsoft-Windows-Shell-Setup"
 
 #define X(s) ((const xmlChar *)(s))
 
@@ -81,25 +85,37 @@ parse(const char *data, size_t len, const char *name, xmlDoc **doc_ret,
 	return 0;
 }
 
-/* A generalize pass Windows would still run: a pass already processed
+/* A pass NAME Windows would still run: a pass already processed
  * (annotated by Setup in the cached file) is skipped, and Setup goes on to
  * the next answer file. */
 static bool
+live_pass(xmlNode *n, const char *name)
+{
+	return is_elem(n, "settings") && attr_is(n, "pass", name) &&
+	       !attr_is(n, "wasPassProcessed", "true");
+}
+
+static bool
 live_generalize(xmlNode *n)
 {
-	return is_elem(n, "settings") && attr_is(n, "pass", "generalize") &&
-	       !attr_is(n, "wasPassProcessed", "true");
+	return live_pass(n, "generalize");
+}
+
+static xmlNode *
+first_pass(xmlNode *root, const char *name)
+{
+	xmlNode *n;
+
+	for (n = root->children; n; n = n->next)
+		if (live_pass(n, name))
+			return n;
+	return NULL;
 }
 
 static xmlNode *
 generalize_pass(xmlNode *root)
 {
-	xmlNode *n;
-
-	for (n = root->children; n; n = n->next)
-		if (live_generalize(n))
-			return n;
-	return NULL;
+	return first_pass(root, "generalize");
 }
 
 static bool
@@ -108,14 +124,15 @@ is_spp(xmlNode *n)
 	return is_elem(n, "component") && attr_is(n, "name", SPP_COMPONENT);
 }
 
-/* The SPP component of the pass for ARCH. */
+/* Component NAME of PASS for ARCH. */
 static xmlNode *
-spp_component(xmlNode *pass, const char *arch)
+component(xmlNode *pass, const char *name, const char *arch)
 {
 	xmlNode *n;
 
 	for (n = pass ? pass->children : NULL; n; n = n->next)
-		if (is_spp(n) && attr_is(n, "processorArchitecture", arch))
+		if (is_elem(n, "component") && attr_is(n, "name", name) &&
+		    attr_is(n, "processorArchitecture", arch))
 			return n;
 	return NULL;
 }
@@ -240,16 +257,31 @@ append_indented(xmlNode *parent, xmlNode *elem, const char *ind,
 	}
 }
 
-/* Put a new generalize pass where the schema has it: before the later
- * passes and before anything that is not a pass (cpi:offlineImage). */
-static void
-insert_pass(xmlNode *root, xmlNode *pass, const char *ind)
+/* The passes in the schema's order. */
+static const char *const pass_order[] = {
+	"windowsPE", "offlineServicing", "generalize", "specialize",
+	"auditSystem", "auditUser", "oobeSystem",
+};
+
+static int
+pass_rank(const xmlChar *name)
 {
-	static const char *const later[] = { "specialize", "auditSystem",
-					     "auditUser", "oobeSystem" };
+	size_t i;
+
+	for (i = 0; name && i < sizeof(pass_order) / sizeof(*pass_order); i++)
+		if (xmlStrEqual(name, X(pass_order[i])))
+			return (int)i;
+	return -1;
+}
+
+/* Put a new pass NAME where the schema has it: before the later passes
+ * and before anything that is not a pass (cpi:offlineImage). */
+static void
+insert_pass(xmlNode *root, xmlNode *pass, const char *name, const char *ind)
+{
+	int rank = pass_rank(X(name));
 	char text[80];
 	xmlNode *n;
-	size_t i;
 
 	for (n = root->children; n; n = n->next) {
 		xmlChar *p;
@@ -263,8 +295,7 @@ insert_pass(xmlNode *root, xmlNode *pass, const char *ind)
 			break;
 		}
 		p = xmlGetProp(n, X("pass"));
-		for (i = 0; p && i < sizeof(later) / sizeof(later[0]); i++)
-			after |= xmlStrEqual(p, X(later[i]));
+		after = pass_rank(p) > rank;
 		xmlFree(p);
 		if (after)
 			break;
@@ -279,11 +310,11 @@ insert_pass(xmlNode *root, xmlNode *pass, const char *ind)
 }
 
 static xmlNode *
-new_component(xmlDoc *doc, xmlNs *ns, const char *arch)
+new_component(xmlDoc *doc, xmlNs *ns, const char *name, const char *arch)
 {
 	xmlNode *c = xmlNewDocNode(doc, ns, X("component"), NULL);
 
-	xmlSetProp(c, X("name"), X(SPP_COMPONENT));
+	xmlSetProp(c, X("name"), X(name));
 	xmlSetProp(c, X("processorArchitecture"), X(arch));
 	xmlSetProp(c, X("publicKeyToken"), X("31bf3856ad364e35"));
 	xmlSetProp(c, X("language"), X("neutral"));
@@ -451,7 +482,7 @@ static int
 keep_text(const char *o, size_t olen, const char *a, size_t alen,
 	  const char *b, size_t blen, struct buf *out)
 {
-	struct lines ol, al, bl;
+	struct lines ol = { 0 }, al = { 0 }, bl = { 0 };
 	size_t i, j, k, off = 0;
 	bool crlf = memmem(o, olen, "\r\n", 2) != NULL;
 	int r = -1;
@@ -569,6 +600,52 @@ set_zero(xmlNode *comp, xmlNode *skip, void *ud)
 	}
 }
 
+/* Element ELEM of component COMP for ARCH in the first live pass PASS of
+ * DOC: made with text VALUE if missing, with the pass and the component as
+ * needed, indented as the file has them (*MADE set then). */
+static xmlNode *
+setting(xmlDoc *doc, const char *pass_name, const char *comp_name,
+	const char *arch, const char *elem, const char *value, bool *made)
+{
+	xmlNode *root = xmlDocGetRootElement(doc), *pass, *comp, *e;
+	char b1[64], b2[64], b3[96], ind[80];
+	const char *i1, *i2;
+
+	pass = first_pass(root, pass_name);
+	comp = component(pass, comp_name, arch);
+	e = child(comp, elem);
+	if (e)
+		return e;
+	/* Indentation as the file has it: pass, component, setting. */
+	i1 = indent_of(pass, b1, sizeof(b1), "    ");
+	if (pass == NULL) {
+		xmlNode *first = root->children;
+
+		while (first && first->type != XML_ELEMENT_NODE)
+			first = first->next;
+		i1 = indent_of(first, b1, sizeof(b1), "  ");
+		pass = xmlNewDocNode(doc, root->ns, X("settings"), NULL);
+		xmlSetProp(pass, X("pass"), X(pass_name));
+		insert_pass(root, pass, pass_name, i1);
+	}
+	/* The pass's indentation is one step (two spaces if none). */
+	snprintf(ind, sizeof(ind), "%s%s", i1, i1[0] ? i1 : "  ");
+	/* A new component as the pass's others are indented. */
+	e = comp;
+	for (e = e ? e : pass->children; e && e->type != XML_ELEMENT_NODE;)
+		e = e->next;
+	i2 = indent_of(e, b2, sizeof(b2), ind);
+	if (comp == NULL) {
+		comp = new_component(doc, root->ns, comp_name, arch);
+		append_indented(pass, comp, i2, i1);
+	}
+	snprintf(b3, sizeof(b3), "%s%s", i2, i1[0] ? i1 : "  ");
+	e = xmlNewDocNode(doc, root->ns, X(elem), X(value));
+	append_indented(comp, e, b3, i2);
+	*made = true;
+	return e;
+}
+
 int
 unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			 const char *arch, struct buf *out, bool *changed,
@@ -576,9 +653,6 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 {
 	struct unattend_info check;
 	struct buf before = BUF_INIT;
-	xmlNode *root, *pass, *comp;
-	char b1[64], b2[64], b3[96], ind[80];
-	const char *i1, *i2;
 	xmlDoc *doc;
 	int r;
 
@@ -588,37 +662,11 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 		return -1;
 	if (dump_utf8(doc, &before) < 0)
 		buf_reset(&before);	/* libxml2's own output, then */
-	root = xmlDocGetRootElement(doc);
 	/* Every SkipRearm of every live generalize pass, whatever its
 	 * architecture, then the image's own in the first pass. */
-	each_skip(root, set_zero, changed);
-	pass = generalize_pass(root);
-	comp = spp_component(pass, arch);
-	if (child(comp, "SkipRearm") == NULL) {
-		/* Indentation as the file has it: pass, component, setting. */
-		i1 = indent_of(pass, b1, sizeof(b1), "    ");
-		if (pass == NULL) {
-			xmlNode *first = root->children;
-
-			while (first && first->type != XML_ELEMENT_NODE)
-				first = first->next;
-			i1 = indent_of(first, b1, sizeof(b1), "  ");
-			pass = xmlNewDocNode(doc, root->ns, X("settings"), NULL);
-			xmlSetProp(pass, X("pass"), X("generalize"));
-			insert_pass(root, pass, i1);
-		}
-		snprintf(ind, sizeof(ind), "%s  ", i1);
-		i2 = comp ? indent_of(comp, b2, sizeof(b2), ind) : ind;
-		if (comp == NULL) {
-			comp = new_component(doc, root->ns, arch);
-			append_indented(pass, comp, i2, i1);
-		}
-		snprintf(b3, sizeof(b3), "%s  ", i2);
-		append_indented(comp, xmlNewDocNode(doc, root->ns,
-						    X("SkipRearm"), X("0")),
-				b3, i2);
-		*changed = true;
-	}
+	each_skip(xmlDocGetRootElement(doc), set_zero, changed);
+	setting(doc, "generalize", SPP_COMPONENT, arch, "SkipRearm", "0",
+		changed);
 	r = *changed ? write_back(doc, &before, data, len, name, out, err) : 0;
 	xmlFreeDoc(doc);
 	buf_release(&before);
@@ -631,6 +679,83 @@ unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			       "file does not read back with SkipRearm 0",
 			       name);
 	return 0;
+}
+
+/* The text of E without surrounding white space, into OUT ("" if none). */
+static int
+trimmed(xmlNode *e, struct buf *out)
+{
+	xmlChar *v = e ? xmlNodeGetContent(e) : NULL;
+	const char *p = v ? (const char *)v : "";
+	size_t n;
+	int r;
+
+	p += strspn(p, " \t\r\n");
+	for (n = strlen(p); n && strchr(" \t\r\n", p[n - 1]); n--)
+		;
+	buf_reset(out);
+	r = buf_add(out, p, n);
+	if (v) {
+		/* It may be an organization's key. */
+		memset(v, 0, (size_t)xmlStrlen(v));
+		xmlFree(v);
+	}
+	return r;
+}
+
+int
+unattend_set_product_key(const char *data, size_t len, const char *name,
+			 const char *arch, const char *key, bool replace,
+			 struct buf *out, bool *changed, struct buf *found,
+			 struct kp_error *err)
+{
+	struct buf before = BUF_INIT, check = BUF_INIT;
+	xmlDoc *doc;
+	xmlNode *e;
+	bool made = false;
+	int r = 0;
+
+	*changed = false;
+	buf_reset(out);
+	buf_wipe(found);
+	if (parse(data, len, name, &doc, err) < 0)
+		return -1;
+	if (dump_utf8(doc, &before) < 0)
+		buf_reset(&before);
+	e = setting(doc, "specialize", SHELL_COMPONENT, arch, "ProductKey",
+		    key, &made);
+	if (!made) {
+		if (trimmed(e, found) < 0) {
+			r = kp_fail_oom(err);
+			goto out;
+		}
+		if (strcasecmp(buf_str(found), key) != 0 && replace) {
+			xmlNodeSetContent(e, X(key));
+			made = true;
+		}
+	}
+	*changed = made;
+	if (made)
+		r = write_back(doc, &before, data, len, name, out, err);
+out:
+	xmlFreeDoc(doc);
+	buf_release(&before);
+	if (r < 0 || !made)
+		return r;
+	/* What was written must hold KEY where Setup reads it. */
+	if (parse(out->data, out->len, name, &doc, err) < 0)
+		return -1;
+	made = false;
+	e = child(component(first_pass(xmlDocGetRootElement(doc),
+				       "specialize"), SHELL_COMPONENT, arch),
+		  "ProductKey");
+	r = e && trimmed(e, &check) == 0 &&
+	    strcmp(buf_str(&check), key) == 0 ? 0 : -1;
+	xmlFreeDoc(doc);
+	buf_release(&check);
+	return r < 0 ? kp_fail(err, KP_ERR_FAIL, "'%s': the edited answer "
+			       "file does not read back with the product "
+			       "key", name) : 0;
 }
 
 int

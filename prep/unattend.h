@@ -40,6 +40,18 @@ int unattend_set_skip_rearm0(const char *data, size_t len, const char *name,
 			     const char *arch, struct buf *out, bool *changed,
 			     struct kp_error *err);
 
+/* Make ProductKey of component Microsoft-Windows-Shell-Setup for ARCH in
+ * the specialize pass of DATA say KEY (the key Setup installs for
+ * activation), adding the pass, the component or the element as needed,
+ * with only the lines that must change changed.  A ProductKey that says
+ * something else is put in FOUND (wiped first; it may be an
+ * organization's key: never show it unless it is public) and replaced only
+ * with REPLACE.  *CHANGED and OUT as above. */
+int unattend_set_product_key(const char *data, size_t len, const char *name,
+			     const char *arch, const char *key, bool replace,
+			     struct buf *out, bool *changed, struct buf *found,
+			     struct kp_error *err);
+
 /* A new answer file holding only that setting. */
 int unattend_new(const char *arch, struct buf *out, struct kp_error *err);
 

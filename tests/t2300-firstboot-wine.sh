@@ -50,7 +50,7 @@ PSARGS="powershell|-NoProfile|-NonInteractive|-ExecutionPolicy|Bypass|-File|$PS1
 SLMGR='cscript|//nologo|C:\windows\System32\slmgr.vbs'
 SPP='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 
-# image clone|clone-gvlk|clone-guestfs|kit with|without-powershell [RC-LINES...]: a fresh image in
+# image clone|clone-gvlk|clone-guestfs|key|kit with|without-powershell [RC-LINES...]: a fresh image in
 # the prefix: the scripts, the hook staged, the stubs' exit codes.
 image() {
 	local kind=$1 ps=$2 hook
@@ -62,6 +62,9 @@ image() {
 		mkdir -p "$GFS/scripts"
 		cp "$SCRATCH/gen/$kind/"*.bat "$GFS/scripts/"
 		hook=""
+	elif [ "$kind" = key ]; then
+		cp "$SCRATCH/gen/key/firstboot-key.cmd" "$SYS/kmsprep/"
+		hook=firstboot-key.cmd
 	elif [ "$kind" != kit ]; then
 		cp "$SCRATCH/gen/$kind/"*.cmd "$SYS/kmsprep/"
 		hook=firstboot.cmd
@@ -325,6 +328,36 @@ clone_gvlk() {
 }
 
 t "clone --gvlk: the key installed before the rearm, by WMI or slmgr.vbs" clone_gvlk
+key_only() {
+	local gvlk=NPPR9-FWDCX-D2C8J-H872K-2YT43
+	export STUB_ENV=KMSPREP_GVLK
+	image key with-powershell "powershell ato 0xC004F074"
+	boot
+	hook_cleared
+	boot
+	# The key, then activation with the registry's settings, then the
+	# record; no rearm, no restart, and the second boot runs nothing.
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|ipk|KMSPREP_GVLK=$gvlk|rc=0" \
+		"$PSARGS|ato|KMSPREP_GVLK=$gvlk|rc=-1073418124" \
+		"$PSARGS|dlv|KMSPREP_GVLK=$gvlk|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^kmsprep first boot: KMS client setup key$' l
+	expect_grep '^install KMS client setup key: exit code 0$' l
+	expect_grep '^activate: exit code -1073418124$' l
+	expect_grep '^license state: exit code 0$' l
+	expect_no_grep 'rearm' l
+	[ "$(tail -n 1 boots)" = "nothing to run" ]
+	image key without-powershell
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$SLMGR|/ipk|$gvlk|KMSPREP_GVLK=$gvlk|rc=0" \
+		"$SLMGR|/ato|KMSPREP_GVLK=$gvlk|rc=0" \
+		"$SLMGR|/dlv|KMSPREP_GVLK=$gvlk|rc=0"
+	hook_cleared
+}
+
+t "image set --gvlk: the key installed, then activation; no rearm" key_only
 clone_guestfs() {
 	image clone-guestfs with-powershell "powershell ato 0xC004F074"
 	boot_guestfs

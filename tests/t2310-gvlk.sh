@@ -102,8 +102,56 @@ from_hive() {
 	python3 -c 'import json; j=json.load(open("j")); assert j["image_channel"]=="Retail" and j["volume_key"] is False, j'
 }
 
+# On sample images (one appliance launch per command): sysprep mode's
+# answer file, and image set's first boot.
+gf() {
+	LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro "$@"
+}
+
+image_gvlk() {
+	command -v guestfish >/dev/null || skip "libguestfs tools not installed"
+	"$SRC_DIR/scripts/make-sample-image" a.img client b.img client \
+		>/dev/null 2>&1 || skip "cannot make sample images"
+	# sysprep mode: the key as Shell-Setup's ProductKey, specialize pass.
+	kp image generalize -q --mode sysprep --gvlk auto a.img >out
+	expect_grep '^a.img: note: Windows Setup installs (answer file, specialize pass) the KMS client setup key of Windows 11 Enterprise, Windows 10 Enterprise (NPPR9-FWDCX-D2C8J-H872K-2YT43)$' out
+	expect_grep '^a.img: create %WINDIR%\\System32\\Sysprep\\Unattend.xml$' out
+	# image set: a first boot that installs it and activates, no rearm.
+	kp image set -q --gvlk auto --kms-host kms.example.com b.img >out
+	expect_grep '^b.img: create %WINDIR%\\kmsprep\\firstboot-key.cmd$' out
+	expect_grep '^b.img: create %WINDIR%\\kmsprep\\licensing.ps1$' out
+	expect_grep '^b.img: SYSTEM: Setup\\CmdLine: .*firstboot-key.cmd' out
+	expect_grep '^b.img: note: --gvlk: then it activates with the KMS settings of the registry; no rearm$' out
+	gf -a a.img -a b.img >/dev/null <<'EOF'
+run
+mount-ro /dev/sda1 /
+download /Windows/System32/Sysprep/unattend.xml a.xml
+umount /
+mount-ro /dev/sdb1 /
+download /Windows/kmsprep/firstboot-key.cmd key.cmd
+EOF
+	[ "$(xmllint --xpath "string(//*[local-name()='settings'][@pass='specialize']/*[local-name()='component'][@name='Microsoft-Windows-Shell-Setup']/*[local-name()='ProductKey'])" a.xml)" = NPPR9-FWDCX-D2C8J-H872K-2YT43 ]
+	[ "$(xmllint --xpath "string(//*[local-name()='settings'][@pass='generalize']//*[local-name()='SkipRearm'])" a.xml)" = 0 ]
+	expect_grep '^set "KMSPREP_GVLK=NPPR9-FWDCX-D2C8J-H872K-2YT43"' key.cmd
+	grep -v '^rem' key.cmd >code
+	expect_no_grep 'rearm' code
+	kp image show b.img >show
+	expect_grep 'first boot installs KMS client setup key NPPR9-FWDCX-D2C8J-H872K-2YT43 (%WINDIR%\\kmsprep\\firstboot-key.cmd), then activates; no rearm' show
+	# Clone mode later: the key goes into its script, before the rearm,
+	# and image set's own goes.
+	kp image generalize -q --mode clone b.img >out
+	expect_grep '^b.img: remove %WINDIR%\\kmsprep\\firstboot-key.cmd$' out
+	kp image show b.img >show
+	expect_grep 'first boot installs KMS client setup key NPPR9-FWDCX-D2C8J-H872K-2YT43 (%WINDIR%\\kmsprep\\firstboot.cmd), before the rearm' show
+	# An organization's key never goes in.
+	expect_code 2 kp image set -q --gvlk QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN b.img 2>err
+	expect_grep 'not a KMS client setup key' err
+	expect_no_grep 'QXR7B' err
+}
+
 t "a key by edition and build" by_edition
 t "editions without a GVLK are refused, naming the edition" refusals
 t "the table: source, date, every key well formed" table
 t "from a SOFTWARE hive: edition, build, and the key it holds" from_hive
+t "image generalize --mode sysprep and image set: --gvlk on images" image_gvlk
 done_testing

@@ -26,6 +26,7 @@
  *                                clone/ (generalize --mode clone
  *                                --activate, KMS host kms.example.com:1688),
  *                                clone-gvlk/ (--gvlk, no --activate),
+ *                                key/ (image set --gvlk),
  *                                clone-guestfs/ (libguestfs' firstboot
  *                                service's scripts, --activate),
  *                                kit/ (a host kit's provision.cmd and the
@@ -559,6 +560,15 @@ scripts(const char *dir)
 		return die(err.msg);
 	buf_release(&two);
 	if (put(sub, "firstboot.cmd", &one) < 0)
+		return 1;
+	/* image set --gvlk's script (no clone first boot staged). */
+	snprintf(sub, sizeof(sub), "%s/key", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &one,
+			   &err) < 0)
+		return die(err.msg);
+	if (put(sub, FIRSTBOOT_KEY, &one) < 0)
 		return 1;
 	/* For libguestfs' firstboot service, with --activate. */
 	snprintf(sub, sizeof(sub), "%s/clone-guestfs", dir);

@@ -118,10 +118,56 @@ log_read_back(void)
 	CHECK_EQ(o.license_status, -1);
 }
 
+
+/* image set --gvlk's script: the key in, then activation; no rearm, no
+ * restart; the hook cleared first (not for libguestfs' service). */
+static void
+key_script(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf f = BUF_INIT;
+	const char *clear, *set, *ipk, *ato, *dlv, *ex, *sub;
+
+	CHECK_EQ(cmd_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &f,
+				&err), 0);
+	clear = strstr(buf_str(&f), "reg add \"HKLM\\SYSTEM\\Setup\" /v "
+		       "SetupType /t REG_DWORD /d 0 /f>nul\r\n");
+	set = strstr(buf_str(&f), "\r\nset \"KMSPREP_GVLK=NPPR9-FWDCX-D2C8J-"
+		     "H872K-2YT43\"\r\n");
+	ipk = strstr(buf_str(&f), "\r\ncall :sl ipk \"%KMSPREP_GVLK%\">>");
+	ato = strstr(buf_str(&f), "\r\ncall :sl ato>>");
+	dlv = strstr(buf_str(&f), "\r\ncall :sl dlv>>");
+	ex = strstr(buf_str(&f), "\r\nexit /b 0\r\n:sl\r\n");
+	sub = strstr(buf_str(&f), "\r\n:sl_ps\r\n");
+	CHECK(clear && set && ipk && ato && dlv && ex && sub);
+	CHECK(clear < set && set < ipk && ipk < ato && ato < dlv && dlv < ex &&
+	      ex < sub);
+	CHECK(strstr(buf_str(&f), ":sl rearm") == NULL);
+	CHECK(strstr(buf_str(&f), "shutdown") == NULL);
+	CHECK(strstr(buf_str(&f), "kmsprep first boot") != NULL);
+	/* Said in the log, read back by image show. */
+	CHECK(strstr(buf_str(&f), " echo install KMS client setup key: exit "
+		     "code %RC%\r\n") != NULL);
+	CHECK(strstr(buf_str(&f), " echo activate: exit code %RC%\r\n") != NULL);
+	/* The key, public, only where cmd sets it. */
+	CHECK(strstr(set + 30, "NPPR9") == NULL);
+	buf_reset(&f);
+	CHECK_EQ(cmd_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", true, &f,
+				&err), 0);
+	CHECK(strstr(buf_str(&f), "SetupType") == NULL);
+	CHECK(strstr(buf_str(&f), "exit /b 249") == NULL);
+	buf_reset(&f);
+	err.status = 0;
+	CHECK_EQ(cmd_key_script("a\" & calc", false, &f, &err), -1);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
+	buf_release(&f);
+}
+
 static const struct unit_test tests[] = {
 	TEST(values),
 	TEST(hook_is_ours),
 	TEST(log_read_back),
+	TEST(key_script),
 };
 
 UNIT_MAIN(tests)

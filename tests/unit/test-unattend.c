@@ -281,44 +281,45 @@ added_lines(const char *orig, const struct buf *out)
 	return *o ? -1 : added;
 }
 
+static const char keeps_packer[] =
+	"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n"
+	"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
+	"    <!-- Server 2016 Datacenter, evaluation media -->\r\n"
+	"    <settings pass=\"windowsPE\">\r\n"
+	"        <component name=\"Microsoft-Windows-International-Core-WinPE\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+	"            <SetupUILanguage>\r\n"
+	"                <UILanguage>en-US</UILanguage>\r\n"
+	"            </SetupUILanguage>\r\n"
+	"            <InputLocale>en-US</InputLocale>\r\n"
+	"        </component>\r\n"
+	"        <component name=\"Microsoft-Windows-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+	"            <UserData>\r\n"
+	"                <ProductKey>\r\n"
+	"                    <WillShowUI>OnError</WillShowUI>\r\n"
+	"                    <Key />\r\n"
+	"                </ProductKey>\r\n"
+	"                <AcceptEula>true</AcceptEula>\r\n"
+	"            </UserData>\r\n"
+	"        </component>\r\n"
+	"    </settings>\r\n"
+	"    <settings pass=\"specialize\">\r\n"
+	"        <component name=\"Microsoft-Windows-Security-SPP-UX\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+	"            <SkipAutoActivation>true</SkipAutoActivation>\r\n"
+	"        </component>\r\n"
+	"    </settings>\r\n"
+	"    <settings pass=\"oobeSystem\">\r\n"
+	"        <component name=\"Microsoft-Windows-Shell-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
+	"            <TimeZone>UTC</TimeZone>\r\n"
+	"        </component>\r\n"
+	"    </settings>\r\n"
+	"</unattend>\r\n";
+
 /* Shaped like Packer's Windows Server 2016 Autounattend.xml: the forms
  * libxml2 would rewrite (namespace declarations after other attributes,
  * "<X />", a lower-case encoding name) must come out as they went in. */
 static void
 keeps_text(void)
 {
-	static const char packer[] =
-		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n"
-		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
-		"    <!-- Server 2016 Datacenter, evaluation media -->\r\n"
-		"    <settings pass=\"windowsPE\">\r\n"
-		"        <component name=\"Microsoft-Windows-International-Core-WinPE\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
-		"            <SetupUILanguage>\r\n"
-		"                <UILanguage>en-US</UILanguage>\r\n"
-		"            </SetupUILanguage>\r\n"
-		"            <InputLocale>en-US</InputLocale>\r\n"
-		"        </component>\r\n"
-		"        <component name=\"Microsoft-Windows-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
-		"            <UserData>\r\n"
-		"                <ProductKey>\r\n"
-		"                    <WillShowUI>OnError</WillShowUI>\r\n"
-		"                    <Key />\r\n"
-		"                </ProductKey>\r\n"
-		"                <AcceptEula>true</AcceptEula>\r\n"
-		"            </UserData>\r\n"
-		"        </component>\r\n"
-		"    </settings>\r\n"
-		"    <settings pass=\"specialize\">\r\n"
-		"        <component name=\"Microsoft-Windows-Security-SPP-UX\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
-		"            <SkipAutoActivation>true</SkipAutoActivation>\r\n"
-		"        </component>\r\n"
-		"    </settings>\r\n"
-		"    <settings pass=\"oobeSystem\">\r\n"
-		"        <component name=\"Microsoft-Windows-Shell-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\r\n"
-		"            <TimeZone>UTC</TimeZone>\r\n"
-		"        </component>\r\n"
-		"    </settings>\r\n"
-		"</unattend>\r\n";
 	static const char sysprep[] =
 		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n"
 		"  <settings pass=\"generalize\">\n"
@@ -334,12 +335,12 @@ keeps_text(void)
 	bool changed;
 	const char *g, *sp;
 
-	CHECK_EQ(unattend_set_skip_rearm0(packer, sizeof(packer) - 1,
+	CHECK_EQ(unattend_set_skip_rearm0(keeps_packer, sizeof(keeps_packer) - 1,
 					  "Autounattend.xml", "amd64", &out,
 					  &changed, &err), 0);
 	CHECK(changed);
 	/* Every line kept; the five of the new pass added, in CRLF. */
-	CHECK_EQ(added_lines(packer, &out), 5);
+	CHECK_EQ(added_lines(keeps_packer, &out), 5);
 	CHECK(strstr(buf_str(&out), "<Key />\r\n") != NULL);
 	g = strstr(buf_str(&out), "    <settings pass=\"generalize\">\r\n");
 	sp = strstr(buf_str(&out), "<settings pass=\"specialize\">");
@@ -361,10 +362,146 @@ keeps_text(void)
 	buf_release(&out);
 }
 
+
+/* The lines of A and B that differ, when both have as many; -1 if not. */
+static int
+changed_lines(const char *a, const struct buf *b)
+{
+	const char *p = b->data, *end = b->data + b->len;
+	int n = 0;
+
+	while (*a && p < end) {
+		const char *na = strchr(a, '\n'), *nb;
+		size_t la = na ? (size_t)(na - a) + 1 : strlen(a), lb;
+
+		nb = memchr(p, '\n', (size_t)(end - p));
+		lb = nb ? (size_t)(nb - p) + 1 : (size_t)(end - p);
+		n += la != lb || memcmp(a, p, la) != 0;
+		a += la;
+		p += lb;
+	}
+	return *a || p < end ? -1 : n;
+}
+
+#define SHELL_OPEN                                                         \
+	"    <component name=\"Microsoft-Windows-Shell-Setup\" "             \
+	"processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" " \
+	"language=\"neutral\" versionScope=\"nonSxS\" "                       \
+	"xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\">\r\n"
+
+/* --gvlk in sysprep mode: Shell-Setup's ProductKey in the specialize pass,
+ * only the lines that must change changed. */
+static void
+product_key(void)
+{
+	static const char gvlk[] = "NPPR9-FWDCX-D2C8J-H872K-2YT43";
+	/* No specialize pass: it goes between generalize and oobeSystem. */
+	static const char no_pass[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n"
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
+		"  <!-- lab -->\r\n"
+		"  <settings pass=\"generalize\">\r\n"
+		"    <component name=\"Microsoft-Windows-Security-SPP\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\" processorArchitecture=\"amd64\">\r\n"
+		"      <SkipRearm>0</SkipRearm>\r\n"
+		"    </component>\r\n"
+		"  </settings>\r\n"
+		"  <settings pass=\"oobeSystem\">\r\n"
+		SHELL_OPEN
+		"      <TimeZone>UTC</TimeZone>\r\n"
+		"    </component>\r\n"
+		"  </settings>\r\n"
+		"</unattend>\r\n";
+	/* A key there already (made up; it stands for a MAK). */
+	static const char has_key[] =
+		"<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\r\n"
+		"  <settings pass=\"specialize\">\r\n"
+		SHELL_OPEN
+		"      <ComputerName>*</ComputerName>\r\n"
+		"      <ProductKey> QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN </ProductKey>\r\n"
+		"      <RegisteredOwner />\r\n"
+		"    </component>\r\n"
+		"  </settings>\r\n"
+		"</unattend>\r\n";
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf out = BUF_INIT, found = BUF_INIT, again = BUF_INIT;
+	const char *g, *sp, *o;
+	bool changed;
+
+	CHECK_EQ(unattend_set_product_key(no_pass, sizeof(no_pass) - 1, "u",
+					  "amd64", gvlk, false, &out, &changed,
+					  &found, &err), 0);
+	CHECK(changed);
+	CHECK_EQ(found.len, 0);
+	/* Pass, component, key, and their two closing tags; CRLF. */
+	CHECK_EQ(added_lines(no_pass, &out), 5);
+	g = strstr(buf_str(&out), "<settings pass=\"generalize\">");
+	sp = strstr(buf_str(&out), "\r\n  <settings pass=\"specialize\">\r\n");
+	o = strstr(buf_str(&out), "<settings pass=\"oobeSystem\">");
+	CHECK(g && sp && o && g < sp && sp < o);
+	CHECK(strstr(buf_str(&out), "\r\n      <ProductKey>NPPR9-FWDCX-D2C8J-"
+		     "H872K-2YT43</ProductKey>\r\n    </component>\r\n  "
+		     "</settings>\r\n  <settings pass=\"oobeSystem\">") != NULL);
+	/* The new component: the attributes Windows SIM writes. */
+	g = sp ? strstr(sp, "\r\n    <component ") : NULL;
+	sp = g ? strstr(g, "name=\"Microsoft-Windows-Shell-Setup\" "
+			"processorArchitecture=\"amd64\" publicKeyToken="
+			"\"31bf3856ad364e35\" language=\"neutral\" "
+			"versionScope=\"nonSxS\">") : NULL;
+	CHECK(g && sp && g < o && sp < o);
+	/* Twice changes nothing. */
+	CHECK_EQ(unattend_set_product_key(out.data, out.len, "u", "amd64",
+					  gvlk, false, &again, &changed,
+					  &found, &err), 0);
+	CHECK(!changed);
+	CHECK_STR(buf_str(&found), gvlk);
+
+	/* A specialize pass without Shell-Setup (Packer's): the component
+	 * goes into it; the rest is kept byte for byte. */
+	CHECK_EQ(unattend_set_product_key(keeps_packer, sizeof(keeps_packer) -
+					  1, "a", "amd64", gvlk, false, &out,
+					  &changed, &found, &err), 0);
+	CHECK(changed);
+	CHECK_EQ(added_lines(keeps_packer, &out), 3);
+	sp = strstr(buf_str(&out), "<SkipAutoActivation>");
+	g = strstr(buf_str(&out), "name=\"Microsoft-Windows-Shell-Setup\"");
+	o = strstr(buf_str(&out), "<settings pass=\"oobeSystem\">");
+	CHECK(sp && g && o && sp < g && g < o);
+	CHECK(strstr(buf_str(&out), "            <ProductKey>NPPR9-FWDCX-"
+		     "D2C8J-H872K-2YT43</ProductKey>\r\n        </component>"
+		     "\r\n    </settings>\r\n    <settings pass=\"oobeSystem\">")
+	      != NULL);
+
+	/* A different key: kept unless asked, and reported. */
+	CHECK_EQ(unattend_set_product_key(has_key, sizeof(has_key) - 1, "k",
+					  "amd64", gvlk, false, &out, &changed,
+					  &found, &err), 0);
+	CHECK(!changed);
+	CHECK_EQ(out.len, 0);
+	CHECK_STR(buf_str(&found), "QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN");
+	CHECK_EQ(unattend_set_product_key(has_key, sizeof(has_key) - 1, "k",
+					  "amd64", gvlk, true, &out, &changed,
+					  &found, &err), 0);
+	CHECK(changed);
+	/* That one line, and nothing else ("<RegisteredOwner />" too). */
+	CHECK_EQ(changed_lines(has_key, &out), 1);
+	CHECK(strstr(buf_str(&out), "\r\n      <ProductKey>NPPR9-FWDCX-D2C8J-"
+		     "H872K-2YT43</ProductKey>\r\n") != NULL);
+	CHECK(strstr(buf_str(&out), "QXR7B") == NULL);
+	/* Another architecture's component is not this one's. */
+	CHECK_EQ(unattend_set_product_key(has_key, sizeof(has_key) - 1, "k",
+					  "x86", gvlk, false, &out, &changed,
+					  &found, &err), 0);
+	CHECK(changed);
+	CHECK_EQ(added_lines(has_key, &out), 3);
+	buf_release(&out);
+	buf_release(&again);
+	buf_wipe(&found);
+}
+
 static const struct unit_test tests[] = {
 	TEST(inspect), TEST(set_existing), TEST(add_component_and_pass),
 	TEST(new_file), TEST(encodings), TEST(hostile),
-	TEST(every_pass_and_component), TEST(keeps_text),
+	TEST(every_pass_and_component), TEST(keeps_text), TEST(product_key),
 };
 
 UNIT_MAIN(tests)
