@@ -104,14 +104,12 @@ add_run(struct journal_diff *d, uint32_t off, size_t *cap)
 	return 0;
 }
 
-int
-journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
-	     struct journal_diff *d, struct kp_error *err)
+/* Start diff D of the new hive IMG (LEN bytes): its hive bins size,
+ * checked to be whole pages inside IMG. */
+static int
+diff_start(const unsigned char *img, size_t len, struct journal_diff *d,
+	   struct kp_error *err)
 {
-	/* Read in chunks: mapping the file would put it in our memory too. */
-	enum { CHUNK = 1 << 20 };
-	unsigned char *buf;
-	size_t cap = 0, pos, have;
 	uint32_t hbins;
 
 	memset(d, 0, sizeof(*d));
@@ -123,6 +121,22 @@ journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
 		return kp_fail(err, KP_ERR_FAIL, "new hive: bad hive bins size "
 			       "0x%x", hbins);
 	d->hbins = hbins;
+	return 0;
+}
+
+int
+journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
+	     struct journal_diff *d, struct kp_error *err)
+{
+	/* Read in chunks: mapping the file would put it in our memory too. */
+	enum { CHUNK = 1 << 20 };
+	unsigned char *buf;
+	size_t cap = 0, pos, have;
+	uint32_t hbins;
+
+	if (diff_start(img, len, d, err) < 0)
+		return -1;
+	hbins = d->hbins;
 	buf = malloc(CHUNK);
 	if (buf == NULL)
 		return kp_fail_oom(err);
@@ -174,15 +188,9 @@ journal_diff_mem(const unsigned char *old, size_t oldlen,
 	size_t cap = 0, p;
 	uint32_t hbins;
 
-	memset(d, 0, sizeof(*d));
-	if (len < REGF_BASE_SIZE)
-		return kp_fail(err, KP_ERR_FAIL, "new hive too short");
-	hbins = regf_le32(img + 0x28);
-	if (hbins == 0 || hbins % JOURNAL_PAGE ||
-	    hbins > len - REGF_BASE_SIZE)
-		return kp_fail(err, KP_ERR_FAIL, "new hive: bad hive bins size "
-			       "0x%x", hbins);
-	d->hbins = hbins;
+	if (diff_start(img, len, d, err) < 0)
+		return -1;
+	hbins = d->hbins;
 	for (p = 0; p < hbins; p += JOURNAL_PAGE) {
 		size_t at = REGF_BASE_SIZE + p;
 

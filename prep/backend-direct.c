@@ -289,16 +289,6 @@ split(struct direct *d, const char *guest, size_t *k, const char **rel,
 	return 0;
 }
 
-static void
-free_list(char **l)
-{
-	size_t i;
-
-	for (i = 0; l && l[i]; i++)
-		free(l[i]);
-	free(l);
-}
-
 /*
  * PATH under R in its real case, one directory listing per name: the
  * worker matches names in any case but answers with what was asked, and
@@ -344,7 +334,7 @@ d_path(void *h, const struct img_root *r, const char *path, bool *exists,
 		else
 			buf_addf(&out, "/%.*s", (int)len, p);
 		there = match != NULL;
-		free_list(names);
+		img_list_free(names);
 		p += len;
 		while (*p == '/')
 			p++;
@@ -509,7 +499,7 @@ d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 		for (i = 0; names[i] && !found; i++)
 			found = strlen(names[i]) == len &&
 				strncasecmp(names[i], p, len) == 0;
-		free_list(names);
+		img_list_free(names);
 		if (!found)
 			break;
 		buf_addf(&at, "%s%.*s", at.len ? "/" : "", (int)len, p);
@@ -519,7 +509,7 @@ d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 		free(want);
 		if (names == NULL)
 			r = -1;
-		free_list(names);
+		img_list_free(names);
 		p += len;
 		while (*p == '/')
 			p++;

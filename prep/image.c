@@ -511,8 +511,8 @@ add_root(struct gfs_session *s, size_t image, const char *dev, int probe,
 	return 0;
 }
 
-static void
-free_list(char **l)
+void
+img_list_free(char **l)
 {
 	size_t i;
 
@@ -560,15 +560,15 @@ candidates(struct gfs_session *s, struct kp_error *err)
 	}
 	for (i = 0; i < n; i++) {
 		if (out[i] == NULL) {
-			free_list(out);
+			img_list_free(out);
 			out = NULL;
 			kp_fail_oom(err);
 			break;
 		}
 	}
 done:
-	free_list(parts);
-	free_list(devs);
+	img_list_free(parts);
+	img_list_free(devs);
 	return out;
 }
 
@@ -630,7 +630,7 @@ gfs_find_windows(struct gfs_session *s, struct kp_error *err)
 		}
 		free(type);
 	}
-	free_list(fs);
+	img_list_free(fs);
 	return r;
 }
 

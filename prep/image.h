@@ -152,6 +152,9 @@ int img_mkdir(struct img_session *s, const char *guest, bool check_only,
  * (mode 0700, removed by img_close); the caller frees it. */
 char *img_local_path(struct img_session *s, const char *name);
 
+/* Free a NULL-terminated list of names (img_ls's result); NULL is fine. */
+void img_list_free(char **names);
+
 /* Free N roots (or locked volumes) and what their fields hold: for
  * backends, which fill them. */
 void img_roots_free(struct img_root *r, size_t n);

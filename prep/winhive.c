@@ -7,16 +7,6 @@
 
 #include "winhive.h"
 
-static void
-free_names(char **names)
-{
-	size_t i;
-
-	for (i = 0; names[i]; i++)
-		free(names[i]);
-	free(names);
-}
-
 int
 winhive_open(struct img_session *s, const struct img_root *r,
 	     const char *name, unsigned flags, struct winhive *wh,
@@ -71,12 +61,12 @@ winhive_open(struct img_session *s, const struct img_root *r,
 		free(local);
 		if (rc < 0) {
 			free(dir);
-			free_names(names);
+			img_list_free(names);
 			return -1;
 		}
 	}
 	free(dir);
-	free_names(names);
+	img_list_free(names);
 	if (hive_open(wh->local, &(struct hive_open_opts){ flags, NULL, NULL },
 		      &wh->h, err) < 0) {
 		/* Name the hive as the user knows it: its device and path,
