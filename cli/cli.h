@@ -98,8 +98,20 @@ int cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 /* The exit code for a library status: the one place they are mapped. */
 int cli_exit_code(enum kp_status status);
 
-/* Print "kmsprep: NAME: MSG" for ERR and return its exit code. */
+/* Print "kmsprep: NAME: MSG" for ERR, with the advice its remedy gives
+ * in this command's options, and return its exit code. */
 int cli_error(const struct cli *c, const struct kp_error *err);
+
+/* The end of a message that says what REMEDY means in this command's
+ * options ("" for none). */
+const char *cli_remedy(enum kp_remedy remedy);
+
+/* Print "out of memory"; returns KP_EXIT_FAIL. */
+int cli_oom(const struct cli *c);
+
+/* Put "--NAME: " in front of ERR (a library error about the value of
+ * option NAME), or "--" where the message already starts with NAME. */
+void cli_error_option(struct kp_error *err, const char *name);
 
 /* Print ERR and return its exit code, with the hint to --help when the
  * status is KP_ERR_INVALID (a bad option value): the usual way to fail. */

@@ -71,8 +71,7 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (a.utf16 && regtext_to_utf16(&out, &u16) < 0) {
-		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
-							"out of memory" });
+		code = cli_oom(c);
 		goto out;
 	}
 	if (a.output) {

@@ -348,8 +348,9 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 					locked[k].device, "unreadable",
 					locked[k].why));
 			else
-				printf("  %s: %s\n", locked[k].device,
-				       locked[k].why);
+				printf("  %s: %s%s\n", locked[k].device,
+				       locked[k].why,
+				       cli_remedy(locked[k].remedy));
 		}
 		if (found == 0 && !a.json)
 			printf("  no Windows installation found\n");

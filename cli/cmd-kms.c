@@ -18,12 +18,12 @@ struct kms_args {
 };
 
 static int
-add_name(const char **v, size_t *n, const char *opt, const char *arg,
-	 struct kp_error *err)
+add_name(const char **v, size_t *n, const char *arg, struct kp_error *err)
 {
 	if (*n == MAX_NAMES)
-		return kp_fail(err, KP_ERR_INVALID, "--%s: at most %d", opt,
-			       MAX_NAMES);
+		return kp_fail(err, KP_ERR_INVALID, "at most %d", MAX_NAMES);
+	if (srv_check_name(NULL, arg, err) < 0)
+		return -1;
 	v[(*n)++] = arg;
 	return 0;
 }
@@ -37,7 +37,8 @@ opt_domain(struct cli *c, void *ud, const char *name, const char *arg,
 	struct kms_args *a = ud;
 
 	(void)c;
-	return add_name(a->domains, &a->ndomains, name, arg, err);
+	(void)name;
+	return add_name(a->domains, &a->ndomains, arg, err);
 }
 
 static int
@@ -47,7 +48,8 @@ opt_host(struct cli *c, void *ud, const char *name, const char *arg,
 	struct kms_args *a = ud;
 
 	(void)c;
-	return add_name(a->hosts, &a->nhosts, name, arg, err);
+	(void)name;
+	return add_name(a->hosts, &a->nhosts, arg, err);
 }
 
 /* --ttl given is a change to compare (publish), not only a value. */
@@ -60,7 +62,7 @@ opt_ttl(struct cli *c, void *ud, const char *name, const char *arg,
 	(void)c;
 	(void)name;
 	a->ttl_given = true;
-	return kp_parse_uint("--ttl", arg, 0, 2147483647, &a->ttl, err);
+	return kp_parse_uint(NULL, arg, 0, 2147483647, &a->ttl, err);
 }
 
 static void

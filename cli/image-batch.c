@@ -78,16 +78,12 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	b.ud = c;
 	t = run.t = calloc(n, sizeof(*t));
 	if (t == NULL) {
-		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
-							"out of memory" });
+		code = cli_oom(c);
 		goto done;
 	}
 	/* Refuse anything before changing anything. */
 	if (img_batch_select(&b, a->roots, a->nroots, &err) < 0) {
-		/* The library says "choose one"; the option is ours to name. */
-		code = err.status == KP_ERR_INVALID ?
-			       cli_usage(c, "%s with --root DEVICE", err.msg) :
-			       cli_error(c, &err);
+		code = cli_fail(c, &err);
 		goto done;
 	}
 	dry_refused = b.dry_refused;

@@ -15,7 +15,7 @@
 static void
 say(const struct cli *c, const char *text)
 {
-	char msg[KP_ERROR_MSG_MAX];
+	char msg[KP_ERROR_MSG_MAX + 128];
 	const unsigned char *p;
 
 	/* A product key typed where a name belongs is never repeated. */
@@ -37,7 +37,7 @@ vsay(const struct cli *c, const char *fmt, va_list ap) KP_PRINTF(2, 0);
 static void
 vsay(const struct cli *c, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[KP_ERROR_MSG_MAX + 128];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	say(c, msg);
@@ -66,18 +66,84 @@ cli_exit_code(enum kp_status status)
 	return KP_EXIT_FAIL;
 }
 
+/* What each library remedy means on this command line: the end of the
+ * message. */
+static const char *const remedy_hint[KP_NREMEDIES] = {
+	[KP_REMEDY_FORCE_DIRTY] = " (--force-dirty writes anyway)",
+	[KP_REMEDY_KEY_PREFIX] = " (--prefix maps other roots)",
+	[KP_REMEDY_OVERLAY] = "; give --overlay OUT.qcow2 to write changes "
+			      "to a new overlay, or --dry-run",
+	[KP_REMEDY_CHOOSE_ROOT] = "; choose one with --root DEVICE",
+	[KP_REMEDY_BITLOCKER_KEY] = " (give --bitlocker-key-file with its "
+				    "recovery password)",
+	[KP_REMEDY_APPLIANCE] = " (use --backend appliance)",
+	[KP_REMEDY_GVLK_LIST] = " ('kmsprep kms gvlk --list' shows them)",
+	[KP_REMEDY_GVLK_KEY] = "; give the key with --gvlk KEY to replace it",
+	[KP_REMEDY_PUBKEY] = " (--pubkey PUBLIC.pem)",
+	[KP_REMEDY_ALLOW_UNSIGNED] = " (--allow-unsigned accepts it "
+				     "knowingly)",
+	[KP_REMEDY_TSIG_KEY] = " (if it answers signed queries only, give "
+			       "--tsig-key)",
+	[KP_REMEDY_SRV_DOMAIN] = "; give --domain",
+};
+
+const char *
+cli_remedy(enum kp_remedy remedy)
+{
+	if ((unsigned)remedy >= KP_NREMEDIES || remedy_hint[remedy] == NULL)
+		return "";
+	return remedy_hint[remedy];
+}
+
+/* ERR's message with its remedy's advice. */
+static const char *
+error_text(const struct kp_error *err, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", err->msg, cli_remedy(err->remedy));
+	return buf;
+}
+
 int
 cli_error(const struct cli *c, const struct kp_error *err)
 {
-	say(c, err->msg);
+	char buf[KP_ERROR_MSG_MAX + 128];
+
+	say(c, error_text(err, buf, sizeof(buf)));
 	return err->status ? cli_exit_code(err->status) : KP_EXIT_FAIL;
+}
+
+int
+cli_oom(const struct cli *c)
+{
+	say(c, "out of memory");
+	return KP_EXIT_FAIL;
+}
+
+void
+cli_error_option(struct kp_error *err, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(err->msg, "--", 2) == 0)
+		return;
+	if (strncmp(err->msg, name, n) == 0 &&
+	    (err->msg[n] == ':' || err->msg[n] == ' ')) {
+		memmove(err->msg + 2, err->msg,
+			strnlen(err->msg, sizeof(err->msg) - 3) + 1);
+		err->msg[sizeof(err->msg) - 1] = '\0';
+		memcpy(err->msg, "--", 2);
+		return;
+	}
+	kp_error_prefix(err, "--%s", name);
 }
 
 int
 cli_fail(const struct cli *c, const struct kp_error *err)
 {
+	char buf[KP_ERROR_MSG_MAX + 128];
+
 	if (err->status == KP_ERR_INVALID)
-		return cli_usage(c, "%s", err->msg);
+		return cli_usage(c, "%s", error_text(err, buf, sizeof(buf)));
 	return cli_error(c, err);
 }
 
@@ -222,10 +288,16 @@ apply(struct cli *c, const struct cli_opt *o, void *ud, const char *name,
 		c->quiet = true;
 		return 0;
 	case CLI_OPT_FN:
-		return o->fn(c, ud, name, arg, err);
+		if (o->fn(c, ud, name, arg, err) == 0)
+			return 0;
+		cli_error_option(err, name);
+		return -1;
 	case CLI_OPT_SETTINGS:
-		return spp_settings_option(
-			(struct spp_settings *)(base + o->off), name, arg, err);
+		if (spp_settings_option((struct spp_settings *)(base + o->off),
+					name, arg, err) == 0)
+			return 0;
+		cli_error_option(err, name);
+		return -1;
 	case CLI_OPT_END:
 		break;
 	}
@@ -320,8 +392,7 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	lo = calloc(n + 1, sizeof(*lo));
 	bound = calloc(n + 1, sizeof(*bound));
 	if (lo == NULL || bound == NULL) {
-		*code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
-							 "out of memory" });
+		*code = cli_oom(c);
 		goto out;
 	}
 	lo[i++] = (struct option){ "help", no_argument, NULL, 'h' };
@@ -443,9 +514,7 @@ cli_print_json(const struct cli *c, json_t *j)
 	int r = 0;
 
 	if (j == NULL) {
-		struct kp_error err = { KP_ERR_FAIL, "out of memory" };
-
-		cli_error(c, &err);
+		cli_oom(c);
 		return -1;
 	}
 	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0 ||

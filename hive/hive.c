@@ -451,8 +451,8 @@ hive_open(const char *path, const struct hive_open_opts *o,
 					"'%s': damaged transaction log (%s): "
 					"only the changes before it can be "
 					"replayed, the later ones would be "
-					"lost (--force-dirty accepts that)",
-					path, h->st.logs.damage);
+					"lost", path, h->st.logs.damage);
+				kp_error_remedy(err, KP_REMEDY_FORCE_DIRTY);
 				goto fail;
 			}
 		} else if (!h->st.logs.why[0]) {
@@ -475,10 +475,10 @@ hive_open(const char *path, const struct hive_open_opts *o,
 				"'%s': hive is dirty (sequence numbers %u/%u): "
 				"Windows' pending changes are in its "
 				"transaction logs and none can be replayed "
-				"(%s); writing now would lose them "
-				"(--force-dirty writes anyway)",
+				"(%s); writing now would lose them",
 				path, h->st.hdr.seq1, h->st.hdr.seq2,
 				h->st.logs.why);
+			kp_error_remedy(err, KP_REMEDY_FORCE_DIRTY);
 			goto fail;
 		}
 	}

@@ -99,16 +99,16 @@ regtext_map_path(const char *path, const struct regtext_map *map, char **out,
 	if (rest)
 		return normalize(rest, path, out, err);
 	if (strip(path, other))
-		return kp_fail(err, KP_ERR_INPUT,
-			       "key '%s' belongs in the %s hive, and this is a "
-			       "%s hive (--prefix maps other roots)",
-			       kp_quote(path, q, sizeof(q)),
-			       other + sizeof(HKLM),
-			       mine + sizeof(HKLM));
-	return kp_fail(err, KP_ERR_INPUT,
-		       "key '%s' is not in this hive (expected %s\\..., a "
-		       "path starting with '\\', or --prefix)",
-		       kp_quote(path, q, sizeof(q)), mine);
+		kp_fail(err, KP_ERR_INPUT,
+			"key '%s' belongs in the %s hive, and this is a %s hive",
+			kp_quote(path, q, sizeof(q)), other + sizeof(HKLM),
+			mine + sizeof(HKLM));
+	else
+		kp_fail(err, KP_ERR_INPUT,
+			"key '%s' is not in this hive (expected %s\\... or a "
+			"path starting with '\\')",
+			kp_quote(path, q, sizeof(q)), mine);
+	return kp_error_remedy(err, KP_REMEDY_KEY_PREFIX);
 }
 
 /*

@@ -92,10 +92,10 @@ touch(struct spp_settings *s, enum spp_id id, const char *opt,
 
 	if (s->touched[id]) {
 		if (strcmp(e->option, opt) == 0)
-			kp_fail(err, KP_ERR_INVALID, "--%s given twice", opt);
+			kp_fail(err, KP_ERR_INVALID, "%s: given twice", opt);
 		else
 			kp_fail(err, KP_ERR_INVALID,
-				"--%s conflicts with --%s (both change %s)",
+				"%s: conflicts with %s (both change %s)",
 				opt, e->option, spp_values[id].name);
 		return NULL;
 	}
@@ -147,7 +147,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 	unsigned long p;
 	size_t n;
 
-	snprintf(what, sizeof(what), "--%s", opt);
+	snprintf(what, sizeof(what), "%s", opt);
 	if (kp_check_safe(what, arg, err) < 0)
 		return -1;
 	if (arg[0] == '[') {
@@ -270,9 +270,10 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 	char buf[KP_HOSTNAME_MAX + 32], **list;
 	size_t i;
 
-	if (kp_check_safe("--publish-domain", arg, err) < 0 ||
-	    spp_parse_publish(arg, &p, err) < 0) {
-		kp_error_prefix(err, "--%s", opt);
+	if (kp_check_safe(opt, arg, err) < 0)
+		return -1;
+	if (spp_parse_publish(arg, &p, err) < 0) {
+		kp_error_prefix(err, "%s", opt);
 		return -1;
 	}
 	if (s->touched[SPP_PUBLISH_LIST] && strcmp(e->option, opt) != 0)
@@ -291,7 +292,7 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 		spp_parse_publish(e->list[i], &o, NULL);
 		if (strcasecmp(o.domain, p.domain) == 0)
 			return kp_fail(err, KP_ERR_INVALID,
-				       "--%s: domain '%s' given twice", opt,
+				       "%s: domain '%s' given twice", opt,
 				       p.domain);
 	}
 	s->touched[SPP_PUBLISH_LIST] = true;
@@ -355,7 +356,7 @@ p_domain(struct spp_settings *s, const struct spp_option *d,
 	char what[64], q[96];
 
 	(void)norm;
-	snprintf(what, sizeof(what), "--%s", d->name);
+	snprintf(what, sizeof(what), "%s", d->name);
 	if (kp_check_safe(what, arg, err) < 0)
 		return -1;
 	if (!kp_is_hostname(arg, false))
@@ -384,7 +385,7 @@ p_onoff(struct spp_settings *s, const struct spp_option *d,
 	bool on;
 
 	(void)norm;
-	snprintf(what, sizeof(what), "--%s", d->name);
+	snprintf(what, sizeof(what), "%s", d->name);
 	if (kp_parse_onoff(what, arg, &on, err) < 0)
 		return -1;
 	return set_dword(s, d->value, d->name, d->inverse ? !on : on, err);
@@ -404,7 +405,7 @@ p_act_type(struct spp_settings *s, const struct spp_option *d,
 			break;
 	if (i == 4)
 		return kp_fail(err, KP_ERR_INVALID,
-			       "--%s: '%s': expected all, ad, kms or token",
+			       "%s: '%s': expected all, ad, kms or token",
 			       d->name, kp_quote(arg, q, sizeof(q)));
 	/* all is Windows' default: no value. */
 	return i == 0 ? delete(s, d->value, d->name, err) :
@@ -427,7 +428,7 @@ p_port(struct spp_settings *s, const struct spp_option *d, const char *arg,
 	unsigned long n;
 
 	(void)norm;
-	snprintf(what, sizeof(what), "--%s", d->name);
+	snprintf(what, sizeof(what), "%s", d->name);
 	if (kp_parse_uint(what, arg, 1, 65535, &n, err) < 0)
 		return -1;
 	snprintf(port, sizeof(port), "%lu", n);
@@ -443,7 +444,7 @@ p_minutes(struct spp_settings *s, const struct spp_option *d,
 	unsigned long n;
 
 	(void)norm;
-	snprintf(what, sizeof(what), "--%s", d->name);
+	snprintf(what, sizeof(what), "%s", d->name);
 	if (kp_parse_uint(what, arg, 15, 43200, &n, err) < 0)
 		return -1;
 	return set_dword(s, d->value, d->name, (uint32_t)n, err);
@@ -456,7 +457,7 @@ p_act_id(struct spp_settings *s, const struct spp_option *d,
 	char what[64];
 
 	(void)norm;
-	snprintf(what, sizeof(what), "--%s", d->name);
+	snprintf(what, sizeof(what), "%s", d->name);
 	if (s->act[0])
 		return kp_fail(err, KP_ERR_INVALID, "%s given twice", what);
 	return kp_parse_guid(what, arg, s->act, err);
@@ -469,7 +470,7 @@ p_app(struct spp_settings *s, const struct spp_option *d, const char *arg,
 	char what[64];
 
 	(void)norm;
-	snprintf(what, sizeof(what), "--%s", d->name);
+	snprintf(what, sizeof(what), "%s", d->name);
 	if (s->app[0])
 		return kp_fail(err, KP_ERR_INVALID, "%s given twice", what);
 	if (strcasecmp(arg, "windows") == 0)
@@ -580,12 +581,12 @@ spp_settings_option(struct spp_settings *s, const char *opt,
 	int r;
 
 	if (d == NULL)
-		return kp_fail(err, KP_ERR_INVALID, "unknown setting '--%s'",
+		return kp_fail(err, KP_ERR_INVALID, "unknown setting '%s'",
 			       kp_quote(opt, q, sizeof(q)));
 	if ((d->arg != NULL) != (arg != NULL))
 		return kp_fail(err, KP_ERR_INVALID, arg ?
-			       "--%s takes no argument" :
-			       "--%s needs an argument", d->name);
+			       "%s takes no argument" :
+			       "%s needs an argument", d->name);
 	r = d->parse(s, d, arg, &norm, err);
 	if (r == 0)
 		r = remember(s, d->name, norm ? norm : arg, err);
@@ -618,9 +619,9 @@ spp_settings_check(const struct spp_settings *s, struct kp_error *err)
 	for (i = 0; i < SPP_NVALUES; i++) {
 		if (s->touched[i] && !spp_values[i].per_product)
 			return kp_fail(err, KP_ERR_INVALID,
-				       "--%s applies to the whole service; it "
-				       "cannot be combined with "
-				       "--activation-id or --application",
+				       "%s applies to the whole service; it "
+				       "cannot be combined with a per-product "
+				       "Activation ID or application",
 				       s->edit[i].option);
 	}
 	return 0;
@@ -813,7 +814,7 @@ spp_apply(const struct spp_settings *s, struct hive *h, const struct winver *v,
 					if (!strchr(e->list[j], ','))
 						continue;
 					r = kp_fail(err, KP_ERR_INVALID,
-						"--%s: Windows Vista and Server "
+						"%s: Windows Vista and Server "
 						"2008 take domains only in "
 						"DnsDomainPublishList, without "
 						"priority or weight", e->option);

@@ -57,11 +57,11 @@ sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
 	const char *p = arg;
 	char q[96];
 
-	if (kp_check_safe("--dns-search-list", arg, err) < 0)
+	if (kp_check_safe(NULL, arg, err) < 0)
 		return -1;
 	if (strlen(arg) > SYS_SEARCH_LIST_MAX)
 		return kp_fail(err, KP_ERR_INVALID,
-			       "--dns-search-list: longer than %d characters",
+			       "longer than %d characters",
 			       SYS_SEARCH_LIST_MAX);
 	while (*p) {
 		const char *comma = strchr(p, ',');
@@ -81,8 +81,7 @@ sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
 		if (!kp_is_hostname(d, false)) {
 			buf_release(&out);
 			return kp_fail(err, KP_ERR_INVALID,
-				       "--dns-search-list: '%s': not a valid "
-				       "DNS suffix", kp_quote(d, q, sizeof(q)));
+				       "'%s': not a valid DNS suffix", kp_quote(d, q, sizeof(q)));
 		}
 		if ((out.len && buf_addch(&out, ',') < 0) ||
 		    buf_addstr(&out, d) < 0) {
@@ -102,7 +101,7 @@ sys_parse_search_list(const char *arg, char **norm, struct kp_error *err)
 bad:
 	buf_release(&out);
 	return kp_fail(err, KP_ERR_INVALID,
-		       "--dns-search-list: '%s': expected SUFFIX[,SUFFIX...]",
+		       "'%s': expected SUFFIX[,SUFFIX...]",
 		       kp_quote(arg, q, sizeof(q)));
 }
 

@@ -34,7 +34,7 @@ dns_server_parse(const char *arg, unsigned timeout_ms, struct dns_server *s,
 	memset(s, 0, sizeof(*s));
 	s->timeout_ms = timeout_ms;
 	snprintf(s->label, sizeof(s->label), "%s", arg);
-	if (kp_check_safe("--server", arg, err) < 0)
+	if (kp_check_safe("DNS server", arg, err) < 0)
 		return -1;
 	if (arg[0] == '[') {
 		const char *close = strchr(arg, ']');
@@ -57,7 +57,7 @@ dns_server_parse(const char *arg, unsigned timeout_ms, struct dns_server *s,
 		host[n] = '\0';
 	}
 	if (colon) {
-		if (kp_parse_uint("--server port", colon + 1, 1, 65535, &p,
+		if (kp_parse_uint("DNS server port", colon + 1, 1, 65535, &p,
 				  err) < 0)
 			return -1;
 		snprintf(port, sizeof(port), "%lu", p);
@@ -66,7 +66,7 @@ dns_server_parse(const char *arg, unsigned timeout_ms, struct dns_server *s,
 	hints.ai_flags = AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc != 0)
-		return kp_fail(err, KP_ERR_UNAVAILABLE, "--server: '%s': %s",
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "DNS server: '%s': %s",
 			       kp_quote(host, q, sizeof(q)), gai_strerror(rc));
 	memcpy(&s->addr, ai->ai_addr, ai->ai_addrlen);
 	s->len = ai->ai_addrlen;
@@ -74,7 +74,8 @@ dns_server_parse(const char *arg, unsigned timeout_ms, struct dns_server *s,
 	return 0;
 bad:
 	return kp_fail(err, KP_ERR_INVALID,
-		       "--server: '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
+		       "DNS server: '%s': expected HOST, HOST:PORT or "
+		       "[IPV6]:PORT",
 		       kp_quote(arg, q, sizeof(q)));
 }
 

@@ -385,31 +385,31 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 
 	if (!kp_is_hostname(spec->host_name, false) ||
 	    strchr(spec->host_name, '.') == NULL)
-		return kp_fail(err, KP_ERR_INVALID, "--host-name: '%s': expected "
-			       "the host's fully qualified name",
+		return kp_fail(err, KP_ERR_INVALID, "host name '%s': expected the "
+			       "host's fully qualified name",
 			       spec->host_name);
 	/* A key pasted into a name would be written into the kit's
 	 * manifest, script and README. */
 	if (kp_find_key_shape(spec->host_name, &i, &kl))
-		return kp_fail(err, KP_ERR_INVALID, "--host-name: the value "
-			       "holds what looks like a product key; it is not "
-			       "shown or written into the kit (a key belongs "
-			       "in --key-file)");
+		return kp_fail(err, KP_ERR_INVALID, "host name: the value holds "
+			       "what looks like a product key; it is not shown "
+			       "or written into the kit (a key belongs in the "
+			       "key file)");
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (spec->settings->given[i].arg &&
 		    kp_find_key_shape(spec->settings->given[i].arg, &ko, &kl))
-			return kp_fail(err, KP_ERR_INVALID, "--%s: the value "
+			return kp_fail(err, KP_ERR_INVALID, "%s: the value "
 				       "holds what looks like a product key; "
 				       "it is not shown or written into the "
-				       "kit (a key belongs in --key-file)",
+				       "kit (a key belongs in the key file)",
 				       spec->settings->given[i].opt);
 	for (i = 0; i < spec->settings->ngiven; i++)
 		if (!kit_option_allowed(spec->settings->given[i].opt))
-			return kp_fail(err, KP_ERR_INVALID, "--%s is not a KMS "
+			return kp_fail(err, KP_ERR_INVALID, "%s is not a KMS "
 				       "host setting; a kit cannot carry it",
 				       spec->settings->given[i].opt);
 	if (lp->set && lp->sz &&
-	    kp_parse_uint("--listen-port", lp->sz, 1, 65535, &port, err) < 0)
+	    kp_parse_uint(lp->option, lp->sz, 1, 65535, &port, err) < 0)
 		return -1;
 	if (kit_provision_script(spec, &e[0].data) < 0 ||
 	    readme(spec, (unsigned)port, &e[2].data) < 0 ||
@@ -831,11 +831,12 @@ kit_trusted(const struct kit *k, const char *path, struct kp_error *err)
 {
 	/* A manifest rewritten beside a stale signature passes its own
 	 * digests: a signed kit counts only once its signature is checked. */
-	if (k->is_signed && !k->sig_checked)
-		return kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is signed; "
-			       "its signature is checked only with the "
-			       "signer's public key (--pubkey PUBLIC.pem)",
-			       path);
+	if (k->is_signed && !k->sig_checked) {
+		kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is signed; its "
+			"signature is checked only with the signer's public "
+			"key", path);
+		return kp_error_remedy(err, KP_REMEDY_PUBKEY);
+	}
 	return 0;
 }
 
@@ -875,8 +876,8 @@ read_kit(const char *path, char *const *keys, size_t nkeys,
 	/* The signature first: nothing in an unsigned manifest is trusted
 	 * when a key was given. */
 	if (need == SIG_PUBKEY && sig == NULL) {
-		bad(err, path, "the kit is not signed, and --pubkey asks for "
-		    "a signature");
+		bad(err, path, "the kit is not signed, and a signer's public "
+		    "key was given");
 		goto out;
 	}
 	/* Deleting manifest.sig must not turn a signed kit into a valid
@@ -884,8 +885,8 @@ read_kit(const char *path, char *const *keys, size_t nkeys,
 	if (need == SIG_TRUSTED && sig == NULL) {
 		kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is not signed, "
 			"and trusted keys are installed, so a signature is "
-			"required (--allow-unsigned accepts it knowingly)",
-			path);
+			"required", path);
+		kp_error_remedy(err, KP_REMEDY_ALLOW_UNSIGNED);
 		goto out;
 	}
 	if (sig && nkeys && verify_sig(keys, nkeys, sig,

@@ -63,10 +63,10 @@ current(const struct dns_server *s, const char *owner,
 			kp_fail_oom(err);
 	} else {
 		kp_fail(err, KP_ERR_FAIL, "DNS server %s will not tell what "
-			"%s holds: %s%s", s->label, owner,
-			dns_rcode_name(rc, b, sizeof(b)),
-			key ? "" : " (if it answers signed queries only, give "
-				   "--tsig-key)");
+			"%s holds: %s", s->label, owner,
+			dns_rcode_name(rc, b, sizeof(b)));
+		if (!key)
+			kp_error_remedy(err, KP_REMEDY_TSIG_KEY);
 	}
 	ldns_pkt_free(a);
 	return l;
@@ -691,7 +691,7 @@ kms_discover(const struct dns_server *server, const char *domain,
 			snprintf(res->v[i].detail, sizeof(res->v[i].detail),
 				 found ? "an earlier host answered" :
 					 "discovery's time ran out (%u x "
-					 "--timeout)", DISC_BUDGET);
+					 "the query timeout)", DISC_BUDGET);
 			continue;
 		}
 		probe(server, a, &res->v[i], &bud, err);

@@ -15,21 +15,30 @@ static int
 name_in(char *out, size_t sz, const char *what, const char *name,
 	struct kp_error *err)
 {
-	char q[96];
 	size_t n = strlen(name);
 
-	if (kp_check_safe(what, name, err) < 0)
+	if (srv_check_name(what, name, err) < 0)
 		return -1;
-	if (!kp_is_hostname(name, true))
-		return kp_fail(err, KP_ERR_INVALID,
-			       "%s: '%s': not a valid DNS name", what,
-			       kp_quote(name, q, sizeof(q)));
 	if (n && name[n - 1] == '.')
 		n--;
 	if (n >= sz)
 		return kp_fail(err, KP_ERR_INVALID, "%s: name too long", what);
 	memcpy(out, name, n);
 	out[n] = '\0';
+	return 0;
+}
+
+int
+srv_check_name(const char *what, const char *name, struct kp_error *err)
+{
+	char q[96];
+
+	if (kp_check_safe(what, name, err) < 0)
+		return -1;
+	if (!kp_is_hostname(name, true))
+		return kp_fail(err, KP_ERR_INVALID, "%s%s'%s': not a valid DNS "
+			       "name", what ? what : "", what ? ": " : "",
+			       kp_quote(name, q, sizeof(q)));
 	return 0;
 }
 
@@ -42,8 +51,8 @@ srv_add(struct srv_set *s, const char *domain, const char *target,
 	size_t i;
 
 	memset(&r, 0, sizeof(r));
-	if (name_in(r.domain, sizeof(r.domain), "--domain", domain, err) < 0 ||
-	    (target && name_in(r.target, sizeof(r.target), "--host", target,
+	if (name_in(r.domain, sizeof(r.domain), "domain", domain, err) < 0 ||
+	    (target && name_in(r.target, sizeof(r.target), "host", target,
 			       err) < 0))
 		return -1;
 	if (priority > 65535 || weight > 65535 || port == 0 || port > 65535)
@@ -102,8 +111,9 @@ srv_from_hive(struct srv_set *s, struct hive *h, char *const *hosts,
 	if (!have || regval_get_multi_sz(val.data, val.len, &list, &n) < 0 ||
 	    n == 0) {
 		kp_fail(err, KP_ERR_INPUT, "'%s': no DnsDomainPublishList "
-			"(the host publishes only in its own domain; give "
-			"--domain)", hive_path(h));
+			"(the host publishes only in its own domain)",
+			hive_path(h));
+		kp_error_remedy(err, KP_REMEDY_SRV_DOMAIN);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {

@@ -34,6 +34,10 @@ struct srv_set {
 
 enum srv_format { SRV_ZONE, SRV_NSUPDATE, SRV_JSON };
 
+/* Check NAME as a record's domain or target (a host name, a trailing dot
+ * allowed), naming it WHAT in errors (NULL: only the value). */
+int srv_check_name(const char *what, const char *name, struct kp_error *err);
+
 /* Add one record; names are checked (KP_ERR_INVALID) and compared without
  * case and trailing dot; an exact duplicate is not added twice.  A NULL
  * TARGET leaves it empty: "any host", for deleting every record at a name. */

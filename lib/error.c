@@ -34,6 +34,7 @@ vset(struct kp_error *err, enum kp_status status, const char *fmt, va_list ap)
 	if (err == NULL)
 		return;
 	err->status = status ? status : KP_ERR_FAIL;
+	err->remedy = KP_REMEDY_NONE;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 
@@ -89,11 +90,20 @@ kp_error_prefix(struct kp_error *err, const char *fmt, ...)
 	snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", old);
 }
 
+int
+kp_error_remedy(struct kp_error *err, enum kp_remedy remedy)
+{
+	if (err != NULL)
+		err->remedy = remedy;
+	return -1;
+}
+
 void
 kp_error_clear(struct kp_error *err)
 {
 	if (err == NULL)
 		return;
 	err->status = KP_OK;
+	err->remedy = KP_REMEDY_NONE;
 	err->msg[0] = '\0';
 }

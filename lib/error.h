@@ -26,14 +26,35 @@ enum kp_status {
 /* A short description of STATUS ("bad, corrupt or missing input"). */
 const char *kp_status_str(enum kp_status status);
 
+/* What the caller could do to get past an error, when there is such a
+ * thing: the library names no command-line option, so the CLI turns a
+ * remedy into its own advice ("--force-dirty writes anyway"). */
+enum kp_remedy {
+	KP_REMEDY_NONE = 0,
+	KP_REMEDY_FORCE_DIRTY,	/* accept losing a dirty hive's log */
+	KP_REMEDY_KEY_PREFIX,	/* map registry roots to this hive */
+	KP_REMEDY_OVERLAY,	/* write to a new overlay, or a dry run */
+	KP_REMEDY_CHOOSE_ROOT,	/* say which Windows installation */
+	KP_REMEDY_BITLOCKER_KEY, /* give the volume's recovery password */
+	KP_REMEDY_APPLIANCE,	/* use the backend that can do it */
+	KP_REMEDY_GVLK_LIST,	/* the known KMS client setup keys */
+	KP_REMEDY_GVLK_KEY,	/* give the setup key itself */
+	KP_REMEDY_PUBKEY,	/* give the signer's public key */
+	KP_REMEDY_ALLOW_UNSIGNED, /* accept an unsigned kit knowingly */
+	KP_REMEDY_TSIG_KEY,	/* sign DNS queries with a TSIG key */
+	KP_REMEDY_SRV_DOMAIN,	/* name the DNS domains to publish in */
+	KP_NREMEDIES
+};
+
 #define KP_ERROR_MSG_MAX 1024
 
 struct kp_error {
 	enum kp_status status;	/* KP_OK until an error is set */
+	enum kp_remedy remedy;	/* cleared by every new error */
 	char msg[KP_ERROR_MSG_MAX];
 };
 
-#define KP_ERROR_INIT { KP_OK, "" }
+#define KP_ERROR_INIT { KP_OK, KP_REMEDY_NONE, "" }
 
 #define KP_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -51,6 +72,9 @@ int kp_fail_oom(struct kp_error *err);
 /* Put formatted context and ": " in front of the message already set. */
 void kp_error_prefix(struct kp_error *err, const char *fmt, ...)
 	KP_PRINTF(2, 3);
+
+/* Attach REMEDY to the error already set; always returns -1. */
+int kp_error_remedy(struct kp_error *err, enum kp_remedy remedy);
 
 /* Forget any error set so far. */
 void kp_error_clear(struct kp_error *err);

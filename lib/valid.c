@@ -35,6 +35,10 @@ kp_quote(const char *s, char *out, size_t outsz)
 	return out;
 }
 
+/* "WHAT: " in front of a message, or nothing when WHAT is NULL (the
+ * caller names the value itself, as the CLI does with its option). */
+#define W(what) (what) ? (what) : "", (what) ? ": " : ""
+
 int
 kp_check_safe(const char *what, const char *s, struct kp_error *err)
 {
@@ -43,20 +47,21 @@ kp_check_safe(const char *what, const char *s, struct kp_error *err)
 	size_t i;
 
 	if (!utf8_valid(s, strlen(s)))
-		return kp_fail(err, KP_ERR_INVALID, "%s: '%s': not valid UTF-8",
-			       what, kp_quote(s, q, sizeof(q)));
+		return kp_fail(err, KP_ERR_INVALID, "%s%s'%s': not valid UTF-8",
+			       W(what), kp_quote(s, q, sizeof(q)));
 	for (i = 0; s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c == 0x7f)
 			return kp_fail(err, KP_ERR_INVALID,
-				       "%s: '%s': control characters are not allowed",
-				       what, kp_quote(s, q, sizeof(q)));
+				       "%s%s'%s': control characters are not "
+				       "allowed",
+				       W(what), kp_quote(s, q, sizeof(q)));
 		if (strchr(bad, c))
 			return kp_fail(err, KP_ERR_INVALID,
-				       "%s: '%s': the character '%c' is not allowed "
+				       "%s%s'%s': the character '%c' is not allowed "
 				       "(it would break a script or .reg file)",
-				       what, kp_quote(s, q, sizeof(q)), c);
+				       W(what), kp_quote(s, q, sizeof(q)), c);
 	}
 	return 0;
 }
@@ -126,18 +131,20 @@ kp_check_host(const char *what, const char *s, struct kp_error *err)
 	if (kp_check_safe(what, s, err) < 0)
 		return -1;
 	if (*s == '\0')
-		return kp_fail(err, KP_ERR_INVALID, "%s: empty host name", what);
+		return kp_fail(err, KP_ERR_INVALID, "%s%sempty host name",
+			       W(what));
 	if (kp_is_ipv4(s) || kp_is_hostname(s, false))
 		return 0;
 	if (strlen(s) > KP_HOSTNAME_MAX)
 		return kp_fail(err, KP_ERR_INVALID,
-			       "%s: '%s': host name longer than %d characters",
-			       what, kp_quote(s, q, sizeof(q)), KP_HOSTNAME_MAX);
+			       "%s%s'%s': host name longer than %d characters",
+			       W(what), kp_quote(s, q, sizeof(q)),
+			       KP_HOSTNAME_MAX);
 	return kp_fail(err, KP_ERR_INVALID,
-		       "%s: '%s': not a valid host name (RFC 1123: labels of "
+		       "%s%s'%s': not a valid host name (RFC 1123: labels of "
 		       "letters, digits and hyphens, 63 characters at most) or "
 		       "IPv4 address",
-		       what, kp_quote(s, q, sizeof(q)));
+		       W(what), kp_quote(s, q, sizeof(q)));
 }
 
 int
@@ -157,13 +164,14 @@ kp_parse_uint(const char *what, const char *s, unsigned long min,
 		goto bad;
 	if (v < min || v > max)
 		return kp_fail(err, KP_ERR_INVALID,
-			       "%s: '%s': out of range (%lu to %lu)", what,
+			       "%s%s'%s': out of range (%lu to %lu)", W(what),
 			       kp_quote(s, q, sizeof(q)), min, max);
 	*out = v;
 	return 0;
 bad:
 	return kp_fail(err, KP_ERR_INVALID,
-		       "%s: '%s': not a number (expected %lu to %lu)", what,
+		       "%s%s'%s': not a number (expected %lu to %lu)",
+		       W(what),
 		       kp_quote(s, q, sizeof(q)), min, max);
 }
 
@@ -208,9 +216,9 @@ kp_parse_guid(const char *what, const char *s, char out[KP_GUID_LEN + 1],
 	return 0;
 bad:
 	return kp_fail(err, KP_ERR_INVALID,
-		       "%s: '%s': not a GUID "
+		       "%s%s'%s': not a GUID "
 		       "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-		       what, kp_quote(s, q, sizeof(q)));
+		       W(what), kp_quote(s, q, sizeof(q)));
 }
 
 int
@@ -232,8 +240,8 @@ kp_parse_onoff(const char *what, const char *s, bool *out,
 			return 0;
 		}
 	}
-	return kp_fail(err, KP_ERR_INVALID, "%s: '%s': expected on or off",
-		       what, kp_quote(s, q, sizeof(q)));
+	return kp_fail(err, KP_ERR_INVALID, "%s%s'%s': expected on or off",
+		       W(what), kp_quote(s, q, sizeof(q)));
 }
 
 static bool

@@ -16,6 +16,9 @@
 #define KP_HOSTNAME_MAX 253
 #define KP_GUID_LEN 36
 
+/* The checks and parsers below name the value WHAT in their messages
+ * ("WHAT: 'VALUE': why"), or only the value when WHAT is NULL. */
+
 /* Printable, bounded rendering of untrusted text for messages: control and
  * non-ASCII bytes become \xNN and long text is cut with "...". */
 const char *kp_quote(const char *s, char *out, size_t outsz);

@@ -83,7 +83,7 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		return kp_fail(err, KP_ERR_INVALID, "no image");
 	if (o->overlay && n != 1)
 		return kp_fail(err, KP_ERR_INVALID,
-			       "--overlay takes a single image");
+			       "an overlay is made for a single image only");
 	if (o->overlay && access(o->overlay, F_OK) == 0)
 		return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; the "
 			       "overlay must be a new file", o->overlay);
@@ -108,11 +108,12 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		if (access(images[i], F_OK) < 0)
 			return kp_fail(err, KP_ERR_INPUT, "'%s': cannot open: "
 				       "no such file", images[i]);
-		if (!o->readonly && !o->overlay && access(images[i], W_OK) < 0)
-			return kp_fail(err, KP_ERR_INPUT,
-				       "'%s': the image is read-only; give "
-				       "--overlay OUT.qcow2 to write changes to "
-				       "a new overlay, or --dry-run", images[i]);
+		if (!o->readonly && !o->overlay &&
+		    access(images[i], W_OK) < 0) {
+			kp_fail(err, KP_ERR_INPUT, "'%s': the image is "
+				"read-only", images[i]);
+			return kp_error_remedy(err, KP_REMEDY_OVERLAY);
+		}
 		/* The format from the first bytes only, as qemu probes it. */
 		if (fmt == NULL && imgio_probe_format(images[i], &fmt, err) < 0)
 			return -1;
@@ -142,6 +143,9 @@ add_locked(struct direct *d, size_t image, unsigned part, bool bitlocker,
 	drive_name(image, part, dev, sizeof(dev));
 	l->image = image;
 	l->bitlocker = bitlocker;
+	l->remedy = !bitlocker ? KP_REMEDY_NONE :
+		    d->o.bitlocker_key_file ? KP_REMEDY_APPLIANCE :
+		    KP_REMEDY_BITLOCKER_KEY;
 	l->device = strdup(dev);
 	l->why = strdup(why);
 	return l->device && l->why ? 0 : kp_fail_oom(err);
@@ -198,10 +202,8 @@ d_find_windows(void *h, struct kp_error *err)
 			if (l[k].bitlocker)
 				snprintf(why, sizeof(why), "%s: %s", l[k].why,
 					 d->o.bitlocker_key_file ?
-					 "the direct backend cannot unlock it; "
-					 "use --backend appliance" :
-					 "give --bitlocker-key-file with its "
-					 "recovery password");
+					 "the direct backend cannot unlock it" :
+					 "locked");
 			else
 				snprintf(why, sizeof(why), "%s", l[k].why);
 			if (add_locked(d, i, l[k].part, l[k].bitlocker, why,

@@ -122,22 +122,22 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 		b->t[i].root = found == 1 ? only : match == 1 ? chosen : NULL;
 		if (found > 1 && match != 1) {
 			kp_fail(err, KP_ERR_INVALID, "'%s' holds %zu Windows "
-				"installations (%s); choose one", b->names[i],
+				"installations (%s)", b->names[i],
 				found, buf_str(&list));
 			buf_release(&list);
-			return -1;
+			return kp_error_remedy(err, KP_REMEDY_CHOOSE_ROOT);
 		}
 		buf_release(&list);
 		if (found == 0) {
-			for (k = 0; k < nl; k++)
-				if (locked[k].image == i)
-					return kp_fail(err,
-						locked[k].bitlocker ?
-							KP_ERR_REFUSED :
-							KP_ERR_INPUT,
-						"'%s': %s: %s", b->names[i],
-						locked[k].device,
-						locked[k].why);
+			for (k = 0; k < nl; k++) {
+				if (locked[k].image != i)
+					continue;
+				kp_fail(err, locked[k].bitlocker ?
+					KP_ERR_REFUSED : KP_ERR_INPUT,
+					"'%s': %s: %s", b->names[i],
+					locked[k].device, locked[k].why);
+				return kp_error_remedy(err, locked[k].remedy);
+			}
 			return kp_fail(err, KP_ERR_INPUT, "'%s': no Windows "
 				       "installation found (no NTFS "
 				       "filesystem with "

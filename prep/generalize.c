@@ -348,7 +348,7 @@ gen_cloudbase(struct img_session *s, const struct img_root *r,
 	else if (strcmp(mode, "off") == 0)
 		set.activate_windows = set.set_kms_product_key = 0;
 	else if (strcmp(mode, "host") != 0)
-		return kp_fail(err, KP_ERR_INVALID, "--cloudbase-init: '%s': "
+		return kp_fail(err, KP_ERR_INVALID, "cloudbase-init mode '%s': "
 			       "expected host, activate or off", mode);
 	for (i = 0; i < 2; i++) {
 		struct cbi_conf c;
@@ -380,8 +380,8 @@ gen_cloudbase(struct img_session *s, const struct img_root *r,
 		buf_release(&out);
 	}
 	if (found == 0)
-		return kp_fail(err, KP_ERR_REFUSED, "--cloudbase-init: "
-			       "cloudbase-init is not installed (no %s)",
+		return kp_fail(err, KP_ERR_REFUSED, "cloudbase-init is not "
+			       "installed (no %s)",
 			       "C:\\Program Files\\Cloudbase Solutions\\"
 			       "Cloudbase-Init\\conf\\" CBI_CONF);
 	return 0;
@@ -539,10 +539,10 @@ sysprep_key(struct gen_file *f, const char *arch, const char *key,
 	old = found.len ? gvlk_by_key(buf_str(&found)) : NULL;
 	if (rc == 0 && found.len && strcasecmp(buf_str(&found), key) != 0 &&
 	    gen_note(p, replace ? "%s: the ProductKey of its specialize pass "
-		     "(%s) is replaced by %s" : "--gvlk auto: %s gives "
+		     "(%s) is replaced by %s" : "GVLK auto: %s gives "
 		     "ProductKey %s in its specialize pass already: left as "
-		     "it is; give the key with --gvlk KEY to replace it (%s "
-		     "would be auto's)", f->label, old ? old->key :
+		     "it is; a key given explicitly replaces it (%s would be "
+		     "auto's)", f->label, old ? old->key :
 		     "a key that is not a KMS client setup key, not shown",
 		     key) < 0)
 		rc = kp_fail_oom(err);
@@ -789,20 +789,21 @@ choose_gvlk(struct hive *software, const char *opt, const char *how,
 	if (strcmp(opt, "auto") != 0) {
 		g = gvlk_by_key(opt);
 		if (g == NULL) {
-			kp_fail(err, KP_ERR_INVALID, "--gvlk: not a KMS client "
-				"setup key of Microsoft's table (kmsprep kms "
-				"gvlk --list); an organization's key never "
-				"goes into a first-boot script");
+			kp_fail(err, KP_ERR_INVALID, "GVLK: not a KMS client "
+				"setup key of Microsoft's table; an "
+				"organization's key never goes into a "
+				"first-boot script");
+			kp_error_remedy(err, KP_REMEDY_GVLK_LIST);
 			goto out;
 		}
 		if (v.edition && strcasecmp(g->edition, v.edition) != 0 &&
-		    gen_note(p, "--gvlk: %s is the key of %s, and this is "
+		    gen_note(p, "GVLK: %s is the key of %s, and this is "
 			     "edition %s", g->key, g->product, v.edition) < 0)
 			goto oom;
 	} else if (gvlk_state_volume(&st)) {
-		if (gen_note(p, "--gvlk auto: the image holds a volume license "
-			     "key already (%s): left as it is; give the key "
-			     "with --gvlk KEY to replace it",
+		if (gen_note(p, "GVLK auto: the image holds a volume license "
+			     "key already (%s): left as it is; a key given "
+			     "explicitly replaces it",
 			     st.installed ? "a KMS client setup key" :
 					    st.channel) < 0)
 			goto oom;
@@ -812,7 +813,7 @@ choose_gvlk(struct hive *software, const char *opt, const char *how,
 		g = gvlk_find(v.edition, v.build ? (unsigned)strtoul(v.build,
 				NULL, 10) : 0, err);
 		if (g == NULL) {
-			kp_error_prefix(err, "--gvlk auto");
+			kp_error_prefix(err, "GVLK auto");
 			goto out;
 		}
 	}
@@ -1027,7 +1028,7 @@ gen_set_gvlk(struct img_session *s, const struct img_root *r,
 	 * that left the image alone keeps what it installs). */
 	rc = refresh_staged(s, r, software, none || key, key, p, err);
 	if (rc != 0)
-		return rc < 0 ? -1 : key && gen_note(p, "--gvlk: the key goes "
+		return rc < 0 ? -1 : key && gen_note(p, "GVLK: the key goes "
 			"into the clone-mode first boot staged already, "
 			"before its rearm") < 0 ? kp_fail_oom(err) :
 			gen_check_dirs(s, p, err);
@@ -1055,7 +1056,7 @@ gen_set_gvlk(struct img_session *s, const struct img_root *r,
 	/* The hook holds one command: a host kit's must run first. */
 	if (guestfs != 1 && p->setup.ours && p->setup.setup_type &&
 	    !hook_is(&p->setup, FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY)))
-		return kp_fail(err, KP_ERR_REFUSED, "--gvlk: another kmsprep "
+		return kp_fail(err, KP_ERR_REFUSED, "GVLK: another kmsprep "
 			       "first boot is staged (%s); it would be "
 			       "replaced", kp_quote(p->setup.cmdline, q,
 						    sizeof(q)));
@@ -1081,7 +1082,7 @@ gen_set_gvlk(struct img_session *s, const struct img_root *r,
 			       err) < 0) {
 		goto out;
 	}
-	rc = gen_note(p, "--gvlk: then it activates with the KMS settings "
+	rc = gen_note(p, "GVLK: then it activates with the KMS settings "
 		      "of the registry; no rearm") < 0 ? kp_fail_oom(err) :
 		gen_check_dirs(s, p, err);
 out:

@@ -155,11 +155,11 @@ check_image(const char *image, bool write, struct kp_error *err)
 	if (access(image, R_OK) < 0)
 		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot read", image);
-	if (write && (access(image, W_OK) < 0 || !(st.st_mode & 0222)))
-		return kp_fail(err, KP_ERR_INPUT,
-			       "'%s': the image is read-only; give --overlay "
-			       "OUT.qcow2 to write changes to a new overlay, or "
-			       "--dry-run", image);
+	if (write && (access(image, W_OK) < 0 || !(st.st_mode & 0222))) {
+		kp_fail(err, KP_ERR_INPUT, "'%s': the image is read-only",
+			image);
+		return kp_error_remedy(err, KP_REMEDY_OVERLAY);
+	}
 	if (in_use(image))
 		return kp_fail(err, KP_ERR_REFUSED,
 			       "'%s': the image is in use by a running virtual "
@@ -292,11 +292,11 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 			       MAX_IMAGES);
 	if (o->format && !known_format(o->format))
 		return kp_fail(err, KP_ERR_INVALID,
-			       "--format: '%s': expected raw, qcow2, vmdk or "
-			       "vhdx", o->format);
+			       "image format '%s': expected raw, qcow2, vmdk "
+			       "or vhdx", o->format);
 	if (o->overlay && n != 1)
 		return kp_fail(err, KP_ERR_INVALID,
-			       "--overlay takes a single image");
+			       "an overlay is made for a single image only");
 	for (i = 0; i < n; i++)
 		if (check_image(images[i], !o->readonly && !o->overlay,
 				err) < 0)
@@ -414,6 +414,8 @@ add_locked(struct gfs_session *s, size_t image, const char *dev,
 	l += s->nlocked++;
 	l->image = image;
 	l->bitlocker = bitlocker;
+	l->remedy = bitlocker && s->o.bitlocker_key_file == NULL ?
+		    KP_REMEDY_BITLOCKER_KEY : KP_REMEDY_NONE;
 	l->device = strdup(dev);
 	l->why = strdup(why);
 	return l->device && l->why ? 0 : kp_fail_oom(err);
@@ -608,9 +610,7 @@ gfs_find_windows(struct gfs_session *s, struct kp_error *err)
 			free(type);
 			if (s->o.bitlocker_key_file == NULL) {
 				r = add_locked(s, (size_t)image, dev, true,
-					       "BitLocker volume: give "
-					       "--bitlocker-key-file with its "
-					       "recovery password", err);
+					       "BitLocker volume, locked", err);
 				continue;
 			}
 			mapped = unlock(s, dev, bl++, why, sizeof(why), err);

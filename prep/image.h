@@ -72,6 +72,7 @@ struct img_locked {
 	char *device;
 	char *why;
 	bool bitlocker;		/* a BitLocker volume kept locked: a refusal */
+	enum kp_remedy remedy;	/* what would open it */
 };
 
 struct img_session;

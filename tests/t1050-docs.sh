@@ -260,6 +260,36 @@ test_install() {
 	[ "$(find "$root" -type f | wc -l)" -eq 0 ]
 }
 
+# flag_strings FILE...: string literals in C sources that name a
+# command-line option ("--force-dirty"), as FILE:LINE: TEXT.  Arguments
+# handed to other programs (argv of qemu-nbd) and the provenance line of
+# generated scripts are not messages.
+flag_strings() {
+	perl -0ne '
+		while (/"((?:[^"\\\n]|\\.)*)"/g) {
+			my ($s, $p) = ($1, pos);
+			next unless $s =~ /(?<![\w-])--[a-z][a-z0-9-]+/;
+			my $l = (substr($_, 0, $p) =~ tr/\n//) + 1;
+			my $line = (split /\n/, $_)[$l - 1];
+			next if $line =~ /\(char \*\)"--|Written by kmsprep/;
+			print "$ARGV:$l: $s\n";
+		}' "$@"
+}
+
+# The library names no option: it returns a status and a remedy, and the
+# CLI, which owns the options, says which one helps (cli/opts.c).
+test_library_names_no_option() {
+	(cd "$SRC_DIR" && flag_strings lib/*.c hive/*.c prep/*.c kms/*.c) \
+		>found
+	if [ -s found ]; then
+		cat found >&2
+		return 1
+	fi
+	printf 'int f(void) { return kp_fail(e, 1, "give --force"); }\n' >t.c
+	flag_strings t.c >found
+	expect_grep 'give --force' found
+}
+
 t "the man page has every option of every --help, and no other" test_page_matches_help
 t "the page check catches a dropped, wrong or unknown option" test_check_catches_drift
 if command -v groff >/dev/null && command -v col >/dev/null; then
@@ -271,4 +301,5 @@ fi
 t "--version and version print the GNUmakefile's version" test_version
 t "bash completion: commands, options, values, files" test_completion
 t "make install: binary, man page, completion under DESTDIR" test_install
+t "library messages name no command-line option" test_library_names_no_option
 done_testing

@@ -407,6 +407,7 @@ cli_refusals() {
 	printf -- '-FVE-FS-' | dd of=bl.img bs=1 seek=$((1048576 + 3)) \
 		conv=notrunc status=none
 	refused_batch bl.img "'bl.img': /dev/sdb1: BitLocker volume"
+	expect_grep 'locked (give --bitlocker-key-file with its recovery password)' err
 	# A dirty hive: refused by the batch, both images unchanged.
 	cp "$SCRATCH/soft" dsoft
 	"$TEST_TOOL" dirty dsoft

@@ -121,7 +121,7 @@ image_gvlk() {
 	expect_grep '^b.img: create %WINDIR%\\kmsprep\\firstboot-key.cmd$' out
 	expect_grep '^b.img: create %WINDIR%\\kmsprep\\licensing.ps1$' out
 	expect_grep '^b.img: SYSTEM: Setup\\CmdLine: .*firstboot-key.cmd' out
-	expect_grep '^b.img: note: --gvlk: then it activates with the KMS settings of the registry; no rearm$' out
+	expect_grep '^b.img: note: GVLK: then it activates with the KMS settings of the registry; no rearm$' out
 	gf -a a.img -a b.img >/dev/null <<'EOF'
 run
 mount-ro /dev/sda1 /
