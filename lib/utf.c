@@ -2,6 +2,7 @@
 /* Strict UTF-8 <-> UTF-16LE conversion. */
 #include <errno.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <wctype.h>
 
@@ -222,21 +223,27 @@ utf16le_to_wtf8(const unsigned char *p, size_t len, struct buf *out)
 	return from_utf16le(p, len, out, true);
 }
 
+static locale_t upper_loc;
+
+static void
+upper_init(void)
+{
+	upper_loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
 unsigned
 utf16_upper(unsigned c)
 {
-	static locale_t loc;
-	static int tried;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	locale_t loc;
 
 	if (c < 0x80)
 		return c >= 'a' && c <= 'z' ? c - 32 : c;
 	/* Windows compares names by the simple uppercase of each UTF-16
 	 * unit; C.UTF-8's towupper is that mapping, without touching the
-	 * process locale. */
-	if (!tried) {
-		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-		tried = 1;
-	}
+	 * process locale.  Hives of several images are read at once. */
+	pthread_once(&once, upper_init);
+	loc = upper_loc;
 	if (c >= 0xd800 && c <= 0xdfff)
 		return c;
 	if (loc) {

@@ -214,12 +214,89 @@ img_batch_select(struct img_batch *b, const char *const *want, size_t nwant,
 	return 0;
 }
 
+/* Images prepared at once: each takes the next image not yet started. */
+struct ppool {
+	struct img_batch *b;
+	img_prepare_fn *prepare;
+	void *ud;
+	struct kp_error *errs;	/* one per image */
+	int *rc;
+	pthread_mutex_t lock;
+	size_t next;
+	bool stop;		/* one failed: start no other image */
+};
+
+static void *
+prepare_worker(void *p)
+{
+	struct ppool *w = p;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		i = w->next++;
+		if (w->stop || i >= w->b->n) {
+			pthread_mutex_unlock(&w->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&w->lock);
+		w->rc[i] = w->prepare(w->b, i, w->ud, &w->errs[i]);
+		if (w->rc[i] < 0) {
+			pthread_mutex_lock(&w->lock);
+			w->stop = true;
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+}
+
+/* Up to b->jobs images at once: editing a real-sized hive is the CPU
+ * work of the batch, and each image has its own backend worker.  The
+ * first failure in the images' order is the one reported. */
+static int
+prepare_parallel(struct img_batch *b, img_prepare_fn *prepare, void *ud,
+		 struct kp_error *err)
+{
+	struct ppool w = { b, prepare, ud, NULL, NULL,
+			   PTHREAD_MUTEX_INITIALIZER, 0, false };
+	pthread_t th[64];
+	size_t i, k, nth = b->jobs < b->n ? b->jobs : b->n, started = 0;
+	int r = 0;
+
+	if (nth > 64)
+		nth = 64;
+	w.errs = calloc(b->n, sizeof(*w.errs));
+	w.rc = calloc(b->n, sizeof(*w.rc));
+	if (w.errs == NULL || w.rc == NULL) {
+		free(w.errs);
+		free(w.rc);
+		return kp_fail_oom(err);
+	}
+	for (k = 0; k < nth; k++)
+		if (pthread_create(&th[started], NULL, prepare_worker, &w) == 0)
+			started++;
+	if (started == 0)
+		prepare_worker(&w);	/* no thread: one by one, here */
+	for (k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	for (i = 0; i < b->n && r == 0; i++) {
+		if (w.rc[i] < 0) {
+			*err = w.errs[i];
+			r = -1;
+		}
+	}
+	free(w.errs);
+	free(w.rc);
+	return r;
+}
+
 int
 img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare, void *ud,
 		  struct kp_error *err)
 {
 	size_t i;
 
+	if (b->jobs > 1 && b->be->parallel && b->n > 1)
+		return prepare_parallel(b, prepare, ud, err);
 	for (i = 0; i < b->n; i++)
 		if (prepare(b, i, ud, err) < 0)
 			return -1;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Preparing one image of a batch from its plan (see plan.h). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,6 +14,8 @@ open_hive(const struct img_plan_run *run, size_t i, const struct img_root *r,
 	  const char *name, unsigned flags, struct winhive *wh,
 	  struct kp_error *err)
 {
+	/* Images may be prepared at once: one listener call at a time. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	const struct img_plan *p = run->p;
 	char label[512];
 
@@ -21,8 +24,10 @@ open_hive(const struct img_plan_run *run, size_t i, const struct img_root *r,
 	if (p->hive_opened) {
 		snprintf(label, sizeof(label), "'%s': %s: %s",
 			 img_name(run->s, i), r->device, name);
+		pthread_mutex_lock(&lock);
 		p->hive_opened(p->ud, label, hive_state(wh->h),
 			       (flags & HIVE_WRITE) && !p->dry_run);
+		pthread_mutex_unlock(&lock);
 	}
 	return 0;
 }

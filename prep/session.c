@@ -209,7 +209,10 @@ img_local_path(struct img_session *s, const char *name)
 {
 	char *p = NULL;
 
-	if (asprintf(&p, "%s/%u-%s", s->tmpdir, s->seq++, name) < 0)
+	/* Images may be prepared at once (prep/batch.c). */
+	if (asprintf(&p, "%s/%u-%s", s->tmpdir,
+		     __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELAXED),
+		     name) < 0)
 		return NULL;
 	return p;
 }
