@@ -700,14 +700,27 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 {
 	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct spp_report rep = { 0 };
+	struct office_report office = { 0 };
 	struct winver v = { 0 };
+	size_t i;
 	int rc = -1;
 
 	if (winver_read(software, &v, err) < 0 ||
-	    spp_read(software, &v, &rep, err) < 0)
+	    spp_read(software, &v, &rep, err) < 0 ||
+	    office_read(software, &v, &office, err) < 0)
 		goto out;
-	if (cmd_clone_scripts(&rep, activate, gvlk, guestfs, &one, &two,
-			      err) < 0 ||
+	for (i = 0; i < office.n; i++)
+		if (office.inst[i].lic == OFFICE_LIC_OSPP &&
+		    gen_note(p, "%s licenses through the Office Software "
+			     "Protection Platform: the first boot runs its "
+			     "own rearm (ospprearm.exe) after Windows' and "
+			     "puts its KMS settings back", office.inst[i].name)
+		    < 0) {
+			kp_fail_oom(err);
+			goto out;
+		}
+	if (cmd_clone_scripts(&rep, &office, activate, gvlk, guestfs, &one,
+			      &two, err) < 0 ||
 	    cmd_licensing_ps1(&ps1) < 0) {
 		if (err->status == 0)
 			kp_fail_oom(err);
@@ -741,6 +754,7 @@ out:
 	buf_release(&one);
 	buf_release(&two);
 	buf_release(&ps1);
+	office_report_release(&office);
 	spp_report_release(&rep);
 	winver_release(&v);
 	return rc;

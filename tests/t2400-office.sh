@@ -143,4 +143,41 @@ image_direct() {
 }
 t "image set --backend direct: the Office KMS host in a sample image" image_direct
 
+# mkimg NAME SAMPLE: a direct sample image NAME with the SAMPLE hive.
+mkimg() {
+	PATH=$PATH:/sbin:/usr/sbin
+	for tool in sfdisk mkntfs; do
+		command -v $tool >/dev/null 2>&1 || skip "no $tool"
+	done
+	sample_hive "$1.soft" "$2"
+	kp hive new "$1.sys" >/dev/null
+	kp hive import "$1.sys" "$SRC_DIR/tests/data/system.reg" >/dev/null
+	MKIMAGE_SYSTEM=$1.sys "$SRC_DIR/tests/helper/mkimage-direct" "$1" mbr \
+		"$1.soft"
+}
+
+clone_office_rearm() {
+	mkimg a.img office2010
+	kp image set --backend direct a.img --office-kms-host kms.contoso.com:1700 >/dev/null
+	kp image generalize --mode clone --backend direct a.img >out 2>&1
+	expect_grep 'note: Office 2010 licenses through the Office Software Protection Platform: the first boot runs its own rearm' out
+	"$TEST_TOOL" direct -r a.img read Windows/kmsprep/firstboot.cmd fb
+	tr -d '\r' <fb >fb.txt
+	expect_grep '^"%OSPPREARM%">>"%LOG%" 2>&1$' fb.txt
+	expect_grep 'if exist "%CommonProgramFiles(x86)%\\Microsoft Shared\\OfficeSoftwareProtectionPlatform\\OSPPREARM.EXE"' fb.txt
+	expect_grep '^reg add "HKLM\\SOFTWARE\\Wow6432Node\\Microsoft\\OfficeSoftwareProtectionPlatform" /v "KeyManagementServiceName" /t REG_SZ /d "kms.contoso.com"' fb.txt
+	# After Windows' rearm, before the restart.
+	[ "$(grep -n 'call :sl rearm' fb.txt | cut -d: -f1)" -lt \
+	  "$(grep -n '^"%OSPPREARM%"' fb.txt | cut -d: -f1)" ]
+	[ "$(grep -n '^"%OSPPREARM%"' fb.txt | cut -d: -f1)" -lt \
+	  "$(grep -n '^shutdown /r' fb.txt | cut -d: -f1)" ]
+	# Click-to-Run on Windows 10 is Windows' SPP: no Office rearm.
+	mkimg b.img c2r
+	kp image generalize --mode clone --backend direct b.img >out 2>&1
+	expect_no_grep 'Office' out
+	"$TEST_TOOL" direct -r b.img read Windows/kmsprep/firstboot.cmd fb
+	expect_no_grep -i 'ospprearm' fb
+}
+t "image generalize --mode clone: Office 2010's own rearm after Windows'" clone_office_rearm
+
 done_testing
