@@ -180,4 +180,14 @@ clone_office_rearm() {
 }
 t "image generalize --mode clone: Office 2010's own rearm after Windows'" clone_office_rearm
 
+sysprep_office_note() {
+	mkimg a.img office2010
+	kp image generalize --mode sysprep --backend direct --dry-run a.img >out 2>&1
+	expect_grep 'note: Office 2010 licenses through the Office Software Protection Platform, which sysprep does not rearm' out
+	mkimg b.img c2r
+	kp image generalize --mode sysprep --backend direct --dry-run b.img >out 2>&1
+	expect_no_grep 'Office' out
+}
+t "image generalize --mode sysprep: says sysprep does not rearm OSPP Office" sysprep_office_note
+
 done_testing
