@@ -113,7 +113,9 @@ static const struct cli_help show_help = {
 	"hive show FILE [--json] [--force]",
 	"Show the KMS settings (SoftwareProtectionPlatform values, with their "
 	"registry types), the Windows version and whether the hive is dirty, "
-	"for a SOFTWARE hive file. Values holding product keys are reported "
+	"for a SOFTWARE hive file, and the Office installed: MSI Office "
+	"2010-2016 and Click-to-Run (products, channel), the licensing service "
+	"each uses and the Office KMS settings in effect. Values holding product keys are reported "
 	"as present, never shown. A dirty hive with usable transaction logs "
 	"is shown as Windows would see it after replaying them.",
 	show_opts, NULL,

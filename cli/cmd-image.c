@@ -93,7 +93,8 @@ static const struct cli_help show_help = {
 	"image show IMAGE... [--json]",
 	"For each image and each Windows installation on it: the Windows "
 	"version and edition, every KMS setting (as 'hive show'), whether the "
-	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
+	"SOFTWARE hive is dirty, the Office installed (as 'hive show'), the DNS "
+	"suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
 	"images are opened read-only; the output says which backend ran.",
 	show_opts, NULL,
