@@ -113,7 +113,9 @@ static const struct cli_help show_help = {
 	"hive show FILE [--json] [--force]",
 	"Show the KMS settings (SoftwareProtectionPlatform values, with their "
 	"registry types), the Windows version and whether the hive is dirty, "
-	"for a SOFTWARE hive file. Values holding product keys are reported "
+	"for a SOFTWARE hive file, and the Office installed: MSI Office "
+	"2010-2016 and Click-to-Run (products, channel), the licensing service "
+	"each uses and the Office KMS settings in effect. Values holding product keys are reported "
 	"as present, never shown. A dirty hive with usable transaction logs "
 	"is shown as Windows would see it after replaying them.",
 	show_opts, NULL,
@@ -125,6 +127,7 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	struct hive_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
 	struct spp_report spp = { 0 };
+	struct office_report office = { 0 };
 	struct winver ver = { 0 };
 	struct hive *h = NULL;
 	struct hive_report r;
@@ -142,7 +145,8 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	if (winver_read(h, &ver, &err) < 0 ||
 	    (spp_check_hive(h, &ver, false, a.force, &err) < 0 &&
 	     hive_cmd_hint(&err, " (--force shows its state)")) ||
-	    spp_read(h, &ver, &spp, &err) < 0) {
+	    spp_read(h, &ver, &spp, &err) < 0 ||
+	    office_read(h, &ver, &office, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
 	}
@@ -150,12 +154,14 @@ cmd_hive_show(struct cli *c, int argc, char **argv)
 	r.st = hive_state(h);
 	r.ver = &ver;
 	r.spp = &spp;
+	r.office = ver.present ? &office : NULL;
 	if (a.json)
 		code = cli_print_json(c, report_hive_json(&r)) < 0 ?
 			       KP_EXIT_FAIL : 0;
 	else
 		report_hive_text(stdout, &r, "");
 out:
+	office_report_release(&office);
 	spp_report_release(&spp);
 	winver_release(&ver);
 	hive_close(h);

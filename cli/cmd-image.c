@@ -93,7 +93,8 @@ static const struct cli_help show_help = {
 	"image show IMAGE... [--json]",
 	"For each image and each Windows installation on it: the Windows "
 	"version and edition, every KMS setting (as 'hive show'), whether the "
-	"SOFTWARE hive is dirty, the DNS suffix search list, and whether the "
+	"SOFTWARE hive is dirty, the Office installed (as 'hive show'), the DNS "
+	"suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
 	"images are opened read-only; the output says which backend ran.",
 	show_opts, NULL,
@@ -217,6 +218,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	struct kp_error err = KP_ERROR_INIT;
 	struct winhive sw = { 0 }, sy = { 0 };
 	struct spp_report spp = { 0 };
+	struct office_report office = { 0 };
 	struct winver ver = { 0 };
 	struct gen_plan gen = { 0 };
 	struct hive_report rep;
@@ -227,7 +229,8 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 
 	if (winhive_open(s, r, "SOFTWARE", 0, &sw, &err) < 0 ||
 	    winver_read(sw.h, &ver, &err) < 0 ||
-	    spp_read(sw.h, &ver, &spp, &err) < 0) {
+	    spp_read(sw.h, &ver, &spp, &err) < 0 ||
+	    office_read(sw.h, &ver, &office, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
 	}
@@ -242,6 +245,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	rep.st = hive_state(sw.h);
 	rep.ver = &ver;
 	rep.spp = &spp;
+	rep.office = &office;
 	if (json) {
 		j = json_object();
 		json_object_set_new(j, "device", json_string(r->device));
@@ -257,6 +261,9 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		json_object_set_new(j, "dns_search_list",
 				    search ? json_string(search) : json_null());
 		json_object_set_new(j, "software", report_hive_json(&rep));
+		/* The Office findings also at the top of the installation. */
+		json_object_set_new(j, "office", json_incref(json_object_get(
+			json_object_get(j, "software"), "office")));
 		json_object_set_new(j, "system_hive",
 				    state_json(hive_state(sy.h)));
 		json_object_set_new(j, "generalization", gen_json(&gen));
@@ -283,6 +290,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 out:
 	gen_plan_release(&gen);
 	free(search);
+	office_report_release(&office);
 	spp_report_release(&spp);
 	winver_release(&ver);
 	winhive_close(&sw);

@@ -20,6 +20,7 @@ struct hive_report {
 	const struct hive_state *st;
 	const struct winver *ver;
 	const struct spp_report *spp;
+	const struct office_report *office;	/* NULL: not read */
 };
 
 json_t *report_hive_json(const struct hive_report *r);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "office.h"
 #include "regf.h"
 #include "regval.h"
 #include "spp.h"
@@ -66,6 +67,8 @@ spp_settings_release(struct spp_settings *s)
 
 	for (i = 0; i < SPP_NVALUES; i++)
 		edit_clear(&s->edit[i]);
+	edit_clear(&s->office[0]);
+	edit_clear(&s->office[1]);
 	for (i = 0; i < s->ngiven; i++)
 		free(s->given[i].arg);
 	free(s->given);
@@ -137,12 +140,16 @@ delete(struct spp_settings *s, enum spp_id id, const char *opt,
 	return touch(s, id, opt, err) ? 0 : -1;
 }
 
-/* NAME, NAME:PORT, [IPV6], [IPV6]:PORT or :PORT, as slmgr /skms. */
+#define KMS_HOST_BUF (KP_HOSTNAME_MAX + 3)	/* brackets and NUL */
+
+/* NAME, NAME:PORT, [IPV6], [IPV6]:PORT or :PORT, as slmgr /skms: HOST
+ * gets the name ("" for :PORT), PORT the port ("" if none). */
 static int
-kms_host(struct spp_settings *s, const char *opt, const char *arg,
-	 struct kp_error *err)
+parse_kms_host(const char *opt, const char *arg,
+	       char host[KMS_HOST_BUF], char port[8],
+	       struct kp_error *err)
 {
-	char what[64], host[KP_HOSTNAME_MAX + 3], q[96], port[8];
+	char what[64], q[96];
 	const char *colon, *portstr = NULL;
 	unsigned long p;
 	size_t n;
@@ -154,7 +161,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 		const char *close = strchr(arg, ']');
 
 		n = close ? (size_t)(close - arg) - 1 : 0;
-		if (close == NULL || n == 0 || n >= sizeof(host) - 2)
+		if (close == NULL || n == 0 || n >= (size_t)KMS_HOST_BUF - 2)
 			goto bad;
 		memcpy(host, arg + 1, n);
 		host[n] = '\0';
@@ -163,7 +170,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 				       "%s: '%s': not an IPv6 address", what,
 				       kp_quote(host, q, sizeof(q)));
 		/* slmgr keeps the brackets in the name it stores. */
-		snprintf(host, sizeof(host), "[%.*s]", (int)n, arg + 1);
+		snprintf(host, KMS_HOST_BUF, "[%.*s]", (int)n, arg + 1);
 		if (close[1] == ':')
 			portstr = close + 2;
 		else if (close[1] != '\0')
@@ -176,7 +183,7 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 				       "brackets: [ADDRESS]:PORT", what,
 				       kp_quote(arg, q, sizeof(q)));
 		n = colon ? (size_t)(colon - arg) : strlen(arg);
-		if (n >= sizeof(host))
+		if (n >= (size_t)KMS_HOST_BUF)
 			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: host name longer than %d "
 				       "characters", what, KP_HOSTNAME_MAX);
@@ -190,21 +197,33 @@ kms_host(struct spp_settings *s, const char *opt, const char *arg,
 			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: empty host name", what);
 	}
+	port[0] = '\0';
 	if (portstr) {
 		if (kp_parse_uint(what, portstr, 1, 65535, &p, err) < 0)
 			return -1;
-		snprintf(port, sizeof(port), "%lu", p);
+		snprintf(port, 8, "%lu", p);
 	}
-	if (host[0] && set_sz(s, SPP_KMS_NAME, opt, host, err) < 0)
-		return -1;
-	if (portstr)
-		return set_sz(s, SPP_KMS_PORT, opt, port, err);
-	/* A name without a port clears the port, as slmgr does. */
-	return delete(s, SPP_KMS_PORT, opt, err);
+	return 0;
 bad:
 	return kp_fail(err, KP_ERR_INVALID,
 		       "%s: '%s': expected [IPV6] or [IPV6]:PORT", what,
 		       kp_quote(arg, q, sizeof(q)));
+}
+
+static int
+kms_host(struct spp_settings *s, const char *opt, const char *arg,
+	 struct kp_error *err)
+{
+	char host[KMS_HOST_BUF], port[8];
+
+	if (parse_kms_host(opt, arg, host, port, err) < 0)
+		return -1;
+	if (host[0] && set_sz(s, SPP_KMS_NAME, opt, host, err) < 0)
+		return -1;
+	if (port[0])
+		return set_sz(s, SPP_KMS_PORT, opt, port, err);
+	/* A name without a port clears the port, as slmgr does. */
+	return delete(s, SPP_KMS_PORT, opt, err);
 }
 
 int
@@ -347,6 +366,50 @@ p_clear_kms_host(struct spp_settings *s, const struct spp_option *d,
 	(void)norm;
 	return delete(s, SPP_KMS_NAME, d->name, err) < 0 ||
 	       delete(s, SPP_KMS_PORT, d->name, err) < 0 ? -1 : 0;
+}
+
+/* The Office KMS host: the same syntax and port rule as --kms-host,
+ * kept apart from Windows' values (hive/office.c writes it). */
+static int
+office_touch(struct spp_settings *s, int i, const char *opt, bool set,
+	     const char *val, struct kp_error *err)
+{
+	struct spp_edit *e = &s->office[i];
+
+	if (s->office_touched[i])
+		return kp_fail(err, KP_ERR_INVALID, strcmp(e->option, opt) ?
+			       "--%s conflicts with --%s" : "--%s given twice",
+			       opt, e->option);
+	s->office_touched[i] = true;
+	e->option = opt;
+	e->set = set;
+	if (set && (e->sz = strdup(val)) == NULL)
+		return kp_fail_oom(err);
+	return 0;
+}
+
+static int
+p_office_kms_host(struct spp_settings *s, const struct spp_option *d,
+		  const char *arg, char **norm, struct kp_error *err)
+{
+	char host[KMS_HOST_BUF], port[8];
+
+	(void)norm;
+	if (parse_kms_host(d->name, arg, host, port, err) < 0)
+		return -1;
+	if (host[0] && office_touch(s, 0, d->name, true, host, err) < 0)
+		return -1;
+	return office_touch(s, 1, d->name, port[0] != '\0', port, err);
+}
+
+static int
+p_clear_office_kms_host(struct spp_settings *s, const struct spp_option *d,
+			const char *arg, char **norm, struct kp_error *err)
+{
+	(void)arg;
+	(void)norm;
+	return office_touch(s, 0, d->name, false, NULL, err) < 0 ||
+	       office_touch(s, 1, d->name, false, NULL, err) < 0 ? -1 : 0;
 }
 
 static int
@@ -498,6 +561,16 @@ const struct spp_option spp_options[] = {
 	{ "clear-kms-host", NULL, SPP_KMS_NAME, p_clear_kms_host, false, NULL,
 	  "remove the KMS host and port, as slmgr /ckms (the client finds a "
 	  "host through DNS again)" },
+	{ "office-kms-host", "NAME[:PORT]", SPP_NVALUES, p_office_kms_host,
+	  false, NULL,
+	  "KMS host for the Office installed (as ospp.vbs /sethst and "
+	  "/setprt): the OfficeSoftwareProtectionPlatform key for Office 2010 "
+	  "and Office on Windows 7, Office's application ID (or "
+	  "--activation-id's SKU) under SoftwareProtectionPlatform otherwise; "
+	  "the same syntax as --kms-host; refused without Office" },
+	{ "clear-office-kms-host", NULL, SPP_NVALUES, p_clear_office_kms_host,
+	  false, NULL,
+	  "remove the Office KMS host and port, as ospp.vbs /remhst" },
 	{ "lookup-domain", "FQDN", SPP_LOOKUP_DOMAIN, p_domain, false, NULL,
 	  "DNS domain in which the client looks for KMS SRV records, as "
 	  "slmgr /skms-domain" },
@@ -614,6 +687,11 @@ spp_settings_check(const struct spp_settings *s, struct kp_error *err)
 {
 	size_t i;
 
+	if ((s->office_touched[0] || s->office_touched[1]) && s->app[0])
+		return kp_fail(err, KP_ERR_INVALID,
+			       "--%s applies to Office's own application ID; it "
+			       "cannot be combined with --application",
+			       s->office[s->office_touched[0] ? 0 : 1].option);
 	if (!s->app[0] && !s->act[0])
 		return 0;
 	for (i = 0; i < SPP_NVALUES; i++) {
@@ -635,7 +713,7 @@ spp_settings_empty(const struct spp_settings *s)
 	for (i = 0; i < SPP_NVALUES; i++)
 		if (s->touched[i])
 			return false;
-	return true;
+	return !s->office_touched[0] && !s->office_touched[1];
 }
 
 /*
@@ -832,6 +910,21 @@ spp_apply(const struct spp_settings *s, struct hive *h, const struct winver *v,
 		r = hive_apply_value(h, c, key, d->name, e->set, d->type, p,
 				     len, err);
 		free(key);
+		if (r < 0)
+			goto out;
+	}
+	if (s->office_touched[0] || s->office_touched[1]) {
+		struct office_kms_edit oe = {
+			.touch_name = s->office_touched[0],
+			.touch_port = s->office_touched[1],
+			.set_name = s->office[0].set,
+			.set_port = s->office[1].set,
+			.name = s->office[0].sz,
+			.port = s->office[1].sz,
+			.act = s->act,
+		};
+
+		r = office_apply_kms(h, v, &oe, c, err);
 		if (r < 0)
 			goto out;
 	}

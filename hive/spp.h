@@ -84,6 +84,10 @@ struct spp_settings {
 	bool touched[SPP_NVALUES];
 	struct spp_given *given;
 	size_t ngiven;
+	/* The Office KMS host: KeyManagementServiceName and ...Port where
+	 * each installed Office reads them (hive/office.h), not SPP_KEY. */
+	struct spp_edit office[2];	/* [0] name, [1] port */
+	bool office_touched[2];
 };
 
 struct spp_option;
@@ -156,7 +160,8 @@ const char *spp_root(const struct winver *v);
 int spp_check_hive(struct hive *h, const struct winver *v, bool writing,
 		   bool force, struct kp_error *err);
 
-/* Apply the settings to H, recording each change in C. */
+/* Apply the settings to H, recording each change in C (the Office KMS
+ * host through office_apply_kms, which refuses a hive without Office). */
 int spp_apply(const struct spp_settings *s, struct hive *h,
 	      const struct winver *v, struct hive_changes *c,
 	      struct kp_error *err);

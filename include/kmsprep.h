@@ -16,6 +16,7 @@
 
 #include "hive/change.h"
 #include "hive/hive.h"
+#include "hive/office.h"
 #include "hive/regf.h"
 #include "hive/regtext.h"
 #include "hive/regval.h"

@@ -469,8 +469,140 @@ cmd_key_script(const char *gvlk, bool guestfs, struct buf *f,
 	return bad ? kp_fail_oom(err) : 0;
 }
 
+/* Can PATH, read from the image, go between double quotes in a batch
+ * line?  Not with % (expanded), " or ! and only in ASCII. */
+static bool
+batch_path_ok(const char *path)
+{
+	const unsigned char *p;
+
+	if (path == NULL || !path[0] || strlen(path) > 200)
+		return false;
+	for (p = (const unsigned char *)path; *p; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '%' || *p == '"' ||
+		    *p == '!')
+			return false;
+	return true;
+}
+
+/* One candidate for ospprearm.exe: taken if it exists and none before. */
+static int
+rearm_candidate(struct buf *f, const char *dir, const char *sub)
+{
+	size_t n = strlen(dir);
+	const char *sep = n && dir[n - 1] == '\\' ? "" : "\\";
+
+	return cmd_line(f, "if not defined OSPPREARM if exist \"%s%s%s"
+			"OSPPREARM.EXE\" set \"OSPPREARM=%s%s%sOSPPREARM.EXE\"",
+			dir, sep, sub, dir, sep, sub);
+}
+
+/*
+ * Where ospprearm.exe is: for Office 2013 and later in the Office
+ * program folder (Program Files\Microsoft Office\Office15 or Office16,
+ * Program Files (x86) for 32-bit Office on 64-bit Windows), per
+ * "Rearm a volume licensed version of Office that's included in an
+ * operating system image"
+ * (https://learn.microsoft.com/office/volume-license-activation/rearm-an-office-installation-on-an-image-when-using-kms-to-activate);
+ * for Office 2010 in Common Files\Microsoft Shared\
+ * OfficeSoftwareProtectionPlatform, as Microsoft's Office 2010 volume
+ * activation guide on TechNet said.  The script takes the first that
+ * exists: the one the registry points at, then the usual ones.
+ */
 int
-cmd_clone_scripts(const struct spp_report *rep, bool activate,
+cmd_office_rearm(struct buf *f, const struct office_report *office,
+		 struct kp_error *err)
+{
+	static const char ospp_dir[] =
+		"Microsoft Shared\\OfficeSoftwareProtectionPlatform\\";
+	size_t i, k;
+	int bad = 0;
+
+	if (office == NULL)
+		return 0;
+	for (i = 0; i < office->n; i++) {
+		const struct office_install *o = &office->inst[i];
+		/* Arguments, not formats: a single % each. */
+		const char *cf = o->wow64 ? "%CommonProgramFiles(x86)%" :
+					    "%CommonProgramFiles%";
+		const char *pf = o->wow64 ? "%ProgramFiles(x86)%" :
+					    "%ProgramFiles%";
+		char sub[32];
+
+		if (o->lic != OFFICE_LIC_OSPP)
+			continue;
+		bad |= cmd_line(f, "rem %s licenses through the Office Software "
+				"Protection Platform: its own rearm gives the "
+				"copy its own Office client machine ID.",
+				o->name);
+		bad |= cmd_line(f, "set \"OSPPREARM=\"");
+		snprintf(sub, sizeof(sub), "Office%.2s\\", o->version);
+		if (strcmp(o->version, "14.0") != 0) {
+			/* The MSI InstallRoot is the Office1x folder; a
+			 * Click-to-Run path is the Microsoft Office one. */
+			if (batch_path_ok(o->path))
+				bad |= rearm_candidate(f, o->path,
+						       o->kind == OFFICE_C2R ?
+						       sub : "");
+			bad |= cmd_line(f, "if not defined OSPPREARM if exist "
+					"\"%s\\Microsoft Office\\%sOSPPREARM.EXE\" "
+					"set \"OSPPREARM=%s\\Microsoft Office\\%s"
+					"OSPPREARM.EXE\"", pf, sub, pf, sub);
+		}
+		bad |= rearm_candidate(f, cf, ospp_dir);
+		/* Where the 32-bit OSPP of 32-bit Office on 64-bit Windows
+		 * lives is not documented; the native folder comes last. */
+		if (o->wow64)
+			bad |= rearm_candidate(f, "%CommonProgramFiles%",
+					       ospp_dir);
+		bad |= cmd_line(f, "if not defined OSPPREARM goto noospprearm%zu",
+				i);
+		bad |= cmd_line(f, "\"%%OSPPREARM%%\">>\"%%LOG%%\" 2>&1");
+		bad |= cmd_line(f, ">>\"%%LOG%%\" echo office rearm: exit code "
+				"%%ERRORLEVEL%%");
+		bad |= cmd_line(f, "goto ospprearm%zu", i);
+		bad |= cmd_line(f, ":noospprearm%zu", i);
+		bad |= cmd_line(f, ">>\"%%LOG%%\" echo office rearm: no "
+				"OSPPREARM.EXE found for %s", o->name);
+		bad |= cmd_line(f, ":ospprearm%zu", i);
+		if (bad)
+			return kp_fail_oom(err);
+	}
+	/* The OSPP KMS settings, put back as Windows' are after its rearm
+	 * (whether ospprearm keeps them is not documented). */
+	for (k = 0; k < office->nkms; k++) {
+		const struct office_kms *m = &office->kms[k];
+		char key[300];
+		struct buf v = BUF_INIT, pv = BUF_INIT;
+		int r = 0;
+
+		if (strncmp(m->scope, "ospp", 4) != 0 ||
+		    (m->name == NULL && m->port == NULL))
+			continue;
+		snprintf(key, sizeof(key), "SOFTWARE\\%s", m->key);
+		if ((m->name && regval_sz(m->name, &v) < 0) ||
+		    (m->port && regval_sz(m->port, &pv) < 0))
+			r = kp_fail_oom(err);
+		if (r == 0 && m->name)
+			r = cmd_reg(f, key, "KeyManagementServiceName", true,
+				    REGT_SZ,
+				    (const unsigned char *)v.data, v.len, err);
+		if (r == 0 && m->port)
+			r = cmd_reg(f, key, "KeyManagementServicePort", true,
+				    REGT_SZ,
+				    (const unsigned char *)pv.data, pv.len,
+				    err);
+		buf_release(&v);
+		buf_release(&pv);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+cmd_clone_scripts(const struct spp_report *rep,
+		  const struct office_report *office, bool activate,
 		  const char *gvlk, bool guestfs, struct buf *one,
 		  struct buf *two, struct kp_error *err)
 {
@@ -513,7 +645,8 @@ cmd_clone_scripts(const struct spp_report *rep, bool activate,
 	bad |= cmd_line(one, "set \"REARM=%%RC%%\"");
 	if (bad)
 		return kp_fail_oom(err);
-	if (cmd_spp_values(one, rep, err) < 0)
+	if (cmd_spp_values(one, rep, err) < 0 ||
+	    cmd_office_rearm(one, office, err) < 0)
 		return -1;
 	if (activate) {
 		/* %% in a batch file is a literal %: the hook must hold

@@ -30,6 +30,7 @@
 
 #include "hive/change.h"
 #include "hive/hive.h"
+#include "hive/office.h"
 #include "hive/spp.h"
 #include "lib/buf.h"
 
@@ -102,9 +103,18 @@ int cmd_sl_sub(struct buf *f);
  * GUESTFS: for libguestfs' firstboot service (GUESTFS_DIR), which runs
  * one script per boot and restarts after each, so neither stages a hook
  * nor restarts. */
-int cmd_clone_scripts(const struct spp_report *rep, bool activate,
+int cmd_clone_scripts(const struct spp_report *rep,
+		      const struct office_report *office, bool activate,
 		      const char *gvlk, bool guestfs, struct buf *one,
 		      struct buf *two, struct kp_error *err);
+
+/* The lines that run Office's own rearm (ospprearm.exe) for each
+ * OSPP-based Office of OFFICE (Office 2010, Office 2013 and later on
+ * Windows 7), then put back the OSPP KMS settings OFFICE read; nothing
+ * for Office on Windows' SPP, which Windows' rearm covers.  In clone
+ * mode, OFFICE (NULL: none) goes after Windows' rearm. */
+int cmd_office_rearm(struct buf *f, const struct office_report *office,
+		     struct kp_error *err);
 
 /* image set --gvlk's script, when no clone-mode first boot is staged:
  * install GVLK (a key of the table), then activate with the KMS settings

@@ -551,6 +551,43 @@ sysprep_key(struct gen_file *f, const char *arch, const char *key,
 	return rc;
 }
 
+/*
+ * sysprep /generalize rearms Windows, not the Office Software Protection
+ * Platform: Microsoft's guidance is to rearm such an Office (ospprearm)
+ * before capturing the image, which needs the running Windows
+ * (https://learn.microsoft.com/office/volume-license-activation/rearm-an-office-installation-on-an-image-when-using-kms-to-activate).
+ * Offline, the answer file cannot do it in a documented way: say so.
+ */
+static int
+sysprep_office_notes(struct hive *software, struct gen_plan *p,
+		     struct kp_error *err)
+{
+	struct office_report o;
+	struct winver v;
+	size_t i;
+	int rc = 0;
+
+	if (winver_read(software, &v, err) < 0)
+		return -1;
+	if (office_read(software, &v, &o, err) < 0) {
+		winver_release(&v);
+		return -1;
+	}
+	for (i = 0; i < o.n && rc == 0; i++)
+		if (o.inst[i].lic == OFFICE_LIC_OSPP &&
+		    gen_note(p, "%s licenses through the Office Software "
+			     "Protection Platform, which sysprep does not "
+			     "rearm: its copies share one Office client "
+			     "machine ID unless OSPPREARM.EXE runs before the "
+			     "image is captured (Microsoft's guidance) or at "
+			     "each copy's first boot (clone mode)",
+			     o.inst[i].name) < 0)
+			rc = kp_fail_oom(err);
+	office_report_release(&o);
+	winver_release(&v);
+	return rc;
+}
+
 static int
 plan_sysprep(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, const char *gvlk_opt,
@@ -562,6 +599,7 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 
 	if (choose_gvlk(software, gvlk_opt, "Windows Setup installs (answer "
 			"file, specialize pass)", &key, p, err) < 0 ||
+	    sysprep_office_notes(software, p, err) < 0 ||
 	    find_answer_files(s, r, system, p, err) < 0)
 		return -1;
 	/* The first file with a generalize pass is the one Windows uses. */
@@ -700,14 +738,27 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 {
 	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct spp_report rep = { 0 };
+	struct office_report office = { 0 };
 	struct winver v = { 0 };
+	size_t i;
 	int rc = -1;
 
 	if (winver_read(software, &v, err) < 0 ||
-	    spp_read(software, &v, &rep, err) < 0)
+	    spp_read(software, &v, &rep, err) < 0 ||
+	    office_read(software, &v, &office, err) < 0)
 		goto out;
-	if (cmd_clone_scripts(&rep, activate, gvlk, guestfs, &one, &two,
-			      err) < 0 ||
+	for (i = 0; i < office.n; i++)
+		if (office.inst[i].lic == OFFICE_LIC_OSPP &&
+		    gen_note(p, "%s licenses through the Office Software "
+			     "Protection Platform: the first boot runs its "
+			     "own rearm (ospprearm.exe) after Windows' and "
+			     "puts its KMS settings back", office.inst[i].name)
+		    < 0) {
+			kp_fail_oom(err);
+			goto out;
+		}
+	if (cmd_clone_scripts(&rep, &office, activate, gvlk, guestfs, &one,
+			      &two, err) < 0 ||
 	    cmd_licensing_ps1(&ps1) < 0) {
 		if (err->status == 0)
 			kp_fail_oom(err);
@@ -741,6 +792,7 @@ out:
 	buf_release(&one);
 	buf_release(&two);
 	buf_release(&ps1);
+	office_report_release(&office);
 	spp_report_release(&rep);
 	winver_release(&v);
 	return rc;

@@ -2,6 +2,7 @@
 /* The hive read path over hivex: open (structural check, then hivex),
  * show (version and SPP report), export of the whole hive. */
 #include "fuzz.h"
+#include "hive/office.h"
 #include "hive/regf.h"
 #include "hive/regtext.h"
 #include "hive/spp.h"
@@ -12,6 +13,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hive_open_opts o = { HIVE_FORCE_DIRTY, "/nonexistent.LOG1",
 				    "/nonexistent.LOG2" };
 	struct kp_error err = KP_ERROR_INIT;
+	struct office_report office;
 	struct spp_report rep = { 0 };
 	struct winver v = { 0 };
 	struct buf out = BUF_INIT;
@@ -29,8 +31,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (hive_open(path, &o, &h, &err) == 0) {
 		if (winver_read(h, &v, &err) == 0 &&
-		    spp_check_hive(h, &v, false, false, &err) == 0)
+		    spp_check_hive(h, &v, false, false, &err) == 0) {
 			spp_read(h, &v, &rep, &err);
+			if (office_read(h, &v, &office, &err) == 0)
+				office_report_release(&office);
+		}
 		regtext_export(h, "", "HKEY_LOCAL_MACHINE\\SOFTWARE", &out,
 			       &err);
 		spp_report_release(&rep);

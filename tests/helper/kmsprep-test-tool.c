@@ -545,7 +545,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, true, NULL, false, &one, &two, &err) < 0)
+	if (cmd_clone_scripts(&rep, NULL, true, NULL, false, &one, &two, &err) < 0)
 		return die(err.msg);
 	if (cmd_licensing_ps1(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
 	    put(sub, "firstboot-activate.cmd", &two) < 0 ||
@@ -555,7 +555,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone-gvlk", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, false, "NPPR9-FWDCX-D2C8J-H872K-2YT43",
+	if (cmd_clone_scripts(&rep, NULL, false, "NPPR9-FWDCX-D2C8J-H872K-2YT43",
 			      false, &one, &two, &err) < 0)
 		return die(err.msg);
 	buf_release(&two);
@@ -574,7 +574,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone-guestfs", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, true, NULL, true, &one, &two, &err) < 0)
+	if (cmd_clone_scripts(&rep, NULL, true, NULL, true, &one, &two, &err) < 0)
 		return die(err.msg);
 	if (put(sub, GUESTFS_ONE, &one) < 0 || put(sub, GUESTFS_TWO, &two) < 0)
 		return 1;

@@ -163,11 +163,82 @@ key_script(void)
 	buf_release(&f);
 }
 
+/* Office's own rearm in clone mode: for OSPP-based Office only, after
+ * Windows' rearm, its OSPP KMS settings put back; a hostile path from
+ * the image never reaches the script. */
+static void
+office_rearm(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf f = BUF_INIT, one = BUF_INIT, two = BUF_INIT;
+	struct office_install inst[3];
+	struct office_kms kms[2];
+	struct office_report o = { true, inst, 3, kms, 2 };
+	struct spp_report rep = { SPP_KEY, false, NULL, 0, NULL, 0 };
+	const char *w, *r;
+
+	memset(inst, 0, sizeof(inst));
+	memset(kms, 0, sizeof(kms));
+	inst[0] = (struct office_install){ .kind = OFFICE_MSI,
+		.version = "14.0", .name = "Office 2010", .wow64 = true,
+		.path = (char *)"C:\\Program Files (x86)\\Microsoft Office\\Office14\\",
+		.lic = OFFICE_LIC_OSPP };
+	inst[1] = (struct office_install){ .kind = OFFICE_MSI,
+		.version = "15.0", .name = "Office 2013",
+		.path = (char *)"C:\\Evil%PATH%\\", .lic = OFFICE_LIC_OSPP };
+	inst[2] = (struct office_install){ .kind = OFFICE_C2R,
+		.version = "16.0", .name = "C2R", .lic = OFFICE_LIC_SPP };
+	kms[0] = (struct office_kms){ .key = (char *)OFFICE_OSPP_KEY,
+		.scope = "ospp", .name = (char *)"kms.example",
+		.port = (char *)"1700" };
+	kms[1] = (struct office_kms){ .key = (char *)SPP_KEY "\\x",
+		.scope = "spp-office", .name = (char *)"other" };
+	CHECK_EQ(cmd_office_rearm(&f, &o, &err), 0);
+	buf_add(&f, "", 1);
+	CHECK(strstr(f.data, "if exist \"%CommonProgramFiles(x86)%\\"
+		     "Microsoft Shared\\OfficeSoftwareProtectionPlatform\\"
+		     "OSPPREARM.EXE\"") != NULL);
+	/* Office 2013: the Office15 folder first (the hostile registry
+	 * path is left out), then Common Files. */
+	CHECK(strstr(f.data, "\"%ProgramFiles%\\Microsoft Office\\Office15\\"
+		     "OSPPREARM.EXE\"") != NULL);
+	CHECK(strstr(f.data, "Evil") == NULL);
+	CHECK(strstr(f.data, "\"%OSPPREARM%\">>\"%LOG%\" 2>&1") != NULL);
+	CHECK(strstr(f.data, "echo office rearm: exit code %ERRORLEVEL%") != NULL);
+	CHECK(strstr(f.data, "noospprearm1") != NULL);
+	CHECK(strstr(f.data, "noospprearm2") == NULL);	/* SPP: none */
+	CHECK(strstr(f.data, "reg add \"HKLM\\SOFTWARE\\Microsoft\\"
+		     "OfficeSoftwareProtectionPlatform\" /v "
+		     "\"KeyManagementServicePort\" /t REG_SZ /d \"1700\"") != NULL);
+	CHECK(strstr(f.data, "other") == NULL);
+	CHECK(strstr(f.data, "%%") == NULL);
+	/* In the clone script: after Windows' rearm, before the restart. */
+	CHECK_EQ(cmd_clone_scripts(&rep, &o, false, NULL, false, &one, &two,
+				   &err), 0);
+	buf_add(&one, "", 1);
+	w = strstr(one.data, "call :sl rearm");
+	r = strstr(one.data, "\"%OSPPREARM%\"");
+	CHECK(w && r && w < r && r < strstr(one.data, "shutdown /r"));
+	/* Without Office, nothing. */
+	buf_reset(&f);
+	CHECK_EQ(cmd_office_rearm(&f, NULL, &err), 0);
+	CHECK_EQ(f.len, 0);
+	o.n = 1;
+	inst[0].lic = OFFICE_LIC_SPP;
+	o.nkms = 0;
+	CHECK_EQ(cmd_office_rearm(&f, &o, &err), 0);
+	CHECK_EQ(f.len, 0);
+	buf_release(&f);
+	buf_release(&one);
+	buf_release(&two);
+}
+
 static const struct unit_test tests[] = {
 	TEST(values),
 	TEST(hook_is_ours),
 	TEST(log_read_back),
 	TEST(key_script),
+	TEST(office_rearm),
 };
 
 UNIT_MAIN(tests)
