@@ -565,9 +565,9 @@ const struct spp_option spp_options[] = {
 	  false, NULL,
 	  "KMS host for the Office installed (as ospp.vbs /sethst and "
 	  "/setprt): the OfficeSoftwareProtectionPlatform key for Office 2010 "
-	  "and Office on Windows 7, Office's application ID (or "
-	  "--activation-id's SKU) under SoftwareProtectionPlatform otherwise; "
-	  "the same syntax as --kms-host; refused without Office" },
+	  "and Office on Windows 7, Office's application ID (or the SKU of "
+	  "the Activation ID given) under SoftwareProtectionPlatform "
+	  "otherwise; the same syntax as kms-host; refused without Office" },
 	{ "clear-office-kms-host", NULL, SPP_NVALUES, p_clear_office_kms_host,
 	  false, NULL,
 	  "remove the Office KMS host and port, as ospp.vbs /remhst" },
@@ -689,8 +689,8 @@ spp_settings_check(const struct spp_settings *s, struct kp_error *err)
 
 	if ((s->office_touched[0] || s->office_touched[1]) && s->app[0])
 		return kp_fail(err, KP_ERR_INVALID,
-			       "--%s applies to Office's own application ID; it "
-			       "cannot be combined with --application",
+			       "%s applies to Office's own application ID; it "
+			       "cannot be combined with another application",
 			       s->office[s->office_touched[0] ? 0 : 1].option);
 	if (!s->app[0] && !s->act[0])
 		return 0;

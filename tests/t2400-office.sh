@@ -104,7 +104,7 @@ set_spp() {
 	[ -z "$(rv s.hive "$OAPP" KeyManagementServiceName)" ]
 	[ -z "$(rv s.hive "$OAPP" KeyManagementServicePort)" ]
 	expect_code 2 kp hive set s.hive --office-kms-host k --application office 2>err
-	expect_grep 'cannot be combined with --application' err
+	expect_grep 'cannot be combined with another application' err
 }
 t "hive set --office-kms-host: Office's SPP application and SKU (Click-to-Run)" set_spp
 
