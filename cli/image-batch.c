@@ -101,6 +101,11 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		else if (b.done)
 			cli_note(c, "already written, each file whole and "
 				 "verified: %s", b.done);
+		else if (b.journal_failed)
+			cli_note(c, "no file was written completely; the hive "
+				 "whose write failed is brought to its old or "
+				 "new state from its transaction log when it "
+				 "is next loaded");
 		else
 			cli_note(c, "no image was changed");
 		/* With an overlay, dropping it undoes everything; else what

@@ -348,8 +348,12 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 		for (k = 0; k < t->nwrites; k++) {
 			if (t->writes[k].phase != ph)
 				continue;
-			if (write_one(b, &t->writes[k], err) < 0)
+			if (write_one(b, &t->writes[k], err) < 0) {
+				if (t->writes[k].plan)
+					__atomic_store_n(&b->journal_failed,
+							 true, __ATOMIC_RELAXED);
 				return -1;
+			}
 			buf_addf(done, "%s%s", done->len ? ", " : "",
 				 t->writes[k].label);
 		}

@@ -68,6 +68,10 @@ struct img_batch {
 					 * if be->parallel) */
 	bool dry_refused;		/* a dry run a real run would refuse */
 	char *done;			/* after a failed write: what was */
+	bool journal_failed;		/* the failed write was a journaled
+					 * hive commit: its log brings the
+					 * hive to the old or new state at
+					 * its next load */
 	img_notice_fn *notice;		/* progress ("written and verified") */
 	img_notice_fn *warn;		/* what the user must hear */
 	void *ud;

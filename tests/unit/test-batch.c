@@ -235,8 +235,18 @@ failure_says_what_was_written(void)
 	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
 	CHECK_STR(err.msg, "'c.img': cannot write '/r2/SOFTWARE'");
 	CHECK_STR(b.done, "firstboot.cmd in 'c.img', 'a.img'");
+	/* A journaled hive write stopped: its log decides, not "nothing". */
+	CHECK(b.journal_failed);
 	/* SYSTEM (the hook) is not written after a failed SOFTWARE. */
 	CHECK(strstr(buf_str(&f.log), "/r2/SYSTEM") == NULL);
+	img_batch_release(&b);
+	buf_release(&f.log);
+
+	fake_init(&f, 3);
+	f.fail_at = 4;		/* c.img's firstboot.cmd: replaced whole */
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK(!b.journal_failed);
 	img_batch_release(&b);
 	buf_release(&f.log);
 }
