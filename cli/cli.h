@@ -137,6 +137,7 @@ int cmd_hive_recover(struct cli *c, int argc, char **argv);
 int cmd_image_show(struct cli *c, int argc, char **argv);
 int cmd_image_set(struct cli *c, int argc, char **argv);
 int cmd_image_generalize(struct cli *c, int argc, char **argv);
+int cmd_image_batch(struct cli *c, int argc, char **argv);
 int cmd_kms_records(struct cli *c, int argc, char **argv);
 int cmd_kms_publish(struct cli *c, int argc, char **argv);
 int cmd_kms_discover(struct cli *c, int argc, char **argv);

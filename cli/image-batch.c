@@ -38,6 +38,21 @@ files_json(const struct gen_plan *p)
 	return a;
 }
 
+/* image batch: each image's own plan. */
+struct plan_each {
+	struct img_plan_run run;
+	const struct img_plan *plans;
+};
+
+static int
+prepare_each(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
+{
+	struct plan_each *p = ud;
+
+	p->run.p = &p->plans[i];
+	return img_plan_prepare(b, i, &p->run, err);
+}
+
 /* Said even with --quiet. */
 static void
 batch_warn(void *ud, const char *msg)
@@ -53,6 +68,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	struct img_session *s = NULL;
 	struct img_batch b;
 	struct img_plan_run run = { plan, NULL, NULL };
+	struct plan_each each = { { plan, NULL, NULL }, a->plans };
 	struct img_prepared *t = NULL;
 	json_t *out = NULL;
 	size_t i, k, n = (size_t)npos, nchanges = 0;
@@ -63,6 +79,8 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	code = image_open(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
+	if (a->events)
+		events_backend(a->events, img_backend_name(s));
 	b.be = img_session_backend(s);
 	b.h = img_session_handle(s);
 	if (a->jobs)
@@ -76,6 +94,11 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	b.notice = image_notice;
 	b.warn = batch_warn;
 	b.ud = c;
+	b.root_of = a->root_of;
+	if (a->events) {
+		b.event = events_batch;
+		b.event_ud = a->events;
+	}
 	t = run.t = calloc(n, sizeof(*t));
 	if (t == NULL) {
 		code = cli_error(c, &(struct kp_error){ KP_ERR_FAIL,
@@ -86,12 +109,18 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	if (img_batch_select(&b, a->roots, a->nroots, &err) < 0) {
 		/* The library says "choose one"; the option is ours to name. */
 		code = err.status == KP_ERR_INVALID ?
-			       cli_usage(c, "%s with --root DEVICE", err.msg) :
+			       cli_usage(c, "%s with %s", err.msg, a->plans ?
+					 "\"root\" in the plan" :
+					 "--root DEVICE") :
 			       cli_error(c, &err);
 		goto done;
 	}
 	dry_refused = b.dry_refused;
-	if (img_batch_prepare(&b, img_plan_prepare, &run, &err) < 0) {
+	each.run = run;
+	if (a->events)
+		events_attach(a->events, t);
+	if (img_batch_prepare(&b, a->plans ? prepare_each : img_plan_prepare,
+			      a->plans ? (void *)&each : &run, &err) < 0) {
 		code = cli_fail(c, &err);
 		goto done;
 	}
@@ -122,6 +151,11 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		goto done;
 	}
 	s = NULL;
+	if (a->events) {
+		if (dry_refused)
+			code = KP_EXIT_REFUSED;
+		goto done;
+	}
 	if (a->json) {
 		out = json_array();
 		for (i = 0; i < n; i++) {
