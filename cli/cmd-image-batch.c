@@ -374,7 +374,18 @@ static const struct cli_opt batch_opts[] = {
 	OPT_UINT("shards-from-env", 0, "N", struct batch_args, shards_env, 1,
 	  100000, "as --shard I/N with I from JOB_COMPLETION_INDEX "
 	  "(a Kubernetes Indexed Job of N completions)"),
-	IMAGE_WRITE_OPTS,
+	/* image set's, but --overlay (one image only) */
+	OPT_BOOL("dry-run", 'n', ARGS, dry_run,
+	  "print the changes (before -> after) and write nothing; the images "
+	  "are opened read-only"),
+	OPT_BIT("force-dirty", 0, ARGS, hive_flags, HIVE_FORCE_DIRTY,
+	  "write a dirty hive whose logs cannot be replayed (or only in part); "
+	  "Windows' pending changes in them are lost"),
+	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
+	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64,
+	  "write up to N images at once, each by its own worker (direct "
+	  "backend; default: the number of CPUs); results in the plan's order"),
+	IMAGE_COMMON_OPTS,
 	OPT_END(),
 };
 
@@ -423,11 +434,6 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 	if (ba.events && a->json) {
 		code = cli_usage(c, "--events and --json both use standard "
 				 "output: choose one");
-		goto done;
-	}
-	if (a->overlay) {
-		code = cli_usage(c, "--overlay takes a single IMAGE: use "
-				 "image set");
 		goto done;
 	}
 	code = shard_of(c, &ba, &si, &sn);
