@@ -105,10 +105,13 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 				       o->readonly ? NULL : o->overlay, false };
 		const char *fmt = o->format;
 
-		if (access(images[i], F_OK) < 0)
+		bool uri = imgio_is_uri(images[i]);
+
+		if (!uri && access(images[i], F_OK) < 0)
 			return kp_fail(err, KP_ERR_INPUT, "'%s': cannot open: "
 				       "no such file", images[i]);
-		if (!o->readonly && !o->overlay && access(images[i], W_OK) < 0)
+		if (!uri && !o->readonly && !o->overlay &&
+		    access(images[i], W_OK) < 0)
 			return kp_fail(err, KP_ERR_INPUT,
 				       "'%s': the image is read-only; give "
 				       "--overlay OUT.qcow2 to write changes to "

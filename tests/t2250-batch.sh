@@ -220,4 +220,85 @@ PY
 }
 t "--events jsonl: each image's events in order; per-image settings; rerun no change" events_and_per_image
 
+# serve PIDFILE QEMU-NBD-ARGS...: a qemu-nbd of this test in the
+# background (--fork returns once it listens), stopped when the test ends.
+serve() {
+	local pidfile=$1
+	shift
+	qemu-nbd --fork --persistent --pid-file "$PWD/$pidfile" "$@"
+}
+
+stop_servers() {
+	local f
+	for f in "$PWD"/*.pid; do
+		[ -e "$f" ] || continue
+		kill "$(cat "$f")" 2>/dev/null || true
+		rm -f "$f"
+	done
+	sleep 0.2
+	return 0
+}
+
+nbd_unix() {
+	command -v qemu-nbd >/dev/null || skip "no qemu-nbd"
+	images 2
+	trap stop_servers EXIT
+	serve u.pid -f raw -k "$PWD/s.sock" i0.img
+	uri="nbd+unix:///?socket=$PWD/s.sock"
+	kp image show -q --backend direct "$uri" >show
+	expect_grep "^image: $uri (raw, backend direct)" show
+	# A plan with a remote drive beside a local file.
+	printf '{"images": [{"image": "%s", "kms-host": "kms.nbd.example"},
+	  {"image": "i1.img", "kms-host": "kms.file.example"}]}\n' "$uri" >plan
+	kp image batch -q --backend direct plan >out
+	expect_grep "^$uri: written and verified" out
+	kp image batch -q --backend auto plan >again
+	expect_grep "^$uri: no change" again
+	stop_servers
+	# Read back from the file the server served, without it.
+	"$TEST_TOOL" direct -r i0.img read $SW sw
+	kp hive show sw >h
+	expect_grep 'kms.nbd.example' h
+	# A read-only export: shown, but not written.
+	serve r.pid -r -f raw -k "$PWD/r.sock" i1.img
+	uri="nbd+unix:///?socket=$PWD/r.sock"
+	kp image show -q --backend direct "$uri" >/dev/null
+	expect_code 3 kp image set -q --backend direct "$uri" --kms-host k \
+		2>err
+	expect_grep 'read-only' err
+	expect_code 2 kp image set -q --backend direct --format qcow2 "$uri" \
+		--kms-host k 2>err
+	expect_grep 'no --format but raw' err
+}
+t "nbd+unix:// drives: a plan writes through qemu-nbd, read back; read-only export refused" nbd_unix
+
+nbd_tcp() {
+	command -v qemu-nbd >/dev/null || skip "no qemu-nbd"
+	command -v qemu-img >/dev/null || skip "no qemu-img"
+	qemu-img convert -O qcow2 "$SCRATCH/mbr.img" d.qcow2
+	trap stop_servers EXIT
+	# A free high port: a few tries, as another test may hold one.
+	for try in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		serve t.pid -f qcow2 -b 127.0.0.1 -p $port d.qcow2 2>/dev/null &&
+			break
+		port=
+	done
+	[ -n "$port" ] || skip "no free port for qemu-nbd"
+	kp image set -q --backend direct "nbd://127.0.0.1:$port" \
+		--kms-host kms.tcp.example >out
+	expect_grep 'written and verified' out
+	kp image show -q --json --backend direct "nbd://127.0.0.1:$port" >j
+	expect_grep '"kms.tcp.example"' j
+	stop_servers
+	# The qcow2 file holds it: qemu-nbd wrote through its format.
+	"$TEST_TOOL" direct -r d.qcow2 read $SW sw
+	kp hive show sw >h
+	expect_grep 'kms.tcp.example' h
+	expect_code 3 kp image show -q --backend direct \
+		"nbd://127.0.0.1:$port" 2>err
+	expect_grep 'cannot connect' err
+}
+t "nbd:// over TCP on 127.0.0.1: a qcow2 served by qemu-nbd, written and read back" nbd_tcp
+
 done_testing
