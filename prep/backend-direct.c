@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "drworker.h"
 #include "imgio.h"
+#include "uri.h"
 #include "partition.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
@@ -106,7 +107,20 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		const char *fmt = o->format;
 
 		bool uri = imgio_is_uri(images[i]);
+		struct img_uri u;
 
+		int r = uri ? 0 : img_uri_parse(images[i], &u, err);
+
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			img_uri_release(&u);
+			/* Only nbd is read here; the rest through qemu. */
+			return kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': the "
+				       "direct backend reads nbd:// and "
+				       "nbd+unix:// drives only; use --backend "
+				       "appliance", images[i]);
+		}
 		if (!uri && access(images[i], F_OK) < 0)
 			return kp_fail(err, KP_ERR_INPUT, "'%s': cannot open: "
 				       "no such file", images[i]);
