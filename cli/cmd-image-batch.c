@@ -13,7 +13,7 @@
 
 struct batch_args {
 	struct image_args a;	/* first: the image options bind to it */
-	const char *events, *shard;
+	const char *shard;
 	unsigned long shards_env;
 };
 
@@ -366,9 +366,7 @@ shard_of(struct cli *c, const struct batch_args *ba, unsigned long *si,
 }
 
 static const struct cli_opt batch_opts[] = {
-	OPT_STRING("events", 0, "jsonl", struct batch_args, events,
-	  "print progress as JSON lines on standard output as work happens "
-	  "(schema in docs/scale.md) instead of the report at the end"),
+	IMAGE_EVENTS_OPT,
 	OPT_STRING("shard", 0, "I/N", struct batch_args, shard,
 	  "do only the plan's images whose index modulo N is I (0 <= I < N)"),
 	OPT_UINT("shards-from-env", 0, "N", struct batch_args, shards_env, 1,
@@ -426,12 +424,12 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "expected one PLAN");
 		goto done;
 	}
-	if (ba.events && strcmp(ba.events, "jsonl") != 0) {
+	if (a->events_fmt && strcmp(a->events_fmt, "jsonl") != 0) {
 		code = cli_usage(c, "--events: '%s': expected jsonl",
-				 ba.events);
+				 a->events_fmt);
 		goto done;
 	}
-	if (ba.events && a->json) {
+	if (a->events_fmt && a->json) {
 		code = cli_usage(c, "--events and --json both use standard "
 				 "output: choose one");
 		goto done;
@@ -475,8 +473,9 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		index[ns++] = i;
 	}
 	snprintf(shard, sizeof(shard), "%lu/%lu", si, sn);
-	if (ba.events || (!c->quiet && isatty(STDERR_FILENO))) {
-		a->events = events_new(c, ba.events != NULL, names, index, ns);
+	if (a->events_fmt || (!c->quiet && isatty(STDERR_FILENO))) {
+		a->events = events_new(c, a->events_fmt != NULL, names, index,
+				       ns);
 		if (a->events == NULL) {
 			code = cli_error(c, &(struct kp_error){
 				KP_ERR_FAIL, "out of memory" });

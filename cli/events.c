@@ -246,9 +246,11 @@ events_done(struct cli_events *e, int code)
 	for (i = 0; i < e->n; i++)
 		count[e->fin[i]]++;
 	emit(e, "done", (size_t)-1, json_pack(
-		"{s:i, s:f, s:I, s:I, s:I, s:I}", "exit", code, "seconds",
-		now() - e->t0, "written", (json_int_t)count[FIN_WRITTEN],
-		"unchanged", (json_int_t)count[FIN_UNCHANGED], "refused",
+		"{s:i, s:f, s:I, s:I, s:I, s:I, s:I}", "exit", code,
+		"seconds", now() - e->t0, "written",
+		(json_int_t)count[FIN_WRITTEN], "unchanged",
+		(json_int_t)count[FIN_UNCHANGED], "planned",
+		(json_int_t)count[FIN_PLANNED], "refused",
 		(json_int_t)(count[FIN_REFUSED] + count[FIN_FAILED]),
 		"skipped", (json_int_t)count[FIN_NONE]));
 	pthread_mutex_unlock(&e->lock);

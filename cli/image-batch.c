@@ -73,9 +73,24 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	json_t *out = NULL;
 	size_t i, k, n = (size_t)npos, nchanges = 0;
 	bool ok = false, dry_refused = false;
+	struct cli_events *own = NULL;
 	int code;
 
 	img_batch_init(&b, NULL, NULL, pos, n, a->dry_run);
+	/* image set and generalize: their own listener (batch has one). */
+	if (a->events_fmt && a->events == NULL) {
+		if (strcmp(a->events_fmt, "jsonl") != 0)
+			return cli_usage(c, "--events: '%s': expected jsonl",
+					 a->events_fmt);
+		if (a->json)
+			return cli_usage(c, "--events and --json both use "
+					 "standard output: choose one");
+		own = a->events = events_new(c, true, pos, NULL, n);
+		if (own == NULL)
+			return cli_error(c, &(struct kp_error){
+				KP_ERR_FAIL, "out of memory" });
+		events_plan(own, n, NULL, a->dry_run);
+	}
 	code = image_open(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
@@ -151,7 +166,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		goto done;
 	}
 	s = NULL;
-	if (a->events) {
+	if (a->events_fmt) {	/* the lines said it all */
 		if (dry_refused)
 			code = KP_EXIT_REFUSED;
 		goto done;
@@ -206,6 +221,11 @@ done:
 	free(t);
 	img_batch_release(&b);
 	img_close(s, ok, NULL);
+	if (own) {
+		events_done(own, code);
+		events_free(own);
+		a->events = NULL;
+	}
 	return code;
 }
 

@@ -26,6 +26,7 @@ struct image_args {
 	const struct img_plan *plans;
 	const char *const *root_of;
 	struct cli_events *events;
+	const char *events_fmt;	/* --events */
 };
 
 #define ARGS struct image_args
@@ -83,6 +84,12 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_QUIET()
+
+/* --events jsonl (image set, generalize, batch). */
+#define IMAGE_EVENTS_OPT \
+	OPT_STRING("events", 0, "jsonl", ARGS, events_fmt, \
+	  "print progress as JSON lines on standard output as work happens " \
+	  "(schema in docs/scale.md) instead of the report at the end")
 
 /* The options of every command that writes images. */
 #define IMAGE_WRITE_OPTS \

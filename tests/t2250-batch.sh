@@ -217,6 +217,19 @@ PY
 	[ "$(grep -c ': no change$' out)" = 3 ]
 	kp image show -q --backend direct i2.img >show
 	expect_grep 'first boot: kmsprep script staged' show
+	# image set speaks the same lines; the index is the argument's.
+	kp image set -q --backend direct --events jsonl i1.img i0.img \
+		--kms-host kms3.example.com >ev3
+	python3 - <<'PY'
+import json
+ev = [json.loads(l) for l in open("ev3")]
+fin = {e["image"]: (e["index"], e["result"]) for e in ev
+       if e["event"] == "finished"}
+assert fin == {"i1.img": (0, "written"), "i0.img": (1, "written")}, fin
+assert ev[0]["event"] == "plan" and ev[0]["shard"] is None, ev[0]
+PY
+	expect_code 2 kp image set --events jsonl --json i0.img --kms-host k \
+		2>err
 }
 t "--events jsonl: each image's events in order; per-image settings; rerun no change" events_and_per_image
 
