@@ -118,7 +118,7 @@ bar(struct cli_events *e)
 	for (k = 0; k < 40; k++)
 		b[k] = k < w ? '#' : '.';
 	b[40] = '\0';
-	fprintf(stderr, "\r[%s] %zu/%zu images", b, e->finished, e->n);
+	fprintf(stderr, "\r[%s] %zu/%zu images ", b, e->finished, e->n);
 	if (e->finished == e->n)
 		fputc('\n', stderr);
 	fflush(stderr);
@@ -156,6 +156,12 @@ events_backend(struct cli_events *e, const char *backend)
 	pthread_mutex_lock(&e->lock);
 	emit(e, "backend", (size_t)-1, json_pack("{s:s}", "backend", backend));
 	pthread_mutex_unlock(&e->lock);
+}
+
+bool
+events_bar(const struct cli_events *e)
+{
+	return e->bar;
 }
 
 void

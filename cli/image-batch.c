@@ -106,7 +106,8 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		b.jobs = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
 	}
 	run.s = s;
-	b.notice = image_notice;
+	/* The bar says it, on a line of its own. */
+	b.notice = a->events && events_bar(a->events) ? NULL : image_notice;
 	b.warn = batch_warn;
 	b.ud = c;
 	b.root_of = a->root_of;

@@ -64,6 +64,8 @@ void events_backend(struct cli_events *e, const char *backend);
 /* The images' prepared state, for their change events. */
 void events_attach(struct cli_events *e, const struct img_prepared *t);
 img_event_fn events_batch;
+/* Is the progress bar drawn (the per-image notices would break it)? */
+bool events_bar(const struct cli_events *e);
 /* The end: every image not yet finished is, then "done" with CODE. */
 void events_done(struct cli_events *e, int code);
 void events_free(struct cli_events *e);
