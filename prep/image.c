@@ -237,17 +237,30 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 
 		const struct img_uri *u = &s->uris[i];
 
-		if (u->protocol ?
-			    guestfs_add_drive_opts(s->g, u->exportname,
-				GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->formats[i],
-				GUESTFS_ADD_DRIVE_OPTS_READONLY, ro,
-				GUESTFS_ADD_DRIVE_OPTS_PROTOCOL, u->protocol,
-				GUESTFS_ADD_DRIVE_OPTS_SERVER, u->server,
-				GUESTFS_ADD_DRIVE_OPTS_USERNAME,
-				u->username ? u->username : "", -1) < 0 :
-			    guestfs_add_drive_opts(s->g, s->drives[i],
-				GUESTFS_ADD_DRIVE_OPTS_FORMAT, s->formats[i],
-				GUESTFS_ADD_DRIVE_OPTS_READONLY, ro, -1) < 0)
+		/* The optional arguments as a struct: a remote drive's server
+		 * and username only when it has them (nbd takes no user). */
+		struct guestfs_add_drive_opts_argv da = {
+			.bitmask = GUESTFS_ADD_DRIVE_OPTS_FORMAT_BITMASK |
+				   GUESTFS_ADD_DRIVE_OPTS_READONLY_BITMASK,
+			.format = s->formats[i],
+			.readonly = ro,
+		};
+
+		if (u->protocol) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK;
+			da.protocol = u->protocol;
+		}
+		if (u->server[0]) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_SERVER_BITMASK;
+			da.server = u->server;
+		}
+		if (u->username) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_USERNAME_BITMASK;
+			da.username = u->username;
+		}
+		if (guestfs_add_drive_opts_argv(s->g, u->protocol ?
+						u->exportname : s->drives[i],
+						&da) < 0)
 			return gfail(s, err, KP_ERR_INPUT, "'%s'",
 				     s->images[i]);
 	}
