@@ -26,12 +26,14 @@ struct entry {
 	bool clear_search, generalize;
 	const char *cloudbase, *gvlk;
 	struct img_gen_opts gen;
+	const char *kit_path;	/* a host kit to apply, opened as KIT */
+	struct kit kit;
 };
 
 /* What an entry may hold besides the settings table's names. */
 static const char *const plan_keys[] = {
 	"image", "root", "generalize", "dns-search-list",
-	"clear-dns-search-list", "cloudbase-init", "gvlk", NULL,
+	"clear-dns-search-list", "cloudbase-init", "gvlk", "kit", NULL,
 };
 
 static bool
@@ -149,13 +151,15 @@ take_search(struct entry *e, json_t *v, struct kp_error *err)
 static int
 take(struct entry *e, const char *key, json_t *v, struct kp_error *err)
 {
-	if (strcmp(key, "image") == 0 || strcmp(key, "root") == 0) {
+	if (strcmp(key, "image") == 0 || strcmp(key, "root") == 0 ||
+	    strcmp(key, "kit") == 0) {
 		const char *s = json_string_value(v);
 
 		if (s == NULL || !*s || strlen(s) > CLI_ARG_MAX)
 			return kp_fail(err, KP_ERR_INVALID, "expected a "
 				       "non-empty string");
-		*(key[0] == 'i' ? &e->image : &e->root) = s;
+		*(key[0] == 'i' ? &e->image : key[0] == 'r' ? &e->root :
+				  &e->kit_path) = s;
 		return 0;
 	}
 	if (strcmp(key, "generalize") == 0)
@@ -243,14 +247,19 @@ take_entry(struct entry *e, json_t *defaults, json_t *entry, size_t i,
 		kp_error_prefix(err, "images[%zu]", i);
 		return -1;
 	}
-	if (e->generalize &&
+	if ((e->generalize || e->kit_path) &&
 	    (!spp_settings_empty(&e->settings) || e->search_norm ||
 	     e->clear_search || e->cloudbase || e->gvlk))
+		return kp_fail(err, KP_ERR_INVALID, "images[%zu]: %s goes in "
+			       "a plan of its own (settings are kept by it): "
+			       "run one plan of settings, then one of %s", i,
+			       e->kit_path ? "kit" : "generalize",
+			       e->kit_path ? "kits" : "generalize");
+	if (e->generalize && e->kit_path)
 		return kp_fail(err, KP_ERR_INVALID, "images[%zu]: generalize "
-			       "goes in a plan of its own (settings are kept "
-			       "by it): run one plan of settings, then one of "
-			       "generalize", i);
-	if (!e->generalize && spp_settings_empty(&e->settings) &&
+			       "and kit go in plans of their own", i);
+	if (!e->generalize && !e->kit_path &&
+	    spp_settings_empty(&e->settings) &&
 	    !e->search_norm && !e->clear_search && !e->gvlk)
 		return kp_fail(err, KP_ERR_INVALID, "images[%zu]: no setting "
 			       "given", i);
@@ -367,6 +376,12 @@ shard_of(struct cli *c, const struct batch_args *ba, unsigned long *si,
 
 static const struct cli_opt batch_opts[] = {
 	IMAGE_EVENTS_OPT,
+	OPT_STRING("pubkey", 0, "PUBLIC.pem", ARGS, pubkey,
+	  "a plan's kits: require their signature to be valid for this "
+	  "Ed25519 key"),
+	OPT_BOOL("allow-unsigned", 0, ARGS, allow_unsigned,
+	  "a plan's kits: accept unsigned kits although trusted keys are "
+	  "installed"),
 	OPT_STRING("shard", 0, "I/N", struct batch_args, shard,
 	  "do only the plan's images whose index modulo N is I (0 <= I < N)"),
 	OPT_UINT("shards-from-env", 0, "N", struct batch_args, shards_env, 1,
@@ -393,7 +408,8 @@ static const struct cli_help batch_help = {
 	"Apply PLAN (a JSON file, or - for standard input) to its images: "
 	"each entry names an image and its settings (the names of image set's "
 	"setting options, without dashes before them), dns-search-list, "
-	"cloudbase-init, gvlk, or generalize ({\"mode\": \"sysprep|clone\"}), "
+	"cloudbase-init, gvlk, generalize ({\"mode\": \"sysprep|clone\"}) or kit "
+	"(a host kit, as kms kit apply takes), "
 	"and optionally root; \"defaults\" holds what entries share. The whole "
 	"plan is checked before any image is opened, and every image before "
 	"any is written, as image set does; an image already as planned is "
@@ -442,6 +458,17 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		code = cli_fail(c, &err);
 		goto done;
 	}
+	/* Kits are verified whole, as kms kit apply does, before any
+	 * image is opened (every entry's, not only the shard's). */
+	for (i = 0; i < n; i++)
+		if (e[i].kit_path &&
+		    kit_open(e[i].kit_path, &(struct kit_trust){
+				     a->pubkey, a->allow_unsigned },
+			     &e[i].kit, &err) < 0) {
+			kp_error_prefix(&err, "images[%zu].kit", i);
+			code = cli_error(c, &err);
+			goto done;
+		}
 	plans = calloc(n, sizeof(*plans));
 	roots = calloc(n, sizeof(*roots));
 	names = calloc(n, sizeof(*names));
@@ -461,6 +488,9 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		if (e[i].generalize) {
 			p->both = img_plan_generalize;
 			p->both_ud = &e[i].gen;
+		} else if (e[i].kit_path) {
+			p->both = kit_plan_both;
+			p->both_ud = &e[i].kit;
 		} else {
 			p->settings = &e[i].settings;
 			p->search = e[i].search_norm;
@@ -499,6 +529,7 @@ done:
 	for (i = 0; e && i < n; i++) {
 		spp_settings_release(&e[i].settings);
 		free(e[i].search_norm);
+		kit_release(&e[i].kit);
 	}
 	free(e);
 	free(plans);

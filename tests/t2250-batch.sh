@@ -233,6 +233,31 @@ PY
 }
 t "--events jsonl: each image's events in order; per-image settings; rerun no change" events_and_per_image
 
+kit_entries() {
+	images 2
+	kp kms kit build -q -o kit.tar.gz --host-name kms1.corp.example
+	cat >plan.json <<-'J'
+	{"images": [{"image": "i0.img", "kit": "kit.tar.gz"},
+	            {"image": "i1.img", "kms-host": "kms1.corp.example"}]}
+	J
+	kp image batch -q --backend direct plan.json >out
+	expect_grep '^i0.img: create %WINDIR%\\kmsprep\\kit\\provision.cmd' out
+	expect_grep '^i0.img: written and verified' out
+	expect_grep '^i1.img: written and verified' out
+	sha256sum i*.img >sums
+	kp image batch -q --backend direct plan.json >again
+	[ "$(grep -c ': no change$' again)" = 2 ]
+	sha256sum -c --quiet sums
+	# A missing kit, or a kit beside settings: refused before opening.
+	echo '{"images": [{"image": "i0.img", "kit": "none.tar.gz"}]}' >p1
+	expect_code 3 kp image batch --backend direct p1 2>err
+	expect_grep "images\[0\].kit: 'none.tar.gz'" err
+	echo '{"images": [{"image": "i0.img", "kit": "kit.tar.gz", "kms-host": "k"}]}' >p2
+	expect_code 2 kp image batch --backend direct p2 2>err
+	expect_grep "images\[0\]: kit goes in a plan of its own" err
+}
+t "kit entries: a host kit applied by a plan, rerun no change" kit_entries
+
 # serve PIDFILE QEMU-NBD-ARGS...: a qemu-nbd of this test in the
 # background (--fork returns once it listens), stopped when the test ends.
 serve() {
