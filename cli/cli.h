@@ -109,8 +109,14 @@ const char *cli_remedy(enum kp_remedy remedy);
 /* Print "out of memory"; returns KP_EXIT_FAIL. */
 int cli_oom(const struct cli *c);
 
-/* Put "--NAME: " in front of ERR (a library error about the value of
- * option NAME), or "--" where the message already starts with NAME. */
+/* Name the value ERR is about as CONTEXT: a message that starts with
+ * NAME (a setting's name) has it replaced, any other gets "CONTEXT: "
+ * in front. */
+void cli_error_named(struct kp_error *err, const char *name,
+		     const char *context);
+
+/* cli_error_named for option NAME: "--NAME" (unless the message already
+ * names an option). */
 void cli_error_option(struct kp_error *err, const char *name);
 
 /* Print ERR and return its exit code, with the hint to --help when the
@@ -149,6 +155,7 @@ int cmd_hive_recover(struct cli *c, int argc, char **argv);
 int cmd_image_show(struct cli *c, int argc, char **argv);
 int cmd_image_set(struct cli *c, int argc, char **argv);
 int cmd_image_generalize(struct cli *c, int argc, char **argv);
+int cmd_image_batch(struct cli *c, int argc, char **argv);
 int cmd_kms_records(struct cli *c, int argc, char **argv);
 int cmd_kms_publish(struct cli *c, int argc, char **argv);
 int cmd_kms_discover(struct cli *c, int argc, char **argv);

@@ -43,6 +43,7 @@ static const struct cli_opt gen_opts[] = {
 	  "auto picks the one of the image's edition and build (kmsprep kms "
 	  "gvlk) unless it holds a volume license key already; KEY must be "
 	  "one of Microsoft's table (none: the default)"),
+	IMAGE_EVENTS_OPT,
 	IMAGE_WRITE_OPTS,
 	OPT_END(),
 };

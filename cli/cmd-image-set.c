@@ -62,6 +62,7 @@ static const struct cli_opt set_opts[] = {
 	  "image's edition and build unless it holds a volume license key "
 	  "already; KEY must be one of Microsoft's table; none removes what "
 	  "--gvlk staged"),
+	IMAGE_EVENTS_OPT,
 	OPT_SETTINGS(ARGS, settings, NULL),
 	OPT_END(),
 };

@@ -38,6 +38,21 @@ files_json(const struct gen_plan *p)
 	return a;
 }
 
+/* image batch: each image's own plan. */
+struct plan_each {
+	struct img_plan_run run;
+	const struct img_plan *plans;
+};
+
+static int
+prepare_each(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
+{
+	struct plan_each *p = ud;
+
+	p->run.p = &p->plans[i];
+	return img_plan_prepare(b, i, &p->run, err);
+}
+
 /* Said even with --quiet. */
 static void
 batch_warn(void *ud, const char *msg)
@@ -53,16 +68,33 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	struct img_session *s = NULL;
 	struct img_batch b;
 	struct img_plan_run run = { plan, NULL, NULL };
+	struct plan_each each = { { plan, NULL, NULL }, a->plans };
 	struct img_prepared *t = NULL;
 	json_t *out = NULL;
 	size_t i, k, n = (size_t)npos, nchanges = 0;
 	bool ok = false, dry_refused = false;
+	struct cli_events *own = NULL;
 	int code;
 
 	img_batch_init(&b, NULL, NULL, pos, n, a->dry_run);
+	/* image set and generalize: their own listener (batch has one). */
+	if (a->events_fmt && a->events == NULL) {
+		if (strcmp(a->events_fmt, "jsonl") != 0)
+			return cli_usage(c, "--events: '%s': expected jsonl",
+					 a->events_fmt);
+		if (a->json)
+			return cli_usage(c, "--events and --json both use "
+					 "standard output: choose one");
+		own = a->events = events_new(c, true, pos, NULL, n);
+		if (own == NULL)
+			return cli_oom(c);
+		events_plan(own, n, NULL, a->dry_run);
+	}
 	code = image_open(c, a, pos, npos, a->dry_run, &s);
 	if (code)
 		goto done;
+	if (a->events)
+		events_backend(a->events, img_backend_name(s));
 	b.be = img_session_backend(s);
 	b.h = img_session_handle(s);
 	if (a->jobs)
@@ -73,9 +105,15 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		b.jobs = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
 	}
 	run.s = s;
-	b.notice = image_notice;
+	/* The bar says it, on a line of its own. */
+	b.notice = a->events && events_bar(a->events) ? NULL : image_notice;
 	b.warn = batch_warn;
 	b.ud = c;
+	b.root_of = a->root_of;
+	if (a->events) {
+		b.event = events_batch;
+		b.event_ud = a->events;
+	}
 	t = run.t = calloc(n, sizeof(*t));
 	if (t == NULL) {
 		code = cli_oom(c);
@@ -83,11 +121,22 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	}
 	/* Refuse anything before changing anything. */
 	if (img_batch_select(&b, a->roots, a->nroots, &err) < 0) {
-		code = cli_fail(c, &err);
+		/* In a plan, the choice is the entry's "root". */
+		if (a->plans && err.remedy == KP_REMEDY_CHOOSE_ROOT) {
+			err.remedy = KP_REMEDY_NONE;
+			code = cli_usage(c, "%s; choose one with \"root\" in "
+					 "the plan", err.msg);
+		} else {
+			code = cli_fail(c, &err);
+		}
 		goto done;
 	}
 	dry_refused = b.dry_refused;
-	if (img_batch_prepare(&b, img_plan_prepare, &run, &err) < 0) {
+	each.run = run;
+	if (a->events)
+		events_attach(a->events, t);
+	if (img_batch_prepare(&b, a->plans ? prepare_each : img_plan_prepare,
+			      a->plans ? (void *)&each : &run, &err) < 0) {
 		code = cli_fail(c, &err);
 		goto done;
 	}
@@ -123,6 +172,11 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		goto done;
 	}
 	s = NULL;
+	if (a->events_fmt) {	/* the lines said it all */
+		if (dry_refused)
+			code = KP_EXIT_REFUSED;
+		goto done;
+	}
 	if (a->json) {
 		out = json_array();
 		for (i = 0; i < n; i++) {
@@ -173,6 +227,11 @@ done:
 	free(t);
 	img_batch_release(&b);
 	img_close(s, ok, NULL);
+	if (own) {
+		events_done(own, code);
+		events_free(own);
+		a->events = NULL;
+	}
 	return code;
 }
 

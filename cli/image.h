@@ -21,6 +21,12 @@ struct image_args {
 	const char *pubkey;	/* kms kit apply */
 	bool allow_unsigned;	/* kms kit apply */
 	struct kit kit;
+	/* image batch: a plan per image, the device to choose per image
+	 * (NULL: --root's), and the listener (cli/events.c) */
+	const struct img_plan *plans;
+	const char *const *root_of;
+	struct cli_events *events;
+	const char *events_fmt;	/* --events */
 };
 
 #define ARGS struct image_args
@@ -46,6 +52,24 @@ json_t *image_notes_json(const struct gen_plan *p);
 int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		    const struct img_plan *plan);
 
+/* The listener of image batch (cli/events.c): JSON lines on stdout
+ * (--events jsonl) and a progress bar on stderr when it is a terminal. */
+struct cli_events;
+struct cli_events *events_new(struct cli *c, bool jsonl, char *const *names,
+			      const size_t *index, size_t n);
+/* The plan as read: its size, the shard ("I/N" or NULL), dry run. */
+void events_plan(struct cli_events *e, size_t total, const char *shard,
+		 bool dry_run);
+void events_backend(struct cli_events *e, const char *backend);
+/* The images' prepared state, for their change events. */
+void events_attach(struct cli_events *e, const struct img_prepared *t);
+img_event_fn events_batch;
+/* Is the progress bar drawn (the per-image notices would break it)? */
+bool events_bar(const struct cli_events *e);
+/* The end: every image not yet finished is, then "done" with CODE. */
+void events_done(struct cli_events *e, int code);
+void events_free(struct cli_events *e);
+
 /* The plan's common part (dry run, --force-dirty, hive notes) from A. */
 struct img_plan image_plan(struct cli *c, const struct image_args *a);
 
@@ -62,6 +86,12 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_QUIET()
+
+/* --events jsonl (image set, generalize, batch). */
+#define IMAGE_EVENTS_OPT \
+	OPT_STRING("events", 0, "jsonl", ARGS, events_fmt, \
+	  "print progress as JSON lines on standard output as work happens " \
+	  "(schema in docs/scale.md) instead of the report at the end")
 
 /* The options of every command that writes images. */
 #define IMAGE_WRITE_OPTS \

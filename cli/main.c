@@ -39,6 +39,8 @@ static const struct cmd image_cmds[] = {
 	{ "set", cmd_image_set, NULL, "set KMS settings inside disk images" },
 	{ "generalize", cmd_image_generalize, NULL,
 	  "stage the rearm that gives each clone its own machine ID" },
+	{ "batch", cmd_image_batch, NULL,
+	  "apply a JSON plan of images and their settings, or one shard of it" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -73,6 +73,7 @@ static const char *const remedy_hint[KP_NREMEDIES] = {
 	[KP_REMEDY_KEY_PREFIX] = " (--prefix maps other roots)",
 	[KP_REMEDY_OVERLAY] = "; give --overlay OUT.qcow2 to write changes "
 			      "to a new overlay, or --dry-run",
+	[KP_REMEDY_DRY_RUN] = "; use --dry-run",
 	[KP_REMEDY_CHOOSE_ROOT] = "; choose one with --root DEVICE",
 	[KP_REMEDY_BITLOCKER_KEY] = " (give --bitlocker-key-file with its "
 				    "recovery password)",
@@ -120,21 +121,29 @@ cli_oom(const struct cli *c)
 }
 
 void
+cli_error_named(struct kp_error *err, const char *name, const char *context)
+{
+	char old[sizeof(err->msg)];
+	size_t n = strlen(name);
+
+	if (strncmp(err->msg, name, n) != 0 ||
+	    (err->msg[n] != ':' && err->msg[n] != ' ')) {
+		kp_error_prefix(err, "%s", context);
+		return;
+	}
+	memcpy(old, err->msg, sizeof(old));
+	snprintf(err->msg, sizeof(err->msg), "%s%s", context, old + n);
+}
+
+void
 cli_error_option(struct kp_error *err, const char *name)
 {
-	size_t n = strlen(name);
+	char opt[96];
 
 	if (strncmp(err->msg, "--", 2) == 0)
 		return;
-	if (strncmp(err->msg, name, n) == 0 &&
-	    (err->msg[n] == ':' || err->msg[n] == ' ')) {
-		memmove(err->msg + 2, err->msg,
-			strnlen(err->msg, sizeof(err->msg) - 3) + 1);
-		err->msg[sizeof(err->msg) - 1] = '\0';
-		memcpy(err->msg, "--", 2);
-		return;
-	}
-	kp_error_prefix(err, "--%s", name);
+	snprintf(opt, sizeof(opt), "--%s", name);
+	cli_error_named(err, name, opt);
 }
 
 int

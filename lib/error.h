@@ -34,6 +34,7 @@ enum kp_remedy {
 	KP_REMEDY_FORCE_DIRTY,	/* accept losing a dirty hive's log */
 	KP_REMEDY_KEY_PREFIX,	/* map registry roots to this hive */
 	KP_REMEDY_OVERLAY,	/* write to a new overlay, or a dry run */
+	KP_REMEDY_DRY_RUN,	/* only read: a dry run */
 	KP_REMEDY_CHOOSE_ROOT,	/* say which Windows installation */
 	KP_REMEDY_BITLOCKER_KEY, /* give the volume's recovery password */
 	KP_REMEDY_APPLIANCE,	/* use the backend that can do it */

@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "drworker.h"
 #include "imgio.h"
+#include "uri.h"
 #include "partition.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
@@ -105,10 +106,25 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 				       o->readonly ? NULL : o->overlay, false };
 		const char *fmt = o->format;
 
-		if (access(images[i], F_OK) < 0)
+		bool uri = imgio_is_uri(images[i]);
+		struct img_uri u;
+
+		int r = uri ? 0 : img_uri_parse(images[i], &u, err);
+
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			img_uri_release(&u);
+			/* Only nbd is read here; the rest through qemu. */
+			kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': the direct "
+				"backend reads nbd:// and nbd+unix:// drives "
+				"only", images[i]);
+			return kp_error_remedy(err, KP_REMEDY_APPLIANCE);
+		}
+		if (!uri && access(images[i], F_OK) < 0)
 			return kp_fail(err, KP_ERR_INPUT, "'%s': cannot open: "
 				       "no such file", images[i]);
-		if (!o->readonly && !o->overlay &&
+		if (!uri && !o->readonly && !o->overlay &&
 		    access(images[i], W_OK) < 0) {
 			kp_fail(err, KP_ERR_INPUT, "'%s': the image is "
 				"read-only", images[i]);

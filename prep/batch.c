@@ -20,6 +20,13 @@ img_batch_init(struct img_batch *b, const struct img_backend *be, void *h,
 	b->dry_run = dry_run;
 }
 
+static void
+event(struct img_batch *b, enum img_event ev, size_t i, const char *detail)
+{
+	if (b->event)
+		b->event(b->event_ud, ev, i, detail);
+}
+
 static int
 targets(struct img_batch *b, struct kp_error *err)
 {
@@ -99,6 +106,11 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 	const struct img_locked *locked;
 	size_t n, nl, k, j;
 
+	event(b, IMG_EV_START, i, NULL);
+	if (b->root_of && b->root_of[i]) {
+		want = &b->root_of[i];
+		nwant = 1;
+	}
 	roots = b->be->roots(b->h, &n);
 	locked = b->be->locked(b->h, &nl);
 	{
@@ -147,7 +159,19 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 		snprintf(b->t[i].device, sizeof(b->t[i].device), "%s",
 			 b->t[i].root->device);
 	}
+	event(b, IMG_EV_CHOSEN, i, b->t[i].device);
 	return 0;
+}
+
+/* choose, with the refusal told to the listener. */
+static int
+choose_told(struct img_batch *b, size_t i, const char *const *want,
+	    size_t nwant, struct kp_error *err)
+{
+	if (choose(b, i, want, nwant, err) == 0)
+		return 0;
+	event(b, IMG_EV_REFUSED, i, err->msg);
+	return -1;
 }
 
 /* Refuse image I if its chosen volume cannot be written. */
@@ -159,10 +183,12 @@ check(struct img_batch *b, size_t i, struct kp_error *err)
 
 	if (why == NULL)
 		return 0;
-	if (!b->dry_run)
+	if (!b->dry_run) {
+		event(b, IMG_EV_REFUSED, i, why);
 		return kp_fail(err, KP_ERR_REFUSED,
 			       "'%s': %s: %s; no image was changed",
 			       b->names[i], b->t[i].device, why);
+	}
 	/* A dry run shows the plan, and ends as the real run would:
 	 * refused. */
 	snprintf(msg, sizeof(msg), "'%s': %s: %s; a real run would be refused",
@@ -182,7 +208,7 @@ img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
 	if (targets(b, err) < 0)
 		return -1;
 	for (i = 0; i < b->n; i++)
-		if (choose(b, i, want, nwant, err) < 0)
+		if (choose_told(b, i, want, nwant, err) < 0)
 			return -1;
 	return 0;
 }
@@ -209,7 +235,8 @@ img_batch_select(struct img_batch *b, const char *const *want, size_t nwant,
 	/* Image by image, as the user reads the list: the first problem is
 	 * the one reported. */
 	for (i = 0; i < b->n; i++)
-		if (choose(b, i, want, nwant, err) < 0 || check(b, i, err) < 0)
+		if (choose_told(b, i, want, nwant, err) < 0 ||
+		    check(b, i, err) < 0)
 			return -1;
 	return 0;
 }
@@ -241,11 +268,14 @@ prepare_worker(void *p)
 		}
 		pthread_mutex_unlock(&w->lock);
 		w->rc[i] = w->prepare(w->b, i, w->ud, &w->errs[i]);
-		if (w->rc[i] < 0) {
-			pthread_mutex_lock(&w->lock);
-			w->stop = true;
-			pthread_mutex_unlock(&w->lock);
+		if (w->rc[i] == 0) {
+			event(w->b, IMG_EV_PREPARED, i, NULL);
+			continue;
 		}
+		event(w->b, IMG_EV_REFUSED, i, w->errs[i].msg);
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_mutex_unlock(&w->lock);
 	}
 }
 
@@ -297,9 +327,13 @@ img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare, void *ud,
 
 	if (b->jobs > 1 && b->be->parallel && b->n > 1)
 		return prepare_parallel(b, prepare, ud, err);
-	for (i = 0; i < b->n; i++)
-		if (prepare(b, i, ud, err) < 0)
+	for (i = 0; i < b->n; i++) {
+		if (prepare(b, i, ud, err) < 0) {
+			event(b, IMG_EV_REFUSED, i, err->msg);
 			return -1;
+		}
+		event(b, IMG_EV_PREPARED, i, NULL);
+	}
 	return 0;
 }
 
@@ -343,7 +377,7 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 	size_t k;
 
 	if (b->be->make_writable(b->h, t->root, err) < 0)
-		return -1;
+		goto fail;
 	for (ph = 0; ph < IMG_NPHASES; ph++) {
 		for (k = 0; k < t->nwrites; k++) {
 			if (t->writes[k].phase != ph)
@@ -352,13 +386,18 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 				if (t->writes[k].plan)
 					__atomic_store_n(&b->journal_failed,
 							 true, __ATOMIC_RELAXED);
-				return -1;
+				goto fail;
 			}
+			event(b, IMG_EV_WROTE, i, t->writes[k].label);
 			buf_addf(done, "%s%s", done->len ? ", " : "",
 				 t->writes[k].label);
 		}
 	}
+	event(b, IMG_EV_WRITTEN, i, NULL);
 	return 0;
+fail:
+	event(b, IMG_EV_FAILED, i, err->msg);
+	return -1;
 }
 
 /* One image's outcome when images are written at once. */

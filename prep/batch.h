@@ -56,6 +56,23 @@ struct img_target {
 	bool written;
 };
 
+/* What the batch tells its listener about image I as work happens
+ * (DETAIL: the device chosen, the refusal or error, the file written). */
+enum img_event {
+	IMG_EV_START,		/* choosing its installation */
+	IMG_EV_CHOSEN,		/* DETAIL: the device */
+	IMG_EV_REFUSED,		/* DETAIL: why (nothing will be written) */
+	IMG_EV_PREPARED,	/* its writes are queued (maybe none) */
+	IMG_EV_WROTE,		/* DETAIL: one file written and verified */
+	IMG_EV_WRITTEN,		/* every write done and verified */
+	IMG_EV_FAILED,		/* DETAIL: why its write failed */
+};
+
+/* Called from the writing threads too when images are written at once:
+ * the listener serializes. */
+typedef void img_event_fn(void *ud, enum img_event ev, size_t i,
+			  const char *detail);
+
 struct img_batch {
 	const struct img_backend *be;
 	void *h;			/* the backend's handle */
@@ -75,6 +92,10 @@ struct img_batch {
 	img_notice_fn *notice;		/* progress ("written and verified") */
 	img_notice_fn *warn;		/* what the user must hear */
 	void *ud;
+	img_event_fn *event;		/* or NULL */
+	void *event_ud;
+	const char *const *root_of;	/* or NULL: per image, the device
+					 * to choose (NULL: want's) */
 };
 
 /* The command's part: prepare image I (hives edited and committed

@@ -14,6 +14,7 @@
 #include <guestfs.h>
 
 #include "gfs.h"
+#include "uri.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
 #include "lib/fileio.h"
@@ -32,6 +33,7 @@ struct gfs_session {
 	char **images;		/* as given */
 	char **drives;		/* what is attached: the image or an overlay */
 	char **formats;
+	struct img_uri *uris;	/* remote drives (protocol NULL: a file) */
 	size_t n;
 	struct img_root *roots;
 	size_t nroots;
@@ -233,11 +235,32 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 	for (i = 0; i < s->n; i++) {
 		bool ro = s->o.readonly;
 
-		if (guestfs_add_drive_opts(s->g, s->drives[i],
-					   GUESTFS_ADD_DRIVE_OPTS_FORMAT,
-					   s->formats[i],
-					   GUESTFS_ADD_DRIVE_OPTS_READONLY, ro,
-					   -1) < 0)
+		const struct img_uri *u = &s->uris[i];
+
+		/* The optional arguments as a struct: a remote drive's server
+		 * and username only when it has them (nbd takes no user). */
+		struct guestfs_add_drive_opts_argv da = {
+			.bitmask = GUESTFS_ADD_DRIVE_OPTS_FORMAT_BITMASK |
+				   GUESTFS_ADD_DRIVE_OPTS_READONLY_BITMASK,
+			.format = s->formats[i],
+			.readonly = ro,
+		};
+
+		if (u->protocol) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK;
+			da.protocol = u->protocol;
+		}
+		if (u->server[0]) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_SERVER_BITMASK;
+			da.server = u->server;
+		}
+		if (u->username) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_USERNAME_BITMASK;
+			da.username = u->username;
+		}
+		if (guestfs_add_drive_opts_argv(s->g, u->protocol ?
+						u->exportname : s->drives[i],
+						&da) < 0)
 			return gfail(s, err, KP_ERR_INPUT, "'%s'",
 				     s->images[i]);
 	}
@@ -297,10 +320,6 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 	if (o->overlay && n != 1)
 		return kp_fail(err, KP_ERR_INVALID,
 			       "an overlay is made for a single image only");
-	for (i = 0; i < n; i++)
-		if (check_image(images[i], !o->readonly && !o->overlay,
-				err) < 0)
-			return -1;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return kp_fail_oom(err);
@@ -309,10 +328,31 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 	s->images = calloc(n, sizeof(char *));
 	s->drives = calloc(n, sizeof(char *));
 	s->formats = calloc(n, sizeof(char *));
-	if (s->images && s->drives && s->formats)
+	s->uris = calloc(n, sizeof(*s->uris));
+	if (s->images && s->drives && s->formats && s->uris)
 		s->n = n;	/* img_close frees N of each */
-	if (s->images == NULL || s->drives == NULL || s->formats == NULL)
+	if (s->images == NULL || s->drives == NULL || s->formats == NULL ||
+	    s->uris == NULL)
 		return kp_fail_oom(err);
+	for (i = 0; i < n; i++) {
+		int r = img_uri_parse(images[i], &s->uris[i], err);
+
+		if (r < 0)
+			return -1;
+		/* A remote drive: its server checks who else uses it. */
+		if (r == 0 && check_image(images[i],
+					  !o->readonly && !o->overlay,
+					  err) < 0)
+			return -1;
+		if (r == 1 && o->overlay)
+			return kp_fail(err, KP_ERR_INVALID, "'%s': an overlay "
+				       "needs a local image", images[i]);
+		if (r == 1 && s->uris[i].readonly && !o->readonly) {
+			kp_fail(err, KP_ERR_INPUT, "'%s': %s is read-only",
+				images[i], s->uris[i].protocol);
+			return kp_error_remedy(err, KP_REMEDY_DRY_RUN);
+		}
+	}
 	s->tmpdir = kp_mkdtemp(err);
 	if (s->tmpdir == NULL)
 		return -1;
@@ -326,8 +366,9 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 		s->images[i] = strdup(images[i]);
 		if (s->images[i] == NULL)
 			return kp_fail_oom(err);
-		if (o->format) {
-			s->formats[i] = strdup(o->format);
+		if (o->format || s->uris[i].protocol) {
+			/* A remote drive is not probed: raw unless told. */
+			s->formats[i] = strdup(o->format ? o->format : "raw");
 		} else {
 			s->formats[i] = guestfs_disk_format(s->g, images[i]);
 			if (s->formats[i] == NULL)
@@ -1226,7 +1267,9 @@ gfs_close(struct gfs_session *s, bool ok, struct kp_error *err)
 		free(s->images[i]);
 		free(s->drives[i]);
 		free(s->formats[i]);
+		img_uri_release(&s->uris[i]);
 	}
+	free(s->uris);
 	img_roots_free(s->roots, s->nroots);
 	img_locked_free(s->locked, s->nlocked);
 	free(s->images);

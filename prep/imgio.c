@@ -34,13 +34,33 @@ struct imgio {
 	char *overlay;		/* made by us: removed on failure */
 };
 
+bool
+imgio_is_uri(const char *path)
+{
+	static const char *const schemes[] = {
+		"nbd://", "nbds://", "nbd+unix://", "nbds+unix://", NULL,
+	};
+	size_t i;
+
+	for (i = 0; schemes[i]; i++)
+		if (strncmp(path, schemes[i], strlen(schemes[i])) == 0)
+			return true;
+	return false;
+}
+
 int
 imgio_probe_format(const char *path, const char **fmt, struct kp_error *err)
 {
 	unsigned char h[512];
 	ssize_t n;
-	int fd = kp_open_input(path, NULL, err);
+	int fd;
 
+	/* A server's export is what it serves: the disk's bytes. */
+	if (imgio_is_uri(path)) {
+		*fmt = "raw";
+		return 0;
+	}
+	fd = kp_open_input(path, NULL, err);
 	if (fd < 0)
 		return -1;
 	n = pread(fd, h, sizeof(h), 0);
@@ -188,6 +208,32 @@ open_nbd(struct imgio *io, const char *path, struct kp_error *err)
 	return 0;
 }
 
+/* An export of an NBD server named by URI PATH, through libnbd (the
+ * server checks who else uses it).  The URI may carry a TLS or socket
+ * query; libnbd reads it (https://libguestfs.org/nbd_connect_uri.3.html). */
+static int
+open_uri(struct imgio *io, const char *path, struct kp_error *err)
+{
+	int64_t size;
+
+	io->nbd = nbd_create();
+	if (io->nbd == NULL)
+		return nbd_fail(err, "cannot create an NBD handle", path);
+	if (nbd_connect_uri(io->nbd, path) < 0)
+		return kp_fail(err, KP_ERR_INPUT, "'%s': cannot connect: %s",
+			       path, nbd_get_error());
+	size = nbd_get_size(io->nbd);
+	if (size < 0)
+		return nbd_fail(err, "cannot read the size", path);
+	if (!io->readonly && nbd_is_read_only(io->nbd) == 1) {
+		kp_fail(err, KP_ERR_INPUT, "'%s': the server exports it "
+			"read-only (serve it writable to change it)", path);
+		return kp_error_remedy(err, KP_REMEDY_DRY_RUN);
+	}
+	io->size = (uint64_t)size;
+	return 0;
+}
+
 int
 imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	   struct kp_error *err)
@@ -198,6 +244,11 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	int r;
 
 	*io_ret = NULL;
+	if (imgio_is_uri(path) && ((fmt && strcmp(fmt, "raw") != 0) ||
+				   (o->overlay && !o->readonly)))
+		return kp_fail(err, KP_ERR_INVALID, "'%s': an NBD export is "
+			       "read and written as it is served: no image "
+			       "format but raw, and no overlay", path);
 	if (fmt == NULL && imgio_probe_format(path, &fmt, err) < 0)
 		return -1;
 	io = calloc(1, sizeof(*io));
@@ -211,6 +262,8 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 		return kp_fail_oom(err);
 	}
 	*io_ret = io;
+	if (imgio_is_uri(path))
+		return open_uri(io, path, err);
 	if (o->overlay && !o->readonly) {
 		char *base = kp_realpath_for_write(path, err);
 		char *argv[] = { (char *)"qemu-img", (char *)"create",

@@ -30,7 +30,12 @@ struct imgio_opts {
 	bool force_nbd;		/* serve a raw image through qemu-nbd too */
 };
 
-/* Open PATH.  A raw image held by a running qemu (its OFD locks) is
+/* Is PATH an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://; see
+ * https://github.com/NetworkBlockDevice/nbd/blob/master/doc/uri.md)
+ * rather than a file?  Its export is the disk's bytes: format raw. */
+bool imgio_is_uri(const char *path);
+
+/* Open PATH, a file or an NBD URI.  A raw image held by a running qemu (its OFD locks) is
  * refused (KP_ERR_REFUSED); qemu-nbd checks the same locks itself. */
 int imgio_open(const char *path, const struct imgio_opts *o,
 	       struct imgio **io_ret, struct kp_error *err);

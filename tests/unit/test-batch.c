@@ -314,10 +314,96 @@ choose_roots(void)
 	buf_release(&f.log);
 }
 
+
+/* The listener's record: "EVENT IMAGE[ DETAIL];" each. */
+static void
+record(void *ud, enum img_event ev, size_t i, const char *detail)
+{
+	static const char *const name[] = {
+		"start", "chosen", "refused", "prepared", "wrote", "written",
+		"failed",
+	};
+
+	buf_addf(ud, "%s %zu%s%s;", name[ev], i, detail ? " " : "",
+		 detail ? detail : "");
+}
+
+static void
+events_in_order(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_batch b;
+	struct buf ev = BUF_INIT;
+	struct fake f;
+
+	fake_init(&f, 3);
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	b.event = record;
+	b.event_ud = &ev;
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) == 0);
+	CHECK_STR(buf_str(&ev),
+		  "start 0;chosen 0 /dev/sda1;start 1;chosen 1 /dev/sdb1;"
+		  "start 2;chosen 2 /dev/sdc1;"
+		  "prepared 0;prepared 1;prepared 2;"
+		  "wrote 0 firstboot.cmd;wrote 0 SOFTWARE hive;"
+		  "wrote 0 SYSTEM hive;written 0;"
+		  "wrote 2 firstboot.cmd;wrote 2 SOFTWARE hive;"
+		  "wrote 2 SYSTEM hive;written 2;");
+	img_batch_release(&b);
+
+	/* A refusal is told for the image refused; a write failure too. */
+	buf_reset(&ev);
+	f.why[1] = "hibernated";
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	b.event = record;
+	b.event_ud = &ev;
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK_STR(buf_str(&ev), "start 0;chosen 0 /dev/sda1;start 1;"
+		  "chosen 1 /dev/sdb1;refused 1 hibernated;");
+	img_batch_release(&b);
+	buf_reset(&ev);
+	f.why[1] = NULL;
+	f.writes = 0;
+	f.fail_at = 2;		/* a.img's SOFTWARE */
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	b.event = record;
+	b.event_ud = &ev;
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK(strstr(buf_str(&ev), "wrote 0 firstboot.cmd;failed 0 "
+		     "cannot write '/r0/SOFTWARE';") != NULL);
+	img_batch_release(&b);
+	buf_release(&ev);
+	buf_release(&f.log);
+}
+
+/* Each image's own device (a plan's "root"), else the common list. */
+static void
+root_per_image(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	const char *root_of[] = { "/dev/sda2", NULL };
+	struct img_batch b;
+	struct fake f;
+
+	fake_init(&f, 3);
+	f.roots[1].image = 0;
+	f.roots[1].device = (char *)"/dev/sda2";
+	f.roots[2].image = 1;
+	f.roots[2].device = (char *)"/dev/sdb1";
+	img_batch_init(&b, &fake_backend, &f, names, 2, false);
+	CHECK(img_batch_choose(&b, NULL, 0, &err) < 0);
+	b.root_of = root_of;
+	CHECK(img_batch_choose(&b, NULL, 0, &err) == 0);
+	CHECK(b.t[0].root == &f.roots[1]);
+	CHECK(b.t[1].root == &f.roots[2]);
+	img_batch_release(&b);
+	buf_release(&f.log);
+}
+
 static const struct unit_test tests[] = {
 	TEST(order_and_untouched), TEST(refuse_before_write),
 	TEST(failure_says_what_was_written), TEST(journal_unsupported),
-	TEST(choose_roots),
+	TEST(choose_roots), TEST(events_in_order), TEST(root_per_image),
 };
 
 UNIT_MAIN(tests)
