@@ -137,6 +137,16 @@ image_notes_json(const struct gen_plan *p)
 	return a;
 }
 
+/* The specialize pass's ProductKey: a KMS client setup key, "other"
+ * (never shown: it may be an organization's), or null. */
+static json_t *
+answer_key_json(const struct unattend_info *u)
+{
+	return u->product_key == UNATTEND_KEY_GVLK ? json_string(u->gvlk) :
+	       u->product_key == UNATTEND_KEY_OTHER ? json_string("other") :
+						      json_null();
+}
+
 static json_t *
 gen_json(const struct gen_plan *g)
 {
@@ -151,10 +161,11 @@ gen_json(const struct gen_plan *g)
 		const struct gen_file *f = &g->files[i];
 
 		json_array_append_new(files, json_pack(
-			"{s:s, s:s, s:b, s:o}", "file", f->label, "path",
+			"{s:s, s:s, s:b, s:o, s:o}", "file", f->label, "path",
 			f->guest, "generalize_pass", f->info.generalize,
 			"skip_rearm", f->info.skip_rearm < 0 ? json_null() :
-			json_integer(f->info.skip_rearm)));
+			json_integer(f->info.skip_rearm), "product_key",
+			answer_key_json(&f->info)));
 	}
 	json_object_set_new(o, "answer_files", files);
 	json_object_set_new(o, "notes", image_notes_json(g));
@@ -192,12 +203,19 @@ gen_text(const struct gen_plan *g)
 
 		printf("    answer file %s: ", kp_quote(f->label, q, sizeof(q)));
 		if (!f->info.generalize)
-			printf("no generalize pass\n");
+			printf("no generalize pass");
 		else if (f->info.skip_rearm < 0)
-			printf("generalize pass, SkipRearm not set (0)\n");
+			printf("generalize pass, SkipRearm not set (0)");
 		else
-			printf("generalize pass, SkipRearm %d\n",
+			printf("generalize pass, SkipRearm %d",
 			       f->info.skip_rearm);
+		if (f->info.product_key == UNATTEND_KEY_GVLK)
+			printf("; ProductKey %s (KMS client setup key)",
+			       f->info.gvlk);
+		else if (f->info.product_key == UNATTEND_KEY_OTHER)
+			printf("; ProductKey: not a KMS client setup key (not "
+			       "shown)");
+		putchar('\n');
 	}
 	if (g->setup.cmdline && g->setup.cmdline[0])
 		printf("    first boot: %s (SetupType %u): %s\n",

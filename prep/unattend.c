@@ -8,6 +8,7 @@
 #include <libxml/xmlerror.h>
 
 #include "lib/utf.h"
+#include "gvlk.h"
 #include "unattend.h"
 
 #define NS_UNATTEND "urn:schemas-microsoft-com:unattend"
@@ -203,11 +204,40 @@ inspect_one(xmlNode *comp, xmlNode *skip, void *ud)
 	}
 }
 
+static int trimmed(xmlNode *e, struct buf *out);
+
+/* The specialize pass's ProductKey, for any architecture: only a key of
+ * Microsoft's public table is kept to be shown. */
+static int
+inspect_key(xmlNode *root, struct unattend_info *info)
+{
+	xmlNode *pass = first_pass(root, "specialize"), *n, *e = NULL;
+	struct buf key = BUF_INIT;
+	const struct gvlk *g;
+
+	for (n = pass ? pass->children : NULL; n && !e; n = n->next)
+		if (is_elem(n, "component") &&
+		    attr_is(n, "name", SHELL_COMPONENT))
+			e = child(n, "ProductKey");
+	if (e == NULL)
+		return 0;
+	if (trimmed(e, &key) < 0)
+		return -1;
+	g = key.len ? gvlk_by_key(buf_str(&key)) : NULL;
+	info->product_key = !key.len ? UNATTEND_KEY_NONE :
+			    g ? UNATTEND_KEY_GVLK : UNATTEND_KEY_OTHER;
+	if (g)
+		snprintf(info->gvlk, sizeof(info->gvlk), "%s", g->key);
+	buf_wipe(&key);
+	return 0;
+}
+
 int
 unattend_inspect(const char *data, size_t len, const char *name,
 		 struct unattend_info *info, struct kp_error *err)
 {
 	xmlDoc *doc;
+	int r;
 
 	memset(info, 0, sizeof(*info));
 	info->skip_rearm = -1;
@@ -215,8 +245,9 @@ unattend_inspect(const char *data, size_t len, const char *name,
 		return -1;
 	info->generalize = generalize_pass(xmlDocGetRootElement(doc)) != NULL;
 	each_skip(xmlDocGetRootElement(doc), inspect_one, info);
+	r = inspect_key(xmlDocGetRootElement(doc), info);
 	xmlFreeDoc(doc);
-	return 0;
+	return r < 0 ? kp_fail_oom(err) : 0;
 }
 
 /* Whitespace before N on its line (its indentation), or DEF. */

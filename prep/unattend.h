@@ -25,6 +25,11 @@ struct unattend_info {
 	bool generalize;	/* has <settings pass="generalize"> */
 	int skip_rearm;		/* -1 not set, else its value (0 or 1) */
 	char arch[16];		/* processorArchitecture of that component */
+	/* Shell-Setup's ProductKey in the specialize pass: none, a KMS
+	 * client setup key (in GVLK), or another key, never repeated. */
+	enum { UNATTEND_KEY_NONE, UNATTEND_KEY_GVLK,
+	       UNATTEND_KEY_OTHER } product_key;
+	char gvlk[32];
 };
 
 /* Read DATA (an answer file named NAME) and fill INFO.  Invalid XML or a

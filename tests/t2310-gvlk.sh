@@ -116,6 +116,8 @@ image_gvlk() {
 	kp image generalize -q --mode sysprep --gvlk auto a.img >out
 	expect_grep '^a.img: note: Windows Setup installs (answer file, specialize pass) the KMS client setup key of Windows 11 Enterprise, Windows 10 Enterprise (NPPR9-FWDCX-D2C8J-H872K-2YT43)$' out
 	expect_grep '^a.img: create %WINDIR%\\System32\\Sysprep\\Unattend.xml$' out
+	kp image show --backend direct a.img >out
+	expect_grep 'answer file .*Unattend.xml: generalize pass, SkipRearm 0; ProductKey NPPR9-FWDCX-D2C8J-H872K-2YT43 (KMS client setup key)$' out
 	# image set: a first boot that installs it and activates, no rearm.
 	kp image set -q --gvlk auto --kms-host kms.example.com b.img >out
 	expect_grep '^b.img: create %WINDIR%\\kmsprep\\firstboot-key.cmd$' out

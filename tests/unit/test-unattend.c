@@ -454,6 +454,22 @@ product_key(void)
 					  &found, &err), 0);
 	CHECK(!changed);
 	CHECK_STR(buf_str(&found), gvlk);
+	/* image show: a table key is shown, any other only said to be. */
+	{
+		struct unattend_info info;
+
+		CHECK_EQ(unattend_inspect(out.data, out.len, "u", &info, &err),
+			 0);
+		CHECK_EQ(info.product_key, UNATTEND_KEY_GVLK);
+		CHECK_STR(info.gvlk, gvlk);
+		CHECK_EQ(unattend_inspect(has_key, sizeof(has_key) - 1, "u",
+					  &info, &err), 0);
+		CHECK_EQ(info.product_key, UNATTEND_KEY_OTHER);
+		CHECK_STR(info.gvlk, "");
+		CHECK_EQ(unattend_inspect(no_pass, sizeof(no_pass) - 1, "u",
+					  &info, &err), 0);
+		CHECK_EQ(info.product_key, UNATTEND_KEY_NONE);
+	}
 
 	/* A specialize pass without Shell-Setup (Packer's): the component
 	 * goes into it; the rest is kept byte for byte. */
