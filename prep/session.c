@@ -75,6 +75,17 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 			release(s);
 			return kp_fail_oom(err);
 		}
+	/* A missing file is the user's mistake, whatever the backend: said
+	 * before auto explains why it would not take the direct one. */
+	for (i = 0; i < n; i++) {
+		if (strstr(images[i], "://") == NULL &&
+		    access(images[i], F_OK) < 0) {
+			kp_fail_errno(err, KP_ERR_INPUT, errno,
+				      "'%s': cannot open", images[i]);
+			release(s);
+			return -1;
+		}
+	}
 	if ((s->tmpdir = kp_mkdtemp(err)) == NULL) {
 		release(s);
 		return -1;
