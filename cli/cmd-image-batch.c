@@ -399,8 +399,10 @@ static const struct cli_opt batch_opts[] = {
 	  "Windows' pending changes in them are lost"),
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
 	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64,
-	  "write up to N images at once, each by its own worker (direct "
-	  "backend; default: the number of CPUs); results in the plan's order"),
+	  "prepare and write up to N images at once, each by its own worker "
+	  "(direct backend): N hives are in memory at once; default: one "
+	  "prepared at a time, as many written at once as there are CPUs; "
+	  "results in the plan's order"),
 	IMAGE_COMMON_OPTS,
 	OPT_END(),
 };

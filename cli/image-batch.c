@@ -47,10 +47,12 @@ struct plan_each {
 static int
 prepare_each(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
 {
-	struct plan_each *p = ud;
+	const struct plan_each *p = ud;
+	/* A copy per call: images are prepared at once with -j. */
+	struct img_plan_run run = p->run;
 
-	p->run.p = &p->plans[i];
-	return img_plan_prepare(b, i, &p->run, err);
+	run.p = &p->plans[i];
+	return img_plan_prepare(b, i, &run, err);
 }
 
 /* Said even with --quiet. */
@@ -97,8 +99,10 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		events_backend(a->events, img_backend_name(s));
 	b.be = img_session_backend(s);
 	b.h = img_session_handle(s);
+	/* -j N also prepares N at once (N hives in memory); by default
+	 * only the writes, which hold no hive, run side by side. */
 	if (a->jobs)
-		b.jobs = (unsigned)a->jobs;
+		b.jobs = b.prepare_jobs = (unsigned)a->jobs;
 	else {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 

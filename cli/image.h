@@ -106,8 +106,10 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "Windows' pending changes in them are lost"), \
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"), \
 	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64, \
-	  "write up to N images at once, each by its own worker (direct " \
-	  "backend; default: the number of CPUs); results in the order given"), \
+	  "prepare and write up to N images at once, each by its own worker " \
+	  "(direct backend): N hives are in memory at once; default: one " \
+	  "prepared at a time, as many written at once as there are CPUs; " \
+	  "results in the order given"), \
 	IMAGE_COMMON_OPTS
 
 #endif

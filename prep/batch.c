@@ -279,8 +279,8 @@ prepare_worker(void *p)
 	}
 }
 
-/* Up to b->jobs images at once: editing a real-sized hive is the CPU
- * work of the batch, and each image has its own backend worker.  The
+/* Up to b->prepare_jobs images at once: editing a real-sized hive is the
+ * CPU work of the batch, and each image has its own backend worker.  The
  * first failure in the images' order is the one reported. */
 static int
 prepare_parallel(struct img_batch *b, img_prepare_fn *prepare, void *ud,
@@ -289,7 +289,8 @@ prepare_parallel(struct img_batch *b, img_prepare_fn *prepare, void *ud,
 	struct ppool w = { b, prepare, ud, NULL, NULL,
 			   PTHREAD_MUTEX_INITIALIZER, 0, false };
 	pthread_t th[64];
-	size_t i, k, nth = b->jobs < b->n ? b->jobs : b->n, started = 0;
+	size_t i, k, started = 0;
+	size_t nth = b->prepare_jobs < b->n ? b->prepare_jobs : b->n;
 	int r = 0;
 
 	if (nth > 64)
@@ -325,7 +326,7 @@ img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare, void *ud,
 {
 	size_t i;
 
-	if (b->jobs > 1 && b->be->parallel && b->n > 1)
+	if (b->prepare_jobs > 1 && b->be->parallel && b->n > 1)
 		return prepare_parallel(b, prepare, ud, err);
 	for (i = 0; i < b->n; i++) {
 		if (prepare(b, i, ud, err) < 0) {

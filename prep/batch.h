@@ -80,9 +80,11 @@ struct img_batch {
 	char *const *names;		/* their paths */
 	struct img_target *t;		/* one per image */
 	bool dry_run;
-	unsigned jobs;			/* images prepared and written at
-					 * once (0, 1: one by one; more only
-					 * if be->parallel) */
+	unsigned jobs;			/* images written at once (0, 1: one
+					 * by one; more only if be->parallel) */
+	unsigned prepare_jobs;		/* images prepared at once, the
+					 * same way: each holds its hives in
+					 * memory while it is prepared */
 	bool dry_refused;		/* a dry run a real run would refuse */
 	char *done;			/* after a failed write: what was */
 	bool journal_failed;		/* the failed write was a journaled
@@ -99,7 +101,8 @@ struct img_batch {
 };
 
 /* The command's part: prepare image I (hives edited and committed
- * locally, writes queued with img_batch_queue).  With b->jobs > 1 and a
+ * locally, writes queued with img_batch_queue).  With b->prepare_jobs > 1
+ * and a
  * parallel backend it runs for several images at once, so it touches
  * only image I's state (and serializes anything it reports). */
 typedef int img_prepare_fn(struct img_batch *b, size_t i, void *ud,
@@ -134,7 +137,7 @@ int img_batch_check(struct img_batch *b, struct kp_error *err);
 int img_batch_select(struct img_batch *b, const char *const *want,
 		     size_t nwant, struct kp_error *err);
 
-/* Prepare every image, up to b->jobs at once; on failure, the first
+/* Prepare every image, up to b->prepare_jobs at once; on failure, the first
  * failed image's error in the images' order, and no image is started any
  * more. */
 int img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare,
