@@ -139,7 +139,11 @@ take_search(struct entry *e, json_t *v, struct kp_error *err)
 			return kp_fail(err, KP_ERR_INVALID, "[%zu]: expected "
 				       "a string", k);
 		}
-		buf_addf(&b, "%s%s", k ? "," : "", json_string_value(it));
+		if (buf_addf(&b, "%s%s", k ? "," : "",
+			     json_string_value(it)) < 0) {
+			buf_release(&b);
+			return kp_fail_oom(err);
+		}
 	}
 	r = sys_parse_search_list(buf_str(&b), &e->search_norm, err);
 	buf_release(&b);
@@ -274,6 +278,42 @@ take_entry(struct entry *e, json_t *defaults, json_t *entry, size_t i,
 }
 
 /* Read and validate the whole plan before anything is opened. */
+
+/* Indexes of entries E, ordered by image name (ties by index). */
+static int
+by_image(const void *a, const void *b, void *e)
+{
+	const struct entry *v = e;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(v[x].image, v[y].image);
+
+	return c ? c : x < y ? -1 : x > y;
+}
+
+/* Whether two of the N entries name the same image (1: the later one in
+ * *I, the first in *K; -1: out of memory). */
+static int
+same_image(const struct entry *e, size_t n, size_t *i, size_t *k)
+{
+	size_t *ix = calloc(n ? n : 1, sizeof(*ix)), j;
+	int found = 0;
+
+	if (ix == NULL)
+		return -1;
+	for (j = 0; j < n; j++)
+		ix[j] = j;
+	qsort_r(ix, n, sizeof(*ix), by_image, (void *)e);
+	for (j = 1; j < n && !found; j++) {
+		if (strcmp(e[ix[j]].image, e[ix[j - 1]].image) == 0) {
+			*k = ix[j - 1];
+			*i = ix[j];
+			found = 1;
+		}
+	}
+	free(ix);
+	return found;
+}
+
 static json_t *
 plan_load(const char *path, struct entry **entries, size_t *n,
 	  struct kp_error *err)
@@ -322,15 +362,17 @@ plan_load(const char *path, struct entry **entries, size_t *n,
 		if (take_entry(&(*entries)[i], defaults, it, i, err) < 0)
 			goto fail;
 	}
-	/* Two entries writing one image would race in one batch. */
-	for (i = 0; i < *n; i++)
-		for (k = 0; k < i; k++)
-			if (strcmp((*entries)[i].image,
-				   (*entries)[k].image) == 0) {
-				kp_fail(err, KP_ERR_INVALID, "images[%zu].image: "
-					"the same as images[%zu]'s", i, k);
-				goto fail;
-			}
+	/* Two entries writing one image would race in one batch: sorted
+	 * names side by side, so that a plan of 100,000 stays fast. */
+	switch (same_image(*entries, *n, &i, &k)) {
+	case -1:
+		kp_fail_oom(err);
+		goto fail;
+	case 1:
+		kp_fail(err, KP_ERR_INVALID, "images[%zu].image: the same as "
+			"images[%zu]'s", i, k);
+		goto fail;
+	}
 	return root;
 fail:
 	json_decref(root);

@@ -74,6 +74,8 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 	    img_find_windows(*s, &err) < 0) {
 		img_close(*s, false, NULL);
 		*s = NULL;
+		if (a->events)
+			events_error(a->events, err.msg);
 		return cli_fail(c, &err);
 	}
 	return 0;

@@ -35,6 +35,36 @@ struct cli_events {
 	pthread_mutex_t lock;
 };
 
+/* S as a JSON string: names and reasons come from the user and from
+ * images, and may not be UTF-8; then every byte above 0x7f is shown as
+ * \xNN, so that the line is never dropped. */
+static json_t *
+jstr(const char *s)
+{
+	json_t *j = json_string(s ? s : "");
+	char *esc;
+	size_t n, k = 0;
+
+	if (j || s == NULL)
+		return j;
+	n = strlen(s);
+	esc = malloc(n * 4 + 1);
+	if (esc == NULL)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x80)
+			esc[k++] = (char)c;
+		else
+			k += (size_t)snprintf(esc + k, 5, "\\x%02x", c);
+	}
+	esc[k] = '\0';
+	j = json_string(esc);
+	free(esc);
+	return j;
+}
+
 static double
 now(void)
 {
@@ -88,7 +118,7 @@ emit(struct cli_events *e, const char *name, size_t i, json_t *o)
 	if (line_o && i != (size_t)-1) {
 		json_object_set_new(line_o, "index", json_integer(
 			(json_int_t)(e->index ? e->index[i] : i)));
-		json_object_set_new(line_o, "image", json_string(e->names[i]));
+		json_object_set_new(line_o, "image", jstr(e->names[i]));
 	}
 	if (line_o)
 		json_object_update(line_o, o);
@@ -158,6 +188,15 @@ events_backend(struct cli_events *e, const char *backend)
 	pthread_mutex_unlock(&e->lock);
 }
 
+void
+events_error(struct cli_events *e, const char *reason)
+{
+	pthread_mutex_lock(&e->lock);
+	emit(e, "error", (size_t)-1, json_pack("{s:o}", "reason",
+					       jstr(reason)));
+	pthread_mutex_unlock(&e->lock);
+}
+
 bool
 events_bar(const struct cli_events *e)
 {
@@ -183,9 +222,9 @@ changes(struct cli_events *e, size_t i)
 	json_decref(a);
 	for (k = 0; k < t->plan.nfiles; k++)
 		if (t->plan.files[k].write)
-			emit(e, "change", i, json_pack("{s:s, s:s, s:s}",
-				"file", t->plan.files[k].label, "path",
-				t->plan.files[k].guest, "op",
+			emit(e, "change", i, json_pack("{s:o, s:o, s:s}",
+				"file", jstr(t->plan.files[k].label), "path",
+				jstr(t->plan.files[k].guest), "op",
 				img_file_op(&t->plan.files[k])));
 }
 
@@ -204,10 +243,12 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 		emit(e, "started", i, json_object());
 		break;
 	case IMG_EV_CHOSEN:
-		emit(e, "chosen", i, json_pack("{s:s}", "device", detail));
+		emit(e, "chosen", i, json_pack("{s:o}", "device",
+					       jstr(detail)));
 		break;
 	case IMG_EV_REFUSED:
-		emit(e, "refused", i, json_pack("{s:s}", "reason", detail));
+		emit(e, "refused", i, json_pack("{s:o}", "reason",
+						jstr(detail)));
 		finish(e, i, FIN_REFUSED);
 		break;
 	case IMG_EV_PREPARED:
@@ -221,7 +262,8 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 			finish(e, i, FIN_PLANNED);
 		break;
 	case IMG_EV_WROTE:
-		emit(e, "wrote", i, json_pack("{s:s, s:b}", "file", detail,
+		emit(e, "wrote", i, json_pack("{s:o, s:b}", "file",
+					      jstr(detail),
 					      "verified", 1));
 		break;
 	case IMG_EV_WRITTEN:
@@ -231,7 +273,8 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 		finish(e, i, FIN_WRITTEN);
 		break;
 	case IMG_EV_FAILED:
-		emit(e, "failed", i, json_pack("{s:s}", "reason", detail));
+		emit(e, "failed", i, json_pack("{s:o}", "reason",
+					       jstr(detail)));
 		finish(e, i, FIN_FAILED);
 		break;
 	}

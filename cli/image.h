@@ -61,6 +61,9 @@ struct cli_events *events_new(struct cli *c, bool jsonl, char *const *names,
 void events_plan(struct cli_events *e, size_t total, const char *shard,
 		 bool dry_run);
 void events_backend(struct cli_events *e, const char *backend);
+/* A failure before any image was started (the images could not be
+ * opened), with REASON as the command prints it. */
+void events_error(struct cli_events *e, const char *reason);
 /* The images' prepared state, for their change events. */
 void events_attach(struct cli_events *e, const struct img_prepared *t);
 img_event_fn events_batch;

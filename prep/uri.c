@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Remote drive URIs for the appliance (see uri.h), split by libxml2's RFC
  * 3986 parser rather than by hand. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/uri.h>
 
+#include "lib/valid.h"
 #include "uri.h"
 
 void
@@ -36,6 +38,34 @@ query_value(const char *q, const char *name)
 	return NULL;
 }
 
+/* Whether the authority of REST (what follows "://") has a user part
+ * with a ':' in it. */
+static bool
+has_password(const char *rest)
+{
+	size_t n = strcspn(rest, "/?#");
+	const char *at = NULL, *p;
+
+	for (p = rest; p < rest + n; p++)
+		if (*p == '@')
+			at = p;
+	return at && memchr(rest, ':', (size_t)(at - rest)) != NULL;
+}
+
+/* A user or host name as libguestfs and qemu take it literally. */
+static bool
+plain_name(const char *s)
+{
+	if (*s == '-' || *s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '-' ||
+		      *s == '_'))
+			return false;
+	return true;
+}
+
 int
 img_uri_parse(const char *image, struct img_uri *u, struct kp_error *err)
 {
@@ -51,6 +81,12 @@ img_uri_parse(const char *image, struct img_uri *u, struct kp_error *err)
 	/* A file name never holds "://" before its first '/'. */
 	if (sep == NULL || memchr(image, '/', (size_t)(sep - image)))
 		return 0;
+	/* A password is refused before anything could repeat the URI. */
+	if (has_password(sep + 3))
+		return kp_fail(err, KP_ERR_INVALID, "an image URI holds a "
+			       "password (not shown): it would be seen on the "
+			       "command line and in logs; use ssh-agent or the "
+			       "protocol's own configuration");
 	x = xmlParseURI(image);
 	if (x == NULL || x->scheme == NULL)
 		return kp_fail(err, KP_ERR_INVALID, "'%s': not a valid URI",
@@ -63,10 +99,18 @@ img_uri_parse(const char *image, struct img_uri *u, struct kp_error *err)
 			image, x->scheme);
 		goto out;
 	}
-	if (x->user && strchr(x->user, ':')) {
-		kp_fail(err, KP_ERR_INVALID, "'%s': a password in the URI would "
-			"be seen on the command line; use ssh-agent or the "
-			"protocol's own configuration", x->scheme);
+	/* What libguestfs would not take as meant: options smuggled in
+	 * a decoded user or host name, or parts that would be dropped. */
+	if ((x->user && (!plain_name(x->user) ||
+			 strncmp(x->scheme, "nbd", 3) == 0)) ||
+	    (x->server && *x->server && !plain_name(x->server) &&
+	     !kp_is_ipv6(x->server)) ||
+	    x->fragment ||
+	    ((x->query || x->query_raw) && strcmp(x->scheme, "nbd+unix"))) {
+		kp_fail(err, KP_ERR_INVALID, "'%s': only [USER@]HOST[:PORT]/PATH "
+			"is taken (no query or fragment; names of letters, "
+			"digits, '.', '-' and '_', not starting with '-'; no "
+			"user for nbd)", image);
 		goto out;
 	}
 	path = x->path ? x->path : "";

@@ -231,6 +231,17 @@ assert ev[0]["event"] == "plan" and ev[0]["shard"] is None, ev[0]
 PY
 	expect_code 2 kp image set --events jsonl --json i0.img --kms-host k \
 		2>err
+	# An image that cannot be opened: the reason is a line too, and a
+	# name that is not UTF-8 does not drop it.
+	expect_code 3 kp image set --backend direct --events jsonl i0.img \
+		$'gone\xff.img' --kms-host k >ev4 2>err
+	python3 - <<'PY'
+import json
+ev = [json.loads(l) for l in open("ev4")]
+err = [e for e in ev if e["event"] == "error"]
+assert len(err) == 1 and "gone\\xff.img': cannot open" in err[0]["reason"], ev
+assert ev[-1]["event"] == "done" and ev[-1]["exit"] == 3, ev[-1]
+PY
 }
 t "--events jsonl: each image's events in order; per-image settings; rerun no change" events_and_per_image
 

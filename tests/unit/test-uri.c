@@ -67,6 +67,20 @@ files_and_refusals(void)
 	CHECK_EQ(img_uri_parse("iscsi://h/", &u, &err), -1);
 	CHECK_EQ(img_uri_parse("https://h", &u, &err), -1);
 	CHECK_EQ(img_uri_parse("nbd:///x", &u, &err), -1);
+	/* A password is never repeated, even in a URI that fails to parse
+	 * or names another scheme. */
+	CHECK_EQ(img_uri_parse("ftp://u:secret@h/x.img", &u, &err), -1);
+	CHECK(strstr(err.msg, "secret") == NULL);
+	CHECK_EQ(img_uri_parse("ssh://u:secret@h /x.img", &u, &err), -1);
+	CHECK(strstr(err.msg, "secret") == NULL);
+	/* Nothing dropped, nothing smuggled into qemu's options. */
+	CHECK_EQ(img_uri_parse("https://h/d.img?sig=1", &u, &err), -1);
+	CHECK_EQ(img_uri_parse("ssh://h/d.img#f", &u, &err), -1);
+	CHECK_EQ(img_uri_parse("nbd://a%2Cfile.driver%3Dfile@x/y", &u, &err),
+		 -1);
+	CHECK_EQ(img_uri_parse("nbd://h%2Cx%3Dy:10809/e", &u, &err), -1);
+	CHECK_EQ(img_uri_parse("ssh://-oProxyCommand=x@h/p", &u, &err), -1);
+	CHECK_EQ(img_uri_parse("nbd://user@h/e", &u, &err), -1);
 }
 
 static const struct unit_test tests[] = {
