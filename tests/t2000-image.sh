@@ -327,4 +327,25 @@ direct_agrees() {
 }
 t "the appliance's sample images through the direct backend; auto picks it" direct_agrees
 
+# A remote drive through the appliance: libguestfs connects to a qemu-nbd
+# on a Unix socket (no nbd kernel module); what it wrote is read back
+# from the served file with the direct backend.
+nbd_appliance() {
+	command -v qemu-nbd >/dev/null || skip "no qemu-nbd"
+	cp "$IMG/client.img" n.img
+	qemu-nbd --fork --persistent --pid-file "$PWD/n.pid" -f raw \
+		-k "$PWD/n.sock" n.img
+	trap 'kill "$(cat "$PWD/n.pid")" 2>/dev/null || true' EXIT
+	uri="nbd+unix:///?socket=$PWD/n.sock"
+	kp image set -q --backend appliance "$uri" --kms-host kms.nbd.example \
+		>out 2>err
+	expect_grep "^$uri: written and verified" out
+	kill "$(cat "$PWD/n.pid")"
+	sleep 0.5
+	kp image show --backend direct n.img >show
+	expect_grep 'kms.nbd.example' show
+}
+t "an nbd+unix:// drive written through the appliance, read back directly" nbd_appliance
+
+
 done_testing
