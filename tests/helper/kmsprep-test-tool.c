@@ -30,7 +30,9 @@
  *                                clone-guestfs/ (libguestfs' firstboot
  *                                service's scripts, --activate),
  *                                kit/ (a host kit's provision.cmd and the
- *                                wrapper), each with licensing.ps1
+ *                                wrapper), kit-office/ (provision.cmd with
+ *                                an Office 2016 KMS host), each with
+ *                                licensing.ps1
  */
 #include <errno.h>
 #include <stdio.h>
@@ -522,7 +524,8 @@ scripts(const char *dir)
 	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct buf v = BUF_INIT, port = BUF_INIT;
 	struct spp_settings set;
-	struct kit_spec spec = { "kms.example.com", &set, NULL, NULL };
+	struct kit_spec spec = { "kms.example.com", &set, NULL, NULL, NULL };
+	struct kit_office office = { kit_office_host("2016"), NULL, "-" };
 	struct spp_item items[2];
 	struct spp_report rep = { "Microsoft\\Windows NT\\CurrentVersion\\"
 				  "SoftwareProtectionPlatform", true, items, 2,
@@ -588,6 +591,14 @@ scripts(const char *dir)
 	    cmd_licensing_ps1(&ps1) < 0 || put(sub, KIT_SCRIPT, &one) < 0 ||
 	    put(sub, "kit-firstboot.cmd", &two) < 0 ||
 	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	/* The same kit with an Office 2016 KMS host. */
+	snprintf(sub, sizeof(sub), "%s/kit-office", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	spec.office = &office;
+	if (kit_provision_script(&spec, &one) < 0 ||
+	    put(sub, KIT_SCRIPT, &one) < 0)
 		return 1;
 	spp_settings_release(&set);
 	return 0;
