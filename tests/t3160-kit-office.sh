@@ -164,7 +164,40 @@ old_formats() {
 	expect_no_grep '^office' out
 }
 
+# Applied to a sample server image (direct backend, no appliance): the
+# pack, larger than any other member, and the key land beside the script;
+# applying again changes nothing.
+apply_direct() {
+	PATH=$PATH:/sbin:/usr/sbin
+	for tool in sfdisk mkntfs; do
+		command -v $tool >/dev/null 2>&1 || skip "no $tool"
+	done
+	sample_hive soft server
+	kp hive new sys >/dev/null
+	kp hive import sys "$SRC_DIR/tests/data/system.reg" >/dev/null
+	MKIMAGE_SYSTEM=sys "$SRC_DIR/tests/helper/mkimage-direct" host.img mbr \
+		soft
+	# A 3 MiB stand-in for the pack.
+	cp "$SCRATCH/pack.exe" big.exe
+	truncate -s 3M big.exe
+	kp kms kit build -q -o k.tar.gz --host-name kms1.corp.example \
+		--office 2021 --office-vl-pack big.exe \
+		--office-key-file "$SCRATCH/okey.txt" >/dev/null
+	kp kms kit apply --backend direct k.tar.gz host.img >out 2>err
+	expect_grep 'create %WINDIR%\\kmsprep\\kit\\office-vl-pack.exe' out
+	expect_grep 'create %WINDIR%\\kmsprep\\kit\\office-host-key.txt' out
+	expect_grep '^host.img: written and verified' out
+	"$TEST_TOOL" direct -r host.img read Windows/kmsprep/kit/office-vl-pack.exe got
+	cmp got big.exe
+	"$TEST_TOOL" direct -r host.img read Windows/kmsprep/kit/provision.cmd p
+	expect_grep '^set "KMSPREP_ACTID=47f3b983-7c53-4d45-abc6-bcd91e2dd90a"' p
+	kp kms kit apply -q --backend direct k.tar.gz host.img >again
+	expect_grep '^host.img: no change$' again
+	no_keys out err again p
+}
+
 t "an Office kit: pack and key in it, digests in the signed manifest" build_verify
+t "apply: the pack and the Office key in a sample server image" apply_direct
 t "the script: pack, key, activation by each version's Activation ID" script_text
 t "a changed or missing pack or Office section fails verification" tampering
 t "bad versions, missing packs and keys on the command line refused" bad_builds
