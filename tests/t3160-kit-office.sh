@@ -177,9 +177,9 @@ apply_direct() {
 	kp hive import sys "$SRC_DIR/tests/data/system.reg" >/dev/null
 	MKIMAGE_SYSTEM=sys "$SRC_DIR/tests/helper/mkimage-direct" host.img mbr \
 		soft
-	# A 3 MiB stand-in for the pack.
+	# A 6 MiB stand-in for the pack (over the appliance protocol's limit).
 	cp "$SCRATCH/pack.exe" big.exe
-	truncate -s 3M big.exe
+	truncate -s 6M big.exe
 	kp kms kit build -q -o k.tar.gz --host-name kms1.corp.example \
 		--office 2021 --office-vl-pack big.exe \
 		--office-key-file "$SCRATCH/okey.txt" >/dev/null
@@ -194,10 +194,24 @@ apply_direct() {
 	kp kms kit apply -q --backend direct k.tar.gz host.img >again
 	expect_grep '^host.img: no change$' again
 	no_keys out err again p
+	cp host.img "$SCRATCH/applied.img"
+	cp big.exe k.tar.gz "$SCRATCH/"
+}
+
+# Applying again through the appliance reads the 6 MiB pack back to
+# compare it, and changes nothing.
+apply_appliance() {
+	command -v guestfish >/dev/null 2>&1 || skip "no libguestfs"
+	[ -f "$SCRATCH/applied.img" ] || skip "no image from the direct test"
+	cp "$SCRATCH/applied.img" host.img
+	kp kms kit apply -q --backend appliance "$SCRATCH/k.tar.gz" host.img \
+		>again 2>err
+	expect_grep '^host.img: no change$' again
 }
 
 t "an Office kit: pack and key in it, digests in the signed manifest" build_verify
 t "apply: the pack and the Office key in a sample server image" apply_direct
+t "apply again through the appliance: the large pack compared, no change" apply_appliance
 t "the script: pack, key, activation by each version's Activation ID" script_text
 t "a changed or missing pack or Office section fails verification" tampering
 t "bad versions, missing packs and keys on the command line refused" bad_builds
