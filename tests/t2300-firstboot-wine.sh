@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The first-boot scripts kmsprep generates (clone mode's firstboot.cmd and
-# firstboot-activate.cmd, a host kit's wrapper and provision.cmd), run under
-# Wine's cmd.exe with its real reg.exe and registry, and with stub
-# powershell.exe, cscript.exe, shutdown.exe and net.exe (tests/helper/wine/
-# stub.c) that record their arguments and return scripted exit codes.
+# firstboot-activate.cmd, also with Office's own rearm; a host kit's wrapper
+# and provision.cmd, also with an Office KMS host), run under Wine's cmd.exe
+# with its real reg.exe and registry, and with stub powershell.exe,
+# cscript.exe, shutdown.exe, net.exe, OSPPREARM.EXE and a stub Volume
+# License Pack (tests/helper/wine/stub.c) that record their arguments and
+# return scripted exit codes.
 # A "boot" runs what HKLM\SYSTEM\Setup holds, as Winlogon would.  What this
 # proves and what it cannot: README, "First-boot scripts under Wine".
 . "$(dirname "$0")/lib.sh"
