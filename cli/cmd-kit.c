@@ -7,11 +7,19 @@
 
 struct kit_args {
 	const char *output, *host_name, *key_file, *sign, *pubkey;
+	const char *office, *office_key_file, *office_pack;
 	bool force, json, allow_unsigned;
 	struct spp_settings settings;
 };
 
 #define ARGS struct kit_args
+
+/* Does kit member NAME hold a key? */
+static bool
+secret_member(const char *name)
+{
+	return strcmp(name, KIT_KEY) == 0 || strcmp(name, KIT_OFFICE_KEY) == 0;
+}
 
 /* What a kit holds, for both commands. */
 static int
@@ -27,25 +35,33 @@ report(struct cli *c, const char *path, const struct kit *k,
 			json_array_append_new(files, json_pack(
 				"{s:s, s:I, s:s}", "name", k->files[i].name,
 				"size", (json_int_t)k->files[i].len, "mode",
-				strcmp(k->files[i].name, KIT_KEY) == 0 ?
+				secret_member(k->files[i].name) ?
 					"0600" : "0644"));
 		for (i = 0; i < k->nsettings; i++)
 			json_array_append_new(set, json_pack(
 				"{s:s, s:s?}", "option", k->settings[i].opt,
 				"value", k->settings[i].arg));
-		return cli_print_json(c, json_pack(
-			       "{s:s, s:s, s:i, s:b, s:b, s:b, s:s?, s:o, s:o}",
-			       "kit", path, "host_name", k->host_name, "port",
-			       (int)k->port, "key_included", k->has_key,
-			       "signed", k->is_signed, "signature_verified",
-			       k->sig_checked, "signer", k->signer, "settings",
-			       set, "files", files)) < 0 ? KP_EXIT_FAIL : 0;
+		json_t *j = json_pack(
+			"{s:s, s:s, s:i, s:b, s:b, s:b, s:s?, s:o, s:o}",
+			"kit", path, "host_name", k->host_name, "port",
+			(int)k->port, "key_included", k->has_key,
+			"signed", k->is_signed, "signature_verified",
+			k->sig_checked, "signer", k->signer, "settings",
+			set, "files", files);
+
+		if (j && k->office)
+			json_object_set_new(j, "office", json_pack(
+				"{s:s, s:s, s:s, s:b}", "version",
+				k->office->version, "name", k->office->name,
+				"activation_id", k->office->act,
+				"key_included", k->has_office_key));
+		return cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
 	}
 	printf("kit '%s': host %s, port %u\n", path, k->host_name, k->port);
 	for (i = 0; i < k->n; i++)
 		printf("  ok  %-18s %6zu bytes%s\n", k->files[i].name,
 		       k->files[i].len,
-		       strcmp(k->files[i].name, KIT_KEY) == 0 ?
+		       secret_member(k->files[i].name) ?
 			       ", mode 0600 (the key: not shown)" : "");
 	printf("settings:");
 	for (i = 0; i < k->nsettings; i++)
@@ -56,6 +72,11 @@ report(struct cli *c, const char *path, const struct kit *k,
 	printf("%s\n", k->nsettings ? "" : " (none)");
 	printf("key: %s\n", k->has_key ? "included" :
 			    "not included: the administrator installs it");
+	if (k->office)
+		printf("office: %s KMS host, Activation ID %s; Volume License "
+		       "Pack included, key %s\n", k->office->name,
+		       k->office->act, k->has_office_key ? "included" :
+		       "not included: the administrator installs it");
 	if (k->sig_checked)
 		printf("signature: Ed25519, verified with '%s'\n",
 		       k->signer ? k->signer : pubkey);
@@ -82,6 +103,16 @@ static const struct cli_opt build_opts[] = {
 	  "the organization's KMS host key, from FILE or standard input (never "
 	  "from the command line); without it the administrator installs the "
 	  "key at the host"),
+	OPT_STRING("office", 0, "VERSION", ARGS, office,
+	  "also make the host an Office KMS host: 2010, 2013, 2016, 2019, "
+	  "2021 or 2024 (needs --office-vl-pack)"),
+	OPT_STRING("office-vl-pack", 0, "FILE.exe", ARGS, office_pack,
+	  "that Office version's Volume License Pack, the one you downloaded "
+	  "from Microsoft: it goes into the kit and is installed silently at "
+	  "first boot"),
+	OPT_STRING("office-key-file", 0, "FILE|-", ARGS, office_key_file,
+	  "the organization's Office KMS host key, from FILE or standard "
+	  "input (never from the command line)"),
 	OPT_STRING("sign", 0, "PRIVATE.pem", ARGS, sign,
 	  "sign the manifest with this Ed25519 key (openssl genpkey "
 	  "-algorithm ed25519 -out PRIVATE.pem)"),
@@ -94,14 +125,19 @@ static const struct cli_opt build_opts[] = {
 
 static const struct cli_help build_help = {
 	"kms kit build -o KIT.tar.gz --host-name FQDN [--key-file FILE|-] "
-	"[--sign PRIVATE.pem] [SETTINGS...]",
+	"[--office VERSION --office-vl-pack FILE.exe [--office-key-file "
+	"FILE|-]] [--sign PRIVATE.pem] [SETTINGS...]",
 	"Build a lab KMS host kit: a tar.gz with a manifest (settings, and "
 	"every file's size and SHA-256), the first-boot script that installs "
 	"the key, activates the host, restarts the Software Protection "
 	"service and logs slmgr.vbs /dlv, the SRV records for the lab DNS and "
 	"a README. 'kms kit apply' puts it into a Windows Server image. The "
 	"key is the organization's own; it is never printed, and the kit that "
-	"holds it is written with mode 0600.",
+	"holds it is written with mode 0600. With --office the kit also "
+	"holds your Office Volume License Pack (its SHA-256 in the manifest) "
+	"and the Office host key, and the script installs the pack silently, "
+	"installs the key and activates it by that Office version's KMS host "
+	"Activation ID.",
 	build_opts, NULL,
 };
 
@@ -111,13 +147,15 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 	struct kit_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
 	struct kit_spec spec = { 0 };
+	struct kit_office office = { 0 };
 	struct kit k = { 0 };
-	char key[30];
+	char key[30], okey[30];
 	char **pos;
 	int npos, code = 0;
 
 	spp_settings_init(&a.settings);
 	memset(key, 0, sizeof(key));
+	memset(okey, 0, sizeof(okey));
 	if (cli_parse(c, argc, argv, &build_help, &a, &pos, &npos,
 		      &code))
 		goto out;
@@ -142,9 +180,43 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 		code = cli_error(c, &err);
 		goto out;
 	}
+	if (a.office && (office.host = kit_office_host(a.office)) == NULL) {
+		/* Not echoed: it may be anything, a key included. */
+		code = cli_usage(c, "--office: not an Office version with a KMS "
+				 "host kmsprep knows (%s)",
+				 kit_office_versions());
+		goto out;
+	}
+	if ((a.office_pack || a.office_key_file) && !a.office) {
+		code = cli_usage(c, "--office-vl-pack and --office-key-file "
+				 "need --office VERSION");
+		goto out;
+	}
+	if (a.office && !a.office_pack) {
+		code = cli_usage(c, "--office needs --office-vl-pack FILE.exe: "
+				 "your own Volume License Pack from Microsoft "
+				 "(kmsprep ships none)");
+		goto out;
+	}
+	if (a.key_file && a.office_key_file &&
+	    strcmp(a.key_file, "-") == 0 && strcmp(a.office_key_file, "-") == 0) {
+		code = cli_usage(c, "only one of --key-file and --office-key-file "
+				 "can read standard input");
+		goto out;
+	}
 	if (a.key_file && kit_read_key(a.key_file, key, &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
+	}
+	if (a.office_key_file &&
+	    kit_read_key(a.office_key_file, okey, &err) < 0) {
+		code = cli_error(c, &err);
+		goto out;
+	}
+	if (a.office) {
+		office.key = a.office_key_file ? okey : NULL;
+		office.pack = a.office_pack;
+		spec.office = &office;
 	}
 	spec.host_name = a.host_name;
 	spec.settings = &a.settings;
@@ -160,6 +232,7 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 	code = report(c, a.output, &k, NULL, a.json);
 out:
 	explicit_bzero(key, sizeof(key));
+	explicit_bzero(okey, sizeof(okey));
 	kit_release(&k);
 	spp_settings_release(&a.settings);
 	return code;

@@ -190,42 +190,66 @@ has_volume(const char *ids)
  * Click-to-Run (Office 2016 and later, Microsoft 365 Apps): its
  * Configuration key, as the Office Deployment Tool leaves it
  * (https://learn.microsoft.com/microsoft-365-apps/deploy/office-deployment-tool-configuration-options).
+ * Office 2013's Click-to-Run (Office 365 ProPlus of 2013) keeps the same
+ * values under Microsoft\Office\15.0\ClickToRun\Configuration and its
+ * folder in InstallPath of 15.0\ClickToRun; Microsoft documents neither
+ * key, so these are the places deployment scripts read them from.  Its
+ * 32-bit edition on 64-bit Windows may be in Wow6432Node: both views are
+ * read, the native one first.
  */
 static int
-read_c2r(struct hive *h, const struct winver *v, struct office_report *r,
-	 struct kp_error *err)
+read_c2r_at(struct hive *h, const struct winver *v, struct office_report *r,
+	    const char *key, const char *ver, const char *name,
+	    const char *root, struct kp_error *err)
 {
 	struct office_install *o;
 	hive_key k;
 	int rc;
 
-	rc = hive_find(h, OFFICE_C2R_KEY, &k, err);
+	rc = hive_find(h, key, &k, err);
 	if (rc <= 0)
 		return rc;
 	o = add_install(r, err);
 	if (o == NULL)
 		return -1;
 	o->kind = OFFICE_C2R;
-	snprintf(o->version, sizeof(o->version), "16.0");
-	o->name = "Microsoft 365 Apps / Office 2016 and later";
-	if (get_sz(h, OFFICE_C2R_KEY, "ProductReleaseIds", &o->products,
-		   err) < 0 ||
-	    get_sz(h, OFFICE_C2R_KEY, "Platform", &o->platform, err) < 0 ||
-	    get_sz(h, OFFICE_C2R_KEY, "VersionToReport", &o->c2r_version,
-		   err) < 0 ||
-	    get_sz(h, OFFICE_C2R_KEY, "InstallationPath", &o->path, err) < 0 ||
-	    get_sz(h, OFFICE_C2R_KEY, "UpdateChannel", &o->channel_url,
-		   err) < 0 ||
+	snprintf(o->version, sizeof(o->version), "%s", ver);
+	o->name = name;
+	if (get_sz(h, key, "ProductReleaseIds", &o->products, err) < 0 ||
+	    get_sz(h, key, "Platform", &o->platform, err) < 0 ||
+	    get_sz(h, key, "VersionToReport", &o->c2r_version, err) < 0 ||
+	    get_sz(h, key, "InstallationPath", &o->path, err) < 0 ||
+	    (o->path == NULL && root &&
+	     get_sz(h, root, "InstallPath", &o->path, err) < 0) ||
+	    get_sz(h, key, "UpdateChannel", &o->channel_url, err) < 0 ||
 	    (o->channel_url == NULL &&
-	     get_sz(h, OFFICE_C2R_KEY, "CDNBaseUrl", &o->channel_url,
-		    err) < 0))
+	     get_sz(h, key, "CDNBaseUrl", &o->channel_url, err) < 0))
 		return -1;
 	o->channel = office_channel_name(o->channel_url);
 	o->volume = has_volume(o->products);
 	o->wow64 = r->win64 && o->platform &&
 		   strcasecmp(o->platform, "x86") == 0;
 	o->lic = lic_for(o->version, v);
-	return 0;
+	return 1;
+}
+
+static int
+read_c2r(struct hive *h, const struct winver *v, struct office_report *r,
+	 struct kp_error *err)
+{
+	int rc;
+
+	if (read_c2r_at(h, v, r, OFFICE_C2R_KEY, "16.0",
+			"Microsoft 365 Apps / Office 2016 and later", NULL,
+			err) < 0)
+		return -1;
+	rc = read_c2r_at(h, v, r, OFFICE_C2R15_KEY "\\Configuration", "15.0",
+			 "Office 2013 Click-to-Run", OFFICE_C2R15_KEY, err);
+	if (rc == 0 && r->win64)
+		rc = read_c2r_at(h, v, r, WOW OFFICE_C2R15_KEY "\\Configuration",
+				 "15.0", "Office 2013 Click-to-Run",
+				 WOW OFFICE_C2R15_KEY, err);
+	return rc < 0 ? -1 : 0;
 }
 
 static int

@@ -23,6 +23,8 @@ struct winver;
 
 #define OFFICE_OSPP_KEY "Microsoft\\OfficeSoftwareProtectionPlatform"
 #define OFFICE_C2R_KEY "Microsoft\\Office\\ClickToRun\\Configuration"
+/* Office 2013's Click-to-Run: InstallPath here, Configuration below. */
+#define OFFICE_C2R15_KEY "Microsoft\\Office\\15.0\\ClickToRun"
 
 enum office_kind { OFFICE_MSI, OFFICE_C2R };
 
@@ -34,7 +36,8 @@ enum office_lic {
 
 struct office_install {
 	enum office_kind kind;
-	char version[8];	/* "14.0", "15.0", "16.0" */
+	char version[8];	/* "14.0", "15.0", "16.0" (C2R: 15.0 is
+				 * Office 2013's Click-to-Run) */
 	const char *name;	/* "Office 2010", ... */
 	bool wow64;		/* 32-bit Office on 64-bit Windows */
 	char *path;		/* MSI InstallRoot Path or C2R InstallationPath */

@@ -169,7 +169,9 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 	    gen_add_file(s, r, "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_PS1,
 			 "%WINDIR%\\" FIRSTBOOT_DIR "\\" FIRSTBOOT_PS1, &ps1,
 			 false, p, err) < 0 ||
-	    kit_file(s, r, k, KIT_KEY, true, p, err) < 0)
+	    kit_file(s, r, k, KIT_KEY, true, p, err) < 0 ||
+	    kit_file(s, r, k, KIT_OFFICE_PACK, false, p, err) < 0 ||
+	    kit_file(s, r, k, KIT_OFFICE_KEY, true, p, err) < 0)
 		goto out;
 	/* A key left by an earlier kit would be installed by this kit's
 	 * script, which finds it beside itself. */
@@ -177,6 +179,15 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 	    gen_remove_file(s, r, KIT_REL KIT_KEY, KIT_LABEL KIT_KEY, p,
 			    err) < 0)
 		goto out;
+	if (!k->has_office_key &&
+	    gen_remove_file(s, r, KIT_REL KIT_OFFICE_KEY,
+			    KIT_LABEL KIT_OFFICE_KEY, p, err) < 0)
+		goto out;
+	if (k->office && !k->has_office_key &&
+	    gen_note(p, "the kit holds no Office key: install it at the host "
+		     "with slmgr.vbs /ipk, then slmgr.vbs /ato %s",
+		     k->office->act) < 0)
+		goto oom;
 	state = gen_image_state(software, err);
 	if (gen_setup_pending(state)) {
 		rc = setup_complete(s, r, p, err);

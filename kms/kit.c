@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,61 @@ kit_option_allowed(const char *opt)
 	const struct spp_option *d = spp_option_find(opt);
 
 	return d && d->kit_name;
+}
+
+/*
+ * The Office KMS hosts, one a version: the Activation ID of the KMS host
+ * product (what slmgr.vbs /ato and /dlv take) and the silent switch of
+ * that version's Volume License Pack.
+ * Activation IDs: 2016, 2019, LTSC 2021 and LTSC 2024 as Microsoft lists
+ * them in "Tools to manage volume activation of Office"
+ * (https://learn.microsoft.com/office/volume-license-activation/tools-to-manage-volume-activation-of-office)
+ * and "Configure a KMS host computer to activate volume licensed versions
+ * of Office"
+ * (https://learn.microsoft.com/office/volume-license-activation/configure-a-kms-host-computer-for-office);
+ * 2010 as Microsoft's support article "Activate Office 2010 KMS host
+ * through phone activation" gives it (learn.microsoft.com/troubleshoot,
+ * Microsoft 365 Apps).  2013's is the one administrators' scripts and
+ * monitoring checks agree on; we found it on no Microsoft page we could
+ * reach (the Office 2013 host is described in "Deploy volume activation
+ * of Office 2013", https://technet.microsoft.com/library/ee624357.aspx).
+ * Silent switch: /quiet, as the Office 2016 pack takes it; Microsoft's
+ * download pages (2016: https://www.microsoft.com/download/details.aspx?id=49164,
+ * 2019: ?id=57342, LTSC 2021: ?id=103446) say only that the .exe installs
+ * the pack and opens the Volume Activation Tools wizard, so the switch of
+ * the other versions is the same packaging's, not a documented fact.
+ */
+static const struct kit_office_host office_hosts[] = {
+	{ "2010", "Office 2010", "bfe7a195-4f8f-4f0b-a622-cf13c7d16864",
+	  "/quiet" },
+	{ "2013", "Office 2013", "2e28138a-847f-42bc-9752-61b03fff33cd",
+	  "/quiet" },
+	{ "2016", "Office 2016", "98ebfe73-2084-4c97-932c-c0cd1643bea7",
+	  "/quiet" },
+	{ "2019", "Office 2019", "70512334-47b4-44db-a233-be5ea33b914c",
+	  "/quiet" },
+	{ "2021", "Office LTSC 2021", "47f3b983-7c53-4d45-abc6-bcd91e2dd90a",
+	  "/quiet" },
+	{ "2024", "Office LTSC 2024", "f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f",
+	  "/quiet" },
+};
+
+const struct kit_office_host *
+kit_office_host(const char *version)
+{
+	size_t i;
+
+	for (i = 0; version && i < sizeof(office_hosts) /
+					sizeof(office_hosts[0]); i++)
+		if (strcmp(version, office_hosts[i].version) == 0)
+			return &office_hosts[i];
+	return NULL;
+}
+
+const char *
+kit_office_versions(void)
+{
+	return "2010|2013|2016|2019|2021|2024";
 }
 
 int
@@ -98,6 +154,66 @@ out:
  * Building.
  */
 
+/* The Office KMS host's lines of the first-boot script, as "Configure a
+ * KMS host computer to activate volume licensed versions of Office" has
+ * an administrator do it by hand
+ * (https://learn.microsoft.com/office/volume-license-activation/configure-a-kms-host-computer-for-office):
+ * the Volume License Pack (silently), then the Office KMS host key into
+ * Windows' Software Protection (slmgr.vbs /ipk: Office 2013 and later
+ * host keys live there, as 2010's do with its pack), then activation of
+ * that version's KMS host product by its Activation ID (slmgr.vbs /ato
+ * ID).  The key takes the Windows host key's path: a file beside the
+ * script, named by KMSPREP_KEYFILE, read by PowerShell, deleted after;
+ * KMSPREP_ACTID tells licensing.ps1 which product to activate. */
+static int
+office_lines(struct buf *b, const struct kit_office_host *o)
+{
+	char ato[80];
+	int r = 0;
+
+	snprintf(ato, sizeof(ato), "ato \"%s\"", o->act);
+	r |= cmd_line(b, "rem %s KMS host: its Volume License Pack, then its "
+		      "host key, activated", o->name);
+	r |= cmd_line(b, "rem by the Activation ID of its KMS host product.");
+	r |= cmd_line(b, "set \"KMSPREP_KEYFILE=%%~dp0" KIT_OFFICE_KEY "\"");
+	r |= cmd_line(b, "set \"KMSPREP_ACTID=%s\"", o->act);
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo %s KMS host: Activation ID %s",
+		      o->name, o->act);
+	r |= cmd_line(b, "if not exist \"%%~dp0" KIT_OFFICE_PACK "\" goto "
+		      "noofficepack");
+	r |= cmd_line(b, "\"%%~dp0" KIT_OFFICE_PACK "\" %s>>\"%%LOG%%\" 2>&1",
+		      o->quiet);
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo office volume license pack: exit "
+		      "code %%ERRORLEVEL%%");
+	r |= cmd_line(b, "if not exist \"%%KMSPREP_KEYFILE%%\" goto "
+		      "noofficekey");
+	r |= cmd_line(b, "if not exist \"%%PS%%\" goto noofficeps");
+	r |= cmd_sl(b, "ipk", "office install key");
+	r |= cmd_line(b, "del /f /q \"%%KMSPREP_KEYFILE%%\">>\"%%LOG%%\" 2>&1");
+	r |= cmd_line(b, "if exist \"%%KMSPREP_KEYFILE%%\" >>\"%%LOG%%\" echo "
+		      "the key file could not be deleted: delete "
+		      "%%KMSPREP_KEYFILE%%");
+	r |= cmd_sl(b, ato, "office activate");
+	r |= cmd_line(b, "goto officedone");
+	r |= cmd_line(b, ":noofficepack");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo " KIT_OFFICE_PACK " is missing: "
+		      "the Office KMS host is not set up");
+	r |= cmd_line(b, "goto officedone");
+	r |= cmd_line(b, ":noofficeps");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo Windows PowerShell is absent: the "
+		      "Office key is not installed (it never goes on a command "
+		      "line);");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo install it with slmgr.vbs /ipk and "
+		      "/ato %s, then delete %%KMSPREP_KEYFILE%%", o->act);
+	r |= cmd_line(b, "goto officedone");
+	r |= cmd_line(b, ":noofficekey");
+	r |= cmd_line(b, ">>\"%%LOG%%\" echo no Office key in the kit: install "
+		      "it with slmgr.vbs /ipk, then slmgr.vbs /ato %s", o->act);
+	r |= cmd_line(b, ":officedone");
+	r |= cmd_line(b, "set \"KMSPREP_ACTID=\"");
+	return r;
+}
+
 /* The first-boot script.  It runs as SYSTEM from the kit's directory in
  * the image.  The key goes to Software Protection through WMI from
  * PowerShell (FIRSTBOOT_PS1), which reads it from the file named by an
@@ -142,6 +258,8 @@ kit_provision_script(const struct kit_spec *spec, struct buf *b)
 	r |= cmd_line(b, ">>\"%%LOG%%\" echo no key in the kit: install it with "
 		  "slmgr.vbs /ipk, then slmgr.vbs /ato");
 	r |= cmd_line(b, ":restart");
+	if (spec->office)
+		r |= office_lines(b, spec->office->host);
 	r |= cmd_line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
 	r |= cmd_line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
 	r |= cmd_line(b, ">>\"%%LOG%%\" echo restart sppsvc: exit code "
@@ -189,7 +307,23 @@ records(const struct kit_spec *spec, unsigned port, struct buf *b,
 static int
 readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 {
-	return buf_addf(b,
+	struct buf office = BUF_INIT;
+	int r;
+
+	if (spec->office &&
+	    buf_addf(&office, "It then sets up the %s KMS host: it installs "
+		     "your Volume License Pack\n(" KIT_OFFICE_PACK ", "
+		     "silently), installs the Office KMS host key%s\nand "
+		     "activates it (Activation ID %s).\n\n",
+		     spec->office->host->name,
+		     spec->office->key ? " from " KIT_OFFICE_KEY " (then "
+			     "deletes that file)" : " (none is in this kit: "
+			     "install it\nby hand with slmgr.vbs /ipk)",
+		     spec->office->host->act) < 0) {
+		buf_release(&office);
+		return -1;
+	}
+	r = buf_addf(b,
 		"kmsprep lab KMS host kit for %s\n"
 		"\n"
 		"Apply it to a Windows Server image:\n"
@@ -208,6 +342,7 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 		"/dlv in\n"
 		"%%SystemRoot%%\\kmsprep\\kit\\provision.log.\n"
 		"\n"
+		"%s"
 		"Clients find the host through the records in " KIT_RECORDS
 		": add them to\n"
 		"the lab zone, or send them with 'kmsprep kms publish'. Check "
@@ -224,8 +359,10 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 		spec->host_name, port,
 		spec->key ? " from " KIT_KEY " (then deletes that file)" :
 			    " (none is in this kit: install it by hand with\n"
-			    "slmgr.vbs /ipk, then slmgr.vbs /ato)") < 0 ?
-		       -1 : 0;
+			    "slmgr.vbs /ipk, then slmgr.vbs /ato)", office.data ?
+			    office.data : "") < 0 ? -1 : 0;
+	buf_release(&office);
+	return r;
 }
 
 /* Refuse to prompt for a passphrase: kmsprep never reads the terminal. */
@@ -311,7 +448,7 @@ static json_t *
 manifest(const struct kit_spec *spec, unsigned port, const struct entry *e,
 	 size_t n)
 {
-	json_t *files = json_array(), *set = json_array();
+	json_t *files = json_array(), *set = json_array(), *m;
 	const struct spp_settings *s = spec->settings;
 	char sum[65];
 	size_t i;
@@ -331,10 +468,22 @@ manifest(const struct kit_spec *spec, unsigned port, const struct entry *e,
 			"{s:s, s:I, s:s, s:s}", "name", e[i].name, "size",
 			(json_int_t)e[i].data.len, "mode", mode, "sha256", sum));
 	}
-	return json_pack("{s:s, s:i, s:s, s:i, s:b, s:o, s:o}", "format",
-			 KIT_FORMAT, "version", KIT_VERSION, "host_name",
-			 spec->host_name, "port", (int)port, "key_included",
-			 spec->key != NULL, "settings", set, "files", files);
+	m = json_pack("{s:s, s:i, s:s, s:i, s:b, s:o, s:o}", "format",
+		      KIT_FORMAT, "version", spec->office ? KIT_VERSION : 2,
+		      "host_name", spec->host_name, "port", (int)port,
+		      "key_included", spec->key != NULL, "settings", set,
+		      "files", files);
+	/* Format 3: the Office KMS host, by version and Activation ID (the
+	 * reader checks both against its table). */
+	if (m && spec->office &&
+	    json_object_set_new(m, "office", json_pack(
+		    "{s:s, s:s, s:b}", "version", spec->office->host->version,
+		    "activation_id", spec->office->host->act, "key_included",
+		    spec->office->key != NULL)) < 0) {
+		json_decref(m);
+		m = NULL;
+	}
+	return m;
 }
 
 static int
@@ -366,18 +515,22 @@ int
 kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 {
 	const struct spp_edit *lp = &spec->settings->edit[SPP_LISTEN_PORT];
-	struct entry e[4] = {
+	const struct kit_office *o = spec->office;
+	struct entry e[6] = {
 		{ KIT_SCRIPT, BUF_INIT, 0644 },
 		{ KIT_RECORDS, BUF_INIT, 0644 },
 		{ KIT_README, BUF_INIT, 0644 },
 		{ KIT_KEY, BUF_INIT, 0600 },
+		{ KIT_OFFICE_PACK, BUF_INIT, 0644 },
+		{ KIT_OFFICE_KEY, BUF_INIT, 0600 },
 	};
+	bool secret = spec->key || (o && o->key);
 	struct kp_tmpfile t = KP_TMPFILE_INIT;
-	struct kp_commit_opts co = { NULL, spec->key ? 0600 : 0644, false,
+	struct kp_commit_opts co = { NULL, secret ? 0600 : 0644, false,
 				     NULL };
 	struct archive *a = NULL;
 	struct buf sig = BUF_INIT;
-	size_t n = spec->key ? 4 : 3, i, ko, kl;
+	size_t n = 3, i, ko, kl;
 	unsigned long port = KMS_PORT;
 	char *mtext = NULL;
 	json_t *m;
@@ -411,12 +564,50 @@ kit_build(const struct kit_spec *spec, const char *path, struct kp_error *err)
 	if (lp->set && lp->sz &&
 	    kp_parse_uint(lp->option, lp->sz, 1, 65535, &port, err) < 0)
 		return -1;
+	if (o && (o->host == NULL || o->pack == NULL))
+		return kp_fail(err, KP_ERR_INVALID, "an Office KMS host needs "
+			       "its version and its Volume License Pack");
 	if (kit_provision_script(spec, &e[0].data) < 0 ||
 	    readme(spec, (unsigned)port, &e[2].data) < 0 ||
 	    (spec->key && (buf_addstr(&e[3].data, spec->key) < 0 ||
-			   buf_add(&e[3].data, "\r\n", 2) < 0))) {
+			   buf_add(&e[3].data, "\r\n", 2) < 0)) ||
+	    (o && o->key && (buf_addstr(&e[5].data, o->key) < 0 ||
+			     buf_add(&e[5].data, "\r\n", 2) < 0))) {
 		kp_fail_oom(err);
 		goto out;
+	}
+	/* The pack is the administrator's own download; all kmsprep asks of
+	 * it is that it be a Windows program (MZ) of a kit member's size. */
+	if (o) {
+		if (kp_read_file(o->pack, KIT_MAX_PACK, &e[4].data, err) < 0)
+			goto out;
+		if (e[4].data.len < 64 || memcmp(e[4].data.data, "MZ", 2) != 0) {
+			kp_fail(err, KP_ERR_INPUT, "'%s': not a Windows program "
+				"(an Office Volume License Pack is an .exe)",
+				o->pack);
+			goto out;
+		}
+	}
+	if (spec->key)
+		n++;
+	if (o) {
+		/* The entries go in order, without gaps. */
+		if (!spec->key) {
+			e[3].name = e[4].name;
+			e[3].data = e[4].data;
+			e[3].mode = e[4].mode;
+			e[4].data = (struct buf)BUF_INIT;
+		}
+		n++;
+		if (o->key) {
+			e[n].name = e[5].name;
+			e[n].mode = e[5].mode;
+			if (n != 5) {
+				e[n].data = e[5].data;
+				e[5].data = (struct buf)BUF_INIT;
+			}
+			n++;
+		}
 	}
 	if (records(spec, (unsigned)port, &e[1].data, err) < 0)
 		goto out;
@@ -460,7 +651,7 @@ out:
 	if (a)
 		archive_write_free(a);
 	kp_tmpfile_discard(&t);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		buf_wipe(&e[i].data);
 	buf_release(&sig);
 	free(mtext);
@@ -559,7 +750,8 @@ read_members(const char *path, struct kit_file **f, size_t *n,
 			bad(err, path, "more than %d members", KIT_MAX_ENTRIES);
 			goto out;
 		}
-		if (size < 0 || (uint64_t)size > KIT_MAX_ENTRY ||
+		if (size < 0 || (uint64_t)size > (strcmp(name, KIT_OFFICE_PACK) ?
+						  KIT_MAX_ENTRY : KIT_MAX_PACK) ||
 		    total + (size_t)size > KIT_MAX_ARCHIVE) {
 			bad(err, path, "'%s' is too large for a kit", q);
 			goto out;
@@ -725,7 +917,8 @@ check_files(const char *path, json_t *m, struct kit_file *f, size_t n,
 			    "manifest: it was changed", name);
 			goto out;
 		}
-		if (strcmp(name, KIT_KEY) == 0 &&
+		if ((strcmp(name, KIT_KEY) == 0 ||
+		     strcmp(name, KIT_OFFICE_KEY) == 0) &&
 		    ((f[j].mode & 077) || strcmp(mode, "0600") != 0)) {
 			bad(err, path, "'%s' is readable by others (mode %04o)",
 			    name, f[j].mode);
@@ -754,6 +947,43 @@ out:
 	return r;
 }
 
+/* The manifest's "office" section (format 3): a version of the table
+ * with its own Activation ID, and the files it names, no more. */
+static int
+parse_office(const char *path, json_t *m, json_int_t version, struct kit *k,
+	     struct kp_error *err)
+{
+	json_t *o = json_object_get(m, "office");
+	const char *ver = NULL, *act = NULL;
+	int key = 0;
+
+	if (o == NULL) {
+		if (kit_find(k, KIT_OFFICE_PACK) || kit_find(k, KIT_OFFICE_KEY))
+			return bad(err, path, "Office files without an Office "
+				   "section in the manifest");
+		return 0;
+	}
+	if (version < 3)
+		return bad(err, path, "an Office section in a format %lld "
+			   "manifest (Office came with format 3)",
+			   (long long)version);
+	if (json_unpack(o, "{s:s, s:s, s:b}", "version", &ver, "activation_id",
+			&act, "key_included", &key) < 0 ||
+	    (k->office = kit_office_host(ver)) == NULL ||
+	    strcasecmp(act, k->office->act) != 0)
+		return bad(err, path, "the manifest's Office section names no "
+			   "Office KMS host this kmsprep knows (its version "
+			   "and Activation ID must be one of the table's)");
+	k->has_office_key = key;
+	if (kit_find(k, KIT_OFFICE_PACK) == NULL)
+		return bad(err, path, "no " KIT_OFFICE_PACK " in the kit, and "
+			   "the manifest names an Office KMS host");
+	if (key != (kit_find(k, KIT_OFFICE_KEY) != NULL))
+		return bad(err, path, "the manifest and the files disagree on "
+			   "whether an Office key is included");
+	return 0;
+}
+
 static int
 parse_manifest(const char *path, json_t *m, struct kit *k,
 	       struct kp_error *err)
@@ -771,11 +1001,13 @@ parse_manifest(const char *path, json_t *m, struct kit *k,
 	    strcmp(format, KIT_FORMAT) != 0)
 		return bad(err, path, "not a kmsprep kit manifest");
 	/* Version 1 named settings by their command-line options; kits
-	 * made then still verify and apply. */
-	if (version != KIT_VERSION && version != 1)
+	 * made then still verify and apply.  Version 3 adds "office". */
+	if (version < 1 || version > KIT_VERSION)
 		return bad(err, path, "kit format version %lld; this kmsprep "
 			   "reads versions 1 to %d", (long long)version,
 			   KIT_VERSION);
+	if (parse_office(path, m, version, k, err) < 0)
+		return -1;
 	/* As kit build asks: a fully qualified name, and no key in it. */
 	if (!kp_is_hostname(host, false) || strchr(host, '.') == NULL ||
 	    kp_find_key_shape(host, &ko, &kl) ||

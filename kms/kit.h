@@ -13,7 +13,10 @@
  *   provision.cmd     the first-boot script (CRLF);
  *   kms-host-key.txt  optional, mode 0600: the KMS host key;
  *   srv-records.zone  the _vlmcs._tcp SRV records for the lab DNS;
- *   README.txt        what the kit does, for the administrator.
+ *   README.txt        what the kit does, for the administrator;
+ *   office-vl-pack.exe   optional (format 3): the administrator's own Office
+ *                     Volume License Pack, installed silently at first boot;
+ *   office-host-key.txt  optional, mode 0600: the Office KMS host key.
  *
  * Reading treats the archive as hostile: only regular files with plain
  * names, no duplicates, bounded sizes and counts, nothing that the manifest
@@ -29,17 +32,46 @@
 #include "lib/error.h"
 
 #define KIT_FORMAT "kmsprep-kit"
-#define KIT_VERSION 2		/* 1: settings named by option */
+#define KIT_VERSION 3		/* 1: settings named by option; 2: by
+				 * setting name; 3: an "office" section.
+				 * A kit without Office is written as 2, so
+				 * that older kmsprep still reads it. */
 #define KIT_MANIFEST "manifest.json"
 #define KIT_SIGNATURE "manifest.sig"
 #define KIT_SCRIPT "provision.cmd"
 #define KIT_KEY "kms-host-key.txt"
 #define KIT_RECORDS "srv-records.zone"
 #define KIT_README "README.txt"
+#define KIT_OFFICE_PACK "office-vl-pack.exe"
+#define KIT_OFFICE_KEY "office-host-key.txt"
 
 #define KIT_MAX_ENTRIES 16
 #define KIT_MAX_ENTRY ((size_t)1 << 20)
-#define KIT_MAX_ARCHIVE ((size_t)8 << 20)
+#define KIT_MAX_PACK ((size_t)64 << 20)	/* the Office pack member */
+#define KIT_MAX_ARCHIVE ((size_t)80 << 20)
+
+/* The Office KMS host of one Office version: its Volume License Pack's
+ * silent switch and the Activation ID of its KMS host product, which
+ * slmgr.vbs /ato takes (kit.c has the table and its sources). */
+struct kit_office_host {
+	const char *version;		/* "2010" ... "2024" */
+	const char *name;		/* "Office 2016" */
+	const char *act;		/* Activation ID of the KMS host */
+	const char *quiet;		/* the pack's silent switch */
+};
+
+/* The Office KMS host of VERSION ("2016"), or NULL if there is none. */
+const struct kit_office_host *kit_office_host(const char *version);
+
+/* The versions kit_office_host knows, as "2010|2013|...", for messages. */
+const char *kit_office_versions(void);
+
+/* The Office part of a kit. */
+struct kit_office {
+	const struct kit_office_host *host;
+	const char *key;		/* the Office KMS host key, or NULL */
+	const char *pack;		/* the Volume License Pack .exe (path) */
+};
 
 /* What a kit is built from. */
 struct kit_spec {
@@ -47,6 +79,7 @@ struct kit_spec {
 	const struct spp_settings *settings;	/* host settings */
 	const char *key;		/* the KMS host key, or NULL */
 	const char *sign_key;		/* Ed25519 private key (PEM file) */
+	const struct kit_office *office;	/* or NULL */
 };
 
 /* Append the kit's first-boot script (KIT_SCRIPT) for SPEC to B. */
@@ -87,6 +120,8 @@ struct kit {
 	struct spp_given *settings;
 	size_t nsettings;
 	bool has_key;
+	const struct kit_office_host *office;	/* format 3, or NULL */
+	bool has_office_key;
 };
 
 /* Read the kit at PATH, check every name, size and digest against the

@@ -679,7 +679,12 @@ gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
 		return kp_fail_oom(err);
 	f->write = true;
 	if (f->exists) {
-		old = img_read(s, f->guest, (size_t)1 << 20, &len, err);
+		/* Scripts and keys are small; a kit's Office Volume License
+		 * Pack is not, and a pack from an earlier kit may differ in
+		 * size. */
+		old = img_read(s, f->guest, f->content.len > ((size_t)1 << 20) ?
+				       (size_t)128 << 20 : (size_t)1 << 20,
+			       &len, err);
 		if (old == NULL)
 			return -1;
 		f->write = len != f->content.len ||

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The first-boot scripts kmsprep generates (clone mode's firstboot.cmd and
-# firstboot-activate.cmd, a host kit's wrapper and provision.cmd), run under
-# Wine's cmd.exe with its real reg.exe and registry, and with stub
-# powershell.exe, cscript.exe, shutdown.exe and net.exe (tests/helper/wine/
-# stub.c) that record their arguments and return scripted exit codes.
+# firstboot-activate.cmd, also with Office's own rearm; a host kit's wrapper
+# and provision.cmd, also with an Office KMS host), run under Wine's cmd.exe
+# with its real reg.exe and registry, and with stub powershell.exe,
+# cscript.exe, shutdown.exe, net.exe, OSPPREARM.EXE and a stub Volume
+# License Pack (tests/helper/wine/stub.c) that record their arguments and
+# return scripted exit codes.
 # A "boot" runs what HKLM\SYSTEM\Setup holds, as Winlogon would.  What this
 # proves and what it cannot: README, "First-boot scripts under Wine".
 . "$(dirname "$0")/lib.sh"
@@ -45,12 +47,13 @@ winpath() {
 export STUB_DIR STUB_ENV=KMSPREP_KEYFILE
 STUB_DIR=$(winpath "$STUBS")
 KEY=QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN	# a made-up key in the right form
+OKEY=M4PWT-Y6D2V-CF8GN-QXR7B-9HJ3K	# and an Office one
 PS1='C:\windows\kmsprep\licensing.ps1'
 PSARGS="powershell|-NoProfile|-NonInteractive|-ExecutionPolicy|Bypass|-File|$PS1"
 SLMGR='cscript|//nologo|C:\windows\System32\slmgr.vbs'
 SPP='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 
-# image clone|clone-gvlk|clone-guestfs|key|kit with|without-powershell [RC-LINES...]: a fresh image in
+# image clone|clone-office|clone-gvlk|clone-guestfs|key|kit|kit-office with|without-powershell [RC-LINES...]: a fresh image in
 # the prefix: the scripts, the hook staged, the stubs' exit codes.
 image() {
 	local kind=$1 ps=$2 hook
@@ -65,14 +68,21 @@ image() {
 	elif [ "$kind" = key ]; then
 		cp "$SCRATCH/gen/key/firstboot-key.cmd" "$SYS/kmsprep/"
 		hook=firstboot-key.cmd
-	elif [ "$kind" != kit ]; then
+	elif [ "$kind" != kit ] && [ "$kind" != kit-office ]; then
 		cp "$SCRATCH/gen/$kind/"*.cmd "$SYS/kmsprep/"
 		hook=firstboot.cmd
 	else
 		mkdir "$SYS/kmsprep/kit"
-		cp "$SCRATCH/gen/kit/provision.cmd" "$SYS/kmsprep/kit/"
+		cp "$SCRATCH/gen/$kind/provision.cmd" "$SYS/kmsprep/kit/"
 		cp "$SCRATCH/gen/kit/kit-firstboot.cmd" "$SYS/kmsprep/"
 		printf '%s\r\n' "$KEY" >"$SYS/kmsprep/kit/kms-host-key.txt"
+		if [ "$kind" = kit-office ]; then
+			# What kit apply writes: the pack (a stub here) and
+			# the Office key beside the script.
+			cp "$STUBS/stub.exe" "$SYS/kmsprep/kit/office-vl-pack.exe"
+			printf '%s\r\n' "$OKEY" \
+				>"$SYS/kmsprep/kit/office-host-key.txt"
+		fi
 		hook=kit-firstboot.cmd
 	fi
 	if [ "$ps" = with-powershell ]; then
@@ -384,7 +394,89 @@ clone_guestfs() {
 }
 
 t "libguestfs firstboot service: rearm, then activate at the next boot" clone_guestfs
+# Clone mode with an MSI Office 2013 on OSPP: Office's own rearm
+# (OSPPREARM.EXE, found in the Office15 folder) after Windows', then the
+# OSPP KMS host put back, then the restart.
+clone_office() {
+	local dir="$WINEPREFIX/drive_c/Program Files/Microsoft Office/Office15"
+	mkdir -p "$dir"
+	cp "$STUBS/stub.exe" "$dir/OSPPREARM.EXE"
+	image clone-office with-powershell "ospprearm * 0xC004D307"
+	wine reg delete 'HKLM\SOFTWARE\Microsoft\OfficeSoftwareProtectionPlatform' \
+		/v KeyManagementServiceName /f >/dev/null 2>&1 || true
+	boot
+	boot
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=0" \
+		"ospprearm|KMSPREP_KEYFILE=|rc=-1073425657" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=|rc=0" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	# Its failure is logged; Windows' restart still follows.
+	expect_grep '^rearm: exit code 0$' l
+	expect_grep '^office rearm: exit code -1073425657$' l
+	expect_grep '^restarting once$' l
+	wine reg query 'HKLM\SOFTWARE\Microsoft\OfficeSoftwareProtectionPlatform' \
+		/v KeyManagementServiceName | tr -d '\r' >v
+	expect_grep 'REG_SZ *kms.example.com$' v
+	hook_cleared
+	# Without OSPPREARM.EXE it says so and goes on.
+	rm -rf "$dir"
+	image clone-office with-powershell
+	boot
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^office rearm: no OSPPREARM.EXE found for Office 2013$' l
+	expect_grep '^restarting once$' l
+}
+
+# A kit with an Office 2016 KMS host: after the Windows key, the pack
+# silently, the Office key (by WMI from its file, deleted after), then
+# activation of the Office KMS host product by its Activation ID.
+kit_office() {
+	local keyfile='C:\windows\kmsprep\kit\kms-host-key.txt'
+	local okeyfile='C:\windows\kmsprep\kit\office-host-key.txt'
+	local id=98ebfe73-2084-4c97-932c-c0cd1643bea7
+	export STUB_ENV=KMSPREP_KEYFILE,KMSPREP_ACTID
+	image kit-office with-powershell "powershell ato 0xC004F074"
+	boot
+	[ ! -e "$SYS/kmsprep/kit/kms-host-key.txt" ]
+	[ ! -e "$SYS/kmsprep/kit/office-host-key.txt" ]
+	hook_cleared
+	expect_lines "$STUBS/calls.log" \
+		"$PSARGS|ipk|KMSPREP_KEYFILE=$keyfile(file)|KMSPREP_ACTID=|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=$keyfile|KMSPREP_ACTID=|rc=-1073418124" \
+		"office-vl-pack|/quiet|KMSPREP_KEYFILE=$okeyfile(file)|KMSPREP_ACTID=$id|rc=0" \
+		"$PSARGS|ipk|KMSPREP_KEYFILE=$okeyfile(file)|KMSPREP_ACTID=$id|rc=0" \
+		"$PSARGS|ato|KMSPREP_KEYFILE=$okeyfile|KMSPREP_ACTID=$id|rc=-1073418124" \
+		"net|stop|sppsvc|KMSPREP_KEYFILE=$okeyfile|KMSPREP_ACTID=|rc=0" \
+		"net|start|sppsvc|KMSPREP_KEYFILE=$okeyfile|KMSPREP_ACTID=|rc=0" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=$okeyfile|KMSPREP_ACTID=|rc=0"
+	log "$SYS/kmsprep/kit/provision.log" >l
+	expect_grep "^Office 2016 KMS host: Activation ID $id$" l
+	expect_grep '^office volume license pack: exit code 0$' l
+	expect_grep '^office install key: exit code 0$' l
+	expect_grep '^office activate: exit code -1073418124$' l
+	! grep -r -q -F -e "$KEY" -e "$OKEY" "$STUBS/calls.log" "$SYS/kmsprep" boots
+	# Without PowerShell: the pack still goes in; slmgr.vbs would need
+	# the key on its command line, so the key stays and the log says so.
+	image kit-office without-powershell
+	boot
+	[ -e "$SYS/kmsprep/kit/office-host-key.txt" ]
+	expect_lines "$STUBS/calls.log" \
+		"office-vl-pack|/quiet|KMSPREP_KEYFILE=$okeyfile(file)|KMSPREP_ACTID=$id|rc=0" \
+		"net|stop|sppsvc|KMSPREP_KEYFILE=$okeyfile(file)|KMSPREP_ACTID=|rc=0" \
+		"net|start|sppsvc|KMSPREP_KEYFILE=$okeyfile(file)|KMSPREP_ACTID=|rc=0" \
+		"$SLMGR|/dlv|KMSPREP_KEYFILE=$okeyfile(file)|KMSPREP_ACTID=|rc=0"
+	log "$SYS/kmsprep/kit/provision.log" >l
+	expect_grep '^Windows PowerShell is absent: the Office key is not installed' l
+	expect_grep "slmgr.vbs /ipk and /ato $id" l
+}
+
+t "clone: Office's own rearm after Windows', OSPP settings back" clone_office
 t "kit: key installed from its file, file deleted, hook cleared" kit_ok
 t "kit: a failed key install is logged, the key file still goes" kit_ipk_fails
 t "kit: no PowerShell, the key is kept and not put on a command line" kit_without_powershell
+t "kit with Office: pack, Office key, activation by its Activation ID" kit_office
 done_testing

@@ -25,12 +25,16 @@
  *                                them (tests/t2300 runs them under Wine):
  *                                clone/ (generalize --mode clone
  *                                --activate, KMS host kms.example.com:1688),
+ *                                clone-office/ (the same with an MSI
+ *                                Office 2013 on OSPP: its own rearm),
  *                                clone-gvlk/ (--gvlk, no --activate),
  *                                key/ (image set --gvlk),
  *                                clone-guestfs/ (libguestfs' firstboot
  *                                service's scripts, --activate),
  *                                kit/ (a host kit's provision.cmd and the
- *                                wrapper), each with licensing.ps1
+ *                                wrapper), kit-office/ (provision.cmd with
+ *                                an Office 2016 KMS host), each with
+ *                                licensing.ps1
  */
 #include <errno.h>
 #include <stdio.h>
@@ -522,12 +526,21 @@ scripts(const char *dir)
 	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct buf v = BUF_INIT, port = BUF_INIT;
 	struct spp_settings set;
-	struct kit_spec spec = { "kms.example.com", &set, NULL, NULL };
+	struct kit_spec spec = { "kms.example.com", &set, NULL, NULL, NULL };
+	struct kit_office office = { kit_office_host("2016"), NULL, "-" };
 	struct spp_item items[2];
 	struct spp_report rep = { "Microsoft\\Windows NT\\CurrentVersion\\"
 				  "SoftwareProtectionPlatform", true, items, 2,
 				  NULL, 0 };
 	char sub[4096];
+	struct office_install oinst = { .kind = OFFICE_MSI, .version = "15.0",
+		.name = "Office 2013",
+		.path = (char *)"C:\\Program Files\\Microsoft Office\\Office15\\",
+		.lic = OFFICE_LIC_OSPP };
+	struct office_kms okms = { .key = (char *)OFFICE_OSPP_KEY,
+		.scope = "ospp", .name = (char *)"kms.example.com",
+		.port = (char *)"1688" };
+	struct office_report office_rep = { false, &oinst, 1, &okms, 1 };
 
 	/* What spp_read reports for an image with a KMS host set. */
 	regval_sz("kms.example.com", &v);
@@ -550,6 +563,17 @@ scripts(const char *dir)
 	if (cmd_licensing_ps1(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
 	    put(sub, "firstboot-activate.cmd", &two) < 0 ||
 	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	/* With Office 2013 (MSI) on Windows 7: OSPP, its own rearm, and the
+	 * OSPP KMS host put back after it. */
+	snprintf(sub, sizeof(sub), "%s/clone-office", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_clone_scripts(&rep, &office_rep, true, NULL, false, &one,
+			      &two, &err) < 0)
+		return die(err.msg);
+	if (put(sub, "firstboot.cmd", &one) < 0 ||
+	    put(sub, "firstboot-activate.cmd", &two) < 0)
 		return 1;
 	/* Without --activate, with --gvlk (Windows 10/11 Enterprise's). */
 	snprintf(sub, sizeof(sub), "%s/clone-gvlk", dir);
@@ -588,6 +612,14 @@ scripts(const char *dir)
 	    cmd_licensing_ps1(&ps1) < 0 || put(sub, KIT_SCRIPT, &one) < 0 ||
 	    put(sub, "kit-firstboot.cmd", &two) < 0 ||
 	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
+		return 1;
+	/* The same kit with an Office 2016 KMS host. */
+	snprintf(sub, sizeof(sub), "%s/kit-office", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	spec.office = &office;
+	if (kit_provision_script(&spec, &one) < 0 ||
+	    put(sub, KIT_SCRIPT, &one) < 0)
 		return 1;
 	spp_settings_release(&set);
 	return 0;

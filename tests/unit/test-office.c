@@ -238,9 +238,53 @@ apply_kms(void)
 	hive_close(h);
 }
 
+/* Office 2013's Click-to-Run: 15.0\ClickToRun, with its own service by
+ * Windows version; the 32-bit one may be in the Wow6432Node view. */
+static void
+click_to_run_2013(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive *h = open_new("c2r15");
+	struct winver w7 = win(6, 1), w81 = win(6, 3);
+	struct office_report r;
+
+	put(h, "Microsoft\\Office\\15.0\\ClickToRun", "InstallPath",
+	    "C:\\Program Files\\Microsoft Office 15");
+	put(h, "Microsoft\\Office\\15.0\\ClickToRun\\Configuration",
+	    "ProductReleaseIds", "O365ProPlusRetail");
+	put(h, "Microsoft\\Office\\15.0\\ClickToRun\\Configuration",
+	    "Platform", "x64");
+	CHECK_EQ(office_read(h, &w7, &r, &err), 0);
+	CHECK_EQ(r.n, 1);
+	if (r.n == 1) {
+		CHECK(r.inst[0].kind == OFFICE_C2R);
+		CHECK_STR(r.inst[0].version, "15.0");
+		CHECK_STR(r.inst[0].name, "Office 2013 Click-to-Run");
+		CHECK_STR(r.inst[0].path,
+			  "C:\\Program Files\\Microsoft Office 15");
+		CHECK_STR(r.inst[0].products, "O365ProPlusRetail");
+		CHECK(!r.inst[0].wow64 && !r.inst[0].volume);
+		CHECK(r.inst[0].lic == OFFICE_LIC_OSPP);	/* Windows 7 */
+	}
+	office_report_release(&r);
+	CHECK_EQ(office_read(h, &w81, &r, &err), 0);
+	CHECK(r.n == 1 && r.inst[0].lic == OFFICE_LIC_SPP);
+	office_report_release(&r);
+	hive_close(h);
+	/* 32-bit, in the Wow6432Node view only. */
+	h = open_new("c2r15wow");
+	put(h, "Wow6432Node\\Microsoft\\Office\\15.0\\ClickToRun\\Configuration",
+	    "Platform", "x86");
+	CHECK_EQ(office_read(h, &w81, &r, &err), 0);
+	CHECK(r.n == 1 && r.inst[0].wow64 &&
+	      strcmp(r.inst[0].version, "15.0") == 0);
+	office_report_release(&r);
+	hive_close(h);
+}
+
 static const struct unit_test tests[] = {
 	TEST(no_office), TEST(office2010_wow64), TEST(office2013_by_windows),
-	TEST(click_to_run), TEST(apply_kms),
+	TEST(click_to_run), TEST(click_to_run_2013), TEST(apply_kms),
 };
 
 UNIT_MAIN(tests)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * A stand-in for a Windows program (powershell.exe, cscript.exe,
- * shutdown.exe, net.exe) in the Wine tests of the first-boot scripts
+ * shutdown.exe, net.exe, OSPPREARM.EXE, an Office Volume License Pack) in
+ * the Wine tests of the first-boot scripts
  * (tests/t2300-firstboot-wine.sh).  One program, copied under each name.
  * Built with x86_64-w64-mingw32-gcc; it is not part of kmsprep.
  *
