@@ -390,27 +390,29 @@ static int
 write_key(struct hive *h, const char *key, const struct office_kms_edit *e,
 	  struct hive_changes *c, struct kp_error *err)
 {
+	const struct {
+		bool touch, set;
+		const char *value, *name;
+	} v[] = {
+		{ e->touch_name, e->set_name, e->name,
+		  "KeyManagementServiceName" },
+		{ e->touch_port, e->set_port, e->port,
+		  "KeyManagementServicePort" },
+	};
 	struct buf d = BUF_INIT;
+	size_t k;
 	int r = 0;
 
-	if (e->touch_name) {
-		if (e->set_name && regval_sz(e->name, &d) < 0)
+	for (k = 0; k < 2 && r == 0; k++) {
+		if (!v[k].touch)
+			continue;
+		buf_reset(&d);
+		if (v[k].set && regval_sz(v[k].value, &d) < 0)
 			r = kp_fail_oom(err);
 		else
-			r = hive_apply_value(h, c, key,
-					     "KeyManagementServiceName",
-					     e->set_name, REGT_SZ, d.data,
-					     e->set_name ? d.len : 0, err);
-	}
-	buf_reset(&d);
-	if (r == 0 && e->touch_port) {
-		if (e->set_port && regval_sz(e->port, &d) < 0)
-			r = kp_fail_oom(err);
-		else
-			r = hive_apply_value(h, c, key,
-					     "KeyManagementServicePort",
-					     e->set_port, REGT_SZ, d.data,
-					     e->set_port ? d.len : 0, err);
+			r = hive_apply_value(h, c, key, v[k].name, v[k].set,
+					     REGT_SZ, d.data,
+					     v[k].set ? d.len : 0, err);
 	}
 	buf_release(&d);
 	return r;
