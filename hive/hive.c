@@ -1707,7 +1707,7 @@ commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
 	unsigned char base[REGF_BASE_SIZE];
 	struct regf r;
 	struct stat st;
-	size_t len;
+	size_t len, i;
 	int fd, ret = -1;
 
 	fd = open(h->real, (plan_only ? O_RDONLY : O_RDWR) | O_CLOEXEC |
@@ -1740,6 +1740,15 @@ commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
 	if (pe_regf(&e, &r, err) < 0 || verify_expect(h, &r, err) < 0) {
 		kp_error_prefix(err, "'%s'", h->path);
 		goto out;
+	}
+	for (i = 0; i < h->nexp; i++) {
+		if (h->exp[i].name && pe_check_key(&e, h->exp[i].path) != 0) {
+			kp_fail(err, KP_ERR_FAIL, "'%s': key '%s' does not "
+				"check out after the edit (%s); nothing "
+				"written", h->path, h->exp[i].path,
+				pe_fallback_str(e.why));
+			goto out;
+		}
 	}
 	len = (size_t)REGF_BASE_SIZE + e.end;
 	if (pe_diff(&e, &d, err) < 0)

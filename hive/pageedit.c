@@ -649,6 +649,38 @@ out:
 }
 
 int
+pe_check_key(struct pageedit *e, const char *path)
+{
+	const unsigned char *l, *vk;
+	unsigned char *nk;
+	uint32_t key, nval, i, off, cap;
+
+	if (find_key(e, path, &key, &nk) != 0)
+		return 1;
+	nval = regf_le32(nk + 36);
+	if (nval == 0)
+		return 0;
+	if (nval > (UINT32_MAX - 8) / 4)
+		return refuse(e, PE_FB_CELL);
+	l = cell(e, regf_le32(nk + 40), nval * 4, NULL, NULL);
+	if (l == NULL)
+		return refuse(e, PE_FB_CELL);
+	for (i = 0; i < nval; i++) {
+		vk = cell(e, regf_le32(l + 4 * i), VK_FIXED, "vk", &cap);
+		if (vk == NULL || regf_le16(vk + 2) > cap - VK_FIXED)
+			return refuse(e, PE_FB_CELL);
+		/* Big data of other values is not this editor's to check
+		 * (it never touches it). */
+		if (data_cell(e, vk, &off, &cap) != 0) {
+			if (e->why != PE_FB_BIG_DATA)
+				return 1;
+			e->why = PE_OK;
+		}
+	}
+	return 0;
+}
+
+int
 pe_diff(const struct pageedit *e, struct journal_diff *d,
 	struct kp_error *err)
 {

@@ -76,6 +76,10 @@ int pe_unset(struct pageedit *e, const char *path, const char *name);
 /* Check that the key at PATH exists: 0 yes, 1 no (PE_FB_NEW_KEY). */
 int pe_key(struct pageedit *e, const char *path);
 
+/* After the edits: walk the key at PATH again, every value record and
+ * data cell of it checked against its bin.  0 sound, 1 not (E->why). */
+int pe_check_key(struct pageedit *e, const char *path);
+
 /* The changed pages, as a journal diff over the view (E->p is the new
  * hive's image for journal_plan_build).  Free D->runs. */
 int pe_diff(const struct pageedit *e, struct journal_diff *d,

@@ -526,7 +526,15 @@ hostile(void)
 			printf("# case %d: %s\n", i, pe_fallback_str(e.why));
 		CHECK_EQ(e.why, PE_FB_CELL);
 		pe_done(&e, fd);
+		/* The check after an edit sees the same damage. */
+		CHECK(pe_over(&e, "ho1", &b, &fd) == 0);
+		CHECK_EQ(pe_check_key(&e, "K\\S"), 1);
+		CHECK_EQ(e.why, PE_FB_CELL);
+		pe_done(&e, fd);
 	}
+	CHECK(pe_over(&e, "ho1", &base, &fd) == 0);
+	CHECK_EQ(pe_check_key(&e, "K\\S"), 0);
+	pe_done(&e, fd);
 	/* Random damage near the key: never a crash; what it edits still
 	 * reads back with the bounds-checked reader. */
 	srand(15);
