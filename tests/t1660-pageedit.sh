@@ -112,4 +112,38 @@ EOF
 }
 t "a key to create falls back to hivex, and says why" new_key
 
+# A hive written by Windows 10 (replayed from its logs first): values added,
+# changed and deleted in place by hive import agree with the rewrite.
+real_hive() {
+	local n=win10-1709-dirty-SYSTEM
+	testdata $n
+	testdata $n.LOG1
+	testdata $n.LOG2
+	kp hive recover $n -o s >/dev/null
+	cp s h
+	cp s r
+	printf '%s\n' 'Windows Registry Editor Version 5.00' '' \
+		'[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control]' \
+		'"KmsprepTest"="hello world, a value"' \
+		'"SystemStartOptions"=" NOEXECUTE=OPTOUT"' \
+		'"WaitToKillServiceTimeout"=-' '' \
+		'[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\Tcpip\Parameters]' \
+		'"Hostname"="kmsprep-host"' >c.reg
+	kp hive import --json h c.reg --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' >out.json
+	[ "$(in_place_json out.json)" = True ]
+	kp hive import r c.reg --prefix 'HKEY_LOCAL_MACHINE\SYSTEM' --rewrite >/dev/null
+	content h >a
+	content r >b
+	expect_same a b
+	expect_grep 'Control/KmsprepTest,SZ,hello world' a
+	expect_no_grep 'WaitToKillServiceTimeout' a
+	hivexregedit --export h '\' >a.reg
+	hivexregedit --export r '\' >b.reg
+	expect_same a.reg b.reg
+	"$TEST_TOOL" regf-check h >/dev/null
+	changed_pages s h >pages
+	[ "$(wc -l <pages)" -le 6 ]
+}
+t "a Windows 10 hive edited in place agrees with the rewrite" real_hive
+
 done_testing
