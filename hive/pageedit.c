@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "lib/utf.h"
 #include "pageedit.h"
@@ -160,16 +161,19 @@ cell(const struct pageedit *e, uint32_t off, uint32_t need, const char *sig,
 	return at(e, off + 4);
 }
 
-/* Mark the cell at OFF free.  Windows merges a freed cell with free
- * neighbours; the format does not require it (hivex never does), and
- * leaving them apart changes no other page. */
+/* Mark the cell at OFF (checked by cell()) free, its old bytes cleared:
+ * a replaced value may have held a product key.  Windows merges a freed
+ * cell with free neighbours; the format does not require it (hivex never
+ * does), and leaving them apart changes no other page. */
 static void
 cell_free(struct pageedit *e, uint32_t off)
 {
 	int32_t raw = (int32_t)regf_le32(at(e, off));
 
-	if (raw < 0)
+	if (raw < 0) {
 		w32(e, off, 0u - (uint32_t)raw);
+		wbytes(e, off + 4, NULL, 0u - (uint32_t)raw - 4);
+	}
 }
 
 /* Take SIZE bytes (a multiple of 8) from the first free cell big enough
@@ -280,6 +284,7 @@ pe_open(struct pageedit *e, int fd, size_t len, uint64_t stamp,
 		return 0;
 	}
 	e->len = len;
+	e->fd = fd;
 	e->maplen = len + PE_SPARE;
 	e->dirty = calloc(e->maplen / JOURNAL_PAGE / 8 + 2, 1);
 	if (e->dirty == NULL)
@@ -694,6 +699,25 @@ pe_diff(const struct pageedit *e, struct journal_diff *d,
 
 		if (!(e->dirty[pg / 8] & (1u << (pg % 8))))
 			continue;
+		/* A page written back to what it was (a time stamped twice
+		 * in one second, a value set to what it held) is not logged:
+		 * the journal holds the pages that differ, as journal_diff
+		 * finds them. */
+		if ((uint64_t)REGF_BASE_SIZE + off + JOURNAL_PAGE <= e->len) {
+			unsigned char was[JOURNAL_PAGE];
+
+			if (pread(e->fd, was, sizeof(was),
+				  (off_t)REGF_BASE_SIZE + off) !=
+			    (ssize_t)sizeof(was)) {
+				free(d->runs);
+				d->runs = NULL;
+				return kp_fail_errno(err, KP_ERR_FAIL,
+						     errno ? errno : EIO,
+						     "cannot read the hive");
+			}
+			if (memcmp(was, at(e, off), sizeof(was)) == 0)
+				continue;
+		}
 		if (d->n && d->runs[d->n - 1].off + d->runs[d->n - 1].len ==
 			    off) {
 			d->runs[d->n - 1].len += JOURNAL_PAGE;

@@ -46,6 +46,7 @@ const char *pe_fallback_str(enum pe_fallback reason);
 struct pageedit {
 	unsigned char *p;	/* the view: file copy-on-write, then spare */
 	size_t len;		/* file size */
+	int fd;			/* the file (not owned) */
 	size_t maplen;		/* the view's size */
 	uint32_t end;		/* hbins-relative end of hive bins data */
 	uint32_t minor;
@@ -80,8 +81,8 @@ int pe_key(struct pageedit *e, const char *path);
  * data cell of it checked against its bin.  0 sound, 1 not (E->why). */
 int pe_check_key(struct pageedit *e, const char *path);
 
-/* The changed pages, as a journal diff over the view (E->p is the new
- * hive's image for journal_plan_build).  Free D->runs. */
+/* The pages that differ from the file, as a journal diff over the view
+ * (E->p is the new hive's image for journal_plan_build).  Free D->runs. */
 int pe_diff(const struct pageedit *e, struct journal_diff *d,
 	    struct kp_error *err);
 

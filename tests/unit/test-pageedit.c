@@ -572,7 +572,82 @@ hostile(void)
 	buf_release(&b);
 }
 
+/* A deleted value's cells are free and cleared (it may have held a
+ * product key). */
+static void
+freed_cleared(void)
+{
+	struct buf base = BUF_INIT;
+	struct pageedit e;
+	uint32_t k, list, vk = 0, data, i, n, size;
+	const unsigned char *c;
+	int fd;
+
+	CHECK(base_hive("fc", &base) == 0);
+	k = key_at(&base, "K\\S");
+	list = regf_le32(hb(&base, k) + 4 + 40);
+	n = regf_le32(hb(&base, k) + 4 + 36);
+	for (i = 0; i < n; i++) {
+		vk = regf_le32(hb(&base, list) + 4 + 4 * i);
+		if (regf_le16(hb(&base, vk) + 4 + 2) == 1 &&
+		    hb(&base, vk)[4 + 20] == 's')
+			break;
+	}
+	CHECK(i < n);
+	data = regf_le32(hb(&base, vk) + 4 + 8);
+	CHECK(pe_over(&e, "fc1", &base, &fd) == 0);
+	CHECK_EQ(pe_unset(&e, "K\\S", "s"), 0);
+	c = e.p + REGF_BASE_SIZE + data;
+	size = regf_le32(c);
+	CHECK((int32_t)size > 8);
+	for (i = 4; i < size; i++)
+		if (c[i])
+			break;
+	CHECK_EQ(i, size);
+	CHECK((int32_t)regf_le32(e.p + REGF_BASE_SIZE + vk) > 0);
+	pe_done(&e, fd);
+	buf_release(&base);
+}
+
+/* An edit that leaves every byte as it was (the same value, at the same
+ * time) logs and writes no page. */
+static void
+same_again(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_result res;
+	struct buf old = BUF_INIT, mid = BUF_INIT, now = BUF_INIT;
+	struct hive *h;
+	int pass;
+
+	CHECK(base_hive("same", &old) == 0);
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	for (pass = 0; pass < 2; pass++) {
+		h = open_w("same");
+		CHECK(h != NULL);
+		CHECK(hive_set(h, "K\\S", "d", REGT_DWORD, "\11\0\0\0", 4,
+			       &err) == 0);
+		CHECK(commit_j(h, &res) == 0);
+		CHECK(res.in_place);
+		if (pass == 0) {
+			CHECK(res.pages >= 1 && res.pages <= 2);
+			CHECK(hb_load(hb_path("same"), &mid) == 0);
+		} else {
+			CHECK_EQ(res.pages, 0);
+			CHECK(!res.written);
+		}
+	}
+	unsetenv("SOURCE_DATE_EPOCH");
+	CHECK(hb_load(hb_path("same"), &now) == 0);
+	CHECK(now.len == mid.len && memcmp(now.data, mid.data, now.len) == 0);
+	buf_release(&old);
+	buf_release(&mid);
+	buf_release(&now);
+}
+
 static const struct unit_test tests[] = {
+	TEST(same_again),
+	TEST(freed_cleared),
 	TEST(set_in_place),
 	TEST(add_and_delete),
 	TEST(fallback_keys),
