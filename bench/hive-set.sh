@@ -10,9 +10,11 @@
 #   cp + fsync         the same, made durable
 #   hivexregedit       hivexregedit --merge of the same one-value .reg change
 #                      (in place, no fsync, no verification)
-#   kmsprep hive set   journaled (the default): the changed pages through
+#   kmsprep hive set   journaled (the default): the values edited cell by
+#                      cell in place (hive/pageedit.c; hivex's whole new
+#                      hive only for key edits), the changed pages through
 #                      a .LOG1/.LOG2 entry, then in place, each step
-#                      fsynced; the whole new hive checked before, the
+#                      fsynced; the edited values read back before, the
 #                      pages read back after
 #   kmsprep --rewrite  atomic (temporary file, fsync, rename), validated
 #                      before and verified after

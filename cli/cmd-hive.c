@@ -74,6 +74,12 @@ hive_cmd_finish(struct cli *c, struct hive *h, const struct hive_args *a,
 		if (res.backup)
 			json_object_set_new(j, "backup",
 					    json_string(res.backup));
+		/* Journaled: values edited in place, or why not. */
+		if (res.journaled)
+			json_object_set_new(j, "in_place",
+					    res.in_place ? json_true() :
+					    json_string(pe_fallback_str(
+						    res.pe_why)));
 		free(res.backup);
 		return cli_print_json(c, j) < 0 ? KP_EXIT_FAIL : 0;
 	}
@@ -190,7 +196,9 @@ static const struct cli_help set_help = {
 	"hive set FILE [--dry-run] [--backup] [--activation-id GUID] "
 	"SETTINGS...",
 	"Set KMS settings in a SOFTWARE hive file. Only the values named are "
-	"touched; missing keys are created. The new hive is checked whole, then "
+	"touched; missing keys are created. The hive is checked whole when it "
+	"is read; values are then changed cell by cell (key edits go through "
+	"a whole new hive, checked whole), and "
 	"only the changed pages are written, first to the transaction log "
 	"(FILE.LOG1 or .LOG2), then in place, as Windows 8.1 and later do: a "
 	"crash leaves the old or, once the log is replayed, the new hive. "

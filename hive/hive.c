@@ -58,6 +58,9 @@ struct hive {
 	 * of this copy, and its name and type never change. */
 	struct kp_map raw_map;	/* the file, or the memory file */
 	struct regf raw;
+	/* An edit the page editor cannot replay (a key created or deleted):
+	 * the journaled commit then goes through hivex. */
+	enum pe_fallback pe_why;
 	/* Keys whose LastWriteTime the edits change (see stamp_keys). */
 	hive_key *touched;
 	size_t ntouched, captouched;
@@ -1154,6 +1157,7 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 			if (next == 0)
 				return edit_failed(h, "create key", path, err);
 			h->nedits++;
+			h->pe_why = PE_FB_NEW_KEY;
 			if (touch(h, cur, err) < 0 || touch(h, next, err) < 0)
 				return -1;
 			if (check_order(h, cur, part, path, err) < 0)
@@ -1353,6 +1357,9 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	if (parent == 0 || hivex_node_delete_child(h->hx, k) < 0)
 		return edit_failed(h, "delete key", path, err);
 	h->nedits++;
+	/* The page editor replays the final state of each value; a deleted
+	 * key (perhaps made again) has lost values it cannot see. */
+	h->pe_why = PE_FB_DELETE_KEY;
 	if (touch(h, parent, err) < 0)
 		return -1;
 	expect_forget_under(h, path);
@@ -1378,25 +1385,18 @@ hive_path_split(const char *path, char **parent, char **last)
  * Committing.
  */
 
-/* Check every expectation against the written file, read without hivex. */
+/* Check every expectation against R, the written hive read without hivex. */
 static int
-verify(struct hive *h, const unsigned char *p, size_t len,
-       struct kp_error *err)
+verify_expect(struct hive *h, const struct regf *r, struct kp_error *err)
 {
 	struct buf data = BUF_INIT;
-	struct regf r;
 	size_t i;
 	int ret = -1;
 
-	if (regf_validate(p, len, NULL, err) < 0 ||
-	    regf_open(&r, p, len, err) < 0) {
-		kp_error_prefix(err, "the written hive does not check out");
-		return -1;
-	}
 	for (i = 0; i < h->nexp; i++) {
 		const struct expect *e = &h->exp[i];
 		uint32_t key, type;
-		int rc = regf_lookup(&r, e->path, &key);
+		int rc = regf_lookup(r, e->path, &key);
 
 		if (rc < 0)
 			goto corrupt;
@@ -1410,7 +1410,7 @@ verify(struct hive *h, const unsigned char *p, size_t len,
 				goto mismatch;
 			continue;
 		}
-		rc = regf_value(&r, key, e->name, &type, &data);
+		rc = regf_value(r, key, e->name, &type, &data);
 		if (rc < 0)
 			goto corrupt;
 		if ((rc == 1) != e->present)
@@ -1436,6 +1436,21 @@ corrupt:
 out:
 	buf_release(&data);
 	return ret;
+}
+
+/* The whole new hive checked, then every expectation. */
+static int
+verify(struct hive *h, const unsigned char *p, size_t len,
+       struct kp_error *err)
+{
+	struct regf r;
+
+	if (regf_validate(p, len, NULL, err) < 0 ||
+	    regf_open(&r, p, len, err) < 0) {
+		kp_error_prefix(err, "the written hive does not check out");
+		return -1;
+	}
+	return verify_expect(h, &r, err);
 }
 
 /* Mark the new file clean, with a fresh timestamp and a sequence number
@@ -1640,6 +1655,156 @@ hive_plan_free(struct hive_plan *hp)
 	free(hp);
 }
 
+/* Replay the recorded edits (their final states, h->exp) with the page
+ * editor on E, the file as it was opened.  0 all made, 1 one cannot be
+ * (E->why says why). */
+static int
+replay_edits(struct hive *h, struct pageedit *e)
+{
+	size_t i;
+
+	if (h->pe_why != PE_OK) {
+		e->why = h->pe_why;
+		return 1;
+	}
+	for (i = 0; i < h->nexp; i++) {
+		const struct expect *x = &h->exp[i];
+		int r;
+
+		if (x->name == NULL)
+			r = x->present ? pe_key(e, x->path) : 0;
+		else if (x->present)
+			r = pe_set(e, x->path, x->name, x->type, x->data,
+				   x->len);
+		else
+			r = pe_unset(e, x->path, x->name);
+		if (r != 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The journaled commit without hivex: the edits made again, cell by cell,
+ * in a copy-on-write view of the file (pageedit.h), which reads only the
+ * cells on the edited keys' paths; the pages it changed go through the
+ * journal.  hivex would load and write out the whole hive, and the
+ * whole-hive check of its result would read it all once more; here the
+ * check is of what changed (every expectation read back from the view
+ * with regf.c's bounds-checked reader), and the journal reads back the
+ * pages written.  1: an edit it cannot make (RES->pe_why), nothing
+ * written; the caller goes through hivex.
+ */
+static int
+commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
+	     struct kp_error *err)
+{
+	struct pageedit e = { 0 };
+	struct journal_opts jo = { 0 };
+	struct journal_diff d = { 0 };
+	struct journal_plan p;
+	struct hive_plan *hp = NULL;
+	unsigned char base[REGF_BASE_SIZE];
+	struct regf r;
+	struct stat st;
+	size_t len, i;
+	int fd, ret = -1;
+
+	fd = open(h->real, (plan_only ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		  O_NOCTTY);
+	if (fd < 0)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
+				     "open%s", h->path,
+				     plan_only ? "" : " for writing");
+	memset(&p, 0, sizeof(p));
+	if (!plan_only) {
+		journal_test_crash("open");
+		if (lock_wait(fd, LOCK_EX, h->path, "write", err) < 0)
+			goto out;
+	}
+	if (changed_since_open(h, fd, err))
+		goto out;
+	if (fstat(fd, &st) < 0 ||
+	    pread(fd, base, sizeof(base), 0) != (ssize_t)sizeof(base)) {
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
+			      "'%s': cannot read", h->path);
+		goto out;
+	}
+	if (pe_open(&e, fd, (size_t)st.st_size, edit_time(), err) < 0)
+		goto out;
+	if (replay_edits(h, &e) != 0) {
+		res->pe_why = e.why;
+		ret = 1;
+		goto out;
+	}
+	if (pe_regf(&e, &r, err) < 0 || verify_expect(h, &r, err) < 0) {
+		kp_error_prefix(err, "'%s'", h->path);
+		goto out;
+	}
+	for (i = 0; i < h->nexp; i++) {
+		if (h->exp[i].name && pe_check_key(&e, h->exp[i].path) != 0) {
+			kp_fail(err, KP_ERR_FAIL, "'%s': key '%s' does not "
+				"check out after the edit (%s); nothing "
+				"written", h->path, h->exp[i].path,
+				pe_fallback_str(e.why));
+			goto out;
+		}
+	}
+	len = (size_t)REGF_BASE_SIZE + e.end;
+	if (pe_diff(&e, &d, err) < 0)
+		goto out;
+	if (journal_plan_build(base, &d, &h->st.logs, e.p, len, &p,
+			       err) < 0) {
+		free(d.runs);
+		kp_error_prefix(err, "'%s'", h->path);
+		goto out;
+	}
+	res->journaled = true;
+	res->in_place = true;
+	res->written = p.pages > 0;
+	res->pages = p.pages;
+	res->seq = p.seq;
+	if (plan_only) {
+		if (p.pages) {
+			hp = calloc(1, sizeof(*hp));
+			if (hp == NULL) {
+				kp_fail_oom(err);
+				goto out;
+			}
+			hp->p = p;
+			memset(&p, 0, sizeof(p));
+			if (keep_pages(hp, e.p, len) < 0) {
+				hive_plan_free(hp);
+				kp_fail_oom(err);
+				goto out;
+			}
+			res->plan = hp;
+		}
+		ret = 0;
+		goto out;
+	}
+	jo.fd = fd;
+	jo.path = h->path;
+	jo.like = &h->fst;
+	jo.log[0] = h->logpath[0];
+	jo.log[1] = h->logpath[1];
+	jo.logs = &h->st.logs;
+	jo.img = e.p;
+	jo.len = len;
+	if (p.pages && journal_plan_run_local(&p, &jo, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ret < 0) {
+		res->journaled = res->in_place = res->written = false;
+		res->plan = NULL;
+	}
+	journal_plan_release(&p);
+	pe_close(&e);
+	close(fd);
+	return ret;
+}
+
 static int
 commit_journal(struct hive *h, bool plan_only,
 	       struct hive_commit_result *res, struct kp_error *err)
@@ -1746,8 +1911,12 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	if (h->nedits == 0 && !o->force)
 		return 0;
 	res->rewrite_why = no_journal(h, o);
-	if (res->rewrite_why == NULL)
+	if (res->rewrite_why == NULL) {
+		r = commit_pages(h, o->plan_only, res, err);
+		if (r <= 0)
+			return r;
 		return commit_journal(h, o->plan_only, res, err);
+	}
 	if (!o->journal)
 		res->rewrite_why = NULL;
 	dest = o->dest ? o->dest : h->real;

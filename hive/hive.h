@@ -26,6 +26,7 @@
 #include "journal.h"
 #include "lib/error.h"
 #include "logrec.h"
+#include "pageedit.h"
 #include "regf.h"
 
 struct hive;
@@ -140,6 +141,9 @@ struct hive_commit_result {
 	bool journaled;		/* written in place through a log */
 	uint32_t pages;		/* 4 KiB pages it wrote then */
 	const char *rewrite_why; /* JOURNAL asked, rewritten instead: why */
+	bool in_place;		/* journaled by the page editor (pageedit.h),
+				 * not hivex; else PE_WHY says why not */
+	enum pe_fallback pe_why;
 	struct hive_plan *plan;	/* PLAN_ONLY: the journaled commit, or NULL
 				 * (nothing to write, or REWRITE_WHY says why
 				 * the file was rewritten instead) */
