@@ -1913,6 +1913,15 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	res->rewrite_why = no_journal(h, o);
 	if (res->rewrite_why == NULL) {
 		r = commit_pages(h, o->plan_only, res, err);
+		if (r == 0) {
+			/* As after any commit, the handle is spent: hivex's
+			 * copy of the hive goes now, not when the caller
+			 * closes it (a batch keeps every image's hives open
+			 * until it writes). */
+			hivex_close(h->hx);
+			h->hx = NULL;
+			h->poisoned = true;
+		}
 		if (r <= 0)
 			return r;
 		return commit_journal(h, o->plan_only, res, err);
