@@ -1737,6 +1737,20 @@ commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
 		ret = 1;
 		goto out;
 	}
+	/* Past the last fallback: hivex's copy of the hive goes now, before
+	 * the edited one is read whole (the handle is spent either way). */
+	hivex_close(h->hx);
+	h->hx = NULL;
+	h->poisoned = true;
+	/* The edited hive checked whole, as a rewrite's is: the editor
+	 * checks the cells it touches, and only this shows that none of
+	 * them was also something else (a data cell that is a key's). */
+	if (regf_validate_bins(e.p, (size_t)REGF_BASE_SIZE + e.end, e.end,
+			       NULL, err) < 0) {
+		kp_error_prefix(err, "'%s': the edited hive does not check "
+				"out; nothing written", h->path);
+		goto out;
+	}
 	if (pe_regf(&e, &r, err) < 0 || verify_expect(h, &r, err) < 0) {
 		kp_error_prefix(err, "'%s'", h->path);
 		goto out;
@@ -1912,16 +1926,10 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 		return 0;
 	res->rewrite_why = no_journal(h, o);
 	if (res->rewrite_why == NULL) {
+		/* An in-place commit frees hivex's copy as soon as it
+		 * knows it will not fall back (a batch keeps every image's
+		 * hives open until it writes). */
 		r = commit_pages(h, o->plan_only, res, err);
-		if (r == 0) {
-			/* As after any commit, the handle is spent: hivex's
-			 * copy of the hive goes now, not when the caller
-			 * closes it (a batch keeps every image's hives open
-			 * until it writes). */
-			hivex_close(h->hx);
-			h->hx = NULL;
-			h->poisoned = true;
-		}
 		if (r <= 0)
 			return r;
 		return commit_journal(h, o->plan_only, res, err);

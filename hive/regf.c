@@ -582,18 +582,46 @@ check_key(struct vctx *v, const struct stack_ent *e)
 	return walk_subkeys(v, e->key, nk, e->depth);
 }
 
+static int validate(const unsigned char *p, const struct regf_header *hp,
+		    struct regf_stats *st, struct kp_error *err);
+
 int
 regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 	      struct kp_error *err)
 {
-	struct regf_stats dummy;
 	struct regf_header h;
+
+	if (regf_check_primary(p, len, &h, err) < 0)
+		return -1;
+	return validate(p, &h, st, err);
+}
+
+int
+regf_validate_bins(const unsigned char *p, size_t len, uint32_t hbins_size,
+		   struct regf_stats *st, struct kp_error *err)
+{
+	struct regf_header h;
+
+	if (regf_check_primary(p, len, &h, err) < 0)
+		return -1;
+	if (hbins_size == 0 || hbins_size % REGF_HBIN_SIZE ||
+	    hbins_size > len - REGF_BASE_SIZE)
+		return kp_fail(err, KP_ERR_INPUT, "hive bins size %u: not a "
+			       "multiple of 4096 within the data", hbins_size);
+	h.hbins_size = hbins_size;
+	return validate(p, &h, st, err);
+}
+
+static int
+validate(const unsigned char *p, const struct regf_header *hp,
+	 struct regf_stats *st, struct kp_error *err)
+{
+	struct regf_stats dummy;
+	struct regf_header h = *hp;
 	struct vctx v;
 	size_t mapsz;
 	int r = -1;
 
-	if (regf_check_primary(p, len, &h, err) < 0)
-		return -1;
 	memset(&v, 0, sizeof(v));
 	v.hb = p + REGF_BASE_SIZE;
 	v.end = h.hbins_size;

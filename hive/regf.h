@@ -106,6 +106,12 @@ struct regf_stats {
 int regf_validate(const unsigned char *p, size_t len, struct regf_stats *st,
 		  struct kp_error *err);
 
+/* regf_validate with the bins taken to be HBINS_SIZE bytes, whatever the
+ * base block says: a hive grown in memory before its new base block is
+ * written (hive/pageedit.c). */
+int regf_validate_bins(const unsigned char *p, size_t len, uint32_t hbins_size,
+		       struct regf_stats *st, struct kp_error *err);
+
 /* A read-only view of a hive file for lookups.  Every access is
  * bounds-checked, so it is safe on files that were never validated. */
 struct regf {

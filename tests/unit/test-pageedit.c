@@ -574,6 +574,56 @@ hostile(void)
 
 /* A deleted value's cells are free and cleared (it may have held a
  * product key). */
+/* A hostile hive whose value's data cell is another key's key cell
+ * passes the open-time check, and the editor checks only the cells it
+ * touches: the edited hive is checked whole before anything is written,
+ * so the key is not overwritten. */
+static void
+aliased_cells(void)
+{
+	struct buf b = BUF_INIT, after = BUF_INIT;
+	struct hive_commit_result res;
+	struct kp_error err = KP_ERROR_INIT;
+	uint32_t s, t, list, nval, i;
+	unsigned char *nk;
+	struct hive *h;
+	bool aimed = false;
+
+	CHECK_EQ(base_hive("alias", &b), 0);
+	s = key_at(&b, "K\\S");
+	t = key_at(&b, "K\\T");
+	CHECK(s != 0 && t != 0);
+	nk = hb(&b, s) + 4;
+	nval = regf_le32(nk + 36);
+	list = regf_le32(nk + 40);
+	for (i = 0; i < nval && !aimed; i++) {
+		unsigned char *vk = hb(&b, regf_le32(hb(&b, list) + 4 +
+							4 * i)) + 4;
+
+		/* Value "b": 100 bytes in a cell; now 8 bytes at K\T. */
+		if (regf_le16(vk + 2) == 1 && vk[20] == 'b') {
+			regf_put32(vk + 4, 8);
+			regf_put32(vk + 8, t);
+			aimed = true;
+		}
+	}
+	CHECK(aimed);
+	CHECK_EQ(hb_save(hb_path("alias"), &b), 0);
+	h = open_w("alias");
+	CHECK(h != NULL);
+	if (h == NULL)
+		goto out;
+	CHECK_EQ(hive_set(h, "K\\S", "b", REGT_BINARY, "AAAAAAAA", 8, &err),
+		 0);
+	CHECK(commit_j(h, &res) < 0);
+	/* Nothing written: K\T is still a key. */
+	CHECK_EQ(hb_load(hb_path("alias"), &after), 0);
+	CHECK(after.len == b.len && memcmp(after.data, b.data, b.len) == 0);
+out:
+	buf_release(&b);
+	buf_release(&after);
+}
+
 static void
 freed_cleared(void)
 {
@@ -647,6 +697,7 @@ same_again(void)
 
 static const struct unit_test tests[] = {
 	TEST(same_again),
+	TEST(aliased_cells),
 	TEST(freed_cleared),
 	TEST(set_in_place),
 	TEST(add_and_delete),
