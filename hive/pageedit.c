@@ -558,9 +558,14 @@ add_value(struct pageedit *e, struct vfind *f, const char *name,
 	if (put_data(e, f->key, vk, type, data, len, REGF_NONE,
 		     0) != 0)
 		return 1;
-	/* The list: in place when its cell has room, else a new cell. */
+	/* The list: in place when its cell has room, else a new cell with
+	 * room to spare, so that adding many values to one key does not
+	 * leave a trail of outgrown lists behind. */
 	if (f->nval == 0 || f->lcap < (f->nval + 1) * 4) {
-		if (alloc(e, f->key, (f->nval + 1) * 4, &list) != 0)
+		uint32_t slots = f->nval < 4 || f->nval > (1u << 20) ?
+				 f->nval + 1 : f->nval * 2;
+
+		if (alloc(e, f->key, slots * 4, &list) != 0)
 			return 1;
 		if (f->nval)
 			wbytes(e, list + 4, at(e, f->list + 4),
