@@ -753,6 +753,14 @@ hive_kind(struct hive *h)
 	return HIVE_KIND_OTHER;
 }
 
+/* A committed hive's handle is spent: reads fail, never reach hivex. */
+static int
+spent(const struct hive *h, struct kp_error *err)
+{
+	return h->hx ? 0 : kp_fail(err, KP_ERR_FAIL, "'%s': already "
+				   "committed", h->path);
+}
+
 int
 hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 	     struct kp_error *err)
@@ -760,6 +768,8 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 	hive_node_h *c;
 	size_t i;
 
+	if (spent(h, err) < 0)
+		return -1;
 	errno = 0;
 	c = hivex_node_children(h->hx, k);
 	if (c == NULL)
@@ -775,9 +785,13 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 char *
 hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 {
-	uint32_t off = raw_off(h, k);
+	uint32_t off;
 	struct buf b = BUF_INIT;
 	char *s;
+
+	if (spent(h, err) < 0)
+		return NULL;
+	off = raw_off(h, k);
 
 	if (off != REGF_NONE) {
 		if (regf_key_name(&h->raw, off, &b) == 0)
@@ -838,6 +852,8 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 {
 	hive_value_h val;
 
+	if (spent(h, err) < 0)
+		return -1;
 	errno = 0;
 	val = hivex_node_get_value(h->hx, k, name);
 	if (val == 0) {
@@ -858,6 +874,8 @@ hive_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
 	struct hive_value *out;
 	size_t i, count;
 
+	if (spent(h, err) < 0)
+		return -1;
 	errno = 0;
 	list = hivex_node_values(h->hx, k);
 	if (list == NULL)
