@@ -1713,6 +1713,22 @@ replay_edits(struct hive *h, struct pageedit *e)
  * pages written.  1: an edit it cannot make (RES->pe_why), nothing
  * written; the caller goes through hivex.
  */
+/* The journal's options for writing H's file FD in place, its new
+ * contents IMG (LEN bytes). */
+static void
+journal_opts_of(const struct hive *h, int fd, const unsigned char *img,
+		size_t len, struct journal_opts *jo)
+{
+	jo->fd = fd;
+	jo->path = h->path;
+	jo->like = &h->fst;
+	jo->log[0] = h->logpath[0];
+	jo->log[1] = h->logpath[1];
+	jo->logs = &h->st.logs;
+	jo->img = img;
+	jo->len = len;
+}
+
 static int
 commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
 	     struct kp_error *err)
@@ -1815,14 +1831,7 @@ commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
 		ret = 0;
 		goto out;
 	}
-	jo.fd = fd;
-	jo.path = h->path;
-	jo.like = &h->fst;
-	jo.log[0] = h->logpath[0];
-	jo.log[1] = h->logpath[1];
-	jo.logs = &h->st.logs;
-	jo.img = e.p;
-	jo.len = len;
+	journal_opts_of(h, fd, e.p, len, &jo);
 	if (p.pages && journal_plan_run_local(&p, &jo, err) < 0)
 		goto out;
 	ret = 0;
@@ -1899,14 +1908,7 @@ commit_journal(struct hive *h, bool plan_only,
 		goto out;
 	if (changed_since_open(h, fd, err))
 		goto out;
-	jo.fd = fd;
-	jo.path = h->path;
-	jo.like = &h->fst;
-	jo.log[0] = h->logpath[0];
-	jo.log[1] = h->logpath[1];
-	jo.logs = &h->st.logs;
-	jo.img = map;
-	jo.len = (size_t)st.st_size;
+	journal_opts_of(h, fd, map, (size_t)st.st_size, &jo);
 	if (journal_commit(&jo, &jr, err) < 0)
 		goto out;
 	res->written = jr.pages > 0;
