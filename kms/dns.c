@@ -283,6 +283,44 @@ tsig_key_release(struct tsig_key *k)
  * the wait goes on.
  */
 
+/* ldns_wire2pkt keeps only the last TSIG record of a message and leaks
+ * the others (wire2host.c, ldns 1.8.3 and its master), so a hostile
+ * server could make every query leak.  A message has at most one TSIG
+ * (RFC 8945 section 5.1): count them first, with ldns's own record parser,
+ * and refuse a message with more. */
+ldns_status
+dns_wire_parse(ldns_pkt **out, const uint8_t *wire, size_t len)
+{
+	static const ldns_pkt_section sec[4] = {
+		LDNS_SECTION_QUESTION, LDNS_SECTION_ANSWER,
+		LDNS_SECTION_AUTHORITY, LDNS_SECTION_ADDITIONAL,
+	};
+	size_t pos = LDNS_HEADER_SIZE, tsigs = 0;
+	ldns_status st;
+
+	*out = NULL;
+	if (len < LDNS_HEADER_SIZE)
+		return LDNS_STATUS_PACKET_OVERFLOW;
+	for (int s = 0; s < 4; s++) {
+		unsigned count = (unsigned)wire[4 + 2 * s] << 8 | wire[5 + 2 * s];
+
+		for (unsigned i = 0; i < count; i++) {
+			ldns_rr *rr = NULL;
+
+			st = ldns_wire2rr(&rr, wire, len, &pos, sec[s]);
+			if (st != LDNS_STATUS_OK)
+				return st;	/* ldns_wire2pkt fails too */
+			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_TSIG &&
+			    ++tsigs > 1) {
+				ldns_rr_free(rr);
+				return LDNS_STATUS_ERR;
+			}
+			ldns_rr_free(rr);
+		}
+	}
+	return ldns_wire2pkt(out, wire, len);
+}
+
 static void
 deadline_in(struct timespec *d, unsigned ms)
 {
@@ -499,7 +537,7 @@ udp_exchange(const struct sockaddr_storage *sa, socklen_t salen,
 			goto out;
 		}
 		if (!same_addr(&from, sa) ||
-		    ldns_wire2pkt(&a, buf, (size_t)n) != LDNS_STATUS_OK ||
+		    dns_wire_parse(&a, buf, (size_t)n) != LDNS_STATUS_OK ||
 		    !answers(qp, a)) {
 			ldns_pkt_free(a);
 			(*ignored)++;
@@ -552,7 +590,7 @@ transfer(const struct sockaddr_storage *sa, socklen_t salen,
 		if (tcp_exchange(sa, salen, ldns_buffer_begin(qb),
 				 ldns_buffer_position(qb), d, &wire, &wlen) < 0)
 			goto fail;
-		if (ldns_wire2pkt(answer, wire, wlen) != LDNS_STATUS_OK ||
+		if (dns_wire_parse(answer, wire, wlen) != LDNS_STATUS_OK ||
 		    !answers(qp, *answer)) {
 			ldns_pkt_free(*answer);
 			*answer = NULL;

@@ -69,6 +69,10 @@ const char *dns_update_refusal(const struct dns_update_result *u,
 			       const struct tsig_key *key, char *buf,
 			       size_t sz);
 
+/* Parse the DNS message WIRE (LEN bytes) into *OUT, as ldns_wire2pkt does,
+ * refusing what it would leak on (more than one TSIG record). */
+ldns_status dns_wire_parse(ldns_pkt **out, const uint8_t *wire, size_t len);
+
 /* Name of an rcode or TSIG error ("REFUSED", "BADSIG", ...). */
 const char *dns_rcode_name(int rcode, char *buf, size_t sz);
 

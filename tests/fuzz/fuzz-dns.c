@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* DNS answers as `kms discover` reads them: the wire format (ldns), then
- * the SRV records for the name asked and the order a client tries them. */
+/* DNS answers as `kms discover` reads them: the wire format
+ * (dns_wire_parse), then the SRV records for the name asked and the order
+ * a client tries them. */
 #include "fuzz.h"
+#include "kms/dns.h"
 #include "kms/publish.h"
 
 int
@@ -12,7 +14,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ldns_pkt *a = NULL;
 	size_t n;
 
-	if (ldns_wire2pkt(&a, data, size) != LDNS_STATUS_OK)
+	if (dns_wire_parse(&a, data, size) != LDNS_STATUS_OK)
 		return 0;
 	if (disc_hosts(a, "_vlmcs._tcp.example.test.", size, &v, &n,
 		       &err) == 0)

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kms/dns.h"
 #include "kms/kit.h"
 #include "kms/publish.h"
 #include "unit.h"
@@ -306,11 +307,45 @@ rcode_names(void)
 	CHECK_STR(dns_rcode_name(4000, b, sizeof(b)), "RCODE4000");
 }
 
+/* A message with N TSIG records (root owner, no rdata) in its additional
+ * section. */
+static size_t
+tsig_message(uint8_t *w, unsigned n)
+{
+	static const uint8_t tsig[] = { 0, 0x00, 0xfa, 0x00, 0xff,
+					0, 0, 0, 0, 0, 0 };
+	size_t len = 12;
+
+	memset(w, 0, 12);
+	w[2] = 0x80;	/* QR */
+	w[11] = (uint8_t)n;
+	for (unsigned i = 0; i < n; i++, len += sizeof(tsig))
+		memcpy(w + len, tsig, sizeof(tsig));
+	return len;
+}
+
+/* ldns_wire2pkt leaks all but the last TSIG record: refused before it. */
+static void
+wire_parse_tsig(void)
+{
+	uint8_t w[64];
+	ldns_pkt *p = NULL;
+
+	CHECK_EQ(dns_wire_parse(&p, w, tsig_message(w, 1)), LDNS_STATUS_OK);
+	CHECK(p != NULL && ldns_pkt_tsig(p) != NULL);
+	ldns_pkt_free(p);
+	CHECK(dns_wire_parse(&p, w, tsig_message(w, 2)) != LDNS_STATUS_OK);
+	CHECK(p == NULL);
+	CHECK(dns_wire_parse(&p, w, 11) != LDNS_STATUS_OK);
+	CHECK(dns_wire_parse(&p, w, tsig_message(w, 3) - 1) !=
+	      LDNS_STATUS_OK);
+}
+
 static const struct unit_test tests[] = {
 	TEST(order_by_priority), TEST(order_by_weight),
 	TEST(order_is_repeatable), TEST(zones),
 	TEST(key_files), TEST(servers), TEST(no_core_dumps),
-	TEST(rcode_names),
+	TEST(rcode_names), TEST(wire_parse_tsig),
 };
 
 UNIT_MAIN(tests)
