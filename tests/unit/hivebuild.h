@@ -3,6 +3,7 @@
 #ifndef KP_HIVEBUILD_H
 #define KP_HIVEBUILD_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -12,14 +13,33 @@
 #include "lib/fileio.h"
 
 static char hb_dir[] = "/tmp/kmsprep-unit-XXXXXX";
+static pid_t hb_owner;
+
+static inline int
+hb_rm(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* At exit, by the process that made it (not a forked child). */
+static inline void
+hb_cleanup(void)
+{
+	if (getpid() == hb_owner)
+		nftw(hb_dir, hb_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline const char *
 hb_tmpdir(void)
 {
-	static int made;
-
-	if (!made && mkdtemp(hb_dir))
-		made = 1;
+	if (hb_owner == 0 && mkdtemp(hb_dir)) {
+		hb_owner = getpid();
+		atexit(hb_cleanup);
+	}
 	return hb_dir;
 }
 

@@ -247,13 +247,18 @@ dumpable_after(int which)
 		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 ||
 		    prctl(PR_GET_DUMPABLE) != 1)
 			_exit(2);
+		/* The file is named after this child: remove it here. */
+		const char *path = which == 0 ?
+			keyfile("QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN\n") :
+			keyfile("key a { algorithm hmac-sha256; secret "
+				"\"qFXFtnOa0pgBlGXsjVU+0J1v23u11JKDZf7LJCQ9aw0="
+				"\"; };");
+
 		if (which == 0)
-			kit_read_key(keyfile("QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN\n"),
-				     key, &err);
-		else if (tsig_key_read(keyfile("key a { algorithm "
-				"hmac-sha256; secret \"qFXFtnOa0pgBlGXsjVU+0J1v"
-				"23u11JKDZf7LJCQ9aw0=\"; };"), &k, &err) == 0)
+			kit_read_key(path, key, &err);
+		else if (tsig_key_read(path, &k, &err) == 0)
 			tsig_key_release(&k);
+		unlink(path);
 		_exit(prctl(PR_GET_DUMPABLE));
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
@@ -266,7 +271,6 @@ no_core_dumps(void)
 {
 	CHECK_EQ(dumpable_after(0), 0);
 	CHECK_EQ(dumpable_after(1), 0);
-	unlink(keyfile(""));
 }
 
 static void
