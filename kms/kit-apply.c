@@ -11,8 +11,6 @@
 
 #define KIT_REL "windows/" FIRSTBOOT_DIR "/kit/"
 #define KIT_LABEL "%WINDIR%\\" KIT_DIR "\\"
-#define SETUPCOMPLETE_REL "windows/setup/scripts/setupcomplete.cmd"
-#define SETUPCOMPLETE_LABEL "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd"
 #define WRAPPER "kit-firstboot.cmd"
 
 /* The line that runs the kit's script. */
@@ -36,60 +34,6 @@ kit_file(struct img_session *s, const struct img_root *r,
 	snprintf(rel, sizeof(rel), KIT_REL "%s", name);
 	snprintf(label, sizeof(label), "%s%s", KIT_LABEL, name);
 	return gen_add_file(s, r, rel, label, &text, secret, p, err);
-}
-
-/* SetupComplete.cmd with a call to the kit's script, put first: an
- * existing file keeps every command it has, after it. */
-static int
-setup_complete(struct img_session *s, const struct img_root *r,
-	       struct gen_plan *p, struct kp_error *err)
-{
-	struct buf text = BUF_INIT;
-	char *guest, *old = NULL;
-	bool exists;
-	size_t len = 0, head = 0;
-	int rc = -1;
-
-	guest = img_path(s, r, SETUPCOMPLETE_REL, &exists, err);
-	if (guest == NULL)
-		return -1;
-	if (exists) {
-		old = img_read(s, guest, (size_t)1 << 20, &len, err);
-		if (old == NULL)
-			goto out;
-		if (memmem(old, len, call_line, sizeof(call_line) - 1)) {
-			rc = 0;		/* there already */
-			goto out;
-		}
-		/* First, after a leading "@echo off": a script that ends
-		 * with exit or del %0 would never reach a line at its end. */
-		head = 0;
-		if (len >= 9 && strncasecmp(old, "@echo off", 9) == 0) {
-			const char *nl = memchr(old, '\n', len);
-
-			head = nl ? (size_t)(nl - old) + 1 : len;
-		}
-		if (buf_add(&text, old, head) < 0 ||
-		    (head && old[head - 1] != '\n' &&
-		     buf_add(&text, "\r\n", 2) < 0))
-			goto oom;
-	} else if (buf_addstr(&text, "@echo off\r\n") < 0) {
-		goto oom;
-	}
-	if (buf_addf(&text, "rem Added by kmsprep: the lab KMS host kit.\r\n"
-		     "%s\r\n", call_line) < 0 ||
-	    (old && buf_add(&text, old + head, len - head) < 0))
-		goto oom;
-	rc = gen_add_file(s, r, SETUPCOMPLETE_REL, SETUPCOMPLETE_LABEL, &text,
-			  false, p, err);
-	goto out;
-oom:
-	kp_fail_oom(err);
-out:
-	buf_release(&text);
-	free(guest);
-	free(old);
-	return rc;
 }
 
 /* The first-boot hook of an image that is not generalized: a wrapper that
@@ -190,7 +134,8 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 		goto oom;
 	state = gen_image_state(software, err);
 	if (gen_setup_pending(state)) {
-		rc = setup_complete(s, r, p, err);
+		rc = gen_setup_complete(s, r, call_line,
+					"the lab KMS host kit", p, err);
 	} else {
 		/* One hook, one command: a clone-mode first boot that is
 		 * staged must not be replaced. */

@@ -434,6 +434,54 @@ clone_head(struct buf *f, const char *const *about, bool clear_hook,
 	return bad ? -1 : 0;
 }
 
+/*
+ * Sysprep mode.  sysprep /generalize rearms Windows, not OSPP; Microsoft's
+ * guidance is to run ospprearm.exe before the image is captured
+ * (https://learn.microsoft.com/office/volume-license-activation/rearm-an-office-installation-on-an-image-when-using-kms-to-activate),
+ * which offline cannot be done.  What can: the same rearm on each copy,
+ * from SetupComplete.cmd, which Windows Setup runs as SYSTEM once setup
+ * has finished and before anyone logs on, so before Office first starts
+ * (https://learn.microsoft.com/windows-hardware/manufacture/desktop/add-a-custom-script-to-windows-setup).
+ */
+int
+cmd_office_sysprep_script(struct buf *f, const struct office_report *office,
+			  struct kp_error *err)
+{
+	static const char *const about[] = {
+		"Written by kmsprep (image generalize, sysprep mode).",
+		"SetupComplete.cmd calls it once, as SYSTEM, when Windows "
+		"Setup has",
+		"finished on a copy of this image and before anyone logs on: "
+		"Office's",
+		"own rearm gives the copy its own Office client machine ID "
+		"(sysprep",
+		"rearms only Windows).", NULL,
+	};
+	const char *const *a;
+	size_t i;
+	int bad = 0;
+
+	buf_reset(f);
+	for (i = 0; office && i < office->n; i++)
+		if (office->inst[i].lic == OFFICE_LIC_OSPP)
+			break;
+	if (office == NULL || i == office->n)
+		return 0;
+	bad |= cmd_line(f, "@echo off");
+	for (a = about; *a; a++)
+		bad |= cmd_line(f, "rem %s", *a);
+	bad |= cmd_line(f, "setlocal");
+	bad |= cmd_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+			"\\firstboot.log\"");
+	bad |= cmd_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
+			"setup complete: Office rearm");
+	if (bad)
+		return kp_fail_oom(err);
+	if (cmd_office_rearm(f, office, err) < 0)
+		return -1;
+	return cmd_line(f, "exit /b 0") < 0 ? kp_fail_oom(err) : 0;
+}
+
 /* The lines that install GVLK (a key of the table): through the
  * environment for PowerShell, on slmgr.vbs's command line where it is
  * absent. */

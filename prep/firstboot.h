@@ -116,6 +116,19 @@ int cmd_clone_scripts(const struct spp_report *rep,
 int cmd_office_rearm(struct buf *f, const struct office_report *office,
 		     struct kp_error *err);
 
+/* The script of FIRSTBOOT_DIR that sysprep mode stages for Office's
+ * rearm, and the line of SetupComplete.cmd that calls it. */
+#define OFFICE_REARM_CMD "office-rearm.cmd"
+#define OFFICE_REARM_CALL \
+	"call \"%SystemRoot%\\" FIRSTBOOT_DIR "\\" OFFICE_REARM_CMD "\""
+
+/* Sysprep mode's OFFICE_REARM_CMD into F: cmd_office_rearm's lines for
+ * OFFICE, logged to the first-boot log; F left empty when OFFICE holds
+ * no OSPP-based Office. */
+int cmd_office_sysprep_script(struct buf *f,
+			      const struct office_report *office,
+			      struct kp_error *err);
+
 /* image set --gvlk's script, when no clone-mode first boot is staged:
  * install GVLK (a key of the table), then activate with the KMS settings
  * the registry holds; no rearm.  GUESTFS as above.  Its names: */

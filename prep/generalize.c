@@ -551,38 +551,48 @@ sysprep_key(struct gen_file *f, const char *arch, const char *key,
 	return rc;
 }
 
-/*
- * sysprep /generalize rearms Windows, not the Office Software Protection
- * Platform: Microsoft's guidance is to rearm such an Office (ospprearm)
- * before capturing the image, which needs the running Windows
- * (https://learn.microsoft.com/office/volume-license-activation/rearm-an-office-installation-on-an-image-when-using-kms-to-activate).
- * Offline, the answer file cannot do it in a documented way: say so.
- */
-static int
-sysprep_office_notes(struct hive *software, struct gen_plan *p,
-		     struct kp_error *err)
-{
-	struct office_report o;
-	struct winver v;
-	size_t i;
-	int rc = 0;
+static int plan_script(struct img_session *s, const struct img_root *r,
+		       const char *name, struct buf *text, struct gen_plan *p,
+		       struct kp_error *err);
 
-	if (winver_read(software, &v, err) < 0)
-		return -1;
-	if (office_read(software, &v, &o, err) < 0) {
-		winver_release(&v);
-		return -1;
-	}
-	for (i = 0; i < o.n && rc == 0; i++)
+/* sysprep /generalize rearms Windows, not OSPP: stage Office's own rearm
+ * where each copy runs it before Office first starts (the script's
+ * comment in firstboot.c says why there and cites Microsoft). */
+static int
+sysprep_office(struct img_session *s, const struct img_root *r,
+	       struct hive *software, struct gen_plan *p,
+	       struct kp_error *err)
+{
+	struct office_report o = { 0 };
+	struct buf script = BUF_INIT;
+	struct winver v = { 0 };
+	size_t i;
+	int rc = -1;
+
+	if (winver_read(software, &v, err) < 0 ||
+	    office_read(software, &v, &o, err) < 0 ||
+	    cmd_office_sysprep_script(&script, &o, err) < 0)
+		goto out;
+	for (i = 0; i < o.n; i++)
 		if (o.inst[i].lic == OFFICE_LIC_OSPP &&
 		    gen_note(p, "%s licenses through the Office Software "
 			     "Protection Platform, which sysprep does not "
-			     "rearm: its copies share one Office client "
-			     "machine ID unless OSPPREARM.EXE runs before the "
-			     "image is captured (Microsoft's guidance) or at "
-			     "each copy's first boot (clone mode)",
-			     o.inst[i].name) < 0)
-			rc = kp_fail_oom(err);
+			     "rearm: Microsoft's guidance is OSPPREARM.EXE "
+			     "before the image is captured; staged instead "
+			     "from SetupComplete.cmd, which each copy runs "
+			     "before anyone logs on, so that each has its own "
+			     "Office client machine ID", o.inst[i].name) < 0) {
+			kp_fail_oom(err);
+			goto out;
+		}
+	rc = 0;
+	if (script.len)
+		rc = plan_script(s, r, OFFICE_REARM_CMD, &script, p, err) < 0 ||
+		     gen_setup_complete(s, r, OFFICE_REARM_CALL,
+					"Office's own rearm (sysprep mode)", p,
+					err) < 0 ? -1 : 0;
+out:
+	buf_release(&script);
 	office_report_release(&o);
 	winver_release(&v);
 	return rc;
@@ -599,7 +609,6 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 
 	if (choose_gvlk(software, gvlk_opt, "Windows Setup installs (answer "
 			"file, specialize pass)", &key, p, err) < 0 ||
-	    sysprep_office_notes(software, p, err) < 0 ||
 	    find_answer_files(s, r, system, p, err) < 0)
 		return -1;
 	/* The first file with a generalize pass is the one Windows uses. */
@@ -654,7 +663,8 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 		f->content = out;
 		f->write = true;
 	}
-	return 0;
+	/* After the answer files: the loop above looks at every file. */
+	return sysprep_office(s, r, software, p, err);
 }
 
 int
@@ -693,6 +703,90 @@ gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
 		free(old);
 	}
 	return 0;
+}
+
+#define SETUPCOMPLETE_REL "windows/setup/scripts/setupcomplete.cmd"
+#define SETUPCOMPLETE_LABEL "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd"
+
+int
+gen_setup_complete(struct img_session *s, const struct img_root *r,
+		   const char *call, const char *about, struct gen_plan *p,
+		   struct kp_error *err)
+{
+	struct gen_file *planned = NULL;
+	struct buf text = BUF_INIT;
+	char *guest, *old = NULL;
+	const char *body;
+	bool exists;
+	size_t len = 0, head = 0, i;
+	int rc = -1;
+
+	guest = img_path(s, r, SETUPCOMPLETE_REL, &exists, err);
+	if (guest == NULL)
+		return -1;
+	/* Planned already (a kit and Office's rearm): that text is the one
+	 * to add to. */
+	for (i = 0; i < p->nfiles && planned == NULL; i++)
+		if (!p->files[i].remove &&
+		    strcasecmp(p->files[i].guest, guest) == 0)
+			planned = &p->files[i];
+	if (planned) {
+		body = planned->content.data;
+		len = planned->content.len;
+	} else if (exists) {
+		old = img_read(s, guest, (size_t)1 << 20, &len, err);
+		if (old == NULL)
+			goto out;
+		body = old;
+	} else {
+		body = "@echo off\r\n";
+		len = strlen(body);
+	}
+	if (memmem(body, len, call, strlen(call))) {
+		rc = 0;		/* there already */
+		goto out;
+	}
+	/* cmd.exe reads a batch file a byte at a time: one in UTF-16 is
+	 * not a file it runs, nor one to add a line to. */
+	if (memchr(body, '\0', len)) {
+		kp_fail(err, KP_ERR_REFUSED, "%s holds NUL bytes (UTF-16, or "
+			"not text): not a batch file a line can be added to",
+			SETUPCOMPLETE_LABEL);
+		goto out;
+	}
+	/* First, after a leading "@echo off" (and a UTF-8 byte order mark):
+	 * a script that ends with exit or del %0 would never reach a line
+	 * at its end. */
+	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
+		head = 3;
+	if (len - head >= 9 && strncasecmp(body + head, "@echo off", 9) == 0) {
+		const char *nl = memchr(body + head, '\n', len - head);
+
+		head = nl ? (size_t)(nl - body) + 1 : len;
+	}
+	if (buf_add(&text, body, head) < 0 ||
+	    (head && body[head - 1] != '\n' && buf_add(&text, "\r\n", 2) < 0) ||
+	    buf_addf(&text, "rem Added by kmsprep: %s.\r\n%s\r\n", about,
+		     call) < 0 ||
+	    buf_add(&text, body + head, len - head) < 0) {
+		kp_fail_oom(err);
+		goto out;
+	}
+	if (planned) {
+		buf_release(&planned->content);
+		planned->content = text;
+		text = (struct buf)BUF_INIT;
+		planned->write = true;
+		rc = 0;
+	} else {
+		rc = gen_add_file(s, r, SETUPCOMPLETE_REL, SETUPCOMPLETE_LABEL,
+				  &text, false, p, err);
+	}
+out:
+	buf_release(&text);
+	free(guest);
+	free(old);
+	return rc;
 }
 
 int

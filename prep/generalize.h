@@ -122,6 +122,14 @@ int gen_cloudbase(struct img_session *s, const struct img_root *r,
 int gen_check_dirs(struct img_session *s, const struct gen_plan *p,
 		   struct kp_error *err);
 
+/* Plan SetupComplete.cmd (Windows Setup runs it as SYSTEM once setup has
+ * finished, before anyone logs on) with the line CALL first, after a
+ * leading "@echo off" and a comment saying ABOUT: an existing file keeps
+ * every line it has, after it; one that has CALL already is left alone. */
+int gen_setup_complete(struct img_session *s, const struct img_root *r,
+		       const char *call, const char *about,
+		       struct gen_plan *p, struct kp_error *err);
+
 /* Plan guest file REL (below the volume root, any case) to hold TEXT
  * (taken over), known to the user as LABEL; written only if it differs
  * from what is there.  SECRET files get a descriptor that only SYSTEM and

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The first-boot scripts kmsprep generates (clone mode's firstboot.cmd and
-# firstboot-activate.cmd, also with Office's own rearm; a host kit's wrapper
+# firstboot-activate.cmd, also with Office's own rearm; sysprep mode's
+# Office rearm from SetupComplete.cmd; a host kit's wrapper
 # and provision.cmd, also with an Office KMS host), run under Wine's cmd.exe
 # with its real reg.exe and registry, and with stub powershell.exe,
 # cscript.exe, shutdown.exe, net.exe, OSPPREARM.EXE and a stub Volume
@@ -431,6 +432,35 @@ clone_office() {
 	expect_grep '^restarting once$' l
 }
 
+# Sysprep mode with an MSI Office 2013 on OSPP: SetupComplete.cmd (as
+# image generalize --mode sysprep leaves it, tests/t2400) calls
+# office-rearm.cmd first, which runs OSPPREARM.EXE and puts the OSPP KMS
+# host back; the script's own line still runs after it.
+sysprep_office() {
+	local dir="$WINEPREFIX/drive_c/Program Files/Microsoft Office/Office15"
+	mkdir -p "$dir" "$SYS/Setup/Scripts"
+	cp "$STUBS/stub.exe" "$dir/OSPPREARM.EXE"
+	rm -rf "$SYS/kmsprep" "$STUBS/rc.txt"
+	mkdir -p "$SYS/kmsprep"
+	cp "$SCRATCH/gen/sysprep-office/office-rearm.cmd" "$SYS/kmsprep/"
+	printf '@echo off\r\nrem Added by kmsprep: Office'"'"'s own rearm (sysprep mode).\r\ncall "%%SystemRoot%%\\kmsprep\\office-rearm.cmd"\r\necho own>"%%SystemRoot%%\\kmsprep\\own.txt"\r\n' \
+		>"$SYS/Setup/Scripts/SetupComplete.cmd"
+	: >"$STUBS/calls.log"
+	wine reg delete 'HKLM\SOFTWARE\Microsoft\OfficeSoftwareProtectionPlatform' \
+		/v KeyManagementServiceName /f >/dev/null 2>&1 || true
+	(cd "$STUBS" && WINEPATH=$STUB_DIR wine cmd.exe /c \
+		'C:\windows\Setup\Scripts\SetupComplete.cmd') >>boots 2>&1
+	expect_lines "$STUBS/calls.log" "ospprearm|KMSPREP_KEYFILE=|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^kmsprep setup complete: Office rearm$' l
+	expect_grep '^office rearm: exit code 0$' l
+	wine reg query 'HKLM\SOFTWARE\Microsoft\OfficeSoftwareProtectionPlatform' \
+		/v KeyManagementServiceName | tr -d '\r' >v
+	expect_grep 'REG_SZ *kms.example.com$' v
+	[ -f "$SYS/kmsprep/own.txt" ]
+	rm -rf "$dir" "$SYS/Setup/Scripts/SetupComplete.cmd"
+}
+
 # A kit with an Office 2016 KMS host: after the Windows key, the pack
 # silently, the Office key (by WMI from its file, deleted after), then
 # activation of the Office KMS host product by its Activation ID.
@@ -475,6 +505,7 @@ kit_office() {
 }
 
 t "clone: Office's own rearm after Windows', OSPP settings back" clone_office
+t "sysprep: SetupComplete.cmd runs Office's own rearm, then its own lines" sysprep_office
 t "kit: key installed from its file, file deleted, hook cleared" kit_ok
 t "kit: a failed key install is logged, the key file still goes" kit_ipk_fails
 t "kit: no PowerShell, the key is kept and not put on a command line" kit_without_powershell

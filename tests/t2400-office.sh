@@ -180,14 +180,32 @@ clone_office_rearm() {
 }
 t "image generalize --mode clone: Office 2010's own rearm after Windows'" clone_office_rearm
 
-sysprep_office_note() {
+sysprep_office_rearm() {
 	mkimg a.img office2010
-	kp image generalize --mode sysprep --backend direct --dry-run a.img >out 2>&1
-	expect_grep 'note: Office 2010 licenses through the Office Software Protection Platform, which sysprep does not rearm' out
+	"$TEST_TOOL" direct a.img mkdir Windows/Setup/Scripts
+	printf '@echo off\r\nshutdown /r /t 0\r\n' >sc
+	"$TEST_TOOL" direct a.img put Windows/Setup/Scripts/SetupComplete.cmd sc
+	kp image generalize --mode sysprep --backend direct a.img >out 2>&1
+	expect_grep 'note: Office 2010 licenses through the Office Software Protection Platform, which sysprep does not rearm: .*staged instead from SetupComplete.cmd' out
+	"$TEST_TOOL" direct -r a.img read Windows/kmsprep/office-rearm.cmd or
+	tr -d '\r' <or >or.txt
+	expect_grep '^"%OSPPREARM%">>"%LOG%" 2>&1$' or.txt
+	expect_grep 'echo %DATE% %TIME% kmsprep setup complete: Office rearm$' or.txt
+	# SetupComplete.cmd calls it first and keeps its own line after it.
+	"$TEST_TOOL" direct -r a.img read Windows/Setup/Scripts/SetupComplete.cmd sc2
+	printf '@echo off\r\nrem Added by kmsprep: Office'"'"'s own rearm (sysprep mode).\r\ncall "%%SystemRoot%%\\kmsprep\\office-rearm.cmd"\r\nshutdown /r /t 0\r\n' >want
+	cmp sc2 want
+	# Again: nothing more to write.
+	cp a.img a1.img
+	kp image generalize --mode sysprep --backend direct a.img >out 2>&1
+	cmp a.img a1.img
+	# Click-to-Run on Windows 10 is Windows' SPP: sysprep's rearm covers it.
 	mkimg b.img c2r
-	kp image generalize --mode sysprep --backend direct --dry-run b.img >out 2>&1
+	kp image generalize --mode sysprep --backend direct b.img >out 2>&1
 	expect_no_grep 'Office' out
+	"$TEST_TOOL" direct -r b.img ls Windows/kmsprep >ls 2>&1 || true
+	expect_no_grep -i 'office-rearm' ls
 }
-t "image generalize --mode sysprep: says sysprep does not rearm OSPP Office" sysprep_office_note
+t "image generalize --mode sysprep: stages Office 2010's rearm in SetupComplete.cmd" sysprep_office_rearm
 
 done_testing

@@ -575,6 +575,14 @@ scripts(const char *dir)
 	if (put(sub, "firstboot.cmd", &one) < 0 ||
 	    put(sub, "firstboot-activate.cmd", &two) < 0)
 		return 1;
+	/* Sysprep mode's Office rearm, for SetupComplete.cmd to call. */
+	snprintf(sub, sizeof(sub), "%s/sysprep-office", dir);
+	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		return die(strerror(errno));
+	if (cmd_office_sysprep_script(&one, &office_rep, &err) < 0)
+		return die(err.msg);
+	if (put(sub, OFFICE_REARM_CMD, &one) < 0)
+		return 1;
 	/* Without --activate, with --gvlk (Windows 10/11 Enterprise's). */
 	snprintf(sub, sizeof(sub), "%s/clone-gvlk", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)

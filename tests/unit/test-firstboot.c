@@ -228,6 +228,12 @@ office_rearm(void)
 	o.nkms = 0;
 	CHECK_EQ(cmd_office_rearm(&f, &o, &err), 0);
 	CHECK_EQ(f.len, 0);
+	/* Sysprep mode has no script to stage then (Windows' rearm covers
+	 * Office on SPP), nor without Office. */
+	CHECK_EQ(cmd_office_sysprep_script(&f, &o, &err), 0);
+	CHECK_EQ(f.len, 0);
+	CHECK_EQ(cmd_office_sysprep_script(&f, NULL, &err), 0);
+	CHECK_EQ(f.len, 0);
 	buf_release(&f);
 	buf_release(&one);
 	buf_release(&two);
