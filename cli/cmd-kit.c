@@ -198,6 +198,12 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 				 "(kmsprep ships none)");
 		goto out;
 	}
+	/* Standard input is for keys; a file named "-" is ./-. */
+	if (a.office_pack && strcmp(a.office_pack, "-") == 0) {
+		code = cli_usage(c, "--office-vl-pack takes the pack's file, not "
+				 "standard input (a file named '-' is ./-)");
+		goto out;
+	}
 	if (a.key_file && a.office_key_file &&
 	    strcmp(a.key_file, "-") == 0 && strcmp(a.office_key_file, "-") == 0) {
 		code = cli_usage(c, "only one of --key-file and --office-key-file "

@@ -150,6 +150,10 @@ bad_builds() {
 		--office 2016 --office-vl-pack "$SCRATCH/pack.exe" \
 		--office-key-file "$OKEY" 2>err
 	no_keys err
+	# Standard input is for keys, not the pack.
+	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
+		--office 2016 --office-vl-pack - <"$SCRATCH/pack.exe" 2>err
+	expect_grep 'takes the pack.s file, not standard input' err
 	[ ! -e x.tar.gz ]
 }
 
