@@ -91,7 +91,7 @@ same_name(const char *a, const char *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
-	return strcasecmp(a, b) == 0;
+	return utf8_casecmp(a, b) == 0;
 }
 
 /* Record what PATH/NAME must look like; replaces an earlier expectation. */
@@ -103,7 +103,7 @@ expect(struct hive *h, const char *path, const char *name, bool present,
 	size_t i;
 
 	for (i = 0; i < h->nexp; i++) {
-		if (strcasecmp(h->exp[i].path, path) == 0 &&
+		if (utf8_casecmp(h->exp[i].path, path) == 0 &&
 		    same_name(h->exp[i].name, name)) {
 			e = &h->exp[i];
 			expect_free(e);
@@ -846,6 +846,26 @@ fail:
 	return -1;
 }
 
+/* hivex_node_get_value ignores ASCII case only: the value of K that
+ * Windows finds under NAME, folding every letter, or 0. */
+static hive_value_h
+value_folded(struct hive *h, hive_key k, const char *name)
+{
+	hive_value_h *list = hivex_node_values(h->hx, k), val = 0;
+	size_t i;
+
+	for (i = 0; list && list[i] && val == 0; i++) {
+		char *n = hivex_value_key(h->hx, list[i]);
+
+		if (n && utf8_casecmp(n, name) == 0)
+			val = list[i];
+		free(n);
+	}
+	free(list);
+	errno = 0;
+	return val;
+}
+
 int
 hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 	 struct kp_error *err)
@@ -856,6 +876,8 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 		return -1;
 	errno = 0;
 	val = hivex_node_get_value(h->hx, k, name);
+	if (val == 0 && errno == 0 && !is_ascii(name))
+		val = value_folded(h, k, name);
 	if (val == 0) {
 		if (errno)
 			return kp_fail_errno(err, KP_ERR_INPUT, errno,
@@ -1267,8 +1289,11 @@ int
 hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	 const void *data, size_t len, struct kp_error *err)
 {
+	struct hive_value *vals = NULL;
 	hive_set_value v;
 	hive_key k;
+	size_t n = 0, i;
+	int r;
 
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
 		return -1;
@@ -1286,11 +1311,26 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	if (check_rewritable(h, k, path, err) < 0)
 		return -1;
 	v.key = (char *)name;
+	/* hivex matches value names ignoring ASCII case only; Windows
+	 * ignores the case of every letter (per UTF-16 unit).  Give hivex the
+	 * stored name of the value Windows would replace, else it adds a
+	 * second one of the same name. */
+	if (!is_ascii(name)) {
+		if (hive_values(h, k, &vals, &n, err) < 0)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (utf8_casecmp(vals[i].name, name) == 0) {
+				v.key = vals[i].name;
+				break;
+			}
+	}
 	v.t = (hive_type)type;
 	v.len = len;
 	v.value = (char *)data;
 	errno = 0;
-	if (hivex_node_set_value(h->hx, k, &v, 0) < 0)
+	r = hivex_node_set_value(h->hx, k, &v, 0);
+	hive_values_free(vals, n);
+	if (r < 0)
 		return edit_failed(h, "set a value in key", path, err);
 	h->nedits++;
 	if (touch(h, k, err) < 0)
@@ -1317,7 +1357,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	if (hive_values(h, k, &vals, &n, err) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
-		found |= strcasecmp(vals[i].name, name) == 0;
+		found |= utf8_casecmp(vals[i].name, name) == 0;
 	if (!found) {
 		hive_values_free(vals, n);
 		return 0;
@@ -1333,7 +1373,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	/* hivex has no call to delete one value: set the others again,
 	 * byte for byte and in their order. */
 	for (i = 0; i < n; i++) {
-		if (strcasecmp(vals[i].name, name) == 0)
+		if (utf8_casecmp(vals[i].name, name) == 0)
 			continue;
 		keep[j].key = vals[i].name;
 		keep[j].t = (hive_type)vals[i].type;

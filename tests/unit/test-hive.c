@@ -259,6 +259,57 @@ unicode_names_fold(void)
 	buf_release(&b);
 }
 
+/* Value names fold as Windows folds them, not only in ASCII: setting
+ * a-umlaut replaces A-umlaut, unsetting it removes that value, with hivex (a rewrite) as with the page editor (journaled). */
+static void
+unicode_value_names_fold(void)
+{
+	static const char *const keys[] = { "K", NULL };
+	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_result res;
+	struct buf b = BUF_INIT;
+	struct regf r;
+	struct hive *h;
+	struct buf data = BUF_INIT;
+	uint32_t k, type;
+
+	for (int journal = 0; journal < 2; journal++) {
+		struct hive_commit_opts co = { .journal = journal };
+
+		hb_make(hb_path("uv"), keys, &b);
+		CHECK(hive_open(hb_path("uv"), &o, &h, &err) == 0);
+		CHECK(hive_set(h, "K", "\xc3\x84", REGT_DWORD, "\1\0\0\0", 4,
+			       &err) == 0);
+		CHECK(hive_commit(h, NULL, &res, &err) == 0);
+		hive_close(h);
+		o.flags = journal ? HIVE_WRITE : HIVE_WRITE | HIVE_NO_LOGS;
+		CHECK(hive_open(hb_path("uv"), &o, &h, &err) == 0);
+		CHECK(hive_set(h, "K", "\xc3\xa4", REGT_DWORD, "\2\0\0\0", 4,
+			       &err) == 0);
+		CHECK(hive_commit(h, &co, &res, &err) == 0);
+		hive_close(h);
+		hb_load(hb_path("uv"), &b);
+		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
+		CHECK(regf_lookup(&r, "K", &k) == 1);
+		/* "v" (hb_make's) and the one replaced. */
+		CHECK_EQ(regf_nr_values(&r, k), 2);
+		CHECK(regf_value(&r, k, "\xc3\x84", &type, &data) == 1 &&
+		      type == REGT_DWORD && data.len == 4 && data.data[0] == 2);
+		buf_release(&data);
+		CHECK(hive_open(hb_path("uv"), &o, &h, &err) == 0);
+		CHECK_EQ(hive_unset(h, "K", "\xc3\xa4", &err), 0);
+		CHECK(hive_commit(h, &co, &res, &err) == 0);
+		hive_close(h);
+		hb_load(hb_path("uv"), &b);
+		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
+		CHECK(regf_lookup(&r, "K", &k) == 1);
+		CHECK_EQ(regf_nr_values(&r, k), 1);
+		o.flags = HIVE_WRITE | HIVE_NO_LOGS;
+	}
+	buf_release(&b);
+}
+
 static void
 windows_key_order(void)
 {
@@ -338,7 +389,8 @@ key_times(void)
 static const struct unit_test tests[] = {
 	TEST(big_data_kept_intact), TEST(recovered_version_counts),
 	TEST(changed_under_edit), TEST(export_refuses_forged_lines),
-	TEST(unicode_names_fold), TEST(windows_key_order), TEST(key_times),
+	TEST(unicode_names_fold), TEST(unicode_value_names_fold),
+	TEST(windows_key_order), TEST(key_times),
 };
 
 UNIT_MAIN(tests)
