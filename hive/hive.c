@@ -64,6 +64,24 @@ struct hive {
 	/* Keys whose LastWriteTime the edits change (see stamp_keys). */
 	hive_key *touched;
 	size_t ntouched, captouched;
+	/* A writable hive is opened by hivex read-only, which maps the file
+	 * instead of copying it, and under LOCKFD's LOCK_SH, so that it
+	 * cannot change under that mapping.  Values set on existing keys
+	 * wait here: the page editor commits them without hivex.  Anything
+	 * else hivex must do reopens it for writing first (hx_upgrade),
+	 * giving it these. */
+	bool hx_rw;
+	struct pending *pend;
+	size_t npend, cappend;
+};
+
+/* A value set while hivex is read-only. */
+struct pending {
+	hive_key k;
+	char *name;		/* as stored, if the key has it already */
+	uint32_t type;
+	unsigned char *data;
+	size_t len;
 };
 
 static void
@@ -299,6 +317,51 @@ lock_holder(const struct stat *st, char *out, size_t outsz)
  * for a holder to finish: a journaled write takes well under that.  Fails
  * naming the holder.  Filesystems without flock are not refused: the lock
  * only keeps kmsprep's own readers and writers apart. */
+static void
+pending_free(struct hive *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->npend; i++) {
+		free(h->pend[i].name);
+		free(h->pend[i].data);
+	}
+	free(h->pend);
+	h->pend = NULL;
+	h->npend = h->cappend = 0;
+}
+
+/* The value NAME of K waiting to be set, or NULL. */
+static struct pending *
+pending_find(struct hive *h, hive_key k, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->npend; i++)
+		if (h->pend[i].k == k && utf8_casecmp(h->pend[i].name,
+						      name) == 0)
+			return &h->pend[i];
+	return NULL;
+}
+
+/* OUT as a value read from the hive: a copy of P. */
+static int
+pending_value(const struct pending *p, struct hive_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = strdup(p->name);
+	out->data = malloc(p->len ? p->len : 1);
+	if (out->name == NULL || out->data == NULL) {
+		hive_value_release(out);
+		return -1;
+	}
+	if (p->len)
+		memcpy(out->data, p->data, p->len);
+	out->type = p->type;
+	out->len = p->len;
+	return 0;
+}
+
 static int
 lock_wait(int fd, int op, const char *path, const char *doing,
 	  struct kp_error *err)
@@ -362,8 +425,9 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	}
 	/* A shared lock while the file is read: a journaled commit writes
 	 * in place under LOCK_EX, and nothing may read it half-written.
-	 * Readers keep it until hive_close (hivex reads their file lazily);
-	 * writers read it all here and drop it at the end of the open.
+	 * hivex reads the file lazily: readers keep the lock until
+	 * hive_close, writers until hivex has its own copy (hx_upgrade) or
+	 * the commit.
 	 * O_NONBLOCK: opening a FIFO must not hang (kp_map_file refuses
 	 * it). */
 	h->lockfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -509,17 +573,17 @@ hive_open(const char *path, const struct hive_open_opts *o,
 		input_release(&logs[i], &lm[i], &logpath[i]);
 	buf_release(&img);
 
-	/* hivex reads its own copy of the file for writing: drop our
-	 * mapping first (keeping the descriptor it opens) so that the two are
-	 * never both in memory.  Names are then read (regf_key_name) from a
-	 * new mapping, of which only the pages read come into memory. */
+	/* hivex maps the file (read-only until hx_upgrade): drop our
+	 * mapping first (keeping the descriptor it opens).  Names are then
+	 * read (regf_key_name) from a new mapping, of which only the pages
+	 * read come into memory. */
 	if (m.len) {
 		munmap((void *)m.data, m.len);
 		m.data = NULL;
 		m.len = 0;
 	}
 	errno = 0;
-	h->hx = hivex_open(src, h->writable ? HIVEX_OPEN_WRITE : 0);
+	h->hx = hivex_open(src, 0);
 	if (h->hx == NULL) {
 		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			      "'%s': hivex cannot open it", path);
@@ -531,10 +595,6 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	kp_unmap(&m);
 	if (regf_open(&h->raw, h->raw_map.data, h->raw_map.len, err) < 0)
 		goto fail;
-	if (h->writable && h->lockfd >= 0) {
-		close(h->lockfd);
-		h->lockfd = -1;
-	}
 	*h_ret = h;
 	return 0;
 fail:
@@ -561,6 +621,7 @@ hive_close(struct hive *h)
 		close(h->lockfd);
 	kp_unmap(&h->raw_map);
 	free(h->touched);
+	pending_free(h);
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
 	free(h->exp);
@@ -874,6 +935,12 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 
 	if (spent(h, err) < 0)
 		return -1;
+	if (h->npend) {
+		const struct pending *p = pending_find(h, k, name);
+
+		if (p)
+			return pending_value(p, v) < 0 ? kp_fail_oom(err) : 1;
+	}
 	errno = 0;
 	val = hivex_node_get_value(h->hx, k, name);
 	if (val == 0 && errno == 0 && !is_ascii(name))
@@ -918,9 +985,36 @@ hive_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
 		}
 	}
 	free(list);
+	/* Values waiting to be set: in place of theirs, or after the
+	 * others, where hivex would put a new one. */
+	for (i = 0; i < h->npend; i++) {
+		const struct pending *p = &h->pend[i];
+		struct hive_value *m = NULL, *grown;
+		size_t j;
+
+		if (p->k != k)
+			continue;
+		for (j = 0; j < count && m == NULL; j++)
+			if (utf8_casecmp(out[j].name, p->name) == 0)
+				m = &out[j];
+		if (m == NULL) {
+			grown = realloc(out, (count + 1) * sizeof(*out));
+			if (grown == NULL)
+				goto oom;
+			out = grown;
+			m = &out[count++];
+			memset(m, 0, sizeof(*m));
+		}
+		hive_value_release(m);
+		if (pending_value(p, m) < 0)
+			goto oom;
+	}
 	*vals = out;
 	*n = count;
 	return 0;
+oom:
+	hive_values_free(out, count);
+	return kp_fail_oom(err);
 }
 
 void
@@ -1144,6 +1238,84 @@ edit_failed(struct hive *h, const char *what, const char *path,
 			     "'%s': cannot %s '%s'", h->path, what, path);
 }
 
+/* hivex's own copy, for an edit the page editor cannot make or a commit
+ * through hivex: reopen it for writing (handles are offsets in the file,
+ * which LOCKFD kept as it was) and give it the values waiting. */
+static int
+hx_upgrade(struct hive *h, struct kp_error *err)
+{
+	char src[64];
+	size_t i;
+
+	if (h->hx_rw)
+		return 0;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", h->raw_map.fd);
+	hivex_close(h->hx);
+	errno = 0;
+	h->hx = hivex_open(src, HIVEX_OPEN_WRITE);
+	if (h->hx == NULL)
+		return edit_failed(h, "open for writing", h->path, err);
+	h->hx_rw = true;
+	for (i = 0; i < h->npend; i++) {
+		const struct pending *p = &h->pend[i];
+		hive_set_value v = { p->name, (hive_type)p->type, p->len,
+				     (char *)p->data };
+
+		errno = 0;
+		if (hivex_node_set_value(h->hx, p->k, &v, 0) < 0)
+			return edit_failed(h, "set a value in", h->path, err);
+	}
+	pending_free(h);
+	/* hivex holds its own copy now. */
+	if (h->lockfd >= 0) {
+		close(h->lockfd);
+		h->lockfd = -1;
+	}
+	return 0;
+}
+
+/* Set (K, NAME) later, as hx_upgrade or the page editor will; NAME is the
+ * stored name already. */
+static int
+defer_set(struct hive *h, hive_key k, const char *name, uint32_t type,
+	  const void *data, size_t len, struct kp_error *err)
+{
+	struct pending *p = pending_find(h, k, name);
+	unsigned char *copy = malloc(len ? len : 1);
+
+	if (copy == NULL)
+		return kp_fail_oom(err);
+	if (len)
+		memcpy(copy, data, len);
+	if (p == NULL) {
+		if (h->npend == h->cappend) {
+			size_t cap = h->cappend ? h->cappend * 2 : 8;
+			struct pending *n = realloc(h->pend, cap * sizeof(*n));
+
+			if (n == NULL) {
+				free(copy);
+				return kp_fail_oom(err);
+			}
+			h->pend = n;
+			h->cappend = cap;
+		}
+		p = &h->pend[h->npend];
+		memset(p, 0, sizeof(*p));
+		p->name = strdup(name);
+		if (p->name == NULL) {
+			free(copy);
+			return kp_fail_oom(err);
+		}
+		p->k = k;
+		h->npend++;
+	}
+	free(p->data);
+	p->data = copy;
+	p->type = type;
+	p->len = len;
+	return 0;
+}
+
 int
 hive_mkpath(struct hive *h, const char *path, hive_key *k,
 	    struct kp_error *err)
@@ -1192,6 +1364,8 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 			return -1;
 		}
 		if (r == 0) {
+			if (hx_upgrade(h, err) < 0)
+				return -1;
 			errno = 0;
 			next = hivex_node_add_child(h->hx, cur, part);
 			if (next == 0)
@@ -1328,10 +1502,17 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	v.len = len;
 	v.value = (char *)data;
 	errno = 0;
-	r = hivex_node_set_value(h->hx, k, &v, 0);
-	hive_values_free(vals, n);
-	if (r < 0)
-		return edit_failed(h, "set a value in key", path, err);
+	if (!h->hx_rw) {
+		r = defer_set(h, k, v.key, type, data, len, err);
+		hive_values_free(vals, n);
+		if (r < 0)
+			return -1;
+	} else {
+		r = hivex_node_set_value(h->hx, k, &v, 0);
+		hive_values_free(vals, n);
+		if (r < 0)
+			return edit_failed(h, "set a value in key", path, err);
+	}
 	h->nedits++;
 	if (touch(h, k, err) < 0)
 		return -1;
@@ -1363,7 +1544,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 		return 0;
 	}
 	r = -1;
-	if (check_rewritable(h, k, path, err) < 0)
+	if (check_rewritable(h, k, path, err) < 0 || hx_upgrade(h, err) < 0)
 		goto out;
 	keep = calloc(n, sizeof(*keep));
 	if (keep == NULL) {
@@ -1407,6 +1588,8 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 	r = hive_find(h, path, &k, err);
 	if (r <= 0)
 		return r;
+	if (hx_upgrade(h, err) < 0)
+		return -1;
 	if (k == hivex_root(h->hx))
 		return kp_fail(err, KP_ERR_INVALID,
 			       "the root key of a hive cannot be deleted");
@@ -1902,6 +2085,8 @@ commit_journal(struct hive *h, bool plan_only,
 		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "cannot create a memory file");
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", mfd);
+	if (hx_upgrade(h, err) < 0)
+		goto out;
 	errno = 0;
 	if (hivex_commit(h->hx, name, 0) < 0) {
 		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
@@ -1985,6 +2170,16 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	if (h->nedits == 0 && !o->force)
 		return 0;
 	res->rewrite_why = no_journal(h, o);
+	/* hivex's copy, if it will surely be needed, while the shared lock
+	 * still holds the file as it was checked; then the lock goes, as the
+	 * commit takes LOCK_EX itself and checks that nobody wrote in
+	 * between (changed_since_open). */
+	if ((res->rewrite_why || h->pe_why != PE_OK) && hx_upgrade(h, err) < 0)
+		return -1;
+	if (h->lockfd >= 0) {
+		close(h->lockfd);
+		h->lockfd = -1;
+	}
 	if (res->rewrite_why == NULL) {
 		/* An in-place commit frees hivex's copy as soon as it
 		 * knows it will not fall back (a batch keeps every image's
@@ -1997,7 +2192,7 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	if (!o->journal)
 		res->rewrite_why = NULL;
 	dest = o->dest ? o->dest : h->real;
-	if (kp_tmpfile_open(&t, dest, err) < 0)
+	if (hx_upgrade(h, err) < 0 || kp_tmpfile_open(&t, dest, err) < 0)
 		return -1;
 	errno = 0;
 	if (hivex_commit(h->hx, t.path, 0) < 0) {

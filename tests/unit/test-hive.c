@@ -310,6 +310,64 @@ unicode_value_names_fold(void)
 	buf_release(&b);
 }
 
+/* Values set on existing keys wait for the commit while hivex has the
+ * file read-only: reads see them, and an edit that needs hivex's own copy
+ * (a new key) gives them to it first. */
+static void
+deferred_values(void)
+{
+	static const char *const keys[] = { "K", NULL };
+	struct hive_open_opts o = { HIVE_WRITE, NULL, NULL };
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_result res;
+	struct hive_value v, *vals = NULL;
+	struct buf b = BUF_INIT, data = BUF_INIT;
+	size_t n = 0;
+	struct regf r;
+	struct hive *h;
+	uint32_t k, type;
+	hive_key hk;
+
+	for (int newkey = 0; newkey < 2; newkey++) {
+		hb_make(hb_path("dv"), keys, &b);
+		CHECK(hive_open(hb_path("dv"), &o, &h, &err) == 0);
+		CHECK(hive_set(h, "K", "v", REGT_DWORD, "\7\0\0\0", 4,
+			       &err) == 0);
+		CHECK(hive_set(h, "K", "w", REGT_DWORD, "\5\0\0\0", 4,
+			       &err) == 0);
+		CHECK(hive_set(h, "K", "W", REGT_DWORD, "\6\0\0\0", 4,
+			       &err) == 0);
+		CHECK_EQ(hive_find(h, "K", &hk, &err), 1);
+		CHECK_EQ(hive_get(h, hk, "V", &v, &err), 1);
+		CHECK(v.len == 4 && v.data[0] == 7);
+		hive_value_release(&v);
+		/* "v" in its place, "w" once, after it. */
+		CHECK(hive_values(h, hk, &vals, &n, &err) == 0);
+		CHECK(n == 2 && strcmp(vals[0].name, "v") == 0 &&
+		      vals[0].data[0] == 7 && vals[1].data[0] == 6);
+		hive_values_free(vals, n);
+		if (newkey)
+			CHECK(hive_set(h, "K\\New", "x", REGT_DWORD,
+				       "\1\0\0\0", 4, &err) == 0);
+		CHECK(hive_commit(h, &(struct hive_commit_opts){ .journal =
+			true }, &res, &err) == 0);
+		CHECK(res.written && res.journaled);
+		CHECK_EQ(res.in_place, !newkey);
+		hive_close(h);
+		hb_load(hb_path("dv"), &b);
+		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
+		CHECK(regf_lookup(&r, "K", &k) == 1);
+		CHECK_EQ(regf_nr_values(&r, k), 2);
+		CHECK(regf_value(&r, k, "v", &type, &data) == 1 &&
+		      data.data[0] == 7);
+		CHECK(regf_value(&r, k, "w", &type, &data) == 1 &&
+		      data.data[0] == 6);
+		CHECK_EQ(regf_lookup(&r, "K\\New", &k), newkey);
+	}
+	buf_release(&data);
+	buf_release(&b);
+}
+
 static void
 windows_key_order(void)
 {
@@ -390,7 +448,7 @@ static const struct unit_test tests[] = {
 	TEST(big_data_kept_intact), TEST(recovered_version_counts),
 	TEST(changed_under_edit), TEST(export_refuses_forged_lines),
 	TEST(unicode_names_fold), TEST(unicode_value_names_fold),
-	TEST(windows_key_order), TEST(key_times),
+	TEST(deferred_values), TEST(windows_key_order), TEST(key_times),
 };
 
 UNIT_MAIN(tests)
