@@ -92,16 +92,25 @@ expect_free(struct expect *e)
 	free(e->data);
 }
 
-/* Is PATH equal to BASE or below it (case-insensitive)? */
+/* Is PATH equal to BASE or below it, ignoring case as Windows does
+ * (lib/utf.h)?  Key by key: a name's case variants may differ in length
+ * in UTF-8. */
 static bool
 path_under(const char *path, const char *base)
 {
-	size_t n = strlen(base);
+	while (*base) {
+		size_t pn = strcspn(path, "\\"), bn = strcspn(base, "\\");
+		char *a = strndup(path, pn), *b = strndup(base, bn);
+		bool same = a && b && utf8_casecmp(a, b) == 0;
 
-	if (n == 0)
-		return true;
-	return strncasecmp(path, base, n) == 0 &&
-	       (path[n] == '\0' || path[n] == '\\');
+		free(a);
+		free(b);
+		if (!same)
+			return false;
+		path += pn + (path[pn] == '\\');
+		base += bn + (base[bn] == '\\');
+	}
+	return true;
 }
 
 static bool
@@ -822,6 +831,29 @@ spent(const struct hive *h, struct kp_error *err)
 				   "committed", h->path);
 }
 
+static void
+drop_lock(struct hive *h)
+{
+	if (h->lockfd >= 0) {
+		close(h->lockfd);
+		h->lockfd = -1;
+	}
+}
+
+/* After a commit, whatever its result: hivex and the lock go (reads would
+ * see the file change under a read-only hivex), and the hive can only be
+ * closed. */
+static void
+spend(struct hive *h)
+{
+	if (h->hx) {
+		hivex_close(h->hx);
+		h->hx = NULL;
+	}
+	h->poisoned = true;
+	drop_lock(h);
+}
+
 int
 hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 	     struct kp_error *err)
@@ -943,7 +975,7 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 	}
 	errno = 0;
 	val = hivex_node_get_value(h->hx, k, name);
-	if (val == 0 && errno == 0 && !is_ascii(name))
+	if (val == 0 && errno == 0)
 		val = value_folded(h, k, name);
 	if (val == 0) {
 		if (errno)
@@ -1238,6 +1270,33 @@ edit_failed(struct hive *h, const char *what, const char *path,
 			     "'%s': cannot %s '%s'", h->path, what, path);
 }
 
+/* The name under which K stores the value NAME (a copy): its own case,
+ * or NAME if it has none. */
+static char *
+stored_name(struct hive *h, hive_key k, const char *name,
+	    struct kp_error *err)
+{
+	const struct pending *p = pending_find(h, k, name);
+	hive_value_h val;
+	char *s = NULL;
+
+	if (p)
+		s = strdup(p->name);
+	else {
+		errno = 0;
+		val = hivex_node_get_value(h->hx, k, name);
+		if (val == 0)
+			val = value_folded(h, k, name);
+		if (val)
+			s = hivex_value_key(h->hx, val);
+		if (s == NULL)
+			s = strdup(name);
+	}
+	if (s == NULL)
+		kp_fail_oom(err);
+	return s;
+}
+
 /* hivex's own copy, for an edit the page editor cannot make or a commit
  * through hivex: reopen it for writing (handles are offsets in the file,
  * which LOCKFD kept as it was) and give it the values waiting. */
@@ -1267,10 +1326,7 @@ hx_upgrade(struct hive *h, struct kp_error *err)
 	}
 	pending_free(h);
 	/* hivex holds its own copy now. */
-	if (h->lockfd >= 0) {
-		close(h->lockfd);
-		h->lockfd = -1;
-	}
+	drop_lock(h);
 	return 0;
 }
 
@@ -1308,6 +1364,17 @@ defer_set(struct hive *h, hive_key k, const char *name, uint32_t type,
 		}
 		p->k = k;
 		h->npend++;
+	}
+	else if (strcmp(p->name, name) != 0) {
+		/* Set again in another case: the name as hivex would leave it. */
+		char *n = strdup(name);
+
+		if (n == NULL) {
+			free(copy);
+			return kp_fail_oom(err);
+		}
+		free(p->name);
+		p->name = n;
 	}
 	free(p->data);
 	p->data = copy;
@@ -1463,10 +1530,9 @@ int
 hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	 const void *data, size_t len, struct kp_error *err)
 {
-	struct hive_value *vals = NULL;
 	hive_set_value v;
 	hive_key k;
-	size_t n = 0, i;
+	char *stored;
 	int r;
 
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
@@ -1484,32 +1550,27 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 		return -1;
 	if (check_rewritable(h, k, path, err) < 0)
 		return -1;
-	v.key = (char *)name;
 	/* hivex matches value names ignoring ASCII case only; Windows
-	 * ignores the case of every letter (per UTF-16 unit).  Give hivex the
+	 * ignores the case of every letter (per UTF-16 unit: "SIZE" also
+	 * names a value stored with a long s, U+017F).  Give hivex the
 	 * stored name of the value Windows would replace, else it adds a
 	 * second one of the same name. */
-	if (!is_ascii(name)) {
-		if (hive_values(h, k, &vals, &n, err) < 0)
-			return -1;
-		for (i = 0; i < n; i++)
-			if (utf8_casecmp(vals[i].name, name) == 0) {
-				v.key = vals[i].name;
-				break;
-			}
-	}
+	stored = stored_name(h, k, name, err);
+	if (stored == NULL)
+		return -1;
+	v.key = stored;
 	v.t = (hive_type)type;
 	v.len = len;
 	v.value = (char *)data;
 	errno = 0;
 	if (!h->hx_rw) {
 		r = defer_set(h, k, v.key, type, data, len, err);
-		hive_values_free(vals, n);
+		free(stored);
 		if (r < 0)
 			return -1;
 	} else {
 		r = hivex_node_set_value(h->hx, k, &v, 0);
-		hive_values_free(vals, n);
+		free(stored);
 		if (r < 0)
 			return edit_failed(h, "set a value in key", path, err);
 	}
@@ -1991,7 +2052,9 @@ commit_pages(struct hive *h, bool plan_only, struct hive_commit_result *res,
 		goto out;
 	if (replay_edits(h, &e) != 0) {
 		res->pe_why = e.why;
-		ret = 1;
+		/* hivex's own copy, for the fallback, while the file is
+		 * still locked and as it was checked. */
+		ret = hx_upgrade(h, err) < 0 ? -1 : 1;
 		goto out;
 	}
 	/* Past the last fallback: hivex's copy of the hive goes now, before
@@ -2150,11 +2213,10 @@ out:
 	return r;
 }
 
-int
-hive_commit(struct hive *h, const struct hive_commit_opts *o,
-	    struct hive_commit_result *res, struct kp_error *err)
+static int
+commit_any(struct hive *h, const struct hive_commit_opts *o,
+	   struct hive_commit_result *res, struct kp_error *err)
 {
-	static const struct hive_commit_opts defaults = { 0 };
 	struct kp_tmpfile t = KP_TMPFILE_INIT;
 	struct kp_commit_opts co = { 0 };
 	const char *dest;
@@ -2162,13 +2224,6 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	void *map = MAP_FAILED;
 	int r = -1, lfd = -1;
 
-	if (o == NULL)
-		o = &defaults;
-	memset(res, 0, sizeof(*res));
-	if (need_writable(h, err) < 0)
-		return -1;
-	if (h->nedits == 0 && !o->force)
-		return 0;
 	res->rewrite_why = no_journal(h, o);
 	/* hivex's copy, if it will surely be needed, while the shared lock
 	 * still holds the file as it was checked; then the lock goes, as the
@@ -2176,18 +2231,18 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 	 * between (changed_since_open). */
 	if ((res->rewrite_why || h->pe_why != PE_OK) && hx_upgrade(h, err) < 0)
 		return -1;
-	if (h->lockfd >= 0) {
-		close(h->lockfd);
-		h->lockfd = -1;
-	}
+	/* Planning takes no lock of its own: the shared one stays until the
+	 * end. */
+	if (!o->plan_only)
+		drop_lock(h);
 	if (res->rewrite_why == NULL) {
 		/* An in-place commit frees hivex's copy as soon as it
 		 * knows it will not fall back (a batch keeps every image's
 		 * hives open until it writes). */
 		r = commit_pages(h, o->plan_only, res, err);
-		if (r <= 0)
-			return r;
-		return commit_journal(h, o->plan_only, res, err);
+		if (r == 1)
+			r = commit_journal(h, o->plan_only, res, err);
+		return r;
 	}
 	if (!o->journal)
 		res->rewrite_why = NULL;
@@ -2267,5 +2322,24 @@ keep_backup:
 	if (map != MAP_FAILED)
 		munmap(map, (size_t)st.st_size);
 	kp_tmpfile_discard(&t);
+	return r;
+}
+
+int
+hive_commit(struct hive *h, const struct hive_commit_opts *o,
+	    struct hive_commit_result *res, struct kp_error *err)
+{
+	static const struct hive_commit_opts defaults = { 0 };
+	int r;
+
+	if (o == NULL)
+		o = &defaults;
+	memset(res, 0, sizeof(*res));
+	if (need_writable(h, err) < 0)
+		return -1;
+	if (h->nedits == 0 && !o->force)
+		return 0;
+	r = commit_any(h, o, res, err);
+	spend(h);
 	return r;
 }

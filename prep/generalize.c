@@ -719,6 +719,7 @@ gen_setup_complete(struct img_session *s, const struct img_root *r,
 	const char *body;
 	bool exists;
 	size_t len = 0, head = 0, i;
+	bool echo_off = false;
 	int rc = -1;
 
 	guest = img_path(s, r, SETUPCOMPLETE_REL, &exists, err);
@@ -763,9 +764,11 @@ gen_setup_complete(struct img_session *s, const struct img_root *r,
 		const char *nl = memchr(body + head, '\n', len - head);
 
 		head = nl ? (size_t)(nl - body) + 1 : len;
+		echo_off = true;
 	}
 	if (buf_add(&text, body, head) < 0 ||
-	    (head && body[head - 1] != '\n' && buf_add(&text, "\r\n", 2) < 0) ||
+	    (echo_off && body[head - 1] != '\n' &&
+	     buf_add(&text, "\r\n", 2) < 0) ||
 	    buf_addf(&text, "rem Added by kmsprep: %s.\r\n%s\r\n", about,
 		     call) < 0 ||
 	    buf_add(&text, body + head, len - head) < 0) {

@@ -305,8 +305,28 @@ unicode_value_names_fold(void)
 		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
 		CHECK(regf_lookup(&r, "K", &k) == 1);
 		CHECK_EQ(regf_nr_values(&r, k), 1);
+		/* An ASCII name folds to a stored long s (U+017F) too; a
+		 * key path folds when a key is deleted. */
+		CHECK(hive_open(hb_path("uv"), &o, &h, &err) == 0);
+		CHECK(hive_set(h, "K", "\xc5\xbfize", REGT_DWORD,
+			       "\1\0\0\0", 4, &err) == 0);
+		CHECK(hive_set(h, "K", "SIZE", REGT_DWORD, "\3\0\0\0", 4,
+			       &err) == 0);
+		CHECK(hive_set(h, "K\\\xc3\xa4", "x", REGT_DWORD,
+			       "\3\0\0\0", 4, &err) == 0);
+		CHECK_EQ(hive_delete_key(h, "K\\\xc3\x84", &err), 0);
+		CHECK(hive_commit(h, &co, &res, &err) == 0);
+		hive_close(h);
+		hb_load(hb_path("uv"), &b);
+		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
+		CHECK(regf_lookup(&r, "K", &k) == 1);
+		CHECK_EQ(regf_nr_values(&r, k), 2);
+		CHECK(regf_value(&r, k, "size", &type, &data) == 1 &&
+		      data.data[0] == 3);
+		CHECK_EQ(regf_lookup(&r, "K\\\xc3\xa4", &k), 0);
 		o.flags = HIVE_WRITE | HIVE_NO_LOGS;
 	}
+	buf_release(&data);
 	buf_release(&b);
 }
 
