@@ -123,7 +123,7 @@ send_msg(int fd, const void *p, size_t n)
 /* Receive one message of at most MAX bytes into OUT: 1, 0 at EOF before
  * a message, -1 on error (EMSGSIZE if too long). */
 static int
-recv_msg(int fd, size_t max, struct buf *out)
+recv_msg(int fd, size_t max, unsigned char *first, struct buf *out)
 {
 	unsigned char h[4];
 	size_t n;
@@ -133,9 +133,20 @@ recv_msg(int fd, size_t max, struct buf *out)
 		return r;
 	n = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 |
 	    (size_t)h[3] << 24;
-	if (n > max || n > SB_MSG_MAX) {
+	if (n > max || n > SB_MSG_MAX || (first && n == 0)) {
 		errno = EMSGSIZE;
 		return -1;
+	}
+	/* The first byte apart: the rest lands where it stays, with no
+	 * move of a large answer. */
+	if (first) {
+		r = read_full(fd, first, 1);
+		if (r <= 0) {
+			if (r == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		n--;
 	}
 	if (buf_grow(out, n + 1) < 0)
 		return -1;
@@ -245,7 +256,7 @@ serve_loop(int sock, sb_serve_fn *serve, void *ud)
 
 		buf_reset(&req);
 		buf_reset(&resp);
-		r = recv_msg(sock, SB_MSG_MAX, &req);
+		r = recv_msg(sock, SB_MSG_MAX, NULL, &req);
 		if (r <= 0)
 			_exit(r == 0 ? 0 : 3);
 		if (serve(ud, (const unsigned char *)req.data, req.len,
@@ -340,6 +351,14 @@ int
 sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 	 struct buf *resp, struct kp_error *err)
 {
+	return sb_callv_first(w, iov, n, max, NULL, resp, err);
+}
+
+int
+sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
+	       size_t max, unsigned char *first, struct buf *resp,
+	       struct kp_error *err)
+{
 	int r;
 
 	if (w->reaped)
@@ -349,7 +368,7 @@ sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 			return kp_fail(err, KP_ERR_FAIL, "request too large");
 		return died(w, err);
 	}
-	r = recv_msg(w->sock, max, resp);
+	r = recv_msg(w->sock, max, first, resp);
 	if (r > 0)
 		return 0;
 	if (r < 0 && errno == EMSGSIZE) {

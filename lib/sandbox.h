@@ -74,6 +74,12 @@ struct iovec;
 int sb_callv(struct sb_worker *w, const struct iovec *iov, int n,
 	     size_t max, struct buf *resp, struct kp_error *err);
 
+/* As sb_callv, with the answer's first byte (it must have one) in *FIRST
+ * and only the rest appended to RESP. */
+int sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
+		   size_t max, unsigned char *first, struct buf *resp,
+		   struct kp_error *err);
+
 /* The worker's process id. */
 int sb_pid(const struct sb_worker *w);
 

@@ -342,6 +342,7 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 	struct buf req = BUF_INIT;
 	struct iovec iov[2];
 	size_t plen = path ? strlen(path) : 0;
+	unsigned char status;
 	int r;
 
 	if (s->dead)
@@ -365,24 +366,22 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 	iov[0].iov_len = req.len;
 	iov[1].iov_base = (void *)(data ? data : "");
 	iov[1].iov_len = len;
-	r = sb_callv(s->w, iov, 2, (max < SB_MSG_MAX - 8192 ? (size_t)max :
-				    SB_MSG_MAX - 8192) + 8192, resp, err);
+	/* The status byte apart, so that a file's bytes stay where they
+	 * land. */
+	r = sb_callv_first(s->w, iov, 2, (max < SB_MSG_MAX - 8192 ?
+					  (size_t)max : SB_MSG_MAX - 8192) +
+			   8192, &status, resp, err);
 	buf_release(&req);
 	if (r < 0) {
 		s->dead = true;
 		return -1;
 	}
-	if (resp->len == 0)
-		return kp_fail(err, KP_ERR_FAIL, "empty answer from the "
-			       "worker");
-	if (resp->data[0] != 0) {
-		int code = (unsigned char)resp->data[0];
+	if (status != 0) {
+		int code = status > KP_ERR_UNAVAILABLE ? KP_ERR_FAIL : status;
 
-		if (code > KP_ERR_UNAVAILABLE)
-			code = KP_ERR_FAIL;
-		return kp_fail(err, code, "%.*s", (int)(resp->len - 1 < 900 ?
-							resp->len - 1 : 900),
-			       resp->data + 1);
+		return kp_fail(err, code, "%.*s", (int)(resp->len < 900 ?
+							resp->len : 900),
+			       resp->data);
 	}
 	return 0;
 }
@@ -508,7 +507,7 @@ dw_find_windows(struct dw_session *s, struct kp_error *err)
 		      &resp, err);
 
 	if (rc == 0) {
-		r = (struct rd){ (unsigned char *)resp.data + 1, resp.len - 1,
+		r = (struct rd){ (unsigned char *)resp.data, resp.len,
 				 false };
 		rc = get_roots(s, &r, err);
 	}
@@ -526,7 +525,7 @@ dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
 		      &resp, err);
 
 	if (rc == 0) {
-		r = (struct rd){ (unsigned char *)resp.data + 1, resp.len - 1,
+		r = (struct rd){ (unsigned char *)resp.data, resp.len,
 				 false };
 		*root = get32(&r);
 		rc = get_roots(s, &r, err);
@@ -588,17 +587,15 @@ dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
 	int rc = call(s, OP_READ, root, 0, max, path, NULL, 0, NULL, 0, &resp,
 		      err);
 
-	if (rc == 0 && resp.len - 1 > max)
+	if (rc == 0 && resp.len > max)
 		rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from the "
 			     "worker");
 	if (rc == 0 && out->data == NULL) {
 		/* Hand the answer over rather than copy a large file. */
-		memmove(resp.data, resp.data + 1, resp.len - 1);
-		resp.data[--resp.len] = '\0';
 		*out = resp;
 		return 0;
 	}
-	if (rc == 0 && buf_add(out, resp.data + 1, resp.len - 1) < 0)
+	if (rc == 0 && buf_add(out, resp.data, resp.len) < 0)
 		rc = kp_fail_oom(err);
 	buf_release(&resp);
 	return rc;
@@ -657,8 +654,8 @@ dw_journal(struct dw_session *s, size_t root, const char *primary,
 	rc = call(s, OP_JOURNAL, root, 0, 64, primary, sd, sd ? sdlen : 0,
 		  req.data, req.len, &resp, err);
 	if (rc == 0) {
-		struct rd r = { (const unsigned char *)resp.data + 1,
-				resp.len - 1, false };
+		struct rd r = { (const unsigned char *)resp.data, resp.len,
+				false };
 
 		*written = get64(&r);
 		if (r.bad)
@@ -703,7 +700,7 @@ dw_ls(struct dw_session *s, size_t root, const char *path,
 {
 	struct buf resp = BUF_INIT;
 	char **v = NULL;
-	size_t n = 0, off = 1;
+	size_t n = 0, off = 0;
 
 	if (call(s, OP_LS, root, 0, 64 << 20, path, NULL, 0, NULL, 0, &resp,
 		 err) < 0)
@@ -744,7 +741,7 @@ dw_get_sd(struct dw_session *s, size_t root, const char *path,
 		      err);
 
 	if (rc == 0) {
-		r = (struct rd){ (unsigned char *)resp.data + 1, resp.len - 1,
+		r = (struct rd){ (unsigned char *)resp.data, resp.len,
 				 false };
 		uint32_t a = get32(&r);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/sandbox.h"
@@ -120,6 +121,16 @@ test_echo(void)
 	CHECK(sb_call(f.w, "echo hello", 10, 100, &r, &err) == 0);
 	CHECK_STR(r.data, "hello");
 	buf_reset(&r);
+	/* The first byte apart, the rest in place. */
+	{
+		struct iovec v = { (void *)"echo hello", 10 };
+		unsigned char first = 0;
+
+		CHECK(sb_callv_first(f.w, &v, 1, 100, &first, &r, &err) == 0);
+		CHECK(first == 'h');
+		CHECK_STR(r.data, "ello");
+		buf_reset(&r);
+	}
 	/* The kept descriptor works, one not given is closed. */
 	CHECK(sb_call(f.w, "write", 5, 100, &r, &err) == 0);
 	CHECK_STR(r.data, "2");
