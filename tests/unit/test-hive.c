@@ -259,6 +259,22 @@ unicode_names_fold(void)
 	buf_release(&b);
 }
 
+/* Commit H with CO, close it, and read the file back into B and R; the
+ * offset of key "K" in *K. */
+static void
+commit_reread(struct hive *h, const struct hive_commit_opts *co,
+	      const char *path, struct buf *b, struct regf *r, uint32_t *k)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_result res;
+
+	CHECK(hive_commit(h, co, &res, &err) == 0);
+	hive_close(h);
+	hb_load(path, b);
+	CHECK(regf_open(r, b->data, b->len, &err) == 0);
+	CHECK(regf_lookup(r, "K", k) == 1);
+}
+
 /* Value names fold as Windows folds them, not only in ASCII: setting
  * a-umlaut replaces A-umlaut, unsetting it removes that value, with hivex (a rewrite) as with the page editor (journaled). */
 static void
@@ -287,11 +303,7 @@ unicode_value_names_fold(void)
 		CHECK(hive_open(hb_path("uv"), &o, &h, &err) == 0);
 		CHECK(hive_set(h, "K", "\xc3\xa4", REGT_DWORD, "\2\0\0\0", 4,
 			       &err) == 0);
-		CHECK(hive_commit(h, &co, &res, &err) == 0);
-		hive_close(h);
-		hb_load(hb_path("uv"), &b);
-		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
-		CHECK(regf_lookup(&r, "K", &k) == 1);
+		commit_reread(h, &co, hb_path("uv"), &b, &r, &k);
 		/* "v" (hb_make's) and the one replaced. */
 		CHECK_EQ(regf_nr_values(&r, k), 2);
 		CHECK(regf_value(&r, k, "\xc3\x84", &type, &data) == 1 &&
@@ -299,11 +311,7 @@ unicode_value_names_fold(void)
 		buf_release(&data);
 		CHECK(hive_open(hb_path("uv"), &o, &h, &err) == 0);
 		CHECK_EQ(hive_unset(h, "K", "\xc3\xa4", &err), 0);
-		CHECK(hive_commit(h, &co, &res, &err) == 0);
-		hive_close(h);
-		hb_load(hb_path("uv"), &b);
-		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
-		CHECK(regf_lookup(&r, "K", &k) == 1);
+		commit_reread(h, &co, hb_path("uv"), &b, &r, &k);
 		CHECK_EQ(regf_nr_values(&r, k), 1);
 		/* An ASCII name folds to a stored long s (U+017F) too; a
 		 * key path folds when a key is deleted. */
@@ -315,11 +323,7 @@ unicode_value_names_fold(void)
 		CHECK(hive_set(h, "K\\\xc3\xa4", "x", REGT_DWORD,
 			       "\3\0\0\0", 4, &err) == 0);
 		CHECK_EQ(hive_delete_key(h, "K\\\xc3\x84", &err), 0);
-		CHECK(hive_commit(h, &co, &res, &err) == 0);
-		hive_close(h);
-		hb_load(hb_path("uv"), &b);
-		CHECK(regf_open(&r, b.data, b.len, &err) == 0);
-		CHECK(regf_lookup(&r, "K", &k) == 1);
+		commit_reread(h, &co, hb_path("uv"), &b, &r, &k);
 		CHECK_EQ(regf_nr_values(&r, k), 2);
 		CHECK(regf_value(&r, k, "size", &type, &data) == 1 &&
 		      data.data[0] == 3);
