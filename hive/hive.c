@@ -435,8 +435,7 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	/* A shared lock while the file is read: a journaled commit writes
 	 * in place under LOCK_EX, and nothing may read it half-written.
 	 * hivex reads the file lazily: readers keep the lock until
-	 * hive_close, writers until hivex has its own copy (hx_upgrade) or
-	 * the commit.
+	 * hive_close, writers until their commit needs the file to itself.
 	 * O_NONBLOCK: opening a FIFO must not hang (kp_map_file refuses
 	 * it). */
 	h->lockfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -1325,8 +1324,6 @@ hx_upgrade(struct hive *h, struct kp_error *err)
 			return edit_failed(h, "set a value in", h->path, err);
 	}
 	pending_free(h);
-	/* hivex holds its own copy now. */
-	drop_lock(h);
 	return 0;
 }
 
@@ -1364,17 +1361,6 @@ defer_set(struct hive *h, hive_key k, const char *name, uint32_t type,
 		}
 		p->k = k;
 		h->npend++;
-	}
-	else if (strcmp(p->name, name) != 0) {
-		/* Set again in another case: the name as hivex would leave it. */
-		char *n = strdup(name);
-
-		if (n == NULL) {
-			free(copy);
-			return kp_fail_oom(err);
-		}
-		free(p->name);
-		p->name = n;
 	}
 	free(p->data);
 	p->data = copy;
@@ -1564,20 +1550,21 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	v.value = (char *)data;
 	errno = 0;
 	if (!h->hx_rw) {
-		r = defer_set(h, k, v.key, type, data, len, err);
-		free(stored);
-		if (r < 0)
+		if (defer_set(h, k, v.key, type, data, len, err) < 0) {
+			free(stored);
 			return -1;
-	} else {
-		r = hivex_node_set_value(h->hx, k, &v, 0);
+		}
+	} else if (hivex_node_set_value(h->hx, k, &v, 0) < 0) {
 		free(stored);
-		if (r < 0)
-			return edit_failed(h, "set a value in key", path, err);
+		return edit_failed(h, "set a value in key", path, err);
 	}
 	h->nedits++;
-	if (touch(h, k, err) < 0)
-		return -1;
-	return expect(h, path, name, true, type, data, len, err);
+	/* Under the name it keeps: the first case given, as Windows keeps
+	 * an existing value's. */
+	r = touch(h, k, err) < 0 ? -1 :
+	    expect(h, path, stored, true, type, data, len, err);
+	free(stored);
+	return r;
 }
 
 int
@@ -2232,7 +2219,7 @@ commit_any(struct hive *h, const struct hive_commit_opts *o,
 	if ((res->rewrite_why || h->pe_why != PE_OK) && hx_upgrade(h, err) < 0)
 		return -1;
 	/* Planning takes no lock of its own: the shared one stays until the
-	 * end. */
+	 * end (spend), the journal's reads of the file included. */
 	if (!o->plan_only)
 		drop_lock(h);
 	if (res->rewrite_why == NULL) {
@@ -2247,7 +2234,11 @@ commit_any(struct hive *h, const struct hive_commit_opts *o,
 	if (!o->journal)
 		res->rewrite_why = NULL;
 	dest = o->dest ? o->dest : h->real;
-	if (hx_upgrade(h, err) < 0 || kp_tmpfile_open(&t, dest, err) < 0)
+	if (hx_upgrade(h, err) < 0)
+		return -1;
+	/* hivex has its own copy: the lock goes before the one below. */
+	drop_lock(h);
+	if (kp_tmpfile_open(&t, dest, err) < 0)
 		return -1;
 	errno = 0;
 	if (hivex_commit(h->hx, t.path, 0) < 0) {

@@ -525,12 +525,14 @@ d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 		names = want ? dw_ls(d->w[d->map[k].image], d->map[k].root,
 				     want, err) : NULL;
 		free(want);
-		if (names == NULL && err->status == KP_ERR_INPUT) {
+		if (names == NULL && err->status == KP_ERR_INPUT &&
+		    strstr(err->msg, "not a directory")) {
 			/* A file where a directory must go: a write that
 			 * cannot be made, said as the appliance says it
 			 * (gfs_mkdir), not bad input. */
 			kp_fail(err, KP_ERR_FAIL, "%.*s/%s is not a directory",
-				(int)(rel - guest - 1), guest, buf_str(&at));
+				(int)(strcspn(guest + 1, "/") + 1), guest,
+				buf_str(&at));
 			r = -1;
 			break;
 		}
