@@ -92,6 +92,25 @@ expect_free(struct expect *e)
 	free(e->data);
 }
 
+static bool
+is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* Are A and B one name to Windows (lib/utf.h's folding)?  Two ASCII
+ * names are compared without converting them: imports set thousands. */
+static bool
+fold_eq(const char *a, const char *b)
+{
+	if (strcasecmp(a, b) == 0)
+		return true;
+	return (!is_ascii(a) || !is_ascii(b)) && utf8_casecmp(a, b) == 0;
+}
+
 /* Is PATH equal to BASE or below it, ignoring case as Windows does
  * (lib/utf.h)?  Key by key: a name's case variants may differ in length
  * in UTF-8. */
@@ -101,7 +120,7 @@ path_under(const char *path, const char *base)
 	while (*base) {
 		size_t pn = strcspn(path, "\\"), bn = strcspn(base, "\\");
 		char *a = strndup(path, pn), *b = strndup(base, bn);
-		bool same = a && b && utf8_casecmp(a, b) == 0;
+		bool same = a && b && fold_eq(a, b);
 
 		free(a);
 		free(b);
@@ -118,7 +137,7 @@ same_name(const char *a, const char *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
-	return utf8_casecmp(a, b) == 0;
+	return fold_eq(a, b);
 }
 
 /* Record what PATH/NAME must look like; replaces an earlier expectation. */
@@ -130,7 +149,7 @@ expect(struct hive *h, const char *path, const char *name, bool present,
 	size_t i;
 
 	for (i = 0; i < h->nexp; i++) {
-		if (utf8_casecmp(h->exp[i].path, path) == 0 &&
+		if (fold_eq(h->exp[i].path, path) &&
 		    same_name(h->exp[i].name, name)) {
 			e = &h->exp[i];
 			expect_free(e);
@@ -322,10 +341,6 @@ lock_holder(const struct stat *st, char *out, size_t outsz)
 		fclose(f);
 }
 
-/* flock FD with OP (LOCK_SH or LOCK_EX), waiting up to about two seconds
- * for a holder to finish: a journaled write takes well under that.  Fails
- * naming the holder.  Filesystems without flock are not refused: the lock
- * only keeps kmsprep's own readers and writers apart. */
 static void
 pending_free(struct hive *h)
 {
@@ -346,10 +361,12 @@ pending_find(struct hive *h, hive_key k, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < h->npend; i++)
-		if (h->pend[i].k == k && utf8_casecmp(h->pend[i].name,
-						      name) == 0)
+	for (i = 0; i < h->npend; i++) {
+		const char *n = h->pend[i].name;
+
+		if (h->pend[i].k == k && fold_eq(n, name))
 			return &h->pend[i];
+	}
 	return NULL;
 }
 
@@ -371,6 +388,10 @@ pending_value(const struct pending *p, struct hive_value *out)
 	return 0;
 }
 
+/* flock FD with OP (LOCK_SH or LOCK_EX), waiting up to about two seconds
+ * for a holder to finish: a journaled write takes well under that.  Fails
+ * naming the holder.  Filesystems without flock are not refused: the lock
+ * only keeps kmsprep's own readers and writers apart. */
 static int
 lock_wait(int fd, int op, const char *path, const char *doing,
 	  struct kp_error *err)
@@ -670,15 +691,6 @@ hx_fail(struct hive *h, const char *what, const char *path,
 			     "'%s': %s '%s'", h->path, what, path);
 }
 
-static bool
-is_ascii(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 /* The regf offset of hivex handle HANDLE if it is a record of the file as
  * opened (see struct hive), else REGF_NONE. */
 static uint32_t
@@ -944,12 +956,14 @@ static hive_value_h
 value_folded(struct hive *h, hive_key k, const char *name)
 {
 	hive_value_h *list = hivex_node_values(h->hx, k), val = 0;
+	bool ascii = is_ascii(name);
 	size_t i;
 
 	for (i = 0; list && list[i] && val == 0; i++) {
 		char *n = hivex_value_key(h->hx, list[i]);
 
-		if (n && utf8_casecmp(n, name) == 0)
+		/* Two ASCII names hivex has compared already. */
+		if (n && !(ascii && is_ascii(n)) && utf8_casecmp(n, name) == 0)
 			val = list[i];
 		free(n);
 	}
@@ -1026,7 +1040,7 @@ hive_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
 		if (p->k != k)
 			continue;
 		for (j = 0; j < count && m == NULL; j++)
-			if (utf8_casecmp(out[j].name, p->name) == 0)
+			if (fold_eq(out[j].name, p->name))
 				m = &out[j];
 		if (m == NULL) {
 			grown = realloc(out, (count + 1) * sizeof(*out));
@@ -1586,7 +1600,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	if (hive_values(h, k, &vals, &n, err) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
-		found |= utf8_casecmp(vals[i].name, name) == 0;
+		found |= fold_eq(vals[i].name, name);
 	if (!found) {
 		hive_values_free(vals, n);
 		return 0;
@@ -1602,7 +1616,7 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	/* hivex has no call to delete one value: set the others again,
 	 * byte for byte and in their order. */
 	for (i = 0; i < n; i++) {
-		if (utf8_casecmp(vals[i].name, name) == 0)
+		if (fold_eq(vals[i].name, name))
 			continue;
 		keep[j].key = vals[i].name;
 		keep[j].t = (hive_type)vals[i].type;
