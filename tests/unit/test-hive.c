@@ -276,7 +276,8 @@ commit_reread(struct hive *h, const struct hive_commit_opts *co,
 }
 
 /* Value names fold as Windows folds them, not only in ASCII: setting
- * a-umlaut replaces A-umlaut, unsetting it removes that value, with hivex (a rewrite) as with the page editor (journaled). */
+ * a-umlaut replaces A-umlaut, unsetting it removes that value, with hivex
+ * (a rewrite) as with the page editor (journaled). */
 static void
 unicode_value_names_fold(void)
 {
