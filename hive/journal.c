@@ -376,6 +376,78 @@ journal_plan_release(struct journal_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void
+journal_plan_put(struct buf *b, const struct journal_plan *p)
+{
+	size_t i;
+
+	wire_put32(b, (uint32_t)p->log);
+	wire_put32(b, p->seq);
+	wire_put32(b, p->pages);
+	wire_put64(b, p->bytes);
+	for (i = 0; i < 4; i++) {
+		const struct journal_step *st = &p->step[i];
+
+		buf_addch(b, (char)st->file);
+		wire_put32(b, (uint32_t)st->first);
+		wire_put32(b, (uint32_t)st->n);
+		wire_put64(b, st->size);
+		buf_addch(b, st->verify);
+	}
+	wire_put32(b, (uint32_t)p->nw);
+	for (i = 0; i < p->nw; i++) {
+		wire_put64(b, p->w[i].off);
+		wire_put32(b, p->w[i].len);
+	}
+	for (i = 0; i < p->nw; i++)
+		buf_add(b, p->w[i].data, p->w[i].len);
+}
+
+int
+journal_plan_get(struct wire_rd *r, struct journal_plan *p)
+{
+	uint32_t i, nw, log;
+
+	memset(p, 0, sizeof(*p));
+	log = wire_get32(r);
+	p->log = log == 1;
+	p->seq = wire_get32(r);
+	p->pages = wire_get32(r);
+	p->bytes = wire_get64(r);
+	for (i = 0; i < 4; i++) {
+		const unsigned char *f = wire_take(r, 1), *v;
+		struct journal_step *st = &p->step[i];
+
+		st->first = wire_get32(r);
+		st->n = wire_get32(r);
+		st->size = wire_get64(r);
+		v = wire_take(r, 1);
+		if (f == NULL || v == NULL || *f > JOURNAL_PRIMARY)
+			return -1;
+		st->file = *f == JOURNAL_LOG ? JOURNAL_LOG : JOURNAL_PRIMARY;
+		st->verify = *v != 0;
+	}
+	nw = wire_get32(r);
+	/* Each write takes 12 bytes of header: no count beyond that. */
+	if (r->bad || log > 1 || nw > r->left / 12)
+		return -1;
+	for (i = 0; i < 4; i++)
+		if (p->step[i].first > nw ||
+		    p->step[i].n > nw - p->step[i].first)
+			return -1;
+	p->w = calloc(nw ? nw : 1, sizeof(*p->w));
+	if (p->w == NULL)
+		return -1;
+	p->nw = nw;
+	for (i = 0; i < nw; i++) {
+		p->w[i].off = wire_get64(r);
+		p->w[i].len = wire_get32(r);
+	}
+	for (i = 0; i < nw; i++)
+		p->w[i].data = wire_take(r, p->w[i].len);
+	return r->bad ? -1 : 0;
+}
+
 int
 journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
 		   const struct logrec_result *logs, const unsigned char *img,

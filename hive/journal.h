@@ -30,6 +30,7 @@
 
 #include "lib/buf.h"
 #include "lib/error.h"
+#include "lib/wire.h"
 #include "logrec.h"
 
 /* Windows tracks dirty hive bins data in 4 KiB pages. */
@@ -131,6 +132,15 @@ int journal_plan_build(const unsigned char *old_base,
 		       const unsigned char *img, size_t len,
 		       struct journal_plan *p, struct kp_error *err);
 void journal_plan_release(struct journal_plan *p);
+
+/* A plan as message fields (lib/wire.h), for a sandboxed process that
+ * carries it out or made it: its steps, log, sequence number, counts and
+ * every write with its bytes. */
+void journal_plan_put(struct buf *b, const struct journal_plan *p);
+/* The plan put there, checked (steps within the writes, counts that fit
+ * the message); its writes point into the message, P->w is allocated.
+ * -1 if it does not parse; free P->w either way (journal_plan_release). */
+int journal_plan_get(struct wire_rd *r, struct journal_plan *p);
 
 struct journal_opts {
 	int fd;				/* the primary, open read-write */

@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 
 #include "lib/sandbox.h"
+#include "lib/wire.h"
 #include "prep/drworker.h"
 #include "prep/imgio.h"
 
@@ -37,76 +38,6 @@ struct dw_session {
 	size_t nlocked;
 	bool dead;
 };
-
-static void
-put32(struct buf *b, uint32_t v)
-{
-	unsigned char p[4] = { (unsigned char)v, (unsigned char)(v >> 8),
-			       (unsigned char)(v >> 16),
-			       (unsigned char)(v >> 24) };
-
-	buf_add(b, p, 4);
-}
-
-static void
-put64(struct buf *b, uint64_t v)
-{
-	put32(b, (uint32_t)v);
-	put32(b, (uint32_t)(v >> 32));
-}
-
-/* A bounds-checked reader. */
-struct rd {
-	const unsigned char *p;
-	size_t left;
-	bool bad;
-};
-
-static const unsigned char *
-take(struct rd *r, size_t n)
-{
-	const unsigned char *p = r->p;
-
-	if (r->bad || n > r->left) {
-		r->bad = true;
-		return NULL;
-	}
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static uint32_t
-get32(struct rd *r)
-{
-	const unsigned char *p = take(r, 4);
-
-	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 |
-		   (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
-}
-
-static uint64_t
-get64(struct rd *r)
-{
-	uint64_t lo = get32(r);
-
-	return lo | (uint64_t)get32(r) << 32;
-}
-
-/* A string of at most MAX bytes, copied (caller frees); NULL if bad. */
-static char *
-getstr(struct rd *r, size_t max)
-{
-	uint32_t n = get32(r);
-	const unsigned char *p;
-
-	if (n > max) {
-		r->bad = true;
-		return NULL;
-	}
-	p = take(r, n);
-	return p ? strndup((const char *)p, n) : NULL;
-}
 
 /*
  * The worker.
@@ -133,71 +64,40 @@ put_roots(struct dr_session *s, struct buf *resp)
 	const struct dr_locked *l;
 	size_t n, i;
 
-	put32(resp, (uint32_t)strlen(dr_table(s) ? dr_table(s) : ""));
+	wire_put32(resp, (uint32_t)strlen(dr_table(s) ? dr_table(s) : ""));
 	buf_addstr(resp, dr_table(s) ? dr_table(s) : "");
 	r = dr_roots(s, &n);
-	put32(resp, (uint32_t)n);
+	wire_put32(resp, (uint32_t)n);
 	for (i = 0; i < n; i++) {
-		put32(resp, r[i].part);
-		put64(resp, r[i].start);
-		put64(resp, r[i].size);
-		put32(resp, (uint32_t)r[i].state);
-		put32(resp, r[i].rw);
-		put32(resp, (uint32_t)strlen(r[i].systemroot));
+		wire_put32(resp, r[i].part);
+		wire_put64(resp, r[i].start);
+		wire_put64(resp, r[i].size);
+		wire_put32(resp, (uint32_t)r[i].state);
+		wire_put32(resp, r[i].rw);
+		wire_put32(resp, (uint32_t)strlen(r[i].systemroot));
 		buf_addstr(resp, r[i].systemroot);
 	}
 	l = dr_locked(s, &n);
-	put32(resp, (uint32_t)n);
+	wire_put32(resp, (uint32_t)n);
 	for (i = 0; i < n; i++) {
-		put32(resp, l[i].part);
-		put32(resp, l[i].bitlocker);
-		put32(resp, (uint32_t)strlen(l[i].why));
+		wire_put32(resp, l[i].part);
+		wire_put32(resp, l[i].bitlocker);
+		wire_put32(resp, (uint32_t)strlen(l[i].why));
 		buf_addstr(resp, l[i].why);
 	}
 }
 
-/* A journal plan from the request (see dw_journal for the layout), its
- * writes pointing into the request; -1 if it does not parse.  Free P->w. */
+/* A journal plan from the request (see dw_journal), its writes pointing
+ * into the request; -1 if it does not parse.  Free P->w. */
 static int
-get_plan(struct rd *r, struct journal_plan *p, char **log)
+get_plan(struct wire_rd *r, struct journal_plan *p, char **log)
 {
-	uint32_t i, nw;
-
-	memset(p, 0, sizeof(*p));
-	*log = getstr(r, 4096);
-	p->pages = get32(r);
-	for (i = 0; i < 4; i++) {
-		const unsigned char *f = take(r, 1), *v;
-		struct journal_step *st = &p->step[i];
-
-		st->first = get32(r);
-		st->n = get32(r);
-		st->size = get64(r);
-		v = take(r, 1);
-		if (f == NULL || v == NULL || *f > JOURNAL_PRIMARY)
-			return -1;
-		st->file = *f == JOURNAL_LOG ? JOURNAL_LOG : JOURNAL_PRIMARY;
-		st->verify = *v != 0;
-	}
-	nw = get32(r);
-	/* Each write takes 12 bytes of header: no count beyond that. */
-	if (r->bad || *log == NULL || nw > r->left / 12)
+	*log = wire_getstr(r, 4096, NULL);
+	if (*log == NULL) {
+		memset(p, 0, sizeof(*p));
 		return -1;
-	for (i = 0; i < 4; i++)
-		if (p->step[i].first > nw || p->step[i].n > nw -
-		    p->step[i].first)
-			return -1;
-	p->w = calloc(nw ? nw : 1, sizeof(*p->w));
-	if (p->w == NULL)
-		return -1;
-	p->nw = nw;
-	for (i = 0; i < nw; i++) {
-		p->w[i].off = get64(r);
-		p->w[i].len = get32(r);
 	}
-	for (i = 0; i < nw; i++)
-		p->w[i].data = take(r, p->w[i].len);
-	return r->bad || r->left ? -1 : 0;
+	return journal_plan_get(r, p) < 0 || r->left ? -1 : 0;
 }
 
 static int
@@ -205,7 +105,7 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 {
 	struct wstate *ws = ud;
 	struct kp_error err = KP_ERROR_INIT;
-	struct rd r = { req, len, false };
+	struct wire_rd r = { req, len, false };
 	struct buf out = BUF_INIT;
 	const unsigned char *op;
 	char *path = NULL;
@@ -215,13 +115,13 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 	size_t idx;
 	int rc = -1;
 
-	op = take(&r, 1);
-	root = get32(&r);
-	arg = get32(&r);
-	max = get64(&r);
-	path = getstr(&r, 4096);
-	sdlen = get32(&r);
-	sd = take(&r, sdlen);
+	op = wire_take(&r, 1);
+	root = wire_get32(&r);
+	arg = wire_get32(&r);
+	max = wire_get64(&r);
+	path = wire_getstr(&r, 4096, NULL);
+	sdlen = wire_get32(&r);
+	sd = wire_take(&r, sdlen);
 	if (r.bad || op == NULL || path == NULL) {
 		free(path);
 		return -1;	/* the parent is broken: stop */
@@ -238,7 +138,7 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 	case OP_VOLUME:
 		rc = dr_open_volume(ws->s, arg, &idx, &err);
 		if (rc == 0) {
-			put32(resp, (uint32_t)idx);
+			wire_put32(resp, (uint32_t)idx);
 			put_roots(ws->s, resp);
 		}
 		break;
@@ -281,7 +181,7 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 
 		rc = dr_get_sd(ws->s, root, path, &out, &a, &err);
 		if (rc == 0) {
-			put32(resp, a);
+			wire_put32(resp, a);
 			buf_add(resp, out.data, out.len);
 		}
 		break;
@@ -298,7 +198,7 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 					sdlen ? sd : NULL, sdlen, &p, &written,
 					&err);
 		if (rc == 0)
-			put64(resp, written);
+			wire_put64(resp, written);
 		free(p.w);
 		free(log);
 		break;
@@ -354,12 +254,12 @@ call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
 	if (buf_grow(&req, HDR + 8 + plen + sdlen) < 0)
 		return kp_fail_oom(err);
 	buf_addch(&req, op);
-	put32(&req, (uint32_t)root);
-	put32(&req, arg);
-	put64(&req, max);
-	put32(&req, (uint32_t)plen);
+	wire_put32(&req, (uint32_t)root);
+	wire_put32(&req, arg);
+	wire_put64(&req, max);
+	wire_put32(&req, (uint32_t)plen);
 	buf_add(&req, path ? path : "", plen);
-	put32(&req, (uint32_t)sdlen);
+	wire_put32(&req, (uint32_t)sdlen);
 	buf_add(&req, sd ? sd : "", sdlen);
 	/* The file's data goes from where it is: no copy. */
 	iov[0].iov_base = req.data;
@@ -406,13 +306,13 @@ free_roots(struct dw_session *s)
 
 /* Read the roots the worker found; at most 128 of each. */
 static int
-get_roots(struct dw_session *s, struct rd *r, struct kp_error *err)
+get_roots(struct dw_session *s, struct wire_rd *r, struct kp_error *err)
 {
 	uint32_t n, i;
 
 	free_roots(s);
-	s->table = getstr(r, 16);
-	n = get32(r);
+	s->table = wire_getstr(r, 16, NULL);
+	n = wire_get32(r);
 	if (r->bad || n > 128)
 		goto bad;
 	s->roots = calloc(n ? n : 1, sizeof(*s->roots));
@@ -422,18 +322,18 @@ get_roots(struct dw_session *s, struct rd *r, struct kp_error *err)
 		struct dr_root *x = &s->roots[i];
 		uint32_t st;
 
-		x->part = get32(r);
-		x->start = get64(r);
-		x->size = get64(r);
-		st = get32(r);
-		x->rw = get32(r) != 0;
-		x->systemroot = getstr(r, 1024);
+		x->part = wire_get32(r);
+		x->start = wire_get64(r);
+		x->size = wire_get64(r);
+		st = wire_get32(r);
+		x->rw = wire_get32(r) != 0;
+		x->systemroot = wire_getstr(r, 1024, NULL);
 		if (r->bad || x->systemroot == NULL || st > DR_UNCLEAN)
 			goto bad;
 		x->state = (enum dr_state)st;
 		s->nroots++;
 	}
-	n = get32(r);
+	n = wire_get32(r);
 	if (r->bad || n > 128)
 		goto bad;
 	s->locked = calloc(n ? n : 1, sizeof(*s->locked));
@@ -442,9 +342,9 @@ get_roots(struct dw_session *s, struct rd *r, struct kp_error *err)
 	for (i = 0; i < n; i++) {
 		struct dr_locked *x = &s->locked[i];
 
-		x->part = get32(r);
-		x->bitlocker = get32(r) != 0;
-		x->why = getstr(r, 1024);
+		x->part = wire_get32(r);
+		x->bitlocker = wire_get32(r) != 0;
+		x->why = wire_getstr(r, 1024, NULL);
 		if (r->bad || x->why == NULL)
 			goto bad;
 		s->nlocked++;
@@ -502,12 +402,12 @@ int
 dw_find_windows(struct dw_session *s, struct kp_error *err)
 {
 	struct buf resp = BUF_INIT;
-	struct rd r;
+	struct wire_rd r;
 	int rc = call(s, OP_FIND, 0, 0, 1 << 20, NULL, NULL, 0, NULL, 0,
 		      &resp, err);
 
 	if (rc == 0) {
-		r = (struct rd){ (unsigned char *)resp.data, resp.len,
+		r = (struct wire_rd){ (unsigned char *)resp.data, resp.len,
 				 false };
 		rc = get_roots(s, &r, err);
 	}
@@ -520,14 +420,14 @@ dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
 	       struct kp_error *err)
 {
 	struct buf resp = BUF_INIT;
-	struct rd r;
+	struct wire_rd r;
 	int rc = call(s, OP_VOLUME, 0, part, 1 << 20, NULL, NULL, 0, NULL, 0,
 		      &resp, err);
 
 	if (rc == 0) {
-		r = (struct rd){ (unsigned char *)resp.data, resp.len,
+		r = (struct wire_rd){ (unsigned char *)resp.data, resp.len,
 				 false };
-		*root = get32(&r);
+		*root = wire_get32(&r);
 		rc = get_roots(s, &r, err);
 		if (rc == 0 && *root >= s->nroots)
 			rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from "
@@ -624,40 +524,23 @@ dw_journal(struct dw_session *s, size_t root, const char *primary,
 	   struct kp_error *err)
 {
 	struct buf req = BUF_INIT, resp = BUF_INIT;
-	size_t i, llen = strlen(log);
+	size_t llen = strlen(log);
 	int rc;
 
 	*written = 0;
 	if (llen > 4096 || p->nw > UINT32_MAX)
 		return kp_fail(err, KP_ERR_FAIL, "request too large");
-	put32(&req, (uint32_t)llen);
-	buf_add(&req, log, llen);
-	put32(&req, p->pages);
-	for (i = 0; i < 4; i++) {
-		const struct journal_step *st = &p->step[i];
-
-		buf_addch(&req, (char)st->file);
-		put32(&req, (uint32_t)st->first);
-		put32(&req, (uint32_t)st->n);
-		put64(&req, st->size);
-		buf_addch(&req, st->verify);
-	}
-	put32(&req, (uint32_t)p->nw);
-	for (i = 0; i < p->nw; i++) {
-		put64(&req, p->w[i].off);
-		put32(&req, p->w[i].len);
-	}
-	for (i = 0; i < p->nw; i++)
-		buf_add(&req, p->w[i].data, p->w[i].len);
+	wire_putmem(&req, log, llen);
+	journal_plan_put(&req, p);
 	if (req.data == NULL)
 		return kp_fail_oom(err);
 	rc = call(s, OP_JOURNAL, root, 0, 64, primary, sd, sd ? sdlen : 0,
 		  req.data, req.len, &resp, err);
 	if (rc == 0) {
-		struct rd r = { (const unsigned char *)resp.data, resp.len,
+		struct wire_rd r = { (const unsigned char *)resp.data, resp.len,
 				false };
 
-		*written = get64(&r);
+		*written = wire_get64(&r);
 		if (r.bad)
 			rc = kp_fail(err, KP_ERR_FAIL, "bad answer from the "
 				     "worker");
@@ -736,14 +619,14 @@ dw_get_sd(struct dw_session *s, size_t root, const char *path,
 	  struct buf *out, uint32_t *attrib, struct kp_error *err)
 {
 	struct buf resp = BUF_INIT;
-	struct rd r;
+	struct wire_rd r;
 	int rc = call(s, OP_SD, root, 0, 65536, path, NULL, 0, NULL, 0, &resp,
 		      err);
 
 	if (rc == 0) {
-		r = (struct rd){ (unsigned char *)resp.data, resp.len,
+		r = (struct wire_rd){ (unsigned char *)resp.data, resp.len,
 				 false };
-		uint32_t a = get32(&r);
+		uint32_t a = wire_get32(&r);
 
 		if (r.bad)
 			rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from "
