@@ -129,7 +129,7 @@ cmd_kms_gvlk(struct cli *c, int argc, char **argv)
 		if (kp_check_safe("EDITION", edition, &err) < 0)
 			return cli_usage(c, "%s", err.msg);
 	} else {
-		struct hive_open_opts o = { 0, NULL, NULL };
+		struct hive_open_opts o = { .flags = 0 };
 
 		if (a.image && open_image(a.image, &s, &wh, &err) < 0) {
 			code = cli_error(c, &err);

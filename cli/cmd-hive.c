@@ -21,7 +21,8 @@ int
 hive_cmd_open(struct cli *c, const char *path, const struct hive_args *a,
 	  unsigned flags, struct hive **h)
 {
-	struct hive_open_opts o = { flags, a->log1, a->log2 };
+	struct hive_open_opts o = { .flags = flags, .log1 = a->log1,
+				     .log2 = a->log2 };
 	struct kp_error err = KP_ERROR_INIT;
 	char label[PATH_MAX + 2];
 

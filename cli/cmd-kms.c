@@ -122,7 +122,7 @@ build_set(struct cli *c, const struct kms_args *a, bool need_host,
 				    (unsigned)a->priority, (unsigned)a->weight,
 				    (unsigned)a->port, (unsigned)a->ttl, &err);
 	if (r == 0 && a->from_hive) {
-		struct hive_open_opts o = { 0, NULL, NULL };
+		struct hive_open_opts o = { .flags = 0 };
 
 		r = hive_open(a->from_hive, &o, &h, &err);
 		if (r == 0)

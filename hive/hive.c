@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "lib/fileio.h"
 #include "lib/utf.h"
+#include "remote.h"
 
 /* Windows limits key names to 255 characters and value names to 16383. */
 #define KEY_NAME_MAX 255
@@ -35,6 +36,7 @@ struct expect {
 
 struct hive {
 	char *path;		/* as given */
+	struct hive_proxy *px;	/* opened in a hive server: it does all */
 	char *real;		/* resolved, for writing */
 	hive_h *hx;
 	struct hive_state st;
@@ -422,7 +424,7 @@ int
 hive_open(const char *path, const struct hive_open_opts *o,
 	  struct hive **h_ret, struct kp_error *err)
 {
-	static const struct hive_open_opts defaults = { 0, NULL, NULL };
+	static const struct hive_open_opts defaults = { .flags = 0 };
 	struct logrec_input logs[2];
 	struct kp_map m = KP_MAP_INIT, lm[2] = { KP_MAP_INIT, KP_MAP_INIT };
 	char *logpath[2] = { NULL, NULL }, fdname[64];
@@ -447,6 +449,12 @@ hive_open(const char *path, const struct hive_open_opts *o,
 	if (h->path == NULL) {
 		kp_fail_oom(err);
 		goto fail;
+	}
+	if (o->server) {
+		if (hpx_open(o->server, path, o, &h->st, &h->px, err) < 0)
+			goto fail;
+		*h_ret = h;
+		return 0;
 	}
 	if (h->writable) {
 		h->real = kp_realpath_for_write(path, err);
@@ -642,6 +650,7 @@ hive_close(struct hive *h)
 
 	if (h == NULL)
 		return;
+	hpx_close(h->px);
 	if (h->hx)
 		hivex_close(h->hx);
 	if (h->memfd >= 0)
@@ -676,6 +685,8 @@ hive_path(const struct hive *h)
 size_t
 hive_nr_edits(const struct hive *h)
 {
+	if (h->px)
+		return hpx_nr_edits(h->px);
 	return h->nedits;
 }
 
@@ -792,6 +803,8 @@ hive_find(struct hive *h, const char *path, hive_key *k,
 	const char *p = path;
 	char part[KEY_NAME_MAX * 4 + 1];
 
+	if (h->px)
+		return hpx_find(h->px, path, k, err);
 	if (h->hx == NULL)
 		return kp_fail(err, KP_ERR_FAIL,
 			       "'%s': already committed", h->path);
@@ -821,6 +834,9 @@ hive_kind(struct hive *h)
 {
 	struct kp_error ignored = KP_ERROR_INIT;
 	hive_key k;
+
+	if (h->px)
+		return hpx_kind(h->px);
 
 	if (hive_find(h, "Microsoft\\Windows NT\\CurrentVersion", &k,
 		      &ignored) == 1)
@@ -872,6 +888,9 @@ hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 	hive_node_h *c;
 	size_t i;
 
+	if (h->px)
+		return hpx_subkeys(h->px, k, list, n, err);
+
 	if (spent(h, err) < 0)
 		return -1;
 	errno = 0;
@@ -892,6 +911,9 @@ hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 	uint32_t off;
 	struct buf b = BUF_INIT;
 	char *s;
+
+	if (h->px)
+		return hpx_key_name(h->px, k, err);
 
 	if (spent(h, err) < 0)
 		return NULL;
@@ -978,6 +1000,9 @@ hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 {
 	hive_value_h val;
 
+	if (h->px)
+		return hpx_get(h->px, k, name, v, err);
+
 	if (spent(h, err) < 0)
 		return -1;
 	if (h->npend) {
@@ -1007,6 +1032,9 @@ hive_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
 	hive_value_h *list;
 	struct hive_value *out;
 	size_t i, count;
+
+	if (h->px)
+		return hpx_values(h->px, k, vals, n, err);
 
 	if (spent(h, err) < 0)
 		return -1;
@@ -1391,6 +1419,9 @@ hive_mkpath(struct hive *h, const char *path, hive_key *k,
 	const char *p = path;
 	char part[KEY_NAME_MAX * 4 + 1];
 
+	if (h->px)
+		return hpx_mkpath(h->px, path, k, err);
+
 	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	cur = hivex_root(h->hx);
@@ -1535,6 +1566,9 @@ hive_set(struct hive *h, const char *path, const char *name, uint32_t type,
 	char *stored;
 	int r;
 
+	if (h->px)
+		return hpx_set(h->px, path, name, type, data, len, err);
+
 	if (need_writable(h, err) < 0 || check_value_name(name, err) < 0)
 		return -1;
 	if (!utf8_valid(name, strlen(name)))
@@ -1592,6 +1626,9 @@ hive_unset(struct hive *h, const char *path, const char *name,
 	hive_key k;
 	int r;
 
+	if (h->px)
+		return hpx_unset(h->px, path, name, err);
+
 	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
 	r = hive_find(h, path, &k, err);
@@ -1644,6 +1681,9 @@ hive_delete_key(struct hive *h, const char *path, struct kp_error *err)
 {
 	hive_key k, parent;
 	int r;
+
+	if (h->px)
+		return hpx_delete_key(h->px, path, err);
 
 	if (need_writable(h, err) < 0 || check_dups(h, path, err) < 0)
 		return -1;
@@ -2339,6 +2379,8 @@ hive_commit(struct hive *h, const struct hive_commit_opts *o,
 
 	if (o == NULL)
 		o = &defaults;
+	if (h->px)
+		return hpx_commit(h->px, o, res, err);
 	memset(res, 0, sizeof(*res));
 	if (need_writable(h, err) < 0)
 		return -1;

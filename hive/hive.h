@@ -38,10 +38,15 @@ enum hive_open_flags {
 	HIVE_NO_LOGS = 1 << 2,		/* ignore transaction logs */
 };
 
+struct hive_server;
+
 struct hive_open_opts {
 	unsigned flags;
 	const char *log1;		/* NULL: FILE.LOG1 beside the hive */
 	const char *log2;		/* NULL: FILE.LOG2 beside the hive */
+	/* Open, read and edit it in this sandboxed process (remote.h), not
+	 * in this one; NULL: here. */
+	struct hive_server *server;
 };
 
 /* What a hive file looked like when it was opened. */

@@ -3,6 +3,8 @@
  * Sandboxed worker processes (see sandbox.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +52,101 @@ static const int allowed[] = {
 	SCMP_SYS(sigaltstack),
 #endif
 };
+
+/* A worker on files (sb_opts.fs_dir) also opens, creates, locks, renames
+ * and removes them; Landlock keeps that inside its directory. */
+static const int allowed_fs[] = {
+	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fcntl),
+	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+	SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(readlink),
+	SCMP_SYS(readlinkat), SCMP_SYS(getcwd), SCMP_SYS(statx),
+	SCMP_SYS(fchmod), SCMP_SYS(fchown), SCMP_SYS(umask),
+	SCMP_SYS(fallocate), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
+	SCMP_SYS(getdents64),
+};
+
+/* Landlock access rights, by the ABI that brought them; the kernel's
+ * headers of Debian 12 know only the first two ABIs.
+ * https://docs.kernel.org/userspace-api/landlock.html */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#endif
+#define LL_NET_BIND_TCP (1ULL << 0)
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+/* struct landlock_ruleset_attr as it grew: file rights (ABI 1), network
+ * rights (ABI 4), scopes (ABI 6); the kernel takes the size it knows. */
+struct ll_ruleset {
+	uint64_t fs, net, scoped;
+};
+
+int
+sb_landlock_abi(void)
+{
+	long v = syscall(SYS_landlock_create_ruleset, NULL, 0,
+			 LANDLOCK_CREATE_RULESET_VERSION);
+
+	return v > 0 ? (int)v : 0;
+}
+
+/* Fence this process into DIR: every file right is handled, and only
+ * DIR's files may be read, written, created, truncated or removed.  TCP
+ * and (ABI 6) signals and abstract sockets outside it are refused too. */
+static int
+fence(const char *dir, int abi)
+{
+	struct ll_ruleset ra = { 0, 0, 0 };
+	struct landlock_path_beneath_attr pb;
+	size_t sz = sizeof(ra.fs);
+	int rs, fd, r;
+
+	ra.fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;	/* ABI 1 */
+	pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+			    LANDLOCK_ACCESS_FS_WRITE_FILE |
+			    LANDLOCK_ACCESS_FS_READ_DIR |
+			    LANDLOCK_ACCESS_FS_REMOVE_FILE |
+			    LANDLOCK_ACCESS_FS_MAKE_REG;
+	if (abi >= 2) {
+		ra.fs |= LANDLOCK_ACCESS_FS_REFER;
+		pb.allowed_access |= LANDLOCK_ACCESS_FS_REFER;
+	}
+	if (abi >= 3) {
+		ra.fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+		pb.allowed_access |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	}
+	if (abi >= 4) {
+		ra.net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+		sz = offsetof(struct ll_ruleset, scoped);
+	}
+	if (abi >= 5)
+		ra.fs |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+	if (abi >= 6) {
+		ra.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
+		sz = sizeof(ra);
+	}
+	rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sz, 0);
+	if (rs < 0)
+		return -1;
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		close(rs);
+		return -1;
+	}
+	pb.parent_fd = fd;
+	r = (int)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH,
+			 &pb, 0);
+	close(fd);
+	if (r == 0)
+		r = (int)syscall(SYS_landlock_restrict_self, rs, 0);
+	close(rs);
+	return r;
+}
 
 static int
 read_full(int fd, void *p, size_t n)
@@ -193,7 +291,7 @@ confine(const struct sb_opts *o, int sock)
 {
 	struct rlimit rl;
 	scmp_filter_ctx ctx;
-	int *keep, maxfd = sock;
+	int *keep, maxfd = sock, abi;
 	size_t i;
 
 	keep = calloc(o->nkeep + 1, sizeof(*keep));
@@ -219,7 +317,8 @@ confine(const struct sb_opts *o, int sock)
 				    (rlim_t)4 << 30;
 	if (!SB_ASAN && setrlimit(RLIMIT_AS, &rl) < 0)
 		return -1;
-	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1;
+	/* A worker on files opens a hive, its logs, a temporary file. */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1 + (o->fs_dir ? 32 : 0);
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
@@ -229,6 +328,9 @@ confine(const struct sb_opts *o, int sock)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
+	if (o->fs_dir && (abi = sb_landlock_abi()) > 0 &&
+	    fence(o->fs_dir, abi) < 0)
+		return -1;
 	if (o->no_seccomp)
 		return 0;
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -236,6 +338,10 @@ confine(const struct sb_opts *o, int sock)
 		return -1;
 	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
+			goto fail;
+	for (i = 0; o->fs_dir && i < sizeof(allowed_fs) / sizeof(*allowed_fs);
+	     i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fs[i], 0) < 0)
 			goto fail;
 	if (seccomp_load(ctx) < 0)
 		goto fail;

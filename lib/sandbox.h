@@ -55,7 +55,18 @@ struct sb_opts {
 	size_t nkeep;
 	uint64_t mem_max;	/* RLIMIT_AS of the worker, 0: 4 GiB */
 	bool no_seccomp;	/* for debugging only */
+	/* A worker that works on files (hives with their logs) instead of
+	 * descriptors: it may open, create, rename and remove files, but
+	 * Landlock fences it into this directory (where the kernel has
+	 * Landlock: sb_landlock_abi), and it still cannot execute, connect
+	 * or fork. */
+	const char *fs_dir;
 };
+
+/* The Landlock ABI version the kernel offers, 0 if none (too old, or not
+ * among the active security modules).  With 0, an FS_DIR worker is not
+ * fenced into its directory. */
+int sb_landlock_abi(void);
 
 struct sb_worker;
 

@@ -360,7 +360,7 @@ dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
 {
 	struct imgio_opts io = { o->format, o->readonly, o->overlay,
 				 o->force_nbd };
-	struct sb_opts so = { NULL, 0, mem_max, false };
+	struct sb_opts so = { .mem_max = mem_max };
 	struct wstate *ws;
 	struct dw_session *s;
 	int keep[1];

@@ -166,4 +166,8 @@ void img_locked_free(struct img_locked *l, size_t n);
  * again. */
 int img_close(struct img_session *s, bool ok, struct kp_error *err);
 
+/* The sandboxed hive server (hive/remote.h) to open a hive copied out of
+ * the images with: the least busy of the session's. */
+struct hive_server *img_hive_server(struct img_session *s);
+
 #endif

@@ -9,7 +9,12 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "hive/remote.h"
 #include "lib/fileio.h"
+
+/* Hive servers per session: as many as images prepared at once, at most
+ * one per processor. */
+#define SESSION_HIVE_SERVERS 8
 
 struct img_session {
 	const struct img_backend *be;
@@ -18,6 +23,9 @@ struct img_session {
 	size_t n;
 	char *tmpdir;		/* local scratch (hives), mode 0700 */
 	unsigned seq;
+	/* The hives copied into TMPDIR are opened and edited there. */
+	struct hive_server *hs[SESSION_HIVE_SERVERS];
+	size_t nhs;
 };
 
 static void
@@ -25,6 +33,8 @@ release(struct img_session *s)
 {
 	size_t i;
 
+	for (i = 0; i < s->nhs; i++)
+		hive_server_stop(s->hs[i], NULL);
 	kp_rmtree(s->tmpdir);
 	free(s->tmpdir);
 	for (i = 0; i < s->n; i++)
@@ -51,6 +61,32 @@ choose(char *const *images, size_t n, const struct img_opts *o)
 		o->notice(o->ud, msg);
 	}
 	return &img_backend_guestfs;
+}
+
+/* Hives of an image are hostile input: they are parsed in sandboxed hive
+ * servers, started now, before the backend runs anything and before any
+ * image is read. */
+static int
+start_hive_servers(struct img_session *s, const struct img_opts *o,
+		   struct kp_error *err)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = s->n;
+
+	if (cpus > 0 && want > (size_t)cpus)
+		want = (size_t)cpus;
+	if (want > SESSION_HIVE_SERVERS)
+		want = SESSION_HIVE_SERVERS;
+	if (want == 0)
+		want = 1;
+	for (s->nhs = 0; s->nhs < want; s->nhs++)
+		if (hive_server_start(s->tmpdir, &s->hs[s->nhs], err) < 0)
+			return -1;
+	if (!hive_server_fenced(s->hs[0]) && o->notice)
+		o->notice(o->ud, "this kernel has no Landlock: hives are parsed "
+			  "in a sandboxed process that is not fenced into its "
+			  "scratch directory");
+	return 0;
 }
 
 int
@@ -86,7 +122,8 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 			return -1;
 		}
 	}
-	if ((s->tmpdir = kp_mkdtemp(err)) == NULL) {
+	if ((s->tmpdir = kp_mkdtemp(err)) == NULL ||
+	    start_hive_servers(s, o, err) < 0) {
 		release(s);
 		return -1;
 	}
@@ -226,6 +263,18 @@ img_local_path(struct img_session *s, const char *name)
 		     name) < 0)
 		return NULL;
 	return p;
+}
+
+struct hive_server *
+img_hive_server(struct img_session *s)
+{
+	struct hive_server *best = s->hs[0];
+	size_t i;
+
+	for (i = 1; i < s->nhs; i++)
+		if (hive_server_load(s->hs[i]) < hive_server_load(best))
+			best = s->hs[i];
+	return best;
 }
 
 int

@@ -67,7 +67,8 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	}
 	free(dir);
 	img_list_free(names);
-	if (hive_open(wh->local, &(struct hive_open_opts){ flags, NULL, NULL },
+	if (hive_open(wh->local, &(struct hive_open_opts){
+			.flags = flags, .server = img_hive_server(s) },
 		      &wh->h, err) < 0) {
 		/* Name the hive as the user knows it: its device and path,
 		 * not our copy or the appliance's mount point. */

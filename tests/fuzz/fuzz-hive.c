@@ -10,8 +10,9 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct hive_open_opts o = { HIVE_FORCE_DIRTY, "/nonexistent.LOG1",
-				    "/nonexistent.LOG2" };
+	struct hive_open_opts o = { .flags = HIVE_FORCE_DIRTY,
+				    .log1 = "/nonexistent.LOG1",
+				    .log2 = "/nonexistent.LOG2" };
 	struct kp_error err = KP_ERROR_INIT;
 	struct office_report office;
 	struct spp_report rep = { 0 };

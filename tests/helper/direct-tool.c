@@ -122,7 +122,7 @@ static int
 op_set(struct sess *s, size_t root, char **a, struct kp_error *err)
 {
 	struct buf data = BUF_INIT, sz = BUF_INIT;
-	struct hive_open_opts ho = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts ho = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct hive_commit_opts hc = { 0 };
 	struct hive_commit_result res = { 0 };
 	char tmp[64];
@@ -176,7 +176,7 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 {
 	struct buf old = BUF_INIT, new = BUF_INIT, sz = BUF_INIT;
 	struct buf lb[2] = { BUF_INIT, BUF_INIT };
-	struct hive_open_opts ho = { HIVE_WRITE, NULL, NULL };
+	struct hive_open_opts ho = { .flags = HIVE_WRITE };
 	struct hive_commit_opts hc = { 0 };
 	struct hive_commit_result res = { 0 };
 	struct logrec_input in[2];

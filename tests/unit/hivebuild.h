@@ -79,7 +79,7 @@ hb_make(const char *path, const char *const *keys, struct buf *out)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct hive_commit_result res;
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct hive *h;
 	struct buf v = BUF_INIT;
 

@@ -105,7 +105,7 @@ make_big(const char *path, struct buf *b)
 static int
 set_kms(const char *path, struct kp_error *err)
 {
-	struct hive_open_opts o = { HIVE_WRITE, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE };
 	struct hive *h;
 	int r;
 
@@ -190,7 +190,7 @@ static void
 changed_under_edit(void)
 {
 	static const char *const keys[] = { "A", NULL };
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct kp_error err = KP_ERROR_INIT;
 	struct hive_commit_result res;
 	struct buf b = BUF_INIT, after = BUF_INIT;
@@ -238,7 +238,7 @@ static void
 unicode_names_fold(void)
 {
 	static const char *const keys[] = { "\xc3\x84rger", NULL };	/* Ärger */
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct kp_error err = KP_ERROR_INIT;
 	struct hive_commit_result res;
 	struct buf b = BUF_INIT;
@@ -282,7 +282,7 @@ static void
 unicode_value_names_fold(void)
 {
 	static const char *const keys[] = { "K", NULL };
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct kp_error err = KP_ERROR_INIT;
 	struct hive_commit_result res;
 	struct buf b = BUF_INIT;
@@ -342,7 +342,7 @@ static void
 deferred_values(void)
 {
 	static const char *const keys[] = { "K", NULL };
-	struct hive_open_opts o = { HIVE_WRITE, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE };
 	struct kp_error err = KP_ERROR_INIT;
 	struct hive_commit_result res;
 	struct hive_value v, *vals = NULL;
@@ -397,7 +397,7 @@ static void
 windows_key_order(void)
 {
 	static const char *const keys[] = { "abc", NULL };
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct kp_error err = KP_ERROR_INIT;
 	struct buf b = BUF_INIT;
 	struct hive *h;
@@ -435,7 +435,7 @@ key_times(void)
 	const uint64_t epoch = 1700000000ull;
 	const uint64_t want = (epoch + 11644473600ull) * 10000000ull;
 	struct kp_error err = KP_ERROR_INIT;
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct hive_commit_result res;
 	struct buf b = BUF_INIT;
 	uint64_t old_b, old_old, old_root;

@@ -411,8 +411,8 @@ swapped_under(void)
 	unlink(hb_path("sw.LOG1"));
 	unlink(hb_path("sw.LOG2"));
 	hb_save(swap_path, &A);
-	CHECK(hive_open(swap_path, &(struct hive_open_opts){ HIVE_WRITE,
-		NULL, NULL }, &h, &err) == 0);
+	CHECK(hive_open(swap_path, &(struct hive_open_opts){
+		.flags = HIVE_WRITE }, &h, &err) == 0);
 	if (h == NULL)
 		return;
 	CHECK(hive_set(h, "A1", "v", 4, &v, 4, &err) == 0);

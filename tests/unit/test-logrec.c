@@ -388,7 +388,7 @@ torn_base_block(void)
 {
 	struct buf p = BUF_INIT, log = BUF_INIT, out = BUF_INIT;
 	struct kp_error err = KP_ERROR_INIT;
-	struct hive_open_opts o = { 0, NULL, NULL };
+	struct hive_open_opts o = { .flags = 0 };
 	struct logrec_result res;
 	struct hive *h;
 	char lpath[300];

@@ -14,7 +14,7 @@ static struct hive *
 open_new(const char *name)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct buf b = BUF_INIT;
 	struct hive *h = NULL;
 

@@ -26,7 +26,7 @@ base_hive(const char *name, struct buf *out)
 {
 	static const char *const keys[] = { "K\\S", "K\\T", NULL };
 	struct kp_error err = KP_ERROR_INIT;
-	struct hive_open_opts o = { HIVE_WRITE | HIVE_NO_LOGS, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
 	struct hive_commit_result res;
 	struct buf v = BUF_INIT;
 	unsigned char bin[100];
@@ -57,7 +57,7 @@ static struct hive *
 open_w(const char *name)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct hive_open_opts o = { HIVE_WRITE, NULL, NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE };
 	struct hive *h = NULL;
 
 	if (hive_open(hb_path(name), &o, &h, &err) < 0)

@@ -79,7 +79,7 @@ struct fixture {
 static int
 start(struct fixture *f, struct kp_error *err)
 {
-	struct sb_opts o = { NULL, 0, (uint64_t)1 << 30, false };
+	struct sb_opts o = { .mem_max = (uint64_t)1 << 30 };
 	int keep[1];
 
 	strcpy(f->path, "/tmp/kmsprep-sandbox-XXXXXX");

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Hives parsed in a sandboxed process: a hive server.
+ *
+ * Hives copied out of an image someone else made are hostile input, and
+ * parsing them (kmsprep's own checks, hivex, the page editor) is where a
+ * flaw would be exploited.  A hive server is a worker (lib/sandbox.h) that
+ * opens and edits the hives of one scratch directory, and nothing else:
+ * Landlock fences its file access into that directory, seccomp forbids
+ * executing, connecting and forking, and it has no network and limited
+ * memory.  hive_open() with a server in its options opens the hive there
+ * and returns a handle whose every call (hive.h) is a request to it; the
+ * answers are checked as hostile too.  Start it before reading secrets,
+ * as any worker.
+ */
+#ifndef KP_HIVE_REMOTE_H
+#define KP_HIVE_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hive.h"
+#include "lib/error.h"
+
+struct hive_server;
+
+/* Start a hive server for the hives in DIR (an absolute path).  Where the
+ * kernel has no Landlock it still runs confined otherwise, but not fenced
+ * into DIR: hive_server_fenced says so. */
+int hive_server_start(const char *dir, struct hive_server **srv_ret,
+		      struct kp_error *err);
+
+/* Is the server fenced into its directory (Landlock)? */
+bool hive_server_fenced(const struct hive_server *srv);
+
+/* How many hives it holds open: to spread images over servers. */
+size_t hive_server_load(const struct hive_server *srv);
+
+/* Stop the server (its hives must be closed); -1 if it did not end
+ * normally.  NULL is fine. */
+int hive_server_stop(struct hive_server *srv, struct kp_error *err);
+
+/*
+ * The client side, for hive.c: each is the hive.h call of the same name
+ * made by the server on its handle of the hive.
+ */
+struct hive_proxy;
+
+int hpx_open(struct hive_server *srv, const char *path,
+	     const struct hive_open_opts *o, struct hive_state *st,
+	     struct hive_proxy **px_ret, struct kp_error *err);
+void hpx_close(struct hive_proxy *px);
+enum hive_kind hpx_kind(struct hive_proxy *px);
+int hpx_find(struct hive_proxy *px, const char *path, hive_key *k,
+	     struct kp_error *err);
+int hpx_subkeys(struct hive_proxy *px, hive_key k, hive_key **list,
+		size_t *n, struct kp_error *err);
+char *hpx_key_name(struct hive_proxy *px, hive_key k, struct kp_error *err);
+int hpx_get(struct hive_proxy *px, hive_key k, const char *name,
+	    struct hive_value *v, struct kp_error *err);
+int hpx_values(struct hive_proxy *px, hive_key k, struct hive_value **vals,
+	       size_t *n, struct kp_error *err);
+int hpx_set(struct hive_proxy *px, const char *path, const char *name,
+	    uint32_t type, const void *data, size_t len,
+	    struct kp_error *err);
+int hpx_unset(struct hive_proxy *px, const char *path, const char *name,
+	      struct kp_error *err);
+int hpx_mkpath(struct hive_proxy *px, const char *path, hive_key *k,
+	       struct kp_error *err);
+int hpx_delete_key(struct hive_proxy *px, const char *path,
+		   struct kp_error *err);
+size_t hpx_nr_edits(struct hive_proxy *px);
+int hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
+	       struct hive_commit_result *res, struct kp_error *err);
+
+/* Test hooks, served only when KMSPREP_SANDBOX_SELFTEST=1 was set when
+ * the server started: make a forbidden system call (the server dies), or
+ * try to read PATH outside the directory and say what happened (0 read,
+ * else the errno). */
+int hive_server_selftest_forbidden(struct hive_server *srv,
+				   struct kp_error *err);
+int hive_server_selftest_read(struct hive_server *srv, const char *path,
+			      int *errno_ret, struct kp_error *err);
+
+#endif

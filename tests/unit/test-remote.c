@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The hive server (hive/remote.h): a hive opened through it reads, edits
+ * and commits as one opened here; it cannot read outside its directory
+ * (where the kernel has Landlock); a forbidden system call ends it with a
+ * clean error; handles may outlive it; and a plan's message form refuses
+ * what does not fit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hive/hive.h"
+#include "hive/regval.h"
+#include "hive/remote.h"
+#include "hivebuild.h"
+#include "lib/wire.h"
+#include "unit.h"
+
+static const char *const keys[] = { "A\\B", "A\\C", "Ä", NULL };
+
+/* Open PATH through a new server (started on its directory) for writing. */
+static int
+open_remote(const char *path, struct hive_server **srv, struct hive **h,
+	    struct kp_error *err)
+{
+	if (hive_server_start(hb_tmpdir(), srv, err) < 0)
+		return -1;
+	return hive_open(path, &(struct hive_open_opts){
+		.flags = HIVE_WRITE, .server = *srv }, h, err);
+}
+
+/* MSG with the hive's path as "HIVE". */
+static const char *
+msg_of(const struct hive *h, const struct kp_error *err)
+{
+	static char out[KP_ERROR_MSG_MAX];
+	const char *p = strstr(err->msg, hive_path(h));
+
+	if (p == NULL)
+		return err->msg;
+	snprintf(out, sizeof(out), "%.*sHIVE%s", (int)(p - err->msg),
+		 err->msg, p + strlen(hive_path(h)));
+	return out;
+}
+
+/* Run the same calls on H and log what each returned, values and names
+ * included, into LOG. */
+static void
+script(struct hive *h, struct buf *log)
+{
+	static unsigned char big[20000];
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_result res;
+	struct hive_value v, *vals = NULL;
+	struct buf sz = BUF_INIT;
+	hive_key k = 0, a = 0, *kids = NULL;
+	size_t n = 0, i;
+	char *name;
+	int r;
+
+#define LOG(fmt, ...) buf_addf(log, fmt "\n", __VA_ARGS__)
+	LOG("dirty %d keys %zu kind %d", hive_state(h)->dirty,
+	    hive_state(h)->stats.keys, (int)hive_kind(h));
+	LOG("find a %d", hive_find(h, "a", &a, &err));
+	LOG("find nope %d", hive_find(h, "A\\nope", &k, &err));
+	LOG("find folded %d", hive_find(h, "ä", &k, &err));
+	r = hive_subkeys(h, a, &kids, &n, &err);
+	LOG("subkeys %d %zu", r, n);
+	for (i = 0; r == 0 && i < n; i++) {
+		name = hive_key_name(h, kids[i], &err);
+		LOG("  %s", name ? name : "(null)");
+		free(name);
+	}
+	free(kids);
+	LOG("find A\\B %d", hive_find(h, "A\\B", &k, &err));
+	r = hive_get(h, k, "V", &v, &err);
+	LOG("get V %d %s %u %zu", r, r == 1 ? v.name : "", r == 1 ? v.type : 0,
+	    r == 1 ? v.len : 0);
+	if (r == 1)
+		hive_value_release(&v);
+	LOG("get none %d", hive_get(h, k, "none", &v, &err));
+	regval_sz("new", &sz);
+	LOG("set %d", hive_set(h, "A\\B", "w", REGT_SZ, sz.data, sz.len,
+			       &err));
+	LOG("set new key %d", hive_set(h, "A\\D\\E", "x", REGT_DWORD,
+				       "\1\0\0\0", 4, &err));
+	LOG("unset %d", hive_unset(h, "A\\C", "V", &err));
+	LOG("unset absent %d", hive_unset(h, "A\\C", "none", &err));
+	r = hive_delete_key(h, "ä", &err);
+	LOG("delete %d %s", r, r < 0 ? msg_of(h, &err) : "");
+	LOG("mkpath %d", hive_mkpath(h, "F", &k, &err));
+	LOG("mkpath, no key wanted %d", hive_mkpath(h, "F\\G", NULL, &err));
+	LOG("edits %zu", hive_nr_edits(h));
+	r = hive_find(h, "A\\B", &k, &err);
+	r = r == 1 ? hive_values(h, k, &vals, &n, &err) : -1;
+	LOG("values %d %zu", r, r == 0 ? n : 0);
+	for (i = 0; r == 0 && i < n; i++)
+		LOG("  %s %u %zu %d", vals[i].name, vals[i].type, vals[i].len,
+		    vals[i].tombstone);
+	if (r == 0)
+		hive_values_free(vals, n);
+	/* An error, with its status and message. */
+	r = hive_set(h, "A", "", REGT_BINARY, big, sizeof(big), &err);
+	LOG("too big %d %d %s", r, err.status, msg_of(h, &err));
+	r = hive_commit(h, &(struct hive_commit_opts){ .journal = true }, &res,
+			&err);
+	LOG("commit %d written %d journaled %d in place %d seq %u", r,
+	    res.written, res.journaled, res.in_place, res.seq);
+	free(res.backup);
+	/* The handle is spent. */
+	r = hive_find(h, "A", &k, &err);
+	LOG("spent %d %s", r, msg_of(h, &err));
+#undef LOG
+	buf_release(&sz);
+}
+
+/* The same calls on a hive here and through a server answer the same and
+ * leave byte-identical files. */
+static void
+same_as_here(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_server *srv = NULL;
+	struct hive *h = NULL;
+	struct buf b = BUF_INIT, here = BUF_INIT, there = BUF_INIT;
+	struct buf f1 = BUF_INIT, f2 = BUF_INIT;
+
+	/* Edits stamp keys with this time, so that the files compare. */
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	CHECK(hb_make(hb_path("here"), keys, &b) == 0);
+	CHECK(hb_save(hb_path("there"), &b) == 0);
+	CHECK(hive_open(hb_path("here"), &(struct hive_open_opts){
+		.flags = HIVE_WRITE }, &h, &err) == 0);
+	if (h)
+		script(h, &here);
+	hive_close(h);
+	h = NULL;
+	CHECK(open_remote(hb_path("there"), &srv, &h, &err) == 0);
+	if (h)
+		script(h, &there);
+	hive_close(h);
+	CHECK(hive_server_stop(srv, &err) == 0);
+	unsetenv("SOURCE_DATE_EPOCH");
+	CHECK_STR(buf_str(&there), buf_str(&here));
+	if (strcmp(buf_str(&there), buf_str(&here)))
+		printf("# here:\n%s# there:\n%s", buf_str(&here),
+		       buf_str(&there));
+	/* It did edit: the script's own checks are in its log. */
+	CHECK(strstr(buf_str(&here), "commit 0 written 1 journaled 1") != NULL);
+	CHECK(strstr(buf_str(&here), "find folded 1") != NULL);
+	CHECK(hb_load(hb_path("here"), &f1) == 0);
+	CHECK(hb_load(hb_path("there"), &f2) == 0);
+	CHECK(f1.len == f2.len && memcmp(f1.data, f2.data, f1.len) == 0);
+	CHECK(f1.len != b.len || memcmp(f1.data, b.data, b.len) != 0);
+	buf_release(&b);
+	buf_release(&here);
+	buf_release(&there);
+	buf_release(&f1);
+	buf_release(&f2);
+}
+
+/* A planned commit comes back as a plan to carry out, file untouched. */
+static void
+plan_comes_back(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_opts o = { .journal = true, .plan_only = true };
+	struct hive_commit_result res;
+	struct hive_server *srv = NULL;
+	struct hive *h = NULL;
+	struct buf b = BUF_INIT, after = BUF_INIT;
+	size_t i, bytes = 0;
+
+	CHECK(hb_make(hb_path("p"), keys, &b) == 0);
+	CHECK(open_remote(hb_path("p"), &srv, &h, &err) == 0);
+	CHECK(h && hive_set(h, "A\\B", "v", REGT_DWORD, "\2\0\0\0", 4,
+			    &err) == 0);
+	CHECK(h && hive_commit(h, &o, &res, &err) == 0);
+	CHECK(res.plan != NULL);
+	if (res.plan) {
+		CHECK(res.plan->p.pages > 0);
+		CHECK_EQ(res.plan->p.seq, res.seq);
+		for (i = 0; i < res.plan->p.nw; i++)
+			bytes += res.plan->p.w[i].len;
+		CHECK_EQ(bytes, res.plan->p.bytes);
+	}
+	CHECK(hb_load(hb_path("p"), &after) == 0);
+	CHECK(after.len == b.len && memcmp(after.data, b.data, b.len) == 0);
+	free(res.backup);
+	hive_plan_free(res.plan);
+	/* Stopped first: the handle still closes (as images close late). */
+	CHECK(hive_server_stop(srv, &err) == 0);
+	hive_close(h);
+	buf_release(&b);
+	buf_release(&after);
+}
+
+static void
+fenced_into_its_directory(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_server *srv = NULL;
+	struct buf b = BUF_INIT;
+	int e = -1;
+
+	setenv("KMSPREP_SANDBOX_SELFTEST", "1", 1);
+	CHECK(hive_server_start(hb_tmpdir(), &srv, &err) == 0);
+	unsetenv("KMSPREP_SANDBOX_SELFTEST");
+	if (srv == NULL)
+		return;
+	CHECK(hb_make(hb_path("f"), NULL, &b) == 0);
+	CHECK(hive_server_selftest_read(srv, hb_path("f"), &e, &err) == 0);
+	CHECK_EQ(e, 0);
+	CHECK(hive_server_selftest_read(srv, "/etc/passwd", &e, &err) == 0);
+	if (hive_server_fenced(srv))
+		CHECK_EQ(e, EACCES);
+	else
+		printf("# no Landlock here: /etc/passwd read gave %d\n", e);
+	/* A forbidden call ends it; what follows fails cleanly. */
+	CHECK(hive_server_selftest_forbidden(srv, &err) < 0);
+	CHECK(strstr(err.msg, "forbidden system call") != NULL);
+	CHECK(hive_server_selftest_read(srv, hb_path("f"), &e, &err) < 0);
+	CHECK(hive_server_stop(srv, &err) < 0);
+	buf_release(&b);
+}
+
+/* Without the switch at start, the test hooks are refused. */
+static void
+selftest_needs_switch(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_server *srv = NULL;
+	int e = -1;
+
+	unsetenv("KMSPREP_SANDBOX_SELFTEST");
+	CHECK(hive_server_start(hb_tmpdir(), &srv, &err) == 0);
+	if (srv == NULL)
+		return;
+	CHECK(hive_server_selftest_forbidden(srv, &err) < 0);
+	CHECK(strstr(err.msg, "no self-test") != NULL);
+	CHECK(hive_server_selftest_read(srv, "/etc/passwd", &e, &err) < 0);
+	CHECK(hive_server_stop(srv, &err) == 0);
+}
+
+/* A plan's message form: what was put comes back; a step past the
+ * writes, a log other than 0 or 1, or a cut message is refused. */
+static void
+plan_wire(void)
+{
+	static const unsigned char page[8] = "abcdefgh";
+	struct journal_write w[2] = { { 4096, page, 8 }, { 0, page, 4 } };
+	struct journal_plan p, q;
+	struct buf b = BUF_INIT;
+	struct wire_rd r;
+	size_t cut;
+
+	memset(&p, 0, sizeof(p));
+	p.w = w;
+	p.nw = 2;
+	p.log = 1;
+	p.seq = 7;
+	p.pages = 1;
+	p.bytes = 12;
+	p.step[0] = (struct journal_step){ JOURNAL_LOG, 0, 1, 8192, true };
+	p.step[3] = (struct journal_step){ JOURNAL_PRIMARY, 1, 1, 0, false };
+	journal_plan_put(&b, &p);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	CHECK(journal_plan_get(&r, &q) == 0);
+	CHECK_EQ(r.left, 0);
+	CHECK(q.log == 1 && q.seq == 7 && q.bytes == 12 && q.nw == 2);
+	CHECK(q.step[0].verify && q.step[0].size == 8192);
+	CHECK(q.step[3].file == JOURNAL_PRIMARY && q.step[3].first == 1);
+	CHECK(q.w[0].off == 4096 && q.w[0].len == 8 &&
+	      memcmp(q.w[0].data, page, 8) == 0);
+	free(q.w);
+	for (cut = 0; cut < b.len; cut++) {
+		r = (struct wire_rd){ (unsigned char *)b.data, cut, false };
+		CHECK(journal_plan_get(&r, &q) < 0);
+		free(q.w);
+	}
+	buf_reset(&b);
+	p.step[3].n = 2;	/* w[1..3) of 2 */
+	journal_plan_put(&b, &p);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	CHECK(journal_plan_get(&r, &q) < 0);
+	free(q.w);
+	buf_reset(&b);
+	p.step[3].n = 1;
+	p.log = 2;
+	journal_plan_put(&b, &p);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	CHECK(journal_plan_get(&r, &q) < 0);
+	free(q.w);
+	buf_release(&b);
+}
+
+static void
+wire_strings(void)
+{
+	struct buf b = BUF_INIT;
+	struct wire_rd r;
+	bool was_null;
+	char *s;
+
+	wire_putstr(&b, "abc");
+	wire_putstr(&b, NULL);
+	wire_putmem(&b, "a\0b", 3);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	s = wire_getstr(&r, 16, &was_null);
+	CHECK_STR(s ? s : "", "abc");
+	CHECK(!was_null);
+	free(s);
+	CHECK(wire_getstr(&r, 16, &was_null) == NULL && was_null && !r.bad);
+	/* A NUL inside a string is refused. */
+	CHECK(wire_getstr(&r, 16, NULL) == NULL && r.bad);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	/* Over its limit, or NULL where none is allowed. */
+	CHECK(wire_getstr(&r, 2, NULL) == NULL && r.bad);
+	r = (struct wire_rd){ (unsigned char *)b.data + 7, b.len - 7, false };
+	CHECK(wire_getstr(&r, 16, NULL) == NULL && r.bad);
+	buf_release(&b);
+}
+
+static const struct unit_test tests[] = {
+	TEST(same_as_here),
+	TEST(plan_comes_back),
+	TEST(fenced_into_its_directory),
+	TEST(selftest_needs_switch),
+	TEST(plan_wire),
+	TEST(wire_strings),
+};
+
+UNIT_MAIN(tests)
