@@ -98,7 +98,9 @@ static const struct cli_help show_help = {
 	"SOFTWARE hive is dirty, the Office installed (as 'hive show'), the DNS "
 	"suffix search list, and whether the "
 	"volume can be written (hibernation, Fast Startup, BitLocker). The "
-	"images are opened read-only; the output says which backend ran.",
+	"images are opened read-only; the output says which backend ran, and "
+	"whether the hive servers that parse the image's hives are fenced into "
+	"kmsprep's scratch directory (Landlock).",
 	show_opts, NULL,
 };
 
@@ -347,15 +349,20 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		out = json_array();
 	for (i = 0; i < (size_t)npos; i++) {
 		if (a.json) {
-			img = json_pack("{s:s, s:s, s:s}", "image",
+			img = json_pack("{s:s, s:s, s:s, s:s}", "image",
 					img_name(s, i), "format",
 					img_format(s, i), "backend",
-					img_backend_name(s));
+					img_backend_name(s), "hive_sandbox",
+					img_hives_fenced(s) ? "landlock" :
+					"unfenced");
 			wins = json_array();
 		} else {
 			printf("image: %s (%s, backend %s)\n",
 			       img_name(s, i), img_format(s, i),
 			       img_backend_name(s));
+			printf("  hives: parsed in a sandboxed hive server%s\n",
+			       img_hives_fenced(s) ? ", fenced by Landlock" :
+			       " (no Landlock: not fenced into a directory)");
 			img = wins = NULL;
 		}
 		found = 0;

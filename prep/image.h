@@ -170,4 +170,8 @@ int img_close(struct img_session *s, bool ok, struct kp_error *err);
  * the images with: the least busy of the session's. */
 struct hive_server *img_hive_server(struct img_session *s);
 
+/* Are the session's hive servers fenced into its scratch directory
+ * (Landlock)? */
+bool img_hives_fenced(struct img_session *s);
+
 #endif

@@ -277,6 +277,12 @@ img_hive_server(struct img_session *s)
 	return best;
 }
 
+bool
+img_hives_fenced(struct img_session *s)
+{
+	return hive_server_fenced(s->hs[0]);
+}
+
 int
 img_close(struct img_session *s, bool ok, struct kp_error *err)
 {

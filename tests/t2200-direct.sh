@@ -358,8 +358,12 @@ cli_set() {
 	expect_no_grep -i 'kmsprep\|tmp' ls
 	kp image show --backend direct a.img >show
 	expect_grep '^image: a.img (raw, backend direct)' show
+	expect_grep '^  hives: parsed in a sandboxed hive server' show
 	kp image show --json a.img >j
 	python3 -c 'import json,sys; j=json.load(open("j")); assert j["images"][0]["backend"] == "direct", j'
+	# Fenced by Landlock exactly when the kernel has it (test tool).
+	fenced=$("$TEST_TOOL" landlock-abi | awk '{ print ($1 > 0) ? "landlock" : "unfenced" }')
+	python3 -c 'import json,sys; j=json.load(open("j")); assert j["images"][0]["hive_sandbox"] == sys.argv[1], j' "$fenced"
 	# Set again: nothing to do, and not one byte changes.
 	sum=$(sha256sum <a.img)
 	kp image set -q --backend direct a.img --kms-host kms.example.com:1700 >out

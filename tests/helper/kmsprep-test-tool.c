@@ -12,6 +12,7 @@
  *                                sequence number + 1, valid checksum), as
  *                                Windows leaves it with changes in its logs
  *   direct ...                   the direct image backend (direct-tool.c)
+ *   landlock-abi                 the kernel's Landlock ABI, 0 if none
  *   patch FILE KEY key-name HEX [utf16]
  *                                store the raw bytes HEX as the name of KEY
  *                                (UTF-16LE with utf16, else Latin-1), as
@@ -48,6 +49,7 @@
 #include "prep/firstboot.h"
 #include "hive/regval.h"
 #include "lib/fileio.h"
+#include "lib/sandbox.h"
 #include "lib/utf.h"
 
 static int
@@ -638,6 +640,8 @@ main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "direct") == 0)
 		return direct_main(argc - 1, argv + 1);
+	if (argc == 2 && strcmp(argv[1], "landlock-abi") == 0)
+		return printf("%d\n", sb_landlock_abi()) < 0;
 	if (argc >= 2 && strcmp(argv[1], "direct-dirty") == 0)
 		return direct_dirty_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "direct-supported") == 0)
