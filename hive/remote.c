@@ -57,6 +57,7 @@ struct hive_proxy {
 struct hs_state {
 	struct hive *h[HS_MAX_HIVES];
 	bool selftest;
+	bool die_on_open;	/* self-test: a forbidden call at each open */
 };
 
 static void
@@ -95,6 +96,9 @@ serve_open(struct hs_state *hs, struct wire_rd *r, struct buf *out,
 	o.log2 = log2;
 	for (id = 0; id < HS_MAX_HIVES && hs->h[id]; id++)
 		;
+	/* As a hostile hive could make it do: the filter kills it. */
+	if (hs->die_on_open)
+		(void)socket(AF_INET, SOCK_STREAM, 0);
 	if (r->bad || path == NULL || (!null1 && !log1) || (!null2 && !log2))
 		kp_fail(err, KP_ERR_FAIL, "bad request");
 	else if (id == HS_MAX_HIVES)
@@ -350,6 +354,8 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 		return kp_fail_oom(err);
 	memset(&hs, 0, sizeof(hs));
 	hs.selftest = st && strcmp(st, "1") == 0;
+	hs.die_on_open = hs.selftest &&
+			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
 	warm_iconv();
 	srv->fenced = sb_landlock_abi() > 0;
 	/* HS is copied into the server by the fork. */

@@ -77,7 +77,8 @@ int hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
 /* Test hooks, served only when KMSPREP_SANDBOX_SELFTEST=1 was set when
  * the server started: make a forbidden system call (the server dies), or
  * try to read PATH outside the directory and say what happened (0 read,
- * else the errno). */
+ * else the errno).  With KMSPREP_HIVE_SERVER_DIE_ON_OPEN also set, the
+ * server makes a forbidden call at every hive it opens. */
 int hive_server_selftest_forbidden(struct hive_server *srv,
 				   struct kp_error *err);
 int hive_server_selftest_read(struct hive_server *srv, const char *path,

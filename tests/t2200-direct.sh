@@ -196,6 +196,22 @@ sandbox_kill() {
 }
 t "a forbidden system call kills the worker: clean error, nothing written" sandbox_kill
 
+hive_server_kill() {
+	cp "$SCRATCH/mbr.img" d.img
+	sum=$(sha256sum <d.img)
+	# The hive server, as a hostile hive could subvert it, dies at open.
+	KMSPREP_SANDBOX_SELFTEST=1 KMSPREP_HIVE_SERVER_DIE_ON_OPEN=1 \
+		expect_code 1 "$KMSPREP" image set --backend direct d.img \
+		--kms-host kms.example.com 2>err
+	expect_grep 'forbidden system call' err
+	[ "$(sha256sum <d.img)" = "$sum" ]
+	# Without the test switch the hook does nothing.
+	KMSPREP_HIVE_SERVER_DIE_ON_OPEN=1 kp image set -q --backend direct \
+		d.img --kms-host kms.example.com >/dev/null
+	[ "$(sha256sum <d.img)" != "$sum" ]
+}
+t "the hive server killed by a forbidden call: clean error, image unchanged" hive_server_kill
+
 in_use() {
 	command -v python3 >/dev/null 2>&1 || return 0
 	cp "$SCRATCH/mbr.img" d.img
