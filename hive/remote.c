@@ -26,7 +26,7 @@
 enum hs_op {
 	HS_OPEN = 1, HS_CLOSE, HS_KIND, HS_FIND, HS_SUBKEYS, HS_KEY_NAME,
 	HS_GET, HS_VALUES, HS_SET, HS_UNSET, HS_MKPATH, HS_DELETE_KEY,
-	HS_COMMIT, HS_SELFTEST_FORBIDDEN, HS_SELFTEST_READ,
+	HS_COMMIT, HS_SELFTEST_FORBIDDEN, HS_SELFTEST_READ, HS_SELFTEST_WRITE,
 };
 
 /* Hives one server holds at once: a Windows installation has a handful. */
@@ -38,9 +38,8 @@ enum hs_op {
 struct hive_server {
 	struct sb_worker *w;	/* NULL once stopped */
 	bool fenced;
-	size_t open;		/* hives not yet closed (atomic) */
-	pthread_mutex_t lock;	/* one request at a time: images may be
-				 * prepared by several threads */
+	size_t open;		/* hives not yet closed */
+	pthread_mutex_t lock;	/* one request at a time, and OPEN and W */
 };
 
 struct hive_proxy {
@@ -173,9 +172,15 @@ selftest(const struct hs_state *hs, unsigned op, struct wire_rd *r,
 	if (path == NULL)
 		return kp_fail(err, KP_ERR_FAIL, "bad request");
 	errno = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	wire_put32(out, fd >= 0 && read(fd, &c, 1) >= 0 ? 0 :
-			(uint32_t)(errno ? errno : EIO));
+	if (op == HS_SELFTEST_WRITE) {
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		wire_put32(out, fd >= 0 && write(fd, "x", 1) == 1 ? 0 :
+				(uint32_t)(errno ? errno : EIO));
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		wire_put32(out, fd >= 0 && read(fd, &c, 1) >= 0 ? 0 :
+				(uint32_t)(errno ? errno : EIO));
+	}
 	if (fd >= 0)
 		close(fd);
 	free(path);
@@ -199,7 +204,7 @@ dispatch(struct hs_state *hs, unsigned op, struct wire_rd *r,
 
 	if (op == HS_OPEN)
 		return serve_open(hs, r, out, err);
-	if (op == HS_SELFTEST_FORBIDDEN || op == HS_SELFTEST_READ)
+	if (op >= HS_SELFTEST_FORBIDDEN)
 		return selftest(hs, op, r, out, err);
 	if (h == NULL || r->bad)
 		return kp_fail(err, KP_ERR_FAIL, "bad request");
@@ -374,11 +379,6 @@ hive_server_fenced(const struct hive_server *srv)
 	return srv->fenced;
 }
 
-size_t
-hive_server_load(const struct hive_server *srv)
-{
-	return __atomic_load_n(&srv->open, __ATOMIC_RELAXED);
-}
 
 int
 hive_server_stop(struct hive_server *srv, struct kp_error *err)
@@ -391,7 +391,7 @@ hive_server_stop(struct hive_server *srv, struct kp_error *err)
 	r = sb_stop(srv->w, err);
 	srv->w = NULL;
 	/* Handles still open go on to hpx_close, which frees it. */
-	if (__atomic_load_n(&srv->open, __ATOMIC_RELAXED)) {
+	if (srv->open) {
 		pthread_mutex_unlock(&srv->lock);
 		return r;
 	}
@@ -404,6 +404,23 @@ hive_server_stop(struct hive_server *srv, struct kp_error *err)
 /*
  * The client.
  */
+
+/* The largest answer to OP: values and plans can be large; a list of
+ * subkeys is 8 bytes each; anything else is a few numbers or a name. */
+static size_t
+answer_max(unsigned op)
+{
+	switch (op) {
+	case HS_GET:
+	case HS_VALUES:
+	case HS_COMMIT:
+		return SB_MSG_MAX;
+	case HS_SUBKEYS:
+		return (size_t)64 << 20;
+	default:
+		return (size_t)1 << 20;
+	}
+}
 
 /* Send OP on hive ID with ARGS; the answer's results are left in RESP,
  * read by R.  An error answer becomes ERR, its text made printable. */
@@ -426,7 +443,7 @@ call(struct hive_server *srv, unsigned op, uint32_t id,
 		struct iovec v = { req.data, req.len };
 
 		pthread_mutex_lock(&srv->lock);
-		rc = srv->w ? sb_callv_first(srv->w, &v, 1, SB_MSG_MAX,
+		rc = srv->w ? sb_callv_first(srv->w, &v, 1, answer_max(op),
 					     &status, resp, err) :
 			      kp_fail(err, KP_ERR_FAIL, "the hive server "
 				      "was stopped");
@@ -538,7 +555,9 @@ hpx_open(struct hive_server *srv, const char *path,
 	}
 	clean_state(st);
 	px->srv = srv;
-	__atomic_add_fetch(&srv->open, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&srv->lock);
+	srv->open++;
+	pthread_mutex_unlock(&srv->lock);
 	*px_ret = px;
 	return 0;
 }
@@ -555,14 +574,13 @@ hpx_close(struct hive_proxy *px)
 	if (px == NULL)
 		return;
 	srv = px->srv;
-	if (srv->w)
-		call(srv, HS_CLOSE, px->id, NULL, &resp, &r, &ignored);
+	/* A stopped server answers nothing: call says so. */
+	call(srv, HS_CLOSE, px->id, NULL, &resp, &r, &ignored);
 	buf_release(&resp);
 	free(px->why);
 	free(px);
 	pthread_mutex_lock(&srv->lock);
-	last = __atomic_sub_fetch(&srv->open, 1, __ATOMIC_RELAXED) == 0 &&
-	       srv->w == NULL;
+	last = --srv->open == 0 && srv->w == NULL;
 	pthread_mutex_unlock(&srv->lock);
 	/* A stopped server whose last handle this was. */
 	if (last) {
@@ -907,6 +925,12 @@ hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	/* A backup or a new file is for local hives (hive set's options),
+	 * and would need link() in the server. */
+	if (o->dest || o->backup || o->no_replace)
+		return kp_fail(err, KP_ERR_INVALID, "a hive opened in a hive "
+			       "server is committed over itself, without a "
+			       "backup");
 	wire_putstr(&args, o->dest);
 	wire_put32(&args, (uint32_t)(o->no_replace | o->backup << 1 |
 				     o->force << 2 | o->journal << 3 |
@@ -958,15 +982,16 @@ hive_server_selftest_forbidden(struct hive_server *srv, struct kp_error *err)
 }
 
 int
-hive_server_selftest_read(struct hive_server *srv, const char *path,
-			  int *errno_ret, struct kp_error *err)
+hive_server_selftest_open(struct hive_server *srv, const char *path,
+			  bool write, int *errno_ret, struct kp_error *err)
 {
 	struct buf args = BUF_INIT, resp = BUF_INIT;
 	struct wire_rd r;
 	int rc;
 
 	wire_putstr(&args, path);
-	rc = call(srv, HS_SELFTEST_READ, 0, &args, &resp, &r, err);
+	rc = call(srv, write ? HS_SELFTEST_WRITE : HS_SELFTEST_READ, 0, &args,
+		  &resp, &r, err);
 	if (rc == 0) {
 		*errno_ret = (int)wire_get32(&r);
 		rc = done(&r, err);

@@ -25,20 +25,18 @@
 
 struct hive_server;
 
-/* Start a hive server for the hives in DIR (an absolute path).  Where the
- * kernel has no Landlock it still runs confined otherwise, but not fenced
- * into DIR: hive_server_fenced says so. */
+/* Start a hive server for the hives in DIR.  Where the kernel has no
+ * Landlock it is not fenced into DIR (hive_server_fenced says so): it may
+ * then read files anywhere but write none, and so can commit a hive only
+ * as a journal plan, not rewrite it. */
 int hive_server_start(const char *dir, struct hive_server **srv_ret,
 		      struct kp_error *err);
 
 /* Is the server fenced into its directory (Landlock)? */
 bool hive_server_fenced(const struct hive_server *srv);
 
-/* How many hives it holds open: to spread images over servers. */
-size_t hive_server_load(const struct hive_server *srv);
-
-/* Stop the server (its hives must be closed); -1 if it did not end
- * normally.  NULL is fine. */
+/* Stop the server; -1 if it did not end normally.  Handles still open
+ * fail from then on and must still be closed.  NULL is fine. */
 int hive_server_stop(struct hive_server *srv, struct kp_error *err);
 
 /*
@@ -76,12 +74,14 @@ int hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
 
 /* Test hooks, served only when KMSPREP_SANDBOX_SELFTEST=1 was set when
  * the server started: make a forbidden system call (the server dies), or
- * try to read PATH outside the directory and say what happened (0 read,
- * else the errno).  With KMSPREP_HIVE_SERVER_DIE_ON_OPEN also set, the
- * server makes a forbidden call at every hive it opens. */
+ * open PATH to read one byte or (WRITE) to create it and write one, and
+ * say what happened (0 done, else the errno; a call the filter forbids
+ * kills it).  With KMSPREP_HIVE_SERVER_DIE_ON_OPEN also set, the server
+ * makes a forbidden call at every hive it opens. */
 int hive_server_selftest_forbidden(struct hive_server *srv,
 				   struct kp_error *err);
-int hive_server_selftest_read(struct hive_server *srv, const char *path,
-			      int *errno_ret, struct kp_error *err);
+int hive_server_selftest_open(struct hive_server *srv, const char *path,
+			      bool write, int *errno_ret,
+			      struct kp_error *err);
 
 #endif

@@ -53,17 +53,29 @@ static const int allowed[] = {
 #endif
 };
 
-/* A worker on files (sb_opts.fs_dir) also opens, creates, locks, renames
- * and removes them; Landlock keeps that inside its directory. */
+/* A worker on files (sb_opts.fs_dir) also looks up, reads and locks
+ * them ... */
 static const int allowed_fs[] = {
-	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fcntl),
-	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
-	SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(readlink),
-	SCMP_SYS(readlinkat), SCMP_SYS(getcwd), SCMP_SYS(statx),
-	SCMP_SYS(fchmod), SCMP_SYS(fchown), SCMP_SYS(umask),
-	SCMP_SYS(fallocate), SCMP_SYS(getuid), SCMP_SYS(geteuid),
-	SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
-	SCMP_SYS(getdents64),
+	SCMP_SYS(flock), SCMP_SYS(readlink), SCMP_SYS(readlinkat),
+	SCMP_SYS(getcwd), SCMP_SYS(statx), SCMP_SYS(umask),
+	SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(access),
+	SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(getdents64),
+};
+
+/* ... and where Landlock fences it into its directory, opens them for
+ * writing, creates, renames and removes them there.  Without Landlock it
+ * may only open files read-only (open_ro). */
+static const int allowed_fenced[] = {
+	SCMP_SYS(openat), SCMP_SYS(rename), SCMP_SYS(renameat),
+	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
+	SCMP_SYS(fchmod), SCMP_SYS(fchown), SCMP_SYS(fallocate),
+};
+
+/* fcntl only for descriptor flags, status flags, duplicates and locks:
+ * F_SETOWN and F_SETSIG would let it signal any process of its user. */
+static const int fcntl_cmds[] = {
+	F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD, F_DUPFD_CLOEXEC,
+	F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
 };
 
 /* Landlock access rights, by the ABI that brought them; the kernel's
@@ -89,9 +101,15 @@ struct ll_ruleset {
 int
 sb_landlock_abi(void)
 {
-	long v = syscall(SYS_landlock_create_ruleset, NULL, 0,
-			 LANDLOCK_CREATE_RULESET_VERSION);
+	const char *st = getenv("KMSPREP_SANDBOX_SELFTEST");
+	long v;
 
+	/* Test switch: behave as on a kernel without Landlock. */
+	if (st && strcmp(st, "1") == 0 &&
+	    getenv("KMSPREP_SANDBOX_NO_LANDLOCK"))
+		return 0;
+	v = syscall(SYS_landlock_create_ruleset, NULL, 0,
+		    LANDLOCK_CREATE_RULESET_VERSION);
 	return v > 0 ? (int)v : 0;
 }
 
@@ -286,12 +304,40 @@ close_others(int *keep, size_t n)
 	return close_range(lo, ~0u, 0);
 }
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The file calls of an FS_DIR worker, FENCED or not (see above). */
+static int
+allow_files(scmp_filter_ctx ctx, bool fenced)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(allowed_fs); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fs[i], 0) < 0)
+			return -1;
+	for (i = 0; i < NELEM(fcntl_cmds); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+				     SCMP_A1(SCMP_CMP_EQ,
+					     (scmp_datum_t)fcntl_cmds[i])) < 0)
+			return -1;
+	if (!fenced)
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+					SCMP_A2(SCMP_CMP_MASKED_EQ,
+						O_ACCMODE | O_CREAT | O_TRUNC,
+						O_RDONLY));
+	for (i = 0; i < NELEM(allowed_fenced); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fenced[i],
+				     0) < 0)
+			return -1;
+	return 0;
+}
+
 static int
 confine(const struct sb_opts *o, int sock)
 {
 	struct rlimit rl;
 	scmp_filter_ctx ctx;
-	int *keep, maxfd = sock, abi;
+	int *keep, maxfd = sock, abi = 0;
 	size_t i;
 
 	keep = calloc(o->nkeep + 1, sizeof(*keep));
@@ -317,8 +363,9 @@ confine(const struct sb_opts *o, int sock)
 				    (rlim_t)4 << 30;
 	if (!SB_ASAN && setrlimit(RLIMIT_AS, &rl) < 0)
 		return -1;
-	/* A worker on files opens a hive, its logs, a temporary file. */
-	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1 + (o->fs_dir ? 32 : 0);
+	/* A worker on files holds a few hives, each with a lock, a map and
+	 * hivex's descriptor, and opens logs and a temporary file. */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1 + (o->fs_dir ? 128 : 0);
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
@@ -339,10 +386,8 @@ confine(const struct sb_opts *o, int sock)
 	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
 			goto fail;
-	for (i = 0; o->fs_dir && i < sizeof(allowed_fs) / sizeof(*allowed_fs);
-	     i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fs[i], 0) < 0)
-			goto fail;
+	if (o->fs_dir && allow_files(ctx, abi > 0) < 0)
+		goto fail;
 	if (seccomp_load(ctx) < 0)
 		goto fail;
 	seccomp_release(ctx);

@@ -56,16 +56,17 @@ struct sb_opts {
 	uint64_t mem_max;	/* RLIMIT_AS of the worker, 0: 4 GiB */
 	bool no_seccomp;	/* for debugging only */
 	/* A worker that works on files (hives with their logs) instead of
-	 * descriptors: it may open, create, rename and remove files, but
-	 * Landlock fences it into this directory (where the kernel has
-	 * Landlock: sb_landlock_abi), and it still cannot execute, connect
-	 * or fork. */
+	 * descriptors: Landlock fences it into this directory, where it may
+	 * open, create, rename and remove files; it still cannot execute,
+	 * connect, fork or signal.  Where the kernel has no Landlock
+	 * (sb_landlock_abi) it may only open files read-only, anywhere. */
 	const char *fs_dir;
 };
 
 /* The Landlock ABI version the kernel offers, 0 if none (too old, or not
- * among the active security modules).  With 0, an FS_DIR worker is not
- * fenced into its directory. */
+ * among the active security modules; or KMSPREP_SANDBOX_NO_LANDLOCK set
+ * beside KMSPREP_SANDBOX_SELFTEST=1, for tests).  With 0, an FS_DIR
+ * worker is not fenced into its directory. */
 int sb_landlock_abi(void);
 
 struct sb_worker;

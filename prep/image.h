@@ -149,9 +149,11 @@ char *img_read(struct img_session *s, const char *guest, size_t max,
 int img_mkdir(struct img_session *s, const char *guest, bool check_only,
 	      struct kp_error *err);
 
-/* A path for scratch file NAME in the session's private local directory
- * (mode 0700, removed by img_close); the caller frees it. */
-char *img_local_path(struct img_session *s, const char *name);
+/* A path for scratch file NAME of image IMAGE (a hive and its logs) in
+ * the session's private local directory (mode 0700, removed by
+ * img_close), where that image's hive server can open it; the caller
+ * frees it. */
+char *img_local_path(struct img_session *s, size_t image, const char *name);
 
 /* Free a NULL-terminated list of names (img_ls's result); NULL is fine. */
 void img_list_free(char **names);
@@ -166,9 +168,9 @@ void img_locked_free(struct img_locked *l, size_t n);
  * again. */
 int img_close(struct img_session *s, bool ok, struct kp_error *err);
 
-/* The sandboxed hive server (hive/remote.h) to open a hive copied out of
- * the images with: the least busy of the session's. */
-struct hive_server *img_hive_server(struct img_session *s);
+/* The sandboxed hive server (hive/remote.h) that opens the hives copied
+ * out of image IMAGE (into img_local_path's directory): one per image. */
+struct hive_server *img_hive_server(struct img_session *s, size_t image);
 
 /* Are the session's hive servers fenced into its scratch directory
  * (Landlock)? */

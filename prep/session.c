@@ -2,6 +2,7 @@
 /* The image session: the backend img_open chose, and every img_* call of
  * image.h dispatched through its table (backend.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,6 @@
 #include "hive/remote.h"
 #include "lib/fileio.h"
 
-/* Hive servers per session: as many as images prepared at once, at most
- * one per processor. */
-#define SESSION_HIVE_SERVERS 8
 
 struct img_session {
 	const struct img_backend *be;
@@ -23,9 +21,10 @@ struct img_session {
 	size_t n;
 	char *tmpdir;		/* local scratch (hives), mode 0700 */
 	unsigned seq;
-	/* The hives copied into TMPDIR are opened and edited there. */
-	struct hive_server *hs[SESSION_HIVE_SERVERS];
-	size_t nhs;
+	/* Image I's hives are copied into TMPDIR/I and opened and edited
+	 * by HS[I], fenced into that directory: a hive that subverts its
+	 * server reaches no other image's. */
+	struct hive_server **hs;
 };
 
 static void
@@ -33,8 +32,9 @@ release(struct img_session *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nhs; i++)
+	for (i = 0; s->hs && i < s->n; i++)
 		hive_server_stop(s->hs[i], NULL);
+	free(s->hs);
 	kp_rmtree(s->tmpdir);
 	free(s->tmpdir);
 	for (i = 0; i < s->n; i++)
@@ -64,28 +64,32 @@ choose(char *const *images, size_t n, const struct img_opts *o)
 }
 
 /* Hives of an image are hostile input: they are parsed in sandboxed hive
- * servers, started now, before the backend runs anything and before any
- * image is read. */
+ * servers, one per image, started now, before the backend runs anything
+ * and before any image is read, while this process has one thread. */
 static int
 start_hive_servers(struct img_session *s, const struct img_opts *o,
 		   struct kp_error *err)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t want = s->n;
+	char dir[PATH_MAX];
+	size_t i;
 
-	if (cpus > 0 && want > (size_t)cpus)
-		want = (size_t)cpus;
-	if (want > SESSION_HIVE_SERVERS)
-		want = SESSION_HIVE_SERVERS;
-	if (want == 0)
-		want = 1;
-	for (s->nhs = 0; s->nhs < want; s->nhs++)
-		if (hive_server_start(s->tmpdir, &s->hs[s->nhs], err) < 0)
+	s->hs = calloc(s->n ? s->n : 1, sizeof(*s->hs));
+	if (s->hs == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < s->n; i++) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%zu", s->tmpdir,
+				     i) >= sizeof(dir))
+			return kp_fail(err, KP_ERR_FAIL, "scratch path too long");
+		if (mkdir(dir, 0700) < 0)
+			return kp_fail_errno(err, KP_ERR_FAIL, errno,
+					     "'%s': cannot create", dir);
+		if (hive_server_start(dir, &s->hs[i], err) < 0)
 			return -1;
-	if (!hive_server_fenced(s->hs[0]) && o->notice)
+	}
+	if (s->n && !hive_server_fenced(s->hs[0]) && o->notice)
 		o->notice(o->ud, "this kernel has no Landlock: hives are parsed "
-			  "in a sandboxed process that is not fenced into its "
-			  "scratch directory");
+			  "in sandboxed processes that may read, but not write, "
+			  "files outside kmsprep's scratch directory");
 	return 0;
 }
 
@@ -253,12 +257,12 @@ img_mkdir(struct img_session *s, const char *guest, bool check_only,
 }
 
 char *
-img_local_path(struct img_session *s, const char *name)
+img_local_path(struct img_session *s, size_t image, const char *name)
 {
 	char *p = NULL;
 
 	/* Images may be prepared at once (prep/batch.c). */
-	if (asprintf(&p, "%s/%u-%s", s->tmpdir,
+	if (asprintf(&p, "%s/%zu/%u-%s", s->tmpdir, image,
 		     __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELAXED),
 		     name) < 0)
 		return NULL;
@@ -266,21 +270,15 @@ img_local_path(struct img_session *s, const char *name)
 }
 
 struct hive_server *
-img_hive_server(struct img_session *s)
+img_hive_server(struct img_session *s, size_t image)
 {
-	struct hive_server *best = s->hs[0];
-	size_t i;
-
-	for (i = 1; i < s->nhs; i++)
-		if (hive_server_load(s->hs[i]) < hive_server_load(best))
-			best = s->hs[i];
-	return best;
+	return image < s->n ? s->hs[image] : NULL;
 }
 
 bool
 img_hives_fenced(struct img_session *s)
 {
-	return hive_server_fenced(s->hs[0]);
+	return s->n && hive_server_fenced(s->hs[0]);
 }
 
 int

@@ -25,7 +25,7 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	if (!exists)
 		return kp_fail(err, KP_ERR_INPUT, "%s: no %s hive",
 			       r->device, name);
-	wh->local = img_local_path(s, name);
+	wh->local = img_local_path(s, r->image, name);
 	if (wh->local == NULL)
 		return kp_fail_oom(err);
 	if (img_download(s, wh->guest, wh->local, err) < 0)
@@ -68,7 +68,7 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	free(dir);
 	img_list_free(names);
 	if (hive_open(wh->local, &(struct hive_open_opts){
-			.flags = flags, .server = img_hive_server(s) },
+			.flags = flags, .server = img_hive_server(s, r->image) },
 		      &wh->h, err) < 0) {
 		/* Name the hive as the user knows it: its device and path,
 		 * not our copy or the appliance's mount point. */

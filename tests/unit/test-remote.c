@@ -211,18 +211,71 @@ fenced_into_its_directory(void)
 	if (srv == NULL)
 		return;
 	CHECK(hb_make(hb_path("f"), NULL, &b) == 0);
-	CHECK(hive_server_selftest_read(srv, hb_path("f"), &e, &err) == 0);
+	CHECK(hive_server_selftest_open(srv, hb_path("f"), false, &e,
+					&err) == 0);
 	CHECK_EQ(e, 0);
-	CHECK(hive_server_selftest_read(srv, "/etc/passwd", &e, &err) == 0);
-	if (hive_server_fenced(srv))
+	if (hive_server_fenced(srv)) {
+		CHECK(hive_server_selftest_open(srv, hb_path("new"), true, &e,
+						&err) == 0);
+		CHECK_EQ(e, 0);
+		CHECK(hive_server_selftest_open(srv, "/etc/passwd", false, &e,
+						&err) == 0);
 		CHECK_EQ(e, EACCES);
-	else
-		printf("# no Landlock here: /etc/passwd read gave %d\n", e);
+		CHECK(hive_server_selftest_open(srv, "/tmp/kmsprep-unit-out",
+						true, &e, &err) == 0);
+		CHECK_EQ(e, EACCES);
+		CHECK(access("/tmp/kmsprep-unit-out", F_OK) < 0);
+	} else {
+		printf("# no Landlock here: not fenced\n");
+	}
 	/* A forbidden call ends it; what follows fails cleanly. */
 	CHECK(hive_server_selftest_forbidden(srv, &err) < 0);
 	CHECK(strstr(err.msg, "forbidden system call") != NULL);
-	CHECK(hive_server_selftest_read(srv, hb_path("f"), &e, &err) < 0);
+	CHECK(hive_server_selftest_open(srv, hb_path("f"), false, &e,
+					&err) < 0);
 	CHECK(hive_server_stop(srv, &err) < 0);
+	buf_release(&b);
+}
+
+/* As on a kernel without Landlock: it reads anywhere, writes nowhere (a
+ * write is a forbidden call), and still makes a journaled plan. */
+static void
+unfenced_reads_only(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_commit_opts o = { .journal = true, .plan_only = true };
+	struct hive_commit_result res;
+	struct hive_server *srv = NULL;
+	struct hive *h = NULL;
+	struct buf b = BUF_INIT;
+	int e = -1;
+
+	setenv("KMSPREP_SANDBOX_SELFTEST", "1", 1);
+	setenv("KMSPREP_SANDBOX_NO_LANDLOCK", "1", 1);
+	CHECK(hive_server_start(hb_tmpdir(), &srv, &err) == 0);
+	unsetenv("KMSPREP_SANDBOX_NO_LANDLOCK");
+	unsetenv("KMSPREP_SANDBOX_SELFTEST");
+	if (srv == NULL)
+		return;
+	CHECK(!hive_server_fenced(srv));
+	CHECK(hb_make(hb_path("u"), keys, &b) == 0);
+	CHECK(hive_open(hb_path("u"), &(struct hive_open_opts){
+		.flags = HIVE_WRITE, .server = srv }, &h, &err) == 0);
+	CHECK(h && hive_set(h, "A\\B", "v", REGT_DWORD, "\3\0\0\0", 4,
+			    &err) == 0);
+	CHECK(h && hive_commit(h, &o, &res, &err) == 0);
+	CHECK(res.plan != NULL && res.plan->p.pages > 0);
+	hive_plan_free(res.plan);
+	free(res.backup);
+	hive_close(h);
+	CHECK(hive_server_selftest_open(srv, "/etc/passwd", false, &e,
+					&err) == 0);
+	CHECK_EQ(e, 0);
+	CHECK(hive_server_selftest_open(srv, hb_path("w"), true, &e,
+					&err) < 0);
+	CHECK(strstr(err.msg, "forbidden system call") != NULL);
+	CHECK(access(hb_path("w"), F_OK) < 0);
+	hive_server_stop(srv, NULL);
 	buf_release(&b);
 }
 
@@ -240,7 +293,8 @@ selftest_needs_switch(void)
 		return;
 	CHECK(hive_server_selftest_forbidden(srv, &err) < 0);
 	CHECK(strstr(err.msg, "no self-test") != NULL);
-	CHECK(hive_server_selftest_read(srv, "/etc/passwd", &e, &err) < 0);
+	CHECK(hive_server_selftest_open(srv, "/etc/passwd", false, &e,
+					&err) < 0);
 	CHECK(hive_server_stop(srv, &err) == 0);
 }
 
@@ -327,6 +381,7 @@ static const struct unit_test tests[] = {
 	TEST(same_as_here),
 	TEST(plan_comes_back),
 	TEST(fenced_into_its_directory),
+	TEST(unfenced_reads_only),
 	TEST(selftest_needs_switch),
 	TEST(plan_wire),
 	TEST(wire_strings),

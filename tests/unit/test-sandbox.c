@@ -19,7 +19,7 @@ static int image_fd = -1;	/* kept by the worker */
 static int other_fd = -1;	/* not kept */
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
- * "write", "huge". */
+ * "write", "huge", "getfl", "setown". */
 static int
 serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 {
@@ -38,6 +38,14 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 		int fd = open("/etc/hostname", O_RDONLY);
 
 		return buf_addf(resp, "not killed %d", fd);
+	}
+	if (len == 5 && memcmp(req, "getfl", 5) == 0)
+		return buf_addf(resp, "%d", fcntl(image_fd, F_GETFL) >= 0);
+	if (len == 6 && memcmp(req, "setown", 6) == 0) {
+		/* Would let it signal any process of its user: forbidden. */
+		int r = fcntl(image_fd, F_SETOWN, getppid());
+
+		return buf_addf(resp, "not killed %d", r);
 	}
 	if (len == 4 && memcmp(req, "exec", 4) == 0) {
 		char *argv[] = { (char *)"/bin/true", NULL };
@@ -76,10 +84,13 @@ struct fixture {
 	struct sb_worker *w;
 };
 
+/* Set: workers start as workers on files in this directory. */
+static const char *fs_dir;
+
 static int
 start(struct fixture *f, struct kp_error *err)
 {
-	struct sb_opts o = { .mem_max = (uint64_t)1 << 30 };
+	struct sb_opts o = { .mem_max = (uint64_t)1 << 30, .fs_dir = fs_dir };
 	int keep[1];
 
 	strcpy(f->path, "/tmp/kmsprep-sandbox-XXXXXX");
@@ -184,6 +195,35 @@ test_exec_kills(void)
 	forbidden("exec");
 }
 
+/* A worker on files: fcntl for flags, not to make the kernel signal
+ * another process; files outside its directory are refused (Landlock),
+ * not fatal; exec and sockets stay forbidden. */
+static void
+test_files_worker(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+	char dir[] = "/tmp/kmsprep-sandbox-dir-XXXXXX";
+
+	fs_dir = mkdtemp(dir);
+	CHECK(fs_dir != NULL);
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "getfl", 5, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "1");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "open", 4, 100, &r, &err) == 0);
+	if (sb_landlock_abi() > 0)
+		CHECK_STR(r.data, "not killed -1");
+	buf_release(&r);
+	finish(&f);
+	forbidden("setown");
+	forbidden("exec");
+	forbidden("socket");
+	rmdir(dir);
+	fs_dir = NULL;
+}
+
 static void
 test_oversized_answer(void)
 {
@@ -203,6 +243,7 @@ static const struct unit_test tests[] = {
 	TEST(test_socket_kills),
 	TEST(test_open_kills),
 	TEST(test_exec_kills),
+	TEST(test_files_worker),
 	TEST(test_oversized_answer),
 };
 
