@@ -29,6 +29,10 @@ enum hs_op {
 	HS_COMMIT, HS_SELFTEST_FORBIDDEN, HS_SELFTEST_READ, HS_SELFTEST_WRITE,
 };
 
+/* A request's time limit: checking and editing a 2 GiB hive takes
+ * seconds; a server stuck (or made to loop) for minutes is stopped. */
+#define HS_TIMEOUT 600
+
 /* Hives one server holds at once: a Windows installation has a handful. */
 #define HS_MAX_HIVES 64
 /* The longest path or name it takes or gives: a value name is at most
@@ -351,7 +355,8 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 	const char *st = getenv("KMSPREP_SANDBOX_SELFTEST");
 	/* The server holds a hive of up to 2 GiB, hivex's copy of it and
 	 * the new one being checked. */
-	struct sb_opts so = { .mem_max = (uint64_t)8 << 30, .fs_dir = dir };
+	struct sb_opts so = { .mem_max = (uint64_t)8 << 30, .fs_dir = dir,
+			      .timeout_s = HS_TIMEOUT };
 
 	*srv_ret = NULL;
 	srv = calloc(1, sizeof(*srv));

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 struct sb_worker {
 	pid_t pid;
 	int sock;
+	unsigned timeout;	/* seconds to answer, 0: no limit */
 	int status;		/* wait status once reaped */
 	bool reaped;
 };
@@ -453,6 +455,18 @@ sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
 	}
 	close(sv[1]);
 	w->sock = sv[0];
+	w->timeout = o->timeout_s;
+	if (o->timeout_s) {
+		struct timeval tv = { (time_t)o->timeout_s, 0 };
+
+		if (setsockopt(w->sock, SOL_SOCKET, SO_RCVTIMEO, &tv,
+			       sizeof(tv)) < 0) {
+			kill(w->pid, SIGKILL);
+			sb_stop(w, NULL);
+			return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+					     "setsockopt");
+		}
+	}
 	*w_ret = w;
 	return 0;
 }
@@ -522,6 +536,13 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	r = recv_msg(w->sock, max, first, resp);
 	if (r > 0)
 		return 0;
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && w->timeout) {
+		/* Stuck, or made to loop by what it parses: stop it. */
+		kill(w->pid, SIGKILL);
+		died(w, err);
+		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker did not "
+			       "answer within %u s and was stopped", w->timeout);
+	}
 	if (r < 0 && errno == EMSGSIZE) {
 		/* The worker is not to be trusted: stop it. */
 		kill(w->pid, SIGKILL);

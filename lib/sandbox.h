@@ -61,6 +61,9 @@ struct sb_opts {
 	 * connect, fork or signal.  Where the kernel has no Landlock
 	 * (sb_landlock_abi) it may only open files read-only, anywhere. */
 	const char *fs_dir;
+	/* Seconds the worker has to answer a request before it is killed
+	 * and the call fails; 0: no limit. */
+	unsigned timeout_s;
 };
 
 /* The Landlock ABI version the kernel offers, 0 if none (too old, or not

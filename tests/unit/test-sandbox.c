@@ -19,7 +19,7 @@ static int image_fd = -1;	/* kept by the worker */
 static int other_fd = -1;	/* not kept */
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
- * "write", "huge", "getfl", "setown". */
+ * "write", "huge", "getfl", "setown", "spin". */
 static int
 serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 {
@@ -39,6 +39,9 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
 
 		return buf_addf(resp, "not killed %d", fd);
 	}
+	if (len == 4 && memcmp(req, "spin", 4) == 0)
+		for (;;)	/* as a hostile input could make it loop */
+			__asm__ volatile("" ::: "memory");
 	if (len == 5 && memcmp(req, "getfl", 5) == 0)
 		return buf_addf(resp, "%d", fcntl(image_fd, F_GETFL) >= 0);
 	if (len == 6 && memcmp(req, "setown", 6) == 0) {
@@ -86,11 +89,13 @@ struct fixture {
 
 /* Set: workers start as workers on files in this directory. */
 static const char *fs_dir;
+static unsigned timeout_s;
 
 static int
 start(struct fixture *f, struct kp_error *err)
 {
-	struct sb_opts o = { .mem_max = (uint64_t)1 << 30, .fs_dir = fs_dir };
+	struct sb_opts o = { .mem_max = (uint64_t)1 << 30, .fs_dir = fs_dir,
+			     .timeout_s = timeout_s };
 	int keep[1];
 
 	strcpy(f->path, "/tmp/kmsprep-sandbox-XXXXXX");
@@ -224,6 +229,25 @@ test_files_worker(void)
 	fs_dir = NULL;
 }
 
+/* A worker that does not answer in time is stopped; the call says so. */
+static void
+test_timeout(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+
+	timeout_s = 1;
+	CHECK(start(&f, &err) == 0);
+	timeout_s = 0;
+	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == 0);
+	CHECK(sb_call(f.w, "spin", 4, 100, &r, &err) == -1);
+	CHECK(strstr(err.msg, "did not answer within 1 s") != NULL);
+	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == -1);
+	buf_release(&r);
+	finish(&f);
+}
+
 static void
 test_oversized_answer(void)
 {
@@ -245,6 +269,7 @@ static const struct unit_test tests[] = {
 	TEST(test_exec_kills),
 	TEST(test_files_worker),
 	TEST(test_oversized_answer),
+	TEST(test_timeout),
 };
 
 UNIT_MAIN(tests)
