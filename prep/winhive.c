@@ -18,6 +18,10 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	size_t i;
 
 	memset(wh, 0, sizeof(*wh));
+	/* Never parsed here: an image's hives go to its hive server. */
+	if (img_hive_server(s, r->image) == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "%s: no hive server for its "
+			       "image", r->device);
 	snprintf(rel, sizeof(rel), "windows/system32/config/%s", name);
 	wh->guest = img_path(s, r, rel, &exists, err);
 	if (wh->guest == NULL)
