@@ -439,9 +439,16 @@ journal_plan_get(struct wire_rd *r, struct journal_plan *p)
 	if (p->w == NULL)
 		return -1;
 	p->nw = nw;
+	for (i = 0; i < 4; i++)
+		if (p->step[i].size > REGF_MAX_FILE)
+			return -1;
 	for (i = 0; i < nw; i++) {
 		p->w[i].off = wire_get64(r);
 		p->w[i].len = wire_get32(r);
+		/* Within the largest hive (or log) there is. */
+		if (p->w[i].off > REGF_MAX_FILE ||
+		    p->w[i].len > REGF_MAX_FILE - p->w[i].off)
+			return -1;
 	}
 	for (i = 0; i < nw; i++)
 		p->w[i].data = wire_take(r, p->w[i].len);

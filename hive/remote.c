@@ -410,6 +410,15 @@ hive_server_stop(struct hive_server *srv, struct kp_error *err)
  * The client.
  */
 
+/* Control characters as '?': text from the server reaches a terminal. */
+static void
+printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /* The largest answer to OP: values and plans can be large; a list of
  * subkeys is 8 bytes each; anything else is a few numbers or a name. */
 static size_t
@@ -462,11 +471,9 @@ call(struct hive_server *srv, unsigned op, uint32_t id,
 	if (status != 0) {
 		uint32_t remedy = wire_get32(r);
 		char *msg = wire_getstr(r, KP_ERROR_MSG_MAX, NULL);
-		char *p;
 
-		for (p = msg; p && *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
+		if (msg)
+			printable(msg);
 		kp_fail(err, status < KP_NSTATUS ? (enum kp_status)status :
 			KP_ERR_FAIL, "%s", msg ? msg :
 			"the hive server sent a bad answer");
@@ -488,8 +495,9 @@ done(const struct wire_rd *r, struct kp_error *err)
 	return 0;
 }
 
-/* A string of the state, cut to its array whatever arrived. */
-#define TERMINATE(a) ((a)[sizeof(a) - 1] = '\0')
+/* A string of the state, cut to its array and made printable, whatever
+ * arrived. */
+#define TERMINATE(a) ((a)[sizeof(a) - 1] = '\0', printable(a))
 
 /* Booleans as 0 or 1, whatever byte arrived. */
 static void
@@ -538,6 +546,11 @@ hpx_open(struct hive_server *srv, const char *path,
 	px = calloc(1, sizeof(*px));
 	if (px == NULL)
 		return kp_fail_oom(err);
+	/* Counted before the request: a stop meanwhile keeps SRV. */
+	pthread_mutex_lock(&srv->lock);
+	srv->open++;
+	pthread_mutex_unlock(&srv->lock);
+	px->srv = srv;
 	wire_putstr(&args, path);
 	wire_put32(&args, o ? o->flags : 0);
 	wire_putstr(&args, o ? o->log1 : NULL);
@@ -555,14 +568,11 @@ hpx_open(struct hive_server *srv, const char *path,
 	buf_release(&args);
 	buf_release(&resp);
 	if (rc < 0) {
-		free(px);
+		px->id = UINT32_MAX;	/* nothing to close there */
+		hpx_close(px);
 		return -1;
 	}
 	clean_state(st);
-	px->srv = srv;
-	pthread_mutex_lock(&srv->lock);
-	srv->open++;
-	pthread_mutex_unlock(&srv->lock);
 	*px_ret = px;
 	return 0;
 }
@@ -580,7 +590,8 @@ hpx_close(struct hive_proxy *px)
 		return;
 	srv = px->srv;
 	/* A stopped server answers nothing: call says so. */
-	call(srv, HS_CLOSE, px->id, NULL, &resp, &r, &ignored);
+	if (px->id != UINT32_MAX)
+		call(srv, HS_CLOSE, px->id, NULL, &resp, &r, &ignored);
 	buf_release(&resp);
 	free(px->why);
 	free(px);

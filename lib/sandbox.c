@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/landlock.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -168,13 +171,43 @@ fence(const char *dir, int abi)
 	return r;
 }
 
+/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC ms), at least 0. */
 static int
-read_full(int fd, void *p, size_t n)
+ms_left(uint64_t deadline)
+{
+	struct timespec t;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	now = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	return now >= deadline ? 0 : deadline - now > INT_MAX ? INT_MAX :
+	       (int)(deadline - now);
+}
+
+/* Read N bytes; with DEADLINE (not 0), fail with EAGAIN when it passes
+ * first, however the bytes trickle in. */
+static int
+read_full(int fd, void *p, size_t n, uint64_t deadline)
 {
 	unsigned char *b = p;
 
 	while (n) {
-		ssize_t r = read(fd, b, n);
+		ssize_t r;
+
+		if (deadline) {
+			struct pollfd pf = { fd, POLLIN, 0 };
+			int left = ms_left(deadline), pr;
+
+			pr = left ? poll(&pf, 1, left) : 0;
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr <= 0) {
+				if (pr == 0)
+					errno = EAGAIN;
+				return -1;
+			}
+		}
+		r = read(fd, b, n);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -241,11 +274,12 @@ send_msg(int fd, const void *p, size_t n)
 /* Receive one message of at most MAX bytes into OUT: 1, 0 at EOF before
  * a message, -1 on error (EMSGSIZE if too long). */
 static int
-recv_msg(int fd, size_t max, unsigned char *first, struct buf *out)
+recv_msg(int fd, size_t max, unsigned char *first, struct buf *out,
+	 uint64_t deadline)
 {
 	unsigned char h[4];
 	size_t n;
-	int r = read_full(fd, h, 4);
+	int r = read_full(fd, h, 4, deadline);
 
 	if (r <= 0)
 		return r;
@@ -258,7 +292,7 @@ recv_msg(int fd, size_t max, unsigned char *first, struct buf *out)
 	/* The first byte apart: the rest lands where it stays, with no
 	 * move of a large answer. */
 	if (first) {
-		r = read_full(fd, first, 1);
+		r = read_full(fd, first, 1, deadline);
 		if (r <= 0) {
 			if (r == 0)
 				errno = EPIPE;
@@ -268,7 +302,7 @@ recv_msg(int fd, size_t max, unsigned char *first, struct buf *out)
 	}
 	if (buf_grow(out, n + 1) < 0)
 		return -1;
-	r = read_full(fd, out->data + out->len, n);
+	r = read_full(fd, out->data + out->len, n, deadline);
 	if (r <= 0) {
 		if (r == 0)
 			errno = EPIPE;
@@ -322,11 +356,26 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 				     SCMP_A1(SCMP_CMP_EQ,
 					     (scmp_datum_t)fcntl_cmds[i])) < 0)
 			return -1;
-	if (!fenced)
+	if (!fenced) {
+		/* Read-only opens; one for writing fails (EACCES) rather
+		 * than kills, so that a rewrite fails cleanly. */
+		static const struct { scmp_datum_t mask, val; } wr[] = {
+			{ O_ACCMODE, O_WRONLY }, { O_ACCMODE, O_RDWR },
+			{ O_ACCMODE, O_ACCMODE }, { O_CREAT, O_CREAT },
+			{ O_TRUNC, O_TRUNC },
+		};
+
+		for (i = 0; i < NELEM(wr); i++)
+			if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+					     SCMP_SYS(openat), 1,
+					     SCMP_A2(SCMP_CMP_MASKED_EQ,
+						     wr[i].mask, wr[i].val)) < 0)
+				return -1;
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 					SCMP_A2(SCMP_CMP_MASKED_EQ,
 						O_ACCMODE | O_CREAT | O_TRUNC,
 						O_RDONLY));
+	}
 	for (i = 0; i < NELEM(allowed_fenced); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fenced[i],
 				     0) < 0)
@@ -370,6 +419,10 @@ confine(const struct sb_opts *o, int sock)
 	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1 + (o->fs_dir ? 128 : 0);
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -1;
+	/* Files it may write: a hive and its copy, no more (4 GiB). */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)4 << 30;
+	if (o->fs_dir && setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
 	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
 	    setrlimit(RLIMIT_NPROC, &rl) < 0)
@@ -409,7 +462,7 @@ serve_loop(int sock, sb_serve_fn *serve, void *ud)
 
 		buf_reset(&req);
 		buf_reset(&resp);
-		r = recv_msg(sock, SB_MSG_MAX, NULL, &req);
+		r = recv_msg(sock, SB_MSG_MAX, NULL, &req, 0);
 		if (r <= 0)
 			_exit(r == 0 ? 0 : 3);
 		if (serve(ud, (const unsigned char *)req.data, req.len,
@@ -457,9 +510,11 @@ sb_start(const struct sb_opts *o, sb_serve_fn *serve, void *ud,
 	w->sock = sv[0];
 	w->timeout = o->timeout_s;
 	if (o->timeout_s) {
+		/* Answers get a deadline (recv_msg); a request that the
+		 * worker does not read gets the same time. */
 		struct timeval tv = { (time_t)o->timeout_s, 0 };
 
-		if (setsockopt(w->sock, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		if (setsockopt(w->sock, SOL_SOCKET, SO_SNDTIMEO, &tv,
 			       sizeof(tv)) < 0) {
 			kill(w->pid, SIGKILL);
 			sb_stop(w, NULL);
@@ -519,6 +574,17 @@ sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 	return sb_callv_first(w, iov, n, max, NULL, resp, err);
 }
 
+/* The deadline SECONDS from now, in CLOCK_MONOTONIC milliseconds. */
+static uint64_t
+deadline_in(unsigned seconds)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000 +
+	       (uint64_t)seconds * 1000;
+}
+
 int
 sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	       size_t max, unsigned char *first, struct buf *resp,
@@ -531,18 +597,25 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	if (send_msgv(w->sock, iov, n) < 0) {
 		if (errno == EMSGSIZE)
 			return kp_fail(err, KP_ERR_FAIL, "request too large");
+		/* It may be alive and not reading: it is not waited for. */
+		kill(w->pid, SIGKILL);
 		return died(w, err);
 	}
-	r = recv_msg(w->sock, max, first, resp);
+	r = recv_msg(w->sock, max, first, resp,
+		     w->timeout ? deadline_in(w->timeout) : 0);
 	if (r > 0)
 		return 0;
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && w->timeout) {
+	if (r < 0 && errno == EAGAIN && w->timeout) {
 		/* Stuck, or made to loop by what it parses: stop it. */
 		kill(w->pid, SIGKILL);
 		died(w, err);
 		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker did not "
 			       "answer within %u s and was stopped", w->timeout);
 	}
+	/* Whatever failed, a worker still alive is stopped before it is
+	 * waited for. */
+	if (r < 0)
+		kill(w->pid, SIGKILL);
 	if (r < 0 && errno == EMSGSIZE) {
 		/* The worker is not to be trusted: stop it. */
 		kill(w->pid, SIGKILL);
@@ -561,6 +634,21 @@ sb_stop(struct sb_worker *w, struct kp_error *err)
 	if (w == NULL)
 		return 0;
 	close(w->sock);
+	/* A worker with a time limit has as long to end, then is killed. */
+	if (!w->reaped && w->timeout) {
+		uint64_t deadline = deadline_in(w->timeout);
+		const struct timespec tick = { 0, 10 * 1000 * 1000 };
+		pid_t p;
+
+		while ((p = waitpid(w->pid, &w->status, WNOHANG)) == 0) {
+			if (ms_left(deadline) == 0) {
+				kill(w->pid, SIGKILL);
+				break;
+			}
+			nanosleep(&tick, NULL);
+		}
+		w->reaped = p == w->pid;
+	}
 	if (!w->reaped) {
 		while (waitpid(w->pid, &w->status, 0) < 0) {
 			if (errno != EINTR)

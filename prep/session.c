@@ -73,6 +73,9 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 	char dir[PATH_MAX];
 	size_t i;
 
+	/* Not readable through /proc by the servers where no Landlock
+	 * fences them (nor by anything else of this user). */
+	kp_secrets_in_memory();
 	s->hs = calloc(s->n ? s->n : 1, sizeof(*s->hs));
 	if (s->hs == NULL)
 		return kp_fail_oom(err);
@@ -89,7 +92,8 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 	if (s->n && !hive_server_fenced(s->hs[0]) && o->notice)
 		o->notice(o->ud, "this kernel has no Landlock: hives are parsed "
 			  "in sandboxed processes that may read, but not write, "
-			  "files outside kmsprep's scratch directory");
+			  "any file this user can read (other images' hives "
+			  "included)");
 	return 0;
 }
 
