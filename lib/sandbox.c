@@ -354,7 +354,7 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 	for (i = 0; i < NELEM(fcntl_cmds); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
 				     SCMP_A1(SCMP_CMP_EQ,
-					     (scmp_datum_t)fcntl_cmds[i])) < 0)
+					     (scmp_datum_t)fcntl_cmds[i], 0)) < 0)
 			return -1;
 	if (!fenced) {
 		/* Read-only opens; one for writing fails (EACCES) rather
