@@ -322,20 +322,21 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
  * their configuration from /usr/lib on first use, and may unload them
  * when no conversion uses them.  The server cannot read /usr/lib: these
  * are opened before the fork, once, and kept open for good. */
-static iconv_t kept_iconv[6];
+static const char *const iconv_pairs[][2] = {
+	{ "UTF-8", "UTF-16LE" }, { "UTF-16LE", "UTF-8" },
+	{ "UTF-8", "LATIN1" }, { "LATIN1", "UTF-8" },
+	{ "UTF-16LE", "LATIN1" }, { "LATIN1", "UTF-16LE" },
+};
+static iconv_t kept_iconv[sizeof(iconv_pairs) / sizeof(iconv_pairs[0])];
 
 static void
 keep_iconv(void)
 {
-	static const char *const pairs[][2] = {
-		{ "UTF-8", "UTF-16LE" }, { "UTF-16LE", "UTF-8" },
-		{ "UTF-8", "LATIN1" }, { "LATIN1", "UTF-8" },
-		{ "UTF-16LE", "LATIN1" }, { "LATIN1", "UTF-16LE" },
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
-		kept_iconv[i] = iconv_open(pairs[i][0], pairs[i][1]);
+	for (i = 0; i < sizeof(iconv_pairs) / sizeof(iconv_pairs[0]); i++)
+		kept_iconv[i] = iconv_open(iconv_pairs[i][0],
+					   iconv_pairs[i][1]);
 }
 
 static void
@@ -352,7 +353,6 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 {
 	struct hive_server *srv;
 	struct hs_state hs;
-	const char *st = getenv("KMSPREP_SANDBOX_SELFTEST");
 	/* The server holds a hive of up to 2 GiB, hivex's copy of it and
 	 * the new one being checked. */
 	struct sb_opts so = { .mem_max = (uint64_t)8 << 30, .fs_dir = dir,
@@ -363,7 +363,7 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 	if (srv == NULL)
 		return kp_fail_oom(err);
 	memset(&hs, 0, sizeof(hs));
-	hs.selftest = st && strcmp(st, "1") == 0;
+	hs.selftest = sb_selftest();
 	hs.die_on_open = hs.selftest &&
 			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
 	warm_iconv();
@@ -383,7 +383,6 @@ hive_server_fenced(const struct hive_server *srv)
 {
 	return srv->fenced;
 }
-
 
 int
 hive_server_stop(struct hive_server *srv, struct kp_error *err)
@@ -419,6 +418,12 @@ printable(char *s)
 			*s = '?';
 }
 
+static int
+bad_answer(struct kp_error *err)
+{
+	return kp_fail(err, KP_ERR_FAIL, "the hive server sent a bad answer");
+}
+
 /* The largest answer to OP: values and plans can be large; a list of
  * subkeys is 8 bytes each; anything else is a few numbers or a name. */
 static size_t
@@ -443,27 +448,22 @@ call(struct hive_server *srv, unsigned op, uint32_t id,
      const struct buf *args, struct buf *resp, struct wire_rd *r,
      struct kp_error *err)
 {
-	struct buf req = BUF_INIT;
+	unsigned char hdr[5] = { (unsigned char)op, (unsigned char)id,
+				 (unsigned char)(id >> 8),
+				 (unsigned char)(id >> 16),
+				 (unsigned char)(id >> 24) };
+	/* The arguments go as they are, not copied behind the header. */
+	struct iovec v[2] = { { hdr, sizeof(hdr) },
+			      { args ? args->data : NULL,
+				args ? args->len : 0 } };
 	unsigned char status;
 	int rc;
 
-	buf_addch(&req, (char)op);
-	wire_put32(&req, id);
-	if (args && args->len)
-		buf_add(&req, args->data, args->len);
-	if (req.data == NULL)
-		return kp_fail_oom(err);
-	{
-		struct iovec v = { req.data, req.len };
-
-		pthread_mutex_lock(&srv->lock);
-		rc = srv->w ? sb_callv_first(srv->w, &v, 1, answer_max(op),
-					     &status, resp, err) :
-			      kp_fail(err, KP_ERR_FAIL, "the hive server "
-				      "was stopped");
-		pthread_mutex_unlock(&srv->lock);
-	}
-	buf_release(&req);
+	pthread_mutex_lock(&srv->lock);
+	rc = srv->w ? sb_callv_first(srv->w, v, 2, answer_max(op), &status,
+				     resp, err) :
+		      kp_fail(err, KP_ERR_FAIL, "the hive server was stopped");
+	pthread_mutex_unlock(&srv->lock);
 	if (rc < 0)
 		return -1;
 	*r = (struct wire_rd){ (const unsigned char *)resp->data, resp->len,
@@ -489,10 +489,7 @@ call(struct hive_server *srv, unsigned op, uint32_t id,
 static int
 done(const struct wire_rd *r, struct kp_error *err)
 {
-	if (r->bad || r->left)
-		return kp_fail(err, KP_ERR_FAIL,
-			       "the hive server sent a bad answer");
-	return 0;
+	return r->bad || r->left ? bad_answer(err) : 0;
 }
 
 /* A string of the state, cut to its array and made printable, whatever
@@ -560,8 +557,7 @@ hpx_open(struct hive_server *srv, const char *path,
 		px->id = wire_get32(&r);
 		s = wire_getmem(&r, sizeof(*st), &n);
 		if (s == NULL || n != sizeof(*st) || done(&r, err) < 0)
-			rc = kp_fail(err, KP_ERR_FAIL,
-				     "the hive server sent a bad answer");
+			rc = bad_answer(err);
 		else
 			memcpy(st, s, sizeof(*st));
 	}
@@ -677,8 +673,7 @@ hpx_find(struct hive_proxy *px, const char *path, hive_key *k,
 		rc = (int32_t)wire_get32(&r);
 		*k = (hive_key)wire_get64(&r);
 		if (done(&r, err) < 0 || rc < 0 || rc > 1)
-			rc = kp_fail(err, KP_ERR_FAIL,
-				     "the hive server sent a bad answer");
+			rc = bad_answer(err);
 	}
 	buf_release(&resp);
 	return rc;
@@ -697,11 +692,10 @@ hpx_subkeys(struct hive_proxy *px, hive_key k, hive_key **list, size_t *n,
 	if (rc == 0) {
 		count = wire_get32(&r);
 		/* Room for the ending 0, as hivex's lists have. */
-		if (count > r.left / 8 ||
-		    (l = calloc((size_t)count + 1, sizeof(*l))) == NULL)
-			rc = r.bad || count > r.left / 8 ?
-			     kp_fail(err, KP_ERR_FAIL, "the hive server sent "
-				     "a bad answer") : kp_fail_oom(err);
+		if (r.bad || count > r.left / 8)
+			rc = bad_answer(err);
+		else if ((l = calloc((size_t)count + 1, sizeof(*l))) == NULL)
+			rc = kp_fail_oom(err);
 		for (i = 0; rc == 0 && i < count; i++)
 			l[i] = (hive_key)wire_get64(&r);
 		if (rc == 0 && done(&r, err) < 0)
@@ -729,8 +723,7 @@ hpx_key_name(struct hive_proxy *px, hive_key k, struct kp_error *err)
 		if (s == NULL || done(&r, err) < 0) {
 			free(s);
 			s = NULL;
-			kp_fail(err, KP_ERR_FAIL,
-				"the hive server sent a bad answer");
+			bad_answer(err);
 		}
 	}
 	buf_release(&resp);
@@ -777,8 +770,7 @@ hpx_get(struct hive_proxy *px, hive_key k, const char *name,
 		if ((rc != 0 && rc != 1) || (rc == 1 && get_value(&r, v) < 0) ||
 		    done(&r, err) < 0) {
 			hive_value_release(v);
-			rc = kp_fail(err, KP_ERR_FAIL,
-				     "the hive server sent a bad answer");
+			rc = bad_answer(err);
 		}
 	}
 	buf_release(&resp);
@@ -799,14 +791,12 @@ hpx_values(struct hive_proxy *px, hive_key k, struct hive_value **vals,
 		count = wire_get32(&r);
 		/* A value takes at least 13 bytes. */
 		if (count > r.left / 13)
-			rc = kp_fail(err, KP_ERR_FAIL,
-				     "the hive server sent a bad answer");
+			rc = bad_answer(err);
 		else if ((v = calloc(count ? count : 1, sizeof(*v))) == NULL)
 			rc = kp_fail_oom(err);
 		for (i = 0; rc == 0 && i < count; i++)
 			if (get_value(&r, &v[i]) < 0)
-				rc = kp_fail(err, KP_ERR_FAIL, "the hive "
-					     "server sent a bad answer");
+				rc = bad_answer(err);
 		if (rc == 0 && done(&r, err) < 0)
 			rc = -1;
 	}
@@ -855,8 +845,7 @@ edit_int(struct hive_proxy *px, unsigned op, const char *path,
 	if (call_path(px, op, path, name, &resp, &r, err) == 0) {
 		rc = (int32_t)wire_get32(&r);
 		if (edited(px, &r, err) < 0 || rc < 0 || rc > 1)
-			rc = kp_fail(err, KP_ERR_FAIL,
-				     "the hive server sent a bad answer");
+			rc = bad_answer(err);
 	}
 	buf_release(&resp);
 	return rc;
@@ -975,8 +964,7 @@ hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
 		free(res->backup);
 		hive_plan_free(res->plan);
 		memset(res, 0, sizeof(*res));
-		rc = kp_fail(err, KP_ERR_FAIL,
-			     "the hive server sent a bad answer");
+		rc = bad_answer(err);
 	} else {
 		res->written = *b[0] != 0;
 		res->journaled = *b[1] != 0;

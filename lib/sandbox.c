@@ -103,15 +103,21 @@ struct ll_ruleset {
 	uint64_t fs, net, scoped;
 };
 
+bool
+sb_selftest(void)
+{
+	const char *st = getenv("KMSPREP_SANDBOX_SELFTEST");
+
+	return st && strcmp(st, "1") == 0;
+}
+
 int
 sb_landlock_abi(void)
 {
-	const char *st = getenv("KMSPREP_SANDBOX_SELFTEST");
 	long v;
 
 	/* Test switch: behave as on a kernel without Landlock. */
-	if (st && strcmp(st, "1") == 0 &&
-	    getenv("KMSPREP_SANDBOX_NO_LANDLOCK"))
+	if (sb_selftest() && getenv("KMSPREP_SANDBOX_NO_LANDLOCK"))
 		return 0;
 	v = syscall(SYS_landlock_create_ruleset, NULL, 0,
 		    LANDLOCK_CREATE_RULESET_VERSION);
@@ -171,15 +177,22 @@ fence(const char *dir, int abi)
 	return r;
 }
 
-/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC ms), at least 0. */
+/* CLOCK_MONOTONIC in milliseconds: deadlines are counted in it. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until DEADLINE, at least 0. */
 static int
 ms_left(uint64_t deadline)
 {
-	struct timespec t;
-	uint64_t now;
+	uint64_t now = now_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	now = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 	return now >= deadline ? 0 : deadline - now > INT_MAX ? INT_MAX :
 	       (int)(deadline - now);
 }
@@ -438,7 +451,7 @@ confine(const struct sb_opts *o, int sock)
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (ctx == NULL)
 		return -1;
-	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+	for (i = 0; i < NELEM(allowed); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
 			goto fail;
 	if (o->fs_dir && allow_files(ctx, abi > 0) < 0)
@@ -574,17 +587,6 @@ sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 	return sb_callv_first(w, iov, n, max, NULL, resp, err);
 }
 
-/* The deadline SECONDS from now, in CLOCK_MONOTONIC milliseconds. */
-static uint64_t
-deadline_in(unsigned seconds)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000 +
-	       (uint64_t)seconds * 1000;
-}
-
 int
 sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	       size_t max, unsigned char *first, struct buf *resp,
@@ -602,7 +604,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 		return died(w, err);
 	}
 	r = recv_msg(w->sock, max, first, resp,
-		     w->timeout ? deadline_in(w->timeout) : 0);
+		     w->timeout ? now_ms() + (uint64_t)w->timeout * 1000 : 0);
 	if (r > 0)
 		return 0;
 	if (r < 0 && errno == EAGAIN && w->timeout) {
@@ -636,7 +638,7 @@ sb_stop(struct sb_worker *w, struct kp_error *err)
 	close(w->sock);
 	/* A worker with a time limit has as long to end, then is killed. */
 	if (!w->reaped && w->timeout) {
-		uint64_t deadline = deadline_in(w->timeout);
+		uint64_t deadline = now_ms() + (uint64_t)w->timeout * 1000;
 		const struct timespec tick = { 0, 10 * 1000 * 1000 };
 		pid_t p;
 

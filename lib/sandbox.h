@@ -66,6 +66,9 @@ struct sb_opts {
 	unsigned timeout_s;
 };
 
+/* Is KMSPREP_SANDBOX_SELFTEST=1 set: may workers obey test requests? */
+bool sb_selftest(void);
+
 /* The Landlock ABI version the kernel offers, 0 if none (too old, or not
  * among the active security modules; or KMSPREP_SANDBOX_NO_LANDLOCK set
  * beside KMSPREP_SANDBOX_SELFTEST=1, for tests).  With 0, an FS_DIR

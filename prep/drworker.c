@@ -379,8 +379,7 @@ dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
 		free(ws);
 		return -1;
 	}
-	s->selftest = getenv("KMSPREP_SANDBOX_SELFTEST") &&
-		      strcmp(getenv("KMSPREP_SANDBOX_SELFTEST"), "1") == 0;
+	s->selftest = sb_selftest();
 	ws->io = s->io;
 	ws->selftest = s->selftest;
 	keep[0] = imgio_fd(s->io) >= 0 ? imgio_fd(s->io) : imgio_sock(s->io);
