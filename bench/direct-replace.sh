@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Benchmark: set one value in an 80 MB SOFTWARE hive inside a disk image
-# with the direct backend (prep/direct.h), no appliance.
+# with the direct backend (image/ntfsvol.h), no appliance.
 #
 #   bench/direct-replace.sh [RUNS]      (VWR=1: also virt-win-reg --merge)
 #

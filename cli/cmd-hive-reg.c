@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "hive.h"
+#include "cmd-hive.h"
 
 /*
  * export

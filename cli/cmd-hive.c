@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "hive.h"
+#include "cmd-hive.h"
 
 /* Append the option that overrides ERR (the library names none);
  * always true, to sit in a condition after the failed call. */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "cmd-image.h"
 
 struct batch_args {
 	struct image_args a;	/* first: the image options bind to it */

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "cmd-image.h"
 
 static int
 opt_search(struct cli *c, void *ud, const char *name, const char *arg,

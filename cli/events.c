@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "cmd-image.h"
 
 #define EVENTS_VERSION 1
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "cmd-image.h"
 
 /* The plan's hive listener: say when logs were replayed or set aside. */
 static void

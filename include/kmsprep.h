@@ -23,13 +23,13 @@
 #include "hive/spp.h"
 #include "hive/system.h"
 
-#include "prep/backend.h"
+#include "image/backend.h"
 #include "prep/batch.h"
 #include "prep/generalize.h"
 #include "prep/gvlk.h"
-#include "prep/image.h"
+#include "image/session.h"
 #include "prep/plan.h"
-#include "prep/winhive.h"
+#include "image/winhive.h"
 
 #include "kms/kit-apply.h"
 #include "kms/kit.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The image batch: the one flow every writing image command follows, with
- * its safety rules in one place, over any image backend (prep/backend.h):
+ * its safety rules in one place, over any image backend (image/backend.h):
  *
  *   choose  one Windows installation per image (or refuse: none, several
  *           and none chosen, locked by BitLocker);
@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "backend.h"
+#include "image/backend.h"
 #include "hive/journal.h"
 
 /* img_batch_queue flag, beside IMG_SECRET: create GUEST's directory and

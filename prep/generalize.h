@@ -27,7 +27,7 @@
 #include "cloudbase.h"
 #include "firstboot.h"
 #include "hive/change.h"
-#include "image.h"
+#include "image/session.h"
 #include "unattend.h"
 
 enum gen_mode { GEN_SYSPREP, GEN_CLONE };

@@ -16,7 +16,7 @@
 #include "generalize.h"
 #include "hive/change.h"
 #include "hive/spp.h"
-#include "winhive.h"
+#include "image/winhive.h"
 
 /* Plans a change that needs both hives of installation R open for
  * writing (generalization, a KMS host kit): edits recorded in C, files in

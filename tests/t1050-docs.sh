@@ -279,7 +279,7 @@ flag_strings() {
 # The library names no option: it returns a status and a remedy, and the
 # CLI, which owns the options, says which one helps (cli/opts.c).
 test_library_names_no_option() {
-	(cd "$SRC_DIR" && flag_strings lib/*.c hive/*.c prep/*.c kms/*.c) \
+	(cd "$SRC_DIR" && flag_strings lib/*.c hive/*.c image/*.c prep/*.c kms/*.c) \
 		>found
 	if [ -s found ]; then
 		cat found >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The direct image backend (prep/direct.h, prep/drworker.h) through
+# The direct image backend (image/ntfsvol.h, image/worker.h) through
 # kmsprep-test-tool direct, on images made in seconds without the appliance
 # (tests/helper/mkimage-direct): MBR and GPT, raw and qcow2, in process and
 # sandboxed; security descriptors kept; refusals before any write.

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * kmsprep-test-tool direct: drive the direct image backend (prep/direct.h)
+ * kmsprep-test-tool direct: drive the direct image backend (image/ntfsvol.h)
  * from the tests and benchmarks, and build sample images with it.
  *
  *   kmsprep-test-tool direct [-r] [-n] [-f FMT] [-o OVERLAY] [-p PART]
  *                            IMAGE OP [ARGS] [OP [ARGS]]...
  *
  *   -r read-only   -n through qemu-nbd even if raw   -f image format
- *   -s in a sandboxed worker (prep/drworker.h)
+ *   -s in a sandboxed worker (image/worker.h)
  *   -o write to a new qcow2 overlay   -p use NTFS partition PART (0: whole
  *   disk) as the root, Windows or not; otherwise the first Windows root
  *
@@ -55,12 +55,12 @@
 #include "hive/logrec.h"
 #include "hive/regval.h"
 #include "lib/fileio.h"
-#include "prep/direct.h"
-#include "prep/drworker.h"
-#include "prep/imgio.h"
-#include "prep/ntfs3g.h"
-#include "prep/ntfsdev.h"
-#include "prep/partition.h"
+#include "image/ntfsvol.h"
+#include "image/worker.h"
+#include "image/imgio.h"
+#include "image/ntfs3g.h"
+#include "image/ntfsdev.h"
+#include "image/partition.h"
 
 int direct_main(int argc, char **argv);
 int direct_dirty_main(int argc, char **argv);

@@ -113,9 +113,16 @@ f_remove(void *h, const char *guest, struct kp_error *err)
 }
 
 static const struct img_backend fake_backend = {
-	"fake", NULL, f_find, f_roots, f_locked, f_unwritable, f_writable,
-	NULL, NULL, NULL, f_replace, f_replace_file, f_journal, f_remove, NULL,
-	NULL, NULL, NULL, false,
+	.name = "fake",
+	.find_windows = f_find,
+	.roots = f_roots,
+	.locked = f_locked,
+	.unwritable = f_unwritable,
+	.make_writable = f_writable,
+	.replace = f_replace,
+	.replace_file = f_replace_file,
+	.journal = f_journal,
+	.remove = f_remove,
 };
 
 static char *const names[] = { (char *)"a.img", (char *)"b.img",
@@ -254,9 +261,15 @@ failure_says_what_was_written(void)
 /* A backend that cannot write a hive through its log refuses the plan
  * while preparing: nothing is written. */
 static const struct img_backend no_journal_backend = {
-	"nojournal", NULL, f_find, f_roots, f_locked, f_unwritable,
-	f_writable, NULL, NULL, NULL, f_replace, f_replace_file, NULL,
-	f_remove, NULL, NULL, NULL, NULL, false,
+	.name = "nojournal",
+	.find_windows = f_find,
+	.roots = f_roots,
+	.locked = f_locked,
+	.unwritable = f_unwritable,
+	.make_writable = f_writable,
+	.replace = f_replace,
+	.replace_file = f_replace_file,
+	.remove = f_remove,
 };
 
 static void

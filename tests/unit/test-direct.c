@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "prep/direct.h"
-#include "prep/imgio.h"
-#include "prep/partition.h"
+#include "image/ntfsvol.h"
+#include "image/imgio.h"
+#include "image/partition.h"
 #include "unit.h"
 
 #define DISK (2u << 20)

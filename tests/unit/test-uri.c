@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "prep/uri.h"
+#include "image/uri.h"
 #include "unit.h"
 
 /* PARSE IMAGE: expect 1 and the parts (NULL: none). */

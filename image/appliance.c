@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Windows disk images through one libguestfs appliance: the appliance
- * backend's operations (gfs.h), behind the table in backend-guestfs.c. */
+ * backend (img_backend_appliance, backend.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include <guestfs.h>
 
-#include "gfs.h"
+#include "backend.h"
 #include "uri.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
@@ -302,14 +302,14 @@ launch(struct gfs_session *s, struct kp_error *err)
 	return 0;
 }
 
-int
-gfs_open(char *const *images, size_t n, const struct img_opts *o,
-	 struct gfs_session **s_ret, struct kp_error *err)
+static int
+gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
+	 struct kp_error *err)
 {
 	struct gfs_session *s;
 	size_t i;
 
-	*s_ret = NULL;
+	*h = NULL;
 	if (n == 0 || n > MAX_IMAGES)
 		return kp_fail(err, KP_ERR_INVALID, "between 1 and %d images",
 			       MAX_IMAGES);
@@ -323,7 +323,7 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return kp_fail_oom(err);
-	*s_ret = s;
+	*h = s;		/* even on failure: close frees what was made */
 	s->o = *o;
 	s->images = calloc(n, sizeof(char *));
 	s->drives = calloc(n, sizeof(char *));
@@ -615,9 +615,10 @@ done:
 	return out;
 }
 
-int
-gfs_find_windows(struct gfs_session *s, struct kp_error *err)
+static int
+gfs_find_windows(void *h, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	char **fs;
 	size_t i;
 	unsigned bl = 0;
@@ -675,55 +676,31 @@ gfs_find_windows(struct gfs_session *s, struct kp_error *err)
 	return r;
 }
 
-struct img_root *
-gfs_roots(const struct gfs_session *s, size_t *n)
+static struct img_root *
+gfs_roots(void *h, size_t *n)
 {
+	const struct gfs_session *s = h;
 	*n = s->nroots;
 	return s->roots;
 }
 
-const struct img_locked *
-gfs_locked(const struct gfs_session *s, size_t *n)
+static const struct img_locked *
+gfs_locked(void *h, size_t *n)
 {
+	const struct gfs_session *s = h;
 	*n = s->nlocked;
 	return s->locked;
 }
 
-const char *
-gfs_name(const struct gfs_session *s, size_t i)
+static const char *
+gfs_format(void *h, size_t i)
 {
-	return s->images[i];
-}
-
-const char *
-gfs_format(const struct gfs_session *s, size_t i)
-{
+	const struct gfs_session *s = h;
 	return s->formats[i];
 }
 
-int
-gfs_make_writable(struct gfs_session *s, struct img_root *r,
-		  struct kp_error *err)
-{
-	const char *why = gfs_root_unwritable(r);
-
-	if (r->rw)
-		return 0;
-	if (s->o.readonly)
-		return kp_fail(err, KP_ERR_FAIL, "%s: opened read-only",
-			       r->device);
-	if (why)
-		return kp_fail(err, KP_ERR_REFUSED, "%s: %s", r->device, why);
-	if (guestfs_umount(s->g, r->mnt) < 0 ||
-	    guestfs_mount(s->g, r->device, r->mnt) < 0)
-		return gfail(s, err, KP_ERR_FAIL,
-			     "%s: cannot mount read-write", r->device);
-	r->rw = true;
-	return 0;
-}
-
-const char *
-gfs_root_unwritable(const struct img_root *r)
+static const char *
+root_unwritable(const struct img_root *r)
 {
 	switch (r->probe) {
 	case 0:
@@ -744,14 +721,38 @@ gfs_root_unwritable(const struct img_root *r)
 	}
 }
 
+static int
+gfs_make_writable(void *h, struct img_root *r,
+		  struct kp_error *err)
+{
+	struct gfs_session *s = h;
+	const char *why = root_unwritable(r);
+
+	if (r->rw)
+		return 0;
+	if (s->o.readonly)
+		return kp_fail(err, KP_ERR_FAIL, "%s: opened read-only",
+			       r->device);
+	if (why)
+		return kp_fail(err, KP_ERR_REFUSED, "%s: %s", r->device, why);
+	if (guestfs_umount(s->g, r->mnt) < 0 ||
+	    guestfs_mount(s->g, r->device, r->mnt) < 0)
+		return gfail(s, err, KP_ERR_FAIL,
+			     "%s: cannot mount read-write", r->device);
+	r->rw = true;
+	return 0;
+}
+
+
 /*
  * Files.
  */
 
-char *
-gfs_path(struct gfs_session *s, const struct img_root *r, const char *path,
+static char *
+gfs_path(void *h, const struct img_root *r, const char *path,
 	 bool *exists, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	const char *slash = strrchr(path, '/');
 	char *full = NULL, *p, *parent, *q;
 	bool pe;
@@ -795,9 +796,10 @@ gfs_path(struct gfs_session *s, const struct img_root *r, const char *path,
 	return p;
 }
 
-char **
-gfs_ls(struct gfs_session *s, const char *guest, struct kp_error *err)
+static char **
+gfs_ls(void *h, const char *guest, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	char **l = guestfs_ls(s->g, guest);
 
 	if (l == NULL)
@@ -805,10 +807,11 @@ gfs_ls(struct gfs_session *s, const char *guest, struct kp_error *err)
 	return l;
 }
 
-int
-gfs_download(struct gfs_session *s, const char *guest, const char *local,
+static int
+gfs_download(void *h, const char *guest, const char *local,
 	     struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	if (guestfs_download(s->g, guest, local) < 0)
 		return gfail(s, err, KP_ERR_FAIL, "cannot read '%s'", guest);
 	return 0;
@@ -974,10 +977,11 @@ appliance_run(struct gfs_session *s, const char *ok, char **out,
  *  3. check its SHA-256, and only then rename it over GUEST and read that
  *     back.  The original is untouched until the content is known good.
  */
-int
-gfs_replace(struct gfs_session *s, const char *guest, const char *local,
+static int
+gfs_replace(void *h, const char *guest, const char *local,
 	    unsigned flags, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	struct buf data = BUF_INIT;
 	const char *slash = strrchr(guest, '/');
 	char *tmp = NULL, *qf = NULL, *qt = NULL, *out = NULL, want[65];
@@ -1058,10 +1062,11 @@ wipe_file(const char *path, size_t len)
 	close(fd);
 }
 
-int
-gfs_replace_data(struct gfs_session *s, const char *guest, const void *data,
+static int
+gfs_replace_data(void *h, const char *guest, const void *data,
 		 size_t len, unsigned flags, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	struct kp_commit_opts co = { NULL, 0600, false, NULL };
 	char *local = NULL;
 	int r;
@@ -1130,10 +1135,11 @@ journal_io(struct gfs_session *s, const char *path,
  * created first with the hive's security descriptor and attributes, as
  * Windows gives its logs.
  */
-int
-gfs_journal(struct gfs_session *s, const char *guest, const char *guest_log,
+static int
+gfs_journal(void *h, const char *guest, const char *guest_log,
 	    const struct journal_plan *p, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	size_t k, i;
 
 	if (guestfs_exists(s->g, guest_log) == 0) {
@@ -1178,18 +1184,20 @@ gfs_journal(struct gfs_session *s, const char *guest, const char *guest_log,
 	return 0;
 }
 
-int
-gfs_remove(struct gfs_session *s, const char *guest, struct kp_error *err)
+static int
+gfs_remove(void *h, const char *guest, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	if (guestfs_rm(s->g, guest) < 0)
 		return gfail(s, err, KP_ERR_FAIL, "cannot remove '%s'", guest);
 	return 0;
 }
 
-char *
-gfs_read(struct gfs_session *s, const char *guest, size_t max, size_t *len,
+static char *
+gfs_read(void *h, const char *guest, size_t max, size_t *len,
 	 struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	int64_t size = guestfs_filesize(s->g, guest);
 	char *d;
 
@@ -1208,10 +1216,11 @@ gfs_read(struct gfs_session *s, const char *guest, size_t max, size_t *len,
 	return d;
 }
 
-int
-gfs_mkdir(struct gfs_session *s, const char *guest, bool check_only,
+static int
+gfs_mkdir(void *h, const char *guest, bool check_only,
 	  struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	char *q = sh_path(guest), sd[400];
 	int r;
 
@@ -1238,9 +1247,10 @@ gfs_mkdir(struct gfs_session *s, const char *guest, bool check_only,
 	return r;
 }
 
-int
-gfs_close(struct gfs_session *s, bool ok, struct kp_error *err)
+static int
+gfs_close(void *h, bool ok, struct kp_error *err)
 {
+	struct gfs_session *s = h;
 	struct kp_error ignored = KP_ERROR_INIT;
 	size_t i;
 	int r = 0;
@@ -1303,3 +1313,31 @@ img_locked_free(struct img_locked *l, size_t n)
 	}
 	free(l);
 }
+
+static const char *
+gfs_unwritable(void *h, const struct img_root *r)
+{
+	(void)h;
+	return root_unwritable(r);
+}
+
+const struct img_backend img_backend_appliance = {
+	.name = "appliance",
+	.open = gfs_open,
+	.find_windows = gfs_find_windows,
+	.roots = gfs_roots,
+	.locked = gfs_locked,
+	.unwritable = gfs_unwritable,
+	.make_writable = gfs_make_writable,
+	.path = gfs_path,
+	.list = gfs_ls,
+	.read = gfs_read,
+	.replace = gfs_replace_data,
+	.replace_file = gfs_replace,
+	.journal = gfs_journal,
+	.remove = gfs_remove,
+	.mkdir = gfs_mkdir,
+	.close = gfs_close,
+	.download = gfs_download,
+	.format = gfs_format,
+};

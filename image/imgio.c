@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "lib/fileio.h"
-#include "prep/imgio.h"
+#include "image/imgio.h"
 
 extern char **environ;
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct backend behind the table of backend.h: each image in its own
- * sandboxed worker (drworker.h), which runs the dr_* calls of direct.h.
+ * sandboxed worker (worker.h), which runs the dr_* calls of ntfsvol.h.
  *
  * Names are the appliance's, so that --root and reports read the same
  * whichever backend ran: image I is /dev/sda, /dev/sdb, ... and its
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "drworker.h"
+#include "worker.h"
 #include "imgio.h"
 #include "uri.h"
 #include "partition.h"
@@ -583,9 +583,25 @@ d_close(void *h, bool ok, struct kp_error *err)
 }
 
 const struct img_backend img_backend_direct = {
-	"direct", d_open, d_find_windows, d_roots, d_locked, d_unwritable,
-	d_make_writable, d_path, d_list, d_read, d_replace, d_replace_file,
-	d_journal, d_remove, d_mkdir, d_close, d_download, d_format, true,
+	.name = "direct",
+	.open = d_open,
+	.find_windows = d_find_windows,
+	.roots = d_roots,
+	.locked = d_locked,
+	.unwritable = d_unwritable,
+	.make_writable = d_make_writable,
+	.path = d_path,
+	.list = d_list,
+	.read = d_read,
+	.replace = d_replace,
+	.replace_file = d_replace_file,
+	.journal = d_journal,
+	.remove = d_remove,
+	.mkdir = d_mkdir,
+	.close = d_close,
+	.download = d_download,
+	.format = d_format,
+	.parallel = true,
 };
 
 /* A partition of image PATH that the direct backend cannot look into

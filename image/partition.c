@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "prep/partition.h"
+#include "image/partition.h"
 
 #define EDGE ((uint64_t)1 << 20)
 

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 #include "hive/hive.h"
-#include "image.h"
+#include "session.h"
 
 struct winhive {
 	char *guest;		/* guest path of the hive */

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Windows disk images, through one of two backends (prep/backend.h):
+ * Windows disk images, through one of two backends (image/backend.h):
  *
  *  - direct: libntfs-3g on the image's bytes (raw read directly, other
  *    formats through qemu-nbd), each image in a sandboxed worker process
- *    (prep/drworker.h); no appliance, no kernel mount;
+ *    (image/worker.h); no appliance, no kernel mount;
  *  - appliance: one libguestfs appliance for all images of a command, so
  *    it starts once (10-15 s under TCG).  If it does not start and the
  *    user did not choose backend settings, it is started again once with

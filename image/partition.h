@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "lib/error.h"
-#include "prep/imgio.h"
+#include "image/imgio.h"
 
 enum part_kind {
 	PART_OTHER,	/* not NTFS: ignored */

@@ -5,12 +5,12 @@
  * The image batch (prep/batch.h) works only through it, so the refusal,
  * ordering and verification rules live once, whatever opens the images.
  *
- * Backends: the libguestfs appliance (prep/image.c, wrapped in
- * prep/backend-guestfs.c: img_backend_guestfs); direct libntfs-3g in a
- * sandboxed worker per image (prep/backend-direct.c: img_backend_direct);
- * the unit tests use an in-memory fake (tests/unit/test-batch.c).  The
- * public img_* calls of prep/image.h dispatch through the table of the
- * backend img_open chose (prep/session.c).
+ * Backends: the libguestfs appliance (image/appliance.c:
+ * img_backend_appliance); direct libntfs-3g in a sandboxed worker per
+ * image (image/direct.c: img_backend_direct); the unit tests use an
+ * in-memory fake (tests/unit/test-batch.c).  The public img_* calls of
+ * image/session.h dispatch through the table of the backend img_open
+ * chose (image/session.c).
  *
  * Contract of every backend:
  *  - Nothing is written until make_writable has been called for that root;
@@ -37,7 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "image.h"
+#include "session.h"
 #include "hive/journal.h"
 #include "lib/error.h"
 
@@ -117,11 +117,11 @@ struct img_backend {
 	bool parallel;
 };
 
-/* The libguestfs appliance (prep/image.c). */
-extern const struct img_backend img_backend_guestfs;
+/* The libguestfs appliance (image/appliance.c). */
+extern const struct img_backend img_backend_appliance;
 
 /* libntfs-3g on the image's bytes, each image in a sandboxed worker
- * (prep/drworker.h, prep/backend-direct.c). */
+ * (image/worker.h, image/direct.c). */
 extern const struct img_backend img_backend_direct;
 
 /* Can the direct backend do the work on every one of IMAGES?  1 if each

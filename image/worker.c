@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The direct backend behind a sandboxed worker (see drworker.h).
+ * The direct backend behind a sandboxed worker (see worker.h).
  *
  * A request is: op (1 byte), root (4), arg (4: flags or partition), max
  * (8), the path (4-byte length, bytes), a security descriptor (4-byte
@@ -17,8 +17,8 @@
 
 #include "lib/sandbox.h"
 #include "lib/wire.h"
-#include "prep/drworker.h"
-#include "prep/imgio.h"
+#include "image/worker.h"
+#include "image/imgio.h"
 
 enum dw_op {
 	OP_FIND = 1, OP_VOLUME, OP_WRITABLE, OP_READ, OP_REPLACE, OP_CREATE,

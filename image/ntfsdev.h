@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "prep/imgio.h"
+#include "image/imgio.h"
 
 struct _ntfs_volume;
 

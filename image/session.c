@@ -53,14 +53,14 @@ choose(char *const *images, size_t n, const struct img_opts *o)
 	if (o->backend == IMG_BACKEND_DIRECT)
 		return &img_backend_direct;
 	if (o->backend == IMG_BACKEND_APPLIANCE)
-		return &img_backend_guestfs;
+		return &img_backend_appliance;
 	if (img_direct_usable(images, n, o, why, sizeof(why)) == 1)
 		return &img_backend_direct;
 	if (o->notice) {
 		snprintf(msg, sizeof(msg), "using the appliance: %s", why);
 		o->notice(o->ud, msg);
 	}
-	return &img_backend_guestfs;
+	return &img_backend_appliance;
 }
 
 /* Hives of an image are hostile input: they are parsed in sandboxed hive

@@ -6,13 +6,13 @@
  * and parses the NTFS volumes.  A hostile image that subverts libntfs-3g
  * gets a process that can make no system call but I/O on what it holds.
  *
- * Each call is the dr_* call of the same name (prep/direct.h), run in the
+ * Each call is the dr_* call of the same name (image/ntfsvol.h), run in the
  * worker; data and paths cross the socket, bounded (SB_MSG_MAX).
  */
 #ifndef KP_DRWORKER_H
 #define KP_DRWORKER_H
 
-#include "prep/direct.h"
+#include "image/ntfsvol.h"
 
 struct dw_session;
 

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "prep/ntfsdev.h"
-#include "prep/ntfs3g.h"
+#include "image/ntfsdev.h"
+#include "image/ntfs3g.h"
 
 struct range {
 	struct imgio *io;

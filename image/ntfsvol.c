@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "prep/direct.h"
-#include "prep/imgio.h"
-#include "prep/ntfs3g.h"
-#include "prep/ntfsdev.h"
-#include "prep/partition.h"
+#include "image/ntfsvol.h"
+#include "image/imgio.h"
+#include "image/ntfs3g.h"
+#include "image/ntfsdev.h"
+#include "image/partition.h"
 
 /* Files larger than this are not read or written whole (a SOFTWARE hive
  * of a real system is 60-120 MB). */
@@ -92,7 +92,7 @@ nfail(struct kp_error *err, int code, int errnum, const char *fmt, ...)
  * Security descriptors for what kmsprep creates.  ntfs-3g gives a new file
  * "Everyone: Full Control", which on a master image would let any user edit
  * what Setup later runs as SYSTEM.  The same bytes as the appliance backend
- * writes with setfattr (prep/image.c).
+ * writes with setfattr (image/appliance.c).
  */
 static const unsigned char sid_system[] = { 1, 1, 0, 0, 0, 0, 0, 5,
 					     18, 0, 0, 0 };

@@ -4,7 +4,7 @@
  * appliance: the protocol, server and export name that
  * guestfs_add_drive_opts takes, after the URI forms guestfish's -a
  * accepts (https://libguestfs.org/guestfish.1.html#adding-remote-storage).
- * The direct backend reads nbd URIs itself (prep/imgio.h).
+ * The direct backend reads nbd URIs itself (image/imgio.h).
  */
 #ifndef KP_URI_H
 #define KP_URI_H
