@@ -306,8 +306,10 @@ dispatch(struct hs_state *hs, unsigned op, struct wire_rd *r,
 }
 
 static int
-serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
+serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
+      struct buf *tail)
 {
+	(void)tail;
 	struct kp_error err = KP_ERROR_INIT;
 	struct wire_rd r = { req, len, false };
 	const unsigned char *op = wire_take(&r, 1);

@@ -101,8 +101,10 @@ get_plan(struct wire_rd *r, struct journal_plan *p, char **log)
 }
 
 static int
-serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
+serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
+      struct buf *tail)
 {
+	(void)tail;
 	struct wstate *ws = ud;
 	struct kp_error err = KP_ERROR_INIT;
 	struct wire_rd r = { req, len, false };

@@ -276,14 +276,6 @@ send_msgv(int fd, const struct iovec *iov, int niov)
 	return 0;
 }
 
-static int
-send_msg(int fd, const void *p, size_t n)
-{
-	struct iovec v = { (void *)p, n };
-
-	return send_msgv(fd, &v, 1);
-}
-
 /* Receive one message of at most MAX bytes into OUT: 1, 0 at EOF before
  * a message, -1 on error (EMSGSIZE if too long). */
 static int
@@ -468,20 +460,26 @@ fail:
 static void
 serve_loop(int sock, sb_serve_fn *serve, void *ud)
 {
-	struct buf req = BUF_INIT, resp = BUF_INIT;
+	struct buf req = BUF_INIT, resp = BUF_INIT, tail = BUF_INIT;
 
 	for (;;) {
+		struct iovec v[2];
 		int r;
 
 		buf_reset(&req);
 		buf_reset(&resp);
+		buf_release(&tail);
 		r = recv_msg(sock, SB_MSG_MAX, NULL, &req, 0);
 		if (r <= 0)
 			_exit(r == 0 ? 0 : 3);
 		if (serve(ud, (const unsigned char *)req.data, req.len,
-			  &resp) < 0)
+			  &resp, &tail) < 0)
 			_exit(4);
-		if (send_msg(sock, resp.data ? resp.data : "", resp.len) < 0)
+		v[0].iov_base = resp.data ? resp.data : (char *)"";
+		v[0].iov_len = resp.len;
+		v[1].iov_base = tail.data ? tail.data : (char *)"";
+		v[1].iov_len = tail.len;
+		if (send_msgv(sock, v, 2) < 0)
 			_exit(3);
 	}
 }

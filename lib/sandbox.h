@@ -46,9 +46,10 @@
 #define SB_MSG_MAX (((size_t)1 << 30) + 4096)
 
 /* Runs in the worker: answer request REQ of LEN bytes by appending to
- * RESP.  Returning -1 stops the worker (the parent sees it end). */
+ * RESP, and to TAIL what is sent after it (a large payload, not copied
+ * into RESP).  Returning -1 stops the worker (the parent sees it end). */
 typedef int sb_serve_fn(void *ud, const unsigned char *req, size_t len,
-			struct buf *resp);
+			struct buf *resp, struct buf *tail);
 
 struct sb_opts {
 	const int *keep;	/* descriptors the worker keeps */

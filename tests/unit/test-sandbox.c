@@ -21,9 +21,11 @@ static int other_fd = -1;	/* not kept */
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
  * "write", "huge", "getfl", "setown", "spin". */
 static int
-serve(void *ud, const unsigned char *req, size_t len, struct buf *resp)
+serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
+      struct buf *tail)
 {
 	(void)ud;
+	(void)tail;
 	if (len >= 5 && memcmp(req, "echo ", 5) == 0)
 		return buf_add(resp, req + 5, len - 5);
 	if (len == 6 && memcmp(req, "socket", 6) == 0) {
