@@ -270,9 +270,9 @@ qcow2(struct src *s)
 		/* The name alone means nothing to qemu. */
 		free(s->info->refs[--s->info->nrefs].name);
 	}
-	if (boff) {
-		if (bflen == 0 || bflen > 1023 || boff >= csize ||
-		    bflen > csize - boff) {
+	/* An offset with an empty name names nothing (qemu: block.c). */
+	if (boff && bflen) {
+		if (bflen > 1023 || boff >= csize || bflen > csize - boff) {
 			bad(s, "backing file name out of bounds");
 			goto out;
 		}
@@ -298,30 +298,6 @@ out:
 #define VMDK_DESC_MAX ((size_t)1 << 20)
 #define VMDK_GD_AT_END 0xffffffffffffffffULL
 
-/* The next line of TEXT[*I, LEN) in *LINE and *LL, without its end and
- * the blanks before it; false at the end. */
-static bool
-next_line(const char *text, size_t len, size_t *i, const char **line,
-	  size_t *ll)
-{
-	const char *p, *nl;
-
-	if (*i >= len)
-		return false;
-	p = text + *i;
-	/* Either end of line ends one: a superset of qemu's lines. */
-	for (nl = p; nl < text + len && *nl != '\n' && *nl != '\r'; nl++)
-		;
-	*ll = (size_t)(nl - p);
-	*i += *ll + (nl < text + len);
-	while (*ll && (*p == ' ' || *p == '\t')) {
-		p++;
-		(*ll)--;
-	}
-	*line = p;
-	return true;
-}
-
 /* A delta disk names its parent: qemu takes the first
  * "parentFileNameHint" anywhere in the descriptor, skips the two
  * characters after it ('="') and reads up to the next quote.  An empty
@@ -345,64 +321,47 @@ vmdk_parent(struct src *s, const char *text, size_t len)
 				    (size_t)(e - p));
 }
 
-/* Extent lines: ACCESS SECTORS TYPE "NAME" [OFFSET]. */
+/* Extent lines, ACCESS SECTORS TYPE "NAME" [OFFSET], found as qemu finds
+ * them: scanned from the start of every line with the rest of the text
+ * after it, so an extent may run over several lines and a blank line
+ * before one makes it count twice.  Every access mode is taken (qemu
+ * opens only RW extents): more files than qemu opens, never fewer.  TEXT
+ * ends with a NUL at LEN. */
 static int
 vmdk_extents(struct src *s, const char *text, size_t len)
 {
 	static const struct {
 		const char *type;
-		enum fmt format;	/* FMT_NR: no file */
+		enum fmt format;
 	} types[] = {
 		{ "FLAT", FMT_RAW }, { "VMFS", FMT_RAW },
 		{ "SPARSE", FMT_VMDK }, { "VMFSSPARSE", FMT_VMDK },
-		{ "SESPARSE", FMT_VMDK }, { "ZERO", FMT_NR },
+		{ "SESPARSE", FMT_VMDK },
 	};
-	size_t i = 0, total = 0, ll;
-	const char *line;
+	const char *p = text;
 
-	while (next_line(text, len, &i, &line, &ll)) {
-		char acc[12], type[12], l[1100];
-		const char *name, *end;
-		unsigned long long sectors, offset = 0;
+	while (p < text + len) {
+		char acc[11], type[11], name[512];
+		long long sectors, offset = 0;
+		int m = sscanf(p, "%10s %lld %10s \"%511[^\n\r\"]\" %lld", acc,
+			       &sectors, type, name, &offset);
 		size_t k;
-		int fields;
 
-		/* Every access mode: more than qemu opens, never less. */
-		if ((ll < 3 || memcmp(line, "RW", 2) || !isblank(line[2])) &&
-		    (ll < 7 || memcmp(line, "RDONLY", 6) ||
-		     !isblank(line[6])) &&
-		    (ll < 9 || memcmp(line, "NOACCESS", 8) ||
-		     !isblank(line[8])))
-			continue;
-		if (ll >= sizeof(l))
-			return bad(s, "an extent line of %zu bytes", ll);
-		memcpy(l, line, ll);
-		l[ll] = '\0';
-		fields = sscanf(l, "%10s %llu %10s", acc, &sectors, type);
-		if (fields < 3)
-			return bad(s, "extent line '%.60s'", l);
-		for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
-			if (strcmp(type, types[k].type) == 0)
-				break;
-		if (k == sizeof(types) / sizeof(types[0]))
-			return kp_fail(s->err, KP_ERR_INVALID, "a VMDK extent "
-				       "of type '%s': not supported", type);
-		total++;
-		if (types[k].format == FMT_NR)
-			continue;
-		name = strchr(l, '"');
-		end = name ? strchr(name + 1, '"') : NULL;
-		if (end == NULL)
-			return bad(s, "extent line '%.60s'", l);
-		name++;
-		if (end[1])
-			offset = strtoull(end + 1, NULL, 10);
-		if (add_ref(s, FMT_REF_EXTENT, types[k].format,
-			    offset * 512, name, (size_t)(end - name)) < 0)
-			return -1;
+		if (m >= 4) {
+			for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
+				if (strcmp(type, types[k].type) == 0)
+					break;
+			/* Other types (ZERO, ...) name no file to qemu. */
+			if (k < sizeof(types) / sizeof(types[0]) &&
+			    add_ref(s, FMT_REF_EXTENT, types[k].format,
+				    offset > 0 ? (uint64_t)offset * 512 : 0,
+				    name, strlen(name)) < 0)
+				return -1;
+		}
+		while (p < text + len && *p != '\n' && *p != '\r')
+			p++;
+		p++;
 	}
-	if (total == 0)
-		return bad(s, "no extents");
 	return 0;
 }
 
@@ -426,6 +385,11 @@ vmdk_desc(struct src *s, uint64_t off, uint64_t len, struct buf *out)
 	return 0;
 }
 
+/* qemu reads a binary VMDK's CID and parentFileNameHint from the 10 KiB
+ * at 0x200, whatever its header says (block/vmdk.c). */
+#define VMDK_CID_OFF 0x200
+#define VMDK_CID_LEN 10240
+
 static int
 vmdk(struct src *s)
 {
@@ -443,10 +407,11 @@ vmdk(struct src *s)
 	if (s->size < 4 || memcmp(h, "KDMV", 4) != 0) {
 		/* A text descriptor: every extent is another file. */
 		r = vmdk_desc(s, 0, s->size, &d);
-		if (r == 0 && strstr(d.data, "version=") == NULL)
-			r = bad(s, "neither a sparse header nor a descriptor");
 		if (r == 0)
 			r = vmdk_extents(s, d.data, d.len);
+		if (r == 0 && s->info->nrefs == 0)
+			r = bad(s, "neither a sparse header nor a descriptor "
+				"naming an extent");
 		if (r == 0)
 			r = vmdk_parent(s, d.data, d.len);
 		buf_release(&d);
@@ -454,8 +419,25 @@ vmdk(struct src *s)
 	}
 	if (rd(s, h, sizeof(h), 0) < 0)
 		return -1;
+	cap = le64(h + 12);
+	doff = le64(h + 28);
+	dlen = le64(h + 36);
+	if (doff > UINT64_MAX / 512 || dlen > UINT64_MAX / 512)
+		return bad(s, "descriptor out of range");
+	/* With no capacity, qemu takes an embedded descriptor's extents for
+	 * the disk (as a descriptor file's, relative to this file). */
+	if (cap == 0 && doff) {
+		r = vmdk_desc(s, doff * 512, dlen * 512, &d);
+		if (r == 0)
+			r = vmdk_extents(s, d.data, d.len);
+		buf_release(&d);
+		if (r < 0)
+			return -1;
+	} else {
+		s->info->sparse_vmdk = true;
+	}
 	/* A stream-optimized image may keep its header in a footer at the
-	 * end; qemu reads the footer's header instead. */
+	 * end; qemu takes all of it (the capacity too) from there. */
 	if (le64(h + 56) == VMDK_GD_AT_END) {
 		unsigned char f[1536];
 
@@ -465,27 +447,22 @@ vmdk(struct src *s)
 		if (memcmp(f + 512, "KDMV", 4) != 0 || le32(f + 8) != 0 ||
 		    le32(f + 12) != 3)
 			return bad(s, "invalid footer");
-		memcpy(h, f + 512, sizeof(h));
+		cap = le64(f + 512 + 12);
 	}
-	cap = le64(h + 12);
-	doff = le64(h + 28);
-	dlen = le64(h + 36);
-	if (doff > UINT64_MAX / 512 || dlen > UINT64_MAX / 512 ||
-	    cap > UINT64_MAX / 512)
-		return bad(s, "sizes out of range");
+	if (cap > UINT64_MAX / 512)
+		return bad(s, "capacity out of range");
 	s->info->size = cap * 512;
-	s->info->sparse_vmdk = true;
-	if (doff == 0)
-		return 0;
-	r = vmdk_desc(s, doff * 512, dlen * 512, &d);
-	/* With no capacity, qemu takes the embedded descriptor's extents
-	 * for the disk. */
-	if (r == 0 && cap == 0) {
-		s->info->sparse_vmdk = false;
-		r = vmdk_extents(s, d.data, d.len);
-	}
+	/* The parent hint: where qemu reads it, and in the descriptor the
+	 * header points at (more than qemu reads, never less). */
+	r = vmdk_desc(s, VMDK_CID_OFF, VMDK_CID_LEN, &d);
 	if (r == 0)
 		r = vmdk_parent(s, d.data, d.len);
+	if (r == 0 && doff && doff * 512 != VMDK_CID_OFF) {
+		buf_reset(&d);
+		r = vmdk_desc(s, doff * 512, dlen * 512, &d);
+		if (r == 0)
+			r = vmdk_parent(s, d.data, d.len);
+	}
 	buf_release(&d);
 	return r;
 }
@@ -574,8 +551,18 @@ vhdx(struct src *s)
 	if (!ok[0] && !ok[1])
 		return bad(s, "no valid header");
 	k = ok[0] && (!ok[1] || seq[0] >= seq[1]) ? 0 : 1;
-	/* A log to replay (its GUID set) is replayed by qemu on a writable
-	 * open; the disk is then whatever the log makes it. */
+	/* A log to replay (its GUID and length set): qemu replays it into
+	 * the file on a writable open before anything else is checked, and
+	 * refuses a read-only one. */
+	for (i = 0; i < 16 && h[k][48 + i] == 0; i++)
+		;
+	if (i < 16 && le32(h[k] + 68) != 0) {
+		kp_fail(s->err, KP_ERR_REFUSED, "the VHDX file has a log to "
+			"replay (the host that wrote it did not close it "
+			"cleanly): attach it once to Hyper-V, or run "
+			"'qemu-img check -r all' on it, then try again");
+		return -1;
+	}
 	t = malloc(VHDX_REGION_SIZE);
 	if (t == NULL)
 		return kp_fail_oom(s->err);
@@ -648,7 +635,14 @@ vhdx(struct src *s)
 		bad(s, "no disk size or file parameters");
 		goto out;
 	}
-	if (s->info->sector != 512 && s->info->sector != 4096) {
+	if (s->info->sector == 4096) {
+		/* block/vhdx.c: logical sectors of 512 bytes only. */
+		kp_fail(s->err, KP_ERR_INVALID, "a VHDX with 4096-byte logical "
+			"sectors: qemu 7.2 cannot read it (convert it with a "
+			"tool that can, or use a 512-byte sector disk)");
+		goto out;
+	}
+	if (s->info->sector != 512) {
 		bad(s, "logical sector size %u", s->info->sector);
 		goto out;
 	}
@@ -723,20 +717,22 @@ vpc(struct src *s)
 	unsigned char f[512], dyn[1024];
 	uint32_t type;
 	uint64_t doff;
+	bool at_start;
 
 	if (s->size < 512)
 		return bad(s, "shorter than its footer");
 	if (rd(s, f, 512, 0) < 0)
 		return -1;
-	if (memcmp(f, "conectix", 8) != 0) {
-		/* A fixed disk: the footer only at the end. */
-		if (rd(s, f, 512, s->size - 512) < 0)
-			return -1;
-	}
+	at_start = memcmp(f, "conectix", 8) == 0;
+	/* A fixed disk has its footer only at the end. */
+	if (!at_start && rd(s, f, 512, s->size - 512) < 0)
+		return -1;
 	if (!vhd_footer_ok(f))
 		return bad(s, "bad footer");
 	type = be32(f + 60);
 	s->info->size = be64(f + 48);
+	if (type == VHD_FIXED && at_start)
+		return bad(s, "a fixed disk's footer at its start");
 	if (type == VHD_FIXED) {
 		if (s->info->size > s->size - 512)
 			return bad(s, "disk size larger than the file");
@@ -753,15 +749,21 @@ vpc(struct src *s)
 	return type == VHD_DIFF ? vhd_parent(s, dyn) : 0;
 }
 
-/* VDI (VirtualBox): a normal or fixed image; qemu opens no other kind. */
+/* VDI (VirtualBox): a normal or fixed image; qemu refuses one linked to
+ * a parent (uuid_link at 424, uuid_parent at 440). */
 static int
 vdi(struct src *s)
 {
-	unsigned char h[0x180];
+	static const unsigned char zero[32];
+	unsigned char h[456];
 	uint32_t type;
 
 	if (rd(s, h, sizeof(h), 0) < 0)
 		return -1;
+	if (memcmp(h + 424, zero, 32) != 0)
+		return kp_fail(s->err, KP_ERR_INVALID, "a differencing "
+			       "VirtualBox image: not supported (merge it "
+			       "with its parent first)");
 	if (le32(h + 0x40) != 0xbeda107fU)
 		return bad(s, "bad signature");
 	type = le32(h + 0x4c);
@@ -771,6 +773,40 @@ vdi(struct src *s)
 			       type);
 	s->info->size = le64(h + 0x170);
 	return 0;
+}
+
+/* Is the text at H (N bytes) a VMDK descriptor as qemu's probe tells
+ * one: lines of comments ('#') or blanks, then "version=1", 2 or 3
+ * ending its line. */
+static bool
+vmdk_text(const unsigned char *h, size_t n)
+{
+	const unsigned char *p = h, *end = h + n;
+
+	while (p < end) {
+		if (*p == '#') {
+			while (p < end && *p != '\n')
+				p++;
+			p++;
+			continue;
+		}
+		if (*p == ' ') {
+			while (p < end && *p == ' ')
+				p++;
+			if (p < end && *p == '\r')
+				p++;
+			if (p < end && *p == '\n') {
+				p++;
+				continue;
+			}
+			return false;
+		}
+		return end - p >= 10 && memcmp(p, "version=", 8) == 0 &&
+		       p[8] >= '1' && p[8] <= '3' &&
+		       (p[9] == '\n' || (p[9] == '\r' && end - p >= 11 &&
+					  p[10] == '\n'));
+	}
+	return false;
 }
 
 /* The format from the first bytes, as qemu's probes tell it, and a fixed
@@ -789,7 +825,7 @@ probe(struct src *s, enum fmt *f)
 	else if (n >= 4 && (memcmp(h, "KDMV", 4) == 0 ||
 			    memcmp(h, "COWD", 4) == 0))
 		*f = FMT_VMDK;
-	else if (n >= 21 && memcmp(h, "# Disk DescriptorFile", 21) == 0)
+	else if (vmdk_text(h, n))
 		*f = FMT_VMDK;
 	else if (n >= 8 && memcmp(h, "vhdxfile", 8) == 0)
 		*f = FMT_VHDX;

@@ -165,14 +165,25 @@ vmdk_hostile(void)
 		"# Disk DescriptorFile\rversion=1\r"
 		"  RDONLY 8 SPARSE \"json:{\\\"file\\\":\\\"x\\\"}\"\r"
 		"NOACCESS 8 VMFS \"a.raw\" 7\n";
+	/* qemu's sscanf lets an extent run over several lines. */
+	static const char split[] =
+		"# Disk DescriptorFile\nversion=1\nRW\n8\nFLAT\n"
+		"\"/etc/shadow\"\n0\n";
 	struct kp_error err = KP_ERROR_INIT;
 	unsigned char h[1536];
 	struct fmt_info in;
 
 	put("evil.vmdk", desc, sizeof(desc) - 1);
 	names_one("evil.vmdk", FMT_REF_EXTENT, "/srv/other.img", FMT_RAW);
+	put("split.vmdk", split, sizeof(split) - 1);
+	names_one("split.vmdk", FMT_REF_EXTENT, "/etc/shadow", FMT_RAW);
+	/* Only CRs: qemu's probe sees one comment line, a raw file; said
+	 * to be a VMDK, both extents are found. */
 	put("sneaky.vmdk", sneaky, sizeof(sneaky) - 1);
 	CHECK_EQ(inspect("sneaky.vmdk", FMT_NR, &in, &err), 0);
+	CHECK_EQ(in.format, FMT_RAW);
+	fmt_info_release(&in);
+	CHECK_EQ(inspect("sneaky.vmdk", FMT_VMDK, &in, &err), 0);
 	CHECK_EQ(in.nrefs, 2);
 	if (in.nrefs == 2) {
 		CHECK_STR(in.refs[0].name, "json:{\\");
@@ -191,7 +202,7 @@ vmdk_hostile(void)
 	put("cap0.vmdk", h, 1536);
 	names_one("cap0.vmdk", FMT_REF_EXTENT, "/srv/other.img", FMT_RAW);
 
-	/* A long extent line is refused, not skipped. */
+	/* A long name is cut at 511 bytes, as qemu cuts it, not skipped. */
 	{
 		char big[1400];
 
@@ -200,9 +211,22 @@ vmdk_hostile(void)
 		big[sizeof(big) - 2] = '"';
 		big[sizeof(big) - 1] = '\n';
 		put("long.vmdk", big, sizeof(big));
-		CHECK_EQ(inspect("long.vmdk", FMT_VMDK, &in, &err), -1);
-		CHECK_EQ(err.status, KP_ERR_INPUT);
+		CHECK_EQ(inspect("long.vmdk", FMT_VMDK, &in, &err), 0);
+		CHECK_EQ(in.nrefs, 1);
+		if (in.nrefs == 1)
+			CHECK_EQ(strlen(in.refs[0].name), 511);
+		fmt_info_release(&in);
 	}
+	/* A parent hint where qemu reads it (0x200), whatever the header
+	 * points at. */
+	memset(h, 0, sizeof(h));
+	memcpy(h, "KDMV", 4);
+	h[12] = 8;	/* capacity */
+	h[28] = 2;	/* desc_offset: elsewhere */
+	memcpy(h + 512, "CID=1\nparentCID=2\nparentFileNameHint=\"/x.vmdk\"\n",
+	       47);
+	put("hint.vmdk", h, 1536);
+	names_one("hint.vmdk", FMT_REF_BACKING, "/x.vmdk", FMT_VMDK);
 }
 
 /* Truncated and inconsistent headers fail as bad input, never read out
