@@ -327,6 +327,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	struct img_session *s = NULL;
 	const struct img_root *roots;
 	const struct img_locked *locked;
+	const char *fence;
 	json_t *out = NULL, *img, *wins;
 	size_t nroots, nlocked, i, k, found;
 	char **pos;
@@ -345,6 +346,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		goto done;
 	roots = img_roots(s, &nroots);
 	locked = img_locked(s, &nlocked);
+	fence = img_hives_fence(s);
 	if (a.json)
 		out = json_array();
 	for (i = 0; i < (size_t)npos; i++) {
@@ -353,16 +355,21 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 					img_name(s, i), "format",
 					img_format(s, i), "backend",
 					img_backend_name(s), "hive_sandbox",
-					img_hives_fenced(s) ? "landlock" :
-					"unfenced");
+					!fence ? "unfenced" :
+					strcmp(fence, "Landlock") == 0 ?
+					"landlock" : "chroot");
 			wins = json_array();
 		} else {
 			printf("image: %s (%s, backend %s)\n",
 			       img_name(s, i), img_format(s, i),
 			       img_backend_name(s));
-			printf("  hives: parsed in a sandboxed hive server%s\n",
-			       img_hives_fenced(s) ? ", fenced by Landlock" :
-			       " (no Landlock: not fenced into a directory)");
+			if (fence)
+				printf("  hives: parsed in a sandboxed hive "
+				       "server, fenced by %s\n", fence);
+			else
+				printf("  hives: parsed in a sandboxed hive "
+				       "server (not fenced into a directory: "
+				       "no Landlock, not root)\n");
 			img = wins = NULL;
 		}
 		found = 0;

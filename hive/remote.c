@@ -41,7 +41,8 @@ enum hs_op {
 
 struct hive_server {
 	struct sb_worker *w;	/* NULL once stopped */
-	bool fenced;
+	char *dir;		/* its directory: names are sent relative */
+	const char *fence;	/* sb_fence() when it started */
 	size_t open;		/* hives not yet closed */
 	pthread_mutex_t lock;	/* one request at a time, and OPEN and W */
 };
@@ -369,9 +370,13 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 	hs.die_on_open = hs.selftest &&
 			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
 	warm_iconv();
-	srv->fenced = sb_landlock_abi() > 0;
+	srv->fence = sb_fence();
+	srv->dir = strdup(dir);
 	/* HS is copied into the server by the fork. */
-	if (sb_start(&so, serve, &hs, &srv->w, err) < 0) {
+	if (srv->dir == NULL || sb_start(&so, serve, &hs, &srv->w, err) < 0) {
+		if (srv->dir == NULL)
+			kp_fail_oom(err);
+		free(srv->dir);
 		free(srv);
 		return -1;
 	}
@@ -383,7 +388,26 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 bool
 hive_server_fenced(const struct hive_server *srv)
 {
-	return srv->fenced;
+	return srv->fence != NULL;
+}
+
+const char *
+hive_server_fence(const struct hive_server *srv)
+{
+	return srv->fence;
+}
+
+/* PATH as the server sees it: relative to its directory, in which it
+ * runs (and which may be its root); NULL if it lies elsewhere. */
+static const char *
+in_dir(const struct hive_server *srv, const char *path)
+{
+	size_t n = strlen(srv->dir);
+
+	if (path == NULL || strncmp(path, srv->dir, n) != 0 ||
+	    path[n] != '/' || path[n + 1] == '\0' || strstr(path + n, "/../"))
+		return NULL;
+	return path + n + 1;
 }
 
 int
@@ -403,6 +427,7 @@ hive_server_stop(struct hive_server *srv, struct kp_error *err)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	pthread_mutex_destroy(&srv->lock);
+	free(srv->dir);
 	free(srv);
 	return r;
 }
@@ -542,6 +567,11 @@ hpx_open(struct hive_server *srv, const char *path,
 	int rc;
 
 	*px_ret = NULL;
+	if (in_dir(srv, path) == NULL ||
+	    (o && o->log1 && in_dir(srv, o->log1) == NULL) ||
+	    (o && o->log2 && in_dir(srv, o->log2) == NULL))
+		return kp_fail(err, KP_ERR_FAIL, "'%s': not in the hive "
+			       "server's directory", path);
 	px = calloc(1, sizeof(*px));
 	if (px == NULL)
 		return kp_fail_oom(err);
@@ -550,10 +580,10 @@ hpx_open(struct hive_server *srv, const char *path,
 	srv->open++;
 	pthread_mutex_unlock(&srv->lock);
 	px->srv = srv;
-	wire_putstr(&args, path);
+	wire_putstr(&args, in_dir(srv, path));
 	wire_put32(&args, o ? o->flags : 0);
-	wire_putstr(&args, o ? o->log1 : NULL);
-	wire_putstr(&args, o ? o->log2 : NULL);
+	wire_putstr(&args, o && o->log1 ? in_dir(srv, o->log1) : NULL);
+	wire_putstr(&args, o && o->log2 ? in_dir(srv, o->log2) : NULL);
 	rc = call(srv, HS_OPEN, 0, &args, &resp, &r, err);
 	if (rc == 0) {
 		px->id = wire_get32(&r);
@@ -599,6 +629,7 @@ hpx_close(struct hive_proxy *px)
 	/* A stopped server whose last handle this was. */
 	if (last) {
 		pthread_mutex_destroy(&srv->lock);
+		free(srv->dir);
 		free(srv);
 	}
 }

@@ -25,15 +25,19 @@
 
 struct hive_server;
 
-/* Start a hive server for the hives in DIR.  Where the kernel has no
- * Landlock it is not fenced into DIR (hive_server_fenced says so): it may
- * then read files anywhere but write none, and so can commit a hive only
- * as a journal plan, not rewrite it. */
+/* Start a hive server for the hives in DIR (the hives it opens must lie
+ * there).  It is fenced into DIR by Landlock where the kernel has it, else
+ * by chroot where kmsprep runs as root (hive_server_fence says which).
+ * With neither it may read files anywhere this user can but write none,
+ * and so can commit a hive only as a journal plan, not rewrite it. */
 int hive_server_start(const char *dir, struct hive_server **srv_ret,
 		      struct kp_error *err);
 
-/* Is the server fenced into its directory (Landlock)? */
+/* Is the server fenced into its directory? */
 bool hive_server_fenced(const struct hive_server *srv);
+
+/* What fences it: "Landlock" or "chroot"; NULL if nothing does. */
+const char *hive_server_fence(const struct hive_server *srv);
 
 /* Stop the server; -1 if it did not end normally.  Handles still open
  * fail from then on and must still be closed.  NULL is fine. */

@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ extern char **environ;
 struct imgio {
 	int fd;			/* raw */
 	struct nbd_handle *nbd;	/* everything else */
+	int shadow;		/* nbd: the disk's edges, sealed (imgio.h) */
 	uint64_t size;
 	bool readonly;
 	bool written;
@@ -255,6 +257,7 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	if (io == NULL)
 		return kp_fail_oom(err);
 	io->fd = -1;
+	io->shadow = -1;
 	io->readonly = o->readonly;
 	io->format = strdup(fmt);
 	if (io->format == NULL) {
@@ -417,6 +420,54 @@ imgio_fd(const struct imgio *io)
 	return io->nbd ? -1 : io->fd;
 }
 
+/* The disk's first and last MiB (partition tables, both GPT copies) in
+ * a sparse memory file of its size, sealed: libblkid reads an nbd disk's
+ * table from it in a worker that may not make memory files itself. */
+#define EDGE ((uint64_t)1 << 20)
+
+static int
+copy_edge(struct imgio *io, int fd, uint64_t off, uint64_t len)
+{
+	unsigned char *b = malloc((size_t)len);
+	int r = -1;
+
+	if (b == NULL)
+		return -1;
+	if (imgio_pread(io, b, (size_t)len, off) == 0 &&
+	    pwrite(fd, b, (size_t)len, (off_t)off) == (ssize_t)len)
+		r = 0;
+	free(b);
+	return r;
+}
+
+int
+imgio_shadow(struct imgio *io, struct kp_error *err)
+{
+	uint64_t head = io->size < EDGE ? io->size : EDGE;
+	uint64_t tail = io->size - head < EDGE ? io->size - head : EDGE;
+	int fd;
+
+	if (io->fd >= 0 || io->shadow >= 0)
+		return io->fd >= 0 ? io->fd : io->shadow;
+	fd = memfd_create("kmsprep-ptable", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+				     "memfd_create");
+	errno = 0;
+	if (ftruncate(fd, (off_t)io->size) < 0 ||
+	    copy_edge(io, fd, 0, head) < 0 ||
+	    (tail && copy_edge(io, fd, io->size - tail, tail) < 0) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		  F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EIO,
+			      "cannot read the partition table");
+		close(fd);
+		return -1;
+	}
+	io->shadow = fd;
+	return fd;
+}
+
 int
 imgio_sock(const struct imgio *io)
 {
@@ -459,6 +510,8 @@ imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err)
 	}
 	if (io->fd >= 0 && close(io->fd) < 0 && r == 0 && !io->readonly)
 		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "close");
+	if (io->shadow >= 0)
+		close(io->shadow);
 	if (io->overlay && !keep_overlay)
 		unlink(io->overlay);
 	free(io->overlay);

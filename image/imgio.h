@@ -55,6 +55,12 @@ const char *imgio_format(const struct imgio *io);
 /* The file descriptor of a raw channel, -1 for nbd (libblkid reads a raw
  * image through it). */
 int imgio_fd(const struct imgio *io);
+/* A descriptor libblkid can read the partition tables from: a raw
+ * channel's file, or for nbd a sealed memory file holding the disk's
+ * first and last MiB (made on the first call, so in the parent before a
+ * worker starts; a worker only reads it).  -1 on error. */
+int imgio_shadow(struct imgio *io, struct kp_error *err);
+
 /* The socket of an nbd channel, -1 for raw (the sandbox keeps it open). */
 int imgio_sock(const struct imgio *io);
 /* Have the bytes been written through this channel? */

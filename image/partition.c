@@ -5,8 +5,8 @@
  * libblkid reads from a file descriptor.  A raw image has one.  An image
  * behind qemu-nbd has none, so its first and last MiB (the MBR, the GPT
  * header and entries, and the backup GPT) are copied into a sparse memfd of
- * the disk's size and libblkid reads that: the table is still parsed by
- * libblkid, not by hand.  The one thing this misses is an MBR extended
+ * the disk's size (imgio_shadow) and libblkid reads that: the table is
+ * still parsed by libblkid, not by hand.  The one thing this misses is an MBR extended
  * partition, whose chain of EBRs may lie anywhere in the disk: its logical
  * partitions are reported PART_UNKNOWN, so the appliance handles them.
  */
@@ -15,12 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "image/partition.h"
-
-#define EDGE ((uint64_t)1 << 20)
 
 enum part_kind
 part_classify(const unsigned char *boot, size_t len)
@@ -32,43 +29,6 @@ part_classify(const unsigned char *boot, size_t len)
 	if (memcmp(boot + 3, "-FVE-FS-", 8) == 0)
 		return PART_BITLOCKER;
 	return PART_OTHER;
-}
-
-/* Copy LEN bytes at OFF from the image into FD at the same offset. */
-static int
-copy_edge(struct imgio *io, int fd, uint64_t off, uint64_t len)
-{
-	unsigned char *b = malloc((size_t)len);
-	int r = -1;
-
-	if (b == NULL)
-		return -1;
-	if (imgio_pread(io, b, (size_t)len, off) == 0 &&
-	    pwrite(fd, b, (size_t)len, (off_t)off) == (ssize_t)len)
-		r = 0;
-	free(b);
-	return r;
-}
-
-static int
-shadow_fd(struct imgio *io, struct kp_error *err)
-{
-	uint64_t size = imgio_size(io);
-	uint64_t head = size < EDGE ? size : EDGE;
-	int fd = memfd_create("kmsprep-ptable", MFD_CLOEXEC);
-	uint64_t tail = size - head < EDGE ? size - head : EDGE;
-
-	if (fd < 0)
-		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno, "memfd_create");
-	if (ftruncate(fd, (off_t)size) < 0 ||
-	    copy_edge(io, fd, 0, head) < 0 ||
-	    (tail && copy_edge(io, fd, size - tail, tail) < 0)) {
-		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EIO,
-			      "cannot read the partition table");
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 static int
@@ -97,18 +57,15 @@ part_list(struct imgio *io, struct part **parts, size_t *n,
 	blkid_probe pr = NULL;
 	blkid_partlist ls;
 	blkid_parttable tab;
-	int fd = imgio_fd(io), own = -1, i, np, r = -1;
-	bool shadow = fd < 0;
+	int fd = imgio_shadow(io, err), i, np, r = -1;
+	bool shadow = imgio_fd(io) < 0;
 	size_t k;
 
 	*parts = NULL;
 	*n = 0;
 	*table = "none";
-	if (shadow) {
-		own = fd = shadow_fd(io, err);
-		if (fd < 0)
-			return -1;
-	}
+	if (fd < 0)
+		return -1;
 	pr = blkid_new_probe();
 	if (pr == NULL) {
 		kp_fail_oom(err);
@@ -188,8 +145,6 @@ part_list(struct imgio *io, struct part **parts, size_t *n,
 out:
 	if (pr)
 		blkid_free_probe(pr);
-	if (own >= 0)
-		close(own);
 	if (r < 0) {
 		free(*parts);
 		*parts = NULL;

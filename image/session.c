@@ -90,10 +90,10 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 			return -1;
 	}
 	if (s->n && !hive_server_fenced(s->hs[0]) && o->notice)
-		o->notice(o->ud, "this kernel has no Landlock: hives are parsed "
-			  "in sandboxed processes that may read, but not write, "
-			  "any file this user can read (other images' hives "
-			  "included)");
+		o->notice(o->ud, "no Landlock here and not run as root: hives "
+			  "are parsed in sandboxed processes that may read, but "
+			  "not write, any file this user can read (other "
+			  "images' hives included)");
 	return 0;
 }
 
@@ -279,10 +279,10 @@ img_hive_server(struct img_session *s, size_t image)
 	return image < s->n ? s->hs[image] : NULL;
 }
 
-bool
-img_hives_fenced(struct img_session *s)
+const char *
+img_hives_fence(struct img_session *s)
 {
-	return s->n && hive_server_fenced(s->hs[0]);
+	return s->n ? hive_server_fence(s->hs[0]) : NULL;
 }
 
 int

@@ -172,8 +172,8 @@ int img_close(struct img_session *s, bool ok, struct kp_error *err);
  * out of image IMAGE (into img_local_path's directory): one per image. */
 struct hive_server *img_hive_server(struct img_session *s, size_t image);
 
-/* Are the session's hive servers fenced into its scratch directory
- * (Landlock)? */
-bool img_hives_fenced(struct img_session *s);
+/* What fences the session's hive servers into its scratch directory:
+ * "Landlock", "chroot", or NULL for nothing (hive_server_fence). */
+const char *img_hives_fence(struct img_session *s);
 
 #endif

@@ -365,7 +365,7 @@ dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
 	struct sb_opts so = { .mem_max = mem_max };
 	struct wstate *ws;
 	struct dw_session *s;
-	int keep[1];
+	int keep[2];
 
 	*s_ret = NULL;
 	s = calloc(1, sizeof(*s));
@@ -384,9 +384,20 @@ dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
 	s->selftest = sb_selftest();
 	ws->io = s->io;
 	ws->selftest = s->selftest;
+	/* The channel, and what libblkid reads the partition table from
+	 * (for nbd, made here: the worker makes no files). */
 	keep[0] = imgio_fd(s->io) >= 0 ? imgio_fd(s->io) : imgio_sock(s->io);
+	keep[1] = imgio_shadow(s->io, err);
+	if (keep[1] < 0) {
+		imgio_close(s->io, false, NULL);
+		free(s);
+		free(ws);
+		return -1;
+	}
 	so.keep = keep;
-	so.nkeep = 1;
+	so.nkeep = 2;
+	/* It may write the raw image it holds, never grow it. */
+	so.fsize_max = imgio_fd(s->io) >= 0 ? imgio_size(s->io) : 0;
 	/* WS is the worker's; the parent's copy is freed below. */
 	if (sb_start(&so, serve, ws, &s->w, err) < 0) {
 		imgio_close(s->io, false, NULL);

@@ -12,7 +12,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -33,9 +37,9 @@ struct sb_worker {
 };
 
 /* The system calls a worker may make: memory, I/O on descriptors it
- * already holds (the image file or nbd socket, its own socket), an
- * anonymous memory file, time and exit.  Nothing that opens a path,
- * creates a socket, executes or signals. */
+ * already holds (the image file or nbd socket, its own socket), time and
+ * exit.  Nothing that opens a path, creates a file or a socket, executes
+ * or signals. */
 static const int allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv),
@@ -44,14 +48,14 @@ static const int allowed[] = {
 	SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
 	SCMP_SYS(sendmsg), SCMP_SYS(poll), SCMP_SYS(ppoll),
 	SCMP_SYS(close), SCMP_SYS(fadvise64),
-	/* libblkid reads an nbd image's partition table from a memfd. */
-	SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
 	SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
 	SCMP_SYS(mprotect), SCMP_SYS(madvise),
 	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),
 	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom),
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
 	SCMP_SYS(restart_syscall), SCMP_SYS(exit), SCMP_SYS(exit_group),
+	/* Reading its own capabilities, to show there are none. */
+	SCMP_SYS(capget),
 #if SB_ASAN
 	/* The sanitizer runtime sets up and tears down its signal stack. */
 	SCMP_SYS(sigaltstack),
@@ -65,6 +69,9 @@ static const int allowed_fs[] = {
 	SCMP_SYS(getcwd), SCMP_SYS(statx), SCMP_SYS(umask),
 	SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(access),
 	SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(getdents64),
+	/* A new or recovered hive is checked in a memory file, of at most
+	 * the file-size limit like every file it writes. */
+	SCMP_SYS(ftruncate), SCMP_SYS(memfd_create),
 };
 
 /* ... and where Landlock fences it into its directory, opens them for
@@ -122,6 +129,22 @@ sb_landlock_abi(void)
 	v = syscall(SYS_landlock_create_ruleset, NULL, 0,
 		    LANDLOCK_CREATE_RULESET_VERSION);
 	return v > 0 ? (int)v : 0;
+}
+
+/* May a worker be shut into its directory with chroot: is this process
+ * root (and not told otherwise by a test)? */
+static bool
+can_chroot(void)
+{
+	return geteuid() == 0 &&
+	       !(sb_selftest() && getenv("KMSPREP_SANDBOX_NO_CHROOT"));
+}
+
+const char *
+sb_fence(void)
+{
+	return sb_landlock_abi() > 0 ? "Landlock" : can_chroot() ? "chroot" :
+	       NULL;
 }
 
 /* Fence this process into DIR: every file right is handled, and only
@@ -347,6 +370,72 @@ close_others(int *keep, size_t n)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Give up every capability for good: the ambient and bounding sets
+ * emptied, an execve by root granting none (SECBIT_NOROOT, locked), then
+ * the process's own sets cleared.  Without root there is nothing to drop
+ * but what the process holds. */
+static int
+drop_privileges(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	int c;
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return -1;
+	for (c = 0; prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == 0 || errno != EINVAL;
+	     c++)
+		if (errno == EPERM && c == 0)
+			break;	/* not privileged: no bounding set to drop */
+	if (geteuid() == 0 &&
+	    prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+		  SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+		  SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0) < 0)
+		return -1;
+	memset(d, 0, sizeof(d));
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/* Without Landlock but as root: a mount namespace of its own, where the
+ * directory becomes the root and shows nothing else but the worker's own
+ * descriptors at /proc/self/fd (the hive layer reopens the files it
+ * checked there), then chroot. */
+static int
+jail(void)
+{
+	static const char *const dirs[] = { "proc", "proc/self",
+					    "proc/self/fd" };
+	size_t i;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	for (i = 0; i < NELEM(dirs); i++)
+		if (mkdir(dirs[i], 0500) < 0 && errno != EEXIST)
+			return -1;
+	if (mount("/proc/self/fd", "proc/self/fd", NULL, MS_BIND, NULL) < 0 ||
+	    chroot(".") < 0)
+		return -1;
+	return 0;
+}
+
+/* A worker on files runs in DIR, fenced there by Landlock where the
+ * kernel has it, else by jail() where it is root; *FENCED whether one
+ * holds.  Paths it is given are relative to DIR. */
+static int
+enter_dir(const char *dir, bool *fenced)
+{
+	int abi = sb_landlock_abi();
+
+	*fenced = abi > 0 || can_chroot();
+	if (chdir(dir) < 0)
+		return -1;
+	if (abi > 0)
+		return fence(".", abi);
+	return *fenced ? jail() : 0;
+}
+
 /* The file calls of an FS_DIR worker, FENCED or not (see above). */
 static int
 allow_files(scmp_filter_ctx ctx, bool fenced)
@@ -393,7 +482,8 @@ confine(const struct sb_opts *o, int sock)
 {
 	struct rlimit rl;
 	scmp_filter_ctx ctx;
-	int *keep, maxfd = sock, abi = 0;
+	int *keep, maxfd = sock;
+	bool fenced = false;
 	size_t i;
 
 	keep = calloc(o->nkeep + 1, sizeof(*keep));
@@ -424,19 +514,22 @@ confine(const struct sb_opts *o, int sock)
 	rl.rlim_cur = rl.rlim_max = (rlim_t)maxfd + 1 + (o->fs_dir ? 128 : 0);
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -1;
-	/* Files it may write: a hive and its copy, no more (4 GiB). */
-	rl.rlim_cur = rl.rlim_max = (rlim_t)4 << 30;
-	if (o->fs_dir && setrlimit(RLIMIT_FSIZE, &rl) < 0)
+	/* Files it may write: a hive and its copy, no more (4 GiB); a
+	 * worker on an image's bytes may not grow the image. */
+	rl.rlim_cur = rl.rlim_max = o->fs_dir ? (rlim_t)4 << 30 :
+				    (rlim_t)o->fsize_max;
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
 	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
 	    setrlimit(RLIMIT_NPROC, &rl) < 0)
 		return -1;
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -1;
-	if (o->fs_dir && (abi = sb_landlock_abi()) > 0 &&
-	    fence(o->fs_dir, abi) < 0)
+	if (o->fs_dir && enter_dir(o->fs_dir, &fenced) < 0)
+		return -1;
+	if (drop_privileges() < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
 	if (o->no_seccomp)
 		return 0;
@@ -446,7 +539,10 @@ confine(const struct sb_opts *o, int sock)
 	for (i = 0; i < NELEM(allowed); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
 			goto fail;
-	if (o->fs_dir && allow_files(ctx, abi > 0) < 0)
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+			     SCMP_A0(SCMP_CMP_EQ, PR_CAPBSET_READ)) < 0)
+		goto fail;
+	if (o->fs_dir && allow_files(ctx, fenced) < 0)
 		goto fail;
 	if (seccomp_load(ctx) < 0)
 		goto fail;

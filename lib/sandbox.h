@@ -6,7 +6,8 @@
  * sb_start forks a worker that keeps only the file descriptors it is given
  * (the image's channel) and a socket to the parent, then, before it reads
  * a byte of the image: a new network namespace where the kernel allows it,
- * resource limits (address space, open files, no core dumps),
+ * resource limits (address space, file size, open files, no core dumps),
+ * no capability (none left in any set, none regained by an exec),
  * PR_SET_NO_NEW_PRIVS and a seccomp allow-list (libseccomp) that kills
  * the worker on any other system call: no open, no exec, no socket, no
  * fork.  The worker then answers requests with the serve function; each
@@ -56,11 +57,16 @@ struct sb_opts {
 	size_t nkeep;
 	uint64_t mem_max;	/* RLIMIT_AS of the worker, 0: 4 GiB */
 	bool no_seccomp;	/* for debugging only */
+	/* The largest file a worker on descriptors may write (RLIMIT_FSIZE):
+	 * the image file it holds, which it may not grow.  0: none. */
+	uint64_t fsize_max;
 	/* A worker that works on files (hives with their logs) instead of
-	 * descriptors: Landlock fences it into this directory, where it may
-	 * open, create, rename and remove files; it still cannot execute,
-	 * connect, fork or signal.  Where the kernel has no Landlock
-	 * (sb_landlock_abi) it may only open files read-only, anywhere. */
+	 * descriptors, given names relative to this directory: it runs in
+	 * it, fenced there by Landlock where the kernel has it, else by a
+	 * mount namespace and chroot where kmsprep runs as root; there it
+	 * may open, create, rename and remove files; it still cannot
+	 * execute, connect, fork or signal.  With neither fence (sb_fence)
+	 * it may only open files read-only, anywhere this user can read. */
 	const char *fs_dir;
 	/* Seconds the worker has to answer a request before it is killed
 	 * and the call fails; 0: no limit. */
@@ -75,6 +81,10 @@ bool sb_selftest(void);
  * beside KMSPREP_SANDBOX_SELFTEST=1, for tests).  With 0, an FS_DIR
  * worker is not fenced into its directory. */
 int sb_landlock_abi(void);
+
+/* What fences a worker on files into its directory here: "Landlock",
+ * "chroot" (no Landlock, but root), or NULL for nothing. */
+const char *sb_fence(void);
 
 struct sb_worker;
 

@@ -31,17 +31,22 @@ open_remote(const char *path, struct hive_server **srv, struct hive **h,
 		.flags = HIVE_WRITE, .server = *srv }, h, err);
 }
 
-/* MSG with the hive's path as "HIVE". */
+/* MSG with the hive's path as "HIVE": its full path here, its name
+ * relative to the server's directory there. */
 static const char *
 msg_of(const struct hive *h, const struct kp_error *err)
 {
 	static char out[KP_ERROR_MSG_MAX];
-	const char *p = strstr(err->msg, hive_path(h));
+	const char *name = hive_path(h), *p = strstr(err->msg, name);
 
+	if (p == NULL) {
+		name = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+		p = strstr(err->msg, name);
+	}
 	if (p == NULL)
 		return err->msg;
 	snprintf(out, sizeof(out), "%.*sHIVE%s", (int)(p - err->msg),
-		 err->msg, p + strlen(hive_path(h)));
+		 err->msg, p + strlen(name));
 	return out;
 }
 
@@ -237,53 +242,112 @@ fenced_into_its_directory(void)
 	buf_release(&b);
 }
 
-/* As on a kernel without Landlock: it reads anywhere, writes nowhere (an
- * open for writing fails), and still makes a journaled plan. */
-static void
-unfenced_reads_only(void)
+/* A server started with the test switches NAMES set (and then unset). */
+static struct hive_server *
+start_without(const char *const *names, struct kp_error *err)
 {
-	struct kp_error err = KP_ERROR_INIT;
+	struct hive_server *srv = NULL;
+	size_t i;
+
+	setenv("KMSPREP_SANDBOX_SELFTEST", "1", 1);
+	for (i = 0; names[i]; i++)
+		setenv(names[i], "1", 1);
+	CHECK(hive_server_start(hb_tmpdir(), &srv, err) == 0);
+	for (i = 0; names[i]; i++)
+		unsetenv(names[i]);
+	unsetenv("KMSPREP_SANDBOX_SELFTEST");
+	return srv;
+}
+
+/* Set value v of HIVE to X and commit it: journaled as a plan (PLAN) or
+ * rewritten whole. */
+static int
+edit(struct hive_server *srv, const char *hive, unsigned x, bool plan,
+     struct kp_error *err)
+{
 	struct hive_commit_opts o = { .journal = true, .plan_only = true };
 	struct hive_commit_result res;
-	struct hive_server *srv = NULL;
 	struct hive *h = NULL;
+	unsigned char v[4] = { (unsigned char)x, 0, 0, 0 };
+	int r = -1;
+
+	if (hive_open(hb_path(hive), &(struct hive_open_opts){
+		.flags = HIVE_WRITE, .server = srv }, &h, err) == 0 &&
+	    hive_set(h, "A\\B", "v", REGT_DWORD, v, 4, err) == 0)
+		r = hive_commit(h, plan ? &o : NULL, &res, err);
+	if (r == 0) {
+		CHECK(!plan || (res.plan != NULL && res.plan->p.pages > 0));
+		hive_plan_free(res.plan);
+		free(res.backup);
+	}
+	hive_close(h);
+	return r;
+}
+
+/* As on a kernel without Landlock, run by root: jailed in its directory
+ * (a mount namespace and chroot).  Nothing outside is there; inside it
+ * writes, and a hive is rewritten whole as well as journaled. */
+static void
+jailed_without_landlock(void)
+{
+	static const char *const sw[] = { "KMSPREP_SANDBOX_NO_LANDLOCK", NULL };
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_server *srv;
 	struct buf b = BUF_INIT;
 	int e = -1;
 
-	setenv("KMSPREP_SANDBOX_SELFTEST", "1", 1);
-	setenv("KMSPREP_SANDBOX_NO_LANDLOCK", "1", 1);
-	CHECK(hive_server_start(hb_tmpdir(), &srv, &err) == 0);
-	unsetenv("KMSPREP_SANDBOX_NO_LANDLOCK");
-	unsetenv("KMSPREP_SANDBOX_SELFTEST");
+	if (geteuid() != 0) {
+		printf("# SKIP not root: no chroot\n");
+		return;
+	}
+	srv = start_without(sw, &err);
+	if (srv == NULL)
+		return;
+	CHECK(hive_server_fenced(srv));
+	CHECK_STR(hive_server_fence(srv), "chroot");
+	CHECK(hb_make(hb_path("j"), keys, &b) == 0);
+	CHECK_EQ(edit(srv, "j", 3, true, &err), 0);
+	CHECK_EQ(edit(srv, "j", 4, false, &err), 0);
+	CHECK(hive_server_selftest_open(srv, "/etc/passwd", false, &e,
+					&err) == 0);
+	CHECK_EQ(e, ENOENT);
+	CHECK(hive_server_selftest_open(srv, "../kmsprep-unit-out", true, &e,
+					&err) == 0);
+	CHECK(e == 0 && access("/tmp/kmsprep-unit-out", F_OK) < 0);
+	CHECK(hive_server_selftest_open(srv, "/proc/1/status", false, &e,
+					&err) == 0);
+	CHECK_EQ(e, ENOENT);
+	hive_server_stop(srv, NULL);
+	buf_release(&b);
+}
+
+/* Without Landlock and without root: it reads what this user can, writes
+ * nowhere (an open for writing fails), and still makes a journaled
+ * plan; a hive that must be rewritten whole fails cleanly. */
+static void
+unfenced_reads_only(void)
+{
+	static const char *const sw[] = { "KMSPREP_SANDBOX_NO_LANDLOCK",
+					  "KMSPREP_SANDBOX_NO_CHROOT", NULL };
+	struct kp_error err = KP_ERROR_INIT;
+	struct hive_server *srv = start_without(sw, &err);
+	struct buf b = BUF_INIT;
+	int e = -1;
+
 	if (srv == NULL)
 		return;
 	CHECK(!hive_server_fenced(srv));
 	CHECK(hb_make(hb_path("u"), keys, &b) == 0);
-	CHECK(hive_open(hb_path("u"), &(struct hive_open_opts){
-		.flags = HIVE_WRITE, .server = srv }, &h, &err) == 0);
-	CHECK(h && hive_set(h, "A\\B", "v", REGT_DWORD, "\3\0\0\0", 4,
-			    &err) == 0);
-	CHECK(h && hive_commit(h, &o, &res, &err) == 0);
-	CHECK(res.plan != NULL && res.plan->p.pages > 0);
-	hive_plan_free(res.plan);
-	free(res.backup);
-	hive_close(h);
+	CHECK_EQ(edit(srv, "u", 3, true, &err), 0);
 	CHECK(hive_server_selftest_open(srv, "/etc/passwd", false, &e,
 					&err) == 0);
 	CHECK_EQ(e, 0);
-	CHECK(hive_server_selftest_open(srv, hb_path("w"), true, &e,
-					&err) == 0);
+	CHECK(hive_server_selftest_open(srv, "w", true, &e, &err) == 0);
 	CHECK_EQ(e, EACCES);
 	CHECK(access(hb_path("w"), F_OK) < 0);
-	/* A hive that must be rewritten whole fails cleanly, the server
-	 * goes on. */
-	CHECK(hive_open(hb_path("u"), &(struct hive_open_opts){
-		.flags = HIVE_WRITE, .server = srv }, &h, &err) == 0);
-	CHECK(h && hive_set(h, "A\\B", "v", REGT_DWORD, "\4\0\0\0", 4,
-			    &err) == 0);
-	CHECK(h && hive_commit(h, NULL, &res, &err) < 0);
+	CHECK_EQ(edit(srv, "u", 4, false, &err), -1);
 	CHECK(strstr(err.msg, "Permission denied") != NULL);
-	hive_close(h);
+	/* The server goes on. */
 	CHECK(hive_server_selftest_open(srv, "/etc/passwd", false, &e,
 					&err) == 0);
 	hive_server_stop(srv, NULL);
@@ -400,6 +464,7 @@ static const struct unit_test tests[] = {
 	TEST(same_as_here),
 	TEST(plan_comes_back),
 	TEST(fenced_into_its_directory),
+	TEST(jailed_without_landlock),
 	TEST(unfenced_reads_only),
 	TEST(selftest_needs_switch),
 	TEST(plan_wire),

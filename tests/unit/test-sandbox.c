@@ -6,7 +6,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -19,7 +23,7 @@ static int image_fd = -1;	/* kept by the worker */
 static int other_fd = -1;	/* not kept */
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
- * "write", "huge", "getfl", "setown", "spin". */
+ * "write", "huge", "getfl", "setown", "spin", "caps", "memfd", "grow". */
 static int
 serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
       struct buf *tail)
@@ -76,6 +80,33 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
 		free(p);
 		return 0;
 	}
+	if (len == 4 && memcmp(req, "caps", 4) == 0) {
+		/* Every set, and what the bounding set still holds. */
+		struct __user_cap_header_struct h = {
+			_LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct d[2];
+		int c, bound = 0;
+
+		if (syscall(SYS_capget, &h, d) < 0)
+			return buf_addstr(resp, "capget failed");
+		for (c = 0; c < 64; c++)
+			bound += prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1;
+		return buf_addf(resp, "%x %x %x %x %x %x %d", d[0].effective,
+				d[1].effective, d[0].permitted, d[1].permitted,
+				d[0].inheritable, d[1].inheritable, bound);
+	}
+	if (len == 5 && memcmp(req, "memfd", 5) == 0) {
+		/* Memory beyond the address-space limit, if it could. */
+		int fd = (int)syscall(SYS_memfd_create, "x", 0);
+
+		return buf_addf(resp, "not killed %d", fd);
+	}
+	if (len == 4 && memcmp(req, "grow", 4) == 0) {
+		/* Past the end of the file it holds: refused. */
+		ssize_t n = pwrite(image_fd, "x", 1, (off_t)1 << 20);
+
+		return buf_addf(resp, "%zd", n);
+	}
 	if (len == 3 && memcmp(req, "big", 3) == 0) {
 		static char b[4096];
 
@@ -97,7 +128,7 @@ static int
 start(struct fixture *f, struct kp_error *err)
 {
 	struct sb_opts o = { .mem_max = (uint64_t)1 << 30, .fs_dir = fs_dir,
-			     .timeout_s = timeout_s };
+			     .timeout_s = timeout_s, .fsize_max = 1 << 20 };
 	int keep[1];
 
 	strcpy(f->path, "/tmp/kmsprep-sandbox-XXXXXX");
@@ -160,6 +191,27 @@ test_echo(void)
 		CHECK(sb_call(f.w, "huge", 4, 100, &r, &err) == 0);
 		CHECK_STR(r.data, "ENOMEM");
 	}
+	buf_reset(&r);
+	/* No capability in any set; as root, none left to regain. */
+	CHECK(sb_call(f.w, "caps", 4, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "0 0 0 0 0 0 0");
+	buf_release(&r);
+	finish(&f);
+}
+
+/* It may not grow the file it holds past its limit (the image's size):
+ * the write kills it (SIGXFSZ), nothing is written. */
+static void
+test_grow_refused(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "grow", 4, 100, &r, &err) == -1);
+	CHECK(strstr(err.msg, "signal") != NULL);
+	CHECK_EQ(file_size(f.path), 0);
 	buf_release(&r);
 	finish(&f);
 }
@@ -200,6 +252,12 @@ static void
 test_exec_kills(void)
 {
 	forbidden("exec");
+}
+
+static void
+test_memfd_kills(void)
+{
+	forbidden("memfd");
 }
 
 /* A worker on files: fcntl for flags, not to make the kernel signal
@@ -269,6 +327,8 @@ static const struct unit_test tests[] = {
 	TEST(test_socket_kills),
 	TEST(test_open_kills),
 	TEST(test_exec_kills),
+	TEST(test_memfd_kills),
+	TEST(test_grow_refused),
 	TEST(test_files_worker),
 	TEST(test_oversized_answer),
 	TEST(test_timeout),
