@@ -64,6 +64,7 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 		return cli_usage(c, "--backend: '%s': expected direct, "
 				 "appliance or auto", a->backend);
 	o.format = a->format;
+	o.allow_refs = a->allow_refs;
 	o.readonly = readonly;
 	o.overlay = a->overlay;
 	o.bitlocker_key_file = a->bitlocker;

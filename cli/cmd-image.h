@@ -8,6 +8,7 @@
 
 struct image_args {
 	bool json, dry_run, clear_search, activate;
+	bool allow_refs;	/* --allow-backing-file */
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
 	const char *backend;	/* --backend */
@@ -81,8 +82,14 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "direct: libntfs-3g in a sandboxed worker per image, no appliance; " \
 	  "appliance: libguestfs; auto (default): direct when every image " \
 	  "holds Windows on plain NTFS, else the appliance, saying why"), \
-	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx", ARGS, format, \
-	  "the format of every IMAGE (default: detected)"), \
+	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx|vpc|vdi", ARGS, format, \
+	  "the format of every IMAGE (default: read from its header by " \
+	  "kmsprep; vhd is vpc)"), \
+	OPT_BOOL("allow-backing-file", 0, ARGS, allow_refs, \
+	  "accept an image that names other files (a backing file, an " \
+	  "external data file, VMDK extents), each checked in turn; without " \
+	  "it such an image is refused, since qemu would open whatever it " \
+	  "names"), \
 	OPT_FN("root", 0, "DEVICE", image_opt_root, \
 	  "the Windows installation to use on an image that holds several " \
 	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \

@@ -86,6 +86,9 @@ static const char *const remedy_hint[KP_NREMEDIES] = {
 	[KP_REMEDY_TSIG_KEY] = " (if it answers signed queries only, give "
 			       "--tsig-key)",
 	[KP_REMEDY_SRV_DOMAIN] = "; give --domain",
+	[KP_REMEDY_ALLOW_REFERENCES] = " (--allow-backing-file follows it, "
+				       "and every file it names, once you "
+				       "trust them)",
 };
 
 const char *

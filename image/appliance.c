@@ -14,6 +14,7 @@
 #include <guestfs.h>
 
 #include "backend.h"
+#include "disk.h"
 #include "uri.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
@@ -40,7 +41,8 @@ struct gfs_session {
 	struct img_locked *locked;
 	size_t nlocked;
 	char *tmpdir;		/* local scratch, mode 0700 */
-	bool overlay_made;
+	struct disk **disks;	/* local images, as inspected */
+	struct disk_server **srv; /* their qemu-nbd, where one serves it */
 	unsigned seq;		/* for unique local file names */
 	unsigned nmnt;		/* mount points made: /r0, /r1, ... */
 	char why[256];		/* qemu's complaint when the launch failed */
@@ -170,13 +172,6 @@ check_image(const char *image, bool write, struct kp_error *err)
 	return 0;
 }
 
-static int
-known_format(const char *f)
-{
-	return strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0 ||
-	       strcmp(f, "vmdk") == 0 || strcmp(f, "vhdx") == 0;
-}
-
 /* Keep the line in which qemu says why it stopped: libguestfs' own error
  * says only that the launch failed. */
 static void
@@ -242,10 +237,22 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 		struct guestfs_add_drive_opts_argv da = {
 			.bitmask = GUESTFS_ADD_DRIVE_OPTS_FORMAT_BITMASK |
 				   GUESTFS_ADD_DRIVE_OPTS_READONLY_BITMASK,
-			.format = s->formats[i],
+			.format = "raw",
 			.readonly = ro,
 		};
+		char *nbd[2] = { s->drives[i], NULL };
 
+		if (s->srv[i]) {
+			/* Its confined qemu-nbd: the disk's bytes, raw. */
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK |
+				      GUESTFS_ADD_DRIVE_OPTS_SERVER_BITMASK;
+			da.protocol = "nbd";
+			da.server = nbd;
+			if (guestfs_add_drive_opts_argv(s->g, "", &da) < 0)
+				return gfail(s, err, KP_ERR_INPUT, "'%s'",
+					     s->images[i]);
+			continue;
+		}
 		if (u->protocol) {
 			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK;
 			da.protocol = u->protocol;
@@ -302,6 +309,46 @@ launch(struct gfs_session *s, struct kp_error *err)
 	return 0;
 }
 
+/* What the appliance attaches for image I: a raw file as it is; anything
+ * else (another format, a fixed VHD's footer to hide, an overlay) from
+ * its own confined qemu-nbd, over a socket in the scratch directory. */
+static int
+drive_of(struct gfs_session *s, size_t i, const char *image,
+	 struct kp_error *err)
+{
+	struct disk_opts dopts = { s->o.format, s->o.allow_refs };
+	struct disk_serve_opts so = { .readonly = s->o.readonly,
+				      .overlay = s->o.readonly ? NULL :
+						 s->o.overlay };
+	struct stat st;
+
+	s->images[i] = strdup(image);
+	if (s->images[i] == NULL)
+		return kp_fail_oom(err);
+	if (s->uris[i].protocol) {
+		s->formats[i] = strdup("raw");
+		s->drives[i] = strdup(image);
+		return s->formats[i] && s->drives[i] ? 0 : kp_fail_oom(err);
+	}
+	if (disk_inspect(image, &dopts, &s->disks[i], err) < 0)
+		return -1;
+	s->formats[i] = strdup(disk_format(s->disks[i]));
+	if (s->formats[i] == NULL)
+		return kp_fail_oom(err);
+	if (disk_flat(s->disks[i]) && so.overlay == NULL &&
+	    fstat(disk_fd(s->disks[i]), &st) == 0 &&
+	    (uint64_t)st.st_size == disk_size(s->disks[i])) {
+		s->drives[i] = strdup(image);
+		return s->drives[i] ? 0 : kp_fail_oom(err);
+	}
+	if (asprintf(&s->drives[i], "unix:%s/nbd%zu", s->tmpdir, i) < 0) {
+		s->drives[i] = NULL;
+		return kp_fail_oom(err);
+	}
+	so.sock = s->drives[i] + 5;
+	return disk_serve(s->disks[i], &so, &s->srv[i], NULL, err);
+}
+
 static int
 gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	 struct kp_error *err)
@@ -313,10 +360,6 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	if (n == 0 || n > MAX_IMAGES)
 		return kp_fail(err, KP_ERR_INVALID, "between 1 and %d images",
 			       MAX_IMAGES);
-	if (o->format && !known_format(o->format))
-		return kp_fail(err, KP_ERR_INVALID,
-			       "image format '%s': expected raw, qcow2, vmdk "
-			       "or vhdx", o->format);
 	if (o->overlay && n != 1)
 		return kp_fail(err, KP_ERR_INVALID,
 			       "an overlay is made for a single image only");
@@ -329,10 +372,12 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	s->drives = calloc(n, sizeof(char *));
 	s->formats = calloc(n, sizeof(char *));
 	s->uris = calloc(n, sizeof(*s->uris));
-	if (s->images && s->drives && s->formats && s->uris)
+	s->disks = calloc(n, sizeof(*s->disks));
+	s->srv = calloc(n, sizeof(*s->srv));
+	if (s->images && s->drives && s->formats && s->uris && s->disks &&
+	    s->srv)
 		s->n = n;	/* img_close frees N of each */
-	if (s->images == NULL || s->drives == NULL || s->formats == NULL ||
-	    s->uris == NULL)
+	if (s->n != n)
 		return kp_fail_oom(err);
 	for (i = 0; i < n; i++) {
 		int r = img_uri_parse(images[i], &s->uris[i], err);
@@ -352,70 +397,19 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 				images[i], s->uris[i].protocol);
 			return kp_error_remedy(err, KP_REMEDY_DRY_RUN);
 		}
+		/* A remote drive's header is read by nobody here: qemu would
+		 * follow what it names on this host.  Its bytes only. */
+		if (r == 1 && o->format && strcmp(o->format, "raw") != 0)
+			return kp_fail(err, KP_ERR_INVALID, "'%s': a remote "
+				       "drive is read as raw, not as %s",
+				       images[i], o->format);
 	}
 	s->tmpdir = kp_mkdtemp(err);
 	if (s->tmpdir == NULL)
 		return -1;
-	/* A probe-only handle: disk_format and disk_create need no launch. */
-	s->g = guestfs_create();
-	if (s->g == NULL)
-		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno ? errno : EINVAL,
-				     "cannot create a libguestfs handle");
-	guestfs_set_error_handler(s->g, NULL, NULL);
-	for (i = 0; i < n; i++) {
-		s->images[i] = strdup(images[i]);
-		if (s->images[i] == NULL)
-			return kp_fail_oom(err);
-		if (o->format || s->uris[i].protocol) {
-			/* A remote drive is not probed: raw unless told. */
-			s->formats[i] = strdup(o->format ? o->format : "raw");
-		} else {
-			s->formats[i] = guestfs_disk_format(s->g, images[i]);
-			if (s->formats[i] == NULL)
-				return gfail(s, err, KP_ERR_INPUT, "'%s'",
-					     images[i]);
-			if (!known_format(s->formats[i]))
-				return kp_fail(err, KP_ERR_INPUT,
-					       "'%s': unsupported image format "
-					       "'%s' (raw, qcow2, vmdk and vhdx "
-					       "are)", images[i], s->formats[i]);
-		}
-		if (s->formats[i] == NULL)
-			return kp_fail_oom(err);
-		s->drives[i] = strdup(images[i]);
-		if (s->drives[i] == NULL)
-			return kp_fail_oom(err);
-	}
-	/* A dry run reads the image itself: the overlay is only made when
-	 * something will be written to it. */
-	if (o->overlay && access(o->overlay, F_OK) == 0)
-		return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; the "
-			       "overlay must be a new file", o->overlay);
-	if (o->overlay && !o->readonly) {
-		char *base = kp_realpath_for_write(images[0], err);
-
-		if (base == NULL)
+	for (i = 0; i < n; i++)
+		if (drive_of(s, i, images[i], err) < 0)
 			return -1;
-		if (guestfs_disk_create(s->g, o->overlay, "qcow2", -1,
-					GUESTFS_DISK_CREATE_BACKINGFILE, base,
-					GUESTFS_DISK_CREATE_BACKINGFORMAT,
-					s->formats[0], -1) < 0) {
-			free(base);
-			return gfail(s, err, KP_ERR_FAIL,
-				     "'%s': cannot create the overlay",
-				     o->overlay);
-		}
-		free(base);
-		s->overlay_made = true;
-		free(s->drives[0]);
-		free(s->formats[0]);
-		s->drives[0] = strdup(o->overlay);
-		s->formats[0] = strdup("qcow2");
-		if (s->drives[0] == NULL || s->formats[0] == NULL)
-			return kp_fail_oom(err);
-	}
-	guestfs_close(s->g);
-	s->g = NULL;
 	if (new_handle(s, false, err) < 0)
 		return -1;
 	return launch(s, err);
@@ -1269,8 +1263,15 @@ gfs_close(void *h, bool ok, struct kp_error *err)
 				  "changes may not have reached the image");
 		guestfs_close(s->g);
 	}
-	if ((!ok || r < 0) && s->overlay_made)
-		unlink(s->o.overlay);
+	/* Each qemu-nbd ends now that the appliance has gone; a new
+	 * overlay stays only if all went well. */
+	for (i = 0; i < s->n; i++) {
+		if (disk_server_stop(s->srv[i], ok && r == 0,
+				     ok && r == 0 ? err : NULL) < 0 &&
+		    ok && r == 0)
+			r = -1;
+		disk_free(s->disks[i]);
+	}
 	kp_rmtree(s->tmpdir);
 	free(s->tmpdir);
 	for (i = 0; i < s->n; i++) {
@@ -1280,6 +1281,8 @@ gfs_close(void *h, bool ok, struct kp_error *err)
 		img_uri_release(&s->uris[i]);
 	}
 	free(s->uris);
+	free(s->disks);
+	free(s->srv);
 	img_roots_free(s->roots, s->nroots);
 	img_locked_free(s->locked, s->nlocked);
 	free(s->images);

@@ -102,13 +102,12 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	for (i = 0; i < n; i++) {
 		/* A dry run reads the image itself: the overlay is made only
 		 * when something will be written to it. */
-		struct dr_opts dro = { o->format, o->readonly,
-				       o->readonly ? NULL : o->overlay, false };
-		const char *fmt = o->format;
-
+		struct imgio_opts dro = {
+			.format = o->format, .readonly = o->readonly,
+			.overlay = o->readonly ? NULL : o->overlay,
+			.allow_refs = o->allow_refs };
 		bool uri = imgio_is_uri(images[i]);
 		struct img_uri u;
-
 		int r = uri ? 0 : img_uri_parse(images[i], &u, err);
 
 		if (r < 0)
@@ -130,16 +129,14 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 				"read-only", images[i]);
 			return kp_error_remedy(err, KP_REMEDY_OVERLAY);
 		}
-		/* The format from the first bytes only, as qemu probes it. */
-		if (fmt == NULL && imgio_probe_format(images[i], &fmt, err) < 0)
-			return -1;
-		d->formats[i] = strdup(fmt);
-		if (d->formats[i] == NULL)
-			return kp_fail_oom(err);
 		if (dw_open(images[i], &dro, 0, &d->w[i], err) < 0) {
-			kp_error_prefix(err, "'%s'", images[i]);
+			if (strncmp(err->msg, "'", 1) != 0)
+				kp_error_prefix(err, "'%s'", images[i]);
 			return -1;
 		}
+		d->formats[i] = strdup(dw_format(d->w[i]));
+		if (d->formats[i] == NULL)
+			return kp_fail_oom(err);
 	}
 	return 0;
 }
@@ -612,7 +609,8 @@ static int
 container(const char *path, const struct img_opts *o, char *why,
 	  size_t whysz)
 {
-	struct imgio_opts io = { o->format, true, NULL, false };
+	struct imgio_opts io = { .format = o->format, .readonly = true,
+				 .allow_refs = o->allow_refs };
 	struct kp_error err = KP_ERROR_INIT;
 	struct imgio *ch = NULL;
 	struct part *parts = NULL;

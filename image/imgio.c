@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/fileio.h"
+#include "image/disk.h"
 #include "image/imgio.h"
 
 extern char **environ;
@@ -27,13 +28,14 @@ extern char **environ;
 struct imgio {
 	int fd;			/* raw */
 	struct nbd_handle *nbd;	/* everything else */
+	struct disk *disk;	/* the file as inspected (not for a URI) */
+	struct disk_server *srv; /* its confined qemu-nbd */
 	int shadow;		/* nbd: the disk's edges, sealed (imgio.h) */
 	uint64_t size;
 	bool readonly;
 	bool written;
 	uint64_t wbytes;		/* bytes written through it */
 	char *format;
-	char *overlay;		/* made by us: removed on failure */
 };
 
 bool
@@ -50,68 +52,6 @@ imgio_is_uri(const char *path)
 	return false;
 }
 
-int
-imgio_probe_format(const char *path, const char **fmt, struct kp_error *err)
-{
-	unsigned char h[512];
-	ssize_t n;
-	int fd;
-
-	/* A server's export is what it serves: the disk's bytes. */
-	if (imgio_is_uri(path)) {
-		*fmt = "raw";
-		return 0;
-	}
-	fd = kp_open_input(path, NULL, err);
-	if (fd < 0)
-		return -1;
-	n = pread(fd, h, sizeof(h), 0);
-	close(fd);
-	if (n < 0)
-		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
-	/* The magic numbers of qemu's own probes (block/qcow2.c,
-	 * block/vmdk.c, block/vhdx.c, block/vdi.c, block/vpc.c). */
-	if (n >= 4 && memcmp(h, "QFI\xfb", 4) == 0)
-		*fmt = "qcow2";
-	else if (n >= 4 && (memcmp(h, "KDMV", 4) == 0 ||
-			    memcmp(h, "# Disk DescriptorFile", 4) == 0))
-		*fmt = "vmdk";
-	else if (n >= 8 && memcmp(h, "vhdxfile", 8) == 0)
-		*fmt = "vhdx";
-	else if (n >= 68 && memcmp(h + 64, "\x7f\x10\xda\xbe", 4) == 0)
-		*fmt = "vdi";
-	else if (n >= 8 && memcmp(h, "conectix", 8) == 0)
-		*fmt = "vpc";
-	else
-		*fmt = "raw";
-	return 0;
-}
-
-/* Run ARGV and wait for it; stdout and stderr go to /dev/null. */
-static int
-run(char *const *argv, struct kp_error *err)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int r, st;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, r, "cannot run %s",
-				     argv[0]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno, "%s",
-					     argv[0]);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return kp_fail(err, KP_ERR_FAIL, "%s failed", argv[0]);
-	return 0;
-}
-
 /* Does a running qemu hold the image?  qemu takes OFD byte-range locks at
  * offsets 100 and up on every image it opens. */
 static bool
@@ -126,10 +66,12 @@ held_by_qemu(int fd)
 	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
+/* The file at PATH, read and written directly: the one inspected, the
+ * disk its first disk_size bytes (a fixed VHD's footer stays out). */
 static int
 open_raw(struct imgio *io, const char *path, struct kp_error *err)
 {
-	struct stat st;
+	struct stat st, was;
 	struct flock fl = { 0 };
 
 	io->fd = open(path, (io->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
@@ -143,6 +85,10 @@ open_raw(struct imgio *io, const char *path, struct kp_error *err)
 	if (!S_ISREG(st.st_mode))
 		return kp_fail(err, KP_ERR_INPUT, "'%s': not a regular file",
 			       path);
+	if (fstat(disk_fd(io->disk), &was) < 0 || was.st_dev != st.st_dev ||
+	    was.st_ino != st.st_ino)
+		return kp_fail(err, KP_ERR_INPUT, "'%s': replaced while kmsprep "
+			       "opened it", path);
 	if (held_by_qemu(io->fd))
 		return kp_fail(err, KP_ERR_REFUSED, "'%s': in use by a running "
 			       "virtual machine (qemu holds its lock)", path);
@@ -153,7 +99,7 @@ open_raw(struct imgio *io, const char *path, struct kp_error *err)
 	if (fcntl(io->fd, F_OFD_SETLK, &fl) < 0)
 		return kp_fail(err, KP_ERR_REFUSED, "'%s': in use (locked)",
 			       path);
-	io->size = (uint64_t)st.st_size;
+	io->size = disk_size(io->disk);
 	return 0;
 }
 
@@ -166,40 +112,33 @@ nbd_fail(struct kp_error *err, const char *what, const char *path)
 		       m ? m : "unknown error");
 }
 
+/* The image served by its own confined qemu-nbd (image/disk.h), told
+ * every file it may open; OVERLAY: a new qcow2 file over it instead. */
 static int
-open_nbd(struct imgio *io, const char *path, struct kp_error *err)
+open_nbd(struct imgio *io, const char *path, const char *overlay,
+	 struct kp_error *err)
 {
-	char *argv[12];
-	size_t n = 0;
+	struct disk_serve_opts so = { .readonly = io->readonly,
+				      .overlay = overlay };
 	int64_t size;
+	int fd;
 
 	/* qemu-nbd would refuse a locked image too, but only after printing
-	 * to our stderr, and libnbd then reports a reset connection. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	bool used;
-
-	if (fd < 0)
-		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", path);
-	used = held_by_qemu(fd);
-	close(fd);
-	if (used)
+	 * to its stderr, and libnbd then reports a reset connection. */
+	if (held_by_qemu(disk_fd(io->disk)))
 		return kp_fail(err, KP_ERR_REFUSED, "'%s': in use by a running "
 			       "virtual machine (qemu holds its lock)", path);
 	io->nbd = nbd_create();
 	if (io->nbd == NULL)
 		return nbd_fail(err, "cannot create an NBD handle", path);
-	argv[n++] = (char *)"qemu-nbd";
-	argv[n++] = (char *)"-f";
-	argv[n++] = io->format;
-	if (io->readonly)
-		argv[n++] = (char *)"--read-only";
-	/* The guest's data is flushed by imgio_flush; no host cache games. */
-	argv[n++] = (char *)"--cache=writeback";
-	argv[n++] = (char *)"--";
-	argv[n++] = (char *)path;
-	argv[n] = NULL;
-	if (nbd_connect_systemd_socket_activation(io->nbd, argv) < 0)
-		return nbd_fail(err, "cannot start qemu-nbd", path);
+	if (disk_serve(io->disk, &so, &io->srv, &fd, err) < 0)
+		return -1;
+	if (nbd_connect_socket(io->nbd, fd) < 0) {
+		const char *said = disk_server_said(io->srv);
+
+		return kp_fail(err, KP_ERR_INPUT, "'%s': qemu-nbd cannot serve "
+			       "it: %s", path, *said ? said : nbd_get_error());
+	}
 	size = nbd_get_size(io->nbd);
 	if (size < 0)
 		return nbd_fail(err, "cannot read the size", path);
@@ -240,65 +179,35 @@ int
 imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	   struct kp_error *err)
 {
+	struct disk_opts dopts = { o->format, o->allow_refs };
+	const char *overlay = o->readonly ? NULL : o->overlay;
 	struct imgio *io;
-	const char *fmt = o->format;
-	const char *serve = path;
-	int r;
 
 	*io_ret = NULL;
-	if (imgio_is_uri(path) && ((fmt && strcmp(fmt, "raw") != 0) ||
-				   (o->overlay && !o->readonly)))
+	if (imgio_is_uri(path) && ((o->format && strcmp(o->format, "raw")) ||
+				   overlay))
 		return kp_fail(err, KP_ERR_INVALID, "'%s': an NBD export is "
 			       "read and written as it is served: no image "
 			       "format but raw, and no overlay", path);
-	if (fmt == NULL && imgio_probe_format(path, &fmt, err) < 0)
-		return -1;
 	io = calloc(1, sizeof(*io));
 	if (io == NULL)
 		return kp_fail_oom(err);
 	io->fd = -1;
 	io->shadow = -1;
 	io->readonly = o->readonly;
-	io->format = strdup(fmt);
-	if (io->format == NULL) {
-		free(io);
-		return kp_fail_oom(err);
-	}
 	*io_ret = io;
-	if (imgio_is_uri(path))
-		return open_uri(io, path, err);
-	if (o->overlay && !o->readonly) {
-		char *base = kp_realpath_for_write(path, err);
-		char *argv[] = { (char *)"qemu-img", (char *)"create",
-			(char *)"-q", (char *)"-f", (char *)"qcow2",
-			(char *)"-b", base, (char *)"-F", io->format,
-			(char *)o->overlay, NULL };
-
-		if (base == NULL)
-			return -1;
-		if (access(o->overlay, F_OK) == 0) {
-			free(base);
-			return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; "
-				       "the overlay must be a new file",
-				       o->overlay);
-		}
-		r = run(argv, err);
-		free(base);
-		if (r < 0) {
-			kp_error_prefix(err, "'%s': cannot create the overlay",
-					o->overlay);
-			return -1;
-		}
-		io->overlay = strdup(o->overlay);
-		free(io->format);
-		io->format = strdup("qcow2");
-		if (io->overlay == NULL || io->format == NULL)
-			return kp_fail_oom(err);
-		serve = o->overlay;
+	if (imgio_is_uri(path)) {
+		io->format = strdup("raw");
+		return io->format ? open_uri(io, path, err) : kp_fail_oom(err);
 	}
-	if (strcmp(io->format, "raw") == 0 && !o->force_nbd)
-		return open_raw(io, serve, err);
-	return open_nbd(io, serve, err);
+	if (disk_inspect(path, &dopts, &io->disk, err) < 0)
+		return -1;
+	io->format = strdup(disk_format(io->disk));
+	if (io->format == NULL)
+		return kp_fail_oom(err);
+	if (disk_flat(io->disk) && !overlay && !o->force_nbd)
+		return open_raw(io, path, err);
+	return open_nbd(io, path, overlay, err);
 }
 
 int
@@ -505,16 +414,17 @@ imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err)
 		if (nbd_shutdown(io->nbd, 0) < 0 && r == 0 && !io->readonly)
 			r = kp_fail(err, KP_ERR_FAIL, "qemu-nbd: %s",
 				    nbd_get_error());
-		/* nbd_close waits for qemu-nbd to exit. */
 		nbd_close(io->nbd);
 	}
+	/* It ends once its one client has gone. */
+	if (disk_server_stop(io->srv, keep_overlay, r == 0 ? err : NULL) < 0 &&
+	    r == 0 && !io->readonly)
+		r = -1;
+	disk_free(io->disk);
 	if (io->fd >= 0 && close(io->fd) < 0 && r == 0 && !io->readonly)
 		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "close");
 	if (io->shadow >= 0)
 		close(io->shadow);
-	if (io->overlay && !keep_overlay)
-		unlink(io->overlay);
-	free(io->overlay);
 	free(io->format);
 	free(io);
 	return r;

@@ -2,12 +2,14 @@
 /*
  * Byte access to a disk image without an appliance.
  *
- * A raw image is read and written with pread/pwrite on its file.  Any
- * other format qemu reads (qcow2, vmdk, vhdx, ...) is served by a private
- * qemu-nbd that libnbd starts with systemd socket activation: there is no
- * socket path, no nbd kernel module and no root needed.  A read-only
- * channel refuses every write (EROFS), so a read-only command cannot
- * change a byte.
+ * Every image file is first read by kmsprep's own header reader in a
+ * sandbox (image/disk.h): one that names another file is refused unless
+ * references are accepted.  A raw image (or a fixed VHD, up to its footer)
+ * is then read and written with pread/pwrite on its file.  Any other
+ * format is served by a private qemu-nbd, confined to the files checked
+ * and told each of them explicitly, over a socket only kmsprep reaches:
+ * no nbd kernel module.  A read-only channel refuses every write (EROFS),
+ * so a read-only command cannot change a byte.
  *
  * The channel survives fork(): a sandboxed worker (lib/sandbox.h) keeps
  * using it while the parent waits; only the parent may close it.
@@ -24,10 +26,11 @@
 struct imgio;
 
 struct imgio_opts {
-	const char *format;	/* raw|qcow2|vmdk|vhdx|..., NULL to probe */
+	const char *format;	/* raw|qcow2|vmdk|vhdx|vpc|vdi, NULL: read it */
 	bool readonly;		/* never written */
 	const char *overlay;	/* create this qcow2 overlay and serve it */
 	bool force_nbd;		/* serve a raw image through qemu-nbd too */
+	bool allow_refs;	/* accept the files an image names, checked */
 };
 
 /* Is PATH an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://; see
@@ -72,10 +75,5 @@ uint64_t imgio_bytes_written(const struct imgio *io);
 /* Flush, stop qemu-nbd and free.  A new overlay is removed again unless
  * KEEP_OVERLAY.  Returns -1 if the flush failed. */
 int imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err);
-
-/* The image format of PATH from its first bytes: qcow2, vmdk, vhdx, vdi,
- * vpc or raw.  Like qemu, a file that matches no header is raw. */
-int imgio_probe_format(const char *path, const char **fmt,
-		       struct kp_error *err);
 
 #endif

@@ -176,11 +176,10 @@ dr_open_io(struct imgio *io, struct dr_session **s_ret, struct kp_error *err)
 }
 
 int
-dr_open(const char *path, const struct dr_opts *o, struct dr_session **s_ret,
+dr_open(const char *path, const struct imgio_opts *o, struct dr_session **s_ret,
 	struct kp_error *err)
 {
-	struct imgio_opts io = { o->format, o->readonly, o->overlay,
-				 o->force_nbd };
+	struct imgio_opts io = *o;
 	struct imgio *ch;
 
 	*s_ret = NULL;
@@ -570,10 +569,13 @@ dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
 }
 
 int
-dr_supported(const char *path, const struct dr_opts *o, bool bitlocker_key,
+dr_supported(const char *path, const struct imgio_opts *o, bool bitlocker_key,
 	     char *why, size_t whysz, struct kp_error *err)
 {
-	struct dr_opts ro = { o->format, true, NULL, o->force_nbd };
+	struct imgio_opts ro = *o;
+
+	ro.readonly = true;
+	ro.overlay = NULL;
 	struct kp_error e2 = KP_ERROR_INIT;
 	struct dr_session *s = NULL;
 	struct part *parts = NULL;

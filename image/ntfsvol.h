@@ -38,16 +38,10 @@
 
 #include "hive/journal.h"
 #include "lib/buf.h"
+#include "image/imgio.h"
 #include "lib/error.h"
 
 struct imgio;
-
-struct dr_opts {
-	const char *format;	/* raw|qcow2|vmdk|vhdx, NULL to probe */
-	bool readonly;		/* never written */
-	const char *overlay;	/* write to this new qcow2 overlay */
-	bool force_nbd;		/* raw through qemu-nbd as well (tests) */
-};
 
 /* Why a volume may not be written. */
 enum dr_state {
@@ -77,7 +71,7 @@ struct dr_locked {
 struct dr_session;
 
 /* Open image PATH (nothing is mounted yet). */
-int dr_open(const char *path, const struct dr_opts *o,
+int dr_open(const char *path, const struct imgio_opts *o,
 	    struct dr_session **s_ret, struct kp_error *err);
 
 /* Can the direct backend do the work on PATH, or must the appliance?  1:
@@ -86,7 +80,7 @@ int dr_open(const char *path, const struct dr_opts *o,
  * (LVM, a dynamic disk, Storage Spaces, a BitLocker volume when
  * BITLOCKER_KEY, a logical partition behind nbd, no Windows); -1 error.
  * Reads only. */
-int dr_supported(const char *path, const struct dr_opts *o,
+int dr_supported(const char *path, const struct imgio_opts *o,
 		 bool bitlocker_key, char *why, size_t whysz,
 		 struct kp_error *err);
 

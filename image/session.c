@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "disk.h"
+#include "imgio.h"
+#include "uri.h"
 #include "hive/remote.h"
 #include "lib/fileio.h"
 
@@ -97,6 +100,48 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 	return 0;
 }
 
+/* Each image file read by kmsprep's header reader (image/disk.h), and no
+ * file given twice under two names (a link, a relative and an absolute
+ * path): the second write would silently undo the first. */
+static int
+check_images(char *const *images, size_t n, const struct img_opts *o,
+	     struct kp_error *err)
+{
+	struct disk_opts dopts = { o->format, o->allow_refs };
+	struct stat *st = calloc(n ? n : 1, sizeof(*st));
+	size_t i, k;
+	int r = 0;
+
+	if (st == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < n && r == 0; i++) {
+		struct disk *d = NULL;
+
+		if (imgio_is_uri(images[i]) || strstr(images[i], "://"))
+			continue;
+		if (access(images[i], F_OK) < 0) {
+			r = kp_fail_errno(err, KP_ERR_INPUT, errno,
+					  "'%s': cannot open", images[i]);
+			break;
+		}
+		r = disk_inspect(images[i], &dopts, &d, err);
+		if (r == 0 && fstat(disk_fd(d), &st[i]) < 0)
+			r = kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'",
+					  images[i]);
+		disk_free(d);
+		for (k = 0; k < i && r == 0; k++)
+			if (st[k].st_ino && st[k].st_dev == st[i].st_dev &&
+			    st[k].st_ino == st[i].st_ino)
+				r = kp_fail(err, KP_ERR_INVALID, "'%s' and '%s' "
+					    "are the same image twice",
+					    images[k], images[i]);
+	}
+	if (r == 0)
+		r = img_uri_same(images, n, err);
+	free(st);
+	return r;
+}
+
 int
 img_open(char *const *images, size_t n, const struct img_opts *o,
 	 struct img_session **s_ret, struct kp_error *err)
@@ -119,16 +164,11 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 			release(s);
 			return kp_fail_oom(err);
 		}
-	/* A missing file is the user's mistake, whatever the backend: said
-	 * before auto explains why it would not take the direct one. */
-	for (i = 0; i < n; i++) {
-		if (strstr(images[i], "://") == NULL &&
-		    access(images[i], F_OK) < 0) {
-			kp_fail_errno(err, KP_ERR_INPUT, errno,
-				      "'%s': cannot open", images[i]);
-			release(s);
-			return -1;
-		}
+	/* What an image is and what it names is the same to every backend:
+	 * read before auto chooses one, and a refusal is final. */
+	if (check_images(images, n, o, err) < 0) {
+		release(s);
+		return -1;
 	}
 	if ((s->tmpdir = kp_mkdtemp(err)) == NULL ||
 	    start_hive_servers(s, o, err) < 0) {

@@ -46,7 +46,9 @@ enum img_backend_choice {
 
 struct img_opts {
 	enum img_backend_choice backend;
-	const char *format;		/* raw|qcow2|vmdk|vhdx, NULL to probe */
+	const char *format;		/* raw|qcow2|vmdk|vhdx|vpc|vdi, NULL:
+					 * read it (image/disk.h) */
+	bool allow_refs;		/* accept files an image names */
 	bool readonly;			/* drives are never written */
 	const char *overlay;		/* write to a new qcow2 overlay */
 	const char *bitlocker_key_file;	/* recovery password for BitLocker */

@@ -7,7 +7,11 @@
 #include <string.h>
 
 #include <libxml/uri.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
+#include "lib/buf.h"
 #include "lib/valid.h"
 #include "uri.h"
 
@@ -174,5 +178,106 @@ out:
 	if (r < 0)
 		img_uri_release(u);
 	xmlFreeURI(x);
+	return r;
+}
+
+/* Where nbd drive U's server is: for tcp, every address its host name
+ * resolves to with its port, one per line (sorted by getaddrinfo's order
+ * is enough: the same name resolves the same way twice); for unix, the
+ * socket file's device and inode.  NULL if it cannot be told. */
+static char *
+endpoint(const struct img_uri *u)
+{
+	const char *srv = u->server[0];
+	struct buf b = BUF_INIT;
+
+	if (u->protocol == NULL || strcmp(u->protocol, "nbd") != 0 || !srv)
+		return NULL;
+	if (strncmp(srv, "unix:", 5) == 0) {
+		struct stat st;
+
+		if (stat(srv + 5, &st) < 0)
+			return NULL;
+		buf_addf(&b, "unix %llu %llu", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+	} else if (strncmp(srv, "tcp:", 4) == 0) {
+		const char *host = srv + 4, *colon = strrchr(host, ':');
+		char *h = colon ? strndup(host, (size_t)(colon - host)) :
+				  strdup(host);
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
+
+		if (h == NULL || getaddrinfo(h, colon ? colon + 1 : "10809",
+					     &hints, &ai) != 0) {
+			free(h);
+			return NULL;
+		}
+		for (a = ai; a; a = a->ai_next) {
+			char n[NI_MAXHOST], p[NI_MAXSERV];
+
+			if (getnameinfo(a->ai_addr, a->ai_addrlen, n, sizeof(n),
+					p, sizeof(p), NI_NUMERICHOST |
+					NI_NUMERICSERV) == 0)
+				buf_addf(&b, "%s %s\n", n, p);
+		}
+		freeaddrinfo(ai);
+		free(h);
+	}
+	return b.data;
+}
+
+/* Do the endpoint lists A and B share an address? */
+static bool
+share(const char *a, const char *b)
+{
+	const char *p;
+
+	for (p = a; p && *p;) {
+		const char *nl = strchrnul(p, '\n');
+		size_t l = (size_t)(nl - p);
+		const char *q;
+
+		for (q = b; q && *q;) {
+			const char *nq = strchrnul(q, '\n');
+
+			if ((size_t)(nq - q) == l && memcmp(p, q, l) == 0)
+				return true;
+			q = *nq ? nq + 1 : nq;
+		}
+		p = *nl ? nl + 1 : nl;
+	}
+	return false;
+}
+
+int
+img_uri_same(char *const *images, size_t n, struct kp_error *err)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	struct img_uri *u = calloc(n ? n : 1, sizeof(*u));
+	char **ep = calloc(n ? n : 1, sizeof(*ep));
+	size_t i, k;
+	int r = 0;
+
+	if (u == NULL || ep == NULL) {
+		free(u);
+		free(ep);
+		return kp_fail_oom(err);
+	}
+	for (i = 0; i < n; i++)
+		if (img_uri_parse(images[i], &u[i], &ignored) == 1)
+			ep[i] = endpoint(&u[i]);
+	for (i = 0; i < n && r == 0; i++)
+		for (k = 0; k < i && r == 0; k++)
+			if (ep[i] && ep[k] && share(ep[i], ep[k]) &&
+			    strcmp(u[i].exportname, u[k].exportname) == 0)
+				r = kp_fail(err, KP_ERR_INVALID, "'%s' and '%s' "
+					    "are the same image twice (one "
+					    "export of one server)", images[k],
+					    images[i]);
+	for (i = 0; i < n; i++) {
+		img_uri_release(&u[i]);
+		free(ep[i]);
+	}
+	free(u);
+	free(ep);
 	return r;
 }

@@ -10,6 +10,7 @@
 #define KP_URI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "lib/error.h"
 
@@ -30,5 +31,12 @@ struct img_uri {
 int img_uri_parse(const char *image, struct img_uri *u, struct kp_error *err);
 
 void img_uri_release(struct img_uri *u);
+
+/* Do two of IMAGES name one export of one NBD server under two names
+ * (nbd://127.0.0.1:P/ and nbd://localhost:P/, or one socket by two
+ * paths)?  KP_ERR_INVALID if so, naming both.  Only what can be told
+ * here is compared: resolved addresses and ports, socket files, export
+ * names. */
+int img_uri_same(char *const *images, size_t n, struct kp_error *err);
 
 #endif

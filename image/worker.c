@@ -357,11 +357,10 @@ bad:
 }
 
 int
-dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
+dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
 	struct dw_session **s_ret, struct kp_error *err)
 {
-	struct imgio_opts io = { o->format, o->readonly, o->overlay,
-				 o->force_nbd };
+	struct imgio_opts io = *o;
 	struct sb_opts so = { .mem_max = mem_max };
 	struct wstate *ws;
 	struct dw_session *s;
@@ -408,6 +407,12 @@ dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
 	free(ws);
 	*s_ret = s;
 	return 0;
+}
+
+const char *
+dw_format(const struct dw_session *s)
+{
+	return imgio_format(s->io);
 }
 
 int

@@ -18,8 +18,11 @@ struct dw_session;
 
 /* Open PATH in this process and start the worker on it.  MEM_MAX bounds
  * the worker's address space (0: 4 GiB). */
-int dw_open(const char *path, const struct dr_opts *o, uint64_t mem_max,
+int dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
 	    struct dw_session **s_ret, struct kp_error *err);
+
+/* The image's format, as read when it was opened ("qcow2"). */
+const char *dw_format(const struct dw_session *s);
 
 int dw_find_windows(struct dw_session *s, struct kp_error *err);
 int dw_open_volume(struct dw_session *s, unsigned part, size_t *root,

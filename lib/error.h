@@ -44,6 +44,7 @@ enum kp_remedy {
 	KP_REMEDY_ALLOW_UNSIGNED, /* accept an unsigned kit knowingly */
 	KP_REMEDY_TSIG_KEY,	/* sign DNS queries with a TSIG key */
 	KP_REMEDY_SRV_DOMAIN,	/* name the DNS domains to publish in */
+	KP_REMEDY_ALLOW_REFERENCES, /* accept the files an image names */
 	KP_NREMEDIES
 };
 

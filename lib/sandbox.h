@@ -73,6 +73,37 @@ struct sb_opts {
 	unsigned timeout_s;
 };
 
+/* A program run confined (sb_spawn): as a worker, but a program of its
+ * own that may open files, so its files are named, not inherited. */
+struct sb_spawn_opts {
+	const char *const *exec;	/* beneath these it may execute and
+					 * read (the program, its libraries) */
+	/* Files it may read, and read and write, as open descriptors (of
+	 * any mode), ending with -1: what a rule grants is bound to the
+	 * file checked, not to whatever a path names later. */
+	const int *read;
+	const int *write;
+	int listen_fd;		/* its fd 3, announced in LISTEN_FDS and
+				 * LISTEN_PID (systemd socket activation);
+				 * -1: none */
+	int out_fd;		/* its standard output and error (a pipe to
+				 * read what it says), -1: /dev/null */
+	uint64_t mem_max;	/* RLIMIT_AS, 0: 8 GiB */
+};
+
+/*
+ * Run ARGV[0] (a path) confined: in a new network namespace (only a
+ * loopback that is down), with no capability in any set and none to
+ * regain, no core dumps, PR_SET_NO_NEW_PRIVS, a seccomp filter that
+ * fails what no image tool needs (tracing, mounts, namespaces, modules,
+ * BPF, keys, sockets but AF_UNIX), and where the kernel has Landlock,
+ * only the files named in O (sb_landlock_abi says whether it does).
+ * Its environment holds nothing but LISTEN_FDS and LISTEN_PID.  *PID is
+ * the child, to be waited for by the caller.
+ */
+int sb_spawn(char *const *argv, const struct sb_spawn_opts *o, pid_t *pid,
+	     struct kp_error *err);
+
 /* Is KMSPREP_SANDBOX_SELFTEST=1 set: may workers obey test requests? */
 bool sb_selftest(void);
 

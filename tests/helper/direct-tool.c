@@ -3,10 +3,11 @@
  * kmsprep-test-tool direct: drive the direct image backend (image/ntfsvol.h)
  * from the tests and benchmarks, and build sample images with it.
  *
- *   kmsprep-test-tool direct [-r] [-n] [-f FMT] [-o OVERLAY] [-p PART]
- *                            IMAGE OP [ARGS] [OP [ARGS]]...
+ *   kmsprep-test-tool direct [-r] [-n] [-b] [-f FMT] [-o OVERLAY]
+ *                            [-p PART] IMAGE OP [ARGS] [OP [ARGS]]...
  *
  *   -r read-only   -n through qemu-nbd even if raw   -f image format
+ *   -b accept files the image names (a backing file)
  *   -s in a sandboxed worker (image/worker.h)
  *   -o write to a new qcow2 overlay   -p use NTFS partition PART (0: whole
  *   disk) as the root, Windows or not; otherwise the first Windows root
@@ -348,7 +349,7 @@ int
 direct_main(int argc, char **argv)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct dr_opts o = { NULL, false, NULL, false };
+	struct imgio_opts o = { .readonly = false };
 	struct sess ss = { NULL, NULL }, *s = &ss;
 	bool sandbox = false;
 	size_t root = 0, n;
@@ -356,10 +357,13 @@ direct_main(int argc, char **argv)
 	int c, i, used;
 
 	optind = 1;
-	while ((c = getopt(argc, argv, "+rnsf:o:p:")) != -1) {
+	while ((c = getopt(argc, argv, "+rnsbf:o:p:")) != -1) {
 		switch (c) {
 		case 'r':
 			o.readonly = true;
+			break;
+		case 'b':
+			o.allow_refs = true;
 			break;
 		case 'n':
 			o.force_nbd = true;
@@ -381,7 +385,7 @@ direct_main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: kmsprep-test-tool direct [-r] [-n] "
+		fprintf(stderr, "usage: kmsprep-test-tool direct [-r] [-n] [-b] "
 			"[-f FMT] [-o OVERLAY] [-p PART] IMAGE OP...\n");
 		return 2;
 	}
@@ -422,7 +426,7 @@ int
 direct_dirty_main(int argc, char **argv)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct imgio_opts io = { NULL, false, NULL, false };
+	struct imgio_opts io = { .readonly = false };
 	struct imgio *ch = NULL;
 	struct part *parts = NULL;
 	const char *table;
@@ -465,7 +469,7 @@ int
 direct_supported_main(int argc, char **argv)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct dr_opts o = { NULL, true, NULL, false };
+	struct imgio_opts o = { .readonly = true };
 	bool key = argc == 3 && strcmp(argv[1], "-k") == 0;
 	char why[256] = "";
 	int r;

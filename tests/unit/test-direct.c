@@ -49,7 +49,7 @@ static void
 test_channel_bounds(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct imgio_opts o = { "raw", true, NULL, false };
+	struct imgio_opts o = { .format = "raw", .readonly = true };
 	struct imgio *io = NULL;
 	unsigned char b[16];
 	char path[64];
@@ -73,7 +73,7 @@ static void
 test_mbr(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct imgio_opts o = { NULL, true, NULL, false };
+	struct imgio_opts o = { .readonly = true };
 	struct imgio *io = NULL;
 	struct part *p = NULL;
 	const char *table;
@@ -102,7 +102,7 @@ static void
 test_mbr_hostile(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct imgio_opts o = { "raw", true, NULL, false };
+	struct imgio_opts o = { .format = "raw", .readonly = true };
 	struct imgio *io = NULL;
 	struct part *p = NULL;
 	const char *table;
@@ -168,7 +168,7 @@ static void
 test_not_ntfs(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct dr_opts o = { NULL, true, NULL, false };
+	struct imgio_opts o = { .readonly = true };
 	struct dr_session *s = NULL;
 	char path[64];
 	size_t n;

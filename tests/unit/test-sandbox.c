@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/sandbox.h"
@@ -322,6 +323,77 @@ test_oversized_answer(void)
 	finish(&f);
 }
 
+/* The value of FIELD in /proc/PID/status, or "". */
+static const char *
+status_of(pid_t pid, const char *field)
+{
+	static char v[128];
+	char path[64], line[256];
+	FILE *f;
+
+	v[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return v;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, strlen(field)) == 0 &&
+		    line[strlen(field)] == ':')
+			sscanf(line + strlen(field) + 1, "%127s", v);
+	fclose(f);
+	return v;
+}
+
+/* A confined program (qemu-nbd's confinement, on a shell): it reads the
+ * file it was given and no other, holds no capability, runs under its
+ * filter with no new privileges, in a network namespace of its own. */
+static void
+test_spawn_confined(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	const char *const exec[] = { "/usr", "/bin", "/lib", "/lib64", NULL };
+	char ok[] = "/tmp/kmsprep-spawn-XXXXXX", script[256], out[256];
+	int okfd = mkstemp(ok), rd[2] = { -1, -1 }, p[2], st;
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", script, NULL };
+	struct sb_spawn_opts so = { .exec = exec, .read = rd, .listen_fd = -1 };
+	char ns_self[64] = "", ns_child[64] = "", nspath[64];
+	size_t n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	CHECK(okfd >= 0 && write(okfd, "hello\n", 6) == 6);
+	rd[0] = okfd;
+	CHECK(pipe(p) == 0);
+	so.out_fd = p[1];
+	snprintf(script, sizeof(script), "cat %s; cat /etc/passwd >/dev/null "
+		 "2>&1 || echo denied; echo done; exec sleep 5", ok);
+	CHECK(sb_spawn(argv, &so, &pid, &err) == 0);
+	close(p[1]);
+	while (n + 1 < sizeof(out) && !strstr(out, "done") &&
+	       (got = read(p[0], out + n, sizeof(out) - 1 - n)) > 0) {
+		n += (size_t)got;
+		out[n] = '\0';
+	}
+	out[n] = '\0';
+	CHECK(strstr(out, "hello") != NULL);
+	if (sb_landlock_abi() > 0)
+		CHECK(strstr(out, "denied") != NULL);
+	CHECK_STR(status_of(pid, "CapEff"), "0000000000000000");
+	CHECK_STR(status_of(pid, "CapPrm"), "0000000000000000");
+	CHECK_STR(status_of(pid, "CapBnd"), "0000000000000000");
+	CHECK_STR(status_of(pid, "NoNewPrivs"), "1");
+	CHECK_STR(status_of(pid, "Seccomp"), "2");
+	snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)pid);
+	CHECK(readlink("/proc/self/ns/net", ns_self, sizeof(ns_self) - 1) > 0);
+	CHECK(readlink(nspath, ns_child, sizeof(ns_child) - 1) > 0);
+	if (geteuid() == 0)
+		CHECK(strcmp(ns_self, ns_child) != 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(p[0]);
+	close(okfd);
+	unlink(ok);
+}
+
 static const struct unit_test tests[] = {
 	TEST(test_echo),
 	TEST(test_socket_kills),
@@ -332,6 +404,7 @@ static const struct unit_test tests[] = {
 	TEST(test_files_worker),
 	TEST(test_oversized_answer),
 	TEST(test_timeout),
+	TEST(test_spawn_confined),
 };
 
 UNIT_MAIN(tests)
