@@ -425,8 +425,7 @@ static const struct cli_opt batch_opts[] = {
 	  "a plan's kits: require their signature to be valid for this "
 	  "Ed25519 key"),
 	OPT_BOOL("allow-unsigned", 0, ARGS, allow_unsigned,
-	  "a plan's kits: accept unsigned kits although trusted keys are "
-	  "installed"),
+	  "a plan's kits: accept unsigned kits knowingly"),
 	OPT_STRING("shard", 0, "I/N", struct batch_args, shard,
 	  "do only the plan's images whose index modulo N is I (0 <= I < N)"),
 	OPT_UINT("shards-from-env", 0, "N", struct batch_args, shards_env, 1,

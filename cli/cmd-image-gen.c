@@ -109,7 +109,8 @@ static const struct cli_opt kit_apply_opts[] = {
 	OPT_STRING("pubkey", 0, "PUBLIC.pem", ARGS, pubkey,
 	  "require the kit's signature to be valid for this Ed25519 key"),
 	OPT_BOOL("allow-unsigned", 0, ARGS, allow_unsigned,
-	  "accept an unsigned kit although trusted keys are installed"),
+	  "accept an unsigned kit knowingly (its scripts run as SYSTEM at "
+	  "first boot, and nothing shows who made them)"),
 	IMAGE_WRITE_OPTS,
 	OPT_END(),
 };
@@ -128,7 +129,7 @@ static const struct cli_help kit_apply_help = {
 	"else from the SYSTEM\\Setup first-boot command. A key left by an "
 	"earlier kit is removed when the new kit has none. Signatures are "
 	"checked as 'kms kit verify' does: a signed kit needs --pubkey or a "
-	"trusted key, and trusted keys make a signature mandatory. "
+	"trusted key, an unsigned one --allow-unsigned. "
 	"Files are written before the hives, each atomically and read back. "
 	"Applying a kit twice changes nothing.",
 	kit_apply_opts, NULL,

@@ -253,7 +253,8 @@ static const struct cli_opt verify_opts[] = {
 	  "require a valid Ed25519 signature by this key (openssl pkey "
 	  "-in PRIVATE.pem -pubout -out PUBLIC.pem)"),
 	OPT_BOOL("allow-unsigned", 0, ARGS, allow_unsigned,
-	  "accept an unsigned kit although trusted keys are installed"),
+	  "accept an unsigned kit knowingly (its scripts run as SYSTEM at "
+	  "first boot, and nothing shows who made them)"),
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
 	OPT_END(),
 };
@@ -266,14 +267,16 @@ static const struct cli_help verify_help = {
 	"SHA-256 as the manifest says, no file missing or extra, the settings "
 	"valid, and the manifest's signature: by the --pubkey key, else by a "
 	"trusted key (*.pem or *.pub in /etc/kmsprep/trusted-keys or "
-	"~/.config/kmsprep/trusted-keys). With a trusted key installed an "
-	"unsigned kit is refused unless --allow-unsigned; without one, a "
-	"signed kit needs --pubkey: its digests alone prove nothing once "
-	"someone could rewrite the manifest. Nothing is extracted to disk.",
+	"~/.config/kmsprep/trusted-keys; every key file there is read and "
+	"must be an Ed25519 public key). An unsigned kit is refused unless "
+	"--allow-unsigned; a signed kit whose signature no key checks is "
+	"refused too: its digests alone prove nothing once someone could "
+	"rewrite the manifest. Nothing is extracted to disk.",
 	verify_opts,
 	"Exit codes: 0 the kit is intact; 3 it is not (the reason is "
-	"given); 4 a signed kit without --pubkey or a trusted key, or an "
-	"unsigned kit where trusted keys are installed.\n",
+	"given), or a trusted key file is broken; 4 an unsigned kit without "
+	"--allow-unsigned, or a signed kit without --pubkey or a trusted "
+	"key.\n",
 };
 
 int

@@ -816,29 +816,32 @@ sig_matches(EVP_PKEY *k, const struct kit_file *sig, const char *msg,
 	return ok;
 }
 
-/* Check SIG against each of the NKEYS public key files KEYS in turn;
- * *SIGNER is the one that matches.  A key file that is not an Ed25519
- * public key is an error, not skipped: a broken trust store must show. */
+/* Check SIG against the NKEYS public key files KEYS; *SIGNER is the
+ * first that matches.  Every key file is read and checked first, every
+ * time: one that is not an Ed25519 public key is an error, never skipped
+ * because another matched before it (a broken trust store must show). */
 static int
 verify_sig(char *const *keys, size_t nkeys, const struct kit_file *sig,
 	   const char *msg, size_t len, const char *path, const char **signer,
 	   struct kp_error *err)
 {
+	EVP_PKEY **k = calloc(nkeys ? nkeys : 1, sizeof(*k));
 	size_t i;
+	int r = 0;
 
-	for (i = 0; i < nkeys; i++) {
-		EVP_PKEY *k = read_pem(keys[i], false, err);
-		bool ok;
-
-		if (k == NULL)
-			return -1;
-		ok = sig_matches(k, sig, msg, len);
-		EVP_PKEY_free(k);
-		if (ok) {
+	if (k == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < nkeys && r == 0; i++)
+		if ((k[i] = read_pem(keys[i], false, err)) == NULL)
+			r = -1;
+	for (i = 0; i < nkeys && r == 0 && *signer == NULL; i++)
+		if (sig_matches(k[i], sig, msg, len))
 			*signer = keys[i];
-			return 0;
-		}
-	}
+	for (i = 0; i < nkeys; i++)
+		EVP_PKEY_free(k[i]);
+	free(k);
+	if (r < 0 || *signer)
+		return r;
 	if (nkeys == 1)
 		return bad(err, path, "the signature does not match the "
 			   "manifest and the key '%s': the kit was changed or "
@@ -1076,7 +1079,8 @@ kit_trusted(const struct kit *k, const char *path, struct kp_error *err)
 enum sig_need {
 	SIG_OPTIONAL,		/* checked against KEYS if there is one */
 	SIG_PUBKEY,		/* --pubkey asks for one */
-	SIG_TRUSTED,		/* trusted keys exist: unsigned is refused */
+	SIG_REQUIRED,		/* unsigned is refused (it would run as
+				 * SYSTEM at first boot unchecked) */
 };
 
 static int
@@ -1113,11 +1117,11 @@ read_kit(const char *path, char *const *keys, size_t nkeys,
 		goto out;
 	}
 	/* Deleting manifest.sig must not turn a signed kit into a valid
-	 * unsigned one where the user has said which signers to trust. */
-	if (need == SIG_TRUSTED && sig == NULL) {
-		kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is not signed, "
-			"and trusted keys are installed, so a signature is "
-			"required", path);
+	 * unsigned one: an unsigned kit is taken only knowingly. */
+	if (need == SIG_REQUIRED && sig == NULL) {
+		kp_fail(err, KP_ERR_REFUSED, "'%s': the kit is not signed, so "
+			"nothing shows who made its scripts, which run as "
+			"SYSTEM at first boot", path);
 		kp_error_remedy(err, KP_REMEDY_ALLOW_UNSIGNED);
 		goto out;
 	}
@@ -1253,14 +1257,11 @@ kit_open(const char *path, const struct kit_trust *t, struct kit *k,
 	for (i = 0; i < 2; i++)
 		if (dirs[i] && add_trusted(dirs[i], &keys, &n, err) < 0)
 			goto out;
-	if (n == 0) {
-		r = kit_read(path, NULL, k, err);
-		if (r == 0 && (r = kit_trusted(k, path, err)) < 0)
-			kit_release(k);
-		goto out;
-	}
 	r = read_kit(path, keys, n, t->allow_unsigned ? SIG_OPTIONAL :
-						       SIG_TRUSTED, k, err);
+						       SIG_REQUIRED, k, err);
+	/* With no key to check it by, a signature proves nothing. */
+	if (r == 0 && (r = kit_trusted(k, path, err)) < 0)
+		kit_release(k);
 out:
 	for (i = 0; i < n; i++)
 		free(keys[i]);

@@ -138,8 +138,7 @@ int kit_trusted(const struct kit *k, const char *path, struct kp_error *err);
 struct kit_trust {
 	const char *pubkey;	/* --pubkey: exactly this key, else the
 				 * trusted-keys directories */
-	bool allow_unsigned;	/* accept an unsigned kit even when trusted
-				 * keys are installed */
+	bool allow_unsigned;	/* accept an unsigned kit knowingly */
 };
 
 /* The trusted-keys directories: [0] $KMSPREP_SYSCONFDIR (default the
@@ -149,11 +148,11 @@ struct kit_trust {
 int kit_trust_dirs(char *dirs[2]);
 
 /* Read and check the kit at PATH as kit_read does, then decide whether to
- * trust it: with T->PUBKEY, only a signature by that key; else when any
- * *.pem or *.pub Ed25519 public key is in a trusted-keys directory, a
- * signature by one of them, and an unsigned kit is refused
- * (KP_ERR_REFUSED) unless T->ALLOW_UNSIGNED; with no trusted keys, an
- * unsigned kit, and a signed one is refused as kit_trusted says. */
+ * trust it: with T->PUBKEY, only a signature by that key; else a
+ * signature by one of the *.pem or *.pub Ed25519 public keys in the
+ * trusted-keys directories (every one of them read and checked).  An
+ * unsigned kit is refused (KP_ERR_REFUSED) unless T->ALLOW_UNSIGNED; a
+ * signed one whose signature no key checks, as kit_trusted says. */
 int kit_open(const char *path, const struct kit_trust *t, struct kit *k,
 	     struct kp_error *err);
 

@@ -252,12 +252,17 @@ kit_entries() {
 	{"images": [{"image": "i0.img", "kit": "kit.tar.gz"},
 	            {"image": "i1.img", "kms-host": "kms1.corp.example"}]}
 	J
-	kp image batch -q --backend direct plan.json >out
+	# An unsigned kit is taken only knowingly, and nothing is written.
+	sha256sum i*.img >sums
+	expect_code 4 kp image batch -q --backend direct plan.json 2>err
+	expect_grep 'not signed.*--allow-unsigned' err
+	sha256sum -c --quiet sums
+	kp image batch -q --backend direct --allow-unsigned plan.json >out
 	expect_grep '^i0.img: create %WINDIR%\\kmsprep\\kit\\provision.cmd' out
 	expect_grep '^i0.img: written and verified' out
 	expect_grep '^i1.img: written and verified' out
 	sha256sum i*.img >sums
-	kp image batch -q --backend direct plan.json >again
+	kp image batch -q --backend direct --allow-unsigned plan.json >again
 	[ "$(grep -c ': no change$' again)" = 2 ]
 	sha256sum -c --quiet sums
 	# A missing kit, or a kit beside settings: refused before opening.

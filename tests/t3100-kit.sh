@@ -62,7 +62,7 @@ build_and_verify() {
 	kp kms kit build -q -o plain.tar.gz --host-name kms2.corp.example >out
 	expect_grep '^key: not included' out
 	[ "$(stat -c %a plain.tar.gz)" = 644 ]
-	kp kms kit verify plain.tar.gz >v3
+	kp kms kit verify --allow-unsigned plain.tar.gz >v3
 	expect_grep '^signature: none' v3
 	kp kms kit build -q -o stdin.tar.gz --host-name kms1.corp.example \
 		--key-file - <"$SCRATCH/key.txt" >out
@@ -140,40 +140,40 @@ tampering() {
 	expect_grep 'the kit is signed' err
 	damaged "no manifest.json" remove manifest.json
 	# Another key's signature.
-	expect_code 3 kp kms kit verify "$SCRATCH/good.tar.gz" \
+	expect_code 3 kp kms kit verify --allow-unsigned "$SCRATCH/good.tar.gz" \
 		--pubkey "$SCRATCH/other.pub" 2>err
 	expect_grep 'signed by another key' err
 	# Unsigned: a changed digest or invalid settings are still caught.
 	$TAMPER "$SCRATCH/unsigned.tar.gz" bad.tar.gz flip README.txt
-	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned bad.tar.gz 2>err
 	expect_grep "'README.txt' does not match" err
 	$TAMPER "$SCRATCH/unsigned.tar.gz" bad.tar.gz edit-manifest '"on"' '"maybe"'
-	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned bad.tar.gz 2>err
 	expect_grep "the kit's settings" err
 	$TAMPER "$SCRATCH/unsigned.tar.gz" bad.tar.gz edit-manifest \
 		'"publish_domain"' '"kms_host"'
-	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned bad.tar.gz 2>err
 	expect_grep 'not a KMS host setting' err
 	# In format 1 settings were option names: the same check holds.
 	$TAMPER "$SRC_DIR/tests/data/kit-v1.tar.gz" bad.tar.gz edit-manifest \
 		'"publish-domain"' '"kms-host"'
-	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned bad.tar.gz 2>err
 	expect_grep 'not a KMS host setting' err
 	$TAMPER "$SRC_DIR/tests/data/kit-v1.tar.gz" bad.tar.gz edit-manifest \
 		'"publish-domain"' '"publish_domain"'
-	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned bad.tar.gz 2>err
 	expect_grep 'not a KMS host setting' err
 	# The port the firewall opens must be the one the host listens on.
 	$TAMPER "$SCRATCH/unsigned.tar.gz" bad.tar.gz edit-manifest \
 		'"port": 1700' '"port": 1688'
-	expect_code 3 kp kms kit verify bad.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned bad.tar.gz 2>err
 	expect_grep "the manifest's port 1688 is not the listen-port setting's 1700" err
 	# Not a kit at all.
 	echo 'hello' >junk.tar.gz
-	expect_code 3 kp kms kit verify junk.tar.gz 2>err
-	expect_code 3 kp kms kit verify /dev/null 2>err
-	expect_code 3 kp kms kit verify . 2>err
-	expect_code 3 kp kms kit verify /nonexistent 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned junk.tar.gz 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned /dev/null 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned . 2>err
+	expect_code 3 kp kms kit verify --allow-unsigned /nonexistent 2>err
 }
 
 hostile() {
@@ -184,7 +184,7 @@ hostile() {
 	mkdir tmpd
 	for kind in abs dotdot symlink hardlink device fifo dir huge dup; do
 		$TAMPER "$SCRATCH/good.tar.gz" "h-$kind.tar.gz" hostile $kind
-		TMPDIR=$PWD/tmpd expect_code 3 kp kms kit verify \
+		TMPDIR=$PWD/tmpd expect_code 3 kp kms kit verify --allow-unsigned \
 			"h-$kind.tar.gz" 2>"err-$kind"
 		echo "$kind: $(cat "err-$kind")"
 	done
@@ -221,12 +221,12 @@ old_format() {
 	expect_grep '"setting": "listen_port"' m2
 	fails grep -q '"option"' m2
 	# The old kit still verifies, with the same settings as a new one.
-	kp kms kit verify "$v1" >out
+	kp kms kit verify --allow-unsigned "$v1" >out
 	expect_grep "^settings: publish-domain 'corp.example, 10, 50', publish-domain 'lab.example', dns-publishing 'on', listen-port '1700', low-priority 'on', activation-interval '60'" out
 	expect_grep '^kit intact: 3 files' out
 	# The same settings; the scripts differ (this kmsprep writes newer ones).
-	kp kms kit verify --json "$v1" >j1
-	kp kms kit verify --json v2.tar.gz >j2
+	kp kms kit verify --allow-unsigned --json "$v1" >j1
+	kp kms kit verify --allow-unsigned --json v2.tar.gz >j2
 	python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["settings"], indent=1))' j1 >s1
 	python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["settings"], indent=1))' j2 >s2
 	expect_grep listen-port s1
@@ -292,7 +292,7 @@ apply() {
 	# A kit without a key removes the key an earlier kit left.
 	kp kms kit build -q -o nokey.tar.gz --host-name kms1.corp.example \
 		--listen-port 1700 >/dev/null
-	kp kms kit apply -q nokey.tar.gz sealed.img >nk
+	kp kms kit apply -q --allow-unsigned nokey.tar.gz sealed.img >nk
 	expect_grep '^sealed.img: remove %WINDIR%\\kmsprep\\kit\\kms-host-key.txt$' nk
 	# Read back with independent readers.
 	guestfish --ro -a host.img -a sealed.img >gf 2>&1 <<'EOF'

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Kit trust without an image: trusted-keys directories make signatures
-# mandatory (a stripped signature is refused), --allow-unsigned, and a
-# signed kit checked against the trusted keys without --pubkey.
+# Kit trust without an image: an unsigned kit only with --allow-unsigned
+# (a stripped signature is refused, with or without trusted keys), and a
+# signed kit checked against the trusted keys without --pubkey, every
+# trusted key file read and checked each time.
 . "$(dirname "$0")/lib.sh"
 
 TAMPER="python3 $SRC_DIR/tests/helper/kit-tamper.py"
@@ -28,15 +29,22 @@ trust() {	# trust DIR KEY...: install KEYs as trusted in DIR
 }
 
 no_trusted_keys() {
-	# Without trusted keys the old rules hold: unsigned is accepted,
-	# signed needs --pubkey.
-	kp kms kit verify "$SCRATCH/stripped.tar.gz" >out
+	# Without trusted keys too, an unsigned kit (its provision.cmd runs
+	# as SYSTEM) is refused unless accepted knowingly; a signed one needs
+	# --pubkey.
+	expect_code 4 kp kms kit verify "$SCRATCH/stripped.tar.gz" 2>err
+	expect_grep 'not signed.*--allow-unsigned accepts it' err
+	: >image.qcow2
+	expect_code 4 kp kms kit apply "$SCRATCH/stripped.tar.gz" image.qcow2
+	[ ! -s image.qcow2 ]
+	kp kms kit verify --allow-unsigned "$SCRATCH/stripped.tar.gz" >out
 	expect_grep '^signature: none' out
 	expect_code 4 kp kms kit verify "$SCRATCH/signed.tar.gz" 2>err
 	# An empty directory, or one with other files, trusts nobody.
 	mkdir -p "$XDG_CONFIG_HOME/kmsprep/trusted-keys"
 	echo notes >"$XDG_CONFIG_HOME/kmsprep/trusted-keys/README"
-	kp kms kit verify "$SCRATCH/plain.tar.gz" >out
+	expect_code 4 kp kms kit verify "$SCRATCH/plain.tar.gz"
+	kp kms kit verify --allow-unsigned "$SCRATCH/plain.tar.gz" >out
 }
 
 user_keys() {
@@ -44,13 +52,13 @@ user_keys() {
 	trust "$XDG_CONFIG_HOME" "$SCRATCH/pub.pem"
 	# The downgrade is refused, without any flag to remember.
 	expect_code 4 kp kms kit verify "$SCRATCH/stripped.tar.gz" 2>err
-	expect_grep 'not signed, and trusted keys are installed' err
+	expect_grep 'not signed' err
 	expect_code 4 kp kms kit verify "$SCRATCH/plain.tar.gz" 2>err
 	# kit apply refuses it before any image is touched.
 	: >image.qcow2
 	expect_code 4 kp kms kit apply "$SCRATCH/stripped.tar.gz" image.qcow2 \
 		2>err
-	expect_grep 'not signed, and trusted keys are installed' err
+	expect_grep 'not signed' err
 	[ ! -s image.qcow2 ]
 	# The signed kit is checked against the trusted key, no --pubkey.
 	kp kms kit verify "$SCRATCH/signed.tar.gz" >out
@@ -89,13 +97,25 @@ system_keys() {
 	expect_grep 'signature does not match' err
 	# --pubkey still names exactly the signer.
 	kp kms kit verify "$SCRATCH/signed.tar.gz" --pubkey "$SCRATCH/pub.pem" >out
-	# A broken trusted key is an error, not silently skipped.
-	echo junk >"$KMSPREP_SYSCONFDIR/kmsprep/trusted-keys/broken.pem"
-	expect_code 3 kp kms kit verify "$SCRATCH/signed.tar.gz" 2>err
-	expect_grep "broken.pem': not a PEM public key" err
+	# A broken trusted key is an error, not silently skipped, even when
+	# a good key is read first and matches.
+	cp "$SCRATCH/pub.pem" "$KMSPREP_SYSCONFDIR/kmsprep/trusted-keys/a.pem"
+	for broken in junk rsa device; do
+		f=$KMSPREP_SYSCONFDIR/kmsprep/trusted-keys/z-$broken.pem
+		case $broken in
+		junk) echo junk >"$f" ;;
+		rsa) openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:1024 \
+			2>/dev/null | openssl pkey -pubout -out "$f" ;;
+		device) ln -s /dev/zero "$f" ;;
+		esac
+		expect_code 3 kp kms kit verify "$SCRATCH/signed.tar.gz" 2>err
+		expect_grep "z-$broken.pem'" err
+		rm "$f"
+	done
+	kp kms kit verify "$SCRATCH/signed.tar.gz" >out
 }
 
-t "no trusted keys: unsigned kits pass, signed need --pubkey" no_trusted_keys
+t "no trusted keys: unsigned kits need --allow-unsigned, signed --pubkey" no_trusted_keys
 t "trusted keys in XDG_CONFIG_HOME refuse a stripped signature" user_keys
 t "trusted keys in ~/.config by default" home_default
 t "trusted keys in the system directory" system_keys
