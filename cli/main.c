@@ -4,6 +4,7 @@
  * This file only dispatches "kmsprep GROUP COMMAND ..." to a command.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,11 +163,37 @@ dispatch(const struct cmd *cmds, const char *prefix, int argc, char **argv)
 	return dispatch(g->sub, name, argc - 1, argv + 1);
 }
 
+/* Ended by a signal: the scratch directories go first (they hold hives
+ * copied out of images, product keys included), then the signal takes
+ * its course.  The workers die with kmsprep (PR_SET_PDEATHSIG). */
+static void
+on_signal(int sig)
+{
+	kp_scratch_remove_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+catch_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_signal };
+	size_t i;
+
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
 	int code;
 
+	catch_signals();
 	if (argc < 2) {
 		usage(stderr, NULL, NULL);
 		return 2;

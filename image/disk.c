@@ -715,8 +715,9 @@ disk_serve(const struct disk *d, const struct disk_serve_opts *o,
 		goto fail;
 	if (sock) {
 		/* Connected: nothing else can reach it now. */
-		unlink(sock);
-		rmdir(srv->sockdir);
+		kp_rmtree(srv->sockdir);
+		free(srv->sockdir);
+		srv->sockdir = NULL;
 	}
 	args[a++] = "--cache=writeback";
 	if (o->readonly)
@@ -782,8 +783,7 @@ disk_server_stop(struct disk_server *srv, bool keep_overlay,
 		close(srv->said_fd);
 	if (srv->overlay && !keep_overlay)
 		unlink(srv->overlay);
-	if (srv->sockdir)
-		rmdir(srv->sockdir);
+	kp_rmtree(srv->sockdir);
 	free(srv->overlay);
 	free(srv->sockdir);
 	free(srv);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Bounded file input and atomic (temporary file + rename) output. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -505,6 +508,101 @@ kp_secrets_in_memory(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/*
+ * The scratch directories alive now, so that a signal that ends kmsprep
+ * can remove them (they hold hives copied out of images, with their
+ * product keys).  A fixed table: the handler may not allocate or lock.
+ */
+#define SCRATCH_MAX 64
+
+static char scratch[SCRATCH_MAX][PATH_MAX];
+static volatile sig_atomic_t scratch_used[SCRATCH_MAX];
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+scratch_add(const char *dir)
+{
+	size_t i;
+
+	if (strlen(dir) >= PATH_MAX)
+		return;
+	pthread_mutex_lock(&scratch_lock);
+	for (i = 0; i < SCRATCH_MAX && scratch_used[i]; i++)
+		;
+	if (i < SCRATCH_MAX) {
+		strcpy(scratch[i], dir);
+		scratch_used[i] = 1;
+	}
+	pthread_mutex_unlock(&scratch_lock);
+}
+
+static void
+scratch_drop(const char *dir)
+{
+	size_t i;
+
+	pthread_mutex_lock(&scratch_lock);
+	for (i = 0; i < SCRATCH_MAX; i++)
+		if (scratch_used[i] && strcmp(scratch[i], dir) == 0)
+			scratch_used[i] = 0;
+	pthread_mutex_unlock(&scratch_lock);
+}
+
+/* Remove NAME in directory DIRFD and all beneath it, DEPTH levels at
+ * most, with async-signal-safe calls only.  True if it is gone. */
+static bool
+rm_at(int dirfd, const char *name, int depth)
+{
+	char buf[4096];
+	bool progress = true;
+	long n;
+	int fd;
+
+	if (unlinkat(dirfd, name, 0) == 0)
+		return true;
+	if (errno != EISDIR || depth == 0)
+		return false;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	/* Removing entries shifts the rest: read again from the start
+	 * while each pass removes something. */
+	while (progress) {
+		progress = false;
+		lseek(fd, 0, SEEK_SET);
+		while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+			long off = 0;
+
+			while (off < n) {
+				/* struct linux_dirent64: ino, off, reclen,
+				 * type, name. */
+				unsigned short reclen;
+				const char *d = buf + off + 19;
+
+				memcpy(&reclen, buf + off + 16, sizeof(reclen));
+				if (reclen == 0)
+					break;
+				if (strcmp(d, ".") && strcmp(d, ".."))
+					progress |= rm_at(fd, d, depth - 1);
+				off += reclen;
+			}
+		}
+	}
+	close(fd);
+	return unlinkat(dirfd, name, AT_REMOVEDIR) == 0;
+}
+
+void
+kp_scratch_remove_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < SCRATCH_MAX; i++)
+		if (scratch_used[i])
+			rm_at(AT_FDCWD, scratch[i], 8);
+}
+
 char *
 kp_mkdtemp(struct kp_error *err)
 {
@@ -522,6 +620,7 @@ kp_mkdtemp(struct kp_error *err)
 		free(dir);
 		return NULL;
 	}
+	scratch_add(dir);
 	return dir;
 }
 
@@ -537,6 +636,8 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
 void
 kp_rmtree(const char *dir)
 {
-	if (dir)
+	if (dir) {
 		nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		scratch_drop(dir);
+	}
 }

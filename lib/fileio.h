@@ -115,4 +115,9 @@ char *kp_mkdtemp(struct kp_error *err);
 /* Remove DIR and everything below it, following no link. */
 void kp_rmtree(const char *dir);
 
+/* Remove every directory kp_mkdtemp made that kp_rmtree has not, using
+ * async-signal-safe calls only: for a signal handler, before kmsprep
+ * ends on SIGINT or SIGTERM. */
+void kp_scratch_remove_all(void);
+
 #endif

@@ -271,6 +271,47 @@ key_shape_at(const unsigned char *s)
 	return i;
 }
 
+/* Is C one of the 25 characters product keys are written in
+ * (BCDFGHJKMNPQRTVWXY2346789: no vowels, no L, S, Z, 0, 1 or 5)? */
+static bool
+is_key_char(unsigned char c)
+{
+	return c && strchr("BCDFGHJKMNPQRTVWXY2346789", toupper(c)) != NULL;
+}
+
+/* Length of a key of key characters at S, its groups of five split by
+ * one '.' or '_' each (a key hidden in a host name or a file name). */
+static size_t
+dotted_key_at(const unsigned char *s)
+{
+	size_t i = 0, g, k;
+
+	for (g = 0; g < 5; g++) {
+		if (g && s[i] != '.' && s[i] != '_')
+			return 0;
+		i += g != 0;
+		for (k = 0; k < 5; k++, i++)
+			if (!is_key_char(s[i]))
+				return 0;
+	}
+	return i;
+}
+
+/* In a run of letters and digits at S of length RUN, the start of 25 key
+ * characters in a row, or RUN if none. */
+static size_t
+key_chars_in(const unsigned char *s, size_t run)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < run; i++) {
+		n = is_key_char(s[i]) ? n + 1 : 0;
+		if (n == 25)
+			return i + 1 - 25;
+	}
+	return run;
+}
+
 bool
 kp_find_key_shape(const char *s, size_t *off, size_t *len)
 {
@@ -279,13 +320,23 @@ kp_find_key_shape(const char *s, size_t *off, size_t *len)
 
 	for (i = 0; p[i]; i++) {
 		n = is_alnum(p[i]) ? key_shape_at(p + i) : 0;
+		if (n == 0)
+			n = dotted_key_at(p + i);
 		/* A run of exactly 25 letters and digits is a key without
 		 * its dashes (digests and GUIDs are longer). */
 		if (n == 0 && is_alnum(p[i]) && (i == 0 || !is_alnum(p[i - 1]))) {
-			for (n = 0; is_alnum(p[i + n]); n++)
+			size_t run, k;
+
+			for (run = 0; is_alnum(p[i + run]); run++)
 				;
-			if (n != 25)
-				n = 0;
+			/* Or 25 key characters in a row within a longer
+			 * run ("kmsQXR7B9HJ3K..."). */
+			k = run > 25 ? key_chars_in(p + i, run) : run;
+			if (run == 25 || k < run) {
+				*off = run == 25 ? i : i + k;
+				*len = 25;
+				return true;
+			}
 		}
 		if (n) {
 			*off = i;

@@ -132,6 +132,14 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 				}
 		}
 		b->t[i].root = found == 1 ? only : match == 1 ? chosen : NULL;
+		/* A plan's device for this image must be one of its own. */
+		if (found && b->root_of && b->root_of[i] && match == 0) {
+			kp_fail(err, KP_ERR_INVALID, "'%s': '%s' is none of its "
+				"Windows installations (%s)", b->names[i],
+				b->root_of[i], buf_str(&list));
+			buf_release(&list);
+			return kp_error_remedy(err, KP_REMEDY_CHOOSE_ROOT);
+		}
 		if (found > 1 && match != 1) {
 			kp_fail(err, KP_ERR_INVALID, "'%s' holds %zu Windows "
 				"installations (%s)", b->names[i],
@@ -199,6 +207,30 @@ check(struct img_batch *b, size_t i, struct kp_error *err)
 	return 0;
 }
 
+/* Every device in WANT names an installation of some image: one that
+ * names none is a mistake, not something to ignore. */
+static int
+all_wanted(struct img_batch *b, const char *const *want, size_t nwant,
+	   struct kp_error *err)
+{
+	struct img_root *roots;
+	size_t n, j, k;
+
+	roots = b->be->roots(b->h, &n);
+	for (j = 0; j < nwant; j++) {
+		for (k = 0; k < n; k++)
+			if (strcmp(want[j], roots[k].device) == 0)
+				break;
+		if (k == n) {
+			kp_fail(err, KP_ERR_INVALID, "'%s' names no Windows "
+				"installation of %s", want[j], b->n == 1 ?
+				"the image" : "these images");
+			return kp_error_remedy(err, KP_REMEDY_CHOOSE_ROOT);
+		}
+	}
+	return 0;
+}
+
 int
 img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
 		 struct kp_error *err)
@@ -210,7 +242,7 @@ img_batch_choose(struct img_batch *b, const char *const *want, size_t nwant,
 	for (i = 0; i < b->n; i++)
 		if (choose_told(b, i, want, nwant, err) < 0)
 			return -1;
-	return 0;
+	return all_wanted(b, want, nwant, err);
 }
 
 int
@@ -238,7 +270,7 @@ img_batch_select(struct img_batch *b, const char *const *want, size_t nwant,
 		if (choose_told(b, i, want, nwant, err) < 0 ||
 		    check(b, i, err) < 0)
 			return -1;
-	return 0;
+	return all_wanted(b, want, nwant, err);
 }
 
 /* Images prepared at once: each takes the next image not yet started. */

@@ -168,6 +168,13 @@ key_shapes(void)
 		{ "QXR7B9HJ3KM4PWTY6D2VCF8GN", 0, 25 },
 		{ "'QXR7B9HJ3KM4PWTY6D2VCF8GN': x", 1, 25 },
 		{ "Q X R 7 B 9 H J 3 K M 4 P W T Y 6 D 2 V C F 8 G N", 0, 49 },
+		/* Hidden in a host name or a file name. */
+		{ "QXR7B.9HJ3K.M4PWT.Y6D2V.CF8GN.example", 0, 29 },
+		{ "lab.qxr7b.9hj3k.m4pwt.y6d2v.cf8gn", 4, 29 },
+		{ "QXR7B_9HJ3K_M4PWT_Y6D2V_CF8GN.txt", 0, 29 },
+		{ "kmsQXR7B9HJ3KM4PWTY6D2VCF8GNx.corp.example", 3, 25 },
+		{ "admin.north.lab01.corp5.local", 0, 0 },
+		{ "abcdefghijklmnopqrstuvwxyz0123", 0, 0 },
 		{ "kms1.corp.example", 0, 0 },
 		{ "QXR7B-9HJ3K-M4PWT-Y6D2V", 0, 0 },
 		{ "QXR7-9HJ3K-M4PWT-Y6D2V-CF8GN", 0, 0 },
