@@ -719,10 +719,10 @@ disk_serve(const struct disk *d, const struct disk_serve_opts *o,
 		free(srv->sockdir);
 		srv->sockdir = NULL;
 	}
-	args[a++] = "--cache=writeback";
+	args[a++] = (char *)"--cache=writeback";
 	if (o->readonly)
-		args[a++] = "--read-only";
-	args[a++] = "--";
+		args[a++] = (char *)"--read-only";
+	args[a++] = (char *)"--";
 	args[a++] = arg;
 	args[a] = NULL;
 	r = spawn(srv, "qemu-nbd", args, d, ovfd, !o->readonly && !o->overlay,
