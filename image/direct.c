@@ -19,7 +19,6 @@
 #include "worker.h"
 #include "imgio.h"
 #include "uri.h"
-#include "partition.h"
 #include "lib/buf.h"
 #include "lib/fileio.h"
 
@@ -601,47 +600,12 @@ const struct img_backend img_backend_direct = {
 	.parallel = true,
 };
 
-/* A partition of image PATH that the direct backend cannot look into
- * (LVM, a dynamic disk, Storage Spaces...), named in WHY: 1; 0 if none.
- * The partition table is read here through libblkid, as dr_supported
- * does; the NTFS volumes themselves only in the workers. */
-static int
-container(const char *path, const struct img_opts *o, char *why,
-	  size_t whysz)
-{
-	struct imgio_opts io = { .format = o->format, .readonly = true,
-				 .allow_refs = o->allow_refs };
-	struct kp_error err = KP_ERROR_INIT;
-	struct imgio *ch = NULL;
-	struct part *parts = NULL;
-	const char *table, *what;
-	size_t n = 0, i;
-	int r = 0;
-
-	if (imgio_open(path, &io, &ch, &err) < 0 ||
-	    part_list(ch, &parts, &n, &table, &err) < 0) {
-		snprintf(why, whysz, "'%s': %s", path, err.msg);
-		r = 1;
-	}
-	for (i = 0; i < n && r == 0; i++) {
-		what = part_container(&parts[i]);
-		if (what == NULL && parts[i].kind == PART_UNKNOWN)
-			what = parts[i].why;
-		if (what == NULL)
-			continue;
-		snprintf(why, whysz, "'%s': partition %u is %s", path,
-			 parts[i].number, what);
-		r = 1;
-	}
-	free(parts);
-	imgio_close(ch, false, NULL);
-	return r;
-}
-
 /*
- * The automatic choice: dr_supported's verdict, but the images are opened
- * read-only in sandboxed workers and searched as a real run would, rather
- * than with dr_supported, which mounts the NTFS volumes in this process.
+ * The automatic choice: the images are opened read-only in sandboxed
+ * workers and searched as a real run would; a volume they cannot look
+ * into (a volume manager's partition, BitLocker to unlock, a logical
+ * partition behind nbd) is listed as locked and sends the images to the
+ * appliance.
  */
 int
 img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
@@ -654,9 +618,6 @@ img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
 	size_t i, k;
 	int r = 1;
 
-	for (i = 0; i < n; i++)
-		if (container(images[i], o, why, whysz))
-			return 0;
 	ro.readonly = true;
 	ro.overlay = NULL;
 	if (d_open(images, n, &ro, &h, &err) < 0 ||
@@ -678,9 +639,13 @@ img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
 			if (l->image != i || (l->bitlocker &&
 					      !o->bitlocker_key_file))
 				continue;
-			snprintf(why, whysz, "'%s': %s: %s", images[i],
-				 l->device, l->bitlocker ? "BitLocker, to be "
-				 "unlocked with the key file" : l->why);
+			if (l->bitlocker)
+				snprintf(why, whysz, "'%s': %s: BitLocker, to be "
+					 "unlocked with the key file", images[i],
+					 l->device);
+			else
+				snprintf(why, whysz, "'%s': %s", images[i],
+					 l->why);
 			r = 0;
 		}
 		if (r == 1 && !found && !d->nlocked) {

@@ -31,6 +31,8 @@ struct imgio_opts {
 	const char *overlay;	/* create this qcow2 overlay and serve it */
 	bool force_nbd;		/* serve a raw image through qemu-nbd too */
 	bool allow_refs;	/* accept the files an image names, checked */
+	unsigned timeout_s;	/* a sandboxed worker's time for each request
+				 * (image/worker.h); 0: its default */
 };
 
 /* Is PATH an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://; see

@@ -494,9 +494,19 @@ dr_find_windows(struct dr_session *s, struct kp_error *err)
 		return -1;
 	for (i = 0; i < n; i++) {
 		const struct part *p = &parts[i];
+		const char *what = part_container(p);
 		ntfs_volume *vol;
 		ntfs_inode *sw;
 
+		/* A volume manager's partition: only the appliance reads
+		 * what it holds. */
+		if (what) {
+			if (add_locked(s, p->number, false, err,
+				       "partition %u is %s", p->number,
+				       what) < 0)
+				goto out;
+			continue;
+		}
 		if (p->kind == PART_BITLOCKER) {
 			if (add_locked(s, p->number, true, err,
 				       "BitLocker volume") < 0)

@@ -1,46 +1,254 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The direct backend behind a sandboxed worker (see worker.h).
- *
- * A request is: op (1 byte), root (4), arg (4: flags or partition), max
- * (8), the path (4-byte length, bytes), a security descriptor (4-byte
- * length, bytes), and the file's data (the rest).  An answer is a status
- * (0, or the kp_exit class of the error) and then the error message or the
- * op's result.  Integers are little-endian.  The parent reads every
- * answer as hostile: bounds-checked, and no count is trusted.
+ * The direct backend behind a sandboxed worker (see worker.h): each call
+ * is a row of the table below (lib/rpc.h), served by the dr_* call of the
+ * same name in the worker.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
-#include "lib/sandbox.h"
-#include "lib/wire.h"
-#include "image/worker.h"
+#include "hive/journal.h"
 #include "image/imgio.h"
+#include "image/worker.h"
+#include "lib/rpc.h"
 
-enum dw_op {
-	OP_FIND = 1, OP_VOLUME, OP_WRITABLE, OP_READ, OP_REPLACE, OP_CREATE,
-	OP_REMOVE, OP_LS, OP_MKDIR, OP_SD, OP_CLOSE, OP_SELFTEST, OP_JOURNAL,
+/* The longest guest path and security descriptor a request carries. */
+#define PATH_MAX_W 4096
+#define SD_MAX 65536
+/* The most roots and locked volumes an answer may list. */
+#define ROOTS_MAX 128
+/* The largest file read or written whole, with room for its header. */
+#define FILE_MAX (SB_MSG_MAX - 8192)
+
+/* What a request's time limit is unless the caller says: a file of a few
+ * hundred MB over a slow NBD server, well within it. */
+#define DW_TIMEOUT 60
+
+/*
+ * The messages.
+ */
+
+/* A root and a path in it (the path may be NULL). */
+struct a_path {
+	uint32_t root;
+	char *path;
 };
 
-#define HDR 17	/* op, root, arg, max */
+static const struct rpc_field a_path_f[] = {
+	RPC_F(struct a_path, root, RPC_U32, 0),
+	RPC_F(struct a_path, path, RPC_STR, PATH_MAX_W),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_path_l = { sizeof(struct a_path),
+					    a_path_f };
 
-struct dw_session {
-	struct imgio *io;
-	struct sb_worker *w;
-	bool selftest;
+struct a_read {
+	uint32_t root;
+	char *path;
+	uint64_t max;
+};
+
+static const struct rpc_field a_read_f[] = {
+	RPC_F(struct a_read, root, RPC_U32, 0),
+	RPC_F(struct a_read, path, RPC_STR, PATH_MAX_W),
+	RPC_F(struct a_read, max, RPC_U64, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_read_l = { sizeof(struct a_read),
+					    a_read_f };
+
+/* A file to write: replace (FLAGS) or create with descriptor SD. */
+struct a_put {
+	uint32_t root;
+	char *path;
+	uint32_t flags;
+	void *sd;
+	size_t sdlen;
+	void *data;
+	size_t len;
+};
+
+static const struct rpc_field a_put_f[] = {
+	RPC_F(struct a_put, root, RPC_U32, 0),
+	RPC_F(struct a_put, path, RPC_STR, PATH_MAX_W),
+	RPC_F(struct a_put, flags, RPC_U32, 0),
+	RPC_LEN(struct a_put, sd, sdlen, RPC_MEM, SD_MAX),
+	RPC_LEN(struct a_put, data, len, RPC_MEM, FILE_MAX),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_put_l = { sizeof(struct a_put), a_put_f };
+
+static void
+plan_put(struct buf *b, const void *field)
+{
+	journal_plan_put(b, field);
+}
+
+static int
+plan_get(struct wire_rd *r, void *field)
+{
+	struct journal_plan *p = field;
+
+	if (journal_plan_get(r, p) == 0)
+		return 0;
+	free(p->w);
+	p->w = NULL;
+	return -1;
+}
+
+static void
+plan_release(void *field)
+{
+	struct journal_plan *p = field;
+
+	free(p->w);
+	p->w = NULL;
+}
+
+/* Its writes point into the request that carries it. */
+static const struct rpc_codec plan_codec = { plan_put, plan_get,
+					     plan_release };
+
+struct a_journal {
+	uint32_t root;
+	char *primary, *log;
+	void *sd;
+	size_t sdlen;
+	struct journal_plan plan;
+};
+
+static const struct rpc_field a_journal_f[] = {
+	RPC_F(struct a_journal, root, RPC_U32, 0),
+	RPC_F(struct a_journal, primary, RPC_STR, PATH_MAX_W),
+	RPC_F(struct a_journal, log, RPC_STR, PATH_MAX_W),
+	RPC_LEN(struct a_journal, sd, sdlen, RPC_MEM, SD_MAX),
+	{ .type = RPC_CODEC, .off = offsetof(struct a_journal, plan),
+	  .codec = &plan_codec },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_journal_l = { sizeof(struct a_journal),
+					       a_journal_f };
+
+struct a_volume {
+	uint32_t part;
+};
+
+static const struct rpc_field a_volume_f[] = {
+	RPC_F(struct a_volume, part, RPC_U32, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_volume_l = { sizeof(struct a_volume),
+					      a_volume_f };
+
+static const struct rpc_field root_f[] = {
+	RPC_F(struct dr_root, part, RPC_U32, 0),
+	RPC_F(struct dr_root, start, RPC_U64, 0),
+	RPC_F(struct dr_root, size, RPC_U64, 0),
+	{ .type = RPC_STR, .off = offsetof(struct dr_root, systemroot),
+	  .max = 1024, .flags = RPC_PRINTABLE },
+	RPC_F(struct dr_root, state, RPC_ENUM, DR_UNCLEAN + 1),
+	RPC_F(struct dr_root, rw, RPC_BOOL, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout root_l = { sizeof(struct dr_root), root_f };
+
+static const struct rpc_field locked_f[] = {
+	RPC_F(struct dr_locked, part, RPC_U32, 0),
+	RPC_F(struct dr_locked, bitlocker, RPC_BOOL, 0),
+	{ .type = RPC_STR, .off = offsetof(struct dr_locked, why),
+	  .max = 1024, .flags = RPC_PRINTABLE },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout locked_l = { sizeof(struct dr_locked),
+					    locked_f };
+
+/* What the worker found: the table, the roots, the locked volumes; for
+ * dw_open_volume, the new root's index. */
+struct r_found {
+	uint32_t root;
 	char *table;
 	struct dr_root *roots;
 	size_t nroots;
 	struct dr_locked *locked;
 	size_t nlocked;
-	bool dead;
 };
 
+static const struct rpc_field r_found_f[] = {
+	RPC_F(struct r_found, root, RPC_U32, 0),
+	{ .type = RPC_STR, .off = offsetof(struct r_found, table), .max = 16,
+	  .flags = RPC_PRINTABLE },
+	{ .type = RPC_ARRAY, .off = offsetof(struct r_found, roots),
+	  .len_off = offsetof(struct r_found, nroots), .max = ROOTS_MAX,
+	  .elem = &root_l },
+	{ .type = RPC_ARRAY, .off = offsetof(struct r_found, locked),
+	  .len_off = offsetof(struct r_found, nlocked), .max = ROOTS_MAX,
+	  .elem = &locked_l },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_found_l = { sizeof(struct r_found),
+					     r_found_f };
+
+struct r_data {
+	struct buf data;
+};
+
+static const struct rpc_field r_data_f[] = {
+	RPC_F(struct r_data, data, RPC_TAIL, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_data_l = { sizeof(struct r_data),
+					    r_data_f };
+
+struct name {
+	char *s;
+};
+
+static const struct rpc_field name_f[] = {
+	RPC_F(struct name, s, RPC_STR, PATH_MAX_W),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout name_l = { sizeof(struct name), name_f };
+
+struct r_names {
+	struct name *v;
+	size_t n;
+};
+
+static const struct rpc_field r_names_f[] = {
+	{ .type = RPC_ARRAY, .off = offsetof(struct r_names, v),
+	  .len_off = offsetof(struct r_names, n), .max = 1u << 20,
+	  .elem = &name_l },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_names_l = { sizeof(struct r_names),
+					     r_names_f };
+
+struct r_sd {
+	uint32_t attrib;
+	void *sd;
+	size_t len;
+};
+
+static const struct rpc_field r_sd_f[] = {
+	RPC_F(struct r_sd, attrib, RPC_U32, 0),
+	RPC_LEN(struct r_sd, sd, len, RPC_MEM, SD_MAX),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_sd_l = { sizeof(struct r_sd), r_sd_f };
+
+struct r_u64 {
+	uint64_t v;
+};
+
+static const struct rpc_field r_u64_f[] = {
+	RPC_F(struct r_u64, v, RPC_U64, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_u64_l = { sizeof(struct r_u64), r_u64_f };
+
 /*
- * The worker.
+ * The worker: one dr_session over the channel it was given.
  */
 
 struct wstate {
@@ -49,312 +257,254 @@ struct wstate {
 	bool selftest;
 };
 
-static int
-answer_err(struct buf *resp, const struct kp_error *err)
+/* The session, opened on the first request (in the worker, so that its
+ * parsing is confined). */
+static struct dr_session *
+session(struct wstate *ws, struct kp_error *err)
 {
-	buf_reset(resp);
-	buf_addch(resp, err->status ? err->status : KP_ERR_FAIL);
-	return buf_addstr(resp, err->msg);
+	if (ws->s == NULL && dr_open_io(ws->io, &ws->s, err) < 0)
+		return NULL;
+	return ws->s;
 }
 
-static void
-put_roots(struct dr_session *s, struct buf *resp)
-{
-	const struct dr_root *r;
-	const struct dr_locked *l;
-	size_t n, i;
+#define SESSION(ws, err) \
+	struct dr_session *s = session(ws, err); \
+	if (s == NULL) \
+		return -1
 
-	wire_put32(resp, (uint32_t)strlen(dr_table(s) ? dr_table(s) : ""));
-	buf_addstr(resp, dr_table(s) ? dr_table(s) : "");
-	r = dr_roots(s, &n);
-	wire_put32(resp, (uint32_t)n);
-	for (i = 0; i < n; i++) {
-		wire_put32(resp, r[i].part);
-		wire_put64(resp, r[i].start);
-		wire_put64(resp, r[i].size);
-		wire_put32(resp, (uint32_t)r[i].state);
-		wire_put32(resp, r[i].rw);
-		wire_put32(resp, (uint32_t)strlen(r[i].systemroot));
-		buf_addstr(resp, r[i].systemroot);
-	}
-	l = dr_locked(s, &n);
-	wire_put32(resp, (uint32_t)n);
-	for (i = 0; i < n; i++) {
-		wire_put32(resp, l[i].part);
-		wire_put32(resp, l[i].bitlocker);
-		wire_put32(resp, (uint32_t)strlen(l[i].why));
-		buf_addstr(resp, l[i].why);
-	}
-}
-
-/* A journal plan from the request (see dw_journal), its writes pointing
- * into the request; -1 if it does not parse.  Free P->w. */
+/* The roots and locked volumes of S, copied into F. */
 static int
-get_plan(struct wire_rd *r, struct journal_plan *p, char **log)
+found(struct dr_session *s, struct r_found *f, struct kp_error *err)
 {
-	*log = wire_getstr(r, 4096, NULL);
-	if (*log == NULL) {
-		memset(p, 0, sizeof(*p));
-		return -1;
-	}
-	return journal_plan_get(r, p) < 0 || r->left ? -1 : 0;
-}
+	const struct dr_root *r = dr_roots(s, &f->nroots);
+	const struct dr_locked *l = dr_locked(s, &f->nlocked);
+	size_t i;
 
-static int
-serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
-      struct buf *tail)
-{
-	(void)tail;
-	struct wstate *ws = ud;
-	struct kp_error err = KP_ERROR_INIT;
-	struct wire_rd r = { req, len, false };
-	struct buf out = BUF_INIT;
-	const unsigned char *op;
-	char *path = NULL;
-	const unsigned char *sd;
-	uint32_t root, arg, sdlen;
-	uint64_t max;
-	size_t idx;
-	int rc = -1;
-
-	op = wire_take(&r, 1);
-	root = wire_get32(&r);
-	arg = wire_get32(&r);
-	max = wire_get64(&r);
-	path = wire_getstr(&r, 4096, NULL);
-	sdlen = wire_get32(&r);
-	sd = wire_take(&r, sdlen);
-	if (r.bad || op == NULL || path == NULL) {
-		free(path);
-		return -1;	/* the parent is broken: stop */
+	f->table = strdup(dr_table(s) ? dr_table(s) : "");
+	f->roots = calloc(f->nroots + 1, sizeof(*f->roots));
+	f->locked = calloc(f->nlocked + 1, sizeof(*f->locked));
+	if (f->table == NULL || f->roots == NULL || f->locked == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < f->nroots; i++) {
+		f->roots[i] = r[i];
+		if ((f->roots[i].systemroot = strdup(r[i].systemroot)) == NULL)
+			return kp_fail_oom(err);
 	}
-	if (ws->s == NULL && dr_open_io(ws->io, &ws->s, &err) < 0)
-		goto out;
-	buf_addch(resp, 0);
-	switch (*op) {
-	case OP_FIND:
-		rc = dr_find_windows(ws->s, &err);
-		if (rc == 0)
-			put_roots(ws->s, resp);
-		break;
-	case OP_VOLUME:
-		rc = dr_open_volume(ws->s, arg, &idx, &err);
-		if (rc == 0) {
-			wire_put32(resp, (uint32_t)idx);
-			put_roots(ws->s, resp);
-		}
-		break;
-	case OP_WRITABLE:
-		rc = dr_make_writable(ws->s, root, &err);
-		break;
-	case OP_READ:
-		/* Straight into the answer: one copy of the file. */
-		rc = dr_read(ws->s, root, path, (size_t)max, resp, &err);
-		break;
-	case OP_REPLACE:
-		rc = dr_replace(ws->s, root, path, r.p, r.left, arg, &err);
-		break;
-	case OP_CREATE:
-		rc = dr_create_sd(ws->s, root, path, r.p, r.left, sd, sdlen,
-				  &err);
-		break;
-	case OP_REMOVE:
-		rc = dr_remove(ws->s, root, path, &err);
-		break;
-	case OP_LS: {
-		char **v = dr_ls(ws->s, root, path, &err);
-		size_t i;
-
-		if (v == NULL)
-			break;
-		for (i = 0; v[i]; i++) {
-			buf_add(resp, v[i], strlen(v[i]) + 1);
-			free(v[i]);
-		}
-		free(v);
-		rc = 0;
-		break;
+	for (i = 0; i < f->nlocked; i++) {
+		f->locked[i] = l[i];
+		if ((f->locked[i].why = strdup(l[i].why)) == NULL)
+			return kp_fail_oom(err);
 	}
-	case OP_MKDIR:
-		rc = dr_mkdir(ws->s, root, path, &err);
-		break;
-	case OP_SD: {
-		uint32_t a = 0;
-
-		rc = dr_get_sd(ws->s, root, path, &out, &a, &err);
-		if (rc == 0) {
-			wire_put32(resp, a);
-			buf_add(resp, out.data, out.len);
-		}
-		break;
-	}
-	case OP_JOURNAL: {
-		struct journal_plan p;
-		char *log = NULL;
-		uint64_t written = 0;
-
-		if (get_plan(&r, &p, &log) < 0)
-			rc = kp_fail(&err, KP_ERR_FAIL, "bad journal plan");
-		else
-			rc = dr_journal(ws->s, root, path, log,
-					sdlen ? sd : NULL, sdlen, &p, &written,
-					&err);
-		if (rc == 0)
-			wire_put64(resp, written);
-		free(p.w);
-		free(log);
-		break;
-	}
-	case OP_CLOSE:
-		rc = dr_close(ws->s, true, &err);
-		ws->s = NULL;
-		break;
-	case OP_SELFTEST:
-		if (ws->selftest) {
-			/* Forbidden by the seccomp filter: never returns. */
-			int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-			buf_addch(resp, fd >= 0);
-			rc = 0;
-		} else {
-			rc = kp_fail(&err, KP_ERR_FAIL, "no self-test");
-		}
-		break;
-	default:
-		kp_fail(&err, KP_ERR_FAIL, "unknown request");
-		break;
-	}
-out:
-	free(path);
-	buf_release(&out);
-	if (rc < 0)
-		return answer_err(resp, &err);
 	return 0;
 }
+
+static int
+serve_find(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	SESSION(st, err);
+	(void)args;
+	return dr_find_windows(s, err) < 0 ? -1 : found(s, ans, err);
+}
+
+static int
+serve_volume(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_volume *a = args;
+	struct r_found *f = ans;
+	size_t root;
+
+	SESSION(st, err);
+	if (dr_open_volume(s, a->part, &root, err) < 0)
+		return -1;
+	f->root = (uint32_t)root;
+	return found(s, f, err);
+}
+
+static int
+serve_writable(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_path *a = args;
+
+	SESSION(st, err);
+	(void)ans;
+	return dr_make_writable(s, a->root, err);
+}
+
+static int
+serve_read(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_read *a = args;
+	struct r_data *d = ans;
+
+	SESSION(st, err);
+	/* Straight into the answer's tail: one copy of the file. */
+	return dr_read(s, a->root, a->path, a->max > FILE_MAX ? FILE_MAX :
+		       (size_t)a->max, &d->data, err);
+}
+
+static int
+serve_replace(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_put *a = args;
+
+	SESSION(st, err);
+	(void)ans;
+	return dr_replace(s, a->root, a->path, a->data, a->len, a->flags, err);
+}
+
+static int
+serve_create(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_put *a = args;
+
+	SESSION(st, err);
+	(void)ans;
+	return dr_create_sd(s, a->root, a->path, a->data, a->len, a->sd,
+			    a->sdlen, err);
+}
+
+static int
+serve_remove(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_path *a = args;
+
+	SESSION(st, err);
+	(void)ans;
+	return dr_remove(s, a->root, a->path, err);
+}
+
+static int
+serve_mkdir(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_path *a = args;
+
+	SESSION(st, err);
+	(void)ans;
+	return dr_mkdir(s, a->root, a->path, err);
+}
+
+static int
+serve_ls(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_path *a = args;
+	struct r_names *r = ans;
+	char **v;
+	size_t n;
+
+	SESSION(st, err);
+	if ((v = dr_ls(s, a->root, a->path, err)) == NULL)
+		return -1;
+	for (n = 0; v[n]; n++)
+		;
+	r->v = calloc(n + 1, sizeof(*r->v));
+	for (r->n = 0; r->v && r->n < n; r->n++)
+		r->v[r->n].s = v[r->n];
+	if (r->v == NULL)
+		while (n)
+			free(v[--n]);
+	free(v);
+	return r->v ? 0 : kp_fail_oom(err);
+}
+
+static int
+serve_sd(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_path *a = args;
+	struct r_sd *r = ans;
+	struct buf b = BUF_INIT;
+
+	SESSION(st, err);
+	if (dr_get_sd(s, a->root, a->path, &b, &r->attrib, err) < 0) {
+		buf_release(&b);
+		return -1;
+	}
+	r->sd = b.data;
+	r->len = b.len;
+	return 0;
+}
+
+static int
+serve_journal(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_journal *a = args;
+	struct r_u64 *r = ans;
+
+	SESSION(st, err);
+	return dr_journal(s, a->root, a->primary, a->log,
+			  a->sdlen ? a->sd : NULL, a->sdlen, &a->plan, &r->v,
+			  err);
+}
+
+static int
+serve_close(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	struct wstate *ws = st;
+	int r;
+
+	(void)args;
+	(void)ans;
+	r = ws->s ? dr_close(ws->s, true, err) : 0;
+	ws->s = NULL;
+	return r;
+}
+
+static int
+serve_selftest(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct wstate *ws = st;
+
+	(void)args;
+	(void)ans;
+	if (!ws->selftest)
+		return kp_fail(err, KP_ERR_FAIL, "no self-test");
+	/* Forbidden by the seccomp filter: never returns. */
+	return socket(AF_INET, SOCK_STREAM, 0) < 0 ? -1 : 0;
+}
+
+enum {
+	DW_FIND = 1, DW_VOLUME, DW_WRITABLE, DW_READ, DW_REPLACE, DW_CREATE,
+	DW_REMOVE, DW_LS, DW_MKDIR, DW_SD, DW_JOURNAL, DW_CLOSE, DW_SELFTEST,
+	DW_NR
+};
+
+static const struct rpc_op ops[DW_NR] = {
+	[DW_FIND] = { .name = "find", .answer = &r_found_l,
+		      .serve = serve_find },
+	[DW_VOLUME] = { .name = "volume", .args = &a_volume_l,
+			.answer = &r_found_l, .serve = serve_volume },
+	[DW_WRITABLE] = { .name = "writable", .args = &a_path_l,
+			  .serve = serve_writable },
+	[DW_READ] = { .name = "read", .args = &a_read_l, .answer = &r_data_l,
+		      .answer_max = SB_MSG_MAX, .serve = serve_read },
+	[DW_REPLACE] = { .name = "replace", .args = &a_put_l,
+			 .serve = serve_replace },
+	[DW_CREATE] = { .name = "create", .args = &a_put_l,
+			.serve = serve_create },
+	[DW_REMOVE] = { .name = "remove", .args = &a_path_l,
+			.serve = serve_remove },
+	[DW_LS] = { .name = "ls", .args = &a_path_l, .answer = &r_names_l,
+		    .answer_max = (size_t)64 << 20, .serve = serve_ls },
+	[DW_MKDIR] = { .name = "mkdir", .args = &a_path_l,
+		       .serve = serve_mkdir },
+	[DW_SD] = { .name = "sd", .args = &a_path_l, .answer = &r_sd_l,
+		    .serve = serve_sd },
+	[DW_JOURNAL] = { .name = "journal", .args = &a_journal_l,
+			 .answer = &r_u64_l, .serve = serve_journal },
+	[DW_CLOSE] = { .name = "close", .serve = serve_close },
+	[DW_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
+};
+
+static const struct rpc_table table = { "the sandboxed worker", ops, DW_NR };
 
 /*
  * The parent.
  */
 
-static int
-call(struct dw_session *s, enum dw_op op, size_t root, uint32_t arg,
-     uint64_t max, const char *path, const void *sd, size_t sdlen,
-     const void *data, size_t len, struct buf *resp, struct kp_error *err)
-{
-	struct buf req = BUF_INIT;
-	struct iovec iov[2];
-	size_t plen = path ? strlen(path) : 0;
-	unsigned char status;
-	int r;
-
-	if (s->dead)
-		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker has "
-			       "stopped");
-	if (plen > 4096 || sdlen > 65536 || len > SB_MSG_MAX - 8192 ||
-	    root > UINT32_MAX)
-		return kp_fail(err, KP_ERR_FAIL, "request too large");
-	if (buf_grow(&req, HDR + 8 + plen + sdlen) < 0)
-		return kp_fail_oom(err);
-	buf_addch(&req, op);
-	wire_put32(&req, (uint32_t)root);
-	wire_put32(&req, arg);
-	wire_put64(&req, max);
-	wire_put32(&req, (uint32_t)plen);
-	buf_add(&req, path ? path : "", plen);
-	wire_put32(&req, (uint32_t)sdlen);
-	buf_add(&req, sd ? sd : "", sdlen);
-	/* The file's data goes from where it is: no copy. */
-	iov[0].iov_base = req.data;
-	iov[0].iov_len = req.len;
-	iov[1].iov_base = (void *)(data ? data : "");
-	iov[1].iov_len = len;
-	/* The status byte apart, so that a file's bytes stay where they
-	 * land. */
-	r = sb_callv_first(s->w, iov, 2, (max < SB_MSG_MAX - 8192 ?
-					  (size_t)max : SB_MSG_MAX - 8192) +
-			   8192, &status, resp, err);
-	buf_release(&req);
-	if (r < 0) {
-		s->dead = true;
-		return -1;
-	}
-	if (status != 0) {
-		int code = status > KP_ERR_UNAVAILABLE ? KP_ERR_FAIL : status;
-
-		return kp_fail(err, code, "%.*s", (int)(resp->len < 900 ?
-							resp->len : 900),
-			       resp->data);
-	}
-	return 0;
-}
-
-static void
-free_roots(struct dw_session *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->nroots; i++)
-		free(s->roots[i].systemroot);
-	for (i = 0; i < s->nlocked; i++)
-		free(s->locked[i].why);
-	free(s->roots);
-	free(s->locked);
-	free(s->table);
-	s->roots = NULL;
-	s->locked = NULL;
-	s->table = NULL;
-	s->nroots = s->nlocked = 0;
-}
-
-/* Read the roots the worker found; at most 128 of each. */
-static int
-get_roots(struct dw_session *s, struct wire_rd *r, struct kp_error *err)
-{
-	uint32_t n, i;
-
-	free_roots(s);
-	s->table = wire_getstr(r, 16, NULL);
-	n = wire_get32(r);
-	if (r->bad || n > 128)
-		goto bad;
-	s->roots = calloc(n ? n : 1, sizeof(*s->roots));
-	if (s->roots == NULL)
-		return kp_fail_oom(err);
-	for (i = 0; i < n; i++) {
-		struct dr_root *x = &s->roots[i];
-		uint32_t st;
-
-		x->part = wire_get32(r);
-		x->start = wire_get64(r);
-		x->size = wire_get64(r);
-		st = wire_get32(r);
-		x->rw = wire_get32(r) != 0;
-		x->systemroot = wire_getstr(r, 1024, NULL);
-		if (r->bad || x->systemroot == NULL || st > DR_UNCLEAN)
-			goto bad;
-		x->state = (enum dr_state)st;
-		s->nroots++;
-	}
-	n = wire_get32(r);
-	if (r->bad || n > 128)
-		goto bad;
-	s->locked = calloc(n ? n : 1, sizeof(*s->locked));
-	if (s->locked == NULL)
-		return kp_fail_oom(err);
-	for (i = 0; i < n; i++) {
-		struct dr_locked *x = &s->locked[i];
-
-		x->part = wire_get32(r);
-		x->bitlocker = wire_get32(r) != 0;
-		x->why = wire_getstr(r, 1024, NULL);
-		if (r->bad || x->why == NULL)
-			goto bad;
-		s->nlocked++;
-	}
-	return 0;
-bad:
-	return kp_fail(err, KP_ERR_FAIL, "malformed answer from the worker");
-}
+struct dw_session {
+	struct imgio *io;
+	struct rpc_client *c;
+	struct r_found f;	/* the roots as last found */
+};
 
 int
 dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
@@ -362,51 +512,36 @@ dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
 {
 	struct imgio_opts io = *o;
 	struct sb_opts so = { .mem_max = mem_max };
-	struct wstate *ws;
+	struct wstate ws = { .selftest = sb_selftest() };
 	struct dw_session *s;
 	int keep[2];
 
 	*s_ret = NULL;
 	s = calloc(1, sizeof(*s));
-	ws = calloc(1, sizeof(*ws));
-	if (s == NULL || ws == NULL) {
-		free(s);
-		free(ws);
+	if (s == NULL)
 		return kp_fail_oom(err);
-	}
-	if (imgio_open(path, &io, &s->io, err) < 0) {
-		imgio_close(s->io, false, NULL);
-		free(s);
-		free(ws);
-		return -1;
-	}
-	s->selftest = sb_selftest();
-	ws->io = s->io;
-	ws->selftest = s->selftest;
+	if (imgio_open(path, &io, &s->io, err) < 0)
+		goto fail;
+	ws.io = s->io;
 	/* The channel, and what libblkid reads the partition table from
 	 * (for nbd, made here: the worker makes no files). */
 	keep[0] = imgio_fd(s->io) >= 0 ? imgio_fd(s->io) : imgio_sock(s->io);
-	keep[1] = imgio_shadow(s->io, err);
-	if (keep[1] < 0) {
-		imgio_close(s->io, false, NULL);
-		free(s);
-		free(ws);
-		return -1;
-	}
+	if ((keep[1] = imgio_shadow(s->io, err)) < 0)
+		goto fail;
 	so.keep = keep;
 	so.nkeep = 2;
 	/* It may write the raw image it holds, never grow it. */
 	so.fsize_max = imgio_fd(s->io) >= 0 ? imgio_size(s->io) : 0;
-	/* WS is the worker's; the parent's copy is freed below. */
-	if (sb_start(&so, serve, ws, &s->w, err) < 0) {
-		imgio_close(s->io, false, NULL);
-		free(s);
-		free(ws);
-		return -1;
-	}
-	free(ws);
+	so.timeout_s = o->timeout_s ? o->timeout_s : DW_TIMEOUT;
+	/* WS is copied into the worker by the fork. */
+	if (rpc_start(&table, &so, &ws, &s->c, err) < 0)
+		goto fail;
 	*s_ret = s;
 	return 0;
+fail:
+	imgio_close(s->io, false, NULL);
+	free(s);
+	return -1;
 }
 
 const char *
@@ -415,84 +550,83 @@ dw_format(const struct dw_session *s)
 	return imgio_format(s->io);
 }
 
+/* Take the roots found (F) as the session's. */
+static void
+take(struct dw_session *s, struct r_found *f)
+{
+	rpc_layout_release(&r_found_l, &s->f);
+	s->f = *f;
+}
+
 int
 dw_find_windows(struct dw_session *s, struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int rc = call(s, OP_FIND, 0, 0, 1 << 20, NULL, NULL, 0, NULL, 0,
-		      &resp, err);
+	struct r_found f;
 
-	if (rc == 0) {
-		r = (struct wire_rd){ (unsigned char *)resp.data, resp.len,
-				 false };
-		rc = get_roots(s, &r, err);
-	}
-	buf_release(&resp);
-	return rc;
+	if (rpc_call(s->c, DW_FIND, NULL, &f, err) < 0)
+		return -1;
+	take(s, &f);
+	return 0;
 }
 
 int
 dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
 	       struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int rc = call(s, OP_VOLUME, 0, part, 1 << 20, NULL, NULL, 0, NULL, 0,
-		      &resp, err);
+	struct a_volume a = { part };
+	struct r_found f;
 
-	if (rc == 0) {
-		r = (struct wire_rd){ (unsigned char *)resp.data, resp.len,
-				 false };
-		*root = wire_get32(&r);
-		rc = get_roots(s, &r, err);
-		if (rc == 0 && *root >= s->nroots)
-			rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from "
-				     "the worker");
+	if (rpc_call(s->c, DW_VOLUME, &a, &f, err) < 0)
+		return -1;
+	if (f.root >= f.nroots) {
+		rpc_release(s->c, DW_VOLUME, &f);
+		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
+			       table.worker);
 	}
-	buf_release(&resp);
-	return rc;
+	*root = f.root;
+	take(s, &f);
+	return 0;
 }
 
 const struct dr_root *
 dw_roots(const struct dw_session *s, size_t *n)
 {
-	*n = s->nroots;
-	return s->roots;
+	*n = s->f.nroots;
+	return s->f.roots;
 }
 
 const struct dr_locked *
 dw_locked(const struct dw_session *s, size_t *n)
 {
-	*n = s->nlocked;
-	return s->locked;
+	*n = s->f.nlocked;
+	return s->f.locked;
 }
 
 const char *
 dw_table(const struct dw_session *s)
 {
-	return s->table;
+	return s->f.table;
 }
 
+/* Call OP on PATH of ROOT, with no answer. */
 static int
-simple(struct dw_session *s, enum dw_op op, size_t root, const char *path,
-       struct kp_error *err)
+on_path(struct dw_session *s, unsigned op, size_t root, const char *path,
+	struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	int rc = call(s, op, root, 0, 4096, path, NULL, 0, NULL, 0, &resp,
-		      err);
+	struct a_path a = { (uint32_t)root, (char *)path };
 
-	buf_release(&resp);
-	return rc;
+	if (root > UINT32_MAX)
+		return kp_fail(err, KP_ERR_FAIL, "bad root");
+	return rpc_call(s->c, op, &a, NULL, err);
 }
 
 int
 dw_make_writable(struct dw_session *s, size_t root, struct kp_error *err)
 {
-	int rc = simple(s, OP_WRITABLE, root, NULL, err);
+	int rc = on_path(s, DW_WRITABLE, root, NULL, err);
 
-	if (rc == 0 && root < s->nroots)
-		s->roots[root].rw = true;
+	if (rc == 0 && root < s->f.nroots)
+		s->f.roots[root].rw = true;
 	return rc;
 }
 
@@ -500,21 +634,21 @@ int
 dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
 	struct buf *out, struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	int rc = call(s, OP_READ, root, 0, max, path, NULL, 0, NULL, 0, &resp,
-		      err);
+	struct a_read a = { (uint32_t)root, (char *)path, max };
+	struct r_data d;
+	int rc = rpc_call(s->c, DW_READ, &a, &d, err);
 
-	if (rc == 0 && resp.len > max)
-		rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from the "
-			     "worker");
+	if (rc == 0 && d.data.len > max)
+		rc = kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
+			     table.worker);
 	if (rc == 0 && out->data == NULL) {
-		/* Hand the answer over rather than copy a large file. */
-		*out = resp;
+		/* Handed over rather than copied: a hive is large. */
+		*out = d.data;
 		return 0;
 	}
-	if (rc == 0 && buf_add(out, resp.data, resp.len) < 0)
+	if (rc == 0 && buf_add(out, d.data.data, d.data.len) < 0)
 		rc = kp_fail_oom(err);
-	buf_release(&resp);
+	buf_release(&d.data);
 	return rc;
 }
 
@@ -522,49 +656,10 @@ int
 dw_replace(struct dw_session *s, size_t root, const char *path,
 	   const void *data, size_t len, unsigned flags, struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	int rc = call(s, OP_REPLACE, root, flags, 4096, path, NULL, 0, data,
-		      len, &resp, err);
+	struct a_put a = { .root = (uint32_t)root, .path = (char *)path,
+			   .flags = flags, .data = (void *)data, .len = len };
 
-	buf_release(&resp);
-	return rc;
-}
-
-/* The plan crosses as: the log's path (4-byte length, bytes), pages (4),
- * four steps of file (1), first (4), n (4), size (8), verify (1), the
- * number of writes (4), each write's offset (8) and length (4), then the
- * bytes of all writes in order. */
-int
-dw_journal(struct dw_session *s, size_t root, const char *primary,
-	   const char *log, const void *sd, size_t sdlen,
-	   const struct journal_plan *p, uint64_t *written,
-	   struct kp_error *err)
-{
-	struct buf req = BUF_INIT, resp = BUF_INIT;
-	size_t llen = strlen(log);
-	int rc;
-
-	*written = 0;
-	if (llen > 4096 || p->nw > UINT32_MAX)
-		return kp_fail(err, KP_ERR_FAIL, "request too large");
-	wire_putmem(&req, log, llen);
-	journal_plan_put(&req, p);
-	if (req.data == NULL)
-		return kp_fail_oom(err);
-	rc = call(s, OP_JOURNAL, root, 0, 64, primary, sd, sd ? sdlen : 0,
-		  req.data, req.len, &resp, err);
-	if (rc == 0) {
-		struct wire_rd r = { (const unsigned char *)resp.data, resp.len,
-				false };
-
-		*written = wire_get64(&r);
-		if (r.bad)
-			rc = kp_fail(err, KP_ERR_FAIL, "bad answer from the "
-				     "worker");
-	}
-	buf_release(&req);
-	buf_release(&resp);
-	return rc;
+	return rpc_call(s->c, DW_REPLACE, &a, NULL, err);
 }
 
 int
@@ -572,11 +667,27 @@ dw_create_sd(struct dw_session *s, size_t root, const char *path,
 	     const void *data, size_t len, const void *sd, size_t sdlen,
 	     struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	int rc = call(s, OP_CREATE, root, 0, 4096, path, sd, sdlen, data, len,
-		      &resp, err);
+	struct a_put a = { .root = (uint32_t)root, .path = (char *)path,
+			   .sd = (void *)sd, .sdlen = sdlen,
+			   .data = (void *)data, .len = len };
 
-	buf_release(&resp);
+	return rpc_call(s->c, DW_CREATE, &a, NULL, err);
+}
+
+int
+dw_journal(struct dw_session *s, size_t root, const char *primary,
+	   const char *log, const void *sd, size_t sdlen,
+	   const struct journal_plan *p, uint64_t *written,
+	   struct kp_error *err)
+{
+	struct a_journal a = { .root = (uint32_t)root,
+			       .primary = (char *)primary, .log = (char *)log,
+			       .sd = (void *)sd, .sdlen = sd ? sdlen : 0,
+			       .plan = *p };
+	struct r_u64 r;
+	int rc = rpc_call(s->c, DW_JOURNAL, &a, &r, err);
+
+	*written = rc == 0 ? r.v : 0;
 	return rc;
 }
 
@@ -584,50 +695,36 @@ int
 dw_remove(struct dw_session *s, size_t root, const char *path,
 	  struct kp_error *err)
 {
-	return simple(s, OP_REMOVE, root, path, err);
+	return on_path(s, DW_REMOVE, root, path, err);
 }
 
 int
 dw_mkdir(struct dw_session *s, size_t root, const char *path,
 	 struct kp_error *err)
 {
-	return simple(s, OP_MKDIR, root, path, err);
+	return on_path(s, DW_MKDIR, root, path, err);
 }
 
 char **
 dw_ls(struct dw_session *s, size_t root, const char *path,
       struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	char **v = NULL;
-	size_t n = 0, off = 0;
+	struct a_path a = { (uint32_t)root, (char *)path };
+	struct r_names r;
+	char **v;
+	size_t i;
 
-	if (call(s, OP_LS, root, 0, 64 << 20, path, NULL, 0, NULL, 0, &resp,
-		 err) < 0)
-		goto out;
-	v = calloc(1, sizeof(*v));
-	while (v && off < resp.len) {
-		size_t l = strnlen(resp.data + off, resp.len - off);
-		char **nv = realloc(v, (n + 2) * sizeof(*v));
-
-		if (nv == NULL)
-			break;
-		v = nv;
-		v[n] = strndup(resp.data + off, l);
-		if (v[n] == NULL)
-			break;
-		v[++n] = NULL;
-		off += l + 1;
+	if (rpc_call(s->c, DW_LS, &a, &r, err) < 0)
+		return NULL;
+	v = calloc(r.n + 1, sizeof(*v));
+	for (i = 0; v && i < r.n; i++) {
+		/* Taken over: the answer keeps no name. */
+		v[i] = r.v[i].s;
+		r.v[i].s = NULL;
 	}
-	if (v == NULL || off < resp.len) {
-		while (v && n)
-			free(v[--n]);
-		free(v);
-		v = NULL;
+	rpc_release(s->c, DW_LS, &r);
+	if (v == NULL)
 		kp_fail_oom(err);
-	}
-out:
-	buf_release(&resp);
 	return v;
 }
 
@@ -635,53 +732,44 @@ int
 dw_get_sd(struct dw_session *s, size_t root, const char *path,
 	  struct buf *out, uint32_t *attrib, struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int rc = call(s, OP_SD, root, 0, 65536, path, NULL, 0, NULL, 0, &resp,
-		      err);
+	struct a_path a = { (uint32_t)root, (char *)path };
+	struct r_sd r;
+	int rc = rpc_call(s->c, DW_SD, &a, &r, err);
 
-	if (rc == 0) {
-		r = (struct wire_rd){ (unsigned char *)resp.data, resp.len,
-				 false };
-		uint32_t a = wire_get32(&r);
-
-		if (r.bad)
-			rc = kp_fail(err, KP_ERR_FAIL, "malformed answer from "
-				     "the worker");
-		else if (buf_add(out, r.p, r.left) < 0)
-			rc = kp_fail_oom(err);
-		if (attrib)
-			*attrib = a;
-	}
-	buf_release(&resp);
+	if (rc == 0 && buf_add(out, r.sd, r.len) < 0)
+		rc = kp_fail_oom(err);
+	if (rc == 0 && attrib)
+		*attrib = r.attrib;
+	if (rc == 0)
+		rpc_release(s->c, DW_SD, &r);
 	return rc;
 }
 
 int
 dw_selftest_forbidden(struct dw_session *s, struct kp_error *err)
 {
-	return simple(s, OP_SELFTEST, 0, NULL, err);
+	return rpc_call(s->c, DW_SELFTEST, NULL, NULL, err);
 }
 
 int
 dw_close(struct dw_session *s, bool ok, struct kp_error *err)
 {
 	struct kp_error e2 = KP_ERROR_INIT;
-	int r = 0;
 	bool wrote = false;
 	size_t i;
+	int r = 0;
 
 	if (s == NULL)
 		return 0;
-	for (i = 0; i < s->nroots; i++)
-		wrote |= s->roots[i].rw;
-	if (!s->dead && simple(s, OP_CLOSE, 0, NULL, err) < 0)
+	for (i = 0; i < s->f.nroots; i++)
+		wrote |= s->f.roots[i].rw;
+	if (!rpc_dead(s->c) && rpc_call(s->c, DW_CLOSE, NULL, NULL, err) < 0)
 		r = -1;
-	if (sb_stop(s->w, r == 0 ? err : &e2) < 0 && r == 0 && wrote)
+	if (rpc_stop(s->c, r == 0 ? err : &e2) < 0 && r == 0 && wrote)
 		r = -1;
 	if (imgio_close(s->io, ok && r == 0, r == 0 ? err : &e2) < 0)
 		r = -1;
-	free_roots(s);
+	rpc_layout_release(&r_found_l, &s->f);
 	free(s);
 	return r;
 }
