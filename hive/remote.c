@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The hive server and its client side; see remote.h.
- *
- * A request is an operation byte, the hive's number and the call's
- * arguments (lib/wire.h); an answer is a status byte (0, or the kp_status
- * of the error) followed by the results, or by the error's remedy and
- * message.  The server is a fork of this program, so structures without
- * pointers (struct hive_state) travel as they are, and are cleaned up on
- * arrival: whatever parsed a hostile hive may have been subverted.
+ * The hive server and the remote hive handles (remote.h): every call a
+ * row of the table below (lib/rpc.h), served by the local implementation
+ * (local.h) in the server.  The server is a fork of this program, so the
+ * hive state (a structure without pointers) travels as it is and is
+ * cleaned up on arrival: whatever parsed a hostile hive may have been
+ * subverted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,18 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#include "lib/sandbox.h"
-#include "lib/wire.h"
+#include "journal.h"
+#include "lib/rpc.h"
+#include "local.h"
 #include "remote.h"
-
-enum hs_op {
-	HS_OPEN = 1, HS_CLOSE, HS_KIND, HS_FIND, HS_SUBKEYS, HS_KEY_NAME,
-	HS_GET, HS_VALUES, HS_SET, HS_UNSET, HS_MKPATH, HS_DELETE_KEY,
-	HS_COMMIT, HS_SELFTEST_FORBIDDEN, HS_SELFTEST_READ, HS_SELFTEST_WRITE,
-};
 
 /* A request's time limit: checking and editing a 2 GiB hive takes
  * seconds; a server stuck (or made to loop) for minutes is stopped. */
@@ -38,403 +30,78 @@ enum hs_op {
 /* The longest path or name it takes or gives: a value name is at most
  * 16383 UTF-16 units, each at most 3 bytes of UTF-8. */
 #define HS_STR_MAX (64u << 10)
-
-struct hive_server {
-	struct sb_worker *w;	/* NULL once stopped */
-	char *dir;		/* its directory: names are sent relative */
-	const char *fence;	/* sb_fence() when it started */
-	size_t open;		/* hives not yet closed */
-	pthread_mutex_t lock;	/* one request at a time, and OPEN and W */
-};
-
-struct hive_proxy {
-	struct hive_server *srv;
-	uint32_t id;
-	size_t nedits;		/* as the server counted after each edit */
-	char *why;		/* the last commit's rewrite_why */
-};
+/* The most values or subkeys of one key an answer holds. */
+#define HS_LIST_MAX (1u << 24)
 
 /*
- * The server.
+ * The messages.
  */
 
-struct hs_state {
-	struct hive *h[HS_MAX_HIVES];
-	bool selftest;
-	bool die_on_open;	/* self-test: a forbidden call at each open */
+/* A call on hive ID: a key, a path, a name (each as the call needs). */
+struct a_call {
+	uint32_t id;
+	uint64_t k;
+	char *path;
+	char *name;
 };
 
-static void
-put_error(struct buf *resp, const struct kp_error *err)
-{
-	buf_reset(resp);
-	buf_addch(resp, (char)(err->status ? err->status : KP_ERR_FAIL));
-	wire_put32(resp, (uint32_t)err->remedy);
-	wire_putstr(resp, err->msg);
-}
+static const struct rpc_field a_call_f[] = {
+	RPC_F(struct a_call, id, RPC_U32, 0),
+	RPC_F(struct a_call, k, RPC_U64, 0),
+	RPC_F(struct a_call, path, RPC_STR, HS_STR_MAX),
+	RPC_F(struct a_call, name, RPC_STR, HS_STR_MAX),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_call_l = { sizeof(struct a_call),
+					    a_call_f };
 
-static void
-put_value(struct buf *b, const struct hive_value *v)
-{
-	wire_putstr(b, v->name);
-	wire_put32(b, v->type);
-	wire_putmem(b, v->data, v->len);
-	buf_addch(b, v->tombstone);
-}
+struct a_open {
+	char *path, *log1, *log2;
+	uint32_t flags;
+};
 
-static int
-serve_open(struct hs_state *hs, struct wire_rd *r, struct buf *out,
-	   struct kp_error *err)
-{
-	struct hive_open_opts o = { .flags = 0 };
-	char *path = wire_getstr(r, HS_STR_MAX, NULL);
-	char *log1, *log2;
-	bool null1, null2;
+static const struct rpc_field a_open_f[] = {
+	RPC_F(struct a_open, path, RPC_STR, HS_STR_MAX),
+	RPC_F(struct a_open, log1, RPC_STR, HS_STR_MAX),
+	RPC_F(struct a_open, log2, RPC_STR, HS_STR_MAX),
+	RPC_F(struct a_open, flags, RPC_U32, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_open_l = { sizeof(struct a_open),
+					    a_open_f };
+
+struct a_set {
 	uint32_t id;
-	int rc = -1;
-
-	o.flags = wire_get32(r);
-	log1 = wire_getstr(r, HS_STR_MAX, &null1);
-	log2 = wire_getstr(r, HS_STR_MAX, &null2);
-	o.log1 = log1;
-	o.log2 = log2;
-	for (id = 0; id < HS_MAX_HIVES && hs->h[id]; id++)
-		;
-	/* As a hostile hive could make it do: the filter kills it. */
-	if (hs->die_on_open)
-		(void)socket(AF_INET, SOCK_STREAM, 0);
-	if (r->bad || path == NULL || (!null1 && !log1) || (!null2 && !log2))
-		kp_fail(err, KP_ERR_FAIL, "bad request");
-	else if (id == HS_MAX_HIVES)
-		kp_fail(err, KP_ERR_FAIL, "too many hives open");
-	else if (hive_open(path, &o, &hs->h[id], err) == 0) {
-		wire_put32(out, id);
-		wire_putmem(out, hive_state(hs->h[id]),
-			    sizeof(struct hive_state));
-		rc = 0;
-	}
-	free(path);
-	free(log1);
-	free(log2);
-	return rc;
-}
-
-static int
-serve_commit(struct hive *h, struct wire_rd *r, struct buf *out,
-	     struct kp_error *err)
-{
-	struct hive_commit_opts o = { 0 };
-	struct hive_commit_result res;
-	bool null;
-	char *dest = wire_getstr(r, HS_STR_MAX, &null);
-	uint32_t f = wire_get32(r);
-	int rc;
-
-	if (r->bad || (!null && dest == NULL)) {
-		free(dest);
-		return kp_fail(err, KP_ERR_FAIL, "bad request");
-	}
-	o.dest = dest;
-	o.no_replace = f & 1;
-	o.backup = f & 2;
-	o.force = f & 4;
-	o.journal = f & 8;
-	o.plan_only = f & 16;
-	rc = hive_commit(h, &o, &res, err);
-	free(dest);
-	if (rc < 0)
-		return -1;
-	buf_addch(out, res.written);
-	wire_put32(out, res.seq);
-	wire_putstr(out, res.backup);
-	buf_addch(out, res.journaled);
-	wire_put32(out, res.pages);
-	wire_putstr(out, res.rewrite_why);
-	buf_addch(out, res.in_place);
-	wire_put32(out, (uint32_t)res.pe_why);
-	buf_addch(out, res.plan != NULL);
-	if (res.plan)
-		journal_plan_put(out, &res.plan->p);
-	free(res.backup);
-	hive_plan_free(res.plan);
-	return 0;
-}
-
-static int
-selftest(const struct hs_state *hs, unsigned op, struct wire_rd *r,
-	 struct buf *out, struct kp_error *err)
-{
-	char *path, c;
-	int fd;
-
-	if (!hs->selftest)
-		return kp_fail(err, KP_ERR_FAIL, "no self-test without "
-			       "KMSPREP_SANDBOX_SELFTEST=1");
-	/* Not on the allow-list: the filter kills the server. */
-	if (op == HS_SELFTEST_FORBIDDEN)
-		return socket(AF_INET, SOCK_STREAM, 0) < 0 ? -1 : 0;
-	path = wire_getstr(r, HS_STR_MAX, NULL);
-	if (path == NULL)
-		return kp_fail(err, KP_ERR_FAIL, "bad request");
-	errno = 0;
-	if (op == HS_SELFTEST_WRITE) {
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		wire_put32(out, fd >= 0 && write(fd, "x", 1) == 1 ? 0 :
-				(uint32_t)(errno ? errno : EIO));
-	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		wire_put32(out, fd >= 0 && read(fd, &c, 1) >= 0 ? 0 :
-				(uint32_t)(errno ? errno : EIO));
-	}
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return 0;
-}
-
-/* The call REQ names, on its hive; its results in OUT. */
-static int
-dispatch(struct hs_state *hs, unsigned op, struct wire_rd *r,
-	 struct buf *out, struct kp_error *err)
-{
-	uint32_t id = wire_get32(r);
-	struct hive *h = id < HS_MAX_HIVES ? hs->h[id] : NULL;
-	struct hive_value v, *vals = NULL;
-	char *path = NULL, *name = NULL;
-	hive_key k = 0, *kids = NULL;
-	size_t n = 0, i, len;
-	const unsigned char *data;
+	char *path, *name;
 	uint32_t type;
-	int rc = -1;
-
-	if (op == HS_OPEN)
-		return serve_open(hs, r, out, err);
-	if (op >= HS_SELFTEST_FORBIDDEN)
-		return selftest(hs, op, r, out, err);
-	if (h == NULL || r->bad)
-		return kp_fail(err, KP_ERR_FAIL, "bad request");
-	switch (op) {
-	case HS_CLOSE:
-		hive_close(h);
-		hs->h[id] = NULL;
-		return 0;
-	case HS_KIND:
-		wire_put32(out, (uint32_t)hive_kind(h));
-		return 0;
-	case HS_COMMIT:
-		return serve_commit(h, r, out, err);
-	case HS_SUBKEYS:
-	case HS_KEY_NAME:
-	case HS_GET:
-	case HS_VALUES:
-		k = (hive_key)wire_get64(r);
-		break;
-	default:
-		path = wire_getstr(r, HS_STR_MAX, NULL);
-		if (path == NULL)
-			return kp_fail(err, KP_ERR_FAIL, "bad request");
-	}
-	if (op == HS_GET || op == HS_SET || op == HS_UNSET)
-		name = wire_getstr(r, HS_STR_MAX, NULL);
-	if (r->bad || ((op == HS_GET || op == HS_SET || op == HS_UNSET) &&
-		       name == NULL)) {
-		free(path);
-		free(name);
-		return kp_fail(err, KP_ERR_FAIL, "bad request");
-	}
-	switch (op) {
-	case HS_FIND:
-		rc = hive_find(h, path, &k, err);
-		wire_put32(out, (uint32_t)rc);
-		wire_put64(out, k);
-		break;
-	case HS_SUBKEYS:
-		rc = hive_subkeys(h, k, &kids, &n, err);
-		wire_put32(out, (uint32_t)n);
-		for (i = 0; rc == 0 && i < n; i++)
-			wire_put64(out, kids[i]);
-		free(kids);
-		break;
-	case HS_KEY_NAME:
-		name = hive_key_name(h, k, err);
-		rc = name ? 0 : -1;
-		wire_putstr(out, name);
-		break;
-	case HS_GET:
-		rc = hive_get(h, k, name, &v, err);
-		wire_put32(out, (uint32_t)rc);
-		if (rc == 1) {
-			put_value(out, &v);
-			hive_value_release(&v);
-		}
-		break;
-	case HS_VALUES:
-		rc = hive_values(h, k, &vals, &n, err);
-		wire_put32(out, (uint32_t)n);
-		for (i = 0; rc == 0 && i < n; i++)
-			put_value(out, &vals[i]);
-		hive_values_free(vals, n);
-		break;
-	case HS_SET:
-		data = wire_getmem(r, SIZE_MAX, &len);
-		type = wire_get32(r);
-		rc = data == NULL || r->bad ?
-			kp_fail(err, KP_ERR_FAIL, "bad request") :
-			hive_set(h, path, name, type, data, len, err);
-		break;
-	case HS_UNSET:
-		rc = hive_unset(h, path, name, err);
-		wire_put32(out, (uint32_t)rc);
-		break;
-	case HS_MKPATH:
-		rc = hive_mkpath(h, path, &k, err);
-		wire_put64(out, k);
-		break;
-	case HS_DELETE_KEY:
-		rc = hive_delete_key(h, path, err);
-		wire_put32(out, (uint32_t)rc);
-		break;
-	default:
-		rc = kp_fail(err, KP_ERR_FAIL, "bad request");
-	}
-	/* Every edit answers with the count of edits after it. */
-	if (rc >= 0 && (op == HS_SET || op == HS_UNSET || op == HS_MKPATH ||
-			op == HS_DELETE_KEY))
-		wire_put64(out, hive_nr_edits(h));
-	free(path);
-	free(name);
-	return rc < 0 ? -1 : 0;
-}
-
-static int
-serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
-      struct buf *tail)
-{
-	(void)tail;
-	struct kp_error err = KP_ERROR_INIT;
-	struct wire_rd r = { req, len, false };
-	const unsigned char *op = wire_take(&r, 1);
-
-	buf_addch(resp, 0);
-	if (op == NULL || dispatch(ud, *op, &r, resp, &err) < 0)
-		put_error(resp, &err);
-	return 0;
-}
-
-/* hivex converts names with iconv, which loads glibc's gconv modules and
- * their configuration from /usr/lib on first use, and may unload them
- * when no conversion uses them.  The server cannot read /usr/lib: these
- * are opened before the fork, once, and kept open for good. */
-static const char *const iconv_pairs[][2] = {
-	{ "UTF-8", "UTF-16LE" }, { "UTF-16LE", "UTF-8" },
-	{ "UTF-8", "LATIN1" }, { "LATIN1", "UTF-8" },
-	{ "UTF-16LE", "LATIN1" }, { "LATIN1", "UTF-16LE" },
+	void *data;
+	size_t len;
 };
-static iconv_t kept_iconv[sizeof(iconv_pairs) / sizeof(iconv_pairs[0])];
 
-static void
-keep_iconv(void)
-{
-	size_t i;
+static const struct rpc_field a_set_f[] = {
+	RPC_F(struct a_set, id, RPC_U32, 0),
+	RPC_F(struct a_set, path, RPC_STR, HS_STR_MAX),
+	RPC_F(struct a_set, name, RPC_STR, HS_STR_MAX),
+	RPC_F(struct a_set, type, RPC_U32, 0),
+	RPC_LEN(struct a_set, data, len, RPC_MEM, UINT32_MAX),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_set_l = { sizeof(struct a_set), a_set_f };
 
-	for (i = 0; i < sizeof(iconv_pairs) / sizeof(iconv_pairs[0]); i++)
-		kept_iconv[i] = iconv_open(iconv_pairs[i][0],
-					   iconv_pairs[i][1]);
-}
+struct a_commit {
+	uint32_t id;
+	bool force, journal, plan_only;
+};
 
-static void
-warm_iconv(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, keep_iconv);
-}
-
-int
-hive_server_start(const char *dir, struct hive_server **srv_ret,
-		  struct kp_error *err)
-{
-	struct hive_server *srv;
-	struct hs_state hs;
-	/* The server holds a hive of up to 2 GiB, hivex's copy of it and
-	 * the new one being checked. */
-	struct sb_opts so = { .mem_max = (uint64_t)8 << 30, .fs_dir = dir,
-			      .timeout_s = HS_TIMEOUT };
-
-	*srv_ret = NULL;
-	srv = calloc(1, sizeof(*srv));
-	if (srv == NULL)
-		return kp_fail_oom(err);
-	memset(&hs, 0, sizeof(hs));
-	hs.selftest = sb_selftest();
-	hs.die_on_open = hs.selftest &&
-			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
-	warm_iconv();
-	srv->fence = sb_fence();
-	srv->dir = strdup(dir);
-	/* HS is copied into the server by the fork. */
-	if (srv->dir == NULL || sb_start(&so, serve, &hs, &srv->w, err) < 0) {
-		if (srv->dir == NULL)
-			kp_fail_oom(err);
-		free(srv->dir);
-		free(srv);
-		return -1;
-	}
-	pthread_mutex_init(&srv->lock, NULL);
-	*srv_ret = srv;
-	return 0;
-}
-
-bool
-hive_server_fenced(const struct hive_server *srv)
-{
-	return srv->fence != NULL;
-}
-
-const char *
-hive_server_fence(const struct hive_server *srv)
-{
-	return srv->fence;
-}
-
-/* PATH as the server sees it: relative to its directory, in which it
- * runs (and which may be its root); NULL if it lies elsewhere. */
-static const char *
-in_dir(const struct hive_server *srv, const char *path)
-{
-	size_t n = strlen(srv->dir);
-
-	if (path == NULL || strncmp(path, srv->dir, n) != 0 ||
-	    path[n] != '/' || path[n + 1] == '\0' || strstr(path + n, "/../"))
-		return NULL;
-	return path + n + 1;
-}
-
-int
-hive_server_stop(struct hive_server *srv, struct kp_error *err)
-{
-	int r;
-
-	if (srv == NULL)
-		return 0;
-	pthread_mutex_lock(&srv->lock);
-	r = sb_stop(srv->w, err);
-	srv->w = NULL;
-	/* Handles still open go on to hpx_close, which frees it. */
-	if (srv->open) {
-		pthread_mutex_unlock(&srv->lock);
-		return r;
-	}
-	pthread_mutex_unlock(&srv->lock);
-	pthread_mutex_destroy(&srv->lock);
-	free(srv->dir);
-	free(srv);
-	return r;
-}
-
-/*
- * The client.
- */
+static const struct rpc_field a_commit_f[] = {
+	RPC_F(struct a_commit, id, RPC_U32, 0),
+	RPC_F(struct a_commit, force, RPC_BOOL, 0),
+	RPC_F(struct a_commit, journal, RPC_BOOL, 0),
+	RPC_F(struct a_commit, plan_only, RPC_BOOL, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_commit_l = { sizeof(struct a_commit),
+					      a_commit_f };
 
 /* Control characters as '?': text from the server reaches a terminal. */
 static void
@@ -443,80 +110,6 @@ printable(char *s)
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			*s = '?';
-}
-
-static int
-bad_answer(struct kp_error *err)
-{
-	return kp_fail(err, KP_ERR_FAIL, "the hive server sent a bad answer");
-}
-
-/* The largest answer to OP: values and plans can be large; a list of
- * subkeys is 8 bytes each; anything else is a few numbers or a name. */
-static size_t
-answer_max(unsigned op)
-{
-	switch (op) {
-	case HS_GET:
-	case HS_VALUES:
-	case HS_COMMIT:
-		return SB_MSG_MAX;
-	case HS_SUBKEYS:
-		return (size_t)64 << 20;
-	default:
-		return (size_t)1 << 20;
-	}
-}
-
-/* Send OP on hive ID with ARGS; the answer's results are left in RESP,
- * read by R.  An error answer becomes ERR, its text made printable. */
-static int
-call(struct hive_server *srv, unsigned op, uint32_t id,
-     const struct buf *args, struct buf *resp, struct wire_rd *r,
-     struct kp_error *err)
-{
-	unsigned char hdr[5] = { (unsigned char)op, (unsigned char)id,
-				 (unsigned char)(id >> 8),
-				 (unsigned char)(id >> 16),
-				 (unsigned char)(id >> 24) };
-	/* The arguments go as they are, not copied behind the header. */
-	struct iovec v[2] = { { hdr, sizeof(hdr) },
-			      { args ? args->data : NULL,
-				args ? args->len : 0 } };
-	unsigned char status;
-	int rc;
-
-	pthread_mutex_lock(&srv->lock);
-	rc = srv->w ? sb_callv_first(srv->w, v, 2, answer_max(op), &status,
-				     resp, err) :
-		      kp_fail(err, KP_ERR_FAIL, "the hive server was stopped");
-	pthread_mutex_unlock(&srv->lock);
-	if (rc < 0)
-		return -1;
-	*r = (struct wire_rd){ (const unsigned char *)resp->data, resp->len,
-			       false };
-	if (status != 0) {
-		uint32_t remedy = wire_get32(r);
-		char *msg = wire_getstr(r, KP_ERROR_MSG_MAX, NULL);
-
-		if (msg)
-			printable(msg);
-		kp_fail(err, status < KP_NSTATUS ? (enum kp_status)status :
-			KP_ERR_FAIL, "%s", msg ? msg :
-			"the hive server sent a bad answer");
-		if (remedy < KP_NREMEDIES)
-			kp_error_remedy(err, (enum kp_remedy)remedy);
-		free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-/* The end of an answer: all of it read, nothing past it. */
-static int
-done(const struct wire_rd *r, struct kp_error *err)
-{
-	return r->bad || r->left ? bad_answer(err) : 0;
 }
 
 /* A string of the state, cut to its array and made printable, whatever
@@ -554,384 +147,161 @@ clean_state(struct hive_state *st)
 	}
 }
 
-int
-hpx_open(struct hive_server *srv, const char *path,
-	 const struct hive_open_opts *o, struct hive_state *st,
-	 struct hive_proxy **px_ret, struct kp_error *err)
+/* The state crosses as its bytes: it holds no pointer. */
+static void
+state_put(struct buf *b, const void *field)
 {
-	struct buf args = BUF_INIT, resp = BUF_INIT;
-	struct hive_proxy *px;
-	struct wire_rd r;
-	const unsigned char *s;
+	wire_putmem(b, field, sizeof(struct hive_state));
+}
+
+static int
+state_get(struct wire_rd *r, void *field)
+{
 	size_t n;
-	int rc;
+	const unsigned char *p = wire_getmem(r, sizeof(struct hive_state), &n);
 
-	*px_ret = NULL;
-	if (in_dir(srv, path) == NULL ||
-	    (o && o->log1 && in_dir(srv, o->log1) == NULL) ||
-	    (o && o->log2 && in_dir(srv, o->log2) == NULL))
-		return kp_fail(err, KP_ERR_FAIL, "'%s': not in the hive "
-			       "server's directory", path);
-	px = calloc(1, sizeof(*px));
-	if (px == NULL)
-		return kp_fail_oom(err);
-	/* Counted before the request: a stop meanwhile keeps SRV. */
-	pthread_mutex_lock(&srv->lock);
-	srv->open++;
-	pthread_mutex_unlock(&srv->lock);
-	px->srv = srv;
-	wire_putstr(&args, in_dir(srv, path));
-	wire_put32(&args, o ? o->flags : 0);
-	wire_putstr(&args, o && o->log1 ? in_dir(srv, o->log1) : NULL);
-	wire_putstr(&args, o && o->log2 ? in_dir(srv, o->log2) : NULL);
-	rc = call(srv, HS_OPEN, 0, &args, &resp, &r, err);
-	if (rc == 0) {
-		px->id = wire_get32(&r);
-		s = wire_getmem(&r, sizeof(*st), &n);
-		if (s == NULL || n != sizeof(*st) || done(&r, err) < 0)
-			rc = bad_answer(err);
-		else
-			memcpy(st, s, sizeof(*st));
-	}
-	buf_release(&args);
-	buf_release(&resp);
-	if (rc < 0) {
-		px->id = UINT32_MAX;	/* nothing to close there */
-		hpx_close(px);
+	if (p == NULL || n != sizeof(struct hive_state))
 		return -1;
-	}
-	clean_state(st);
-	*px_ret = px;
+	memcpy(field, p, n);
+	clean_state(field);
 	return 0;
 }
 
-void
-hpx_close(struct hive_proxy *px)
+static void
+state_release(void *field)
 {
-	struct kp_error ignored = KP_ERROR_INIT;
-	struct buf resp = BUF_INIT;
-	struct hive_server *srv;
-	struct wire_rd r;
-	bool last;
-
-	if (px == NULL)
-		return;
-	srv = px->srv;
-	/* A stopped server answers nothing: call says so. */
-	if (px->id != UINT32_MAX)
-		call(srv, HS_CLOSE, px->id, NULL, &resp, &r, &ignored);
-	buf_release(&resp);
-	free(px->why);
-	free(px);
-	pthread_mutex_lock(&srv->lock);
-	last = --srv->open == 0 && srv->w == NULL;
-	pthread_mutex_unlock(&srv->lock);
-	/* A stopped server whose last handle this was. */
-	if (last) {
-		pthread_mutex_destroy(&srv->lock);
-		free(srv->dir);
-		free(srv);
-	}
+	(void)field;
 }
 
-enum hive_kind
-hpx_kind(struct hive_proxy *px)
-{
-	struct kp_error ignored = KP_ERROR_INIT;
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	uint32_t kind = HIVE_KIND_OTHER;
+static const struct rpc_codec state_codec = { state_put, state_get,
+					      state_release };
 
-	if (call(px->srv, HS_KIND, px->id, NULL, &resp, &r, &ignored) == 0) {
-		kind = wire_get32(&r);
-		if (done(&r, &ignored) < 0 || kind > HIVE_KIND_OTHER)
-			kind = HIVE_KIND_OTHER;
-	}
-	buf_release(&resp);
-	return (enum hive_kind)kind;
-}
+struct r_open {
+	uint32_t id;
+	struct hive_state st;
+};
 
-/* Call OP with a key handle and read an answer with RD; 0 or -1. */
-static int
-call_key(struct hive_proxy *px, unsigned op, hive_key k, struct buf *resp,
-	 struct wire_rd *r, struct kp_error *err)
-{
-	struct buf args = BUF_INIT;
-	int rc;
+static const struct rpc_field r_open_f[] = {
+	RPC_F(struct r_open, id, RPC_U32, 0),
+	{ .type = RPC_CODEC, .off = offsetof(struct r_open, st),
+	  .codec = &state_codec },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_open_l = { sizeof(struct r_open),
+					    r_open_f };
 
-	wire_put64(&args, k);
-	rc = call(px->srv, op, px->id, &args, resp, r, err);
-	buf_release(&args);
-	return rc;
-}
+/* A yes/no, a key and the count of edits after an edit. */
+struct r_result {
+	bool yes;
+	uint64_t k;
+	size_t nedits;
+};
 
-/* Call OP with a path (and a name) as arguments. */
-static int
-call_path(struct hive_proxy *px, unsigned op, const char *path,
-	  const char *name, struct buf *resp, struct wire_rd *r,
-	  struct kp_error *err)
-{
-	struct buf args = BUF_INIT;
-	int rc;
+static const struct rpc_field r_result_f[] = {
+	RPC_F(struct r_result, yes, RPC_BOOL, 0),
+	RPC_F(struct r_result, k, RPC_U64, 0),
+	RPC_F(struct r_result, nedits, RPC_SIZE, SIZE_MAX),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_result_l = { sizeof(struct r_result),
+					      r_result_f };
 
-	wire_putstr(&args, path);
-	if (name)
-		wire_putstr(&args, name);
-	rc = call(px->srv, op, px->id, &args, resp, r, err);
-	buf_release(&args);
-	return rc;
-}
+struct r_kind {
+	int kind;
+};
 
-/* The count of edits an edit's answer ends with, and its end. */
-static int
-edited(struct hive_proxy *px, struct wire_rd *r, struct kp_error *err)
-{
-	uint64_t n = wire_get64(r);
+static const struct rpc_field r_kind_f[] = {
+	RPC_F(struct r_kind, kind, RPC_ENUM, HIVE_KIND_OTHER + 1),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_kind_l = { sizeof(struct r_kind),
+					    r_kind_f };
 
-	if (done(r, err) < 0)
-		return -1;
-	px->nedits = (size_t)n;
-	return 0;
-}
+struct key {
+	uint64_t k;
+};
 
-int
-hpx_find(struct hive_proxy *px, const char *path, hive_key *k,
-	 struct kp_error *err)
-{
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int32_t rc = -1;
+static const struct rpc_field key_f[] = {
+	RPC_F(struct key, k, RPC_U64, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout key_l = { sizeof(struct key), key_f };
 
-	if (call_path(px, HS_FIND, path, NULL, &resp, &r, err) == 0) {
-		rc = (int32_t)wire_get32(&r);
-		*k = (hive_key)wire_get64(&r);
-		if (done(&r, err) < 0 || rc < 0 || rc > 1)
-			rc = bad_answer(err);
-	}
-	buf_release(&resp);
-	return rc;
-}
-
-int
-hpx_subkeys(struct hive_proxy *px, hive_key k, hive_key **list, size_t *n,
-	    struct kp_error *err)
-{
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	uint32_t count = 0, i;
-	hive_key *l = NULL;
-	int rc = call_key(px, HS_SUBKEYS, k, &resp, &r, err);
-
-	if (rc == 0) {
-		count = wire_get32(&r);
-		/* Room for the ending 0, as hivex's lists have. */
-		if (r.bad || count > r.left / 8)
-			rc = bad_answer(err);
-		else if ((l = calloc((size_t)count + 1, sizeof(*l))) == NULL)
-			rc = kp_fail_oom(err);
-		for (i = 0; rc == 0 && i < count; i++)
-			l[i] = (hive_key)wire_get64(&r);
-		if (rc == 0 && done(&r, err) < 0)
-			rc = -1;
-	}
-	buf_release(&resp);
-	if (rc < 0) {
-		free(l);
-		return -1;
-	}
-	*list = l;
-	*n = count;
-	return 0;
-}
-
-char *
-hpx_key_name(struct hive_proxy *px, hive_key k, struct kp_error *err)
-{
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	char *s = NULL;
-
-	if (call_key(px, HS_KEY_NAME, k, &resp, &r, err) == 0) {
-		s = wire_getstr(&r, HS_STR_MAX, NULL);
-		if (s == NULL || done(&r, err) < 0) {
-			free(s);
-			s = NULL;
-			bad_answer(err);
-		}
-	}
-	buf_release(&resp);
-	return s;
-}
-
-static int
-get_value(struct wire_rd *r, struct hive_value *v)
-{
-	const unsigned char *d, *t;
+struct r_keys {
+	struct key *v;
 	size_t n;
+};
 
-	memset(v, 0, sizeof(*v));
-	v->name = wire_getstr(r, HS_STR_MAX, NULL);
-	v->type = wire_get32(r);
-	d = wire_getmem(r, SIZE_MAX, &n);
-	t = wire_take(r, 1);
-	if (v->name == NULL || d == NULL || t == NULL)
-		return -1;
-	v->data = malloc(n ? n : 1);
-	if (v->data == NULL)
-		return -1;
-	memcpy(v->data, d, n);
-	v->len = n;
-	v->tombstone = *t != 0;
-	return 0;
-}
+static const struct rpc_field r_keys_f[] = {
+	{ .type = RPC_ARRAY, .off = offsetof(struct r_keys, v),
+	  .len_off = offsetof(struct r_keys, n), .max = HS_LIST_MAX,
+	  .elem = &key_l },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_keys_l = { sizeof(struct r_keys),
+					    r_keys_f };
 
-int
-hpx_get(struct hive_proxy *px, hive_key k, const char *name,
-	struct hive_value *v, struct kp_error *err)
+struct r_name {
+	char *name;
+};
+
+static const struct rpc_field r_name_f[] = {
+	RPC_F(struct r_name, name, RPC_STR, HS_STR_MAX),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_name_l = { sizeof(struct r_name),
+					    r_name_f };
+
+static const struct rpc_field value_f[] = {
+	RPC_F(struct hive_value, name, RPC_STR, HS_STR_MAX),
+	RPC_F(struct hive_value, type, RPC_U32, 0),
+	RPC_LEN(struct hive_value, data, len, RPC_MEM, UINT32_MAX),
+	RPC_F(struct hive_value, tombstone, RPC_BOOL, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout value_l = { sizeof(struct hive_value),
+					   value_f };
+
+/* Values: all of a key's, or the one found (none: not there). */
+struct r_values {
+	struct hive_value *v;
+	size_t n;
+};
+
+static const struct rpc_field r_values_f[] = {
+	{ .type = RPC_ARRAY, .off = offsetof(struct r_values, v),
+	  .len_off = offsetof(struct r_values, n), .max = HS_LIST_MAX,
+	  .elem = &value_l },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_values_l = { sizeof(struct r_values),
+					      r_values_f };
+
+/* A plan, or none, after a byte that says which. */
+static void
+plan_put(struct buf *b, const void *field)
 {
-	struct buf args = BUF_INIT, resp = BUF_INIT;
-	struct wire_rd r;
-	int32_t rc;
+	const struct hive_plan *const *hp = field;
 
-	memset(v, 0, sizeof(*v));
-	wire_put64(&args, k);
-	wire_putstr(&args, name);
-	rc = call(px->srv, HS_GET, px->id, &args, &resp, &r, err);
-	buf_release(&args);
-	if (rc == 0) {
-		rc = (int32_t)wire_get32(&r);
-		if ((rc != 0 && rc != 1) || (rc == 1 && get_value(&r, v) < 0) ||
-		    done(&r, err) < 0) {
-			hive_value_release(v);
-			rc = bad_answer(err);
-		}
-	}
-	buf_release(&resp);
-	return rc;
-}
-
-int
-hpx_values(struct hive_proxy *px, hive_key k, struct hive_value **vals,
-	   size_t *n, struct kp_error *err)
-{
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	struct hive_value *v = NULL;
-	uint32_t count = 0, i = 0;
-	int rc = call_key(px, HS_VALUES, k, &resp, &r, err);
-
-	if (rc == 0) {
-		count = wire_get32(&r);
-		/* A value takes at least 13 bytes. */
-		if (count > r.left / 13)
-			rc = bad_answer(err);
-		else if ((v = calloc(count ? count : 1, sizeof(*v))) == NULL)
-			rc = kp_fail_oom(err);
-		for (i = 0; rc == 0 && i < count; i++)
-			if (get_value(&r, &v[i]) < 0)
-				rc = bad_answer(err);
-		if (rc == 0 && done(&r, err) < 0)
-			rc = -1;
-	}
-	buf_release(&resp);
-	if (rc < 0) {
-		if (v)
-			hive_values_free(v, count);
-		return -1;
-	}
-	*vals = v;
-	*n = count;
-	return 0;
-}
-
-int
-hpx_set(struct hive_proxy *px, const char *path, const char *name,
-	uint32_t type, const void *data, size_t len, struct kp_error *err)
-{
-	struct buf args = BUF_INIT, resp = BUF_INIT;
-	struct wire_rd r;
-	int rc;
-
-	if (len > UINT32_MAX)
-		return kp_fail(err, KP_ERR_INVALID, "value too large");
-	wire_putstr(&args, path);
-	wire_putstr(&args, name);
-	wire_putmem(&args, data, len);
-	wire_put32(&args, type);
-	rc = call(px->srv, HS_SET, px->id, &args, &resp, &r, err);
-	if (rc == 0)
-		rc = edited(px, &r, err);
-	buf_release(&args);
-	buf_release(&resp);
-	return rc;
-}
-
-/* An edit answering an int (0 or 1) before its count of edits. */
-static int
-edit_int(struct hive_proxy *px, unsigned op, const char *path,
-	 const char *name, struct kp_error *err)
-{
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int32_t rc = -1;
-
-	if (call_path(px, op, path, name, &resp, &r, err) == 0) {
-		rc = (int32_t)wire_get32(&r);
-		if (edited(px, &r, err) < 0 || rc < 0 || rc > 1)
-			rc = bad_answer(err);
-	}
-	buf_release(&resp);
-	return rc;
-}
-
-int
-hpx_unset(struct hive_proxy *px, const char *path, const char *name,
-	  struct kp_error *err)
-{
-	return edit_int(px, HS_UNSET, path, name, err);
-}
-
-int
-hpx_delete_key(struct hive_proxy *px, const char *path,
-	       struct kp_error *err)
-{
-	return edit_int(px, HS_DELETE_KEY, path, NULL, err);
-}
-
-int
-hpx_mkpath(struct hive_proxy *px, const char *path, hive_key *k,
-	   struct kp_error *err)
-{
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int rc = call_path(px, HS_MKPATH, path, NULL, &resp, &r, err);
-
-	if (rc == 0) {
-		hive_key got = (hive_key)wire_get64(&r);
-
-		rc = edited(px, &r, err);
-		if (rc == 0 && k)
-			*k = got;
-	}
-	buf_release(&resp);
-	return rc;
-}
-
-size_t
-hpx_nr_edits(struct hive_proxy *px)
-{
-	return px->nedits;
+	buf_addch(b, *hp != NULL);
+	if (*hp)
+		journal_plan_put(b, &(*hp)->p);
 }
 
 /* The plan in an answer, its bytes copied into HP->pages. */
 static int
-get_plan(struct wire_rd *r, struct hive_plan **hp_ret)
+plan_get(struct wire_rd *r, void *field)
 {
-	struct hive_plan *hp = calloc(1, sizeof(*hp));
+	const unsigned char *there = wire_take(r, 1);
+	struct hive_plan *hp;
 	size_t i, total = 0;
 
-	*hp_ret = NULL;
-	if (hp == NULL)
+	*(struct hive_plan **)field = NULL;
+	if (there == NULL)
+		return -1;
+	if (*there == 0)
+		return 0;
+	if ((hp = calloc(1, sizeof(*hp))) == NULL)
 		return -1;
 	if (journal_plan_get(r, &hp->p) < 0)
 		goto fail;
@@ -945,22 +315,780 @@ get_plan(struct wire_rd *r, struct hive_plan **hp_ret)
 		hp->p.w[i].data = hp->pages + total;
 		total += hp->p.w[i].len;
 	}
-	*hp_ret = hp;
+	*(struct hive_plan **)field = hp;
 	return 0;
 fail:
 	hive_plan_free(hp);
 	return -1;
 }
 
-int
-hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
-	   struct hive_commit_result *res, struct kp_error *err)
+static void
+plan_release(void *field)
 {
-	struct buf args = BUF_INIT, resp = BUF_INIT;
-	struct wire_rd r;
-	const unsigned char *b[4];
-	bool null;
+	hive_plan_free(*(struct hive_plan **)field);
+	*(struct hive_plan **)field = NULL;
+}
+
+static const struct rpc_codec plan_codec = { plan_put, plan_get,
+					     plan_release };
+
+static const struct rpc_field r_commit_f[] = {
+	RPC_F(struct hive_commit_result, written, RPC_BOOL, 0),
+	RPC_F(struct hive_commit_result, seq, RPC_U32, 0),
+	RPC_F(struct hive_commit_result, journaled, RPC_BOOL, 0),
+	RPC_F(struct hive_commit_result, pages, RPC_U32, 0),
+	{ .type = RPC_STR, .off = offsetof(struct hive_commit_result,
+					   rewrite_why),
+	  .max = HS_STR_MAX, .flags = RPC_PRINTABLE },
+	RPC_F(struct hive_commit_result, in_place, RPC_BOOL, 0),
+	RPC_F(struct hive_commit_result, pe_why, RPC_ENUM, PE_FB_NR),
+	{ .type = RPC_CODEC, .off = offsetof(struct hive_commit_result, plan),
+	  .codec = &plan_codec },
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_commit_l = {
+	sizeof(struct hive_commit_result), r_commit_f };
+
+struct r_errno {
+	uint32_t e;
+};
+
+static const struct rpc_field r_errno_f[] = {
+	RPC_F(struct r_errno, e, RPC_U32, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout r_errno_l = { sizeof(struct r_errno),
+					     r_errno_f };
+
+/*
+ * The server: local handles, by number.
+ */
+
+struct hs_state {
+	struct hive *h[HS_MAX_HIVES];
+	bool selftest;
+	bool die_on_open;	/* self-test: a forbidden call at each open */
+};
+
+/* The hive a call names, or NULL with ERR. */
+static struct hive *
+hive_of(struct hs_state *hs, uint32_t id, struct kp_error *err)
+{
+	if (id >= HS_MAX_HIVES || hs->h[id] == NULL) {
+		kp_fail(err, KP_ERR_FAIL, "bad request");
+		return NULL;
+	}
+	return hs->h[id];
+}
+
+#define HIVE_OF(hs, id, err) \
+	struct hive *h = hive_of(hs, id, err); \
+	if (h == NULL) \
+		return -1
+
+static int
+s_open(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	struct hs_state *hs = st;
+	const struct a_open *a = args;
+	struct r_open *r = ans;
+	struct hive_open_opts o = { .flags = a->flags, .log1 = a->log1,
+				    .log2 = a->log2 };
+	uint32_t id;
+
+	for (id = 0; id < HS_MAX_HIVES && hs->h[id]; id++)
+		;
+	/* As a hostile hive could make it do: the filter kills it. */
+	if (hs->die_on_open)
+		(void)socket(AF_INET, SOCK_STREAM, 0);
+	if (a->path == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "bad request");
+	if (id == HS_MAX_HIVES)
+		return kp_fail(err, KP_ERR_FAIL, "too many hives open");
+	if (local_open(a->path, &o, &hs->h[id], err) < 0)
+		return -1;
+	r->id = id;
+	r->st = hs->h[id]->st;
+	return 0;
+}
+
+static int
+s_close(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	struct hs_state *hs = st;
+	const struct a_call *a = args;
+
+	HIVE_OF(hs, a->id, err);
+	(void)ans;
+	local_close(h);
+	hs->h[a->id] = NULL;
+	return 0;
+}
+
+static int
+s_kind(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+
+	HIVE_OF(st, a->id, err);
+	((struct r_kind *)ans)->kind = (int)local_kind(h);
+	return 0;
+}
+
+static int
+s_find(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+	struct r_result *r = ans;
+	hive_key k = 0;
 	int rc;
+
+	HIVE_OF(st, a->id, err);
+	if (a->path == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "bad request");
+	if ((rc = local_find(h, a->path, &k, err)) < 0)
+		return -1;
+	r->yes = rc == 1;
+	r->k = k;
+	return 0;
+}
+
+static int
+s_subkeys(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+	struct r_keys *r = ans;
+	hive_key *kids = NULL;
+	size_t n = 0, i;
+
+	HIVE_OF(st, a->id, err);
+	if (local_subkeys(h, (hive_key)a->k, &kids, &n, err) < 0)
+		return -1;
+	r->v = calloc(n + 1, sizeof(*r->v));
+	for (i = 0; r->v && i < n; i++)
+		r->v[i].k = kids[i];
+	r->n = r->v ? n : 0;
+	free(kids);
+	return r->v ? 0 : kp_fail_oom(err);
+}
+
+static int
+s_key_name(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+	struct r_name *r = ans;
+
+	HIVE_OF(st, a->id, err);
+	r->name = local_key_name(h, (hive_key)a->k, err);
+	return r->name ? 0 : -1;
+}
+
+static int
+s_get(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+	struct r_values *r = ans;
+	struct hive_value v;
+	int rc;
+
+	HIVE_OF(st, a->id, err);
+	if (a->name == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "bad request");
+	if ((rc = local_get(h, (hive_key)a->k, a->name, &v, err)) < 0)
+		return -1;
+	if (rc == 0)
+		return 0;
+	if ((r->v = malloc(sizeof(*r->v))) == NULL) {
+		hive_value_release(&v);
+		return kp_fail_oom(err);
+	}
+	r->v[0] = v;
+	r->n = 1;
+	return 0;
+}
+
+static int
+s_values(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+	struct r_values *r = ans;
+
+	HIVE_OF(st, a->id, err);
+	return local_values(h, (hive_key)a->k, &r->v, &r->n, err);
+}
+
+static int
+s_set(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_set *a = args;
+	struct r_result *r = ans;
+
+	HIVE_OF(st, a->id, err);
+	if (a->path == NULL || a->name == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "bad request");
+	if (local_set(h, a->path, a->name, a->type, a->data, a->len, err) < 0)
+		return -1;
+	r->nedits = local_nr_edits(h);
+	return 0;
+}
+
+/* An edit answering yes or no (UNSET, DELETE_KEY) or a key (MKPATH),
+ * then the count of edits after it. */
+static int
+edit(struct hs_state *hs, const struct a_call *a, struct r_result *r,
+     int (*fn)(struct hive *, const struct a_call *, hive_key *,
+	       struct kp_error *),
+     struct kp_error *err)
+{
+	hive_key k = 0;
+	int rc;
+
+	HIVE_OF(hs, a->id, err);
+	if (a->path == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "bad request");
+	if ((rc = fn(h, a, &k, err)) < 0)
+		return -1;
+	r->yes = rc == 1;
+	r->k = k;
+	r->nedits = local_nr_edits(h);
+	return 0;
+}
+
+static int
+do_unset(struct hive *h, const struct a_call *a, hive_key *k,
+	 struct kp_error *err)
+{
+	(void)k;
+	return a->name ? local_unset(h, a->path, a->name, err) :
+			 kp_fail(err, KP_ERR_FAIL, "bad request");
+}
+
+static int
+do_mkpath(struct hive *h, const struct a_call *a, hive_key *k,
+	  struct kp_error *err)
+{
+	return local_mkpath(h, a->path, k, err);
+}
+
+static int
+do_delete(struct hive *h, const struct a_call *a, hive_key *k,
+	  struct kp_error *err)
+{
+	(void)k;
+	return local_delete_key(h, a->path, err);
+}
+
+static int
+s_unset(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	return edit(st, args, ans, do_unset, err);
+}
+
+static int
+s_mkpath(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	return edit(st, args, ans, do_mkpath, err);
+}
+
+static int
+s_delete_key(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	return edit(st, args, ans, do_delete, err);
+}
+
+static int
+s_commit(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_commit *a = args;
+	struct hive_commit_result *res = ans;
+	struct hive_commit_opts o = { .force = a->force,
+				      .journal = a->journal,
+				      .plan_only = a->plan_only };
+	int rc;
+
+	HIVE_OF(st, a->id, err);
+	rc = local_commit(h, &o, res, err);
+	/* The reason belongs to the handle here; the answer owns its copy
+	 * (freed after it is sent). */
+	if (res->rewrite_why && (res->rewrite_why = strdup(res->rewrite_why)) ==
+	    NULL)
+		rc = kp_fail_oom(err);
+	free(res->backup);
+	res->backup = NULL;
+	return rc;
+}
+
+static int
+s_forbidden(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct hs_state *hs = st;
+
+	(void)args;
+	(void)ans;
+	if (!hs->selftest)
+		return kp_fail(err, KP_ERR_FAIL, "no self-test without "
+			       "KMSPREP_SANDBOX_SELFTEST=1");
+	/* Not on the allow-list: the filter kills the server. */
+	return socket(AF_INET, SOCK_STREAM, 0) < 0 ? -1 : 0;
+}
+
+/* Open the path in A->path for reading or (WR) writing, as a hostile
+ * hive could make the server try: the errno it got. */
+static int
+selftest_open(const struct hs_state *hs, const struct a_call *a, bool wr,
+	      struct r_errno *r, struct kp_error *err)
+{
+	char c;
+	int fd;
+
+	if (!hs->selftest)
+		return kp_fail(err, KP_ERR_FAIL, "no self-test without "
+			       "KMSPREP_SANDBOX_SELFTEST=1");
+	if (a->path == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "bad request");
+	errno = 0;
+	if (wr) {
+		fd = open(a->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		r->e = fd >= 0 && write(fd, "x", 1) == 1 ? 0 :
+		       (uint32_t)(errno ? errno : EIO);
+	} else {
+		fd = open(a->path, O_RDONLY | O_CLOEXEC);
+		r->e = fd >= 0 && read(fd, &c, 1) >= 0 ? 0 :
+		       (uint32_t)(errno ? errno : EIO);
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int
+s_selftest_read(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	return selftest_open(st, args, false, ans, err);
+}
+
+static int
+s_selftest_write(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	return selftest_open(st, args, true, ans, err);
+}
+
+enum {
+	HS_OPEN = 1, HS_CLOSE, HS_KIND, HS_FIND, HS_SUBKEYS, HS_KEY_NAME,
+	HS_GET, HS_VALUES, HS_SET, HS_UNSET, HS_MKPATH, HS_DELETE_KEY,
+	HS_COMMIT, HS_SELFTEST_FORBIDDEN, HS_SELFTEST_READ, HS_SELFTEST_WRITE,
+	HS_NR
+};
+
+static const struct rpc_op ops[HS_NR] = {
+	[HS_OPEN] = { .name = "open", .args = &a_open_l, .answer = &r_open_l,
+		      .serve = s_open },
+	[HS_CLOSE] = { .name = "close", .args = &a_call_l, .serve = s_close },
+	[HS_KIND] = { .name = "kind", .args = &a_call_l, .answer = &r_kind_l,
+		      .serve = s_kind },
+	[HS_FIND] = { .name = "find", .args = &a_call_l,
+		      .answer = &r_result_l, .serve = s_find },
+	[HS_SUBKEYS] = { .name = "subkeys", .args = &a_call_l,
+			 .answer = &r_keys_l, .answer_max = (size_t)64 << 20,
+			 .serve = s_subkeys },
+	[HS_KEY_NAME] = { .name = "key name", .args = &a_call_l,
+			  .answer = &r_name_l, .serve = s_key_name },
+	[HS_GET] = { .name = "get", .args = &a_call_l, .answer = &r_values_l,
+		     .answer_max = SB_MSG_MAX, .serve = s_get },
+	[HS_VALUES] = { .name = "values", .args = &a_call_l,
+			.answer = &r_values_l, .answer_max = SB_MSG_MAX,
+			.serve = s_values },
+	[HS_SET] = { .name = "set", .args = &a_set_l, .answer = &r_result_l,
+		     .serve = s_set },
+	[HS_UNSET] = { .name = "unset", .args = &a_call_l,
+		       .answer = &r_result_l, .serve = s_unset },
+	[HS_MKPATH] = { .name = "mkpath", .args = &a_call_l,
+			.answer = &r_result_l, .serve = s_mkpath },
+	[HS_DELETE_KEY] = { .name = "delete key", .args = &a_call_l,
+			    .answer = &r_result_l, .serve = s_delete_key },
+	[HS_COMMIT] = { .name = "commit", .args = &a_commit_l,
+			.answer = &r_commit_l, .answer_max = SB_MSG_MAX,
+			.serve = s_commit },
+	[HS_SELFTEST_FORBIDDEN] = { .name = "self-test", .serve = s_forbidden },
+	[HS_SELFTEST_READ] = { .name = "self-test read", .args = &a_call_l,
+			       .answer = &r_errno_l,
+			       .serve = s_selftest_read },
+	[HS_SELFTEST_WRITE] = { .name = "self-test write", .args = &a_call_l,
+				.answer = &r_errno_l,
+				.serve = s_selftest_write },
+};
+
+static const struct rpc_table table = { "the hive server", ops, HS_NR };
+
+/* hivex converts names with iconv, which loads glibc's gconv modules and
+ * their configuration from /usr/lib on first use, and may unload them
+ * when no conversion uses them.  The server cannot read /usr/lib: these
+ * are opened before the fork, once, and kept open for good. */
+static const char *const iconv_pairs[][2] = {
+	{ "UTF-8", "UTF-16LE" }, { "UTF-16LE", "UTF-8" },
+	{ "UTF-8", "LATIN1" }, { "LATIN1", "UTF-8" },
+	{ "UTF-16LE", "LATIN1" }, { "LATIN1", "UTF-16LE" },
+};
+static iconv_t kept_iconv[sizeof(iconv_pairs) / sizeof(iconv_pairs[0])];
+
+static void
+keep_iconv(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(iconv_pairs) / sizeof(iconv_pairs[0]); i++)
+		kept_iconv[i] = iconv_open(iconv_pairs[i][0],
+					   iconv_pairs[i][1]);
+}
+
+/*
+ * The server as the client sees it.
+ */
+
+struct hive_server {
+	struct rpc_client *c;	/* NULL once stopped */
+	char *dir;		/* its directory: names are sent relative */
+	const char *fence;	/* sb_fence() when it started */
+	size_t open;		/* handles not yet closed */
+	pthread_mutex_t lock;	/* C and OPEN */
+};
+
+int
+hive_server_start(const char *dir, struct hive_server **srv_ret,
+		  struct kp_error *err)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct hive_server *srv;
+	struct hs_state hs;
+	/* The server holds a hive of up to 2 GiB, hivex's copy of it and
+	 * the new one being checked. */
+	struct sb_opts so = { .mem_max = (uint64_t)8 << 30, .fs_dir = dir,
+			      .timeout_s = HS_TIMEOUT };
+
+	*srv_ret = NULL;
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return kp_fail_oom(err);
+	memset(&hs, 0, sizeof(hs));
+	hs.selftest = sb_selftest();
+	hs.die_on_open = hs.selftest &&
+			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
+	pthread_once(&once, keep_iconv);
+	srv->fence = sb_fence();
+	srv->dir = strdup(dir);
+	/* HS is copied into the server by the fork. */
+	if (srv->dir == NULL || rpc_start(&table, &so, &hs, &srv->c, err) < 0) {
+		if (srv->dir == NULL)
+			kp_fail_oom(err);
+		free(srv->dir);
+		free(srv);
+		return -1;
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	*srv_ret = srv;
+	return 0;
+}
+
+bool
+hive_server_fenced(const struct hive_server *srv)
+{
+	return srv->fence != NULL;
+}
+
+const char *
+hive_server_fence(const struct hive_server *srv)
+{
+	return srv->fence;
+}
+
+static void
+server_free(struct hive_server *srv)
+{
+	pthread_mutex_destroy(&srv->lock);
+	free(srv->dir);
+	free(srv);
+}
+
+int
+hive_server_stop(struct hive_server *srv, struct kp_error *err)
+{
+	bool last;
+	int r;
+
+	if (srv == NULL)
+		return 0;
+	pthread_mutex_lock(&srv->lock);
+	r = rpc_stop(srv->c, err);
+	srv->c = NULL;
+	/* Handles still open go on to their close, the last one frees it. */
+	last = srv->open == 0;
+	pthread_mutex_unlock(&srv->lock);
+	if (last)
+		server_free(srv);
+	return r;
+}
+
+/* Call OP of SRV; a stopped server answers nothing. */
+static int
+call(struct hive_server *srv, unsigned op, const void *args, void *answer,
+     struct kp_error *err)
+{
+	struct rpc_client *c;
+
+	pthread_mutex_lock(&srv->lock);
+	c = srv->c;
+	pthread_mutex_unlock(&srv->lock);
+	if (c == NULL)
+		return kp_fail(err, KP_ERR_FAIL, "the hive server was stopped");
+	return rpc_call(c, op, args, answer, err);
+}
+
+static void
+release(struct hive_server *srv, unsigned op, void *answer)
+{
+	rpc_layout_release(ops[op].answer, answer);
+	(void)srv;
+}
+
+/* PATH as the server sees it: relative to its directory, in which it
+ * runs (and which may be its root); NULL if it lies elsewhere. */
+static const char *
+in_dir(const struct hive_server *srv, const char *path)
+{
+	size_t n = strlen(srv->dir);
+
+	if (path == NULL || strncmp(path, srv->dir, n) != 0 ||
+	    path[n] != '/' || path[n + 1] == '\0' || strstr(path + n, "/../"))
+		return NULL;
+	return path + n + 1;
+}
+
+/*
+ * Remote handles.
+ */
+
+struct hive_remote {
+	struct hive pub;
+	struct hive_server *srv;
+	uint32_t id;
+	size_t nedits;		/* as the server counted after each edit */
+	char *why;		/* the last commit's rewrite_why */
+};
+
+static struct hive_remote *
+hr_of(const struct hive *h)
+{
+	return (struct hive_remote *)h;
+}
+
+static int
+bad_answer(struct kp_error *err)
+{
+	return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer", table.worker);
+}
+
+static void
+r_close(struct hive *h)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	struct hive_remote *r = hr_of(h);
+	struct hive_server *srv = r->srv;
+	struct a_call a = { .id = r->id };
+	bool last;
+
+	if (r->id != UINT32_MAX)
+		call(srv, HS_CLOSE, &a, NULL, &ignored);
+	free(r->why);
+	free(r->pub.path);
+	free(r);
+	pthread_mutex_lock(&srv->lock);
+	last = --srv->open == 0 && srv->c == NULL;
+	pthread_mutex_unlock(&srv->lock);
+	/* A stopped server whose last handle this was. */
+	if (last)
+		server_free(srv);
+}
+
+static size_t
+r_nr_edits(const struct hive *h)
+{
+	return hr_of(h)->nedits;
+}
+
+static enum hive_kind
+r_kind(struct hive *h)
+{
+	struct kp_error ignored = KP_ERROR_INIT;
+	struct a_call a = { .id = hr_of(h)->id };
+	struct r_kind r;
+
+	if (call(hr_of(h)->srv, HS_KIND, &a, &r, &ignored) < 0)
+		return HIVE_KIND_OTHER;
+	return (enum hive_kind)r.kind;
+}
+
+/* Call OP on H with K, PATH and NAME; R gets a result. */
+static int
+r_call(struct hive *h, unsigned op, hive_key k, const char *path,
+       const char *name, void *r, struct kp_error *err)
+{
+	struct a_call a = { .id = hr_of(h)->id, .k = k, .path = (char *)path,
+			    .name = (char *)name };
+
+	return call(hr_of(h)->srv, op, &a, r, err);
+}
+
+static int
+r_find(struct hive *h, const char *path, hive_key *k, struct kp_error *err)
+{
+	struct r_result r;
+
+	if (r_call(h, HS_FIND, 0, path, NULL, &r, err) < 0)
+		return -1;
+	*k = (hive_key)r.k;
+	return r.yes;
+}
+
+static int
+r_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
+	  struct kp_error *err)
+{
+	struct r_keys r;
+	hive_key *l;
+	size_t i;
+
+	if (r_call(h, HS_SUBKEYS, k, NULL, NULL, &r, err) < 0)
+		return -1;
+	/* Room for the ending 0, as hivex's lists have. */
+	l = calloc(r.n + 1, sizeof(*l));
+	for (i = 0; l && i < r.n; i++)
+		l[i] = (hive_key)r.v[i].k;
+	*n = r.n;
+	release(hr_of(h)->srv, HS_SUBKEYS, &r);
+	if (l == NULL)
+		return kp_fail_oom(err);
+	*list = l;
+	return 0;
+}
+
+static char *
+r_key_name(struct hive *h, hive_key k, struct kp_error *err)
+{
+	struct r_name r;
+
+	if (r_call(h, HS_KEY_NAME, k, NULL, NULL, &r, err) < 0)
+		return NULL;
+	if (r.name == NULL)
+		bad_answer(err);
+	return r.name;
+}
+
+static int
+r_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
+      struct kp_error *err)
+{
+	struct r_values r;
+
+	memset(v, 0, sizeof(*v));
+	if (r_call(h, HS_GET, k, NULL, name, &r, err) < 0)
+		return -1;
+	if (r.n > 1 || (r.n == 1 && r.v[0].name == NULL)) {
+		release(hr_of(h)->srv, HS_GET, &r);
+		return bad_answer(err);
+	}
+	if (r.n == 0) {
+		free(r.v);
+		return 0;
+	}
+	*v = r.v[0];
+	free(r.v);
+	return 1;
+}
+
+static int
+r_values(struct hive *h, hive_key k, struct hive_value **vals, size_t *n,
+	 struct kp_error *err)
+{
+	struct r_values r;
+	size_t i;
+
+	if (r_call(h, HS_VALUES, k, NULL, NULL, &r, err) < 0)
+		return -1;
+	for (i = 0; i < r.n; i++)
+		if (r.v[i].name == NULL) {
+			release(hr_of(h)->srv, HS_VALUES, &r);
+			return bad_answer(err);
+		}
+	*vals = r.v;
+	*n = r.n;
+	return 0;
+}
+
+static int
+r_set(struct hive *h, const char *path, const char *name, uint32_t type,
+      const void *data, size_t len, struct kp_error *err)
+{
+	struct a_set a = { .id = hr_of(h)->id, .path = (char *)path,
+			   .name = (char *)name, .type = type,
+			   .data = (void *)data, .len = len };
+	struct r_result r;
+
+	if (len > UINT32_MAX)
+		return kp_fail(err, KP_ERR_INVALID, "value too large");
+	if (call(hr_of(h)->srv, HS_SET, &a, &r, err) < 0)
+		return -1;
+	hr_of(h)->nedits = r.nedits;
+	return 0;
+}
+
+/* An edit: OP on PATH (and NAME); its yes or no, or *K. */
+static int
+r_edit(struct hive *h, unsigned op, const char *path, const char *name,
+       hive_key *k, struct kp_error *err)
+{
+	struct r_result r;
+
+	if (r_call(h, op, 0, path, name, &r, err) < 0)
+		return -1;
+	hr_of(h)->nedits = r.nedits;
+	if (k)
+		*k = (hive_key)r.k;
+	return r.yes;
+}
+
+static int
+r_unset(struct hive *h, const char *path, const char *name,
+	struct kp_error *err)
+{
+	return r_edit(h, HS_UNSET, path, name, NULL, err);
+}
+
+static int
+r_mkpath(struct hive *h, const char *path, hive_key *k, struct kp_error *err)
+{
+	hive_key got = 0;
+
+	if (r_edit(h, HS_MKPATH, path, NULL, &got, err) < 0)
+		return -1;
+	if (k)
+		*k = got;
+	return 0;
+}
+
+static int
+r_delete_key(struct hive *h, const char *path, struct kp_error *err)
+{
+	return r_edit(h, HS_DELETE_KEY, path, NULL, NULL, err);
+}
+
+static int
+r_commit(struct hive *h, const struct hive_commit_opts *o,
+	 struct hive_commit_result *res, struct kp_error *err)
+{
+	struct hive_remote *r = hr_of(h);
+	struct a_commit a = { .id = r->id, .force = o->force,
+			      .journal = o->journal,
+			      .plan_only = o->plan_only };
 
 	memset(res, 0, sizeof(*res));
 	/* A backup or a new file is for local hives (hive set's options),
@@ -969,71 +1097,84 @@ hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
 		return kp_fail(err, KP_ERR_INVALID, "a hive opened in a hive "
 			       "server is committed over itself, without a "
 			       "backup");
-	wire_putstr(&args, o->dest);
-	wire_put32(&args, (uint32_t)(o->no_replace | o->backup << 1 |
-				     o->force << 2 | o->journal << 3 |
-				     o->plan_only << 4));
-	rc = call(px->srv, HS_COMMIT, px->id, &args, &resp, &r, err);
-	buf_release(&args);
-	if (rc < 0) {
-		buf_release(&resp);
+	if (call(r->srv, HS_COMMIT, &a, res, err) < 0)
+		return -1;
+	/* The handle keeps the reason, as a local one does. */
+	free(r->why);
+	r->why = (char *)res->rewrite_why;
+	return 0;
+}
+
+static const struct hive_ops remote_ops = {
+	.close = r_close,
+	.nr_edits = r_nr_edits,
+	.kind = r_kind,
+	.find = r_find,
+	.subkeys = r_subkeys,
+	.key_name = r_key_name,
+	.get = r_get,
+	.values = r_values,
+	.set = r_set,
+	.unset = r_unset,
+	.mkpath = r_mkpath,
+	.delete_key = r_delete_key,
+	.commit = r_commit,
+};
+
+int
+remote_open(struct hive_server *srv, const char *path,
+	    const struct hive_open_opts *o, struct hive **h_ret,
+	    struct kp_error *err)
+{
+	struct a_open a = { .path = (char *)in_dir(srv, path),
+			    .flags = o->flags };
+	struct hive_remote *r;
+	struct r_open ans;
+
+	*h_ret = NULL;
+	if (a.path == NULL || (o->log1 && !(a.log1 = (char *)in_dir(srv,
+								   o->log1))) ||
+	    (o->log2 && !(a.log2 = (char *)in_dir(srv, o->log2))))
+		return kp_fail(err, KP_ERR_FAIL, "'%s': not in the hive "
+			       "server's directory", path);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->pub.path = strdup(path)) == NULL) {
+		free(r);
+		return kp_fail_oom(err);
+	}
+	r->pub.ops = &remote_ops;
+	r->srv = srv;
+	/* Counted before the request: a stop meanwhile keeps SRV. */
+	pthread_mutex_lock(&srv->lock);
+	srv->open++;
+	pthread_mutex_unlock(&srv->lock);
+	if (call(srv, HS_OPEN, &a, &ans, err) < 0) {
+		r->id = UINT32_MAX;	/* nothing to close there */
+		r_close(&r->pub);
 		return -1;
 	}
-	b[0] = wire_take(&r, 1);
-	res->seq = wire_get32(&r);
-	res->backup = wire_getstr(&r, HS_STR_MAX, &null);
-	b[1] = wire_take(&r, 1);
-	res->pages = wire_get32(&r);
-	free(px->why);
-	px->why = wire_getstr(&r, HS_STR_MAX, &null);
-	res->rewrite_why = px->why;
-	b[2] = wire_take(&r, 1);
-	res->pe_why = (enum pe_fallback)wire_get32(&r);
-	b[3] = wire_take(&r, 1);
-	if (b[3] && *b[3] && get_plan(&r, &res->plan) < 0)
-		r.bad = true;
-	if (b[0] == NULL || b[1] == NULL || b[2] == NULL || b[3] == NULL ||
-	    (unsigned)res->pe_why >= PE_FB_NR || done(&r, err) < 0) {
-		free(res->backup);
-		hive_plan_free(res->plan);
-		memset(res, 0, sizeof(*res));
-		rc = bad_answer(err);
-	} else {
-		res->written = *b[0] != 0;
-		res->journaled = *b[1] != 0;
-		res->in_place = *b[2] != 0;
-	}
-	buf_release(&resp);
-	return rc;
+	r->id = ans.id;
+	r->pub.st = ans.st;
+	*h_ret = &r->pub;
+	return 0;
 }
 
 int
 hive_server_selftest_forbidden(struct hive_server *srv, struct kp_error *err)
 {
-	struct buf resp = BUF_INIT;
-	struct wire_rd r;
-	int rc = call(srv, HS_SELFTEST_FORBIDDEN, 0, NULL, &resp, &r, err);
-
-	buf_release(&resp);
-	return rc;
+	return call(srv, HS_SELFTEST_FORBIDDEN, NULL, NULL, err);
 }
 
 int
 hive_server_selftest_open(struct hive_server *srv, const char *path,
 			  bool write, int *errno_ret, struct kp_error *err)
 {
-	struct buf args = BUF_INIT, resp = BUF_INIT;
-	struct wire_rd r;
-	int rc;
+	struct a_call a = { .path = (char *)path };
+	struct r_errno r;
 
-	wire_putstr(&args, path);
-	rc = call(srv, write ? HS_SELFTEST_WRITE : HS_SELFTEST_READ, 0, &args,
-		  &resp, &r, err);
-	if (rc == 0) {
-		*errno_ret = (int)wire_get32(&r);
-		rc = done(&r, err);
-	}
-	buf_release(&args);
-	buf_release(&resp);
-	return rc;
+	if (call(srv, write ? HS_SELFTEST_WRITE : HS_SELFTEST_READ, &a, &r,
+		 err) < 0)
+		return -1;
+	*errno_ret = (int)r.e;
+	return 0;
 }

@@ -4,11 +4,11 @@
  *
  * Hives copied out of an image someone else made are hostile input, and
  * parsing them (kmsprep's own checks, hivex, the page editor) is where a
- * flaw would be exploited.  A hive server is a worker (lib/sandbox.h) that
- * opens and edits the hives of one scratch directory, and nothing else:
- * Landlock fences its file access into that directory, seccomp forbids
- * executing, connecting and forking, and it has no network and limited
- * memory.  hive_open() with a server in its options opens the hive there
+ * flaw would be exploited.  A hive server is a worker (lib/sandbox.h,
+ * lib/rpc.h) that opens and edits the hives of one scratch directory,
+ * and nothing else: Landlock (or chroot) fences its file access into that
+ * directory, seccomp forbids executing, connecting and forking, and it
+ * has no network, no capability and limited memory.  hive_open() with a server in its options opens the hive there
  * and returns a handle whose every call (hive.h) is a request to it; the
  * answers are checked as hostile too.  Start it before reading secrets,
  * as any worker.
@@ -43,38 +43,12 @@ const char *hive_server_fence(const struct hive_server *srv);
  * fail from then on and must still be closed.  NULL is fine. */
 int hive_server_stop(struct hive_server *srv, struct kp_error *err);
 
-/*
- * The client side, for hive.c: each is the hive.h call of the same name
- * made by the server on its handle of the hive.
- */
-struct hive_proxy;
-
-int hpx_open(struct hive_server *srv, const char *path,
-	     const struct hive_open_opts *o, struct hive_state *st,
-	     struct hive_proxy **px_ret, struct kp_error *err);
-void hpx_close(struct hive_proxy *px);
-enum hive_kind hpx_kind(struct hive_proxy *px);
-int hpx_find(struct hive_proxy *px, const char *path, hive_key *k,
-	     struct kp_error *err);
-int hpx_subkeys(struct hive_proxy *px, hive_key k, hive_key **list,
-		size_t *n, struct kp_error *err);
-char *hpx_key_name(struct hive_proxy *px, hive_key k, struct kp_error *err);
-int hpx_get(struct hive_proxy *px, hive_key k, const char *name,
-	    struct hive_value *v, struct kp_error *err);
-int hpx_values(struct hive_proxy *px, hive_key k, struct hive_value **vals,
-	       size_t *n, struct kp_error *err);
-int hpx_set(struct hive_proxy *px, const char *path, const char *name,
-	    uint32_t type, const void *data, size_t len,
-	    struct kp_error *err);
-int hpx_unset(struct hive_proxy *px, const char *path, const char *name,
-	      struct kp_error *err);
-int hpx_mkpath(struct hive_proxy *px, const char *path, hive_key *k,
-	       struct kp_error *err);
-int hpx_delete_key(struct hive_proxy *px, const char *path,
-		   struct kp_error *err);
-size_t hpx_nr_edits(struct hive_proxy *px);
-int hpx_commit(struct hive_proxy *px, const struct hive_commit_opts *o,
-	       struct hive_commit_result *res, struct kp_error *err);
+/* Open PATH (in the server's directory) in SRV, as hive_open does with
+ * O->server set: the handle's every call (hive.h) is then a request to
+ * the server, whose answers are checked as hostile. */
+int remote_open(struct hive_server *srv, const char *path,
+		const struct hive_open_opts *o, struct hive **h_ret,
+		struct kp_error *err);
 
 /* Test hooks, served only when KMSPREP_SANDBOX_SELFTEST=1 was set when
  * the server started: make a forbidden system call (the server dies), or
