@@ -113,41 +113,12 @@ expect_forget_under(struct hive_local *h, const char *path)
 	}
 }
 
-static void
-pending_free(struct hive_local *h)
-{
-	size_t i;
-
-	for (i = 0; i < h->npend; i++) {
-		free(h->pend[i].name);
-		free(h->pend[i].data);
-	}
-	free(h->pend);
-	h->pend = NULL;
-	h->npend = h->cappend = 0;
-}
-
-/* The value NAME of K waiting to be set, or NULL. */
-struct pending *
-hl_pending_find(struct hive_local *h, hive_key k, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < h->npend; i++) {
-		const char *n = h->pend[i].name;
-
-		if (h->pend[i].k == k && hl_fold_eq(n, name))
-			return &h->pend[i];
-	}
-	return NULL;
-}
-
 void
 hl_edits_free(struct hive_local *h)
 {
 	size_t i;
 
-	pending_free(h);
+	hl_pending_free(h);
 	for (i = 0; i < h->nexp; i++)
 		expect_free(&h->exp[i]);
 	free(h->exp);
@@ -412,7 +383,7 @@ hl_hx_upgrade(struct hive_local *h, struct kp_error *err)
 		if (hivex_node_set_value(h->hx, p->k, &v, 0) < 0)
 			return edit_failed(h, "set a value in", h->pub.path, err);
 	}
-	pending_free(h);
+	hl_pending_free(h);
 	return 0;
 }
 

@@ -142,6 +142,11 @@ int hl_check_order(struct hive_local *h, hive_key parent, const char *name,
 		   const char *path, struct kp_error *err);
 /* A committed handle's reads and edits fail: -1 with ERR, or 0. */
 int hl_spent(const struct hive_local *h, struct kp_error *err);
+/* The value NAME of K waiting to be set (see struct pending), or NULL;
+ * freeing them all. */
+struct pending *hl_pending_find(struct hive_local *h, hive_key k,
+				const char *name);
+void hl_pending_free(struct hive_local *h);
 /* The value of K that Windows finds under NAME, or 0. */
 hive_value_h hl_value_folded(struct hive_local *h, hive_key k,
 			     const char *name);
@@ -152,9 +157,6 @@ hive_value_h hl_value_folded(struct hive_local *h, hive_key k,
 int hl_expect(struct hive_local *h, const char *path, const char *name,
 	      bool present, uint32_t type, const void *data, size_t len,
 	      struct kp_error *err);
-/* The value NAME of K waiting to be set, or NULL. */
-struct pending *hl_pending_find(struct hive_local *h, hive_key k,
-				const char *name);
 /* Free the recorded expectations and the values waiting. */
 void hl_edits_free(struct hive_local *h);
 /* The time stamped on keys an edit touches. */

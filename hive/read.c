@@ -47,6 +47,35 @@ pending_value(const struct pending *p, struct hive_value *out)
 	return 0;
 }
 
+void
+hl_pending_free(struct hive_local *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->npend; i++) {
+		free(h->pend[i].name);
+		free(h->pend[i].data);
+	}
+	free(h->pend);
+	h->pend = NULL;
+	h->npend = h->cappend = 0;
+}
+
+/* The value NAME of K waiting to be set, or NULL. */
+struct pending *
+hl_pending_find(struct hive_local *h, hive_key k, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->npend; i++) {
+		const char *n = h->pend[i].name;
+
+		if (h->pend[i].k == k && hl_fold_eq(n, name))
+			return &h->pend[i];
+	}
+	return NULL;
+}
+
 /*
  * Reading.
  */
