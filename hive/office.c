@@ -8,7 +8,7 @@
 #include "office.h"
 #include "regf.h"
 #include "regval.h"
-#include "spp.h"
+#include "winver.h"
 
 #define WOW "Wow6432Node\\"
 

@@ -17,6 +17,7 @@
 
 #include "change.h"
 #include "hive.h"
+#include "winver.h"
 #include "lib/valid.h"
 
 struct winver;

@@ -22,13 +22,9 @@
 
 #include "change.h"
 #include "hive.h"
+#include "winver.h"
 #include "lib/valid.h"
 
-#define SPP_APP_WINDOWS "55c92734-d682-4d71-983e-d6ec3f16059f"
-#define SPP_APP_OFFICE "0ff1ce15-a989-479d-af46-f275c6370663"
-#define SPP_KEY "Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform"
-#define SPP_KEY_VISTA "Microsoft\\Windows NT\\CurrentVersion\\SL"
-#define WINVER_KEY "Microsoft\\Windows NT\\CurrentVersion"
 
 enum spp_id {
 	SPP_KMS_NAME,
@@ -137,23 +133,6 @@ int spp_set_onoff(struct spp_settings *s, enum spp_id id, bool on,
 
 /* Nothing to change? */
 bool spp_settings_empty(const struct spp_settings *s);
-
-/* The Windows version recorded in Microsoft\Windows NT\CurrentVersion. */
-struct winver {
-	bool present;		/* the key exists */
-	char *product;		/* ProductName */
-	char *build;		/* CurrentBuildNumber (or CurrentBuild) */
-	char *edition;		/* EditionID */
-	char *install_type;	/* InstallationType */
-	char *version;		/* CurrentVersion, e.g. "6.1" */
-	unsigned major, minor;	/* 0.0 if not known */
-};
-
-int winver_read(struct hive *h, struct winver *v, struct kp_error *err);
-void winver_release(struct winver *v);
-
-/* Key of the SPP settings for this Windows (SL for Vista / 2008). */
-const char *spp_root(const struct winver *v);
 
 /* Check that H is a SOFTWARE hive (or an empty one), KP_ERR_INPUT if not;
  * FORCE accepts any hive (WRITING only changes the hint). */
