@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <iconv.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -881,6 +882,40 @@ hr_of(const struct hive *h)
 	return (struct hive_remote *)h;
 }
 
+/* The server names a hive by its name in its directory: messages name
+ * it by PATH, as a local handle's do. */
+static void
+full_name(const struct hive_server *srv, const char *path,
+	  struct kp_error *err)
+{
+	const char *rel = in_dir(srv, path);
+	char msg[KP_ERROR_MSG_MAX], *at;
+	size_t n;
+
+	if (rel == NULL || err == NULL)
+		return;
+	n = strlen(rel);
+	for (at = strchr(err->msg, '\''); at; at = strchr(at + 1, '\''))
+		if (strncmp(at + 1, rel, n) == 0 && at[n + 1] == '\'')
+			break;
+	if (at == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "%.*s'%s%s", (int)(at - err->msg),
+		 err->msg, path, at + n + 1);
+	memcpy(err->msg, msg, sizeof(msg));
+}
+
+/* Call OP on R's server; failure messages name R by its path. */
+static int
+hcall(struct hive_remote *r, unsigned op, const void *args, void *answer,
+      struct kp_error *err)
+{
+	if (call(r->srv, op, args, answer, err) == 0)
+		return 0;
+	full_name(r->srv, r->pub.path, err);
+	return -1;
+}
+
 static int
 bad_answer(struct kp_error *err)
 {
@@ -935,7 +970,7 @@ r_call(struct hive *h, unsigned op, hive_key k, const char *path,
 	struct a_call a = { .id = hr_of(h)->id, .k = k, .path = (char *)path,
 			    .name = (char *)name };
 
-	return call(hr_of(h)->srv, op, &a, r, err);
+	return hcall(hr_of(h), op, &a, r, err);
 }
 
 static int
@@ -1035,7 +1070,7 @@ r_set(struct hive *h, const char *path, const char *name, uint32_t type,
 
 	if (len > UINT32_MAX)
 		return kp_fail(err, KP_ERR_INVALID, "value too large");
-	if (call(hr_of(h)->srv, HS_SET, &a, &r, err) < 0)
+	if (hcall(hr_of(h), HS_SET, &a, &r, err) < 0)
 		return -1;
 	hr_of(h)->nedits = r.nedits;
 	return 0;
@@ -1097,7 +1132,7 @@ r_commit(struct hive *h, const struct hive_commit_opts *o,
 		return kp_fail(err, KP_ERR_INVALID, "a hive opened in a hive "
 			       "server is committed over itself, without a "
 			       "backup");
-	if (call(r->srv, HS_COMMIT, &a, res, err) < 0)
+	if (hcall(r, HS_COMMIT, &a, res, err) < 0)
 		return -1;
 	/* The handle keeps the reason, as a local one does. */
 	free(r->why);
@@ -1148,7 +1183,7 @@ remote_open(struct hive_server *srv, const char *path,
 	pthread_mutex_lock(&srv->lock);
 	srv->open++;
 	pthread_mutex_unlock(&srv->lock);
-	if (call(srv, HS_OPEN, &a, &ans, err) < 0) {
+	if (hcall(r, HS_OPEN, &a, &ans, err) < 0) {
 		r->id = UINT32_MAX;	/* nothing to close there */
 		r_close(&r->pub);
 		return -1;

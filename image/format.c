@@ -760,12 +760,12 @@ vdi(struct src *s)
 
 	if (rd(s, h, sizeof(h), 0) < 0)
 		return -1;
+	if (le32(h + 0x40) != 0xbeda107fU)
+		return bad(s, "bad signature");
 	if (memcmp(h + 424, zero, 32) != 0)
 		return kp_fail(s->err, KP_ERR_INVALID, "a differencing "
 			       "VirtualBox image: not supported (merge it "
 			       "with its parent first)");
-	if (le32(h + 0x40) != 0xbeda107fU)
-		return bad(s, "bad signature");
 	type = le32(h + 0x4c);
 	if (type != 1 && type != 2)
 		return kp_fail(s->err, KP_ERR_INVALID, "a VirtualBox image of "

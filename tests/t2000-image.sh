@@ -274,8 +274,11 @@ before_launch() {
 	chmod 0444 ro.img
 	expect_code 3 kp image set --backend appliance -q ro.img --kms-host kms 2>err
 	expect_grep "'ro.img': the image is read-only; give --overlay" err
-	expect_code 2 kp image set --backend appliance -q client.img --format vdi --kms-host k 2>err
-	expect_grep "expected raw, qcow2, vmdk or vhdx" err
+	expect_code 2 kp image set --backend appliance -q client.img --format qed --kms-host k 2>err
+	expect_grep "expected raw, qcow2, vmdk, vhdx, vpc (vhd) or vdi" err
+	# A format that does not match the file: refused, never guessed.
+	expect_code 3 kp image set --backend appliance -q client.img --format vdi --kms-host k 2>err
+	expect_grep "not a valid vdi image" err
 	expect_code 2 kp image set --backend appliance -q client.img client.img --overlay o.qcow2 \
 		--kms-host k 2>err
 	expect_code 2 kp image set --backend appliance -q client.img 2>err

@@ -266,6 +266,15 @@ malformed(void)
 	CHECK_EQ(inspect("plain.img", FMT_QCOW2, &in, &err), -1);
 	CHECK_EQ(inspect("plain.img", FMT_VHDX, &in, &err), -1);
 	CHECK_EQ(inspect("plain.img", FMT_VPC, &in, &err), -1);
+	{
+		char zeros[1024];
+
+		/* Whatever else a file holds, no signature: not a VDI. */
+		memset(zeros, 0x55, sizeof(zeros));
+		put("junk.vdi", zeros, sizeof(zeros));
+		CHECK_EQ(inspect("junk.vdi", FMT_VDI, &in, &err), -1);
+		CHECK_EQ(err.status, KP_ERR_INPUT);
+	}
 	CHECK_EQ(inspect("plain.img", FMT_RAW, &in, &err), 0);
 	CHECK_EQ(in.size, 5);
 	fmt_info_release(&in);
