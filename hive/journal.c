@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "lib/fileio.h"
 #include "marvin32.h"
 #include "regf.h"
 
@@ -277,50 +278,6 @@ journal_pick_log(const struct logrec_result *logs)
 		return logrec_seq_before(a->seq, b->seq) ? 0 : 1;
 	if (va)
 		return 1;
-	return 0;
-}
-
-static int
-pwrite_all(int fd, const void *p, size_t len, off_t at)
-{
-	const unsigned char *c = p;
-
-	while (len) {
-		ssize_t n = pwrite(fd, c, len, at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += n;
-		len -= (size_t)n;
-		at += n;
-	}
-	return 0;
-}
-
-static int
-pread_all(int fd, void *p, size_t len, off_t at)
-{
-	unsigned char *c = p;
-
-	while (len) {
-		ssize_t n = pread(fd, c, len, at);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += n;
-		len -= (size_t)n;
-		at += n;
-	}
 	return 0;
 }
 
@@ -606,11 +563,11 @@ open_log(const struct journal_opts *o, const char *path, bool *created,
 	return fd;
 }
 
-/* The writes of step S to FD; with HALF (the crash tests' "1h", "3h"),
- * only the first half of its bytes, as a crash would leave them. */
+/* The writes of step S through IO; with HALF (the crash tests' "1h",
+ * "3h"), only the first half of its bytes, as a crash would leave them. */
 static int
 step_write(const struct journal_plan *p, const struct journal_step *s,
-	   int fd, bool half)
+	   const struct journal_io *io, void *ctx, bool half)
 {
 	uint64_t total = 0, left;
 	size_t i;
@@ -622,18 +579,18 @@ step_write(const struct journal_plan *p, const struct journal_step *s,
 		const struct journal_write *w = &p->w[s->first + i];
 		uint32_t n = w->len < left ? w->len : (uint32_t)left;
 
-		if (pwrite_all(fd, w->data, n, (off_t)w->off) < 0)
+		if (io->pwrite(ctx, s->file, w->data, n, w->off) < 0)
 			return -1;
 		left -= n;
 	}
 	return 0;
 }
 
-/* Read back the writes of step S from FD; the offset of the first that
+/* Read back the writes of step S through IO; the offset of the first that
  * differs in *BAD, or -1 with errno. */
 static int
 step_verify(const struct journal_plan *p, const struct journal_step *s,
-	    int fd, uint64_t *bad)
+	    const struct journal_io *io, void *ctx, uint64_t *bad)
 {
 	unsigned char *back = NULL;
 	size_t i, max = 0;
@@ -648,7 +605,7 @@ step_verify(const struct journal_plan *p, const struct journal_step *s,
 	for (i = 0; i < s->n && r == 0; i++) {
 		const struct journal_write *w = &p->w[s->first + i];
 
-		if (pread_all(fd, back, w->len, (off_t)w->off) < 0) {
+		if (io->pread(ctx, s->file, back, w->len, w->off) < 0) {
 			r = -1;
 		} else if (memcmp(back, w->data, w->len) != 0) {
 			*bad = w->off;
@@ -660,97 +617,154 @@ step_verify(const struct journal_plan *p, const struct journal_step *s,
 }
 
 int
-journal_plan_run_local(const struct journal_plan *p,
-		       const struct journal_opts *o, struct kp_error *err)
+journal_plan_run(const struct journal_plan *p, const struct journal_io *io,
+		 void *ctx, const char *const path[2], struct kp_error *err)
 {
 	static const char *const after[4] = { "1", "2", "3", "4" };
 	static const char *const what[4] = {
 		"write the transaction log", "mark the hive dirty",
-		"write", "write the base block",
+		"write the changed pages", "write the base block",
 	};
-	const char *logpath = o->log[p->log];
-	bool created = false, crash = getenv("KMSPREP_TEST_CRASH_AT") != NULL;
-	int s, fd, lfd = -1, e, v;
+	bool crash = getenv("KMSPREP_TEST_CRASH_AT") != NULL;
 	uint64_t bad = 0;
 	size_t i;
+	int s, v;
 
 	if (p->pages == 0)
 		return 0;
 	for (s = 0; s < 4; s++) {
 		const struct journal_step *st = &p->step[s];
-		const char *path = o->path;
+		const char *name = path[st->file];
 
-		if (st->file == JOURNAL_LOG) {
-			lfd = open_log(o, logpath, &created, err);
-			if (lfd < 0)
-				return -1;
-			fd = lfd;
-			path = logpath;
-		} else {
-			fd = o->fd;
-		}
 		/* Half a step on disk, as a crash would leave it: the log's
 		 * base block and half its entry, half of the pages. */
 		if (crash && (s == 0 || s == 2)) {
-			if (step_write(p, st, fd, true) < 0)
+			if (step_write(p, st, io, ctx, true) < 0)
 				goto sys;
 			journal_test_crash(s == 0 ? "1h" : "3h");
 		}
-		if (step_write(p, st, fd, false) < 0)
+		/* The log is cut after the entry (no older entry may chain
+		 * on); the primary only ever grows. */
+		if (step_write(p, st, io, ctx, false) < 0 ||
+		    (st->size && io->fit(ctx, st->file, st->size) < 0) ||
+		    io->flush(ctx, st->file) < 0)
 			goto sys;
-		if (st->file == JOURNAL_LOG && st->size &&
-		    ftruncate(fd, (off_t)st->size) < 0)
-			goto sys;
-		if (fsync(fd) < 0)
-			goto sys;
-		if (st->file == JOURNAL_LOG) {
-			lfd = -1;
-			if (close(fd) < 0)
-				goto sys;
-			/* The primary must not point at a log whose name is
-			 * not durable. */
-			if (created && fsync_dir_of(logpath) < 0)
-				goto sys;
-		}
 		journal_test_crash(after[s]);
-		if (st->verify) {
-			v = step_verify(p, st, fd, &bad);
+		if (st->verify || st->file == JOURNAL_LOG) {
+			v = step_verify(p, st, io, ctx, &bad);
 			if (v < 0)
 				goto sys;
 			if (v > 0) {
 				kp_fail(err, KP_ERR_FAIL, "'%s': verification "
 					"failed: what was written at 0x%llx "
-					"does not read back", path,
+					"does not read back", name,
 					(unsigned long long)bad);
 				goto logged;
 			}
 		}
 		continue;
 sys:
-		e = errno;
-		if (lfd >= 0)
-			close(lfd);
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EIO,
+			      "'%s': cannot %s", name, what[s]);
+		/* Before step 2 the primary is as it was. */
 		if (s == 0) {
-			if (created)
-				unlink(logpath);
-			return kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': "
-					     "cannot write the transaction "
-					     "log", logpath);
+			if (io->abandon)
+				io->abandon(ctx);
+			return -1;
 		}
-		kp_fail_errno(err, KP_ERR_FAIL, e, "'%s': cannot %s", path,
-			      what[s]);
 		goto logged;
 	}
 	return 0;
 logged:
 	/* After step 1 the log holds the change: say so after the cause. */
-	i = err ? strlen(err->msg) : 0;
-	if (err)
-		snprintf(err->msg + i, sizeof(err->msg) - i, " (the change "
-			 "is in '%s': if the hive is left dirty, replaying "
-			 "that log, by 'kmsprep hive recover' or by Windows, "
-			 "completes it)", logpath);
+	i = strlen(err->msg);
+	snprintf(err->msg + i, sizeof(err->msg) - i, " (the change is in '%s': "
+		 "if the hive is left dirty, replaying that log completes it)",
+		 path[JOURNAL_LOG]);
 	return -1;
+}
+
+/* The local files, for journal_plan_run. */
+struct local_io {
+	const struct journal_opts *o;
+	const char *logpath;
+	int fd[2];		/* the log (opened first), the primary */
+	bool created;		/* the log was created here */
+};
+
+static int
+l_pwrite(void *ctx, enum journal_file f, const void *p, size_t len,
+	 uint64_t off)
+{
+	return kp_pwrite_all(((struct local_io *)ctx)->fd[f], p, len,
+			     (off_t)off);
+}
+
+static int
+l_pread(void *ctx, enum journal_file f, void *p, size_t len, uint64_t off)
+{
+	return kp_pread_all(((struct local_io *)ctx)->fd[f], p, len,
+			    (off_t)off);
+}
+
+static int
+l_fit(void *ctx, enum journal_file f, uint64_t size)
+{
+	struct local_io *l = ctx;
+	struct stat st;
+
+	if (f == JOURNAL_PRIMARY &&
+	    (fstat(l->fd[f], &st) < 0 || (uint64_t)st.st_size >= size))
+		return 0;
+	return ftruncate(l->fd[f], (off_t)size);
+}
+
+static int
+l_flush(void *ctx, enum journal_file f)
+{
+	struct local_io *l = ctx;
+
+	if (fsync(l->fd[f]) < 0)
+		return -1;
+	/* The primary must not point at a log whose name is not durable. */
+	return f == JOURNAL_LOG && l->created ? fsync_dir_of(l->logpath) : 0;
+}
+
+static void
+l_abandon(void *ctx)
+{
+	struct local_io *l = ctx;
+
+	if (l->created)
+		unlink(l->logpath);
+}
+
+static const struct journal_io local_io = {
+	.pwrite = l_pwrite,
+	.pread = l_pread,
+	.fit = l_fit,
+	.flush = l_flush,
+	.abandon = l_abandon,
+};
+
+int
+journal_plan_run_local(const struct journal_plan *p,
+		       const struct journal_opts *o, struct kp_error *err)
+{
+	struct local_io l = { .o = o, .logpath = o->log[p->log],
+			      .fd = { -1, o->fd } };
+	const char *path[2] = { l.logpath, o->path };
+	int r;
+
+	if (p->pages == 0)
+		return 0;
+	l.fd[JOURNAL_LOG] = open_log(o, l.logpath, &l.created, err);
+	if (l.fd[JOURNAL_LOG] < 0)
+		return -1;
+	r = journal_plan_run(p, &local_io, &l, path, err);
+	if (close(l.fd[JOURNAL_LOG]) < 0 && r == 0)
+		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", l.logpath);
+	return r;
 }
 
 int
@@ -765,7 +779,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 
 	memset(res, 0, sizeof(*res));
 	if (fstat(o->fd, &st) < 0 ||
-	    pread_all(o->fd, base, sizeof(base), 0) < 0)
+	    kp_pread_all(o->fd, base, sizeof(base), 0) < 0)
 		return kp_fail_errno(err, KP_ERR_FAIL, errno,
 				     "'%s': cannot read", o->path);
 	if (journal_diff(o->fd, (size_t)st.st_size, o->img, o->len, &d,

@@ -165,9 +165,36 @@ struct journal_result {
 int journal_commit(const struct journal_opts *o, struct journal_result *res,
 		   struct kp_error *err);
 
+/* Where a plan is carried out: its two files as one backend reaches them
+ * (local files, a volume in an image, the appliance).  Each returns 0, or
+ * -1 with errno. */
+struct journal_io {
+	/* LEN bytes at OFF of file F: written from P, or read into P. */
+	int (*pwrite)(void *ctx, enum journal_file f, const void *p,
+		      size_t len, uint64_t off);
+	int (*pread)(void *ctx, enum journal_file f, void *p, size_t len,
+		     uint64_t off);
+	/* The log cut to SIZE; the primary grown to SIZE if smaller. */
+	int (*fit)(void *ctx, enum journal_file f, uint64_t size);
+	/* F, and what holds it, flushed to stable storage. */
+	int (*flush)(void *ctx, enum journal_file f);
+	/* Step 1 failed: undo what preparing the log did (remove a log
+	 * created for it); NULL: nothing to undo. */
+	void (*abandon)(void *ctx);
+};
+
+/* Carry out plan P through IO: the four steps in order, each flushed
+ * before the next starts, the log and the verified steps read back;
+ * PATH[JOURNAL_LOG] and PATH[JOURNAL_PRIMARY] name the files in messages.
+ * On an error in step 1 the primary is untouched; after it the message
+ * says that the log holds the change.  The one executor of every
+ * backend. */
+int journal_plan_run(const struct journal_plan *p, const struct journal_io *io,
+		     void *ctx, const char *const path[2],
+		     struct kp_error *err);
+
 /* Run plan P on local files: O->fd (the primary, locked by the caller)
- * and O->log[P->log], created with O->like's mode and owner if missing.
- * Each step is flushed (fsync) before the next one starts. */
+ * and O->log[P->log], created with O->like's mode and owner if missing. */
 int journal_plan_run_local(const struct journal_plan *p,
 			   const struct journal_opts *o, struct kp_error *err);
 

@@ -15,6 +15,7 @@
 
 #include "backend.h"
 #include "disk.h"
+#include "secdesc.h"
 #include "uri.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
@@ -850,68 +851,13 @@ sh_path(const char *guest)
  * read and execute.  Directories pass the same entries on to what is
  * created in them.
  */
-static const unsigned char sid_system[] = { 1, 1, 0, 0, 0, 0, 0, 5,
-					     18, 0, 0, 0 };
-static const unsigned char sid_admins[] = { 1, 2, 0, 0, 0, 0, 0, 5,
-					     32, 0, 0, 0, 0x20, 2, 0, 0 };
-static const unsigned char sid_users[] = { 1, 2, 0, 0, 0, 0, 0, 5,
-					    32, 0, 0, 0, 0x21, 2, 0, 0 };
-
-static size_t
-put_le(unsigned char *p, uint32_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return n;
-}
-
-static size_t
-put_ace(unsigned char *p, unsigned flags, uint32_t mask,
-	const unsigned char *sid, size_t sidlen)
-{
-	p[0] = 0;			/* ACCESS_ALLOWED_ACE_TYPE */
-	p[1] = (unsigned char)flags;
-	put_le(p + 2, (uint32_t)(8 + sidlen), 2);
-	put_le(p + 4, mask, 4);
-	memcpy(p + 8, sid, sidlen);
-	return 8 + sidlen;
-}
-
 /* "0x" and the descriptor in hex, for setfattr. */
 static void
 sd_hex(bool secret, bool dir, char out[400])
 {
-	enum { FULL = 0x001f01ff, READ_EXEC = 0x001200a9, OI_CI = 0x03 };
-	unsigned char b[160];
-	unsigned flags = dir ? OI_CI : 0;
-	size_t n = 20, acl, i;
+	unsigned char b[SECDESC_MAX];
+	size_t n = secdesc_default(secret, dir, b), i;
 
-	b[0] = 1;
-	b[1] = 0;
-	/* SELF_RELATIVE | DACL_PROTECTED | DACL_PRESENT */
-	put_le(b + 2, 0x9004, 2);
-	put_le(b + 4, (uint32_t)n, 4);			/* owner */
-	memcpy(b + n, sid_admins, sizeof(sid_admins));
-	n += sizeof(sid_admins);
-	put_le(b + 8, (uint32_t)n, 4);			/* group */
-	memcpy(b + n, sid_system, sizeof(sid_system));
-	n += sizeof(sid_system);
-	put_le(b + 12, 0, 4);				/* no SACL */
-	put_le(b + 16, (uint32_t)n, 4);			/* DACL */
-	acl = n;
-	n += 8;
-	n += put_ace(b + n, flags, FULL, sid_system, sizeof(sid_system));
-	n += put_ace(b + n, flags, FULL, sid_admins, sizeof(sid_admins));
-	if (!secret)
-		n += put_ace(b + n, flags, READ_EXEC, sid_users,
-			     sizeof(sid_users));
-	b[acl] = 2;					/* ACL_REVISION */
-	b[acl + 1] = 0;
-	put_le(b + acl + 2, (uint32_t)(n - acl), 2);
-	put_le(b + acl + 4, secret ? 2 : 3, 2);
-	put_le(b + acl + 6, 0, 2);
 	strcpy(out, "0x");
 	for (i = 0; i < n; i++)
 		snprintf(out + 2 + 2 * i, 3, "%02x", b[i]);
@@ -1081,60 +1027,109 @@ gfs_replace_data(void *h, const char *guest, const void *data,
  * in pieces. */
 #define GUESTFS_CHUNK ((size_t)1 << 20)
 
-/* Write (or with CHECK, read back and compare) write W of PATH. */
+/* A hive and its log in the appliance, for journal_plan_run. */
+struct gfs_io {
+	struct gfs_session *s;
+	const char *path[2];	/* the log, the primary */
+};
+
+/* libguestfs' errno for its last error, or EIO. */
 static int
-journal_io(struct gfs_session *s, const char *path,
-	   const struct journal_write *w, bool check, struct kp_error *err)
+gerrno(struct gfs_session *s)
 {
-	size_t done = 0;
+	int e = guestfs_last_errno(s->g);
 
-	while (done < w->len) {
-		size_t want = w->len - done < GUESTFS_CHUNK ? w->len - done :
-							      GUESTFS_CHUNK;
-		int64_t off = (int64_t)(w->off + done);
-		size_t got = 0;
-		char *back;
-		int n;
+	errno = e > 0 ? e : EIO;
+	return -1;
+}
 
-		if (!check) {
-			n = guestfs_pwrite(s->g, path,
-					   (const char *)w->data + done, want,
-					   off);
-			if (n <= 0)
-				return gfail(s, err, KP_ERR_FAIL, "cannot write "
-					     "'%s'", path);
-			done += (size_t)n;
-			continue;
-		}
-		back = guestfs_pread(s->g, path, (int)want, off, &got);
-		if (back == NULL)
-			return gfail(s, err, KP_ERR_FAIL, "cannot read back "
-				     "'%s'", path);
-		n = got == want && memcmp(back, w->data + done, want) == 0;
-		free(back);
-		if (!n)
-			return kp_fail(err, KP_ERR_FAIL, "'%s': what was written "
-				       "at offset %lld does not read back",
-				       path, (long long)off);
-		done += want;
+static int
+g_pwrite(void *ctx, enum journal_file f, const void *p, size_t len,
+	 uint64_t off)
+{
+	struct gfs_io *g = ctx;
+	const char *c = p;
+
+	/* A few calls: each carries at most GUESTFS_CHUNK. */
+	while (len) {
+		size_t want = len < GUESTFS_CHUNK ? len : GUESTFS_CHUNK;
+		int n = guestfs_pwrite(g->s->g, g->path[f], c, want,
+				       (int64_t)off);
+
+		if (n <= 0)
+			return gerrno(g->s);
+		c += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
 
+static int
+g_pread(void *ctx, enum journal_file f, void *p, size_t len, uint64_t off)
+{
+	struct gfs_io *g = ctx;
+	char *c = p;
+
+	while (len) {
+		size_t want = len < GUESTFS_CHUNK ? len : GUESTFS_CHUNK, got = 0;
+		char *back = guestfs_pread(g->s->g, g->path[f], (int)want,
+					   (int64_t)off, &got);
+
+		if (back == NULL)
+			return gerrno(g->s);
+		if (got == 0 || got > want) {
+			free(back);
+			errno = EIO;
+			return -1;
+		}
+		memcpy(c, back, got);
+		free(back);
+		c += got;
+		off += got;
+		len -= got;
+	}
+	return 0;
+}
+
+static int
+g_fit(void *ctx, enum journal_file f, uint64_t size)
+{
+	struct gfs_io *g = ctx;
+
+	if (f == JOURNAL_PRIMARY &&
+	    guestfs_filesize(g->s->g, g->path[f]) >= (int64_t)size)
+		return 0;
+	return guestfs_truncate_size(g->s->g, g->path[f], (int64_t)size) < 0 ?
+	       gerrno(g->s) : 0;
+}
+
+static int
+g_flush(void *ctx, enum journal_file f)
+{
+	struct gfs_io *g = ctx;
+
+	(void)f;
+	return guestfs_sync(g->s->g) < 0 ? gerrno(g->s) : 0;
+}
+
+static const struct journal_io gfs_io = {
+	.pwrite = g_pwrite,
+	.pread = g_pread,
+	.fit = g_fit,
+	.flush = g_flush,
+};
+
 /*
- * The journaled commit P of hive GUEST, step by step as journal.h lays it
- * out: each step's writes with guestfs_pwrite (a few calls, where a
- * replace uploads the whole hive through ntfs-3g in the emulated guest),
- * its size, a sync, and the verified steps read back.  A missing log is
- * created first with the hive's security descriptor and attributes, as
- * Windows gives its logs.
+ * The journaled commit P of hive GUEST in place, through its log
+ * GUEST_LOG (created first, with the hive's descriptor, if missing).
  */
 static int
 gfs_journal(void *h, const char *guest, const char *guest_log,
 	    const struct journal_plan *p, struct kp_error *err)
 {
 	struct gfs_session *s = h;
-	size_t k, i;
+	struct gfs_io g = { s, { guest_log, guest } };
 
 	if (guestfs_exists(s->g, guest_log) == 0) {
 		char *qf = sh_path(guest), *qt = sh_path(guest_log);
@@ -1153,29 +1148,7 @@ gfs_journal(void *h, const char *guest, const char *guest_log,
 			return -1;
 		}
 	}
-	for (k = 0; k < 4; k++) {
-		const struct journal_step *st = &p->step[k];
-		const char *path = st->file == JOURNAL_LOG ? guest_log : guest;
-
-		for (i = st->first; i < st->first + st->n; i++)
-			if (journal_io(s, path, &p->w[i], false, err) < 0)
-				return -1;
-		/* The log is cut after the entry (no older entry may chain
-		 * on); the primary only ever grows. */
-		if (st->size && (st->file == JOURNAL_LOG ||
-				 guestfs_filesize(s->g, path) <
-					 (int64_t)st->size) &&
-		    guestfs_truncate_size(s->g, path, (int64_t)st->size) < 0)
-			return gfail(s, err, KP_ERR_FAIL, "cannot resize '%s'",
-				     path);
-		if (guestfs_sync(s->g) < 0)
-			return gfail(s, err, KP_ERR_FAIL, "cannot flush '%s'",
-				     path);
-		for (i = st->first; st->verify && i < st->first + st->n; i++)
-			if (journal_io(s, path, &p->w[i], true, err) < 0)
-				return -1;
-	}
-	return 0;
+	return journal_plan_run(p, &gfs_io, &g, g.path, err);
 }
 
 static int

@@ -219,25 +219,14 @@ imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off)
 		errno = EINVAL;
 		return -1;
 	}
+	if (io->nbd == NULL)
+		return kp_pread_all(io->fd, buf, len, (off_t)off);
 	while (len) {
 		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
 
-		if (io->nbd) {
-			if (nbd_pread(io->nbd, p, n, off, 0) < 0) {
-				errno = nbd_get_errno() ? nbd_get_errno() : EIO;
-				return -1;
-			}
-		} else {
-			ssize_t r = pread(io->fd, p, n, (off_t)off);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				if (r == 0)
-					errno = EIO;
-				return -1;
-			}
-			n = (size_t)r;
+		if (nbd_pread(io->nbd, p, n, off, 0) < 0) {
+			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+			return -1;
 		}
 		p += n;
 		off += n;
@@ -263,25 +252,14 @@ imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off)
 		io->written = true;
 	/* Counted before the writes: a failed write counts what it asked. */
 	io->wbytes += len;
+	if (io->nbd == NULL)
+		return kp_pwrite_all(io->fd, buf, len, (off_t)off);
 	while (len) {
 		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
 
-		if (io->nbd) {
-			if (nbd_pwrite(io->nbd, p, n, off, 0) < 0) {
-				errno = nbd_get_errno() ? nbd_get_errno() : EIO;
-				return -1;
-			}
-		} else {
-			ssize_t r = pwrite(io->fd, p, n, (off_t)off);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				if (r == 0)
-					errno = EIO;
-				return -1;
-			}
-			n = (size_t)r;
+		if (nbd_pwrite(io->nbd, p, n, off, 0) < 0) {
+			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+			return -1;
 		}
 		p += n;
 		off += n;

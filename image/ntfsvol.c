@@ -12,6 +12,7 @@
 #include "image/ntfsvol.h"
 #include "image/imgio.h"
 #include "image/ntfs3g.h"
+#include "image/secdesc.h"
 #include "image/ntfsdev.h"
 #include "image/partition.h"
 
@@ -88,73 +89,6 @@ nfail(struct kp_error *err, int code, int errnum, const char *fmt, ...)
 	return -1;
 }
 
-/*
- * Security descriptors for what kmsprep creates.  ntfs-3g gives a new file
- * "Everyone: Full Control", which on a master image would let any user edit
- * what Setup later runs as SYSTEM.  The same bytes as the appliance backend
- * writes with setfattr (image/appliance.c).
- */
-static const unsigned char sid_system[] = { 1, 1, 0, 0, 0, 0, 0, 5,
-					     18, 0, 0, 0 };
-static const unsigned char sid_admins[] = { 1, 2, 0, 0, 0, 0, 0, 5,
-					     32, 0, 0, 0, 0x20, 2, 0, 0 };
-static const unsigned char sid_users[] = { 1, 2, 0, 0, 0, 0, 0, 5,
-					    32, 0, 0, 0, 0x21, 2, 0, 0 };
-
-static void
-put_le(unsigned char *p, uint32_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static size_t
-put_ace(unsigned char *p, unsigned flags, uint32_t mask,
-	const unsigned char *sid, size_t sidlen)
-{
-	p[0] = 0;			/* ACCESS_ALLOWED_ACE_TYPE */
-	p[1] = (unsigned char)flags;
-	put_le(p + 2, (uint32_t)(8 + sidlen), 2);
-	put_le(p + 4, mask, 4);
-	memcpy(p + 8, sid, sidlen);
-	return 8 + sidlen;
-}
-
-size_t
-dr_default_sd(bool secret, bool dir, unsigned char b[160])
-{
-	enum { FULL = 0x001f01ff, READ_EXEC = 0x001200a9, OI_CI = 0x03 };
-	unsigned flags = dir ? OI_CI : 0;
-	size_t n = 20, acl;
-
-	b[0] = 1;
-	b[1] = 0;
-	/* SELF_RELATIVE | DACL_PROTECTED | DACL_PRESENT */
-	put_le(b + 2, 0x9004, 2);
-	put_le(b + 4, (uint32_t)n, 4);			/* owner */
-	memcpy(b + n, sid_admins, sizeof(sid_admins));
-	n += sizeof(sid_admins);
-	put_le(b + 8, (uint32_t)n, 4);			/* group */
-	memcpy(b + n, sid_system, sizeof(sid_system));
-	n += sizeof(sid_system);
-	put_le(b + 12, 0, 4);				/* no SACL */
-	put_le(b + 16, (uint32_t)n, 4);			/* DACL */
-	acl = n;
-	n += 8;
-	n += put_ace(b + n, flags, FULL, sid_system, sizeof(sid_system));
-	n += put_ace(b + n, flags, FULL, sid_admins, sizeof(sid_admins));
-	if (!secret)
-		n += put_ace(b + n, flags, READ_EXEC, sid_users,
-			     sizeof(sid_users));
-	b[acl] = 2;					/* ACL_REVISION */
-	b[acl + 1] = 0;
-	put_le(b + acl + 2, (uint32_t)(n - acl), 2);
-	put_le(b + acl + 4, secret ? 2 : 3, 2);
-	put_le(b + acl + 6, 0, 2);
-	return n;
-}
 
 /*
  * Sessions.
@@ -1254,8 +1188,8 @@ int
 dr_replace(struct dr_session *s, size_t root, const char *path,
 	   const void *data, size_t len, unsigned flags, struct kp_error *err)
 {
-	unsigned char sd[160];
-	size_t n = dr_default_sd(flags & DR_SECRET, false, sd);
+	unsigned char sd[SECDESC_MAX];
+	size_t n = secdesc_default(flags & DR_SECRET, false, sd);
 
 	return replace(s, root, path, data, len, sd, n, !(flags & DR_SECRET),
 		       err);
@@ -1380,8 +1314,8 @@ int
 dr_mkdir(struct dr_session *s, size_t root, const char *path,
 	 struct kp_error *err)
 {
-	unsigned char sd[160];
-	size_t sdlen = dr_default_sd(false, true, sd);
+	unsigned char sd[SECDESC_MAX];
+	size_t sdlen = secdesc_default(false, true, sd);
 	ntfs_volume *vol;
 	ntfs_inode *dir, *ni;
 	const char *p = path;
@@ -1626,46 +1560,82 @@ out:
 	return r;
 }
 
-/* Read back the writes of step ST from NA and compare; 0 same, 1 not
- * (*BAD: where), -1 error. */
+/* A hive and its log in a volume, for journal_plan_run. */
+struct ntfs_io {
+	ntfs_volume *vol;
+	ntfs_inode *ni[2];	/* the log, the primary */
+	ntfs_attr *na[2];	/* their $DATA */
+};
+
 static int
-plan_verify(const struct journal_plan *p, const struct journal_step *st,
-	    ntfs_attr *na, uint64_t *bad)
+n_pwrite(void *ctx, enum journal_file f, const void *p, size_t len,
+	 uint64_t off)
 {
-	unsigned char *b = NULL;
-	size_t i, max = 0;
-	int r = 0;
+	const unsigned char *c = p;
+	ntfs_attr *na = ((struct ntfs_io *)ctx)->na[f];
 
-	for (i = 0; i < st->n; i++)
-		if (p->w[st->first + i].len > max)
-			max = p->w[st->first + i].len;
-	b = malloc(max ? max : 1);
-	if (b == NULL)
-		return -1;
-	for (i = 0; i < st->n && r == 0; i++) {
-		const struct journal_write *w = &p->w[st->first + i];
-		uint32_t off = 0;
+	while (len) {
+		s64 n = ntfs_attr_pwrite(na, (s64)off, (s64)len, c);
 
-		while (off < w->len) {
-			s64 got = ntfs_attr_pread(na, (s64)(w->off + off),
-						  (s64)(w->len - off), b + off);
-
-			if (got <= 0) {
-				if (got == 0)
-					errno = EIO;
-				r = -1;
-				break;
-			}
-			off += (uint32_t)got;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
 		}
-		if (r == 0 && memcmp(b, w->data, w->len) != 0) {
-			*bad = w->off;
-			r = 1;
-		}
+		c += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
 	}
-	free(b);
-	return r;
+	return 0;
 }
+
+static int
+n_pread(void *ctx, enum journal_file f, void *p, size_t len, uint64_t off)
+{
+	unsigned char *c = p;
+	ntfs_attr *na = ((struct ntfs_io *)ctx)->na[f];
+
+	while (len) {
+		s64 n = ntfs_attr_pread(na, (s64)off, (s64)len, c);
+
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+n_fit(void *ctx, enum journal_file f, uint64_t size)
+{
+	ntfs_attr *na = ((struct ntfs_io *)ctx)->na[f];
+
+	if (f == JOURNAL_PRIMARY && na->data_size >= (s64)size)
+		return 0;
+	return ntfs_attr_truncate(na, (s64)size);
+}
+
+/* The flush point: the file's record, then the image. */
+static int
+n_flush(void *ctx, enum journal_file f)
+{
+	struct ntfs_io *n = ctx;
+
+	return ntfs_inode_sync(n->ni[f]) < 0 ||
+	       ntfs_device_sync(n->vol->dev) < 0 ? -1 : 0;
+}
+
+static const struct journal_io ntfs_io = {
+	.pwrite = n_pwrite,
+	.pread = n_pread,
+	.fit = n_fit,
+	.flush = n_flush,
+};
 
 int
 dr_journal(struct dr_session *s, size_t root, const char *primary,
@@ -1673,111 +1643,45 @@ dr_journal(struct dr_session *s, size_t root, const char *primary,
 	   const struct journal_plan *p, uint64_t *written,
 	   struct kp_error *err)
 {
-	static const char *const what[4] = {
-		"write the transaction log", "mark the hive dirty",
-		"write the changed pages", "write the base block",
-	};
-	ntfs_volume *vol;
-	ntfs_inode *ni[2] = { NULL, NULL };
-	ntfs_attr *na[2] = { NULL, NULL };
+	struct ntfs_io n = { NULL, { NULL, NULL }, { NULL, NULL } };
 	const char *path[2] = { log, primary };
-	uint64_t w0, bad = 0;
-	size_t i;
-	int f, st_i, r = -1, v;
+	uint64_t w0;
+	int f, r = -1;
 
 	*written = 0;
-	if (get_vol(s, root, true, &vol, err) < 0)
+	if (get_vol(s, root, true, &n.vol, err) < 0)
 		return -1;
 	w0 = imgio_bytes_written(s->io);
 	if (p->pages == 0)
 		return 0;
-	if (open_inplace(vol, primary, &ni[JOURNAL_PRIMARY],
-			 &na[JOURNAL_PRIMARY], err) < 0)
+	if (open_inplace(n.vol, primary, &n.ni[JOURNAL_PRIMARY],
+			 &n.na[JOURNAL_PRIMARY], err) < 0)
 		return -1;
 	errno = 0;
-	ni[JOURNAL_LOG] = lookup(vol, log);
-	if (ni[JOURNAL_LOG] == NULL && errno != ENOENT) {
+	n.ni[JOURNAL_LOG] = lookup(n.vol, log);
+	if (n.ni[JOURNAL_LOG] == NULL && errno != ENOENT) {
 		nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
 		goto out;
 	}
-	if (ni[JOURNAL_LOG]) {
-		ntfs_inode_close(ni[JOURNAL_LOG]);
-		ni[JOURNAL_LOG] = NULL;
-	} else if (create_log(vol, log, ni[JOURNAL_PRIMARY], sd, sdlen,
+	if (n.ni[JOURNAL_LOG]) {
+		ntfs_inode_close(n.ni[JOURNAL_LOG]);
+		n.ni[JOURNAL_LOG] = NULL;
+	} else if (create_log(n.vol, log, n.ni[JOURNAL_PRIMARY], sd, sdlen,
 			      err) < 0) {
 		goto out;
 	}
-	if (open_inplace(vol, log, &ni[JOURNAL_LOG], &na[JOURNAL_LOG],
+	if (open_inplace(n.vol, log, &n.ni[JOURNAL_LOG], &n.na[JOURNAL_LOG],
 			 err) < 0)
 		goto out;
-	for (st_i = 0; st_i < 4; st_i++) {
-		const struct journal_step *st = &p->step[st_i];
-
-		f = st->file == JOURNAL_LOG ? JOURNAL_LOG : JOURNAL_PRIMARY;
-		for (i = 0; i < st->n; i++) {
-			const struct journal_write *w = &p->w[st->first + i];
-			uint32_t off = 0;
-
-			while (off < w->len) {
-				s64 n = ntfs_attr_pwrite(na[f],
-						(s64)(w->off + off),
-						(s64)(w->len - off),
-						w->data + off);
-
-				if (n <= 0) {
-					if (n == 0)
-						errno = EIO;
-					goto sys;
-				}
-				off += (uint32_t)n;
-			}
-		}
-		/* The log is cut after the entry (no stale entry may chain
-		 * on); the primary only ever grows. */
-		if (st->size && (f == JOURNAL_LOG ||
-				 na[f]->data_size < (s64)st->size) &&
-		    ntfs_attr_truncate(na[f], (s64)st->size) < 0)
-			goto sys;
-		/* The flush point: the file's record, then the image. */
-		if (ntfs_inode_sync(ni[f]) < 0 ||
-		    ntfs_device_sync(vol->dev) < 0)
-			goto sys;
-		if (st->verify || f == JOURNAL_LOG) {
-			v = plan_verify(p, st, na[f], &bad);
-			if (v < 0)
-				goto sys;
-			if (v > 0 || (st->size && na[f]->data_size <
-					      (s64)st->size)) {
-				kp_fail(err, KP_ERR_FAIL, "'%s': verification "
-					"failed: what was written at 0x%llx "
-					"does not read back", path[f],
-					(unsigned long long)bad);
-				goto logged;
-			}
-		}
-		continue;
-sys:
-		nfail(err, KP_ERR_FAIL, errno, "'%s': cannot %s", path[f],
-		      what[st_i]);
-		if (st_i == 0)
-			goto out;
-		goto logged;
-	}
-	r = 0;
-	goto out;
-logged:
-	i = strlen(err->msg);
-	snprintf(err->msg + i, sizeof(err->msg) - i, " (the change is in '%s': "
-		 "if the hive is left dirty, replaying that log completes it)",
-		 log);
+	r = journal_plan_run(p, &ntfs_io, &n, path, err);
 out:
 	for (f = 0; f < 2; f++) {
-		if (na[f])
-			ntfs_attr_close(na[f]);
-		if (ni[f] && ntfs_inode_close(ni[f]) < 0 && r == 0)
+		if (n.na[f])
+			ntfs_attr_close(n.na[f]);
+		if (n.ni[f] && ntfs_inode_close(n.ni[f]) < 0 && r == 0)
 			r = nfail(err, KP_ERR_FAIL, errno, "'%s'", path[f]);
 	}
-	if (r == 0 && ntfs_device_sync(vol->dev) < 0)
+	if (r == 0 && ntfs_device_sync(n.vol->dev) < 0)
 		r = nfail(err, KP_ERR_FAIL, errno, "cannot flush the image");
 	*written = imgio_bytes_written(s->io) - w0;
 	return r;

@@ -165,12 +165,6 @@ int dr_set_attrib(struct dr_session *s, size_t root, const char *path,
  * written. */
 int dr_close(struct dr_session *s, bool ok, struct kp_error *err);
 
-/* The descriptor given to what kmsprep creates: owner Administrators,
- * group SYSTEM, a protected DACL with SYSTEM and Administrators full
- * control and, unless SECRET, Users read and execute; DIR makes the
- * entries inherited.  Writes at most 160 bytes; returns the length. */
-size_t dr_default_sd(bool secret, bool dir, unsigned char out[160]);
-
 /* Carry out journal plan P (hive/journal.h) in place on the hive PRIMARY
  * and its log LOG (P->log's), both in root ROOT: each step's writes go to
  * the existing $DATA (grown as needed; the log is created if missing, with

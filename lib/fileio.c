@@ -428,6 +428,50 @@ kp_tmpfile_discard(struct kp_tmpfile *t)
 }
 
 int
+kp_pwrite_all(int fd, const void *p, size_t len, off_t at)
+{
+	const unsigned char *c = p;
+
+	while (len) {
+		ssize_t n = pwrite(fd, c, len, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+		at += n;
+	}
+	return 0;
+}
+
+int
+kp_pread_all(int fd, void *p, size_t len, off_t at)
+{
+	unsigned char *c = p;
+
+	while (len) {
+		ssize_t n = pread(fd, c, len, at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+		at += n;
+	}
+	return 0;
+}
+
+int
 kp_write_all(int fd, const void *p, size_t len)
 {
 	const char *c = p;

@@ -90,6 +90,11 @@ void kp_tmpfile_discard(struct kp_tmpfile *t);
 /* Write LEN bytes at the current position, retrying short writes. */
 int kp_write_all(int fd, const void *p, size_t len);
 
+/* Write, or read, exactly LEN bytes at offset AT of FD, retrying short
+ * and interrupted calls; -1 with errno (EIO for an early end). */
+int kp_pwrite_all(int fd, const void *p, size_t len, off_t at);
+int kp_pread_all(int fd, void *p, size_t len, off_t at);
+
 /* Write DATA to DEST atomically (temporary file, fsync, rename). */
 int kp_write_file_atomic(const char *dest, const void *data, size_t len,
 			 const struct kp_commit_opts *o, struct kp_error *err);

@@ -13,6 +13,7 @@
 #include "image/ntfsvol.h"
 #include "image/imgio.h"
 #include "image/partition.h"
+#include "image/secdesc.h"
 #include "unit.h"
 
 #define DISK (2u << 20)
@@ -150,15 +151,15 @@ test_default_sd(void)
 		0, 0, 24, 0, 0xa9, 0, 0x12, 0, 1, 2, 0, 0, 0, 0, 0, 5,
 		32, 0, 0, 0, 0x21, 2, 0, 0,
 	};
-	unsigned char b[160];
-	size_t n = dr_default_sd(false, false, b);
+	unsigned char b[SECDESC_MAX];
+	size_t n = secdesc_default(false, false, b);
 
 	CHECK_EQ(n, sizeof(want));
 	CHECK_MEM(b, want, sizeof(want));
 	/* Secret: no Users entry; directories: inherited entries. */
-	CHECK_EQ(dr_default_sd(true, false, b), sizeof(want) - 24);
+	CHECK_EQ(secdesc_default(true, false, b), sizeof(want) - 24);
 	CHECK_EQ(b[48 + 4], 2);
-	dr_default_sd(false, true, b);
+	secdesc_default(false, true, b);
 	CHECK_EQ(b[56 + 1], 3);
 }
 
