@@ -109,13 +109,8 @@ const char *cli_remedy(enum kp_remedy remedy);
 /* Print "out of memory"; returns KP_EXIT_FAIL. */
 int cli_oom(const struct cli *c);
 
-/* Name the value ERR is about as CONTEXT: a message that starts with
- * NAME (a setting's name) has it replaced, any other gets "CONTEXT: "
- * in front. */
-void cli_error_named(struct kp_error *err, const char *name,
-		     const char *context);
 
-/* cli_error_named for option NAME: "--NAME" (unless the message already
+/* kp_error_rename for option NAME: "--NAME" (unless the message already
  * names an option). */
 void cli_error_option(struct kp_error *err, const char *name);
 

@@ -123,20 +123,6 @@ cli_oom(const struct cli *c)
 	return KP_EXIT_FAIL;
 }
 
-void
-cli_error_named(struct kp_error *err, const char *name, const char *context)
-{
-	char old[sizeof(err->msg)];
-	size_t n = strlen(name);
-
-	if (strncmp(err->msg, name, n) != 0 ||
-	    (err->msg[n] != ':' && err->msg[n] != ' ')) {
-		kp_error_prefix(err, "%s", context);
-		return;
-	}
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s%s", context, old + n);
-}
 
 void
 cli_error_option(struct kp_error *err, const char *name)
@@ -146,7 +132,7 @@ cli_error_option(struct kp_error *err, const char *name)
 	if (strncmp(err->msg, "--", 2) == 0)
 		return;
 	snprintf(opt, sizeof(opt), "--%s", name);
-	cli_error_named(err, name, opt);
+	kp_error_rename(err, name, opt);
 }
 
 int

@@ -29,6 +29,7 @@
 #include "prep/gvlk.h"
 #include "image/session.h"
 #include "prep/plan.h"
+#include "prep/planfile.h"
 #include "image/winhive.h"
 
 #include "kms/kit-apply.h"

@@ -107,3 +107,18 @@ kp_error_clear(struct kp_error *err)
 	err->remedy = KP_REMEDY_NONE;
 	err->msg[0] = '\0';
 }
+
+void
+kp_error_rename(struct kp_error *err, const char *name, const char *context)
+{
+	char old[sizeof(err->msg)];
+	size_t n = strlen(name);
+
+	if (strncmp(err->msg, name, n) != 0 ||
+	    (err->msg[n] != ':' && err->msg[n] != ' ')) {
+		kp_error_prefix(err, "%s", context);
+		return;
+	}
+	memcpy(old, err->msg, sizeof(old));
+	snprintf(err->msg, sizeof(err->msg), "%s%s", context, old + n);
+}

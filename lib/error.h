@@ -75,6 +75,12 @@ int kp_fail_oom(struct kp_error *err);
 void kp_error_prefix(struct kp_error *err, const char *fmt, ...)
 	KP_PRINTF(2, 3);
 
+/* Put CONTEXT in front of the message: in place of NAME where the
+ * message begins with it ("kms-host: ..." as "images[2].kms-host: ...").
+ * How an option or a plan key names the value its message is about. */
+void kp_error_rename(struct kp_error *err, const char *name,
+		     const char *context);
+
 /* Attach REMEDY to the error already set; always returns -1. */
 int kp_error_remedy(struct kp_error *err, enum kp_remedy remedy);
 
