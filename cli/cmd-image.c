@@ -46,31 +46,42 @@ image_args_release(struct image_args *a)
 	free(a->roots);
 }
 
+int
+image_opts(struct cli *c, const struct image_args *a, bool readonly,
+	   struct img_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (a->backend == NULL || strcmp(a->backend, "auto") == 0)
+		o->backend = IMG_BACKEND_AUTO;
+	else if (strcmp(a->backend, "direct") == 0)
+		o->backend = IMG_BACKEND_DIRECT;
+	else if (strcmp(a->backend, "appliance") == 0)
+		o->backend = IMG_BACKEND_APPLIANCE;
+	else
+		return cli_usage(c, "--backend: '%s': expected direct, "
+				 "appliance or auto", a->backend);
+	o->format = a->format;
+	o->allow_refs = a->allow_refs;
+	o->readonly = readonly;
+	o->overlay = a->overlay;
+	o->bitlocker_key_file = a->bitlocker;
+	o->notice = image_notice;
+	o->warn = image_warning;
+	o->ud = c;
+	return 0;
+}
+
 /* Open the images and find Windows; prints its own errors. */
 int
 image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 	   bool readonly, struct img_session **s)
 {
-	struct img_opts o = { 0 };
+	struct img_opts o;
 	struct kp_error err = KP_ERROR_INIT;
+	int code = image_opts(c, a, readonly, &o);
 
-	if (a->backend == NULL || strcmp(a->backend, "auto") == 0)
-		o.backend = IMG_BACKEND_AUTO;
-	else if (strcmp(a->backend, "direct") == 0)
-		o.backend = IMG_BACKEND_DIRECT;
-	else if (strcmp(a->backend, "appliance") == 0)
-		o.backend = IMG_BACKEND_APPLIANCE;
-	else
-		return cli_usage(c, "--backend: '%s': expected direct, "
-				 "appliance or auto", a->backend);
-	o.format = a->format;
-	o.allow_refs = a->allow_refs;
-	o.readonly = readonly;
-	o.overlay = a->overlay;
-	o.bitlocker_key_file = a->bitlocker;
-	o.notice = image_notice;
-	o.warn = image_warning;
-	o.ud = c;
+	if (code)
+		return code;
 	if (img_open(pos, (size_t)npos, &o, s, &err) < 0 ||
 	    img_find_windows(*s, &err) < 0) {
 		img_close(*s, false, NULL);

@@ -42,6 +42,11 @@ void image_warning(void *ud, const char *msg);
 
 void image_args_release(struct image_args *a);
 
+/* The image options from A (READONLY: a dry run or show); prints a bad
+ * option's error and returns its exit code, else 0. */
+int image_opts(struct cli *c, const struct image_args *a, bool readonly,
+	       struct img_opts *o);
+
 /* Open the images and find Windows; prints its own errors. */
 int image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 	       bool readonly, struct img_session **s);

@@ -30,6 +30,7 @@
 #include "image/session.h"
 #include "prep/plan.h"
 #include "prep/planfile.h"
+#include "prep/run.h"
 #include "image/winhive.h"
 
 #include "kms/kit-apply.h"

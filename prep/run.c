@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A writing image command, whole (run.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prep/run.h"
+
+/* Each image's own plan. */
+struct plan_each {
+	struct img_plan_run run;
+	const struct img_plan *plans;
+};
+
+static int
+prepare_each(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
+{
+	const struct plan_each *p = ud;
+	/* A copy per call: images are prepared at once with jobs. */
+	struct img_plan_run run = p->run;
+
+	run.p = &p->plans[i];
+	return img_plan_prepare(b, i, &run, err);
+}
+
+/* Where R stopped: STAGE, and -1. */
+static int
+stop(struct img_run_result *r, enum img_run_stage stage)
+{
+	r->stage = stage;
+	return -1;
+}
+
+int
+img_run(char *const *images, size_t n, const struct img_run_opts *o,
+	struct img_run_result *r, struct kp_error *err)
+{
+	struct img_session *s = NULL;
+	struct img_batch b;
+	struct img_plan_run run = { o->plan, NULL, NULL };
+	struct plan_each each;
+	size_t i;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	r->t = calloc(n ? n : 1, sizeof(*r->t));
+	r->device = calloc(n ? n : 1, sizeof(*r->device));
+	if (r->t == NULL || r->device == NULL)
+		return kp_fail_oom(err);
+	if (img_open(images, n, o->img, &s, err) < 0 ||
+	    img_find_windows(s, err) < 0) {
+		img_close(s, false, NULL);
+		return stop(r, IMG_RUN_OPEN);
+	}
+	if (o->opened)
+		o->opened(o->event_ud, img_backend_name(s), r->t);
+	img_batch_init(&b, img_session_backend(s), img_session_handle(s),
+		       images, n, o->dry_run);
+	/* jobs N also prepares N at once (N hives in memory); by default
+	 * only the writes, which hold no hive, run side by side. */
+	if (o->jobs) {
+		b.jobs = b.prepare_jobs = o->jobs;
+	} else {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		b.jobs = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+	}
+	b.notice = o->notice;
+	b.warn = o->warn;
+	b.ud = o->ud;
+	b.event = o->event;
+	b.event_ud = o->event_ud;
+	b.root_of = o->root_of;
+	run.s = s;
+	run.t = r->t;
+	each = (struct plan_each){ run, o->plans };
+	/* Refuse anything before changing anything. */
+	if (img_batch_select(&b, o->roots, o->nroots, err) < 0) {
+		stop(r, IMG_RUN_SELECT);
+		goto out;
+	}
+	r->dry_refused = b.dry_refused;
+	for (i = 0; i < n; i++)
+		memcpy(r->device[i], b.t[i].device, sizeof(r->device[i]));
+	if (img_batch_prepare(&b, o->plans ? prepare_each : img_plan_prepare,
+			      o->plans ? (void *)&each : &run, err) < 0) {
+		stop(r, IMG_RUN_PREPARE);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		r->nchanges += img_prepared_nwrites(&r->t[i]);
+	if (img_batch_write(&b, err) < 0) {
+		stop(r, IMG_RUN_WRITE);
+		r->done = b.done;
+		b.done = NULL;
+		r->journal_failed = b.journal_failed;
+		/* An overlay dropped undoes everything; else what was
+		 * written must reach the disk. */
+		img_close(s, o->img->overlay == NULL, NULL);
+		s = NULL;
+		goto out;
+	}
+	rc = img_close(s, true, err);
+	s = NULL;
+	if (rc < 0)
+		stop(r, IMG_RUN_CLOSE);
+out:
+	img_batch_release(&b);
+	img_close(s, false, NULL);
+	return rc;
+}
+
+void
+img_run_release(struct img_run_result *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; r->t && i < n; i++)
+		img_prepared_release(&r->t[i]);
+	free(r->t);
+	free(r->device);
+	free(r->done);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A writing image command, whole: open the images (image/session.h),
+ * choose and check every installation, prepare each image from its plan
+ * (prep/plan.h), write them (prep/batch.h) and close, with the images'
+ * state after a failure said exactly.  The command line only fills the
+ * options and prints the result.
+ */
+#ifndef KP_PREP_RUN_H
+#define KP_PREP_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "image/session.h"
+#include "prep/batch.h"
+#include "prep/plan.h"
+
+struct img_run_opts {
+	const struct img_opts *img;	/* how the images are opened */
+	/* Image I's plan: PLANS[I], or PLAN for every image. */
+	const struct img_plan *plan;
+	const struct img_plan *plans;
+	const char *const *roots;	/* the installations to choose */
+	size_t nroots;
+	const char *const *root_of;	/* or per image (NULL: ROOTS) */
+	unsigned jobs;			/* images prepared and written at
+					 * once; 0: one prepared at a time,
+					 * as many written as there are CPUs */
+	bool dry_run;			/* edit, write nothing */
+	img_notice_fn *notice;		/* progress */
+	img_notice_fn *warn;		/* what the user must hear */
+	void *ud;
+	img_event_fn *event;		/* each image's events, or NULL */
+	void *event_ud;
+	/* Once the images are open, to the same listener: the backend
+	 * chosen, and where each image's prepared changes will be. */
+	void (*opened)(void *event_ud, const char *backend,
+		       const struct img_prepared *t);
+};
+
+/* Where a run stopped, when it failed. */
+enum img_run_stage {
+	IMG_RUN_OPEN,		/* opening: nothing was read or written */
+	IMG_RUN_SELECT,		/* a refusal: nothing written */
+	IMG_RUN_PREPARE,	/* nothing written */
+	IMG_RUN_WRITE,		/* see DONE and JOURNAL_FAILED */
+	IMG_RUN_CLOSE,		/* written, but not all reached the images */
+};
+
+struct img_run_result {
+	struct img_prepared *t;	/* per image: its changes and files */
+	char (*device)[64];	/* per image: the installation chosen */
+	size_t nchanges;	/* in all images */
+	bool dry_refused;	/* a dry run that a real run would refuse */
+	enum img_run_stage stage; /* where a failed run stopped */
+	char *done;		/* after a failed write: what was written,
+				 * or NULL if nothing was */
+	bool journal_failed;	/* the failed write was a journaled hive
+				 * commit, which its log completes */
+};
+
+/* Run O over the N IMAGES; *R says what was done (img_run_release).
+ * On failure R->stage says how far it got. */
+int img_run(char *const *images, size_t n, const struct img_run_opts *o,
+	    struct img_run_result *r, struct kp_error *err);
+
+void img_run_release(struct img_run_result *r, size_t n);
+
+#endif
