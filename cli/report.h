@@ -40,4 +40,10 @@ void report_hive_notes(const struct cli *c, const char *label,
 /* A registry value as JSON: strings, numbers, string arrays or hex. */
 json_t *report_value_json(uint32_t type, const unsigned char *d, size_t len);
 
+/* The Office installations and KMS settings R found, as JSON, and as
+ * text (one line each, indented by IND). */
+json_t *report_office_json(const struct office_report *r);
+void report_office_text(FILE *f, const struct office_report *r,
+			const char *ind);
+
 #endif
