@@ -133,12 +133,12 @@ int cli_print_json(const struct cli *c, json_t *j);
 /* Write BUF to stdout. */
 int cli_write_stdout(const struct cli *c, const struct buf *b);
 
-struct gen_plan;
+struct stage;
 
 /* image show's first-boot report (cli/fb-report.c): libguestfs' service,
  * the first-boot log read back, cloudbase-init; into O, or printed. */
-void fb_report_json(const struct gen_plan *g, json_t *o);
-void fb_report_text(const struct gen_plan *g);
+void fb_report_json(const struct stage *g, json_t *o);
+void fb_report_text(const struct stage *g);
 
 /* The commands. */
 int cmd_hive_show(struct cli *c, int argc, char **argv);

@@ -143,7 +143,7 @@ state_text(const struct hive_state *st)
 }
 
 json_t *
-image_notes_json(const struct gen_plan *p)
+image_notes_json(const struct stage *p)
 {
 	json_t *a = json_array();
 	size_t i;
@@ -164,7 +164,7 @@ answer_key_json(const struct unattend_info *u)
 }
 
 static json_t *
-gen_json(const struct gen_plan *g)
+gen_json(const struct stage *g)
 {
 	json_t *o = json_object(), *files = json_array();
 	size_t i;
@@ -174,7 +174,7 @@ gen_json(const struct gen_plan *g)
 	json_object_set_new(o, "skip_rearm", g->skip_rearm < 0 ? json_null() :
 			    json_integer(g->skip_rearm));
 	for (i = 0; i < g->nfiles; i++) {
-		const struct gen_file *f = &g->files[i];
+		const struct stage_file *f = &g->files[i];
 
 		json_array_append_new(files, json_pack(
 			"{s:s, s:s, s:b, s:o, s:o}", "file", f->label, "path",
@@ -196,7 +196,7 @@ gen_json(const struct gen_plan *g)
 }
 
 static void
-gen_text(const struct gen_plan *g)
+gen_text(const struct stage *g)
 {
 	char q[512];
 	size_t i;
@@ -215,7 +215,7 @@ gen_text(const struct gen_plan *g)
 	if (g->nfiles == 0)
 		printf("    answer files: none\n");
 	for (i = 0; i < g->nfiles; i++) {
-		const struct gen_file *f = &g->files[i];
+		const struct stage_file *f = &g->files[i];
 
 		printf("    answer file %s: ", kp_quote(f->label, q, sizeof(q)));
 		if (!f->info.generalize)
@@ -254,7 +254,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	struct spp_report spp = { 0 };
 	struct office_report office = { 0 };
 	struct winver ver = { 0 };
-	struct gen_plan gen = { 0 };
+	struct stage gen = { 0 };
 	struct hive_report rep;
 	const char *why = img_unwritable(s, r);
 	char *search = NULL, cs[32] = "";
@@ -322,7 +322,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		gen_text(&gen);
 	}
 out:
-	gen_plan_release(&gen);
+	stage_release(&gen);
 	free(search);
 	office_report_release(&office);
 	spp_report_release(&spp);

@@ -52,7 +52,7 @@ int image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 	       bool readonly, struct img_session **s);
 
 /* A generalization plan's notes, as JSON. */
-json_t *image_notes_json(const struct gen_plan *p);
+json_t *image_notes_json(const struct stage *p);
 
 /* The flow of every writing image command, on img_batch (prep/batch.h). */
 int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,

@@ -220,12 +220,12 @@ changes(struct cli_events *e, size_t i)
 	json_array_foreach(a, k, ch)
 		emit(e, "change", i, json_incref(ch));
 	json_decref(a);
-	for (k = 0; k < t->plan.nfiles; k++)
-		if (t->plan.files[k].write)
+	for (k = 0; k < t->stage.nfiles; k++)
+		if (t->stage.files[k].write)
 			emit(e, "change", i, json_pack("{s:o, s:o, s:s}",
-				"file", jstr(t->plan.files[k].label), "path",
-				jstr(t->plan.files[k].guest), "op",
-				img_file_op(&t->plan.files[k])));
+				"file", jstr(t->stage.files[k].label), "path",
+				jstr(t->stage.files[k].guest), "op",
+				img_file_op(&t->stage.files[k])));
 }
 
 void

@@ -86,14 +86,14 @@ tri_json(int v)
 
 /* Does cloudbase-init's kms_host differ from the registry's host? */
 static bool
-cbi_conflict(const struct gen_plan *g, const struct cbi_conf *c)
+cbi_conflict(const struct stage *g, const struct cbi_conf *c)
 {
 	return c->plugin && c->kms_host[0] &&
 	       strcasecmp(c->kms_host, g->kms_host) != 0;
 }
 
 static json_t *
-cbi_json(const struct gen_plan *g)
+cbi_json(const struct stage *g)
 {
 	json_t *a = json_array();
 	size_t i;
@@ -123,7 +123,7 @@ tri(int v)
 }
 
 static void
-cbi_text(const struct gen_plan *g)
+cbi_text(const struct stage *g)
 {
 	char q[300], h[300];
 	size_t i;
@@ -159,7 +159,7 @@ cbi_text(const struct gen_plan *g)
 
 
 void
-fb_report_json(const struct gen_plan *g, json_t *o)
+fb_report_json(const struct stage *g, json_t *o)
 {
 	json_object_set_new(o, "guestfs_firstboot", json_pack(
 		"{s:b, s:[s*,s*]}", "installed", g->guestfs, "kmsprep_scripts",
@@ -175,7 +175,7 @@ fb_report_json(const struct gen_plan *g, json_t *o)
 }
 
 void
-fb_report_text(const struct gen_plan *g)
+fb_report_text(const struct stage *g)
 {
 	/* virt-customize and virt-v2v install a service of their own. */
 	if (g->guestfs || g->guestfs_one || g->guestfs_two)

@@ -24,7 +24,7 @@ image_plan(struct cli *c, const struct image_args *a)
 }
 
 static json_t *
-files_json(const struct gen_plan *p)
+files_json(const struct stage *p)
 {
 	json_t *a = json_array();
 	size_t i;
@@ -89,8 +89,8 @@ print_json(struct cli *c, const struct image_args *a,
 			"{s:s, s:s, s:b, s:o, s:o, s:o}", "image", pos[i],
 			"device", r->device[i], "written", !a->dry_run && w > 0,
 			"changes", report_changes_json(&r->t[i].changes),
-			"files", files_json(&r->t[i].plan), "notes",
-			image_notes_json(&r->t[i].plan)));
+			"files", files_json(&r->t[i].stage), "notes",
+			image_notes_json(&r->t[i].stage)));
 	}
 	if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run", a->dry_run,
 					"images", out)) < 0)
@@ -107,14 +107,14 @@ print_text(const struct image_args *a, const struct img_run_result *r,
 		const struct img_prepared *t = &r->t[i];
 		size_t w = img_prepared_nwrites(t);
 
-		for (k = 0; k < t->plan.nnotes; k++)
-			printf("%s: note: %s\n", pos[i], t->plan.notes[k]);
+		for (k = 0; k < t->stage.nnotes; k++)
+			printf("%s: note: %s\n", pos[i], t->stage.notes[k]);
 		report_changes_text(stdout, &t->changes, "");
-		for (k = 0; k < t->plan.nfiles; k++)
-			if (t->plan.files[k].write)
+		for (k = 0; k < t->stage.nfiles; k++)
+			if (t->stage.files[k].write)
 				printf("%s: %s %s\n", pos[i],
-				       img_file_op(&t->plan.files[k]),
-				       t->plan.files[k].label);
+				       img_file_op(&t->stage.files[k]),
+				       t->stage.files[k].label);
 		if (w == 0)
 			printf("%s: no change\n", pos[i]);
 		else if (!a->dry_run)

@@ -222,12 +222,12 @@ no_journal(const struct hive_local *h, const struct hive_commit_opts *o)
  * result into a memory file, never to disk; only the pages that differ
  * from the file are then written. */
 /* Copy the bytes of IMG that HP writes (the changed pages: a few KiB) into
- * HP, so that a batch holding the plans of many images until it writes
+ * HP, so that a batch holding the commits of many images until it writes
  * them does not hold every new hive whole. */
 static int
-keep_pages(struct hive_plan *hp, const unsigned char *img, size_t len)
+keep_pages(struct hive_journal *hp, const unsigned char *img, size_t len)
 {
-	struct journal_plan *p = &hp->p;
+	struct journal_writes *p = &hp->p;
 	size_t i, n = 0;
 
 	for (i = 0; i < p->nw; i++)
@@ -247,14 +247,14 @@ keep_pages(struct hive_plan *hp, const unsigned char *img, size_t len)
 }
 
 /* The journaled commit of IMG over the file as it was opened, planned
- * (RES->plan) and not carried out. */
+ * (RES->deferred) and not carried out. */
 static int
-plan_journal(struct hive_local *h, void *img, size_t len,
-	     struct hive_commit_result *res, struct kp_error *err)
+journal_writes_of(struct hive_local *h, void *img, size_t len,
+		  struct hive_commit_result *res, struct kp_error *err)
 {
 	unsigned char base[REGF_BASE_SIZE];
 	struct journal_diff d = { 0 };
-	struct hive_plan *hp;
+	struct hive_journal *hp;
 	struct stat st;
 	int fd, r = -1;
 
@@ -278,8 +278,8 @@ plan_journal(struct hive_local *h, void *img, size_t len,
 		kp_fail_oom(err);
 		goto out;
 	}
-	if (journal_plan_build(base, &d, &h->pub.st.logs, img, len, &hp->p,
-			       err) < 0) {
+	if (journal_writes_build(base, &d, &h->pub.st.logs, img, len, &hp->p,
+				 err) < 0) {
 		free(d.runs);
 		free(hp);
 		goto out;
@@ -289,13 +289,13 @@ plan_journal(struct hive_local *h, void *img, size_t len,
 	res->pages = hp->p.pages;
 	res->seq = hp->p.seq;
 	if (hp->p.pages == 0) {
-		hive_plan_free(hp);
+		hive_journal_free(hp);
 	} else if (keep_pages(hp, img, len) < 0) {
-		hive_plan_free(hp);
+		hive_journal_free(hp);
 		kp_fail_oom(err);
 		goto out;
 	} else {
-		res->plan = hp;
+		res->deferred = hp;
 	}
 	r = 0;
 out:
@@ -304,11 +304,11 @@ out:
 }
 
 void
-hive_plan_free(struct hive_plan *hp)
+hive_journal_free(struct hive_journal *hp)
 {
 	if (hp == NULL)
 		return;
-	journal_plan_release(&hp->p);
+	journal_writes_release(&hp->p);
 	free(hp->pages);
 	free(hp);
 }
@@ -370,28 +370,28 @@ journal_opts_of(const struct hive_local *h, int fd, const unsigned char *img,
 }
 
 static int
-commit_pages(struct hive_local *h, bool plan_only,
+commit_pages(struct hive_local *h, bool defer,
 	     struct hive_commit_result *res, struct kp_error *err)
 {
 	struct pageedit e = { 0 };
 	struct journal_opts jo = { 0 };
 	struct journal_diff d = { 0 };
-	struct journal_plan p;
-	struct hive_plan *hp = NULL;
+	struct journal_writes p;
+	struct hive_journal *hp = NULL;
 	unsigned char base[REGF_BASE_SIZE];
 	struct regf r;
 	struct stat st;
 	size_t len, i;
 	int fd, ret = -1;
 
-	fd = open(h->real, (plan_only ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+	fd = open(h->real, (defer ? O_RDONLY : O_RDWR) | O_CLOEXEC |
 		  O_NOCTTY);
 	if (fd < 0)
 		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot "
 				     "open%s", h->pub.path,
-				     plan_only ? "" : " for writing");
+				     defer ? "" : " for writing");
 	memset(&p, 0, sizeof(p));
-	if (!plan_only) {
+	if (!defer) {
 		journal_test_crash("open");
 		if (hl_lock_wait(fd, LOCK_EX, h->pub.path, "write", err) < 0)
 			goto out;
@@ -443,8 +443,8 @@ commit_pages(struct hive_local *h, bool plan_only,
 	len = (size_t)REGF_BASE_SIZE + e.end;
 	if (pe_diff(&e, &d, err) < 0)
 		goto out;
-	if (journal_plan_build(base, &d, &h->pub.st.logs, e.p, len, &p,
-			       err) < 0) {
+	if (journal_writes_build(base, &d, &h->pub.st.logs, e.p, len, &p,
+				 err) < 0) {
 		free(d.runs);
 		kp_error_prefix(err, "'%s'", h->pub.path);
 		goto out;
@@ -454,7 +454,7 @@ commit_pages(struct hive_local *h, bool plan_only,
 	res->written = p.pages > 0;
 	res->pages = p.pages;
 	res->seq = p.seq;
-	if (plan_only) {
+	if (defer) {
 		if (p.pages) {
 			hp = calloc(1, sizeof(*hp));
 			if (hp == NULL) {
@@ -464,32 +464,32 @@ commit_pages(struct hive_local *h, bool plan_only,
 			hp->p = p;
 			memset(&p, 0, sizeof(p));
 			if (keep_pages(hp, e.p, len) < 0) {
-				hive_plan_free(hp);
+				hive_journal_free(hp);
 				kp_fail_oom(err);
 				goto out;
 			}
-			res->plan = hp;
+			res->deferred = hp;
 		}
 		ret = 0;
 		goto out;
 	}
 	journal_opts_of(h, fd, e.p, len, &jo);
-	if (p.pages && journal_plan_run_local(&p, &jo, err) < 0)
+	if (p.pages && journal_writes_run_local(&p, &jo, err) < 0)
 		goto out;
 	ret = 0;
 out:
 	if (ret < 0) {
 		res->journaled = res->in_place = res->written = false;
-		res->plan = NULL;
+		res->deferred = NULL;
 	}
-	journal_plan_release(&p);
+	journal_writes_release(&p);
 	pe_close(&e);
 	close(fd);
 	return ret;
 }
 
 static int
-commit_journal(struct hive_local *h, bool plan_only,
+commit_journal(struct hive_local *h, bool defer,
 	       struct hive_commit_result *res, struct kp_error *err)
 {
 	struct journal_opts jo = { 0 };
@@ -535,8 +535,8 @@ commit_journal(struct hive_local *h, bool plan_only,
 		kp_error_prefix(err, "'%s'", h->pub.path);
 		goto out;
 	}
-	if (plan_only) {
-		r = plan_journal(h, map, (size_t)st.st_size, res, err);
+	if (defer) {
+		r = journal_writes_of(h, map, (size_t)st.st_size, res, err);
 		goto out;
 	}
 	fd = open(h->real, O_RDWR | O_CLOEXEC | O_NOCTTY);
@@ -589,15 +589,15 @@ commit_any(struct hive_local *h, const struct hive_commit_opts *o,
 		return -1;
 	/* Planning takes no lock of its own: the shared one stays until the
 	 * end (spend), the journal's reads of the file included. */
-	if (!o->plan_only)
+	if (!o->defer)
 		hl_drop_lock(h);
 	if (res->rewrite_why == NULL) {
 		/* An in-place commit frees hivex's copy as soon as it
 		 * knows it will not fall back (a batch keeps every image's
 		 * hives open until it writes). */
-		r = commit_pages(h, o->plan_only, res, err);
+		r = commit_pages(h, o->defer, res, err);
 		if (r == 1)
-			r = commit_journal(h, o->plan_only, res, err);
+			r = commit_journal(h, o->defer, res, err);
 		return r;
 	}
 	if (!o->journal)

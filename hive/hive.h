@@ -134,10 +134,11 @@ struct hive_commit_opts {
 	bool backup;		/* keep the old file as FILE.bak[.N] */
 	bool force;		/* write even without recorded edits */
 	bool journal;		/* in place through the logs, if it can */
-	bool plan_only;		/* with JOURNAL: plan the writes, make none */
+	bool defer;		/* with JOURNAL: make the writes, carry out
+				 * none (RES->deferred holds them) */
 };
 
-struct hive_plan;
+struct hive_journal;
 
 struct hive_commit_result {
 	bool written;
@@ -149,29 +150,30 @@ struct hive_commit_result {
 	bool in_place;		/* journaled by the page editor (pageedit.h),
 				 * not hivex; else PE_WHY says why not */
 	enum pe_fallback pe_why;
-	struct hive_plan *plan;	/* PLAN_ONLY: the journaled commit, or NULL
-				 * (nothing to write, or REWRITE_WHY says why
-				 * the file was rewritten instead) */
+	struct hive_journal *deferred; /* DEFER: the journaled commit to
+				 * carry out, or NULL (nothing to write, or
+				 * REWRITE_WHY says why the file was
+				 * rewritten instead) */
 };
 
-/* A journaled commit planned for someone else to carry out on the hive's
- * files where they really are (an image backend): the writes and flushes
- * of journal.h's four steps, with their bytes. */
-struct hive_plan {
-	struct journal_plan p;
+/* A journaled commit deferred, for someone else to carry out on the
+ * hive's files where they really are (an image backend): the writes and
+ * flushes of journal.h's four steps, with their bytes. */
+struct hive_journal {
+	struct journal_writes p;
 	unsigned char *pages;	/* the bytes it writes from the new hive */
 };
 
-/* Free a plan from hive_commit (NULL is fine). */
-void hive_plan_free(struct hive_plan *hp);
+/* Free a deferred commit from hive_commit (NULL is fine). */
+void hive_journal_free(struct hive_journal *hp);
 
 /* Write atomically and verify (see above).  With JOURNAL, a clean hive of
  * Windows 8.1 or later (new-format or no logs, version 1.5 or later) that is
  * written over itself goes instead through its transaction logs and only
  * its changed pages are written in place (journal.h), after the whole new
  * hive has been checked; any other falls back to the rewrite.  Without
- * edits and without FORCE nothing is written.  With PLAN_ONLY, the
- * journaled commit is only planned (RES->plan) and the file left as it is;
+ * edits and without FORCE nothing is written.  With DEFER, the journaled
+ * commit is only made (RES->deferred) and the file left as it is;
  * a hive that cannot be journaled is still rewritten.  Once this has run (whatever the result), the
  * hive can only be closed: its in-memory copy is freed to halve the peak
  * memory of the verification.  Free RES->backup when done. */

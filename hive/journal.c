@@ -303,8 +303,8 @@ fsync_dir_of(const char *path)
 }
 
 static int
-plan_add(struct journal_plan *p, size_t *cap, uint64_t off,
-	 const unsigned char *data, uint32_t len)
+writes_add(struct journal_writes *p, size_t *cap, uint64_t off,
+	   const unsigned char *data, uint32_t len)
 {
 	if (p->nw == *cap) {
 		size_t nc = *cap ? *cap * 2 : 16;
@@ -324,7 +324,7 @@ plan_add(struct journal_plan *p, size_t *cap, uint64_t off,
 }
 
 void
-journal_plan_release(struct journal_plan *p)
+journal_writes_release(struct journal_writes *p)
 {
 	free(p->w);
 	free(p->blocks);
@@ -334,7 +334,7 @@ journal_plan_release(struct journal_plan *p)
 }
 
 void
-journal_plan_put(struct buf *b, const struct journal_plan *p)
+journal_writes_put(struct buf *b, const struct journal_writes *p)
 {
 	size_t i;
 
@@ -361,7 +361,7 @@ journal_plan_put(struct buf *b, const struct journal_plan *p)
 }
 
 int
-journal_plan_get(struct wire_rd *r, struct journal_plan *p)
+journal_writes_get(struct wire_rd *r, struct journal_writes *p)
 {
 	uint32_t i, nw, log;
 
@@ -413,9 +413,9 @@ journal_plan_get(struct wire_rd *r, struct journal_plan *p)
 }
 
 int
-journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
-		   const struct logrec_result *logs, const unsigned char *img,
-		   size_t len, struct journal_plan *p, struct kp_error *err)
+journal_writes_build(const unsigned char *old_base, struct journal_diff *d,
+		     const struct logrec_result *logs, const unsigned char *img,
+		     size_t len, struct journal_writes *p, struct kp_error *err)
 {
 	struct regf_header h;
 	unsigned char *lb, *dirty, *clean;
@@ -463,9 +463,9 @@ journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
 	 * so that none can ever chain on from it (*Log entries › Notes* 7). */
 	p->step[0].file = JOURNAL_LOG;
 	p->step[0].first = p->nw;
-	if (plan_add(p, &cap, 0, lb, LOG_BASE) < 0 ||
-	    plan_add(p, &cap, LOG_BASE, (unsigned char *)p->entry.data,
-		     (uint32_t)p->entry.len) < 0)
+	if (writes_add(p, &cap, 0, lb, LOG_BASE) < 0 ||
+	    writes_add(p, &cap, LOG_BASE, (unsigned char *)p->entry.data,
+		       (uint32_t)p->entry.len) < 0)
 		goto oom;
 	p->step[0].n = p->nw - p->step[0].first;
 	p->step[0].size = LOG_BASE + p->entry.len;
@@ -478,7 +478,7 @@ journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
 	regf_set_checksum(dirty);
 	p->step[1].file = JOURNAL_PRIMARY;
 	p->step[1].first = p->nw;
-	if (plan_add(p, &cap, 0, dirty, REGF_BASE_SIZE) < 0)
+	if (writes_add(p, &cap, 0, dirty, REGF_BASE_SIZE) < 0)
 		goto oom;
 	p->step[1].n = 1;
 
@@ -489,8 +489,8 @@ journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
 	for (i = 0; i < p->d.n; i++) {
 		const struct journal_run *run = &p->d.runs[i];
 
-		if (plan_add(p, &cap, (uint64_t)REGF_BASE_SIZE + run->off,
-			     img + REGF_BASE_SIZE + run->off, run->len) < 0)
+		if (writes_add(p, &cap, (uint64_t)REGF_BASE_SIZE + run->off,
+			       img + REGF_BASE_SIZE + run->off, run->len) < 0)
 			goto oom;
 	}
 	p->step[2].n = p->nw - p->step[2].first;
@@ -509,7 +509,7 @@ journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
 	p->step[3].file = JOURNAL_PRIMARY;
 	p->step[3].first = p->nw;
 	p->step[3].verify = true;
-	if (plan_add(p, &cap, 0, clean, REGF_BASE_SIZE) < 0)
+	if (writes_add(p, &cap, 0, clean, REGF_BASE_SIZE) < 0)
 		goto oom;
 	p->step[3].n = 1;
 	p->seq = seq + 1;
@@ -518,7 +518,7 @@ journal_plan_build(const unsigned char *old_base, struct journal_diff *d,
 oom:
 	kp_fail_oom(err);
 fail:
-	journal_plan_release(p);
+	journal_writes_release(p);
 	return -1;
 }
 
@@ -566,7 +566,7 @@ open_log(const struct journal_opts *o, const char *path, bool *created,
 /* The writes of step S through IO; with HALF (the crash tests' "1h",
  * "3h"), only the first half of its bytes, as a crash would leave them. */
 static int
-step_write(const struct journal_plan *p, const struct journal_step *s,
+step_write(const struct journal_writes *p, const struct journal_step *s,
 	   const struct journal_io *io, void *ctx, bool half)
 {
 	uint64_t total = 0, left;
@@ -589,7 +589,7 @@ step_write(const struct journal_plan *p, const struct journal_step *s,
 /* Read back the writes of step S through IO; the offset of the first that
  * differs in *BAD, or -1 with errno. */
 static int
-step_verify(const struct journal_plan *p, const struct journal_step *s,
+step_verify(const struct journal_writes *p, const struct journal_step *s,
 	    const struct journal_io *io, void *ctx, uint64_t *bad)
 {
 	unsigned char *back = NULL;
@@ -617,8 +617,8 @@ step_verify(const struct journal_plan *p, const struct journal_step *s,
 }
 
 int
-journal_plan_run(const struct journal_plan *p, const struct journal_io *io,
-		 void *ctx, const char *const path[2], struct kp_error *err)
+journal_writes_run(const struct journal_writes *p, const struct journal_io *io,
+		   void *ctx, const char *const path[2], struct kp_error *err)
 {
 	static const char *const after[4] = { "1", "2", "3", "4" };
 	static const char *const what[4] = {
@@ -684,7 +684,7 @@ logged:
 	return -1;
 }
 
-/* The local files, for journal_plan_run. */
+/* The local files, for journal_writes_run. */
 struct local_io {
 	const struct journal_opts *o;
 	const char *logpath;
@@ -748,8 +748,8 @@ static const struct journal_io local_io = {
 };
 
 int
-journal_plan_run_local(const struct journal_plan *p,
-		       const struct journal_opts *o, struct kp_error *err)
+journal_writes_run_local(const struct journal_writes *p,
+			 const struct journal_opts *o, struct kp_error *err)
 {
 	struct local_io l = { .o = o, .logpath = o->log[p->log],
 			      .fd = { -1, o->fd } };
@@ -761,7 +761,7 @@ journal_plan_run_local(const struct journal_plan *p,
 	l.fd[JOURNAL_LOG] = open_log(o, l.logpath, &l.created, err);
 	if (l.fd[JOURNAL_LOG] < 0)
 		return -1;
-	r = journal_plan_run(p, &local_io, &l, path, err);
+	r = journal_writes_run(p, &local_io, &l, path, err);
 	if (close(l.fd[JOURNAL_LOG]) < 0 && r == 0)
 		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", l.logpath);
 	return r;
@@ -773,7 +773,7 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 {
 	unsigned char base[REGF_BASE_SIZE];
 	struct journal_diff d = { 0 };
-	struct journal_plan p;
+	struct journal_writes p;
 	struct stat st;
 	int r;
 
@@ -785,17 +785,17 @@ journal_commit(const struct journal_opts *o, struct journal_result *res,
 	if (journal_diff(o->fd, (size_t)st.st_size, o->img, o->len, &d,
 			 err) < 0)
 		return -1;
-	if (journal_plan_build(base, &d, o->logs, o->img, o->len, &p,
-			       err) < 0) {
+	if (journal_writes_build(base, &d, o->logs, o->img, o->len, &p,
+				 err) < 0) {
 		kp_error_prefix(err, "'%s'", o->path);
 		return -1;
 	}
-	r = journal_plan_run_local(&p, o, err);
+	r = journal_writes_run_local(&p, o, err);
 	if (r == 0) {
 		res->seq = p.seq;
 		res->pages = p.pages;
 		res->log = p.log;
 	}
-	journal_plan_release(&p);
+	journal_writes_release(&p);
 	return r;
 }

@@ -83,7 +83,7 @@ int journal_diff_mem(const unsigned char *old, size_t oldlen,
 		     struct journal_diff *d, struct kp_error *err);
 
 /*
- * A write plan: the four steps above as writes, so that whoever can write
+ * The writes: the four steps above as writes, so that whoever can write
  * and flush the two files (this process on local files, a worker on files
  * inside an image) carries out the same commit.
  */
@@ -92,7 +92,7 @@ enum journal_file { JOURNAL_LOG, JOURNAL_PRIMARY };
 /* LEN bytes from DATA at OFF of one file. */
 struct journal_write {
 	uint64_t off;
-	const unsigned char *data;	/* the plan's memory or the new hive's */
+	const unsigned char *data;	/* the writes' memory or the new hive's */
 	uint32_t len;
 };
 
@@ -107,7 +107,7 @@ struct journal_step {
 	bool verify;
 };
 
-struct journal_plan {
+struct journal_writes {
 	struct journal_step step[4];
 	struct journal_write *w;
 	size_t nw;
@@ -123,24 +123,24 @@ struct journal_plan {
 
 /* Plan the commit of IMG (LEN bytes, the whole new hive) over the clean
  * primary whose base block is OLD_BASE (4096 bytes), D being the pages
- * that differ (journal_diff); LOGS is the scan of both logs.  The plan
+ * that differ (journal_diff); LOGS is the scan of both logs.  The writes
  * takes D over (zeroed here) and points into IMG, which must outlive it.
- * P->pages == 0: nothing to write.  Free with journal_plan_release. */
-int journal_plan_build(const unsigned char *old_base,
-		       struct journal_diff *d,
-		       const struct logrec_result *logs,
-		       const unsigned char *img, size_t len,
-		       struct journal_plan *p, struct kp_error *err);
-void journal_plan_release(struct journal_plan *p);
+ * P->pages == 0: nothing to write.  Free with journal_writes_release. */
+int journal_writes_build(const unsigned char *old_base,
+			 struct journal_diff *d,
+			 const struct logrec_result *logs,
+			 const unsigned char *img, size_t len,
+			 struct journal_writes *p, struct kp_error *err);
+void journal_writes_release(struct journal_writes *p);
 
-/* A plan as message fields (lib/wire.h), for a sandboxed process that
+/* The writes as message fields (lib/wire.h), for a sandboxed process that
  * carries it out or made it: its steps, log, sequence number, counts and
  * every write with its bytes. */
-void journal_plan_put(struct buf *b, const struct journal_plan *p);
-/* The plan put there, checked (steps within the writes, counts that fit
+void journal_writes_put(struct buf *b, const struct journal_writes *p);
+/* The writes put there, checked (steps within the writes, counts that fit
  * the message); its writes point into the message, P->w is allocated.
- * -1 if it does not parse; free P->w either way (journal_plan_release). */
-int journal_plan_get(struct wire_rd *r, struct journal_plan *p);
+ * -1 if it does not parse; free P->w either way (journal_writes_release). */
+int journal_writes_get(struct wire_rd *r, struct journal_writes *p);
 
 struct journal_opts {
 	int fd;				/* the primary, open read-write */
@@ -158,14 +158,15 @@ struct journal_result {
 	int log;		/* 0 LOG1, 1 LOG2 */
 };
 
-/* Commit IMG over the clean primary O->fd in the four steps above: plan
- * it, then run the plan on the local files (journal_plan_run_local).  On
- * an error before step 2 the primary is untouched (and a log created here
- * is removed); after it the message says that the log holds the change. */
+/* Commit IMG over the clean primary O->fd in the four steps above: make
+ * the writes, then carry them out on the local files
+ * (journal_writes_run_local).  On an error before step 2 the primary is
+ * untouched (and a log created here is removed); after it the message
+ * says that the log holds the change. */
 int journal_commit(const struct journal_opts *o, struct journal_result *res,
 		   struct kp_error *err);
 
-/* Where a plan is carried out: its two files as one backend reaches them
+/* Where the writes are carried out: its two files as one backend reaches them
  * (local files, a volume in an image, the appliance).  Each returns 0, or
  * -1 with errno. */
 struct journal_io {
@@ -183,20 +184,20 @@ struct journal_io {
 	void (*abandon)(void *ctx);
 };
 
-/* Carry out plan P through IO: the four steps in order, each flushed
+/* Carry out writes P through IO: the four steps in order, each flushed
  * before the next starts, the log and the verified steps read back;
  * PATH[JOURNAL_LOG] and PATH[JOURNAL_PRIMARY] name the files in messages.
  * On an error in step 1 the primary is untouched; after it the message
  * says that the log holds the change.  The one executor of every
  * backend. */
-int journal_plan_run(const struct journal_plan *p, const struct journal_io *io,
-		     void *ctx, const char *const path[2],
-		     struct kp_error *err);
+int journal_writes_run(const struct journal_writes *p,
+		       const struct journal_io *io, void *ctx,
+		       const char *const path[2], struct kp_error *err);
 
-/* Run plan P on local files: O->fd (the primary, locked by the caller)
+/* Carry out writes P on local files: O->fd (the primary, locked by the caller)
  * and O->log[P->log], created with O->like's mode and owner if missing. */
-int journal_plan_run_local(const struct journal_plan *p,
-			   const struct journal_opts *o, struct kp_error *err);
+int journal_writes_run_local(const struct journal_writes *p,
+			     const struct journal_opts *o, struct kp_error *err);
 
 /* Test hook, for the crash tests only: if KMSPREP_TEST_CRASH_AT names
  * POINT ("1".."4": after that step; "1h", "3h": half way through it), the

@@ -82,7 +82,7 @@ int pe_key(struct pageedit *e, const char *path);
 int pe_check_key(struct pageedit *e, const char *path);
 
 /* The pages that differ from the file, as a journal diff over the view
- * (E->p is the new hive's image for journal_plan_build).  Free D->runs. */
+ * (E->p is the new hive's image for journal_writes_build).  Free D->runs. */
 int pe_diff(const struct pageedit *e, struct journal_diff *d,
 	    struct kp_error *err);
 

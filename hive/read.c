@@ -222,7 +222,7 @@ local_kind(struct hive *pub)
 	hive_key k;
 
 	if (local_find(&h->pub, "Microsoft\\Windows NT\\CurrentVersion", &k,
-		      &ignored) == 1)
+		       &ignored) == 1)
 		return HIVE_KIND_SOFTWARE;
 	if (local_find(&h->pub, "Select", &k, &ignored) == 1)
 		return HIVE_KIND_SYSTEM;

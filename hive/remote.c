@@ -91,14 +91,14 @@ static const struct rpc_layout a_set_l = { sizeof(struct a_set), a_set_f };
 
 struct a_commit {
 	uint32_t id;
-	bool force, journal, plan_only;
+	bool force, journal, defer;
 };
 
 static const struct rpc_field a_commit_f[] = {
 	RPC_F(struct a_commit, id, RPC_U32, 0),
 	RPC_F(struct a_commit, force, RPC_BOOL, 0),
 	RPC_F(struct a_commit, journal, RPC_BOOL, 0),
-	RPC_F(struct a_commit, plan_only, RPC_BOOL, 0),
+	RPC_F(struct a_commit, defer, RPC_BOOL, 0),
 	{ .type = RPC_END },
 };
 static const struct rpc_layout a_commit_l = { sizeof(struct a_commit),
@@ -278,33 +278,33 @@ static const struct rpc_field r_values_f[] = {
 static const struct rpc_layout r_values_l = { sizeof(struct r_values),
 					      r_values_f };
 
-/* A plan, or none, after a byte that says which. */
+/* A deferred commit, or none, after a byte that says which. */
 static void
-plan_put(struct buf *b, const void *field)
+writes_put(struct buf *b, const void *field)
 {
-	const struct hive_plan *const *hp = field;
+	const struct hive_journal *const *hp = field;
 
 	buf_addch(b, *hp != NULL);
 	if (*hp)
-		journal_plan_put(b, &(*hp)->p);
+		journal_writes_put(b, &(*hp)->p);
 }
 
-/* The plan in an answer, its bytes copied into HP->pages. */
+/* The deferred commit in an answer, its bytes copied into HP->pages. */
 static int
-plan_get(struct wire_rd *r, void *field)
+writes_get(struct wire_rd *r, void *field)
 {
 	const unsigned char *there = wire_take(r, 1);
-	struct hive_plan *hp;
+	struct hive_journal *hp;
 	size_t i, total = 0;
 
-	*(struct hive_plan **)field = NULL;
+	*(struct hive_journal **)field = NULL;
 	if (there == NULL)
 		return -1;
 	if (*there == 0)
 		return 0;
 	if ((hp = calloc(1, sizeof(*hp))) == NULL)
 		return -1;
-	if (journal_plan_get(r, &hp->p) < 0)
+	if (journal_writes_get(r, &hp->p) < 0)
 		goto fail;
 	for (i = 0; i < hp->p.nw; i++)
 		total += hp->p.w[i].len;
@@ -316,22 +316,22 @@ plan_get(struct wire_rd *r, void *field)
 		hp->p.w[i].data = hp->pages + total;
 		total += hp->p.w[i].len;
 	}
-	*(struct hive_plan **)field = hp;
+	*(struct hive_journal **)field = hp;
 	return 0;
 fail:
-	hive_plan_free(hp);
+	hive_journal_free(hp);
 	return -1;
 }
 
 static void
-plan_release(void *field)
+writes_release(void *field)
 {
-	hive_plan_free(*(struct hive_plan **)field);
-	*(struct hive_plan **)field = NULL;
+	hive_journal_free(*(struct hive_journal **)field);
+	*(struct hive_journal **)field = NULL;
 }
 
-static const struct rpc_codec plan_codec = { plan_put, plan_get,
-					     plan_release };
+static const struct rpc_codec writes_codec = { writes_put, writes_get,
+					     writes_release };
 
 static const struct rpc_field r_commit_f[] = {
 	RPC_F(struct hive_commit_result, written, RPC_BOOL, 0),
@@ -343,8 +343,8 @@ static const struct rpc_field r_commit_f[] = {
 	  .max = HS_STR_MAX, .flags = RPC_PRINTABLE },
 	RPC_F(struct hive_commit_result, in_place, RPC_BOOL, 0),
 	RPC_F(struct hive_commit_result, pe_why, RPC_ENUM, PE_FB_NR),
-	{ .type = RPC_CODEC, .off = offsetof(struct hive_commit_result, plan),
-	  .codec = &plan_codec },
+	{ .type = RPC_CODEC, .off = offsetof(struct hive_commit_result, deferred),
+	  .codec = &writes_codec },
 	{ .type = RPC_END },
 };
 static const struct rpc_layout r_commit_l = {
@@ -604,7 +604,7 @@ s_commit(void *st, const void *args, void *ans, struct kp_error *err)
 	struct hive_commit_result *res = ans;
 	struct hive_commit_opts o = { .force = a->force,
 				      .journal = a->journal,
-				      .plan_only = a->plan_only };
+				      .defer = a->defer };
 	int rc;
 
 	HIVE_OF(st, a->id, err);
@@ -1123,7 +1123,7 @@ r_commit(struct hive *h, const struct hive_commit_opts *o,
 	struct hive_remote *r = hr_of(h);
 	struct a_commit a = { .id = r->id, .force = o->force,
 			      .journal = o->journal,
-			      .plan_only = o->plan_only };
+			      .defer = o->defer };
 
 	memset(res, 0, sizeof(*res));
 	/* A backup or a new file is for local hives (hive set's options),

@@ -8,10 +8,10 @@
  * lib/rpc.h) that opens and edits the hives of one scratch directory,
  * and nothing else: Landlock (or chroot) fences its file access into that
  * directory, seccomp forbids executing, connecting and forking, and it
- * has no network, no capability and limited memory.  hive_open() with a server in its options opens the hive there
- * and returns a handle whose every call (hive.h) is a request to it; the
- * answers are checked as hostile too.  Start it before reading secrets,
- * as any worker.
+ * has no network, no capability and limited memory.  hive_open() with a
+ * server in its options opens the hive there and returns a handle whose
+ * every call (hive.h) is a request to it; the answers are checked as
+ * hostile too.  Start it before reading secrets, as any worker.
  */
 #ifndef KP_HIVE_REMOTE_H
 #define KP_HIVE_REMOTE_H
@@ -29,7 +29,7 @@ struct hive_server;
  * there).  It is fenced into DIR by Landlock where the kernel has it, else
  * by chroot where kmsprep runs as root (hive_server_fence says which).
  * With neither it may read files anywhere this user can but write none,
- * and so can commit a hive only as a journal plan, not rewrite it. */
+ * and so can only defer a journaled commit, not rewrite a hive. */
 int hive_server_start(const char *dir, struct hive_server **srv_ret,
 		      struct kp_error *err);
 

@@ -1027,7 +1027,7 @@ gfs_replace_data(void *h, const char *guest, const void *data,
  * in pieces. */
 #define GUESTFS_CHUNK ((size_t)1 << 20)
 
-/* A hive and its log in the appliance, for journal_plan_run. */
+/* A hive and its log in the appliance, for journal_writes_run. */
 struct gfs_io {
 	struct gfs_session *s;
 	const char *path[2];	/* the log, the primary */
@@ -1126,7 +1126,7 @@ static const struct journal_io gfs_io = {
  */
 static int
 gfs_journal(void *h, const char *guest, const char *guest_log,
-	    const struct journal_plan *p, struct kp_error *err)
+	    const struct journal_writes *p, struct kp_error *err)
 {
 	struct gfs_session *s = h;
 	struct gfs_io g = { s, { guest_log, guest } };
@@ -1148,7 +1148,7 @@ gfs_journal(void *h, const char *guest, const char *guest_log,
 			return -1;
 		}
 	}
-	return journal_plan_run(p, &gfs_io, &g, g.path, err);
+	return journal_writes_run(p, &gfs_io, &g, g.path, err);
 }
 
 static int

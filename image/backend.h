@@ -92,7 +92,7 @@ struct img_backend {
 	 * GUEST's security descriptor.  NULL if the backend cannot: the batch
 	 * then refuses before anything is written. */
 	int (*journal)(void *h, const char *guest, const char *guest_log,
-		       const struct journal_plan *p, struct kp_error *err);
+		       const struct journal_writes *p, struct kp_error *err);
 	/* Remove file GUEST (never a directory). */
 	int (*remove)(void *h, const char *guest, struct kp_error *err);
 

@@ -437,12 +437,12 @@ d_replace_file(void *h, const char *guest, const char *local, unsigned flags,
 	return r;
 }
 
-/* The plan's writes go into the existing $DATA of the hive and its log,
+/* The writes go into the existing $DATA of the hive and its log,
  * through the worker (dr_journal); a missing log gets the hive's
  * descriptor. */
 static int
 d_journal(void *h, const char *guest, const char *guest_log,
-	  const struct journal_plan *p, struct kp_error *err)
+	  const struct journal_writes *p, struct kp_error *err)
 {
 	struct direct *d = h;
 	const char *rel, *rel_log;

@@ -1466,7 +1466,7 @@ dr_close(struct dr_session *s, bool ok, struct kp_error *err)
 }
 
 /*
- * Journaled hive commits inside the volume (hive/journal.h): the plan's
+ * Journaled hive commits inside the volume (hive/journal.h): the
  * writes go in place into the existing files' $DATA, so only the changed
  * pages of the hive and its log reach the image.
  */
@@ -1560,7 +1560,7 @@ out:
 	return r;
 }
 
-/* A hive and its log in a volume, for journal_plan_run. */
+/* A hive and its log in a volume, for journal_writes_run. */
 struct ntfs_io {
 	ntfs_volume *vol;
 	ntfs_inode *ni[2];	/* the log, the primary */
@@ -1640,7 +1640,7 @@ static const struct journal_io ntfs_io = {
 int
 dr_journal(struct dr_session *s, size_t root, const char *primary,
 	   const char *log, const void *sd, size_t sdlen,
-	   const struct journal_plan *p, uint64_t *written,
+	   const struct journal_writes *p, uint64_t *written,
 	   struct kp_error *err)
 {
 	struct ntfs_io n = { NULL, { NULL, NULL }, { NULL, NULL } };
@@ -1673,7 +1673,7 @@ dr_journal(struct dr_session *s, size_t root, const char *primary,
 	if (open_inplace(n.vol, log, &n.ni[JOURNAL_LOG], &n.na[JOURNAL_LOG],
 			 err) < 0)
 		goto out;
-	r = journal_plan_run(p, &ntfs_io, &n, path, err);
+	r = journal_writes_run(p, &ntfs_io, &n, path, err);
 out:
 	for (f = 0; f < 2; f++) {
 		if (n.na[f])

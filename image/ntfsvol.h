@@ -165,15 +165,15 @@ int dr_set_attrib(struct dr_session *s, size_t root, const char *path,
  * written. */
 int dr_close(struct dr_session *s, bool ok, struct kp_error *err);
 
-/* Carry out journal plan P (hive/journal.h) in place on the hive PRIMARY
- * and its log LOG (P->log's), both in root ROOT: each step's writes go to
+/* Carry out the journaled commit P (hive/journal.h) in place on the hive
+ * PRIMARY and its log LOG (P->log's), both in root ROOT: each step's writes go to
  * the existing $DATA (grown as needed; the log is created if missing, with
  * SD, or the hive's descriptor when SD is NULL, hidden and system), then
  * the file and the image are flushed and the writes read back and
  * compared.  *WRITTEN: bytes this wrote to the image. */
 int dr_journal(struct dr_session *s, size_t root, const char *primary,
 	       const char *log, const void *sd, size_t sdlen,
-	       const struct journal_plan *p, uint64_t *written,
+	       const struct journal_writes *p, uint64_t *written,
 	       struct kp_error *err);
 
 #endif

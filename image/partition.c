@@ -6,9 +6,10 @@
  * behind qemu-nbd has none, so its first and last MiB (the MBR, the GPT
  * header and entries, and the backup GPT) are copied into a sparse memfd of
  * the disk's size (imgio_shadow) and libblkid reads that: the table is
- * still parsed by libblkid, not by hand.  The one thing this misses is an MBR extended
- * partition, whose chain of EBRs may lie anywhere in the disk: its logical
- * partitions are reported PART_UNKNOWN, so the appliance handles them.
+ * still parsed by libblkid, not by hand.  The one thing this misses is an
+ * MBR extended partition, whose chain of EBRs may lie anywhere in the
+ * disk: its logical partitions are reported PART_UNKNOWN, so the
+ * appliance handles them.
  */
 #include <blkid.h>
 #include <errno.h>

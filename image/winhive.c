@@ -99,7 +99,7 @@ winhive_commit(struct winhive *wh, struct kp_error *err)
 	/* Only the changed pages go into the image, through the hive's log
 	 * as Windows writes them; a hive that cannot be journaled (dirty,
 	 * old-format logs) is rewritten whole and replaced. */
-	struct hive_commit_opts o = { .journal = true, .plan_only = true };
+	struct hive_commit_opts o = { .journal = true, .defer = true };
 	struct hive_commit_result res;
 
 	if (hive_nr_edits(wh->h) == 0)
@@ -107,8 +107,8 @@ winhive_commit(struct winhive *wh, struct kp_error *err)
 	if (hive_commit(wh->h, &o, &res, err) < 0)
 		return -1;
 	free(res.backup);
-	wh->plan = res.plan;
-	wh->committed = res.written && res.plan == NULL;
+	wh->journal = res.deferred;
+	wh->committed = res.written && res.deferred == NULL;
 	return 0;
 }
 
@@ -116,7 +116,7 @@ void
 winhive_close(struct winhive *wh)
 {
 	hive_close(wh->h);
-	hive_plan_free(wh->plan);
+	hive_journal_free(wh->journal);
 	free(wh->guest_log[0]);
 	free(wh->guest_log[1]);
 	free(wh->guest);

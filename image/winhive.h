@@ -20,7 +20,7 @@ struct winhive {
 	char *local;		/* local working copy */
 	struct hive *h;
 	bool committed;		/* the local copy holds changes, or */
-	struct hive_plan *plan;	/* the journaled commit to run in the image */
+	struct hive_journal *journal;	/* the journaled commit to run in the image */
 	char *guest_log[2];	/* its .LOG1 and .LOG2 in the image (the names
 				 * they have, or will have if created) */
 };

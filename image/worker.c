@@ -80,17 +80,17 @@ static const struct rpc_field a_put_f[] = {
 static const struct rpc_layout a_put_l = { sizeof(struct a_put), a_put_f };
 
 static void
-plan_put(struct buf *b, const void *field)
+writes_put(struct buf *b, const void *field)
 {
-	journal_plan_put(b, field);
+	journal_writes_put(b, field);
 }
 
 static int
-plan_get(struct wire_rd *r, void *field)
+writes_get(struct wire_rd *r, void *field)
 {
-	struct journal_plan *p = field;
+	struct journal_writes *p = field;
 
-	if (journal_plan_get(r, p) == 0)
+	if (journal_writes_get(r, p) == 0)
 		return 0;
 	free(p->w);
 	p->w = NULL;
@@ -98,24 +98,24 @@ plan_get(struct wire_rd *r, void *field)
 }
 
 static void
-plan_release(void *field)
+writes_release(void *field)
 {
-	struct journal_plan *p = field;
+	struct journal_writes *p = field;
 
 	free(p->w);
 	p->w = NULL;
 }
 
 /* Its writes point into the request that carries it. */
-static const struct rpc_codec plan_codec = { plan_put, plan_get,
-					     plan_release };
+static const struct rpc_codec writes_codec = { writes_put, writes_get,
+					     writes_release };
 
 struct a_journal {
 	uint32_t root;
 	char *primary, *log;
 	void *sd;
 	size_t sdlen;
-	struct journal_plan plan;
+	struct journal_writes writes;
 };
 
 static const struct rpc_field a_journal_f[] = {
@@ -123,8 +123,8 @@ static const struct rpc_field a_journal_f[] = {
 	RPC_F(struct a_journal, primary, RPC_STR, PATH_MAX_W),
 	RPC_F(struct a_journal, log, RPC_STR, PATH_MAX_W),
 	RPC_LEN(struct a_journal, sd, sdlen, RPC_MEM, SD_MAX),
-	{ .type = RPC_CODEC, .off = offsetof(struct a_journal, plan),
-	  .codec = &plan_codec },
+	{ .type = RPC_CODEC, .off = offsetof(struct a_journal, writes),
+	  .codec = &writes_codec },
 	{ .type = RPC_END },
 };
 static const struct rpc_layout a_journal_l = { sizeof(struct a_journal),
@@ -431,7 +431,7 @@ serve_journal(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	return dr_journal(s, a->root, a->primary, a->log,
-			  a->sdlen ? a->sd : NULL, a->sdlen, &a->plan, &r->v,
+			  a->sdlen ? a->sd : NULL, a->sdlen, &a->writes, &r->v,
 			  err);
 }
 
@@ -677,13 +677,13 @@ dw_create_sd(struct dw_session *s, size_t root, const char *path,
 int
 dw_journal(struct dw_session *s, size_t root, const char *primary,
 	   const char *log, const void *sd, size_t sdlen,
-	   const struct journal_plan *p, uint64_t *written,
+	   const struct journal_writes *p, uint64_t *written,
 	   struct kp_error *err)
 {
 	struct a_journal a = { .root = (uint32_t)root,
 			       .primary = (char *)primary, .log = (char *)log,
 			       .sd = (void *)sd, .sdlen = sd ? sdlen : 0,
-			       .plan = *p };
+			       .writes = *p };
 	struct r_u64 r;
 	int rc = rpc_call(s->c, DW_JOURNAL, &a, &r, err);
 

@@ -41,7 +41,7 @@ int dw_create_sd(struct dw_session *s, size_t root, const char *path,
 		 struct kp_error *err);
 int dw_journal(struct dw_session *s, size_t root, const char *primary,
 	       const char *log, const void *sd, size_t sdlen,
-	       const struct journal_plan *p, uint64_t *written,
+	       const struct journal_writes *p, uint64_t *written,
 	       struct kp_error *err);
 int dw_remove(struct dw_session *s, size_t root, const char *path,
 	      struct kp_error *err);

@@ -21,7 +21,7 @@ static const char call_line[] =
 static int
 kit_file(struct img_session *s, const struct img_root *r,
 	 const struct kit *k, const char *name, bool secret,
-	 struct gen_plan *p, struct kp_error *err)
+	 struct stage *p, struct kp_error *err)
 {
 	const struct kit_file *f = kit_find(k, name);
 	struct buf text = BUF_INIT;
@@ -43,20 +43,20 @@ kit_wrapper_script(struct buf *w)
 {
 	int rc;
 
-	rc = cmd_line(w, "@echo off");
-	rc |= cmd_line(w, "rem Written by kmsprep (kms kit apply): runs once "
+	rc = bat_line(w, "@echo off");
+	rc |= bat_line(w, "rem Written by kmsprep (kms kit apply): runs once "
 		       "as SYSTEM at the next boot.");
-	rc |= cmd_line(w, "rem First of all: never run again, whatever "
+	rc |= bat_line(w, "rem First of all: never run again, whatever "
 		       "happens.");
-	rc |= cmd_clear_hook(w);
-	rc |= cmd_line(w, "%s", call_line);
-	rc |= cmd_line(w, "exit /b 0");
+	rc |= bat_clear_hook(w);
+	rc |= bat_line(w, "%s", call_line);
+	rc |= bat_line(w, "exit /b 0");
 	return rc ? -1 : 0;
 }
 
 static int
 first_boot(struct img_session *s, const struct img_root *r,
-	   struct hive *system, struct hive_changes *c, struct gen_plan *p,
+	   struct hive *system, struct hive_changes *c, struct stage *p,
 	   struct kp_error *err)
 {
 	struct buf w = BUF_INIT;
@@ -75,7 +75,7 @@ first_boot(struct img_session *s, const struct img_root *r,
 int
 kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 	 struct hive *software, struct hive *system, struct hive_changes *c,
-	 struct gen_plan *p, struct kp_error *err)
+	 struct stage *p, struct kp_error *err)
 {
 	struct spp_settings set;
 	struct winver v = { 0 };
@@ -107,7 +107,7 @@ kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
 				   "activate over this port",
 				   c, err) < 0)
 		goto out;
-	if (cmd_licensing_ps1(&ps1) < 0)
+	if (ps1_licensing(&ps1) < 0)
 		goto oom;
 	if (kit_file(s, r, k, KIT_SCRIPT, false, p, err) < 0 ||
 	    gen_add_file(s, r, "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_PS1,
@@ -167,7 +167,7 @@ out:
 int
 kit_plan_both(const void *ud, struct img_session *s, const struct img_root *r,
 	      struct hive *software, struct hive *system,
-	      struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+	      struct hive_changes *c, struct stage *p, struct kp_error *err)
 {
 	return kit_plan(s, r, ud, software, system, c, p, err);
 }

@@ -22,13 +22,13 @@
  * (in memory, recorded in C) and the files to write in P. */
 int kit_plan(struct img_session *s, const struct img_root *r,
 	     const struct kit *k, struct hive *software, struct hive *system,
-	     struct hive_changes *c, struct gen_plan *p, struct kp_error *err);
+	     struct hive_changes *c, struct stage *p, struct kp_error *err);
 
 /* kit_plan as an image plan step (prep/plan.h): UD is the struct kit. */
 int kit_plan_both(const void *ud, struct img_session *s,
 		  const struct img_root *r, struct hive *software,
 		  struct hive *system, struct hive_changes *c,
-		  struct gen_plan *p, struct kp_error *err);
+		  struct stage *p, struct kp_error *err);
 
 /* Append the first-boot wrapper of an image that is not generalized: it
  * clears the hook, then calls the kit's script. */

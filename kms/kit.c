@@ -172,45 +172,45 @@ office_lines(struct buf *b, const struct kit_office_host *o)
 	int r = 0;
 
 	snprintf(ato, sizeof(ato), "ato \"%s\"", o->act);
-	r |= cmd_line(b, "rem %s KMS host: its Volume License Pack, then its "
+	r |= bat_line(b, "rem %s KMS host: its Volume License Pack, then its "
 		      "host key, activated", o->name);
-	r |= cmd_line(b, "rem by the Activation ID of its KMS host product.");
-	r |= cmd_line(b, "set \"KMSPREP_KEYFILE=%%~dp0" KIT_OFFICE_KEY "\"");
-	r |= cmd_line(b, "set \"KMSPREP_ACTID=%s\"", o->act);
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo %s KMS host: Activation ID %s",
+	r |= bat_line(b, "rem by the Activation ID of its KMS host product.");
+	r |= bat_line(b, "set \"KMSPREP_KEYFILE=%%~dp0" KIT_OFFICE_KEY "\"");
+	r |= bat_line(b, "set \"KMSPREP_ACTID=%s\"", o->act);
+	r |= bat_line(b, ">>\"%%LOG%%\" echo %s KMS host: Activation ID %s",
 		      o->name, o->act);
-	r |= cmd_line(b, "if not exist \"%%~dp0" KIT_OFFICE_PACK "\" goto "
+	r |= bat_line(b, "if not exist \"%%~dp0" KIT_OFFICE_PACK "\" goto "
 		      "noofficepack");
-	r |= cmd_line(b, "\"%%~dp0" KIT_OFFICE_PACK "\" %s>>\"%%LOG%%\" 2>&1",
+	r |= bat_line(b, "\"%%~dp0" KIT_OFFICE_PACK "\" %s>>\"%%LOG%%\" 2>&1",
 		      o->quiet);
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo office volume license pack: exit "
+	r |= bat_line(b, ">>\"%%LOG%%\" echo office volume license pack: exit "
 		      "code %%ERRORLEVEL%%");
-	r |= cmd_line(b, "if not exist \"%%KMSPREP_KEYFILE%%\" goto "
+	r |= bat_line(b, "if not exist \"%%KMSPREP_KEYFILE%%\" goto "
 		      "noofficekey");
-	r |= cmd_line(b, "if not exist \"%%PS%%\" goto noofficeps");
-	r |= cmd_sl(b, "ipk", "office install key");
-	r |= cmd_line(b, "del /f /q \"%%KMSPREP_KEYFILE%%\">>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "if exist \"%%KMSPREP_KEYFILE%%\" >>\"%%LOG%%\" echo "
+	r |= bat_line(b, "if not exist \"%%PS%%\" goto noofficeps");
+	r |= bat_sl(b, "ipk", "office install key");
+	r |= bat_line(b, "del /f /q \"%%KMSPREP_KEYFILE%%\">>\"%%LOG%%\" 2>&1");
+	r |= bat_line(b, "if exist \"%%KMSPREP_KEYFILE%%\" >>\"%%LOG%%\" echo "
 		      "the key file could not be deleted: delete "
 		      "%%KMSPREP_KEYFILE%%");
-	r |= cmd_sl(b, ato, "office activate");
-	r |= cmd_line(b, "goto officedone");
-	r |= cmd_line(b, ":noofficepack");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo " KIT_OFFICE_PACK " is missing: "
+	r |= bat_sl(b, ato, "office activate");
+	r |= bat_line(b, "goto officedone");
+	r |= bat_line(b, ":noofficepack");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo " KIT_OFFICE_PACK " is missing: "
 		      "the Office KMS host is not set up");
-	r |= cmd_line(b, "goto officedone");
-	r |= cmd_line(b, ":noofficeps");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo Windows PowerShell is absent: the "
+	r |= bat_line(b, "goto officedone");
+	r |= bat_line(b, ":noofficeps");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo Windows PowerShell is absent: the "
 		      "Office key is not installed (it never goes on a command "
 		      "line);");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo install it with slmgr.vbs /ipk and "
+	r |= bat_line(b, ">>\"%%LOG%%\" echo install it with slmgr.vbs /ipk and "
 		      "/ato %s, then delete %%KMSPREP_KEYFILE%%", o->act);
-	r |= cmd_line(b, "goto officedone");
-	r |= cmd_line(b, ":noofficekey");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo no Office key in the kit: install "
+	r |= bat_line(b, "goto officedone");
+	r |= bat_line(b, ":noofficekey");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo no Office key in the kit: install "
 		      "it with slmgr.vbs /ipk, then slmgr.vbs /ato %s", o->act);
-	r |= cmd_line(b, ":officedone");
-	r |= cmd_line(b, "set \"KMSPREP_ACTID=\"");
+	r |= bat_line(b, ":officedone");
+	r |= bat_line(b, "set \"KMSPREP_ACTID=\"");
 	return r;
 }
 
@@ -225,48 +225,48 @@ kit_provision_script(const struct kit_spec *spec, struct buf *b)
 {
 	int r = 0;
 
-	r |= cmd_line(b, "@echo off");
-	r |= cmd_line(b, "rem kmsprep lab KMS host kit for %s.", spec->host_name);
-	r |= cmd_line(b, "rem Runs once as SYSTEM at first boot: installs the "
+	r |= bat_line(b, "@echo off");
+	r |= bat_line(b, "rem kmsprep lab KMS host kit for %s.", spec->host_name);
+	r |= bat_line(b, "rem Runs once as SYSTEM at first boot: installs the "
 		  "organization's KMS host key");
-	r |= cmd_line(b, "rem from " KIT_KEY " beside it and deletes that file, "
+	r |= bat_line(b, "rem from " KIT_KEY " beside it and deletes that file, "
 		  "activates the host,");
-	r |= cmd_line(b, "rem restarts the Software Protection service and records "
+	r |= bat_line(b, "rem restarts the Software Protection service and records "
 		  "the license state");
-	r |= cmd_line(b, "rem and every exit code in provision.log.");
-	r |= cmd_line(b, "setlocal");
-	r |= cmd_line(b, "set \"LOG=%%~dp0provision.log\"");
-	r |= cmd_line(b, "set \"KMSPREP_KEYFILE=%%~dp0" KIT_KEY "\"");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep kit: "
+	r |= bat_line(b, "rem and every exit code in provision.log.");
+	r |= bat_line(b, "setlocal");
+	r |= bat_line(b, "set \"LOG=%%~dp0provision.log\"");
+	r |= bat_line(b, "set \"KMSPREP_KEYFILE=%%~dp0" KIT_KEY "\"");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep kit: "
 		  "provisioning %s", spec->host_name);
-	r |= cmd_sl_setup(b);
-	r |= cmd_line(b, "if not exist \"%%KMSPREP_KEYFILE%%\" goto nokey");
-	r |= cmd_line(b, "if not exist \"%%PS%%\" goto nops");
-	r |= cmd_sl(b, "ipk", "install key");
-	r |= cmd_line(b, "del /f /q \"%%KMSPREP_KEYFILE%%\">>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "if exist \"%%KMSPREP_KEYFILE%%\" >>\"%%LOG%%\" echo the "
+	r |= bat_sl_setup(b);
+	r |= bat_line(b, "if not exist \"%%KMSPREP_KEYFILE%%\" goto nokey");
+	r |= bat_line(b, "if not exist \"%%PS%%\" goto nops");
+	r |= bat_sl(b, "ipk", "install key");
+	r |= bat_line(b, "del /f /q \"%%KMSPREP_KEYFILE%%\">>\"%%LOG%%\" 2>&1");
+	r |= bat_line(b, "if exist \"%%KMSPREP_KEYFILE%%\" >>\"%%LOG%%\" echo the "
 		  "key file could not be deleted: delete %%KMSPREP_KEYFILE%%");
-	r |= cmd_sl(b, "ato", "activate");
-	r |= cmd_line(b, "goto restart");
-	r |= cmd_line(b, ":nops");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo Windows PowerShell is absent: the "
+	r |= bat_sl(b, "ato", "activate");
+	r |= bat_line(b, "goto restart");
+	r |= bat_line(b, ":nops");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo Windows PowerShell is absent: the "
 		  "key is not installed (it never goes on a command line);");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo install it with slmgr.vbs /ipk and "
+	r |= bat_line(b, ">>\"%%LOG%%\" echo install it with slmgr.vbs /ipk and "
 		  "/ato, then delete %%KMSPREP_KEYFILE%%");
-	r |= cmd_line(b, "goto restart");
-	r |= cmd_line(b, ":nokey");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo no key in the kit: install it with "
+	r |= bat_line(b, "goto restart");
+	r |= bat_line(b, ":nokey");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo no key in the kit: install it with "
 		  "slmgr.vbs /ipk, then slmgr.vbs /ato");
-	r |= cmd_line(b, ":restart");
+	r |= bat_line(b, ":restart");
 	if (spec->office)
 		r |= office_lines(b, spec->office->host);
-	r |= cmd_line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
-	r |= cmd_line(b, ">>\"%%LOG%%\" echo restart sppsvc: exit code "
+	r |= bat_line(b, "net stop sppsvc>>\"%%LOG%%\" 2>&1");
+	r |= bat_line(b, "net start sppsvc>>\"%%LOG%%\" 2>&1");
+	r |= bat_line(b, ">>\"%%LOG%%\" echo restart sppsvc: exit code "
 		  "%%ERRORLEVEL%%");
-	r |= cmd_sl(b, "dlv", "license state");
-	r |= cmd_line(b, "exit /b 0");
-	r |= cmd_sl_sub(b);
+	r |= bat_sl(b, "dlv", "license state");
+	r |= bat_line(b, "exit /b 0");
+	r |= bat_sl_sub(b);
 	return r ? -1 : 0;
 }
 

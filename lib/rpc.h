@@ -53,7 +53,7 @@ enum rpc_type {
 
 struct rpc_layout;
 
-/* A type that encodes itself (a journal plan). */
+/* A type that encodes itself (a journaled commit's writes). */
 struct rpc_codec {
 	void (*put)(struct buf *b, const void *field);
 	/* Decode into FIELD; -1 if malformed (nothing left allocated). */

@@ -76,10 +76,10 @@ img_batch_queue(struct img_batch *b, size_t i, enum img_phase phase,
 }
 
 int
-img_batch_queue_plan(struct img_batch *b, size_t i, enum img_phase phase,
-		     const char *guest, const char *guest_log,
-		     const char *label, const struct journal_plan *plan,
-		     struct kp_error *err)
+img_batch_queue_journal(struct img_batch *b, size_t i, enum img_phase phase,
+			const char *guest, const char *guest_log,
+			const char *label, const struct journal_writes *journal,
+			struct kp_error *err)
 {
 	struct img_write *w;
 
@@ -92,7 +92,7 @@ img_batch_queue_plan(struct img_batch *b, size_t i, enum img_phase phase,
 			    0, err) < 0)
 		return -1;
 	w = &b->t[i].writes[b->t[i].nwrites - 1];
-	w->plan = plan;
+	w->journal = journal;
 	w->guest_log = strdup(guest_log);
 	return w->guest_log ? 0 : kp_fail_oom(err);
 }
@@ -378,8 +378,8 @@ write_one(struct img_batch *b, const struct img_write *w,
 
 	if (w->remove)
 		return b->be->remove(b->h, w->guest, err);
-	if (w->plan)
-		return b->be->journal(b->h, w->guest, w->guest_log, w->plan,
+	if (w->journal)
+		return b->be->journal(b->h, w->guest, w->guest_log, w->journal,
 				      err);
 	if (w->flags & IMG_MKDIR_PARENT) {
 		const char *slash = strrchr(w->guest, '/');
@@ -416,7 +416,7 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 			if (t->writes[k].phase != ph)
 				continue;
 			if (write_one(b, &t->writes[k], err) < 0) {
-				if (t->writes[k].plan)
+				if (t->writes[k].journal)
 					__atomic_store_n(&b->journal_failed,
 							 true, __ATOMIC_RELAXED);
 				goto fail;

@@ -44,8 +44,9 @@ struct img_write {
 	char *local;		/* a local file to upload */
 	bool remove;		/* remove GUEST instead */
 	unsigned flags;		/* IMG_SECRET */
-	const struct journal_plan *plan;	/* or: a journaled hive commit */
-	char *guest_log;	/* the plan's log file */
+	const struct journal_writes *journal; /* or: a journaled hive
+					 * commit */
+	char *guest_log;	/* the journaled commit's log file */
 };
 
 struct img_target {
@@ -118,12 +119,13 @@ int img_batch_queue(struct img_batch *b, size_t i, enum img_phase phase,
 		    size_t len, const char *local, bool remove,
 		    unsigned flags, struct kp_error *err);
 
-/* Queue journaled commit PLAN of hive GUEST through its log GUEST_LOG
- * (PLAN must outlive the batch's writes). */
-int img_batch_queue_plan(struct img_batch *b, size_t i, enum img_phase phase,
-			 const char *guest, const char *guest_log,
-			 const char *label, const struct journal_plan *plan,
-			 struct kp_error *err);
+/* Queue journaled commit JOURNAL of hive GUEST through its log
+ * GUEST_LOG (JOURNAL must outlive the batch's writes). */
+int img_batch_queue_journal(struct img_batch *b, size_t i,
+			    enum img_phase phase, const char *guest,
+			    const char *guest_log, const char *label,
+			    const struct journal_writes *journal,
+			    struct kp_error *err);
 
 /* Choose one installation per image: the only one, or the one whose
  * device is among WANT.  KP_ERR_INVALID when several and none chosen. */

@@ -12,7 +12,7 @@
 #include "lib/valid.h"
 
 int
-cmd_line(struct buf *f, const char *fmt, ...)
+bat_line(struct buf *f, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -50,7 +50,7 @@ safe(const char *what, const char *s, struct kp_error *err)
 }
 
 int
-cmd_reg(struct buf *f, const char *key, const char *name, bool set,
+bat_reg(struct buf *f, const char *key, const char *name, bool set,
 	uint32_t type, const unsigned char *data, size_t len,
 	struct kp_error *err)
 {
@@ -64,7 +64,7 @@ cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 	    safe("value name", name, err) < 0)
 		return -1;
 	if (!set) {
-		r = cmd_line(f, "reg delete \"HKLM\\%s\" /v \"%s\" /f>>\"%%LOG%%\" "
+		r = bat_line(f, "reg delete \"HKLM\\%s\" /v \"%s\" /f>>\"%%LOG%%\" "
 			     "2>&1", key, name);
 		goto log;
 	}
@@ -72,14 +72,14 @@ cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 	case REGT_DWORD:
 		if (regval_get_dword(data, len, &dw) < 0)
 			goto bad;
-		r = cmd_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_DWORD "
+		r = bat_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_DWORD "
 			     "/d %u /f>>\"%%LOG%%\" 2>&1", key, name, dw);
 		break;
 	case REGT_SZ:
 		if (regval_get_sz(data, len, &v) < 0 ||
 		    safe(name, buf_str(&v), err) < 0)
 			goto bad;
-		r = cmd_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_SZ "
+		r = bat_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_SZ "
 			     "/d \"%s\" /f>>\"%%LOG%%\" 2>&1", key, name,
 			     buf_str(&v));
 		break;
@@ -95,7 +95,7 @@ cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 			    buf_addstr(&v, list[i]) < 0)
 				goto bad;
 		}
-		r = cmd_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_MULTI_SZ "
+		r = bat_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_MULTI_SZ "
 			     "/d \"%s\" /f>>\"%%LOG%%\" 2>&1", key, name,
 			     buf_str(&v));
 		break;
@@ -104,7 +104,7 @@ cmd_reg(struct buf *f, const char *key, const char *name, bool set,
 	}
 log:
 	if (r == 0)
-		r = cmd_line(f, ">>\"%%LOG%%\" echo %s: exit code %%ERRORLEVEL%%",
+		r = bat_line(f, ">>\"%%LOG%%\" echo %s: exit code %%ERRORLEVEL%%",
 			     name);
 	goto out;
 bad:
@@ -120,11 +120,11 @@ out:
 }
 
 int
-cmd_clear_hook(struct buf *f)
+bat_clear_hook(struct buf *f)
 {
-	return cmd_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
+	return bat_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
 			"REG_DWORD /d 0 /f>nul") < 0 ||
-			       cmd_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v "
+			       bat_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v "
 					"CmdLine /t REG_SZ /d \"\" /f>nul") < 0 ?
 		       -1 : 0;
 }
@@ -144,7 +144,7 @@ items(struct buf *f, const char *key, const struct spp_item *it, size_t n,
 		snprintf(k, sizeof(k), "SOFTWARE\\%s%s%s", key,
 			 it[i].def->subkey ? "\\" : "",
 			 it[i].def->subkey ? it[i].def->subkey : "");
-		if (cmd_reg(f, k, it[i].name, true, it[i].type, it[i].data,
+		if (bat_reg(f, k, it[i].name, true, it[i].type, it[i].data,
 			    it[i].len, err) < 0)
 			return -1;
 	}
@@ -152,7 +152,7 @@ items(struct buf *f, const char *key, const struct spp_item *it, size_t n,
 }
 
 int
-cmd_spp_values(struct buf *f, const struct spp_report *rep,
+bat_spp_values(struct buf *f, const struct spp_report *rep,
 	       struct kp_error *err)
 {
 	size_t i;
@@ -359,54 +359,54 @@ static const char *const licensing_ps1[] = {
 };
 
 int
-cmd_licensing_ps1(struct buf *f)
+ps1_licensing(struct buf *f)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(licensing_ps1) / sizeof(*licensing_ps1); i++)
-		if (cmd_line(f, "%s", licensing_ps1[i]) < 0)
+		if (bat_line(f, "%s", licensing_ps1[i]) < 0)
 			return -1;
 	return 0;
 }
 
 int
-cmd_sl_setup(struct buf *f)
+bat_sl_setup(struct buf *f)
 {
-	return cmd_line(f, "set \"PS=%%SystemRoot%%\\System32\\WindowsPowerShell"
+	return bat_line(f, "set \"PS=%%SystemRoot%%\\System32\\WindowsPowerShell"
 			"\\v1.0\\powershell.exe\"") < 0 ||
-	       cmd_line(f, "set \"PS1=%%SystemRoot%%\\" FIRSTBOOT_DIR "\\"
+	       bat_line(f, "set \"PS1=%%SystemRoot%%\\" FIRSTBOOT_DIR "\\"
 			FIRSTBOOT_PS1 "\"") < 0 ? -1 : 0;
 }
 
 /* ERRORLEVEL goes to RC on the line after the call: %ERRORLEVEL% is
  * expanded when a line is read, and "set" in a .cmd file resets it. */
 int
-cmd_sl(struct buf *f, const char *action, const char *label)
+bat_sl(struct buf *f, const char *action, const char *label)
 {
-	return cmd_line(f, "call :sl %s>>\"%%LOG%%\" 2>&1", action) < 0 ||
-	       cmd_line(f, "set \"RC=%%ERRORLEVEL%%\"") < 0 ||
-	       cmd_line(f, ">>\"%%LOG%%\" echo %s: exit code %%RC%%", label) < 0 ?
+	return bat_line(f, "call :sl %s>>\"%%LOG%%\" 2>&1", action) < 0 ||
+	       bat_line(f, "set \"RC=%%ERRORLEVEL%%\"") < 0 ||
+	       bat_line(f, ">>\"%%LOG%%\" echo %s: exit code %%RC%%", label) < 0 ?
 		-1 : 0;
 }
 
 /* Its output goes where the call's goes (the log), so it never opens the
  * log a second time. */
 int
-cmd_sl_sub(struct buf *f)
+bat_sl_sub(struct buf *f)
 {
 	int r = 0;
 
-	r |= cmd_line(f, ":sl");
-	r |= cmd_line(f, "if exist \"%%PS%%\" goto sl_ps");
-	r |= cmd_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
+	r |= bat_line(f, ":sl");
+	r |= bat_line(f, "if exist \"%%PS%%\" goto sl_ps");
+	r |= bat_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
 		      "instead");
-	r |= cmd_line(f, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+	r |= bat_line(f, "cscript //nologo \"%%SystemRoot%%\\System32\\"
 		      "slmgr.vbs\" /%%1 %%~2");
-	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
-	r |= cmd_line(f, ":sl_ps");
-	r |= cmd_line(f, "\"%%PS%%\" -NoProfile -NonInteractive -ExecutionPolicy "
+	r |= bat_line(f, "exit /b %%ERRORLEVEL%%");
+	r |= bat_line(f, ":sl_ps");
+	r |= bat_line(f, "\"%%PS%%\" -NoProfile -NonInteractive -ExecutionPolicy "
 		      "Bypass -File \"%%PS1%%\" %%1");
-	r |= cmd_line(f, "exit /b %%ERRORLEVEL%%");
+	r |= bat_line(f, "exit /b %%ERRORLEVEL%%");
 	return r ? -1 : 0;
 }
 
@@ -417,20 +417,20 @@ clone_head(struct buf *f, const char *const *about, bool clear_hook,
 {
 	int bad = 0;
 
-	bad |= cmd_line(f, "@echo off");
+	bad |= bat_line(f, "@echo off");
 	for (; *about; about++)
-		bad |= cmd_line(f, "rem %s", *about);
-	bad |= cmd_line(f, "setlocal");
-	bad |= cmd_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+		bad |= bat_line(f, "rem %s", *about);
+	bad |= bat_line(f, "setlocal");
+	bad |= bat_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 			"\\firstboot.log\"");
 	if (clear_hook) {
-		bad |= cmd_line(f, "rem First of all: never run again, whatever "
+		bad |= bat_line(f, "rem First of all: never run again, whatever "
 				"happens.");
-		bad |= cmd_clear_hook(f);
+		bad |= bat_clear_hook(f);
 	}
-	bad |= cmd_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep %s",
+	bad |= bat_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep %s",
 			start);
-	bad |= cmd_sl_setup(f);
+	bad |= bat_sl_setup(f);
 	return bad ? -1 : 0;
 }
 
@@ -444,7 +444,7 @@ clone_head(struct buf *f, const char *const *about, bool clear_hook,
  * (https://learn.microsoft.com/windows-hardware/manufacture/desktop/add-a-custom-script-to-windows-setup).
  */
 int
-cmd_office_sysprep_script(struct buf *f, const struct office_report *office,
+bat_office_sysprep_script(struct buf *f, const struct office_report *office,
 			  struct kp_error *err)
 {
 	static const char *const about[] = {
@@ -467,19 +467,19 @@ cmd_office_sysprep_script(struct buf *f, const struct office_report *office,
 			break;
 	if (office == NULL || i == office->n)
 		return 0;
-	bad |= cmd_line(f, "@echo off");
+	bad |= bat_line(f, "@echo off");
 	for (a = about; *a; a++)
-		bad |= cmd_line(f, "rem %s", *a);
-	bad |= cmd_line(f, "setlocal");
-	bad |= cmd_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
+		bad |= bat_line(f, "rem %s", *a);
+	bad |= bat_line(f, "setlocal");
+	bad |= bat_line(f, "set \"LOG=%%SystemRoot%%\\" FIRSTBOOT_DIR
 			"\\firstboot.log\"");
-	bad |= cmd_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
+	bad |= bat_line(f, ">>\"%%LOG%%\" echo %%DATE%% %%TIME%% kmsprep "
 			"setup complete: Office rearm");
 	if (bad)
 		return kp_fail_oom(err);
-	if (cmd_office_rearm(f, office, err) < 0)
+	if (bat_office_rearm(f, office, err) < 0)
 		return -1;
-	return cmd_line(f, "exit /b 0") < 0 ? kp_fail_oom(err) : 0;
+	return bat_line(f, "exit /b 0") < 0 ? kp_fail_oom(err) : 0;
 }
 
 /* The lines that install GVLK (a key of the table): through the
@@ -492,15 +492,15 @@ gvlk_lines(struct buf *f, const char *gvlk, struct kp_error *err)
 	 * a digit before >> would be read as a handle. */
 	if (safe("KMS client setup key", gvlk, err) < 0)
 		return -1;
-	if (cmd_line(f, "set \"KMSPREP_GVLK=%s\"", gvlk) < 0 ||
-	    cmd_sl(f, "ipk \"%KMSPREP_GVLK%\"",
+	if (bat_line(f, "set \"KMSPREP_GVLK=%s\"", gvlk) < 0 ||
+	    bat_sl(f, "ipk \"%KMSPREP_GVLK%\"",
 		   "install KMS client setup key") < 0)
 		return kp_fail_oom(err);
 	return 0;
 }
 
 int
-cmd_key_script(const char *gvlk, bool guestfs, struct buf *f,
+bat_key_script(const char *gvlk, bool guestfs, struct buf *f,
 	       struct kp_error *err)
 {
 	static const char *const about[] = {
@@ -517,12 +517,12 @@ cmd_key_script(const char *gvlk, bool guestfs, struct buf *f,
 	if (clone_head(f, about, !guestfs, "first boot: KMS client setup key")
 	    < 0 || gvlk_lines(f, gvlk, err) < 0)
 		return err->status ? -1 : kp_fail_oom(err);
-	bad |= cmd_sl(f, "ato", "activate");
-	bad |= cmd_sl(f, "dlv", "license state");
+	bad |= bat_sl(f, "ato", "activate");
+	bad |= bat_sl(f, "dlv", "license state");
 	/* Never 249 for libguestfs' service: it would run it at every
 	 * boot. */
-	bad |= cmd_line(f, "exit /b 0");
-	bad |= cmd_sl_sub(f);
+	bad |= bat_line(f, "exit /b 0");
+	bad |= bat_sl_sub(f);
 	return bad ? kp_fail_oom(err) : 0;
 }
 
@@ -549,7 +549,7 @@ rearm_candidate(struct buf *f, const char *dir, const char *sub)
 	size_t n = strlen(dir);
 	const char *sep = n && dir[n - 1] == '\\' ? "" : "\\";
 
-	return cmd_line(f, "if not defined OSPPREARM if exist \"%s%s%s"
+	return bat_line(f, "if not defined OSPPREARM if exist \"%s%s%s"
 			"OSPPREARM.EXE\" set \"OSPPREARM=%s%s%sOSPPREARM.EXE\"",
 			dir, sep, sub, dir, sep, sub);
 }
@@ -567,7 +567,7 @@ rearm_candidate(struct buf *f, const char *dir, const char *sub)
  * exists: the one the registry points at, then the usual ones.
  */
 int
-cmd_office_rearm(struct buf *f, const struct office_report *office,
+bat_office_rearm(struct buf *f, const struct office_report *office,
 		 struct kp_error *err)
 {
 	static const char ospp_dir[] =
@@ -588,11 +588,11 @@ cmd_office_rearm(struct buf *f, const struct office_report *office,
 
 		if (o->lic != OFFICE_LIC_OSPP)
 			continue;
-		bad |= cmd_line(f, "rem %s licenses through the Office Software "
+		bad |= bat_line(f, "rem %s licenses through the Office Software "
 				"Protection Platform: its own rearm gives the "
 				"copy its own Office client machine ID.",
 				o->name);
-		bad |= cmd_line(f, "set \"OSPPREARM=\"");
+		bad |= bat_line(f, "set \"OSPPREARM=\"");
 		snprintf(sub, sizeof(sub), "Office%.2s\\", o->version);
 		if (strcmp(o->version, "14.0") != 0) {
 			/* The MSI InstallRoot is the Office1x folder; a
@@ -601,7 +601,7 @@ cmd_office_rearm(struct buf *f, const struct office_report *office,
 				bad |= rearm_candidate(f, o->path,
 						       o->kind == OFFICE_C2R ?
 						       sub : "");
-			bad |= cmd_line(f, "if not defined OSPPREARM if exist "
+			bad |= bat_line(f, "if not defined OSPPREARM if exist "
 					"\"%s\\Microsoft Office\\%sOSPPREARM.EXE\" "
 					"set \"OSPPREARM=%s\\Microsoft Office\\%s"
 					"OSPPREARM.EXE\"", pf, sub, pf, sub);
@@ -612,16 +612,16 @@ cmd_office_rearm(struct buf *f, const struct office_report *office,
 		if (o->wow64)
 			bad |= rearm_candidate(f, "%CommonProgramFiles%",
 					       ospp_dir);
-		bad |= cmd_line(f, "if not defined OSPPREARM goto noospprearm%zu",
+		bad |= bat_line(f, "if not defined OSPPREARM goto noospprearm%zu",
 				i);
-		bad |= cmd_line(f, "\"%%OSPPREARM%%\">>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(f, ">>\"%%LOG%%\" echo office rearm: exit code "
+		bad |= bat_line(f, "\"%%OSPPREARM%%\">>\"%%LOG%%\" 2>&1");
+		bad |= bat_line(f, ">>\"%%LOG%%\" echo office rearm: exit code "
 				"%%ERRORLEVEL%%");
-		bad |= cmd_line(f, "goto ospprearm%zu", i);
-		bad |= cmd_line(f, ":noospprearm%zu", i);
-		bad |= cmd_line(f, ">>\"%%LOG%%\" echo office rearm: no "
+		bad |= bat_line(f, "goto ospprearm%zu", i);
+		bad |= bat_line(f, ":noospprearm%zu", i);
+		bad |= bat_line(f, ">>\"%%LOG%%\" echo office rearm: no "
 				"OSPPREARM.EXE found for %s", o->name);
-		bad |= cmd_line(f, ":ospprearm%zu", i);
+		bad |= bat_line(f, ":ospprearm%zu", i);
 		if (bad)
 			return kp_fail_oom(err);
 	}
@@ -641,11 +641,11 @@ cmd_office_rearm(struct buf *f, const struct office_report *office,
 		    (m->port && regval_sz(m->port, &pv) < 0))
 			r = kp_fail_oom(err);
 		if (r == 0 && m->name)
-			r = cmd_reg(f, key, "KeyManagementServiceName", true,
+			r = bat_reg(f, key, "KeyManagementServiceName", true,
 				    REGT_SZ,
 				    (const unsigned char *)v.data, v.len, err);
 		if (r == 0 && m->port)
-			r = cmd_reg(f, key, "KeyManagementServicePort", true,
+			r = bat_reg(f, key, "KeyManagementServicePort", true,
 				    REGT_SZ,
 				    (const unsigned char *)pv.data, pv.len,
 				    err);
@@ -658,7 +658,7 @@ cmd_office_rearm(struct buf *f, const struct office_report *office,
 }
 
 int
-cmd_clone_scripts(const struct spp_report *rep,
+bat_clone_scripts(const struct spp_report *rep,
 		  const struct office_report *office, bool activate,
 		  const char *gvlk, bool guestfs, struct buf *one,
 		  struct buf *two, struct kp_error *err)
@@ -698,12 +698,12 @@ cmd_clone_scripts(const struct spp_report *rep,
 			  "first boot");
 	if (gvlk && gvlk_lines(one, gvlk, err) < 0)
 		return -1;
-	bad |= cmd_sl(one, "rearm", "rearm");
-	bad |= cmd_line(one, "set \"REARM=%%RC%%\"");
+	bad |= bat_sl(one, "rearm", "rearm");
+	bad |= bat_line(one, "set \"REARM=%%RC%%\"");
 	if (bad)
 		return kp_fail_oom(err);
-	if (cmd_spp_values(one, rep, err) < 0 ||
-	    cmd_office_rearm(one, office, err) < 0)
+	if (bat_spp_values(one, rep, err) < 0 ||
+	    bat_office_rearm(one, office, err) < 0)
 		return -1;
 	if (activate) {
 		/* %% in a batch file is a literal %: the hook must hold
@@ -711,40 +711,40 @@ cmd_clone_scripts(const struct spp_report *rep,
 		 * (setup_is_ours); cmd.exe /c expands it at the boot.  The
 		 * firstboot service runs the next script by itself. */
 		if (!guestfs) {
-			bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
+			bad |= bat_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
 					"/v CmdLine /t REG_SZ /d \"cmd.exe /c "
 					"\\\"%%%%SystemRoot%%%%\\" FIRSTBOOT_DIR
 					"\\firstboot-activate.cmd\\\"\" /f>nul");
-			bad |= cmd_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
+			bad |= bat_line(one, "reg add \"HKLM\\SYSTEM\\Setup\" "
 					"/v SetupType /t REG_DWORD /d 2 /f>nul");
 		}
 		bad |= clone_head(two, two_about, !guestfs,
 				  "after the restart: activate");
-		bad |= cmd_sl(two, "ato", "activate");
-		bad |= cmd_sl(two, "dlv", "license state");
-		bad |= cmd_line(two, "exit /b 0");
-		bad |= cmd_sl_sub(two);
+		bad |= bat_sl(two, "ato", "activate");
+		bad |= bat_sl(two, "dlv", "license state");
+		bad |= bat_line(two, "exit /b 0");
+		bad |= bat_sl_sub(two);
 	}
-	bad |= cmd_line(one, "if not \"%%REARM%%\"==\"0\" goto norestart");
+	bad |= bat_line(one, "if not \"%%REARM%%\"==\"0\" goto norestart");
 	if (guestfs) {
-		bad |= cmd_line(one, ">>\"%%LOG%%\" echo the firstboot service "
+		bad |= bat_line(one, ">>\"%%LOG%%\" echo the firstboot service "
 				"restarts Windows now");
 	} else {
-		bad |= cmd_line(one, ">>\"%%LOG%%\" echo restarting once");
-		bad |= cmd_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting "
+		bad |= bat_line(one, ">>\"%%LOG%%\" echo restarting once");
+		bad |= bat_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting "
 				"after the rearm\">>\"%%LOG%%\" 2>&1");
-		bad |= cmd_line(one, ">>\"%%LOG%%\" echo restart: exit code "
+		bad |= bat_line(one, ">>\"%%LOG%%\" echo restart: exit code "
 				"%%ERRORLEVEL%%");
 	}
-	bad |= cmd_line(one, "exit /b 0");
-	bad |= cmd_line(one, ":norestart");
-	bad |= cmd_line(one, ">>\"%%LOG%%\" echo the rearm failed: this copy "
+	bad |= bat_line(one, "exit /b 0");
+	bad |= bat_line(one, ":norestart");
+	bad |= bat_line(one, ">>\"%%LOG%%\" echo the rearm failed: this copy "
 			"keeps the image's machine ID%s%s",
 			guestfs ? "" : "; no restart",
 			activate ? (guestfs ? "; activation follows" :
 				    ", activation at the next boot") : "");
-	bad |= cmd_line(one, "exit /b 1");
-	bad |= cmd_sl_sub(one);
+	bad |= bat_line(one, "exit /b 1");
+	bad |= bat_sl_sub(one);
 	return bad ? kp_fail_oom(err) : 0;
 }
 

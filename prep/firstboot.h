@@ -46,22 +46,22 @@
 /* Append one line and CRLF to a script.  Log lines put the redirection
  * first (>>"%LOG%" echo code %ERRORLEVEL%): cmd reads " 0>>" at the end of
  * a line as a redirection of handle 0, and the line would be lost. */
-int cmd_line(struct buf *f, const char *fmt, ...) KP_PRINTF(2, 3);
+int bat_line(struct buf *f, const char *fmt, ...) KP_PRINTF(2, 3);
 
 /* Lines that set (or delete) one registry value with reg.exe and log the
  * exit code.  KEY is below HKLM ("SOFTWARE\..."); string data must pass
  * kp_check_safe (KP_ERR_INPUT otherwise: the hive holds it). */
-int cmd_reg(struct buf *f, const char *key, const char *name, bool set,
+int bat_reg(struct buf *f, const char *key, const char *name, bool set,
 	    uint32_t type, const unsigned char *data, size_t len,
 	    struct kp_error *err);
 
 /* The two lines that clear the SYSTEM\Setup hook: every script kmsprep
  * stages runs them first, so that it can never run again. */
-int cmd_clear_hook(struct buf *f);
+int bat_clear_hook(struct buf *f);
 
 /* Lines re-applying every known SPP value in REP (not SkipRearm, never a
  * secret): after a rearm, Windows has its defaults back. */
-int cmd_spp_values(struct buf *f, const struct spp_report *rep,
+int bat_spp_values(struct buf *f, const struct spp_report *rep,
 		   struct kp_error *err);
 
 /* libguestfs' firstboot service (virt-customize, virt-v2v): a service
@@ -81,20 +81,20 @@ int cmd_spp_values(struct buf *f, const struct spp_report *rep,
 #define FIRSTBOOT_PS1 "licensing.ps1"
 
 /* The text of FIRSTBOOT_PS1 (static: no value of the user's is in it). */
-int cmd_licensing_ps1(struct buf *f);
+int ps1_licensing(struct buf *f);
 
 /* The lines that set PS (Windows PowerShell's path) and PS1 (the script
- * above); every script that calls cmd_sl runs them first. */
-int cmd_sl_setup(struct buf *f);
+ * above); every script that calls bat_sl runs them first. */
+int bat_sl_setup(struct buf *f);
 
 /* The lines that run licensing ACTION (rearm, ato, dlv, ipk; a second
  * word, quoted, goes to slmgr.vbs only) through
  * PowerShell and WMI, or through slmgr.vbs where Windows PowerShell is
  * absent, and log its exit code under LABEL. */
-int cmd_sl(struct buf *f, const char *action, const char *label);
+int bat_sl(struct buf *f, const char *action, const char *label);
 
-/* The :sl subroutine cmd_sl calls; it goes after the script's exit. */
-int cmd_sl_sub(struct buf *f);
+/* The :sl subroutine bat_sl calls; it goes after the script's exit. */
+int bat_sl_sub(struct buf *f);
 
 /* Clone mode's first-boot scripts (see generalize.h): ONE runs at the first
  * boot, TWO (only with ACTIVATE) after the restart that follows the rearm.
@@ -103,7 +103,7 @@ int cmd_sl_sub(struct buf *f);
  * GUESTFS: for libguestfs' firstboot service (GUESTFS_DIR), which runs
  * one script per boot and restarts after each, so neither stages a hook
  * nor restarts. */
-int cmd_clone_scripts(const struct spp_report *rep,
+int bat_clone_scripts(const struct spp_report *rep,
 		      const struct office_report *office, bool activate,
 		      const char *gvlk, bool guestfs, struct buf *one,
 		      struct buf *two, struct kp_error *err);
@@ -113,7 +113,7 @@ int cmd_clone_scripts(const struct spp_report *rep,
  * Windows 7), then put back the OSPP KMS settings OFFICE read; nothing
  * for Office on Windows' SPP, which Windows' rearm covers.  In clone
  * mode, OFFICE (NULL: none) goes after Windows' rearm. */
-int cmd_office_rearm(struct buf *f, const struct office_report *office,
+int bat_office_rearm(struct buf *f, const struct office_report *office,
 		     struct kp_error *err);
 
 /* The script of FIRSTBOOT_DIR that sysprep mode stages for Office's
@@ -122,10 +122,10 @@ int cmd_office_rearm(struct buf *f, const struct office_report *office,
 #define OFFICE_REARM_CALL \
 	"call \"%SystemRoot%\\" FIRSTBOOT_DIR "\\" OFFICE_REARM_CMD "\""
 
-/* Sysprep mode's OFFICE_REARM_CMD into F: cmd_office_rearm's lines for
+/* Sysprep mode's OFFICE_REARM_CMD into F: bat_office_rearm's lines for
  * OFFICE, logged to the first-boot log; F left empty when OFFICE holds
  * no OSPP-based Office. */
-int cmd_office_sysprep_script(struct buf *f,
+int bat_office_sysprep_script(struct buf *f,
 			      const struct office_report *office,
 			      struct kp_error *err);
 
@@ -134,7 +134,7 @@ int cmd_office_sysprep_script(struct buf *f,
  * the registry holds; no rearm.  GUESTFS as above.  Its names: */
 #define FIRSTBOOT_KEY "firstboot-key.cmd"
 #define GUESTFS_KEY "9900-0000-kmsprep-gvlk.bat"
-int cmd_key_script(const char *gvlk, bool guestfs, struct buf *f,
+int bat_key_script(const char *gvlk, bool guestfs, struct buf *f,
 		   struct kp_error *err);
 
 /*

@@ -34,7 +34,7 @@ static const struct {
 };
 
 int
-gen_note(struct gen_plan *p, const char *fmt, ...)
+gen_note(struct stage *p, const char *fmt, ...)
 {
 	char **n = realloc(p->notes, (p->nnotes + 1) * sizeof(*n));
 	va_list ap;
@@ -52,10 +52,10 @@ gen_note(struct gen_plan *p, const char *fmt, ...)
 	return 0;
 }
 
-static struct gen_file *
-add_file(struct gen_plan *p)
+static struct stage_file *
+add_file(struct stage *p)
 {
-	struct gen_file *f = realloc(p->files, (p->nfiles + 1) * sizeof(*f));
+	struct stage_file *f = realloc(p->files, (p->nfiles + 1) * sizeof(*f));
 
 	if (f == NULL)
 		return NULL;
@@ -131,7 +131,7 @@ read_skip_rearm(struct hive *software, struct kp_error *err)
 /* SYSTEM\Setup\UnattendFile as a path relative to the Windows volume, or
  * NULL (with a note) when it points somewhere kmsprep cannot follow. */
 static char *
-unattend_pointer(struct hive *system, struct gen_plan *p,
+unattend_pointer(struct hive *system, struct stage *p,
 		 struct kp_error *err)
 {
 	char *v = read_sz(system, "Setup", "UnattendFile", err), *rel, *c;
@@ -191,10 +191,10 @@ unattend_pointer(struct hive *system, struct gen_plan *p,
 /* Look at one candidate answer file (kept in P if it exists). */
 static int
 look(struct img_session *s, const struct img_root *r, const char *rel,
-     const char *label, bool keep_missing, struct gen_plan *p,
+     const char *label, bool keep_missing, struct stage *p,
      struct kp_error *err)
 {
-	struct gen_file *f;
+	struct stage_file *f;
 	char *guest, *data;
 	bool exists;
 	size_t len, i;
@@ -253,7 +253,7 @@ look(struct img_session *s, const struct img_root *r, const char *rel,
 
 static int
 find_answer_files(struct img_session *s, const struct img_root *r,
-		  struct hive *system, struct gen_plan *p,
+		  struct hive *system, struct stage *p,
 		  struct kp_error *err)
 {
 	char *ptr = unattend_pointer(system, p, err);
@@ -333,7 +333,7 @@ cbi_read(struct img_session *s, const struct img_root *r, const char *name,
 
 int
 gen_cloudbase(struct img_session *s, const struct img_root *r,
-	      struct hive *software, const char *mode, struct gen_plan *p,
+	      struct hive *software, const char *mode, struct stage *p,
 	      struct kp_error *err)
 {
 	static const char *const names[] = { CBI_CONF, CBI_UNATTEND };
@@ -395,7 +395,7 @@ static const char *staged_gvlk(struct img_session *s,
  * runs, or one in libguestfs' scripts folder (it moves those it ran). */
 static int
 inspect_gvlk(struct img_session *s, const struct img_root *r,
-	     struct gen_plan *p, struct kp_error *err)
+	     struct stage *p, struct kp_error *err)
 {
 	static const struct {
 		const char *rel, *label, *hook;
@@ -432,7 +432,7 @@ inspect_gvlk(struct img_session *s, const struct img_root *r,
 
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
-	    struct hive *software, struct hive *system, struct gen_plan *p,
+	    struct hive *software, struct hive *system, struct stage *p,
 	    struct kp_error *err)
 {
 	memset(p, 0, sizeof(*p));
@@ -502,7 +502,7 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 }
 
 static int choose_gvlk(struct hive *software, const char *opt,
-		       const char *how, const char **key, struct gen_plan *p,
+		       const char *how, const char **key, struct stage *p,
 		       struct kp_error *err);
 
 static const char skip_rearm_effect[] =
@@ -514,8 +514,8 @@ static const char skip_rearm_effect[] =
  * the new one OUT).  A key there already is replaced only when the user
  * named one (REPLACE); with auto it stays, said. */
 static int
-sysprep_key(struct gen_file *f, const char *arch, const char *key,
-	    bool replace, struct buf *out, bool *changed, struct gen_plan *p,
+sysprep_key(struct stage_file *f, const char *arch, const char *key,
+	    bool replace, struct buf *out, bool *changed, struct stage *p,
 	    struct kp_error *err)
 {
 	struct buf in = BUF_INIT, found = BUF_INIT;
@@ -551,16 +551,16 @@ sysprep_key(struct gen_file *f, const char *arch, const char *key,
 	return rc;
 }
 
-static int plan_script(struct img_session *s, const struct img_root *r,
-		       const char *name, struct buf *text, struct gen_plan *p,
-		       struct kp_error *err);
+static int stage_script(struct img_session *s, const struct img_root *r,
+			const char *name, struct buf *text, struct stage *p,
+			struct kp_error *err);
 
 /* sysprep /generalize rearms Windows, not OSPP: stage Office's own rearm
  * where each copy runs it before Office first starts (the script's
  * comment in firstboot.c says why there and cites Microsoft). */
 static int
 sysprep_office(struct img_session *s, const struct img_root *r,
-	       struct hive *software, struct gen_plan *p,
+	       struct hive *software, struct stage *p,
 	       struct kp_error *err)
 {
 	struct office_report o = { 0 };
@@ -571,7 +571,7 @@ sysprep_office(struct img_session *s, const struct img_root *r,
 
 	if (winver_read(software, &v, err) < 0 ||
 	    office_read(software, &v, &o, err) < 0 ||
-	    cmd_office_sysprep_script(&script, &o, err) < 0)
+	    bat_office_sysprep_script(&script, &o, err) < 0)
 		goto out;
 	for (i = 0; i < o.n; i++)
 		if (o.inst[i].lic == OFFICE_LIC_OSPP &&
@@ -587,7 +587,7 @@ sysprep_office(struct img_session *s, const struct img_root *r,
 		}
 	rc = 0;
 	if (script.len)
-		rc = plan_script(s, r, OFFICE_REARM_CMD, &script, p, err) < 0 ||
+		rc = stage_script(s, r, OFFICE_REARM_CMD, &script, p, err) < 0 ||
 		     gen_setup_complete(s, r, OFFICE_REARM_CALL,
 					"Office's own rearm (sysprep mode)", p,
 					err) < 0 ? -1 : 0;
@@ -599,11 +599,11 @@ out:
 }
 
 static int
-plan_sysprep(struct img_session *s, const struct img_root *r,
-	     struct hive *software, struct hive *system, const char *gvlk_opt,
-	     struct gen_plan *p, struct kp_error *err)
+stage_sysprep(struct img_session *s, const struct img_root *r,
+	      struct hive *software, struct hive *system, const char *gvlk_opt,
+	      struct stage *p, struct kp_error *err)
 {
-	struct gen_file *target = NULL;
+	struct stage_file *target = NULL;
 	const char *key;
 	size_t i;
 
@@ -628,7 +628,7 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 		target = &p->files[p->nfiles - 1];
 	}
 	for (i = 0; i < p->nfiles; i++) {
-		struct gen_file *f = &p->files[i];
+		struct stage_file *f = &p->files[i];
 		struct buf out = BUF_INIT;
 		bool changed = false;
 		int rc;
@@ -670,9 +670,9 @@ plan_sysprep(struct img_session *s, const struct img_root *r,
 int
 gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
 	     const char *label, struct buf *text, bool secret,
-	     struct gen_plan *p, struct kp_error *err)
+	     struct stage *p, struct kp_error *err)
 {
-	struct gen_file *f = add_file(p);
+	struct stage_file *f = add_file(p);
 	char *old;
 	size_t len;
 
@@ -710,10 +710,10 @@ gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
 
 int
 gen_setup_complete(struct img_session *s, const struct img_root *r,
-		   const char *call, const char *about, struct gen_plan *p,
+		   const char *call, const char *about, struct stage *p,
 		   struct kp_error *err)
 {
-	struct gen_file *planned = NULL;
+	struct stage_file *planned = NULL;
 	struct buf text = BUF_INIT;
 	char *guest, *old = NULL;
 	const char *body;
@@ -794,10 +794,10 @@ out:
 
 int
 gen_remove_file(struct img_session *s, const struct img_root *r,
-		const char *rel, const char *label, struct gen_plan *p,
+		const char *rel, const char *label, struct stage *p,
 		struct kp_error *err)
 {
-	struct gen_file f = { 0 };
+	struct stage_file f = { 0 };
 
 	f.guest = img_path(s, r, rel, &f.exists, err);
 	if (f.guest == NULL)
@@ -819,9 +819,9 @@ gen_remove_file(struct img_session *s, const struct img_root *r,
 
 /* A script file in the kmsprep directory, written only if it differs. */
 static int
-plan_script(struct img_session *s, const struct img_root *r,
-	    const char *name, struct buf *text, struct gen_plan *p,
-	    struct kp_error *err)
+stage_script(struct img_session *s, const struct img_root *r,
+	     const char *name, struct buf *text, struct stage *p,
+	     struct kp_error *err)
 {
 	char rel[128], label[128];
 
@@ -836,7 +836,7 @@ plan_script(struct img_session *s, const struct img_root *r,
 static int
 clone_scripts(struct img_session *s, const struct img_root *r,
 	      struct hive *software, bool activate, const char *gvlk,
-	      bool guestfs, struct gen_plan *p, struct kp_error *err)
+	      bool guestfs, struct stage *p, struct kp_error *err)
 {
 	struct buf one = BUF_INIT, two = BUF_INIT, ps1 = BUF_INIT;
 	struct spp_report rep = { 0 };
@@ -859,9 +859,9 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 			kp_fail_oom(err);
 			goto out;
 		}
-	if (cmd_clone_scripts(&rep, &office, activate, gvlk, guestfs, &one,
+	if (bat_clone_scripts(&rep, &office, activate, gvlk, guestfs, &one,
 			      &two, err) < 0 ||
-	    cmd_licensing_ps1(&ps1) < 0) {
+	    ps1_licensing(&ps1) < 0) {
 		if (err->status == 0)
 			kp_fail_oom(err);
 		goto out;
@@ -872,7 +872,7 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 		if (gen_add_file(s, r, GUESTFS_DIR "/scripts/" GUESTFS_ONE,
 				 GUESTFS_LABEL GUESTFS_ONE, &one, false, p,
 				 err) < 0 ||
-		    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+		    stage_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
 		    (activate ? gen_add_file(s, r, GUESTFS_DIR "/scripts/"
 					     GUESTFS_TWO, GUESTFS_LABEL
 					     GUESTFS_TWO, &two, false, p, err) :
@@ -880,10 +880,10 @@ clone_scripts(struct img_session *s, const struct img_root *r,
 						GUESTFS_TWO, GUESTFS_LABEL
 						GUESTFS_TWO, p, err)) < 0)
 			goto out;
-	} else if (plan_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
-	    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
-	    (activate ? plan_script(s, r, "firstboot-activate.cmd", &two, p,
-				    err) :
+	} else if (stage_script(s, r, "firstboot.cmd", &one, p, err) < 0 ||
+	    stage_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+	    (activate ? stage_script(s, r, "firstboot-activate.cmd", &two, p,
+				     err) :
 			gen_remove_file(s, r, "windows/" FIRSTBOOT_DIR
 					"/firstboot-activate.cmd",
 					"%WINDIR%\\" FIRSTBOOT_DIR
@@ -902,7 +902,7 @@ out:
 
 /* Refuse an image whose generalize pass has run already. */
 static int
-not_generalized(const struct gen_plan *p, struct kp_error *err)
+not_generalized(const struct stage *p, struct kp_error *err)
 {
 	char q[200];
 
@@ -927,7 +927,7 @@ not_generalized(const struct gen_plan *p, struct kp_error *err)
  */
 static int
 choose_gvlk(struct hive *software, const char *opt, const char *how,
-	    const char **key, struct gen_plan *p, struct kp_error *err)
+	    const char **key, struct stage *p, struct kp_error *err)
 {
 	struct winver v = { 0 };
 	struct gvlk_state st;
@@ -1040,14 +1040,14 @@ guestfs_service(struct img_session *s, const struct img_root *r,
 }
 
 static int remove_key_scripts(struct img_session *s, const struct img_root *r,
-			      struct gen_plan *p, struct kp_error *err);
+			      struct stage *p, struct kp_error *err);
 static bool hook_is(const struct setup_state *st, const char *cmdline);
 
 static int
-plan_clone(struct img_session *s, const struct img_root *r,
-	   struct hive *software, struct hive *system, bool activate,
-	   const char *gvlk_opt, struct hive_changes *c, struct gen_plan *p,
-	   struct kp_error *err)
+stage_clone(struct img_session *s, const struct img_root *r,
+	    struct hive *software, struct hive *system, bool activate,
+	    const char *gvlk_opt, struct hive_changes *c, struct stage *p,
+	    struct kp_error *err)
 {
 	const char *gvlk;
 	char q[300];
@@ -1093,7 +1093,7 @@ plan_clone(struct img_session *s, const struct img_root *r,
 static int
 refresh_staged(struct img_session *s, const struct img_root *r,
 	       struct hive *software, bool set_key, const char *key,
-	       struct gen_plan *p, struct kp_error *err)
+	       struct stage *p, struct kp_error *err)
 {
 	char *act;
 	bool activate, one;
@@ -1132,7 +1132,7 @@ refresh_staged(struct img_session *s, const struct img_root *r,
 
 int
 gen_refresh(struct img_session *s, const struct img_root *r,
-	    struct hive *software, struct hive *system, struct gen_plan *p,
+	    struct hive *software, struct hive *system, struct stage *p,
 	    struct kp_error *err)
 {
 	memset(p, 0, sizeof(*p));
@@ -1144,7 +1144,7 @@ gen_refresh(struct img_session *s, const struct img_root *r,
 /* Remove image set --gvlk's script, in either place. */
 static int
 remove_key_scripts(struct img_session *s, const struct img_root *r,
-		   struct gen_plan *p, struct kp_error *err)
+		   struct stage *p, struct kp_error *err)
 {
 	return gen_remove_file(s, r, "windows/" FIRSTBOOT_DIR "/" FIRSTBOOT_KEY,
 			       "%WINDIR%\\" FIRSTBOOT_DIR "\\" FIRSTBOOT_KEY, p,
@@ -1163,7 +1163,7 @@ hook_is(const struct setup_state *st, const char *cmdline)
 int
 gen_set_gvlk(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, const char *opt,
-	     struct hive_changes *c, struct gen_plan *p, struct kp_error *err)
+	     struct hive_changes *c, struct stage *p, struct kp_error *err)
 {
 	struct buf f = BUF_INIT, ps1 = BUF_INIT;
 	bool none = strcmp(opt, "none") == 0;
@@ -1215,9 +1215,9 @@ gen_set_gvlk(struct img_session *s, const struct img_root *r,
 			       "replaced", kp_quote(p->setup.cmdline, q,
 						    sizeof(q)));
 	rc = -1;
-	if (cmd_key_script(key, guestfs == 1, &f, err) < 0)
+	if (bat_key_script(key, guestfs == 1, &f, err) < 0)
 		goto out;
-	if (cmd_licensing_ps1(&ps1) < 0) {
+	if (ps1_licensing(&ps1) < 0) {
 		kp_fail_oom(err);
 		goto out;
 	}
@@ -1225,13 +1225,13 @@ gen_set_gvlk(struct img_session *s, const struct img_root *r,
 		if (gen_add_file(s, r, GUESTFS_DIR "/scripts/" GUESTFS_KEY,
 				 GUESTFS_LABEL GUESTFS_KEY, &f, false, p,
 				 err) < 0 ||
-		    plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+		    stage_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
 		    gen_note(p, "libguestfs' firstboot service is installed "
 			     "(virt-customize, virt-v2v): it runs the script, "
 			     "in its order") < 0)
 			goto out;
-	} else if (plan_script(s, r, FIRSTBOOT_KEY, &f, p, err) < 0 ||
-		   plan_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
+	} else if (stage_script(s, r, FIRSTBOOT_KEY, &f, p, err) < 0 ||
+		   stage_script(s, r, FIRSTBOOT_PS1, &ps1, p, err) < 0 ||
 		   setup_stage(system, FIRSTBOOT_CMDLINE(FIRSTBOOT_KEY), c,
 			       err) < 0) {
 		goto out;
@@ -1248,10 +1248,10 @@ out:
 }
 
 int
-gen_plan(struct img_session *s, const struct img_root *r,
-	 struct hive *software, struct hive *system, enum gen_mode mode,
-	 bool activate, const char *gvlk, struct hive_changes *c,
-	 struct gen_plan *p, struct kp_error *err)
+gen_prepare(struct img_session *s, const struct img_root *r,
+	    struct hive *software, struct hive *system, enum gen_mode mode,
+	    bool activate, const char *gvlk, struct hive_changes *c,
+	    struct stage *p, struct kp_error *err)
 {
 	struct spp_settings set;
 	struct winver v = { 0 };
@@ -1281,17 +1281,17 @@ gen_plan(struct img_session *s, const struct img_root *r,
 	if (not_generalized(p, err) < 0)
 		return -1;
 	if (mode == GEN_SYSPREP)
-		rc = plan_sysprep(s, r, software, system, gvlk, p, err);
+		rc = stage_sysprep(s, r, software, system, gvlk, p, err);
 	else if (setup_read(system, &p->setup, err) < 0)
 		rc = -1;
 	else
-		rc = plan_clone(s, r, software, system, activate, gvlk, c, p,
-				err);
+		rc = stage_clone(s, r, software, system, activate, gvlk, c, p,
+				 err);
 	return rc < 0 ? -1 : gen_check_dirs(s, p, err);
 }
 
 size_t
-gen_nwrites(const struct gen_plan *p)
+stage_nwrites(const struct stage *p)
 {
 	size_t i, n = 0;
 
@@ -1303,13 +1303,13 @@ gen_nwrites(const struct gen_plan *p)
 /* Every file P writes: its directory checked (CHECK_ONLY) or made, and
  * the file written. */
 static int
-files(struct img_session *s, const struct gen_plan *p, bool check_only,
+files(struct img_session *s, const struct stage *p, bool check_only,
       struct kp_error *err)
 {
 	size_t i;
 
 	for (i = 0; i < p->nfiles; i++) {
-		const struct gen_file *f = &p->files[i];
+		const struct stage_file *f = &p->files[i];
 		char *dir;
 		int rc;
 
@@ -1338,21 +1338,21 @@ files(struct img_session *s, const struct gen_plan *p, bool check_only,
 }
 
 int
-gen_check_dirs(struct img_session *s, const struct gen_plan *p,
+gen_check_dirs(struct img_session *s, const struct stage *p,
 	       struct kp_error *err)
 {
 	return files(s, p, true, err);
 }
 
 int
-gen_write(struct img_session *s, const struct gen_plan *p,
+gen_write(struct img_session *s, const struct stage *p,
 	  struct kp_error *err)
 {
 	return files(s, p, false, err);
 }
 
 void
-gen_plan_release(struct gen_plan *p)
+stage_release(struct stage *p)
 {
 	size_t i;
 

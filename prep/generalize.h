@@ -33,7 +33,7 @@
 enum gen_mode { GEN_SYSPREP, GEN_CLONE };
 
 /* A file looked at or to be written: an answer file or a script. */
-struct gen_file {
+struct stage_file {
 	char *guest;		/* guest path, in its real case if it exists */
 	char *label;		/* where Windows knows it, for messages */
 	bool exists;
@@ -45,12 +45,12 @@ struct gen_file {
 	bool remove;		/* delete the file (with WRITE) */
 };
 
-struct gen_plan {
+struct stage {
 	char arch[16];		/* amd64, x86, arm64 */
 	char *image_state;	/* Setup\State\ImageState, or NULL */
 	int skip_rearm;		/* registry value before: -1 absent, 0, 1 */
 	struct setup_state setup;	/* SYSTEM\Setup as found */
-	struct gen_file *files;
+	struct stage_file *files;
 	size_t nfiles;
 	char **notes;		/* warnings for the user */
 	size_t nnotes;
@@ -78,23 +78,23 @@ struct gen_plan {
 /* The generalization state of an installation (for `image show`). */
 int gen_inspect(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system,
-		struct gen_plan *p, struct kp_error *err);
+		struct stage *p, struct kp_error *err);
 
 /* Decide everything for MODE: registry changes are made in SOFTWARE and
  * SYSTEM (in memory, recorded in C) and files to write are put in P.
  * GVLK (NULL, "none", "auto" or a key of gvlk.h's table) is installed at
  * the first boot in clone mode, and by Setup's specialize pass (the
  * answer file's Shell-Setup ProductKey) in sysprep mode. */
-int gen_plan(struct img_session *s, const struct img_root *r,
-	     struct hive *software, struct hive *system, enum gen_mode mode,
-	     bool activate, const char *gvlk, struct hive_changes *c,
-	     struct gen_plan *p, struct kp_error *err);
+int gen_prepare(struct img_session *s, const struct img_root *r,
+		struct hive *software, struct hive *system, enum gen_mode mode,
+		bool activate, const char *gvlk, struct hive_changes *c,
+		struct stage *p, struct kp_error *err);
 
 /* For `image set`: when a clone-mode first boot is staged, the scripts
  * again with the SPP values SOFTWARE holds now (planned in P), so that the
  * first boot does not put older values back. */
 int gen_refresh(struct img_session *s, const struct img_root *r,
-		struct hive *software, struct hive *system, struct gen_plan *p,
+		struct hive *software, struct hive *system, struct stage *p,
 		struct kp_error *err);
 
 /* For `image set --gvlk OPT` (auto, a key of gvlk.h's table, or none):
@@ -105,7 +105,7 @@ int gen_refresh(struct img_session *s, const struct img_root *r,
  * Registry changes in SYSTEM recorded in C, files in P. */
 int gen_set_gvlk(struct img_session *s, const struct img_root *r,
 		 struct hive *software, struct hive *system, const char *opt,
-		 struct hive_changes *c, struct gen_plan *p,
+		 struct hive_changes *c, struct stage *p,
 		 struct kp_error *err);
 
 /* For `image set --cloudbase-init MODE` (host, activate or off): plan in P
@@ -114,12 +114,12 @@ int gen_set_gvlk(struct img_session *s, const struct img_root *r,
  * set_kms_product_key on; off: both off), keeping the rest of each file.
  * KP_ERR_REFUSED when cloudbase-init is not installed. */
 int gen_cloudbase(struct img_session *s, const struct img_root *r,
-		  struct hive *software, const char *mode, struct gen_plan *p,
+		  struct hive *software, const char *mode, struct stage *p,
 		  struct kp_error *err);
 
 /* Check that the directories of every file P writes can be made (no file
  * or link in the way), before anything is written. */
-int gen_check_dirs(struct img_session *s, const struct gen_plan *p,
+int gen_check_dirs(struct img_session *s, const struct stage *p,
 		   struct kp_error *err);
 
 /* Plan SetupComplete.cmd (Windows Setup runs it as SYSTEM once setup has
@@ -128,7 +128,7 @@ int gen_check_dirs(struct img_session *s, const struct gen_plan *p,
  * every line it has, after it; one that has CALL already is left alone. */
 int gen_setup_complete(struct img_session *s, const struct img_root *r,
 		       const char *call, const char *about,
-		       struct gen_plan *p, struct kp_error *err);
+		       struct stage *p, struct kp_error *err);
 
 /* Plan guest file REL (below the volume root, any case) to hold TEXT
  * (taken over), known to the user as LABEL; written only if it differs
@@ -136,16 +136,16 @@ int gen_setup_complete(struct img_session *s, const struct img_root *r,
  * Administrators pass. */
 int gen_add_file(struct img_session *s, const struct img_root *r,
 		 const char *rel, const char *label, struct buf *text,
-		 bool secret, struct gen_plan *p, struct kp_error *err);
+		 bool secret, struct stage *p, struct kp_error *err);
 
 /* Plan the removal of guest file REL (below the volume root, any case),
  * known to the user as LABEL, if it exists. */
 int gen_remove_file(struct img_session *s, const struct img_root *r,
-		    const char *rel, const char *label, struct gen_plan *p,
+		    const char *rel, const char *label, struct stage *p,
 		    struct kp_error *err);
 
 /* Add a note for the user to P; -1 when out of memory. */
-int gen_note(struct gen_plan *p, const char *fmt, ...) KP_PRINTF(2, 3);
+int gen_note(struct stage *p, const char *fmt, ...) KP_PRINTF(2, 3);
 
 /* SOFTWARE's Setup\State\ImageState, or NULL (caller frees). */
 char *gen_image_state(struct hive *software, struct kp_error *err);
@@ -157,13 +157,13 @@ bool gen_is_generalized(const char *image_state);
  * SetupComplete.cmd runs? */
 bool gen_setup_pending(const char *image_state);
 
-/* Number of files the plan writes. */
-size_t gen_nwrites(const struct gen_plan *p);
+/* Number of files P writes. */
+size_t stage_nwrites(const struct stage *p);
 
-/* Write the planned files into the image (it must be writable). */
-int gen_write(struct img_session *s, const struct gen_plan *p,
+/* Write the staged files into the image (it must be writable). */
+int gen_write(struct img_session *s, const struct stage *p,
 	      struct kp_error *err);
 
-void gen_plan_release(struct gen_plan *p);
+void stage_release(struct stage *p);
 
 #endif

@@ -96,15 +96,15 @@ prepare_settings(const struct img_plan_run *run, size_t i,
 					     p->gvlk ? HIVE_WRITE : 0, &t->sy,
 		       err) < 0 ||
 	     (p->gvlk ? gen_set_gvlk(s, r, t->sw.h, t->sy.h, p->gvlk,
-				     &t->changes, &t->plan, err) :
-			gen_refresh(s, r, t->sw.h, t->sy.h, &t->plan, err)) < 0 ||
-	     gen_check_dirs(s, &t->plan, err) < 0))
+				     &t->changes, &t->stage, err) :
+			gen_refresh(s, r, t->sw.h, t->sy.h, &t->stage, err)) < 0 ||
+	     gen_check_dirs(s, &t->stage, err) < 0))
 		goto out;
 	label_changes(s, i, &t->changes, mid, "SYSTEM");
 	/* After gen_refresh, which starts the plan afresh. */
 	if (p->cloudbase &&
-	    (gen_cloudbase(s, r, t->sw.h, p->cloudbase, &t->plan, err) < 0 ||
-	     gen_check_dirs(s, &t->plan, err) < 0))
+	    (gen_cloudbase(s, r, t->sw.h, p->cloudbase, &t->stage, err) < 0 ||
+	     gen_check_dirs(s, &t->stage, err) < 0))
 		goto out;
 	/* SYSTEM (the hook) now, unless the search list still edits it. */
 	ret = p->dry_run ? 0 : winhive_commit(&t->sw, err) < 0 ||
@@ -141,7 +141,7 @@ prepare_both(const struct img_plan_run *run, size_t i,
 	if (open_hive(run, i, r, "SOFTWARE", HIVE_WRITE, &t->sw, err) < 0 ||
 	    open_hive(run, i, r, "SYSTEM", HIVE_WRITE, &t->sy, err) < 0 ||
 	    p->both(p->both_ud, run->s, r, t->sw.h, t->sy.h, &t->changes,
-		    &t->plan, err) < 0)
+		    &t->stage, err) < 0)
 		return -1;
 	label_changes(run->s, i, &t->changes, 0, NULL);
 	if (p->dry_run)
@@ -155,10 +155,10 @@ static int
 queue_hive(struct img_batch *b, size_t i, enum img_phase phase,
 	   const struct winhive *wh, const char *label, struct kp_error *err)
 {
-	if (wh->plan)
-		return img_batch_queue_plan(b, i, phase, wh->guest,
-					    wh->guest_log[wh->plan->p.log],
-					    label, &wh->plan->p, err);
+	if (wh->journal)
+		return img_batch_queue_journal(b, i, phase, wh->guest,
+					       wh->guest_log[wh->journal->p.log],
+					       label, &wh->journal->p, err);
 	if (!wh->committed)
 		return 0;
 	return img_batch_queue(b, i, phase, wh->guest, label, NULL, 0,
@@ -173,8 +173,8 @@ queue(struct img_batch *b, size_t i, const struct img_prepared *t,
 {
 	size_t k;
 
-	for (k = 0; k < t->plan.nfiles; k++) {
-		const struct gen_file *f = &t->plan.files[k];
+	for (k = 0; k < t->stage.nfiles; k++) {
+		const struct stage_file *f = &t->stage.files[k];
 		unsigned flags = f->secret ? IMG_SECRET : 0;
 
 		if (!f->remove)
@@ -220,11 +220,11 @@ img_plan_prepare(struct img_batch *b, size_t i, void *ud,
 size_t
 img_prepared_nwrites(const struct img_prepared *t)
 {
-	return t->changes.n + gen_nwrites(&t->plan);
+	return t->changes.n + stage_nwrites(&t->stage);
 }
 
 const char *
-img_file_op(const struct gen_file *f)
+img_file_op(const struct stage_file *f)
 {
 	return f->remove ? "remove" : f->exists ? "update" : "create";
 }
@@ -233,12 +233,12 @@ int
 img_plan_generalize(const void *ud, struct img_session *s,
 		    const struct img_root *r, struct hive *software,
 		    struct hive *system, struct hive_changes *c,
-		    struct gen_plan *p, struct kp_error *err)
+		    struct stage *p, struct kp_error *err)
 {
 	const struct img_gen_opts *o = ud;
 
-	return gen_plan(s, r, software, system, o->mode, o->activate, o->gvlk,
-			c, p, err);
+	return gen_prepare(s, r, software, system, o->mode, o->activate, o->gvlk,
+			   c, p, err);
 }
 
 void
@@ -247,5 +247,5 @@ img_prepared_release(struct img_prepared *t)
 	winhive_close(&t->sw);
 	winhive_close(&t->sy);
 	hive_changes_release(&t->changes);
-	gen_plan_release(&t->plan);
+	stage_release(&t->stage);
 }

@@ -24,7 +24,7 @@
 typedef int img_both_fn(const void *ud, struct img_session *s,
 			const struct img_root *r, struct hive *software,
 			struct hive *system, struct hive_changes *c,
-			struct gen_plan *p, struct kp_error *err);
+			struct stage *p, struct kp_error *err);
 
 /* Told when a hive of image I was opened: LABEL names it; its logs may
  * have been replayed or set aside (ST), WRITING if it will be written. */
@@ -51,7 +51,7 @@ struct img_plan {
 struct img_prepared {
 	struct winhive sw, sy;
 	struct hive_changes changes;
-	struct gen_plan plan;
+	struct stage stage;
 };
 
 /* What img_plan_prepare needs: the plan, the session, and one
@@ -73,7 +73,7 @@ int img_plan_prepare(struct img_batch *b, size_t i, void *ud,
 size_t img_prepared_nwrites(const struct img_prepared *t);
 
 /* The file operation a planned file is: "create", "update", "remove". */
-const char *img_file_op(const struct gen_file *f);
+const char *img_file_op(const struct stage_file *f);
 
 /* Generalization as an img_both_fn; UD is a struct img_gen_opts. */
 struct img_gen_opts {
@@ -84,7 +84,7 @@ struct img_gen_opts {
 int img_plan_generalize(const void *ud, struct img_session *s,
 			const struct img_root *r, struct hive *software,
 			struct hive *system, struct hive_changes *c,
-			struct gen_plan *p, struct kp_error *err);
+			struct stage *p, struct kp_error *err);
 
 /* Close the hives and free what T holds. */
 void img_prepared_release(struct img_prepared *t);

@@ -183,7 +183,7 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 	struct logrec_input in[2];
 	struct logrec_result scan;
 	struct journal_diff d;
-	struct journal_plan p;
+	struct journal_writes p;
 	struct kp_error e2 = KP_ERROR_INIT;
 	struct kp_commit_opts co = { NULL, 0644, false, NULL };
 	struct hive *h = NULL;
@@ -230,9 +230,9 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 	    journal_diff_mem((const unsigned char *)old.data, old.len,
 			     (const unsigned char *)new.data, new.len, &d,
 			     err) < 0 ||
-	    journal_plan_build((const unsigned char *)old.data, &d, &scan,
-			       (const unsigned char *)new.data, new.len, &p,
-			       err) < 0 ||
+	    journal_writes_build((const unsigned char *)old.data, &d, &scan,
+				 (const unsigned char *)new.data, new.len, &p,
+				 err) < 0 ||
 	    writable(s, root, err) < 0 ||
 	    CALL(s, journal, root, a[0], logp[p.log], NULL, 0, &p, &written,
 		 err) < 0)
@@ -241,7 +241,7 @@ op_journal(struct sess *s, size_t root, char **a, struct kp_error *err)
 	       p.pages, p.log + 1);
 	r = 0;
 out:
-	journal_plan_release(&p);
+	journal_writes_release(&p);
 	if (h)
 		hive_close(h);
 	free(res.backup);

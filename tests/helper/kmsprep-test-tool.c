@@ -560,9 +560,9 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, NULL, true, NULL, false, &one, &two, &err) < 0)
+	if (bat_clone_scripts(&rep, NULL, true, NULL, false, &one, &two, &err) < 0)
 		return die(err.msg);
-	if (cmd_licensing_ps1(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
+	if (ps1_licensing(&ps1) < 0 || put(sub, "firstboot.cmd", &one) < 0 ||
 	    put(sub, "firstboot-activate.cmd", &two) < 0 ||
 	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
 		return 1;
@@ -571,7 +571,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone-office", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, &office_rep, true, NULL, false, &one,
+	if (bat_clone_scripts(&rep, &office_rep, true, NULL, false, &one,
 			      &two, &err) < 0)
 		return die(err.msg);
 	if (put(sub, "firstboot.cmd", &one) < 0 ||
@@ -581,7 +581,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/sysprep-office", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_office_sysprep_script(&one, &office_rep, &err) < 0)
+	if (bat_office_sysprep_script(&one, &office_rep, &err) < 0)
 		return die(err.msg);
 	if (put(sub, OFFICE_REARM_CMD, &one) < 0)
 		return 1;
@@ -589,7 +589,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone-gvlk", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, NULL, false, "NPPR9-FWDCX-D2C8J-H872K-2YT43",
+	if (bat_clone_scripts(&rep, NULL, false, "NPPR9-FWDCX-D2C8J-H872K-2YT43",
 			      false, &one, &two, &err) < 0)
 		return die(err.msg);
 	buf_release(&two);
@@ -599,7 +599,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/key", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &one,
+	if (bat_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &one,
 			   &err) < 0)
 		return die(err.msg);
 	if (put(sub, FIRSTBOOT_KEY, &one) < 0)
@@ -608,7 +608,7 @@ scripts(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/clone-guestfs", dir);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return die(strerror(errno));
-	if (cmd_clone_scripts(&rep, NULL, true, NULL, true, &one, &two, &err) < 0)
+	if (bat_clone_scripts(&rep, NULL, true, NULL, true, &one, &two, &err) < 0)
 		return die(err.msg);
 	if (put(sub, GUESTFS_ONE, &one) < 0 || put(sub, GUESTFS_TWO, &two) < 0)
 		return 1;
@@ -619,7 +619,7 @@ scripts(const char *dir)
 		return die(strerror(errno));
 	spp_settings_init(&set);
 	if (kit_provision_script(&spec, &one) < 0 || kit_wrapper_script(&two) < 0 ||
-	    cmd_licensing_ps1(&ps1) < 0 || put(sub, KIT_SCRIPT, &one) < 0 ||
+	    ps1_licensing(&ps1) < 0 || put(sub, KIT_SCRIPT, &one) < 0 ||
 	    put(sub, "kit-firstboot.cmd", &two) < 0 ||
 	    put(sub, FIRSTBOOT_PS1, &ps1) < 0)
 		return 1;

@@ -95,7 +95,7 @@ f_replace_file(void *h, const char *guest, const char *local,
 
 static int
 f_journal(void *h, const char *guest, const char *guest_log,
-	  const struct journal_plan *p, struct kp_error *err)
+	  const struct journal_writes *p, struct kp_error *err)
 {
 	struct fake *f = h;
 
@@ -147,7 +147,7 @@ fake_init(struct fake *f, size_t n)
 }
 
 static int prepared;
-static const struct journal_plan plan = { .seq = 7 };
+static const struct journal_writes plan = { .seq = 7 };
 
 /* Queue, in the wrong order on purpose, SYSTEM, a file and SOFTWARE for
  * images a and c; b gets nothing. */
@@ -170,9 +170,9 @@ prep_ac(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
 		return -1;
 	/* SOFTWARE through its log, as a journaled commit. */
 	snprintf(p, sizeof(p), "/r%zu/SOFTWARE", i);
-	return img_batch_queue_plan(b, i, IMG_PHASE_SOFTWARE, p,
-				    "SOFTWARE.LOG2", "SOFTWARE hive", &plan,
-				    err);
+	return img_batch_queue_journal(b, i, IMG_PHASE_SOFTWARE, p,
+				       "SOFTWARE.LOG2", "SOFTWARE hive", &plan,
+				       err);
 }
 
 static void

@@ -6,7 +6,7 @@
 #include "prep/firstboot.h"
 #include "unit.h"
 
-/* cmd_reg on a REG_SZ holding TEXT: 0 or -1. */
+/* bat_reg on a REG_SZ holding TEXT: 0 or -1. */
 static int
 reg_sz(const char *text, struct buf *f, struct kp_error *err)
 {
@@ -15,8 +15,8 @@ reg_sz(const char *text, struct buf *f, struct kp_error *err)
 
 	buf_reset(f);
 	regval_sz(text, &v);
-	r = cmd_reg(f, "SOFTWARE\\Test", "Value", true, REGT_SZ, (const unsigned char *)v.data,
-		    v.len, err);
+	r = bat_reg(f, "SOFTWARE\\Test", "Value", true, REGT_SZ,
+		    (const unsigned char *)v.data, v.len, err);
 	buf_release(&v);
 	return r;
 }
@@ -47,7 +47,7 @@ values(void)
 
 	buf_reset(&f);
 	regval_multi_sz(list, 2, &v);
-	CHECK_EQ(cmd_reg(&f, "SOFTWARE\\Test", "List", true, REGT_MULTI_SZ,
+	CHECK_EQ(bat_reg(&f, "SOFTWARE\\Test", "List", true, REGT_MULTI_SZ,
 			 (const unsigned char *)v.data, v.len, &err), 0);
 	CHECK(strstr(f.data, "/t REG_MULTI_SZ /d \"corp.example,10,50\\0"
 			     "lab.example\"") != NULL);
@@ -128,7 +128,7 @@ key_script(void)
 	struct buf f = BUF_INIT;
 	const char *clear, *set, *ipk, *ato, *dlv, *ex, *sub;
 
-	CHECK_EQ(cmd_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &f,
+	CHECK_EQ(bat_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &f,
 				&err), 0);
 	clear = strstr(buf_str(&f), "reg add \"HKLM\\SYSTEM\\Setup\" /v "
 		       "SetupType /t REG_DWORD /d 0 /f>nul\r\n");
@@ -152,13 +152,13 @@ key_script(void)
 	/* The key, public, only where cmd sets it. */
 	CHECK(strstr(set + 30, "NPPR9") == NULL);
 	buf_reset(&f);
-	CHECK_EQ(cmd_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", true, &f,
+	CHECK_EQ(bat_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", true, &f,
 				&err), 0);
 	CHECK(strstr(buf_str(&f), "SetupType") == NULL);
 	CHECK(strstr(buf_str(&f), "exit /b 249") == NULL);
 	buf_reset(&f);
 	err.status = 0;
-	CHECK_EQ(cmd_key_script("a\" & calc", false, &f, &err), -1);
+	CHECK_EQ(bat_key_script("a\" & calc", false, &f, &err), -1);
 	CHECK_EQ(err.status, KP_ERR_INPUT);
 	buf_release(&f);
 }
@@ -193,7 +193,7 @@ office_rearm(void)
 		.port = (char *)"1700" };
 	kms[1] = (struct office_kms){ .key = (char *)SPP_KEY "\\x",
 		.scope = "spp-office", .name = (char *)"other" };
-	CHECK_EQ(cmd_office_rearm(&f, &o, &err), 0);
+	CHECK_EQ(bat_office_rearm(&f, &o, &err), 0);
 	buf_add(&f, "", 1);
 	CHECK(strstr(f.data, "if exist \"%CommonProgramFiles(x86)%\\"
 		     "Microsoft Shared\\OfficeSoftwareProtectionPlatform\\"
@@ -213,7 +213,7 @@ office_rearm(void)
 	CHECK(strstr(f.data, "other") == NULL);
 	CHECK(strstr(f.data, "%%") == NULL);
 	/* In the clone script: after Windows' rearm, before the restart. */
-	CHECK_EQ(cmd_clone_scripts(&rep, &o, false, NULL, false, &one, &two,
+	CHECK_EQ(bat_clone_scripts(&rep, &o, false, NULL, false, &one, &two,
 				   &err), 0);
 	buf_add(&one, "", 1);
 	w = strstr(one.data, "call :sl rearm");
@@ -221,18 +221,18 @@ office_rearm(void)
 	CHECK(w && r && w < r && r < strstr(one.data, "shutdown /r"));
 	/* Without Office, nothing. */
 	buf_reset(&f);
-	CHECK_EQ(cmd_office_rearm(&f, NULL, &err), 0);
+	CHECK_EQ(bat_office_rearm(&f, NULL, &err), 0);
 	CHECK_EQ(f.len, 0);
 	o.n = 1;
 	inst[0].lic = OFFICE_LIC_SPP;
 	o.nkms = 0;
-	CHECK_EQ(cmd_office_rearm(&f, &o, &err), 0);
+	CHECK_EQ(bat_office_rearm(&f, &o, &err), 0);
 	CHECK_EQ(f.len, 0);
 	/* Sysprep mode has no script to stage then (Windows' rearm covers
 	 * Office on SPP), nor without Office. */
-	CHECK_EQ(cmd_office_sysprep_script(&f, &o, &err), 0);
+	CHECK_EQ(bat_office_sysprep_script(&f, &o, &err), 0);
 	CHECK_EQ(f.len, 0);
-	CHECK_EQ(cmd_office_sysprep_script(&f, NULL, &err), 0);
+	CHECK_EQ(bat_office_sysprep_script(&f, NULL, &err), 0);
 	CHECK_EQ(f.len, 0);
 	buf_release(&f);
 	buf_release(&one);

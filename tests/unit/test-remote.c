@@ -171,7 +171,7 @@ static void
 plan_comes_back(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
-	struct hive_commit_opts o = { .journal = true, .plan_only = true };
+	struct hive_commit_opts o = { .journal = true, .defer = true };
 	struct hive_commit_result res;
 	struct hive_server *srv = NULL;
 	struct hive *h = NULL;
@@ -183,18 +183,18 @@ plan_comes_back(void)
 	CHECK(h && hive_set(h, "A\\B", "v", REGT_DWORD, "\2\0\0\0", 4,
 			    &err) == 0);
 	CHECK(h && hive_commit(h, &o, &res, &err) == 0);
-	CHECK(res.plan != NULL);
-	if (res.plan) {
-		CHECK(res.plan->p.pages > 0);
-		CHECK_EQ(res.plan->p.seq, res.seq);
-		for (i = 0; i < res.plan->p.nw; i++)
-			bytes += res.plan->p.w[i].len;
-		CHECK_EQ(bytes, res.plan->p.bytes);
+	CHECK(res.deferred != NULL);
+	if (res.deferred) {
+		CHECK(res.deferred->p.pages > 0);
+		CHECK_EQ(res.deferred->p.seq, res.seq);
+		for (i = 0; i < res.deferred->p.nw; i++)
+			bytes += res.deferred->p.w[i].len;
+		CHECK_EQ(bytes, res.deferred->p.bytes);
 	}
 	CHECK(hb_load(hb_path("p"), &after) == 0);
 	CHECK(after.len == b.len && memcmp(after.data, b.data, b.len) == 0);
 	free(res.backup);
-	hive_plan_free(res.plan);
+	hive_journal_free(res.deferred);
 	/* Stopped first: the handle still closes (as images close late). */
 	CHECK(hive_server_stop(srv, &err) == 0);
 	hive_close(h);
@@ -265,7 +265,7 @@ static int
 edit(struct hive_server *srv, const char *hive, unsigned x, bool plan,
      struct kp_error *err)
 {
-	struct hive_commit_opts o = { .journal = true, .plan_only = true };
+	struct hive_commit_opts o = { .journal = true, .defer = true };
 	struct hive_commit_result res;
 	struct hive *h = NULL;
 	unsigned char v[4] = { (unsigned char)x, 0, 0, 0 };
@@ -276,8 +276,8 @@ edit(struct hive_server *srv, const char *hive, unsigned x, bool plan,
 	    hive_set(h, "A\\B", "v", REGT_DWORD, v, 4, err) == 0)
 		r = hive_commit(h, plan ? &o : NULL, &res, err);
 	if (r == 0) {
-		CHECK(!plan || (res.plan != NULL && res.plan->p.pages > 0));
-		hive_plan_free(res.plan);
+		CHECK(!plan || (res.deferred != NULL && res.deferred->p.pages > 0));
+		hive_journal_free(res.deferred);
 		free(res.backup);
 	}
 	hive_close(h);
@@ -380,7 +380,7 @@ plan_wire(void)
 {
 	static const unsigned char page[8] = "abcdefgh";
 	struct journal_write w[2] = { { 4096, page, 8 }, { 0, page, 4 } };
-	struct journal_plan p, q;
+	struct journal_writes p, q;
 	struct buf b = BUF_INIT;
 	struct wire_rd r;
 	size_t cut;
@@ -394,9 +394,9 @@ plan_wire(void)
 	p.bytes = 12;
 	p.step[0] = (struct journal_step){ JOURNAL_LOG, 0, 1, 8192, true };
 	p.step[3] = (struct journal_step){ JOURNAL_PRIMARY, 1, 1, 0, false };
-	journal_plan_put(&b, &p);
+	journal_writes_put(&b, &p);
 	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
-	CHECK(journal_plan_get(&r, &q) == 0);
+	CHECK(journal_writes_get(&r, &q) == 0);
 	CHECK_EQ(r.left, 0);
 	CHECK(q.log == 1 && q.seq == 7 && q.bytes == 12 && q.nw == 2);
 	CHECK(q.step[0].verify && q.step[0].size == 8192);
@@ -406,29 +406,29 @@ plan_wire(void)
 	free(q.w);
 	for (cut = 0; cut < b.len; cut++) {
 		r = (struct wire_rd){ (unsigned char *)b.data, cut, false };
-		CHECK(journal_plan_get(&r, &q) < 0);
+		CHECK(journal_writes_get(&r, &q) < 0);
 		free(q.w);
 	}
 	buf_reset(&b);
 	p.step[3].n = 2;	/* w[1..3) of 2 */
-	journal_plan_put(&b, &p);
+	journal_writes_put(&b, &p);
 	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
-	CHECK(journal_plan_get(&r, &q) < 0);
+	CHECK(journal_writes_get(&r, &q) < 0);
 	free(q.w);
 	buf_reset(&b);
 	p.step[3].n = 1;
 	/* A write past the largest hive. */
 	w[1].off = ((uint64_t)1 << 31) - 2;
-	journal_plan_put(&b, &p);
+	journal_writes_put(&b, &p);
 	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
-	CHECK(journal_plan_get(&r, &q) < 0);
+	CHECK(journal_writes_get(&r, &q) < 0);
 	free(q.w);
 	w[1].off = 0;
 	buf_reset(&b);
 	p.log = 2;
-	journal_plan_put(&b, &p);
+	journal_writes_put(&b, &p);
 	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
-	CHECK(journal_plan_get(&r, &q) < 0);
+	CHECK(journal_writes_get(&r, &q) < 0);
 	free(q.w);
 	buf_release(&b);
 }
