@@ -56,24 +56,27 @@ struct cli_opt {
 };
 
 #define OPT_BOOL(l, s, T, f, h) \
-	{ CLI_OPT_BOOL, (l), (s), NULL, (h), offsetof(T, f), 0, 0, NULL, NULL }
+	{ .type = CLI_OPT_BOOL, .name = (l), .short_name = (s), .help = (h), \
+	  .off = offsetof(T, f) }
 #define OPT_BIT(l, s, T, f, bit, h) \
-	{ CLI_OPT_BIT, (l), (s), NULL, (h), offsetof(T, f), 0, (bit), NULL, \
-	  NULL }
+	{ .type = CLI_OPT_BIT, .name = (l), .short_name = (s), .help = (h), \
+	  .off = offsetof(T, f), .max = (bit) }
 #define OPT_STRING(l, s, a, T, f, h) \
-	{ CLI_OPT_STRING, (l), (s), (a), (h), offsetof(T, f), 0, 0, NULL, NULL }
+	{ .type = CLI_OPT_STRING, .name = (l), .short_name = (s), .arg = (a), \
+	  .help = (h), .off = offsetof(T, f) }
 #define OPT_UINT(l, s, a, T, f, lo, hi, h) \
-	{ CLI_OPT_UINT, (l), (s), (a), (h), offsetof(T, f), (lo), (hi), NULL, \
-	  NULL }
+	{ .type = CLI_OPT_UINT, .name = (l), .short_name = (s), .arg = (a), \
+	  .help = (h), .off = offsetof(T, f), .min = (lo), .max = (hi) }
 #define OPT_QUIET() \
-	{ CLI_OPT_QUIET, "quiet", 'q', NULL, \
-	  "no progress messages on standard error", 0, 0, 0, NULL, NULL }
-#define OPT_FN(l, s, a, fn, h) \
-	{ CLI_OPT_FN, (l), (s), (a), (h), 0, 0, 0, (fn), NULL }
-#define OPT_SETTINGS(T, f, only) \
-	{ CLI_OPT_SETTINGS, "", 0, NULL, NULL, offsetof(T, f), 0, 0, NULL, \
-	  (only) }
-#define OPT_END() { CLI_OPT_END, NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL }
+	{ .type = CLI_OPT_QUIET, .name = "quiet", .short_name = 'q', \
+	  .help = "no progress messages on standard error" }
+#define OPT_FN(l, s, a, f, h) \
+	{ .type = CLI_OPT_FN, .name = (l), .short_name = (s), .arg = (a), \
+	  .help = (h), .fn = (f) }
+#define OPT_SETTINGS(T, f, o) \
+	{ .type = CLI_OPT_SETTINGS, .name = "", .off = offsetof(T, f), \
+	  .only = (o) }
+#define OPT_END() { .type = CLI_OPT_END }
 
 /* A command's help: usage line, description, options. */
 struct cli_help {

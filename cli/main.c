@@ -22,57 +22,70 @@ struct cmd {
 	const char *summary;
 };
 
+/* A command and what it runs, or a group and its commands. */
+#define CMD(n, f, s) { .name = (n), .fn = (f), .summary = (s) }
+#define GROUP(n, c, s) { .name = (n), .sub = (c), .summary = (s) }
+
 static const struct cmd hive_cmds[] = {
-	{ "show", cmd_hive_show, NULL,
-	  "KMS settings, Windows version and state of a SOFTWARE hive" },
-	{ "set", cmd_hive_set, NULL, "set KMS settings in a SOFTWARE hive" },
-	{ "new", cmd_hive_new, NULL, "create an empty hive" },
-	{ "export", cmd_hive_export, NULL, "print a key as .reg text" },
-	{ "import", cmd_hive_import, NULL, "merge a .reg file into a hive" },
-	{ "recover", cmd_hive_recover, NULL,
-	  "replay transaction logs into a clean hive" },
-	{ NULL, NULL, NULL, NULL },
+	CMD("show", cmd_hive_show,
+	    "KMS settings, Windows version and state of a SOFTWARE hive"),
+	CMD("set", cmd_hive_set,
+	    "set KMS settings in a SOFTWARE hive"),
+	CMD("new", cmd_hive_new,
+	    "create an empty hive"),
+	CMD("export", cmd_hive_export,
+	    "print a key as .reg text"),
+	CMD("import", cmd_hive_import,
+	    "merge a .reg file into a hive"),
+	CMD("recover", cmd_hive_recover,
+	    "replay transaction logs into a clean hive"),
+	{ .name = NULL },
 };
 
 static const struct cmd image_cmds[] = {
-	{ "show", cmd_image_show, NULL,
-	  "Windows installations, KMS settings and state of disk images" },
-	{ "set", cmd_image_set, NULL, "set KMS settings inside disk images" },
-	{ "generalize", cmd_image_generalize, NULL,
-	  "stage the rearm that gives each clone its own machine ID" },
-	{ "batch", cmd_image_batch, NULL,
-	  "apply a JSON plan of images and their settings, or one shard of it" },
-	{ NULL, NULL, NULL, NULL },
+	CMD("show", cmd_image_show,
+	    "Windows installations, KMS settings and state of disk images"),
+	CMD("set", cmd_image_set,
+	    "set KMS settings inside disk images"),
+	CMD("generalize", cmd_image_generalize,
+	    "stage the rearm that gives each clone its own machine ID"),
+	CMD("batch", cmd_image_batch,
+	    "apply a JSON plan of images and their settings, or one shard of it"),
+	{ .name = NULL },
 };
 
 static const struct cmd kit_cmds[] = {
-	{ "build", cmd_kms_kit_build, NULL,
-	  "build a signed kit that makes a server a KMS host at first boot" },
-	{ "verify", cmd_kms_kit_verify, NULL,
-	  "check a kit's digests and signature" },
-	{ "apply", cmd_kms_kit_apply, NULL,
-	  "verify a kit and apply it to a Windows Server image" },
-	{ NULL, NULL, NULL, NULL },
+	CMD("build", cmd_kms_kit_build,
+	    "build a signed kit that makes a server a KMS host at first boot"),
+	CMD("verify", cmd_kms_kit_verify,
+	    "check a kit's digests and signature"),
+	CMD("apply", cmd_kms_kit_apply,
+	    "verify a kit and apply it to a Windows Server image"),
+	{ .name = NULL },
 };
 
 static const struct cmd kms_cmds[] = {
-	{ "records", cmd_kms_records, NULL,
-	  "print the DNS SRV records clients use to find a KMS host" },
-	{ "publish", cmd_kms_publish, NULL,
-	  "publish them with a TSIG-signed dynamic update" },
-	{ "discover", cmd_kms_discover, NULL,
-	  "find a KMS host in a domain as a Windows client does" },
-	{ "gvlk", cmd_kms_gvlk, NULL,
-	  "print the KMS client setup key (GVLK) for an edition" },
-	{ "kit", NULL, kit_cmds, "lab KMS host kits: build, verify, apply" },
-	{ NULL, NULL, NULL, NULL },
+	CMD("records", cmd_kms_records,
+	    "print the DNS SRV records clients use to find a KMS host"),
+	CMD("publish", cmd_kms_publish,
+	    "publish them with a TSIG-signed dynamic update"),
+	CMD("discover", cmd_kms_discover,
+	    "find a KMS host in a domain as a Windows client does"),
+	CMD("gvlk", cmd_kms_gvlk,
+	    "print the KMS client setup key (GVLK) for an edition"),
+	GROUP("kit", kit_cmds,
+	      "lab KMS host kits: build, verify, apply"),
+	{ .name = NULL },
 };
 
 static const struct cmd top[] = {
-	{ "hive", NULL, hive_cmds, "registry hive files" },
-	{ "image", NULL, image_cmds, "Windows disk images (raw, qcow2, vmdk, vhdx)" },
-	{ "kms", NULL, kms_cmds, "KMS hosts: DNS records and host kits" },
-	{ NULL, NULL, NULL, NULL },
+	GROUP("hive", hive_cmds,
+	      "registry hive files"),
+	GROUP("image", image_cmds,
+	      "Windows disk images (raw, qcow2, vmdk, vhdx)"),
+	GROUP("kms", kms_cmds,
+	      "KMS hosts: DNS records and host kits"),
+	{ .name = NULL },
 };
 
 static void

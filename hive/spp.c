@@ -11,34 +11,34 @@
 #include "spp.h"
 
 const struct spp_value_def spp_values[SPP_NVALUES] = {
-	[SPP_KMS_NAME] = { "KeyManagementServiceName", NULL, REGT_SZ,
-			   SPP_CLIENT, true },
-	[SPP_KMS_PORT] = { "KeyManagementServicePort", NULL, REGT_SZ,
-			   SPP_CLIENT, true },
-	[SPP_LOOKUP_DOMAIN] = { "KeyManagementServiceLookupDomain", NULL,
-				REGT_SZ, SPP_CLIENT, true },
-	[SPP_HOST_CACHING] = { "DisableKeyManagementServiceHostCaching", NULL,
-			       REGT_DWORD, SPP_CLIENT, false },
-	[SPP_ACT_TYPE] = { "VLActivationType", NULL, REGT_DWORD, SPP_CLIENT,
-			   true },
-	[SPP_DNS_PUBLISHING] = { "DisableDnsPublishing", NULL, REGT_DWORD,
-				 SPP_HOST, false },
-	[SPP_PUBLISH_LIST] = { "DnsDomainPublishList", NULL, REGT_MULTI_SZ,
-			       SPP_HOST, false },
-	[SPP_LOW_PRIORITY] = { "EnableKmsLowPriority", NULL, REGT_DWORD,
-			       SPP_HOST, false },
-	[SPP_LISTEN_PORT] = { "KeyManagementServiceListeningPort", NULL,
-			      REGT_SZ, SPP_HOST, false },
-	[SPP_ACT_INTERVAL] = { "VLActivationInterval", NULL, REGT_DWORD,
-			       SPP_HOST, false },
-	[SPP_RENEW_INTERVAL] = { "VLRenewalInterval", NULL, REGT_DWORD,
-				 SPP_HOST, false },
-	[SPP_SKIP_REARM] = { "SkipRearm", NULL, REGT_DWORD, SPP_GENERAL,
-			     false },
-	[SPP_USER_OPS] = { "UserOperations", NULL, REGT_DWORD, SPP_GENERAL,
-			   false },
-	[SPP_MANUAL] = { "Manual", "Activation", REGT_DWORD, SPP_GENERAL,
-			 false },
+	[SPP_KMS_NAME] = { .name = "KeyManagementServiceName",
+		.type = REGT_SZ, .role = SPP_CLIENT, .per_product = true },
+	[SPP_KMS_PORT] = { .name = "KeyManagementServicePort",
+		.type = REGT_SZ, .role = SPP_CLIENT, .per_product = true },
+	[SPP_LOOKUP_DOMAIN] = { .name = "KeyManagementServiceLookupDomain",
+		.type = REGT_SZ, .role = SPP_CLIENT, .per_product = true },
+	[SPP_HOST_CACHING] = { .name = "DisableKeyManagementServiceHostCaching",
+		.type = REGT_DWORD, .role = SPP_CLIENT },
+	[SPP_ACT_TYPE] = { .name = "VLActivationType",
+		.type = REGT_DWORD, .role = SPP_CLIENT, .per_product = true },
+	[SPP_DNS_PUBLISHING] = { .name = "DisableDnsPublishing",
+		.type = REGT_DWORD, .role = SPP_HOST },
+	[SPP_PUBLISH_LIST] = { .name = "DnsDomainPublishList",
+		.type = REGT_MULTI_SZ, .role = SPP_HOST },
+	[SPP_LOW_PRIORITY] = { .name = "EnableKmsLowPriority",
+		.type = REGT_DWORD, .role = SPP_HOST },
+	[SPP_LISTEN_PORT] = { .name = "KeyManagementServiceListeningPort",
+		.type = REGT_SZ, .role = SPP_HOST },
+	[SPP_ACT_INTERVAL] = { .name = "VLActivationInterval",
+		.type = REGT_DWORD, .role = SPP_HOST },
+	[SPP_RENEW_INTERVAL] = { .name = "VLRenewalInterval",
+		.type = REGT_DWORD, .role = SPP_HOST },
+	[SPP_SKIP_REARM] = { .name = "SkipRearm",
+		.type = REGT_DWORD, .role = SPP_GENERAL },
+	[SPP_USER_OPS] = { .name = "UserOperations",
+		.type = REGT_DWORD, .role = SPP_GENERAL },
+	[SPP_MANUAL] = { .name = "Manual",
+		.subkey = "Activation", .type = REGT_DWORD, .role = SPP_GENERAL },
 };
 
 void
@@ -553,70 +553,106 @@ p_app(struct spp_settings *s, const struct spp_option *d, const char *arg,
  * in spp_values if it is a new one, and a row here.
  */
 const struct spp_option spp_options[] = {
-	{ "kms-host", "NAME[:PORT]", SPP_KMS_NAME, p_kms_host, false, NULL,
-	  "KMS host for this client, as slmgr /skms: NAME, NAME:PORT, "
-	  "[IPV6]:PORT, or :PORT to change the port only; a name without a "
-	  "port clears the port" },
-	{ "clear-kms-host", NULL, SPP_KMS_NAME, p_clear_kms_host, false, NULL,
-	  "remove the KMS host and port, as slmgr /ckms (the client finds a "
-	  "host through DNS again)" },
-	{ "office-kms-host", "NAME[:PORT]", SPP_NVALUES, p_office_kms_host,
-	  false, NULL,
-	  "KMS host for the Office installed (as ospp.vbs /sethst and "
-	  "/setprt): the OfficeSoftwareProtectionPlatform key for Office 2010 "
-	  "and Office on Windows 7, Office's application ID (or the SKU of "
-	  "the Activation ID given) under SoftwareProtectionPlatform "
-	  "otherwise; the same syntax as kms-host; refused without Office" },
-	{ "clear-office-kms-host", NULL, SPP_NVALUES, p_clear_office_kms_host,
-	  false, NULL,
-	  "remove the Office KMS host and port, as ospp.vbs /remhst" },
-	{ "lookup-domain", "FQDN", SPP_LOOKUP_DOMAIN, p_domain, false, NULL,
-	  "DNS domain in which the client looks for KMS SRV records, as "
-	  "slmgr /skms-domain" },
-	{ "clear-lookup-domain", NULL, SPP_LOOKUP_DOMAIN, p_delete, false,
-	  NULL, "remove the lookup domain, as slmgr /ckms-domain" },
-	{ "host-caching", "on|off", SPP_HOST_CACHING, p_onoff, true, NULL,
-	  "KMS host caching (DisableKeyManagementServiceHostCaching 0/1), as "
-	  "slmgr /skhc and /ckhc" },
-	{ "activation-type", "all|ad|kms|token", SPP_ACT_TYPE, p_act_type,
-	  false, NULL,
-	  "volume activation type (VLActivationType), as slmgr /act-type; all "
-	  "removes the value" },
-	{ "dns-publishing", "on|off", SPP_DNS_PUBLISHING, p_onoff, true,
-	  "dns_publishing",
-	  "KMS host: publish its SRV records in DNS (DisableDnsPublishing "
-	  "0/1), as slmgr /sdns and /cdns" },
-	{ "publish-domain", "DOMAIN[,PRIORITY[,WEIGHT]]", SPP_PUBLISH_LIST,
-	  p_publish, false, "publish_domain",
-	  "KMS host: a DNS domain to publish SRV records in; repeat it: the "
-	  "options given become the whole DnsDomainPublishList" },
-	{ "clear-publish-domains", NULL, SPP_PUBLISH_LIST, p_delete, false,
-	  "clear_publish_domains", "KMS host: remove DnsDomainPublishList" },
-	{ "low-priority", "on|off", SPP_LOW_PRIORITY, p_onoff, false,
-	  "low_priority",
-	  "KMS host: run at low priority (EnableKmsLowPriority), as slmgr "
-	  "/spri and /cpri" },
-	{ "listen-port", "PORT", SPP_LISTEN_PORT, p_port, false, "listen_port",
-	  "KMS host: TCP port to listen on (KeyManagementServiceListeningPort), "
-	  "as slmgr /sprt" },
-	{ "activation-interval", "MINUTES", SPP_ACT_INTERVAL, p_minutes, false,
-	  "activation_interval",
-	  "minutes between activation attempts, 15 to 43200 "
-	  "(VLActivationInterval), as slmgr /sai" },
-	{ "renewal-interval", "MINUTES", SPP_RENEW_INTERVAL, p_minutes, false,
-	  "renewal_interval",
-	  "minutes between activation renewals, 15 to 43200 "
-	  "(VLRenewalInterval), as slmgr /sri" },
-	{ "skip-rearm", "on|off", SPP_SKIP_REARM, p_onoff, false, NULL,
-	  "SkipRearm: on keeps the licensing state (and the client machine ID) "
-	  "through sysprep /generalize" },
-	{ "activation-id", "GUID", SPP_NVALUES, p_act_id, false, NULL,
-	  "apply the per-product settings (KMS host, lookup domain, "
-	  "activation type) to this Activation ID only, as slmgr's optional "
-	  "Activation ID" },
-	{ "application", "windows|office|GUID", SPP_NVALUES, p_app, false, NULL,
-	  "application ID for per-product settings: windows (the default), "
-	  "office (Office 2013 and later on Windows 8 and later) or a GUID" },
+	{ .name = "kms-host",
+	  .arg = "NAME[:PORT]",
+	  .value = SPP_KMS_NAME, .parse = p_kms_host,
+	  .help = "KMS host for this client, as slmgr /skms: NAME, "
+		  "NAME:PORT, [IPV6]:PORT, or :PORT to change the port only; "
+		  "a name without a port clears the port" },
+	{ .name = "clear-kms-host",
+	  .value = SPP_KMS_NAME, .parse = p_clear_kms_host,
+	  .help = "remove the KMS host and port, as slmgr /ckms (the client "
+		  "finds a host through DNS again)" },
+	{ .name = "office-kms-host",
+	  .arg = "NAME[:PORT]",
+	  .value = SPP_NVALUES, .parse = p_office_kms_host,
+	  .help = "KMS host for the Office installed (as ospp.vbs /sethst "
+		  "and /setprt): the OfficeSoftwareProtectionPlatform key "
+		  "for Office 2010 and Office on Windows 7, Office's "
+		  "application ID (or the SKU of the Activation ID given) "
+		  "under SoftwareProtectionPlatform otherwise; the same "
+		  "syntax as kms-host; refused without Office" },
+	{ .name = "clear-office-kms-host",
+	  .value = SPP_NVALUES, .parse = p_clear_office_kms_host,
+	  .help = "remove the Office KMS host and port, as ospp.vbs /remhst" },
+	{ .name = "lookup-domain",
+	  .arg = "FQDN",
+	  .value = SPP_LOOKUP_DOMAIN, .parse = p_domain,
+	  .help = "DNS domain in which the client looks for KMS SRV records, "
+		  "as slmgr /skms-domain" },
+	{ .name = "clear-lookup-domain",
+	  .value = SPP_LOOKUP_DOMAIN, .parse = p_delete,
+	  .help = "remove the lookup domain, as slmgr /ckms-domain" },
+	{ .name = "host-caching",
+	  .arg = "on|off",
+	  .value = SPP_HOST_CACHING, .parse = p_onoff,
+	  .inverse = true,
+	  .help = "KMS host caching (DisableKeyManagementServiceHostCaching "
+		  "0/1), as slmgr /skhc and /ckhc" },
+	{ .name = "activation-type",
+	  .arg = "all|ad|kms|token",
+	  .value = SPP_ACT_TYPE, .parse = p_act_type,
+	  .help = "volume activation type (VLActivationType), as slmgr "
+		  "/act-type; all removes the value" },
+	{ .name = "dns-publishing",
+	  .arg = "on|off",
+	  .value = SPP_DNS_PUBLISHING, .parse = p_onoff,
+	  .inverse = true,
+	  .kit_name = "dns_publishing",
+	  .help = "KMS host: publish its SRV records in DNS "
+		  "(DisableDnsPublishing 0/1), as slmgr /sdns and /cdns" },
+	{ .name = "publish-domain",
+	  .arg = "DOMAIN[,PRIORITY[,WEIGHT]]",
+	  .value = SPP_PUBLISH_LIST, .parse = p_publish,
+	  .kit_name = "publish_domain",
+	  .help = "KMS host: a DNS domain to publish SRV records in; repeat "
+		  "it: the options given become the whole "
+		  "DnsDomainPublishList" },
+	{ .name = "clear-publish-domains",
+	  .value = SPP_PUBLISH_LIST, .parse = p_delete,
+	  .kit_name = "clear_publish_domains",
+	  .help = "KMS host: remove DnsDomainPublishList" },
+	{ .name = "low-priority",
+	  .arg = "on|off",
+	  .value = SPP_LOW_PRIORITY, .parse = p_onoff,
+	  .kit_name = "low_priority",
+	  .help = "KMS host: run at low priority (EnableKmsLowPriority), as "
+		  "slmgr /spri and /cpri" },
+	{ .name = "listen-port",
+	  .arg = "PORT",
+	  .value = SPP_LISTEN_PORT, .parse = p_port,
+	  .kit_name = "listen_port",
+	  .help = "KMS host: TCP port to listen on "
+		  "(KeyManagementServiceListeningPort), as slmgr /sprt" },
+	{ .name = "activation-interval",
+	  .arg = "MINUTES",
+	  .value = SPP_ACT_INTERVAL, .parse = p_minutes,
+	  .kit_name = "activation_interval",
+	  .help = "minutes between activation attempts, 15 to 43200 "
+		  "(VLActivationInterval), as slmgr /sai" },
+	{ .name = "renewal-interval",
+	  .arg = "MINUTES",
+	  .value = SPP_RENEW_INTERVAL, .parse = p_minutes,
+	  .kit_name = "renewal_interval",
+	  .help = "minutes between activation renewals, 15 to 43200 "
+		  "(VLRenewalInterval), as slmgr /sri" },
+	{ .name = "skip-rearm",
+	  .arg = "on|off",
+	  .value = SPP_SKIP_REARM, .parse = p_onoff,
+	  .help = "SkipRearm: on keeps the licensing state (and the client "
+		  "machine ID) through sysprep /generalize" },
+	{ .name = "activation-id",
+	  .arg = "GUID",
+	  .value = SPP_NVALUES, .parse = p_act_id,
+	  .help = "apply the per-product settings (KMS host, lookup domain, "
+		  "activation type) to this Activation ID only, as slmgr's "
+		  "optional Activation ID" },
+	{ .name = "application",
+	  .arg = "windows|office|GUID",
+	  .value = SPP_NVALUES, .parse = p_app,
+	  .help = "application ID for per-product settings: windows (the "
+		  "default), office (Office 2013 and later on Windows 8 and "
+		  "later) or a GUID" },
 };
 
 const size_t spp_noptions = sizeof(spp_options) / sizeof(spp_options[0]);

@@ -64,18 +64,18 @@ kit_option_allowed(const char *opt)
  * the other versions is the same packaging's, not a documented fact.
  */
 static const struct kit_office_host office_hosts[] = {
-	{ "2010", "Office 2010", "bfe7a195-4f8f-4f0b-a622-cf13c7d16864",
-	  "/quiet" },
-	{ "2013", "Office 2013", "2e28138a-847f-42bc-9752-61b03fff33cd",
-	  "/quiet" },
-	{ "2016", "Office 2016", "98ebfe73-2084-4c97-932c-c0cd1643bea7",
-	  "/quiet" },
-	{ "2019", "Office 2019", "70512334-47b4-44db-a233-be5ea33b914c",
-	  "/quiet" },
-	{ "2021", "Office LTSC 2021", "47f3b983-7c53-4d45-abc6-bcd91e2dd90a",
-	  "/quiet" },
-	{ "2024", "Office LTSC 2024", "f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f",
-	  "/quiet" },
+	{ .version = "2010", .name = "Office 2010",
+	  .act = "bfe7a195-4f8f-4f0b-a622-cf13c7d16864", .quiet = "/quiet" },
+	{ .version = "2013", .name = "Office 2013",
+	  .act = "2e28138a-847f-42bc-9752-61b03fff33cd", .quiet = "/quiet" },
+	{ .version = "2016", .name = "Office 2016",
+	  .act = "98ebfe73-2084-4c97-932c-c0cd1643bea7", .quiet = "/quiet" },
+	{ .version = "2019", .name = "Office 2019",
+	  .act = "70512334-47b4-44db-a233-be5ea33b914c", .quiet = "/quiet" },
+	{ .version = "2021", .name = "Office LTSC 2021",
+	  .act = "47f3b983-7c53-4d45-abc6-bcd91e2dd90a", .quiet = "/quiet" },
+	{ .version = "2024", .name = "Office LTSC 2024",
+	  .act = "f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f", .quiet = "/quiet" },
 };
 
 const struct kit_office_host *
