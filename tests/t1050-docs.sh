@@ -302,4 +302,32 @@ t "--version and version print the GNUmakefile's version" test_version
 t "bash completion: commands, options, values, files" test_completion
 t "make install: binary, man page, completion under DESTDIR" test_install
 t "library messages name no command-line option" test_library_names_no_option
+
+# debian/control's Build-Depends name the package of every library the
+# GNUmakefile builds with (the package that holds its .pc file), and the
+# README names every one.
+test_build_depends() {
+	command -v dpkg >/dev/null || skip "no dpkg"
+	# PKGS spans lines joined by backslashes; awk follows them.
+	pkgs=$(awk '/^PKGS :=/ { on = 1; sub(/^PKGS :=/, "") }
+		on { c = sub(/\\$/, ""); print; if (!c) exit }' \
+		"$SRC_DIR/GNUmakefile" | tr -s ' \t' '\n' | grep .)
+	[ -n "$pkgs" ]
+	for p in $pkgs; do
+		pc="$(pkg-config --variable=pcfiledir "$p")/$p.pc"
+		deb=$(dpkg -S "$pc" 2>/dev/null | sed 's/:.*//' | head -n 1)
+		[ -n "$deb" ] || { echo "no package holds $pc" >&2; return 1; }
+		grep -q "^ *$deb[, ]*\$\|[ ,]$deb[, ]*\$" "$SRC_DIR/debian/control" ||
+			{ echo "debian/control: Build-Depends lacks $deb ($p)" >&2;
+			  return 1; }
+	done
+	# README's list: every library by a name of its own.
+	for name in hivex libguestfs libarchive OpenSSL libxml2 jansson ldns \
+		libntfs-3g libnbd libseccomp libblkid; do
+		grep -q "$name" "$SRC_DIR/README.md" ||
+			{ echo "README.md names no $name" >&2; return 1; }
+	done
+	[ "$(echo "$pkgs" | wc -l)" -eq 11 ]
+}
+t "debian/control and README name every library of the build" test_build_depends
 done_testing
