@@ -179,7 +179,7 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 			p->both = img_plan_generalize;
 			p->both_ud = &e[i].gen;
 		} else if (e[i].kit_path) {
-			p->both = kit_plan_both;
+			p->both = kit_plan_step;
 			p->both_ud = &kits[i];
 		} else {
 			p->settings = &e[i].settings;

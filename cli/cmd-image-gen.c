@@ -166,7 +166,7 @@ cmd_kms_kit_apply(struct cli *c, int argc, char **argv)
 			 a.kit.sig_checked ? "signature checked" :
 					     "unsigned");
 	plan = image_plan(c, &a);
-	plan.both = kit_plan_both;
+	plan.both = kit_plan_step;
 	plan.both_ud = &a.kit;
 	code = image_run_batch(c, &a, pos + 1, 1, &plan);
 done:

@@ -73,9 +73,9 @@ first_boot(struct img_session *s, const struct img_root *r,
 }
 
 int
-kit_plan(struct img_session *s, const struct img_root *r, const struct kit *k,
-	 struct hive *software, struct hive *system, struct hive_changes *c,
-	 struct stage *p, struct kp_error *err)
+kit_stage(struct img_session *s, const struct img_root *r, const struct kit *k,
+	  struct hive *software, struct hive *system, struct hive_changes *c,
+	  struct stage *p, struct kp_error *err)
 {
 	struct spp_settings set;
 	struct winver v = { 0 };
@@ -165,9 +165,9 @@ out:
 }
 
 int
-kit_plan_both(const void *ud, struct img_session *s, const struct img_root *r,
+kit_plan_step(const void *ud, struct img_session *s, const struct img_root *r,
 	      struct hive *software, struct hive *system,
 	      struct hive_changes *c, struct stage *p, struct kp_error *err)
 {
-	return kit_plan(s, r, ud, software, system, c, p, err);
+	return kit_stage(s, r, ud, software, system, c, p, err);
 }

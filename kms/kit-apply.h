@@ -7,7 +7,7 @@
  * the key readable by SYSTEM and Administrators only.  The script runs from
  * SetupComplete.cmd on a generalized image (Setup runs it as SYSTEM at the
  * end of OOBE; an existing SetupComplete.cmd keeps its commands and gains a
- * call), else from the SYSTEM\Setup first-boot hook (see prep/firstboot.h).
+ * call), else from the SYSTEM\Setup first-boot hook (see prep/boothook.h).
  */
 #ifndef KP_KIT_APPLY_H
 #define KP_KIT_APPLY_H
@@ -20,12 +20,12 @@
 
 /* Plan everything for installation R: registry edits in SOFTWARE and SYSTEM
  * (in memory, recorded in C) and the files to write in P. */
-int kit_plan(struct img_session *s, const struct img_root *r,
-	     const struct kit *k, struct hive *software, struct hive *system,
-	     struct hive_changes *c, struct stage *p, struct kp_error *err);
+int kit_stage(struct img_session *s, const struct img_root *r,
+	      const struct kit *k, struct hive *software, struct hive *system,
+	      struct hive_changes *c, struct stage *p, struct kp_error *err);
 
-/* kit_plan as an image plan step (prep/plan.h): UD is the struct kit. */
-int kit_plan_both(const void *ud, struct img_session *s,
+/* kit_stage as an image plan step (prep/plan.h): UD is the struct kit. */
+int kit_plan_step(const void *ud, struct img_session *s,
 		  const struct img_root *r, struct hive *software,
 		  struct hive *system, struct hive_changes *c,
 		  struct stage *p, struct kp_error *err);

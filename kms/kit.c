@@ -19,7 +19,7 @@
 #include <openssl/pem.h>
 
 #include "kit.h"
-#include "prep/firstboot.h"
+#include "prep/boothook.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
 #include "lib/fileio.h"

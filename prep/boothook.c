@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The first-boot hook (SYSTEM\Setup) and the .cmd building blocks. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "boothook.h"
+#include "hive/regf.h"
+#include "hive/regval.h"
+#include "lib/valid.h"
+
+int
+bat_line(struct buf *f, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = buf_vaddf(f, fmt, ap);
+	va_end(ap);
+	return r < 0 ? -1 : buf_add(f, "\r\n", 2);
+}
+
+/* Can S go between double quotes in a reg.exe command line?  cmd reads
+ * a batch file in the OEM code page, so only ASCII survives the trip; a
+ * trailing backslash would escape the closing quote; cmd's line limit is
+ * 8191 characters. */
+int
+bat_safe(const char *what, const char *s, struct kp_error *err)
+{
+	const unsigned char *p;
+	size_t n = strlen(s);
+
+	if (kp_check_safe(what, s, err) < 0) {
+		err->status = KP_ERR_INPUT;
+		kp_error_prefix(err, "cannot put it into a script");
+		return -1;
+	}
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p > 0x7e)
+			return kp_fail(err, KP_ERR_INPUT, "%s: only ASCII can "
+				       "go into a script", what);
+	if ((n && s[n - 1] == '\\') || n > 4096)
+		return kp_fail(err, KP_ERR_INPUT, "%s: %s cannot go into a "
+			       "script", what, n > 4096 ? "a value this long" :
+			       "a trailing backslash");
+	return 0;
+}
+
+int
+bat_reg(struct buf *f, const char *key, const char *name, bool set,
+	uint32_t type, const unsigned char *data, size_t len,
+	struct kp_error *err)
+{
+	struct buf v = BUF_INIT;
+	char **list = NULL;
+	uint32_t dw;
+	size_t n, i;
+	int r = -1;
+
+	if (bat_safe("registry key", key, err) < 0 ||
+	    bat_safe("value name", name, err) < 0)
+		return -1;
+	if (!set) {
+		r = bat_line(f, "reg delete \"HKLM\\%s\" /v \"%s\" /f>>\"%%LOG%%\" "
+			     "2>&1", key, name);
+		goto log;
+	}
+	switch (type) {
+	case REGT_DWORD:
+		if (regval_get_dword(data, len, &dw) < 0)
+			goto bad;
+		r = bat_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_DWORD "
+			     "/d %u /f>>\"%%LOG%%\" 2>&1", key, name, dw);
+		break;
+	case REGT_SZ:
+		if (regval_get_sz(data, len, &v) < 0 ||
+		    bat_safe(name, buf_str(&v), err) < 0)
+			goto bad;
+		r = bat_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_SZ "
+			     "/d \"%s\" /f>>\"%%LOG%%\" 2>&1", key, name,
+			     buf_str(&v));
+		break;
+	case REGT_MULTI_SZ:
+		if (regval_get_multi_sz(data, len, &list, &n) < 0)
+			goto bad;
+		buf_reset(&v);
+		for (i = 0; i < n; i++) {
+			/* reg.exe separates the strings with \0. */
+			if (bat_safe(name, list[i], err) < 0 ||
+			    strstr(list[i], "\\0") ||
+			    (i && buf_addstr(&v, "\\0") < 0) ||
+			    buf_addstr(&v, list[i]) < 0)
+				goto bad;
+		}
+		r = bat_line(f, "reg add \"HKLM\\%s\" /v \"%s\" /t REG_MULTI_SZ "
+			     "/d \"%s\" /f>>\"%%LOG%%\" 2>&1", key, name,
+			     buf_str(&v));
+		break;
+	default:
+		goto bad;
+	}
+log:
+	if (r == 0)
+		r = bat_line(f, ">>\"%%LOG%%\" echo %s: exit code %%ERRORLEVEL%%",
+			     name);
+	goto out;
+bad:
+	if (err->status == 0)
+		kp_fail(err, KP_ERR_INPUT,
+			"value '%s' of '%s' cannot be written into a script",
+			name, key);
+	r = -1;
+out:
+	regval_free_list(list);
+	buf_release(&v);
+	return r;
+}
+
+int
+bat_clear_hook(struct buf *f)
+{
+	return bat_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v SetupType /t "
+			"REG_DWORD /d 0 /f>nul") < 0 ||
+			       bat_line(f, "reg add \"HKLM\\SYSTEM\\Setup\" /v "
+					"CmdLine /t REG_SZ /d \"\" /f>nul") < 0 ?
+		       -1 : 0;
+}
+
+int
+setup_read(struct hive *system, struct setup_state *st, struct kp_error *err)
+{
+	struct hive_value v;
+	struct buf s = BUF_INIT;
+	hive_key k;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	r = hive_find(system, "Setup", &k, err);
+	if (r <= 0)
+		return r;
+	r = hive_get(system, k, "SetupType", &v, err);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		regval_get_dword(v.data, v.len, &st->setup_type);
+		hive_value_release(&v);
+	}
+	r = hive_get(system, k, "CmdLine", &v, err);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if ((v.type == REGT_SZ || v.type == REGT_EXPAND_SZ) &&
+		    regval_get_sz(v.data, v.len, &s) == 0)
+			st->cmdline = buf_detach(&s, NULL);
+		else if (asprintf(&st->cmdline, "(a value of type %u that "
+				  "kmsprep cannot read)", v.type) < 0)
+			st->cmdline = NULL;
+		buf_release(&s);
+		hive_value_release(&v);
+		/* Whatever it holds, it is not ours to replace. */
+		if (st->cmdline == NULL)
+			return kp_fail_oom(err);
+	}
+	st->ours = setup_is_ours(st->cmdline);
+	return 0;
+}
+
+bool
+setup_is_ours(const char *cmdline)
+{
+	static const char prefix[] = FIRSTBOOT_CMD_PREFIX;
+	size_t n = cmdline ? strlen(cmdline) : 0;
+
+	return n >= sizeof(prefix) + 5 &&
+	       strncasecmp(cmdline, prefix, sizeof(prefix) - 1) == 0 &&
+	       strcasecmp(cmdline + n - 5, ".cmd\"") == 0 &&
+	       strpbrk(cmdline + sizeof(prefix) - 1, "\\/") == NULL;
+}
+
+void
+setup_release(struct setup_state *st)
+{
+	free(st->cmdline);
+	memset(st, 0, sizeof(*st));
+}
+
+int
+setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
+	    struct kp_error *err)
+{
+	struct setup_state st;
+	struct buf sz = BUF_INIT;
+	unsigned char two[4];
+	char q[300];
+	int r;
+
+	if (setup_read(system, &st, err) < 0)
+		return -1;
+	if (st.cmdline && st.cmdline[0] && !st.ours) {
+		kp_fail(err, KP_ERR_REFUSED,
+			"SYSTEM\\Setup\\CmdLine already runs '%s' at the next "
+			"boot (Windows' own setup, or another tool); it is not "
+			"replaced", kp_quote(st.cmdline, q, sizeof(q)));
+		setup_release(&st);
+		return -1;
+	}
+	setup_release(&st);
+	regval_dword(2, two);
+	if (regval_sz(cmdline, &sz) < 0) {
+		buf_release(&sz);
+		return kp_fail_oom(err);
+	}
+	r = hive_apply_value(system, c, "Setup", "CmdLine", true, REGT_SZ,
+			     sz.data, sz.len, err);
+	if (r == 0)
+		r = hive_apply_value(system, c, "Setup", "SetupType", true,
+				     REGT_DWORD, two, 4, err);
+	buf_release(&sz);
+	return r;
+}
+
+/*
+ * Licensing actions.  slmgr.vbs is a VBScript front end to the Software
+ * Licensing WMI classes, and VBScript is an optional feature on its way out
+ * (Windows 11 24H2, Server 2025); Windows PowerShell (2.0 on Windows 7 SP1,
+ * 5.1 since) is always there and calls the same classes, so it goes first.
+ * The script is static: the values an action needs (the key file's path)
+ * come from environment variables, so nothing a user typed is ever parsed
+ * as PowerShell.  WMI methods used, as documented at
+ * https://learn.microsoft.com/en-us/previous-versions/windows/desktop/sppwmi/
+ *   softwarelicensingservice: ReArmWindows (rearmwindows-softwarelicensingservice),
+ *     InstallProductKey (installproductkey-softwarelicensingservice),
+ *     RefreshLicenseStatus (refreshlicensestatus-softwarelicensingservice);
+ *   softwarelicensingproduct: Activate (activate-softwarelicensingproduct).
+ * Get-WmiObject is in Windows PowerShell 2.0 to 5.1:
+ * https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.management/get-wmiobject?view=powershell-5.1
+ */
+static const char *const licensing_ps1[] = {
+	"# Written by kmsprep: one licensing action through the Software Licensing",
+	"# WMI classes (the ones slmgr.vbs calls), named by the first argument:",
+	"# rearm, ipk (the key from the file $env:KMSPREP_KEYFILE, else the public",
+	"# KMS client setup key $env:KMSPREP_GVLK), ato (of $env:KMSPREP_ACTID if set), dlv.  Exit code 0, or the HRESULT of the failure (0xC004F074: no KMS",
+	"# host could be contacted).  Windows PowerShell 2.0 to 5.1.",
+	"$ErrorActionPreference = 'Stop'",
+	"function Fail($e) {",
+	"\twhile ($e.InnerException) { $e = $e.InnerException }",
+	"\t$hr = [System.Runtime.InteropServices.Marshal]::GetHRForException($e)",
+	"\tif ($hr -eq 0) { $hr = 1 }",
+	"\t'{0}: error 0x{1:X8}: {2}' -f $args[0], $hr, $e.Message",
+	"\texit $hr",
+	"}",
+	"$action = [string]$args[0]",
+	"try {",
+	"\t$svc = Get-WmiObject -Query 'SELECT * FROM SoftwareLicensingService'",
+	"\t# Windows' own products (its application ID) that hold a key.",
+	"\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ApplicationID = \" +",
+	"\t\t\"'55c92734-d682-4d71-983e-d6ec3f16059f' AND PartialProductKey IS NOT NULL\"",
+	"\tswitch ($action) {",
+	"\t'rearm' {",
+	"\t\t$null = $svc.ReArmWindows()",
+	"\t\t'rearm: done; a restart completes it'",
+	"\t}",
+	"\t'ipk' {",
+	"\t\tif ($env:KMSPREP_KEYFILE) {",
+	"\t\t\t$k = (Get-Content -LiteralPath $env:KMSPREP_KEYFILE -TotalCount 1).Trim()",
+	"\t\t} else {",
+	"\t\t\t$k = [string]$env:KMSPREP_GVLK",
+	"\t\t}",
+	"\t\t$null = $svc.InstallProductKey($k)",
+	"\t\t$k = $null",
+	"\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t'ipk: key installed'",
+	"\t}",
+	"\t'ato' {",
+	"\t\t# With $env:KMSPREP_ACTID, the one product of that Activation ID",
+	"\t\t# (slmgr.vbs /ato ID), such as an Office KMS host.",
+	"\t\tif ($env:KMSPREP_ACTID) {",
+	"\t\t\t$id = [string]$env:KMSPREP_ACTID",
+	"\t\t\tif ($id -notmatch '^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$') {",
+	"\t\t\t\t'ato: not an Activation ID'; exit 2",
+	"\t\t\t}",
+	"\t\t\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ID = '$id'\"",
+	"\t\t}",
+	"\t\t$p = @(Get-WmiObject -Query $q)",
+	"\t\tif ($p.Count -eq 0) { 'ato: no product to activate holds a key'; exit 1 }",
+	"\t\tforeach ($x in $p) { $null = $x.Activate() }",
+	"\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t'ato: activated'",
+	"\t}",
+	"\t'dlv' {",
+	"\t\t'dlv: ClientMachineID=' + $svc.ClientMachineID",
+	"\t\t'dlv: RemainingWindowsReArmCount=' + $svc.RemainingWindowsReArmCount",
+	"\t\tforeach ($x in @(Get-WmiObject -Query $q)) {",
+	"\t\t\t'dlv: Name=' + $x.Name",
+	"\t\t\t'dlv: Description=' + $x.Description",
+	"\t\t\t'dlv: PartialProductKey=' + $x.PartialProductKey",
+	"\t\t\t'dlv: LicenseStatus=' + $x.LicenseStatus",
+	"\t\t\t'dlv: LicenseStatusReason=0x{0:X8}' -f $x.LicenseStatusReason",
+	"\t\t\t'dlv: GracePeriodRemaining=' + $x.GracePeriodRemaining",
+	"\t\t\t'dlv: KeyManagementServiceMachine=' + $x.KeyManagementServiceMachine",
+	"\t\t\t'dlv: DiscoveredKeyManagementServiceMachineName=' +",
+	"\t\t\t\t$x.DiscoveredKeyManagementServiceMachineName",
+	"\t\t\t'dlv: VLActivationInterval=' + $x.VLActivationInterval",
+	"\t\t}",
+	"\t}",
+	"\tdefault { \"unknown action '$action'\"; exit 2 }",
+	"\t}",
+	"} catch {",
+	"\tFail $_.Exception $action",
+	"}",
+	"exit 0",
+};
+
+int
+ps1_licensing(struct buf *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(licensing_ps1) / sizeof(*licensing_ps1); i++)
+		if (bat_line(f, "%s", licensing_ps1[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int
+bat_sl_setup(struct buf *f)
+{
+	return bat_line(f, "set \"PS=%%SystemRoot%%\\System32\\WindowsPowerShell"
+			"\\v1.0\\powershell.exe\"") < 0 ||
+	       bat_line(f, "set \"PS1=%%SystemRoot%%\\" FIRSTBOOT_DIR "\\"
+			FIRSTBOOT_PS1 "\"") < 0 ? -1 : 0;
+}
+
+/* ERRORLEVEL goes to RC on the line after the call: %ERRORLEVEL% is
+ * expanded when a line is read, and "set" in a .cmd file resets it. */
+int
+bat_sl(struct buf *f, const char *action, const char *label)
+{
+	return bat_line(f, "call :sl %s>>\"%%LOG%%\" 2>&1", action) < 0 ||
+	       bat_line(f, "set \"RC=%%ERRORLEVEL%%\"") < 0 ||
+	       bat_line(f, ">>\"%%LOG%%\" echo %s: exit code %%RC%%", label) < 0 ?
+		-1 : 0;
+}
+
+/* Its output goes where the call's goes (the log), so it never opens the
+ * log a second time. */
+int
+bat_sl_sub(struct buf *f)
+{
+	int r = 0;
+
+	r |= bat_line(f, ":sl");
+	r |= bat_line(f, "if exist \"%%PS%%\" goto sl_ps");
+	r |= bat_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
+		      "instead");
+	r |= bat_line(f, "cscript //nologo \"%%SystemRoot%%\\System32\\"
+		      "slmgr.vbs\" /%%1 %%~2");
+	r |= bat_line(f, "exit /b %%ERRORLEVEL%%");
+	r |= bat_line(f, ":sl_ps");
+	r |= bat_line(f, "\"%%PS%%\" -NoProfile -NonInteractive -ExecutionPolicy "
+		      "Bypass -File \"%%PS1%%\" %%1");
+	r |= bat_line(f, "exit /b %%ERRORLEVEL%%");
+	return r ? -1 : 0;
+}
