@@ -719,7 +719,9 @@ static const struct rpc_op ops[HS_NR] = {
 				.serve = s_selftest_write },
 };
 
-static const struct rpc_table table = { "the hive server", ops, HS_NR };
+static const struct rpc_table table = {
+	.worker = "the hive server", .ops = ops, .nops = HS_NR,
+};
 
 /* hivex converts names with iconv, which loads glibc's gconv modules and
  * their configuration from /usr/lib on first use, and may unload them

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct backend behind the table of backend.h: each image in its own
- * sandboxed worker (worker.h), which runs the dr_* calls of ntfsvol.h.
+ * sandboxed worker (worker.h), which runs the ntfsvol_* calls of ntfsvol.h.
  *
  * Names are the appliance's, so that --root and reports read the same
  * whichever backend ran: image I is /dev/sda, /dev/sdb, ... and its
@@ -35,7 +35,7 @@ struct direct {
 	struct img_opts o;
 	char *const *names;	/* the images, as the caller keeps them */
 	size_t n;
-	struct dw_session **w;	/* one worker per image */
+	struct worker_session **w;	/* one worker per image */
 	char **formats;
 	struct img_root *roots;
 	struct dmap *map;	/* one per root */
@@ -128,12 +128,12 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 				"read-only", images[i]);
 			return kp_error_remedy(err, KP_REMEDY_OVERLAY);
 		}
-		if (dw_open(images[i], &dro, 0, &d->w[i], err) < 0) {
+		if (worker_open(images[i], &dro, 0, &d->w[i], err) < 0) {
 			if (strncmp(err->msg, "'", 1) != 0)
 				kp_error_prefix(err, "'%s'", images[i]);
 			return -1;
 		}
-		d->formats[i] = strdup(dw_format(d->w[i]));
+		d->formats[i] = strdup(worker_format(d->w[i]));
 		if (d->formats[i] == NULL)
 			return kp_fail_oom(err);
 	}
@@ -172,11 +172,11 @@ d_find_windows(void *h, struct kp_error *err)
 	if (d->found)
 		return 0;
 	for (i = 0; i < d->n; i++) {
-		if (dw_find_windows(d->w[i], err) < 0) {
+		if (worker_find_windows(d->w[i], err) < 0) {
 			kp_error_prefix(err, "'%s'", d->names[i]);
 			return -1;
 		}
-		dw_roots(d->w[i], &nr);
+		worker_roots(d->w[i], &nr);
 		total += nr;
 	}
 	d->roots = calloc(total ? total : 1, sizeof(*d->roots));
@@ -184,8 +184,8 @@ d_find_windows(void *h, struct kp_error *err)
 	if (d->roots == NULL || d->map == NULL)
 		return kp_fail_oom(err);
 	for (i = 0; i < d->n; i++) {
-		const struct dr_root *r = dw_roots(d->w[i], &nr);
-		const struct dr_locked *l = dw_locked(d->w[i], &nl);
+		const struct ntfsvol_root *r = worker_roots(d->w[i], &nr);
+		const struct ntfsvol_locked *l = worker_locked(d->w[i], &nl);
 
 		for (k = 0; k < nr; k++) {
 			struct img_root *v = &d->roots[d->nroots];
@@ -248,11 +248,11 @@ d_locked(void *h, size_t *n)
 static const char *
 d_unwritable(void *h, const struct img_root *r)
 {
-	struct dr_root dr = { 0 };
+	struct ntfsvol_root dr = { 0 };
 
 	(void)h;
-	dr.state = (enum dr_state)r->probe;
-	return dr_root_unwritable(&dr);
+	dr.state = (enum ntfsvol_state)r->probe;
+	return ntfsvol_root_unwritable(&dr);
 }
 
 static int
@@ -275,7 +275,7 @@ d_make_writable(void *h, struct img_root *r, struct kp_error *err)
 		return -1;
 	if (r->rw)
 		return 0;
-	if (dw_make_writable(d->w[d->map[k].image], d->map[k].root, err) < 0) {
+	if (worker_make_writable(d->w[d->map[k].image], d->map[k].root, err) < 0) {
 		kp_error_prefix(err, "%s", r->device);
 		return -1;
 	}
@@ -331,8 +331,8 @@ d_path(void *h, const struct img_root *r, const char *path, bool *exists,
 		char **names = NULL;
 
 		if (there) {
-			names = dw_ls(d->w[d->map[k].image], d->map[k].root,
-				      out.len > mlen ? buf_str(&out) + mlen + 1 :
+			names = worker_ls(d->w[d->map[k].image], d->map[k].root,
+					  out.len > mlen ? buf_str(&out) + mlen + 1 :
 						       "", err);
 			/* Not a directory (or not readable as one): what
 			 * follows is missing. */
@@ -367,7 +367,7 @@ d_list(void *h, const char *guest, struct kp_error *err)
 
 	if (split(d, guest, &k, &rel, err) < 0)
 		return NULL;
-	return dw_ls(d->w[d->map[k].image], d->map[k].root, rel, err);
+	return worker_ls(d->w[d->map[k].image], d->map[k].root, rel, err);
 }
 
 static char *
@@ -381,8 +381,8 @@ d_read(void *h, const char *guest, size_t max, size_t *len,
 
 	if (split(d, guest, &k, &rel, err) < 0)
 		return NULL;
-	if (dw_read(d->w[d->map[k].image], d->map[k].root, rel, max, &b,
-		    err) < 0) {
+	if (worker_read(d->w[d->map[k].image], d->map[k].root, rel, max, &b,
+			err) < 0) {
 		buf_release(&b);
 		return NULL;
 	}
@@ -415,8 +415,8 @@ d_replace(void *h, const char *guest, const void *data, size_t len,
 
 	if (split(d, guest, &k, &rel, err) < 0)
 		return -1;
-	if (dw_replace(d->w[d->map[k].image], d->map[k].root, rel, data, len,
-		       flags & IMG_SECRET ? DR_SECRET : 0, err) < 0) {
+	if (worker_replace(d->w[d->map[k].image], d->map[k].root, rel, data, len,
+			   flags & IMG_SECRET ? DR_SECRET : 0, err) < 0) {
 		kp_error_prefix(err, "'%s'", guest);
 		return -1;
 	}
@@ -438,7 +438,7 @@ d_replace_file(void *h, const char *guest, const char *local, unsigned flags,
 }
 
 /* The writes go into the existing $DATA of the hive and its log,
- * through the worker (dr_journal); a missing log gets the hive's
+ * through the worker (ntfsvol_journal); a missing log gets the hive's
  * descriptor. */
 static int
 d_journal(void *h, const char *guest, const char *guest_log,
@@ -455,8 +455,8 @@ d_journal(void *h, const char *guest, const char *guest_log,
 	if (kl != k)
 		return kp_fail(err, KP_ERR_FAIL, "'%s': the log is on another "
 			       "volume", guest_log);
-	if (dw_journal(d->w[d->map[k].image], d->map[k].root, rel, rel_log,
-		       NULL, 0, p, &written, err) < 0) {
+	if (worker_journal(d->w[d->map[k].image], d->map[k].root, rel, rel_log,
+			   NULL, 0, p, &written, err) < 0) {
 		kp_error_prefix(err, "'%s'", guest);
 		return -1;
 	}
@@ -472,7 +472,7 @@ d_remove(void *h, const char *guest, struct kp_error *err)
 
 	if (split(d, guest, &k, &rel, err) < 0)
 		return -1;
-	if (dw_remove(d->w[d->map[k].image], d->map[k].root, rel, err) < 0) {
+	if (worker_remove(d->w[d->map[k].image], d->map[k].root, rel, err) < 0) {
 		kp_error_prefix(err, "cannot remove '%s'", guest);
 		return -1;
 	}
@@ -491,7 +491,7 @@ d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 	if (split(d, guest, &k, &rel, err) < 0)
 		return -1;
 	if (!check_only) {
-		r = dw_mkdir(d->w[d->map[k].image], d->map[k].root, rel, err);
+		r = worker_mkdir(d->w[d->map[k].image], d->map[k].root, rel, err);
 		if (r < 0)
 			kp_error_prefix(err, "cannot create '%s'", guest);
 		return r;
@@ -504,8 +504,8 @@ d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 		bool found = false;
 		size_t i;
 
-		names = dw_ls(d->w[d->map[k].image], d->map[k].root,
-			      buf_str(&at), err);
+		names = worker_ls(d->w[d->map[k].image], d->map[k].root,
+				  buf_str(&at), err);
 		if (names == NULL) {
 			r = -1;
 			break;
@@ -518,8 +518,8 @@ d_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 			break;
 		buf_addf(&at, "%s%.*s", at.len ? "/" : "", (int)len, p);
 		want = strdup(buf_str(&at));
-		names = want ? dw_ls(d->w[d->map[k].image], d->map[k].root,
-				     want, err) : NULL;
+		names = want ? worker_ls(d->w[d->map[k].image], d->map[k].root,
+					 want, err) : NULL;
 		free(want);
 		if (names == NULL && err->status == KP_ERR_INPUT &&
 		    strstr(err->msg, "not a directory")) {
@@ -564,7 +564,7 @@ d_close(void *h, bool ok, struct kp_error *err)
 	if (d == NULL)
 		return 0;
 	for (i = 0; i < d->n; i++) {
-		if (d->w[i] && dw_close(d->w[i], ok, r == 0 && err ? err :
+		if (d->w[i] && worker_close(d->w[i], ok, r == 0 && err ? err :
 					&e2) < 0)
 			r = -1;
 		free(d->formats[i]);

@@ -124,7 +124,9 @@ static const struct rpc_op probe_ops[PROBE_NR] = {
 			    .answer = &info_l, .serve = serve_inspect },
 };
 static const struct rpc_table probe_table = {
-	"the image header reader", probe_ops, PROBE_NR };
+	.worker = "the image header reader", .ops = probe_ops,
+	.nops = PROBE_NR,
+};
 
 /* Read node N's header as WANT in a worker of its own. */
 static int

@@ -40,8 +40,9 @@ struct imgio_opts {
  * rather than a file?  Its export is the disk's bytes: format raw. */
 bool imgio_is_uri(const char *path);
 
-/* Open PATH, a file or an NBD URI.  A raw image held by a running qemu (its OFD locks) is
- * refused (KP_ERR_REFUSED); qemu-nbd checks the same locks itself. */
+/* Open PATH, a file or an NBD URI.  A raw image held by a running qemu
+ * (its OFD locks) is refused (KP_ERR_REFUSED); qemu-nbd checks the same
+ * locks itself. */
 int imgio_open(const char *path, const struct imgio_opts *o,
 	       struct imgio **io_ret, struct kp_error *err);
 

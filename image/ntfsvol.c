@@ -22,15 +22,15 @@
 /* Reads and writes through libntfs-3g, and comparisons, in pieces. */
 #define CHUNK ((size_t)4 << 20)
 
-struct dr_session {
+struct ntfsvol {
 	struct imgio *io;
 	bool own_io;
 	bool readonly;
 	const char *table;
-	struct dr_root *roots;
+	struct ntfsvol_root *roots;
 	ntfs_volume **vols;		/* by root; NULL once unmounted */
 	size_t nroots;
-	struct dr_locked *locked;
+	struct ntfsvol_locked *locked;
 	size_t nlocked;
 };
 
@@ -95,9 +95,9 @@ nfail(struct kp_error *err, int code, int errnum, const char *fmt, ...)
  */
 
 int
-dr_open_io(struct imgio *io, struct dr_session **s_ret, struct kp_error *err)
+ntfsvol_open_io(struct imgio *io, struct ntfsvol **s_ret, struct kp_error *err)
 {
-	struct dr_session *s = calloc(1, sizeof(*s));
+	struct ntfsvol *s = calloc(1, sizeof(*s));
 
 	*s_ret = NULL;
 	if (s == NULL)
@@ -110,8 +110,8 @@ dr_open_io(struct imgio *io, struct dr_session **s_ret, struct kp_error *err)
 }
 
 int
-dr_open(const char *path, const struct imgio_opts *o, struct dr_session **s_ret,
-	struct kp_error *err)
+ntfsvol_open(const char *path, const struct imgio_opts *o,
+	     struct ntfsvol **s_ret, struct kp_error *err)
 {
 	struct imgio_opts io = *o;
 	struct imgio *ch;
@@ -121,7 +121,7 @@ dr_open(const char *path, const struct imgio_opts *o, struct dr_session **s_ret,
 		imgio_close(ch, false, NULL);
 		return -1;
 	}
-	if (dr_open_io(ch, s_ret, err) < 0) {
+	if (ntfsvol_open_io(ch, s_ret, err) < 0) {
 		imgio_close(ch, false, NULL);
 		return -1;
 	}
@@ -130,14 +130,14 @@ dr_open(const char *path, const struct imgio_opts *o, struct dr_session **s_ret,
 }
 
 static int
-add_locked(struct dr_session *s, unsigned part, bool bitlocker,
+add_locked(struct ntfsvol *s, unsigned part, bool bitlocker,
 	   struct kp_error *err, const char *fmt, ...) KP_PRINTF(5, 6);
 
 static int
-add_locked(struct dr_session *s, unsigned part, bool bitlocker,
+add_locked(struct ntfsvol *s, unsigned part, bool bitlocker,
 	   struct kp_error *err, const char *fmt, ...)
 {
-	struct dr_locked *l = realloc(s->locked,
+	struct ntfsvol_locked *l = realloc(s->locked,
 				      (s->nlocked + 1) * sizeof(*l));
 	va_list ap;
 	int r;
@@ -296,7 +296,7 @@ is_dir(const ntfs_inode *ni)
  * is a resume that was under way.  "WAKE" (resumed) and zeroes are
  * clean. */
 static int
-probe_hiberfile(ntfs_volume *vol, enum dr_state *st)
+probe_hiberfile(ntfs_volume *vol, enum ntfsvol_state *st)
 {
 	ntfs_inode *ni = lookup(vol, "hiberfil.sys");
 	ntfs_attr *na;
@@ -325,7 +325,7 @@ probe_hiberfile(ntfs_volume *vol, enum dr_state *st)
  * (ntfs_volume_check_logfile, not exported), on a read-only mount so that
  * nothing is written to find out. */
 static int
-probe_logfile(ntfs_volume *vol, enum dr_state *st)
+probe_logfile(ntfs_volume *vol, enum ntfsvol_state *st)
 {
 	ntfs_inode *ni = ntfs_inode_open(vol, FILE_LogFile);
 	RESTART_PAGE_HEADER *rp = NULL;
@@ -352,7 +352,7 @@ probe_logfile(ntfs_volume *vol, enum dr_state *st)
 }
 
 static int
-probe_state(ntfs_volume *vol, enum dr_state *st)
+probe_state(ntfs_volume *vol, enum ntfsvol_state *st)
 {
 	*st = DR_CLEAN;
 	if (vol->flags & VOLUME_IS_DIRTY)
@@ -363,7 +363,7 @@ probe_state(ntfs_volume *vol, enum dr_state *st)
 }
 
 static ntfs_volume *
-mount_part(struct dr_session *s, const struct part *p, bool rw)
+mount_part(struct ntfsvol *s, const struct part *p, bool rw)
 {
 	char name[48];
 	ntfs_volume *vol;
@@ -376,10 +376,10 @@ mount_part(struct dr_session *s, const struct part *p, bool rw)
 }
 
 static int
-add_root(struct dr_session *s, const struct part *p, ntfs_volume *vol,
+add_root(struct ntfsvol *s, const struct part *p, ntfs_volume *vol,
 	 struct kp_error *err)
 {
-	struct dr_root *r = realloc(s->roots, (s->nroots + 1) * sizeof(*r));
+	struct ntfsvol_root *r = realloc(s->roots, (s->nroots + 1) * sizeof(*r));
 	ntfs_volume **v;
 	ntfs_inode *root;
 	char *real = NULL;
@@ -418,7 +418,7 @@ add_root(struct dr_session *s, const struct part *p, ntfs_volume *vol,
 }
 
 int
-dr_find_windows(struct dr_session *s, struct kp_error *err)
+ntfsvol_find_windows(struct ntfsvol *s, struct kp_error *err)
 {
 	struct part *parts = NULL;
 	size_t n, i;
@@ -483,8 +483,8 @@ out:
 }
 
 int
-dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
-	       struct kp_error *err)
+ntfsvol_open_volume(struct ntfsvol *s, unsigned part, size_t *root,
+		    struct kp_error *err)
 {
 	struct part *parts = NULL;
 	size_t n, i;
@@ -513,21 +513,22 @@ dr_open_volume(struct dr_session *s, unsigned part, size_t *root,
 }
 
 int
-dr_supported(const char *path, const struct imgio_opts *o, bool bitlocker_key,
-	     char *why, size_t whysz, struct kp_error *err)
+ntfsvol_supported(const char *path, const struct imgio_opts *o,
+		  bool bitlocker_key, char *why, size_t whysz,
+		  struct kp_error *err)
 {
 	struct imgio_opts ro = *o;
 
 	ro.readonly = true;
 	ro.overlay = NULL;
 	struct kp_error e2 = KP_ERROR_INIT;
-	struct dr_session *s = NULL;
+	struct ntfsvol *s = NULL;
 	struct part *parts = NULL;
 	const char *table, *what;
 	size_t n, i;
 	int r = -1;
 
-	if (dr_open(path, &ro, &s, err) < 0)
+	if (ntfsvol_open(path, &ro, &s, err) < 0)
 		return -1;
 	if (part_list(s->io, &parts, &n, &table, err) < 0)
 		goto out;
@@ -550,7 +551,7 @@ dr_supported(const char *path, const struct imgio_opts *o, bool bitlocker_key,
 		}
 	}
 	if (r == 1) {
-		if (dr_find_windows(s, err) < 0) {
+		if (ntfsvol_find_windows(s, err) < 0) {
 			r = -1;
 		} else if (s->nroots == 0) {
 			snprintf(why, whysz, "no Windows on a plain NTFS "
@@ -560,33 +561,33 @@ dr_supported(const char *path, const struct imgio_opts *o, bool bitlocker_key,
 	}
 out:
 	free(parts);
-	if (dr_close(s, true, r < 0 ? &e2 : err) < 0 && r >= 0)
+	if (ntfsvol_close(s, true, r < 0 ? &e2 : err) < 0 && r >= 0)
 		r = -1;
 	return r;
 }
 
-const struct dr_root *
-dr_roots(const struct dr_session *s, size_t *n)
+const struct ntfsvol_root *
+ntfsvol_roots(const struct ntfsvol *s, size_t *n)
 {
 	*n = s->nroots;
 	return s->roots;
 }
 
-const struct dr_locked *
-dr_locked(const struct dr_session *s, size_t *n)
+const struct ntfsvol_locked *
+ntfsvol_locked(const struct ntfsvol *s, size_t *n)
 {
 	*n = s->nlocked;
 	return s->locked;
 }
 
 const char *
-dr_table(const struct dr_session *s)
+ntfsvol_table(const struct ntfsvol *s)
 {
 	return s->table;
 }
 
 const char *
-dr_root_unwritable(const struct dr_root *r)
+ntfsvol_root_unwritable(const struct ntfsvol_root *r)
 {
 	switch (r->state) {
 	case DR_HIBERNATED:
@@ -604,7 +605,7 @@ dr_root_unwritable(const struct dr_root *r)
 }
 
 static int
-get_vol(struct dr_session *s, size_t root, bool write, ntfs_volume **vol,
+get_vol(struct ntfsvol *s, size_t root, bool write, ntfs_volume **vol,
 	struct kp_error *err)
 {
 	if (root >= s->nroots || s->vols[root] == NULL)
@@ -617,9 +618,9 @@ get_vol(struct dr_session *s, size_t root, bool write, ntfs_volume **vol,
 }
 
 int
-dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err)
+ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err)
 {
-	struct dr_root *r;
+	struct ntfsvol_root *r;
 	struct part p;
 	const char *why;
 	ntfs_volume *vol;
@@ -632,7 +633,7 @@ dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err)
 		return 0;
 	if (s->readonly)
 		return kp_fail(err, KP_ERR_FAIL, "the image is open read-only");
-	why = dr_root_unwritable(r);
+	why = ntfsvol_root_unwritable(r);
 	if (why)
 		return kp_fail(err, KP_ERR_REFUSED, "partition %u: %s",
 			       r->part, why);
@@ -661,8 +662,8 @@ dr_make_writable(struct dr_session *s, size_t root, struct kp_error *err)
 }
 
 int
-dr_read(struct dr_session *s, size_t root, const char *path, size_t max,
-	struct buf *out, struct kp_error *err)
+ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
+	     struct buf *out, struct kp_error *err)
 {
 	ntfs_volume *vol;
 	ntfs_inode *ni;
@@ -1161,7 +1162,7 @@ out:
 }
 
 static int
-replace(struct dr_session *s, size_t root, const char *path,
+replace(struct ntfsvol *s, size_t root, const char *path,
 	const void *data, size_t len, const void *sd, size_t sdlen,
 	bool keep_old_sd, struct kp_error *err)
 {
@@ -1185,8 +1186,9 @@ replace(struct dr_session *s, size_t root, const char *path,
 }
 
 int
-dr_replace(struct dr_session *s, size_t root, const char *path,
-	   const void *data, size_t len, unsigned flags, struct kp_error *err)
+ntfsvol_replace(struct ntfsvol *s, size_t root, const char *path,
+		const void *data, size_t len, unsigned flags,
+		struct kp_error *err)
 {
 	unsigned char sd[SECDESC_MAX];
 	size_t n = secdesc_default(flags & DR_SECRET, false, sd);
@@ -1196,16 +1198,16 @@ dr_replace(struct dr_session *s, size_t root, const char *path,
 }
 
 int
-dr_create_sd(struct dr_session *s, size_t root, const char *path,
-	     const void *data, size_t len, const void *sd, size_t sdlen,
-	     struct kp_error *err)
+ntfsvol_create_sd(struct ntfsvol *s, size_t root, const char *path,
+		  const void *data, size_t len, const void *sd, size_t sdlen,
+		  struct kp_error *err)
 {
 	return replace(s, root, path, data, len, sd, sdlen, false, err);
 }
 
 int
-dr_remove(struct dr_session *s, size_t root, const char *path,
-	  struct kp_error *err)
+ntfsvol_remove(struct ntfsvol *s, size_t root, const char *path,
+	       struct kp_error *err)
 {
 	ntfs_volume *vol;
 	ntfs_inode *dir;
@@ -1274,8 +1276,8 @@ ls_fill(void *d, const ntfschar *name, const int len, const int type,
 }
 
 char **
-dr_ls(struct dr_session *s, size_t root, const char *path,
-      struct kp_error *err)
+ntfsvol_ls(struct ntfsvol *s, size_t root, const char *path,
+	   struct kp_error *err)
 {
 	struct names l = { NULL, 0, 0 };
 	ntfs_volume *vol;
@@ -1311,8 +1313,8 @@ dr_ls(struct dr_session *s, size_t root, const char *path,
 }
 
 int
-dr_mkdir(struct dr_session *s, size_t root, const char *path,
-	 struct kp_error *err)
+ntfsvol_mkdir(struct ntfsvol *s, size_t root, const char *path,
+	      struct kp_error *err)
 {
 	unsigned char sd[SECDESC_MAX];
 	size_t sdlen = secdesc_default(false, true, sd);
@@ -1388,8 +1390,8 @@ out:
 }
 
 int
-dr_get_sd(struct dr_session *s, size_t root, const char *path,
-	  struct buf *out, uint32_t *attrib, struct kp_error *err)
+ntfsvol_get_sd(struct ntfsvol *s, size_t root, const char *path,
+	       struct buf *out, uint32_t *attrib, struct kp_error *err)
 {
 	ntfs_volume *vol;
 	ntfs_inode *ni;
@@ -1417,8 +1419,8 @@ dr_get_sd(struct dr_session *s, size_t root, const char *path,
 }
 
 int
-dr_set_attrib(struct dr_session *s, size_t root, const char *path,
-	      uint32_t attrib, struct kp_error *err)
+ntfsvol_set_attrib(struct ntfsvol *s, size_t root, const char *path,
+		   uint32_t attrib, struct kp_error *err)
 {
 	le32 a = cpu_to_le32(attrib);
 	ntfs_volume *vol;
@@ -1438,7 +1440,7 @@ dr_set_attrib(struct dr_session *s, size_t root, const char *path,
 }
 
 int
-dr_close(struct dr_session *s, bool ok, struct kp_error *err)
+ntfsvol_close(struct ntfsvol *s, bool ok, struct kp_error *err)
 {
 	struct kp_error e2 = KP_ERROR_INIT;
 	size_t i;
@@ -1638,10 +1640,10 @@ static const struct journal_io ntfs_io = {
 };
 
 int
-dr_journal(struct dr_session *s, size_t root, const char *primary,
-	   const char *log, const void *sd, size_t sdlen,
-	   const struct journal_writes *p, uint64_t *written,
-	   struct kp_error *err)
+ntfsvol_journal(struct ntfsvol *s, size_t root, const char *primary,
+		const char *log, const void *sd, size_t sdlen,
+		const struct journal_writes *p, uint64_t *written,
+		struct kp_error *err)
 {
 	struct ntfs_io n = { NULL, { NULL, NULL }, { NULL, NULL } };
 	const char *path[2] = { log, primary };

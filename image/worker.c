@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The direct backend behind a sandboxed worker (see worker.h): each call
- * is a row of the table below (lib/rpc.h), served by the dr_* call of the
+ * is a row of the table below (lib/rpc.h), served by the ntfsvol_* call of the
  * same name in the worker.
  */
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 
 /* What a request's time limit is unless the caller says: a file of a few
  * hundred MB over a slow NBD server, well within it. */
-#define DW_TIMEOUT 60
+#define WORKER_TIMEOUT 60
 
 /*
  * The messages.
@@ -142,35 +142,35 @@ static const struct rpc_layout a_volume_l = { sizeof(struct a_volume),
 					      a_volume_f };
 
 static const struct rpc_field root_f[] = {
-	RPC_F(struct dr_root, part, RPC_U32, 0),
-	RPC_F(struct dr_root, start, RPC_U64, 0),
-	RPC_F(struct dr_root, size, RPC_U64, 0),
-	{ .type = RPC_STR, .off = offsetof(struct dr_root, systemroot),
+	RPC_F(struct ntfsvol_root, part, RPC_U32, 0),
+	RPC_F(struct ntfsvol_root, start, RPC_U64, 0),
+	RPC_F(struct ntfsvol_root, size, RPC_U64, 0),
+	{ .type = RPC_STR, .off = offsetof(struct ntfsvol_root, systemroot),
 	  .max = 1024, .flags = RPC_PRINTABLE },
-	RPC_F(struct dr_root, state, RPC_ENUM, DR_UNCLEAN + 1),
-	RPC_F(struct dr_root, rw, RPC_BOOL, 0),
+	RPC_F(struct ntfsvol_root, state, RPC_ENUM, DR_UNCLEAN + 1),
+	RPC_F(struct ntfsvol_root, rw, RPC_BOOL, 0),
 	{ .type = RPC_END },
 };
-static const struct rpc_layout root_l = { sizeof(struct dr_root), root_f };
+static const struct rpc_layout root_l = { sizeof(struct ntfsvol_root), root_f };
 
 static const struct rpc_field locked_f[] = {
-	RPC_F(struct dr_locked, part, RPC_U32, 0),
-	RPC_F(struct dr_locked, bitlocker, RPC_BOOL, 0),
-	{ .type = RPC_STR, .off = offsetof(struct dr_locked, why),
+	RPC_F(struct ntfsvol_locked, part, RPC_U32, 0),
+	RPC_F(struct ntfsvol_locked, bitlocker, RPC_BOOL, 0),
+	{ .type = RPC_STR, .off = offsetof(struct ntfsvol_locked, why),
 	  .max = 1024, .flags = RPC_PRINTABLE },
 	{ .type = RPC_END },
 };
-static const struct rpc_layout locked_l = { sizeof(struct dr_locked),
+static const struct rpc_layout locked_l = { sizeof(struct ntfsvol_locked),
 					    locked_f };
 
 /* What the worker found: the table, the roots, the locked volumes; for
- * dw_open_volume, the new root's index. */
+ * worker_open_volume, the new root's index. */
 struct r_found {
 	uint32_t root;
 	char *table;
-	struct dr_root *roots;
+	struct ntfsvol_root *roots;
 	size_t nroots;
-	struct dr_locked *locked;
+	struct ntfsvol_locked *locked;
 	size_t nlocked;
 };
 
@@ -248,39 +248,39 @@ static const struct rpc_field r_u64_f[] = {
 static const struct rpc_layout r_u64_l = { sizeof(struct r_u64), r_u64_f };
 
 /*
- * The worker: one dr_session over the channel it was given.
+ * The worker: one ntfsvol over the channel it was given.
  */
 
 struct wstate {
 	struct imgio *io;
-	struct dr_session *s;
+	struct ntfsvol *s;
 	bool selftest;
 };
 
 /* The session, opened on the first request (in the worker, so that its
  * parsing is confined). */
-static struct dr_session *
+static struct ntfsvol *
 session(struct wstate *ws, struct kp_error *err)
 {
-	if (ws->s == NULL && dr_open_io(ws->io, &ws->s, err) < 0)
+	if (ws->s == NULL && ntfsvol_open_io(ws->io, &ws->s, err) < 0)
 		return NULL;
 	return ws->s;
 }
 
 #define SESSION(ws, err) \
-	struct dr_session *s = session(ws, err); \
+	struct ntfsvol *s = session(ws, err); \
 	if (s == NULL) \
 		return -1
 
 /* The roots and locked volumes of S, copied into F. */
 static int
-found(struct dr_session *s, struct r_found *f, struct kp_error *err)
+found(struct ntfsvol *s, struct r_found *f, struct kp_error *err)
 {
-	const struct dr_root *r = dr_roots(s, &f->nroots);
-	const struct dr_locked *l = dr_locked(s, &f->nlocked);
+	const struct ntfsvol_root *r = ntfsvol_roots(s, &f->nroots);
+	const struct ntfsvol_locked *l = ntfsvol_locked(s, &f->nlocked);
 	size_t i;
 
-	f->table = strdup(dr_table(s) ? dr_table(s) : "");
+	f->table = strdup(ntfsvol_table(s) ? ntfsvol_table(s) : "");
 	f->roots = calloc(f->nroots + 1, sizeof(*f->roots));
 	f->locked = calloc(f->nlocked + 1, sizeof(*f->locked));
 	if (f->table == NULL || f->roots == NULL || f->locked == NULL)
@@ -303,7 +303,7 @@ serve_find(void *st, const void *args, void *ans, struct kp_error *err)
 {
 	SESSION(st, err);
 	(void)args;
-	return dr_find_windows(s, err) < 0 ? -1 : found(s, ans, err);
+	return ntfsvol_find_windows(s, err) < 0 ? -1 : found(s, ans, err);
 }
 
 static int
@@ -314,7 +314,7 @@ serve_volume(void *st, const void *args, void *ans, struct kp_error *err)
 	size_t root;
 
 	SESSION(st, err);
-	if (dr_open_volume(s, a->part, &root, err) < 0)
+	if (ntfsvol_open_volume(s, a->part, &root, err) < 0)
 		return -1;
 	f->root = (uint32_t)root;
 	return found(s, f, err);
@@ -327,7 +327,7 @@ serve_writable(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	(void)ans;
-	return dr_make_writable(s, a->root, err);
+	return ntfsvol_make_writable(s, a->root, err);
 }
 
 static int
@@ -338,7 +338,7 @@ serve_read(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	/* Straight into the answer's tail: one copy of the file. */
-	return dr_read(s, a->root, a->path, a->max > FILE_MAX ? FILE_MAX :
+	return ntfsvol_read(s, a->root, a->path, a->max > FILE_MAX ? FILE_MAX :
 		       (size_t)a->max, &d->data, err);
 }
 
@@ -349,7 +349,7 @@ serve_replace(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	(void)ans;
-	return dr_replace(s, a->root, a->path, a->data, a->len, a->flags, err);
+	return ntfsvol_replace(s, a->root, a->path, a->data, a->len, a->flags, err);
 }
 
 static int
@@ -359,8 +359,8 @@ serve_create(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	(void)ans;
-	return dr_create_sd(s, a->root, a->path, a->data, a->len, a->sd,
-			    a->sdlen, err);
+	return ntfsvol_create_sd(s, a->root, a->path, a->data, a->len, a->sd,
+				 a->sdlen, err);
 }
 
 static int
@@ -370,7 +370,7 @@ serve_remove(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	(void)ans;
-	return dr_remove(s, a->root, a->path, err);
+	return ntfsvol_remove(s, a->root, a->path, err);
 }
 
 static int
@@ -380,7 +380,7 @@ serve_mkdir(void *st, const void *args, void *ans, struct kp_error *err)
 
 	SESSION(st, err);
 	(void)ans;
-	return dr_mkdir(s, a->root, a->path, err);
+	return ntfsvol_mkdir(s, a->root, a->path, err);
 }
 
 static int
@@ -392,7 +392,7 @@ serve_ls(void *st, const void *args, void *ans, struct kp_error *err)
 	size_t n;
 
 	SESSION(st, err);
-	if ((v = dr_ls(s, a->root, a->path, err)) == NULL)
+	if ((v = ntfsvol_ls(s, a->root, a->path, err)) == NULL)
 		return -1;
 	for (n = 0; v[n]; n++)
 		;
@@ -414,7 +414,7 @@ serve_sd(void *st, const void *args, void *ans, struct kp_error *err)
 	struct buf b = BUF_INIT;
 
 	SESSION(st, err);
-	if (dr_get_sd(s, a->root, a->path, &b, &r->attrib, err) < 0) {
+	if (ntfsvol_get_sd(s, a->root, a->path, &b, &r->attrib, err) < 0) {
 		buf_release(&b);
 		return -1;
 	}
@@ -430,9 +430,9 @@ serve_journal(void *st, const void *args, void *ans, struct kp_error *err)
 	struct r_u64 *r = ans;
 
 	SESSION(st, err);
-	return dr_journal(s, a->root, a->primary, a->log,
-			  a->sdlen ? a->sd : NULL, a->sdlen, &a->writes, &r->v,
-			  err);
+	return ntfsvol_journal(s, a->root, a->primary, a->log,
+			       a->sdlen ? a->sd : NULL, a->sdlen, &a->writes, &r->v,
+			       err);
 }
 
 static int
@@ -443,7 +443,7 @@ serve_close(void *st, const void *args, void *ans, struct kp_error *err)
 
 	(void)args;
 	(void)ans;
-	r = ws->s ? dr_close(ws->s, true, err) : 0;
+	r = ws->s ? ntfsvol_close(ws->s, true, err) : 0;
 	ws->s = NULL;
 	return r;
 }
@@ -462,58 +462,61 @@ serve_selftest(void *st, const void *args, void *ans, struct kp_error *err)
 }
 
 enum {
-	DW_FIND = 1, DW_VOLUME, DW_WRITABLE, DW_READ, DW_REPLACE, DW_CREATE,
-	DW_REMOVE, DW_LS, DW_MKDIR, DW_SD, DW_JOURNAL, DW_CLOSE, DW_SELFTEST,
-	DW_NR
+	WORKER_FIND = 1, WORKER_VOLUME, WORKER_WRITABLE, WORKER_READ,
+	WORKER_REPLACE, WORKER_CREATE, WORKER_REMOVE, WORKER_LS, WORKER_MKDIR,
+	WORKER_SD, WORKER_JOURNAL, WORKER_CLOSE, WORKER_SELFTEST,
+	WORKER_NR
 };
 
-static const struct rpc_op ops[DW_NR] = {
-	[DW_FIND] = { .name = "find", .answer = &r_found_l,
+static const struct rpc_op ops[WORKER_NR] = {
+	[WORKER_FIND] = { .name = "find", .answer = &r_found_l,
 		      .serve = serve_find },
-	[DW_VOLUME] = { .name = "volume", .args = &a_volume_l,
+	[WORKER_VOLUME] = { .name = "volume", .args = &a_volume_l,
 			.answer = &r_found_l, .serve = serve_volume },
-	[DW_WRITABLE] = { .name = "writable", .args = &a_path_l,
+	[WORKER_WRITABLE] = { .name = "writable", .args = &a_path_l,
 			  .serve = serve_writable },
-	[DW_READ] = { .name = "read", .args = &a_read_l, .answer = &r_data_l,
+	[WORKER_READ] = { .name = "read", .args = &a_read_l, .answer = &r_data_l,
 		      .answer_max = SB_MSG_MAX, .serve = serve_read },
-	[DW_REPLACE] = { .name = "replace", .args = &a_put_l,
+	[WORKER_REPLACE] = { .name = "replace", .args = &a_put_l,
 			 .serve = serve_replace },
-	[DW_CREATE] = { .name = "create", .args = &a_put_l,
+	[WORKER_CREATE] = { .name = "create", .args = &a_put_l,
 			.serve = serve_create },
-	[DW_REMOVE] = { .name = "remove", .args = &a_path_l,
+	[WORKER_REMOVE] = { .name = "remove", .args = &a_path_l,
 			.serve = serve_remove },
-	[DW_LS] = { .name = "ls", .args = &a_path_l, .answer = &r_names_l,
+	[WORKER_LS] = { .name = "ls", .args = &a_path_l, .answer = &r_names_l,
 		    .answer_max = (size_t)64 << 20, .serve = serve_ls },
-	[DW_MKDIR] = { .name = "mkdir", .args = &a_path_l,
+	[WORKER_MKDIR] = { .name = "mkdir", .args = &a_path_l,
 		       .serve = serve_mkdir },
-	[DW_SD] = { .name = "sd", .args = &a_path_l, .answer = &r_sd_l,
+	[WORKER_SD] = { .name = "sd", .args = &a_path_l, .answer = &r_sd_l,
 		    .serve = serve_sd },
-	[DW_JOURNAL] = { .name = "journal", .args = &a_journal_l,
+	[WORKER_JOURNAL] = { .name = "journal", .args = &a_journal_l,
 			 .answer = &r_u64_l, .serve = serve_journal },
-	[DW_CLOSE] = { .name = "close", .serve = serve_close },
-	[DW_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
+	[WORKER_CLOSE] = { .name = "close", .serve = serve_close },
+	[WORKER_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
 };
 
-static const struct rpc_table table = { "the sandboxed worker", ops, DW_NR };
+static const struct rpc_table table = {
+	.worker = "the sandboxed worker", .ops = ops, .nops = WORKER_NR,
+};
 
 /*
  * The parent.
  */
 
-struct dw_session {
+struct worker_session {
 	struct imgio *io;
 	struct rpc_client *c;
 	struct r_found f;	/* the roots as last found */
 };
 
 int
-dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
-	struct dw_session **s_ret, struct kp_error *err)
+worker_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
+	    struct worker_session **s_ret, struct kp_error *err)
 {
 	struct imgio_opts io = *o;
 	struct sb_opts so = { .mem_max = mem_max };
 	struct wstate ws = { .selftest = sb_selftest() };
-	struct dw_session *s;
+	struct worker_session *s;
 	int keep[2];
 
 	*s_ret = NULL;
@@ -532,7 +535,7 @@ dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
 	so.nkeep = 2;
 	/* It may write the raw image it holds, never grow it. */
 	so.fsize_max = imgio_fd(s->io) >= 0 ? imgio_size(s->io) : 0;
-	so.timeout_s = o->timeout_s ? o->timeout_s : DW_TIMEOUT;
+	so.timeout_s = o->timeout_s ? o->timeout_s : WORKER_TIMEOUT;
 	/* WS is copied into the worker by the fork. */
 	if (rpc_start(&table, &so, &ws, &s->c, err) < 0)
 		goto fail;
@@ -545,41 +548,41 @@ fail:
 }
 
 const char *
-dw_format(const struct dw_session *s)
+worker_format(const struct worker_session *s)
 {
 	return imgio_format(s->io);
 }
 
 /* Take the roots found (F) as the session's. */
 static void
-take(struct dw_session *s, struct r_found *f)
+take(struct worker_session *s, struct r_found *f)
 {
 	rpc_layout_release(&r_found_l, &s->f);
 	s->f = *f;
 }
 
 int
-dw_find_windows(struct dw_session *s, struct kp_error *err)
+worker_find_windows(struct worker_session *s, struct kp_error *err)
 {
 	struct r_found f;
 
-	if (rpc_call(s->c, DW_FIND, NULL, &f, err) < 0)
+	if (rpc_call(s->c, WORKER_FIND, NULL, &f, err) < 0)
 		return -1;
 	take(s, &f);
 	return 0;
 }
 
 int
-dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
-	       struct kp_error *err)
+worker_open_volume(struct worker_session *s, unsigned part, size_t *root,
+		   struct kp_error *err)
 {
 	struct a_volume a = { part };
 	struct r_found f;
 
-	if (rpc_call(s->c, DW_VOLUME, &a, &f, err) < 0)
+	if (rpc_call(s->c, WORKER_VOLUME, &a, &f, err) < 0)
 		return -1;
 	if (f.root >= f.nroots) {
-		rpc_release(s->c, DW_VOLUME, &f);
+		rpc_release(s->c, WORKER_VOLUME, &f);
 		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
 			       table.worker);
 	}
@@ -588,29 +591,29 @@ dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
 	return 0;
 }
 
-const struct dr_root *
-dw_roots(const struct dw_session *s, size_t *n)
+const struct ntfsvol_root *
+worker_roots(const struct worker_session *s, size_t *n)
 {
 	*n = s->f.nroots;
 	return s->f.roots;
 }
 
-const struct dr_locked *
-dw_locked(const struct dw_session *s, size_t *n)
+const struct ntfsvol_locked *
+worker_locked(const struct worker_session *s, size_t *n)
 {
 	*n = s->f.nlocked;
 	return s->f.locked;
 }
 
 const char *
-dw_table(const struct dw_session *s)
+worker_table(const struct worker_session *s)
 {
 	return s->f.table;
 }
 
 /* Call OP on PATH of ROOT, with no answer. */
 static int
-on_path(struct dw_session *s, unsigned op, size_t root, const char *path,
+on_path(struct worker_session *s, unsigned op, size_t root, const char *path,
 	struct kp_error *err)
 {
 	struct a_path a = { (uint32_t)root, (char *)path };
@@ -621,9 +624,10 @@ on_path(struct dw_session *s, unsigned op, size_t root, const char *path,
 }
 
 int
-dw_make_writable(struct dw_session *s, size_t root, struct kp_error *err)
+worker_make_writable(struct worker_session *s, size_t root,
+		     struct kp_error *err)
 {
-	int rc = on_path(s, DW_WRITABLE, root, NULL, err);
+	int rc = on_path(s, WORKER_WRITABLE, root, NULL, err);
 
 	if (rc == 0 && root < s->f.nroots)
 		s->f.roots[root].rw = true;
@@ -631,12 +635,12 @@ dw_make_writable(struct dw_session *s, size_t root, struct kp_error *err)
 }
 
 int
-dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
-	struct buf *out, struct kp_error *err)
+worker_read(struct worker_session *s, size_t root, const char *path, size_t max,
+	    struct buf *out, struct kp_error *err)
 {
 	struct a_read a = { (uint32_t)root, (char *)path, max };
 	struct r_data d;
-	int rc = rpc_call(s->c, DW_READ, &a, &d, err);
+	int rc = rpc_call(s->c, WORKER_READ, &a, &d, err);
 
 	if (rc == 0 && d.data.len > max)
 		rc = kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
@@ -653,68 +657,69 @@ dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
 }
 
 int
-dw_replace(struct dw_session *s, size_t root, const char *path,
-	   const void *data, size_t len, unsigned flags, struct kp_error *err)
+worker_replace(struct worker_session *s, size_t root, const char *path,
+	       const void *data, size_t len, unsigned flags,
+	       struct kp_error *err)
 {
 	struct a_put a = { .root = (uint32_t)root, .path = (char *)path,
 			   .flags = flags, .data = (void *)data, .len = len };
 
-	return rpc_call(s->c, DW_REPLACE, &a, NULL, err);
+	return rpc_call(s->c, WORKER_REPLACE, &a, NULL, err);
 }
 
 int
-dw_create_sd(struct dw_session *s, size_t root, const char *path,
-	     const void *data, size_t len, const void *sd, size_t sdlen,
-	     struct kp_error *err)
+worker_create_sd(struct worker_session *s, size_t root, const char *path,
+		 const void *data, size_t len, const void *sd, size_t sdlen,
+		 struct kp_error *err)
 {
 	struct a_put a = { .root = (uint32_t)root, .path = (char *)path,
 			   .sd = (void *)sd, .sdlen = sdlen,
 			   .data = (void *)data, .len = len };
 
-	return rpc_call(s->c, DW_CREATE, &a, NULL, err);
+	return rpc_call(s->c, WORKER_CREATE, &a, NULL, err);
 }
 
 int
-dw_journal(struct dw_session *s, size_t root, const char *primary,
-	   const char *log, const void *sd, size_t sdlen,
-	   const struct journal_writes *p, uint64_t *written,
-	   struct kp_error *err)
+worker_journal(struct worker_session *s, size_t root, const char *primary,
+	       const char *log, const void *sd, size_t sdlen,
+	       const struct journal_writes *p, uint64_t *written,
+	       struct kp_error *err)
 {
 	struct a_journal a = { .root = (uint32_t)root,
 			       .primary = (char *)primary, .log = (char *)log,
 			       .sd = (void *)sd, .sdlen = sd ? sdlen : 0,
 			       .writes = *p };
 	struct r_u64 r;
-	int rc = rpc_call(s->c, DW_JOURNAL, &a, &r, err);
+	int rc = rpc_call(s->c, WORKER_JOURNAL, &a, &r, err);
 
 	*written = rc == 0 ? r.v : 0;
 	return rc;
 }
 
 int
-dw_remove(struct dw_session *s, size_t root, const char *path,
-	  struct kp_error *err)
+worker_remove(struct worker_session *s, size_t root, const char *path,
+	      struct kp_error *err)
 {
-	return on_path(s, DW_REMOVE, root, path, err);
+	return on_path(s, WORKER_REMOVE, root, path, err);
 }
 
 int
-dw_mkdir(struct dw_session *s, size_t root, const char *path,
-	 struct kp_error *err)
+worker_mkdir(struct worker_session *s, size_t root, const char *path,
+	     struct kp_error *err)
 {
-	return on_path(s, DW_MKDIR, root, path, err);
+	return on_path(s, WORKER_MKDIR, root, path, err);
 }
 
 char **
-dw_ls(struct dw_session *s, size_t root, const char *path,
-      struct kp_error *err)
+worker_ls(struct worker_session *s, size_t root, const char *path,
+	  struct kp_error *err)
 {
 	struct a_path a = { (uint32_t)root, (char *)path };
 	struct r_names r;
 	char **v;
 	size_t i;
 
-	if (rpc_call(s->c, DW_LS, &a, &r, err) < 0)
+	if (rpc_call(s->c, WORKER_LS, &a, &r, err) < 0)
 		return NULL;
 	v = calloc(r.n + 1, sizeof(*v));
 	for (i = 0; v && i < r.n; i++) {
@@ -722,37 +727,37 @@ dw_ls(struct dw_session *s, size_t root, const char *path,
 		v[i] = r.v[i].s;
 		r.v[i].s = NULL;
 	}
-	rpc_release(s->c, DW_LS, &r);
+	rpc_release(s->c, WORKER_LS, &r);
 	if (v == NULL)
 		kp_fail_oom(err);
 	return v;
 }
 
 int
-dw_get_sd(struct dw_session *s, size_t root, const char *path,
-	  struct buf *out, uint32_t *attrib, struct kp_error *err)
+worker_get_sd(struct worker_session *s, size_t root, const char *path,
+	      struct buf *out, uint32_t *attrib, struct kp_error *err)
 {
 	struct a_path a = { (uint32_t)root, (char *)path };
 	struct r_sd r;
-	int rc = rpc_call(s->c, DW_SD, &a, &r, err);
+	int rc = rpc_call(s->c, WORKER_SD, &a, &r, err);
 
 	if (rc == 0 && buf_add(out, r.sd, r.len) < 0)
 		rc = kp_fail_oom(err);
 	if (rc == 0 && attrib)
 		*attrib = r.attrib;
 	if (rc == 0)
-		rpc_release(s->c, DW_SD, &r);
+		rpc_release(s->c, WORKER_SD, &r);
 	return rc;
 }
 
 int
-dw_selftest_forbidden(struct dw_session *s, struct kp_error *err)
+worker_selftest_forbidden(struct worker_session *s, struct kp_error *err)
 {
-	return rpc_call(s->c, DW_SELFTEST, NULL, NULL, err);
+	return rpc_call(s->c, WORKER_SELFTEST, NULL, NULL, err);
 }
 
 int
-dw_close(struct dw_session *s, bool ok, struct kp_error *err)
+worker_close(struct worker_session *s, bool ok, struct kp_error *err)
 {
 	struct kp_error e2 = KP_ERROR_INIT;
 	bool wrote = false;
@@ -763,7 +768,7 @@ dw_close(struct dw_session *s, bool ok, struct kp_error *err)
 		return 0;
 	for (i = 0; i < s->f.nroots; i++)
 		wrote |= s->f.roots[i].rw;
-	if (!rpc_dead(s->c) && rpc_call(s->c, DW_CLOSE, NULL, NULL, err) < 0)
+	if (!rpc_dead(s->c) && rpc_call(s->c, WORKER_CLOSE, NULL, NULL, err) < 0)
 		r = -1;
 	if (rpc_stop(s->c, r == 0 ? err : &e2) < 0 && r == 0 && wrote)
 		r = -1;

@@ -6,58 +6,61 @@
  * and parses the NTFS volumes.  A hostile image that subverts libntfs-3g
  * gets a process that can make no system call but I/O on what it holds.
  *
- * Each call is the dr_* call of the same name (image/ntfsvol.h), run in the
- * worker; data and paths cross the socket, bounded (SB_MSG_MAX).
+ * Each call is the ntfsvol_* call of the same name (image/ntfsvol.h), run
+ * in the worker; data and paths cross the socket, bounded (SB_MSG_MAX).
  */
-#ifndef KP_DRWORKER_H
-#define KP_DRWORKER_H
+#ifndef KP_WORKER_H
+#define KP_WORKER_H
 
 #include "image/ntfsvol.h"
 
-struct dw_session;
+struct worker_session;
 
 /* Open PATH in this process and start the worker on it.  MEM_MAX bounds
  * the worker's address space (0: 4 GiB). */
-int dw_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
-	    struct dw_session **s_ret, struct kp_error *err);
+int worker_open(const char *path, const struct imgio_opts *o, uint64_t mem_max,
+		struct worker_session **s_ret, struct kp_error *err);
 
 /* The image's format, as read when it was opened ("qcow2"). */
-const char *dw_format(const struct dw_session *s);
+const char *worker_format(const struct worker_session *s);
 
-int dw_find_windows(struct dw_session *s, struct kp_error *err);
-int dw_open_volume(struct dw_session *s, unsigned part, size_t *root,
+int worker_find_windows(struct worker_session *s, struct kp_error *err);
+int worker_open_volume(struct worker_session *s, unsigned part, size_t *root,
+		       struct kp_error *err);
+const struct ntfsvol_root *worker_roots(const struct worker_session *s,
+					size_t *n);
+const struct ntfsvol_locked *worker_locked(const struct worker_session *s,
+					   size_t *n);
+const char *worker_table(const struct worker_session *s);
+int worker_make_writable(struct worker_session *s, size_t root,
+			 struct kp_error *err);
+int worker_read(struct worker_session *s, size_t root, const char *path,
+		size_t max, struct buf *out, struct kp_error *err);
+int worker_replace(struct worker_session *s, size_t root, const char *path,
+		   const void *data, size_t len, unsigned flags,
 		   struct kp_error *err);
-const struct dr_root *dw_roots(const struct dw_session *s, size_t *n);
-const struct dr_locked *dw_locked(const struct dw_session *s, size_t *n);
-const char *dw_table(const struct dw_session *s);
-int dw_make_writable(struct dw_session *s, size_t root, struct kp_error *err);
-int dw_read(struct dw_session *s, size_t root, const char *path, size_t max,
-	    struct buf *out, struct kp_error *err);
-int dw_replace(struct dw_session *s, size_t root, const char *path,
-	       const void *data, size_t len, unsigned flags,
-	       struct kp_error *err);
-int dw_create_sd(struct dw_session *s, size_t root, const char *path,
-		 const void *data, size_t len, const void *sd, size_t sdlen,
+int worker_create_sd(struct worker_session *s, size_t root, const char *path,
+		     const void *data, size_t len, const void *sd, size_t sdlen,
+		     struct kp_error *err);
+int worker_journal(struct worker_session *s, size_t root, const char *primary,
+		   const char *log, const void *sd, size_t sdlen,
+		   const struct journal_writes *p, uint64_t *written,
+		   struct kp_error *err);
+int worker_remove(struct worker_session *s, size_t root, const char *path,
+		  struct kp_error *err);
+char **worker_ls(struct worker_session *s, size_t root, const char *path,
 		 struct kp_error *err);
-int dw_journal(struct dw_session *s, size_t root, const char *primary,
-	       const char *log, const void *sd, size_t sdlen,
-	       const struct journal_writes *p, uint64_t *written,
-	       struct kp_error *err);
-int dw_remove(struct dw_session *s, size_t root, const char *path,
-	      struct kp_error *err);
-char **dw_ls(struct dw_session *s, size_t root, const char *path,
-	     struct kp_error *err);
-int dw_mkdir(struct dw_session *s, size_t root, const char *path,
-	     struct kp_error *err);
-int dw_get_sd(struct dw_session *s, size_t root, const char *path,
-	      struct buf *out, uint32_t *attrib, struct kp_error *err);
+int worker_mkdir(struct worker_session *s, size_t root, const char *path,
+		 struct kp_error *err);
+int worker_get_sd(struct worker_session *s, size_t root, const char *path,
+		  struct buf *out, uint32_t *attrib, struct kp_error *err);
 
 /* Unmount in the worker, stop it, flush and close the image.  A worker
  * that died leaves the image as far as it got: for a write, an error. */
-int dw_close(struct dw_session *s, bool ok, struct kp_error *err);
+int worker_close(struct worker_session *s, bool ok, struct kp_error *err);
 
 /* Tests only: with KMSPREP_SANDBOX_SELFTEST=1 in the environment at
- * dw_open, this makes the worker call socket(), which must kill it. */
-int dw_selftest_forbidden(struct dw_session *s, struct kp_error *err);
+ * worker_open, this makes the worker call socket(), which must kill it. */
+int worker_selftest_forbidden(struct worker_session *s, struct kp_error *err);
 
 #endif

@@ -31,7 +31,7 @@
  *                       hive is copied out to LOCAL and edited there by
  *                       the hive layer's journaled commit (as 'kmsprep
  *                       hive set' does); the same pages then go into the
- *                       image in place through PATH.LOG1/2 (dr_journal);
+ *                       image in place through PATH.LOG1/2 (ntfsvol_journal);
  *                       prints "written BYTES" (bytes written to the
  *                       image) and "pages N"
  *   forbidden           (-s, KMSPREP_SANDBOX_SELFTEST=1) make the worker
@@ -69,12 +69,12 @@ int direct_supported_main(int argc, char **argv);
 
 /* One session, in process or in a sandboxed worker: the same calls. */
 struct sess {
-	struct dr_session *d;
-	struct dw_session *w;
+	struct ntfsvol *d;
+	struct worker_session *w;
 };
 
-#define CALL(s, fn, ...) ((s)->w ? dw_##fn((s)->w, __VA_ARGS__) : \
-			  dr_##fn((s)->d, __VA_ARGS__))
+#define CALL(s, fn, ...) ((s)->w ? worker_##fn((s)->w, __VA_ARGS__) : \
+			  ntfsvol_##fn((s)->d, __VA_ARGS__))
 
 static int
 fail(struct kp_error *err)
@@ -92,16 +92,16 @@ writable(struct sess *s, size_t root, struct kp_error *err)
 static int
 op_roots(struct sess *s)
 {
-	const struct dr_root *r;
-	const struct dr_locked *l;
+	const struct ntfsvol_root *r;
+	const struct ntfsvol_locked *l;
 	size_t n, i;
 
-	const char *t = s->w ? dw_table(s->w) : dr_table(s->d);
+	const char *t = s->w ? worker_table(s->w) : ntfsvol_table(s->d);
 
 	printf("table %s\n", t ? t : "?");
-	r = s->w ? dw_roots(s->w, &n) : dr_roots(s->d, &n);
+	r = s->w ? worker_roots(s->w, &n) : ntfsvol_roots(s->d, &n);
 	for (i = 0; i < n; i++) {
-		const char *why = dr_root_unwritable(&r[i]);
+		const char *why = ntfsvol_root_unwritable(&r[i]);
 
 		printf("root %zu part %u start %llu size %llu systemroot %s "
 		       "state %d%s%s\n", i, r[i].part,
@@ -110,7 +110,7 @@ op_roots(struct sess *s)
 		       (int)r[i].state, why ? " unwritable: " : "",
 		       why ? why : "");
 	}
-	l = s->w ? dw_locked(s->w, &n) : dr_locked(s->d, &n);
+	l = s->w ? worker_locked(s->w, &n) : ntfsvol_locked(s->d, &n);
 	for (i = 0; i < n; i++)
 		printf("locked part %u%s: %s\n", l[i].part,
 		       l[i].bitlocker ? " bitlocker" : "", l[i].why);
@@ -324,13 +324,13 @@ run_op(struct sess *s, size_t root, const char *op, char **a, int na,
 		if (s->w)
 			return kp_fail(err, 2, "attrib: not with -s");
 		if (writable(s, root, err) == 0 &&
-		    dr_set_attrib(s->d, root, a[0],
-				  (uint32_t)strtoul(a[1], NULL, 16), err) == 0)
+		    ntfsvol_set_attrib(s->d, root, a[0],
+				       (uint32_t)strtoul(a[1], NULL, 16), err) == 0)
 			r = 0;
 	} else if (strcmp(op, "forbidden") == 0) {
 		if (s->w == NULL)
 			return kp_fail(err, 2, "forbidden: needs -s");
-		r = dw_selftest_forbidden(s->w, err);
+		r = worker_selftest_forbidden(s->w, err);
 	} else if (strcmp(op, "set") == 0) {
 		NEED(4);
 		r = op_set(s, root, a, err);
@@ -389,21 +389,21 @@ direct_main(int argc, char **argv)
 			"[-f FMT] [-o OVERLAY] [-p PART] IMAGE OP...\n");
 		return 2;
 	}
-	if (sandbox ? dw_open(argv[optind], &o, 0, &s->w, &err) :
-	    dr_open(argv[optind], &o, &s->d, &err))
+	if (sandbox ? worker_open(argv[optind], &o, 0, &s->w, &err) :
+	    ntfsvol_open(argv[optind], &o, &s->d, &err))
 		return fail(&err);
 	if (part >= 0) {
 		if (CALL(s, open_volume, (unsigned)part, &root, &err) < 0)
 			goto bad;
-	} else if ((s->w ? dw_find_windows(s->w, &err) :
-		    dr_find_windows(s->d, &err)) < 0) {
+	} else if ((s->w ? worker_find_windows(s->w, &err) :
+		    ntfsvol_find_windows(s->d, &err)) < 0) {
 		goto bad;
 	}
 	for (i = optind + 1; i < argc; i += 1 + used) {
 		if (s->w)
-			dw_roots(s->w, &n);
+			worker_roots(s->w, &n);
 		else
-			dr_roots(s->d, &n);
+			ntfsvol_roots(s->d, &n);
 		if (n == 0 && strcmp(argv[i], "roots") != 0 &&
 		    strcmp(argv[i], "forbidden") != 0) {
 			kp_fail(&err, 3, "no Windows found");
@@ -479,7 +479,7 @@ direct_supported_main(int argc, char **argv)
 			"[-k] IMAGE\n");
 		return 2;
 	}
-	r = dr_supported(argv[1 + key], &o, key, why, sizeof(why), &err);
+	r = ntfsvol_supported(argv[1 + key], &o, key, why, sizeof(why), &err);
 	if (r < 0)
 		return fail(&err);
 	if (r == 1)

@@ -170,18 +170,18 @@ test_not_ntfs(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct imgio_opts o = { .readonly = true };
-	struct dr_session *s = NULL;
+	struct ntfsvol *s = NULL;
 	char path[64];
 	size_t n;
 
 	make_mbr(path, 7, 2048, 1024);
-	CHECK(dr_open(path, &o, &s, &err) == 0);
-	CHECK(dr_find_windows(s, &err) == 0);
-	dr_roots(s, &n);
+	CHECK(ntfsvol_open(path, &o, &s, &err) == 0);
+	CHECK(ntfsvol_find_windows(s, &err) == 0);
+	ntfsvol_roots(s, &n);
 	CHECK_EQ(n, 0);
-	dr_locked(s, &n);
+	ntfsvol_locked(s, &n);
 	CHECK_EQ(n, 1);		/* "cannot mount" */
-	CHECK(dr_close(s, true, &err) == 0);
+	CHECK(ntfsvol_close(s, true, &err) == 0);
 	unlink(path);
 }
 

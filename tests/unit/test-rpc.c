@@ -139,7 +139,9 @@ static struct rpc_op ops[OP_NR] = {
 	[OP_BIG] = { .name = "big", .answer = &tail_l,
 		     .answer_max = (size_t)4 << 20, .serve = big },
 };
-static const struct rpc_table table = { "the test worker", ops, OP_NR };
+static const struct rpc_table table = {
+	.worker = "the test worker", .ops = ops, .nops = OP_NR,
+};
 
 static struct rpc_client *
 start(void)
