@@ -371,6 +371,16 @@ close_others(int *keep, size_t n)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Argument N compared by OP with V.  libseccomp's SCMP_An leaves datum_b
+ * to positional zeroing, which clang's -Wmissing-field-initializers
+ * rejects; designated members do not. */
+#define ARG(n, o, v) \
+	((struct scmp_arg_cmp){ .arg = (n), .op = (o), .datum_a = (v) })
+/* Argument N, masked by M, equal to V. */
+#define ARG_MASKED(n, m, v) \
+	((struct scmp_arg_cmp){ .arg = (n), .op = SCMP_CMP_MASKED_EQ, \
+				.datum_a = (m), .datum_b = (v) })
+
 /* Give up every capability for good: the ambient and bounding sets
  * emptied, an execve by root granting none (SECBIT_NOROOT, locked), then
  * the process's own sets cleared.  Without root there is nothing to drop
@@ -448,8 +458,8 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 			return -1;
 	for (i = 0; i < NELEM(fcntl_cmds); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-				     SCMP_A1(SCMP_CMP_EQ,
-					     (scmp_datum_t)fcntl_cmds[i], 0)) < 0)
+				     ARG(1, SCMP_CMP_EQ,
+					 (scmp_datum_t)fcntl_cmds[i])) < 0)
 			return -1;
 	if (!fenced) {
 		/* Read-only opens; one for writing fails (EACCES) rather
@@ -463,13 +473,12 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 		for (i = 0; i < NELEM(wr); i++)
 			if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
 					     SCMP_SYS(openat), 1,
-					     SCMP_A2(SCMP_CMP_MASKED_EQ,
-						     wr[i].mask, wr[i].val)) < 0)
+					     ARG_MASKED(2, wr[i].mask,
+							wr[i].val)) < 0)
 				return -1;
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-					SCMP_A2(SCMP_CMP_MASKED_EQ,
-						O_ACCMODE | O_CREAT | O_TRUNC,
-						O_RDONLY));
+					ARG_MASKED(2, O_ACCMODE | O_CREAT |
+						   O_TRUNC, O_RDONLY));
 	}
 	for (i = 0; i < NELEM(allowed_fenced); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fenced[i],
@@ -541,7 +550,7 @@ confine(const struct sb_opts *o, int sock)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
 			goto fail;
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-			     SCMP_A0(SCMP_CMP_EQ, PR_CAPBSET_READ)) < 0)
+			     ARG(0, SCMP_CMP_EQ, PR_CAPBSET_READ)) < 0)
 		goto fail;
 	if (o->fs_dir && allow_files(ctx, fenced) < 0)
 		goto fail;
@@ -800,10 +809,10 @@ spawn_filter(void)
 	 * namespace has none anyway). */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
 			     SCMP_SYS(socket), 1,
-			     SCMP_A0(SCMP_CMP_NE, AF_UNIX)) < 0 ||
+			     ARG(0, SCMP_CMP_NE, AF_UNIX)) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
 			     SCMP_SYS(socketpair), 1,
-			     SCMP_A0(SCMP_CMP_NE, AF_UNIX)) < 0)
+			     ARG(0, SCMP_CMP_NE, AF_UNIX)) < 0)
 		goto out;
 	r = seccomp_load(ctx);
 out:
