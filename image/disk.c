@@ -571,21 +571,11 @@ disk_server_said(struct disk_server *srv)
 
 /* Wait for PID up to MS milliseconds; its status, or -1 if it runs on. */
 static int
-wait_for(pid_t pid, int ms)
+wait_for(pid_t pid, unsigned ms)
 {
-	const struct timespec tick = { 0, 10 * 1000 * 1000 };
-	int st;
+	int st = 0, r = sb_wait(pid, &st, ms);
 
-	for (;;) {
-		pid_t p = waitpid(pid, &st, WNOHANG);
-
-		if (p == pid)
-			return st;
-		if ((p < 0 && errno != EINTR) || ms <= 0)
-			return p < 0 ? 0 : -1;
-		nanosleep(&tick, NULL);
-		ms -= 10;
-	}
+	return r == 1 ? st : r == 0 ? -1 : 0;
 }
 
 /* Create OVERLAY, a new qcow2 file over D, with a confined qemu-img that

@@ -143,6 +143,10 @@ int sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 /* The worker's process id. */
 int sb_pid(const struct sb_worker *w);
 
+/* Wait up to MS milliseconds for child PID to end: 1 with its status in
+ * *STATUS, 0 if it still runs (it is left running), -1 with errno. */
+int sb_wait(pid_t pid, int *status, unsigned ms);
+
 /* Close the socket, wait for the worker and free.  -1 if it did not end
  * normally. */
 int sb_stop(struct sb_worker *w, struct kp_error *err);
