@@ -493,6 +493,7 @@ struct disk_server {
 	char said[512];
 	char *overlay;		/* made here: removed unless kept */
 	char *sockdir;		/* a private directory of ours, removed */
+	bool persistent;	/* serves until stopped (SIGTERM) */
 };
 
 /* Run PROG (found on PATH) with ARGS confined to the files of D (the
@@ -670,7 +671,7 @@ disk_serve(const struct disk *d, const struct disk_serve_opts *o,
 	struct disk_server *srv = calloc(1, sizeof(*srv));
 	json_t *spec = NULL;
 	char *arg = NULL, *spec_s = NULL, *sock = NULL;
-	const char *args[5];
+	const char *args[6];
 	size_t a = 0;
 	int ovfd = -1, r;
 
@@ -714,6 +715,10 @@ disk_serve(const struct disk *d, const struct disk_serve_opts *o,
 	args[a++] = (char *)"--cache=writeback";
 	if (o->readonly)
 		args[a++] = (char *)"--read-only";
+	if (o->sock) {
+		args[a++] = (char *)"--persistent";
+		srv->persistent = true;
+	}
 	args[a++] = (char *)"--";
 	args[a++] = arg;
 	args[a] = NULL;
@@ -760,7 +765,10 @@ disk_server_stop(struct disk_server *srv, bool keep_overlay,
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->pid > 0) {
-		/* It ends when its client has gone. */
+		/* It ends when its client has gone, or (persistent) when told
+		 * to, flushing what it caches. */
+		if (srv->persistent)
+			kill(srv->pid, SIGTERM);
 		st = wait_for(srv->pid, 5000);
 		if (st == -1) {
 			kill(srv->pid, SIGKILL);

@@ -61,15 +61,18 @@ struct disk_serve_opts {
 	bool readonly;		/* serve it read-only */
 	const char *overlay;	/* create this new qcow2 file over the image
 				 * and serve that instead */
-	const char *sock;	/* listen on this path (for the appliance);
-				 * NULL: return a connected socket */
+	const char *sock;	/* listen on this path (for the appliance),
+				 * for one client after another until
+				 * stopped; NULL: return a connected socket,
+				 * served until that client goes */
 };
 
 struct disk_server;
 
 /* Serve D by a confined qemu-nbd.  Without O->sock, *FD is a socket
  * already connected to it (hand it to libnbd); with it, the server
- * listens there for one client.  An overlay is created first, refused if
+ * listens there (libguestfs connects once to size its overlay, then qemu
+ * connects, and again if it is started a second time).  An overlay is created first, refused if
  * anything (a dangling link too) is at its path: KP_ERR_REFUSED. */
 int disk_serve(const struct disk *d, const struct disk_serve_opts *o,
 	       struct disk_server **srv_ret, int *fd, struct kp_error *err);
