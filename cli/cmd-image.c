@@ -65,6 +65,7 @@ image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	o->readonly = readonly;
 	o->overlay = a->overlay;
 	o->bitlocker_key_file = a->bitlocker;
+	o->timeout_s = (unsigned)a->timeout;
 	o->notice = image_notice;
 	o->warn = image_warning;
 	o->ud = c;

@@ -13,6 +13,7 @@ struct image_args {
 	enum gen_mode mode;
 	const char *backend;	/* --backend */
 	unsigned long jobs;	/* -j: images written at once */
+	unsigned long timeout;	/* --request-timeout, seconds */
 	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
 	char *search_norm;
 	const char **roots;
@@ -100,6 +101,11 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
+	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \
+	  "give each request to an image's sandboxed worker this long " \
+	  "(default 60), each read or write of an NBD server half of it; " \
+	  "then kmsprep stops: exit 5 if the storage kept it waiting, " \
+	  "3 if the image made the worker loop"), \
 	OPT_QUIET()
 
 /* --events jsonl (image set, generalize, batch). */

@@ -70,7 +70,13 @@ what_was_written(struct cli *c, const struct image_args *a,
 	else if (r->journal_failed)
 		cli_note(c, "no file was written completely; the hive whose "
 			 "write failed is brought to its old or new state from "
-			 "its transaction log when it is next loaded");
+			 "its transaction log when it is next loaded; running "
+			 "the same command again finishes the write");
+	else if (r->began)
+		cli_note(c, "the write had begun: no setting changed, but the "
+			 "volume may have (a transaction log being made or "
+			 "sized); running the same command again repairs what "
+			 "an interrupted write leaves and finishes it");
 	else
 		cli_note(c, "no image was changed");
 }

@@ -409,6 +409,15 @@ journal_writes_get(struct wire_rd *r, struct journal_writes *p)
 	}
 	for (i = 0; i < nw; i++)
 		p->w[i].data = wire_take(r, p->w[i].len);
+	/* The shape journal_writes_build gives: the log, then three steps
+	 * on the primary; the log's writes within its size (an executor
+	 * makes that much room before it starts). */
+	for (i = 0; i < 4; i++)
+		if (p->step[i].file != (i ? JOURNAL_PRIMARY : JOURNAL_LOG))
+			return -1;
+	for (i = p->step[0].first; i < p->step[0].first + p->step[0].n; i++)
+		if (p->w[i].off + p->w[i].len > p->step[0].size)
+			return -1;
 	return r->bad ? -1 : 0;
 }
 
@@ -681,7 +690,7 @@ logged:
 	snprintf(err->msg + i, sizeof(err->msg) - i, " (the change is in '%s': "
 		 "if the hive is left dirty, replaying that log completes it)",
 		 path[JOURNAL_LOG]);
-	return -1;
+	return kp_error_remedy(err, KP_REMEDY_RERUN);
 }
 
 /* The local files, for journal_writes_run. */

@@ -133,6 +133,13 @@ int journal_writes_build(const unsigned char *old_base,
 			 struct journal_writes *p, struct kp_error *err);
 void journal_writes_release(struct journal_writes *p);
 
+/* The size of P's log once written: its base block and the new entry. */
+static inline uint64_t
+journal_log_size(const struct journal_writes *p)
+{
+	return p->step[0].size;
+}
+
 /* The writes as message fields (lib/wire.h), for a sandboxed process that
  * carries it out or made it: its steps, log, sequence number, counts and
  * every write with its bytes. */
@@ -175,7 +182,8 @@ struct journal_io {
 		      size_t len, uint64_t off);
 	int (*pread)(void *ctx, enum journal_file f, void *p, size_t len,
 		     uint64_t off);
-	/* The log cut to SIZE; the primary grown to SIZE if smaller. */
+	/* The log ending at SIZE (cut there, or what follows made no entry);
+	 * the primary grown to SIZE if smaller. */
 	int (*fit)(void *ctx, enum journal_file f, uint64_t size);
 	/* F, and what holds it, flushed to stable storage. */
 	int (*flush)(void *ctx, enum journal_file f);

@@ -126,10 +126,13 @@ extern const struct img_backend img_backend_direct;
 
 /* Can the direct backend do the work on every one of IMAGES?  1 if each
  * holds Windows on plain NTFS (MBR, GPT or a whole-disk filesystem) in a
- * format it reads; 0 if not, with the reason on one line in WHY.  The
- * images are looked at read-only, in sandboxed workers. */
+ * format it reads; 0 if not, with the reason on one line in WHY; -1 with
+ * ERR for what no backend would get past (an unreachable NBD server, an
+ * image in use).  The images are looked at read-only, in sandboxed
+ * workers. */
 int img_direct_usable(char *const *images, size_t n,
-		      const struct img_opts *o, char *why, size_t whysz);
+		      const struct img_opts *o, char *why, size_t whysz,
+		      struct kp_error *err);
 
 /* The session's backend and its handle (for the batch, prep/batch.h). */
 const struct img_backend *img_session_backend(const struct img_session *s);

@@ -104,7 +104,8 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		struct imgio_opts dro = {
 			.format = o->format, .readonly = o->readonly,
 			.overlay = o->readonly ? NULL : o->overlay,
-			.allow_refs = o->allow_refs };
+			.allow_refs = o->allow_refs,
+			.timeout_s = o->timeout_s };
 		bool uri = imgio_is_uri(images[i]);
 		struct img_uri u;
 		int r = uri ? 0 : img_uri_parse(images[i], &u, err);
@@ -269,17 +270,29 @@ static int
 d_make_writable(void *h, struct img_root *r, struct kp_error *err)
 {
 	struct direct *d = h;
+	unsigned mirror = 0;
 	size_t k = 0;
 
 	if (root_index(d, r, &k, err) < 0)
 		return -1;
 	if (r->rw)
 		return 0;
-	if (worker_make_writable(d->w[d->map[k].image], d->map[k].root, err) < 0) {
+	if (worker_make_writable(d->w[d->map[k].image], d->map[k].root,
+				 &mirror, err) < 0) {
 		kp_error_prefix(err, "%s", r->device);
 		return -1;
 	}
 	r->rw = true;
+	if (mirror && d->o.warn) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "'%s': %s: $MFTMirr differed from "
+			 "$MFT in %u record%s, as an interrupted write leaves "
+			 "it; repaired from $MFT, as ntfsfix does",
+			 d->names[r->image], r->device, mirror,
+			 mirror == 1 ? "" : "s");
+		d->o.warn(d->o.ud, msg);
+	}
 	return 0;
 }
 
@@ -609,7 +622,7 @@ const struct img_backend img_backend_direct = {
  */
 int
 img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
-		  char *why, size_t whysz)
+		  char *why, size_t whysz, struct kp_error *final)
 {
 	struct img_opts ro = *o;
 	struct kp_error err = KP_ERROR_INIT;
@@ -622,9 +635,17 @@ img_direct_usable(char *const *images, size_t n, const struct img_opts *o,
 	ro.overlay = NULL;
 	if (d_open(images, n, &ro, &h, &err) < 0 ||
 	    d_find_windows(h, &err) < 0) {
+		d_close(h, false, NULL);
+		/* What the appliance would meet as well (an NBD server that
+		 * cannot be reached, an image in use) is not a reason to
+		 * start it. */
+		if (err.status == KP_ERR_UNAVAILABLE ||
+		    err.status == KP_ERR_REFUSED) {
+			*final = err;
+			return -1;
+		}
 		snprintf(why, whysz, "the direct backend cannot read the "
 			 "images: %s", err.msg);
-		d_close(h, false, NULL);
 		return 0;
 	}
 	d = h;

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fileio.h"
@@ -36,6 +37,10 @@ struct imgio {
 	bool written;
 	uint64_t wbytes;		/* bytes written through it */
 	char *format;
+	unsigned nbd_ms;	/* each NBD request's deadline */
+	/* The NBD connection failed (a deadline passed, the server went):
+	 * every later request fails at once with this errno. */
+	int nbd_dead;
 };
 
 bool
@@ -103,6 +108,90 @@ open_raw(struct imgio *io, const char *path, struct kp_error *err)
 	return 0;
 }
 
+/* CLOCK_MONOTONIC in milliseconds. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Drive libnbd until DONE(io) is true or the request's deadline passes:
+ * libnbd's blocking calls wait for ever on a server that stops
+ * answering.  0, or -1 with errno (ETIMEDOUT: the connection is given up,
+ * and every later request fails at once). */
+static int
+nbd_run(struct imgio *io, int (*done)(struct imgio *io, int64_t c),
+	int64_t cookie)
+{
+	uint64_t deadline = now_ms() + io->nbd_ms;
+
+	for (;;) {
+		int r = done(io, cookie);
+		uint64_t now;
+
+		if (r > 0)
+			return 0;
+		if (r < 0) {
+			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+			break;
+		}
+		now = now_ms();
+		if (now >= deadline) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		if (nbd_poll(io->nbd, (int)(deadline - now)) < 0) {
+			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+			break;
+		}
+	}
+	/* Whatever the server does later, this connection is over: a reply
+	 * that comes late must not be taken for another request's.  (No
+	 * goodbye: a worker may not even shut a socket down.) */
+	io->nbd_dead = errno;
+	return -1;
+}
+
+static int
+cmd_done(struct imgio *io, int64_t cookie)
+{
+	return nbd_aio_command_completed(io->nbd, (uint64_t)cookie);
+}
+
+static int
+connected(struct imgio *io, int64_t unused)
+{
+	(void)unused;
+	if (nbd_aio_is_ready(io->nbd))
+		return 1;
+	return nbd_aio_is_dead(io->nbd) || nbd_aio_is_closed(io->nbd) ? -1 : 0;
+}
+
+static int
+closed(struct imgio *io, int64_t unused)
+{
+	(void)unused;
+	if (nbd_aio_is_closed(io->nbd))
+		return 1;
+	return nbd_aio_is_dead(io->nbd) ? -1 : 0;
+}
+
+/* One request, started by START (a cookie, or -1), under the deadline. */
+static int
+nbd_request(struct imgio *io, int64_t cookie)
+{
+	if (cookie < 0) {
+		errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+		if (nbd_aio_is_dead(io->nbd) || nbd_aio_is_closed(io->nbd))
+			io->nbd_dead = errno;
+		return -1;
+	}
+	return nbd_run(io, cmd_done, cookie);
+}
+
 static int
 nbd_fail(struct kp_error *err, const char *what, const char *path)
 {
@@ -133,7 +222,8 @@ open_nbd(struct imgio *io, const char *path, const char *overlay,
 		return nbd_fail(err, "cannot create an NBD handle", path);
 	if (disk_serve(io->disk, &so, &io->srv, &fd, err) < 0)
 		return -1;
-	if (nbd_connect_socket(io->nbd, fd) < 0) {
+	if (nbd_aio_connect_socket(io->nbd, fd) < 0 ||
+	    nbd_run(io, connected, 0) < 0) {
 		const char *said = disk_server_said(io->srv);
 
 		return kp_fail(err, KP_ERR_INPUT, "'%s': qemu-nbd cannot serve "
@@ -160,9 +250,14 @@ open_uri(struct imgio *io, const char *path, struct kp_error *err)
 	io->nbd = nbd_create();
 	if (io->nbd == NULL)
 		return nbd_fail(err, "cannot create an NBD handle", path);
-	if (nbd_connect_uri(io->nbd, path) < 0)
-		return kp_fail(err, KP_ERR_INPUT, "'%s': cannot connect: %s",
-			       path, nbd_get_error());
+	if (nbd_aio_connect_uri(io->nbd, path) < 0 ||
+	    nbd_run(io, connected, 0) < 0) {
+		const char *m = nbd_get_error();
+
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': cannot connect: "
+			       "%s", path, io->nbd_dead == ETIMEDOUT ?
+			       "no answer" : m ? m : strerror(io->nbd_dead));
+	}
 	size = nbd_get_size(io->nbd);
 	if (size < 0)
 		return nbd_fail(err, "cannot read the size", path);
@@ -195,6 +290,8 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	io->fd = -1;
 	io->shadow = -1;
 	io->readonly = o->readonly;
+	io->nbd_ms = (o->timeout_s ? (o->timeout_s + 1) / 2 :
+		      IMGIO_NBD_TIMEOUT) * 1000;
 	*io_ret = io;
 	if (imgio_is_uri(path)) {
 		io->format = strdup("raw");
@@ -224,10 +321,13 @@ imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off)
 	while (len) {
 		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
 
-		if (nbd_pread(io->nbd, p, n, off, 0) < 0) {
-			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+		if (io->nbd_dead) {
+			errno = io->nbd_dead;
 			return -1;
 		}
+		if (nbd_request(io, nbd_aio_pread(io->nbd, p, n, off,
+						  NBD_NULL_COMPLETION, 0)) < 0)
+			return -1;
 		p += n;
 		off += n;
 		len -= n;
@@ -257,10 +357,13 @@ imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off)
 	while (len) {
 		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
 
-		if (nbd_pwrite(io->nbd, p, n, off, 0) < 0) {
-			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+		if (io->nbd_dead) {
+			errno = io->nbd_dead;
 			return -1;
 		}
+		if (nbd_request(io, nbd_aio_pwrite(io->nbd, p, n, off,
+						   NBD_NULL_COMPLETION, 0)) < 0)
+			return -1;
 		p += n;
 		off += n;
 		len -= n;
@@ -274,11 +377,12 @@ imgio_flush(struct imgio *io)
 	if (io->readonly || !io->written)
 		return 0;
 	if (io->nbd) {
-		if (nbd_flush(io->nbd, 0) < 0) {
-			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+		if (io->nbd_dead) {
+			errno = io->nbd_dead;
 			return -1;
 		}
-		return 0;
+		return nbd_request(io, nbd_aio_flush(io->nbd,
+						     NBD_NULL_COMPLETION, 0));
 	}
 	return fsync(io->fd);
 }
@@ -367,6 +471,13 @@ imgio_bytes_written(const struct imgio *io)
 	return io->wbytes;
 }
 
+int
+imgio_fault(const struct imgio *io, bool *remote)
+{
+	*remote = io->srv == NULL;
+	return io->nbd_dead;
+}
+
 bool
 imgio_written(const struct imgio *io)
 {
@@ -388,12 +499,16 @@ imgio_close(struct imgio *io, bool keep_overlay, struct kp_error *err)
 			r = kp_fail_errno(err, KP_ERR_FAIL, errno,
 					  "cannot flush the image");
 	}
-	if (io->nbd) {
-		if (nbd_shutdown(io->nbd, 0) < 0 && r == 0 && !io->readonly)
-			r = kp_fail(err, KP_ERR_FAIL, "qemu-nbd: %s",
-				    nbd_get_error());
+	/* A polite goodbye, within the deadline: nbd_shutdown would wait
+	 * for ever on a server that stopped answering. */
+	if (io->nbd && !io->nbd_dead &&
+	    (nbd_aio_disconnect(io->nbd, 0) < 0 ||
+	     nbd_run(io, closed, 0) < 0) && r == 0 && !io->readonly)
+		r = kp_fail(err, KP_ERR_UNAVAILABLE, "the NBD server did not "
+			    "end the connection cleanly: %s",
+			    nbd_get_error() ? nbd_get_error() : "no answer");
+	if (io->nbd)
 		nbd_close(io->nbd);
-	}
 	/* It ends once its one client has gone. */
 	if (disk_server_stop(io->srv, keep_overlay, r == 0 ? err : NULL) < 0 &&
 	    r == 0 && !io->readonly)

@@ -31,9 +31,13 @@ struct imgio_opts {
 	const char *overlay;	/* create this qcow2 overlay and serve it */
 	bool force_nbd;		/* serve a raw image through qemu-nbd too */
 	bool allow_refs;	/* accept the files an image names, checked */
-	unsigned timeout_s;	/* a sandboxed worker's time for each request
-				 * (image/worker.h); 0: its default */
+	/* The time a sandboxed worker has for each request (image/worker.h);
+	 * each NBD request has half of it.  0: the defaults. */
+	unsigned timeout_s;
 };
+
+/* Each NBD request's deadline when imgio_opts.timeout_s is 0. */
+#define IMGIO_NBD_TIMEOUT 30
 
 /* Is PATH an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://; see
  * https://github.com/NetworkBlockDevice/nbd/blob/master/doc/uri.md)
@@ -50,6 +54,12 @@ int imgio_open(const char *path, const struct imgio_opts *o,
  * (EROFS for a write to a read-only channel, EINVAL past the end). */
 int imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off);
 int imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off);
+
+/* Whether the NBD connection has failed (a request's deadline passed, the
+ * server went away): its errno (ETIMEDOUT for a deadline), or 0.  *REMOTE
+ * tells whether the server was an NBD URI's rather than kmsprep's own
+ * qemu-nbd.  Every request after a failure fails at once. */
+int imgio_fault(const struct imgio *io, bool *remote);
 
 /* Flush written data to stable storage (fsync, or NBD_CMD_FLUSH). */
 int imgio_flush(struct imgio *io);

@@ -22,6 +22,7 @@
 #include <ntfs-3g/attrib.h>
 #include <ntfs-3g/device.h>
 #include <ntfs-3g/dir.h>
+#include <ntfs-3g/index.h>
 #include <ntfs-3g/inode.h>
 #include <ntfs-3g/layout.h>
 #include <ntfs-3g/logfile.h>

@@ -14,11 +14,21 @@
 #include "image/ntfsdev.h"
 #include "image/ntfs3g.h"
 
+/* Bytes read in place of the image's, for a read-only mount that must
+ * see a repair it may not write (ntfsdev_mount). */
+struct patch {
+	uint64_t off;		/* in the partition */
+	unsigned char *data;
+	size_t len;
+};
+
 struct range {
 	struct imgio *io;
 	uint64_t start;
 	uint64_t len;
 	uint64_t pos;
+	struct patch *patch;
+	size_t npatch;
 };
 
 static struct range *
@@ -109,11 +119,22 @@ d_pread(struct ntfs_device *dev, void *buf, s64 count, s64 off)
 {
 	struct range *r = rng(dev);
 	s64 n = clamp(r, count, off);
+	size_t i;
 
 	if (n <= 0)
 		return n;
 	if (imgio_pread(r->io, buf, (size_t)n, r->start + (uint64_t)off) < 0)
 		return -1;
+	for (i = 0; i < r->npatch; i++) {
+		const struct patch *p = &r->patch[i];
+		uint64_t a = (uint64_t)off, b = a + (uint64_t)n;
+		uint64_t lo = a > p->off ? a : p->off;
+		uint64_t hi = b < p->off + p->len ? b : p->off + p->len;
+
+		if (lo < hi)
+			memcpy((unsigned char *)buf + (lo - a),
+			       p->data + (lo - p->off), hi - lo);
+	}
 	return n;
 }
 
@@ -206,30 +227,163 @@ static struct ntfs_device_operations range_ops = {
 	.ioctl = d_ioctl,
 };
 
+static void
+range_free(struct range *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->npatch; i++)
+		free(r->patch[i].data);
+	free(r->patch);
+	free(r);
+}
+
+/* Read record I of the $MFTMirr of VOL as the copy RAW (its bytes on
+ * disk) from now on, without writing it. */
+static int
+add_patch(struct range *r, ntfs_volume *vol, size_t i, const u8 *raw)
+{
+	uint64_t byte = (uint64_t)i << vol->mft_record_size_bits;
+	LCN lcn = ntfs_attr_vcn_to_lcn(vol->mftmirr_na,
+				       (VCN)(byte >> vol->cluster_size_bits));
+	struct patch *p;
+
+	if (lcn < 0) {
+		errno = EIO;
+		return -1;
+	}
+	p = realloc(r->patch, (r->npatch + 1) * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	r->patch = p;
+	p += r->npatch;
+	p->off = ((uint64_t)lcn << vol->cluster_size_bits) +
+		 (byte & (vol->cluster_size - 1));
+	p->len = vol->mft_record_size;
+	p->data = malloc(p->len);
+	if (p->data == NULL)
+		return -1;
+	memcpy(p->data, raw, p->len);
+	r->npatch++;
+	return 0;
+}
+
+/*
+ * libntfs-3g refuses to mount a volume whose $MFTMirr differs from the
+ * first records of $MFT, which an interrupted write leaves behind: $MFT's
+ * record written, its mirror not yet.  As ntfsfix and chkdsk do, the
+ * mirror is made a copy of $MFT again, when every record of $MFT it
+ * mirrors is sound; READ_ONLY, the copy is only what reads see.  The
+ * number of records repaired (0: they did not differ, so the mount failed
+ * for another reason), or -1 with errno.
+ */
+static int
+mirror_fix(struct range *r, const char *name, bool read_only)
+{
+	struct ntfs_device *dev = ntfs_device_alloc(name, 0, &range_ops, r);
+	ntfs_volume *vol;
+	u8 *m = NULL, *m2 = NULL, *raw = NULL;
+	s64 n, size = 0;
+	int fixed = 0, e = 0;
+	s64 i;
+
+	if (dev == NULL)
+		return -1;
+	vol = ntfs_volume_startup(dev, read_only ? NTFS_MNT_RDONLY : 0);
+	if (vol == NULL) {
+		e = errno;
+		ntfs_device_free(dev);
+		errno = e;
+		return -1;
+	}
+	n = vol->mftmirr_size;
+	size = n << vol->mft_record_size_bits;
+	if (n <= 0 || (m = malloc((size_t)size)) == NULL ||
+	    (m2 = malloc((size_t)size)) == NULL ||
+	    (raw = malloc((size_t)size)) == NULL) {
+		e = n <= 0 ? EIO : ENOMEM;
+		goto out;
+	}
+	if (ntfs_attr_mst_pread(vol->mft_na, 0, n, vol->mft_record_size,
+				m) != n ||
+	    ntfs_attr_mst_pread(vol->mftmirr_na, 0, n, vol->mft_record_size,
+				m2) != n ||
+	    ntfs_attr_pread(vol->mft_na, 0, size, raw) != size) {
+		e = errno ? errno : EIO;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		MFT_RECORD *a = (MFT_RECORD *)(m + (i << vol->mft_record_size_bits));
+		MFT_RECORD *b = (MFT_RECORD *)(m2 + (i << vol->mft_record_size_bits));
+		u32 used = ntfs_mft_record_get_data_size(a);
+
+		/* A damaged $MFT is chkdsk's to repair, not ours. */
+		if ((a->flags & MFT_RECORD_IN_USE) &&
+		    !ntfs_is_mft_record(a->magic)) {
+			e = EIO;
+			goto out;
+		}
+		if (used > sizeof(MFT_RECORD) && used <= vol->mft_record_size &&
+		    memcmp(a, b, used) == 0)
+			continue;
+		if (read_only &&
+		    add_patch(r, vol, (size_t)i,
+			      raw + (i << vol->mft_record_size_bits)) < 0) {
+			e = errno ? errno : ENOMEM;
+			goto out;
+		}
+		fixed++;
+	}
+	if (fixed && !read_only &&
+	    (ntfs_attr_pwrite(vol->mftmirr_na, 0, size, raw) != size ||
+	     ntfs_device_sync(dev) < 0))
+		e = errno ? errno : EIO;
+out:
+	free(m);
+	free(m2);
+	free(raw);
+	ntfs_umount(vol, TRUE);	/* frees DEV, not R */
+	errno = e;
+	return e ? -1 : fixed;
+}
+
 ntfs_volume *
 ntfsdev_mount(struct imgio *io, uint64_t start, uint64_t len,
-	      const char *name, unsigned long flags)
+	      const char *name, unsigned long flags, unsigned *repaired)
 {
 	struct range *r = calloc(1, sizeof(*r));
-	struct ntfs_device *dev;
-	ntfs_volume *vol;
-	int e;
+	struct ntfs_device *dev = NULL;
+	ntfs_volume *vol = NULL;
+	int e, tries, fixed;
 
+	*repaired = 0;
 	if (r == NULL)
 		return NULL;
 	r->io = io;
 	r->start = start;
 	r->len = len;
-	dev = ntfs_device_alloc(name, 0, &range_ops, r);
-	if (dev == NULL) {
-		free(r);
-		return NULL;
-	}
-	vol = ntfs_device_mount(dev, flags);
-	if (vol == NULL) {
+	for (tries = 0; tries < 2 && vol == NULL; tries++) {
+		dev = ntfs_device_alloc(name, 0, &range_ops, r);
+		if (dev == NULL)
+			break;
+		vol = ntfs_device_mount(dev, flags);
+		if (vol)
+			break;
 		e = errno;
 		ntfs_device_free(dev);
-		free(r);
+		/* A mismatched mirror fails the mount with EIO. */
+		if (tries || e != EIO ||
+		    (fixed = mirror_fix(r, name, flags & NTFS_MNT_RDONLY)) <= 0) {
+			errno = e;
+			break;
+		}
+		*repaired = (unsigned)fixed;
+	}
+	if (vol == NULL) {
+		e = errno;
+		range_free(r);
 		errno = e;
 	}
 	return vol;
@@ -238,9 +392,9 @@ ntfsdev_mount(struct imgio *io, uint64_t start, uint64_t len,
 int
 ntfsdev_umount(ntfs_volume *vol)
 {
-	void *r = vol->dev->d_private;
+	struct range *r = vol->dev->d_private;
 	int ret = ntfs_umount(vol, FALSE);
 
-	free(r);
+	range_free(r);
 	return ret;
 }

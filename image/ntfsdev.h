@@ -17,10 +17,13 @@ struct _ntfs_volume;
  * ntfs_device_mount and FLAGS (NTFS_MNT_*); NULL with errno set on
  * failure (EPERM: hibernated or Windows' Fast Startup cache, EOPNOTSUPP:
  * unclean $LogFile, for a read-write mount).  Reads and writes past LEN
- * fail; writes to a read-only channel fail with EROFS. */
+ * fail; writes to a read-only channel fail with EROFS.  A $MFTMirr that
+ * differs from a sound $MFT (an interrupted write) is repaired first, as
+ * ntfsfix does: written for a read-write mount, only read so for a
+ * read-only one; *REPAIRED counts the mirror's records repaired. */
 struct _ntfs_volume *ntfsdev_mount(struct imgio *io, uint64_t start,
 				  uint64_t len, const char *name,
-				  unsigned long flags);
+				  unsigned long flags, unsigned *repaired);
 
 /* Unmount (syncing everything libntfs-3g holds) and free the device;
  * -1 with errno set if the sync failed. */

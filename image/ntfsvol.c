@@ -362,22 +362,22 @@ probe_state(ntfs_volume *vol, enum ntfsvol_state *st)
 	return probe_hiberfile(vol, st);
 }
 
+/* Mount partition P; *MIRROR: the $MFTMirr records repaired (ntfsdev.h). */
 static ntfs_volume *
-mount_part(struct ntfsvol *s, const struct part *p, bool rw)
+mount_part(struct ntfsvol *s, const struct part *p, bool rw,
+	   unsigned *mirror)
 {
 	char name[48];
-	ntfs_volume *vol;
 
 	snprintf(name, sizeof(name), "partition %u", p->number);
 	ntfs_last[0] = '\0';
-	vol = ntfsdev_mount(s->io, p->start, p->size, name,
-			    rw ? 0 : NTFS_MNT_RDONLY);
-	return vol;
+	return ntfsdev_mount(s->io, p->start, p->size, name,
+			     rw ? 0 : NTFS_MNT_RDONLY, mirror);
 }
 
 static int
 add_root(struct ntfsvol *s, const struct part *p, ntfs_volume *vol,
-	 struct kp_error *err)
+	 unsigned mirror, struct kp_error *err)
 {
 	struct ntfsvol_root *r = realloc(s->roots, (s->nroots + 1) * sizeof(*r));
 	ntfs_volume **v;
@@ -396,6 +396,7 @@ add_root(struct ntfsvol *s, const struct part *p, ntfs_volume *vol,
 	r->part = p->number;
 	r->start = p->start;
 	r->size = p->size;
+	r->mirror = mirror;
 	if (probe_state(vol, &r->state) < 0)
 		return nfail(err, KP_ERR_INPUT, errno, "partition %u: cannot "
 			     "probe the volume's state", p->number);
@@ -417,6 +418,23 @@ add_root(struct ntfsvol *s, const struct part *p, ntfs_volume *vol,
 	return 0;
 }
 
+/* Has the image channel failed (imgio_fault)?  Then true, with ERR set
+ * (the worker restates it) and VOL, if any, unmounted. */
+static bool
+channel_failed(struct ntfsvol *s, ntfs_volume *vol, unsigned part,
+	       struct kp_error *err)
+{
+	bool remote;
+	int e = imgio_fault(s->io, &remote);
+
+	if (e == 0)
+		return false;
+	if (vol)
+		ntfsdev_umount(vol);
+	nfail(err, KP_ERR_UNAVAILABLE, e, "partition %u", part);
+	return true;
+}
+
 int
 ntfsvol_find_windows(struct ntfsvol *s, struct kp_error *err)
 {
@@ -430,6 +448,7 @@ ntfsvol_find_windows(struct ntfsvol *s, struct kp_error *err)
 		const struct part *p = &parts[i];
 		const char *what = part_container(p);
 		ntfs_volume *vol;
+		unsigned mirror = 0;
 		ntfs_inode *sw;
 
 		/* A volume manager's partition: only the appliance reads
@@ -455,7 +474,11 @@ ntfsvol_find_windows(struct ntfsvol *s, struct kp_error *err)
 		}
 		if (p->kind != PART_NTFS)
 			continue;
-		vol = mount_part(s, p, false);
+		vol = mount_part(s, p, false, &mirror);
+		/* A volume the storage stopped serving is not one that cannot
+		 * be read: the whole image fails, and the channel says why. */
+		if (channel_failed(s, vol, p->number, err))
+			goto out;
 		if (vol == NULL) {
 			if (add_locked(s, p->number, false, err,
 				       "cannot mount: %s%s%s", strerror(errno),
@@ -464,6 +487,10 @@ ntfsvol_find_windows(struct ntfsvol *s, struct kp_error *err)
 			continue;
 		}
 		sw = lookup(vol, "Windows/System32/config/SOFTWARE");
+		if (sw == NULL && channel_failed(s, NULL, p->number, err)) {
+			ntfsdev_umount(vol);
+			goto out;
+		}
 		if (sw == NULL || is_dir(sw)) {
 			if (sw)
 				ntfs_inode_close(sw);
@@ -471,7 +498,7 @@ ntfsvol_find_windows(struct ntfsvol *s, struct kp_error *err)
 			continue;
 		}
 		ntfs_inode_close(sw);
-		if (add_root(s, p, vol, err) < 0) {
+		if (add_root(s, p, vol, mirror, err) < 0) {
 			ntfsdev_umount(vol);
 			goto out;
 		}
@@ -489,6 +516,7 @@ ntfsvol_open_volume(struct ntfsvol *s, unsigned part, size_t *root,
 	struct part *parts = NULL;
 	size_t n, i;
 	ntfs_volume *vol;
+	unsigned mirror = 0;
 	int r = -1;
 
 	if (part_list(s->io, &parts, &n, &s->table, err) < 0)
@@ -499,10 +527,10 @@ ntfsvol_open_volume(struct ntfsvol *s, unsigned part, size_t *root,
 		kp_fail(err, KP_ERR_INPUT, "no partition %u", part);
 	} else if (parts[i].kind != PART_NTFS) {
 		kp_fail(err, KP_ERR_INPUT, "partition %u is not NTFS", part);
-	} else if ((vol = mount_part(s, &parts[i], false)) == NULL) {
+	} else if ((vol = mount_part(s, &parts[i], false, &mirror)) == NULL) {
 		nfail(err, KP_ERR_INPUT, errno, "partition %u: cannot mount",
 		      part);
-	} else if (add_root(s, &parts[i], vol, err) < 0) {
+	} else if (add_root(s, &parts[i], vol, mirror, err) < 0) {
 		ntfsdev_umount(vol);
 	} else {
 		*root = s->nroots - 1;
@@ -518,15 +546,15 @@ ntfsvol_supported(const char *path, const struct imgio_opts *o,
 		  struct kp_error *err)
 {
 	struct imgio_opts ro = *o;
-
-	ro.readonly = true;
-	ro.overlay = NULL;
 	struct kp_error e2 = KP_ERROR_INIT;
 	struct ntfsvol *s = NULL;
 	struct part *parts = NULL;
 	const char *table, *what;
 	size_t n, i;
 	int r = -1;
+
+	ro.readonly = true;
+	ro.overlay = NULL;
 
 	if (ntfsvol_open(path, &ro, &s, err) < 0)
 		return -1;
@@ -624,6 +652,7 @@ ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err)
 	struct part p;
 	const char *why;
 	ntfs_volume *vol;
+	unsigned mirror = 0;
 	int e;
 
 	if (root >= s->nroots || s->vols[root] == NULL)
@@ -649,7 +678,7 @@ ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err)
 	p.size = r->size;
 	/* No NTFS_MNT_RECOVER and no NTFS_MNT_IGNORE_HIBERFILE: libntfs-3g
 	 * refuses what the probe may have missed, before writing. */
-	vol = mount_part(s, &p, true);
+	vol = mount_part(s, &p, true, &mirror);
 	if (vol == NULL) {
 		e = errno;
 		return nfail(err, e == EPERM || e == EOPNOTSUPP ?
@@ -658,6 +687,8 @@ ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err)
 	}
 	s->vols[root] = vol;
 	r->rw = true;
+	if (mirror)
+		r->mirror = mirror;
 	return 0;
 }
 
@@ -675,7 +706,7 @@ ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
 		return -1;
 	ni = lookup(vol, path);
 	if (ni == NULL)
-		return nfail(err, errno == ENOENT ? KP_ERR_INPUT : KP_ERR_FAIL,
+		return nfail(err, errno == ENOMEM ? KP_ERR_FAIL : KP_ERR_INPUT,
 			     errno, "'%s'", path);
 	if (is_dir(ni) || (ni->flags & (FILE_ATTR_REPARSE_POINT |
 					 FILE_ATTR_ENCRYPTED))) {
@@ -1562,6 +1593,137 @@ out:
 	return r;
 }
 
+/* Is LEAF in directory DIR_NO an entry whose file is gone?  Creating a
+ * file writes its directory entry before its record, so an interrupted
+ * create leaves an entry that names a record not in use.  Such an entry
+ * is removed: 1; 0 if LEAF is absent or sound; -1 with errno. */
+static int
+drop_dangling(ntfs_volume *vol, u64 dir_no, const char *leaf)
+{
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no), *ni;
+	FILE_NAME_ATTR *key = NULL;
+	ntfschar *u = NULL;
+	int ulen, r = -1;
+	size_t klen;
+	u64 mref;
+
+	if (dir == NULL)
+		return -1;
+	ulen = uname(leaf, &u);
+	if (ulen < 0)
+		goto out;
+	mref = ntfs_inode_lookup_by_name(dir, u, ulen);
+	if (mref == (u64)-1) {
+		r = errno == ENOENT ? 0 : -1;
+		goto out;
+	}
+	ni = ntfs_inode_open(vol, MREF(mref));
+	if (ni && (ni->mrec->flags & MFT_RECORD_IN_USE) &&
+	    le16_to_cpu(ni->mrec->sequence_number) == MSEQNO(mref)) {
+		ntfs_inode_close(ni);
+		r = 0;
+		goto out;
+	}
+	if (ni)
+		ntfs_inode_close(ni);
+	/* The index is searched by the name alone (COLLATION_FILE_NAME). */
+	klen = sizeof(*key) + (size_t)ulen * sizeof(ntfschar);
+	key = calloc(1, klen);
+	if (key == NULL)
+		goto out;
+	key->file_name_length = (u8)ulen;
+	key->file_name_type = FILE_NAME_POSIX;
+	memcpy(key->file_name, u, (size_t)ulen * sizeof(ntfschar));
+	if (ntfs_index_remove(dir, NULL, key, (int)klen) == 0)
+		r = 1;
+out:
+	free(key);
+	free(u);
+	if (ntfs_inode_close(dir) < 0 && r >= 0)
+		r = -1;
+	return r;
+}
+
+/* Step 0 of a commit in place, before the hive changes: the log LOG exists
+ * and holds NEED bytes in clusters of its own (not sparse), all of them
+ * initialized, synced to the image.  Only here does the volume's metadata
+ * change (a new file, clusters, sizes); interrupted here, the hive is as
+ * it was and a later run starts again.  What the log holds can go: the
+ * primary is clean, and the commit writes a new entry from its start. */
+static int
+prepare_log(ntfs_volume *vol, const char *log, ntfs_inode *primary,
+	    const void *sd, size_t sdlen, uint64_t need,
+	    struct kp_error *err)
+{
+	static const unsigned char zero[4096];
+	ntfs_inode *dir, *ni;
+	const char *leaf;
+	ntfs_attr *na;
+	u64 dir_no;
+	int r = -1;
+
+	dir = open_parent(vol, log, &leaf, err);
+	if (dir == NULL)
+		return -1;
+	dir_no = dir->mft_no;
+	if (ntfs_inode_close(dir) < 0)
+		return nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+	if (drop_dangling(vol, dir_no, leaf) < 0)
+		return nfail(err, KP_ERR_FAIL, errno, "'%s': cannot remove the "
+			     "entry an interrupted create left", log);
+	errno = 0;
+	ni = lookup(vol, log);
+	if (ni == NULL && errno != ENOENT)
+		return nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+	if (ni == NULL) {
+		if (create_log(vol, log, primary, sd, sdlen, err) < 0)
+			return -1;
+		ni = lookup(vol, log);
+		if (ni == NULL)
+			return nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+	}
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (na == NULL) {
+		nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+		goto out;
+	}
+	/* Sparse runs would be allocated by the commit's writes: start the
+	 * log again, solid. */
+	if ((NAttrSparse(na) || NAttrCompressed(na)) &&
+	    ntfs_attr_truncate(na, 0) < 0)
+		goto fail;
+	if (na->data_size < (s64)need &&
+	    ntfs_attr_truncate_solid(na, (s64)need) < 0)
+		goto fail;
+	while (na->initialized_size < (s64)need) {
+		s64 n = (s64)need - na->initialized_size;
+
+		if (n > (s64)sizeof(zero))
+			n = (s64)sizeof(zero);
+		if (ntfs_attr_pwrite(na, na->initialized_size, n, zero) != n)
+			goto fail;
+	}
+	if (NAttrSparse(na) || NAttrCompressed(na)) {
+		errno = EOPNOTSUPP;
+		goto fail;
+	}
+	ntfs_attr_close(na);
+	na = NULL;
+	if (ntfs_inode_sync(ni) < 0 || ntfs_device_sync(vol->dev) < 0)
+		goto fail;
+	r = 0;
+	goto out;
+fail:
+	nfail(err, KP_ERR_FAIL, errno ? errno : EIO, "'%s': cannot make room "
+	      "for the transaction log", log);
+out:
+	if (na)
+		ntfs_attr_close(na);
+	if (ntfs_inode_close(ni) < 0 && r == 0)
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+	return r;
+}
+
 /* A hive and its log in a volume, for journal_writes_run. */
 struct ntfs_io {
 	ntfs_volume *vol;
@@ -1612,14 +1774,30 @@ n_pread(void *ctx, enum journal_file f, void *p, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Log entries begin on 512-byte boundaries, and a reader stops at the
+ * first block without an entry's signature: this many zeros after the
+ * new entry end the log. */
+#define LOG_TAIL 512
+
+/* The primary only grows.  The log was made large enough beforehand
+ * (prepare_log) and is never cut: cutting changes the volume's metadata
+ * mid-commit.  Zeroing what follows the new entry ends the log there just
+ * as well, since a reader stops at the first block that is not an entry. */
 static int
 n_fit(void *ctx, enum journal_file f, uint64_t size)
 {
+	static const unsigned char zero[LOG_TAIL];
 	ntfs_attr *na = ((struct ntfs_io *)ctx)->na[f];
+	uint64_t n;
 
-	if (f == JOURNAL_PRIMARY && na->data_size >= (s64)size)
+	if (f == JOURNAL_PRIMARY)
+		return na->data_size >= (s64)size ? 0 :
+		       ntfs_attr_truncate(na, (s64)size);
+	if ((s64)size >= na->data_size)
 		return 0;
-	return ntfs_attr_truncate(na, (s64)size);
+	n = (uint64_t)na->data_size - size;
+	return n_pwrite(ctx, f, zero, n < sizeof(zero) ? n : sizeof(zero),
+			size);
 }
 
 /* The flush point: the file's record, then the image. */
@@ -1638,6 +1816,78 @@ static const struct journal_io ntfs_io = {
 	.fit = n_fit,
 	.flush = n_flush,
 };
+
+/* Do the final writes of P (the log's, the pages and the last base
+ * block) read back from PATH[] in a mount of their own?  The commit's own
+ * mount reads data from the image but its metadata from memory; a fresh
+ * one reads both from what the storage kept, so a write that was
+ * acknowledged and dropped is found now, not by the next run. */
+static int
+verify_fresh(struct ntfsvol *s, size_t root, const char *const path[2],
+	     const struct journal_writes *p, struct kp_error *err)
+{
+	const struct ntfsvol_root *r = &s->roots[root];
+	unsigned char *got = NULL;
+	unsigned mirror = 0;
+	ntfs_volume *vol;
+	int f, st, r2 = 0;
+
+	vol = ntfsdev_mount(s->io, r->start, r->size, "verify",
+			    NTFS_MNT_RDONLY, &mirror);
+	if (vol == NULL || mirror) {
+		r2 = kp_fail(err, KP_ERR_UNAVAILABLE, "partition %u: the "
+			     "volume as the storage now holds it %s: writes "
+			     "were acknowledged but not kept", r->part,
+			     vol ? "has a stale $MFTMirr" :
+			     "does not mount");
+		goto out;
+	}
+	/* Step 1's base block is overwritten by step 4's. */
+	for (st = 0; st < 4 && r2 == 0; st++) {
+		const struct journal_step *sp = &p->step[st];
+		ntfs_inode *ni;
+		ntfs_attr *na;
+		size_t i;
+
+		if (st == 1 || sp->n == 0)
+			continue;
+		f = sp->file;
+		ni = lookup(vol, path[f]);
+		na = ni ? ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0) : NULL;
+		for (i = sp->first; na && i < sp->first + sp->n && r2 == 0;
+		     i++) {
+			const struct journal_write *w = &p->w[i];
+
+			free(got);
+			got = malloc(w->len ? w->len : 1);
+			if (got == NULL)
+				r2 = kp_fail_oom(err);
+			else if (ntfs_attr_pread(na, (s64)w->off, w->len,
+						 got) != (s64)w->len ||
+				 memcmp(got, w->data, w->len) != 0)
+				r2 = kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': "
+					     "what was written at 0x%llx does "
+					     "not read back from the image: "
+					     "writes were acknowledged but "
+					     "not kept", path[f],
+					     (unsigned long long)w->off);
+		}
+		if (na == NULL && r2 == 0)
+			r2 = kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': gone from "
+				     "the volume as the storage now holds it: "
+				     "writes were acknowledged but not kept",
+				     path[f]);
+		if (na)
+			ntfs_attr_close(na);
+		if (ni)
+			ntfs_inode_close(ni);
+	}
+out:
+	free(got);
+	if (vol)
+		ntfsdev_umount(vol);
+	return r2;
+}
 
 int
 ntfsvol_journal(struct ntfsvol *s, size_t root, const char *primary,
@@ -1659,19 +1909,9 @@ ntfsvol_journal(struct ntfsvol *s, size_t root, const char *primary,
 	if (open_inplace(n.vol, primary, &n.ni[JOURNAL_PRIMARY],
 			 &n.na[JOURNAL_PRIMARY], err) < 0)
 		return -1;
-	errno = 0;
-	n.ni[JOURNAL_LOG] = lookup(n.vol, log);
-	if (n.ni[JOURNAL_LOG] == NULL && errno != ENOENT) {
-		nfail(err, KP_ERR_FAIL, errno, "'%s'", log);
+	if (prepare_log(n.vol, log, n.ni[JOURNAL_PRIMARY], sd, sdlen,
+			journal_log_size(p), err) < 0)
 		goto out;
-	}
-	if (n.ni[JOURNAL_LOG]) {
-		ntfs_inode_close(n.ni[JOURNAL_LOG]);
-		n.ni[JOURNAL_LOG] = NULL;
-	} else if (create_log(n.vol, log, n.ni[JOURNAL_PRIMARY], sd, sdlen,
-			      err) < 0) {
-		goto out;
-	}
 	if (open_inplace(n.vol, log, &n.ni[JOURNAL_LOG], &n.na[JOURNAL_LOG],
 			 err) < 0)
 		goto out;
@@ -1685,6 +1925,8 @@ out:
 	}
 	if (r == 0 && ntfs_device_sync(n.vol->dev) < 0)
 		r = nfail(err, KP_ERR_FAIL, errno, "cannot flush the image");
+	if (r == 0)
+		r = verify_fresh(s, root, path, p, err);
 	*written = imgio_bytes_written(s->io) - w0;
 	return r;
 }

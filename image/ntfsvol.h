@@ -59,6 +59,9 @@ struct ntfsvol_root {
 	char *systemroot;	/* "/Windows" in its real case */
 	enum ntfsvol_state state;
 	bool rw;		/* mounted read-write */
+	/* $MFTMirr records that differed from $MFT (an interrupted write)
+	 * and were repaired: in what is read, and once RW on the volume. */
+	unsigned mirror;
 };
 
 /* A volume that could not be looked into. */

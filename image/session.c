@@ -49,15 +49,20 @@ release(struct img_session *s)
 /* auto: the direct backend when it can do the work; else the appliance,
  * and the user hears why on one line. */
 static const struct img_backend *
-choose(char *const *images, size_t n, const struct img_opts *o)
+choose(char *const *images, size_t n, const struct img_opts *o,
+       struct kp_error *err)
 {
 	char why[512], msg[700];
+	int r;
 
 	if (o->backend == IMG_BACKEND_DIRECT)
 		return &img_backend_direct;
 	if (o->backend == IMG_BACKEND_APPLIANCE)
 		return &img_backend_appliance;
-	if (img_direct_usable(images, n, o, why, sizeof(why)) == 1)
+	r = img_direct_usable(images, n, o, why, sizeof(why), err);
+	if (r < 0)
+		return NULL;
+	if (r == 1)
 		return &img_backend_direct;
 	if (o->notice) {
 		snprintf(msg, sizeof(msg), "using the appliance: %s", why);
@@ -175,7 +180,11 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		release(s);
 		return -1;
 	}
-	s->be = choose(images, n, o);
+	s->be = choose(images, n, o, err);
+	if (s->be == NULL) {
+		release(s);
+		return -1;
+	}
 	if (s->be->open(images, n, o, &s->h, err) < 0) {
 		s->be->close(s->h, false, NULL);
 		release(s);

@@ -52,6 +52,9 @@ struct img_opts {
 	bool readonly;			/* drives are never written */
 	const char *overlay;		/* write to a new qcow2 overlay */
 	const char *bitlocker_key_file;	/* recovery password for BitLocker */
+	unsigned timeout_s;		/* each request to an image's worker;
+					 * NBD requests get half (imgio.h);
+					 * 0: the defaults */
 	img_notice_fn *notice;		/* progress (a CLI may silence it) */
 	img_notice_fn *warn;		/* what the user must hear (TCG) */
 	void *ud;

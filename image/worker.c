@@ -4,6 +4,7 @@
  * is a row of the table below (lib/rpc.h), served by the ntfsvol_* call of the
  * same name in the worker.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -149,6 +150,7 @@ static const struct rpc_field root_f[] = {
 	  .max = 1024, .flags = RPC_PRINTABLE },
 	RPC_F(struct ntfsvol_root, state, RPC_ENUM, DR_UNCLEAN + 1),
 	RPC_F(struct ntfsvol_root, rw, RPC_BOOL, 0),
+	RPC_F(struct ntfsvol_root, mirror, RPC_U32, 0),
 	{ .type = RPC_END },
 };
 static const struct rpc_layout root_l = { sizeof(struct ntfsvol_root), root_f };
@@ -320,14 +322,21 @@ serve_volume(void *st, const void *args, void *ans, struct kp_error *err)
 	return found(s, f, err);
 }
 
+/* Answers the $MFTMirr records repaired on the way (ntfsvol_root). */
 static int
 serve_writable(void *st, const void *args, void *ans, struct kp_error *err)
 {
 	const struct a_path *a = args;
+	struct r_u64 *m = ans;
+	const struct ntfsvol_root *r;
+	size_t n;
 
 	SESSION(st, err);
-	(void)ans;
-	return ntfsvol_make_writable(s, a->root, err);
+	if (ntfsvol_make_writable(s, a->root, err) < 0)
+		return -1;
+	r = ntfsvol_roots(s, &n);
+	m->v = a->root < n ? r[a->root].mirror : 0;
+	return 0;
 }
 
 static int
@@ -470,33 +479,61 @@ enum {
 
 static const struct rpc_op ops[WORKER_NR] = {
 	[WORKER_FIND] = { .name = "find", .answer = &r_found_l,
-		      .serve = serve_find },
+			  .serve = serve_find },
 	[WORKER_VOLUME] = { .name = "volume", .args = &a_volume_l,
-			.answer = &r_found_l, .serve = serve_volume },
+			    .answer = &r_found_l, .serve = serve_volume },
 	[WORKER_WRITABLE] = { .name = "writable", .args = &a_path_l,
-			  .serve = serve_writable },
+			      .answer = &r_u64_l, .serve = serve_writable },
 	[WORKER_READ] = { .name = "read", .args = &a_read_l, .answer = &r_data_l,
-		      .answer_max = SB_MSG_MAX, .serve = serve_read },
+			  .answer_max = SB_MSG_MAX, .serve = serve_read },
 	[WORKER_REPLACE] = { .name = "replace", .args = &a_put_l,
-			 .serve = serve_replace },
+			     .serve = serve_replace },
 	[WORKER_CREATE] = { .name = "create", .args = &a_put_l,
-			.serve = serve_create },
+			    .serve = serve_create },
 	[WORKER_REMOVE] = { .name = "remove", .args = &a_path_l,
-			.serve = serve_remove },
+			    .serve = serve_remove },
 	[WORKER_LS] = { .name = "ls", .args = &a_path_l, .answer = &r_names_l,
-		    .answer_max = (size_t)64 << 20, .serve = serve_ls },
+			.answer_max = (size_t)64 << 20, .serve = serve_ls },
 	[WORKER_MKDIR] = { .name = "mkdir", .args = &a_path_l,
-		       .serve = serve_mkdir },
+			   .serve = serve_mkdir },
 	[WORKER_SD] = { .name = "sd", .args = &a_path_l, .answer = &r_sd_l,
-		    .serve = serve_sd },
+			.serve = serve_sd },
 	[WORKER_JOURNAL] = { .name = "journal", .args = &a_journal_l,
-			 .answer = &r_u64_l, .serve = serve_journal },
+			     .answer = &r_u64_l, .serve = serve_journal },
 	[WORKER_CLOSE] = { .name = "close", .serve = serve_close },
 	[WORKER_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
 };
 
+/* ntfs-3g reports a failed read as it sees it ("Failed to read $MFT
+ * bitmap: Connection timed out"); when the image channel itself failed,
+ * the cause is the storage, which a retry may find working. */
+static void
+restate(void *st, struct kp_error *err)
+{
+	const struct wstate *ws = st;
+	bool remote;
+	int e = ws->io ? imgio_fault(ws->io, &remote) : 0;
+	char was[sizeof(err->msg)];
+
+	enum kp_remedy remedy = err->remedy;
+
+	if (e == 0)
+		return;
+	memcpy(was, err->msg, sizeof(was));
+	if (remote)
+		kp_fail(err, KP_ERR_UNAVAILABLE, "the NBD server %s (%s)",
+			e == ETIMEDOUT ? "stopped answering" :
+			"dropped the connection", was);
+	else
+		kp_fail(err, KP_ERR_INPUT, "qemu-nbd %s serving the image "
+			"(%s)", e == ETIMEDOUT ? "stopped answering while" :
+			"failed", was);
+	kp_error_remedy(err, remedy);
+}
+
 static const struct rpc_table table = {
 	.worker = "the sandboxed worker", .ops = ops, .nops = WORKER_NR,
+	.restate = restate,
 };
 
 /*
@@ -625,12 +662,18 @@ on_path(struct worker_session *s, unsigned op, size_t root, const char *path,
 
 int
 worker_make_writable(struct worker_session *s, size_t root,
-		     struct kp_error *err)
+		     unsigned *mirror, struct kp_error *err)
 {
-	int rc = on_path(s, WORKER_WRITABLE, root, NULL, err);
+	struct a_path a = { (uint32_t)root, NULL };
+	struct r_u64 m = { 0 };
+	int rc;
 
+	if (root > UINT32_MAX)
+		return kp_fail(err, KP_ERR_FAIL, "bad root");
+	rc = rpc_call(s->c, WORKER_WRITABLE, &a, &m, err);
 	if (rc == 0 && root < s->f.nroots)
 		s->f.roots[root].rw = true;
+	*mirror = m.v > UINT32_MAX ? UINT32_MAX : (unsigned)m.v;
 	return rc;
 }
 

@@ -32,8 +32,10 @@ const struct ntfsvol_root *worker_roots(const struct worker_session *s,
 const struct ntfsvol_locked *worker_locked(const struct worker_session *s,
 					   size_t *n);
 const char *worker_table(const struct worker_session *s);
+/* Remount ROOT read-write; *MIRROR: the $MFTMirr records repaired on the
+ * way (ntfsvol_root.mirror). */
 int worker_make_writable(struct worker_session *s, size_t root,
-			 struct kp_error *err);
+			 unsigned *mirror, struct kp_error *err);
 int worker_read(struct worker_session *s, size_t root, const char *path,
 		size_t max, struct buf *out, struct kp_error *err);
 int worker_replace(struct worker_session *s, size_t root, const char *path,

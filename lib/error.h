@@ -45,6 +45,8 @@ enum kp_remedy {
 	KP_REMEDY_TSIG_KEY,	/* sign DNS queries with a TSIG key */
 	KP_REMEDY_SRV_DOMAIN,	/* name the DNS domains to publish in */
 	KP_REMEDY_ALLOW_REFERENCES, /* accept the files an image names */
+	KP_REMEDY_RERUN,	/* run it again: a write was interrupted
+				 * after its log held the change */
 	KP_NREMEDIES
 };
 

@@ -322,6 +322,8 @@ dispatch(void *ud, const unsigned char *req, size_t len, struct buf *resp,
 	buf_addch(resp, 0);
 	rc = op->serve(sv->state, args, ans, &err);
 	if (rc < 0) {
+		if (sv->t->restate)
+			sv->t->restate(sv->state, &err);
 		put_error(resp, &err);
 		rc = 0;
 	} else if (tail_of(op->answer, ans)) {

@@ -102,6 +102,10 @@ struct rpc_table {
 	const char *worker;		/* "the direct worker" */
 	const struct rpc_op *ops;
 	size_t nops;
+	/* Optional, in the worker: restate ERR, an operation's failure, from
+	 * what STATE knows of its cause (a failed image channel explains the
+	 * errors of the library that read through it). */
+	void (*restate)(void *state, struct kp_error *err);
 };
 
 struct rpc_client;

@@ -37,6 +37,18 @@ struct sb_worker {
 	bool reaped;
 };
 
+/* The CPU time PID has used, in milliseconds; 0 if it cannot be read. */
+static uint64_t
+cpu_ms(pid_t pid)
+{
+	struct timespec ts;
+	clockid_t c;
+
+	if (clock_getcpuclockid(pid, &c) != 0 || clock_gettime(c, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* The system calls a worker may make: memory, I/O on descriptors it
  * already holds (the image file or nbd socket, its own socket), time and
  * exit.  Nothing that opens a path, creates a file or a socket, executes
@@ -696,6 +708,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	       size_t max, unsigned char *first, struct buf *resp,
 	       struct kp_error *err)
 {
+	uint64_t cpu0 = w->timeout ? cpu_ms(w->pid) : 0;
 	int r;
 
 	if (w->reaped)
@@ -712,11 +725,20 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	if (r > 0)
 		return 0;
 	if (r < 0 && errno == EAGAIN && w->timeout) {
-		/* Stuck, or made to loop by what it parses: stop it. */
+		/* Made to loop by what it parses (it spent the time on the
+		 * CPU: the input is at fault), or kept waiting (the storage
+		 * under it is: a retry may do better).  Either way: stop it. */
+		uint64_t cpu = cpu_ms(w->pid) - cpu0;
+		bool looped = cpu * 2 >= (uint64_t)w->timeout * 1000;
+
 		kill(w->pid, SIGKILL);
 		died(w, err);
-		return kp_fail(err, KP_ERR_FAIL, "the sandboxed worker did not "
-			       "answer within %u s and was stopped", w->timeout);
+		return kp_fail(err, looped ? KP_ERR_INPUT : KP_ERR_UNAVAILABLE,
+			       "the sandboxed worker did not answer within "
+			       "%u s and was stopped (%s)", w->timeout,
+			       looped ? "it kept computing: what it reads can "
+			       "make it loop" : "it was kept waiting, by its "
+			       "storage or the system");
 	}
 	/* Whatever failed, a worker still alive is stopped before it is
 	 * waited for. */

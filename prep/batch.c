@@ -411,12 +411,17 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 
 	if (b->be->make_writable(b->h, t->root, err) < 0)
 		goto fail;
+	/* From here a failure may leave the volume changed. */
+	t->began = true;
 	for (ph = 0; ph < IMG_NPHASES; ph++) {
 		for (k = 0; k < t->nwrites; k++) {
 			if (t->writes[k].phase != ph)
 				continue;
 			if (write_one(b, &t->writes[k], err) < 0) {
-				if (t->writes[k].journal)
+				/* Past its first step, a journaled commit's
+				 * log completes it. */
+				if (t->writes[k].journal &&
+				    err->remedy == KP_REMEDY_RERUN)
 					__atomic_store_n(&b->journal_failed,
 							 true, __ATOMIC_RELAXED);
 				goto fail;
@@ -519,6 +524,7 @@ write_parallel(struct img_batch *b, struct kp_error *err)
 	if (failed >= 0) {
 		i = (size_t)failed;
 		*err = w.res[i].err;
+		b->began = b->t[i].began;
 		kp_error_prefix(err, "'%s'", b->names[i]);
 		if (w.res[i].done.len)
 			buf_addf(&done, "%s in '%s'", buf_str(&w.res[i].done),
@@ -568,6 +574,7 @@ img_batch_write(struct img_batch *b, struct kp_error *err)
 			continue;
 		}
 		kp_error_prefix(err, "'%s'", b->names[i]);
+		b->began = b->t[i].began;
 		if (done.len)
 			buf_addf(&done, " in '%s'", b->names[i]);
 		for (k = 0; k < i; k++)

@@ -55,6 +55,7 @@ struct img_target {
 	struct img_write *writes;
 	size_t nwrites;
 	bool written;
+	bool began;		/* opened for writing (img_batch_write) */
 };
 
 /* What the batch tells its listener about image I as work happens
@@ -92,6 +93,10 @@ struct img_batch {
 					 * hive commit: its log brings the
 					 * hive to the old or new state at
 					 * its next load */
+	bool began;			/* the failed image was opened for
+					 * writing: its volume may have
+					 * changed (a log file made or
+					 * sized, NTFS metadata) */
 	img_notice_fn *notice;		/* progress ("written and verified") */
 	img_notice_fn *warn;		/* what the user must hear */
 	void *ud;

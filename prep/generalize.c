@@ -435,13 +435,14 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct stage *p,
 	    struct kp_error *err)
 {
+	char *path;
+	int rc;
+
 	memset(p, 0, sizeof(*p));
 	p->lenient = true;
 	read_arch(system, p->arch, sizeof(p->arch));
 	p->image_state = read_sz(software, STATE_KEY, "ImageState", err);
 	p->skip_rearm = read_skip_rearm(software, err);
-	char *path;
-	int rc;
 
 	if (p->skip_rearm < -1 || setup_read(system, &p->setup, err) < 0)
 		return -1;

@@ -94,6 +94,7 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 		r->done = b.done;
 		b.done = NULL;
 		r->journal_failed = b.journal_failed;
+		r->began = b.began;
 		/* An overlay dropped undoes everything; else what was
 		 * written must reach the disk. */
 		img_close(s, o->img->overlay == NULL, NULL);

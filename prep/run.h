@@ -58,6 +58,8 @@ struct img_run_result {
 				 * or NULL if nothing was */
 	bool journal_failed;	/* the failed write was a journaled hive
 				 * commit, which its log completes */
+	bool began;		/* the failed image's volume was opened for
+				 * writing: it may have changed */
 };
 
 /* Run O over the N IMAGES; *R says what was done (img_run_release).

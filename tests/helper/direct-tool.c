@@ -86,7 +86,10 @@ fail(struct kp_error *err)
 static int
 writable(struct sess *s, size_t root, struct kp_error *err)
 {
-	return CALL(s, make_writable, root, err);
+	unsigned mirror = 0;
+
+	return s->w ? worker_make_writable(s->w, root, &mirror, err) :
+	       ntfsvol_make_writable(s->d, root, err);
 }
 
 static int
@@ -431,6 +434,7 @@ direct_dirty_main(int argc, char **argv)
 	struct part *parts = NULL;
 	const char *table;
 	ntfs_volume *vol = NULL;
+	unsigned mirror = 0;
 	size_t n, i;
 	int r = 1;
 
@@ -449,7 +453,7 @@ direct_dirty_main(int argc, char **argv)
 			break;
 	if (i < n)
 		vol = ntfsdev_mount(ch, parts[i].start, parts[i].size, "dirty",
-				    NTFS_MNT_RECOVER);
+				    NTFS_MNT_RECOVER, &mirror);
 	if (vol == NULL) {
 		fprintf(stderr, "kmsprep-test-tool: cannot mount\n");
 		goto out;

@@ -17,6 +17,7 @@ struct fake {
 	const char *why[4];	/* unwritable reason per root */
 	struct buf log;
 	int writes, fail_at;
+	bool logged;		/* a failed journal had written its log */
 };
 
 static struct img_root *
@@ -99,8 +100,11 @@ f_journal(void *h, const char *guest, const char *guest_log,
 {
 	struct fake *f = h;
 
-	if (++f->writes == f->fail_at)
-		return kp_fail(err, KP_ERR_FAIL, "cannot write '%s'", guest);
+	/* As the executor fails: after its log step (RERUN), or before. */
+	if (++f->writes == f->fail_at) {
+		kp_fail(err, KP_ERR_FAIL, "cannot write '%s'", guest);
+		return f->logged ? kp_error_remedy(err, KP_REMEDY_RERUN) : -1;
+	}
 	buf_addf(&f->log, "journal %s via %s (seq %u);", guest, guest_log,
 		 p->seq);
 	return 0;
@@ -238,12 +242,14 @@ failure_says_what_was_written(void)
 
 	fake_init(&f, 3);
 	f.fail_at = 5;		/* c.img's SOFTWARE */
+	f.logged = true;
 	img_batch_init(&b, &fake_backend, &f, names, 3, false);
 	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
 	CHECK_STR(err.msg, "'c.img': cannot write '/r2/SOFTWARE'");
 	CHECK_STR(b.done, "firstboot.cmd in 'c.img', 'a.img'");
 	/* A journaled hive write stopped: its log decides, not "nothing". */
 	CHECK(b.journal_failed);
+	CHECK(b.began);
 	/* SYSTEM (the hook) is not written after a failed SOFTWARE. */
 	CHECK(strstr(buf_str(&f.log), "/r2/SYSTEM") == NULL);
 	img_batch_release(&b);
@@ -254,6 +260,18 @@ failure_says_what_was_written(void)
 	img_batch_init(&b, &fake_backend, &f, names, 3, false);
 	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
 	CHECK(!b.journal_failed);
+	img_batch_release(&b);
+	buf_release(&f.log);
+
+	/* Stopped before its log held the change (making room for the
+	 * log): the hive is as it was, but the volume was opened for
+	 * writing, so "nothing changed" would not be true. */
+	fake_init(&f, 3);
+	f.fail_at = 5;
+	img_batch_init(&b, &fake_backend, &f, names, 3, false);
+	CHECK(img_batch_run(&b, NULL, 0, prep_ac, NULL, &err) < 0);
+	CHECK(!b.journal_failed);
+	CHECK(b.began);
 	img_batch_release(&b);
 	buf_release(&f.log);
 }

@@ -374,7 +374,8 @@ selftest_needs_switch(void)
 }
 
 /* A plan's message form: what was put comes back; a step past the
- * writes, a log other than 0 or 1, or a cut message is refused. */
+ * writes, a log other than 0 or 1, steps in another order, a log write
+ * past the log's size, or a cut message is refused. */
 static void
 plan_wire(void)
 {
@@ -393,6 +394,8 @@ plan_wire(void)
 	p.pages = 1;
 	p.bytes = 12;
 	p.step[0] = (struct journal_step){ JOURNAL_LOG, 0, 1, 8192, true };
+	p.step[1] = (struct journal_step){ JOURNAL_PRIMARY, 1, 0, 0, false };
+	p.step[2] = (struct journal_step){ JOURNAL_PRIMARY, 1, 0, 0, false };
 	p.step[3] = (struct journal_step){ JOURNAL_PRIMARY, 1, 1, 0, false };
 	journal_writes_put(&b, &p);
 	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
@@ -424,6 +427,22 @@ plan_wire(void)
 	CHECK(journal_writes_get(&r, &q) < 0);
 	free(q.w);
 	w[1].off = 0;
+	/* The primary's step first. */
+	buf_reset(&b);
+	p.step[1].file = JOURNAL_LOG;
+	journal_writes_put(&b, &p);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	CHECK(journal_writes_get(&r, &q) < 0);
+	free(q.w);
+	p.step[1].file = JOURNAL_PRIMARY;
+	/* A log write that ends past the log's size. */
+	buf_reset(&b);
+	p.step[0].size = 4100;
+	journal_writes_put(&b, &p);
+	r = (struct wire_rd){ (unsigned char *)b.data, b.len, false };
+	CHECK(journal_writes_get(&r, &q) < 0);
+	free(q.w);
+	p.step[0].size = 8192;
 	buf_reset(&b);
 	p.log = 2;
 	journal_writes_put(&b, &p);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,7 +25,8 @@ static int image_fd = -1;	/* kept by the worker */
 static int other_fd = -1;	/* not kept */
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
- * "write", "huge", "getfl", "setown", "spin", "caps", "memfd", "grow". */
+ * "write", "huge", "getfl", "setown", "spin", "wait", "caps", "memfd",
+ * "grow". */
 static int
 serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
       struct buf *tail)
@@ -49,6 +51,9 @@ serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
 	if (len == 4 && memcmp(req, "spin", 4) == 0)
 		for (;;)	/* as a hostile input could make it loop */
 			__asm__ volatile("" ::: "memory");
+	if (len == 4 && memcmp(req, "wait", 4) == 0)
+		for (;;)	/* as a stalled image server would keep it */
+			poll(NULL, 0, -1);
 	if (len == 5 && memcmp(req, "getfl", 5) == 0)
 		return buf_addf(resp, "%d", fcntl(image_fd, F_GETFL) >= 0);
 	if (len == 6 && memcmp(req, "setown", 6) == 0) {
@@ -304,7 +309,18 @@ test_timeout(void)
 	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == 0);
 	CHECK(sb_call(f.w, "spin", 4, 100, &r, &err) == -1);
 	CHECK(strstr(err.msg, "did not answer within 1 s") != NULL);
+	/* It computed all along: what it was given is at fault. */
+	CHECK(err.status == KP_ERR_INPUT);
 	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == -1);
+	finish(&f);
+
+	/* Kept waiting: the environment is, and a retry may succeed. */
+	timeout_s = 1;
+	CHECK(start(&f, &err) == 0);
+	timeout_s = 0;
+	CHECK(sb_call(f.w, "wait", 4, 100, &r, &err) == -1);
+	CHECK(strstr(err.msg, "did not answer within 1 s") != NULL);
+	CHECK(err.status == KP_ERR_UNAVAILABLE);
 	buf_release(&r);
 	finish(&f);
 }
