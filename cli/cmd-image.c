@@ -246,6 +246,19 @@ gen_text(const struct stage *g)
 }
 
 /* Everything shown about one installation. */
+/* What an interrupted write left, as names a script can test. */
+static json_t *
+repair_json(unsigned repair)
+{
+	json_t *a = json_array();
+
+	if (repair & IMG_REPAIR_MIRROR)
+		json_array_append_new(a, json_string("mftmirr"));
+	if (repair & IMG_REPAIR_ENTRY)
+		json_array_append_new(a, json_string("log-entry"));
+	return a;
+}
+
 static int
 show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	  bool json, json_t *out)
@@ -291,6 +304,7 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 			json_object_set_new(j, "not_writable_because",
 					    json_string(why));
 		json_object_set_new(j, "bitlocker", json_boolean(r->bitlocker));
+		json_object_set_new(j, "repair", repair_json(r->repair));
 		json_object_set_new(j, "control_set",
 				    cs[0] ? json_string(cs) : json_null());
 		json_object_set_new(j, "dns_search_list",
@@ -313,6 +327,17 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		       why ? why : "");
 		if (r->bitlocker)
 			printf("    bitlocker: unlocked with the key file\n");
+		if (r->repair)
+			printf("    repair: %s%s%s (an interrupted write left "
+			       "%s; the next write repairs %s)\n",
+			       r->repair & IMG_REPAIR_MIRROR ? "$MFTMirr "
+			       "differs from $MFT" : "",
+			       r->repair == (IMG_REPAIR_MIRROR |
+					     IMG_REPAIR_ENTRY) ? "; " : "",
+			       r->repair & IMG_REPAIR_ENTRY ? "a transaction "
+			       "log's directory entry names no file" : "",
+			       r->repair & (r->repair - 1) ? "them" : "it",
+			       r->repair & (r->repair - 1) ? "them" : "it");
 		report_hive_text(stdout, &rep, "    ");
 		printf("    dns search list (%s): %s\n",
 		       cs[0] ? kp_escape_str(&e[0], cs) : "?",

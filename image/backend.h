@@ -93,6 +93,10 @@ struct img_backend {
 	 * then refuses before anything is written. */
 	int (*journal)(void *h, const char *guest, const char *guest_log,
 		       const struct journal_writes *p, struct kp_error *err);
+	/* Repair what an interrupted write left in writable ROOT (its
+	 * img_root.repair) beyond what make_writable repairs; NULL if the
+	 * backend finds nothing to repair. */
+	int (*repair)(void *h, struct img_root *r, struct kp_error *err);
 	/* Remove file GUEST (never a directory). */
 	int (*remove)(void *h, const char *guest, struct kp_error *err);
 

@@ -196,6 +196,8 @@ d_find_windows(void *h, struct kp_error *err)
 			snprintf(mnt, sizeof(mnt), "/r%zu", d->nroots);
 			v->image = i;
 			v->probe = (int)r[k].state;
+			v->repair = (r[k].mirror ? IMG_REPAIR_MIRROR : 0) |
+				    (r[k].dangling ? IMG_REPAIR_ENTRY : 0);
 			v->device = strdup(dev);
 			v->mnt = strdup(mnt);
 			if (asprintf(&v->systemroot, "%s%s%s", mnt,
@@ -283,6 +285,7 @@ d_make_writable(void *h, struct img_root *r, struct kp_error *err)
 		return -1;
 	}
 	r->rw = true;
+	r->repair &= ~IMG_REPAIR_MIRROR;
 	if (mirror && d->o.warn) {
 		char msg[600];
 
@@ -291,6 +294,35 @@ d_make_writable(void *h, struct img_root *r, struct kp_error *err)
 			 "it; repaired from $MFT, as ntfsfix does",
 			 d->names[r->image], r->device, mirror,
 			 mirror == 1 ? "" : "s");
+		d->o.warn(d->o.ud, msg);
+	}
+	return 0;
+}
+
+static int
+d_repair(void *h, struct img_root *r, struct kp_error *err)
+{
+	struct direct *d = h;
+	unsigned fixed = 0;
+	size_t k = 0;
+
+	if (root_index(d, r, &k, err) < 0)
+		return -1;
+	if (!(r->repair & IMG_REPAIR_ENTRY))
+		return 0;
+	if (worker_repair(d->w[d->map[k].image], d->map[k].root, &fixed,
+			  err) < 0) {
+		kp_error_prefix(err, "%s", r->device);
+		return -1;
+	}
+	r->repair &= ~IMG_REPAIR_ENTRY;
+	if (fixed && d->o.warn) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "'%s': %s: removed %u directory "
+			 "entr%s of transaction logs that named no file, as an "
+			 "interrupted create leaves them", d->names[r->image],
+			 r->device, fixed, fixed == 1 ? "y" : "ies");
 		d->o.warn(d->o.ud, msg);
 	}
 	return 0;
@@ -609,6 +641,7 @@ const struct img_backend img_backend_direct = {
 	.mkdir = d_mkdir,
 	.close = d_close,
 	.download = d_download,
+	.repair = d_repair,
 	.format = d_format,
 	.parallel = true,
 };

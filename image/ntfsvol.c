@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "image/ntfsvol.h"
@@ -375,10 +376,84 @@ mount_part(struct ntfsvol *s, const struct part *p, bool rw,
 			     rw ? 0 : NTFS_MNT_RDONLY, mirror);
 }
 
+/* The hives' directory, below the volume's root. */
+#define CONFIG_DIR "Windows/System32/config"
+
+/* Does the entry for MREF name no file: a record not in use, or in use
+ * by another file (its sequence number moved on)? */
+static bool
+names_nothing(ntfs_volume *vol, MFT_REF mref)
+{
+	ntfs_inode *ni = ntfs_inode_open(vol, MREF(mref));
+	bool gone = ni == NULL || !(ni->mrec->flags & MFT_RECORD_IN_USE) ||
+		    le16_to_cpu(ni->mrec->sequence_number) != MSEQNO(mref);
+
+	if (ni)
+		ntfs_inode_close(ni);
+	return gone;
+}
+
+/* The transaction logs (*.LOG1, *.LOG2) of the hives' directory whose
+ * entries name no file, as an interrupted create leaves them. */
+struct dangling {
+	ntfs_volume *vol;
+	char *names[8];
+	size_t n;
+};
+
+static int
+dangling_fill(void *d, const ntfschar *name, const int len, const int type,
+	      const s64 pos, const MFT_REF mref, const unsigned dt)
+{
+	struct dangling *g = d;
+	char *s = NULL;
+	size_t n;
+
+	(void)pos;
+	(void)dt;
+	if (type == FILE_NAME_DOS || g->n == sizeof(g->names) / sizeof(*g->names)
+	    || ntfs_ucstombs(name, len, &s, 0) < 0)
+		return 0;
+	n = strlen(s);
+	if (n > 5 && (strcasecmp(s + n - 5, ".LOG1") == 0 ||
+		      strcasecmp(s + n - 5, ".LOG2") == 0) &&
+	    names_nothing(g->vol, mref))
+		g->names[g->n++] = s;
+	else
+		free(s);
+	return 0;
+}
+
+/* Fill G from VOL's hives' directory (nothing if it cannot be read). */
+static void
+find_dangling(ntfs_volume *vol, struct dangling *g)
+{
+	ntfs_inode *dir = lookup(vol, CONFIG_DIR);
+	s64 pos = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->vol = vol;
+	if (dir == NULL)
+		return;
+	ntfs_readdir(dir, &pos, g, dangling_fill);
+	ntfs_inode_close(dir);
+}
+
+static void
+dangling_release(struct dangling *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		free(g->names[i]);
+	g->n = 0;
+}
+
 static int
 add_root(struct ntfsvol *s, const struct part *p, ntfs_volume *vol,
 	 unsigned mirror, struct kp_error *err)
 {
+	struct dangling g;
 	struct ntfsvol_root *r = realloc(s->roots, (s->nroots + 1) * sizeof(*r));
 	ntfs_volume **v;
 	ntfs_inode *root;
@@ -397,6 +472,9 @@ add_root(struct ntfsvol *s, const struct part *p, ntfs_volume *vol,
 	r->start = p->start;
 	r->size = p->size;
 	r->mirror = mirror;
+	find_dangling(vol, &g);
+	r->dangling = (unsigned)g.n;
+	dangling_release(&g);
 	if (probe_state(vol, &r->state) < 0)
 		return nfail(err, KP_ERR_INPUT, errno, "partition %u: cannot "
 			     "probe the volume's state", p->number);
@@ -1644,6 +1722,44 @@ out:
 	return r;
 }
 
+int
+ntfsvol_repair(struct ntfsvol *s, size_t root, unsigned *fixed,
+	       struct kp_error *err)
+{
+	struct dangling g;
+	ntfs_volume *vol;
+	ntfs_inode *dir;
+	u64 dir_no;
+	size_t i;
+	int r = 0;
+
+	*fixed = 0;
+	if (get_vol(s, root, true, &vol, err) < 0)
+		return -1;
+	find_dangling(vol, &g);
+	dir = g.n ? lookup(vol, CONFIG_DIR) : NULL;
+	if (g.n && dir == NULL)
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s'", CONFIG_DIR);
+	dir_no = dir ? dir->mft_no : 0;
+	if (dir && ntfs_inode_close(dir) < 0)
+		r = nfail(err, KP_ERR_FAIL, errno, "'%s'", CONFIG_DIR);
+	for (i = 0; i < g.n && r == 0; i++) {
+		int d = drop_dangling(vol, dir_no, g.names[i]);
+
+		if (d < 0)
+			r = nfail(err, KP_ERR_FAIL, errno, "'%s/%s': cannot "
+				  "remove the entry an interrupted create left",
+				  CONFIG_DIR, g.names[i]);
+		*fixed += d > 0;
+	}
+	dangling_release(&g);
+	if (r == 0 && ntfs_device_sync(vol->dev) < 0)
+		r = nfail(err, KP_ERR_FAIL, errno, "cannot flush the image");
+	if (r == 0)
+		s->roots[root].dangling = 0;
+	return r;
+}
+
 /* Step 0 of a commit in place, before the hive changes: the log LOG exists
  * and holds NEED bytes in clusters of its own (not sparse), all of them
  * initialized, synced to the image.  Only here does the volume's metadata
@@ -1886,7 +2002,9 @@ out:
 	free(got);
 	if (vol)
 		ntfsdev_umount(vol);
-	return r2;
+	/* The commit's own writes all completed: its log, on the storage
+	 * or not, leaves the hive old or new, and a rerun finishes. */
+	return r2 < 0 ? kp_error_remedy(err, KP_REMEDY_RERUN) : 0;
 }
 
 int

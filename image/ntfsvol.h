@@ -62,6 +62,9 @@ struct ntfsvol_root {
 	/* $MFTMirr records that differed from $MFT (an interrupted write)
 	 * and were repaired: in what is read, and once RW on the volume. */
 	unsigned mirror;
+	/* Transaction logs of the hives' directory whose entries name no
+	 * file (an interrupted create); ntfsvol_repair removes them. */
+	unsigned dangling;
 };
 
 /* A volume that could not be looked into. */
@@ -114,6 +117,11 @@ const char *ntfsvol_root_unwritable(const struct ntfsvol_root *r);
 
 /* Remount root ROOT read-write; refused (KP_ERR_REFUSED) unless its
  * state is DR_CLEAN and the session may write. */
+/* Remove the entries of ROOT's hives' directory that name no file
+ * (ntfsvol_root.dangling); ROOT must be writable.  *FIXED: how many. */
+int ntfsvol_repair(struct ntfsvol *s, size_t root, unsigned *fixed,
+		   struct kp_error *err);
+
 int ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err);
 
 /* Read the whole file PATH of at most MAX bytes into OUT. */

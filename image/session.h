@@ -69,7 +69,13 @@ struct img_root {
 	int probe;		/* the backend's verdict: 0 = writable */
 	bool bitlocker;		/* on a BitLocker volume */
 	bool rw;		/* mounted read-write */
+	unsigned repair;	/* IMG_REPAIR_*: what an interrupted write
+				 * left, which writing repairs */
 };
+
+/* What an interrupted write can leave in a volume (img_root.repair). */
+#define IMG_REPAIR_MIRROR 1u	/* $MFTMirr differs from a sound $MFT */
+#define IMG_REPAIR_ENTRY 2u	/* a log's directory entry names no file */
 
 /* A filesystem that could not be looked into (e.g. BitLocker). */
 struct img_locked {

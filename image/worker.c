@@ -151,6 +151,7 @@ static const struct rpc_field root_f[] = {
 	RPC_F(struct ntfsvol_root, state, RPC_ENUM, DR_UNCLEAN + 1),
 	RPC_F(struct ntfsvol_root, rw, RPC_BOOL, 0),
 	RPC_F(struct ntfsvol_root, mirror, RPC_U32, 0),
+	RPC_F(struct ntfsvol_root, dangling, RPC_U32, 0),
 	{ .type = RPC_END },
 };
 static const struct rpc_layout root_l = { sizeof(struct ntfsvol_root), root_f };
@@ -322,6 +323,21 @@ serve_volume(void *st, const void *args, void *ans, struct kp_error *err)
 	return found(s, f, err);
 }
 
+/* Answers the entries removed. */
+static int
+serve_repair(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_path *a = args;
+	struct r_u64 *m = ans;
+	unsigned fixed = 0;
+
+	SESSION(st, err);
+	if (ntfsvol_repair(s, a->root, &fixed, err) < 0)
+		return -1;
+	m->v = fixed;
+	return 0;
+}
+
 /* Answers the $MFTMirr records repaired on the way (ntfsvol_root). */
 static int
 serve_writable(void *st, const void *args, void *ans, struct kp_error *err)
@@ -474,7 +490,7 @@ enum {
 	WORKER_FIND = 1, WORKER_VOLUME, WORKER_WRITABLE, WORKER_READ,
 	WORKER_REPLACE, WORKER_CREATE, WORKER_REMOVE, WORKER_LS, WORKER_MKDIR,
 	WORKER_SD, WORKER_JOURNAL, WORKER_CLOSE, WORKER_SELFTEST,
-	WORKER_NR
+	WORKER_REPAIR, WORKER_NR
 };
 
 static const struct rpc_op ops[WORKER_NR] = {
@@ -502,6 +518,8 @@ static const struct rpc_op ops[WORKER_NR] = {
 			     .answer = &r_u64_l, .serve = serve_journal },
 	[WORKER_CLOSE] = { .name = "close", .serve = serve_close },
 	[WORKER_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
+	[WORKER_REPAIR] = { .name = "repair", .args = &a_path_l,
+			    .answer = &r_u64_l, .serve = serve_repair },
 };
 
 /* ntfs-3g reports a failed read as it sees it ("Failed to read $MFT
@@ -674,6 +692,23 @@ worker_make_writable(struct worker_session *s, size_t root,
 	if (rc == 0 && root < s->f.nroots)
 		s->f.roots[root].rw = true;
 	*mirror = m.v > UINT32_MAX ? UINT32_MAX : (unsigned)m.v;
+	return rc;
+}
+
+int
+worker_repair(struct worker_session *s, size_t root, unsigned *fixed,
+	      struct kp_error *err)
+{
+	struct a_path a = { (uint32_t)root, NULL };
+	struct r_u64 m = { 0 };
+	int rc;
+
+	if (root > UINT32_MAX)
+		return kp_fail(err, KP_ERR_FAIL, "bad root");
+	rc = rpc_call(s->c, WORKER_REPAIR, &a, &m, err);
+	if (rc == 0 && root < s->f.nroots)
+		s->f.roots[root].dangling = 0;
+	*fixed = m.v > UINT32_MAX ? UINT32_MAX : (unsigned)m.v;
 	return rc;
 }
 

@@ -36,6 +36,9 @@ const char *worker_table(const struct worker_session *s);
  * way (ntfsvol_root.mirror). */
 int worker_make_writable(struct worker_session *s, size_t root,
 			 unsigned *mirror, struct kp_error *err);
+/* ntfsvol_repair in the worker. */
+int worker_repair(struct worker_session *s, size_t root, unsigned *fixed,
+		  struct kp_error *err);
 int worker_read(struct worker_session *s, size_t root, const char *path,
 		size_t max, struct buf *out, struct kp_error *err);
 int worker_replace(struct worker_session *s, size_t root, const char *path,

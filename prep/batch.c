@@ -400,6 +400,16 @@ write_one(struct img_batch *b, const struct img_write *w,
 	return b->be->replace(b->h, w->guest, w->data, w->len, flags, err);
 }
 
+/* Does image I need writing: changes, or what an interrupted write left
+ * there (a rerun of the command that was interrupted finds its changes
+ * made, and must still leave a sound volume)? */
+static bool
+has_work(const struct img_batch *b, size_t i)
+{
+	return b->t[i].nwrites || (b->t[i].root && b->t[i].root->repair &&
+				   b->be->repair);
+}
+
 /* Image I: make it writable, then every write in phase order. */
 static int
 write_target(struct img_batch *b, size_t i, struct buf *done,
@@ -413,6 +423,9 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 		goto fail;
 	/* From here a failure may leave the volume changed. */
 	t->began = true;
+	if (t->root->repair && b->be->repair &&
+	    b->be->repair(b->h, t->root, err) < 0)
+		goto fail;
 	for (ph = 0; ph < IMG_NPHASES; ph++) {
 		for (k = 0; k < t->nwrites; k++) {
 			if (t->writes[k].phase != ph)
@@ -462,7 +475,7 @@ write_worker(void *p)
 
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
-		while (w->next < w->b->n && w->b->t[w->next].nwrites == 0)
+		while (w->next < w->b->n && !has_work(w->b, w->next))
 			w->next++;
 		i = w->next++;
 		if (w->stop || i >= w->b->n) {
@@ -513,8 +526,10 @@ write_parallel(struct img_batch *b, struct kp_error *err)
 			continue;
 		if (w.res[i].rc == 0) {
 			b->t[i].written = true;
-			snprintf(msg, sizeof(msg), "%s: written and verified",
-				 b->names[i]);
+			snprintf(msg, sizeof(msg), b->t[i].nwrites ?
+				 "%s: written and verified" : "%s: repaired "
+				 "what an interrupted write left; no setting "
+				 "changed", b->names[i]);
 			if (b->notice)
 				b->notice(b->ud, msg);
 		} else if (failed < 0) {
@@ -560,15 +575,17 @@ img_batch_write(struct img_batch *b, struct kp_error *err)
 	if (!b->dry_run && b->jobs > 1 && b->be->parallel && b->n > 1)
 		return write_parallel(b, err);
 	for (i = 0; i < b->n && !b->dry_run; i++) {
-		if (b->t[i].nwrites == 0)
+		if (!has_work(b, i))
 			continue;	/* unchanged images are not touched */
 		if (write_target(b, i, &done, err) == 0) {
 			char msg[512];
 
 			b->t[i].written = true;
 			buf_release(&done);
-			snprintf(msg, sizeof(msg), "%s: written and verified",
-				 b->names[i]);
+			snprintf(msg, sizeof(msg), b->t[i].nwrites ?
+				 "%s: written and verified" : "%s: repaired "
+				 "what an interrupted write left; no setting "
+				 "changed", b->names[i]);
 			if (b->notice)
 				b->notice(b->ud, msg);
 			continue;
