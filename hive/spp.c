@@ -286,7 +286,7 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 	struct spp_edit *e = &s->edit[SPP_PUBLISH_LIST];
 	struct spp_publish p;
 	char buf[KP_HOSTNAME_MAX + 32], **list;
-	size_t i;
+	size_t i, bytes, dlen;
 
 	if (kp_check_safe(opt, arg, err) < 0)
 		return -1;
@@ -304,15 +304,22 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 		snprintf(buf, sizeof(buf), "%s, %u", p.domain, p.priority);
 	else
 		snprintf(buf, sizeof(buf), "%s", p.domain);
-	for (i = 0; i < e->nlist; i++) {
-		struct spp_publish o;
-
-		spp_parse_publish(e->list[i], &o, NULL);
-		if (strcasecmp(o.domain, p.domain) == 0)
+	/* The size first: the value must fit a single cell (hivex writes no
+	 * big-data records), which also bounds the entries compared below
+	 * to a few thousand.  An entry is ASCII: two bytes a character. */
+	bytes = (e->list_bytes ? e->list_bytes : 2) + 2 * (strlen(buf) + 1);
+	if (bytes > REGF_BIG_DATA)
+		return kp_fail(err, KP_ERR_INVALID, "%s: '%s': the list would "
+			       "take %zu bytes, more than the %u a registry "
+			       "value written here holds (%zu domains fit)",
+			       opt, p.domain, bytes, REGF_BIG_DATA, e->nlist);
+	dlen = strlen(p.domain);
+	for (i = 0; i < e->nlist; i++)
+		if (strncasecmp(e->list[i], p.domain, dlen) == 0 &&
+		    (e->list[i][dlen] == '\0' || e->list[i][dlen] == ','))
 			return kp_fail(err, KP_ERR_INVALID,
 				       "%s: domain '%s' given twice", opt,
 				       p.domain);
-	}
 	s->touched[SPP_PUBLISH_LIST] = true;
 	e->option = opt;
 	e->set = true;
@@ -324,6 +331,7 @@ publish_domain(struct spp_settings *s, const char *opt, const char *arg,
 	if (e->list[e->nlist] == NULL)
 		return kp_fail_oom(err);
 	e->nlist++;
+	e->list_bytes = bytes;
 	*norm = strdup(buf);
 	return *norm ? 0 : kp_fail_oom(err);
 }

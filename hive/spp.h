@@ -64,6 +64,8 @@ struct spp_edit {
 	char *sz;
 	char **list;		/* REG_MULTI_SZ strings */
 	size_t nlist;
+	size_t list_bytes;	/* LIST as stored: UTF-16, each string's
+				 * NUL and the final one */
 	const char *option;	/* who asked, for conflict messages */
 };
 

@@ -198,6 +198,32 @@ not_software_refused() {
 }
 t "a SYSTEM hive is refused unless --force" not_software_refused
 
+# More publish domains than the value can hold: refused while the options
+# are read (exit 2, saying how many fit), the hive untouched; the list
+# that fits is written whole.
+publish_many() {
+	local args="" i
+	sample_hive h client
+	cp h orig
+	for i in $(seq 2000); do
+		args="$args --publish-domain d$i.example.com"
+	done
+	# shellcheck disable=SC2086
+	expect_code 2 kp hive set h $args 2>err
+	expect_grep 'domains fit' err
+	cmp h orig
+	args=""
+	for i in $(seq 400); do
+		args="$args --publish-domain d$i.example.com"
+	done
+	# shellcheck disable=SC2086
+	kp hive set h $args >/dev/null
+	kp hive show h >out
+	expect_grep 'd400.example.com' out
+}
+t "too many publish domains: refused at once (2), the hive untouched" \
+	publish_many
+
 # Edit a real hive, then compare every key and value with reglookup (its own
 # parser) and hivexregedit: only the intended values may differ.
 real_hive_diff() {
