@@ -228,13 +228,15 @@ look(struct img_session *s, const struct img_root *r, const char *rel,
 		return 0;
 	data = img_read(s, guest, UNATTEND_MAX, &len, err);
 	if (data == NULL)
-		return -1;
-	if (unattend_inspect(data, len, label, &f->info, err) < 0 ||
+		kp_error_prefix(err, "%s", label);
+	if (data == NULL ||
+	    unattend_inspect(data, len, label, &f->info, err) < 0 ||
 	    buf_add(&f->content, data, len) < 0) {
-		free(data);
-		if (err->status == 0)
+		if (data && err->status == 0)
 			kp_fail_oom(err);
-		kp_error_prefix(err, "sysprep would fail on it too");
+		if (data)
+			kp_error_prefix(err, "sysprep would fail on it too");
+		free(data);
 		if (!p->lenient || err->status == KP_ERR_FAIL)
 			return -1;
 		/* `image show` still reports the rest of the installation. */

@@ -560,4 +560,23 @@ cli_jobs() {
 }
 t "CLI, direct: -j 2 writes several images at once, reported in order" cli_jobs
 
+# One answer file too large to read (over 4 MiB) is reported as such; the
+# rest of the installation is still shown, and a write is refused, saying
+# which file, since sysprep could not be checked against it.
+cli_big_answer_file() {
+	cp "$SCRATCH/mbr.img" a.img
+	head -c $((5 << 20)) /dev/zero | tr '\0' ' ' >big.xml
+	dt -p 1 a.img mkdir Windows/Panther put Windows/Panther/Unattend.xml big.xml \
+		>/dev/null
+	kp image show --backend direct a.img >out 2>err
+	expect_grep 'Windows 10 Enterprise' out
+	expect_grep 'Panther.Unattend.xml.*larger than 4194304 bytes' out
+	kp image show --json --backend direct a.img >j
+	python3 -c 'import json,sys; d=json.load(open("j")); assert d["images"][0]["windows"], d' 
+	expect_code 3 kp image generalize --backend direct a.img 2>err
+	expect_grep 'larger than' err
+}
+t "CLI, direct: an answer file too large to read is one note, not a failure" \
+	cli_big_answer_file
+
 done_testing
