@@ -42,7 +42,8 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 {
 	struct hive_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
-	struct buf out = BUF_INIT, u16 = BUF_INIT;
+	struct buf out = BUF_INIT, u16 = BUF_INIT, left = BUF_INIT;
+	const struct hive_state *st;
 	struct regtext_map map = { 0 };
 	struct hive *h = NULL;
 	char **pos, *key = NULL;
@@ -66,9 +67,25 @@ cmd_hive_export(struct cli *c, int argc, char **argv)
 	map.allow_relative = true;
 	if (regtext_map_path(npos > 1 ? pos[1] : "\\", &map, &key, &err) < 0 ||
 	    regtext_export(h, key, a.prefix ? a.prefix :
-			   regtext_default_prefix(map.kind), &out, &err) < 0) {
+			   regtext_default_prefix(map.kind), &out, &left,
+			   &err) < 0) {
 		code = cli_error(c, &err);
 		goto out;
+	}
+	/* Said even with the text on standard output: on standard error. */
+	st = hive_state(h);
+	if (st->dirty && !st->recovered)
+		cli_note(c, "the hive is dirty and its transaction logs cannot "
+			 "be replayed: exported as its primary file holds it, "
+			 "without its last changes");
+	if (left.len) {
+		char *line, *save = NULL;
+
+		cli_note(c, "left out, since .reg text cannot carry their "
+			 "names (see the comments in the text):");
+		for (line = strtok_r(left.data, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save))
+			cli_note(c, "  %s", line);
 	}
 	if (a.utf16 && regtext_to_utf16(&out, &u16) < 0) {
 		code = cli_oom(c);
@@ -92,6 +109,7 @@ out:
 	free(key);
 	buf_release(&out);
 	buf_release(&u16);
+	buf_release(&left);
 	hive_close(h);
 	return code;
 }

@@ -490,6 +490,17 @@ local_mkpath(struct hive *pub, const char *path, hive_key *k,
 				return -1;
 			if (hl_check_order(h, cur, part, path, err) < 0)
 				return -1;
+		} else if ((r = local_key_tombstone(&h->pub, next, err)) != 0) {
+			/* A layered key's mark for a deleted key has no
+			 * values and no subkeys; hivex would make it an
+			 * ordinary key that comes back to life. */
+			if (r < 0)
+				return -1;
+			return kp_fail(err, KP_ERR_FAIL, "'%s': key '%.*s' is a "
+				       "tombstone (a layered key's mark for a "
+				       "deleted key); nothing can be written "
+				       "at or below it; not written",
+				       h->pub.path, (int)(p + n - path), path);
 		}
 		cur = next;
 		p += n + (bs != NULL);

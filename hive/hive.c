@@ -64,6 +64,12 @@ hive_key_name(struct hive *h, hive_key k, struct kp_error *err)
 }
 
 int
+hive_key_tombstone(struct hive *h, hive_key k, struct kp_error *err)
+{
+	return h->ops->key_tombstone(h, k, err);
+}
+
+int
 hive_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
 	 struct kp_error *err)
 {

@@ -103,6 +103,11 @@ int hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 		 struct kp_error *err);
 char *hive_key_name(struct hive *h, hive_key k, struct kp_error *err);
 
+/* Is K a tombstone: a layered key's mark for a deleted key (regf-spec,
+ * "Layered keys")?  1 yes, 0 no, -1 on error.  Nothing can be written
+ * below one. */
+int hive_key_tombstone(struct hive *h, hive_key k, struct kp_error *err);
+
 /* Read value NAME of K; 1 found (V filled), 0 absent, -1 error. */
 int hive_get(struct hive *h, hive_key k, const char *name,
 	     struct hive_value *v, struct kp_error *err);

@@ -106,6 +106,7 @@ int local_find(struct hive *h, const char *path, hive_key *k,
 int local_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 		  struct kp_error *err);
 char *local_key_name(struct hive *h, hive_key k, struct kp_error *err);
+int local_key_tombstone(struct hive *h, hive_key k, struct kp_error *err);
 int local_get(struct hive *h, hive_key k, const char *name,
 	      struct hive_value *v, struct kp_error *err);
 int local_values(struct hive *h, hive_key k, struct hive_value **vals,

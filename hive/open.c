@@ -437,6 +437,7 @@ const struct hive_ops local_ops = {
 	.find = local_find,
 	.subkeys = local_subkeys,
 	.key_name = local_key_name,
+	.key_tombstone = local_key_tombstone,
 	.get = local_get,
 	.values = local_values,
 	.set = local_set,

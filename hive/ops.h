@@ -21,6 +21,7 @@ struct hive_ops {
 	int (*subkeys)(struct hive *h, hive_key k, hive_key **list, size_t *n,
 		       struct kp_error *err);
 	char *(*key_name)(struct hive *h, hive_key k, struct kp_error *err);
+	int (*key_tombstone)(struct hive *h, hive_key k, struct kp_error *err);
 	int (*get)(struct hive *h, hive_key k, const char *name,
 		   struct hive_value *v, struct kp_error *err);
 	int (*values)(struct hive *h, hive_key k, struct hive_value **vals,

@@ -276,8 +276,17 @@ local_key_name(struct hive *pub, hive_key k, struct kp_error *err)
 	off = hl_raw_off(h, k);
 
 	if (off != REGF_NONE) {
-		if (regf_key_name(&h->raw, off, &b) == 0)
+		if (regf_key_name(&h->raw, off, &b) == 0) {
+			/* No C string can hold it, and two keys could then
+			 * seem to have one name. */
+			if (strlen(buf_str(&b)) != b.len) {
+				buf_release(&b);
+				kp_fail(err, KP_ERR_INPUT, "'%s': a key name "
+					"holding a NUL character", h->pub.path);
+				return NULL;
+			}
 			return buf_detach(&b, NULL);
+		}
 		buf_release(&b);
 	}
 	errno = 0;
@@ -286,6 +295,23 @@ local_key_name(struct hive *pub, hive_key k, struct kp_error *err)
 		kp_fail_errno(err, KP_ERR_INPUT, errno ? errno : EINVAL,
 			      "'%s': cannot read a key name", h->pub.path);
 	return s;
+}
+
+int
+local_key_tombstone(struct hive *pub, hive_key k, struct kp_error *err)
+{
+	struct hive_local *h = hl_of(pub);
+	uint32_t off;
+	int r;
+
+	if (hl_spent(h, err) < 0)
+		return -1;
+	off = hl_raw_off(h, k);
+	if (off == REGF_NONE)
+		return 0;	/* a key made since the hive was opened */
+	r = regf_key_tombstone(&h->raw, off);
+	return r < 0 ? kp_fail(err, KP_ERR_INPUT, "'%s': a corrupt key record",
+			       h->pub.path) : r;
 }
 
 static int

@@ -685,6 +685,7 @@ regf_open(struct regf *r, const void *p, size_t len, struct kp_error *err)
 	r->end = h.hbins_size;
 	r->minor = h.minor;
 	r->root = h.root;
+	r->flags = h.flags;
 	return 0;
 }
 
@@ -1023,6 +1024,18 @@ regf_value_tombstone(const struct regf *r, uint32_t vk_off)
 		return -1;
 	return regf_le32(vk + 4) == 0 && regf_le32(vk + 8) == REGF_NONE &&
 	       regf_le32(vk + 12) == REGT_NONE;
+}
+
+int
+regf_key_tombstone(const struct regf *r, uint32_t key)
+{
+	const unsigned char *nk = rcell(r, key, NK_FIXED, "nk", NULL);
+
+	if (nk == NULL)
+		return -1;
+	/* The second byte of the access bits holds the layer semantics in
+	 * its two low bits; 1 is IsTombstone.  Only layered hives use it. */
+	return (r->flags & REGF_LAYERED) && (nk[13] & 0x3) == 1;
 }
 
 int

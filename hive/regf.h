@@ -120,7 +120,12 @@ struct regf {
 	uint32_t end;		/* hbins-relative end of hive bins data */
 	uint32_t minor;
 	uint32_t root;
+	uint32_t flags;		/* the base block's (REGF_LAYERED) */
 };
+
+/* Base block flag: the hive supports layered keys (Windows 10 1607 and
+ * later, differencing hives of containers). */
+#define REGF_LAYERED 0x2u
 
 /* Set up a view; checks the base block only. */
 int regf_open(struct regf *r, const void *p, size_t len, struct kp_error *err);
@@ -148,6 +153,10 @@ int regf_value_name(const struct regf *r, uint32_t vk, struct buf *out);
 /* The backslash-separated path of KEY from the root (WTF-8), following
  * parent links; -1 if a link is broken or loops. */
 int regf_key_path(const struct regf *r, uint32_t key, struct buf *out);
+
+/* Is the key at KEY a tombstone (a layered key's mark for a deleted key,
+ * in a hive that supports layered keys)?  1 yes, 0 no, -1 corrupt. */
+int regf_key_tombstone(const struct regf *r, uint32_t key);
 
 /* Is the value record at VK a tombstone (type 0, no data, data offset
  * 0xFFFFFFFF), the mark a layered key keeps for a value deleted in a

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/escape.h"
 #include "lib/utf.h"
 #include "lib/valid.h"
 #include "regf.h"
@@ -640,20 +641,63 @@ export_hex(struct buf *out, uint32_t type, const unsigned char *d,
 	return buf_addch(out, '\n');
 }
 
+/* What an export must leave out: .reg text has no form for it. */
+struct export {
+	struct hive *h;
+	struct buf *out;
+	struct buf *left;	/* one line each, escaped; or NULL */
+};
+
+/* Can NAME go into .reg text and come back the same?  No control
+ * characters (a newline would let it forge lines of the file), and, for
+ * a key, no backslash (it would read as two keys). */
+static bool
+reg_name_ok(const char *name, bool key)
+{
+	for (; *name; name++)
+		if ((unsigned char)*name < 0x20 || (key && *name == '\\'))
+			return false;
+	return true;
+}
+
+/* Say, in the file and to the caller, that WHAT (a key, with all below
+ * it, or a value) of PATH was left out: NAME, or NULL for a key whose
+ * name holds a NUL. */
 static int
-export_value(struct buf *out, const struct hive_value *v,
+left_out(struct export *x, const char *what, const char *path,
+	 const char *name, struct kp_error *err)
+{
+	struct buf e[2] = { BUF_INIT, BUF_INIT }, line = BUF_INIT;
+	int r;
+
+	if (name)
+		r = buf_addf(&line, "%s '%s\\%s'", what,
+			     kp_escape_str(&e[0], path),
+			     kp_escape_str(&e[1], name));
+	else
+		r = buf_addf(&line, "a %s of '%s' whose name holds a NUL", what,
+			     kp_escape_str(&e[0], path));
+	r = r < 0 ||
+	    buf_addf(x->out, "; %s left out: .reg text cannot carry its "
+		     "name\n", buf_str(&line)) < 0 ||
+	    (x->left && buf_addf(x->left, "%s\n", buf_str(&line)) < 0);
+	buf_release(&e[0]);
+	buf_release(&e[1]);
+	buf_release(&line);
+	return r ? kp_fail_oom(err) : 0;
+}
+
+static int
+export_value(struct export *x, const char *path, const struct hive_value *v,
 	     struct kp_error *err)
 {
-	struct buf text = BUF_INIT;
-	size_t start = out->len, i;
+	struct buf *out = x->out, text = BUF_INIT;
+	size_t start = out->len;
 	char tn[32];
 	int r;
 
-	for (i = 0; v->name[i]; i++)
-		if ((unsigned char)v->name[i] < 0x20)
-			return kp_fail(err, KP_ERR_FAIL,
-				       "value name with control characters "
-				       "cannot be written as .reg text");
+	if (!reg_name_ok(v->name, false))
+		return left_out(x, "value of key", path, v->name, err);
 	/* A layered key's tombstone goes out as the empty REG_NONE value it
 	 * looks like, with a comment: regedit has no form for it. */
 	if (v->tombstone && buf_addf(out, "; the next value is a tombstone "
@@ -686,48 +730,58 @@ export_value(struct buf *out, const struct hive_value *v,
 }
 
 static int
-export_key(struct hive *h, hive_key k, const char *path, struct buf *out,
+export_key(struct export *x, hive_key k, const char *path,
 	   struct kp_error *err)
 {
 	struct hive_value *vals = NULL;
 	hive_key *sub = NULL;
 	size_t nvals = 0, nsub = 0, i;
-	int r = -1;
+	int r = -1, t = hive_key_tombstone(x->h, k, err);
 
-	if (buf_addf(out, "[%s]\n", path) < 0) {
+	if (t < 0)
+		goto out;
+	/* Its own mark, as for a value: regedit has no form for a key that
+	 * stands for a deleted one, and would import an ordinary key. */
+	if ((t && buf_addstr(x->out, "; the next key is a tombstone (a layered "
+			     "key's mark for a deleted key)\n") < 0) ||
+	    buf_addf(x->out, "[%s]\n", path) < 0) {
 		kp_fail_oom(err);
 		goto out;
 	}
-	if (hive_values(h, k, &vals, &nvals, err) < 0)
+	if (hive_values(x->h, k, &vals, &nvals, err) < 0)
 		goto out;
 	for (i = 0; i < nvals; i++)
-		if (export_value(out, &vals[i], err) < 0)
+		if (export_value(x, path, &vals[i], err) < 0)
 			goto out;
-	if (buf_addch(out, '\n') < 0) {
+	if (buf_addch(x->out, '\n') < 0) {
 		kp_fail_oom(err);
 		goto out;
 	}
-	if (hive_subkeys(h, k, &sub, &nsub, err) < 0)
+	if (hive_subkeys(x->h, k, &sub, &nsub, err) < 0)
 		goto out;
 	for (i = 0; i < nsub; i++) {
-		char *name = hive_key_name(h, sub[i], err), *child;
-		size_t len, j;
+		struct kp_error e2 = KP_ERROR_INIT;
+		char *name = hive_key_name(x->h, sub[i], &e2), *child;
+		size_t len;
 
-		if (name == NULL)
-			goto out;
-		/* A newline in a name would let it forge lines of the file. */
-		for (j = 0; name[j]; j++) {
-			if ((unsigned char)name[j] < 0x20 || name[j] == '\\') {
-				char q[96];
-
-				kp_fail(err, KP_ERR_FAIL,
-					"key '%s\\%s': a name with control "
-					"characters or backslashes cannot be "
-					"written as .reg text", path,
-					kp_quote(name, q, sizeof(q)));
-				free(name);
+		/* A name that cannot be read as one (a NUL inside) or
+		 * written in .reg text: the key and all below it go. */
+		if (name == NULL && e2.status == KP_ERR_INPUT) {
+			if (left_out(x, "key", path, NULL, err) < 0)
 				goto out;
-			}
+			continue;
+		}
+		if (name == NULL) {
+			*err = e2;
+			goto out;
+		}
+		if (!reg_name_ok(name, true)) {
+			r = left_out(x, "key", path, name, err);
+			free(name);
+			if (r < 0)
+				goto out;
+			r = -1;
+			continue;
 		}
 		len = strlen(path) + strlen(name) + 2;
 		child = malloc(len);
@@ -738,7 +792,7 @@ export_key(struct hive *h, hive_key k, const char *path, struct buf *out,
 		}
 		snprintf(child, len, "%s\\%s", path, name);
 		free(name);
-		r = export_key(h, sub[i], child, out, err);
+		r = export_key(x, sub[i], child, err);
 		free(child);
 		if (r < 0)
 			goto out;
@@ -753,8 +807,10 @@ out:
 
 int
 regtext_export(struct hive *h, const char *key, const char *prefix,
-	       struct buf *out, struct kp_error *err)
+	       struct buf *out, struct buf *left, struct kp_error *err)
 {
+	const struct hive_state *st = hive_state(h);
+	struct export x = { h, out, left };
 	hive_key k;
 	char *path;
 	size_t len;
@@ -767,12 +823,18 @@ regtext_export(struct hive *h, const char *key, const char *prefix,
 			       hive_path(h), key);
 	if (buf_addstr(out, "Windows Registry Editor Version 5.00\n\n") < 0)
 		return kp_fail_oom(err);
+	/* What hive show says, the file says too. */
+	if (st->dirty && !st->recovered &&
+	    buf_addstr(out, "; the hive is dirty and its transaction logs "
+		       "cannot be replayed: these are the primary file's "
+		       "values, without its last changes\n\n") < 0)
+		return kp_fail_oom(err);
 	len = strlen(prefix) + strlen(key) + 2;
 	path = malloc(len);
 	if (path == NULL)
 		return kp_fail_oom(err);
 	snprintf(path, len, "%s%s%s", prefix, *key ? "\\" : "", key);
-	r = export_key(h, k, path, out, err);
+	r = export_key(&x, k, path, err);
 	free(path);
 	return r;
 }

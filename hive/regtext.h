@@ -67,10 +67,15 @@ int regtext_apply(struct hive *h, const struct regops *ops,
 const char *regtext_default_prefix(enum hive_kind kind);
 
 /* Export KEY and everything below it as .reg text (UTF-8, LF), with key
- * paths under PREFIX (not NULL; see regtext_default_prefix).  Values holding product keys are left out, with a
- * comment saying so. */
+ * paths under PREFIX (not NULL; see regtext_default_prefix).  Left out,
+ * each with a comment in the text: values holding product keys, and keys
+ * (with all below them) and values whose names .reg text cannot carry
+ * (control characters, a NUL; a backslash in a key's), these also listed
+ * in LEFT (one line each, escaped) unless it is NULL.  Key and value
+ * tombstones of layered keys are marked; a dirty hive whose logs cannot be
+ * replayed is said to be exported as its primary file holds it. */
 int regtext_export(struct hive *h, const char *key, const char *prefix,
-		   struct buf *out, struct kp_error *err);
+		   struct buf *out, struct buf *left, struct kp_error *err);
 
 /* Turn UTF-8/LF text into what regedit writes: a BOM, UTF-16LE, CRLF. */
 int regtext_to_utf16(const struct buf *in, struct buf *out);

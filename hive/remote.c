@@ -485,6 +485,19 @@ s_key_name(void *st, const void *args, void *ans, struct kp_error *err)
 }
 
 static int
+s_key_tombstone(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_call *a = args;
+	struct r_result *r = ans;
+	int rc;
+
+	HIVE_OF(st, a->id, err);
+	rc = local_key_tombstone(h, (hive_key)a->k, err);
+	r->yes = rc == 1;
+	return rc < 0 ? -1 : 0;
+}
+
+static int
 s_get(void *st, const void *args, void *ans, struct kp_error *err)
 {
 	const struct a_call *a = args;
@@ -676,6 +689,7 @@ s_selftest_write(void *st, const void *args, void *ans, struct kp_error *err)
 
 enum {
 	HS_OPEN = 1, HS_CLOSE, HS_KIND, HS_FIND, HS_SUBKEYS, HS_KEY_NAME,
+	HS_KEY_TOMBSTONE,
 	HS_GET, HS_VALUES, HS_SET, HS_UNSET, HS_MKPATH, HS_DELETE_KEY,
 	HS_COMMIT, HS_SELFTEST_FORBIDDEN, HS_SELFTEST_READ, HS_SELFTEST_WRITE,
 	HS_NR
@@ -694,6 +708,9 @@ static const struct rpc_op ops[HS_NR] = {
 			 .serve = s_subkeys },
 	[HS_KEY_NAME] = { .name = "key name", .args = &a_call_l,
 			  .answer = &r_name_l, .serve = s_key_name },
+	[HS_KEY_TOMBSTONE] = { .name = "key tombstone", .args = &a_call_l,
+			       .answer = &r_result_l,
+			       .serve = s_key_tombstone },
 	[HS_GET] = { .name = "get", .args = &a_call_l, .answer = &r_values_l,
 		     .answer_max = SB_MSG_MAX, .serve = s_get },
 	[HS_VALUES] = { .name = "values", .args = &a_call_l,
@@ -1021,6 +1038,16 @@ r_key_name(struct hive *h, hive_key k, struct kp_error *err)
 }
 
 static int
+r_key_tombstone(struct hive *h, hive_key k, struct kp_error *err)
+{
+	struct r_result r;
+
+	if (r_call(h, HS_KEY_TOMBSTONE, k, NULL, NULL, &r, err) < 0)
+		return -1;
+	return r.yes;
+}
+
+static int
 r_get(struct hive *h, hive_key k, const char *name, struct hive_value *v,
       struct kp_error *err)
 {
@@ -1149,6 +1176,7 @@ static const struct hive_ops remote_ops = {
 	.find = r_find,
 	.subkeys = r_subkeys,
 	.key_name = r_key_name,
+	.key_tombstone = r_key_tombstone,
 	.get = r_get,
 	.values = r_values,
 	.set = r_set,

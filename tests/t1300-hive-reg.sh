@@ -174,4 +174,55 @@ tombstone() {
 }
 t "tombstone values: exported as empty values, their key not edited" tombstone
 
+# Names .reg text cannot carry (a newline, a NUL) in a hive as analysts
+# meet them: the rest is exported, and each key left out is named in a
+# comment and on standard error, with everything below it.
+export_bad_names() {
+	sample_hive s.hive client
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Aa\\Deep]\n"v"=dword:1\n[\\Bb]\n"v"=dword:2\n[\\Cc]\n"v"=dword:3\n' >a.reg
+	kp hive import s.hive a.reg >/dev/null
+	"$TEST_TOOL" patch s.hive Aa key-name 410a
+	"$TEST_TOOL" patch s.hive Bb key-name 4200
+	kp hive export s.hive >e.reg 2>err
+	expect_grep "^; key 'HKEY_LOCAL_MACHINE\\\\SOFTWARE\\\\A\\\\x0a' left out" e.reg
+	expect_grep "NUL" e.reg
+	expect_grep '^\[HKEY_LOCAL_MACHINE\\SOFTWARE\\Cc\]' e.reg
+	expect_no_grep 'Deep' e.reg
+	expect_grep 'left out, since .reg text cannot carry their names' err
+	expect_grep "key 'HKEY_LOCAL_MACHINE\\\\SOFTWARE\\\\A\\\\x0a'" err
+}
+t "export: keys whose names .reg cannot carry are left out, and named" \
+	export_bad_names
+
+# A layered key's tombstone is marked in an export, as a value tombstone
+# is, and nothing is imported at or below it.
+export_key_tombstone() {
+	sample_hive s.hive client
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Gone]\n' >a.reg
+	kp hive import s.hive a.reg >/dev/null
+	"$TEST_TOOL" patch s.hive Gone key-tombstone -
+	kp hive export s.hive >e.reg
+	grep -B1 -F '[HKEY_LOCAL_MACHINE\SOFTWARE\Gone]' e.reg >got
+	expect_grep '^; the next key is a tombstone' got
+	cp s.hive before
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Gone\\Sub]\n"v"=dword:1\n' >b.reg
+	expect_code 1 kp hive import s.hive b.reg 2>err
+	expect_grep 'tombstone' err
+	cmp s.hive before
+}
+t "export marks a key tombstone; an import below one is refused" \
+	export_key_tombstone
+
+# A dirty hive whose logs cannot be replayed: exported as hive show shows
+# it, saying so on standard error and in the text.
+export_dirty_no_logs() {
+	sample_hive s.hive client
+	"$TEST_TOOL" dirty s.hive
+	kp hive export s.hive >e.reg 2>err
+	expect_grep 'dirty and its transaction logs cannot be replayed' err
+	expect_grep '^; the hive is dirty' e.reg
+}
+t "export of a dirty hive without logs warns, on stderr and in the text" \
+	export_dirty_no_logs
+
 done_testing

@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (office_read(h, &v, &office, &err) == 0)
 				office_report_release(&office);
 		}
-		regtext_export(h, "", "HKEY_LOCAL_MACHINE\\SOFTWARE", &out,
+		regtext_export(h, "", "HKEY_LOCAL_MACHINE\\SOFTWARE", &out, NULL,
 			       &err);
 		spp_report_release(&rep);
 		winver_release(&v);

@@ -492,8 +492,14 @@ patch(const char *path, const char *key, const char *what, const char *arg,
 		regf_put32(vk + 4, 0);
 		regf_put32(vk + 8, REGF_NONE);
 		regf_put32(vk + 12, REGT_NONE);
+	} else if (strcmp(what, "key-tombstone") == 0) {
+		/* The layer semantics (IsTombstone) in the key node, and the
+		 * base block's flag that the hive has layered keys. */
+		nk[13] = (unsigned char)((nk[13] & ~0x3) | 0x1);
+		((unsigned char *)f.data)[0x90] |= REGF_LAYERED;
+		regf_set_checksum((unsigned char *)f.data);
 	} else {
-		return die("patch: key-name or tombstone");
+		return die("patch: key-name, tombstone or key-tombstone");
 	}
 	if (kp_write_file_atomic(path, f.data, f.len, &co, &err) < 0)
 		return die(err.msg);
@@ -667,6 +673,7 @@ main(int argc, char **argv)
 		"       kmsprep-test-tool dirty FILE\n"
 		"       kmsprep-test-tool patch FILE KEY key-name HEX [utf16]\n"
 		"       kmsprep-test-tool patch FILE KEY tombstone VALUE\n"
+		"       kmsprep-test-tool patch FILE KEY key-tombstone -\n"
 		"       kmsprep-test-tool scripts DIR\n");
 	return 2;
 }

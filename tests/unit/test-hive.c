@@ -211,27 +211,87 @@ changed_under_edit(void)
 	buf_release(&after);
 }
 
+/* A key name .reg text cannot carry (it would forge lines of the file)
+ * is left out with all below it, said in a comment and in LEFT; the rest
+ * is exported. */
 static void
-export_refuses_forged_lines(void)
+export_leaves_out_forged_lines(void)
 {
+	static const char *const keys[] = { "Good", NULL };
 	struct kp_error err = KP_ERROR_INIT;
-	struct buf b = BUF_INIT, out = BUF_INIT;
+	struct buf b = BUF_INIT, out = BUF_INIT, left = BUF_INIT;
 	struct hive *h;
 	hive_h *hx;
+	hive_node_h bad;
 
-	hb_make(hb_path("x"), NULL, &b);
+	hb_make(hb_path("x"), keys, &b);
 	hx = hivex_open(hb_path("x"), HIVEX_OPEN_WRITE);
 	CHECK(hx != NULL);
-	CHECK(hivex_node_add_child(hx, hivex_root(hx), "X]\n\n[HKLM\\Run") != 0);
+	bad = hivex_node_add_child(hx, hivex_root(hx), "X]\n\n[HKLM\\Run");
+	CHECK(bad != 0);
+	CHECK(hivex_node_add_child(hx, bad, "Below") != 0);
 	CHECK(hivex_commit(hx, NULL, 0) == 0);
 	hivex_close(hx);
 	CHECK(hive_open(hb_path("x"), NULL, &h, &err) == 0);
 	CHECK(regtext_export(h, "", "HKEY_LOCAL_MACHINE\\SOFTWARE", &out,
-			     &err) < 0);
-	CHECK(strstr(err.msg, "cannot be written as .reg text") != NULL);
+			     &left, &err) == 0);
+	CHECK(strstr(buf_str(&out), "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Good]") !=
+	      NULL);
+	CHECK(strstr(buf_str(&out), "\n[HKLM") == NULL);
+	CHECK(strstr(buf_str(&out), "Below") == NULL);
+	CHECK(strstr(buf_str(&out), "; key 'HKEY_LOCAL_MACHINE\\SOFTWARE\\"
+		     "X]\\x0a\\x0a[HKLM\\Run' left out") != NULL);
+	CHECK_STR(buf_str(&left), "key 'HKEY_LOCAL_MACHINE\\SOFTWARE\\"
+		  "X]\\x0a\\x0a[HKLM\\Run'\n");
 	hive_close(h);
 	buf_release(&b);
 	buf_release(&out);
+	buf_release(&left);
+}
+
+/* A layered key's tombstone (regf-spec, "Layered keys"): marked in an
+ * export, and nothing is written at or below it. */
+static void
+key_tombstones(void)
+{
+	static const char *const keys[] = { "Gone", "Kept", NULL };
+	struct hive_open_opts o = { .flags = HIVE_WRITE | HIVE_NO_LOGS };
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf b = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct regf r;
+	struct hive *h;
+	hive_key k;
+	uint32_t nk;
+	unsigned char *base;
+
+	CHECK(hb_make(hb_path("t"), keys, &b) == 0);
+	CHECK(regf_open(&r, b.data, b.len, &err) == 0);
+	CHECK(regf_lookup(&r, "Gone", &nk) == 1);
+	/* The hive supports layered keys; Gone's layer semantics: 1. */
+	base = (unsigned char *)b.data;
+	base[0x90] |= REGF_LAYERED;
+	regf_set_checksum(base);
+	((unsigned char *)b.data)[REGF_BASE_SIZE + nk + 4 + 13] = 0x01;
+	CHECK(hb_save(hb_path("t"), &b) == 0);
+	CHECK(hive_open(hb_path("t"), &o, &h, &err) == 0);
+	CHECK(hive_find(h, "Gone", &k, &err) == 1);
+	CHECK(hive_key_tombstone(h, k, &err) == 1);
+	CHECK(hive_find(h, "Kept", &k, &err) == 1);
+	CHECK(hive_key_tombstone(h, k, &err) == 0);
+	CHECK(regtext_export(h, "", "HKEY_LOCAL_MACHINE\\SOFTWARE", &out, NULL,
+			     &err) == 0);
+	CHECK(strstr(buf_str(&out), "; the next key is a tombstone (a layered "
+		     "key's mark for a deleted key)\n[HKEY_LOCAL_MACHINE\\"
+		     "SOFTWARE\\Gone]") != NULL);
+	regval_sz("x", &v);
+	CHECK(hive_set(h, "Gone\\Sub", "v", REGT_SZ, v.data, v.len, &err) < 0);
+	CHECK(strstr(err.msg, "tombstone") != NULL);
+	CHECK(hive_set(h, "Gone", "w", REGT_SZ, v.data, v.len, &err) < 0);
+	CHECK(hive_set(h, "Kept\\Sub", "v", REGT_SZ, v.data, v.len, &err) == 0);
+	hive_close(h);
+	buf_release(&b);
+	buf_release(&out);
+	buf_release(&v);
 }
 
 static void
@@ -471,7 +531,8 @@ key_times(void)
 
 static const struct unit_test tests[] = {
 	TEST(big_data_kept_intact), TEST(recovered_version_counts),
-	TEST(changed_under_edit), TEST(export_refuses_forged_lines),
+	TEST(changed_under_edit), TEST(export_leaves_out_forged_lines),
+	TEST(key_tombstones),
 	TEST(unicode_names_fold), TEST(unicode_value_names_fold),
 	TEST(deferred_values), TEST(windows_key_order), TEST(key_times),
 };
