@@ -136,6 +136,11 @@ nbd_run(struct imgio *io, int (*done)(struct imgio *io, int64_t c),
 			return 0;
 		if (r < 0) {
 			errno = nbd_get_errno() ? nbd_get_errno() : EIO;
+			/* The server answered with an error (EIO): the
+			 * connection itself still serves. */
+			if (!nbd_aio_is_dead(io->nbd) &&
+			    !nbd_aio_is_closed(io->nbd))
+				return -1;
 			break;
 		}
 		now = now_ms();

@@ -181,7 +181,7 @@ interrupted() {
 		check_host w.img || { echo "write $n: after the retry"; return 1; }
 		runs=$((runs + 1))
 	done
-	echo "$mode: $total writes, $runs interrupted and finished by a retry"
+	echo "$mode: $total writes, $runs interrupted and finished by a retry" >&2
 }
 t "each write fails with EIO in turn; the retry finishes" interrupted eio
 t "the connection drops at each write in turn; the retry finishes" \
