@@ -38,6 +38,7 @@ struct imgio {
 	uint64_t wbytes;		/* bytes written through it */
 	char *format;
 	unsigned nbd_ms;	/* each NBD request's deadline */
+	uint64_t nbd_block;	/* the server's minimum block size */
 	/* The NBD connection failed (a deadline passed, the server went):
 	 * every later request fails at once with this errno. */
 	int nbd_dead;
@@ -197,6 +198,16 @@ nbd_request(struct imgio *io, int64_t cookie)
 	return nbd_run(io, cmd_done, cookie);
 }
 
+/* The server's minimum block size (NBD spec: a power of two, at most
+ * 64 KiB), or 1. */
+static uint64_t
+block_size(struct imgio *io)
+{
+	int64_t b = nbd_get_block_size(io->nbd, LIBNBD_SIZE_MINIMUM);
+
+	return b > 1 && b <= 65536 && (b & (b - 1)) == 0 ? (uint64_t)b : 1;
+}
+
 static int
 nbd_fail(struct kp_error *err, const char *what, const char *path)
 {
@@ -241,6 +252,7 @@ open_nbd(struct imgio *io, const char *path, const char *overlay,
 		return kp_fail(err, KP_ERR_REFUSED, "'%s': served read-only",
 			       path);
 	io->size = (uint64_t)size;
+	io->nbd_block = block_size(io);
 	return 0;
 }
 
@@ -272,6 +284,7 @@ open_uri(struct imgio *io, const char *path, struct kp_error *err)
 		return kp_error_remedy(err, KP_REMEDY_DRY_RUN);
 	}
 	io->size = (uint64_t)size;
+	io->nbd_block = block_size(io);
 	return 0;
 }
 
@@ -312,26 +325,25 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	return open_nbd(io, path, overlay, err);
 }
 
-int
-imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off)
+/* LEN bytes at OFF, aligned to the server's block size, read or written
+ * in requests it accepts. */
+static int
+nbd_aligned(struct imgio *io, unsigned char *p, size_t len, uint64_t off,
+	    bool write)
 {
-	unsigned char *p = buf;
-
-	if (off > io->size || len > io->size - off) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (io->nbd == NULL)
-		return kp_pread_all(io->fd, buf, len, (off_t)off);
 	while (len) {
 		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
+		int64_t c;
 
 		if (io->nbd_dead) {
 			errno = io->nbd_dead;
 			return -1;
 		}
-		if (nbd_request(io, nbd_aio_pread(io->nbd, p, n, off,
-						  NBD_NULL_COMPLETION, 0)) < 0)
+		c = write ? nbd_aio_pwrite(io->nbd, p, n, off,
+					   NBD_NULL_COMPLETION, 0) :
+			    nbd_aio_pread(io->nbd, p, n, off,
+					  NBD_NULL_COMPLETION, 0);
+		if (nbd_request(io, c) < 0)
 			return -1;
 		p += n;
 		off += n;
@@ -340,11 +352,72 @@ imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/*
+ * A server may take requests only in whole blocks (NBD's minimum block
+ * size: qemu-nbd serving VHDX says 512, a remote one may say 4096), while
+ * libntfs-3g reads and writes single bytes of a volume (its dirty flag).
+ * The edges of such a request go through one block read (and, to write,
+ * changed and written back): the worker is the image's only writer.
+ */
+static int
+nbd_rw(struct imgio *io, unsigned char *p, size_t len, uint64_t off,
+       bool write)
+{
+	uint64_t a = io->nbd_block;
+	unsigned char *blk;
+
+	if (a <= 1 || (off % a == 0 && len % a == 0))
+		return nbd_aligned(io, p, len, off, write);
+	blk = malloc(a);
+	if (blk == NULL)
+		return -1;
+	while (len) {
+		uint64_t start = off - off % a;
+		size_t in = (size_t)(off - start);
+		size_t n = len < a - in ? len : (size_t)(a - in);
+
+		if (in == 0 && len >= a) {
+			/* The aligned middle, in one go. */
+			n = len - len % a;
+			if (nbd_aligned(io, p, n, off, write) < 0)
+				goto fail;
+		} else {
+			if (nbd_aligned(io, blk, a, start, false) < 0)
+				goto fail;
+			if (write) {
+				memcpy(blk + in, p, n);
+				if (nbd_aligned(io, blk, a, start, true) < 0)
+					goto fail;
+			} else {
+				memcpy(p, blk + in, n);
+			}
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	free(blk);
+	return 0;
+fail:
+	free(blk);
+	return -1;
+}
+
+int
+imgio_pread(struct imgio *io, void *buf, size_t len, uint64_t off)
+{
+	if (off > io->size || len > io->size - off) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (io->nbd == NULL)
+		return kp_pread_all(io->fd, buf, len, (off_t)off);
+	return nbd_rw(io, buf, len, off, false);
+}
+
 int
 imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off)
 {
-	const unsigned char *p = buf;
-
 	if (io->readonly) {
 		errno = EROFS;
 		return -1;
@@ -359,21 +432,7 @@ imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off)
 	io->wbytes += len;
 	if (io->nbd == NULL)
 		return kp_pwrite_all(io->fd, buf, len, (off_t)off);
-	while (len) {
-		size_t n = len < NBD_CHUNK ? len : NBD_CHUNK;
-
-		if (io->nbd_dead) {
-			errno = io->nbd_dead;
-			return -1;
-		}
-		if (nbd_request(io, nbd_aio_pwrite(io->nbd, p, n, off,
-						   NBD_NULL_COMPLETION, 0)) < 0)
-			return -1;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return nbd_rw(io, (unsigned char *)buf, len, off, true);
 }
 
 int
