@@ -63,6 +63,7 @@ image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	o->format = a->format;
 	o->allow_refs = a->allow_refs;
 	o->readonly = readonly;
+	o->dry_run = a->dry_run;
 	o->overlay = a->overlay;
 	o->bitlocker_key_file = a->bitlocker;
 	o->timeout_s = (unsigned)a->timeout;

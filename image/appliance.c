@@ -243,6 +243,12 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 		};
 		char *nbd[2] = { s->drives[i], NULL };
 
+		/* A 4Kn disk: qemu cannot tell from a raw file. */
+		if (s->disks[i] && disk_sector(s->disks[i]) == 4096) {
+			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_BLOCKSIZE_BITMASK;
+			da.blocksize = 4096;
+		}
+
 		if (s->srv[i]) {
 			/* Its confined qemu-nbd: the disk's bytes, raw. */
 			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_PROTOCOL_BITMASK |

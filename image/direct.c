@@ -105,7 +105,7 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 			.format = o->format, .readonly = o->readonly,
 			.overlay = o->readonly ? NULL : o->overlay,
 			.allow_refs = o->allow_refs,
-			.timeout_s = o->timeout_s };
+			.timeout_s = o->timeout_s, .dry_run = o->dry_run };
 		bool uri = imgio_is_uri(images[i]);
 		struct img_uri u;
 		int r = uri ? 0 : img_uri_parse(images[i], &u, err);

@@ -87,6 +87,7 @@ static const struct rpc_field info_f[] = {
 	RPC_F(struct fmt_info, flat, RPC_BOOL, 0),
 	RPC_F(struct fmt_info, sector, RPC_U32, 0),
 	RPC_F(struct fmt_info, sparse_vmdk, RPC_BOOL, 0),
+	RPC_F(struct fmt_info, append_only, RPC_BOOL, 0),
 	{ .type = RPC_ARRAY, .off = offsetof(struct fmt_info, refs),
 	  .len_off = offsetof(struct fmt_info, nrefs), .max = FMT_REFS_MAX,
 	  .elem = &ref_l },
@@ -404,6 +405,18 @@ bool
 disk_flat(const struct disk *d)
 {
 	return d->n[0].info.flat;
+}
+
+bool
+disk_append_only(const struct disk *d)
+{
+	return d->n[0].info.append_only;
+}
+
+unsigned
+disk_sector(const struct disk *d)
+{
+	return d->n[0].info.sector;
 }
 
 int

@@ -50,6 +50,14 @@ uint64_t disk_size(const struct disk *d);
  * before its footer), readable without qemu? */
 bool disk_flat(const struct disk *d);
 
+/* Can qemu only append to it (a stream-optimized VMDK)?  Then it is read
+ * only, or written through an overlay. */
+bool disk_append_only(const struct disk *d);
+
+/* Its logical sector size as read from its bytes (512, or 4096 for a
+ * raw 4Kn disk). */
+unsigned disk_sector(const struct disk *d);
+
 /* The descriptor of the image file as inspected (read-only); its device
  * and inode identify the file that was checked. */
 int disk_fd(const struct disk *d);

@@ -217,7 +217,7 @@ qcow2(struct src *s)
 			return bad(s, "header length %u", hlen);
 	}
 	if (crypt != 0)
-		return kp_fail(s->err, KP_ERR_INVALID, "an encrypted qcow2 "
+		return kp_fail(s->err, KP_ERR_INPUT, "an encrypted qcow2 "
 			       "image: not supported (decrypt it with qemu-img "
 			       "convert first)");
 	if (incompat & ~QCOW2_INCOMPAT_KNOWN)
@@ -262,7 +262,7 @@ qcow2(struct src *s)
 	if ((incompat & QCOW2_INCOMPAT_DATA_FILE) && !data_file) {
 		/* qemu would need the name as an option: it names nothing
 		 * here, and nothing is opened for it. */
-		kp_fail(s->err, KP_ERR_INVALID, "a qcow2 image whose data is "
+		kp_fail(s->err, KP_ERR_INPUT, "a qcow2 image whose data is "
 			"in an external file it does not name: not supported");
 		goto out;
 	}
@@ -277,7 +277,7 @@ qcow2(struct src *s)
 			goto out;
 		}
 		if (fmtname[0] && bfmt == FMT_NR) {
-			kp_fail(s->err, KP_ERR_INVALID, "a backing file of "
+			kp_fail(s->err, KP_ERR_INPUT, "a backing file of "
 				"format '%.20s': not supported", fmtname);
 			goto out;
 		}
@@ -297,6 +297,8 @@ out:
  */
 #define VMDK_DESC_MAX ((size_t)1 << 20)
 #define VMDK_GD_AT_END 0xffffffffffffffffULL
+/* Header flag: grains are compressed (VMDK4_FLAG_COMPRESS). */
+#define VMDK_COMPRESSED (1u << 16)
 
 /* A delta disk names its parent: qemu takes the first
  * "parentFileNameHint" anywhere in the descriptor, skips the two
@@ -401,7 +403,7 @@ vmdk(struct src *s)
 	if (s->size >= 4 && rd(s, h, 4, 0) < 0)
 		return -1;
 	if (s->size >= 4 && memcmp(h, "COWD", 4) == 0)
-		return kp_fail(s->err, KP_ERR_INVALID, "a VMware 3 (COWD) "
+		return kp_fail(s->err, KP_ERR_INPUT, "a VMware 3 (COWD) "
 			       "image: not supported (convert it with "
 			       "qemu-img convert)");
 	if (s->size < 4 || memcmp(h, "KDMV", 4) != 0) {
@@ -436,6 +438,11 @@ vmdk(struct src *s)
 	} else {
 		s->info->sparse_vmdk = true;
 	}
+	/* Compressed grains (stream-optimized, VMware's export form): qemu
+	 * 7.2 (block/vmdk.c) writes them only to clusters never written,
+	 * failing (EIO) mid-way over anything already there. */
+	if (le32(h + 8) & VMDK_COMPRESSED)
+		s->info->append_only = true;
 	/* A stream-optimized image may keep its header in a footer at the
 	 * end; qemu takes all of it (the capacity too) from there. */
 	if (le64(h + 56) == VMDK_GD_AT_END) {
@@ -637,7 +644,7 @@ vhdx(struct src *s)
 	}
 	if (s->info->sector == 4096) {
 		/* block/vhdx.c: logical sectors of 512 bytes only. */
-		kp_fail(s->err, KP_ERR_INVALID, "a VHDX with 4096-byte logical "
+		kp_fail(s->err, KP_ERR_INPUT, "a VHDX with 4096-byte logical "
 			"sectors: qemu 7.2 cannot read it (convert it with a "
 			"tool that can, or use a 512-byte sector disk)");
 		goto out;
@@ -763,12 +770,12 @@ vdi(struct src *s)
 	if (le32(h + 0x40) != 0xbeda107fU)
 		return bad(s, "bad signature");
 	if (memcmp(h + 424, zero, 32) != 0)
-		return kp_fail(s->err, KP_ERR_INVALID, "a differencing "
+		return kp_fail(s->err, KP_ERR_INPUT, "a differencing "
 			       "VirtualBox image: not supported (merge it "
 			       "with its parent first)");
 	type = le32(h + 0x4c);
 	if (type != 1 && type != 2)
-		return kp_fail(s->err, KP_ERR_INVALID, "a VirtualBox image of "
+		return kp_fail(s->err, KP_ERR_INPUT, "a VirtualBox image of "
 			       "type %u (undo or differencing): not supported",
 			       type);
 	s->info->size = le64(h + 0x170);
@@ -842,6 +849,25 @@ probe(struct src *s, enum fmt *f)
 	return 0;
 }
 
+/* The logical sector size of a raw disk: 4096 (a 4Kn disk) when its GPT
+ * header is at byte 4096 and none is at 512, else 512.  qemu cannot tell
+ * from the file; the appliance is told (libguestfs' blocksize). */
+static unsigned
+raw_sector(struct src *s)
+{
+	unsigned char a[8], b[8];
+	struct kp_error ignored = KP_ERROR_INIT;
+	struct kp_error *keep = s->err;
+	unsigned r = 512;
+
+	s->err = &ignored;
+	if (s->size >= 8192 && rd(s, a, 8, 512) == 0 && rd(s, b, 8, 4096) == 0 &&
+	    memcmp(a, "EFI PART", 8) != 0 && memcmp(b, "EFI PART", 8) == 0)
+		r = 4096;
+	s->err = keep;
+	return r;
+}
+
 int
 fmt_inspect(fmt_read_fn *read, void *ctx, uint64_t size, enum fmt want,
 	    struct fmt_info *info, struct kp_error *err)
@@ -876,6 +902,7 @@ fmt_inspect(fmt_read_fn *read, void *ctx, uint64_t size, enum fmt want,
 	default:
 		info->size = size;
 		info->flat = true;
+		info->sector = raw_sector(&s);
 		r = 0;
 		break;
 	}

@@ -64,8 +64,12 @@ struct fmt_info {
 	/* The disk's bytes are the file's own, from offset 0 (raw, a fixed
 	 * VHD before its footer): readable without qemu. */
 	bool flat;
-	unsigned sector;	/* logical sector size: 512, or 4096 (VHDX) */
+	unsigned sector;	/* logical sector size: 512, or 4096 (a VHDX
+				 * that says so, a raw 4Kn disk) */
 	bool sparse_vmdk;	/* a VMDK holding its own data (no descriptor) */
+	/* Its data is compressed in a form qemu writes only at the end (a
+	 * stream-optimized VMDK): read it, or write to an overlay. */
+	bool append_only;
 	struct fmt_ref *refs;
 	size_t nrefs;
 };
@@ -84,9 +88,10 @@ const char *fmt_ref_kind_name(enum fmt_ref_kind kind);
 
 /* Read the file of SIZE bytes behind READ as format WANT (FMT_NR: tell
  * it from its first bytes, as qemu would, and a VHD footer at the end)
- * into *INFO.  KP_ERR_INPUT for a file that is not what it claims or
- * that qemu would refuse; KP_ERR_INVALID for a format kmsprep does not
- * open (encrypted, differencing VHDX/VHD, VMDK 3). */
+ * into *INFO.  KP_ERR_INPUT for a file that is not what it claims, that
+ * qemu would refuse, or of a kind kmsprep does not open (encrypted,
+ * differencing VHDX/VHD, VMDK 3, 4096-byte VHDX sectors); KP_ERR_INVALID
+ * for an unknown WANT. */
 int fmt_inspect(fmt_read_fn *read, void *ctx, uint64_t size, enum fmt want,
 		struct fmt_info *info, struct kp_error *err);
 

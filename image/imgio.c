@@ -34,6 +34,7 @@ struct imgio {
 	int shadow;		/* nbd: the disk's edges, sealed (imgio.h) */
 	uint64_t size;
 	bool readonly;
+	bool dry_run;
 	bool written;
 	uint64_t wbytes;		/* bytes written through it */
 	char *format;
@@ -278,7 +279,7 @@ open_uri(struct imgio *io, const char *path, struct kp_error *err)
 	size = nbd_get_size(io->nbd);
 	if (size < 0)
 		return nbd_fail(err, "cannot read the size", path);
-	if (!io->readonly && nbd_is_read_only(io->nbd) == 1) {
+	if ((!io->readonly || io->dry_run) && nbd_is_read_only(io->nbd) == 1) {
 		kp_fail(err, KP_ERR_INPUT, "'%s': the server exports it "
 			"read-only (serve it writable to change it)", path);
 		return kp_error_remedy(err, KP_REMEDY_DRY_RUN);
@@ -308,6 +309,7 @@ imgio_open(const char *path, const struct imgio_opts *o, struct imgio **io_ret,
 	io->fd = -1;
 	io->shadow = -1;
 	io->readonly = o->readonly;
+	io->dry_run = o->dry_run;
 	io->nbd_ms = (o->timeout_s ? (o->timeout_s + 1) / 2 :
 		      IMGIO_NBD_TIMEOUT) * 1000;
 	*io_ret = io;

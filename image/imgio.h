@@ -28,6 +28,7 @@ struct imgio;
 struct imgio_opts {
 	const char *format;	/* raw|qcow2|vmdk|vhdx|vpc|vdi, NULL: read it */
 	bool readonly;		/* never written */
+	bool dry_run;		/* read-only, but refused as a write would be */
 	const char *overlay;	/* create this qcow2 overlay and serve it */
 	bool force_nbd;		/* serve a raw image through qemu-nbd too */
 	bool allow_refs;	/* accept the files an image names, checked */

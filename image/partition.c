@@ -50,6 +50,19 @@ add(struct part **v, size_t *n, unsigned number, uint64_t start,
 	return 0;
 }
 
+/* Is IO a disk of 4096-byte sectors: a GPT header at byte 4096 and none
+ * at 512? */
+static bool
+sector_4k(struct imgio *io)
+{
+	char a[8], b[8];
+
+	return imgio_size(io) >= 8192 &&
+	       imgio_pread(io, a, sizeof(a), 512) == 0 &&
+	       imgio_pread(io, b, sizeof(b), 4096) == 0 &&
+	       memcmp(a, "EFI PART", 8) != 0 && memcmp(b, "EFI PART", 8) == 0;
+}
+
 int
 part_list(struct imgio *io, struct part **parts, size_t *n,
 	  const char **table, struct kp_error *err)
@@ -76,6 +89,11 @@ part_list(struct imgio *io, struct part **parts, size_t *n,
 		kp_fail(err, KP_ERR_INPUT, "libblkid cannot read the image");
 		goto out;
 	}
+	/* A disk of 4096-byte sectors (4Kn) has its GPT header at LBA 1,
+	 * byte 4096; libblkid takes a file's sectors to be 512 bytes unless
+	 * told. */
+	if (sector_4k(io))
+		blkid_probe_set_sectorsize(pr, 4096);
 	blkid_probe_enable_superblocks(pr, 0);
 	blkid_probe_enable_partitions(pr, 1);
 	ls = blkid_probe_get_partitions(pr);

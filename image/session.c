@@ -133,6 +133,20 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 		if (r == 0 && fstat(disk_fd(d), &st[i]) < 0)
 			r = kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'",
 					  images[i]);
+		/* Refused before a backend starts, on either; by a dry run
+		 * too, which must fail where the write would. */
+		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay &&
+		    access(images[i], W_OK) < 0)
+			r = kp_fail_errno(err, KP_ERR_REFUSED, errno, "'%s': "
+					  "cannot be written", images[i]);
+		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay &&
+		    disk_append_only(d)) {
+			kp_fail(err, KP_ERR_REFUSED, "'%s': a stream-optimized "
+				"VMDK (compressed grains), which qemu writes only "
+				"at its end: it can be read, not changed in "
+				"place", images[i]);
+			r = kp_error_remedy(err, KP_REMEDY_OVERLAY);
+		}
 		disk_free(d);
 		for (k = 0; k < i && r == 0; k++)
 			if (st[k].st_ino && st[k].st_dev == st[i].st_dev &&

@@ -50,6 +50,8 @@ struct img_opts {
 					 * read it (image/disk.h) */
 	bool allow_refs;		/* accept files an image names */
 	bool readonly;			/* drives are never written */
+	bool dry_run;			/* read-only, but refused wherever the
+					 * write would be, before it begins */
 	const char *overlay;		/* write to a new qcow2 overlay */
 	const char *bitlocker_key_file;	/* recovery password for BitLocker */
 	unsigned timeout_s;		/* each request to an image's worker;

@@ -259,7 +259,7 @@ malformed(void)
 	q[35] = 1;
 	put("enc.qcow2", q, sizeof(q));
 	CHECK_EQ(inspect("enc.qcow2", FMT_NR, &in, &err), -1);
-	CHECK_EQ(err.status, KP_ERR_INVALID);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
 
 	/* A file that is not what it was said to be. */
 	put("plain.img", "hello", 5);
