@@ -496,10 +496,10 @@ local_mkpath(struct hive *pub, const char *path, hive_key *k,
 			 * ordinary key that comes back to life. */
 			if (r < 0)
 				return -1;
-			return kp_fail(err, KP_ERR_FAIL, "'%s': key '%.*s' is a "
-				       "tombstone (a layered key's mark for a "
-				       "deleted key); nothing can be written "
-				       "at or below it; not written",
+			return kp_fail(err, KP_ERR_REFUSED, "'%s': key '%.*s' "
+				       "is a tombstone (a layered key's mark "
+				       "for a deleted key); nothing can be "
+				       "written at or below it; not written",
 				       h->pub.path, (int)(p + n - path), path);
 		}
 		cur = next;
@@ -539,7 +539,7 @@ check_rewritable(struct hive_local *h, hive_key k, const char *path,
 		    regf_value_tombstone(&h->raw, off) == 1) {
 			regf_value_name(&h->raw, off, &vname);
 			wtf8_escape(buf_str(&vname), &shown);
-			r = kp_fail(err, KP_ERR_FAIL,
+			r = kp_fail(err, KP_ERR_REFUSED,
 				    "'%s': key '%s' holds a tombstone for "
 				    "value '%s' (a layered key's mark for a "
 				    "deleted value), which hivex would turn "
@@ -711,6 +711,13 @@ local_delete_key(struct hive *pub, const char *path, struct kp_error *err)
 	r = local_find(&h->pub, path, &k, err);
 	if (r <= 0)
 		return r;
+	/* Deleting the mark would bring back the key it hides. */
+	r = local_key_tombstone(&h->pub, k, err);
+	if (r != 0)
+		return r < 0 ? -1 : kp_fail(err, KP_ERR_REFUSED, "'%s': key "
+					    "'%s' is a tombstone (a layered "
+					    "key's mark for a deleted key); "
+					    "not deleted", h->pub.path, path);
 	if (hl_hx_upgrade(h, err) < 0)
 		return -1;
 	if (k == hivex_root(h->hx))

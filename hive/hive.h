@@ -103,6 +103,10 @@ int hive_subkeys(struct hive *h, hive_key k, hive_key **list, size_t *n,
 		 struct kp_error *err);
 char *hive_key_name(struct hive *h, hive_key k, struct kp_error *err);
 
+/* How hive_key_name fails (KP_ERR_INPUT) for a name holding a NUL, which
+ * no C string can carry: the message ends with this. */
+#define HIVE_NAME_NUL "a key name holding a NUL character"
+
 /* Is K a tombstone: a layered key's mark for a deleted key (regf-spec,
  * "Layered keys")?  1 yes, 0 no, -1 on error.  Nothing can be written
  * below one. */

@@ -281,8 +281,8 @@ local_key_name(struct hive *pub, hive_key k, struct kp_error *err)
 			 * seem to have one name. */
 			if (strlen(buf_str(&b)) != b.len) {
 				buf_release(&b);
-				kp_fail(err, KP_ERR_INPUT, "'%s': a key name "
-					"holding a NUL character", h->pub.path);
+				kp_fail(err, KP_ERR_INPUT, "'%s': "
+					HIVE_NAME_NUL, h->pub.path);
 				return NULL;
 			}
 			return buf_detach(&b, NULL);

@@ -766,7 +766,8 @@ export_key(struct export *x, hive_key k, const char *path,
 
 		/* A name that cannot be read as one (a NUL inside) or
 		 * written in .reg text: the key and all below it go. */
-		if (name == NULL && e2.status == KP_ERR_INPUT) {
+		if (name == NULL && e2.status == KP_ERR_INPUT &&
+		    strstr(e2.msg, HIVE_NAME_NUL)) {
 			if (left_out(x, "key", path, NULL, err) < 0)
 				goto out;
 			continue;

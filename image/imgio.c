@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -156,9 +157,12 @@ nbd_run(struct imgio *io, int (*done)(struct imgio *io, int64_t c),
 		}
 	}
 	/* Whatever the server does later, this connection is over: a reply
-	 * that comes late must not be taken for another request's.  (No
-	 * goodbye: a worker may not even shut a socket down.) */
+	 * that comes late must not be taken for another request's, nor a
+	 * request be sent after one half sent.  The socket is shared with
+	 * the parent (a worker's copy of this channel): shut it for both. */
 	io->nbd_dead = errno;
+	imgio_abandon(io);
+	errno = io->nbd_dead;
 	return -1;
 }
 
@@ -242,9 +246,12 @@ open_nbd(struct imgio *io, const char *path, const char *overlay,
 	if (nbd_aio_connect_socket(io->nbd, fd) < 0 ||
 	    nbd_run(io, connected, 0) < 0) {
 		const char *said = disk_server_said(io->srv);
+		const char *m = nbd_get_error();
 
 		return kp_fail(err, KP_ERR_INPUT, "'%s': qemu-nbd cannot serve "
-			       "it: %s", path, *said ? said : nbd_get_error());
+			       "it: %s", path, *said ? said : m ? m :
+			       io->nbd_dead == ETIMEDOUT ? "no answer" :
+			       "connection failed");
 	}
 	size = nbd_get_size(io->nbd);
 	if (size < 0)
@@ -535,6 +542,16 @@ uint64_t
 imgio_bytes_written(const struct imgio *io)
 {
 	return io->wbytes;
+}
+
+void
+imgio_abandon(struct imgio *io)
+{
+	if (io->nbd == NULL)
+		return;
+	if (!io->nbd_dead)
+		io->nbd_dead = EPIPE;
+	shutdown((int)nbd_aio_get_fd(io->nbd), SHUT_RDWR);
 }
 
 int

@@ -62,6 +62,11 @@ int imgio_pwrite(struct imgio *io, const void *buf, size_t len, uint64_t off);
  * qemu-nbd.  Every request after a failure fails at once. */
 int imgio_fault(const struct imgio *io, bool *remote);
 
+/* Give the NBD connection up (nothing for a raw file): no request, flush
+ * or goodbye goes on it any more, from this process or another holding
+ * it.  For a channel a worker died using, mid-request perhaps. */
+void imgio_abandon(struct imgio *io);
+
 /* Flush written data to stable storage (fsync, or NBD_CMD_FLUSH). */
 int imgio_flush(struct imgio *io);
 

@@ -27,6 +27,7 @@
 #include <ntfs-3g/layout.h>
 #include <ntfs-3g/logfile.h>
 #include <ntfs-3g/logging.h>
+#include <ntfs-3g/mft.h>
 #include <ntfs-3g/security.h>
 #include <ntfs-3g/unistr.h>
 #include <ntfs-3g/volume.h>

@@ -298,7 +298,10 @@ mirror_fix(struct range *r, const char *name, bool read_only)
 		errno = e;
 		return -1;
 	}
-	n = vol->mftmirr_size;
+	/* The records libntfs-3g compares (Windows 10 no longer keeps the
+	 * mirror past them current). */
+	n = vol->mftmirr_size < FILE_first_user ? vol->mftmirr_size :
+						   FILE_first_user;
 	size = n << vol->mft_record_size_bits;
 	if (n <= 0 || (m = malloc((size_t)size)) == NULL ||
 	    (m2 = malloc((size_t)size)) == NULL ||
@@ -319,15 +322,18 @@ mirror_fix(struct range *r, const char *name, bool read_only)
 		MFT_RECORD *b = (MFT_RECORD *)(m2 + (i << vol->mft_record_size_bits));
 		u32 used = ntfs_mft_record_get_data_size(a);
 
-		/* A damaged $MFT is chkdsk's to repair, not ours. */
-		if ((a->flags & MFT_RECORD_IN_USE) &&
-		    !ntfs_is_mft_record(a->magic)) {
-			e = EIO;
-			goto out;
-		}
+		/* Compared as libntfs-3g compares them at mount. */
 		if (used > sizeof(MFT_RECORD) && used <= vol->mft_record_size &&
 		    memcmp(a, b, used) == 0)
 			continue;
+		/* A damaged $MFT is chkdsk's to repair, not ours: the copy
+		 * must be a sound record that the mount then accepts. */
+		if (!ntfs_is_mft_record(a->magic) ||
+		    used <= sizeof(MFT_RECORD) || used > vol->mft_record_size ||
+		    ntfs_mft_record_check(vol, (MFT_REF)i, a) < 0) {
+			e = EIO;
+			goto out;
+		}
 		if (read_only &&
 		    add_patch(r, vol, (size_t)i,
 			      raw + (i << vol->mft_record_size_bits)) < 0) {
@@ -384,6 +390,7 @@ ntfsdev_mount(struct imgio *io, uint64_t start, uint64_t len,
 	if (vol == NULL) {
 		e = errno;
 		range_free(r);
+		*repaired = 0;
 		errno = e;
 	}
 	return vol;

@@ -160,6 +160,40 @@ add_locked(struct ntfsvol *s, unsigned part, bool bitlocker,
 }
 
 /* The real name of the entry of DIR matching NAME in any case. */
+/*
+ * Does a directory entry for MREF name no file?  Creating a file writes
+ * its directory entry before its record, so an interrupted create leaves
+ * an entry whose record is past the end of $MFT, never written (zeros),
+ * not in use, or in use by another file since (its sequence number moved
+ * on).  Only such positive evidence counts: 1.  A record that cannot be
+ * read, or was torn mid-write (BAAD), is not ours to judge: -1, or 0.
+ */
+static int
+names_nothing(ntfs_volume *vol, MFT_REF mref)
+{
+	static const unsigned char zero[4];
+	unsigned char rec[512];
+	s64 off = (s64)MREF(mref) << vol->mft_record_size_bits;
+
+	if (vol->mft_na == NULL || off < 0)
+		return -1;
+	if (off >= vol->mft_na->initialized_size)
+		return 1;
+	if (ntfs_attr_pread(vol->mft_na, off, sizeof(rec), rec) !=
+	    (s64)sizeof(rec))
+		return -1;
+	if (memcmp(rec, zero, sizeof(zero)) == 0)
+		return 1;
+	if (memcmp(rec, "FILE", 4) != 0)
+		return 0;
+	/* Flags (offset 22) and sequence number (16) lie in the first
+	 * sector, away from its update sequence fixup at its end. */
+	if (!(le16_to_cpu(*(le16 *)(rec + 22)) & le16_to_cpu(MFT_RECORD_IN_USE)))
+		return 1;
+	return MSEQNO(mref) &&
+	       le16_to_cpu(*(le16 *)(rec + 16)) != MSEQNO(mref);
+}
+
 struct find {
 	ntfs_volume *vol;
 	ntfschar *want;
@@ -180,6 +214,10 @@ find_fill(void *d, const ntfschar *name, const int len, const int type,
 	    !ntfs_names_are_equal(name, (size_t)len, f->want, (size_t)f->wlen,
 				  IGNORE_CASE, f->vol->upcase,
 				  f->vol->upcase_len))
+		return 0;
+	/* An entry an interrupted create left names no file: nothing to
+	 * find (and the next create of that name removes it). */
+	if (names_nothing(f->vol, mref) == 1)
 		return 0;
 	if (ntfs_ucstombs(name, len, &f->found, 0) < 0)
 		f->found = NULL;
@@ -379,25 +417,12 @@ mount_part(struct ntfsvol *s, const struct part *p, bool rw,
 /* The hives' directory, below the volume's root. */
 #define CONFIG_DIR "Windows/System32/config"
 
-/* Does the entry for MREF name no file: a record not in use, or in use
- * by another file (its sequence number moved on)? */
-static bool
-names_nothing(ntfs_volume *vol, MFT_REF mref)
-{
-	ntfs_inode *ni = ntfs_inode_open(vol, MREF(mref));
-	bool gone = ni == NULL || !(ni->mrec->flags & MFT_RECORD_IN_USE) ||
-		    le16_to_cpu(ni->mrec->sequence_number) != MSEQNO(mref);
-
-	if (ni)
-		ntfs_inode_close(ni);
-	return gone;
-}
-
 /* The transaction logs (*.LOG1, *.LOG2) of the hives' directory whose
  * entries name no file, as an interrupted create leaves them. */
 struct dangling {
 	ntfs_volume *vol;
 	char *names[8];
+	MFT_REF mref[8];
 	size_t n;
 };
 
@@ -417,10 +442,12 @@ dangling_fill(void *d, const ntfschar *name, const int len, const int type,
 	n = strlen(s);
 	if (n > 5 && (strcasecmp(s + n - 5, ".LOG1") == 0 ||
 		      strcasecmp(s + n - 5, ".LOG2") == 0) &&
-	    names_nothing(g->vol, mref))
+	    names_nothing(g->vol, mref) == 1) {
+		g->mref[g->n] = mref;
 		g->names[g->n++] = s;
-	else
+	} else {
 		free(s);
+	}
 	return 0;
 }
 
@@ -784,7 +811,7 @@ ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
 		return -1;
 	ni = lookup(vol, path);
 	if (ni == NULL)
-		return nfail(err, errno == ENOMEM ? KP_ERR_FAIL : KP_ERR_INPUT,
+		return nfail(err, errno == ENOENT ? KP_ERR_INPUT : KP_ERR_FAIL,
 			     errno, "'%s'", path);
 	if (is_dir(ni) || (ni->flags & (FILE_ATTR_REPARSE_POINT |
 					 FILE_ATTR_ENCRYPTED))) {
@@ -961,13 +988,20 @@ delete_child(ntfs_volume *vol, u64 dir_no, const char *name)
 	return delete_name(vol, dir_no, ni, name);
 }
 
+static int drop_dangling(ntfs_volume *vol, u64 dir_no, const char *leaf);
+
+/* Give NI the name NAME in directory DIR_NO; an entry of that name that
+ * names no file (an interrupted create) goes first. */
 static int
 link_child(ntfs_volume *vol, u64 dir_no, ntfs_inode *ni, const char *name)
 {
-	ntfs_inode *dir = ntfs_inode_open(vol, dir_no);
+	ntfs_inode *dir;
 	ntfschar *u = NULL;
 	int n, r = -1, e;
 
+	if (drop_dangling(vol, dir_no, name) < 0)
+		return -1;
+	dir = ntfs_inode_open(vol, dir_no);
 	if (dir == NULL)
 		return -1;
 	n = uname(name, &u);
@@ -981,13 +1015,17 @@ link_child(ntfs_volume *vol, u64 dir_no, ntfs_inode *ni, const char *name)
 	return r;
 }
 
+/* A new file or directory NAME in directory DIR_NO (as link_child). */
 static ntfs_inode *
 create_child(ntfs_volume *vol, u64 dir_no, const char *name, mode_t type)
 {
-	ntfs_inode *dir = ntfs_inode_open(vol, dir_no), *ni = NULL;
+	ntfs_inode *dir, *ni = NULL;
 	ntfschar *u = NULL;
 	int n, e;
 
+	if (drop_dangling(vol, dir_no, name) < 0)
+		return NULL;
+	dir = ntfs_inode_open(vol, dir_no);
 	if (dir == NULL)
 		return NULL;
 	n = uname(name, &u);
@@ -1347,6 +1385,7 @@ ntfsvol_remove(struct ntfsvol *s, size_t root, const char *path,
 }
 
 struct names {
+	ntfs_volume *vol;
 	char **v;
 	size_t n;
 	int err;
@@ -1361,8 +1400,10 @@ ls_fill(void *d, const ntfschar *name, const int len, const int type,
 
 	(void)pos;
 	(void)dt;
-	/* The DOS alias of a long name, and the metadata files ($MFT...). */
-	if (type == FILE_NAME_DOS || MREF(mref) < FILE_first_user)
+	/* The DOS alias of a long name, the metadata files ($MFT...), and
+	 * an entry that names no file (see find_fill). */
+	if (type == FILE_NAME_DOS || MREF(mref) < FILE_first_user ||
+	    names_nothing(l->vol, mref) == 1)
 		return 0;
 	if (ntfs_ucstombs(name, len, &s, 0) < 0) {
 		l->err = errno;
@@ -1388,7 +1429,7 @@ char **
 ntfsvol_ls(struct ntfsvol *s, size_t root, const char *path,
 	   struct kp_error *err)
 {
-	struct names l = { NULL, 0, 0 };
+	struct names l = { NULL, NULL, 0, 0 };
 	ntfs_volume *vol;
 	ntfs_inode *ni;
 	s64 pos = 0;
@@ -1397,6 +1438,7 @@ ntfsvol_ls(struct ntfsvol *s, size_t root, const char *path,
 
 	if (get_vol(s, root, false, &vol, err) < 0)
 		return NULL;
+	l.vol = vol;
 	ni = lookup(vol, path);
 	if (ni == NULL) {
 		nfail(err, KP_ERR_INPUT, errno, "'%s'", path);
@@ -1671,18 +1713,64 @@ out:
 	return r;
 }
 
-/* Is LEAF in directory DIR_NO an entry whose file is gone?  Creating a
- * file writes its directory entry before its record, so an interrupted
- * create leaves an entry that names a record not in use.  Such an entry
- * is removed: 1; 0 if LEAF is absent or sound; -1 with errno. */
+/* The DOS names (8.3 aliases) of directory DIR that point at MREF. */
+struct aliases {
+	MFT_REF mref;
+	ntfschar *name[4];
+	int len[4];
+	size_t n;
+};
+
+static int
+alias_fill(void *d, const ntfschar *name, const int len, const int type,
+	   const s64 pos, const MFT_REF mref, const unsigned dt)
+{
+	struct aliases *a = d;
+
+	(void)pos;
+	(void)dt;
+	if (type != FILE_NAME_DOS || MREF(mref) != MREF(a->mref) ||
+	    a->n == sizeof(a->name) / sizeof(*a->name))
+		return 0;
+	a->name[a->n] = malloc((size_t)len * sizeof(ntfschar));
+	if (a->name[a->n] == NULL)
+		return -1;
+	memcpy(a->name[a->n], name, (size_t)len * sizeof(ntfschar));
+	a->len[a->n++] = len;
+	return 0;
+}
+
+/* Remove the entry named U (ULEN units) from DIR (the index is searched
+ * by the name alone: COLLATION_FILE_NAME). */
+static int
+remove_entry(ntfs_inode *dir, const ntfschar *u, int ulen, u8 space)
+{
+	size_t klen = sizeof(FILE_NAME_ATTR) + (size_t)ulen * sizeof(ntfschar);
+	FILE_NAME_ATTR *key = calloc(1, klen);
+	int r;
+
+	if (key == NULL)
+		return -1;
+	key->file_name_length = (u8)ulen;
+	key->file_name_type = space;
+	memcpy(key->file_name, u, (size_t)ulen * sizeof(ntfschar));
+	r = ntfs_index_remove(dir, NULL, key, (int)klen);
+	free(key);
+	return r;
+}
+
+/* Is LEAF in directory DIR_NO an entry whose file is gone (names_nothing)?
+ * Then it is removed, with any DOS alias of it: 1; 0 if LEAF is absent or
+ * names a file; -1 with errno, also when its record cannot be judged. */
 static int
 drop_dangling(ntfs_volume *vol, u64 dir_no, const char *leaf)
 {
-	ntfs_inode *dir = ntfs_inode_open(vol, dir_no), *ni;
-	FILE_NAME_ATTR *key = NULL;
+	ntfs_inode *dir = ntfs_inode_open(vol, dir_no);
+	struct aliases a = { 0 };
 	ntfschar *u = NULL;
-	int ulen, r = -1;
-	size_t klen;
+	int ulen, r = -1, gone;
+	s64 pos = 0;
+	size_t i;
 	u64 mref;
 
 	if (dir == NULL)
@@ -1695,27 +1783,25 @@ drop_dangling(ntfs_volume *vol, u64 dir_no, const char *leaf)
 		r = errno == ENOENT ? 0 : -1;
 		goto out;
 	}
-	ni = ntfs_inode_open(vol, MREF(mref));
-	if (ni && (ni->mrec->flags & MFT_RECORD_IN_USE) &&
-	    le16_to_cpu(ni->mrec->sequence_number) == MSEQNO(mref)) {
-		ntfs_inode_close(ni);
-		r = 0;
+	gone = names_nothing(vol, mref);
+	if (gone <= 0) {
+		if (gone < 0 && errno == 0)
+			errno = EIO;
+		r = gone;
 		goto out;
 	}
-	if (ni)
-		ntfs_inode_close(ni);
-	/* The index is searched by the name alone (COLLATION_FILE_NAME). */
-	klen = sizeof(*key) + (size_t)ulen * sizeof(ntfschar);
-	key = calloc(1, klen);
-	if (key == NULL)
+	a.mref = mref;
+	if (ntfs_readdir(dir, &pos, &a, alias_fill) < 0)
 		goto out;
-	key->file_name_length = (u8)ulen;
-	key->file_name_type = FILE_NAME_POSIX;
-	memcpy(key->file_name, u, (size_t)ulen * sizeof(ntfschar));
-	if (ntfs_index_remove(dir, NULL, key, (int)klen) == 0)
-		r = 1;
+	if (remove_entry(dir, u, ulen, FILE_NAME_POSIX) < 0)
+		goto out;
+	for (i = 0; i < a.n; i++)
+		if (remove_entry(dir, a.name[i], a.len[i], FILE_NAME_DOS) < 0)
+			goto out;
+	r = 1;
 out:
-	free(key);
+	for (i = 0; i < a.n; i++)
+		free(a.name[i]);
 	free(u);
 	if (ntfs_inode_close(dir) < 0 && r >= 0)
 		r = -1;
@@ -2015,6 +2101,7 @@ ntfsvol_journal(struct ntfsvol *s, size_t root, const char *primary,
 {
 	struct ntfs_io n = { NULL, { NULL, NULL }, { NULL, NULL } };
 	const char *path[2] = { log, primary };
+	bool ran = false;
 	uint64_t w0;
 	int f, r = -1;
 
@@ -2034,6 +2121,7 @@ ntfsvol_journal(struct ntfsvol *s, size_t root, const char *primary,
 			 err) < 0)
 		goto out;
 	r = journal_writes_run(p, &ntfs_io, &n, path, err);
+	ran = r == 0;
 out:
 	for (f = 0; f < 2; f++) {
 		if (n.na[f])
@@ -2043,6 +2131,10 @@ out:
 	}
 	if (r == 0 && ntfs_device_sync(n.vol->dev) < 0)
 		r = nfail(err, KP_ERR_FAIL, errno, "cannot flush the image");
+	/* Every step was written: the log, on the storage or not, leaves
+	 * the hive old or new, and a rerun finishes. */
+	if (ran && r < 0)
+		kp_error_remedy(err, KP_REMEDY_RERUN);
 	if (r == 0)
 		r = verify_fresh(s, root, path, p, err);
 	*written = imgio_bytes_written(s->io) - w0;

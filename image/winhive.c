@@ -55,14 +55,6 @@ winhive_open(struct img_session *s, const struct img_root *r,
 				rc = kp_fail_oom(err);
 			else
 				rc = img_download(s, guest, local, err);
-			/* Listed but not there (an interrupted create leaves
-			 * such an entry): as good as missing, which the hive
-			 * layer judges; the next write removes the entry. */
-			if (rc < 0 && err->status == KP_ERR_INPUT) {
-				remove(local);
-				*err = (struct kp_error)KP_ERROR_INIT;
-				rc = 0;
-			}
 			break;
 		}
 		/* A missing log gets the name Windows gives it. */

@@ -542,10 +542,12 @@ restate(void *st, struct kp_error *err)
 		kp_fail(err, KP_ERR_UNAVAILABLE, "the NBD server %s (%s)",
 			e == ETIMEDOUT ? "stopped answering" :
 			"dropped the connection", was);
+	else if (e == ETIMEDOUT)
+		kp_fail(err, KP_ERR_UNAVAILABLE, "qemu-nbd stopped answering "
+			"while serving the image (%s)", was);
 	else
-		kp_fail(err, KP_ERR_INPUT, "qemu-nbd %s serving the image "
-			"(%s)", e == ETIMEDOUT ? "stopped answering while" :
-			"failed", was);
+		kp_fail(err, KP_ERR_INPUT, "qemu-nbd failed serving the image "
+			"(%s)", was);
 	kp_error_remedy(err, remedy);
 }
 
@@ -848,6 +850,10 @@ worker_close(struct worker_session *s, bool ok, struct kp_error *err)
 		wrote |= s->f.roots[i].rw;
 	if (!rpc_dead(s->c) && rpc_call(s->c, WORKER_CLOSE, NULL, NULL, err) < 0)
 		r = -1;
+	/* A worker stopped or dead may have left a request half sent on
+	 * the channel it shares with us. */
+	if (rpc_dead(s->c))
+		imgio_abandon(s->io);
 	if (rpc_stop(s->c, r == 0 ? err : &e2) < 0 && r == 0 && wrote)
 		r = -1;
 	if (imgio_close(s->io, ok && r == 0, r == 0 ? err : &e2) < 0)

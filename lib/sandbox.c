@@ -58,6 +58,9 @@ static const int allowed[] = {
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv),
 	SCMP_SYS(pwritev), SCMP_SYS(lseek), SCMP_SYS(fstat),
 	SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
+	/* On a socket it holds: an NBD connection it gives up, so that the
+	 * parent's copy of it is not used half-way through a request. */
+	SCMP_SYS(shutdown),
 	SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
 	SCMP_SYS(sendmsg), SCMP_SYS(poll), SCMP_SYS(ppoll),
 	SCMP_SYS(close), SCMP_SYS(fadvise64),
@@ -728,8 +731,9 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 		/* Made to loop by what it parses (it spent the time on the
 		 * CPU: the input is at fault), or kept waiting (the storage
 		 * under it is: a retry may do better).  Either way: stop it. */
-		uint64_t cpu = cpu_ms(w->pid) - cpu0;
-		bool looped = cpu * 2 >= (uint64_t)w->timeout * 1000;
+		uint64_t cpu1 = cpu_ms(w->pid);
+		bool looped = cpu1 > cpu0 &&
+			      (cpu1 - cpu0) * 2 >= (uint64_t)w->timeout * 1000;
 
 		kill(w->pid, SIGKILL);
 		died(w, err);

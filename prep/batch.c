@@ -406,8 +406,10 @@ write_one(struct img_batch *b, const struct img_write *w,
 static bool
 has_work(const struct img_batch *b, size_t i)
 {
-	return b->t[i].nwrites || (b->t[i].root && b->t[i].root->repair &&
-				   b->be->repair);
+	const struct img_root *r = b->t[i].root;
+
+	return b->t[i].nwrites || (r && r->repair && b->be->repair &&
+				   b->be->unwritable(b->h, r) == NULL);
 }
 
 /* Image I: make it writable, then every write in phase order. */
@@ -419,10 +421,11 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 	unsigned ph;
 	size_t k;
 
+	/* From here a failure may leave the volume changed: making it
+	 * writable may already repair it. */
+	t->began = true;
 	if (b->be->make_writable(b->h, t->root, err) < 0)
 		goto fail;
-	/* From here a failure may leave the volume changed. */
-	t->began = true;
 	if (t->root->repair && b->be->repair &&
 	    b->be->repair(b->h, t->root, err) < 0)
 		goto fail;

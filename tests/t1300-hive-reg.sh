@@ -167,7 +167,7 @@ tombstone() {
 	kp hive set s.hive --kms-host kms.example.com >/dev/null
 	printf 'Windows Registry Editor Version 5.00\n\n[\\Layered]\n"v"=dword:00000003\n' >b.reg
 	cp s.hive before
-	expect_code 1 kp hive import s.hive b.reg 2>err
+	expect_code 4 kp hive import s.hive b.reg 2>err
 	expect_grep "key 'Layered' holds a tombstone for value 't'" err
 	expect_no_grep 'Bad address' err
 	expect_same before s.hive
@@ -206,8 +206,12 @@ export_key_tombstone() {
 	expect_grep '^; the next key is a tombstone' got
 	cp s.hive before
 	printf 'Windows Registry Editor Version 5.00\n\n[\\Gone\\Sub]\n"v"=dword:1\n' >b.reg
-	expect_code 1 kp hive import s.hive b.reg 2>err
+	expect_code 4 kp hive import s.hive b.reg 2>err
 	expect_grep 'tombstone' err
+	cmp s.hive before
+	printf 'Windows Registry Editor Version 5.00\n\n[-\\Gone]\n' >c.reg
+	expect_code 4 kp hive import s.hive c.reg 2>err
+	expect_grep 'not deleted' err
 	cmp s.hive before
 }
 t "export marks a key tombstone; an import below one is refused" \
