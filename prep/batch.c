@@ -97,6 +97,35 @@ img_batch_queue_journal(struct img_batch *b, size_t i, enum img_phase phase,
 	return w->guest_log ? 0 : kp_fail_oom(err);
 }
 
+/* The partition part of a drive name as Linux and libguestfs give it
+ * ("3" of /dev/sdd3, "" of /dev/sdb), or NULL for another kind of name
+ * (/dev/mapper/...). */
+static const char *
+part_of(const char *dev)
+{
+	const char *p = dev;
+
+	if (strncmp(p, "/dev/sd", 7) != 0)
+		return NULL;
+	for (p += 7; *p >= 'a' && *p <= 'z'; p++)
+		;
+	if (p == dev + 7)
+		return NULL;
+	return p + strspn(p, "0123456789") == p + strlen(p) ? p : NULL;
+}
+
+/* Does WANT, a plan's device for one image, name DEV?  A plan names
+ * devices as if its image were the only one (/dev/sda3): drives are
+ * lettered by their place among the images opened together, which a
+ * shard or another plan changes. */
+static bool
+same_part(const char *want, const char *dev)
+{
+	const char *a = part_of(want), *b = part_of(dev);
+
+	return a && b ? strcmp(a, b) == 0 : strcmp(want, dev) == 0;
+}
+
 /* Choose the installation of image I. */
 static int
 choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
@@ -105,9 +134,10 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 	struct img_root *roots;
 	const struct img_locked *locked;
 	size_t n, nl, k, j;
+	bool per_image = b->root_of && b->root_of[i];
 
 	event(b, IMG_EV_START, i, NULL);
-	if (b->root_of && b->root_of[i]) {
+	if (per_image) {
 		want = &b->root_of[i];
 		nwant = 1;
 	}
@@ -126,7 +156,9 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 			buf_addf(&list, "%s%s", found > 1 ? ", " : "",
 				 roots[k].device);
 			for (j = 0; j < nwant; j++)
-				if (strcmp(want[j], roots[k].device) == 0) {
+				if (per_image ? same_part(want[j],
+							  roots[k].device) :
+				    strcmp(want[j], roots[k].device) == 0) {
 					chosen = &roots[k];
 					match++;
 				}
