@@ -92,7 +92,8 @@ static const struct cli_help batch_help = {
 	"Apply PLAN (a JSON file, or - for standard input) to its images: "
 	"each entry names an image and its settings (the names of image set's "
 	"setting options, without dashes before them), dns-search-list, "
-	"cloudbase-init, gvlk, generalize ({\"mode\": \"sysprep|clone\"}) or kit "
+	"cloudbase-init, gvlk, cloud, generalize ({\"mode\": "
+	"\"sysprep|clone\"}) or kit "
 	"(a host kit, as kms kit apply takes), "
 	"and optionally root; \"defaults\" holds what entries share. The whole "
 	"plan is checked before any image is opened, and every image before "
@@ -187,6 +188,7 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 			p->clear_search = e[i].clear_search;
 			p->cloudbase = e[i].cloudbase;
 			p->gvlk = e[i].gvlk;
+			p->cloud = e[i].cloud;
 		}
 		roots[ns] = e[i].root;
 		names[ns] = (char *)e[i].image;

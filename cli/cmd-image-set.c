@@ -55,6 +55,11 @@ static const struct cli_opt set_opts[] = {
 	  "(kms_host; its licensing plugin sets it at every boot), keeping "
 	  "the rest of the file; activate also turns activate_windows and "
 	  "set_kms_product_key on, off turns them off"),
+	OPT_STRING("cloud", 0, "azure|aws|gcp", ARGS, cloud,
+	  "point the image at that cloud's own KMS host (as the cloud "
+	  "documents it), and stage the KMS client setup key of its edition "
+	  "(--gvlk auto unless given); refused for an edition the cloud's "
+	  "KMS does not activate"),
 	OPT_STRING("gvlk", 0, "auto|KEY|none", ARGS, gvlk,
 	  "at the next boot, install a KMS client setup key, then activate "
 	  "with the KMS settings written (no rearm); into the clone-mode "
@@ -92,6 +97,7 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	struct image_args a = { 0 };
 	struct kp_error err = KP_ERROR_INIT;
 	struct img_plan plan;
+	const struct kms_cloud *cloud = NULL;
 	char **pos;
 	int npos, code = 0;
 
@@ -102,6 +108,21 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	if (npos < 1) {
 		code = cli_usage(c, "expected at least one IMAGE");
 		goto done;
+	}
+	if (a.cloud) {
+		cloud = cloud_find(a.cloud, &err);
+		if (cloud == NULL) {
+			code = cli_usage(c, "--cloud: %s", err.msg);
+			goto done;
+		}
+		if (spp_settings_option(&a.settings, "kms-host", cloud->host,
+					&err) < 0) {
+			code = cli_usage(c, "--cloud names the KMS host itself: "
+					 "give --cloud or --kms-host");
+			goto done;
+		}
+		if (a.gvlk == NULL)
+			a.gvlk = "auto";
 	}
 	if (spp_settings_empty(&a.settings) && !a.search && !a.clear_search &&
 	    !a.gvlk) {
@@ -127,6 +148,7 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	plan.clear_search = a.clear_search;
 	plan.cloudbase = a.cloudbase;
 	plan.gvlk = a.gvlk;
+	plan.cloud = cloud;
 	code = image_run_batch(c, &a, pos, npos, &plan);
 done:
 	image_args_release(&a);

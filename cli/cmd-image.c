@@ -247,6 +247,32 @@ gen_text(const struct stage *g)
 }
 
 /* Everything shown about one installation. */
+/* The cloud whose KMS host REP's registry names, or NULL. */
+static const struct kms_cloud *
+cloud_of(const struct spp_report *rep)
+{
+	struct buf host = BUF_INIT, port = BUF_INIT;
+	const struct kms_cloud *c;
+	size_t i;
+
+	for (i = 0; i < rep->n; i++) {
+		const struct spp_item *it = &rep->items[i];
+
+		if (it->data == NULL || it->type != REGT_SZ)
+			continue;
+		if (strcasecmp(it->name, "KeyManagementServiceName") == 0)
+			regval_get_sz(it->data, it->len, &host);
+		else if (strcasecmp(it->name, "KeyManagementServicePort") == 0)
+			regval_get_sz(it->data, it->len, &port);
+	}
+	if (host.len && port.len)
+		buf_addf(&host, ":%s", buf_str(&port));
+	c = host.len ? cloud_by_host(buf_str(&host)) : NULL;
+	buf_release(&host);
+	buf_release(&port);
+	return c;
+}
+
 /* What an interrupted write left, as names a script can test. */
 static json_t *
 repair_json(unsigned repair)
@@ -306,6 +332,9 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 					    json_string(why));
 		json_object_set_new(j, "bitlocker", json_boolean(r->bitlocker));
 		json_object_set_new(j, "repair", repair_json(r->repair));
+		json_object_set_new(j, "cloud", cloud_of(&spp) ?
+				    json_string(cloud_of(&spp)->name) :
+				    json_null());
 		json_object_set_new(j, "control_set",
 				    cs[0] ? json_string(cs) : json_null());
 		json_object_set_new(j, "dns_search_list",
@@ -340,6 +369,10 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 			       r->repair & (r->repair - 1) ? "them" : "it",
 			       r->repair & (r->repair - 1) ? "them" : "it");
 		report_hive_text(stdout, &rep, "    ");
+		if (cloud_of(&spp))
+			printf("    kms target: %s (--cloud %s), as the cloud "
+			       "documents its KMS host\n",
+			       cloud_of(&spp)->title, cloud_of(&spp)->name);
 		printf("    dns search list (%s): %s\n",
 		       cs[0] ? kp_escape_str(&e[0], cs) : "?",
 		       search ? kp_escape_str(&e[1], search) : "(not set)");

@@ -15,6 +15,7 @@ struct image_args {
 	unsigned long jobs;	/* -j: images written at once */
 	unsigned long timeout;	/* --request-timeout, seconds */
 	const char *format, *overlay, *bitlocker, *search, *gvlk, *cloudbase;
+	const char *cloud;	/* --cloud */
 	char *search_norm;
 	const char **roots;
 	size_t nroots;

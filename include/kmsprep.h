@@ -25,6 +25,7 @@
 
 #include "image/backend.h"
 #include "prep/batch.h"
+#include "prep/cloud.h"
 #include "prep/generalize.h"
 #include "prep/gvlk.h"
 #include "image/session.h"

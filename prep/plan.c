@@ -82,6 +82,7 @@ prepare_settings(const struct img_plan_run *run, size_t i,
 
 	if (open_hive(run, i, r, "SOFTWARE", HIVE_WRITE, &t->sw, err) < 0 ||
 	    winver_read(t->sw.h, &ver, err) < 0 ||
+	    (p->cloud && cloud_check_edition(p->cloud, &ver, err) < 0) ||
 	    spp_check_hive(t->sw.h, &ver, true, false, err) < 0 ||
 	    (p->settings &&
 	     spp_apply(p->settings, t->sw.h, &ver, &t->changes, err) < 0))

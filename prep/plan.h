@@ -9,6 +9,7 @@
 #ifndef KP_PLAN_H
 #define KP_PLAN_H
 
+#include "prep/cloud.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +40,9 @@ struct img_plan {
 	bool clear_search;	/* or remove it */
 	const char *cloudbase;	/* cloudbase-init: host|activate|off */
 	const char *gvlk;	/* GVLK at first boot: auto|KEY|none, or NULL */
+	/* The cloud whose KMS host the settings name: its edition check
+	 * (prep/cloud.h); or NULL. */
+	const struct kms_cloud *cloud;
 	img_both_fn *both;	/* or: a plan over both hives */
 	const void *both_ud;
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */

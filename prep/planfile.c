@@ -11,7 +11,8 @@
 /* What an entry may hold besides the settings table's names. */
 static const char *const plan_keys[] = {
 	"image", "root", "generalize", "dns-search-list",
-	"clear-dns-search-list", "cloudbase-init", "gvlk", "kit", NULL,
+	"clear-dns-search-list", "cloudbase-init", "gvlk", "kit", "cloud",
+	NULL,
 };
 
 static bool
@@ -165,6 +166,15 @@ take(struct img_planned *e, const char *key, json_t *v, struct kp_error *err)
 				       "activate or off");
 		return 0;
 	}
+	if (strcmp(key, "cloud") == 0) {
+		const char *name = json_string_value(v);
+
+		e->cloud = name ? cloud_find(name, err) : NULL;
+		if (name == NULL)
+			kp_fail(err, KP_ERR_INVALID, "expected %s",
+				cloud_names());
+		return e->cloud ? 0 : -1;
+	}
 	if (strcmp(key, "gvlk") == 0) {
 		e->gvlk = json_string_value(v);
 		if (e->gvlk == NULL || !*e->gvlk)
@@ -251,6 +261,16 @@ take_entry(struct img_planned *e, json_t *defaults, json_t *entry, size_t i,
 	if (e->image == NULL)
 		return kp_fail(err, KP_ERR_INVALID, "images[%zu].image: "
 			       "missing", i);
+	/* A cloud names the KMS host and wants the edition's setup key. */
+	if (e->cloud) {
+		if (spp_settings_option(&e->settings, "kms-host",
+					e->cloud->host, err) < 0)
+			return kp_fail(err, KP_ERR_INVALID, "images[%zu]: "
+				       "cloud names the KMS host itself: give "
+				       "cloud or kms-host", i);
+		if (e->gvlk == NULL)
+			e->gvlk = "auto";
+	}
 	if (spp_settings_check(&e->settings, err) < 0) {
 		kp_error_prefix(err, "images[%zu]", i);
 		return -1;

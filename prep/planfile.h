@@ -28,6 +28,7 @@ struct img_planned {
 	char *search_norm;	/* dns-search-list, normalized */
 	bool clear_search, generalize;
 	const char *cloudbase, *gvlk;
+	const struct kms_cloud *cloud;	/* "cloud" */
 	struct img_gen_opts gen;
 	const char *kit_path;	/* a host kit to apply (opened by kms/) */
 };

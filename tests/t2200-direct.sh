@@ -24,6 +24,10 @@ sample_hive "$SCRATCH/soft" client || exit 1
 export MKIMAGE_SYSTEM=$SCRATCH/sys
 "$MK" "$SCRATCH/mbr.img" mbr "$SCRATCH/soft" || exit 1
 "$MK" "$SCRATCH/gpt.img" gpt "$SCRATCH/soft" || exit 1
+"$KMSPREP" hive new "$SCRATCH/ssoft" >/dev/null &&
+	"$KMSPREP" hive import "$SCRATCH/ssoft" \
+		"$SRC_DIR/tests/data/software-server.reg" >/dev/null || exit 1
+"$MK" "$SCRATCH/srv.img" mbr "$SCRATCH/ssoft" || exit 1
 
 # The descriptor kmsprep gives new files, written out byte by byte: owner
 # Administrators, group SYSTEM, protected DACL: SYSTEM and Administrators
@@ -578,5 +582,32 @@ cli_big_answer_file() {
 }
 t "CLI, direct: an answer file too large to read is one note, not a failure" \
 	cli_big_answer_file
+
+# --cloud: the cloud's documented KMS host and the edition's setup key;
+# image show names the target; an edition the cloud's KMS does not
+# activate is refused before anything is written; a plan takes "cloud".
+cli_cloud() {
+	cp "$SCRATCH/srv.img" s.img
+	kp image set -q --backend direct --cloud azure s.img >out
+	expect_grep 'KeyManagementServiceName: (absent) -> "azkms.core.windows.net"' out
+	expect_grep 'firstboot-key.cmd' out
+	kp image show --backend direct s.img >show
+	expect_grep 'kms target: Microsoft Azure (--cloud azure)' show
+	kp image show --json --backend direct s.img >j
+	expect_grep '"cloud": "azure"' j
+	cp "$SCRATCH/mbr.img" c.img
+	sha256sum c.img >sum
+	expect_code 3 kp image set --backend direct --cloud aws c.img 2>err
+	expect_grep "Amazon EC2's KMS activates Windows Server only" err
+	sha256sum -c --quiet sum
+	expect_code 2 kp image set --cloud gcp --kms-host k.example c.img 2>err
+	expect_code 2 kp image set --cloud ibm c.img 2>err
+	expect_grep 'azure, aws, gcp' err
+	cp "$SCRATCH/srv.img" p.img
+	printf '{"images": [{"image": "p.img", "cloud": "gcp"}]}' >plan.json
+	kp image batch -q --backend direct plan.json >out
+	expect_grep '"kms.windows.googlecloud.com"' out
+}
+t "CLI, direct: --cloud points an image at its cloud's KMS host" cli_cloud
 
 done_testing
