@@ -610,4 +610,22 @@ cli_cloud() {
 }
 t "CLI, direct: --cloud points an image at its cloud's KMS host" cli_cloud
 
+# A dry run fails where the real run would, for what is known before
+# writing: an image that cannot be written (immutable here, as root), a
+# stream-optimized VMDK (t2500), a read-only NBD export (t2250).
+cli_dry_run_probes() {
+	command -v chattr >/dev/null || skip "no chattr"
+	cp "$SCRATCH/mbr.img" i.img
+	chattr +i i.img 2>/dev/null || skip "this filesystem has no immutable files"
+	trap 'chattr -i i.img' RETURN
+	expect_code 4 kp image set -n --backend direct --kms-host k.example \
+		i.img 2>err
+	expect_grep 'cannot be written' err
+	expect_code 4 kp image set --backend direct --kms-host k.example \
+		i.img 2>err2
+	expect_same err err2
+}
+t "CLI, direct: a dry run is refused where the real run would be" \
+	cli_dry_run_probes
+
 done_testing
