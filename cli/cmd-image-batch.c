@@ -188,6 +188,7 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 			p->clear_search = e[i].clear_search;
 			p->cloudbase = e[i].cloudbase;
 			p->gvlk = e[i].gvlk;
+			p->gvlk_unlisted = e[i].gvlk_unlisted;
 			p->cloud = e[i].cloud;
 		}
 		roots[ns] = e[i].root;

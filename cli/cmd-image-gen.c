@@ -43,6 +43,10 @@ static const struct cli_opt gen_opts[] = {
 	  "auto picks the one of the image's edition and build (kmsprep kms "
 	  "gvlk) unless it holds a volume license key already; KEY must be "
 	  "one of Microsoft's table (none: the default)"),
+	OPT_BOOL("gvlk-unlisted", 0, ARGS, gvlk_unlisted,
+	  "with --gvlk KEY: install it although Microsoft's table lists no "
+	  "key for the image's edition and build, so that it cannot be "
+	  "checked (a key of another listed edition is always refused)"),
 	IMAGE_EVENTS_OPT,
 	IMAGE_WRITE_OPTS,
 	OPT_END(),
@@ -94,7 +98,10 @@ cmd_image_generalize(struct cli *c, int argc, char **argv)
 	}
 	plan = image_plan(c, &a);
 	plan.both = img_plan_generalize;
-	plan.both_ud = &(struct img_gen_opts){ a.mode, a.activate, a.gvlk };
+	plan.both_ud = &(struct img_gen_opts){
+		.mode = a.mode, .activate = a.activate, .gvlk = a.gvlk,
+		.gvlk_unlisted = a.gvlk_unlisted,
+	};
 	code = image_run_batch(c, &a, pos, npos, &plan);
 done:
 	image_args_release(&a);

@@ -67,6 +67,10 @@ static const struct cli_opt set_opts[] = {
 	  "image's edition and build unless it holds a volume license key "
 	  "already; KEY must be one of Microsoft's table; none removes what "
 	  "--gvlk staged"),
+	OPT_BOOL("gvlk-unlisted", 0, ARGS, gvlk_unlisted,
+	  "with --gvlk KEY: install it although Microsoft's table lists no "
+	  "key for the image's edition and build, so that it cannot be "
+	  "checked (a key of another listed edition is always refused)"),
 	IMAGE_EVENTS_OPT,
 	OPT_SETTINGS(ARGS, settings, NULL),
 	OPT_END(),
@@ -148,6 +152,7 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	plan.clear_search = a.clear_search;
 	plan.cloudbase = a.cloudbase;
 	plan.gvlk = a.gvlk;
+	plan.gvlk_unlisted = a.gvlk_unlisted;
 	plan.cloud = cloud;
 	code = image_run_batch(c, &a, pos, npos, &plan);
 done:

@@ -9,6 +9,7 @@
 struct image_args {
 	bool json, dry_run, clear_search, activate;
 	bool allow_refs;	/* --allow-backing-file */
+	bool gvlk_unlisted;	/* --gvlk-unlisted */
 	unsigned hive_flags;	/* HIVE_FORCE_DIRTY */
 	enum gen_mode mode;
 	const char *backend;	/* --backend */

@@ -79,6 +79,7 @@ static const char *const remedy_hint[KP_NREMEDIES] = {
 				    "recovery password)",
 	[KP_REMEDY_APPLIANCE] = " (use --backend appliance)",
 	[KP_REMEDY_GVLK_LIST] = " ('kmsprep kms gvlk --list' shows them)",
+	[KP_REMEDY_GVLK_UNLISTED] = " (--gvlk-unlisted installs it anyway)",
 	[KP_REMEDY_GVLK_KEY] = "; give the key with --gvlk KEY to replace it",
 	[KP_REMEDY_PUBKEY] = " (--pubkey PUBLIC.pem)",
 	[KP_REMEDY_ALLOW_UNSIGNED] = " (--allow-unsigned accepts it "

@@ -47,6 +47,8 @@ enum kp_remedy {
 	KP_REMEDY_ALLOW_REFERENCES, /* accept the files an image names */
 	KP_REMEDY_RERUN,	/* run it again: a write was interrupted
 				 * after its log held the change */
+	KP_REMEDY_GVLK_UNLISTED, /* install a setup key the table cannot
+				  * check for this edition */
 	KP_NREMEDIES
 };
 

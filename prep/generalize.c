@@ -504,7 +504,7 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 	return find_answer_files(s, r, system, p, err);
 }
 
-static int choose_gvlk(struct hive *software, const char *opt,
+static int choose_gvlk(struct hive *software, const char *opt, bool unlisted,
 		       const char *how, const char **key, struct stage *p,
 		       struct kp_error *err);
 
@@ -604,14 +604,14 @@ out:
 static int
 stage_sysprep(struct img_session *s, const struct img_root *r,
 	      struct hive *software, struct hive *system, const char *gvlk_opt,
-	      struct stage *p, struct kp_error *err)
+	      bool unlisted, struct stage *p, struct kp_error *err)
 {
 	struct stage_file *target = NULL;
 	const char *key;
 	size_t i;
 
-	if (choose_gvlk(software, gvlk_opt, "Windows Setup installs (answer "
-			"file, specialize pass)", &key, p, err) < 0 ||
+	if (choose_gvlk(software, gvlk_opt, unlisted, "Windows Setup installs "
+			"(answer file, specialize pass)", &key, p, err) < 0 ||
 	    find_answer_files(s, r, system, p, err) < 0)
 		return -1;
 	/* The first file with a generalize pass is the one Windows uses. */
@@ -919,6 +919,37 @@ not_generalized(const struct stage *p, struct kp_error *err)
 		       kp_quote(p->image_state, q, sizeof(q)));
 }
 
+/* Is G, a key of the table, the one for the Windows of V?  A key of
+ * another edition or build fails its install at the first boot, long
+ * after this run said it was done: KP_ERR_INVALID, naming the key that
+ * fits.  An edition or build the table does not list cannot be checked:
+ * refused unless UNLISTED (the caller's explicit word). */
+static int
+check_gvlk(const struct gvlk *g, const struct winver *v, bool unlisted,
+	   struct kp_error *err)
+{
+	struct kp_error e2 = KP_ERROR_INIT;
+	unsigned build = v->build ? (unsigned)strtoul(v->build, NULL, 10) : 0;
+	const struct gvlk *fit = gvlk_find(v->edition, build, &e2);
+
+	if (fit && strcmp(fit->key, g->key) == 0)
+		return 0;
+	if (fit)
+		return kp_fail(err, KP_ERR_INVALID, "GVLK: %s is the key of %s, "
+			       "but this image is %s (edition %s, build %u), "
+			       "whose key is %s: its install would fail at the "
+			       "first boot; give auto or that key", g->key,
+			       g->product, fit->product, v->edition, build,
+			       fit->key);
+	if (unlisted)
+		return 0;
+	kp_fail(err, KP_ERR_INVALID, "GVLK: this image's edition %s (build "
+		"%u) is not in Microsoft's table, so %s (the key of %s) cannot "
+		"be checked against it", v->edition ? v->edition : "(unknown)",
+		build, g->key, g->product);
+	return kp_error_remedy(err, KP_REMEDY_GVLK_UNLISTED);
+}
+
 /*
  * The KMS client setup key for --gvlk OPT (NULL or "none": none) in *KEY,
  * a string of the table.  "auto" picks it by edition and build, and leaves
@@ -929,8 +960,9 @@ not_generalized(const struct stage *p, struct kp_error *err)
  * client: https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys
  */
 static int
-choose_gvlk(struct hive *software, const char *opt, const char *how,
-	    const char **key, struct stage *p, struct kp_error *err)
+choose_gvlk(struct hive *software, const char *opt, bool unlisted,
+	    const char *how, const char **key, struct stage *p,
+	    struct kp_error *err)
 {
 	struct winver v = { 0 };
 	struct gvlk_state st;
@@ -953,10 +985,8 @@ choose_gvlk(struct hive *software, const char *opt, const char *how,
 			kp_error_remedy(err, KP_REMEDY_GVLK_LIST);
 			goto out;
 		}
-		if (v.edition && strcasecmp(g->edition, v.edition) != 0 &&
-		    gen_note(p, "GVLK: %s is the key of %s, and this is "
-			     "edition %s", g->key, g->product, v.edition) < 0)
-			goto oom;
+		if (check_gvlk(g, &v, unlisted, err) < 0)
+			goto out;
 	} else if (gvlk_state_volume(&st)) {
 		if (gen_note(p, "GVLK auto: the image holds a volume license "
 			     "key already (%s): left as it is; a key given "
@@ -1049,8 +1079,8 @@ static bool hook_is(const struct setup_state *st, const char *cmdline);
 static int
 stage_clone(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, bool activate,
-	    const char *gvlk_opt, struct hive_changes *c, struct stage *p,
-	    struct kp_error *err)
+	    const char *gvlk_opt, bool unlisted, struct hive_changes *c,
+	    struct stage *p, struct kp_error *err)
 {
 	const char *gvlk;
 	char q[300];
@@ -1067,8 +1097,8 @@ stage_clone(struct img_session *s, const struct img_root *r,
 			       kp_quote(p->setup.cmdline, q, sizeof(q)));
 	guestfs = guestfs_service(s, r, system, err);
 	if (guestfs < 0 ||
-	    choose_gvlk(software, gvlk_opt, "the first boot installs", &gvlk,
-			p, err) < 0)
+	    choose_gvlk(software, gvlk_opt, unlisted, "the first boot installs",
+			&gvlk, p, err) < 0)
 		return -1;
 	/* image set --gvlk's script becomes part of this one. */
 	if (gvlk == NULL && gvlk_opt == NULL)
@@ -1166,7 +1196,8 @@ hook_is(const struct setup_state *st, const char *cmdline)
 int
 gen_set_gvlk(struct img_session *s, const struct img_root *r,
 	     struct hive *software, struct hive *system, const char *opt,
-	     struct hive_changes *c, struct stage *p, struct kp_error *err)
+	     bool unlisted, struct hive_changes *c, struct stage *p,
+	     struct kp_error *err)
 {
 	struct buf f = BUF_INIT, ps1 = BUF_INIT;
 	bool none = strcmp(opt, "none") == 0;
@@ -1178,7 +1209,8 @@ gen_set_gvlk(struct img_session *s, const struct img_root *r,
 
 	memset(p, 0, sizeof(*p));
 	if (setup_read(system, &p->setup, err) < 0 ||
-	    (!none && choose_gvlk(software, opt, "the next boot installs",
+	    (!none && choose_gvlk(software, opt, unlisted,
+				  "the next boot installs",
 				  &key, p, err) < 0))
 		return -1;
 	/* A staged clone first boot takes the key, before its rearm (auto
@@ -1253,8 +1285,8 @@ out:
 int
 gen_prepare(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, enum gen_mode mode,
-	    bool activate, const char *gvlk, struct hive_changes *c,
-	    struct stage *p, struct kp_error *err)
+	    bool activate, const char *gvlk, bool unlisted,
+	    struct hive_changes *c, struct stage *p, struct kp_error *err)
 {
 	struct spp_settings set;
 	struct winver v = { 0 };
@@ -1284,12 +1316,13 @@ gen_prepare(struct img_session *s, const struct img_root *r,
 	if (not_generalized(p, err) < 0)
 		return -1;
 	if (mode == GEN_SYSPREP)
-		rc = stage_sysprep(s, r, software, system, gvlk, p, err);
+		rc = stage_sysprep(s, r, software, system, gvlk, unlisted, p,
+				   err);
 	else if (setup_read(system, &p->setup, err) < 0)
 		rc = -1;
 	else
-		rc = stage_clone(s, r, software, system, activate, gvlk, c, p,
-				 err);
+		rc = stage_clone(s, r, software, system, activate, gvlk,
+				 unlisted, c, p, err);
 	return rc < 0 ? -1 : gen_check_dirs(s, p, err);
 }
 

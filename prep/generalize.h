@@ -84,11 +84,13 @@ int gen_inspect(struct img_session *s, const struct img_root *r,
  * SYSTEM (in memory, recorded in C) and files to write are put in P.
  * GVLK (NULL, "none", "auto" or a key of gvlk.h's table) is installed at
  * the first boot in clone mode, and by Setup's specialize pass (the
- * answer file's Shell-Setup ProductKey) in sysprep mode. */
+ * answer file's Shell-Setup ProductKey) in sysprep mode.  A key must be
+ * the one of the image's edition and build (KP_ERR_INVALID), or, where
+ * the table lists neither, UNLISTED must accept it. */
 int gen_prepare(struct img_session *s, const struct img_root *r,
 		struct hive *software, struct hive *system, enum gen_mode mode,
-		bool activate, const char *gvlk, struct hive_changes *c,
-		struct stage *p, struct kp_error *err);
+		bool activate, const char *gvlk, bool unlisted,
+		struct hive_changes *c, struct stage *p, struct kp_error *err);
 
 /* For `image set`: when a clone-mode first boot is staged, the scripts
  * again with the SPP values SOFTWARE holds now (planned in P), so that the
@@ -105,7 +107,7 @@ int gen_refresh(struct img_session *s, const struct img_root *r,
  * Registry changes in SYSTEM recorded in C, files in P. */
 int gen_set_gvlk(struct img_session *s, const struct img_root *r,
 		 struct hive *software, struct hive *system, const char *opt,
-		 struct hive_changes *c, struct stage *p,
+		 bool unlisted, struct hive_changes *c, struct stage *p,
 		 struct kp_error *err);
 
 /* For `image set --cloudbase-init MODE` (host, activate or off): plan in P

@@ -97,7 +97,8 @@ prepare_settings(const struct img_plan_run *run, size_t i,
 					     p->gvlk ? HIVE_WRITE : 0, &t->sy,
 		       err) < 0 ||
 	     (p->gvlk ? gen_set_gvlk(s, r, t->sw.h, t->sy.h, p->gvlk,
-				     &t->changes, &t->stage, err) :
+				     p->gvlk_unlisted, &t->changes, &t->stage,
+				     err) :
 			gen_refresh(s, r, t->sw.h, t->sy.h, &t->stage, err)) < 0 ||
 	     gen_check_dirs(s, &t->stage, err) < 0))
 		goto out;
@@ -239,7 +240,7 @@ img_plan_generalize(const void *ud, struct img_session *s,
 	const struct img_gen_opts *o = ud;
 
 	return gen_prepare(s, r, software, system, o->mode, o->activate, o->gvlk,
-			   c, p, err);
+			   o->gvlk_unlisted, c, p, err);
 }
 
 void

@@ -40,6 +40,7 @@ struct img_plan {
 	bool clear_search;	/* or remove it */
 	const char *cloudbase;	/* cloudbase-init: host|activate|off */
 	const char *gvlk;	/* GVLK at first boot: auto|KEY|none, or NULL */
+	bool gvlk_unlisted;	/* a KEY for an edition the table lacks */
 	/* The cloud whose KMS host the settings name: its edition check
 	 * (prep/cloud.h); or NULL. */
 	const struct kms_cloud *cloud;
@@ -84,6 +85,7 @@ struct img_gen_opts {
 	enum gen_mode mode;
 	bool activate;
 	const char *gvlk;	/* auto|KEY|none, or NULL */
+	bool gvlk_unlisted;	/* a KEY for an edition the table lacks */
 };
 int img_plan_generalize(const void *ud, struct img_session *s,
 			const struct img_root *r, struct hive *software,

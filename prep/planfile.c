@@ -12,7 +12,7 @@
 static const char *const plan_keys[] = {
 	"image", "root", "generalize", "dns-search-list",
 	"clear-dns-search-list", "cloudbase-init", "gvlk", "kit", "cloud",
-	NULL,
+	"gvlk-unlisted", NULL,
 };
 
 static bool
@@ -166,6 +166,13 @@ take(struct img_planned *e, const char *key, json_t *v, struct kp_error *err)
 				       "activate or off");
 		return 0;
 	}
+	if (strcmp(key, "gvlk-unlisted") == 0) {
+		if (!json_is_boolean(v))
+			return kp_fail(err, KP_ERR_INVALID, "expected true or "
+				       "false");
+		e->gvlk_unlisted = json_is_true(v);
+		return 0;
+	}
 	if (strcmp(key, "cloud") == 0) {
 		const char *name = json_string_value(v);
 
@@ -284,6 +291,7 @@ take_entry(struct img_planned *e, json_t *defaults, json_t *entry, size_t i,
 			       "plan, run first", i,
 			       e->kit_path ? "kit" : "generalize",
 			       first_setting(entry));
+	e->gen.gvlk_unlisted = e->gvlk_unlisted;
 	if (e->generalize && e->kit_path)
 		return kp_fail(err, KP_ERR_INVALID, "images[%zu]: generalize "
 			       "and kit go in plans of their own", i);

@@ -29,6 +29,7 @@ struct img_planned {
 	bool clear_search, generalize;
 	const char *cloudbase, *gvlk;
 	const struct kms_cloud *cloud;	/* "cloud" */
+	bool gvlk_unlisted;		/* "gvlk-unlisted" */
 	struct img_gen_opts gen;
 	const char *kit_path;	/* a host kit to apply (opened by kms/) */
 };

@@ -628,4 +628,31 @@ cli_dry_run_probes() {
 t "CLI, direct: a dry run is refused where the real run would be" \
 	cli_dry_run_probes
 
+# --gvlk KEY must be the key of the image's edition and build: another
+# listed edition's key is refused (exit 2, naming the right key); for an
+# edition the table does not list, only --gvlk-unlisted installs it.
+cli_gvlk_edition() {
+	cp "$SCRATCH/mbr.img" c.img
+	sha256sum c.img >sum
+	expect_code 2 kp image set --backend direct \
+		--gvlk WX4NM-KYWYW-QJJR4-XV3QB-6VM33 c.img 2>err
+	expect_grep 'is the key of Windows Server 2022 Datacenter' err
+	expect_grep 'whose key is NPPR9-FWDCX-D2C8J-H872K-2YT43' err
+	expect_code 2 kp image generalize --backend direct \
+		--gvlk WX4NM-KYWYW-QJJR4-XV3QB-6VM33 c.img 2>err
+	sha256sum -c --quiet sum
+	cp "$SCRATCH/soft" odd
+	printf 'Windows Registry Editor Version 5.00\n\n[\\Microsoft\\Windows NT\\CurrentVersion]\n"EditionID"="Unlisted"\n' >e.reg
+	kp hive import odd e.reg >/dev/null
+	MKIMAGE_SYSTEM=$SCRATCH/sys "$MK" u.img mbr odd
+	expect_code 2 kp image set --backend direct \
+		--gvlk NPPR9-FWDCX-D2C8J-H872K-2YT43 u.img 2>err
+	expect_grep 'not in Microsoft.s table' err
+	expect_grep 'gvlk-unlisted installs it anyway' err
+	kp image set -q --backend direct --gvlk-unlisted \
+		--gvlk NPPR9-FWDCX-D2C8J-H872K-2YT43 u.img >out
+	expect_grep 'firstboot-key.cmd' out
+}
+t "CLI, direct: --gvlk KEY of another edition is refused" cli_gvlk_edition
+
 done_testing
