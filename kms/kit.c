@@ -20,6 +20,7 @@
 
 #include "kit.h"
 #include "prep/boothook.h"
+#include "prep/gvlk.h"
 #include "lib/buf.h"
 #include "lib/digest.h"
 #include "lib/fileio.h"
@@ -138,6 +139,18 @@ kit_read_key(const char *path, char key[30], struct kp_error *err)
 	if (n != 29)
 		goto bad;
 	key[n] = '\0';
+	/* A published KMS client setup key makes a KMS client: a host
+	 * installing one never activates anyone.  Naming the product is
+	 * safe: the key is Microsoft's, public, and not printed. */
+	if (gvlk_by_key(key)) {
+		kp_fail(err, KP_ERR_INVALID, "'%s': the KMS client setup key of "
+			"%s (a published key for KMS clients); a KMS host needs "
+			"the organization's KMS host key (CSVLK, from the Volume "
+			"Licensing Service Center)", strcmp(path, "-") == 0 ?
+			"standard input" : path, gvlk_by_key(key)->product);
+		OPENSSL_cleanse(key, 30);
+		goto out;
+	}
 	r = 0;
 	goto out;
 bad:

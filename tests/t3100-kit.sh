@@ -84,6 +84,12 @@ bad_builds() {
 		--key-file bad.txt 2>err
 	expect_grep 'not a product key' err
 	expect_no_grep 'not-a-key' err
+	# A published KMS client setup key is no host key: refused.
+	echo WX4NM-KYWYW-QJJR4-XV3QB-6VM33 >gvlk.txt
+	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
+		--key-file gvlk.txt 2>err
+	expect_grep 'KMS client setup key of Windows Server 2022 Datacenter' err
+	[ ! -e x.tar.gz ]
 	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1 2>err
 	expect_code 2 kp kms kit build -o x.tar.gz --host-name kms1.corp.example \
 		--kms-host other.example 2>err
