@@ -127,6 +127,11 @@ int cli_usage(const struct cli *c, const char *fmt, ...) KP_PRINTF(2, 3);
 /* Print a note on stderr: "kmsprep: NAME: MSG". */
 void cli_note(const struct cli *c, const char *fmt, ...) KP_PRINTF(2, 3);
 
+/* Say spp_settings_warning's warning about S, if any, on standard error
+ * (PREFIX, such as a plan entry's path, before it, or NULL). */
+void cli_settings_warning(struct cli *c, const struct spp_settings *s,
+			  const char *prefix);
+
 /* Print help for a command. */
 void cli_print_help(FILE *f, const struct cli_help *help);
 

@@ -235,7 +235,8 @@ cmd_hive_set(struct cli *c, int argc, char **argv)
 	if (spp_settings_check(&a.settings, &err) < 0) {
 		code = cli_usage(c, "%s", err.msg);
 		goto out;
-	}
+	}	cli_settings_warning(c, &a.settings, NULL);
+
 	code = hive_cmd_open(c, pos[0], &a, HIVE_WRITE, &h);
 	if (code)
 		goto out;

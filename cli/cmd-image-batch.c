@@ -113,7 +113,7 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 	struct img_plan *plans = NULL;
 	struct kit *kits = NULL;
 	const char **roots = NULL;
-	char **names = NULL, shard[48];
+	char **names = NULL, shard[48], where[48];
 	size_t *index = NULL, n = 0, i, ns = 0;
 	unsigned long si, sn;
 	char **pos;
@@ -190,6 +190,8 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 			p->gvlk = e[i].gvlk;
 			p->gvlk_unlisted = e[i].gvlk_unlisted;
 			p->cloud = e[i].cloud;
+			snprintf(where, sizeof(where), "images[%zu]", i);
+			cli_settings_warning(c, &e[i].settings, where);
 		}
 		roots[ns] = e[i].root;
 		names[ns] = (char *)e[i].image;

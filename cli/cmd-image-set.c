@@ -141,7 +141,8 @@ cmd_image_set(struct cli *c, int argc, char **argv)
 	if (spp_settings_check(&a.settings, &err) < 0) {
 		code = cli_usage(c, "%s", err.msg);
 		goto done;
-	}
+	}	cli_settings_warning(c, &a.settings, NULL);
+
 	if (a.overlay && npos != 1) {
 		code = cli_usage(c, "--overlay takes a single IMAGE");
 		goto done;

@@ -172,7 +172,8 @@ cmd_kms_kit_build(struct cli *c, int argc, char **argv)
 	if (spp_settings_check(&a.settings, &err) < 0) {
 		code = cli_usage(c, "%s", err.msg);
 		goto out;
-	}
+	}	cli_settings_warning(c, &a.settings, NULL);
+
 	if (!a.force && access(a.output, F_OK) == 0) {
 		err.status = KP_ERR_FAIL;
 		snprintf(err.msg, sizeof(err.msg), "'%s' exists; give --force "

@@ -531,3 +531,14 @@ cli_write_stdout(const struct cli *c, const struct buf *b)
 		return -1;
 	return 0;
 }
+
+void
+cli_settings_warning(struct cli *c, const struct spp_settings *s,
+		     const char *prefix)
+{
+	char w[600];
+
+	if (spp_settings_warning(s, w, sizeof(w)))
+		cli_note(c, "%s%s%s", prefix ? prefix : "", prefix ? ": " : "",
+			 w);
+}

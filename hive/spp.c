@@ -748,6 +748,25 @@ spp_settings_check(const struct spp_settings *s, struct kp_error *err)
 	return 0;
 }
 
+const char *
+spp_settings_warning(const struct spp_settings *s, char *buf, size_t size)
+{
+	const struct spp_edit *host = &s->edit[SPP_KMS_NAME];
+	const struct spp_edit *dom = &s->edit[SPP_LOOKUP_DOMAIN];
+
+	/* slmgr /skms-domain: "no effect if the specific single KMS host
+	 * is set" (Slmgr.vbs options, learn.microsoft.com). */
+	if (s->touched[SPP_KMS_NAME] && host->set && host->sz &&
+	    s->touched[SPP_LOOKUP_DOMAIN] && dom->set && dom->sz) {
+		snprintf(buf, size, "the lookup domain '%s' "
+			 "(KeyManagementServiceLookupDomain) has no effect "
+			 "while a KMS host is set: Windows asks '%s' only",
+			 dom->sz, host->sz);
+		return buf;
+	}
+	return NULL;
+}
+
 bool
 spp_settings_empty(const struct spp_settings *s)
 {

@@ -125,6 +125,12 @@ bool spp_is_option(const char *opt);
 int spp_settings_option(struct spp_settings *s, const char *opt,
 			const char *arg, struct kp_error *err);
 
+/* Settings that are valid together but do not do what they seem to (a
+ * lookup domain with a KMS host, which Windows then ignores): a warning
+ * written into BUF, or NULL. */
+const char *spp_settings_warning(const struct spp_settings *s, char *buf,
+				 size_t size);
+
 /* Checks across options, once all are in (product targeting). */
 int spp_settings_check(const struct spp_settings *s, struct kp_error *err);
 

@@ -224,6 +224,19 @@ publish_many() {
 t "too many publish domains: refused at once (2), the hive untouched" \
 	publish_many
 
+# A lookup domain beside a KMS host: written, but Windows ignores it then
+# (slmgr /skms-domain), so kmsprep says which one Windows will use.
+lookup_with_host() {
+	sample_hive h client
+	kp hive set h --kms-host kms.a.example --lookup-domain corp.example \
+		>out 2>err
+	expect_grep "lookup domain 'corp.example' .* has no effect while a KMS host is set: Windows asks 'kms.a.example' only" err
+	kp hive set h --lookup-domain other.example >out 2>err
+	expect_no_grep 'no effect' err
+}
+t "a lookup domain with a KMS host: a warning naming the one Windows uses" \
+	lookup_with_host
+
 # Edit a real hive, then compare every key and value with reglookup (its own
 # parser) and hivexregedit: only the intended values may differ.
 real_hive_diff() {
