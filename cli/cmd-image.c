@@ -165,6 +165,15 @@ answer_key_json(const struct unattend_info *u)
 						      json_null();
 }
 
+/* Does any first-boot path run something kmsprep staged, or anything at
+ * all, at the next boot? */
+static bool
+first_boot_any(const struct stage *g)
+{
+	return (g->setup.cmdline && g->setup.cmdline[0]) || g->setupcomplete ||
+	       g->kit || g->guestfs_one || g->guestfs_two || g->staged_gvlk;
+}
+
 static json_t *
 gen_json(const struct stage *g)
 {
@@ -193,6 +202,18 @@ gen_json(const struct stage *g)
 				      g->setup.cmdline, "setup_type",
 				      (int)g->setup.setup_type, "kmsprep",
 				      g->setup.ours) : json_null());
+	json_object_set_new(o, "setup_complete", g->setupcomplete ?
+			    json_pack("{s:s, s:o}", "path",
+				      "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd",
+				      "kmsprep", g->setupcomplete_kmsprep[0] ?
+				      json_string(g->setupcomplete_kmsprep) :
+				      json_null()) : json_null());
+	json_object_set_new(o, "host_kit", g->kit ?
+			    json_pack("{s:i, s:b}", "files",
+				      (json_int_t)g->kit_files, "key_file",
+				      g->kit_key) : json_null());
+	json_object_set_new(o, "first_boot_staged", json_boolean(
+				    first_boot_any(g)));
 	fb_report_json(g, o);
 	return o;
 }
@@ -241,7 +262,20 @@ gen_text(const struct stage *g)
 				       "runs at the next boot",
 		       g->setup.setup_type,
 		       kp_quote(g->setup.cmdline, q, sizeof(q)));
-	else
+	/* After a sealed image's OOBE, each copy runs this instead. */
+	if (g->setupcomplete)
+		printf("    first boot after Setup: "
+		       "%%WINDIR%%\\Setup\\Scripts\\SetupComplete.cmd%s%s\n",
+		       g->setupcomplete_kmsprep[0] ? ", which runs kmsprep's: " :
+						     " (no kmsprep script)",
+		       g->setupcomplete_kmsprep[0] ?
+		       kp_quote(g->setupcomplete_kmsprep, q, sizeof(q)) : "");
+	if (g->kit)
+		printf("    host kit: staged (%%WINDIR%%\\kmsprep\\kit, %zu "
+		       "files)%s\n", g->kit_files, g->kit_key ?
+		       "; its product key file is still there (the kit's "
+		       "first boot deletes it)" : "; no key file left");
+	if (!first_boot_any(g))
 		printf("    first boot: nothing staged\n");
 	fb_report_text(g);
 }

@@ -9,9 +9,9 @@
 #include "kit-apply.h"
 #include "lib/valid.h"
 
-#define KIT_REL "windows/" FIRSTBOOT_DIR "/kit/"
+#define KIT_REL "windows/" BOOTHOOK_KIT_DIR "/"
 #define KIT_LABEL "%WINDIR%\\" KIT_DIR "\\"
-#define WRAPPER "kit-firstboot.cmd"
+#define WRAPPER BOOTHOOK_KIT_WRAPPER
 
 /* The line that runs the kit's script. */
 static const char call_line[] =

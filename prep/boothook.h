@@ -39,6 +39,13 @@
 /* How every CmdLine kmsprep stages starts: a script of its directory. */
 #define FIRSTBOOT_CMD_PREFIX "cmd.exe /c \"%SystemRoot%\\" FIRSTBOOT_DIR "\\"
 
+/* Where a lab KMS host kit is staged below the system root, its files
+ * (FIRSTBOOT_DIR "\\kit"), and the script the first boot runs for it. */
+#define BOOTHOOK_KIT_DIR FIRSTBOOT_DIR "/kit"
+#define BOOTHOOK_KIT_WRAPPER "kit-firstboot.cmd"
+/* Kit files holding a product key end so (kms/kit.h names them). */
+#define BOOTHOOK_KEY_SUFFIX "-host-key.txt"
+
 /* The CmdLine that runs script NAME (a string literal) of that directory. */
 #define FIRSTBOOT_CMDLINE(name) FIRSTBOOT_CMD_PREFIX name "\""
 

@@ -375,6 +375,17 @@ bat_clone_scripts(const struct spp_report *rep,
 		bad |= bat_line(one, ">>\"%%LOG%%\" echo the firstboot service "
 				"restarts Windows now");
 	} else {
+		/* SetupComplete.cmd must not restart Windows (Microsoft:
+		 * "Add a custom script to Windows Setup"): run from there,
+		 * the rearm waits for the copy's next restart. */
+		bad |= bat_line(one, "if not defined KMSPREP_SETUPCOMPLETE goto "
+				"restart");
+		bad |= bat_line(one, ">>\"%%LOG%%\" echo run from "
+				"SetupComplete.cmd, which must not restart "
+				"Windows: the rearm takes effect at the next "
+				"restart");
+		bad |= bat_line(one, "exit /b 0");
+		bad |= bat_line(one, ":restart");
 		bad |= bat_line(one, ">>\"%%LOG%%\" echo restarting once");
 		bad |= bat_line(one, "shutdown /r /t 5 /c \"kmsprep: restarting "
 				"after the rearm\">>\"%%LOG%%\" 2>&1");

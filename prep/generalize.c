@@ -432,6 +432,76 @@ inspect_gvlk(struct img_session *s, const struct img_root *r,
 	return 0;
 }
 
+/* Windows Setup runs it as SYSTEM at the end of OOBE (boothook.h). */
+#define SETUPCOMPLETE_REL "windows/setup/scripts/setupcomplete.cmd"
+#define SETUPCOMPLETE_LABEL "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd"
+
+/* SetupComplete.cmd, and the first line of it that calls a kmsprep
+ * script (a kit staged on a sealed image). */
+static int
+inspect_setupcomplete(struct img_session *s, const struct img_root *r,
+		      struct stage *p, struct kp_error *err)
+{
+	static const char mark[] = "\\" FIRSTBOOT_DIR "\\";
+	char *path, *text, *at, *line;
+	size_t len = 0, n;
+
+	path = img_path(s, r, SETUPCOMPLETE_REL, &p->setupcomplete, err);
+	if (path == NULL)
+		return -1;
+	if (!p->setupcomplete) {
+		free(path);
+		return 0;
+	}
+	text = img_read(s, path, (size_t)1 << 20, &len, err);
+	free(path);
+	if (text == NULL)
+		return -1;
+	at = memmem(text, len, mark, sizeof(mark) - 1);
+	if (at) {
+		line = at;
+		while (line > text && line[-1] != '\n')
+			line--;
+		n = strcspn(line, "\r\n");
+		if (n >= sizeof(p->setupcomplete_kmsprep))
+			n = sizeof(p->setupcomplete_kmsprep) - 1;
+		memcpy(p->setupcomplete_kmsprep, line, n);
+		p->setupcomplete_kmsprep[n] = '\0';
+	}
+	free(text);
+	return 0;
+}
+
+/* A host kit staged: its files, and a key file still there. */
+static int
+inspect_kit(struct img_session *s, const struct img_root *r,
+	    struct stage *p, struct kp_error *err)
+{
+	char *dir = img_path(s, r, "windows/" BOOTHOOK_KIT_DIR, &p->kit, err);
+	char **names;
+	size_t i, n, k = strlen(BOOTHOOK_KEY_SUFFIX);
+
+	if (dir == NULL)
+		return -1;
+	if (!p->kit) {
+		free(dir);
+		return 0;
+	}
+	names = img_ls(s, dir, err);
+	free(dir);
+	if (names == NULL)
+		return -1;
+	for (i = 0; names[i]; i++) {
+		n = strlen(names[i]);
+		p->kit_files++;
+		if (n > k && strcasecmp(names[i] + n - k,
+					BOOTHOOK_KEY_SUFFIX) == 0)
+			p->kit_key = true;
+	}
+	img_list_free(names);
+	return 0;
+}
+
 int
 gen_inspect(struct img_session *s, const struct img_root *r,
 	    struct hive *software, struct hive *system, struct stage *p,
@@ -484,6 +554,9 @@ gen_inspect(struct img_session *s, const struct img_root *r,
 			free(text);
 		}
 	}
+	if (inspect_setupcomplete(s, r, p, err) < 0 ||
+	    inspect_kit(s, r, p, err) < 0)
+		return -1;
 	/* What the first boot of this copy did, if it has booted. */
 	path = img_path(s, r, "windows/" FIRSTBOOT_DIR "/firstboot.log",
 			&p->has_log, err);
@@ -708,8 +781,6 @@ gen_add_file(struct img_session *s, const struct img_root *r, const char *rel,
 	return 0;
 }
 
-#define SETUPCOMPLETE_REL "windows/setup/scripts/setupcomplete.cmd"
-#define SETUPCOMPLETE_LABEL "%WINDIR%\\Setup\\Scripts\\SetupComplete.cmd"
 
 int
 gen_setup_complete(struct img_session *s, const struct img_root *r,
@@ -1117,6 +1188,25 @@ stage_clone(struct img_session *s, const struct img_root *r,
 				"(virt-customize, virt-v2v): it runs the "
 				"scripts, in its order") < 0 ? kp_fail_oom(err) :
 							       0;
+	/* Sealed with sysprep /oobe (not generalized): the hook is Setup's
+	 * own (oobe\windeploy.exe) until OOBE ends, and Setup then runs
+	 * SetupComplete.cmd, as SYSTEM, before anyone logs on.  The script
+	 * runs from there, and sets the hook for its second part itself. */
+	if (gen_setup_pending(p->image_state) && !p->setup.ours &&
+	    p->setup.cmdline && p->setup.cmdline[0]) {
+		if (gen_setup_complete(s, r, "set \"KMSPREP_SETUPCOMPLETE=1\" & "
+				       "call \"%SystemRoot%\\" FIRSTBOOT_DIR
+				       "\\firstboot.cmd\"",
+				       "clone mode's first boot", p, err) < 0)
+			return -1;
+		return gen_note(p, "Windows Setup is pending (sysprep /oobe): "
+				"the first boot runs from SetupComplete.cmd at "
+				"the end of OOBE, since SYSTEM\\Setup runs "
+				"Setup's own command until then; SetupComplete.cmd "
+				"must not restart Windows, so the rearm takes "
+				"effect at the copy's next restart") < 0 ?
+		       kp_fail_oom(err) : 0;
+	}
 	return setup_stage(system, FIRSTBOOT_CMDLINE("firstboot.cmd"), c, err);
 }
 

@@ -73,6 +73,17 @@ struct stage {
 	bool has_cbi[2];
 	struct cbi_conf cbi[2];
 	char kms_host[300];
+	/* gen_inspect: %WINDIR%\Setup\Scripts\SetupComplete.cmd, which
+	 * Setup runs after a sealed image's OOBE; SETUPCOMPLETE_KMSPREP: it
+	 * calls a kmsprep script (the line, or ""). */
+	bool setupcomplete;
+	char setupcomplete_kmsprep[200];
+	/* gen_inspect: a host kit staged (BOOTHOOK_KIT_DIR), its files, and
+	 * whether a product key file is still there (its first boot deletes
+	 * it). */
+	bool kit;
+	size_t kit_files;
+	bool kit_key;
 };
 
 /* The generalization state of an installation (for `image show`). */

@@ -655,4 +655,55 @@ cli_gvlk_edition() {
 }
 t "CLI, direct: --gvlk KEY of another edition is refused" cli_gvlk_edition
 
+# image show audits every first-boot path: a kit applied to a sealed
+# image runs from SetupComplete.cmd, and its key file is in the image.
+cli_audit_sealed_kit() {
+	cp "$SCRATCH/srv.img" s.img
+	"$TEST_TOOL" direct s.img set Windows/System32/config/SOFTWARE \
+		'Microsoft\Windows\CurrentVersion\Setup\State' ImageState \
+		IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE >/dev/null
+	printf '%s\n' QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN >key.txt
+	kp kms kit build -q -o kit.tar.gz --host-name kms1.corp.example \
+		--key-file key.txt >/dev/null
+	kp kms kit apply -q --allow-unsigned --backend direct kit.tar.gz \
+		s.img >/dev/null
+	kp image show --backend direct s.img >show
+	expect_grep "first boot after Setup: .*SetupComplete.cmd, which runs kmsprep's: call" show
+	expect_grep 'host kit: staged .*product key file is still there' show
+	expect_no_grep 'nothing staged' show
+	kp image show --json --backend direct s.img >j
+	python3 - <<'PY'
+import json
+g = json.load(open("j"))["images"][0]["windows"][0]["generalization"]
+assert g["setup_complete"]["kmsprep"], g
+assert g["host_kit"]["key_file"] is True, g
+assert g["first_boot_staged"] is True, g
+PY
+}
+t "CLI, direct: image show audits a kit staged on a sealed image" \
+	cli_audit_sealed_kit
+
+# sysprep /oobe (not generalized): SYSTEM\Setup runs Setup's windeploy
+# until OOBE ends; clone mode runs from SetupComplete.cmd instead, says
+# so, and its script does not restart Windows from there.
+cli_clone_oobe() {
+	cp "$SCRATCH/mbr.img" o.img
+	"$TEST_TOOL" direct o.img set Windows/System32/config/SOFTWARE \
+		'Microsoft\Windows\CurrentVersion\Setup\State' ImageState \
+		IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE \
+		set Windows/System32/config/SYSTEM Setup CmdLine \
+		'oobe\windeploy.exe' >/dev/null
+	kp image generalize --backend direct --mode clone o.img >out 2>err
+	expect_grep 'Windows Setup is pending (sysprep /oobe)' out
+	expect_grep 'create %WINDIR%\\Setup\\Scripts\\SetupComplete.cmd' out
+	"$TEST_TOOL" direct -r o.img read Windows/Setup/Scripts/SetupComplete.cmd sc \
+		read Windows/kmsprep/firstboot.cmd fb >/dev/null
+	expect_grep 'KMSPREP_SETUPCOMPLETE=1.*firstboot.cmd' sc
+	expect_grep 'if not defined KMSPREP_SETUPCOMPLETE goto restart' fb
+	kp image show --backend direct o.img >show
+	expect_grep 'runs at the next boot .*windeploy' show
+}
+t "CLI, direct: clone mode on a sysprep /oobe image uses SetupComplete.cmd" \
+	cli_clone_oobe
+
 done_testing
