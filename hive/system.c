@@ -150,6 +150,78 @@ sys_read_search_list(struct hive *h, char **list, struct kp_error *err)
 	return 0;
 }
 
+/* Does rule text RULE ("v2.xx|Field=Value|...") hold FIELD=VALUE (the
+ * value compared without case)? */
+static bool
+rule_has(const char *rule, const char *field, const char *value)
+{
+	size_t fl = strlen(field), vl = strlen(value);
+	const char *p = rule;
+
+	while ((p = strchr(p, '|')) != NULL) {
+		p++;
+		if (strncasecmp(p, field, fl) == 0 && p[fl] == '=' &&
+		    strncasecmp(p + fl + 1, value, vl) == 0 &&
+		    (p[fl + 1 + vl] == '|' || p[fl + 1 + vl] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+int
+sys_firewall_enable_service(struct hive *h, const char *svc, unsigned port,
+			    char *id, size_t idsz, struct hive_changes *c,
+			    struct kp_error *err)
+{
+	struct hive_value *vals = NULL;
+	struct buf text = BUF_INIT, data = BUF_INIT;
+	char cs[32], key[128], p[16], *at;
+	size_t n = 0, i;
+	hive_key k;
+	int r;
+
+	if (sys_control_set(h, cs, sizeof(cs), err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s\\" SYS_FIREWALL_RULES, cs);
+	snprintf(p, sizeof(p), "%u", port);
+	r = hive_find(h, key, &k, err);
+	if (r <= 0)
+		return r;
+	if (hive_values(h, k, &vals, &n, err) < 0)
+		return -1;
+	r = 0;
+	for (i = 0; i < n && r == 0; i++) {
+		if (vals[i].type != REGT_SZ ||
+		    regval_get_sz(vals[i].data, vals[i].len, &text) < 0)
+			continue;
+		if (!rule_has(buf_str(&text), "Svc", svc) ||
+		    !rule_has(buf_str(&text), "Dir", "In") ||
+		    !rule_has(buf_str(&text), "Protocol", "6") ||
+		    !rule_has(buf_str(&text), "LPort", p))
+			continue;
+		snprintf(id, idsz, "%s", vals[i].name);
+		/* Windows ships it off: only its Active field changes. */
+		at = strstr(buf_str(&text), "|Active=FALSE|");
+		if (at == NULL) {
+			r = 1;		/* on already */
+			break;
+		}
+		buf_reset(&data);
+		if (buf_add(&data, buf_str(&text), (size_t)(at - buf_str(&text)))
+		    < 0 || buf_addf(&data, "|Active=TRUE|%s", at + 14) < 0 ||
+		    regval_sz(buf_str(&data), &text) < 0) {
+			r = kp_fail_oom(err);
+			break;
+		}
+		r = hive_apply_value(h, c, key, vals[i].name, true, REGT_SZ,
+				     text.data, text.len, err) < 0 ? -1 : 1;
+	}
+	hive_values_free(vals, n);
+	buf_release(&text);
+	buf_release(&data);
+	return r;
+}
+
 char *
 sys_firewall_rule(unsigned port, const char *name, const char *desc)
 {

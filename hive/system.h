@@ -43,6 +43,14 @@ int sys_firewall_allow_tcp(struct hive *h, const char *id, unsigned port,
 			   const char *name, const char *desc,
 			   struct hive_changes *c, struct kp_error *err);
 
+/* Enable Windows' own inbound firewall rule for service SVC on TCP PORT
+ * (Windows Server's "Key Management Service (TCP-In)", scoped to sppsvc,
+ * ships disabled), if the hive has one: 1, its value name in ID; 0 if
+ * there is none.  The change is recorded in C. */
+int sys_firewall_enable_service(struct hive *h, const char *svc,
+				unsigned port, char *id, size_t idsz,
+				struct hive_changes *c, struct kp_error *err);
+
 /* The rule string sys_firewall_allow_tcp writes (caller frees). */
 char *sys_firewall_rule(unsigned port, const char *name, const char *desc);
 

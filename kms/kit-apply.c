@@ -81,8 +81,8 @@ kit_stage(struct img_session *s, const struct img_root *r, const struct kit *k,
 	struct winver v = { 0 };
 	struct setup_state st = { 0 };
 	struct buf ps1 = BUF_INIT;
-	char *state = NULL, name[160], q[300];
-	int rc = -1;
+	char *state = NULL, name[160], q[300], rule[128];
+	int rc = -1, fw;
 
 	memset(p, 0, sizeof(*p));
 	spp_settings_init(&set);
@@ -100,9 +100,20 @@ kit_stage(struct img_session *s, const struct img_root *r, const struct kit *k,
 		goto oom;
 	if (spp_apply(&set, software, &v, c, err) < 0)
 		goto out;
+	/* Windows Server's own rule, scoped to sppsvc, where the image has
+	 * one for this port; else a rule of ours for the port. */
+	fw = sys_firewall_enable_service(system, "sppsvc", k->port, rule,
+					 sizeof(rule), c, err);
+	if (fw < 0)
+		goto out;
+	if (fw > 0 && gen_note(p, "firewall: Windows' own inbound rule for "
+			       "the Software Protection service on TCP %u "
+			       "(%s) enabled", k->port, rule) < 0)
+		goto oom;
 	snprintf(name, sizeof(name), "Key Management Service (kmsprep, TCP "
 		 "%u)", k->port);
-	if (sys_firewall_allow_tcp(system, KIT_FIREWALL_ID, k->port, name,
+	if (fw == 0 &&
+	    sys_firewall_allow_tcp(system, KIT_FIREWALL_ID, k->port, name,
 				   "Inbound rule for the lab KMS host: clients "
 				   "activate over this port",
 				   c, err) < 0)

@@ -545,6 +545,56 @@ cli_kit_apply() {
 }
 t "CLI, direct: kms kit apply; the key for SYSTEM and Administrators only; twice changes nothing" cli_kit_apply
 
+# The kit's firewall: Windows Server's own "Key Management Service
+# (TCP-In)" rule, scoped to sppsvc, where the image has it for the port;
+# a rule of kmsprep's for another port.
+cli_kit_firewall() {
+	command -v reglookup >/dev/null || skip "no reglookup"
+	local fw=/ControlSet001/Services/SharedAccess/Parameters/FirewallPolicy/FirewallRules
+	printf '%s\n' QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN >key.txt
+	kp kms kit build -q -o k1688.tar.gz --host-name kms1.corp.example \
+		--key-file key.txt >/dev/null
+	kp kms kit build -q -o k1700.tar.gz --host-name kms1.corp.example \
+		--key-file key.txt --listen-port 1700 >/dev/null
+	cp "$SCRATCH/srv.img" a.img
+	cp "$SCRATCH/srv.img" b.img
+	kp kms kit apply -q --backend direct --allow-unsigned k1688.tar.gz \
+		a.img >out
+	expect_grep "firewall: Windows' own inbound rule .* (SPPSVC-In-TCP) enabled" out
+	kp kms kit apply -q --backend direct --allow-unsigned k1700.tar.gz \
+		b.img >/dev/null
+	dt -r a.img read Windows/System32/config/SYSTEM a.sys >/dev/null
+	dt -r b.img read Windows/System32/config/SYSTEM b.sys >/dev/null
+	reglookup -H -p "$fw" a.sys >a.fw
+	reglookup -H -p "$fw" b.sys >b.fw
+	grep 'SPPSVC-In-TCP,SZ,' a.fw | grep -q '|Active=TRUE|'
+	expect_no_grep 'kmsprep-KMS-In-TCP' a.fw
+	grep 'SPPSVC-In-TCP,SZ,' b.fw | grep -q '|Active=FALSE|'
+	expect_grep 'kmsprep-KMS-In-TCP,SZ,.*LPort=1700' b.fw
+}
+t "CLI, direct: a kit enables Windows' own KMS firewall rule where it can" \
+	cli_kit_firewall
+
+# An answer file kmsprep writes names the image's own architecture
+# (PROCESSOR_ARCHITECTURE of the SYSTEM hive), not always amd64.
+cli_answer_arch() {
+	local arch want
+	for arch in ARM64 x86; do
+		cp "$SCRATCH/sys" s.$arch
+		printf 'Windows Registry Editor Version 5.00\n\n[\\ControlSet001\\Control\\Session Manager\\Environment]\n"PROCESSOR_ARCHITECTURE"="%s"\n' \
+			$arch >a.reg
+		kp hive import s.$arch a.reg >/dev/null
+		MKIMAGE_SYSTEM=$PWD/s.$arch "$MK" $arch.img mbr "$SCRATCH/soft"
+		kp image generalize -q --backend direct $arch.img >/dev/null
+		dt -r $arch.img read Windows/System32/Sysprep/unattend.xml u.xml \
+			>/dev/null
+		want=$(echo $arch | tr A-Z a-z)
+		expect_grep "processorArchitecture=\"$want\"" u.xml
+		expect_no_grep 'amd64' u.xml
+	done
+}
+t "CLI, direct: answer files name the image's architecture" cli_answer_arch
+
 cli_jobs() {
 	command -v reglookup >/dev/null || skip "no reglookup"
 	for n in 1 2 3; do cp "$SCRATCH/mbr.img" i$n.img; done
