@@ -87,6 +87,9 @@ static const char *const remedy_hint[KP_NREMEDIES] = {
 	[KP_REMEDY_TSIG_KEY] = " (if it answers signed queries only, give "
 			       "--tsig-key)",
 	[KP_REMEDY_SRV_DOMAIN] = "; give --domain",
+	[KP_REMEDY_UPDATE_KEY] = "; sign the update with the zone's TSIG key "
+				 "(--tsig-key FILE)",
+	[KP_REMEDY_ZONE] = "; give --zone with the zone that holds them",
 	[KP_REMEDY_ALLOW_REFERENCES] = " (--allow-backing-file follows it, "
 				       "and every file it names, once you "
 				       "trust them)",

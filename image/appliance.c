@@ -47,6 +47,10 @@ struct gfs_session {
 	unsigned seq;		/* for unique local file names */
 	unsigned nmnt;		/* mount points made: /r0, /r1, ... */
 	char why[256];		/* qemu's complaint when the launch failed */
+	/* The last error libguestfs reported to its handler, or a tool it
+	 * ran printed (qemu-img, qemu): its final message often only says
+	 * "see earlier error messages", or "see debug messages above". */
+	char earlier[256];
 };
 
 /* Format a message for the CLI's callback FN (progress or warning). */
@@ -89,18 +93,43 @@ warn(struct gfs_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The first line of libguestfs' last error. */
+/* The first line of libguestfs' last error; where it points at earlier
+ * messages the user never saw, what they said. */
 static const char *
 gmsg(struct gfs_session *s, char *buf, size_t sz)
 {
+	static const char *const pointers[] = {
+		", see earlier error messages", ", see debug messages above",
+	};
 	const char *m = s->g ? guestfs_last_error(s->g) : NULL;
-	const char *nl;
+	const char *nl, *at = NULL;
+	size_t i;
+	int n;
 
 	if (m == NULL)
 		m = "unknown error";
 	nl = strchr(m, '\n');
-	snprintf(buf, sz, "%.*s", nl ? (int)(nl - m) : (int)strlen(m), m);
+	n = nl ? (int)(nl - m) : (int)strlen(m);
+	for (i = 0; i < 2 && at == NULL; i++)
+		at = memmem(m, (size_t)n, pointers[i], strlen(pointers[i]));
+	if (at && s->earlier[0])
+		snprintf(buf, sz, "%.*s: %s", (int)(at - m), m, s->earlier);
+	else
+		snprintf(buf, sz, "%.*s", n, m);
 	return buf;
+}
+
+/* libguestfs' errors, which it would print: the last one is kept for a
+ * final message that only points at it. */
+static void
+on_error(guestfs_h *g, void *opaque, const char *msg)
+{
+	struct gfs_session *s = opaque;
+
+	(void)g;
+	if (!strstr(msg, "see earlier error messages") &&
+	    !strstr(msg, "see debug messages above"))
+		snprintf(s->earlier, sizeof(s->earlier), "%s", msg);
 }
 
 static int
@@ -188,17 +217,19 @@ capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 	(void)flags;
 	(void)array;
 	(void)n;
-	if (s->why[0])
-		return;
 	for (p = buf; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
-		if (l > 12 && memmem(p, l, "qemu-system", 11) &&
-		    memmem(p, l, "rror", 4)) {
+		if (l > 12 && !s->why[0] && memmem(p, l, "qemu-system", 11) &&
+		    memmem(p, l, "rror", 4))
 			snprintf(s->why, sizeof(s->why), "%.*s", (int)l, p);
-			return;
-		}
+		if (l > 9 && (memmem(p, l, "qemu-img: ", 10) ||
+			      memmem(p, l, "qemu-system", 11)) &&
+		    (memmem(p, l, "rror", 4) || memmem(p, l, "ailed", 5) ||
+		     memmem(p, l, "annot", 5) || memmem(p, l, "refused", 7)))
+			snprintf(s->earlier, sizeof(s->earlier), "%.*s", (int)l,
+				 p);
 		p += l + 1;
 	}
 }
@@ -215,13 +246,12 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 	if (s->g == NULL)
 		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno ? errno : EINVAL,
 				     "cannot create a libguestfs handle");
-	guestfs_set_error_handler(s->g, NULL, NULL);
-	/* Verbose only to see qemu's own message should it not start. */
-	if (!tcg && guestfs_set_event_callback(s->g, capture,
-					       GUESTFS_EVENT_APPLIANCE |
-						       GUESTFS_EVENT_LIBRARY |
-						       GUESTFS_EVENT_WARNING, 0,
-					       s) >= 0)
+	guestfs_set_error_handler(s->g, on_error, s);
+	/* Verbose to see what qemu and qemu-img say should they fail. */
+	if (guestfs_set_event_callback(s->g, capture, GUESTFS_EVENT_APPLIANCE |
+					       GUESTFS_EVENT_LIBRARY |
+					       GUESTFS_EVENT_WARNING, 0,
+				       s) >= 0)
 		guestfs_set_verbose(s->g, 1);
 	if (tcg && guestfs_set_backend_settings(s->g, tcg_settings) < 0)
 		return gfail(s, err, KP_ERR_UNAVAILABLE, "cannot select TCG");
@@ -272,11 +302,13 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 			da.bitmask |= GUESTFS_ADD_DRIVE_OPTS_USERNAME_BITMASK;
 			da.username = u->username;
 		}
+		/* A remote drive that cannot be reached is the environment's
+		 * fault (exit 5), a file's the input's. */
 		if (guestfs_add_drive_opts_argv(s->g, u->protocol ?
 						u->exportname : s->drives[i],
 						&da) < 0)
-			return gfail(s, err, KP_ERR_INPUT, "'%s'",
-				     s->images[i]);
+			return gfail(s, err, u->protocol ? KP_ERR_UNAVAILABLE :
+				     KP_ERR_INPUT, "'%s'", s->images[i]);
 	}
 	return 0;
 }
@@ -707,14 +739,9 @@ root_unwritable(const struct img_root *r)
 	case 0:
 		return NULL;
 	case NTFS_HIBERNATED:
-		return "Windows is hibernated or was shut down with Fast "
-		       "Startup on, and ntfs-3g will not write to it: start "
-		       "that Windows and shut it down fully (shutdown /s /t 0, "
-		       "or turn Fast Startup off), then try again";
+		return IMG_WHY_HIBERNATED;
 	case NTFS_UNCLEAN:
-		return "the volume was not unmounted cleanly (a crash, or Fast "
-		       "Startup): start that Windows and shut it down fully, "
-		       "then try again";
+		return IMG_WHY_UNCLEAN;
 	case NTFS_CORRUPT:
 		return "the NTFS volume is damaged (run chkdsk in Windows)";
 	default:

@@ -121,6 +121,19 @@ struct img_backend {
 	bool parallel;
 };
 
+/* Why a volume is not written, and what makes it writable: one text for
+ * every backend, so that a refusal reads the same whichever ran. */
+#define IMG_WHY_HIBERNATED "Windows is hibernated or was shut down with " \
+	"Fast Startup on (hiberfil.sys): start that Windows and shut it " \
+	"down fully (shutdown /s /t 0; powercfg /h off turns hibernation " \
+	"and Fast Startup off for good), then try again"
+#define IMG_WHY_FAST_STARTUP "Windows kept this volume's metadata " \
+	"cached for Fast Startup ($LogFile): start that Windows and shut " \
+	"it down fully (shutdown /s /t 0, or powercfg /h off), then try again"
+#define IMG_WHY_UNCLEAN "the volume was not shut down cleanly (a crash, " \
+	"or Fast Startup): start that Windows and shut it down fully " \
+	"(shutdown /s /t 0), or repair it with chkdsk, then try again"
+
 /* The libguestfs appliance (image/appliance.c). */
 extern const struct img_backend img_backend_appliance;
 

@@ -14,6 +14,7 @@
 #include "image/imgio.h"
 #include "image/ntfs3g.h"
 #include "image/secdesc.h"
+#include "image/backend.h"
 #include "image/ntfsdev.h"
 #include "image/partition.h"
 
@@ -724,13 +725,11 @@ ntfsvol_root_unwritable(const struct ntfsvol_root *r)
 {
 	switch (r->state) {
 	case DR_HIBERNATED:
-		return "Windows is hibernated or was shut down with Fast "
-		       "Startup (hiberfil.sys)";
+		return IMG_WHY_HIBERNATED;
 	case DR_FAST_STARTUP:
-		return "Windows kept this volume's metadata cached for Fast "
-		       "Startup ($LogFile)";
+		return IMG_WHY_FAST_STARTUP;
 	case DR_UNCLEAN:
-		return "the volume was not shut down cleanly";
+		return IMG_WHY_UNCLEAN;
 	case DR_CLEAN:
 		break;
 	}

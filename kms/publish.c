@@ -297,8 +297,29 @@ kms_publish(const struct dns_server *server, const char *zone,
 		goto out;
 	}
 	if (dns_update_refusal(&u, o->key, why, sizeof(why))) {
-		kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the update: "
-			"%s", server->label, why);
+		/* The bare code says little to whoever reads it: what each
+		 * means for this update, and what to give. */
+		if (u.rcode == LDNS_RCODE_REFUSED && !o->key) {
+			kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the "
+				"update: REFUSED: it takes no unsigned updates "
+				"for zone %s", server->label, zone);
+			kp_error_remedy(err, KP_REMEDY_UPDATE_KEY);
+		} else if (u.rcode == LDNS_RCODE_REFUSED) {
+			kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the "
+				"update: REFUSED: the key '%s' may not update "
+				"zone %s (the zone's allow-update or "
+				"update-policy names the keys that may)",
+				server->label, o->key->name, zone);
+		} else if (u.rcode == LDNS_RCODE_NOTAUTH && !u.tsig_error) {
+			kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the "
+				"update: NOTAUTH: it holds no zone %s (the "
+				"records may belong to a zone above it)",
+				server->label, zone);
+			kp_error_remedy(err, KP_REMEDY_ZONE);
+		} else {
+			kp_fail(err, KP_ERR_FAIL, "DNS server %s refused the "
+				"update: %s", server->label, why);
+		}
 		goto out;
 	}
 	res->sent = true;

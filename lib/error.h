@@ -49,6 +49,8 @@ enum kp_remedy {
 				 * after its log held the change */
 	KP_REMEDY_GVLK_UNLISTED, /* install a setup key the table cannot
 				  * check for this edition */
+	KP_REMEDY_UPDATE_KEY,	/* sign DNS updates with a TSIG key */
+	KP_REMEDY_ZONE,		/* name the zone that holds the records */
 	KP_NREMEDIES
 };
 

@@ -37,16 +37,31 @@ struct sb_worker {
 	bool reaped;
 };
 
-/* The CPU time PID has used, in milliseconds; 0 if it cannot be read. */
+/* The time PID has spent running or ready to run (on a CPU, or waiting
+ * in a run queue for one: /proc/PID/schedstat), in milliseconds; 0 if it
+ * cannot be read.  A worker that computes counts all of its time, even
+ * on a machine too busy to give it a CPU; one that waits for I/O counts
+ * none. */
 static uint64_t
-cpu_ms(pid_t pid)
+busy_ms(pid_t pid)
 {
-	struct timespec ts;
-	clockid_t c;
+	char path[64], buf[128];
+	unsigned long long run = 0, wait = 0;
+	ssize_t n;
+	int fd;
 
-	if (clock_getcpuclockid(pid, &c) != 0 || clock_gettime(c, &ts) < 0)
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return 0;
+	return (uint64_t)((run + wait) / 1000000);
 }
 
 /* The system calls a worker may make: memory, I/O on descriptors it
@@ -711,7 +726,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	       size_t max, unsigned char *first, struct buf *resp,
 	       struct kp_error *err)
 {
-	uint64_t cpu0 = w->timeout ? cpu_ms(w->pid) : 0;
+	uint64_t busy0 = w->timeout ? busy_ms(w->pid) : 0;
 	int r;
 
 	if (w->reaped)
@@ -728,12 +743,13 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 	if (r > 0)
 		return 0;
 	if (r < 0 && errno == EAGAIN && w->timeout) {
-		/* Made to loop by what it parses (it spent the time on the
-		 * CPU: the input is at fault), or kept waiting (the storage
-		 * under it is: a retry may do better).  Either way: stop it. */
-		uint64_t cpu1 = cpu_ms(w->pid);
-		bool looped = cpu1 > cpu0 &&
-			      (cpu1 - cpu0) * 2 >= (uint64_t)w->timeout * 1000;
+		/* Made to loop by what it parses (it spent the time running,
+		 * or ready to: the input is at fault), or kept waiting (the
+		 * storage under it is: a retry may do better).  Either way:
+		 * stop it. */
+		uint64_t busy1 = busy_ms(w->pid);
+		bool looped = busy1 > busy0 &&
+			      (busy1 - busy0) * 2 >= (uint64_t)w->timeout * 1000;
 
 		kill(w->pid, SIGKILL);
 		died(w, err);

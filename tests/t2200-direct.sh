@@ -140,6 +140,10 @@ hibernated() {
 		expect_code 4 dt d.img put $SW "$SCRATCH/soft" 2>err
 		expect_grep 'hibernated' err
 		[ "$(sha256sum <d.img)" = "$sum" ]
+		# The refusal says how to make it writable.
+		expect_code 4 kp image set --backend direct --kms-host k.example \
+			d.img 2>err
+		expect_grep 'shut it down fully (shutdown /s /t 0; powercfg /h off' err
 		dt -s -r d.img roots >out
 		expect_grep 'state 1 unwritable' out
 		# A resumed system's hiberfil.sys is no obstacle.

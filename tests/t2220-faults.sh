@@ -113,6 +113,14 @@ refused() {
 	[ "$SECS" -lt 10 ]
 	expect_grep 'cannot connect' err
 	expect_no_grep 'appliance' err
+	# The appliance says what failed (libguestfs's own message only
+	# points at messages it did not show), also exit 5.
+	if command -v guestfish >/dev/null; then
+		expect_code 5 kp image show --backend appliance \
+			nbd://127.0.0.1:1/ 2>err
+		expect_grep 'Connection refused' err
+		expect_no_grep 'see debug messages\|see earlier error' err
+	fi
 }
 t "a refused NBD connection: exit 5 at once, no appliance" refused
 

@@ -215,7 +215,14 @@ test_publish_refused() {
 	expect_grep 'refused the signed query for _vlmcs._tcp.example.test.: NOTAUTH (TSIG error BADKEY)' err
 	expect_code 1 kp kms publish --server $SRV -d example.test \
 		-H kms4.example.test 2>err
-	expect_grep 'refused the update: REFUSED' err
+	expect_grep 'refused the update: REFUSED: it takes no unsigned updates for zone example.test' err
+	expect_grep "give --tsig-key\|--tsig-key FILE" err
+	# A domain below the zone, with no zone named: the server says
+	# NOTAUTH for the zone the update names; kmsprep says what to give.
+	expect_code 1 kp kms publish $KEY -d sub.example.test \
+		-H kms4.example.test 2>err
+	expect_grep 'NOTAUTH: it holds no zone sub.example.test' err
+	expect_grep 'give --zone with the zone that holds them' err
 	expect_code 2 kp kms publish $KEY --replace -d example.test \
 		-H kms4.example.test --zone other.test 2>err
 	expect_grep "domain 'example.test' is not in zone 'other.test'" err
