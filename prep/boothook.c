@@ -237,18 +237,38 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
  *   softwarelicensingproduct: Activate (activate-softwarelicensingproduct).
  * Get-WmiObject is in Windows PowerShell 2.0 to 5.1:
  * https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.management/get-wmiobject?view=powershell-5.1
+ *
+ * Under a WDAC or AppLocker policy PowerShell runs scripts in Constrained
+ * Language Mode (about_Language_Modes): cmdlets, properties and the methods
+ * of its core types (strings, WMI objects) work, a static method of any
+ * other .NET type does not.  The error path used to call
+ * [Marshal]::GetHRForException; refused there, it lost the HRESULT the log
+ * and image show are for.  It now reads properties only: a WMI method's
+ * failure reaches the script as a COMException whose ErrorCode
+ * (ExternalException.ErrorCode, public on every .NET) is the HRESULT, a
+ * WMI error as a ManagementException whose ErrorCode is WMI's status;
+ * Exception.HResult, for anything else, is public from .NET 4.5 on, so
+ * not under PowerShell 2.0 on .NET 2.0, where the script says 1 rather
+ * than fail.
  */
 static const char *const licensing_ps1[] = {
-	"# Written by kmsprep: one licensing action through the Software Licensing",
-	"# WMI classes (the ones slmgr.vbs calls), named by the first argument:",
-	"# rearm, ipk (the key from the file $env:KMSPREP_KEYFILE, else the public",
-	"# KMS client setup key $env:KMSPREP_GVLK), ato (of $env:KMSPREP_ACTID if set), dlv.  Exit code 0, or the HRESULT of the failure (0xC004F074: no KMS",
-	"# host could be contacted).  Windows PowerShell 2.0 to 5.1.",
+	"# Written by kmsprep: one licensing action through the Software",
+	"# Licensing WMI classes (the ones slmgr.vbs calls), named by the first",
+	"# argument: rearm, ipk (the key from the file $env:KMSPREP_KEYFILE,",
+	"# else the public KMS client setup key $env:KMSPREP_GVLK), ato (of",
+	"# $env:KMSPREP_ACTID if set), dlv.  Exit code 0, or the HRESULT of the",
+	"# failure (0xC004F074: no KMS host could be contacted).  Windows",
+	"# PowerShell 2.0 to 5.1, in Constrained Language Mode too: no static",
+	"# .NET method is called.",
 	"$ErrorActionPreference = 'Stop'",
+	"# The code from properties alone.  A WMI method's failure is a",
+	"# COMException whose ErrorCode is the HRESULT (a ManagementException's",
+	"# is WMI's status) on every .NET; HResult is public from .NET 4.5 on.",
 	"function Fail($e) {",
 	"\twhile ($e.InnerException) { $e = $e.InnerException }",
-	"\t$hr = [System.Runtime.InteropServices.Marshal]::GetHRForException($e)",
-	"\tif ($hr -eq 0) { $hr = 1 }",
+	"\t$hr = $e.ErrorCode -as [int]",
+	"\tif (-not $hr) { $hr = $e.HResult -as [int] }",
+	"\tif (-not $hr) { $hr = 1 }",
 	"\t'{0}: error 0x{1:X8}: {2}' -f $args[0], $hr, $e.Message",
 	"\texit $hr",
 	"}",

@@ -239,12 +239,57 @@ office_rearm(void)
 	buf_release(&two);
 }
 
+/* Constrained Language Mode (WDAC, AppLocker) refuses a static .NET call
+ * and a type it does not know: licensing.ps1 makes none, on any path, and
+ * its error path still finds the HRESULT (the GetHRForException it called
+ * before was refused, and the code was lost). */
+static void
+ps1_constrained(void)
+{
+	struct buf f = BUF_INIT;
+	const char *s, *p, *fail, *end;
+
+	CHECK_EQ(ps1_licensing(&f), 0);
+	s = buf_str(&f);
+	CHECK(strstr(s, "]::") == NULL);
+	CHECK(strstr(s, "Marshal") == NULL);
+	CHECK(strstr(s, "New-Object") == NULL);
+	CHECK(strstr(s, "Add-Type") == NULL);
+	/* Type names only of core types ([0-9A-F] and the like are regular
+	 * expressions). */
+	for (p = strchr(s, '['); p; p = strchr(p + 1, '[')) {
+		size_t n = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ.");
+
+		if (n && p[1 + n] == ']')
+			CHECK(strncmp(p, "[string]", 8) == 0 ||
+			      strncmp(p, "[int]", 5) == 0);
+	}
+	/* The code from properties: ErrorCode (every .NET), then HResult
+	 * (.NET 4.5 on), else 1; never 0 for a failure. */
+	fail = strstr(s, "function Fail(");
+	end = fail ? strstr(fail, "\r\n}\r\n") : NULL;
+	CHECK(fail && end);
+	if (fail && end) {
+		const char *ec = strstr(fail, "$e.ErrorCode -as [int]");
+		const char *hr = strstr(fail, "$e.HResult -as [int]");
+		const char *one = strstr(fail, "{ $hr = 1 }");
+
+		CHECK(ec && hr && one && ec < hr && hr < one && one < end);
+		CHECK(strstr(fail, "exit $hr") != NULL &&
+		      strstr(fail, "exit $hr") < end);
+	}
+	CHECK(strstr(s, "Fail $_.Exception") != NULL);
+	buf_release(&f);
+}
+
 static const struct unit_test tests[] = {
 	TEST(values),
 	TEST(hook_is_ours),
 	TEST(log_read_back),
 	TEST(key_script),
 	TEST(office_rearm),
+	TEST(ps1_constrained),
 };
 
 UNIT_MAIN(tests)
