@@ -231,8 +231,10 @@ office_lines(struct buf *b, const struct kit_office_host *o)
  * the image.  The key goes to Software Protection through WMI from
  * PowerShell (FIRSTBOOT_PS1), which reads it from the file named by an
  * environment variable, so that it is on no command line; the file is
- * deleted as soon as the call returns.  Without Windows PowerShell the key
- * is not installed (slmgr.vbs would need it on its command line). */
+ * deleted as soon as the call returns; like slmgr.vbs /ipk, licensing.ps1
+ * then records the service's version as KeyManagementServiceVersion, the
+ * key being a host's.  Without Windows PowerShell the key is not installed
+ * (slmgr.vbs would need it on its command line). */
 int
 kit_provision_script(const struct kit_spec *spec, struct buf *b)
 {

@@ -233,10 +233,50 @@ setup_stage(struct hive *system, const char *cmdline, struct hive_changes *c,
  * https://learn.microsoft.com/en-us/previous-versions/windows/desktop/sppwmi/
  *   softwarelicensingservice: ReArmWindows (rearmwindows-softwarelicensingservice),
  *     InstallProductKey (installproductkey-softwarelicensingservice),
- *     RefreshLicenseStatus (refreshlicensestatus-softwarelicensingservice);
- *   softwarelicensingproduct: Activate (activate-softwarelicensingproduct).
+ *     RefreshLicenseStatus (refreshlicensestatus-softwarelicensingservice),
+ *     and its property Version;
+ *   softwarelicensingproduct: Activate (activate-softwarelicensingproduct),
+ *     and its properties ID, ApplicationID, Description, PartialProductKey,
+ *     LicenseIsAddon, LicenseStatus, VLActivationTypeEnabled.
  * Get-WmiObject is in Windows PowerShell 2.0 to 5.1:
  * https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.management/get-wmiobject?view=powershell-5.1
+ *
+ * ipk and ato do what slmgr.vbs's own /ipk and /ato do, as Microsoft's
+ * slmgr.vbs of Windows 10 and 11 reads (we read the copy published at
+ * github.com/winexe0/ActivationStatus, slmgr.vbs, commit 00552b6; the line
+ * numbers are that copy's, and none of its text is reproduced here):
+ * - /ato (ActivateProduct, lines 1070-1128, with CheckProductForCommand,
+ *   913-927): it goes through the products that hold a key (the query at
+ *   1082) and takes, when an Activation ID is given, the product of that ID,
+ *   whatever it is; otherwise a product of Windows' application ID
+ *   (55c92734-..., line 482) whose LicenseIsAddon is false, so never an
+ *   add-on such as an Extended Security Update licence.  It activates it and
+ *   refreshes the service (1108-1112; a MAK product that is licensed
+ *   already is not activated again, so as not to spend a MAK activation),
+ *   and stops there when an ID was given or the product is surely the
+ *   primary Windows SKU (1117-1119).  Surely primary
+ *   (GetIsPrimaryWindowsSKU, 3206-3236): Windows' application ID, a key,
+ *   and LicenseIsAddon false; where the property cannot be read (Windows
+ *   before it had one), only a KMS product (a description with VOLUME_KMS,
+ *   IsKmsClient and IsKmsServer, 3150-3172) is, and slmgr goes on to the
+ *   next product after any other.  A product set for token-based
+ *   activation only (VLActivationTypeEnabled 3, 1096-1099) is not activated.
+ *   An error ends the script with its code (QuitIfError, 2997-3010): the
+ *   first failure stops it.  This script does the same, except that it
+ *   exits 1, not 0, where nothing was activated (no product, or
+ *   token-based only), so that the log says so.  Before, it activated every
+ *   Windows product that held a key, add-ons included, and the first
+ *   failing one (an ESU licence with no KMS host for it) stopped it before
+ *   Windows itself was activated.
+ * - /ipk (InstallProductKey, 1705-1765): it installs the key through the
+ *   service, refreshes it (1722), then, if any product that holds a key is
+ *   a KMS host (a description with VOLUME_KMS but not VOLUME_KMSCLIENT),
+ *   sets the registry value KeyManagementServiceVersion of
+ *   SoftwareProtectionPlatform (and of its Wow6432Node twin where that key
+ *   exists) to the service's Version; otherwise it removes the value from
+ *   both, where it is no error that the value is not there or access is
+ *   denied (1738-1762; this script lets any failure to remove it pass).
+ *   KeyManagementServiceVersion is a registry value, not a WMI property.
  *
  * Under a WDAC or AppLocker policy PowerShell runs scripts in Constrained
  * Language Mode (about_Language_Modes): cmdlets, properties and the methods
@@ -275,9 +315,11 @@ static const char *const licensing_ps1[] = {
 	"$action = [string]$args[0]",
 	"try {",
 	"\t$svc = Get-WmiObject -Query 'SELECT * FROM SoftwareLicensingService'",
-	"\t# Windows' own products (its application ID) that hold a key.",
+	"\t# Windows' own products (its application ID) that hold a key; every",
+	"\t# product that holds one.",
 	"\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ApplicationID = \" +",
 	"\t\t\"'55c92734-d682-4d71-983e-d6ec3f16059f' AND PartialProductKey IS NOT NULL\"",
+	"\t$all = 'SELECT * FROM SoftwareLicensingProduct WHERE PartialProductKey IS NOT NULL'",
 	"\tswitch ($action) {",
 	"\t'rearm' {",
 	"\t\t$null = $svc.ReArmWindows()",
@@ -293,22 +335,67 @@ static const char *const licensing_ps1[] = {
 	"\t\t$k = $null",
 	"\t\t$null = $svc.RefreshLicenseStatus()",
 	"\t\t'ipk: key installed'",
+	"\t\t# As slmgr.vbs /ipk: while any product holds a KMS host key, the",
+	"\t\t# service's version is KeyManagementServiceVersion; else it goes.",
+	"\t\t$kms = @(Get-WmiObject -Query $all | Where-Object {",
+	"\t\t\t$_.Description -cmatch 'VOLUME_KMS' -and",
+	"\t\t\t$_.Description -cnotmatch 'VOLUME_KMSCLIENT' })",
+	"\t\t$spp = 'Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform'",
+	"\t\t$n = 'KeyManagementServiceVersion'",
+	"\t\t$keys = @(\"HKLM:\\SOFTWARE\\$spp\", \"HKLM:\\SOFTWARE\\Wow6432Node\\$spp\")",
+	"\t\tif ($kms.Count -gt 0) {",
+	"\t\t\t$v = [string]$svc.Version",
+	"\t\t\tforeach ($r in $keys) {",
+	"\t\t\t\tif (Test-Path -LiteralPath $r) {",
+	"\t\t\t\t\t$null = New-ItemProperty -LiteralPath $r -Name $n -Value $v -PropertyType String -Force",
+	"\t\t\t\t}",
+	"\t\t\t}",
+	"\t\t\t'ipk: a KMS host key: KeyManagementServiceVersion=' + $v",
+	"\t\t} else {",
+	"\t\t\tforeach ($r in $keys) {",
+	"\t\t\t\tRemove-ItemProperty -LiteralPath $r -Name $n -ErrorAction SilentlyContinue",
+	"\t\t\t}",
+	"\t\t}",
 	"\t}",
 	"\t'ato' {",
-	"\t\t# With $env:KMSPREP_ACTID, the one product of that Activation ID",
-	"\t\t# (slmgr.vbs /ato ID), such as an Office KMS host.",
-	"\t\tif ($env:KMSPREP_ACTID) {",
-	"\t\t\t$id = [string]$env:KMSPREP_ACTID",
+	"\t\t# As slmgr.vbs /ato: of the products that hold a key, the one of",
+	"\t\t# the Activation ID given ($env:KMSPREP_ACTID: an Office KMS host,",
+	"\t\t# an ESU add-on), else Windows' own but no add-on (ESU and the",
+	"\t\t# like are: LicenseIsAddon), in WMI's order until the first that",
+	"\t\t# is surely the edition itself; so one Activate.  A failure stops",
+	"\t\t# it with its HRESULT.",
+	"\t\t$id = [string]$env:KMSPREP_ACTID",
+	"\t\tif ($id) {",
 	"\t\t\tif ($id -notmatch '^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$') {",
 	"\t\t\t\t'ato: not an Activation ID'; exit 2",
 	"\t\t\t}",
-	"\t\t\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ID = '$id'\"",
+	"\t\t\t$q = \"SELECT * FROM SoftwareLicensingProduct WHERE ID = '$id'\" +",
+	"\t\t\t\t\" AND PartialProductKey IS NOT NULL\"",
 	"\t\t}",
-	"\t\t$p = @(Get-WmiObject -Query $q)",
+	"\t\t$p = @(Get-WmiObject -Query $q | Where-Object {",
+	"\t\t\t$id -or $_.LicenseIsAddon -ne $true })",
 	"\t\tif ($p.Count -eq 0) { 'ato: no product to activate holds a key'; exit 1 }",
-	"\t\tforeach ($x in $p) { $null = $x.Activate() }",
-	"\t\t$null = $svc.RefreshLicenseStatus()",
-	"\t\t'ato: activated'",
+	"\t\t$i = 0",
+	"\t\tdo {",
+	"\t\t\t$x = $p[$i]",
+	"\t\t\t$i++",
+	"\t\t\tif ($x.VLActivationTypeEnabled -eq 3) {",
+	"\t\t\t\t'ato: ' + $x.Name + ': set for token-based activation only'",
+	"\t\t\t\texit 1",
+	"\t\t\t}",
+	"\t\t\t'ato: activating ' + $x.Name + ' (' + $x.ID + ')'",
+	"\t\t\t# A MAK activation already done is not spent again.",
+	"\t\t\tif ($x.Description -cnotmatch 'MAK' -or $x.LicenseStatus -ne 1) {",
+	"\t\t\t\t$null = $x.Activate()",
+	"\t\t\t\t$null = $svc.RefreshLicenseStatus()",
+	"\t\t\t\t'ato: activated'",
+	"\t\t\t} else {",
+	"\t\t\t\t'ato: activated already (MAK)'",
+	"\t\t\t}",
+	"\t\t\t# Surely the edition: LicenseIsAddon read as false, or (where",
+	"\t\t\t# Windows has no such property) a KMS product.",
+	"\t\t} until ($id -or $x.LicenseIsAddon -eq $false -or",
+	"\t\t\t$x.Description -cmatch 'VOLUME_KMS' -or $i -ge $p.Count)",
 	"\t}",
 	"\t'dlv' {",
 	"\t\t'dlv: ClientMachineID=' + $svc.ClientMachineID",

@@ -283,6 +283,97 @@ ps1_constrained(void)
 	buf_release(&f);
 }
 
+/* Where NEEDLE is in [FROM, TO), or NULL. */
+static const char *
+within(const char *from, const char *to, const char *needle)
+{
+	const char *p = from ? strstr(from, needle) : NULL;
+
+	return p && to && p < to ? p : NULL;
+}
+
+/* How often NEEDLE is in S. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (s = strstr(s, needle); s; s = strstr(s + 1, needle))
+		n++;
+	return n;
+}
+
+/* licensing.ps1's ato and ipk as slmgr.vbs's (prep/boothook.c cites its
+ * lines).  The script never runs in these tests (Wine's powershell.exe is
+ * a stub, and Debian has no PowerShell), so its text is what is checked:
+ * ato takes Windows' own products that hold a key and are no add-on (an
+ * ESU licence is one), or the one product of the Activation ID given, and
+ * activates one at a time until the first that is surely the edition, a
+ * failure ending it; ipk refreshes, then records the service's version
+ * for a KMS host key. */
+static void
+ps1_slmgr(void)
+{
+	struct buf f = BUF_INIT;
+	const char *s, *ato, *dlv, *ipk, *act, *loop, *until, *end, *k;
+
+	CHECK_EQ(ps1_licensing(&f), 0);
+	s = buf_str(&f);
+	ato = strstr(s, "\r\n\t'ato' {\r\n");
+	dlv = strstr(s, "\r\n\t'dlv' {\r\n");
+	ipk = strstr(s, "\r\n\t'ipk' {\r\n");
+	CHECK(ipk && ato && dlv && ipk < ato && ato < dlv);
+	/* Windows' application ID, products that hold a key. */
+	CHECK(strstr(s, "$q = \"SELECT * FROM SoftwareLicensingProduct WHERE "
+		     "ApplicationID = \" +\r\n\t\t\"'55c92734-d682-4d71-"
+		     "983e-d6ec3f16059f' AND PartialProductKey IS NOT NULL\"")
+	      != NULL);
+	/* An Activation ID replaces it (Office's 0ff1ce15 products, an ESU
+	 * licence), still only with a key. */
+	CHECK(within(ato, dlv, "if ($id) {") != NULL);
+	CHECK(within(ato, dlv, "WHERE ID = '$id'\" +\r\n\t\t\t\t\" AND "
+		     "PartialProductKey IS NOT NULL\"") != NULL);
+	/* No add-on without an ID. */
+	CHECK(within(ato, dlv, "$p = @(Get-WmiObject -Query $q | Where-Object "
+		     "{\r\n\t\t\t$id -or $_.LicenseIsAddon -ne $true })") !=
+	      NULL);
+	/* One Activate in the whole script, in a loop that stops at the
+	 * first product that is surely the edition (or with an ID). */
+	CHECK_EQ(count(s, ".Activate()"), 1);
+	act = within(ato, dlv, "$null = $x.Activate()");
+	loop = within(ato, dlv, "\t\tdo {\r\n\t\t\t$x = $p[$i]\r\n"
+		      "\t\t\t$i++");
+	until = within(ato, dlv, "} until ($id -or $x.LicenseIsAddon -eq $false"
+		       " -or\r\n\t\t\t$x.Description -cmatch 'VOLUME_KMS' -or "
+		       "$i -ge $p.Count)");
+	CHECK(act && loop && until && loop < act && act < until);
+	CHECK(within(ato, dlv, "foreach") == NULL);
+	CHECK(within(act, until, "$null = $svc.RefreshLicenseStatus()") !=
+	      NULL);
+	/* Token-based only: not activated, and said. */
+	k = within(ato, dlv, "if ($x.VLActivationTypeEnabled -eq 3) {");
+	CHECK(k && act && k < act);
+	/* ipk: refresh, then KeyManagementServiceVersion for a KMS host key
+	 * (VOLUME_KMS, not VOLUME_KMSCLIENT), removed otherwise. */
+	k = within(ipk, ato, "$null = $svc.InstallProductKey($k)");
+	end = within(ipk, ato, "$null = $svc.RefreshLicenseStatus()");
+	CHECK(k && end && k < end);
+	CHECK(within(end, ato, "$_.Description -cmatch 'VOLUME_KMS' -and\r\n"
+		     "\t\t\t$_.Description -cnotmatch 'VOLUME_KMSCLIENT' })")
+	      != NULL);
+	CHECK(within(end, ato, "$n = 'KeyManagementServiceVersion'") != NULL);
+	CHECK(within(end, ato, "\"HKLM:\\SOFTWARE\\Wow6432Node\\$spp\"") !=
+	      NULL);
+	CHECK(within(end, ato, "$v = [string]$svc.Version") != NULL);
+	CHECK(within(end, ato, "New-ItemProperty -LiteralPath $r -Name $n "
+		     "-Value $v -PropertyType String -Force") != NULL);
+	CHECK(within(end, ato, "Remove-ItemProperty -LiteralPath $r -Name $n "
+		     "-ErrorAction SilentlyContinue") != NULL);
+	CHECK(within(end, ato, "'ipk: a KMS host key: "
+		     "KeyManagementServiceVersion=' + $v") != NULL);
+	buf_release(&f);
+}
+
 static const struct unit_test tests[] = {
 	TEST(values),
 	TEST(hook_is_ours),
@@ -290,6 +381,7 @@ static const struct unit_test tests[] = {
 	TEST(key_script),
 	TEST(office_rearm),
 	TEST(ps1_constrained),
+	TEST(ps1_slmgr),
 };
 
 UNIT_MAIN(tests)
