@@ -452,14 +452,79 @@ bat_sl(struct buf *f, const char *action, const char *label)
 		-1 : 0;
 }
 
-/* Its output goes where the call's goes (the log), so it never opens the
- * log a second time. */
+int
+bat_sl_wait(struct buf *f)
+{
+	return bat_line(f, "rem How long activation keeps trying, in seconds, "
+			"while no KMS host can be") < 0 ||
+	       bat_line(f, "rem contacted: edit it here, or set "
+			"KMSPREP_ACTIVATION_WAIT for the machine") < 0 ||
+	       bat_line(f, "rem (0: one attempt only).") < 0 ||
+	       bat_line(f, "if not defined KMSPREP_ACTIVATION_WAIT set "
+			"\"KMSPREP_ACTIVATION_WAIT=%d\"",
+			FIRSTBOOT_ACTIVATION_WAIT) < 0 ? -1 : 0;
+}
+
+/*
+ * Its output goes where the call's goes (the log), so it never opens the
+ * log a second time.
+ *
+ * ato is tried again while it fails with 0xC004F074 (-1073418124 as cmd
+ * shows it: no KMS host could be contacted), with KMSPREP_ACTIVATION_WAIT
+ * seconds of waiting in all (bat_sl_wait sets it in a KMS client's script;
+ * a host kit's, which activates online, tries once unless the machine sets
+ * it).  The script runs before logon, often before DHCP has given an
+ * address or DNS answers, and activation then fails at once where a minute
+ * later it would succeed.  The attempt itself is the test of a usable network: it needs
+ * what nothing else here could check for it (the SRV record, the host's
+ * port), and any other answer (0, or a code from a host that was reached)
+ * ends the loop.  Waits of 15, 30, 60 s, then 120 s each, the last cut to
+ * the bound; each attempt that failed is logged with the wait that
+ * follows, in words the log reader does not take for a step (no "exit
+ * code").  When the time is up the code stays 0xC004F074 and Windows' own
+ * activation goes on trying by itself, every VLActivationInterval (two
+ * hours by default).  ping is the sleep: it is on every Windows, needs no
+ * console (timeout.exe refuses to run with redirected input), and the
+ * loopback answers without a network; it waits a second between echoes.
+ * A value that is not a number counts as 0 (set /a).
+ */
 int
 bat_sl_sub(struct buf *f)
 {
 	int r = 0;
 
 	r |= bat_line(f, ":sl");
+	r |= bat_line(f, "if /i not \"%%~1\"==\"ato\" goto sl_once");
+	r |= bat_line(f, "set \"SLN=1\"");
+	r |= bat_line(f, "set \"SLWAITED=0\"");
+	r |= bat_line(f, "set \"SLNEXT=15\"");
+	r |= bat_line(f, "set \"SLMAX=0\"");
+	r |= bat_line(f, "set /a \"SLMAX=KMSPREP_ACTIVATION_WAIT\" 2>nul");
+	r |= bat_line(f, ":sl_try");
+	r |= bat_line(f, "call :sl_once %%*");
+	r |= bat_line(f, "set \"SLRC=%%ERRORLEVEL%%\"");
+	r |= bat_line(f, "if not \"%%SLRC%%\"==\"-1073418124\" goto sl_end");
+	r |= bat_line(f, "if %%SLWAITED%% GEQ %%SLMAX%% goto sl_giveup");
+	r |= bat_line(f, "set /a \"SLLEFT=SLMAX-SLWAITED\"");
+	r |= bat_line(f, "if %%SLNEXT%% GTR %%SLLEFT%% set "
+		      "\"SLNEXT=%%SLLEFT%%\"");
+	r |= bat_line(f, "echo %%~1: attempt %%SLN%%: no KMS host could be "
+		      "contacted; next attempt in %%SLNEXT%% s");
+	r |= bat_line(f, "set /a \"SLPINGS=SLNEXT+1\"");
+	r |= bat_line(f, ">nul ping -n %%SLPINGS%% 127.0.0.1");
+	r |= bat_line(f, "set /a \"SLWAITED+=SLNEXT, SLN+=1, SLNEXT*=2\"");
+	r |= bat_line(f, "if %%SLNEXT%% GTR 120 set \"SLNEXT=120\"");
+	r |= bat_line(f, "goto sl_try");
+	r |= bat_line(f, ":sl_giveup");
+	r |= bat_line(f, "echo %%~1: attempt %%SLN%%: no KMS host could be "
+		      "contacted; no more attempts after %%SLWAITED%% s, "
+		      "Windows keeps trying by itself");
+	r |= bat_line(f, "exit /b %%SLRC%%");
+	r |= bat_line(f, ":sl_end");
+	r |= bat_line(f, "if not \"%%SLN%%\"==\"1\" echo %%~1: attempt %%SLN%% "
+		      "after %%SLWAITED%% s of waiting: code %%SLRC%%");
+	r |= bat_line(f, "exit /b %%SLRC%%");
+	r |= bat_line(f, ":sl_once");
 	r |= bat_line(f, "if exist \"%%PS%%\" goto sl_ps");
 	r |= bat_line(f, "echo %%1: Windows PowerShell is absent, slmgr.vbs "
 		      "instead");

@@ -87,7 +87,21 @@ int bat_sl_setup(struct buf *f);
  * absent, and log its exit code under LABEL. */
 int bat_sl(struct buf *f, const char *action, const char *label);
 
-/* The :sl subroutine bat_sl calls; it goes after the script's exit. */
+/* How long, in seconds, a KMS client's first-boot activation goes on
+ * trying while no KMS host can be contacted, unless the machine sets
+ * KMSPREP_ACTIVATION_WAIT: it runs before logon, often before the network
+ * is up. */
+#define FIRSTBOOT_ACTIVATION_WAIT 600
+
+/* The lines that set KMSPREP_ACTIVATION_WAIT, if the machine does not, to
+ * FIRSTBOOT_ACTIVATION_WAIT: without them (a host kit's script) "ato" is
+ * tried once, unless the machine sets it. */
+int bat_sl_wait(struct buf *f);
+
+/* The :sl subroutine bat_sl calls; it goes after the script's exit.  It
+ * runs "ato" again, with waits between, while it fails with 0xC004F074
+ * and KMSPREP_ACTIVATION_WAIT seconds have not passed, logging each
+ * attempt. */
 int bat_sl_sub(struct buf *f);
 
 /* The state of HKLM\SYSTEM\Setup. */

@@ -162,6 +162,7 @@ bat_key_script(const char *gvlk, bool guestfs, struct buf *f,
 	if (clone_head(f, about, !guestfs, "first boot: KMS client setup key")
 	    < 0 || gvlk_lines(f, gvlk, err) < 0)
 		return err->status ? -1 : kp_fail_oom(err);
+	bad |= bat_sl_wait(f);
 	bad |= bat_sl(f, "ato", "activate");
 	bad |= bat_sl(f, "dlv", "license state");
 	/* Never 249 for libguestfs' service: it would run it at every
@@ -365,6 +366,7 @@ bat_clone_scripts(const struct spp_report *rep,
 		}
 		bad |= clone_head(two, two_about, !guestfs,
 				  "after the restart: activate");
+		bad |= bat_sl_wait(two);
 		bad |= bat_sl(two, "ato", "activate");
 		bad |= bat_sl(two, "dlv", "license state");
 		bad |= bat_line(two, "exit /b 0");

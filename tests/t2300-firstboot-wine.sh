@@ -5,9 +5,10 @@
 # Office rearm from SetupComplete.cmd; a host kit's wrapper
 # and provision.cmd, also with an Office KMS host), run under Wine's cmd.exe
 # with its real reg.exe and registry, and with stub powershell.exe,
-# cscript.exe, shutdown.exe, net.exe, OSPPREARM.EXE and a stub Volume
-# License Pack (tests/helper/wine/stub.c) that record their arguments and
-# return scripted exit codes.
+# cscript.exe, shutdown.exe, net.exe, ping.exe (activation's wait between
+# attempts), OSPPREARM.EXE and a stub Volume License Pack
+# (tests/helper/wine/stub.c) that record their arguments and return
+# scripted exit codes.
 # A "boot" runs what HKLM\SYSTEM\Setup holds, as Winlogon would.  What this
 # proves and what it cannot: README, "First-boot scripts under Wine".
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +34,7 @@ STUBS=$SCRATCH/stubs
 mkdir "$STUBS"
 $MINGW -O2 -Wall -Wextra -Werror -o "$STUBS/stub.exe" \
 	"$SRC_DIR/tests/helper/wine/stub.c"
-for n in cscript shutdown net; do
+for n in cscript shutdown net ping; do
 	cp "$STUBS/stub.exe" "$STUBS/$n.exe"
 done
 "$TEST_TOOL" scripts "$SCRATCH/gen" || {
@@ -53,6 +54,14 @@ PS1='C:\windows\kmsprep\licensing.ps1'
 PSARGS="powershell|-NoProfile|-NonInteractive|-ExecutionPolicy|Bypass|-File|$PS1"
 SLMGR='cscript|//nologo|C:\windows\System32\slmgr.vbs'
 SPP='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+# The scripts' own bound on activation's retries, unless a test sets one.
+unset KMSPREP_ACTIVATION_WAIT
+# ATO, PING: what the stubs record for an activation and for a wait of N s
+# (ping -n N+1 127.0.0.1: a second between echoes).
+ATO="$PSARGS|ato|KMSPREP_KEYFILE="
+ping_n() {
+	echo "ping|-n|$(($1 + 1))|127.0.0.1|${2:-KMSPREP_KEYFILE=}|rc=0"
+}
 
 # image clone|clone-office|clone-gvlk|clone-guestfs|key|kit|kit-office with|without-powershell [RC-LINES...]: a fresh image in
 # the prefix: the scripts, the hook staged, the stubs' exit codes.
@@ -231,10 +240,58 @@ clone_failures() {
 	expect_grep '^license state: exit code 2$' l2
 	hook_cleared
 	boot
+	# No KMS host ever answers: attempts after waits of 15, 30, 60, then
+	# 120 s, the last cut to the scripts' bound of 600 s; nine in all,
+	# each logged, then the code stays and the record follows.
+	local w want=("$PSARGS|rearm|KMSPREP_KEYFILE=|rc=1")
+	for w in 15 30 60 120 120 120 120 15; do
+		want+=("$ATO|rc=-1073418124" "$(ping_n $w)")
+	done
+	want+=("$ATO|rc=-1073418124" "$PSARGS|dlv|KMSPREP_KEYFILE=|rc=2")
+	expect_lines "$STUBS/calls.log" "${want[@]}"
+	[ "$(grep -c '^ato: attempt' l2)" -eq 9 ]
+	expect_grep '^ato: attempt 1: no KMS host could be contacted; next attempt in 15 s$' l2
+	expect_grep '^ato: attempt 8: no KMS host could be contacted; next attempt in 15 s$' l2
+	expect_grep '^ato: attempt 9: no KMS host could be contacted; no more attempts after 600 s, Windows keeps trying by itself$' l2
+}
+
+# The network is not up yet at the first attempts (DHCP, DNS): activation
+# is tried again after 15, 30 and 60 s, and the fourth attempt's success is
+# what the log and the exit code say.  slmgr.vbs's path does the same.
+clone_retry() {
+	image clone with-powershell "powershell ato 0xC004F074 3"
+	boot
+	boot
+	hook_cleared
 	expect_lines "$STUBS/calls.log" \
-		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=1" \
-		"$PSARGS|ato|KMSPREP_KEYFILE=|rc=-1073418124" \
-		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=2"
+		"$PSARGS|rearm|KMSPREP_KEYFILE=|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$ATO|rc=-1073418124" "$(ping_n 15)" \
+		"$ATO|rc=-1073418124" "$(ping_n 30)" \
+		"$ATO|rc=-1073418124" "$(ping_n 60)" \
+		"$ATO|rc=0" \
+		"$PSARGS|dlv|KMSPREP_KEYFILE=|rc=0"
+	log "$SYS/kmsprep/firstboot.log" | sed -n '/after the restart/,$p' |
+		grep -v '^stub ' >l
+	expect_lines l "kmsprep after the restart: activate" \
+		"ato: attempt 1: no KMS host could be contacted; next attempt in 15 s" \
+		"ato: attempt 2: no KMS host could be contacted; next attempt in 30 s" \
+		"ato: attempt 3: no KMS host could be contacted; next attempt in 60 s" \
+		"ato: attempt 4 after 105 s of waiting: code 0" \
+		"activate: exit code 0" \
+		"license state: exit code 0"
+	image clone without-powershell "cscript /ato 0xC004F074 2"
+	boot
+	boot
+	expect_lines "$STUBS/calls.log" \
+		"$SLMGR|/rearm|KMSPREP_KEYFILE=|rc=0" \
+		"shutdown|/r|/t|5|/c|kmsprep: restarting after the rearm|KMSPREP_KEYFILE=|rc=0" \
+		"$SLMGR|/ato|KMSPREP_KEYFILE=|rc=-1073418124" "$(ping_n 15)" \
+		"$SLMGR|/ato|KMSPREP_KEYFILE=|rc=-1073418124" "$(ping_n 30)" \
+		"$SLMGR|/ato|KMSPREP_KEYFILE=|rc=0" \
+		"$SLMGR|/dlv|KMSPREP_KEYFILE=|rc=0"
+	log "$SYS/kmsprep/firstboot.log" >l
+	expect_grep '^activate: exit code 0$' l
 }
 
 clone_without_powershell() {
@@ -311,6 +368,7 @@ kit_without_powershell() {
 
 t "clone: rearm, settings back, restart, activate, then nothing" clone_ok
 t "clone: a failed rearm, activation and record are logged with their codes" clone_failures
+t "clone: activation tried again while no KMS host answers, then succeeds" clone_retry
 t "clone: slmgr.vbs where Windows PowerShell is absent" clone_without_powershell
 clone_gvlk() {
 	local gvlk=NPPR9-FWDCX-D2C8J-H872K-2YT43
@@ -342,19 +400,28 @@ t "clone --gvlk: the key installed before the rearm, by WMI or slmgr.vbs" clone_
 key_only() {
 	local gvlk=NPPR9-FWDCX-D2C8J-H872K-2YT43
 	export STUB_ENV=KMSPREP_GVLK
+	# The machine's own bound on activation's retries (20 s) replaces
+	# the scripts'.
+	export KMSPREP_ACTIVATION_WAIT=20
 	image key with-powershell "powershell ato 0xC004F074"
 	boot
 	hook_cleared
 	boot
-	# The key, then activation with the registry's settings, then the
-	# record; no rearm, no restart, and the second boot runs nothing.
+	# The key, then activation with the registry's settings (tried
+	# again after 15 s, then after the 5 s left), then the record; no
+	# rearm, no restart, and the second boot runs nothing.
 	expect_lines "$STUBS/calls.log" \
 		"$PSARGS|ipk|KMSPREP_GVLK=$gvlk|rc=0" \
+		"$PSARGS|ato|KMSPREP_GVLK=$gvlk|rc=-1073418124" \
+		"$(ping_n 15 KMSPREP_GVLK=$gvlk)" \
+		"$PSARGS|ato|KMSPREP_GVLK=$gvlk|rc=-1073418124" \
+		"$(ping_n 5 KMSPREP_GVLK=$gvlk)" \
 		"$PSARGS|ato|KMSPREP_GVLK=$gvlk|rc=-1073418124" \
 		"$PSARGS|dlv|KMSPREP_GVLK=$gvlk|rc=0"
 	log "$SYS/kmsprep/firstboot.log" >l
 	expect_grep '^kmsprep first boot: KMS client setup key$' l
 	expect_grep '^install KMS client setup key: exit code 0$' l
+	expect_grep '^ato: attempt 3: no KMS host could be contacted; no more attempts after 20 s, Windows keeps trying by itself$' l
 	expect_grep '^activate: exit code -1073418124$' l
 	expect_grep '^license state: exit code 0$' l
 	expect_no_grep 'rearm' l
@@ -370,6 +437,8 @@ key_only() {
 
 t "image set --gvlk: the key installed, then activation; no rearm" key_only
 clone_guestfs() {
+	# One attempt only: 0 turns activation's retries off.
+	export KMSPREP_ACTIVATION_WAIT=0
 	image clone-guestfs with-powershell "powershell ato 0xC004F074"
 	boot_guestfs
 	boot_guestfs
@@ -469,6 +538,8 @@ kit_office() {
 	local okeyfile='C:\windows\kmsprep\kit\office-host-key.txt'
 	local id=98ebfe73-2084-4c97-932c-c0cd1643bea7
 	export STUB_ENV=KMSPREP_KEYFILE,KMSPREP_ACTID
+	# A KMS host activates online: its script tries once, whatever the
+	# code (no KMSPREP_ACTIVATION_WAIT there).
 	image kit-office with-powershell "powershell ato 0xC004F074"
 	boot
 	[ ! -e "$SYS/kmsprep/kit/kms-host-key.txt" ]

@@ -86,6 +86,11 @@ log_read_back(void)
 		"restart: exit code 0\r\n"
 		"Sun 11/29/2026 21:01:10.00 kmsprep after the restart: activate\r\n"
 		"ato: error 0xC004F074: no KMS\r\n"
+		/* Activation's attempts are no steps. */
+		"ato: attempt 1: no KMS host could be contacted; next attempt "
+		"in 15 s\r\n"
+		"ato: attempt 2: no KMS host could be contacted; no more "
+		"attempts after 15 s, Windows keeps trying by itself\r\n"
 		"activate: exit code -1073418124\r\n"
 		"dlv: ClientMachineID=6f1c2a8e-0000-4000-8000-000000000001\r\n"
 		"dlv: LicenseStatus=5\r\n"
@@ -126,7 +131,7 @@ key_script(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	struct buf f = BUF_INIT;
-	const char *clear, *set, *ipk, *ato, *dlv, *ex, *sub;
+	const char *clear, *set, *ipk, *ato, *dlv, *ex, *sub, *wait;
 
 	CHECK_EQ(bat_key_script("NPPR9-FWDCX-D2C8J-H872K-2YT43", false, &f,
 				&err), 0);
@@ -149,6 +154,16 @@ key_script(void)
 	CHECK(strstr(buf_str(&f), " echo install KMS client setup key: exit "
 		     "code %RC%\r\n") != NULL);
 	CHECK(strstr(buf_str(&f), " echo activate: exit code %RC%\r\n") != NULL);
+	/* Activation goes on while no KMS host answers, for the time the
+	 * machine sets, else FIRSTBOOT_ACTIVATION_WAIT (t2300 runs it). */
+	CHECK(FIRSTBOOT_ACTIVATION_WAIT == 600);
+	wait = strstr(buf_str(&f), "\r\nif not defined KMSPREP_ACTIVATION_WAIT "
+		      "set \"KMSPREP_ACTIVATION_WAIT=600\"\r\n");
+	CHECK(wait && ato && ipk < wait && wait < ato);
+	CHECK(strstr(buf_str(&f), "\r\n:sl\r\nif /i not \"%~1\"==\"ato\" goto "
+		     "sl_once\r\n") != NULL);
+	CHECK(strstr(buf_str(&f), "\r\nif not \"%SLRC%\"==\"-1073418124\" goto "
+		     "sl_end\r\n") != NULL);
 	/* The key, public, only where cmd sets it. */
 	CHECK(strstr(set + 30, "NPPR9") == NULL);
 	buf_reset(&f);

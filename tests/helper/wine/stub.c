@@ -9,10 +9,13 @@
  * Environment (set by the test; Windows paths):
  *   STUB_DIR  holds calls.log, where each run appends one line:
  *             "NAME|ARG|ARG...|VAR=value...|rc=N"
- *             and rc.txt, lines "NAME WORD CODE": the first whose NAME is
- *             this program's and whose WORD is one of its arguments (or *)
- *             gives the exit code (decimal, or 0x... for an HRESULT);
- *             otherwise 0.
+ *             and rc.txt, lines "NAME WORD CODE [TIMES]": the first whose
+ *             NAME is this program's and whose WORD is one of its
+ *             arguments (or *) gives the exit code (decimal, or 0x... for
+ *             an HRESULT); otherwise 0.  A line with TIMES counts only
+ *             while calls.log holds fewer than TIMES such runs, so that
+ *             "powershell ato 0xC004F074 3" fails three times, then the
+ *             next line (or 0) answers.
  *   STUB_ENV  names of environment variables to record, comma-separated;
  *             a value naming an existing file is followed by "(file)".
  * It also prints "stub NAME ARG..." on standard output, so that the
@@ -43,20 +46,48 @@ base_name(const char *path, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/* How many runs of NAME with WORD among their arguments (any, for "*")
+ * calls.log holds already. */
+static int
+runs_before(const char *dir, const char *name, const char *word)
+{
+	char path[MAX_PATH], line[2048];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s\\calls.log", dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok = strtok(line, "|\r\n");
+		int hit = strcmp(word, "*") == 0;
+
+		if (tok == NULL || _stricmp(tok, name) != 0)
+			continue;
+		while (!hit && (tok = strtok(NULL, "|\r\n")) != NULL)
+			hit = _stricmp(tok, word) == 0;
+		n += hit;
+	}
+	fclose(f);
+	return n;
+}
+
 static long
 scripted_rc(const char *dir, const char *name, int argc, char **argv)
 {
 	char path[MAX_PATH], line[512], n[64], w[256], code[64];
 	FILE *f;
-	int i;
+	int i, k, times;
 
 	snprintf(path, sizeof(path), "%s\\rc.txt", dir);
 	f = fopen(path, "r");
 	if (f == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%63s %255s %63s", n, w, code) != 3 ||
-		    _stricmp(n, name) != 0)
+		k = sscanf(line, "%63s %255s %63s %d", n, w, code, &times);
+		if (k < 3 || _stricmp(n, name) != 0 ||
+		    (k == 4 && runs_before(dir, name, w) >= times))
 			continue;
 		for (i = 1; i < argc; i++)
 			if (_stricmp(argv[i], w) == 0)
