@@ -84,6 +84,7 @@ struct cli_help {
 	const char *about;
 	const struct cli_opt *opts;
 	const char *more;	/* text after the options, or NULL */
+	const char *exits;	/* what the exit codes mean here, or NULL */
 };
 
 /* The longest option value or argument accepted (PATH_MAX). */

@@ -27,16 +27,16 @@ static const struct cli_opt gvlk_opts[] = {
 };
 
 static const struct cli_help gvlk_help = {
-	"kms gvlk [EDITION | --from-hive SOFTWARE | --image IMAGE] [--build N] "
-	"[--list] [--json]",
-	"Print the KMS client setup key (GVLK) that makes an edition of "
-	"Windows a KMS client, from Microsoft's published table, which "
-	"kmsprep carries. EDITION is the registry's EditionID "
-	"(Professional, Enterprise, EnterpriseS, ServerDatacenter, "
-	"ServerStandardACor, ...). GVLKs are public; they are printed.",
-	gvlk_opts,
-	"An edition without a GVLK (Core, the Home editions, evaluation\n"
-	"media's own editions) is refused with exit code 4.\n",
+	.usage = "kms gvlk [EDITION | --from-hive SOFTWARE | --image IMAGE] "
+	"[--build N] [--list] [--json]",
+	.about = "Print the KMS client setup key (GVLK) that makes an edition "
+	"of Windows a KMS client, from Microsoft's published table, which "
+	"kmsprep carries. EDITION is the registry's EditionID (Professional, "
+	"Enterprise, EnterpriseS, ServerDatacenter, ServerStandardACor, ...). "
+	"GVLKs are public; they are printed.",
+	.opts = gvlk_opts,
+	.more = "An edition without a GVLK (Core, the Home editions, "
+	"evaluation\nmedia's own editions) is refused with exit code 4.\n",
 };
 
 static json_t *

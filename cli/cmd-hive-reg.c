@@ -26,15 +26,15 @@ static const struct cli_opt export_opts[] = {
 };
 
 static const struct cli_help export_help = {
-	"hive export FILE [KEY] [--prefix ROOT] [--utf16] [-o OUT [--force]] "
-	"[--dry-run]",
-	"Print KEY (default the whole hive) and everything below it as .reg "
-	"text that regedit and 'kmsprep hive import' read back to the same "
-	"bytes. KEY is a path below the hive root, or starts with the root "
-	"regedit shows (HKEY_LOCAL_MACHINE\\SOFTWARE\\...). Values holding "
-	"product keys are left out, with a comment. Import cannot write values "
-	"over 16344 bytes (the few big-data values of a hive).",
-	export_opts, NULL,
+	.usage = "hive export FILE [KEY] [--prefix ROOT] [--utf16] [-o OUT "
+	"[--force]] [--dry-run]",
+	.about = "Print KEY (default the whole hive) and everything below it "
+	"as .reg text that regedit and 'kmsprep hive import' read back to the "
+	"same bytes. KEY is a path below the hive root, or starts with the "
+	"root regedit shows (HKEY_LOCAL_MACHINE\\SOFTWARE\\...). Values "
+	"holding product keys are left out, with a comment. Import cannot "
+	"write values over 16344 bytes (the few big-data values of a hive).",
+	.opts = export_opts,
 };
 
 int
@@ -133,13 +133,14 @@ static const struct cli_opt import_opts[] = {
 };
 
 static const struct cli_help import_help = {
-	"hive import FILE REGFILE [--prefix ROOT] [--dry-run] [--backup]",
-	"Merge a .reg file (as regedit writes it: UTF-16LE with a BOM or "
-	"UTF-8, CRLF or LF; dword:, hex:, hex(N):, \"name\"=- and [-key] "
-	"deletions) into a hive. Missing keys are created, parents included. "
-	"All or nothing: the whole file is checked and applied before the "
-	"hive is replaced. REGFILE may be - for standard input.",
-	import_opts, NULL,
+	.usage = "hive import FILE REGFILE [--prefix ROOT] [--dry-run] "
+	"[--backup]",
+	.about = "Merge a .reg file (as regedit writes it: UTF-16LE with a "
+	"BOM or UTF-8, CRLF or LF; dword:, hex:, hex(N):, \"name\"=- and "
+	"[-key] deletions) into a hive. Missing keys are created, parents "
+	"included. All or nothing: the whole file is checked and applied "
+	"before the hive is replaced. REGFILE may be - for standard input.",
+	.opts = import_opts,
 };
 
 int
@@ -201,15 +202,15 @@ static const struct cli_opt recover_opts[] = {
 };
 
 static const struct cli_help recover_help = {
-	"hive recover FILE [--log1 LOG] [--log2 LOG] -o OUT [--force] "
-	"[--force-dirty] [--dry-run]",
-	"Replay the transaction logs of a dirty hive (both formats: the old "
-	"dirty-page logs of Vista and 7, the HvLE entries of 8.1 and later) "
-	"onto a copy of FILE and write a clean, consistent hive to OUT. FILE "
-	"and its logs are not modified. The new hive's sequence number is "
-	"above every one in the logs, so Windows can never replay them over "
-	"it.",
-	recover_opts, NULL,
+	.usage = "hive recover FILE [--log1 LOG] [--log2 LOG] -o OUT "
+	"[--force] [--force-dirty] [--dry-run]",
+	.about = "Replay the transaction logs of a dirty hive (both formats: "
+	"the old dirty-page logs of Vista and 7, the HvLE entries of 8.1 and "
+	"later) onto a copy of FILE and write a clean, consistent hive to "
+	"OUT. FILE and its logs are not modified. The new hive's sequence "
+	"number is above every one in the logs, so Windows can never replay "
+	"them over it.",
+	.opts = recover_opts,
 };
 
 int

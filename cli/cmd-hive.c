@@ -117,15 +117,16 @@ static const struct cli_opt show_opts[] = {
 };
 
 static const struct cli_help show_help = {
-	"hive show FILE [--json] [--force]",
-	"Show the KMS settings (SoftwareProtectionPlatform values, with their "
-	"registry types), the Windows version and whether the hive is dirty, "
-	"for a SOFTWARE hive file, and the Office installed: MSI Office "
-	"2010-2016 and Click-to-Run (products, channel), the licensing service "
-	"each uses and the Office KMS settings in effect. Values holding product keys are reported "
-	"as present, never shown. A dirty hive with usable transaction logs "
-	"is shown as Windows would see it after replaying them.",
-	show_opts, NULL,
+	.usage = "hive show FILE [--json] [--force]",
+	.about = "Show the KMS settings (SoftwareProtectionPlatform values, "
+	"with their registry types), the Windows version and whether the hive "
+	"is dirty, for a SOFTWARE hive file, and the Office installed: MSI "
+	"Office 2010-2016 and Click-to-Run (products, channel), the licensing "
+	"service each uses and the Office KMS settings in effect. Values "
+	"holding product keys are reported as present, never shown. A dirty "
+	"hive with usable transaction logs is shown as Windows would see it "
+	"after replaying them.",
+	.opts = show_opts,
 };
 
 int
@@ -194,19 +195,19 @@ static const struct cli_opt set_opts[] = {
 };
 
 static const struct cli_help set_help = {
-	"hive set FILE [--dry-run] [--backup] [--activation-id GUID] "
+	.usage = "hive set FILE [--dry-run] [--backup] [--activation-id GUID] "
 	"SETTINGS...",
-	"Set KMS settings in a SOFTWARE hive file. Only the values named are "
-	"touched; missing keys are created. The hive is checked whole when it "
-	"is read; values are then changed cell by cell (key edits go through "
-	"a whole new hive, checked whole), and "
-	"only the changed pages are written, first to the transaction log "
-	"(FILE.LOG1 or .LOG2), then in place, as Windows 8.1 and later do: a "
-	"crash leaves the old or, once the log is replayed, the new hive. "
-	"With --rewrite (and for older hives, dirty ones, or --backup) the "
-	"file is replaced atomically (temporary file, fsync, rename) instead. "
-	"A dirty hive is first brought up to date from its transaction logs.",
-	set_opts, NULL,
+	.about = "Set KMS settings in a SOFTWARE hive file. Only the values "
+	"named are touched; missing keys are created. The hive is checked "
+	"whole when it is read; values are then changed cell by cell (key "
+	"edits go through a whole new hive, checked whole), and only the "
+	"changed pages are written, first to the transaction log (FILE.LOG1 "
+	"or .LOG2), then in place, as Windows 8.1 and later do: a crash "
+	"leaves the old or, once the log is replayed, the new hive. With "
+	"--rewrite (and for older hives, dirty ones, or --backup) the file is "
+	"replaced atomically (temporary file, fsync, rename) instead. A dirty "
+	"hive is first brought up to date from its transaction logs.",
+	.opts = set_opts,
 };
 
 int
@@ -267,10 +268,11 @@ static const struct cli_opt new_opts[] = {
 };
 
 static const struct cli_help new_help = {
-	"hive new FILE [--force] [--dry-run]",
-	"Create an empty, valid hive: a root key with a default security "
-	"descriptor and nothing else. FILE must not exist unless --force.",
-	new_opts, NULL,
+	.usage = "hive new FILE [--force] [--dry-run]",
+	.about = "Create an empty, valid hive: a root key with a default "
+	"security descriptor and nothing else. FILE must not exist unless "
+	"--force.",
+	.opts = new_opts,
 };
 
 int

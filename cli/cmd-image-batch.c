@@ -87,19 +87,18 @@ static const struct cli_opt batch_opts[] = {
 };
 
 static const struct cli_help batch_help = {
-	"image batch PLAN [--shard I/N | --shards-from-env N] [--events jsonl] "
-	"[--dry-run]",
-	"Apply PLAN (a JSON file, or - for standard input) to its images: "
-	"each entry names an image and its settings (the names of image set's "
-	"setting options, without dashes before them), dns-search-list, "
-	"cloudbase-init, gvlk, cloud, generalize ({\"mode\": "
-	"\"sysprep|clone\"}) or kit "
-	"(a host kit, as kms kit apply takes), "
-	"and optionally root; \"defaults\" holds what entries share. The whole "
+	.usage = "image batch PLAN [--shard I/N | --shards-from-env N] "
+	"[--events jsonl] [--dry-run]",
+	.about = "Apply PLAN (a JSON file, or - for standard input) to its "
+	"images: each entry names an image and its settings (the names of "
+	"image set's setting options, without dashes before them), "
+	"dns-search-list, cloudbase-init, gvlk, cloud, generalize ({\"mode\": "
+	"\"sysprep|clone\"}) or kit (a host kit, as kms kit apply takes), and "
+	"optionally root; \"defaults\" holds what entries share. The whole "
 	"plan is checked before any image is opened, and every image before "
 	"any is written, as image set does; an image already as planned is "
 	"not written (no change), so a rerun is safe.",
-	batch_opts, NULL,
+	.opts = batch_opts,
 };
 
 int

@@ -53,23 +53,23 @@ static const struct cli_opt gen_opts[] = {
 };
 
 static const struct cli_help gen_help = {
-	"image generalize IMAGE... [--mode sysprep|clone] [--activate] "
-	"[--gvlk auto|KEY|none] [--dry-run]",
-	"Stage activation generalization, so that every copy of the image "
-	"gets its own KMS client machine ID (without one, the KMS host counts "
-	"all copies as one machine and never reaches its threshold). "
+	.usage = "image generalize IMAGE... [--mode sysprep|clone] "
+	"[--activate] [--gvlk auto|KEY|none] [--dry-run]",
+	.about = "Stage activation generalization, so that every copy of the "
+	"image gets its own KMS client machine ID (without one, the KMS host "
+	"counts all copies as one machine and never reaches its threshold). "
 	"sysprep mode sets SkipRearm 0 in the registry and in the generalize "
 	"pass of the answer file sysprep will use (following Windows' search "
 	"order, including SYSTEM\\Setup\\UnattendFile), editing it with "
 	"libxml2 so that everything else in it is kept, or creating "
-	"%WINDIR%\\System32\\Sysprep\\Unattend.xml. clone mode stages a script "
-	"that Windows runs once as SYSTEM at the next boot, before anyone logs "
-	"on (SYSTEM\\Setup CmdLine): it rearms, puts the KMS settings back, "
-	"restarts once and logs to %WINDIR%\\kmsprep\\firstboot.log; where "
-	"libguestfs' firstboot service is installed (virt-v2v, "
-	"virt-customize), its scripts go into that service's folder instead. "
-	"Running it again changes nothing.",
-	gen_opts, NULL,
+	"%WINDIR%\\System32\\Sysprep\\Unattend.xml. clone mode stages a "
+	"script that Windows runs once as SYSTEM at the next boot, before "
+	"anyone logs on (SYSTEM\\Setup CmdLine): it rearms, puts the KMS "
+	"settings back, restarts once and logs to "
+	"%WINDIR%\\kmsprep\\firstboot.log; where libguestfs' firstboot "
+	"service is installed (virt-v2v, virt-customize), its scripts go into "
+	"that service's folder instead. Running it again changes nothing.",
+	.opts = gen_opts,
 };
 
 int
@@ -123,12 +123,12 @@ static const struct cli_opt kit_apply_opts[] = {
 };
 
 static const struct cli_help kit_apply_help = {
-	"kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] [--allow-unsigned] "
-	"[--dry-run]",
-	"Verify KIT (as 'kms kit verify' does) and apply it to the Windows "
-	"Server installation in SERVER-IMAGE (see --backend): the "
-	"KMS host settings into the SOFTWARE hive, an inbound allow rule for "
-	"the KMS port into the SYSTEM hive's firewall rules (current control "
+	.usage = "kms kit apply KIT SERVER-IMAGE [--pubkey PUBLIC.pem] "
+	"[--allow-unsigned] [--dry-run]",
+	.about = "Verify KIT (as 'kms kit verify' does) and apply it to the "
+	"Windows Server installation in SERVER-IMAGE (see --backend): the KMS "
+	"host settings into the SOFTWARE hive, an inbound allow rule for the "
+	"KMS port into the SYSTEM hive's firewall rules (current control "
 	"set), and the kit's first-boot script, with the key readable by "
 	"SYSTEM and Administrators only, into %WINDIR%\\kmsprep\\kit. The "
 	"script runs from SetupComplete.cmd on an image sealed with sysprep "
@@ -136,10 +136,10 @@ static const struct cli_help kit_apply_help = {
 	"else from the SYSTEM\\Setup first-boot command. A key left by an "
 	"earlier kit is removed when the new kit has none. Signatures are "
 	"checked as 'kms kit verify' does: a signed kit needs --pubkey or a "
-	"trusted key, an unsigned one --allow-unsigned. "
-	"Files are written before the hives, each atomically and read back. "
-	"Applying a kit twice changes nothing.",
-	kit_apply_opts, NULL,
+	"trusted key, an unsigned one --allow-unsigned. Files are written "
+	"before the hives, each atomically and read back. Applying a kit "
+	"twice changes nothing.",
+	.opts = kit_apply_opts,
 };
 
 int

@@ -77,12 +77,12 @@ static const struct cli_opt set_opts[] = {
 };
 
 static const struct cli_help set_help = {
-	"image set IMAGE... [--dry-run] [--overlay OUT.qcow2] [--gvlk "
-	"auto|KEY|none] SETTINGS...",
-	"Set KMS settings in the Windows installation of every IMAGE (one "
-	"sandboxed worker per image, or one appliance launch for all: see "
-	"--backend). Every image is checked and its hives prepared "
-	"before any is written: a hibernated or Fast Startup volume, a locked "
+	.usage = "image set IMAGE... [--dry-run] [--overlay OUT.qcow2] "
+	"[--gvlk auto|KEY|none] SETTINGS...",
+	.about = "Set KMS settings in the Windows installation of every IMAGE "
+	"(one sandboxed worker per image, or one appliance launch for all: "
+	"see --backend). Every image is checked and its hives prepared before "
+	"any is written: a hibernated or Fast Startup volume, a locked "
 	"BitLocker volume, an image in use by a running VM or a dirty hive "
 	"whose logs cannot be replayed is refused (exit 4, unless "
 	"--force-dirty) and no image is changed; a dirty hive whose logs "
@@ -92,7 +92,7 @@ static const struct cli_help set_help = {
 	"flushed and read back; a dirty hive, or one with Windows Vista to "
 	"8.0's logs, is replaced whole (temporary name keeping its NTFS "
 	"security, SHA-256 check, rename).",
-	set_opts, NULL,
+	.opts = set_opts,
 };
 
 int

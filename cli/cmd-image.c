@@ -106,16 +106,16 @@ static const struct cli_opt show_opts[] = {
 };
 
 static const struct cli_help show_help = {
-	"image show IMAGE... [--json]",
-	"For each image and each Windows installation on it: the Windows "
-	"version and edition, every KMS setting (as 'hive show'), whether the "
-	"SOFTWARE hive is dirty, the Office installed (as 'hive show'), the DNS "
-	"suffix search list, and whether the "
-	"volume can be written (hibernation, Fast Startup, BitLocker). The "
-	"images are opened read-only; the output says which backend ran, and "
-	"whether the hive servers that parse the image's hives are fenced into "
-	"kmsprep's scratch directory (Landlock).",
-	show_opts, NULL,
+	.usage = "image show IMAGE... [--json]",
+	.about = "For each image and each Windows installation on it: the "
+	"Windows version and edition, every KMS setting (as 'hive show'), "
+	"whether the SOFTWARE hive is dirty, the Office installed (as 'hive "
+	"show'), the DNS suffix search list, and whether the volume can be "
+	"written (hibernation, Fast Startup, BitLocker). The images are "
+	"opened read-only; the output says which backend ran, and whether the "
+	"hive servers that parse the image's hives are fenced into kmsprep's "
+	"scratch directory (Landlock).",
+	.opts = show_opts,
 };
 
 /* The SYSTEM hive's state: image set writes it too (--dns-search-list,

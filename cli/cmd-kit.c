@@ -124,21 +124,22 @@ static const struct cli_opt build_opts[] = {
 };
 
 static const struct cli_help build_help = {
-	"kms kit build -o KIT.tar.gz --host-name FQDN [--key-file FILE|-] "
-	"[--office VERSION --office-vl-pack FILE.exe [--office-key-file "
-	"FILE|-]] [--sign PRIVATE.pem] [SETTINGS...]",
-	"Build a lab KMS host kit: a tar.gz with a manifest (settings, and "
-	"every file's size and SHA-256), the first-boot script that installs "
-	"the key, activates the host, restarts the Software Protection "
-	"service and logs slmgr.vbs /dlv, the SRV records for the lab DNS and "
-	"a README. 'kms kit apply' puts it into a Windows Server image. The "
-	"key is the organization's own; it is never printed, and the kit that "
-	"holds it is written with mode 0600. With --office the kit also "
-	"holds your Office Volume License Pack (its SHA-256 in the manifest) "
-	"and the Office host key, and the script installs the pack silently, "
+	.usage = "kms kit build -o KIT.tar.gz --host-name FQDN [--key-file "
+	"FILE|-] [--office VERSION --office-vl-pack FILE.exe "
+	"[--office-key-file FILE|-]] [--sign PRIVATE.pem] [SETTINGS...]",
+	.about = "Build a lab KMS host kit: a tar.gz with a manifest "
+	"(settings, and every file's size and SHA-256), the first-boot script "
+	"that installs the key, activates the host, restarts the Software "
+	"Protection service and logs the license state (as slmgr.vbs /dlv "
+	"shows it, through WMI), the SRV records for the lab DNS and a "
+	"README. 'kms kit apply' puts it into a Windows Server image. The key "
+	"is the organization's own; it is never printed, and the kit that "
+	"holds it is written with mode 0600. With --office the kit also holds "
+	"your Office Volume License Pack (its SHA-256 in the manifest) and "
+	"the Office host key, and the script installs the pack silently, "
 	"installs the key and activates it by that Office version's KMS host "
 	"Activation ID.",
-	build_opts, NULL,
+	.opts = build_opts,
 };
 
 int
@@ -261,23 +262,24 @@ static const struct cli_opt verify_opts[] = {
 };
 
 static const struct cli_help verify_help = {
-	"kms kit verify KIT [--pubkey PUBLIC.pem] [--allow-unsigned] [--json]",
-	"Check a kit as 'kms kit apply' does before it writes anything: every "
-	"member a plain regular file named in the manifest (no links, "
-	"devices, paths, duplicates or oversized members), every size and "
-	"SHA-256 as the manifest says, no file missing or extra, the settings "
-	"valid, and the manifest's signature: by the --pubkey key, else by a "
-	"trusted key (*.pem or *.pub in /etc/kmsprep/trusted-keys or "
-	"~/.config/kmsprep/trusted-keys; every key file there is read and "
+	.usage = "kms kit verify KIT [--pubkey PUBLIC.pem] [--allow-unsigned] "
+	"[--json]",
+	.about = "Check a kit as 'kms kit apply' does before it writes "
+	"anything: every member a plain regular file named in the manifest "
+	"(no links, devices, paths, duplicates or oversized members), every "
+	"size and SHA-256 as the manifest says, no file missing or extra, the "
+	"settings valid, and the manifest's signature: by the --pubkey key, "
+	"else by a trusted key (*.pem or *.pub in /etc/kmsprep/trusted-keys "
+	"or ~/.config/kmsprep/trusted-keys; every key file there is read and "
 	"must be an Ed25519 public key). An unsigned kit is refused unless "
 	"--allow-unsigned; a signed kit whose signature no key checks is "
 	"refused too: its digests alone prove nothing once someone could "
 	"rewrite the manifest. Nothing is extracted to disk.",
-	verify_opts,
-	"Exit codes: 0 the kit is intact; 3 it is not (the reason is "
-	"given), or a trusted key file is broken; 4 an unsigned kit without "
-	"--allow-unsigned, or a signed kit without --pubkey or a trusted "
-	"key.\n",
+	.opts = verify_opts,
+	.exits = "Here 0 means the kit is intact; 3 that it is not (the "
+	"reason is given), or that a trusted key file is broken; 4 an "
+	"unsigned kit without --allow-unsigned, or a signed kit without "
+	"--pubkey or a trusted key.",
 };
 
 int

@@ -150,16 +150,18 @@ static const struct cli_opt records_opts[] = {
 };
 
 static const struct cli_help records_help = {
-	"kms records --domain DOMAIN --host FQDN [--port N] [--priority N] "
-	"[--weight N] [--ttl S] [--from-hive SOFTWARE] [--format FMT]",
-	"Print the DNS SRV records KMS clients look up to find a KMS host: "
-	"_vlmcs._tcp.DOMAIN SRV PRIORITY WEIGHT PORT HOST, one for each host "
-	"in each domain. Paste them into a zone file, feed them to nsupdate, "
-	"or use 'kms publish' to send them as a signed dynamic update.",
-	records_opts,
-	"Example:\n"
-	"  kmsprep kms records -d corp.example -H kms1.corp.example\n"
-	"  _vlmcs._tcp.corp.example. 3600 IN SRV 0 0 1688 kms1.corp.example.\n",
+	.usage = "kms records --domain DOMAIN --host FQDN [--port N] "
+	"[--priority N] [--weight N] [--ttl S] [--from-hive SOFTWARE] "
+	"[--format FMT]",
+	.about = "Print the DNS SRV records KMS clients look up to find a KMS "
+	"host: _vlmcs._tcp.DOMAIN SRV PRIORITY WEIGHT PORT HOST, one for each "
+	"host in each domain. Paste them into a zone file, feed them to "
+	"nsupdate, or use 'kms publish' to send them as a signed dynamic "
+	"update.",
+	.opts = records_opts,
+	.more = "Example:\n  kmsprep kms records -d corp.example -H "
+	"kms1.corp.example\n  _vlmcs._tcp.corp.example. 3600 IN SRV 0 0 1688 "
+	"kms1.corp.example.\n",
 };
 
 int
@@ -223,18 +225,18 @@ static const struct cli_opt publish_opts[] = {
 };
 
 static const struct cli_help publish_help = {
-	"kms publish --server HOST[:PORT] [--zone ZONE] [--tsig-key FILE] "
-	"--domain DOMAIN --host FQDN [--replace|--delete [--all]] "
+	.usage = "kms publish --server HOST[:PORT] [--zone ZONE] [--tsig-key "
+	"FILE] --domain DOMAIN --host FQDN [--replace|--delete [--all]] "
 	"[--dry-run] [--json]",
-	"Publish the KMS SRV records with an RFC 2136 dynamic update, signed "
-	"with TSIG when a key is given. kmsprep first reads what the server "
-	"holds and sends only the difference, so publishing twice changes "
-	"nothing; afterwards it reads the records back. A refusal is reported "
-	"with the server's answer (REFUSED, NOTAUTH, BADSIG, BADKEY, ...). "
-	"The key file is read, never printed.",
-	publish_opts,
-	"Exit codes: 1 when the server refused the update, 5 when it could "
-	"not be reached.\n",
+	.about = "Publish the KMS SRV records with an RFC 2136 dynamic "
+	"update, signed with TSIG when a key is given. kmsprep first reads "
+	"what the server holds and sends only the difference, so publishing "
+	"twice changes nothing; afterwards it reads the records back. A "
+	"refusal is reported with the server's answer (REFUSED, NOTAUTH, "
+	"BADSIG, BADKEY, ...). The key file is read, never printed.",
+	.opts = publish_opts,
+	.exits = "Here 1 means the server refused the update, 5 that it could "
+	"not be reached.",
 };
 
 static json_t *
@@ -354,20 +356,19 @@ static const struct cli_opt discover_opts[] = {
 };
 
 static const struct cli_help discover_help = {
-	"kms discover DOMAIN [--server HOST[:PORT]] [--timeout MS] [--seed N] "
-	"[--json]",
-	"Find a KMS host the way a Windows 7 or later client does: query "
-	"_vlmcs._tcp.DOMAIN for SRV records, order them by priority and, "
-	"within a priority, by weighted random choice (RFC 2782), then try a "
-	"TCP connection to each host and port in turn. Reports the host a "
-	"client would use and why each other one was not.",
-	discover_opts,
-	"Outcomes and exit codes:\n"
-	"  0  a host answered: it is the one a client would use\n"
-	"  1  the domain exists but has no KMS SRV records, or the DNS server\n"
-	"     refused the query (REFUSED, SERVFAIL, ...)\n"
-	"  3  no such domain (NXDOMAIN)\n"
-	"  5  records, but no host answered (or no DNS server answered)\n",
+	.usage = "kms discover DOMAIN [--server HOST[:PORT]] [--timeout MS] "
+	"[--seed N] [--json]",
+	.about = "Find a KMS host the way a Windows 7 or later client does: "
+	"query _vlmcs._tcp.DOMAIN for SRV records, order them by priority "
+	"and, within a priority, by weighted random choice (RFC 2782), then "
+	"try a TCP connection to each host and port in turn. Reports the host "
+	"a client would use and why each other one was not.",
+	.opts = discover_opts,
+	.more = "Outcomes and exit codes:\n  0  a host answered: it is the "
+	"one a client would use\n  1  the domain exists but has no KMS SRV "
+	"records, or the DNS server\n     refused the query (REFUSED, "
+	"SERVFAIL, ...)\n  3  no such domain (NXDOMAIN)\n  5  records, but no "
+	"host answered (or no DNS server answered)\n",
 };
 
 static const char *const outcome_names[] = { "found", "no-domain",

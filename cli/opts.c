@@ -263,6 +263,8 @@ cli_print_help(FILE *f, const struct cli_help *h)
 	fputs("\nExit codes: 0 success, 1 failed, 2 usage error, 3 bad or "
 	      "corrupt input,\n4 refused to protect data, 5 environment "
 	      "unavailable.\n", f);
+	if (h->exits)
+		wrap(f, h->exits, 0, 0);
 }
 
 /* Set the field O is bound to, in UD, from ARG. */

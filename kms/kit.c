@@ -319,6 +319,15 @@ records(const struct kit_spec *spec, unsigned port, struct buf *b,
 	return r;
 }
 
+/* The README tells the user which command line applies this kit,
+ * so it names options: it is a document, not a library message. */
+static const char *const apply_how[2] = {
+	[0] = "--allow-unsigned\n(this kit is not signed: " /* README */
+	      "build it with --sign to have it checked)", /* README */
+	[1] = "--pubkey SIGNER.pub\n" /* README */
+	      "(the public key of the kit's signer: it checks the signature)",
+};
+
 static int
 readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 {
@@ -342,10 +351,11 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 		"kmsprep lab KMS host kit for %s\n"
 		"\n"
 		"Apply it to a Windows Server image:\n"
-		"  kmsprep kms kit apply KIT.tar.gz SERVER-IMAGE\n"
+		"  kmsprep kms kit apply KIT.tar.gz SERVER-IMAGE %s\n"
 		"kmsprep verifies the kit, then writes the KMS host settings "
 		"(SOFTWARE hive),\n"
-		"an inbound firewall rule for TCP %u (SYSTEM hive) and "
+		"an inbound firewall rule for TCP %u (SYSTEM hive: Windows' "
+		"own Key Management\nService rule where the image has it) and "
 		"provision.cmd, which\n"
 		"runs once at first boot (SetupComplete.cmd on an image sealed "
 		"with sysprep, else\n"
@@ -353,8 +363,9 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 		"\n"
 		"At first boot provision.cmd installs the KMS host key%s, "
 		"activates it,\n"
-		"restarts the Software Protection service and records slmgr.vbs "
-		"/dlv in\n"
+		"restarts the Software Protection service and records the "
+		"license state\n(what slmgr.vbs /dlv shows, read through WMI) "
+		"in\n"
 		"%%SystemRoot%%\\kmsprep\\kit\\provision.log.\n"
 		"\n"
 		"%s"
@@ -371,7 +382,8 @@ readme(const struct kit_spec *spec, unsigned port, struct buf *b)
 		"kmsprep does not implement KMS: the host is Windows' own "
 		"Software Protection\n"
 		"service, activated with your organization's key.\n",
-		spec->host_name, port,
+		spec->host_name, spec->sign_key ? apply_how[1] : apply_how[0],
+		port,
 		spec->key ? " from " KIT_KEY " (then deletes that file)" :
 			    " (none is in this kit: install it by hand with\n"
 			    "slmgr.vbs /ipk, then slmgr.vbs /ato)", office.data ?

@@ -262,8 +262,9 @@ test_install() {
 
 # flag_strings FILE...: string literals in C sources that name a
 # command-line option ("--force-dirty"), as FILE:LINE: TEXT.  Arguments
-# handed to other programs (argv of qemu-nbd) and the provenance line of
-# generated scripts are not messages.
+# handed to other programs (argv of qemu-nbd), the provenance line of
+# generated scripts and lines of generated documents marked README are
+# not messages.
 flag_strings() {
 	perl -0ne '
 		while (/"((?:[^"\\\n]|\\.)*)"/g) {
@@ -271,7 +272,7 @@ flag_strings() {
 			next unless $s =~ /(?<![\w-])--[a-z][a-z0-9-]+/;
 			my $l = (substr($_, 0, $p) =~ tr/\n//) + 1;
 			my $line = (split /\n/, $_)[$l - 1];
-			next if $line =~ /\(char \*\)"--|Written by kmsprep/;
+			next if $line =~ m{\(char \*\)"--|Written by kmsprep|/\* README \*/};
 			print "$ARGV:$l: $s\n";
 		}' "$@"
 }
@@ -290,7 +291,19 @@ test_library_names_no_option() {
 	expect_grep 'give --force' found
 }
 
+# Every --help says the exit codes once: a command that gives them a
+# meaning of its own says so under the common line, not in a second one.
+test_help_exit_codes_once() {
+	awk '/^=== / { cmd = substr($0, 5); next }
+		/Exit codes/ { n[cmd]++ }
+		END { for (c in n) if (n[c] > 1) { print "twice: " c; bad = 1 }
+			exit bad }' "$HELPS"
+	# each command's help (not the top one) has the common line
+	[ "$(grep -c '^Exit codes: 0 success' "$HELPS")" -eq "$(commands | wc -l)" ]
+}
+
 t "the man page has every option of every --help, and no other" test_page_matches_help
+t "every --help says the exit codes once" test_help_exit_codes_once
 t "the page check catches a dropped, wrong or unknown option" test_check_catches_drift
 if command -v groff >/dev/null && command -v col >/dev/null; then
 	t "the man page renders without warnings" test_page_renders

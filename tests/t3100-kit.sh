@@ -43,7 +43,10 @@ build_and_verify() {
 	tar tvzf signed.tar.gz >list
 	expect_grep '^-rw------- .* kms-host-key.txt$' list
 	[ "$(wc -l <list)" -eq 6 ]
-	tar xzf signed.tar.gz provision.cmd srv-records.zone manifest.json
+	tar xzf signed.tar.gz provision.cmd srv-records.zone manifest.json \
+		README.txt
+	# The README's apply line is the one that works for this kit.
+	expect_grep '^  kmsprep kms kit apply KIT.tar.gz SERVER-IMAGE --pubkey SIGNER.pub$' README.txt
 	[ "$(grep -c $'\r$' provision.cmd)" -eq "$(wc -l <provision.cmd)" ]
 	# WMI from PowerShell first, slmgr.vbs only without it (t2300 runs
 	# the script under Wine).
@@ -63,6 +66,8 @@ build_and_verify() {
 	expect_grep '^key: not included' out
 	[ "$(stat -c %a plain.tar.gz)" = 644 ]
 	kp kms kit verify --allow-unsigned plain.tar.gz >v3
+	tar xzf plain.tar.gz README.txt
+	expect_grep '^  kmsprep kms kit apply KIT.tar.gz SERVER-IMAGE --allow-unsigned$' README.txt
 	expect_grep '^signature: none' v3
 	kp kms kit build -q -o stdin.tar.gz --host-name kms1.corp.example \
 		--key-file - <"$SCRATCH/key.txt" >out
