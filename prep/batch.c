@@ -529,6 +529,21 @@ write_worker(void *p)
 	}
 }
 
+/* Image I was written: the caller reports what changed, so only a
+ * repair that changed no setting (a journal completed, a mirror fixed)
+ * is said here, or it would go unmentioned. */
+static void
+repaired(const struct img_batch *b, size_t i)
+{
+	char msg[512];
+
+	if (b->t[i].nwrites || !b->notice)
+		return;
+	snprintf(msg, sizeof(msg), "%s: repaired what an interrupted write "
+		 "left; no setting changed", b->names[i]);
+	b->notice(b->ud, msg);
+}
+
 /* Each image's writes as in the one-by-one case, several images at once
  * (the backend gives each image a worker of its own); the outcome is
  * then reported in the images' order. */
@@ -540,7 +555,6 @@ write_parallel(struct img_batch *b, struct kp_error *err)
 	struct buf done = BUF_INIT;
 	size_t i, k, nth = b->jobs < b->n ? b->jobs : b->n, started = 0;
 	long failed = -1;
-	char msg[512];
 
 	if (nth > 64)
 		nth = 64;
@@ -561,12 +575,7 @@ write_parallel(struct img_batch *b, struct kp_error *err)
 			continue;
 		if (w.res[i].rc == 0) {
 			b->t[i].written = true;
-			snprintf(msg, sizeof(msg), b->t[i].nwrites ?
-				 "%s: written and verified" : "%s: repaired "
-				 "what an interrupted write left; no setting "
-				 "changed", b->names[i]);
-			if (b->notice)
-				b->notice(b->ud, msg);
+			repaired(b, i);
 		} else if (failed < 0) {
 			failed = (long)i;
 		}
@@ -613,16 +622,9 @@ img_batch_write(struct img_batch *b, struct kp_error *err)
 		if (!has_work(b, i))
 			continue;	/* unchanged images are not touched */
 		if (write_target(b, i, &done, err) == 0) {
-			char msg[512];
-
 			b->t[i].written = true;
 			buf_release(&done);
-			snprintf(msg, sizeof(msg), b->t[i].nwrites ?
-				 "%s: written and verified" : "%s: repaired "
-				 "what an interrupted write left; no setting "
-				 "changed", b->names[i]);
-			if (b->notice)
-				b->notice(b->ud, msg);
+			repaired(b, i);
 			continue;
 		}
 		kp_error_prefix(err, "'%s'", b->names[i]);

@@ -97,7 +97,7 @@ struct img_batch {
 					 * writing: its volume may have
 					 * changed (a log file made or
 					 * sized, NTFS metadata) */
-	img_notice_fn *notice;		/* progress ("written and verified") */
+	img_notice_fn *notice;		/* what the result does not say */
 	img_notice_fn *warn;		/* what the user must hear */
 	void *ud;
 	img_event_fn *event;		/* or NULL */

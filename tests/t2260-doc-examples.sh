@@ -90,9 +90,9 @@ examples() {
 			grep -F "$(sed -n '/--priority 10$/{n;s/^    //p}' "$SRC_DIR/README.md")" \
 				ex.out >/dev/null ;;
 		"kmsprep image set win10-"*)
-			grep -q 'written and verified' ex.err ;;
+			grep -q 'written and verified' ex.out ;;
 		"kmsprep kms kit apply "*)
-			grep -q 'written and verified' ex.err ;;
+			grep -q 'written and verified' ex.out ;;
 		esac
 	done
 	[ "$n" -gt 0 ]
