@@ -221,6 +221,12 @@ test_completion() {
 	[ "$(complete_words kmsprep hive set SOFTWARE.hiv --json SOFT)" = SOFTWARE.hiv ]
 	[ -z "$(complete_words kmsprep kms discover SOFT)" ]
 	[ -z "$(complete_words kmsprep kms records --domain SOFT)" ]
+	# An option's one literal value; editions, not files, for kms gvlk.
+	[ "$(complete_words kmsprep image set a --events '')" = jsonl ]
+	[ "$(complete_words kmsprep kms gvlk --image SOFT)" = SOFTWARE.hiv ]
+	[ "$(complete_words kmsprep kms gvlk Enterprise | tr '\n' ' ')" = \
+		"Enterprise EnterpriseE EnterpriseG EnterpriseGN EnterpriseN EnterpriseS EnterpriseSN " ]
+	[ -z "$(complete_words kmsprep kms gvlk SOFT)" ]
 	# Every option of every command completes.
 	commands >cmds
 	while read -r cmd; do
@@ -302,8 +308,24 @@ test_help_exit_codes_once() {
 	[ "$(grep -c '^Exit codes: 0 success' "$HELPS")" -eq "$(commands | wc -l)" ]
 }
 
+# The README's Wine section names every stub t2300 puts before Wine's own
+# programs.
+test_readme_wine_stubs() {
+	local stubs
+	stubs=$(sed -n 's/^for n in \(.*\); do$/\1/p' \
+		"$SRC_DIR/tests/t2300-firstboot-wine.sh")
+	[ -n "$stubs" ]
+	sed -n '/^### First-boot scripts under Wine/,/^## /p' \
+		"$SRC_DIR/README.md" >wine
+	for n in $stubs powershell; do
+		grep -q "\`$n.exe\`" wine ||
+			{ echo "README's Wine section lacks $n.exe" >&2; return 1; }
+	done
+}
+
 t "the man page has every option of every --help, and no other" test_page_matches_help
 t "every --help says the exit codes once" test_help_exit_codes_once
+t "the README names every Wine stub the tests use" test_readme_wine_stubs
 t "the page check catches a dropped, wrong or unknown option" test_check_catches_drift
 if command -v groff >/dev/null && command -v col >/dev/null; then
 	t "the man page renders without warnings" test_page_renders

@@ -94,8 +94,10 @@ _kmsprep()
 			fi
 		done)
 		if [ -n "$meta" ]; then
+			# Lowercase is a literal value ("jsonl", "on|off"),
+			# uppercase a placeholder ("FILE", "N").
 			case $meta in
-			*'|'*)
+			*'|'* | [a-z]*)
 				for w in ${meta//|/ }; do
 					[[ $w =~ ^[a-z0-9]+$ ]] && vals="$vals $w"
 				done
@@ -106,7 +108,7 @@ _kmsprep()
 				;;
 			esac
 			case $meta in
-			FILE* | SOFTWARE | OUT* | KIT* | *.pem | *.qcow2)
+			FILE* | SOFTWARE | IMAGE | OUT* | KIT* | *.pem | *.qcow2)
 				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 				;;
 			esac
@@ -122,8 +124,14 @@ _kmsprep()
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 		return 0
 	fi
-	# Positional arguments: hives, images, .reg files and kits are files.
+	# Positional arguments: hives, images, .reg files and kits are files;
+	# kms gvlk takes an edition, as its table names them.
 	case $cmd in
+	"kms gvlk")
+		mapfile -t COMPREPLY < <(compgen -W "$("$bin" kms gvlk --list \
+			2>/dev/null | awk -F '\t' '!/^#/ { print $2 }' |
+			LC_ALL=C sort -u)" -- "$cur")
+		;;
 	"kms records" | "kms publish" | "kms discover" | "kms kit build") ;;
 	*) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
 	esac
