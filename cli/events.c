@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd-image.h"
+#include "lib/clock.h"
 
 #define EVENTS_VERSION 1
 
@@ -68,10 +68,7 @@ jstr(const char *s)
 static double
 now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)kp_clock_ns() / 1e9;
 }
 
 struct cli_events *

@@ -14,10 +14,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/fileio.h"
+#include "lib/clock.h"
 #include "image/disk.h"
 #include "image/imgio.h"
 
@@ -111,16 +111,6 @@ open_raw(struct imgio *io, const char *path, struct kp_error *err)
 	return 0;
 }
 
-/* CLOCK_MONOTONIC in milliseconds. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Drive libnbd until DONE(io) is true or the request's deadline passes:
  * libnbd's blocking calls wait for ever on a server that stops
  * answering.  0, or -1 with errno (ETIMEDOUT: the connection is given up,
@@ -129,7 +119,7 @@ static int
 nbd_run(struct imgio *io, int (*done)(struct imgio *io, int64_t c),
 	int64_t cookie)
 {
-	uint64_t deadline = now_ms() + io->nbd_ms;
+	uint64_t deadline = kp_clock_ms() + io->nbd_ms;
 
 	for (;;) {
 		int r = done(io, cookie);
@@ -146,7 +136,7 @@ nbd_run(struct imgio *io, int (*done)(struct imgio *io, int64_t c),
 				return -1;
 			break;
 		}
-		now = now_ms();
+		now = kp_clock_ms();
 		if (now >= deadline) {
 			errno = ETIMEDOUT;
 			break;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "clock.h"
 
 struct sb_worker {
 	pid_t pid;
@@ -231,21 +232,11 @@ fence(const char *dir, int abi)
 	return r;
 }
 
-/* CLOCK_MONOTONIC in milliseconds: deadlines are counted in it. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* Milliseconds left until DEADLINE, at least 0. */
 static int
 ms_left(uint64_t deadline)
 {
-	uint64_t now = now_ms();
+	uint64_t now = kp_clock_ms();
 
 	return now >= deadline ? 0 : deadline - now > INT_MAX ? INT_MAX :
 	       (int)(deadline - now);
@@ -739,7 +730,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 		return died(w, err);
 	}
 	r = recv_msg(w->sock, max, first, resp,
-		     w->timeout ? now_ms() + (uint64_t)w->timeout * 1000 : 0);
+		     w->timeout ? kp_clock_ms() + (uint64_t)w->timeout * 1000 : 0);
 	if (r > 0)
 		return 0;
 	if (r < 0 && errno == EAGAIN && w->timeout) {
@@ -780,7 +771,7 @@ sb_wait(pid_t pid, int *status, unsigned ms)
 	/* A pidfd becomes readable when the child ends, so the wait needs no
 	 * polling loop (a 10 ms tick cost every stop up to 10 ms). */
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	uint64_t deadline = now_ms() + ms;
+	uint64_t deadline = kp_clock_ms() + ms;
 	pid_t p;
 
 	for (;;) {
