@@ -51,6 +51,10 @@ struct gfs_session {
 	 * ran printed (qemu-img, qemu): its final message often only says
 	 * "see earlier error messages", or "see debug messages above". */
 	char earlier[256];
+	/* The appliance's output comes in pieces ("qemu-img:", " ", the
+	 * rest): its line so far. */
+	char part[512];		/* a longer line is cut */
+	size_t npart;
 };
 
 /* Format a message for the CLI's callback FN (progress or warning). */
@@ -202,8 +206,25 @@ check_image(const char *image, bool write, struct kp_error *err)
 	return 0;
 }
 
-/* Keep the line in which qemu says why it stopped: libguestfs' own error
- * says only that the launch failed. */
+/* One whole line of output P of L bytes: keep the one in which qemu or
+ * qemu-img says why it stopped. */
+static void
+capture_line(struct gfs_session *s, const char *p, size_t l)
+{
+	if (l > 12 && !s->why[0] && memmem(p, l, "qemu-system", 11) &&
+	    memmem(p, l, "rror", 4))
+		snprintf(s->why, sizeof(s->why), "%.*s", (int)l, p);
+	if (l > 9 && (memmem(p, l, "qemu-img: ", 10) ||
+		      memmem(p, l, "qemu-system", 11)) &&
+	    (memmem(p, l, "rror", 4) || memmem(p, l, "ailed", 5) ||
+	     memmem(p, l, "annot", 5) || memmem(p, l, "refused", 7)))
+		snprintf(s->earlier, sizeof(s->earlier), "%.*s", (int)l, p);
+}
+
+/* libguestfs' own error says only that the launch or a tool failed:
+ * what qemu said is in the output, kept line by line.  The appliance's
+ * output arrives in pieces that are put back together; other events are
+ * whole messages. */
 static void
 capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 	const char *buf, size_t len, const uint64_t *array, size_t n)
@@ -212,7 +233,6 @@ capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 	const char *p, *end = buf + len;
 
 	(void)g;
-	(void)event;
 	(void)handle;
 	(void)flags;
 	(void)array;
@@ -221,16 +241,19 @@ capture(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
-		if (l > 12 && !s->why[0] && memmem(p, l, "qemu-system", 11) &&
-		    memmem(p, l, "rror", 4))
-			snprintf(s->why, sizeof(s->why), "%.*s", (int)l, p);
-		if (l > 9 && (memmem(p, l, "qemu-img: ", 10) ||
-			      memmem(p, l, "qemu-system", 11)) &&
-		    (memmem(p, l, "rror", 4) || memmem(p, l, "ailed", 5) ||
-		     memmem(p, l, "annot", 5) || memmem(p, l, "refused", 7)))
-			snprintf(s->earlier, sizeof(s->earlier), "%.*s", (int)l,
-				 p);
-		p += l + 1;
+		if (event != GUESTFS_EVENT_APPLIANCE) {
+			capture_line(s, p, l);
+		} else {
+			size_t room = sizeof(s->part) - s->npart;
+
+			memcpy(s->part + s->npart, p, l < room ? l : room);
+			s->npart += l < room ? l : room;
+			if (nl) {
+				capture_line(s, s->part, s->npart);
+				s->npart = 0;
+			}
+		}
+		p += l + (nl != NULL);
 	}
 }
 
@@ -1040,13 +1063,12 @@ gfs_replace_data(void *h, const char *guest, const void *data,
 		 size_t len, unsigned flags, struct kp_error *err)
 {
 	struct gfs_session *s = h;
-	struct kp_commit_opts co = { NULL, 0600, false, NULL };
 	char *local = NULL;
 	int r;
 
 	if (asprintf(&local, "%s/data-%u", s->tmpdir, s->seq++) < 0)
 		return kp_fail_oom(err);
-	r = kp_write_file_atomic(local, data, len, &co, err);
+	r = kp_write_scratch(local, data, len, err);
 	if (r == 0)
 		r = gfs_replace(s, guest, local, flags, err);
 	if (flags & IMG_SECRET)
