@@ -41,6 +41,7 @@ struct enc {
 	struct iovec iov[MAX_IOV];
 	size_t cut[MAX_IOV];	/* B's length where each payload goes */
 	int n;
+	int pass;		/* the RPC_FD field's descriptor, or -1 */
 };
 
 static void
@@ -93,6 +94,9 @@ encode(struct enc *e, const struct rpc_layout *l, const void *s)
 		}
 		case RPC_CODEC:
 			f->codec->put(e->b, p);
+			break;
+		case RPC_FD:
+			e->pass = *(const int *)p;
 			break;
 		case RPC_TAIL:
 		case RPC_END:
@@ -204,6 +208,9 @@ decode(struct wire_rd *r, const struct rpc_layout *l, void *s, bool in_place)
 			if (f->codec->get(r, p) < 0)
 				r->bad = true;
 			break;
+		case RPC_FD:
+			*(int *)p = -1;	/* take_pass fills it */
+			break;
 		case RPC_TAIL:
 		case RPC_END:
 			break;
@@ -293,9 +300,26 @@ put_error(struct buf *resp, const struct kp_error *err)
 	wire_putstr(resp, err->msg);
 }
 
+/* Give S's RPC_FD field per L the descriptor PASS that came with the
+ * request; -1 if it wants one and none came. */
 static int
-dispatch(void *ud, const unsigned char *req, size_t len, struct buf *resp,
-	 struct buf *tail)
+take_pass(const struct rpc_layout *l, void *s, int pass)
+{
+	const struct rpc_field *f;
+
+	for (f = l->f; f->type != RPC_END; f++) {
+		if (f->type != RPC_FD)
+			continue;
+		if (pass < 0)
+			return -1;
+		*(int *)at(s, f->off) = pass;
+	}
+	return 0;
+}
+
+static int
+dispatch(void *ud, const unsigned char *req, size_t len, int pass,
+	 struct buf *resp, struct buf *tail)
 {
 	const struct served *sv = ud;
 	struct kp_error err = KP_ERROR_INIT;
@@ -303,7 +327,7 @@ dispatch(void *ud, const unsigned char *req, size_t len, struct buf *resp,
 	const unsigned char *opb = wire_take(&r, 1);
 	const struct rpc_op *op;
 	void *args = NULL, *ans = NULL;
-	struct enc e = { .b = resp };
+	struct enc e = { .b = resp, .pass = -1 };
 	int rc = -1;
 
 	if (opb == NULL || *opb == 0 || *opb >= sv->t->nops ||
@@ -314,7 +338,8 @@ dispatch(void *ud, const unsigned char *req, size_t len, struct buf *resp,
 		goto out;
 	if (op->answer && (ans = calloc(1, op->answer->size)) == NULL)
 		goto out;
-	if (op->args && (decode(&r, op->args, args, true) < 0 || r.left)) {
+	if (op->args && (decode(&r, op->args, args, true) < 0 || r.left ||
+			 take_pass(op->args, args, pass) < 0)) {
 		release(op->args, args, true);
 		rc = -1;	/* the parent is broken: stop */
 		goto out;
@@ -395,8 +420,8 @@ send_and_receive(struct rpc_client *c, const struct rpc_op *op,
 	v[n++].iov_len = e->b->len - from;
 	pthread_mutex_lock(&c->lock);
 	rc = c->w && !c->dead ?
-	     sb_callv_first(c->w, v, n, op->answer_max ? op->answer_max :
-			    ANSWER_MAX, status, resp, err) :
+	     sb_callv_first(c->w, v, n, e->pass, op->answer_max ?
+			    op->answer_max : ANSWER_MAX, status, resp, err) :
 	     kp_fail(err, KP_ERR_FAIL, "%s has stopped", c->t->worker);
 	if (rc < 0)
 		c->dead = true;
@@ -411,7 +436,7 @@ rpc_call(struct rpc_client *c, unsigned op_nr, const void *args, void *answer,
 	const struct rpc_op *op = op_nr < c->t->nops ? &c->t->ops[op_nr] :
 				  NULL;
 	struct buf req = BUF_INIT, resp = BUF_INIT;
-	struct enc e = { .b = &req, .by_ref = true };
+	struct enc e = { .b = &req, .by_ref = true, .pass = -1 };
 	struct wire_rd r;
 	struct buf *tail;
 	unsigned char status = 0;

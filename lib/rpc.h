@@ -45,6 +45,9 @@ enum rpc_type {
 	RPC_TAIL,	/* a struct buf: the rest of the answer, handed over
 			 * without a copy; the answer's only field */
 	RPC_CODEC,	/* a field with its own encoding (CODEC) */
+	RPC_FD,		/* in a request only, at most one: an int, a file
+			 * descriptor sent along (SCM_RIGHTS); the worker's
+			 * field holds its copy while it serves the call */
 };
 
 /* Field flags. */

@@ -295,8 +295,93 @@ write_full(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* Send the header H, with descriptor PASS (SCM_RIGHTS) if it is not -1. */
 static int
-send_msgv(int fd, const struct iovec *iov, int niov)
+send_header(int fd, unsigned char h[4], int pass)
+{
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec v = { h, 4 };
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (pass < 0)
+		return write_full(fd, h, 4);
+	memset(&u, 0, sizeof(u));
+	m.msg_control = u.b;
+	m.msg_controllen = sizeof(u.b);
+	u.c.cmsg_level = SOL_SOCKET;
+	u.c.cmsg_type = SCM_RIGHTS;
+	u.c.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&u.c), &pass, sizeof(int));
+	do
+		r = sendmsg(fd, &m, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	/* The descriptor went with the first byte; the rest as usual. */
+	return r < 4 ? write_full(fd, h + r, 4 - (size_t)r) : 0;
+}
+
+/* Read the 4-byte header, and a descriptor sent with it into *PASS (-1
+ * for none).  More than one, or a cut control message, is an error, the
+ * descriptors closed. */
+static int
+recv_header(int fd, unsigned char h[4], int *pass)
+{
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec v = { h, 4 };
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *c;
+	ssize_t r;
+	int got = 0;
+
+	*pass = -1;
+	do
+		r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return r == 0 ? 0 : -1;
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		size_t k, nfd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < nfd; k++) {
+			int d;
+
+			memcpy(&d, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+			if (got++ == 0)
+				*pass = d;
+			else
+				close(d);
+		}
+	}
+	if (got > 1 || (m.msg_flags & MSG_CTRUNC)) {
+		if (*pass >= 0)
+			close(*pass);
+		*pass = -1;
+		errno = EPROTO;
+		return -1;
+	}
+	if (r < 4 && read_full(fd, h + r, 4 - (size_t)r, 0) <= 0) {
+		if (*pass >= 0)
+			close(*pass);
+		*pass = -1;
+		return -1;
+	}
+	return 1;
+}
+
+static int
+send_msgv(int fd, const struct iovec *iov, int niov, int pass)
 {
 	unsigned char h[4];
 	size_t n = 0;
@@ -313,7 +398,7 @@ send_msgv(int fd, const struct iovec *iov, int niov)
 	h[1] = (unsigned char)(n >> 8);
 	h[2] = (unsigned char)(n >> 16);
 	h[3] = (unsigned char)(n >> 24);
-	if (write_full(fd, h, 4) < 0)
+	if (send_header(fd, h, pass) < 0)
 		return -1;
 	for (i = 0; i < niov; i++)
 		if (write_full(fd, iov[i].iov_base, iov[i].iov_len) < 0)
@@ -322,14 +407,17 @@ send_msgv(int fd, const struct iovec *iov, int niov)
 }
 
 /* Receive one message of at most MAX bytes into OUT: 1, 0 at EOF before
- * a message, -1 on error (EMSGSIZE if too long). */
+ * a message, -1 on error (EMSGSIZE if too long).  With PASS, a
+ * descriptor sent with it lands in *PASS (else -1); without, the kernel
+ * drops any that is sent. */
 static int
 recv_msg(int fd, size_t max, unsigned char *first, struct buf *out,
-	 uint64_t deadline)
+	 uint64_t deadline, int *pass)
 {
 	unsigned char h[4];
 	size_t n;
-	int r = read_full(fd, h, 4, deadline);
+	int r = pass ? recv_header(fd, h, pass) :
+		       read_full(fd, h, 4, deadline);
 
 	if (r <= 0)
 		return r;
@@ -591,22 +679,25 @@ serve_loop(int sock, sb_serve_fn *serve, void *ud)
 
 	for (;;) {
 		struct iovec v[2];
-		int r;
+		int r, pass = -1;
 
 		buf_reset(&req);
 		buf_reset(&resp);
 		buf_release(&tail);
-		r = recv_msg(sock, SB_MSG_MAX, NULL, &req, 0);
+		r = recv_msg(sock, SB_MSG_MAX, NULL, &req, 0, &pass);
 		if (r <= 0)
 			_exit(r == 0 ? 0 : 3);
-		if (serve(ud, (const unsigned char *)req.data, req.len,
-			  &resp, &tail) < 0)
+		r = serve(ud, (const unsigned char *)req.data, req.len, pass,
+			  &resp, &tail);
+		if (pass >= 0)
+			close(pass);
+		if (r < 0)
 			_exit(4);
 		v[0].iov_base = resp.data ? resp.data : (char *)"";
 		v[0].iov_len = resp.len;
 		v[1].iov_base = tail.data ? tail.data : (char *)"";
 		v[1].iov_len = tail.len;
-		if (send_msgv(sock, v, 2) < 0)
+		if (send_msgv(sock, v, 2, -1) < 0)
 			_exit(3);
 	}
 }
@@ -709,11 +800,11 @@ int
 sb_callv(struct sb_worker *w, const struct iovec *iov, int n, size_t max,
 	 struct buf *resp, struct kp_error *err)
 {
-	return sb_callv_first(w, iov, n, max, NULL, resp, err);
+	return sb_callv_first(w, iov, n, -1, max, NULL, resp, err);
 }
 
 int
-sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
+sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n, int pass,
 	       size_t max, unsigned char *first, struct buf *resp,
 	       struct kp_error *err)
 {
@@ -722,7 +813,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 
 	if (w->reaped)
 		return died(w, err);
-	if (send_msgv(w->sock, iov, n) < 0) {
+	if (send_msgv(w->sock, iov, n, pass) < 0) {
 		if (errno == EMSGSIZE)
 			return kp_fail(err, KP_ERR_FAIL, "request too large");
 		/* It may be alive and not reading: it is not waited for. */
@@ -730,7 +821,8 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
 		return died(w, err);
 	}
 	r = recv_msg(w->sock, max, first, resp,
-		     w->timeout ? kp_clock_ms() + (uint64_t)w->timeout * 1000 : 0);
+		     w->timeout ? kp_clock_ms() + (uint64_t)w->timeout * 1000 : 0,
+		     NULL);
 	if (r > 0)
 		return 0;
 	if (r < 0 && errno == EAGAIN && w->timeout) {

@@ -48,9 +48,11 @@
 
 /* Runs in the worker: answer request REQ of LEN bytes by appending to
  * RESP, and to TAIL what is sent after it (a large payload, not copied
- * into RESP).  Returning -1 stops the worker (the parent sees it end). */
+ * into RESP).  PASS is the descriptor the parent sent with it, or -1; it
+ * is closed afterwards.  Returning -1 stops the worker (the parent sees
+ * it end). */
 typedef int sb_serve_fn(void *ud, const unsigned char *req, size_t len,
-			struct buf *resp, struct buf *tail);
+			int pass, struct buf *resp, struct buf *tail);
 
 struct sb_opts {
 	const int *keep;	/* descriptors the worker keeps */
@@ -134,10 +136,12 @@ struct iovec;
 int sb_callv(struct sb_worker *w, const struct iovec *iov, int n,
 	     size_t max, struct buf *resp, struct kp_error *err);
 
-/* As sb_callv, with the answer's first byte (it must have one) in *FIRST
- * and only the rest appended to RESP. */
+/* As sb_callv, with descriptor PASS (-1: none) sent along for the
+ * worker to use during this request, and the answer's first byte (it
+ * must have one) in *FIRST and only the rest appended to RESP.  A worker
+ * cannot send descriptors back: any it sends are dropped. */
 int sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n,
-		   size_t max, unsigned char *first, struct buf *resp,
+		   int pass, size_t max, unsigned char *first, struct buf *resp,
 		   struct kp_error *err);
 
 /* The worker's process id. */

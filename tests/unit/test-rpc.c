@@ -5,6 +5,7 @@
  * subverted worker could send (each limit of the client's layout).
  */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "lib/rpc.h"
 #include "unit.h"
@@ -129,7 +130,32 @@ big(void *st, const void *args, void *answer, struct kp_error *err)
 	       (memset(t->data.data, 'x', 3 << 20), t->data.len = 3 << 20, 0);
 }
 
-enum { OP_ECHO = 1, OP_FAIL, OP_BIG, OP_NR };
+/* A descriptor sent along: the worker writes its note into it. */
+struct fd_args {
+	char *note;
+	int fd;
+};
+
+static const struct rpc_field fd_f[] = {
+	RPC_F(struct fd_args, note, RPC_STR, 100),
+	RPC_F(struct fd_args, fd, RPC_FD, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout fd_l = { sizeof(struct fd_args), fd_f };
+
+static int
+put(void *st, const void *args, void *answer, struct kp_error *err)
+{
+	const struct fd_args *a = args;
+	size_t n = strlen(a->note);
+
+	(void)st;
+	(void)answer;
+	return write(a->fd, a->note, n) == (ssize_t)n ? 0 :
+	       kp_fail(err, KP_ERR_FAIL, "cannot write");
+}
+
+enum { OP_ECHO = 1, OP_FAIL, OP_BIG, OP_PUT, OP_NR };
 
 /* Not const: the test changes the parent's copy after the fork. */
 static struct rpc_op ops[OP_NR] = {
@@ -138,6 +164,7 @@ static struct rpc_op ops[OP_NR] = {
 	[OP_FAIL] = { .name = "fail", .serve = fail },
 	[OP_BIG] = { .name = "big", .answer = &tail_l,
 		     .answer_max = (size_t)4 << 20, .serve = big },
+	[OP_PUT] = { .name = "put", .args = &fd_l, .serve = put },
 };
 static const struct rpc_table table = {
 	.worker = "the test worker", .ops = ops, .nops = OP_NR,
@@ -235,6 +262,31 @@ errors_and_tail(void)
 	CHECK_EQ(rpc_stop(c, &err), 0);
 }
 
+/* An RPC_FD field travels as the descriptor itself, for that call. */
+static void
+passes_fd(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct rpc_client *c = start();
+	char got[16] = "";
+	int p[2];
+
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(rpc_call(c, OP_PUT, &(struct fd_args){ (char *)"note", p[1] },
+			  NULL, &err), 0);
+	close(p[1]);
+	CHECK_EQ(read(p[0], got, sizeof(got) - 1), 4);
+	CHECK_STR(got, "note");
+	/* The worker's copy is closed once the call is served. */
+	CHECK_EQ(read(p[0], got, sizeof(got)), 0);
+	close(p[0]);
+	/* A call that needs one and has none: the parent is broken. */
+	CHECK_EQ(rpc_call(c, OP_PUT, &(struct fd_args){ (char *)"x", -1 },
+			  NULL, &err), -1);
+	CHECK(rpc_dead(c));
+	rpc_stop(c, &err);
+}
+
 /* The worker encodes with its own copy of the table; the parent's copy
  * is made stricter, as if the worker had been subverted: every limit
  * is a bad answer, nothing is kept. */
@@ -266,6 +318,7 @@ static const struct unit_test tests[] = {
 	TEST(roundtrip),
 	TEST(errors_and_tail),
 	TEST(hostile_answers),
+	TEST(passes_fd),
 };
 
 UNIT_MAIN(tests)

@@ -26,15 +26,21 @@ static int other_fd = -1;	/* not kept */
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
  * "write", "huge", "getfl", "setown", "spin", "wait", "caps", "memfd",
- * "grow". */
+ * "grow", "passed". */
 static int
-serve(void *ud, const unsigned char *req, size_t len, struct buf *resp,
-      struct buf *tail)
+serve(void *ud, const unsigned char *req, size_t len, int pass,
+      struct buf *resp, struct buf *tail)
 {
 	(void)ud;
 	(void)tail;
 	if (len >= 5 && memcmp(req, "echo ", 5) == 0)
 		return buf_add(resp, req + 5, len - 5);
+	if (len == 6 && memcmp(req, "passed", 6) == 0) {
+		/* The descriptor sent with the request, if any. */
+		ssize_t n = pass >= 0 ? write(pass, "sent", 4) : -1;
+
+		return buf_addf(resp, "%d %zd", pass >= 0, n);
+	}
 	if (len == 6 && memcmp(req, "socket", 6) == 0) {
 		/* Forbidden: the worker dies here, before the write. */
 		int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -181,9 +187,33 @@ test_echo(void)
 		struct iovec v = { (void *)"echo hello", 10 };
 		unsigned char first = 0;
 
-		CHECK(sb_callv_first(f.w, &v, 1, 100, &first, &r, &err) == 0);
+		CHECK(sb_callv_first(f.w, &v, 1, -1, 100, &first, &r,
+				     &err) == 0);
 		CHECK(first == 'h');
 		CHECK_STR(r.data, "ello");
+		buf_reset(&r);
+	}
+	/* A descriptor sent with one request serves that request only. */
+	{
+		struct iovec v = { (void *)"passed", 6 };
+		unsigned char first = 0;
+		char got[8] = "";
+		int p[2];
+
+		CHECK(pipe(p) == 0);
+		CHECK(sb_callv_first(f.w, &v, 1, p[1], 100, &first, &r,
+				     &err) == 0);
+		CHECK(first == '1');
+		CHECK_STR(r.data, " 4");
+		buf_reset(&r);
+		close(p[1]);
+		/* Written through, and closed in the worker afterwards. */
+		CHECK(read(p[0], got, sizeof(got) - 1) == 4);
+		CHECK_STR(got, "sent");
+		CHECK(read(p[0], got, sizeof(got)) == 0);
+		close(p[0]);
+		CHECK(sb_call(f.w, "passed", 6, 100, &r, &err) == 0);
+		CHECK_STR(r.data, "0 -1");
 		buf_reset(&r);
 	}
 	/* The kept descriptor works, one not given is closed. */
