@@ -9,6 +9,7 @@
  * K-th installation found is rooted at /rK in guest paths, and
  * "/rK/Windows/System32" is (that root, "Windows/System32") to the worker.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,15 +439,22 @@ static int
 d_download(void *h, const char *guest, const char *local,
 	   struct kp_error *err)
 {
-	struct kp_commit_opts co = { NULL, 0600, false, NULL };
-	size_t len = 0;
-	char *data = d_read(h, guest, DIRECT_FILE_MAX, &len, err);
-	int r;
+	struct direct *d = h;
+	const char *rel;
+	size_t k = 0;
+	int fd, r;
 
-	if (data == NULL)
+	if (split(d, guest, &k, &rel, err) < 0)
 		return -1;
-	r = kp_write_file_atomic(local, data, len, &co, err);
-	free(data);
+	fd = kp_scratch_create(local, err);
+	if (fd < 0)
+		return -1;
+	r = worker_copy(d->w[d->map[k].image], d->map[k].root, rel,
+			DIRECT_FILE_MAX, fd, err);
+	if (close(fd) < 0 && r == 0)
+		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", local);
+	if (r < 0)
+		unlink(local);
 	return r;
 }
 

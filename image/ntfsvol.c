@@ -796,15 +796,15 @@ ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err)
 	return 0;
 }
 
-int
-ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
-	     struct buf *out, struct kp_error *err)
+/* Open PATH's data for reading whole: a plain file of at most MAX bytes
+ * (*NI and *NA to close). */
+static int
+open_data(struct ntfsvol *s, size_t root, const char *path, size_t max,
+	  ntfs_inode **ni_ret, ntfs_attr **na_ret, struct kp_error *err)
 {
 	ntfs_volume *vol;
 	ntfs_inode *ni;
-	ntfs_attr *na = NULL;
-	size_t size, off = 0;
-	int r = -1;
+	ntfs_attr *na;
 
 	if (get_vol(s, root, false, &vol, err) < 0)
 		return -1;
@@ -814,43 +814,103 @@ ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
 			     errno, "'%s'", path);
 	if (is_dir(ni) || (ni->flags & (FILE_ATTR_REPARSE_POINT |
 					 FILE_ATTR_ENCRYPTED))) {
-		kp_fail(err, KP_ERR_INPUT, "'%s': not a plain file", path);
-		goto out;
+		ntfs_inode_close(ni);
+		return kp_fail(err, KP_ERR_INPUT, "'%s': not a plain file",
+			       path);
 	}
 	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
 	if (na == NULL) {
 		nfail(err, KP_ERR_INPUT, errno, "'%s'", path);
-		goto out;
+		ntfs_inode_close(ni);
+		return -1;
 	}
 	if (na->data_size < 0 || (uint64_t)na->data_size > max ||
 	    (uint64_t)na->data_size > DR_FILE_MAX) {
-		kp_fail(err, KP_ERR_INPUT, "'%s': larger than %zu bytes", path,
-			max);
-		goto out;
-	}
-	size = (size_t)na->data_size;
-	if (buf_grow(out, size + 1) < 0) {
-		kp_fail_oom(err);
-		goto out;
-	}
-	while (off < size) {
-		size_t want = size - off < CHUNK ? size - off : CHUNK;
-		s64 got = ntfs_attr_pread(na, (s64)off, (s64)want,
-					  out->data + out->len + off);
-
-		if (got <= 0) {
-			nfail(err, KP_ERR_INPUT, got < 0 ? errno : EIO,
-			      "cannot read '%s'", path);
-			goto out;
-		}
-		off += (size_t)got;
-	}
-	out->len += size;
-	out->data[out->len] = '\0';
-	r = 0;
-out:
-	if (na)
 		ntfs_attr_close(na);
+		ntfs_inode_close(ni);
+		return kp_fail(err, KP_ERR_INPUT, "'%s': larger than %zu bytes",
+			       path, max);
+	}
+	*ni_ret = ni;
+	*na_ret = na;
+	return 0;
+}
+
+/* Read LEN bytes of NA at OFF into P, whole. */
+static int
+pread_data(ntfs_attr *na, const char *path, size_t off, size_t len, char *p,
+	   struct kp_error *err)
+{
+	while (len) {
+		s64 got = ntfs_attr_pread(na, (s64)off, (s64)len, p);
+
+		if (got <= 0)
+			return nfail(err, KP_ERR_INPUT, got < 0 ? errno : EIO,
+				     "cannot read '%s'", path);
+		off += (size_t)got;
+		p += got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
+
+int
+ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
+	     struct buf *out, struct kp_error *err)
+{
+	ntfs_inode *ni;
+	ntfs_attr *na;
+	size_t size;
+	int r = -1;
+
+	if (open_data(s, root, path, max, &ni, &na, err) < 0)
+		return -1;
+	size = (size_t)na->data_size;
+	if (buf_grow(out, size + 1) < 0)
+		kp_fail_oom(err);
+	else if (pread_data(na, path, 0, size, out->data + out->len,
+			    err) == 0)
+		r = 0;
+	if (r == 0) {
+		out->len += size;
+		out->data[out->len] = '\0';
+	}
+	ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	return r;
+}
+
+int
+ntfsvol_size(struct ntfsvol *s, size_t root, const char *path, size_t max,
+	     uint64_t *size, struct kp_error *err)
+{
+	ntfs_inode *ni;
+	ntfs_attr *na;
+
+	if (open_data(s, root, path, max, &ni, &na, err) < 0)
+		return -1;
+	*size = (uint64_t)na->data_size;
+	ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+	return 0;
+}
+
+int
+ntfsvol_read_into(struct ntfsvol *s, size_t root, const char *path,
+		  void *dst, size_t size, struct kp_error *err)
+{
+	ntfs_inode *ni;
+	ntfs_attr *na;
+	int r = -1;
+
+	if (open_data(s, root, path, size, &ni, &na, err) < 0)
+		return -1;
+	if ((uint64_t)na->data_size != size)
+		kp_fail(err, KP_ERR_FAIL, "'%s' changed size while read",
+			path);
+	else
+		r = pread_data(na, path, 0, size, dst, err);
+	ntfs_attr_close(na);
 	ntfs_inode_close(ni);
 	return r;
 }

@@ -128,6 +128,14 @@ int ntfsvol_make_writable(struct ntfsvol *s, size_t root, struct kp_error *err);
 int ntfsvol_read(struct ntfsvol *s, size_t root, const char *path, size_t max,
 		 struct buf *out, struct kp_error *err);
 
+/* The size of the file PATH, checked as ntfsvol_read checks it. */
+int ntfsvol_size(struct ntfsvol *s, size_t root, const char *path, size_t max,
+		 uint64_t *size, struct kp_error *err);
+
+/* Read the file PATH, which must be SIZE bytes, into DST. */
+int ntfsvol_read_into(struct ntfsvol *s, size_t root, const char *path,
+		      void *dst, size_t size, struct kp_error *err);
+
 /* ntfsvol_replace flags. */
 #define DR_SECRET 1u	/* SYSTEM and Administrators only */
 

@@ -5,9 +5,13 @@
  * same name in the worker.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hive/journal.h"
 #include "image/imgio.h"
@@ -58,6 +62,24 @@ static const struct rpc_field a_read_f[] = {
 };
 static const struct rpc_layout a_read_l = { sizeof(struct a_read),
 					    a_read_f };
+
+/* A file to copy into FD, a file of the parent's of its SIZE. */
+struct a_copy {
+	uint32_t root;
+	char *path;
+	uint64_t size;
+	int fd;
+};
+
+static const struct rpc_field a_copy_f[] = {
+	RPC_F(struct a_copy, root, RPC_U32, 0),
+	RPC_F(struct a_copy, path, RPC_STR, PATH_MAX_W),
+	RPC_F(struct a_copy, size, RPC_U64, 0),
+	RPC_F(struct a_copy, fd, RPC_FD, 0),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_copy_l = { sizeof(struct a_copy),
+					    a_copy_f };
 
 /* A file to write: replace (FLAGS) or create with descriptor SD. */
 struct a_put {
@@ -368,6 +390,41 @@ serve_read(void *st, const void *args, void *ans, struct kp_error *err)
 }
 
 static int
+serve_size(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_read *a = args;
+	struct r_u64 *size = ans;
+
+	SESSION(st, err);
+	return ntfsvol_size(s, a->root, a->path, a->max > FILE_MAX ? FILE_MAX :
+			    (size_t)a->max, &size->v, err);
+}
+
+/* Straight from the volume into the parent's file, mapped: the one copy
+ * of the file.  The file cannot grow through the mapping, and this
+ * worker has no call that would grow it past its file-size limit. */
+static int
+serve_copy(void *st, const void *args, void *ans, struct kp_error *err)
+{
+	const struct a_copy *a = args;
+	void *dst;
+	int r;
+
+	SESSION(st, err);
+	(void)ans;
+	if (a->size == 0 || a->size > FILE_MAX)
+		return a->size ? kp_fail(err, KP_ERR_FAIL, "too large") : 0;
+	dst = mmap(NULL, (size_t)a->size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED,
+		   a->fd, 0);
+	if (dst == MAP_FAILED)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", a->path);
+	r = ntfsvol_read_into(s, a->root, a->path, dst, (size_t)a->size, err);
+	munmap(dst, (size_t)a->size);
+	return r;
+}
+
+static int
 serve_replace(void *st, const void *args, void *ans, struct kp_error *err)
 {
 	const struct a_put *a = args;
@@ -490,7 +547,7 @@ enum {
 	WORKER_FIND = 1, WORKER_VOLUME, WORKER_WRITABLE, WORKER_READ,
 	WORKER_REPLACE, WORKER_CREATE, WORKER_REMOVE, WORKER_LS, WORKER_MKDIR,
 	WORKER_SD, WORKER_JOURNAL, WORKER_CLOSE, WORKER_SELFTEST,
-	WORKER_REPAIR, WORKER_NR
+	WORKER_REPAIR, WORKER_SIZE, WORKER_COPY, WORKER_NR
 };
 
 static const struct rpc_op ops[WORKER_NR] = {
@@ -520,6 +577,10 @@ static const struct rpc_op ops[WORKER_NR] = {
 	[WORKER_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
 	[WORKER_REPAIR] = { .name = "repair", .args = &a_path_l,
 			    .answer = &r_u64_l, .serve = serve_repair },
+	[WORKER_SIZE] = { .name = "size", .args = &a_read_l,
+			  .answer = &r_u64_l, .serve = serve_size },
+	[WORKER_COPY] = { .name = "copy", .args = &a_copy_l,
+			  .serve = serve_copy },
 };
 
 /* ntfs-3g reports a failed read as it sees it ("Failed to read $MFT
@@ -734,6 +795,37 @@ worker_read(struct worker_session *s, size_t root, const char *path, size_t max,
 		rc = kp_fail_oom(err);
 	buf_release(&d.data);
 	return rc;
+}
+
+int
+worker_copy(struct worker_session *s, size_t root, const char *path,
+	    size_t max, int fd, struct kp_error *err)
+{
+	struct a_read a = { (uint32_t)root, (char *)path, max };
+	struct r_u64 size;
+	struct stat st;
+
+	if (rpc_call(s->c, WORKER_SIZE, &a, &size, err) < 0)
+		return -1;
+	if (size.v > max)
+		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
+			       table.worker);
+	/* Sized here (the worker may not change a file's size), and with
+	 * its blocks: a full disk fails now, not the worker's mapping. */
+	if (size.v && (errno = posix_fallocate(fd, 0, (off_t)size.v)) != 0)
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+				     "cannot copy '%s' out", path);
+	if (rpc_call(s->c, WORKER_COPY, &(struct a_copy){
+			(uint32_t)root, (char *)path, size.v, fd }, NULL,
+		     err) < 0)
+		return -1;
+	/* What it wrote is that file, and no more. */
+	if (fstat(fd, &st) < 0)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", path);
+	if ((uint64_t)st.st_size != size.v)
+		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
+			       table.worker);
+	return 0;
 }
 
 int

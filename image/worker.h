@@ -41,6 +41,12 @@ int worker_repair(struct worker_session *s, size_t root, unsigned *fixed,
 		  struct kp_error *err);
 int worker_read(struct worker_session *s, size_t root, const char *path,
 		size_t max, struct buf *out, struct kp_error *err);
+/* Copy PATH (at most MAX bytes) into FD, an empty file of the caller's,
+ * which this sizes and sends to the worker for the call: it reads the
+ * file straight into it, so the bytes are copied once and pass neither
+ * through the socket nor this process. */
+int worker_copy(struct worker_session *s, size_t root, const char *path,
+		size_t max, int fd, struct kp_error *err);
 int worker_replace(struct worker_session *s, size_t root, const char *path,
 		   const void *data, size_t len, unsigned flags,
 		   struct kp_error *err);

@@ -510,6 +510,43 @@ out:
 	return r;
 }
 
+int
+kp_scratch_create(const char *dest, struct kp_error *err)
+{
+	int fd = open(dest, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		      O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno,
+				     "'%s': cannot create", dest);
+	return fd;
+}
+
+int
+kp_write_scratch(const char *dest, const void *data, size_t len,
+		 struct kp_error *err)
+{
+	int fd = kp_scratch_create(dest, err);
+
+	if (fd < 0)
+		return -1;
+	if (kp_write_all(fd, data, len) < 0) {
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
+			      dest);
+		close(fd);
+		unlink(dest);
+		return -1;
+	}
+	/* close reports what writeback has already failed on. */
+	if (close(fd) < 0) {
+		kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s': cannot write",
+			      dest);
+		unlink(dest);
+		return -1;
+	}
+	return 0;
+}
+
 char *
 kp_backup_name(const char *path, struct kp_error *err)
 {

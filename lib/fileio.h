@@ -95,6 +95,16 @@ int kp_write_all(int fd, const void *p, size_t len);
 int kp_pwrite_all(int fd, const void *p, size_t len, off_t at);
 int kp_pread_all(int fd, void *p, size_t len, off_t at);
 
+/* Create DEST, a new file (mode 0600) in a private scratch directory
+ * that is removed at exit, open for reading and writing (a worker may
+ * map it): it gets no fsync and no
+ * rename, since nothing needs it to survive a crash. */
+int kp_scratch_create(const char *dest, struct kp_error *err);
+
+/* Write DATA to a new scratch file DEST (kp_scratch_create). */
+int kp_write_scratch(const char *dest, const void *data, size_t len,
+		     struct kp_error *err);
+
 /* Write DATA to DEST atomically (temporary file, fsync, rename). */
 int kp_write_file_atomic(const char *dest, const void *data, size_t len,
 			 const struct kp_commit_opts *o, struct kp_error *err);
