@@ -198,6 +198,13 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	if (r.dry_refused && code == 0)
 		code = KP_EXIT_REFUSED;
 done:
+	if (r.times) {
+		size_t i;
+
+		report_times(c, "all images", &r.all, REPORT_TIMES_ALL);
+		for (i = 0; i < n; i++)
+			report_times(c, pos[i], &r.times[i], REPORT_TIMES_EACH);
+	}
 	img_run_release(&r, n);
 	if (own) {
 		events_done(own, code);

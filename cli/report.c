@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Text and JSON rendering of hive reports and changes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -441,4 +442,23 @@ report_hive_notes(const struct cli *c, const char *label,
 		cli_note(c, "%s is dirty and its logs cannot be replayed "
 			 "(%s); writing anyway (--force-dirty)", label,
 			 st->logs.why);
+}
+
+void
+report_times(const struct cli *c, const char *what, const struct img_times *t,
+	     unsigned mask)
+{
+	const char *v = getenv("KMSPREP_TIMING");
+	char line[256];
+	size_t len = 0;
+	unsigned k;
+
+	if (v == NULL || *v == '\0' || strcmp(v, "0") == 0)
+		return;
+	for (k = 0; k < IMG_NSTEPS && len < sizeof(line); k++)
+		if (mask & (1u << k))
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+						" %s=%.3f", img_step_names[k],
+						(double)t->ns[k] / 1e9);
+	cli_note(c, "timing: %s:%s", what, line);
 }

@@ -46,4 +46,14 @@ json_t *report_office_json(const struct office_report *r);
 void report_office_text(FILE *f, const struct office_report *r,
 			const char *ind);
 
+/* With KMSPREP_TIMING set (not "0"): "timing: WHAT: STEP=SECONDS ..." on
+ * standard error, for the steps of T in MASK (1u << IMG_STEP_...). */
+void report_times(const struct cli *c, const char *what,
+		  const struct img_times *t, unsigned mask);
+
+/* The steps counted for all images at once, and per image. */
+#define REPORT_TIMES_ALL ((1u << IMG_STEP_OPEN) | (1u << IMG_STEP_MOUNT) | \
+			  (1u << IMG_STEP_VERIFY))
+#define REPORT_TIMES_EACH (((1u << IMG_NSTEPS) - 1) & ~REPORT_TIMES_ALL)
+
 #endif

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "winhive.h"
+#include "lib/clock.h"
 
 int
 winhive_open(struct img_session *s, const struct img_root *r,
@@ -14,8 +15,10 @@ winhive_open(struct img_session *s, const struct img_root *r,
 {
 	static const char *const logs[] = { ".LOG1", ".LOG2" };
 	char rel[64], *dir, **names;
+	uint64_t t;
 	bool exists;
 	size_t i;
+	int ret;
 
 	memset(wh, 0, sizeof(*wh));
 	/* Never parsed here: an image's hives go to its hive server. */
@@ -32,6 +35,7 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	wh->local = img_local_path(s, r->image, name);
 	if (wh->local == NULL)
 		return kp_fail_oom(err);
+	t = kp_clock_ns();
 	if (img_download(s, wh->guest, wh->local, err) < 0)
 		return -1;
 	/* The logs, found in one listing of the directory. */
@@ -71,9 +75,12 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	}
 	free(dir);
 	img_list_free(names);
-	if (hive_open(wh->local, &(struct hive_open_opts){
+	kp_clock_lap(&wh->copy_ns, &t);
+	ret = hive_open(wh->local, &(struct hive_open_opts){
 			.flags = flags, .server = img_hive_server(s, r->image) },
-		      &wh->h, err) < 0) {
+			&wh->h, err);
+	kp_clock_lap(&wh->check_ns, &t);
+	if (ret < 0) {
 		/* Name the hive as the user knows it: its device and path,
 		 * not our copy or the appliance's mount point. */
 		char *p = strstr(err->msg, wh->local);

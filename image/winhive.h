@@ -11,6 +11,7 @@
 #define KP_WINHIVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "hive/hive.h"
 #include "session.h"
@@ -23,6 +24,8 @@ struct winhive {
 	struct hive_journal *journal;	/* the journaled commit to run in the image */
 	char *guest_log[2];	/* its .LOG1 and .LOG2 in the image (the names
 				 * they have, or will have if created) */
+	uint64_t copy_ns;	/* time to copy it and its logs out */
+	uint64_t check_ns;	/* time to open and check it */
 };
 
 /* Download hive NAME ("SOFTWARE", "SYSTEM") of R with its .LOG1/.LOG2 and

@@ -7,6 +7,7 @@
 
 #include "batch.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 
 void
 img_batch_init(struct img_batch *b, const struct img_backend *be, void *h,
@@ -305,6 +306,18 @@ img_batch_select(struct img_batch *b, const char *const *want, size_t nwant,
 	return all_wanted(b, want, nwant, err);
 }
 
+/* Prepare image I, timed. */
+static int
+prepare_one(struct img_batch *b, size_t i, img_prepare_fn *prepare, void *ud,
+	    struct kp_error *err)
+{
+	uint64_t t0 = kp_clock_ns();
+	int r = prepare(b, i, ud, err);
+
+	b->t[i].prepare_ns = kp_clock_ns() - t0;
+	return r;
+}
+
 /* Images prepared at once: each takes the next image not yet started. */
 struct ppool {
 	struct img_batch *b;
@@ -331,7 +344,8 @@ prepare_worker(void *p)
 			return NULL;
 		}
 		pthread_mutex_unlock(&w->lock);
-		w->rc[i] = w->prepare(w->b, i, w->ud, &w->errs[i]);
+		w->rc[i] = prepare_one(w->b, i, w->prepare, w->ud,
+				       &w->errs[i]);
 		if (w->rc[i] == 0) {
 			event(w->b, IMG_EV_PREPARED, i, NULL);
 			continue;
@@ -393,7 +407,7 @@ img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare, void *ud,
 	if (b->prepare_jobs > 1 && b->be->parallel && b->n > 1)
 		return prepare_parallel(b, prepare, ud, err);
 	for (i = 0; i < b->n; i++) {
-		if (prepare(b, i, ud, err) < 0) {
+		if (prepare_one(b, i, prepare, ud, err) < 0) {
 			event(b, IMG_EV_REFUSED, i, err->msg);
 			return -1;
 		}
@@ -450,17 +464,19 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 	     struct kp_error *err)
 {
 	struct img_target *t = &b->t[i];
+	uint64_t t0 = kp_clock_ns();
 	unsigned ph;
 	size_t k;
+	int r = -1;
 
 	/* From here a failure may leave the volume changed: making it
 	 * writable may already repair it. */
 	t->began = true;
 	if (b->be->make_writable(b->h, t->root, err) < 0)
-		goto fail;
+		goto out;
 	if (t->root->repair && b->be->repair &&
 	    b->be->repair(b->h, t->root, err) < 0)
-		goto fail;
+		goto out;
 	for (ph = 0; ph < IMG_NPHASES; ph++) {
 		for (k = 0; k < t->nwrites; k++) {
 			if (t->writes[k].phase != ph)
@@ -472,7 +488,7 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 				    err->remedy == KP_REMEDY_RERUN)
 					__atomic_store_n(&b->journal_failed,
 							 true, __ATOMIC_RELAXED);
-				goto fail;
+				goto out;
 			}
 			event(b, IMG_EV_WROTE, i, t->writes[k].label);
 			buf_addf(done, "%s%s", done->len ? ", " : "",
@@ -480,10 +496,12 @@ write_target(struct img_batch *b, size_t i, struct buf *done,
 		}
 	}
 	event(b, IMG_EV_WRITTEN, i, NULL);
-	return 0;
-fail:
-	event(b, IMG_EV_FAILED, i, err->msg);
-	return -1;
+	r = 0;
+out:
+	if (r < 0)
+		event(b, IMG_EV_FAILED, i, err->msg);
+	t->write_ns = kp_clock_ns() - t0;
+	return r;
 }
 
 /* One image's outcome when images are written at once. */

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "image/backend.h"
 #include "hive/journal.h"
@@ -56,6 +57,8 @@ struct img_target {
 	size_t nwrites;
 	bool written;
 	bool began;		/* opened for writing (img_batch_write) */
+	uint64_t prepare_ns;	/* time its prepare step took */
+	uint64_t write_ns;	/* time its writes took */
 };
 
 /* What the batch tells its listener about image I as work happens

@@ -4,7 +4,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "prep/run.h"
+
+const char *const img_step_names[IMG_NSTEPS] = {
+	[IMG_STEP_OPEN] = "open",
+	[IMG_STEP_MOUNT] = "mount",
+	[IMG_STEP_COPY_OUT] = "copy-out",
+	[IMG_STEP_CHECK] = "check",
+	[IMG_STEP_PLAN] = "plan",
+	[IMG_STEP_WRITE_BACK] = "write-back",
+	[IMG_STEP_VERIFY] = "verify",
+};
 
 /* Each image's own plan. */
 struct plan_each {
@@ -23,6 +34,21 @@ prepare_each(struct img_batch *b, size_t i, void *ud, struct kp_error *err)
 	return img_plan_prepare(b, i, &run, err);
 }
 
+/* Image I's steps from what its batch target and hives recorded. */
+static void
+times_of(struct img_times *t, const struct img_target *bt,
+	 const struct img_prepared *p)
+{
+	uint64_t in_hives;
+
+	t->ns[IMG_STEP_COPY_OUT] = p->sw.copy_ns + p->sy.copy_ns;
+	t->ns[IMG_STEP_CHECK] = p->sw.check_ns + p->sy.check_ns;
+	in_hives = t->ns[IMG_STEP_COPY_OUT] + t->ns[IMG_STEP_CHECK];
+	t->ns[IMG_STEP_PLAN] = bt->prepare_ns > in_hives ?
+		bt->prepare_ns - in_hives : 0;
+	t->ns[IMG_STEP_WRITE_BACK] = bt->write_ns;
+}
+
 /* Where R stopped: STAGE, and -1. */
 static int
 stop(struct img_run_result *r, enum img_run_stage stage)
@@ -39,19 +65,27 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 	struct img_batch b;
 	struct img_plan_run run = { o->plan, NULL, NULL };
 	struct plan_each each;
+	uint64_t t0;
 	size_t i;
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
 	r->t = calloc(n ? n : 1, sizeof(*r->t));
 	r->device = calloc(n ? n : 1, sizeof(*r->device));
-	if (r->t == NULL || r->device == NULL)
+	r->times = calloc(n ? n : 1, sizeof(*r->times));
+	if (r->t == NULL || r->device == NULL || r->times == NULL)
 		return kp_fail_oom(err);
-	if (img_open(images, n, o->img, &s, err) < 0 ||
-	    img_find_windows(s, err) < 0) {
+	t0 = kp_clock_ns();
+	if (img_open(images, n, o->img, &s, err) < 0) {
 		img_close(s, false, NULL);
 		return stop(r, IMG_RUN_OPEN);
 	}
+	kp_clock_lap(&r->all.ns[IMG_STEP_OPEN], &t0);
+	if (img_find_windows(s, err) < 0) {
+		img_close(s, false, NULL);
+		return stop(r, IMG_RUN_OPEN);
+	}
+	kp_clock_lap(&r->all.ns[IMG_STEP_MOUNT], &t0);
 	if (o->opened)
 		o->opened(o->event_ud, img_backend_name(s), r->t);
 	img_batch_init(&b, img_session_backend(s), img_session_handle(s),
@@ -101,11 +135,15 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 		s = NULL;
 		goto out;
 	}
+	t0 = kp_clock_ns();
 	rc = img_close(s, true, err);
+	kp_clock_lap(&r->all.ns[IMG_STEP_VERIFY], &t0);
 	s = NULL;
 	if (rc < 0)
 		stop(r, IMG_RUN_CLOSE);
 out:
+	for (i = 0; i < n && b.t; i++)
+		times_of(&r->times[i], &b.t[i], &r->t[i]);
 	img_batch_release(&b);
 	img_close(s, false, NULL);
 	return rc;
@@ -120,6 +158,7 @@ img_run_release(struct img_run_result *r, size_t n)
 		img_prepared_release(&r->t[i]);
 	free(r->t);
 	free(r->device);
+	free(r->times);
 	free(r->done);
 	memset(r, 0, sizeof(*r));
 }

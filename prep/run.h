@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "image/session.h"
 #include "prep/batch.h"
@@ -39,6 +40,29 @@ struct img_run_opts {
 		       const struct img_prepared *t);
 };
 
+/* Where a run's time goes.  Opening the images, finding and mounting
+ * their installations and closing them (with the fresh mount that
+ * verifies what was written) are counted for all images at once; the
+ * others per image. */
+enum img_step {
+	IMG_STEP_OPEN,		/* images opened, workers started */
+	IMG_STEP_MOUNT,		/* installations found and mounted */
+	IMG_STEP_COPY_OUT,	/* hives and logs copied out */
+	IMG_STEP_CHECK,		/* hives opened and checked whole */
+	IMG_STEP_PLAN,		/* edited, committed, writes queued */
+	IMG_STEP_WRITE_BACK,	/* the writes into the image */
+	IMG_STEP_VERIFY,	/* closed, flushed and read back fresh */
+	IMG_NSTEPS,
+};
+
+/* The steps' names, as "copy-out". */
+extern const char *const img_step_names[IMG_NSTEPS];
+
+/* Nanoseconds per step. */
+struct img_times {
+	uint64_t ns[IMG_NSTEPS];
+};
+
 /* Where a run stopped, when it failed. */
 enum img_run_stage {
 	IMG_RUN_OPEN,		/* opening: nothing was read or written */
@@ -60,6 +84,8 @@ struct img_run_result {
 				 * commit, which its log completes */
 	bool began;		/* the failed image's volume was opened for
 				 * writing: it may have changed */
+	struct img_times all;	/* open, mount, verify: all images */
+	struct img_times *times; /* per image: the other steps */
 };
 
 /* Run O over the N IMAGES; *R says what was done (img_run_release).

@@ -619,6 +619,48 @@ cli_jobs() {
 }
 t "CLI, direct: -j 2 writes several images at once, reported in order" cli_jobs
 
+# A hive is copied out once: by its worker straight into the scratch
+# copy, not through the socket and kmsprep's own memory; and the scratch
+# copy, removed at exit, gets no fsync and no rename.  KMSPREP_TIMING
+# says where the time went.
+cli_copy_out_once() {
+	local size main got
+	command -v strace >/dev/null || skip "no strace"
+	"$TEST_TOOL" mkhive big 60 100 2 40 >/dev/null
+	"$KMSPREP" hive import big "$SRC_DIR/tests/data/software-client.reg" \
+		>/dev/null
+	size=$(stat -c %s big)
+	[ "$size" -gt $((1 << 20)) ]
+	"$MK" big.img mbr big || return 1
+	KMSPREP_TIMING=1 strace -f -qq -y -o tr -e trace=read,recvfrom,recvmsg,fsync,fdatasync,rename,renameat,renameat2 \
+		"$KMSPREP" image set --backend direct big.img \
+		--kms-host kms.once.example >out 2>err
+	expect_grep '^big.img: written and verified' out
+	# The first process traced is kmsprep itself: what it read from its
+	# workers' sockets is far less than the hive.
+	main=$(head -n 1 tr | cut -d ' ' -f 1)
+	got=$(awk -v p="$main" '$1 == p && /socket:/ && / = [0-9]+$/ {
+		n += $NF } END { print n + 0 }' tr)
+	[ "$got" -lt $((size / 4)) ] || {
+		echo "kmsprep read $got bytes of a $size-byte hive:" >&2
+		awk -v p="$main" '$1 == p && /socket:/ && $NF > 10000' tr |
+			cut -c 1-160 >&2
+		return 1
+	}
+	# (kmsprep-XXXXXX: the scratch directory, not this test's)
+	expect_no_grep 'sync([0-9]*<[^>]*/kmsprep-[A-Za-z0-9]\{6\}/' tr
+	expect_no_grep 'rename.*/kmsprep-[A-Za-z0-9]\{6\}/' tr
+	# Each step, for all images and for this one, in seconds.
+	expect_grep '^kmsprep: image set: timing: all images: open=[0-9.]* mount=[0-9.]* verify=[0-9.]*$' err
+	expect_grep '^kmsprep: image set: timing: big.img: copy-out=[0-9.]* check=[0-9.]* plan=[0-9.]* write-back=[0-9.]*$' err
+	# Not asked for, not said.
+	cp big.img b2.img
+	kp image set --backend direct b2.img --kms-host kms.once.example \
+		>out 2>err
+	expect_no_grep 'timing' err
+}
+t "CLI, direct: the hive copied out once, no sync of scratch copies" cli_copy_out_once
+
 # One answer file too large to read (over 4 MiB) is reported as such; the
 # rest of the installation is still shown, and a write is refused, saying
 # which file, since sysprep could not be checked against it.
