@@ -77,11 +77,7 @@ static const struct cli_opt batch_opts[] = {
 	  "write a dirty hive whose logs cannot be replayed (or only in part); "
 	  "Windows' pending changes in them are lost"),
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"),
-	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64,
-	  "prepare and write up to N images at once, each by its own worker "
-	  "(direct backend): N hives are in memory at once; default: one "
-	  "prepared at a time, as many written at once as there are CPUs; "
-	  "results in the plan's order"),
+	IMAGE_JOBS_OPT,
 	IMAGE_COMMON_OPTS,
 	OPT_END(),
 };

@@ -117,6 +117,14 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "(schema in docs/scale.md) instead of the report at the end")
 
 /* The options of every command that writes images. */
+/* -j N, of image set, generalize and batch. */
+#define IMAGE_JOBS_OPT \
+	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64, \
+	  "prepare and write up to N images at once, each by its own worker " \
+	  "(direct backend; N hives in memory); default: one per processor, " \
+	  "at most one per 512 MiB of available memory; results in the " \
+	  "images' order")
+
 #define IMAGE_WRITE_OPTS \
 	OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
 	  "print the changes (before -> after) and write nothing; the images " \
@@ -128,11 +136,7 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
 	  "Windows' pending changes in them are lost"), \
 	OPT_BOOL("json", 0, ARGS, json, "print JSON instead of text"), \
-	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64, \
-	  "prepare and write up to N images at once, each by its own worker " \
-	  "(direct backend): N hives are in memory at once; default: one " \
-	  "prepared at a time, as many written at once as there are CPUs; " \
-	  "results in the order given"), \
+	IMAGE_JOBS_OPT, \
 	IMAGE_COMMON_OPTS
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A writing image command, whole (run.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,35 @@ const char *const img_step_names[IMG_NSTEPS] = {
 	[IMG_STEP_WRITE_BACK] = "write-back",
 	[IMG_STEP_VERIFY] = "verify",
 };
+
+/* MemAvailable from /proc/meminfo in bytes; 0 if it cannot be read. */
+static uint64_t
+mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kb = 0;
+	char line[128];
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+unsigned
+img_default_jobs(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t mem = mem_available();
+	unsigned n = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+
+	if (mem && mem / IMG_JOB_MEM < n)
+		n = mem / IMG_JOB_MEM ? (unsigned)(mem / IMG_JOB_MEM) : 1;
+	return n;
+}
 
 /* Each image's own plan. */
 struct plan_each {
@@ -90,15 +120,7 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 		o->opened(o->event_ud, img_backend_name(s), r->t);
 	img_batch_init(&b, img_session_backend(s), img_session_handle(s),
 		       images, n, o->dry_run);
-	/* jobs N also prepares N at once (N hives in memory); by default
-	 * only the writes, which hold no hive, run side by side. */
-	if (o->jobs) {
-		b.jobs = b.prepare_jobs = o->jobs;
-	} else {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		b.jobs = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
-	}
+	b.jobs = b.prepare_jobs = o->jobs ? o->jobs : img_default_jobs();
 	b.notice = o->notice;
 	b.warn = o->warn;
 	b.ud = o->ud;

@@ -26,8 +26,7 @@ struct img_run_opts {
 	size_t nroots;
 	const char *const *root_of;	/* or per image (NULL: ROOTS) */
 	unsigned jobs;			/* images prepared and written at
-					 * once; 0: one prepared at a time,
-					 * as many written as there are CPUs */
+					 * once; 0: img_default_jobs() */
 	bool dry_run;			/* edit, write nothing */
 	img_notice_fn *notice;		/* progress */
 	img_notice_fn *warn;		/* what the user must hear */
@@ -39,6 +38,14 @@ struct img_run_opts {
 	void (*opened)(void *event_ud, const char *backend,
 		       const struct img_prepared *t);
 };
+
+/* The memory an image being prepared may need: its hive server holds
+ * its hive (as large as a few hundred MB) and hivex's copy of it. */
+#define IMG_JOB_MEM ((uint64_t)512 << 20)
+
+/* Images prepared and written at once by default: one per processor,
+ * and at most one per IMG_JOB_MEM of available memory (at least one). */
+unsigned img_default_jobs(void);
 
 /* Where a run's time goes.  Opening the images, finding and mounting
  * their installations and closing them (with the fresh mount that

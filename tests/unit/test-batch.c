@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The image batch over an in-memory fake backend: refusal before any
  * write, unchanged images untouched, write order, failure reports. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "prep/batch.h"
+#include "prep/run.h"
 #include "unit.h"
 
 /* Images 0..N-1 with one Windows root each, on /dev/sdX1 mounted at /rX;
@@ -431,10 +434,36 @@ root_per_image(void)
 	buf_release(&f.log);
 }
 
+/* By default one image per processor, as memory allows: what this
+ * machine's /proc/meminfo and processor count say, worked out here. */
+static void
+default_jobs(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long long kb = 0;
+	unsigned long long by_mem;
+	unsigned want = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	CHECK(f != NULL);
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	by_mem = kb * 1024 / IMG_JOB_MEM;
+	if (kb && by_mem < want)
+		want = by_mem ? (unsigned)by_mem : 1;
+	CHECK_EQ(img_default_jobs(), want);
+	CHECK(img_default_jobs() >= 1);
+}
+
 static const struct unit_test tests[] = {
 	TEST(order_and_untouched), TEST(refuse_before_write),
 	TEST(failure_says_what_was_written), TEST(journal_unsupported),
 	TEST(choose_roots), TEST(events_in_order), TEST(root_per_image),
+	TEST(default_jobs),
 };
 
 UNIT_MAIN(tests)
