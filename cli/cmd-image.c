@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd-image.h"
+#include "progress.h"
 
 int
 image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
@@ -35,6 +36,17 @@ void
 image_warning(void *ud, const char *msg)
 {
 	cli_note(ud, "%s", msg);
+}
+
+/* The appliance's launch and search, on a line of a terminal's. */
+void
+image_progress(void *ud, const char *step, size_t done, size_t total,
+	       unsigned seconds)
+{
+	const struct cli *c = ud;
+
+	if (!c->quiet)
+		cli_progress_step(step, done, total, seconds);
 }
 
 void
@@ -69,6 +81,7 @@ image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	o->timeout_s = (unsigned)a->timeout;
 	o->notice = image_notice;
 	o->warn = image_warning;
+	o->progress = image_progress;
 	o->ud = c;
 	return 0;
 }

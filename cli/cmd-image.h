@@ -42,6 +42,9 @@ int image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
 /* Progress (silenced by --quiet) and what is said even with --quiet. */
 void image_notice(void *ud, const char *msg);
 void image_warning(void *ud, const char *msg);
+/* Slow steps as they go, on standard error only when it is a terminal
+ * (cli/progress.h); silenced by --quiet too. */
+img_progress_fn image_progress;
 
 void image_args_release(struct image_args *a);
 

@@ -13,6 +13,7 @@
 
 #include "cmd-image.h"
 #include "lib/clock.h"
+#include "progress.h"
 
 #define EVENTS_VERSION 1
 
@@ -134,10 +135,12 @@ emit(struct cli_events *e, const char *name, size_t i, json_t *o)
 	}
 }
 
+/* On the progress line that the appliance's launch also uses, so that
+ * each erases what the other drew; kept once every image is finished. */
 static void
 bar(struct cli_events *e)
 {
-	char b[41];
+	char b[41], line[100];
 	size_t k, w = e->n ? e->finished * 40 / e->n : 40;
 
 	if (!e->bar)
@@ -145,10 +148,11 @@ bar(struct cli_events *e)
 	for (k = 0; k < 40; k++)
 		b[k] = k < w ? '#' : '.';
 	b[40] = '\0';
-	fprintf(stderr, "\r[%s] %zu/%zu images ", b, e->finished, e->n);
+	snprintf(line, sizeof(line), "[%s] %zu/%zu images", b, e->finished,
+		 e->n);
+	cli_progress_show(line);
 	if (e->finished == e->n)
-		fputc('\n', stderr);
-	fflush(stderr);
+		cli_progress_keep();
 }
 
 /* Image I is finished with F (once). */

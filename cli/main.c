@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 
 #ifndef KMSPREP_VERSION
 #define KMSPREP_VERSION "unknown"
@@ -183,6 +184,7 @@ static void
 on_signal(int sig)
 {
 	kp_scratch_remove_all();
+	cli_progress_abandon();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -237,6 +239,8 @@ main(int argc, char **argv)
 	} else {
 		code = dispatch(top, "", argc - 1, argv + 1);
 	}
+	/* A step's progress never outlives the command. */
+	cli_progress_clear();
 	/* Output that did not reach its destination is a failure. */
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "kmsprep: cannot write to standard output: %s\n",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 
 /* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
  * from the user or from images, so control characters are shown as \xNN
@@ -21,6 +22,8 @@ say(const struct cli *c, const char *text)
 	/* A product key typed where a name belongs is never repeated. */
 	snprintf(msg, sizeof(msg), "%s", text);
 	kp_redact_keys(msg, gvlk_is_public);
+	/* On a line of its own, not after a step's progress. */
+	cli_progress_clear();
 	fprintf(stderr, "kmsprep: %s: ", c->name);
 	for (p = (const unsigned char *)msg; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f)

@@ -3,12 +3,15 @@
  * backend (img_backend_appliance, backend.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <guestfs.h>
@@ -336,6 +339,134 @@ new_handle(struct gfs_session *s, bool tcg, struct kp_error *err)
 	return 0;
 }
 
+/* A step of the appliance's that libguestfs cannot report on (the
+ * launch): a thread tells the CLI's progress callback how many seconds
+ * it has run, once a second, until the step is over. */
+struct ticker {
+	struct gfs_session *s;
+	const char *step;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct timespec t0;	/* CLOCK_MONOTONIC */
+	bool stop;
+	bool running;		/* the thread was started */
+};
+
+static unsigned
+ticker_seconds(const struct ticker *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (unsigned)(now.tv_sec - t->t0.tv_sec -
+			  (now.tv_nsec < t->t0.tv_nsec));
+}
+
+static void *
+ticker_run(void *arg)
+{
+	struct ticker *t = arg;
+	struct timespec next = t->t0;
+	unsigned sec = 0;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		next.tv_sec++;
+		/* Woken early only to stop: a tick is never repeated. */
+		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock,
+							  &next) != ETIMEDOUT)
+			;
+		if (!t->stop)
+			t->s->o.progress(t->s->o.ud, t->step, 0, 0, ++sec);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+/* Say STEP has begun, and keep saying for how long; nothing without a
+ * progress callback.  Without a thread the CLI hears the start and the
+ * end only. */
+static void
+ticker_start(struct ticker *t, struct gfs_session *s, const char *step)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->step = step;
+	if (s->o.progress == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t->t0);
+	s->o.progress(s->o.ud, step, 0, 0, 0);
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* The signals kmsprep catches stay the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	t->running = pthread_create(&t->thread, NULL, ticker_run, t) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The step is over: the thread is gone when this returns, so that the
+ * process has one thread again, and the CLI hears the end. */
+static void
+ticker_stop(struct ticker *t)
+{
+	struct gfs_session *s = t->s;
+
+	if (s == NULL || s->o.progress == NULL)
+		return;
+	if (t->running) {
+		pthread_mutex_lock(&t->lock);
+		t->stop = true;
+		pthread_cond_signal(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->thread, NULL);
+	}
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	s->o.progress(s->o.ud, NULL, 0, 0, ticker_seconds(t));
+	t->s = NULL;
+}
+
+/* Will qemu emulate the CPU?  The launch takes twice as long or more,
+ * which the progress line says.  The whole list is read: asking for a
+ * setting that is not there is an error, which the error handler would
+ * keep as the launch's. */
+static bool
+emulated(struct gfs_session *s)
+{
+	char **set = guestfs_get_backend_settings(s->g);
+	bool r = access("/dev/kvm", R_OK | W_OK) < 0;
+	size_t i;
+
+	for (i = 0; set && set[i]; i++) {
+		r = r || strncmp(set[i], "force_tcg", 9) == 0;
+		free(set[i]);
+	}
+	free(set);
+	return r;
+}
+
+/* guestfs_launch, which can take a minute, with the seconds counted. */
+static int
+launch_counted(struct gfs_session *s)
+{
+	struct ticker t;
+	int r;
+
+	ticker_start(&t, s, emulated(s) ? "starting the appliance (TCG)" :
+					  "starting the appliance");
+	r = guestfs_launch(s->g);
+	ticker_stop(&t);
+	return r;
+}
+
 static int
 launch(struct gfs_session *s, struct kp_error *err)
 {
@@ -343,7 +474,7 @@ launch(struct gfs_session *s, struct kp_error *err)
 
 	note(s, "starting the appliance for %zu image%s", s->n,
 	     s->n == 1 ? "" : "s");
-	if (guestfs_launch(s->g) == 0) {
+	if (launch_counted(s) == 0) {
 		guestfs_set_verbose(s->g, 0);
 		return 0;
 	}
@@ -364,7 +495,7 @@ launch(struct gfs_session *s, struct kp_error *err)
 	s->g = NULL;
 	if (new_handle(s, true, err) < 0)
 		return -1;
-	if (guestfs_launch(s->g) < 0)
+	if (launch_counted(s) < 0)
 		return gfail(s, err, KP_ERR_UNAVAILABLE,
 			     "the libguestfs appliance did not start, with "
 			     "KVM (%s) nor with TCG", first);
@@ -676,21 +807,29 @@ gfs_find_windows(void *h, struct kp_error *err)
 {
 	struct gfs_session *s = h;
 	char **fs;
-	size_t i;
+	size_t i, nfs = 0;
 	unsigned bl = 0;
 	int r = 0;
 
 	fs = candidates(s, err);
 	if (fs == NULL)
 		return -1;
+	while (fs[nfs])
+		nfs++;
 	for (i = 0; fs[i] && r == 0; i++) {
 		const char *dev = fs[i];
 		long image = image_of(s, dev);
 		char why[400], *mapped, *type;
+		int probe;
+
+		/* A volume takes a second or so under TCG. */
+		if (s->o.progress)
+			s->o.progress(s->o.ud, "looking for Windows", i, nfs,
+				      0);
 		/* ntfs-3g falls back to a read-only mount by itself when
 		 * Windows is hibernated: ask first, so that a write is refused
 		 * up front, not half-way.  The probe also says "not NTFS". */
-		int probe = guestfs_ntfs_3g_probe(s->g, 1, dev);
+		probe = guestfs_ntfs_3g_probe(s->g, 1, dev);
 
 		if (image < 0 || (size_t)image >= s->n)
 			continue;
@@ -728,6 +867,8 @@ gfs_find_windows(void *h, struct kp_error *err)
 		}
 		free(type);
 	}
+	if (s->o.progress && nfs)
+		s->o.progress(s->o.ud, NULL, i, nfs, 0);
 	img_list_free(fs);
 	return r;
 }

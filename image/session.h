@@ -36,6 +36,15 @@
 /* Progress and notes for the user; the library never prints. */
 typedef void img_notice_fn(void *ud, const char *msg);
 
+/* A slow step as it goes, for a line a CLI rewrites in place on a
+ * terminal: STEP is what is being done, DONE of TOTAL items (TOTAL 0: it
+ * is not counted, SECONDS says how long it has run).  It is called when
+ * the step begins, as it advances (about once a second while the library
+ * waits, then from a thread of its own, while no other callback of these
+ * options can run), and with STEP NULL when it is over. */
+typedef void img_progress_fn(void *ud, const char *step, size_t done,
+			     size_t total, unsigned seconds);
+
 /* Which backend img_open uses. */
 enum img_backend_choice {
 	IMG_BACKEND_AUTO = 0,	/* direct if it can do the work, else the
@@ -59,6 +68,8 @@ struct img_opts {
 					 * 0: the defaults */
 	img_notice_fn *notice;		/* progress (a CLI may silence it) */
 	img_notice_fn *warn;		/* what the user must hear (TCG) */
+	img_progress_fn *progress;	/* or NULL: the appliance's launch
+					 * and search, as they go */
 	void *ud;
 };
 

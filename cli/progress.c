@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The progress line on standard error (cli/progress.h). */
+#include <pthread.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "progress.h"
+
+/* Blanks to erase with, written in pieces: no escape sequence is needed,
+ * so a line is erased on any terminal, "dumb" ones included. */
+static const char blanks[] = "                                        ";
+
+static void
+put_blanks(FILE *f, size_t n)
+{
+	while (n > 0) {
+		size_t k = n < sizeof(blanks) - 1 ? n : sizeof(blanks) - 1;
+
+		fwrite(blanks, 1, k, f);
+		n -= k;
+	}
+}
+
+void
+progress_line_show(struct progress_line *p, const char *text)
+{
+	size_t n = strlen(text), k;
+
+	if (p->cols == 0)
+		return;
+	/* One column is left free: a line that fills the terminal's width
+	 * moves the cursor to the next line on some terminals, and "\r"
+	 * would then rewrite that one.  A UTF-8 character is never cut. */
+	if (n > p->cols - 1) {
+		n = p->cols - 1;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+	}
+	fputc('\r', p->f);
+	for (k = 0; k < n; k++) {
+		unsigned char c = (unsigned char)text[k];
+
+		fputc(c < 0x20 || c == 0x7f ? '?' : c, p->f);
+	}
+	if (p->shown > n)
+		put_blanks(p->f, p->shown - n);
+	p->shown = n;
+	fflush(p->f);
+}
+
+void
+progress_line_clear(struct progress_line *p)
+{
+	if (p->shown == 0)
+		return;
+	fputc('\r', p->f);
+	put_blanks(p->f, p->shown);
+	fputc('\r', p->f);
+	p->shown = 0;
+	fflush(p->f);
+}
+
+void
+progress_line_keep(struct progress_line *p)
+{
+	if (p->shown == 0)
+		return;
+	fputc('\n', p->f);
+	p->shown = 0;
+	fflush(p->f);
+}
+
+void
+progress_line_step(struct progress_line *p, const char *step, size_t done,
+		   size_t total, unsigned seconds)
+{
+	char text[256];
+
+	if (step == NULL) {
+		progress_line_clear(p);
+		return;
+	}
+	if (total)
+		snprintf(text, sizeof(text), "kmsprep: %s %zu/%zu", step,
+			 done, total);
+	else
+		snprintf(text, sizeof(text), "kmsprep: %s %u s", step, seconds);
+	progress_line_show(p, text);
+}
+
+/*
+ * Standard error's line.  Whether it is a terminal is asked once; its
+ * width before each line, since the window may have been resized.
+ */
+
+static struct progress_line err_line;
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static int err_tty = -1;	/* -1: not asked yet */
+
+/* Called with err_lock held. */
+static void
+err_width(void)
+{
+	struct winsize ws;
+
+	if (err_tty < 0) {
+		err_tty = isatty(STDERR_FILENO);
+		err_line.f = stderr;
+	}
+	if (!err_tty)
+		return;
+	/* A terminal that does not say how wide it is: the usual 80. */
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col < 2)
+		err_line.cols = 80;
+	else
+		err_line.cols = ws.ws_col;
+}
+
+void
+cli_progress_show(const char *text)
+{
+	pthread_mutex_lock(&err_lock);
+	err_width();
+	progress_line_show(&err_line, text);
+	pthread_mutex_unlock(&err_lock);
+}
+
+void
+cli_progress_clear(void)
+{
+	pthread_mutex_lock(&err_lock);
+	progress_line_clear(&err_line);
+	pthread_mutex_unlock(&err_lock);
+}
+
+void
+cli_progress_keep(void)
+{
+	pthread_mutex_lock(&err_lock);
+	progress_line_keep(&err_line);
+	pthread_mutex_unlock(&err_lock);
+}
+
+void
+cli_progress_step(const char *step, size_t done, size_t total,
+		  unsigned seconds)
+{
+	pthread_mutex_lock(&err_lock);
+	err_width();
+	progress_line_step(&err_line, step, done, total, seconds);
+	pthread_mutex_unlock(&err_lock);
+}
+
+void
+cli_progress_abandon(void)
+{
+	size_t n = err_line.shown;
+	ssize_t w;
+
+	if (n == 0)
+		return;
+	w = write(STDERR_FILENO, "\r", 1);
+	while (n > 0 && w >= 0) {
+		size_t k = n < sizeof(blanks) - 1 ? n : sizeof(blanks) - 1;
+
+		w = write(STDERR_FILENO, blanks, k);
+		n -= k;
+	}
+	w = write(STDERR_FILENO, "\r", 1);
+	(void)w;
+}
