@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Progress of the slow steps: the appliance's launch and search
-# (kmsprep).  On a terminal a line says what runs, rewritten in place and
-# erased when it is over; anywhere else (a log, a pipe, these tests'
-# captured output) nothing of it appears.  script(1) gives a command a
-# pseudo-terminal.  The line byte for byte is
+# Progress of the slow steps: the appliance's launch and search (kmsprep),
+# scripts/make-sample-image.  On a terminal a line says what runs,
+# rewritten in place and erased when it is over; anywhere else (a log, a
+# pipe, these tests' captured output) nothing of it appears.  script(1)
+# gives a command a pseudo-terminal.  The line byte for byte is
 # tests/unit/test-progress.c's; here, what a terminal shows once a command
 # is done.  One test starts the real appliance (about 20 s under TCG); the
-# others use a qemu that only takes its time.
+# others use a qemu or a guestfish that only takes its time.
 . "$(dirname "$0")/lib.sh"
 
 command -v script >/dev/null || skip_all "no script(1) (util-linux)"
@@ -109,4 +109,52 @@ appliance_real() {
 	expect_no_grep 'TCG\|looking for Windows\|^$' shown
 }
 t "image: the real appliance, counted on a terminal" appliance_real
+
+# A guestfish that takes its time to start and prints what the real one
+# does: the output of "debug sh" (empty here: a blank line), local
+# commands' (!CMD), and with FAIL set an error, on standard error.
+fake_guestfish() {
+	mkdir bin
+	cat >bin/guestfish <<'EOF'
+#!/bin/bash
+while IFS= read -r cmd; do
+	case $cmd in
+	run) sleep 2.5
+	     [ -z "${FAIL:-}" ] || { echo "libguestfs: error: simulated" >&2; exit 1; } ;;
+	'!'*) bash -c "${cmd#!}" ;;
+	debug*) echo ;;
+	esac
+done
+EOF
+	chmod +x bin/guestfish
+}
+
+sample_not_tty() {
+	fake_guestfish
+	PATH=$PWD/bin:$PATH "$SRC_DIR/scripts/make-sample-image" \
+		a.img client b.img dual >out 2>err
+	[ ! -s out ] || { cat -A out >&2; false; }
+	[ ! -s err ]
+	[ -s a.img ] && [ -s b.img ]
+}
+t "make-sample-image: prints nothing when not on a terminal" sample_not_tty
+
+sample_tty() {
+	fake_guestfish
+	PATH=$PWD/bin:$PATH on_tty "$SRC_DIR/scripts/make-sample-image" \
+		a.img client b.img dual >term
+	grep -q $'\rmake-sample-image: starting the appliance 1 s' term
+	grep -q $'\rmake-sample-image: image 1/2: a.img' term
+	grep -q $'\rmake-sample-image: image 2/2: b.img' term
+	# Nothing left on the screen.
+	screen term >shown
+	fails grep . shown
+	# An error stands on a line of its own.
+	FAIL=1 PATH=$PWD/bin:$PATH expect_code 1 on_tty \
+		"$SRC_DIR/scripts/make-sample-image" c.img client >term
+	screen term >shown
+	printf 'libguestfs: error: simulated\n' >want
+	expect_same want shown
+}
+t "make-sample-image: image N/M on a terminal, erased at the end" sample_tty
 done_testing
