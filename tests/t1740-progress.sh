@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Progress of the slow steps: the appliance's launch and search (kmsprep),
-# scripts/make-sample-image.  On a terminal a line says what runs,
-# rewritten in place and erased when it is over; anywhere else (a log, a
-# pipe, these tests' captured output) nothing of it appears.  script(1)
-# gives a command a pseudo-terminal.  The line byte for byte is
+# scripts/make-sample-image, tests/run.  On a terminal a line says what
+# runs, rewritten in place and erased when it is over; anywhere else (a
+# log, a pipe, these tests' captured output) nothing of it appears.
+# script(1) gives a command a pseudo-terminal.  The line byte for byte is
 # tests/unit/test-progress.c's; here, what a terminal shows once a command
 # is done.  One test starts the real appliance (about 20 s under TCG); the
 # others use a qemu or a guestfish that only takes its time.
@@ -157,4 +157,42 @@ sample_tty() {
 	expect_same want shown
 }
 t "make-sample-image: image N/M on a terminal, erased at the end" sample_tty
+
+# A copy of tests/run with two scripts of its own, one slow; the choice of
+# the run that runs this script is not its own.
+fake_tests() {
+	unset TESTS TESTS_SKIP
+	mkdir -p tests unit
+	cp "$SRC_DIR/tests/run" tests/
+	printf 'sleep 2.5\necho "ok 1 - slow"\n' >tests/t0001-slow.sh
+	printf 'echo "ok 1 - quick"\necho "ok 2 - quick"\n' \
+		>tests/t0002-quick.sh
+	printf '%-44s ok   %3ds %s tests\n' t0001-slow 0 1 t0002-quick 0 2 \
+		>want
+	echo "2 passed, 0 failed, 0 skipped" >>want
+}
+
+# The seconds column, which depends on the machine's speed.
+seconds_out() {
+	sed -E 's/^(.{44} ok   ) *[0-9]+s /\1  0s /' "$1"
+}
+
+run_not_tty() {
+	fake_tests
+	UNIT_DIR=$PWD/unit tests/run >out 2>&1
+	fails progress_in out
+	seconds_out out >got
+	expect_same want got
+}
+t "tests/run: result lines only when not on a terminal" run_not_tty
+
+run_tty() {
+	fake_tests
+	UNIT_DIR=$PWD/unit on_tty tests/run >term
+	grep -q $'\rt0001-slow  *\\.\\.\\.  *1s' term
+	screen term >shown
+	seconds_out shown >got
+	expect_same want got
+}
+t "tests/run: the script running and its seconds on a terminal" run_tty
 done_testing
