@@ -8,6 +8,7 @@
 # tests/unit/test-progress.c's; here, what a terminal shows once a command
 # is done.  One test starts the real appliance (about 20 s under TCG); the
 # others use a qemu or a guestfish that only takes its time.
+# Last, make demo's build uses every core.
 . "$(dirname "$0")/lib.sh"
 
 command -v script >/dev/null || skip_all "no script(1) (util-linux)"
@@ -195,4 +196,15 @@ run_tty() {
 	expect_same want got
 }
 t "tests/run: the script running and its seconds on a terminal" run_tty
+
+# make demo builds with every core, or with the -j make was given.
+demo_jobs() {
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -n -C "$SRC_DIR" \
+		demo >out 2>&1
+	expect_grep "make.* -j$(nproc) demo-run\$" out
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -j3 -n -C "$SRC_DIR" \
+		demo >out 2>&1
+	expect_grep "make.*--no-print-directory  *demo-run\$" out
+}
+t "make demo: the build uses the cores" demo_jobs
 done_testing
