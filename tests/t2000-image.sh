@@ -106,6 +106,25 @@ other_kvm() {
 }
 t "show with the KVM fault on the other kind of machine (with or without /dev/kvm)" other_kvm
 
+# The appliance's memory: 512 MiB for the guest and 128 MiB for TCG's
+# translation cache, not libguestfs' 1280 MiB and qemu's 1 GiB (2.5 GB for
+# 8 images).  A qemu that writes down the launch and fails shows what each
+# launch (KVM first, then TCG) asked for, without a guest.
+appliance_memory() {
+	printf '#!/bin/sh\ncase " $* " in *" -kernel "*) echo "$*" >>%s/launches; exit 1 ;; esac\nexec qemu-system-x86_64 "$@"\n' "$PWD" >rec-qemu
+	chmod +x rec-qemu
+	cp "$IMG/client.img" .
+	expect_code 5 env -u LIBGUESTFS_BACKEND_SETTINGS LIBGUESTFS_HV="$PWD/rec-qemu" \
+		"$KMSPREP" image show --backend appliance client.img 2>err
+	[ "$(wc -l <launches)" -ge 1 ]
+	[ "$(grep -c -- ' -m 512 ' launches)" -eq "$(wc -l <launches)" ]
+	[ "$(grep -c -- ' -accel tcg,tb-size=128 ' launches)" -eq "$(wc -l <launches)" ]
+	expect_no_grep 'accel=' launches
+	# The last launch is the TCG one, which asks for nothing else.
+	tail -n 1 launches | grep -v -- '-accel kvm'
+}
+t "the appliance: 512 MiB of memory, 128 MiB of translation cache" appliance_memory
+
 dry_run() {
 	cp "$IMG/client.img" "$IMG/server.qcow2" .
 	sha256sum ./*.img ./*.qcow2 >sums
