@@ -246,6 +246,18 @@ add_node(struct disk *d, char *path, const char *shown, struct kp_error *err)
 
 static int follow(struct disk *d, size_t i, int depth, struct kp_error *err);
 
+/* A differencing VHD or VHDX: qemu 7.2 reads neither, so no option could
+ * make it follow the parent, with or without --allow-backing-file. */
+static int
+differencing(const struct disk *d, size_t i, const struct fmt_ref *r,
+	     struct kp_error *err)
+{
+	return kp_fail(err, KP_ERR_INPUT, "'%s': a differencing disk (its "
+		       "parent: '%s'), which qemu cannot read: make it a disk "
+		       "of its own first (Hyper-V: Convert-VHD, which merges "
+		       "its parents into the copy)", d->n[i].shown, r->name);
+}
+
 /* Reference R of node I: a node of its own, inspected if it is an image
  * (not raw data), followed in turn.  Names resolve beside node I's file,
  * as qemu resolves them (a descriptor embedded in it included). */
@@ -257,9 +269,7 @@ follow_ref(struct disk *d, size_t i, const struct fmt_ref *r, int depth,
 	int k;
 
 	if (r->kind == FMT_REF_PARENT)
-		return kp_fail(err, KP_ERR_INVALID, "a differencing disk (its "
-			       "parent: '%s'): qemu cannot read one; merge it "
-			       "into a disk of its own first", r->name);
+		return differencing(d, i, r, err);
 	if ((path = resolve(d->n[i].path, r->name, err)) == NULL ||
 	    (k = add_node(d, path, NULL, err)) < 0)
 		return -1;
@@ -298,6 +308,8 @@ follow(struct disk *d, size_t i, int depth, struct kp_error *err)
 	for (k = 0; k < n; k++) {
 		const struct fmt_ref *r = &d->n[i].info.refs[k];
 
+		if (r->kind == FMT_REF_PARENT)
+			return differencing(d, i, r, err);
 		if (!d->allow_refs) {
 			kp_fail(err, KP_ERR_INPUT, "'%s': it names another "
 				"file, its %s '%s', which qemu would open: "

@@ -80,6 +80,64 @@ qcow2_refs() {
 }
 t "qcow2 backing and data files, VMDK parents: refused without the option" qcow2_refs
 
+# A differencing VHD or VHDX names its parent where qemu 7.2 never looks:
+# no option follows it, so the refusal (exit 3, with or without
+# --allow-backing-file) says how to make a disk of its own instead.
+differencing() {
+	qemu-img create -q -f vpc -o subformat=dynamic d.vhd 64M
+	qemu-img create -q -f vhdx d.vhdx 64M
+	python3 - <<'PY'
+import struct, uuid
+
+def csum(b, at):
+    b[at:at + 4] = b'\0' * 4
+    b[at:at + 4] = struct.pack('>I', ~sum(b) & 0xffffffff)
+
+# VHD: disk type 4 in both footers; the parent's name in the dynamic header.
+v = bytearray(open('d.vhd', 'rb').read())
+dyn = struct.unpack('>Q', v[16:24])[0]
+for at in (0, len(v) - 512):
+    v[at + 60:at + 64] = struct.pack('>I', 4)
+    f = v[at:at + 512]
+    csum(f, 64)
+    v[at:at + 512] = f
+h = v[dyn:dyn + 1024]
+h[64:64 + 24] = 'parent.vhd'.encode('utf-16-be') + b'\0\0' * 2
+csum(h, 36)
+v[dyn:dyn + 1024] = h
+open('d.vhd', 'wb').write(v)
+
+# VHDX: HasParent in the file parameters' flags.
+x = bytearray(open('d.vhdx', 'rb').read())
+meta = uuid.UUID('8B7CA206-4790-4B9A-B8FE-575F050F886E').bytes_le
+params = uuid.UUID('CAA16737-FA36-4D43-B3B6-33F0AA44E76B').bytes_le
+rt = 192 * 1024
+n = struct.unpack('<I', x[rt + 8:rt + 12])[0]
+for i in range(n):
+    e = rt + 16 + 32 * i
+    if x[e:e + 16] == meta:
+        m = struct.unpack('<Q', x[e + 16:e + 24])[0]
+count = struct.unpack('<H', x[m + 10:m + 12])[0]
+for i in range(count):
+    e = m + 32 + 32 * i
+    if x[e:e + 16] == params:
+        off = m + struct.unpack('<I', x[e + 16:e + 20])[0]
+        x[off + 4] |= 2
+open('d.vhdx', 'wb').write(x)
+PY
+	for f in d.vhd d.vhdx; do
+		for allow in "" --allow-backing-file; do
+			expect_code 3 kp image show $allow $f 2>err
+			expect_grep "'$f': a differencing disk" err
+			expect_grep 'Convert-VHD' err
+			expect_no_grep 'allow-backing-file' err
+		done
+	done
+	kp image show d.vhd 2>err || :
+	expect_grep "its parent: 'parent.vhd'" err
+}
+t "differencing VHD and VHDX: refused with or without the option, saying what to do" differencing
+
 allowed_chain() {
 	victim
 	qemu-img create -q -f qcow2 -b victim.img -F raw child.qcow2
