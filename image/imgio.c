@@ -277,9 +277,11 @@ open_uri(struct imgio *io, const char *path, struct kp_error *err)
 	if (size < 0)
 		return nbd_fail(err, "cannot read the size", path);
 	if ((!io->readonly || io->dry_run) && nbd_is_read_only(io->nbd) == 1) {
-		kp_fail(err, KP_ERR_INPUT, "'%s': the server exports it "
-			"read-only (serve it writable to change it)", path);
-		return kp_error_remedy(err, KP_REMEDY_DRY_RUN);
+		/* No --dry-run remedy: a dry run is refused here too, as
+		 * the write it plans would be. */
+		return kp_fail(err, KP_ERR_INPUT, "'%s': the server exports "
+			       "it read-only: serve it writable to change it "
+			       "(image show reads it as it is)", path);
 	}
 	io->size = (uint64_t)size;
 	io->nbd_block = block_size(io);

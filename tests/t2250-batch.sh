@@ -321,6 +321,13 @@ nbd_unix() {
 	expect_code 3 kp image set -q --backend direct "$uri" --kms-host k \
 		2>err
 	expect_grep 'read-only' err
+	# Nor planned: a dry run is refused as the write would be, and
+	# neither refusal offers one.
+	expect_code 3 kp image set -q --backend direct --dry-run "$uri" \
+		--kms-host k 2>err2
+	expect_grep 'serve it writable' err2
+	expect_no_grep 'dry-run' err
+	expect_no_grep 'dry-run' err2
 	expect_code 2 kp image set -q --backend direct --format qcow2 "$uri" \
 		--kms-host k 2>err
 	expect_grep 'no image format but raw, and no overlay' err
