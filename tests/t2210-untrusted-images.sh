@@ -185,7 +185,8 @@ qemu_nbd_confined() {
 	victim
 	qemu-img convert -O qcow2 victim.img v.qcow2
 	mkdir bin
-	printf '#!/bin/sh\nexec sleep 29.5\n' >bin/qemu-nbd
+	# Not exec: the shell keeps the arguments kmsprep gave qemu-nbd.
+	printf '#!/bin/sh\nsleep 29.5\n' >bin/qemu-nbd
 	chmod +x bin/qemu-nbd
 	PATH=$PWD/bin:$PATH "$KMSPREP" image show --backend direct v.qcow2 \
 		>/dev/null 2>&1 &
@@ -198,12 +199,17 @@ qemu_nbd_confined() {
 	[ -n "$pid" ]
 	grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' \
 		/proc/$pid/status >st
+	tr '\0' '\n' </proc/"$(ps -o ppid= -p "$pid" | tr -d ' ')"/cmdline >args
 	kill -9 $kmsprep $pid 2>/dev/null || true
 	wait $kmsprep 2>/dev/null || true
 	expect_grep '^CapEff:.0000000000000000$' st
 	expect_grep '^CapBnd:.0000000000000000$' st
 	expect_grep '^NoNewPrivs:.1$' st
 	expect_grep '^Seccomp:.2$' st
+	# Every driver named by kmsprep, none left to the image: the format,
+	# the file under it, and no backing file (qemu would open the one
+	# the header names).
+	expect_grep '^json:{"driver":"qcow2","file":{"driver":"file","filename":"[^"]*v.qcow2"},"backing":null}$' args
 	[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/$pid/ns/net 2>/dev/null || echo gone)" ] ||
 		[ ! -e /proc/$pid ]
 }
