@@ -22,8 +22,9 @@
 #include "local.h"
 #include "remote.h"
 
-/* A request's time limit: checking and editing a 2 GiB hive takes
- * seconds; a server stuck (or made to loop) for minutes is stopped. */
+/* A request's time limit unless the caller gives one: checking and
+ * editing a 2 GiB hive takes seconds; a server stuck (or made to loop)
+ * for minutes is stopped. */
 #define HS_TIMEOUT 600
 
 /* Hives one server holds at once: a Windows installation has a handful. */
@@ -369,6 +370,7 @@ struct hs_state {
 	struct hive *h[HS_MAX_HIVES];
 	bool selftest;
 	bool die_on_open;	/* self-test: a forbidden call at each open */
+	bool loop_on_open;	/* self-test: no end to the first open */
 };
 
 /* The hive a call names, or NULL with ERR. */
@@ -402,6 +404,9 @@ s_open(void *st, const void *args, void *ans, struct kp_error *err)
 	/* As a hostile hive could make it do: the filter kills it. */
 	if (hs->die_on_open)
 		(void)socket(AF_INET, SOCK_STREAM, 0);
+	/* As a hive whose structure loops could make it do. */
+	while (hs->loop_on_open)
+		;
 	if (a->path == NULL)
 		return kp_fail(err, KP_ERR_FAIL, "bad request");
 	if (id == HS_MAX_HIVES)
@@ -774,8 +779,8 @@ struct hive_server {
 };
 
 int
-hive_server_start(const char *dir, struct hive_server **srv_ret,
-		  struct kp_error *err)
+hive_server_start(const char *dir, unsigned timeout_s,
+		  struct hive_server **srv_ret, struct kp_error *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct hive_server *srv;
@@ -783,7 +788,7 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 	/* The server holds a hive of up to 2 GiB, hivex's copy of it and
 	 * the new one being checked. */
 	struct sb_opts so = { .mem_max = (uint64_t)8 << 30, .fs_dir = dir,
-			      .timeout_s = HS_TIMEOUT };
+			      .timeout_s = timeout_s ? timeout_s : HS_TIMEOUT };
 
 	*srv_ret = NULL;
 	srv = calloc(1, sizeof(*srv));
@@ -793,6 +798,8 @@ hive_server_start(const char *dir, struct hive_server **srv_ret,
 	hs.selftest = sb_selftest();
 	hs.die_on_open = hs.selftest &&
 			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
+	hs.loop_on_open = hs.selftest &&
+			  getenv("KMSPREP_HIVE_SERVER_LOOP_ON_OPEN") != NULL;
 	pthread_once(&once, keep_iconv);
 	srv->fence = sb_fence();
 	srv->dir = strdup(dir);

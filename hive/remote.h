@@ -29,9 +29,11 @@ struct hive_server;
  * there).  It is fenced into DIR by Landlock where the kernel has it, else
  * by chroot where kmsprep runs as root (hive_server_fence says which).
  * With neither it may read files anywhere this user can but write none,
- * and so can only defer a journaled commit, not rewrite a hive. */
-int hive_server_start(const char *dir, struct hive_server **srv_ret,
-		      struct kp_error *err);
+ * and so can only defer a journaled commit, not rewrite a hive.  Each
+ * request has TIMEOUT_S seconds (0: ten minutes), then the server is
+ * stopped: KP_ERR_INPUT if it kept computing (a hive made it loop). */
+int hive_server_start(const char *dir, unsigned timeout_s,
+		      struct hive_server **srv_ret, struct kp_error *err);
 
 /* Is the server fenced into its directory? */
 bool hive_server_fenced(const struct hive_server *srv);

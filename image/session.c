@@ -94,7 +94,7 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 		if (mkdir(dir, 0700) < 0)
 			return kp_fail_errno(err, KP_ERR_FAIL, errno,
 					     "'%s': cannot create", dir);
-		if (hive_server_start(dir, &s->hs[i], err) < 0)
+		if (hive_server_start(dir, o->timeout_s, &s->hs[i], err) < 0)
 			return -1;
 	}
 	if (s->n && !hive_server_fenced(s->hs[0]) && o->notice)

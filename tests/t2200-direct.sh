@@ -220,6 +220,22 @@ hive_server_kill() {
 }
 t "the hive server killed by a forbidden call: clean error, image unchanged" hive_server_kill
 
+# The hive server has --request-timeout as the NTFS worker has: one that
+# a hive keeps computing is stopped when it runs out (exit 3, the input's
+# fault), not after ten minutes.
+hive_server_deadline() {
+	cp "$SCRATCH/mbr.img" d.img
+	sum=$(sha256sum <d.img)
+	t0=$(date +%s)
+	KMSPREP_SANDBOX_SELFTEST=1 KMSPREP_HIVE_SERVER_LOOP_ON_OPEN=1 \
+		expect_code 3 "$KMSPREP" image set --backend direct \
+		--request-timeout 2 d.img --kms-host kms.example.com 2>err
+	[ $(($(date +%s) - t0)) -lt 30 ]
+	expect_grep 'did not answer within 2 s and was stopped (it kept computing' err
+	[ "$(sha256sum <d.img)" = "$sum" ]
+}
+t "the hive server's requests have --request-timeout: a looping one is stopped" hive_server_deadline
+
 in_use() {
 	command -v python3 >/dev/null 2>&1 || return 0
 	cp "$SCRATCH/mbr.img" d.img

@@ -25,7 +25,7 @@ static int
 open_remote(const char *path, struct hive_server **srv, struct hive **h,
 	    struct kp_error *err)
 {
-	if (hive_server_start(hb_tmpdir(), srv, err) < 0)
+	if (hive_server_start(hb_tmpdir(), 0, srv, err) < 0)
 		return -1;
 	return hive_open(path, &(struct hive_open_opts){
 		.flags = HIVE_WRITE, .server = *srv }, h, err);
@@ -211,7 +211,7 @@ fenced_into_its_directory(void)
 	int e = -1;
 
 	setenv("KMSPREP_SANDBOX_SELFTEST", "1", 1);
-	CHECK(hive_server_start(hb_tmpdir(), &srv, &err) == 0);
+	CHECK(hive_server_start(hb_tmpdir(), 0, &srv, &err) == 0);
 	unsetenv("KMSPREP_SANDBOX_SELFTEST");
 	if (srv == NULL)
 		return;
@@ -252,7 +252,7 @@ start_without(const char *const *names, struct kp_error *err)
 	setenv("KMSPREP_SANDBOX_SELFTEST", "1", 1);
 	for (i = 0; names[i]; i++)
 		setenv(names[i], "1", 1);
-	CHECK(hive_server_start(hb_tmpdir(), &srv, err) == 0);
+	CHECK(hive_server_start(hb_tmpdir(), 0, &srv, err) == 0);
 	for (i = 0; names[i]; i++)
 		unsetenv(names[i]);
 	unsetenv("KMSPREP_SANDBOX_SELFTEST");
@@ -363,7 +363,7 @@ selftest_needs_switch(void)
 	int e = -1;
 
 	unsetenv("KMSPREP_SANDBOX_SELFTEST");
-	CHECK(hive_server_start(hb_tmpdir(), &srv, &err) == 0);
+	CHECK(hive_server_start(hb_tmpdir(), 0, &srv, &err) == 0);
 	if (srv == NULL)
 		return;
 	CHECK(hive_server_selftest_forbidden(srv, &err) < 0);
