@@ -20,7 +20,9 @@ static const struct kms_cloud clouds[] = {
 		 "virtual-machines/windows/troubleshoot-activation-problems",
 	  .clients = azure_clients },
 	/* Amazon EC2 User Guide, "Windows activation": its KMS hosts are
-	 * 169.254.169.250 and .251, reached from every instance. */
+	 * 169.254.169.250 and .251, reached from every instance.  The
+	 * registry holds one host; .250 is the guide's first (and what
+	 * EC2Launch sets), .251 its fallback should that one not answer. */
 	{ .name = "aws", .title = "Amazon EC2",
 	  .host = "169.254.169.250:1688",
 	  .doc = "https://docs.aws.amazon.com/AWSEC2/latest/WindowsGuide/"
