@@ -127,6 +127,21 @@ PY
 }
 t "one hibernated image in a plan refuses all; nothing written" bad_image_refuses_all
 
+# A lookup domain beside a KMS host has no effect in Windows: image set
+# and each plan entry warn, naming the host Windows asks (hive set's
+# warning is t1200's).
+lookup_with_host() {
+	images 2
+	kp image set -q --backend direct i0.img --kms-host kms.a.example \
+		--lookup-domain corp.example >out 2>err
+	expect_grep "lookup domain 'corp.example' .* has no effect while a KMS host is set: Windows asks 'kms.a.example' only" err
+	printf '%s\n' '{"images": [{"image": "i1.img", "kms-host": "kms.b.example",' \
+		'"lookup-domain": "corp.example"}]}' >plan.json
+	kp image batch -q --backend direct plan.json >out 2>err
+	expect_grep "has no effect while a KMS host is set: Windows asks 'kms.b.example' only" err
+}
+t "a lookup domain with a KMS host: image set and plans warn" lookup_with_host
+
 bad_plans() {
 	images 2
 	sha256sum i*.img >sums
