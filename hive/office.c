@@ -17,9 +17,9 @@
 static const struct {
 	const char *ver, *name;
 } msi_versions[] = {
-	{ "14.0", "Office 2010" },
-	{ "15.0", "Office 2013" },
-	{ "16.0", "Office 2016" },
+	{ .ver = "14.0", .name = "Office 2010" },
+	{ .ver = "15.0", .name = "Office 2013" },
+	{ .ver = "16.0", .name = "Office 2016" },
 };
 
 /*
@@ -37,14 +37,18 @@ static const struct {
 static const struct {
 	const char *guid, *name;
 } channels[] = {
-	{ "492350f6-3a01-4f97-b9c0-c7c6ddf67d60", "Current Channel" },
-	{ "64256afe-f5d9-4f86-8936-8840a6a4f5be", "Current Channel (Preview)" },
-	{ "7ffbc6bf-bc32-4f92-8982-f9dd17fd3114",
-	  "Semi-Annual Enterprise Channel" },
-	{ "b8f9b850-328d-4355-9145-c59439a0c4cf",
-	  "Semi-Annual Enterprise Channel (Preview)" },
-	{ "55336b82-a18d-4dd6-b5f6-9e5095c314a6", "Monthly Enterprise Channel" },
-	{ "5440fd1f-7ecb-4221-8110-145efaa6372f", "Beta Channel" },
+	{ .guid = "492350f6-3a01-4f97-b9c0-c7c6ddf67d60",
+	  .name = "Current Channel" },
+	{ .guid = "64256afe-f5d9-4f86-8936-8840a6a4f5be",
+	  .name = "Current Channel (Preview)" },
+	{ .guid = "7ffbc6bf-bc32-4f92-8982-f9dd17fd3114",
+	  .name = "Semi-Annual Enterprise Channel" },
+	{ .guid = "b8f9b850-328d-4355-9145-c59439a0c4cf",
+	  .name = "Semi-Annual Enterprise Channel (Preview)" },
+	{ .guid = "55336b82-a18d-4dd6-b5f6-9e5095c314a6",
+	  .name = "Monthly Enterprise Channel" },
+	{ .guid = "5440fd1f-7ecb-4221-8110-145efaa6372f",
+	  .name = "Beta Channel" },
 };
 
 const char *

@@ -180,14 +180,19 @@ part_container(const struct part *p)
 	static const struct {
 		const char *type, *what;
 	} c[] = {
-		{ "0x8e", "LVM" },
-		{ "e6d6d379-f507-44c2-a23c-238f2a3df928", "LVM" },
-		{ "0x42", "a dynamic disk (LDM)" },
-		{ "5808c8aa-7e8f-42e0-85d2-e1e90434cfb3", "a dynamic disk (LDM)" },
-		{ "af9b60a0-1431-4f62-bc68-3311714a69ad", "a dynamic disk (LDM)" },
-		{ "e75caf8f-f680-4cee-afa3-b001e56efc2d", "Storage Spaces" },
-		{ "0xfd", "Linux RAID" },
-		{ "a19d880f-05fc-4d3b-a006-743f0f84911e", "Linux RAID" },
+		{ .type = "0x8e", .what = "LVM" },
+		{ .type = "e6d6d379-f507-44c2-a23c-238f2a3df928",
+		  .what = "LVM" },
+		{ .type = "0x42", .what = "a dynamic disk (LDM)" },
+		{ .type = "5808c8aa-7e8f-42e0-85d2-e1e90434cfb3",
+		  .what = "a dynamic disk (LDM)" },
+		{ .type = "af9b60a0-1431-4f62-bc68-3311714a69ad",
+		  .what = "a dynamic disk (LDM)" },
+		{ .type = "e75caf8f-f680-4cee-afa3-b001e56efc2d",
+		  .what = "Storage Spaces" },
+		{ .type = "0xfd", .what = "Linux RAID" },
+		{ .type = "a19d880f-05fc-4d3b-a006-743f0f84911e",
+		  .what = "Linux RAID" },
 	};
 	size_t i;
 

@@ -23,14 +23,17 @@
 static const struct {
 	const char *rel, *label;
 } places[] = {
-	{ "windows/panther/unattend/unattend.xml",
-	  "%WINDIR%\\Panther\\Unattend\\Unattend.xml" },
-	{ "windows/panther/unattend/autounattend.xml",
-	  "%WINDIR%\\Panther\\Unattend\\Autounattend.xml" },
-	{ "windows/panther/unattend.xml", "%WINDIR%\\Panther\\Unattend.xml" },
-	{ SYSPREP_FILE, "%WINDIR%\\System32\\Sysprep\\Unattend.xml" },
-	{ "unattend.xml", "%SYSTEMDRIVE%\\Unattend.xml" },
-	{ "autounattend.xml", "%SYSTEMDRIVE%\\Autounattend.xml" },
+	{ .rel = "windows/panther/unattend/unattend.xml",
+	  .label = "%WINDIR%\\Panther\\Unattend\\Unattend.xml" },
+	{ .rel = "windows/panther/unattend/autounattend.xml",
+	  .label = "%WINDIR%\\Panther\\Unattend\\Autounattend.xml" },
+	{ .rel = "windows/panther/unattend.xml",
+	  .label = "%WINDIR%\\Panther\\Unattend.xml" },
+	{ .rel = SYSPREP_FILE,
+	  .label = "%WINDIR%\\System32\\Sysprep\\Unattend.xml" },
+	{ .rel = "unattend.xml", .label = "%SYSTEMDRIVE%\\Unattend.xml" },
+	{ .rel = "autounattend.xml",
+	  .label = "%SYSTEMDRIVE%\\Autounattend.xml" },
 };
 
 int
