@@ -50,6 +50,8 @@ struct gfs_session {
 	unsigned seq;		/* for unique local file names */
 	unsigned nmnt;		/* mount points made: /r0, /r1, ... */
 	char why[256];		/* qemu's complaint when the launch failed */
+	char *hv_script;	/* qemu as libguestfs runs it (sized_hv) */
+	char *hv;		/* the qemu that script runs */
 	/* The last error libguestfs reported to its handler, or a tool it
 	 * ran printed (qemu-img, qemu): its final message often only says
 	 * "see earlier error messages", or "see debug messages above". */
@@ -100,6 +102,23 @@ warn(struct gfs_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+
+/* Name qemu as the user knows it (LIBGUESTFS_HV or the default), not as
+ * the script that libguestfs ran and that is gone with the scratch
+ * directory. */
+static void
+unwrap_hv(const struct gfs_session *s, char *buf, size_t sz)
+{
+	char *at, rest[512];
+	size_t k;
+
+	if (s->hv_script == NULL || s->hv == NULL ||
+	    (at = strstr(buf, s->hv_script)) == NULL)
+		return;
+	k = (size_t)(at - buf);
+	snprintf(rest, sizeof(rest), "%s", at + strlen(s->hv_script));
+	snprintf(at, sz - k, "%s%s", s->hv, rest);
+}
 /* The first line of libguestfs' last error; where it points at earlier
  * messages the user never saw, what they said. */
 static const char *
@@ -123,6 +142,7 @@ gmsg(struct gfs_session *s, char *buf, size_t sz)
 		snprintf(buf, sz, "%.*s: %s", (int)(at - m), m, s->earlier);
 	else
 		snprintf(buf, sz, "%.*s", n, m);
+	unwrap_hv(s, buf, sz);
 	return buf;
 }
 
@@ -350,6 +370,13 @@ sized_hv(struct gfs_session *s, struct kp_error *err)
 	}
 	r = guestfs_set_hv(s->g, path) < 0 ?
 		gfail(s, err, KP_ERR_UNAVAILABLE, "cannot set qemu") : 0;
+	if (r == 0) {
+		free(s->hv_script);
+		free(s->hv);
+		s->hv_script = path;
+		s->hv = hv;
+		path = hv = NULL;
+	}
 out:
 	free(hv);
 	free(path);
@@ -1544,6 +1571,8 @@ gfs_close(void *h, bool ok, struct kp_error *err)
 	}
 	kp_rmtree(s->tmpdir);
 	free(s->tmpdir);
+	free(s->hv_script);
+	free(s->hv);
 	for (i = 0; i < s->n; i++) {
 		free(s->images[i]);
 		free(s->drives[i]);
