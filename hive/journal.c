@@ -144,19 +144,11 @@ journal_diff(int fd, size_t flen, const unsigned char *img, size_t len,
 	for (pos = 0; pos < hbins; pos += CHUNK) {
 		size_t want = hbins - pos < CHUNK ? hbins - pos : CHUNK, p;
 		off_t at = (off_t)(REGF_BASE_SIZE + pos);
-		ssize_t n = 0;
 
-		have = 0;
-		while (have < want && (size_t)at + have < flen) {
-			n = pread(fd, buf + have, want - have,
-				  at + (off_t)have);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			have += (size_t)n;
-		}
-		if (n < 0) {
+		/* The file may end before the new image's hbins do. */
+		have = (size_t)at >= flen ? 0 :
+		       flen - (size_t)at < want ? flen - (size_t)at : want;
+		if (have && kp_pread_all(fd, buf, have, at) < 0) {
 			free(buf);
 			free(d->runs);
 			d->runs = NULL;
