@@ -20,6 +20,8 @@ struct image_args {
 	char *search_norm;
 	const char **roots;
 	size_t nroots;
+	unsigned *indexes;	/* --index N (WIM files) */
+	size_t nindexes;
 	struct spp_settings settings;
 	struct cli *cli;
 	const char *pubkey;	/* kms kit apply */
@@ -38,6 +40,9 @@ struct image_args {
 /* --root DEVICE (repeatable). */
 int image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
 		   struct kp_error *err);
+/* --index N (repeatable). */
+int image_opt_index(struct cli *c, void *ud, const char *name,
+		    const char *arg, struct kp_error *err);
 
 /* Progress (silenced by --quiet) and what is said even with --quiet. */
 void image_notice(void *ud, const char *msg);
@@ -89,11 +94,13 @@ void events_free(struct cli_events *e);
 struct img_plan image_plan(struct cli *c, const struct image_args *a);
 
 #define IMAGE_COMMON_OPTS \
-	OPT_STRING("backend", 0, "direct|appliance|auto", ARGS, backend, \
+	OPT_STRING("backend", 0, "direct|appliance|wim|auto", ARGS, backend, \
 	  "direct: libntfs-3g in a sandboxed worker per image, no appliance; " \
-	  "appliance: libguestfs; auto (default): direct when every image " \
-	  "holds Windows on plain NTFS, else the appliance, saying why"), \
-	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx|vpc|vdi", ARGS, format, \
+	  "appliance: libguestfs; wim: wimlib in a sandboxed worker, for WIM " \
+	  "files; auto (default): wim for WIM files, else direct when every " \
+	  "image holds Windows on plain NTFS, else the appliance, saying why"), \
+	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx|vpc|vdi|wim", ARGS, \
+	  format, \
 	  "the format of every IMAGE (default: read from its header by " \
 	  "kmsprep; vhd is vpc)"), \
 	OPT_BOOL("allow-backing-file", 0, ARGS, allow_refs, \
@@ -104,6 +111,9 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_FN("root", 0, "DEVICE", image_opt_root, \
 	  "the Windows installation to use on an image that holds several " \
 	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
+	OPT_FN("index", 0, "N", image_opt_index, \
+	  "of a WIM file, only image N (as listed by image show); " \
+	  "repeatable; default: every image holding Windows"), \
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \

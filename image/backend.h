@@ -141,6 +141,10 @@ extern const struct img_backend img_backend_appliance;
  * (image/worker.h, image/direct.c). */
 extern const struct img_backend img_backend_direct;
 
+/* wimlib on WIM files, each in a sandboxed worker (image/wimworker.h,
+ * image/wim.c): every image (index) holding Windows is a root. */
+extern const struct img_backend img_backend_wim;
+
 /* Can the direct backend do the work on every one of IMAGES?  1 if each
  * holds Windows on plain NTFS (MBR, GPT or a whole-disk filesystem) in a
  * format it reads; 0 if not, with the reason on one line in WHY; -1 with

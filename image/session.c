@@ -49,12 +49,31 @@ release(struct img_session *s)
 /* auto: the direct backend when it can do the work; else the appliance,
  * and the user hears why on one line. */
 static const struct img_backend *
-choose(char *const *images, size_t n, const struct img_opts *o,
+choose(char *const *images, size_t n, const struct img_opts *o, size_t nwim,
        struct kp_error *err)
 {
 	char why[512], msg[700];
 	int r;
 
+	/* WIM files are files, not disks: only wimlib reads them, and it
+	 * reads nothing else. */
+	if (nwim && nwim != n) {
+		kp_fail(err, KP_ERR_INVALID, "WIM files and disk images in one "
+			"command: prepare them in two");
+		return NULL;
+	}
+	if (nwim && o->backend != IMG_BACKEND_AUTO &&
+	    o->backend != IMG_BACKEND_WIM) {
+		kp_fail(err, KP_ERR_INVALID, "'%s' is a WIM file: only the wim "
+			"backend reads it", images[0]);
+		return NULL;
+	}
+	if (nwim)
+		return &img_backend_wim;
+	if (o->backend == IMG_BACKEND_WIM) {
+		kp_fail(err, KP_ERR_INVALID, "'%s' is not a WIM file", images[0]);
+		return NULL;
+	}
 	if (o->backend == IMG_BACKEND_DIRECT)
 		return &img_backend_direct;
 	if (o->backend == IMG_BACKEND_APPLIANCE)
@@ -108,9 +127,30 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 /* Each image file read by kmsprep's header reader (image/disk.h), and no
  * file given twice under two names (a link, a relative and an absolute
  * path): the second write would silently undo the first. */
+/* A WIM that wimlib can read but kmsprep must not write, and what to do
+ * about it; NULL if it may be written. */
+static const char *
+wim_unwritable(const struct fmt_info *in)
+{
+	if (in->wim_split)
+		return "one part of a split WIM (.swm), which wimlib cannot "
+		       "change: join the parts into one WIM first "
+		       "(wimlib-imagex join), then prepare that";
+	if (in->wim_pipable)
+		return "a pipable WIM, which cannot be appended to in place: "
+		       "export it to a normal WIM first (wimlib-imagex export "
+		       "SRC all DEST --not-pipable), then prepare that";
+	if (in->wim_solid)
+		return "an ESD (solid-compressed WIM), which kmsprep shows but "
+		       "does not write: export it to a normal WIM first "
+		       "(wimlib-imagex export SRC all DEST --compress=LZX), "
+		       "then prepare that";
+	return NULL;
+}
+
 static int
 check_images(char *const *images, size_t n, const struct img_opts *o,
-	     struct kp_error *err)
+	     size_t *nwim, struct kp_error *err)
 {
 	struct disk_opts dopts = { o->format, o->allow_refs };
 	struct stat *st = calloc(n ? n : 1, sizeof(*st));
@@ -130,6 +170,14 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 			break;
 		}
 		r = disk_inspect(images[i], &dopts, &d, err);
+		if (r == 0 && disk_info(d)->format == FMT_WIM) {
+			const char *why = wim_unwritable(disk_info(d));
+
+			(*nwim)++;
+			if ((!o->readonly || o->dry_run) && why)
+				r = kp_fail(err, KP_ERR_REFUSED, "'%s': %s",
+					    images[i], why);
+		}
 		if (r == 0 && fstat(disk_fd(d), &st[i]) < 0)
 			r = kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'",
 					  images[i]);
@@ -166,7 +214,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 	 struct img_session **s_ret, struct kp_error *err)
 {
 	struct img_session *s;
-	size_t i;
+	size_t i, nwim = 0;
 
 	*s_ret = NULL;
 	s = calloc(1, sizeof(*s));
@@ -185,7 +233,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		}
 	/* What an image is and what it names is the same to every backend:
 	 * read before auto chooses one, and a refusal is final. */
-	if (check_images(images, n, o, err) < 0) {
+	if (check_images(images, n, o, &nwim, err) < 0) {
 		release(s);
 		return -1;
 	}
@@ -194,7 +242,7 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		release(s);
 		return -1;
 	}
-	s->be = choose(images, n, o, err);
+	s->be = choose(images, n, o, nwim, err);
 	if (s->be == NULL) {
 		release(s);
 		return -1;

@@ -51,6 +51,8 @@ enum img_backend_choice {
 				 * appliance, saying why (notice) */
 	IMG_BACKEND_DIRECT,
 	IMG_BACKEND_APPLIANCE,
+	IMG_BACKEND_WIM,	/* wimlib, for WIM files (auto takes it for
+				 * them, and only it reads them) */
 };
 
 struct img_opts {
@@ -70,6 +72,9 @@ struct img_opts {
 	img_notice_fn *warn;		/* what the user must hear (TCG) */
 	img_progress_fn *progress;	/* or NULL: the appliance's launch
 					 * and search, as they go */
+	const unsigned *indexes;	/* WIM files: only these images
+					 * (1, 2, ...); none: every one */
+	size_t nindexes;
 	void *ud;
 };
 
@@ -84,6 +89,11 @@ struct img_root {
 	bool rw;		/* mounted read-write */
 	unsigned repair;	/* IMG_REPAIR_*: what an interrupted write
 				 * left, which writing repairs */
+	/* A WIM image: its index (1, 2, ...; 0 for a disk), and its name
+	 * and edition as the WIM's XML data gives them. */
+	unsigned wim_index;
+	char *wim_name;
+	char *wim_edition;
 };
 
 /* What an interrupted write can leave in a volume (img_root.repair). */

@@ -183,7 +183,7 @@ sb_fence(void)
  * DIR's files may be read, written, created, truncated or removed.  TCP
  * and (ABI 6) signals and abstract sockets outside it are refused too. */
 static int
-fence(const char *dir, int abi)
+fence(const char *dir, int abi, const struct sb_opts *o)
 {
 	struct ll_ruleset ra = { 0, 0, 0 };
 	struct landlock_path_beneath_attr pb;
@@ -226,6 +226,15 @@ fence(const char *dir, int abi)
 	r = (int)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH,
 			 &pb, 0);
 	close(fd);
+	/* The files named beside it: file rights only, on each file. */
+	for (size_t i = 0; r == 0 && i < o->nfs_files; i++) {
+		pb.parent_fd = o->fs_files[i];
+		pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE;
+		if (o->fs_files_write)
+			pb.allowed_access |= LANDLOCK_ACCESS_FS_WRITE_FILE;
+		r = (int)syscall(SYS_landlock_add_rule, rs,
+				 LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	}
 	if (r == 0)
 		r = (int)syscall(SYS_landlock_restrict_self, rs, 0);
 	close(rs);
@@ -544,7 +553,7 @@ jail(void)
  * kernel has it, else by jail() where it is root; *FENCED whether one
  * holds.  Paths it is given are relative to DIR. */
 static int
-enter_dir(const char *dir, bool *fenced)
+enter_dir(const char *dir, const struct sb_opts *o, bool *fenced)
 {
 	int abi = sb_landlock_abi();
 
@@ -552,7 +561,7 @@ enter_dir(const char *dir, bool *fenced)
 	if (chdir(dir) < 0)
 		return -1;
 	if (abi > 0)
-		return fence(".", abi);
+		return fence(".", abi, o);
 	return *fenced ? jail() : 0;
 }
 
@@ -635,8 +644,9 @@ confine(const struct sb_opts *o, int sock)
 		return -1;
 	/* Files it may write: a hive and its copy, no more (4 GiB); a
 	 * worker on an image's bytes may not grow the image. */
-	rl.rlim_cur = rl.rlim_max = o->fs_dir ? (rlim_t)4 << 30 :
-				    (rlim_t)o->fsize_max;
+	rl.rlim_cur = rl.rlim_max = !o->fs_dir ? (rlim_t)o->fsize_max :
+				    o->fsize_max > (uint64_t)4 << 30 ?
+				    (rlim_t)o->fsize_max : (rlim_t)4 << 30;
 	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
@@ -645,7 +655,7 @@ confine(const struct sb_opts *o, int sock)
 		return -1;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -1;
-	if (o->fs_dir && enter_dir(o->fs_dir, &fenced) < 0)
+	if (o->fs_dir && enter_dir(o->fs_dir, o, &fenced) < 0)
 		return -1;
 	if (drop_privileges() < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -60,7 +60,8 @@ struct sb_opts {
 	uint64_t mem_max;	/* RLIMIT_AS of the worker, 0: 4 GiB */
 	bool no_seccomp;	/* for debugging only */
 	/* The largest file a worker on descriptors may write (RLIMIT_FSIZE):
-	 * the image file it holds, which it may not grow.  0: none. */
+	 * the image file it holds, which it may not grow.  0: none (a worker
+	 * on files: 4 GiB, unless this says more). */
 	uint64_t fsize_max;
 	/* A worker that works on files (hives with their logs) instead of
 	 * descriptors, given names relative to this directory: it runs in
@@ -70,6 +71,14 @@ struct sb_opts {
 	 * execute, connect, fork or signal.  With neither fence (sb_fence)
 	 * it may only open files read-only, anywhere this user can read. */
 	const char *fs_dir;
+	/* Files outside FS_DIR such a worker may also open by their paths,
+	 * given as descriptors of the files checked (kept open, like KEEP):
+	 * read, and written if FS_FILES_WRITE, never created, renamed or
+	 * removed.  Where only chroot fences it, it reaches them through its
+	 * own /proc/self/fd. */
+	const int *fs_files;
+	size_t nfs_files;
+	bool fs_files_write;
 	/* Seconds the worker has to answer a request before it is killed
 	 * and the call fails; 0: no limit. */
 	unsigned timeout_s;
