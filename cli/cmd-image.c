@@ -115,10 +115,12 @@ image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	return 0;
 }
 
-/* Open the images and find Windows; prints its own errors. */
+/* Open the images and find Windows; prints its own errors.  A WIM file
+ * is opened once per image (index): *X lists what was opened (its names
+ * NULL if the images are POS as given). */
 int
 image_open(struct cli *c, struct image_args *a, char **pos, int npos,
-	   bool readonly, struct img_session **s)
+	   bool readonly, struct img_session **s, struct img_expanded *x)
 {
 	struct img_opts o;
 	struct kp_error err = KP_ERROR_INIT;
@@ -126,7 +128,11 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 
 	if (code)
 		return code;
-	if (img_open(pos, (size_t)npos, &o, s, &err) < 0 ||
+	if (img_expand(pos, (size_t)npos, &o, x, &err) < 0)
+		return cli_fail(c, &err);
+	o.wim_index_of = x->index_of;
+	if (img_open(x->names ? x->names : pos,
+		     x->names ? x->n : (size_t)npos, &o, s, &err) < 0 ||
 	    img_find_windows(*s, &err) < 0) {
 		img_close(*s, false, NULL);
 		*s = NULL;
@@ -492,6 +498,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	const char *fence;
 	json_t *out = NULL, *img, *wins;
 	size_t nroots, nlocked, i, k, found;
+	struct img_expanded x = { 0 };
 	char **pos;
 	int npos, code = 0, rc;
 
@@ -503,9 +510,13 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "expected at least one IMAGE");
 		goto done;
 	}
-	code = image_open(c, &a, pos, npos, true, &s);
+	code = image_open(c, &a, pos, npos, true, &s, &x);
 	if (code)
 		goto done;
+	if (x.names) {
+		pos = x.names;
+		npos = (int)x.n;
+	}
 	roots = img_roots(s, &nroots);
 	locked = img_locked(s, &nlocked);
 	fence = img_hives_fence(s);
@@ -572,6 +583,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		code = KP_EXIT_FAIL;
 done:
 	img_close(s, false, NULL);
+	img_expanded_release(&x);
 	image_args_release(&a);
 	return code;
 }

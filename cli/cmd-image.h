@@ -58,9 +58,10 @@ void image_args_release(struct image_args *a);
 int image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	       struct img_opts *o);
 
-/* Open the images and find Windows; prints its own errors. */
+/* Open the images and find Windows; prints its own errors.  A WIM file
+ * is opened once per image (index): *X lists what was (img_expand). */
 int image_open(struct cli *c, struct image_args *a, char **pos, int npos,
-	       bool readonly, struct img_session **s);
+	       bool readonly, struct img_session **s, struct img_expanded *x);
 
 /* A generalization plan's notes, as JSON. */
 json_t *image_notes_json(const struct stage *p);

@@ -149,7 +149,39 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	};
 	size_t n = (size_t)npos;
 	struct cli_events *own = NULL;
+	struct img_expanded x = { 0 };
+	struct img_plan *plans = NULL;
+	const char **root_of = NULL;
 	int code;
+
+	/* A WIM file is one image per index from here on (img_expand);
+	 * a plan's entry and root go with each. */
+	code = image_opts(c, a, a->dry_run, &io);
+	if (code)
+		return code;
+	if (img_expand(pos, n, &io, &x, &err) < 0)
+		return cli_fail(c, &err);
+	if (x.names) {
+		size_t i;
+
+		plans = a->plans ? calloc(x.n, sizeof(*plans)) : NULL;
+		root_of = a->root_of ? calloc(x.n, sizeof(*root_of)) : NULL;
+		if ((a->plans && plans == NULL) ||
+		    (a->root_of && root_of == NULL)) {
+			code = cli_oom(c);
+			goto done;
+		}
+		for (i = 0; i < x.n; i++) {
+			if (plans)
+				plans[i] = a->plans[x.from[i]];
+			if (root_of)
+				root_of[i] = a->root_of[x.from[i]];
+		}
+		pos = x.names;
+		n = x.n;
+		o.plans = plans ? plans : a->plans;
+		o.root_of = root_of ? root_of : a->root_of;
+	}
 
 	/* image set and generalize: their own listener (batch has one). */
 	if (a->events_fmt && a->events == NULL) {
@@ -164,9 +196,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 			return cli_oom(c);
 		events_plan(own, n, NULL, a->dry_run);
 	}
-	code = image_opts(c, a, a->dry_run, &io);
-	if (code)
-		goto done;
+	io.wim_index_of = x.index_of;
 	/* The bar says it, on a line of its own. */
 	o.notice = a->events && events_bar(a->events) ? NULL : image_notice;
 	if (a->events) {
@@ -211,5 +241,8 @@ done:
 		events_free(own);
 		a->events = NULL;
 	}
+	free(plans);
+	free(root_of);
+	img_expanded_release(&x);
 	return code;
 }

@@ -46,6 +46,10 @@ release(struct img_session *s)
 	free(s);
 }
 
+static int open_session(char *const *images, size_t n,
+			const struct img_opts *o, size_t nwim,
+			struct img_session **s_ret, struct kp_error *err);
+
 /* auto: the direct backend when it can do the work; else the appliance,
  * and the user hears why on one line. */
 static const struct img_backend *
@@ -150,7 +154,7 @@ wim_unwritable(const struct fmt_info *in)
 
 static int
 check_images(char *const *images, size_t n, const struct img_opts *o,
-	     size_t *nwim, struct kp_error *err)
+	     size_t *nwim, unsigned *wim_images, struct kp_error *err)
 {
 	struct disk_opts dopts = { o->format, o->allow_refs };
 	struct stat *st = calloc(n ? n : 1, sizeof(*st));
@@ -174,6 +178,7 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 			const char *why = wim_unwritable(disk_info(d));
 
 			(*nwim)++;
+			wim_images[i] = disk_info(d)->wim_images;
 			if ((!o->readonly || o->dry_run) && why)
 				r = kp_fail(err, KP_ERR_REFUSED, "'%s': %s",
 					    images[i], why);
@@ -197,7 +202,12 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 		}
 		disk_free(d);
 		for (k = 0; k < i && r == 0; k++)
-			if (st[k].st_ino && st[k].st_dev == st[i].st_dev &&
+			/* A WIM file's images, each of its own (img_expand). */
+			if (o->wim_index_of &&
+			    o->wim_index_of[k] != o->wim_index_of[i] &&
+			    strcmp(images[k], images[i]) == 0)
+				continue;
+			else if (st[k].st_ino && st[k].st_dev == st[i].st_dev &&
 			    st[k].st_ino == st[i].st_ino)
 				r = kp_fail(err, KP_ERR_INVALID, "'%s' and '%s' "
 					    "are the same image twice",
@@ -209,12 +219,127 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 	return r;
 }
 
+/*
+ * A WIM file is one image to the user but several to the batch: each of
+ * its images (indexes) chosen is an image of the session of its own, the
+ * file's name repeated, so that every index gets its installation, its
+ * hive server, its report and its own write.
+ */
+int
+img_expand(char *const *images, size_t n, const struct img_opts *o,
+	   struct img_expanded *x, struct kp_error *err)
+{
+	struct disk_opts dopts = { o->format, o->allow_refs };
+	unsigned *count = calloc(n ? n : 1, sizeof(*count));
+	size_t i, k, total = 0, at = 0, nwim = 0;
+	int r = 0;
+
+	memset(x, 0, sizeof(*x));
+	if (count == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < n && r == 0; i++) {
+		struct disk *d = NULL;
+
+		count[i] = 1;
+		if (imgio_is_uri(images[i]) || strstr(images[i], "://") ||
+		    access(images[i], F_OK) < 0)
+			continue;
+		/* Its errors are img_open's to report. */
+		if (disk_inspect(images[i], &dopts, &d, err) < 0) {
+			kp_error_clear(err);
+			continue;
+		}
+		if (disk_info(d)->format == FMT_WIM) {
+			count[i] = disk_info(d)->wim_images;
+			nwim++;
+			for (k = 0; k < o->nindexes && r == 0; k++)
+				if (o->indexes[k] > count[i])
+					r = kp_fail(err, KP_ERR_INVALID, "'%s': "
+						    "no image %u (it holds %u)",
+						    images[i], o->indexes[k],
+						    count[i]);
+			if (count[i] == 0)
+				r = kp_fail(err, KP_ERR_INPUT, "'%s': a WIM "
+					    "without images", images[i]);
+			if (o->nindexes)
+				count[i] = (unsigned)o->nindexes;
+		} else {
+			count[i] = 0;
+		}
+		disk_free(d);
+		total += count[i] ? count[i] : 1;
+	}
+	if (r < 0 || nwim == 0) {
+		free(count);
+		return r;
+	}
+	x->names = calloc(total, sizeof(*x->names));
+	x->index_of = calloc(total, sizeof(*x->index_of));
+	x->from = calloc(total, sizeof(*x->from));
+	if (x->names == NULL || x->index_of == NULL || x->from == NULL) {
+		free(count);
+		img_expanded_release(x);
+		return kp_fail_oom(err);
+	}
+	for (i = 0; i < n; i++) {
+		size_t m = count[i] ? count[i] : 1;
+
+		for (k = 0; k < m; k++, at++) {
+			x->from[at] = i;
+			x->index_of[at] = !count[i] ? 0 : o->nindexes ?
+					  o->indexes[k] : (unsigned)(k + 1);
+			if ((x->names[at] = strdup(images[i])) == NULL) {
+				x->n = at;
+				free(count);
+				img_expanded_release(x);
+				return kp_fail_oom(err);
+			}
+		}
+	}
+	x->n = total;
+	free(count);
+	return 0;
+}
+
+void
+img_expanded_release(struct img_expanded *x)
+{
+	size_t i;
+
+	for (i = 0; x->names && i < x->n; i++)
+		free(x->names[i]);
+	free(x->names);
+	free(x->index_of);
+	free(x->from);
+	memset(x, 0, sizeof(*x));
+}
+
 int
 img_open(char *const *images, size_t n, const struct img_opts *o,
 	 struct img_session **s_ret, struct kp_error *err)
 {
+	size_t nwim = 0;
+	unsigned *count = calloc(n ? n : 1, sizeof(*count));
+	int r;
+
+	*s_ret = NULL;
+	if (count == NULL)
+		return kp_fail_oom(err);
+	/* What an image is and what it names is the same to every backend:
+	 * read before auto chooses one, and a refusal is final. */
+	r = check_images(images, n, o, &nwim, count, err);
+	free(count);
+	if (r < 0)
+		return -1;
+	return open_session(images, n, o, nwim, s_ret, err);
+}
+
+static int
+open_session(char *const *images, size_t n, const struct img_opts *o,
+	     size_t nwim, struct img_session **s_ret, struct kp_error *err)
+{
 	struct img_session *s;
-	size_t i, nwim = 0;
+	size_t i;
 
 	*s_ret = NULL;
 	s = calloc(1, sizeof(*s));
@@ -231,12 +356,6 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 			release(s);
 			return kp_fail_oom(err);
 		}
-	/* What an image is and what it names is the same to every backend:
-	 * read before auto chooses one, and a refusal is final. */
-	if (check_images(images, n, o, &nwim, err) < 0) {
-		release(s);
-		return -1;
-	}
 	if ((s->tmpdir = kp_mkdtemp(err)) == NULL ||
 	    start_hive_servers(s, o, err) < 0) {
 		release(s);

@@ -75,6 +75,9 @@ struct img_opts {
 	const unsigned *indexes;	/* WIM files: only these images
 					 * (1, 2, ...); none: every one */
 	size_t nindexes;
+	/* WIM files as img_expand gave them: each image's index (a WIM
+	 * file named once per index); NULL: index 1 of each. */
+	const unsigned *wim_index_of;
 	void *ud;
 };
 
@@ -115,6 +118,22 @@ struct img_session;
  * add them as drives and start it). */
 int img_open(char *const *images, size_t n, const struct img_opts *o,
 	     struct img_session **s_ret, struct kp_error *err);
+
+/* The images a command works on, as img_open takes them: each WIM file
+ * once per image (index) it holds, or per index in O->indexes (the name
+ * repeated, its index in INDEX_OF, its place among IMAGES in FROM); any
+ * other image once (index 0).  X is left empty (NULL names) when there is
+ * no WIM file: use IMAGES as they are.  Give INDEX_OF to img_open as
+ * img_opts.wim_index_of. */
+struct img_expanded {
+	char **names;
+	unsigned *index_of;
+	size_t *from;
+	size_t n;
+};
+int img_expand(char *const *images, size_t n, const struct img_opts *o,
+	       struct img_expanded *x, struct kp_error *err);
+void img_expanded_release(struct img_expanded *x);
 
 /* Find every Windows installation (see above). */
 int img_find_windows(struct img_session *s, struct kp_error *err);

@@ -27,7 +27,7 @@
 #define WIM_FILE_MAX ((size_t)1 << 30)
 
 struct wmap {
-	size_t image;
+	size_t image;		/* the file (its worker) */
 	unsigned index;
 };
 
@@ -35,7 +35,9 @@ struct wimb {
 	struct img_opts o;
 	char *const *names;
 	size_t n;
-	struct wim_worker **w;
+	size_t *file;		/* image I is file FILE[I] */
+	size_t nfiles;
+	struct wim_worker **w;	/* one per file */
 	char **dirs;		/* each worker's scratch directory */
 	struct img_root *roots;
 	struct wmap *map;
@@ -50,52 +52,49 @@ w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
        struct kp_error *err)
 {
 	struct wimb *b;
-	size_t i;
+	size_t i, k;
 
 	*h = NULL;
 	if (n == 0)
 		return kp_fail(err, KP_ERR_INVALID, "no image");
-	if (o->overlay && n != 1)
-		return kp_fail(err, KP_ERR_INVALID,
-			       "an overlay is made for a single image only");
-	if (o->overlay && !o->readonly && access(o->overlay, F_OK) == 0)
-		return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; the "
-			       "overlay must be a new file", o->overlay);
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return kp_fail_oom(err);
 	*h = b;
 	b->o = *o;
 	b->names = images;
+	b->n = n;
+	b->file = calloc(n, sizeof(*b->file));
 	b->w = calloc(n, sizeof(*b->w));
 	b->dirs = calloc(n, sizeof(*b->dirs));
-	if (b->w == NULL || b->dirs == NULL)
+	if (b->file == NULL || b->w == NULL || b->dirs == NULL)
 		return kp_fail_oom(err);
-	b->n = n;
+	/* One worker per file, however many of its images are opened. */
 	for (i = 0; i < n; i++) {
-		bool write = !o->readonly;
-
-		if ((b->dirs[i] = kp_mkdtemp(err)) == NULL)
+		for (k = 0; k < i; k++)
+			if (strcmp(images[k], images[i]) == 0)
+				break;
+		b->file[i] = k < i ? b->file[k] : b->nfiles++;
+		if (k < i)
+			continue;
+		if (o->overlay && b->nfiles > 1)
+			return kp_fail(err, KP_ERR_INVALID, "an overlay is made "
+				       "for a single image only");
+		if (o->overlay && !o->readonly && access(o->overlay, F_OK) == 0)
+			return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; "
+				       "the overlay must be a new file",
+				       o->overlay);
+		if ((b->dirs[b->file[i]] = kp_mkdtemp(err)) == NULL)
 			return -1;
-		if (wimw_open(images[i], b->dirs[i], write ? o->overlay : NULL,
-			      write, o->timeout_s, &b->w[i], err) < 0) {
+		if (wimw_open(images[i], b->dirs[b->file[i]],
+			      o->readonly ? NULL : o->overlay, !o->readonly,
+			      o->timeout_s, &b->w[b->file[i]], err) < 0) {
 			if (strncmp(err->msg, "'", 1) != 0)
 				kp_error_prefix(err, "'%s'", images[i]);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static bool
-wanted(const struct img_opts *o, unsigned index)
-{
-	size_t i;
-
-	for (i = 0; i < o->nindexes; i++)
-		if (o->indexes[i] == index)
-			return true;
-	return o->nindexes == 0;
 }
 
 static int w_path_at(struct wimb *b, size_t image, unsigned index,
@@ -106,73 +105,72 @@ static int
 w_find_windows(void *h, struct kp_error *err)
 {
 	struct wimb *b = h;
-	size_t i, k, total = 0;
 	struct wim_info *info;
+	size_t i, f;
 
 	if (b->found)
 		return 0;
-	info = calloc(b->n, sizeof(*info));
-	if (info == NULL)
+	info = calloc(b->nfiles ? b->nfiles : 1, sizeof(*info));
+	b->roots = calloc(b->n, sizeof(*b->roots));
+	b->map = calloc(b->n, sizeof(*b->map));
+	if (info == NULL || b->roots == NULL || b->map == NULL) {
+		free(info);
 		return kp_fail_oom(err);
-	for (i = 0; i < b->n; i++) {
-		if (wimw_info(b->w[i], &info[i], err) < 0) {
-			kp_error_prefix(err, "'%s'", b->names[i]);
+	}
+	for (f = 0; f < b->nfiles; f++)
+		if (wimw_info(b->w[f], &info[f], err) < 0) {
+			for (i = 0; i < b->n; i++)
+				if (b->file[i] == f) {
+					kp_error_prefix(err, "'%s'",
+							b->names[i]);
+					break;
+				}
 			goto fail;
 		}
-		total += info[i].nimages;
-		for (k = 0; k < b->o.nindexes; k++)
-			if (b->o.indexes[k] == 0 ||
-			    b->o.indexes[k] > info[i].nimages) {
-				kp_fail(err, KP_ERR_INVALID, "'%s': no image "
-					"%u (it holds %zu)", b->names[i],
-					b->o.indexes[k], info[i].nimages);
-				goto fail;
-			}
-	}
-	b->roots = calloc(total ? total : 1, sizeof(*b->roots));
-	b->map = calloc(total ? total : 1, sizeof(*b->map));
-	if (b->roots == NULL || b->map == NULL) {
-		kp_fail_oom(err);
-		goto fail;
-	}
 	for (i = 0; i < b->n; i++) {
-		for (k = 0; k < info[i].nimages; k++) {
-			const struct wim_image *m = &info[i].images[k];
-			struct img_root *v = &b->roots[b->nroots];
-			char mnt[32];
+		const struct wim_info *fi = &info[b->file[i]];
+		unsigned index = b->o.wim_index_of ? b->o.wim_index_of[i] : 1;
+		const struct wim_image *m;
+		struct img_root *v = &b->roots[b->nroots];
+		char mnt[32];
 
-			if (!m->windows || !wanted(&b->o, m->index))
-				continue;
-			snprintf(mnt, sizeof(mnt), "/r%zu", b->nroots);
-			v->image = i;
-			v->wim_index = m->index;
-			if (asprintf(&v->device, "index %u", m->index) < 0)
-				v->device = NULL;
-			v->mnt = strdup(mnt);
-			v->wim_name = strdup(m->name);
-			v->wim_edition = strdup(m->edition);
-			b->map[b->nroots].image = i;
-			b->map[b->nroots].index = m->index;
-			b->nroots++;
-			if (v->device == NULL || v->mnt == NULL ||
-			    v->wim_name == NULL || v->wim_edition == NULL) {
-				kp_fail_oom(err);
-				goto fail;
-			}
-			if (w_path_at(b, i, m->index, mnt, "Windows",
-				      &v->systemroot, NULL, err) < 0)
-				goto fail;
+		if (index == 0 || index > fi->nimages) {
+			kp_fail(err, KP_ERR_INVALID, "'%s': no image %u (it "
+				"holds %zu)", b->names[i], index, fi->nimages);
+			goto fail;
 		}
+		m = &fi->images[index - 1];
+		if (!m->windows)
+			continue;
+		snprintf(mnt, sizeof(mnt), "/r%zu", b->nroots);
+		v->image = i;
+		v->wim_index = index;
+		if (asprintf(&v->device, "index %u", index) < 0)
+			v->device = NULL;
+		v->mnt = strdup(mnt);
+		v->wim_name = strdup(m->name);
+		v->wim_edition = strdup(m->edition);
+		b->map[b->nroots].image = b->file[i];
+		b->map[b->nroots].index = index;
+		b->nroots++;
+		if (v->device == NULL || v->mnt == NULL ||
+		    v->wim_name == NULL || v->wim_edition == NULL) {
+			kp_fail_oom(err);
+			goto fail;
+		}
+		if (w_path_at(b, b->file[i], index, mnt, "Windows",
+			      &v->systemroot, NULL, err) < 0)
+			goto fail;
 	}
-	for (i = 0; i < b->n; i++)
-		wimw_info_release(b->w[i], &info[i]);
+	for (f = 0; f < b->nfiles; f++)
+		wimw_info_release(b->w[f], &info[f]);
 	free(info);
 	b->found = true;
 	return 0;
 fail:
-	for (i = 0; i < b->n; i++)
-		if (info[i].images || info[i].compression)
-			wimw_info_release(b->w[i], &info[i]);
+	for (f = 0; f < b->nfiles; f++)
+		if (info[f].images || info[f].compression)
+			wimw_info_release(b->w[f], &info[f]);
 	free(info);
 	return -1;
 }
@@ -510,25 +508,30 @@ w_close(void *h, bool ok, struct kp_error *err)
 {
 	struct kp_error e2 = KP_ERROR_INIT;
 	struct wimb *b = h;
-	size_t i;
+	size_t f, i;
 	int r = 0;
 
 	if (b == NULL)
 		return 0;
-	for (i = 0; i < b->n; i++) {
-		if (b->w[i] && wimw_close(b->w[i], ok && !b->o.readonly,
+	for (f = 0; f < b->nfiles; f++) {
+		if (b->w[f] && wimw_close(b->w[f], ok && !b->o.readonly,
 					  b->o.readonly ? NULL : b->o.overlay,
 					  r == 0 && err ? err : &e2) < 0) {
-			if (r == 0 && err)
-				kp_error_prefix(err, "'%s'", b->names[i]);
+			for (i = 0; i < b->n; i++)
+				if (b->file[i] == f && r == 0 && err) {
+					kp_error_prefix(err, "'%s'",
+							b->names[i]);
+					break;
+				}
 			r = -1;
 		}
-		if (b->dirs[i])
-			kp_rmtree(b->dirs[i]);
-		free(b->dirs[i]);
+		if (b->dirs[f])
+			kp_rmtree(b->dirs[f]);
+		free(b->dirs[f]);
 	}
 	img_roots_free(b->roots, b->nroots);
 	free(b->map);
+	free(b->file);
 	free(b->w);
 	free(b->dirs);
 	free(b);
@@ -553,5 +556,6 @@ const struct img_backend img_backend_wim = {
 	.close = w_close,
 	.download = w_download,
 	.format = w_format,
-	.parallel = true,
+	/* The images of one file share its worker. */
+	.parallel = false,
 };

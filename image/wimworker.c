@@ -903,6 +903,7 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	so.fs_files = keep;
 	so.nfs_files = (size_t)n;
 	so.fs_files_write = write;
+	so.ioctl_fails = true;
 	/* It may append to the WIM, never grow it past twice its size and
 	 * a few GiB (what a hive or a kit adds is far less). */
 	so.fsize_max = (uint64_t)st.st_size * 2 + ((uint64_t)4 << 30);

@@ -673,6 +673,10 @@ confine(const struct sb_opts *o, int sock)
 		goto fail;
 	if (o->fs_dir && allow_files(ctx, fenced) < 0)
 		goto fail;
+	if (o->ioctl_fails &&
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl),
+			     0) < 0)
+		goto fail;
 	if (seccomp_load(ctx) < 0)
 		goto fail;
 	seccomp_release(ctx);

@@ -79,6 +79,10 @@ struct sb_opts {
 	const int *fs_files;
 	size_t nfs_files;
 	bool fs_files_write;
+	/* ioctl fails (ENOTTY) rather than kills it: libntfs-3g probes a
+	 * volume in a file as if it were a block device (BLKBSZSET,
+	 * BLKGETSIZE64, ...), and takes the failure in its stride. */
+	bool ioctl_fails;
 	/* Seconds the worker has to answer a request before it is killed
 	 * and the call fails; 0: no limit. */
 	unsigned timeout_s;
