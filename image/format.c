@@ -867,8 +867,10 @@ wim(struct src *s, bool pipable)
 	if (images > FMT_WIM_IMAGES_MAX)
 		return bad(s, "%u images (kmsprep opens at most %u)", images,
 			   FMT_WIM_IMAGES_MAX);
-	if (wim_reshdr(s, h + 48, "lookup table", false, &bsize, NULL) < 0 ||
-	    wim_reshdr(s, h + 72, "XML data", false, &xsize, &xorig) < 0 ||
+	/* A pipable WIM's first header locates nothing yet: its copy at the
+	 * end does (wimlib reads that one). */
+	if (wim_reshdr(s, h + 48, "lookup table", pipable, &bsize, NULL) < 0 ||
+	    wim_reshdr(s, h + 72, "XML data", pipable, &xsize, &xorig) < 0 ||
 	    wim_reshdr(s, h + 96, "boot metadata", true, NULL, NULL) < 0 ||
 	    wim_reshdr(s, h + 124, "integrity table", true, NULL, NULL) < 0)
 		return -1;
@@ -876,6 +878,15 @@ wim(struct src *s, bool pipable)
 	if (xsize != xorig || xsize > FMT_WIM_XML_MAX || xsize % 2 != 0)
 		return bad(s, "XML data of %llu bytes",
 			   (unsigned long long)xsize);
+	if (pipable && images == 0 && s->size >= 2 * WIM_HDR_SIZE) {
+		unsigned char t[WIM_HDR_SIZE];
+
+		if (rd(s, t, sizeof(t), s->size - WIM_HDR_SIZE) < 0)
+			return -1;
+		if (memcmp(t, "WLPWM\0\0\0", 8) == 0 &&
+		    le32(t + 44) <= FMT_WIM_IMAGES_MAX)
+			images = le32(t + 44);
+	}
 	if (le32(h + 120) > images)
 		return bad(s, "boot index %u of %u images", le32(h + 120),
 			   images);

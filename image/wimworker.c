@@ -785,9 +785,8 @@ serve_commit(void *st, const void *args, void *ans, struct kp_error *err)
 		return 0;
 	WIM(st, err);
 	if (ws->out_fd >= 0)
-		r = wimlib_write_to_fd(w, WIMLIB_ALL_IMAGES, ws->out_fd,
-				       WIMLIB_WRITE_FLAG_RETAIN_GUID |
-				       WIMLIB_WRITE_FLAG_FSYNC, 1);
+		r = wimlib_write_to_fd(w, ws->out_fd, WIMLIB_ALL_IMAGES,
+				       WIMLIB_WRITE_FLAG_RETAIN_GUID, 1);
 	else
 		r = wimlib_overwrite(w, WIMLIB_WRITE_FLAG_FSYNC, 1);
 	if (r)

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# WIM files (issue 30) through the wim backend (image/wim.c,
+# image/wimworker.c): show, set and generalize in every index, with
+# metadata kept and checked by wimlib's own tools (wiminfo, wimdir,
+# wimextract), --index, overlays, refusals (split, pipable, ESD), writes
+# killed at random moments, and hostile WIMs.  Test WIMs are captured here
+# from an NTFS volume file (wimcapture keeps its descriptors).
+. "$(dirname "$0")/lib.sh"
+
+PATH=$PATH:/sbin:/usr/sbin
+for tool in wiminfo wimcapture wimappend wimdir wimextract wimexport \
+	    wimsplit mkntfs hivexregedit; do
+	command -v $tool >/dev/null 2>&1 ||
+		skip_all "no $tool (wimtools, ntfs-3g, libhivex-bin)"
+done
+SW=Windows/System32/config/SOFTWARE
+SPP='\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+
+# One NTFS volume with a sample Windows, captured as two indexes.
+sample_hive "$SCRATCH/soft" client || exit 1
+"$KMSPREP" hive new "$SCRATCH/sys" >/dev/null &&
+	"$KMSPREP" hive import "$SCRATCH/sys" "$SRC_DIR/tests/data/system.reg" \
+		>/dev/null || exit 1
+"$TEST_TOOL" mkpe "$SCRATCH/pe" amd64 || exit 1
+truncate -s 32M "$SCRATCH/vol"
+mkntfs -q -F -Q "$SCRATCH/vol" >/dev/null 2>&1 || exit 1
+"$TEST_TOOL" direct -p 0 "$SCRATCH/vol" mkdir Windows/System32/config \
+	secret $SW "$SCRATCH/soft" put Windows/System32/cmd.exe "$SCRATCH/pe" \
+	secret Windows/System32/config/SYSTEM "$SCRATCH/sys" >/dev/null || exit 1
+wimcapture "$SCRATCH/vol" "$SCRATCH/two.wim" "Windows 10 Pro" \
+	--flags=Professional >/dev/null 2>&1 &&
+	wimappend "$SCRATCH/vol" "$SCRATCH/two.wim" "Windows 10 Enterprise" \
+		--flags=Enterprise >/dev/null 2>&1 || exit 1
+
+# The value of the KMS host in index N of WIM W, by wimlib and hivex alone.
+kms_host() {
+	rm -rf x && mkdir x
+	wimextract "$1" "$2" /$SW --dest-dir=x >/dev/null 2>&1
+	hivexregedit --export x/SOFTWARE "$SPP" 2>/dev/null |
+		sed -n 's/^"KeyManagementServiceName"=//p'
+}
+HEX_KMS=$(printf 'kms.example.com\0' | iconv -t UTF-16LE | od -An -tx1 |
+	  tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+
+# wimdir --detailed of index N without what a new content changes of file F
+# (its stream's hash, sizes, place and reference count).
+detailed_but() {
+	wimdir "$1" "$2" --detailed | awk -v f="/$3" '
+		/^Full Path/ { cur = $0; sub(/^Full Path *= "/, "", cur);
+			       sub(/"$/, "", cur) }
+		cur == f && /^(Hash|Uncompressed size|Compressed size|Offset in WIM|Reference Count|Flags) / { next }
+		{ print }'
+}
+
+xml_lastmod() {
+	wiminfo "$1" "$2" --xml | iconv -f UTF-16LE -t UTF-8 |
+		sed 's/.*<LASTMODIFICATIONTIME>\(.*\)<\/LASTMODIFICATIONTIME>.*/\1/'
+}
+
+test_show() {
+	kp image show "$SCRATCH/two.wim" >out
+	expect_grep '^image: .*two.wim (wim, backend wim)' out
+	expect_grep 'windows: index 1 /Windows' out
+	expect_grep 'windows: index 2 /Windows' out
+	expect_grep 'name: Windows 10 Pro' out
+	expect_grep 'name: Windows 10 Enterprise' out
+	expect_grep 'wim edition: Enterprise' out
+	expect_grep 'VLActivationInterval' out
+	kp image show --json "$SCRATCH/two.wim" >j
+	python3 - j <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+w = [x for i in d["images"] for x in i["windows"]]
+assert [x["index"] for x in w] == [1, 2], w
+assert w[0]["name"] == "Windows 10 Pro" and w[1]["name"] == "Windows 10 Enterprise"
+assert all(i["backend"] == "wim" and i["format"] == "wim" for i in d["images"])
+assert all("settings" in json.dumps(x["software"]) for x in w)
+EOF
+	kp image show --index 2 "$SCRATCH/two.wim" >out2
+	expect_grep 'index 2' out2
+	expect_no_grep 'index 1' out2
+	expect_code 2 kp image show --index 0 "$SCRATCH/two.wim"
+	expect_code 2 kp image show --index 3 "$SCRATCH/two.wim"
+}
+t "image show lists every index with its name, edition and settings" test_show
+
+test_set_every() {
+	cp "$SCRATCH/two.wim" w.wim
+	for i in 1 2; do
+		detailed_but w.wim $i $SW >before$i
+		xml_lastmod w.wim $i >lm$i
+	done
+	wiminfo w.wim | grep -E '^(Compression|Chunk Size|Image Count|GUID)' >hdr
+	sleep 1
+	kp image set w.wim --kms-host kms.example.com >out
+	expect_grep 'written and verified' out
+	for i in 1 2; do
+		[ "$(kms_host w.wim $i)" = "hex(1):$HEX_KMS" ] ||
+			{ echo "index $i: $(kms_host w.wim $i)"; false; }
+		detailed_but w.wim $i $SW >after$i
+		expect_same before$i after$i
+		xml_lastmod w.wim $i >now$i
+		fails cmp -s lm$i now$i
+	done
+	wiminfo w.wim | grep -E '^(Compression|Chunk Size|Image Count|GUID)' >hdr2
+	expect_same hdr hdr2
+	kp image show w.wim >show
+	[ "$(grep -c 'KeyManagementServiceName.*kms.example.com' show)" = 2 ]
+}
+t "image set: every index, descriptor, attributes, times kept" test_set_every
+
+test_set_index() {
+	cp "$SCRATCH/two.wim" w.wim
+	# The hives' blobs were shared by both indexes: only that count
+	# changes there.
+	wimdir w.wim 2 --detailed | grep -v '^Reference Count' >before2
+	xml_lastmod w.wim 2 >lm2
+	kp image set w.wim --index 1 --kms-host kms.example.com >/dev/null
+	[ "$(kms_host w.wim 1)" = "hex(1):$HEX_KMS" ]
+	[ -z "$(kms_host w.wim 2)" ]
+	wimdir w.wim 2 --detailed | grep -v '^Reference Count' >after2
+	expect_same before2 after2
+	xml_lastmod w.wim 2 >now2
+	expect_same lm2 now2
+}
+t "--index 1: index 2 and its XML data untouched" test_set_index
+
+test_integrity() {
+	wimcapture "$SCRATCH/vol" c.wim W --check >/dev/null 2>&1
+	kp image set c.wim --kms-host kms.example.com >/dev/null
+	wiminfo c.wim | grep -q 'Integrity info'
+	wimverify c.wim >/dev/null 2>&1 || wiminfo c.wim --check >/dev/null
+	wimcapture "$SCRATCH/vol" x.wim W --compress=XPRESS --chunk-size=16K \
+		>/dev/null 2>&1
+	kp image set x.wim --kms-host kms.example.com >/dev/null
+	wiminfo x.wim | grep -q 'Compression: *XPRESS'
+	wiminfo x.wim | grep -q 'Chunk Size: *16384'
+}
+t "integrity table, compression type and chunk size kept" test_integrity
+
+test_overlay() {
+	cp "$SCRATCH/two.wim" w.wim
+	cp w.wim orig.wim
+	kp image set w.wim --kms-host kms.example.com --overlay new.wim >/dev/null
+	expect_same orig.wim w.wim
+	[ "$(kms_host new.wim 2)" = "hex(1):$HEX_KMS" ]
+	[ "$(wiminfo new.wim | grep GUID)" = "$(wiminfo w.wim | grep GUID)" ]
+	expect_code 1 kp image set w.wim --kms-host x --overlay new.wim
+}
+t "--overlay writes a new WIM, the original untouched" test_overlay
+
+test_refusals() {
+	# A split WIM: a file too big for one part.
+	head -c 3000000 /dev/urandom >big
+	cp "$SCRATCH/vol" v2
+	"$TEST_TOOL" direct -p 0 v2 put big.bin big >/dev/null 2>&1 ||
+		ntfscp -f v2 big big.bin >/dev/null 2>&1
+	wimcapture v2 s.wim W --compress=none >/dev/null 2>&1
+	wimsplit s.wim p.swm 1 >/dev/null 2>&1
+	[ -e p2.swm ]
+	cp p.swm p0.swm
+	expect_code 4 kp image set p.swm --kms-host x 2>err
+	expect_grep 'split WIM.*wimlib-imagex join' err
+	expect_same p0.swm p.swm
+	wimexport "$SCRATCH/two.wim" all pipe.wim --pipable >/dev/null 2>&1
+	cp pipe.wim pipe0.wim
+	expect_code 4 kp image set pipe.wim --kms-host x 2>err
+	expect_grep 'pipable WIM.*wimlib-imagex export' err
+	expect_same pipe0.wim pipe.wim
+	wimexport "$SCRATCH/two.wim" all e.esd --solid >/dev/null 2>&1
+	cp e.esd e0.esd
+	expect_code 4 kp image set e.esd --kms-host x 2>err
+	expect_grep 'ESD.*shows but does not write' err
+	expect_code 4 kp image generalize e.esd 2>err
+	expect_same e0.esd e.esd
+	kp image show e.esd >out
+	expect_grep 'index 2' out
+}
+t "split, pipable and ESD WIMs refused for writing, saying what to do" \
+	test_refusals
+
+test_generalize() {
+	cp "$SCRATCH/two.wim" g.wim
+	wimdir g.wim 1 --detailed >before
+	kp image generalize g.wim >out
+	expect_grep 'Unattend.xml' out
+	wimdir g.wim 1 --detailed >after
+	# Every entry there before is there unchanged; new ones are added.
+	diff before after | grep -v '^>' | grep -v '^[0-9]*a[0-9,]*$' >changed || :
+	[ ! -s changed ] || { cat changed; false; }
+	# The new file gets kmsprep's descriptor for new files.
+	wimdir g.wim 1 --detailed --path=/Windows/System32/sysprep/unattend.xml \
+		>new
+	expect_grep 'Security Descriptor = 0100049014000000240000000000000030' new
+}
+t "image generalize: new files with their descriptor, nothing else changed" \
+	test_generalize
+
+# Kill kmsprep and its workers at random moments of the write: the WIM
+# must still open and show the old value or the new one.
+test_kills() {
+	local i delay v ok=0
+	# About 8 MB of filler keys (as make-sample-image's
+	# SAMPLE_SOFTWARE_MB), so that the write takes a while.
+	"$TEST_TOOL" mkhive big-soft 1000 22 2 40 >/dev/null
+	"$KMSPREP" hive import big-soft "$SRC_DIR/tests/data/software-client.reg" \
+		>/dev/null
+	cp "$SCRATCH/vol" v3
+	"$TEST_TOOL" direct -p 0 v3 secret $SW big-soft >/dev/null
+	wimcapture v3 base.wim W >/dev/null 2>&1
+	wimappend v3 base.wim W2 >/dev/null 2>&1
+	for i in 1 2 3 4 5 6 7 8; do
+		cp base.wim k.wim
+		delay=$(awk -v s=$i 'BEGIN { srand(s * 7919); printf "%.2f", 0.2 + rand() }')
+		setsid "$KMSPREP" image set k.wim --kms-host kms.example.com \
+			>/dev/null 2>&1 &
+		sleep "$delay"
+		kill -9 -- -$! 2>/dev/null || :
+		wait $! 2>/dev/null || :
+		wiminfo k.wim >/dev/null
+		wimdir k.wim 1 >/dev/null
+		v=$(kms_host k.wim 1)
+		case $v in
+		"") ;;
+		"hex(1):$HEX_KMS") ok=$((ok + 1)) ;;
+		*) echo "index 1 holds '$v'"; false ;;
+		esac
+	done
+	echo "# $ok of 8 finished before the kill"
+	# What a killed write left is written over by the next one.
+	kp image set k.wim --kms-host kms.example.com >/dev/null
+	[ "$(kms_host k.wim 2)" = "hex(1):$HEX_KMS" ]
+}
+t "a write killed at random moments leaves the old WIM or the new" test_kills
+
+# Hostile WIMs: nothing written, a clean error (exit 3).
+test_hostile() {
+	cp "$SCRATCH/two.wim" h.wim
+	sz=$(stat -c %s h.wim)
+	# The lookup table's offset past the end.
+	cp h.wim bad1.wim
+	printf '\xff\xff\xff\x7f' | dd of=bad1.wim bs=1 seek=56 conv=notrunc status=none
+	# Huge XML data.
+	cp h.wim bad2.wim
+	printf '\xff\xff\xff\xff\xff\x00\x00' | dd of=bad2.wim bs=1 seek=72 conv=notrunc status=none
+	# 100000 images.
+	cp h.wim bad3.wim
+	printf '\xa0\x86\x01\x00' | dd of=bad3.wim bs=1 seek=44 conv=notrunc status=none
+	# Truncated.
+	head -c $((sz / 2)) h.wim >bad4.wim
+	# A corrupted metadata resource (garbage inside the file's body).
+	cp h.wim bad5.wim
+	head -c 2000 /dev/urandom | dd of=bad5.wim bs=1 seek=300 conv=notrunc status=none
+	for f in bad1 bad2 bad3 bad4; do
+		cp $f.wim $f.orig
+		expect_code 3 kp image set $f.wim --kms-host x 2>err
+		expect_grep 'not a valid wim image' err
+		expect_same $f.orig $f.wim
+	done
+	cp bad5.wim bad5.orig
+	rc=0
+	kp image set bad5.wim --kms-host x >/dev/null 2>err || rc=$?
+	[ $rc -ne 0 ] || { cat err; false; }
+	expect_no_grep 'forbidden system call' err
+	expect_same bad5.orig bad5.wim
+}
+t "hostile WIMs fail cleanly, nothing written" test_hostile
+
+done_testing
