@@ -143,12 +143,12 @@ wim_unwritable(const struct fmt_info *in)
 	if (in->wim_pipable)
 		return "a pipable WIM, which cannot be appended to in place: "
 		       "export it to a normal WIM first (wimlib-imagex export "
-		       "SRC all DEST --not-pipable), then prepare that";
+		       "SRC all DEST writes one), then prepare that";
 	if (in->wim_solid)
 		return "an ESD (solid-compressed WIM), which kmsprep shows but "
-		       "does not write: export it to a normal WIM first "
-		       "(wimlib-imagex export SRC all DEST --compress=LZX), "
-		       "then prepare that";
+		       "does not write: export it to a normal WIM with LZX "
+		       "compression first (wimlib-imagex export), then "
+		       "prepare that";
 	return NULL;
 }
 
