@@ -128,7 +128,7 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 
 	if (code)
 		return code;
-	if (img_expand(pos, (size_t)npos, &o, x, &err) < 0)
+	if (img_expand(pos, (size_t)npos, &o, NULL, x, &err) < 0)
 		return cli_fail(c, &err);
 	o.wim_index_of = x->index_of;
 	if (img_open(x->names ? x->names : pos,

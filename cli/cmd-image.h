@@ -31,6 +31,8 @@ struct image_args {
 	 * (NULL: --root's), and the listener (cli/events.c) */
 	const struct img_plan *plans;
 	const char *const *root_of;
+	const unsigned *index_of;	/* image batch: a plan's "index" per
+					 * image (0: every one) */
 	struct cli_events *events;
 	const char *events_fmt;	/* --events */
 };

@@ -152,6 +152,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	struct img_expanded x = { 0 };
 	struct img_plan *plans = NULL;
 	const char **root_of = NULL;
+	char **shown = NULL;	/* POS as reported */
 	int code;
 
 	/* A WIM file is one image per index from here on (img_expand);
@@ -159,7 +160,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	code = image_opts(c, a, a->dry_run, &io);
 	if (code)
 		return code;
-	if (img_expand(pos, n, &io, &x, &err) < 0)
+	if (img_expand(pos, n, &io, a->index_of, &x, &err) < 0)
 		return cli_fail(c, &err);
 	if (x.names) {
 		size_t i;
@@ -179,6 +180,20 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		}
 		pos = x.names;
 		n = x.n;
+		/* Reported as the session names them: "FILE (index N)". */
+		shown = calloc(n, sizeof(*shown));
+		if (shown == NULL) {
+			code = cli_oom(c);
+			goto done;
+		}
+		for (i = 0; i < n; i++)
+			if (x.index_of[i] ? asprintf(&shown[i], "%s (index %u)",
+						     pos[i], x.index_of[i]) < 0 :
+			    (shown[i] = strdup(pos[i])) == NULL) {
+				shown[i] = NULL;
+				code = cli_oom(c);
+				goto done;
+			}
 		o.plans = plans ? plans : a->plans;
 		o.root_of = root_of ? root_of : a->root_of;
 	}
@@ -191,7 +206,8 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		if (a->json)
 			return cli_usage(c, "--events and --json both use "
 					 "standard output: choose one");
-		own = a->events = events_new(c, true, pos, NULL, n);
+		own = a->events = events_new(c, true, shown ? shown : pos,
+					     NULL, n);
 		if (own == NULL)
 			return cli_oom(c);
 		events_plan(own, n, NULL, a->dry_run);
@@ -217,14 +233,14 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 			code = r.stage >= IMG_RUN_WRITE ? cli_error(c, &err) :
 				cli_fail(c, &err);
 		}
-		what_was_written(c, a, &r, pos);
+		what_was_written(c, a, &r, shown ? shown : pos);
 		goto done;
 	}
 	/* With --events the lines said it all. */
 	if (a->json && !a->events_fmt)
-		print_json(c, a, &r, pos, n, &code);
+		print_json(c, a, &r, shown ? shown : pos, n, &code);
 	else if (!a->events_fmt)
-		print_text(a, &r, pos, n);
+		print_text(a, &r, shown ? shown : pos, n);
 	if (r.dry_refused && code == 0)
 		code = KP_EXIT_REFUSED;
 done:
@@ -233,7 +249,8 @@ done:
 
 		report_times(c, "all images", &r.all, REPORT_TIMES_ALL);
 		for (i = 0; i < n; i++)
-			report_times(c, pos[i], &r.times[i], REPORT_TIMES_EACH);
+			report_times(c, shown ? shown[i] : pos[i], &r.times[i],
+				     REPORT_TIMES_EACH);
 	}
 	img_run_release(&r, n);
 	if (own) {
@@ -243,6 +260,9 @@ done:
 	}
 	free(plans);
 	free(root_of);
+	for (size_t k = 0; shown && k < n; k++)
+		free(shown[k]);
+	free(shown);
 	img_expanded_release(&x);
 	return code;
 }

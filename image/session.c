@@ -227,7 +227,7 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
  */
 int
 img_expand(char *const *images, size_t n, const struct img_opts *o,
-	   struct img_expanded *x, struct kp_error *err)
+	   const unsigned *only, struct img_expanded *x, struct kp_error *err)
 {
 	struct disk_opts dopts = { o->format, o->allow_refs };
 	unsigned *count = calloc(n ? n : 1, sizeof(*count));
@@ -240,7 +240,8 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 	for (i = 0; i < n && r == 0; i++) {
 		struct disk *d = NULL;
 
-		count[i] = 1;
+		count[i] = 0;
+		total++;
 		if (imgio_is_uri(images[i]) || strstr(images[i], "://") ||
 		    access(images[i], F_OK) < 0)
 			continue;
@@ -252,6 +253,10 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 		if (disk_info(d)->format == FMT_WIM) {
 			count[i] = disk_info(d)->wim_images;
 			nwim++;
+			if (only && only[i] > count[i])
+				r = kp_fail(err, KP_ERR_INVALID, "'%s': no "
+					    "image %u (it holds %u)",
+					    images[i], only[i], count[i]);
 			for (k = 0; k < o->nindexes && r == 0; k++)
 				if (o->indexes[k] > count[i])
 					r = kp_fail(err, KP_ERR_INVALID, "'%s': "
@@ -261,13 +266,16 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 			if (count[i] == 0)
 				r = kp_fail(err, KP_ERR_INPUT, "'%s': a WIM "
 					    "without images", images[i]);
-			if (o->nindexes)
+			if (only && only[i])
+				count[i] = 1;
+			else if (o->nindexes)
 				count[i] = (unsigned)o->nindexes;
-		} else {
-			count[i] = 0;
+			total += count[i] - 1;
+		} else if (only && only[i]) {
+			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image number "
+				    "(index) is for WIM files", images[i]);
 		}
 		disk_free(d);
-		total += count[i] ? count[i] : 1;
 	}
 	if (r < 0 || nwim == 0) {
 		free(count);
@@ -286,8 +294,10 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 
 		for (k = 0; k < m; k++, at++) {
 			x->from[at] = i;
-			x->index_of[at] = !count[i] ? 0 : o->nindexes ?
-					  o->indexes[k] : (unsigned)(k + 1);
+			x->index_of[at] = !count[i] ? 0 :
+					  only && only[i] ? only[i] :
+					  o->nindexes ? o->indexes[k] :
+					  (unsigned)(k + 1);
 			if ((x->names[at] = strdup(images[i])) == NULL) {
 				x->n = at;
 				free(count);
@@ -351,8 +361,13 @@ open_session(char *const *images, size_t n, const struct img_opts *o,
 		return kp_fail_oom(err);
 	}
 	s->n = n;
+	/* An image of a WIM file is named by the file and its index. */
 	for (i = 0; i < n; i++)
-		if ((s->names[i] = strdup(images[i])) == NULL) {
+		if ((o->wim_index_of && o->wim_index_of[i] ?
+		     asprintf(&s->names[i], "%s (index %u)", images[i],
+			      o->wim_index_of[i]) < 0 :
+		     (s->names[i] = strdup(images[i])) == NULL)) {
+			s->names[i] = NULL;
 			release(s);
 			return kp_fail_oom(err);
 		}

@@ -120,7 +120,8 @@ int img_open(char *const *images, size_t n, const struct img_opts *o,
 	     struct img_session **s_ret, struct kp_error *err);
 
 /* The images a command works on, as img_open takes them: each WIM file
- * once per image (index) it holds, or per index in O->indexes (the name
+ * once per image (index) it holds, or per index in O->indexes, or only
+ * image ONLY[I] where ONLY (NULL: none) gives one (the name
  * repeated, its index in INDEX_OF, its place among IMAGES in FROM); any
  * other image once (index 0).  X is left empty (NULL names) when there is
  * no WIM file: use IMAGES as they are.  Give INDEX_OF to img_open as
@@ -132,7 +133,8 @@ struct img_expanded {
 	size_t n;
 };
 int img_expand(char *const *images, size_t n, const struct img_opts *o,
-	       struct img_expanded *x, struct kp_error *err);
+	       const unsigned *only, struct img_expanded *x,
+	       struct kp_error *err);
 void img_expanded_release(struct img_expanded *x);
 
 /* Find every Windows installation (see above). */
@@ -142,7 +144,8 @@ int img_find_windows(struct img_session *s, struct kp_error *err);
 struct img_root *img_roots(const struct img_session *s, size_t *n);
 const struct img_locked *img_locked(const struct img_session *s, size_t *n);
 
-/* The image paths and detected formats, by index. */
+/* The image paths ("FILE (index N)" for an image of a WIM file) and
+ * detected formats, by index. */
 const char *img_name(const struct img_session *s, size_t i);
 const char *img_format(const struct img_session *s, size_t i);
 

@@ -60,7 +60,7 @@ xml_lastmod() {
 
 test_show() {
 	kp image show "$SCRATCH/two.wim" >out
-	expect_grep '^image: .*two.wim (wim, backend wim)' out
+	expect_grep '^image: .*two.wim (index 1) (wim, backend wim)' out
 	expect_grep 'windows: index 1 /Windows' out
 	expect_grep 'windows: index 2 /Windows' out
 	expect_grep 'name: Windows 10 Pro' out
@@ -196,6 +196,31 @@ test_generalize() {
 }
 t "image generalize: new files with their descriptor, nothing else changed" \
 	test_generalize
+
+test_plan() {
+	cp "$SCRATCH/two.wim" p.wim
+	cat >plan.json <<'EOF2'
+{"images": [{"image": "p.wim", "index": 2, "kms-host": "two.example.com"},
+	    {"image": "p.wim", "index": 1, "kms-host": "one.example.com"}]}
+EOF2
+	kp image batch plan.json >out
+	expect_grep '^p.wim (index 2): written and verified' out
+	kp image show p.wim >show
+	expect_grep 'KeyManagementServiceName.*"one.example.com"' show
+	expect_grep 'KeyManagementServiceName.*"two.example.com"' show
+	cat >dup.json <<'EOF2'
+{"images": [{"image": "p.wim", "kms-host": "a.example.com"},
+	    {"image": "p.wim", "index": 1, "kms-host": "b.example.com"}]}
+EOF2
+	expect_code 2 kp image batch dup.json 2>err
+	expect_grep 'the same as' err
+	cat >bad.json <<'EOF2'
+{"images": [{"image": "p.wim", "index": 3, "kms-host": "a.example.com"}]}
+EOF2
+	expect_code 2 kp image batch bad.json 2>err
+	expect_grep 'no image 3' err
+}
+t "image batch: the plan's \"index\" chooses an image of a WIM" test_plan
 
 # Kill kmsprep and its workers at random moments of the write: the WIM
 # must still open and show the old value or the new one.
