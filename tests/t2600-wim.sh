@@ -197,6 +197,29 @@ test_generalize() {
 t "image generalize: new files with their descriptor, nothing else changed" \
 	test_generalize
 
+test_kit() {
+	"$KMSPREP" hive new ssoft >/dev/null
+	"$KMSPREP" hive import ssoft "$SRC_DIR/tests/data/software-server.reg" \
+		>/dev/null
+	cp "$SCRATCH/vol" vs
+	"$TEST_TOOL" direct -p 0 vs secret $SW ssoft >/dev/null
+	wimcapture vs srv.wim Server >/dev/null 2>&1
+	detailed_but srv.wim 1 Windows/System32/config/SYSTEM >before
+	kp kms kit build -q -o kit.tar.gz --host-name kms2.corp.example \
+		>/dev/null
+	kp kms kit apply kit.tar.gz srv.wim --allow-unsigned >out 2>&1
+	expect_grep 'written and verified' out
+	detailed_but srv.wim 1 Windows/System32/config/SYSTEM >after
+	# The kit's files are added; nothing there before changed.
+	diff before after | grep -v '^>' | grep -v '^[0-9]*a[0-9,]*$' \
+		>changed || :
+	[ ! -s changed ] || { cat changed; false; }
+	expect_grep 'Full Path *= "/Windows/kmsprep/kit-firstboot.cmd"' after
+	kp image show srv.wim >show
+	expect_grep 'kit' show
+}
+t "kms kit apply on a WIM: kit files added, nothing else changed" test_kit
+
 test_plan() {
 	cp "$SCRATCH/two.wim" p.wim
 	cat >plan.json <<'EOF2'
