@@ -184,7 +184,6 @@ struct wstate {
 	WIMStruct *wim;
 	struct written *w;
 	size_t nw;
-	bool selftest;
 };
 
 static int
@@ -192,10 +191,9 @@ wfail(struct kp_error *err, int code, const char *what)
 {
 	enum kp_status st = KP_ERR_INPUT;
 
+	/* Out of memory in the worker is what a WIM claiming huge sizes
+	 * gets under its address-space limit: bad input. */
 	switch (code) {
-	case WIMLIB_ERR_NOMEM:
-		st = KP_ERR_FAIL;
-		break;
 	case WIMLIB_ERR_WRITE:
 	case WIMLIB_ERR_OPEN:
 	case WIMLIB_ERR_NTFS_3G:
@@ -308,15 +306,22 @@ stat_path(WIMStruct *w, uint32_t index, const char *path, struct stat_ans *a,
 				      path);
 }
 
+/* 1 if image INDEX holds Windows/System32/config/SOFTWARE, a file; 0 if
+ * not; -1 if the image cannot be read (its metadata damaged). */
 static int
-is_windows(WIMStruct *w, uint32_t index)
+is_windows(WIMStruct *w, uint32_t index, struct kp_error *err)
 {
-	struct kp_error ignored = KP_ERROR_INIT;
 	struct stat_ans a;
 
-	return stat_path(w, index, "Windows/System32/config/SOFTWARE", &a,
-			 &ignored) == 0 &&
-	       !(a.attrib & (ATTR_DIRECTORY | ATTR_REPARSE));
+	if (stat_path(w, index, "Windows/System32/config/SOFTWARE", &a,
+		      err) == 0)
+		return !(a.attrib & (ATTR_DIRECTORY | ATTR_REPARSE));
+	if (err->status == KP_ERR_INPUT && strstr(err->msg, "no such file")) {
+		kp_error_clear(err);
+		return 0;
+	}
+	kp_error_prefix(err, "image %u", index);
+	return -1;
 }
 
 static char *
@@ -331,6 +336,7 @@ serve_info(void *st, const void *args, void *ans, struct kp_error *err)
 	struct wim_info *f = ans;
 	struct wimlib_wim_info info;
 	uint32_t i;
+	int r;
 
 	WIM(st, err);
 	(void)args;
@@ -362,7 +368,10 @@ serve_info(void *st, const void *args, void *ans, struct kp_error *err)
 		f->nimages = i + 1;
 		if (m->name == NULL || m->edition == NULL)
 			return kp_fail_oom(err);
-		m->windows = is_windows(w, i + 1);
+		r = is_windows(w, i + 1, err);
+		if (r < 0)
+			return -1;
+		m->windows = r == 1;
 	}
 	return 0;
 }
@@ -804,28 +813,9 @@ serve_commit(void *st, const void *args, void *ans, struct kp_error *err)
 	return verify(ws, err);
 }
 
-static int
-serve_selftest(void *st, const void *args, void *ans, struct kp_error *err)
-{
-	const struct wstate *ws = st;
-	pid_t pid;
-
-	(void)args;
-	(void)ans;
-	if (!ws->selftest)
-		return kp_fail(err, KP_ERR_FAIL, "no self-test");
-	/* A thread or process of its own is refused (RLIMIT_NPROC) or
-	 * kills it (seccomp). */
-	pid = fork();
-	if (pid == 0)
-		_exit(0);
-	return kp_fail(err, KP_ERR_FAIL, "fork: %s", pid < 0 ?
-		       strerror(errno) : "allowed");
-}
-
 enum {
 	WIMW_INFO = 1, WIMW_LS, WIMW_COPY, WIMW_PUT, WIMW_REMOVE, WIMW_COMMIT,
-	WIMW_SELFTEST, WIMW_NR
+	WIMW_NR
 };
 
 static const struct rpc_op ops[WIMW_NR] = {
@@ -840,7 +830,6 @@ static const struct rpc_op ops[WIMW_NR] = {
 			  .serve = serve_remove },
 	[WIMW_COMMIT] = { .name = "commit", .answer = &r_u64_l,
 			  .serve = serve_commit },
-	[WIMW_SELFTEST] = { .name = "selftest", .serve = serve_selftest },
 };
 
 static const struct rpc_table table = {
@@ -863,8 +852,7 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	  bool write, unsigned timeout_s, struct wim_worker **w_ret,
 	  struct kp_error *err)
 {
-	struct wstate ws = { .fd = -1, .out_fd = -1,
-			     .selftest = sb_selftest() };
+	struct wstate ws = { .fd = -1, .out_fd = -1 };
 	struct sb_opts so = { .fs_dir = dir };
 	struct wim_worker *w;
 	struct stat st;
@@ -878,7 +866,7 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	}
 	w->out_fd = -1;
 	w->fd = open(path, (write && !overlay ? O_RDWR : O_RDONLY) |
-		     O_CLOEXEC | O_NOFOLLOW);
+		     O_CLOEXEC);
 	if (w->fd < 0 || fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		kp_fail_errno(err, KP_ERR_INPUT, w->fd < 0 ? errno : EINVAL,
 			      "'%s': cannot open", path);
@@ -1083,12 +1071,6 @@ wimw_remove(struct wim_worker *w, unsigned index, const char *path,
 	struct a_at a = { index, (char *)path };
 
 	return rpc_call(w->c, WIMW_REMOVE, &a, NULL, err);
-}
-
-int
-wimw_selftest(struct wim_worker *w, struct kp_error *err)
-{
-	return rpc_call(w->c, WIMW_SELFTEST, NULL, NULL, err);
 }
 
 int

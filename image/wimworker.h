@@ -85,7 +85,4 @@ int wimw_remove(struct wim_worker *w, unsigned index, const char *path,
 int wimw_close(struct wim_worker *w, bool ok, const char *overlay,
 	       struct kp_error *err);
 
-/* Tests only (KMSPREP_SANDBOX_SELFTEST=1): the worker tries to fork. */
-int wimw_selftest(struct wim_worker *w, struct kp_error *err);
-
 #endif
