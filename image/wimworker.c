@@ -6,8 +6,8 @@
  * The worker runs in a scratch directory of its own (sb_opts.fs_dir),
  * fenced there, and may besides open only the WIM file (and a new
  * overlay), through /proc/self/fd: wimlib takes paths, not descriptors.
- * It may not create threads (RLIMIT_NPROC 0, no clone): every wimlib call
- * that could compress in threads is told to use one.
+ * It may start threads (wimlib compresses in one per processor), never a
+ * process: seccomp lets clone through only with CLONE_THREAD.
  *
  * A file is written into an image through wimlib's NTFS-3G capture
  * (WIMLIB_ADD_FLAG_NTFS), the only way wimlib's public API gives a new
@@ -184,6 +184,7 @@ struct wstate {
 	WIMStruct *wim;
 	struct written *w;
 	size_t nw;
+	unsigned threads;	/* compressor threads */
 };
 
 static int
@@ -795,9 +796,10 @@ serve_commit(void *st, const void *args, void *ans, struct kp_error *err)
 	WIM(st, err);
 	if (ws->out_fd >= 0)
 		r = wimlib_write_to_fd(w, ws->out_fd, WIMLIB_ALL_IMAGES,
-				       WIMLIB_WRITE_FLAG_RETAIN_GUID, 1);
+				       WIMLIB_WRITE_FLAG_RETAIN_GUID,
+				       ws->threads);
 	else
-		r = wimlib_overwrite(w, WIMLIB_WRITE_FLAG_FSYNC, 1);
+		r = wimlib_overwrite(w, WIMLIB_WRITE_FLAG_FSYNC, ws->threads);
 	if (r)
 		return wfail(err, r, "cannot write the WIM");
 	wimlib_free(w);
@@ -891,6 +893,12 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	so.nfs_files = (size_t)n;
 	so.fs_files_write = write;
 	so.ioctl_fails = true;
+	/* wimlib compresses what it writes in threads: one a processor (it
+	 * cannot count them itself, fenced away from /sys). */
+	so.threads = true;
+	ws.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (ws.threads < 1 || ws.threads > 16)
+		ws.threads = ws.threads < 1 ? 1 : 16;
 	/* It may append to the WIM, never grow it past twice its size and
 	 * a few GiB (what a hive or a kit adds is far less). */
 	so.fsize_max = (uint64_t)st.st_size * 2 + ((uint64_t)4 << 30);

@@ -605,6 +605,33 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 	return 0;
 }
 
+/* Threads and nothing else: clone only with CLONE_THREAD (which needs
+ * CLONE_VM and CLONE_SIGHAND), and what glibc's threads start with. */
+static int
+allow_threads(scmp_filter_ctx ctx)
+{
+	static const int calls[] = {
+		SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+		SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
+		/* How much memory the threads' buffers may take (wimlib's
+		 * get_avail_memory). */
+		SCMP_SYS(sysinfo),
+		/* glibc's handler for thread cancellation, set up when the
+		 * first thread starts. */
+		SCMP_SYS(rt_sigaction),
+	};
+	size_t i;
+
+	for (i = 0; i < NELEM(calls); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0) < 0)
+			return -1;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
+			     0) < 0)
+		return -1;
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				ARG_MASKED(0, CLONE_THREAD, CLONE_THREAD));
+}
+
 static int
 confine(const struct sb_opts *o, int sock)
 {
@@ -650,8 +677,10 @@ confine(const struct sb_opts *o, int sock)
 	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
+	/* Threads count as processes: with them, seccomp alone keeps it
+	 * from forking. */
 	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
-	    setrlimit(RLIMIT_NPROC, &rl) < 0)
+	    (!o->threads && setrlimit(RLIMIT_NPROC, &rl) < 0))
 		return -1;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -1;
@@ -672,6 +701,8 @@ confine(const struct sb_opts *o, int sock)
 			     ARG(0, SCMP_CMP_EQ, PR_CAPBSET_READ)) < 0)
 		goto fail;
 	if (o->fs_dir && allow_files(ctx, fenced) < 0)
+		goto fail;
+	if (o->threads && allow_threads(ctx) < 0)
 		goto fail;
 	if (o->ioctl_fails &&
 	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl),

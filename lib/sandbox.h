@@ -83,6 +83,10 @@ struct sb_opts {
 	 * volume in a file as if it were a block device (BLKBSZSET,
 	 * BLKGETSIZE64, ...), and takes the failure in its stride. */
 	bool ioctl_fails;
+	/* It may start threads (wimlib's compressors): clone with
+	 * CLONE_THREAD only, so still no process of its own; clone3, whose
+	 * flags seccomp cannot see, fails (ENOSYS) and glibc falls back. */
+	bool threads;
 	/* Seconds the worker has to answer a request before it is killed
 	 * and the call fails; 0: no limit. */
 	unsigned timeout_s;
