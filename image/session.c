@@ -271,6 +271,10 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 			else if (o->nindexes)
 				count[i] = (unsigned)o->nindexes;
 			total += count[i] - 1;
+		} else if (o->nindexes) {
+			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image number "
+				    "(index) chooses an image of a WIM file, "
+				    "and this is not one", images[i]);
 		} else if (only && only[i]) {
 			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image number "
 				    "(index) is for WIM files", images[i]);

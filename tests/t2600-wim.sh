@@ -82,6 +82,8 @@ EOF
 	expect_no_grep 'index 1' out2
 	expect_code 2 kp image show --index 0 "$SCRATCH/two.wim"
 	expect_code 2 kp image show --index 3 "$SCRATCH/two.wim"
+	expect_code 2 kp image show --index 1 "$SCRATCH/vol" 2>err
+	expect_grep "not one" err
 }
 t "image show lists every index with its name, edition and settings" test_show
 
