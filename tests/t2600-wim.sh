@@ -10,7 +10,7 @@
 
 PATH=$PATH:/sbin:/usr/sbin
 for tool in wiminfo wimcapture wimappend wimdir wimextract wimexport \
-	    wimsplit mkntfs hivexregedit; do
+	    wimsplit wimverify mkntfs ntfscp hivexregedit; do
 	command -v $tool >/dev/null 2>&1 ||
 		skip_all "no $tool (wimtools, ntfs-3g, libhivex-bin)"
 done
@@ -28,6 +28,10 @@ mkntfs -q -F -Q "$SCRATCH/vol" >/dev/null 2>&1 || exit 1
 "$TEST_TOOL" direct -p 0 "$SCRATCH/vol" mkdir Windows/System32/config \
 	secret $SW "$SCRATCH/soft" put Windows/System32/cmd.exe "$SCRATCH/pe" \
 	secret Windows/System32/config/SYSTEM "$SCRATCH/sys" >/dev/null || exit 1
+# A named stream on the hive, as a download leaves one: it must stay.
+printf '[ZoneTransfer]\r\nZoneId=3\r\n' >"$SCRATCH/zone"
+ntfscp -f -N Zone.Identifier "$SCRATCH/vol" "$SCRATCH/zone" /$SW \
+	>/dev/null 2>&1 || exit 1
 wimcapture "$SCRATCH/vol" "$SCRATCH/two.wim" "Windows 10 Pro" \
 	--flags=Professional >/dev/null 2>&1 &&
 	wimappend "$SCRATCH/vol" "$SCRATCH/two.wim" "Windows 10 Enterprise" \
@@ -93,6 +97,9 @@ test_set_every() {
 		detailed_but w.wim $i $SW >before$i
 		xml_lastmod w.wim $i >lm$i
 	done
+	wimdir w.wim 1 --detailed --path=/$SW |
+		grep -A1 'Named data stream "Zone.Identifier"' >zone-before
+	grep -q Hash zone-before
 	wiminfo w.wim | grep -E '^(Compression|Chunk Size|Image Count|GUID)' >hdr
 	sleep 1
 	kp image set w.wim --kms-host kms.example.com >out
@@ -107,10 +114,14 @@ test_set_every() {
 	done
 	wiminfo w.wim | grep -E '^(Compression|Chunk Size|Image Count|GUID)' >hdr2
 	expect_same hdr hdr2
+	wimdir w.wim 1 --detailed --path=/$SW |
+		grep -A1 'Named data stream "Zone.Identifier"' >zone-after
+	expect_same zone-before zone-after
 	kp image show w.wim >show
 	[ "$(grep -c 'KeyManagementServiceName.*kms.example.com' show)" = 2 ]
 }
-t "image set: every index, descriptor, attributes, times kept" test_set_every
+t "image set: every index; descriptor, attributes, times, streams kept" \
+	test_set_every
 
 test_set_index() {
 	cp "$SCRATCH/two.wim" w.wim
