@@ -676,6 +676,15 @@ serve_put(void *st, const void *args, void *ans, struct kp_error *err)
 	}
 	ni = walk(vol, p, a->mkdir, sd, sdlen);
 	r = ni && !a->mkdir ? write_data(ni, a->data, a->len) : ni ? 0 : -1;
+	/* A secret gets SYSTEM and Administrators only, even where the old
+	 * file allowed more (as the direct backend does). */
+	if (r == 0 && exists && (a->flags & WIM_SECRET)) {
+		struct SECURITY_CONTEXT scx;
+
+		memset(&scx, 0, sizeof(scx));
+		scx.vol = vol;
+		r = ntfs_set_ntfs_acl(&scx, ni, (const char *)sd, sdlen, 0);
+	}
 	e = errno;
 	if (ni && ntfs_inode_close(ni) < 0 && r == 0) {
 		r = -1;

@@ -20,7 +20,7 @@
 #define WIM_IMAGES_MAX 1024
 
 /* wimw_put flags. */
-#define WIM_SECRET 1u	/* a new file: SYSTEM and Administrators only */
+#define WIM_SECRET 1u	/* SYSTEM and Administrators only */
 
 struct wim_image {
 	uint32_t index;		/* 1, 2, ... */
@@ -64,8 +64,9 @@ int wimw_copy(struct wim_worker *w, unsigned index, const char *path,
 	      uint64_t max, int fd, struct kp_error *err);
 
 /* Replace or create file PATH of image INDEX with DATA: an existing file
- * keeps its descriptor, attributes, timestamps and named streams, a new
- * one gets the descriptor of secdesc.h.  In memory until wimw_close. */
+ * keeps its descriptor (unless WIM_SECRET: then SYSTEM and Administrators
+ * only), attributes, timestamps and named streams, a new one gets the
+ * descriptor of secdesc.h.  In memory until wimw_close. */
 int wimw_put(struct wim_worker *w, unsigned index, const char *path,
 	     const void *data, size_t len, unsigned flags,
 	     struct kp_error *err);

@@ -230,6 +230,27 @@ test_kit() {
 	expect_grep 'Full Path *= "/Windows/kmsprep/kit-firstboot.cmd"' after
 	kp image show srv.wim >show
 	expect_grep 'kit' show
+	# A kit's key over a file that let Users read it: SYSTEM and
+	# Administrators only afterwards (the Users SID, S-1-5-32-545, gone).
+	cp vs vk
+	"$TEST_TOOL" direct -p 0 vk mkdir Windows/kmsprep/kit \
+		put Windows/kmsprep/kit/kms-host-key.txt \
+		"$SCRATCH/zone" >/dev/null
+	wimcapture vk key.wim Server >/dev/null 2>&1
+	users=01020000000000052000000021020000
+	wimdir key.wim 1 --detailed \
+		--path=/Windows/kmsprep/kit/kms-host-key.txt >k0
+	expect_grep "Security Descriptor = .*$users" k0
+	printf 'QXR7B-9HJ3K-M4PWT-Y6D2V-CF8GN\n' >key
+	kp kms kit build -q -o kk.tar.gz --host-name kms2.corp.example \
+		--key-file key --allow-unsigned >/dev/null 2>&1 ||
+		kp kms kit build -q -o kk.tar.gz --host-name kms2.corp.example \
+			--key-file key >/dev/null
+	kp kms kit apply kk.tar.gz key.wim --allow-unsigned >out 2>&1
+	wimdir key.wim 1 --detailed \
+		--path=/Windows/kmsprep/kit/kms-host-key.txt >k1
+	expect_grep 'Security Descriptor = ' k1
+	expect_no_grep "Security Descriptor = .*$users" k1
 }
 t "kms kit apply on a WIM: kit files added, nothing else changed" test_kit
 
