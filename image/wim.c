@@ -38,6 +38,7 @@ struct wimb {
 	size_t *file;		/* image I is file FILE[I] */
 	size_t nfiles;
 	struct wim_worker **w;	/* one per file */
+	size_t *changed;	/* per file: writes made in its worker */
 	char **dirs;		/* each worker's scratch directory */
 	struct img_root *roots;
 	struct wmap *map;
@@ -67,7 +68,9 @@ w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	b->file = calloc(n, sizeof(*b->file));
 	b->w = calloc(n, sizeof(*b->w));
 	b->dirs = calloc(n, sizeof(*b->dirs));
-	if (b->file == NULL || b->w == NULL || b->dirs == NULL)
+	b->changed = calloc(n, sizeof(*b->changed));
+	if (b->file == NULL || b->w == NULL || b->dirs == NULL ||
+	    b->changed == NULL)
 		return kp_fail_oom(err);
 	/* One worker per file, however many of its images are opened. */
 	for (i = 0; i < n; i++) {
@@ -401,6 +404,7 @@ w_replace(void *h, const char *guest, const void *data, size_t len,
 		kp_error_prefix(err, "'%s'", guest);
 		return -1;
 	}
+	b->changed[b->map[k].image]++;
 	return 0;
 }
 
@@ -432,6 +436,7 @@ w_remove(void *h, const char *guest, struct kp_error *err)
 		kp_error_prefix(err, "cannot remove '%s'", guest);
 		return -1;
 	}
+	b->changed[b->map[k].image]++;
 	return 0;
 }
 
@@ -451,6 +456,8 @@ w_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 			       err);
 		if (r < 0)
 			kp_error_prefix(err, "cannot create '%s'", guest);
+		else
+			b->changed[b->map[k].image]++;
 		return r;
 	}
 	/* Each name that exists must be a directory. */
@@ -514,6 +521,19 @@ w_close(void *h, bool ok, struct kp_error *err)
 	if (b == NULL)
 		return 0;
 	for (f = 0; f < b->nfiles; f++) {
+		/* The one slow step of a write: compressing what changed. */
+		if (ok && !b->o.readonly && b->w[f] && b->o.notice &&
+		    (b->changed[f] || b->o.overlay)) {
+			char msg[600];
+
+			for (i = 0; i < b->n && b->file[i] != f; i++)
+				;
+			snprintf(msg, sizeof(msg), "'%s': writing %s and "
+				 "reading it back", i < b->n ? b->names[i] :
+				 "?", b->o.overlay ? "the new WIM" :
+				 "the changes at the WIM's end");
+			b->o.notice(b->o.ud, msg);
+		}
 		if (b->w[f] && wimw_close(b->w[f], ok && !b->o.readonly,
 					  b->o.readonly ? NULL : b->o.overlay,
 					  r == 0 && err ? err : &e2) < 0) {
@@ -532,6 +552,7 @@ w_close(void *h, bool ok, struct kp_error *err)
 	img_roots_free(b->roots, b->nroots);
 	free(b->map);
 	free(b->file);
+	free(b->changed);
 	free(b->w);
 	free(b->dirs);
 	free(b);
