@@ -316,7 +316,9 @@ test_kills() {
 }
 t "a write killed at random moments leaves the old WIM or the new" test_kills
 
-# Hostile WIMs: nothing written, a clean error (exit 3).
+# Hostile WIMs: nothing written, a clean error (exit 3): bad offsets,
+# huge sizes, a truncated file, garbage, sizes that lie, a loop in the
+# directory tree.
 test_hostile() {
 	cp "$SCRATCH/two.wim" h.wim
 	sz=$(stat -c %s h.wim)
@@ -373,6 +375,31 @@ EOF2
 		expect_no_grep 'forbidden system call\|killed\|signal' err
 		expect_same $f.orig $f.wim
 	done
+	# A loop in the metadata: a directory whose children are the root's
+	# (an uncompressed WIM, the metadata's SHA-1 made to match).
+	wimcapture "$SCRATCH/vol" u.wim W --compress=none >/dev/null 2>&1
+	python3 - u.wim bad8.wim <<'EOF2'
+import hashlib, struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+size = struct.unpack("<Q", d[48:56])[0] & (2**56 - 1)
+off = struct.unpack("<Q", d[56:64])[0]
+for i in range(size // 50):
+    e = off + i * 50
+    if d[e + 7] & 2:
+        break
+msz = struct.unpack("<Q", d[e:e + 8])[0] & (2**56 - 1)
+m = struct.unpack("<Q", d[e + 8:e + 16])[0]
+root = m + ((struct.unpack("<I", d[m:m + 4])[0] + 7) & ~7)
+sub = struct.unpack("<Q", d[root + 16:root + 24])[0]
+assert struct.unpack("<I", d[m + sub + 8:m + sub + 12])[0] & 0x10
+d[m + sub + 16:m + sub + 24] = struct.pack("<Q", sub)
+d[e + 30:e + 50] = hashlib.sha1(bytes(d[m:m + msz])).digest()
+open(sys.argv[2], "wb").write(d)
+EOF2
+	cp bad8.wim bad8.orig
+	expect_code 3 kp image set bad8.wim --kms-host x 2>err
+	expect_grep 'metadata resource is invalid' err
+	expect_same bad8.orig bad8.wim
 	cp bad5.wim bad5.orig
 	rc=0
 	kp image set bad5.wim --kms-host x >/dev/null 2>err || rc=$?
