@@ -144,6 +144,10 @@ test_integrity() {
 	kp image set c.wim --kms-host kms.example.com >/dev/null
 	wiminfo c.wim | grep -q 'Integrity info'
 	wimverify c.wim >/dev/null
+	kp image set c.wim --kms-host kms2.example.com --overlay co.wim \
+		>/dev/null
+	wiminfo co.wim | grep -q 'Integrity info'
+	wimverify co.wim >/dev/null
 	wimcapture "$SCRATCH/vol" x.wim W --compress=XPRESS --chunk-size=16K \
 		>/dev/null 2>&1
 	kp image set x.wim --kms-host kms.example.com >/dev/null
