@@ -898,9 +898,16 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	ws.out_fd = w->out_fd;
 	so.keep = keep;
 	so.nkeep = (size_t)n;
-	so.fs_files = keep;
-	so.nfs_files = (size_t)n;
-	so.fs_files_write = write;
+	/* Written: the WIM in place, or only the new overlay. */
+	if (write && w->out_fd < 0) {
+		so.fs_write = keep;
+		so.nfs_write = 1;
+	} else {
+		so.fs_read = keep;
+		so.nfs_read = 1;
+		so.fs_write = keep + 1;
+		so.nfs_write = (size_t)n - 1;
+	}
 	so.ioctl_fails = true;
 	/* wimlib compresses what it writes in threads: one a processor (it
 	 * cannot count them itself, fenced away from /sys). */

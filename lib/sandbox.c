@@ -227,11 +227,12 @@ fence(const char *dir, int abi, const struct sb_opts *o)
 			 &pb, 0);
 	close(fd);
 	/* The files named beside it: file rights only, on each file. */
-	for (size_t i = 0; r == 0 && i < o->nfs_files; i++) {
-		pb.parent_fd = o->fs_files[i];
-		pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE;
-		if (o->fs_files_write)
-			pb.allowed_access |= LANDLOCK_ACCESS_FS_WRITE_FILE;
+	for (size_t i = 0; r == 0 && i < o->nfs_read + o->nfs_write; i++) {
+		bool w = i >= o->nfs_read;
+
+		pb.parent_fd = w ? o->fs_write[i - o->nfs_read] : o->fs_read[i];
+		pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+				    (w ? LANDLOCK_ACCESS_FS_WRITE_FILE : 0);
 		r = (int)syscall(SYS_landlock_add_rule, rs,
 				 LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 	}

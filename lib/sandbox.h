@@ -73,12 +73,13 @@ struct sb_opts {
 	const char *fs_dir;
 	/* Files outside FS_DIR such a worker may also open by their paths,
 	 * given as descriptors of the files checked (kept open, like KEEP):
-	 * read, and written if FS_FILES_WRITE, never created, renamed or
-	 * removed.  Where only chroot fences it, it reaches them through its
-	 * own /proc/self/fd. */
-	const int *fs_files;
-	size_t nfs_files;
-	bool fs_files_write;
+	 * FS_READ only read, FS_WRITE read and written; never created,
+	 * renamed or removed.  Where only chroot fences it, it reaches them
+	 * through its own /proc/self/fd. */
+	const int *fs_read;
+	size_t nfs_read;
+	const int *fs_write;
+	size_t nfs_write;
 	/* ioctl fails (ENOTTY) rather than kills it: libntfs-3g probes a
 	 * volume in a file as if it were a block device (BLKBSZSET,
 	 * BLKGETSIZE64, ...), and takes the failure in its stride. */

@@ -130,12 +130,15 @@ serve(void *ud, const unsigned char *req, size_t len, int pass,
 		return buf_addf(resp, "%zd", n);
 	}
 	if (len == 5 && memcmp(req, "named", 5) == 0) {
-		/* By its path: allowed only as one of sb_opts.fs_files. */
-		int fd = open(named, O_RDWR);
+		/* By its path, read and written: allowed only as one of
+		 * sb_opts.fs_read (read) or fs_write (both). */
+		int fr = open(named, O_RDONLY), fw = open(named, O_RDWR);
 
-		if (fd >= 0)
-			close(fd);
-		return buf_addf(resp, "%d", fd >= 0);
+		if (fr >= 0)
+			close(fr);
+		if (fw >= 0)
+			close(fw);
+		return buf_addf(resp, "%d%d", fr >= 0, fw >= 0);
 	}
 	if (len == 6 && memcmp(req, "thread", 6) == 0) {
 		pthread_t t;
@@ -191,16 +194,18 @@ start(struct fixture *f, struct kp_error *err)
 	keep[0] = image_fd;
 	o.keep = keep;
 	o.nkeep = 1;
-	o.fs_files = extra.fs_files;
-	o.nfs_files = extra.nfs_files;
-	o.fs_files_write = extra.fs_files_write;
+	o.fs_read = extra.fs_read;
+	o.nfs_read = extra.nfs_read;
+	o.fs_write = extra.fs_write;
+	o.nfs_write = extra.nfs_write;
 	o.threads = extra.threads;
 	o.ioctl_fails = extra.ioctl_fails;
-	if (extra.nfs_files) {
+	if (extra.nfs_read || extra.nfs_write) {
 		static int keep2[2];
 
 		keep2[0] = image_fd;
-		keep2[1] = extra.fs_files[0];
+		keep2[1] = extra.nfs_read ? extra.fs_read[0] :
+			   extra.fs_write[0];
 		o.keep = keep2;
 		o.nkeep = 2;
 	}
@@ -401,17 +406,27 @@ test_wim_worker_options(void)
 	CHECK(start(&f, &err) == 0);
 	CHECK(sb_call(f.w, "named", 5, 100, &r, &err) == 0);
 	if (sb_landlock_abi() > 0)
-		CHECK_STR(r.data, "0");
+		CHECK_STR(r.data, "00");
 	buf_reset(&r);
 	finish(&f);
-	extra.fs_files = &nfd;
-	extra.nfs_files = 1;
-	extra.fs_files_write = true;
+	/* Read only. */
+	extra.fs_read = &nfd;
+	extra.nfs_read = 1;
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "named", 5, 100, &r, &err) == 0);
+	if (sb_landlock_abi() > 0)
+		CHECK_STR(r.data, "10");
+	buf_reset(&r);
+	finish(&f);
+	extra.fs_read = NULL;
+	extra.nfs_read = 0;
+	extra.fs_write = &nfd;
+	extra.nfs_write = 1;
 	extra.threads = true;
 	extra.ioctl_fails = true;
 	CHECK(start(&f, &err) == 0);
 	CHECK(sb_call(f.w, "named", 5, 100, &r, &err) == 0);
-	CHECK_STR(r.data, "1");
+	CHECK_STR(r.data, "11");
 	buf_reset(&r);
 	CHECK(sb_call(f.w, "thread", 6, 100, &r, &err) == 0);
 	CHECK_STR(r.data, "0 x");
