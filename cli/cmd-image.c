@@ -525,12 +525,16 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	for (i = 0; i < (size_t)npos; i++) {
 		if (a.json) {
 			img = json_pack("{s:s, s:s, s:s, s:s}", "image",
-					img_name(s, i), "format",
+					x.names ? x.names[i] : img_name(s, i),
+					"format",
 					img_format(s, i), "backend",
 					img_backend_name(s), "hive_sandbox",
 					!fence ? "unfenced" :
 					strcmp(fence, "Landlock") == 0 ?
 					"landlock" : "chroot");
+			if (img && x.index_of && x.index_of[i])
+				json_object_set_new(img, "index", json_integer(
+					x.index_of[i]));
 			wins = json_array();
 		} else {
 			printf("image: %s (%s, backend %s)\n",

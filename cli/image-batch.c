@@ -81,22 +81,28 @@ what_was_written(struct cli *c, const struct image_args *a,
 		cli_note(c, "no image was changed");
 }
 
+/* POS are the images' files; INDEX_OF (or NULL) a WIM file's index. */
 static void
 print_json(struct cli *c, const struct image_args *a,
-	   const struct img_run_result *r, char **pos, size_t n, int *code)
+	   const struct img_run_result *r, char **pos,
+	   const unsigned *index_of, size_t n, int *code)
 {
 	json_t *out = json_array();
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		size_t w = img_prepared_nwrites(&r->t[i]);
-
-		json_array_append_new(out, json_pack(
+		json_t *o = json_pack(
 			"{s:s, s:s, s:b, s:o, s:o, s:o}", "image", pos[i],
 			"device", r->device[i], "written", !a->dry_run && w > 0,
 			"changes", report_changes_json(&r->t[i].changes),
 			"files", files_json(&r->t[i].stage), "notes",
-			image_notes_json(&r->t[i].stage)));
+			image_notes_json(&r->t[i].stage));
+
+		if (o && index_of && index_of[i])
+			json_object_set_new(o, "index",
+					    json_integer(index_of[i]));
+		json_array_append_new(out, o);
 	}
 	if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run", a->dry_run,
 					"images", out)) < 0)
@@ -238,7 +244,7 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	}
 	/* With --events the lines said it all. */
 	if (a->json && !a->events_fmt)
-		print_json(c, a, &r, shown ? shown : pos, n, &code);
+		print_json(c, a, &r, pos, x.index_of, n, &code);
 	else if (!a->events_fmt)
 		print_text(a, &r, shown ? shown : pos, n);
 	if (r.dry_refused && code == 0)

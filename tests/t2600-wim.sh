@@ -79,6 +79,8 @@ w = [x for i in d["images"] for x in i["windows"]]
 assert [x["index"] for x in w] == [1, 2], w
 assert w[0]["name"] == "Windows 10 Pro" and w[1]["name"] == "Windows 10 Enterprise"
 assert all(i["backend"] == "wim" and i["format"] == "wim" for i in d["images"])
+assert [i["index"] for i in d["images"]] == [1, 2]
+assert all(i["image"].endswith("two.wim") for i in d["images"])
 assert all("settings" in json.dumps(x["software"]) for x in w)
 EOF
 	kp image show --index 2 "$SCRATCH/two.wim" >out2
@@ -266,6 +268,11 @@ test_plan() {
 EOF2
 	kp image batch plan.json >out
 	expect_grep '^p.wim (index 2): written and verified' out
+	cp "$SCRATCH/two.wim" p.wim
+	kp image batch plan.json --json >j
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["images"]
+assert [(i["image"], i["index"]) for i in d] == [("p.wim", 2), ("p.wim", 1)], d' j
 	kp image show p.wim >show
 	expect_grep 'KeyManagementServiceName.*"one.example.com"' show
 	expect_grep 'KeyManagementServiceName.*"two.example.com"' show
