@@ -120,8 +120,15 @@ w_find_windows(void *h, struct kp_error *err)
 		free(info);
 		return kp_fail_oom(err);
 	}
-	for (f = 0; f < b->nfiles; f++)
-		if (wimw_info(b->w[f], &info[f], err) < 0) {
+	for (f = 0; f < b->nfiles; f++) {
+		unsigned want[WIM_IMAGES_MAX];
+		size_t nwant = 0;
+
+		/* Only the indexes opened are looked into. */
+		for (i = 0; i < b->n && nwant < WIM_IMAGES_MAX; i++)
+			if (b->file[i] == f && b->o.wim_index_of)
+				want[nwant++] = b->o.wim_index_of[i];
+		if (wimw_info(b->w[f], want, nwant, &info[f], err) < 0) {
 			for (i = 0; i < b->n; i++)
 				if (b->file[i] == f) {
 					kp_error_prefix(err, "'%s'",
@@ -130,6 +137,7 @@ w_find_windows(void *h, struct kp_error *err)
 				}
 			goto fail;
 		}
+	}
 	for (i = 0; i < b->n; i++) {
 		const struct wim_info *fi = &info[b->file[i]];
 		unsigned index = b->o.wim_index_of ? b->o.wim_index_of[i] : 1;

@@ -64,6 +64,21 @@ static const struct rpc_field a_at_f[] = {
 };
 static const struct rpc_layout a_at_l = { sizeof(struct a_at), a_at_f };
 
+/* The images whose Windows to look for (a bitmap by index; empty: all):
+ * looking loads an image's metadata, which for a real install.wim takes
+ * a second or more an index. */
+struct a_info {
+	void *want;
+	size_t len;
+};
+
+static const struct rpc_field a_info_f[] = {
+	RPC_LEN(struct a_info, want, len, RPC_MEM, WIM_IMAGES_MAX / 8 + 1),
+	{ .type = RPC_END },
+};
+static const struct rpc_layout a_info_l = { sizeof(struct a_info),
+					    a_info_f };
+
 struct a_copy {
 	uint32_t index;
 	char *path;
@@ -334,13 +349,14 @@ dup_or_empty(const char *s)
 static int
 serve_info(void *st, const void *args, void *ans, struct kp_error *err)
 {
+	const struct a_info *a = args;
+	const unsigned char *want = a->want;
 	struct wim_info *f = ans;
 	struct wimlib_wim_info info;
 	uint32_t i;
 	int r;
 
 	WIM(st, err);
-	(void)args;
 	wimlib_get_wim_info(w, &info);
 	if (info.image_count > WIM_IMAGES_MAX)
 		return kp_fail(err, KP_ERR_INPUT, "%u images", info.image_count);
@@ -369,6 +385,9 @@ serve_info(void *st, const void *args, void *ans, struct kp_error *err)
 		f->nimages = i + 1;
 		if (m->name == NULL || m->edition == NULL)
 			return kp_fail_oom(err);
+		if (a->len && ((i + 1) / 8 >= a->len ||
+			       !(want[(i + 1) / 8] & (1u << ((i + 1) % 8)))))
+			continue;
 		r = is_windows(w, i + 1, err);
 		if (r < 0)
 			return -1;
@@ -830,7 +849,7 @@ enum {
 };
 
 static const struct rpc_op ops[WIMW_NR] = {
-	[WIMW_INFO] = { .name = "info", .answer = &info_l,
+	[WIMW_INFO] = { .name = "info", .args = &a_info_l, .answer = &info_l,
 			.serve = serve_info },
 	[WIMW_LS] = { .name = "ls", .args = &a_at_l, .answer = &r_names_l,
 		      .answer_max = (size_t)64 << 20, .serve = serve_ls },
@@ -919,6 +938,17 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	 * a few GiB (what a hive or a kit adds is far less). */
 	so.fsize_max = (uint64_t)st.st_size * 2 + ((uint64_t)4 << 30);
 	so.timeout_s = timeout_s ? timeout_s : WIM_TIMEOUT;
+	/* wimlib keeps each changed image's whole directory tree in memory
+	 * until it writes (a real install.wim: a few hundred MB an index):
+	 * the machine's memory, at least the 4 GiB of other workers. */
+	{
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		uint64_t phys = pages > 0 && psz > 0 ?
+				(uint64_t)pages * (uint64_t)psz : 0;
+
+		so.mem_max = phys > ((uint64_t)4 << 30) ? phys :
+			     (uint64_t)4 << 30;
+	}
 	if (rpc_start(&table, &so, &ws, &w->c, err) < 0)
 		goto fail;
 	*w_ret = w;
@@ -929,12 +959,21 @@ fail:
 }
 
 int
-wimw_info(struct wim_worker *w, struct wim_info *info, struct kp_error *err)
+wimw_info(struct wim_worker *w, const unsigned *want, size_t nwant,
+	  struct wim_info *info, struct kp_error *err)
 {
+	unsigned char bits[WIM_IMAGES_MAX / 8 + 1] = { 0 };
+	struct a_info a = { bits, 0 };
 	size_t i;
 
+	for (i = 0; i < nwant; i++)
+		if (want[i] && want[i] <= WIM_IMAGES_MAX) {
+			bits[want[i] / 8] |= (unsigned char)(1u << (want[i] % 8));
+			if (want[i] / 8 + 1 > a.len)
+				a.len = want[i] / 8 + 1;
+		}
 	memset(info, 0, sizeof(*info));
-	if (rpc_call(w->c, WIMW_INFO, NULL, info, err) < 0)
+	if (rpc_call(w->c, WIMW_INFO, &a, info, err) < 0)
 		return -1;
 	for (i = 0; i < info->nimages; i++)
 		if (info->images[i].index != i + 1) {

@@ -49,9 +49,10 @@ int wimw_open(const char *path, const char *dir, const char *overlay,
 	      bool write, unsigned timeout_s, struct wim_worker **w_ret,
 	      struct kp_error *err);
 
-/* The WIM's images and properties (wimw_info_release). */
-int wimw_info(struct wim_worker *w, struct wim_info *info,
-	      struct kp_error *err);
+/* The WIM's images and properties (wimw_info_release); whether they hold
+ * Windows is looked at only for the NWANT indexes in WANT (none: all). */
+int wimw_info(struct wim_worker *w, const unsigned *want, size_t nwant,
+	      struct wim_info *info, struct kp_error *err);
 void wimw_info_release(struct wim_worker *w, struct wim_info *info);
 
 /* The names in directory PATH of image INDEX, NULL-terminated. */
