@@ -193,8 +193,9 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 			goto done;
 		}
 		for (i = 0; i < n; i++)
-			if (x.index_of[i] ? asprintf(&shown[i], "%s (index %u)",
-						     pos[i], x.index_of[i]) < 0 :
+			if (x.index_of[i] ?
+			    asprintf(&shown[i], "%s (index %u)", pos[i],
+				     x.index_of[i]) < 0 :
 			    (shown[i] = strdup(pos[i])) == NULL) {
 				shown[i] = NULL;
 				code = cli_oom(c);

@@ -75,7 +75,8 @@ choose(char *const *images, size_t n, const struct img_opts *o, size_t nwim,
 	if (nwim)
 		return &img_backend_wim;
 	if (o->backend == IMG_BACKEND_WIM) {
-		kp_fail(err, KP_ERR_INVALID, "'%s' is not a WIM file", images[0]);
+		kp_fail(err, KP_ERR_INVALID, "'%s' is not a WIM file",
+			images[0]);
 		return NULL;
 	}
 	if (o->backend == IMG_BACKEND_DIRECT)
@@ -259,10 +260,10 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 					    images[i], only[i], count[i]);
 			for (k = 0; k < o->nindexes && r == 0; k++)
 				if (o->indexes[k] > count[i])
-					r = kp_fail(err, KP_ERR_INVALID, "'%s': "
-						    "no image %u (it holds %u)",
-						    images[i], o->indexes[k],
-						    count[i]);
+					r = kp_fail(err, KP_ERR_INVALID,
+						    "'%s': no image %u (it "
+						    "holds %u)", images[i],
+						    o->indexes[k], count[i]);
 			if (count[i] == 0)
 				r = kp_fail(err, KP_ERR_INPUT, "'%s': a WIM "
 					    "without images", images[i]);
@@ -272,12 +273,13 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 				count[i] = (unsigned)o->nindexes;
 			total += count[i] - 1;
 		} else if (o->nindexes) {
-			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image number "
-				    "(index) chooses an image of a WIM file, "
-				    "and this is not one", images[i]);
+			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image "
+				    "number (index) chooses an image of a WIM "
+				    "file, and this is not one", images[i]);
 		} else if (only && only[i]) {
-			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image number "
-				    "(index) is for WIM files", images[i]);
+			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image "
+				    "number (index) is for WIM files",
+				    images[i]);
 		}
 		disk_free(d);
 	}

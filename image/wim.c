@@ -81,12 +81,12 @@ w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		if (k < i)
 			continue;
 		if (o->overlay && b->nfiles > 1)
-			return kp_fail(err, KP_ERR_INVALID, "an overlay is made "
-				       "for a single image only");
+			return kp_fail(err, KP_ERR_INVALID, "an overlay is "
+				       "made for a single image only");
 		if (o->overlay && !o->readonly && access(o->overlay, F_OK) == 0)
-			return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; "
-				       "the overlay must be a new file",
-				       o->overlay);
+			return kp_fail(err, KP_ERR_FAIL, "'%s': exists "
+				       "already; the overlay must be a new "
+				       "file", o->overlay);
 		if ((b->dirs[b->file[i]] = kp_mkdtemp(err)) == NULL)
 			return -1;
 		if (wimw_open(images[i], b->dirs[b->file[i]],
@@ -264,9 +264,10 @@ w_path_at(struct wimb *b, size_t image, unsigned index, const char *mnt,
 		char **names = NULL;
 
 		if (there) {
-			names = wimw_ls(b->w[image], index,
-					out.len > mlen ? buf_str(&out) + mlen + 1 :
-					"", err);
+			const char *at = out.len > mlen ?
+					 buf_str(&out) + mlen + 1 : "";
+
+			names = wimw_ls(b->w[image], index, at, err);
 			if (names == NULL)
 				kp_error_clear(err);
 		}

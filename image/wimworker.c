@@ -359,7 +359,8 @@ serve_info(void *st, const void *args, void *ans, struct kp_error *err)
 	WIM(st, err);
 	wimlib_get_wim_info(w, &info);
 	if (info.image_count > WIM_IMAGES_MAX)
-		return kp_fail(err, KP_ERR_INPUT, "%u images", info.image_count);
+		return kp_fail(err, KP_ERR_INPUT, "%u images",
+			       info.image_count);
 	f->images = calloc(info.image_count + 1, sizeof(*f->images));
 	f->compression = dup_or_empty(
 		wimlib_get_compression_type_string(info.compression_type));
@@ -782,8 +783,8 @@ verify(struct wstate *ws, struct kp_error *err)
 		r = stat_path(ws->wim, v->index, v->path, &s, err);
 		if (v->removed) {
 			if (r == 0)
-				return kp_fail(err, KP_ERR_FAIL, "'%s' is still "
-					       "in image %u once written",
+				return kp_fail(err, KP_ERR_FAIL, "'%s' is "
+					       "still in image %u once written",
 					       v->path, v->index);
 			kp_error_clear(err);
 			continue;
@@ -793,8 +794,9 @@ verify(struct wstate *ws, struct kp_error *err)
 		if (s.attrib & ATTR_DIRECTORY)
 			continue;
 		if (memcmp(s.sha1, v->sha1, 20) != 0)
-			return kp_fail(err, KP_ERR_FAIL, "'%s' in image %u: not "
-				       "what was written", v->path, v->index);
+			return kp_fail(err, KP_ERR_FAIL, "'%s' in image %u: "
+				       "not what was written", v->path,
+				       v->index);
 		fd = memfd_create("verify", MFD_CLOEXEC);
 		if (fd < 0)
 			return kp_fail_errno(err, KP_ERR_FAIL, errno, "memfd");
@@ -942,7 +944,8 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	 * until it writes (a real install.wim: a few hundred MB an index):
 	 * the machine's memory, at least the 4 GiB of other workers. */
 	{
-		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		long pages = sysconf(_SC_PHYS_PAGES);
+		long psz = sysconf(_SC_PAGESIZE);
 		uint64_t phys = pages > 0 && psz > 0 ?
 				(uint64_t)pages * (uint64_t)psz : 0;
 
@@ -968,7 +971,8 @@ wimw_info(struct wim_worker *w, const unsigned *want, size_t nwant,
 
 	for (i = 0; i < nwant; i++)
 		if (want[i] && want[i] <= WIM_IMAGES_MAX) {
-			bits[want[i] / 8] |= (unsigned char)(1u << (want[i] % 8));
+			bits[want[i] / 8] |=
+				(unsigned char)(1u << (want[i] % 8));
 			if (want[i] / 8 + 1 > a.len)
 				a.len = want[i] / 8 + 1;
 		}

@@ -26,7 +26,7 @@ struct wim_image {
 	uint32_t index;		/* 1, 2, ... */
 	char *name;		/* from the XML data */
 	char *edition;		/* WINDOWS/EDITIONID, else FLAGS, or "" */
-	bool windows;		/* holds Windows/System32/config/SOFTWARE */
+	bool windows;		/* has Windows/System32/config/SOFTWARE */
 };
 
 struct wim_info {

@@ -79,7 +79,8 @@ wim_index(void)
 	struct img_planfile pf;
 
 	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", \"index\": 2, "
-		      "\"kms-host\": \"a.example.com\"}, {\"image\": \"i.wim\", "
+		      "\"kms-host\": \"a.example.com\"}, "
+		      "{\"image\": \"i.wim\", "
 		      "\"index\": 1, \"kms-host\": \"b.example.com\"}]}",
 		      &pf, &err), 0);
 	CHECK_EQ(pf.n, 2);
@@ -89,12 +90,14 @@ wim_index(void)
 	}
 	img_planfile_release(&pf);
 	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", \"index\": 2, "
-		      "\"kms-host\": \"a.example.com\"}, {\"image\": \"i.wim\", "
+		      "\"kms-host\": \"a.example.com\"}, "
+		      "{\"image\": \"i.wim\", "
 		      "\"index\": 2, \"kms-host\": \"b.example.com\"}]}",
 		      &pf, &err), -1);
 	CHECK(strstr(err.msg, "the same as") != NULL);
 	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", "
-		      "\"kms-host\": \"a.example.com\"}, {\"image\": \"i.wim\", "
+		      "\"kms-host\": \"a.example.com\"}, "
+		      "{\"image\": \"i.wim\", "
 		      "\"index\": 3, \"kms-host\": \"b.example.com\"}]}",
 		      &pf, &err), -1);
 	CHECK(strstr(err.msg, "the same as") != NULL);
