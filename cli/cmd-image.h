@@ -121,7 +121,8 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \
 	  "give each request to an image's sandboxed worker this long " \
-	  "(default 60), each read or write of an NBD server half of it; " \
+	  "(default 60; a WIM file's, 120), each read or write of an NBD " \
+	  "server half of it; " \
 	  "then kmsprep stops: exit 5 if the storage kept it waiting, " \
 	  "3 if the image made the worker loop"), \
 	OPT_QUIET()
