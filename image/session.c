@@ -2,6 +2,7 @@
 /* The image session: the backend img_open chose, and every img_* call of
  * image.h dispatched through its table (backend.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,25 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
  * file's name repeated, so that every index gets its installation, its
  * hive server, its report and its own write.
  */
+/* Does PATH start as a WIM does?  Eight bytes compared, nothing parsed:
+ * only then is its header read, by the sandboxed reader (disk.h), so that
+ * disk images are not read twice. */
+static bool
+wim_magic(const char *path)
+{
+	unsigned char m[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	bool r;
+
+	if (fd < 0)
+		return true;	/* the reader says why */
+	r = pread(fd, m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
+	    memcmp(m, "MSWIM\0\0\0", 8) == 0 ||
+	    memcmp(m, "WLPWM\0\0\0", 8) == 0;
+	close(fd);
+	return r;
+}
+
 int
 img_expand(char *const *images, size_t n, const struct img_opts *o,
 	   const unsigned *only, struct img_expanded *x, struct kp_error *err)
@@ -246,6 +266,14 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 		if (imgio_is_uri(images[i]) || strstr(images[i], "://") ||
 		    access(images[i], F_OK) < 0)
 			continue;
+		if (!wim_magic(images[i])) {
+			if (o->nindexes || (only && only[i]))
+				r = kp_fail(err, KP_ERR_INVALID, "'%s': an "
+					    "image number (index) chooses an "
+					    "image of a WIM file, and this is "
+					    "not one", images[i]);
+			continue;
+		}
 		/* Its errors are img_open's to report. */
 		if (disk_inspect(images[i], &dopts, &d, err) < 0) {
 			kp_error_clear(err);
@@ -272,14 +300,10 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 			else if (o->nindexes)
 				count[i] = (unsigned)o->nindexes;
 			total += count[i] - 1;
-		} else if (o->nindexes) {
+		} else if (o->nindexes || (only && only[i])) {
 			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image "
 				    "number (index) chooses an image of a WIM "
 				    "file, and this is not one", images[i]);
-		} else if (only && only[i]) {
-			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image "
-				    "number (index) is for WIM files",
-				    images[i]);
 		}
 		disk_free(d);
 	}
