@@ -231,8 +231,12 @@ fence(const char *dir, int abi, const struct sb_opts *o)
 		bool w = i >= o->nfs_read;
 
 		pb.parent_fd = w ? o->fs_write[i - o->nfs_read] : o->fs_read[i];
+		/* Written files may be cut back too (wimlib does, to undo
+		 * an append that failed). */
 		pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
-				    (w ? LANDLOCK_ACCESS_FS_WRITE_FILE : 0);
+				    (w ? LANDLOCK_ACCESS_FS_WRITE_FILE : 0) |
+				    (w && abi >= 3 ?
+				     LANDLOCK_ACCESS_FS_TRUNCATE : 0);
 		r = (int)syscall(SYS_landlock_add_rule, rs,
 				 LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 	}

@@ -327,6 +327,32 @@ test_kills() {
 }
 t "a write killed at random moments leaves the old WIM or the new" test_kills
 
+# A disk that fills up during the append: the write fails, and wimlib
+# cuts the WIM back (its worker may truncate what it writes): the file
+# byte for byte as it was.
+test_full() {
+	[ "$(id -u)" -eq 0 ] || skip "not root: cannot mount a tmpfs"
+	"$TEST_TOOL" mkhive big-soft 1000 22 2 40 >/dev/null
+	"$KMSPREP" hive import big-soft "$SRC_DIR/tests/data/software-client.reg" \
+		>/dev/null
+	cp "$SCRATCH/vol" v4
+	"$TEST_TOOL" direct -p 0 v4 secret $SW big-soft >/dev/null
+	wimcapture v4 f.wim W >/dev/null 2>&1
+	mkdir full
+	mount -t tmpfs -o size=$(( ($(stat -c %s f.wim) / 4096 + 16) * 4 ))k \
+		tmpfs full || skip "cannot mount a tmpfs here"
+	cp f.wim full/f.wim
+	rc=0
+	kp image set full/f.wim --kms-host kms.example.com >/dev/null 2>err ||
+		rc=$?
+	cmp -s f.wim full/f.wim || { umount full; echo "the WIM changed"
+				      false; }
+	umount full
+	[ $rc -eq 1 ] || { echo "exit $rc"; cat err; false; }
+	expect_grep 'Failed to write' err
+}
+t "a full disk during the write: the WIM byte for byte as it was" test_full
+
 # Hostile WIMs: nothing written, a clean error (exit 3): bad offsets,
 # huge sizes, a truncated file, garbage, sizes that lie, a loop in the
 # directory tree.
