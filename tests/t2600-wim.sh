@@ -212,6 +212,19 @@ test_generalize() {
 	wimdir g.wim 1 --detailed --path=/Windows/System32/sysprep/unattend.xml \
 		>new
 	expect_grep 'Security Descriptor = 0100049014000000240000000000000030' new
+	# Clone mode with --activate, then without: its script goes again,
+	# from every index.
+	kp image generalize g.wim --mode clone --activate >/dev/null
+	WIMLIB_IMAGEX_IGNORE_CASE=1 wimdir g.wim 2 --path=/Windows/kmsprep >ls1
+	expect_grep 'firstboot-activate.cmd' ls1
+	kp image generalize g.wim --mode clone >out
+	expect_grep 'remove .*firstboot-activate.cmd' out
+	for i in 1 2; do
+		WIMLIB_IMAGEX_IGNORE_CASE=1 wimdir g.wim $i \
+			--path=/Windows/kmsprep >ls2
+		expect_grep 'firstboot.cmd' ls2
+		expect_no_grep 'firstboot-activate.cmd' ls2
+	done
 }
 t "image generalize: new files with their descriptor, nothing else changed" \
 	test_generalize
