@@ -108,6 +108,8 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 	struct img_plan *plans = NULL;
 	struct kit *kits = NULL;
 	const char **roots = NULL;
+	unsigned *wim_index = NULL;
+	struct img_expanded x = { 0 };
 	char **names = NULL, shard[48], where[48];
 	size_t *index = NULL, n = 0, i, ns = 0;
 	unsigned long si, sn;
@@ -158,9 +160,10 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		}
 	plans = calloc(n, sizeof(*plans));
 	roots = calloc(n, sizeof(*roots));
+	wim_index = calloc(n, sizeof(*wim_index));
 	names = calloc(n, sizeof(*names));
 	index = calloc(n, sizeof(*index));
-	if (!plans || !roots || !names || !index) {
+	if (!plans || !roots || !names || !index || !wim_index) {
 		code = cli_oom(c);
 		goto done;
 	}
@@ -189,18 +192,60 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 			cli_settings_warning(c, &e[i].settings, where);
 		}
 		roots[ns] = e[i].root;
+		wim_index[ns] = e[i].index;
 		names[ns] = (char *)e[i].image;
 		index[ns++] = i;
 	}
+	/* Each image (index) of a WIM file is an image of the batch, with
+	 * its entry's plan: listed here, before the listener counts them. */
+	if (ns) {
+		struct img_opts io;
+
+		code = image_opts(c, a, a->dry_run, &io);
+		if (code)
+			goto done;
+		if (img_expand(names, ns, &io, wim_index, &x, &err) < 0) {
+			code = cli_fail(c, &err);
+			goto done;
+		}
+	}
+	if (x.names) {
+		struct img_plan *xp = calloc(x.n, sizeof(*xp));
+		const char **xr = calloc(x.n, sizeof(*xr));
+		size_t *xi = calloc(x.n, sizeof(*xi));
+
+		if (xp == NULL || xr == NULL || xi == NULL) {
+			free(xp);
+			free(xr);
+			free(xi);
+			code = cli_oom(c);
+			goto done;
+		}
+		for (i = 0; i < x.n; i++) {
+			xp[i] = plans[x.from[i]];
+			xr[i] = roots[x.from[i]];
+			xi[i] = index[x.from[i]];
+		}
+		free(plans);
+		free(roots);
+		free(index);
+		plans = xp;
+		roots = xr;
+		index = xi;
+		free(names);
+		names = NULL;
+		ns = x.n;
+	}
 	snprintf(shard, sizeof(shard), "%lu/%lu", si, sn);
 	if (a->events_fmt || (!c->quiet && isatty(STDERR_FILENO))) {
-		a->events = events_new(c, a->events_fmt != NULL, names, index,
-				       ns);
+		a->events = events_new(c, a->events_fmt != NULL,
+				       x.names ? x.names : names, index, ns);
 		if (a->events == NULL) {
 			code = cli_oom(c);
 			goto done;
 		}
-		events_plan(a->events, n, sn > 1 ? shard : NULL, a->dry_run);
+		events_plan(a->events, x.names ? ns : n, sn > 1 ? shard : NULL,
+			    a->dry_run);
 	}
 	if (ns == 0) {
 		if (!c->quiet)
@@ -209,7 +254,9 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 	} else {
 		a->plans = plans;
 		a->root_of = roots;
-		code = image_run_batch(c, a, names, (int)ns, &plans[0]);
+		a->index_of = x.names ? x.index_of : wim_index;
+		code = image_run_batch(c, a, x.names ? x.names : names,
+				       (int)ns, &plans[0]);
 	}
 	if (a->events)
 		events_done(a->events, code);
@@ -221,7 +268,9 @@ done:
 	img_planfile_release(&pf);
 	free(plans);
 	free(roots);
+	free(wim_index);
 	free(names);
+	img_expanded_release(&x);
 	free(index);
 	image_args_release(a);
 	return code;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* kmsprep image show (and what every image command shares) */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,29 @@ image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
 		return kp_fail_oom(err);
 	a->roots = r;
 	r[a->nroots++] = arg;
+	return 0;
+}
+
+int
+image_opt_index(struct cli *c, void *ud, const char *name, const char *arg,
+		struct kp_error *err)
+{
+	struct image_args *a = ud;
+	unsigned *v;
+	unsigned long n;
+	char *end;
+
+	(void)c;
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (*arg < '1' || *arg > '9' || *end || errno || n > 1024)
+		return kp_fail(err, KP_ERR_INVALID, "--%s: '%s': expected an "
+			       "image number from 1 to 1024", name, arg);
+	v = realloc(a->indexes, (a->nindexes + 1) * sizeof(*v));
+	if (v == NULL)
+		return kp_fail_oom(err);
+	a->indexes = v;
+	v[a->nindexes++] = (unsigned)n;
 	return 0;
 }
 
@@ -56,6 +80,7 @@ image_args_release(struct image_args *a)
 	spp_settings_release(&a->settings);
 	free(a->search_norm);
 	free(a->roots);
+	free(a->indexes);
 }
 
 int
@@ -69,9 +94,13 @@ image_opts(struct cli *c, const struct image_args *a, bool readonly,
 		o->backend = IMG_BACKEND_DIRECT;
 	else if (strcmp(a->backend, "appliance") == 0)
 		o->backend = IMG_BACKEND_APPLIANCE;
+	else if (strcmp(a->backend, "wim") == 0)
+		o->backend = IMG_BACKEND_WIM;
 	else
 		return cli_usage(c, "--backend: '%s': expected direct, "
-				 "appliance or auto", a->backend);
+				 "appliance, wim or auto", a->backend);
+	o->indexes = a->indexes;
+	o->nindexes = a->nindexes;
 	o->format = a->format;
 	o->allow_refs = a->allow_refs;
 	o->readonly = readonly;
@@ -86,10 +115,12 @@ image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	return 0;
 }
 
-/* Open the images and find Windows; prints its own errors. */
+/* Open the images and find Windows; prints its own errors.  A WIM file
+ * is opened once per image (index): *X lists what was opened (its names
+ * NULL if the images are POS as given). */
 int
 image_open(struct cli *c, struct image_args *a, char **pos, int npos,
-	   bool readonly, struct img_session **s)
+	   bool readonly, struct img_session **s, struct img_expanded *x)
 {
 	struct img_opts o;
 	struct kp_error err = KP_ERROR_INIT;
@@ -97,7 +128,11 @@ image_open(struct cli *c, struct image_args *a, char **pos, int npos,
 
 	if (code)
 		return code;
-	if (img_open(pos, (size_t)npos, &o, s, &err) < 0 ||
+	if (img_expand(pos, (size_t)npos, &o, NULL, x, &err) < 0)
+		return cli_fail(c, &err);
+	o.wim_index_of = x->index_of;
+	if (img_open(x->names ? x->names : pos,
+		     x->names ? x->n : (size_t)npos, &o, s, &err) < 0 ||
 	    img_find_windows(*s, &err) < 0) {
 		img_close(*s, false, NULL);
 		*s = NULL;
@@ -371,6 +406,14 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 	if (json) {
 		j = json_object();
 		json_object_set_new(j, "device", json_string(r->device));
+		if (r->wim_index) {
+			json_object_set_new(j, "index",
+					    json_integer(r->wim_index));
+			json_object_set_new(j, "name",
+					    json_string(r->wim_name));
+			json_object_set_new(j, "wim_edition",
+					    json_string(r->wim_edition));
+		}
 		json_object_set_new(j, "systemroot",
 				    json_string(r->systemroot + strlen(r->mnt)));
 		json_object_set_new(j, "writable", json_boolean(why == NULL));
@@ -400,6 +443,12 @@ show_root(struct cli *c, struct img_session *s, const struct img_root *r,
 		/* The image's own text, escaped (lib/escape.h). */
 		printf("  windows: %s %s\n", r->device,
 		       kp_escape_str(&e[0], r->systemroot + strlen(r->mnt)));
+		if (r->wim_index) {
+			printf("    name: %s\n",
+			       kp_escape_str(&e[0], r->wim_name));
+			printf("    wim edition: %s\n",
+			       kp_escape_str(&e[1], r->wim_edition));
+		}
 		printf("    writable: %s%s\n", why ? "no: " : "yes",
 		       why ? why : "");
 		if (r->bitlocker)
@@ -449,6 +498,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	const char *fence;
 	json_t *out = NULL, *img, *wins;
 	size_t nroots, nlocked, i, k, found;
+	struct img_expanded x = { 0 };
 	char **pos;
 	int npos, code = 0, rc;
 
@@ -460,9 +510,13 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		code = cli_usage(c, "expected at least one IMAGE");
 		goto done;
 	}
-	code = image_open(c, &a, pos, npos, true, &s);
+	code = image_open(c, &a, pos, npos, true, &s, &x);
 	if (code)
 		goto done;
+	if (x.names) {
+		pos = x.names;
+		npos = (int)x.n;
+	}
 	roots = img_roots(s, &nroots);
 	locked = img_locked(s, &nlocked);
 	fence = img_hives_fence(s);
@@ -471,12 +525,16 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	for (i = 0; i < (size_t)npos; i++) {
 		if (a.json) {
 			img = json_pack("{s:s, s:s, s:s, s:s}", "image",
-					img_name(s, i), "format",
+					x.names ? x.names[i] : img_name(s, i),
+					"format",
 					img_format(s, i), "backend",
 					img_backend_name(s), "hive_sandbox",
 					!fence ? "unfenced" :
 					strcmp(fence, "Landlock") == 0 ?
 					"landlock" : "chroot");
+			if (img && x.index_of && x.index_of[i])
+				json_object_set_new(img, "index", json_integer(
+					x.index_of[i]));
 			wins = json_array();
 		} else {
 			printf("image: %s (%s, backend %s)\n",
@@ -529,6 +587,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 		code = KP_EXIT_FAIL;
 done:
 	img_close(s, false, NULL);
+	img_expanded_release(&x);
 	image_args_release(&a);
 	return code;
 }

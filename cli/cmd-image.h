@@ -20,6 +20,8 @@ struct image_args {
 	char *search_norm;
 	const char **roots;
 	size_t nroots;
+	unsigned *indexes;	/* --index N (WIM files) */
+	size_t nindexes;
 	struct spp_settings settings;
 	struct cli *cli;
 	const char *pubkey;	/* kms kit apply */
@@ -29,6 +31,8 @@ struct image_args {
 	 * (NULL: --root's), and the listener (cli/events.c) */
 	const struct img_plan *plans;
 	const char *const *root_of;
+	const unsigned *index_of;	/* image batch: a plan's "index" per
+					 * image (0: every one) */
 	struct cli_events *events;
 	const char *events_fmt;	/* --events */
 };
@@ -38,6 +42,9 @@ struct image_args {
 /* --root DEVICE (repeatable). */
 int image_opt_root(struct cli *c, void *ud, const char *name, const char *arg,
 		   struct kp_error *err);
+/* --index N (repeatable). */
+int image_opt_index(struct cli *c, void *ud, const char *name,
+		    const char *arg, struct kp_error *err);
 
 /* Progress (silenced by --quiet) and what is said even with --quiet. */
 void image_notice(void *ud, const char *msg);
@@ -53,9 +60,10 @@ void image_args_release(struct image_args *a);
 int image_opts(struct cli *c, const struct image_args *a, bool readonly,
 	       struct img_opts *o);
 
-/* Open the images and find Windows; prints its own errors. */
+/* Open the images and find Windows; prints its own errors.  A WIM file
+ * is opened once per image (index): *X lists what was (img_expand). */
 int image_open(struct cli *c, struct image_args *a, char **pos, int npos,
-	       bool readonly, struct img_session **s);
+	       bool readonly, struct img_session **s, struct img_expanded *x);
 
 /* A generalization plan's notes, as JSON. */
 json_t *image_notes_json(const struct stage *p);
@@ -89,11 +97,13 @@ void events_free(struct cli_events *e);
 struct img_plan image_plan(struct cli *c, const struct image_args *a);
 
 #define IMAGE_COMMON_OPTS \
-	OPT_STRING("backend", 0, "direct|appliance|auto", ARGS, backend, \
+	OPT_STRING("backend", 0, "direct|appliance|wim|auto", ARGS, backend, \
 	  "direct: libntfs-3g in a sandboxed worker per image, no appliance; " \
-	  "appliance: libguestfs; auto (default): direct when every image " \
-	  "holds Windows on plain NTFS, else the appliance, saying why"), \
-	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx|vpc|vdi", ARGS, format, \
+	  "appliance: libguestfs; wim: wimlib in a sandboxed worker, for WIM " \
+	  "files; auto (default): wim for WIM files, else direct when every " \
+	  "image holds Windows on plain NTFS, else the appliance, saying why"), \
+	OPT_STRING("format", 0, "raw|qcow2|vmdk|vhdx|vpc|vdi|wim", ARGS, \
+	  format, \
 	  "the format of every IMAGE (default: read from its header by " \
 	  "kmsprep; vhd is vpc)"), \
 	OPT_BOOL("allow-backing-file", 0, ARGS, allow_refs, \
@@ -104,12 +114,15 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_FN("root", 0, "DEVICE", image_opt_root, \
 	  "the Windows installation to use on an image that holds several " \
 	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
+	OPT_FN("index", 0, "N", image_opt_index, \
+	  "of a WIM file, only image N (as listed by image show); " \
+	  "repeatable; default: every image holding Windows"), \
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \
-	  "give each request to an image's sandboxed workers (NTFS, " \
-	  "hives) this long " \
-	  "(default 60), each read or write of an NBD server half of it; " \
+	  "give each request to an image's sandboxed workers (NTFS or " \
+	  "WIM, hives) this long (default 60; a WIM worker's, 120), " \
+	  "each read or write of an NBD server half of it; " \
 	  "then kmsprep stops: exit 5 if the storage kept it waiting, " \
 	  "3 if the image made the worker loop"), \
 	OPT_QUIET()

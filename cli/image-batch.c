@@ -81,22 +81,28 @@ what_was_written(struct cli *c, const struct image_args *a,
 		cli_note(c, "no image was changed");
 }
 
+/* POS are the images' files; INDEX_OF (or NULL) a WIM file's index. */
 static void
 print_json(struct cli *c, const struct image_args *a,
-	   const struct img_run_result *r, char **pos, size_t n, int *code)
+	   const struct img_run_result *r, char **pos,
+	   const unsigned *index_of, size_t n, int *code)
 {
 	json_t *out = json_array();
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		size_t w = img_prepared_nwrites(&r->t[i]);
-
-		json_array_append_new(out, json_pack(
+		json_t *o = json_pack(
 			"{s:s, s:s, s:b, s:o, s:o, s:o}", "image", pos[i],
 			"device", r->device[i], "written", !a->dry_run && w > 0,
 			"changes", report_changes_json(&r->t[i].changes),
 			"files", files_json(&r->t[i].stage), "notes",
-			image_notes_json(&r->t[i].stage)));
+			image_notes_json(&r->t[i].stage));
+
+		if (o && index_of && index_of[i])
+			json_object_set_new(o, "index",
+					    json_integer(index_of[i]));
+		json_array_append_new(out, o);
 	}
 	if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run", a->dry_run,
 					"images", out)) < 0)
@@ -149,7 +155,55 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 	};
 	size_t n = (size_t)npos;
 	struct cli_events *own = NULL;
+	struct img_expanded x = { 0 };
+	struct img_plan *plans = NULL;
+	const char **root_of = NULL;
+	char **shown = NULL;	/* POS as reported */
 	int code;
+
+	/* A WIM file is one image per index from here on (img_expand);
+	 * a plan's entry and root go with each. */
+	code = image_opts(c, a, a->dry_run, &io);
+	if (code)
+		return code;
+	if (img_expand(pos, n, &io, a->index_of, &x, &err) < 0)
+		return cli_fail(c, &err);
+	if (x.names) {
+		size_t i;
+
+		plans = a->plans ? calloc(x.n, sizeof(*plans)) : NULL;
+		root_of = a->root_of ? calloc(x.n, sizeof(*root_of)) : NULL;
+		if ((a->plans && plans == NULL) ||
+		    (a->root_of && root_of == NULL)) {
+			code = cli_oom(c);
+			goto done;
+		}
+		for (i = 0; i < x.n; i++) {
+			if (plans)
+				plans[i] = a->plans[x.from[i]];
+			if (root_of)
+				root_of[i] = a->root_of[x.from[i]];
+		}
+		pos = x.names;
+		n = x.n;
+		/* Reported as the session names them: "FILE (index N)". */
+		shown = calloc(n, sizeof(*shown));
+		if (shown == NULL) {
+			code = cli_oom(c);
+			goto done;
+		}
+		for (i = 0; i < n; i++)
+			if (x.index_of[i] ?
+			    asprintf(&shown[i], "%s (index %u)", pos[i],
+				     x.index_of[i]) < 0 :
+			    (shown[i] = strdup(pos[i])) == NULL) {
+				shown[i] = NULL;
+				code = cli_oom(c);
+				goto done;
+			}
+		o.plans = plans ? plans : a->plans;
+		o.root_of = root_of ? root_of : a->root_of;
+	}
 
 	/* image set and generalize: their own listener (batch has one). */
 	if (a->events_fmt && a->events == NULL) {
@@ -159,14 +213,13 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		if (a->json)
 			return cli_usage(c, "--events and --json both use "
 					 "standard output: choose one");
-		own = a->events = events_new(c, true, pos, NULL, n);
+		own = a->events = events_new(c, true, shown ? shown : pos,
+					     NULL, n);
 		if (own == NULL)
 			return cli_oom(c);
 		events_plan(own, n, NULL, a->dry_run);
 	}
-	code = image_opts(c, a, a->dry_run, &io);
-	if (code)
-		goto done;
+	io.wim_index_of = x.index_of;
 	/* The bar says it, on a line of its own. */
 	o.notice = a->events && events_bar(a->events) ? NULL : image_notice;
 	if (a->events) {
@@ -187,14 +240,14 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 			code = r.stage >= IMG_RUN_WRITE ? cli_error(c, &err) :
 				cli_fail(c, &err);
 		}
-		what_was_written(c, a, &r, pos);
+		what_was_written(c, a, &r, shown ? shown : pos);
 		goto done;
 	}
 	/* With --events the lines said it all. */
 	if (a->json && !a->events_fmt)
-		print_json(c, a, &r, pos, n, &code);
+		print_json(c, a, &r, pos, x.index_of, n, &code);
 	else if (!a->events_fmt)
-		print_text(a, &r, pos, n);
+		print_text(a, &r, shown ? shown : pos, n);
 	if (r.dry_refused && code == 0)
 		code = KP_EXIT_REFUSED;
 done:
@@ -203,7 +256,8 @@ done:
 
 		report_times(c, "all images", &r.all, REPORT_TIMES_ALL);
 		for (i = 0; i < n; i++)
-			report_times(c, pos[i], &r.times[i], REPORT_TIMES_EACH);
+			report_times(c, shown ? shown[i] : pos[i], &r.times[i],
+				     REPORT_TIMES_EACH);
 	}
 	img_run_release(&r, n);
 	if (own) {
@@ -211,5 +265,11 @@ done:
 		events_free(own);
 		a->events = NULL;
 	}
+	free(plans);
+	free(root_of);
+	for (size_t k = 0; shown && k < n; k++)
+		free(shown[k]);
+	free(shown);
+	img_expanded_release(&x);
 	return code;
 }

@@ -22,10 +22,10 @@
 #include "local.h"
 #include "remote.h"
 
-/* A request's time limit unless the caller gives one: checking and
- * editing a 2 GiB hive takes seconds; a server stuck (or made to loop)
- * for minutes is stopped. */
-#define HS_TIMEOUT 600
+/* A request's time limit unless the caller gives one, the NTFS worker's
+ * (--request-timeout's default): checking and editing a 2 GiB hive takes
+ * seconds; a server stuck (or made to loop) for a minute is stopped. */
+#define HS_TIMEOUT 60
 
 /* Hives one server holds at once: a Windows installation has a handful. */
 #define HS_MAX_HIVES 64

@@ -30,7 +30,7 @@ struct hive_server;
  * by chroot where kmsprep runs as root (hive_server_fence says which).
  * With neither it may read files anywhere this user can but write none,
  * and so can only defer a journaled commit, not rewrite a hive.  Each
- * request has TIMEOUT_S seconds (0: ten minutes), then the server is
+ * request has TIMEOUT_S seconds (0: a minute), then the server is
  * stopped: KP_ERR_INPUT if it kept computing (a hive made it loop). */
 int hive_server_start(const char *dir, unsigned timeout_s,
 		      struct hive_server **srv_ret, struct kp_error *err);

@@ -1600,6 +1600,8 @@ img_roots_free(struct img_root *r, size_t n)
 		free(r[i].device);
 		free(r[i].mnt);
 		free(r[i].systemroot);
+		free(r[i].wim_name);
+		free(r[i].wim_edition);
 	}
 	free(r);
 }

@@ -7,7 +7,9 @@
  *
  * Backends: the libguestfs appliance (image/appliance.c:
  * img_backend_appliance); direct libntfs-3g in a sandboxed worker per
- * image (image/direct.c: img_backend_direct); the unit tests use an
+ * image (image/direct.c: img_backend_direct); wimlib in a sandboxed
+ * worker per WIM file, each index an image (image/wim.c: img_backend_wim,
+ * which writes files whole and so has no journal); the unit tests use an
  * in-memory fake (tests/unit/test-batch.c).  The public img_* calls of
  * image/session.h dispatch through the table of the backend img_open
  * chose (image/session.c).
@@ -42,7 +44,7 @@
 #include "lib/error.h"
 
 struct img_backend {
-	const char *name;	/* "appliance", "direct", "fake" */
+	const char *name;	/* "appliance", "direct", "wim", "fake" */
 
 	/* Open IMAGES[0..N-1] (read-only if O->readonly), check that none is
 	 * in use; *H gets the backend's handle. */
@@ -140,6 +142,10 @@ extern const struct img_backend img_backend_appliance;
 /* libntfs-3g on the image's bytes, each image in a sandboxed worker
  * (image/worker.h, image/direct.c). */
 extern const struct img_backend img_backend_direct;
+
+/* wimlib on WIM files, each in a sandboxed worker (image/wimworker.h,
+ * image/wim.c): every image (index) holding Windows is a root. */
+extern const struct img_backend img_backend_wim;
 
 /* Can the direct backend do the work on every one of IMAGES?  1 if each
  * holds Windows on plain NTFS (MBR, GPT or a whole-disk filesystem) in a

@@ -88,6 +88,10 @@ static const struct rpc_field info_f[] = {
 	RPC_F(struct fmt_info, sector, RPC_U32, 0),
 	RPC_F(struct fmt_info, sparse_vmdk, RPC_BOOL, 0),
 	RPC_F(struct fmt_info, append_only, RPC_BOOL, 0),
+	RPC_F(struct fmt_info, wim_images, RPC_U32, 0),
+	RPC_F(struct fmt_info, wim_split, RPC_BOOL, 0),
+	RPC_F(struct fmt_info, wim_pipable, RPC_BOOL, 0),
+	RPC_F(struct fmt_info, wim_solid, RPC_BOOL, 0),
 	{ .type = RPC_ARRAY, .off = offsetof(struct fmt_info, refs),
 	  .len_off = offsetof(struct fmt_info, nrefs), .max = FMT_REFS_MAX,
 	  .elem = &ref_l },
@@ -423,6 +427,12 @@ bool
 disk_append_only(const struct disk *d)
 {
 	return d->n[0].info.append_only;
+}
+
+const struct fmt_info *
+disk_info(const struct disk *d)
+{
+	return &d->n[0].info;
 }
 
 unsigned

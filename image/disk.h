@@ -54,6 +54,9 @@ bool disk_flat(const struct disk *d);
  * only, or written through an overlay. */
 bool disk_append_only(const struct disk *d);
 
+/* All that was read of the image itself (a WIM's images and kind). */
+const struct fmt_info *disk_info(const struct disk *d);
+
 /* Its logical sector size as read from its bytes (512, or 4096 for a
  * raw 4Kn disk). */
 unsigned disk_sector(const struct disk *d);

@@ -22,6 +22,7 @@ static const char *const names[FMT_NR] = {
 	[FMT_VHDX] = "vhdx",
 	[FMT_VPC] = "vpc",
 	[FMT_VDI] = "vdi",
+	[FMT_WIM] = "wim",
 };
 
 static const char *const ref_names[FMT_REF_NR] = {
@@ -782,6 +783,123 @@ vdi(struct src *s)
 	return 0;
 }
 
+/*
+ * WIM (Microsoft's Windows Imaging Format, after wimlib 1.13's header.c
+ * and the format's documentation): a 208-byte header at offset 0, then
+ * resources, each located by a 24-byte resource header: 7 bytes of size
+ * in the file, a flags byte, an 8-byte offset and an 8-byte original
+ * size.  A WIM names no other file, except that a split WIM (.swm) is
+ * one part of several: it is read but never written.
+ */
+#define WIM_HDR_SIZE 208
+#define WIM_VERSION_DEFAULT 0x10d00u
+#define WIM_VERSION_SOLID 0xe00u
+#define WIM_HDR_FLAG_COMPRESSION 0x2u
+#define WIM_HDR_FLAG_SPANNED 0x8u
+#define WIM_HDR_FLAG_XPRESS 0x20000u
+#define WIM_HDR_FLAG_LZX 0x40000u
+#define WIM_HDR_FLAG_LZMS 0x80000u
+#define WIM_RESHDR_FLAG_SOLID 0x10u
+
+/* Resource header RH (24 bytes) named WHAT: within the file, its sizes
+ * checked; OPTIONAL ones may be all zero. */
+static int
+wim_reshdr(struct src *s, const unsigned char *rh, const char *what,
+	   bool optional, uint64_t *size_out, uint64_t *orig_out)
+{
+	uint64_t size = le64(rh) & 0x00ffffffffffffffULL;
+	uint64_t off = le64(rh + 8), orig = le64(rh + 16);
+
+	if (size_out)
+		*size_out = size;
+	if (orig_out)
+		*orig_out = orig;
+	if (size == 0 && off == 0 && orig == 0) {
+		if (optional)
+			return 0;
+		return bad(s, "no %s", what);
+	}
+	if (off < WIM_HDR_SIZE || off > s->size || size > s->size - off)
+		return bad(s, "its %s lies outside the file", what);
+	if ((rh[7] & WIM_RESHDR_FLAG_SOLID) != 0)
+		s->info->wim_solid = true;
+	return 0;
+}
+
+static int
+wim(struct src *s, bool pipable)
+{
+	unsigned char h[WIM_HDR_SIZE];
+	uint32_t version, flags, chunk, images;
+	uint16_t part, parts;
+	uint64_t bsize, xsize, xorig;
+
+	if (s->size < WIM_HDR_SIZE)
+		return bad(s, "too short");
+	if (rd(s, h, sizeof(h), 0) < 0)
+		return -1;
+	if (memcmp(h, pipable ? "WLPWM\0\0\0" : "MSWIM\0\0\0", 8) != 0)
+		return bad(s, "no WIM signature");
+	if (le32(h + 8) != WIM_HDR_SIZE)
+		return bad(s, "header size %u", le32(h + 8));
+	version = le32(h + 12);
+	flags = le32(h + 16);
+	chunk = le32(h + 20);
+	part = le16(h + 40);
+	parts = le16(h + 42);
+	images = le32(h + 44);
+	if (version != WIM_VERSION_DEFAULT && version != WIM_VERSION_SOLID)
+		return bad(s, "unknown version 0x%x", version);
+	if (flags & WIM_HDR_FLAG_COMPRESSION) {
+		unsigned kinds = !!(flags & WIM_HDR_FLAG_XPRESS) +
+				 !!(flags & WIM_HDR_FLAG_LZX) +
+				 !!(flags & WIM_HDR_FLAG_LZMS);
+
+		if (kinds != 1)
+			return bad(s, "no single compression type");
+		/* Powers of two, 4 KiB (XPRESS) to 64 MiB (LZMS). */
+		if (chunk < 4096 || chunk > (1u << 26) ||
+		    (chunk & (chunk - 1)) != 0)
+			return bad(s, "chunk size %u", chunk);
+	}
+	if (parts == 0 || part == 0 || part > parts)
+		return bad(s, "part %u of %u", part, parts);
+	if (images > FMT_WIM_IMAGES_MAX)
+		return bad(s, "%u images (kmsprep opens at most %u)", images,
+			   FMT_WIM_IMAGES_MAX);
+	/* A pipable WIM's first header locates nothing yet: its copy at the
+	 * end does (wimlib reads that one). */
+	if (wim_reshdr(s, h + 48, "lookup table", pipable, &bsize, NULL) < 0 ||
+	    wim_reshdr(s, h + 72, "XML data", pipable, &xsize, &xorig) < 0 ||
+	    wim_reshdr(s, h + 96, "boot metadata", true, NULL, NULL) < 0 ||
+	    wim_reshdr(s, h + 124, "integrity table", true, NULL, NULL) < 0)
+		return -1;
+	/* The XML data is stored as it is: UTF-16LE text. */
+	if (xsize != xorig || xsize > FMT_WIM_XML_MAX || xsize % 2 != 0)
+		return bad(s, "XML data of %llu bytes",
+			   (unsigned long long)xsize);
+	if (pipable && images == 0 && s->size >= 2 * WIM_HDR_SIZE) {
+		unsigned char t[WIM_HDR_SIZE];
+
+		if (rd(s, t, sizeof(t), s->size - WIM_HDR_SIZE) < 0)
+			return -1;
+		if (memcmp(t, "WLPWM\0\0\0", 8) == 0 &&
+		    le32(t + 44) <= FMT_WIM_IMAGES_MAX)
+			images = le32(t + 44);
+	}
+	if (le32(h + 120) > images)
+		return bad(s, "boot index %u of %u images", le32(h + 120),
+			   images);
+	s->info->wim_images = images;
+	s->info->wim_split = parts > 1 || (flags & WIM_HDR_FLAG_SPANNED);
+	s->info->wim_pipable = pipable;
+	s->info->wim_solid |= version == WIM_VERSION_SOLID ||
+			      (flags & WIM_HDR_FLAG_LZMS);
+	s->info->size = s->size;
+	(void)bsize;
+	return 0;
+}
+
 /* Is the text at H (N bytes) a VMDK descriptor as qemu's probe tells
  * one: lines of comments ('#') or blanks, then "version=1", 2 or 3
  * ending its line. */
@@ -840,6 +958,9 @@ probe(struct src *s, enum fmt *f)
 		*f = FMT_VDI;
 	else if (n >= 8 && memcmp(h, "conectix", 8) == 0)
 		*f = FMT_VPC;
+	else if (n >= 8 && (memcmp(h, "MSWIM\0\0\0", 8) == 0 ||
+			    memcmp(h, "WLPWM\0\0\0", 8) == 0))
+		*f = FMT_WIM;
 	else if (s->size >= 1024) {
 		if (rd(s, h, 512, s->size - 512) < 0)
 			return -1;
@@ -899,6 +1020,14 @@ fmt_inspect(fmt_read_fn *read, void *ctx, uint64_t size, enum fmt want,
 	case FMT_VDI:
 		r = vdi(&s);
 		break;
+	case FMT_WIM: {
+		unsigned char m[8] = { 0 };
+
+		r = size >= 8 ? rd(&s, m, 8, 0) : 0;
+		if (r == 0)
+			r = wim(&s, memcmp(m, "WLPWM", 5) == 0);
+		break;
+	}
 	default:
 		info->size = size;
 		info->flat = true;

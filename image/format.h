@@ -31,6 +31,8 @@ enum fmt {
 	FMT_VHDX,
 	FMT_VPC,	/* VHD, fixed or dynamic */
 	FMT_VDI,
+	FMT_WIM,	/* a Windows image file (.wim, .esd, .swm): files, not
+			 * a disk; opened by the wim backend (image/wim.h) */
 	FMT_NR
 };
 
@@ -72,7 +74,20 @@ struct fmt_info {
 	bool append_only;
 	struct fmt_ref *refs;
 	size_t nrefs;
+	/* A WIM: its images (indexes), and what cannot be written in place:
+	 * one part of a split WIM (.swm), a pipable WIM, solid resources
+	 * (an ESD). */
+	uint32_t wim_images;
+	bool wim_split;
+	bool wim_pipable;
+	bool wim_solid;
 };
+
+/* The largest WIM XML data kmsprep accepts (wimlib's own limit is the
+ * memory it can get; a real install.wim has a few hundred KB). */
+#define FMT_WIM_XML_MAX ((uint64_t)64 << 20)
+/* The most images (indexes) in a WIM kmsprep opens. */
+#define FMT_WIM_IMAGES_MAX 1024u
 
 /* Read up to LEN bytes at OFF into BUF: the count read (short only at the
  * end of the file), or -1 with errno. */

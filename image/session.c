@@ -2,6 +2,7 @@
 /* The image session: the backend img_open chose, and every img_* call of
  * image.h dispatched through its table (backend.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,15 +47,39 @@ release(struct img_session *s)
 	free(s);
 }
 
+static int open_session(char *const *images, size_t n,
+			const struct img_opts *o, size_t nwim,
+			struct img_session **s_ret, struct kp_error *err);
+
 /* auto: the direct backend when it can do the work; else the appliance,
  * and the user hears why on one line. */
 static const struct img_backend *
-choose(char *const *images, size_t n, const struct img_opts *o,
+choose(char *const *images, size_t n, const struct img_opts *o, size_t nwim,
        struct kp_error *err)
 {
 	char why[512], msg[700];
 	int r;
 
+	/* WIM files are files, not disks: only wimlib reads them, and it
+	 * reads nothing else. */
+	if (nwim && nwim != n) {
+		kp_fail(err, KP_ERR_INVALID, "WIM files and disk images in one "
+			"command: prepare them in two");
+		return NULL;
+	}
+	if (nwim && o->backend != IMG_BACKEND_AUTO &&
+	    o->backend != IMG_BACKEND_WIM) {
+		kp_fail(err, KP_ERR_INVALID, "'%s' is a WIM file: only the wim "
+			"backend reads it", images[0]);
+		return NULL;
+	}
+	if (nwim)
+		return &img_backend_wim;
+	if (o->backend == IMG_BACKEND_WIM) {
+		kp_fail(err, KP_ERR_INVALID, "'%s' is not a WIM file",
+			images[0]);
+		return NULL;
+	}
 	if (o->backend == IMG_BACKEND_DIRECT)
 		return &img_backend_direct;
 	if (o->backend == IMG_BACKEND_APPLIANCE)
@@ -108,9 +133,30 @@ start_hive_servers(struct img_session *s, const struct img_opts *o,
 /* Each image file read by kmsprep's header reader (image/disk.h), and no
  * file given twice under two names (a link, a relative and an absolute
  * path): the second write would silently undo the first. */
+/* A WIM that wimlib can read but kmsprep must not write, and what to do
+ * about it; NULL if it may be written. */
+static const char *
+wim_unwritable(const struct fmt_info *in)
+{
+	if (in->wim_split)
+		return "one part of a split WIM (.swm), which wimlib cannot "
+		       "change: join the parts into one WIM first "
+		       "(wimlib-imagex join), then prepare that";
+	if (in->wim_pipable)
+		return "a pipable WIM, which cannot be appended to in place: "
+		       "export it to a normal WIM first (wimlib-imagex export "
+		       "SRC all DEST writes one), then prepare that";
+	if (in->wim_solid)
+		return "an ESD (solid-compressed WIM), which kmsprep shows but "
+		       "does not write: export it to a normal WIM with LZX "
+		       "compression first (wimlib-imagex export), then "
+		       "prepare that";
+	return NULL;
+}
+
 static int
 check_images(char *const *images, size_t n, const struct img_opts *o,
-	     struct kp_error *err)
+	     size_t *nwim, unsigned *wim_images, struct kp_error *err)
 {
 	struct disk_opts dopts = { o->format, o->allow_refs };
 	struct stat *st = calloc(n ? n : 1, sizeof(*st));
@@ -130,6 +176,15 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 			break;
 		}
 		r = disk_inspect(images[i], &dopts, &d, err);
+		if (r == 0 && disk_info(d)->format == FMT_WIM) {
+			const char *why = wim_unwritable(disk_info(d));
+
+			(*nwim)++;
+			wim_images[i] = disk_info(d)->wim_images;
+			if ((!o->readonly || o->dry_run) && why)
+				r = kp_fail(err, KP_ERR_REFUSED, "'%s': %s",
+					    images[i], why);
+		}
 		if (r == 0 && fstat(disk_fd(d), &st[i]) < 0)
 			r = kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'",
 					  images[i]);
@@ -149,7 +204,12 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 		}
 		disk_free(d);
 		for (k = 0; k < i && r == 0; k++)
-			if (st[k].st_ino && st[k].st_dev == st[i].st_dev &&
+			/* A WIM file's images, each of its own (img_expand). */
+			if (o->wim_index_of &&
+			    o->wim_index_of[k] != o->wim_index_of[i] &&
+			    strcmp(images[k], images[i]) == 0)
+				continue;
+			else if (st[k].st_ino && st[k].st_dev == st[i].st_dev &&
 			    st[k].st_ino == st[i].st_ino)
 				r = kp_fail(err, KP_ERR_INVALID, "'%s' and '%s' "
 					    "are the same image twice",
@@ -161,9 +221,162 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 	return r;
 }
 
+/*
+ * A WIM file is one image to the user but several to the batch: each of
+ * its images (indexes) chosen is an image of the session of its own, the
+ * file's name repeated, so that every index gets its installation, its
+ * hive server, its report and its own write.
+ */
+/* Does PATH start as a WIM does?  Eight bytes compared, nothing parsed:
+ * only then is its header read, by the sandboxed reader (disk.h), so that
+ * disk images are not read twice. */
+static bool
+wim_magic(const char *path)
+{
+	unsigned char m[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	bool r;
+
+	if (fd < 0)
+		return true;	/* the reader says why */
+	r = pread(fd, m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
+	    memcmp(m, "MSWIM\0\0\0", 8) == 0 ||
+	    memcmp(m, "WLPWM\0\0\0", 8) == 0;
+	close(fd);
+	return r;
+}
+
+int
+img_expand(char *const *images, size_t n, const struct img_opts *o,
+	   const unsigned *only, struct img_expanded *x, struct kp_error *err)
+{
+	struct disk_opts dopts = { o->format, o->allow_refs };
+	unsigned *count = calloc(n ? n : 1, sizeof(*count));
+	size_t i, k, total = 0, at = 0, nwim = 0;
+	int r = 0;
+
+	memset(x, 0, sizeof(*x));
+	if (count == NULL)
+		return kp_fail_oom(err);
+	for (i = 0; i < n && r == 0; i++) {
+		struct disk *d = NULL;
+
+		count[i] = 0;
+		total++;
+		if (imgio_is_uri(images[i]) || strstr(images[i], "://") ||
+		    access(images[i], F_OK) < 0)
+			continue;
+		if (!wim_magic(images[i])) {
+			if (o->nindexes || (only && only[i]))
+				r = kp_fail(err, KP_ERR_INVALID, "'%s': an "
+					    "image number (index) chooses an "
+					    "image of a WIM file, and this is "
+					    "not one", images[i]);
+			continue;
+		}
+		/* Its errors are img_open's to report. */
+		if (disk_inspect(images[i], &dopts, &d, err) < 0) {
+			kp_error_clear(err);
+			continue;
+		}
+		if (disk_info(d)->format == FMT_WIM) {
+			count[i] = disk_info(d)->wim_images;
+			nwim++;
+			if (only && only[i] > count[i])
+				r = kp_fail(err, KP_ERR_INVALID, "'%s': no "
+					    "image %u (it holds %u)",
+					    images[i], only[i], count[i]);
+			for (k = 0; k < o->nindexes && r == 0; k++)
+				if (o->indexes[k] > count[i])
+					r = kp_fail(err, KP_ERR_INVALID,
+						    "'%s': no image %u (it "
+						    "holds %u)", images[i],
+						    o->indexes[k], count[i]);
+			if (count[i] == 0)
+				r = kp_fail(err, KP_ERR_INPUT, "'%s': a WIM "
+					    "without images", images[i]);
+			if (only && only[i])
+				count[i] = 1;
+			else if (o->nindexes)
+				count[i] = (unsigned)o->nindexes;
+			total += count[i] - 1;
+		} else if (o->nindexes || (only && only[i])) {
+			r = kp_fail(err, KP_ERR_INVALID, "'%s': an image "
+				    "number (index) chooses an image of a WIM "
+				    "file, and this is not one", images[i]);
+		}
+		disk_free(d);
+	}
+	if (r < 0 || nwim == 0) {
+		free(count);
+		return r;
+	}
+	x->names = calloc(total, sizeof(*x->names));
+	x->index_of = calloc(total, sizeof(*x->index_of));
+	x->from = calloc(total, sizeof(*x->from));
+	if (x->names == NULL || x->index_of == NULL || x->from == NULL) {
+		free(count);
+		img_expanded_release(x);
+		return kp_fail_oom(err);
+	}
+	for (i = 0; i < n; i++) {
+		size_t m = count[i] ? count[i] : 1;
+
+		for (k = 0; k < m; k++, at++) {
+			x->from[at] = i;
+			x->index_of[at] = !count[i] ? 0 :
+					  only && only[i] ? only[i] :
+					  o->nindexes ? o->indexes[k] :
+					  (unsigned)(k + 1);
+			if ((x->names[at] = strdup(images[i])) == NULL) {
+				x->n = at;
+				free(count);
+				img_expanded_release(x);
+				return kp_fail_oom(err);
+			}
+		}
+	}
+	x->n = total;
+	free(count);
+	return 0;
+}
+
+void
+img_expanded_release(struct img_expanded *x)
+{
+	size_t i;
+
+	for (i = 0; x->names && i < x->n; i++)
+		free(x->names[i]);
+	free(x->names);
+	free(x->index_of);
+	free(x->from);
+	memset(x, 0, sizeof(*x));
+}
+
 int
 img_open(char *const *images, size_t n, const struct img_opts *o,
 	 struct img_session **s_ret, struct kp_error *err)
+{
+	size_t nwim = 0;
+	unsigned *count = calloc(n ? n : 1, sizeof(*count));
+	int r;
+
+	*s_ret = NULL;
+	if (count == NULL)
+		return kp_fail_oom(err);
+	/* What an image is and what it names is the same to every backend:
+	 * read before auto chooses one, and a refusal is final. */
+	r = check_images(images, n, o, &nwim, count, err);
+	free(count);
+	if (r < 0)
+		return -1;
+	return open_session(images, n, o, nwim, s_ret, err);
+}
+
+static int
+open_session(char *const *images, size_t n, const struct img_opts *o,
+	     size_t nwim, struct img_session **s_ret, struct kp_error *err)
 {
 	struct img_session *s;
 	size_t i;
@@ -178,23 +391,22 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 		return kp_fail_oom(err);
 	}
 	s->n = n;
+	/* An image of a WIM file is named by the file and its index. */
 	for (i = 0; i < n; i++)
-		if ((s->names[i] = strdup(images[i])) == NULL) {
+		if ((o->wim_index_of && o->wim_index_of[i] ?
+		     asprintf(&s->names[i], "%s (index %u)", images[i],
+			      o->wim_index_of[i]) < 0 :
+		     (s->names[i] = strdup(images[i])) == NULL)) {
+			s->names[i] = NULL;
 			release(s);
 			return kp_fail_oom(err);
 		}
-	/* What an image is and what it names is the same to every backend:
-	 * read before auto chooses one, and a refusal is final. */
-	if (check_images(images, n, o, err) < 0) {
-		release(s);
-		return -1;
-	}
 	if ((s->tmpdir = kp_mkdtemp(err)) == NULL ||
 	    start_hive_servers(s, o, err) < 0) {
 		release(s);
 		return -1;
 	}
-	s->be = choose(images, n, o, err);
+	s->be = choose(images, n, o, nwim, err);
 	if (s->be == NULL) {
 		release(s);
 		return -1;

@@ -51,6 +51,8 @@ enum img_backend_choice {
 				 * appliance, saying why (notice) */
 	IMG_BACKEND_DIRECT,
 	IMG_BACKEND_APPLIANCE,
+	IMG_BACKEND_WIM,	/* wimlib, for WIM files (auto takes it for
+				 * them, and only it reads them) */
 };
 
 struct img_opts {
@@ -70,6 +72,12 @@ struct img_opts {
 	img_notice_fn *warn;		/* what the user must hear (TCG) */
 	img_progress_fn *progress;	/* or NULL: the appliance's launch
 					 * and search, as they go */
+	const unsigned *indexes;	/* WIM files: only these images
+					 * (1, 2, ...); none: every one */
+	size_t nindexes;
+	/* WIM files as img_expand gave them: each image's index (a WIM
+	 * file named once per index); NULL: index 1 of each. */
+	const unsigned *wim_index_of;
 	void *ud;
 };
 
@@ -84,6 +92,11 @@ struct img_root {
 	bool rw;		/* mounted read-write */
 	unsigned repair;	/* IMG_REPAIR_*: what an interrupted write
 				 * left, which writing repairs */
+	/* A WIM image: its index (1, 2, ...; 0 for a disk), and its name
+	 * and edition as the WIM's XML data gives them. */
+	unsigned wim_index;
+	char *wim_name;
+	char *wim_edition;
 };
 
 /* What an interrupted write can leave in a volume (img_root.repair). */
@@ -106,6 +119,24 @@ struct img_session;
 int img_open(char *const *images, size_t n, const struct img_opts *o,
 	     struct img_session **s_ret, struct kp_error *err);
 
+/* The images a command works on, as img_open takes them: each WIM file
+ * once per image (index) it holds, or per index in O->indexes, or only
+ * image ONLY[I] where ONLY (NULL: none) gives one (the name
+ * repeated, its index in INDEX_OF, its place among IMAGES in FROM); any
+ * other image once (index 0).  X is left empty (NULL names) when there is
+ * no WIM file: use IMAGES as they are.  Give INDEX_OF to img_open as
+ * img_opts.wim_index_of. */
+struct img_expanded {
+	char **names;
+	unsigned *index_of;
+	size_t *from;
+	size_t n;
+};
+int img_expand(char *const *images, size_t n, const struct img_opts *o,
+	       const unsigned *only, struct img_expanded *x,
+	       struct kp_error *err);
+void img_expanded_release(struct img_expanded *x);
+
 /* Find every Windows installation (see above). */
 int img_find_windows(struct img_session *s, struct kp_error *err);
 
@@ -113,7 +144,8 @@ int img_find_windows(struct img_session *s, struct kp_error *err);
 struct img_root *img_roots(const struct img_session *s, size_t *n);
 const struct img_locked *img_locked(const struct img_session *s, size_t *n);
 
-/* The image paths and detected formats, by index. */
+/* The image paths ("FILE (index N)" for an image of a WIM file) and
+ * detected formats, by index. */
 const char *img_name(const struct img_session *s, size_t i);
 const char *img_format(const struct img_session *s, size_t i);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backend.h"
 #include "winhive.h"
 #include "lib/clock.h"
 
@@ -21,6 +22,7 @@ winhive_open(struct img_session *s, const struct img_root *r,
 	int ret;
 
 	memset(wh, 0, sizeof(*wh));
+	wh->whole = img_session_backend(s)->journal == NULL;
 	/* Never parsed here: an image's hives go to its hive server. */
 	if (img_hive_server(s, r->image) == NULL)
 		return kp_fail(err, KP_ERR_FAIL, "%s: no hive server for its "
@@ -106,7 +108,8 @@ winhive_commit(struct winhive *wh, struct kp_error *err)
 	/* Only the changed pages go into the image, through the hive's log
 	 * as Windows writes them; a hive that cannot be journaled (dirty,
 	 * old-format logs) is rewritten whole and replaced. */
-	struct hive_commit_opts o = { .journal = true, .defer = true };
+	struct hive_commit_opts o = { .journal = !wh->whole,
+				      .defer = !wh->whole };
 	struct hive_commit_result res;
 
 	if (hive_nr_edits(wh->h) == 0)

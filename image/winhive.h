@@ -24,6 +24,8 @@ struct winhive {
 	struct hive_journal *journal;	/* the journaled commit to run in the image */
 	char *guest_log[2];	/* its .LOG1 and .LOG2 in the image (the names
 				 * they have, or will have if created) */
+	bool whole;		/* the backend writes files whole only (a
+				 * WIM): commit by rewriting the hive */
 	uint64_t copy_ns;	/* time to copy it and its logs out */
 	uint64_t check_ns;	/* time to open and check it */
 };

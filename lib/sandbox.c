@@ -183,7 +183,7 @@ sb_fence(void)
  * DIR's files may be read, written, created, truncated or removed.  TCP
  * and (ABI 6) signals and abstract sockets outside it are refused too. */
 static int
-fence(const char *dir, int abi)
+fence(const char *dir, int abi, const struct sb_opts *o)
 {
 	struct ll_ruleset ra = { 0, 0, 0 };
 	struct landlock_path_beneath_attr pb;
@@ -226,6 +226,20 @@ fence(const char *dir, int abi)
 	r = (int)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH,
 			 &pb, 0);
 	close(fd);
+	/* The files named beside it: file rights only, on each file. */
+	for (size_t i = 0; r == 0 && i < o->nfs_read + o->nfs_write; i++) {
+		bool w = i >= o->nfs_read;
+
+		pb.parent_fd = w ? o->fs_write[i - o->nfs_read] : o->fs_read[i];
+		/* Written files may be cut back too (wimlib does, to undo
+		 * an append that failed). */
+		pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+				    (w ? LANDLOCK_ACCESS_FS_WRITE_FILE : 0) |
+				    (w && abi >= 3 ?
+				     LANDLOCK_ACCESS_FS_TRUNCATE : 0);
+		r = (int)syscall(SYS_landlock_add_rule, rs,
+				 LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	}
 	if (r == 0)
 		r = (int)syscall(SYS_landlock_restrict_self, rs, 0);
 	close(rs);
@@ -544,7 +558,7 @@ jail(void)
  * kernel has it, else by jail() where it is root; *FENCED whether one
  * holds.  Paths it is given are relative to DIR. */
 static int
-enter_dir(const char *dir, bool *fenced)
+enter_dir(const char *dir, const struct sb_opts *o, bool *fenced)
 {
 	int abi = sb_landlock_abi();
 
@@ -552,7 +566,7 @@ enter_dir(const char *dir, bool *fenced)
 	if (chdir(dir) < 0)
 		return -1;
 	if (abi > 0)
-		return fence(".", abi);
+		return fence(".", abi, o);
 	return *fenced ? jail() : 0;
 }
 
@@ -596,6 +610,33 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 	return 0;
 }
 
+/* Threads and nothing else: clone only with CLONE_THREAD (which needs
+ * CLONE_VM and CLONE_SIGHAND), and what glibc's threads start with. */
+static int
+allow_threads(scmp_filter_ctx ctx)
+{
+	static const int calls[] = {
+		SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+		SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
+		/* How much memory the threads' buffers may take (wimlib's
+		 * get_avail_memory). */
+		SCMP_SYS(sysinfo),
+		/* glibc's handler for thread cancellation, set up when the
+		 * first thread starts. */
+		SCMP_SYS(rt_sigaction),
+	};
+	size_t i;
+
+	for (i = 0; i < NELEM(calls); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0) < 0)
+			return -1;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
+			     0) < 0)
+		return -1;
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				ARG_MASKED(0, CLONE_THREAD, CLONE_THREAD));
+}
+
 static int
 confine(const struct sb_opts *o, int sock)
 {
@@ -635,17 +676,20 @@ confine(const struct sb_opts *o, int sock)
 		return -1;
 	/* Files it may write: a hive and its copy, no more (4 GiB); a
 	 * worker on an image's bytes may not grow the image. */
-	rl.rlim_cur = rl.rlim_max = o->fs_dir ? (rlim_t)4 << 30 :
-				    (rlim_t)o->fsize_max;
+	rl.rlim_cur = rl.rlim_max = !o->fs_dir ? (rlim_t)o->fsize_max :
+				    o->fsize_max > (uint64_t)4 << 30 ?
+				    (rlim_t)o->fsize_max : (rlim_t)4 << 30;
 	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return -1;
 	rl.rlim_cur = rl.rlim_max = 0;
+	/* Threads count as processes: with them, seccomp alone keeps it
+	 * from forking. */
 	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
-	    setrlimit(RLIMIT_NPROC, &rl) < 0)
+	    (!o->threads && setrlimit(RLIMIT_NPROC, &rl) < 0))
 		return -1;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -1;
-	if (o->fs_dir && enter_dir(o->fs_dir, &fenced) < 0)
+	if (o->fs_dir && enter_dir(o->fs_dir, o, &fenced) < 0)
 		return -1;
 	if (drop_privileges() < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -662,6 +706,12 @@ confine(const struct sb_opts *o, int sock)
 			     ARG(0, SCMP_CMP_EQ, PR_CAPBSET_READ)) < 0)
 		goto fail;
 	if (o->fs_dir && allow_files(ctx, fenced) < 0)
+		goto fail;
+	if (o->threads && allow_threads(ctx) < 0)
+		goto fail;
+	if (o->ioctl_fails &&
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl),
+			     0) < 0)
 		goto fail;
 	if (seccomp_load(ctx) < 0)
 		goto fail;

@@ -60,7 +60,8 @@ struct sb_opts {
 	uint64_t mem_max;	/* RLIMIT_AS of the worker, 0: 4 GiB */
 	bool no_seccomp;	/* for debugging only */
 	/* The largest file a worker on descriptors may write (RLIMIT_FSIZE):
-	 * the image file it holds, which it may not grow.  0: none. */
+	 * the image file it holds, which it may not grow.  0: none (a worker
+	 * on files: 4 GiB, unless this says more). */
 	uint64_t fsize_max;
 	/* A worker that works on files (hives with their logs) instead of
 	 * descriptors, given names relative to this directory: it runs in
@@ -70,6 +71,23 @@ struct sb_opts {
 	 * execute, connect, fork or signal.  With neither fence (sb_fence)
 	 * it may only open files read-only, anywhere this user can read. */
 	const char *fs_dir;
+	/* Files outside FS_DIR such a worker may also open by their paths,
+	 * given as descriptors of the files checked (kept open, like KEEP):
+	 * FS_READ only read, FS_WRITE read and written; never created,
+	 * renamed or removed.  Where only chroot fences it, it reaches them
+	 * through its own /proc/self/fd. */
+	const int *fs_read;
+	size_t nfs_read;
+	const int *fs_write;
+	size_t nfs_write;
+	/* ioctl fails (ENOTTY) rather than kills it: libntfs-3g probes a
+	 * volume in a file as if it were a block device (BLKBSZSET,
+	 * BLKGETSIZE64, ...), and takes the failure in its stride. */
+	bool ioctl_fails;
+	/* It may start threads (wimlib's compressors): clone with
+	 * CLONE_THREAD only, so still no process of its own; clone3, whose
+	 * flags seccomp cannot see, fails (ENOSYS) and glibc falls back. */
+	bool threads;
 	/* Seconds the worker has to answer a request before it is killed
 	 * and the call fails; 0: no limit. */
 	unsigned timeout_s;

@@ -12,7 +12,7 @@
 static const char *const plan_keys[] = {
 	"image", "root", "generalize", "dns-search-list",
 	"clear-dns-search-list", "cloudbase-init", "gvlk", "kit", "cloud",
-	"gvlk-unlisted", NULL,
+	"gvlk-unlisted", "index", NULL,
 };
 
 static bool
@@ -145,6 +145,15 @@ take(struct img_planned *e, const char *key, json_t *v, struct kp_error *err)
 				  &e->kit_path) = s;
 		return 0;
 	}
+	if (strcmp(key, "index") == 0) {
+		json_int_t n = json_integer_value(v);
+
+		if (!json_is_integer(v) || n < 1 || n > 1024)
+			return kp_fail(err, KP_ERR_INVALID, "expected an image "
+				       "number of a WIM file, 1 to 1024");
+		e->index = (unsigned)n;
+		return 0;
+	}
 	if (strcmp(key, "generalize") == 0)
 		return take_generalize(e, v, err);
 	if (strcmp(key, "dns-search-list") == 0)
@@ -202,6 +211,7 @@ first_setting(json_t *entry)
 
 	json_object_foreach(entry, key, v)
 		if (strcmp(key, "image") && strcmp(key, "root") &&
+		    strcmp(key, "index") &&
 		    strcmp(key, "generalize") && strcmp(key, "kit") &&
 		    !json_is_null(v))
 			return key;
@@ -232,6 +242,7 @@ take_entry(struct img_planned *e, json_t *defaults, json_t *entry, size_t i,
 				if (json_object_get(entry, key))
 					continue;	/* overridden */
 				if (own && strcmp(key, "root") != 0 &&
+				    strcmp(key, "index") != 0 &&
 				    is_plan_key(key))
 					continue;
 			} else {
@@ -315,11 +326,14 @@ by_image(const void *a, const void *b, void *e)
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
 	int c = strcmp(v[x].image, v[y].image);
 
+	if (c == 0 && v[x].index != v[y].index)
+		return v[x].index < v[y].index ? -1 : 1;
 	return c ? c : x < y ? -1 : x > y;
 }
 
 /* Whether two of the N entries name the same image (1: the later one in
- * *I, the first in *K; -1: out of memory). */
+ * *I, the first in *K; -1: out of memory).  Two images (indexes) of one
+ * WIM file are two images; every image of it (no index) is each. */
 static int
 same_image(const struct img_planned *e, size_t n, size_t *i, size_t *k)
 {
@@ -332,7 +346,9 @@ same_image(const struct img_planned *e, size_t n, size_t *i, size_t *k)
 		ix[j] = j;
 	qsort_r(ix, n, sizeof(*ix), by_image, (void *)e);
 	for (j = 1; j < n && !found; j++) {
-		if (strcmp(e[ix[j]].image, e[ix[j - 1]].image) == 0) {
+		if (strcmp(e[ix[j]].image, e[ix[j - 1]].image) == 0 &&
+		    (e[ix[j - 1]].index == 0 ||
+		     e[ix[j - 1]].index == e[ix[j]].index)) {
 			*k = ix[j - 1];
 			*i = ix[j];
 			found = 1;

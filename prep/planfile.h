@@ -24,6 +24,8 @@
 struct img_planned {
 	const char *image;	/* in the plan's JSON (kept alive) */
 	const char *root;
+	unsigned index;		/* "index": of a WIM file, only this image;
+				 * 0: every one (or --index's) */
 	struct spp_settings settings;
 	char *search_norm;	/* dns-search-list, normalized */
 	bool clear_search, generalize;

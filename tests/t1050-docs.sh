@@ -356,13 +356,27 @@ test_build_depends() {
 			{ echo "debian/control: Build-Depends lacks $deb ($p)" >&2;
 			  return 1; }
 	done
+	# Libraries linked by name (HDR_LIBS, "header:library"): the
+	# package that holds the header.
+	hdrs=$(sed -n 's/^HDR_LIBS := //p' "$SRC_DIR/GNUmakefile" |
+		tr -s ' \t' '\n' | sed 's/:.*//' | grep .)
+	[ -n "$hdrs" ]
+	for h in $hdrs; do
+		deb=$(dpkg -S "/usr/include/$h" 2>/dev/null | sed 's/:.*//' |
+			head -n 1)
+		[ -n "$deb" ] || { echo "no package holds $h" >&2; return 1; }
+		grep -q "^ *$deb[, ]*\$\|[ ,]$deb[, ]*\$" "$SRC_DIR/debian/control" ||
+			{ echo "debian/control: Build-Depends lacks $deb ($h)" >&2;
+			  return 1; }
+	done
 	# README's list: every library by a name of its own.
 	for name in hivex libguestfs libarchive OpenSSL libxml2 jansson ldns \
-		libntfs-3g libnbd libseccomp libblkid; do
+		libntfs-3g libnbd libseccomp libblkid wimlib; do
 		grep -q "$name" "$SRC_DIR/README.md" ||
 			{ echo "README.md names no $name" >&2; return 1; }
 	done
 	[ "$(echo "$pkgs" | wc -l)" -eq 11 ]
+	[ "$(echo "$hdrs" | wc -l)" -eq 1 ]
 }
 t "debian/control and README name every library of the build" test_build_depends
 done_testing

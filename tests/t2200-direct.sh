@@ -483,7 +483,7 @@ cli_failures() {
 	sha256sum -c --quiet sums
 	expect_code 2 kp image set -q --backend bogus good.img --kms-host k \
 		2>err
-	expect_grep "expected direct, appliance or auto" err
+	expect_grep "expected direct, appliance, wim or auto" err
 	chmod a-w good.img
 	if [ ! -w good.img ]; then
 		expect_code 3 kp image set -q --backend direct good.img \

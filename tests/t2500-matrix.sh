@@ -9,7 +9,12 @@
 # with its SHA-256, NTFS security descriptor and attributes) and must be
 # what the operation writes; where both backends ran, byte for byte the
 # same.  Refusals must be the same refusal, with the image unchanged.
-# docs/formats.md is the table this proves.
+# docs/formats.md is the table this proves.  WIM files (the wim backend:
+# no layout, no appliance) are rows of their own: each kind of WIM x each
+# operation, captured from the whole-disk layout's volume, fingerprinted
+# with wimlib's own tools; every kind that is written must give the same
+# fingerprint.  MATRIX_ROWS=disk or wim runs only those rows (default:
+# both).
 . "$(dirname "$0")/lib.sh"
 
 PATH=$PATH:/sbin:/usr/sbin
@@ -17,6 +22,7 @@ for tool in sfdisk mkntfs mkfs.vfat qemu-img reglookup; do
 	command -v $tool >/dev/null 2>&1 || skip_all "no $tool"
 done
 : "${MATRIX_APPLIANCE:=diagonal}"
+: "${MATRIX_ROWS:=all}"
 APPLIANCE_OK=yes
 if [ "$MATRIX_APPLIANCE" != none ]; then
 	command -v guestfish >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 ||
@@ -217,8 +223,142 @@ direct_all() {
 	done
 	echo "$n cells on the direct backend" >&2
 }
+if [ "$MATRIX_ROWS" != wim ]; then
 t "the matrix on the direct backend: every format, layout and operation" \
 	direct_all
+fi
+
+# WIM kinds, captured from VOLUME into OUT.
+WIMS="wim-lzx wim-xpress wim-none wim-integrity esd pipable"
+make_wim() {
+	local out=$1 vol=$2
+	case $3 in
+	wim-lzx) wimcapture "$vol" "$out" W ;;
+	wim-xpress) wimcapture "$vol" "$out" W --compress=XPRESS ;;
+	wim-none) wimcapture "$vol" "$out" W --compress=none ;;
+	wim-integrity) wimcapture "$vol" "$out" W --check ;;
+	esd) wimcapture "$vol" "$out" W --solid ;;
+	pipable) wimcapture "$vol" "$out" W --pipable ;;
+	esac >/dev/null 2>&1
+}
+
+# What OP on a WIM of KIND must end with (see expect).
+expect_wim() {
+	case $2,$1 in
+	esd,show | pipable,show) echo ok ;;
+	esd,*) echo "4 ESD" ;;
+	pipable,*) echo "4 pipable WIM" ;;
+	*) echo ok ;;
+	esac
+}
+
+# fingerprint_wim WIM: as fingerprint, by wimlib's tools: the SPP and
+# Setup values (wimextract, reglookup) and every staged file with its
+# digest, security descriptor and attributes (wimdir --detailed).
+fingerprint_wim() {
+	local w=$1 d
+	rm -rf fpx && mkdir fpx
+	wimextract "$w" 1 /Windows/System32/config/SOFTWARE \
+		/Windows/System32/config/SYSTEM --dest-dir=fpx >/dev/null 2>&1
+	reglookup -H -p "/$SPP" fpx/SOFTWARE | cut -d, -f1-3 | sort
+	reglookup -H -p /Setup fpx/SYSTEM | cut -d, -f1-3 | sort
+	for d in /Windows/kmsprep /Windows/System32/Sysprep \
+		/Windows/Setup/Scripts; do
+		WIMLIB_IMAGEX_IGNORE_CASE=1 wimdir "$w" 1 --detailed \
+			--path="$d" 2>/dev/null | awk '
+			/^Full Path/ { p = $0; sub(/^Full Path *= "/, "", p);
+				       sub(/"$/, "", p) }
+			/^Attributes/ { a = $3 }
+			/^Security Descriptor/ { sd = $4 }
+			/^Hash/ && p != "" && !seen[p]++ {
+				print tolower(p), $3, sd, a }'
+	done | sort
+	rm -rf fpx
+}
+
+# wim_cell KIND OP: one WIM cell; its fingerprint in FP.
+wim_cell() {
+	local kind=$1 op=$2 w=img.$1.wim want sum
+	rm -f "$w" ov.wim
+	make_wim "$w" "$SCRATCH/wimvol" "$kind"
+	sum=$(sha256sum <"$w")
+	want=$(expect_wim "$op" "$kind")
+	RC=0
+	case $op in
+	overlay) kp image set -q --backend wim --kms-host kms.matrix.test \
+		--overlay ov.wim "$w" >out 2>err || RC=$? ;;
+	*) run wim "$op" "$w" ;;
+	esac
+	if [ "$want" != ok ]; then
+		[ "$RC" -eq "${want%% *}" ] && grep -q "${want#* }" err || {
+			echo "wim $kind $op: exit $RC, not '$want'"; cat err
+			return 1; }
+		[ "$(sha256sum <"$w")" = "$sum" ] ||
+			{ echo "wim $kind $op: changed by a refusal"; return 1; }
+		FP="refused ${want%% *}"
+		return 0
+	fi
+	[ "$RC" -eq 0 ] || { echo "wim $kind $op: exit $RC"; cat err
+			     return 1; }
+	case $op in
+	show)
+		grep -q "windows: index 1 /Windows" out ||
+			{ echo "wim $kind: no index 1"; cat out; return 1; }
+		return 0 ;;
+	dry-run)
+		[ "$(sha256sum <"$w")" = "$sum" ] ||
+			{ echo "wim $kind: a dry run wrote"; return 1; }
+		return 0 ;;
+	overlay)
+		[ "$(sha256sum <"$w")" = "$sum" ] ||
+			{ echo "wim $kind: the original changed"; return 1; }
+		w=ov.wim ;;
+	esac
+	wimverify "$w" >/dev/null 2>&1 ||
+		{ echo "wim $kind $op: wimlib cannot read it"; return 1; }
+	FP=$(fingerprint_wim "$w")
+	case $op in
+	set | overlay)
+		grep -q 'KeyManagementServiceName,SZ,kms.matrix.test' <<<"$FP" ;;
+	gen-sysprep) grep -qi '^/windows/system32/sysprep/unattend.xml ' <<<"$FP" ;;
+	gen-clone) grep -qi '^/windows/kmsprep/firstboot' <<<"$FP" ;;
+	kit) grep -qi '^/windows/kmsprep/kit/kms-host-key.txt ' <<<"$FP" ;;
+	esac || { echo "wim $kind $op: not in the WIM:"; echo "$FP"
+		  return 1; }
+}
+
+# Every WIM cell; each operation's fingerprint the same for every kind
+# that is written.
+wim_all() {
+	local kind op n=0
+	for tool in wimcapture wimextract wimdir wimverify; do
+		command -v $tool >/dev/null 2>&1 || skip "no $tool (wimtools)"
+	done
+	# The whole-disk layout is an NTFS volume: captured as it is.
+	cp --sparse=always "$SCRATCH/layouts/whole-disk.img" "$SCRATCH/wimvol"
+	mkdir -p "$SCRATCH/fpw"
+	for op in $OPS; do
+		for kind in $WIMS; do
+			FP=
+			wim_cell "$kind" "$op"
+			n=$((n + 1))
+			case $FP in refused*) continue ;; esac
+			[ "$op" != show ] && [ "$op" != dry-run ] || continue
+			if [ -e "$SCRATCH/fpw/$op" ]; then
+				printf '%s\n' "$FP" >fp.w
+				diff -u "$SCRATCH/fpw/$op" fp.w || {
+					echo "wim $kind $op: not as the others"
+					return 1; }
+			else
+				printf '%s\n' "$FP" >"$SCRATCH/fpw/$op"
+			fi
+		done
+	done
+	echo "$n WIM cells" >&2
+}
+if [ "$MATRIX_ROWS" != disk ]; then
+t "WIM rows: every kind of WIM and operation (wim backend)" wim_all
+fi
 
 # The appliance on the same cells: the same outcome, the same fingerprint.
 appliance_cells() {
@@ -267,7 +407,7 @@ appliance_matrix() {
 	*) diagonal | appliance_cells ;;
 	esac
 }
-if [ "$MATRIX_APPLIANCE" != none ]; then
+if [ "$MATRIX_APPLIANCE" != none ] && [ "$MATRIX_ROWS" != wim ]; then
 	t "the matrix on the appliance ($MATRIX_APPLIANCE): as the direct backend" \
 		appliance_matrix
 fi

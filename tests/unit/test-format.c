@@ -280,6 +280,89 @@ malformed(void)
 	fmt_info_release(&in);
 }
 
+/* A WIM header of its own: 208 bytes, then a lookup table and XML data
+ * of LEN bytes each, described by the header's resource headers. */
+static void
+wim_header(unsigned char *h, size_t total, uint32_t version, uint32_t flags,
+	   uint16_t part, uint16_t parts, uint32_t images)
+{
+	size_t i;
+
+	memset(h, 0, total);
+	memcpy(h, "MSWIM\0\0\0", 8);
+	h[8] = 208;
+	for (i = 0; i < 4; i++) {
+		h[12 + i] = (unsigned char)(version >> (8 * i));
+		h[16 + i] = (unsigned char)(flags >> (8 * i));
+		h[44 + i] = (unsigned char)(images >> (8 * i));
+	}
+	h[21] = 0x80;			/* chunk size 32768 */
+	h[40] = (unsigned char)part;
+	h[42] = (unsigned char)parts;
+	/* Lookup table: 50 bytes at 208; XML data: 100 bytes at 258. */
+	h[48] = 50;
+	h[56] = 208;
+	h[64] = 50;
+	h[72] = 100;
+	h[80] = 2;			/* 258 = 0x102 */
+	h[81] = 1;
+	h[88] = 100;
+}
+
+static void
+wim(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct fmt_info in;
+	unsigned char h[400];
+
+	wim_header(h, sizeof(h), 0x10d00, 0x40002, 1, 1, 3);
+	put("a.wim", h, sizeof(h));
+	CHECK_EQ(inspect("a.wim", FMT_NR, &in, &err), 0);
+	CHECK_EQ(in.format, FMT_WIM);
+	CHECK_EQ(in.wim_images, 3);
+	CHECK(!in.wim_split && !in.wim_pipable && !in.wim_solid);
+	CHECK_EQ(in.nrefs, 0);
+	fmt_info_release(&in);
+	CHECK_EQ(fmt_from_name("wim"), FMT_WIM);
+
+	/* Part 1 of 2 (a .swm), an ESD (LZMS, solid version). */
+	wim_header(h, sizeof(h), 0x10d00, 0x40002, 1, 2, 3);
+	put("p.swm", h, sizeof(h));
+	CHECK_EQ(inspect("p.swm", FMT_NR, &in, &err), 0);
+	CHECK(in.wim_split);
+	fmt_info_release(&in);
+	wim_header(h, sizeof(h), 0xe00, 0x80002, 1, 1, 1);
+	put("e.esd", h, sizeof(h));
+	CHECK_EQ(inspect("e.esd", FMT_NR, &in, &err), 0);
+	CHECK(in.wim_solid);
+	fmt_info_release(&in);
+
+	/* Hostile: resources past the end, part 3 of 2, too many images,
+	 * two compression types, odd XML, a short file. */
+	wim_header(h, sizeof(h), 0x10d00, 0x40002, 1, 1, 3);
+	h[87] = 0x7f;			/* XML offset far away */
+	put("far.wim", h, sizeof(h));
+	CHECK_EQ(inspect("far.wim", FMT_NR, &in, &err), -1);
+	CHECK_EQ(err.status, KP_ERR_INPUT);
+	wim_header(h, sizeof(h), 0x10d00, 0x40002, 3, 2, 3);
+	put("part.wim", h, sizeof(h));
+	CHECK_EQ(inspect("part.wim", FMT_NR, &in, &err), -1);
+	wim_header(h, sizeof(h), 0x10d00, 0x40002, 1, 1, 100000);
+	put("many.wim", h, sizeof(h));
+	CHECK_EQ(inspect("many.wim", FMT_NR, &in, &err), -1);
+	wim_header(h, sizeof(h), 0x10d00, 0x60002, 1, 1, 1);
+	put("two.wim", h, sizeof(h));
+	CHECK_EQ(inspect("two.wim", FMT_NR, &in, &err), -1);
+	wim_header(h, sizeof(h), 0x10d00, 0x40002, 1, 1, 1);
+	h[72] = 99;
+	h[88] = 99;
+	put("odd.wim", h, sizeof(h));
+	CHECK_EQ(inspect("odd.wim", FMT_NR, &in, &err), -1);
+	put("short.wim", h, 100);
+	CHECK_EQ(inspect("short.wim", FMT_WIM, &in, &err), -1);
+}
+
 static void
 names(void)
 {
@@ -296,6 +379,7 @@ static const struct unit_test tests[] = {
 	TEST(references),
 	TEST(vmdk_hostile),
 	TEST(malformed),
+	TEST(wim),
 	TEST(names),
 };
 

@@ -70,7 +70,48 @@ own_kind_says_what_to_move(void)
 	CHECK(strstr(err.msg, "did you mean 'kms-host'") != NULL);
 }
 
+/* "index": one image of a WIM file; two entries may name one WIM with
+ * two indexes, not the same index twice nor every index and one. */
+static void
+wim_index(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct img_planfile pf;
+
+	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", \"index\": 2, "
+		      "\"kms-host\": \"a.example.com\"}, "
+		      "{\"image\": \"i.wim\", "
+		      "\"index\": 1, \"kms-host\": \"b.example.com\"}]}",
+		      &pf, &err), 0);
+	CHECK_EQ(pf.n, 2);
+	if (pf.n == 2) {
+		CHECK_EQ(pf.e[0].index, 2);
+		CHECK_EQ(pf.e[1].index, 1);
+	}
+	img_planfile_release(&pf);
+	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", \"index\": 2, "
+		      "\"kms-host\": \"a.example.com\"}, "
+		      "{\"image\": \"i.wim\", "
+		      "\"index\": 2, \"kms-host\": \"b.example.com\"}]}",
+		      &pf, &err), -1);
+	CHECK(strstr(err.msg, "the same as") != NULL);
+	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", "
+		      "\"kms-host\": \"a.example.com\"}, "
+		      "{\"image\": \"i.wim\", "
+		      "\"index\": 3, \"kms-host\": \"b.example.com\"}]}",
+		      &pf, &err), -1);
+	CHECK(strstr(err.msg, "the same as") != NULL);
+	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", \"index\": 0, "
+		      "\"kms-host\": \"a.example.com\"}]}", &pf, &err), -1);
+	CHECK(strstr(err.msg, "images[0]") != NULL);
+	CHECK_EQ(load("{\"images\": [{\"image\": \"i.wim\", \"index\": "
+		      "\"2\", \"kms-host\": \"a.example.com\"}]}", &pf, &err),
+		 -1);
+	CHECK(strstr(err.msg, "image number") != NULL);
+}
+
 static const struct unit_test tests[] = {
+	TEST(wim_index),
 	TEST(defaults_and_generalize),
 	TEST(own_kind_says_what_to_move),
 };

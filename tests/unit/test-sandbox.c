@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -23,6 +26,13 @@
 
 static int image_fd = -1;	/* kept by the worker */
 static int other_fd = -1;	/* not kept */
+static char named[64];		/* a file outside a worker's directory */
+
+static void *
+thread_main(void *arg)
+{
+	return arg;
+}
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
  * "write", "huge", "getfl", "setown", "spin", "wait", "caps", "memfd",
@@ -119,6 +129,39 @@ serve(void *ud, const unsigned char *req, size_t len, int pass,
 
 		return buf_addf(resp, "%zd", n);
 	}
+	if (len == 5 && memcmp(req, "named", 5) == 0) {
+		/* By its path, read and written: allowed only as one of
+		 * sb_opts.fs_read (read) or fs_write (both). */
+		int fr = open(named, O_RDONLY), fw = open(named, O_RDWR);
+
+		if (fr >= 0)
+			close(fr);
+		if (fw >= 0)
+			close(fw);
+		return buf_addf(resp, "%d%d", fr >= 0, fw >= 0);
+	}
+	if (len == 6 && memcmp(req, "thread", 6) == 0) {
+		pthread_t t;
+		void *ret = NULL;
+		int e = pthread_create(&t, NULL, thread_main, (void *)"x");
+
+		if (e == 0)
+			pthread_join(t, &ret);
+		return buf_addf(resp, "%d %s", e, ret ? (char *)ret : "-");
+	}
+	if (len == 4 && memcmp(req, "fork", 4) == 0) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		return buf_addf(resp, "not killed %d", (int)pid);
+	}
+	if (len == 5 && memcmp(req, "ioctl", 5) == 0) {
+		uint64_t size = 0;
+		int r = ioctl(image_fd, BLKGETSIZE64, &size);
+
+		return buf_addf(resp, "%d %d", r, r < 0 ? errno : 0);
+	}
 	if (len == 3 && memcmp(req, "big", 3) == 0) {
 		static char b[4096];
 
@@ -135,6 +178,8 @@ struct fixture {
 /* Set: workers start as workers on files in this directory. */
 static const char *fs_dir;
 static unsigned timeout_s;
+/* Set: what else start() gives the worker. */
+static struct sb_opts extra;
 
 static int
 start(struct fixture *f, struct kp_error *err)
@@ -149,6 +194,21 @@ start(struct fixture *f, struct kp_error *err)
 	keep[0] = image_fd;
 	o.keep = keep;
 	o.nkeep = 1;
+	o.fs_read = extra.fs_read;
+	o.nfs_read = extra.nfs_read;
+	o.fs_write = extra.fs_write;
+	o.nfs_write = extra.nfs_write;
+	o.threads = extra.threads;
+	o.ioctl_fails = extra.ioctl_fails;
+	if (extra.nfs_read || extra.nfs_write) {
+		static int keep2[2];
+
+		keep2[0] = image_fd;
+		keep2[1] = extra.nfs_read ? extra.fs_read[0] :
+			   extra.fs_write[0];
+		o.keep = keep2;
+		o.nkeep = 2;
+	}
 	return sb_start(&o, serve, NULL, &f->w, err);
 }
 
@@ -325,6 +385,68 @@ test_files_worker(void)
 	fs_dir = NULL;
 }
 
+/* The WIM worker's options (image/wimworker.c): a file named beside its
+ * directory is reachable by path, no other; threads start, a process
+ * does not; ioctl fails instead of killing. */
+static void
+test_wim_worker_options(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct buf r = BUF_INIT;
+	struct fixture f;
+	char dir[] = "/tmp/kmsprep-sandbox-dir-XXXXXX";
+	int nfd;
+
+	strcpy(named, "/tmp/kmsprep-sandbox-named-XXXXXX");
+	nfd = mkstemp(named);
+	CHECK(nfd >= 0);
+	fs_dir = mkdtemp(dir);
+	CHECK(fs_dir != NULL);
+	/* Without the rule: refused where Landlock fences. */
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "named", 5, 100, &r, &err) == 0);
+	if (sb_landlock_abi() > 0)
+		CHECK_STR(r.data, "00");
+	buf_reset(&r);
+	finish(&f);
+	/* Read only. */
+	extra.fs_read = &nfd;
+	extra.nfs_read = 1;
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "named", 5, 100, &r, &err) == 0);
+	if (sb_landlock_abi() > 0)
+		CHECK_STR(r.data, "10");
+	buf_reset(&r);
+	finish(&f);
+	extra.fs_read = NULL;
+	extra.nfs_read = 0;
+	extra.fs_write = &nfd;
+	extra.nfs_write = 1;
+	extra.threads = true;
+	extra.ioctl_fails = true;
+	CHECK(start(&f, &err) == 0);
+	CHECK(sb_call(f.w, "named", 5, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "11");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "thread", 6, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "0 x");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "ioctl", 5, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "-1 25");	/* ENOTTY */
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "fork", 4, 100, &r, &err) == -1);
+	CHECK(strstr(err.msg, "forbidden system call") != NULL);
+	buf_release(&r);
+	finish(&f);
+	memset(&extra, 0, sizeof(extra));
+	/* Without the options: a thread cannot start, ioctl kills. */
+	forbidden("ioctl");
+	close(nfd);
+	unlink(named);
+	rmdir(dir);
+	fs_dir = NULL;
+}
+
 /* A worker that does not answer in time is stopped; the call says so. */
 static void
 test_timeout(void)
@@ -448,6 +570,7 @@ static const struct unit_test tests[] = {
 	TEST(test_memfd_kills),
 	TEST(test_grow_refused),
 	TEST(test_files_worker),
+	TEST(test_wim_worker_options),
 	TEST(test_oversized_answer),
 	TEST(test_timeout),
 	TEST(test_spawn_confined),
