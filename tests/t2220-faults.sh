@@ -35,6 +35,8 @@ serve() {
 	rm -f sock
 	nbdkit -U "$PWD/sock" -P "$PWD/nbdkit.pid" python "$FAULT" \
 		file="$PWD/$img" "$@"
+	# A test that ends (or fails) with its server up stops it.
+	trap unserve EXIT
 	for i in $(seq 100); do
 		[ -S sock ] && break
 		sleep 0.05
@@ -42,12 +44,28 @@ serve() {
 	URI="nbd+unix:///?socket=$PWD/sock"
 }
 
-unserve() {
-	[ -e nbdkit.pid ] && kill "$(cat nbdkit.pid)" 2>/dev/null || true
-	rm -f nbdkit.pid
-	sleep 0.1
+# stop_pid FILE: the nbdkit whose pid FILE holds, killed outright if it
+# does not end at once (a stalled plugin keeps it from ending).
+stop_pid() {
+	local pid i
+	[ -e "$1" ] || return 0
+	pid=$(cat "$1")
+	kill "$pid" 2>/dev/null || true
+	for i in $(seq 10); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$1"
 }
-trap unserve EXIT
+
+unserve() {
+	stop_pid nbdkit.pid
+}
+# Every test's server is gone when the script ends, before lib.sh's own
+# cleanup (which this trap replaces) removes the scratch directory.
+trap 'for p in "$SCRATCH"/*/nbdkit.pid; do stop_pid "$p"; done
+	cd /; rm -rf "$SCRATCH"' EXIT
 
 # check_host IMAGE: what independent readers find in IMAGE's volume: a
 # sound $MFTMirr (ntfsfix -n), and the KMS host in SOFTWARE (ntfscat,
