@@ -17,7 +17,9 @@
 #include "lib/valid.h"
 
 #define STATE_KEY "Microsoft\\Windows\\CurrentVersion\\Setup\\State"
-#define SYSPREP_FILE "windows/system32/sysprep/unattend.xml"
+/* Spelt as Windows spells it: the parts that are missing are created
+ * so (the rest is matched in any case). */
+#define SYSPREP_FILE "Windows/System32/Sysprep/unattend.xml"
 
 /* The answer file search order; UnattendFile comes first. */
 static const struct {

@@ -208,8 +208,11 @@ test_generalize() {
 	# Every entry there before is there unchanged; new ones are added.
 	diff before after | grep -v '^>' | grep -v '^[0-9]*a[0-9,]*$' >changed || :
 	[ ! -s changed ] || { cat changed; false; }
-	# The new file gets kmsprep's descriptor for new files.
-	wimdir g.wim 1 --detailed --path=/Windows/System32/sysprep/unattend.xml \
+	# The new file gets kmsprep's descriptor for new files, and its
+	# folder the name Windows gives it.
+	wimdir g.wim 1 --path=/Windows/System32 >sys32
+	expect_grep '^/Windows/System32/Sysprep$' sys32
+	wimdir g.wim 1 --detailed --path=/Windows/System32/Sysprep/unattend.xml \
 		>new
 	expect_grep 'Security Descriptor = 0100049014000000240000000000000030' new
 	# Clone mode with --activate, then without: its script goes again,
