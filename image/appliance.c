@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ struct gfs_session {
 	unsigned nmnt;		/* mount points made: /r0, /r1, ... */
 	char why[256];		/* qemu's complaint when the launch failed */
 	char *hv_script;	/* qemu as libguestfs runs it (sized_hv) */
+	int hv_fd;		/* the script: a sealed memfd, or -1 */
 	char *hv;		/* the qemu that script runs */
 	/* The last error libguestfs reported to its handler, or a tool it
 	 * ran printed (qemu-img, qemu): its final message often only says
@@ -327,57 +329,79 @@ static const char hv_head[] =
 	"exec '";
 static const char hv_tail[] = "' \"$@\"\n";
 
-/* Run the handle's qemu through hv_head's script, written into the
- * session's private scratch directory.  It gets the real qemu's mtime:
- * libguestfs keys its cache of what qemu can do by the size and mtime of
- * the program it runs, so the cache is kept from one run to the next and
- * renewed when qemu is. */
+/* Run the handle's qemu through hv_head's script.  The script is a
+ * sealed memfd of this process, run as /proc/PID/fd/N: nothing under
+ * TMPDIR is ever executed (a directory there may be another user's to
+ * rename), and a noexec /tmp does not matter.  It is given the real
+ * qemu's size (the rest is a hole that is never read) and mtime, the key
+ * of libguestfs' cache of what qemu can do: that cache is then the one
+ * the real qemu has, kept between runs and renewed with qemu.  libvirt
+ * starts qemu itself, as another user: its handles are left alone. */
 static int
 sized_hv(struct gfs_session *s, struct kp_error *err)
 {
-	char *hv = guestfs_get_hv(s->g), *path = NULL, *text = NULL;
+	char *backend = guestfs_get_backend(s->g), *given = NULL, *hv = NULL,
+	     *path = NULL, *text = NULL;
 	struct stat st;
 	int r = -1, fd = -1;
 
-	if (hv == NULL)
+	if (backend == NULL || strcmp(backend, "direct") != 0) {
+		free(backend);
+		return 0;
+	}
+	free(backend);
+	if (s->hv_script)	/* the retry under TCG: the same script */
+		return guestfs_set_hv(s->g, s->hv_script) < 0 ?
+			gfail(s, err, KP_ERR_UNAVAILABLE, "cannot set qemu") :
+			0;
+	given = guestfs_get_hv(s->g);
+	if (given == NULL)
 		return gfail(s, err, KP_ERR_UNAVAILABLE, "no qemu");
+	hv = realpath(given, NULL);
+	if (hv == NULL || stat(hv, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = kp_fail_errno(err, KP_ERR_UNAVAILABLE, hv ? EACCES : errno,
+				  "qemu '%s' (LIBGUESTFS_HV, or libguestfs' "
+				  "default)", given);
+		goto out;
+	}
 	/* Between single quotes, a quote could not be said. */
-	if (strchr(hv, '\'') || stat(hv, &st) < 0) {
-		r = kp_fail(err, KP_ERR_UNAVAILABLE, "qemu '%s' cannot be run "
-			    "(LIBGUESTFS_HV names a program that is not "
-			    "there)", hv);
+	if (strchr(hv, '\'')) {
+		r = kp_fail(err, KP_ERR_UNAVAILABLE, "qemu '%s': a name with a "
+			    "quote in it is not run", hv);
 		goto out;
 	}
-	if (asprintf(&path, "%s/qemu", s->tmpdir) < 0 ||
-	    asprintf(&text, "%s%s%s", hv_head, hv, hv_tail) < 0) {
-		path = text = NULL;
-		r = kp_fail_errno(err, KP_ERR_FAIL, ENOMEM, "qemu's script");
+	if (asprintf(&text, "%s%s%s", hv_head, hv, hv_tail) < 0) {
+		text = NULL;
+		r = kp_fail_oom(err);
 		goto out;
 	}
-	/* A second handle (the retry under TCG) writes it again. */
-	if (unlink(path) < 0 && errno != ENOENT) {
-		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", path);
-		goto out;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	fd = memfd_create("kmsprep-qemu", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || kp_write_all(fd, text, strlen(text)) < 0 ||
+	    ((off_t)strlen(text) < st.st_size &&
+	     ftruncate(fd, st.st_size) < 0) ||
+	    fchmod(fd, 0500) < 0 ||
 	    futimens(fd, (struct timespec[2]){ st.st_mtim, st.st_mtim }) < 0 ||
-	    close(fd) < 0) {
-		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", path);
-		if (fd >= 0)
-			close(fd);
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW |
+				   F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
+	    asprintf(&path, "/proc/%d/fd/%d", (int)getpid(), fd) < 0) {
+		path = NULL;
+		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "qemu's script");
 		goto out;
 	}
-	r = guestfs_set_hv(s->g, path) < 0 ?
-		gfail(s, err, KP_ERR_UNAVAILABLE, "cannot set qemu") : 0;
-	if (r == 0) {
-		free(s->hv_script);
-		free(s->hv);
-		s->hv_script = path;
-		s->hv = hv;
-		path = hv = NULL;
+	if (guestfs_set_hv(s->g, path) < 0) {
+		r = gfail(s, err, KP_ERR_UNAVAILABLE, "cannot set qemu");
+		goto out;
 	}
+	s->hv_fd = fd;
+	s->hv_script = path;
+	s->hv = hv;
+	fd = -1;
+	path = hv = NULL;
+	r = 0;
 out:
+	if (fd >= 0)
+		close(fd);
+	free(given);
 	free(hv);
 	free(path);
 	free(text);
@@ -688,6 +712,7 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	if (s == NULL)
 		return kp_fail_oom(err);
 	*h = s;		/* even on failure: close frees what was made */
+	s->hv_fd = -1;
 	s->o = *o;
 	s->images = calloc(n, sizeof(char *));
 	s->drives = calloc(n, sizeof(char *));
@@ -1573,6 +1598,8 @@ gfs_close(void *h, bool ok, struct kp_error *err)
 	free(s->tmpdir);
 	free(s->hv_script);
 	free(s->hv);
+	if (s->hv_fd >= 0)
+		close(s->hv_fd);
 	for (i = 0; i < s->n; i++) {
 		free(s->images[i]);
 		free(s->drives[i]);

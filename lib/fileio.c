@@ -684,14 +684,55 @@ kp_scratch_remove_all(void)
 			rm_at(AT_FDCWD, scratch[i], 8);
 }
 
+/* Could anyone but this user and root rename, or replace, what is made
+ * in BASE?  Each directory from BASE up to / must be theirs, and writable
+ * by others only with the sticky bit (as /tmp is). */
+static int
+base_is_private(const char *base, struct kp_error *err)
+{
+	char *path = realpath(base, NULL), *slash;
+	struct stat st;
+	int r = 0;
+
+	if (path == NULL)
+		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+				     "TMPDIR '%s'", base);
+	for (;;) {
+		if (lstat(path, &st) < 0) {
+			r = kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
+					  "'%s'", path);
+			break;
+		}
+		if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		     !(st.st_mode & S_ISVTX))) {
+			r = kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': another "
+				    "user could rename or replace kmsprep's "
+				    "scratch files in it (set TMPDIR to a "
+				    "directory only you and root can write, "
+				    "or to /tmp)", path);
+			break;
+		}
+		if (strcmp(path, "/") == 0)
+			break;
+		slash = strrchr(path, '/');
+		slash[slash == path] = '\0';
+	}
+	free(path);
+	return r;
+}
+
 char *
 kp_mkdtemp(struct kp_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
 	char *dir;
 
-	if (asprintf(&dir, "%s/kmsprep-XXXXXX", tmp && *tmp ? tmp : "/tmp") <
-	    0) {
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	if (base_is_private(tmp, err) < 0)
+		return NULL;
+	if (asprintf(&dir, "%s/kmsprep-XXXXXX", tmp) < 0) {
 		kp_fail_oom(err);
 		return NULL;
 	}

@@ -122,6 +122,21 @@ appliance_memory() {
 	expect_no_grep 'accel=' launches
 	# The last launch is the TCG one, which asks for nothing else.
 	tail -n 1 launches | grep -v -- '-accel kvm'
+	# The script that does it is not run from TMPDIR, which may be
+	# noexec (as hardened hosts mount /tmp), or another user's.
+	mkdir nx
+	if mount -t tmpfs -o noexec,mode=0700 tmpfs nx 2>/dev/null; then
+		rm launches
+		TMPDIR=$PWD/nx expect_code 5 env -u LIBGUESTFS_BACKEND_SETTINGS \
+			LIBGUESTFS_HV="$PWD/rec-qemu" "$KMSPREP" image show \
+			--backend appliance client.img 2>err || { umount nx; false; }
+		umount nx
+		grep -q -- ' -accel tcg,tb-size=128 ' launches
+	fi
+	mkdir -m 0777 open
+	TMPDIR=$PWD/open expect_code 5 "$KMSPREP" image show --backend appliance \
+		client.img 2>err
+	expect_grep "another user could rename or replace kmsprep's scratch files" err
 }
 t "the appliance: 512 MiB of memory, 128 MiB of translation cache" appliance_memory
 
