@@ -37,6 +37,7 @@
 #include "image/ntfs3g.h"
 #include "image/secdesc.h"
 #include "image/wimworker.h"
+#include "lib/fileio.h"
 #include "lib/rpc.h"
 
 #define PATH_MAX_W 4096
@@ -1029,21 +1030,31 @@ int
 wimw_copy(struct wim_worker *w, unsigned index, const char *path,
 	  uint64_t max, int fd, struct kp_error *err)
 {
-	struct a_copy a = { index, (char *)path, max, fd };
 	struct r_u64 size = { 0 };
 	struct stat st;
+	int mfd, r;
 
-	if (rpc_call(w->c, WIMW_COPY, &a, &size, err) < 0)
+	/* Into a memfd sealed once the worker has answered: what is
+	 * checked is what is used, whatever the worker does next. */
+	if ((mfd = kp_worker_file(0, err)) < 0)
 		return -1;
+	r = rpc_call(w->c, WIMW_COPY, &(struct a_copy){ index, (char *)path,
+							max, mfd },
+		     &size, err);
+	if (r == 0)
+		r = kp_worker_file_seal(mfd, path, err);
 	/* What the worker wrote is what it said, and no more than asked. */
-	if (fstat(fd, &st) < 0)
-		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", path);
-	if (size.v > max || (uint64_t)st.st_size != size.v)
-		return kp_fail(err, KP_ERR_INPUT, "'%s': %s sent %llu bytes "
-			       "for %llu", path, table.worker,
-			       (unsigned long long)st.st_size,
-			       (unsigned long long)size.v);
-	return 0;
+	if (r == 0 && fstat(mfd, &st) < 0)
+		r = kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", path);
+	if (r == 0 && (size.v > max || (uint64_t)st.st_size != size.v))
+		r = kp_fail(err, KP_ERR_INPUT, "'%s': %s sent %llu bytes "
+			    "for %llu", path, table.worker,
+			    (unsigned long long)st.st_size,
+			    (unsigned long long)size.v);
+	if (r == 0)
+		r = kp_copy_fd(mfd, fd, size.v, err);
+	close(mfd);
+	return r;
 }
 
 /* A new scratch NTFS volume in the worker's directory, made here by

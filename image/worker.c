@@ -16,6 +16,7 @@
 #include "hive/journal.h"
 #include "image/imgio.h"
 #include "image/worker.h"
+#include "lib/fileio.h"
 #include "lib/rpc.h"
 
 /* The longest guest path and security descriptor a request carries. */
@@ -420,7 +421,10 @@ serve_copy(void *st, const void *args, void *ans, struct kp_error *err)
 	if (dst == MAP_FAILED)
 		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", a->path);
 	r = ntfsvol_read_into(s, a->root, a->path, dst, (size_t)a->size, err);
-	munmap(dst, (size_t)a->size);
+	/* As a subverted worker could: keep the mapping (the parent's seal
+	 * must catch it). */
+	if (!(sb_selftest() && getenv("KMSPREP_WORKER_KEEP_COPY")))
+		munmap(dst, (size_t)a->size);
 	return r;
 }
 
@@ -803,29 +807,33 @@ worker_copy(struct worker_session *s, size_t root, const char *path,
 {
 	struct a_read a = { (uint32_t)root, (char *)path, max };
 	struct r_u64 size;
-	struct stat st;
+	int mfd, r;
 
 	if (rpc_call(s->c, WORKER_SIZE, &a, &size, err) < 0)
 		return -1;
 	if (size.v > max)
 		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
 			       table.worker);
-	/* Sized here (the worker may not change a file's size), and with
-	 * its blocks: a full disk fails now, not the worker's mapping. */
-	if (size.v && (errno = posix_fallocate(fd, 0, (off_t)size.v)) != 0)
+	if (size.v == 0)
+		return 0;
+	/* The worker writes into a memfd of this size that it cannot
+	 * resize, sealed against writes once it has answered: what the
+	 * hive server checks is what it reads later, whatever the worker
+	 * does next.  The blocks of FD are taken first: a full disk fails
+	 * now, not half-way. */
+	if ((errno = posix_fallocate(fd, 0, (off_t)size.v)) != 0)
 		return kp_fail_errno(err, KP_ERR_UNAVAILABLE, errno,
 				     "cannot copy '%s' out", path);
-	if (rpc_call(s->c, WORKER_COPY, &(struct a_copy){
-			(uint32_t)root, (char *)path, size.v, fd }, NULL,
-		     err) < 0)
+	if ((mfd = kp_worker_file(size.v, err)) < 0)
 		return -1;
-	/* What it wrote is that file, and no more. */
-	if (fstat(fd, &st) < 0)
-		return kp_fail_errno(err, KP_ERR_FAIL, errno, "'%s'", path);
-	if ((uint64_t)st.st_size != size.v)
-		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
-			       table.worker);
-	return 0;
+	r = rpc_call(s->c, WORKER_COPY, &(struct a_copy){
+			(uint32_t)root, (char *)path, size.v, mfd }, NULL, err);
+	if (r == 0)
+		r = kp_worker_file_seal(mfd, path, err);
+	if (r == 0)
+		r = kp_copy_fd(mfd, fd, size.v, err);
+	close(mfd);
+	return r;
 }
 
 int

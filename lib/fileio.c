@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -720,6 +721,55 @@ base_is_private(const char *base, struct kp_error *err)
 	}
 	free(path);
 	return r;
+}
+
+int
+kp_worker_file(uint64_t size, struct kp_error *err)
+{
+	int fd = memfd_create("kmsprep-copy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return kp_fail_errno(err, KP_ERR_FAIL, errno, "memfd");
+	if (size && (size > (uint64_t)INT64_MAX ||
+		     ftruncate(fd, (off_t)size) < 0 ||
+		     fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK) < 0)) {
+		kp_fail_errno(err, KP_ERR_FAIL, errno ? errno : EFBIG, "memfd");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+kp_worker_file_seal(int fd, const char *what, struct kp_error *err)
+{
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW |
+				   F_SEAL_SHRINK | F_SEAL_SEAL) == 0)
+		return 0;
+	if (errno == EBUSY)
+		return kp_fail(err, KP_ERR_INPUT, "%s: the sandboxed worker "
+			       "kept its copy mapped for writing, as a worker "
+			       "subverted by the image would: stopped", what);
+	return kp_fail_errno(err, KP_ERR_FAIL, errno, "%s", what);
+}
+
+int
+kp_copy_fd(int in, int out, uint64_t len, struct kp_error *err)
+{
+	off_t at = 0;
+
+	while ((uint64_t)at < len) {
+		uint64_t left = len - (uint64_t)at;
+		ssize_t n = sendfile(out, in, &at, left > ((size_t)1 << 30) ?
+				     ((size_t)1 << 30) : (size_t)left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return kp_fail_errno(err, KP_ERR_FAIL,
+					     n < 0 ? errno : EIO, "copy");
+	}
+	return 0;
 }
 
 char *

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "buf.h"
@@ -100,6 +101,18 @@ int kp_pread_all(int fd, void *p, size_t len, off_t at);
  * map it): it gets no fsync and no
  * rename, since nothing needs it to survive a crash. */
 int kp_scratch_create(const char *dest, struct kp_error *err);
+
+/* A file for a sandboxed worker to fill: a sealable memfd, SIZE bytes
+ * that it cannot grow or shrink, or with SIZE 0 empty and growable. */
+int kp_worker_file(uint64_t size, struct kp_error *err);
+
+/* Seal FD, which a worker filled, against any further change: a worker
+ * that kept it mapped for writing is caught here (KP_ERR_INPUT), and one
+ * that kept the descriptor can write no more through it. */
+int kp_worker_file_seal(int fd, const char *what, struct kp_error *err);
+
+/* Copy LEN bytes from the start of IN to OUT's current offset. */
+int kp_copy_fd(int in, int out, uint64_t len, struct kp_error *err);
 
 /* Write DATA to a new scratch file DEST (kp_scratch_create). */
 int kp_write_scratch(const char *dest, const void *data, size_t len,

@@ -236,6 +236,24 @@ hive_server_deadline() {
 }
 t "the hive server's requests have --request-timeout: a looping one is stopped" hive_server_deadline
 
+# A worker subverted by the image could keep the hive's copy mapped and
+# change it after the hive server checked it.  The copy is sealed once
+# the worker answers, which fails while it holds such a mapping.
+worker_keeps_copy() {
+	cp "$SCRATCH/mbr.img" d.img
+	sum=$(sha256sum <d.img)
+	KMSPREP_SANDBOX_SELFTEST=1 KMSPREP_WORKER_KEEP_COPY=1 \
+		expect_code 3 "$KMSPREP" image set --backend direct d.img \
+		--kms-host kms.example.com 2>err
+	expect_grep 'kept its copy mapped for writing' err
+	[ "$(sha256sum <d.img)" = "$sum" ]
+	KMSPREP_SANDBOX_SELFTEST=1 KMSPREP_WORKER_KEEP_COPY=1 \
+		expect_code 3 "$KMSPREP" image show --backend direct d.img \
+		>/dev/null 2>err
+	expect_grep 'kept its copy mapped for writing' err
+}
+t "a worker that keeps the hive's copy writable is caught, nothing written" worker_keeps_copy
+
 in_use() {
 	command -v python3 >/dev/null 2>&1 || return 0
 	cp "$SCRATCH/mbr.img" d.img
