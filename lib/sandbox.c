@@ -112,7 +112,7 @@ static const int allowed_fs[] = {
 static const int allowed_fenced[] = {
 	SCMP_SYS(openat), SCMP_SYS(rename), SCMP_SYS(renameat),
 	SCMP_SYS(renameat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
-	SCMP_SYS(fchmod), SCMP_SYS(fchown), SCMP_SYS(fallocate),
+	SCMP_SYS(fchown), SCMP_SYS(fallocate),
 };
 
 /* fcntl only for descriptor flags, status flags, duplicates and locks:
@@ -607,7 +607,12 @@ allow_files(scmp_filter_ctx ctx, bool fenced)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_fenced[i],
 				     0) < 0)
 			return -1;
-	return 0;
+	/* No setuid, setgid or sticky bit, and no write for group or
+	 * others: a worker runs as its files' owner, root, and may hold
+	 * host files (a WIM, an overlay), which must not become setuid or
+	 * writable by others.  A hive's own mode (0600, 0644) is kept. */
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fchmod), 1,
+				ARG_MASKED(1, 07022, 0));
 }
 
 /* Threads and nothing else: clone only with CLONE_THREAD (which needs

@@ -78,6 +78,14 @@ serve(void *ud, const unsigned char *req, size_t len, int pass,
 
 		return buf_addf(resp, "not killed %d", r);
 	}
+	if (len == 7 && memcmp(req, "chmodok", 7) == 0)
+		return buf_addf(resp, "%d", fchmod(image_fd, 0600));
+	if (len == 6 && memcmp(req, "setuid", 6) == 0) {
+		/* A setuid file, or one others may write: forbidden. */
+		int r = fchmod(image_fd, 04755);
+
+		return buf_addf(resp, "not killed %d", r);
+	}
 	if (len == 4 && memcmp(req, "exec", 4) == 0) {
 		char *argv[] = { (char *)"/bin/true", NULL };
 
@@ -376,8 +384,12 @@ test_files_worker(void)
 	CHECK(sb_call(f.w, "open", 4, 100, &r, &err) == 0);
 	if (sb_landlock_abi() > 0)
 		CHECK_STR(r.data, "not killed -1");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "chmodok", 7, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "0");
 	buf_release(&r);
 	finish(&f);
+	forbidden("setuid");
 	forbidden("setown");
 	forbidden("exec");
 	forbidden("socket");
