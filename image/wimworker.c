@@ -6,8 +6,8 @@
  * The worker runs in a scratch directory of its own (sb_opts.fs_dir),
  * fenced there, and may besides open only the WIM file (and a new
  * overlay), through /proc/self/fd: wimlib takes paths, not descriptors.
- * It may start threads (wimlib compresses in one per processor), never a
- * process: seccomp lets clone through only with CLONE_THREAD.
+ * It starts no thread and no process: wimlib compresses in its own
+ * thread (nothing would cap the threads of a process run as root).
  *
  * A file is written into an image through wimlib's NTFS-3G capture
  * (WIMLIB_ADD_FLAG_NTFS), the only way wimlib's public API gives a new
@@ -931,27 +931,29 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 		so.nfs_write = (size_t)n - 1;
 	}
 	so.ioctl_fails = true;
-	/* wimlib compresses what it writes in threads: one a processor (it
-	 * cannot count them itself, fenced away from /sys). */
-	so.threads = true;
-	ws.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (ws.threads < 1 || ws.threads > 16)
-		ws.threads = ws.threads < 1 ? 1 : 16;
+	/* wimlib would compress in a thread a processor, but nothing caps
+	 * the threads of a process run as root (RLIMIT_NPROC does not
+	 * apply): a subverted worker could take every PID of the host.  It
+	 * compresses in its own thread, and may start none. */
+	ws.threads = 1;
 	/* It may append to the WIM, never grow it past twice its size and
 	 * a few GiB (what a hive or a kit adds is far less). */
 	so.fsize_max = (uint64_t)st.st_size * 2 + ((uint64_t)4 << 30);
 	so.timeout_s = timeout_s ? timeout_s : WIM_TIMEOUT;
 	/* wimlib keeps each changed image's whole directory tree in memory
 	 * until it writes (a real install.wim: a few hundred MB an index):
-	 * the machine's memory, at least the 4 GiB of other workers. */
+	 * half the machine's memory, at least the 4 GiB of other workers and
+	 * at most 16 GiB, so that a WIM that decompresses to more fails in
+	 * its worker, not the machine. */
 	{
 		long pages = sysconf(_SC_PHYS_PAGES);
 		long psz = sysconf(_SC_PAGESIZE);
-		uint64_t phys = pages > 0 && psz > 0 ?
-				(uint64_t)pages * (uint64_t)psz : 0;
+		uint64_t half = pages > 0 && psz > 0 ?
+				(uint64_t)pages * (uint64_t)psz / 2 : 0;
 
-		so.mem_max = phys > ((uint64_t)4 << 30) ? phys :
-			     (uint64_t)4 << 30;
+		so.mem_max = half < ((uint64_t)4 << 30) ? (uint64_t)4 << 30 :
+			     half > ((uint64_t)16 << 30) ? (uint64_t)16 << 30 :
+			     half;
 	}
 	if (rpc_start(&table, &so, &ws, &w->c, err) < 0)
 		goto fail;
