@@ -982,8 +982,16 @@ wimw_info(struct wim_worker *w, const unsigned *want, size_t nwant,
 	memset(info, 0, sizeof(*info));
 	if (rpc_call(w->c, WIMW_INFO, &a, info, err) < 0)
 		return -1;
+	if (info->compression == NULL) {
+		rpc_release(w->c, WIMW_INFO, info);
+		return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
+			       table.worker);
+	}
+	/* Strings may come as NULL on the wire: every one is checked. */
 	for (i = 0; i < info->nimages; i++)
-		if (info->images[i].index != i + 1) {
+		if (info->images[i].index != i + 1 ||
+		    info->images[i].name == NULL ||
+		    info->images[i].edition == NULL) {
 			rpc_release(w->c, WIMW_INFO, info);
 			return kp_fail(err, KP_ERR_FAIL, "%s sent a bad answer",
 				       table.worker);
@@ -1011,7 +1019,8 @@ wimw_ls(struct wim_worker *w, unsigned index, const char *path,
 	v = calloc(r.n + 1, sizeof(*v));
 	for (i = 0; v && i < r.n; i++) {
 		/* A name is one name: no separator, not "." or "..". */
-		if (r.v[i].s[0] == '\0' || strchr(r.v[i].s, '/') ||
+		if (r.v[i].s == NULL || r.v[i].s[0] == '\0' ||
+		    strchr(r.v[i].s, '/') ||
 		    strcmp(r.v[i].s, ".") == 0 || strcmp(r.v[i].s, "..") == 0) {
 			img_list_free(v);
 			rpc_release(w->c, WIMW_LS, &r);
