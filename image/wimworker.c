@@ -892,6 +892,15 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	int keep[2], n = 0;
 
 	*w_ret = NULL;
+	/* wimlib opens the WIM by a /proc/self/fd path, which does not
+	 * exist inside the chroot that fences workers without Landlock,
+	 * and a chroot would not keep the worker's writes to the WIM apart
+	 * from its reads. */
+	if (sb_landlock_abi() <= 0)
+		return kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': WIM files are "
+			       "opened only where Landlock fences their worker "
+			       "(Linux 5.13 or later, with landlock among its "
+			       "security modules: lsm=...,landlock)", path);
 	w = calloc(1, sizeof(*w));
 	if (w == NULL || (w->dir = strdup(dir)) == NULL) {
 		free(w);

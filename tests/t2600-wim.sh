@@ -93,6 +93,19 @@ EOF
 }
 t "image show lists every index with its name, edition and settings" test_show
 
+# Without Landlock the worker would be fenced by a chroot, in which wimlib
+# cannot open the WIM by its /proc/self/fd name: refused up front, the
+# environment's fault (5), saying what is needed.
+test_no_landlock() {
+	cp "$SCRATCH/two.wim" w.wim
+	sum=$(sha256sum <w.wim)
+	KMSPREP_SANDBOX_SELFTEST=1 KMSPREP_SANDBOX_NO_LANDLOCK=1 \
+		expect_code 5 "$KMSPREP" image set w.wim --kms-host k 2>err
+	expect_grep 'WIM files are opened only where Landlock fences their worker' err
+	[ "$(sha256sum <w.wim)" = "$sum" ]
+}
+t "no Landlock: WIM files refused (exit 5), nothing written" test_no_landlock
+
 test_set_every() {
 	cp "$SCRATCH/two.wim" w.wim
 	for i in 1 2; do
