@@ -121,6 +121,10 @@ struct img_backend {
 	/* Different images may be made writable and written at once, from
 	 * several threads (each image has a worker of its own). */
 	bool parallel;
+
+	/* Writes reach the images only at close (ok true): a failed batch
+	 * closes with ok false and has changed nothing. */
+	bool deferred;
 };
 
 /* Why a volume is not written, and what makes it writable: one text for

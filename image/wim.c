@@ -588,4 +588,5 @@ const struct img_backend img_backend_wim = {
 	.format = w_format,
 	/* The images of one file share its worker. */
 	.parallel = false,
+	.deferred = true,	/* one append at close */
 };

@@ -147,6 +147,13 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 		r->nchanges += img_prepared_nwrites(&r->t[i]);
 	if (img_batch_write(&b, err) < 0) {
 		stop(r, IMG_RUN_WRITE);
+		if (img_session_backend(s)->deferred) {
+			/* Nothing has reached the images: drop it all, so
+			 * that "no image was changed" is true. */
+			img_close(s, false, NULL);
+			s = NULL;
+			goto out;
+		}
 		r->done = b.done;
 		b.done = NULL;
 		r->journal_failed = b.journal_failed;

@@ -106,6 +106,23 @@ test_no_landlock() {
 }
 t "no Landlock: WIM files refused (exit 5), nothing written" test_no_landlock
 
+# A write that fails half-way changes nothing in a WIM, whose writes
+# reach it only at close, and the run does not claim any was made.
+test_failed_write() {
+	cp "$SCRATCH/two.wim" f.wim
+	mkdir -p src/x
+	wimupdate f.wim 1 --command="add src/x /Windows/kmsprep/firstboot-activate.cmd" \
+		>/dev/null
+	sum=$(sha256sum <f.wim)
+	RC=0
+	kp image generalize --mode clone f.wim >out 2>err || RC=$?
+	[ "$RC" -ne 0 ] || { cat out err; false; }
+	expect_no_grep 'already written' err
+	expect_grep 'no image was changed' err
+	[ "$(sha256sum <f.wim)" = "$sum" ]
+}
+t "a write that fails half-way: the WIM unchanged, and said so" test_failed_write
+
 test_set_every() {
 	cp "$SCRATCH/two.wim" w.wim
 	for i in 1 2; do
