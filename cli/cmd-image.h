@@ -139,7 +139,8 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_UINT("jobs", 'j', "N", ARGS, jobs, 1, 64, \
 	  "prepare and write up to N images at once, each by its own worker " \
 	  "(direct backend; N hives in memory); default: one per processor, " \
-	  "at most one per 512 MiB of available memory; results in the " \
+	  "at most one per 512 MiB of available memory (a container's limits " \
+	  "included); results in the " \
 	  "images' order")
 
 #define IMAGE_WRITE_OPTS \

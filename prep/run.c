@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A writing image command, whole (run.h). */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +36,89 @@ mem_available(void)
 	return (uint64_t)kb * 1024;
 }
 
-unsigned
-img_default_jobs(void)
+/* The first line of this process's cgroup v2 file NAME ("cpu.max",
+ * "memory.max", ...) into LINE; false if there is none (cgroup v1, or
+ * the root cgroup, which has no such limits). */
+static bool
+cgroup_read(const char *name, char *line, size_t sz)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char rel[512], path[700];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	bool ok = false;
+
+	if (f == NULL)
+		return false;
+	while (fgets(rel, sizeof(rel), f))
+		if (strncmp(rel, "0::", 3) == 0) {
+			rel[strcspn(rel, "\n")] = '\0';
+			ok = true;
+			break;
+		}
+	fclose(f);
+	if (!ok || (size_t)snprintf(path, sizeof(path), "/sys/fs/cgroup%s/%s",
+				    strcmp(rel + 3, "/") ? rel + 3 : "",
+				    name) >= sizeof(path) ||
+	    (f = fopen(path, "re")) == NULL)
+		return false;
+	ok = fgets(line, (int)sz, f) != NULL;
+	fclose(f);
+	return ok;
+}
+
+/* Processors this process may run on: its affinity, and its cgroup's
+ * cpu.max quota (a container's CPU limit), rounded up. */
+static unsigned
+cpus_usable(void)
+{
+	cpu_set_t set;
+	char line[128];
+	unsigned long long quota, period;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (cgroup_read("cpu.max", line, sizeof(line)) &&
+	    sscanf(line, "%llu %llu", &quota, &period) == 2 && period &&
+	    (quota + period - 1) / period < (unsigned long long)n)
+		n = (long)((quota + period - 1) / period);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Memory this process may still take: MemAvailable, or less where its
+ * cgroup's memory.max (a container's limit) leaves less. */
+static uint64_t
+mem_usable(void)
+{
 	uint64_t mem = mem_available();
-	unsigned n = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+	unsigned long long max, cur;
+	char line[128];
+
+	if (cgroup_read("memory.max", line, sizeof(line)) &&
+	    sscanf(line, "%llu", &max) == 1 &&
+	    cgroup_read("memory.current", line, sizeof(line)) &&
+	    sscanf(line, "%llu", &cur) == 1) {
+		uint64_t left = max > cur ? max - cur : 0;
+
+		if (mem == 0 || left < mem)
+			mem = left ? left : 1;
+	}
+	return mem;
+}
+
+unsigned
+img_jobs_for(unsigned cpus, uint64_t mem)
+{
+	unsigned n = cpus > 1 ? (cpus < 64 ? cpus : 64) : 1;
 
 	if (mem && mem / IMG_JOB_MEM < n)
 		n = mem / IMG_JOB_MEM ? (unsigned)(mem / IMG_JOB_MEM) : 1;
 	return n;
+}
+
+unsigned
+img_default_jobs(void)
+{
+	return img_jobs_for(cpus_usable(), mem_usable());
 }
 
 /* Each image's own plan. */

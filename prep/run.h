@@ -43,9 +43,14 @@ struct img_run_opts {
  * its hive (as large as a few hundred MB) and hivex's copy of it. */
 #define IMG_JOB_MEM ((uint64_t)512 << 20)
 
-/* Images prepared and written at once by default: one per processor,
- * and at most one per IMG_JOB_MEM of available memory (at least one). */
+/* Images prepared and written at once by default: img_jobs_for the
+ * processors this process may use (affinity, its cgroup's cpu.max) and
+ * the memory it may take (MemAvailable, its cgroup's memory.max). */
 unsigned img_default_jobs(void);
+
+/* One image per processor, at most 64, and at most one per IMG_JOB_MEM
+ * of MEM (0: unknown, no limit); at least one. */
+unsigned img_jobs_for(unsigned cpus, uint64_t mem);
 
 /* Where a run's time goes.  Opening the images, finding and mounting
  * their installations and closing them (with the fresh mount that

@@ -434,29 +434,23 @@ root_per_image(void)
 	buf_release(&f.log);
 }
 
-/* By default one image per processor, as memory allows: what this
- * machine's /proc/meminfo and processor count say, worked out here. */
+/* By default one image per processor, as memory allows (the inputs are
+ * the machine's or its container's: the rule is tested on its own). */
 static void
 default_jobs(void)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned long long kb = 0;
-	unsigned long long by_mem;
-	unsigned want = cpus > 1 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "r");
+	const uint64_t g = (uint64_t)1 << 30;
 
-	CHECK(f != NULL);
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	by_mem = kb * 1024 / IMG_JOB_MEM;
-	if (kb && by_mem < want)
-		want = by_mem ? (unsigned)by_mem : 1;
-	CHECK_EQ(img_default_jobs(), want);
-	CHECK(img_default_jobs() >= 1);
+	CHECK_EQ(img_jobs_for(0, 0), 1);
+	CHECK_EQ(img_jobs_for(1, 64 * g), 1);
+	CHECK_EQ(img_jobs_for(8, 0), 8);
+	CHECK_EQ(img_jobs_for(8, 64 * g), 8);
+	CHECK_EQ(img_jobs_for(200, 1024 * g), 64);
+	/* A pod of 1 GiB on a 64-core node: two, not 64. */
+	CHECK_EQ(img_jobs_for(64, g), 2);
+	CHECK_EQ(img_jobs_for(64, IMG_JOB_MEM * 3 - 1), 2);
+	CHECK_EQ(img_jobs_for(64, 1), 1);
+	CHECK(img_default_jobs() >= 1 && img_default_jobs() <= 64);
 }
 
 static const struct unit_test tests[] = {
