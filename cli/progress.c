@@ -25,26 +25,30 @@ put_blanks(FILE *f, size_t n)
 void
 progress_line_show(struct progress_line *p, const char *text)
 {
-	size_t n = strlen(text), k;
+	/* The line in one write (standard error is unbuffered): "\r", the
+	 * text, blanks over what is left of the last one. */
+	char line[1 + 2 * 510];
+	size_t n = strlen(text), k, len = 0;
 
 	if (p->cols == 0)
 		return;
 	/* One column is left free: a line that fills the terminal's width
 	 * moves the cursor to the next line on some terminals, and "\r"
 	 * would then rewrite that one.  A UTF-8 character is never cut. */
-	if (n > p->cols - 1) {
-		n = p->cols - 1;
+	if (n > p->cols - 1 || n > 510) {
+		n = p->cols - 1 < 510 ? p->cols - 1 : 510;
 		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
 			n--;
 	}
-	fputc('\r', p->f);
+	line[len++] = '\r';
 	for (k = 0; k < n; k++) {
 		unsigned char c = (unsigned char)text[k];
 
-		fputc(c < 0x20 || c == 0x7f ? '?' : c, p->f);
+		line[len++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
-	if (p->shown > n)
-		put_blanks(p->f, p->shown - n);
+	for (k = n; k < p->shown; k++)
+		line[len++] = ' ';
+	fwrite(line, 1, len, p->f);
 	p->shown = n;
 	fflush(p->f);
 }
