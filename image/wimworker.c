@@ -969,7 +969,7 @@ wimw_open(const char *path, const char *dir, const char *overlay,
 	*w_ret = w;
 	return 0;
 fail:
-	wimw_close(w, false, NULL, NULL);
+	wimw_close(w, false, write ? overlay : NULL, NULL);
 	return -1;
 }
 
