@@ -161,6 +161,11 @@ int img_direct_usable(char *const *images, size_t n,
 		      const struct img_opts *o, char *why, size_t whysz,
 		      struct kp_error *err);
 
+/* A guest path "/rK/REST" of a backend whose roots are /r0, /r1, ...: K
+ * (below NROOTS) and REST, without its leading slashes. */
+int img_guest_split(const char *guest, size_t nroots, size_t *k,
+		    const char **rel, struct kp_error *err);
+
 /* The session's backend and its handle (for the batch, prep/batch.h). */
 const struct img_backend *img_session_backend(const struct img_session *s);
 void *img_session_handle(const struct img_session *s);

@@ -334,19 +334,7 @@ static int
 split(struct direct *d, const char *guest, size_t *k, const char **rel,
       struct kp_error *err)
 {
-	char *end;
-	unsigned long v;
-
-	if (strncmp(guest, "/r", 2) != 0 || guest[2] < '0' || guest[2] > '9')
-		return kp_fail(err, KP_ERR_FAIL, "bad guest path '%s'", guest);
-	v = strtoul(guest + 2, &end, 10);
-	if ((*end != '/' && *end != '\0') || v >= d->nroots)
-		return kp_fail(err, KP_ERR_FAIL, "bad guest path '%s'", guest);
-	*k = v;
-	while (*end == '/')
-		end++;
-	*rel = end;
-	return 0;
+	return img_guest_split(guest, d->nroots, k, rel, err);
 }
 
 /*
