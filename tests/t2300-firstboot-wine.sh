@@ -26,6 +26,10 @@ unset DISPLAY WAYLAND_DISPLAY
 trap 'wineserver -k >/dev/null 2>&1; cd /; rm -rf "$SCRATCH"' EXIT
 timeout 300 wineboot -i >/dev/null 2>&1 ||
 	skip_all "Wine cannot start here (wineboot -i failed)"
+# One wineserver for the whole script: by default it exits 3 s after its
+# last client, and a wine command that comes as it exits fails (seen in
+# CI under load: a "wine reg add" that failed, a boot that ran nothing).
+wineserver -p
 SYS=$WINEPREFIX/drive_c/windows
 PSEXE=$SYS/system32/WindowsPowerShell/v1.0/powershell.exe
 [ -f "$PSEXE" ] || skip_all "this Wine has no powershell.exe to stand in for"
