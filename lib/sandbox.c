@@ -38,33 +38,6 @@ struct sb_worker {
 	bool reaped;
 };
 
-/* The time PID has spent running or ready to run (on a CPU, or waiting
- * in a run queue for one: /proc/PID/schedstat), in milliseconds; 0 if it
- * cannot be read.  A worker that computes counts all of its time, even
- * on a machine too busy to give it a CPU; one that waits for I/O counts
- * none. */
-static uint64_t
-busy_ms(pid_t pid)
-{
-	char path[64], buf[128];
-	unsigned long long run = 0, wait = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
-		return 0;
-	return (uint64_t)((run + wait) / 1000000);
-}
-
 /* The system calls a worker may make: memory, I/O on descriptors it
  * already holds (the image file or nbd socket, its own socket), time and
  * exit.  Nothing that opens a path, creates a file or a socket, executes
@@ -692,12 +665,14 @@ confine(const struct sb_opts *o, int sock)
 	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
 	    (!o->threads && setrlimit(RLIMIT_NPROC, &rl) < 0))
 		return -1;
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+	/* No new privileges before the fence: without CAP_SYS_ADMIN the
+	 * kernel allows a Landlock ruleset only after it. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
 	if (o->fs_dir && enter_dir(o->fs_dir, o, &fenced) < 0)
 		return -1;
-	if (drop_privileges() < 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (drop_privileges() < 0)
 		return -1;
 	if (o->no_seccomp)
 		return 0;
@@ -863,7 +838,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n, int pass,
 	       size_t max, unsigned char *first, struct buf *resp,
 	       struct kp_error *err)
 {
-	uint64_t busy0 = w->timeout ? busy_ms(w->pid) : 0;
+	uint64_t busy0 = w->timeout ? kp_busy_ms(w->pid) : 0;
 	int r;
 
 	if (w->reaped)
@@ -885,7 +860,7 @@ sb_callv_first(struct sb_worker *w, const struct iovec *iov, int n, int pass,
 		 * or ready to: the input is at fault), or kept waiting (the
 		 * storage under it is: a retry may do better).  Either way:
 		 * stop it. */
-		uint64_t busy1 = busy_ms(w->pid);
+		uint64_t busy1 = kp_busy_ms(w->pid);
 		bool looped = busy1 > busy0 &&
 			      (busy1 - busy0) * 2 >= (uint64_t)w->timeout * 1000;
 
@@ -1120,7 +1095,10 @@ spawn_confine(const struct sb_spawn_opts *o)
 	int out = o->out_fd >= 0 ? o->out_fd : devnull;
 
 	/* The fence first, while the descriptors naming its files are
-	 * still open. */
+	 * still open; no new privileges before it, which Landlock needs
+	 * without CAP_SYS_ADMIN. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return "capabilities";
 	if ((abi = sb_landlock_abi()) > 0 && spawn_fence(o, abi) < 0)
 		return "Landlock";
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 ||
@@ -1141,8 +1119,7 @@ spawn_confine(const struct sb_spawn_opts *o)
 				    (rlim_t)8 << 30;
 	if (!SB_ASAN && setrlimit(RLIMIT_AS, &rl) < 0)
 		return "limits";
-	if (drop_privileges() < 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (drop_privileges() < 0)
 		return "capabilities";
 	if (spawn_filter() < 0)
 		return "seccomp";

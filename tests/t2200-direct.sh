@@ -840,4 +840,36 @@ cli_clone_oobe() {
 t "CLI, direct: clone mode on a sysprep /oobe image uses SetupComplete.cmd" \
 	cli_clone_oobe
 
+# As a user without privileges, as the container, Kubernetes and Tekton
+# recipes in contrib/ run it: the workers and qemu-nbd are confined all
+# the same (Landlock needs no new privileges set first, then).
+cli_unprivileged() {
+	local as="" f
+	if [ "$(id -u)" -eq 0 ]; then
+		as="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	fi
+	mkdir u
+	cp "$SCRATCH/mbr.img" u/w.img
+	qemu-img convert -O qcow2 u/w.img u/w.qcow2
+	if [ -n "$as" ]; then
+		chown -R 65534:65534 u
+		chmod a+x "$SCRATCH" .
+	fi
+	cd u
+	for f in w.img w.qcow2; do
+		# shellcheck disable=SC2086
+		expect_code 0 $as env TMPDIR="$PWD" "$KMSPREP" image set \
+			--backend direct --kms-host kms.contoso.com $f >out 2>err ||
+			{ cat err; return 1; }
+		expect_grep 'written and verified' out
+		# shellcheck disable=SC2086
+		$as env TMPDIR="$PWD" "$KMSPREP" image show --backend direct \
+			$f >out
+		expect_grep 'kms.contoso.com' out
+	done
+	cd ..
+}
+t "CLI, direct: an unprivileged user sets raw and qcow2 images" \
+	cli_unprivileged
+
 done_testing
