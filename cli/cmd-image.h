@@ -121,10 +121,11 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \
 	  "give each request to an image's sandboxed workers (NTFS or " \
-	  "WIM, hives) this long (default 60; a WIM worker's, 120), " \
+	  "WIM, hives) this long (default 60; a WIM worker's, and each " \
+	  "call into the appliance, 120), " \
 	  "each read or write of an NBD server half of it; " \
 	  "then kmsprep stops: exit 5 if the storage kept it waiting, " \
-	  "3 if the image made the worker loop"), \
+	  "3 if the image made the worker or the appliance loop"), \
 	OPT_QUIET()
 
 /* --events jsonl (image set, generalize, batch). */

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "secdesc.h"
 #include "uri.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/digest.h"
 #include "lib/fileio.h"
 
@@ -32,6 +34,32 @@
 #define NTFS_CORRUPT 13
 #define NTFS_HIBERNATED 14
 #define NTFS_UNCLEAN 15
+/* Seconds one libguestfs call may run (--request-timeout): twice a
+ * worker's, as the appliance may emulate its CPU (ten times slower). */
+#define APPLIANCE_TIMEOUT 120
+
+/*
+ * The request deadline, which libguestfs does not have: a thread kills
+ * qemu once one call has run too long, and the call fails.  libguestfs
+ * says when a call begins (GUESTFS_EVENT_ENTER), not when it ends, so the
+ * clock runs from the latest call's start; kmsprep's own work between
+ * two calls is short, each of its steps bounded by a deadline of its own.
+ */
+struct watchdog {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t due;		/* kp_clock_ms(); 0: no call yet */
+	uint64_t busy0;		/* qemu's kp_busy_ms() when the call began */
+	int pidfd;		/* qemu: a pidfd cannot name a reused pid */
+	pid_t pid;
+	unsigned timeout;	/* seconds */
+	bool running, stop;
+	/* Once qemu was killed: KP_ERR_INPUT if it kept computing (the
+	 * image made the guest loop), KP_ERR_UNAVAILABLE if it was kept
+	 * waiting (by its storage); else 0. */
+	int fired;
+};
 
 struct gfs_session {
 	guestfs_h *g;
@@ -62,6 +90,7 @@ struct gfs_session {
 	 * rest): its line so far. */
 	char part[512];		/* a longer line is cut */
 	size_t npart;
+	struct watchdog dog;
 };
 
 /* Format a message for the CLI's callback FN (progress or warning). */
@@ -105,6 +134,146 @@ warn(struct gfs_session *s, const char *fmt, ...)
 }
 
 
+/* The watchdog's thread: it sleeps until the current call's deadline,
+ * and kills qemu if no later call has begun by then. */
+static void *
+dog_run(void *arg)
+{
+	struct watchdog *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	while (!d->stop) {
+		struct timespec at;
+
+		if (d->due && kp_clock_ms() >= d->due) {
+			uint64_t busy = kp_busy_ms(d->pid);
+			bool looped = busy > d->busy0 && (busy - d->busy0) * 2 >=
+					(uint64_t)d->timeout * 1000;
+
+			syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL,
+				0);
+			d->fired = looped ? KP_ERR_INPUT : KP_ERR_UNAVAILABLE;
+			d->due = 0;
+		}
+		if (d->due == 0) {
+			pthread_cond_wait(&d->cond, &d->lock);
+			continue;
+		}
+		at.tv_sec = (time_t)(d->due / 1000);
+		at.tv_nsec = (long)(d->due % 1000) * 1000000;
+		pthread_cond_timedwait(&d->cond, &d->lock, &at);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* GUESTFS_EVENT_ENTER: a call begins, and its deadline with it. */
+static void
+dog_enter(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
+	  const char *buf, size_t len, const uint64_t *array, size_t n)
+{
+	struct watchdog *d = opaque;
+	uint64_t busy = kp_busy_ms(d->pid);
+
+	(void)g, (void)event, (void)handle, (void)flags, (void)buf;
+	(void)len, (void)array, (void)n;
+	pthread_mutex_lock(&d->lock);
+	if (!d->fired) {
+		d->due = kp_clock_ms() + (uint64_t)d->timeout * 1000;
+		d->busy0 = busy;
+		pthread_cond_signal(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Watch the launched appliance.  Without a qemu of its own to kill (the
+ * libvirt backend) or a thread, calls have no deadline, as before. */
+static void
+dog_start(struct gfs_session *s)
+{
+	struct watchdog *d = &s->dog;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+
+	d->timeout = s->o.timeout_s ? s->o.timeout_s : APPLIANCE_TIMEOUT;
+	/* Asked, not required: no error of its is kept for a message. */
+	guestfs_push_error_handler(s->g, NULL, NULL);
+	d->pid = guestfs_get_pid(s->g);
+	guestfs_pop_error_handler(s->g);
+	d->pidfd = d->pid > 0 ? (int)syscall(SYS_pidfd_open, d->pid, 0) : -1;
+	if (d->pidfd < 0)
+		return;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	d->running = pthread_create(&d->thread, NULL, dog_run, d) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (d->running &&
+	    guestfs_set_event_callback(s->g, dog_enter, GUESTFS_EVENT_ENTER, 0,
+				       d) < 0) {
+		d->stop = true;
+		pthread_cond_signal(&d->cond);
+		pthread_join(d->thread, NULL);
+		d->running = false;
+	}
+	if (!d->running) {
+		pthread_cond_destroy(&d->cond);
+		pthread_mutex_destroy(&d->lock);
+		close(d->pidfd);
+		d->pidfd = -1;
+	}
+}
+
+/* Before qemu is gone and its pid free: the thread ends. */
+static void
+dog_stop(struct gfs_session *s)
+{
+	struct watchdog *d = &s->dog;
+
+	if (!d->running)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thread, NULL);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	close(d->pidfd);
+	d->pidfd = -1;
+	d->running = false;
+}
+
+/* Did the watchdog stop qemu?  Its verdict (a kp_status), or 0. */
+static int
+dog_fired(struct gfs_session *s)
+{
+	int r;
+
+	if (!s->dog.running)
+		return s->dog.fired;
+	pthread_mutex_lock(&s->dog.lock);
+	r = s->dog.fired;
+	pthread_mutex_unlock(&s->dog.lock);
+	return r;
+}
+
+/* What the deadline did, for a message. */
+static const char *
+dog_says(struct gfs_session *s, char *buf, size_t sz)
+{
+	snprintf(buf, sz, "the appliance did not answer within %u s "
+		 "(--request-timeout) and was stopped (%s)", s->dog.timeout,
+		 s->dog.fired == KP_ERR_INPUT ? "it kept computing: what it "
+		 "reads in the image can make it loop" : "it was kept waiting, "
+		 "by its storage or the system");
+	return buf;
+}
+
 /* Name qemu as the user knows it (LIBGUESTFS_HV or the default), not as
  * the script that libguestfs ran and that is gone with the scratch
  * directory. */
@@ -134,6 +303,8 @@ gmsg(struct gfs_session *s, char *buf, size_t sz)
 	size_t i;
 	int n;
 
+	if (dog_fired(s))
+		return dog_says(s, buf, sz);
 	if (m == NULL)
 		m = "unknown error";
 	nl = strchr(m, '\n');
@@ -175,6 +346,11 @@ gfail(struct gfs_session *s, struct kp_error *err, int code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* Once qemu was stopped every call fails: what this one did is
+	 * beside the point. */
+	if (dog_fired(s))
+		return kp_fail(err, dog_fired(s), "%s",
+			       dog_says(s, why, sizeof(why)));
 	return kp_fail(err, code, "%s: %s", what, gmsg(s, why, sizeof(why)));
 }
 
@@ -628,6 +804,7 @@ launch(struct gfs_session *s, struct kp_error *err)
 	     s->n == 1 ? "" : "s");
 	if (launch_counted(s) == 0) {
 		guestfs_set_verbose(s->g, 0);
+		dog_start(s);
 		return 0;
 	}
 	if (s->why[0])
@@ -651,6 +828,8 @@ launch(struct gfs_session *s, struct kp_error *err)
 		return gfail(s, err, KP_ERR_UNAVAILABLE,
 			     "the libguestfs appliance did not start, with "
 			     "KVM (%s) nor with TCG", first);
+	guestfs_set_verbose(s->g, 0);
+	dog_start(s);
 	return 0;
 }
 
@@ -713,6 +892,7 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		return kp_fail_oom(err);
 	*h = s;		/* even on failure: close frees what was made */
 	s->hv_fd = -1;
+	s->dog.pidfd = -1;
 	s->o = *o;
 	s->images = calloc(n, sizeof(char *));
 	s->drives = calloc(n, sizeof(char *));
@@ -1497,7 +1677,16 @@ gfs_journal(void *h, const char *guest, const char *guest_log,
 			return -1;
 		}
 	}
-	return journal_writes_run(p, &gfs_io, &g, g.path, err);
+	if (journal_writes_run(p, &gfs_io, &g, g.path, err) < 0) {
+		char why[256];
+
+		/* The write failed as qemu was stopped: say why. */
+		if (dog_fired(s))
+			return kp_fail(err, dog_fired(s), "'%s': %s", guest,
+				       dog_says(s, why, sizeof(why)));
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -1583,6 +1772,7 @@ gfs_close(void *h, bool ok, struct kp_error *err)
 			r = gfail(s, err, KP_ERR_FAIL,
 				  "the appliance did not shut down cleanly; "
 				  "changes may not have reached the image");
+		dog_stop(s);
 		guestfs_close(s->g);
 	}
 	/* Each qemu-nbd ends now that the appliance has gone; a new

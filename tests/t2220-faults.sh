@@ -145,7 +145,7 @@ t "a refused NBD connection: exit 5 at once, no appliance" refused
 # A directory index whose B+ tree points back at itself (one changed
 # entry): ntfs-3g's lookup of hiberfil.sys at a read-write mount loops.
 # The worker is stopped at the deadline: exit 3, nothing written.
-looping_index() {
+make_loop_image() {
 	local args="" i
 	cp "$SCRATCH/win.img" loop.img
 	printf x >small
@@ -158,6 +158,9 @@ looping_index() {
 	python3 "$SRC_DIR/tests/helper/ntfsloop.py" loop.img 1048576 \
 		hiberfil.sys >/dev/null
 	sha256sum loop.img >sum
+}
+looping_index() {
+	make_loop_image
 	elapsed timeout 120 "$KMSPREP" image set --backend direct \
 		--request-timeout 5 --kms-host kms.contoso.com loop.img >out 2>err
 	[ "$RC" -eq 3 ] || { cat err; return 1; }
@@ -168,6 +171,25 @@ looping_index() {
 }
 t "a looping NTFS index: exit 3 within the deadline, image unchanged" \
 	looping_index
+
+# The same in the appliance, whose ntfs-3g loops the same way: libguestfs
+# has no deadline of its own, and waited for ever.  qemu is stopped once
+# one call has run past --request-timeout.
+looping_index_appliance() {
+	command -v guestfish >/dev/null || skip "no libguestfs appliance"
+	make_loop_image
+	elapsed timeout 300 env LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
+		"$KMSPREP" image set --backend appliance --request-timeout 10 \
+		--kms-host kms.contoso.com loop.img >out 2>err
+	[ "$RC" -eq 3 ] || { cat err; return 1; }
+	# The launch (10-60 s under load) and the deadline.
+	[ "$SECS" -lt 150 ]
+	expect_grep 'appliance did not answer within 10 s' err
+	expect_grep 'kept computing' err
+	sha256sum -c --quiet sum
+}
+t "the appliance on a looping NTFS index: exit 3, image unchanged" \
+	looping_index_appliance
 
 # Every write of a real image set fails in turn, in each way a storage
 # fails; then the same command runs again.  The first run must not claim
