@@ -428,9 +428,11 @@ vmdk(struct src *s)
 	if (doff > UINT64_MAX / 512 || dlen > UINT64_MAX / 512)
 		return bad(s, "descriptor out of range");
 	/* With no capacity, qemu takes an embedded descriptor's extents for
-	 * the disk (as a descriptor file's, relative to this file). */
+	 * the disk (as a descriptor file's, relative to this file).  It
+	 * reads up to the first NUL, whatever the header's size says
+	 * (block/vmdk.c, vmdk_read_desc), and so does this. */
 	if (cap == 0 && doff) {
-		r = vmdk_desc(s, doff * 512, dlen * 512, &d);
+		r = vmdk_desc(s, doff * 512, VMDK_DESC_MAX - 1, &d);
 		if (r == 0)
 			r = vmdk_extents(s, d.data, d.len);
 		buf_release(&d);

@@ -201,6 +201,30 @@ vmdk_hostile(void)
 	memcpy(h + 512, desc, sizeof(desc) - 1);
 	put("cap0.vmdk", h, 1536);
 	names_one("cap0.vmdk", FMT_REF_EXTENT, "/srv/other.img", FMT_RAW);
+	/* The header says the descriptor is shorter than its extent line,
+	 * or empty: qemu reads on to the first NUL all the same. */
+	{
+		static const char pad[] = "# Disk DescriptorFile\n#";
+		unsigned char g[4096];
+		size_t at = 512;
+
+		memset(g, 0, sizeof(g));
+		memcpy(g, h, 512);
+		memcpy(g + at, pad, sizeof(pad) - 1);
+		at += sizeof(pad) - 1;
+		memset(g + at, 'x', 700);
+		at += 700;
+		g[at++] = '\n';
+		memcpy(g + at, desc + 22, sizeof(desc) - 23);
+		g[36] = 1;
+		put("cap0-short.vmdk", g, sizeof(g));
+		names_one("cap0-short.vmdk", FMT_REF_EXTENT, "/srv/other.img",
+			  FMT_RAW);
+		g[36] = 0;
+		put("cap0-none.vmdk", g, sizeof(g));
+		names_one("cap0-none.vmdk", FMT_REF_EXTENT, "/srv/other.img",
+			  FMT_RAW);
+	}
 
 	/* A long name is cut at 511 bytes, as qemu cuts it, not skipped. */
 	{
