@@ -551,6 +551,18 @@ spawn(struct disk_server *srv, const char *prog, const char *const *args,
 			"(Debian: qemu-utils)", prog);
 		goto out;
 	}
+	/* Without Landlock nothing would keep qemu, run as the caller, from
+	 * files an image names that the header reader did not see. */
+	if (sb_landlock_abi() <= 0) {
+		kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': qemu (for a %s image, "
+			"or an overlay) runs only where Landlock fences it "
+			"(Linux 5.13 or later, with landlock among its security "
+			"modules: lsm=...,landlock); a raw image without "
+			"--overlay needs no qemu (qemu-img convert -O raw, "
+			"where you trust the image)", d->n[0].shown,
+			fmt_name(d->n[0].info.format));
+		goto out;
+	}
 	exec[3] = bin;
 	for (i = 0; i < d->nn; i++)
 		rd[i] = d->n[i].fd;

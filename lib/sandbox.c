@@ -986,6 +986,12 @@ spawn_filter(void)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i],
 				     0) < 0)
 			goto out;
+	/* No connection to anything: it serves the socket it is handed.
+	 * Landlock does not fence connect(), and as root it could reach
+	 * the D-Bus system bus or a container engine's socket. */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect),
+			     0) < 0)
+		goto out;
 	/* Sockets of its own only on this host, never to a network (its
 	 * namespace has none anyway). */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),

@@ -215,6 +215,25 @@ qemu_nbd_confined() {
 }
 t "qemu-nbd runs with no capability, no new privileges, under seccomp" qemu_nbd_confined
 
+# Without Landlock (a kernel before 5.13, or none in lsm=) nothing would
+# fence qemu from files an image names: kmsprep does not run it, and says
+# what to do (exit 5).  A raw image needs no qemu and still works.
+no_landlock_no_qemu() {
+	victim
+	qemu-img convert -O qcow2 victim.img v.qcow2
+	expect_code 5 env KMSPREP_SANDBOX_SELFTEST=1 \
+		KMSPREP_SANDBOX_NO_LANDLOCK=1 "$KMSPREP" image show \
+		--backend direct v.qcow2 >out 2>err
+	expect_grep "runs only where Landlock fences it" err
+	expect_grep "qemu-img convert -O raw" err
+	expect_code 0 env KMSPREP_SANDBOX_SELFTEST=1 \
+		KMSPREP_SANDBOX_NO_LANDLOCK=1 "$KMSPREP" image show \
+		--backend direct victim.img >out
+	expect_grep 'windows: /dev/sda1' out
+}
+t "without Landlock qemu is not run: exit 5, saying what to do" \
+	no_landlock_no_qemu
+
 overlay_link() {
 	victim
 	ln -s "$PWD/nowhere.qcow2" ov.qcow2

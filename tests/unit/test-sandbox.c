@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -574,6 +575,56 @@ test_spawn_confined(void)
 	unlink(ok);
 }
 
+/* A confined program cannot connect to a socket on this host, though it
+ * runs as root and Landlock does not fence connect(): not the D-Bus
+ * system bus, systemd's or a container engine's socket. */
+static void
+test_spawn_no_connect(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	const char *const exec[] = { "/usr", "/bin", "/lib", "/lib64", NULL };
+	char dir[] = "/tmp/kmsprep-sock-XXXXXX", path[64], out[256] = "";
+	char script[512];
+	char *argv[] = { (char *)"/usr/bin/python3", (char *)"-c", script,
+			 NULL };
+	struct sb_spawn_opts so = { .exec = exec, .listen_fd = -1 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), p[2], st;
+	size_t n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	if (access(argv[0], X_OK) < 0) {
+		printf("# skipped: no %s to connect with\n", argv[0]);
+		close(l);
+		return;
+	}
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/s", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(listen(l, 1) == 0);
+	snprintf(script, sizeof(script),
+		 "import socket\ns = socket.socket(socket.AF_UNIX)\n"
+		 "try:\n s.connect('%s'); print('connected')\n"
+		 "except OSError as e:\n print('refused', e.errno)\n", path);
+	CHECK(pipe(p) == 0);
+	so.out_fd = p[1];
+	CHECK(sb_spawn(argv, &so, &pid, &err) == 0);
+	close(p[1]);
+	while (n + 1 < sizeof(out) &&
+	       (got = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)got;
+	out[n] = '\0';
+	waitpid(pid, &st, 0);
+	CHECK(strstr(out, "refused") != NULL);
+	CHECK(strstr(out, "connected") == NULL);
+	close(p[0]);
+	close(l);
+	unlink(path);
+	rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
 	TEST(test_echo),
 	TEST(test_socket_kills),
@@ -586,6 +637,7 @@ static const struct unit_test tests[] = {
 	TEST(test_oversized_answer),
 	TEST(test_timeout),
 	TEST(test_spawn_confined),
+	TEST(test_spawn_no_connect),
 };
 
 UNIT_MAIN(tests)
