@@ -204,8 +204,10 @@ resolve(const char *base, const char *name, struct kp_error *err)
 static int
 add_node(struct disk *d, char *path, const char *shown, struct kp_error *err)
 {
+	char self[32];
 	struct node *n;
 	size_t i;
+	int pfd;
 
 	if (d->nn == CHAIN_FILES) {
 		free(path);
@@ -229,16 +231,24 @@ add_node(struct disk *d, char *path, const char *shown, struct kp_error *err)
 		return kp_fail_oom(err);
 	}
 	n->backing = n->data_file = -1;
-	/* Not blocking on a FIFO; a device is refused below. */
-	n->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	n->fd = -1;
 	d->nn++;
-	if (n->fd < 0)
+	/* Looked at before it is opened: opening a device or a FIFO an
+	 * image names can act (a tape rewinds, a writer is let go). */
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
 		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", shown);
-	if (fstat(n->fd, &n->st) < 0)
-		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", shown);
-	if (!S_ISREG(n->st.st_mode))
+	if (fstat(pfd, &n->st) < 0 || !S_ISREG(n->st.st_mode)) {
+		close(pfd);
 		return kp_fail(err, KP_ERR_INPUT, "'%s': not a regular file",
 			       shown);
+	}
+	/* The very file looked at, even if PATH changed meanwhile. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	n->fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	close(pfd);
+	if (n->fd < 0)
+		return kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'", shown);
 	for (i = 0; i + 1 < d->nn; i++)
 		if (d->n[i].st.st_dev == n->st.st_dev &&
 		    d->n[i].st.st_ino == n->st.st_ino)

@@ -215,6 +215,24 @@ qemu_nbd_confined() {
 }
 t "qemu-nbd runs with no capability, no new privileges, under seccomp" qemu_nbd_confined
 
+# A link that is a FIFO (or a device) is refused without being opened:
+# an open can act (here it would let a waiting writer go).
+fifo_link() {
+	local w
+	mkfifo f
+	qemu-img create -q -f qcow2 -u -b "$PWD/f" -F raw x.qcow2 8M
+	(exec 3>f; echo opened >let-go) &
+	w=$!
+	expect_code 3 "$KMSPREP" image show --backend direct \
+		--allow-backing-file x.qcow2 >out 2>err
+	expect_grep 'not a regular file' err
+	sleep 0.3
+	kill -9 $w 2>/dev/null || true
+	wait $w 2>/dev/null || true
+	[ ! -e let-go ]
+}
+t "a FIFO in a chain is refused unopened" fifo_link
+
 # Without Landlock (a kernel before 5.13, or none in lsm=) nothing would
 # fence qemu from files an image names: kmsprep does not run it, and says
 # what to do (exit 5).  A raw image needs no qemu and still works.
