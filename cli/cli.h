@@ -139,6 +139,15 @@ void cli_print_help(FILE *f, const struct cli_help *help);
 /* Print JSON to stdout with a final newline; takes the reference. */
 int cli_print_json(const struct cli *c, json_t *j);
 
+/* Standard output got something of the command's own (an event line). */
+void cli_stdout_used(void);
+
+/* After a command: with --json (or --format json), a failure that printed
+ * nothing on standard output prints {"error": {"command", "exit",
+ * "message"}} there, the message as said on standard error.  Returns
+ * CODE. */
+int cli_json_failure(int code);
+
 /* Write BUF to stdout. */
 int cli_write_stdout(const struct cli *c, const struct buf *b);
 

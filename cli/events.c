@@ -128,6 +128,7 @@ emit(struct cli_events *e, const char *name, size_t i, json_t *o)
 	json_decref(line_o);
 	if (line) {
 		/* A line at a time, so a reader sees each as it happens. */
+		cli_stdout_used();
 		fputs(line, stdout);
 		fputc('\n', stdout);
 		fflush(stdout);

@@ -239,6 +239,7 @@ main(int argc, char **argv)
 	} else {
 		code = dispatch(top, "", argc - 1, argv + 1);
 	}
+	code = cli_json_failure(code);
 	/* A step's progress never outlives the command. */
 	cli_progress_clear();
 	/* Output that did not reach its destination is a failure. */

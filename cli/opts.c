@@ -13,8 +13,17 @@
 /* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
  * from the user or from images, so control characters are shown as \xNN
  * rather than breaking the line or driving the terminal. */
+/* For --json: a command that fails before it printed its document says
+ * so on standard output too (cli_json_failure), with the last error. */
+static struct {
+	bool json;		/* --json or --format json was given */
+	bool printed;		/* standard output got a document or a line */
+	char command[64];
+	char msg[KP_ERROR_MSG_MAX + 128];
+} failure;
+
 static void
-say(const struct cli *c, const char *text)
+say(const struct cli *c, const char *text, bool error)
 {
 	char msg[KP_ERROR_MSG_MAX + 128];
 	const unsigned char *p;
@@ -22,6 +31,11 @@ say(const struct cli *c, const char *text)
 	/* A product key typed where a name belongs is never repeated. */
 	snprintf(msg, sizeof(msg), "%s", text);
 	kp_redact_keys(msg, gvlk_is_public);
+	if (error) {
+		snprintf(failure.command, sizeof(failure.command), "%s",
+			 c->name);
+		memcpy(failure.msg, msg, sizeof(msg));
+	}
 	/* On a line of its own, not after a step's progress. */
 	cli_progress_clear();
 	fprintf(stderr, "kmsprep: %s: ", c->name);
@@ -35,15 +49,16 @@ say(const struct cli *c, const char *text)
 }
 
 static void
-vsay(const struct cli *c, const char *fmt, va_list ap) KP_PRINTF(2, 0);
+vsay(const struct cli *c, bool error, const char *fmt, va_list ap)
+	KP_PRINTF(3, 0);
 
 static void
-vsay(const struct cli *c, const char *fmt, va_list ap)
+vsay(const struct cli *c, bool error, const char *fmt, va_list ap)
 {
 	char msg[KP_ERROR_MSG_MAX + 128];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	say(c, msg);
+	say(c, msg, error);
 }
 
 int
@@ -119,14 +134,14 @@ cli_error(const struct cli *c, const struct kp_error *err)
 {
 	char buf[KP_ERROR_MSG_MAX + 128];
 
-	say(c, error_text(err, buf, sizeof(buf)));
+	say(c, error_text(err, buf, sizeof(buf)), true);
 	return err->status ? cli_exit_code(err->status) : KP_EXIT_FAIL;
 }
 
 int
 cli_oom(const struct cli *c)
 {
-	say(c, "out of memory");
+	say(c, "out of memory", true);
 	return KP_EXIT_FAIL;
 }
 
@@ -158,7 +173,7 @@ cli_usage(const struct cli *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsay(c, fmt, ap);
+	vsay(c, true, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "(see 'kmsprep %s --help')\n", c->name);
 	return KP_EXIT_USAGE;
@@ -170,7 +185,7 @@ cli_note(const struct cli *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsay(c, fmt, ap);
+	vsay(c, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -392,6 +407,13 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	char q[96];
 	int ch, idx, bad, ret = -1;
 
+	/* Looked for first, so that even a usage error is said in JSON. */
+	for (j = 1; j < (size_t)argc && strcmp(argv[j], "--") != 0; j++)
+		if (strcmp(argv[j], "--json") == 0 ||
+		    strcmp(argv[j], "--format=json") == 0 ||
+		    (strcmp(argv[j], "--format") == 0 &&
+		     j + 1 < (size_t)argc && strcmp(argv[j + 1], "json") == 0))
+			failure.json = true;
 	for (o = help->opts; o && o->type != CLI_OPT_END; o++)
 		n++;
 	if (so)
@@ -524,6 +546,7 @@ cli_print_json(const struct cli *c, json_t *j)
 		cli_oom(c);
 		return -1;
 	}
+	failure.printed = true;
 	if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0 ||
 	    fputc('\n', stdout) == EOF)
 		r = -1;
@@ -549,4 +572,26 @@ cli_settings_warning(struct cli *c, const struct spp_settings *s,
 	if (spp_settings_warning(s, w, sizeof(w)))
 		cli_note(c, "%s%s%s", prefix ? prefix : "", prefix ? ": " : "",
 			 w);
+}
+
+void
+cli_stdout_used(void)
+{
+	failure.printed = true;
+}
+
+int
+cli_json_failure(int code)
+{
+	json_t *j;
+
+	if (code == KP_EXIT_OK || !failure.json || failure.printed ||
+	    failure.msg[0] == '\0')
+		return code;
+	j = json_pack("{s:{s:s, s:i, s:s}}", "error", "command",
+		      failure.command, "exit", code, "message", failure.msg);
+	if (j && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0)
+		fputc('\n', stdout);
+	json_decref(j);
+	return code;
 }

@@ -113,4 +113,30 @@ no_abbreviations() {
 }
 t "long options are never abbreviated" no_abbreviations
 
+# With --json a failure is JSON on standard output too, so a script that
+# parses it gets the error, not an empty string; one that printed its
+# document, or no --json, prints nothing more.
+json_failures() {
+	local code
+	for args in "hive show missing.hive --json" \
+		"hive show --json --bogus" \
+		"image show --backend direct --json missing.img" \
+		"kms records --format json --bogus"; do
+		code=0
+		# shellcheck disable=SC2086
+		kp $args >out 2>err || code=$?
+		[ "$code" -ne 0 ]
+		python3 - "$code" "$(sed -n 1p err)" <<'PY' || { cat out; return 1; }
+import json, sys
+e = json.load(open("out"))["error"]
+code, said = int(sys.argv[1]), sys.argv[2]
+assert e["exit"] == code, e
+assert said.endswith(e["message"]), (said, e)
+PY
+	done
+	expect_code 3 kp hive show missing.hive >out 2>err
+	[ ! -s out ]
+}
+t "--json failures are JSON on standard output" json_failures
+
 done_testing
