@@ -267,7 +267,7 @@ static const char *
 dog_says(struct gfs_session *s, char *buf, size_t sz)
 {
 	snprintf(buf, sz, "the appliance did not answer within %u s "
-		 "(--request-timeout) and was stopped (%s)", s->dog.timeout,
+		 "and was stopped (%s)", s->dog.timeout,
 		 s->dog.fired == KP_ERR_INPUT ? "it kept computing: what it "
 		 "reads in the image can make it loop" : "it was kept waiting, "
 		 "by its storage or the system");

@@ -567,9 +567,9 @@ spawn(struct disk_server *srv, const char *prog, const char *const *args,
 		kp_fail(err, KP_ERR_UNAVAILABLE, "'%s': qemu (for a %s image, "
 			"or an overlay) runs only where Landlock fences it "
 			"(Linux 5.13 or later, with landlock among its security "
-			"modules: lsm=...,landlock); a raw image without "
-			"--overlay needs no qemu (qemu-img convert -O raw, "
-			"where you trust the image)", d->n[0].shown,
+			"modules: lsm=...,landlock); a raw image written in "
+			"place needs no qemu (qemu-img convert -O raw, where "
+			"you trust the image)", d->n[0].shown,
 			fmt_name(d->n[0].info.format));
 		goto out;
 	}
