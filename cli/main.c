@@ -83,7 +83,8 @@ static const struct cmd top[] = {
 	GROUP("hive", hive_cmds,
 	      "registry hive files"),
 	GROUP("image", image_cmds,
-	      "Windows disk images (raw, qcow2, vmdk, vhdx)"),
+	      "Windows disk images (raw, qcow2, vmdk, vhdx, vhd, vdi) and "
+	      "WIM files"),
 	GROUP("kms", kms_cmds,
 	      "KMS hosts: DNS records and host kits"),
 	{ .name = NULL },

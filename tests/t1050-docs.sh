@@ -379,4 +379,32 @@ test_build_depends() {
 	[ "$(echo "$hdrs" | wc -l)" -eq 1 ]
 }
 t "debian/control and README name every library of the build" test_build_depends
+# What the help, the man page and messages point users at is installed by
+# the package; the man page's ENVIRONMENT names every variable the code
+# reads of its own.
+test_docs_shipped() {
+	local d v
+	for d in $(grep -oh 'docs/[a-z-]*\.md' "$SRC_DIR"/cli/*.c \
+		"$SRC_DIR"/cli/*.h "$SRC_DIR"/docs/man/kmsprep.1.in \
+		"$SRC_DIR"/README.md "$SRC_DIR"/prep/*.c | sort -u); do
+		[ -e "$SRC_DIR/$d" ] || continue
+		grep -qx "$d" "$SRC_DIR/debian/docs" ||
+			{ echo "debian/docs lacks $d" >&2; return 1; }
+	done
+	for v in $(grep -oh 'getenv("[A-Z_]*")' "$SRC_DIR"/cli/*.c \
+		"$SRC_DIR"/hive/*.c "$SRC_DIR"/kms/*.c "$SRC_DIR"/image/*.c \
+		"$SRC_DIR"/prep/*.c | sed 's/getenv("\(.*\)")/\1/' | sort -u); do
+		case $v in
+		# Self-test hooks (honoured only under a self-test switch).
+		KMSPREP_SANDBOX_*|KMSPREP_TEST*|KMSPREP_HIVE_SERVER_*|\
+		KMSPREP_WORKER_*) continue ;;
+		KMSPREP_*|SOURCE_DATE_EPOCH|JOB_COMPLETION_INDEX) ;;
+		*) continue ;;
+		esac
+		grep -q "^\.B $v\$" "$SRC_DIR/docs/man/kmsprep.1.in" ||
+			{ echo "the man page's ENVIRONMENT lacks $v" >&2; return 1; }
+	done
+}
+t "the package ships the docs pointed at; the page names the variables" \
+	test_docs_shipped
 done_testing
