@@ -85,9 +85,6 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	if (o->overlay && n != 1)
 		return kp_fail(err, KP_ERR_INVALID,
 			       "an overlay is made for a single image only");
-	if (o->overlay && access(o->overlay, F_OK) == 0)
-		return kp_fail(err, KP_ERR_FAIL, "'%s': exists already; the "
-			       "overlay must be a new file", o->overlay);
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return kp_fail_oom(err);

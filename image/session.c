@@ -360,11 +360,23 @@ img_open(char *const *images, size_t n, const struct img_opts *o,
 {
 	size_t nwim = 0;
 	unsigned *count = calloc(n ? n : 1, sizeof(*count));
+	struct stat ost;
 	int r;
 
 	*s_ret = NULL;
 	if (count == NULL)
 		return kp_fail_oom(err);
+	/* One rule for every backend, a dry run included: an overlay is a
+	 * new file, and nothing there (a link, even a dangling one) is
+	 * followed or replaced. */
+	if (o->overlay && (!o->readonly || o->dry_run) &&
+	    lstat(o->overlay, &ost) == 0) {
+		free(count);
+		return kp_fail(err, KP_ERR_REFUSED, "'%s': cannot create the "
+			       "overlay: something is there already (a file "
+			       "or a link); name a new file, or remove it",
+			       o->overlay);
+	}
 	/* What an image is and what it names is the same to every backend:
 	 * read before auto chooses one, and a refusal is final. */
 	r = check_images(images, n, o, &nwim, count, err);

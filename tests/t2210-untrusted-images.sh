@@ -261,9 +261,21 @@ overlay_link() {
 		expect_grep "'ov.qcow2': cannot create the overlay" err
 		[ ! -e nowhere.qcow2 ]
 	done
+	# A file already there: the same refusal, saying what to do, also
+	# for a dry run; the file is left alone.
+	echo mine >old.qcow2
+	for backend in direct appliance; do
+		for dry in "" --dry-run; do
+			# shellcheck disable=SC2086
+			expect_code 4 kp image set --backend $backend $dry \
+				victim.img --overlay old.qcow2 --kms-host k 2>err
+			expect_grep "name a new file, or remove it" err
+		done
+	done
+	[ "$(cat old.qcow2)" = mine ]
 	untouched
 }
-t "--overlay never follows a link, dangling or not (exit 4)" overlay_link
+t "--overlay never follows a link or replaces a file (exit 4)" overlay_link
 
 same_twice() {
 	victim
