@@ -89,8 +89,9 @@ cli_exit_code(enum kp_status status)
 static const char *const remedy_hint[KP_NREMEDIES] = {
 	[KP_REMEDY_FORCE_DIRTY] = " (--force-dirty writes anyway)",
 	[KP_REMEDY_KEY_PREFIX] = " (--prefix maps other roots)",
-	[KP_REMEDY_OVERLAY] = "; give --overlay OUT.qcow2 to write changes "
-			      "to a new overlay, or --dry-run",
+	/* Not --dry-run: it is refused wherever the write would be. */
+	[KP_REMEDY_OVERLAY] = "; give --overlay OUT.qcow2 to write the "
+			      "changes to a new overlay instead",
 	[KP_REMEDY_DRY_RUN] = "; use --dry-run",
 	[KP_REMEDY_CHOOSE_ROOT] = "; choose one with --root DEVICE",
 	[KP_REMEDY_BITLOCKER_KEY] = " (give --bitlocker-key-file with its "

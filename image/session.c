@@ -167,6 +167,7 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 		return kp_fail_oom(err);
 	for (i = 0; i < n && r == 0; i++) {
 		struct disk *d = NULL;
+		int e = 0;
 
 		if (imgio_is_uri(images[i]) || strstr(images[i], "://"))
 			continue;
@@ -190,10 +191,19 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 					  images[i]);
 		/* Refused before a backend starts, on either; by a dry run
 		 * too, which must fail where the write would. */
-		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay &&
-		    access(images[i], W_OK) < 0)
-			r = kp_fail_errno(err, KP_ERR_REFUSED, errno, "'%s': "
+		/* A file made read-only (no write bit at all) is refused
+		 * even to root, who could write it: on every backend alike. */
+		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay)
+			e = access(images[i], W_OK) < 0 ? errno :
+			    S_ISREG(st[i].st_mode) && !(st[i].st_mode & 0222) ?
+			    EACCES : 0;
+		if (r == 0 && e) {
+			r = kp_fail_errno(err, KP_ERR_REFUSED, e, "'%s': "
 					  "cannot be written", images[i]);
+			/* A disk image's changes can go to an overlay. */
+			if (disk_info(d)->format != FMT_WIM)
+				kp_error_remedy(err, KP_REMEDY_OVERLAY);
+		}
 		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay &&
 		    disk_append_only(d)) {
 			kp_fail(err, KP_ERR_REFUSED, "'%s': a stream-optimized "

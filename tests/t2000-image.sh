@@ -306,8 +306,11 @@ before_launch() {
 	expect_grep "'missing.img': cannot open: No such file or directory" err
 	cp client.img ro.img
 	chmod 0444 ro.img
-	expect_code 3 kp image set --backend appliance -q ro.img --kms-host kms 2>err
-	expect_grep "'ro.img': the image is read-only; give --overlay" err
+	expect_code 4 kp image set --backend appliance -q ro.img --kms-host kms 2>err
+	expect_grep "'ro.img': cannot be written: Permission denied; give --overlay" err
+	# The same refusal on the direct backend, though root could write it.
+	expect_code 4 kp image set --backend direct -q ro.img --kms-host kms 2>err
+	expect_grep "'ro.img': cannot be written: Permission denied; give --overlay" err
 	expect_code 2 kp image set --backend appliance -q client.img --format qed --kms-host k 2>err
 	expect_grep "expected raw, qcow2, vmdk, vhdx, vpc (vhd) or vdi" err
 	# A format that does not match the file: refused, never guessed.

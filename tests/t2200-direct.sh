@@ -490,6 +490,7 @@ cli_refusals() {
 t "CLI, direct: hibernated, unclean, BitLocker, dirty refused in a batch; nothing written" cli_refusals
 
 cli_failures() {
+	local as=""
 	cp "$SCRATCH/mbr.img" good.img
 	sha256sum good.img >sums
 	# No Windows, or no image at all: exit 3, the good one unchanged.
@@ -502,12 +503,20 @@ cli_failures() {
 	expect_code 2 kp image set -q --backend bogus good.img --kms-host k \
 		2>err
 	expect_grep "expected direct, appliance, wim or auto" err
+	# An image the user cannot write (root can write anything: as
+	# nobody): exit 4, naming the overlay as the way, for a dry run too.
 	chmod a-w good.img
-	if [ ! -w good.img ]; then
-		expect_code 3 kp image set -q --backend direct good.img \
-			--kms-host kms 2>err
-		expect_grep 'read-only; give --overlay' err
+	if [ "$(id -u)" -eq 0 ]; then
+		chmod a+x "$SCRATCH" .
+		as="setpriv --reuid=65534 --regid=65534 --clear-groups"
 	fi
+	for dry in "" --dry-run; do
+		# shellcheck disable=SC2086
+		expect_code 4 ${as:-} env TMPDIR=/tmp "$KMSPREP" image set -q \
+			--backend direct $dry good.img --kms-host kms 2>err
+		expect_grep "cannot be written: .*; give --overlay OUT.qcow2" err
+		expect_no_grep 'dry-run' err
+	done
 	chmod u+w good.img
 	sha256sum -c --quiet sums
 }

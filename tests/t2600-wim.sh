@@ -195,7 +195,8 @@ test_overlay() {
 	expect_same orig.wim w.wim
 	[ "$(kms_host new.wim 2)" = "hex(1):$HEX_KMS" ]
 	[ "$(wiminfo new.wim | grep GUID)" = "$(wiminfo w.wim | grep GUID)" ]
-	expect_code 1 kp image set w.wim --kms-host x --overlay new.wim
+	expect_code 4 kp image set w.wim --kms-host x --overlay new.wim 2>err
+	expect_grep "name a new file, or remove it" err
 }
 t "--overlay writes a new WIM, the original untouched" test_overlay
 
