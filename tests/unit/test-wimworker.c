@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The WIM worker's parent side (image/wimworker.c) over a fake rpc layer:
- * a worker that does not start. */
+ * a worker that does not start, and a subverted worker's answers, which
+ * a real wimlib worker would never send. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "image/wimworker.h"
@@ -12,10 +14,24 @@
 #include "lib/sandbox.h"
 #include "unit.h"
 
-/* The fake rpc layer: defined here, lib/rpc.o is not linked in. */
+/*
+ * The fake rpc layer: defined here, lib/rpc.o is not linked in.  The
+ * operation numbers are the rows of image/wimworker.c's table.
+ */
+
+enum { OP_INFO = 1, OP_LS = 2 };
+
+/* struct r_names of image/wimworker.c: an array of struct name, each
+ * one string. */
+struct names {
+	char **v;
+	size_t n;
+};
 
 static struct {
 	bool start_fails;
+	bool null_name, null_edition, null_compression;	/* info */
+	bool null_entry;				/* ls */
 } fake;
 
 static int client;	/* stands for the worker's rpc_client */
@@ -39,16 +55,54 @@ rpc_call(struct rpc_client *c, unsigned op, const void *args, void *answer,
 {
 	(void)c;
 	(void)args;
-	(void)answer;
+	if (op == OP_INFO) {
+		struct wim_info *f = answer;
+
+		f->images = calloc(1, sizeof(*f->images));
+		f->nimages = 1;
+		f->images[0].index = 1;
+		f->images[0].name = fake.null_name ? NULL : strdup("Pro");
+		f->images[0].edition = fake.null_edition ? NULL :
+				       strdup("Professional");
+		f->compression = fake.null_compression ? NULL : strdup("LZX");
+		return 0;
+	}
+	if (op == OP_LS) {
+		struct names *r = answer;
+
+		r->v = calloc(2, sizeof(*r->v));
+		r->n = 2;
+		r->v[0] = strdup("Windows");
+		r->v[1] = fake.null_entry ? NULL : strdup("Users");
+		return 0;
+	}
 	return kp_fail(err, KP_ERR_FAIL, "op %u not faked", op);
 }
 
 void
 rpc_release(const struct rpc_client *c, unsigned op, void *answer)
 {
+	size_t i;
+
 	(void)c;
-	(void)op;
-	(void)answer;
+	if (op == OP_INFO) {
+		struct wim_info *f = answer;
+
+		for (i = 0; i < f->nimages; i++) {
+			free(f->images[i].name);
+			free(f->images[i].edition);
+		}
+		free(f->images);
+		free(f->compression);
+		memset(f, 0, sizeof(*f));
+	} else if (op == OP_LS) {
+		struct names *r = answer;
+
+		for (i = 0; i < r->n; i++)
+			free(r->v[i]);
+		free(r->v);
+		memset(r, 0, sizeof(*r));
+	}
 }
 
 int
@@ -129,8 +183,64 @@ overlay_gone_when_no_worker(void)
 	place_remove(&p);
 }
 
+/* The wire carries a string as NULL: each of the worker's strings is
+ * checked before use (2905184), a bad answer and not a crash. */
+static void
+null_strings_refused(void)
+{
+	struct kp_error err = KP_ERROR_INIT;
+	struct wim_worker *w = NULL;
+	struct wim_info info;
+	struct place p;
+	char **names;
+	bool *nulls[] = { &fake.null_name, &fake.null_edition,
+			  &fake.null_compression };
+	size_t i;
+	pid_t pid;
+	int st = -1;
+
+	if (!have_landlock())
+		return;
+	place_make(&p);
+	CHECK(wimw_open(p.wim, p.dir, NULL, false, 0, &w, &err) == 0);
+	if (w == NULL) {
+		place_remove(&p);
+		return;
+	}
+	/* The fake's sound answers pass. */
+	CHECK(wimw_info(w, NULL, 0, &info, &err) == 0);
+	CHECK_STR(info.images[0].name, "Pro");
+	wimw_info_release(w, &info);
+	names = wimw_ls(w, 1, "", &err);
+	CHECK(names != NULL && names[2] == NULL);
+	if (names)
+		CHECK_STR(names[1], "Users");
+	img_list_free(names);
+	for (i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+		*nulls[i] = true;
+		kp_error_clear(&err);
+		CHECK(wimw_info(w, NULL, 0, &info, &err) == -1);
+		CHECK(strstr(err.msg, "sent a bad answer") != NULL);
+		*nulls[i] = false;
+	}
+	/* In a child: an unchecked name would crash the test itself. */
+	fake.null_entry = true;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		kp_error_clear(&err);
+		_exit(wimw_ls(w, 1, "", &err) == NULL &&
+		      strstr(err.msg, "a bad name") != NULL ? 0 : 1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	fake.null_entry = false;
+	CHECK(wimw_close(w, false, NULL, &err) == 0);
+	place_remove(&p);
+}
+
 static const struct unit_test tests[] = {
-	TEST(overlay_gone_when_no_worker),
+	TEST(overlay_gone_when_no_worker), TEST(null_strings_refused),
 };
 
 UNIT_MAIN(tests)
