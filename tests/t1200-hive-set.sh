@@ -164,18 +164,22 @@ read_only_dir() {
 }
 t "a directory that cannot be written: clear error, file unchanged" read_only_dir
 
+# A small tmpfs, unmounted however the test ends (a failed check ends
+# the subshell at once; the directory is then removed).
 disk_full() {
-	[ "$(id -u)" -eq 0 ] || return 0
-	mkdir full
-	mount -t tmpfs -o size=600k tmpfs full || return 0
+	[ "$(id -u)" -eq 0 ] || skip "not root: no tmpfs to fill"
 	testdata nt4sp3-SOFTWARE
+	mkdir full
+	full=$PWD/full
+	trap 'umount "$full"' EXIT
+	mount -t tmpfs -o size=600k tmpfs full ||
+		{ trap - EXIT; skip "cannot mount a tmpfs"; }
 	cp nt4sp3-SOFTWARE full/s.hive
 	cp full/s.hive orig
 	expect_code 1 kp hive set full/s.hive --kms-host kms 2>err
 	expect_grep 'No space left on device' err
 	expect_same orig full/s.hive
 	[ "$(ls full)" = s.hive ]
-	umount full
 }
 t "a full disk: clear error, file unchanged, no temporary file left" disk_full
 

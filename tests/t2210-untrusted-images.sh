@@ -343,15 +343,26 @@ signal_cleans() {
 t "SIGTERM removes the scratch directories" signal_cleans
 
 # The direct backend, held in its hive server's open (a self-test hook)
-# once the hive's scratch copy is there: SIGINT and SIGHUP clean up too.
+# once the hive's scratch copy is there: SIGINT and SIGHUP clean up too,
+# and end kmsprep at once with the signal's status.  kmsprep starts with
+# SIGINT at its default, as from a terminal: bash starts a background job
+# with SIGINT ignored, and a SIGINT kmsprep did not catch would then do
+# nothing at all.
+alive() {
+	grep -qs '^State:[[:space:]]*[^Z[:space:]]' /proc/$1/status
+}
+SIGINT_DFL='import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])'
 signal_cleans_direct() {
+	local sig want pid i rc
 	victim
 	for sig in INT HUP; do
 		rm -rf tmp
 		mkdir tmp
 		KMSPREP_SANDBOX_SELFTEST=1 KMSPREP_HIVE_SERVER_LOOP_ON_OPEN=1 \
-			TMPDIR=$PWD/tmp "$KMSPREP" image set --backend direct \
-			victim.img --kms-host k >/dev/null 2>&1 &
+			TMPDIR=$PWD/tmp python3 -c "$SIGINT_DFL" "$KMSPREP" image set \
+			--backend direct victim.img --kms-host k >/dev/null 2>&1 &
 		pid=$!
 		for i in $(seq 200); do
 			find tmp -name '*SOFTWARE*' | grep -q . && break
@@ -359,7 +370,22 @@ signal_cleans_direct() {
 		done
 		find tmp -name '*SOFTWARE*' | grep -q .
 		kill -$sig $pid
-		wait $pid || true
+		# Gone within 2 s: reaped by bash, or a zombie.
+		for i in $(seq 20); do
+			alive $pid || break
+			sleep 0.1
+		done
+		if alive $pid; then
+			kill -KILL $pid
+			wait $pid || true
+			echo "kmsprep still running 2 s after SIG$sig" >&2
+			return 1
+		fi
+		rc=0
+		wait $pid || rc=$?
+		want=$((128 + $(kill -l $sig)))
+		[ $rc -eq $want ] ||
+			{ echo "SIG$sig: exit $rc, not $want" >&2; return 1; }
 		find tmp -mindepth 1 >left
 		[ ! -s left ] || { cat left; return 1; }
 	done

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The image batch over an in-memory fake backend: refusal before any
  * write, unchanged images untouched, write order, failure reports. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -453,11 +459,137 @@ default_jobs(void)
 	CHECK(img_default_jobs() >= 1 && img_default_jobs() <= 64);
 }
 
+/* img_default_jobs() in a child that SETUP(ARG) has prepared: its
+ * answer, or 0 when SETUP could not (the child says why). */
+static unsigned
+jobs_in_child(bool (*setup)(const void *), const void *arg)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int n = setup(arg) ? (int)img_default_jobs() : 0;
+
+		fflush(stdout);
+		_exit(n);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return 255;
+	return (unsigned)WEXITSTATUS(st);
+}
+
+static bool
+one_cpu(const void *arg)
+{
+	cpu_set_t set, one;
+	int i;
+
+	(void)arg;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return false;
+	for (i = 0; i < CPU_SETSIZE && !CPU_ISSET(i, &set); i++)
+		;
+	CPU_ZERO(&one);
+	CPU_SET(i, &one);
+	return sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+/* Each cgroup file as NAME=CONTENT, ending with NULL. */
+struct fake_cgroup {
+	const char *files[4];
+};
+
+/* Over /sys/fs/cgroup, in a mount namespace of its own, a cgroup
+ * directory for this process holding only ARG's files. */
+static bool
+fake_cgroup(const void *arg)
+{
+	const struct fake_cgroup *cg = arg;
+	char rel[512] = "", dir[700], path[800], *p;
+	const char *const *f;
+	FILE *in = fopen("/proc/self/cgroup", "re");
+
+	while (in && fgets(rel, sizeof(rel), in) &&
+	       strncmp(rel, "0::", 3) != 0)
+		rel[0] = '\0';
+	if (in)
+		fclose(in);
+	if (strncmp(rel, "0::", 3) != 0) {
+		printf("# SKIP cgroup: no cgroup v2 line in /proc/self/cgroup\n");
+		return false;
+	}
+	rel[strcspn(rel, "\n")] = '\0';
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", "/sys/fs/cgroup", "tmpfs", 0, NULL) < 0) {
+		printf("# SKIP cgroup: no mount namespace: %s\n",
+		       strerror(errno));
+		return false;
+	}
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", rel + 3);
+	for (p = dir + strlen("/sys/fs/cgroup") + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(dir, 0755);
+			*p = '/';
+		}
+	mkdir(dir, 0755);
+	for (f = cg->files; *f; f++) {
+		const char *eq = strchr(*f, '=');
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(eq - *f),
+			 *f);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, eq + 1, strlen(eq + 1)) < 0)
+			return false;
+		close(fd);
+	}
+	return true;
+}
+
+/* The inputs are read where they are: the process's CPU affinity, and
+ * its cgroup's cpu.max and memory.max less memory.current (a container's
+ * limits).  Each check needs a machine where the limit changes the
+ * answer: two processors, memory for two jobs. */
+static void
+default_jobs_limits(void)
+{
+	static const struct fake_cgroup none = { { NULL } },
+		cpu_half = { { "cpu.max=50000 100000\n", NULL } },
+		cpu_max = { { "cpu.max=max 100000\n", NULL } },
+		mem_256m = { { "memory.max=805306368\n",
+			       "memory.current=536870912\n", NULL } },
+		mem_max = { { "memory.max=max\n", "memory.current=536870912\n",
+			      NULL } };
+	unsigned all = img_default_jobs(), n;
+
+	if (all < 2) {
+		printf("# SKIP limits: one job here even without them\n");
+		return;
+	}
+	CHECK_EQ(jobs_in_child(one_cpu, NULL), 1);
+	if (geteuid() != 0) {
+		printf("# SKIP cgroup: not root: no mount namespace\n");
+		return;
+	}
+	n = jobs_in_child(fake_cgroup, &none);
+	if (n == 0)
+		return;
+	CHECK_EQ(n, all);
+	CHECK_EQ(jobs_in_child(fake_cgroup, &cpu_half), 1);
+	CHECK_EQ(jobs_in_child(fake_cgroup, &cpu_max), all);
+	CHECK_EQ(jobs_in_child(fake_cgroup, &mem_256m), 1);
+	CHECK_EQ(jobs_in_child(fake_cgroup, &mem_max), all);
+}
+
 static const struct unit_test tests[] = {
 	TEST(order_and_untouched), TEST(refuse_before_write),
 	TEST(failure_says_what_was_written), TEST(journal_unsupported),
 	TEST(choose_roots), TEST(events_in_order), TEST(root_per_image),
-	TEST(default_jobs),
+	TEST(default_jobs), TEST(default_jobs_limits),
 };
 
 UNIT_MAIN(tests)

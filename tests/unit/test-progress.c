@@ -4,6 +4,8 @@
  * reaches anything else. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli/progress.h"
 #include "image/session.h"
@@ -148,9 +150,47 @@ step_text(void)
 	free(out);
 }
 
+/* Each line reaches the terminal in one write, as standard error is
+ * unbuffered: a write(2) per byte would be slow on a remote terminal,
+ * and a line another thread's write could split.  A packet socket
+ * keeps each write apart. */
+static void
+one_write_per_line(void)
+{
+	static const char *const want[] = {
+		"\rkmsprep: looking for Windows 1/2",
+		"\rabc                             ",
+		"\r[##..] 2/4",
+	};
+	struct progress_line l = { NULL, 80, 0 };
+	char got[256];
+	int sv[2];
+	size_t i;
+	ssize_t n;
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	l.f = fdopen(sv[0], "w");
+	CHECK(l.f != NULL);
+	if (l.f == NULL)
+		return;
+	setvbuf(l.f, NULL, _IONBF, 0);
+	progress_line_show(&l, "kmsprep: looking for Windows 1/2");
+	progress_line_show(&l, "abc");
+	progress_line_show(&l, "[##..] 2/4");
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		n = recv(sv[1], got, sizeof(got) - 1, MSG_DONTWAIT);
+		got[n > 0 ? n : 0] = '\0';
+		CHECK_STR(got, want[i]);
+	}
+	CHECK(recv(sv[1], got, sizeof(got), MSG_DONTWAIT) < 0);
+	fclose(l.f);
+	close(sv[1]);
+}
+
 static const struct unit_test tests[] = {
 	TEST(launch_on_terminal), TEST(nothing_elsewhere),
 	TEST(rewrite_and_keep), TEST(cut_and_escaped), TEST(step_text),
+	TEST(one_write_per_line),
 };
 
 UNIT_MAIN(tests)

@@ -36,8 +36,8 @@ thread_main(void *arg)
 }
 
 /* Requests: "echo ...", "socket", "open", "exec", "other", "big",
- * "write", "huge", "getfl", "setown", "spin", "wait", "caps", "memfd",
- * "grow", "passed". */
+ * "write", "huge", "getfl", "setown", "chmod MODE", "spin", "wait",
+ * "caps", "memfd", "grow", "passed". */
 static int
 serve(void *ud, const unsigned char *req, size_t len, int pass,
       struct buf *resp, struct buf *tail)
@@ -79,12 +79,15 @@ serve(void *ud, const unsigned char *req, size_t len, int pass,
 
 		return buf_addf(resp, "not killed %d", r);
 	}
-	if (len == 7 && memcmp(req, "chmodok", 7) == 0)
-		return buf_addf(resp, "%d", fchmod(image_fd, 0600));
-	if (len == 6 && memcmp(req, "setuid", 6) == 0) {
-		/* A setuid file, or one others may write: forbidden. */
-		int r = fchmod(image_fd, 04755);
+	if (len > 6 && len < 12 && memcmp(req, "chmod ", 6) == 0) {
+		/* "chmod MODE", octal.  A setuid, setgid or sticky file, or
+		 * one group or others may write: forbidden. */
+		char mode[8];
+		int r;
 
+		memcpy(mode, req + 6, len - 6);
+		mode[len - 6] = '\0';
+		r = fchmod(image_fd, (mode_t)strtoul(mode, NULL, 8));
 		return buf_addf(resp, "not killed %d", r);
 	}
 	if (len == 4 && memcmp(req, "exec", 4) == 0) {
@@ -329,6 +332,7 @@ forbidden(const char *req)
 	struct kp_error err = KP_ERROR_INIT;
 	struct buf r = BUF_INIT;
 	struct fixture f;
+	int before = unit_failed;
 
 	CHECK(start(&f, &err) == 0);
 	CHECK(sb_call(f.w, req, strlen(req), 100, &r, &err) == -1);
@@ -337,6 +341,8 @@ forbidden(const char *req)
 	CHECK_EQ(file_size(f.path), 0);
 	/* The dead worker stays dead. */
 	CHECK(sb_call(f.w, "echo x", 6, 100, &r, &err) == -1);
+	if (unit_failed != before)
+		printf("# (request '%s')\n", req);
 	buf_release(&r);
 	finish(&f);
 }
@@ -386,11 +392,28 @@ test_files_worker(void)
 	if (sb_landlock_abi() > 0)
 		CHECK_STR(r.data, "not killed -1");
 	buf_reset(&r);
-	CHECK(sb_call(f.w, "chmodok", 7, 100, &r, &err) == 0);
-	CHECK_STR(r.data, "0");
+	/* A hive's own modes, and one read only. */
+	CHECK(sb_call(f.w, "chmod 0600", 10, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "not killed 0");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "chmod 0644", 10, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "not killed 0");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "chmod 0755", 10, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "not killed 0");
+	buf_reset(&r);
+	CHECK(sb_call(f.w, "chmod 0400", 10, 100, &r, &err) == 0);
+	CHECK_STR(r.data, "not killed 0");
 	buf_release(&r);
 	finish(&f);
-	forbidden("setuid");
+	/* Each forbidden bit on its own: setuid, setgid, sticky, group
+	 * write, other write. */
+	forbidden("chmod 04755");
+	forbidden("chmod 04600");
+	forbidden("chmod 02600");
+	forbidden("chmod 01600");
+	forbidden("chmod 0620");
+	forbidden("chmod 0602");
 	forbidden("setown");
 	forbidden("exec");
 	forbidden("socket");
