@@ -7,21 +7,6 @@
 
 #include "progress.h"
 
-/* Blanks to erase with, written in pieces: no escape sequence is needed,
- * so a line is erased on any terminal, "dumb" ones included. */
-static const char blanks[] = "                                        ";
-
-static void
-put_blanks(FILE *f, size_t n)
-{
-	while (n > 0) {
-		size_t k = n < sizeof(blanks) - 1 ? n : sizeof(blanks) - 1;
-
-		fwrite(blanks, 1, k, f);
-		n -= k;
-	}
-}
-
 void
 progress_line_show(struct progress_line *p, const char *text)
 {
@@ -56,11 +41,18 @@ progress_line_show(struct progress_line *p, const char *text)
 void
 progress_line_clear(struct progress_line *p)
 {
+	/* Blanks, not an escape sequence, so that any terminal ("dumb"
+	 * ones too) is erased; in one write, as the line was drawn.  Never
+	 * wider than a line drawn (progress_line_show). */
+	char line[2 + 510];
+	size_t n = p->shown < 510 ? p->shown : 510;
+
 	if (p->shown == 0)
 		return;
-	fputc('\r', p->f);
-	put_blanks(p->f, p->shown);
-	fputc('\r', p->f);
+	line[0] = '\r';
+	memset(line + 1, ' ', n);
+	line[n + 1] = '\r';
+	fwrite(line, 1, n + 2, p->f);
 	p->shown = 0;
 	fflush(p->f);
 }
@@ -159,18 +151,17 @@ cli_progress_step(const char *step, size_t done, size_t total,
 void
 cli_progress_abandon(void)
 {
-	size_t n = err_line.shown;
+	/* In a signal handler: write(2) only, the line filled by hand. */
+	char line[2 + 510];
+	size_t n = err_line.shown < 510 ? err_line.shown : 510, k;
 	ssize_t w;
 
 	if (n == 0)
 		return;
-	w = write(STDERR_FILENO, "\r", 1);
-	while (n > 0 && w >= 0) {
-		size_t k = n < sizeof(blanks) - 1 ? n : sizeof(blanks) - 1;
-
-		w = write(STDERR_FILENO, blanks, k);
-		n -= k;
-	}
-	w = write(STDERR_FILENO, "\r", 1);
+	line[0] = '\r';
+	for (k = 1; k <= n; k++)
+		line[k] = ' ';
+	line[n + 1] = '\r';
+	w = write(STDERR_FILENO, line, n + 2);
 	(void)w;
 }

@@ -161,6 +161,7 @@ one_write_per_line(void)
 		"\rkmsprep: looking for Windows 1/2",
 		"\rabc                             ",
 		"\r[##..] 2/4",
+		"\r          \r",
 	};
 	struct progress_line l = { NULL, 80, 0 };
 	char got[256];
@@ -177,6 +178,8 @@ one_write_per_line(void)
 	progress_line_show(&l, "kmsprep: looking for Windows 1/2");
 	progress_line_show(&l, "abc");
 	progress_line_show(&l, "[##..] 2/4");
+	/* Erased in one write too. */
+	progress_line_clear(&l);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		n = recv(sv[1], got, sizeof(got) - 1, MSG_DONTWAIT);
 		got[n > 0 ? n : 0] = '\0';
