@@ -255,6 +255,8 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		a->plans = plans;
 		a->root_of = roots;
 		a->index_of = x.names ? x.index_of : wim_index;
+		/* Each index is named from here on: which were not. */
+		a->passable = x.passable;
 		code = image_run_batch(c, a, x.names ? x.names : names,
 				       (int)ns, &plans[0]);
 	}

@@ -33,6 +33,9 @@ struct image_args {
 	const char *const *root_of;
 	const unsigned *index_of;	/* image batch: a plan's "index" per
 					 * image (0: every one) */
+	const bool *passable;		/* image batch: per image, an index
+					 * its entry did not name (as
+					 * img_expanded.passable) */
 	struct cli_events *events;
 	const char *events_fmt;	/* --events */
 };
@@ -116,7 +119,9 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
 	OPT_FN("index", 0, "N", image_opt_index, \
 	  "of a WIM file, only image N (as listed by image show); " \
-	  "repeatable; default: every image holding Windows"), \
+	  "repeatable; one without Windows is an error (exit 3); default: " \
+	  "every image holding Windows, the others passed over with a " \
+	  "note"), \
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \

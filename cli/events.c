@@ -18,10 +18,13 @@
 #define EVENTS_VERSION 1
 
 enum fin { FIN_NONE, FIN_WRITTEN, FIN_UNCHANGED, FIN_PLANNED, FIN_REFUSED,
-	   FIN_FAILED };
+	   FIN_FAILED, FIN_PASSED };
 
 static const char *const fin_names[] = {
-	"skipped", "written", "no change", "planned", "refused", "failed",
+	[FIN_NONE] = "skipped", [FIN_WRITTEN] = "written",
+	[FIN_UNCHANGED] = "no change", [FIN_PLANNED] = "planned",
+	[FIN_REFUSED] = "refused", [FIN_FAILED] = "failed",
+	[FIN_PASSED] = "passed over",
 };
 
 struct cli_events {
@@ -278,6 +281,11 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 					       jstr(detail)));
 		finish(e, i, FIN_FAILED);
 		break;
+	case IMG_EV_PASSED:
+		emit(e, "passed", i, json_pack("{s:o}", "reason",
+					       jstr(detail)));
+		finish(e, i, FIN_PASSED);
+		break;
 	}
 	pthread_mutex_unlock(&e->lock);
 }
@@ -285,7 +293,7 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 void
 events_done(struct cli_events *e, int code)
 {
-	size_t i, count[FIN_FAILED + 1] = { 0 };
+	size_t i, count[FIN_PASSED + 1] = { 0 };
 
 	pthread_mutex_lock(&e->lock);
 	for (i = 0; i < e->n; i++) {
@@ -296,13 +304,14 @@ events_done(struct cli_events *e, int code)
 	for (i = 0; i < e->n; i++)
 		count[e->fin[i]]++;
 	emit(e, "done", (size_t)-1, json_pack(
-		"{s:i, s:f, s:I, s:I, s:I, s:I, s:I}", "exit", code,
+		"{s:i, s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "exit", code,
 		"seconds", now() - e->t0, "written",
 		(json_int_t)count[FIN_WRITTEN], "unchanged",
 		(json_int_t)count[FIN_UNCHANGED], "planned",
 		(json_int_t)count[FIN_PLANNED], "refused",
 		(json_int_t)(count[FIN_REFUSED] + count[FIN_FAILED]),
-		"skipped", (json_int_t)count[FIN_NONE]));
+		"skipped", (json_int_t)count[FIN_NONE], "passed_over",
+		(json_int_t)count[FIN_PASSED]));
 	pthread_mutex_unlock(&e->lock);
 }
 

@@ -314,7 +314,9 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 	x->names = calloc(total, sizeof(*x->names));
 	x->index_of = calloc(total, sizeof(*x->index_of));
 	x->from = calloc(total, sizeof(*x->from));
-	if (x->names == NULL || x->index_of == NULL || x->from == NULL) {
+	x->passable = calloc(total, sizeof(*x->passable));
+	if (x->names == NULL || x->index_of == NULL || x->from == NULL ||
+	    x->passable == NULL) {
 		free(count);
 		img_expanded_release(x);
 		return kp_fail_oom(err);
@@ -328,6 +330,9 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 					  only && only[i] ? only[i] :
 					  o->nindexes ? o->indexes[k] :
 					  (unsigned)(k + 1);
+			/* Every index by default: the user named none. */
+			x->passable[at] = count[i] && !(only && only[i]) &&
+					  !o->nindexes;
 			if ((x->names[at] = strdup(images[i])) == NULL) {
 				x->n = at;
 				free(count);
@@ -351,6 +356,7 @@ img_expanded_release(struct img_expanded *x)
 	free(x->names);
 	free(x->index_of);
 	free(x->from);
+	free(x->passable);
 	memset(x, 0, sizeof(*x));
 }
 

@@ -43,6 +43,8 @@ struct wimb {
 	struct img_root *roots;
 	struct wmap *map;
 	size_t nroots;
+	struct img_locked *none;	/* the images without Windows */
+	size_t nnone;
 	bool found;
 };
 
@@ -116,7 +118,9 @@ w_find_windows(void *h, struct kp_error *err)
 	info = calloc(b->nfiles ? b->nfiles : 1, sizeof(*info));
 	b->roots = calloc(b->n, sizeof(*b->roots));
 	b->map = calloc(b->n, sizeof(*b->map));
-	if (info == NULL || b->roots == NULL || b->map == NULL) {
+	b->none = calloc(b->n, sizeof(*b->none));
+	if (info == NULL || b->roots == NULL || b->map == NULL ||
+	    b->none == NULL) {
 		free(info);
 		return kp_fail_oom(err);
 	}
@@ -151,8 +155,29 @@ w_find_windows(void *h, struct kp_error *err)
 			goto fail;
 		}
 		m = &fi->images[index - 1];
-		if (!m->windows)
+		/* Said by the batch: passed over, or an error where the
+		 * index was named. */
+		if (!m->windows) {
+			struct img_locked *l = &b->none[b->nnone++];
+
+			*l = (struct img_locked){
+				.image = i,
+				.no_windows = true,
+				.why = strdup("no Windows in this image (no "
+					      "\\Windows\\System32\\config\\"
+					      "SOFTWARE)"),
+				.remedy = KP_REMEDY_CHOOSE_INDEX,
+				.wim_name = strdup(m->name),
+			};
+			if (asprintf(&l->device, "index %u", index) < 0)
+				l->device = NULL;
+			if (l->why == NULL || l->wim_name == NULL ||
+			    l->device == NULL) {
+				kp_fail_oom(err);
+				goto fail;
+			}
 			continue;
+		}
 		snprintf(mnt, sizeof(mnt), "/r%zu", b->nroots);
 		v->image = i;
 		v->wim_index = index;
@@ -198,9 +223,10 @@ w_roots(void *h, size_t *n)
 static const struct img_locked *
 w_locked(void *h, size_t *n)
 {
-	(void)h;
-	*n = 0;
-	return NULL;
+	struct wimb *b = h;
+
+	*n = b->nnone;
+	return b->none;
 }
 
 static const char *
@@ -547,6 +573,7 @@ w_close(void *h, bool ok, struct kp_error *err)
 		free(b->dirs[f]);
 	}
 	img_roots_free(b->roots, b->nroots);
+	img_locked_free(b->none, b->nnone);
 	free(b->map);
 	free(b->file);
 	free(b->changed);

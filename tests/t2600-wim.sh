@@ -336,6 +336,84 @@ EOF2
 }
 t "image batch: the plan's \"index\" chooses an image of a WIM" test_plan
 
+# An index without Windows (a data image appended): passed over with a
+# note naming it when no index was named; an error (3) naming the index
+# when one was, or naming the file when no index holds Windows.
+test_no_windows_index() {
+	mkdir -p data/Data
+	echo hello >data/Data/readme.txt
+	cp "$SCRATCH/two.wim" mixed.wim
+	wimappend data mixed.wim "Just data" >/dev/null 2>&1
+	wimcapture data none.wim D1 >/dev/null 2>&1
+	wimappend data none.wim D2 >/dev/null 2>&1
+	cp mixed.wim m.wim
+	kp image set m.wim --kms-host kms.example.com >out
+	expect_grep '^m.wim (index 3, Just data): no Windows in this image; passed over$' out
+	expect_grep '^m.wim (index 2): written and verified' out
+	[ "$(kms_host m.wim 1)" = "hex(1):$HEX_KMS" ]
+	cp mixed.wim m.wim
+	kp image set m.wim --kms-host kms.example.com --json >j
+	python3 - j <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))["images"]
+assert [(i["index"], i["passed_over"], i["written"]) for i in d] == \
+	[(1, False, True), (2, False, True), (3, True, False)], d
+assert "Just data" in d[2]["notes"][0], d[2]
+EOF2
+	cp mixed.wim m.wim
+	kp image set m.wim --kms-host kms.example.com --events jsonl >ev
+	python3 - ev <<'EOF2'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+p = [e for e in ev if e["event"] == "passed"]
+assert len(p) == 1 and "index 3" in p[0]["reason"], p
+f = [e["result"] for e in ev if e["event"] == "finished"]
+assert sorted(f) == ["passed over", "written", "written"], f
+assert ev[-1]["event"] == "done" and ev[-1]["passed_over"] == 1, ev[-1]
+EOF2
+	cp mixed.wim m.wim
+	kp image generalize m.wim >out
+	expect_grep 'index 3, Just data): no Windows in this image; passed over' out
+	cp mixed.wim m.wim
+	cat >plan.json <<'EOF2'
+{"images": [{"image": "m.wim", "kms-host": "kms.example.com"}]}
+EOF2
+	kp image batch plan.json >out
+	expect_grep 'index 3, Just data): no Windows in this image; passed over' out
+	kp image show m.wim >show
+	expect_grep '^  no Windows in this image; passed over$' show
+	expect_grep '^  name: Just data$' show
+	kp image show --json m.wim >j
+	python3 - j <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))["images"]
+assert [(i["index"], i.get("passed_over", False), len(i["windows"]))
+	for i in d] == [(1, False, 1), (2, False, 1), (3, True, 0)], d
+assert d[2]["name"] == "Just data", d[2]
+EOF2
+	# Named: an error, naming the index; nothing written.
+	cp mixed.wim m.wim
+	expect_code 3 kp image set m.wim --index 3 --kms-host x 2>err
+	expect_grep "'m.wim': index 3 (Just data): no Windows in this image" err
+	expect_same mixed.wim m.wim
+	expect_code 3 kp image show m.wim --index 3 >/dev/null 2>err
+	expect_grep "'m.wim': index 3: no Windows in this image" err
+	cat >plan3.json <<'EOF2'
+{"images": [{"image": "m.wim", "index": 3, "kms-host": "kms.example.com"}]}
+EOF2
+	expect_code 3 kp image batch plan3.json 2>err
+	expect_grep "index 3 (Just data): no Windows in this image" err
+	# No index with Windows: an error naming the file.
+	cp none.wim n.wim
+	expect_code 3 kp image set n.wim --kms-host x 2>err
+	expect_grep "'n.wim': no Windows in any of its images" err
+	expect_same none.wim n.wim
+	expect_code 3 kp image show n.wim >/dev/null 2>err
+	expect_grep "'n.wim': no Windows in any of its images" err
+}
+t "an index without Windows: passed over unless named; none at all: 3" \
+	test_no_windows_index
+
 # Kill kmsprep and its workers at random moments of the write: the WIM
 # must still open and show the old value or the new one.
 test_kills() {
