@@ -78,11 +78,17 @@ int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 /* The listener of image batch (cli/events.c): JSON lines on stdout
  * (--events jsonl) and a progress bar on stderr when it is a terminal. */
 struct cli_events;
+/* N images: each one's path as given, its place among the plan's images
+ * or the IMAGE arguments (INDEX; NULL: I) and, for an image of a WIM
+ * file, its index in the WIM (WIM_INDEX, 0 or NULL: none). */
 struct cli_events *events_new(struct cli *c, bool jsonl, char *const *names,
-			      const size_t *index, size_t n);
-/* The plan as read: its size, the shard ("I/N" or NULL), dry run. */
-void events_plan(struct cli_events *e, size_t total, const char *shard,
-		 bool dry_run);
+			      const size_t *index, const unsigned *wim_index,
+			      size_t n);
+/* The plan as read: its size and how many of its images this shard has
+ * (a WIM file counts once, however many of its indexes are images of the
+ * events), the shard ("I/N" or NULL), dry run. */
+void events_plan(struct cli_events *e, size_t total, size_t selected,
+		 const char *shard, bool dry_run);
 void events_backend(struct cli_events *e, const char *backend);
 /* A failure before any image was started (the images could not be
  * opened), with REASON as the command prints it. */

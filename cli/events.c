@@ -32,6 +32,7 @@ struct cli_events {
 	bool jsonl, bar, dry_run;
 	char *const *names;
 	const size_t *index;	/* each image's index in the plan */
+	const unsigned *wim_index; /* each image's index in its WIM file */
 	size_t n, finished;
 	const struct img_prepared *t;
 	double t0, *start;
@@ -77,7 +78,7 @@ now(void)
 
 struct cli_events *
 events_new(struct cli *c, bool jsonl, char *const *names, const size_t *index,
-	   size_t n)
+	   const unsigned *wim_index, size_t n)
 {
 	struct cli_events *e = calloc(1, sizeof(*e));
 
@@ -88,6 +89,7 @@ events_new(struct cli *c, bool jsonl, char *const *names, const size_t *index,
 	e->bar = !c->quiet && isatty(STDERR_FILENO);
 	e->names = names;
 	e->index = index;
+	e->wim_index = wim_index;
 	e->n = n;
 	e->t0 = now();
 	e->start = calloc(n ? n : 1, sizeof(*e->start));
@@ -120,6 +122,10 @@ emit(struct cli_events *e, const char *name, size_t i, json_t *o)
 		json_object_set_new(line_o, "index", json_integer(
 			(json_int_t)(e->index ? e->index[i] : i)));
 		json_object_set_new(line_o, "image", jstr(e->names[i]));
+		/* The lines of one WIM's images differ only here. */
+		if (e->wim_index && e->wim_index[i])
+			json_object_set_new(line_o, "wim_index",
+					    json_integer(e->wim_index[i]));
 	}
 	if (line_o)
 		json_object_update(line_o, o);
@@ -172,13 +178,13 @@ finish(struct cli_events *e, size_t i, enum fin f)
 }
 
 void
-events_plan(struct cli_events *e, size_t total, const char *shard,
-	    bool dry_run)
+events_plan(struct cli_events *e, size_t total, size_t selected,
+	    const char *shard, bool dry_run)
 {
 	e->dry_run = dry_run;
 	pthread_mutex_lock(&e->lock);
 	emit(e, "plan", (size_t)-1, json_pack("{s:I, s:I, s:s?, s:b}",
-		"images", (json_int_t)total, "selected", (json_int_t)e->n,
+		"images", (json_int_t)total, "selected", (json_int_t)selected,
 		"shard", shard, "dry_run", dry_run));
 	bar(e);
 	pthread_mutex_unlock(&e->lock);

@@ -234,11 +234,14 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		if (a->json)
 			return cli_usage(c, "--events and --json both use "
 					 "standard output: choose one");
-		own = a->events = events_new(c, true, shown ? shown : pos,
-					     NULL, n);
+		/* Each line names its image as given, at its place among
+		 * the IMAGE arguments, and a WIM's index apart. */
+		own = a->events = events_new(c, true, pos, x.from,
+					     x.index_of, n);
 		if (own == NULL)
 			return cli_oom(c);
-		events_plan(own, n, NULL, a->dry_run);
+		events_plan(own, (size_t)npos, (size_t)npos, NULL,
+			    a->dry_run);
 	}
 	io.wim_index_of = x.index_of;
 	o.passable = a->passable ? a->passable : x.passable;

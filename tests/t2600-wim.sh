@@ -336,6 +336,43 @@ EOF2
 }
 t "image batch: the plan's \"index\" chooses an image of a WIM" test_plan
 
+# --events with WIM files (docs/scale.md): "plan" counts the plan's
+# images (a WIM once, whatever the shard), "index" is the place among the
+# plan's images or the IMAGE arguments, "image" the path as given, and
+# "wim_index" tells one WIM's images apart.
+test_events_wim() {
+	wimcapture "$SCRATCH/vol" one.wim W >/dev/null 2>&1
+	cp "$SCRATCH/two.wim" two.wim
+	cat >plan.json <<'EOF2'
+{"images": [{"image": "one.wim", "kms-host": "kms.example.com"},
+	    {"image": "two.wim", "kms-host": "kms.example.com"}]}
+EOF2
+	kp image batch plan.json --events jsonl >ev
+	kp image batch plan.json --events jsonl --shard 1/2 >ev1
+	kp image set one.wim two.wim --kms-host kms2.example.com \
+		--events jsonl >ev2
+	python3 - ev ev1 ev2 <<'EOF2'
+import json, sys
+def lines(f):
+	return [json.loads(l) for l in open(f)]
+def who(ev, name):
+	return [(e["index"], e["image"], e.get("wim_index"))
+		for e in ev if e["event"] == name]
+full, shard, set_ = map(lines, sys.argv[1:])
+for ev, sel in ((full, 2), (shard, 1), (set_, 2)):
+	p = ev[0]
+	assert p["event"] == "plan" and p["images"] == 2, p
+	assert p["selected"] == sel, p
+want = [(0, "one.wim", 1), (1, "two.wim", 1), (1, "two.wim", 2)]
+for ev in (full, set_):
+	assert who(ev, "started") == want, who(ev, "started")
+	assert sorted(who(ev, "finished")) == want, who(ev, "finished")
+assert who(shard, "started") == want[1:], who(shard, "started")
+EOF2
+}
+t "--events with WIM files: plan counts, index, image and wim_index" \
+	test_events_wim
+
 # An index without Windows (a data image appended): passed over with a
 # note naming it when no index was named; an error (3) naming the index
 # when one was, or naming the file when no index holds Windows.
