@@ -159,9 +159,11 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
 	  "print the changes (before -> after) and write nothing; the images " \
 	  "are opened read-only"), \
-	OPT_STRING("overlay", 0, "OUT.qcow2", ARGS, overlay, \
+	OPT_STRING("overlay", 0, "OUT", ARGS, overlay, \
 	  "leave IMAGE unmodified and write the changes to a new qcow2 " \
-	  "overlay backed by it (one IMAGE only)"), \
+	  "overlay backed by it (one IMAGE only); for a WIM file, to a new " \
+	  "WIM holding every image of it with the changes, whose name must " \
+	  "end in .wim"), \
 	OPT_BIT("force-dirty", 0, ARGS, hive_flags, HIVE_FORCE_DIRTY, \
 	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
 	  "Windows' pending changes in them are lost"), \

@@ -50,6 +50,16 @@ struct wimb {
 
 static int w_close(void *h, bool ok, struct kp_error *err);
 
+/* A WIM's overlay is a whole new WIM, not a qcow2 overlay: its name must
+ * say so, or a tool (or a person) would take it for a disk image. */
+static bool
+wim_named(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && strcasecmp(path + n - 4, ".wim") == 0;
+}
+
 static int
 w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
        struct kp_error *err)
@@ -60,6 +70,12 @@ w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	*h = NULL;
 	if (n == 0)
 		return kp_fail(err, KP_ERR_INVALID, "no image");
+	/* Refused by a dry run too, where the write would be. */
+	if (o->overlay && !wim_named(o->overlay))
+		return kp_fail(err, KP_ERR_INVALID, "'%s': the overlay of a "
+			       "WIM file is a new WIM file, holding every "
+			       "image of '%s' with the changes: name it .wim",
+			       o->overlay, images[0]);
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return kp_fail_oom(err);

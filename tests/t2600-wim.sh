@@ -196,6 +196,22 @@ test_overlay() {
 	[ "$(kms_host new.wim 2)" = "hex(1):$HEX_KMS" ]
 	[ "$(wiminfo new.wim | grep GUID)" = "$(wiminfo w.wim | grep GUID)" ]
 	expect_code 1 kp image set w.wim --kms-host x --overlay new.wim
+	# What is written is a WIM: a disk image's name for it is refused
+	# (2), by a dry run too, and nothing is made.
+	for out in new.qcow2 new.img new.vhdx new.vmdk new.raw new; do
+		expect_code 2 kp image set w.wim --kms-host x --overlay $out \
+			2>err
+		expect_grep "name it .wim" err
+		expect_code 2 kp image set w.wim --kms-host x --overlay $out \
+			--dry-run 2>err
+		[ ! -e $out ]
+	done
+	expect_code 2 kp image generalize w.wim --overlay g.qcow2 2>err
+	expect_grep "name it .wim" err
+	expect_same orig.wim w.wim
+	kp image set w.wim --kms-host kms.example.com --overlay NEW2.WIM \
+		>/dev/null
+	[ "$(kms_host NEW2.WIM 1)" = "hex(1):$HEX_KMS" ]
 }
 t "--overlay writes a new WIM, the original untouched" test_overlay
 
