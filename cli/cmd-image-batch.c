@@ -111,7 +111,7 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 	unsigned *wim_index = NULL;
 	struct img_expanded x = { 0 };
 	char **names = NULL, shard[48], where[48];
-	size_t *index = NULL, n = 0, i, ns = 0;
+	size_t *index = NULL, n = 0, i, ns = 0, nsel;
 	unsigned long si, sn;
 	char **pos;
 	int npos, code = 0;
@@ -197,7 +197,9 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		index[ns++] = i;
 	}
 	/* Each image (index) of a WIM file is an image of the batch, with
-	 * its entry's plan: listed here, before the listener counts them. */
+	 * its entry's plan: listed here, before the listener counts them;
+	 * the plan's own count stays the entries'. */
+	nsel = ns;
 	if (ns) {
 		struct img_opts io;
 
@@ -239,12 +241,13 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 	snprintf(shard, sizeof(shard), "%lu/%lu", si, sn);
 	if (a->events_fmt || (!c->quiet && isatty(STDERR_FILENO))) {
 		a->events = events_new(c, a->events_fmt != NULL,
-				       x.names ? x.names : names, index, ns);
+				       x.names ? x.names : names, index,
+				       x.index_of, ns);
 		if (a->events == NULL) {
 			code = cli_oom(c);
 			goto done;
 		}
-		events_plan(a->events, x.names ? ns : n, sn > 1 ? shard : NULL,
+		events_plan(a->events, n, nsel, sn > 1 ? shard : NULL,
 			    a->dry_run);
 	}
 	if (ns == 0) {
@@ -255,6 +258,8 @@ cmd_image_batch(struct cli *c, int argc, char **argv)
 		a->plans = plans;
 		a->root_of = roots;
 		a->index_of = x.names ? x.index_of : wim_index;
+		/* Each index is named from here on: which were not. */
+		a->passable = x.passable;
 		code = image_run_batch(c, a, x.names ? x.names : names,
 				       (int)ns, &plans[0]);
 	}

@@ -77,7 +77,7 @@ static const struct cli_opt set_opts[] = {
 };
 
 static const struct cli_help set_help = {
-	.usage = "image set IMAGE... [--dry-run] [--overlay OUT.qcow2] "
+	.usage = "image set IMAGE... [--dry-run] [--overlay OUT] "
 	"[--gvlk auto|KEY|none] SETTINGS...",
 	.about = "Set KMS settings in the Windows installation of every IMAGE "
 	"(one sandboxed worker per image, or one appliance launch for all: "

@@ -488,6 +488,41 @@ out:
 	return code;
 }
 
+/* An index of a WIM file passed over (no Windows): said, in text, or
+ * in IMG (JSON). */
+static void
+show_passed(const struct img_locked *l, json_t *img)
+{
+	struct buf e = BUF_INIT;
+
+	if (img) {
+		json_object_set_new(img, "passed_over", json_true());
+		json_object_set_new(img, "name", json_string(
+			kp_escape_str(&e, l->wim_name ? l->wim_name : "")));
+		json_object_set_new(img, "reason",
+				    json_string("no Windows in this image"));
+	} else {
+		printf("  name: %s\n",
+		       kp_escape_str(&e, l->wim_name ? l->wim_name : ""));
+		printf("  no Windows in this image; passed over\n");
+	}
+	buf_release(&e);
+}
+
+/* Does any Windows installation found belong to the file of image I (a
+ * WIM file is named by the same string for each of its indexes)? */
+static bool
+file_has_windows(const struct img_root *roots, size_t nroots, char **names,
+		 size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < nroots; k++)
+		if (strcmp(names[roots[k].image], names[i]) == 0)
+			return true;
+	return false;
+}
+
 int
 cmd_image_show(struct cli *c, int argc, char **argv)
 {
@@ -499,6 +534,7 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 	json_t *out = NULL, *img, *wins;
 	size_t nroots, nlocked, i, k, found;
 	struct img_expanded x = { 0 };
+	bool passed;
 	char **pos;
 	int npos, code = 0, rc;
 
@@ -558,9 +594,30 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 			if (rc && !code)
 				code = rc;
 		}
+		passed = false;
 		for (k = 0; k < nlocked; k++) {
 			if (locked[k].image != i)
 				continue;
+			/* An index no one named, beside one with Windows:
+			 * the commands pass it over, and it is no error. */
+			if (locked[k].no_windows && x.passable &&
+			    x.passable[i] &&
+			    file_has_windows(roots, nroots, pos, i)) {
+				passed = true;
+				show_passed(&locked[k], img);
+				continue;
+			}
+			/* Why the exit is 3: the index named, or the file
+			 * (once). */
+			if (locked[k].no_windows &&
+			    !(x.passable && x.passable[i]))
+				cli_note(c, "'%s': %s: no Windows in this "
+					 "image%s", pos[i], locked[k].device,
+					 cli_remedy(locked[k].remedy));
+			else if (locked[k].no_windows &&
+				 (i == 0 || strcmp(pos[i - 1], pos[i]) != 0))
+				cli_note(c, "'%s': no Windows in any of its "
+					 "images", pos[i]);
 			if (a.json)
 				json_array_append_new(wins, json_pack(
 					"{s:s, s:s}", "device",
@@ -568,12 +625,12 @@ cmd_image_show(struct cli *c, int argc, char **argv)
 					locked[k].why));
 			else
 				printf("  %s: %s%s\n", locked[k].device,
-				       locked[k].why,
-				       cli_remedy(locked[k].remedy));
+				       locked[k].why, locked[k].no_windows ?
+				       "" : cli_remedy(locked[k].remedy));
 		}
-		if (found == 0 && !a.json)
+		if (found == 0 && !passed && !a.json)
 			printf("  no Windows installation found\n");
-		if (found == 0 && !code)
+		if (found == 0 && !passed && !code)
 			code = KP_EXIT_INPUT;
 		if (a.json) {
 			json_object_set_new(img, "windows", wins);

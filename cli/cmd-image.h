@@ -33,6 +33,9 @@ struct image_args {
 	const char *const *root_of;
 	const unsigned *index_of;	/* image batch: a plan's "index" per
 					 * image (0: every one) */
+	const bool *passable;		/* image batch: per image, an index
+					 * its entry did not name (as
+					 * img_expanded.passable) */
 	struct cli_events *events;
 	const char *events_fmt;	/* --events */
 };
@@ -75,11 +78,17 @@ int image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 /* The listener of image batch (cli/events.c): JSON lines on stdout
  * (--events jsonl) and a progress bar on stderr when it is a terminal. */
 struct cli_events;
+/* N images: each one's path as given, its place among the plan's images
+ * or the IMAGE arguments (INDEX; NULL: I) and, for an image of a WIM
+ * file, its index in the WIM (WIM_INDEX, 0 or NULL: none). */
 struct cli_events *events_new(struct cli *c, bool jsonl, char *const *names,
-			      const size_t *index, size_t n);
-/* The plan as read: its size, the shard ("I/N" or NULL), dry run. */
-void events_plan(struct cli_events *e, size_t total, const char *shard,
-		 bool dry_run);
+			      const size_t *index, const unsigned *wim_index,
+			      size_t n);
+/* The plan as read: its size and how many of its images this shard has
+ * (a WIM file counts once, however many of its indexes are images of the
+ * events), the shard ("I/N" or NULL), dry run. */
+void events_plan(struct cli_events *e, size_t total, size_t selected,
+		 const char *shard, bool dry_run);
 void events_backend(struct cli_events *e, const char *backend);
 /* A failure before any image was started (the images could not be
  * opened), with REASON as the command prints it. */
@@ -116,7 +125,9 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	  "(as listed by image show, e.g. /dev/sda2); repeatable"), \
 	OPT_FN("index", 0, "N", image_opt_index, \
 	  "of a WIM file, only image N (as listed by image show); " \
-	  "repeatable; default: every image holding Windows"), \
+	  "repeatable; one without Windows is an error (exit 3); default: " \
+	  "every image holding Windows, the others passed over with a " \
+	  "note"), \
 	OPT_STRING("bitlocker-key-file", 0, "FILE", ARGS, bitlocker, \
 	  "unlock BitLocker volumes with the recovery password in FILE"), \
 	OPT_UINT("request-timeout", 0, "SECONDS", ARGS, timeout, 2, 3600, \
@@ -148,9 +159,11 @@ struct img_plan image_plan(struct cli *c, const struct image_args *a);
 	OPT_BOOL("dry-run", 'n', ARGS, dry_run, \
 	  "print the changes (before -> after) and write nothing; the images " \
 	  "are opened read-only"), \
-	OPT_STRING("overlay", 0, "OUT.qcow2", ARGS, overlay, \
+	OPT_STRING("overlay", 0, "OUT", ARGS, overlay, \
 	  "leave IMAGE unmodified and write the changes to a new qcow2 " \
-	  "overlay backed by it (one IMAGE only)"), \
+	  "overlay backed by it (one IMAGE only); for a WIM file, to a new " \
+	  "WIM holding every image of it with the changes, whose name must " \
+	  "end in .wim"), \
 	OPT_BIT("force-dirty", 0, ARGS, hive_flags, HIVE_FORCE_DIRTY, \
 	  "write a dirty hive whose logs cannot be replayed (or only in part); " \
 	  "Windows' pending changes in them are lost"), \

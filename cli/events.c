@@ -18,10 +18,13 @@
 #define EVENTS_VERSION 1
 
 enum fin { FIN_NONE, FIN_WRITTEN, FIN_UNCHANGED, FIN_PLANNED, FIN_REFUSED,
-	   FIN_FAILED };
+	   FIN_FAILED, FIN_PASSED };
 
 static const char *const fin_names[] = {
-	"skipped", "written", "no change", "planned", "refused", "failed",
+	[FIN_NONE] = "skipped", [FIN_WRITTEN] = "written",
+	[FIN_UNCHANGED] = "no change", [FIN_PLANNED] = "planned",
+	[FIN_REFUSED] = "refused", [FIN_FAILED] = "failed",
+	[FIN_PASSED] = "passed over",
 };
 
 struct cli_events {
@@ -29,6 +32,7 @@ struct cli_events {
 	bool jsonl, bar, dry_run;
 	char *const *names;
 	const size_t *index;	/* each image's index in the plan */
+	const unsigned *wim_index; /* each image's index in its WIM file */
 	size_t n, finished;
 	const struct img_prepared *t;
 	double t0, *start;
@@ -74,7 +78,7 @@ now(void)
 
 struct cli_events *
 events_new(struct cli *c, bool jsonl, char *const *names, const size_t *index,
-	   size_t n)
+	   const unsigned *wim_index, size_t n)
 {
 	struct cli_events *e = calloc(1, sizeof(*e));
 
@@ -85,6 +89,7 @@ events_new(struct cli *c, bool jsonl, char *const *names, const size_t *index,
 	e->bar = !c->quiet && isatty(STDERR_FILENO);
 	e->names = names;
 	e->index = index;
+	e->wim_index = wim_index;
 	e->n = n;
 	e->t0 = now();
 	e->start = calloc(n ? n : 1, sizeof(*e->start));
@@ -117,6 +122,10 @@ emit(struct cli_events *e, const char *name, size_t i, json_t *o)
 		json_object_set_new(line_o, "index", json_integer(
 			(json_int_t)(e->index ? e->index[i] : i)));
 		json_object_set_new(line_o, "image", jstr(e->names[i]));
+		/* The lines of one WIM's images differ only here. */
+		if (e->wim_index && e->wim_index[i])
+			json_object_set_new(line_o, "wim_index",
+					    json_integer(e->wim_index[i]));
 	}
 	if (line_o)
 		json_object_update(line_o, o);
@@ -170,13 +179,13 @@ finish(struct cli_events *e, size_t i, enum fin f)
 }
 
 void
-events_plan(struct cli_events *e, size_t total, const char *shard,
-	    bool dry_run)
+events_plan(struct cli_events *e, size_t total, size_t selected,
+	    const char *shard, bool dry_run)
 {
 	e->dry_run = dry_run;
 	pthread_mutex_lock(&e->lock);
 	emit(e, "plan", (size_t)-1, json_pack("{s:I, s:I, s:s?, s:b}",
-		"images", (json_int_t)total, "selected", (json_int_t)e->n,
+		"images", (json_int_t)total, "selected", (json_int_t)selected,
 		"shard", shard, "dry_run", dry_run));
 	bar(e);
 	pthread_mutex_unlock(&e->lock);
@@ -279,6 +288,11 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 					       jstr(detail)));
 		finish(e, i, FIN_FAILED);
 		break;
+	case IMG_EV_PASSED:
+		emit(e, "passed", i, json_pack("{s:o}", "reason",
+					       jstr(detail)));
+		finish(e, i, FIN_PASSED);
+		break;
 	}
 	pthread_mutex_unlock(&e->lock);
 }
@@ -286,7 +300,7 @@ events_batch(void *ud, enum img_event ev, size_t i, const char *detail)
 void
 events_done(struct cli_events *e, int code)
 {
-	size_t i, count[FIN_FAILED + 1] = { 0 };
+	size_t i, count[FIN_PASSED + 1] = { 0 };
 
 	pthread_mutex_lock(&e->lock);
 	for (i = 0; i < e->n; i++) {
@@ -297,13 +311,14 @@ events_done(struct cli_events *e, int code)
 	for (i = 0; i < e->n; i++)
 		count[e->fin[i]]++;
 	emit(e, "done", (size_t)-1, json_pack(
-		"{s:i, s:f, s:I, s:I, s:I, s:I, s:I}", "exit", code,
+		"{s:i, s:f, s:I, s:I, s:I, s:I, s:I, s:I}", "exit", code,
 		"seconds", now() - e->t0, "written",
 		(json_int_t)count[FIN_WRITTEN], "unchanged",
 		(json_int_t)count[FIN_UNCHANGED], "planned",
 		(json_int_t)count[FIN_PLANNED], "refused",
 		(json_int_t)(count[FIN_REFUSED] + count[FIN_FAILED]),
-		"skipped", (json_int_t)count[FIN_NONE]));
+		"skipped", (json_int_t)count[FIN_NONE], "passed_over",
+		(json_int_t)count[FIN_PASSED]));
 	pthread_mutex_unlock(&e->lock);
 }
 

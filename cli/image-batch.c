@@ -102,6 +102,19 @@ print_json(struct cli *c, const struct image_args *a,
 		if (o && index_of && index_of[i])
 			json_object_set_new(o, "index",
 					    json_integer(index_of[i]));
+		/* An index without Windows that no one named. */
+		if (o)
+			json_object_set_new(o, "passed_over",
+					    json_boolean(r->passed[i]));
+		if (o && r->passed[i]) {
+			struct buf e = BUF_INIT;
+
+			/* Valid UTF-8, whatever the WIM named its image. */
+			json_array_append_new(json_object_get(o, "notes"),
+					      json_string(kp_escape_str(
+						      &e, r->passed[i])));
+			buf_release(&e);
+		}
 		json_array_append_new(out, o);
 	}
 	if (cli_print_json(c, json_pack("{s:b, s:o}", "dry_run", a->dry_run,
@@ -119,6 +132,14 @@ print_text(const struct image_args *a, const struct img_run_result *r,
 		const struct img_prepared *t = &r->t[i];
 		size_t w = img_prepared_nwrites(t);
 
+		if (r->passed[i]) {
+			struct buf e = BUF_INIT;
+
+			/* The WIM image's name is the image's text. */
+			printf("%s\n", kp_escape_str(&e, r->passed[i]));
+			buf_release(&e);
+			continue;
+		}
 		for (k = 0; k < t->stage.nnotes; k++)
 			printf("%s: note: %s\n", pos[i], t->stage.notes[k]);
 		report_changes_text(stdout, &t->changes, "");
@@ -213,13 +234,17 @@ image_run_batch(struct cli *c, struct image_args *a, char **pos, int npos,
 		if (a->json)
 			return cli_usage(c, "--events and --json both use "
 					 "standard output: choose one");
-		own = a->events = events_new(c, true, shown ? shown : pos,
-					     NULL, n);
+		/* Each line names its image as given, at its place among
+		 * the IMAGE arguments, and a WIM's index apart. */
+		own = a->events = events_new(c, true, pos, x.from,
+					     x.index_of, n);
 		if (own == NULL)
 			return cli_oom(c);
-		events_plan(own, n, NULL, a->dry_run);
+		events_plan(own, (size_t)npos, (size_t)npos, NULL,
+			    a->dry_run);
 	}
 	io.wim_index_of = x.index_of;
+	o.passable = a->passable ? a->passable : x.passable;
 	/* The bar says it, on a line of its own. */
 	o.notice = a->events && events_bar(a->events) ? NULL : image_notice;
 	if (a->events) {

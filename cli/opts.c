@@ -94,6 +94,9 @@ static const char *const remedy_hint[KP_NREMEDIES] = {
 			      "changes to a new overlay instead",
 	[KP_REMEDY_DRY_RUN] = "; use --dry-run",
 	[KP_REMEDY_CHOOSE_ROOT] = "; choose one with --root DEVICE",
+	[KP_REMEDY_CHOOSE_INDEX] = "; name an index that holds Windows "
+		"(image show lists them), or none: every index holding "
+		"Windows is taken, the others passed over",
 	[KP_REMEDY_BITLOCKER_KEY] = " (give --bitlocker-key-file with its "
 				    "recovery password)",
 	[KP_REMEDY_APPLIANCE] = " (use --backend appliance)",

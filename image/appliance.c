@@ -973,12 +973,14 @@ add_locked(struct gfs_session *s, size_t image, const char *dev,
 		return kp_fail_oom(err);
 	s->locked = l;
 	l += s->nlocked++;
-	l->image = image;
-	l->bitlocker = bitlocker;
-	l->remedy = bitlocker && s->o.bitlocker_key_file == NULL ?
-		    KP_REMEDY_BITLOCKER_KEY : KP_REMEDY_NONE;
-	l->device = strdup(dev);
-	l->why = strdup(why);
+	*l = (struct img_locked){
+		.image = image,
+		.bitlocker = bitlocker,
+		.remedy = bitlocker && s->o.bitlocker_key_file == NULL ?
+			  KP_REMEDY_BITLOCKER_KEY : KP_REMEDY_NONE,
+		.device = strdup(dev),
+		.why = strdup(why),
+	};
 	return l->device && l->why ? 0 : kp_fail_oom(err);
 }
 
@@ -1831,6 +1833,7 @@ img_locked_free(struct img_locked *l, size_t n)
 	for (i = 0; l && i < n; i++) {
 		free(l[i].device);
 		free(l[i].why);
+		free(l[i].wim_name);
 	}
 	free(l);
 }

@@ -152,13 +152,15 @@ add_locked(struct direct *d, size_t image, unsigned part, bool bitlocker,
 	d->locked = l;
 	l += d->nlocked++;
 	drive_name(image, part, dev, sizeof(dev));
-	l->image = image;
-	l->bitlocker = bitlocker;
-	l->remedy = !bitlocker ? KP_REMEDY_NONE :
-		    d->o.bitlocker_key_file ? KP_REMEDY_APPLIANCE :
-		    KP_REMEDY_BITLOCKER_KEY;
-	l->device = strdup(dev);
-	l->why = strdup(why);
+	*l = (struct img_locked){
+		.image = image,
+		.bitlocker = bitlocker,
+		.remedy = !bitlocker ? KP_REMEDY_NONE :
+			  d->o.bitlocker_key_file ? KP_REMEDY_APPLIANCE :
+			  KP_REMEDY_BITLOCKER_KEY,
+		.device = strdup(dev),
+		.why = strdup(why),
+	};
 	return l->device && l->why ? 0 : kp_fail_oom(err);
 }
 

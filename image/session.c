@@ -324,7 +324,9 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 	x->names = calloc(total, sizeof(*x->names));
 	x->index_of = calloc(total, sizeof(*x->index_of));
 	x->from = calloc(total, sizeof(*x->from));
-	if (x->names == NULL || x->index_of == NULL || x->from == NULL) {
+	x->passable = calloc(total, sizeof(*x->passable));
+	if (x->names == NULL || x->index_of == NULL || x->from == NULL ||
+	    x->passable == NULL) {
 		free(count);
 		img_expanded_release(x);
 		return kp_fail_oom(err);
@@ -338,6 +340,9 @@ img_expand(char *const *images, size_t n, const struct img_opts *o,
 					  only && only[i] ? only[i] :
 					  o->nindexes ? o->indexes[k] :
 					  (unsigned)(k + 1);
+			/* Every index by default: the user named none. */
+			x->passable[at] = count[i] && !(only && only[i]) &&
+					  !o->nindexes;
 			if ((x->names[at] = strdup(images[i])) == NULL) {
 				x->n = at;
 				free(count);
@@ -361,6 +366,7 @@ img_expanded_release(struct img_expanded *x)
 	free(x->names);
 	free(x->index_of);
 	free(x->from);
+	free(x->passable);
 	memset(x, 0, sizeof(*x));
 }
 

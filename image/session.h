@@ -103,13 +103,19 @@ struct img_root {
 #define IMG_REPAIR_MIRROR 1u	/* $MFTMirr differs from a sound $MFT */
 #define IMG_REPAIR_ENTRY 2u	/* a log's directory entry names no file */
 
-/* A filesystem that could not be looked into (e.g. BitLocker). */
+/* A filesystem that could not be looked into (e.g. BitLocker), or an
+ * image of a WIM file that holds no Windows (NO_WINDOWS). */
 struct img_locked {
 	size_t image;
 	char *device;
 	char *why;
 	bool bitlocker;		/* a BitLocker volume kept locked: a refusal */
 	enum kp_remedy remedy;	/* what would open it */
+	/* A WIM image looked into and found without Windows: passed over
+	 * where the user did not name its index (img_expanded.passable),
+	 * else an error.  Its name from the WIM's XML data. */
+	bool no_windows;
+	char *wim_name;
 };
 
 struct img_session;
@@ -123,13 +129,16 @@ int img_open(char *const *images, size_t n, const struct img_opts *o,
  * once per image (index) it holds, or per index in O->indexes, or only
  * image ONLY[I] where ONLY (NULL: none) gives one (the name
  * repeated, its index in INDEX_OF, its place among IMAGES in FROM); any
- * other image once (index 0).  X is left empty (NULL names) when there is
- * no WIM file: use IMAGES as they are.  Give INDEX_OF to img_open as
- * img_opts.wim_index_of. */
+ * other image once (index 0).  PASSABLE says which were taken by default
+ * (every index of a WIM, none named): one of those without Windows is
+ * passed over, as long as another index of its file holds Windows.  X is
+ * left empty (NULL names) when there is no WIM file: use IMAGES as they
+ * are.  Give INDEX_OF to img_open as img_opts.wim_index_of. */
 struct img_expanded {
 	char **names;
 	unsigned *index_of;
 	size_t *from;
+	bool *passable;
 	size_t n;
 };
 int img_expand(char *const *images, size_t n, const struct img_opts *o,

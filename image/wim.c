@@ -43,10 +43,22 @@ struct wimb {
 	struct img_root *roots;
 	struct wmap *map;
 	size_t nroots;
+	struct img_locked *none;	/* the images without Windows */
+	size_t nnone;
 	bool found;
 };
 
 static int w_close(void *h, bool ok, struct kp_error *err);
+
+/* A WIM's overlay is a whole new WIM, not a qcow2 overlay: its name must
+ * say so, or a tool (or a person) would take it for a disk image. */
+static bool
+wim_named(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && strcasecmp(path + n - 4, ".wim") == 0;
+}
 
 static int
 w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
@@ -58,6 +70,12 @@ w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 	*h = NULL;
 	if (n == 0)
 		return kp_fail(err, KP_ERR_INVALID, "no image");
+	/* Refused by a dry run too, where the write would be. */
+	if (o->overlay && !wim_named(o->overlay))
+		return kp_fail(err, KP_ERR_INVALID, "'%s': the overlay of a "
+			       "WIM file is a new WIM file, holding every "
+			       "image of '%s' with the changes: name it .wim",
+			       o->overlay, images[0]);
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return kp_fail_oom(err);
@@ -83,10 +101,6 @@ w_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		if (o->overlay && b->nfiles > 1)
 			return kp_fail(err, KP_ERR_INVALID, "an overlay is "
 				       "made for a single image only");
-		if (o->overlay && !o->readonly && access(o->overlay, F_OK) == 0)
-			return kp_fail(err, KP_ERR_FAIL, "'%s': exists "
-				       "already; the overlay must be a new "
-				       "file", o->overlay);
 		if ((b->dirs[b->file[i]] = kp_mkdtemp(err)) == NULL)
 			return -1;
 		if (wimw_open(images[i], b->dirs[b->file[i]],
@@ -116,7 +130,9 @@ w_find_windows(void *h, struct kp_error *err)
 	info = calloc(b->nfiles ? b->nfiles : 1, sizeof(*info));
 	b->roots = calloc(b->n, sizeof(*b->roots));
 	b->map = calloc(b->n, sizeof(*b->map));
-	if (info == NULL || b->roots == NULL || b->map == NULL) {
+	b->none = calloc(b->n, sizeof(*b->none));
+	if (info == NULL || b->roots == NULL || b->map == NULL ||
+	    b->none == NULL) {
 		free(info);
 		return kp_fail_oom(err);
 	}
@@ -151,8 +167,29 @@ w_find_windows(void *h, struct kp_error *err)
 			goto fail;
 		}
 		m = &fi->images[index - 1];
-		if (!m->windows)
+		/* Said by the batch: passed over, or an error where the
+		 * index was named. */
+		if (!m->windows) {
+			struct img_locked *l = &b->none[b->nnone++];
+
+			*l = (struct img_locked){
+				.image = i,
+				.no_windows = true,
+				.why = strdup("no Windows in this image (no "
+					      "\\Windows\\System32\\config\\"
+					      "SOFTWARE)"),
+				.remedy = KP_REMEDY_CHOOSE_INDEX,
+				.wim_name = strdup(m->name),
+			};
+			if (asprintf(&l->device, "index %u", index) < 0)
+				l->device = NULL;
+			if (l->why == NULL || l->wim_name == NULL ||
+			    l->device == NULL) {
+				kp_fail_oom(err);
+				goto fail;
+			}
 			continue;
+		}
 		snprintf(mnt, sizeof(mnt), "/r%zu", b->nroots);
 		v->image = i;
 		v->wim_index = index;
@@ -198,9 +235,10 @@ w_roots(void *h, size_t *n)
 static const struct img_locked *
 w_locked(void *h, size_t *n)
 {
-	(void)h;
-	*n = 0;
-	return NULL;
+	struct wimb *b = h;
+
+	*n = b->nnone;
+	return b->none;
 }
 
 static const char *
@@ -547,6 +585,7 @@ w_close(void *h, bool ok, struct kp_error *err)
 		free(b->dirs[f]);
 	}
 	img_roots_free(b->roots, b->nroots);
+	img_locked_free(b->none, b->nnone);
 	free(b->map);
 	free(b->file);
 	free(b->changed);

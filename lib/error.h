@@ -36,6 +36,7 @@ enum kp_remedy {
 	KP_REMEDY_OVERLAY,	/* write to a new overlay, or a dry run */
 	KP_REMEDY_DRY_RUN,	/* only read: a dry run */
 	KP_REMEDY_CHOOSE_ROOT,	/* say which Windows installation */
+	KP_REMEDY_CHOOSE_INDEX,	/* name a WIM index that holds Windows */
 	KP_REMEDY_BITLOCKER_KEY, /* give the volume's recovery password */
 	KP_REMEDY_APPLIANCE,	/* use the backend that can do it */
 	KP_REMEDY_GVLK_LIST,	/* the known KMS client setup keys */

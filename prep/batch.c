@@ -127,6 +127,36 @@ same_part(const char *want, const char *dev)
 	return a && b ? strcmp(a, b) == 0 : strcmp(want, dev) == 0;
 }
 
+/* Image I, an index of a WIM file the user did not name, holds no
+ * Windows (L): passed over, as long as another index of its file holds
+ * Windows (the file is named by the same string: img_expand). */
+static int
+pass_over(struct img_batch *b, size_t i, const struct img_locked *l,
+	  struct kp_error *err)
+{
+	struct img_root *roots;
+	size_t n, k;
+
+	roots = b->be->roots(b->h, &n);
+	for (k = 0; k < n; k++)
+		if (strcmp(b->names[roots[k].image], b->names[i]) == 0)
+			break;
+	if (k == n)
+		return kp_fail(err, KP_ERR_INPUT, "'%s': no Windows in any of "
+			       "its images (no index holds "
+			       "\\Windows\\System32\\config\\SOFTWARE)",
+			       b->names[i]);
+	if (asprintf(&b->t[i].passed, "%s (%s%s%s): no Windows in this "
+		     "image; passed over", b->names[i], l->device,
+		     l->wim_name && l->wim_name[0] ? ", " : "",
+		     l->wim_name ? l->wim_name : "") < 0) {
+		b->t[i].passed = NULL;
+		return kp_fail_oom(err);
+	}
+	event(b, IMG_EV_PASSED, i, b->t[i].passed);
+	return 0;
+}
+
 /* Choose the installation of image I. */
 static int
 choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
@@ -185,10 +215,19 @@ choose(struct img_batch *b, size_t i, const char *const *want, size_t nwant,
 			for (k = 0; k < nl; k++) {
 				if (locked[k].image != i)
 					continue;
+				if (locked[k].no_windows && b->passable &&
+				    b->passable[i])
+					return pass_over(b, i, &locked[k],
+							 err);
 				kp_fail(err, locked[k].bitlocker ?
 					KP_ERR_REFUSED : KP_ERR_INPUT,
-					"'%s': %s: %s", b->names[i],
-					locked[k].device, locked[k].why);
+					"'%s': %s%s%s%s: %s", b->names[i],
+					locked[k].device,
+					locked[k].wim_name ? " (" : "",
+					locked[k].wim_name ?
+					locked[k].wim_name : "",
+					locked[k].wim_name ? ")" : "",
+					locked[k].why);
 				return kp_error_remedy(err, locked[k].remedy);
 			}
 			return kp_fail(err, KP_ERR_INPUT, "'%s': no Windows "
@@ -219,9 +258,12 @@ choose_told(struct img_batch *b, size_t i, const char *const *want,
 static int
 check(struct img_batch *b, size_t i, struct kp_error *err)
 {
-	const char *why = b->be->unwritable(b->h, b->t[i].root);
+	const char *why;
 	char msg[512];
 
+	if (b->t[i].passed)
+		return 0;
+	why = b->be->unwritable(b->h, b->t[i].root);
 	if (why == NULL)
 		return 0;
 	if (!b->dry_run) {
@@ -344,6 +386,8 @@ prepare_worker(void *p)
 			return NULL;
 		}
 		pthread_mutex_unlock(&w->lock);
+		if (w->b->t[i].passed)
+			continue;
 		w->rc[i] = prepare_one(w->b, i, w->prepare, w->ud,
 				       &w->errs[i]);
 		if (w->rc[i] == 0) {
@@ -407,6 +451,8 @@ img_batch_prepare(struct img_batch *b, img_prepare_fn *prepare, void *ud,
 	if (b->prepare_jobs > 1 && b->be->parallel && b->n > 1)
 		return prepare_parallel(b, prepare, ud, err);
 	for (i = 0; i < b->n; i++) {
+		if (b->t[i].passed)
+			continue;	/* nothing to prepare */
 		if (prepare_one(b, i, prepare, ud, err) < 0) {
 			event(b, IMG_EV_REFUSED, i, err->msg);
 			return -1;
@@ -686,6 +732,7 @@ img_batch_release(struct img_batch *b)
 			free(b->t[i].writes[k].guest_log);
 		}
 		free(b->t[i].writes);
+		free(b->t[i].passed);
 	}
 	free(b->t);
 	free(b->done);

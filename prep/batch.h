@@ -57,6 +57,9 @@ struct img_target {
 	size_t nwrites;
 	bool written;
 	bool began;		/* opened for writing (img_batch_write) */
+	char *passed;		/* or: passed over, an index of a WIM file
+				 * without Windows (img_batch.passable), and
+				 * the note that says so */
 	uint64_t prepare_ns;	/* time its prepare step took */
 	uint64_t write_ns;	/* time its writes took */
 };
@@ -71,6 +74,7 @@ enum img_event {
 	IMG_EV_WROTE,		/* DETAIL: one file written and verified */
 	IMG_EV_WRITTEN,		/* every write done and verified */
 	IMG_EV_FAILED,		/* DETAIL: why its write failed */
+	IMG_EV_PASSED,		/* DETAIL: the note (img_target.passed) */
 };
 
 /* Called from the writing threads too when images are written at once:
@@ -107,6 +111,9 @@ struct img_batch {
 	void *event_ud;
 	const char *const *root_of;	/* or NULL: per image, the device
 					 * to choose (NULL: want's) */
+	const bool *passable;		/* or NULL: per image, whether it
+					 * is passed over if it holds no
+					 * Windows (img_expanded.passable) */
 };
 
 /* The command's part: prepare image I (hives edited and committed
@@ -136,7 +143,10 @@ int img_batch_queue_journal(struct img_batch *b, size_t i,
 			    struct kp_error *err);
 
 /* Choose one installation per image: the only one, or the one whose
- * device is among WANT.  KP_ERR_INVALID when several and none chosen. */
+ * device is among WANT.  KP_ERR_INVALID when several and none chosen.
+ * A passable image of a WIM file without Windows is passed over (no
+ * root; nothing prepared or written), unless no image of its file holds
+ * Windows (KP_ERR_INPUT). */
 int img_batch_choose(struct img_batch *b, const char *const *want,
 		     size_t nwant, struct kp_error *err);
 

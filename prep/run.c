@@ -177,7 +177,9 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 	r->t = calloc(n ? n : 1, sizeof(*r->t));
 	r->device = calloc(n ? n : 1, sizeof(*r->device));
 	r->times = calloc(n ? n : 1, sizeof(*r->times));
-	if (r->t == NULL || r->device == NULL || r->times == NULL)
+	r->passed = calloc(n ? n : 1, sizeof(*r->passed));
+	if (r->t == NULL || r->device == NULL || r->times == NULL ||
+	    r->passed == NULL)
 		return kp_fail_oom(err);
 	t0 = kp_clock_ns();
 	if (img_open(images, n, o->img, &s, err) < 0) {
@@ -201,6 +203,7 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 	b.event = o->event;
 	b.event_ud = o->event_ud;
 	b.root_of = o->root_of;
+	b.passable = o->passable;
 	run.s = s;
 	run.t = r->t;
 	each = (struct plan_each){ run, o->plans };
@@ -210,8 +213,15 @@ img_run(char *const *images, size_t n, const struct img_run_opts *o,
 		goto out;
 	}
 	r->dry_refused = b.dry_refused;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		memcpy(r->device[i], b.t[i].device, sizeof(r->device[i]));
+		if (b.t[i].passed &&
+		    (r->passed[i] = strdup(b.t[i].passed)) == NULL) {
+			kp_fail_oom(err);
+			stop(r, IMG_RUN_SELECT);
+			goto out;
+		}
+	}
 	if (img_batch_prepare(&b, o->plans ? prepare_each : img_plan_prepare,
 			      o->plans ? (void *)&each : &run, err) < 0) {
 		stop(r, IMG_RUN_PREPARE);
@@ -261,6 +271,9 @@ img_run_release(struct img_run_result *r, size_t n)
 		img_prepared_release(&r->t[i]);
 	free(r->t);
 	free(r->device);
+	for (i = 0; r->passed && i < n; i++)
+		free(r->passed[i]);
+	free(r->passed);
 	free(r->times);
 	free(r->done);
 	memset(r, 0, sizeof(*r));

@@ -25,6 +25,7 @@ struct img_run_opts {
 	const char *const *roots;	/* the installations to choose */
 	size_t nroots;
 	const char *const *root_of;	/* or per image (NULL: ROOTS) */
+	const bool *passable;		/* or NULL: img_batch.passable */
 	unsigned jobs;			/* images prepared and written at
 					 * once; 0: img_default_jobs() */
 	bool dry_run;			/* edit, write nothing */
@@ -87,6 +88,8 @@ enum img_run_stage {
 struct img_run_result {
 	struct img_prepared *t;	/* per image: its changes and files */
 	char (*device)[64];	/* per image: the installation chosen */
+	char **passed;		/* per image: NULL, or the note saying it
+				 * was passed over (img_target.passed) */
 	size_t nchanges;	/* in all images */
 	bool dry_refused;	/* a dry run that a real run would refuse */
 	enum img_run_stage stage; /* where a failed run stopped */

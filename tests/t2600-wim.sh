@@ -197,6 +197,22 @@ test_overlay() {
 	[ "$(wiminfo new.wim | grep GUID)" = "$(wiminfo w.wim | grep GUID)" ]
 	expect_code 4 kp image set w.wim --kms-host x --overlay new.wim 2>err
 	expect_grep "name a new file, or remove it" err
+	# What is written is a WIM: a disk image's name for it is refused
+	# (2), by a dry run too, and nothing is made.
+	for out in new.qcow2 new.img new.vhdx new.vmdk new.raw new; do
+		expect_code 2 kp image set w.wim --kms-host x --overlay $out \
+			2>err
+		expect_grep "name it .wim" err
+		expect_code 2 kp image set w.wim --kms-host x --overlay $out \
+			--dry-run 2>err
+		[ ! -e $out ]
+	done
+	expect_code 2 kp image generalize w.wim --overlay g.qcow2 2>err
+	expect_grep "name it .wim" err
+	expect_same orig.wim w.wim
+	kp image set w.wim --kms-host kms.example.com --overlay NEW2.WIM \
+		>/dev/null
+	[ "$(kms_host NEW2.WIM 1)" = "hex(1):$HEX_KMS" ]
 }
 t "--overlay writes a new WIM, the original untouched" test_overlay
 
@@ -336,6 +352,121 @@ EOF2
 	expect_grep 'no image 3' err
 }
 t "image batch: the plan's \"index\" chooses an image of a WIM" test_plan
+
+# --events with WIM files (docs/scale.md): "plan" counts the plan's
+# images (a WIM once, whatever the shard), "index" is the place among the
+# plan's images or the IMAGE arguments, "image" the path as given, and
+# "wim_index" tells one WIM's images apart.
+test_events_wim() {
+	wimcapture "$SCRATCH/vol" one.wim W >/dev/null 2>&1
+	cp "$SCRATCH/two.wim" two.wim
+	cat >plan.json <<'EOF2'
+{"images": [{"image": "one.wim", "kms-host": "kms.example.com"},
+	    {"image": "two.wim", "kms-host": "kms.example.com"}]}
+EOF2
+	kp image batch plan.json --events jsonl >ev
+	kp image batch plan.json --events jsonl --shard 1/2 >ev1
+	kp image set one.wim two.wim --kms-host kms2.example.com \
+		--events jsonl >ev2
+	python3 - ev ev1 ev2 <<'EOF2'
+import json, sys
+def lines(f):
+	return [json.loads(l) for l in open(f)]
+def who(ev, name):
+	return [(e["index"], e["image"], e.get("wim_index"))
+		for e in ev if e["event"] == name]
+full, shard, set_ = map(lines, sys.argv[1:])
+for ev, sel in ((full, 2), (shard, 1), (set_, 2)):
+	p = ev[0]
+	assert p["event"] == "plan" and p["images"] == 2, p
+	assert p["selected"] == sel, p
+want = [(0, "one.wim", 1), (1, "two.wim", 1), (1, "two.wim", 2)]
+for ev in (full, set_):
+	assert who(ev, "started") == want, who(ev, "started")
+	assert sorted(who(ev, "finished")) == want, who(ev, "finished")
+assert who(shard, "started") == want[1:], who(shard, "started")
+EOF2
+}
+t "--events with WIM files: plan counts, index, image and wim_index" \
+	test_events_wim
+
+# An index without Windows (a data image appended): passed over with a
+# note naming it when no index was named; an error (3) naming the index
+# when one was, or naming the file when no index holds Windows.
+test_no_windows_index() {
+	mkdir -p data/Data
+	echo hello >data/Data/readme.txt
+	cp "$SCRATCH/two.wim" mixed.wim
+	wimappend data mixed.wim "Just data" >/dev/null 2>&1
+	wimcapture data none.wim D1 >/dev/null 2>&1
+	wimappend data none.wim D2 >/dev/null 2>&1
+	cp mixed.wim m.wim
+	kp image set m.wim --kms-host kms.example.com >out
+	expect_grep '^m.wim (index 3, Just data): no Windows in this image; passed over$' out
+	expect_grep '^m.wim (index 2): written and verified' out
+	[ "$(kms_host m.wim 1)" = "hex(1):$HEX_KMS" ]
+	cp mixed.wim m.wim
+	kp image set m.wim --kms-host kms.example.com --json >j
+	python3 - j <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))["images"]
+assert [(i["index"], i["passed_over"], i["written"]) for i in d] == \
+	[(1, False, True), (2, False, True), (3, True, False)], d
+assert "Just data" in d[2]["notes"][0], d[2]
+EOF2
+	cp mixed.wim m.wim
+	kp image set m.wim --kms-host kms.example.com --events jsonl >ev
+	python3 - ev <<'EOF2'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+p = [e for e in ev if e["event"] == "passed"]
+assert len(p) == 1 and "index 3" in p[0]["reason"], p
+f = [e["result"] for e in ev if e["event"] == "finished"]
+assert sorted(f) == ["passed over", "written", "written"], f
+assert ev[-1]["event"] == "done" and ev[-1]["passed_over"] == 1, ev[-1]
+EOF2
+	cp mixed.wim m.wim
+	kp image generalize m.wim >out
+	expect_grep 'index 3, Just data): no Windows in this image; passed over' out
+	cp mixed.wim m.wim
+	cat >plan.json <<'EOF2'
+{"images": [{"image": "m.wim", "kms-host": "kms.example.com"}]}
+EOF2
+	kp image batch plan.json >out
+	expect_grep 'index 3, Just data): no Windows in this image; passed over' out
+	kp image show m.wim >show
+	expect_grep '^  no Windows in this image; passed over$' show
+	expect_grep '^  name: Just data$' show
+	kp image show --json m.wim >j
+	python3 - j <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))["images"]
+assert [(i["index"], i.get("passed_over", False), len(i["windows"]))
+	for i in d] == [(1, False, 1), (2, False, 1), (3, True, 0)], d
+assert d[2]["name"] == "Just data", d[2]
+EOF2
+	# Named: an error, naming the index; nothing written.
+	cp mixed.wim m.wim
+	expect_code 3 kp image set m.wim --index 3 --kms-host x 2>err
+	expect_grep "'m.wim': index 3 (Just data): no Windows in this image" err
+	expect_same mixed.wim m.wim
+	expect_code 3 kp image show m.wim --index 3 >/dev/null 2>err
+	expect_grep "'m.wim': index 3: no Windows in this image" err
+	cat >plan3.json <<'EOF2'
+{"images": [{"image": "m.wim", "index": 3, "kms-host": "kms.example.com"}]}
+EOF2
+	expect_code 3 kp image batch plan3.json 2>err
+	expect_grep "index 3 (Just data): no Windows in this image" err
+	# No index with Windows: an error naming the file.
+	cp none.wim n.wim
+	expect_code 3 kp image set n.wim --kms-host x 2>err
+	expect_grep "'n.wim': no Windows in any of its images" err
+	expect_same none.wim n.wim
+	expect_code 3 kp image show n.wim >/dev/null 2>err
+	expect_grep "'n.wim': no Windows in any of its images" err
+}
+t "an index without Windows: passed over unless named; none at all: 3" \
+	test_no_windows_index
 
 # Kill kmsprep and its workers at random moments of the write: the WIM
 # must still open and show the old value or the new one.
