@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "progress.h"
+#include "lib/utf.h"
 
 /* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
  * from the user or from images, so control characters are shown as \xNN
@@ -415,7 +416,9 @@ cli_parse(struct cli *c, int argc, char **argv, const struct cli_help *help,
 	for (j = 1; j < (size_t)argc && strcmp(argv[j], "--") != 0; j++)
 		if (strcmp(argv[j], "--json") == 0 ||
 		    strcmp(argv[j], "--format=json") == 0 ||
-		    (strcmp(argv[j], "--format") == 0 &&
+		    strcmp(argv[j], "-fjson") == 0 ||
+		    ((strcmp(argv[j], "--format") == 0 ||
+		      strcmp(argv[j], "-f") == 0) &&
 		     j + 1 < (size_t)argc && strcmp(argv[j + 1], "json") == 0))
 			failure.json = true;
 	for (o = help->opts; o && o->type != CLI_OPT_END; o++)
@@ -592,6 +595,23 @@ cli_json_failure(int code)
 	if (code == KP_EXIT_OK || !failure.json || failure.printed ||
 	    failure.msg[0] == '\0')
 		return code;
+	/* A name from the user or an image need not be UTF-8, which JSON
+	 * strings must be: then every byte past ASCII is spelt \xNN. */
+	if (!utf8_valid(failure.msg, strlen(failure.msg))) {
+		char esc[sizeof(failure.msg)];
+		size_t i, n = 0;
+
+		for (i = 0; failure.msg[i] && n + 5 < sizeof(esc); i++) {
+			unsigned char c = (unsigned char)failure.msg[i];
+
+			if (c < 0x80)
+				esc[n++] = (char)c;
+			else
+				n += (size_t)snprintf(esc + n, 5, "\\x%02x", c);
+		}
+		esc[n] = '\0';
+		memcpy(failure.msg, esc, n + 1);
+	}
 	j = json_pack("{s:{s:s, s:i, s:s}}", "error", "command",
 		      failure.command, "exit", code, "message", failure.msg);
 	if (j && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0)

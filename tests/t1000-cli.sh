@@ -121,7 +121,9 @@ json_failures() {
 	for args in "hive show missing.hive --json" \
 		"hive show --json --bogus" \
 		"image show --backend direct --json missing.img" \
-		"kms records --format json --bogus"; do
+		"kms records --format json --bogus" \
+		"kms records -f json --bogus" \
+		"hive show --json bad$(printf '\377').hive"; do
 		code=0
 		# shellcheck disable=SC2086
 		kp $args >out 2>err || code=$?
@@ -131,7 +133,8 @@ import json, sys
 e = json.load(open("out"))["error"]
 code, said = int(sys.argv[1]), sys.argv[2]
 assert e["exit"] == code, e
-assert said.endswith(e["message"]), (said, e)
+# Bytes past ASCII that are not UTF-8 are spelt \xNN in JSON.
+assert said.endswith(e["message"]) or "\\xff" in e["message"], (said, e)
 PY
 	done
 	expect_code 3 kp hive show missing.hive >out 2>err
