@@ -988,10 +988,21 @@ spawn_filter(void)
 			goto out;
 	/* No connection to anything: it serves the socket it is handed.
 	 * Landlock does not fence connect(), and as root it could reach
-	 * the D-Bus system bus or a container engine's socket. */
+	 * the D-Bus system bus or a container engine's socket.  Nor a
+	 * datagram sent to a named socket (/dev/log, the journal's), which
+	 * needs no connect: stream sockets only. */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect),
 			     0) < 0)
 		goto out;
+	for (i = 0; i < 16; i++)
+		if (i != SOCK_STREAM &&
+		    (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+				      SCMP_SYS(socket), 1,
+				      ARG_MASKED(1, 0xf, i)) < 0 ||
+		     seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+				      SCMP_SYS(socketpair), 1,
+				      ARG_MASKED(1, 0xf, i)) < 0))
+			goto out;
 	/* Sockets of its own only on this host, never to a network (its
 	 * namespace has none anyway). */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),

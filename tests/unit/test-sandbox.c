@@ -606,13 +606,14 @@ test_spawn_no_connect(void)
 {
 	struct kp_error err = KP_ERROR_INIT;
 	const char *const exec[] = { "/usr", "/bin", "/lib", "/lib64", NULL };
-	char dir[] = "/tmp/kmsprep-sock-XXXXXX", path[64], out[256] = "";
-	char script[512];
+	char dir[] = "/tmp/kmsprep-sock-XXXXXX", path[64], dpath[64];
+	char script[768], out[256] = "";
 	char *argv[] = { (char *)"/usr/bin/python3", (char *)"-c", script,
 			 NULL };
 	struct sb_spawn_opts so = { .exec = exec, .listen_fd = -1 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), p[2], st;
+	int dg = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	size_t n = 0;
 	ssize_t got;
 	pid_t pid;
@@ -620,6 +621,7 @@ test_spawn_no_connect(void)
 	if (access(argv[0], X_OK) < 0) {
 		printf("# skipped: no %s to connect with\n", argv[0]);
 		close(l);
+		close(dg);
 		return;
 	}
 	CHECK(mkdtemp(dir) != NULL);
@@ -627,10 +629,19 @@ test_spawn_no_connect(void)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	CHECK(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	CHECK(listen(l, 1) == 0);
+	snprintf(dpath, sizeof(dpath), "%s/d", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", dpath);
+	CHECK(bind(dg, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	/* A stream socket connected, and a datagram sent to a named one
+	 * (as to /dev/log), which needs no connect(). */
 	snprintf(script, sizeof(script),
 		 "import socket\ns = socket.socket(socket.AF_UNIX)\n"
 		 "try:\n s.connect('%s'); print('connected')\n"
-		 "except OSError as e:\n print('refused', e.errno)\n", path);
+		 "except OSError as e:\n print('refused', e.errno)\n"
+		 "try:\n d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+		 " d.sendto(b'x', '%s'); print('sent')\n"
+		 "except OSError as e:\n print('dgram refused', e.errno)\n",
+		 path, dpath);
 	CHECK(pipe(p) == 0);
 	so.out_fd = p[1];
 	CHECK(sb_spawn(argv, &so, &pid, &err) == 0);
@@ -642,9 +653,13 @@ test_spawn_no_connect(void)
 	waitpid(pid, &st, 0);
 	CHECK(strstr(out, "refused") != NULL);
 	CHECK(strstr(out, "connected") == NULL);
+	CHECK(strstr(out, "dgram refused") != NULL);
+	CHECK(strstr(out, "sent") == NULL);
 	close(p[0]);
 	close(l);
+	close(dg);
 	unlink(path);
+	unlink(dpath);
 	rmdir(dir);
 }
 
