@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "lib/clock.h"
 #include "lib/rpc.h"
 #include "local.h"
 #include "remote.h"
@@ -371,12 +372,25 @@ struct hs_state {
 	bool selftest;
 	bool die_on_open;	/* self-test: a forbidden call at each open */
 	bool loop_on_open;	/* self-test: no end to the first open */
+	unsigned slow_ms;	/* self-test: each request computes this long */
 };
+
+/* As a big hive on a slow machine: each request within the deadline,
+ * but long. */
+static void
+slow(const struct hs_state *hs)
+{
+	uint64_t end = kp_clock_ms() + hs->slow_ms;
+
+	while (hs->slow_ms && kp_clock_ms() < end)
+		;
+}
 
 /* The hive a call names, or NULL with ERR. */
 static struct hive *
 hive_of(struct hs_state *hs, uint32_t id, struct kp_error *err)
 {
+	slow(hs);
 	if (id >= HS_MAX_HIVES || hs->h[id] == NULL) {
 		kp_fail(err, KP_ERR_FAIL, "bad request");
 		return NULL;
@@ -407,6 +421,7 @@ s_open(void *st, const void *args, void *ans, struct kp_error *err)
 	/* As a hive whose structure loops could make it do. */
 	while (hs->loop_on_open)
 		;
+	slow(hs);
 	if (a->path == NULL)
 		return kp_fail(err, KP_ERR_FAIL, "bad request");
 	if (id == HS_MAX_HIVES)
@@ -800,6 +815,9 @@ hive_server_start(const char *dir, unsigned timeout_s,
 			 getenv("KMSPREP_HIVE_SERVER_DIE_ON_OPEN") != NULL;
 	hs.loop_on_open = hs.selftest &&
 			  getenv("KMSPREP_HIVE_SERVER_LOOP_ON_OPEN") != NULL;
+	if (hs.selftest && getenv("KMSPREP_HIVE_SERVER_SLOW_MS"))
+		hs.slow_ms = (unsigned)strtoul(
+			getenv("KMSPREP_HIVE_SERVER_SLOW_MS"), NULL, 10);
 	pthread_once(&once, keep_iconv);
 	srv->fence = sb_fence();
 	srv->dir = strdup(dir);

@@ -52,6 +52,7 @@ struct watchdog {
 	uint64_t due;		/* kp_clock_ms(); 0: no call yet */
 	uint64_t busy0;		/* qemu's kp_busy_ms() when the call began */
 	int pidfd;		/* qemu: a pidfd cannot name a reused pid */
+	int handle;		/* of dog_enter's event callback, or -1 */
 	pid_t pid;
 	unsigned timeout;	/* seconds */
 	bool running, stop;
@@ -134,19 +135,36 @@ warn(struct gfs_session *s, const char *fmt, ...)
 }
 
 
+/* The time qemu and the qemu-nbd serving its drives have run or been
+ * ready to: a confined qemu-nbd that a hostile image makes spin leaves
+ * qemu waiting, which must not read as a stall. */
+static uint64_t
+dog_busy(const struct gfs_session *s)
+{
+	uint64_t t = kp_busy_ms(s->dog.pid);
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->srv[i])
+			t += kp_busy_ms(disk_server_pid(s->srv[i]));
+	return t;
+}
+
 /* The watchdog's thread: it sleeps until the current call's deadline,
- * and kills qemu if no later call has begun by then. */
+ * and kills qemu if that call has not returned (dog_idle) nor another
+ * begun by then. */
 static void *
 dog_run(void *arg)
 {
-	struct watchdog *d = arg;
+	struct gfs_session *s = arg;
+	struct watchdog *d = &s->dog;
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
 		struct timespec at;
 
 		if (d->due && kp_clock_ms() >= d->due) {
-			uint64_t busy = kp_busy_ms(d->pid);
+			uint64_t busy = dog_busy(s);
 			bool looped = busy > d->busy0 && (busy - d->busy0) * 2 >=
 					(uint64_t)d->timeout * 1000;
 
@@ -172,8 +190,9 @@ static void
 dog_enter(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 	  const char *buf, size_t len, const uint64_t *array, size_t n)
 {
-	struct watchdog *d = opaque;
-	uint64_t busy = kp_busy_ms(d->pid);
+	struct gfs_session *s = opaque;
+	struct watchdog *d = &s->dog;
+	uint64_t busy = dog_busy(s);
 
 	(void)g, (void)event, (void)handle, (void)flags, (void)buf;
 	(void)len, (void)array, (void)n;
@@ -186,49 +205,21 @@ dog_enter(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* Watch the launched appliance.  Without a qemu of its own to kill (the
- * libvirt backend) or a thread, calls have no deadline, as before. */
+/* No call is running: kmsprep's own work (hives checked in their
+ * servers, plans made, an events pipe that blocks) is not timed. */
 static void
-dog_start(struct gfs_session *s)
+dog_idle(struct gfs_session *s)
 {
 	struct watchdog *d = &s->dog;
-	pthread_condattr_t ca;
-	sigset_t all, old;
 
-	d->timeout = s->o.timeout_s ? s->o.timeout_s : APPLIANCE_TIMEOUT;
-	/* Asked, not required: no error of its is kept for a message. */
-	guestfs_push_error_handler(s->g, NULL, NULL);
-	d->pid = guestfs_get_pid(s->g);
-	guestfs_pop_error_handler(s->g);
-	d->pidfd = d->pid > 0 ? (int)syscall(SYS_pidfd_open, d->pid, 0) : -1;
-	if (d->pidfd < 0)
+	if (!d->running)
 		return;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	d->running = pthread_create(&d->thread, NULL, dog_run, d) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (d->running &&
-	    guestfs_set_event_callback(s->g, dog_enter, GUESTFS_EVENT_ENTER, 0,
-				       d) < 0) {
-		d->stop = true;
-		pthread_cond_signal(&d->cond);
-		pthread_join(d->thread, NULL);
-		d->running = false;
-	}
-	if (!d->running) {
-		pthread_cond_destroy(&d->cond);
-		pthread_mutex_destroy(&d->lock);
-		close(d->pidfd);
-		d->pidfd = -1;
-	}
+	pthread_mutex_lock(&d->lock);
+	d->due = 0;
+	pthread_mutex_unlock(&d->lock);
 }
 
-/* Before qemu is gone and its pid free: the thread ends. */
+/* The thread ends, and calls are no longer timed. */
 static void
 dog_stop(struct gfs_session *s)
 {
@@ -236,6 +227,8 @@ dog_stop(struct gfs_session *s)
 
 	if (!d->running)
 		return;
+	if (d->handle >= 0)
+		guestfs_delete_event_callback(s->g, d->handle);
 	pthread_mutex_lock(&d->lock);
 	d->stop = true;
 	pthread_cond_signal(&d->cond);
@@ -246,6 +239,55 @@ dog_stop(struct gfs_session *s)
 	close(d->pidfd);
 	d->pidfd = -1;
 	d->running = false;
+}
+
+/* Watch the launched appliance.  Without a qemu of its own to kill (the
+ * libvirt backend), a pidfd or a thread, calls have no deadline: said. */
+static void
+dog_start(struct gfs_session *s)
+{
+	struct watchdog *d = &s->dog;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+
+	d->timeout = s->o.timeout_s ? s->o.timeout_s : APPLIANCE_TIMEOUT;
+	d->handle = -1;
+	/* Asked, not required: no error of its is kept for a message. */
+	guestfs_push_error_handler(s->g, NULL, NULL);
+	d->pid = guestfs_get_pid(s->g);
+	guestfs_pop_error_handler(s->g);
+	d->pidfd = d->pid > 0 ? (int)syscall(SYS_pidfd_open, d->pid, 0) : -1;
+	if (d->pidfd < 0) {
+		warn(s, "the appliance's calls have no deadline here (%s)",
+		     d->pid > 0 ? strerror(errno) : "no qemu process of its "
+		     "own");
+		return;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	d->running = pthread_create(&d->thread, NULL, dog_run, s) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (d->running)
+		d->handle = guestfs_set_event_callback(s->g, dog_enter,
+						       GUESTFS_EVENT_ENTER, 0,
+						       s);
+	if (d->running && d->handle < 0)
+		dog_stop(s);
+	if (!d->running) {
+		if (d->pidfd >= 0) {
+			pthread_cond_destroy(&d->cond);
+			pthread_mutex_destroy(&d->lock);
+			close(d->pidfd);
+			d->pidfd = -1;
+		}
+		warn(s, "the appliance's calls have no deadline here (no "
+		     "watchdog)");
+	}
 }
 
 /* Did the watchdog stop qemu?  Its verdict (a kp_status), or 0. */
@@ -272,6 +314,25 @@ dog_says(struct gfs_session *s, char *buf, size_t sz)
 		 "reads in the image can make it loop" : "it was kept waiting, "
 		 "by its storage or the system");
 	return buf;
+}
+
+/* An operation is over: the deadline is off, and if qemu was stopped
+ * during it, that is its outcome (R: -1, ERR saying so), whatever its
+ * calls' failures were taken to mean (a volume not Windows, one that
+ * would not mount). */
+static int
+dog_done(struct gfs_session *s, int r, struct kp_error *err)
+{
+	char why[256];
+
+	dog_idle(s);
+	if (!dog_fired(s))
+		return r;
+	if (err && strstr(err->msg, "did not answer within") == NULL)
+		kp_fail(err, dog_fired(s), "%s", dog_says(s, why, sizeof(why)));
+	else if (err)
+		err->status = dog_fired(s);
+	return -1;
 }
 
 /* Name qemu as the user knows it (LIBGUESTFS_HV or the default), not as
@@ -346,11 +407,8 @@ gfail(struct gfs_session *s, struct kp_error *err, int code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	/* Once qemu was stopped every call fails: what this one did is
-	 * beside the point. */
 	if (dog_fired(s))
-		return kp_fail(err, dog_fired(s), "%s",
-			       dog_says(s, why, sizeof(why)));
+		code = dog_fired(s);
 	return kp_fail(err, code, "%s: %s", what, gmsg(s, why, sizeof(why)));
 }
 
@@ -1679,16 +1737,7 @@ gfs_journal(void *h, const char *guest, const char *guest_log,
 			return -1;
 		}
 	}
-	if (journal_writes_run(p, &gfs_io, &g, g.path, err) < 0) {
-		char why[256];
-
-		/* The write failed as qemu was stopped: say why. */
-		if (dog_fired(s))
-			return kp_fail(err, dog_fired(s), "'%s': %s", guest,
-				       dog_says(s, why, sizeof(why)));
-		return -1;
-	}
-	return 0;
+	return journal_writes_run(p, &gfs_io, &g, g.path, err);
 }
 
 static int
@@ -1845,23 +1894,119 @@ gfs_unwritable(void *h, const struct img_root *r)
 	return root_unwritable(r);
 }
 
+/*
+ * The table's operations, each through dog_done: the deadline is off
+ * once it returns, and a stopped qemu is its outcome.
+ */
+
+static int
+op_find_windows(void *h, struct kp_error *err)
+{
+	return dog_done(h, gfs_find_windows(h, err), err);
+}
+
+static int
+op_make_writable(void *h, struct img_root *r, struct kp_error *err)
+{
+	return dog_done(h, gfs_make_writable(h, r, err), err);
+}
+
+static char *
+op_path(void *h, const struct img_root *r, const char *path, bool *exists,
+	struct kp_error *err)
+{
+	char *p = gfs_path(h, r, path, exists, err);
+
+	if (dog_done(h, 0, err) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static char **
+op_list(void *h, const char *guest, struct kp_error *err)
+{
+	char **l = gfs_ls(h, guest, err);
+
+	if (dog_done(h, 0, err) < 0) {
+		img_list_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static char *
+op_read(void *h, const char *guest, size_t max, size_t *len,
+	struct kp_error *err)
+{
+	char *p = gfs_read(h, guest, max, len, err);
+
+	if (dog_done(h, 0, err) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int
+op_replace(void *h, const char *guest, const void *data, size_t len,
+	   unsigned flags, struct kp_error *err)
+{
+	return dog_done(h, gfs_replace_data(h, guest, data, len, flags, err),
+			err);
+}
+
+static int
+op_replace_file(void *h, const char *guest, const char *local,
+		unsigned flags, struct kp_error *err)
+{
+	return dog_done(h, gfs_replace(h, guest, local, flags, err), err);
+}
+
+static int
+op_journal(void *h, const char *guest, const char *guest_log,
+	   const struct journal_writes *p, struct kp_error *err)
+{
+	return dog_done(h, gfs_journal(h, guest, guest_log, p, err), err);
+}
+
+static int
+op_remove(void *h, const char *guest, struct kp_error *err)
+{
+	return dog_done(h, gfs_remove(h, guest, err), err);
+}
+
+static int
+op_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
+{
+	return dog_done(h, gfs_mkdir(h, guest, check_only, err), err);
+}
+
+static int
+op_download(void *h, const char *guest, const char *local,
+	    struct kp_error *err)
+{
+	return dog_done(h, gfs_download(h, guest, local, err), err);
+}
+
 const struct img_backend img_backend_appliance = {
 	.name = "appliance",
 	.open = gfs_open,
-	.find_windows = gfs_find_windows,
+	.find_windows = op_find_windows,
 	.roots = gfs_roots,
 	.locked = gfs_locked,
 	.unwritable = gfs_unwritable,
-	.make_writable = gfs_make_writable,
-	.path = gfs_path,
-	.list = gfs_ls,
-	.read = gfs_read,
-	.replace = gfs_replace_data,
-	.replace_file = gfs_replace,
-	.journal = gfs_journal,
-	.remove = gfs_remove,
-	.mkdir = gfs_mkdir,
+	.make_writable = op_make_writable,
+	.path = op_path,
+	.list = op_list,
+	.read = op_read,
+	.replace = op_replace,
+	.replace_file = op_replace_file,
+	.journal = op_journal,
+	.remove = op_remove,
+	.mkdir = op_mkdir,
 	.close = gfs_close,
-	.download = gfs_download,
+	.download = op_download,
 	.format = gfs_format,
 };

@@ -811,6 +811,12 @@ fail:
 	return -1;
 }
 
+pid_t
+disk_server_pid(const struct disk_server *srv)
+{
+	return srv->pid;
+}
+
 int
 disk_server_stop(struct disk_server *srv, bool keep_overlay,
 		 struct kp_error *err)

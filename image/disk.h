@@ -92,6 +92,9 @@ int disk_serve(const struct disk *d, const struct disk_serve_opts *o,
  * message of a connection that failed; "" if nothing. */
 const char *disk_server_said(struct disk_server *srv);
 
+/* SRV's process id: how much it computes is read from /proc. */
+pid_t disk_server_pid(const struct disk_server *srv);
+
 /* Wait for qemu-nbd to end (it ends when its client leaves), killing it
  * if it has not within a few seconds; remove a new overlay unless
  * KEEP_OVERLAY.  -1 if it did not end normally. */

@@ -191,6 +191,25 @@ looping_index_appliance() {
 t "the appliance on a looping NTFS index: exit 3, image unchanged" \
 	looping_index_appliance
 
+# The appliance's deadline runs while one of its calls does, not while
+# kmsprep does its own work between them: here each request to the hive
+# server computes 2.2 s (a self-test hook), three in a row outlast the
+# 6 s deadline, and no call of the appliance's is slow.
+appliance_idle_untimed() {
+	command -v guestfish >/dev/null || skip "no libguestfs appliance"
+	cp "$SCRATCH/win.img" slow.img
+	expect_code 0 env KMSPREP_SANDBOX_SELFTEST=1 \
+		KMSPREP_HIVE_SERVER_SLOW_MS=2200 \
+		LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
+		"$KMSPREP" image set --backend appliance --request-timeout 6 \
+		--kms-host kms.contoso.com slow.img >out 2>err ||
+		{ cat err; return 1; }
+	expect_grep 'written and verified' out
+	check_host slow.img
+}
+t "the appliance: kmsprep's own work between its calls is not timed" \
+	appliance_idle_untimed
+
 # Every write of a real image set fails in turn, in each way a storage
 # fails; then the same command runs again.  The first run must not claim
 # success it does not have, and the second must finish: the setting
