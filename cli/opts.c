@@ -113,6 +113,8 @@ static const char *const remedy_hint[KP_NREMEDIES] = {
 	[KP_REMEDY_UPDATE_KEY] = "; sign the update with the zone's TSIG key "
 				 "(--tsig-key FILE)",
 	[KP_REMEDY_ZONE] = "; give --zone with the zone that holds them",
+	[KP_REMEDY_OVERLAY_WIM] = "; give --overlay NEW.wim to write a new "
+				  "WIM file with the changes instead",
 	[KP_REMEDY_ALLOW_REFERENCES] = " (--allow-backing-file follows it, "
 				       "and every file it names, once you "
 				       "trust them)",

@@ -42,14 +42,15 @@
  * The request deadline, which libguestfs does not have: a thread kills
  * qemu once one call has run too long, and the call fails.  libguestfs
  * says when a call begins (GUESTFS_EVENT_ENTER), not when it ends, so the
- * clock runs from the latest call's start; kmsprep's own work between
- * two calls is short, each of its steps bounded by a deadline of its own.
+ * clock runs from the latest call's start until the backend operation
+ * returns (dog_done): kmsprep's own work between operations is not
+ * timed, and within one it is short.
  */
 struct watchdog {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	uint64_t due;		/* kp_clock_ms(); 0: no call yet */
+	uint64_t due;		/* kp_clock_ms(); 0: no call running */
 	uint64_t busy0;		/* qemu's kp_busy_ms() when the call began */
 	int pidfd;		/* qemu: a pidfd cannot name a reused pid */
 	int handle;		/* of dog_enter's event callback, or -1 */
@@ -316,22 +317,32 @@ dog_says(struct gfs_session *s, char *buf, size_t sz)
 	return buf;
 }
 
-/* An operation is over: the deadline is off, and if qemu was stopped
- * during it, that is its outcome (R: -1, ERR saying so), whatever its
- * calls' failures were taken to mean (a volume not Windows, one that
- * would not mount). */
+/* An operation is over: the deadline is off.  If qemu was stopped
+ * during it, the error says so and carries the verdict's status, its
+ * own message and remedy kept (a journal's "the change is in the log,
+ * run again"); an operation that read failed calls as "not there" (a
+ * volume that would not mount is not "no Windows": GUESSED) fails
+ * outright.  A write that returned whole stands: qemu was stopped after
+ * it. */
 static int
-dog_done(struct gfs_session *s, int r, struct kp_error *err)
+dog_done(struct gfs_session *s, int r, bool guessed, struct kp_error *err)
 {
-	char why[256];
+	char why[256], msg[KP_ERROR_MSG_MAX];
+	enum kp_remedy remedy;
 
 	dog_idle(s);
-	if (!dog_fired(s))
+	if (!dog_fired(s) || (r == 0 && !guessed) || err == NULL)
 		return r;
-	if (err && strstr(err->msg, "did not answer within") == NULL)
-		kp_fail(err, dog_fired(s), "%s", dog_says(s, why, sizeof(why)));
-	else if (err)
-		err->status = dog_fired(s);
+	dog_says(s, why, sizeof(why));
+	if (r == 0 || err->status == KP_OK)
+		return kp_fail(err, dog_fired(s), "%s", why);
+	if (strstr(err->msg, why) == NULL) {
+		remedy = err->remedy;
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		kp_fail(err, dog_fired(s), "%s (%s)", msg, why);
+		err->remedy = remedy;
+	}
+	err->status = dog_fired(s);
 	return -1;
 }
 
@@ -1902,13 +1913,13 @@ gfs_unwritable(void *h, const struct img_root *r)
 static int
 op_find_windows(void *h, struct kp_error *err)
 {
-	return dog_done(h, gfs_find_windows(h, err), err);
+	return dog_done(h, gfs_find_windows(h, err), true, err);
 }
 
 static int
 op_make_writable(void *h, struct img_root *r, struct kp_error *err)
 {
-	return dog_done(h, gfs_make_writable(h, r, err), err);
+	return dog_done(h, gfs_make_writable(h, r, err), false, err);
 }
 
 static char *
@@ -1917,7 +1928,7 @@ op_path(void *h, const struct img_root *r, const char *path, bool *exists,
 {
 	char *p = gfs_path(h, r, path, exists, err);
 
-	if (dog_done(h, 0, err) < 0) {
+	if (dog_done(h, p == NULL && err->status ? -1 : 0, true, err) < 0) {
 		free(p);
 		return NULL;
 	}
@@ -1929,7 +1940,7 @@ op_list(void *h, const char *guest, struct kp_error *err)
 {
 	char **l = gfs_ls(h, guest, err);
 
-	if (dog_done(h, 0, err) < 0) {
+	if (dog_done(h, l == NULL && err->status ? -1 : 0, true, err) < 0) {
 		img_list_free(l);
 		return NULL;
 	}
@@ -1942,7 +1953,7 @@ op_read(void *h, const char *guest, size_t max, size_t *len,
 {
 	char *p = gfs_read(h, guest, max, len, err);
 
-	if (dog_done(h, 0, err) < 0) {
+	if (dog_done(h, p == NULL && err->status ? -1 : 0, true, err) < 0) {
 		free(p);
 		return NULL;
 	}
@@ -1954,40 +1965,43 @@ op_replace(void *h, const char *guest, const void *data, size_t len,
 	   unsigned flags, struct kp_error *err)
 {
 	return dog_done(h, gfs_replace_data(h, guest, data, len, flags, err),
-			err);
+			false, err);
 }
 
 static int
 op_replace_file(void *h, const char *guest, const char *local,
 		unsigned flags, struct kp_error *err)
 {
-	return dog_done(h, gfs_replace(h, guest, local, flags, err), err);
+	return dog_done(h, gfs_replace(h, guest, local, flags, err), false,
+			err);
 }
 
 static int
 op_journal(void *h, const char *guest, const char *guest_log,
 	   const struct journal_writes *p, struct kp_error *err)
 {
-	return dog_done(h, gfs_journal(h, guest, guest_log, p, err), err);
+	return dog_done(h, gfs_journal(h, guest, guest_log, p, err), false,
+			err);
 }
 
 static int
 op_remove(void *h, const char *guest, struct kp_error *err)
 {
-	return dog_done(h, gfs_remove(h, guest, err), err);
+	return dog_done(h, gfs_remove(h, guest, err), false, err);
 }
 
 static int
 op_mkdir(void *h, const char *guest, bool check_only, struct kp_error *err)
 {
-	return dog_done(h, gfs_mkdir(h, guest, check_only, err), err);
+	return dog_done(h, gfs_mkdir(h, guest, check_only, err), false,
+			err);
 }
 
 static int
 op_download(void *h, const char *guest, const char *local,
 	    struct kp_error *err)
 {
-	return dog_done(h, gfs_download(h, guest, local, err), err);
+	return dog_done(h, gfs_download(h, guest, local, err), false, err);
 }
 
 const struct img_backend img_backend_appliance = {

@@ -200,9 +200,10 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 		if (r == 0 && e) {
 			r = kp_fail_errno(err, KP_ERR_REFUSED, e, "'%s': "
 					  "cannot be written", images[i]);
-			/* A disk image's changes can go to an overlay. */
-			if (disk_info(d)->format != FMT_WIM)
-				kp_error_remedy(err, KP_REMEDY_OVERLAY);
+			/* The changes can go to an overlay, or a new WIM. */
+			kp_error_remedy(err, disk_info(d)->format == FMT_WIM ?
+					KP_REMEDY_OVERLAY_WIM :
+					KP_REMEDY_OVERLAY);
 		}
 		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay &&
 		    disk_append_only(d)) {

@@ -52,6 +52,7 @@ enum kp_remedy {
 				  * check for this edition */
 	KP_REMEDY_UPDATE_KEY,	/* sign DNS updates with a TSIG key */
 	KP_REMEDY_ZONE,		/* name the zone that holds the records */
+	KP_REMEDY_OVERLAY_WIM,	/* write a new WIM file instead */
 	KP_NREMEDIES
 };
 

@@ -197,6 +197,11 @@ test_overlay() {
 	[ "$(wiminfo new.wim | grep GUID)" = "$(wiminfo w.wim | grep GUID)" ]
 	expect_code 4 kp image set w.wim --kms-host x --overlay new.wim 2>err
 	expect_grep "name a new file, or remove it" err
+	# A read-only WIM: the remedy is a new WIM, not a qcow2 overlay.
+	chmod 0444 w.wim
+	expect_code 4 kp image set w.wim --kms-host x 2>err
+	expect_grep "cannot be written: .*give --overlay NEW.wim" err
+	chmod 0644 w.wim
 	# What is written is a WIM: a disk image's name for it is refused
 	# (2), by a dry run too, and nothing is made.
 	for out in new.qcow2 new.img new.vhdx new.vmdk new.raw new; do
