@@ -9,11 +9,8 @@
 
 #include "cli.h"
 #include "progress.h"
-#include "lib/utf.h"
+#include "lib/escape.h"
 
-/* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
- * from the user or from images, so control characters are shown as \xNN
- * rather than breaking the line or driving the terminal. */
 /* For --json: a command that fails before it printed its document says
  * so on standard output too (cli_json_failure), with the last error. */
 static struct {
@@ -23,6 +20,9 @@ static struct {
 	char msg[KP_ERROR_MSG_MAX + 128];
 } failure;
 
+/* "kmsprep: NAME: MSG" on one line: file names and values in MSG come
+ * from the user or from images, so control characters are shown as \xNN
+ * rather than breaking the line or driving the terminal. */
 static void
 say(const struct cli *c, const char *text, bool error)
 {
@@ -592,32 +592,20 @@ cli_stdout_used(void)
 int
 cli_json_failure(int code)
 {
+	struct buf b = BUF_INIT;
 	json_t *j;
 
 	if (code == KP_EXIT_OK || !failure.json || failure.printed ||
 	    failure.msg[0] == '\0')
 		return code;
 	/* A name from the user or an image need not be UTF-8, which JSON
-	 * strings must be: then every byte past ASCII is spelt \xNN. */
-	if (!utf8_valid(failure.msg, strlen(failure.msg))) {
-		char esc[sizeof(failure.msg)];
-		size_t i, n = 0;
-
-		for (i = 0; failure.msg[i] && n + 5 < sizeof(esc); i++) {
-			unsigned char c = (unsigned char)failure.msg[i];
-
-			if (c < 0x80)
-				esc[n++] = (char)c;
-			else
-				n += (size_t)snprintf(esc + n, 5, "\\x%02x", c);
-		}
-		esc[n] = '\0';
-		memcpy(failure.msg, esc, n + 1);
-	}
+	 * strings must be: such bytes are spelt \xNN. */
 	j = json_pack("{s:{s:s, s:i, s:s}}", "error", "command",
-		      failure.command, "exit", code, "message", failure.msg);
+		      failure.command, "exit", code, "message",
+		      kp_escape_str(&b, failure.msg));
 	if (j && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0)
 		fputc('\n', stdout);
 	json_decref(j);
+	buf_release(&b);
 	return code;
 }

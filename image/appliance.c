@@ -273,22 +273,20 @@ dog_start(struct gfs_session *s)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	d->running = pthread_create(&d->thread, NULL, dog_run, s) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (d->running)
+	if (d->running) {
 		d->handle = guestfs_set_event_callback(s->g, dog_enter,
 						       GUESTFS_EVENT_ENTER, 0,
 						       s);
-	if (d->running && d->handle < 0)
+		if (d->handle >= 0)
+			return;
 		dog_stop(s);
-	if (!d->running) {
-		if (d->pidfd >= 0) {
-			pthread_cond_destroy(&d->cond);
-			pthread_mutex_destroy(&d->lock);
-			close(d->pidfd);
-			d->pidfd = -1;
-		}
-		warn(s, "the appliance's calls have no deadline here (no "
-		     "watchdog)");
+	} else {
+		pthread_cond_destroy(&d->cond);
+		pthread_mutex_destroy(&d->lock);
+		close(d->pidfd);
+		d->pidfd = -1;
 	}
+	warn(s, "the appliance's calls have no deadline here (no watchdog)");
 }
 
 /* Did the watchdog stop qemu?  Its verdict (a kp_status), or 0. */
@@ -448,8 +446,10 @@ in_use(const char *image)
 	return used;
 }
 
+/* IMAGE, a local file, can be read and is not in use; whether it can be
+ * written the session checked for every backend (image/session.c). */
 static int
-check_image(const char *image, bool write, struct kp_error *err)
+check_image(const char *image, struct kp_error *err)
 {
 	struct stat st;
 
@@ -463,11 +463,6 @@ check_image(const char *image, bool write, struct kp_error *err)
 	if (access(image, R_OK) < 0)
 		return kp_fail_errno(err, KP_ERR_INPUT, errno,
 				     "'%s': cannot read", image);
-	if (write && (access(image, W_OK) < 0 || !(st.st_mode & 0222))) {
-		kp_fail(err, KP_ERR_INPUT, "'%s': the image is read-only",
-			image);
-		return kp_error_remedy(err, KP_REMEDY_OVERLAY);
-	}
 	if (in_use(image))
 		return kp_fail(err, KP_ERR_REFUSED,
 			       "'%s': the image is in use by a running virtual "
@@ -980,9 +975,7 @@ gfs_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		if (r < 0)
 			return -1;
 		/* A remote drive: its server checks who else uses it. */
-		if (r == 0 && check_image(images[i],
-					  !o->readonly && !o->overlay,
-					  err) < 0)
+		if (r == 0 && check_image(images[i], err) < 0)
 			return -1;
 		if (r == 1 && o->overlay)
 			return kp_fail(err, KP_ERR_INVALID, "'%s': an overlay "

@@ -121,12 +121,7 @@ d_open(char *const *images, size_t n, const struct img_opts *o, void **h,
 		if (!uri && access(images[i], F_OK) < 0)
 			return kp_fail(err, KP_ERR_INPUT, "'%s': cannot open: "
 				       "no such file", images[i]);
-		if (!uri && !o->readonly && !o->overlay &&
-		    access(images[i], W_OK) < 0) {
-			kp_fail(err, KP_ERR_INPUT, "'%s': the image is "
-				"read-only", images[i]);
-			return kp_error_remedy(err, KP_REMEDY_OVERLAY);
-		}
+		/* Whether it can be written: the session checked. */
 		if (worker_open(images[i], &dro, 0, &d->w[i], err) < 0) {
 			if (strncmp(err->msg, "'", 1) != 0)
 				kp_error_prefix(err, "'%s'", images[i]);

@@ -189,14 +189,13 @@ check_images(char *const *images, size_t n, const struct img_opts *o,
 		if (r == 0 && fstat(disk_fd(d), &st[i]) < 0)
 			r = kp_fail_errno(err, KP_ERR_INPUT, errno, "'%s'",
 					  images[i]);
-		/* Refused before a backend starts, on either; by a dry run
-		 * too, which must fail where the write would. */
-		/* A file made read-only (no write bit at all) is refused
-		 * even to root, who could write it: on every backend alike. */
+		/* Refused before a backend starts, on every backend alike;
+		 * by a dry run too, which must fail where the write would.
+		 * A file made read-only (no write bit at all) is refused even
+		 * to root, who could write it. */
 		if (r == 0 && (!o->readonly || o->dry_run) && !o->overlay)
 			e = access(images[i], W_OK) < 0 ? errno :
-			    S_ISREG(st[i].st_mode) && !(st[i].st_mode & 0222) ?
-			    EACCES : 0;
+			    !(st[i].st_mode & 0222) ? EACCES : 0;
 		if (r == 0 && e) {
 			r = kp_fail_errno(err, KP_ERR_REFUSED, e, "'%s': "
 					  "cannot be written", images[i]);
